@@ -1,0 +1,41 @@
+# The README's two commands: `make demo` runs the hub's main job, `make test` passes the tests.
+# Both bootstrap a fresh machine: .venv, dependencies, generated gRPC code.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HUB := $(VENV)/bin/hub
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+PROTOS := $(shell find protos -name '*.proto')
+
+.PHONY: bootstrap demo test test-unit soak bench up clean
+
+bootstrap: $(STAMP) protos/.generated
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+protos/.generated: $(STAMP) $(PROTOS) scripts/gen_protos.py
+	$(PY) scripts/gen_protos.py
+	touch $@
+
+demo: bootstrap
+	$(HUB) demo
+
+up: bootstrap
+	$(HUB) up
+
+test: bootstrap
+	$(PY) -m pytest -q
+
+test-unit: bootstrap
+	$(PY) -m pytest -q tests/unit
+
+bench: bootstrap
+	$(PY) -m bench.reserve_throughput
+
+clean:
+	rm -rf $(VENV) var protos/.generated
+	find protos -name '*_pb2*.py*' -delete

@@ -1,0 +1,18 @@
+-- One database per service (each service owns its own database; none reads another's).
+-- Run by the postgres image's entrypoint (/docker-entrypoint-initdb.d/) ONLY when the
+-- data directory is empty, i.e. on the first start. To add a service's database to an
+-- existing volume, run the matching line by hand:
+--   docker compose exec postgres psql -U postgres -c 'CREATE DATABASE "procurement"'
+--
+-- Names are quoted because ORDER is a reserved word in SQL.
+-- Tables, the outbox and the inbox are created later by `hub migrate` (Alembic), not here.
+
+CREATE DATABASE "order";
+CREATE DATABASE "inventory";
+CREATE DATABASE "gateway";
+
+-- Services that follow the same pattern later; creating their databases now keeps
+-- adding one to docker-compose.yml free of manual steps.
+CREATE DATABASE "procurement";
+CREATE DATABASE "customer";
+CREATE DATABASE "accounting";

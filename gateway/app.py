@@ -1,0 +1,106 @@
+"""The gateway's HTTP app: authentication, body limits, problem+json errors, metrics."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import grpc
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from gateway import auth, errors
+from gateway.clients import Clients
+from gateway.models import metadata
+from gateway.routes import router
+from hubkit import metrics
+from hubkit.db import Database
+
+MAX_BODY_BYTES = 256 * 1024
+OPEN_PATHS = {"/healthz", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect"}
+
+
+def _field(loc) -> str:
+    parts = [p for p in loc if p != "body"]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
+def create_app(settings, clients: Clients | None = None) -> FastAPI:
+    app = FastAPI(title="Commerce hub gateway", version="0.1.0",
+                  description="Orders and stock for a multichannel merchant. Every call needs an "
+                              "`X-API-Key` header; errors are application/problem+json.")
+    app.state.clients = clients or Clients.connect(settings)
+    app.state.keys = auth.KeyStore(Database(settings.gateway_db_url, metadata))
+    app.include_router(router)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        started = time.perf_counter()
+        route = request.url.path
+        response = await _guarded(request, call_next)
+        matched = request.scope.get("route")
+        if matched is not None:
+            route = matched.path
+        metrics.HTTP_LATENCY.labels(request.method, route, str(response.status_code)).observe(
+            time.perf_counter() - started)
+        return response
+
+    async def _guarded(request: Request, call_next):
+        request.state.correlation_id = request.headers.get("x-correlation-id") or uuid.uuid4().hex
+        if request.url.path not in OPEN_PATHS:
+            key = request.headers.get("x-api-key", "")
+            if not key:
+                return errors.problem(401, "unauthenticated", "missing X-API-Key header",
+                                      headers={"WWW-Authenticate": "ApiKey"})
+            user = app.state.keys.user_for(key)
+            if user is None:
+                return errors.problem(401, "unauthenticated", "unknown or revoked API key",
+                                      headers={"WWW-Authenticate": "ApiKey"})
+            request.state.user = user
+        if request.method in ("POST", "PUT", "PATCH"):
+            declared = request.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                return errors.problem(413, "payload-too-large", f"body larger than {MAX_BODY_BYTES} bytes")
+            body = await request.body()  # cached by Starlette for the route
+            if len(body) > MAX_BODY_BYTES:
+                return errors.problem(413, "payload-too-large", f"body larger than {MAX_BODY_BYTES} bytes")
+        response = await call_next(request)
+        response.headers["x-correlation-id"] = request.state.correlation_id
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(_request, exc: RequestValidationError):
+        problems = exc.errors()
+        if any(p.get("type") == "json_invalid" for p in problems):
+            return errors.problem(400, "malformed-json", "the body is not valid JSON")
+        return errors.problem(422, "invalid-argument", "the request is invalid",
+                              errors=[{"field": _field(p["loc"]), "message": p["msg"]} for p in problems])
+
+    @app.exception_handler(errors.Problem)
+    async def on_problem(_request, exc: errors.Problem):
+        return errors.problem(exc.status, exc.kind, exc.title, errors=exc.errors)
+
+    @app.exception_handler(grpc.RpcError)
+    async def on_rpc_error(_request, exc: grpc.RpcError):
+        return errors.from_rpc_error(exc)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz():
+        return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_endpoint():
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def main(settings) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host="0.0.0.0", port=settings.gateway_port, log_level="warning",
+                access_log=False)

@@ -1,0 +1,65 @@
+"""Request and response bodies. Amounts are decimal strings (never JSON floats)."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+CODE = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
+AMOUNT = r"^\d{1,12}(\.\d{1,2})?$"
+COST = r"^\d{1,12}(\.\d{1,6})?$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Buyer(Strict):
+    external_id: StrictStr = Field("", max_length=64)
+    name: StrictStr = Field("", max_length=100)
+    phone: StrictStr = Field("", max_length=32)
+    email: StrictStr = Field("", max_length=200)
+
+
+class Address(Strict):
+    recipient: StrictStr = Field(..., min_length=1, max_length=100)
+    phone: StrictStr = Field("", max_length=32)
+    country: StrictStr = Field("CN", max_length=2)
+    province: StrictStr = Field("", max_length=64)
+    city: StrictStr = Field("", max_length=64)
+    district: StrictStr = Field("", max_length=64)
+    street: StrictStr = Field(..., min_length=1, max_length=300)
+    postal_code: StrictStr = Field("", max_length=16)
+
+
+class OrderLineIn(Strict):
+    sku: StrictStr = Field(..., pattern=CODE)
+    quantity: StrictInt = Field(..., gt=0, le=1_000_000)
+    unit_price: StrictStr = Field(..., pattern=AMOUNT, description="VAT-inclusive, e.g. \"59.90\"")
+
+
+class OrderIn(Strict):
+    channel: StrictStr = Field(..., pattern=CODE, examples=["taobao"])
+    shop: StrictStr = Field(..., pattern=CODE)
+    external_order_id: StrictStr = Field(..., pattern=CODE)
+    currency: StrictStr = Field("CNY", pattern=r"^[A-Z]{3}$")
+    buyer: Buyer = Buyer()
+    shipping_address: Address
+    lines: list[OrderLineIn] = Field(..., min_length=1, max_length=500)
+
+
+class SkuIn(Strict):
+    code: StrictStr = Field(..., pattern=CODE)
+    name: StrictStr = Field(..., min_length=1, max_length=200)
+
+
+class WarehouseIn(Strict):
+    code: StrictStr = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$")
+    name: StrictStr = Field(..., min_length=1, max_length=200)
+    priority: StrictInt = Field(100, ge=0, le=10_000)
+
+
+class ReceiptIn(Strict):
+    sku: StrictStr = Field(..., pattern=CODE)
+    warehouse: StrictStr = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$")
+    quantity: StrictInt = Field(..., gt=0, le=10_000_000)
+    unit_cost: StrictStr = Field("0", pattern=COST)
+    reference: StrictStr = Field("", max_length=128)

@@ -1,0 +1,68 @@
+"""Reaching RabbitMQ: wait for it, start a local one if installed but down, declare topology."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from urllib.parse import urlparse
+
+import pika
+
+from hubkit import topology
+
+
+class BrokerUnavailable(SystemExit):
+    pass
+
+
+def connect(amqp_uri: str, attempts: int = 1) -> pika.BlockingConnection:
+    params = pika.URLParameters(amqp_uri)
+    params.connection_attempts, params.retry_delay = attempts, 1
+    return pika.BlockingConnection(params)
+
+
+def ensure_running(amqp_uri: str, wait_seconds: float = 90) -> None:
+    """Return once the broker answers; start the local one if it is installed but down."""
+    try:
+        connect(amqp_uri).close()
+        return
+    except pika.exceptions.AMQPConnectionError:
+        pass
+    host = urlparse(amqp_uri).hostname or "127.0.0.1"
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise BrokerUnavailable(f"RabbitMQ at {host} does not answer; check HUB_AMQP_URI")
+    server = shutil.which("rabbitmq-server") or ("/usr/sbin/rabbitmq-server"
+                                                 if shutil.os.path.exists("/usr/sbin/rabbitmq-server") else None)
+    if not server:
+        raise BrokerUnavailable("RabbitMQ is not running and not installed: install it "
+                                "(apt-get install rabbitmq-server) or set HUB_AMQP_URI")
+    print("starting the local RabbitMQ ...", flush=True)
+    subprocess.run([server, "-detached"], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        try:
+            connect(amqp_uri).close()
+            return
+        except pika.exceptions.AMQPConnectionError:
+            continue
+    raise BrokerUnavailable(f"RabbitMQ did not come up within {wait_seconds:.0f}s")
+
+
+def declare_topology(amqp_uri: str) -> None:
+    connection = connect(amqp_uri, attempts=3)
+    try:
+        topology.declare(connection.channel())
+    finally:
+        connection.close()
+
+
+def consumer_counts(amqp_uri: str) -> dict[str, int]:
+    """Consumers per subscription queue (a passive declare answers without the management plugin)."""
+    connection = connect(amqp_uri)
+    try:
+        channel = connection.channel()
+        return {sub.queue: channel.queue_declare(sub.queue, passive=True).method.consumer_count
+                for sub in topology.subscriptions()}
+    finally:
+        connection.close()

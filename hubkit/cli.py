@@ -1,0 +1,132 @@
+"""`hub`: the command-line tool of the commerce hub."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _settings():
+    from hubkit import settings
+    return settings.load()
+
+
+def cmd_migrate(args) -> None:
+    from hubkit import broker, migrations
+    s = _settings()
+    for svc in s.db_urls:
+        migrations.upgrade(svc, s.db_url(svc))
+    migrations.upgrade("gateway", s.gateway_db_url)
+    broker.ensure_running(s.amqp_uri)
+    broker.declare_topology(s.amqp_uri)
+    print(f"migrated {', '.join([*s.db_urls, 'gateway'])}; broker topology declared")
+
+
+def cmd_api(args) -> None:
+    import importlib
+    from hubkit import logging as hublog, metrics
+    s = _settings()
+    hublog.setup(f"{args.service}-api", s.log_level)
+    metrics.serve(s.metrics_port)
+    importlib.import_module(f"services.{args.service}.grpc_server").main(s)
+
+
+def cmd_worker(args) -> None:
+    # eventlet must patch before anything else is imported: a fresh interpreter
+    os.execv(sys.executable, [sys.executable, "-m", "hubkit.worker", args.service])
+
+
+def cmd_relay(args) -> None:
+    from hubkit import relay
+    relay.main(args.service)
+
+
+def cmd_gateway(args) -> None:
+    from gateway import app
+    from hubkit import logging as hublog
+    s = _settings()
+    hublog.setup("gateway", s.log_level)
+    app.main(s)
+
+
+def cmd_up(args) -> None:
+    from hubkit import demo
+    demo.run_up()
+
+
+def cmd_demo(args) -> None:
+    from hubkit import demo
+    demo.run_demo(as_json=args.json)
+
+
+def cmd_users_add(args) -> None:
+    from gateway import auth
+    from gateway.models import metadata
+    from hubkit.db import Database
+    from hubkit.errors import HubError
+    try:
+        key = auth.add_user(Database(_settings().gateway_db_url, metadata), args.name, args.role)
+    except HubError as exc:
+        raise SystemExit(f"error: {exc.message}")
+    print(f"user {args.name} ({args.role}) created; API key (shown once):\n{key}")
+
+
+def cmd_dlq_list(args) -> None:
+    from hubkit import dlq
+    letters = dlq.list_dead_letters(_settings().amqp_uri, args.queue)
+    if args.json:
+        print(json.dumps(letters, indent=2, default=str))
+        return
+    if not letters:
+        print("no dead letters")
+    for d in letters:
+        print(f"{d['queue']}  {d.get('type')}  {d.get('event_id')}  attempts={d['attempts']}\n    {d['error']}")
+
+
+def cmd_dlq_replay(args) -> None:
+    from hubkit import dlq
+    n = dlq.replay(_settings().amqp_uri, args.queue, args.event_id)
+    print(f"replayed {n} dead letter(s)")
+
+
+def parser() -> argparse.ArgumentParser:
+    from hubkit.settings import SERVICES
+    p = argparse.ArgumentParser(prog="hub", description="The commerce hub.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="migrate every database and declare the broker topology").set_defaults(func=cmd_migrate)
+    for name, func, helptext in (("api", cmd_api, "run a service's gRPC api process"),
+                                 ("worker", cmd_worker, "run a service's nameko worker"),
+                                 ("relay", cmd_relay, "run a service's outbox relay")):
+        sp = sub.add_parser(name, help=helptext)
+        sp.add_argument("service", choices=SERVICES)
+        sp.set_defaults(func=func)
+    sub.add_parser("gateway", help="run the HTTP gateway").set_defaults(func=cmd_gateway)
+    sub.add_parser("up", help="start every process of the embedded default; Ctrl-C stops them").set_defaults(func=cmd_up)
+    demo = sub.add_parser("demo", help="start the hub, push orders through it, print what happened")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.set_defaults(func=cmd_demo)
+    users = sub.add_parser("users", help="API users").add_subparsers(dest="users_command", required=True)
+    add = users.add_parser("add", help="create a user and print their API key")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=("warehouse", "sales", "purchasing", "finance", "admin"))
+    add.set_defaults(func=cmd_users_add)
+    dlq = sub.add_parser("dlq", help="dead letters").add_subparsers(dest="dlq_command", required=True)
+    ls = dlq.add_parser("list", help="list dead letters with their errors")
+    ls.add_argument("--queue")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_dlq_list)
+    rp = dlq.add_parser("replay", help="re-drive dead letters into their queue")
+    rp.add_argument("--queue")
+    rp.add_argument("--event-id")
+    rp.set_defaults(func=cmd_dlq_replay)
+    return p
+
+
+def main(argv=None) -> None:
+    args = parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Engine, metadata and the unit of work each service uses for every write.
+
+On SQLite every write transaction starts with BEGIN IMMEDIATE and is serialised
+per process (one writer at a time is all SQLite allows, and a green thread must
+not sit in SQLite's busy wait while holding the eventlet hub)."""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def is_sqlite(url_or_engine) -> bool:
+    url = url_or_engine.url if isinstance(url_or_engine, Engine) else url_or_engine
+    return str(url).startswith("sqlite")
+
+
+def dialect_insert(session, table):
+    """INSERT with the dialect's ON CONFLICT support (PostgreSQL or SQLite)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+def make_engine(url: str, pool_size: int = 5) -> Engine:
+    if is_sqlite(url):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               poolclass=None)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+class Database:
+    """One per service and process: the engine, a session factory, a write lock."""
+
+    def __init__(self, url: str, metadata: MetaData, pool_size: int = 5):
+        self.url, self.metadata = url, metadata
+        self.engine = make_engine(url, pool_size)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = threading.Lock() if is_sqlite(url) else None
+
+    @contextmanager
+    def session(self):
+        """A read-write transaction; commits on success, rolls back on error."""
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self.sessions() as session, session.begin():
+                yield session
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def reader(self):
+        """A read-only session (no write lock taken)."""
+        with self.sessions() as session:
+            yield session
+
+    def dispose(self):
+        self.engine.dispose()
+
+
+class UnitOfWork:
+    """A transaction plus who is acting and why: everything it emits is written
+    to the outbox in the same transaction as the change."""
+
+    def __init__(self, db: Database, source: str, actor: str, correlation_id: str):
+        self.db, self.source = db, source
+        self.actor, self.correlation_id = actor, correlation_id
+        self.session: Session | None = None
+        self._cm = None
+
+    def __enter__(self) -> "UnitOfWork":
+        self._cm = self.db.session()
+        self.session = self._cm.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            return self._cm.__exit__(*exc)
+        finally:
+            self.session = None
+
+    def emit(self, event_type: str, aggregate_id: str, payload: dict):
+        from hubkit import outbox
+
+        return outbox.emit(self.session, self.db.metadata.tables, source=self.source, event_type=event_type,
+                           aggregate_id=aggregate_id, payload=payload,
+                           actor=self.actor, correlation_id=self.correlation_id)
+
+
+def as_utc(moment):
+    """SQLite hands timestamps back naive; every stored time is UTC."""
+    from datetime import timezone
+
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment

@@ -1,0 +1,60 @@
+"""The event envelope every domain event travels in (ARCHITECTURE: The event envelope)."""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+SCHEMA_VERSION = 1
+
+
+class EnvelopeError(ValueError):
+    """A message that is not a valid envelope: poison, dead-lettered without retries."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    type: str
+    source: str
+    aggregate_id: str
+    sequence: int
+    payload: dict
+    correlation_id: str
+    actor: str
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    schema_version: int = SCHEMA_VERSION
+    occurred_at: str = field(default_factory=lambda: utcnow().isoformat())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), default=str)
+
+    @classmethod
+    def from_dict(cls, data) -> "Envelope":
+        if not isinstance(data, dict):
+            raise EnvelopeError(f"envelope must be an object, got {type(data).__name__}")
+        required = {"event_id": str, "type": str, "source": str, "aggregate_id": str,
+                    "sequence": int, "payload": dict, "correlation_id": str, "actor": str,
+                    "schema_version": int, "occurred_at": str}
+        problems = [f"{k}: expected {t.__name__}" for k, t in required.items()
+                    if not isinstance(data.get(k), t) or isinstance(data.get(k), bool)]
+        if problems:
+            raise EnvelopeError("invalid envelope: " + "; ".join(problems))
+        if data["sequence"] < 1:
+            raise EnvelopeError("invalid envelope: sequence must be >= 1")
+        return cls(**{k: data[k] for k in required})
+
+    @classmethod
+    def from_json(cls, raw) -> "Envelope":
+        try:
+            data = json.loads(raw)
+        except (TypeError, ValueError) as exc:
+            raise EnvelopeError(f"not JSON: {exc}") from None
+        return cls.from_dict(data)

@@ -1,0 +1,38 @@
+"""Domain errors every service raises; adapters map them (gRPC: hubkit.grpc_server,
+HTTP: gateway.errors). Plain exceptions: the domain core imports no framework."""
+from __future__ import annotations
+
+
+class HubError(Exception):
+    code = "internal"
+
+    def __init__(self, message: str, fields: list[dict] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or []  # [{"field": "lines[0].quantity", "message": "..."}]
+
+
+class InvalidArgument(HubError):
+    code = "invalid_argument"
+
+
+class NotFound(HubError):
+    code = "not_found"
+
+
+class Conflict(HubError):
+    code = "conflict"
+
+
+class FieldErrors:
+    """Collects every problem with a request before refusing it, so one answer lists them all."""
+
+    def __init__(self):
+        self.items: list[dict] = []
+
+    def add(self, field: str, message: str) -> None:
+        self.items.append({"field": field, "message": message})
+
+    def raise_if_any(self, message: str = "the request is invalid") -> None:
+        if self.items:
+            raise InvalidArgument(message, self.items)

@@ -1,0 +1,83 @@
+"""gRPC server for a service's api process: health service, metrics, one table
+from domain errors to status codes, and who is calling (metadata)."""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import signal
+import threading
+import time
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from hubkit import metrics
+from hubkit.errors import Conflict, HubError, InvalidArgument, NotFound
+
+log = logging.getLogger(__name__)
+
+ACTOR_KEY = "x-hub-actor"
+CORRELATION_KEY = "x-correlation-id"
+FIELD_ERRORS_KEY = "x-hub-field-errors"
+
+STATUS_FOR = {  # the one table: domain error -> gRPC status
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    Conflict: grpc.StatusCode.FAILED_PRECONDITION,
+}
+
+
+def caller(context) -> tuple[str, str]:
+    """(actor, correlation id) from the call metadata; every change records the actor."""
+    md = dict(context.invocation_metadata())
+    return md.get(ACTOR_KEY, "") or "anonymous", md.get(CORRELATION_KEY, "")
+
+
+def rpc(service: str):
+    """Wrap a servicer method: latency histogram and domain errors -> status + field details."""
+    def decorate(method):
+        name = method.__name__
+
+        @functools.wraps(method)
+        def wrapper(self, request, context):
+            started, code = time.perf_counter(), "OK"
+            try:
+                return method(self, request, context)
+            except HubError as exc:
+                status = STATUS_FOR.get(type(exc), grpc.StatusCode.INTERNAL)
+                code = status.name
+                if exc.fields:
+                    context.set_trailing_metadata(((FIELD_ERRORS_KEY, json.dumps(exc.fields)),))
+                context.abort(status, exc.message)
+            except Exception:
+                if code == "OK":
+                    code = "INTERNAL"
+                    log.exception("%s.%s failed", service, name)
+                raise
+            finally:
+                metrics.GRPC_LATENCY.labels(service, name, code).observe(time.perf_counter() - started)
+        return wrapper
+    return decorate
+
+
+def serve(service: str, port: int, register, max_workers: int = 16) -> None:
+    """Start the server with `register(server)` adding the servicers; block until SIGTERM/SIGINT."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+    register(server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    bound = server.add_insecure_port(f"0.0.0.0:{port}")
+    if not bound:
+        raise RuntimeError(f"cannot bind gRPC port {port}")
+    server.start()
+    for name in ("", f"hubapi.{service}.v1"):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("%s api serving gRPC on port %d", service, bound)
+    stopped = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    health_servicer.enter_graceful_shutdown()
+    server.stop(grace=5).wait()

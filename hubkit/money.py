@@ -1,0 +1,64 @@
+"""Money is Decimal, never float. Amounts are rounded half-up to the cent."""
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+CENT = Decimal("0.01")
+COST_PLACES = Decimal("0.000001")
+NANOS = 10**9
+
+
+def to_decimal(value) -> Decimal:
+    if isinstance(value, float):
+        raise TypeError("money must not be a float; pass a string or Decimal")
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"not a decimal amount: {value!r}") from None
+    if not result.is_finite():
+        raise ValueError(f"not a finite amount: {value!r}")
+    return result
+
+
+def cents(value) -> Decimal:
+    """Round half-up to 0.01, the precision of every posted amount."""
+    return to_decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def unit_cost(value) -> Decimal:
+    """Unit costs keep six decimal places."""
+    return to_decimal(value).quantize(COST_PLACES, rounding=ROUND_HALF_UP)
+
+
+def split_vat(gross, rate) -> tuple[Decimal, Decimal]:
+    """VAT-inclusive gross -> (net, tax), computed per line: net rounded, tax the rest."""
+    gross = cents(gross)
+    net = cents(gross / (1 + to_decimal(rate)))
+    return net, gross - net
+
+
+def to_units_nanos(value) -> tuple[int, int]:
+    """Decimal -> (units, nanos) as in the Money message; both carry the sign."""
+    value = to_decimal(value)
+    units = int(value)  # truncates toward zero
+    nanos = int((value - units) * NANOS)
+    return units, nanos
+
+
+def from_units_nanos(units: int, nanos: int) -> Decimal:
+    if units and nanos and (units > 0) != (nanos > 0):
+        raise ValueError("units and nanos must have the same sign")
+    if abs(nanos) >= NANOS:
+        raise ValueError("nanos out of range")
+    return Decimal(units) + Decimal(nanos) / NANOS
+
+
+def to_proto(value, currency: str = "CNY"):
+    from hubapi.common.v1 import money_pb2
+
+    units, nanos = to_units_nanos(value)
+    return money_pb2.Money(currency_code=currency, units=units, nanos=nanos)
+
+
+def from_proto(money) -> Decimal:
+    return from_units_nanos(money.units, money.nanos)

@@ -1,0 +1,26 @@
+"""Dependency providers for nameko workers (in place of nameko-sqlalchemy, which needs SQLAlchemy < 2)."""
+from __future__ import annotations
+
+from nameko.extensions import DependencyProvider
+
+from hubkit.consumer import HUB_CONFIG_KEY
+from hubkit.db import Database
+
+
+class DatabaseProvider(DependencyProvider):
+    """Gives every worker the service's Database; handlers open units of work on it."""
+
+    def __init__(self, metadata):
+        self.metadata = metadata
+        self.db = None
+
+    def setup(self):
+        hub = self.container.config[HUB_CONFIG_KEY]
+        self.db = Database(hub["db_url"], self.metadata, pool_size=self.container.max_workers)
+
+    def get_dependency(self, worker_ctx):
+        return self.db
+
+    def stop(self):
+        if self.db is not None:
+            self.db.dispose()

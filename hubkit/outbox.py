@@ -1,0 +1,70 @@
+"""The transactional outbox: events are rows written in the same transaction as
+the change that caused them; the relay (hubkit.relay) publishes them later."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text,
+                        func, insert, select, update)
+from sqlalchemy.orm import Session
+
+from hubkit.envelope import Envelope
+
+# BigInteger ids autoincrement on PostgreSQL; SQLite needs plain INTEGER for its rowid alias.
+_Id = BigInteger().with_variant(Integer, "sqlite")
+
+
+def add_tables(metadata: MetaData) -> None:
+    Table("outbox", metadata,
+          Column("id", _Id, primary_key=True, autoincrement=True),
+          Column("event_id", String(32), nullable=False, unique=True),
+          Column("event_type", String(64), nullable=False),
+          Column("body", Text, nullable=False),
+          Column("created_at", DateTime(timezone=True), nullable=False),
+          Column("published_at", DateTime(timezone=True), index=True),
+          Column("attempts", Integer, nullable=False, server_default="0"),
+          Column("not_before", DateTime(timezone=True)))
+    # One row per aggregate: the last sequence number handed out.
+    Table("outbox_sequences", metadata,
+          Column("aggregate_id", String(64), primary_key=True),
+          Column("last_sequence", BigInteger, nullable=False))
+    # Lease held by the one active relay of this database.
+    Table("relay_lease", metadata,
+          Column("name", String(32), primary_key=True),
+          Column("holder", String(64), nullable=False),
+          Column("expires_at", DateTime(timezone=True), nullable=False))
+
+
+def next_sequence(session: Session, aggregate_id: str, seq_table: Table) -> int:
+    """Increment-and-read in one statement, so concurrent writers serialise on the row."""
+    result = session.execute(update(seq_table)
+                             .where(seq_table.c.aggregate_id == aggregate_id)
+                             .values(last_sequence=seq_table.c.last_sequence + 1)
+                             .returning(seq_table.c.last_sequence)).scalar()
+    if result is None:
+        session.execute(insert(seq_table).values(aggregate_id=aggregate_id, last_sequence=1))
+        result = 1
+    return int(result)
+
+
+def emit(session: Session, tables, *, source, event_type, aggregate_id, payload, actor,
+         correlation_id) -> Envelope:
+    """Write one event to the outbox of the service whose tables are given."""
+    envelope = Envelope(type=event_type, source=source, aggregate_id=str(aggregate_id),
+                        sequence=next_sequence(session, str(aggregate_id), tables["outbox_sequences"]),
+                        payload=payload, correlation_id=correlation_id or "", actor=actor or "system")
+    session.execute(insert(tables["outbox"]).values(
+        event_id=envelope.event_id, event_type=event_type, body=envelope.to_json(),
+        created_at=datetime.now(timezone.utc)))
+    return envelope
+
+
+def backlog(session: Session, outbox: Table) -> tuple[int, float]:
+    """(pending rows, age in seconds of the oldest pending row)."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))).one()
+    if not oldest:
+        return int(count), 0.0
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=timezone.utc)
+    return int(count), max(0.0, (datetime.now(timezone.utc) - oldest).total_seconds())

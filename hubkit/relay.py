@@ -1,0 +1,232 @@
+"""The outbox relay: publishes outbox rows with publisher confirms and marks them
+only after the broker confirmed them.
+
+Publishing is pipelined: up to `relay_window` messages are outstanding at once
+and confirms (often `multiple`) are matched back to rows by delivery tag. Messages
+are `mandatory`: a row the broker cannot route is returned, left unmarked and
+retried later with back-off. One relay per database is active at a time, by a
+lease row renewed while it runs. A crash between confirm and mark re-publishes
+those rows; consumers absorb the duplicates (hubkit.inbox)."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pika
+from pika.spec import Basic
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from hubkit import metrics, topology
+from hubkit.db import Database
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "outbox"
+POLL_SECONDS = 0.05
+GAUGE_SECONDS = 1.0
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+class OutboxRelay:
+    def __init__(self, service: str, db: Database, settings):
+        self.service, self.db, self.settings = service, db, settings
+        self.outbox = db.metadata.tables["outbox"]
+        self.lease = db.metadata.tables["relay_lease"]
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease_until = 0.0
+        self.stopping = False
+        self.connection = self.channel = None
+        self.next_tag = 0
+        self.inflight: dict[int, int] = {}       # delivery tag -> outbox row id
+        self.returned: set[int] = set()          # row ids the broker returned as unroutable
+        self.confirmed: list[int] = []           # row ids confirmed, not yet marked
+        self.gauges_at = 0.0
+        self.exit_after_confirm = int(os.environ.get("HUB_FAULT_RELAY_EXIT_AFTER_CONFIRM", "0") or 0)
+
+    # -- lifecycle --------------------------------------------------------
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._request_stop)
+        signal.signal(signal.SIGINT, self._request_stop)
+        backoff = 0.5
+        while not self.stopping:
+            self.connection = pika.SelectConnection(
+                pika.URLParameters(self.settings.amqp_uri), on_open_callback=self._on_open,
+                on_open_error_callback=self._on_open_error, on_close_callback=self._on_closed)
+            started = time.monotonic()
+            self.connection.ioloop.start()
+            if self.stopping:
+                break
+            backoff = 0.5 if time.monotonic() - started > 10 else min(backoff * 2, 10.0)
+            log.warning("broker connection lost; reconnecting in %.1fs", backoff)
+            time.sleep(backoff)
+
+    def _request_stop(self, *_):
+        self.stopping = True
+        if self.connection is not None:
+            self.connection.ioloop.add_callback_threadsafe(self._close)
+
+    def _close(self):
+        if self.connection.is_open:
+            self.connection.close()
+        else:
+            self.connection.ioloop.stop()
+
+    def _on_open(self, connection):
+        connection.channel(on_open_callback=self._on_channel)
+
+    def _on_open_error(self, _connection, error):
+        log.warning("cannot connect to the broker: %s", error)
+        self.connection.ioloop.stop()
+
+    def _on_closed(self, _connection, reason):
+        self.channel = None
+        self.inflight.clear()  # unconfirmed rows stay unmarked and are published again
+        if not self.stopping:
+            log.warning("broker connection closed: %s", reason)
+        self.connection.ioloop.stop()
+
+    def _on_channel(self, channel):
+        self.channel, self.next_tag = channel, 0
+        channel.add_on_close_callback(lambda _ch, reason: self._close_after_channel_loss(reason))
+        channel.add_on_return_callback(self._on_return)
+        channel.confirm_delivery(self._on_confirm)
+        log.info("relay %s connected (holder %s)", self.service, self.holder)
+        self.connection.ioloop.call_later(0, self._tick)
+
+    def _close_after_channel_loss(self, reason):
+        log.warning("relay channel closed: %s", reason)
+        if self.connection and self.connection.is_open:
+            self.connection.close()
+
+    # -- the loop ---------------------------------------------------------
+    def _tick(self):
+        if self.channel is None or not self.channel.is_open:
+            return
+        published = 0
+        try:
+            self._mark_confirmed()
+            if self._hold_lease():
+                published = self._publish_batch()
+            if time.monotonic() - self.gauges_at > GAUGE_SECONDS:
+                self._update_gauges()
+        except OperationalError as exc:
+            log.warning("relay database error: %s", exc)
+        delay = 0 if published >= self.settings.relay_batch else POLL_SECONDS
+        self.connection.ioloop.call_later(delay, self._tick)
+
+    def _publish_batch(self) -> int:
+        room = min(self.settings.relay_batch, self.settings.relay_window - len(self.inflight))
+        if room <= 0:
+            return 0
+        busy = set(self.inflight.values()) | set(self.confirmed)
+        o = self.outbox
+        with self.db.reader() as s:
+            ids = s.execute(select(o.c.id).where(o.c.published_at.is_(None),
+                                                 or_(o.c.not_before.is_(None), o.c.not_before <= _now()))
+                            .order_by(o.c.id).limit(room + len(busy))).scalars().all()
+            ids = [i for i in ids if i not in busy][:room]
+            rows = s.execute(select(o.c.id, o.c.event_id, o.c.event_type, o.c.body)
+                             .where(o.c.id.in_(ids)).order_by(o.c.id)).all() if ids else []
+        for row in rows:
+            self.channel.basic_publish(
+                topology.EVENTS_EXCHANGE, row.event_type, row.body,
+                pika.BasicProperties(content_type="application/json", content_encoding="utf-8",
+                                     delivery_mode=2, message_id=row.event_id,
+                                     type=row.event_type, app_id=self.service),
+                mandatory=True)
+            self.next_tag += 1
+            self.inflight[self.next_tag] = row.id
+        return len(rows)
+
+    def _on_return(self, _channel, _method, properties, _body):
+        o = self.outbox
+        with self.db.session() as s:
+            row = s.execute(select(o.c.id, o.c.attempts).where(o.c.event_id == properties.message_id)).first()
+            if row is None:
+                return
+            self.returned.add(row.id)
+            delay = min(2 ** row.attempts, 300)
+            s.execute(update(o).where(o.c.id == row.id)
+                      .values(attempts=row.attempts + 1, not_before=_now() + timedelta(seconds=delay)))
+        metrics.OUTBOX_RETURNED.labels(self.service).inc()
+        log.error("broker could not route event %s (%s); retrying in %ss",
+                  properties.message_id, properties.type, delay)
+
+    def _on_confirm(self, frame):
+        method = frame.method
+        tags = ([t for t in self.inflight if t <= method.delivery_tag] if method.multiple
+                else [method.delivery_tag])
+        ids = [self.inflight.pop(t) for t in tags if t in self.inflight]
+        if isinstance(method, Basic.Ack):
+            self.confirmed.extend(i for i in ids if i not in self.returned)
+        else:
+            log.warning("broker nacked %d message(s); they will be published again", len(ids))
+        self.returned.difference_update(ids)
+        if self.exit_after_confirm and len(self.confirmed) >= self.exit_after_confirm:
+            log.error("fault injection: exiting after confirm, before marking %d rows", len(self.confirmed))
+            os._exit(137)
+        if len(self.confirmed) >= self.settings.relay_batch:
+            self._mark_confirmed()
+
+    def _mark_confirmed(self):
+        if not self.confirmed:
+            return
+        ids, now, o = self.confirmed, _now(), self.outbox
+        with self.db.session() as s:
+            for start in range(0, len(ids), 500):
+                s.execute(update(o).where(o.c.id.in_(ids[start:start + 500])).values(published_at=now))
+        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(ids))
+        self.confirmed = []
+
+    def _hold_lease(self) -> bool:
+        if time.monotonic() < self.lease_until:
+            return True
+        ttl = self.settings.relay_lease_seconds
+        now, t = _now(), self.lease
+        try:
+            with self.db.session() as s:
+                held = s.execute(update(t).where(t.c.name == LEASE_NAME,
+                                                 or_(t.c.holder == self.holder, t.c.expires_at < now))
+                                 .values(holder=self.holder, expires_at=now + timedelta(seconds=ttl))).rowcount
+                if not held and s.execute(select(t.c.name).where(t.c.name == LEASE_NAME)).first() is None:
+                    s.execute(insert(t).values(name=LEASE_NAME, holder=self.holder,
+                                               expires_at=now + timedelta(seconds=ttl)))
+                    held = 1
+        except IntegrityError:
+            held = 0
+        # renew well before expiry; a standby asks again soon
+        self.lease_until = time.monotonic() + (ttl / 3 if held else 0.0)
+        if not held:
+            time.sleep(min(0.5, ttl / 5))
+        return bool(held)
+
+    def _update_gauges(self):
+        from hubkit.outbox import backlog
+
+        with self.db.reader() as s:
+            pending, age = backlog(s, self.outbox)
+        metrics.OUTBOX_PENDING.labels(self.service).set(pending)
+        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(age)
+        self.gauges_at = time.monotonic()
+
+
+def main(service: str) -> None:
+    import importlib
+
+    from hubkit import logging as hublog
+    from hubkit import settings as hubsettings
+
+    settings = hubsettings.load()
+    hublog.setup(f"{service}-relay", settings.log_level)
+    metadata = importlib.import_module(f"services.{service}.models").metadata
+    metrics.serve(settings.metrics_port)
+    OutboxRelay(service, Database(settings.db_url(service), metadata, pool_size=2), settings).run()

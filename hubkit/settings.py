@@ -1,0 +1,73 @@
+"""One settings object per process, read from the environment once at start-up."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVICES = ("order", "inventory")
+DEFAULT_GRPC_PORTS = {"order": 50051, "inventory": 50052, "procurement": 50053,
+                      "customer": 50054, "accounting": 50055}
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(env, name, default=None):
+    value = env.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    amqp_uri: str
+    var_dir: Path
+    db_urls: dict = field(default_factory=dict)
+    grpc_ports: dict = field(default_factory=dict)
+    grpc_targets: dict = field(default_factory=dict)
+    gateway_db_url: str = ""
+    gateway_port: int = 8000
+    metrics_port: int = 0
+    log_level: str = "INFO"
+    timezone: str = "Asia/Shanghai"
+    relay_batch: int = 500
+    relay_window: int = 1000
+    relay_lease_seconds: float = 5.0
+    consumer_max_attempts: int = 5
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 60.0
+    worker_concurrency: int = 10
+
+    def db_url(self, service: str) -> str:
+        return self.db_urls[service]
+
+    def grpc_target(self, service: str) -> str:
+        return self.grpc_targets[service]
+
+
+def load(env=None) -> Settings:
+    env = os.environ if env is None else env
+    var_dir = Path(_env(env, "HUB_VAR_DIR", PROJECT_ROOT / "var"))
+    db_urls, ports, targets = {}, {}, {}
+    for svc in (*SERVICES, "gateway"):
+        db_urls[svc] = _env(env, f"HUB_{svc.upper()}_DB_URL", f"sqlite:///{var_dir / (svc + '.db')}")
+    for svc in SERVICES:
+        ports[svc] = int(_env(env, f"HUB_{svc.upper()}_GRPC_PORT", DEFAULT_GRPC_PORTS[svc]))
+        targets[svc] = _env(env, f"HUB_{svc.upper()}_GRPC_TARGET", f"127.0.0.1:{ports[svc]}")
+    return Settings(
+        amqp_uri=_env(env, "HUB_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+        var_dir=var_dir,
+        db_urls=db_urls,
+        grpc_ports=ports,
+        grpc_targets=targets,
+        gateway_db_url=db_urls.pop("gateway"),
+        gateway_port=int(_env(env, "HUB_GATEWAY_PORT", 8000)),
+        metrics_port=int(_env(env, "HUB_METRICS_PORT", 0)),
+        log_level=_env(env, "HUB_LOG_LEVEL", "INFO"),
+        timezone=_env(env, "HUB_TIMEZONE", "Asia/Shanghai"),
+        relay_batch=int(_env(env, "HUB_RELAY_BATCH", 500)),
+        relay_window=int(_env(env, "HUB_RELAY_WINDOW", 1000)),
+        relay_lease_seconds=float(_env(env, "HUB_RELAY_LEASE_SECONDS", 5.0)),
+        consumer_max_attempts=int(_env(env, "HUB_CONSUMER_MAX_ATTEMPTS", 5)),
+        retry_base_seconds=float(_env(env, "HUB_RETRY_BASE_SECONDS", 1.0)),
+        retry_max_seconds=float(_env(env, "HUB_RETRY_MAX_SECONDS", 60.0)),
+        worker_concurrency=int(_env(env, "HUB_WORKER_CONCURRENCY", 10)),
+    )

@@ -1,0 +1,130 @@
+"""Starts and stops the hub's processes as separate OS processes (`hub up`, the demo, the tests)."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from hubkit import broker, settings as hubsettings
+from hubkit.grpc_health import check as grpc_serving
+
+SERVICES = hubsettings.SERVICES
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list
+    metrics_port: int
+    popen: subprocess.Popen | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def process_table(metrics_ports) -> list[Proc]:
+    py = sys.executable
+    procs = []
+    for svc in SERVICES:
+        procs += [Proc(f"{svc}-api", [py, "-m", "hubkit.cli", "api", svc], 0),
+                  Proc(f"{svc}-worker", [py, "-m", "hubkit.worker", svc], 0),
+                  Proc(f"{svc}-relay", [py, "-m", "hubkit.cli", "relay", svc], 0)]
+    procs.append(Proc("gateway", [py, "-m", "hubkit.cli", "gateway"], 0))
+    for proc in procs:
+        proc.metrics_port = metrics_ports(proc.name)
+    return procs
+
+
+class Stack:
+    """The processes of the embedded default (or of a test session), each in its own
+    process group so that one can be killed -9 without touching the others."""
+
+    def __init__(self, env: dict, log_dir: Path, metrics_ports=lambda name: 0):
+        self.env = {**os.environ, **env}
+        self.settings = hubsettings.load(self.env)
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.procs = {p.name: p for p in process_table(metrics_ports)}
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.gateway_port}"
+
+    def start(self, *names) -> None:
+        for name in names or self.procs:
+            proc = self.procs[name]
+            if proc.popen is not None and proc.popen.poll() is None:
+                continue
+            log = open(self.log_dir / f"{name}.log", "ab")
+            env = {**self.env, "HUB_METRICS_PORT": str(proc.metrics_port)}
+            proc.popen = subprocess.Popen(proc.argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                          start_new_session=True, cwd=hubsettings.PROJECT_ROOT)
+            log.close()
+
+    def signal(self, name: str, sig=signal.SIGTERM) -> None:
+        popen = self.procs[name].popen
+        if popen is not None and popen.poll() is None:
+            os.killpg(popen.pid, sig)
+
+    def kill(self, name: str) -> None:
+        """kill -9, as a crash would."""
+        self.signal(name, signal.SIGKILL)
+        self.procs[name].popen.wait(10)
+
+    def stop(self, *names, timeout: float = 15) -> None:
+        names = names or tuple(self.procs)
+        for name in names:
+            self.signal(name, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for name in names:
+            popen = self.procs[name].popen
+            if popen is None:
+                continue
+            try:
+                popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.signal(name, signal.SIGKILL)
+                popen.wait(5)
+
+    def running(self, name: str) -> bool:
+        popen = self.procs[name].popen
+        return popen is not None and popen.poll() is None
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """APIs answer health checks, the gateway /healthz, every queue has a consumer."""
+        deadline = time.monotonic() + timeout
+        pending = set(self.procs)
+        while pending and time.monotonic() < deadline:
+            for name in sorted(pending):
+                if not self.running(name):
+                    raise RuntimeError(f"{name} exited early; see {self.log_dir / (name + '.log')}")
+                if self._ready(name):
+                    pending.discard(name)
+            if pending:
+                time.sleep(0.3)
+        if pending:
+            raise TimeoutError(f"not ready after {timeout:.0f}s: {sorted(pending)} (logs in {self.log_dir})")
+
+    def _ready(self, name: str) -> bool:
+        svc, _, role = name.partition("-")
+        if name == "gateway":
+            try:
+                return httpx.get(f"{self.gateway_url}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+        if role == "api":
+            return grpc_serving(f"127.0.0.1:{self.settings.grpc_ports[svc]}", timeout=1)
+        if role == "worker":
+            counts = broker.consumer_counts(self.settings.amqp_uri)
+            return all(n > 0 for q, n in counts.items() if q.startswith(svc + "."))
+        return True  # relays have nothing to probe; they log and retry on their own

@@ -1,0 +1,86 @@
+"""Broker topology, declared by our own code (`hub migrate`) before anything publishes.
+
+One topic exchange carries every domain event, routed by event type. Each
+(consumer service, event type) pair has a quorum queue, a retry queue whose
+expired messages flow back into it, and a dead-letter queue."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EVENTS_EXCHANGE = "hub.events"
+DEAD_LETTER_EXCHANGE = "hub.dlx"
+# Poison that crashes the worker itself is dead-lettered by the broker after this many deliveries.
+DELIVERY_LIMIT = 20
+
+# Event type -> the service that publishes it.
+EVENTS = {
+    "order_placed": "order",
+    "stock_reserved": "inventory",
+    "stock_short": "inventory",
+}
+
+# (consumer service, event type): every event type has at least one subscriber,
+# so a published event always finds a queue (the relay publishes `mandatory`).
+SUBSCRIPTIONS = (
+    ("inventory", "order_placed"),
+    ("order", "stock_reserved"),
+    ("order", "stock_short"),
+)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    service: str
+    event_type: str
+
+    @property
+    def queue(self) -> str:
+        return f"{self.service}.{self.event_type}"
+
+    @property
+    def retry_queue(self) -> str:
+        return f"{self.queue}.retry"
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.queue}.dlq"
+
+
+def subscriptions(service: str | None = None) -> list[Subscription]:
+    return [Subscription(s, e) for s, e in SUBSCRIPTIONS if service in (None, s)]
+
+
+def subscription_for_queue(queue: str) -> Subscription:
+    for sub in subscriptions():
+        if queue in (sub.queue, sub.dead_letter_queue):
+            return sub
+    raise KeyError(f"unknown queue {queue!r}; known: {[s.queue for s in subscriptions()]}")
+
+
+_QUORUM = {"x-queue-type": "quorum"}
+# at-least-once dead-lettering needs reject-publish overflow on the source queue
+_SAFE_DEAD_LETTERING = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+
+
+def main_queue_arguments(sub: Subscription) -> dict:
+    return {**_QUORUM, **_SAFE_DEAD_LETTERING, "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE, "x-dead-letter-routing-key": sub.queue}
+
+
+def retry_queue_arguments(sub: Subscription) -> dict:
+    # A message waits here for its per-message TTL, then is dead-lettered back
+    # into the main queue through the default exchange.
+    return {**_QUORUM, **_SAFE_DEAD_LETTERING,
+            "x-dead-letter-exchange": "", "x-dead-letter-routing-key": sub.queue}
+
+
+def declare(channel) -> None:
+    """Declare everything on a pika channel; idempotent."""
+    channel.exchange_declare(EVENTS_EXCHANGE, exchange_type="topic", durable=True)
+    channel.exchange_declare(DEAD_LETTER_EXCHANGE, exchange_type="direct", durable=True)
+    for sub in subscriptions():
+        channel.queue_declare(sub.queue, durable=True, arguments=main_queue_arguments(sub))
+        channel.queue_bind(sub.queue, EVENTS_EXCHANGE, routing_key=sub.event_type)
+        channel.queue_declare(sub.retry_queue, durable=True, arguments=retry_queue_arguments(sub))
+        channel.queue_declare(sub.dead_letter_queue, durable=True, arguments=dict(_QUORUM))
+        channel.queue_bind(sub.dead_letter_queue, DEAD_LETTER_EXCHANGE, routing_key=sub.queue)

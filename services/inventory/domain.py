@@ -1,0 +1,37 @@
+"""Inventory rules: valid codes, quantities and costs."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from hubkit.errors import FieldErrors
+from hubkit.money import to_decimal, unit_cost
+
+CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
+MAX_QUANTITY = 10_000_000
+RESERVED, BACKORDERED = "reserved", "backordered"
+
+
+def check_code(errors: FieldErrors, field: str, value: str, max_len: int = 64) -> None:
+    if not value or not CODE.match(value) or len(value) > max_len:
+        errors.add(field, f"required: 1-{max_len} letters, digits, '.', '_' or '-'")
+
+
+def check_receipt(sku: str, warehouse: str, quantity: int, cost: str) -> Decimal | None:
+    """Validate a receipt; return its unit cost (6 places)."""
+    errors = FieldErrors()
+    check_code(errors, "sku", sku)
+    check_code(errors, "warehouse", warehouse, 32)
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 < quantity <= MAX_QUANTITY:
+        errors.add("quantity", f"must be a whole number from 1 to {MAX_QUANTITY}")
+    value = None
+    try:
+        value = to_decimal(cost if cost not in (None, "") else "0")
+        if value < 0:
+            errors.add("unit_cost", "must be >= 0")
+        elif value != unit_cost(value):
+            errors.add("unit_cost", "at most six decimal places")
+    except ValueError as exc:
+        errors.add("unit_cost", str(exc))
+    errors.raise_if_any("the receipt is invalid")
+    return unit_cost(value)

@@ -1,0 +1,96 @@
+"""The order api process: gRPC servicer -> handlers."""
+from __future__ import annotations
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY
+
+from hubapi.order.v1 import order_service_pb2 as pb
+from hubapi.order.v1 import order_service_pb2_grpc as pb_grpc
+from hubkit import grpc_server, money
+from hubkit.db import Database, UnitOfWork, as_utc
+from hubkit.errors import FieldErrors
+from services.order import domain, handlers
+from services.order.models import metadata
+
+rpc = grpc_server.rpc("order")
+
+
+def order_to_proto(o: dict) -> pb.Order:
+    cur = o["currency"]
+    return pb.Order(
+        id=o["id"], channel=o["channel"], shop=o["shop"], external_order_id=o["external_order_id"],
+        buyer=pb.Buyer(**{k: str(v) for k, v in o["buyer"].items() if k in pb.Buyer.DESCRIPTOR.fields_by_name}),
+        shipping_address=pb.Address(**{k: str(v) for k, v in o["shipping_address"].items()
+                                       if k in pb.Address.DESCRIPTOR.fields_by_name}),
+        lines=[pb.OrderLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"],
+                            unit_price=money.to_proto(l["unit_price"], cur),
+                            amount=money.to_proto(l["amount"], cur),
+                            reservation=l["reservation"], warehouse=l["warehouse"] or "")
+               for l in o["lines"]],
+        total=money.to_proto(o["total"], cur), status=o["status"], created_by=o["created_by"],
+        created_at=as_utc(o["created_at"]).isoformat(), updated_at=as_utc(o["updated_at"]).isoformat())
+
+
+def command_from_proto(request: pb.PlaceOrderRequest) -> domain.PlaceOrder:
+    errors, lines, currencies = FieldErrors(), [], set()
+    for i, line in enumerate(request.lines):
+        try:
+            price = money.from_proto(line.unit_price)
+        except ValueError as exc:
+            errors.add(f"lines[{i}].unit_price", str(exc))
+            price = None
+        currencies.add(line.unit_price.currency_code or "CNY")
+        lines.append(domain.LineInput(sku=line.sku, quantity=line.quantity, unit_price=price))
+    if len(currencies) > 1:
+        errors.add("lines", "all lines must be in one currency")
+    errors.raise_if_any("the order is invalid")
+
+    def fields(msg):
+        return {f.name: v for f, v in msg.ListFields()}
+
+    return domain.PlaceOrder(channel=request.channel, shop=request.shop,
+                             external_order_id=request.external_order_id, lines=lines,
+                             buyer=fields(request.buyer), shipping_address=fields(request.shipping_address),
+                             currency=(currencies or {"CNY"}).pop())
+
+
+class OrderServicer(pb_grpc.OrderServiceServicer):
+    def __init__(self, db: Database):
+        self.db = db
+
+    @rpc
+    def PlaceOrder(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        cmd = command_from_proto(request)
+        with UnitOfWork(self.db, "order", actor, correlation_id or f"{cmd.channel}:{cmd.external_order_id}") as uow:
+            order_id, created = handlers.place_order(uow, cmd)
+        return pb.PlaceOrderResponse(order=order_to_proto(handlers.get_order(self.db, order_id)), created=created)
+
+    @rpc
+    def GetOrder(self, request, context):
+        return pb.GetOrderResponse(order=order_to_proto(handlers.get_order(self.db, request.id)))
+
+    @rpc
+    def ListOrders(self, request, context):
+        found, token = handlers.list_orders(self.db, request.status, request.page_size, request.page_token)
+        return pb.ListOrdersResponse(orders=[order_to_proto(o) for o in found], next_page_token=token)
+
+
+class OrdersByStatus:
+    """hub_orders_by_status, counted from the database at scrape time."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def collect(self):
+        family = GaugeMetricFamily("hub_orders_by_status", "Orders by status", labels=["status"])
+        for status, count in sorted(handlers.count_by_status(self.db).items()):
+            family.add_metric([status], count)
+        yield family
+
+
+def main(settings) -> None:
+    db = Database(settings.db_url("order"), metadata, pool_size=16)
+    REGISTRY.register(OrdersByStatus(db))
+    grpc_server.serve("order", settings.grpc_ports["order"],
+                      lambda server: pb_grpc.add_OrderServiceServicer_to_server(OrderServicer(db), server))

@@ -1,0 +1,126 @@
+"""Order use cases: one function per command or event."""
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select, update
+
+from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
+from hubkit.envelope import Envelope
+from hubkit.errors import InvalidArgument, NotFound
+from services.order import domain
+from services.order.models import order_lines, orders
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+def place_order(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, bool]:
+    """Create the order and emit order_placed; an order already known by
+    (channel, shop, external id) is returned as it is, with created=False."""
+    domain.validate(cmd)
+    s, now = uow.session, _now()
+    order_id = uuid.uuid4().hex
+    lines = [dict(order_id=order_id, line_no=i + 1, sku=l.sku, quantity=l.quantity,
+                  unit_price=l.unit_price, amount=domain.line_amount(l), reservation=domain.PENDING)
+             for i, l in enumerate(cmd.lines)]
+    total = sum((l["amount"] for l in lines), start=domain.Decimal("0.00"))
+    inserted = s.execute(dialect_insert(s, orders).values(
+        id=order_id, channel=cmd.channel, shop=cmd.shop, external_order_id=cmd.external_order_id,
+        buyer=json.dumps(cmd.buyer, ensure_ascii=False),
+        shipping_address=json.dumps(cmd.shipping_address, ensure_ascii=False),
+        currency=cmd.currency, total=total, status=domain.PENDING,
+        created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now,
+    ).on_conflict_do_nothing(index_elements=["channel", "shop", "external_order_id"])).rowcount
+    if not inserted:
+        existing = s.execute(select(orders.c.id).where(
+            orders.c.channel == cmd.channel, orders.c.shop == cmd.shop,
+            orders.c.external_order_id == cmd.external_order_id)).scalar_one()
+        return existing, False
+    s.execute(order_lines.insert(), lines)
+    uow.emit("order_placed", order_id, {
+        "order_id": order_id, "channel": cmd.channel, "shop": cmd.shop,
+        "external_order_id": cmd.external_order_id, "currency": cmd.currency,
+        "buyer": cmd.buyer, "shipping_address": cmd.shipping_address,
+        "lines": [{"line_no": l["line_no"], "sku": l["sku"], "quantity": l["quantity"],
+                   "unit_price": str(l["unit_price"])} for l in lines],
+    })
+    return order_id, True
+
+
+def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:
+    """stock_reserved / stock_short from inventory: set each line's reservation."""
+    s, payload = uow.session, envelope.payload
+    order_id = payload["order_id"]
+    if s.execute(select(orders.c.id).where(orders.c.id == order_id)).first() is None:
+        raise NotFound(f"order {order_id} is unknown")
+    for line in payload["lines"]:
+        status = line["status"]
+        if status not in (domain.RESERVED, domain.BACKORDERED):
+            raise InvalidArgument(f"unknown reservation status {status!r}")
+        s.execute(update(order_lines)
+                  .where(order_lines.c.order_id == order_id, order_lines.c.line_no == line["line_no"])
+                  .values(reservation=status, warehouse=line.get("warehouse")))
+    statuses = s.execute(select(order_lines.c.reservation)
+                         .where(order_lines.c.order_id == order_id)).scalars().all()
+    s.execute(update(orders).where(orders.c.id == order_id).values(
+        status=domain.order_status(list(statuses)), updated_by=envelope.actor, updated_at=_now()))
+
+
+# -- queries ---------------------------------------------------------------
+def _as_dict(row, lines) -> dict:
+    order = dict(row._mapping)
+    order["buyer"] = json.loads(order["buyer"])
+    order["shipping_address"] = json.loads(order["shipping_address"])
+    order["lines"] = [dict(l._mapping) for l in lines]
+    return order
+
+
+def get_order(db: Database, order_id: str) -> dict:
+    with db.reader() as s:
+        row = s.execute(select(orders).where(orders.c.id == order_id)).first()
+        if row is None:
+            raise NotFound(f"order {order_id} not found")
+        lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)
+                          .order_by(order_lines.c.line_no)).all()
+        return _as_dict(row, lines)
+
+
+def list_orders(db: Database, status: str = "", page_size: int = 50, page_token: str = "") -> tuple[list, str]:
+    """Newest first, keyset-paged by (created_at, id)."""
+    page_size = max(1, min(page_size or 50, 500))
+    query = select(orders).order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(page_size + 1)
+    if status:
+        query = query.where(orders.c.status == status)
+    if page_token:
+        try:
+            created_at, last_id = json.loads(base64.urlsafe_b64decode(page_token))
+            created_at = datetime.fromisoformat(created_at)
+        except (ValueError, TypeError):
+            raise InvalidArgument("invalid page token", [{"field": "page_token", "message": "invalid"}])
+        query = query.where((orders.c.created_at < created_at) |
+                            ((orders.c.created_at == created_at) & (orders.c.id < last_id)))
+    with db.reader() as s:
+        rows = s.execute(query).all()
+        more = len(rows) > page_size
+        rows = rows[:page_size]
+        ids = [r.id for r in rows]
+        lines = s.execute(select(order_lines).where(order_lines.c.order_id.in_(ids))
+                          .order_by(order_lines.c.line_no)).all() if ids else []
+    by_order = {}
+    for line in lines:
+        by_order.setdefault(line.order_id, []).append(line)
+    token = ""
+    if more:
+        last = rows[-1]
+        token = base64.urlsafe_b64encode(json.dumps([as_utc(last.created_at).isoformat(), last.id]).encode()).decode()
+    return [_as_dict(r, by_order.get(r.id, [])) for r in rows], token
+
+
+def count_by_status(db: Database) -> dict:
+    with db.reader() as s:
+        return dict(s.execute(select(orders.c.status, func.count()).group_by(orders.c.status)).all())

@@ -1,0 +1,42 @@
+"""Tables of the order service's own database."""
+from sqlalchemy import (CheckConstraint, Column, DateTime, ForeignKey, Integer, Numeric, String, Table,
+                        Text, UniqueConstraint)
+
+from hubkit import inbox, outbox
+from hubkit.db import new_metadata
+
+metadata = new_metadata()
+
+orders = Table(
+    "orders", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("channel", String(32), nullable=False),
+    Column("shop", String(64), nullable=False),
+    Column("external_order_id", String(64), nullable=False),
+    Column("buyer", Text, nullable=False),             # JSON: external_id, name, phone, email
+    Column("shipping_address", Text, nullable=False),  # JSON
+    Column("currency", String(3), nullable=False),
+    Column("total", Numeric(18, 2), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("channel", "shop", "external_order_id", name="uq_orders_external"),
+)
+
+order_lines = Table(
+    "order_lines", metadata,
+    Column("order_id", String(32), ForeignKey("orders.id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", Numeric(18, 2), nullable=False),
+    Column("amount", Numeric(18, 2), nullable=False),
+    Column("reservation", String(16), nullable=False),
+    Column("warehouse", String(32)),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+outbox.add_tables(metadata)
+inbox.add_tables(metadata)
