@@ -41,10 +41,13 @@ RUN pip install . grpcio-tools \
 # -------------------------------------------------------------- runtime stage
 FROM ${PYTHON_IMAGE} AS runtime
 
+# HOME=/tmp: the root filesystem is read-only in compose and Kubernetes and
+# /tmp is the one writable place, so anything writing under ~ still works.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
+    HOME=/tmp \
     HUB_METRICS_PORT=9100
 
 # libpq5: runtime library for psycopg2 if it was built from source (harmless

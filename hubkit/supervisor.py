@@ -60,14 +60,15 @@ class Stack:
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.gateway_port}"
 
-    def start(self, *names) -> None:
+    def start(self, *names, env: dict | None = None) -> None:
+        """Start (or restart, if dead) the named processes; `env` adds variables for this start only."""
         for name in names or self.procs:
             proc = self.procs[name]
             if proc.popen is not None and proc.popen.poll() is None:
                 continue
             log = open(self.log_dir / f"{name}.log", "ab")
-            env = {**self.env, "HUB_METRICS_PORT": str(proc.metrics_port)}
-            proc.popen = subprocess.Popen(proc.argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+            proc_env = {**self.env, **(env or {}), "HUB_METRICS_PORT": str(proc.metrics_port)}
+            proc.popen = subprocess.Popen(proc.argv, env=proc_env, stdout=log, stderr=subprocess.STDOUT,
                                           start_new_session=True, cwd=hubsettings.PROJECT_ROOT)
             log.close()
 

@@ -1,0 +1,52 @@
+"""Small builders shared by the end-to-end tests."""
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+
+from tests.support.hub import wait_for
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}".upper()
+
+
+def stock_sku(client, sku: str, warehouse: str = "WH-MAIN", quantity: int = 0, cost: str = "10.00",
+              priority: int = 1) -> None:
+    assert client.post("/warehouses", json={"code": warehouse, "name": warehouse, "priority": priority}).status_code in (200, 201)
+    assert client.post("/skus", json={"code": sku, "name": f"Test {sku}"}).status_code in (200, 201)
+    if quantity:
+        reply = client.post("/stock/receipts", json={"sku": sku, "warehouse": warehouse, "quantity": quantity,
+                                                     "unit_cost": cost})
+        assert reply.status_code == 201, reply.text
+
+
+def order_body(sku: str, external_id: str, quantity: int = 1, price: str = "19.90", channel: str = "taobao") -> dict:
+    return {"channel": channel, "shop": "test-shop", "external_order_id": external_id,
+            "buyer": {"external_id": "b-1", "name": "Test Buyer", "phone": "13900000000"},
+            "shipping_address": {"recipient": "Test Buyer", "city": "Hangzhou", "street": "1 Test Road"},
+            "lines": [{"sku": sku, "quantity": quantity, "unit_price": price}]}
+
+
+def wait_settled(client, order_ids, timeout: float = 90) -> list[dict]:
+    def settled():
+        orders = [client.get(f"/orders/{i}").json() for i in order_ids]
+        return orders if all(o["status"] != "pending" for o in orders) else None
+    return wait_for(settled, timeout, 0.3, f"{len(order_ids)} orders to leave pending")
+
+
+def reservation_rows(hub, sku: str) -> list:
+    from services.inventory.models import reservations
+    with hub.dbs["inventory"].reader() as s:
+        return s.execute(select(reservations).where(reservations.c.sku == sku)).all()
+
+
+def row_counts(hub) -> dict:
+    """Rows per table in every service database: 'no change' means these are equal."""
+    counts = {}
+    for name, db in {**hub.dbs, "gateway": hub.gateway_db}.items():
+        with db.reader() as s:
+            for table in db.metadata.sorted_tables:
+                counts[f"{name}.{table.name}"] = s.execute(select(func.count()).select_from(table)).scalar()
+    return counts

@@ -1,0 +1,85 @@
+"""Per-session RabbitMQ vhosts and PostgreSQL databases, removed afterwards; leftovers of
+sessions that were cut off (their pid is gone) are removed at the start of the next."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import uuid
+
+import psycopg2
+
+PG_DSN = os.environ.get("HUB_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+PG_URL = os.environ.get("HUB_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+AMQP_BASE = os.environ.get("HUB_TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
+PREFIX = "hubtest_"
+_NAME = re.compile(rf"^{PREFIX}(\d+)_[0-9a-f]+")
+
+
+def session_name() -> str:
+    return f"{PREFIX}{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _stale(name: str) -> bool:
+    m = _NAME.match(name)
+    return bool(m) and not _alive(int(m.group(1)))
+
+
+def _rabbitmqctl(*args) -> str:
+    return subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True).stdout
+
+
+def create_vhost(name: str) -> str:
+    for line in _rabbitmqctl("list_vhosts").split():
+        if _stale(line):
+            _rabbitmqctl("delete_vhost", line)
+    _rabbitmqctl("add_vhost", name)
+    _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    return f"{AMQP_BASE}/{name}"
+
+
+def delete_vhost(name: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True)
+
+
+def _pg():
+    conn = psycopg2.connect(PG_DSN)
+    conn.autocommit = True
+    return conn
+
+
+def create_databases(prefix: str, names) -> dict[str, str]:
+    conn = _pg()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (PREFIX + "%",))
+            for (db,) in cur.fetchall():
+                if _stale(db):
+                    cur.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            urls = {}
+            for name in names:
+                cur.execute(f'CREATE DATABASE "{prefix}_{name}"')
+                urls[name] = f"{PG_URL}/{prefix}_{name}"
+            return urls
+    finally:
+        conn.close()
+
+
+def drop_databases(prefix: str, names) -> None:
+    conn = _pg()
+    try:
+        with conn.cursor() as cur:
+            for name in names:
+                cur.execute(f'DROP DATABASE IF EXISTS "{prefix}_{name}" WITH (FORCE)')
+    finally:
+        conn.close()
