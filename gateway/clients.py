@@ -8,7 +8,8 @@ import grpc
 from hubapi.inventory.v1 import inventory_service_pb2_grpc
 from hubapi.order.v1 import order_service_pb2_grpc
 
-TIMEOUT_SECONDS = 10.0
+# Spread calls over every api pod behind a headless Service (plain DNS in the embedded default).
+CHANNEL_OPTIONS = [("grpc.lb_policy_name", "round_robin")]
 
 
 @dataclass
@@ -19,7 +20,8 @@ class Clients:
 
     @classmethod
     def connect(cls, settings) -> "Clients":
-        channels = [grpc.insecure_channel(settings.grpc_target(s)) for s in ("order", "inventory")]
+        channels = [grpc.insecure_channel(settings.grpc_target(s), options=CHANNEL_OPTIONS)
+                    for s in ("order", "inventory")]
         return cls(order_service_pb2_grpc.OrderServiceStub(channels[0]),
                    inventory_service_pb2_grpc.InventoryServiceStub(channels[1]), channels)
 

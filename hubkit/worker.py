@@ -2,7 +2,11 @@
 
 eventlet must patch the standard library before anything else is imported, so this
 module is always started as its own interpreter (also by `hub worker`)."""
-import eventlet
+import warnings
+
+warnings.filterwarnings("ignore", message=".*Eventlet is deprecated", category=DeprecationWarning)
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 

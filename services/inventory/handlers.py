@@ -90,7 +90,7 @@ def _try_reserve(s, sku: str, quantity: int, warehouse_order: list[str]) -> str 
     return None
 
 
-def reserve_order(uow: UnitOfWork, envelope: Envelope) -> None:
+def reserve_order(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     """order_placed: reserve every line in the first warehouse (by priority) that can
     cover it whole, or mark it backordered; answer stock_reserved or stock_short."""
     s, payload = uow.session, envelope.payload
@@ -113,6 +113,7 @@ def reserve_order(uow: UnitOfWork, envelope: Envelope) -> None:
     answer.sort(key=lambda l: l["line_no"])
     short = any(l["status"] == domain.BACKORDERED for l in answer)
     uow.emit("stock_short" if short else "stock_reserved", order_id, {"order_id": order_id, "lines": answer})
+    return answer
 
 
 def _level(s, sku: str, warehouse: str) -> dict:

@@ -57,9 +57,10 @@ class Hub:
             self._keys[role] = auth.add_user(self.gateway_db, f"test-{role}-{len(self._keys)}-{time.time_ns()}", role)
         return self._keys[role]
 
-    def client(self, role: str = "admin", **kwargs) -> httpx.Client:
-        headers = {"X-API-Key": self.key(role)} if role else {}
-        return httpx.Client(base_url=self.stack.gateway_url, headers=headers, timeout=30, **kwargs)
+    def client(self, role: str | None = "admin", headers: dict | None = None) -> httpx.Client:
+        """A client acting as a new user of `role` (None: no API key, only `headers`)."""
+        headers = {**({"X-API-Key": self.key(role)} if role else {}), **(headers or {})}
+        return httpx.Client(base_url=self.stack.gateway_url, headers=headers, timeout=30)
 
     def metric(self, process: str, name: str, **labels) -> float:
         """Sum of a metric's samples (matching labels) scraped from one process."""

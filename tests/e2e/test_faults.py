@@ -1,0 +1,150 @@
+"""Faults with every process a separate OS process: nothing lost, nothing applied twice."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+from sqlalchemy import func, select
+
+from hubapi.order.v1 import order_service_pb2 as pb
+from hubapi.order.v1 import order_service_pb2_grpc as pb_grpc
+from hubkit import money
+from services.order.models import orders as orders_table
+from tests.e2e.helpers import order_body, reservation_rows, stock_sku, unique, wait_settled
+from tests.support.hub import wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def _place_many(hub, sku, count, batch="a", threads=8):
+    def place(n):
+        with hub.client("sales") as c:
+            reply = c.post("/orders", json=order_body(sku, f"{sku}-{batch}{n}"))
+            assert reply.status_code == 201, reply.text
+            return reply.json()["id"]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(place, range(count)))
+
+
+def _assert_each_line_answered_once(hub, sku, ids, in_stock):
+    with hub.client("sales") as c:
+        orders = wait_settled(c, ids)
+        [level] = c.get(f"/stock/{sku}").json()["levels"]
+    reserved = sum(o["status"] == "reserved" for o in orders)
+    assert reserved == min(in_stock, len(ids))
+    assert sum(o["status"] == "backordered" for o in orders) == len(ids) - reserved
+    rows = reservation_rows(hub, sku)
+    assert sorted(r.order_id for r in rows) == sorted(ids)  # exactly one answer per line
+    assert level["reserved"] == reserved and level["available"] == in_stock - reserved
+
+
+def test_inventory_worker_killed_mid_flight_answers_every_line_exactly_once(pg_hub):
+    sku = unique("KILL")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku, quantity=30)
+    ids = []
+    placing = threading.Thread(target=lambda: ids.extend(_place_many(pg_hub, sku, 60)))
+    placing.start()
+    wait_for(lambda: len(reservation_rows(pg_hub, sku)) >= 5, 30, 0.05, "some reservations")
+    pg_hub.stack.kill("inventory-worker")
+    placing.join()
+    time.sleep(1)
+    assert len(reservation_rows(pg_hub, sku)) < 60  # the kill really left work in flight
+    pg_hub.restart("inventory-worker")
+    _assert_each_line_answered_once(pg_hub, sku, ids, in_stock=30)
+
+
+def _unpublished(hub) -> int:
+    outbox = hub.dbs["order"].metadata.tables["outbox"]
+    with hub.dbs["order"].reader() as s:
+        return s.execute(select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))).scalar()
+
+
+def test_relay_killed_between_publish_and_mark_duplicates_are_absorbed(pg_hub):
+    sku = unique("RELAY")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku, quantity=10)
+    duplicates_before = pg_hub.metric("inventory-worker", "hub_messages_duplicate_total")
+    pg_hub.stack.stop("order-relay")
+    ids = _place_many(pg_hub, sku, 20)
+    assert _unpublished(pg_hub) >= 20
+    # This relay publishes, receives the broker's confirms, and dies before marking the rows.
+    pg_hub.stack.start("order-relay", env={"HUB_FAULT_RELAY_EXIT_AFTER_CONFIRM": "5"})
+    relay = pg_hub.stack.procs["order-relay"].popen
+    assert relay.wait(30) == 137
+    assert _unpublished(pg_hub) >= 20
+    wait_for(lambda: len(reservation_rows(pg_hub, sku)) >= 5, 30, 0.1, "the first publication to be applied")
+    pg_hub.restart("order-relay")
+    _assert_each_line_answered_once(pg_hub, sku, ids, in_stock=10)
+    wait_for(lambda: _unpublished(pg_hub) == 0, 30, 0.2, "the outbox to drain")
+    assert pg_hub.metric("inventory-worker", "hub_messages_duplicate_total") >= duplicates_before + 5
+
+
+def _rabbitmqctl(*args):
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
+
+
+def test_broker_stopped_and_started_mid_run_loses_nothing(pg_hub):
+    sku = unique("BROKER")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku, quantity=25)
+    first = _place_many(pg_hub, sku, 15)
+    _rabbitmqctl("stop_app")
+    try:
+        during = _place_many(pg_hub, sku, 15, "b")  # accepted: the order and its event wait in the outbox
+        time.sleep(2)
+    finally:
+        _rabbitmqctl("start_app")
+        _rabbitmqctl("await_startup")
+    pg_hub.stack.wait_ready(90)
+    after = _place_many(pg_hub, sku, 10, "c")
+    for name in pg_hub.stack.procs:
+        assert pg_hub.stack.running(name), f"{name} died when the broker went away"
+    _assert_each_line_answered_once(pg_hub, sku, first + during + after, in_stock=25)
+
+
+def _hub_cli(hub, *args) -> str:
+    done = subprocess.run([sys.executable, "-m", "hubkit.cli", *args], env=hub.stack.env, check=True,
+                          capture_output=True, text=True, timeout=60)
+    return done.stdout
+
+
+def test_poison_message_is_dead_lettered_with_its_error_and_replayed_once_fixed(pg_hub):
+    ghost = unique("GHOST")
+    # A channel connector could hand the order service a SKU inventory does not know yet:
+    # the order is accepted, and inventory cannot reserve it.
+    with grpc.insecure_channel(pg_hub.settings.grpc_target("order")) as channel:
+        reply = pb_grpc.OrderServiceStub(channel).PlaceOrder(pb.PlaceOrderRequest(
+            channel="jd", shop="test-shop", external_order_id=unique("POISON"),
+            lines=[pb.OrderLineInput(sku=ghost, quantity=2, unit_price=money.to_proto("5.00"))]),
+            metadata=[("x-hub-actor", "test-connector")])
+    order_id = reply.order.id
+
+    def dead_letter():
+        letters = json.loads(_hub_cli(pg_hub, "dlq", "list", "--json"))
+        return [d for d in letters if d["aggregate_id"] == order_id]
+    [letter] = wait_for(dead_letter, 60, 0.5, "the poison message in the dead-letter queue")
+    assert letter["queue"] == "inventory.order_placed"
+    assert letter["attempts"] == 3
+    assert ghost in letter["error"] and "NotFound" in letter["error"]
+    assert pg_hub.metric("inventory-worker", "hub_messages_dead_lettered_total", handler="on_order_placed") >= 1
+    with pg_hub.client("sales") as c:
+        assert c.get(f"/orders/{order_id}").json()["status"] == "pending"
+
+    with pg_hub.client("admin") as c:  # the fix: inventory learns the SKU and receives stock
+        stock_sku(c, ghost, quantity=2)
+    assert "replayed 1" in _hub_cli(pg_hub, "dlq", "replay", "--queue", "inventory.order_placed",
+                                    "--event-id", letter["event_id"])
+    with pg_hub.client("sales") as c:
+        [order] = wait_settled(c, [order_id])
+    assert order["status"] == "reserved"
+    assert not dead_letter()
+    with pg_hub.dbs["order"].reader() as s:
+        assert s.execute(select(orders_table.c.created_by).where(orders_table.c.id == order_id)).scalar() \
+            == "test-connector"

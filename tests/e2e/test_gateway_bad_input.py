@@ -1,0 +1,130 @@
+"""Bad input through the gateway: a 4xx problem+json with field detail, and no change in any database."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.helpers import order_body, row_counts, stock_sku, unique
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def sku(pg_hub):
+    code = unique("BAD")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, code, quantity=5)
+    return code
+
+
+def _without(body, *path):
+    body = json.loads(json.dumps(body))
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    del target[path[-1]]
+    return body
+
+
+def _with(body, value, *path):
+    body = json.loads(json.dumps(body))
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return body
+
+
+CASES = {
+    # name: (role, make request kwargs from a valid body, status, a field expected in errors or None)
+    "missing lines": ("sales", lambda b: {"json": _without(b, "lines")}, 422, "lines"),
+    "missing address": ("sales", lambda b: {"json": _without(b, "shipping_address")}, 422, "shipping_address"),
+    "empty lines": ("sales", lambda b: {"json": _with(b, [], "lines")}, 422, "lines"),
+    "zero quantity": ("sales", lambda b: {"json": _with(b, 0, "lines", 0, "quantity")}, 422, "lines[0].quantity"),
+    "negative quantity": ("sales", lambda b: {"json": _with(b, -3, "lines", 0, "quantity")}, 422,
+                          "lines[0].quantity"),
+    "quantity as string": ("sales", lambda b: {"json": _with(b, "1", "lines", 0, "quantity")}, 422,
+                           "lines[0].quantity"),
+    "price as float": ("sales", lambda b: {"json": _with(b, 19.9, "lines", 0, "unit_price")}, 422,
+                       "lines[0].unit_price"),
+    "price with three decimals": ("sales", lambda b: {"json": _with(b, "1.999", "lines", 0, "unit_price")}, 422,
+                                  "lines[0].unit_price"),
+    "unknown field": ("sales", lambda b: {"json": _with(b, "x", "coupon")}, 422, "coupon"),
+    "unknown SKU": ("sales", lambda b: {"json": _with(b, "NO-SUCH-SKU-XYZ", "lines", 0, "sku")}, 422,
+                    "lines[0].sku"),
+    "malformed JSON": ("sales", lambda b: {"content": b'{"channel": "taobao", ', "headers":
+                                           {"content-type": "application/json"}}, 400, None),
+    "1 MB body": ("sales", lambda b: {"json": _with(b, "x" * (1024 * 1024), "buyer", "name")}, 413, None),
+    "no API key": (None, lambda b: {"json": b}, 401, None),
+    "wrong API key": ("wrong", lambda b: {"json": b}, 401, None),
+    "role may not place orders": ("warehouse", lambda b: {"json": b}, 403, None),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_bad_order_is_refused_with_problem_json_and_changes_nothing(pg_hub, sku, case):
+    role, make, status, field = CASES[case]
+    body = order_body(sku, unique("EXT"))
+    if role == "wrong":
+        client = pg_hub.client(None, headers={"X-API-Key": "hub_not-a-real-key"})
+    else:
+        client = pg_hub.client(role)
+    before = row_counts(pg_hub)
+    with client:
+        reply = client.post("/orders", **make(body))
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"].startswith("application/problem+json")
+    problem = reply.json()
+    assert problem["status"] == status and problem["title"]
+    if field:
+        assert field in [e["field"] for e in problem["errors"]], problem
+    assert row_counts(pg_hub) == before
+
+
+@pytest.mark.parametrize("receipt, status, field", [
+    ({"quantity": 0}, 422, "quantity"),
+    ({"quantity": -5}, 422, "quantity"),
+    ({"unit_cost": "-1"}, 422, "unit_cost"),
+    ({"unit_cost": "1.1234567"}, 422, "unit_cost"),
+    ({"warehouse": "NO-SUCH-WH"}, 404, "warehouse"),
+    ({"sku": "NO-SUCH-SKU"}, 404, "sku"),
+], ids=["zero", "negative", "negative cost", "seven decimals", "unknown warehouse", "unknown sku"])
+def test_bad_receipt_is_refused_and_changes_nothing(pg_hub, sku, receipt, status, field):
+    client = pg_hub.client("warehouse")
+    before = row_counts(pg_hub)
+    with client as c:
+        reply = c.post("/stock/receipts", json={"sku": sku, "warehouse": "WH-MAIN", "quantity": 1,
+                                                "unit_cost": "1.00", **receipt})
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"].startswith("application/problem+json")
+    assert field in [e["field"] for e in reply.json()["errors"]]
+    assert row_counts(pg_hub) == before
+
+
+def test_finance_role_may_read_but_not_receive_stock(pg_hub, sku):
+    client = pg_hub.client("finance")
+    before = row_counts(pg_hub)
+    with client as c:
+        assert c.get(f"/stock/{sku}").status_code == 200
+        reply = c.post("/stock/receipts", json={"sku": sku, "warehouse": "WH-MAIN", "quantity": 1})
+    assert reply.status_code == 403
+    assert row_counts(pg_hub) == before
+
+
+def test_every_change_records_the_user(pg_hub, sku):
+    with pg_hub.client("sales") as c:
+        reply = c.post("/orders", json=order_body(sku, unique("WHO")))
+    assert reply.status_code == 201
+    assert reply.json()["created_by"].startswith("test-sales")
+
+
+def test_repeated_external_order_id_returns_the_first_order(pg_hub, sku):
+    body = order_body(sku, unique("DUP"))
+    with pg_hub.client("sales") as c:
+        first = c.post("/orders", json=body)
+        before = row_counts(pg_hub)
+        second = c.post("/orders", json=body)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["id"] == second.json()["id"]
+    assert row_counts(pg_hub) == before

@@ -1,0 +1,20 @@
+from hubkit import topology
+from hubkit.consumer import retry_delay
+
+
+def test_retry_delay_grows_and_is_capped():
+    assert [retry_delay(n, 0.5, 3.0) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_every_event_type_has_a_publisher_and_a_subscriber():
+    subscribed = {event for _, event in topology.SUBSCRIPTIONS}
+    assert subscribed == set(topology.EVENTS)
+
+
+def test_main_queues_dead_letter_into_their_own_dead_letter_queue():
+    sub = topology.Subscription("inventory", "order_placed")
+    args = topology.main_queue_arguments(sub)
+    assert args["x-queue-type"] == "quorum"
+    assert args["x-dead-letter-exchange"] == topology.DEAD_LETTER_EXCHANGE
+    assert args["x-dead-letter-routing-key"] == sub.queue
+    assert topology.retry_queue_arguments(sub)["x-dead-letter-routing-key"] == sub.queue

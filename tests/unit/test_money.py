@@ -1,0 +1,43 @@
+from decimal import Decimal
+
+import pytest
+
+from hubkit import money
+
+
+def test_cents_round_half_up():
+    assert money.cents("2.345") == Decimal("2.35")
+    assert money.cents("2.344") == Decimal("2.34")
+    assert money.cents("-2.345") == Decimal("-2.35")
+
+
+def test_vat_split_per_line_keeps_gross_exact():
+    net, tax = money.split_vat("113.00", "0.13")
+    assert (net, tax) == (Decimal("100.00"), Decimal("13.00"))
+    net, tax = money.split_vat("19.90", "0.13")
+    assert net == Decimal("17.61") and net + tax == Decimal("19.90")
+
+
+def test_floats_are_refused():
+    with pytest.raises(TypeError):
+        money.to_decimal(0.1)
+
+
+@pytest.mark.parametrize("value", ["abc", "NaN", "Infinity"])
+def test_non_amounts_are_refused(value):
+    with pytest.raises(ValueError):
+        money.to_decimal(value)
+
+
+@pytest.mark.parametrize("value", ["0", "19.90", "-3.05", "123456789.123456789", "0.000000001"])
+def test_units_nanos_round_trip(value):
+    assert money.from_units_nanos(*money.to_units_nanos(value)) == Decimal(value)
+
+
+def test_units_and_nanos_must_share_a_sign():
+    with pytest.raises(ValueError):
+        money.from_units_nanos(1, -5)
+
+
+def test_unit_cost_keeps_six_places():
+    assert money.unit_cost("1.23456789") == Decimal("1.234568")
