@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from tests.e2e.helpers import order_body, row_counts, stock_sku, unique
+from tests.e2e.helpers import order_body, row_counts, stock_sku, unique, wait_settled
+from tests.support.hub import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -123,6 +124,8 @@ def test_repeated_external_order_id_returns_the_first_order(pg_hub, sku):
     body = order_body(sku, unique("DUP"))
     with pg_hub.client("sales") as c:
         first = c.post("/orders", json=body)
+        wait_settled(c, [first.json()["id"]])  # its reservation has run its course
+        wait_for(lambda: pg_hub.metric("order-relay", "hub_outbox_pending") == 0, 30, 0.3, "the outbox to drain")
         before = row_counts(pg_hub)
         second = c.post("/orders", json=body)
     assert (first.status_code, second.status_code) == (201, 200)
