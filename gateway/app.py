@@ -14,6 +14,7 @@ from gateway import auth, errors
 from gateway.clients import Clients
 from gateway.models import metadata
 from gateway.routes import router
+from hubkit import logging as hublog
 from hubkit import metrics
 from hubkit.db import Database
 
@@ -51,6 +52,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
 
     async def _guarded(request: Request, call_next):
         request.state.correlation_id = request.headers.get("x-correlation-id") or uuid.uuid4().hex
+        hublog.correlation_id.set(request.state.correlation_id)
         if request.url.path not in OPEN_PATHS:
             key = request.headers.get("x-api-key", "")
             if not key:

@@ -13,6 +13,7 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from hubkit import logging as hublog
 from hubkit import metrics
 from hubkit.errors import Conflict, HubError, InvalidArgument, NotFound
 
@@ -32,7 +33,9 @@ STATUS_FOR = {  # the one table: domain error -> gRPC status
 def caller(context) -> tuple[str, str]:
     """(actor, correlation id) from the call metadata; every change records the actor."""
     md = dict(context.invocation_metadata())
-    return md.get(ACTOR_KEY, "") or "anonymous", md.get(CORRELATION_KEY, "")
+    correlation = md.get(CORRELATION_KEY, "")
+    hublog.correlation_id.set(correlation)  # log lines of this call carry it
+    return md.get(ACTOR_KEY, "") or "anonymous", correlation
 
 
 def rpc(service: str):

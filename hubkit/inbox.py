@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, select, update
+from hubkit import logging as hublog
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.envelope import Envelope
 
@@ -53,6 +54,7 @@ def accept(session, tables, consumer: str, envelope: Envelope) -> bool:
 def handle_once(db: Database, service: str, consumer: str, envelope: Envelope, effect) -> bool:
     """Apply `effect(uow, envelope)` at most once per event, in one transaction with
     the inbox record. Returns False when the event was a duplicate or stale."""
+    hublog.correlation_id.set(envelope.correlation_id)  # this green thread's log lines carry it
     with UnitOfWork(db, service, actor=envelope.actor, correlation_id=envelope.correlation_id) as uow:
         if not accept(uow.session, db.metadata.tables, consumer, envelope):
             return False

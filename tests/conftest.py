@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from hubkit import broker
 from tests.support import infra
 from tests.support.hub import Hub
 
@@ -11,6 +12,7 @@ DATABASES = ("order", "inventory", "gateway")
 
 @pytest.fixture(scope="session")
 def session_name():
+    broker.ensure_running(f"{infra.AMQP_BASE}/%2F")  # starts the local RabbitMQ if installed but down
     return infra.session_name()
 
 
