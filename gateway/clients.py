@@ -10,6 +10,20 @@ from hubapi.order.v1 import order_service_pb2_grpc
 
 # Spread calls over every api pod behind a headless Service (plain DNS in the embedded default).
 CHANNEL_OPTIONS = [("grpc.lb_policy_name", "round_robin")]
+DEADLINE_SECONDS = 10.0
+
+
+class _Deadline(grpc.UnaryUnaryClientInterceptor):
+    """Every call gets a deadline, so a stuck service turns into a 504, not a hung request."""
+
+    def intercept_unary_unary(self, continuation, details, request):
+        if details.timeout is None:
+            details = details._replace(timeout=DEADLINE_SECONDS)
+        return continuation(details, request)
+
+
+def _channel(target: str) -> grpc.Channel:
+    return grpc.intercept_channel(grpc.insecure_channel(target, options=CHANNEL_OPTIONS), _Deadline())
 
 
 @dataclass
@@ -20,8 +34,7 @@ class Clients:
 
     @classmethod
     def connect(cls, settings) -> "Clients":
-        channels = [grpc.insecure_channel(settings.grpc_target(s), options=CHANNEL_OPTIONS)
-                    for s in ("order", "inventory")]
+        channels = [_channel(settings.grpc_target(s)) for s in ("order", "inventory")]
         return cls(order_service_pb2_grpc.OrderServiceStub(channels[0]),
                    inventory_service_pb2_grpc.InventoryServiceStub(channels[1]), channels)
 
