@@ -25,7 +25,9 @@ def _start_stack() -> Stack:
     migrations.upgrade("gateway", s.gateway_db_url)
     broker.declare_topology(s.amqp_uri)
     names = [n for n in _names()]
-    stack = Stack({}, s.var_dir / "log", metrics_ports=lambda name: METRICS_BASE_PORT + names.index(name))
+    # the gateway serves /metrics on its own HTTP port
+    stack = Stack({}, s.var_dir / "log",
+                  metrics_ports=lambda name: 0 if name == "gateway" else METRICS_BASE_PORT + names.index(name))
     stack.start()
     try:
         stack.wait_ready(90)
@@ -44,7 +46,8 @@ def run_up() -> None:
     stack = _start_stack()
     print(f"hub is up: gateway {stack.gateway_url} (OpenAPI at /docs), logs in {stack.log_dir}; Ctrl-C stops it")
     for name, proc in stack.procs.items():
-        print(f"  {name:18s} pid {proc.popen.pid:<7d} metrics :{proc.metrics_port}")
+        where = f"{stack.gateway_url}/metrics" if name == "gateway" else f":{proc.metrics_port}/metrics"
+        print(f"  {name:18s} pid {proc.popen.pid:<7d} metrics {where}")
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     try:
