@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from gateway import auth, errors
+from gateway import auth, errors, idempotency
 from gateway.clients import Clients
 from gateway.models import metadata
 from gateway.routes import router
@@ -35,7 +35,9 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
                   description="Orders and stock for a multichannel merchant. Every call needs an "
                               "`X-API-Key` header; errors are application/problem+json.")
     app.state.clients = clients or Clients.connect(settings)
-    app.state.keys = auth.KeyStore(Database(settings.gateway_db_url, metadata))
+    gateway_db = Database(settings.gateway_db_url, metadata)
+    app.state.keys = auth.KeyStore(gateway_db)
+    app.state.idempotency = idempotency.IdempotencyStore(gateway_db)
     app.include_router(router)
 
     @app.middleware("http")
@@ -70,6 +72,10 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
             body = await request.body()  # cached by Starlette for the route
             if len(body) > MAX_BODY_BYTES:
                 return errors.problem(413, "payload-too-large", f"body larger than {MAX_BODY_BYTES} bytes")
+            if request.method == "POST" and request.url.path not in OPEN_PATHS:
+                response = await idempotency.guarded(request, call_next, app.state.idempotency, body)
+                response.headers["x-correlation-id"] = request.state.correlation_id
+                return response
         response = await call_next(request)
         response.headers["x-correlation-id"] = request.state.correlation_id
         return response

@@ -8,8 +8,12 @@ import grpc
 from hubapi.inventory.v1 import inventory_service_pb2_grpc
 from hubapi.order.v1 import order_service_pb2_grpc
 
-# Spread calls over every api pod behind a headless Service (plain DNS in the embedded default).
-CHANNEL_OPTIONS = [("grpc.lb_policy_name", "round_robin")]
+# Spread calls over every api pod behind a headless Service (plain DNS in the embedded default);
+# reconnect quickly once a restarted service is back, instead of failing fast for a long backoff.
+CHANNEL_OPTIONS = [("grpc.lb_policy_name", "round_robin"),
+                   ("grpc.initial_reconnect_backoff_ms", 200),
+                   ("grpc.min_reconnect_backoff_ms", 200),
+                   ("grpc.max_reconnect_backoff_ms", 2000)]
 DEADLINE_SECONDS = 10.0
 
 

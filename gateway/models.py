@@ -1,5 +1,5 @@
 """The gateway's own database: API users and their keys (stored as SHA-256 hashes)."""
-from sqlalchemy import Boolean, Column, DateTime, String, Table
+from sqlalchemy import Boolean, Column, DateTime, Integer, LargeBinary, String, Table
 
 from hubkit.db import new_metadata
 
@@ -13,5 +13,17 @@ users = Table(
     Column("role", String(16), nullable=False),
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("active", Boolean, nullable=False, server_default="1"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# First answer to each (user, Idempotency-Key): a retried POST gets it back instead of acting twice.
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("user_name", String(64), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer),  # NULL while the first request is in progress
+    Column("response_body", LargeBinary),
+    Column("content_type", String(100)),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -14,7 +14,8 @@ def unique(prefix: str) -> str:
 
 def stock_sku(client, sku: str, warehouse: str = "WH-MAIN", quantity: int = 0, cost: str = "10.00",
               priority: int = 1) -> None:
-    assert client.post("/warehouses", json={"code": warehouse, "name": warehouse, "priority": priority}).status_code in (200, 201)
+    reply = client.post("/warehouses", json={"code": warehouse, "name": warehouse, "priority": priority})
+    assert reply.status_code in (200, 201), reply.text
     assert client.post("/skus", json={"code": sku, "name": f"Test {sku}"}).status_code in (200, 201)
     if quantity:
         reply = client.post("/stock/receipts", json={"sku": sku, "warehouse": warehouse, "quantity": quantity,

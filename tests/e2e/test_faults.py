@@ -166,3 +166,5 @@ def test_a_service_that_is_down_gives_503_problem_and_writes_nothing(pg_hub):
         assert row_counts(pg_hub) == before
     finally:
         pg_hub.restart("inventory-api")
+    with pg_hub.client("sales") as c:  # the gateway reconnects on its own
+        wait_for(lambda: c.get(f"/stock/{sku}").status_code == 200, 30, 0.2, "the gateway to reach inventory again")
