@@ -36,7 +36,7 @@ from tests.e2e.helpers import order_body, stock_sku, unique
 from tests.support import infra
 from tests.support.hub import Hub
 
-DATABASES = ("order", "inventory", "gateway")
+DATABASES = (*hubsettings.SERVICES, "gateway")
 THREADS, SKUS, WARMUP = 16, 8, 20
 
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from gateway import auth, errors, idempotency
 from gateway.clients import Clients
 from gateway.models import metadata
-from gateway.routes import router
+from gateway.routes import ROUTERS
 from hubkit import logging as hublog
 from hubkit import metrics
 from hubkit.db import Database
@@ -38,7 +38,8 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     gateway_db = Database(settings.gateway_db_url, metadata)
     app.state.keys = auth.KeyStore(gateway_db)
     app.state.idempotency = idempotency.IdempotencyStore(gateway_db)
-    app.include_router(router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):

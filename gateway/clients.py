@@ -5,8 +5,11 @@ from dataclasses import dataclass
 
 import grpc
 
+from hubapi.accounting.v1 import accounting_service_pb2_grpc
+from hubapi.customer.v1 import customer_service_pb2_grpc
 from hubapi.inventory.v1 import inventory_service_pb2_grpc
 from hubapi.order.v1 import order_service_pb2_grpc
+from hubapi.procurement.v1 import procurement_service_pb2_grpc
 
 # Spread calls over every api pod behind a headless Service (plain DNS in the embedded default);
 # reconnect quickly once a restarted service is back, instead of failing fast for a long backoff.
@@ -30,17 +33,26 @@ def _channel(target: str) -> grpc.Channel:
     return grpc.intercept_channel(grpc.insecure_channel(target, options=CHANNEL_OPTIONS), _Deadline())
 
 
+STUBS = {"order": order_service_pb2_grpc.OrderServiceStub,
+         "inventory": inventory_service_pb2_grpc.InventoryServiceStub,
+         "procurement": procurement_service_pb2_grpc.ProcurementServiceStub,
+         "customer": customer_service_pb2_grpc.CustomerServiceStub,
+         "accounting": accounting_service_pb2_grpc.AccountingServiceStub}
+
+
 @dataclass
 class Clients:
     order: order_service_pb2_grpc.OrderServiceStub
     inventory: inventory_service_pb2_grpc.InventoryServiceStub
+    procurement: procurement_service_pb2_grpc.ProcurementServiceStub
+    customer: customer_service_pb2_grpc.CustomerServiceStub
+    accounting: accounting_service_pb2_grpc.AccountingServiceStub
     channels: list
 
     @classmethod
     def connect(cls, settings) -> "Clients":
-        channels = [_channel(settings.grpc_target(s)) for s in ("order", "inventory")]
-        return cls(order_service_pb2_grpc.OrderServiceStub(channels[0]),
-                   inventory_service_pb2_grpc.InventoryServiceStub(channels[1]), channels)
+        channels = {svc: _channel(settings.grpc_target(svc)) for svc in STUBS}
+        return cls(**{svc: stub(channels[svc]) for svc, stub in STUBS.items()}, channels=list(channels.values()))
 
     def close(self):
         for channel in self.channels:

@@ -63,3 +63,38 @@ class ReceiptIn(Strict):
     quantity: StrictInt = Field(..., gt=0, le=10_000_000)
     unit_cost: StrictStr = Field("0", pattern=COST)
     reference: StrictStr = Field("", max_length=128)
+
+
+class ShipmentIn(Strict):
+    carrier: StrictStr = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$", examples=["SF"])
+    tracking_number: StrictStr = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9\-]{3,63}$")
+
+
+class SupplierIn(Strict):
+    code: StrictStr = Field(..., pattern=CODE)
+    name: StrictStr = Field(..., min_length=1, max_length=200)
+
+
+class PurchaseLineIn(Strict):
+    sku: StrictStr = Field(..., pattern=CODE)
+    quantity: StrictInt = Field(..., gt=0, le=10_000_000)
+    unit_cost: StrictStr = Field(..., pattern=COST, description="excluding VAT, e.g. \"10.00\"")
+    vat_rate: StrictStr = Field("0.13", pattern=r"^0(\.\d{1,4})?$")
+
+
+class PurchaseOrderIn(Strict):
+    supplier: StrictStr = Field(..., pattern=CODE)
+    warehouse: StrictStr = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$")
+    currency: StrictStr = Field("CNY", pattern=r"^[A-Z]{3}$")
+    lines: list[PurchaseLineIn] = Field(..., min_length=1, max_length=500)
+
+
+class ReceiveLineIn(Strict):
+    line_no: StrictInt = Field(..., ge=1)
+    quantity: StrictInt = Field(..., gt=0, le=10_000_000)
+
+
+class ReceivePurchaseIn(Strict):
+    lines: list[ReceiveLineIn] = Field(default_factory=list, max_length=500,
+                                       description="empty: receive everything still open")
+    reference: StrictStr = Field("", max_length=128)

@@ -38,6 +38,21 @@ def dialect_insert(session, table):
     return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
 
 
+def next_in_sequence(session, table, key: str) -> int:
+    """Increment-and-read a counter row (first primary-key column = key, `last_sequence`) in one
+    statement, so concurrent writers serialise on the row; numbers have no gaps."""
+    from sqlalchemy import insert, update
+
+    key_column = list(table.primary_key.columns)[0]
+    result = session.execute(update(table).where(key_column == key)
+                             .values(last_sequence=table.c.last_sequence + 1)
+                             .returning(table.c.last_sequence)).scalar()
+    if result is None:
+        session.execute(insert(table).values({key_column.name: key, "last_sequence": 1}))
+        result = 1
+    return int(result)
+
+
 def make_engine(url: str, pool_size: int = 5) -> Engine:
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},

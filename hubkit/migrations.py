@@ -11,7 +11,8 @@ from sqlalchemy import text
 from hubkit.db import make_engine
 from hubkit.settings import PROJECT_ROOT
 
-TREES = {"order": "services/order/migrations", "inventory": "services/inventory/migrations",
+TREES = {**{svc: f"services/{svc}/migrations"
+            for svc in ("order", "inventory", "procurement", "customer", "accounting")},
          "gateway": "gateway/migrations"}
 
 

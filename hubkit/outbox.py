@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import (BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text,
-                        func, insert, select, update)
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text, func, insert, select
 from sqlalchemy.orm import Session
 
+from hubkit.db import next_in_sequence
 from hubkit.envelope import Envelope
 
 # BigInteger ids autoincrement on PostgreSQL; SQLite needs plain INTEGER for its rowid alias.
@@ -35,23 +35,11 @@ def add_tables(metadata: MetaData) -> None:
           Column("expires_at", DateTime(timezone=True), nullable=False))
 
 
-def next_sequence(session: Session, aggregate_id: str, seq_table: Table) -> int:
-    """Increment-and-read in one statement, so concurrent writers serialise on the row."""
-    result = session.execute(update(seq_table)
-                             .where(seq_table.c.aggregate_id == aggregate_id)
-                             .values(last_sequence=seq_table.c.last_sequence + 1)
-                             .returning(seq_table.c.last_sequence)).scalar()
-    if result is None:
-        session.execute(insert(seq_table).values(aggregate_id=aggregate_id, last_sequence=1))
-        result = 1
-    return int(result)
-
-
 def emit(session: Session, tables, *, source, event_type, aggregate_id, payload, actor,
          correlation_id) -> Envelope:
     """Write one event to the outbox of the service whose tables are given."""
     envelope = Envelope(type=event_type, source=source, aggregate_id=str(aggregate_id),
-                        sequence=next_sequence(session, str(aggregate_id), tables["outbox_sequences"]),
+                        sequence=next_in_sequence(session, tables["outbox_sequences"], str(aggregate_id)),
                         payload=payload, correlation_id=correlation_id or "", actor=actor or "system")
     session.execute(insert(tables["outbox"]).values(
         event_id=envelope.event_id, event_type=event_type, body=envelope.to_json(),

@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SERVICES = ("order", "inventory")
+SERVICES = ("order", "inventory", "procurement", "customer", "accounting")
 DEFAULT_GRPC_PORTS = {"order": 50051, "inventory": 50052, "procurement": 50053,
                       "customer": 50054, "accounting": 50055}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +35,9 @@ class Settings:
     retry_base_seconds: float = 1.0
     retry_max_seconds: float = 60.0
     worker_concurrency: int = 10
+    vat_rate: str = "0.13"
+    accounting_chart: str = ""      # CSV file; empty: the standard chart
+    accounting_accounts: str = ""   # JSON: posting role -> account code overrides
 
     def db_url(self, service: str) -> str:
         return self.db_urls[service]
@@ -70,4 +73,7 @@ def load(env=None) -> Settings:
         retry_base_seconds=float(_env(env, "HUB_RETRY_BASE_SECONDS", 1.0)),
         retry_max_seconds=float(_env(env, "HUB_RETRY_MAX_SECONDS", 60.0)),
         worker_concurrency=int(_env(env, "HUB_WORKER_CONCURRENCY", 10)),
+        vat_rate=_env(env, "HUB_VAT_RATE", "0.13"),
+        accounting_chart=_env(env, "HUB_ACCOUNTING_CHART", ""),
+        accounting_accounts=_env(env, "HUB_ACCOUNTING_ACCOUNTS", ""),
     )

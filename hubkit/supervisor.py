@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from hubkit import broker, settings as hubsettings
+from hubkit import broker, settings as hubsettings, topology
 from hubkit.grpc_health import check as grpc_serving
 
 SERVICES = hubsettings.SERVICES
@@ -33,12 +33,15 @@ def free_port() -> int:
 
 
 def process_table(metrics_ports) -> list[Proc]:
+    """Every service has an api; a worker if it consumes events, a relay if it publishes any."""
     py = sys.executable
     procs = []
     for svc in SERVICES:
-        procs += [Proc(f"{svc}-api", [py, "-m", "hubkit.cli", "api", svc], 0),
-                  Proc(f"{svc}-worker", [py, "-m", "hubkit.worker", svc], 0),
-                  Proc(f"{svc}-relay", [py, "-m", "hubkit.cli", "relay", svc], 0)]
+        procs.append(Proc(f"{svc}-api", [py, "-m", "hubkit.cli", "api", svc], 0))
+        if topology.subscriptions(svc):
+            procs.append(Proc(f"{svc}-worker", [py, "-m", "hubkit.worker", svc], 0))
+        if svc in topology.EVENTS.values():
+            procs.append(Proc(f"{svc}-relay", [py, "-m", "hubkit.cli", "relay", svc], 0))
     procs.append(Proc("gateway", [py, "-m", "hubkit.cli", "gateway"], 0))
     for proc in procs:
         proc.metrics_port = metrics_ports(proc.name)

@@ -15,16 +15,26 @@ DELIVERY_LIMIT = 20
 # Event type -> the service that publishes it.
 EVENTS = {
     "order_placed": "order",
+    "order_shipped": "order",
     "stock_reserved": "inventory",
     "stock_short": "inventory",
+    "goods_issued": "inventory",
+    "purchase_received": "procurement",
 }
 
 # (consumer service, event type): every event type has at least one subscriber,
 # so a published event always finds a queue (the relay publishes `mandatory`).
 SUBSCRIPTIONS = (
     ("inventory", "order_placed"),
+    ("inventory", "order_shipped"),
+    ("inventory", "purchase_received"),
     ("order", "stock_reserved"),
     ("order", "stock_short"),
+    ("customer", "order_placed"),
+    ("customer", "order_shipped"),
+    ("accounting", "order_shipped"),
+    ("accounting", "goods_issued"),
+    ("accounting", "purchase_received"),
 )
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 import pytest
 
 from hubkit import broker
+from hubkit.settings import SERVICES
 from tests.support import infra
 from tests.support.hub import Hub
 
-DATABASES = ("order", "inventory", "gateway")
+DATABASES = (*SERVICES, "gateway")
 
 
 @pytest.fixture(scope="session")

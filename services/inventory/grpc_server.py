@@ -1,6 +1,8 @@
 """The inventory api process: gRPC servicer -> handlers."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from hubapi.inventory.v1 import inventory_service_pb2 as pb
 from hubapi.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
 from hubkit import grpc_server
@@ -47,6 +49,15 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def GetStock(self, request, context):
         levels = handlers.get_stock(self.db, request.sku, request.warehouse)
         return pb.GetStockResponse(levels=[pb.StockLevel(**level) for level in levels])
+
+
+    @rpc
+    def GetStockValue(self, request, context):
+        rows = handlers.stock_value(self.db, request.warehouse)
+        total = sum((r["value"] for r in rows), start=Decimal("0.00"))
+        return pb.GetStockValueResponse(
+            rows=[pb.StockValueRow(warehouse=r["warehouse"], sku=r["sku"], quantity=r["quantity"],
+                                   value=str(r["value"])) for r in rows], total=str(total))
 
 
 def main(settings) -> None:

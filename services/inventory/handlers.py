@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.envelope import Envelope
-from hubkit.errors import FieldErrors, NotFound
+from hubkit.errors import Conflict, FieldErrors, NotFound
+from hubkit.inbox import PredecessorMissing
+from hubkit.money import cents, unit_cost
 from services.inventory import domain
 from services.inventory.models import cost_layers, reservations, skus, stock_levels, stock_movements, warehouses
 
@@ -66,16 +69,93 @@ def receive_stock(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, cost
         errors.add("warehouse", f"unknown warehouse {warehouse!r}")
     if errors.items:
         raise NotFound("unknown SKU or warehouse", errors.items)
+    movement_id = _add_stock(s, sku, warehouse, quantity, cost_value, reference, uow.actor)
+    return movement_id, _level(s, sku, warehouse)
+
+
+def _add_stock(s, sku: str, warehouse: str, quantity: int, cost: Decimal, reference: str, actor: str) -> int:
+    value = cents(cost * quantity)
     movement_id = s.execute(stock_movements.insert().values(
-        kind="receipt", sku=sku, warehouse=warehouse, quantity=quantity, unit_cost=cost_value,
-        reference=(reference or "")[:128], actor=uow.actor, occurred_at=_now())
+        kind="receipt", sku=sku, warehouse=warehouse, quantity=quantity, unit_cost=cost, value=value,
+        reference=(reference or "")[:128], actor=actor, occurred_at=_now())
         .returning(stock_movements.c.id)).scalar_one()
-    s.execute(cost_layers.insert().values(movement_id=movement_id, sku=sku, warehouse=warehouse,
-                                          quantity=quantity, remaining=quantity, unit_cost=cost_value))
+    s.execute(cost_layers.insert().values(movement_id=movement_id, sku=sku, warehouse=warehouse, quantity=quantity,
+                                          remaining=quantity, unit_cost=cost, remaining_value=value))
     s.execute(dialect_insert(s, stock_levels).values(sku=sku, warehouse=warehouse, on_hand=quantity, reserved=0)
               .on_conflict_do_update(index_elements=["sku", "warehouse"],
                                      set_={"on_hand": stock_levels.c.on_hand + quantity}))
-    return movement_id, _level(s, sku, warehouse)
+    return movement_id
+
+
+def receive_purchase(uow: UnitOfWork, envelope: Envelope) -> None:
+    """purchase_received: the goods enter the warehouse at their purchase cost (excluding VAT)."""
+    s, payload = uow.session, envelope.payload
+    warehouse = payload["warehouse"]
+    codes = {line["sku"] for line in payload["lines"]}
+    known = set(s.execute(select(skus.c.code).where(skus.c.code.in_(codes))).scalars())
+    if codes - known or s.execute(select(warehouses.c.code).where(warehouses.c.code == warehouse)).first() is None:
+        raise NotFound(f"purchase receipt {payload['receipt_id']} names an unknown warehouse or SKU(s) "
+                       f"{sorted(codes - known)}")
+    for line in payload["lines"]:
+        _add_stock(s, line["sku"], warehouse, int(line["quantity"]), unit_cost(line["unit_cost"]),
+                   f"PO {payload['purchase_order_id']} receipt {payload['receipt_id']}", envelope.actor)
+
+
+def _consume_layers(s, sku: str, warehouse: str, quantity: int) -> Decimal:
+    """Take `quantity` from the oldest cost layers; returns their cost to the cent. A layer's
+    last units take exactly the value it has left, so no rounding residue ever stays behind."""
+    layers = s.execute(select(cost_layers).where(cost_layers.c.sku == sku, cost_layers.c.warehouse == warehouse,
+                                                 cost_layers.c.remaining > 0)
+                       .order_by(cost_layers.c.id).with_for_update()).all()
+    need, cost = quantity, Decimal("0.00")
+    for layer in layers:
+        if need == 0:
+            break
+        take = min(need, layer.remaining)
+        value = layer.remaining_value if take == layer.remaining else min(cents(layer.unit_cost * take),
+                                                                             layer.remaining_value)
+        s.execute(update(cost_layers).where(cost_layers.c.id == layer.id)
+                  .values(remaining=layer.remaining - take, remaining_value=layer.remaining_value - value))
+        need, cost = need - take, cost + value
+    if need:
+        raise Conflict(f"cost layers of {sku} in {warehouse} are short by {need} units")
+    return cost
+
+
+def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
+    """order_shipped: the reserved units leave the warehouse at their FIFO cost; emits goods_issued."""
+    s, payload = uow.session, envelope.payload
+    order_id, now = payload["order_id"], _now()
+    issued = []
+    for line in sorted(payload["lines"], key=lambda l: (l["sku"], l["line_no"])):
+        held = s.execute(select(reservations).where(reservations.c.order_id == order_id,
+                                                    reservations.c.line_no == line["line_no"])).first()
+        if held is None:
+            raise PredecessorMissing(f"order {order_id} line {line['line_no']} has no reservation yet")
+        if held.status != domain.RESERVED:
+            raise Conflict(f"order {order_id} line {line['line_no']} is {held.status}, not reserved")
+        qty, warehouse = int(held.quantity), held.warehouse
+        took = s.execute(update(stock_levels)
+                         .where(stock_levels.c.sku == held.sku, stock_levels.c.warehouse == warehouse,
+                                stock_levels.c.reserved >= qty, stock_levels.c.on_hand >= qty)
+                         .values(on_hand=stock_levels.c.on_hand - qty,
+                                 reserved=stock_levels.c.reserved - qty)).rowcount
+        if not took:
+            raise Conflict(f"{held.sku} in {warehouse} does not hold the {qty} units reserved for {order_id}")
+        cost = _consume_layers(s, held.sku, warehouse, qty)
+        s.execute(update(reservations).where(reservations.c.order_id == order_id,
+                                             reservations.c.line_no == line["line_no"])
+                  .values(status=domain.ISSUED, cost=cost))
+        s.execute(stock_movements.insert().values(
+            kind="issue", sku=held.sku, warehouse=warehouse, quantity=-qty, unit_cost=unit_cost(cost / qty),
+            value=-cost, reference=f"order {order_id}"[:128], actor=envelope.actor, occurred_at=now))
+        issued.append({"line_no": line["line_no"], "sku": held.sku, "warehouse": warehouse, "quantity": qty,
+                       "cost": str(cost)})
+    issued.sort(key=lambda l: l["line_no"])
+    uow.emit("goods_issued", order_id, {
+        "order_id": order_id, "issued_at": now.isoformat(), "lines": issued,
+        "total_cost": str(sum((Decimal(l["cost"]) for l in issued), start=Decimal("0.00")))})
+    return issued
 
 
 def _try_reserve(s, sku: str, quantity: int, warehouse_order: list[str]) -> str | None:
@@ -137,3 +217,16 @@ def get_stock(db: Database, sku: str, warehouse: str = "") -> list[dict]:
             return [_level(s, sku, warehouse)]
         return [{"sku": r.sku, "warehouse": r.warehouse, "on_hand": r.on_hand, "reserved": r.reserved,
                  "available": r.on_hand - r.reserved} for r in s.execute(query).all()]
+
+
+def stock_value(db: Database, warehouse: str = "") -> list[dict]:
+    """Units and value left in the FIFO cost layers, per warehouse and SKU."""
+    query = (select(cost_layers.c.warehouse, cost_layers.c.sku, func.sum(cost_layers.c.remaining),
+                    func.sum(cost_layers.c.remaining_value))
+             .group_by(cost_layers.c.warehouse, cost_layers.c.sku)
+             .order_by(cost_layers.c.warehouse, cost_layers.c.sku))
+    if warehouse:
+        query = query.where(cost_layers.c.warehouse == warehouse)
+    with db.reader() as s:
+        return [{"warehouse": w, "sku": sku, "quantity": int(q or 0), "value": cents(v or 0)}
+                for w, sku, q, v in s.execute(query).all()]

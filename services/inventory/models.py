@@ -40,11 +40,12 @@ stock_levels = Table(
 stock_movements = Table(
     "stock_movements", metadata,
     Column("id", _Id, primary_key=True, autoincrement=True),
-    Column("kind", String(16), nullable=False),  # receipt
+    Column("kind", String(16), nullable=False),  # receipt | issue
     Column("sku", String(64), ForeignKey("skus.code"), nullable=False),
     Column("warehouse", String(32), ForeignKey("warehouses.code"), nullable=False),
-    Column("quantity", BigInteger, nullable=False),
+    Column("quantity", BigInteger, nullable=False),  # signed: receipts add, issues take away
     Column("unit_cost", Numeric(18, 6), nullable=False),
+    Column("value", Numeric(18, 2), nullable=False, server_default="0"),  # signed, to the cent
     Column("reference", String(128), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
@@ -60,7 +61,10 @@ cost_layers = Table(
     Column("quantity", BigInteger, nullable=False),
     Column("remaining", BigInteger, nullable=False),
     Column("unit_cost", Numeric(18, 6), nullable=False),
+    # What the remaining units are worth; the last issue takes exactly what is left.
+    Column("remaining_value", Numeric(18, 2), nullable=False, server_default="0"),
     CheckConstraint("remaining >= 0 AND remaining <= quantity", name="remaining_in_range"),
+    CheckConstraint("remaining_value >= 0", name="remaining_value_not_negative"),
 )
 
 # One row per order line: what inventory answered.
@@ -71,7 +75,8 @@ reservations = Table(
     Column("sku", String(64), nullable=False),
     Column("warehouse", String(32)),
     Column("quantity", BigInteger, nullable=False),
-    Column("status", String(16), nullable=False),  # reserved | backordered
+    Column("status", String(16), nullable=False),  # reserved | backordered | issued
+    Column("cost", Numeric(18, 2)),  # cost of goods, once issued
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 

@@ -1,4 +1,5 @@
-"""The inventory worker (nameko): reserves stock for placed orders."""
+"""The inventory worker (nameko): reserves stock for placed orders, issues it for shipped
+orders, receives purchased goods."""
 from prometheus_client import Counter
 
 from hubkit.consumer import handle_event
@@ -22,3 +23,12 @@ class Worker:
         for line in answer:  # counted once the transaction has committed
             RESERVATIONS.labels(line["status"]).inc()
         return applied
+
+    @handle_event("order_shipped")
+    def on_order_shipped(self, envelope):
+        return handle_once(self.db, "inventory", "inventory.order_shipped", envelope, handlers.issue_for_shipment)
+
+    @handle_event("purchase_received")
+    def on_purchase_received(self, envelope):
+        return handle_once(self.db, "inventory", "inventory.purchase_received", envelope,
+                           handlers.receive_purchase)

@@ -14,6 +14,8 @@ CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
 
 # A line's reservation, apart from the order's status.
 PENDING, RESERVED, BACKORDERED = "pending", "reserved", "backordered"
+SHIPPED = "shipped"  # order status once the whole order left the warehouse
+TRACKING = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{3,63}$")
 
 
 @dataclass(frozen=True)
@@ -67,3 +69,12 @@ def order_status(reservations: list[str]) -> str:
     if PENDING in reservations:
         return PENDING
     return BACKORDERED if BACKORDERED in reservations else RESERVED
+
+
+def validate_shipment(carrier: str, tracking_number: str) -> None:
+    errors = FieldErrors()
+    if not carrier or not CODE.match(carrier) or len(carrier) > 32:
+        errors.add("carrier", "required: a carrier code such as SF, ZTO or JD")
+    if not tracking_number or not TRACKING.match(tracking_number):
+        errors.add("tracking_number", "required: 4-64 letters, digits or '-'")
+    errors.raise_if_any("the shipment is invalid")

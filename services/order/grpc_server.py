@@ -28,7 +28,9 @@ def order_to_proto(o: dict) -> pb.Order:
                             reservation=l["reservation"], warehouse=l["warehouse"] or "")
                for l in o["lines"]],
         total=money.to_proto(o["total"], cur), status=o["status"], created_by=o["created_by"],
-        created_at=as_utc(o["created_at"]).isoformat(), updated_at=as_utc(o["updated_at"]).isoformat())
+        created_at=as_utc(o["created_at"]).isoformat(), updated_at=as_utc(o["updated_at"]).isoformat(),
+        carrier=o["carrier"] or "", tracking_number=o["tracking_number"] or "",
+        shipped_at=as_utc(o["shipped_at"]).isoformat() if o["shipped_at"] else "")
 
 
 def command_from_proto(request: pb.PlaceOrderRequest) -> domain.PlaceOrder:
@@ -65,6 +67,13 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         with UnitOfWork(self.db, "order", actor, correlation_id or f"{cmd.channel}:{cmd.external_order_id}") as uow:
             order_id, created = handlers.place_order(uow, cmd)
         return pb.PlaceOrderResponse(order=order_to_proto(handlers.get_order(self.db, order_id)), created=created)
+
+    @rpc
+    def ShipOrder(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
+            handlers.ship_order(uow, request.order_id, request.carrier, request.tracking_number)
+        return pb.ShipOrderResponse(order=order_to_proto(handlers.get_order(self.db, request.order_id)))
 
     @rpc
     def GetOrder(self, request, context):

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
 from hubkit.envelope import Envelope
-from hubkit.errors import InvalidArgument, NotFound
+from hubkit.errors import Conflict, InvalidArgument, NotFound
 from services.order import domain
 from services.order.models import order_lines, orders
 
@@ -45,6 +45,7 @@ def place_order(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, bool]:
     uow.emit("order_placed", order_id, {
         "order_id": order_id, "channel": cmd.channel, "shop": cmd.shop,
         "external_order_id": cmd.external_order_id, "currency": cmd.currency,
+        "total": str(total), "placed_at": now.isoformat(),
         "buyer": cmd.buyer, "shipping_address": cmd.shipping_address,
         "lines": [{"line_no": l["line_no"], "sku": l["sku"], "quantity": l["quantity"],
                    "unit_price": str(l["unit_price"])} for l in lines],
@@ -69,6 +70,34 @@ def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:
                          .where(order_lines.c.order_id == order_id)).scalars().all()
     s.execute(update(orders).where(orders.c.id == order_id).values(
         status=domain.order_status(list(statuses)), updated_by=envelope.actor, updated_at=_now()))
+
+
+def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: str) -> None:
+    """Ship a fully reserved order as a whole and emit order_shipped (inventory issues the
+    goods, accounting posts the sale, the customer's history records it)."""
+    domain.validate_shipment(carrier, tracking_number)
+    s, now = uow.session, _now()
+    shipped = s.execute(update(orders).where(orders.c.id == order_id, orders.c.status == domain.RESERVED)
+                        .values(status=domain.SHIPPED, carrier=carrier, tracking_number=tracking_number,
+                                shipped_at=now, updated_by=uow.actor, updated_at=now)).rowcount
+    if not shipped:
+        status = s.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar()
+        if status is None:
+            raise NotFound(f"order {order_id} not found")
+        if status == domain.SHIPPED:
+            raise Conflict(f"order {order_id} has already shipped")
+        raise Conflict(f"order {order_id} is {status}; only a fully reserved order can ship")
+    order = s.execute(select(orders).where(orders.c.id == order_id)).one()
+    lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)
+                      .order_by(order_lines.c.line_no)).all()
+    uow.emit("order_shipped", order_id, {
+        "order_id": order_id, "channel": order.channel, "shop": order.shop,
+        "external_order_id": order.external_order_id, "currency": order.currency,
+        "buyer": json.loads(order.buyer), "carrier": carrier, "tracking_number": tracking_number,
+        "shipped_at": now.isoformat(), "total": str(order.total),
+        "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity, "unit_price": str(l.unit_price),
+                   "amount": str(l.amount), "warehouse": l.warehouse} for l in lines],
+    })
 
 
 # -- queries ---------------------------------------------------------------

@@ -22,6 +22,9 @@ orders = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_by", String(64), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("carrier", String(32)),
+    Column("tracking_number", String(64)),
+    Column("shipped_at", DateTime(timezone=True)),
     UniqueConstraint("channel", "shop", "external_order_id", name="uq_orders_external"),
 )
 

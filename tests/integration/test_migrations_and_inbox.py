@@ -1,6 +1,8 @@
 """Migrations match the models, and the inbox applies an event once, on PostgreSQL and SQLite."""
 from __future__ import annotations
 
+import importlib
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -11,11 +13,12 @@ from hubkit import migrations
 from hubkit.db import Database
 from hubkit.envelope import Envelope
 from hubkit.inbox import handle_once
-from services.inventory.models import metadata as inventory_metadata
+from hubkit.settings import SERVICES
 from services.order.models import metadata as order_metadata
 
 pytestmark = pytest.mark.integration
-METADATA = {"order": order_metadata, "inventory": inventory_metadata, "gateway": gateway_metadata}
+METADATA = {**{svc: importlib.import_module(f"services.{svc}.models").metadata for svc in SERVICES},
+            "gateway": gateway_metadata}
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

@@ -2,6 +2,7 @@
 process on free ports, plus helpers to talk to it and look into its databases."""
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import time
@@ -15,17 +16,14 @@ from gateway.models import metadata as gateway_metadata
 from hubkit import settings as hubsettings
 from hubkit.db import Database
 from hubkit.supervisor import Stack, free_port
-from services.inventory.models import metadata as inventory_metadata
-from services.order.models import metadata as order_metadata
 
 
 class Hub:
     def __init__(self, amqp_uri: str, db_urls: dict, log_dir: Path, extra_env: dict | None = None):
         self.env = {
             "HUB_AMQP_URI": amqp_uri,
-            "HUB_ORDER_DB_URL": db_urls["order"], "HUB_INVENTORY_DB_URL": db_urls["inventory"],
-            "HUB_GATEWAY_DB_URL": db_urls["gateway"],
-            "HUB_ORDER_GRPC_PORT": str(free_port()), "HUB_INVENTORY_GRPC_PORT": str(free_port()),
+            **{f"HUB_{name.upper()}_DB_URL": url for name, url in db_urls.items()},
+            **{f"HUB_{svc.upper()}_GRPC_PORT": str(free_port()) for svc in hubsettings.SERVICES},
             "HUB_GATEWAY_PORT": str(free_port()),
             # fast retries so poison reaches the dead-letter queue within a test
             "HUB_RETRY_BASE_SECONDS": "0.2", "HUB_CONSUMER_MAX_ATTEMPTS": "3",
@@ -35,8 +33,8 @@ class Hub:
         self.settings = hubsettings.load(self.env)
         ports = {}
         self.stack = Stack(self.env, log_dir, metrics_ports=lambda name: ports.setdefault(name, free_port()))
-        self.dbs = {"order": Database(db_urls["order"], order_metadata),
-                    "inventory": Database(db_urls["inventory"], inventory_metadata)}
+        self.dbs = {svc: Database(db_urls[svc], importlib.import_module(f"services.{svc}.models").metadata)
+                    for svc in hubsettings.SERVICES}
         self.gateway_db = Database(db_urls["gateway"], gateway_metadata)
         self._keys: dict[str, str] = {}
 

@@ -1,0 +1,4 @@
+"""The gateway's endpoints, one module per area."""
+from gateway.routes import accounting, customers, orders, purchasing, stock
+
+ROUTERS = [orders.router, stock.router, customers.router, purchasing.router, accounting.router]

@@ -1,0 +1,52 @@
+"""What every route needs: role checks that also carry the user to the services, the gRPC
+clients, and money formatting."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from fastapi import Depends, Request
+
+from gateway.errors import Problem
+from hubkit import money
+from hubkit.grpc_server import ACTOR_KEY, CORRELATION_KEY
+
+ANYONE = frozenset({"warehouse", "sales", "purchasing", "finance", "admin"})
+SALES = frozenset({"sales", "admin"})
+SHIPPING = frozenset({"warehouse", "admin"})
+STOCK_KEEPING = frozenset({"warehouse", "purchasing", "admin"})
+CATALOG = frozenset({"warehouse", "admin"})
+PURCHASING = frozenset({"purchasing", "admin"})
+RECEIVING = frozenset({"warehouse", "purchasing", "admin"})
+CUSTOMERS = frozenset({"sales", "finance", "admin"})
+FINANCE = frozenset({"finance", "admin"})
+STOCK_VALUE = frozenset({"warehouse", "purchasing", "finance", "admin"})
+
+
+def allowed(roles: frozenset):
+    """Refuse other roles (403); give the route the call metadata naming the user."""
+    def check(request: Request):
+        user = request.state.user
+        if user.role not in roles:
+            raise Problem(403, "forbidden", f"role {user.role!r} may not do this")
+        return [(ACTOR_KEY, user.name), (CORRELATION_KEY, request.state.correlation_id)]
+    return Depends(check)
+
+
+def clients(request: Request):
+    return request.app.state.clients
+
+
+def money_str(m) -> str:
+    return str(money.from_proto(m).quantize(Decimal("0.01")))
+
+
+def require_known_skus(request: Request, skus: list[str], md, field: str = "lines") -> None:
+    """Inventory owns the catalogue: refuse lines naming SKUs it does not know."""
+    from hubapi.inventory.v1 import inventory_service_pb2 as inv
+
+    known = {s.code for s in clients(request).inventory.GetSkus(inv.GetSkusRequest(codes=sorted(set(skus))),
+                                                                metadata=md).skus}
+    unknown = [{"field": f"{field}[{i}].sku", "message": f"unknown SKU {sku!r}"}
+               for i, sku in enumerate(skus) if sku not in known]
+    if unknown:
+        raise Problem(422, "invalid-argument", "unknown SKUs", unknown)

@@ -1,0 +1,74 @@
+"""Suppliers and purchase orders; receiving one adds stock at its cost and posts the purchase."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from gateway.errors import Problem
+from gateway.routes.common import ANYONE, PURCHASING, RECEIVING, allowed, clients, money_str, require_known_skus
+from gateway.schemas import PurchaseOrderIn, ReceivePurchaseIn, SupplierIn
+from hubapi.inventory.v1 import inventory_service_pb2 as inv
+from hubapi.procurement.v1 import procurement_service_pb2 as pro
+
+router = APIRouter(tags=["purchasing"])
+
+
+def purchase_order_json(po) -> dict:
+    return {"id": po.id, "supplier": po.supplier, "warehouse": po.warehouse, "currency": po.currency,
+            "status": po.status, "created_by": po.created_by, "created_at": po.created_at,
+            "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity, "received": l.received,
+                       "unit_cost": l.unit_cost, "vat_rate": l.vat_rate, "amount": money_str(l.amount)}
+                      for l in po.lines],
+            "receipts": [receipt_json(r) for r in po.receipts]}
+
+
+def receipt_json(r) -> dict:
+    return {"id": r.id, "received_at": r.received_at, "reference": r.reference, "received_by": r.received_by,
+            "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity} for l in r.lines]}
+
+
+@router.post("/suppliers", status_code=201)
+def upsert_supplier(body: SupplierIn, request: Request, response: Response, md=allowed(PURCHASING)):
+    reply = clients(request).procurement.UpsertSupplier(
+        pro.UpsertSupplierRequest(supplier=pro.Supplier(**body.model_dump())), metadata=md)
+    if not reply.created:
+        response.status_code = 200
+    return {"code": reply.supplier.code, "name": reply.supplier.name}
+
+
+@router.post("/purchase-orders", status_code=201)
+def create_purchase_order(body: PurchaseOrderIn, request: Request, md=allowed(PURCHASING)):
+    require_known_skus(request, [line.sku for line in body.lines], md)
+    _require_warehouse(request, body.warehouse, body.lines[0].sku, md)
+    reply = clients(request).procurement.CreatePurchaseOrder(pro.CreatePurchaseOrderRequest(
+        supplier=body.supplier, warehouse=body.warehouse, currency=body.currency,
+        lines=[pro.PurchaseOrderLineInput(**l.model_dump()) for l in body.lines]), metadata=md)
+    return purchase_order_json(reply.purchase_order)
+
+
+def _require_warehouse(request: Request, warehouse: str, sku: str, md) -> None:
+    import grpc
+
+    try:
+        clients(request).inventory.GetStock(inv.GetStockRequest(sku=sku, warehouse=warehouse), metadata=md)
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            raise Problem(422, "invalid-argument", f"unknown warehouse {warehouse!r}",
+                          [{"field": "warehouse", "message": "unknown warehouse"}])
+        raise
+
+
+@router.get("/purchase-orders/{purchase_order_id}")
+def get_purchase_order(purchase_order_id: str, request: Request, md=allowed(ANYONE)):
+    reply = clients(request).procurement.GetPurchaseOrder(pro.GetPurchaseOrderRequest(id=purchase_order_id),
+                                                          metadata=md)
+    return purchase_order_json(reply.purchase_order)
+
+
+@router.post("/purchase-orders/{purchase_order_id}/receipts", status_code=201)
+def receive_purchase_order(purchase_order_id: str, body: ReceivePurchaseIn, request: Request,
+                           md=allowed(RECEIVING)):
+    """Receive all that is still open, or the given quantities per line."""
+    reply = clients(request).procurement.ReceivePurchaseOrder(pro.ReceivePurchaseOrderRequest(
+        purchase_order_id=purchase_order_id, reference=body.reference,
+        lines=[pro.ReceiveLineInput(**l.model_dump()) for l in body.lines]), metadata=md)
+    return {"receipt": receipt_json(reply.receipt), "purchase_order": purchase_order_json(reply.purchase_order)}

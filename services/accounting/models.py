@@ -1,0 +1,57 @@
+"""Tables of the accounting service's own database."""
+from sqlalchemy import (BigInteger, CheckConstraint, Column, Date, DateTime, ForeignKey, Integer, Numeric, String,
+                        Table, UniqueConstraint)
+
+from hubkit import inbox, outbox
+from hubkit.db import new_metadata
+
+metadata = new_metadata()
+
+accounts = Table(
+    "accounts", metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("normal_balance", String(6), nullable=False),
+)
+
+# Posted vouchers are never updated: corrections are made by reversal.
+vouchers = Table(
+    "vouchers", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("number", String(32), nullable=False, unique=True),
+    Column("voucher_type", String(8), nullable=False),
+    Column("period", String(7), nullable=False, index=True),
+    Column("kind", String(24), nullable=False),
+    Column("source_type", String(32), nullable=False),
+    Column("source_id", String(64), nullable=False, index=True),
+    Column("business_date", Date, nullable=False),
+    Column("total", Numeric(18, 2), nullable=False),
+    Column("posted_at", DateTime(timezone=True), nullable=False),
+    Column("posted_by", String(64), nullable=False),
+    Column("export_status", String(16), nullable=False, server_default="pending"),
+    # one voucher of each kind per business document: a repeated event cannot post twice
+    UniqueConstraint("kind", "source_id", name="uq_vouchers_kind_source"),
+)
+
+voucher_lines = Table(
+    "voucher_lines", metadata,
+    Column("voucher_id", String(32), ForeignKey("vouchers.id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("account", String(32), ForeignKey("accounts.code"), nullable=False, index=True),
+    Column("summary", String(200), nullable=False),
+    Column("debit", Numeric(18, 2), nullable=False),
+    Column("credit", Numeric(18, 2), nullable=False),
+    Column("aux", String(128), nullable=False, server_default=""),
+    CheckConstraint("debit >= 0 AND credit >= 0 AND (debit = 0 OR credit = 0)", name="one_side"),
+)
+
+# Voucher numbers run per period and voucher type.
+voucher_counters = Table(
+    "voucher_counters", metadata,
+    Column("key", String(32), primary_key=True),  # "<period>/<type>"
+    Column("last_sequence", BigInteger, nullable=False),
+)
+
+outbox.add_tables(metadata)
+inbox.add_tables(metadata)

@@ -1,0 +1,56 @@
+"""The accounting worker (nameko): every business event becomes its balanced voucher."""
+from nameko.extensions import DependencyProvider
+from prometheus_client import Counter
+
+from hubkit import settings as hubsettings
+from hubkit.consumer import handle_event
+from hubkit.db import Database
+from hubkit.inbox import handle_once
+from hubkit.nameko_deps import DatabaseProvider
+from services.accounting import chart, handlers
+from services.accounting.models import metadata
+
+VOUCHERS_POSTED = Counter("hub_accounting_vouchers_posted_total", "Vouchers posted", ["kind"])
+
+
+class PostingRules(DependencyProvider):
+    """The posting rules from this process's settings; makes sure the chart is in the database."""
+
+    def setup(self):
+        settings = hubsettings.load()
+        self.rules, accounts = chart.rules(settings)
+        db = Database(settings.db_url("accounting"), metadata, pool_size=1)
+        try:
+            handlers.ensure_chart(db, accounts)
+        finally:
+            db.dispose()
+
+    def get_dependency(self, worker_ctx):
+        return self.rules
+
+
+class Worker:
+    name = "accounting"
+    db = DatabaseProvider(metadata)
+    rules = PostingRules()
+
+    def _post(self, consumer, envelope, posting):
+        posted = []
+        applied = handle_once(self.db, "accounting", consumer, envelope,
+                              lambda uow, env: posted.append(posting(uow, env, self.rules)))
+        for voucher in posted:
+            if voucher:  # counted once the transaction has committed
+                VOUCHERS_POSTED.labels(voucher["kind"]).inc()
+        return applied
+
+    @handle_event("order_shipped")
+    def on_order_shipped(self, envelope):
+        return self._post("accounting.order_shipped", envelope, handlers.post_sale)
+
+    @handle_event("goods_issued")
+    def on_goods_issued(self, envelope):
+        return self._post("accounting.goods_issued", envelope, handlers.post_cost_of_goods)
+
+    @handle_event("purchase_received")
+    def on_purchase_received(self, envelope):
+        return self._post("accounting.purchase_received", envelope, handlers.post_purchase)

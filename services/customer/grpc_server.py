@@ -1,0 +1,54 @@
+"""The customer api process: gRPC servicer -> handlers (queries only; customers are
+created and updated by the worker from order events)."""
+from __future__ import annotations
+
+from hubapi.customer.v1 import customer_service_pb2 as pb
+from hubapi.customer.v1 import customer_service_pb2_grpc as pb_grpc
+from hubkit import grpc_server, money
+from hubkit.db import Database, as_utc
+from services.customer import handlers
+from services.customer.models import metadata
+
+rpc = grpc_server.rpc("customer")
+
+
+def _time(moment) -> str:
+    return as_utc(moment).isoformat() if moment is not None else ""
+
+
+def order_to_proto(o: dict) -> pb.CustomerOrder:
+    return pb.CustomerOrder(order_id=o["order_id"], channel=o["channel"], shop=o["shop"],
+                            external_order_id=o["external_order_id"], total=money.to_proto(o["total"], o["currency"]),
+                            status=o["status"], placed_at=_time(o["placed_at"]), shipped_at=_time(o["shipped_at"]))
+
+
+def customer_to_proto(c: dict) -> pb.Customer:
+    return pb.Customer(
+        id=c["id"], channel=c["channel"], external_id=c["external_id"], name=c["name"], phone=c["phone"],
+        email=c["email"], order_count=c["order_count"],
+        lifetime_value=money.to_proto(c["lifetime_value"], c["currency"]),
+        first_order_at=_time(c["first_order_at"]), last_order_at=_time(c["last_order_at"]),
+        orders=[order_to_proto(o) for o in c.get("orders", [])])
+
+
+class CustomerServicer(pb_grpc.CustomerServiceServicer):
+    def __init__(self, db: Database):
+        self.db = db
+
+    @rpc
+    def GetCustomer(self, request, context):
+        grpc_server.caller(context)
+        return pb.GetCustomerResponse(customer=customer_to_proto(handlers.get_customer(self.db, request.id)))
+
+    @rpc
+    def FindCustomers(self, request, context):
+        grpc_server.caller(context)
+        found = handlers.find_customers(self.db, request.channel, request.external_id, request.phone,
+                                        request.order_id, request.limit)
+        return pb.FindCustomersResponse(customers=[customer_to_proto(c) for c in found])
+
+
+def main(settings) -> None:
+    db = Database(settings.db_url("customer"), metadata, pool_size=16)
+    grpc_server.serve("customer", settings.grpc_ports["customer"],
+                      lambda server: pb_grpc.add_CustomerServiceServicer_to_server(CustomerServicer(db), server))

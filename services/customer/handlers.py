@@ -1,0 +1,141 @@
+"""Customer use cases: one function per event or query.
+
+Nothing here logs names, phones or emails; ids only."""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import case, func, literal, select, update
+
+from hubkit.db import Database, UnitOfWork, dialect_insert
+from hubkit.envelope import Envelope
+from hubkit.errors import FieldErrors, NotFound
+from hubkit.inbox import PredecessorMissing
+from services.customer import domain
+from services.customer.models import customer_orders, customers
+
+log = logging.getLogger(__name__)
+MAX_ORDERS = 1000  # GetCustomer returns at most this many orders, newest first
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+def _customer_id(s, ident: domain.Identity, currency: str, actor: str, now: datetime) -> str:
+    """The customer with this identity, created (with empty contact and counters) if new.
+    ON CONFLICT DO NOTHING, then read: two orders of a new buyer applied at once create one row."""
+    s.execute(dialect_insert(s, customers).values(
+        id=uuid.uuid4().hex, channel=ident.channel, identity_key=ident.key, external_id=ident.external_id,
+        name="", phone="", email="", currency=currency, order_count=0, lifetime_value=Decimal("0.00"),
+        created_by=actor, created_at=now, updated_by=actor, updated_at=now,
+    ).on_conflict_do_nothing(index_elements=["channel", "identity_key"]))
+    return s.execute(select(customers.c.id).where(customers.c.channel == ident.channel,
+                                                  customers.c.identity_key == ident.key)).scalar_one()
+
+
+def _newest(column, seen_at, value: str, placed_at):
+    """SET column = value if value is non-empty and at least as new as what is stored."""
+    at = literal(placed_at, seen_at.type)
+    if not value:
+        return column, seen_at
+    newer = seen_at.is_(None) | (seen_at <= at)
+    return case((newer, literal(value, column.type)), else_=column), case((newer, at), else_=seen_at)
+
+
+def record_order_placed(uow: UnitOfWork, envelope: Envelope) -> str:
+    """order_placed: create or update the buyer's customer, add the order to its history and
+    count it. Returns the customer id. An order already in the history changes nothing."""
+    event = domain.parse_order_placed(envelope.payload)
+    s, now, actor = uow.session, _now(), envelope.actor
+    ident = domain.identity(event.channel, event.order_id, event.buyer)
+    customer_id = _customer_id(s, ident, event.currency, actor, now)
+    added = s.execute(dialect_insert(s, customer_orders).values(
+        order_id=event.order_id, customer_id=customer_id, channel=event.channel, shop=event.shop,
+        external_order_id=event.external_order_id, currency=event.currency, total=event.total,
+        status=domain.PLACED, placed_at=event.placed_at, shipped_at=None, carrier="", tracking_number="",
+    ).on_conflict_do_nothing(index_elements=["order_id"])).rowcount
+    if not added:
+        log.info("order %s is already in the history of a customer", event.order_id)
+        return s.execute(select(customer_orders.c.customer_id)
+                         .where(customer_orders.c.order_id == event.order_id)).scalar_one()
+    c, at = customers.c, literal(event.placed_at, customers.c.first_order_at.type)
+    amount = literal(event.total, c.lifetime_value.type)
+    values = dict(
+        order_count=c.order_count + 1,
+        # only orders in the customer's currency add to its lifetime value; ROUND keeps SQLite's
+        # REAL storage from drifting
+        lifetime_value=case((c.currency == event.currency, func.round(c.lifetime_value + amount, 2)),
+                            else_=c.lifetime_value),
+        first_order_at=case((c.first_order_at.is_(None) | (c.first_order_at > at), at), else_=c.first_order_at),
+        last_order_at=case((c.last_order_at.is_(None) | (c.last_order_at < at), at), else_=c.last_order_at),
+        updated_by=actor, updated_at=now)
+    values["name"], values["name_at"] = _newest(c.name, c.name_at, event.buyer.name, event.placed_at)
+    values["phone"], values["phone_at"] = _newest(c.phone, c.phone_at, event.buyer.phone, event.placed_at)
+    values["email"], values["email_at"] = _newest(c.email, c.email_at, event.buyer.email, event.placed_at)
+    s.execute(update(customers).where(c.id == customer_id).values(**values))
+    log.info("order %s recorded for customer %s", event.order_id, customer_id)
+    return customer_id
+
+
+def record_order_shipped(uow: UnitOfWork, envelope: Envelope) -> str:
+    """order_shipped: mark the order shipped in its customer's history. If order_placed has not
+    been applied yet, PredecessorMissing rolls back and the message is retried later."""
+    event = domain.parse_order_shipped(envelope.payload)
+    s = uow.session
+    updated = s.execute(update(customer_orders).where(customer_orders.c.order_id == event.order_id).values(
+        status=domain.SHIPPED, shipped_at=event.shipped_at, carrier=event.carrier,
+        tracking_number=event.tracking_number)).rowcount
+    if not updated:
+        raise PredecessorMissing(f"order {event.order_id} shipped before its order_placed was applied")
+    customer_id = s.execute(select(customer_orders.c.customer_id)
+                            .where(customer_orders.c.order_id == event.order_id)).scalar_one()
+    s.execute(update(customers).where(customers.c.id == customer_id)
+              .values(updated_by=envelope.actor, updated_at=_now()))
+    return customer_id
+
+
+# -- queries ---------------------------------------------------------------
+def _customer_dict(row) -> dict:
+    data = dict(row._mapping)
+    for key in ("name_at", "phone_at", "email_at", "identity_key"):
+        data.pop(key, None)
+    return data
+
+
+def get_customer(db: Database, customer_id: str) -> dict:
+    """The customer with its orders, newest first (at most MAX_ORDERS)."""
+    if not customer_id:
+        errors = FieldErrors()
+        errors.add("id", "required")
+        errors.raise_if_any("a customer id is required")
+    with db.reader() as s:
+        row = s.execute(select(customers).where(customers.c.id == customer_id)).first()
+        if row is None:
+            raise NotFound(f"customer {customer_id} not found")
+        orders = s.execute(select(customer_orders).where(customer_orders.c.customer_id == customer_id)
+                           .order_by(customer_orders.c.placed_at.desc(), customer_orders.c.order_id.desc())
+                           .limit(MAX_ORDERS)).all()
+    customer = _customer_dict(row)
+    customer["orders"] = [dict(o._mapping) for o in orders]
+    return customer
+
+
+def find_customers(db: Database, channel: str = "", external_id: str = "", phone: str = "",
+                   order_id: str = "", limit: int = 0) -> list[dict]:
+    """Customers matching every criterion given, most recent buyers first, without orders."""
+    crit = domain.check_criteria(channel, external_id, phone, order_id, limit)
+    query = select(customers)
+    if crit.channel:
+        query = query.where(customers.c.channel == crit.channel, customers.c.external_id == crit.external_id)
+    if crit.phone:
+        query = query.where(customers.c.phone == crit.phone)
+    if crit.order_id:
+        query = query.where(customers.c.id.in_(select(customer_orders.c.customer_id)
+                                                .where(customer_orders.c.order_id == crit.order_id)))
+    query = query.order_by(customers.c.last_order_at.desc(), customers.c.id).limit(crit.limit)
+    with db.reader() as s:
+        return [_customer_dict(r) for r in s.execute(query).all()]

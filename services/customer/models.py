@@ -1,0 +1,60 @@
+"""Tables of the customer service's own database."""
+from sqlalchemy import (CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, Numeric, String, Table,
+                        UniqueConstraint)
+
+from hubkit import inbox, outbox
+from hubkit.db import new_metadata
+
+metadata = new_metadata()
+
+# One row per buyer, keyed by (channel, identity_key): the channel's buyer id, "phone:<phone>",
+# or "order:<order id>" for an anonymous buyer. The counters and order times are maintained
+# in the same statement that records a new order (see handlers.record_order_placed).
+customers = Table(
+    "customers", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("channel", String(32), nullable=False),
+    Column("identity_key", String(128), nullable=False),
+    Column("external_id", String(128), nullable=False),  # the channel's buyer id, or ""
+    Column("name", String(200), nullable=False),
+    Column("phone", String(32), nullable=False, index=True),
+    Column("email", String(254), nullable=False),
+    # placed_at of the order each contact value came from: the newest non-empty value wins,
+    # whatever order the events arrive in
+    Column("name_at", DateTime(timezone=True)),
+    Column("phone_at", DateTime(timezone=True)),
+    Column("email_at", DateTime(timezone=True)),
+    Column("currency", String(3), nullable=False),
+    Column("order_count", Integer, nullable=False),
+    Column("lifetime_value", Numeric(18, 2), nullable=False),
+    Column("first_order_at", DateTime(timezone=True)),
+    Column("last_order_at", DateTime(timezone=True)),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("channel", "identity_key", name="uq_customers_identity"),
+    Index("ix_customers_channel_external_id", "channel", "external_id"),
+    CheckConstraint("order_count >= 0", name="order_count_not_negative"),
+)
+
+# The customer's order history: one row per order, whatever event delivered it first.
+customer_orders = Table(
+    "customer_orders", metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("customer_id", String(32), ForeignKey("customers.id"), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("shop", String(64), nullable=False),
+    Column("external_order_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total", Numeric(18, 2), nullable=False),
+    Column("status", String(16), nullable=False),  # placed | shipped
+    Column("placed_at", DateTime(timezone=True), nullable=False),
+    Column("shipped_at", DateTime(timezone=True)),
+    Column("carrier", String(64), nullable=False),
+    Column("tracking_number", String(128), nullable=False),
+    Index("ix_customer_orders_customer_placed", "customer_id", "placed_at"),
+)
+
+outbox.add_tables(metadata)
+inbox.add_tables(metadata)

@@ -1,0 +1,195 @@
+"""Procurement rules: valid suppliers and purchase orders, line amounts and VAT,
+what a receipt may take, and how received quantities make a purchase order's status."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from hubkit.errors import Conflict, FieldErrors
+from hubkit.money import cents, to_decimal, unit_cost
+
+CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")  # the SKU code rule (services/inventory/domain.py)
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+MAX_LINES = 500
+MAX_QUANTITY = 10_000_000
+DEFAULT_CURRENCY = "CNY"
+DEFAULT_VAT_RATE = "0.13"
+VAT_PLACES = Decimal("0.0001")
+# Amounts stay within 15 significant digits, which every database (SQLite keeps NUMERIC
+# as a double) stores exactly: unit costs below 10^9 with 6 places, totals below 10^13.
+MAX_UNIT_COST = Decimal("999999999.999999")
+MAX_TOTAL = Decimal("9999999999999.99")
+MAX_REFERENCE = 128
+
+OPEN, PARTIALLY_RECEIVED, RECEIVED = "open", "partially_received", "received"
+
+
+def check_code(errors: FieldErrors, field: str, value: str, max_len: int = 64) -> None:
+    if not value or not CODE.match(value) or len(value) > max_len:
+        errors.add(field, f"required: 1-{max_len} letters, digits, '.', '_' or '-'")
+
+
+def check_supplier(code: str, name: str) -> None:
+    errors = FieldErrors()
+    check_code(errors, "supplier.code", code)
+    if not name or not name.strip() or len(name) > 200:
+        errors.add("supplier.name", "required, at most 200 characters")
+    errors.raise_if_any("the supplier is invalid")
+
+
+@dataclass(frozen=True)
+class LineInput:
+    sku: str
+    quantity: int
+    unit_cost: str            # excluding VAT, decimal string, at most 6 places
+    vat_rate: str = ""        # "" -> DEFAULT_VAT_RATE
+
+
+@dataclass(frozen=True)
+class CreatePurchaseOrder:
+    supplier: str
+    warehouse: str
+    lines: list[LineInput]
+    currency: str = ""        # "" -> DEFAULT_CURRENCY
+
+
+@dataclass(frozen=True)
+class Line:
+    """A validated purchase order line."""
+    line_no: int
+    sku: str
+    quantity: int
+    unit_cost: Decimal        # 6 places
+    vat_rate: Decimal         # 4 places
+    amount: Decimal           # net, cents(quantity x unit_cost)
+
+
+def line_amount(quantity: int, cost) -> Decimal:
+    """Net amount of a quantity at a unit cost excluding VAT, rounded half-up to the cent."""
+    return cents(to_decimal(quantity) * to_decimal(cost))
+
+
+def line_tax(amount, rate) -> Decimal:
+    """Input VAT on a net amount, rounded half-up to the cent."""
+    return cents(to_decimal(amount) * to_decimal(rate))
+
+
+def _is_quantity(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and 0 < value <= MAX_QUANTITY
+
+
+def _decimal(errors: FieldErrors, field: str, raw, low: Decimal, high: Decimal, places: Decimal,
+             high_open: bool, what: str) -> Decimal | None:
+    """Parse a decimal string in [low, high] (or [low, high) when high_open) with at most `places`."""
+    if raw is None or str(raw).strip() == "":
+        errors.add(field, "required")
+        return None
+    if isinstance(raw, float):
+        errors.add(field, "must be a decimal string, not a float")
+        return None
+    try:
+        value = to_decimal(raw)
+    except ValueError as exc:
+        errors.add(field, str(exc))
+        return None
+    if value < low or value > high or (high_open and value == high):
+        errors.add(field, what)
+        return None
+    if value != value.quantize(places):
+        errors.add(field, f"at most {-places.as_tuple().exponent} decimal places")
+        return None
+    return value.quantize(places) + 0  # + 0 turns -0 into 0
+
+
+def parse_unit_cost(errors: FieldErrors, field: str, raw) -> Decimal | None:
+    return _decimal(errors, field, raw, Decimal(0), MAX_UNIT_COST, Decimal("0.000001"), False,
+                    f"must be from 0 to {MAX_UNIT_COST}")
+
+
+def parse_vat_rate(errors: FieldErrors, field: str, raw) -> Decimal | None:
+    if raw is None or str(raw).strip() == "":
+        raw = DEFAULT_VAT_RATE
+    return _decimal(errors, field, raw, Decimal(0), Decimal(1), VAT_PLACES, True,
+                    "must be at least 0 and below 1")
+
+
+def validate(cmd: CreatePurchaseOrder) -> tuple[str, list[Line]]:
+    """Every problem with the command, each with its field, in one InvalidArgument;
+    otherwise (currency, lines with their amounts)."""
+    errors = FieldErrors()
+    check_code(errors, "supplier", cmd.supplier)
+    check_code(errors, "warehouse", cmd.warehouse, 32)
+    currency = (cmd.currency or DEFAULT_CURRENCY).strip().upper()
+    if not CURRENCY.match(currency):
+        errors.add("currency", "three letters (ISO 4217), e.g. CNY")
+    if not cmd.lines:
+        errors.add("lines", "a purchase order needs at least one line")
+    elif len(cmd.lines) > MAX_LINES:
+        errors.add("lines", f"at most {MAX_LINES} lines")
+    lines = []
+    for i, line in enumerate(cmd.lines[:MAX_LINES]):
+        check_code(errors, f"lines[{i}].sku", line.sku)
+        ok = _is_quantity(line.quantity)
+        if not ok:
+            errors.add(f"lines[{i}].quantity", f"must be a whole number from 1 to {MAX_QUANTITY}")
+        cost = parse_unit_cost(errors, f"lines[{i}].unit_cost", line.unit_cost)
+        rate = parse_vat_rate(errors, f"lines[{i}].vat_rate", line.vat_rate)
+        if ok and cost is not None and rate is not None:
+            lines.append(Line(line_no=i + 1, sku=line.sku, quantity=line.quantity, unit_cost=unit_cost(cost),
+                              vat_rate=rate, amount=line_amount(line.quantity, cost)))
+    if not errors.items:
+        gross = sum((l.amount + line_tax(l.amount, l.vat_rate) for l in lines), start=Decimal("0.00"))
+        if gross > MAX_TOTAL:
+            errors.add("lines", f"the total including VAT must be at most {MAX_TOTAL}")
+    errors.raise_if_any("the purchase order is invalid")
+    return currency, lines
+
+
+def status_of(lines: list[tuple[int, int]]) -> str:
+    """(ordered, received) per line -> open | partially_received | received."""
+    if all(received >= ordered for ordered, received in lines):
+        return RECEIVED
+    if any(received > 0 for _, received in lines):
+        return PARTIALLY_RECEIVED
+    return OPEN
+
+
+def plan_receipt(purchase_order_id: str, status: str, lines: dict[int, tuple[int, int]],
+                 requested: list[tuple[int, int]], reference: str = "") -> list[tuple[int, int]]:
+    """What a receipt takes: (line_no, quantity) per line, in line order.
+
+    `lines` maps line_no -> (ordered, received); `requested` is the receipt's
+    (line_no, quantity) list, empty for everything still open. Raises Conflict
+    for a purchase order already fully received and InvalidArgument (every problem,
+    with its field) for an unknown or repeated line, a quantity above what is still
+    open on its line, or a reference that is too long."""
+    if status == RECEIVED or all(received >= ordered for ordered, received in lines.values()):
+        raise Conflict(f"purchase order {purchase_order_id} is already fully received",
+                       [{"field": "purchase_order_id", "message": "already fully received"}])
+    errors, seen, plan = FieldErrors(), set(), []
+    if len(reference or "") > MAX_REFERENCE:
+        errors.add("reference", f"at most {MAX_REFERENCE} characters")
+    if not requested:
+        plan = [(no, ordered - received) for no, (ordered, received) in lines.items() if ordered > received]
+    elif len(requested) > MAX_LINES:
+        errors.add("lines", f"at most {MAX_LINES} lines")
+    for i, (line_no, quantity) in enumerate(requested[:MAX_LINES]):
+        if line_no not in lines:
+            errors.add(f"lines[{i}].line_no", f"the purchase order has no line {line_no}")
+            continue
+        if line_no in seen:
+            errors.add(f"lines[{i}].line_no", f"line {line_no} is listed more than once")
+            continue
+        seen.add(line_no)
+        ordered, received = lines[line_no]
+        still_open = ordered - received
+        if not _is_quantity(quantity):
+            errors.add(f"lines[{i}].quantity", f"must be a whole number from 1 to {MAX_QUANTITY}")
+        elif quantity > still_open:
+            errors.add(f"lines[{i}].quantity",
+                       f"{quantity} is more than the {still_open} still open on line {line_no}")
+        else:
+            plan.append((line_no, quantity))
+    errors.raise_if_any("the receipt is invalid")
+    return sorted(plan)

@@ -1,0 +1,79 @@
+"""The procurement api process: gRPC servicer -> handlers."""
+from __future__ import annotations
+
+from hubapi.procurement.v1 import procurement_service_pb2 as pb
+from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
+from hubkit import grpc_server, money
+from hubkit.db import Database, UnitOfWork, as_utc
+from services.procurement import domain, handlers
+from services.procurement.models import metadata
+
+rpc = grpc_server.rpc("procurement")
+
+
+def receipt_to_proto(r: dict) -> pb.Receipt:
+    return pb.Receipt(id=r["id"], received_at=as_utc(r["received_at"]).isoformat(), reference=r["reference"],
+                      received_by=r["received_by"],
+                      lines=[pb.ReceiptLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"])
+                             for l in r["lines"]])
+
+
+def purchase_order_to_proto(po: dict) -> pb.PurchaseOrder:
+    cur = po["currency"]
+    return pb.PurchaseOrder(
+        id=po["id"], supplier=po["supplier"], warehouse=po["warehouse"], currency=cur, status=po["status"],
+        lines=[pb.PurchaseOrderLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"],
+                                    received=l["received"], unit_cost=str(money.unit_cost(l["unit_cost"])),
+                                    vat_rate=str(money.to_decimal(l["vat_rate"]).quantize(domain.VAT_PLACES)),
+                                    amount=money.to_proto(money.cents(l["amount"]), cur))
+               for l in po["lines"]],
+        receipts=[receipt_to_proto(r) for r in po["receipts"]],
+        created_by=po["created_by"], created_at=as_utc(po["created_at"]).isoformat())
+
+
+class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
+    def __init__(self, db: Database):
+        self.db = db
+
+    def _uow(self, context) -> UnitOfWork:
+        actor, correlation_id = grpc_server.caller(context)
+        return UnitOfWork(self.db, "procurement", actor, correlation_id)
+
+    @rpc
+    def UpsertSupplier(self, request, context):
+        with self._uow(context) as uow:
+            created = handlers.upsert_supplier(uow, request.supplier.code, request.supplier.name)
+        return pb.UpsertSupplierResponse(supplier=request.supplier, created=created)
+
+    @rpc
+    def CreatePurchaseOrder(self, request, context):
+        cmd = domain.CreatePurchaseOrder(
+            supplier=request.supplier, warehouse=request.warehouse, currency=request.currency,
+            lines=[domain.LineInput(sku=l.sku, quantity=l.quantity, unit_cost=l.unit_cost, vat_rate=l.vat_rate)
+                   for l in request.lines])
+        with self._uow(context) as uow:
+            po_id = handlers.create_purchase_order(uow, cmd)
+        po = handlers.get_purchase_order(self.db, po_id)
+        return pb.CreatePurchaseOrderResponse(purchase_order=purchase_order_to_proto(po))
+
+    @rpc
+    def GetPurchaseOrder(self, request, context):
+        po = handlers.get_purchase_order(self.db, request.id)
+        return pb.GetPurchaseOrderResponse(purchase_order=purchase_order_to_proto(po))
+
+    @rpc
+    def ReceivePurchaseOrder(self, request, context):
+        with self._uow(context) as uow:
+            receipt_id = handlers.receive_purchase_order(
+                uow, request.purchase_order_id, [(l.line_no, l.quantity) for l in request.lines],
+                request.reference)
+        po = handlers.get_purchase_order(self.db, request.purchase_order_id)
+        receipt = next(r for r in po["receipts"] if r["id"] == receipt_id)
+        return pb.ReceivePurchaseOrderResponse(purchase_order=purchase_order_to_proto(po),
+                                               receipt=receipt_to_proto(receipt))
+
+
+def main(settings) -> None:
+    db = Database(settings.db_url("procurement"), metadata, pool_size=16)
+    grpc_server.serve("procurement", settings.grpc_ports["procurement"],
+                      lambda server: pb_grpc.add_ProcurementServiceServicer_to_server(ProcurementServicer(db), server))

@@ -1,0 +1,150 @@
+"""Procurement use cases: one function per command."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import select, update
+
+from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
+from hubkit.errors import Conflict, NotFound
+from hubkit.money import cents, unit_cost
+from services.procurement import domain
+from services.procurement.models import (purchase_order_lines, purchase_orders, receipt_lines, receipts,
+                                         suppliers)
+
+PURCHASE_RECEIVED = "purchase_received"
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+def _utc(moment):
+    """Stored times come back naive (SQLite) or in the session's zone (PostgreSQL): make them UTC."""
+    return as_utc(moment).astimezone(timezone.utc)
+
+
+def upsert_supplier(uow: UnitOfWork, code: str, name: str) -> bool:
+    domain.check_supplier(code, name)
+    s, now = uow.session, _now()
+    created = s.execute(dialect_insert(s, suppliers).values(
+        code=code, name=name, created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now)
+        .on_conflict_do_nothing()).rowcount
+    if not created:
+        s.execute(update(suppliers).where(suppliers.c.code == code)
+                  .values(name=name, updated_by=uow.actor, updated_at=now))
+    return bool(created)
+
+
+def create_purchase_order(uow: UnitOfWork, cmd: domain.CreatePurchaseOrder) -> str:
+    currency, lines = domain.validate(cmd)
+    s, now = uow.session, _now()
+    if s.execute(select(suppliers.c.code).where(suppliers.c.code == cmd.supplier)).first() is None:
+        raise NotFound(f"supplier {cmd.supplier!r} not found",
+                       [{"field": "supplier", "message": f"unknown supplier {cmd.supplier!r}"}])
+    po_id = uuid.uuid4().hex
+    s.execute(purchase_orders.insert().values(
+        id=po_id, supplier=cmd.supplier, warehouse=cmd.warehouse, currency=currency, status=domain.OPEN,
+        created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now))
+    s.execute(purchase_order_lines.insert(), [
+        dict(purchase_order_id=po_id, line_no=l.line_no, sku=l.sku, quantity=l.quantity, received=0,
+             unit_cost=l.unit_cost, vat_rate=l.vat_rate, amount=l.amount) for l in lines])
+    return po_id
+
+
+def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: list[tuple[int, int]],
+                           reference: str = "") -> str:
+    """Take in a delivery: a receipt with its lines, the received quantities and the
+    status, and purchase_received, in one transaction. Returns the receipt id."""
+    s, now = uow.session, _now()
+    # Touching the header first locks the purchase order (PostgreSQL row lock; SQLite
+    # serialises writers anyway), so concurrent receipts of one order take turns and
+    # each sees what the one before it received.
+    touched = s.execute(update(purchase_orders).where(purchase_orders.c.id == purchase_order_id)
+                        .values(updated_by=uow.actor, updated_at=now)).rowcount
+    if not touched:
+        raise NotFound(f"purchase order {purchase_order_id!r} not found",
+                       [{"field": "purchase_order_id", "message": "unknown purchase order"}])
+    po = s.execute(select(purchase_orders).where(purchase_orders.c.id == purchase_order_id)).one()
+    rows = {r.line_no: r for r in s.execute(select(purchase_order_lines).where(
+        purchase_order_lines.c.purchase_order_id == purchase_order_id)).all()}
+    reference = (reference or "").strip()
+    plan = domain.plan_receipt(purchase_order_id, po.status,
+                               {no: (r.quantity, r.received) for no, r in rows.items()}, requested, reference)
+
+    for line_no, quantity in plan:
+        # The database has the last word: received never passes what was ordered.
+        won = s.execute(update(purchase_order_lines).where(
+            purchase_order_lines.c.purchase_order_id == purchase_order_id,
+            purchase_order_lines.c.line_no == line_no,
+            purchase_order_lines.c.received + quantity <= purchase_order_lines.c.quantity,
+        ).values(received=purchase_order_lines.c.received + quantity)).rowcount
+        if won != 1:
+            raise Conflict(f"line {line_no} of purchase order {purchase_order_id} no longer has {quantity} open",
+                           [{"field": "lines", "message": f"line {line_no} was received concurrently"}])
+
+    receipt_id = uuid.uuid4().hex
+    lines = []
+    for line_no, quantity in plan:
+        row = rows[line_no]
+        cost, rate = unit_cost(row.unit_cost), Decimal(row.vat_rate).quantize(domain.VAT_PLACES)
+        amount = domain.line_amount(quantity, cost)
+        lines.append(dict(line_no=line_no, sku=row.sku, quantity=quantity, unit_cost=cost, vat_rate=rate,
+                          amount=amount, tax=domain.line_tax(amount, rate)))
+    total_net = cents(sum((l["amount"] for l in lines), start=Decimal(0)))
+    total_tax = cents(sum((l["tax"] for l in lines), start=Decimal(0)))
+    total = total_net + total_tax
+    s.execute(receipts.insert().values(id=receipt_id, purchase_order_id=purchase_order_id, reference=reference,
+                                       total_net=total_net, total_tax=total_tax, total=total,
+                                       received_by=uow.actor, received_at=now))
+    s.execute(receipt_lines.insert(), [dict(receipt_id=receipt_id, **l) for l in lines])
+
+    after = s.execute(select(purchase_order_lines.c.quantity, purchase_order_lines.c.received).where(
+        purchase_order_lines.c.purchase_order_id == purchase_order_id)).all()
+    s.execute(update(purchase_orders).where(purchase_orders.c.id == purchase_order_id)
+              .values(status=domain.status_of([(q, r) for q, r in after])))
+
+    supplier_name = s.execute(select(suppliers.c.name).where(suppliers.c.code == po.supplier)).scalar_one()
+    uow.emit(PURCHASE_RECEIVED, purchase_order_id, {
+        "purchase_order_id": purchase_order_id,
+        "receipt_id": receipt_id,
+        "supplier": {"code": po.supplier, "name": supplier_name},
+        "warehouse": po.warehouse,
+        "currency": po.currency,
+        "received_at": now.isoformat(),
+        "reference": reference,
+        "lines": [{"line_no": l["line_no"], "sku": l["sku"], "quantity": int(l["quantity"]),
+                   "unit_cost": str(l["unit_cost"]), "vat_rate": str(l["vat_rate"]),
+                   "amount": str(l["amount"]), "tax": str(l["tax"])} for l in lines],
+        "total_net": str(total_net),
+        "total_tax": str(total_tax),
+        "total": str(total),
+    })
+    return receipt_id
+
+
+# -- queries ---------------------------------------------------------------
+def get_purchase_order(db: Database, purchase_order_id: str) -> dict:
+    with db.reader() as s:
+        row = s.execute(select(purchase_orders).where(purchase_orders.c.id == purchase_order_id)).first()
+        if row is None:
+            raise NotFound(f"purchase order {purchase_order_id!r} not found",
+                           [{"field": "id", "message": "unknown purchase order"}])
+        po = dict(row._mapping)
+        po["created_at"], po["updated_at"] = _utc(po["created_at"]), _utc(po["updated_at"])
+        po["lines"] = [dict(r._mapping) for r in s.execute(
+            select(purchase_order_lines).where(purchase_order_lines.c.purchase_order_id == purchase_order_id)
+            .order_by(purchase_order_lines.c.line_no)).all()]
+        found = s.execute(select(receipts).where(receipts.c.purchase_order_id == purchase_order_id)
+                          .order_by(receipts.c.received_at, receipts.c.id)).all()
+        ids = [r.id for r in found]
+        by_receipt: dict[str, list] = {}
+        if ids:
+            for line in s.execute(select(receipt_lines).where(receipt_lines.c.receipt_id.in_(ids))
+                                  .order_by(receipt_lines.c.line_no)).all():
+                by_receipt.setdefault(line.receipt_id, []).append(dict(line._mapping))
+        po["receipts"] = [{**dict(r._mapping), "received_at": _utc(r.received_at),
+                           "lines": by_receipt.get(r.id, [])} for r in found]
+    return po

@@ -1,0 +1,76 @@
+"""Tables of the procurement service's own database."""
+from sqlalchemy import (BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Integer, Numeric, String,
+                        Table)
+
+from hubkit import inbox, outbox
+from hubkit.db import new_metadata
+
+metadata = new_metadata()
+
+suppliers = Table(
+    "suppliers", metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+purchase_orders = Table(
+    "purchase_orders", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("supplier", String(64), ForeignKey("suppliers.code"), nullable=False, index=True),
+    Column("warehouse", String(32), nullable=False),  # inventory owns warehouses; the gateway checks it
+    Column("currency", String(3), nullable=False),
+    Column("status", String(24), nullable=False, index=True),  # open | partially_received | received
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# received only grows, by one conditional UPDATE, and never passes quantity.
+purchase_order_lines = Table(
+    "purchase_order_lines", metadata,
+    Column("purchase_order_id", String(32), ForeignKey("purchase_orders.id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("received", BigInteger, nullable=False, server_default="0"),
+    Column("unit_cost", Numeric(18, 6), nullable=False),  # excluding VAT
+    Column("vat_rate", Numeric(5, 4), nullable=False),
+    Column("amount", Numeric(18, 2), nullable=False),     # cents(quantity x unit_cost), excluding VAT
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("received >= 0", name="received_not_negative"),
+    CheckConstraint("received <= quantity", name="received_at_most_ordered"),
+)
+
+# One row per delivery taken in; each emits one purchase_received.
+receipts = Table(
+    "receipts", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("purchase_order_id", String(32), ForeignKey("purchase_orders.id"), nullable=False, index=True),
+    Column("reference", String(128), nullable=False),
+    Column("total_net", Numeric(18, 2), nullable=False),
+    Column("total_tax", Numeric(18, 2), nullable=False),
+    Column("total", Numeric(18, 2), nullable=False),
+    Column("received_by", String(64), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+receipt_lines = Table(
+    "receipt_lines", metadata,
+    Column("receipt_id", String(32), ForeignKey("receipts.id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("unit_cost", Numeric(18, 6), nullable=False),
+    Column("vat_rate", Numeric(5, 4), nullable=False),
+    Column("amount", Numeric(18, 2), nullable=False),  # net
+    Column("tax", Numeric(18, 2), nullable=False),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+outbox.add_tables(metadata)
+inbox.add_tables(metadata)

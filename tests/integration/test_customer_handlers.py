@@ -1,0 +1,256 @@
+"""The customer service on PostgreSQL and SQLite: order events applied through handle_once,
+migrations that match the models, and the gRPC servicer."""
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from concurrent import futures
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import grpc
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+
+from hubapi.customer.v1 import customer_service_pb2 as pb
+from hubapi.customer.v1 import customer_service_pb2_grpc as pb_grpc
+from hubkit import migrations
+from hubkit.db import Database
+from hubkit.envelope import Envelope
+from hubkit.errors import InvalidArgument, NotFound
+from hubkit.grpc_server import FIELD_ERRORS_KEY
+from hubkit.inbox import PredecessorMissing, handle_once
+from services.customer import handlers
+from services.customer.grpc_server import CustomerServicer
+from services.customer.models import customer_orders, customers, metadata
+from tests.support import infra
+
+pytestmark = pytest.mark.integration
+PLACED, SHIPPED = "customer.order_placed", "customer.order_shipped"
+
+
+@pytest.fixture(scope="module")
+def pg_customer_url():
+    prefix = infra.session_name()
+    url = infra.create_databases(prefix, ["customer"])["customer"]
+    migrations.upgrade("customer", url)
+    yield url
+    infra.drop_databases(prefix, ["customer"])
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def url(request, tmp_path):
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_customer_url")
+    url = f"sqlite:///{tmp_path / 'customer.db'}"
+    migrations.upgrade("customer", url)
+    return url
+
+
+@pytest.fixture
+def db(url):
+    database = Database(url, metadata, pool_size=4)
+    yield database
+    database.dispose()
+
+
+def _uid() -> str:
+    return uuid.uuid4().hex
+
+
+def placed(order_id, buyer, total="10.00", placed_at="2024-03-01T08:00:00+00:00", channel="taobao",
+           currency="CNY", sequence=1):
+    payload = {"order_id": order_id, "channel": channel, "shop": "shop-1", "external_order_id": "E" + order_id,
+               "currency": currency, "total": total, "placed_at": placed_at, "buyer": buyer,
+               "shipping_address": {"city": "Shanghai"},
+               "lines": [{"line_no": 1, "sku": "SKU-1", "quantity": 1, "unit_price": total}]}
+    return Envelope(type="order_placed", source="order", aggregate_id=order_id, sequence=sequence,
+                    payload=payload, correlation_id="c", actor="t")
+
+
+def shipped(order_id, sequence=3, shipped_at="2024-03-02T09:00:00+00:00"):
+    return Envelope(type="order_shipped", source="order", aggregate_id=order_id, sequence=sequence,
+                    payload={"order_id": order_id, "shipped_at": shipped_at, "carrier": "SF",
+                             "tracking_number": "SF123", "total": "10.00", "currency": "CNY"},
+                    correlation_id="c", actor="t")
+
+
+def apply_placed(db, env):
+    return handle_once(db, "customer", PLACED, env, handlers.record_order_placed)
+
+
+def apply_shipped(db, env):
+    return handle_once(db, "customer", SHIPPED, env, handlers.record_order_shipped)
+
+
+def only_customer(db, **criteria) -> dict:
+    found = handlers.find_customers(db, **criteria)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def count(db, table, *where) -> int:
+    with db.reader() as s:
+        return s.execute(select(func.count()).select_from(table).where(*where)).scalar()
+
+
+def test_migrations_match_the_models(url):
+    db = Database(url, metadata)
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    db.dispose()
+    assert diff == []
+
+
+def test_a_customer_is_created_once_even_when_the_event_is_applied_twice(db):
+    buyer_id, order_id = _uid(), _uid()
+    env = placed(order_id, {"external_id": buyer_id, "name": "Li Si", "phone": "13900139000", "email": ""},
+                 total="19.90")
+    assert apply_placed(db, env)
+    assert not apply_placed(db, env)  # the same delivery again
+    # the same order re-published under a new event id counts once too
+    again = placed(order_id, {"external_id": buyer_id}, total="19.90", sequence=2)
+    assert apply_placed(db, again) is True
+    c = only_customer(db, channel="taobao", external_id=buyer_id)
+    assert c["order_count"] == 1
+    assert c["lifetime_value"] == Decimal("19.90") and isinstance(c["lifetime_value"], Decimal)
+    assert (c["name"], c["phone"], c["email"]) == ("Li Si", "13900139000", "")
+    assert count(db, customers, customers.c.external_id == buyer_id) == 1
+    assert count(db, customer_orders, customer_orders.c.order_id == order_id) == 1
+
+
+def test_a_second_order_of_the_same_buyer_updates_the_same_customer(db):
+    buyer_id, first, second, older = _uid(), _uid(), _uid(), _uid()
+    apply_placed(db, placed(first, {"external_id": buyer_id, "name": "Wang", "phone": "13700137000"},
+                            total="10.10", placed_at="2024-03-01T08:00:00Z"))
+    apply_placed(db, placed(second, {"external_id": buyer_id, "name": "Wang Wu", "phone": "",
+                                     "email": "ww@example.com"},
+                            total="0.20", placed_at="2024-03-05T08:00:00+08:00"))
+    # an older order arriving late: its non-empty values do not overwrite newer ones,
+    # its amount and time still count
+    apply_placed(db, placed(older, {"external_id": buyer_id, "name": "W.", "phone": "13600136000",
+                                    "email": "old@example.com"},
+                            total="0.70", placed_at="2024-02-01T00:00:00Z"))
+    c = only_customer(db, channel="taobao", external_id=buyer_id)
+    assert (c["name"], c["phone"], c["email"]) == ("Wang Wu", "13700137000", "ww@example.com")
+    assert c["order_count"] == 3 and c["lifetime_value"] == Decimal("11.00")
+    assert handlers.get_customer(db, c["id"])["first_order_at"].replace(tzinfo=timezone.utc) \
+        == datetime(2024, 2, 1, tzinfo=timezone.utc)
+    full = handlers.get_customer(db, c["id"])
+    assert [o["order_id"] for o in full["orders"]] == [second, first, older]  # newest first
+    assert all(o["status"] == "placed" for o in full["orders"])
+
+
+def test_buyers_without_an_id_are_known_by_phone_or_are_anonymous(db):
+    phone = "1" + str(uuid.uuid4().int)[:10]
+    a, b, c1, c2 = _uid(), _uid(), _uid(), _uid()
+    apply_placed(db, placed(a, {"external_id": "", "phone": phone, "name": "Zhao"}, channel="jd"))
+    apply_placed(db, placed(b, {"phone": phone[:3] + " " + phone[3:]}, channel="jd"))
+    by_phone = only_customer(db, phone=phone)
+    assert by_phone["order_count"] == 2 and by_phone["external_id"] == "" and by_phone["name"] == "Zhao"
+    apply_placed(db, placed(c1, {}, channel="jd"))
+    apply_placed(db, placed(c2, {"external_id": "", "phone": "", "name": ""}, channel="jd"))
+    one, two = only_customer(db, order_id=c1), only_customer(db, order_id=c2)
+    assert one["id"] != two["id"] and one["order_count"] == two["order_count"] == 1
+
+
+def test_order_shipped_before_order_placed_is_retried_later_and_leaves_nothing(db):
+    order_id, buyer_id = _uid(), _uid()
+    early = shipped(order_id)
+    with pytest.raises(PredecessorMissing):
+        apply_shipped(db, early)
+    inbox = metadata.tables["inbox"]
+    assert count(db, inbox, inbox.c.event_id == early.event_id) == 0
+    assert count(db, customer_orders, customer_orders.c.order_id == order_id) == 0
+    assert count(db, customers, customers.c.external_id == buyer_id) == 0
+
+    assert apply_placed(db, placed(order_id, {"external_id": buyer_id}))
+    assert apply_shipped(db, early)  # the retry, now that its predecessor is in
+    assert not apply_shipped(db, early)
+    c = handlers.get_customer(db, only_customer(db, order_id=order_id)["id"])
+    (order,) = c["orders"]
+    assert order["status"] == "shipped"
+    assert order["shipped_at"].replace(tzinfo=timezone.utc) == datetime(2024, 3, 2, 9, tzinfo=timezone.utc)
+    assert c["order_count"] == 1
+
+
+def test_a_poison_event_changes_nothing(db):
+    order_id = _uid()
+    env = placed(order_id, {"external_id": _uid()}, total="1.005")
+    with pytest.raises(InvalidArgument):
+        apply_placed(db, env)
+    assert count(db, customer_orders, customer_orders.c.order_id == order_id) == 0
+
+
+def test_concurrent_first_orders_of_a_new_buyer_make_one_customer(db):
+    buyer_id = _uid()
+    envs = [placed(_uid(), {"external_id": buyer_id, "name": f"n{i}"}, total="1.01",
+                   placed_at=f"2024-04-01T00:00:{i:02d}Z") for i in range(8)]
+    start = threading.Barrier(len(envs))
+    errors = []
+
+    def run(env):
+        try:
+            start.wait()
+            apply_placed(db, env)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=run, args=(e,)) for e in envs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    c = only_customer(db, channel="taobao", external_id=buyer_id)
+    assert c["order_count"] == 8 and c["lifetime_value"] == Decimal("8.08") and c["name"] == "n7"
+
+
+def test_queries_refuse_bad_input(db):
+    with pytest.raises(NotFound):
+        handlers.get_customer(db, _uid())
+    with pytest.raises(InvalidArgument) as caught:
+        handlers.find_customers(db)
+    assert caught.value.fields
+
+
+@pytest.fixture
+def stub(db):
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    pb_grpc.add_CustomerServiceServicer_to_server(CustomerServicer(db), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    yield pb_grpc.CustomerServiceStub(channel)
+    channel.close()
+    server.stop(None)
+
+
+def test_grpc_get_and_find(db, stub):
+    buyer_id, o1, o2 = _uid(), _uid(), _uid()
+    apply_placed(db, placed(o1, {"external_id": buyer_id, "name": "Sun"}, total="12.34",
+                            placed_at="2024-03-01T08:00:00Z"))
+    apply_placed(db, placed(o2, {"external_id": buyer_id}, total="0.66", placed_at="2024-03-03T08:00:00Z"))
+    apply_shipped(db, shipped(o1))
+    found = stub.FindCustomers(pb.FindCustomersRequest(channel="taobao", external_id=buyer_id)).customers
+    assert len(found) == 1 and not found[0].orders
+    c = stub.GetCustomer(pb.GetCustomerRequest(id=found[0].id)).customer
+    assert (c.external_id, c.name, c.order_count) == (buyer_id, "Sun", 2)
+    assert (c.lifetime_value.currency_code, c.lifetime_value.units, c.lifetime_value.nanos) == ("CNY", 13, 0)
+    assert c.first_order_at == "2024-03-01T08:00:00+00:00" and c.last_order_at == "2024-03-03T08:00:00+00:00"
+    assert [o.order_id for o in c.orders] == [o2, o1]
+    assert (c.orders[1].status, c.orders[1].shipped_at, c.orders[0].shipped_at) == \
+        ("shipped", "2024-03-02T09:00:00+00:00", "")
+    assert (c.orders[1].total.units, c.orders[1].total.nanos) == (12, 340_000_000)
+    assert [x.id for x in stub.FindCustomers(pb.FindCustomersRequest(order_id=o2)).customers] == [c.id]
+
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetCustomer(pb.GetCustomerRequest(id=_uid()))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.FindCustomers(pb.FindCustomersRequest(limit=5))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = json.loads(dict(caught.value.trailing_metadata())[FIELD_ERRORS_KEY])
+    assert fields and fields[0]["field"]
