@@ -10,9 +10,6 @@
 CREATE DATABASE "order";
 CREATE DATABASE "inventory";
 CREATE DATABASE "gateway";
-
--- Services that follow the same pattern later; creating their databases now keeps
--- adding one to docker-compose.yml free of manual steps.
 CREATE DATABASE "procurement";
 CREATE DATABASE "customer";
 CREATE DATABASE "accounting";
