@@ -51,8 +51,8 @@ def cmd_gateway(args) -> None:
 
 
 def cmd_up(args) -> None:
-    from hubkit import demo
-    demo.run_up()
+    from hubkit import supervisor
+    supervisor.run_up()
 
 
 def cmd_demo(args) -> None:
@@ -103,7 +103,7 @@ def parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=func)
     sub.add_parser("gateway", help="run the HTTP gateway").set_defaults(func=cmd_gateway)
     sub.add_parser("up", help="start every process of the embedded default; Ctrl-C stops them").set_defaults(func=cmd_up)
-    demo = sub.add_parser("demo", help="start the hub, push orders through it, print what happened")
+    demo = sub.add_parser("demo", help="start the hub, buy, sell and ship through it, print what happened")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(func=cmd_demo)
     users = sub.add_parser("users", help="API users").add_subparsers(dest="users_command", required=True)

@@ -1,124 +1,153 @@
-"""`hub up` and `hub demo`: the embedded default (SQLite under var/, the local RabbitMQ),
-every process started as its own OS process, stopped together."""
+"""`hub demo`: the hub's main job on the embedded default. Starts every process, buys stock
+from a supplier at two different costs, sells a few dozen orders through the gateway (one
+for more than is in stock), ships what is reserved, and reports orders, stock, stock value,
+vouchers and the trial balance."""
 from __future__ import annotations
 
 import json
 import random
-import signal
 import time
 import uuid
 from collections import Counter
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import httpx
 
-from hubkit import broker, migrations, settings as hubsettings
-from hubkit.supervisor import Stack
+from hubkit import settings as hubsettings
+from hubkit.money import unit_cost
+from hubkit.supervisor import start_embedded
 
-METRICS_BASE_PORT = 9100
-
-
-def _start_stack() -> Stack:
-    s = hubsettings.load()
-    broker.ensure_running(s.amqp_uri)
-    for svc in s.db_urls:
-        migrations.upgrade(svc, s.db_url(svc))
-    migrations.upgrade("gateway", s.gateway_db_url)
-    broker.declare_topology(s.amqp_uri)
-    names = [n for n in _names()]
-    # the gateway serves /metrics on its own HTTP port
-    stack = Stack({}, s.var_dir / "log",
-                  metrics_ports=lambda name: 0 if name == "gateway" else METRICS_BASE_PORT + names.index(name))
-    stack.start()
-    try:
-        stack.wait_ready(90)
-    except Exception:
-        stack.stop()
-        raise
-    return stack
-
-
-def _names():
-    from hubkit.supervisor import process_table
-    return [p.name for p in process_table(lambda _: 0)]
-
-
-def run_up() -> None:
-    stack = _start_stack()
-    print(f"hub is up: gateway {stack.gateway_url} (OpenAPI at /docs), logs in {stack.log_dir}; Ctrl-C stops it")
-    for name, proc in stack.procs.items():
-        where = f"{stack.gateway_url}/metrics" if name == "gateway" else f":{proc.metrics_port}/metrics"
-        print(f"  {name:18s} pid {proc.popen.pid:<7d} metrics {where}")
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-    try:
-        while not stopping:
-            time.sleep(0.5)
-            dead = [n for n in stack.procs if not stack.running(n)]
-            if dead:
-                print(f"process(es) exited: {dead}; stopping the hub")
-                break
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stack.stop()
-        print("hub stopped")
-
-
-# -- the demo ---------------------------------------------------------------
 CATALOG = [("TEA-LONGJING-250G", "West Lake Longjing tea 250 g", "168.00"),
            ("TEA-PUER-357G", "Pu'er cake 357 g", "238.00"),
            ("CUP-CELADON", "Celadon tea cup", "45.50"),
            ("POT-YIXING", "Yixing clay teapot", "599.00"),
            ("SET-TRAVEL", "Travel tea set", "129.90")]
+# (sku, warehouse): (units, first purchase cost excluding VAT); the second purchase costs 8% less
 STOCK = {("TEA-LONGJING-250G", "SH"): (40, "95.00"), ("TEA-PUER-357G", "SH"): (15, "120.00"),
-         ("CUP-CELADON", "SH"): (60, "12.300000"), ("CUP-CELADON", "BJ"): (30, "12.800000"),
+         ("CUP-CELADON", "SH"): (60, "12.30"), ("CUP-CELADON", "BJ"): (30, "12.80"),
          ("POT-YIXING", "BJ"): (20, "310.00"), ("SET-TRAVEL", "BJ"): (25, "61.25")}
+CARRIERS = ("SF", "ZTO", "YTO", "JD")
 
 
-def _post(client, path, body):
-    reply = client.post(path, json=body)
-    if reply.status_code >= 400:
-        raise RuntimeError(f"POST {path} -> {reply.status_code}: {reply.text}")
-    return reply.json()
+class Demo:
+    def __init__(self, client: httpx.Client, run: str, say):
+        self.client, self.run, self.say = client, run, say
+
+    def post(self, path, body):
+        reply = self.client.post(path, json=body, headers={"Idempotency-Key": f"demo-{uuid.uuid4().hex}"})
+        if reply.status_code >= 400:
+            raise RuntimeError(f"POST {path} -> {reply.status_code}: {reply.text}")
+        return reply.json()
+
+    def wait(self, what: str, check, timeout: float = 120):
+        deadline = time.monotonic() + timeout
+        while not (result := check()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"demo: timed out waiting for {what}")
+            time.sleep(0.3)
+        return result
+
+    def seed(self) -> list[str]:
+        for code, name, priority in (("SH", "Shanghai DC", 1), ("BJ", "Beijing DC", 2)):
+            self.post("/warehouses", {"code": code, "name": name, "priority": priority})
+        for sku, name, _ in CATALOG:
+            self.post("/skus", {"code": sku, "name": name})
+        self.post("/suppliers", {"code": "TEA-GARDEN", "name": "Tea Garden Trading Co."})
+        before = {sku: self.on_hand(sku) for sku, _, _ in CATALOG}
+        receipts = []
+        for (sku, warehouse), (units, cost) in STOCK.items():
+            for qty, price in ((units // 2, Decimal(cost)), (units - units // 2, unit_cost(Decimal(cost) * Decimal("0.92")))):
+                po = self.post("/purchase-orders", {"supplier": "TEA-GARDEN", "warehouse": warehouse,
+                                                    "lines": [{"sku": sku, "quantity": qty, "unit_cost": str(price)}]})
+                receipts.append(self.post(f"/purchase-orders/{po['id']}/receipts",
+                                          {"reference": f"DN-{self.run}"})["receipt"]["id"])
+        expected = {sku: before[sku] + sum(u for (s, _), (u, _) in STOCK.items() if s == sku) for sku in before}
+        self.wait("purchased goods to arrive", lambda: all(self.on_hand(s) == n for s, n in expected.items()))
+        return receipts
+
+    def on_hand(self, sku: str) -> int:
+        return sum(l["on_hand"] for l in self.client.get(f"/stock/{sku}").json()["levels"])
+
+    def sell(self, count: int = 40) -> list[dict]:
+        rng = random.Random(7)
+        ids = []
+        for n in range(count):
+            lines = [{"sku": sku, "quantity": rng.randint(1, 2), "unit_price": price}
+                     for sku, _, price in rng.sample(CATALOG, rng.randint(1, 2))]
+            if n == count - 1:  # one order for more than is in stock
+                lines = [{"sku": "POT-YIXING", "quantity": 50, "unit_price": "599.00"}]
+            ids.append(self.post("/orders", {
+                "channel": rng.choice(["taobao", "jd", "storefront"]), "shop": "demo-shop",
+                "external_order_id": f"DEMO-{self.run}-{n:03d}",
+                "buyer": {"external_id": f"buyer-{rng.randint(1, 15)}", "name": "Demo Buyer", "phone": "13800000000"},
+                "shipping_address": {"recipient": "Demo Buyer", "province": "Zhejiang", "city": "Hangzhou",
+                                     "street": f"{n + 1} Demo Road"},
+                "lines": lines})["id"])
+        return self.wait("every order to be answered", lambda: (
+            lambda orders: orders if all(o["status"] != "pending" for o in orders) else None)(
+            [self.client.get(f"/orders/{i}").json() for i in ids]))
+
+    def ship(self, orders: list[dict]) -> list[str]:
+        shipped = []
+        for n, order in enumerate(o for o in orders if o["status"] == "reserved"):
+            carrier = CARRIERS[n % len(CARRIERS)]
+            self.post(f"/orders/{order['id']}/shipment", {"carrier": carrier, "tracking_number": f"{carrier}{self.run}{n:03d}"})
+            shipped.append(order["id"])
+        return shipped
+
+    def vouchers(self, source_ids: list[str], per_source: int) -> list[dict]:
+        def all_posted():
+            found = [v for i in source_ids
+                     for v in self.client.get("/accounting/vouchers", params={"source_id": i}).json()["vouchers"]]
+            return found if len(found) >= per_source * len(source_ids) else None
+        return self.wait("every voucher to be posted", all_posted)
 
 
-def push_demo_orders(client: httpx.Client, run: str, count: int = 40) -> list[str]:
-    rng = random.Random(7)
-    ids = []
-    for n in range(count):
-        lines = [{"sku": sku, "quantity": rng.randint(1, 2), "unit_price": price}
-                 for sku, _, price in rng.sample(CATALOG, rng.randint(1, 2))]
-        if n == count - 1:  # one order for more than is in stock
-            lines = [{"sku": "POT-YIXING", "quantity": 50, "unit_price": "599.00"}]
-        order = _post(client, "/orders", {
-            "channel": rng.choice(["taobao", "jd", "storefront"]), "shop": "demo-shop",
-            "external_order_id": f"DEMO-{run}-{n:03d}",
-            "buyer": {"external_id": f"buyer-{rng.randint(1, 15)}", "name": "Demo Buyer", "phone": "13800000000"},
-            "shipping_address": {"recipient": "Demo Buyer", "province": "Zhejiang", "city": "Hangzhou",
-                                 "street": f"{n + 1} Demo Road"},
-            "lines": lines})
-        ids.append(order["id"])
-    return ids
+def summarize(orders, stock_value, vouchers, trial_balance, seconds) -> dict:
+    by_kind: dict[str, dict] = {}
+    for v in vouchers:
+        entry = by_kind.setdefault(v["kind"], {"count": 0, "total": Decimal("0.00")})
+        entry["count"] += 1
+        entry["total"] += Decimal(v["total"])
+    return {
+        "seconds": round(seconds, 2),
+        "orders": len(orders),
+        "orders_by_status": dict(Counter(o["status"] for o in orders)),
+        "lines_by_reservation": dict(Counter(l["reservation"] for o in orders for l in o["lines"])),
+        "short_orders": [{"external_order_id": o["external_order_id"],
+                          "lines": [[l["sku"], l["quantity"]] for l in o["lines"] if l["reservation"] == "backordered"]}
+                         for o in orders if o["status"] == "backordered"],
+        "stock_value": stock_value,
+        "vouchers": {k: {"count": e["count"], "total": str(e["total"])} for k, e in sorted(by_kind.items())},
+        "vouchers_balanced": all(sum(Decimal(l["debit"]) for l in v["lines"]) ==
+                                 sum(Decimal(l["credit"]) for l in v["lines"]) for v in vouchers),
+        "trial_balance": trial_balance,
+    }
 
 
-def wait_settled(client: httpx.Client, ids: list[str], timeout: float = 120) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        orders = [client.get(f"/orders/{i}").json() for i in ids]
-        if all(o["status"] != "pending" for o in orders) or time.monotonic() > deadline:
-            return orders
-        time.sleep(0.5)
-
-
-def summarize(orders: list[dict], stock: list[dict]) -> dict:
-    lines = Counter(l["reservation"] for o in orders for l in o["lines"])
-    return {"orders": len(orders), "orders_by_status": dict(Counter(o["status"] for o in orders)),
-            "lines_by_reservation": dict(lines),
-            "short_orders": [{"external_order_id": o["external_order_id"],
-                              "lines": [(l["sku"], l["quantity"]) for l in o["lines"]
-                                        if l["reservation"] == "backordered"]}
-                             for o in orders if o["status"] == "backordered"],
-            "stock": stock}
+def print_summary(summary: dict) -> None:
+    print(f"\n{summary['orders']} orders in {summary['seconds']:.1f}s: " +
+          ", ".join(f"{n} {status}" for status, n in sorted(summary["orders_by_status"].items())))
+    for short in summary["short_orders"]:
+        print(f"  backordered: {short['external_order_id']} {short['lines']}")
+    print("\nstock value per warehouse (FIFO layers left):")
+    for w in summary["stock_value"]["warehouses"]:
+        print(f"  {w['warehouse']:4s} {w['quantity']:6d} units  {w['value']:>12s}")
+        for s in w["skus"]:
+            print(f"       {s['sku']:20s} {s['quantity']:5d}  {s['value']:>12s}")
+    print(f"  total{'':>19s}{summary['stock_value']['total']:>12s}")
+    print("\nvouchers posted by this run:")
+    for kind, v in summary["vouchers"].items():
+        print(f"  {kind:15s} {v['count']:4d}  {v['total']:>12s}")
+    print(f"  every voucher balanced: {'yes' if summary['vouchers_balanced'] else 'NO'}")
+    tb = summary["trial_balance"]
+    print(f"\ntrial balance {tb['period']} (all postings so far):")
+    for r in tb["rows"]:
+        print(f"  {r['account']:10s} {r['name'][:34]:34s} {r['debit']:>12s} {r['credit']:>12s} {r['closing']:>12s}")
+    print(f"  {'total':45s} {tb['total_debit']:>12s} {tb['total_credit']:>12s}")
+    print(f"  balanced (debits = credits, balances sum to zero): {'yes' if tb['balanced'] else 'NO'}")
 
 
 def run_demo(as_json: bool = False) -> None:
@@ -127,38 +156,30 @@ def run_demo(as_json: bool = False) -> None:
     from hubkit.db import Database
 
     s = hubsettings.load()
-    say = (lambda *a: None) if as_json else print
+    say = (lambda *a: None) if as_json else (lambda *a: print(*a, flush=True))
     say("starting the hub (embedded default: SQLite under var/, local RabbitMQ) ...")
-    stack = _start_stack()
+    stack = start_embedded()
     try:
-        run = time.strftime("%Y%m%d%H%M%S") + uuid.uuid4().hex[:4]
+        run = time.strftime("%y%m%d%H%M%S") + uuid.uuid4().hex[:4]
         key = auth.add_user(Database(s.gateway_db_url, metadata), f"demo-{run}", "admin")
         with httpx.Client(base_url=stack.gateway_url, headers={"X-API-Key": key}, timeout=30) as client:
-            for code, name, priority in (("SH", "Shanghai DC", 1), ("BJ", "Beijing DC", 2)):
-                _post(client, "/warehouses", {"code": code, "name": name, "priority": priority})
-            for sku, name, _ in CATALOG:
-                _post(client, "/skus", {"code": sku, "name": name})
-            for (sku, wh), (qty, cost) in STOCK.items():
-                _post(client, "/stock/receipts", {"sku": sku, "warehouse": wh, "quantity": qty,
-                                                  "unit_cost": cost, "reference": f"DEMO-{run}"})
-            say(f"received stock for {len(CATALOG)} SKUs in 2 warehouses; pushing 40 orders ...")
+            demo = Demo(client, run, say)
             started = time.monotonic()
-            ids = push_demo_orders(client, run)
-            orders = wait_settled(client, ids)
-            elapsed = time.monotonic() - started
-            stock = [lvl for sku, _, _ in CATALOG for lvl in client.get(f"/stock/{sku}").json()["levels"]]
+            say("buying stock from Tea Garden Trading Co. at two costs per SKU ...")
+            receipts = demo.seed()
+            say("selling 40 orders through the gateway ...")
+            orders = demo.sell()
+            say("shipping every reserved order ...")
+            shipped = demo.ship(orders)
+            vouchers = demo.vouchers(shipped, 2) + demo.vouchers(receipts, 1)
+            orders = [client.get(f"/orders/{o['id']}").json() for o in orders]
+            period = datetime.now(ZoneInfo(s.timezone)).strftime("%Y-%m")
+            summary = summarize(orders, client.get("/stock-value").json(), vouchers,
+                                client.get("/accounting/trial-balance", params={"period": period}).json(),
+                                time.monotonic() - started)
     finally:
         stack.stop()
-    summary = summarize(orders, stock)
-    summary["seconds"] = round(elapsed, 2)
     if as_json:
-        print(json.dumps(summary, indent=2))
-        return
-    print(f"\n{summary['orders']} orders in {elapsed:.1f}s: " +
-          ", ".join(f"{n} {status}" for status, n in sorted(summary["orders_by_status"].items())))
-    print("lines: " + ", ".join(f"{n} {r}" for r, n in sorted(summary["lines_by_reservation"].items())))
-    for short in summary["short_orders"]:
-        print(f"  backordered: {short['external_order_id']} {short['lines']}")
-    print("\nstock after reservations (on hand / reserved / available):")
-    for lvl in stock:
-        print(f"  {lvl['sku']:20s} {lvl['warehouse']:3s} {lvl['on_hand']:5d} {lvl['reserved']:5d} {lvl['available']:5d}")
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        print_summary(summary)

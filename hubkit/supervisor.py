@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from hubkit import broker, settings as hubsettings, topology
+from hubkit import broker, migrations, settings as hubsettings, topology
 from hubkit.grpc_health import check as grpc_serving
 
 SERVICES = hubsettings.SERVICES
@@ -132,3 +132,52 @@ class Stack:
             counts = broker.consumer_counts(self.settings.amqp_uri)
             return all(n > 0 for q, n in counts.items() if q.startswith(svc + "."))
         return True  # relays have nothing to probe; they log and retry on their own
+
+
+# -- the embedded default: `hub up` and the demo -------------------------------
+METRICS_BASE_PORT = int(os.environ.get("HUB_METRICS_BASE_PORT", "9100"))  # 0: no metrics ports
+
+
+def start_embedded() -> Stack:
+    """Migrate, declare the topology and start every process; return once all are ready."""
+    s = hubsettings.load()
+    broker.ensure_running(s.amqp_uri)
+    for svc in s.db_urls:
+        migrations.upgrade(svc, s.db_url(svc))
+    migrations.upgrade("gateway", s.gateway_db_url)
+    broker.declare_topology(s.amqp_uri)
+    names = [p.name for p in process_table(lambda _: 0)]
+    # the gateway serves /metrics on its own HTTP port
+    stack = Stack({}, s.var_dir / "log", metrics_ports=lambda name: 0 if name == "gateway" or not METRICS_BASE_PORT
+                  else METRICS_BASE_PORT + names.index(name))
+    stack.start()
+    try:
+        stack.wait_ready(90)
+    except Exception:
+        stack.stop()
+        raise
+    return stack
+
+
+def run_up() -> None:
+    stack = start_embedded()
+    print(f"hub is up: gateway {stack.gateway_url} (OpenAPI at /docs), logs in {stack.log_dir}; Ctrl-C stops it")
+    for name, proc in stack.procs.items():
+        where = f"{stack.gateway_url}/metrics" if name == "gateway" else f":{proc.metrics_port}/metrics"
+        print(f"  {name:18s} pid {proc.popen.pid:<7d} metrics {where}")
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    try:
+        while not stopping:
+            time.sleep(0.5)
+            dead = [n for n in stack.procs if not stack.running(n)]
+            if dead:
+                print(f"process(es) exited: {dead}; stopping the hub")
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+        print("hub stopped")
+
+

@@ -1,0 +1,47 @@
+"""`hub demo --json` on the embedded default (SQLite files, its own vhost and ports): it
+finishes and its books balance."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+
+from hubkit import settings as hubsettings
+from hubkit.supervisor import free_port
+from tests.support import infra
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def demo_env(session_name, tmp_path):
+    vhost = f"{session_name}_demo"
+    env = {**os.environ, "HUB_AMQP_URI": infra.create_vhost(vhost), "HUB_VAR_DIR": str(tmp_path),
+           "HUB_GATEWAY_PORT": str(free_port()), "HUB_METRICS_BASE_PORT": "0",
+           **{f"HUB_{svc.upper()}_GRPC_PORT": str(free_port()) for svc in hubsettings.SERVICES}}
+    yield env
+    infra.delete_vhost(vhost)
+
+
+def test_demo_buys_sells_ships_and_its_books_balance(demo_env):
+    done = subprocess.run([sys.executable, "-m", "hubkit.cli", "demo", "--json"], env=demo_env, capture_output=True,
+                          text=True, timeout=300, cwd=hubsettings.PROJECT_ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["orders"] == 40
+    assert summary["orders_by_status"].get("backordered", 0) >= 1  # the order for 50 teapots
+    assert summary["orders_by_status"]["shipped"] == 40 - summary["orders_by_status"].get("backordered", 0)
+    shipped = summary["orders_by_status"]["shipped"]
+    assert summary["vouchers"]["sale"]["count"] == shipped
+    assert summary["vouchers"]["cost_of_goods"]["count"] == shipped
+    assert summary["vouchers"]["purchase"]["count"] == 12  # two purchase orders per SKU and warehouse
+    assert summary["vouchers_balanced"]
+    tb = summary["trial_balance"]
+    assert tb["balanced"] and tb["total_debit"] == tb["total_credit"]
+    # the books' inventory account holds exactly what the FIFO layers say the stock is worth
+    inventory = next(r for r in tb["rows"] if r["account"] == "1405")
+    assert Decimal(inventory["closing"]) == Decimal(summary["stock_value"]["total"])
