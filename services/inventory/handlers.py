@@ -69,18 +69,21 @@ def receive_stock(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, cost
         errors.add("warehouse", f"unknown warehouse {warehouse!r}")
     if errors.items:
         raise NotFound("unknown SKU or warehouse", errors.items)
-    movement_id = _add_stock(s, sku, warehouse, quantity, cost_value, reference, uow.actor)
+    movement_id = _add_stock(s, sku, warehouse, quantity, cost_value, reference, uow.actor, _now())
     return movement_id, _level(s, sku, warehouse)
 
 
-def _add_stock(s, sku: str, warehouse: str, quantity: int, cost: Decimal, reference: str, actor: str) -> int:
-    value = cents(cost * quantity)
+def _add_stock(s, sku: str, warehouse: str, quantity: int, cost: Decimal, reference: str, actor: str,
+               received_at: datetime, value: Decimal | None = None, kind: str = "receipt") -> int:
+    """A ledger line, a cost layer (worth `value`, by default quantity x cost) and the balance."""
+    value = cents(cost * quantity) if value is None else value
     movement_id = s.execute(stock_movements.insert().values(
-        kind="receipt", sku=sku, warehouse=warehouse, quantity=quantity, unit_cost=cost, value=value,
+        kind=kind, sku=sku, warehouse=warehouse, quantity=quantity, unit_cost=cost, value=value,
         reference=(reference or "")[:128], actor=actor, occurred_at=_now())
         .returning(stock_movements.c.id)).scalar_one()
     s.execute(cost_layers.insert().values(movement_id=movement_id, sku=sku, warehouse=warehouse, quantity=quantity,
-                                          remaining=quantity, unit_cost=cost, remaining_value=value))
+                                          remaining=quantity, unit_cost=cost, remaining_value=value,
+                                          received_at=received_at))
     s.execute(dialect_insert(s, stock_levels).values(sku=sku, warehouse=warehouse, on_hand=quantity, reserved=0)
               .on_conflict_do_update(index_elements=["sku", "warehouse"],
                                      set_={"on_hand": stock_levels.c.on_hand + quantity}))
@@ -98,7 +101,8 @@ def receive_purchase(uow: UnitOfWork, envelope: Envelope) -> None:
                        f"{sorted(codes - known)}")
     for line in payload["lines"]:
         _add_stock(s, line["sku"], warehouse, int(line["quantity"]), unit_cost(line["unit_cost"]),
-                   f"PO {payload['purchase_order_id']} receipt {payload['receipt_id']}", envelope.actor)
+                   f"PO {payload['purchase_order_id']} receipt {payload['receipt_id']}", envelope.actor,
+                   datetime.fromisoformat(payload["received_at"]))
 
 
 def _consume_layers(s, sku: str, warehouse: str, quantity: int) -> Decimal:
@@ -106,7 +110,7 @@ def _consume_layers(s, sku: str, warehouse: str, quantity: int) -> Decimal:
     last units take exactly the value it has left, so no rounding residue ever stays behind."""
     layers = s.execute(select(cost_layers).where(cost_layers.c.sku == sku, cost_layers.c.warehouse == warehouse,
                                                  cost_layers.c.remaining > 0)
-                       .order_by(cost_layers.c.id).with_for_update()).all()
+                       .order_by(cost_layers.c.received_at, cost_layers.c.id).with_for_update()).all()
     need, cost = quantity, Decimal("0.00")
     for layer in layers:
         if need == 0:

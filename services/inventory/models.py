@@ -63,6 +63,8 @@ cost_layers = Table(
     Column("unit_cost", Numeric(18, 6), nullable=False),
     # What the remaining units are worth; the last issue takes exactly what is left.
     Column("remaining_value", Numeric(18, 2), nullable=False, server_default="0"),
+    # FIFO follows when goods arrived, not the order in which their events were processed
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default="1970-01-01 00:00:00"),
     CheckConstraint("remaining >= 0 AND remaining <= quantity", name="remaining_in_range"),
     CheckConstraint("remaining_value >= 0", name="remaining_value_not_negative"),
 )
