@@ -98,3 +98,60 @@ class ReceivePurchaseIn(Strict):
     lines: list[ReceiveLineIn] = Field(default_factory=list, max_length=500,
                                        description="empty: receive everything still open")
     reference: StrictStr = Field("", max_length=128)
+
+
+class ReturnLineIn(Strict):
+    line_no: StrictInt = Field(..., ge=1)
+    quantity: StrictInt = Field(..., gt=0, le=1_000_000)
+
+
+class ReturnIn(Strict):
+    lines: list[ReturnLineIn] = Field(default_factory=list, max_length=500,
+                                      description="empty: everything shipped and not yet returned")
+    reason: StrictStr = Field("", max_length=200)
+
+
+class AdjustmentIn(Strict):
+    sku: StrictStr = Field(..., pattern=CODE)
+    warehouse: StrictStr = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$")
+    quantity: StrictInt = Field(..., ge=-10_000_000, le=10_000_000, description="+ found, - lost or scrapped")
+    reason: StrictStr = Field(..., pattern=r"^(count|scrap)$")
+    unit_cost: StrictStr = Field("", pattern=r"^(\d{1,12}(\.\d{1,6})?)?$")
+    note: StrictStr = Field("", max_length=100)
+
+
+DAY = r"^\d{4}-\d{2}-\d{2}$"
+
+
+class PaymentIn(Strict):
+    direction: StrictStr = Field(..., pattern=r"^(received|paid)$")
+    counterparty: StrictStr = Field(..., max_length=128, examples=["supplier:TEA-GARDEN", "platform:taobao/flagship"])
+    amount: StrictStr = Field(..., pattern=AMOUNT)
+    business_date: StrictStr = Field(..., pattern=DAY)
+    reference: StrictStr = Field(..., min_length=1, max_length=64)
+
+
+class SettlementIn(Strict):
+    channel: StrictStr = Field(..., pattern=CODE)
+    shop: StrictStr = Field(..., pattern=CODE)
+    reference: StrictStr = Field(..., min_length=1, max_length=64)
+    business_date: StrictStr = Field(..., pattern=DAY)
+    gross: StrictStr = Field(..., pattern=AMOUNT)
+    commission: StrictStr = Field("0", pattern=AMOUNT)
+    fees: StrictStr = Field("0", pattern=AMOUNT)
+
+
+class OpeningLineIn(Strict):
+    account: StrictStr = Field(..., pattern=r"^[0-9A-Za-z.]{1,32}$")
+    debit: StrictStr = Field("0", pattern=AMOUNT)
+    credit: StrictStr = Field("0", pattern=AMOUNT)
+    aux: StrictStr = Field("", max_length=128)
+
+
+class OpeningIn(Strict):
+    business_date: StrictStr = Field(..., pattern=DAY)
+    lines: list[OpeningLineIn] = Field(..., min_length=1, max_length=5000)
+
+
+class ReversalIn(Strict):
+    business_date: StrictStr = Field("", pattern=r"^(\d{4}-\d{2}-\d{2})?$")

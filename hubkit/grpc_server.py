@@ -49,7 +49,7 @@ def rpc(service: str):
             try:
                 return method(self, request, context)
             except HubError as exc:
-                status = STATUS_FOR.get(type(exc), grpc.StatusCode.INTERNAL)
+                status = next((STATUS_FOR[k] for k in type(exc).__mro__ if k in STATUS_FOR), grpc.StatusCode.INTERNAL)
                 code = status.name
                 if exc.fields:
                     context.set_trailing_metadata(((FIELD_ERRORS_KEY, json.dumps(exc.fields)),))

@@ -38,6 +38,7 @@ class Settings:
     vat_rate: str = "0.13"
     accounting_chart: str = ""      # CSV file; empty: the standard chart
     accounting_accounts: str = ""   # JSON: posting role -> account code overrides
+    marketplace_channels: str = "taobao,tmall,jd,pdd,douyin"  # the platform is the debtor
 
     def db_url(self, service: str) -> str:
         return self.db_urls[service]
@@ -76,4 +77,5 @@ def load(env=None) -> Settings:
         vat_rate=_env(env, "HUB_VAT_RATE", "0.13"),
         accounting_chart=_env(env, "HUB_ACCOUNTING_CHART", ""),
         accounting_accounts=_env(env, "HUB_ACCOUNTING_ACCOUNTS", ""),
+        marketplace_channels=_env(env, "HUB_MARKETPLACE_CHANNELS", "taobao,tmall,jd,pdd,douyin"),
     )

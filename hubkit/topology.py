@@ -16,10 +16,14 @@ DELIVERY_LIMIT = 20
 EVENTS = {
     "order_placed": "order",
     "order_shipped": "order",
+    "order_returned": "order",
     "stock_reserved": "inventory",
     "stock_short": "inventory",
     "goods_issued": "inventory",
+    "goods_returned": "inventory",
+    "stock_adjusted": "inventory",
     "purchase_received": "procurement",
+    "voucher_posted": "accounting",
 }
 
 # (consumer service, event type): every event type has at least one subscriber,
@@ -28,6 +32,7 @@ SUBSCRIPTIONS = (
     ("inventory", "order_placed"),
     ("inventory", "order_shipped"),
     ("inventory", "purchase_received"),
+    ("inventory", "order_returned"),
     ("order", "stock_reserved"),
     ("order", "stock_short"),
     ("customer", "order_placed"),
@@ -35,6 +40,11 @@ SUBSCRIPTIONS = (
     ("accounting", "order_shipped"),
     ("accounting", "goods_issued"),
     ("accounting", "purchase_received"),
+    ("accounting", "order_returned"),
+    ("accounting", "goods_returned"),
+    ("accounting", "stock_adjusted"),
+    # the ledger connector (connectors/ledgers) pushes every voucher to the external ledgers
+    ("ledger", "voucher_posted"),
 )
 
 

@@ -1,10 +1,13 @@
 """Books: the chart, posted vouchers, the trial balance."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from gateway.routes.common import FINANCE, allowed, clients
+from gateway.schemas import OpeningIn, PaymentIn, ReversalIn, SettlementIn
 from hubapi.accounting.v1 import accounting_service_pb2 as acc
+
+PERIOD = Query("", pattern=r"^(\d{4}-\d{2})?$", description="YYYY-MM; default: this month")
 
 router = APIRouter(tags=["accounting"])
 
@@ -13,8 +16,9 @@ def voucher_json(v) -> dict:
     return {"id": v.id, "number": v.number, "voucher_type": v.voucher_type, "period": v.period, "kind": v.kind,
             "source_type": v.source_type, "source_id": v.source_id, "business_date": v.business_date,
             "total": v.total, "posted_at": v.posted_at, "posted_by": v.posted_by, "export_status": v.export_status,
+            "reverses": v.reverses or None,
             "lines": [{"line_no": l.line_no, "account": l.account, "summary": l.summary, "debit": l.debit,
-                       "credit": l.credit, "aux": l.aux} for l in v.lines]}
+                       "credit": l.credit, "aux": l.aux, "cost_centre": l.cost_centre} for l in v.lines]}
 
 
 @router.get("/accounting/accounts")
@@ -40,3 +44,80 @@ def trial_balance(request: Request, period: str = Query("", pattern=r"^(\d{4}-\d
             "total_credit": tb.total_credit,
             "rows": [{"account": r.account, "name": r.name, "opening": r.opening, "debit": r.debit,
                       "credit": r.credit, "closing": r.closing} for r in tb.rows]}
+
+
+def _fields(message) -> dict:
+    return {f.name: getattr(message, f.name) for f in message.DESCRIPTOR.fields if f.type != f.TYPE_MESSAGE}
+
+
+@router.get("/accounting/general-ledger")
+def general_ledger(request: Request, year: int = Query(0, ge=0, le=9999), account: str = "", md=allowed(FINANCE)):
+    """总账: per account and month, opening, debits, credits, closing and the year so far."""
+    reply = clients(request).accounting.GetGeneralLedger(acc.GetGeneralLedgerRequest(year=year, account=account),
+                                                         metadata=md)
+    return {"months": [_fields(m) for m in reply.months]}
+
+
+@router.get("/accounting/accounts/{account}/detail")
+def account_detail(account: str, request: Request, period: str = PERIOD, aux: str = "", md=allowed(FINANCE)):
+    """明细账: every line on the account in the period, with the running balance."""
+    reply = clients(request).accounting.GetAccountDetail(
+        acc.GetAccountDetailRequest(account=account, period=period, aux=aux), metadata=md)
+    return {**_fields(reply), "lines": [_fields(l) for l in reply.lines]}
+
+
+@router.get("/accounting/ageing/{account}")
+def ageing(account: str, request: Request, as_of: str = Query("", pattern=r"^(\d{4}-\d{2}-\d{2})?$"),
+           md=allowed(FINANCE)):
+    """Receivable (1122) or payable (2202) ageing per customer, platform or supplier."""
+    reply = clients(request).accounting.GetAgeing(acc.GetAgeingRequest(account=account, as_of=as_of), metadata=md)
+    return {"account": reply.account, "as_of": reply.as_of,
+            "rows": [{"counterparty": r.counterparty, "balance": r.balance, "buckets": dict(r.buckets),
+                      "oldest_date": r.oldest_date or None} for r in reply.rows]}
+
+
+@router.get("/accounting/vouchers.xlsx", response_class=Response,
+            responses={200: {"content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
+def export_vouchers(request: Request, period: str = PERIOD, md=allowed(FINANCE)):
+    """The period's vouchers as an Excel workbook in the layout ledger imports expect."""
+    reply = clients(request).accounting.ExportVouchers(acc.ExportVouchersRequest(period=period), metadata=md)
+    return Response(reply.xlsx, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"content-disposition": f'attachment; filename="{reply.filename}"'})
+
+
+@router.post("/accounting/payments", status_code=201)
+def record_payment(body: PaymentIn, request: Request, md=allowed(FINANCE)):
+    """Money received from a customer or platform, or paid to a supplier (the bank reference makes it one)."""
+    reply = clients(request).accounting.RecordPayment(acc.RecordPaymentRequest(**body.model_dump()), metadata=md)
+    return voucher_json(reply.voucher)
+
+
+@router.post("/accounting/settlements", status_code=201)
+def record_settlement(body: SettlementIn, request: Request, md=allowed(FINANCE)):
+    """A marketplace pays out what it collected less commission and fees."""
+    reply = clients(request).accounting.RecordSettlement(acc.RecordSettlementRequest(**body.model_dump()),
+                                                         metadata=md)
+    return voucher_json(reply.voucher)
+
+
+@router.post("/accounting/opening-balances", status_code=201)
+def import_opening_balances(body: OpeningIn, request: Request, md=allowed(FINANCE)):
+    reply = clients(request).accounting.ImportOpeningBalances(acc.ImportOpeningBalancesRequest(
+        business_date=body.business_date, lines=[acc.OpeningBalance(**l.model_dump()) for l in body.lines]),
+        metadata=md)
+    return voucher_json(reply.voucher)
+
+
+@router.post("/accounting/vouchers/{voucher_id}/reversal", status_code=201)
+def reverse_voucher(voucher_id: str, body: ReversalIn, request: Request, md=allowed(FINANCE)):
+    """Posted vouchers never change: a correction is a reversal, then the right voucher."""
+    reply = clients(request).accounting.ReverseVoucher(
+        acc.ReverseVoucherRequest(voucher_id=voucher_id, business_date=body.business_date), metadata=md)
+    return voucher_json(reply.voucher)
+
+
+@router.post("/accounting/periods/{period}/close")
+def close_period(period: str, request: Request, md=allowed(FINANCE)):
+    """Nothing posts into a closed period afterwards."""
+    reply = clients(request).accounting.ClosePeriod(acc.ClosePeriodRequest(period=period), metadata=md)
+    return {"period": reply.period, "status": "closed", "closed_by": reply.closed_by}

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from gateway.routes.accounting import voucher_json
 from gateway.routes.common import ANYONE, FINANCE, SALES, SHIPPING, allowed, clients, money_str, require_known_skus
-from gateway.schemas import OrderIn, ShipmentIn
+from gateway.schemas import OrderIn, ReturnIn, ShipmentIn
 from hubapi.accounting.v1 import accounting_service_pb2 as acc
 from hubapi.order.v1 import order_service_pb2 as ordpb
 from hubkit import money
@@ -23,7 +23,8 @@ def order_json(o) -> dict:
                              for f in o.shipping_address.DESCRIPTOR.fields},
         "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity,
                    "unit_price": money_str(l.unit_price), "amount": money_str(l.amount),
-                   "reservation": l.reservation, "warehouse": l.warehouse or None} for l in o.lines],
+                   "reservation": l.reservation, "warehouse": l.warehouse or None,
+                   "returned_quantity": l.returned_quantity} for l in o.lines],
         "shipment": ({"carrier": o.carrier, "tracking_number": o.tracking_number, "shipped_at": o.shipped_at}
                      if o.shipped_at else None),
         "created_by": o.created_by, "created_at": o.created_at, "updated_at": o.updated_at,
@@ -66,6 +67,15 @@ def ship_order(order_id: str, body: ShipmentIn, request: Request, md=allowed(SHI
         ordpb.ShipOrderRequest(order_id=order_id, carrier=body.carrier, tracking_number=body.tracking_number),
         metadata=md)
     return order_json(reply.order)
+
+
+@router.post("/orders/{order_id}/returns", status_code=201)
+def return_order(order_id: str, body: ReturnIn, request: Request, md=allowed(SHIPPING)):
+    """Goods sent back after shipment: restocked at their original cost, the sale reversed in the books."""
+    reply = clients(request).order.ReturnOrder(ordpb.ReturnOrderRequest(
+        order_id=order_id, reason=body.reason,
+        lines=[ordpb.ReturnLineInput(line_no=l.line_no, quantity=l.quantity) for l in body.lines]), metadata=md)
+    return {"return_id": reply.return_id, "order": order_json(reply.order)}
 
 
 @router.get("/orders/{order_id}/vouchers")

@@ -6,7 +6,7 @@ from decimal import Decimal
 from fastapi import APIRouter, Request, Response
 
 from gateway.routes.common import ANYONE, CATALOG, STOCK_KEEPING, STOCK_VALUE, allowed, clients
-from gateway.schemas import ReceiptIn, SkuIn, WarehouseIn
+from gateway.schemas import AdjustmentIn, ReceiptIn, SkuIn, WarehouseIn
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
 
 router = APIRouter(tags=["stock"])
@@ -40,6 +40,13 @@ def receive_stock(body: ReceiptIn, request: Request, md=allowed(STOCK_KEEPING)):
     """Receive stock outside a purchase order (opening stock, found goods) at a unit cost."""
     reply = clients(request).inventory.ReceiveStock(inv.ReceiveStockRequest(**body.model_dump()), metadata=md)
     return {"movement_id": reply.movement_id, "level": level_json(reply.level)}
+
+
+@router.post("/stock/adjustments", status_code=201)
+def adjust_stock(body: AdjustmentIn, request: Request, md=allowed(CATALOG)):
+    """A stock-count difference (+ found, - lost) or scrap (-): its cost goes to the books."""
+    reply = clients(request).inventory.AdjustStock(inv.AdjustStockRequest(**body.model_dump()), metadata=md)
+    return {"adjustment_id": reply.adjustment_id, "value": reply.value, "level": level_json(reply.level)}
 
 
 @router.get("/stock/{sku}")

@@ -24,6 +24,7 @@ DEFAULT_CHART = [
     Account("1122", "应收账款 Accounts receivable", "asset", "debit"),
     Account("1123", "预付账款 Prepayments", "asset", "debit"),
     Account("1405", "库存商品 Inventory goods", "asset", "debit"),
+    Account("1901", "待处理财产损溢 Unsettled gains and losses on assets", "asset", "debit"),
     Account("2202", "应付账款 Accounts payable", "liability", "credit"),
     Account("2203", "预收账款 Advances from customers", "liability", "credit"),
     Account("2221", "应交税费 Taxes payable", "liability", "credit"),
@@ -43,7 +44,10 @@ DEFAULT_CHART = [
 DEFAULT_ACCOUNTS = {
     "receivable": "1122", "revenue": "6001", "output_vat": "22210105",
     "cost_of_goods": "6401", "inventory": "1405", "input_vat": "22210101", "payable": "2202",
+    "bank": "1002", "platform_fees": "6601", "stock_differences": "1901", "scrap": "6711",
 }
+# Channels whose platform collects the buyer's money: the platform is the debtor, not the buyer.
+DEFAULT_MARKETPLACES = ("taobao", "tmall", "jd", "pdd", "douyin")
 
 
 def load_chart(path: str | None) -> list[Account]:
@@ -75,5 +79,6 @@ def rules(settings):
 
     from services.accounting.domain import Rules
 
+    marketplaces = tuple(c.strip() for c in settings.marketplace_channels.split(",") if c.strip())
     return (Rules(accounts=posting_accounts(settings.accounting_accounts), vat_rate=Decimal(settings.vat_rate),
-                  timezone=settings.timezone), load_chart(settings.accounting_chart))
+                  timezone=settings.timezone, marketplaces=marketplaces), load_chart(settings.accounting_chart))

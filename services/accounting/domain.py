@@ -1,7 +1,7 @@
-"""Posting rules: which balanced voucher each business event makes."""
+"""Posting rules: which balanced voucher each business event or accounting command makes."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -17,13 +17,18 @@ class UnbalancedVoucher(Conflict):
     pass
 
 
+class PeriodClosed(Conflict):
+    pass
+
+
 @dataclass(frozen=True)
 class Line:
     account: str
     summary: str
     debit: Decimal = ZERO
     credit: Decimal = ZERO
-    aux: str = ""
+    aux: str = ""          # counterparty: customer:<channel>:<buyer>, platform:<channel>/<shop>, supplier:<code>
+    cost_centre: str = ""  # warehouse:<code>, channel:<channel>
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class Rules:
     accounts: dict        # posting role -> account code
     vat_rate: Decimal     # sales VAT, prices VAT-inclusive
     timezone: str         # the merchant's: decides periods and business dates
+    marketplaces: tuple = field(default=("taobao", "tmall", "jd", "pdd", "douyin"))
 
 
 def business_day(moment_iso: str, tz: str) -> tuple[str, date]:
@@ -55,31 +61,73 @@ def _nonzero(lines: list[Line]) -> list[Line]:
     return [l for l in lines if l.debit or l.credit]
 
 
-def sale(payload: dict, rules: Rules) -> list[Line]:
-    """Sale on shipment: Dr receivable (gross), Cr revenue (net), Cr output VAT; VAT per line."""
-    a, gross, net, tax = rules.accounts, ZERO, ZERO, ZERO
-    for line in payload["lines"]:
+def debtor(payload: dict, rules: Rules) -> str:
+    """Who owes the money for an order: the platform that collects it on a marketplace, else the buyer."""
+    channel = payload["channel"]
+    if channel in rules.marketplaces:
+        return f"platform:{channel}/{payload['shop']}"
+    buyer = (payload.get("buyer") or {}).get("external_id") or payload["order_id"]
+    return f"customer:{channel}:{buyer}"
+
+
+def _vat_split(lines: list[dict], rules: Rules) -> tuple[Decimal, Decimal, Decimal]:
+    """(gross, net, tax) summed over lines, VAT computed per line on its gross amount."""
+    gross = net = tax = ZERO
+    for line in lines:
         line_net, line_tax = split_vat(line["amount"], rules.vat_rate)
         gross, net, tax = gross + cents(line["amount"]), net + line_net, tax + line_tax
-    summary = f"Sale {payload['channel']} {payload['external_order_id']}"
-    buyer = (payload.get("buyer") or {}).get("external_id") or payload["order_id"]
+    return gross, net, tax
+
+
+def sale(payload: dict, rules: Rules) -> list[Line]:
+    """Sale on shipment: Dr receivable (gross), Cr revenue (net), Cr output VAT; VAT per line."""
+    a = rules.accounts
+    gross, net, tax = _vat_split(payload["lines"], rules)
+    summary, channel = f"Sale {payload['channel']} {payload['external_order_id']}", f"channel:{payload['channel']}"
     return _nonzero([
-        Line(a["receivable"], summary, debit=gross, aux=f"customer:{payload['channel']}:{buyer}"),
-        Line(a["revenue"], summary, credit=net, aux=f"channel:{payload['channel']}/{payload['shop']}"),
+        Line(a["receivable"], summary, debit=gross, aux=debtor(payload, rules)),
+        Line(a["revenue"], summary, credit=net, cost_centre=channel),
         Line(a["output_vat"], summary, credit=tax),
     ])
 
 
+def sales_return(payload: dict, rules: Rules) -> list[Line]:
+    """Goods sent back after shipment: the sale reversed for the returned lines."""
+    a = rules.accounts
+    gross, net, tax = _vat_split(payload["lines"], rules)
+    summary, channel = f"Return {payload['channel']} {payload['external_order_id']}", f"channel:{payload['channel']}"
+    return _nonzero([
+        Line(a["revenue"], summary, debit=net, cost_centre=channel),
+        Line(a["output_vat"], summary, debit=tax),
+        Line(a["receivable"], summary, credit=gross, aux=debtor(payload, rules)),
+    ])
+
+
+def _by_warehouse(lines: list[dict]) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for line in lines:
+        out[line["warehouse"]] = out.get(line["warehouse"], ZERO) + cents(line["cost"])
+    return out
+
+
 def cost_of_goods(payload: dict, rules: Rules) -> list[Line]:
     """Goods issued for a sale: Dr cost of goods, Cr inventory per warehouse, at FIFO cost."""
-    a, by_warehouse = rules.accounts, {}
-    for line in payload["lines"]:
-        by_warehouse[line["warehouse"]] = by_warehouse.get(line["warehouse"], ZERO) + cents(line["cost"])
-    total = sum(by_warehouse.values(), ZERO)
+    a, by_warehouse = rules.accounts, _by_warehouse(payload["lines"])
     summary = f"Cost of goods, order {payload['order_id']}"
-    return _nonzero([Line(a["cost_of_goods"], summary, debit=total)] +
-                    [Line(a["inventory"], summary, credit=v, aux=f"warehouse:{w}")
+    channel = f"channel:{payload['channel']}" if payload.get("channel") else ""
+    return _nonzero([Line(a["cost_of_goods"], summary, debit=sum(by_warehouse.values(), ZERO), cost_centre=channel)] +
+                    [Line(a["inventory"], summary, credit=v, cost_centre=f"warehouse:{w}")
                      for w, v in sorted(by_warehouse.items())])
+
+
+def return_cost(payload: dict, rules: Rules) -> list[Line]:
+    """Returned goods restocked at their original cost: Dr inventory, Cr cost of goods."""
+    a, by_warehouse = rules.accounts, _by_warehouse(payload["lines"])
+    summary = f"Restock of return {payload['return_id'][:12]}, order {payload['order_id']}"
+    channel = f"channel:{payload['channel']}" if payload.get("channel") else ""
+    return _nonzero([Line(a["inventory"], summary, debit=v, cost_centre=f"warehouse:{w}")
+                     for w, v in sorted(by_warehouse.items())] +
+                    [Line(a["cost_of_goods"], summary, credit=sum(by_warehouse.values(), ZERO), cost_centre=channel)])
 
 
 def purchase(payload: dict, rules: Rules) -> list[Line]:
@@ -88,7 +136,50 @@ def purchase(payload: dict, rules: Rules) -> list[Line]:
     net, tax, total = cents(payload["total_net"]), cents(payload["total_tax"]), cents(payload["total"])
     summary = f"Purchase {payload['purchase_order_id'][:12]} receipt {payload['receipt_id'][:12]}"
     return _nonzero([
-        Line(a["inventory"], summary, debit=net, aux=f"warehouse:{payload['warehouse']}"),
+        Line(a["inventory"], summary, debit=net, cost_centre=f"warehouse:{payload['warehouse']}"),
         Line(a["input_vat"], summary, debit=tax),
         Line(a["payable"], summary, credit=total, aux=f"supplier:{payload['supplier']['code']}"),
     ])
+
+
+def stock_adjustment(payload: dict, rules: Rules) -> list[Line]:
+    """Count gain: Dr inventory, Cr unsettled gains/losses; count loss: the reverse; scrap: Dr scrap expense."""
+    a, value = rules.accounts, cents(payload["value"])
+    where = f"warehouse:{payload['warehouse']}"
+    summary = f"Stock {payload['reason']} {payload['sku']} x{payload['quantity']} ({payload['adjustment_id'][:12]})"
+    if payload["reason"] == "count" and payload["quantity"] > 0:
+        return _nonzero([Line(a["inventory"], summary, debit=value, cost_centre=where),
+                         Line(a["stock_differences"], summary, credit=value, cost_centre=where)])
+    other = a["scrap"] if payload["reason"] == "scrap" else a["stock_differences"]
+    return _nonzero([Line(other, summary, debit=-value, cost_centre=where),
+                     Line(a["inventory"], summary, credit=-value, cost_centre=where)])
+
+
+def payment(direction: str, counterparty: str, amount: Decimal, reference: str, rules: Rules) -> list[Line]:
+    """Money in from a customer or platform (Dr bank, Cr receivable) or out to a supplier (Dr payable, Cr bank)."""
+    a = rules.accounts
+    if direction == "received":
+        return [Line(a["bank"], f"Received {reference}", debit=amount),
+                Line(a["receivable"], f"Received {reference}", credit=amount, aux=counterparty)]
+    return [Line(a["payable"], f"Paid {reference}", debit=amount, aux=counterparty),
+            Line(a["bank"], f"Paid {reference}", credit=amount)]
+
+
+def settlement(channel: str, shop: str, reference: str, gross: Decimal, commission: Decimal, fees: Decimal,
+               rules: Rules) -> list[Line]:
+    """A platform pays out what it collected less commission and fees: Dr bank (net), Dr platform fees,
+    Cr receivable from the platform (gross)."""
+    a, summary = rules.accounts, f"Settlement {channel}/{shop} {reference}"
+    return _nonzero([
+        Line(a["bank"], summary, debit=gross - commission - fees),
+        Line(a["platform_fees"], f"Commission {channel}/{shop} {reference}", debit=commission,
+             cost_centre=f"channel:{channel}"),
+        Line(a["platform_fees"], f"Fees {channel}/{shop} {reference}", debit=fees, cost_centre=f"channel:{channel}"),
+        Line(a["receivable"], summary, credit=gross, aux=f"platform:{channel}/{shop}"),
+    ])
+
+
+def reversal(lines: list[Line], number: str) -> list[Line]:
+    """The same lines on the other side: how a posted voucher is corrected."""
+    return [Line(l.account, f"Reversal of {number}: {l.summary}"[:200], debit=l.credit, credit=l.debit, aux=l.aux,
+                 cost_centre=l.cost_centre) for l in lines]

@@ -1,14 +1,17 @@
-"""The accounting api process: gRPC servicer -> handlers (read side; postings come from events)."""
+"""The accounting api process: gRPC servicer -> handlers. Postings of business events come from
+the worker; the api reads the books and takes the accounting commands (payments, settlements,
+opening balances, reversals, period close)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from hubapi.accounting.v1 import accounting_service_pb2 as pb
 from hubapi.accounting.v1 import accounting_service_pb2_grpc as pb_grpc
 from hubkit import grpc_server
-from hubkit.db import Database
-from services.accounting import chart, handlers
+from hubkit.db import Database, UnitOfWork
+from hubkit.errors import InvalidArgument
+from services.accounting import chart, export, handlers, reports
 from services.accounting.models import metadata
 
 rpc = grpc_server.rpc("accounting")
@@ -19,15 +22,32 @@ def voucher_to_proto(v: dict) -> pb.Voucher:
         id=v["id"], number=v["number"], voucher_type=v["voucher_type"], period=v["period"], kind=v["kind"],
         source_type=v["source_type"], source_id=v["source_id"], business_date=v["business_date"].isoformat(),
         posted_at=v["posted_at"].isoformat(), posted_by=v["posted_by"], total=str(v["total"]),
-        export_status=v["export_status"],
+        export_status=v["export_status"], reverses=v.get("reverses") or "",
         lines=[pb.VoucherLine(line_no=l["line_no"], account=l["account"], summary=l["summary"],
-                              debit=str(l["debit"]), credit=str(l["credit"]), aux=l["aux"]) for l in v["lines"]])
+                              debit=str(l["debit"]), credit=str(l["credit"]), aux=l["aux"],
+                              cost_centre=l["cost_centre"]) for l in v["lines"]])
+
+
+def _str(row: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, date) else str(v) if v is not None else "") for k, v in row.items()}
 
 
 class AccountingServicer(pb_grpc.AccountingServiceServicer):
-    def __init__(self, db: Database, timezone: str):
-        self.db, self.timezone = db, timezone
+    def __init__(self, db: Database, rules):
+        self.db, self.rules = db, rules
 
+    def _today(self) -> date:
+        return datetime.now(ZoneInfo(self.rules.timezone)).date()
+
+    def _command(self, context, run) -> pb.VoucherResponse:
+        actor, correlation_id = grpc_server.caller(context)
+        with UnitOfWork(self.db, "accounting", actor, correlation_id) as uow:
+            voucher = run(uow)
+        [full] = [v for v in handlers.list_vouchers(self.db, source_id=voucher["source_id"])
+                  if v["id"] == voucher["id"]]
+        return pb.VoucherResponse(voucher=voucher_to_proto(full))
+
+    # -- reading the books -------------------------------------------------
     @rpc
     def ListAccounts(self, request, context):
         return pb.ListAccountsResponse(accounts=[pb.Account(**a) for a in handlers.list_accounts(self.db)])
@@ -39,17 +59,78 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
 
     @rpc
     def GetTrialBalance(self, request, context):
-        period = request.period or datetime.now(ZoneInfo(self.timezone)).strftime("%Y-%m")
+        period = request.period or self._today().strftime("%Y-%m")
         tb = handlers.trial_balance(self.db, period)
         return pb.GetTrialBalanceResponse(
             period=tb["period"], total_debit=str(tb["total_debit"]), total_credit=str(tb["total_credit"]),
             balanced=tb["balanced"],
             rows=[pb.TrialBalanceRow(**{k: str(v) for k, v in r.items()}) for r in tb["rows"]])
 
+    @rpc
+    def GetGeneralLedger(self, request, context):
+        months = reports.general_ledger(self.db, request.year or self._today().year, request.account)
+        return pb.GetGeneralLedgerResponse(months=[pb.LedgerMonth(**_str(m)) for m in months])
+
+    @rpc
+    def GetAccountDetail(self, request, context):
+        detail = reports.account_detail(self.db, request.account, request.period or self._today().strftime("%Y-%m"),
+                                        request.aux)
+        return pb.GetAccountDetailResponse(
+            **_str({k: v for k, v in detail.items() if k not in ("lines", "aux")}),
+            lines=[pb.DetailLine(**_str(l)) for l in detail["lines"]])
+
+    @rpc
+    def GetAgeing(self, request, context):
+        try:
+            as_of = date.fromisoformat(request.as_of) if request.as_of else self._today()
+        except ValueError:
+            raise InvalidArgument("invalid as_of", [{"field": "as_of", "message": "expected YYYY-MM-DD"}])
+        rows = reports.ageing(self.db, request.account, as_of)
+        return pb.GetAgeingResponse(account=request.account, as_of=as_of.isoformat(), rows=[
+            pb.AgeingRow(counterparty=r["aux"], balance=str(r["balance"]),
+                         buckets={label: str(r[label]) for label in reports.bucket_labels()},
+                         oldest_date=r["oldest_date"].isoformat() if r.get("oldest_date") else "")
+            for r in rows])
+
+    @rpc
+    def ExportVouchers(self, request, context):
+        period = request.period or self._today().strftime("%Y-%m")
+        return pb.ExportVouchersResponse(xlsx=export.period_workbook(self.db, period),
+                                         filename=f"vouchers-{period}.xlsx")
+
+    # -- commands ----------------------------------------------------------
+    @rpc
+    def RecordPayment(self, r, context):
+        return self._command(context, lambda uow: handlers.record_payment(
+            uow, r.direction, r.counterparty, r.amount, r.business_date, r.reference, self.rules))
+
+    @rpc
+    def RecordSettlement(self, r, context):
+        return self._command(context, lambda uow: handlers.record_settlement(
+            uow, r.channel, r.shop, r.reference, r.business_date, r.gross, r.commission, r.fees, self.rules))
+
+    @rpc
+    def ImportOpeningBalances(self, r, context):
+        rows = [{"account": l.account, "debit": l.debit, "credit": l.credit, "aux": l.aux} for l in r.lines]
+        return self._command(context, lambda uow: handlers.import_opening_balances(uow, r.business_date, rows))
+
+    @rpc
+    def ReverseVoucher(self, r, context):
+        day = r.business_date or self._today().isoformat()
+        return self._command(context, lambda uow: handlers.reverse_voucher(uow, r.voucher_id, day))
+
+    @rpc
+    def ClosePeriod(self, r, context):
+        actor, correlation_id = grpc_server.caller(context)
+        with UnitOfWork(self.db, "accounting", actor, correlation_id) as uow:
+            handlers.close_period(uow, r.period)
+        return pb.ClosePeriodResponse(period=r.period, closed_by=actor)
+
 
 def main(settings) -> None:
     db = Database(settings.db_url("accounting"), metadata, pool_size=16)
-    handlers.ensure_chart(db, chart.rules(settings)[1])
+    rules, accounts = chart.rules(settings)
+    handlers.ensure_chart(db, accounts)
     grpc_server.serve("accounting", settings.grpc_ports["accounting"],
                       lambda server: pb_grpc.add_AccountingServiceServicer_to_server(
-                          AccountingServicer(db, settings.timezone), server))
+                          AccountingServicer(db, rules), server))

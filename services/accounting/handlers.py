@@ -2,17 +2,19 @@
 the trial balance."""
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import case, func, select
 
 from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert, next_in_sequence
 from hubkit.envelope import Envelope
-from hubkit.errors import FieldErrors
+from hubkit.errors import Conflict, FieldErrors, NotFound
+from hubkit.money import cents, to_decimal
 from services.accounting import domain
-from services.accounting.models import accounts, voucher_counters, voucher_lines, vouchers
+from services.accounting.models import accounts, periods, voucher_counters, voucher_lines, vouchers
 
 ZERO = domain.ZERO
 
@@ -27,24 +29,65 @@ def ensure_chart(db: Database, chart) -> None:
 
 def post(uow: UnitOfWork, kind: str, envelope: Envelope, source_id: str, occurred_at: str,
          lines: list[domain.Line], rules: domain.Rules) -> dict | None:
-    """Post one balanced voucher, numbered within its period and type; None if there is nothing
-    to post (a zero amount) or this document already has its voucher of this kind."""
+    """Post the voucher a business event calls for. Its period is the event's, in the merchant's
+    time zone; an event that belongs to a closed period is posted on the first day of the next
+    open one (the books of a closed period never change). None: nothing to post, or posted already."""
+    period, day = domain.business_day(occurred_at, rules.timezone)
+    while _is_closed(uow.session, period):
+        day = (date(day.year, day.month, 28) + timedelta(days=4)).replace(day=1)
+        period = day.strftime("%Y-%m")
+    return _write(uow, kind, envelope.type, source_id, period, day, lines, envelope.actor)
+
+
+def post_manual(uow: UnitOfWork, kind: str, source_id: str, day: date, lines: list[domain.Line],
+                reverses: str | None = None) -> dict:
+    """Post a voucher someone asked for (payment, settlement, opening balances, reversal). A closed
+    period refuses it. The same source id again returns the voucher already posted."""
+    period = day.strftime("%Y-%m")
+    if _is_closed(uow.session, period):
+        raise domain.PeriodClosed(f"period {period} is closed; post into an open period",
+                                  [{"field": "business_date", "message": f"period {period} is closed"}])
+    written = _write(uow, kind, kind, source_id, period, day, lines, uow.actor, reverses)
+    return written or _find(uow.session, kind, source_id)
+
+
+def _is_closed(s, period: str) -> bool:
+    return s.execute(select(periods.c.period).where(periods.c.period == period)).first() is not None
+
+
+def _find(s, kind: str, source_id: str) -> dict:
+    row = s.execute(select(vouchers).where(vouchers.c.kind == kind, vouchers.c.source_id == source_id)).one()
+    return dict(row._mapping)
+
+
+def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period: str, day: date,
+           lines: list[domain.Line], actor: str, reverses: str | None = None) -> dict | None:
+    """Number, write and announce one balanced voucher (voucher_posted, for the ledger connectors)."""
     if not lines:
         return None
     total = domain.check_balanced(lines)
     s = uow.session
     if s.execute(select(vouchers.c.id).where(vouchers.c.kind == kind, vouchers.c.source_id == source_id)).first():
         return None
-    period, day = domain.business_day(occurred_at, rules.timezone)
+    unknown = {l.account for l in lines} - set(s.execute(select(accounts.c.code)).scalars())
+    if unknown:
+        raise NotFound(f"accounts {sorted(unknown)} are not in the chart of accounts")
     seq = next_in_sequence(s, voucher_counters, f"{period}/{domain.GENERAL}")
     voucher = {"id": uuid.uuid4().hex, "number": f"{domain.GENERAL}-{period}-{seq:04d}",
-               "voucher_type": domain.GENERAL, "period": period, "kind": kind, "source_type": envelope.type,
+               "voucher_type": domain.GENERAL, "period": period, "kind": kind, "source_type": source_type,
                "source_id": source_id, "business_date": day, "total": total,
-               "posted_at": datetime.now(timezone.utc), "posted_by": envelope.actor, "export_status": "pending"}
+               "posted_at": datetime.now(timezone.utc), "posted_by": actor, "export_status": "pending",
+               "reverses": reverses}
+    rows = [{"voucher_id": voucher["id"], "line_no": i + 1, "account": l.account, "summary": l.summary[:200],
+             "debit": l.debit, "credit": l.credit, "aux": l.aux[:128], "cost_centre": l.cost_centre[:64]}
+            for i, l in enumerate(lines)]
     s.execute(vouchers.insert().values(**voucher))
-    s.execute(voucher_lines.insert(), [
-        {"voucher_id": voucher["id"], "line_no": i + 1, "account": l.account, "summary": l.summary[:200],
-         "debit": l.debit, "credit": l.credit, "aux": l.aux[:128]} for i, l in enumerate(lines)])
+    s.execute(voucher_lines.insert(), rows)
+    uow.emit("voucher_posted", voucher["id"], {
+        **{k: v for k, v in voucher.items() if k not in ("business_date", "posted_at", "total")},
+        "business_date": day.isoformat(), "posted_at": voucher["posted_at"].isoformat(), "total": str(total),
+        "lines": [{**{k: v for k, v in r.items() if k != "voucher_id"}, "debit": str(r["debit"]),
+                   "credit": str(r["credit"])} for r in rows]})
     return voucher
 
 
@@ -61,6 +104,125 @@ def post_cost_of_goods(uow, envelope, rules):
 def post_purchase(uow, envelope, rules):
     p = envelope.payload
     return post(uow, "purchase", envelope, p["receipt_id"], p["received_at"], domain.purchase(p, rules), rules)
+
+
+def post_sales_return(uow, envelope, rules):
+    p = envelope.payload
+    return post(uow, "sales_return", envelope, p["return_id"], p["returned_at"], domain.sales_return(p, rules), rules)
+
+
+def post_return_cost(uow, envelope, rules):
+    p = envelope.payload
+    return post(uow, "return_cost", envelope, p["return_id"], p["returned_at"], domain.return_cost(p, rules), rules)
+
+
+def post_stock_adjustment(uow, envelope, rules):
+    p = envelope.payload
+    return post(uow, "stock_adjustment", envelope, p["adjustment_id"], p["occurred_at"],
+                domain.stock_adjustment(p, rules), rules)
+
+
+# -- commands --------------------------------------------------------------
+def _amount(errors: FieldErrors, field: str, value: str, allow_zero: bool = False) -> Decimal:
+    try:
+        amount = to_decimal(value)
+    except ValueError:
+        errors.add(field, "must be a decimal amount such as \"12.50\"")
+        return ZERO
+    if amount < 0 or (amount == 0 and not allow_zero) or cents(amount) != amount:
+        errors.add(field, "must be " + (">= 0" if allow_zero else "> 0") + " with at most two decimals")
+    return amount
+
+
+def _day(errors: FieldErrors, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        errors.add("business_date", "expected YYYY-MM-DD")
+        return date.today()
+
+
+COUNTERPARTY = re.compile(r"^(customer|platform|supplier):[^\s]{1,120}$")
+
+
+def record_payment(uow, direction: str, counterparty: str, amount: str, business_date: str, reference: str,
+                   rules) -> dict:
+    errors = FieldErrors()
+    if direction not in ("received", "paid"):
+        errors.add("direction", "received or paid")
+    if not COUNTERPARTY.match(counterparty or "") or \
+            (direction == "paid") != counterparty.startswith("supplier:"):
+        errors.add("counterparty", "customer:<channel>:<buyer> or platform:<channel>/<shop> for money received, "
+                                   "supplier:<code> for money paid")
+    if not reference or len(reference) > 64:
+        errors.add("reference", "required, at most 64 characters (the bank reference)")
+    value, day = _amount(errors, "amount", amount), _day(errors, business_date)
+    errors.raise_if_any("the payment is invalid")
+    return post_manual(uow, "payment", reference, day, domain.payment(direction, counterparty, value, reference, rules))
+
+
+def record_settlement(uow, channel: str, shop: str, reference: str, business_date: str, gross: str,
+                      commission: str, fees: str, rules) -> dict:
+    errors = FieldErrors()
+    if channel not in rules.marketplaces:
+        errors.add("channel", f"one of the marketplaces {', '.join(rules.marketplaces)}")
+    if not shop:
+        errors.add("shop", "required")
+    if not reference or len(reference) > 64:
+        errors.add("reference", "required, at most 64 characters (the platform's settlement number)")
+    gross_v, commission_v = _amount(errors, "gross", gross), _amount(errors, "commission", commission, True)
+    fees_v, day = _amount(errors, "fees", fees, True), _day(errors, business_date)
+    if gross_v and commission_v + fees_v > gross_v:
+        errors.add("commission", "commission and fees exceed what the platform collected")
+    errors.raise_if_any("the settlement is invalid")
+    return post_manual(uow, "settlement", f"{channel}/{shop}/{reference}", day,
+                       domain.settlement(channel, shop, reference, gross_v, commission_v, fees_v, rules))
+
+
+def import_opening_balances(uow, business_date: str, rows: list[dict]) -> dict:
+    """Opening balances as one voucher: rows of account, debit, credit, aux; they must balance."""
+    errors = FieldErrors()
+    day, lines = _day(errors, business_date), []
+    if not rows:
+        errors.add("lines", "at least one balance")
+    for i, row in enumerate(rows):
+        debit = _amount(errors, f"lines[{i}].debit", row.get("debit") or "0", True)
+        credit = _amount(errors, f"lines[{i}].credit", row.get("credit") or "0", True)
+        if bool(debit) == bool(credit):
+            errors.add(f"lines[{i}]", "exactly one of debit and credit")
+        lines.append(domain.Line(str(row.get("account", "")), "Opening balance", debit=debit, credit=credit,
+                                 aux=row.get("aux") or ""))
+    errors.raise_if_any("the opening balances are invalid")
+    return post_manual(uow, "opening", f"opening:{day.isoformat()}", day, lines)
+
+
+def reverse_voucher(uow, voucher_id: str, business_date: str) -> dict:
+    errors = FieldErrors()
+    day = _day(errors, business_date)
+    errors.raise_if_any("the reversal is invalid")
+    s = uow.session
+    original = s.execute(select(vouchers).where(vouchers.c.id == voucher_id)).first()
+    if original is None:
+        raise NotFound(f"voucher {voucher_id} not found")
+    if original.kind == "reversal":
+        raise Conflict("a reversal is not reversed again; post the correct voucher instead")
+    lines = [domain.Line(l.account, l.summary, debit=l.debit, credit=l.credit, aux=l.aux, cost_centre=l.cost_centre)
+             for l in s.execute(select(voucher_lines).where(voucher_lines.c.voucher_id == voucher_id)
+                                .order_by(voucher_lines.c.line_no)).all()]
+    return post_manual(uow, "reversal", voucher_id, day, domain.reversal(lines, original.number), reverses=voucher_id)
+
+
+def close_period(uow, period: str) -> None:
+    _check_period(period)
+    if _is_closed(uow.session, period):
+        raise Conflict(f"period {period} is already closed")
+    uow.session.execute(periods.insert().values(period=period, status="closed", closed_by=uow.actor,
+                                                closed_at=datetime.now(timezone.utc)))
+
+
+def closed_periods(db: Database) -> list[dict]:
+    with db.reader() as s:
+        return [dict(r._mapping) for r in s.execute(select(periods).order_by(periods.c.period)).all()]
 
 
 # -- queries ---------------------------------------------------------------

@@ -30,6 +30,7 @@ vouchers = Table(
     Column("posted_at", DateTime(timezone=True), nullable=False),
     Column("posted_by", String(64), nullable=False),
     Column("export_status", String(16), nullable=False, server_default="pending"),
+    Column("reverses", String(32)),  # the voucher this one reverses (corrections are reversals)
     # one voucher of each kind per business document: a repeated event cannot post twice
     UniqueConstraint("kind", "source_id", name="uq_vouchers_kind_source"),
 )
@@ -42,8 +43,18 @@ voucher_lines = Table(
     Column("summary", String(200), nullable=False),
     Column("debit", Numeric(18, 2), nullable=False),
     Column("credit", Numeric(18, 2), nullable=False),
-    Column("aux", String(128), nullable=False, server_default=""),
+    Column("aux", String(128), nullable=False, server_default=""),  # counterparty: customer/platform/supplier
+    Column("cost_centre", String(64), nullable=False, server_default=""),  # warehouse:SH, channel:taobao
     CheckConstraint("debit >= 0 AND credit >= 0 AND (debit = 0 OR credit = 0)", name="one_side"),
+)
+
+# A period is open unless closed here; nothing posts into a closed period.
+periods = Table(
+    "periods", metadata,
+    Column("period", String(7), primary_key=True),
+    Column("status", String(8), nullable=False),  # closed
+    Column("closed_by", String(64), nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=False),
 )
 
 # Voucher numbers run per period and voucher type.

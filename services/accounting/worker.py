@@ -54,3 +54,15 @@ class Worker:
     @handle_event("purchase_received")
     def on_purchase_received(self, envelope):
         return self._post("accounting.purchase_received", envelope, handlers.post_purchase)
+
+    @handle_event("order_returned")
+    def on_order_returned(self, envelope):
+        return self._post("accounting.order_returned", envelope, handlers.post_sales_return)
+
+    @handle_event("goods_returned")
+    def on_goods_returned(self, envelope):
+        return self._post("accounting.goods_returned", envelope, handlers.post_return_cost)
+
+    @handle_event("stock_adjusted")
+    def on_stock_adjusted(self, envelope):
+        return self._post("accounting.stock_adjusted", envelope, handlers.post_stock_adjustment)

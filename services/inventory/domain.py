@@ -35,3 +35,29 @@ def check_receipt(sku: str, warehouse: str, quantity: int, cost: str) -> Decimal
         errors.add("unit_cost", str(exc))
     errors.raise_if_any("the receipt is invalid")
     return unit_cost(value)
+
+
+ADJUSTMENT_REASONS = ("count", "scrap")
+
+
+def check_adjustment(sku: str, warehouse: str, quantity: int, reason: str, cost: str) -> Decimal | None:
+    """A count difference (either sign) or scrap (a loss); gains may name their unit cost."""
+    errors = FieldErrors()
+    check_code(errors, "sku", sku)
+    check_code(errors, "warehouse", warehouse, 32)
+    if reason not in ADJUSTMENT_REASONS:
+        errors.add("reason", f"one of {', '.join(ADJUSTMENT_REASONS)}")
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity == 0 or abs(quantity) > MAX_QUANTITY:
+        errors.add("quantity", "a non-zero whole number: positive for a gain, negative for a loss")
+    elif reason == "scrap" and quantity > 0:
+        errors.add("quantity", "scrap takes stock away: the quantity must be negative")
+    value = None
+    if cost not in (None, ""):
+        try:
+            value = to_decimal(cost)
+            if value < 0 or value != unit_cost(value):
+                errors.add("unit_cost", "must be >= 0 with at most six decimal places")
+        except ValueError as exc:
+            errors.add("unit_cost", str(exc))
+    errors.raise_if_any("the adjustment is invalid")
+    return unit_cost(value) if value is not None else None

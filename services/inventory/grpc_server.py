@@ -60,6 +60,15 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
                                    value=str(r["value"])) for r in rows], total=str(total))
 
 
+    @rpc
+    def AdjustStock(self, request, context):
+        with self._uow(context) as uow:
+            done = handlers.adjust_stock(uow, request.sku, request.warehouse, request.quantity, request.reason,
+                                         request.unit_cost, request.note)
+        return pb.AdjustStockResponse(adjustment_id=done["adjustment_id"], value=str(done["value"]),
+                                      level=pb.StockLevel(**done["level"]))
+
+
 def main(settings) -> None:
     db = Database(settings.db_url("inventory"), metadata, pool_size=16)
     grpc_server.serve("inventory", settings.grpc_ports["inventory"],

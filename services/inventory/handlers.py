@@ -1,6 +1,7 @@
 """Inventory use cases: one function per command or event."""
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -157,7 +158,7 @@ def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
                        "cost": str(cost)})
     issued.sort(key=lambda l: l["line_no"])
     uow.emit("goods_issued", order_id, {
-        "order_id": order_id, "issued_at": now.isoformat(), "lines": issued,
+        "order_id": order_id, "channel": payload.get("channel"), "issued_at": now.isoformat(), "lines": issued,
         "total_cost": str(sum((Decimal(l["cost"]) for l in issued), start=Decimal("0.00")))})
     return issued
 
@@ -221,6 +222,73 @@ def get_stock(db: Database, sku: str, warehouse: str = "") -> list[dict]:
             return [_level(s, sku, warehouse)]
         return [{"sku": r.sku, "warehouse": r.warehouse, "on_hand": r.on_hand, "reserved": r.reserved,
                  "available": r.on_hand - r.reserved} for r in s.execute(query).all()]
+
+
+def restock_return(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
+    """order_returned: the units come back into the warehouse they left, at the cost they left
+    with (the last return of a line takes exactly the cost not yet returned); emits goods_returned."""
+    s, payload, now = uow.session, envelope.payload, _now()
+    order_id, restocked = payload["order_id"], []
+    for line in payload["lines"]:
+        issued = s.execute(select(reservations).where(reservations.c.order_id == order_id,
+                                                      reservations.c.line_no == line["line_no"])).first()
+        if issued is None or issued.status != domain.ISSUED:
+            raise PredecessorMissing(f"order {order_id} line {line['line_no']} has not been issued yet")
+        qty = int(line["quantity"])
+        if issued.returned_quantity + qty > issued.quantity:
+            raise Conflict(f"order {order_id} line {line['line_no']}: more returned than issued")
+        cost = (issued.cost - issued.returned_cost if issued.returned_quantity + qty == issued.quantity
+                else min(cents(issued.cost * qty / issued.quantity), issued.cost - issued.returned_cost))
+        s.execute(update(reservations).where(reservations.c.order_id == order_id,
+                                             reservations.c.line_no == line["line_no"])
+                  .values(returned_quantity=reservations.c.returned_quantity + qty,
+                          returned_cost=reservations.c.returned_cost + cost))
+        _add_stock(s, issued.sku, issued.warehouse, qty, unit_cost(cost / qty), f"return {payload['return_id']}",
+                   envelope.actor, now, value=cost, kind="return")
+        restocked.append({"line_no": line["line_no"], "sku": issued.sku, "warehouse": issued.warehouse,
+                          "quantity": qty, "cost": str(cost)})
+    uow.emit("goods_returned", order_id, {"order_id": order_id, "return_id": payload["return_id"],
+                                          "channel": payload.get("channel"), "returned_at": now.isoformat(),
+                                          "lines": restocked})
+    return restocked
+
+
+def adjust_stock(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, reason: str, cost: str,
+                 note: str) -> dict:
+    """A count difference or scrap: stock and its cost layers change, and stock_adjusted carries
+    the value to accounting. A loss can only take stock that is not reserved."""
+    given_cost = domain.check_adjustment(sku, warehouse, quantity, reason, cost)
+    s, now = uow.session, _now()
+    if s.execute(select(stock_levels.c.sku).where(stock_levels.c.sku == sku,
+                                                  stock_levels.c.warehouse == warehouse)).first() is None:
+        raise NotFound(f"no stock of {sku!r} in {warehouse!r}", [{"field": "sku", "message": "no stock here"}])
+    adjustment_id = uuid.uuid4().hex
+    reference = f"{reason} {adjustment_id}: {note or ''}"
+    if quantity > 0:
+        if given_cost is None:  # a found unit is worth what the last one received cost
+            given_cost = s.execute(select(cost_layers.c.unit_cost).where(cost_layers.c.sku == sku)
+                                   .order_by(cost_layers.c.received_at.desc(), cost_layers.c.id.desc())
+                                   .limit(1)).scalar() or Decimal("0")
+        value = cents(given_cost * quantity)
+        _add_stock(s, sku, warehouse, quantity, given_cost, reference, uow.actor, now, kind="adjustment")
+    else:
+        took = s.execute(update(stock_levels)
+                         .where(stock_levels.c.sku == sku, stock_levels.c.warehouse == warehouse,
+                                stock_levels.c.on_hand - stock_levels.c.reserved >= -quantity)
+                         .values(on_hand=stock_levels.c.on_hand + quantity)).rowcount
+        if not took:
+            level = _level(s, sku, warehouse)
+            raise Conflict(f"only {level['available']} unreserved units of {sku} in {warehouse} can be taken",
+                           [{"field": "quantity", "message": f"at most {level['available']} units"}])
+        value = -_consume_layers(s, sku, warehouse, -quantity)
+        s.execute(stock_movements.insert().values(
+            kind="adjustment", sku=sku, warehouse=warehouse, quantity=quantity,
+            unit_cost=unit_cost(-value / -quantity), value=value, reference=reference[:128], actor=uow.actor,
+            occurred_at=now))
+    uow.emit("stock_adjusted", f"adjustment:{adjustment_id}", {
+        "adjustment_id": adjustment_id, "sku": sku, "warehouse": warehouse, "quantity": quantity, "reason": reason,
+        "note": note or "", "value": str(value), "occurred_at": now.isoformat()})
+    return {"adjustment_id": adjustment_id, "value": value, "level": _level(s, sku, warehouse)}
 
 
 def stock_value(db: Database, warehouse: str = "") -> list[dict]:

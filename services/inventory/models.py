@@ -79,6 +79,8 @@ reservations = Table(
     Column("quantity", BigInteger, nullable=False),
     Column("status", String(16), nullable=False),  # reserved | backordered | issued
     Column("cost", Numeric(18, 2)),  # cost of goods, once issued
+    Column("returned_quantity", BigInteger, nullable=False, server_default="0"),
+    Column("returned_cost", Numeric(18, 2), nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 

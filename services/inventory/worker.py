@@ -32,3 +32,7 @@ class Worker:
     def on_purchase_received(self, envelope):
         return handle_once(self.db, "inventory", "inventory.purchase_received", envelope,
                            handlers.receive_purchase)
+
+    @handle_event("order_returned")
+    def on_order_returned(self, envelope):
+        return handle_once(self.db, "inventory", "inventory.order_returned", envelope, handlers.restock_return)

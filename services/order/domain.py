@@ -15,6 +15,7 @@ CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
 # A line's reservation, apart from the order's status.
 PENDING, RESERVED, BACKORDERED = "pending", "reserved", "backordered"
 SHIPPED = "shipped"  # order status once the whole order left the warehouse
+RETURNED = "returned"  # every unit of a shipped order came back
 TRACKING = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{3,63}$")
 
 

@@ -25,7 +25,8 @@ def order_to_proto(o: dict) -> pb.Order:
         lines=[pb.OrderLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"],
                             unit_price=money.to_proto(l["unit_price"], cur),
                             amount=money.to_proto(l["amount"], cur),
-                            reservation=l["reservation"], warehouse=l["warehouse"] or "")
+                            reservation=l["reservation"], warehouse=l["warehouse"] or "",
+                            returned_quantity=l["returned_quantity"])
                for l in o["lines"]],
         total=money.to_proto(o["total"], cur), status=o["status"], created_by=o["created_by"],
         created_at=as_utc(o["created_at"]).isoformat(), updated_at=as_utc(o["updated_at"]).isoformat(),
@@ -74,6 +75,15 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
             handlers.ship_order(uow, request.order_id, request.carrier, request.tracking_number)
         return pb.ShipOrderResponse(order=order_to_proto(handlers.get_order(self.db, request.order_id)))
+
+    @rpc
+    def ReturnOrder(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
+            return_id = handlers.return_order(uow, request.order_id,
+                                              [(l.line_no, l.quantity) for l in request.lines], request.reason)
+        return pb.ReturnOrderResponse(order=order_to_proto(handlers.get_order(self.db, request.order_id)),
+                                      return_id=return_id)
 
     @rpc
     def GetOrder(self, request, context):

@@ -10,9 +10,10 @@ from sqlalchemy import func, select, update
 
 from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
 from hubkit.envelope import Envelope
-from hubkit.errors import Conflict, InvalidArgument, NotFound
+from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
+from hubkit.money import cents
 from services.order import domain
-from services.order.models import order_lines, orders
+from services.order.models import order_lines, order_return_lines, order_returns, orders
 
 
 def _now():
@@ -98,6 +99,59 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
         "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity, "unit_price": str(l.unit_price),
                    "amount": str(l.amount), "warehouse": l.warehouse} for l in lines],
     })
+
+
+def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], reason: str) -> str:
+    """Record goods sent back after shipment (all not yet returned when `lines` is empty) and emit
+    order_returned: inventory restocks them at their original cost, accounting reverses the sale."""
+    s, now = uow.session, _now()
+    order = s.execute(select(orders).where(orders.c.id == order_id)).first()
+    if order is None:
+        raise NotFound(f"order {order_id} not found")
+    if order.status not in (domain.SHIPPED, domain.RETURNED):
+        raise Conflict(f"order {order_id} is {order.status}; only shipped goods can be returned")
+    current = {l.line_no: l for l in s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()}
+    wanted = lines or [(n, l.quantity - l.returned_quantity) for n, l in current.items()
+                       if l.quantity > l.returned_quantity]
+    errors = FieldErrors()
+    if not wanted:
+        errors.add("lines", "everything on this order has been returned already")
+    if len({n for n, _ in wanted}) != len(wanted):
+        errors.add("lines", "each line at most once")
+    for i, (line_no, qty) in enumerate(wanted):
+        line = current.get(line_no)
+        if line is None:
+            errors.add(f"lines[{i}].line_no", f"order has no line {line_no}")
+        elif not 0 < qty <= line.quantity - line.returned_quantity:
+            errors.add(f"lines[{i}].quantity", f"from 1 to {line.quantity - line.returned_quantity} "
+                                               "(shipped and not yet returned)")
+    if len(reason or "") > 200:
+        errors.add("reason", "at most 200 characters")
+    errors.raise_if_any("the return is invalid")
+    return_id = uuid.uuid4().hex
+    s.execute(order_returns.insert().values(id=return_id, order_id=order_id, reason=reason or "",
+                                            created_by=uow.actor, created_at=now))
+    returned = []
+    for line_no, qty in sorted(wanted):
+        taken = s.execute(update(order_lines)
+                          .where(order_lines.c.order_id == order_id, order_lines.c.line_no == line_no,
+                                 order_lines.c.returned_quantity + qty <= order_lines.c.quantity)
+                          .values(returned_quantity=order_lines.c.returned_quantity + qty)).rowcount
+        if not taken:
+            raise Conflict(f"line {line_no} was returned concurrently; try again")
+        s.execute(order_return_lines.insert().values(return_id=return_id, line_no=line_no, quantity=qty))
+        line = current[line_no]
+        returned.append({"line_no": line_no, "sku": line.sku, "quantity": qty, "unit_price": str(line.unit_price),
+                         "amount": str(cents(line.unit_price * qty)), "warehouse": line.warehouse})
+    left = s.execute(select(func.sum(order_lines.c.quantity - order_lines.c.returned_quantity))
+                     .where(order_lines.c.order_id == order_id)).scalar()
+    s.execute(update(orders).where(orders.c.id == order_id).values(
+        status=domain.RETURNED if not left else domain.SHIPPED, updated_by=uow.actor, updated_at=now))
+    uow.emit("order_returned", order_id, {
+        "order_id": order_id, "return_id": return_id, "channel": order.channel, "shop": order.shop,
+        "external_order_id": order.external_order_id, "buyer": json.loads(order.buyer), "reason": reason or "",
+        "returned_at": now.isoformat(), "lines": returned})
+    return return_id
 
 
 # -- queries ---------------------------------------------------------------

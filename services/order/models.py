@@ -38,6 +38,26 @@ order_lines = Table(
     Column("amount", Numeric(18, 2), nullable=False),
     Column("reservation", String(16), nullable=False),
     Column("warehouse", String(32)),
+    Column("returned_quantity", Integer, nullable=False, server_default="0"),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("returned_quantity >= 0 AND returned_quantity <= quantity", name="returned_in_range"),
+)
+
+# Goods sent back after shipment, one row per return and line.
+order_returns = Table(
+    "order_returns", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("order_id", String(32), ForeignKey("orders.id"), nullable=False, index=True),
+    Column("reason", String(200), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+order_return_lines = Table(
+    "order_return_lines", metadata,
+    Column("return_id", String(32), ForeignKey("order_returns.id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("quantity", Integer, nullable=False),
     CheckConstraint("quantity > 0", name="quantity_positive"),
 )
 

@@ -30,7 +30,7 @@ def test_cost_of_goods_credits_inventory_per_warehouse():
                                            {"warehouse": "SH", "cost": "0.50"}]}
     lines = domain.cost_of_goods(payload, RULES)
     assert _sum(lines, "6401", "debit") == Decimal("140.50")
-    assert {(l.aux, l.credit) for l in lines if l.account == "1405"} == {("warehouse:BJ", Decimal("40.00")),
+    assert {(l.cost_centre, l.credit) for l in lines if l.account == "1405"} == {("warehouse:BJ", Decimal("40.00")),
                                                                          ("warehouse:SH", Decimal("100.50"))}
     domain.check_balanced(lines)
 

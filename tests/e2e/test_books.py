@@ -1,0 +1,130 @@
+"""Worked examples of the books, to the cent, through the whole hub; the trial balance stays
+balanced after each."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tests.e2e.helpers import order_body, row_counts, stock_sku, unique, wait_settled
+from tests.e2e.test_order_to_books import _amounts, _balanced, _purchase, _vouchers
+from tests.support.hub import wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def _trial_balance_ok(client, period):
+    tb = client.get("/accounting/trial-balance", params={"period": period}).json()
+    assert tb["balanced"] and tb["total_debit"] == tb["total_credit"], tb
+
+
+def _bought(admin, units=10, cost="10.00"):
+    sku, warehouse, supplier = unique("RET"), unique("WHR")[:12], unique("SUP")
+    stock_sku(admin, sku, warehouse=warehouse, priority=0)
+    assert admin.post("/suppliers", json={"code": supplier, "name": "Supplier"}).status_code == 201
+    _purchase(admin, supplier, warehouse, sku, units, cost)
+    wait_for(lambda: [l["on_hand"] for l in admin.get(f"/stock/{sku}").json()["levels"]] == [units], 60, 0.2,
+             "goods received")
+    return sku, warehouse
+
+
+def _sold_and_shipped(admin, sku, quantity, price, channel="storefront", shop="test-shop"):
+    body = order_body(sku, unique("S"), quantity=quantity, price=price, channel=channel)
+    body["shop"] = shop
+    order_id = admin.post("/orders", json=body).json()["id"]
+    assert wait_settled(admin, [order_id])[0]["status"] == "reserved"
+    assert admin.post(f"/orders/{order_id}/shipment", json={"carrier": "SF", "tracking_number": "SF9999"}).status_code == 200
+    return order_id, {v["kind"]: v for v in _vouchers(admin, order_id, 2)}
+
+
+def test_a_sales_return_is_restocked_at_its_original_cost(pg_hub):
+    with pg_hub.client("admin") as admin:
+        sku, warehouse = _bought(admin, 10, "10.00")
+        order_id, _ = _sold_and_shipped(admin, sku, 3, "22.60")
+        returned = admin.post(f"/orders/{order_id}/returns", json={"lines": [{"line_no": 1, "quantity": 2}],
+                                                                    "reason": "damaged box"})
+        assert returned.status_code == 201, returned.text
+        return_id = returned.json()["return_id"]
+        books = {v["kind"]: v for v in _vouchers(admin, return_id, 2)}
+        value = admin.get("/stock-value", params={"warehouse": warehouse}).json()
+        level = admin.get(f"/stock/{sku}").json()["levels"][0]
+        too_many = admin.post(f"/orders/{order_id}/returns", json={"lines": [{"line_no": 1, "quantity": 2}]})
+        _trial_balance_ok(admin, books["sales_return"]["period"])
+    # 2 x 22.60 = 45.20 gross -> 40.00 net + 5.20 VAT, reversed; 2 units back at 10.00
+    assert _amounts(books["sales_return"]) == {"6001": Decimal("40.00"), "22210105": Decimal("5.20"),
+                                               "1122": Decimal("-45.20")}
+    assert _amounts(books["return_cost"]) == {"1405": Decimal("20.00"), "6401": Decimal("-20.00")}
+    assert all(_balanced(v) for v in books.values())
+    assert value["total"] == "90.00" and level["on_hand"] == 9
+    assert too_many.status_code == 422  # only 1 unit is left to return
+    assert "lines[0].quantity" in [e["field"] for e in too_many.json()["errors"]]
+
+
+def test_a_stock_count_loss_is_posted_at_its_fifo_cost(pg_hub):
+    with pg_hub.client("admin") as admin:
+        sku, warehouse = _bought(admin, 10, "7.25")
+        lost = admin.post("/stock/adjustments", json={"sku": sku, "warehouse": warehouse, "quantity": -2,
+                                                     "reason": "count", "note": "cycle count"})
+        assert lost.status_code == 201, lost.text
+        [voucher] = _vouchers(admin, lost.json()["adjustment_id"], 1)
+        too_much = admin.post("/stock/adjustments", json={"sku": sku, "warehouse": warehouse, "quantity": -50,
+                                                         "reason": "scrap"})
+        _trial_balance_ok(admin, voucher["period"])
+    assert lost.json()["value"] == "-14.50" and lost.json()["level"]["on_hand"] == 8
+    assert _amounts(voucher) == {"1901": Decimal("14.50"), "1405": Decimal("-14.50")}
+    assert too_much.status_code == 409
+
+
+def test_a_marketplace_order_is_owed_by_the_platform_and_settled_with_commission(pg_hub):
+    shop = unique("shop").lower()
+    with pg_hub.client("admin") as admin:
+        sku, _ = _bought(admin, 10, "50.00")
+        order_id, books = _sold_and_shipped(admin, sku, 2, "113.00", channel="taobao", shop=shop)
+        settled = admin.post("/accounting/settlements", json={
+            "channel": "taobao", "shop": shop, "reference": unique("STL"), "business_date": books["sale"]["business_date"],
+            "gross": "226.00", "commission": "11.30", "fees": "1.00"})
+        assert settled.status_code == 201, settled.text
+        ageing = admin.get("/accounting/ageing/1122").json()
+        _trial_balance_ok(admin, books["sale"]["period"])
+    receivable = [l for l in books["sale"]["lines"] if l["account"] == "1122"]
+    assert [l["aux"] for l in receivable] == [f"platform:taobao/{shop}"]
+    assert _amounts(settled.json()) == {"1002": Decimal("213.70"), "6601": Decimal("12.30"),
+                                        "1122": Decimal("-226.00")}
+    assert _balanced(settled.json())
+    # the platform owes nothing more for this shop
+    assert not [r for r in ageing["rows"] if r["counterparty"] == f"platform:taobao/{shop}"]
+
+
+def test_posting_into_a_closed_period_is_refused_and_changes_nothing(pg_hub):
+    with pg_hub.client("finance") as finance:
+        closed = finance.post("/accounting/periods/2019-12/close")
+        assert closed.status_code == 200, closed.text
+        before = row_counts(pg_hub)
+        refused = finance.post("/accounting/payments", json={
+            "direction": "paid", "counterparty": "supplier:ACME", "amount": "100.00", "business_date": "2019-12-15",
+            "reference": unique("BANK")})
+        again = finance.post("/accounting/periods/2019-12/close")
+        assert row_counts(pg_hub) == before
+        accepted = finance.post("/accounting/payments", json={
+            "direction": "paid", "counterparty": "supplier:ACME", "amount": "100.00", "business_date": "2020-01-15",
+            "reference": unique("BANK")})
+    assert refused.status_code == 409
+    assert "2019-12 is closed" in refused.json()["title"]
+    assert again.status_code == 409
+    assert accepted.status_code == 201 and _amounts(accepted.json()) == {"2202": Decimal("100.00"),
+                                                                          "1002": Decimal("-100.00")}
+
+
+def test_a_voucher_is_corrected_by_reversal_and_exported(pg_hub):
+    with pg_hub.client("finance") as finance:
+        payment = finance.post("/accounting/payments", json={
+            "direction": "received", "counterparty": "customer:storefront:b-9", "amount": "50.00",
+            "business_date": "2020-02-03", "reference": unique("BANK")}).json()
+        reversal = finance.post(f"/accounting/vouchers/{payment['id']}/reversal", json={"business_date": "2020-02-04"})
+        workbook = finance.get("/accounting/vouchers.xlsx", params={"period": "2020-02"})
+        detail = finance.get("/accounting/accounts/1002/detail", params={"period": "2020-02"}).json()
+    assert reversal.status_code == 201
+    assert reversal.json()["reverses"] == payment["id"]
+    assert _amounts(reversal.json()) == {"1002": Decimal("-50.00"), "1122": Decimal("50.00")}
+    assert workbook.status_code == 200 and workbook.content[:2] == b"PK"  # an xlsx (zip) file
+    assert detail["closing"] == str(Decimal(detail["opening"]))  # received and reversed: back where it was
