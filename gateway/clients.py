@@ -8,6 +8,7 @@ import grpc
 from hubapi.accounting.v1 import accounting_service_pb2_grpc
 from hubapi.customer.v1 import customer_service_pb2_grpc
 from hubapi.inventory.v1 import inventory_service_pb2_grpc
+from hubapi.ledger.v1 import ledger_service_pb2_grpc
 from hubapi.order.v1 import order_service_pb2_grpc
 from hubapi.procurement.v1 import procurement_service_pb2_grpc
 
@@ -47,12 +48,16 @@ class Clients:
     procurement: procurement_service_pb2_grpc.ProcurementServiceStub
     customer: customer_service_pb2_grpc.CustomerServiceStub
     accounting: accounting_service_pb2_grpc.AccountingServiceStub
+    ledger: ledger_service_pb2_grpc.LedgerServiceStub
     channels: list
 
     @classmethod
     def connect(cls, settings) -> "Clients":
         channels = {svc: _channel(settings.grpc_target(svc)) for svc in STUBS}
-        return cls(**{svc: stub(channels[svc]) for svc, stub in STUBS.items()}, channels=list(channels.values()))
+        channels["ledger"] = _channel(settings.ledger_grpc_target)
+        return cls(**{svc: stub(channels[svc]) for svc, stub in STUBS.items()},
+                   ledger=ledger_service_pb2_grpc.LedgerServiceStub(channels["ledger"]),
+                   channels=list(channels.values()))
 
     def close(self):
         for channel in self.channels:

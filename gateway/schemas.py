@@ -155,3 +155,7 @@ class OpeningIn(Strict):
 
 class ReversalIn(Strict):
     business_date: StrictStr = Field("", pattern=r"^(\d{4}-\d{2}-\d{2})?$")
+
+
+class AccountMappingIn(Strict):
+    ledger_account: StrictStr = Field(..., pattern=r"^[0-9A-Za-z.]{1,32}$")

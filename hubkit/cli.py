@@ -18,9 +18,10 @@ def cmd_migrate(args) -> None:
     for svc in s.db_urls:
         migrations.upgrade(svc, s.db_url(svc))
     migrations.upgrade("gateway", s.gateway_db_url)
+    migrations.upgrade("ledger", s.ledger_db_url)
     broker.ensure_running(s.amqp_uri)
     broker.declare_topology(s.amqp_uri)
-    print(f"migrated {', '.join([*s.db_urls, 'gateway'])}; broker topology declared")
+    print(f"migrated {', '.join([*s.db_urls, 'gateway', 'ledger'])}; broker topology declared")
 
 
 def cmd_api(args) -> None:
@@ -90,6 +91,48 @@ def cmd_dlq_replay(args) -> None:
     print(f"replayed {n} dead letter(s)")
 
 
+def cmd_ledger_run(args) -> None:
+    from connectors.ledgers import runner
+    runner.main()
+
+
+def cmd_ledger_reconcile(args) -> None:
+    from connectors.ledgers import config as ledger_config
+    from connectors.ledgers import reconcile
+    s = _settings()
+    ledgers = [args.ledger] if args.ledger else list(s.ledgers)
+    if not ledgers:
+        raise SystemExit("no ledger configured: set HUB_LEDGERS or pass --ledger")
+    configs = ledger_config.load(ledgers)
+    reports = [reconcile.reconcile(s, ledger, configs[ledger], args.period) for ledger in ledgers]
+    if args.json:
+        print(json.dumps(reports, indent=2, ensure_ascii=False))
+    for r in reports if not args.json else []:
+        verdict = "no difference" if r["matches"] else "DIFFERENCES"
+        print(f"{r['ledger']} {r['period']}: hub {r['hub_vouchers']} vouchers, ledger {r['ledger_vouchers']}: {verdict}")
+        for a in r["account_differences"]:
+            print(f"  account {a['account']}: hub Dr {a['hub_debit']} Cr {a['hub_credit']}, "
+                  f"ledger Dr {a['ledger_debit']} Cr {a['ledger_credit']}")
+        for key, label in (("missing_in_ledger", "missing in the ledger"), ("duplicated_in_ledger", "more than once"),
+                           ("unknown_to_hub", "in the ledger but not in the hub")):
+            if r[key]:
+                print(f"  {label}: {', '.join(r[key][:20])}{' ...' if len(r[key]) > 20 else ''}")
+    if not all(r["matches"] for r in reports):
+        raise SystemExit(1)
+
+
+def cmd_ledger_status(args) -> None:
+    from connectors.ledgers import pusher, store
+    from hubkit.db import Database
+    s = _settings()
+    db = Database(s.ledger_db_url, store.metadata)
+    for ledger in s.ledgers:
+        st = pusher.status(db, ledger)
+        print(f"{ledger}: {st['confirmed']} confirmed, {st['pending'] + st['pushing']} waiting "
+              f"(oldest {st['oldest_unposted_seconds']:.0f}s), {st['rejected']} rejected, "
+              f"{st['duplicate_pushes']} duplicate push attempts")
+
+
 def parser() -> argparse.ArgumentParser:
     from hubkit.settings import SERVICES
     p = argparse.ArgumentParser(prog="hub", description="The commerce hub.")
@@ -111,6 +154,16 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=("warehouse", "sales", "purchasing", "finance", "admin"))
     add.set_defaults(func=cmd_users_add)
+    ledger = sub.add_parser("ledger", help="the external ledgers (HUB_LEDGERS)").add_subparsers(
+        dest="ledger_command", required=True)
+    ledger.add_parser("run", help="run the ledger connector").set_defaults(func=cmd_ledger_run)
+    ledger.add_parser("status", help="vouchers confirmed, waiting and rejected per ledger").set_defaults(
+        func=cmd_ledger_status)
+    rec = ledger.add_parser("reconcile", help="compare the hub's vouchers with the ledger's, per account")
+    rec.add_argument("--period", required=True, help="YYYY-MM")
+    rec.add_argument("--ledger", choices=("kingdee", "ufida"))
+    rec.add_argument("--json", action="store_true")
+    rec.set_defaults(func=cmd_ledger_reconcile)
     dlq = sub.add_parser("dlq", help="dead letters").add_subparsers(dest="dlq_command", required=True)
     ls = dlq.add_parser("list", help="list dead letters with their errors")
     ls.add_argument("--queue")

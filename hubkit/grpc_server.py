@@ -65,8 +65,9 @@ def rpc(service: str):
     return decorate
 
 
-def serve(service: str, port: int, register, max_workers: int = 16) -> None:
-    """Start the server with `register(server)` adding the servicers; block until SIGTERM/SIGINT."""
+def start(service: str, port: int, register, max_workers: int = 16):
+    """Start a server with `register(server)` adding the servicers, plus the health service.
+    Returns (server, health servicer); the caller stops them."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
     register(server)
     health_servicer = health.HealthServicer()
@@ -77,7 +78,13 @@ def serve(service: str, port: int, register, max_workers: int = 16) -> None:
     server.start()
     for name in ("", f"hubapi.{service}.v1"):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("%s api serving gRPC on port %d", service, bound)
+    log.info("%s serving gRPC on port %d", service, bound)
+    return server, health_servicer
+
+
+def serve(service: str, port: int, register, max_workers: int = 16) -> None:
+    """start(), then block until SIGTERM/SIGINT and stop gracefully."""
+    server, health_servicer = start(service, port, register, max_workers)
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())

@@ -13,7 +13,7 @@ from hubkit.settings import PROJECT_ROOT
 
 TREES = {**{svc: f"services/{svc}/migrations"
             for svc in ("order", "inventory", "procurement", "customer", "accounting")},
-         "gateway": "gateway/migrations"}
+         "gateway": "gateway/migrations", "ledger": "connectors/ledgers/migrations"}
 
 
 def config(name: str, url: str) -> Config:

@@ -39,6 +39,10 @@ class Settings:
     accounting_chart: str = ""      # CSV file; empty: the standard chart
     accounting_accounts: str = ""   # JSON: posting role -> account code overrides
     marketplace_channels: str = "taobao,tmall,jd,pdd,douyin"  # the platform is the debtor
+    ledgers: tuple = ()             # external ledgers the connector pushes vouchers to: kingdee, ufida
+    ledger_db_url: str = ""
+    ledger_grpc_port: int = 50060
+    ledger_grpc_target: str = "127.0.0.1:50060"
 
     def db_url(self, service: str) -> str:
         return self.db_urls[service]
@@ -78,4 +82,8 @@ def load(env=None) -> Settings:
         accounting_chart=_env(env, "HUB_ACCOUNTING_CHART", ""),
         accounting_accounts=_env(env, "HUB_ACCOUNTING_ACCOUNTS", ""),
         marketplace_channels=_env(env, "HUB_MARKETPLACE_CHANNELS", "taobao,tmall,jd,pdd,douyin"),
+        ledgers=tuple(x.strip() for x in _env(env, "HUB_LEDGERS", "").split(",") if x.strip()),
+        ledger_db_url=_env(env, "HUB_LEDGER_DB_URL", f"sqlite:///{var_dir / 'ledger.db'}"),
+        ledger_grpc_port=int(_env(env, "HUB_LEDGER_GRPC_PORT", 50060)),
+        ledger_grpc_target=_env(env, "HUB_LEDGER_GRPC_TARGET", f"127.0.0.1:{_env(env, 'HUB_LEDGER_GRPC_PORT', 50060)}"),
     )

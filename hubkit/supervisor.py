@@ -32,8 +32,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def process_table(metrics_ports) -> list[Proc]:
-    """Every service has an api; a worker if it consumes events, a relay if it publishes any."""
+def process_table(metrics_ports, ledgers=()) -> list[Proc]:
+    """Every service has an api; a worker if it consumes events, a relay if it publishes any;
+    the ledger connector when ledgers are configured."""
     py = sys.executable
     procs = []
     for svc in SERVICES:
@@ -43,6 +44,8 @@ def process_table(metrics_ports) -> list[Proc]:
         if svc in topology.EVENTS.values():
             procs.append(Proc(f"{svc}-relay", [py, "-m", "hubkit.cli", "relay", svc], 0))
     procs.append(Proc("gateway", [py, "-m", "hubkit.cli", "gateway"], 0))
+    if ledgers:
+        procs.append(Proc("ledger-connector", [py, "-m", "hubkit.cli", "ledger", "run"], 0))
     for proc in procs:
         proc.metrics_port = metrics_ports(proc.name)
     return procs
@@ -57,7 +60,7 @@ class Stack:
         self.settings = hubsettings.load(self.env)
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.procs = {p.name: p for p in process_table(metrics_ports)}
+        self.procs = {p.name: p for p in process_table(metrics_ports, self.settings.ledgers)}
 
     @property
     def gateway_url(self) -> str:
@@ -128,6 +131,8 @@ class Stack:
                 return False
         if role == "api":
             return grpc_serving(f"127.0.0.1:{self.settings.grpc_ports[svc]}", timeout=1)
+        if name == "ledger-connector":
+            return grpc_serving(f"127.0.0.1:{self.settings.ledger_grpc_port}", timeout=1)
         if role == "worker":
             counts = broker.consumer_counts(self.settings.amqp_uri)
             return all(n > 0 for q, n in counts.items() if q.startswith(svc + "."))
@@ -145,8 +150,9 @@ def start_embedded() -> Stack:
     for svc in s.db_urls:
         migrations.upgrade(svc, s.db_url(svc))
     migrations.upgrade("gateway", s.gateway_db_url)
+    migrations.upgrade("ledger", s.ledger_db_url)
     broker.declare_topology(s.amqp_uri)
-    names = [p.name for p in process_table(lambda _: 0)]
+    names = [p.name for p in process_table(lambda _: 0, s.ledgers)]
     # the gateway serves /metrics on its own HTTP port
     stack = Stack({}, s.var_dir / "log", metrics_ports=lambda name: 0 if name == "gateway" or not METRICS_BASE_PORT
                   else METRICS_BASE_PORT + names.index(name))

@@ -1,4 +1,4 @@
 """The gateway's endpoints, one module per area."""
-from gateway.routes import accounting, customers, orders, purchasing, stock
+from gateway.routes import accounting, customers, ledger, orders, purchasing, stock
 
-ROUTERS = [orders.router, stock.router, customers.router, purchasing.router, accounting.router]
+ROUTERS = [orders.router, stock.router, customers.router, purchasing.router, accounting.router, ledger.router]

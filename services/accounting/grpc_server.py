@@ -54,7 +54,7 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
 
     @rpc
     def ListVouchers(self, request, context):
-        found = handlers.list_vouchers(self.db, request.source_id, request.period, request.limit)
+        found = handlers.list_vouchers(self.db, request.source_id, request.period, request.limit, request.offset)
         return pb.ListVouchersResponse(vouchers=[voucher_to_proto(v) for v in found])
 
     @rpc

@@ -240,11 +240,12 @@ def list_accounts(db: Database) -> list[dict]:
         return [dict(r._mapping) for r in s.execute(select(accounts).order_by(accounts.c.code)).all()]
 
 
-def list_vouchers(db: Database, source_id: str = "", period: str = "", limit: int = 100) -> list[dict]:
+def list_vouchers(db: Database, source_id: str = "", period: str = "", limit: int = 100,
+                  offset: int = 0) -> list[dict]:
     if period:
         _check_period(period)
     limit = max(1, min(limit or 100, 1000))
-    query = select(vouchers).order_by(vouchers.c.period, vouchers.c.number).limit(limit)
+    query = select(vouchers).order_by(vouchers.c.period, vouchers.c.number).limit(limit).offset(max(offset, 0))
     if source_id:
         query = query.where(vouchers.c.source_id == source_id)
     if period:

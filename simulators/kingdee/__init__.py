@@ -281,8 +281,12 @@ def save_request(body) -> tuple[dict, bool]:
 
 
 def query_request(body) -> dict:
+    """The query parameters from {"data": {...}}, {"parameters": ["<json>"]} or the bare object."""
     params = ci(body, "parameters") if isinstance(body, dict) else None
-    data = params[0] if isinstance(params, list) and params else (ci(body, "data", body) if isinstance(body, dict) else body)
+    if isinstance(params, list) and params:
+        data = params[0]
+    else:
+        data = ci(body, "data", body) if isinstance(body, dict) else body
     if isinstance(data, str):
         try:
             data = loads(data)

@@ -77,7 +77,8 @@ def validate(model: dict, cfg: dict) -> dict:
         elif not debit and not credit:
             errors.append(("FDEBIT", f"{where}：借方金额和贷方金额不能同时为0"))
         total_debit, total_credit = total_debit + debit, total_credit + credit
-        aux = {k: ref(v) for k, v in (ci(row, "FDetailID") or {}).items() if ref(v)}
+        dims = ci(row, "FDetailID")
+        aux = {k: ref(v) for k, v in dims.items() if ref(v)} if isinstance(dims, dict) else {}
         lines.append(entry(account, debit, credit, str(ci(row, "FEXPLANATION") or ""), aux))
     if not errors and total_debit != total_credit:
         errors.append(("FDEBIT", f"借贷不平衡：借方合计{total_debit}，贷方合计{total_credit}"))
@@ -250,7 +251,8 @@ def create_app(config: dict | None = None, clock=time.time) -> FastAPI:
             if not fields:
                 raise Refusal(8, [("FieldKeys", "参数错误：FieldKeys不能为空")])
             try:
-                clauses = [(check_field(f), op, lit) for f, op, lit in parse_filter(str(ci(data, "FilterString") or ""))]
+                parsed = parse_filter(str(ci(data, "FilterString") or ""))
+                clauses = [(check_field(field), op, lit) for field, op, lit in parsed]
             except ValueError as exc:
                 raise Refusal(8, [("FilterString", str(exc))]) from None
             start, limit = int(ci(data, "StartRow", 0) or 0), int(ci(data, "Limit", 0) or 0)

@@ -31,8 +31,8 @@ def line(key, account, debit=0, credit=0, text="销售"):
 def model(key="HUB-S-1", day="2026-01-15", lines=None, book="001"):
     lines = lines or [line(key, "1122", debit=113.00), line(key, "6001", credit=100.00),
                       line(key, "2221.01.05", credit=13.00, text="销项税")]
-    return {"FVOUCHERID": 0, "FAccountBookID": {"FNumber": book}, "FDate": day, "FVOUCHERGROUPID": {"FNumber": "PRE001"},
-            "FVOUCHERGROUPNO": "", "FDocumentStatus": "Z", "FEntity": lines}
+    return {"FVOUCHERID": 0, "FAccountBookID": {"FNumber": book}, "FDate": day,
+            "FVOUCHERGROUPID": {"FNumber": "PRE001"}, "FVOUCHERGROUPNO": "", "FDocumentStatus": "Z", "FEntity": lines}
 
 
 @pytest.fixture
@@ -56,9 +56,8 @@ def save(client, m, sid=None, repeat=False, headers=None):
     h = dict(headers or {})
     if sid:
         h["kdservice-sessionid"] = sid
-    r = client.post(SAVE_PATH, json={"formid": "GL_VOUCHER", "data": {"Model": m, "ValidateRepeatJson": str(repeat).lower()}},
-                    headers=h)
-    return r
+    data = {"Model": m, "ValidateRepeatJson": str(repeat).lower()}
+    return client.post(SAVE_PATH, json={"formid": "GL_VOUCHER", "data": data}, headers=h)
 
 
 def status(r):
@@ -199,8 +198,9 @@ def test_validate_repeat_json_refuses_an_identical_model(client):
 
 # ---------------------------------------------------------------- query
 def query(client, filter_string, field_keys=FIELDS, **extra):
-    return client.post(QUERY_PATH, json={"data": {"FormId": "GL_VOUCHER", "FieldKeys": field_keys,
-                                                  "FilterString": filter_string, "StartRow": 0, "Limit": 2000, **extra}})
+    data = {"FormId": "GL_VOUCHER", "FieldKeys": field_keys, "FilterString": filter_string, "StartRow": 0,
+            "Limit": 2000, **extra}
+    return client.post(QUERY_PATH, json={"data": data})
 
 
 def test_query_by_external_key_tag_and_date(client):

@@ -22,7 +22,8 @@ def nested(reserve2="HUB-U-1", year=2026, period=1, debit="113.00", credits=("10
         "enter": "hub", "attachment_number": 0, "voucher_making_system": "CDM", "reserve2": reserve2,
         "debit": {"entry": [{"entry_id": 1, "account_code": "1122", "abstract": "销售", "natural_debit_currency": debit,
                              "auxiliary": {"cust_id": "C001", "dept_id": ""}}]},
-        "credit": {"entry": [{"entry_id": 2, "account_code": sales, "abstract": "销售", "natural_credit_currency": credits[0]},
+        "credit": {"entry": [{"entry_id": 2, "account_code": sales, "abstract": "销售",
+                              "natural_credit_currency": credits[0]},
                              {"entry_id": 3, "account_code": "22210105", "abstract": "销项税",
                               "natural_credit_currency": credits[1]}]}}}
 

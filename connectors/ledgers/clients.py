@@ -1,0 +1,270 @@
+"""HTTP clients of the external ledgers (httpx + tenacity). Each push ends in one outcome the
+pusher can act on without guessing:
+
+- Confirmed(ref): the ledger holds the voucher.
+- Rejected(message): the ledger refused it for a reason a person must fix; never retried blindly.
+- RetryLater(message): refused before storing anything (rate limit, session trouble): send again.
+- Ambiguous(message): no answer (timeout, 5xx, broken connection): it may or may not be stored,
+  so the next attempt looks it up first.
+"""
+from __future__ import annotations
+
+import calendar
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+import httpx
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from connectors.ledgers import mapping
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # confirmed | rejected | retry | ambiguous
+    ref: str = ""
+    message: str = ""
+
+
+def confirmed(ref): return Outcome("confirmed", ref=str(ref))
+def rejected(msg): return Outcome("rejected", message=str(msg)[:500])
+def retry_later(msg): return Outcome("retry", message=str(msg)[:500])
+def ambiguous(msg): return Outcome("ambiguous", message=str(msg)[:500])
+
+
+class Unavailable(Exception):
+    """The ledger could not be asked (for a look-up): try again later."""
+
+
+class _SessionLost(Exception):
+    pass
+
+
+class _RateLimited(Exception):
+    pass
+
+
+# Transient refusals that stored nothing are retried a few times at once, with jittered back-off;
+# beyond that the pusher's own schedule takes over.
+_transient = retry(retry=retry_if_exception_type((_SessionLost, _RateLimited)),
+                   wait=wait_random_exponential(multiplier=0.2, max=2), stop=stop_after_attempt(3), reraise=True)
+
+
+def _sqlserver_like_literal(text: str) -> str:
+    """Kingdee's FilterString is SQL Server: [ % _ inside LIKE must be bracketed to match literally."""
+    return re.sub(r"([\[%_])", r"[\1]", text)
+
+
+class KingdeeClient:
+    """K/3 Cloud WebAPI: LoginByAppSecret session, GL_VOUCHER Save, ExecuteBillQuery look-ups."""
+
+    SVC = "Kingdee.BOS.WebApi.ServicesStub."
+
+    def __init__(self, config, transport=None):
+        self.config = config
+        base = config.url.rstrip("/") + "/"
+        self.http = httpx.Client(base_url=base, timeout=config.timeout_seconds, transport=transport)
+        self.session_id = ""
+
+    def close(self):
+        self.http.close()
+
+    def _login(self):
+        c = self.config
+        reply = self.http.post(self.SVC + "AuthService.LoginByAppSecret.common.kdsvc",
+                               json={"parameters": [c.acct_id, c.user_name, c.app_id, c.app_secret, c.lcid]})
+        body = reply.json()
+        if reply.status_code != 200 or body.get("LoginResultType") != 1:
+            raise Unavailable(f"Kingdee login refused: {body.get('Message') or reply.status_code}")
+        self.session_id = body.get("KDSVCSessionId") or body.get("Context", {}).get("SessionId", "")
+
+    def _post(self, service: str, body: bytes):
+        if not self.session_id:
+            self._login()
+        return self.http.post(self.SVC + service, content=body,
+                              headers={"content-type": "application/json", "kdservice-sessionid": self.session_id})
+
+    @staticmethod
+    def _status(body) -> dict:
+        if isinstance(body, list):  # query errors come wrapped in rows
+            body = body[0][0] if body and body[0] and isinstance(body[0][0], dict) else {}
+        return (body.get("Result") or {}).get("ResponseStatus") or {}
+
+    def _raise_transient(self, status: dict):
+        code = int(status.get("MsgCode") or 0)
+        if code == 1:
+            self.session_id = ""
+            raise _SessionLost(self._message(status))
+        if code == 14:
+            raise _RateLimited(self._message(status))
+
+    @staticmethod
+    def _message(status: dict) -> str:
+        return "; ".join(e.get("Message", "") for e in status.get("Errors") or []) or f"MsgCode {status.get('MsgCode')}"
+
+    @_transient
+    def _save(self, payload: bytes):
+        reply = self._post("DynamicFormService.Save.common.kdsvc", payload)
+        if reply.status_code >= 500:
+            return reply, {}
+        status = self._status(reply.json())
+        if str(status.get("IsSuccess")).lower() != "true":
+            self._raise_transient(status)
+        return reply, status
+
+    def push(self, voucher: dict, accounts: dict) -> Outcome:
+        model = mapping.kingdee_model(voucher, accounts, self.config.account_book)
+        payload = mapping.to_json({"formid": "GL_VOUCHER", "data": {"Model": model, "ValidateRepeatJson": "true"}})
+        try:
+            reply, status = self._save(payload)
+        except (_SessionLost, _RateLimited, Unavailable) as exc:
+            return retry_later(exc)
+        except httpx.HTTPError as exc:
+            return ambiguous(f"{type(exc).__name__}: {exc}")
+        if reply.status_code >= 500:
+            return ambiguous(f"HTTP {reply.status_code}")
+        if str(status.get("IsSuccess")).lower() == "true":
+            result = reply.json()["Result"]
+            return confirmed(f"{result.get('Id')}/{result.get('Number')}")
+        message = self._message(status)
+        if "重复" in message:  # ValidateRepeatJson: this very payload is stored already
+            return ambiguous(f"ledger says repeated: {message}")
+        return rejected(message)
+
+    @_transient
+    def _query(self, filter_string: str) -> list:
+        body = mapping.to_json({"data": {"FormId": "GL_VOUCHER",
+                                         "FieldKeys": "FVOUCHERID,FBillNo,FDate,FEXPLANATION,FACCOUNTID.FNumber,FDEBIT,FCREDIT",
+                                         "FilterString": filter_string, "StartRow": 0, "Limit": 100000}})
+        reply = self._post("DynamicFormService.ExecuteBillQuery.common.kdsvc", body)
+        if reply.status_code != 200:
+            raise Unavailable(f"Kingdee query answered HTTP {reply.status_code}")
+        rows = reply.json()
+        status = self._status(rows)
+        if status:
+            self._raise_transient(status)
+            raise Unavailable(f"Kingdee query refused: {self._message(status)}")
+        return rows
+
+    def find(self, external_number: str) -> str | None:
+        """The ledger's reference of the voucher carrying this external number, if it has one."""
+        try:
+            rows = self._query(f"FEXPLANATION like '{_sqlserver_like_literal(f'[{external_number}]')}%'")
+        except (httpx.HTTPError, _SessionLost, _RateLimited) as exc:
+            raise Unavailable(str(exc)) from exc
+        return f"{rows[0][0]}/{rows[0][1]}" if rows else None
+
+    def vouchers_for_period(self, period: str) -> list[dict]:
+        """Every voucher of the period as {ref, external_number, lines: [{account, debit, credit}]}."""
+        year, month = map(int, period.split("-"))
+        start, end = f"{period}-01", f"{period}-{calendar.monthrange(year, month)[1]:02d}"
+        rows = self._query(f"FDate >= '{start}' and FDate <= '{end}'")
+        found: dict[str, dict] = {}
+        for vid, number, _date, explanation, account, debit, credit in rows:
+            tag = re.match(r"^\[([^\]]+)\]", explanation or "")
+            v = found.setdefault(f"{vid}/{number}", {"ref": f"{vid}/{number}",
+                                                     "external_number": tag.group(1) if tag else "", "lines": []})
+            v["lines"].append({"account": account, "debit": str(debit), "credit": str(credit)})
+        return list(found.values())
+
+
+class UfidaClient:
+    """U8 OpenAPI: token, voucher/add with biz_id (its idempotency key) and reserve2, look-up by reserve2."""
+
+    TOKEN_EXPIRED = "参数token已过期"
+
+    def __init__(self, config, transport=None):
+        self.config = config
+        self.http = httpx.Client(base_url=config.url.rstrip("/"), timeout=config.timeout_seconds, transport=transport)
+        self.token, self.token_until = "", 0.0
+
+    def close(self):
+        self.http.close()
+
+    def _token(self) -> str:
+        if not self.token or time.monotonic() > self.token_until:
+            c = self.config
+            body = self.http.get("/system/token", params={"from_account": c.from_account, "app_key": c.app_key,
+                                                          "app_secret": c.app_secret}).json()
+            if str(body.get("errcode")) != "0":
+                raise Unavailable(f"U8 token refused: {body.get('errmsg')}")
+            self.token = body["token"]["id"]
+            # refresh five minutes early, as the vendor's own SDK does
+            self.token_until = time.monotonic() + int(body["token"].get("expiresIn", 7200)) - 300
+        return self.token
+
+    def _params(self, **extra) -> dict:
+        c = self.config
+        return {"from_account": c.from_account, "to_account": c.to_account, "app_key": c.app_key,
+                "token": self._token(), **extra}
+
+    def _check(self, body: dict) -> dict:
+        code, message = str(body.get("errcode")), str(body.get("errmsg") or "")
+        if code != "0" and self.TOKEN_EXPIRED in message:
+            self.token = ""
+            raise _SessionLost(message)
+        if code != "0" and ("频繁" in message or "too many" in message.lower() or code == "40009"):
+            raise _RateLimited(message)
+        return body
+
+    @_transient
+    def _add(self, payload: bytes, external_number: str):
+        reply = self.http.post("/api/voucher/add", params=self._params(biz_id=external_number, sync=1),
+                               content=payload, headers={"content-type": "application/json"})
+        return reply, (self._check(reply.json()) if reply.status_code < 500 else {})
+
+    def push(self, voucher: dict, accounts: dict) -> Outcome:
+        external = mapping.external_number(voucher)
+        payload = mapping.to_json(mapping.ufida_voucher(voucher, accounts, self.config.maker))
+        try:
+            reply, body = self._add(payload, external)
+        except (_SessionLost, _RateLimited, Unavailable) as exc:
+            return retry_later(exc)
+        except httpx.HTTPError as exc:
+            return ambiguous(f"{type(exc).__name__}: {exc}")
+        if reply.status_code >= 500:
+            return ambiguous(f"HTTP {reply.status_code}")
+        if str(body.get("errcode")) == "0":
+            return confirmed(body.get("id"))
+        if "reserve2" in str(body.get("errmsg")) or "已存在" in str(body.get("errmsg")):
+            return ambiguous(f"ledger says it exists: {body.get('errmsg')}")
+        return rejected(f"{body.get('errcode')}: {body.get('errmsg')}")
+
+    @_transient
+    def _get(self, path: str, **params) -> dict:
+        reply = self.http.get(path, params=self._params(**params))
+        if reply.status_code != 200:
+            raise Unavailable(f"U8 answered HTTP {reply.status_code}")
+        return self._check(reply.json())
+
+    def find(self, external_number: str) -> str | None:
+        try:
+            body = self._get("/api/voucher/get", reserve2=external_number)
+        except (httpx.HTTPError, _SessionLost, _RateLimited) as exc:
+            raise Unavailable(str(exc)) from exc
+        if str(body.get("errcode")) == "0":
+            return str(body["voucher"].get("id"))
+        if str(body.get("errcode")) == "404":
+            return None
+        raise Unavailable(f"U8 look-up failed: {body.get('errmsg')}")
+
+    def vouchers_for_period(self, period: str) -> list[dict]:
+        body = self._get("/api/voucher/batch_get", period=period)
+        if str(body.get("errcode")) != "0":
+            raise Unavailable(f"U8 batch_get failed: {body.get('errmsg')}")
+        out = []
+        for v in body.get("vouchers", []):
+            lines = [{"account": e["account_code"], "debit": str(e.get("natural_debit_currency") or 0),
+                      "credit": str(e.get("natural_credit_currency") or 0)}
+                     for e in (v.get("debit", {}).get("entry", []) + v.get("credit", {}).get("entry", [])
+                               + v.get("entry", []))]
+            out.append({"ref": str(v.get("id")), "external_number": v.get("reserve2", ""), "lines": lines})
+        return out
+
+
+def make(ledger: str, config):
+    return {"kingdee": KingdeeClient, "ufida": UfidaClient}[ledger](config)

@@ -1,0 +1,152 @@
+"""Effectively once into a ledger. For each (ledger, voucher) the push state is stored before
+the first attempt and after every answer:
+
+  pending --claim--> pushing --confirmed--> confirmed   (never sent again)
+                        |  \\--refused-----> rejected    (listed; re-pushed only by a person)
+                        |   \\--retry-------> pending    (nothing was stored)
+                        \\--no answer--> stays pushing: the next attempt looks the voucher up in
+                                        the ledger by its external number before sending again.
+
+A crash between claim and answer leaves `pushing`, which is treated the same way."""
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+from prometheus_client import Counter, Gauge
+from sqlalchemy import func, select, update
+
+from connectors.ledgers import store
+from connectors.ledgers.clients import Unavailable
+from hubkit.db import Database, as_utc
+from hubkit.errors import Conflict, NotFound
+
+log = logging.getLogger(__name__)
+
+PUSH_OUTCOMES = Counter("hub_ledger_push_attempts_total", "Save calls by outcome", ["ledger", "outcome"])
+DUPLICATE_PUSHES = Counter("hub_ledger_duplicate_pushes_total",
+                           "Save calls beyond the first for one voucher (after an ambiguous failure)", ["ledger"])
+LOOKUPS = Counter("hub_ledger_lookups_total", "Look-ups before a retry, by result", ["ledger", "found"])
+UNPOSTED = Gauge("hub_ledger_unposted_vouchers", "Vouchers not yet confirmed by the ledger", ["ledger"])
+REJECTED = Gauge("hub_ledger_rejected_vouchers", "Vouchers the ledger refused, waiting for a fix", ["ledger"])
+OLDEST = Gauge("hub_ledger_oldest_unposted_age_seconds", "Age of the oldest unconfirmed voucher", ["ledger"])
+
+BATCH = 64
+RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30, 60)  # seconds, by attempts so far
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+class Pusher:
+    def __init__(self, ledger: str, client, db: Database, parallel: int = 8):
+        self.ledger, self.client, self.db = ledger, client, db
+        self.pool = ThreadPoolExecutor(parallel, thread_name_prefix=f"push-{ledger}")
+
+    def tick(self) -> int:
+        """Push (or look up) every voucher that is due; returns how many were handled."""
+        p = store.pushes
+        with self.db.reader() as s:
+            due = s.execute(select(p.c.voucher_id).where(p.c.ledger == self.ledger,
+                                                         p.c.status.in_((store.PENDING, store.PUSHING)),
+                                                         p.c.next_attempt_at <= _now())
+                            .order_by(p.c.next_attempt_at).limit(BATCH)).scalars().all()
+        if due:
+            accounts = self.account_overrides()
+            list(self.pool.map(lambda vid: self._handle(vid, accounts), due))
+        return len(due)
+
+    def account_overrides(self) -> dict:
+        m = store.account_mappings
+        with self.db.reader() as s:
+            return dict(s.execute(select(m.c.hub_account, m.c.ledger_account).where(m.c.ledger == self.ledger)).all())
+
+    def _handle(self, voucher_id: str, accounts: dict) -> None:
+        try:
+            self._push_one(voucher_id, accounts)
+        except Exception:  # one voucher's trouble must not stop the others
+            log.exception("%s: pushing voucher %s failed unexpectedly", self.ledger, voucher_id)
+            self._set(voucher_id, next_attempt_at=_now() + timedelta(seconds=30))
+
+    def _push_one(self, voucher_id: str, accounts: dict) -> None:
+        p, v = store.pushes, store.vouchers
+        with self.db.reader() as s:
+            row = s.execute(select(p).where(p.c.ledger == self.ledger, p.c.voucher_id == voucher_id)).one()
+            voucher = json.loads(s.execute(select(v.c.body).where(v.c.voucher_id == voucher_id)).scalar_one())
+        if row.status == store.PUSHING:  # the last attempt got no answer: is it there already?
+            try:
+                ref = self.client.find(row.external_number)
+            except Unavailable as exc:
+                self._set(voucher_id, lookups=row.lookups + 1, last_error=f"look-up failed: {exc}",
+                          next_attempt_at=self._later(row.save_calls))
+                return
+            LOOKUPS.labels(self.ledger, str(ref is not None).lower()).inc()
+            if ref is not None:
+                self._set(voucher_id, status=store.CONFIRMED, ledger_ref=ref, lookups=row.lookups + 1)
+                return
+            self._set(voucher_id, lookups=row.lookups + 1)
+        # claimed and counted before the call, so a crash during it leaves `pushing` behind
+        self._set(voucher_id, status=store.PUSHING, save_calls=row.save_calls + 1)
+        if row.save_calls:
+            DUPLICATE_PUSHES.labels(self.ledger).inc()
+        outcome = self.client.push(voucher, accounts)
+        PUSH_OUTCOMES.labels(self.ledger, outcome.kind).inc()
+        if outcome.kind == "confirmed":
+            self._set(voucher_id, status=store.CONFIRMED, ledger_ref=outcome.ref, last_error=None)
+        elif outcome.kind == "rejected":
+            log.warning("%s refused voucher %s (%s): %s", self.ledger, voucher["number"], row.external_number,
+                        outcome.message)
+            self._set(voucher_id, status=store.REJECTED, last_error=outcome.message)
+        elif outcome.kind == "retry":
+            self._set(voucher_id, status=store.PENDING, last_error=outcome.message,
+                      next_attempt_at=self._later(row.save_calls + 1))
+        else:  # ambiguous: stays pushing; looked up first next time
+            self._set(voucher_id, last_error=outcome.message, next_attempt_at=self._later(row.save_calls + 1))
+
+    @staticmethod
+    def _later(attempts: int) -> datetime:
+        return _now() + timedelta(seconds=RETRY_DELAYS[min(attempts, len(RETRY_DELAYS) - 1)])
+
+    def _set(self, voucher_id: str, **values) -> None:
+        p = store.pushes
+        with self.db.session() as s:
+            s.execute(update(p).where(p.c.ledger == self.ledger, p.c.voucher_id == voucher_id)
+                      .values(updated_at=_now(), **values))
+
+    def update_gauges(self) -> dict:
+        counts = status(self.db, self.ledger)
+        UNPOSTED.labels(self.ledger).set(counts["pending"] + counts["pushing"])
+        REJECTED.labels(self.ledger).set(counts["rejected"])
+        OLDEST.labels(self.ledger).set(counts["oldest_unposted_seconds"])
+        return counts
+
+
+def status(db: Database, ledger: str) -> dict:
+    p = store.pushes
+    with db.reader() as s:
+        by_status = dict(s.execute(select(p.c.status, func.count()).where(p.c.ledger == ledger)
+                                   .group_by(p.c.status)).all())
+        duplicates = s.execute(select(func.coalesce(func.sum(p.c.save_calls - 1), 0))
+                               .where(p.c.ledger == ledger, p.c.save_calls > 1)).scalar()
+        oldest = s.execute(select(func.min(p.c.created_at)).where(
+            p.c.ledger == ledger, p.c.status.in_((store.PENDING, store.PUSHING)))).scalar()
+    age = (_now() - as_utc(oldest)).total_seconds() if oldest else 0.0
+    return {"ledger": ledger, **{k: int(by_status.get(k, 0)) for k in
+                                 (store.PENDING, store.PUSHING, store.CONFIRMED, store.REJECTED)},
+            "duplicate_pushes": int(duplicates or 0), "oldest_unposted_seconds": max(age, 0.0)}
+
+
+def retry_rejected(db: Database, ledger: str, voucher_id: str) -> None:
+    """A person fixed the cause (for example an account mapping): send the voucher again."""
+    p = store.pushes
+    with db.session() as s:
+        row = s.execute(select(p.c.status).where(p.c.ledger == ledger, p.c.voucher_id == voucher_id)).first()
+        if row is None:
+            raise NotFound(f"no voucher {voucher_id} for ledger {ledger}")
+        if row.status != store.REJECTED:
+            raise Conflict(f"voucher {voucher_id} is {row.status} in {ledger}; only a rejected voucher is re-pushed")
+        s.execute(update(p).where(p.c.ledger == ledger, p.c.voucher_id == voucher_id)
+                  .values(status=store.PENDING, next_attempt_at=_now(), updated_at=_now()))

@@ -1,0 +1,73 @@
+"""`hub ledger reconcile --period YYYY-MM`: the hub's vouchers against the ledger's, per account
+and per voucher; every difference listed."""
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+import grpc
+from sqlalchemy import select
+
+from connectors.ledgers import clients, mapping, store
+from hubapi.accounting.v1 import accounting_service_pb2 as acc
+from hubapi.accounting.v1 import accounting_service_pb2_grpc as acc_grpc
+from hubkit.db import Database
+
+PAGE = 1000
+
+
+def hub_vouchers(accounting_target: str, period: str) -> list:
+    with grpc.insecure_channel(accounting_target) as channel:
+        stub, found, offset = acc_grpc.AccountingServiceStub(channel), [], 0
+        while True:
+            page = stub.ListVouchers(acc.ListVouchersRequest(period=period, limit=PAGE, offset=offset),
+                                     metadata=[("x-hub-actor", "ledger-reconcile")], timeout=30).vouchers
+            found.extend(page)
+            if len(page) < PAGE:
+                return found
+            offset += PAGE
+
+
+def _totals(lines) -> dict:
+    out: dict[str, list[Decimal]] = {}
+    for account, debit, credit in lines:
+        pair = out.setdefault(account, [Decimal("0.00"), Decimal("0.00")])
+        pair[0] += Decimal(str(debit))
+        pair[1] += Decimal(str(credit))
+    return out
+
+
+def reconcile(settings, ledger: str, config, period: str) -> dict:
+    db = Database(settings.ledger_db_url, store.metadata)
+    m = store.account_mappings
+    with db.reader() as s:
+        overrides = dict(s.execute(select(m.c.hub_account, m.c.ledger_account).where(m.c.ledger == ledger)).all())
+    db.dispose()
+    hub = hub_vouchers(settings.grpc_target("accounting"), period)
+    hub_numbers = {mapping.external_number({"number": v.number, "period": v.period}): v.number for v in hub}
+    hub_totals = _totals((mapping.account_for(ledger, l.account, overrides), l.debit, l.credit)
+                         for v in hub for l in v.lines)
+    client = clients.make(ledger, config)
+    try:
+        theirs = client.vouchers_for_period(period)
+    finally:
+        client.close()
+    ledger_totals = _totals((l["account"], l["debit"], l["credit"]) for v in theirs for l in v["lines"])
+    seen = Counter(v["external_number"] for v in theirs)
+    accounts = []
+    for account in sorted(set(hub_totals) | set(ledger_totals)):
+        h = hub_totals.get(account, [Decimal("0.00")] * 2)
+        l_ = ledger_totals.get(account, [Decimal("0.00")] * 2)
+        if h != l_:
+            accounts.append({"account": account, "hub_debit": str(h[0]), "hub_credit": str(h[1]),
+                             "ledger_debit": str(l_[0]), "ledger_credit": str(l_[1])})
+    report = {
+        "ledger": ledger, "period": period, "hub_vouchers": len(hub), "ledger_vouchers": len(theirs),
+        "account_differences": accounts,
+        "missing_in_ledger": sorted(n for n in hub_numbers if n not in seen),
+        "duplicated_in_ledger": sorted(n for n, count in seen.items() if count > 1 and n),
+        "unknown_to_hub": sorted(n or "(no external number)" for n in seen if n not in hub_numbers),
+    }
+    report["matches"] = not (accounts or report["missing_in_ledger"] or report["duplicated_in_ledger"]
+                             or report["unknown_to_hub"])
+    return report

@@ -1,0 +1,51 @@
+"""The ledger connector's own database: the vouchers it was given, and per ledger and voucher
+the push state that makes delivery effectively once."""
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, Integer, String, Table, Text
+
+from hubkit import inbox
+from hubkit.db import new_metadata
+
+metadata = new_metadata()
+
+# pending  -> not yet sent (or sent and refused for a reason that stored nothing: retry)
+# pushing  -> a save call is (or was, when the process died) in flight: look up before sending again
+# confirmed -> the ledger holds it (ledger_ref); never sent again
+# rejected -> the ledger refused it (message); waits for a fix and a re-push, never retried blindly
+PENDING, PUSHING, CONFIRMED, REJECTED = "pending", "pushing", "confirmed", "rejected"
+
+vouchers = Table(
+    "ledger_vouchers", metadata,
+    Column("voucher_id", String(32), primary_key=True),
+    Column("number", String(32), nullable=False),
+    Column("period", String(7), nullable=False, index=True),
+    Column("body", Text, nullable=False),  # the voucher_posted payload, as JSON
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+pushes = Table(
+    "ledger_pushes", metadata,
+    Column("ledger", String(16), primary_key=True),
+    Column("voucher_id", String(32), primary_key=True),
+    Column("external_number", String(40), nullable=False),  # stable; written where the ledger keeps it
+    Column("status", String(12), nullable=False, index=True),
+    Column("save_calls", Integer, nullable=False, server_default="0"),
+    Column("lookups", Integer, nullable=False, server_default="0"),
+    Column("ledger_ref", String(64)),
+    Column("last_error", String(500)),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+account_mappings = Table(
+    "ledger_account_mappings", metadata,
+    Column("ledger", String(16), primary_key=True),
+    Column("hub_account", String(32), primary_key=True),
+    Column("ledger_account", String(32), nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+inbox.add_tables(metadata)
