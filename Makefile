@@ -33,6 +33,10 @@ test: bootstrap
 test-unit: bootstrap
 	$(PY) -m pytest -q tests/unit
 
+# full-size proofs that `make test` runs scaled down
+soak: bootstrap
+	HUB_SOAK_VOUCHERS=2000 $(PY) -m pytest -q tests/e2e/test_ledgers.py -k every_voucher
+
 bench: bootstrap
 	$(PY) -m bench.reserve_throughput
 

@@ -66,3 +66,26 @@ def consumer_counts(amqp_uri: str) -> dict[str, int]:
                 for sub in topology.subscriptions()}
     finally:
         connection.close()
+
+
+def purge(amqp_uri: str) -> None:
+    """Empty every queue of the topology (a fresh world, for the demo)."""
+    connection = connect(amqp_uri)
+    try:
+        channel = connection.channel()
+        for sub in topology.subscriptions():
+            for queue in (sub.queue, sub.retry_queue, sub.dead_letter_queue):
+                channel.queue_purge(queue)
+    finally:
+        connection.close()
+
+
+def local_vhost(name: str) -> str | None:
+    """The AMQP URI of vhost `name` on the local broker, created if needed; None without rabbitmqctl."""
+    ctl = shutil.which("rabbitmqctl") or ("/usr/sbin/rabbitmqctl" if shutil.os.path.exists("/usr/sbin/rabbitmqctl")
+                                          else None)
+    if not ctl:
+        return None
+    subprocess.run([ctl, "-q", "add_vhost", name], capture_output=True)
+    done = subprocess.run([ctl, "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"], capture_output=True)
+    return f"amqp://guest:guest@127.0.0.1:5672/{name}" if done.returncode == 0 else None

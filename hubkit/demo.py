@@ -5,9 +5,14 @@ vouchers and the trial balance."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
+import subprocess
+import sys
 import time
 import uuid
+from contextlib import contextmanager
 from collections import Counter
 from datetime import datetime
 from decimal import Decimal
@@ -15,9 +20,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from hubkit import broker
 from hubkit import settings as hubsettings
 from hubkit.money import unit_cost
-from hubkit.supervisor import start_embedded
+from hubkit.supervisor import free_port, start_embedded
 
 CATALOG = [("TEA-LONGJING-250G", "West Lake Longjing tea 250 g", "168.00"),
            ("TEA-PUER-357G", "Pu'er cake 357 g", "238.00"),
@@ -148,6 +154,71 @@ def print_summary(summary: dict) -> None:
         print(f"  {r['account']:10s} {r['name'][:34]:34s} {r['debit']:>12s} {r['credit']:>12s} {r['closing']:>12s}")
     print(f"  {'total':45s} {tb['total_debit']:>12s} {tb['total_credit']:>12s}")
     print(f"  balanced (debits = credits, balances sum to zero): {'yes' if tb['balanced'] else 'NO'}")
+    for ledger, l in summary.get("ledgers", {}).items():
+        rec = l["reconciliation"]
+        print(f"\nledger {ledger}: {l['confirmed']} vouchers confirmed, {l['rejected']} rejected, "
+              f"{l['duplicate_pushes']} duplicate push attempts; reconciliation for {rec['period']}: "
+              f"{'no difference' if rec['matches'] else 'DIFFERENCES (see hub ledger reconcile)'}")
+
+
+# The Kingdee-style simulator's own test credentials (simulators/kingdee), for the demo only.
+DEMO_KINGDEE = {"HUB_KINGDEE_ACCT_ID": "0c30c597dc1565d147b3a371", "HUB_KINGDEE_USER_NAME": "hub",
+                "HUB_KINGDEE_APP_ID": "300001_aHViLXNpbS1rM2Nsb3VkLXNlY3JldCEh",
+                "HUB_KINGDEE_APP_SECRET": "919a478ce0957387dd907cd949e78cf2"}
+
+
+@contextmanager
+def demo_world(say):
+    """A fresh world for every demo run: databases under var/demo, its own vhost on the local
+    broker (emptied), and a Kingdee-style ledger simulator for the ledger connector, unless
+    HUB_AMQP_URI or HUB_LEDGERS say otherwise."""
+    base = hubsettings.load()
+    var = base.var_dir / "demo"
+    shutil.rmtree(var, ignore_errors=True)
+    (var / "log").mkdir(parents=True)
+    env = {"HUB_VAR_DIR": str(var)}
+    if not os.environ.get("HUB_AMQP_URI"):
+        broker.ensure_running(base.amqp_uri)
+        uri = broker.local_vhost("hub-demo")
+        if uri:
+            broker.declare_topology(uri)
+            broker.purge(uri)
+            env["HUB_AMQP_URI"] = uri
+    simulator = None
+    if not base.ledgers:
+        port = free_port()
+        log = open(var / "log" / "sim-kingdee.log", "ab")
+        simulator = subprocess.Popen([sys.executable, "-m", "simulators.kingdee", "--host", "127.0.0.1",
+                                      "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                                     cwd=hubsettings.PROJECT_ROOT)
+        env.update({"HUB_LEDGERS": "kingdee", "HUB_KINGDEE_URL": f"http://127.0.0.1:{port}/k3cloud/", **DEMO_KINGDEE})
+        say(f"a Kingdee-style ledger simulator listens on port {port}")
+    os.environ.update(env)
+    try:
+        yield hubsettings.load()
+    finally:
+        if simulator is not None:
+            simulator.terminate()
+            simulator.wait(10)
+
+
+def ledger_summary(client: httpx.Client, settings, period: str, expected: int) -> dict:
+    """Wait until the ledgers confirmed every voucher (or refused some), then reconcile."""
+    from connectors.ledgers import config as ledger_config
+    from connectors.ledgers import reconcile
+
+    def settled():
+        st = client.get("/ledger/status").json()["ledgers"]
+        return st if all(l["confirmed"] + l["rejected"] >= expected and not l["pending"] and not l["pushing"]
+                         for l in st) else None
+    deadline = time.monotonic() + 120
+    while not (status := settled()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    status = status or client.get("/ledger/status").json()["ledgers"]
+    configs = ledger_config.load(settings.ledgers)
+    return {l["ledger"]: {**{k: l[k] for k in ("confirmed", "rejected", "duplicate_pushes")},
+                          "reconciliation": reconcile.reconcile(settings, l["ledger"], configs[l["ledger"]], period)}
+            for l in status}
 
 
 def run_demo(as_json: bool = False) -> None:
@@ -155,30 +226,32 @@ def run_demo(as_json: bool = False) -> None:
     from gateway.models import metadata
     from hubkit.db import Database
 
-    s = hubsettings.load()
     say = (lambda *a: None) if as_json else (lambda *a: print(*a, flush=True))
-    say("starting the hub (embedded default: SQLite under var/, local RabbitMQ) ...")
-    stack = start_embedded()
-    try:
-        run = time.strftime("%y%m%d%H%M%S") + uuid.uuid4().hex[:4]
-        key = auth.add_user(Database(s.gateway_db_url, metadata), f"demo-{run}", "admin")
-        with httpx.Client(base_url=stack.gateway_url, headers={"X-API-Key": key}, timeout=30) as client:
-            demo = Demo(client, run, say)
-            started = time.monotonic()
-            say("buying stock from Tea Garden Trading Co. at two costs per SKU ...")
-            receipts = demo.seed()
-            say("selling 40 orders through the gateway ...")
-            orders = demo.sell()
-            say("shipping every reserved order ...")
-            shipped = demo.ship(orders)
-            vouchers = demo.vouchers(shipped, 2) + demo.vouchers(receipts, 1)
-            orders = [client.get(f"/orders/{o['id']}").json() for o in orders]
-            period = datetime.now(ZoneInfo(s.timezone)).strftime("%Y-%m")
-            summary = summarize(orders, client.get("/stock-value").json(), vouchers,
-                                client.get("/accounting/trial-balance", params={"period": period}).json(),
-                                time.monotonic() - started)
-    finally:
-        stack.stop()
+    say("starting the hub (embedded default: SQLite under var/demo, local RabbitMQ) ...")
+    with demo_world(say) as s:
+        stack = start_embedded()
+        try:
+            run = time.strftime("%y%m%d%H%M%S") + uuid.uuid4().hex[:4]
+            key = auth.add_user(Database(s.gateway_db_url, metadata), f"demo-{run}", "admin")
+            with httpx.Client(base_url=stack.gateway_url, headers={"X-API-Key": key}, timeout=30) as client:
+                demo = Demo(client, run, say)
+                started = time.monotonic()
+                say("buying stock from Tea Garden Trading Co. at two costs per SKU ...")
+                receipts = demo.seed()
+                say("selling 40 orders through the gateway ...")
+                orders = demo.sell()
+                say("shipping every reserved order ...")
+                shipped = demo.ship(orders)
+                vouchers = demo.vouchers(shipped, 2) + demo.vouchers(receipts, 1)
+                orders = [client.get(f"/orders/{o['id']}").json() for o in orders]
+                period = datetime.now(ZoneInfo(s.timezone)).strftime("%Y-%m")
+                summary = summarize(orders, client.get("/stock-value").json(), vouchers,
+                                    client.get("/accounting/trial-balance", params={"period": period}).json(),
+                                    time.monotonic() - started)
+                say("waiting for the ledger to confirm every voucher ...")
+                summary["ledgers"] = ledger_summary(client, s, period, len(vouchers))
+        finally:
+            stack.stop()
     if as_json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:

@@ -27,7 +27,7 @@ def demo_env(session_name, tmp_path):
     infra.delete_vhost(vhost)
 
 
-def test_demo_buys_sells_ships_and_its_books_balance(demo_env):
+def test_demo_buys_sells_ships_and_its_books_balance_and_reach_the_ledger(demo_env):
     done = subprocess.run([sys.executable, "-m", "hubkit.cli", "demo", "--json"], env=demo_env, capture_output=True,
                           text=True, timeout=300, cwd=hubsettings.PROJECT_ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -45,3 +45,7 @@ def test_demo_buys_sells_ships_and_its_books_balance(demo_env):
     # the books' inventory account holds exactly what the FIFO layers say the stock is worth
     inventory = next(r for r in tb["rows"] if r["account"] == "1405")
     assert Decimal(inventory["closing"]) == Decimal(summary["stock_value"]["total"])
+    # and every voucher reached the Kingdee-style ledger, which agrees with the hub
+    kingdee = summary["ledgers"]["kingdee"]
+    assert kingdee["confirmed"] == sum(v["count"] for v in summary["vouchers"].values()) and kingdee["rejected"] == 0
+    assert kingdee["reconciliation"]["matches"]
