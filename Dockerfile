@@ -2,6 +2,8 @@
 #
 # ONE image for every hub process; each container picks its command:
 #   hub migrate | hub api <service> | hub worker <service> | hub relay <service> | hub gateway
+#   | hub ledger run (the ledger connector)
+#   | python -m simulators.kingdee / simulators.ufida (ledger simulators, development only)
 #
 # Every dependency ships wheels for this base (psycopg2-binary included), so no
 # compiler is installed; add build-essential here if one ever needs building.
@@ -47,8 +49,9 @@ RUN pip install . \
 # Numeric user so Kubernetes can verify runAsNonRoot without reading /etc/passwd.
 USER 10001:10001
 
-# gateway HTTP, metrics, gRPC of order..accounting (documentation only)
-EXPOSE 8000 9100 50051-50055
+# gateway HTTP, metrics, gRPC of order..accounting, gRPC of the ledger connector
+# (documentation only; the simulators' 8701/8702 are left out: development only)
+EXPOSE 8000 9100 50051-50055 50060
 
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["hub", "--help"]

@@ -159,3 +159,9 @@ class ReversalIn(Strict):
 
 class AccountMappingIn(Strict):
     ledger_account: StrictStr = Field(..., pattern=r"^[0-9A-Za-z.]{1,32}$")
+
+
+class PurchaseReturnIn(Strict):
+    lines: list[ReceiveLineIn] = Field(..., min_length=1, max_length=500)
+    reason: StrictStr = Field("", max_length=200)
+    reference: StrictStr = Field("", max_length=128)

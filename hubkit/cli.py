@@ -91,6 +91,29 @@ def cmd_dlq_replay(args) -> None:
     print(f"replayed {n} dead letter(s)")
 
 
+def cmd_import_opening(args) -> None:
+    """Opening balances from a CSV file (account,debit,credit[,aux]) as one voucher, through the api."""
+    import csv
+
+    import grpc
+
+    from hubapi.accounting.v1 import accounting_service_pb2 as acc
+    from hubapi.accounting.v1 import accounting_service_pb2_grpc as acc_grpc
+    with open(args.file, newline="", encoding="utf-8-sig") as f:
+        rows = [acc.OpeningBalance(account=r["account"].strip(), debit=(r.get("debit") or "0").strip(),
+                                   credit=(r.get("credit") or "0").strip(), aux=(r.get("aux") or "").strip())
+                for r in csv.DictReader(f)]
+    with grpc.insecure_channel(_settings().grpc_target("accounting")) as channel:
+        try:
+            reply = acc_grpc.AccountingServiceStub(channel).ImportOpeningBalances(
+                acc.ImportOpeningBalancesRequest(business_date=args.date, lines=rows),
+                metadata=[("x-hub-actor", args.user)], timeout=30)
+        except grpc.RpcError as exc:
+            details = dict(exc.trailing_metadata() or ()).get("x-hub-field-errors", "")
+            raise SystemExit(f"refused: {exc.details()} {details}".strip())
+    print(f"opening balances posted as {reply.voucher.number}: {len(rows)} lines, total {reply.voucher.total}")
+
+
 def cmd_ledger_run(args) -> None:
     from connectors.ledgers import runner
     runner.main()
@@ -154,6 +177,14 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=("warehouse", "sales", "purchasing", "finance", "admin"))
     add.set_defaults(func=cmd_users_add)
+    accounting = sub.add_parser("accounting", help="the books").add_subparsers(dest="accounting_command",
+                                                                              required=True)
+    opening = accounting.add_parser("import-opening", help="post opening balances from a CSV file "
+                                                           "(account,debit,credit,aux)")
+    opening.add_argument("file")
+    opening.add_argument("--date", required=True, help="YYYY-MM-DD, the day the balances stand at")
+    opening.add_argument("--user", default=os.environ.get("USER", "cli"), help="recorded as who posted them")
+    opening.set_defaults(func=cmd_import_opening)
     ledger = sub.add_parser("ledger", help="the external ledgers (HUB_LEDGERS)").add_subparsers(
         dest="ledger_command", required=True)
     ledger.add_parser("run", help="run the ledger connector").set_defaults(func=cmd_ledger_run)

@@ -23,6 +23,8 @@ EVENTS = {
     "goods_returned": "inventory",
     "stock_adjusted": "inventory",
     "purchase_received": "procurement",
+    "purchase_returned": "procurement",
+    "purchase_return_shipped": "inventory",
     "voucher_posted": "accounting",
 }
 
@@ -33,6 +35,7 @@ SUBSCRIPTIONS = (
     ("inventory", "order_shipped"),
     ("inventory", "purchase_received"),
     ("inventory", "order_returned"),
+    ("inventory", "purchase_returned"),
     ("order", "stock_reserved"),
     ("order", "stock_short"),
     ("customer", "order_placed"),
@@ -43,6 +46,7 @@ SUBSCRIPTIONS = (
     ("accounting", "order_returned"),
     ("accounting", "goods_returned"),
     ("accounting", "stock_adjusted"),
+    ("accounting", "purchase_return_shipped"),
     # the ledger connector (connectors/ledgers) pushes every voucher to the external ledgers
     ("ledger", "voucher_posted"),
 )

@@ -4,7 +4,7 @@ eventlet must patch the standard library before anything else is imported, so th
 module is always started as its own interpreter (also by `hub worker`)."""
 import warnings
 
-warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated", category=DeprecationWarning)
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 import eventlet  # noqa: E402
 

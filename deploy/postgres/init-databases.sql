@@ -13,3 +13,7 @@ CREATE DATABASE "gateway";
 CREATE DATABASE "procurement";
 CREATE DATABASE "customer";
 CREATE DATABASE "accounting";
+-- The ledger connector's own database (push state per external ledger). `hub migrate`
+-- always migrates it, whether or not a connector runs (HUB_LEDGERS), so an existing volume
+-- needs this line run by hand (see above) before the next `hub migrate`.
+CREATE DATABASE "ledger";

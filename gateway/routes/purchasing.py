@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request, Response
 
 from gateway.errors import Problem
 from gateway.routes.common import ANYONE, PURCHASING, RECEIVING, allowed, clients, money_str, require_known_skus
-from gateway.schemas import PurchaseOrderIn, ReceivePurchaseIn, SupplierIn
+from gateway.schemas import PurchaseOrderIn, PurchaseReturnIn, ReceivePurchaseIn, SupplierIn
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
 from hubapi.procurement.v1 import procurement_service_pb2 as pro
 
@@ -16,6 +16,7 @@ def purchase_order_json(po) -> dict:
     return {"id": po.id, "supplier": po.supplier, "warehouse": po.warehouse, "currency": po.currency,
             "status": po.status, "created_by": po.created_by, "created_at": po.created_at,
             "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity, "received": l.received,
+                       "returned": l.returned,
                        "unit_cost": l.unit_cost, "vat_rate": l.vat_rate, "amount": money_str(l.amount)}
                       for l in po.lines],
             "receipts": [receipt_json(r) for r in po.receipts]}
@@ -72,3 +73,13 @@ def receive_purchase_order(purchase_order_id: str, body: ReceivePurchaseIn, requ
         purchase_order_id=purchase_order_id, reference=body.reference,
         lines=[pro.ReceiveLineInput(**l.model_dump()) for l in body.lines]), metadata=md)
     return {"receipt": receipt_json(reply.receipt), "purchase_order": purchase_order_json(reply.purchase_order)}
+
+
+@router.post("/purchase-orders/{purchase_order_id}/returns", status_code=201)
+def return_purchase_order(purchase_order_id: str, body: PurchaseReturnIn, request: Request,
+                          md=allowed(RECEIVING)):
+    """Send received goods back to the supplier: out of stock at their cost, the purchase reversed."""
+    reply = clients(request).procurement.ReturnPurchaseOrder(pro.ReturnPurchaseOrderRequest(
+        purchase_order_id=purchase_order_id, reason=body.reason, reference=body.reference,
+        lines=[pro.ReceiveLineInput(**l.model_dump()) for l in body.lines]), metadata=md)
+    return {"return_id": reply.return_id, "purchase_order": purchase_order_json(reply.purchase_order)}

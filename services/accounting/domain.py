@@ -142,6 +142,23 @@ def purchase(payload: dict, rules: Rules) -> list[Line]:
     ])
 
 
+def purchase_return(payload: dict, rules: Rules) -> list[Line]:
+    """Goods sent back to the supplier: Dr payable (gross), Cr input VAT, Cr inventory at the value
+    the goods left with; any difference to the purchase price corrects the cost of goods."""
+    a = rules.accounts
+    total, tax = cents(payload["total"]), cents(payload["total_tax"])
+    net, value = cents(payload["total_net"]), cents(payload["total_cost"])
+    summary = f"Return to supplier {payload['supplier']['code']}, PO {payload['purchase_order_id'][:12]}"
+    difference = net - value
+    return _nonzero([
+        Line(a["payable"], summary, debit=total, aux=f"supplier:{payload['supplier']['code']}"),
+        Line(a["input_vat"], summary, credit=tax),
+        Line(a["inventory"], summary, credit=value, cost_centre=f"warehouse:{payload['warehouse']}"),
+        Line(a["cost_of_goods"], f"Price difference: {summary}", credit=max(difference, ZERO),
+             debit=max(-difference, ZERO)),
+    ])
+
+
 def stock_adjustment(payload: dict, rules: Rules) -> list[Line]:
     """Count gain: Dr inventory, Cr unsettled gains/losses; count loss: the reverse; scrap: Dr scrap expense."""
     a, value = rules.accounts, cents(payload["value"])

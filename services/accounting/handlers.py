@@ -116,6 +116,12 @@ def post_return_cost(uow, envelope, rules):
     return post(uow, "return_cost", envelope, p["return_id"], p["returned_at"], domain.return_cost(p, rules), rules)
 
 
+def post_purchase_return(uow, envelope, rules):
+    p = envelope.payload
+    return post(uow, "purchase_return", envelope, p["return_id"], p["returned_at"], domain.purchase_return(p, rules),
+                rules)
+
+
 def post_stock_adjustment(uow, envelope, rules):
     p = envelope.payload
     return post(uow, "stock_adjustment", envelope, p["adjustment_id"], p["occurred_at"],

@@ -66,3 +66,7 @@ class Worker:
     @handle_event("stock_adjusted")
     def on_stock_adjusted(self, envelope):
         return self._post("accounting.stock_adjusted", envelope, handlers.post_stock_adjustment)
+
+    @handle_event("purchase_return_shipped")
+    def on_purchase_return_shipped(self, envelope):
+        return self._post("accounting.purchase_return_shipped", envelope, handlers.post_purchase_return)

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.envelope import Envelope
@@ -106,12 +106,17 @@ def receive_purchase(uow: UnitOfWork, envelope: Envelope) -> None:
                    datetime.fromisoformat(payload["received_at"]))
 
 
-def _consume_layers(s, sku: str, warehouse: str, quantity: int) -> Decimal:
-    """Take `quantity` from the oldest cost layers; returns their cost to the cent. A layer's
-    last units take exactly the value it has left, so no rounding residue ever stays behind."""
-    layers = s.execute(select(cost_layers).where(cost_layers.c.sku == sku, cost_layers.c.warehouse == warehouse,
-                                                 cost_layers.c.remaining > 0)
-                       .order_by(cost_layers.c.received_at, cost_layers.c.id).with_for_update()).all()
+def _consume_layers(s, sku: str, warehouse: str, quantity: int, prefer_reference: str = "") -> Decimal:
+    """Take `quantity` from the oldest cost layers (those received under `prefer_reference`
+    first, when given); returns their cost to the cent. A layer's last units take exactly the
+    value it has left, so no rounding residue ever stays behind."""
+    order = [cost_layers.c.received_at, cost_layers.c.id]
+    if prefer_reference:
+        order.insert(0, case((stock_movements.c.reference.like(f"{prefer_reference}%"), 0), else_=1))
+    layers = s.execute(select(cost_layers).join(stock_movements, stock_movements.c.id == cost_layers.c.movement_id)
+                       .where(cost_layers.c.sku == sku, cost_layers.c.warehouse == warehouse,
+                              cost_layers.c.remaining > 0)
+                       .order_by(*order).with_for_update(of=cost_layers)).all()
     need, cost = quantity, Decimal("0.00")
     for layer in layers:
         if need == 0:
@@ -222,6 +227,34 @@ def get_stock(db: Database, sku: str, warehouse: str = "") -> list[dict]:
             return [_level(s, sku, warehouse)]
         return [{"sku": r.sku, "warehouse": r.warehouse, "on_hand": r.on_hand, "reserved": r.reserved,
                  "available": r.on_hand - r.reserved} for r in s.execute(query).all()]
+
+
+def return_to_supplier(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
+    """purchase_returned: the goods leave for the supplier, taken from that purchase order's own
+    cost layers first; emits purchase_return_shipped with their value for the books."""
+    s, payload, now = uow.session, envelope.payload, _now()
+    warehouse, shipped = payload["warehouse"], []
+    for line in payload["lines"]:
+        qty = int(line["quantity"])
+        took = s.execute(update(stock_levels)
+                         .where(stock_levels.c.sku == line["sku"], stock_levels.c.warehouse == warehouse,
+                                stock_levels.c.on_hand - stock_levels.c.reserved >= qty)
+                         .values(on_hand=stock_levels.c.on_hand - qty)).rowcount
+        if not took:
+            raise Conflict(f"purchase return {payload['return_id']}: {warehouse} has fewer than {qty} unreserved "
+                           f"units of {line['sku']}")
+        cost = _consume_layers(s, line["sku"], warehouse, qty, prefer_reference=f"PO {payload['purchase_order_id']}")
+        s.execute(stock_movements.insert().values(
+            kind="purchase_return", sku=line["sku"], warehouse=warehouse, quantity=-qty,
+            unit_cost=unit_cost(cost / qty), value=-cost, reference=f"return to supplier {payload['return_id']}"[:128],
+            actor=envelope.actor, occurred_at=now))
+        shipped.append({"line_no": line["line_no"], "sku": line["sku"], "quantity": qty, "cost": str(cost)})
+    uow.emit("purchase_return_shipped", payload["purchase_order_id"], {
+        **{k: payload[k] for k in ("purchase_order_id", "return_id", "supplier", "warehouse", "total_net",
+                                   "total_tax", "total")},
+        "returned_at": now.isoformat(), "lines": shipped,
+        "total_cost": str(sum((Decimal(l["cost"]) for l in shipped), start=Decimal("0.00")))})
+    return shipped
 
 
 def restock_return(uow: UnitOfWork, envelope: Envelope) -> list[dict]:

@@ -36,3 +36,7 @@ class Worker:
     @handle_event("order_returned")
     def on_order_returned(self, envelope):
         return handle_once(self.db, "inventory", "inventory.order_returned", envelope, handlers.restock_return)
+
+    @handle_event("purchase_returned")
+    def on_purchase_returned(self, envelope):
+        return handle_once(self.db, "inventory", "inventory.purchase_returned", envelope, handlers.return_to_supplier)

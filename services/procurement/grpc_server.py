@@ -25,7 +25,7 @@ def purchase_order_to_proto(po: dict) -> pb.PurchaseOrder:
         lines=[pb.PurchaseOrderLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"],
                                     received=l["received"], unit_cost=str(money.unit_cost(l["unit_cost"])),
                                     vat_rate=str(money.to_decimal(l["vat_rate"]).quantize(domain.VAT_PLACES)),
-                                    amount=money.to_proto(money.cents(l["amount"]), cur))
+                                    amount=money.to_proto(money.cents(l["amount"]), cur), returned=l["returned"])
                for l in po["lines"]],
         receipts=[receipt_to_proto(r) for r in po["receipts"]],
         created_by=po["created_by"], created_at=as_utc(po["created_at"]).isoformat())
@@ -71,6 +71,17 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
         receipt = next(r for r in po["receipts"] if r["id"] == receipt_id)
         return pb.ReceivePurchaseOrderResponse(purchase_order=purchase_order_to_proto(po),
                                                receipt=receipt_to_proto(receipt))
+
+
+    @rpc
+    def ReturnPurchaseOrder(self, request, context):
+        with self._uow(context) as uow:
+            return_id = handlers.return_purchase(uow, request.purchase_order_id,
+                                                 [(l.line_no, l.quantity) for l in request.lines],
+                                                 request.reason, request.reference)
+        return pb.ReturnPurchaseOrderResponse(
+            purchase_order=purchase_order_to_proto(handlers.get_purchase_order(self.db, request.purchase_order_id)),
+            return_id=return_id)
 
 
 def main(settings) -> None:

@@ -8,11 +8,11 @@ from decimal import Decimal
 from sqlalchemy import select, update
 
 from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
-from hubkit.errors import Conflict, NotFound
+from hubkit.errors import Conflict, FieldErrors, NotFound
 from hubkit.money import cents, unit_cost
 from services.procurement import domain
-from services.procurement.models import (purchase_order_lines, purchase_orders, receipt_lines, receipts,
-                                         suppliers)
+from services.procurement.models import (purchase_order_lines, purchase_orders, purchase_return_lines,
+                                         purchase_returns, receipt_lines, receipts, suppliers)
 
 PURCHASE_RECEIVED = "purchase_received"
 
@@ -123,6 +123,66 @@ def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: l
         "total": str(total),
     })
     return receipt_id
+
+
+def return_purchase(uow: UnitOfWork, purchase_order_id: str, requested: list[tuple[int, int]], reason: str,
+                    reference: str = "") -> str:
+    """Send received goods back to the supplier (per line, at most what was received and not yet
+    returned) and emit purchase_returned: inventory takes them out, accounting reverses the purchase."""
+    s, now = uow.session, _now()
+    touched = s.execute(update(purchase_orders).where(purchase_orders.c.id == purchase_order_id)
+                        .values(updated_by=uow.actor, updated_at=now)).rowcount
+    if not touched:
+        raise NotFound(f"purchase order {purchase_order_id!r} not found",
+                       [{"field": "purchase_order_id", "message": "unknown purchase order"}])
+    po = s.execute(select(purchase_orders).where(purchase_orders.c.id == purchase_order_id)).one()
+    rows = {r.line_no: r for r in s.execute(select(purchase_order_lines).where(
+        purchase_order_lines.c.purchase_order_id == purchase_order_id)).all()}
+    errors = FieldErrors()
+    if not requested:
+        errors.add("lines", "name the lines and quantities to send back")
+    if len({n for n, _ in requested}) != len(requested):
+        errors.add("lines", "each line at most once")
+    for i, (line_no, qty) in enumerate(requested):
+        row = rows.get(line_no)
+        if row is None:
+            errors.add(f"lines[{i}].line_no", f"the purchase order has no line {line_no}")
+        elif not 0 < qty <= row.received - row.returned:
+            errors.add(f"lines[{i}].quantity", f"from 1 to {row.received - row.returned} (received, not yet returned)")
+    if len(reason or "") > 200:
+        errors.add("reason", "at most 200 characters")
+    errors.raise_if_any("the purchase return is invalid")
+    lines = []
+    for line_no, qty in sorted(requested):
+        won = s.execute(update(purchase_order_lines).where(
+            purchase_order_lines.c.purchase_order_id == purchase_order_id, purchase_order_lines.c.line_no == line_no,
+            purchase_order_lines.c.returned + qty <= purchase_order_lines.c.received,
+        ).values(returned=purchase_order_lines.c.returned + qty)).rowcount
+        if won != 1:
+            raise Conflict(f"line {line_no} was returned concurrently; try again")
+        row = rows[line_no]
+        cost, rate = unit_cost(row.unit_cost), Decimal(row.vat_rate).quantize(domain.VAT_PLACES)
+        amount = domain.line_amount(qty, cost)
+        lines.append(dict(line_no=line_no, sku=row.sku, quantity=qty, unit_cost=cost, vat_rate=rate, amount=amount,
+                          tax=domain.line_tax(amount, rate)))
+    return_id = uuid.uuid4().hex
+    total_net = cents(sum((l["amount"] for l in lines), start=Decimal(0)))
+    total_tax = cents(sum((l["tax"] for l in lines), start=Decimal(0)))
+    s.execute(purchase_returns.insert().values(
+        id=return_id, purchase_order_id=purchase_order_id, reference=(reference or "").strip()[:128],
+        reason=reason or "", total_net=total_net, total_tax=total_tax, total=total_net + total_tax,
+        returned_by=uow.actor, returned_at=now))
+    s.execute(purchase_return_lines.insert(), [dict(return_id=return_id, **l) for l in lines])
+    supplier_name = s.execute(select(suppliers.c.name).where(suppliers.c.code == po.supplier)).scalar_one()
+    uow.emit("purchase_returned", purchase_order_id, {
+        "purchase_order_id": purchase_order_id, "return_id": return_id,
+        "supplier": {"code": po.supplier, "name": supplier_name}, "warehouse": po.warehouse,
+        "currency": po.currency, "returned_at": now.isoformat(), "reason": reason or "",
+        "lines": [{"line_no": l["line_no"], "sku": l["sku"], "quantity": int(l["quantity"]),
+                   "unit_cost": str(l["unit_cost"]), "vat_rate": str(l["vat_rate"]), "amount": str(l["amount"]),
+                   "tax": str(l["tax"])} for l in lines],
+        "total_net": str(total_net), "total_tax": str(total_tax), "total": str(total_net + total_tax)})
+    return return_id
 
 
 # -- queries ---------------------------------------------------------------

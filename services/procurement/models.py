@@ -38,12 +38,14 @@ purchase_order_lines = Table(
     Column("sku", String(64), nullable=False),
     Column("quantity", BigInteger, nullable=False),
     Column("received", BigInteger, nullable=False, server_default="0"),
+    Column("returned", BigInteger, nullable=False, server_default="0"),  # sent back to the supplier
     Column("unit_cost", Numeric(18, 6), nullable=False),  # excluding VAT
     Column("vat_rate", Numeric(5, 4), nullable=False),
     Column("amount", Numeric(18, 2), nullable=False),     # cents(quantity x unit_cost), excluding VAT
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("received >= 0", name="received_not_negative"),
     CheckConstraint("received <= quantity", name="received_at_most_ordered"),
+    CheckConstraint("returned >= 0 AND returned <= received", name="returned_at_most_received"),
 )
 
 # One row per delivery taken in; each emits one purchase_received.
@@ -68,6 +70,33 @@ receipt_lines = Table(
     Column("unit_cost", Numeric(18, 6), nullable=False),
     Column("vat_rate", Numeric(5, 4), nullable=False),
     Column("amount", Numeric(18, 2), nullable=False),  # net
+    Column("tax", Numeric(18, 2), nullable=False),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+# Goods sent back to the supplier; each emits one purchase_returned.
+purchase_returns = Table(
+    "purchase_returns", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("purchase_order_id", String(32), ForeignKey("purchase_orders.id"), nullable=False, index=True),
+    Column("reference", String(128), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("total_net", Numeric(18, 2), nullable=False),
+    Column("total_tax", Numeric(18, 2), nullable=False),
+    Column("total", Numeric(18, 2), nullable=False),
+    Column("returned_by", String(64), nullable=False),
+    Column("returned_at", DateTime(timezone=True), nullable=False),
+)
+
+purchase_return_lines = Table(
+    "purchase_return_lines", metadata,
+    Column("return_id", String(32), ForeignKey("purchase_returns.id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("unit_cost", Numeric(18, 6), nullable=False),
+    Column("vat_rate", Numeric(5, 4), nullable=False),
+    Column("amount", Numeric(18, 2), nullable=False),
     Column("tax", Numeric(18, 2), nullable=False),
     CheckConstraint("quantity > 0", name="quantity_positive"),
 )

@@ -128,3 +128,52 @@ def test_a_voucher_is_corrected_by_reversal_and_exported(pg_hub):
     assert _amounts(reversal.json()) == {"1002": Decimal("-50.00"), "1122": Decimal("50.00")}
     assert workbook.status_code == 200 and workbook.content[:2] == b"PK"  # an xlsx (zip) file
     assert detail["closing"] == str(Decimal(detail["opening"]))  # received and reversed: back where it was
+
+
+def test_goods_sent_back_to_the_supplier_reverse_the_purchase_at_their_cost(pg_hub):
+    sku, warehouse, supplier = unique("PRT"), unique("WHP")[:12], unique("SUP")
+    with pg_hub.client("admin") as admin:
+        stock_sku(admin, sku, warehouse=warehouse, priority=0)
+        assert admin.post("/suppliers", json={"code": supplier, "name": "Supplier"}).status_code == 201
+        received = _purchase(admin, supplier, warehouse, sku, 10, "10.00")
+        po_id = received["purchase_order"]["id"]
+        wait_for(lambda: [l["on_hand"] for l in admin.get(f"/stock/{sku}").json()["levels"]] == [10], 60, 0.2,
+                 "goods received")
+        sent = admin.post(f"/purchase-orders/{po_id}/returns", json={"lines": [{"line_no": 1, "quantity": 4}],
+                                                                     "reason": "wrong grade"})
+        assert sent.status_code == 201, sent.text
+        [voucher] = _vouchers(admin, sent.json()["return_id"], 1)
+        value = admin.get("/stock-value", params={"warehouse": warehouse}).json()
+        too_many = admin.post(f"/purchase-orders/{po_id}/returns", json={"lines": [{"line_no": 1, "quantity": 7}]})
+        _trial_balance_ok(admin, voucher["period"])
+    assert _amounts(voucher) == {"2202": Decimal("45.20"), "22210101": Decimal("-5.20"), "1405": Decimal("-40.00")}
+    assert value["total"] == "60.00"
+    assert sent.json()["purchase_order"]["lines"][0]["returned"] == 4
+    assert too_many.status_code == 422
+
+
+def test_opening_balances_are_imported_from_a_file_and_must_balance(pg_hub, tmp_path):
+    import subprocess
+    import sys
+
+    from hubkit import settings as hubsettings
+
+    good, bad = tmp_path / "opening.csv", tmp_path / "unbalanced.csv"
+    good.write_text("account,debit,credit,aux\n1002,50000.00,,\n1405,12000.00,,warehouse:SH\n"
+                    "2202,,7000.00,supplier:TEA-GARDEN\n4001,,55000.00,\n", encoding="utf-8")
+    bad.write_text("account,debit,credit\n1002,100.00,\n4001,,99.00\n", encoding="utf-8")
+
+    def run(path):
+        return subprocess.run([sys.executable, "-m", "hubkit.cli", "accounting", "import-opening", str(path),
+                               "--date", "2021-01-01"], env=pg_hub.stack.env, capture_output=True, text=True,
+                              timeout=60, cwd=hubsettings.PROJECT_ROOT)
+    refused = run(bad)
+    assert refused.returncode != 0 and "does not balance" in refused.stderr
+    posted = run(good)
+    assert posted.returncode == 0, posted.stderr
+    with pg_hub.client("finance") as finance:
+        [voucher] = finance.get("/accounting/vouchers", params={"source_id": "opening:2021-01-01"}).json()["vouchers"]
+        tb = finance.get("/accounting/trial-balance", params={"period": "2021-01"}).json()
+    assert voucher["kind"] == "opening" and voucher["total"] == "62000.00"
+    assert tb["balanced"]
+    assert {r["account"]: r["debit"] for r in tb["rows"]}["1002"] == "50000.00"
