@@ -17,11 +17,14 @@ EVENTS = {
     "order_placed": "order",
     "order_shipped": "order",
     "order_returned": "order",
+    "order_cancelled": "order",
+    "channel_order_changed": "shops",  # the shop connectors (connectors/shops)
     "stock_reserved": "inventory",
     "stock_short": "inventory",
     "goods_issued": "inventory",
     "goods_returned": "inventory",
     "stock_adjusted": "inventory",
+    "stock_changed": "inventory",
     "purchase_received": "procurement",
     "purchase_returned": "procurement",
     "purchase_return_shipped": "inventory",
@@ -35,6 +38,8 @@ SUBSCRIPTIONS = (
     ("inventory", "order_shipped"),
     ("inventory", "purchase_received"),
     ("inventory", "order_returned"),
+    ("inventory", "order_cancelled"),
+    ("order", "channel_order_changed"),
     ("inventory", "purchase_returned"),
     ("order", "stock_reserved"),
     ("order", "stock_short"),
@@ -49,7 +54,16 @@ SUBSCRIPTIONS = (
     ("accounting", "purchase_return_shipped"),
     # the ledger connector (connectors/ledgers) pushes every voucher to the external ledgers
     ("ledger", "voucher_posted"),
+    # the shop connectors confirm shipments on the platforms and push sellable stock
+    ("shops_taobao", "order_shipped"),
+    ("shops_taobao", "stock_changed"),
+    ("shops_jd", "order_shipped"),
+    ("shops_jd", "stock_changed"),
 )
+# Only the newest of these matters (a newer quantity supersedes an older one): their queues keep
+# a bounded backlog and drop the oldest when a consumer is away for long.
+LATEST_ONLY = {"stock_changed"}
+LATEST_ONLY_BACKLOG = 50_000
 
 
 @dataclass(frozen=True)
@@ -87,7 +101,9 @@ _SAFE_DEAD_LETTERING = {"x-dead-letter-strategy": "at-least-once", "x-overflow":
 
 
 def main_queue_arguments(sub: Subscription) -> dict:
-    return {**_QUORUM, **_SAFE_DEAD_LETTERING, "x-delivery-limit": DELIVERY_LIMIT,
+    bounded = ({"x-max-length": LATEST_ONLY_BACKLOG, "x-overflow": "drop-head"} if sub.event_type in LATEST_ONLY
+               else _SAFE_DEAD_LETTERING)
+    return {**_QUORUM, **bounded, "x-delivery-limit": DELIVERY_LIMIT,
             "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE, "x-dead-letter-routing-key": sub.queue}
 
 

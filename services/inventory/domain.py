@@ -9,7 +9,7 @@ from hubkit.money import to_decimal, unit_cost
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
 MAX_QUANTITY = 10_000_000
-RESERVED, BACKORDERED, ISSUED = "reserved", "backordered", "issued"
+RESERVED, BACKORDERED, ISSUED, RELEASED = "reserved", "backordered", "issued", "released"
 
 
 def check_code(errors: FieldErrors, field: str, value: str, max_len: int = 64) -> None:

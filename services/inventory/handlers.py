@@ -71,6 +71,7 @@ def receive_stock(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, cost
     if errors.items:
         raise NotFound("unknown SKU or warehouse", errors.items)
     movement_id = _add_stock(s, sku, warehouse, quantity, cost_value, reference, uow.actor, _now())
+    announce_stock(uow, {sku})
     return movement_id, _level(s, sku, warehouse)
 
 
@@ -104,6 +105,7 @@ def receive_purchase(uow: UnitOfWork, envelope: Envelope) -> None:
         _add_stock(s, line["sku"], warehouse, int(line["quantity"]), unit_cost(line["unit_cost"]),
                    f"PO {payload['purchase_order_id']} receipt {payload['receipt_id']}", envelope.actor,
                    datetime.fromisoformat(payload["received_at"]))
+    announce_stock(uow, codes)
 
 
 def _consume_layers(s, sku: str, warehouse: str, quantity: int, prefer_reference: str = "") -> Decimal:
@@ -180,6 +182,41 @@ def _try_reserve(s, sku: str, quantity: int, warehouse_order: list[str]) -> str 
     return None
 
 
+def announce_stock(uow: UnitOfWork, skus) -> None:
+    """stock_changed per SKU, with what is available per warehouse and in all: the shop connectors
+    push sellable quantities from it. Its sequence (per SKU) is the version of the quantity."""
+    s = uow.session
+    for sku in sorted(set(skus)):
+        levels = [{"warehouse": r.warehouse, "on_hand": r.on_hand, "reserved": r.reserved,
+                   "available": r.on_hand - r.reserved}
+                  for r in s.execute(select(stock_levels).where(stock_levels.c.sku == sku)
+                                     .order_by(stock_levels.c.warehouse)).all()]
+        uow.emit("stock_changed", f"sku:{sku}", {"sku": sku, "levels": levels,
+                                                "available": sum(l["available"] for l in levels)})
+
+
+def release_order(uow: UnitOfWork, envelope: Envelope) -> None:
+    """order_cancelled: whatever was reserved for the order becomes available again."""
+    s, order_id = uow.session, envelope.payload["order_id"]
+    held = s.execute(select(reservations).where(reservations.c.order_id == order_id)
+                     .order_by(reservations.c.sku, reservations.c.line_no)).all()
+    if not held:
+        raise PredecessorMissing(f"order {order_id} was cancelled before inventory answered it")
+    for r in held:
+        if r.status == domain.RESERVED:
+            released = s.execute(update(stock_levels)
+                                 .where(stock_levels.c.sku == r.sku, stock_levels.c.warehouse == r.warehouse,
+                                        stock_levels.c.reserved >= r.quantity)
+                                 .values(reserved=stock_levels.c.reserved - r.quantity)).rowcount
+            if not released:
+                raise Conflict(f"{r.sku} in {r.warehouse} holds less than the {r.quantity} reserved for {order_id}")
+        if r.status in (domain.RESERVED, domain.BACKORDERED):
+            s.execute(update(reservations).where(reservations.c.order_id == order_id,
+                                                 reservations.c.line_no == r.line_no)
+                      .values(status=domain.RELEASED))
+    announce_stock(uow, {r.sku for r in held if r.status == domain.RESERVED})
+
+
 def reserve_order(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     """order_placed: reserve every line in the first warehouse (by priority) that can
     cover it whole, or mark it backordered; answer stock_reserved or stock_short."""
@@ -203,6 +240,7 @@ def reserve_order(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     answer.sort(key=lambda l: l["line_no"])
     short = any(l["status"] == domain.BACKORDERED for l in answer)
     uow.emit("stock_short" if short else "stock_reserved", order_id, {"order_id": order_id, "lines": answer})
+    announce_stock(uow, {l["sku"] for l in answer if l["status"] == domain.RESERVED})
     return answer
 
 
@@ -249,6 +287,7 @@ def return_to_supplier(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
             unit_cost=unit_cost(cost / qty), value=-cost, reference=f"return to supplier {payload['return_id']}"[:128],
             actor=envelope.actor, occurred_at=now))
         shipped.append({"line_no": line["line_no"], "sku": line["sku"], "quantity": qty, "cost": str(cost)})
+    announce_stock(uow, {l["sku"] for l in shipped})
     uow.emit("purchase_return_shipped", payload["purchase_order_id"], {
         **{k: payload[k] for k in ("purchase_order_id", "return_id", "supplier", "warehouse", "total_net",
                                    "total_tax", "total")},
@@ -280,6 +319,7 @@ def restock_return(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
                    envelope.actor, now, value=cost, kind="return")
         restocked.append({"line_no": line["line_no"], "sku": issued.sku, "warehouse": issued.warehouse,
                           "quantity": qty, "cost": str(cost)})
+    announce_stock(uow, {l["sku"] for l in restocked})
     uow.emit("goods_returned", order_id, {"order_id": order_id, "return_id": payload["return_id"],
                                           "channel": payload.get("channel"), "returned_at": now.isoformat(),
                                           "lines": restocked})
@@ -318,6 +358,7 @@ def adjust_stock(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, reaso
             kind="adjustment", sku=sku, warehouse=warehouse, quantity=quantity,
             unit_cost=unit_cost(-value / -quantity), value=value, reference=reference[:128], actor=uow.actor,
             occurred_at=now))
+    announce_stock(uow, {sku})
     uow.emit("stock_adjusted", f"adjustment:{adjustment_id}", {
         "adjustment_id": adjustment_id, "sku": sku, "warehouse": warehouse, "quantity": quantity, "reason": reason,
         "note": note or "", "value": str(value), "occurred_at": now.isoformat()})

@@ -40,3 +40,7 @@ class Worker:
     @handle_event("purchase_returned")
     def on_purchase_returned(self, envelope):
         return handle_once(self.db, "inventory", "inventory.purchase_returned", envelope, handlers.return_to_supplier)
+
+    @handle_event("order_cancelled")
+    def on_order_cancelled(self, envelope):
+        return handle_once(self.db, "inventory", "inventory.order_cancelled", envelope, handlers.release_order)

@@ -24,6 +24,8 @@ class LineInput:
     sku: str
     quantity: int
     unit_price: Decimal
+    amount: Decimal | None = None  # what the buyer paid for the line, when a channel allocated discounts
+    refund_status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,34 @@ def validate(cmd: PlaceOrder) -> None:
 
 
 def line_amount(line: LineInput) -> Decimal:
-    return cents(line.unit_price * line.quantity)
+    return line.amount if line.amount is not None else cents(line.unit_price * line.quantity)
+
+
+CANCELLED = "cancelled"
+# What a channel may say about an order (its own states are mapped to these by the connectors).
+CHANNEL_STATUSES = ("awaiting_payment", "paid", "shipped", "completed", "cancelled")
+OPEN = (PENDING, RESERVED, BACKORDERED)  # not shipped, not cancelled: can still be cancelled
+
+
+@dataclass(frozen=True)
+class ChannelOrder:
+    """An order as a channel reports it: the newest version wins, older or repeated ones change nothing."""
+    order: PlaceOrder
+    version: int          # the channel's modified time in milliseconds
+    status: str           # one of CHANNEL_STATUSES
+
+
+def validate_channel(co: ChannelOrder) -> None:
+    errors = FieldErrors()
+    if co.status not in CHANNEL_STATUSES:
+        errors.add("status", f"one of {', '.join(CHANNEL_STATUSES)}")
+    if isinstance(co.version, bool) or not isinstance(co.version, int) or co.version <= 0:
+        errors.add("version", "a positive whole number (the channel's modified time in ms)")
+    for i, line in enumerate(co.order.lines):
+        if line.amount is not None and (line.amount < 0 or line.amount != cents(line.amount)):
+            errors.add(f"lines[{i}].amount", "an amount >= 0 with at most two decimals")
+    errors.raise_if_any("the channel order is invalid")
+    validate(co.order)
 
 
 def order_status(reservations: list[str]) -> str:
@@ -79,3 +108,20 @@ def validate_shipment(carrier: str, tracking_number: str) -> None:
     if not tracking_number or not TRACKING.match(tracking_number):
         errors.add("tracking_number", "required: 4-64 letters, digits or '-'")
     errors.raise_if_any("the shipment is invalid")
+
+
+def channel_order_from_dict(d: dict) -> ChannelOrder:
+    """The channel_order_changed payload (shop connectors publish it) as a ChannelOrder."""
+    from hubkit.errors import InvalidArgument
+    from hubkit.money import to_decimal
+
+    try:
+        lines = [LineInput(sku=l["sku"], quantity=l["quantity"], unit_price=to_decimal(l["unit_price"]),
+                           amount=to_decimal(l["amount"]) if l.get("amount") is not None else None,
+                           refund_status=l.get("refund_status")) for l in d["lines"]]
+        order = PlaceOrder(channel=d["channel"], shop=d["shop"], external_order_id=d["external_order_id"],
+                           lines=lines, buyer=d.get("buyer") or {}, shipping_address=d.get("shipping_address") or {},
+                           currency=d.get("currency") or "CNY")
+        return ChannelOrder(order=order, version=d["version"], status=d["status"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidArgument(f"malformed channel order: {type(exc).__name__}: {exc}") from None

@@ -27,7 +27,8 @@ def place_order(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, bool]:
     s, now = uow.session, _now()
     order_id = uuid.uuid4().hex
     lines = [dict(order_id=order_id, line_no=i + 1, sku=l.sku, quantity=l.quantity,
-                  unit_price=l.unit_price, amount=domain.line_amount(l), reservation=domain.PENDING)
+                  unit_price=l.unit_price, amount=domain.line_amount(l), reservation=domain.PENDING,
+                  refund_status=l.refund_status)
              for i, l in enumerate(cmd.lines)]
     total = sum((l["amount"] for l in lines), start=domain.Decimal("0.00"))
     inserted = s.execute(dialect_insert(s, orders).values(
@@ -54,6 +55,49 @@ def place_order(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, bool]:
     return order_id, True
 
 
+def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder) -> tuple[str | None, str]:
+    """A channel's view of an order (from a shop connector or a storefront webhook), applied
+    once per version: a new paid order is placed; a newer version cancels it before shipping
+    (its reservation is released), records refunds and address changes; an older or repeated
+    version changes nothing. Returns (order id or None, what happened)."""
+    domain.validate_channel(co)
+    cmd, s, now = co.order, uow.session, _now()
+    row = s.execute(select(orders).where(orders.c.channel == cmd.channel, orders.c.shop == cmd.shop,
+                                         orders.c.external_order_id == cmd.external_order_id)).first()
+    if row is None:
+        if co.status == "awaiting_payment":
+            return None, "waiting for payment"
+        order_id, _ = place_order(uow, cmd)
+        s.execute(update(orders).where(orders.c.id == order_id)
+                  .values(channel_version=co.version, channel_status=co.status))
+        if co.status == "cancelled":  # paid and cancelled before we ever saw it
+            _cancel(uow, order_id, now)
+        return order_id, "created"
+    if co.version <= row.channel_version:
+        return row.id, "stale"
+    changes = {"channel_version": co.version, "channel_status": co.status, "updated_by": uow.actor, "updated_at": now}
+    if row.status in domain.OPEN:
+        changes["shipping_address"] = json.dumps(cmd.shipping_address, ensure_ascii=False)
+    s.execute(update(orders).where(orders.c.id == row.id).values(**changes))
+    for line_no, line in enumerate(cmd.lines, start=1):
+        s.execute(update(order_lines).where(order_lines.c.order_id == row.id, order_lines.c.line_no == line_no)
+                  .values(refund_status=line.refund_status))
+    if co.status == "cancelled" and row.status in domain.OPEN:
+        _cancel(uow, row.id, now)
+        return row.id, "cancelled"
+    return row.id, "updated"
+
+
+def _cancel(uow: UnitOfWork, order_id: str, now) -> None:
+    s = uow.session
+    s.execute(update(orders).where(orders.c.id == order_id).values(status=domain.CANCELLED, updated_at=now,
+                                                                   updated_by=uow.actor))
+    lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()
+    uow.emit("order_cancelled", order_id, {"order_id": order_id, "cancelled_at": now.isoformat(),
+                                           "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity}
+                                                     for l in lines]})
+
+
 def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:
     """stock_reserved / stock_short from inventory: set each line's reservation."""
     s, payload = uow.session, envelope.payload
@@ -69,7 +113,8 @@ def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:
                   .values(reservation=status, warehouse=line.get("warehouse")))
     statuses = s.execute(select(order_lines.c.reservation)
                          .where(order_lines.c.order_id == order_id)).scalars().all()
-    s.execute(update(orders).where(orders.c.id == order_id).values(
+    # a cancelled order stays cancelled; inventory releases what it had reserved
+    s.execute(update(orders).where(orders.c.id == order_id, orders.c.status != domain.CANCELLED).values(
         status=domain.order_status(list(statuses)), updated_by=envelope.actor, updated_at=_now()))
 
 

@@ -1,5 +1,5 @@
 """Tables of the order service's own database."""
-from sqlalchemy import (CheckConstraint, Column, DateTime, ForeignKey, Integer, Numeric, String, Table,
+from sqlalchemy import (BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Integer, Numeric, String, Table,
                         Text, UniqueConstraint)
 
 from hubkit import inbox, outbox
@@ -25,6 +25,9 @@ orders = Table(
     Column("carrier", String(32)),
     Column("tracking_number", String(64)),
     Column("shipped_at", DateTime(timezone=True)),
+    # the channel's own view: its last applied version (modified time, ms) and status
+    Column("channel_version", BigInteger, nullable=False, server_default="0"),
+    Column("channel_status", String(24)),
     UniqueConstraint("channel", "shop", "external_order_id", name="uq_orders_external"),
 )
 
@@ -39,6 +42,7 @@ order_lines = Table(
     Column("reservation", String(16), nullable=False),
     Column("warehouse", String(32)),
     Column("returned_quantity", Integer, nullable=False, server_default="0"),
+    Column("refund_status", String(24)),  # as the channel reports it, e.g. requested, refunded
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("returned_quantity >= 0 AND returned_quantity <= quantity", name="returned_in_range"),
 )

@@ -2,7 +2,7 @@
 from hubkit.consumer import handle_event
 from hubkit.inbox import handle_once
 from hubkit.nameko_deps import DatabaseProvider
-from services.order import handlers
+from services.order import domain, handlers
 from services.order.models import metadata
 
 
@@ -17,3 +17,8 @@ class Worker:
     @handle_event("stock_short")
     def on_stock_short(self, envelope):
         return handle_once(self.db, "order", "order.stock_short", envelope, handlers.apply_stock_answer)
+
+    @handle_event("channel_order_changed")
+    def on_channel_order_changed(self, envelope):
+        return handle_once(self.db, "order", "order.channel_order_changed", envelope, lambda uow, env:
+                           handlers.apply_channel_order(uow, domain.channel_order_from_dict(env.payload)))
