@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from gateway import auth, errors, idempotency
+from gateway import auth, errors, idempotency, webhooks
 from gateway.clients import Clients
 from gateway.models import metadata
 from gateway.routes import ROUTERS
@@ -20,6 +20,7 @@ from hubkit.db import Database
 
 MAX_BODY_BYTES = 256 * 1024
 OPEN_PATHS = {"/healthz", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect"}
+SIGNED_PREFIX = "/webhooks/"
 
 
 def _field(loc) -> str:
@@ -38,6 +39,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     gateway_db = Database(settings.gateway_db_url, metadata)
     app.state.keys = auth.KeyStore(gateway_db)
     app.state.idempotency = idempotency.IdempotencyStore(gateway_db)
+    app.state.webhooks = webhooks.WebhookVerifier(gateway_db)
     for router in ROUTERS:
         app.include_router(router)
 
@@ -56,7 +58,8 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     async def _guarded(request: Request, call_next):
         request.state.correlation_id = request.headers.get("x-correlation-id") or uuid.uuid4().hex
         hublog.correlation_id.set(request.state.correlation_id)
-        if request.url.path not in OPEN_PATHS:
+        signed = request.url.path.startswith(SIGNED_PREFIX)  # webhooks carry an HMAC instead of a key
+        if request.url.path not in OPEN_PATHS and not signed:
             key = request.headers.get("x-api-key", "")
             if not key:
                 return errors.problem(401, "unauthenticated", "missing X-API-Key header",
@@ -73,7 +76,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
             body = await request.body()  # cached by Starlette for the route
             if len(body) > MAX_BODY_BYTES:
                 return errors.problem(413, "payload-too-large", f"body larger than {MAX_BODY_BYTES} bytes")
-            if request.method == "POST" and request.url.path not in OPEN_PATHS:
+            if request.method == "POST" and request.url.path not in OPEN_PATHS and not signed:
                 response = await idempotency.guarded(request, call_next, app.state.idempotency, body)
                 response.headers["x-correlation-id"] = request.state.correlation_id
                 return response

@@ -27,3 +27,19 @@ idempotency_keys = Table(
     Column("content_type", String(100)),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# Storefronts that push orders by signed webhook; each has its own secret.
+storefronts = Table(
+    "storefronts", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Signatures already accepted: the same delivery sent again is a replay and is refused.
+webhook_deliveries = Table(
+    "webhook_deliveries", metadata,
+    Column("storefront", String(64), primary_key=True),
+    Column("signature", String(64), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)

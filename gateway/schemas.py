@@ -165,3 +165,17 @@ class PurchaseReturnIn(Strict):
     lines: list[ReceiveLineIn] = Field(..., min_length=1, max_length=500)
     reason: StrictStr = Field("", max_length=200)
     reference: StrictStr = Field("", max_length=128)
+
+
+class StorefrontLineIn(OrderLineIn):
+    amount: StrictStr | None = Field(None, pattern=AMOUNT, description="paid for the line after discounts")
+
+
+class StorefrontOrderIn(Strict):
+    external_order_id: StrictStr = Field(..., pattern=CODE)
+    version: StrictInt = Field(..., gt=0, description="the storefront's modified time in ms; newest wins")
+    status: StrictStr = Field(..., pattern=r"^(awaiting_payment|paid|shipped|completed|cancelled)$")
+    currency: StrictStr = Field("CNY", pattern=r"^[A-Z]{3}$")
+    buyer: Buyer = Buyer()
+    shipping_address: Address
+    lines: list[StorefrontLineIn] = Field(..., min_length=1, max_length=500)

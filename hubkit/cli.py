@@ -73,6 +73,18 @@ def cmd_users_add(args) -> None:
     print(f"user {args.name} ({args.role}) created; API key (shown once):\n{key}")
 
 
+def cmd_storefronts_add(args) -> None:
+    from gateway import webhooks
+    from gateway.models import metadata
+    from hubkit.db import Database
+    from hubkit.errors import HubError
+    try:
+        secret = webhooks.add_storefront(Database(_settings().gateway_db_url, metadata), args.name)
+    except HubError as exc:
+        raise SystemExit(f"error: {exc.message}")
+    print(f"storefront {args.name} registered; webhook secret (shown once):\n{secret}")
+
+
 def cmd_dlq_list(args) -> None:
     from hubkit import dlq
     letters = dlq.list_dead_letters(_settings().amqp_uri, args.queue)
@@ -195,6 +207,11 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--ledger", choices=("kingdee", "ufida"))
     rec.add_argument("--json", action="store_true")
     rec.set_defaults(func=cmd_ledger_reconcile)
+    fronts = sub.add_parser("storefronts", help="storefronts that push orders by webhook").add_subparsers(
+        dest="storefronts_command", required=True)
+    add_front = fronts.add_parser("add", help="register a storefront and print its webhook secret")
+    add_front.add_argument("name")
+    add_front.set_defaults(func=cmd_storefronts_add)
     dlq = sub.add_parser("dlq", help="dead letters").add_subparsers(dest="dlq_command", required=True)
     ls = dlq.add_parser("list", help="list dead letters with their errors")
     ls.add_argument("--queue")

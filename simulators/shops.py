@@ -19,7 +19,7 @@ import random
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any, Callable
@@ -181,6 +181,7 @@ class Order:
     shipped_at: int | None = None
     closed_at: int | None = None
     closed_paid: bool = False  # closed after payment (refunded) rather than before
+    mod_seq: int = 0  # order of modifications within the same second (later = higher)
 
     @property
     def goods_total(self) -> Decimal:
@@ -225,6 +226,11 @@ class OrderStore:
         self.shipments: list[dict] = []
         self._next_order, self._next_line = first_order_id, first_line_id
         self._next_refund = 80000000000001
+        self._mod_seq = 0
+
+    def _modified(self, order: Order, now: int) -> None:
+        self._mod_seq += 1
+        order.modified, order.mod_seq = now, self._mod_seq
 
     # ---------------------------------------------------------------- creation
     def generate(self, shop: str, count: int, seed: int, now: int, paid_ratio: float = 0.8) -> list[Order]:
@@ -252,7 +258,9 @@ class OrderStore:
                 lines.append(Line(line_id, row["item_id"], row["sku_id"], row["outer_item_id"], row["outer_sku_id"],
                                   row["title"], price, qty, discount, adjust))
             lines_payment = sum((ln.payment for ln in lines), Decimal("0.00"))
-            post_fee = Decimal("0.00") if rng.random() < 0.5 else Decimal(rng.choice(("6.00", "8.00", "10.00", "12.00")))
+            post_fee = Decimal("0.00")
+            if rng.random() < 0.5:
+                post_fee = Decimal(rng.choice(("6.00", "8.00", "10.00", "12.00")))
             order_discount = Decimal("0.00")
             if rng.random() < 0.35:
                 cap = (lines_payment * Decimal("0.3")).quantize(CENT, ROUND_DOWN)
@@ -264,6 +272,7 @@ class OrderStore:
                           buyer_id=f"AAH{uuid.UUID(int=rng.getrandbits(128)).hex[:21]}", created=now, modified=now,
                           status=PAID if paid else UNPAID, lines=lines, post_fee=post_fee,
                           order_discount=order_discount, receiver=random_receiver(rng), paid_at=now if paid else None)
+            self._modified(order, now)
             self.orders[order_id] = order
             made.append(order)
         return made
@@ -312,7 +321,7 @@ class OrderStore:
             before = order.receiver
             while order.receiver == before:
                 order.receiver = random_receiver(rng)
-        order.modified = now
+        self._modified(order, now)
         return order
 
     def _refund_id(self) -> int:
@@ -320,7 +329,8 @@ class OrderStore:
         return self._next_refund
 
     def touch(self, order_id: int, now: int) -> None:
-        self.orders[order_id].modified = now
+        """Bump `modified` to now with no other change (a platform-side update such as a memo or flag)."""
+        self._modified(self.orders[order_id], now)
 
     def churn(self, shop: str, count: int, seed: int, now: int) -> list[dict]:
         """`count` random changes to random orders of the shop (orders with nothing applicable are skipped)."""
@@ -364,7 +374,7 @@ class OrderStore:
             ln.shipped_at, ln.carrier, ln.waybill = now, carrier, waybill
         order.status = SHIPPED if all(ln.shipped_at is not None for ln in order.lines) else PART_SHIPPED
         order.shipped_at = order.shipped_at or now
-        order.modified = now
+        self._modified(order, now)
         record = {"shop": order.shop, "order_id": order_id, "line_ids": [ln.line_id for ln in targets],
                   "partial": line_ids is not None, "carrier": carrier, "waybill": waybill, "at": local_time(now),
                   "ts": now}

@@ -43,7 +43,9 @@ def command_from_proto(request: pb.PlaceOrderRequest) -> domain.PlaceOrder:
             errors.add(f"lines[{i}].unit_price", str(exc))
             price = None
         currencies.add(line.unit_price.currency_code or "CNY")
-        lines.append(domain.LineInput(sku=line.sku, quantity=line.quantity, unit_price=price))
+        amount = money.from_proto(line.amount) if line.HasField("amount") else None
+        lines.append(domain.LineInput(sku=line.sku, quantity=line.quantity, unit_price=price, amount=amount,
+                                      refund_status=line.refund_status or None))
     if len(currencies) > 1:
         errors.add("lines", "all lines must be in one currency")
     errors.raise_if_any("the order is invalid")
@@ -84,6 +86,16 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
                                               [(l.line_no, l.quantity) for l in request.lines], request.reason)
         return pb.ReturnOrderResponse(order=order_to_proto(handlers.get_order(self.db, request.order_id)),
                                       return_id=return_id)
+
+    @rpc
+    def ApplyChannelOrder(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        cmd = command_from_proto(request.order)
+        with UnitOfWork(self.db, "order", actor, correlation_id or f"{cmd.channel}:{cmd.external_order_id}") as uow:
+            order_id, outcome = handlers.apply_channel_order(
+                uow, domain.ChannelOrder(order=cmd, version=request.version, status=request.status))
+        order = order_to_proto(handlers.get_order(self.db, order_id)) if order_id else None
+        return pb.ApplyChannelOrderResponse(order=order, outcome=outcome)
 
     @rpc
     def GetOrder(self, request, context):

@@ -55,7 +55,8 @@ DEFAULT_CONFIG = {
     "timestamp_check": "either",  # "sim" | "wall" | "either": which clock the ±skew window is measured on
     "page_size_max": 100,
     "order_id_start": 300000000001,
-    "unpaid_share": 0.15,  # share of generated orders that start in WAIT_BUYER_PAY
+    "paid_ratio": 0.85,  # share of generated orders that start paid (WAIT_SELLER_STOCK_OUT); the rest WAIT_BUYER_PAY
+    "refresh_rotates": True,  # a refresh revokes the old access token and replaces the refresh token
     "blank_consignee_states": [],  # e.g. ["TRADE_CANCELED", "LOCKED"]: consigneeInfo answered with empty strings
 }
 

@@ -42,17 +42,18 @@ DEFAULT_CONFIG = {
     "initial_orders": 0,
     "first_order_id": 3028689400000001,
     "first_line_id": 3028689500000001,
+    "single_line_payment_includes_post_fee": False,
 }
 
 
 # ---------------------------------------------------------------- signature (section 1.3)
 def sign(params: dict, secret: str, method: str = "md5") -> str:
     """TOP signature: every param except `sign` whose key and value are non-empty, sorted by key (byte order),
-    concatenated key+value; md5 = MD5(secret+s+secret), hmac = HMAC-MD5(secret, s), hmac-sha256 = HMAC-SHA256(secret, s);
-    uppercase hex. Values are taken as str and encoded UTF-8."""
+    concatenated key+value; md5 = MD5(secret+s+secret), hmac = HMAC-MD5(secret, s),
+    hmac-sha256 = HMAC-SHA256(secret, s); uppercase hex. Values are taken as str and encoded UTF-8."""
     items = sorted((str(k), str(v)) for k, v in params.items()
                    if k != "sign" and str(k) != "" and v is not None and str(v) != "")
-    text = "".join(k + v for k, v in sorted(items, key=lambda kv: kv[0].encode("utf-8")))
+    text = "".join(k + v for k, v in items)  # str order = code point order = UTF-8 byte order
     data, key = text.encode("utf-8"), secret.encode("utf-8")
     if method == "md5":
         digest = hashlib.md5(key + data + key).hexdigest()
@@ -123,9 +124,10 @@ def line_status(order: Order, line) -> str:
     return "WAIT_BUYER_CONFIRM_GOODS" if line.shipped_at is not None else "WAIT_SELLER_SEND_GOODS"
 
 
-def render_trade(order: Order, seller_nick: str) -> dict:
+def render_trade(order: Order, seller_nick: str, single_line_quirk: bool = False) -> dict:
     """The whole trade as TOP JSON (non-simplified: orders wrapped as {"order": [...]}). Fields without a value
-    (pay_time before payment, consign_time before shipment, ...) are left out, as TOP does."""
+    (pay_time before payment, consign_time before shipment, ...) are left out, as TOP does.
+    single_line_quirk: a single line's `payment` also includes the post fee (the doc note of section 1.4)."""
     trade = {
         "tid": order.order_id, "tid_str": str(order.order_id), "status": trade_status(order), "type": "fixed",
         "seller_nick": seller_nick, "buyer_nick": order.buyer_nick, "buyer_open_uid": order.buyer_id,
@@ -139,16 +141,18 @@ def render_trade(order: Order, seller_nick: str) -> dict:
         "receiver_city": order.receiver["city"], "receiver_district": order.receiver["district"],
         "receiver_address": order.receiver["address"], "receiver_zip": order.receiver["zip"],
         "receiver_mobile": order.receiver["mobile"],
-        "orders": {"order": [render_line(order, ln) for ln in order.lines]},
+        "orders": {"order": [render_line(order, ln, single_line_quirk and len(order.lines) == 1)
+                             for ln in order.lines]},
     }
     return {k: v for k, v in trade.items() if v is not None}
 
 
-def render_line(order: Order, ln) -> dict:
+def render_line(order: Order, ln, add_post_fee: bool = False) -> dict:
     line = {
         "oid": ln.line_id, "oid_str": str(ln.line_id), "num_iid": ln.item_id, "sku_id": ln.sku_id,
         "outer_iid": ln.outer_item_id, "outer_sku_id": ln.outer_sku_id, "title": ln.title, "num": ln.qty,
-        "price": money(ln.price), "total_fee": money(ln.payment), "payment": money(ln.payment),
+        "price": money(ln.price), "total_fee": money(ln.payment),
+        "payment": money(ln.payment + (order.post_fee if add_post_fee else 0)),
         "discount_fee": money(ln.discount), "adjust_fee": money(ln.adjust), "divide_order_fee": money(ln.divided),
         "part_mjz_discount": money(ln.share), "status": line_status(order, ln),
         "refund_status": REFUND_STATUS[ln.refund], "refund_id": ln.refund_id,
@@ -167,3 +171,15 @@ def select_fields(trade: dict, fields: set[str]) -> dict:
     elif sub:
         out["orders"] = {"order": [{k: v for k, v in ln.items() if k in sub} for ln in trade["orders"]["order"]]}
     return out
+
+
+def simplified(obj: Any) -> Any:
+    """The simplify=true shape: list wrappers {"trade": [...]}, {"order": [...]}, {"sku": [...]} become bare lists."""
+    if isinstance(obj, dict):
+        (key, value), = obj.items() if len(obj) == 1 else [(None, None)]
+        if key in ("trade", "order", "sku") and isinstance(value, list):
+            return [simplified(x) for x in value]
+        return {k: simplified(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [simplified(x) for x in obj]
+    return obj
