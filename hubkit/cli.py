@@ -19,9 +19,10 @@ def cmd_migrate(args) -> None:
         migrations.upgrade(svc, s.db_url(svc))
     migrations.upgrade("gateway", s.gateway_db_url)
     migrations.upgrade("ledger", s.ledger_db_url)
+    migrations.upgrade("shops", s.shops_db_url)
     broker.ensure_running(s.amqp_uri)
     broker.declare_topology(s.amqp_uri)
-    print(f"migrated {', '.join([*s.db_urls, 'gateway', 'ledger'])}; broker topology declared")
+    print(f"migrated {', '.join([*s.db_urls, 'gateway', 'ledger', 'shops'])}; broker topology declared")
 
 
 def cmd_api(args) -> None:
@@ -126,6 +127,88 @@ def cmd_import_opening(args) -> None:
     print(f"opening balances posted as {reply.voucher.number}: {len(rows)} lines, total {reply.voucher.total}")
 
 
+def _shop_connector(platform: str):
+    """A connector of one platform, for the commands (the same code the process runs)."""
+    from connectors.shops import config as shop_config
+    from connectors.shops import store
+    from connectors.shops.jd import JdClient
+    from connectors.shops.runner import ShopConnector, TokenStore
+    from connectors.shops.taobao import TaobaoClient
+    from hubkit.db import Database
+    s = _settings()
+    cfg, shops, skus = shop_config.load(s.shops_file)[platform]
+    db = Database(s.shops_db_url, store.metadata)
+    return ShopConnector(s, platform, {"taobao": TaobaoClient, "jd": JdClient}[platform](cfg, TokenStore(db)),
+                         shops, skus, db)
+
+
+def cmd_connectors_run(args) -> None:
+    from connectors.shops import runner
+    runner.main(args.platform)
+
+
+def cmd_connectors_status(args) -> None:
+    from datetime import datetime, timezone
+
+    from sqlalchemy import func, select
+
+    from connectors.shops import store
+    from hubkit.db import Database, as_utc
+    db = Database(_settings().shops_db_url, store.metadata)
+    x = store.exceptions
+    with db.reader() as s:
+        rows = s.execute(select(store.shops).order_by(store.shops.c.platform, store.shops.c.shop)).all()
+        held = dict(((r.platform, r.shop), r.n) for r in s.execute(
+            select(x.c.platform, x.c.shop, func.count().label("n")).where(x.c.status == "open")
+            .group_by(x.c.platform, x.c.shop)).all())
+    now = datetime.now(timezone.utc)
+    for r in rows:
+        lag = (now - as_utc(r.watermark)).total_seconds()
+        state = f"ERROR since {as_utc(r.error_since):%H:%M:%S}: {r.last_error}" if r.error_since else "ok"
+        print(f"{r.platform:7s} {r.shop:14s} watermark {as_utc(r.watermark):%Y-%m-%d %H:%M:%S}Z lag {lag:6.0f}s "
+              f"published {r.orders_published} duplicates {r.duplicates_suppressed} retries {r.retries} "
+              f"exceptions {held.get((r.platform, r.shop), 0)}  {state}")
+
+
+def cmd_connectors_repull(args) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    connector = _shop_connector(args.platform)
+    tz = ZoneInfo("Asia/Shanghai")  # the platforms speak Shanghai local time
+    start = datetime.fromisoformat(args.start).replace(tzinfo=tz)
+    end = datetime.fromisoformat(args.end).replace(tzinfo=tz)
+    if args.shop not in connector.shops:
+        raise SystemExit(f"unknown shop {args.shop!r} for {args.platform}")
+    print(json.dumps(connector.pull(connector.shops[args.shop], start, end)))
+
+
+def cmd_connectors_map_sku(args) -> None:
+    from connectors.shops import core, store
+    from hubkit.db import dialect_insert
+    components = []
+    for item in args.components:
+        sku, _, qty = item.partition("*")
+        components.append({"sku": sku, "quantity": int(qty or 1)})
+    connector = _shop_connector(args.platform)
+    with connector.db.session() as s:
+        s.execute(dialect_insert(s, store.sku_mappings).values(
+            platform=args.platform, outer_sku=args.outer_sku, components=core.components_json(components))
+            .on_conflict_do_update(index_elements=["platform", "outer_sku"],
+                                   set_={"components": core.components_json(components)}))
+    print(f"{args.platform} {args.outer_sku} -> {components}; re-drove {connector.redrive()} held order(s)")
+
+
+def cmd_connectors_exceptions(args) -> None:
+    from sqlalchemy import select
+
+    from connectors.shops import store
+    from hubkit.db import Database
+    x = store.exceptions
+    with Database(_settings().shops_db_url, store.metadata).reader() as s:
+        for r in s.execute(select(x).where(x.c.status == "open").order_by(x.c.created_at)).all():
+            print(f"{r.platform} {r.shop} {r.external_order_id} {r.reason}: {r.detail}")
+
+
 def cmd_ledger_run(args) -> None:
     from connectors.ledgers import runner
     runner.main()
@@ -197,6 +280,27 @@ def parser() -> argparse.ArgumentParser:
     opening.add_argument("--date", required=True, help="YYYY-MM-DD, the day the balances stand at")
     opening.add_argument("--user", default=os.environ.get("USER", "cli"), help="recorded as who posted them")
     opening.set_defaults(func=cmd_import_opening)
+    conn = sub.add_parser("connectors", help="the shop connectors (HUB_SHOPS_FILE)").add_subparsers(
+        dest="connectors_command", required=True)
+    run = conn.add_parser("run", help="run the connector of one platform")
+    run.add_argument("--platform", required=True, choices=("taobao", "jd"))
+    run.set_defaults(func=cmd_connectors_run)
+    conn.add_parser("status", help="per shop: watermark, lag, last error, retries, exceptions").set_defaults(
+        func=cmd_connectors_status)
+    rep = conn.add_parser("repull", help="pull one shop's orders modified in a window again (Shanghai time)")
+    rep.add_argument("--platform", required=True, choices=("taobao", "jd"))
+    rep.add_argument("--shop", required=True)
+    rep.add_argument("--from", dest="start", required=True, help="YYYY-MM-DDTHH:MM:SS")
+    rep.add_argument("--to", dest="end", required=True, help="YYYY-MM-DDTHH:MM:SS")
+    rep.set_defaults(func=cmd_connectors_repull)
+    mp = conn.add_parser("map-sku", help="map a platform SKU to hub SKUs (SKU*qty for a combination) and "
+                                         "re-drive the orders held for it")
+    mp.add_argument("--platform", required=True, choices=("taobao", "jd"))
+    mp.add_argument("outer_sku")
+    mp.add_argument("components", nargs="+", help="hub SKU, or SKU*quantity per unit")
+    mp.set_defaults(func=cmd_connectors_map_sku)
+    conn.add_parser("exceptions", help="orders held: unmapped SKU, unparseable address, amount mismatch").set_defaults(
+        func=cmd_connectors_exceptions)
     ledger = sub.add_parser("ledger", help="the external ledgers (HUB_LEDGERS)").add_subparsers(
         dest="ledger_command", required=True)
     ledger.add_parser("run", help="run the ledger connector").set_defaults(func=cmd_ledger_run)

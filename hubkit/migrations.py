@@ -13,7 +13,8 @@ from hubkit.settings import PROJECT_ROOT
 
 TREES = {**{svc: f"services/{svc}/migrations"
             for svc in ("order", "inventory", "procurement", "customer", "accounting")},
-         "gateway": "gateway/migrations", "ledger": "connectors/ledgers/migrations"}
+         "gateway": "gateway/migrations", "ledger": "connectors/ledgers/migrations",
+         "shops": "connectors/shops/migrations"}
 
 
 def config(name: str, url: str) -> Config:

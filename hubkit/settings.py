@@ -43,6 +43,9 @@ class Settings:
     ledger_db_url: str = ""
     ledger_grpc_port: int = 50060
     ledger_grpc_target: str = "127.0.0.1:50060"
+    shops_db_url: str = ""
+    shops_file: str = ""           # JSON with the shops, their credentials and SKU mappings
+    shops_poll_seconds: float = 2.0
 
     def db_url(self, service: str) -> str:
         return self.db_urls[service]
@@ -86,4 +89,7 @@ def load(env=None) -> Settings:
         ledger_db_url=_env(env, "HUB_LEDGER_DB_URL", f"sqlite:///{var_dir / 'ledger.db'}"),
         ledger_grpc_port=int(_env(env, "HUB_LEDGER_GRPC_PORT", 50060)),
         ledger_grpc_target=_env(env, "HUB_LEDGER_GRPC_TARGET", f"127.0.0.1:{_env(env, 'HUB_LEDGER_GRPC_PORT', 50060)}"),
+        shops_db_url=_env(env, "HUB_SHOPS_DB_URL", f"sqlite:///{var_dir / 'shops.db'}"),
+        shops_file=_env(env, "HUB_SHOPS_FILE", ""),
+        shops_poll_seconds=float(_env(env, "HUB_SHOPS_POLL_SECONDS", 2.0)),
     )

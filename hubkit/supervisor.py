@@ -42,7 +42,7 @@ def free_port() -> int:
     raise RuntimeError(f"no free port between {low} and {high}")
 
 
-def process_table(metrics_ports, ledgers=()) -> list[Proc]:
+def process_table(metrics_ports, ledgers=(), shop_platforms=()) -> list[Proc]:
     """Every service has an api; a worker if it consumes events, a relay if it publishes any;
     the ledger connector when ledgers are configured."""
     py = sys.executable
@@ -56,9 +56,19 @@ def process_table(metrics_ports, ledgers=()) -> list[Proc]:
     procs.append(Proc("gateway", [py, "-m", "hubkit.cli", "gateway"], 0))
     if ledgers:
         procs.append(Proc("ledger-connector", [py, "-m", "hubkit.cli", "ledger", "run"], 0))
+    for platform in shop_platforms:
+        procs.append(Proc(f"shops-{platform}", [py, "-m", "hubkit.cli", "connectors", "run", "--platform", platform], 0))
     for proc in procs:
         proc.metrics_port = metrics_ports(proc.name)
     return procs
+
+
+def shop_platforms(settings) -> tuple:
+    """The platforms with shops in HUB_SHOPS_FILE: each gets its connector process."""
+    if not settings.shops_file:
+        return ()
+    from connectors.shops import config as shop_config
+    return tuple(shop_config.load(settings.shops_file))
 
 
 class Stack:
@@ -70,7 +80,8 @@ class Stack:
         self.settings = hubsettings.load(self.env)
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.procs = {p.name: p for p in process_table(metrics_ports, self.settings.ledgers)}
+        self.procs = {p.name: p for p in process_table(metrics_ports, self.settings.ledgers,
+                                                       shop_platforms(self.settings))}
 
     @property
     def gateway_url(self) -> str:
@@ -141,6 +152,9 @@ class Stack:
                 return False
         if role == "api":
             return grpc_serving(f"127.0.0.1:{self.settings.grpc_ports[svc]}", timeout=1)
+        if svc == "shops":
+            counts = broker.consumer_counts(self.settings.amqp_uri)
+            return counts.get(f"shops_{role}.order_shipped", 0) > 0
         if name == "ledger-connector":
             return grpc_serving(f"127.0.0.1:{self.settings.ledger_grpc_port}", timeout=1)
         if role == "worker":
@@ -161,8 +175,9 @@ def start_embedded() -> Stack:
         migrations.upgrade(svc, s.db_url(svc))
     migrations.upgrade("gateway", s.gateway_db_url)
     migrations.upgrade("ledger", s.ledger_db_url)
+    migrations.upgrade("shops", s.shops_db_url)
     broker.declare_topology(s.amqp_uri)
-    names = [p.name for p in process_table(lambda _: 0, s.ledgers)]
+    names = [p.name for p in process_table(lambda _: 0, s.ledgers, shop_platforms(s))]
     # the gateway serves /metrics on its own HTTP port
     stack = Stack({}, s.var_dir / "log", metrics_ports=lambda name: 0 if name == "gateway" or not METRICS_BASE_PORT
                   else METRICS_BASE_PORT + names.index(name))

@@ -608,9 +608,10 @@ class ClockMove(BaseModel):
 
 
 def admin_router(sim: ShopSim, render: Callable[[Order], dict], order_key: str = "order_id",
-                 line_key: str = "line_id") -> APIRouter:
+                 line_key: str = "line_id", item_key: str = "item_id") -> APIRouter:
     """The /__sim admin API every shop simulator shares. `render` turns an Order into the platform's JSON;
-    `order_key`/`line_key` name the order and line ids in admin answers and change bodies (Taobao: tid, oid)."""
+    `order_key`/`line_key`/`item_key` name the order, line and item ids in admin answers and change bodies
+    (Taobao: tid, oid, num_iid)."""
     router = APIRouter(prefix="/__sim", tags=["simulator admin"], default_response_class=JSON)
 
     def known_shop(shop: str) -> None:
@@ -661,7 +662,8 @@ def admin_router(sim: ShopSim, render: Callable[[Order], dict], order_key: str =
     @router.get("/stock")
     async def stock(shop: str | None = None):
         with sim.lock:
-            return [p for p in sim.stock.pushes if shop in (None, p["shop"])]
+            return [{(item_key if k == "item_id" else k): v for k, v in p.items() if k != "ts"}
+                    for p in sim.stock.pushes if shop in (None, p["shop"])]
 
     @router.post("/clock")
     async def move_clock(body: ClockMove):

@@ -303,7 +303,8 @@ class JdState:
             full = f"{prov}{city}{county}{town}{street}{rng.randint(1, 30)}栋{rng.randint(1, 32)}{rng.randint(1, 4):02d}"
             if not other or other["fullAddress"] != full:
                 break
-        mobile = "1" + rng.choice(["38", "39", "58", "86", "36", "77"]) + "".join(rng.choice("0123456789") for _ in range(8))
+        digits = "".join(rng.choice("0123456789") for _ in range(8))
+        mobile = "1" + rng.choice(["38", "39", "58", "86", "36", "77"]) + digits
         return {"fullname": rng.choice(SURNAMES) + rng.choice(GIVEN), "telephone": rng.choice([mobile, mobile, ""]),
                 "mobile": mobile, "fullAddress": full, "province": prov, "city": city, "county": county, "town": town}
 

@@ -39,6 +39,7 @@ DEFAULT_CONFIG = {
         {"outer_sku_id": "TEA-LJ-500", "outer_item_id": "TEA", "title": "明前龙井 500g", "price": "499.00"},
     ],
     "timestamp_skew_seconds": 600,
+    "timestamp_check": "either",  # "sim": within skew of the simulator clock; "wall": of the real clock; or either
     "initial_orders": 0,
     "first_order_id": 3028689400000001,
     "first_line_id": 3028689500000001,
@@ -127,7 +128,7 @@ def line_status(order: Order, line) -> str:
 def render_trade(order: Order, seller_nick: str, single_line_quirk: bool = False) -> dict:
     """The whole trade as TOP JSON (non-simplified: orders wrapped as {"order": [...]}). Fields without a value
     (pay_time before payment, consign_time before shipment, ...) are left out, as TOP does.
-    single_line_quirk: a single line's `payment` also includes the post fee (the doc note of section 1.4)."""
+    single_line_quirk: a single line's `payment` is the trade's payment, post fee included (section 1.4 doc note)."""
     trade = {
         "tid": order.order_id, "tid_str": str(order.order_id), "status": trade_status(order), "type": "fixed",
         "seller_nick": seller_nick, "buyer_nick": order.buyer_nick, "buyer_open_uid": order.buyer_id,
@@ -152,7 +153,7 @@ def render_line(order: Order, ln, add_post_fee: bool = False) -> dict:
         "oid": ln.line_id, "oid_str": str(ln.line_id), "num_iid": ln.item_id, "sku_id": ln.sku_id,
         "outer_iid": ln.outer_item_id, "outer_sku_id": ln.outer_sku_id, "title": ln.title, "num": ln.qty,
         "price": money(ln.price), "total_fee": money(ln.payment),
-        "payment": money(ln.payment + (order.post_fee if add_post_fee else 0)),
+        "payment": money(order.payment if add_post_fee else ln.payment),
         "discount_fee": money(ln.discount), "adjust_fee": money(ln.adjust), "divide_order_fee": money(ln.divided),
         "part_mjz_discount": money(ln.share), "status": line_status(order, ln),
         "refund_status": REFUND_STATUS[ln.refund], "refund_id": ln.refund_id,

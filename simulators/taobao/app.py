@@ -31,13 +31,15 @@ def create_app(config: dict | None = None, clock: Callable[[], float] = time.tim
     if unknown:
         raise ValueError(f"unknown Taobao simulator config keys {unknown}")
     sim = ShopSim({**DEFAULT_CONFIG, **(config or {})}, clock)
+    if sim.config["timestamp_check"] not in ("sim", "wall", "either"):
+        raise ValueError("timestamp_check must be 'sim', 'wall' or 'either'")
 
     def render(order: Order) -> dict:
         return render_trade(order, sim.shops[order.shop]["seller_nick"],
                             bool(sim.config["single_line_payment_includes_post_fee"]))
 
     app = FastAPI(title="Taobao TOP shop simulator", default_response_class=JSON)
-    app.include_router(admin_router(sim, render, order_key="tid", line_key="oid"))
+    app.include_router(admin_router(sim, render, order_key="tid", line_key="oid", item_key="num_iid"))
     app.state.sim = sim
 
     # ---------------------------------------------------------------- parameters
@@ -88,7 +90,9 @@ def create_app(config: dict | None = None, clock: Callable[[], float] = time.tim
         except ValueError:
             raise TopError(31, "Invalid Timestamp", "isv.invalid-timestamp",
                            "时间戳格式须为yyyy-MM-dd HH:mm:ss") from None
-        if abs(ts - sim.clock()) > cfg["timestamp_skew_seconds"]:
+        references = {"sim": [sim.clock()], "wall": [sim.clock.base()],
+                      "either": [sim.clock(), sim.clock.base()]}[cfg["timestamp_check"]]
+        if all(abs(ts - ref) > cfg["timestamp_skew_seconds"] for ref in references):
             raise TopError(31, "Invalid Timestamp", "isv.invalid-timestamp",
                            f"时间戳与服务器时间{local_time(sim.clock())}相差超过{cfg['timestamp_skew_seconds'] // 60}分钟")
         if method in NO_SESSION:

@@ -147,7 +147,8 @@ def test_expired_token_gives_19_then_refresh_works(client, clock):
 
 def test_refresh_without_rotation_keeps_the_old_token_until_it_expires(clock):
     with TestClient(create_app({"refresh_rotates": False}, clock=clock)) as client:
-        q = {"app_key": KEY, "app_secret": SECRET, "grant_type": "refresh_token", "refresh_token": MAIN["refresh_token"]}
+        q = {"app_key": KEY, "app_secret": SECRET, "grant_type": "refresh_token",
+             "refresh_token": MAIN["refresh_token"]}
         advance(client, 100)
         r = client.get(REFRESH_PATH, params=q).json()
         assert r["refresh_token"] == MAIN["refresh_token"]
@@ -435,7 +436,8 @@ def test_reset_and_bad_admin_bodies(client, clock):
 def test_real_server_in_a_subprocess(tmp_path):
     with running("simulators.jd", tmp_path, {"page_size_max": 50}) as base:
         with httpx.Client(base_url=base, timeout=10) as http:
-            assert http.post("/__sim/orders/generate", json={"shop": "jd-outlet", "count": 4, "seed": 2}).status_code == 200
+            made = http.post("/__sim/orders/generate", json={"shop": "jd-outlet", "count": 4, "seed": 2})
+            assert made.status_code == 200
             p = signed_params(SEARCH, {"page": "1", "page_size": "50", "sortType": 1}, app_key=KEY, app_secret=SECRET,
                               access_token=OUTLET["access_token"])
             body = http.post(ROUTER_PATH, params=p).json()

@@ -151,6 +151,16 @@ def test_gateway_refuses_bad_key_signature_timestamp_and_session(client, clock):
     assert error(client.post(PATH, data=signed({**base, "v": "1.0"}, SECRET)).json())["code"] == 34
 
 
+def test_timestamp_may_follow_the_simulator_or_the_wall_clock(clock):
+    for check, sim_ok, wall_ok in (("either", True, True), ("sim", True, False), ("wall", False, True)):
+        with TestClient(create_app({"timestamp_check": check}, clock=clock)) as c:
+            advance(c, 3600)
+            for stamp, ok in ((now_text(c), sim_ok), ("2026-01-01 08:00:00", wall_ok)):
+                answer = call(c, "taobao.trades.sold.get", fields="tid", timestamp=stamp)
+                assert ("error_response" not in answer) == ok, (check, stamp, answer)
+                assert ok or answer["error_response"]["code"] == 31
+
+
 def test_expired_session_is_refused_and_refresh_gives_a_working_token(client):
     generate(client, 1)
     advance(client, MAIN["token_seconds"])
@@ -378,7 +388,7 @@ def test_stock_pushes_are_recorded_per_shop_and_outer_id(client):
               outer_id="MUG-350", quantity="7", type="1")
     assert ok["item_quantity_update_response"]["item"]["num"] == 7
     pushes = client.get("/__sim/stock").json()
-    assert [(p["shop"], p["item_id"], p["outer_id"], p["quantity"], p["at"]) for p in pushes] == [
+    assert [(p["shop"], p["num_iid"], p["outer_id"], p["quantity"], p["at"]) for p in pushes] == [
         ("tb-main", tee, "TEE-WHT-M", 10, "2026-01-01 08:00:00"),
         ("tb-main", tee, "TEE-BLK-L", 0, "2026-01-01 08:00:00"),
         ("tb-outlet", 600000000002, "MUG-350", 7, "2026-01-01 08:00:30")]

@@ -1,0 +1,50 @@
+"""Shops, their credentials and SKU mappings: a JSON file named by HUB_SHOPS_FILE, kept out of the
+repository (it holds secrets). Shape:
+
+{"taobao": {"url": "https://eco.taobao.com", "app_key": "...", "app_secret": "...",
+            "shops": [{"shop": "tb-main", "access_token": "...", "refresh_token": "...",
+                       "stock_ratio": 0.4, "safety_buffer": 2}],
+            "skus": {"TEE-WHT-M": [{"sku": "TEE-WHITE-M", "quantity": 1}],
+                     "GIFT-SET": [{"sku": "TEA-250G", "quantity": 1}, {"sku": "CUP", "quantity": 2}]}},
+ "jd": {...}}
+
+The stock ratios of all shops of all platforms add up to at most 1: together the channels
+never promise more than the hub holds."""
+from __future__ import annotations
+
+import json
+import os
+
+from connectors.shops.platform import PlatformConfig, Shop
+
+PLATFORMS = ("taobao", "jd")
+
+
+def load(path: str | None = None) -> dict:
+    """{platform: (PlatformConfig, [Shop], {outer_sku: components})}; a clear error for a bad file."""
+    path = path or os.environ.get("HUB_SHOPS_FILE")
+    if not path:
+        raise SystemExit("HUB_SHOPS_FILE is not set: it names the JSON file with the shops and their credentials")
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    out, ratio = {}, 0.0
+    for platform, section in data.items():
+        if platform not in PLATFORMS:
+            raise SystemExit(f"{path}: unknown platform {platform!r}; choose from {', '.join(PLATFORMS)}")
+        try:
+            cfg = PlatformConfig(url=section["url"], app_key=section["app_key"], app_secret=section["app_secret"],
+                                 timeout_seconds=float(section.get("timeout_seconds", 5.0)),
+                                 attempts=int(section.get("attempts", 6)),
+                                 max_wait_seconds=float(section.get("max_wait_seconds", 10.0)))
+            shops = [Shop(platform=platform, shop=s["shop"], access_token=s["access_token"],
+                          refresh_token=s.get("refresh_token", ""), stock_ratio=float(s.get("stock_ratio", 0)),
+                          safety_buffer=int(s.get("safety_buffer", 0)), seller=s.get("seller", ""))
+                     for s in section["shops"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SystemExit(f"{path}: {platform}: {type(exc).__name__} {exc}") from None
+        ratio += sum(s.stock_ratio for s in shops)
+        out[platform] = (cfg, shops, section.get("skus", {}))
+    if ratio > 1.0 + 1e-9:
+        raise SystemExit(f"{path}: the shops' stock ratios add up to {ratio:.2f}; at most 1 (never promise more "
+                         "than the hub holds)")
+    return out

@@ -1,0 +1,329 @@
+"""A shop connector process (`hub shops run --platform taobao|jd`), serving every shop of one
+platform: pulls changed orders by modified time (persisted watermark, overlap window), publishes
+each new version to the hub, holds what it cannot map as an exception, and sends shipments and
+sellable stock back to the platform. A plain process: no eventlet."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import time
+from datetime import datetime, timedelta, timezone
+
+import pika
+from prometheus_client import Counter, Gauge
+from sqlalchemy import select, update
+
+from connectors.shops import core, store
+from connectors.shops.platform import PlatformError, Shop
+from connectors.shops.publisher import ConfirmedPublisher
+from hubkit.db import Database, as_utc, dialect_insert
+from hubkit.envelope import Envelope, EnvelopeError
+from hubkit.inbox import handle_once
+
+log = logging.getLogger(__name__)
+
+ORDERS_PULLED = Counter("hub_shop_orders_pulled_total", "Order versions read from the platform", ["platform", "shop"])
+ORDERS_PUBLISHED = Counter("hub_shop_orders_published_total", "Order versions published to the hub",
+                           ["platform", "shop"])
+DUPLICATES = Counter("hub_shop_duplicates_suppressed_total", "Order versions already published", ["platform", "shop"])
+HELD = Counter("hub_shop_exceptions_total", "Orders held as exceptions, by reason", ["platform", "reason"])
+LAG = Gauge("hub_shop_ingest_lag_seconds", "How far the watermark trails now", ["platform", "shop"])
+
+OVERLAP = timedelta(minutes=2)     # every window re-reads this much before the watermark
+SETTLE = timedelta(seconds=2)      # changes this recent are left to the next window
+MAX_WINDOW = timedelta(minutes=30)  # the platforms advise short windows
+FIRST_LOOKBACK = timedelta(days=1)
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+class TokenStore:
+    """The latest OAuth pair of each shop, kept in the connector's database (they rotate)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def get(self, shop: Shop):
+        with self.db.reader() as s:
+            row = s.execute(select(store.shops.c.access_token, store.shops.c.refresh_token).where(
+                store.shops.c.platform == shop.platform, store.shops.c.shop == shop.shop)).first()
+        return (row.access_token, row.refresh_token) if row and row.access_token else None
+
+    def save(self, shop: Shop, access: str, refresh: str):
+        with self.db.session() as s:
+            s.execute(update(store.shops).where(store.shops.c.platform == shop.platform, store.shops.c.shop == shop.shop)
+                      .values(access_token=access, refresh_token=refresh))
+
+
+class ShopConnector:
+    def __init__(self, settings, platform: str, client, shops: list[Shop], seed_mappings: dict, db: Database):
+        self.settings, self.platform, self.client, self.db = settings, platform, client, db
+        self.shops = {s.shop: s for s in shops}
+        self.publisher = ConfirmedPublisher(settings.amqp_uri)
+        self.stopping, self.connection = False, None
+        self.next_pull: dict[str, float] = {}
+        with db.session() as s:
+            for shop in shops:
+                s.execute(dialect_insert(s, store.shops).values(platform=platform, shop=shop.shop,
+                                                               watermark=_now() - FIRST_LOOKBACK).on_conflict_do_nothing())
+            for outer, components in seed_mappings.items():
+                s.execute(dialect_insert(s, store.sku_mappings).values(
+                    platform=platform, outer_sku=outer, components=core.components_json(components))
+                    .on_conflict_do_nothing())
+
+    # -- orders in ------------------------------------------------------------
+    def mappings(self) -> dict:
+        m = store.sku_mappings
+        with self.db.reader() as s:
+            return {r.outer_sku: json.loads(r.components)
+                    for r in s.execute(select(m).where(m.c.platform == self.platform)).all()}
+
+    def pull(self, shop: Shop, start: datetime | None = None, end: datetime | None = None) -> dict:
+        """Pull one window (by default: from the watermark less the overlap). The watermark moves
+        only after every order of the window was published or held."""
+        t = store.shops
+        with self.db.reader() as s:
+            watermark = as_utc(s.execute(select(t.c.watermark).where(t.c.platform == self.platform,
+                                                                     t.c.shop == shop.shop)).scalar_one())
+        advance = start is None
+        start = start or watermark - OVERLAP
+        end = end or min(_now() - SETTLE, start + MAX_WINDOW)
+        stats = {"read": 0, "published": 0, "duplicates": 0, "held": 0}
+        try:
+            orders = self.client.orders_modified(shop, start, end)
+            mappings = self.mappings()
+            for order in sorted(orders, key=lambda o: o.modified):
+                stats[self.handle(shop, order, mappings)] += 1
+                stats["read"] += 1
+        except (PlatformError, pika.exceptions.AMQPError, OSError) as exc:
+            log.warning("%s %s: pull of %s..%s failed: %s", self.platform, shop.shop, start, end, exc)
+            with self.db.session() as s:
+                s.execute(update(t).where(t.c.platform == self.platform, t.c.shop == shop.shop).values(
+                    last_error=str(exc)[:500], retries=t.c.retries + 1,
+                    error_since=_now() if not self._in_error(shop) else t.c.error_since))
+            return {**stats, "error": str(exc)}
+        with self.db.session() as s:
+            values = {"last_pull_at": _now(), "last_error": None, "error_since": None,
+                      "orders_published": t.c.orders_published + stats["published"],
+                      "duplicates_suppressed": t.c.duplicates_suppressed + stats["duplicates"]}
+            if advance and end > watermark:
+                values["watermark"] = end
+            s.execute(update(t).where(t.c.platform == self.platform, t.c.shop == shop.shop).values(**values))
+        LAG.labels(self.platform, shop.shop).set(max(0.0, (_now() - max(end, watermark)).total_seconds()))
+        return stats
+
+    def _in_error(self, shop: Shop) -> bool:
+        t = store.shops
+        with self.db.reader() as s:
+            return s.execute(select(t.c.error_since).where(t.c.platform == self.platform,
+                                                           t.c.shop == shop.shop)).scalar() is not None
+
+    def handle(self, shop: Shop, order: core.PlatformOrder, mappings: dict) -> str:
+        ORDERS_PULLED.labels(self.platform, shop.shop).inc()
+        p = store.published
+        key = (p.c.platform == self.platform) & (p.c.shop == shop.shop) & (p.c.external_order_id == order.external_order_id)
+        with self.db.reader() as s:
+            last = s.execute(select(p.c.version).where(key)).scalar()
+        if last is not None and order.version <= last:
+            DUPLICATES.labels(self.platform, shop.shop).inc()
+            return "duplicates"
+        self._learn_refs(order)
+        try:
+            payload = core.hub_order(order, mappings)
+        except core.Held as held:
+            self._hold(order, held)
+            return "held"
+        line_ids = payload.pop("platform_line_ids")
+        self.publisher.publish(Envelope(
+            type="channel_order_changed", source="shops", aggregate_id=f"{self.platform}:{shop.shop}:{order.external_order_id}",
+            sequence=order.version, payload=payload, correlation_id=f"{self.platform}:{order.external_order_id}",
+            actor=f"connector:{self.platform}"))
+        with self.db.session() as s:
+            s.execute(dialect_insert(s, p).values(platform=self.platform, shop=shop.shop,
+                                                  external_order_id=order.external_order_id, version=order.version,
+                                                  line_ids=json.dumps(line_ids))
+                      .on_conflict_do_update(index_elements=["platform", "shop", "external_order_id"],
+                                             set_={"version": order.version, "line_ids": json.dumps(line_ids)}))
+            s.execute(update(store.exceptions).where(
+                store.exceptions.c.platform == self.platform, store.exceptions.c.shop == shop.shop,
+                store.exceptions.c.external_order_id == order.external_order_id, store.exceptions.c.status == "open")
+                .values(status="resolved", resolved_at=_now()))
+        ORDERS_PUBLISHED.labels(self.platform, shop.shop).inc()
+        return "published"
+
+    def _hold(self, order: core.PlatformOrder, held: core.Held) -> None:
+        HELD.labels(self.platform, held.reason).inc()
+        log.warning("%s %s: order %s held: %s", self.platform, order.shop, order.external_order_id, held.detail)
+        x = store.exceptions
+        with self.db.session() as s:
+            s.execute(dialect_insert(s, x).values(
+                platform=self.platform, shop=order.shop, external_order_id=order.external_order_id, reason=held.reason,
+                detail=held.detail[:500], version=order.version, payload=json.dumps(order.raw, ensure_ascii=False),
+                status="open", created_at=_now())
+                .on_conflict_do_update(index_elements=["platform", "shop", "external_order_id"], set_={
+                    "reason": held.reason, "detail": held.detail[:500], "version": order.version,
+                    "payload": json.dumps(order.raw, ensure_ascii=False), "status": "open", "resolved_at": None}))
+
+    def _learn_refs(self, order: core.PlatformOrder) -> None:
+        m = store.sku_mappings
+        refs = self.client.platform_refs(order)
+        if refs:
+            with self.db.session() as s:
+                for outer, ref in refs.items():
+                    s.execute(update(m).where(m.c.platform == self.platform, m.c.outer_sku == outer,
+                                              m.c.platform_ref.is_(None)).values(platform_ref=ref))
+
+    def redrive(self) -> int:
+        """Publish the held orders whose cause is gone (for example a mapping added since)."""
+        x, done = store.exceptions, 0
+        with self.db.reader() as s:
+            held = s.execute(select(x).where(x.c.platform == self.platform, x.c.status == "open")).all()
+        mappings = self.mappings()
+        for row in held:
+            shop = self.shops.get(row.shop)
+            if shop is None:
+                continue
+            order = self.client.normalize(shop, json.loads(row.payload))
+            done += self.handle(shop, order, mappings) == "published"
+        return done
+
+    # -- back to the platform ---------------------------------------------------
+    def on_order_shipped(self, uow, envelope: Envelope) -> None:
+        p = envelope.payload
+        if p.get("channel") != self.platform or p.get("shop") not in self.shops:
+            return
+        pv = store.published
+        ids = uow.session.execute(select(pv.c.line_ids).where(
+            pv.c.platform == self.platform, pv.c.shop == p["shop"], pv.c.external_order_id == p["external_order_id"])).scalar()
+        shipped_ids = sorted(set(json.loads(ids or "[]")))
+        s = uow.session
+        s.execute(dialect_insert(s, store.shipments).values(
+            platform=self.platform, shop=p["shop"], external_order_id=p["external_order_id"], carrier=p["carrier"],
+            tracking_number=p["tracking_number"], line_ids=json.dumps(shipped_ids), status="pending",
+            next_attempt_at=_now(), updated_at=_now()).on_conflict_do_nothing())
+
+    def on_stock_changed(self, uow, envelope: Envelope) -> None:
+        p, s, version = envelope.payload, uow.session, envelope.sequence
+        a = store.available
+        s.execute(dialect_insert(s, a).values(sku=p["sku"], available=p["available"], version=version)
+                  .on_conflict_do_update(index_elements=["sku"], set_={"available": p["available"], "version": version},
+                                         where=a.c.version < version))
+        avail = dict(s.execute(select(a.c.sku, a.c.available)).all())
+        for outer, components in self.mappings().items():
+            if p["sku"] not in {c["sku"] for c in components}:
+                continue
+            sellable = min(avail.get(c["sku"], 0) // c["quantity"] for c in components)
+            for shop in self.shops.values():
+                quantity = math.floor(max(sellable - shop.safety_buffer, 0) * shop.stock_ratio)
+                sp = store.stock_pushes
+                s.execute(dialect_insert(s, sp).values(
+                    platform=self.platform, shop=shop.shop, outer_sku=outer, quantity=quantity, version=version,
+                    next_attempt_at=_now(), updated_at=_now())
+                    .on_conflict_do_update(index_elements=["platform", "shop", "outer_sku"],
+                                           set_={"quantity": quantity, "version": version, "attempts": 0,
+                                                 "next_attempt_at": _now(), "updated_at": _now()},
+                                           where=sp.c.version < version))
+
+    def push_tick(self) -> int:
+        """Send the shipments and the stock quantities still owed to the platform; a failure is kept
+        with its error and tried again later (older stock quantities never overwrite newer ones)."""
+        sent, now = 0, _now()
+        sh, sp, m = store.shipments, store.stock_pushes, store.sku_mappings
+        with self.db.reader() as s:
+            due_shipments = s.execute(select(sh).where(sh.c.platform == self.platform, sh.c.status == "pending",
+                                                       sh.c.next_attempt_at <= now).limit(50)).all()
+            due_stock = s.execute(select(sp, m.c.platform_ref).join(m, (m.c.platform == sp.c.platform) &
+                                                                     (m.c.outer_sku == sp.c.outer_sku))
+                                  .where(sp.c.platform == self.platform, sp.c.version > sp.c.pushed_version,
+                                         sp.c.next_attempt_at <= now, m.c.platform_ref.is_not(None)).limit(200)).all()
+        for row in due_shipments:
+            try:
+                self.client.confirm_shipment(self.shops[row.shop], row.external_order_id, row.carrier,
+                                             row.tracking_number, json.loads(row.line_ids))
+                values = {"status": "confirmed", "last_error": None}
+                sent += 1
+            except PlatformError as exc:
+                values = {"attempts": row.attempts + 1, "last_error": str(exc)[:500],
+                          "next_attempt_at": now + timedelta(seconds=min(2 ** row.attempts, 300))}
+            with self.db.session() as s:
+                s.execute(update(sh).where(sh.c.platform == self.platform, sh.c.shop == row.shop,
+                                           sh.c.external_order_id == row.external_order_id).values(updated_at=now, **values))
+        for row in due_stock:
+            try:
+                self.client.push_stock(self.shops[row.shop], row.platform_ref, int(row.quantity))
+                values = {"pushed_version": row.version, "last_error": None, "attempts": 0}
+                sent += 1
+            except PlatformError as exc:
+                values = {"attempts": row.attempts + 1, "last_error": str(exc)[:500],
+                          "next_attempt_at": now + timedelta(seconds=min(2 ** row.attempts, 300))}
+            with self.db.session() as s:  # only if no newer quantity arrived meanwhile
+                s.execute(update(sp).where(sp.c.platform == self.platform, sp.c.shop == row.shop,
+                                           sp.c.outer_sku == row.outer_sku, sp.c.version == row.version)
+                          .values(updated_at=now, **values))
+        return sent
+
+    # -- the loop ------------------------------------------------------------
+    def _consume(self):
+        params = pika.URLParameters(self.settings.amqp_uri)
+        params.heartbeat = 120
+        self.connection = pika.BlockingConnection(params)
+        channel = self.connection.channel()
+        channel.basic_qos(prefetch_count=100)
+        for event, effect in (("order_shipped", self.on_order_shipped), ("stock_changed", self.on_stock_changed)):
+            queue = f"shops_{self.platform}.{event}"
+            channel.basic_consume(queue, lambda ch, method, props, body, q=queue, e=effect: self._on_message(
+                ch, method, body, q, e))
+
+    def _on_message(self, channel, method, body, queue, effect):
+        try:
+            envelope = Envelope.from_json(body)
+        except EnvelopeError as exc:
+            log.error("dead-lettering an invalid message on %s: %s", queue, exc)
+            channel.basic_nack(method.delivery_tag, requeue=False)
+            return
+        handle_once(self.db, "shops", queue, envelope, effect)
+        channel.basic_ack(method.delivery_tag)
+
+    def run(self, poll_seconds: float = 2.0) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
+        signal.signal(signal.SIGINT, lambda *_: setattr(self, "stopping", True))
+        while not self.stopping:
+            try:
+                if self.connection is None or self.connection.is_closed:
+                    self._consume()
+                self.connection.process_data_events(time_limit=0.1)
+            except pika.exceptions.AMQPError as exc:
+                log.warning("broker connection lost (%s); reconnecting", exc)
+                self.connection = None
+                time.sleep(0.5)
+            for shop in self.shops.values():
+                if time.monotonic() >= self.next_pull.get(shop.shop, 0):
+                    stats = self.pull(shop)
+                    # a full window means more is waiting: come back at once
+                    self.next_pull[shop.shop] = time.monotonic() + (0 if stats.get("read", 0) >= 100 else poll_seconds)
+            self.push_tick()
+        self.publisher.close()
+
+
+def main(platform: str) -> None:
+    from connectors.shops import config as shop_config
+    from connectors.shops.jd import JdClient
+    from connectors.shops.taobao import TaobaoClient
+    from hubkit import logging as hublog
+    from hubkit import metrics
+    from hubkit import settings as hubsettings
+
+    settings = hubsettings.load()
+    hublog.setup(f"shops-{platform}", settings.log_level)
+    configs = shop_config.load()
+    if platform not in configs:
+        raise SystemExit(f"HUB_SHOPS_FILE has no {platform} section")
+    cfg, shops, skus = configs[platform]
+    db = Database(settings.shops_db_url, store.metadata)
+    client = {"taobao": TaobaoClient, "jd": JdClient}[platform](cfg, TokenStore(db))
+    metrics.serve(settings.metrics_port)
+    ShopConnector(settings, platform, client, shops, skus, db).run(settings.shops_poll_seconds)

@@ -1,0 +1,96 @@
+"""The shop connectors' own database: per shop the pull watermark and error state, the versions
+published, orders held as exceptions, SKU mappings, and the shipments and stock quantities
+owed to the platforms."""
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, String, Table, Text
+
+from hubkit import inbox
+from hubkit.db import new_metadata
+
+metadata = new_metadata()
+
+shops = Table(
+    "shop_state", metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("watermark", DateTime(timezone=True), nullable=False),  # every change up to here is published
+    Column("last_pull_at", DateTime(timezone=True)),
+    Column("last_error", String(500)),
+    Column("error_since", DateTime(timezone=True)),  # set while the shop is in an error state
+    Column("retries", Integer, nullable=False, server_default="0"),
+    Column("orders_published", BigInteger, nullable=False, server_default="0"),
+    Column("duplicates_suppressed", BigInteger, nullable=False, server_default="0"),
+    # the platform's OAuth tokens, which rotate on refresh: the latest pair is kept here
+    Column("access_token", String(200)),
+    Column("refresh_token", String(200)),
+)
+
+published = Table(
+    "published_versions", metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("external_order_id", String(64), primary_key=True),
+    Column("version", BigInteger, nullable=False),  # the platform's modified time (ms) last published
+    Column("line_ids", Text, nullable=False, server_default="[]"),  # platform line id of each hub line
+)
+
+exceptions = Table(
+    "order_exceptions", metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("external_order_id", String(64), primary_key=True),
+    Column("reason", String(32), nullable=False),  # unmapped_sku | unparseable_address | amount_mismatch
+    Column("detail", String(500), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("payload", Text, nullable=False),  # the platform's order as pulled, to re-drive once resolved
+    Column("status", String(12), nullable=False, index=True),  # open | resolved
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+)
+
+sku_mappings = Table(
+    "sku_mappings", metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("outer_sku", String(64), primary_key=True),
+    Column("components", Text, nullable=False),  # JSON [{"sku": hub SKU, "quantity": n}], several = a combination
+    Column("platform_ref", String(64)),  # the platform's own id for stock pushes (JD skuId, Taobao num_iid:sku_id)
+)
+
+available = Table(
+    "hub_available", metadata,
+    Column("sku", String(64), primary_key=True),
+    Column("available", BigInteger, nullable=False),
+    Column("version", BigInteger, nullable=False),  # stock_changed sequence
+)
+
+stock_pushes = Table(
+    "stock_pushes", metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("outer_sku", String(64), primary_key=True),
+    Column("quantity", BigInteger, nullable=False),
+    Column("version", BigInteger, nullable=False),   # newest hub version this quantity reflects
+    Column("pushed_version", BigInteger, nullable=False, server_default="0"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", String(500)),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+shipments = Table(
+    "shipment_confirmations", metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("external_order_id", String(64), primary_key=True),
+    Column("carrier", String(32), nullable=False),
+    Column("tracking_number", String(64), nullable=False),
+    Column("line_ids", Text, nullable=False),  # JSON list of platform line ids shipped (empty: all)
+    Column("status", String(12), nullable=False, index=True),  # pending | confirmed | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", String(500)),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+inbox.add_tables(metadata)

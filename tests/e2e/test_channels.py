@@ -1,0 +1,218 @@
+"""Orders from Taobao-style and JD-style shops reach the hub exactly once however badly the
+platforms behave (rate limits, 5xx, timeouts, pages shifting while read, repeated records, a
+connector killed -9), cancellations release stock, unmapped SKUs wait as exceptions, shipments
+and sellable stock go back to the platforms."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from decimal import Decimal
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from hubkit import settings as hubsettings
+from hubkit.supervisor import free_port
+from services.order.models import orders as orders_table
+from tests.e2e.helpers import stock_sku
+from tests.e2e.test_ledgers import _simulator
+from tests.support import infra
+from tests.support.hub import Hub, wait_for
+
+pytestmark = pytest.mark.e2e
+ORDERS = int(os.environ.get("HUB_SOAK_ORDERS", "160"))  # scaled down; `make soak` pulls 5,000
+FAULTS = {"rate_limit": 0.06, "server_error": 0.07, "timeout": 0.07, "hang_seconds": 1.5, "shift_pages": 0.2,
+          "repeat_records": 0.1, "seed": 5}
+HUB_SKUS = ("TEE-M", "TEE-L", "TEE-BLK-L", "MUG", "BAG", "TEA-250", "TEA-500", "CUP", "POT")
+SHOPS = {
+    "taobao": {"app_key": "23456789", "app_secret": "5f1a9c3e7b2d4e6f8a0b1c2d3e4f5a6b", "shops": [
+        {"shop": "tb-main", "access_token": "6100a7e3c1f94b2d8e5f60718293a4b5c6d7e8f90123456789abcdef2206",
+         "refresh_token": "6102b8f4d2a05c3e9f6071829304b5c6d7e8f9a01234567890abcdef2206", "stock_ratio": 0.3,
+         "safety_buffer": 2},
+        {"shop": "tb-outlet", "access_token": "6100c9a5e3b16d4f0a71829304a5b6c7d8e9f0a12345678901bcdef03307",
+         "refresh_token": "6102d0b6f4c27e5a1b82930415b6c7d8e9f0a1b23456789012cdef03307", "stock_ratio": 0.2}],
+        "skus": {"TEE-WHT-M": [{"sku": "TEE-M", "quantity": 1}], "TEE-WHT-L": [{"sku": "TEE-L", "quantity": 1}],
+                 "TEE-BLK-L": [{"sku": "TEE-BLK-L", "quantity": 1}], "MUG-350": [{"sku": "MUG", "quantity": 1}],
+                 "BAG-CANVAS": [{"sku": "BAG", "quantity": 1}], "TEA-LJ-250": [{"sku": "TEA-250", "quantity": 1}],
+                 "TEA-LJ-500": [{"sku": "TEA-500", "quantity": 1}]}},
+    "jd": {"app_key": "C8A7F3D1E2B94F60A1D3E5C7B9F20468", "app_secret": "5f2e8c1a9b7d4e60a3c5b7d9e1f20486", "shops": [
+        {"shop": "jd-main", "access_token": "jdsim-at-main-0001", "refresh_token": "jdsim-rt-main-0001",
+         "stock_ratio": 0.3, "safety_buffer": 1},
+        {"shop": "jd-outlet", "access_token": "jdsim-at-outlet-0001", "refresh_token": "jdsim-rt-outlet-0001",
+         "stock_ratio": 0.2}],
+        "skus": {"HUB-TEA-250": [{"sku": "TEA-250", "quantity": 1}], "HUB-TEA-500": [{"sku": "TEA-500", "quantity": 1}],
+                 "HUB-CUP-01": [{"sku": "CUP", "quantity": 1}], "HUB-POT-01": [{"sku": "POT", "quantity": 1}],
+                 # a combination: one gift set is a tea and two cups
+                 "HUB-SET-01": [{"sku": "TEA-250", "quantity": 1}, {"sku": "CUP", "quantity": 2}]}},
+}
+UNMAPPED_JD_SKU = "100031122579"  # the JD catalogue's SKU without an outer id: no mapping on purpose
+
+
+@pytest.fixture(scope="module")
+def channel_hub(session_name, tmp_path_factory):
+    name, log_dir = f"{session_name}_chn", tmp_path_factory.mktemp("channel-hub-logs")
+    databases = (*hubsettings.SERVICES, "gateway", "ledger", "shops")
+    urls = infra.create_databases(name, databases)
+    ports = {"taobao": free_port(), "jd": free_port()}
+    sims = {p: _simulator(p, port, log_dir) for p, port in ports.items()}
+    shops_file = log_dir / "shops.json"
+    shops_file.write_text(json.dumps({p: {**cfg, "url": f"http://127.0.0.1:{ports[p]}", "timeout_seconds": 1,
+                                          "max_wait_seconds": 2} for p, cfg in SHOPS.items()}))
+    hub = Hub(infra.create_vhost(name), urls, log_dir, extra_env={"HUB_SHOPS_FILE": str(shops_file),
+                                                                 "HUB_SHOPS_POLL_SECONDS": "0.5"})
+    hub.sims = {p: f"http://127.0.0.1:{port}" for p, port in ports.items()}
+    try:
+        hub.start()
+        with hub.client("admin") as admin:
+            for sku in HUB_SKUS:
+                stock_sku(admin, sku, quantity=1000, cost="5.00")
+        yield hub
+    finally:
+        hub.stop()
+        for proc in sims.values():
+            proc.terminate()
+            proc.wait(10)
+        infra.delete_vhost(name)
+        infra.drop_databases(name, databases)
+
+
+def _sim_orders(hub, platform) -> list[dict]:
+    return httpx.get(f"{hub.sims[platform]}/__sim/orders", timeout=30).json()
+
+
+def _hub_orders(hub) -> dict:
+    with hub.dbs["order"].reader() as s:
+        rows = s.execute(select(orders_table.c.channel, orders_table.c.shop, orders_table.c.external_order_id,
+                                orders_table.c.status, orders_table.c.total)).all()
+    counts = Counter((r.channel, r.external_order_id) for r in rows)
+    assert max(counts.values(), default=1) == 1  # never twice
+    return {(r.channel, r.external_order_id): r for r in rows}
+
+
+def _expected(hub) -> dict:
+    """What the hub must hold: every paid order (and every later state), keyed like the hub's."""
+    out = {}
+    for o in _sim_orders(hub, "taobao"):
+        trade = o.get("trade", o)
+        if trade["status"] not in ("WAIT_BUYER_PAY", "TRADE_NO_CREATE_PAY") and trade.get("pay_time"):
+            out[("taobao", str(trade["tid"]))] = (trade["status"], Decimal(trade["payment"]))
+    for o in _sim_orders(hub, "jd"):
+        if o["orderState"] != "WAIT_BUYER_PAY" and o.get("paymentConfirmTime") and \
+                not any(i["skuId"] == UNMAPPED_JD_SKU for i in o["itemInfoList"]):
+            out[("jd", o["orderId"])] = (o["orderState"], Decimal(o["orderPayment"]))
+    return out
+
+
+def test_every_order_reaches_the_hub_exactly_once_despite_faults_and_a_kill(channel_hub):
+    hub = channel_hub
+    for platform, url in hub.sims.items():
+        assert httpx.post(f"{url}/__sim/faults", json=FAULTS).status_code == 200
+    per_shop = ORDERS // 4
+    for platform, shops in (("taobao", ("tb-main", "tb-outlet")), ("jd", ("jd-main", "jd-outlet"))):
+        for i, shop in enumerate(shops):
+            reply = httpx.post(f"{hub.sims[platform]}/__sim/orders/generate",
+                               json={"shop": shop, "count": per_shop, "seed": 10 + i, "paid_ratio": 0.9}, timeout=30)
+            assert reply.status_code == 200, reply.text
+    wait_for(lambda: len(_hub_orders(hub)) >= ORDERS // 4, 120, 0.5, "the first orders")
+    hub.stack.kill("shops-taobao")  # mid-run
+    for platform, shops in (("taobao", ("tb-main", "tb-outlet")), ("jd", ("jd-main", "jd-outlet"))):
+        for i, shop in enumerate(shops):
+            httpx.post(f"{hub.sims[platform]}/__sim/churn", json={"shop": shop, "count": per_shop // 3, "seed": 20 + i},
+                       timeout=30)
+    hub.restart("shops-taobao")
+
+    def arrived():
+        expected, held = _expected(hub), _hub_orders(hub)
+        return (expected, held) if set(expected) <= set(held) else None
+    expected, held = wait_for(arrived, 240, 1.0, "every paid platform order in the hub")
+    cancelled = {"TRADE_CLOSED", "TRADE_CLOSED_BY_TAOBAO", "TRADE_CANCELED"}
+    wait_for(lambda: all((_hub_orders(hub)[k].status == "cancelled") == (state in cancelled)
+                         for k, (state, _) in _expected(hub).items()
+                         if _hub_orders(hub)[k].status != "shipped"), 120, 1.0, "cancellations reflected")
+    for key, (state, paid) in expected.items():
+        assert held[key].total == paid, (key, held[key].total, paid)  # the lines add up to what the buyer paid
+    for platform in hub.sims:
+        stats = httpx.get(f"{hub.sims[platform]}/__sim/stats").json()
+        assert sum(v for k, v in stats.get("faults", stats.get("faults_fired", {})).items()
+                   if isinstance(v, int)) > 0, stats  # the faults really happened
+
+
+def test_a_cancelled_order_releases_its_reservation(channel_hub):
+    hub = channel_hub
+
+    def reserved_matches_open_orders():
+        from services.inventory.models import reservations, stock_levels
+        with hub.dbs["inventory"].reader() as s:
+            held = s.execute(select(reservations.c.sku, reservations.c.quantity)
+                             .where(reservations.c.status == "reserved")).all()
+            levels = dict(s.execute(select(stock_levels.c.sku, stock_levels.c.reserved)).all())
+        per_sku = Counter()
+        for sku, qty in held:
+            per_sku[sku] += qty
+        return all(levels.get(sku, 0) == per_sku.get(sku, 0) for sku in HUB_SKUS)
+    assert wait_for(reserved_matches_open_orders, 60, 0.5, "reservations of cancelled orders released")
+    from services.inventory.models import reservations
+    from services.order.models import orders
+    with hub.dbs["order"].reader() as s:
+        cancelled = s.execute(select(orders.c.id).where(orders.c.status == "cancelled")).scalars().all()
+    assert cancelled  # churn cancelled some
+    with hub.dbs["inventory"].reader() as s:
+        still = s.execute(select(reservations.c.order_id).where(reservations.c.order_id.in_(cancelled),
+                                                                reservations.c.status == "reserved")).all()
+    assert not still
+
+
+def test_an_unmapped_sku_holds_the_order_until_it_is_mapped(channel_hub):
+    hub = channel_hub
+    httpx.post(f"{hub.sims['jd']}/__sim/faults", json={})
+    done = subprocess.run([sys.executable, "-m", "hubkit.cli", "connectors", "exceptions"], env=hub.stack.env,
+                          capture_output=True, text=True, timeout=60, cwd=hubsettings.PROJECT_ROOT)
+    held = [line for line in done.stdout.splitlines() if "unmapped_sku" in line]
+    assert held, done.stdout + done.stderr
+    paid = {o["orderId"] for o in _sim_orders(hub, "jd") if o.get("paymentConfirmTime")}
+    external_ids = {line.split()[2] for line in held} & paid  # an unpaid order waits for payment anyway
+    assert external_ids
+    mapped = subprocess.run([sys.executable, "-m", "hubkit.cli", "connectors", "map-sku", "--platform", "jd",
+                             UNMAPPED_JD_SKU, "MUG"], env=hub.stack.env, capture_output=True, text=True, timeout=120,
+                            cwd=hubsettings.PROJECT_ROOT)
+    assert mapped.returncode == 0, mapped.stderr
+    wait_for(lambda: external_ids <= {ext for (ch, ext) in _hub_orders(hub) if ch == "jd"}, 60, 0.5,
+             "the held orders in the hub")
+
+
+def test_shipments_and_sellable_stock_go_back_to_the_platforms(channel_hub):
+    hub = channel_hub
+    for url in hub.sims.values():
+        httpx.post(f"{url}/__sim/faults", json={})
+    with hub.dbs["order"].reader() as s:
+        order = s.execute(select(orders_table).where(orders_table.c.channel == "taobao",
+                                                     orders_table.c.status == "reserved").limit(1)).first()
+    assert order is not None
+    with hub.client("warehouse") as c:
+        assert c.post(f"/orders/{order.id}/shipment", json={"carrier": "SF", "tracking_number": "SF77001"}).status_code == 200
+    wait_for(lambda: any(str(s.get("tid")) == order.external_order_id
+                         for s in httpx.get(f"{hub.sims['taobao']}/__sim/shipments").json()), 60, 0.5,
+             "the shipment confirmed on Taobao")
+
+    def pushed_within_available():
+        pushes = httpx.get(f"{hub.sims['taobao']}/__sim/stock").json() + httpx.get(f"{hub.sims['jd']}/__sim/stock").json()
+        return pushes or None
+    wait_for(pushed_within_available, 60, 0.5, "stock pushes")
+    with hub.client("warehouse") as c:
+        available = {sku: sum(l["available"] for l in c.get(f"/stock/{sku}").json()["levels"]) for sku in HUB_SKUS}
+    # the newest quantity each shop holds per product, added over all shops, never exceeds the hub's available
+    latest = {}
+    for platform in hub.sims:
+        for push in httpx.get(f"{hub.sims[platform]}/__sim/stock").json():
+            outer = push.get("outer_id") or push.get("outerSkuId") or push.get("outer_sku_id")
+            latest[(platform, push["shop"], outer)] = int(push.get("quantity", push.get("stockNum", 0)))
+    by_hub_sku = Counter()
+    for (platform, shop, outer), qty in latest.items():
+        components = SHOPS[platform]["skus"].get(outer)
+        if components and len(components) == 1:
+            by_hub_sku[components[0]["sku"]] += qty
+    assert by_hub_sku and all(qty <= available[sku] for sku, qty in by_hub_sku.items()), (by_hub_sku, available)
