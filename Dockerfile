@@ -3,7 +3,9 @@
 # ONE image for every hub process; each container picks its command:
 #   hub migrate | hub api <service> | hub worker <service> | hub relay <service> | hub gateway
 #   | hub ledger run (the ledger connector)
+#   | hub connectors run --platform taobao|jd (the shop connectors)
 #   | python -m simulators.kingdee / simulators.ufida (ledger simulators, development only)
+#   | python -m simulators.taobao / simulators.jd (shop simulators, development only)
 #
 # Every dependency ships wheels for this base (psycopg2-binary included), so no
 # compiler is installed; add build-essential here if one ever needs building.
@@ -50,8 +52,9 @@ RUN pip install . \
 USER 10001:10001
 
 # gateway HTTP, metrics, gRPC of order..accounting, gRPC of the ledger connector
-# (documentation only; the simulators' 8701/8702 are left out: development only)
-EXPOSE 8000 9100 50051-50055 50060
+# and of the shop connectors (taobao 50061, jd 50062) (documentation only; the
+# simulators' 8701/8702/8704/8711 are left out: development only)
+EXPOSE 8000 9100 50051-50055 50060-50062
 
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["hub", "--help"]

@@ -11,6 +11,7 @@ from hubapi.inventory.v1 import inventory_service_pb2_grpc
 from hubapi.ledger.v1 import ledger_service_pb2_grpc
 from hubapi.order.v1 import order_service_pb2_grpc
 from hubapi.procurement.v1 import procurement_service_pb2_grpc
+from hubapi.shops.v1 import shop_service_pb2_grpc
 
 # Spread calls over every api pod behind a headless Service (plain DNS in the embedded default);
 # reconnect quickly once a restarted service is back, instead of failing fast for a long backoff.
@@ -49,15 +50,18 @@ class Clients:
     customer: customer_service_pb2_grpc.CustomerServiceStub
     accounting: accounting_service_pb2_grpc.AccountingServiceStub
     ledger: ledger_service_pb2_grpc.LedgerServiceStub
+    shops: dict  # platform -> ShopConnectorServiceStub
     channels: list
 
     @classmethod
     def connect(cls, settings) -> "Clients":
         channels = {svc: _channel(settings.grpc_target(svc)) for svc in STUBS}
         channels["ledger"] = _channel(settings.ledger_grpc_target)
+        shops = {p: _channel(target) for p, target in settings.shops_grpc_targets.items()}
         return cls(**{svc: stub(channels[svc]) for svc, stub in STUBS.items()},
                    ledger=ledger_service_pb2_grpc.LedgerServiceStub(channels["ledger"]),
-                   channels=list(channels.values()))
+                   shops={p: shop_service_pb2_grpc.ShopConnectorServiceStub(c) for p, c in shops.items()},
+                   channels=[*channels.values(), *shops.values()])
 
     def close(self):
         for channel in self.channels:

@@ -179,3 +179,12 @@ class StorefrontOrderIn(Strict):
     buyer: Buyer = Buyer()
     shipping_address: Address
     lines: list[StorefrontLineIn] = Field(..., min_length=1, max_length=500)
+
+
+class ComponentIn(Strict):
+    sku: StrictStr = Field(..., pattern=CODE)
+    quantity: StrictInt = Field(1, gt=0, le=1000)
+
+
+class SkuMappingIn(Strict):
+    components: list[ComponentIn] = Field(..., min_length=1, max_length=50)

@@ -46,6 +46,8 @@ class Settings:
     shops_db_url: str = ""
     shops_file: str = ""           # JSON with the shops, their credentials and SKU mappings
     shops_poll_seconds: float = 2.0
+    shops_grpc_ports: dict = field(default_factory=dict)    # platform -> port of its connector's API
+    shops_grpc_targets: dict = field(default_factory=dict)  # what the gateway dials
 
     def db_url(self, service: str) -> str:
         return self.db_urls[service]
@@ -92,4 +94,9 @@ def load(env=None) -> Settings:
         shops_db_url=_env(env, "HUB_SHOPS_DB_URL", f"sqlite:///{var_dir / 'shops.db'}"),
         shops_file=_env(env, "HUB_SHOPS_FILE", ""),
         shops_poll_seconds=float(_env(env, "HUB_SHOPS_POLL_SECONDS", 2.0)),
+        shops_grpc_ports={p: int(_env(env, f"HUB_SHOPS_{p.upper()}_GRPC_PORT", port))
+                          for p, port in (("taobao", 50061), ("jd", 50062))},
+        shops_grpc_targets={p: _env(env, f"HUB_SHOPS_{p.upper()}_GRPC_TARGET",
+                                    f"127.0.0.1:{_env(env, f'HUB_SHOPS_{p.upper()}_GRPC_PORT', port)}")
+                            for p, port in (("taobao", 50061), ("jd", 50062))},
     )

@@ -153,8 +153,7 @@ class Stack:
         if role == "api":
             return grpc_serving(f"127.0.0.1:{self.settings.grpc_ports[svc]}", timeout=1)
         if svc == "shops":
-            counts = broker.consumer_counts(self.settings.amqp_uri)
-            return counts.get(f"shops_{role}.order_shipped", 0) > 0
+            return grpc_serving(f"127.0.0.1:{self.settings.shops_grpc_ports[role]}", timeout=1)
         if name == "ledger-connector":
             return grpc_serving(f"127.0.0.1:{self.settings.ledger_grpc_port}", timeout=1)
         if role == "worker":

@@ -64,7 +64,7 @@ class ShopConnector:
         self.settings, self.platform, self.client, self.db = settings, platform, client, db
         self.shops = {s.shop: s for s in shops}
         self.publisher = ConfirmedPublisher(settings.amqp_uri)
-        self.stopping, self.connection = False, None
+        self.stopping, self.connection, self.redrive_requested = False, None, False
         self.next_pull: dict[str, float] = {}
         with db.session() as s:
             for shop in shops:
@@ -306,12 +306,18 @@ class ShopConnector:
                     # a full window means more is waiting: come back at once
                     self.next_pull[shop.shop] = time.monotonic() + (0 if stats.get("read", 0) >= 100 else poll_seconds)
             self.push_tick()
+            if self.redrive_requested:
+                self.redrive_requested = False
+                log.info("%s: re-drove %d held order(s)", self.platform, self.redrive())
         self.publisher.close()
 
 
 def main(platform: str) -> None:
     from connectors.shops import config as shop_config
+    from connectors.shops.grpc_api import ShopServicer
     from connectors.shops.jd import JdClient
+    from hubapi.shops.v1 import shop_service_pb2_grpc as pb_grpc
+    from hubkit import grpc_server
     from connectors.shops.taobao import TaobaoClient
     from hubkit import logging as hublog
     from hubkit import metrics
@@ -326,4 +332,11 @@ def main(platform: str) -> None:
     db = Database(settings.shops_db_url, store.metadata)
     client = {"taobao": TaobaoClient, "jd": JdClient}[platform](cfg, TokenStore(db))
     metrics.serve(settings.metrics_port)
-    ShopConnector(settings, platform, client, shops, skus, db).run(settings.shops_poll_seconds)
+    connector = ShopConnector(settings, platform, client, shops, skus, db)
+    server, _health = grpc_server.start(f"shops-{platform}", settings.shops_grpc_ports[platform],
+                                        lambda srv: pb_grpc.add_ShopConnectorServiceServicer_to_server(
+                                            ShopServicer(connector), srv))
+    try:
+        connector.run(settings.shops_poll_seconds)
+    finally:
+        server.stop(grace=3).wait()

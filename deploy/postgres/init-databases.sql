@@ -17,3 +17,7 @@ CREATE DATABASE "accounting";
 -- always migrates it, whether or not a connector runs (HUB_LEDGERS), so an existing volume
 -- needs this line run by hand (see above) before the next `hub migrate`.
 CREATE DATABASE "ledger";
+-- The shop connectors' own database (watermarks, published order versions, held exceptions,
+-- SKU mappings, renewed tokens). `hub migrate` always migrates it, whether or not a connector
+-- runs, so an existing volume needs this line run by hand (see above) before the next `hub migrate`.
+CREATE DATABASE "shops";

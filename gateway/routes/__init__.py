@@ -1,5 +1,5 @@
 """The gateway's endpoints, one module per area."""
-from gateway.routes import accounting, customers, ledger, orders, purchasing, stock, webhooks
+from gateway.routes import accounting, connectors, customers, ledger, orders, purchasing, stock, webhooks
 
 ROUTERS = [orders.router, stock.router, customers.router, purchasing.router, accounting.router, ledger.router,
-           webhooks.router]
+           connectors.router, webhooks.router]

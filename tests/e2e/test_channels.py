@@ -9,7 +9,9 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -169,19 +171,30 @@ def test_a_cancelled_order_releases_its_reservation(channel_hub):
 def test_an_unmapped_sku_holds_the_order_until_it_is_mapped(channel_hub):
     hub = channel_hub
     httpx.post(f"{hub.sims['jd']}/__sim/faults", json={})
-    done = subprocess.run([sys.executable, "-m", "hubkit.cli", "connectors", "exceptions"], env=hub.stack.env,
-                          capture_output=True, text=True, timeout=60, cwd=hubsettings.PROJECT_ROOT)
-    held = [line for line in done.stdout.splitlines() if "unmapped_sku" in line]
-    assert held, done.stdout + done.stderr
+    with hub.client("sales") as sales:
+        held = sales.get("/connectors/jd/exceptions").json()["exceptions"]
+        status = {s["shop"]: s for s in sales.get("/connectors/jd/status").json()["shops"]}
+    assert held and all(h["reason"] == "unmapped_sku" and UNMAPPED_JD_SKU in h["detail"] for h in held), held
+    assert sum(s["open_exceptions"] for s in status.values()) == len(held)
     paid = {o["orderId"] for o in _sim_orders(hub, "jd") if o.get("paymentConfirmTime")}
-    external_ids = {line.split()[2] for line in held} & paid  # an unpaid order waits for payment anyway
+    external_ids = {h["external_order_id"] for h in held} & paid  # an unpaid order waits for payment anyway
     assert external_ids
-    mapped = subprocess.run([sys.executable, "-m", "hubkit.cli", "connectors", "map-sku", "--platform", "jd",
-                             UNMAPPED_JD_SKU, "MUG"], env=hub.stack.env, capture_output=True, text=True, timeout=120,
-                            cwd=hubsettings.PROJECT_ROOT)
-    assert mapped.returncode == 0, mapped.stderr
+    with hub.client("warehouse") as warehouse:
+        unknown = warehouse.put(f"/connectors/jd/sku-mappings/{UNMAPPED_JD_SKU}", json={"components": [{"sku": "NO-SUCH"}]})
+        assert unknown.status_code == 422
+        mapped = warehouse.put(f"/connectors/jd/sku-mappings/{UNMAPPED_JD_SKU}", json={"components": [{"sku": "MUG"}]})
+        assert mapped.status_code == 200, mapped.text
     wait_for(lambda: external_ids <= {ext for (ch, ext) in _hub_orders(hub) if ch == "jd"}, 60, 0.5,
              "the held orders in the hub")
+    # re-pulling the last hour of one shop reads its orders again and publishes none twice
+    now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None, microsecond=0)
+    repull = subprocess.run([sys.executable, "-m", "hubkit.cli", "connectors", "repull", "--platform", "jd",
+                             "--shop", "jd-main", "--from", (now - timedelta(hours=1)).isoformat(),
+                             "--to", now.isoformat()],
+                            env=hub.stack.env, capture_output=True, text=True, timeout=120, cwd=hubsettings.PROJECT_ROOT)
+    assert repull.returncode == 0, repull.stdout + repull.stderr
+    stats = json.loads(repull.stdout)
+    assert stats["read"] > 0 and stats["published"] == 0 and stats["duplicates"] + stats["held"] == stats["read"]
 
 
 def test_shipments_and_sellable_stock_go_back_to_the_platforms(channel_hub):

@@ -25,6 +25,7 @@ class Hub:
             **{f"HUB_{name.upper()}_DB_URL": url for name, url in db_urls.items()},
             **{f"HUB_{svc.upper()}_GRPC_PORT": str(free_port()) for svc in hubsettings.SERVICES},
             "HUB_GATEWAY_PORT": str(free_port()),
+            "HUB_SHOPS_TAOBAO_GRPC_PORT": str(free_port()), "HUB_SHOPS_JD_GRPC_PORT": str(free_port()),
             # fast retries so poison reaches the dead-letter queue within a test
             "HUB_RETRY_BASE_SECONDS": "0.2", "HUB_CONSUMER_MAX_ATTEMPTS": "3",
             "HUB_RELAY_LEASE_SECONDS": "2", "HUB_LOG_LEVEL": "INFO",
