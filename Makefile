@@ -36,6 +36,7 @@ test-unit: bootstrap
 # full-size proofs that `make test` runs scaled down
 soak: bootstrap
 	HUB_SOAK_VOUCHERS=2000 $(PY) -m pytest -q tests/e2e/test_ledgers.py -k every_voucher
+	HUB_SOAK_ORDERS=5000 $(PY) -m pytest -q tests/e2e/test_channels.py -k exactly_once
 
 bench: bootstrap
 	$(PY) -m bench.reserve_throughput
