@@ -29,6 +29,7 @@ pytestmark = pytest.mark.e2e
 ORDERS = int(os.environ.get("HUB_SOAK_ORDERS", "160"))  # scaled down; `make soak` pulls 5,000
 FAULTS = {"rate_limit": 0.06, "server_error": 0.07, "timeout": 0.07, "hang_seconds": 1.5, "shift_pages": 0.2,
           "repeat_records": 0.1, "seed": 5}
+TB_MINI_SESSION = "6100aaaa0000bbbb1111cccc2222dddd3333eeee4444ffff5555666677778888"
 HUB_SKUS = ("TEE-M", "TEE-L", "TEE-BLK-L", "MUG", "BAG", "TEA-250", "TEA-500", "CUP", "POT")
 SHOPS = {
     "taobao": {"app_key": "23456789", "app_secret": "5f1a9c3e7b2d4e6f8a0b1c2d3e4f5a6b", "shops": [
@@ -36,7 +37,8 @@ SHOPS = {
          "refresh_token": "6102b8f4d2a05c3e9f6071829304b5c6d7e8f9a01234567890abcdef2206", "stock_ratio": 0.3,
          "safety_buffer": 2},
         {"shop": "tb-outlet", "access_token": "6100c9a5e3b16d4f0a71829304a5b6c7d8e9f0a12345678901bcdef03307",
-         "refresh_token": "6102d0b6f4c27e5a1b82930415b6c7d8e9f0a1b23456789012cdef03307", "stock_ratio": 0.2}],
+         "refresh_token": "6102d0b6f4c27e5a1b82930415b6c7d8e9f0a1b23456789012cdef03307", "stock_ratio": 0.1},
+        {"shop": "tb-mini", "access_token": TB_MINI_SESSION, "refresh_token": "tb-mini-refresh", "stock_ratio": 0.1}],
         "skus": {"TEE-WHT-M": [{"sku": "TEE-M", "quantity": 1}], "TEE-WHT-L": [{"sku": "TEE-L", "quantity": 1}],
                  "TEE-BLK-L": [{"sku": "TEE-BLK-L", "quantity": 1}], "MUG-350": [{"sku": "MUG", "quantity": 1}],
                  "BAG-CANVAS": [{"sku": "BAG", "quantity": 1}], "TEA-LJ-250": [{"sku": "TEA-250", "quantity": 1}],
@@ -51,7 +53,9 @@ SHOPS = {
                  # a combination: one gift set is a tea and two cups
                  "HUB-SET-01": [{"sku": "TEA-250", "quantity": 1}, {"sku": "CUP", "quantity": 2}]}},
 }
-UNMAPPED_JD_SKU = "100031122579"  # the JD catalogue's SKU without an outer id: no mapping on purpose
+UNMAPPED_JD_SKU = "100031122579"
+TB_MINI_SESSION = "6100aaaa0000bbbb1111cccc2222dddd3333eeee4444ffff5555666677778888"
+SHOP_COUNTS = (("taobao", ("tb-main", "tb-outlet", "tb-mini")), ("jd", ("jd-main", "jd-outlet")))  # the JD catalogue's SKU without an outer id: no mapping on purpose
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +64,14 @@ def channel_hub(session_name, tmp_path_factory):
     databases = (*hubsettings.SERVICES, "gateway", "ledger", "shops")
     urls = infra.create_databases(name, databases)
     ports = {"taobao": free_port(), "jd": free_port()}
-    sims = {p: _simulator(p, port, log_dir) for p, port in ports.items()}
+    # a third Taobao shop besides the simulator's two: 3 Taobao-style and 2 JD-style shops
+    from simulators.taobao import DEFAULT_CONFIG
+    taobao_config = log_dir / "taobao-sim.json"
+    taobao_config.write_text(json.dumps({"shops": [*DEFAULT_CONFIG["shops"], {
+        "shop": "tb-mini", "seller_nick": "mini", "session": TB_MINI_SESSION, "refresh_token": "tb-mini-refresh",
+        "token_seconds": 86400}]}))
+    sims = {p: _simulator(p, port, log_dir, config=taobao_config if p == "taobao" else None)
+            for p, port in ports.items()}
     shops_file = log_dir / "shops.json"
     shops_file.write_text(json.dumps({p: {**cfg, "url": f"http://127.0.0.1:{ports[p]}", "timeout_seconds": 1,
                                           "max_wait_seconds": 2} for p, cfg in SHOPS.items()}))
@@ -113,15 +124,15 @@ def test_every_order_reaches_the_hub_exactly_once_despite_faults_and_a_kill(chan
     hub = channel_hub
     for platform, url in hub.sims.items():
         assert httpx.post(f"{url}/__sim/faults", json=FAULTS).status_code == 200
-    per_shop = ORDERS // 4
-    for platform, shops in (("taobao", ("tb-main", "tb-outlet")), ("jd", ("jd-main", "jd-outlet"))):
+    per_shop = ORDERS // 5
+    for platform, shops in SHOP_COUNTS:
         for i, shop in enumerate(shops):
             reply = httpx.post(f"{hub.sims[platform]}/__sim/orders/generate",
                                json={"shop": shop, "count": per_shop, "seed": 10 + i, "paid_ratio": 0.9}, timeout=30)
             assert reply.status_code == 200, reply.text
     wait_for(lambda: len(_hub_orders(hub)) >= ORDERS // 4, 120, 0.5, "the first orders")
     hub.stack.kill("shops-taobao")  # mid-run
-    for platform, shops in (("taobao", ("tb-main", "tb-outlet")), ("jd", ("jd-main", "jd-outlet"))):
+    for platform, shops in SHOP_COUNTS:
         for i, shop in enumerate(shops):
             httpx.post(f"{hub.sims[platform]}/__sim/churn", json={"shop": shop, "count": per_shop // 3, "seed": 20 + i},
                        timeout=30)

@@ -28,10 +28,11 @@ FAULTS = {"timeout_after_store": 0.10, "server_error": 0.04, "rate_limit": 0.03,
           "hang_seconds": 3, "seed": 11}
 
 
-def _simulator(kind: str, port: int, log_dir) -> subprocess.Popen:
+def _simulator(kind: str, port: int, log_dir, config=None) -> subprocess.Popen:
     log = open(log_dir / f"sim-{kind}.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", f"simulators.{kind}", "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=hubsettings.PROJECT_ROOT)
+    extra = ["--config", str(config)] if config else []
+    proc = subprocess.Popen([sys.executable, "-m", f"simulators.{kind}", "--host", "127.0.0.1", "--port", str(port),
+                             *extra], stdout=log, stderr=subprocess.STDOUT, cwd=hubsettings.PROJECT_ROOT)
     wait_for(lambda: _up(f"http://127.0.0.1:{port}/__sim/stats"), 30, 0.2, f"the {kind} simulator")
     return proc
 
