@@ -52,8 +52,12 @@ POLL_SECONDS = 0.5  # HUB_SHOPS_POLL_SECONDS, as in the channel_hub fixture (the
 
 
 def shops_config() -> dict:
-    """The test's shops, with the JD SKU that has no outer id mapped too (the test maps it later by CLI)."""
+    """The test's shops, only the four that the simulators know by default (the test may add shops it
+    configures in the simulators itself), with the JD SKU that has no outer id mapped too (the test maps
+    it later by CLI)."""
     cfg = copy.deepcopy(SHOPS)
+    for platform, platform_cfg in cfg.items():
+        platform_cfg["shops"] = [s for s in platform_cfg["shops"] if (platform, s["shop"]) in SHOP_NAMES]
     cfg["jd"]["skus"][UNMAPPED_JD_SKU] = [{"sku": "MUG", "quantity": 1}]
     return cfg
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pika
 
 from hubkit import broker, migrations, settings as hubsettings, topology
 from hubkit.grpc_health import check as grpc_serving
@@ -157,7 +158,10 @@ class Stack:
         if name == "ledger-connector":
             return grpc_serving(f"127.0.0.1:{self.settings.ledger_grpc_port}", timeout=1)
         if role == "worker":
-            counts = broker.consumer_counts(self.settings.amqp_uri)
+            try:
+                counts = broker.consumer_counts(self.settings.amqp_uri)
+            except pika.exceptions.AMQPError:  # a busy broker: ask again on the next round
+                return False
             return all(n > 0 for q, n in counts.items() if q.startswith(svc + "."))
         return True  # relays have nothing to probe; they log and retry on their own
 

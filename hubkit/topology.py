@@ -45,6 +45,7 @@ SUBSCRIPTIONS = (
     ("order", "stock_short"),
     ("customer", "order_placed"),
     ("customer", "order_shipped"),
+    ("customer", "order_cancelled"),
     ("accounting", "order_shipped"),
     ("accounting", "goods_issued"),
     ("accounting", "purchase_received"),

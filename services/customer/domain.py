@@ -12,7 +12,7 @@ from decimal import Decimal
 from hubkit.errors import FieldErrors
 from hubkit.money import cents, to_decimal
 
-PLACED, SHIPPED = "placed", "shipped"
+PLACED, SHIPPED, CANCELLED = "placed", "shipped", "cancelled"
 MAX_AMOUNT = Decimal("9999999999999999.99")  # Numeric(18, 2)
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500

@@ -12,7 +12,7 @@ from sqlalchemy import case, func, literal, select, update
 
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.envelope import Envelope
-from hubkit.errors import FieldErrors, NotFound
+from hubkit.errors import FieldErrors, InvalidArgument, NotFound
 from hubkit.inbox import PredecessorMissing
 from services.customer import domain
 from services.customer.models import customer_orders, customers
@@ -96,6 +96,17 @@ def record_order_shipped(uow: UnitOfWork, envelope: Envelope) -> str:
     s.execute(update(customers).where(customers.c.id == customer_id)
               .values(updated_by=envelope.actor, updated_at=_now()))
     return customer_id
+
+
+def record_order_cancelled(uow: UnitOfWork, envelope: Envelope) -> None:
+    """order_cancelled: the order stays in the history, marked cancelled (it never shipped)."""
+    order_id = envelope.payload.get("order_id")
+    if not isinstance(order_id, str) or not order_id:
+        raise InvalidArgument("order_cancelled without an order_id", [{"field": "order_id", "message": "required"}])
+    updated = uow.session.execute(update(customer_orders).where(customer_orders.c.order_id == order_id)
+                                  .values(status=domain.CANCELLED)).rowcount
+    if not updated:
+        raise PredecessorMissing(f"order {order_id} cancelled before its order_placed was applied")
 
 
 # -- queries ---------------------------------------------------------------

@@ -17,3 +17,7 @@ class Worker:
     @handle_event("order_shipped")
     def on_order_shipped(self, envelope):
         return handle_once(self.db, "customer", "customer.order_shipped", envelope, handlers.record_order_shipped)
+
+    @handle_event("order_cancelled")
+    def on_order_cancelled(self, envelope):
+        return handle_once(self.db, "customer", "customer.order_cancelled", envelope, handlers.record_order_cancelled)

@@ -67,6 +67,12 @@ def test_a_pushed_order_is_placed_and_a_newer_cancellation_releases_its_stock(pg
     with pg_hub.client("sales") as c:
         assert c.get(f"/orders/{order['id']}").json()["status"] == "cancelled"
 
+        def history():
+            found = c.get("/customers", params={"order_id": order["id"]}).json()["customers"]
+            orders = c.get(f"/customers/{found[0]['id']}").json()["orders"] if found else []
+            return [o["status"] for o in orders if o["order_id"] == order["id"]] == ["cancelled"]
+        wait_for(history, 30, 0.3, "the customer's history to show the cancellation")
+
 
 @pytest.mark.parametrize("case", ["wrong secret", "stale timestamp", "unknown storefront", "bad body"])
 def test_a_forged_stale_or_malformed_delivery_is_refused_and_changes_nothing(pg_hub, storefront, case):
