@@ -40,6 +40,7 @@ soak: bootstrap
 
 bench: bootstrap
 	$(PY) -m bench.reserve_throughput
+	$(PY) -m bench.channel_throughput --orders 400
 
 clean:
 	rm -rf $(VENV) var protos/.generated

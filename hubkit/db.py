@@ -70,7 +70,9 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # writers take the write lock up front; readers (Database.reader) read a snapshot
+            read_only = conn.get_execution_options().get("hub_read_only")
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
@@ -83,6 +85,7 @@ class Database:
         self.url, self.metadata = url, metadata
         self.engine = make_engine(url, pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.readers = sessionmaker(self.engine.execution_options(hub_read_only=True), expire_on_commit=False)
         self._write_lock = threading.Lock() if is_sqlite(url) else None
 
     @contextmanager
@@ -101,7 +104,7 @@ class Database:
     @contextmanager
     def reader(self):
         """A read-only session (no write lock taken)."""
-        with self.sessions() as session:
+        with self.readers() as session:
             yield session
 
     def dispose(self):

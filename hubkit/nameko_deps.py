@@ -16,7 +16,8 @@ class DatabaseProvider(DependencyProvider):
 
     def setup(self):
         hub = self.container.config[HUB_CONFIG_KEY]
-        self.db = Database(hub["db_url"], self.metadata, pool_size=self.container.max_workers)
+        self.db = Database(hub["db_url"], self.metadata,
+                           pool_size=min(self.container.max_workers, hub.get("db_pool_size", 8)))
 
     def get_dependency(self, worker_ctx):
         return self.db

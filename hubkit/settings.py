@@ -35,6 +35,7 @@ class Settings:
     retry_base_seconds: float = 1.0
     retry_max_seconds: float = 60.0
     worker_concurrency: int = 10
+    db_pool_size: int = 8           # connections a process keeps per database (as many again in bursts)
     vat_rate: str = "0.13"
     accounting_chart: str = ""      # CSV file; empty: the standard chart
     accounting_accounts: str = ""   # JSON: posting role -> account code overrides
@@ -83,6 +84,7 @@ def load(env=None) -> Settings:
         retry_base_seconds=float(_env(env, "HUB_RETRY_BASE_SECONDS", 1.0)),
         retry_max_seconds=float(_env(env, "HUB_RETRY_MAX_SECONDS", 60.0)),
         worker_concurrency=int(_env(env, "HUB_WORKER_CONCURRENCY", 10)),
+        db_pool_size=int(_env(env, "HUB_DB_POOL_SIZE", 8)),
         vat_rate=_env(env, "HUB_VAT_RATE", "0.13"),
         accounting_chart=_env(env, "HUB_ACCOUNTING_CHART", ""),
         accounting_accounts=_env(env, "HUB_ACCOUNTING_ACCOUNTS", ""),

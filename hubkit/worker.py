@@ -37,6 +37,7 @@ def nameko_config(settings, service: str) -> dict:
             "max_attempts": settings.consumer_max_attempts,
             "retry_base_seconds": settings.retry_base_seconds,
             "retry_max_seconds": settings.retry_max_seconds,
+            "db_pool_size": settings.db_pool_size,
         },
     }
 

@@ -42,7 +42,7 @@ def keep_voucher(ledgers):
 class Connector:
     def __init__(self, settings, configs: dict):
         self.settings = settings
-        self.db = Database(settings.ledger_db_url, store.metadata, pool_size=12)
+        self.db = Database(settings.ledger_db_url, store.metadata, pool_size=settings.db_pool_size)
         self.pushers = [pusher.Pusher(name, clients.make(name, cfg), self.db) for name, cfg in configs.items()]
         self.effect = keep_voucher(list(configs))
         self.stopping = False

@@ -76,11 +76,13 @@ class ShopConnector:
                     .on_conflict_do_nothing())
 
     # -- orders in ------------------------------------------------------------
-    def mappings(self) -> dict:
+    def mappings(self, session=None) -> dict:
         m = store.sku_mappings
-        with self.db.reader() as s:
-            return {r.outer_sku: json.loads(r.components)
-                    for r in s.execute(select(m).where(m.c.platform == self.platform)).all()}
+        if session is None:
+            with self.db.reader() as s:
+                return self.mappings(s)
+        return {r.outer_sku: json.loads(r.components)
+                for r in session.execute(select(m).where(m.c.platform == self.platform)).all()}
 
     def pull(self, shop: Shop, start: datetime | None = None, end: datetime | None = None) -> dict:
         """Pull one window (by default: from the watermark less the overlap). The watermark moves
@@ -213,7 +215,7 @@ class ShopConnector:
                   .on_conflict_do_update(index_elements=["sku"], set_={"available": p["available"], "version": version},
                                          where=a.c.version < version))
         avail = dict(s.execute(select(a.c.sku, a.c.available)).all())
-        for outer, components in self.mappings().items():
+        for outer, components in self.mappings(s).items():  # in this transaction (SQLite has one writer)
             if p["sku"] not in {c["sku"] for c in components}:
                 continue
             sellable = min(avail.get(c["sku"], 0) // c["quantity"] for c in components)

@@ -128,7 +128,7 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url("accounting"), metadata, pool_size=16)
+    db = Database(settings.db_url("accounting"), metadata, pool_size=settings.db_pool_size)
     rules, accounts = chart.rules(settings)
     handlers.ensure_chart(db, accounts)
     grpc_server.serve("accounting", settings.grpc_ports["accounting"],

@@ -70,6 +70,6 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url("inventory"), metadata, pool_size=16)
+    db = Database(settings.db_url("inventory"), metadata, pool_size=settings.db_pool_size)
     grpc_server.serve("inventory", settings.grpc_ports["inventory"],
                       lambda server: pb_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(db), server))

@@ -29,6 +29,8 @@ class Hub:
             # fast retries so poison reaches the dead-letter queue within a test
             "HUB_RETRY_BASE_SECONDS": "0.2", "HUB_CONSUMER_MAX_ATTEMPTS": "3",
             "HUB_RELAY_LEASE_SECONDS": "2", "HUB_LOG_LEVEL": "INFO",
+            # several hubs share the machine's PostgreSQL (100 connections): small pools
+            "HUB_DB_POOL_SIZE": "3",
             **(extra_env or {}),
         }
         self.settings = hubsettings.load(self.env)
