@@ -20,6 +20,7 @@ STATUS = {"WAIT_BUYER_PAY": "awaiting_payment", "WAIT_SELLER_STOCK_OUT": "paid",
 CARRIERS = {"SF": "467", "ZTO": "1499", "YTO": "463", "STO": "470", "YUNDA": "1327", "EMS": "465", "JD": "2087",
             "DEPPON": "3046", "SELF": "1274"}
 PAGE_SIZE = 100
+READS_PER_WINDOW = 5
 
 
 def sign(params: dict, secret: str) -> str:
@@ -61,6 +62,19 @@ class JdClient(PlatformClient):
         return body["access_token"], body.get("refresh_token") or self.refresh_token_of(shop)
 
     def orders_modified(self, shop, start: datetime, end: datetime) -> list[PlatformOrder]:
+        """Every order modified in [start, end]; a window whose pages shifted while read (fewer
+        distinct orders than JD counted) is read again."""
+        seen: dict = {}
+        for _ in range(READS_PER_WINDOW):
+            found, total = self._read_window(shop, start, end)
+            for oid, order in found.items():
+                if oid not in seen or seen[oid].modified < order.modified:
+                    seen[oid] = order
+            if len(found) >= total:
+                return list(seen.values())
+        raise Transient(f"pages kept shifting while the window {start}..{end} was read")
+
+    def _read_window(self, shop, start: datetime, end: datetime) -> tuple[dict, int]:
         found, page = {}, 1
         while True:
             body = self.call(shop, "jingdong.pop.order.search", {
@@ -74,9 +88,9 @@ class JdClient(PlatformClient):
                 order = self.normalize(shop, raw)
                 if order.external_order_id not in found or found[order.external_order_id].modified < order.modified:
                     found[order.external_order_id] = order
-            total = int(result.get("orderTotal") or 0)
+            total = int(result.get("orderTotal") or 0) if page == 1 else total
             if page * PAGE_SIZE >= total or not result.get("orderInfoList"):
-                return list(found.values())
+                return found, total
             page += 1
 
     def normalize(self, shop, raw: dict) -> PlatformOrder:
