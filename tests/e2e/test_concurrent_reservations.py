@@ -50,11 +50,12 @@ def _fifty_orders_against_twenty(hub):
     rows = reservation_rows(hub, sku)
     assert len(rows) == 50  # one answer per line, none twice
     assert sum(r.quantity for r in rows if r.status == "reserved") == 20
+    return statuses.count("reserved"), statuses.count("backordered")
 
 
 def test_fifty_parallel_orders_never_oversell_on_postgresql(pg_hub):
-    _fifty_orders_against_twenty(pg_hub)
+    assert _fifty_orders_against_twenty(pg_hub) == (20, 30)
 
 
 def test_fifty_parallel_orders_never_oversell_on_sqlite(sqlite_hub):
-    _fifty_orders_against_twenty(sqlite_hub)
+    assert _fifty_orders_against_twenty(sqlite_hub) == (20, 30)
