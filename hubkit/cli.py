@@ -161,13 +161,25 @@ def cmd_connectors_status(args) -> None:
         held = dict(((r.platform, r.shop), r.n) for r in s.execute(
             select(x.c.platform, x.c.shop, func.count().label("n")).where(x.c.status == "open")
             .group_by(x.c.platform, x.c.shop)).all())
+        sp, sh = store.stock_pushes, store.shipments
+        owed_stock = dict(((r.platform, r.shop), (r.n, r.failing)) for r in s.execute(
+            select(sp.c.platform, sp.c.shop, func.count().label("n"),
+                   func.count(sp.c.last_error).label("failing"))
+            .where(sp.c.version > sp.c.pushed_version).group_by(sp.c.platform, sp.c.shop)).all())
+        owed_shipments = dict(((r.platform, r.shop), (r.n, r.failing)) for r in s.execute(
+            select(sh.c.platform, sh.c.shop, func.count().label("n"), func.count(sh.c.last_error).label("failing"))
+            .where(sh.c.status == "pending").group_by(sh.c.platform, sh.c.shop)).all())
     now = datetime.now(timezone.utc)
     for r in rows:
         lag = (now - as_utc(r.watermark)).total_seconds()
         state = f"ERROR since {as_utc(r.error_since):%H:%M:%S}: {r.last_error}" if r.error_since else "ok"
         print(f"{r.platform:7s} {r.shop:14s} watermark {as_utc(r.watermark):%Y-%m-%d %H:%M:%S}Z lag {lag:6.0f}s "
               f"published {r.orders_published} duplicates {r.duplicates_suppressed} retries {r.retries} "
-              f"exceptions {held.get((r.platform, r.shop), 0)}  {state}")
+              f"exceptions {held.get((r.platform, r.shop), 0)} "
+              f"stock pushes owed {owed_stock.get((r.platform, r.shop), (0, 0))[0]} "
+              f"(failing {owed_stock.get((r.platform, r.shop), (0, 0))[1]}) "
+              f"shipments owed {owed_shipments.get((r.platform, r.shop), (0, 0))[0]} "
+              f"(failing {owed_shipments.get((r.platform, r.shop), (0, 0))[1]})  {state}")
 
 
 def cmd_connectors_repull(args) -> None:

@@ -71,10 +71,5 @@ def hub_order(po: PlatformOrder, mappings: dict[str, list[dict]]) -> dict:
             "shipping_address": po.address, "lines": lines, "platform_line_ids": line_ids}
 
 
-def mask(text: str) -> str:
-    """Personal data never reaches the logs whole."""
-    return (text[:1] + "***") if text else ""
-
-
 def components_json(components: list[dict]) -> str:
     return json.dumps([{"sku": c["sku"], "quantity": int(c["quantity"])} for c in components])

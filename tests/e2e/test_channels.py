@@ -197,6 +197,12 @@ def test_an_unmapped_sku_holds_the_order_until_it_is_mapped(channel_hub):
         assert mapped.status_code == 200, mapped.text
     wait_for(lambda: external_ids <= {ext for (ch, ext) in _hub_orders(hub) if ch == "jd"}, 60, 0.5,
              "the held orders in the hub")
+    status = subprocess.run([sys.executable, "-m", "hubkit.cli", "connectors", "status"], env=hub.stack.env,
+                            capture_output=True, text=True, timeout=60, cwd=hubsettings.PROJECT_ROOT)
+    assert status.returncode == 0, status.stderr
+    assert sorted(line.split()[1] for line in status.stdout.splitlines()) == sorted(
+        shop for _, shops in SHOP_COUNTS for shop in shops)
+    assert all("watermark" in line and "lag" in line and "exceptions" in line for line in status.stdout.splitlines())
     # re-pulling the last hour of one shop reads its orders again and publishes none twice
     now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None, microsecond=0)
     repull = subprocess.run([sys.executable, "-m", "hubkit.cli", "connectors", "repull", "--platform", "jd",
