@@ -43,22 +43,37 @@ class Draw:
     hang: float  # seconds to wait after storing, for timeout_after_store
 
 
-class Faults:
+class Switchboard:
+    """Seeded fault settings and their counters, safe across threads. Each simulator's subclass
+    says which settings it takes, which counters it keeps, and how a call draws its faults."""
+
+    settings_class: type = BaseModel
+    counters: tuple = ()
+
     def __init__(self):
         self._lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
         """No faults, counters at zero."""
-        self.configure(FaultSettings())
+        self.configure(self.settings_class())
         with self._lock:
-            self.fired = {kind: 0 for kind in (*KINDS, "slow")}
+            self.fired = {name: 0 for name in self.counters}
 
-    def configure(self, settings: FaultSettings) -> None:
+    def configure(self, settings) -> None:
         """New probabilities and a fresh random.Random(seed); the counters keep running."""
         with self._lock:
             self.settings = settings
             self._rng = random.Random(settings.seed)
+
+    def count(self, name: str) -> None:
+        with self._lock:
+            self.fired[name] += 1
+
+
+class Faults(Switchboard):
+    settings_class = FaultSettings
+    counters = (*KINDS, "slow")
 
     def draw(self) -> Draw:
         with self._lock:

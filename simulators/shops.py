@@ -28,6 +28,7 @@ from fastapi import APIRouter, Body, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulators import JSON, amount, money
+from simulators.faults import Switchboard
 
 CN_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 CENT = Decimal("0.01")
@@ -470,23 +471,12 @@ class ShopDraw:
     repeat: bool  # repeat_records drawn (applies to paged queries only)
 
 
-class ShopFaults:
+class ShopFaults(Switchboard):
     """Seeded faults, drawn once per API call. Every call draws the same count of numbers (one per kind in KINDS
     order, then slow, http share, shift, repeat) so a run is repeatable; the first kind under its probability fires."""
 
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        self.configure(ShopFaultSettings())
-        with self._lock:
-            self.fired = {k: 0 for k in (*KINDS, "slow", "shift_pages", "repeat_records", "banned_calls")}
-
-    def configure(self, settings: ShopFaultSettings) -> None:
-        with self._lock:
-            self.settings = settings
-            self._rng = random.Random(settings.seed)
+    settings_class = ShopFaultSettings
+    counters = (*KINDS, "slow", "shift_pages", "repeat_records", "banned_calls")
 
     def draw(self) -> ShopDraw:
         with self._lock:
@@ -503,10 +493,6 @@ class ShopFaults:
             if slow:
                 self.fired["slow"] += 1
             return ShopDraw(kind, slow, s.hang_seconds, http500, shift, repeat)
-
-    def count(self, name: str) -> None:
-        with self._lock:
-            self.fired[name] += 1
 
     def pick(self, n: int) -> int:
         """A seeded index in range(n) (for choosing the record a fault moves)."""

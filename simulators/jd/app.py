@@ -5,7 +5,6 @@ import asyncio
 import copy
 import json
 import random
-import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -15,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulators import JSON
-from simulators.faults import server_error
+from simulators.faults import Switchboard, server_error
 from simulators.jd import (DEFAULT_CONFIG, EN_SEARCH, METHODS, REFRESH_PATH, ROUTER_PATH, SEARCH, SHIPMENT, VERSION,
                            error_response, fmt_time, parse_time, parse_timestamp, sign)
 from simulators.jd.orders import KNOWN_STATES, JdState, SimError
@@ -54,24 +53,13 @@ class Draw:
     http: bool  # server_error as HTTP 500 (True) or as a business failure (False)
 
 
-class Faults:
+class Faults(Switchboard):
     """Drawn once per authenticated /routerjson call from a seeded random.Random: one number per kind in
     KINDS order (the first under its probability fires), then one for slow, one for the 500-or-business
     choice. A kind is counted when it takes effect (shift_pages/repeat_records only on a page they change)."""
 
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        self.configure(FaultSettings())
-        with self._lock:
-            self.fired = {kind: 0 for kind in (*KINDS, "slow")}
-
-    def configure(self, settings: FaultSettings) -> None:
-        with self._lock:
-            self.settings = settings
-            self._rng = random.Random(settings.seed)
+    settings_class = FaultSettings
+    counters = (*KINDS, "slow")
 
     def draw(self) -> Draw:
         with self._lock:
@@ -82,10 +70,6 @@ class Faults:
             slow = s.slow_seconds if self._rng.random() < s.slow_rate else 0.0
             http = self._rng.random() < s.server_error_http_share
             return Draw(kind, slow, s.hang_seconds, http)
-
-    def mark(self, kind: str) -> None:
-        with self._lock:
-            self.fired[kind] += 1
 
 
 # ---------------------------------------------------------------- envelopes
@@ -246,14 +230,14 @@ def create_app(config: dict | None = None, clock=time.time) -> FastAPI:
             return JSON(error_response(code))
         draw = faults.draw()
         if draw.slow:
-            faults.mark("slow")
+            faults.count("slow")
             await asyncio.sleep(draw.slow)
         if draw.kind == "rate_limit":
-            faults.mark("rate_limit")
+            faults.count("rate_limit")
             count("gateway_errors", "2")
             return JSON(error_response("2"))
         if draw.kind == "server_error":
-            faults.mark("server_error")
+            faults.count("server_error")
             return server_error() if draw.http else JSON(system_failure(method))
         raw = params.get("360buy_param_json") or "{}"
         try:
@@ -269,7 +253,7 @@ def create_app(config: dict | None = None, clock=time.time) -> FastAPI:
         else:
             answer = stock(shop, biz)
         if draw.kind == "timeout":
-            faults.mark("timeout")
+            faults.count("timeout")
             await asyncio.sleep(draw.hang)
         return JSON(answer)
 
@@ -305,12 +289,12 @@ def create_app(config: dict | None = None, clock=time.time) -> FastAPI:
             rows = [state.render(o, fields) for o in found[begin:begin + size]]
             if draw.kind == "repeat_records" and 0 < begin <= len(found):
                 rows.insert(0, state.render(found[begin - 1], fields))
-                faults.mark("repeat_records")
+                faults.count("repeat_records")
             total = len(found)
             if draw.kind == "shift_pages" and begin + size < total and begin < total:
                 event = shift(query, found, begin, begin + size)
                 if event:
-                    faults.mark("shift_pages")
+                    faults.count("shift_pages")
                     state.stats["shift_events"].append({**event, "page": page})
         return search_answer(method, api_result(), total, rows)
 
