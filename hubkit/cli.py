@@ -15,14 +15,10 @@ def _settings():
 def cmd_migrate(args) -> None:
     from hubkit import broker, migrations
     s = _settings()
-    for svc in s.db_urls:
-        migrations.upgrade(svc, s.db_url(svc))
-    migrations.upgrade("gateway", s.gateway_db_url)
-    migrations.upgrade("ledger", s.ledger_db_url)
-    migrations.upgrade("shops", s.shops_db_url)
+    migrated = migrations.upgrade_all(s)
     broker.ensure_running(s.amqp_uri)
     broker.declare_topology(s.amqp_uri)
-    print(f"migrated {', '.join([*s.db_urls, 'gateway', 'ledger', 'shops'])}; broker topology declared")
+    print(f"migrated {', '.join(migrated)}; broker topology declared")
 
 
 def cmd_api(args) -> None:

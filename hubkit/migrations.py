@@ -33,6 +33,20 @@ def upgrade(name: str, url: str) -> None:
     command.upgrade(config(name, url), "head")
 
 
+def database_urls(settings) -> dict:
+    """Every database of the hub: the services', the gateway's and the connectors'."""
+    return {**settings.db_urls, "gateway": settings.gateway_db_url, "ledger": settings.ledger_db_url,
+            "shops": settings.shops_db_url}
+
+
+def upgrade_all(settings) -> list[str]:
+    """Migrate every database to head (what `hub migrate` and the embedded start do)."""
+    urls = database_urls(settings)
+    for name, url in urls.items():
+        upgrade(name, url)
+    return list(urls)
+
+
 def run_env(metadata) -> None:
     """Body of every env.py: online migrations, serialised by an advisory lock on PostgreSQL."""
     cfg = context.config

@@ -174,11 +174,7 @@ def start_embedded() -> Stack:
     """Migrate, declare the topology and start every process; return once all are ready."""
     s = hubsettings.load()
     broker.ensure_running(s.amqp_uri)
-    for svc in s.db_urls:
-        migrations.upgrade(svc, s.db_url(svc))
-    migrations.upgrade("gateway", s.gateway_db_url)
-    migrations.upgrade("ledger", s.ledger_db_url)
-    migrations.upgrade("shops", s.shops_db_url)
+    migrations.upgrade_all(s)
     broker.declare_topology(s.amqp_uri)
     names = [p.name for p in process_table(lambda _: 0, s.ledgers, shop_platforms(s))]
     # the gateway serves /metrics on its own HTTP port

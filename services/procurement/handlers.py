@@ -54,14 +54,11 @@ def create_purchase_order(uow: UnitOfWork, cmd: domain.CreatePurchaseOrder) -> s
     return po_id
 
 
-def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: list[tuple[int, int]],
-                           reference: str = "") -> str:
-    """Take in a delivery: a receipt with its lines, the received quantities and the
-    status, and purchase_received, in one transaction. Returns the receipt id."""
-    s, now = uow.session, _now()
-    # Touching the header first locks the purchase order (PostgreSQL row lock; SQLite
-    # serialises writers anyway), so concurrent receipts of one order take turns and
-    # each sees what the one before it received.
+def _lock(uow: UnitOfWork, purchase_order_id: str, now) -> tuple:
+    """The purchase order and its lines by number. Touching the header first locks it (PostgreSQL
+    row lock; SQLite serialises writers anyway), so concurrent receipts and returns of one order
+    take turns and each sees what the one before it did."""
+    s = uow.session
     touched = s.execute(update(purchase_orders).where(purchase_orders.c.id == purchase_order_id)
                         .values(updated_by=uow.actor, updated_at=now)).rowcount
     if not touched:
@@ -70,6 +67,15 @@ def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: l
     po = s.execute(select(purchase_orders).where(purchase_orders.c.id == purchase_order_id)).one()
     rows = {r.line_no: r for r in s.execute(select(purchase_order_lines).where(
         purchase_order_lines.c.purchase_order_id == purchase_order_id)).all()}
+    return po, rows
+
+
+def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: list[tuple[int, int]],
+                           reference: str = "") -> str:
+    """Take in a delivery: a receipt with its lines, the received quantities and the
+    status, and purchase_received, in one transaction. Returns the receipt id."""
+    s, now = uow.session, _now()
+    po, rows = _lock(uow, purchase_order_id, now)
     reference = (reference or "").strip()
     plan = domain.plan_receipt(purchase_order_id, po.status,
                                {no: (r.quantity, r.received) for no, r in rows.items()}, requested, reference)
@@ -130,14 +136,7 @@ def return_purchase(uow: UnitOfWork, purchase_order_id: str, requested: list[tup
     """Send received goods back to the supplier (per line, at most what was received and not yet
     returned) and emit purchase_returned: inventory takes them out, accounting reverses the purchase."""
     s, now = uow.session, _now()
-    touched = s.execute(update(purchase_orders).where(purchase_orders.c.id == purchase_order_id)
-                        .values(updated_by=uow.actor, updated_at=now)).rowcount
-    if not touched:
-        raise NotFound(f"purchase order {purchase_order_id!r} not found",
-                       [{"field": "purchase_order_id", "message": "unknown purchase order"}])
-    po = s.execute(select(purchase_orders).where(purchase_orders.c.id == purchase_order_id)).one()
-    rows = {r.line_no: r for r in s.execute(select(purchase_order_lines).where(
-        purchase_order_lines.c.purchase_order_id == purchase_order_id)).all()}
+    po, rows = _lock(uow, purchase_order_id, now)
     errors = FieldErrors()
     if not requested:
         errors.add("lines", "name the lines and quantities to send back")
