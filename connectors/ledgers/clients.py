@@ -54,6 +54,20 @@ _transient = retry(retry=retry_if_exception_type((_SessionLost, _RateLimited)),
                    wait=wait_random_exponential(multiplier=0.2, max=2), stop=stop_after_attempt(3), reraise=True)
 
 
+def _send(save):
+    """(reply, body) from a save call, or the Outcome when it got no usable answer: refused before
+    anything was stored (retry) or no answer at all (ambiguous)."""
+    try:
+        reply, body = save()
+    except (_SessionLost, _RateLimited, Unavailable) as exc:
+        return retry_later(exc)
+    except httpx.HTTPError as exc:
+        return ambiguous(f"{type(exc).__name__}: {exc}")
+    if reply.status_code >= 500:
+        return ambiguous(f"HTTP {reply.status_code}")
+    return reply, body
+
+
 def _sqlserver_like_literal(text: str) -> str:
     """Kingdee's FilterString is SQL Server: [ % _ inside LIKE must be bracketed to match literally."""
     return re.sub(r"([\[%_])", r"[\1]", text)
@@ -119,14 +133,10 @@ class KingdeeClient:
     def push(self, voucher: dict, accounts: dict) -> Outcome:
         model = mapping.kingdee_model(voucher, accounts, self.config.account_book)
         payload = mapping.to_json({"formid": "GL_VOUCHER", "data": {"Model": model, "ValidateRepeatJson": "true"}})
-        try:
-            reply, status = self._save(payload)
-        except (_SessionLost, _RateLimited, Unavailable) as exc:
-            return retry_later(exc)
-        except httpx.HTTPError as exc:
-            return ambiguous(f"{type(exc).__name__}: {exc}")
-        if reply.status_code >= 500:
-            return ambiguous(f"HTTP {reply.status_code}")
+        answer = _send(lambda: self._save(payload))
+        if isinstance(answer, Outcome):
+            return answer
+        reply, status = answer
         if str(status.get("IsSuccess")).lower() == "true":
             result = reply.json()["Result"]
             return confirmed(f"{result.get('Id')}/{result.get('Number')}")
@@ -220,14 +230,10 @@ class UfidaClient:
     def push(self, voucher: dict, accounts: dict) -> Outcome:
         external = mapping.external_number(voucher)
         payload = mapping.to_json(mapping.ufida_voucher(voucher, accounts, self.config.maker))
-        try:
-            reply, body = self._add(payload, external)
-        except (_SessionLost, _RateLimited, Unavailable) as exc:
-            return retry_later(exc)
-        except httpx.HTTPError as exc:
-            return ambiguous(f"{type(exc).__name__}: {exc}")
-        if reply.status_code >= 500:
-            return ambiguous(f"HTTP {reply.status_code}")
+        answer = _send(lambda: self._add(payload, external))
+        if isinstance(answer, Outcome):
+            return answer
+        reply, body = answer
         if str(body.get("errcode")) == "0":
             return confirmed(body.get("id"))
         if "reserve2" in str(body.get("errmsg")) or "已存在" in str(body.get("errmsg")):

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from hubkit.errors import Conflict
+from hubkit.errors import Conflict, FieldErrors
 from hubkit.money import cents, split_vat
 
 ZERO = Decimal("0.00")
@@ -43,6 +43,18 @@ def business_day(moment_iso: str, tz: str) -> tuple[str, date]:
     """(period YYYY-MM, business date) of a UTC instant in the merchant's time zone."""
     local = datetime.fromisoformat(moment_iso).astimezone(ZoneInfo(tz))
     return local.strftime("%Y-%m"), local.date()
+
+
+def check_period(period: str, field: str = "period") -> None:
+    """A period is YYYY-MM; anything else is refused with a field error."""
+    errors = FieldErrors()
+    try:
+        if not isinstance(period, str) or len(period) != 7:
+            raise ValueError
+        datetime.strptime(period, "%Y-%m")
+    except ValueError:
+        errors.add(field, "expected YYYY-MM")
+    errors.raise_if_any(f"invalid {field}")
 
 
 def check_balanced(lines: list[Line]) -> Decimal:

@@ -16,8 +16,8 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import func, select
 
 from hubkit.db import Database, as_utc
-from hubkit.errors import FieldErrors
 from hubkit.money import CENT
+from services.accounting import domain
 from services.accounting.models import accounts, voucher_lines, vouchers
 
 CURRENCY = "CNY"
@@ -140,21 +140,12 @@ def _style_header(ws, widths) -> None:
 
 
 # -- a whole period from the database ---------------------------------------------
-def _check_period(period: str) -> None:
-    errors = FieldErrors()
-    try:
-        if not isinstance(period, str) or len(period) != 7:
-            raise ValueError
-        datetime.strptime(period, "%Y-%m")
-    except ValueError:
-        errors.add("period", "expected YYYY-MM")
-    errors.raise_if_any("invalid period")
 
 
 def period_vouchers(db: Database, period: str, chunk: int | None = None) -> list[dict]:
     """Every voucher of `period`, in list_vouchers' shape, in number order, read in chunks (no
     1000 cap)."""
-    _check_period(period)
+    domain.check_period(period)
     chunk = chunk or _CHUNK
     found: list[dict] = []
     with db.reader() as s:

@@ -219,7 +219,7 @@ def reverse_voucher(uow, voucher_id: str, business_date: str) -> dict:
 
 
 def close_period(uow, period: str) -> None:
-    _check_period(period)
+    domain.check_period(period)
     if _is_closed(uow.session, period):
         raise Conflict(f"period {period} is already closed")
     uow.session.execute(periods.insert().values(period=period, status="closed", closed_by=uow.actor,
@@ -232,13 +232,6 @@ def closed_periods(db: Database) -> list[dict]:
 
 
 # -- queries ---------------------------------------------------------------
-def _check_period(period: str) -> None:
-    errors = FieldErrors()
-    try:
-        datetime.strptime(period, "%Y-%m")
-    except ValueError:
-        errors.add("period", "expected YYYY-MM")
-    errors.raise_if_any("invalid period")
 
 
 def list_accounts(db: Database) -> list[dict]:
@@ -249,7 +242,7 @@ def list_accounts(db: Database) -> list[dict]:
 def list_vouchers(db: Database, source_id: str = "", period: str = "", limit: int = 100,
                   offset: int = 0) -> list[dict]:
     if period:
-        _check_period(period)
+        domain.check_period(period)
     limit = max(1, min(limit or 100, 1000))
     query = select(vouchers).order_by(vouchers.c.period, vouchers.c.number).limit(limit).offset(max(offset, 0))
     if source_id:
@@ -269,7 +262,7 @@ def list_vouchers(db: Database, source_id: str = "", period: str = "", limit: in
 
 def trial_balance(db: Database, period: str) -> dict:
     """Per account: opening balance (debit-positive), the period's debits and credits, closing."""
-    _check_period(period)
+    domain.check_period(period)
     l, v = voucher_lines, vouchers
     before, within = v.c.period < period, v.c.period == period
     query = (select(l.c.account, accounts.c.name,

@@ -15,6 +15,7 @@ from sqlalchemy import BigInteger, cast, func, select
 from hubkit.db import Database
 from hubkit.errors import FieldErrors, NotFound
 from hubkit.money import CENT
+from services.accounting import domain
 from services.accounting.models import accounts, voucher_lines, vouchers
 
 ZERO = Decimal("0.00")
@@ -41,15 +42,6 @@ def _cents(column):
     return cast(func.round(column * 100), BigInteger)
 
 
-def _check_period(period: str, field: str = "period") -> None:
-    errors = FieldErrors()
-    try:
-        if not isinstance(period, str) or len(period) != 7:
-            raise ValueError
-        datetime.strptime(period, "%Y-%m")
-    except ValueError:
-        errors.add(field, "expected YYYY-MM")
-    errors.raise_if_any(f"invalid {field}")
 
 
 def _account(session, code: str) -> dict:
@@ -125,7 +117,7 @@ def account_detail(db: Database, account: str, period: str, aux: str = "") -> di
     "voucher_id", "summary", "debit", "credit", "balance", "aux", "cost_centre"}], "debit",
     "credit", "closing"}. Opening from all earlier periods; lines by business date, voucher
     number, line number, each with the running balance (debit-positive)."""
-    _check_period(period)
+    domain.check_period(period)
     l, v = voucher_lines, vouchers
     where = [l.c.account == account] + ([l.c.aux == aux] if aux else [])
     with db.reader() as s:
