@@ -45,6 +45,8 @@ DEFAULT_ACCOUNTS = {
     "receivable": "1122", "revenue": "6001", "output_vat": "22210105",
     "cost_of_goods": "6401", "inventory": "1405", "input_vat": "22210101", "payable": "2202",
     "bank": "1002", "platform_fees": "6601", "stock_differences": "1901", "scrap": "6711",
+    # goods on their way between the merchant's own warehouses (cost centre "transit"); e.g. 1402 在途物资
+    "goods_in_transit": "1405",
 }
 # Channels whose platform collects the buyer's money: the platform is the debtor, not the buyer.
 DEFAULT_MARKETPLACES = ("taobao", "tmall", "jd", "pdd", "douyin")

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from hubkit.errors import Conflict, FieldErrors
+from hubkit.errors import Conflict, FieldErrors, InvalidArgument
 from hubkit.money import cents, split_vat
 
 ZERO = Decimal("0.00")
@@ -171,17 +171,88 @@ def purchase_return(payload: dict, rules: Rules) -> list[Line]:
     ])
 
 
+# stock_adjusted reasons: a count can go either way; the others only take stock away.
+ADJUSTMENT_REASONS = ("count", "loss", "scrap", "expired")
+
+
 def stock_adjustment(payload: dict, rules: Rules) -> list[Line]:
-    """Count gain: Dr inventory, Cr unsettled gains/losses; count loss: the reverse; scrap: Dr scrap expense."""
-    a, value = rules.accounts, cents(payload["value"])
+    """Count gain: Dr inventory, Cr unsettled gains/losses; count loss or a loss pending approval:
+    Dr unsettled gains/losses, Cr inventory; scrap or an expired lot written off: Dr scrap, Cr inventory."""
+    a, reason, quantity = rules.accounts, payload.get("reason"), payload["quantity"]
+    if reason not in ADJUSTMENT_REASONS:
+        raise InvalidArgument(f"stock adjustment {payload.get('adjustment_id')}: unknown reason {reason!r}, "
+                              f"expected one of {', '.join(ADJUSTMENT_REASONS)}",
+                              [{"field": "reason", "message": f"one of {', '.join(ADJUSTMENT_REASONS)}"}])
+    value = cents(payload["value"])
+    gain = reason == "count" and quantity > 0
+    if (reason != "count" and quantity >= 0) or (value < 0 if gain else value > 0):
+        raise InvalidArgument(f"stock adjustment {payload.get('adjustment_id')}: reason {reason!r} with quantity "
+                              f"{quantity} and value {value}: a gain needs a positive quantity and value >= 0, "
+                              f"a loss a negative quantity and value <= 0",
+                              [{"field": "value", "message": "sign does not match the quantity and reason"}])
     where = f"warehouse:{payload['warehouse']}"
-    summary = f"Stock {payload['reason']} {payload['sku']} x{payload['quantity']} ({payload['adjustment_id'][:12]})"
-    if payload["reason"] == "count" and payload["quantity"] > 0:
+    summary = f"Stock {reason} {payload['sku']} x{quantity} ({payload['adjustment_id'][:12]})"
+    if gain:
         return _nonzero([Line(a["inventory"], summary, debit=value, cost_centre=where),
                          Line(a["stock_differences"], summary, credit=value, cost_centre=where)])
-    other = a["scrap"] if payload["reason"] == "scrap" else a["stock_differences"]
+    other = a["scrap"] if reason in ("scrap", "expired") else a["stock_differences"]
     return _nonzero([Line(other, summary, debit=-value, cost_centre=where),
                      Line(a["inventory"], summary, credit=-value, cost_centre=where)])
+
+
+TRANSFER_STAGES = ("shipped", "received")
+TRANSIT = "transit"  # cost centre of goods on their way between the merchant's own warehouses
+
+
+def stock_transfer(payload: dict, rules: Rules) -> list[Line]:
+    """Goods moving between own warehouses keep their cost. Shipped: Dr goods in transit (cost centre
+    transit), Cr inventory at the sending warehouse; received: Dr inventory at the receiving warehouse,
+    Cr goods in transit. Each stage is its own voucher."""
+    a, stage = rules.accounts, payload.get("stage")
+    if stage not in TRANSFER_STAGES:
+        raise InvalidArgument(f"stock transfer {payload.get('transfer_id')}: unknown stage {stage!r}, "
+                              f"expected one of {', '.join(TRANSFER_STAGES)}",
+                              [{"field": "stage", "message": f"one of {', '.join(TRANSFER_STAGES)}"}])
+    value = cents(payload["total_value"])
+    lines_value = sum((cents(l["value"]) for l in payload.get("lines") or []), ZERO)
+    if payload.get("lines") and lines_value != value:
+        raise InvalidArgument(f"stock transfer {payload['transfer_id']}: total_value {value} is not the sum "
+                              f"of its lines {lines_value}",
+                              [{"field": "total_value", "message": "must equal the sum of the lines' values"}])
+    source, target = payload["from_warehouse"], payload["to_warehouse"]
+    summary = f"Transfer {payload['transfer_id'][:12]} {source} -> {target} {stage}"
+    if stage == "shipped":
+        return _nonzero([Line(a["goods_in_transit"], summary, debit=value, cost_centre=TRANSIT),
+                         Line(a["inventory"], summary, credit=value, cost_centre=f"warehouse:{source}")])
+    return _nonzero([Line(a["inventory"], summary, debit=value, cost_centre=f"warehouse:{target}"),
+                     Line(a["goods_in_transit"], summary, credit=value, cost_centre=TRANSIT)])
+
+
+KIT_ACTIONS = ("assembled", "disassembled")
+
+
+def kit_change(payload: dict, rules: Rules) -> list[Line]:
+    """A kit assembled from its components: Dr inventory for the kit, Cr inventory per component, at the
+    components' cost (the kit's value is their sum); disassembled: the reverse. Net zero on the inventory
+    account, but the voucher documents the movement. All zero (free components): no lines, nothing to post."""
+    a, action = rules.accounts, payload.get("action")
+    if action not in KIT_ACTIONS:
+        raise InvalidArgument(f"kit document {payload.get('document_id')}: unknown action {action!r}, "
+                              f"expected one of {', '.join(KIT_ACTIONS)}",
+                              [{"field": "action", "message": f"one of {', '.join(KIT_ACTIONS)}"}])
+    where, assembled = f"warehouse:{payload['warehouse']}", action == "assembled"
+    ref = payload["document_id"][:12]
+    kit_summary = f"Kit {payload['kit_sku']} x{payload['quantity']} {action} ({ref})"
+    kit_value = cents(payload["value"])
+    kit = Line(a["inventory"], kit_summary, debit=kit_value if assembled else ZERO,
+               credit=ZERO if assembled else kit_value, cost_centre=where)
+    components = []
+    for c in payload["components"]:
+        summary = f"Kit {payload['kit_sku']} {action}: component {c['sku']} x{c['quantity']} ({ref})"
+        value = cents(c["value"])
+        components.append(Line(a["inventory"], summary, debit=ZERO if assembled else value,
+                               credit=value if assembled else ZERO, cost_centre=where))
+    return _nonzero([kit] + components if assembled else components + [kit])
 
 
 def payment(direction: str, counterparty: str, amount: Decimal, reference: str, rules: Rules) -> list[Line]:

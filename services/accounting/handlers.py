@@ -128,6 +128,20 @@ def post_stock_adjustment(uow, envelope, rules):
                 domain.stock_adjustment(p, rules), rules)
 
 
+def post_stock_transfer(uow, envelope, rules):
+    """One voucher per stage: the source id names the stage, so shipped and received are each posted once."""
+    p = envelope.payload
+    return post(uow, "stock_transfer", envelope, f"{p['transfer_id']}:{p['stage']}", p["occurred_at"],
+                domain.stock_transfer(p, rules), rules)
+
+
+def post_kit_change(uow, envelope, rules):
+    """A kit assembled or taken apart; all-zero values (free components) post nothing (post() skips empty lines)."""
+    p = envelope.payload
+    return post(uow, "kit_change", envelope, f"{p['document_id']}:{p['action']}", p["occurred_at"],
+                domain.kit_change(p, rules), rules)
+
+
 # -- commands --------------------------------------------------------------
 def _amount(errors: FieldErrors, field: str, value: str, allow_zero: bool = False) -> Decimal:
     try:

@@ -70,3 +70,11 @@ class Worker:
     @handle_event("purchase_return_shipped")
     def on_purchase_return_shipped(self, envelope):
         return self._post("accounting.purchase_return_shipped", envelope, handlers.post_purchase_return)
+
+    @handle_event("stock_transferred")
+    def on_stock_transferred(self, envelope):
+        return self._post("accounting.stock_transferred", envelope, handlers.post_stock_transfer)
+
+    @handle_event("kit_changed")
+    def on_kit_changed(self, envelope):
+        return self._post("accounting.kit_changed", envelope, handlers.post_kit_change)
