@@ -1,7 +1,8 @@
-"""Suppliers and purchase orders; receiving one adds stock at its cost and posts the purchase."""
+"""Suppliers and purchase orders; receiving one adds stock at its cost and posts the purchase.
+Purchase suggestions (from low stock) and lot alerts (expiring, held) tell buyers what to act on."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from gateway.errors import Problem
 from gateway.routes.common import ANYONE, PURCHASING, RECEIVING, allowed, clients, money_str, require_known_skus
@@ -83,3 +84,47 @@ def return_purchase_order(purchase_order_id: str, body: PurchaseReturnIn, reques
         purchase_order_id=purchase_order_id, reason=body.reason, reference=body.reference,
         lines=[pro.ReceiveLineInput(**l.model_dump()) for l in body.lines]), metadata=md)
     return {"return_id": reply.return_id, "purchase_order": purchase_order_json(reply.purchase_order)}
+
+
+def suggestion_json(g) -> dict:
+    return {"id": g.id, "sku": g.sku, "warehouse": g.warehouse, "status": g.status, "available": g.available,
+            "minimum": g.minimum, "maximum": g.maximum, "quantity": g.quantity, "signalled_at": g.signalled_at,
+            "created_at": g.created_at, "updated_at": g.updated_at, "closed_by": g.closed_by or None,
+            "closed_at": g.closed_at or None, "purchase_order_id": g.purchase_order_id or None}
+
+
+def stock_alert_json(a) -> dict:
+    doc = {"id": a.id, "kind": a.kind, "sku": a.sku, "lot": a.lot, "warehouse": a.warehouse or None,
+           "quantity": a.quantity, "occurred_at": a.occurred_at}
+    if a.kind == "lot_expiring":
+        doc.update(expires_on=a.expires_on, days_left=a.days_left)
+    else:
+        doc.update(held=a.held, reason=a.reason, note=a.note)
+    return doc
+
+
+@router.get("/purchasing/suggestions")
+def list_suggestions(request: Request, status: str = Query("", pattern=r"^(open|ordered|dismissed)?$"),
+                     warehouse: str = "", limit: int = Query(100, ge=1, le=1000), md=allowed(ANYONE)):
+    """What to buy: one open suggestion per SKU and warehouse, from inventory's low-stock signals
+    (quantity = maximum - available), newest signal first."""
+    reply = clients(request).procurement.ListSuggestions(
+        pro.ListSuggestionsRequest(status=status, warehouse=warehouse, limit=limit), metadata=md)
+    return {"suggestions": [suggestion_json(g) for g in reply.suggestions]}
+
+
+@router.post("/purchasing/suggestions/{sku}/{warehouse}/dismiss")
+def dismiss_suggestion(sku: str, warehouse: str, request: Request, md=allowed(PURCHASING)):
+    """Close the open suggestion without ordering; a later low-stock signal opens a new one."""
+    reply = clients(request).procurement.DismissSuggestion(
+        pro.DismissSuggestionRequest(sku=sku, warehouse=warehouse), metadata=md)
+    return suggestion_json(reply.suggestion)
+
+
+@router.get("/purchasing/stock-alerts")
+def list_stock_alerts(request: Request, kind: str = Query("", pattern=r"^(lot_expiring|lot_hold_changed)?$"),
+                      sku: str = "", limit: int = Query(100, ge=1, le=1000), md=allowed(ANYONE)):
+    """Lots about to expire and lots put on or taken off hold, newest first."""
+    reply = clients(request).procurement.ListStockAlerts(
+        pro.ListStockAlertsRequest(kind=kind, sku=sku, limit=limit), metadata=md)
+    return {"alerts": [stock_alert_json(a) for a in reply.alerts]}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import uuid
 from datetime import datetime, timezone
 
@@ -15,6 +16,7 @@ from hubkit.money import cents
 from services.order import domain
 from services.order.models import order_lines, order_return_lines, order_returns, orders
 
+log = logging.getLogger(__name__)
 
 def _now():
     return datetime.now(timezone.utc)
@@ -88,14 +90,39 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder) -> tuple[str |
     return row.id, "updated"
 
 
-def _cancel(uow: UnitOfWork, order_id: str, now) -> None:
+def _cancel(uow: UnitOfWork, order_id: str, now) -> bool:
+    """Cancel an order that has not shipped and emit order_cancelled (inventory releases what it
+    reserved). One conditional update, so a concurrent shipment or cancel wins cleanly: False, and
+    nothing emitted, when the order was no longer open."""
     s = uow.session
-    s.execute(update(orders).where(orders.c.id == order_id).values(status=domain.CANCELLED, updated_at=now,
-                                                                   updated_by=uow.actor))
+    cancelled = s.execute(update(orders).where(orders.c.id == order_id, orders.c.status.in_(domain.OPEN))
+                          .values(status=domain.CANCELLED, updated_at=now, updated_by=uow.actor)).rowcount
+    if not cancelled:
+        return False
     lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()
     uow.emit("order_cancelled", order_id, {"order_id": order_id, "cancelled_at": now.isoformat(),
                                            "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity}
                                                      for l in lines]})
+    return True
+
+
+def expire_reservation(uow: UnitOfWork, envelope: Envelope) -> bool:
+    """reservation_expired from inventory: the buyer abandoned the order, so an order not yet shipped
+    or cancelled is cancelled exactly as any other cancel is (order_cancelled). A shipped, returned or
+    already cancelled order ignores it. The orders table has no place for a reason: it goes to the log.
+    Returns whether the order was cancelled."""
+    s, order_id = uow.session, envelope.payload.get("order_id")
+    if not isinstance(order_id, str) or not order_id:
+        raise InvalidArgument("reservation_expired without an order_id")
+    status = s.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar()
+    if status is None:
+        raise NotFound(f"order {order_id} is unknown")
+    if status in domain.OPEN and _cancel(uow, order_id, _now()):
+        log.info("order %s cancelled as abandoned: reservation expired (at %s)", order_id,
+                 envelope.payload.get("expired_at", envelope.occurred_at))
+        return True
+    log.info("order %s is %s; its expired reservation changes nothing", order_id, status)
+    return False
 
 
 def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from hubkit.errors import Conflict, FieldErrors
+from hubkit.errors import Conflict, FieldErrors, InvalidArgument
 from hubkit.money import cents, to_decimal, unit_cost
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")  # the SKU code rule (services/inventory/domain.py)
@@ -193,3 +194,118 @@ def plan_receipt(purchase_order_id: str, status: str, lines: dict[int, tuple[int
             plan.append((line_no, quantity))
     errors.raise_if_any("the receipt is invalid")
     return sorted(plan)
+
+
+# -- stock signals from inventory --------------------------------------------------------
+SUGGESTION_OPEN, SUGGESTION_ORDERED, SUGGESTION_DISMISSED = "open", "ordered", "dismissed"
+SUGGESTION_STATUSES = (SUGGESTION_OPEN, SUGGESTION_ORDERED, SUGGESTION_DISMISSED)
+LOT_EXPIRING, LOT_HOLD_CHANGED = "lot_expiring", "lot_hold_changed"
+ALERT_KINDS = (LOT_EXPIRING, LOT_HOLD_CHANGED)
+HOLD_REASONS = ("quarantine", "expired", "released")
+MAX_LIST = 1000
+
+
+@dataclass(frozen=True)
+class LowStock:
+    sku: str
+    warehouse: str
+    available: int
+    minimum: int
+    maximum: int
+    shortfall: int
+    occurred_at: datetime
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_time(errors: FieldErrors, field: str, raw) -> datetime | None:
+    """An ISO 8601 moment as UTC; a naive one is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(raw)
+    except (TypeError, ValueError):
+        errors.add(field, "an ISO 8601 date and time")
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def _signal_fields(errors: FieldErrors, payload: dict, codes: dict[str, int], ints: tuple = (),
+                   non_negative: tuple = ()) -> None:
+    for name, max_len in codes.items():
+        value = payload.get(name)
+        if not isinstance(value, str) or not value or len(value) > max_len:
+            errors.add(name, f"required: a code of 1-{max_len} characters")
+    for name in ints:
+        if not _is_int(payload.get(name)):
+            errors.add(name, "a whole number")
+        elif name in non_negative and payload[name] < 0:
+            errors.add(name, "at least 0")
+
+
+def parse_low_stock(payload: dict) -> LowStock:
+    """The low_stock payload; InvalidArgument (poison: dead-lettered) for a malformed one."""
+    errors = FieldErrors()
+    _signal_fields(errors, payload, {"sku": 64, "warehouse": 32},
+                   ("available", "minimum", "maximum", "shortfall"), ("minimum", "maximum"))
+    occurred_at = parse_time(errors, "occurred_at", payload.get("occurred_at"))
+    errors.raise_if_any("malformed low_stock event")
+    return LowStock(sku=payload["sku"], warehouse=payload["warehouse"], available=payload["available"],
+                    minimum=payload["minimum"], maximum=payload["maximum"], shortfall=payload["shortfall"],
+                    occurred_at=occurred_at)
+
+
+def alerts_from_signal(kind: str, payload: dict) -> tuple[datetime, list[dict]]:
+    """(occurred_at, rows) for a lot_expiring or lot_hold_changed payload: a lot_expiring becomes one
+    row per warehouse that holds the lot (one without a warehouse if none is named)."""
+    errors = FieldErrors()
+    rows = []
+    if kind == LOT_EXPIRING:
+        _signal_fields(errors, payload, {"sku": 64, "lot": 64}, ("days_left",))
+        expires_on = payload.get("expires_on")
+        try:
+            date.fromisoformat(expires_on)
+        except (TypeError, ValueError):
+            errors.add("expires_on", "a date, YYYY-MM-DD")
+        quantities = payload.get("quantities")
+        if not isinstance(quantities, list):
+            errors.add("quantities", "a list of {warehouse, quantity}")
+            quantities = []
+        for i, q in enumerate(quantities):
+            if not isinstance(q, dict) or not isinstance(q.get("warehouse"), str) or not q["warehouse"] \
+                    or len(q["warehouse"]) > 32 or not _is_int(q.get("quantity")):
+                errors.add(f"quantities[{i}]", "a warehouse code and a whole-number quantity")
+                continue
+            rows.append({"warehouse": q["warehouse"], "details": {
+                "expires_on": expires_on, "days_left": payload.get("days_left"), "quantity": q["quantity"]}})
+        if not quantities:
+            rows.append({"warehouse": None, "details": {
+                "expires_on": expires_on, "days_left": payload.get("days_left"), "quantity": 0}})
+    elif kind == LOT_HOLD_CHANGED:
+        _signal_fields(errors, payload, {"sku": 64, "lot": 64, "warehouse": 32}, ("quantity",))
+        if not isinstance(payload.get("held"), bool):
+            errors.add("held", "true or false")
+        if payload.get("reason") not in HOLD_REASONS:
+            errors.add("reason", f"one of {', '.join(HOLD_REASONS)}")
+        note = payload.get("note")
+        if note is not None and not isinstance(note, str):
+            errors.add("note", "text")
+        rows.append({"warehouse": payload.get("warehouse"), "details": {
+            "held": payload.get("held"), "reason": payload.get("reason"), "quantity": payload.get("quantity"),
+            "note": note or ""}})
+    else:
+        errors.add("kind", f"one of {', '.join(ALERT_KINDS)}")
+    occurred_at = parse_time(errors, "occurred_at", payload.get("occurred_at"))
+    errors.raise_if_any(f"malformed {kind} event")
+    return occurred_at, rows
+
+
+def check_list_filter(field: str, value: str, allowed: tuple) -> None:
+    if value and value not in allowed:
+        raise InvalidArgument(f"unknown {field} {value!r}", [{"field": field, "message": f"one of {', '.join(allowed)}"}])
+
+
+def list_limit(limit: int, default: int = 100) -> int:
+    return max(1, min(limit or default, MAX_LIST))

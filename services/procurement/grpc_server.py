@@ -31,6 +31,27 @@ def purchase_order_to_proto(po: dict) -> pb.PurchaseOrder:
         created_by=po["created_by"], created_at=as_utc(po["created_at"]).isoformat())
 
 
+def _iso(moment) -> str:
+    return as_utc(moment).isoformat() if moment is not None else ""
+
+
+def suggestion_to_proto(d: dict) -> pb.PurchaseSuggestion:
+    return pb.PurchaseSuggestion(
+        id=d["id"], sku=d["sku"], warehouse=d["warehouse"], status=d["status"], available=d["available"],
+        minimum=d["minimum"], maximum=d["maximum"], quantity=d["quantity"], signalled_at=_iso(d["signalled_at"]),
+        created_at=_iso(d["created_at"]), updated_at=_iso(d["updated_at"]), closed_by=d["closed_by"] or "",
+        closed_at=_iso(d["closed_at"]), purchase_order_id=d["purchase_order_id"] or "")
+
+
+def alert_to_proto(a: dict) -> pb.StockAlert:
+    details = a["details"]
+    return pb.StockAlert(
+        id=a["id"], kind=a["kind"], sku=a["sku"], lot=a["lot"], warehouse=a["warehouse"] or "",
+        quantity=details.get("quantity") or 0, occurred_at=_iso(a["occurred_at"]),
+        expires_on=details.get("expires_on") or "", days_left=details.get("days_left") or 0,
+        held=bool(details.get("held")), reason=details.get("reason") or "", note=details.get("note") or "")
+
+
 class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
     def __init__(self, db: Database):
         self.db = db
@@ -72,7 +93,6 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
         return pb.ReceivePurchaseOrderResponse(purchase_order=purchase_order_to_proto(po),
                                                receipt=receipt_to_proto(receipt))
 
-
     @rpc
     def ReturnPurchaseOrder(self, request, context):
         with self._uow(context) as uow:
@@ -82,6 +102,23 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
         return pb.ReturnPurchaseOrderResponse(
             purchase_order=purchase_order_to_proto(handlers.get_purchase_order(self.db, request.purchase_order_id)),
             return_id=return_id)
+
+    @rpc
+    def ListSuggestions(self, request, context):
+        found = handlers.list_suggestions(self.db, request.status, request.warehouse, request.limit)
+        return pb.ListSuggestionsResponse(suggestions=[suggestion_to_proto(d) for d in found])
+
+    @rpc
+    def DismissSuggestion(self, request, context):
+        with self._uow(context) as uow:
+            suggestion_id = handlers.dismiss_suggestion(uow, request.sku, request.warehouse)
+        return pb.DismissSuggestionResponse(
+            suggestion=suggestion_to_proto(handlers.get_suggestion(self.db, suggestion_id)))
+
+    @rpc
+    def ListStockAlerts(self, request, context):
+        found = handlers.list_stock_alerts(self.db, request.kind, request.sku, request.limit)
+        return pb.ListStockAlertsResponse(alerts=[alert_to_proto(a) for a in found])
 
 
 def main(settings) -> None:

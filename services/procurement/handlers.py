@@ -1,20 +1,25 @@
-"""Procurement use cases: one function per command."""
+"""Procurement use cases: one function per command or event."""
 from __future__ import annotations
 
+import json
+import logging
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
+from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, NotFound
 from hubkit.money import cents, unit_cost
 from services.procurement import domain
 from services.procurement.models import (purchase_order_lines, purchase_orders, purchase_return_lines,
-                                         purchase_returns, receipt_lines, receipts, suppliers)
+                                         purchase_returns, purchase_suggestions, receipt_lines, receipts,
+                                         stock_alerts, suppliers)
 
 PURCHASE_RECEIVED = "purchase_received"
+log = logging.getLogger(__name__)
 
 
 def _now():
@@ -51,6 +56,13 @@ def create_purchase_order(uow: UnitOfWork, cmd: domain.CreatePurchaseOrder) -> s
     s.execute(purchase_order_lines.insert(), [
         dict(purchase_order_id=po_id, line_no=l.line_no, sku=l.sku, quantity=l.quantity, received=0,
              unit_cost=l.unit_cost, vat_rate=l.vat_rate, amount=l.amount) for l in lines])
+    # the open suggestions this order takes up are done
+    s.execute(update(purchase_suggestions).where(
+        purchase_suggestions.c.status == domain.SUGGESTION_OPEN,
+        purchase_suggestions.c.warehouse == cmd.warehouse,
+        purchase_suggestions.c.sku.in_(sorted({l.sku for l in lines}))).values(
+        status=domain.SUGGESTION_ORDERED, purchase_order_id=po_id, closed_by=uow.actor, closed_at=now,
+        updated_at=now))
     return po_id
 
 
@@ -184,7 +196,106 @@ def return_purchase(uow: UnitOfWork, purchase_order_id: str, requested: list[tup
     return return_id
 
 
+# -- stock signals from inventory --------------------------------------------
+def apply_low_stock(uow: UnitOfWork, envelope: Envelope) -> str | None:
+    """low_stock: open a purchase suggestion for the SKU in the warehouse, or bring the open one up
+    to date (latest available, minimum, maximum; quantity = the shortfall). A signal that happened
+    before the last suggestion was dismissed or ordered changes nothing: a buyer has decided on it.
+    Returns the suggestion's id, or None when nothing was suggested."""
+    signal = domain.parse_low_stock(envelope.payload)
+    s, now, t = uow.session, _now(), purchase_suggestions
+    if signal.shortfall < 1:
+        log.info("low_stock for %s in %s has no shortfall; nothing to suggest", signal.sku, signal.warehouse)
+        return None
+    key = (t.c.sku == signal.sku) & (t.c.warehouse == signal.warehouse)
+    closed_at = s.execute(select(func.max(t.c.closed_at)).where(key, t.c.status != domain.SUGGESTION_OPEN)).scalar()
+    if closed_at is not None and signal.occurred_at <= _utc(closed_at):
+        log.info("low_stock for %s in %s predates the last decision on it; ignored", signal.sku, signal.warehouse)
+        return None
+    latest = dict(available=signal.available, minimum=signal.minimum, maximum=signal.maximum,
+                  quantity=signal.shortfall, signalled_at=signal.occurred_at, updated_at=now)
+    # One statement, so concurrent signals for one SKU and warehouse cannot open two suggestions;
+    # an older signal does not overwrite a newer one.
+    insert = dialect_insert(s, t).values(id=uuid.uuid4().hex, sku=signal.sku, warehouse=signal.warehouse,
+                                         status=domain.SUGGESTION_OPEN, created_at=now, **latest)
+    s.execute(insert.on_conflict_do_update(
+        index_elements=[t.c.sku, t.c.warehouse], index_where=t.c.status == domain.SUGGESTION_OPEN,
+        set_=latest, where=t.c.signalled_at <= signal.occurred_at))
+    return s.execute(select(t.c.id).where(key, t.c.status == domain.SUGGESTION_OPEN)).scalar_one()
+
+
+def record_stock_alert(uow: UnitOfWork, envelope: Envelope) -> None:
+    """lot_expiring / lot_hold_changed: keep them as alerts for buyers."""
+    occurred_at, rows = domain.alerts_from_signal(envelope.type, envelope.payload)
+    payload, now = envelope.payload, _now()
+    uow.session.execute(stock_alerts.insert(), [
+        dict(event_id=envelope.event_id, kind=envelope.type, sku=payload["sku"], lot=payload["lot"],
+             warehouse=r["warehouse"], details=json.dumps(r["details"], ensure_ascii=False),
+             occurred_at=occurred_at, recorded_at=now) for r in rows])
+
+
+def dismiss_suggestion(uow: UnitOfWork, sku: str, warehouse: str) -> str:
+    """A buyer decides not to act on the open suggestion for the SKU in the warehouse; a later
+    low_stock signal opens a new one. Returns the suggestion's id."""
+    s, now, t = uow.session, _now(), purchase_suggestions
+    key = (t.c.sku == sku) & (t.c.warehouse == warehouse)
+    open_id = s.execute(select(t.c.id).where(key, t.c.status == domain.SUGGESTION_OPEN)).scalar()
+    if open_id is not None:
+        dismissed = s.execute(update(t).where(t.c.id == open_id, t.c.status == domain.SUGGESTION_OPEN).values(
+            status=domain.SUGGESTION_DISMISSED, closed_by=uow.actor, closed_at=now, updated_at=now)).rowcount
+        if dismissed:
+            return open_id
+    last = s.execute(select(t.c.status).where(key).order_by(t.c.updated_at.desc()).limit(1)).scalar()
+    fields = [{"field": "sku", "message": f"no open purchase suggestion for {sku} in {warehouse}"}]
+    if last is None:
+        raise NotFound(f"no purchase suggestion for {sku!r} in {warehouse!r}", fields)
+    raise Conflict(f"the purchase suggestion for {sku} in {warehouse} is already {last}", fields)
+
+
 # -- queries ---------------------------------------------------------------
+def _suggestion(row) -> dict:
+    d = dict(row._mapping)
+    for name in ("signalled_at", "created_at", "updated_at", "closed_at"):
+        d[name] = _utc(d[name]) if d[name] is not None else None
+    return d
+
+
+def get_suggestion(db: Database, suggestion_id: str) -> dict:
+    with db.reader() as s:
+        row = s.execute(select(purchase_suggestions).where(purchase_suggestions.c.id == suggestion_id)).first()
+    if row is None:
+        raise NotFound(f"purchase suggestion {suggestion_id!r} not found")
+    return _suggestion(row)
+
+
+def list_suggestions(db: Database, status: str = "", warehouse: str = "", limit: int = 100) -> list[dict]:
+    """Newest signal first."""
+    domain.check_list_filter("status", status, domain.SUGGESTION_STATUSES)
+    t = purchase_suggestions
+    query = select(t).order_by(t.c.signalled_at.desc(), t.c.id).limit(domain.list_limit(limit))
+    if status:
+        query = query.where(t.c.status == status)
+    if warehouse:
+        query = query.where(t.c.warehouse == warehouse)
+    with db.reader() as s:
+        return [_suggestion(r) for r in s.execute(query).all()]
+
+
+def list_stock_alerts(db: Database, kind: str = "", sku: str = "", limit: int = 100) -> list[dict]:
+    """Newest first."""
+    domain.check_list_filter("kind", kind, domain.ALERT_KINDS)
+    t = stock_alerts
+    query = select(t).order_by(t.c.occurred_at.desc(), t.c.id.desc()).limit(domain.list_limit(limit))
+    if kind:
+        query = query.where(t.c.kind == kind)
+    if sku:
+        query = query.where(t.c.sku == sku)
+    with db.reader() as s:
+        rows = s.execute(query).all()
+    return [{**dict(r._mapping), "details": json.loads(r.details), "occurred_at": _utc(r.occurred_at),
+             "recorded_at": _utc(r.recorded_at)} for r in rows]
+
+
 def get_purchase_order(db: Database, purchase_order_id: str) -> dict:
     with db.reader() as s:
         row = s.execute(select(purchase_orders).where(purchase_orders.c.id == purchase_order_id)).first()

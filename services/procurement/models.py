@@ -1,6 +1,6 @@
 """Tables of the procurement service's own database."""
-from sqlalchemy import (BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Integer, Numeric, String,
-                        Table)
+from sqlalchemy import (BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, Numeric, String,
+                        Table, Text, text)
 
 from hubkit import inbox, outbox
 from hubkit.db import new_metadata
@@ -99,6 +99,49 @@ purchase_return_lines = Table(
     Column("amount", Numeric(18, 2), nullable=False),
     Column("tax", Numeric(18, 2), nullable=False),
     CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+# What to buy: inventory's low_stock signals, one open suggestion per SKU and warehouse, kept up to date
+# by newer signals; closed when a purchase order is raised for it (ordered) or a buyer dismisses it.
+# A signal that arrives after the suggestion was closed opens a new one.
+purchase_suggestions = Table(
+    "purchase_suggestions", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("warehouse", String(32), nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # open | ordered | dismissed
+    Column("available", BigInteger, nullable=False),  # as of the latest signal
+    Column("minimum", BigInteger, nullable=False),
+    Column("maximum", BigInteger, nullable=False),
+    Column("quantity", BigInteger, nullable=False),   # suggested: maximum - available (the shortfall)
+    Column("signalled_at", DateTime(timezone=True), nullable=False),  # occurred_at of the latest signal
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("closed_by", String(64)),                  # who dismissed it or raised the purchase order
+    Column("closed_at", DateTime(timezone=True)),
+    Column("purchase_order_id", String(32)),          # the purchase order that took it up
+    CheckConstraint("status IN ('open', 'ordered', 'dismissed')", name="status_known"),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    Index("ix_purchase_suggestions_sku_warehouse", "sku", "warehouse"),
+    Index("uq_purchase_suggestions_open", "sku", "warehouse", unique=True,
+          sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+)
+
+# Lot signals from inventory, kept for buyers to act on: lot_expiring (one row per warehouse holding the
+# lot) and lot_hold_changed. details is JSON: expires_on, days_left, quantity | held, reason, quantity, note.
+_Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER primary keys
+stock_alerts = Table(
+    "stock_alerts", metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("event_id", String(32), nullable=False, index=True),
+    Column("kind", String(24), nullable=False),  # lot_expiring | lot_hold_changed
+    Column("sku", String(64), nullable=False, index=True),
+    Column("lot", String(64), nullable=False),
+    Column("warehouse", String(32)),
+    Column("details", Text, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("kind IN ('lot_expiring', 'lot_hold_changed')", name="kind_known"),
 )
 
 outbox.add_tables(metadata)
