@@ -7,7 +7,7 @@ import grpc
 
 from hubapi.accounting.v1 import accounting_service_pb2_grpc
 from hubapi.customer.v1 import customer_service_pb2_grpc
-from hubapi.inventory.v1 import inventory_service_pb2_grpc
+from hubapi.inventory.v1 import inventory_reports_pb2_grpc, inventory_service_pb2_grpc
 from hubapi.ledger.v1 import ledger_service_pb2_grpc
 from hubapi.order.v1 import order_service_pb2_grpc
 from hubapi.procurement.v1 import procurement_service_pb2_grpc
@@ -52,6 +52,7 @@ class Clients:
     ledger: ledger_service_pb2_grpc.LedgerServiceStub
     shops: dict  # platform -> ShopConnectorServiceStub
     channels: list
+    inventory_reports: inventory_reports_pb2_grpc.InventoryReportsStub | None = None  # same target as inventory
 
     @classmethod
     def connect(cls, settings) -> "Clients":
@@ -61,7 +62,8 @@ class Clients:
         return cls(**{svc: stub(channels[svc]) for svc, stub in STUBS.items()},
                    ledger=ledger_service_pb2_grpc.LedgerServiceStub(channels["ledger"]),
                    shops={p: shop_service_pb2_grpc.ShopConnectorServiceStub(c) for p, c in shops.items()},
-                   channels=[*channels.values(), *shops.values()])
+                   channels=[*channels.values(), *shops.values()],
+                   inventory_reports=inventory_reports_pb2_grpc.InventoryReportsStub(channels["inventory"]))
 
     def close(self):
         for channel in self.channels:

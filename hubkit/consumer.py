@@ -19,12 +19,14 @@ from nameko.messaging import Consumer, QueueConsumer
 
 from hubkit import metrics, topology
 from hubkit.envelope import Envelope, EnvelopeError
+from hubkit.inbox import PredecessorMissing
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS_HEADER = "x-hub-attempts"
 ERROR_HEADER = "x-hub-error"
 FAILED_AT_HEADER = "x-hub-failed-at"
+PREDECESSOR_ATTEMPTS = 12  # with the back-off cap, several minutes of waiting
 HUB_CONFIG_KEY = "HUB"  # nameko config section: max_attempts, retry_base_seconds, retry_max_seconds
 
 
@@ -101,7 +103,10 @@ class EventConsumer(Consumer):
         metrics.MESSAGES_FAILED.labels(*self.labels).inc()
         error = "".join(traceback.format_exception_only(exc_info[0], exc_info[1])).strip()
         attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
-        if attempts < self.max_attempts:
+        # an event that waits for its predecessor is not failing: it keeps waiting (with back-off)
+        # well past the budget of a handler that raised
+        waiting = issubclass(exc_info[0], PredecessorMissing)
+        if attempts < (max(self.max_attempts, PREDECESSOR_ATTEMPTS) if waiting else self.max_attempts):
             delay = retry_delay(attempts, self.retry_base, self.retry_max)
             log.warning("%s failed (attempt %d/%d), retrying in %.1fs: %s", self.subscription.queue,
                         attempts, self.max_attempts, delay, error)

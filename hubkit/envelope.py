@@ -1,12 +1,23 @@
 """The event envelope every domain event travels in (ARCHITECTURE: The event envelope)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 SCHEMA_VERSION = 1
+AGGREGATE_ID_MAX = 64  # the width of the outbox and inbox sequence columns
+
+
+def aggregate_key(kind: str, *parts: str) -> str:
+    """`kind:part/part`, or when that is too long for the sequence tables, `kind:` and a stable
+    digest of it (so every consumer still sees one aggregate)."""
+    key = f"{kind}:{'/'.join(parts)}"
+    if len(key) <= AGGREGATE_ID_MAX:
+        return key
+    return f"{kind}:{hashlib.sha256(key.encode()).hexdigest()[:AGGREGATE_ID_MAX - len(kind) - 1]}"
 
 
 class EnvelopeError(ValueError):

@@ -25,3 +25,14 @@ class DatabaseProvider(DependencyProvider):
     def stop(self):
         if self.db is not None:
             self.db.dispose()
+
+
+class SettingsProvider(DependencyProvider):
+    """This process's settings, read once when the worker starts."""
+
+    def setup(self):
+        from hubkit import settings as hubsettings
+        self.settings = hubsettings.load()
+
+    def get_dependency(self, worker_ctx):
+        return self.settings

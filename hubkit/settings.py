@@ -49,6 +49,10 @@ class Settings:
     shops_poll_seconds: float = 2.0
     shops_grpc_ports: dict = field(default_factory=dict)    # platform -> port of its connector's API
     shops_grpc_targets: dict = field(default_factory=dict)  # what the gateway dials
+    reservation_ttl_minutes: int = 0     # an order not shipped by then is abandoned; 0: reservations never lapse
+    count_approval_limit: str = "1000.00"  # a count whose differences are worth more waits for approval
+    lot_expiry_warning_days: int = 30    # lot_expiring this many days ahead
+    cycle_count_skus: int = 0            # the fastest movers counted each month, per warehouse; 0: off
 
     def db_url(self, service: str) -> str:
         return self.db_urls[service]
@@ -96,6 +100,10 @@ def load(env=None) -> Settings:
         shops_db_url=_env(env, "HUB_SHOPS_DB_URL", f"sqlite:///{var_dir / 'shops.db'}"),
         shops_file=_env(env, "HUB_SHOPS_FILE", ""),
         shops_poll_seconds=float(_env(env, "HUB_SHOPS_POLL_SECONDS", 2.0)),
+        reservation_ttl_minutes=int(_env(env, "HUB_RESERVATION_TTL_MINUTES", 0)),
+        count_approval_limit=_env(env, "HUB_COUNT_APPROVAL_LIMIT", "1000.00"),
+        lot_expiry_warning_days=int(_env(env, "HUB_LOT_EXPIRY_WARNING_DAYS", 30)),
+        cycle_count_skus=int(_env(env, "HUB_CYCLE_COUNT_SKUS", 0)),
         shops_grpc_ports={p: int(_env(env, f"HUB_SHOPS_{p.upper()}_GRPC_PORT", port))
                           for p, port in (("taobao", 50061), ("jd", 50062))},
         shops_grpc_targets={p: _env(env, f"HUB_SHOPS_{p.upper()}_GRPC_TARGET",

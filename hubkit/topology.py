@@ -28,6 +28,12 @@ EVENTS = {
     "purchase_received": "procurement",
     "purchase_returned": "procurement",
     "purchase_return_shipped": "inventory",
+    "stock_transferred": "inventory",
+    "kit_changed": "inventory",
+    "low_stock": "inventory",
+    "lot_expiring": "inventory",
+    "lot_hold_changed": "inventory",
+    "reservation_expired": "inventory",
     "voucher_posted": "accounting",
 }
 
@@ -53,6 +59,14 @@ SUBSCRIPTIONS = (
     ("accounting", "goods_returned"),
     ("accounting", "stock_adjusted"),
     ("accounting", "purchase_return_shipped"),
+    ("accounting", "stock_transferred"),
+    ("accounting", "kit_changed"),
+    # purchasing turns stock signals into suggestions and alerts
+    ("procurement", "low_stock"),
+    ("procurement", "lot_expiring"),
+    ("procurement", "lot_hold_changed"),
+    # an abandoned order whose reservation expired is cancelled
+    ("order", "reservation_expired"),
     # the ledger connector (connectors/ledgers) pushes every voucher to the external ledgers
     ("ledger", "voucher_posted"),
     # the shop connectors confirm shipments on the platforms and push sellable stock

@@ -20,6 +20,7 @@ RECEIVING = frozenset({"warehouse", "purchasing", "admin"})
 CUSTOMERS = frozenset({"sales", "finance", "admin"})
 FINANCE = frozenset({"finance", "admin"})
 STOCK_VALUE = frozenset({"warehouse", "purchasing", "finance", "admin"})
+WAREHOUSE = frozenset({"warehouse", "admin"})  # floor work: scanning, moves, counts, transfers
 
 
 def allowed(roles: frozenset):

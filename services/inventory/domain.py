@@ -37,7 +37,7 @@ def check_receipt(sku: str, warehouse: str, quantity: int, cost: str) -> Decimal
     return unit_cost(value)
 
 
-ADJUSTMENT_REASONS = ("count", "scrap")
+ADJUSTMENT_REASONS = ("count", "scrap", "loss", "expired")
 
 
 def check_adjustment(sku: str, warehouse: str, quantity: int, reason: str, cost: str) -> Decimal | None:
@@ -49,8 +49,8 @@ def check_adjustment(sku: str, warehouse: str, quantity: int, reason: str, cost:
         errors.add("reason", f"one of {', '.join(ADJUSTMENT_REASONS)}")
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity == 0 or abs(quantity) > MAX_QUANTITY:
         errors.add("quantity", "a non-zero whole number: positive for a gain, negative for a loss")
-    elif reason == "scrap" and quantity > 0:
-        errors.add("quantity", "scrap takes stock away: the quantity must be negative")
+    elif reason != "count" and quantity > 0:
+        errors.add("quantity", f"{reason} takes stock away: the quantity must be negative")
     value = None
     if cost not in (None, ""):
         try:
@@ -61,3 +61,41 @@ def check_adjustment(sku: str, warehouse: str, quantity: int, reason: str, cost:
             errors.add("unit_cost", str(exc))
     errors.raise_if_any("the adjustment is invalid")
     return unit_cost(value) if value is not None else None
+
+
+COSTING_METHODS = ("fifo", "average")
+RECEIPT_KINDS = ("opening", "found", "other")
+
+
+def check_quantity(errors: FieldErrors, field: str, quantity, allow_zero: bool = False) -> None:
+    low = 0 if allow_zero else 1
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not low <= quantity <= MAX_QUANTITY:
+        errors.add(field, f"must be a whole number from {low} to {MAX_QUANTITY}")
+
+
+def check_serials(errors: FieldErrors, serials: list[str], quantity: int, required: bool) -> None:
+    """A serial-tracked SKU names exactly one distinct serial per unit; others name none."""
+    if not required:
+        if serials:
+            errors.add("serials", "this SKU is not serial-tracked")
+        return
+    if len(serials) != quantity or len(set(serials)) != len(serials):
+        errors.add("serials", f"exactly one distinct serial per unit: {quantity} needed, {len(serials)} given")
+    for i, serial in enumerate(serials):
+        if not CODE.match(serial or ""):
+            errors.add(f"serials[{i}]", "1-64 letters, digits, '.', '_' or '-'")
+
+
+def check_lot(errors: FieldErrors, lot: str, required: bool) -> None:
+    if required and not lot:
+        errors.add("lot", "this SKU is lot-tracked: name the lot")
+    elif not required and lot:
+        errors.add("lot", "this SKU is not lot-tracked")
+    elif lot and not CODE.match(lot):
+        errors.add("lot", "1-64 letters, digits, '.', '_' or '-'")
+
+
+def check_bin(errors: FieldErrors, field: str, code: str) -> None:
+    """'' is the warehouse's unnamed bin; named bins look like A-01-03."""
+    if code:
+        check_code(errors, field, code, 32)

@@ -7,15 +7,39 @@ from hubapi.inventory.v1 import inventory_service_pb2 as pb
 from hubapi.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
 from hubkit import grpc_server
 from hubkit.db import Database, UnitOfWork
-from services.inventory import handlers
+from services.inventory import (audit, catalog, counts, handlers, holds, movements, reports_grpc, reservations, stock,
+                                transfers)
 from services.inventory.models import metadata
 
 rpc = grpc_server.rpc("inventory")
 
 
+def _level(level: dict) -> pb.StockLevel:
+    return pb.StockLevel(**level)
+
+
+def _transfer(t: dict) -> pb.Transfer:
+    return pb.Transfer(transfer_id=t["transfer_id"], status=t["status"], from_warehouse=t.get("from_warehouse", ""),
+                       to_warehouse=t.get("to_warehouse", ""),
+                       lines=[pb.TransferLine(sku=l["sku"], quantity=l["quantity"], lot=l.get("lot", ""),
+                                              bin=l.get("bin", ""), serial=l.get("serial", ""),
+                                              value=str(l["value"])) for l in t["lines"]])
+
+
+def _count(c: dict) -> pb.Count:
+    return pb.Count(count_id=c["count_id"], status=c["status"], warehouse=c.get("warehouse", ""),
+                    bins=c.get("bins", []), difference_value=str(c.get("difference_value") or ""),
+                    posted_value=str(c.get("posted_value") or ""),
+                    lines=[pb.CountLine(line_no=l["line_no"], sku=l["sku"], bin=l["bin"], lot=l["lot"],
+                                        serial=l["serial"], expected=l["expected"], counted=l["counted"] or 0,
+                                        is_counted=l["counted"] is not None,
+                                        value="" if l["value"] is None else str(l["value"]))
+                           for l in c.get("lines", [])])
+
+
 class InventoryServicer(pb_grpc.InventoryServiceServicer):
-    def __init__(self, db: Database):
-        self.db = db
+    def __init__(self, db: Database, settings):
+        self.db, self.settings = db, settings
 
     def _uow(self, context) -> UnitOfWork:
         actor, correlation_id = grpc_server.caller(context)
@@ -23,33 +47,36 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
 
     @rpc
     def UpsertSku(self, request, context):
+        k = request.sku
         with self._uow(context) as uow:
-            created = handlers.upsert_sku(uow, request.sku.code, request.sku.name)
-        return pb.UpsertSkuResponse(sku=request.sku, created=created)
+            created = catalog.upsert_sku(uow, k.code, k.name, k.base_unit, k.category, k.lot_tracked,
+                                         k.serial_tracked, k.costing, list(k.barcodes),
+                                         [(c.sku, c.quantity) for c in k.components])
+        return pb.UpsertSkuResponse(sku=k, created=created)
 
     @rpc
     def GetSkus(self, request, context):
-        return pb.GetSkusResponse(skus=[pb.Sku(**s) for s in handlers.known_skus(self.db, list(request.codes))])
+        return pb.GetSkusResponse(skus=[pb.Sku(**s) for s in catalog.known_skus(self.db, list(request.codes))])
 
     @rpc
     def UpsertWarehouse(self, request, context):
         w = request.warehouse
         with self._uow(context) as uow:
-            created = handlers.upsert_warehouse(uow, w.code, w.name, w.priority)
+            created = catalog.upsert_warehouse(uow, w.code, w.name, w.priority, w.region, w.address)
         return pb.UpsertWarehouseResponse(warehouse=w, created=created)
 
     @rpc
     def ReceiveStock(self, request, context):
+        r = request
         with self._uow(context) as uow:
-            movement_id, level = handlers.receive_stock(uow, request.sku, request.warehouse, request.quantity,
-                                                        request.unit_cost, request.reference)
-        return pb.ReceiveStockResponse(level=pb.StockLevel(**level), movement_id=movement_id)
+            movement_id, level = movements.receive(uow, r.sku, r.warehouse, r.quantity, r.unit_cost, r.reference,
+                                                   r.bin, r.lot, r.expires_on, list(r.serials))
+        return pb.ReceiveStockResponse(level=_level(level), movement_id=movement_id)
 
     @rpc
     def GetStock(self, request, context):
-        levels = handlers.get_stock(self.db, request.sku, request.warehouse)
-        return pb.GetStockResponse(levels=[pb.StockLevel(**level) for level in levels])
-
+        levels = catalog.get_stock(self.db, request.sku, request.warehouse)
+        return pb.GetStockResponse(levels=[_level(level) for level in levels])
 
     @rpc
     def GetStockValue(self, request, context):
@@ -59,17 +86,140 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
             rows=[pb.StockValueRow(warehouse=r["warehouse"], sku=r["sku"], quantity=r["quantity"],
                                    value=str(r["value"])) for r in rows], total=str(total))
 
-
     @rpc
     def AdjustStock(self, request, context):
+        r = request
         with self._uow(context) as uow:
-            done = handlers.adjust_stock(uow, request.sku, request.warehouse, request.quantity, request.reason,
-                                         request.unit_cost, request.note)
+            done = movements.adjust(uow, r.sku, r.warehouse, r.quantity, r.reason, r.unit_cost, r.note, r.bin, r.lot,
+                                    list(r.serials))
         return pb.AdjustStockResponse(adjustment_id=done["adjustment_id"], value=str(done["value"]),
-                                      level=pb.StockLevel(**done["level"]))
+                                      level=_level(done["level"]))
+
+    @rpc
+    def AddBins(self, request, context):
+        with self._uow(context) as uow:
+            return pb.AddBinsResponse(added=catalog.add_bins(uow, request.warehouse, list(request.codes)))
+
+    @rpc
+    def SetStockLimits(self, request, context):
+        r = request
+        with self._uow(context) as uow:
+            catalog.set_limits(uow, r.sku, r.warehouse, r.minimum, r.maximum)
+        return pb.SetStockLimitsResponse()
+
+    @rpc
+    def MoveBin(self, request, context):
+        r = request
+        with self._uow(context) as uow:
+            return pb.MoveBinResponse(document=movements.move_bin(uow, r.sku, r.warehouse, r.from_bin, r.to_bin,
+                                                                  r.quantity, r.lot, list(r.serials)))
+
+    @rpc
+    def ChangeKit(self, request, context):
+        r = request
+        with self._uow(context) as uow:
+            done = movements.assemble(uow, r.kit_sku, r.warehouse, r.quantity, r.bin, r.disassemble)
+        return pb.ChangeKitResponse(document_id=done["document_id"], value=str(done["value"]),
+                                    components=[pb.KitPart(sku=c["sku"], quantity=c["quantity"], value=str(c["value"]))
+                                                for c in done["components"]])
+
+    @rpc
+    def ShipTransfer(self, request, context):
+        r = request
+        lines = [{"sku": l.sku, "quantity": l.quantity, "lot": l.lot, "bin": l.bin, "serials": list(l.serials)}
+                 for l in r.lines]
+        with self._uow(context) as uow:
+            done = transfers.ship(uow, r.from_warehouse, r.to_warehouse, lines, r.note)
+        return _transfer(transfers.get(self.db, done["transfer_id"]))
+
+    @rpc
+    def ReceiveTransfer(self, request, context):
+        with self._uow(context) as uow:
+            transfers.receive(uow, request.transfer_id, request.bin)
+        return _transfer(transfers.get(self.db, request.transfer_id))
+
+    @rpc
+    def GetTransfer(self, request, context):
+        return _transfer(transfers.get(self.db, request.transfer_id))
+
+    def _lot(self, context, action, request):
+        with self._uow(context) as uow:
+            done = action(uow, request.sku, request.lot, request.note)
+        return pb.LotHold(sku=done["sku"], lot=done["lot"], status=done["status"],
+                          quantities=[pb.LotQuantity(warehouse=w, quantity=q) for w, q in done["quantities"].items()])
+
+    @rpc
+    def HoldLot(self, request, context):
+        return self._lot(context, holds.hold, request)
+
+    @rpc
+    def ReleaseLot(self, request, context):
+        return self._lot(context, holds.release, request)
+
+    @rpc
+    def OpenCount(self, request, context):
+        r = request
+        with self._uow(context) as uow:
+            done = counts.open_count(uow, r.warehouse, list(r.bins), list(r.skus), r.kind or "cycle", r.note)
+        return _count(counts.get(self.db, done["count_id"]))
+
+    @rpc
+    def RecordCount(self, request, context):
+        r = request
+        with self._uow(context) as uow:
+            done = counts.record(uow, r.count_id, r.bin, r.code, r.quantity, r.replace)
+        return pb.CountEntry(**done)
+
+    @rpc
+    def SubmitCount(self, request, context):
+        with self._uow(context) as uow:
+            counts.submit(uow, request.count_id, self.settings.count_approval_limit, request.zero_uncounted)
+        return _count(counts.get(self.db, request.count_id))
+
+    @rpc
+    def ApproveCount(self, request, context):
+        with self._uow(context) as uow:
+            counts.approve(uow, request.count_id)
+        return _count(counts.get(self.db, request.count_id))
+
+    @rpc
+    def CancelCount(self, request, context):
+        with self._uow(context) as uow:
+            counts.cancel(uow, request.count_id)
+        return _count(counts.get(self.db, request.count_id))
+
+    @rpc
+    def GetCount(self, request, context):
+        return _count(counts.get(self.db, request.count_id))
+
+    @rpc
+    def Scan(self, request, context):
+        with self.db.reader() as s:
+            catalog.require_warehouse(s, request.warehouse)
+            found = catalog.resolve(s, request.code, request.warehouse)
+            name, levels = "", []
+            if found["sku"]:
+                name = catalog.sku_row(s, found["sku"]).name
+                levels = [stock.level(s, found["sku"], request.warehouse)]
+        return pb.ScanResponse(**found, sku_name=name, levels=[_level(l) for l in levels])
+
+    @rpc
+    def Pick(self, request, context):
+        r = request
+        with self._uow(context) as uow:
+            done = reservations.pick(uow, r.order_id, r.line_no, r.warehouse, r.bin, r.code, r.quantity)
+        return pb.PickResponse(**done)
+
+    @rpc
+    def AuditStock(self, request, context):
+        return pb.AuditStockResponse(differences=[pb.AuditDifference(**d) for d in audit.differences(self.db)])
 
 
 def main(settings) -> None:
     db = Database(settings.db_url("inventory"), metadata, pool_size=settings.db_pool_size)
-    grpc_server.serve("inventory", settings.grpc_ports["inventory"],
-                      lambda server: pb_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(db), server))
+
+    def register(server):
+        pb_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(db, settings), server)
+        reports_grpc.register(server, db, settings.timezone)
+
+    grpc_server.serve("inventory", settings.grpc_ports["inventory"], register)

@@ -1,6 +1,6 @@
 """Tables of the inventory service's own database."""
-from sqlalchemy import (BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Integer, Numeric,
-                        String, Table)
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey,
+                        ForeignKeyConstraint, Integer, Numeric, String, Table)
 
 from hubkit import inbox, outbox
 from hubkit.db import new_metadata
@@ -12,8 +12,29 @@ skus = Table(
     "skus", metadata,
     Column("code", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
+    Column("base_unit", String(16), nullable=False, server_default="pcs"),
+    Column("category", String(64), nullable=False, server_default=""),
+    Column("lot_tracked", Boolean, nullable=False, server_default="0"),
+    Column("serial_tracked", Boolean, nullable=False, server_default="0"),
+    Column("costing", String(8), nullable=False, server_default="fifo"),  # fifo | average
     Column("created_by", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Several barcodes may name one SKU (the maker's EAN, our own label, a case code).
+barcodes = Table(
+    "barcodes", metadata,
+    Column("code", String(64), primary_key=True),
+    Column("sku", String(64), ForeignKey("skus.code"), nullable=False, index=True),
+)
+
+# A kit is a SKU made of components: assembly consumes them, disassembly gives them back.
+kit_components = Table(
+    "kit_components", metadata,
+    Column("kit_sku", String(64), ForeignKey("skus.code"), primary_key=True),
+    Column("component_sku", String(64), ForeignKey("skus.code"), primary_key=True),
+    Column("quantity", BigInteger, nullable=False),
+    CheckConstraint("quantity > 0", name="component_quantity_positive"),
 )
 
 warehouses = Table(
@@ -21,28 +42,93 @@ warehouses = Table(
     Column("code", String(32), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("priority", Integer, nullable=False, server_default="100"),
+    Column("region", String(64), nullable=False, server_default=""),
+    Column("address", String(300), nullable=False, server_default=""),
     Column("created_by", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
-# Running balance per SKU and warehouse. available = on_hand - reserved, never negative.
+# Bins inside a warehouse; a count freezes the bins it covers. Stock received without a bin
+# lies in the warehouse's unnamed bin ''.
+bins = Table(
+    "bins", metadata,
+    Column("warehouse", String(32), ForeignKey("warehouses.code"), primary_key=True),
+    Column("code", String(32), primary_key=True),
+    Column("frozen_by", String(32)),  # the count that froze it
+)
+
+# Lots of lot-tracked SKUs. A held lot (quality hold, or expired) is never issued for a sale.
+lots = Table(
+    "lots", metadata,
+    Column("sku", String(64), ForeignKey("skus.code"), primary_key=True),
+    Column("lot", String(64), primary_key=True),
+    Column("expires_on", Date),
+    Column("status", String(16), nullable=False, server_default="ok"),  # ok | quarantined | expired
+    Column("expiry_signalled_on", Date),  # lot_expiring was sent for this expiry date
+)
+
+serials = Table(
+    "serials", metadata,
+    Column("sku", String(64), ForeignKey("skus.code"), primary_key=True),
+    Column("serial", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),  # in_stock | in_transit | issued | scrapped
+    Column("warehouse", String(32), nullable=False),
+    Column("bin", String(32), nullable=False, server_default=""),
+    Column("lot", String(64), nullable=False, server_default=""),
+)
+
+# Minimum and maximum stock per SKU and warehouse: low_stock fires once when available
+# reaches the minimum and re-arms when it rises above it.
+stock_limits = Table(
+    "stock_limits", metadata,
+    Column("sku", String(64), ForeignKey("skus.code"), primary_key=True),
+    Column("warehouse", String(32), ForeignKey("warehouses.code"), primary_key=True),
+    Column("minimum", BigInteger, nullable=False),
+    Column("maximum", BigInteger, nullable=False),
+    Column("signalled", Boolean, nullable=False, server_default="0"),
+    CheckConstraint("minimum >= 0 AND maximum >= minimum", name="limits_in_order"),
+)
+
+# Running balance per SKU and warehouse. held = units in held lots; available =
+# on_hand - reserved - held. in_transit = units shipped by a transfer towards this warehouse.
 stock_levels = Table(
     "stock_levels", metadata,
     Column("sku", String(64), ForeignKey("skus.code"), primary_key=True),
     Column("warehouse", String(32), ForeignKey("warehouses.code"), primary_key=True),
     Column("on_hand", BigInteger, nullable=False),
     Column("reserved", BigInteger, nullable=False),
+    Column("held", BigInteger, nullable=False, server_default="0"),
+    Column("in_transit", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("reserved >= 0", name="reserved_not_negative"),
     CheckConstraint("on_hand >= reserved", name="available_not_negative"),
+    CheckConstraint("held >= 0 AND held <= on_hand", name="held_in_range"),
+    CheckConstraint("in_transit >= 0", name="in_transit_not_negative"),
+)
+
+# Where the units are: per SKU, warehouse, bin and lot ('' when not lot-tracked).
+place_stock = Table(
+    "place_stock", metadata,
+    Column("sku", String(64), ForeignKey("skus.code"), primary_key=True),
+    Column("warehouse", String(32), ForeignKey("warehouses.code"), primary_key=True),
+    Column("bin", String(32), primary_key=True),
+    Column("lot", String(64), primary_key=True),
+    Column("quantity", BigInteger, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),  # first arrival: FIFO among bins
+    CheckConstraint("quantity >= 0", name="place_quantity_not_negative"),
 )
 
 # Immutable stock ledger: every movement, who made it and at what unit cost.
 stock_movements = Table(
     "stock_movements", metadata,
     Column("id", _Id, primary_key=True, autoincrement=True),
-    Column("kind", String(16), nullable=False),  # receipt | issue
+    Column("kind", String(16), nullable=False),  # receipt | issue | return | adjustment | transfer_out | ...
+    Column("document", String(64), nullable=False, server_default="", index=True),  # kind:id of the document
     Column("sku", String(64), ForeignKey("skus.code"), nullable=False),
     Column("warehouse", String(32), ForeignKey("warehouses.code"), nullable=False),
+    Column("bin", String(32), nullable=False, server_default=""),
+    Column("lot", String(64), nullable=False, server_default=""),
+    Column("serial", String(64), nullable=False, server_default=""),
+    Column("reason", String(32), nullable=False, server_default=""),
     Column("quantity", BigInteger, nullable=False),  # signed: receipts add, issues take away
     Column("unit_cost", Numeric(18, 6), nullable=False),
     Column("value", Numeric(18, 2), nullable=False, server_default="0"),  # signed, to the cent
@@ -65,6 +151,9 @@ cost_layers = Table(
     Column("remaining_value", Numeric(18, 2), nullable=False, server_default="0"),
     # FIFO follows when goods arrived, not the order in which their events were processed
     Column("received_at", DateTime(timezone=True), nullable=False, server_default="1970-01-01 00:00:00"),
+    # units shipped by a transfer travel in their own layers (document = transfer:<id>) until received
+    Column("in_transit", Boolean, nullable=False, server_default="0"),
+    Column("document", String(64), nullable=False, server_default=""),
     CheckConstraint("remaining >= 0 AND remaining <= quantity", name="remaining_in_range"),
     CheckConstraint("remaining_value >= 0", name="remaining_value_not_negative"),
 )
@@ -75,13 +164,71 @@ reservations = Table(
     Column("order_id", String(32), primary_key=True),
     Column("line_no", Integer, primary_key=True),
     Column("sku", String(64), nullable=False),
-    Column("warehouse", String(32)),
+    Column("warehouse", String(32)),  # where most of it is reserved
     Column("quantity", BigInteger, nullable=False),
-    Column("status", String(16), nullable=False),  # reserved | backordered | issued
+    Column("status", String(16), nullable=False),  # reserved | backordered | issued | released | expired
+    Column("expires_at", DateTime(timezone=True)),  # an abandoned order's reservation lapses then
     Column("cost", Numeric(18, 2)),  # cost of goods, once issued
     Column("returned_quantity", BigInteger, nullable=False, server_default="0"),
     Column("returned_cost", Numeric(18, 2), nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# How much of a line is reserved in which warehouse (a line may be split, or partly reserved).
+allocations = Table(
+    "allocations", metadata,
+    Column("order_id", String(32), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("warehouse", String(32), primary_key=True),
+    Column("quantity", BigInteger, nullable=False),
+    Column("cost", Numeric(18, 2)),  # once issued
+    ForeignKeyConstraint(["order_id", "line_no"], ["reservations.order_id", "reservations.line_no"]),
+    CheckConstraint("quantity > 0", name="allocation_positive"),
+)
+
+# A picker's scans: the exact bin, lot and serial an order line leaves from.
+picks = Table(
+    "picks", metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("order_id", String(32), nullable=False, index=True),
+    Column("line_no", Integer, nullable=False),
+    Column("warehouse", String(32), nullable=False),
+    Column("bin", String(32), nullable=False),
+    Column("lot", String(64), nullable=False),
+    Column("serial", String(64), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("picked_at", DateTime(timezone=True), nullable=False),
+)
+
+# Documents that live longer than one call: transfers (shipped -> received) and counts
+# (open -> submitted -> awaiting_approval -> posted | cancelled).
+documents = Table(
+    "documents", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),  # transfer | count
+    Column("status", String(24), nullable=False),
+    Column("warehouse", String(32), ForeignKey("warehouses.code"), nullable=False),
+    Column("to_warehouse", String(32), ForeignKey("warehouses.code")),
+    Column("details", JSON, nullable=False),  # count scope, notes
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Lines of a transfer (what travels, at what value) or of a count (expected vs counted).
+document_lines = Table(
+    "document_lines", metadata,
+    Column("document_id", String(32), ForeignKey("documents.id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("bin", String(32), nullable=False, server_default=""),
+    Column("lot", String(64), nullable=False, server_default=""),
+    Column("serial", String(64), nullable=False, server_default=""),
+    Column("quantity", BigInteger, nullable=False),  # transfer: units sent; count: expected
+    Column("counted", BigInteger),
+    Column("value", Numeric(18, 2)),
 )
 
 outbox.add_tables(metadata)

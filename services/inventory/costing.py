@@ -1,0 +1,82 @@
+"""Cost layers: what the units in a warehouse are worth, by FIFO (one layer per arrival) or
+moving weighted average (one layer per SKU and warehouse).
+
+Either way the stock value is the sum of the layers' remaining value, and a layer's last
+units take exactly the value it has left, so no rounding residue ever stays behind."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import case, select, update
+
+from hubkit.errors import Conflict
+from hubkit.money import cents, unit_cost
+from services.inventory.models import cost_layers, stock_movements
+
+FIFO, AVERAGE = "fifo", "average"
+ZERO = Decimal("0.00")
+
+
+def add(s, sku: str, warehouse: str, quantity: int, value: Decimal, costing: str, movement_id: int,
+        received_at: datetime, in_transit: bool = False, document: str = "") -> None:
+    """Units arrive worth `value`: a new FIFO layer, or merged into the warehouse's average layer."""
+    if costing == AVERAGE and not in_transit:
+        layer = s.execute(select(cost_layers).where(cost_layers.c.sku == sku, cost_layers.c.warehouse == warehouse,
+                                                    cost_layers.c.in_transit.is_(False))
+                          .with_for_update()).first()
+        if layer is not None:
+            remaining, worth = layer.remaining + quantity, layer.remaining_value + value
+            s.execute(update(cost_layers).where(cost_layers.c.id == layer.id).values(
+                quantity=layer.quantity + quantity, remaining=remaining, remaining_value=worth,
+                unit_cost=unit_cost(worth / remaining) if remaining else layer.unit_cost))
+            return
+    s.execute(cost_layers.insert().values(
+        movement_id=movement_id, sku=sku, warehouse=warehouse, quantity=quantity, remaining=quantity,
+        unit_cost=unit_cost(value / quantity), remaining_value=value, received_at=received_at,
+        in_transit=in_transit, document=document))
+
+
+def take(s, sku: str, warehouse: str, quantity: int, costing: str = FIFO, prefer_reference: str = "",
+         transit_document: str = "") -> list[tuple]:
+    """Take `quantity` from the layers, oldest first (those received under `prefer_reference`
+    first, when given); the average layer gives remaining value x share, to the cent.
+    Returns the slices taken: (received_at, quantity, value), so a transfer can rebuild them."""
+    order = [cost_layers.c.received_at, cost_layers.c.id]
+    if prefer_reference:
+        order.insert(0, case((stock_movements.c.reference.like(f"{prefer_reference}%"), 0), else_=1))
+    query = (select(cost_layers).join(stock_movements, stock_movements.c.id == cost_layers.c.movement_id)
+             .where(cost_layers.c.sku == sku, cost_layers.c.warehouse == warehouse, cost_layers.c.remaining > 0,
+                    cost_layers.c.in_transit.is_(bool(transit_document)))
+             .order_by(*order).with_for_update(of=cost_layers))
+    if transit_document:
+        query = query.where(cost_layers.c.document == transit_document)
+    need, slices = quantity, []
+    for layer in s.execute(query).all():
+        if need == 0:
+            break
+        taken = min(need, layer.remaining)
+        if taken == layer.remaining:
+            value = layer.remaining_value
+        elif costing == AVERAGE:
+            value = cents(layer.remaining_value * taken / layer.remaining)
+        else:
+            value = min(cents(layer.unit_cost * taken), layer.remaining_value)
+        s.execute(update(cost_layers).where(cost_layers.c.id == layer.id)
+                  .values(remaining=layer.remaining - taken, remaining_value=layer.remaining_value - value))
+        need -= taken
+        slices.append((layer.received_at, taken, value))
+    if need:
+        raise Conflict(f"cost layers of {sku} in {warehouse} are short by {need} units")
+    return slices
+
+
+def total(slices: list[tuple]) -> Decimal:
+    return sum((value for _, _, value in slices), start=ZERO)
+
+
+def latest_unit_cost(s, sku: str) -> Decimal:
+    """What the most recently received unit of a SKU cost (a found unit is worth that)."""
+    return s.execute(select(cost_layers.c.unit_cost).where(cost_layers.c.sku == sku)
+                     .order_by(cost_layers.c.received_at.desc(), cost_layers.c.id.desc()).limit(1)).scalar() \
+        or Decimal("0")

@@ -1,0 +1,331 @@
+"""Orders and stock: reserve (per line and warehouse, partly when only part is available),
+release on cancel, lapse when an order is abandoned, fill backorders as stock arrives, pick by
+scanning, issue on shipment, restock returns.
+
+Every reservation locks the SKU's balance rows (in SKU order, so two orders cannot deadlock)
+and changes them with a conditional UPDATE: concurrent orders for the last unit cannot both win,
+and the CHECK constraints would refuse a negative balance anyway."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from sqlalchemy import func, select, update
+
+from hubkit.db import UnitOfWork
+from hubkit.envelope import Envelope
+from hubkit.errors import Conflict, FieldErrors, NotFound
+from hubkit.inbox import PredecessorMissing
+from hubkit.money import cents, unit_cost
+from services.inventory import catalog, costing, domain, signals, stock
+from services.inventory.models import allocations, picks, reservations, skus, stock_levels, stock_movements, warehouses
+from services.inventory.movements import today
+from services.inventory.stock import Context, Piece
+
+EXPIRED = "expired"
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+def _allocate(s, sku: str, need: int) -> list[tuple[str, int]]:
+    """Reserve up to `need` units: the whole line in the first warehouse (by priority) that can
+    cover it, else what each warehouse has, in priority order."""
+    rows = s.execute(select(stock_levels.c.warehouse,
+                            (stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held).label("free"))
+                     .join(warehouses, warehouses.c.code == stock_levels.c.warehouse)
+                     .where(stock_levels.c.sku == sku)
+                     .order_by(warehouses.c.priority, warehouses.c.code)
+                     .with_for_update(of=stock_levels)).all()
+    whole = next((r.warehouse for r in rows if r.free >= need), None)
+    plan = [(whole, need)] if whole else [(r.warehouse, min(r.free, need)) for r in rows if r.free > 0]
+    got, left = [], need
+    for warehouse, qty in plan:
+        qty = min(qty, left)
+        if qty <= 0:
+            break
+        won = s.execute(update(stock_levels)
+                        .where(stock_levels.c.sku == sku, stock_levels.c.warehouse == warehouse,
+                               stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held >= qty)
+                        .values(reserved=stock_levels.c.reserved + qty)).rowcount
+        if won:
+            got.append((warehouse, qty))
+            left -= qty
+    return got
+
+
+def _add_allocations(s, order_id: str, line_no: int, got: list[tuple[str, int]]) -> None:
+    for warehouse, qty in got:
+        added = s.execute(update(allocations).where(allocations.c.order_id == order_id,
+                                                    allocations.c.line_no == line_no,
+                                                    allocations.c.warehouse == warehouse)
+                          .values(quantity=allocations.c.quantity + qty)).rowcount
+        if not added:
+            s.execute(allocations.insert().values(order_id=order_id, line_no=line_no, warehouse=warehouse,
+                                                  quantity=qty))
+
+
+def _answer(s, order_id: str) -> list[dict]:
+    """Each line as the order service hears it: status, the main warehouse, and the split."""
+    split: dict[int, list] = {}
+    for a in s.execute(select(allocations).where(allocations.c.order_id == order_id)
+                       .order_by(allocations.c.line_no, allocations.c.warehouse)):
+        split.setdefault(a.line_no, []).append({"warehouse": a.warehouse, "quantity": int(a.quantity)})
+    return [{"line_no": r.line_no, "sku": r.sku, "quantity": int(r.quantity), "status": r.status,
+             "warehouse": r.warehouse, "reserved_quantity": sum(a["quantity"] for a in split.get(r.line_no, [])),
+             "allocations": split.get(r.line_no, [])}
+            for r in s.execute(select(reservations).where(reservations.c.order_id == order_id)
+                               .order_by(reservations.c.line_no))]
+
+
+def reserve_order(uow: UnitOfWork, envelope: Envelope, ttl_minutes: int = 0) -> list[dict]:
+    """order_placed: reserve every line, wholly or partly; answer stock_reserved or stock_short."""
+    s, payload = uow.session, envelope.payload
+    order_id, lines = payload["order_id"], payload["lines"]
+    codes = {line["sku"] for line in lines}
+    known = set(s.execute(select(skus.c.code).where(skus.c.code.in_(codes))).scalars())
+    if codes - known:
+        raise NotFound(f"order {order_id} has unknown SKU(s): {sorted(codes - known)}")
+    now = _now()
+    expires_at = now + timedelta(minutes=ttl_minutes) if ttl_minutes > 0 else None
+    for line in sorted(lines, key=lambda l: (l["sku"], l["line_no"])):
+        qty = int(line["quantity"])
+        got = _allocate(s, line["sku"], qty)
+        status = domain.RESERVED if sum(q for _, q in got) == qty else domain.BACKORDERED
+        s.execute(reservations.insert().values(order_id=order_id, line_no=line["line_no"], sku=line["sku"],
+                                               warehouse=got[0][0] if got else None, quantity=qty, status=status,
+                                               expires_at=expires_at, created_at=now))
+        _add_allocations(s, order_id, line["line_no"], got)
+    answer = _answer(s, order_id)
+    short = any(l["status"] == domain.BACKORDERED for l in answer)
+    uow.emit("stock_short" if short else "stock_reserved", order_id, {"order_id": order_id, "lines": answer})
+    signals.stock_moved(uow, _places(answer), fill=False)
+    return answer
+
+
+def _places(answer) -> set[tuple[str, str]]:
+    return {(l["sku"], a["warehouse"]) for l in answer for a in l["allocations"]}
+
+
+def fill_backorders(uow: UnitOfWork, sku_codes) -> list[str]:
+    """Stock arrived: backordered lines of these SKUs take what is free now, oldest order first;
+    an order whose every line is now reserved hears stock_reserved. Returns those orders."""
+    s, completed = uow.session, []
+    waiting = s.execute(select(reservations.c.order_id, reservations.c.line_no, reservations.c.sku,
+                               reservations.c.quantity)
+                        .where(reservations.c.sku.in_(set(sku_codes)), reservations.c.status == domain.BACKORDERED)
+                        .order_by(reservations.c.created_at, reservations.c.order_id, reservations.c.line_no)
+                        .limit(200)).all()
+    for line in waiting:
+        have = s.execute(select(func.coalesce(func.sum(allocations.c.quantity), 0)).where(
+            allocations.c.order_id == line.order_id, allocations.c.line_no == line.line_no)).scalar()
+        got = _allocate(s, line.sku, int(line.quantity) - int(have))
+        if not got:
+            continue
+        _add_allocations(s, line.order_id, line.line_no, got)
+        if int(have) + sum(q for _, q in got) == line.quantity:
+            s.execute(update(reservations).where(reservations.c.order_id == line.order_id,
+                                                 reservations.c.line_no == line.line_no)
+                      .values(status=domain.RESERVED,
+                              warehouse=func.coalesce(reservations.c.warehouse, got[0][0])))
+            answer = _answer(s, line.order_id)
+            if all(l["status"] == domain.RESERVED for l in answer):
+                uow.emit("stock_reserved", line.order_id, {"order_id": line.order_id, "lines": answer})
+                completed.append(line.order_id)
+    return completed
+
+
+def _release(uow: UnitOfWork, order_id: str, new_status: str) -> list:
+    """Give back whatever the order holds; lines end `new_status`. Returns the released lines."""
+    s = uow.session
+    held = s.execute(select(reservations).where(reservations.c.order_id == order_id,
+                                                reservations.c.status.in_((domain.RESERVED, domain.BACKORDERED)))
+                     .order_by(reservations.c.sku, reservations.c.line_no)).all()
+    places = set()
+    for r in held:
+        for a in s.execute(select(allocations).where(allocations.c.order_id == order_id,
+                                                     allocations.c.line_no == r.line_no)).all():
+            released = s.execute(update(stock_levels)
+                                 .where(stock_levels.c.sku == r.sku, stock_levels.c.warehouse == a.warehouse,
+                                        stock_levels.c.reserved >= a.quantity)
+                                 .values(reserved=stock_levels.c.reserved - a.quantity)).rowcount
+            if not released:
+                raise Conflict(f"{r.sku} in {a.warehouse} holds less than the {a.quantity} reserved for {order_id}")
+            places.add((r.sku, a.warehouse))
+        s.execute(update(reservations).where(reservations.c.order_id == order_id, reservations.c.line_no == r.line_no)
+                  .values(status=new_status))
+    s.execute(picks.delete().where(picks.c.order_id == order_id))
+    signals.stock_moved(uow, places)
+    return held
+
+
+def release_order(uow: UnitOfWork, envelope: Envelope) -> None:
+    """order_cancelled: whatever was reserved for the order becomes available again."""
+    order_id = envelope.payload["order_id"]
+    if uow.session.execute(select(reservations.c.order_id).where(reservations.c.order_id == order_id)).first() is None:
+        raise PredecessorMissing(f"order {order_id} was cancelled before inventory answered it")
+    _release(uow, order_id, domain.RELEASED)
+
+
+def expire_reservations(uow: UnitOfWork, now: datetime, limit: int = 100) -> list[str]:
+    """Orders whose reservation lapsed before they shipped are abandoned: their stock is
+    released and reservation_expired tells the order service."""
+    s = uow.session
+    due = s.execute(select(reservations.c.order_id).distinct()
+                    .where(reservations.c.expires_at < now,
+                           reservations.c.status.in_((domain.RESERVED, domain.BACKORDERED)))
+                    .order_by(reservations.c.order_id).limit(limit)).scalars().all()
+    for order_id in due:
+        lines = _release(uow, order_id, EXPIRED)
+        uow.emit("reservation_expired", order_id, {
+            "order_id": order_id, "expired_at": now.isoformat(),
+            "lines": [{"line_no": r.line_no, "sku": r.sku, "quantity": int(r.quantity)} for r in lines]})
+    return list(due)
+
+
+def pick(uow: UnitOfWork, order_id: str, line_no: int, warehouse: str, bin_code: str, code: str,
+         quantity: int) -> dict:
+    """A picker scanned `code` (barcode, serial or lot) in a bin for an order line: the scan must
+    name the line's SKU, lie in that bin, be usable, and not exceed what the line reserved there."""
+    errors = FieldErrors()
+    domain.check_quantity(errors, "quantity", quantity)
+    domain.check_bin(errors, "bin", bin_code)
+    errors.raise_if_any("the pick is invalid")
+    s = uow.session
+    line = s.execute(select(reservations).where(reservations.c.order_id == order_id,
+                                                reservations.c.line_no == line_no)).first()
+    if line is None or line.status != domain.RESERVED:
+        raise Conflict(f"order {order_id} line {line_no} is {line.status if line else 'unknown'}, not reserved",
+                       [{"field": "line_no", "message": "nothing reserved to pick"}])
+    scanned = catalog.resolve(s, code, warehouse)
+    if scanned["sku"] != line.sku:
+        raise Conflict(f"wrong item: {code!r} is {scanned['sku'] or 'a ' + scanned['kind']}, the line wants {line.sku}",
+                       [{"field": "code", "message": f"expected {line.sku}"}])
+    item = catalog.sku_row(s, line.sku)
+    if item.serial_tracked and (scanned["kind"] != "serial" or quantity != 1):
+        raise Conflict(f"{line.sku} is serial-tracked: scan each unit's serial", [{"field": "code", "message": "scan the serial"}])
+    if item.lot_tracked and not scanned["lot"]:
+        raise Conflict(f"{line.sku} is lot-tracked: scan the lot label", [{"field": "code", "message": "scan the lot"}])
+    allocated = s.execute(select(allocations.c.quantity).where(
+        allocations.c.order_id == order_id, allocations.c.line_no == line_no,
+        allocations.c.warehouse == warehouse)).scalar() or 0
+    already = s.execute(select(func.coalesce(func.sum(picks.c.quantity), 0)).where(
+        picks.c.order_id == order_id, picks.c.line_no == line_no, picks.c.warehouse == warehouse)).scalar()
+    if already + quantity > allocated:
+        raise Conflict(f"order {order_id} line {line_no} has {allocated} units reserved in {warehouse}, "
+                       f"{already} picked", [{"field": "quantity", "message": f"at most {allocated - already}"}])
+    if scanned["serial"] and s.execute(select(picks.c.id).where(picks.c.serial == scanned["serial"])).first():
+        raise Conflict(f"serial {scanned['serial']} is already picked", [{"field": "code", "message": "already picked"}])
+    # the units must lie here and be usable: the same rule a shipment applies
+    stock.choose(s, line.sku, warehouse, quantity, lot=scanned["lot"], bin_code=bin_code,
+                 serial_list=[scanned["serial"]] if scanned["serial"] else None, usable_on=today())
+    s.execute(picks.insert().values(order_id=order_id, line_no=line_no, warehouse=warehouse, bin=bin_code,
+                                    lot=scanned["lot"], serial=scanned["serial"], quantity=quantity, actor=uow.actor,
+                                    picked_at=_now()))
+    return {"order_id": order_id, "line_no": line_no, "sku": line.sku, "bin": bin_code, "lot": scanned["lot"],
+            "serial": scanned["serial"], "picked": already + quantity, "reserved": int(allocated)}
+
+
+def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: int) -> list[Piece]:
+    """What leaves for an allocation: the picker's scans first, the rest by the picking rules."""
+    picked = [Piece(p.bin, p.lot, p.serial, int(p.quantity)) for p in s.execute(
+        select(picks).where(picks.c.order_id == order_id, picks.c.line_no == line_no, picks.c.warehouse == warehouse)
+        .order_by(picks.c.id))]
+    rest = quantity - sum(p.quantity for p in picked)
+    if rest:
+        picked += stock.choose(s, item.code, warehouse, rest, usable_on=today(), serial_tracked=item.serial_tracked)
+    return picked
+
+
+def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
+    """order_shipped: the reserved units leave their warehouses at their cost; emits goods_issued."""
+    s, payload = uow.session, envelope.payload
+    order_id, now = payload["order_id"], _now()
+    ctx = Context(f"order:{order_id}", envelope.actor, now, f"order {order_id}", "sale")
+    issued = []
+    skus_of = dict(s.execute(select(reservations.c.line_no, reservations.c.sku)
+                             .where(reservations.c.order_id == order_id)).all())
+    # lock balance rows in SKU order, as reservations do, so concurrent shipments cannot deadlock
+    for line in sorted(payload["lines"], key=lambda l: (skus_of.get(l["line_no"], ""), l["line_no"])):
+        held = s.execute(select(reservations).where(reservations.c.order_id == order_id,
+                                                    reservations.c.line_no == line["line_no"])).first()
+        if held is None:
+            raise PredecessorMissing(f"order {order_id} line {line['line_no']} has no reservation yet")
+        if held.status != domain.RESERVED:
+            raise Conflict(f"order {order_id} line {line['line_no']} is {held.status}, not reserved")
+        item, line_cost = catalog.sku_row(s, held.sku), Decimal("0.00")
+        for a in s.execute(select(allocations).where(allocations.c.order_id == order_id,
+                                                     allocations.c.line_no == line["line_no"])
+                           .order_by(allocations.c.warehouse)).all():
+            qty = int(a.quantity)
+            pieces = _pieces_for(s, order_id, line["line_no"], item, a.warehouse, qty)
+            cost = costing.total(costing.take(s, held.sku, a.warehouse, qty, item.costing))
+            stock.take(s, ctx, "issue", held.sku, a.warehouse, pieces, cost, reserved=qty)
+            s.execute(update(allocations).where(allocations.c.order_id == order_id,
+                                                allocations.c.line_no == line["line_no"],
+                                                allocations.c.warehouse == a.warehouse).values(cost=cost))
+            issued.append({"line_no": line["line_no"], "sku": held.sku, "warehouse": a.warehouse, "quantity": qty,
+                           "cost": str(cost)})
+            line_cost += cost
+        s.execute(update(reservations).where(reservations.c.order_id == order_id,
+                                             reservations.c.line_no == line["line_no"])
+                  .values(status=domain.ISSUED, cost=line_cost))
+    s.execute(picks.delete().where(picks.c.order_id == order_id))
+    issued.sort(key=lambda l: (l["line_no"], l["warehouse"]))
+    signals.stock_moved(uow, {(l["sku"], l["warehouse"]) for l in issued}, fill=False)
+    uow.emit("goods_issued", order_id, {
+        "order_id": order_id, "channel": payload.get("channel"), "issued_at": now.isoformat(), "lines": issued,
+        "total_cost": str(sum((Decimal(l["cost"]) for l in issued), start=Decimal("0.00")))})
+    return issued
+
+
+def restock_return(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
+    """order_returned: the units come back into the warehouse they left, in the lot and with the
+    serials they left with, at the cost they left with (the last return of a line takes exactly
+    the cost not yet returned); emits goods_returned."""
+    s, payload, now = uow.session, envelope.payload, _now()
+    order_id, restocked = payload["order_id"], []
+    ctx = Context(f"return:{payload['return_id']}", envelope.actor, now, f"return {payload['return_id']}",
+                  "customer_return")
+    for line in payload["lines"]:
+        issued = s.execute(select(reservations).where(reservations.c.order_id == order_id,
+                                                      reservations.c.line_no == line["line_no"])).first()
+        if issued is None or issued.status != domain.ISSUED:
+            raise PredecessorMissing(f"order {order_id} line {line['line_no']} has not been issued yet")
+        qty = int(line["quantity"])
+        if issued.returned_quantity + qty > issued.quantity:
+            raise Conflict(f"order {order_id} line {line['line_no']}: more returned than issued")
+        cost = (issued.cost - issued.returned_cost if issued.returned_quantity + qty == issued.quantity
+                else min(cents(issued.cost * qty / issued.quantity), issued.cost - issued.returned_cost))
+        s.execute(update(reservations).where(reservations.c.order_id == order_id,
+                                             reservations.c.line_no == line["line_no"])
+                  .values(returned_quantity=reservations.c.returned_quantity + qty,
+                          returned_cost=reservations.c.returned_cost + cost))
+        item = catalog.sku_row(s, issued.sku)
+        pieces = _returned_pieces(s, order_id, issued, qty)
+        first = stock.put(s, ctx, "return", issued.sku, issued.warehouse, pieces, cost, into_frozen=True)
+        costing.add(s, issued.sku, issued.warehouse, qty, cost, item.costing, first, now)
+        restocked.append({"line_no": line["line_no"], "sku": issued.sku, "warehouse": issued.warehouse,
+                          "quantity": qty, "cost": str(cost)})
+    signals.stock_moved(uow, {(l["sku"], l["warehouse"]) for l in restocked})
+    uow.emit("goods_returned", order_id, {"order_id": order_id, "return_id": payload["return_id"],
+                                          "channel": payload.get("channel"), "returned_at": now.isoformat(),
+                                          "lines": restocked})
+    return restocked
+
+
+def _returned_pieces(s, order_id: str, issued, quantity: int) -> list[Piece]:
+    """Returned units go back to the lot they left from, with the serials that left (still out)."""
+    out = s.execute(select(stock_movements.c.lot, stock_movements.c.serial)
+                    .where(stock_movements.c.document == f"order:{order_id}", stock_movements.c.kind == "issue",
+                           stock_movements.c.sku == issued.sku, stock_movements.c.warehouse == issued.warehouse)
+                    .order_by(stock_movements.c.id)).all()
+    serial_list = [r.serial for r in out if r.serial and s.execute(select(stock.serials.c.status).where(
+        stock.serials.c.sku == issued.sku, stock.serials.c.serial == r.serial)).scalar() == stock.ISSUED]
+    if serial_list:
+        if len(serial_list) < quantity:
+            raise Conflict(f"order {order_id}: {quantity} units of {issued.sku} returned, {len(serial_list)} serials out")
+        return [Piece("", lot, serial, 1) for lot, serial in
+                [(r.lot, r.serial) for r in out if r.serial in serial_list[:quantity]]]
+    return [Piece("", out[0].lot if out else "", "", quantity)]

@@ -1,0 +1,95 @@
+"""What inventory tells the others when stock changes: stock_changed (the shop connectors push
+sellable quantities from it), low_stock (purchasing suggests a purchase), lot_expiring and
+lot_hold_changed."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import func, select, update
+
+from hubkit.db import UnitOfWork
+from hubkit.envelope import aggregate_key
+from services.inventory import stock
+from services.inventory.models import lots, place_stock, stock_levels, stock_limits
+
+
+def stock_moved(uow: UnitOfWork, places, fill: bool = True) -> None:
+    """After any change to the (sku, warehouse) pairs in `places`: backorders take what became
+    free (unless `fill` is off: nothing was freed), then stock_changed per SKU, and low_stock where
+    available reached the minimum (once, re-armed when it rises above)."""
+    places = set(places)
+    if fill:
+        from services.inventory import reservations  # reservations also signals: import when used
+        reservations.fill_backorders(uow, {sku for sku, _ in places})
+    announce(uow, {sku for sku, _ in places})
+    for sku, warehouse in sorted(places):
+        _check_minimum(uow, sku, warehouse)
+
+
+def announce(uow: UnitOfWork, skus) -> None:
+    """stock_changed per SKU with what is available per warehouse and in all. Its sequence (per
+    SKU) is the version of the quantity."""
+    s = uow.session
+    for sku in sorted(set(skus)):
+        levels = [stock.level_dict(r) for r in s.execute(select(stock_levels).where(stock_levels.c.sku == sku)
+                                                         .order_by(stock_levels.c.warehouse)).all()]
+        uow.emit("stock_changed", aggregate_key("sku", sku), {"sku": sku, "levels": levels,
+                                                "available": sum(l["available"] for l in levels)})
+
+
+def _check_minimum(uow: UnitOfWork, sku: str, warehouse: str) -> None:
+    s = uow.session
+    limit = s.execute(select(stock_limits).where(stock_limits.c.sku == sku,
+                                                 stock_limits.c.warehouse == warehouse)).first()
+    if limit is None:
+        return
+    available = stock.level(s, sku, warehouse)["available"]
+    low = available <= limit.minimum
+    if low == limit.signalled:
+        return
+    s.execute(update(stock_limits).where(stock_limits.c.sku == sku, stock_limits.c.warehouse == warehouse)
+              .values(signalled=low))
+    if low:
+        uow.emit("low_stock", aggregate_key("stock", sku, warehouse), {
+            "sku": sku, "warehouse": warehouse, "available": available, "minimum": limit.minimum,
+            "maximum": limit.maximum, "shortfall": max(0, limit.maximum - available),
+            "occurred_at": datetime.now(timezone.utc).isoformat()})
+
+
+def lot_quantities(s, sku: str, lot: str) -> dict[str, int]:
+    """Units of a lot per warehouse."""
+    return {w: int(q) for w, q in s.execute(
+        select(place_stock.c.warehouse, func.sum(place_stock.c.quantity))
+        .where(place_stock.c.sku == sku, place_stock.c.lot == lot, place_stock.c.quantity > 0)
+        .group_by(place_stock.c.warehouse).order_by(place_stock.c.warehouse)).all()}
+
+
+def hold_changed(uow: UnitOfWork, sku: str, lot: str, warehouse: str, held: bool, reason: str, quantity: int,
+                 note: str = "") -> None:
+    uow.emit("lot_hold_changed", aggregate_key("lot", sku, lot), {
+        "sku": sku, "lot": lot, "warehouse": warehouse, "held": held, "reason": reason, "quantity": quantity,
+        "note": note, "occurred_at": datetime.now(timezone.utc).isoformat()})
+
+
+def lots_expiring(uow: UnitOfWork, today: date, days_ahead: int) -> int:
+    """lot_expiring, once per lot and expiry date, for lots in stock that expire within `days_ahead`."""
+    s, sent = uow.session, 0
+    due = s.execute(select(lots).where(lots.c.expires_on.is_not(None), lots.c.expires_on >= today,
+                                       lots.c.expires_on <= date.fromordinal(today.toordinal() + days_ahead),
+                                       lots.c.status != stock.EXPIRED)
+                    .order_by(lots.c.expires_on, lots.c.sku, lots.c.lot)).all()
+    for lot in due:
+        if lot.expiry_signalled_on == lot.expires_on:
+            continue
+        quantities = lot_quantities(s, lot.sku, lot.lot)
+        if not quantities:
+            continue
+        s.execute(update(lots).where(lots.c.sku == lot.sku, lots.c.lot == lot.lot)
+                  .values(expiry_signalled_on=lot.expires_on))
+        uow.emit("lot_expiring", aggregate_key("lot", lot.sku, lot.lot), {
+            "sku": lot.sku, "lot": lot.lot, "expires_on": lot.expires_on.isoformat(),
+            "days_left": (lot.expires_on - today).days,
+            "quantities": [{"warehouse": w, "quantity": q} for w, q in quantities.items()],
+            "occurred_at": datetime.now(timezone.utc).isoformat()})
+        sent += 1
+    return sent

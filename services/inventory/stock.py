@@ -1,0 +1,251 @@
+"""Units in places: the balances per bin and lot, per warehouse, the serial numbers, and the
+immutable stock-ledger lines that explain every change. Every document moves stock through
+`put` and `take` here; costing.py says what the units are worth."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import and_, func, or_, select, update
+
+from hubkit.db import dialect_insert
+from hubkit.errors import Conflict, NotFound
+from hubkit.money import cents, unit_cost
+from services.inventory.models import bins, document_lines, lots, place_stock, serials, stock_levels, stock_movements
+
+OK, QUARANTINED, EXPIRED = "ok", "quarantined", "expired"
+IN_STOCK, IN_TRANSIT, ISSUED, SCRAPPED = "in_stock", "in_transit", "issued", "scrapped"
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Some units of one SKU in one bin and lot (and with one serial, when serial-tracked)."""
+    bin: str
+    lot: str
+    serial: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Context:
+    document: str   # kind:id of the document that moves the stock
+    actor: str
+    at: datetime
+    reference: str = ""
+    reason: str = ""
+
+
+def lot_is_held(s, sku: str, lot: str) -> bool:
+    if not lot:
+        return False
+    return s.execute(select(lots.c.status).where(lots.c.sku == sku, lots.c.lot == lot)).scalar() in (QUARANTINED,
+                                                                                                         EXPIRED)
+
+
+def check_bin_open(s, warehouse: str, bin_code: str, frozen_ok: bool = False) -> str | None:
+    """A bin must exist (the unnamed bin '' always does) and not be frozen by a count, unless
+    `frozen_ok`; returns the count that froze it."""
+    row = s.execute(select(bins.c.frozen_by).where(bins.c.warehouse == warehouse, bins.c.code == bin_code)).first()
+    if row is None:
+        if bin_code == "":
+            return None
+        raise NotFound(f"bin {bin_code!r} does not exist in {warehouse}",
+                       [{"field": "bin", "message": f"unknown bin in {warehouse}"}])
+    if row.frozen_by and not frozen_ok:
+        raise Conflict(f"bin {bin_code or '(unnamed)'} in {warehouse} is frozen by count {row.frozen_by}",
+                       [{"field": "bin", "message": f"frozen by count {row.frozen_by}"}])
+    return row.frozen_by
+
+
+def put(s, ctx: Context, kind: str, sku: str, warehouse: str, pieces: list[Piece], value: Decimal,
+        update_level: bool = True, into_frozen: bool = False) -> int:
+    """Units arrive in places: balances, serials, and one ledger line per piece carrying its share
+    of `value`. Returns the id of the first ledger line. Goods that arrive by an event (a purchase,
+    a customer return) may land in a bin being counted: the count then expects them too."""
+    total = sum(p.quantity for p in pieces)
+    first = None
+    for piece, share in zip(pieces, shares(value, [p.quantity for p in pieces])):
+        counting = check_bin_open(s, warehouse, piece.bin, frozen_ok=into_frozen)
+        if counting:
+            _count_expects(s, counting, sku, piece)
+        s.execute(dialect_insert(s, place_stock).values(sku=sku, warehouse=warehouse, bin=piece.bin, lot=piece.lot,
+                                                        quantity=piece.quantity, received_at=ctx.at)
+                  .on_conflict_do_update(index_elements=["sku", "warehouse", "bin", "lot"],
+                                         set_={"quantity": place_stock.c.quantity + piece.quantity}))
+        if piece.serial:
+            s.execute(dialect_insert(s, serials).values(sku=sku, serial=piece.serial, status=IN_STOCK,
+                                                        warehouse=warehouse, bin=piece.bin, lot=piece.lot)
+                      .on_conflict_do_update(index_elements=["sku", "serial"],
+                                             set_={"status": IN_STOCK, "warehouse": warehouse, "bin": piece.bin,
+                                                   "lot": piece.lot}))
+        line = _ledger(s, ctx, kind, sku, warehouse, piece, piece.quantity, share)
+        first = first or line
+    if not update_level:
+        return first
+    held_units = sum(p.quantity for p in pieces if lot_is_held(s, sku, p.lot))
+    s.execute(dialect_insert(s, stock_levels).values(sku=sku, warehouse=warehouse, on_hand=total, reserved=0,
+                                                     held=held_units, in_transit=0)
+              .on_conflict_do_update(index_elements=["sku", "warehouse"],
+                                     set_={"on_hand": stock_levels.c.on_hand + total,
+                                           "held": stock_levels.c.held + held_units}))
+    return first
+
+
+def take(s, ctx: Context, kind: str, sku: str, warehouse: str, pieces: list[Piece], value: Decimal,
+         reserved: int = 0, serial_status: str = ISSUED, update_level: bool = True) -> int:
+    """Units leave their places. `reserved` of them were reserved for an order (their reservation
+    is consumed); the rest must be free: a free take never eats into what orders were promised.
+    Returns the id of the first ledger line."""
+    total = sum(p.quantity for p in pieces)
+    held_units, first = 0, None
+    for piece, share in zip(pieces, shares(value, [p.quantity for p in pieces])):
+        check_bin_open(s, warehouse, piece.bin)
+        took = s.execute(update(place_stock)
+                         .where(place_stock.c.sku == sku, place_stock.c.warehouse == warehouse,
+                                place_stock.c.bin == piece.bin, place_stock.c.lot == piece.lot,
+                                place_stock.c.quantity >= piece.quantity)
+                         .values(quantity=place_stock.c.quantity - piece.quantity)).rowcount
+        if not took:
+            raise Conflict(f"{sku} in {warehouse} bin {piece.bin or '(unnamed)'} lot {piece.lot or '-'} holds fewer "
+                           f"than {piece.quantity} units")
+        if piece.serial:
+            moved = s.execute(update(serials).where(serials.c.sku == sku, serials.c.serial == piece.serial,
+                                                    serials.c.status == IN_STOCK, serials.c.warehouse == warehouse)
+                              .values(status=serial_status)).rowcount
+            if not moved:
+                raise Conflict(f"serial {piece.serial} of {sku} is not in stock in {warehouse}",
+                               [{"field": "serials", "message": f"{piece.serial} is not in stock here"}])
+        if lot_is_held(s, sku, piece.lot):
+            held_units += piece.quantity
+        line = _ledger(s, ctx, kind, sku, warehouse, piece, -piece.quantity, -share)
+        first = first or line
+    if not update_level:
+        return first
+    free = total - reserved
+    took = s.execute(update(stock_levels)
+                     .where(stock_levels.c.sku == sku, stock_levels.c.warehouse == warehouse,
+                            stock_levels.c.reserved >= reserved, stock_levels.c.held >= held_units,
+                            # the units that were not reserved must not be promised or held ones
+                            stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held
+                            >= free - held_units)
+                     .values(on_hand=stock_levels.c.on_hand - total, reserved=stock_levels.c.reserved - reserved,
+                             held=stock_levels.c.held - held_units)).rowcount
+    if not took:
+        raise Conflict(f"{sku} in {warehouse}: {free} units are not free to take (reserved for orders or held)",
+                       [{"field": "quantity", "message": "more than the free stock"}])
+    return first
+
+
+def _count_expects(s, count_id: str, sku: str, piece: Piece) -> None:
+    key = [document_lines.c.document_id == count_id, document_lines.c.sku == sku, document_lines.c.bin == piece.bin,
+           document_lines.c.lot == piece.lot, document_lines.c.serial == piece.serial]
+    if not s.execute(update(document_lines).where(*key)
+                     .values(quantity=document_lines.c.quantity + piece.quantity)).rowcount:
+        line_no = (s.execute(select(func.max(document_lines.c.line_no))
+                             .where(document_lines.c.document_id == count_id)).scalar() or 0) + 1
+        s.execute(document_lines.insert().values(document_id=count_id, line_no=line_no, sku=sku, bin=piece.bin,
+                                                 lot=piece.lot, serial=piece.serial, quantity=piece.quantity))
+
+
+def _ledger(s, ctx: Context, kind: str, sku: str, warehouse: str, piece: Piece, quantity: int,
+            value: Decimal) -> int:
+    return s.execute(stock_movements.insert().values(
+        kind=kind, document=ctx.document[:64], sku=sku, warehouse=warehouse, bin=piece.bin, lot=piece.lot,
+        serial=piece.serial, reason=ctx.reason, quantity=quantity,
+        unit_cost=unit_cost(abs(value) / abs(quantity)) if quantity else Decimal(0), value=value,
+        reference=(ctx.reference or ctx.document)[:128], actor=ctx.actor, occurred_at=ctx.at)
+        .returning(stock_movements.c.id)).scalar_one()
+
+
+def shares(value: Decimal, weights: list) -> list[Decimal]:
+    """Split a value by weights (quantities, or costs) to the cent; the last share takes the rest."""
+    total, shares, left = sum(weights), [], value
+    for i, q in enumerate(weights):
+        share = left if i == len(weights) - 1 else cents(value * q / total)
+        shares.append(share)
+        left -= share
+    return shares
+
+
+def choose(s, sku: str, warehouse: str, quantity: int, *, lot: str = "", bin_code: str | None = None,
+           serial_list: list[str] | None = None, usable_on: date | None = None,
+           serial_tracked: bool = False) -> list[Piece]:
+    """Which units to take: the named serials (exactly one per unit), else first-expiry-first-out
+    over lots with an expiry, otherwise first-in-first-out over places; a lot or bin narrows the
+    choice. With `usable_on`, held lots and lots expired by then are never chosen (sales)."""
+    if serial_tracked or serial_list:
+        return _serial_pieces(s, sku, warehouse, quantity, serial_list or [], lot, bin_code, usable_on)
+    query = (select(place_stock.c.bin, place_stock.c.lot, place_stock.c.quantity, lots.c.expires_on)
+             .select_from(place_stock.outerjoin(lots, and_(lots.c.sku == place_stock.c.sku,
+                                                           lots.c.lot == place_stock.c.lot)))
+             .join(bins, and_(bins.c.warehouse == place_stock.c.warehouse, bins.c.code == place_stock.c.bin),
+                   isouter=True)
+             .where(place_stock.c.sku == sku, place_stock.c.warehouse == warehouse, place_stock.c.quantity > 0,
+                    bins.c.frozen_by.is_(None))
+             # lots with an expiry first, soonest first; then by arrival
+             .order_by(lots.c.expires_on.is_(None), lots.c.expires_on, place_stock.c.received_at,
+                       place_stock.c.bin, place_stock.c.lot))
+    if lot:
+        query = query.where(place_stock.c.lot == lot)
+    if bin_code is not None:
+        query = query.where(place_stock.c.bin == bin_code)
+    if usable_on is not None:
+        query = query.where(or_(lots.c.status.is_(None), lots.c.status == OK),
+                            or_(lots.c.expires_on.is_(None), lots.c.expires_on >= usable_on))
+    pieces, need = [], quantity
+    for row in s.execute(query).all():
+        if need == 0:
+            break
+        taken = min(need, row.quantity)
+        pieces.append(Piece(row.bin, row.lot, "", taken))
+        need -= taken
+    if need:
+        where = f" lot {lot}" if lot else ""
+        where += f" bin {bin_code}" if bin_code else ""
+        raise Conflict(f"{warehouse} holds {quantity - need} usable units of {sku}{where}, {quantity} needed"
+                       + (" (expired, held or frozen stock is never issued for a sale)" if usable_on else ""),
+                       [{"field": "quantity", "message": f"only {quantity - need} usable units"}])
+    return pieces
+
+
+def _serial_pieces(s, sku, warehouse, quantity, serial_list, lot, bin_code, usable_on) -> list[Piece]:
+    if len(serial_list) != quantity or len(set(serial_list)) != quantity:
+        raise Conflict(f"{sku} is serial-tracked: name exactly one distinct serial per unit "
+                       f"({quantity} units, {len(serial_list)} serials given)",
+                       [{"field": "serials", "message": f"exactly {quantity} distinct serials"}])
+    pieces = []
+    for serial in serial_list:
+        row = s.execute(select(serials).where(serials.c.sku == sku, serials.c.serial == serial)).first()
+        if row is None:
+            raise NotFound(f"serial {serial} of {sku} is unknown", [{"field": "serials", "message": f"unknown {serial}"}])
+        if row.status != IN_STOCK or row.warehouse != warehouse:
+            raise Conflict(f"serial {serial} of {sku} is {row.status} in {row.warehouse}, not in stock in {warehouse}",
+                           [{"field": "serials", "message": f"{serial} is {row.status}"}])
+        if (lot and row.lot != lot) or (bin_code is not None and row.bin != bin_code):
+            raise Conflict(f"serial {serial} lies in bin {row.bin or '(unnamed)'} lot {row.lot or '-'}",
+                           [{"field": "serials", "message": f"{serial} is elsewhere"}])
+        if usable_on is not None and row.lot and not _lot_usable(s, sku, row.lot, usable_on):
+            raise Conflict(f"serial {serial} belongs to lot {row.lot}, which is held or expired",
+                           [{"field": "serials", "message": f"{serial}: lot {row.lot} not usable"}])
+        pieces.append(Piece(row.bin, row.lot, serial, 1))
+    return pieces
+
+
+def _lot_usable(s, sku: str, lot: str, on: date) -> bool:
+    row = s.execute(select(lots.c.status, lots.c.expires_on).where(lots.c.sku == sku, lots.c.lot == lot)).first()
+    return row is None or (row.status == OK and (row.expires_on is None or row.expires_on >= on))
+
+
+def level(s, sku: str, warehouse: str) -> dict:
+    row = s.execute(select(stock_levels).where(stock_levels.c.sku == sku,
+                                               stock_levels.c.warehouse == warehouse)).first()
+    return level_dict(row) if row else {"sku": sku, "warehouse": warehouse, "on_hand": 0, "reserved": 0, "held": 0,
+                                        "in_transit": 0, "available": 0}
+
+
+def level_dict(row) -> dict:
+    return {"sku": row.sku, "warehouse": row.warehouse, "on_hand": row.on_hand, "reserved": row.reserved,
+            "held": row.held, "in_transit": row.in_transit,
+            # a hold on stock already promised to orders cannot make availability negative
+            "available": max(0, row.on_hand - row.reserved - row.held)}
