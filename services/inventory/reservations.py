@@ -232,6 +232,10 @@ def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: 
     picked = [Piece(p.bin, p.lot, p.serial, int(p.quantity)) for p in s.execute(
         select(picks).where(picks.c.order_id == order_id, picks.c.line_no == line_no, picks.c.warehouse == warehouse)
         .order_by(picks.c.id))]
+    for p in picked:  # a lot put on hold (or expired) since it was picked does not leave for a sale
+        if p.lot and not stock.lot_usable(s, item.code, p.lot, today()):
+            raise Conflict(f"order {order_id} line {line_no}: picked lot {p.lot} of {item.code} is held or expired; "
+                           f"pick again", [{"field": "lot", "message": f"{p.lot} not usable"}])
     rest = quantity - sum(p.quantity for p in picked)
     if rest:
         picked += stock.choose(s, item.code, warehouse, rest, usable_on=today(), serial_tracked=item.serial_tracked)

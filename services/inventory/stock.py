@@ -225,14 +225,14 @@ def _serial_pieces(s, sku, warehouse, quantity, serial_list, lot, bin_code, usab
         if (lot and row.lot != lot) or (bin_code is not None and row.bin != bin_code):
             raise Conflict(f"serial {serial} lies in bin {row.bin or '(unnamed)'} lot {row.lot or '-'}",
                            [{"field": "serials", "message": f"{serial} is elsewhere"}])
-        if usable_on is not None and row.lot and not _lot_usable(s, sku, row.lot, usable_on):
+        if usable_on is not None and row.lot and not lot_usable(s, sku, row.lot, usable_on):
             raise Conflict(f"serial {serial} belongs to lot {row.lot}, which is held or expired",
                            [{"field": "serials", "message": f"{serial}: lot {row.lot} not usable"}])
         pieces.append(Piece(row.bin, row.lot, serial, 1))
     return pieces
 
 
-def _lot_usable(s, sku: str, lot: str, on: date) -> bool:
+def lot_usable(s, sku: str, lot: str, on: date) -> bool:
     row = s.execute(select(lots.c.status, lots.c.expires_on).where(lots.c.sku == sku, lots.c.lot == lot)).first()
     return row is None or (row.status == OK and (row.expires_on is None or row.expires_on >= on))
 
