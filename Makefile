@@ -41,6 +41,7 @@ soak: bootstrap
 bench: bootstrap
 	$(PY) -m bench.reserve_throughput
 	$(PY) -m bench.channel_throughput --orders 400
+	$(PY) -m bench.reservations --orders 1000
 
 clean:
 	rm -rf $(VENV) var protos/.generated

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from hubkit.db import Database, UnitOfWork
 from hubkit.errors import Conflict, FieldErrors, NotFound
 from hubkit.money import cents, to_decimal
-from services.inventory import catalog, domain, movements
+from services.inventory import catalog, domain, movements, stock
 from services.inventory.models import (bins, cost_layers, document_lines, documents, place_stock, serials, skus,
                                        stock_movements, warehouses)
 from services.inventory.stock import IN_STOCK
@@ -194,7 +194,9 @@ def _post(uow: UnitOfWork, doc, worth: Decimal) -> dict:
     s = uow.session
     _unfreeze(s, doc)
     posted = Decimal("0.00")
-    for line in _lines(s, doc.id):
+    lines = _lines(s, doc.id)
+    stock.lock(s, {line.sku for line in lines})
+    for line in lines:
         difference = (line.counted or 0) - line.quantity
         if difference == 0:
             continue

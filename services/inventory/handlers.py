@@ -26,6 +26,7 @@ def receive_purchase(uow: UnitOfWork, envelope: Envelope) -> None:
     if codes - known or s.execute(select(warehouses.c.code).where(warehouses.c.code == warehouse)).first() is None:
         raise NotFound(f"purchase receipt {payload['receipt_id']} names an unknown warehouse or SKU(s) "
                        f"{sorted(codes - known)}")
+    stock.lock(s, codes)
     for line in payload["lines"]:
         item = catalog.sku_row(s, line["sku"])
         movements.receive(uow, line["sku"], warehouse, int(line["quantity"]), str(line["unit_cost"]),
@@ -44,6 +45,7 @@ def return_to_supplier(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     warehouse, shipped = payload["warehouse"], []
     ctx = Context(f"purchase_return:{payload['return_id']}", envelope.actor, now,
                   f"return to supplier {payload['return_id']}", "purchase_return")
+    stock.lock(s, {line["sku"] for line in payload["lines"]})
     for line in payload["lines"]:
         qty, item = int(line["quantity"]), catalog.sku_row(s, line["sku"])
         pieces = stock.choose(s, item.code, warehouse, qty, lot=line.get("lot") or "",

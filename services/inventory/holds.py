@@ -24,6 +24,7 @@ def hold(uow: UnitOfWork, sku: str, lot: str, note: str = "") -> dict:
     held: release or re-allocate those orders first."""
     s = uow.session
     row = _lot(s, sku, lot)
+    stock.lock(s, {sku})
     if row.status != stock.OK:
         raise Conflict(f"lot {lot} of {sku} is already {row.status}", [{"field": "lot", "message": row.status}])
     quantities = signals.lot_quantities(s, sku, lot)
@@ -44,6 +45,7 @@ def hold(uow: UnitOfWork, sku: str, lot: str, note: str = "") -> dict:
 def release(uow: UnitOfWork, sku: str, lot: str, note: str = "") -> dict:
     s = uow.session
     row = _lot(s, sku, lot)
+    stock.lock(s, {sku})
     if row.status != stock.QUARANTINED:
         raise Conflict(f"lot {lot} of {sku} is {row.status}: only a quarantined lot can be released",
                        [{"field": "lot", "message": row.status}])
@@ -63,6 +65,7 @@ def expire_lots(uow: UnitOfWork, today: date) -> int:
     s, expired = uow.session, 0
     due = s.execute(select(lots).where(lots.c.expires_on < today, lots.c.status != stock.EXPIRED)
                     .order_by(lots.c.sku, lots.c.lot).with_for_update()).all()
+    stock.lock(s, {row.sku for row in due})
     for row in due:
         quantities = signals.lot_quantities(s, row.sku, row.lot)
         for warehouse, quantity in quantities.items():

@@ -92,6 +92,7 @@ def adjust(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, reason: str
     s = uow.session
     item = catalog.sku_row(s, sku)
     catalog.require_warehouse(s, warehouse)
+    stock.lock(s, {sku})  # balances before cost layers, as every document does
     adjustment_id = adjustment_id or uuid.uuid4().hex
     ctx = Context(document or f"adjustment:{adjustment_id}", uow.actor, _now(), f"{reason}: {note or ''}", reason)
     if quantity > 0:
@@ -158,6 +159,7 @@ def assemble(uow: UnitOfWork, kit_sku: str, warehouse: str, quantity: int, bin_c
                        "(write off and receive)", [{"field": "kit_sku", "message": "tracked kit"}])
     action = "disassembled" if disassemble else "assembled"
     ctx = Context(f"kit:{uuid.uuid4().hex[:12]}", uow.actor, _now(), f"kit {kit_sku} x{quantity} {action}")
+    stock.lock(s, {kit_sku} | set(items))
     usable = today()
     if not disassemble:
         moved = []

@@ -2,8 +2,9 @@
 release on cancel, lapse when an order is abandoned, fill backorders as stock arrives, pick by
 scanning, issue on shipment, restock returns.
 
-Every reservation locks the SKU's balance rows (in SKU order, so two orders cannot deadlock)
-and changes them with a conditional UPDATE: concurrent orders for the last unit cannot both win,
+Every reservation first locks the balance rows of its SKUs (stock.lock: in SKU and warehouse
+order, as every stock document does, so none can deadlock another) and changes them with a
+conditional UPDATE: concurrent orders for the last unit cannot both win,
 and the CHECK constraints would refuse a negative balance anyway."""
 from __future__ import annotations
 
@@ -87,6 +88,7 @@ def reserve_order(uow: UnitOfWork, envelope: Envelope, ttl_minutes: int = 0) -> 
     known = set(s.execute(select(skus.c.code).where(skus.c.code.in_(codes))).scalars())
     if codes - known:
         raise NotFound(f"order {order_id} has unknown SKU(s): {sorted(codes - known)}")
+    stock.lock(s, codes)
     now = _now()
     expires_at = now + timedelta(minutes=ttl_minutes) if ttl_minutes > 0 else None
     for line in sorted(lines, key=lambda l: (l["sku"], l["line_no"])):
@@ -115,8 +117,11 @@ def fill_backorders(uow: UnitOfWork, sku_codes) -> list[str]:
     waiting = s.execute(select(reservations.c.order_id, reservations.c.line_no, reservations.c.sku,
                                reservations.c.quantity)
                         .where(reservations.c.sku.in_(set(sku_codes)), reservations.c.status == domain.BACKORDERED)
-                        .order_by(reservations.c.created_at, reservations.c.order_id, reservations.c.line_no)
+                        # SKU first, as every other multi-SKU change locks; oldest first within a SKU
+                        .order_by(reservations.c.sku, reservations.c.created_at, reservations.c.order_id,
+                                  reservations.c.line_no)
                         .limit(200)).all()
+    stock.lock(s, {line.sku for line in waiting})
     for line in waiting:
         have = s.execute(select(func.coalesce(func.sum(allocations.c.quantity), 0)).where(
             allocations.c.order_id == line.order_id, allocations.c.line_no == line.line_no)).scalar()
@@ -142,6 +147,7 @@ def _release(uow: UnitOfWork, order_id: str, new_status: str) -> list:
     held = s.execute(select(reservations).where(reservations.c.order_id == order_id,
                                                 reservations.c.status.in_((domain.RESERVED, domain.BACKORDERED)))
                      .order_by(reservations.c.sku, reservations.c.line_no)).all()
+    stock.lock(s, {r.sku for r in held})
     places = set()
     for r in held:
         for a in s.execute(select(allocations).where(allocations.c.order_id == order_id,
@@ -250,6 +256,7 @@ def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     issued = []
     skus_of = dict(s.execute(select(reservations.c.line_no, reservations.c.sku)
                              .where(reservations.c.order_id == order_id)).all())
+    stock.lock(s, skus_of.values())
     # lock balance rows in SKU order, as reservations do, so concurrent shipments cannot deadlock
     for line in sorted(payload["lines"], key=lambda l: (skus_of.get(l["line_no"], ""), l["line_no"])):
         held = s.execute(select(reservations).where(reservations.c.order_id == order_id,
@@ -292,6 +299,7 @@ def restock_return(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     order_id, restocked = payload["order_id"], []
     ctx = Context(f"return:{payload['return_id']}", envelope.actor, now, f"return {payload['return_id']}",
                   "customer_return")
+    stock.lock(s, s.execute(select(reservations.c.sku).where(reservations.c.order_id == order_id)).scalars())
     for line in payload["lines"]:
         issued = s.execute(select(reservations).where(reservations.c.order_id == order_id,
                                                       reservations.c.line_no == line["line_no"])).first()

@@ -36,6 +36,13 @@ class Context:
     reason: str = ""
 
 
+def lock(s, skus) -> None:
+    """Lock the balance rows of every SKU a document touches, in SKU order, before changing any
+    (and before its cost layers): documents and reservations then cannot deadlock one another."""
+    s.execute(select(stock_levels.c.sku).where(stock_levels.c.sku.in_(sorted(set(skus))))
+              .order_by(stock_levels.c.sku, stock_levels.c.warehouse).with_for_update()).all()
+
+
 def lot_is_held(s, sku: str, lot: str) -> bool:
     if not lot:
         return False

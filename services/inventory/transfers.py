@@ -38,6 +38,7 @@ def ship(uow: UnitOfWork, from_warehouse: str, to_warehouse: str, lines: list[di
     s = uow.session
     catalog.require_warehouse(s, from_warehouse, "from_warehouse")
     catalog.require_warehouse(s, to_warehouse, "to_warehouse")
+    stock.lock(s, {line["sku"] for line in lines})
     transfer_id, now = uuid.uuid4().hex[:16], _now()
     ctx = Context(f"transfer:{transfer_id}", uow.actor, now, f"transfer {from_warehouse} -> {to_warehouse}")
     s.execute(documents.insert().values(id=transfer_id, kind="transfer", status=SHIPPED, warehouse=from_warehouse,
@@ -89,6 +90,7 @@ def receive(uow: UnitOfWork, transfer_id: str, bin_code: str = "") -> dict:
                                         f"transfer {doc.warehouse} -> {doc.to_warehouse}")
     rows = s.execute(select(document_lines).where(document_lines.c.document_id == transfer_id)
                      .order_by(document_lines.c.line_no)).all()
+    stock.lock(s, {row.sku for row in rows})
     received: dict[str, dict] = {}
     for row in rows:
         line = stock.put(s, ctx, "transfer_in", row.sku, to, [Piece(bin_code, row.lot, row.serial, row.quantity)],
