@@ -44,6 +44,10 @@ def receive(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, cost: str,
     ctx = Context(f"{kind}:{uuid.uuid4().hex[:12]}", uow.actor, _now(), reference, reason)
     movement_id = stock.put(s, ctx, kind, sku, warehouse, pieces, value, into_frozen=into_frozen)
     costing.add(s, sku, warehouse, quantity, value, item.costing, movement_id, at)
+    status = s.execute(select(lots.c.status).where(lots.c.sku == sku, lots.c.lot == lot)).scalar() if lot else None
+    if status in (stock.QUARANTINED, stock.EXPIRED):  # purchasing hears of goods that arrive unusable
+        signals.hold_changed(uow, sku, lot, warehouse, True, "expired" if status == stock.EXPIRED else "quarantine",
+                             quantity, "received into a held lot")
     signals.stock_moved(uow, {(sku, warehouse)})
     return movement_id, stock.level(s, sku, warehouse)
 
@@ -65,7 +69,9 @@ def _incoming_pieces(s, item, quantity: int, bin_code: str, lot: str, expires_on
             errors.add("expires_on", "only a lot has an expiry date")
     errors.raise_if_any("the receipt is invalid")
     if lot:
-        s.execute(dialect_insert(s, lots).values(sku=item.code, lot=lot, expires_on=expiry, status=stock.OK)
+        # a lot that arrives already past its expiry is held from the start, not at the next timer
+        status = stock.EXPIRED if expiry and expiry < today() else stock.OK
+        s.execute(dialect_insert(s, lots).values(sku=item.code, lot=lot, expires_on=expiry, status=status)
                   .on_conflict_do_nothing())
         known = s.execute(select(lots.c.expires_on).where(lots.c.sku == item.code, lots.c.lot == lot)).scalar()
         if expiry and known != expiry:

@@ -8,6 +8,7 @@ conditional UPDATE: concurrent orders for the last unit cannot both win,
 and the CHECK constraints would refuse a negative balance anyway."""
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -243,8 +244,19 @@ def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: 
             raise Conflict(f"order {order_id} line {line_no}: picked lot {p.lot} of {item.code} is held or expired; "
                            f"pick again", [{"field": "lot", "message": f"{p.lot} not usable"}])
     rest = quantity - sum(p.quantity for p in picked)
-    if rest:
-        picked += stock.choose(s, item.code, warehouse, rest, usable_on=today(), serial_tracked=item.serial_tracked)
+    if rest and item.serial_tracked:
+        stock.choose(s, item.code, warehouse, rest, serial_tracked=True)  # refuses: every unit needs its serial
+    if rest:  # by the picking rules, around what the picker already holds
+        held = Counter()
+        for p in picked:
+            held[(p.bin, p.lot)] += p.quantity
+        for c in stock.choose(s, item.code, warehouse, rest + sum(held.values()), usable_on=today()):
+            skip = min(held[(c.bin, c.lot)], c.quantity)
+            held[(c.bin, c.lot)] -= skip
+            take = min(c.quantity - skip, rest)
+            if take:
+                picked.append(Piece(c.bin, c.lot, "", take))
+                rest -= take
     return picked
 
 

@@ -166,13 +166,16 @@ def _ledger(s, ctx: Context, kind: str, sku: str, warehouse: str, piece: Piece, 
 
 
 def shares(value: Decimal, weights: list) -> list[Decimal]:
-    """Split a value by weights (quantities, or costs) to the cent; the last share takes the rest."""
-    total, shares, left = sum(weights), [], value
-    for i, q in enumerate(weights):
-        share = left if i == len(weights) - 1 else cents(value * q / total)
-        shares.append(share)
-        left -= share
-    return shares
+    """Split a value by weights (quantities, or costs) to the cent. Rounded cumulatively (each
+    share is the step between two rounded running totals), so shares add up to exactly the value
+    and none has the other sign."""
+    total, out, running, before = sum(weights), [], 0, Decimal("0.00")
+    for weight in weights:
+        running += weight
+        upto = cents(value * running / total)
+        out.append(upto - before)
+        before = upto
+    return out
 
 
 def choose(s, sku: str, warehouse: str, quantity: int, *, lot: str = "", bin_code: str | None = None,
