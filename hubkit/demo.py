@@ -171,12 +171,18 @@ DEMO_KINGDEE = {"HUB_KINGDEE_ACCT_ID": "0c30c597dc1565d147b3a371", "HUB_KINGDEE_
 def demo_world(say):
     """A fresh world for every demo run: databases under var/demo, its own vhost on the local
     broker (emptied), and a Kingdee-style ledger simulator for the ledger connector, unless
-    HUB_AMQP_URI or HUB_LEDGERS say otherwise."""
+    HUB_AMQP_URI or HUB_LEDGERS say otherwise; free ports unless HUB_*_PORT name them."""
     base = hubsettings.load()
     var = base.var_dir / "demo"
     shutil.rmtree(var, ignore_errors=True)
     (var / "log").mkdir(parents=True)
     env = {"HUB_VAR_DIR": str(var)}
+    # ports of its own, outside the kernel's range for outgoing connections (a fixed port there can
+    # be taken for a moment by some client socket), so the demo also runs beside `hub up`
+    for name in [f"HUB_{svc.upper()}_GRPC_PORT" for svc in hubsettings.SERVICES] + ["HUB_GATEWAY_PORT",
+                                                                                    "HUB_LEDGER_GRPC_PORT"]:
+        if not os.environ.get(name):
+            env[name] = str(free_port())
     if not os.environ.get("HUB_AMQP_URI"):
         broker.ensure_running(base.amqp_uri)
         uri = broker.local_vhost("hub-demo")
