@@ -13,13 +13,13 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, cast, func, select
 
 from hubkit.db import Database
+from hubkit.ageing import DEFAULT_BUCKETS, bucket_labels, check_buckets
 from hubkit.errors import FieldErrors, NotFound
 from hubkit.money import CENT
 from services.accounting import domain
 from services.accounting.models import accounts, voucher_lines, vouchers
 
 ZERO = Decimal("0.00")
-DEFAULT_BUCKETS = (30, 60, 90)
 
 
 # -- helpers ----------------------------------------------------------------
@@ -143,29 +143,6 @@ def account_detail(db: Database, account: str, period: str, aux: str = "") -> di
 
 
 # -- 账龄 ageing ----------------------------------------------------------------
-def bucket_labels(buckets=DEFAULT_BUCKETS) -> list[str]:
-    """(30, 60, 90) -> ["0-30", "31-60", "61-90", "over-90"]."""
-    labels, low = [], 0
-    for limit in buckets:
-        labels.append(f"{low}-{limit}")
-        low = limit + 1
-    return labels + [f"over-{buckets[-1]}"]
-
-
-def _check_buckets(buckets) -> tuple[int, ...]:
-    errors = FieldErrors()
-    try:
-        result = tuple(buckets)
-        ok = bool(result) and all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in result) \
-            and all(a < b for a, b in zip(result, result[1:]))
-    except TypeError:
-        result, ok = (), False
-    if not ok:
-        errors.add("buckets", "expected increasing positive whole numbers of days")
-    errors.raise_if_any("invalid buckets")
-    return result
-
-
 def ageing(db: Database, account: str, as_of: date, buckets=DEFAULT_BUCKETS) -> list[dict]:
     """Receivable (debit-normal account) or payable (credit-normal) ageing per counterparty.
 
@@ -180,7 +157,9 @@ def ageing(db: Database, account: str, as_of: date, buckets=DEFAULT_BUCKETS) -> 
     non-zero balance: {"aux", "balance", "oldest_date", "0-30", "31-60", "61-90", "over-90"}
     (bucket keys as bucket_labels(buckets)); balances are positive in the account's normal
     direction. "oldest_date" is the business date of the oldest open item (None if none)."""
-    buckets = _check_buckets(buckets)
+    errors = FieldErrors()
+    buckets = check_buckets(buckets, errors)
+    errors.raise_if_any("invalid buckets")
     errors = FieldErrors()
     if not isinstance(as_of, date):
         errors.add("as_of", "expected a date")

@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import BigInteger, cast, func, select
 
 from hubkit.db import Database, as_utc
+from hubkit.ageing import DEFAULT_BUCKETS, bucket_labels, check_buckets
 from hubkit.errors import FieldErrors, NotFound
 from hubkit.money import CENT, cents, unit_cost
 from services.inventory.models import cost_layers, lots, place_stock, skus, stock_movements
 
 ZERO = Decimal("0.00")
 DEFAULT_TZ = "Asia/Shanghai"
-DEFAULT_BUCKETS = (30, 60, 90)
 ON_HAND_BY = ("bin", "lot", "warehouse")
 TURNOVER_BY = ("sku", "category")
 MAX_LIMIT = 5000
@@ -89,27 +89,6 @@ def today(tz: str = DEFAULT_TZ) -> date:
 def _positive_int(value, field: str, errors: FieldErrors, most: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or (most and value > most):
         errors.add(field, f"expected a whole number from 1{f' to {most}' if most else ''}")
-
-
-def _check_buckets(buckets, errors: FieldErrors) -> tuple[int, ...]:
-    try:
-        result = tuple(buckets)
-        ok = bool(result) and all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in result) \
-            and all(a < b for a, b in zip(result, result[1:]))
-    except TypeError:
-        result, ok = (), False
-    if not ok:
-        errors.add("buckets", "expected increasing positive whole numbers of days")
-    return result if ok else DEFAULT_BUCKETS
-
-
-def bucket_labels(buckets=DEFAULT_BUCKETS) -> list[str]:
-    """(30, 60, 90) -> ["0-30", "31-60", "61-90", "over-90"]."""
-    labels, low = [], 0
-    for limit in buckets:
-        labels.append(f"{low}-{limit}")
-        low = limit + 1
-    return labels + [f"over-{buckets[-1]}"]
 
 
 # -- on hand ----------------------------------------------------------------------------------
@@ -192,7 +171,7 @@ def stock_ageing(db: Database, warehouse: str = "", as_of=None, buckets=DEFAULT_
     Rows: {"sku", "warehouse", "quantity", "value", "oldest_received_on", "buckets": [{"label",
     "quantity", "value"}]} with labels as bucket_labels(buckets). Sorted by SKU, warehouse."""
     errors = FieldErrors()
-    buckets = _check_buckets(buckets, errors)
+    buckets = check_buckets(buckets, errors)
     zone = _zone(tz, errors)
     day = _when(as_of, "as_of", errors) if as_of is not None else None
     errors.raise_if_any("invalid ageing report")
