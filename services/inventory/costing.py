@@ -75,8 +75,10 @@ def total(slices: list[tuple]) -> Decimal:
     return sum((value for _, _, value in slices), start=ZERO)
 
 
-def latest_unit_cost(s, sku: str) -> Decimal:
-    """What the most recently received unit of a SKU cost (a found unit is worth that)."""
-    return s.execute(select(cost_layers.c.unit_cost).where(cost_layers.c.sku == sku)
-                     .order_by(cost_layers.c.received_at.desc(), cost_layers.c.id.desc()).limit(1)).scalar() \
-        or Decimal("0")
+def latest_unit_cost(s, sku: str, warehouse: str) -> Decimal:
+    """What the most recently received unit of a SKU cost in this warehouse (its average, for an
+    average-costed SKU), else anywhere: a found unit is worth that."""
+    latest = (select(cost_layers.c.unit_cost).where(cost_layers.c.sku == sku)
+              .order_by(cost_layers.c.received_at.desc(), cost_layers.c.id.desc()).limit(1))
+    here = latest.where(cost_layers.c.warehouse == warehouse, cost_layers.c.in_transit.is_(False))
+    return s.execute(here).scalar() or s.execute(latest).scalar() or Decimal("0")

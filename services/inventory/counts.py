@@ -219,7 +219,7 @@ def _estimate(s, sku: str, warehouse: str, difference: int) -> Decimal:
     if qty:
         return cents(Decimal(value) * difference / qty)
     from services.inventory.costing import latest_unit_cost
-    return cents(latest_unit_cost(s, sku) * difference)
+    return cents(latest_unit_cost(s, sku, warehouse) * difference)
 
 
 def _lines(s, count_id: str):

@@ -103,7 +103,7 @@ def adjust(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, reason: str
     ctx = Context(document or f"adjustment:{adjustment_id}", uow.actor, _now(), f"{reason}: {note or ''}", reason)
     if quantity > 0:
         pieces = _incoming_pieces(s, item, quantity, bin_code, lot, "", serial_list or [])
-        unit = given_cost if given_cost is not None else costing.latest_unit_cost(s, sku)
+        unit = given_cost if given_cost is not None else costing.latest_unit_cost(s, sku, warehouse)
         value = cents(unit * quantity)
         line = stock.put(s, ctx, "adjustment", sku, warehouse, pieces, value)
         costing.add(s, sku, warehouse, quantity, value, item.costing, line, ctx.at)
@@ -182,7 +182,7 @@ def assemble(uow: UnitOfWork, kit_sku: str, warehouse: str, quantity: int, bin_c
         pieces = stock.choose(s, kit_sku, warehouse, quantity, bin_code=bin_code or None)
         kit_value = costing.total(costing.take(s, kit_sku, warehouse, quantity, kit.costing))
         stock.take(s, ctx, "kit_out", kit_sku, warehouse, pieces, kit_value)
-        weights = [costing.latest_unit_cost(s, c) * q for c, q in parts]
+        weights = [costing.latest_unit_cost(s, c, warehouse) * q for c, q in parts]
         if not any(weights):
             weights = [Decimal(q) for _, q in parts]
         moved = []

@@ -63,6 +63,8 @@ class Layer:
     remaining: int
     value: Decimal   # remaining value
     unit: Decimal    # unit cost to 6 places (recomputed on every average merge)
+    wh: str = ""     # where it lies (the destination, for a layer in transit)
+    transit: bool = False
 
 
 class Model:
@@ -81,8 +83,8 @@ class Model:
     def tick(self) -> int:
         return next(self.clock)
 
-    def _layer(self, sku: str, at: int, quantity: int, value: Decimal) -> Layer:
-        layer = Layer(at, next(self.ids), quantity, value, c6(value / quantity))
+    def _layer(self, sku: str, at: int, quantity: int, value: Decimal, wh: str = "", transit: bool = False) -> Layer:
+        layer = Layer(at, next(self.ids), quantity, value, c6(value / quantity), wh, transit)
         self.history[sku].append(layer)
         return layer
 
@@ -94,7 +96,7 @@ class Model:
             avg.value += value
             avg.unit = c6(avg.value / avg.remaining)
         else:
-            layers.append(self._layer(sku, at, quantity, value))
+            layers.append(self._layer(sku, at, quantity, value, wh))
         self.on_hand[(sku, wh)] += quantity
 
     def _take(self, sku: str, layers: list[Layer], quantity: int) -> list[tuple[int, int, Decimal]]:
@@ -121,9 +123,10 @@ class Model:
         self.on_hand[(sku, wh)] -= quantity
         return value
 
-    def latest_unit(self, sku: str) -> Decimal:
-        """A found unit is worth the unit cost of the most recently received layer of the SKU."""
-        layers = self.history[sku]
+    def latest_unit(self, sku: str, wh: str) -> Decimal:
+        """A found unit is worth the unit cost of the most recently received layer of the SKU in that
+        warehouse (not in transit), else anywhere."""
+        layers = [l for l in self.history[sku] if l.wh == wh and not l.transit] or self.history[sku]
         return max(layers, key=lambda l: (l.at, l.id)).unit if layers else Decimal("0")
 
     def value(self, sku: str, wh: str) -> Decimal:
@@ -149,7 +152,7 @@ class Model:
         slices = self._take(sku, self.layers[(sku, source)], quantity)
         self.on_hand[(sku, source)] -= quantity
         self.in_transit[(sku, to)] += quantity
-        travelling = [self._layer(sku, at, q, v) for at, q, v in slices]
+        travelling = [self._layer(sku, at, q, v, to, transit=True) for at, q, v in slices]
         self.pending.append({"id": transfer_id, "sku": sku, "to": to, "quantity": quantity, "layers": travelling})
         return sum((v for _, _, v in slices), ZERO)
 
@@ -399,7 +402,7 @@ class Run:
         at = m.tick()
         value = m.take(self.kit, wh, quantity)
         # the kit's value goes back to the components in proportion to their latest unit cost
-        weights = [m.latest_unit(c) * q for c, q in self.parts]
+        weights = [m.latest_unit(c, wh) * q for c, q in self.parts]
         if not any(weights):
             weights = [Decimal(q) for _, q in self.parts]
         moved = []
@@ -413,7 +416,7 @@ class Run:
         lot = self.lot(sku, lot_i).get("lot", "")
         if difference > 0:
             done = self.inv.run(movements.adjust, sku, wh, difference, "count", cost=cost or "", lot=lot)
-            unit = c6(Decimal(cost)) if cost else m.latest_unit(sku)
+            unit = c6(Decimal(cost)) if cost else m.latest_unit(sku, wh)
             value = c2(unit * difference)
             m.add(sku, wh, difference, value, m.tick())
         else:
