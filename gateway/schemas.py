@@ -121,7 +121,24 @@ class WarehouseIn(Strict):
     address: StrictStr = Field("", max_length=300)
 
 
-class ReceiptIn(Strict):
+class _Tracked(Strict):
+    """Goods that arrive with a lot (and its expiry) or serials: an expiry needs a lot, serials
+    are distinct and one per unit."""
+
+    @field_validator("expires_on", check_fields=False)
+    @classmethod
+    def _expiry(cls, value: str, info: ValidationInfo):
+        if value and not info.data.get("lot", "x"):
+            raise _invalid("only a lot has an expiry date: name the lot")
+        return _check_expiry(value)
+
+    @field_validator("serials", check_fields=False)
+    @classmethod
+    def _serials(cls, value: list[str], info: ValidationInfo):
+        return _check_serials(value, info.data.get("quantity"))
+
+
+class ReceiptIn(_Tracked):
     sku: StrictStr = Field(..., pattern=CODE)
     warehouse: StrictStr = Field(..., pattern=WAREHOUSE)
     quantity: StrictInt = Field(..., gt=0, le=MAX_QTY)
@@ -132,18 +149,6 @@ class ReceiptIn(Strict):
     expires_on: StrictStr = Field("", pattern=OPT_DAY, description="YYYY-MM-DD, for a new lot")
     serials: list[Serial] = Field(default_factory=list, max_length=10_000,
                                   description="serial-tracked SKUs: one per unit")
-
-    @field_validator("expires_on")
-    @classmethod
-    def _expiry(cls, value: str, info: ValidationInfo):
-        if value and not info.data.get("lot", "x"):
-            raise _invalid("only a lot has an expiry date: name the lot")
-        return _check_expiry(value)
-
-    @field_validator("serials")
-    @classmethod
-    def _serials(cls, value: list[str], info: ValidationInfo):
-        return _check_serials(value, info.data.get("quantity"))
 
 
 class ShipmentIn(Strict):
@@ -170,9 +175,17 @@ class PurchaseOrderIn(Strict):
     lines: list[PurchaseLineIn] = Field(..., min_length=1, max_length=500)
 
 
-class ReceiveLineIn(Strict):
+class LineQuantityIn(Strict):
     line_no: StrictInt = Field(..., ge=1)
     quantity: StrictInt = Field(..., gt=0, le=10_000_000)
+
+
+class ReceiveLineIn(LineQuantityIn, _Tracked):
+    bin: StrictStr = Field("", pattern=BIN, description="default: the warehouse's unnamed bin")
+    lot: StrictStr = Field("", pattern=LOT, description="lot-tracked SKUs; default: the receipt's number")
+    expires_on: StrictStr = Field("", pattern=OPT_DAY, description="YYYY-MM-DD, for a new lot")
+    serials: list[Serial] = Field(default_factory=list, max_length=10_000,
+                                  description="serial-tracked SKUs: one per unit")
 
 
 class ReceivePurchaseIn(Strict):
@@ -262,7 +275,7 @@ class AccountMappingIn(Strict):
 
 
 class PurchaseReturnIn(Strict):
-    lines: list[ReceiveLineIn] = Field(..., min_length=1, max_length=500)
+    lines: list[LineQuantityIn] = Field(..., min_length=1, max_length=500)
     reason: StrictStr = Field("", max_length=200)
     reference: StrictStr = Field("", max_length=128)
 
@@ -401,7 +414,7 @@ class ScanLookupIn(Strict):
     code: StrictStr = Field(..., pattern=SCAN_CODE, examples=["6901234567890", "BIN:A-01-03", "LOT:L2405"])
 
 
-class ScanReceiveIn(_Scanned):
+class ScanReceiveIn(_Scanned, _Tracked):
     warehouse: StrictStr = Field(..., pattern=WAREHOUSE)
     bin: StrictStr = Field(..., pattern=BIN)
     code: StrictStr = Field(..., pattern=SCAN_CODE, description="the item's barcode or SKU")
@@ -421,18 +434,6 @@ class ScanReceiveIn(_Scanned):
     @classmethod
     def _serial_labels(cls, value):
         return [_unlabel(v, "SN") if isinstance(v, str) else v for v in value] if isinstance(value, list) else value
-
-    @field_validator("expires_on")
-    @classmethod
-    def _expiry(cls, value: str, info: ValidationInfo):
-        if value and not info.data.get("lot", "x"):
-            raise _invalid("only a lot has an expiry date: name the lot")
-        return _check_expiry(value)
-
-    @field_validator("serials")
-    @classmethod
-    def _serials(cls, value: list[str], info: ValidationInfo):
-        return _check_serials(value, info.data.get("quantity"))
 
 
 class ScanPickIn(_Scanned):

@@ -66,10 +66,39 @@ def get_purchase_order(purchase_order_id: str, request: Request, md=allowed(ANYO
     return purchase_order_json(reply.purchase_order)
 
 
+def _check_tracking(request: Request, md, purchase_order_id: str, body: ReceivePurchaseIn) -> None:
+    """Lots and serials must fit how each SKU is tracked before the receipt is written: inventory
+    applies it later, from an event, where a refusal could only be dead-lettered."""
+    po = clients(request).procurement.GetPurchaseOrder(pro.GetPurchaseOrderRequest(id=purchase_order_id),
+                                                       metadata=md).purchase_order
+    sku_of = {l.line_no: l.sku for l in po.lines}
+    tracked = {k.code: k for k in clients(request).inventory.GetSkus(
+        inv.GetSkusRequest(codes=sorted(set(sku_of.values()))), metadata=md).skus}
+    errors = []
+    if not body.lines:
+        errors += [{"field": "lines", "message": f"{sku} is serial-tracked: list its line with the serials received"}
+                   for l in po.lines if (sku := l.sku) in tracked and tracked[sku].serial_tracked
+                   and l.received < l.quantity]
+    for i, line in enumerate(body.lines):
+        item = tracked.get(sku_of.get(line.line_no, ""))
+        if item is None:
+            continue  # an unknown line: procurement names it
+        if item.serial_tracked and not line.serials:
+            errors.append({"field": f"lines[{i}].serials", "message": f"{item.code} is serial-tracked: one per unit"})
+        if not item.serial_tracked and line.serials:
+            errors.append({"field": f"lines[{i}].serials", "message": f"{item.code} is not serial-tracked"})
+        if not item.lot_tracked and line.lot:
+            errors.append({"field": f"lines[{i}].lot", "message": f"{item.code} is not lot-tracked"})
+    if errors:
+        raise Problem(422, "invalid-argument", "the receipt does not fit how its SKUs are tracked", errors)
+
+
 @router.post("/purchase-orders/{purchase_order_id}/receipts", status_code=201)
 def receive_purchase_order(purchase_order_id: str, body: ReceivePurchaseIn, request: Request,
                            md=allowed(RECEIVING)):
-    """Receive all that is still open, or the given quantities per line."""
+    """Receive all that is still open, or the given quantities per line, each with the bin, lot,
+    expiry and serials it arrives with."""
+    _check_tracking(request, md, purchase_order_id, body)
     reply = clients(request).procurement.ReceivePurchaseOrder(pro.ReceivePurchaseOrderRequest(
         purchase_order_id=purchase_order_id, reference=body.reference,
         lines=[pro.ReceiveLineInput(**l.model_dump()) for l in body.lines]), metadata=md)

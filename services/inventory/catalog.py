@@ -157,9 +157,11 @@ def components_of(s, kit_sku: str) -> list[tuple[str, int]]:
 
 
 def known_skus(db: Database, codes: list[str]) -> list[dict]:
+    """The known ones among `codes`, with how they are tracked and costed."""
     with db.reader() as s:
-        return [dict(r._mapping) for r in s.execute(select(skus.c.code, skus.c.name)
-                                                     .where(skus.c.code.in_(set(codes)))).all()]
+        return [dict(r._mapping) for r in s.execute(
+            select(skus.c.code, skus.c.name, skus.c.base_unit, skus.c.category, skus.c.lot_tracked,
+                   skus.c.serial_tracked, skus.c.costing).where(skus.c.code.in_(set(codes)))).all()]
 
 
 def get_stock(db: Database, sku: str, warehouse: str = "") -> list[dict]:

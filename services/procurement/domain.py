@@ -196,6 +196,38 @@ def plan_receipt(purchase_order_id: str, status: str, lines: dict[int, tuple[int
     return sorted(plan)
 
 
+def check_tracking(plan: list[tuple[int, int]], tracking: dict[int, dict]) -> dict[int, dict]:
+    """Where and how each received line arrives: bin, lot, expiry, one serial per unit. Only the
+    shapes are checked here; inventory checks them against how each SKU is tracked. Returns the
+    non-empty tracking per line_no."""
+    errors, quantities, out = FieldErrors(), dict(plan), {}
+    for line_no, t in sorted(tracking.items()):
+        field = f"lines[line_no={line_no}]"
+        t = {k: v for k, v in t.items() if v}
+        if not t:
+            continue
+        if line_no not in quantities:
+            errors.add(f"{field}.line_no", f"line {line_no} is not being received")
+            continue
+        for key, most in (("bin", 32), ("lot", 64)):
+            if key in t and (not CODE.match(t[key]) or len(t[key]) > most):
+                errors.add(f"{field}.{key}", f"1-{most} letters, digits, '.', '_' or '-'")
+        if "expires_on" in t:
+            try:
+                date.fromisoformat(t["expires_on"])
+            except ValueError:
+                errors.add(f"{field}.expires_on", "expected YYYY-MM-DD")
+            if "lot" not in t:
+                errors.add(f"{field}.expires_on", "only a lot has an expiry date")
+        serials = t.get("serials") or []
+        if serials and (len(serials) != quantities[line_no] or len(set(serials)) != len(serials)
+                        or not all(CODE.match(x) for x in serials)):
+            errors.add(f"{field}.serials", f"{quantities[line_no]} distinct serials, one per unit received")
+        out[line_no] = t
+    errors.raise_if_any("the receipt is invalid")
+    return out
+
+
 # -- stock signals from inventory --------------------------------------------------------
 SUGGESTION_OPEN, SUGGESTION_ORDERED, SUGGESTION_DISMISSED = "open", "ordered", "dismissed"
 SUGGESTION_STATUSES = (SUGGESTION_OPEN, SUGGESTION_ORDERED, SUGGESTION_DISMISSED)

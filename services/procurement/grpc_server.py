@@ -87,7 +87,8 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
         with self._uow(context) as uow:
             receipt_id = handlers.receive_purchase_order(
                 uow, request.purchase_order_id, [(l.line_no, l.quantity) for l in request.lines],
-                request.reference)
+                request.reference, {l.line_no: {"bin": l.bin, "lot": l.lot, "expires_on": l.expires_on,
+                                                "serials": list(l.serials)} for l in request.lines})
         po = handlers.get_purchase_order(self.db, request.purchase_order_id)
         receipt = next(r for r in po["receipts"] if r["id"] == receipt_id)
         return pb.ReceivePurchaseOrderResponse(purchase_order=purchase_order_to_proto(po),

@@ -83,14 +83,16 @@ def _lock(uow: UnitOfWork, purchase_order_id: str, now) -> tuple:
 
 
 def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: list[tuple[int, int]],
-                           reference: str = "") -> str:
-    """Take in a delivery: a receipt with its lines, the received quantities and the
-    status, and purchase_received, in one transaction. Returns the receipt id."""
+                           reference: str = "", tracking: dict[int, dict] | None = None) -> str:
+    """Take in a delivery: a receipt with its lines (and, per line, the bin, lot, expiry and
+    serials it arrives with), the received quantities and the status, and purchase_received, in one
+    transaction. Returns the receipt id."""
     s, now = uow.session, _now()
     po, rows = _lock(uow, purchase_order_id, now)
     reference = (reference or "").strip()
     plan = domain.plan_receipt(purchase_order_id, po.status,
                                {no: (r.quantity, r.received) for no, r in rows.items()}, requested, reference)
+    tracking = domain.check_tracking(plan, tracking or {})
 
     for line_no, quantity in plan:
         # The database has the last word: received never passes what was ordered.
@@ -110,7 +112,7 @@ def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: l
         cost, rate = unit_cost(row.unit_cost), Decimal(row.vat_rate).quantize(domain.VAT_PLACES)
         amount = domain.line_amount(quantity, cost)
         lines.append(dict(line_no=line_no, sku=row.sku, quantity=quantity, unit_cost=cost, vat_rate=rate,
-                          amount=amount, tax=domain.line_tax(amount, rate)))
+                          amount=amount, tax=domain.line_tax(amount, rate), tracking=tracking.get(line_no)))
     total_net = cents(sum((l["amount"] for l in lines), start=Decimal(0)))
     total_tax = cents(sum((l["tax"] for l in lines), start=Decimal(0)))
     total = total_net + total_tax
@@ -135,7 +137,7 @@ def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: l
         "reference": reference,
         "lines": [{"line_no": l["line_no"], "sku": l["sku"], "quantity": int(l["quantity"]),
                    "unit_cost": str(l["unit_cost"]), "vat_rate": str(l["vat_rate"]),
-                   "amount": str(l["amount"]), "tax": str(l["tax"])} for l in lines],
+                   "amount": str(l["amount"]), "tax": str(l["tax"]), **(l["tracking"] or {})} for l in lines],
         "total_net": str(total_net),
         "total_tax": str(total_tax),
         "total": str(total),

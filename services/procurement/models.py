@@ -1,6 +1,6 @@
 """Tables of the procurement service's own database."""
-from sqlalchemy import (BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, Numeric, String,
-                        Table, Text, text)
+from sqlalchemy import (JSON, BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, Numeric,
+                        String, Table, Text, text)
 
 from hubkit import inbox, outbox
 from hubkit.db import new_metadata
@@ -71,6 +71,7 @@ receipt_lines = Table(
     Column("vat_rate", Numeric(5, 4), nullable=False),
     Column("amount", Numeric(18, 2), nullable=False),  # net
     Column("tax", Numeric(18, 2), nullable=False),
+    Column("tracking", JSON),  # bin, lot, expires_on, serials as received, if given
     CheckConstraint("quantity > 0", name="quantity_positive"),
 )
 

@@ -109,3 +109,33 @@ def test_stock_moves_through_bins_lots_and_warehouses_and_each_movement_reaches_
     assert suggestions[0]["quantity"] >= 25 and suggestions[0]["status"] == "open"
     assert audit == {"ok": True, "differences": []}
     assert history["closing_quantity"] == 3
+
+
+def test_purchased_goods_arrive_with_their_lot_expiry_bin_and_serials(pg_hub):
+    wh, supplier = unique("WP")[:12], unique("SUP")
+    tea, phone = unique("TEA"), unique("PHN")
+    with pg_hub.client("admin") as admin:
+        _warehouse(admin, wh, 0, ("R-01",))
+        _ok(admin.post("/skus", json={"code": tea, "name": "Tea", "lot_tracked": True}))
+        _ok(admin.post("/skus", json={"code": phone, "name": "Phone", "serial_tracked": True}))
+        _ok(admin.post("/suppliers", json={"code": supplier, "name": "Supplier"}))
+        po = _ok(admin.post("/purchase-orders", json={"supplier": supplier, "warehouse": wh, "lines": [
+            {"sku": tea, "quantity": 6, "unit_cost": "5.00"}, {"sku": phone, "quantity": 2, "unit_cost": "900.00"}]}))
+        everything = admin.post(f"/purchase-orders/{po['id']}/receipts", json={})
+        no_serials = admin.post(f"/purchase-orders/{po['id']}/receipts", json={"lines": [
+            {"line_no": 2, "quantity": 2}]})
+        lot_on_phone = admin.post(f"/purchase-orders/{po['id']}/receipts", json={"lines": [
+            {"line_no": 2, "quantity": 2, "lot": "X1", "serials": ["SA", "SB"]}]})
+        _ok(admin.post(f"/purchase-orders/{po['id']}/receipts", json={"lines": [
+            {"line_no": 1, "quantity": 6, "bin": "R-01", "lot": "T2611", "expires_on": "2099-11-30"},
+            {"line_no": 2, "quantity": 2, "bin": "R-01", "serials": ["SA", "SB"]}]}))
+        rows = wait_for(lambda: (lambda r: r if len(r) == 2 else None)(
+            admin.get("/stock/reports/on-hand", params={"warehouse": wh}).json()["rows"]), 60, 0.3,
+            "the receipt in the warehouse")
+        serial = admin.post("/scan/lookup", json={"warehouse": wh, "code": "SN:SB"}).json()
+    assert [r.status_code for r in (everything, no_serials, lot_on_phone)] == [422, 422, 422]
+    assert {e["field"] for e in no_serials.json()["errors"]} == {"lines[0].serials"}
+    assert {e["field"] for e in lot_on_phone.json()["errors"]} == {"lines[0].lot"}
+    assert sorted((r["sku"], r["bin"], r["lot"], r["quantity"], r["expires_on"]) for r in rows) == sorted(
+        [(tea, "R-01", "T2611", 6, "2099-11-30"), (phone, "R-01", "", 2, None)])
+    assert (serial["kind"], serial["sku"], serial["bin"]) == ("serial", phone, "R-01")
