@@ -147,6 +147,13 @@ def test_a_serial_in_stock_cannot_be_received_again(inv, main, phones):
             lambda: inv.receive(phone, main, 1, "100.00", serial_list=[s2]), "serials")
     refuses(inv, Conflict, f"serial(s) [{s2!r}, {s3!r}] of {phone} are already in stock",
             lambda: inv.receive(phone, main, 3, "100.00", serial_list=[inv.code("SN9"), s3, s2]), "serials")
+    # still the two units that were there, each serial once, and a serial that has left may come back
+    assert inv.level(phone, main)["on_hand"] == 2
+    inv.receive(phone, main, 1, "100.00", serial_list=[s1])
+    assert inv.level(phone, main)["on_hand"] == 3
+    with inv.db.reader() as s:
+        assert catalog.resolve(s, f"SN:{s1}", main)["serial"] == s1
+    assert mine(inv) == []
 
 
 def test_the_number_of_serials_must_match_the_quantity(inv, main, phones):
