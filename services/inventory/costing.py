@@ -81,4 +81,8 @@ def latest_unit_cost(s, sku: str, warehouse: str) -> Decimal:
     latest = (select(cost_layers.c.unit_cost).where(cost_layers.c.sku == sku)
               .order_by(cost_layers.c.received_at.desc(), cost_layers.c.id.desc()).limit(1))
     here = latest.where(cost_layers.c.warehouse == warehouse, cost_layers.c.in_transit.is_(False))
-    return s.execute(here).scalar() or s.execute(latest).scalar() or Decimal("0")
+    for query in (here, latest):  # a cost of 0.00 is a cost: only a missing layer falls through
+        cost = s.execute(query).scalar()
+        if cost is not None:
+            return cost
+    return Decimal("0")

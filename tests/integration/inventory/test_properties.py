@@ -492,6 +492,12 @@ EXAMPLES = [
       ("receive", 2, 1, 2, "0.5", 2)],
      [("assemble", 0, 2), ("disassemble", 0, 1), ("count", 2, 1, 3, None, 0), ("count", 0, 0, -1, None, 0),
       ("sell", 3, 1), ("transfer", 2, 1, 2, True), ("scrap", 2, 0, 3), ("assemble", 1, 1)]),
+    # found by hypothesis: a component whose latest cost in the warehouse is 0.00 is weighed at 0.00,
+    # not at its cost in another warehouse
+    (False, FIFO, FIFO,
+     [("receive", 1, 0, 1, "0.01", 0), ("receive", 1, 0, 1, "0.01", 0), ("receive", 2, 0, 17, "0.01", 0)],
+     [("disassemble", 0, 1), ("count", 0, 0, 2, None, 0), ("receive", 0, 1, 1, "0.01", 0),
+      ("disassemble", 0, 1)]),
 ]
 
 
@@ -505,6 +511,7 @@ def test_random_documents_agree_with_the_reference_model(db):
     @example(EXAMPLES[0])
     @example(EXAMPLES[1])
     @example(EXAMPLES[2])
+    @example(EXAMPLES[3])
     def run(scenario):
         with_lots, lot_costing, kit_costing, opening, ops = scenario
         example = Run(db, with_lots, lot_costing, kit_costing)
