@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from hubkit.db import Database, UnitOfWork
 from hubkit.errors import Conflict, FieldErrors, NotFound
 from hubkit.money import cents, to_decimal
-from services.inventory import catalog, domain, movements, stock
+from services.inventory import catalog, costing, domain, movements, stock
 from services.inventory.models import (bins, cost_layers, document_lines, documents, place_stock, serials, skus,
                                        stock_movements, warehouses)
 from services.inventory.stock import IN_STOCK
@@ -218,8 +218,7 @@ def _estimate(s, sku: str, warehouse: str, difference: int) -> Decimal:
         cost_layers.c.sku == sku, cost_layers.c.warehouse == warehouse, cost_layers.c.in_transit.is_(False))).one()
     if qty:
         return cents(Decimal(value) * difference / qty)
-    from services.inventory.costing import latest_unit_cost
-    return cents(latest_unit_cost(s, sku, warehouse) * difference)
+    return cents(costing.latest_unit_cost(s, sku, warehouse) * difference)
 
 
 def _lines(s, count_id: str):

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, NotFound
 from hubkit.money import cents
 from services.inventory import catalog, costing, movements, signals, stock
-from services.inventory.models import cost_layers, skus, stock_levels, warehouses
+from services.inventory.models import cost_layers, skus, warehouses
 from services.inventory.stock import Context
 
 

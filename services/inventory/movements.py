@@ -13,7 +13,7 @@ from hubkit.db import UnitOfWork, dialect_insert
 from hubkit.errors import Conflict, FieldErrors
 from hubkit.money import cents
 from services.inventory import catalog, costing, domain, signals, stock
-from services.inventory.models import lots
+from services.inventory.models import lots, serials
 from services.inventory.stock import Context, Piece
 
 ZERO = Decimal("0.00")
@@ -78,9 +78,9 @@ def _incoming_pieces(s, item, quantity: int, bin_code: str, lot: str, expires_on
             raise Conflict(f"lot {lot} of {item.code} expires on {known}, not {expiry}",
                            [{"field": "expires_on", "message": f"the lot expires on {known}"}])
     if serial_list:
-        in_stock = s.execute(select(stock.serials.c.serial).where(
-            stock.serials.c.sku == item.code, stock.serials.c.serial.in_(serial_list),
-            stock.serials.c.status.in_((stock.IN_STOCK, stock.IN_TRANSIT)))).scalars().all()
+        in_stock = s.execute(select(serials.c.serial).where(
+            serials.c.sku == item.code, serials.c.serial.in_(serial_list),
+            serials.c.status.in_((stock.IN_STOCK, stock.IN_TRANSIT)))).scalars().all()
         if in_stock:
             raise Conflict(f"serial(s) {sorted(in_stock)} of {item.code} are already in stock",
                            [{"field": "serials", "message": f"{x} already in stock"} for x in sorted(in_stock)])

@@ -18,9 +18,10 @@ from hubkit.db import UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, NotFound
 from hubkit.inbox import PredecessorMissing
-from hubkit.money import cents, unit_cost
+from hubkit.money import cents
 from services.inventory import catalog, costing, domain, signals, stock
-from services.inventory.models import allocations, picks, reservations, skus, stock_levels, stock_movements, warehouses
+from services.inventory.models import (allocations, picks, reservations, serials, skus, stock_levels, stock_movements,
+                                       warehouses)
 from services.inventory.movements import today
 from services.inventory.stock import Context, Piece
 
@@ -345,8 +346,8 @@ def _returned_pieces(s, order_id: str, issued, quantity: int) -> list[Piece]:
                     .where(stock_movements.c.document == f"order:{order_id}", stock_movements.c.kind == "issue",
                            stock_movements.c.sku == issued.sku, stock_movements.c.warehouse == issued.warehouse)
                     .order_by(stock_movements.c.id)).all()
-    serial_list = [r.serial for r in out if r.serial and s.execute(select(stock.serials.c.status).where(
-        stock.serials.c.sku == issued.sku, stock.serials.c.serial == r.serial)).scalar() == stock.ISSUED]
+    serial_list = [r.serial for r in out if r.serial and s.execute(select(serials.c.status).where(
+        serials.c.sku == issued.sku, serials.c.serial == r.serial)).scalar() == stock.ISSUED]
     if serial_list:
         if len(serial_list) < quantity:
             raise Conflict(f"order {order_id}: {quantity} units of {issued.sku} returned, {len(serial_list)} serials out")
