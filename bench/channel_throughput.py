@@ -36,9 +36,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from bench.reserve_throughput import bench_pika, log_problems
+from hub import components
 from hubkit import settings as hubsettings
 from hubkit.db import as_utc
-from hubkit.supervisor import free_port
+from hub.supervisor import free_port
 from services.order.models import orders
 from tests.e2e.helpers import stock_sku
 from tests.e2e.test_channels import HUB_SKUS, SHOPS, UNMAPPED_JD_SKU
@@ -46,7 +47,7 @@ from tests.e2e.test_ledgers import _simulator
 from tests.support import infra
 from tests.support.hub import Hub, wait_for
 
-DATABASES = (*hubsettings.SERVICES, "gateway", "ledger", "shops")
+DATABASES = (*components.SERVICES, "gateway", "ledger", "shops")
 SHOP_NAMES = (("taobao", "tb-main"), ("taobao", "tb-outlet"), ("jd", "jd-main"), ("jd", "jd-outlet"))
 POLL_SECONDS = 0.5  # HUB_SHOPS_POLL_SECONDS, as in the channel_hub fixture (the default is 2.0)
 
@@ -204,7 +205,7 @@ def bench_channels(hub, sims: dict, n: int) -> dict:
 
 def run(n: int, m: int, backend: str) -> dict:
     name = infra.session_name()
-    log_dir = Path(hubsettings.PROJECT_ROOT) / "var" / "bench" / name / "log"
+    log_dir = Path(components.PROJECT_ROOT) / "var" / "bench" / name / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     result = {"backend": backend, "log_dir": str(log_dir), "shops_poll_seconds": POLL_SECONDS}
     hub, sims, urls = None, {}, None

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from hubkit import migrations
+from hub import components
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 from services.inventory import audit, catalog, movements, reservations
@@ -223,7 +223,7 @@ def run(backend: str, n: int, threads: int, runs: int, modes: list[str]) -> dict
               "load_average_before": round(os.getloadavg()[0], 2), "modes": {}}
     db = None
     try:
-        migrations.upgrade("inventory", url)
+        components.migrate("inventory", url)
         db = Database(url, metadata, pool_size=threads)  # threads never exceed the pool: no overflow
         bench = Bench(db, threads)
         try:

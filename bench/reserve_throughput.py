@@ -30,13 +30,14 @@ from pathlib import Path
 import pika
 from sqlalchemy import func, select
 
+from hub import components
 from hubkit import settings as hubsettings
 from services.order.models import orders
 from tests.e2e.helpers import order_body, stock_sku, unique
 from tests.support import infra
 from tests.support.hub import Hub
 
-DATABASES = (*hubsettings.SERVICES, "gateway")
+DATABASES = (*components.SERVICES, "gateway")
 THREADS, SKUS, WARMUP = 16, 8, 20
 
 
@@ -161,7 +162,7 @@ def log_problems(log_dir: Path) -> dict:
 
 def run(n: int, m: int, backend: str) -> dict:
     name = infra.session_name()
-    log_dir = Path(hubsettings.PROJECT_ROOT) / "var" / "bench" / name / "log"
+    log_dir = Path(components.PROJECT_ROOT) / "var" / "bench" / name / "log"
     vhost_uri = infra.create_vhost(name)
     result = {"backend": backend, "log_dir": str(log_dir)}
     hub, tmp = None, tempfile.TemporaryDirectory(prefix="hub-bench-")

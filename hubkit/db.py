@@ -6,11 +6,14 @@ not sit in SQLite's busy wait while holding the eventlet hub)."""
 from __future__ import annotations
 
 import threading
+from datetime import timezone
 from contextlib import contextmanager
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+from hubkit import outbox
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -36,21 +39,6 @@ def dialect_insert(session, table):
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
-
-
-def next_in_sequence(session, table, key: str) -> int:
-    """Increment-and-read a counter row (first primary-key column = key, `last_sequence`) in one
-    statement, so concurrent writers serialise on the row; numbers have no gaps."""
-    from sqlalchemy import insert, update
-
-    key_column = list(table.primary_key.columns)[0]
-    result = session.execute(update(table).where(key_column == key)
-                             .values(last_sequence=table.c.last_sequence + 1)
-                             .returning(table.c.last_sequence)).scalar()
-    if result is None:
-        session.execute(insert(table).values({key_column.name: key, "last_sequence": 1}))
-        result = 1
-    return int(result)
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:
@@ -133,8 +121,6 @@ class UnitOfWork:
             self.session = None
 
     def emit(self, event_type: str, aggregate_id: str, payload: dict):
-        from hubkit import outbox
-
         return outbox.emit(self.session, self.db.metadata.tables, source=self.source, event_type=event_type,
                            aggregate_id=aggregate_id, payload=payload,
                            actor=self.actor, correlation_id=self.correlation_id)
@@ -142,8 +128,6 @@ class UnitOfWork:
 
 def as_utc(moment):
     """SQLite hands timestamps back naive; every stored time is UTC."""
-    from datetime import timezone
-
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
     return moment

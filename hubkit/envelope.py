@@ -6,6 +6,7 @@ import json
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from hubkit import clock
 
 SCHEMA_VERSION = 1
 AGGREGATE_ID_MAX = 64  # the width of the outbox and inbox sequence columns
@@ -24,10 +25,6 @@ class EnvelopeError(ValueError):
     """A message that is not a valid envelope: poison, dead-lettered without retries."""
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 @dataclass(frozen=True)
 class Envelope:
     type: str
@@ -39,7 +36,7 @@ class Envelope:
     actor: str
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     schema_version: int = SCHEMA_VERSION
-    occurred_at: str = field(default_factory=lambda: utcnow().isoformat())
+    occurred_at: str = field(default_factory=lambda: clock.now().isoformat())
 
     def to_dict(self) -> dict:
         return asdict(self)

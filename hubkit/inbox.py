@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, select, update
+from hubkit import clock
 from hubkit import logging as hublog
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.envelope import Envelope
@@ -33,7 +34,7 @@ def accept(session, tables, consumer: str, envelope: Envelope) -> bool:
     inbox, positions = tables["inbox"], tables["inbox_positions"]
     inserted = session.execute(
         dialect_insert(session, inbox).values(consumer=consumer, event_id=envelope.event_id,
-                                       processed_at=datetime.now(timezone.utc))
+                                       processed_at=clock.now())
         .on_conflict_do_nothing()).rowcount
     if not inserted:
         return False

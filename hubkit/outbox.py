@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text, func, insert, select
 from sqlalchemy.orm import Session
 
-from hubkit.db import next_in_sequence
+from hubkit import clock
+from hubkit.counters import next_in_sequence
 from hubkit.envelope import Envelope
 
 # BigInteger ids autoincrement on PostgreSQL; SQLite needs plain INTEGER for its rowid alias.
@@ -43,7 +44,7 @@ def emit(session: Session, tables, *, source, event_type, aggregate_id, payload,
                         payload=payload, correlation_id=correlation_id or "", actor=actor or "system")
     session.execute(insert(tables["outbox"]).values(
         event_id=envelope.event_id, event_type=event_type, body=envelope.to_json(),
-        created_at=datetime.now(timezone.utc)))
+        created_at=clock.now()))
     return envelope
 
 
@@ -55,4 +56,4 @@ def backlog(session: Session, outbox: Table) -> tuple[int, float]:
         return int(count), 0.0
     if oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=timezone.utc)
-    return int(count), max(0.0, (datetime.now(timezone.utc) - oldest).total_seconds())
+    return int(count), max(0.0, (clock.now() - oldest).total_seconds())

@@ -22,6 +22,7 @@ from pika.spec import Basic
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from hubkit import clock
 from hubkit import metrics, topology
 from hubkit.db import Database
 
@@ -31,9 +32,6 @@ LEASE_NAME = "outbox"
 POLL_SECONDS = 0.05
 GAUGE_SECONDS = 1.0
 
-
-def _now():
-    return datetime.now(timezone.utc)
 
 
 class OutboxRelay:
@@ -131,7 +129,7 @@ class OutboxRelay:
         o = self.outbox
         with self.db.reader() as s:
             ids = s.execute(select(o.c.id).where(o.c.published_at.is_(None),
-                                                 or_(o.c.not_before.is_(None), o.c.not_before <= _now()))
+                                                 or_(o.c.not_before.is_(None), o.c.not_before <= clock.now()))
                             .order_by(o.c.id).limit(room + len(busy))).scalars().all()
             ids = [i for i in ids if i not in busy][:room]
             rows = s.execute(select(o.c.id, o.c.event_id, o.c.event_type, o.c.body)
@@ -156,7 +154,7 @@ class OutboxRelay:
             self.returned.add(row.id)
             delay = min(2 ** row.attempts, 300)
             s.execute(update(o).where(o.c.id == row.id)
-                      .values(attempts=row.attempts + 1, not_before=_now() + timedelta(seconds=delay)))
+                      .values(attempts=row.attempts + 1, not_before=clock.now() + timedelta(seconds=delay)))
         metrics.OUTBOX_RETURNED.labels(self.service).inc()
         log.error("broker could not route event %s (%s); retrying in %ss",
                   properties.message_id, properties.type, delay)
@@ -180,7 +178,7 @@ class OutboxRelay:
     def _mark_confirmed(self):
         if not self.confirmed:
             return
-        ids, now, o = self.confirmed, _now(), self.outbox
+        ids, now, o = self.confirmed, clock.now(), self.outbox
         with self.db.session() as s:
             for start in range(0, len(ids), 500):
                 s.execute(update(o).where(o.c.id.in_(ids[start:start + 500])).values(published_at=now))
@@ -191,7 +189,7 @@ class OutboxRelay:
         if time.monotonic() < self.lease_until:
             return True
         ttl = self.settings.relay_lease_seconds
-        now, t = _now(), self.lease
+        now, t = clock.now(), self.lease
         try:
             with self.db.session() as s:
                 held = s.execute(update(t).where(t.c.name == LEASE_NAME,
@@ -219,14 +217,12 @@ class OutboxRelay:
         self.gauges_at = time.monotonic()
 
 
-def main(service: str) -> None:
-    import importlib
-
+def main(service: str, metadata) -> None:
+    """Run the relay of `service`, whose database has the outbox in `metadata`."""
     from hubkit import logging as hublog
     from hubkit import settings as hubsettings
 
     settings = hubsettings.load()
     hublog.setup(f"{service}-relay", settings.log_level)
-    metadata = importlib.import_module(f"services.{service}.models").metadata
     metrics.serve(settings.metrics_port)
     OutboxRelay(service, Database(settings.db_url(service), metadata, pool_size=2), settings).run()

@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hubkit import clock
+
 SERVICES = ("order", "inventory", "procurement", "customer", "accounting")
 DEFAULT_GRPC_PORTS = {"order": 50051, "inventory": 50052, "procurement": 50053,
                       "customer": 50054, "accounting": 50055}
@@ -62,7 +64,12 @@ class Settings:
 
 
 def load(env=None) -> Settings:
-    env = os.environ if env is None else env
+    settings = _read(os.environ if env is None else env)
+    clock.configure(settings.timezone)  # the one clock keeps the merchant's calendar from here on
+    return settings
+
+
+def _read(env) -> Settings:
     var_dir = Path(_env(env, "HUB_VAR_DIR", PROJECT_ROOT / "var"))
     db_urls, ports, targets = {}, {}, {}
     for svc in (*SERVICES, "gateway"):

@@ -1,30 +1,19 @@
-"""Entry point of a service's worker process: `python -m hubkit.worker <service>`.
+"""Runs one nameko service class as a worker process until SIGTERM or SIGINT.
 
-eventlet must patch the standard library before anything else is imported, so this
-module is always started as its own interpreter (also by `hub worker`)."""
-import warnings
+eventlet must have patched the standard library before anything else was imported, so the
+process is started by an entry module that patches first (hub.worker) and then calls `run`."""
+from __future__ import annotations
 
-warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+import logging
+import signal
 
-import eventlet  # noqa: E402
+import eventlet
+from nameko.constants import AMQP_URI_CONFIG_KEY, MAX_WORKERS_CONFIG_KEY, SERIALIZER_CONFIG_KEY
+from nameko.runners import ServiceRunner
 
-eventlet.monkey_patch()
-
-from psycogreen.eventlet import patch_psycopg  # noqa: E402
-
-patch_psycopg()  # psycopg2 would otherwise block the eventlet hub
-
-import importlib  # noqa: E402
-import logging  # noqa: E402
-import signal  # noqa: E402
-import sys  # noqa: E402
-
-from nameko.constants import AMQP_URI_CONFIG_KEY, MAX_WORKERS_CONFIG_KEY, SERIALIZER_CONFIG_KEY  # noqa: E402
-from nameko.runners import ServiceRunner  # noqa: E402
-
-from hubkit import logging as hublog  # noqa: E402
-from hubkit import metrics, settings as hubsettings  # noqa: E402
-from hubkit.consumer import HUB_CONFIG_KEY  # noqa: E402
+from hubkit import logging as hublog
+from hubkit import metrics
+from hubkit.consumer import HUB_CONFIG_KEY
 
 
 def nameko_config(settings, service: str) -> dict:
@@ -42,11 +31,10 @@ def nameko_config(settings, service: str) -> dict:
     }
 
 
-def main(argv=None):
-    service = (argv or sys.argv[1:])[0]
-    settings = hubsettings.load()
+def run(service: str, worker_cls, settings) -> None:
+    if not eventlet.patcher.is_monkey_patched("socket"):
+        raise RuntimeError("a worker process must call eventlet.monkey_patch() before anything else")
     hublog.setup(f"{service}-worker", settings.log_level)
-    worker_cls = importlib.import_module(f"services.{service}.worker").Worker
     metrics.serve(settings.metrics_port)
     runner = ServiceRunner(nameko_config(settings, service))
     runner.add_service(worker_cls)
@@ -62,7 +50,3 @@ def main(argv=None):
     logging.getLogger(__name__).info("%s worker started", service)
     stopping.wait()
     runner.stop()
-
-
-if __name__ == "__main__":
-    main()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from hubkit import broker
-from hubkit.settings import SERVICES
+from hub.components import SERVICES
 from tests.support import infra
 from tests.support.hub import Hub
 

@@ -1,13 +1,15 @@
 """The connector's gRPC API, for the gateway: status, pushes, re-push, account mappings."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from connectors.ledgers import pusher, store
+from connectors.ledgers import pusher, reconcile, store
 from hubapi.ledger.v1 import ledger_service_pb2 as pb
 from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
+from hubkit import clock
 from hubkit import grpc_server
 from hubkit.db import Database, as_utc, dialect_insert
 from hubkit.errors import FieldErrors
@@ -23,8 +25,9 @@ def push_to_proto(row) -> pb.Push:
 
 
 class LedgerServicer(pb_grpc.LedgerServiceServicer):
-    def __init__(self, db: Database, ledgers):
-        self.db, self.ledgers = db, tuple(ledgers)
+    def __init__(self, db: Database, configs: dict, accounting_target: str):
+        self.db, self.configs, self.accounting_target = db, configs, accounting_target
+        self.ledgers = tuple(configs)
 
     def _check_ledger(self, ledger: str) -> None:
         if ledger not in self.ledgers:
@@ -74,12 +77,28 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         with self.db.session() as s:
             s.execute(dialect_insert(s, t).values(ledger=m.ledger, hub_account=m.hub_account,
                                                   ledger_account=m.ledger_account, updated_by=actor,
-                                                  updated_at=datetime.now(timezone.utc))
+                                                  updated_at=clock.now())
                       .on_conflict_do_update(index_elements=["ledger", "hub_account"],
                                              set_={"ledger_account": m.ledger_account, "updated_by": actor,
-                                                   "updated_at": datetime.now(timezone.utc)}))
+                                                   "updated_at": clock.now()}))
         return pb.SetAccountMappingResponse(mapping=pb.AccountMapping(
             ledger=m.ledger, hub_account=m.hub_account, ledger_account=m.ledger_account, updated_by=actor))
+
+    @rpc
+    def Reconcile(self, request, context):
+        self._check_ledger(request.ledger)
+        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", request.period):
+            errors = FieldErrors()
+            errors.add("period", "a month, YYYY-MM")
+            errors.raise_if_any("invalid period")
+        r = reconcile.reconcile(self.db, self.accounting_target, request.ledger, self.configs[request.ledger],
+                                request.period)
+        return pb.ReconcileResponse(
+            ledger=r["ledger"], period=r["period"], hub_vouchers=r["hub_vouchers"],
+            ledger_vouchers=r["ledger_vouchers"], matches=r["matches"],
+            account_differences=[pb.AccountDifference(**a) for a in r["account_differences"]],
+            missing_in_ledger=r["missing_in_ledger"], duplicated_in_ledger=r["duplicated_in_ledger"],
+            unknown_to_hub=r["unknown_to_hub"])
 
     @rpc
     def ListAccountMappings(self, request, context):

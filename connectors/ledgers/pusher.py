@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 
 from connectors.ledgers import store
 from connectors.ledgers.clients import Unavailable
+from hubkit import clock
 from hubkit.db import Database, as_utc
 from hubkit.errors import Conflict, NotFound
 
@@ -37,9 +38,6 @@ BATCH = 64
 RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30, 60)  # seconds, by attempts so far
 
 
-def _now():
-    return datetime.now(timezone.utc)
-
 
 class Pusher:
     def __init__(self, ledger: str, client, db: Database, parallel: int = 8):
@@ -52,7 +50,7 @@ class Pusher:
         with self.db.reader() as s:
             due = s.execute(select(p.c.voucher_id).where(p.c.ledger == self.ledger,
                                                          p.c.status.in_((store.PENDING, store.PUSHING)),
-                                                         p.c.next_attempt_at <= _now())
+                                                         p.c.next_attempt_at <= clock.now())
                             .order_by(p.c.next_attempt_at).limit(BATCH)).scalars().all()
         if due:
             accounts = self.account_overrides()
@@ -69,7 +67,7 @@ class Pusher:
             self._push_one(voucher_id, accounts)
         except Exception:  # one voucher's trouble must not stop the others
             log.exception("%s: pushing voucher %s failed unexpectedly", self.ledger, voucher_id)
-            self._set(voucher_id, next_attempt_at=_now() + timedelta(seconds=30))
+            self._set(voucher_id, next_attempt_at=clock.now() + timedelta(seconds=30))
 
     def _push_one(self, voucher_id: str, accounts: dict) -> None:
         p, v = store.pushes, store.vouchers
@@ -108,13 +106,13 @@ class Pusher:
 
     @staticmethod
     def _later(attempts: int) -> datetime:
-        return _now() + timedelta(seconds=RETRY_DELAYS[min(attempts, len(RETRY_DELAYS) - 1)])
+        return clock.now() + timedelta(seconds=RETRY_DELAYS[min(attempts, len(RETRY_DELAYS) - 1)])
 
     def _set(self, voucher_id: str, **values) -> None:
         p = store.pushes
         with self.db.session() as s:
             s.execute(update(p).where(p.c.ledger == self.ledger, p.c.voucher_id == voucher_id)
-                      .values(updated_at=_now(), **values))
+                      .values(updated_at=clock.now(), **values))
 
     def update_gauges(self) -> dict:
         counts = status(self.db, self.ledger)
@@ -133,7 +131,7 @@ def status(db: Database, ledger: str) -> dict:
                                .where(p.c.ledger == ledger, p.c.save_calls > 1)).scalar()
         oldest = s.execute(select(func.min(p.c.created_at)).where(
             p.c.ledger == ledger, p.c.status.in_((store.PENDING, store.PUSHING)))).scalar()
-    age = (_now() - as_utc(oldest)).total_seconds() if oldest else 0.0
+    age = (clock.now() - as_utc(oldest)).total_seconds() if oldest else 0.0
     return {"ledger": ledger, **{k: int(by_status.get(k, 0)) for k in
                                  (store.PENDING, store.PUSHING, store.CONFIRMED, store.REJECTED)},
             "duplicate_pushes": int(duplicates or 0), "oldest_unposted_seconds": max(age, 0.0)}
@@ -149,4 +147,4 @@ def retry_rejected(db: Database, ledger: str, voucher_id: str) -> None:
         if row.status != store.REJECTED:
             raise Conflict(f"voucher {voucher_id} is {row.status} in {ledger}; only a rejected voucher is re-pushed")
         s.execute(update(p).where(p.c.ledger == ledger, p.c.voucher_id == voucher_id)
-                  .values(status=store.PENDING, next_attempt_at=_now(), updated_at=_now()))
+                  .values(status=store.PENDING, next_attempt_at=clock.now(), updated_at=clock.now()))

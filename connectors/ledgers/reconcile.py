@@ -37,13 +37,13 @@ def _totals(lines) -> dict:
     return out
 
 
-def reconcile(settings, ledger: str, config, period: str) -> dict:
-    db = Database(settings.ledger_db_url, store.metadata)
+def reconcile(db: Database, accounting_target: str, ledger: str, config, period: str) -> dict:
+    """The hub's vouchers of `period` (from accounting) against the ledger's, per account in the
+    ledger's chart, and by external number: missing, duplicated, unknown to the hub."""
     m = store.account_mappings
     with db.reader() as s:
         overrides = dict(s.execute(select(m.c.hub_account, m.c.ledger_account).where(m.c.ledger == ledger)).all())
-    db.dispose()
-    hub = hub_vouchers(settings.grpc_target("accounting"), period)
+    hub = hub_vouchers(accounting_target, period)
     hub_numbers = {mapping.external_number({"number": v.number, "period": v.period}): v.number for v in hub}
     hub_totals = _totals((mapping.account_for(ledger, l.account, overrides), l.debit, l.credit)
                          for v in hub for l in v.lines)

@@ -14,6 +14,7 @@ import pika
 from connectors.ledgers import clients, config as ledger_config, mapping, pusher, store
 from connectors.ledgers.grpc_api import LedgerServicer
 from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
+from hubkit import clock
 from hubkit import grpc_server, metrics
 from hubkit.db import Database, dialect_insert
 from hubkit.envelope import Envelope, EnvelopeError
@@ -27,7 +28,7 @@ PREFETCH = 200
 def keep_voucher(ledgers):
     """Effect of a voucher_posted event: the voucher and one pending push per ledger, in one transaction."""
     def effect(uow, envelope: Envelope):
-        v, now = envelope.payload, datetime.now(timezone.utc)
+        v, now = envelope.payload, clock.now()
         s = uow.session
         s.execute(dialect_insert(s, store.vouchers).values(
             voucher_id=v["id"], number=v["number"], period=v["period"],
@@ -105,7 +106,7 @@ def main() -> None:
     metrics.serve(settings.metrics_port)
     connector = Connector(settings, configs)
     server, _health = grpc_server.start("ledger", settings.ledger_grpc_port, lambda s: pb_grpc.add_LedgerServiceServicer_to_server(
-        LedgerServicer(connector.db, settings.ledgers), s))
+        LedgerServicer(connector.db, configs, settings.grpc_target("accounting")), s))
     try:
         connector.run()
     finally:

@@ -1,6 +1,7 @@
 """The shop connector's gRPC API, for the gateway: shop status, exceptions, SKU mappings."""
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import datetime, timezone
 
 from sqlalchemy import func, select
@@ -13,6 +14,8 @@ from hubkit.db import as_utc, dialect_insert
 from hubkit.errors import FieldErrors
 
 rpc = grpc_server.rpc("shops")
+_Owed = namedtuple("_Owed", "owed failing")
+REPULL_TIMEOUT_SECONDS = 120
 
 
 def _iso(moment) -> str:
@@ -27,17 +30,28 @@ class ShopServicer(pb_grpc.ShopConnectorServiceServicer):
     @rpc
     def GetStatus(self, request, context):
         x = store.exceptions
+        sp, sh = store.stock_pushes, store.shipments
         with self.db.reader() as s:
             rows = s.execute(select(store.shops).where(store.shops.c.platform == self.platform)
                              .order_by(store.shops.c.shop)).all()
             held = dict(s.execute(select(x.c.shop, func.count()).where(x.c.platform == self.platform,
                                                                        x.c.status == "open").group_by(x.c.shop)).all())
+            owed_stock = {r.shop: r for r in s.execute(
+                select(sp.c.shop, func.count().label("owed"), func.count(sp.c.last_error).label("failing"))
+                .where(sp.c.platform == self.platform, sp.c.version > sp.c.pushed_version).group_by(sp.c.shop))}
+            owed_shipments = {r.shop: r for r in s.execute(
+                select(sh.c.shop, func.count().label("owed"), func.count(sh.c.last_error).label("failing"))
+                .where(sh.c.platform == self.platform, sh.c.status == "pending").group_by(sh.c.shop))}
         now = datetime.now(timezone.utc)
+        none = _Owed(0, 0)
         return pb.GetStatusResponse(shops=[pb.ShopStatus(
             platform=r.platform, shop=r.shop, watermark=_iso(r.watermark),
             lag_seconds=(now - as_utc(r.watermark)).total_seconds(), last_error=r.last_error or "",
             error_since=_iso(r.error_since), retries=r.retries, orders_published=r.orders_published,
-            duplicates_suppressed=r.duplicates_suppressed, open_exceptions=held.get(r.shop, 0)) for r in rows])
+            duplicates_suppressed=r.duplicates_suppressed, open_exceptions=held.get(r.shop, 0),
+            stock_pushes_owed=owed_stock.get(r.shop, none).owed, stock_pushes_failing=owed_stock.get(r.shop, none).failing,
+            shipments_owed=owed_shipments.get(r.shop, none).owed,
+            shipments_failing=owed_shipments.get(r.shop, none).failing) for r in rows])
 
     @rpc
     def ListExceptions(self, request, context):
@@ -71,3 +85,25 @@ class ShopServicer(pb_grpc.ShopConnectorServiceServicer):
                                                                           x.c.status == "open")).scalar()
         self.connector.redrive_requested = True  # the connector's own loop re-drives (it owns the publisher)
         return pb.MapSkuResponse(outer_sku=request.outer_sku, components=request.components, redrive_pending=pending)
+
+    @rpc
+    def Repull(self, request, context):
+        errors = FieldErrors()
+        shop = self.connector.shops.get(request.shop)
+        if shop is None:
+            errors.add("shop", f"one of this connector's shops: {', '.join(sorted(self.connector.shops))}")
+        window = {}
+        for field in ("start", "end"):
+            try:
+                moment = datetime.fromisoformat(getattr(request, field))
+                window[field] = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+            except ValueError:
+                errors.add(field, "an RFC 3339 time")
+        if len(window) == 2 and window["start"] >= window["end"]:
+            errors.add("end", "must be after start")
+        errors.raise_if_any("the window is invalid")
+        # the connector's own loop pulls (it owns the publisher); this call waits for the outcome
+        stats = self.connector.call_soon(self.connector.pull, shop, window["start"], window["end"]).result(
+            REPULL_TIMEOUT_SECONDS)
+        return pb.RepullResponse(read=stats["read"], published=stats["published"], duplicates=stats["duplicates"],
+                                 held=stats["held"], error=stats.get("error", ""))

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import queue
 import signal
 import time
+from concurrent.futures import Future
 from datetime import datetime, timedelta, timezone
 
 import pika
@@ -66,6 +68,7 @@ class ShopConnector:
         self.publisher = ConfirmedPublisher(settings.amqp_uri)
         self.stopping, self.connection, self.redrive_requested = False, None, False
         self.next_pull: dict[str, float] = {}
+        self.calls: queue.Queue = queue.Queue()  # work asked for by the gRPC API's threads
         with db.session() as s:
             for shop in shops:
                 s.execute(dialect_insert(s, store.shops).values(platform=platform, shop=shop.shop,
@@ -74,6 +77,25 @@ class ShopConnector:
                 s.execute(dialect_insert(s, store.sku_mappings).values(
                     platform=platform, outer_sku=outer, components=core.components_json(components))
                     .on_conflict_do_nothing())
+
+    def call_soon(self, fn, *args) -> Future:
+        """Run `fn(*args)` in the connector's own loop, which owns the publisher (pika is not
+        thread-safe); for the gRPC API's threads, which wait on the future."""
+        future: Future = Future()
+        self.calls.put((future, fn, args))
+        return future
+
+    def _run_calls(self) -> None:
+        while True:
+            try:
+                future, fn, args = self.calls.get_nowait()
+            except queue.Empty:
+                return
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except Exception as exc:  # the caller hears of it; the loop goes on
+                    future.set_exception(exc)
 
     # -- orders in ------------------------------------------------------------
     def mappings(self, session=None) -> dict:
@@ -308,6 +330,7 @@ class ShopConnector:
                     # a full window means more is waiting: come back at once
                     self.next_pull[shop.shop] = time.monotonic() + (0 if stats.get("read", 0) >= 100 else poll_seconds)
             self.push_tick()
+            self._run_calls()
             if self.redrive_requested:
                 self.redrive_requested = False
                 log.info("%s: re-drove %d held order(s)", self.platform, self.redrive())

@@ -9,7 +9,9 @@ from decimal import Decimal
 
 from sqlalchemy import case, func, select
 
-from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert, next_in_sequence
+from hubkit import clock
+from hubkit.counters import next_in_sequence
+from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, NotFound
 from hubkit.money import cents, to_decimal
@@ -76,7 +78,7 @@ def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period:
     voucher = {"id": uuid.uuid4().hex, "number": f"{domain.GENERAL}-{period}-{seq:04d}",
                "voucher_type": domain.GENERAL, "period": period, "kind": kind, "source_type": source_type,
                "source_id": source_id, "business_date": day, "total": total,
-               "posted_at": datetime.now(timezone.utc), "posted_by": actor, "export_status": "pending",
+               "posted_at": clock.now(), "posted_by": actor, "export_status": "pending",
                "reverses": reverses}
     rows = [{"voucher_id": voucher["id"], "line_no": i + 1, "account": l.account, "summary": l.summary[:200],
              "debit": l.debit, "credit": l.credit, "aux": l.aux[:128], "cost_centre": l.cost_centre[:64]}
@@ -237,7 +239,7 @@ def close_period(uow, period: str) -> None:
     if _is_closed(uow.session, period):
         raise Conflict(f"period {period} is already closed")
     uow.session.execute(periods.insert().values(period=period, status="closed", closed_by=uow.actor,
-                                                closed_at=datetime.now(timezone.utc)))
+                                                closed_at=clock.now()))
 
 
 def closed_periods(db: Database) -> list[dict]:

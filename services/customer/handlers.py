@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import case, func, literal, select, update
 
+from hubkit import clock
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import FieldErrors, InvalidArgument, NotFound
@@ -20,9 +21,6 @@ from services.customer.models import customer_orders, customers
 log = logging.getLogger(__name__)
 MAX_ORDERS = 1000  # GetCustomer returns at most this many orders, newest first
 
-
-def _now():
-    return datetime.now(timezone.utc)
 
 
 def _customer_id(s, ident: domain.Identity, currency: str, actor: str, now: datetime) -> str:
@@ -50,7 +48,7 @@ def record_order_placed(uow: UnitOfWork, envelope: Envelope) -> str:
     """order_placed: create or update the buyer's customer, add the order to its history and
     count it. Returns the customer id. An order already in the history changes nothing."""
     event = domain.parse_order_placed(envelope.payload)
-    s, now, actor = uow.session, _now(), envelope.actor
+    s, now, actor = uow.session, clock.now(), envelope.actor
     ident = domain.identity(event.channel, event.order_id, event.buyer)
     customer_id = _customer_id(s, ident, event.currency, actor, now)
     added = s.execute(dialect_insert(s, customer_orders).values(
@@ -94,7 +92,7 @@ def record_order_shipped(uow: UnitOfWork, envelope: Envelope) -> str:
     customer_id = s.execute(select(customer_orders.c.customer_id)
                             .where(customer_orders.c.order_id == event.order_id)).scalar_one()
     s.execute(update(customers).where(customers.c.id == customer_id)
-              .values(updated_by=envelope.actor, updated_at=_now()))
+              .values(updated_by=envelope.actor, updated_at=clock.now()))
     return customer_id
 
 

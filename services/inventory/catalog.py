@@ -6,15 +6,13 @@ from datetime import datetime, timezone
 
 from sqlalchemy import delete, func, select, update
 
+from hubkit import clock
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.errors import Conflict, FieldErrors, NotFound
 from services.inventory import domain, stock
 from services.inventory.models import (barcodes, bins, kit_components, lots, serials, skus, stock_levels, stock_limits,
                                        warehouses)
 
-
-def _now():
-    return datetime.now(timezone.utc)
 
 
 def upsert_sku(uow: UnitOfWork, code: str, name: str, base_unit: str = "", category: str = "",
@@ -46,7 +44,7 @@ def upsert_sku(uow: UnitOfWork, code: str, name: str, base_unit: str = "", categ
                   serial_tracked=serial_tracked, costing=costing)
     old = s.execute(select(skus).where(skus.c.code == code)).first()
     if old is None:
-        s.execute(skus.insert().values(code=code, created_by=uow.actor, created_at=_now(), **values))
+        s.execute(skus.insert().values(code=code, created_by=uow.actor, created_at=clock.now(), **values))
     else:
         changes_stock_rules = (old.lot_tracked, old.serial_tracked, old.costing) != (lot_tracked, serial_tracked,
                                                                                       costing)
@@ -97,7 +95,7 @@ def upsert_warehouse(uow: UnitOfWork, code: str, name: str, priority: int, regio
         errors.add("warehouse.address", "at most 300 characters")
     errors.raise_if_any("the warehouse is invalid")
     s, values = uow.session, dict(name=name, priority=priority, region=region, address=address)
-    created = s.execute(dialect_insert(s, warehouses).values(code=code, created_by=uow.actor, created_at=_now(),
+    created = s.execute(dialect_insert(s, warehouses).values(code=code, created_by=uow.actor, created_at=clock.now(),
                                                              **values)
                         .on_conflict_do_nothing()).rowcount
     if created:  # every warehouse has its unnamed bin, so a count can freeze it too

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, update
 
+from hubkit import clock
 from hubkit.db import Database, UnitOfWork
 from hubkit.errors import Conflict, FieldErrors, NotFound
 from hubkit.money import cents, to_decimal
@@ -22,9 +23,6 @@ OPEN, AWAITING_APPROVAL, POSTED, CANCELLED = "open", "awaiting_approval", "poste
 KINDS = ("cycle", "full")
 
 
-def _now():
-    return datetime.now(timezone.utc)
-
 
 def open_count(uow: UnitOfWork, warehouse: str, bin_codes: list[str] | None = None,
                sku_codes: list[str] | None = None, kind: str = "cycle", note: str = "", month: str = "") -> dict:
@@ -36,7 +34,7 @@ def open_count(uow: UnitOfWork, warehouse: str, bin_codes: list[str] | None = No
     for i, b in enumerate(bin_codes or []):
         domain.check_bin(errors, f"bins[{i}]", b)
     errors.raise_if_any("the count is invalid")
-    s, now = uow.session, _now()
+    s, now = uow.session, clock.now()
     catalog.require_warehouse(s, warehouse)
     for code in sku_codes or []:
         catalog.sku_row(s, code, "skus")
@@ -234,7 +232,7 @@ def _unfreeze(s, doc) -> None:
 def _set_status(s, count_id: str, status: str, actor: str, extra: dict | None = None) -> None:
     details = dict(s.execute(select(documents.c.details).where(documents.c.id == count_id)).scalar() or {})
     s.execute(update(documents).where(documents.c.id == count_id).values(
-        status=status, details={**details, **(extra or {})}, updated_by=actor, updated_at=_now()))
+        status=status, details={**details, **(extra or {})}, updated_by=actor, updated_at=clock.now()))
 
 
 def get(db: Database, count_id: str) -> dict:

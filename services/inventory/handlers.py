@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from hubkit import clock
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, NotFound
@@ -41,7 +42,7 @@ def receive_purchase(uow: UnitOfWork, envelope: Envelope) -> None:
 def return_to_supplier(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     """purchase_returned: the goods leave for the supplier, taken from that purchase order's own
     cost layers first; emits purchase_return_shipped with their value for the books."""
-    s, payload, now = uow.session, envelope.payload, datetime.now(timezone.utc)
+    s, payload, now = uow.session, envelope.payload, clock.now()
     warehouse, shipped = payload["warehouse"], []
     ctx = Context(f"purchase_return:{payload['return_id']}", envelope.actor, now,
                   f"return to supplier {payload['return_id']}", "purchase_return")
@@ -57,7 +58,7 @@ def return_to_supplier(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
         except Conflict as exc:
             raise Conflict(f"purchase return {payload['return_id']}: {exc}") from None
         shipped.append({"line_no": line["line_no"], "sku": item.code, "quantity": qty, "cost": str(cost)})
-    signals.stock_moved(uow, {(l["sku"], warehouse) for l in shipped}, fill=False)
+    signals.stock_moved(uow, {(l["sku"], warehouse) for l in shipped})
     uow.emit("purchase_return_shipped", payload["purchase_order_id"], {
         **{k: payload[k] for k in ("purchase_order_id", "return_id", "supplier", "warehouse", "total_net",
                                    "total_tax", "total")},

@@ -9,23 +9,16 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from hubkit import clock
 from hubkit.db import UnitOfWork, dialect_insert
 from hubkit.errors import Conflict, FieldErrors
 from hubkit.money import cents
-from services.inventory import catalog, costing, domain, signals, stock
+from services.inventory import catalog, costing, domain, reservations, signals, stock
 from services.inventory.models import lots, serials
 from services.inventory.stock import Context, Piece
 
 ZERO = Decimal("0.00")
 
-
-def _now():
-    return datetime.now(timezone.utc)
-
-
-def today(tz: str = "Asia/Shanghai") -> date:
-    from zoneinfo import ZoneInfo
-    return datetime.now(ZoneInfo(tz)).date()
 
 
 def receive(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, cost: str, reference: str = "",
@@ -39,16 +32,16 @@ def receive(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, cost: str,
     item = catalog.sku_row(s, sku)
     catalog.require_warehouse(s, warehouse)
     pieces = _incoming_pieces(s, item, quantity, bin_code, lot, expires_on, serial_list or [])
-    at = received_at or _now()
+    at = received_at or clock.now()
     value = cents(cost_value * quantity) if value is None else value
-    ctx = Context(f"{kind}:{uuid.uuid4().hex[:12]}", uow.actor, _now(), reference, reason)
+    ctx = Context(f"{kind}:{uuid.uuid4().hex[:12]}", uow.actor, clock.now(), reference, reason)
     movement_id = stock.put(s, ctx, kind, sku, warehouse, pieces, value, into_frozen=into_frozen)
     costing.add(s, sku, warehouse, quantity, value, item.costing, movement_id, at)
     status = s.execute(select(lots.c.status).where(lots.c.sku == sku, lots.c.lot == lot)).scalar() if lot else None
     if status in (stock.QUARANTINED, stock.EXPIRED):  # purchasing hears of goods that arrive unusable
         signals.hold_changed(uow, sku, lot, warehouse, True, "expired" if status == stock.EXPIRED else "quarantine",
                              quantity, "received into a held lot")
-    signals.stock_moved(uow, {(sku, warehouse)})
+    reservations.stock_freed(uow, {(sku, warehouse)})
     return movement_id, stock.level(s, sku, warehouse)
 
 
@@ -70,7 +63,7 @@ def _incoming_pieces(s, item, quantity: int, bin_code: str, lot: str, expires_on
     errors.raise_if_any("the receipt is invalid")
     if lot:
         # a lot that arrives already past its expiry is held from the start, not at the next timer
-        status = stock.EXPIRED if expiry and expiry < today() else stock.OK
+        status = stock.EXPIRED if expiry and expiry < clock.today() else stock.OK
         s.execute(dialect_insert(s, lots).values(sku=item.code, lot=lot, expires_on=expiry, status=status)
                   .on_conflict_do_nothing())
         known = s.execute(select(lots.c.expires_on).where(lots.c.sku == item.code, lots.c.lot == lot)).scalar()
@@ -100,7 +93,7 @@ def adjust(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, reason: str
     catalog.require_warehouse(s, warehouse)
     stock.lock(s, {sku})  # balances before cost layers, as every document does
     adjustment_id = adjustment_id or uuid.uuid4().hex
-    ctx = Context(document or f"adjustment:{adjustment_id}", uow.actor, _now(), f"{reason}: {note or ''}", reason)
+    ctx = Context(document or f"adjustment:{adjustment_id}", uow.actor, clock.now(), f"{reason}: {note or ''}", reason)
     if quantity > 0:
         pieces = _incoming_pieces(s, item, quantity, bin_code, lot, "", serial_list or [])
         unit = given_cost if given_cost is not None else costing.latest_unit_cost(s, sku, warehouse)
@@ -114,7 +107,7 @@ def adjust(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, reason: str
         kind = "adjustment" if reason == "count" else "write_off"
         stock.take(s, ctx, kind, sku, warehouse, pieces, -value,
                    serial_status=stock.SCRAPPED)
-    signals.stock_moved(uow, {(sku, warehouse)})
+    reservations.stock_freed(uow, {(sku, warehouse)})
     uow.emit("stock_adjusted", f"adjustment:{adjustment_id}", {
         "adjustment_id": adjustment_id, "sku": sku, "warehouse": warehouse, "quantity": quantity, "reason": reason,
         "note": note or "", "value": str(value), "occurred_at": ctx.at.isoformat()})
@@ -137,7 +130,7 @@ def move_bin(uow: UnitOfWork, sku: str, warehouse: str, from_bin: str, to_bin: s
     stock.check_bin_open(s, warehouse, to_bin)
     pieces = stock.choose(s, sku, warehouse, quantity, lot=lot, bin_code=from_bin, serial_list=serial_list,
                           serial_tracked=item.serial_tracked)
-    ctx = Context(f"move:{uuid.uuid4().hex[:12]}", uow.actor, _now(), f"{from_bin or '-'} -> {to_bin or '-'}")
+    ctx = Context(f"move:{uuid.uuid4().hex[:12]}", uow.actor, clock.now(), f"{from_bin or '-'} -> {to_bin or '-'}")
     stock.take(s, ctx, "bin_move", sku, warehouse, pieces, ZERO, serial_status=stock.IN_STOCK, update_level=False)
     stock.put(s, ctx, "bin_move", sku, warehouse, [Piece(to_bin, p.lot, p.serial, p.quantity) for p in pieces], ZERO,
               update_level=False)
@@ -164,9 +157,9 @@ def assemble(uow: UnitOfWork, kit_sku: str, warehouse: str, quantity: int, bin_c
         raise Conflict("kits with lot- or serial-tracked kits, or serial-tracked components, are built by hand "
                        "(write off and receive)", [{"field": "kit_sku", "message": "tracked kit"}])
     action = "disassembled" if disassemble else "assembled"
-    ctx = Context(f"kit:{uuid.uuid4().hex[:12]}", uow.actor, _now(), f"kit {kit_sku} x{quantity} {action}")
+    ctx = Context(f"kit:{uuid.uuid4().hex[:12]}", uow.actor, clock.now(), f"kit {kit_sku} x{quantity} {action}")
     stock.lock(s, {kit_sku} | set(items))
-    usable = today()
+    usable = clock.today()
     if not disassemble:
         moved = []
         for component, per_kit in parts:
@@ -195,7 +188,7 @@ def assemble(uow: UnitOfWork, kit_sku: str, warehouse: str, quantity: int, bin_c
             line = stock.put(s, ctx, "kit_in", component, warehouse, [Piece(bin_code, lot, "", need)], value)
             costing.add(s, component, warehouse, need, value, item.costing, line, ctx.at)
             moved.append({"sku": component, "quantity": need, "value": value})
-    signals.stock_moved(uow, {(kit_sku, warehouse)} | {(m["sku"], warehouse) for m in moved})
+    reservations.stock_freed(uow, {(kit_sku, warehouse)} | {(m["sku"], warehouse) for m in moved})
     document_id = ctx.document.partition(":")[2]
     uow.emit("kit_changed", f"kit:{document_id}", {
         "document_id": document_id, "action": action, "kit_sku": kit_sku, "warehouse": warehouse,

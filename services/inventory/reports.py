@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import BigInteger, cast, func, select
 
+from hubkit import clock
 from hubkit.db import Database, as_utc
 from hubkit.ageing import DEFAULT_BUCKETS, bucket_labels, check_buckets
 from hubkit.errors import FieldErrors, NotFound
@@ -20,7 +21,6 @@ from hubkit.money import CENT, cents, unit_cost
 from services.inventory.models import cost_layers, lots, place_stock, skus, stock_movements
 
 ZERO = Decimal("0.00")
-DEFAULT_TZ = "Asia/Shanghai"
 ON_HAND_BY = ("bin", "lot", "warehouse")
 TURNOVER_BY = ("sku", "category")
 MAX_LIMIT = 5000
@@ -37,7 +37,10 @@ def _from_cents(value) -> Decimal:
     return (Decimal(value or 0) / 100).quantize(CENT)
 
 
-def _zone(tz: str, errors: FieldErrors):
+def _zone(tz: str | None, errors: FieldErrors):
+    """The zone a report is asked in; by default the merchant's (the one clock's)."""
+    if tz is None:
+        return clock.zone()
     try:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
@@ -78,8 +81,8 @@ def _until(column, when, zone):
     return column < _start_of(when + timedelta(days=1), zone)
 
 
-def today(tz: str = DEFAULT_TZ) -> date:
-    """Today in the merchant's time zone."""
+def today(tz: str | None = None) -> date:
+    """Today in the time zone asked (by default the merchant's)."""
     errors = FieldErrors()
     zone = _zone(tz, errors)
     errors.raise_if_any("invalid time zone")
@@ -162,7 +165,7 @@ def movement_history(db: Database, sku: str, warehouse: str = "", limit: int = 5
 
 # -- ageing -----------------------------------------------------------------------------------
 def stock_ageing(db: Database, warehouse: str = "", as_of=None, buckets=DEFAULT_BUCKETS,
-                 tz: str = DEFAULT_TZ) -> list[dict]:
+                 tz: str | None = None) -> list[dict]:
     """What remains in the FIFO cost layers, per SKU and warehouse, in buckets by the age in days
     of each layer's received_at (local date) at `as_of` (a local date; default today). Layers in
     transit between warehouses are left out (they are in no warehouse until received). The
@@ -201,7 +204,7 @@ def stock_ageing(db: Database, warehouse: str = "", as_of=None, buckets=DEFAULT_
 
 
 # -- slow movers ------------------------------------------------------------------------------
-def slow_movers(db: Database, days: int, warehouse: str = "", as_of=None, tz: str = DEFAULT_TZ) -> list[dict]:
+def slow_movers(db: Database, days: int, warehouse: str = "", as_of=None, tz: str | None = None) -> list[dict]:
     """SKUs with stock on hand at the end of `as_of` (a local date; default today) and no `issue`
     (sale) in the `days` days ending that day (as_of - days + 1 .. as_of), in `warehouse` or in
     all warehouses together. Quantity and value are the ledger's at the end of `as_of`.
@@ -242,7 +245,7 @@ def _turnover_row(cogs: Decimal, opening: Decimal, closing: Decimal, days: int) 
 
 
 def turnover(db: Database, date_from, date_to, by: str = "sku", warehouse: str = "",
-             tz: str = DEFAULT_TZ) -> dict:
+             tz: str | None = None) -> dict:
     """Stock turnover over the local days date_from..date_to (inclusive), per SKU or category.
 
     cogs = cost of goods issued: -sum(value) of `issue` lines in the period (customer returns are
@@ -287,7 +290,7 @@ def turnover(db: Database, date_from, date_to, by: str = "sku", warehouse: str =
 
 
 # -- value at a moment ------------------------------------------------------------------------
-def stock_value_at(db: Database, as_of, warehouse: str = "", tz: str = DEFAULT_TZ) -> list[dict]:
+def stock_value_at(db: Database, as_of, warehouse: str = "", tz: str | None = None) -> list[dict]:
     """Quantity and value per warehouse and SKU at `as_of` from the ledger: the sums of movement
     quantity and value up to it (a datetime, inclusive; a local date: to the end of that day).
     Goods in transit between warehouses are in neither. Rows: {"warehouse", "sku", "quantity",

@@ -7,6 +7,7 @@ from datetime import date, datetime, timezone
 
 from hubapi.inventory.v1 import inventory_reports_pb2 as pb
 from hubapi.inventory.v1 import inventory_reports_pb2_grpc as pb_grpc
+from hubkit import clock
 from hubkit import grpc_server
 from hubkit.db import Database
 from services.inventory import reports
@@ -28,7 +29,7 @@ def _text(row: dict, *names: str) -> dict:
 
 
 class InventoryReportsServicer(pb_grpc.InventoryReportsServicer):
-    def __init__(self, db: Database, tz: str = reports.DEFAULT_TZ):
+    def __init__(self, db: Database, tz: str | None = None):
         self.db, self.tz = db, tz
 
     @rpc
@@ -83,7 +84,7 @@ class InventoryReportsServicer(pb_grpc.InventoryReportsServicer):
 
     @rpc
     def GetStockValueAt(self, request, context):
-        as_of = request.as_of or datetime.now(timezone.utc).isoformat()
+        as_of = request.as_of or clock.now().isoformat()
         rows = reports.stock_value_at(self.db, as_of, request.warehouse, self.tz)
         return pb.ValueAtReportResponse(
             as_of=as_of, total_quantity=sum(r["quantity"] for r in rows),
@@ -92,6 +93,6 @@ class InventoryReportsServicer(pb_grpc.InventoryReportsServicer):
                                       value=_s(r["value"])) for r in rows])
 
 
-def register(server, db: Database, tz: str = reports.DEFAULT_TZ) -> None:
+def register(server, db: Database, tz: str | None = None) -> None:
     """Add the reports servicer to a grpc server (pass settings.timezone as tz)."""
     pb_grpc.add_InventoryReportsServicer_to_server(InventoryReportsServicer(db, tz), server)

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, update
 
+from hubkit import clock
 from hubkit.db import UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, NotFound
@@ -22,14 +23,10 @@ from hubkit.money import cents
 from services.inventory import catalog, costing, domain, signals, stock
 from services.inventory.models import (allocations, picks, reservations, serials, skus, stock_levels, stock_movements,
                                        warehouses)
-from services.inventory.movements import today
 from services.inventory.stock import Context, Piece
 
 EXPIRED = "expired"
 
-
-def _now():
-    return datetime.now(timezone.utc)
 
 
 def _allocate(s, sku: str, need: int) -> list[tuple[str, int]]:
@@ -91,7 +88,7 @@ def reserve_order(uow: UnitOfWork, envelope: Envelope, ttl_minutes: int = 0) -> 
     if codes - known:
         raise NotFound(f"order {order_id} has unknown SKU(s): {sorted(codes - known)}")
     stock.lock(s, codes)
-    now = _now()
+    now = clock.now()
     expires_at = now + timedelta(minutes=ttl_minutes) if ttl_minutes > 0 else None
     for line in sorted(lines, key=lambda l: (l["sku"], l["line_no"])):
         qty = int(line["quantity"])
@@ -104,12 +101,20 @@ def reserve_order(uow: UnitOfWork, envelope: Envelope, ttl_minutes: int = 0) -> 
     answer = _answer(s, order_id)
     short = any(l["status"] == domain.BACKORDERED for l in answer)
     uow.emit("stock_short" if short else "stock_reserved", order_id, {"order_id": order_id, "lines": answer})
-    signals.stock_moved(uow, _places(answer), fill=False)
+    signals.stock_moved(uow, _places(answer))
     return answer
 
 
 def _places(answer) -> set[tuple[str, str]]:
     return {(l["sku"], a["warehouse"]) for l in answer for a in l["allocations"]}
+
+
+def stock_freed(uow: UnitOfWork, places) -> None:
+    """After a change that may free stock at the (sku, warehouse) pairs in `places`: backorders
+    take what became free, then the stock signals."""
+    places = set(places)
+    fill_backorders(uow, {sku for sku, _ in places})
+    signals.stock_moved(uow, places)
 
 
 def fill_backorders(uow: UnitOfWork, sku_codes) -> list[str]:
@@ -164,7 +169,7 @@ def _release(uow: UnitOfWork, order_id: str, new_status: str) -> list:
         s.execute(update(reservations).where(reservations.c.order_id == order_id, reservations.c.line_no == r.line_no)
                   .values(status=new_status))
     s.execute(picks.delete().where(picks.c.order_id == order_id))
-    signals.stock_moved(uow, places)
+    stock_freed(uow, places)
     return held
 
 
@@ -227,10 +232,10 @@ def pick(uow: UnitOfWork, order_id: str, line_no: int, warehouse: str, bin_code:
         raise Conflict(f"serial {scanned['serial']} is already picked", [{"field": "code", "message": "already picked"}])
     # the units must lie here and be usable: the same rule a shipment applies
     stock.choose(s, line.sku, warehouse, quantity, lot=scanned["lot"], bin_code=bin_code,
-                 serial_list=[scanned["serial"]] if scanned["serial"] else None, usable_on=today())
+                 serial_list=[scanned["serial"]] if scanned["serial"] else None, usable_on=clock.today())
     s.execute(picks.insert().values(order_id=order_id, line_no=line_no, warehouse=warehouse, bin=bin_code,
                                     lot=scanned["lot"], serial=scanned["serial"], quantity=quantity, actor=uow.actor,
-                                    picked_at=_now()))
+                                    picked_at=clock.now()))
     return {"order_id": order_id, "line_no": line_no, "sku": line.sku, "bin": bin_code, "lot": scanned["lot"],
             "serial": scanned["serial"], "picked": already + quantity, "reserved": int(allocated)}
 
@@ -241,7 +246,7 @@ def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: 
         select(picks).where(picks.c.order_id == order_id, picks.c.line_no == line_no, picks.c.warehouse == warehouse)
         .order_by(picks.c.id))]
     for p in picked:  # a lot put on hold (or expired) since it was picked does not leave for a sale
-        if p.lot and not stock.lot_usable(s, item.code, p.lot, today()):
+        if p.lot and not stock.lot_usable(s, item.code, p.lot, clock.today()):
             raise Conflict(f"order {order_id} line {line_no}: picked lot {p.lot} of {item.code} is held or expired; "
                            f"pick again", [{"field": "lot", "message": f"{p.lot} not usable"}])
     rest = quantity - sum(p.quantity for p in picked)
@@ -251,7 +256,7 @@ def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: 
         held = Counter()
         for p in picked:
             held[(p.bin, p.lot)] += p.quantity
-        for c in stock.choose(s, item.code, warehouse, rest + sum(held.values()), usable_on=today()):
+        for c in stock.choose(s, item.code, warehouse, rest + sum(held.values()), usable_on=clock.today()):
             skip = min(held[(c.bin, c.lot)], c.quantity)
             held[(c.bin, c.lot)] -= skip
             take = min(c.quantity - skip, rest)
@@ -264,7 +269,7 @@ def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: 
 def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     """order_shipped: the reserved units leave their warehouses at their cost; emits goods_issued."""
     s, payload = uow.session, envelope.payload
-    order_id, now = payload["order_id"], _now()
+    order_id, now = payload["order_id"], clock.now()
     ctx = Context(f"order:{order_id}", envelope.actor, now, f"order {order_id}", "sale")
     issued = []
     skus_of = dict(s.execute(select(reservations.c.line_no, reservations.c.sku)
@@ -297,7 +302,7 @@ def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
                   .values(status=domain.ISSUED, cost=line_cost))
     s.execute(picks.delete().where(picks.c.order_id == order_id))
     issued.sort(key=lambda l: (l["line_no"], l["warehouse"]))
-    signals.stock_moved(uow, {(l["sku"], l["warehouse"]) for l in issued}, fill=False)
+    signals.stock_moved(uow, {(l["sku"], l["warehouse"]) for l in issued})
     uow.emit("goods_issued", order_id, {
         "order_id": order_id, "channel": payload.get("channel"), "issued_at": now.isoformat(), "lines": issued,
         "total_cost": str(sum((Decimal(l["cost"]) for l in issued), start=Decimal("0.00")))})
@@ -308,7 +313,7 @@ def restock_return(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     """order_returned: the units come back into the warehouse they left, in the lot and with the
     serials they left with, at the cost they left with (the last return of a line takes exactly
     the cost not yet returned); emits goods_returned."""
-    s, payload, now = uow.session, envelope.payload, _now()
+    s, payload, now = uow.session, envelope.payload, clock.now()
     order_id, restocked = payload["order_id"], []
     ctx = Context(f"return:{payload['return_id']}", envelope.actor, now, f"return {payload['return_id']}",
                   "customer_return")
@@ -333,7 +338,7 @@ def restock_return(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
         costing.add(s, issued.sku, issued.warehouse, qty, cost, item.costing, first, now)
         restocked.append({"line_no": line["line_no"], "sku": issued.sku, "warehouse": issued.warehouse,
                           "quantity": qty, "cost": str(cost)})
-    signals.stock_moved(uow, {(l["sku"], l["warehouse"]) for l in restocked})
+    stock_freed(uow, {(l["sku"], l["warehouse"]) for l in restocked})
     uow.emit("goods_returned", order_id, {"order_id": order_id, "return_id": payload["return_id"],
                                           "channel": payload.get("channel"), "returned_at": now.isoformat(),
                                           "lines": restocked})

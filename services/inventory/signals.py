@@ -7,20 +7,18 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import func, select, update
 
+from hubkit import clock
 from hubkit.db import UnitOfWork
 from hubkit.envelope import aggregate_key
 from services.inventory import stock
 from services.inventory.models import lots, place_stock, stock_levels, stock_limits
 
 
-def stock_moved(uow: UnitOfWork, places, fill: bool = True) -> None:
-    """After any change to the (sku, warehouse) pairs in `places`: backorders take what became
-    free (unless `fill` is off: nothing was freed), then stock_changed per SKU, and low_stock where
-    available reached the minimum (once, re-armed when it rises above)."""
+def stock_moved(uow: UnitOfWork, places) -> None:
+    """After any change to the (sku, warehouse) pairs in `places`: stock_changed per SKU, and
+    low_stock where available reached the minimum (once, re-armed when it rises above). A change
+    that may free stock calls reservations.stock_freed, which fills backorders first."""
     places = set(places)
-    if fill:
-        from services.inventory import reservations  # reservations also signals: import when used
-        reservations.fill_backorders(uow, {sku for sku, _ in places})
     announce(uow, {sku for sku, _ in places})
     for sku, warehouse in sorted(places):
         _check_minimum(uow, sku, warehouse)
@@ -53,7 +51,7 @@ def _check_minimum(uow: UnitOfWork, sku: str, warehouse: str) -> None:
         uow.emit("low_stock", aggregate_key("stock", sku, warehouse), {
             "sku": sku, "warehouse": warehouse, "available": available, "minimum": limit.minimum,
             "maximum": limit.maximum, "shortfall": max(0, limit.maximum - available),
-            "occurred_at": datetime.now(timezone.utc).isoformat()})
+            "occurred_at": clock.now().isoformat()})
 
 
 def lot_quantities(s, sku: str, lot: str) -> dict[str, int]:
@@ -68,7 +66,7 @@ def hold_changed(uow: UnitOfWork, sku: str, lot: str, warehouse: str, held: bool
                  note: str = "") -> None:
     uow.emit("lot_hold_changed", aggregate_key("lot", sku, lot), {
         "sku": sku, "lot": lot, "warehouse": warehouse, "held": held, "reason": reason, "quantity": quantity,
-        "note": note, "occurred_at": datetime.now(timezone.utc).isoformat()})
+        "note": note, "occurred_at": clock.now().isoformat()})
 
 
 def lots_expiring(uow: UnitOfWork, today: date, days_ahead: int) -> int:
@@ -90,6 +88,6 @@ def lots_expiring(uow: UnitOfWork, today: date, days_ahead: int) -> int:
             "sku": lot.sku, "lot": lot.lot, "expires_on": lot.expires_on.isoformat(),
             "days_left": (lot.expires_on - today).days,
             "quantities": [{"warehouse": w, "quantity": q} for w, q in quantities.items()],
-            "occurred_at": datetime.now(timezone.utc).isoformat()})
+            "occurred_at": clock.now().isoformat()})
         sent += 1
     return sent

@@ -9,18 +9,15 @@ from decimal import Decimal
 
 from sqlalchemy import select, update
 
+from hubkit import clock
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.errors import Conflict, FieldErrors, NotFound
-from services.inventory import catalog, costing, domain, signals, stock
+from services.inventory import catalog, costing, domain, reservations, stock
 from services.inventory.models import document_lines, documents, stock_levels
-from services.inventory.movements import today
 from services.inventory.stock import Context, Piece
 
 SHIPPED, RECEIVED = "shipped", "received"
 
-
-def _now():
-    return datetime.now(timezone.utc)
 
 
 def ship(uow: UnitOfWork, from_warehouse: str, to_warehouse: str, lines: list[dict], note: str = "") -> dict:
@@ -39,7 +36,7 @@ def ship(uow: UnitOfWork, from_warehouse: str, to_warehouse: str, lines: list[di
     catalog.require_warehouse(s, from_warehouse, "from_warehouse")
     catalog.require_warehouse(s, to_warehouse, "to_warehouse")
     stock.lock(s, {line["sku"] for line in lines})
-    transfer_id, now = uuid.uuid4().hex[:16], _now()
+    transfer_id, now = uuid.uuid4().hex[:16], clock.now()
     ctx = Context(f"transfer:{transfer_id}", uow.actor, now, f"transfer {from_warehouse} -> {to_warehouse}")
     s.execute(documents.insert().values(id=transfer_id, kind="transfer", status=SHIPPED, warehouse=from_warehouse,
                                         to_warehouse=to_warehouse, details={"note": note or ""}, created_by=uow.actor,
@@ -51,7 +48,7 @@ def ship(uow: UnitOfWork, from_warehouse: str, to_warehouse: str, lines: list[di
         pieces = stock.choose(s, item.code, from_warehouse, qty, lot=line.get("lot") or "",
                               bin_code=line.get("bin") if line.get("bin") else None,
                               serial_list=line.get("serials") or None, serial_tracked=item.serial_tracked,
-                              usable_on=None if line.get("lot") or line.get("serials") else today())
+                              usable_on=None if line.get("lot") or line.get("serials") else clock.today())
         slices = costing.take(s, item.code, from_warehouse, qty, item.costing)
         value = costing.total(slices)
         first = stock.take(s, ctx, "transfer_out", item.code, from_warehouse, pieces, value,
@@ -69,7 +66,7 @@ def ship(uow: UnitOfWork, from_warehouse: str, to_warehouse: str, lines: list[di
                   .on_conflict_do_update(index_elements=["sku", "warehouse"],
                                          set_={"in_transit": stock_levels.c.in_transit + qty}))
         sent.append({"sku": item.code, "quantity": qty, "value": value})
-    signals.stock_moved(uow, {(l["sku"], w) for l in sent for w in (from_warehouse, to_warehouse)})
+    reservations.stock_freed(uow, {(l["sku"], w) for l in sent for w in (from_warehouse, to_warehouse)})
     _emit(uow, transfer_id, SHIPPED, from_warehouse, to_warehouse, now, sent)
     return {"transfer_id": transfer_id, "status": SHIPPED, "lines": sent}
 
@@ -79,7 +76,7 @@ def receive(uow: UnitOfWork, transfer_id: str, bin_code: str = "") -> dict:
     errors = FieldErrors()
     domain.check_bin(errors, "bin", bin_code)
     errors.raise_if_any("the transfer receipt is invalid")
-    s, now = uow.session, _now()
+    s, now = uow.session, clock.now()
     doc = s.execute(select(documents).where(documents.c.id == transfer_id, documents.c.kind == "transfer")
                     .with_for_update()).first()
     if doc is None:
@@ -111,7 +108,7 @@ def receive(uow: UnitOfWork, transfer_id: str, bin_code: str = "") -> dict:
     s.execute(update(documents).where(documents.c.id == transfer_id)
               .values(status=RECEIVED, updated_by=uow.actor, updated_at=now))
     lines = [{k: v for k, v in got.items() if k != "line"} for got in received.values()]
-    signals.stock_moved(uow, {(l["sku"], to) for l in lines})
+    reservations.stock_freed(uow, {(l["sku"], to) for l in lines})
     _emit(uow, transfer_id, RECEIVED, doc.warehouse, to, now, lines)
     return {"transfer_id": transfer_id, "status": RECEIVED, "lines": lines}
 

@@ -6,11 +6,12 @@ from datetime import datetime, timezone
 from nameko.timer import timer
 from prometheus_client import Counter
 
+from hubkit import clock
 from hubkit.consumer import handle_event
 from hubkit.db import UnitOfWork
 from hubkit.inbox import handle_once
 from hubkit.nameko_deps import DatabaseProvider, SettingsProvider
-from services.inventory import counts, handlers, holds, movements, reservations, signals
+from services.inventory import counts, handlers, holds, reservations, signals
 from services.inventory.models import metadata
 
 RESERVATIONS = Counter("hub_inventory_reservations_total", "Order lines answered, by outcome", ["outcome"])
@@ -57,9 +58,9 @@ class Worker:
     @timer(interval=30)
     def housekeeping(self):
         """Each step in its own transaction, so one failing does not hold up the others."""
-        s, today = self.settings, movements.today(self.settings.timezone)
+        s, today = self.settings, clock.today()
         steps = {
-            "reservations_expired": lambda uow: len(reservations.expire_reservations(uow, datetime.now(timezone.utc))),
+            "reservations_expired": lambda uow: len(reservations.expire_reservations(uow, clock.now())),
             "lots_expired": lambda uow: holds.expire_lots(uow, today),
             "lots_expiring": lambda uow: signals.lots_expiring(uow, today, s.lot_expiry_warning_days),
             "cycle_counts_opened": lambda uow: len(counts.schedule_cycle_counts(uow, today, s.cycle_count_skus)),

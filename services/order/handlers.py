@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, select, update
 
+from hubkit import clock
 from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
@@ -18,15 +19,12 @@ from services.order.models import order_lines, order_return_lines, order_returns
 
 log = logging.getLogger(__name__)
 
-def _now():
-    return datetime.now(timezone.utc)
-
 
 def place_order(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, bool]:
     """Create the order and emit order_placed; an order already known by
     (channel, shop, external id) is returned as it is, with created=False."""
     domain.validate(cmd)
-    s, now = uow.session, _now()
+    s, now = uow.session, clock.now()
     order_id = uuid.uuid4().hex
     lines = [dict(order_id=order_id, line_no=i + 1, sku=l.sku, quantity=l.quantity,
                   unit_price=l.unit_price, amount=domain.line_amount(l), reservation=domain.PENDING,
@@ -63,7 +61,7 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder) -> tuple[str |
     (its reservation is released), records refunds and address changes; an older or repeated
     version changes nothing. Returns (order id or None, what happened)."""
     domain.validate_channel(co)
-    cmd, s, now = co.order, uow.session, _now()
+    cmd, s, now = co.order, uow.session, clock.now()
     row = s.execute(select(orders).where(orders.c.channel == cmd.channel, orders.c.shop == cmd.shop,
                                          orders.c.external_order_id == cmd.external_order_id)).first()
     if row is None:
@@ -117,7 +115,7 @@ def expire_reservation(uow: UnitOfWork, envelope: Envelope) -> bool:
     status = s.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar()
     if status is None:
         raise NotFound(f"order {order_id} is unknown")
-    if status in domain.OPEN and _cancel(uow, order_id, _now()):
+    if status in domain.OPEN and _cancel(uow, order_id, clock.now()):
         log.info("order %s cancelled as abandoned: reservation expired (at %s)", order_id,
                  envelope.payload.get("expired_at", envelope.occurred_at))
         return True
@@ -142,14 +140,14 @@ def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:
                          .where(order_lines.c.order_id == order_id)).scalars().all()
     # a cancelled order stays cancelled; inventory releases what it had reserved
     s.execute(update(orders).where(orders.c.id == order_id, orders.c.status != domain.CANCELLED).values(
-        status=domain.order_status(list(statuses)), updated_by=envelope.actor, updated_at=_now()))
+        status=domain.order_status(list(statuses)), updated_by=envelope.actor, updated_at=clock.now()))
 
 
 def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: str) -> None:
     """Ship a fully reserved order as a whole and emit order_shipped (inventory issues the
     goods, accounting posts the sale, the customer's history records it)."""
     domain.validate_shipment(carrier, tracking_number)
-    s, now = uow.session, _now()
+    s, now = uow.session, clock.now()
     shipped = s.execute(update(orders).where(orders.c.id == order_id, orders.c.status == domain.RESERVED)
                         .values(status=domain.SHIPPED, carrier=carrier, tracking_number=tracking_number,
                                 shipped_at=now, updated_by=uow.actor, updated_at=now)).rowcount
@@ -176,7 +174,7 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
 def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], reason: str) -> str:
     """Record goods sent back after shipment (all not yet returned when `lines` is empty) and emit
     order_returned: inventory restocks them at their original cost, accounting reverses the sale."""
-    s, now = uow.session, _now()
+    s, now = uow.session, clock.now()
     order = s.execute(select(orders).where(orders.c.id == order_id)).first()
     if order is None:
         raise NotFound(f"order {order_id} not found")

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, update
 
+from hubkit import clock
 from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, NotFound
@@ -22,9 +23,6 @@ PURCHASE_RECEIVED = "purchase_received"
 log = logging.getLogger(__name__)
 
 
-def _now():
-    return datetime.now(timezone.utc)
-
 
 def _utc(moment):
     """Stored times come back naive (SQLite) or in the session's zone (PostgreSQL): make them UTC."""
@@ -33,7 +31,7 @@ def _utc(moment):
 
 def upsert_supplier(uow: UnitOfWork, code: str, name: str) -> bool:
     domain.check_supplier(code, name)
-    s, now = uow.session, _now()
+    s, now = uow.session, clock.now()
     created = s.execute(dialect_insert(s, suppliers).values(
         code=code, name=name, created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now)
         .on_conflict_do_nothing()).rowcount
@@ -45,7 +43,7 @@ def upsert_supplier(uow: UnitOfWork, code: str, name: str) -> bool:
 
 def create_purchase_order(uow: UnitOfWork, cmd: domain.CreatePurchaseOrder) -> str:
     currency, lines = domain.validate(cmd)
-    s, now = uow.session, _now()
+    s, now = uow.session, clock.now()
     if s.execute(select(suppliers.c.code).where(suppliers.c.code == cmd.supplier)).first() is None:
         raise NotFound(f"supplier {cmd.supplier!r} not found",
                        [{"field": "supplier", "message": f"unknown supplier {cmd.supplier!r}"}])
@@ -87,7 +85,7 @@ def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: l
     """Take in a delivery: a receipt with its lines (and, per line, the bin, lot, expiry and
     serials it arrives with), the received quantities and the status, and purchase_received, in one
     transaction. Returns the receipt id."""
-    s, now = uow.session, _now()
+    s, now = uow.session, clock.now()
     po, rows = _lock(uow, purchase_order_id, now)
     reference = (reference or "").strip()
     plan = domain.plan_receipt(purchase_order_id, po.status,
@@ -149,7 +147,7 @@ def return_purchase(uow: UnitOfWork, purchase_order_id: str, requested: list[tup
                     reference: str = "") -> str:
     """Send received goods back to the supplier (per line, at most what was received and not yet
     returned) and emit purchase_returned: inventory takes them out, accounting reverses the purchase."""
-    s, now = uow.session, _now()
+    s, now = uow.session, clock.now()
     po, rows = _lock(uow, purchase_order_id, now)
     errors = FieldErrors()
     if not requested:
@@ -205,7 +203,7 @@ def apply_low_stock(uow: UnitOfWork, envelope: Envelope) -> str | None:
     before the last suggestion was dismissed or ordered changes nothing: a buyer has decided on it.
     Returns the suggestion's id, or None when nothing was suggested."""
     signal = domain.parse_low_stock(envelope.payload)
-    s, now, t = uow.session, _now(), purchase_suggestions
+    s, now, t = uow.session, clock.now(), purchase_suggestions
     if signal.shortfall < 1:
         log.info("low_stock for %s in %s has no shortfall; nothing to suggest", signal.sku, signal.warehouse)
         return None
@@ -229,7 +227,7 @@ def apply_low_stock(uow: UnitOfWork, envelope: Envelope) -> str | None:
 def record_stock_alert(uow: UnitOfWork, envelope: Envelope) -> None:
     """lot_expiring / lot_hold_changed: keep them as alerts for buyers."""
     occurred_at, rows = domain.alerts_from_signal(envelope.type, envelope.payload)
-    payload, now = envelope.payload, _now()
+    payload, now = envelope.payload, clock.now()
     uow.session.execute(stock_alerts.insert(), [
         dict(event_id=envelope.event_id, kind=envelope.type, sku=payload["sku"], lot=payload["lot"],
              warehouse=r["warehouse"], details=json.dumps(r["details"], ensure_ascii=False),
@@ -239,7 +237,7 @@ def record_stock_alert(uow: UnitOfWork, envelope: Envelope) -> None:
 def dismiss_suggestion(uow: UnitOfWork, sku: str, warehouse: str) -> str:
     """A buyer decides not to act on the open suggestion for the SKU in the warehouse; a later
     low_stock signal opens a new one. Returns the suggestion's id."""
-    s, now, t = uow.session, _now(), purchase_suggestions
+    s, now, t = uow.session, clock.now(), purchase_suggestions
     key = (t.c.sku == sku) & (t.c.warehouse == warehouse)
     open_id = s.execute(select(t.c.id).where(key, t.c.status == domain.SUGGESTION_OPEN)).scalar()
     if open_id is not None:

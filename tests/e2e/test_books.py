@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from hub import components
 from tests.e2e.helpers import order_body, row_counts, stock_sku, unique, wait_settled
 from tests.e2e.test_order_to_books import _amounts, _balanced, _purchase, _vouchers
 from tests.support.hub import wait_for
@@ -164,9 +165,9 @@ def test_opening_balances_are_imported_from_a_file_and_must_balance(pg_hub, tmp_
     bad.write_text("account,debit,credit\n1002,100.00,\n4001,,99.00\n", encoding="utf-8")
 
     def run(path):
-        return subprocess.run([sys.executable, "-m", "hubkit.cli", "accounting", "import-opening", str(path),
+        return subprocess.run([sys.executable, "-m", "hub.cli", "accounting", "import-opening", str(path),
                                "--date", "2021-01-01"], env=pg_hub.stack.env, capture_output=True, text=True,
-                              timeout=60, cwd=hubsettings.PROJECT_ROOT)
+                              timeout=60, cwd=components.PROJECT_ROOT)
     refused = run(bad)
     assert refused.returncode != 0 and "does not balance" in refused.stderr
     posted = run(good)

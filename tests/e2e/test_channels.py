@@ -17,8 +17,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from hub import components
 from hubkit import settings as hubsettings
-from hubkit.supervisor import free_port
+from hub.supervisor import free_port
 from services.order.models import orders as orders_table
 from tests.e2e.helpers import stock_sku
 from tests.e2e.test_ledgers import _simulator
@@ -61,7 +62,7 @@ SHOP_COUNTS = (("taobao", ("tb-main", "tb-outlet", "tb-mini")), ("jd", ("jd-main
 @pytest.fixture(scope="module")
 def channel_hub(session_name, tmp_path_factory):
     name, log_dir = f"{session_name}_chn", tmp_path_factory.mktemp("channel-hub-logs")
-    databases = (*hubsettings.SERVICES, "gateway", "ledger", "shops")
+    databases = (*components.SERVICES, "gateway", "ledger", "shops")
     urls = infra.create_databases(name, databases)
     ports = {"taobao": free_port(), "jd": free_port()}
     # a third Taobao shop besides the simulator's two: 3 Taobao-style and 2 JD-style shops
@@ -197,18 +198,18 @@ def test_an_unmapped_sku_holds_the_order_until_it_is_mapped(channel_hub):
         assert mapped.status_code == 200, mapped.text
     wait_for(lambda: external_ids <= {ext for (ch, ext) in _hub_orders(hub) if ch == "jd"}, 60, 0.5,
              "the held orders in the hub")
-    status = subprocess.run([sys.executable, "-m", "hubkit.cli", "connectors", "status"], env=hub.stack.env,
-                            capture_output=True, text=True, timeout=60, cwd=hubsettings.PROJECT_ROOT)
+    status = subprocess.run([sys.executable, "-m", "hub.cli", "connectors", "status"], env=hub.stack.env,
+                            capture_output=True, text=True, timeout=60, cwd=components.PROJECT_ROOT)
     assert status.returncode == 0, status.stderr
     assert sorted(line.split()[1] for line in status.stdout.splitlines()) == sorted(
         shop for _, shops in SHOP_COUNTS for shop in shops)
     assert all("watermark" in line and "lag" in line and "exceptions" in line for line in status.stdout.splitlines())
     # re-pulling the last hour of one shop reads its orders again and publishes none twice
     now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None, microsecond=0)
-    repull = subprocess.run([sys.executable, "-m", "hubkit.cli", "connectors", "repull", "--platform", "jd",
+    repull = subprocess.run([sys.executable, "-m", "hub.cli", "connectors", "repull", "--platform", "jd",
                              "--shop", "jd-main", "--from", (now - timedelta(hours=1)).isoformat(),
                              "--to", now.isoformat()],
-                            env=hub.stack.env, capture_output=True, text=True, timeout=120, cwd=hubsettings.PROJECT_ROOT)
+                            env=hub.stack.env, capture_output=True, text=True, timeout=120, cwd=components.PROJECT_ROOT)
     assert repull.returncode == 0, repull.stdout + repull.stderr
     stats = json.loads(repull.stdout)
     assert stats["read"] > 0 and stats["published"] == 0 and stats["duplicates"] + stats["held"] == stats["read"]

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from hubkit import settings as hubsettings
-from hubkit.supervisor import free_port
+from hub import components
+from hub.supervisor import free_port
 from tests.support import infra
 
 pytestmark = pytest.mark.e2e
@@ -22,14 +22,14 @@ def demo_env(session_name, tmp_path):
     vhost = f"{session_name}_demo"
     env = {**os.environ, "HUB_AMQP_URI": infra.create_vhost(vhost), "HUB_VAR_DIR": str(tmp_path),
            "HUB_GATEWAY_PORT": str(free_port()), "HUB_METRICS_BASE_PORT": "0",
-           **{f"HUB_{svc.upper()}_GRPC_PORT": str(free_port()) for svc in hubsettings.SERVICES}}
+           **{f"HUB_{svc.upper()}_GRPC_PORT": str(free_port()) for svc in components.SERVICES}}
     yield env
     infra.delete_vhost(vhost)
 
 
 def test_demo_buys_sells_ships_and_its_books_balance_and_reach_the_ledger(demo_env):
-    done = subprocess.run([sys.executable, "-m", "hubkit.cli", "demo", "--json"], env=demo_env, capture_output=True,
-                          text=True, timeout=300, cwd=hubsettings.PROJECT_ROOT)
+    done = subprocess.run([sys.executable, "-m", "hub.cli", "demo", "--json"], env=demo_env, capture_output=True,
+                          text=True, timeout=300, cwd=components.PROJECT_ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
     assert summary["orders"] == 40

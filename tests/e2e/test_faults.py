@@ -110,7 +110,7 @@ def test_broker_stopped_and_started_mid_run_loses_nothing(pg_hub):
 
 
 def _hub_cli(hub, *args) -> str:
-    done = subprocess.run([sys.executable, "-m", "hubkit.cli", *args], env=hub.stack.env, check=True,
+    done = subprocess.run([sys.executable, "-m", "hub.cli", *args], env=hub.stack.env, check=True,
                           capture_output=True, text=True, timeout=60)
     return done.stdout
 

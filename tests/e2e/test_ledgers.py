@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from hub import components
 from hubkit import settings as hubsettings
-from hubkit.supervisor import free_port
+from hub.supervisor import free_port
 from tests.e2e.helpers import stock_sku, unique
 from tests.support import infra
 from tests.support.hub import Hub, wait_for
@@ -32,7 +33,7 @@ def _simulator(kind: str, port: int, log_dir, config=None) -> subprocess.Popen:
     log = open(log_dir / f"sim-{kind}.log", "ab")
     extra = ["--config", str(config)] if config else []
     proc = subprocess.Popen([sys.executable, "-m", f"simulators.{kind}", "--host", "127.0.0.1", "--port", str(port),
-                             *extra], stdout=log, stderr=subprocess.STDOUT, cwd=hubsettings.PROJECT_ROOT)
+                             *extra], stdout=log, stderr=subprocess.STDOUT, cwd=components.PROJECT_ROOT)
     wait_for(lambda: _up(f"http://127.0.0.1:{port}/__sim/stats"), 30, 0.2, f"the {kind} simulator")
     return proc
 
@@ -48,7 +49,7 @@ def _up(url) -> bool:
 def ledger_hub(session_name, tmp_path_factory):
     """A hub of its own with both ledgers configured, each a real simulator on loopback."""
     name, log_dir = f"{session_name}_ldg", tmp_path_factory.mktemp("ledger-hub-logs")
-    databases = (*hubsettings.SERVICES, "gateway", "ledger")
+    databases = (*components.SERVICES, "gateway", "ledger")
     urls = infra.create_databases(name, databases)
     ports = {"kingdee": free_port(), "ufida": free_port()}
     sims = {kind: _simulator(kind, port, log_dir) for kind, port in ports.items()}
@@ -115,8 +116,8 @@ def test_every_voucher_reaches_each_ledger_exactly_once_despite_faults_and_a_kil
         assert stats["faults"]["timeout_after_store"] > 0, stats
         assert status[kind]["rejected"] == 0
     period = _today()[:7]
-    done = subprocess.run([sys.executable, "-m", "hubkit.cli", "ledger", "reconcile", "--period", period, "--json"],
-                          env=hub.stack.env, capture_output=True, text=True, timeout=120, cwd=hubsettings.PROJECT_ROOT)
+    done = subprocess.run([sys.executable, "-m", "hub.cli", "ledger", "reconcile", "--period", period, "--json"],
+                          env=hub.stack.env, capture_output=True, text=True, timeout=120, cwd=components.PROJECT_ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     reports = json.loads(done.stdout)
     assert [r["matches"] for r in reports] == [True, True]

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from hubkit import migrations
+from hub import components
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 from services.accounting import chart, domain, handlers
@@ -20,7 +20,7 @@ RULES = domain.Rules(accounts=chart.DEFAULT_ACCOUNTS, vat_rate=Decimal("0.13"), 
 @pytest.fixture(params=["postgresql", "sqlite"])
 def db(request, pg_urls, tmp_path):
     url = pg_urls["accounting"] if request.param == "postgresql" else f"sqlite:///{tmp_path / 'acc.db'}"
-    migrations.upgrade("accounting", url)
+    components.migrate("accounting", url)
     database = Database(url, metadata)
     handlers.ensure_chart(database, chart.DEFAULT_CHART)
     yield database

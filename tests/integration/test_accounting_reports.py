@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import delete, update
 
-from hubkit import migrations
+from hub import components
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import InvalidArgument, NotFound
@@ -35,7 +35,7 @@ ACME, BETA, GAMMA = "supplier:ACME", "supplier:BETA", "supplier:GAMMA"
 def pg_accounting_url():
     prefix = infra.session_name()
     url = infra.create_databases(prefix, ["accounting"])["accounting"]
-    migrations.upgrade("accounting", url)
+    components.migrate("accounting", url)
     yield url
     infra.drop_databases(prefix, ["accounting"])
 
@@ -45,7 +45,7 @@ def url(request, tmp_path):
     if request.param == "postgresql":
         return request.getfixturevalue("pg_accounting_url")
     url = f"sqlite:///{tmp_path / 'accounting.db'}"
-    migrations.upgrade("accounting", url)
+    components.migrate("accounting", url)
     return url
 
 

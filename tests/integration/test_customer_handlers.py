@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from hubapi.customer.v1 import customer_service_pb2 as pb
 from hubapi.customer.v1 import customer_service_pb2_grpc as pb_grpc
-from hubkit import migrations
+from hub import components
 from hubkit.db import Database
 from hubkit.envelope import Envelope
 from hubkit.errors import InvalidArgument, NotFound
@@ -36,7 +36,7 @@ PLACED, SHIPPED = "customer.order_placed", "customer.order_shipped"
 def pg_customer_url():
     prefix = infra.session_name()
     url = infra.create_databases(prefix, ["customer"])["customer"]
-    migrations.upgrade("customer", url)
+    components.migrate("customer", url)
     yield url
     infra.drop_databases(prefix, ["customer"])
 
@@ -46,7 +46,7 @@ def url(request, tmp_path):
     if request.param == "postgresql":
         return request.getfixturevalue("pg_customer_url")
     url = f"sqlite:///{tmp_path / 'customer.db'}"
-    migrations.upgrade("customer", url)
+    components.migrate("customer", url)
     return url
 
 

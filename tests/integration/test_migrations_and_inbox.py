@@ -9,11 +9,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
 from gateway.models import metadata as gateway_metadata
-from hubkit import migrations
+from hub import components
 from hubkit.db import Database
 from hubkit.envelope import Envelope
 from hubkit.inbox import handle_once
-from hubkit.settings import SERVICES
+from hub.components import SERVICES
 from services.order.models import metadata as order_metadata
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,7 @@ def urls(request, pg_urls, tmp_path):
 
 @pytest.mark.parametrize("name", list(METADATA))
 def test_migrations_match_the_models(urls, name):
-    migrations.upgrade(name, urls[name])
+    components.migrate(name, urls[name])
     db = Database(urls[name], METADATA[name])
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), METADATA[name])
@@ -39,7 +39,7 @@ def test_migrations_match_the_models(urls, name):
 
 
 def test_an_event_is_applied_once_and_stale_versions_are_ignored(urls):
-    migrations.upgrade("order", urls["order"])
+    components.migrate("order", urls["order"])
     db = Database(urls["order"], order_metadata)
     applied = []
 
@@ -64,7 +64,7 @@ def test_an_event_is_applied_once_and_stale_versions_are_ignored(urls):
 
 
 def test_an_effect_that_fails_leaves_no_inbox_record(urls):
-    migrations.upgrade("order", urls["order"])
+    components.migrate("order", urls["order"])
     db = Database(urls["order"], order_metadata)
     env = Envelope(type="stock_reserved", source="inventory", aggregate_id="fails", sequence=1, payload={},
                    correlation_id="c", actor="t")

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from hubapi.procurement.v1 import procurement_service_pb2 as pb
 from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
 from hubkit import grpc_server as hub_grpc
-from hubkit import migrations
+from hub import components
 from hubkit.db import Database, UnitOfWork
 from hubkit.errors import Conflict, HubError, InvalidArgument, NotFound
 from services.procurement import domain, handlers
@@ -47,7 +47,7 @@ def url(request, tmp_path):
 
 @pytest.fixture
 def db(url):
-    migrations.upgrade("procurement", url)
+    components.migrate("procurement", url)
     database = Database(url, metadata, pool_size=8)
     yield database
     database.dispose()

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from hubapi.procurement.v1 import procurement_service_pb2 as pb
 from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
-from hubkit import migrations
+from hub import components
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, InvalidArgument, NotFound
@@ -40,7 +40,7 @@ def pg_urls():
     prefix = infra.session_name()
     urls = infra.create_databases(prefix, ["procurement", "order"])
     for name, url in urls.items():
-        migrations.upgrade(name, url)
+        components.migrate(name, url)
     yield urls
     infra.drop_databases(prefix, ["procurement", "order"])
 
@@ -51,7 +51,7 @@ def urls(request, tmp_path):
         return request.getfixturevalue("pg_urls")
     found = {name: f"sqlite:///{tmp_path / (name + '.db')}" for name in ("procurement", "order")}
     for name, url in found.items():
-        migrations.upgrade(name, url)
+        components.migrate(name, url)
     return found
 
 
@@ -270,7 +270,7 @@ def test_the_gateway_routes(db, stub, tmp_path):
     from hubkit import settings as hubsettings
 
     gateway_url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    migrations.upgrade("gateway", gateway_url)
+    components.migrate("gateway", gateway_url)
     gateway_db = Database(gateway_url, gateway_metadata)
     buyer = auth.add_user(gateway_db, "pam", "purchasing")
     seller = auth.add_user(gateway_db, "sal", "sales")

@@ -13,9 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway import auth
 from gateway.models import metadata as gateway_metadata
+from hub import components
 from hubkit import settings as hubsettings
 from hubkit.db import Database
-from hubkit.supervisor import Stack, free_port
+from hub.supervisor import Stack, free_port
 
 
 class Hub:
@@ -23,7 +24,7 @@ class Hub:
         self.env = {
             "HUB_AMQP_URI": amqp_uri,
             **{f"HUB_{name.upper()}_DB_URL": url for name, url in db_urls.items()},
-            **{f"HUB_{svc.upper()}_GRPC_PORT": str(free_port()) for svc in hubsettings.SERVICES},
+            **{f"HUB_{svc.upper()}_GRPC_PORT": str(free_port()) for svc in components.SERVICES},
             "HUB_GATEWAY_PORT": str(free_port()),
             "HUB_SHOPS_TAOBAO_GRPC_PORT": str(free_port()), "HUB_SHOPS_JD_GRPC_PORT": str(free_port()),
             # fast retries so poison reaches the dead-letter queue within a test
@@ -37,13 +38,13 @@ class Hub:
         ports = {}
         self.stack = Stack(self.env, log_dir, metrics_ports=lambda name: ports.setdefault(name, free_port()))
         self.dbs = {svc: Database(db_urls[svc], importlib.import_module(f"services.{svc}.models").metadata)
-                    for svc in hubsettings.SERVICES}
+                    for svc in components.SERVICES}
         self.gateway_db = Database(db_urls["gateway"], gateway_metadata)
         self._keys: dict[str, str] = {}
 
     def start(self) -> "Hub":
-        subprocess.run([sys.executable, "-m", "hubkit.cli", "migrate"], env={**self.stack.env}, check=True,
-                       cwd=hubsettings.PROJECT_ROOT, capture_output=True)
+        subprocess.run([sys.executable, "-m", "hub.cli", "migrate"], env={**self.stack.env}, check=True,
+                       cwd=components.PROJECT_ROOT, capture_output=True)
         self.stack.start()
         self.stack.wait_ready(90)
         return self

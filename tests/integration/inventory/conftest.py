@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from hubkit import migrations
+from hub import components
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 from services.inventory import (audit, catalog, counts, handlers, holds, movements, reservations,
@@ -35,7 +35,7 @@ def db_url(request, tmp_path):
 
 @pytest.fixture
 def db(db_url):
-    migrations.upgrade("inventory", db_url)
+    components.migrate("inventory", db_url)
     database = Database(db_url, metadata, pool_size=8)
     yield database
     database.dispose()

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
-from hubkit import migrations
+from hub import components
 from hubkit.db import Database
 from services.inventory import domain, reservations
 from services.inventory.models import allocations, metadata, stock_levels
@@ -32,7 +32,7 @@ ANSWERS = ("stock_reserved", "stock_short")
 
 @pytest.fixture
 def pg_inv(inventory_pg_url):
-    migrations.upgrade("inventory", inventory_pg_url)
+    components.migrate("inventory", inventory_pg_url)
     database = Database(inventory_pg_url, metadata, pool_size=THREADS)
     yield Inventory(database)
     database.dispose()
@@ -141,7 +141,7 @@ def test_concurrent_orders_never_oversell_on_sqlite_even_from_two_database_objec
     """Two Database objects on one file stand for two processes: their threads do not share the
     per-process lock, so BEGIN IMMEDIATE (and SQLite's busy wait) is what serialises them."""
     url = f"sqlite:///{tmp_path / 'inventory.db'}"
-    migrations.upgrade("inventory", url)
+    components.migrate("inventory", url)
     first, second = Database(url, metadata), Database(url, metadata)
     try:
         inv = Inventory(first)

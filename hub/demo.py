@@ -23,7 +23,8 @@ import httpx
 from hubkit import broker
 from hubkit import settings as hubsettings
 from hubkit.money import unit_cost
-from hubkit.supervisor import free_port, start_embedded
+from hub.components import PROJECT_ROOT, SERVICES
+from hub.supervisor import free_port, start_embedded
 
 CATALOG = [("TEA-LONGJING-250G", "West Lake Longjing tea 250 g", "168.00"),
            ("TEA-PUER-357G", "Pu'er cake 357 g", "238.00"),
@@ -179,7 +180,7 @@ def demo_world(say):
     env = {"HUB_VAR_DIR": str(var)}
     # ports of its own, outside the kernel's range for outgoing connections (a fixed port there can
     # be taken for a moment by some client socket), so the demo also runs beside `hub up`
-    for name in [f"HUB_{svc.upper()}_GRPC_PORT" for svc in hubsettings.SERVICES] + ["HUB_GATEWAY_PORT",
+    for name in [f"HUB_{svc.upper()}_GRPC_PORT" for svc in SERVICES] + ["HUB_GATEWAY_PORT",
                                                                                     "HUB_LEDGER_GRPC_PORT"]:
         if not os.environ.get(name):
             env[name] = str(free_port())
@@ -196,7 +197,7 @@ def demo_world(say):
         log = open(var / "log" / "sim-kingdee.log", "ab")
         simulator = subprocess.Popen([sys.executable, "-m", "simulators.kingdee", "--host", "127.0.0.1",
                                       "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=hubsettings.PROJECT_ROOT)
+                                     cwd=PROJECT_ROOT)
         env.update({"HUB_LEDGERS": "kingdee", "HUB_KINGDEE_URL": f"http://127.0.0.1:{port}/k3cloud/", **DEMO_KINGDEE})
         say(f"a Kingdee-style ledger simulator listens on port {port}")
     os.environ.update(env)
@@ -210,8 +211,7 @@ def demo_world(say):
 
 def ledger_summary(client: httpx.Client, settings, period: str, expected: int) -> dict:
     """Wait until the ledgers confirmed every voucher (or refused some), then reconcile."""
-    from connectors.ledgers import config as ledger_config
-    from connectors.ledgers import reconcile
+    from hub.cli import reconcile_report
 
     def settled():
         st = client.get("/ledger/status").json()["ledgers"]
@@ -221,9 +221,8 @@ def ledger_summary(client: httpx.Client, settings, period: str, expected: int) -
     while not (status := settled()) and time.monotonic() < deadline:
         time.sleep(0.5)
     status = status or client.get("/ledger/status").json()["ledgers"]
-    configs = ledger_config.load(settings.ledgers)
     return {l["ledger"]: {**{k: l[k] for k in ("confirmed", "rejected", "duplicate_pushes")},
-                          "reconciliation": reconcile.reconcile(settings, l["ledger"], configs[l["ledger"]], period)}
+                          "reconciliation": reconcile_report(l["ledger"], period)}
             for l in status}
 
 

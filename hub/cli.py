@@ -13,31 +13,33 @@ def _settings():
 
 
 def cmd_migrate(args) -> None:
-    from hubkit import broker, migrations
+    from hub import components
+    from hubkit import broker
     s = _settings()
-    migrated = migrations.upgrade_all(s)
+    migrated = components.migrate_all(s)
     broker.ensure_running(s.amqp_uri)
     broker.declare_topology(s.amqp_uri)
     print(f"migrated {', '.join(migrated)}; broker topology declared")
 
 
 def cmd_api(args) -> None:
-    import importlib
+    from hub import components
     from hubkit import logging as hublog, metrics
     s = _settings()
     hublog.setup(f"{args.service}-api", s.log_level)
     metrics.serve(s.metrics_port)
-    importlib.import_module(f"services.{args.service}.grpc_server").main(s)
+    components.api_main(args.service)(s)
 
 
 def cmd_worker(args) -> None:
     # eventlet must patch before anything else is imported: a fresh interpreter
-    os.execv(sys.executable, [sys.executable, "-m", "hubkit.worker", args.service])
+    os.execv(sys.executable, [sys.executable, "-m", "hub.worker", args.service])
 
 
 def cmd_relay(args) -> None:
+    from hub import components
     from hubkit import relay
-    relay.main(args.service)
+    relay.main(args.service, components.metadata(args.service))
 
 
 def cmd_gateway(args) -> None:
@@ -49,12 +51,12 @@ def cmd_gateway(args) -> None:
 
 
 def cmd_up(args) -> None:
-    from hubkit import supervisor
+    from hub import supervisor
     supervisor.run_up()
 
 
 def cmd_demo(args) -> None:
-    from hubkit import demo
+    from hub import demo
     demo.run_demo(as_json=args.json)
 
 
@@ -123,19 +125,37 @@ def cmd_import_opening(args) -> None:
     print(f"opening balances posted as {reply.voucher.number}: {len(rows)} lines, total {reply.voucher.total}")
 
 
-def _shop_connector(platform: str):
-    """A connector of one platform, for the commands (the same code the process runs)."""
-    from connectors.shops import config as shop_config
-    from connectors.shops import store
-    from connectors.shops.jd import JdClient
-    from connectors.shops.runner import ShopConnector, TokenStore
-    from connectors.shops.taobao import TaobaoClient
-    from hubkit.db import Database
-    s = _settings()
-    cfg, shops, skus = shop_config.load(s.shops_file)[platform]
-    db = Database(s.shops_db_url, store.metadata)
-    return ShopConnector(s, platform, {"taobao": TaobaoClient, "jd": JdClient}[platform](cfg, TokenStore(db)),
-                         shops, skus, db)
+def _call(target: str, stub_class, method: str, request, actor: str = "cli"):
+    """One call to a component's gRPC API; a refusal or an absent process is a one-line error."""
+    import grpc
+
+    with grpc.insecure_channel(target) as channel:
+        try:
+            return getattr(stub_class(channel), method)(request, metadata=[("x-hub-actor", actor)], timeout=150)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                raise SystemExit(f"error: nothing answers at {target}: is the process running (hub up)?")
+            details = dict(exc.trailing_metadata() or ()).get("x-hub-field-errors", "")
+            raise SystemExit(f"refused: {exc.details()} {details}".strip())
+
+
+def _shops(platform: str, method: str, request):
+    from hubapi.shops.v1 import shop_service_pb2_grpc as pb_grpc
+    return _call(_settings().shops_grpc_targets[platform], pb_grpc.ShopConnectorServiceStub, method, request)
+
+
+def _ledger(method: str, request):
+    from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
+    return _call(_settings().ledger_grpc_target, pb_grpc.LedgerServiceStub, method, request)
+
+
+def _platforms(args) -> list[str]:
+    """The platform asked for, or every platform with shops in HUB_SHOPS_FILE."""
+    from hub.supervisor import shop_platforms
+    platforms = [args.platform] if getattr(args, "platform", None) else list(shop_platforms(_settings()))
+    if not platforms:
+        raise SystemExit("no shops configured: set HUB_SHOPS_FILE or pass --platform")
+    return platforms
 
 
 def cmd_connectors_run(args) -> None:
@@ -144,76 +164,50 @@ def cmd_connectors_run(args) -> None:
 
 
 def cmd_connectors_status(args) -> None:
-    from datetime import datetime, timezone
-
-    from sqlalchemy import func, select
-
-    from connectors.shops import store
-    from hubkit.db import Database, as_utc
-    db = Database(_settings().shops_db_url, store.metadata)
-    x = store.exceptions
-    with db.reader() as s:
-        rows = s.execute(select(store.shops).order_by(store.shops.c.platform, store.shops.c.shop)).all()
-        held = dict(((r.platform, r.shop), r.n) for r in s.execute(
-            select(x.c.platform, x.c.shop, func.count().label("n")).where(x.c.status == "open")
-            .group_by(x.c.platform, x.c.shop)).all())
-        sp, sh = store.stock_pushes, store.shipments
-        owed_stock = dict(((r.platform, r.shop), (r.n, r.failing)) for r in s.execute(
-            select(sp.c.platform, sp.c.shop, func.count().label("n"),
-                   func.count(sp.c.last_error).label("failing"))
-            .where(sp.c.version > sp.c.pushed_version).group_by(sp.c.platform, sp.c.shop)).all())
-        owed_shipments = dict(((r.platform, r.shop), (r.n, r.failing)) for r in s.execute(
-            select(sh.c.platform, sh.c.shop, func.count().label("n"), func.count(sh.c.last_error).label("failing"))
-            .where(sh.c.status == "pending").group_by(sh.c.platform, sh.c.shop)).all())
-    now = datetime.now(timezone.utc)
-    for r in rows:
-        lag = (now - as_utc(r.watermark)).total_seconds()
-        state = f"ERROR since {as_utc(r.error_since):%H:%M:%S}: {r.last_error}" if r.error_since else "ok"
-        print(f"{r.platform:7s} {r.shop:14s} watermark {as_utc(r.watermark):%Y-%m-%d %H:%M:%S}Z lag {lag:6.0f}s "
-              f"published {r.orders_published} duplicates {r.duplicates_suppressed} retries {r.retries} "
-              f"exceptions {held.get((r.platform, r.shop), 0)} "
-              f"stock pushes owed {owed_stock.get((r.platform, r.shop), (0, 0))[0]} "
-              f"(failing {owed_stock.get((r.platform, r.shop), (0, 0))[1]}) "
-              f"shipments owed {owed_shipments.get((r.platform, r.shop), (0, 0))[0]} "
-              f"(failing {owed_shipments.get((r.platform, r.shop), (0, 0))[1]})  {state}")
+    from hubapi.shops.v1 import shop_service_pb2 as pb
+    for platform in _platforms(args):
+        for r in _shops(platform, "GetStatus", pb.GetStatusRequest()).shops:
+            state = f"ERROR since {r.error_since[11:19]}: {r.last_error}" if r.error_since else "ok"
+            print(f"{r.platform:7s} {r.shop:14s} watermark {r.watermark[:19]}Z lag {r.lag_seconds:6.0f}s "
+                  f"published {r.orders_published} duplicates {r.duplicates_suppressed} retries {r.retries} "
+                  f"exceptions {r.open_exceptions} stock pushes owed {r.stock_pushes_owed} "
+                  f"(failing {r.stock_pushes_failing}) shipments owed {r.shipments_owed} "
+                  f"(failing {r.shipments_failing})  {state}")
 
 
 def cmd_connectors_repull(args) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
-    connector = _shop_connector(args.platform)
+
+    from hubapi.shops.v1 import shop_service_pb2 as pb
     tz = ZoneInfo("Asia/Shanghai")  # the platforms speak Shanghai local time
-    start = datetime.fromisoformat(args.start).replace(tzinfo=tz)
-    end = datetime.fromisoformat(args.end).replace(tzinfo=tz)
-    if args.shop not in connector.shops:
-        raise SystemExit(f"unknown shop {args.shop!r} for {args.platform}")
-    print(json.dumps(connector.pull(connector.shops[args.shop], start, end)))
+    try:
+        start, end = (datetime.fromisoformat(t).replace(tzinfo=tz).isoformat() for t in (args.start, args.end))
+    except ValueError as exc:
+        raise SystemExit(f"error: --from/--to: {exc}")
+    r = _shops(args.platform, "Repull", pb.RepullRequest(shop=args.shop, start=start, end=end))
+    print(json.dumps({"read": r.read, "published": r.published, "duplicates": r.duplicates, "held": r.held,
+                      **({"error": r.error} if r.error else {})}))
 
 
 def cmd_connectors_map_sku(args) -> None:
-    from connectors.shops import core, store
-    from hubkit.db import dialect_insert
+    from hubapi.shops.v1 import shop_service_pb2 as pb
     components = []
     for item in args.components:
         sku, _, qty = item.partition("*")
-        components.append({"sku": sku, "quantity": int(qty or 1)})
-    connector = _shop_connector(args.platform)
-    with connector.db.session() as s:
-        s.execute(dialect_insert(s, store.sku_mappings).values(
-            platform=args.platform, outer_sku=args.outer_sku, components=core.components_json(components))
-            .on_conflict_do_update(index_elements=["platform", "outer_sku"],
-                                   set_={"components": core.components_json(components)}))
-    print(f"{args.platform} {args.outer_sku} -> {components}; re-drove {connector.redrive()} held order(s)")
+        try:
+            components.append(pb.Component(sku=sku, quantity=int(qty or 1)))
+        except ValueError:
+            raise SystemExit(f"error: {item!r}: a quantity after * must be a whole number")
+    reply = _shops(args.platform, "MapSku", pb.MapSkuRequest(outer_sku=args.outer_sku, components=components))
+    mapped = ", ".join(f"{c.sku}*{c.quantity}" for c in reply.components)
+    print(f"{args.platform} {reply.outer_sku} -> {mapped}; re-driving {reply.redrive_pending} held order(s)")
 
 
 def cmd_connectors_exceptions(args) -> None:
-    from sqlalchemy import select
-
-    from connectors.shops import store
-    from hubkit.db import Database
-    x = store.exceptions
-    with Database(_settings().shops_db_url, store.metadata).reader() as s:
-        for r in s.execute(select(x).where(x.c.status == "open").order_by(x.c.created_at)).all():
+    from hubapi.shops.v1 import shop_service_pb2 as pb
+    for platform in _platforms(args):
+        for r in _shops(platform, "ListExceptions", pb.ListExceptionsRequest(status="open")).exceptions:
             print(f"{r.platform} {r.shop} {r.external_order_id} {r.reason}: {r.detail}")
 
 
@@ -222,15 +216,23 @@ def cmd_ledger_run(args) -> None:
     runner.main()
 
 
+def reconcile_report(ledger: str, period: str) -> dict:
+    """The ledger connector's reconciliation of one ledger and period, as a plain dict."""
+    from hubapi.ledger.v1 import ledger_service_pb2 as pb
+    r = _ledger("Reconcile", pb.ReconcileRequest(ledger=ledger, period=period))
+    return {"ledger": r.ledger, "period": r.period, "hub_vouchers": r.hub_vouchers, "ledger_vouchers": r.ledger_vouchers,
+            "account_differences": [{f: getattr(a, f) for f in ("account", "hub_debit", "hub_credit", "ledger_debit",
+                                                                "ledger_credit")} for a in r.account_differences],
+            "missing_in_ledger": list(r.missing_in_ledger), "duplicated_in_ledger": list(r.duplicated_in_ledger),
+            "unknown_to_hub": list(r.unknown_to_hub), "matches": r.matches}
+
+
 def cmd_ledger_reconcile(args) -> None:
-    from connectors.ledgers import config as ledger_config
-    from connectors.ledgers import reconcile
     s = _settings()
     ledgers = [args.ledger] if args.ledger else list(s.ledgers)
     if not ledgers:
         raise SystemExit("no ledger configured: set HUB_LEDGERS or pass --ledger")
-    configs = ledger_config.load(ledgers)
-    reports = [reconcile.reconcile(s, ledger, configs[ledger], args.period) for ledger in ledgers]
+    reports = [reconcile_report(ledger, args.period) for ledger in ledgers]
     if args.json:
         print(json.dumps(reports, indent=2, ensure_ascii=False))
     for r in reports if not args.json else []:
@@ -248,19 +250,15 @@ def cmd_ledger_reconcile(args) -> None:
 
 
 def cmd_ledger_status(args) -> None:
-    from connectors.ledgers import pusher, store
-    from hubkit.db import Database
-    s = _settings()
-    db = Database(s.ledger_db_url, store.metadata)
-    for ledger in s.ledgers:
-        st = pusher.status(db, ledger)
-        print(f"{ledger}: {st['confirmed']} confirmed, {st['pending'] + st['pushing']} waiting "
-              f"(oldest {st['oldest_unposted_seconds']:.0f}s), {st['rejected']} rejected, "
-              f"{st['duplicate_pushes']} duplicate push attempts")
+    from hubapi.ledger.v1 import ledger_service_pb2 as pb
+    for st in _ledger("GetStatus", pb.GetStatusRequest()).ledgers:
+        print(f"{st.ledger}: {st.confirmed} confirmed, {st.pending + st.pushing} waiting "
+              f"(oldest {st.oldest_unposted_seconds:.0f}s), {st.rejected} rejected, "
+              f"{st.duplicate_pushes} duplicate push attempts")
 
 
 def parser() -> argparse.ArgumentParser:
-    from hubkit.settings import SERVICES
+    from hub.components import PLATFORMS, SERVICES
     p = argparse.ArgumentParser(prog="hub", description="The commerce hub.")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="migrate every database and declare the broker topology").set_defaults(func=cmd_migrate)
@@ -291,24 +289,26 @@ def parser() -> argparse.ArgumentParser:
     conn = sub.add_parser("connectors", help="the shop connectors (HUB_SHOPS_FILE)").add_subparsers(
         dest="connectors_command", required=True)
     run = conn.add_parser("run", help="run the connector of one platform")
-    run.add_argument("--platform", required=True, choices=("taobao", "jd"))
+    run.add_argument("--platform", required=True, choices=PLATFORMS)
     run.set_defaults(func=cmd_connectors_run)
-    conn.add_parser("status", help="per shop: watermark, lag, last error, retries, exceptions").set_defaults(
-        func=cmd_connectors_status)
+    st = conn.add_parser("status", help="per shop: watermark, lag, last error, retries, exceptions")
+    st.add_argument("--platform", choices=PLATFORMS, help="default: every platform in HUB_SHOPS_FILE")
+    st.set_defaults(func=cmd_connectors_status)
     rep = conn.add_parser("repull", help="pull one shop's orders modified in a window again (Shanghai time)")
-    rep.add_argument("--platform", required=True, choices=("taobao", "jd"))
+    rep.add_argument("--platform", required=True, choices=PLATFORMS)
     rep.add_argument("--shop", required=True)
     rep.add_argument("--from", dest="start", required=True, help="YYYY-MM-DDTHH:MM:SS")
     rep.add_argument("--to", dest="end", required=True, help="YYYY-MM-DDTHH:MM:SS")
     rep.set_defaults(func=cmd_connectors_repull)
     mp = conn.add_parser("map-sku", help="map a platform SKU to hub SKUs (SKU*qty for a combination) and "
                                          "re-drive the orders held for it")
-    mp.add_argument("--platform", required=True, choices=("taobao", "jd"))
+    mp.add_argument("--platform", required=True, choices=PLATFORMS)
     mp.add_argument("outer_sku")
     mp.add_argument("components", nargs="+", help="hub SKU, or SKU*quantity per unit")
     mp.set_defaults(func=cmd_connectors_map_sku)
-    conn.add_parser("exceptions", help="orders held: unmapped SKU, unparseable address, amount mismatch").set_defaults(
-        func=cmd_connectors_exceptions)
+    ex = conn.add_parser("exceptions", help="orders held: unmapped SKU, unparseable address, amount mismatch")
+    ex.add_argument("--platform", choices=PLATFORMS, help="default: every platform in HUB_SHOPS_FILE")
+    ex.set_defaults(func=cmd_connectors_exceptions)
     ledger = sub.add_parser("ledger", help="the external ledgers (HUB_LEDGERS)").add_subparsers(
         dest="ledger_command", required=True)
     ledger.add_parser("run", help="run the ledger connector").set_defaults(func=cmd_ledger_run)

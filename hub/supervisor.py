@@ -14,10 +14,12 @@ from pathlib import Path
 import httpx
 import pika
 
-from hubkit import broker, migrations, settings as hubsettings, topology
+from hub import components
+from hub.components import PROJECT_ROOT, SERVICES
+from hubkit import broker
+from hubkit import settings as hubsettings
 from hubkit.grpc_health import check as grpc_serving
 
-SERVICES = hubsettings.SERVICES
 
 
 @dataclass
@@ -49,16 +51,16 @@ def process_table(metrics_ports, ledgers=(), shop_platforms=()) -> list[Proc]:
     py = sys.executable
     procs = []
     for svc in SERVICES:
-        procs.append(Proc(f"{svc}-api", [py, "-m", "hubkit.cli", "api", svc], 0))
-        if topology.subscriptions(svc):
-            procs.append(Proc(f"{svc}-worker", [py, "-m", "hubkit.worker", svc], 0))
-        if svc in topology.EVENTS.values():
-            procs.append(Proc(f"{svc}-relay", [py, "-m", "hubkit.cli", "relay", svc], 0))
-    procs.append(Proc("gateway", [py, "-m", "hubkit.cli", "gateway"], 0))
+        procs.append(Proc(f"{svc}-api", [py, "-m", "hub.cli", "api", svc], 0))
+        if components.has_worker(svc):
+            procs.append(Proc(f"{svc}-worker", [py, "-m", "hub.worker", svc], 0))
+        if components.has_relay(svc):
+            procs.append(Proc(f"{svc}-relay", [py, "-m", "hub.cli", "relay", svc], 0))
+    procs.append(Proc("gateway", [py, "-m", "hub.cli", "gateway"], 0))
     if ledgers:
-        procs.append(Proc("ledger-connector", [py, "-m", "hubkit.cli", "ledger", "run"], 0))
+        procs.append(Proc("ledger-connector", [py, "-m", "hub.cli", "ledger", "run"], 0))
     for platform in shop_platforms:
-        procs.append(Proc(f"shops-{platform}", [py, "-m", "hubkit.cli", "connectors", "run", "--platform", platform], 0))
+        procs.append(Proc(f"shops-{platform}", [py, "-m", "hub.cli", "connectors", "run", "--platform", platform], 0))
     for proc in procs:
         proc.metrics_port = metrics_ports(proc.name)
     return procs
@@ -97,7 +99,7 @@ class Stack:
             log = open(self.log_dir / f"{name}.log", "ab")
             proc_env = {**self.env, **(env or {}), "HUB_METRICS_PORT": str(proc.metrics_port)}
             proc.popen = subprocess.Popen(proc.argv, env=proc_env, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True, cwd=hubsettings.PROJECT_ROOT)
+                                          start_new_session=True, cwd=PROJECT_ROOT)
             log.close()
 
     def signal(self, name: str, sig=signal.SIGTERM) -> None:
@@ -174,7 +176,7 @@ def start_embedded() -> Stack:
     """Migrate, declare the topology and start every process; return once all are ready."""
     s = hubsettings.load()
     broker.ensure_running(s.amqp_uri)
-    migrations.upgrade_all(s)
+    components.migrate_all(s)
     broker.declare_topology(s.amqp_uri)
     names = [p.name for p in process_table(lambda _: 0, s.ledgers, shop_platforms(s))]
     # the gateway serves /metrics on its own HTTP port
