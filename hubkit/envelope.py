@@ -1,4 +1,4 @@
-"""The event envelope every domain event travels in (ARCHITECTURE: The event envelope)."""
+"""The event envelope every domain event travels in (docs/ARCHITECTURE.md: The event envelope)."""
 from __future__ import annotations
 
 import hashlib

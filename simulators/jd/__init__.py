@@ -1,4 +1,4 @@
-"""JD JOS (京东开放平台) shop simulator (EXTERNAL_APIS.md section 2).
+"""JD JOS (京东开放平台) shop simulator (docs/EXTERNAL_APIS.md section 2).
 
 This module holds no server, so the connector and tests can import it cheaply: the paths, the default
 config, the signature of section 2.2, a client-side helper that builds signed router params, time

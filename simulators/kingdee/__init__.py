@@ -1,4 +1,4 @@
-"""Kingdee K/3 Cloud WebAPI simulator (EXTERNAL_APIS.md section 3).
+"""Kingdee K/3 Cloud WebAPI simulator (docs/EXTERNAL_APIS.md section 3).
 
 This module holds no server, so the connector and tests can import it cheaply: the paths, the
 default config, the signature-header algorithm of the official Python SDK (section 3.3) and its

@@ -1,4 +1,4 @@
-"""Kingdee K/3 Cloud WebAPI simulator: login, GL_VOUCHER Save and ExecuteBillQuery (EXTERNAL_APIS.md section 3)."""
+"""Kingdee K/3 Cloud WebAPI simulator: login, GL_VOUCHER Save and ExecuteBillQuery (docs/EXTERNAL_APIS.md section 3)."""
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,4 @@
-"""Taobao Open Platform (TOP) shop simulator (EXTERNAL_APIS.md section 1).
+"""Taobao Open Platform (TOP) shop simulator (docs/EXTERNAL_APIS.md section 1).
 
 This module holds no server, so the connector and tests can import it cheaply: the router path, the default
 config, the signature (section 1.3), the error envelope (section 1.5) and the rendering of a neutral

@@ -1,4 +1,4 @@
-"""Yonyou U8 OpenAPI simulator (EXTERNAL_APIS.md section 4.1).
+"""Yonyou U8 OpenAPI simulator (docs/EXTERNAL_APIS.md section 4.1).
 
 This module holds no server: the paths, the default config, the simulator's errcode table (the
 reference has none) and the voucher rules (both body shapes of section 4.1). The server is in app.py.

@@ -1,4 +1,4 @@
-"""Never oversell (ARCHITECTURE rule 3) under real concurrency: many threads, each its own unit of
+"""Never oversell (docs/ARCHITECTURE.md, rule 3) under real concurrency: many threads, each its own unit of
 work, reserve one hot SKU stocked in two warehouses at once. Nothing is sold twice, nothing that
 was free is refused, the balances agree with the allocations and the ledger, and every order hears
 exactly one answer. On PostgreSQL (row locks + conditional UPDATE) and on SQLite (BEGIN IMMEDIATE

@@ -1,5 +1,5 @@
 """The connectors' request signatures against the platforms' published examples
-(shared/reference/EXTERNAL_APIS.md sections 1.3 and 2.2)."""
+(docs/EXTERNAL_APIS.md sections 1.3 and 2.2)."""
 from connectors.shops import jd, taobao
 
 TOP_VECTOR = {"app_key": "12345678", "fields": "num_iid,title,nick,price,num", "format": "json",
