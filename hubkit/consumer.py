@@ -3,12 +3,12 @@
 nameko's event_handler acks and drops a message whose handler raised; ours never
 drops: a failed message is re-published to its retry queue with a growing delay,
 and after the last attempt to the dead-letter queue with the error, and only then
-acked. Queue arguments (quorum, dead-lettering) come from hubkit.topology."""
+acked (the policy is hubkit.delivery's, shared with the connectors). Queue arguments (quorum,
+dead-lettering) come from hubkit.topology."""
 from __future__ import annotations
 
 import logging
 import time
-import traceback
 from functools import partial
 
 from kombu import Exchange, Queue
@@ -17,22 +17,13 @@ from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer, QueueConsumer
 
-from hubkit import metrics, topology
+from hubkit import delivery, metrics, topology
+from hubkit.delivery import ATTEMPTS_HEADER, ERROR_HEADER, FAILED_AT_HEADER, retry_delay  # noqa: F401 (re-exported)
 from hubkit.envelope import Envelope, EnvelopeError
-from hubkit.inbox import PredecessorMissing
 
 log = logging.getLogger(__name__)
 
-ATTEMPTS_HEADER = "x-hub-attempts"
-ERROR_HEADER = "x-hub-error"
-FAILED_AT_HEADER = "x-hub-failed-at"
-PREDECESSOR_ATTEMPTS = 12  # with the back-off cap, several minutes of waiting
 HUB_CONFIG_KEY = "HUB"  # nameko config section: max_attempts, retry_base_seconds, retry_max_seconds
-
-
-def retry_delay(attempt: int, base: float, cap: float) -> float:
-    """Exponential back-off: base, 2*base, 4*base ... capped."""
-    return min(base * 2 ** (attempt - 1), cap)
 
 
 class _QueueConsumer(QueueConsumer):
@@ -64,9 +55,8 @@ class EventConsumer(Consumer):
                            routing_key=self.event_type, durable=True,
                            queue_arguments=topology.main_queue_arguments(self.subscription))
         hub = self.container.config.get(HUB_CONFIG_KEY, {})
-        self.max_attempts = int(hub.get("max_attempts", 5))
-        self.retry_base = float(hub.get("retry_base_seconds", 1.0))
-        self.retry_max = float(hub.get("retry_max_seconds", 60.0))
+        self.policy = delivery.Policy(int(hub.get("max_attempts", 5)), float(hub.get("retry_base_seconds", 1.0)),
+                                      float(hub.get("retry_max_seconds", 60.0)))
         self.labels = (service, self.method_name)
         super().setup()
 
@@ -75,7 +65,7 @@ class EventConsumer(Consumer):
         try:
             envelope = Envelope.from_dict(body)
         except EnvelopeError as exc:
-            self._give_up(message, f"EnvelopeError: {exc}", attempts=1)
+            self._set_aside(message, delivery.poison(self.subscription, f"EnvelopeError: {exc}"))
             return
         handle_result = partial(self.handle_result, message, started=time.perf_counter())
         try:
@@ -85,7 +75,7 @@ class EventConsumer(Consumer):
             self.queue_consumer.requeue_message(message)
 
     def on_decode_error(self, message, exc):
-        self._give_up(message, f"undecodable body: {exc}", attempts=1)
+        self._set_aside(message, delivery.poison(self.subscription, f"undecodable body: {exc}"))
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None, started=None):
         if started is not None:
@@ -101,42 +91,28 @@ class EventConsumer(Consumer):
             self.queue_consumer.ack_message(message)
             return
         metrics.MESSAGES_FAILED.labels(*self.labels).inc()
-        error = "".join(traceback.format_exception_only(exc_info[0], exc_info[1])).strip()
-        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
-        # an event that waits for its predecessor is not failing: it keeps waiting (with back-off)
-        # well past the budget of a handler that raised
-        waiting = issubclass(exc_info[0], PredecessorMissing)
-        if attempts < (max(self.max_attempts, PREDECESSOR_ATTEMPTS) if waiting else self.max_attempts):
-            delay = retry_delay(attempts, self.retry_base, self.retry_max)
-            log.warning("%s failed (attempt %d/%d), retrying in %.1fs: %s", self.subscription.queue,
-                        attempts, self.max_attempts, delay, error)
-            self._republish(message, "", self.subscription.retry_queue, attempts, error, expiration=delay)
-        else:
-            self._give_up(message, error, attempts)
+        self._set_aside(message, delivery.after_failure(self.subscription, message.headers, exc_info[1],
+                                                        self.policy))
 
-    def _give_up(self, message, error: str, attempts: int):
-        log.error("%s dead-lettered after %d attempt(s): %s", self.subscription.queue, attempts, error)
-        self._republish(message, topology.DEAD_LETTER_EXCHANGE, self.subscription.queue, attempts, error)
-        metrics.MESSAGES_DEAD_LETTERED.labels(*self.labels).inc()
-
-    def _republish(self, message, exchange, routing_key, attempts, error, expiration=None):
+    def _set_aside(self, message, decision: delivery.Decision):
         """Publish a copy (confirmed), then ack the original. If the publish fails the
         original stays unacked and the broker redelivers it: never dropped."""
-        headers = dict(message.headers or {})
-        headers.update({ATTEMPTS_HEADER: attempts, ERROR_HEADER: error[:2000],
-                        FAILED_AT_HEADER: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        decision.log()
         try:
             with get_producer(self.container.config[AMQP_URI_CONFIG_KEY], confirms=True) as producer:
-                producer.publish(message.body, exchange=exchange, routing_key=routing_key,
-                                 headers=headers, content_type=message.content_type or "application/json",
+                producer.publish(message.body, exchange=decision.exchange, routing_key=decision.routing_key,
+                                 headers=decision.headers(message.headers),
+                                 content_type=message.content_type or "application/json",
                                  content_encoding=message.content_encoding or "utf-8",
-                                 delivery_mode=2, expiration=expiration, mandatory=True,
+                                 delivery_mode=2, expiration=decision.delay, mandatory=True,
                                  retry=True, retry_policy={"max_retries": 3})
         except Exception:
             log.exception("could not set %s aside; leaving it unacked for redelivery",
                           self.subscription.queue)
             return
         self.queue_consumer.ack_message(message)
+        if decision.dead_letter:
+            metrics.MESSAGES_DEAD_LETTERED.labels(*self.labels).inc()
 
 
 handle_event = EventConsumer.decorator

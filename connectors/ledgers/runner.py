@@ -1,6 +1,6 @@
-"""The ledger connector process (`hub ledger run`): consumes voucher_posted (pika, manual ack),
-keeps each voucher and its push state per ledger, pushes on its own schedule, and serves its
-gRPC API. A plain process: no eventlet."""
+"""The ledger connector process (`hub ledger run`): consumes voucher_posted (hubkit.amqp_consumer,
+with the workers' retry and dead-letter policy), keeps each voucher and its push state per ledger,
+pushes on its own schedule, and serves its gRPC API. A plain process: no eventlet."""
 from __future__ import annotations
 
 import json
@@ -9,19 +9,17 @@ import signal
 import time
 from datetime import datetime, timezone
 
-import pika
-
 from connectors.ledgers import clients, config as ledger_config, mapping, pusher, store
 from connectors.ledgers.grpc_api import LedgerServicer
 from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
-from hubkit import clock
-from hubkit import grpc_server, metrics
+from hubkit import clock, delivery, grpc_server, metrics, topology
+from hubkit.amqp_consumer import Consumer
 from hubkit.db import Database, dialect_insert
-from hubkit.envelope import Envelope, EnvelopeError
+from hubkit.envelope import Envelope
 from hubkit.inbox import handle_once
 
 log = logging.getLogger(__name__)
-QUEUE = "ledger.voucher_posted"
+SUBSCRIPTION = topology.Subscription("ledger", "voucher_posted")
 PREFETCH = 200
 
 
@@ -47,48 +45,26 @@ class Connector:
         self.pushers = [pusher.Pusher(name, clients.make(name, cfg), self.db) for name, cfg in configs.items()]
         self.effect = keep_voucher(list(configs))
         self.stopping = False
-        self.connection = None
+        self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=PREFETCH)
+        self.consumer.subscribe(SUBSCRIPTION, self.on_voucher_posted)
 
-    def on_message(self, channel, method, _properties, body):
-        try:
-            envelope = Envelope.from_json(body)
-        except EnvelopeError as exc:
-            log.error("dead-lettering an invalid voucher_posted message: %s", exc)
-            channel.basic_nack(method.delivery_tag, requeue=False)  # the queue's dead-letter exchange keeps it
-            return
-        handle_once(self.db, "ledger", QUEUE, envelope, self.effect)
-        channel.basic_ack(method.delivery_tag)
-
-    def _connect(self):
-        params = pika.URLParameters(self.settings.amqp_uri)
-        params.heartbeat = 120
-        self.connection = pika.BlockingConnection(params)
-        channel = self.connection.channel()
-        channel.basic_qos(prefetch_count=PREFETCH)
-        channel.basic_consume(QUEUE, self.on_message)
-        log.info("consuming %s for %s", QUEUE, ", ".join(p.ledger for p in self.pushers))
+    def on_voucher_posted(self, envelope: Envelope) -> bool:
+        return handle_once(self.db, "ledger", SUBSCRIPTION.queue, envelope, self.effect)
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        log.info("pushing vouchers to %s", ", ".join(p.ledger for p in self.pushers))
         gauges_at = 0.0
         while not self.stopping:
-            try:
-                if self.connection is None or self.connection.is_closed:
-                    self._connect()
-                self.connection.process_data_events(time_limit=0.1)
-            except pika.exceptions.AMQPError as exc:
-                log.warning("broker connection lost (%s); pushing goes on, reconnecting", exc)
-                self.connection = None
-                time.sleep(0.5)
+            self.consumer.poll(0.1)
             for p in self.pushers:  # the ledgers are served whether or not the broker is up
                 p.tick()
             if time.monotonic() - gauges_at > 1:
                 for p in self.pushers:
                     p.update_gauges()
                 gauges_at = time.monotonic()
-        if self.connection is not None and self.connection.is_open:
-            self.connection.close()
+        self.consumer.close()
 
     def _stop(self, *_):
         self.stopping = True

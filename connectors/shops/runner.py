@@ -12,16 +12,18 @@ import signal
 import time
 from concurrent.futures import Future
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
-import pika
 from prometheus_client import Counter, Gauge
 from sqlalchemy import select, update
 
 from connectors.shops import core, store
 from connectors.shops.platform import PlatformError, Shop
 from connectors.shops.publisher import ConfirmedPublisher
+from hubkit import delivery, topology
+from hubkit.amqp_consumer import CONNECTION_ERRORS, Consumer
 from hubkit.db import Database, as_utc, dialect_insert
-from hubkit.envelope import Envelope, EnvelopeError
+from hubkit.envelope import Envelope
 from hubkit.inbox import handle_once
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,11 @@ class ShopConnector:
         self.settings, self.platform, self.client, self.db = settings, platform, client, db
         self.shops = {s.shop: s for s in shops}
         self.publisher = ConfirmedPublisher(settings.amqp_uri)
-        self.stopping, self.connection, self.redrive_requested = False, None, False
+        self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=100)
+        for event, effect in (("order_shipped", self.on_order_shipped), ("stock_changed", self.on_stock_changed)):
+            sub = topology.Subscription(f"shops_{platform}", event)
+            self.consumer.subscribe(sub, partial(handle_once, db, "shops", sub.queue, effect=effect), effect.__name__)
+        self.stopping, self.redrive_requested = False, False
         self.next_pull: dict[str, float] = {}
         self.calls: queue.Queue = queue.Queue()  # work asked for by the gRPC API's threads
         with db.session() as s:
@@ -123,7 +129,7 @@ class ShopConnector:
             for order in sorted(orders, key=lambda o: o.modified):
                 stats[self.handle(shop, order, mappings)] += 1
                 stats["read"] += 1
-        except (PlatformError, pika.exceptions.AMQPError, OSError) as exc:
+        except (PlatformError, *CONNECTION_ERRORS) as exc:
             log.warning("%s %s: pull of %s..%s failed: %s", self.platform, shop.shop, start, end, exc)
             with self.db.session() as s:
                 s.execute(update(t).where(t.c.platform == self.platform, t.c.shop == shop.shop).values(
@@ -291,39 +297,11 @@ class ShopConnector:
         return sent
 
     # -- the loop ------------------------------------------------------------
-    def _consume(self):
-        params = pika.URLParameters(self.settings.amqp_uri)
-        params.heartbeat = 120
-        self.connection = pika.BlockingConnection(params)
-        channel = self.connection.channel()
-        channel.basic_qos(prefetch_count=100)
-        for event, effect in (("order_shipped", self.on_order_shipped), ("stock_changed", self.on_stock_changed)):
-            queue = f"shops_{self.platform}.{event}"
-            channel.basic_consume(queue, lambda ch, method, props, body, q=queue, e=effect: self._on_message(
-                ch, method, body, q, e))
-
-    def _on_message(self, channel, method, body, queue, effect):
-        try:
-            envelope = Envelope.from_json(body)
-        except EnvelopeError as exc:
-            log.error("dead-lettering an invalid message on %s: %s", queue, exc)
-            channel.basic_nack(method.delivery_tag, requeue=False)
-            return
-        handle_once(self.db, "shops", queue, envelope, effect)
-        channel.basic_ack(method.delivery_tag)
-
     def run(self, poll_seconds: float = 2.0) -> None:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         signal.signal(signal.SIGINT, lambda *_: setattr(self, "stopping", True))
         while not self.stopping:
-            try:
-                if self.connection is None or self.connection.is_closed:
-                    self._consume()
-                self.connection.process_data_events(time_limit=0.1)
-            except pika.exceptions.AMQPError as exc:
-                log.warning("broker connection lost (%s); reconnecting", exc)
-                self.connection = None
-                time.sleep(0.5)
+            self.consumer.poll(0.1)
             for shop in self.shops.values():
                 if time.monotonic() >= self.next_pull.get(shop.shop, 0):
                     stats = self.pull(shop)
@@ -334,6 +312,7 @@ class ShopConnector:
             if self.redrive_requested:
                 self.redrive_requested = False
                 log.info("%s: re-drove %d held order(s)", self.platform, self.redrive())
+        self.consumer.close()
         self.publisher.close()
 
 

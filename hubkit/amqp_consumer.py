@@ -1,0 +1,140 @@
+"""Consuming domain events in a plain process (the connectors): pika's BlockingConnection, manual
+ack, a prefetch, no eventlet, with the workers' failure policy (hubkit.delivery).
+
+An envelope is acked once its handler returned; one that is not an envelope is dead-lettered at
+once; a handler that raised (any Exception) sends the message to its retry queue with back-off,
+after the last attempt to its dead-letter queue with the error, through a confirmed publish
+before the ack. A handler's failure never ends the process. The owning process calls `poll` in
+its own loop, so its periodic work goes on between polls and while the broker is away."""
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+import pika
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
+
+from hubkit import delivery, metrics, topology
+from hubkit.envelope import Envelope, EnvelopeError
+
+log = logging.getLogger(__name__)
+
+# What pika raises when the broker is unreachable or goes away: its connection set-up failures
+# (AMQPConnectorStackTimeout, AMQPConnectorAborted ...) are not AMQPErrors, and some socket and
+# TLS errors come through unwrapped.
+CONNECTION_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
+RECONNECT_FIRST, RECONNECT_MAX = 0.5, 10.0  # seconds between attempts, doubling
+
+Handler = Callable[[Envelope], "bool | None"]  # returns False for a duplicate (counted, acked)
+
+
+class SetAsideFailed(Exception):
+    """The copy of a failed message was not confirmed: the original stays unacked, and the
+    connection is dropped so that the broker redelivers it."""
+
+
+@dataclass(frozen=True)
+class _Route:
+    subscription: topology.Subscription
+    handler: Handler
+    labels: tuple  # (service, handler) of the hub_messages_* metrics
+
+
+class Consumer:
+    def __init__(self, amqp_uri: str, policy: delivery.Policy, prefetch: int = 100, heartbeat: int = 120):
+        self.amqp_uri, self.policy, self.prefetch, self.heartbeat = amqp_uri, policy, prefetch, heartbeat
+        self.routes: dict[str, _Route] = {}
+        self.connection = None
+        self._reconnect_at, self._reconnect_delay = 0.0, RECONNECT_FIRST
+
+    def subscribe(self, sub: topology.Subscription, handler: Handler, name: str | None = None) -> None:
+        """Consume `sub.queue` (declared by `hub migrate`), calling `handler(envelope)` for each message."""
+        if (sub.service, sub.event_type) not in topology.SUBSCRIPTIONS:
+            raise RuntimeError(f"{sub.service} handles {sub.event_type} but hubkit.topology "
+                               "does not declare that subscription")
+        name = name or getattr(handler, "__name__", sub.event_type)
+        self.routes[sub.queue] = _Route(sub, handler, (sub.service, name))
+
+    def poll(self, time_limit: float = 0.1) -> None:
+        """Handle what arrives within about `time_limit` seconds, (re)connecting first if needed.
+        Broker trouble is logged and retried on a later poll, never raised."""
+        try:
+            if self.connection is None:
+                if time.monotonic() < self._reconnect_at:
+                    time.sleep(time_limit)  # keeps the owner's loop at its pace while the broker is away
+                    return
+                self._connect()
+            self.connection.process_data_events(time_limit=time_limit)
+        except (*CONNECTION_ERRORS, SetAsideFailed) as exc:
+            log.warning("broker connection lost (%s: %s); reconnecting in %.1fs", type(exc).__name__, exc,
+                        self._reconnect_delay)
+            self.close()
+            self._reconnect_at = time.monotonic() + self._reconnect_delay
+            self._reconnect_delay = min(self._reconnect_delay * 2, RECONNECT_MAX)
+
+    def close(self) -> None:
+        """Close the connection; unacked messages go back to their queues."""
+        connection, self.connection = self.connection, None
+        try:
+            if connection is not None and connection.is_open:
+                connection.close()
+        except Exception:  # closing a broken connection: nothing left to save
+            pass
+
+    # -- receiving ------------------------------------------------------------
+    def _connect(self) -> None:
+        params = pika.URLParameters(self.amqp_uri)
+        params.heartbeat = self.heartbeat
+        self.connection = pika.BlockingConnection(params)
+        channel = self.connection.channel()
+        channel.confirm_delivery()  # a set-aside copy must be confirmed before the original is acked
+        channel.basic_qos(prefetch_count=self.prefetch)
+        for queue, route in self.routes.items():
+            channel.basic_consume(queue, partial(self._deliver, route=route))
+        self._reconnect_delay = RECONNECT_FIRST
+        log.info("consuming %s", ", ".join(self.routes))
+
+    def _deliver(self, channel, method, props, body, route: _Route) -> None:
+        # a context of its own per message, as a nameko worker has: its log lines carry its
+        # correlation id, and the next message's do not
+        contextvars.copy_context().run(self._handle, channel, method, props, body, route)
+
+    def _handle(self, channel, method, props, body, route: _Route) -> None:
+        try:
+            envelope = Envelope.from_json(body)
+        except EnvelopeError as exc:
+            self._set_aside(channel, method, props, body, route, delivery.poison(route.subscription,
+                                                                                 f"EnvelopeError: {exc}"))
+            return
+        started = time.perf_counter()
+        try:
+            result = route.handler(envelope)
+        except Exception as exc:  # the handler's trouble, whatever it is, is the policy's to decide
+            metrics.MESSAGES_FAILED.labels(*route.labels).inc()
+            self._set_aside(channel, method, props, body, route,
+                            delivery.after_failure(route.subscription, props.headers, exc, self.policy))
+            return
+        finally:
+            metrics.HANDLER_LATENCY.labels(*route.labels).observe(time.perf_counter() - started)
+        (metrics.MESSAGES_DUPLICATE if result is False else metrics.MESSAGES_HANDLED).labels(*route.labels).inc()
+        channel.basic_ack(method.delivery_tag)
+
+    def _set_aside(self, channel, method, props, body, route: _Route, decision: delivery.Decision) -> None:
+        decision.log()
+        copy = pika.BasicProperties(
+            content_type=props.content_type or "application/json", content_encoding=props.content_encoding,
+            message_id=props.message_id, type=props.type, app_id=props.app_id, correlation_id=props.correlation_id,
+            timestamp=props.timestamp, delivery_mode=2, headers=decision.headers(props.headers),
+            expiration=None if decision.dead_letter else str(max(1, round(decision.delay * 1000))))  # in ms
+        try:
+            channel.basic_publish(decision.exchange, decision.routing_key, body, copy, mandatory=True)
+        except Exception as exc:
+            log.exception("could not set %s aside; leaving it unacked for redelivery", route.subscription.queue)
+            raise SetAsideFailed(f"{type(exc).__name__}: {exc}") from exc
+        channel.basic_ack(method.delivery_tag)
+        if decision.dead_letter:
+            metrics.MESSAGES_DEAD_LETTERED.labels(*route.labels).inc()

@@ -1,0 +1,191 @@
+"""The connectors consume with the workers' policy (hubkit.amqp_consumer): a real ledger connector
+process on the real broker sends a voucher its effect cannot keep through the retry queue to its
+dead-letter queue with the error, keeps running, applies the next voucher, reconnects when the
+broker drops its connection, and `hub dlq replay` re-drives the dead letter."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+
+import httpx
+import pika
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
+
+from connectors.ledgers import store
+from hubkit import broker, dlq, migrations, settings as hubsettings, topology
+from hubkit.db import Database
+from hubkit.envelope import Envelope
+from hubkit.supervisor import free_port
+from tests.support import infra
+from tests.support.hub import wait_for
+
+pytestmark = pytest.mark.integration
+SUB = topology.Subscription("ledger", "voucher_posted")
+HANDLER = {"service": "ledger", "handler": "on_voucher_posted"}
+
+
+def _declare(channel, sub: topology.Subscription) -> None:
+    """This subscription's part of the topology only (the broker has few file descriptors to spare)."""
+    channel.exchange_declare(topology.EVENTS_EXCHANGE, exchange_type="topic", durable=True)
+    channel.exchange_declare(topology.DEAD_LETTER_EXCHANGE, exchange_type="direct", durable=True)
+    channel.queue_declare(sub.queue, durable=True, arguments=topology.main_queue_arguments(sub))
+    channel.queue_bind(sub.queue, topology.EVENTS_EXCHANGE, routing_key=sub.event_type)
+    channel.queue_declare(sub.retry_queue, durable=True, arguments=topology.retry_queue_arguments(sub))
+    channel.queue_declare(sub.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"})
+    channel.queue_bind(sub.dead_letter_queue, topology.DEAD_LETTER_EXCHANGE, routing_key=sub.queue)
+
+
+@pytest.fixture(scope="module")
+def amqp_uri(session_name):
+    vhost = f"{session_name}_cdl"
+    uri = infra.create_vhost(vhost)
+    try:
+        connection = broker.connect(uri, attempts=3)
+        _declare(connection.channel(), SUB)
+        connection.close()
+        yield uri
+    finally:
+        infra.delete_vhost(vhost)
+
+
+@pytest.fixture(scope="module")
+def connector(amqp_uri, tmp_path_factory):
+    """`hub ledger run` as the hub starts it, with fast retries; its ledger (U8-style) is not
+    reachable, which only delays the pushes."""
+    var = tmp_path_factory.mktemp("ledger-connector")
+    db_url = f"sqlite:///{var / 'ledger.db'}"
+    migrations.upgrade("ledger", db_url)
+    metrics_port = free_port()
+    env = {**os.environ, "HUB_AMQP_URI": amqp_uri, "HUB_VAR_DIR": str(var), "HUB_LEDGER_DB_URL": db_url,
+           "HUB_LEDGERS": "ufida", "HUB_LEDGER_GRPC_PORT": str(free_port()), "HUB_METRICS_PORT": str(metrics_port),
+           "HUB_UFIDA_URL": f"http://127.0.0.1:{free_port()}", "HUB_UFIDA_FROM_ACCOUNT": "hub",
+           "HUB_UFIDA_TO_ACCOUNT": "u8demo", "HUB_UFIDA_APP_KEY": "k", "HUB_UFIDA_APP_SECRET": "s",
+           "HUB_UFIDA_TIMEOUT_SECONDS": "1",
+           "HUB_RETRY_BASE_SECONDS": "0.2", "HUB_CONSUMER_MAX_ATTEMPTS": "3", "HUB_LOG_LEVEL": "INFO"}
+    with open(var / "ledger-connector.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "hubkit.cli", "ledger", "run"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=hubsettings.PROJECT_ROOT, start_new_session=True)
+    proc.db = Database(db_url, store.metadata)
+    proc.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    proc.log_path = var / "ledger-connector.log"
+    try:
+        wait_for(lambda: proc.poll() is not None or _consumers(amqp_uri) == 1, 60, 0.2, "the connector to consume")
+        assert proc.poll() is None, proc.log_path.read_text()
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        proc.db.dispose()
+
+
+def _consumers(amqp_uri) -> int:
+    connection = broker.connect(amqp_uri)
+    try:
+        return connection.channel().queue_declare(SUB.queue, passive=True).method.consumer_count
+    finally:
+        connection.close()
+
+
+def _publish(amqp_uri, body) -> None:
+    connection = broker.connect(amqp_uri)
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish(topology.EVENTS_EXCHANGE, SUB.event_type, body,
+                              pika.BasicProperties(content_type="application/json", delivery_mode=2), mandatory=True)
+    finally:
+        connection.close()
+
+
+def _voucher(**drop) -> Envelope:
+    vid = uuid.uuid4().hex
+    payload = {"id": vid, "number": f"记-2025-01-{int(vid[:4], 16) % 9999:04d}", "voucher_type": "记",
+               "period": "2025-01", "kind": "payment", "source_type": "payment", "source_id": vid,
+               "business_date": "2025-01-15", "total": "10.00", "posted_at": "2025-01-15T08:00:00+00:00",
+               "posted_by": "test", "export_status": "pending", "reverses": None,
+               "lines": [{"line_no": 1, "account": "1002", "summary": "bank", "debit": "10.00", "credit": "0",
+                          "aux": "", "cost_centre": ""},
+                         {"line_no": 2, "account": "1122", "summary": "customer", "debit": "0", "credit": "10.00",
+                          "aux": "", "cost_centre": ""}]}
+    for key in drop:
+        payload.pop(key)
+    return Envelope(type=SUB.event_type, source="accounting", aggregate_id=f"voucher:{vid}", sequence=1,
+                    payload=payload, correlation_id=vid, actor="test")
+
+
+def _kept(proc, voucher_id) -> bool:
+    with proc.db.reader() as s:
+        return s.execute(select(store.vouchers.c.voucher_id).where(store.vouchers.c.voucher_id == voucher_id)
+                         ).first() is not None
+
+
+def _metric(proc, name) -> float:
+    text = httpx.get(proc.metrics_url, timeout=5).text
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == name and all(sample.labels.get(k) == v for k, v in HANDLER.items()))
+
+
+def _dead_letter(amqp_uri, event_id):
+    return [d for d in dlq.list_dead_letters(amqp_uri, SUB.queue) if d["event_id"] == event_id]
+
+
+def _assert_alive(proc):
+    assert proc.poll() is None, f"the connector exited ({proc.returncode}):\n{proc.log_path.read_text()[-3000:]}"
+
+
+def test_a_voucher_the_connector_cannot_keep_is_retried_then_dead_lettered_and_the_next_is_applied(
+        amqp_uri, connector):
+    failed, dead = _metric(connector, "hub_messages_failed_total"), _metric(connector, "hub_messages_dead_lettered_total")
+    poison, good = _voucher(number=None), _voucher()
+    _publish(amqp_uri, poison.to_json())
+    _publish(amqp_uri, good.to_json())
+
+    [letter] = wait_for(lambda: _dead_letter(amqp_uri, poison.event_id), 60, 0.3, "the poison in the dead-letter queue")
+    assert letter["queue"] == SUB.queue and letter["attempts"] == 3
+    assert letter["error"] == "KeyError: 'number'" and letter["failed_at"]
+    wait_for(lambda: _kept(connector, good.payload["id"]), 30, 0.2, "the good voucher kept")
+    _assert_alive(connector)
+    assert not _kept(connector, poison.payload["id"])
+    assert _metric(connector, "hub_messages_failed_total") == failed + 3
+    assert _metric(connector, "hub_messages_dead_lettered_total") == dead + 1
+    assert _metric(connector, "hub_messages_handled_total") >= 1
+
+    # replayed (attempts reset), it goes through the connector's retries again and comes back
+    assert dlq.replay(amqp_uri, SUB.queue, event_id=poison.event_id) == 1
+    wait_for(lambda: _metric(connector, "hub_messages_failed_total") == failed + 6, 30, 0.3, "three more attempts")
+    [again] = wait_for(lambda: _dead_letter(amqp_uri, poison.event_id), 30, 0.3, "the poison dead-lettered again")
+    assert again["attempts"] == 3 and again["error"] == "KeyError: 'number'"
+    _assert_alive(connector)
+
+
+def test_a_message_that_is_no_envelope_is_dead_lettered_at_once_and_a_dropped_connection_is_reopened(
+        amqp_uri, connector):
+    _publish(amqp_uri, b"{this is not json")
+
+    def garbage():
+        return [d for d in dlq.list_dead_letters(amqp_uri, SUB.queue) if d["event_id"] is None]
+    [letter] = wait_for(garbage, 30, 0.3, "the garbage in the dead-letter queue")
+    assert letter["attempts"] == 1 and letter["error"].startswith("EnvelopeError: not JSON")
+
+    # the broker drops the connector's connection (as a broker restart would)
+    pids = subprocess.run(["rabbitmqctl", "--silent", "list_connections", "-p", amqp_uri.rsplit("/", 1)[1], "pid"],
+                          check=True, capture_output=True, text=True).stdout.split()
+    assert pids
+    for pid in pids:
+        subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "test: broker goes away"], check=True,
+                       capture_output=True)
+    good = _voucher()
+    _publish(amqp_uri, good.to_json())
+    wait_for(lambda: _kept(connector, good.payload["id"]), 30, 0.2, "the voucher kept after reconnecting")
+    _assert_alive(connector)
+    assert _consumers(amqp_uri) == 1
