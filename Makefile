@@ -7,7 +7,7 @@ HUB := $(VENV)/bin/hub
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: bootstrap demo test test-unit soak bench up clean
+.PHONY: bootstrap demo test test-unit lint soak bench up clean
 
 bootstrap: $(STAMP) protos/.generated
 
@@ -32,6 +32,12 @@ test: bootstrap
 
 test-unit: bootstrap
 	$(PY) -m pytest -q tests/unit
+
+# ruff (style, imports, likely bugs), mypy (types) and the import layering (import-linter)
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # full-size proofs that `make test` runs scaled down
 soak: bootstrap

@@ -6,6 +6,8 @@ import json
 import os
 import sys
 
+from hub import apis
+
 
 def _settings():
     from hubkit import settings
@@ -125,30 +127,6 @@ def cmd_import_opening(args) -> None:
     print(f"opening balances posted as {reply.voucher.number}: {len(rows)} lines, total {reply.voucher.total}")
 
 
-def _call(target: str, stub_class, method: str, request, actor: str = "cli"):
-    """One call to a component's gRPC API; a refusal or an absent process is a one-line error."""
-    import grpc
-
-    with grpc.insecure_channel(target) as channel:
-        try:
-            return getattr(stub_class(channel), method)(request, metadata=[("x-hub-actor", actor)], timeout=150)
-        except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.UNAVAILABLE:
-                raise SystemExit(f"error: nothing answers at {target}: is the process running (hub up)?")
-            details = dict(exc.trailing_metadata() or ()).get("x-hub-field-errors", "")
-            raise SystemExit(f"refused: {exc.details()} {details}".strip())
-
-
-def _shops(platform: str, method: str, request):
-    from hubapi.shops.v1 import shop_service_pb2_grpc as pb_grpc
-    return _call(_settings().shops_grpc_targets[platform], pb_grpc.ShopConnectorServiceStub, method, request)
-
-
-def _ledger(method: str, request):
-    from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
-    return _call(_settings().ledger_grpc_target, pb_grpc.LedgerServiceStub, method, request)
-
-
 def _platforms(args) -> list[str]:
     """The platform asked for, or every platform with shops in HUB_SHOPS_FILE."""
     from hub.supervisor import shop_platforms
@@ -166,7 +144,7 @@ def cmd_connectors_run(args) -> None:
 def cmd_connectors_status(args) -> None:
     from hubapi.shops.v1 import shop_service_pb2 as pb
     for platform in _platforms(args):
-        for r in _shops(platform, "GetStatus", pb.GetStatusRequest()).shops:
+        for r in apis.shops(platform, "GetStatus", pb.GetStatusRequest()).shops:
             state = f"ERROR since {r.error_since[11:19]}: {r.last_error}" if r.error_since else "ok"
             print(f"{r.platform:7s} {r.shop:14s} watermark {r.watermark[:19]}Z lag {r.lag_seconds:6.0f}s "
                   f"published {r.orders_published} duplicates {r.duplicates_suppressed} retries {r.retries} "
@@ -185,7 +163,7 @@ def cmd_connectors_repull(args) -> None:
         start, end = (datetime.fromisoformat(t).replace(tzinfo=tz).isoformat() for t in (args.start, args.end))
     except ValueError as exc:
         raise SystemExit(f"error: --from/--to: {exc}")
-    r = _shops(args.platform, "Repull", pb.RepullRequest(shop=args.shop, start=start, end=end))
+    r = apis.shops(args.platform, "Repull", pb.RepullRequest(shop=args.shop, start=start, end=end))
     print(json.dumps({"read": r.read, "published": r.published, "duplicates": r.duplicates, "held": r.held,
                       **({"error": r.error} if r.error else {})}))
 
@@ -199,7 +177,7 @@ def cmd_connectors_map_sku(args) -> None:
             components.append(pb.Component(sku=sku, quantity=int(qty or 1)))
         except ValueError:
             raise SystemExit(f"error: {item!r}: a quantity after * must be a whole number")
-    reply = _shops(args.platform, "MapSku", pb.MapSkuRequest(outer_sku=args.outer_sku, components=components))
+    reply = apis.shops(args.platform, "MapSku", pb.MapSkuRequest(outer_sku=args.outer_sku, components=components))
     mapped = ", ".join(f"{c.sku}*{c.quantity}" for c in reply.components)
     print(f"{args.platform} {reply.outer_sku} -> {mapped}; re-driving {reply.redrive_pending} held order(s)")
 
@@ -207,7 +185,7 @@ def cmd_connectors_map_sku(args) -> None:
 def cmd_connectors_exceptions(args) -> None:
     from hubapi.shops.v1 import shop_service_pb2 as pb
     for platform in _platforms(args):
-        for r in _shops(platform, "ListExceptions", pb.ListExceptionsRequest(status="open")).exceptions:
+        for r in apis.shops(platform, "ListExceptions", pb.ListExceptionsRequest(status="open")).exceptions:
             print(f"{r.platform} {r.shop} {r.external_order_id} {r.reason}: {r.detail}")
 
 
@@ -216,23 +194,12 @@ def cmd_ledger_run(args) -> None:
     runner.main()
 
 
-def reconcile_report(ledger: str, period: str) -> dict:
-    """The ledger connector's reconciliation of one ledger and period, as a plain dict."""
-    from hubapi.ledger.v1 import ledger_service_pb2 as pb
-    r = _ledger("Reconcile", pb.ReconcileRequest(ledger=ledger, period=period))
-    return {"ledger": r.ledger, "period": r.period, "hub_vouchers": r.hub_vouchers, "ledger_vouchers": r.ledger_vouchers,
-            "account_differences": [{f: getattr(a, f) for f in ("account", "hub_debit", "hub_credit", "ledger_debit",
-                                                                "ledger_credit")} for a in r.account_differences],
-            "missing_in_ledger": list(r.missing_in_ledger), "duplicated_in_ledger": list(r.duplicated_in_ledger),
-            "unknown_to_hub": list(r.unknown_to_hub), "matches": r.matches}
-
-
 def cmd_ledger_reconcile(args) -> None:
     s = _settings()
     ledgers = [args.ledger] if args.ledger else list(s.ledgers)
     if not ledgers:
         raise SystemExit("no ledger configured: set HUB_LEDGERS or pass --ledger")
-    reports = [reconcile_report(ledger, args.period) for ledger in ledgers]
+    reports = [apis.reconcile_report(ledger, args.period) for ledger in ledgers]
     if args.json:
         print(json.dumps(reports, indent=2, ensure_ascii=False))
     for r in reports if not args.json else []:
@@ -251,7 +218,7 @@ def cmd_ledger_reconcile(args) -> None:
 
 def cmd_ledger_status(args) -> None:
     from hubapi.ledger.v1 import ledger_service_pb2 as pb
-    for st in _ledger("GetStatus", pb.GetStatusRequest()).ledgers:
+    for st in apis.ledger("GetStatus", pb.GetStatusRequest()).ledgers:
         print(f"{st.ledger}: {st.confirmed} confirmed, {st.pending + st.pushing} waiting "
               f"(oldest {st.oldest_unposted_seconds:.0f}s), {st.rejected} rejected, "
               f"{st.duplicate_pushes} duplicate push attempts")

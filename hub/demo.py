@@ -23,6 +23,7 @@ import httpx
 from hubkit import broker
 from hubkit import settings as hubsettings
 from hubkit.money import unit_cost
+from hub import apis
 from hub.components import PROJECT_ROOT, SERVICES
 from hub.supervisor import free_port, start_embedded
 
@@ -211,8 +212,6 @@ def demo_world(say):
 
 def ledger_summary(client: httpx.Client, settings, period: str, expected: int) -> dict:
     """Wait until the ledgers confirmed every voucher (or refused some), then reconcile."""
-    from hub.cli import reconcile_report
-
     def settled():
         st = client.get("/ledger/status").json()["ledgers"]
         return st if all(l["confirmed"] + l["rejected"] >= expected and not l["pending"] and not l["pushing"]
@@ -222,7 +221,7 @@ def ledger_summary(client: httpx.Client, settings, period: str, expected: int) -
         time.sleep(0.5)
     status = status or client.get("/ledger/status").json()["ledgers"]
     return {l["ledger"]: {**{k: l[k] for k in ("confirmed", "rejected", "duplicate_pushes")},
-                          "reconciliation": reconcile_report(l["ledger"], period)}
+                          "reconciliation": apis.reconcile_report(l["ledger"], period)}
             for l in status}
 
 

@@ -106,19 +106,26 @@ class UnitOfWork:
     def __init__(self, db: Database, source: str, actor: str, correlation_id: str):
         self.db, self.source = db, source
         self.actor, self.correlation_id = actor, correlation_id
-        self.session: Session | None = None
+        self._session: Session | None = None
         self._cm = None
 
-    def __enter__(self) -> "UnitOfWork":
+    @property
+    def session(self) -> Session:
+        """The open transaction's session (only inside `with`)."""
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open")
+        return self._session
+
+    def __enter__(self) -> UnitOfWork:
         self._cm = self.db.session()
-        self.session = self._cm.__enter__()
+        self._session = self._cm.__enter__()
         return self
 
     def __exit__(self, *exc):
         try:
             return self._cm.__exit__(*exc)
         finally:
-            self.session = None
+            self._session = None
 
     def emit(self, event_type: str, aggregate_id: str, payload: dict):
         return outbox.emit(self.session, self.db.metadata.tables, source=self.source, event_type=event_type,

@@ -134,9 +134,3 @@ def signed_params(method: str, business: dict | str | None, *, app_key: str, app
 def error_response(code: str) -> dict:
     zh, en = GATEWAY_ERRORS[code]
     return {"error_response": {"code": code, "zh_desc": zh, "en_desc": en}}
-
-
-def create_app(config: dict | None = None, clock=time.time):
-    from simulators.jd.app import create_app as _create
-
-    return _create(config, clock)

@@ -297,9 +297,3 @@ def query_request(body) -> dict:
     if str(ci(data, "FormId", "")).upper() != "GL_VOUCHER":
         raise Refusal(8, [("FormId", f"参数错误：模拟器只支持表单GL_VOUCHER，不支持[{ci(data, 'FormId', '')}]")])
     return data
-
-
-def create_app(config: dict | None = None, clock=time.time):
-    from simulators.kingdee.app import create_app as _create
-
-    return _create(config, clock)

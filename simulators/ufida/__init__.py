@@ -152,9 +152,3 @@ def parse_voucher(body, cfg: dict, today: date) -> dict:
         raise U8Error(VALIDATION, "；".join(errors))
     return {"day": day, "period": period, "prefix": voucher["voucher_type"], "entries": lines,
             "external_key": reserve2}
-
-
-def create_app(config: dict | None = None, clock=time.time):
-    from simulators.ufida.app import create_app as _create
-
-    return _create(config, clock)

@@ -1,0 +1,40 @@
+"""Clients of the components' own gRPC APIs, for the operational commands and the demo: they
+never reach into a component's tables."""
+from __future__ import annotations
+
+import grpc
+
+from hubkit import settings as hubsettings
+
+
+def _call(target: str, stub_class, method: str, request, actor: str = "cli"):
+    """One call to a component's gRPC API; a refusal or an absent process is a one-line error."""
+    with grpc.insecure_channel(target) as channel:
+        try:
+            return getattr(stub_class(channel), method)(request, metadata=[("x-hub-actor", actor)], timeout=150)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                raise SystemExit(f"error: nothing answers at {target}: is the process running (hub up)?")
+            details = dict(exc.trailing_metadata() or ()).get("x-hub-field-errors", "")
+            raise SystemExit(f"refused: {exc.details()} {details}".strip())
+
+
+def shops(platform: str, method: str, request):
+    from hubapi.shops.v1 import shop_service_pb2_grpc as pb_grpc
+    return _call(hubsettings.load().shops_grpc_targets[platform], pb_grpc.ShopConnectorServiceStub, method, request)
+
+
+def ledger(method: str, request):
+    from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
+    return _call(hubsettings.load().ledger_grpc_target, pb_grpc.LedgerServiceStub, method, request)
+
+
+def reconcile_report(ledger_name: str, period: str) -> dict:
+    """The ledger connector's reconciliation of one ledger and period, as a plain dict."""
+    from hubapi.ledger.v1 import ledger_service_pb2 as pb
+    r = ledger("Reconcile", pb.ReconcileRequest(ledger=ledger_name, period=period))
+    return {"ledger": r.ledger, "period": r.period, "hub_vouchers": r.hub_vouchers, "ledger_vouchers": r.ledger_vouchers,
+            "account_differences": [{f: getattr(a, f) for f in ("account", "hub_debit", "hub_credit", "ledger_debit",
+                                                                "ledger_credit")} for a in r.account_differences],
+            "missing_in_ledger": list(r.missing_in_ledger), "duplicated_in_ledger": list(r.duplicated_in_ledger),
+            "unknown_to_hub": list(r.unknown_to_hub), "matches": r.matches}
