@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # The Markdown whose links must resolve (docs/*.md is globbed, so a new page is checked too).
 LINKED = [ROOT / "README.md", ROOT / "simulators" / "README.md", ROOT / "bench" / "README.md",
