@@ -12,9 +12,10 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 
 from fastapi.responses import JSONResponse
 

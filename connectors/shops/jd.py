@@ -26,7 +26,7 @@ READS_PER_WINDOW = 5
 def sign(params: dict, secret: str) -> str:
     """MD5(secret + k1v1k2v2... + secret) over every parameter sent but `sign`, keys sorted; upper hex."""
     body = "".join(f"{k}{params[k]}" for k in sorted(params) if k != "sign")
-    return hashlib.md5(f"{secret}{body}{secret}".encode("utf-8")).hexdigest().upper()
+    return hashlib.md5(f"{secret}{body}{secret}".encode()).hexdigest().upper()
 
 
 def _time(value: str) -> datetime:
@@ -75,7 +75,7 @@ class JdClient(PlatformClient):
         raise Transient(f"pages kept shifting while the window {start}..{end} was read")
 
     def _read_window(self, shop, start: datetime, end: datetime) -> tuple[dict, int]:
-        found, page = {}, 1
+        found, page, total = {}, 1, 0
         while True:
             body = self.call(shop, "jingdong.pop.order.search", {
                 "start_date": start.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
@@ -88,7 +88,8 @@ class JdClient(PlatformClient):
                 order = self.normalize(shop, raw)
                 if order.external_order_id not in found or found[order.external_order_id].modified < order.modified:
                     found[order.external_order_id] = order
-            total = int(result.get("orderTotal") or 0) if page == 1 else total
+            if page == 1:  # the count of the first page holds for the window
+                total = int(result.get("orderTotal") or 0)
             if page * PAGE_SIZE >= total or not result.get("orderInfoList"):
                 return found, total
             page += 1

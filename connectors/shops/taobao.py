@@ -31,7 +31,7 @@ def sign(params: dict, secret: str, method: str = "md5") -> str:
     """TOP signature: non-empty params but `sign`, keys sorted, k1v1k2v2...; md5 wraps with the secret."""
     body = "".join(f"{k}{params[k]}" for k in sorted(params) if k != "sign" and params[k] not in (None, ""))
     if method == "md5":
-        return hashlib.md5(f"{secret}{body}{secret}".encode("utf-8")).hexdigest().upper()
+        return hashlib.md5(f"{secret}{body}{secret}".encode()).hexdigest().upper()
     digest = hashlib.sha256 if method == "hmac-sha256" else hashlib.md5
     return hmac.new(secret.encode("utf-8"), body.encode("utf-8"), digest).hexdigest().upper()
 

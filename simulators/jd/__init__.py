@@ -81,7 +81,7 @@ def sign(params: dict, secret: str) -> str:
 
     Every other param is signed, with its value exactly as sent (None counts as ''), encoded UTF-8."""
     body = "".join(f"{k}{'' if params[k] is None else params[k]}" for k in sorted(params) if k != "sign")
-    return hashlib.md5(f"{secret}{body}{secret}".encode("utf-8")).hexdigest().upper()
+    return hashlib.md5(f"{secret}{body}{secret}".encode()).hexdigest().upper()
 
 
 def fmt_time(epoch: float) -> str:

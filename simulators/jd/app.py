@@ -15,8 +15,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simulators import JSON
 from simulators.faults import Switchboard, server_error
-from simulators.jd import (DEFAULT_CONFIG, EN_SEARCH, METHODS, REFRESH_PATH, ROUTER_PATH, SEARCH, SHIPMENT, VERSION,
-                           error_response, fmt_time, parse_time, parse_timestamp, sign)
+from simulators.jd import (
+    DEFAULT_CONFIG,
+    EN_SEARCH,
+    METHODS,
+    REFRESH_PATH,
+    ROUTER_PATH,
+    SEARCH,
+    SHIPMENT,
+    VERSION,
+    error_response,
+    fmt_time,
+    parse_time,
+    parse_timestamp,
+    sign,
+)
 from simulators.jd.orders import KNOWN_STATES, JdState, SimError
 
 KINDS = ("rate_limit", "server_error", "timeout", "shift_pages", "repeat_records")

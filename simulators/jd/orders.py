@@ -16,8 +16,8 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Callable
 
 from simulators import CENT, amount, money
 from simulators.jd import fmt_time

@@ -11,9 +11,25 @@ from fastapi import FastAPI, Request
 
 from simulators import JSON, Book, amount, canonical, entry, is_detail, loads, parse_date
 from simulators.faults import Faults, admin_router, server_error
-from simulators.kingdee import (DEFAULT_CONFIG, LOGIN_PATH, LOGOUT_PATH, QUERY_PATH, SAVE_PATH, SESSION, SESSION_LOST,
-                                Refusal, ci, failure, like_regex, parse_filter, query_request, ref, save_request,
-                                success, verify_signed)
+from simulators.kingdee import (
+    DEFAULT_CONFIG,
+    LOGIN_PATH,
+    LOGOUT_PATH,
+    QUERY_PATH,
+    SAVE_PATH,
+    SESSION,
+    SESSION_LOST,
+    Refusal,
+    ci,
+    failure,
+    like_regex,
+    parse_filter,
+    query_request,
+    ref,
+    save_request,
+    success,
+    verify_signed,
+)
 
 
 class KingdeeBook(Book):

@@ -12,8 +12,18 @@ import uuid
 from typing import Any
 
 from simulators import money
-from simulators.shops import (CLOSED, PAID, PART_SHIPPED, REFUND_DONE, REFUND_NONE, REFUND_REQUESTED, SHIPPED,
-                              UNPAID, Order, local_time)
+from simulators.shops import (
+    CLOSED,
+    PAID,
+    PART_SHIPPED,
+    REFUND_DONE,
+    REFUND_NONE,
+    REFUND_REQUESTED,
+    SHIPPED,
+    UNPAID,
+    Order,
+    local_time,
+)
 
 PATH = "/router/rest"
 SIGN_METHODS = ("md5", "hmac", "hmac-sha256")

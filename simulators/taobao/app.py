@@ -5,7 +5,7 @@ import asyncio
 import json
 import re
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
@@ -13,8 +13,22 @@ from fastapi import FastAPI, Request
 from simulators import JSON
 from simulators.faults import server_error
 from simulators.shops import Order, Refused, ShopDraw, ShopSim, admin_router, local_time, parse_local_time
-from simulators.taobao import (B04, DEFAULT_CONFIG, PATH, SIGN_METHODS, TopError, error_body, invalid, missing,
-                               render_trade, request_id, select_fields, sign, simplified, trade_status)
+from simulators.taobao import (
+    B04,
+    DEFAULT_CONFIG,
+    PATH,
+    SIGN_METHODS,
+    TopError,
+    error_body,
+    invalid,
+    missing,
+    render_trade,
+    request_id,
+    select_fields,
+    sign,
+    simplified,
+    trade_status,
+)
 
 DAY = 86400
 QUARTER = 90 * DAY

@@ -6,7 +6,6 @@ reference has none) and the voucher rules (both body shapes of section 4.1). The
 from __future__ import annotations
 
 import calendar
-import time
 from datetime import date
 
 from simulators import amount, entry, is_detail, parse_date

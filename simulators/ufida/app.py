@@ -11,9 +11,26 @@ from fastapi import FastAPI, Request
 
 from simulators import JSON, PERIOD_RE, Book, loads
 from simulators.faults import Faults, admin_router, server_error
-from simulators.ufida import (ADD_PATH, AUTH, BATCH_GET_PATH, DEFAULT_CONFIG, DUPLICATE, GET_PATH, NOT_FOUND, OK,
-                              PARAM, RATE, RATE_LIMITED, RESULT_PATH, TOKEN, TOKEN_EXPIRED, TOKEN_PATH, TRADEID_PATH,
-                              U8Error, parse_voucher)
+from simulators.ufida import (
+    ADD_PATH,
+    AUTH,
+    BATCH_GET_PATH,
+    DEFAULT_CONFIG,
+    DUPLICATE,
+    GET_PATH,
+    NOT_FOUND,
+    OK,
+    PARAM,
+    RATE,
+    RATE_LIMITED,
+    RESULT_PATH,
+    TOKEN,
+    TOKEN_EXPIRED,
+    TOKEN_PATH,
+    TRADEID_PATH,
+    U8Error,
+    parse_voucher,
+)
 
 
 class U8Book(Book):
