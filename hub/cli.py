@@ -26,7 +26,8 @@ def cmd_migrate(args) -> None:
 
 def cmd_api(args) -> None:
     from hub import components
-    from hubkit import logging as hublog, metrics
+    from hubkit import logging as hublog
+    from hubkit import metrics
     s = _settings()
     hublog.setup(f"{args.service}-api", s.log_level)
     metrics.serve(s.metrics_port)

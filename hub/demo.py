@@ -12,20 +12,20 @@ import subprocess
 import sys
 import time
 import uuid
-from contextlib import contextmanager
 from collections import Counter
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import httpx
 
-from hubkit import broker
-from hubkit import settings as hubsettings
-from hubkit.money import unit_cost
 from hub import apis
 from hub.components import PROJECT_ROOT, SERVICES
 from hub.supervisor import free_port, start_embedded
+from hubkit import broker
+from hubkit import settings as hubsettings
+from hubkit.money import unit_cost
 
 CATALOG = [("TEA-LONGJING-250G", "West Lake Longjing tea 250 g", "168.00"),
            ("TEA-PUER-357G", "Pu'er cake 357 g", "238.00"),

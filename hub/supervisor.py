@@ -12,14 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pika
 
 from hub import components
 from hub.components import PROJECT_ROOT, SERVICES
 from hubkit import broker
 from hubkit import settings as hubsettings
 from hubkit.grpc_health import check as grpc_serving
-
 
 
 @dataclass
@@ -162,7 +160,7 @@ class Stack:
         if role == "worker":
             try:
                 counts = broker.consumer_counts(self.settings.amqp_uri)
-            except pika.exceptions.AMQPError:  # a busy broker: ask again on the next round
+            except broker.CONNECTION_ERRORS:  # a busy broker: ask again on the next round
                 return False
             return all(n > 0 for q, n in counts.items() if q.startswith(svc + "."))
         return True  # relays have nothing to probe; they log and retry on their own

@@ -11,22 +11,18 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import pika
-from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from hubkit import delivery, metrics, topology
+from hubkit.broker import CONNECTION_ERRORS
 from hubkit.envelope import Envelope, EnvelopeError
 
 log = logging.getLogger(__name__)
 
-# What pika raises when the broker is unreachable or goes away: its connection set-up failures
-# (AMQPConnectorStackTimeout, AMQPConnectorAborted ...) are not AMQPErrors, and some socket and
-# TLS errors come through unwrapped.
-CONNECTION_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
 RECONNECT_FIRST, RECONNECT_MAX = 0.5, 10.0  # seconds between attempts, doubling
 
 Handler = Callable[[Envelope], "bool | None"]  # returns False for a duplicate (counted, acked)

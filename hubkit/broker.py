@@ -7,8 +7,14 @@ import time
 from urllib.parse import urlparse
 
 import pika
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from hubkit import topology
+
+# What pika raises when the broker is unreachable, busy or goes away: its connection set-up failures
+# (AMQPConnectorStackTimeout, AMQPConnectorAborted ...) are not AMQPErrors, and some socket and
+# TLS errors come through unwrapped.
+CONNECTION_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
 
 
 class BrokerUnavailable(SystemExit):
@@ -26,7 +32,7 @@ def ensure_running(amqp_uri: str, wait_seconds: float = 90) -> None:
     try:
         connect(amqp_uri).close()
         return
-    except pika.exceptions.AMQPConnectionError:
+    except CONNECTION_ERRORS:
         pass
     host = urlparse(amqp_uri).hostname or "127.0.0.1"
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -44,7 +50,7 @@ def ensure_running(amqp_uri: str, wait_seconds: float = 90) -> None:
         try:
             connect(amqp_uri).close()
             return
-        except pika.exceptions.AMQPConnectionError:
+        except CONNECTION_ERRORS:
             continue
     raise BrokerUnavailable(f"RabbitMQ did not come up within {wait_seconds:.0f}s")
 

@@ -21,7 +21,8 @@ from connectors.shops import core, store
 from connectors.shops.platform import PlatformError, Shop
 from connectors.shops.publisher import ConfirmedPublisher
 from hubkit import delivery, topology
-from hubkit.amqp_consumer import CONNECTION_ERRORS, Consumer
+from hubkit.amqp_consumer import Consumer
+from hubkit.broker import CONNECTION_ERRORS
 from hubkit.db import Database, as_utc, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.inbox import handle_once
