@@ -98,11 +98,11 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
 
     @app.exception_handler(errors.Problem)
     async def on_problem(_request, exc: errors.Problem):
-        return errors.problem(exc.status, exc.kind, exc.title, errors=exc.errors)
+        return exc.response()
 
     @app.exception_handler(grpc.RpcError)
     async def on_rpc_error(_request, exc: grpc.RpcError):
-        return errors.from_rpc_error(exc)
+        return errors.from_rpc_error(exc).response()
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():

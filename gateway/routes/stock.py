@@ -2,18 +2,16 @@
 and serials, adjustments and write-offs, levels and value."""
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from decimal import Decimal
 
 import grpc
 from fastapi import APIRouter, Request, Response
 
-from gateway.errors import HTTP_FOR, Problem
+from gateway.errors import from_rpc_error
 from gateway.routes.common import ANYONE, CATALOG, STOCK_KEEPING, STOCK_VALUE, allowed, clients
 from gateway.schemas import AdjustmentIn, ReceiptIn, SkuIn, WarehouseIn
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
-from hubkit.grpc_server import FIELD_ERRORS_KEY
 
 router = APIRouter(tags=["stock"])
 
@@ -24,13 +22,7 @@ def fields_under(prefix: str):
     try:
         yield
     except grpc.RpcError as exc:
-        status, kind = HTTP_FOR.get(exc.code(), (502, "upstream-error"))
-        fields = []
-        for key, value in (exc.trailing_metadata() or ()):
-            if key == FIELD_ERRORS_KEY:
-                fields = json.loads(value)
-        raise Problem(status, kind, exc.details() or exc.code().name,
-                      [{**f, "field": f["field"].removeprefix(prefix)} for f in fields] or None) from None
+        raise from_rpc_error(exc, strip_prefix=prefix) from None
 
 
 def sku_json(sku) -> dict:
