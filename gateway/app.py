@@ -11,9 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from gateway import auth, errors, idempotency, webhooks
+from gateway.areas import ROUTERS
 from gateway.clients import Clients
 from gateway.models import metadata
-from gateway.routes import ROUTERS, scan, stock_reports, warehouse
 from hubkit import logging as hublog
 from hubkit import metrics
 from hubkit.db import Database
@@ -40,12 +40,8 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     app.state.keys = auth.KeyStore(gateway_db)
     app.state.idempotency = idempotency.IdempotencyStore(gateway_db)
     app.state.webhooks = webhooks.WebhookVerifier(gateway_db)
-    # before the others: GET /stock/audit must win over GET /stock/{sku}
-    app.include_router(warehouse.router)
-    app.include_router(scan.router)
     for router in ROUTERS:
         app.include_router(router)
-    app.include_router(stock_reports.router)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
