@@ -13,6 +13,7 @@ from starlette.responses import Response
 from gateway import auth, errors, idempotency, webhooks
 from gateway.areas import ROUTERS
 from gateway.clients import Clients
+from gateway.common.schemas import PROBLEMS, problem_schemas
 from gateway.models import metadata
 from hubkit import logging as hublog
 from hubkit import metrics
@@ -31,6 +32,15 @@ def _field(loc) -> str:
     return out or "body"
 
 
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's document, plus the Problem schema that every operation's 4XX and 5XX refer to
+    (FastAPI would file a response model under application/json, not application/problem+json)."""
+    if app.openapi_schema is None:
+        FastAPI.openapi(app)
+        app.openapi_schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+    return app.openapi_schema
+
+
 def create_app(settings, clients: Clients | None = None) -> FastAPI:
     app = FastAPI(title="Commerce hub gateway", version="0.1.0",
                   description="Orders and stock for a multichannel merchant. Every call needs an "
@@ -41,7 +51,8 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     app.state.idempotency = idempotency.IdempotencyStore(gateway_db)
     app.state.webhooks = webhooks.WebhookVerifier(gateway_db)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=PROBLEMS)
+    app.openapi = lambda: _openapi(app)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):

@@ -206,3 +206,29 @@ class Order(Reply):
     created_by: str
     created_at: str
     updated_at: str
+
+
+# -- problems ----------------------------------------------------------------------------------
+class FieldError(Reply):
+    field: str
+    message: str
+
+
+class Problem(Reply):
+    """application/problem+json (RFC 9457): every refusal and failure."""
+    type: str
+    title: str
+    status: int
+    detail: str = ""
+    errors: list[FieldError] = []
+
+
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+PROBLEMS = {"4XX": {"description": "Refused: the problem says why", "content": _PROBLEM},
+            "5XX": {"description": "A service failed or did not answer in time", "content": _PROBLEM}}
+
+
+def problem_schemas() -> dict:
+    """Problem and its parts for the OpenAPI components (PROBLEMS refers to it by name)."""
+    schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {**schema.pop("$defs", {}), "Problem": schema}
