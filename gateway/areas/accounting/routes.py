@@ -4,8 +4,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response
 
 from gateway.areas.accounting.presenters import account_detail_json, account_json, ageing_json, trial_balance_json
-from gateway.areas.accounting.schemas import (AccountDetail, Accounts, Ageing, ClosedPeriod, GeneralLedger,
-                                              OpeningIn, PaymentIn, ReversalIn, SettlementIn, TrialBalance, Vouchers)
+from gateway.areas.accounting.schemas import (
+    AccountDetail,
+    Accounts,
+    Ageing,
+    ClosedPeriod,
+    GeneralLedger,
+    OpeningIn,
+    PaymentIn,
+    ReversalIn,
+    SettlementIn,
+    TrialBalance,
+    Vouchers,
+)
 from gateway.common.access import FINANCE, allowed, clients
 from gateway.common.presenters import scalars, voucher_json
 from gateway.common.schemas import Voucher

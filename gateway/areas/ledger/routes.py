@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 
-from gateway.areas.ledger.schemas import (AccountMapping, AccountMappingIn, AccountMappings, LedgerStatuses, Push,
-                                          Pushes)
+from gateway.areas.ledger.schemas import AccountMapping, AccountMappingIn, AccountMappings, LedgerStatuses, Push, Pushes
 from gateway.common.access import FINANCE, allowed, clients
 from gateway.common.presenters import scalars
 from hubapi.ledger.v1 import ledger_service_pb2 as led

@@ -5,9 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response
 
 from gateway.areas.purchasing.presenters import purchase_order_json, receipt_json, stock_alert_json, suggestion_json
-from gateway.areas.purchasing.schemas import (PurchaseOrder, PurchaseOrderIn, PurchaseReturn, PurchaseReturnIn,
-                                              ReceivedPurchase, ReceivePurchaseIn, StockAlerts, Suggestion,
-                                              Suggestions, Supplier, SupplierIn)
+from gateway.areas.purchasing.schemas import (
+    PurchaseOrder,
+    PurchaseOrderIn,
+    PurchaseReturn,
+    PurchaseReturnIn,
+    ReceivedPurchase,
+    ReceivePurchaseIn,
+    StockAlerts,
+    Suggestion,
+    Suggestions,
+    Supplier,
+    SupplierIn,
+)
 from gateway.common.access import ANYONE, PURCHASING, RECEIVING, allowed, clients, require_known_skus
 from gateway.errors import Problem
 from hubapi.inventory.v1 import inventory_service_pb2 as inv

@@ -7,8 +7,18 @@ import grpc
 from fastapi import APIRouter, Request
 
 from gateway.areas.scan.presenters import count_json, move_json, pick_json, receipt_json, scanned_json
-from gateway.areas.scan.schemas import (ScanCount, ScanCountIn, ScanLookupIn, ScanMove, ScanMoveIn, Scanned, ScanPick,
-                                        ScanPickIn, ScanReceipt, ScanReceiveIn)
+from gateway.areas.scan.schemas import (
+    ScanCount,
+    ScanCountIn,
+    ScanLookupIn,
+    ScanMove,
+    ScanMoveIn,
+    Scanned,
+    ScanPick,
+    ScanPickIn,
+    ScanReceipt,
+    ScanReceiveIn,
+)
 from gateway.common.access import WAREHOUSE, allowed, clients
 from gateway.errors import Problem
 from hubapi.inventory.v1 import inventory_reports_pb2 as rep

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr, ValidationInfo, field_validator
 
-from gateway.common.schemas import (BIN, CODE, COST, LOT, MAX_QTY, OPT_DAY, SCAN_CODE, WAREHOUSE, Reply, Serial,
-                                    StockLevel, Strict, Tracked, invalid)
+from gateway.common.schemas import (
+    BIN,
+    CODE,
+    COST,
+    LOT,
+    MAX_QTY,
+    OPT_DAY,
+    SCAN_CODE,
+    WAREHOUSE,
+    Reply,
+    Serial,
+    StockLevel,
+    Strict,
+    Tracked,
+    invalid,
+)
 
 
 def _unlabel(value: str, label: str) -> str:

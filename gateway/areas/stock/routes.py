@@ -8,8 +8,18 @@ import grpc
 from fastapi import APIRouter, Request, Response
 
 from gateway.areas.stock.presenters import sku_json, warehouse_json
-from gateway.areas.stock.schemas import (Adjustment, AdjustmentIn, Receipt, ReceiptIn, Sku, SkuIn, SkuStock,
-                                         StockValue, Warehouse, WarehouseIn)
+from gateway.areas.stock.schemas import (
+    Adjustment,
+    AdjustmentIn,
+    Receipt,
+    ReceiptIn,
+    Sku,
+    SkuIn,
+    SkuStock,
+    StockValue,
+    Warehouse,
+    WarehouseIn,
+)
 from gateway.common.access import ANYONE, CATALOG, STOCK_KEEPING, STOCK_VALUE, allowed, clients
 from gateway.common.presenters import level_json, warehouse_values
 from gateway.errors import from_rpc_error

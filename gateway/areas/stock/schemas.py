@@ -5,8 +5,24 @@ from typing import Annotated
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr, ValidationInfo, field_validator
 
-from gateway.common.schemas import (BIN, CODE, COST, LOT, MAX_QTY, OPT_DAY, WAREHOUSE, Money, Reply, Serial,
-                                    StockLevel, Strict, Tracked, WarehouseValue, check_serials, invalid)
+from gateway.common.schemas import (
+    BIN,
+    CODE,
+    COST,
+    LOT,
+    MAX_QTY,
+    OPT_DAY,
+    WAREHOUSE,
+    Money,
+    Reply,
+    Serial,
+    StockLevel,
+    Strict,
+    Tracked,
+    WarehouseValue,
+    check_serials,
+    invalid,
+)
 
 
 class KitComponentIn(Strict):

@@ -7,11 +7,28 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from gateway.areas.warehouse.presenters import audit_json, count_json, kit_json, lot_json, transfer_json
-from gateway.areas.warehouse.schemas import (BinMove, BinsAdded, BinsIn, Count, CountIn, CountSubmitIn, KitChange,
-                                             KitChangeIn, Lot, LotNoteIn, MoveIn, StockAudit, StockLimits,
-                                             StockLimitsIn, Transfer, TransferIn, TransferReceiveIn)
+from gateway.areas.warehouse.schemas import (
+    BinMove,
+    BinsAdded,
+    BinsIn,
+    Count,
+    CountIn,
+    CountSubmitIn,
+    KitChange,
+    KitChangeIn,
+    Lot,
+    LotNoteIn,
+    MoveIn,
+    StockAudit,
+    StockLimits,
+    StockLimitsIn,
+    Transfer,
+    TransferIn,
+    TransferReceiveIn,
+)
 from gateway.common.access import FINANCE, STOCK_KEEPING, STOCK_VALUE, WAREHOUSE, allowed, clients
-from gateway.common.schemas import CODE, WAREHOUSE as WAREHOUSE_CODE
+from gateway.common.schemas import CODE
+from gateway.common.schemas import WAREHOUSE as WAREHOUSE_CODE
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
 
 router = APIRouter(tags=["warehouse"])

@@ -6,8 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr, ValidationInfo, field_validator
 
-from gateway.common.schemas import (BIN, CODE, LOT, MAX_QTY, WAREHOUSE, Money, Reply, Serial, Strict, check_serials,
-                                    invalid)
+from gateway.common.schemas import BIN, CODE, LOT, MAX_QTY, WAREHOUSE, Money, Reply, Serial, Strict, check_serials, invalid
 
 BinCode = Annotated[StrictStr, Field(pattern=WAREHOUSE)]
 

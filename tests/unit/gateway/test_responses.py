@@ -14,7 +14,8 @@ from google.protobuf import message_factory
 
 from hubapi.accounting.v1 import accounting_service_pb2
 from hubapi.customer.v1 import customer_service_pb2
-from hubapi.inventory.v1 import inventory_reports_pb2, inventory_service_pb2 as inv
+from hubapi.inventory.v1 import inventory_reports_pb2
+from hubapi.inventory.v1 import inventory_service_pb2 as inv
 from hubapi.ledger.v1 import ledger_service_pb2
 from hubapi.order.v1 import order_service_pb2
 from hubapi.procurement.v1 import procurement_service_pb2 as pro
