@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import grpc
 from fastapi import FastAPI, Request
@@ -32,19 +33,21 @@ def _field(loc) -> str:
     return out or "body"
 
 
-def _openapi(app: FastAPI) -> dict:
-    """FastAPI's document, plus the Problem schema that every operation's 4XX and 5XX refer to
-    (FastAPI would file a response model under application/json, not application/problem+json)."""
-    if app.openapi_schema is None:
-        FastAPI.openapi(app)
-        app.openapi_schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
-    return app.openapi_schema
+class _Gateway(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, plus the Problem schema that every operation's 4XX and 5XX refer to
+        (FastAPI would file a response model under application/json, not application/problem+json)."""
+        first = self.openapi_schema is None
+        schema = super().openapi()  # built once, then cached
+        if first:
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+        return schema
 
 
 def create_app(settings, clients: Clients | None = None) -> FastAPI:
-    app = FastAPI(title="Commerce hub gateway", version="0.1.0",
-                  description="Orders and stock for a multichannel merchant. Every call needs an "
-                              "`X-API-Key` header; errors are application/problem+json.")
+    app = _Gateway(title="Commerce hub gateway", version="0.1.0",
+                   description="Orders and stock for a multichannel merchant. Every call needs an "
+                               "`X-API-Key` header; errors are application/problem+json.")
     app.state.clients = clients or Clients.connect(settings)
     gateway_db = Database(settings.gateway_db_url, metadata)
     app.state.keys = auth.KeyStore(gateway_db)
@@ -52,7 +55,6 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     app.state.webhooks = webhooks.WebhookVerifier(gateway_db)
     for router in ROUTERS:
         app.include_router(router, responses=PROBLEMS)
-    app.openapi = lambda: _openapi(app)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):

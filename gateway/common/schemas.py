@@ -3,7 +3,7 @@ share. Amounts are decimal strings (never JSON numbers)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -224,8 +224,9 @@ class Problem(Reply):
 
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-PROBLEMS = {"4XX": {"description": "Refused: the problem says why", "content": _PROBLEM},
-            "5XX": {"description": "A service failed or did not answer in time", "content": _PROBLEM}}
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    "4XX": {"description": "Refused: the problem says why", "content": _PROBLEM},
+    "5XX": {"description": "A service failed or did not answer in time", "content": _PROBLEM}}
 
 
 def problem_schemas() -> dict:
