@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import grpc
 from fastapi import FastAPI, Request
@@ -11,9 +12,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from gateway import auth, errors, idempotency, webhooks
+from gateway.areas import ROUTERS
 from gateway.clients import Clients
+from gateway.common.schemas import PROBLEMS, problem_schemas
 from gateway.models import metadata
-from gateway.routes import ROUTERS, scan, stock_reports, warehouse
 from hubkit import logging as hublog
 from hubkit import metrics
 from hubkit.db import Database
@@ -31,21 +33,28 @@ def _field(loc) -> str:
     return out or "body"
 
 
+class _Gateway(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, plus the Problem schema that every operation's 4XX and 5XX refer to
+        (FastAPI would file a response model under application/json, not application/problem+json)."""
+        first = self.openapi_schema is None
+        schema = super().openapi()  # built once, then cached
+        if first:
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+        return schema
+
+
 def create_app(settings, clients: Clients | None = None) -> FastAPI:
-    app = FastAPI(title="Commerce hub gateway", version="0.1.0",
-                  description="Orders and stock for a multichannel merchant. Every call needs an "
-                              "`X-API-Key` header; errors are application/problem+json.")
+    app = _Gateway(title="Commerce hub gateway", version="0.1.0",
+                   description="Orders and stock for a multichannel merchant. Every call needs an "
+                               "`X-API-Key` header; errors are application/problem+json.")
     app.state.clients = clients or Clients.connect(settings)
     gateway_db = Database(settings.gateway_db_url, metadata)
     app.state.keys = auth.KeyStore(gateway_db)
     app.state.idempotency = idempotency.IdempotencyStore(gateway_db)
     app.state.webhooks = webhooks.WebhookVerifier(gateway_db)
-    # before the others: GET /stock/audit must win over GET /stock/{sku}
-    app.include_router(warehouse.router)
-    app.include_router(scan.router)
     for router in ROUTERS:
-        app.include_router(router)
-    app.include_router(stock_reports.router)
+        app.include_router(router, responses=PROBLEMS)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -98,11 +107,11 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
 
     @app.exception_handler(errors.Problem)
     async def on_problem(_request, exc: errors.Problem):
-        return errors.problem(exc.status, exc.kind, exc.title, errors=exc.errors)
+        return exc.response()
 
     @app.exception_handler(grpc.RpcError)
     async def on_rpc_error(_request, exc: grpc.RpcError):
-        return errors.from_rpc_error(exc)
+        return errors.from_rpc_error(exc).response()
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():

@@ -32,17 +32,25 @@ def problem(status: int, kind: str, title: str, detail: str = "", errors: list |
 
 
 class Problem(Exception):
-    """Raised by routes for refusals decided at the gateway."""
+    """A refusal as problem+json: raised by routes for refusals decided at the gateway, and made
+    from every gRPC error by from_rpc_error."""
 
     def __init__(self, status: int, kind: str, title: str, errors: list | None = None):
         super().__init__(title)
         self.status, self.kind, self.title, self.errors = status, kind, title, errors
 
+    def response(self) -> JSONResponse:
+        return problem(self.status, self.kind, self.title, errors=self.errors)
 
-def from_rpc_error(exc: grpc.RpcError) -> JSONResponse:
+
+def from_rpc_error(exc: grpc.RpcError, strip_prefix: str = "") -> Problem:
+    """The one translation of a service's refusal: the status through HTTP_FOR, its message as the
+    title, its field errors (less strip_prefix when the service names fields of a nested message)."""
     status, kind = HTTP_FOR.get(exc.code(), (502, "upstream-error"))
     fields = []
     for key, value in (exc.trailing_metadata() or ()):
         if key == FIELD_ERRORS_KEY:
             fields = json.loads(value)
-    return problem(status, kind, exc.details() or exc.code().name, errors=fields)
+    if strip_prefix:
+        fields = [{**f, "field": f["field"].removeprefix(strip_prefix)} for f in fields]
+    return Problem(status, kind, exc.details() or exc.code().name, fields)

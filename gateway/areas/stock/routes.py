@@ -2,18 +2,28 @@
 and serials, adjustments and write-offs, levels and value."""
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
-from decimal import Decimal
 
 import grpc
 from fastapi import APIRouter, Request, Response
 
-from gateway.errors import HTTP_FOR, Problem
-from gateway.routes.common import ANYONE, CATALOG, STOCK_KEEPING, STOCK_VALUE, allowed, clients
-from gateway.schemas import AdjustmentIn, ReceiptIn, SkuIn, WarehouseIn
+from gateway.areas.stock.presenters import sku_json, warehouse_json
+from gateway.areas.stock.schemas import (
+    Adjustment,
+    AdjustmentIn,
+    Receipt,
+    ReceiptIn,
+    Sku,
+    SkuIn,
+    SkuStock,
+    StockValue,
+    Warehouse,
+    WarehouseIn,
+)
+from gateway.common.access import ANYONE, CATALOG, STOCK_KEEPING, STOCK_VALUE, allowed, clients
+from gateway.common.presenters import level_json, warehouse_values
+from gateway.errors import from_rpc_error
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
-from hubkit.grpc_server import FIELD_ERRORS_KEY
 
 router = APIRouter(tags=["stock"])
 
@@ -24,23 +34,11 @@ def fields_under(prefix: str):
     try:
         yield
     except grpc.RpcError as exc:
-        status, kind = HTTP_FOR.get(exc.code(), (502, "upstream-error"))
-        fields = []
-        for key, value in (exc.trailing_metadata() or ()):
-            if key == FIELD_ERRORS_KEY:
-                fields = json.loads(value)
-        raise Problem(status, kind, exc.details() or exc.code().name,
-                      [{**f, "field": f["field"].removeprefix(prefix)} for f in fields] or None) from None
+        raise from_rpc_error(exc, strip_prefix=prefix) from None
 
 
-def sku_json(sku) -> dict:
-    return {"code": sku.code, "name": sku.name, "base_unit": sku.base_unit or "pcs", "category": sku.category,
-            "lot_tracked": sku.lot_tracked, "serial_tracked": sku.serial_tracked, "costing": sku.costing or "fifo",
-            "barcodes": list(sku.barcodes),
-            "components": [{"sku": c.sku, "quantity": c.quantity} for c in sku.components]}
-
-
-@router.post("/skus", status_code=201)
+@router.post("/skus", status_code=201, response_model=Sku,
+             responses={200: {"model": Sku, "description": "the SKU existed and is updated"}})
 def upsert_sku(body: SkuIn, request: Request, response: Response, md=allowed(CATALOG)):
     """Create or update a SKU. Barcodes and kit components, when given, replace the old ones;
     tracking and costing cannot change while the SKU has stock."""
@@ -53,24 +51,18 @@ def upsert_sku(body: SkuIn, request: Request, response: Response, md=allowed(CAT
     return sku_json(reply.sku)
 
 
-@router.post("/warehouses", status_code=201)
+@router.post("/warehouses", status_code=201, response_model=Warehouse,
+             responses={200: {"model": Warehouse, "description": "the warehouse existed and is updated"}})
 def upsert_warehouse(body: WarehouseIn, request: Request, response: Response, md=allowed(CATALOG)):
     with fields_under("warehouse."):
         reply = clients(request).inventory.UpsertWarehouse(
             inv.UpsertWarehouseRequest(warehouse=inv.Warehouse(**body.model_dump())), metadata=md)
     if not reply.created:
         response.status_code = 200
-    w = reply.warehouse
-    return {"code": w.code, "name": w.name, "priority": w.priority, "region": w.region, "address": w.address}
+    return warehouse_json(reply.warehouse)
 
 
-def level_json(level) -> dict:
-    return {"sku": level.sku, "warehouse": level.warehouse, "on_hand": level.on_hand,
-            "reserved": level.reserved, "available": level.available, "held": level.held,
-            "in_transit": level.in_transit}
-
-
-@router.post("/stock/receipts", status_code=201)
+@router.post("/stock/receipts", status_code=201, response_model=Receipt)
 def receive_stock(body: ReceiptIn, request: Request, md=allowed(STOCK_KEEPING)):
     """Receive stock outside a purchase order (opening stock, found goods) at a unit cost, into a
     bin (default: the unnamed bin), a lot (lot-tracked SKUs) and with one serial per unit
@@ -79,7 +71,7 @@ def receive_stock(body: ReceiptIn, request: Request, md=allowed(STOCK_KEEPING)):
     return {"movement_id": reply.movement_id, "level": level_json(reply.level)}
 
 
-@router.post("/stock/adjustments", status_code=201)
+@router.post("/stock/adjustments", status_code=201, response_model=Adjustment)
 def adjust_stock(body: AdjustmentIn, request: Request, md=allowed(CATALOG)):
     """A stock-count difference (+ found, - lost) or a write-off (scrap, loss, expired: -); a bin,
     lot or serials, when named, are taken as named. Its cost goes to the books."""
@@ -87,21 +79,14 @@ def adjust_stock(body: AdjustmentIn, request: Request, md=allowed(CATALOG)):
     return {"adjustment_id": reply.adjustment_id, "value": reply.value, "level": level_json(reply.level)}
 
 
-@router.get("/stock/{sku}")
+@router.get("/stock/{sku}", response_model=SkuStock)
 def get_stock(sku: str, request: Request, warehouse: str = "", md=allowed(ANYONE)):
     reply = clients(request).inventory.GetStock(inv.GetStockRequest(sku=sku, warehouse=warehouse), metadata=md)
     return {"sku": sku, "levels": [level_json(l) for l in reply.levels]}
 
 
-@router.get("/stock-value")
+@router.get("/stock-value", response_model=StockValue)
 def stock_value(request: Request, warehouse: str = "", md=allowed(STOCK_VALUE)):
     """What the remaining FIFO cost layers are worth, per warehouse (and SKU)."""
     reply = clients(request).inventory.GetStockValue(inv.GetStockValueRequest(warehouse=warehouse), metadata=md)
-    warehouses: dict[str, dict] = {}
-    for row in reply.rows:
-        w = warehouses.setdefault(row.warehouse, {"warehouse": row.warehouse, "quantity": 0,
-                                                  "value": Decimal("0.00"), "skus": []})
-        w["skus"].append({"sku": row.sku, "quantity": row.quantity, "value": row.value})
-        w["quantity"] += row.quantity
-        w["value"] += Decimal(row.value)
-    return {"warehouses": [{**w, "value": str(w["value"])} for w in warehouses.values()], "total": reply.total}
+    return {"warehouses": warehouse_values(reply.rows), "total": reply.total}

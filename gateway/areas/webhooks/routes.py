@@ -6,9 +6,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from gateway.routes.common import clients, require_known_skus
-from gateway.routes.orders import order_json
-from gateway.schemas import StorefrontOrderIn
+from gateway.areas.webhooks.schemas import StorefrontOrderIn, StorefrontOutcome
+from gateway.common.access import clients, require_known_skus
+from gateway.common.presenters import order_json
 from hubapi.order.v1 import order_service_pb2 as ordpb
 from hubkit import money
 from hubkit.grpc_server import ACTOR_KEY, CORRELATION_KEY
@@ -16,7 +16,7 @@ from hubkit.grpc_server import ACTOR_KEY, CORRELATION_KEY
 router = APIRouter(tags=["webhooks"])
 
 
-@router.post("/webhooks/storefront/{storefront}")
+@router.post("/webhooks/storefront/{storefront}", response_model=StorefrontOutcome)
 async def storefront_order(storefront: str, request: Request, x_hub_timestamp: str = Header(""),
                            x_hub_signature: str = Header("")):
     """An order as the storefront has it now. Signed: `X-Hub-Signature: sha256=<hex HMAC-SHA256 of

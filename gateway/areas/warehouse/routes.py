@@ -2,14 +2,33 @@
 warehouses, quality holds on lots, stock counts and the stock audit. Money is a decimal string."""
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
-from gateway.routes.common import FINANCE, STOCK_KEEPING, STOCK_VALUE, WAREHOUSE, allowed, clients
-from gateway.schemas import (CODE, WAREHOUSE as WAREHOUSE_CODE, BinsIn, CountIn, CountSubmitIn, KitChangeIn,
-                             LotNoteIn, MoveIn, StockLimitsIn, TransferIn, TransferReceiveIn)
+from gateway.areas.warehouse.presenters import audit_json, count_json, kit_json, lot_json, transfer_json
+from gateway.areas.warehouse.schemas import (
+    BinMove,
+    BinsAdded,
+    BinsIn,
+    Count,
+    CountIn,
+    CountSubmitIn,
+    KitChange,
+    KitChangeIn,
+    Lot,
+    LotNoteIn,
+    MoveIn,
+    StockAudit,
+    StockLimits,
+    StockLimitsIn,
+    Transfer,
+    TransferIn,
+    TransferReceiveIn,
+)
+from gateway.common.access import FINANCE, STOCK_KEEPING, STOCK_VALUE, WAREHOUSE, allowed, clients
+from gateway.common.schemas import CODE
+from gateway.common.schemas import WAREHOUSE as WAREHOUSE_CODE
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
 
 router = APIRouter(tags=["warehouse"])
@@ -19,13 +38,9 @@ IdPath = Annotated[str, Path(pattern=CODE)]
 WarehousePath = Annotated[str, Path(pattern=WAREHOUSE_CODE)]
 
 
-def money(value: str) -> str | None:
-    """A decimal string with two places; None when the service left it empty (not known yet)."""
-    return str(Decimal(value).quantize(Decimal("0.01"))) if value else None
-
-
 # -- bins and limits ---------------------------------------------------------------------------
-@router.post("/warehouses/{code}/bins", status_code=201)
+@router.post("/warehouses/{code}/bins", status_code=201, response_model=BinsAdded,
+             responses={200: {"model": BinsAdded, "description": "every bin existed already"}})
 def add_bins(body: BinsIn, request: Request, response: Response,
              code: WarehousePath, md=allowed(WAREHOUSE)):
     """Add bins (storage locations such as A-01-03) to a warehouse; bins that exist stay as they are."""
@@ -35,7 +50,7 @@ def add_bins(body: BinsIn, request: Request, response: Response,
     return {"warehouse": code, "added": reply.added, "codes": list(dict.fromkeys(body.codes))}
 
 
-@router.put("/stock/limits")
+@router.put("/stock/limits", response_model=StockLimits)
 def set_stock_limits(body: StockLimitsIn, request: Request, md=allowed(STOCK_KEEPING)):
     """Minimum and maximum stock of a SKU in a warehouse: below the minimum, replenish up to the maximum."""
     clients(request).inventory.SetStockLimits(inv.SetStockLimitsRequest(**body.model_dump()), metadata=md)
@@ -43,7 +58,7 @@ def set_stock_limits(body: StockLimitsIn, request: Request, md=allowed(STOCK_KEE
 
 
 # -- moves and kits ----------------------------------------------------------------------------
-@router.post("/stock/moves", status_code=201)
+@router.post("/stock/moves", status_code=201, response_model=BinMove)
 def move_bin(body: MoveIn, request: Request, md=allowed(WAREHOUSE)):
     """Units change bin inside a warehouse (a named lot, or the named serials); no change in value."""
     reply = clients(request).inventory.MoveBin(inv.MoveBinRequest(**body.model_dump()), metadata=md)
@@ -54,35 +69,23 @@ def _kit(kit_sku: str, body: KitChangeIn, request: Request, md, disassemble: boo
     reply = clients(request).inventory.ChangeKit(
         inv.ChangeKitRequest(kit_sku=kit_sku, warehouse=body.warehouse, quantity=body.quantity, bin=body.bin,
                              disassemble=disassemble), metadata=md)
-    return {"document_id": reply.document_id, "action": "disassembled" if disassemble else "assembled",
-            "kit_sku": kit_sku, "warehouse": body.warehouse, "bin": body.bin, "quantity": body.quantity,
-            "value": money(reply.value),
-            "components": [{"sku": c.sku, "quantity": c.quantity, "value": money(c.value)}
-                           for c in reply.components]}
+    return kit_json(reply, kit_sku, body, disassemble)
 
 
-@router.post("/kits/{kit_sku}/assemble", status_code=201)
+@router.post("/kits/{kit_sku}/assemble", status_code=201, response_model=KitChange)
 def assemble_kit(body: KitChangeIn, request: Request, kit_sku: SkuPath, md=allowed(WAREHOUSE)):
     """Build kits: the components leave at their cost, the kits arrive at the summed cost."""
     return _kit(kit_sku, body, request, md, disassemble=False)
 
 
-@router.post("/kits/{kit_sku}/disassemble", status_code=201)
+@router.post("/kits/{kit_sku}/disassemble", status_code=201, response_model=KitChange)
 def disassemble_kit(body: KitChangeIn, request: Request, kit_sku: SkuPath, md=allowed(WAREHOUSE)):
     """Take kits apart: their cost goes back to the components."""
     return _kit(kit_sku, body, request, md, disassemble=True)
 
 
 # -- transfers ---------------------------------------------------------------------------------
-def transfer_json(t) -> dict:
-    lines = [{"sku": l.sku, "quantity": l.quantity, "lot": l.lot, "bin": l.bin, "serial": l.serial,
-              "value": money(l.value)} for l in t.lines]
-    total = sum((Decimal(l["value"]) for l in lines if l["value"]), start=Decimal("0.00"))
-    return {"transfer_id": t.transfer_id, "status": t.status, "from_warehouse": t.from_warehouse,
-            "to_warehouse": t.to_warehouse, "lines": lines, "total_value": str(total)}
-
-
-@router.post("/transfers", status_code=201)
+@router.post("/transfers", status_code=201, response_model=Transfer)
 def ship_transfer(body: TransferIn, request: Request, response: Response, md=allowed(WAREHOUSE)):
     """Ship stock to another warehouse: it leaves the source at its cost and is in transit at the
     destination until received."""
@@ -95,7 +98,7 @@ def ship_transfer(body: TransferIn, request: Request, response: Response, md=all
     return transfer_json(reply)
 
 
-@router.post("/transfers/{transfer_id}/receive")
+@router.post("/transfers/{transfer_id}/receive", response_model=Transfer)
 def receive_transfer(request: Request, transfer_id: IdPath, body: TransferReceiveIn | None = None,
                      md=allowed(WAREHOUSE)):
     """The transfer arrives whole in a bin of the destination (its unnamed bin by default)."""
@@ -104,19 +107,14 @@ def receive_transfer(request: Request, transfer_id: IdPath, body: TransferReceiv
     return transfer_json(reply)
 
 
-@router.get("/transfers/{transfer_id}")
+@router.get("/transfers/{transfer_id}", response_model=Transfer)
 def get_transfer(request: Request, transfer_id: IdPath, md=allowed(STOCK_VALUE)):
     return transfer_json(clients(request).inventory.GetTransfer(inv.GetTransferRequest(transfer_id=transfer_id),
                                                                 metadata=md))
 
 
 # -- quality holds -----------------------------------------------------------------------------
-def lot_json(hold) -> dict:
-    return {"sku": hold.sku, "lot": hold.lot, "status": hold.status,
-            "quantities": [{"warehouse": q.warehouse, "quantity": q.quantity} for q in hold.quantities]}
-
-
-@router.post("/lots/{sku}/{lot}/hold")
+@router.post("/lots/{sku}/{lot}/hold", response_model=Lot)
 def hold_lot(request: Request, sku: SkuPath, lot: SkuPath, body: LotNoteIn | None = None,
              md=allowed(STOCK_KEEPING)):
     """Quality hold (quarantine) on a lot in every warehouse: on hand, but not available or issued."""
@@ -124,7 +122,7 @@ def hold_lot(request: Request, sku: SkuPath, lot: SkuPath, body: LotNoteIn | Non
     return lot_json(clients(request).inventory.HoldLot(inv.LotRequest(sku=sku, lot=lot, note=note), metadata=md))
 
 
-@router.post("/lots/{sku}/{lot}/release")
+@router.post("/lots/{sku}/{lot}/release", response_model=Lot)
 def release_lot(request: Request, sku: SkuPath, lot: SkuPath, body: LotNoteIn | None = None,
                 md=allowed(STOCK_KEEPING)):
     """Release a quarantined lot (an expired one can only be written off)."""
@@ -133,16 +131,7 @@ def release_lot(request: Request, sku: SkuPath, lot: SkuPath, body: LotNoteIn | 
 
 
 # -- counts ------------------------------------------------------------------------------------
-def count_json(c) -> dict:
-    return {"count_id": c.count_id, "status": c.status, "warehouse": c.warehouse, "bins": list(c.bins),
-            "difference_value": money(c.difference_value), "posted_value": money(c.posted_value),
-            "lines": [{"line_no": l.line_no, "sku": l.sku, "bin": l.bin, "lot": l.lot, "serial": l.serial,
-                       "expected": l.expected, "counted": l.counted if l.is_counted else None,
-                       "difference": l.counted - l.expected if l.is_counted else None, "value": money(l.value)}
-                      for l in c.lines]}
-
-
-@router.post("/counts", status_code=201)
+@router.post("/counts", status_code=201, response_model=Count)
 def open_count(body: CountIn, request: Request, response: Response, md=allowed(WAREHOUSE)):
     """Open a count: its bins are frozen (no moves or picks) and what the books expect is noted."""
     reply = clients(request).inventory.OpenCount(inv.OpenCountRequest(**body.model_dump()), metadata=md)
@@ -150,12 +139,12 @@ def open_count(body: CountIn, request: Request, response: Response, md=allowed(W
     return count_json(reply)
 
 
-@router.get("/counts/{count_id}")
+@router.get("/counts/{count_id}", response_model=Count)
 def get_count(request: Request, count_id: IdPath, md=allowed(STOCK_VALUE)):
     return count_json(clients(request).inventory.GetCount(inv.CountRequest(count_id=count_id), metadata=md))
 
 
-@router.post("/counts/{count_id}/submit")
+@router.post("/counts/{count_id}/submit", response_model=Count)
 def submit_count(request: Request, count_id: IdPath, body: CountSubmitIn | None = None,
                  md=allowed(WAREHOUSE)):
     """Close the counting: small differences post at once, larger ones wait for approval."""
@@ -165,22 +154,20 @@ def submit_count(request: Request, count_id: IdPath, body: CountSubmitIn | None 
     return count_json(reply)
 
 
-@router.post("/counts/{count_id}/approve")
+@router.post("/counts/{count_id}/approve", response_model=Count)
 def approve_count(request: Request, count_id: IdPath, md=allowed(FINANCE)):
     """Post a count awaiting approval; whoever submitted it cannot approve it."""
     return count_json(clients(request).inventory.ApproveCount(inv.CountRequest(count_id=count_id), metadata=md))
 
 
-@router.post("/counts/{count_id}/cancel")
+@router.post("/counts/{count_id}/cancel", response_model=Count)
 def cancel_count(request: Request, count_id: IdPath, md=allowed(WAREHOUSE)):
     """Cancel an open (or unapproved) count: its bins are unfrozen and nothing is posted."""
     return count_json(clients(request).inventory.CancelCount(inv.CountRequest(count_id=count_id), metadata=md))
 
 
 # -- audit -------------------------------------------------------------------------------------
-@router.get("/stock/audit")
+@router.get("/stock/audit", response_model=StockAudit)
 def audit_stock(request: Request, md=allowed(FINANCE)):
     """Running balances against the ones rebuilt from the stock ledger; ok when they all agree."""
-    reply = clients(request).inventory.AuditStock(inv.AuditStockRequest(), metadata=md)
-    differences = [{"check": d.check, "key": d.key, "kept": d.kept, "rebuilt": d.rebuilt} for d in reply.differences]
-    return {"ok": not differences, "differences": differences}
+    return audit_json(clients(request).inventory.AuditStock(inv.AuditStockRequest(), metadata=md))

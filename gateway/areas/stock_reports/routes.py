@@ -2,11 +2,12 @@
 Dates are days in the merchant's time zone; money is a decimal string; absent values are null."""
 from __future__ import annotations
 
-from decimal import Decimal
-
 from fastapi import APIRouter, Query, Request
 
-from gateway.routes.common import ANYONE, STOCK_VALUE, allowed
+from gateway.areas.stock_reports.presenters import ageing_json, movements_json, turnover_json
+from gateway.areas.stock_reports.schemas import Movements, OnHand, SlowMovers, StockAgeing, Turnover, ValueAt
+from gateway.common.access import ANYONE, STOCK_VALUE, allowed
+from gateway.common.presenters import scalars, warehouse_values
 from hubapi.inventory.v1 import inventory_reports_pb2 as rep
 
 router = APIRouter(prefix="/stock/reports", tags=["stock reports"])
@@ -17,71 +18,55 @@ def _reports(request: Request):
     return request.app.state.clients.inventory_reports
 
 
-def _json(message, *optional: str) -> dict:
-    """A report message's plain fields; the named ones are null when empty or -1."""
-    out = {f.name: getattr(message, f.name) for f in message.DESCRIPTOR.fields if f.type != f.TYPE_MESSAGE}
-    return {k: (None if k in optional and v in ("", -1) else v) for k, v in out.items()}
-
-
-@router.get("/on-hand")
+@router.get("/on-hand", response_model=OnHand)
 def on_hand(request: Request, warehouse: str = "", sku: str = "",
             by: str = Query("bin", description="bin | lot | warehouse"), md=allowed(ANYONE)):
     """Units per warehouse, SKU, bin and lot, with lot expiry and status (zero rows left out)."""
     reply = _reports(request).GetOnHand(rep.OnHandReportRequest(warehouse=warehouse, sku=sku, by=by), metadata=md)
-    return {"rows": [_json(r, "expires_on", "status") for r in reply.rows]}
+    return {"rows": [scalars(r, "expires_on", "status") for r in reply.rows]}
 
 
-@router.get("/movements/{sku}")
+@router.get("/movements/{sku}", response_model=Movements)
 def movements(sku: str, request: Request, warehouse: str = "", limit: int = Query(500, ge=1, le=5000),
               md=allowed(STOCK_VALUE)):
     """Stock card: the latest `limit` ledger lines, oldest first, with running quantity and value."""
     reply = _reports(request).GetMovementHistory(
         rep.MovementReportRequest(sku=sku, warehouse=warehouse, limit=limit), metadata=md)
-    return {**_json(reply), "lines": [_json(l) for l in reply.lines]}
+    return movements_json(reply)
 
 
-@router.get("/ageing")
+@router.get("/ageing", response_model=StockAgeing)
 def ageing(request: Request, warehouse: str = "", as_of: str = Query("", pattern=DAY),
            buckets: str = Query("", pattern=r"^(\d{1,5}(,\d{1,5})*)?$", description="e.g. 30,60,90"),
            md=allowed(STOCK_VALUE)):
     """Remaining cost-layer stock in age buckets (days since received); in-transit stock left out."""
     reply = _reports(request).GetStockAgeing(rep.AgeingReportRequest(
         warehouse=warehouse, as_of=as_of, buckets=[int(b) for b in buckets.split(",") if b]), metadata=md)
-    return {"as_of": reply.as_of, "rows": [
-        {**_json(r), "buckets": [_json(b) for b in r.buckets]} for r in reply.rows]}
+    return ageing_json(reply)
 
 
-@router.get("/slow-movers")
+@router.get("/slow-movers", response_model=SlowMovers)
 def slow_movers(request: Request, days: int = Query(..., ge=1), warehouse: str = "",
                 as_of: str = Query("", pattern=DAY), md=allowed(STOCK_VALUE)):
     """SKUs with stock and no sale in the `days` days up to as_of (default today)."""
     reply = _reports(request).GetSlowMovers(
         rep.SlowMoverReportRequest(days=days, warehouse=warehouse, as_of=as_of), metadata=md)
-    return {"as_of": reply.as_of, "rows": [_json(r, "last_issue_on", "days_since_issue") for r in reply.rows]}
+    return {"as_of": reply.as_of, "rows": [scalars(r, "last_issue_on", "days_since_issue") for r in reply.rows]}
 
 
-@router.get("/turnover")
+@router.get("/turnover", response_model=Turnover)
 def turnover(request: Request, date_from: str = Query(..., pattern=DAY), date_to: str = Query(..., pattern=DAY),
              by: str = Query("sku", description="sku | category"), warehouse: str = "", md=allowed(STOCK_VALUE)):
     """Cost of goods issued / average stock value over date_from..date_to, and days of supply."""
     reply = _reports(request).GetTurnover(
         rep.TurnoverReportRequest(date_from=date_from, date_to=date_to, by=by, warehouse=warehouse), metadata=md)
-    optional = ("turnover", "days_of_supply")
-    return {**_json(reply), "rows": [_json(r, *optional) for r in reply.rows],
-            "total": {k: v for k, v in _json(reply.total, *optional).items() if k != "key"}}
+    return turnover_json(reply)
 
 
-@router.get("/value-at")
+@router.get("/value-at", response_model=ValueAt)
 def value_at(request: Request, as_of: str = Query("", description="YYYY-MM-DD (end of that day) or ISO time"),
              warehouse: str = "", md=allowed(STOCK_VALUE)):
     """Quantity and value per warehouse and SKU at a moment, from the stock ledger."""
     reply = _reports(request).GetStockValueAt(rep.ValueAtReportRequest(as_of=as_of, warehouse=warehouse), metadata=md)
-    warehouses: dict[str, dict] = {}
-    for r in reply.rows:
-        w = warehouses.setdefault(r.warehouse, {"warehouse": r.warehouse, "quantity": 0, "value": Decimal("0.00"),
-                                                "skus": []})
-        w["skus"].append({"sku": r.sku, "quantity": r.quantity, "value": r.value})
-        w["quantity"] += r.quantity
-        w["value"] += Decimal(r.value)
-    return {"as_of": reply.as_of, "warehouses": [{**w, "value": str(w["value"])} for w in warehouses.values()],
+    return {"as_of": reply.as_of, "warehouses": warehouse_values(reply.rows),
             "total_quantity": reply.total_quantity, "total_value": reply.total_value}

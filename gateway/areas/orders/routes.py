@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response
 
-from gateway.routes.accounting import voucher_json
-from gateway.routes.common import ANYONE, FINANCE, SALES, SHIPPING, allowed, clients, money_str, require_known_skus
-from gateway.schemas import OrderIn, ReturnIn, ShipmentIn
+from gateway.areas.orders.schemas import OrderIn, OrderPage, OrderReturn, OrderVouchers, ReturnIn, ShipmentIn
+from gateway.common.access import ANYONE, FINANCE, SALES, SHIPPING, allowed, clients, require_known_skus
+from gateway.common.presenters import order_json, voucher_json
+from gateway.common.schemas import Order
 from hubapi.accounting.v1 import accounting_service_pb2 as acc
 from hubapi.order.v1 import order_service_pb2 as ordpb
 from hubkit import money
@@ -13,26 +14,9 @@ from hubkit import money
 router = APIRouter(tags=["orders"])
 
 
-def order_json(o) -> dict:
-    return {
-        "id": o.id, "channel": o.channel, "shop": o.shop, "external_order_id": o.external_order_id,
-        "status": o.status, "total": money_str(o.total), "currency": o.total.currency_code,
-        "buyer": {"external_id": o.buyer.external_id, "name": o.buyer.name, "phone": o.buyer.phone,
-                  "email": o.buyer.email},
-        "shipping_address": {f.name: getattr(o.shipping_address, f.name)
-                             for f in o.shipping_address.DESCRIPTOR.fields},
-        "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity,
-                   "unit_price": money_str(l.unit_price), "amount": money_str(l.amount),
-                   "reservation": l.reservation, "warehouse": l.warehouse or None,
-                   "returned_quantity": l.returned_quantity} for l in o.lines],
-        "shipment": ({"carrier": o.carrier, "tracking_number": o.tracking_number, "shipped_at": o.shipped_at}
-                     if o.shipped_at else None),
-        "created_by": o.created_by, "created_at": o.created_at, "updated_at": o.updated_at,
-    }
-
-
-@router.post("/orders", status_code=201,
-             responses={200: {"description": "the order already existed (same channel, shop and external id)"}})
+@router.post("/orders", status_code=201, response_model=Order,
+             responses={200: {"model": Order,
+                              "description": "the order already existed (same channel, shop and external id)"}})
 def place_order(body: OrderIn, request: Request, response: Response, md=allowed(SALES)):
     require_known_skus(request, [line.sku for line in body.lines], md)
     reply = clients(request).order.PlaceOrder(ordpb.PlaceOrderRequest(
@@ -47,12 +31,12 @@ def place_order(body: OrderIn, request: Request, response: Response, md=allowed(
     return order_json(reply.order)
 
 
-@router.get("/orders/{order_id}")
+@router.get("/orders/{order_id}", response_model=Order)
 def get_order(order_id: str, request: Request, md=allowed(ANYONE)):
     return order_json(clients(request).order.GetOrder(ordpb.GetOrderRequest(id=order_id), metadata=md).order)
 
 
-@router.get("/orders")
+@router.get("/orders", response_model=OrderPage)
 def list_orders(request: Request, status: str = "", page_size: int = Query(50, ge=1, le=500),
                 page_token: str = "", md=allowed(ANYONE)):
     reply = clients(request).order.ListOrders(
@@ -60,7 +44,7 @@ def list_orders(request: Request, status: str = "", page_size: int = Query(50, g
     return {"orders": [order_json(o) for o in reply.orders], "next_page_token": reply.next_page_token or None}
 
 
-@router.post("/orders/{order_id}/shipment")
+@router.post("/orders/{order_id}/shipment", response_model=Order)
 def ship_order(order_id: str, body: ShipmentIn, request: Request, md=allowed(SHIPPING)):
     """Ship a fully reserved order as a whole (carrier code and tracking number)."""
     reply = clients(request).order.ShipOrder(
@@ -69,7 +53,7 @@ def ship_order(order_id: str, body: ShipmentIn, request: Request, md=allowed(SHI
     return order_json(reply.order)
 
 
-@router.post("/orders/{order_id}/returns", status_code=201)
+@router.post("/orders/{order_id}/returns", status_code=201, response_model=OrderReturn)
 def return_order(order_id: str, body: ReturnIn, request: Request, md=allowed(SHIPPING)):
     """Goods sent back after shipment: restocked at their original cost, the sale reversed in the books."""
     reply = clients(request).order.ReturnOrder(ordpb.ReturnOrderRequest(
@@ -78,7 +62,7 @@ def return_order(order_id: str, body: ReturnIn, request: Request, md=allowed(SHI
     return {"return_id": reply.return_id, "order": order_json(reply.order)}
 
 
-@router.get("/orders/{order_id}/vouchers")
+@router.get("/orders/{order_id}/vouchers", response_model=OrderVouchers)
 def order_vouchers(order_id: str, request: Request, md=allowed(FINANCE)):
     """The sale and cost-of-goods vouchers the order's shipment posted."""
     reply = clients(request).accounting.ListVouchers(acc.ListVouchersRequest(source_id=order_id), metadata=md)

@@ -1,13 +1,10 @@
 """What every route needs: role checks that also carry the user to the services, the gRPC
-clients, and money formatting."""
+clients, and the catalogue check on SKUs named in a body."""
 from __future__ import annotations
-
-from decimal import Decimal
 
 from fastapi import Depends, Request
 
 from gateway.errors import Problem
-from hubkit import money
 from hubkit.grpc_server import ACTOR_KEY, CORRELATION_KEY
 
 ANYONE = frozenset({"warehouse", "sales", "purchasing", "finance", "admin"})
@@ -35,10 +32,6 @@ def allowed(roles: frozenset):
 
 def clients(request: Request):
     return request.app.state.clients
-
-
-def money_str(m) -> str:
-    return str(money.from_proto(m).quantize(Decimal("0.01")))
 
 
 def require_known_skus(request: Request, skus: list[str], md, field: str = "lines") -> None:

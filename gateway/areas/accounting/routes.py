@@ -3,32 +3,38 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response
 
-from gateway.routes.common import FINANCE, allowed, clients
-from gateway.schemas import OpeningIn, PaymentIn, ReversalIn, SettlementIn
+from gateway.areas.accounting.presenters import account_detail_json, account_json, ageing_json, trial_balance_json
+from gateway.areas.accounting.schemas import (
+    AccountDetail,
+    Accounts,
+    Ageing,
+    ClosedPeriod,
+    GeneralLedger,
+    OpeningIn,
+    PaymentIn,
+    ReversalIn,
+    SettlementIn,
+    TrialBalance,
+    Vouchers,
+)
+from gateway.common.access import FINANCE, allowed, clients
+from gateway.common.presenters import scalars, voucher_json
+from gateway.common.schemas import Voucher
 from hubapi.accounting.v1 import accounting_service_pb2 as acc
 
 PERIOD = Query("", pattern=r"^(\d{4}-\d{2})?$", description="YYYY-MM; default: this month")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 router = APIRouter(tags=["accounting"])
 
 
-def voucher_json(v) -> dict:
-    return {"id": v.id, "number": v.number, "voucher_type": v.voucher_type, "period": v.period, "kind": v.kind,
-            "source_type": v.source_type, "source_id": v.source_id, "business_date": v.business_date,
-            "total": v.total, "posted_at": v.posted_at, "posted_by": v.posted_by, "export_status": v.export_status,
-            "reverses": v.reverses or None,
-            "lines": [{"line_no": l.line_no, "account": l.account, "summary": l.summary, "debit": l.debit,
-                       "credit": l.credit, "aux": l.aux, "cost_centre": l.cost_centre} for l in v.lines]}
-
-
-@router.get("/accounting/accounts")
+@router.get("/accounting/accounts", response_model=Accounts)
 def list_accounts(request: Request, md=allowed(FINANCE)):
     reply = clients(request).accounting.ListAccounts(acc.ListAccountsRequest(), metadata=md)
-    return {"accounts": [{"code": a.code, "name": a.name, "category": a.category,
-                          "normal_balance": a.normal_balance} for a in reply.accounts]}
+    return {"accounts": [account_json(a) for a in reply.accounts]}
 
 
-@router.get("/accounting/vouchers")
+@router.get("/accounting/vouchers", response_model=Vouchers)
 def list_vouchers(request: Request, period: str = Query("", pattern=r"^(\d{4}-\d{2})?$"),
                   source_id: str = "", limit: int = Query(100, ge=1, le=1000), md=allowed(FINANCE)):
     reply = clients(request).accounting.ListVouchers(
@@ -36,63 +42,55 @@ def list_vouchers(request: Request, period: str = Query("", pattern=r"^(\d{4}-\d
     return {"vouchers": [voucher_json(v) for v in reply.vouchers]}
 
 
-@router.get("/accounting/trial-balance")
+@router.get("/accounting/trial-balance", response_model=TrialBalance)
 def trial_balance(request: Request, period: str = Query("", pattern=r"^(\d{4}-\d{2})?$"), md=allowed(FINANCE)):
     """Per account for a period (YYYY-MM, the merchant's time zone; default: this month)."""
     tb = clients(request).accounting.GetTrialBalance(acc.GetTrialBalanceRequest(period=period), metadata=md)
-    return {"period": tb.period, "balanced": tb.balanced, "total_debit": tb.total_debit,
-            "total_credit": tb.total_credit,
-            "rows": [{"account": r.account, "name": r.name, "opening": r.opening, "debit": r.debit,
-                      "credit": r.credit, "closing": r.closing} for r in tb.rows]}
+    return trial_balance_json(tb)
 
 
-def _fields(message) -> dict:
-    return {f.name: getattr(message, f.name) for f in message.DESCRIPTOR.fields if f.type != f.TYPE_MESSAGE}
-
-
-@router.get("/accounting/general-ledger")
+@router.get("/accounting/general-ledger", response_model=GeneralLedger)
 def general_ledger(request: Request, year: int = Query(0, ge=0, le=9999), account: str = "", md=allowed(FINANCE)):
     """总账: per account and month, opening, debits, credits, closing and the year so far."""
     reply = clients(request).accounting.GetGeneralLedger(acc.GetGeneralLedgerRequest(year=year, account=account),
                                                          metadata=md)
-    return {"months": [_fields(m) for m in reply.months]}
+    return {"months": [scalars(m) for m in reply.months]}
 
 
-@router.get("/accounting/accounts/{account}/detail")
+@router.get("/accounting/accounts/{account}/detail", response_model=AccountDetail)
 def account_detail(account: str, request: Request, period: str = PERIOD, aux: str = "", md=allowed(FINANCE)):
     """明细账: every line on the account in the period, with the running balance."""
     reply = clients(request).accounting.GetAccountDetail(
         acc.GetAccountDetailRequest(account=account, period=period, aux=aux), metadata=md)
-    return {**_fields(reply), "lines": [_fields(l) for l in reply.lines]}
+    return account_detail_json(reply)
 
 
-@router.get("/accounting/ageing/{account}")
+@router.get("/accounting/ageing/{account}", response_model=Ageing)
 def ageing(account: str, request: Request, as_of: str = Query("", pattern=r"^(\d{4}-\d{2}-\d{2})?$"),
            md=allowed(FINANCE)):
     """Receivable (1122) or payable (2202) ageing per customer, platform or supplier."""
     reply = clients(request).accounting.GetAgeing(acc.GetAgeingRequest(account=account, as_of=as_of), metadata=md)
-    return {"account": reply.account, "as_of": reply.as_of,
-            "rows": [{"counterparty": r.counterparty, "balance": r.balance, "buckets": dict(r.buckets),
-                      "oldest_date": r.oldest_date or None} for r in reply.rows]}
+    return ageing_json(reply)
 
 
 @router.get("/accounting/vouchers.xlsx", response_class=Response,
-            responses={200: {"content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
+            responses={200: {"description": "an Excel workbook, as an attachment",
+                             "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
 def export_vouchers(request: Request, period: str = PERIOD, md=allowed(FINANCE)):
     """The period's vouchers as an Excel workbook in the layout ledger imports expect."""
     reply = clients(request).accounting.ExportVouchers(acc.ExportVouchersRequest(period=period), metadata=md)
-    return Response(reply.xlsx, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    return Response(reply.xlsx, media_type=XLSX,
                     headers={"content-disposition": f'attachment; filename="{reply.filename}"'})
 
 
-@router.post("/accounting/payments", status_code=201)
+@router.post("/accounting/payments", status_code=201, response_model=Voucher)
 def record_payment(body: PaymentIn, request: Request, md=allowed(FINANCE)):
     """Money received from a customer or platform, or paid to a supplier (the bank reference makes it one)."""
     reply = clients(request).accounting.RecordPayment(acc.RecordPaymentRequest(**body.model_dump()), metadata=md)
     return voucher_json(reply.voucher)
 
 
-@router.post("/accounting/settlements", status_code=201)
+@router.post("/accounting/settlements", status_code=201, response_model=Voucher)
 def record_settlement(body: SettlementIn, request: Request, md=allowed(FINANCE)):
     """A marketplace pays out what it collected less commission and fees."""
     reply = clients(request).accounting.RecordSettlement(acc.RecordSettlementRequest(**body.model_dump()),
@@ -100,7 +98,7 @@ def record_settlement(body: SettlementIn, request: Request, md=allowed(FINANCE))
     return voucher_json(reply.voucher)
 
 
-@router.post("/accounting/opening-balances", status_code=201)
+@router.post("/accounting/opening-balances", status_code=201, response_model=Voucher)
 def import_opening_balances(body: OpeningIn, request: Request, md=allowed(FINANCE)):
     reply = clients(request).accounting.ImportOpeningBalances(acc.ImportOpeningBalancesRequest(
         business_date=body.business_date, lines=[acc.OpeningBalance(**l.model_dump()) for l in body.lines]),
@@ -108,7 +106,7 @@ def import_opening_balances(body: OpeningIn, request: Request, md=allowed(FINANC
     return voucher_json(reply.voucher)
 
 
-@router.post("/accounting/vouchers/{voucher_id}/reversal", status_code=201)
+@router.post("/accounting/vouchers/{voucher_id}/reversal", status_code=201, response_model=Voucher)
 def reverse_voucher(voucher_id: str, body: ReversalIn, request: Request, md=allowed(FINANCE)):
     """Posted vouchers never change: a correction is a reversal, then the right voucher."""
     reply = clients(request).accounting.ReverseVoucher(
@@ -116,7 +114,7 @@ def reverse_voucher(voucher_id: str, body: ReversalIn, request: Request, md=allo
     return voucher_json(reply.voucher)
 
 
-@router.post("/accounting/periods/{period}/close")
+@router.post("/accounting/periods/{period}/close", response_model=ClosedPeriod)
 def close_period(period: str, request: Request, md=allowed(FINANCE)):
     """Nothing posts into a closed period afterwards."""
     reply = clients(request).accounting.ClosePeriod(acc.ClosePeriodRequest(period=period), metadata=md)

@@ -6,10 +6,21 @@ from __future__ import annotations
 import grpc
 from fastapi import APIRouter, Request
 
+from gateway.areas.scan.presenters import count_json, move_json, pick_json, receipt_json, scanned_json
+from gateway.areas.scan.schemas import (
+    ScanCount,
+    ScanCountIn,
+    ScanLookupIn,
+    ScanMove,
+    ScanMoveIn,
+    Scanned,
+    ScanPick,
+    ScanPickIn,
+    ScanReceipt,
+    ScanReceiveIn,
+)
+from gateway.common.access import WAREHOUSE, allowed, clients
 from gateway.errors import Problem
-from gateway.routes.common import WAREHOUSE, allowed, clients
-from gateway.routes.stock import level_json
-from gateway.schemas import ScanCountIn, ScanLookupIn, ScanMoveIn, ScanPickIn, ScanReceiveIn
 from hubapi.inventory.v1 import inventory_reports_pb2 as rep
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
 
@@ -56,17 +67,15 @@ def _lot_not_there(request: Request, md, exc: grpc.RpcError, warehouse: str, sku
     return Problem(409, "conflict", title, [{"field": "code", "message": f"lot {lot} is not in bin {bin_name}"}])
 
 
-@router.post("/lookup")
+@router.post("/lookup", response_model=Scanned)
 def lookup(body: ScanLookupIn, request: Request, md=allowed(WAREHOUSE)):
     """What a scanned code names in a warehouse: an item (SKU), a bin, a lot or a serial; for goods,
     the SKU's name and its stock level there."""
     scanned = _scan(request, md, body.warehouse, body.code)
-    return {"code": body.code, "warehouse": body.warehouse, "kind": scanned.kind, "sku": scanned.sku,
-            "sku_name": scanned.sku_name, "bin": scanned.bin, "lot": scanned.lot, "serial": scanned.serial,
-            "level": level_json(scanned.levels[0]) if scanned.levels else None}
+    return scanned_json(body, scanned)
 
 
-@router.post("/receive", status_code=201)
+@router.post("/receive", status_code=201, response_model=ScanReceipt)
 def receive(body: ScanReceiveIn, request: Request, md=allowed(WAREHOUSE)):
     """Goods received into a bin by scanning the item (its barcode or SKU; a known serial receives
     that one unit back). A bin or lot label is refused: scan the item's barcode."""
@@ -83,12 +92,10 @@ def receive(body: ScanReceiveIn, request: Request, md=allowed(WAREHOUSE)):
         inv.ReceiveStockRequest(sku=scanned.sku, warehouse=body.warehouse, quantity=body.quantity,
                                 unit_cost=body.unit_cost, reference=body.reference or f"scan {body.code}",
                                 bin=body.bin, lot=lot, expires_on=body.expires_on, serials=serials), metadata=md)
-    return {"movement_id": reply.movement_id, "sku": scanned.sku, "sku_name": scanned.sku_name,
-            "warehouse": body.warehouse, "bin": body.bin, "lot": lot, "serials": serials, "quantity": body.quantity,
-            "level": level_json(reply.level)}
+    return receipt_json(reply, body, scanned, lot, serials)
 
 
-@router.post("/pick", status_code=201)
+@router.post("/pick", status_code=201, response_model=ScanPick)
 def pick(body: ScanPickIn, request: Request, md=allowed(WAREHOUSE)):
     """A picker's scan for an order line: the code must name the line's SKU (its lot or serial when
     tracked), lie in that bin and be usable; those units leave when the order ships."""
@@ -107,12 +114,10 @@ def pick(body: ScanPickIn, request: Request, md=allowed(WAREHOUSE)):
         if better:
             raise better from None
         raise
-    return {"order_id": reply.order_id, "line_no": reply.line_no, "sku": reply.sku, "warehouse": body.warehouse,
-            "bin": reply.bin, "lot": reply.lot, "serial": reply.serial, "picked": reply.picked,
-            "reserved": reply.reserved, "remaining": max(reply.reserved - reply.picked, 0)}
+    return pick_json(reply, body)
 
 
-@router.post("/move", status_code=201)
+@router.post("/move", status_code=201, response_model=ScanMove)
 def move(body: ScanMoveIn, request: Request, md=allowed(WAREHOUSE)):
     """Units scanned out of one bin into another: an item barcode moves any of its units there, a lot
     label that lot, a serial that one unit."""
@@ -137,16 +142,12 @@ def move(body: ScanMoveIn, request: Request, md=allowed(WAREHOUSE)):
         if better:
             raise better from None
         raise
-    return {"document": reply.document, "sku": scanned.sku, "sku_name": scanned.sku_name,
-            "warehouse": body.warehouse, "from_bin": body.from_bin, "to_bin": body.to_bin, "lot": lot,
-            "serials": serials, "quantity": body.quantity}
+    return move_json(reply, body, scanned, lot, serials)
 
 
-@router.post("/count", status_code=201)
+@router.post("/count", status_code=201, response_model=ScanCount)
 def count(body: ScanCountIn, request: Request, md=allowed(WAREHOUSE)):
     """A scan during a count: units of what the code names in a bin of the count, added to what was
     counted there (or replacing it)."""
     reply = clients(request).inventory.RecordCount(inv.RecordCountRequest(**body.model_dump()), metadata=md)
-    return {"count_id": reply.count_id, "sku": reply.sku, "bin": reply.bin, "lot": reply.lot,
-            "serial": reply.serial, "counted": reply.counted, "expected": reply.expected,
-            "difference": reply.counted - reply.expected}
+    return count_json(reply)

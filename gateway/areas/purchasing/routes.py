@@ -4,31 +4,30 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response
 
+from gateway.areas.purchasing.presenters import purchase_order_json, receipt_json, stock_alert_json, suggestion_json
+from gateway.areas.purchasing.schemas import (
+    PurchaseOrder,
+    PurchaseOrderIn,
+    PurchaseReturn,
+    PurchaseReturnIn,
+    ReceivedPurchase,
+    ReceivePurchaseIn,
+    StockAlerts,
+    Suggestion,
+    Suggestions,
+    Supplier,
+    SupplierIn,
+)
+from gateway.common.access import ANYONE, PURCHASING, RECEIVING, allowed, clients, require_known_skus
 from gateway.errors import Problem
-from gateway.routes.common import ANYONE, PURCHASING, RECEIVING, allowed, clients, money_str, require_known_skus
-from gateway.schemas import PurchaseOrderIn, PurchaseReturnIn, ReceivePurchaseIn, SupplierIn
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
 from hubapi.procurement.v1 import procurement_service_pb2 as pro
 
 router = APIRouter(tags=["purchasing"])
 
 
-def purchase_order_json(po) -> dict:
-    return {"id": po.id, "supplier": po.supplier, "warehouse": po.warehouse, "currency": po.currency,
-            "status": po.status, "created_by": po.created_by, "created_at": po.created_at,
-            "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity, "received": l.received,
-                       "returned": l.returned,
-                       "unit_cost": l.unit_cost, "vat_rate": l.vat_rate, "amount": money_str(l.amount)}
-                      for l in po.lines],
-            "receipts": [receipt_json(r) for r in po.receipts]}
-
-
-def receipt_json(r) -> dict:
-    return {"id": r.id, "received_at": r.received_at, "reference": r.reference, "received_by": r.received_by,
-            "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity} for l in r.lines]}
-
-
-@router.post("/suppliers", status_code=201)
+@router.post("/suppliers", status_code=201, response_model=Supplier,
+             responses={200: {"model": Supplier, "description": "the supplier existed and is updated"}})
 def upsert_supplier(body: SupplierIn, request: Request, response: Response, md=allowed(PURCHASING)):
     reply = clients(request).procurement.UpsertSupplier(
         pro.UpsertSupplierRequest(supplier=pro.Supplier(**body.model_dump())), metadata=md)
@@ -37,7 +36,7 @@ def upsert_supplier(body: SupplierIn, request: Request, response: Response, md=a
     return {"code": reply.supplier.code, "name": reply.supplier.name}
 
 
-@router.post("/purchase-orders", status_code=201)
+@router.post("/purchase-orders", status_code=201, response_model=PurchaseOrder)
 def create_purchase_order(body: PurchaseOrderIn, request: Request, md=allowed(PURCHASING)):
     require_known_skus(request, [line.sku for line in body.lines], md)
     _require_warehouse(request, body.warehouse, body.lines[0].sku, md)
@@ -59,7 +58,7 @@ def _require_warehouse(request: Request, warehouse: str, sku: str, md) -> None:
         raise
 
 
-@router.get("/purchase-orders/{purchase_order_id}")
+@router.get("/purchase-orders/{purchase_order_id}", response_model=PurchaseOrder)
 def get_purchase_order(purchase_order_id: str, request: Request, md=allowed(ANYONE)):
     reply = clients(request).procurement.GetPurchaseOrder(pro.GetPurchaseOrderRequest(id=purchase_order_id),
                                                           metadata=md)
@@ -93,7 +92,8 @@ def _check_tracking(request: Request, md, purchase_order_id: str, body: ReceiveP
         raise Problem(422, "invalid-argument", "the receipt does not fit how its SKUs are tracked", errors)
 
 
-@router.post("/purchase-orders/{purchase_order_id}/receipts", status_code=201)
+@router.post("/purchase-orders/{purchase_order_id}/receipts", status_code=201,
+             response_model=ReceivedPurchase)
 def receive_purchase_order(purchase_order_id: str, body: ReceivePurchaseIn, request: Request,
                            md=allowed(RECEIVING)):
     """Receive all that is still open, or the given quantities per line, each with the bin, lot,
@@ -105,7 +105,7 @@ def receive_purchase_order(purchase_order_id: str, body: ReceivePurchaseIn, requ
     return {"receipt": receipt_json(reply.receipt), "purchase_order": purchase_order_json(reply.purchase_order)}
 
 
-@router.post("/purchase-orders/{purchase_order_id}/returns", status_code=201)
+@router.post("/purchase-orders/{purchase_order_id}/returns", status_code=201, response_model=PurchaseReturn)
 def return_purchase_order(purchase_order_id: str, body: PurchaseReturnIn, request: Request,
                           md=allowed(RECEIVING)):
     """Send received goods back to the supplier: out of stock at their cost, the purchase reversed."""
@@ -115,24 +115,7 @@ def return_purchase_order(purchase_order_id: str, body: PurchaseReturnIn, reques
     return {"return_id": reply.return_id, "purchase_order": purchase_order_json(reply.purchase_order)}
 
 
-def suggestion_json(g) -> dict:
-    return {"id": g.id, "sku": g.sku, "warehouse": g.warehouse, "status": g.status, "available": g.available,
-            "minimum": g.minimum, "maximum": g.maximum, "quantity": g.quantity, "signalled_at": g.signalled_at,
-            "created_at": g.created_at, "updated_at": g.updated_at, "closed_by": g.closed_by or None,
-            "closed_at": g.closed_at or None, "purchase_order_id": g.purchase_order_id or None}
-
-
-def stock_alert_json(a) -> dict:
-    doc = {"id": a.id, "kind": a.kind, "sku": a.sku, "lot": a.lot, "warehouse": a.warehouse or None,
-           "quantity": a.quantity, "occurred_at": a.occurred_at}
-    if a.kind == "lot_expiring":
-        doc.update(expires_on=a.expires_on, days_left=a.days_left)
-    else:
-        doc.update(held=a.held, reason=a.reason, note=a.note)
-    return doc
-
-
-@router.get("/purchasing/suggestions")
+@router.get("/purchasing/suggestions", response_model=Suggestions)
 def list_suggestions(request: Request, status: str = Query("", pattern=r"^(open|ordered|dismissed)?$"),
                      warehouse: str = "", limit: int = Query(100, ge=1, le=1000), md=allowed(ANYONE)):
     """What to buy: one open suggestion per SKU and warehouse, from inventory's low-stock signals
@@ -142,7 +125,7 @@ def list_suggestions(request: Request, status: str = Query("", pattern=r"^(open|
     return {"suggestions": [suggestion_json(g) for g in reply.suggestions]}
 
 
-@router.post("/purchasing/suggestions/{sku}/{warehouse}/dismiss")
+@router.post("/purchasing/suggestions/{sku}/{warehouse}/dismiss", response_model=Suggestion)
 def dismiss_suggestion(sku: str, warehouse: str, request: Request, md=allowed(PURCHASING)):
     """Close the open suggestion without ordering; a later low-stock signal opens a new one."""
     reply = clients(request).procurement.DismissSuggestion(
@@ -150,7 +133,7 @@ def dismiss_suggestion(sku: str, warehouse: str, request: Request, md=allowed(PU
     return suggestion_json(reply.suggestion)
 
 
-@router.get("/purchasing/stock-alerts")
+@router.get("/purchasing/stock-alerts", response_model=StockAlerts)
 def list_stock_alerts(request: Request, kind: str = Query("", pattern=r"^(lot_expiring|lot_hold_changed)?$"),
                       sku: str = "", limit: int = Query(100, ge=1, le=1000), md=allowed(ANYONE)):
     """Lots about to expire and lots put on or taken off hold, newest first."""

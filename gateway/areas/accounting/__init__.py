@@ -1,0 +1,1 @@
+"""Books: the chart, posted vouchers, payments and settlements, the trial balance and ledgers."""

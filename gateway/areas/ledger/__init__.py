@@ -1,0 +1,1 @@
+"""The external ledgers: where vouchers stand, the ones a ledger refused, and the fixes."""

@@ -1,0 +1,36 @@
+"""Purchasing's messages as JSON."""
+from __future__ import annotations
+
+from gateway.common.presenters import money_str
+
+
+def purchase_order_json(po) -> dict:
+    return {"id": po.id, "supplier": po.supplier, "warehouse": po.warehouse, "currency": po.currency,
+            "status": po.status, "created_by": po.created_by, "created_at": po.created_at,
+            "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity, "received": l.received,
+                       "returned": l.returned,
+                       "unit_cost": l.unit_cost, "vat_rate": l.vat_rate, "amount": money_str(l.amount)}
+                      for l in po.lines],
+            "receipts": [receipt_json(r) for r in po.receipts]}
+
+
+def receipt_json(r) -> dict:
+    return {"id": r.id, "received_at": r.received_at, "reference": r.reference, "received_by": r.received_by,
+            "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity} for l in r.lines]}
+
+
+def suggestion_json(g) -> dict:
+    return {"id": g.id, "sku": g.sku, "warehouse": g.warehouse, "status": g.status, "available": g.available,
+            "minimum": g.minimum, "maximum": g.maximum, "quantity": g.quantity, "signalled_at": g.signalled_at,
+            "created_at": g.created_at, "updated_at": g.updated_at, "closed_by": g.closed_by or None,
+            "closed_at": g.closed_at or None, "purchase_order_id": g.purchase_order_id or None}
+
+
+def stock_alert_json(a) -> dict:
+    doc = {"id": a.id, "kind": a.kind, "sku": a.sku, "lot": a.lot, "warehouse": a.warehouse or None,
+           "quantity": a.quantity, "occurred_at": a.occurred_at}
+    if a.kind == "lot_expiring":
+        doc.update(expires_on=a.expires_on, days_left=a.days_left)
+    else:
+        doc.update(held=a.held, reason=a.reason, note=a.note)
+    return doc

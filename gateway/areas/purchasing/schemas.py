@@ -1,0 +1,153 @@
+"""Purchasing's request and response models."""
+from __future__ import annotations
+
+from pydantic import Field, StrictInt, StrictStr
+
+from gateway.common.schemas import BIN, CODE, COST, LOT, OPT_DAY, Money, Reply, Serial, Strict, Tracked
+
+
+class SupplierIn(Strict):
+    code: StrictStr = Field(..., pattern=CODE)
+    name: StrictStr = Field(..., min_length=1, max_length=200)
+
+
+class PurchaseLineIn(Strict):
+    sku: StrictStr = Field(..., pattern=CODE)
+    quantity: StrictInt = Field(..., gt=0, le=10_000_000)
+    unit_cost: StrictStr = Field(..., pattern=COST, description="excluding VAT, e.g. \"10.00\"")
+    vat_rate: StrictStr = Field("0.13", pattern=r"^0(\.\d{1,4})?$")
+
+
+class PurchaseOrderIn(Strict):
+    supplier: StrictStr = Field(..., pattern=CODE)
+    warehouse: StrictStr = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$")
+    currency: StrictStr = Field("CNY", pattern=r"^[A-Z]{3}$")
+    lines: list[PurchaseLineIn] = Field(..., min_length=1, max_length=500)
+
+
+class LineQuantityIn(Strict):
+    line_no: StrictInt = Field(..., ge=1)
+    quantity: StrictInt = Field(..., gt=0, le=10_000_000)
+
+
+class ReceiveLineIn(LineQuantityIn, Tracked):
+    bin: StrictStr = Field("", pattern=BIN, description="default: the warehouse's unnamed bin")
+    lot: StrictStr = Field("", pattern=LOT, description="lot-tracked SKUs; default: the receipt's number")
+    expires_on: StrictStr = Field("", pattern=OPT_DAY, description="YYYY-MM-DD, for a new lot")
+    serials: list[Serial] = Field(default_factory=list, max_length=10_000,
+                                  description="serial-tracked SKUs: one per unit")
+
+
+class ReceivePurchaseIn(Strict):
+    lines: list[ReceiveLineIn] = Field(default_factory=list, max_length=500,
+                                       description="empty: receive everything still open")
+    reference: StrictStr = Field("", max_length=128)
+
+
+class PurchaseReturnIn(Strict):
+    lines: list[LineQuantityIn] = Field(..., min_length=1, max_length=500)
+    reason: StrictStr = Field("", max_length=200)
+    reference: StrictStr = Field("", max_length=128)
+
+
+class Supplier(Reply):
+    code: str
+    name: str
+
+
+class PurchaseOrderLine(Reply):
+    line_no: int
+    sku: str
+    quantity: int
+    received: int
+    returned: int = Field(description="sent back to the supplier")
+    unit_cost: Money = Field(description="excluding VAT, up to 6 places")
+    vat_rate: str
+    amount: Money = Field(description="quantity x unit_cost, excluding VAT")
+
+
+class ReceiptLine(Reply):
+    line_no: int
+    sku: str
+    quantity: int
+
+
+class PurchaseReceipt(Reply):
+    id: str
+    received_at: str
+    reference: str
+    received_by: str
+    lines: list[ReceiptLine]
+
+
+class PurchaseOrder(Reply):
+    id: str
+    supplier: str
+    warehouse: str
+    currency: str
+    status: str = Field(description="open | partially_received | received")
+    created_by: str
+    created_at: str
+    lines: list[PurchaseOrderLine]
+    receipts: list[PurchaseReceipt]
+
+
+class ReceivedPurchase(Reply):
+    receipt: PurchaseReceipt
+    purchase_order: PurchaseOrder
+
+
+class PurchaseReturn(Reply):
+    return_id: str
+    purchase_order: PurchaseOrder
+
+
+class Suggestion(Reply):
+    id: str
+    sku: str
+    warehouse: str
+    status: str = Field(description="open | ordered | dismissed")
+    available: int
+    minimum: int
+    maximum: int
+    quantity: int = Field(description="suggested: maximum - available")
+    signalled_at: str
+    created_at: str
+    updated_at: str
+    closed_by: str | None
+    closed_at: str | None
+    purchase_order_id: str | None = Field(description="the purchase order that took it up")
+
+
+class Suggestions(Reply):
+    suggestions: list[Suggestion]
+
+
+class LotExpiring(Reply):
+    id: int
+    kind: str = Field(description="lot_expiring")
+    sku: str
+    lot: str
+    warehouse: str | None
+    quantity: int
+    occurred_at: str
+    expires_on: str
+    days_left: int
+
+
+class LotHoldChanged(Reply):
+    id: int
+    kind: str = Field(description="lot_hold_changed")
+    sku: str
+    lot: str
+    warehouse: str | None
+    quantity: int
+    occurred_at: str
+    held: bool
+    reason: str = Field(description="quarantine | expired | released")
+    note: str
+
+
+class StockAlerts(Reply):
+    # the two kinds carry different fields; each alert fits exactly one (extra fields are forbidden)
+    alerts: list[LotExpiring | LotHoldChanged]

@@ -1,0 +1,25 @@
+"""The webhooks area's request and response models."""
+from __future__ import annotations
+
+from pydantic import Field, StrictInt, StrictStr
+
+from gateway.common.schemas import AMOUNT, CODE, AddressIn, BuyerIn, Order, OrderLineIn, Reply, Strict
+
+
+class StorefrontLineIn(OrderLineIn):
+    amount: StrictStr | None = Field(None, pattern=AMOUNT, description="paid for the line after discounts")
+
+
+class StorefrontOrderIn(Strict):
+    external_order_id: StrictStr = Field(..., pattern=CODE)
+    version: StrictInt = Field(..., gt=0, description="the storefront's modified time in ms; newest wins")
+    status: StrictStr = Field(..., pattern=r"^(awaiting_payment|paid|shipped|completed|cancelled)$")
+    currency: StrictStr = Field("CNY", pattern=r"^[A-Z]{3}$")
+    buyer: BuyerIn = BuyerIn()
+    shipping_address: AddressIn
+    lines: list[StorefrontLineIn] = Field(..., min_length=1, max_length=500)
+
+
+class StorefrontOutcome(Reply):
+    outcome: str = Field(description="created | updated | cancelled | stale | waiting for payment")
+    order: Order | None = Field(description="null while the order waits for payment")

@@ -1,0 +1,235 @@
+"""The bases of request and response models, the field patterns, and the models several areas
+share. Amounts are decimal strings (never JSON numbers)."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+CODE = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
+WAREHOUSE = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$"
+BIN = r"^([A-Za-z0-9][A-Za-z0-9._\-]{0,31})?$"      # '' is the warehouse's unnamed bin
+LOT = r"^([A-Za-z0-9][A-Za-z0-9._\-]{0,63})?$"      # '' when the SKU is not lot-tracked
+DAY = r"^\d{4}-\d{2}-\d{2}$"
+OPT_DAY = r"^(\d{4}-\d{2}-\d{2})?$"
+# what a scanner reads: a barcode, SKU, bin, lot or serial, maybe labelled "BIN:", "LOT:", "SN:", "SKU:"
+SCAN_CODE = r"^([A-Za-z]{2,3}:)?[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
+MAX_QTY = 10_000_000
+AMOUNT = r"^\d{1,12}(\.\d{1,2})?$"
+COST = r"^\d{1,12}(\.\d{1,6})?$"
+
+
+# -- requests ----------------------------------------------------------------------------------
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+Serial = Annotated[StrictStr, Field(pattern=CODE)]
+
+
+def invalid(message: str) -> PydanticCustomError:
+    return PydanticCustomError("value_error", message)
+
+
+def check_expiry(value: str) -> str:
+    if value:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise invalid("not a real date (YYYY-MM-DD)") from None
+    return value
+
+
+def check_serials(serials: list[str], quantity) -> list[str]:
+    """Serials name one distinct unit each: as many as the quantity."""
+    if not serials:
+        return serials
+    if len(set(serials)) != len(serials):
+        raise invalid("serials must be distinct")
+    if isinstance(quantity, int) and len(serials) != abs(quantity):
+        raise invalid(f"one serial per unit: {abs(quantity)} needed, {len(serials)} given")
+    return serials
+
+
+class Tracked(Strict):
+    """Goods that arrive with a lot (and its expiry) or serials: an expiry needs a lot, serials
+    are distinct and one per unit."""
+
+    @field_validator("expires_on", check_fields=False)
+    @classmethod
+    def _expiry(cls, value: str, info: ValidationInfo):
+        if value and not info.data.get("lot", "x"):
+            raise invalid("only a lot has an expiry date: name the lot")
+        return check_expiry(value)
+
+    @field_validator("serials", check_fields=False)
+    @classmethod
+    def _serials(cls, value: list[str], info: ValidationInfo):
+        return check_serials(value, info.data.get("quantity"))
+
+
+# an order as a client places it (POST /orders) or a storefront pushes it (webhooks)
+class BuyerIn(Strict):
+    external_id: StrictStr = Field("", max_length=64)
+    name: StrictStr = Field("", max_length=100)
+    phone: StrictStr = Field("", max_length=32)
+    email: StrictStr = Field("", max_length=200)
+
+
+class AddressIn(Strict):
+    recipient: StrictStr = Field(..., min_length=1, max_length=100)
+    phone: StrictStr = Field("", max_length=32)
+    country: StrictStr = Field("CN", max_length=2)
+    province: StrictStr = Field("", max_length=64)
+    city: StrictStr = Field("", max_length=64)
+    district: StrictStr = Field("", max_length=64)
+    street: StrictStr = Field(..., min_length=1, max_length=300)
+    postal_code: StrictStr = Field("", max_length=16)
+
+
+class OrderLineIn(Strict):
+    sku: StrictStr = Field(..., pattern=CODE)
+    quantity: StrictInt = Field(..., gt=0, le=1_000_000)
+    unit_price: StrictStr = Field(..., pattern=AMOUNT, description="VAT-inclusive, e.g. \"59.90\"")
+
+
+# -- responses ---------------------------------------------------------------------------------
+class Reply(BaseModel):
+    """A response body. FastAPI filters answers through their model: a field the presenter returns
+    and the model forgets fails the response (tests see it) instead of vanishing; strict, so no
+    value is quietly converted either."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+Money = Annotated[str, Field(description="a decimal string, e.g. \"168.00\"", examples=["168.00"])]
+
+
+class StockLevel(Reply):
+    sku: str
+    warehouse: str
+    on_hand: int
+    reserved: int
+    available: int = Field(description="on_hand - reserved - held, never below 0")
+    held: int = Field(description="in quarantined or expired lots")
+    in_transit: int = Field(description="shipped by a transfer towards this warehouse")
+
+
+class SkuValue(Reply):
+    sku: str
+    quantity: int
+    value: Money
+
+
+class WarehouseValue(Reply):
+    warehouse: str
+    quantity: int
+    value: Money
+    skus: list[SkuValue]
+
+
+class VoucherLine(Reply):
+    line_no: int
+    account: str
+    summary: str
+    debit: Money
+    credit: Money
+    aux: str = Field(description="counterparty, e.g. \"platform:taobao/shop1\"")
+    cost_centre: str
+
+
+class Voucher(Reply):
+    id: str
+    number: str
+    voucher_type: str
+    period: str
+    kind: str
+    source_type: str
+    source_id: str
+    business_date: str
+    total: Money
+    posted_at: str
+    posted_by: str
+    export_status: str
+    reverses: str | None = Field(description="the voucher this one reverses")
+    lines: list[VoucherLine]
+
+
+class Buyer(Reply):
+    external_id: str
+    name: str
+    phone: str
+    email: str
+
+
+class Address(Reply):
+    recipient: str
+    phone: str
+    country: str
+    province: str
+    city: str
+    district: str
+    street: str
+    postal_code: str
+
+
+class OrderLine(Reply):
+    line_no: int
+    sku: str
+    quantity: int
+    unit_price: Money
+    amount: Money
+    reservation: str = Field(description="pending | reserved | backordered")
+    warehouse: str | None = Field(description="where it is reserved, when reserved")
+    returned_quantity: int
+
+
+class Shipment(Reply):
+    carrier: str
+    tracking_number: str
+    shipped_at: str
+
+
+class Order(Reply):
+    id: str
+    channel: str
+    shop: str
+    external_order_id: str
+    status: str
+    total: Money
+    currency: str
+    buyer: Buyer
+    shipping_address: Address
+    lines: list[OrderLine]
+    shipment: Shipment | None
+    created_by: str
+    created_at: str
+    updated_at: str
+
+
+# -- problems ----------------------------------------------------------------------------------
+class FieldError(Reply):
+    field: str
+    message: str
+
+
+class Problem(Reply):
+    """application/problem+json (RFC 9457): every refusal and failure."""
+    type: str
+    title: str
+    status: int
+    detail: str = ""
+    errors: list[FieldError] = []
+
+
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    "4XX": {"description": "Refused: the problem says why", "content": _PROBLEM},
+    "5XX": {"description": "A service failed or did not answer in time", "content": _PROBLEM}}
+
+
+def problem_schemas() -> dict:
+    """Problem and its parts for the OpenAPI components (PROBLEMS refers to it by name)."""
+    schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {**schema.pop("$defs", {}), "Problem": schema}
