@@ -1,0 +1,23 @@
+"""The README's process table names every process `hub up` starts."""
+from __future__ import annotations
+
+import re
+
+from hub.components import PLATFORMS, PROJECT_ROOT
+from hub.supervisor import process_table
+
+
+def test_the_readme_lists_every_process_hub_up_starts():
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Processes and ports"):].split("\n\n")[2]
+    listed = {name for row in table.splitlines() if row.startswith("| `")
+              for name in re.findall(r"`([a-z]+(?:-[a-z]+)?)`", row.split("|")[1])}
+    started = {p.name for p in process_table(lambda _: 0, ledgers=("kingdee",), shop_platforms=PLATFORMS)}
+    assert started == listed
+
+
+def test_a_relay_runs_for_each_publishing_service_and_a_worker_for_each_consumer():
+    names = {p.name for p in process_table(lambda _: 0)}
+    assert {"order-relay", "inventory-relay", "procurement-relay", "accounting-relay"} <= names
+    assert "customer-relay" not in names  # the customer service publishes nothing
+    assert {f"{svc}-worker" for svc in ("order", "inventory", "procurement", "customer", "accounting")} <= names
