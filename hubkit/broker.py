@@ -1,6 +1,7 @@
 """Reaching RabbitMQ: wait for it, start a local one if installed but down, declare topology."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -21,6 +22,11 @@ class BrokerUnavailable(SystemExit):
     pass
 
 
+def _installed(path: str) -> str | None:
+    """Debian's RabbitMQ tools live in /usr/sbin, which is not on every PATH."""
+    return path if os.path.exists(path) else None
+
+
 def connect(amqp_uri: str, attempts: int = 1) -> pika.BlockingConnection:
     params = pika.URLParameters(amqp_uri)
     params.connection_attempts, params.retry_delay = attempts, 1
@@ -37,8 +43,7 @@ def ensure_running(amqp_uri: str, wait_seconds: float = 90) -> None:
     host = urlparse(amqp_uri).hostname or "127.0.0.1"
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise BrokerUnavailable(f"RabbitMQ at {host} does not answer; check HUB_AMQP_URI")
-    server = shutil.which("rabbitmq-server") or ("/usr/sbin/rabbitmq-server"
-                                                 if shutil.os.path.exists("/usr/sbin/rabbitmq-server") else None)
+    server = shutil.which("rabbitmq-server") or _installed("/usr/sbin/rabbitmq-server")
     if not server:
         raise BrokerUnavailable("RabbitMQ is not running and not installed: install it "
                                 "(apt-get install rabbitmq-server) or set HUB_AMQP_URI")
@@ -88,8 +93,7 @@ def purge(amqp_uri: str) -> None:
 
 def local_vhost(name: str) -> str | None:
     """The AMQP URI of vhost `name` on the local broker, created if needed; None without rabbitmqctl."""
-    ctl = shutil.which("rabbitmqctl") or ("/usr/sbin/rabbitmqctl" if shutil.os.path.exists("/usr/sbin/rabbitmqctl")
-                                          else None)
+    ctl = shutil.which("rabbitmqctl") or _installed("/usr/sbin/rabbitmqctl")
     if not ctl:
         return None
     subprocess.run([ctl, "-q", "add_vhost", name], capture_output=True)
