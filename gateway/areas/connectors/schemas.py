@@ -26,6 +26,10 @@ class ShopStatus(Reply):
     orders_published: int
     duplicates_suppressed: int
     open_exceptions: int
+    stock_pushes_owed: int = Field(description="sellable quantities the platform has not accepted yet")
+    stock_pushes_failing: int
+    shipments_owed: int = Field(description="shipments not yet confirmed on the platform")
+    shipments_failing: int
 
 
 class ShopStatuses(Reply):
