@@ -17,10 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from connectors.ledgers import store
-from hubkit import broker, dlq, migrations, settings as hubsettings, topology
+from hub import components
+from hubkit import broker, dlq, topology
 from hubkit.db import Database
 from hubkit.envelope import Envelope
-from hubkit.supervisor import free_port
+from hub.supervisor import free_port
 from tests.support import infra
 from tests.support.hub import wait_for
 
@@ -59,7 +60,7 @@ def connector(amqp_uri, tmp_path_factory):
     reachable, which only delays the pushes."""
     var = tmp_path_factory.mktemp("ledger-connector")
     db_url = f"sqlite:///{var / 'ledger.db'}"
-    migrations.upgrade("ledger", db_url)
+    components.migrate("ledger", db_url)
     metrics_port = free_port()
     env = {**os.environ, "HUB_AMQP_URI": amqp_uri, "HUB_VAR_DIR": str(var), "HUB_LEDGER_DB_URL": db_url,
            "HUB_LEDGERS": "ufida", "HUB_LEDGER_GRPC_PORT": str(free_port()), "HUB_METRICS_PORT": str(metrics_port),
@@ -68,8 +69,8 @@ def connector(amqp_uri, tmp_path_factory):
            "HUB_UFIDA_TIMEOUT_SECONDS": "1",
            "HUB_RETRY_BASE_SECONDS": "0.2", "HUB_CONSUMER_MAX_ATTEMPTS": "3", "HUB_LOG_LEVEL": "INFO"}
     with open(var / "ledger-connector.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "hubkit.cli", "ledger", "run"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=hubsettings.PROJECT_ROOT, start_new_session=True)
+        proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "ledger", "run"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=components.PROJECT_ROOT, start_new_session=True)
     proc.db = Database(db_url, store.metadata)
     proc.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     proc.log_path = var / "ledger-connector.log"
