@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from hubkit import settings as hubsettings
+from hub import components
 
 
 def _call(target: str, stub_class, method: str, request, actor: str = "cli"):
@@ -21,12 +21,12 @@ def _call(target: str, stub_class, method: str, request, actor: str = "cli"):
 
 def shops(platform: str, method: str, request):
     from hubapi.shops.v1 import shop_service_pb2_grpc as pb_grpc
-    return _call(hubsettings.load().shops_grpc_targets[platform], pb_grpc.ShopConnectorServiceStub, method, request)
+    return _call(components.settings().shops_grpc_targets[platform], pb_grpc.ShopConnectorServiceStub, method, request)
 
 
 def ledger(method: str, request):
     from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
-    return _call(hubsettings.load().ledger_grpc_target, pb_grpc.LedgerServiceStub, method, request)
+    return _call(components.settings().ledger_grpc_target, pb_grpc.LedgerServiceStub, method, request)
 
 
 def reconcile_report(ledger_name: str, period: str) -> dict:

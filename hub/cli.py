@@ -10,8 +10,9 @@ from hub import apis
 
 
 def _settings():
-    from hubkit import settings
-    return settings.load()
+    """Every component's settings (the operator commands read several)."""
+    from hub import components
+    return components.settings()
 
 
 def cmd_migrate(args) -> None:
@@ -28,7 +29,7 @@ def cmd_api(args) -> None:
     from hub import components
     from hubkit import logging as hublog
     from hubkit import metrics
-    s = _settings()
+    s = components.load(args.service)
     hublog.setup(f"{args.service}-api", s.log_level)
     metrics.serve(s.metrics_port)
     components.api_main(args.service)(s)
@@ -42,13 +43,14 @@ def cmd_worker(args) -> None:
 def cmd_relay(args) -> None:
     from hub import components
     from hubkit import relay
-    relay.main(args.service, components.metadata(args.service))
+    relay.main(args.service, components.metadata(args.service), components.load(args.service))
 
 
 def cmd_gateway(args) -> None:
     from gateway import app
+    from hub import components
     from hubkit import logging as hublog
-    s = _settings()
+    s = components.load("gateway")
     hublog.setup("gateway", s.log_level)
     app.main(s)
 
@@ -139,7 +141,8 @@ def _platforms(args) -> list[str]:
 
 def cmd_connectors_run(args) -> None:
     from connectors.shops import runner
-    runner.main(args.platform)
+    from hub import components
+    runner.main(args.platform, components.load("shops"))
 
 
 def cmd_connectors_status(args) -> None:
@@ -192,7 +195,8 @@ def cmd_connectors_exceptions(args) -> None:
 
 def cmd_ledger_run(args) -> None:
     from connectors.ledgers import runner
-    runner.main()
+    from hub import components
+    runner.main(components.load("ledger"))
 
 
 def cmd_ledger_reconcile(args) -> None:

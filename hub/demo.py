@@ -20,11 +20,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from hub import apis
+from hub import apis, components
 from hub.components import PROJECT_ROOT, SERVICES
 from hub.supervisor import free_port, start_embedded
 from hubkit import broker
-from hubkit import settings as hubsettings
 from hubkit.money import unit_cost
 
 CATALOG = [("TEA-LONGJING-250G", "West Lake Longjing tea 250 g", "168.00"),
@@ -174,7 +173,7 @@ def demo_world(say):
     """A fresh world for every demo run: databases under var/demo, its own vhost on the local
     broker (emptied), and a Kingdee-style ledger simulator for the ledger connector, unless
     HUB_AMQP_URI or HUB_LEDGERS say otherwise; free ports unless HUB_*_PORT name them."""
-    base = hubsettings.load()
+    base = components.settings()
     var = base.var_dir / "demo"
     shutil.rmtree(var, ignore_errors=True)
     (var / "log").mkdir(parents=True)
@@ -203,7 +202,7 @@ def demo_world(say):
         say(f"a Kingdee-style ledger simulator listens on port {port}")
     os.environ.update(env)
     try:
-        yield hubsettings.load()
+        yield components.settings()
     finally:
         if simulator is not None:
             simulator.terminate()

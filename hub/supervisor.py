@@ -16,7 +16,6 @@ import httpx
 from hub import components
 from hub.components import PROJECT_ROOT, SERVICES
 from hubkit import broker
-from hubkit import settings as hubsettings
 from hubkit.grpc_health import check as grpc_serving
 
 
@@ -78,7 +77,7 @@ class Stack:
 
     def __init__(self, env: dict, log_dir: Path, metrics_ports=lambda name: 0):
         self.env = {**os.environ, **env}
-        self.settings = hubsettings.load(self.env)
+        self.settings = components.settings(self.env)
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.procs = {p.name: p for p in process_table(metrics_ports, self.settings.ledgers,
@@ -172,7 +171,7 @@ METRICS_BASE_PORT = int(os.environ.get("HUB_METRICS_BASE_PORT", "9100"))  # 0: n
 
 def start_embedded() -> Stack:
     """Migrate, declare the topology and start every process; return once all are ready."""
-    s = hubsettings.load()
+    s = components.settings()
     broker.ensure_running(s.amqp_uri)
     components.migrate_all(s)
     broker.declare_topology(s.amqp_uri)

@@ -17,13 +17,12 @@ patch_psycopg()  # psycopg2 would otherwise block the eventlet hub
 import sys  # noqa: E402
 
 from hub import components  # noqa: E402
-from hubkit import settings as hubsettings  # noqa: E402
 from hubkit import worker  # noqa: E402
 
 
 def main(argv=None) -> None:
     service = (argv or sys.argv[1:])[0]
-    worker.run(service, components.worker_class(service), hubsettings.load())
+    worker.run(service, components.worker_class(service), components.load(service))
 
 
 if __name__ == "__main__":

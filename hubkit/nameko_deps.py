@@ -27,12 +27,16 @@ class DatabaseProvider(DependencyProvider):
             self.db.dispose()
 
 
+def process_settings(container):
+    """The settings the worker process read once at start (hubkit.worker.nameko_config)."""
+    return container.config[HUB_CONFIG_KEY]["settings"]
+
+
 class SettingsProvider(DependencyProvider):
     """This process's settings, read once when the worker starts."""
 
     def setup(self):
-        from hubkit import settings as hubsettings
-        self.settings = hubsettings.load()
+        self.settings = process_settings(self.container)
 
     def get_dependency(self, worker_ctx):
         return self.settings

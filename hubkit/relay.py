@@ -217,12 +217,11 @@ class OutboxRelay:
         self.gauges_at = time.monotonic()
 
 
-def main(service: str, metadata) -> None:
-    """Run the relay of `service`, whose database has the outbox in `metadata`."""
+def main(service: str, metadata, settings) -> None:
+    """Run the relay of `service`, whose database has the outbox in `metadata`, with the
+    service's settings (a HubSettings with `db_url`)."""
     from hubkit import logging as hublog
-    from hubkit import settings as hubsettings
 
-    settings = hubsettings.load()
     hublog.setup(f"{service}-relay", settings.log_level)
     metrics.serve(settings.metrics_port)
-    OutboxRelay(service, Database(settings.db_url(service), metadata, pool_size=2), settings).run()
+    OutboxRelay(service, Database(settings.db_url, metadata, pool_size=2), settings).run()

@@ -1,119 +1,175 @@
-"""One settings object per process, read from the environment once at start-up."""
+"""Settings: environment variables named HUB_*, read and validated once per process at start-up.
+
+The kernel owns the machinery and the settings every process has (`HubSettings`). Each service
+and connector extends it with its own settings class in its own module (services/<service>/
+config.py, gateway/config.py, connectors/*/config.py); the composition root (hub/) knows them all.
+
+- Values come from the environment, then from a `.env` file in the working directory (the
+  environment wins); an empty value counts as unset.
+- Each value is validated by its type. A bad one stops the process with one line that names the
+  variable and what is wrong (`SettingsError`, a SystemExit: no traceback).
+- `unknown_variables` finds HUB_* variables that no settings class declares, with a close match."""
 from __future__ import annotations
 
+import contextvars
+import difflib
+import logging
 import os
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 from hubkit import clock
 
-SERVICES = ("order", "inventory", "procurement", "customer", "accounting")
-DEFAULT_GRPC_PORTS = {"order": 50051, "inventory": 50052, "procurement": 50053,
-                      "customer": 50054, "accounting": 50055}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "HUB_"
+ENV_FILE = ".env"  # in the working directory
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+OptionalPort = Annotated[int, Field(ge=0, le=65535)]  # 0: off
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Money = Annotated[Decimal, Field(allow_inf_nan=False)]
+
+# the mapping this load reads in place of os.environ (tests and the supervisor pass their own)
+_environ: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("hub_environ", default=None)
 
 
-def _env(env, name, default=None):
-    value = env.get(name)
-    return value if value not in (None, "") else default
+class _EnvironSource(EnvSettingsSource):
+    """The environment source, reading the mapping given to `load` (os.environ by default)."""
+
+    def _load_env_vars(self):
+        env = _environ.get()
+        return parse_env_vars(os.environ if env is None else env, self.case_sensitive, self.env_ignore_empty,
+                              self.env_parse_none_str)
 
 
-@dataclass(frozen=True)
-class Settings:
-    amqp_uri: str
-    var_dir: Path
-    db_urls: dict = field(default_factory=dict)
-    grpc_ports: dict = field(default_factory=dict)
-    grpc_targets: dict = field(default_factory=dict)
-    gateway_db_url: str = ""
-    gateway_port: int = 8000
-    metrics_port: int = 0
+def sqlite_in_var_dir(name: str):
+    """A default database URL: `<name>.db` in HUB_VAR_DIR (a default_factory of a settings field)."""
+    return lambda data: f"sqlite:///{Path(data.get('var_dir', PROJECT_ROOT / 'var')) / (name + '.db')}"
+
+
+def loopback(port_field: str):
+    """A default gRPC target: the loopback at the port another field holds (a default_factory)."""
+    return lambda data: f"127.0.0.1:{data.get(port_field, 0)}"
+
+
+class HubSettings(BaseSettings):
+    """The settings every process has. A component's settings class extends this one; a field's
+    variable is HUB_ + its name in capitals, unless it names its own (validation_alias)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=ENV_FILE, env_file_encoding="utf-8",
+                                      env_ignore_empty=True, extra="ignore", frozen=True, populate_by_name=True)
+
+    amqp_uri: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    var_dir: Path = PROJECT_ROOT / "var"
     log_level: str = "INFO"
-    timezone: str = "Asia/Shanghai"
-    relay_batch: int = 500
-    relay_window: int = 1000
-    relay_lease_seconds: float = 5.0
-    consumer_max_attempts: int = 5
-    retry_base_seconds: float = 1.0
-    retry_max_seconds: float = 60.0
-    worker_concurrency: int = 10
-    db_pool_size: int = 8           # connections a process keeps per database (as many again in bursts)
-    vat_rate: str = "0.13"
-    accounting_chart: str = ""      # CSV file; empty: the standard chart
-    accounting_accounts: str = ""   # JSON: posting role -> account code overrides
-    marketplace_channels: str = "taobao,tmall,jd,pdd,douyin"  # the platform is the debtor
-    ledgers: tuple = ()             # external ledgers the connector pushes vouchers to: kingdee, ufida
-    ledger_db_url: str = ""
-    ledger_grpc_port: int = 50060
-    ledger_grpc_target: str = "127.0.0.1:50060"
-    shops_db_url: str = ""
-    shops_file: str = ""           # JSON with the shops, their credentials and SKU mappings
-    shops_poll_seconds: float = 2.0
-    shops_grpc_ports: dict = field(default_factory=dict)    # platform -> port of its connector's API
-    shops_grpc_targets: dict = field(default_factory=dict)  # what the gateway dials
-    reservation_ttl_minutes: int = 0     # an order not shipped by then is abandoned; 0: reservations never lapse
-    count_approval_limit: str = "1000.00"  # a count whose differences are worth more waits for approval
-    lot_expiry_warning_days: int = 30    # lot_expiring this many days ahead
-    cycle_count_skus: int = 0            # the fastest movers counted each month, per warehouse; 0: off
+    timezone: str = clock.DEFAULT_ZONE
+    metrics_port: OptionalPort = 0
+    relay_batch: PositiveInt = 500
+    relay_window: PositiveInt = 1000
+    relay_lease_seconds: PositiveFloat = 5.0
+    consumer_max_attempts: PositiveInt = 5
+    retry_base_seconds: PositiveFloat = 1.0
+    retry_max_seconds: PositiveFloat = 60.0
+    worker_concurrency: PositiveInt = 10
+    db_pool_size: PositiveInt = 8  # connections a process keeps per database (as many again in bursts)
 
-    def db_url(self, service: str) -> str:
-        return self.db_urls[service]
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if not isinstance(logging.getLevelName(level), int):
+            raise ValueError("not a log level; choose from DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
 
-    def grpc_target(self, service: str) -> str:
-        return self.grpc_targets[service]
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a known time zone (an IANA name such as Asia/Shanghai)") from None
+        return value
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        return init_settings, _EnvironSource(settings_cls), dotenv_settings
+
+    @classmethod
+    def env_names(cls) -> dict[str, str]:
+        """{variable: field name} of every setting of this class."""
+        return {env_name(cls, name): name for name in cls.model_fields}
 
 
-def load(env=None) -> Settings:
-    settings = _read(os.environ if env is None else env)
+def env_name(cls: type[HubSettings], field: str) -> str:
+    """The variable of a field (given by its name or its alias)."""
+    for name, info in cls.model_fields.items():
+        if field in (name, info.validation_alias):
+            return info.validation_alias.upper() if isinstance(info.validation_alias, str) \
+                else ENV_PREFIX + name.upper()
+    return str(field).upper() if str(field).upper().startswith(ENV_PREFIX) else ENV_PREFIX + str(field).upper()
+
+
+class SettingsError(SystemExit):
+    """Bad settings: one line per bad variable, naming it and what is wrong; exits the process."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        super().__init__("\n".join(f"hub: {line}" for line in lines))
+
+
+def _problem(cls, err: dict) -> str:
+    message = err["msg"].removeprefix("Value error, ")
+    got = err.get("input")
+    shown = f" (got {got!r})" if isinstance(got, (str, int, float, Decimal)) else ""
+    return f"{env_name(cls, err['loc'][0]) if err['loc'] else cls.__name__}: {message}{shown}"
+
+
+def load(cls: type[HubSettings] = HubSettings, env: Mapping[str, str] | None = None,
+         env_file: str | Path | None = ENV_FILE) -> HubSettings:
+    """Read and validate `cls` from `env` (default os.environ) and the `.env` file; configure the
+    one clock with its time zone. A bad value raises SettingsError."""
+    token = _environ.set(env)
+    try:
+        settings = cls(_env_file=env_file)
+    except ValidationError as exc:
+        # a default that depends on a bad value is no second problem
+        lines = list(dict.fromkeys(_problem(cls, err) for err in exc.errors()
+                                   if err["type"] != "default_factory_not_called"))
+        raise SettingsError(lines) from None
+    finally:
+        _environ.reset(token)
     clock.configure(settings.timezone)  # the one clock keeps the merchant's calendar from here on
     return settings
 
 
-def _read(env) -> Settings:
-    var_dir = Path(_env(env, "HUB_VAR_DIR", PROJECT_ROOT / "var"))
-    db_urls, ports, targets = {}, {}, {}
-    for svc in (*SERVICES, "gateway"):
-        db_urls[svc] = _env(env, f"HUB_{svc.upper()}_DB_URL", f"sqlite:///{var_dir / (svc + '.db')}")
-    for svc in SERVICES:
-        ports[svc] = int(_env(env, f"HUB_{svc.upper()}_GRPC_PORT", DEFAULT_GRPC_PORTS[svc]))
-        targets[svc] = _env(env, f"HUB_{svc.upper()}_GRPC_TARGET", f"127.0.0.1:{ports[svc]}")
-    return Settings(
-        amqp_uri=_env(env, "HUB_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/%2F"),
-        var_dir=var_dir,
-        db_urls=db_urls,
-        grpc_ports=ports,
-        grpc_targets=targets,
-        gateway_db_url=db_urls.pop("gateway"),
-        gateway_port=int(_env(env, "HUB_GATEWAY_PORT", 8000)),
-        metrics_port=int(_env(env, "HUB_METRICS_PORT", 0)),
-        log_level=_env(env, "HUB_LOG_LEVEL", "INFO"),
-        timezone=_env(env, "HUB_TIMEZONE", "Asia/Shanghai"),
-        relay_batch=int(_env(env, "HUB_RELAY_BATCH", 500)),
-        relay_window=int(_env(env, "HUB_RELAY_WINDOW", 1000)),
-        relay_lease_seconds=float(_env(env, "HUB_RELAY_LEASE_SECONDS", 5.0)),
-        consumer_max_attempts=int(_env(env, "HUB_CONSUMER_MAX_ATTEMPTS", 5)),
-        retry_base_seconds=float(_env(env, "HUB_RETRY_BASE_SECONDS", 1.0)),
-        retry_max_seconds=float(_env(env, "HUB_RETRY_MAX_SECONDS", 60.0)),
-        worker_concurrency=int(_env(env, "HUB_WORKER_CONCURRENCY", 10)),
-        db_pool_size=int(_env(env, "HUB_DB_POOL_SIZE", 8)),
-        vat_rate=_env(env, "HUB_VAT_RATE", "0.13"),
-        accounting_chart=_env(env, "HUB_ACCOUNTING_CHART", ""),
-        accounting_accounts=_env(env, "HUB_ACCOUNTING_ACCOUNTS", ""),
-        marketplace_channels=_env(env, "HUB_MARKETPLACE_CHANNELS", "taobao,tmall,jd,pdd,douyin"),
-        ledgers=tuple(x.strip() for x in _env(env, "HUB_LEDGERS", "").split(",") if x.strip()),
-        ledger_db_url=_env(env, "HUB_LEDGER_DB_URL", f"sqlite:///{var_dir / 'ledger.db'}"),
-        ledger_grpc_port=int(_env(env, "HUB_LEDGER_GRPC_PORT", 50060)),
-        ledger_grpc_target=_env(env, "HUB_LEDGER_GRPC_TARGET", f"127.0.0.1:{_env(env, 'HUB_LEDGER_GRPC_PORT', 50060)}"),
-        shops_db_url=_env(env, "HUB_SHOPS_DB_URL", f"sqlite:///{var_dir / 'shops.db'}"),
-        shops_file=_env(env, "HUB_SHOPS_FILE", ""),
-        shops_poll_seconds=float(_env(env, "HUB_SHOPS_POLL_SECONDS", 2.0)),
-        reservation_ttl_minutes=int(_env(env, "HUB_RESERVATION_TTL_MINUTES", 0)),
-        count_approval_limit=_env(env, "HUB_COUNT_APPROVAL_LIMIT", "1000.00"),
-        lot_expiry_warning_days=int(_env(env, "HUB_LOT_EXPIRY_WARNING_DAYS", 30)),
-        cycle_count_skus=int(_env(env, "HUB_CYCLE_COUNT_SKUS", 0)),
-        shops_grpc_ports={p: int(_env(env, f"HUB_SHOPS_{p.upper()}_GRPC_PORT", port))
-                          for p, port in (("taobao", 50061), ("jd", 50062))},
-        shops_grpc_targets={p: _env(env, f"HUB_SHOPS_{p.upper()}_GRPC_TARGET",
-                                    f"127.0.0.1:{_env(env, f'HUB_SHOPS_{p.upper()}_GRPC_PORT', port)}")
-                            for p, port in (("taobao", 50061), ("jd", 50062))},
-    )
+def hub_variables(env: Mapping[str, str] | None = None, env_file: str | Path | None = ENV_FILE) -> set[str]:
+    """The HUB_* variables set in `env` (default os.environ) and in the `.env` file."""
+    from dotenv import dotenv_values
+
+    names = {k.upper() for k, v in (os.environ if env is None else env).items()}
+    if env_file and Path(env_file).is_file():
+        names |= {k.upper() for k in dotenv_values(env_file)}
+    return {n for n in names if n.startswith(ENV_PREFIX)}
+
+
+def unknown_variables(names: Iterable[str], known: Iterable[str],
+                      known_prefixes: Iterable[str] = ()) -> list[str]:
+    """One warning per variable in `names` that is not `known`, with a close match if there is one."""
+    known, prefixes = set(known), tuple(known_prefixes)
+    warnings = []
+    for name in sorted(set(names) - known):
+        if prefixes and name.startswith(prefixes):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        warnings.append(f"{name} is set but is no setting of any component{hint}")
+    return warnings
+

@@ -16,17 +16,20 @@ from hubkit import metrics
 from hubkit.consumer import HUB_CONFIG_KEY
 
 
-def nameko_config(settings, service: str) -> dict:
+def nameko_config(settings) -> dict:
+    """The nameko config of a service's worker, from the service's settings (a HubSettings with
+    `db_url`); the settings themselves travel along for SettingsProvider."""
     return {
         AMQP_URI_CONFIG_KEY: settings.amqp_uri,
         MAX_WORKERS_CONFIG_KEY: settings.worker_concurrency,
         SERIALIZER_CONFIG_KEY: "json",
         HUB_CONFIG_KEY: {
-            "db_url": settings.db_url(service),
+            "db_url": settings.db_url,
             "max_attempts": settings.consumer_max_attempts,
             "retry_base_seconds": settings.retry_base_seconds,
             "retry_max_seconds": settings.retry_max_seconds,
             "db_pool_size": settings.db_pool_size,
+            "settings": settings,
         },
     }
 
@@ -36,7 +39,7 @@ def run(service: str, worker_cls, settings) -> None:
         raise RuntimeError("a worker process must call eventlet.monkey_patch() before anything else")
     hublog.setup(f"{service}-worker", settings.log_level)
     metrics.serve(settings.metrics_port)
-    runner = ServiceRunner(nameko_config(settings, service))
+    runner = ServiceRunner(nameko_config(settings))
     runner.add_service(worker_cls)
     stopping = eventlet.event.Event()
 

@@ -1,10 +1,35 @@
-"""Ledger credentials: from the environment (HUB_KINGDEE_*, HUB_UFIDA_*) or a JSON secrets file
-(HUB_LEDGER_SECRETS_FILE: {"kingdee": {...}, "ufida": {...}}); never from the repository."""
+"""The ledger connector's settings (`Settings`: which ledgers, its database, its gRPC port, the
+accounting api it asks), and the ledgers' credentials: from the environment (HUB_KINGDEE_*,
+HUB_UFIDA_*) or a JSON secrets file (HUB_LEDGER_SECRETS_FILE: {"kingdee": {...}, "ufida": {...}});
+never from the repository."""
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import MISSING, dataclass, fields
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from hubkit.settings import HubSettings, Port, loopback, sqlite_in_var_dir
+
+
+class Settings(HubSettings):
+    ledgers: Annotated[tuple[Literal["kingdee", "ufida"], ...], NoDecode] = ()  # comma-separated; none: no connector
+    ledger_db_url: str = Field(default_factory=sqlite_in_var_dir("ledger"))
+    ledger_grpc_port: Port = 50060
+    ledger_secrets_file: str = ""  # JSON with the ledgers' credentials
+    accounting_grpc_port: Port = 50055
+    accounting_grpc_target: str = Field(default_factory=loopback("accounting_grpc_port"))  # for reconciliation
+
+    @field_validator("ledgers", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        return tuple(x.strip() for x in value.split(",") if x.strip()) if isinstance(value, str) else value
+
+    def grpc_target(self, service: str) -> str:
+        return getattr(self, f"{service}_grpc_target")
 
 
 @dataclass(frozen=True)
@@ -33,6 +58,11 @@ class UfidaConfig:
 KINDS = {"kingdee": KingdeeConfig, "ufida": UfidaConfig}
 
 
+def credential_variables() -> set[str]:
+    """Every variable a ledger's credentials may be read from."""
+    return {f"HUB_{ledger.upper()}_{f.name.upper()}" for ledger, cls in KINDS.items() for f in fields(cls)}
+
+
 def load(ledgers, env=None) -> dict:
     """The configuration of each ledger in use; a clear error names what is missing."""
     env = os.environ if env is None else env
@@ -48,7 +78,11 @@ def load(ledgers, env=None) -> dict:
         for f in fields(cls):
             value = env.get(f"HUB_{ledger.upper()}_{f.name.upper()}") or secrets.get(ledger, {}).get(f.name)
             if value not in (None, ""):
-                values[f.name] = {"int": int, "float": float}.get(f.type, str)(value)
+                try:
+                    values[f.name] = {"int": int, "float": float}.get(f.type, str)(value)
+                except ValueError:
+                    raise SystemExit(f"hub: HUB_{ledger.upper()}_{f.name.upper()}: not a valid {f.type} "
+                                     f"(got {value!r})") from None
         missing = [f.name for f in fields(cls) if f.name not in values and f.default is MISSING]
         if missing:
             raise SystemExit(f"ledger {ledger}: missing {', '.join(f'HUB_{ledger.upper()}_{m.upper()}' for m in missing)}"

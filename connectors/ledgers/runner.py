@@ -70,11 +70,9 @@ class Connector:
         self.stopping = True
 
 
-def main() -> None:
+def main(settings: ledger_config.Settings) -> None:
     from hubkit import logging as hublog
-    from hubkit import settings as hubsettings
 
-    settings = hubsettings.load()
     hublog.setup("ledger-connector", settings.log_level)
     if not settings.ledgers:
         raise SystemExit("no ledger configured: set HUB_LEDGERS (kingdee, ufida or both)")

@@ -9,19 +9,39 @@ repository (it holds secrets). Shape:
  "jd": {...}}
 
 The stock ratios of all shops of all platforms add up to at most 1: together the channels
-never promise more than the hub holds."""
+never promise more than the hub holds.
+
+`Settings` are the shop connectors' settings (their database, the shops file, the poll interval,
+each platform's gRPC port), besides the common settings of every process."""
 from __future__ import annotations
 
 import json
 import os
 
-from connectors.shops.platform import PlatformConfig, Shop
+from pydantic import Field, PositiveFloat
+
+from hubkit.settings import HubSettings, Port, sqlite_in_var_dir
 
 PLATFORMS = ("taobao", "jd")
 
 
+class Settings(HubSettings):
+    shops_db_url: str = Field(default_factory=sqlite_in_var_dir("shops"))
+    shops_file: str = ""  # JSON with the shops, their credentials and SKU mappings
+    shops_poll_seconds: PositiveFloat = 2.0
+    shops_taobao_grpc_port: Port = 50061
+    shops_jd_grpc_port: Port = 50062
+
+    @property
+    def shops_grpc_ports(self) -> dict[str, int]:
+        """platform -> the port of its connector's API."""
+        return {p: getattr(self, f"shops_{p}_grpc_port") for p in PLATFORMS}
+
+
 def load(path: str | None = None) -> dict:
     """{platform: (PlatformConfig, [Shop], {outer_sku: components})}; a clear error for a bad file."""
+    from connectors.shops.platform import PlatformConfig, Shop
+
     path = path or os.environ.get("HUB_SHOPS_FILE")
     if not path:
         raise SystemExit("HUB_SHOPS_FILE is not set: it names the JSON file with the shops and their credentials")

@@ -317,7 +317,8 @@ class ShopConnector:
         self.publisher.close()
 
 
-def main(platform: str) -> None:
+def main(platform: str, settings) -> None:
+    """Run the connector of one platform, with the shop connectors' settings (connectors.shops.config)."""
     from connectors.shops import config as shop_config
     from connectors.shops.grpc_api import ShopServicer
     from connectors.shops.jd import JdClient
@@ -326,11 +327,9 @@ def main(platform: str) -> None:
     from connectors.shops.taobao import TaobaoClient
     from hubkit import logging as hublog
     from hubkit import metrics
-    from hubkit import settings as hubsettings
 
-    settings = hubsettings.load()
     hublog.setup(f"shops-{platform}", settings.log_level)
-    configs = shop_config.load()
+    configs = shop_config.load(settings.shops_file or None)
     if platform not in configs:
         raise SystemExit(f"HUB_SHOPS_FILE has no {platform} section")
     cfg, shops, skus = configs[platform]

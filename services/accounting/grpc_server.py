@@ -128,9 +128,9 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url("accounting"), metadata, pool_size=settings.db_pool_size)
+    db = Database(settings.db_url, metadata, pool_size=settings.db_pool_size)
     rules, accounts = chart.rules(settings)
     handlers.ensure_chart(db, accounts)
-    grpc_server.serve("accounting", settings.grpc_ports["accounting"],
+    grpc_server.serve("accounting", settings.grpc_port,
                       lambda server: pb_grpc.add_AccountingServiceServicer_to_server(
                           AccountingServicer(db, rules), server))

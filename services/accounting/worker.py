@@ -2,11 +2,10 @@
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter
 
-from hubkit import settings as hubsettings
 from hubkit.consumer import handle_event
 from hubkit.db import Database
 from hubkit.inbox import handle_once
-from hubkit.nameko_deps import DatabaseProvider
+from hubkit.nameko_deps import DatabaseProvider, process_settings
 from services.accounting import chart, handlers
 from services.accounting.models import metadata
 
@@ -17,9 +16,9 @@ class PostingRules(DependencyProvider):
     """The posting rules from this process's settings; makes sure the chart is in the database."""
 
     def setup(self):
-        settings = hubsettings.load()
+        settings = process_settings(self.container)
         self.rules, accounts = chart.rules(settings)
-        db = Database(settings.db_url("accounting"), metadata, pool_size=1)
+        db = Database(settings.db_url, metadata, pool_size=1)
         try:
             handlers.ensure_chart(db, accounts)
         finally:

@@ -49,6 +49,6 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url("customer"), metadata, pool_size=settings.db_pool_size)
-    grpc_server.serve("customer", settings.grpc_ports["customer"],
+    db = Database(settings.db_url, metadata, pool_size=settings.db_pool_size)
+    grpc_server.serve("customer", settings.grpc_port,
                       lambda server: pb_grpc.add_CustomerServiceServicer_to_server(CustomerServicer(db), server))

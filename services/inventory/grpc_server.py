@@ -216,10 +216,10 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url("inventory"), metadata, pool_size=settings.db_pool_size)
+    db = Database(settings.db_url, metadata, pool_size=settings.db_pool_size)
 
     def register(server):
         pb_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(db, settings), server)
         reports_grpc.register(server, db, settings.timezone)
 
-    grpc_server.serve("inventory", settings.grpc_ports["inventory"], register)
+    grpc_server.serve("inventory", settings.grpc_port, register)

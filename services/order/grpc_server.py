@@ -121,7 +121,7 @@ class OrdersByStatus:
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url("order"), metadata, pool_size=settings.db_pool_size)
+    db = Database(settings.db_url, metadata, pool_size=settings.db_pool_size)
     REGISTRY.register(OrdersByStatus(db))
-    grpc_server.serve("order", settings.grpc_ports["order"],
+    grpc_server.serve("order", settings.grpc_port,
                       lambda server: pb_grpc.add_OrderServiceServicer_to_server(OrderServicer(db), server))

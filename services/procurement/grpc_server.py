@@ -123,6 +123,6 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url("procurement"), metadata, pool_size=settings.db_pool_size)
-    grpc_server.serve("procurement", settings.grpc_ports["procurement"],
+    db = Database(settings.db_url, metadata, pool_size=settings.db_pool_size)
+    grpc_server.serve("procurement", settings.grpc_port,
                       lambda server: pb_grpc.add_ProcurementServiceServicer_to_server(ProcurementServicer(db), server))

@@ -266,6 +266,7 @@ def test_the_gateway_routes(db, stub, tmp_path):
 
     from gateway import auth
     from gateway.app import create_app
+    from gateway import config as gateway_config
     from gateway.models import metadata as gateway_metadata
     from hubkit import settings as hubsettings
 
@@ -274,7 +275,7 @@ def test_the_gateway_routes(db, stub, tmp_path):
     gateway_db = Database(gateway_url, gateway_metadata)
     buyer = auth.add_user(gateway_db, "pam", "purchasing")
     seller = auth.add_user(gateway_db, "sal", "sales")
-    settings = hubsettings.load({"HUB_VAR_DIR": str(tmp_path), "HUB_GATEWAY_DB_URL": gateway_url})
+    settings = hubsettings.load(gateway_config.Settings, {"HUB_VAR_DIR": str(tmp_path), "HUB_GATEWAY_DB_URL": gateway_url})
     client = TestClient(create_app(settings, clients=SimpleNamespace(procurement=stub)))
 
     sku, warehouse = _sku(), f"WH-{uuid.uuid4().hex[:6]}"

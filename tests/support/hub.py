@@ -14,7 +14,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway import auth
 from gateway.models import metadata as gateway_metadata
 from hub import components
-from hubkit import settings as hubsettings
 from hubkit.db import Database
 from hub.supervisor import Stack, free_port
 
@@ -34,7 +33,7 @@ class Hub:
             "HUB_DB_POOL_SIZE": "3",
             **(extra_env or {}),
         }
-        self.settings = hubsettings.load(self.env)
+        self.settings = components.settings(self.env)
         ports = {}
         self.stack = Stack(self.env, log_dir, metrics_ports=lambda name: ports.setdefault(name, free_port()))
         self.dbs = {svc: Database(db_urls[svc], importlib.import_module(f"services.{svc}.models").metadata)

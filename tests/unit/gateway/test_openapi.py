@@ -11,9 +11,10 @@ JSON = ("application/json", "application/problem+json")
 def openapi(tmp_path_factory):
     from gateway.app import create_app
     from gateway.clients import Clients
+    from gateway import config as gateway_config
     from hubkit import settings as hub_settings
 
-    settings = hub_settings.load({"HUB_VAR_DIR": str(tmp_path_factory.mktemp("openapi"))})
+    settings = hub_settings.load(gateway_config.Settings, {"HUB_VAR_DIR": str(tmp_path_factory.mktemp("openapi"))})
     clients = Clients(order=None, inventory=None, procurement=None, customer=None, accounting=None, ledger=None,
                       shops={}, channels=[])
     return create_app(settings, clients).openapi()

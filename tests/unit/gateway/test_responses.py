@@ -131,10 +131,11 @@ def hub(tmp_path_factory):
     from gateway.app import create_app
     from gateway.clients import Clients
     from gateway.models import metadata as gateway_metadata
+    from gateway import config as gateway_config
     from hubkit import settings as hub_settings
     from hubkit.db import Database
 
-    settings = hub_settings.load({"HUB_VAR_DIR": str(tmp_path_factory.mktemp("responses"))})
+    settings = hub_settings.load(gateway_config.Settings, {"HUB_VAR_DIR": str(tmp_path_factory.mktemp("responses"))})
     gateway_db = Database(settings.gateway_db_url, gateway_metadata)
     gateway_metadata.create_all(gateway_db.engine)
     admin = {"X-API-Key": auth.add_user(gateway_db, "admin", "admin")}

@@ -32,15 +32,15 @@ def hub(tmp_path):
     from gateway.clients import Clients
     from gateway.models import metadata as gateway_metadata
     from hubapi.inventory.v1 import inventory_reports_pb2_grpc, inventory_service_pb2_grpc
-    from hubkit import settings as hub_settings
+    from hub import components
     from services.inventory import reports_grpc
     from services.inventory.grpc_server import InventoryServicer
 
-    settings = hub_settings.load({"HUB_VAR_DIR": str(tmp_path)})
+    settings = components.settings({"HUB_VAR_DIR": str(tmp_path)})
     db = Database(settings.db_url("inventory"), metadata)
     metadata.create_all(db.engine)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    inventory_service_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(db, settings), server)
+    inventory_service_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(db, settings["inventory"]), server)
     reports_grpc.register(server, db, settings.timezone)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
@@ -52,7 +52,7 @@ def hub(tmp_path):
     clients = Clients(order=None, inventory=inventory_service_pb2_grpc.InventoryServiceStub(channel),
                       procurement=None, customer=None, accounting=None, ledger=None, shops={}, channels=[channel],
                       inventory_reports=inventory_reports_pb2_grpc.InventoryReportsStub(channel))
-    with TestClient(create_app(settings, clients)) as http:
+    with TestClient(create_app(settings["gateway"], clients)) as http:
         seed(http, keys["admin"])
         yield http, keys, db
     channel.close()

@@ -64,6 +64,6 @@ def test_a_long_error_is_cut_in_the_header():
 
 def test_the_policy_reads_the_hub_settings():
     from hubkit import settings as hubsettings
-    s = hubsettings.load({"HUB_CONSUMER_MAX_ATTEMPTS": "7", "HUB_RETRY_BASE_SECONDS": "0.2",
-                          "HUB_RETRY_MAX_SECONDS": "9"})
+    s = hubsettings.load(env={"HUB_CONSUMER_MAX_ATTEMPTS": "7", "HUB_RETRY_BASE_SECONDS": "0.2",
+                              "HUB_RETRY_MAX_SECONDS": "9"})
     assert Policy.from_settings(s) == Policy(7, 0.2, 9.0)

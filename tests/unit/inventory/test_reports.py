@@ -329,6 +329,7 @@ def gateway(db, tmp_path):
     from gateway.clients import Clients
     from gateway.models import metadata as gateway_metadata
     from hubapi.inventory.v1 import inventory_reports_pb2_grpc
+    from gateway import config as gateway_config
     from hubkit import settings as hub_settings
     from services.inventory import reports_grpc
 
@@ -337,7 +338,7 @@ def gateway(db, tmp_path):
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    settings = hub_settings.load({"HUB_VAR_DIR": str(tmp_path)})
+    settings = hub_settings.load(gateway_config.Settings, {"HUB_VAR_DIR": str(tmp_path)})
     gateway_db = Database(settings.gateway_db_url, gateway_metadata)
     gateway_metadata.create_all(gateway_db.engine)
     keys = {role: auth.add_user(gateway_db, role, role) for role in ("sales", "finance")}

@@ -1,0 +1,43 @@
+"""The gateway's settings: its database, its HTTP port, and the gRPC targets it dials, besides the
+common settings of every process (hubkit.settings.HubSettings).
+
+Each target (HUB_<SERVICE>_GRPC_TARGET, HUB_LEDGER_GRPC_TARGET, HUB_SHOPS_<PLATFORM>_GRPC_TARGET)
+defaults to the loopback at that component's port (HUB_<...>_GRPC_PORT, with its default)."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from hubkit.settings import HubSettings, Port, loopback, sqlite_in_var_dir
+
+SERVICES = ("order", "inventory", "procurement", "customer", "accounting")  # what it has stubs for
+PLATFORMS = ("taobao", "jd")  # the shop connectors it can ask
+
+
+class Settings(HubSettings):
+    gateway_db_url: str = Field(default_factory=sqlite_in_var_dir("gateway"))
+    gateway_port: Port = 8000
+    order_grpc_port: Port = 50051
+    order_grpc_target: str = Field(default_factory=loopback("order_grpc_port"))
+    inventory_grpc_port: Port = 50052
+    inventory_grpc_target: str = Field(default_factory=loopback("inventory_grpc_port"))
+    procurement_grpc_port: Port = 50053
+    procurement_grpc_target: str = Field(default_factory=loopback("procurement_grpc_port"))
+    customer_grpc_port: Port = 50054
+    customer_grpc_target: str = Field(default_factory=loopback("customer_grpc_port"))
+    accounting_grpc_port: Port = 50055
+    accounting_grpc_target: str = Field(default_factory=loopback("accounting_grpc_port"))
+    ledger_grpc_port: Port = 50060
+    ledger_grpc_target: str = Field(default_factory=loopback("ledger_grpc_port"))
+    shops_taobao_grpc_port: Port = 50061
+    shops_taobao_grpc_target: str = Field(default_factory=loopback("shops_taobao_grpc_port"))
+    shops_jd_grpc_port: Port = 50062
+    shops_jd_grpc_target: str = Field(default_factory=loopback("shops_jd_grpc_port"))
+
+    def grpc_target(self, service: str) -> str:
+        """What the gateway dials for a service (or `ledger`)."""
+        return getattr(self, f"{service}_grpc_target")
+
+    @property
+    def shops_grpc_targets(self) -> dict[str, str]:
+        """platform -> what the gateway dials for its shop connector."""
+        return {p: getattr(self, f"shops_{p}_grpc_target") for p in PLATFORMS}

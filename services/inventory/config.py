@@ -1,0 +1,18 @@
+"""The inventory service's settings: its database, its gRPC port and its stock rules, besides the
+common settings of every process (hubkit.settings.HubSettings)."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import Field
+
+from hubkit.settings import HubSettings, Money, NonNegativeInt, Port, sqlite_in_var_dir
+
+
+class Settings(HubSettings):
+    db_url: str = Field(default_factory=sqlite_in_var_dir("inventory"), validation_alias="HUB_INVENTORY_DB_URL")
+    grpc_port: Port = Field(50052, validation_alias="HUB_INVENTORY_GRPC_PORT")
+    reservation_ttl_minutes: NonNegativeInt = 0  # an order not shipped by then is abandoned; 0: never lapse
+    count_approval_limit: Money = Field(Decimal("1000.00"), ge=0)  # a count worth more waits for approval
+    lot_expiry_warning_days: NonNegativeInt = 30  # lot_expiring this many days ahead
+    cycle_count_skus: NonNegativeInt = 0  # the fastest movers counted each month, per warehouse; 0: off

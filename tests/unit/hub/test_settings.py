@@ -1,0 +1,130 @@
+"""Each component's settings, as the composition root assembles them: every variable and default
+as before, one-line errors that stop a real process, warnings for unknown HUB_* variables, .env."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+
+from hub import components
+from hubkit import clock
+from hubkit.settings import SettingsError
+
+# every variable of the former flat settings object, with its default (var_dir: /v)
+DEFAULTS = {
+    "HUB_AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/%2F", "HUB_LOG_LEVEL": "INFO", "HUB_TIMEZONE": "Asia/Shanghai",
+    "HUB_METRICS_PORT": 0, "HUB_RELAY_BATCH": 500, "HUB_RELAY_WINDOW": 1000, "HUB_RELAY_LEASE_SECONDS": 5.0,
+    "HUB_CONSUMER_MAX_ATTEMPTS": 5, "HUB_RETRY_BASE_SECONDS": 1.0, "HUB_RETRY_MAX_SECONDS": 60.0,
+    "HUB_WORKER_CONCURRENCY": 10, "HUB_DB_POOL_SIZE": 8,
+    **{f"HUB_{svc.upper()}_DB_URL": f"sqlite:////v/{svc}.db" for svc in (*components.SERVICES, "gateway", "ledger", "shops")},
+    **{f"HUB_{svc.upper()}_GRPC_PORT": port for svc, port in zip(components.SERVICES, range(50051, 50056))},
+    **{f"HUB_{svc.upper()}_GRPC_TARGET": f"127.0.0.1:{port}" for svc, port in zip(components.SERVICES, range(50051, 50056))},
+    "HUB_GATEWAY_PORT": 8000, "HUB_VAT_RATE": Decimal("0.13"), "HUB_ACCOUNTING_CHART": "", "HUB_ACCOUNTING_ACCOUNTS": "",
+    "HUB_MARKETPLACE_CHANNELS": "taobao,tmall,jd,pdd,douyin", "HUB_LEDGERS": (), "HUB_LEDGER_GRPC_PORT": 50060,
+    "HUB_LEDGER_GRPC_TARGET": "127.0.0.1:50060", "HUB_SHOPS_FILE": "", "HUB_SHOPS_POLL_SECONDS": 2.0,
+    "HUB_SHOPS_TAOBAO_GRPC_PORT": 50061, "HUB_SHOPS_JD_GRPC_PORT": 50062,
+    "HUB_SHOPS_TAOBAO_GRPC_TARGET": "127.0.0.1:50061", "HUB_SHOPS_JD_GRPC_TARGET": "127.0.0.1:50062",
+    "HUB_RESERVATION_TTL_MINUTES": 0, "HUB_COUNT_APPROVAL_LIMIT": Decimal("1000.00"),
+    "HUB_LOT_EXPIRY_WARNING_DAYS": 30, "HUB_CYCLE_COUNT_SKUS": 0,
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no developer's .env in the way
+    monkeypatch.setattr(components, "_warned", False)
+    yield
+    clock.configure(clock.DEFAULT_ZONE)
+
+
+def _values(env) -> dict:
+    """{variable: value} over every component's settings."""
+    out = {}
+    for component in components.SETTINGS_MODULES:
+        s = components.load(component, env)
+        out.update({name: getattr(s, field) for name, field in type(s).env_names().items()})
+    return out
+
+
+def test_every_variable_keeps_its_name_and_default():
+    values = _values({"HUB_VAR_DIR": "/v"})
+    assert {name: values.get(name, "(missing)") for name in DEFAULTS} == DEFAULTS
+    assert set(values) - set(DEFAULTS) == {"HUB_VAR_DIR", "HUB_LEDGER_SECRETS_FILE"}
+
+
+def test_a_target_follows_the_port_it_dials():
+    values = _values({"HUB_ORDER_GRPC_PORT": "6001", "HUB_LEDGER_GRPC_PORT": "6002", "HUB_SHOPS_JD_GRPC_PORT": "6003",
+                      "HUB_ACCOUNTING_GRPC_TARGET": "books:7000"})
+    assert (values["HUB_ORDER_GRPC_TARGET"], values["HUB_LEDGER_GRPC_TARGET"], values["HUB_SHOPS_JD_GRPC_TARGET"]) == (
+        "127.0.0.1:6001", "127.0.0.1:6002", "127.0.0.1:6003")
+    assert components.load("ledger", {"HUB_ACCOUNTING_GRPC_TARGET": "books:7000"}).grpc_target("accounting") == "books:7000"
+
+
+def test_the_composition_root_sees_every_component():
+    s = components.settings({"HUB_VAR_DIR": "/v", "HUB_INVENTORY_GRPC_PORT": "6002", "HUB_LEDGERS": "kingdee, ufida"})
+    assert s.grpc_ports["inventory"] == 6002 and s.grpc_target("inventory") == "127.0.0.1:6002"
+    assert s.ledgers == ("kingdee", "ufida") and s["inventory"].count_approval_limit == Decimal("1000.00")
+    assert components.database_urls(s) == {name: f"sqlite:////v/{name}.db" for name in components.MIGRATION_TREES}
+    assert (s.gateway_port, s.shops_grpc_ports, s.ledger_grpc_target) == (
+        8000, {"taobao": 50061, "jd": 50062}, "127.0.0.1:50060")
+
+
+def test_a_bad_value_is_one_line_naming_the_variable():
+    with pytest.raises(SettingsError) as caught:
+        components.load("gateway", {"HUB_GATEWAY_PORT": "eighty"})
+    assert str(caught.value) == ("hub: HUB_GATEWAY_PORT: Input should be a valid integer, unable to parse string "
+                                 "as an integer (got 'eighty')")
+    with pytest.raises(SettingsError) as caught:  # read by several components, told once
+        components.settings({"HUB_ACCOUNTING_GRPC_PORT": "0", "HUB_LEDGERS": "sap", "HUB_VAT_RATE": "13%"})
+    assert str(caught.value).splitlines() == [
+        "hub: HUB_ACCOUNTING_GRPC_PORT: Input should be greater than or equal to 1 (got '0')",
+        "hub: HUB_VAT_RATE: Input should be a valid decimal (got '13%')",
+        "hub: HUB_LEDGERS: Input should be 'kingdee' or 'ufida' (got 'sap')"]
+
+
+def test_an_unknown_variable_is_warned_about_once_with_a_close_match(capsys):
+    env = {"HUB_GATEWAY_PROT": "8080", "HUB_TEST_PG_URL": "x", "HUB_KINGDEE_URL": "http://k", "HUB_NOTHING_LIKE_IT": "1"}
+    components.load("gateway", env)
+    components.settings(env)
+    assert capsys.readouterr().err.splitlines() == [
+        "hub: warning: HUB_GATEWAY_PROT is set but is no setting of any component; did you mean HUB_GATEWAY_PORT?",
+        "hub: warning: HUB_NOTHING_LIKE_IT is set but is no setting of any component"]
+
+
+def test_a_dotenv_file_is_honoured(tmp_path, capsys):
+    (tmp_path / ".env").write_text("HUB_GATEWAY_PORT=8100\nHUB_ORDER_GRPC_PORT=6100\nHUB_ORDR_DB_URL=x\n",
+                                   encoding="utf-8")
+    s = components.settings({"HUB_ORDER_GRPC_PORT": "6200"})
+    assert (s.gateway_port, s.grpc_ports["order"], s.grpc_target("order")) == (8100, 6200, "127.0.0.1:6200")
+    assert "HUB_ORDR_DB_URL is set but is no setting of any component; did you mean HUB_ORDER_DB_URL?" in \
+        capsys.readouterr().err
+
+
+def _hub(tmp_path, *argv, **env):
+    return subprocess.run([sys.executable, "-m", "hub.cli", *argv], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "HUB_VAR_DIR": str(tmp_path), **env})
+
+
+@pytest.mark.parametrize("argv, env, line", [
+    (("api", "order"), {"HUB_ORDER_GRPC_PORT": "eighty"},
+     "hub: HUB_ORDER_GRPC_PORT: Input should be a valid integer, unable to parse string as an integer (got 'eighty')"),
+    (("migrate",), {"HUB_RELAY_BATCH": "-5"}, "hub: HUB_RELAY_BATCH: Input should be greater than 0 (got '-5')"),
+    (("gateway",), {"HUB_TIMEZONE": "Asia/Shangai"},
+     "hub: HUB_TIMEZONE: not a known time zone (an IANA name such as Asia/Shanghai) (got 'Asia/Shangai')"),
+])
+def test_a_process_with_a_bad_value_exits_with_one_line(tmp_path, argv, env, line):
+    done = _hub(tmp_path, *argv, **env)
+    assert done.returncode != 0
+    assert done.stderr.splitlines() == [line], done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert not list(tmp_path.glob("*.db"))  # it touched nothing
+
+
+def test_a_process_warns_of_a_misspelt_variable(tmp_path):
+    done = _hub(tmp_path, "migrate", HUB_RELAY_BACTH="100", HUB_RELAY_BATCH="0")
+    assert done.stderr.splitlines() == [
+        "hub: warning: HUB_RELAY_BACTH is set but is no setting of any component; did you mean HUB_RELAY_BATCH?",
+        "hub: HUB_RELAY_BATCH: Input should be greater than 0 (got '0')"]
+    assert done.returncode != 0
