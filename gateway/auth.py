@@ -5,11 +5,11 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from sqlalchemy import select
 
 from gateway.models import ROLES, users
+from hubkit import clock
 from hubkit.db import Database
 from hubkit.errors import Conflict, InvalidArgument
 
@@ -37,7 +37,7 @@ def add_user(db: Database, name: str, role: str) -> str:
         if s.execute(select(users.c.name).where(users.c.name == name)).first():
             raise Conflict(f"user {name!r} already exists")
         s.execute(users.insert().values(name=name, role=role, key_hash=hash_key(key), active=True,
-                                        created_at=datetime.now(timezone.utc)))
+                                        created_at=clock.now()))
     return key
 
 

@@ -55,7 +55,7 @@ class Clients:
     inventory_reports: inventory_reports_pb2_grpc.InventoryReportsStub | None = None  # same target as inventory
 
     @classmethod
-    def connect(cls, settings) -> "Clients":
+    def connect(cls, settings) -> Clients:
         channels = {svc: _channel(settings.grpc_target(svc)) for svc in STUBS}
         channels["ledger"] = _channel(settings.ledger_grpc_target)
         shops = {p: _channel(target) for p, target in settings.shops_grpc_targets.items()}

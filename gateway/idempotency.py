@@ -3,7 +3,7 @@ with another body is refused. Keys belong to the user who sent them."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from gateway import errors
 from gateway.models import idempotency_keys as keys
+from hubkit import clock
 from hubkit.db import Database, as_utc
 
 HEADER = "idempotency-key"
@@ -30,7 +31,7 @@ class IdempotencyStore:
 
     def claim(self, user: str, key: str, fingerprint: str) -> Response | None:
         """None: this request goes ahead (the key is now ours). Otherwise the answer to send."""
-        now = datetime.now(timezone.utc)
+        now = clock.now()
         k = keys.c
         try:
             with self.db.session() as s:

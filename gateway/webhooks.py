@@ -6,12 +6,12 @@ import hashlib
 import hmac
 import secrets
 import time
-from datetime import datetime, timezone
 
 from sqlalchemy import select
 
 from gateway.errors import Problem
 from gateway.models import storefronts, webhook_deliveries
+from hubkit import clock
 from hubkit.db import Database, dialect_insert
 from hubkit.errors import Conflict, InvalidArgument
 
@@ -30,7 +30,7 @@ def add_storefront(db: Database, name: str) -> str:
     with db.session() as s:
         if s.execute(select(storefronts.c.name).where(storefronts.c.name == name)).first():
             raise Conflict(f"storefront {name!r} already exists")
-        s.execute(storefronts.insert().values(name=name, secret=secret, created_at=datetime.now(timezone.utc)))
+        s.execute(storefronts.insert().values(name=name, secret=secret, created_at=clock.now()))
     return secret
 
 
@@ -62,4 +62,4 @@ class WebhookVerifier:
     def accepted(self, storefront: str, sig: str) -> None:
         with self.db.session() as s:
             s.execute(dialect_insert(s, webhook_deliveries).values(
-                storefront=storefront, signature=sig, received_at=datetime.now(timezone.utc)).on_conflict_do_nothing())
+                storefront=storefront, signature=sig, received_at=clock.now()).on_conflict_do_nothing())

@@ -53,6 +53,13 @@ def check_serials(serials: list[str], quantity) -> list[str]:
     return serials
 
 
+def check_to_bin(to_bin: str, from_bin) -> str:
+    """A move goes somewhere else."""
+    if from_bin == to_bin:
+        raise invalid("must differ from from_bin")
+    return to_bin
+
+
 class Tracked(Strict):
     """Goods that arrive with a lot (and its expiry) or serials: an expiry needs a lot, serials
     are distinct and one per unit."""

@@ -18,7 +18,7 @@ from gateway.common.schemas import (
     StockLevel,
     Strict,
     Tracked,
-    invalid,
+    check_to_bin,
 )
 
 
@@ -81,9 +81,7 @@ class ScanMoveIn(_Scanned):
     @field_validator("to_bin")
     @classmethod
     def _to_bin(cls, value: str, info: ValidationInfo):
-        if info.data.get("from_bin") == value:
-            raise invalid("must differ from from_bin")
-        return value
+        return check_to_bin(value, info.data.get("from_bin"))
 
 
 class ScanCountIn(_Scanned):

@@ -6,7 +6,20 @@ from typing import Annotated
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr, ValidationInfo, field_validator
 
-from gateway.common.schemas import BIN, CODE, LOT, MAX_QTY, WAREHOUSE, Money, Reply, Serial, Strict, check_serials, invalid
+from gateway.common.schemas import (
+    BIN,
+    CODE,
+    LOT,
+    MAX_QTY,
+    WAREHOUSE,
+    Money,
+    Reply,
+    Serial,
+    Strict,
+    check_serials,
+    check_to_bin,
+    invalid,
+)
 
 BinCode = Annotated[StrictStr, Field(pattern=WAREHOUSE)]
 
@@ -42,9 +55,7 @@ class MoveIn(Strict):
     @field_validator("to_bin")
     @classmethod
     def _to_bin(cls, value: str, info: ValidationInfo):
-        if info.data.get("from_bin") == value:
-            raise invalid("must differ from from_bin")
-        return value
+        return check_to_bin(value, info.data.get("from_bin"))
 
     @field_validator("serials")
     @classmethod
