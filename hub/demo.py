@@ -23,6 +23,7 @@ import httpx
 from hubkit import broker
 from hubkit import settings as hubsettings
 from hubkit.money import unit_cost
+from hub import components
 from hub.components import PROJECT_ROOT, SERVICES
 from hub.supervisor import free_port, start_embedded
 
@@ -188,8 +189,8 @@ def demo_world(say):
         broker.ensure_running(base.amqp_uri)
         uri = broker.local_vhost("hub-demo")
         if uri:
-            broker.declare_topology(uri)
-            broker.purge(uri)
+            broker.declare_topology(uri, components.subscriptions())
+            broker.purge(uri, components.subscriptions())
             env["HUB_AMQP_URI"] = uri
     simulator = None
     if not base.ledgers:
