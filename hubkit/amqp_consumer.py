@@ -2,9 +2,9 @@
 ack, a prefetch, no eventlet, with the workers' failure policy (hubkit.delivery).
 
 An envelope is parsed into its contract and acked once its handler returned; one that is not an
-envelope, or does not fit the contract, is dead-lettered at once; a handler that raised (any Exception) sends the message to its retry queue with back-off,
-after the last attempt to its dead-letter queue with the error, through a confirmed publish
-before the ack. A handler's failure never ends the process. The owning process calls `poll` in
+envelope, or does not fit the contract, is dead-lettered at once; a handler that raised (any
+Exception) sends the message to its retry queue with back-off, after the last attempt to its
+dead-letter queue with the error, through a confirmed publish before the ack. A handler's failure never ends the process. The owning process calls `poll` in
 its own loop, so its periodic work goes on between polls and while the broker is away."""
 from __future__ import annotations
 
