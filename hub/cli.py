@@ -21,7 +21,7 @@ def cmd_migrate(args) -> None:
     s = _settings()
     migrated = components.migrate_all(s)
     broker.ensure_running(s.amqp_uri)
-    broker.declare_topology(s.amqp_uri)
+    broker.declare_topology(s.amqp_uri, components.subscriptions())
     print(f"migrated {', '.join(migrated)}; broker topology declared")
 
 
@@ -90,8 +90,9 @@ def cmd_storefronts_add(args) -> None:
 
 
 def cmd_dlq_list(args) -> None:
+    from hub import components
     from hubkit import dlq
-    letters = dlq.list_dead_letters(_settings().amqp_uri, args.queue)
+    letters = dlq.list_dead_letters(_settings().amqp_uri, components.subscriptions(), args.queue)
     if args.json:
         print(json.dumps(letters, indent=2, default=str))
         return
@@ -102,8 +103,9 @@ def cmd_dlq_list(args) -> None:
 
 
 def cmd_dlq_replay(args) -> None:
+    from hub import components
     from hubkit import dlq
-    n = dlq.replay(_settings().amqp_uri, args.queue, args.event_id)
+    n = dlq.replay(_settings().amqp_uri, components.subscriptions(), args.queue, args.event_id)
     print(f"replayed {n} dead letter(s)")
 
 

@@ -1,6 +1,6 @@
 """The hub's components: which services exist, which module runs each of their processes, which
-databases (with their migration trees) there are, and each component's settings. Everything else
-asks this table."""
+databases (with their migration trees) there are, each component's settings, and where the event
+contracts (contracts.CATALOG) are wired into the kernel. Everything else asks this table."""
 from __future__ import annotations
 
 import importlib
@@ -8,7 +8,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from hubkit import migrations, settings as hubsettings, topology
+from contracts import CATALOG
+from hubkit import migrations
+from hubkit import settings as hubsettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("order", "inventory", "procurement", "customer", "accounting")
@@ -139,14 +141,19 @@ def worker_class(service: str):
     return importlib.import_module(f"services.{service}.worker").Worker
 
 
+def subscriptions(consumer: str | None = None):
+    """The broker's subscriptions (every one, or one consumer's), derived from the contracts."""
+    return CATALOG.subscriptions(consumer)
+
+
 def has_worker(service: str) -> bool:
     """A service has a worker when it consumes events."""
-    return bool(topology.subscriptions(service))
+    return bool(CATALOG.subscriptions(service))
 
 
 def has_relay(service: str) -> bool:
     """A service has an outbox relay when it publishes events."""
-    return service in topology.EVENTS.values()
+    return service in CATALOG.publishers()
 
 
 def database_urls(settings: AllSettings) -> dict[str, str]:

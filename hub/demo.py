@@ -188,8 +188,8 @@ def demo_world(say):
         broker.ensure_running(base.amqp_uri)
         uri = broker.local_vhost("hub-demo")
         if uri:
-            broker.declare_topology(uri)
-            broker.purge(uri)
+            broker.declare_topology(uri, components.subscriptions())
+            broker.purge(uri, components.subscriptions())
             env["HUB_AMQP_URI"] = uri
     simulator = None
     if not base.ledgers:

@@ -158,7 +158,7 @@ class Stack:
             return grpc_serving(f"127.0.0.1:{self.settings.ledger_grpc_port}", timeout=1)
         if role == "worker":
             try:
-                counts = broker.consumer_counts(self.settings.amqp_uri)
+                counts = broker.consumer_counts(self.settings.amqp_uri, components.subscriptions(svc))
             except broker.CONNECTION_ERRORS:  # a busy broker: ask again on the next round
                 return False
             return all(n > 0 for q, n in counts.items() if q.startswith(svc + "."))
@@ -174,7 +174,7 @@ def start_embedded() -> Stack:
     s = components.settings()
     broker.ensure_running(s.amqp_uri)
     components.migrate_all(s)
-    broker.declare_topology(s.amqp_uri)
+    broker.declare_topology(s.amqp_uri, components.subscriptions())
     names = [p.name for p in process_table(lambda _: 0, s.ledgers, shop_platforms(s))]
     # the gateway serves /metrics on its own HTTP port
     stack = Stack({}, s.var_dir / "log", metrics_ports=lambda name: 0 if name == "gateway" or not METRICS_BASE_PORT

@@ -1,10 +1,10 @@
 """Consuming domain events in a plain process (the connectors): pika's BlockingConnection, manual
 ack, a prefetch, no eventlet, with the workers' failure policy (hubkit.delivery).
 
-An envelope is acked once its handler returned; one that is not an envelope is dead-lettered at
-once; a handler that raised (any Exception) sends the message to its retry queue with back-off,
-after the last attempt to its dead-letter queue with the error, through a confirmed publish
-before the ack. A handler's failure never ends the process. The owning process calls `poll` in
+An envelope is parsed into its contract and acked once its handler returned; one that is not an
+envelope, or does not fit the contract, is dead-lettered at once; a handler that raised (any
+Exception) sends the message to its retry queue with back-off, after the last attempt to its
+dead-letter queue with the error, through a confirmed publish before the ack. A handler's failure never ends the process. The owning process calls `poll` in
 its own loop, so its periodic work goes on between polls and while the broker is away."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from functools import partial
 
 import pika
 
-from hubkit import delivery, metrics, topology
+from hubkit import delivery, events, metrics, topology
 from hubkit.broker import CONNECTION_ERRORS
 from hubkit.envelope import Envelope, EnvelopeError
 
@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 RECONNECT_FIRST, RECONNECT_MAX = 0.5, 10.0  # seconds between attempts, doubling
 
-Handler = Callable[[Envelope], "bool | None"]  # returns False for a duplicate (counted, acked)
+# handler(event, envelope); returns False for a duplicate (counted, acked)
+Handler = Callable[[events.Event, Envelope], "bool | None"]
 
 
 class SetAsideFailed(Exception):
@@ -36,6 +37,8 @@ class SetAsideFailed(Exception):
 @dataclass(frozen=True)
 class _Route:
     subscription: topology.Subscription
+    contract: type[events.Event]
+    versions: tuple | None
     handler: Handler
     labels: tuple  # (service, handler) of the hub_messages_* metrics
 
@@ -47,13 +50,15 @@ class Consumer:
         self.connection = None
         self._reconnect_at, self._reconnect_delay = 0.0, RECONNECT_FIRST
 
-    def subscribe(self, sub: topology.Subscription, handler: Handler, name: str | None = None) -> None:
-        """Consume `sub.queue` (declared by `hub migrate`), calling `handler(envelope)` for each message."""
-        if (sub.service, sub.event_type) not in topology.SUBSCRIPTIONS:
-            raise RuntimeError(f"{sub.service} handles {sub.event_type} but hubkit.topology "
-                               "does not declare that subscription")
+    def subscribe(self, contract: type[events.Event], service: str, handler: Handler, name: str | None = None,
+                  versions=None) -> None:
+        """Consume `service`'s queue of `contract` (declared by `hub migrate`), calling
+        `handler(event, envelope)` with each message parsed into the contract. `versions`: the
+        schema versions accepted (default: the contract's own)."""
+        sub = events.subscription(contract, service)  # refuses one the contract lacks
         name = name or getattr(handler, "__name__", sub.event_type)
-        self.routes[sub.queue] = _Route(sub, handler, (sub.service, name))
+        self.routes[sub.queue] = _Route(sub, contract, tuple(versions) if versions else None, handler,
+                                        (sub.service, name))
 
     def poll(self, time_limit: float = 0.1) -> None:
         """Handle what arrives within about `time_limit` seconds, (re)connecting first if needed.
@@ -102,13 +107,14 @@ class Consumer:
     def _handle(self, channel, method, props, body, route: _Route) -> None:
         try:
             envelope = Envelope.from_json(body)
-        except EnvelopeError as exc:
-            self._set_aside(channel, method, props, body, route, delivery.poison(route.subscription,
-                                                                                 f"EnvelopeError: {exc}"))
+            event = events.parse(route.contract, envelope, route.versions)
+        except EnvelopeError as exc:  # InvalidEvent too: neither can succeed on a retry
+            self._set_aside(channel, method, props, body, route,
+                            delivery.poison(route.subscription, f"{type(exc).__name__}: {exc}"))
             return
         started = time.perf_counter()
         try:
-            result = route.handler(envelope)
+            result = route.handler(event, envelope)
         except Exception as exc:  # the handler's trouble, whatever it is, is the policy's to decide
             metrics.MESSAGES_FAILED.labels(*route.labels).inc()
             self._set_aside(channel, method, props, body, route,

@@ -1,4 +1,5 @@
-"""Reaching RabbitMQ: wait for it, start a local one if installed but down, declare topology."""
+"""Reaching RabbitMQ: wait for it, start a local one if installed but down, declare topology.
+The subscriptions are handed in (the composition root derives them from the event contracts)."""
 from __future__ import annotations
 
 import os
@@ -60,31 +61,31 @@ def ensure_running(amqp_uri: str, wait_seconds: float = 90) -> None:
     raise BrokerUnavailable(f"RabbitMQ did not come up within {wait_seconds:.0f}s")
 
 
-def declare_topology(amqp_uri: str) -> None:
+def declare_topology(amqp_uri: str, subscriptions) -> None:
     connection = connect(amqp_uri, attempts=3)
     try:
-        topology.declare(connection.channel())
+        topology.declare(connection.channel(), subscriptions)
     finally:
         connection.close()
 
 
-def consumer_counts(amqp_uri: str) -> dict[str, int]:
+def consumer_counts(amqp_uri: str, subscriptions) -> dict[str, int]:
     """Consumers per subscription queue (a passive declare answers without the management plugin)."""
     connection = connect(amqp_uri)
     try:
         channel = connection.channel()
         return {sub.queue: channel.queue_declare(sub.queue, passive=True).method.consumer_count
-                for sub in topology.subscriptions()}
+                for sub in subscriptions}
     finally:
         connection.close()
 
 
-def purge(amqp_uri: str) -> None:
+def purge(amqp_uri: str, subscriptions) -> None:
     """Empty every queue of the topology (a fresh world, for the demo)."""
     connection = connect(amqp_uri)
     try:
         channel = connection.channel()
-        for sub in topology.subscriptions():
+        for sub in subscriptions:
             for queue in (sub.queue, sub.retry_queue, sub.dead_letter_queue):
                 channel.queue_purge(queue)
     finally:

@@ -1,12 +1,14 @@
-"""The project's own nameko entry point for domain events.
+"""The project's own nameko entry point for domain events: `@handle_event(Contract)`.
 
 nameko's event_handler acks and drops a message whose handler raised; ours never
 drops: a failed message is re-published to its retry queue with a growing delay,
 and after the last attempt to the dead-letter queue with the error, and only then
-acked (the policy is hubkit.delivery's, shared with the connectors). Queue arguments (quorum,
-dead-lettering) come from hubkit.topology."""
+acked (the policy is hubkit.delivery's, shared with the connectors). An envelope that does not
+fit its contract is dead-lettered at once. Queue arguments (quorum, dead-lettering) come from
+hubkit.topology, the subscription from the contract."""
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from functools import partial
@@ -17,9 +19,10 @@ from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer, QueueConsumer
 
-from hubkit import delivery, metrics, topology
+from hubkit import delivery, events, metrics, topology
 from hubkit.delivery import ATTEMPTS_HEADER, ERROR_HEADER, FAILED_AT_HEADER, retry_delay  # noqa: F401 (re-exported)
 from hubkit.envelope import Envelope, EnvelopeError
+from hubkit.inbox import handle_once
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +43,16 @@ class _QueueConsumer(QueueConsumer):
 class EventConsumer(Consumer):
     queue_consumer = _QueueConsumer()
 
-    def __init__(self, event_type: str, **kwargs):
-        self.event_type = event_type
+    def __init__(self, contract: type[events.Event], versions=None, **kwargs):
+        self.contract, self.versions = contract, versions  # what the handler parses (and accepts)
         super().__init__(queue=None, **kwargs)
 
     def setup(self):
         service = self.container.service_name
-        if (service, self.event_type) not in topology.SUBSCRIPTIONS:
-            raise RuntimeError(f"{service} handles {self.event_type} but hubkit.topology "
-                               "does not declare that subscription")
-        self.subscription = topology.Subscription(service, self.event_type)
+        self.subscription = events.subscription(self.contract, service)  # refuses one the contract lacks
         self.queue = Queue(self.subscription.queue,
                            exchange=Exchange(topology.EVENTS_EXCHANGE, "topic", durable=True),
-                           routing_key=self.event_type, durable=True,
+                           routing_key=self.subscription.event_type, durable=True,
                            queue_arguments=topology.main_queue_arguments(self.subscription))
         hub = self.container.config.get(HUB_CONFIG_KEY, {})
         self.policy = delivery.Policy(int(hub.get("max_attempts", 5)), float(hub.get("retry_base_seconds", 1.0)),
@@ -115,4 +115,23 @@ class EventConsumer(Consumer):
             metrics.MESSAGES_DEAD_LETTERED.labels(*self.labels).inc()
 
 
-handle_event = EventConsumer.decorator
+def handle_event(contract: type[events.Event], *, consumer: str | None = None, versions=None):
+    """Make a worker method the handler of `contract`'s events:
+
+        @handle_event(OrderPlaced)
+        def on_order_placed(self, uow, event, envelope): ...
+
+    The method runs at most once per event, inside the unit of work that records the event in
+    the worker's inbox (`self.db`, the service's Database), and receives the parsed event. The
+    decorated method takes the envelope and returns False for a duplicate or stale event.
+    `consumer` names the inbox sequence (default `<service>.<event type>`; two events that must
+    be ordered against each other share one); `versions` are the schema versions accepted
+    (default: the contract's own). An envelope that does not fit is dead-lettered at once."""
+    def decorate(method):
+        @functools.wraps(method)
+        def handle(self, envelope: Envelope) -> bool:
+            event = events.parse(contract, envelope, versions)
+            return handle_once(self.db, self.name, consumer or f"{self.name}.{contract.type}", envelope,
+                               lambda uow, env: method(self, uow, event, env))
+        return EventConsumer.decorator(contract, versions)(handle)
+    return decorate

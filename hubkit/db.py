@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hubkit import outbox
+from hubkit.events import ContractError, Event
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -108,6 +109,7 @@ class UnitOfWork:
         self.actor, self.correlation_id = actor, correlation_id
         self._session: Session | None = None
         self._cm = None
+        self._after_commit: list = []
 
     @property
     def session(self) -> Session:
@@ -119,18 +121,35 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self._cm = self.db.session()
         self._session = self._cm.__enter__()
+        self._after_commit = []
         return self
 
     def __exit__(self, *exc):
         try:
-            return self._cm.__exit__(*exc)
+            suppressed = self._cm.__exit__(*exc)  # commits, or rolls back on an error
         finally:
             self._session = None
+        if exc[0] is None:
+            for callback in self._after_commit:
+                callback()
+        return suppressed
 
-    def emit(self, event_type: str, aggregate_id: str, payload: dict):
-        return outbox.emit(self.session, self.db.metadata.tables, source=self.source, event_type=event_type,
-                           aggregate_id=aggregate_id, payload=payload,
-                           actor=self.actor, correlation_id=self.correlation_id)
+    def after_commit(self, callback) -> None:
+        """Run `callback()` once the transaction has committed (never if it rolls back): for
+        counting what was done, which a rolled-back or duplicate delivery must not count."""
+        self._after_commit.append(callback)
+
+    def emit(self, event: Event, aggregate_id: str):
+        """Write `event` (a contract instance: its payload was validated when it was built) to the
+        outbox, in this transaction. Only the event's publisher may emit it."""
+        if not isinstance(event, Event) or not type(event).type:
+            raise ContractError(f"emit takes an event contract instance, not {type(event).__name__}")
+        contract = type(event)
+        if contract.publisher != self.source:
+            raise ContractError(f"{self.source} emits {contract.type}, which {contract.publisher} publishes")
+        return outbox.emit(self.session, self.db.metadata.tables, source=self.source, event_type=contract.type,
+                           aggregate_id=aggregate_id, payload=event.payload(), actor=self.actor,
+                           correlation_id=self.correlation_id, schema_version=contract.schema_version)
 
 
 def as_utc(moment):

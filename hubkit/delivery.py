@@ -14,6 +14,7 @@ import traceback
 from dataclasses import dataclass
 
 from hubkit import topology
+from hubkit.envelope import EnvelopeError
 from hubkit.inbox import PredecessorMissing
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ def describe(exc: BaseException) -> str:
 def after_failure(sub: topology.Subscription, headers: dict | None, exc: BaseException,
                   policy: Policy) -> Decision:
     """The handler of `sub` raised `exc` on a message carrying `headers`: retry, or give up."""
+    if isinstance(exc, EnvelopeError):  # not an envelope, or not the event its contract describes
+        return poison(sub, f"{type(exc).__name__}: {exc}")
     attempts = int((headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
     # an event that waits for its predecessor is not failing: it keeps waiting (with back-off)
     # well past the budget of a handler that raised
@@ -97,5 +100,6 @@ def after_failure(sub: topology.Subscription, headers: dict | None, exc: BaseExc
 
 
 def poison(sub: topology.Subscription, error: str) -> Decision:
-    """A message that is no envelope: retrying cannot help, dead-letter it at once."""
+    """A message that is no envelope, or an event that does not fit its contract: retrying cannot
+    help, dead-letter it at once."""
     return Decision(sub, 1, 1, error)

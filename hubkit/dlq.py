@@ -1,11 +1,12 @@
-"""Dead letters: list them with their errors, and replay them into their queue once fixed."""
+"""Dead letters: list them with their errors, and replay them into their queue once fixed. The
+subscriptions whose dead-letter queues to look at are handed in."""
 from __future__ import annotations
 
 import json
 
 import pika
 
-from hubkit import broker, topology
+from hubkit import broker
 from hubkit.consumer import ATTEMPTS_HEADER, ERROR_HEADER, FAILED_AT_HEADER
 
 
@@ -17,13 +18,13 @@ def _peek(body: bytes) -> dict:
         return {"event_id": None, "type": None, "raw": body[:200].decode("utf-8", "replace")}
 
 
-def list_dead_letters(amqp_uri: str, queue: str | None = None) -> list[dict]:
+def list_dead_letters(amqp_uri: str, subscriptions, queue: str | None = None) -> list[dict]:
     """Every dead letter, left in place (read without ack, returned when the channel closes)."""
     connection = broker.connect(amqp_uri)
     found = []
     try:
         channel = connection.channel()
-        for sub in topology.subscriptions():
+        for sub in subscriptions:
             if queue and queue not in (sub.queue, sub.dead_letter_queue):
                 continue
             count = channel.queue_declare(sub.dead_letter_queue, passive=True).method.message_count
@@ -42,14 +43,14 @@ def list_dead_letters(amqp_uri: str, queue: str | None = None) -> list[dict]:
     return found
 
 
-def replay(amqp_uri: str, queue: str | None = None, event_id: str | None = None) -> int:
+def replay(amqp_uri: str, subscriptions, queue: str | None = None, event_id: str | None = None) -> int:
     """Move dead letters back into their consumer's queue (attempts reset), confirmed one by one."""
     connection = broker.connect(amqp_uri)
     replayed = 0
     try:
         channel = connection.channel()
         channel.confirm_delivery()
-        for sub in topology.subscriptions():
+        for sub in subscriptions:
             if queue and queue not in (sub.queue, sub.dead_letter_queue):
                 continue
             count = channel.queue_declare(sub.dead_letter_queue, passive=True).method.message_count

@@ -37,11 +37,13 @@ def add_tables(metadata: MetaData) -> None:
 
 
 def emit(session: Session, tables, *, source, event_type, aggregate_id, payload, actor,
-         correlation_id) -> Envelope:
-    """Write one event to the outbox of the service whose tables are given."""
+         correlation_id, schema_version: int = 1) -> Envelope:
+    """Write one event to the outbox of the service whose tables are given (UnitOfWork.emit checks
+    it against its contract first)."""
     envelope = Envelope(type=event_type, source=source, aggregate_id=str(aggregate_id),
                         sequence=next_in_sequence(session, tables["outbox_sequences"], str(aggregate_id)),
-                        payload=payload, correlation_id=correlation_id or "", actor=actor or "system")
+                        payload=payload, correlation_id=correlation_id or "", actor=actor or "system",
+                        schema_version=schema_version)
     session.execute(insert(tables["outbox"]).values(
         event_id=envelope.event_id, event_type=event_type, body=envelope.to_json(),
         created_at=clock.now()))

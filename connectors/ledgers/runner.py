@@ -12,14 +12,17 @@ from datetime import datetime, timezone
 from connectors.ledgers import clients, config as ledger_config, mapping, pusher, store
 from connectors.ledgers.grpc_api import LedgerServicer
 from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
-from hubkit import clock, delivery, grpc_server, metrics, topology
+from contracts import VoucherPosted
+from hubkit import clock, delivery, grpc_server, metrics
 from hubkit.amqp_consumer import Consumer
 from hubkit.db import Database, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.inbox import handle_once
 
 log = logging.getLogger(__name__)
-SUBSCRIPTION = topology.Subscription("ledger", "voucher_posted")
+CONSUMER = "ledger"
+HANDLERS = ((VoucherPosted, "on_voucher_posted"),)  # what the connector consumes, and its handler
+INBOX = f"{CONSUMER}.{VoucherPosted.type}"  # the inbox's consumer name (its queue's name, as it always was)
 PREFETCH = 200
 
 
@@ -46,10 +49,12 @@ class Connector:
         self.effect = keep_voucher(list(configs))
         self.stopping = False
         self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=PREFETCH)
-        self.consumer.subscribe(SUBSCRIPTION, self.on_voucher_posted)
+        for contract, method in HANDLERS:
+            self.consumer.subscribe(contract, CONSUMER, getattr(self, method), method)
 
-    def on_voucher_posted(self, envelope: Envelope) -> bool:
-        return handle_once(self.db, "ledger", SUBSCRIPTION.queue, envelope, self.effect)
+    def on_voucher_posted(self, event: VoucherPosted, envelope: Envelope) -> bool:
+        # the voucher is kept as it travelled (envelope.payload), for the pushes to map
+        return handle_once(self.db, "ledger", INBOX, envelope, self.effect)
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._stop)

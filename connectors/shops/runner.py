@@ -20,7 +20,8 @@ from sqlalchemy import select, update
 from connectors.shops import core, store
 from connectors.shops.platform import PlatformError, Shop
 from connectors.shops.publisher import ConfirmedPublisher
-from hubkit import delivery, topology
+from contracts import ChannelOrderChanged, OrderShipped, StockChanged
+from hubkit import delivery
 from hubkit.amqp_consumer import Consumer
 from hubkit.broker import CONNECTION_ERRORS
 from hubkit.db import Database, as_utc, dialect_insert
@@ -40,6 +41,8 @@ OVERLAP = timedelta(minutes=2)     # every window re-reads this much before the 
 SETTLE = timedelta(seconds=2)      # changes this recent are left to the next window
 MAX_WINDOW = timedelta(minutes=30)  # the platforms advise short windows
 FIRST_LOOKBACK = timedelta(days=1)
+# what a shop connector consumes (as shops_<platform>), and the method that applies each
+HANDLERS = ((OrderShipped, "on_order_shipped"), (StockChanged, "on_stock_changed"))
 
 
 def _now():
@@ -70,9 +73,10 @@ class ShopConnector:
         self.shops = {s.shop: s for s in shops}
         self.publisher = ConfirmedPublisher(settings.amqp_uri)
         self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=100)
-        for event, effect in (("order_shipped", self.on_order_shipped), ("stock_changed", self.on_stock_changed)):
-            sub = topology.Subscription(f"shops_{platform}", event)
-            self.consumer.subscribe(sub, partial(handle_once, db, "shops", sub.queue, effect=effect), effect.__name__)
+        consumer = f"shops_{platform}"
+        for contract, method in HANDLERS:
+            self.consumer.subscribe(contract, consumer,
+                                    partial(self._apply, f"{consumer}.{contract.type}", getattr(self, method)), method)
         self.stopping, self.redrive_requested = False, False
         self.next_pull: dict[str, float] = {}
         self.calls: queue.Queue = queue.Queue()  # work asked for by the gRPC API's threads
@@ -169,10 +173,9 @@ class ShopConnector:
             self._hold(order, held)
             return "held"
         line_ids = payload.pop("platform_line_ids")
-        self.publisher.publish(Envelope(
-            type="channel_order_changed", source="shops", aggregate_id=f"{self.platform}:{shop.shop}:{order.external_order_id}",
-            sequence=order.version, payload=payload, correlation_id=f"{self.platform}:{order.external_order_id}",
-            actor=f"connector:{self.platform}"))
+        self.publisher.publish(ChannelOrderChanged(**payload).envelope(
+            aggregate_id=f"{self.platform}:{shop.shop}:{order.external_order_id}", sequence=order.version,
+            correlation_id=f"{self.platform}:{order.external_order_id}", actor=f"connector:{self.platform}"))
         with self.db.session() as s:
             s.execute(dialect_insert(s, p).values(platform=self.platform, shop=shop.shop,
                                                   external_order_id=order.external_order_id, version=order.version,
@@ -223,29 +226,33 @@ class ShopConnector:
         return done
 
     # -- back to the platform ---------------------------------------------------
-    def on_order_shipped(self, uow, envelope: Envelope) -> None:
-        p = envelope.payload
-        if p.get("channel") != self.platform or p.get("shop") not in self.shops:
+    def _apply(self, inbox: str, effect, event, envelope: Envelope) -> bool:
+        """`effect(uow, event, envelope)` at most once per event (the connector's inbox)."""
+        return handle_once(self.db, "shops", inbox, envelope, lambda uow, env: effect(uow, event, env))
+
+    def on_order_shipped(self, uow, event: OrderShipped, envelope: Envelope) -> None:
+        if event.channel != self.platform or event.shop not in self.shops:
             return
         pv = store.published
         ids = uow.session.execute(select(pv.c.line_ids).where(
-            pv.c.platform == self.platform, pv.c.shop == p["shop"], pv.c.external_order_id == p["external_order_id"])).scalar()
+            pv.c.platform == self.platform, pv.c.shop == event.shop,
+            pv.c.external_order_id == event.external_order_id)).scalar()
         shipped_ids = sorted(set(json.loads(ids or "[]")))
         s = uow.session
         s.execute(dialect_insert(s, store.shipments).values(
-            platform=self.platform, shop=p["shop"], external_order_id=p["external_order_id"], carrier=p["carrier"],
-            tracking_number=p["tracking_number"], line_ids=json.dumps(shipped_ids), status="pending",
+            platform=self.platform, shop=event.shop, external_order_id=event.external_order_id, carrier=event.carrier,
+            tracking_number=event.tracking_number, line_ids=json.dumps(shipped_ids), status="pending",
             next_attempt_at=_now(), updated_at=_now()).on_conflict_do_nothing())
 
-    def on_stock_changed(self, uow, envelope: Envelope) -> None:
-        p, s, version = envelope.payload, uow.session, envelope.sequence
+    def on_stock_changed(self, uow, event: StockChanged, envelope: Envelope) -> None:
+        s, version = uow.session, envelope.sequence  # the sequence per SKU is the quantity's version
         a = store.available
-        s.execute(dialect_insert(s, a).values(sku=p["sku"], available=p["available"], version=version)
-                  .on_conflict_do_update(index_elements=["sku"], set_={"available": p["available"], "version": version},
+        s.execute(dialect_insert(s, a).values(sku=event.sku, available=event.available, version=version)
+                  .on_conflict_do_update(index_elements=["sku"], set_={"available": event.available, "version": version},
                                          where=a.c.version < version))
         avail = dict(s.execute(select(a.c.sku, a.c.available)).all())
         for outer, components in self.mappings(s).items():  # in this transaction (SQLite has one writer)
-            if p["sku"] not in {c["sku"] for c in components}:
+            if event.sku not in {c["sku"] for c in components}:
                 continue
             sellable = min(avail.get(c["sku"], 0) // c["quantity"] for c in components)
             for shop in self.shops.values():

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import case, func, select
 
+from contracts import VoucherPosted
 from hubkit import clock
 from hubkit.counters import next_in_sequence
 from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
@@ -85,11 +86,8 @@ def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period:
             for i, l in enumerate(lines)]
     s.execute(vouchers.insert().values(**voucher))
     s.execute(voucher_lines.insert(), rows)
-    uow.emit("voucher_posted", voucher["id"], {
-        **{k: v for k, v in voucher.items() if k not in ("business_date", "posted_at", "total")},
-        "business_date": day.isoformat(), "posted_at": voucher["posted_at"].isoformat(), "total": str(total),
-        "lines": [{**{k: v for k, v in r.items() if k != "voucher_id"}, "debit": str(r["debit"]),
-                   "credit": str(r["credit"])} for r in rows]})
+    uow.emit(VoucherPosted(**voucher, lines=[{k: v for k, v in r.items() if k != "voucher_id"} for r in rows]),
+             voucher["id"])
     return voucher
 
 

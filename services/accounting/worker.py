@@ -2,9 +2,10 @@
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter
 
+from contracts import (GoodsIssued, GoodsReturned, KitChanged, OrderReturned, OrderShipped, PurchaseReceived,
+                       PurchaseReturnShipped, StockAdjusted, StockTransferred)
 from hubkit.consumer import handle_event
 from hubkit.db import Database
-from hubkit.inbox import handle_once
 from hubkit.nameko_deps import DatabaseProvider, process_settings
 from services.accounting import chart, handlers
 from services.accounting.models import metadata
@@ -33,47 +34,43 @@ class Worker:
     db = DatabaseProvider(metadata)
     rules = PostingRules()
 
-    def _post(self, consumer, envelope, posting):
-        posted = []
-        applied = handle_once(self.db, "accounting", consumer, envelope,
-                              lambda uow, env: posted.append(posting(uow, env, self.rules)))
-        for voucher in posted:
-            if voucher:  # counted once the transaction has committed
-                VOUCHERS_POSTED.labels(voucher["kind"]).inc()
-        return applied
+    def _post(self, uow, envelope, posting):
+        voucher = posting(uow, envelope, self.rules)
+        if voucher:  # counted once the transaction has committed
+            uow.after_commit(lambda: VOUCHERS_POSTED.labels(voucher["kind"]).inc())
 
-    @handle_event("order_shipped")
-    def on_order_shipped(self, envelope):
-        return self._post("accounting.order_shipped", envelope, handlers.post_sale)
+    @handle_event(OrderShipped)
+    def on_order_shipped(self, uow, event, envelope):
+        self._post(uow, envelope, handlers.post_sale)
 
-    @handle_event("goods_issued")
-    def on_goods_issued(self, envelope):
-        return self._post("accounting.goods_issued", envelope, handlers.post_cost_of_goods)
+    @handle_event(GoodsIssued)
+    def on_goods_issued(self, uow, event, envelope):
+        self._post(uow, envelope, handlers.post_cost_of_goods)
 
-    @handle_event("purchase_received")
-    def on_purchase_received(self, envelope):
-        return self._post("accounting.purchase_received", envelope, handlers.post_purchase)
+    @handle_event(PurchaseReceived)
+    def on_purchase_received(self, uow, event, envelope):
+        self._post(uow, envelope, handlers.post_purchase)
 
-    @handle_event("order_returned")
-    def on_order_returned(self, envelope):
-        return self._post("accounting.order_returned", envelope, handlers.post_sales_return)
+    @handle_event(OrderReturned)
+    def on_order_returned(self, uow, event, envelope):
+        self._post(uow, envelope, handlers.post_sales_return)
 
-    @handle_event("goods_returned")
-    def on_goods_returned(self, envelope):
-        return self._post("accounting.goods_returned", envelope, handlers.post_return_cost)
+    @handle_event(GoodsReturned)
+    def on_goods_returned(self, uow, event, envelope):
+        self._post(uow, envelope, handlers.post_return_cost)
 
-    @handle_event("stock_adjusted")
-    def on_stock_adjusted(self, envelope):
-        return self._post("accounting.stock_adjusted", envelope, handlers.post_stock_adjustment)
+    @handle_event(StockAdjusted)
+    def on_stock_adjusted(self, uow, event, envelope):
+        self._post(uow, envelope, handlers.post_stock_adjustment)
 
-    @handle_event("purchase_return_shipped")
-    def on_purchase_return_shipped(self, envelope):
-        return self._post("accounting.purchase_return_shipped", envelope, handlers.post_purchase_return)
+    @handle_event(PurchaseReturnShipped)
+    def on_purchase_return_shipped(self, uow, event, envelope):
+        self._post(uow, envelope, handlers.post_purchase_return)
 
-    @handle_event("stock_transferred")
-    def on_stock_transferred(self, envelope):
-        return self._post("accounting.stock_transferred", envelope, handlers.post_stock_transfer)
+    @handle_event(StockTransferred)
+    def on_stock_transferred(self, uow, event, envelope):
+        self._post(uow, envelope, handlers.post_stock_transfer)
 
-    @handle_event("kit_changed")
-    def on_kit_changed(self, envelope):
-        return self._post("accounting.kit_changed", envelope, handlers.post_kit_change)
+    @handle_event(KitChanged)
+    def on_kit_changed(self, uow, event, envelope):
+        self._post(uow, envelope, handlers.post_kit_change)

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from contracts import PurchaseReturnShipped
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
@@ -59,11 +60,11 @@ def return_to_supplier(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
             raise Conflict(f"purchase return {payload['return_id']}: {exc}") from None
         shipped.append({"line_no": line["line_no"], "sku": item.code, "quantity": qty, "cost": str(cost)})
     signals.stock_moved(uow, {(l["sku"], warehouse) for l in shipped})
-    uow.emit("purchase_return_shipped", payload["purchase_order_id"], {
+    uow.emit(PurchaseReturnShipped(
         **{k: payload[k] for k in ("purchase_order_id", "return_id", "supplier", "warehouse", "total_net",
                                    "total_tax", "total")},
-        "returned_at": now.isoformat(), "lines": shipped,
-        "total_cost": str(sum((Decimal(l["cost"]) for l in shipped), start=Decimal("0.00")))})
+        returned_at=now, lines=shipped,
+        total_cost=sum((Decimal(l["cost"]) for l in shipped), start=Decimal("0.00"))), payload["purchase_order_id"])
     return shipped
 
 

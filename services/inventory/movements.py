@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from contracts import KitChanged, StockAdjusted
 from hubkit import clock
 from hubkit.db import UnitOfWork, dialect_insert
 from hubkit.errors import Conflict, FieldErrors
@@ -108,9 +109,9 @@ def adjust(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, reason: str
         stock.take(s, ctx, kind, sku, warehouse, pieces, -value,
                    serial_status=stock.SCRAPPED)
     reservations.stock_freed(uow, {(sku, warehouse)})
-    uow.emit("stock_adjusted", f"adjustment:{adjustment_id}", {
-        "adjustment_id": adjustment_id, "sku": sku, "warehouse": warehouse, "quantity": quantity, "reason": reason,
-        "note": note or "", "value": str(value), "occurred_at": ctx.at.isoformat()})
+    uow.emit(StockAdjusted(adjustment_id=adjustment_id, sku=sku, warehouse=warehouse, quantity=quantity,
+                           reason=reason, note=note or "", value=value, occurred_at=ctx.at),
+             f"adjustment:{adjustment_id}")
     return {"adjustment_id": adjustment_id, "value": value, "level": stock.level(s, sku, warehouse)}
 
 
@@ -190,8 +191,7 @@ def assemble(uow: UnitOfWork, kit_sku: str, warehouse: str, quantity: int, bin_c
             moved.append({"sku": component, "quantity": need, "value": value})
     reservations.stock_freed(uow, {(kit_sku, warehouse)} | {(m["sku"], warehouse) for m in moved})
     document_id = ctx.document.partition(":")[2]
-    uow.emit("kit_changed", f"kit:{document_id}", {
-        "document_id": document_id, "action": action, "kit_sku": kit_sku, "warehouse": warehouse,
-        "quantity": quantity, "value": str(kit_value), "occurred_at": ctx.at.isoformat(),
-        "components": [{**m, "value": str(m["value"])} for m in moved]})
+    uow.emit(KitChanged(document_id=document_id, action=action, kit_sku=kit_sku, warehouse=warehouse,
+                        quantity=quantity, value=kit_value, occurred_at=ctx.at, components=moved),
+             f"kit:{document_id}")
     return {"document_id": document_id, "value": kit_value, "components": moved}

@@ -14,6 +14,8 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, update
 
+from contracts import GoodsIssued, GoodsReturned, ReservationExpired, StockReserved, StockShort
+from contracts.events import OrderLineRef
 from hubkit import clock
 from hubkit.db import UnitOfWork
 from hubkit.envelope import Envelope
@@ -100,7 +102,7 @@ def reserve_order(uow: UnitOfWork, envelope: Envelope, ttl_minutes: int = 0) -> 
         _add_allocations(s, order_id, line["line_no"], got)
     answer = _answer(s, order_id)
     short = any(l["status"] == domain.BACKORDERED for l in answer)
-    uow.emit("stock_short" if short else "stock_reserved", order_id, {"order_id": order_id, "lines": answer})
+    uow.emit((StockShort if short else StockReserved)(order_id=order_id, lines=answer), order_id)
     signals.stock_moved(uow, _places(answer))
     return answer
 
@@ -143,7 +145,7 @@ def fill_backorders(uow: UnitOfWork, sku_codes) -> list[str]:
                               warehouse=func.coalesce(reservations.c.warehouse, got[0][0])))
             answer = _answer(s, line.order_id)
             if all(l["status"] == domain.RESERVED for l in answer):
-                uow.emit("stock_reserved", line.order_id, {"order_id": line.order_id, "lines": answer})
+                uow.emit(StockReserved(order_id=line.order_id, lines=answer), line.order_id)
                 completed.append(line.order_id)
     return completed
 
@@ -191,9 +193,9 @@ def expire_reservations(uow: UnitOfWork, now: datetime, limit: int = 100) -> lis
                     .order_by(reservations.c.order_id).limit(limit)).scalars().all()
     for order_id in due:
         lines = _release(uow, order_id, EXPIRED)
-        uow.emit("reservation_expired", order_id, {
-            "order_id": order_id, "expired_at": now.isoformat(),
-            "lines": [{"line_no": r.line_no, "sku": r.sku, "quantity": int(r.quantity)} for r in lines]})
+        uow.emit(ReservationExpired(
+            order_id=order_id, expired_at=now,
+            lines=[OrderLineRef(line_no=r.line_no, sku=r.sku, quantity=int(r.quantity)) for r in lines]), order_id)
     return list(due)
 
 
@@ -303,9 +305,8 @@ def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     s.execute(picks.delete().where(picks.c.order_id == order_id))
     issued.sort(key=lambda l: (l["line_no"], l["warehouse"]))
     signals.stock_moved(uow, {(l["sku"], l["warehouse"]) for l in issued})
-    uow.emit("goods_issued", order_id, {
-        "order_id": order_id, "channel": payload.get("channel"), "issued_at": now.isoformat(), "lines": issued,
-        "total_cost": str(sum((Decimal(l["cost"]) for l in issued), start=Decimal("0.00")))})
+    uow.emit(GoodsIssued(order_id=order_id, channel=payload.get("channel"), issued_at=now, lines=issued,
+                         total_cost=sum((Decimal(l["cost"]) for l in issued), start=Decimal("0.00"))), order_id)
     return issued
 
 
@@ -339,9 +340,8 @@ def restock_return(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
         restocked.append({"line_no": line["line_no"], "sku": issued.sku, "warehouse": issued.warehouse,
                           "quantity": qty, "cost": str(cost)})
     stock_freed(uow, {(l["sku"], l["warehouse"]) for l in restocked})
-    uow.emit("goods_returned", order_id, {"order_id": order_id, "return_id": payload["return_id"],
-                                          "channel": payload.get("channel"), "returned_at": now.isoformat(),
-                                          "lines": restocked})
+    uow.emit(GoodsReturned(order_id=order_id, return_id=payload["return_id"], channel=payload.get("channel"),
+                           returned_at=now, lines=restocked), order_id)
     return restocked
 
 

@@ -7,6 +7,8 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import func, select, update
 
+from contracts import LotExpiring, LotHoldChanged, LowStock, StockChanged
+from contracts.events import LotQuantity
 from hubkit import clock
 from hubkit.db import UnitOfWork
 from hubkit.envelope import aggregate_key
@@ -31,8 +33,8 @@ def announce(uow: UnitOfWork, skus) -> None:
     for sku in sorted(set(skus)):
         levels = [stock.level_dict(r) for r in s.execute(select(stock_levels).where(stock_levels.c.sku == sku)
                                                          .order_by(stock_levels.c.warehouse)).all()]
-        uow.emit("stock_changed", aggregate_key("sku", sku), {"sku": sku, "levels": levels,
-                                                "available": sum(l["available"] for l in levels)})
+        uow.emit(StockChanged(sku=sku, levels=levels, available=sum(l["available"] for l in levels)),
+                 aggregate_key("sku", sku))
 
 
 def _check_minimum(uow: UnitOfWork, sku: str, warehouse: str) -> None:
@@ -48,10 +50,9 @@ def _check_minimum(uow: UnitOfWork, sku: str, warehouse: str) -> None:
     s.execute(update(stock_limits).where(stock_limits.c.sku == sku, stock_limits.c.warehouse == warehouse)
               .values(signalled=low))
     if low:
-        uow.emit("low_stock", aggregate_key("stock", sku, warehouse), {
-            "sku": sku, "warehouse": warehouse, "available": available, "minimum": limit.minimum,
-            "maximum": limit.maximum, "shortfall": max(0, limit.maximum - available),
-            "occurred_at": clock.now().isoformat()})
+        uow.emit(LowStock(sku=sku, warehouse=warehouse, available=available, minimum=limit.minimum,
+                          maximum=limit.maximum, shortfall=max(0, limit.maximum - available),
+                          occurred_at=clock.now()), aggregate_key("stock", sku, warehouse))
 
 
 def lot_quantities(s, sku: str, lot: str) -> dict[str, int]:
@@ -64,9 +65,8 @@ def lot_quantities(s, sku: str, lot: str) -> dict[str, int]:
 
 def hold_changed(uow: UnitOfWork, sku: str, lot: str, warehouse: str, held: bool, reason: str, quantity: int,
                  note: str = "") -> None:
-    uow.emit("lot_hold_changed", aggregate_key("lot", sku, lot), {
-        "sku": sku, "lot": lot, "warehouse": warehouse, "held": held, "reason": reason, "quantity": quantity,
-        "note": note, "occurred_at": clock.now().isoformat()})
+    uow.emit(LotHoldChanged(sku=sku, lot=lot, warehouse=warehouse, held=held, reason=reason, quantity=quantity,
+                            note=note, occurred_at=clock.now()), aggregate_key("lot", sku, lot))
 
 
 def lots_expiring(uow: UnitOfWork, today: date, days_ahead: int) -> int:
@@ -84,10 +84,9 @@ def lots_expiring(uow: UnitOfWork, today: date, days_ahead: int) -> int:
             continue
         s.execute(update(lots).where(lots.c.sku == lot.sku, lots.c.lot == lot.lot)
                   .values(expiry_signalled_on=lot.expires_on))
-        uow.emit("lot_expiring", aggregate_key("lot", lot.sku, lot.lot), {
-            "sku": lot.sku, "lot": lot.lot, "expires_on": lot.expires_on.isoformat(),
-            "days_left": (lot.expires_on - today).days,
-            "quantities": [{"warehouse": w, "quantity": q} for w, q in quantities.items()],
-            "occurred_at": clock.now().isoformat()})
+        uow.emit(LotExpiring(sku=lot.sku, lot=lot.lot, expires_on=lot.expires_on,
+                             days_left=(lot.expires_on - today).days,
+                             quantities=[LotQuantity(warehouse=w, quantity=q) for w, q in quantities.items()],
+                             occurred_at=clock.now()), aggregate_key("lot", lot.sku, lot.lot))
         sent += 1
     return sent

@@ -9,6 +9,8 @@ from decimal import Decimal
 
 from sqlalchemy import select, update
 
+from contracts import StockTransferred
+from contracts.events import ValuedLine
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.errors import Conflict, FieldErrors, NotFound
@@ -114,11 +116,10 @@ def receive(uow: UnitOfWork, transfer_id: str, bin_code: str = "") -> dict:
 
 
 def _emit(uow, transfer_id, stage, source, destination, at, lines) -> None:
-    uow.emit("stock_transferred", f"transfer:{transfer_id}", {
-        "transfer_id": transfer_id, "stage": stage, "from_warehouse": source, "to_warehouse": destination,
-        "occurred_at": at.isoformat(),
-        "lines": [{"sku": l["sku"], "quantity": l["quantity"], "value": str(l["value"])} for l in lines],
-        "total_value": str(sum((l["value"] for l in lines), start=Decimal("0.00")))})
+    uow.emit(StockTransferred(
+        transfer_id=transfer_id, stage=stage, from_warehouse=source, to_warehouse=destination, occurred_at=at,
+        lines=[ValuedLine(sku=l["sku"], quantity=l["quantity"], value=l["value"]) for l in lines],
+        total_value=sum((l["value"] for l in lines), start=Decimal("0.00"))), f"transfer:{transfer_id}")
 
 
 def get(db: Database, transfer_id: str) -> dict:

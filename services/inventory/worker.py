@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 from nameko.timer import timer
 from prometheus_client import Counter
 
+from contracts import OrderCancelled, OrderPlaced, OrderReturned, OrderShipped, PurchaseReceived, PurchaseReturned
 from hubkit import clock
 from hubkit.consumer import handle_event
 from hubkit.db import UnitOfWork
-from hubkit.inbox import handle_once
 from hubkit.nameko_deps import DatabaseProvider, SettingsProvider
 from services.inventory import counts, handlers, holds, reservations, signals
 from services.inventory.models import metadata
@@ -23,37 +23,34 @@ class Worker:
     db = DatabaseProvider(metadata)
     settings = SettingsProvider()
 
-    @handle_event("order_placed")
-    def on_order_placed(self, envelope):
-        answer = []
-        ttl = self.settings.reservation_ttl_minutes
-        applied = handle_once(self.db, "inventory", "inventory.order_placed", envelope,
-                              lambda uow, env: answer.extend(reservations.reserve_order(uow, env, ttl)))
-        for line in answer:  # counted once the transaction has committed
-            RESERVATIONS.labels(line["status"]).inc()
-        return applied
+    @handle_event(OrderPlaced)
+    def on_order_placed(self, uow, event, envelope):
+        answer = reservations.reserve_order(uow, envelope, self.settings.reservation_ttl_minutes)
 
-    @handle_event("order_shipped")
-    def on_order_shipped(self, envelope):
-        return handle_once(self.db, "inventory", "inventory.order_shipped", envelope,
-                           reservations.issue_for_shipment)
+        def count():  # once the transaction has committed
+            for line in answer:
+                RESERVATIONS.labels(line["status"]).inc()
+        uow.after_commit(count)
 
-    @handle_event("purchase_received")
-    def on_purchase_received(self, envelope):
-        return handle_once(self.db, "inventory", "inventory.purchase_received", envelope,
-                           handlers.receive_purchase)
+    @handle_event(OrderShipped)
+    def on_order_shipped(self, uow, event, envelope):
+        reservations.issue_for_shipment(uow, envelope)
 
-    @handle_event("order_returned")
-    def on_order_returned(self, envelope):
-        return handle_once(self.db, "inventory", "inventory.order_returned", envelope, reservations.restock_return)
+    @handle_event(PurchaseReceived)
+    def on_purchase_received(self, uow, event, envelope):
+        handlers.receive_purchase(uow, envelope)
 
-    @handle_event("purchase_returned")
-    def on_purchase_returned(self, envelope):
-        return handle_once(self.db, "inventory", "inventory.purchase_returned", envelope, handlers.return_to_supplier)
+    @handle_event(OrderReturned)
+    def on_order_returned(self, uow, event, envelope):
+        reservations.restock_return(uow, envelope)
 
-    @handle_event("order_cancelled")
-    def on_order_cancelled(self, envelope):
-        return handle_once(self.db, "inventory", "inventory.order_cancelled", envelope, reservations.release_order)
+    @handle_event(PurchaseReturned)
+    def on_purchase_returned(self, uow, event, envelope):
+        handlers.return_to_supplier(uow, envelope)
+
+    @handle_event(OrderCancelled)
+    def on_order_cancelled(self, uow, event, envelope):
+        reservations.release_order(uow, envelope)
 
     @timer(interval=30)
     def housekeeping(self):

@@ -110,18 +110,11 @@ def validate_shipment(carrier: str, tracking_number: str) -> None:
     errors.raise_if_any("the shipment is invalid")
 
 
-def channel_order_from_dict(d: dict) -> ChannelOrder:
-    """The channel_order_changed payload (shop connectors publish it) as a ChannelOrder."""
-    from hubkit.errors import InvalidArgument
-    from hubkit.money import to_decimal
-
-    try:
-        lines = [LineInput(sku=l["sku"], quantity=l["quantity"], unit_price=to_decimal(l["unit_price"]),
-                           amount=to_decimal(l["amount"]) if l.get("amount") is not None else None,
-                           refund_status=l.get("refund_status")) for l in d["lines"]]
-        order = PlaceOrder(channel=d["channel"], shop=d["shop"], external_order_id=d["external_order_id"],
-                           lines=lines, buyer=d.get("buyer") or {}, shipping_address=d.get("shipping_address") or {},
-                           currency=d.get("currency") or "CNY")
-        return ChannelOrder(order=order, version=d["version"], status=d["status"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidArgument(f"malformed channel order: {type(exc).__name__}: {exc}") from None
+def channel_order(event) -> ChannelOrder:
+    """A channel_order_changed event (contracts.ChannelOrderChanged, already validated) as a ChannelOrder."""
+    lines = [LineInput(sku=l.sku, quantity=l.quantity, unit_price=l.unit_price, amount=l.amount,
+                       refund_status=l.refund_status) for l in event.lines]
+    order = PlaceOrder(channel=event.channel, shop=event.shop, external_order_id=event.external_order_id,
+                       lines=lines, buyer=dict(event.buyer or {}), shipping_address=dict(event.shipping_address or {}),
+                       currency=event.currency or "CNY")
+    return ChannelOrder(order=order, version=event.version, status=event.status)

@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, select, update
 
+from contracts import OrderCancelled, OrderPlaced, OrderReturned, OrderShipped
+from contracts.events import OrderLineRef, PlacedLine, SoldLine
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
 from hubkit.envelope import Envelope
@@ -44,14 +46,11 @@ def place_order(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, bool]:
             orders.c.external_order_id == cmd.external_order_id)).scalar_one()
         return existing, False
     s.execute(order_lines.insert(), lines)
-    uow.emit("order_placed", order_id, {
-        "order_id": order_id, "channel": cmd.channel, "shop": cmd.shop,
-        "external_order_id": cmd.external_order_id, "currency": cmd.currency,
-        "total": str(total), "placed_at": now.isoformat(),
-        "buyer": cmd.buyer, "shipping_address": cmd.shipping_address,
-        "lines": [{"line_no": l["line_no"], "sku": l["sku"], "quantity": l["quantity"],
-                   "unit_price": str(l["unit_price"])} for l in lines],
-    })
+    uow.emit(OrderPlaced(
+        order_id=order_id, channel=cmd.channel, shop=cmd.shop, external_order_id=cmd.external_order_id,
+        currency=cmd.currency, total=total, placed_at=now, buyer=cmd.buyer, shipping_address=cmd.shipping_address,
+        lines=[PlacedLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"], unit_price=l["unit_price"])
+               for l in lines]), order_id)
     return order_id, True
 
 
@@ -98,9 +97,9 @@ def _cancel(uow: UnitOfWork, order_id: str, now) -> bool:
     if not cancelled:
         return False
     lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()
-    uow.emit("order_cancelled", order_id, {"order_id": order_id, "cancelled_at": now.isoformat(),
-                                           "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity}
-                                                     for l in lines]})
+    uow.emit(OrderCancelled(order_id=order_id, cancelled_at=now,
+                            lines=[OrderLineRef(line_no=l.line_no, sku=l.sku, quantity=l.quantity) for l in lines]),
+             order_id)
     return True
 
 
@@ -161,14 +160,12 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
     order = s.execute(select(orders).where(orders.c.id == order_id)).one()
     lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)
                       .order_by(order_lines.c.line_no)).all()
-    uow.emit("order_shipped", order_id, {
-        "order_id": order_id, "channel": order.channel, "shop": order.shop,
-        "external_order_id": order.external_order_id, "currency": order.currency,
-        "buyer": json.loads(order.buyer), "carrier": carrier, "tracking_number": tracking_number,
-        "shipped_at": now.isoformat(), "total": str(order.total),
-        "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity, "unit_price": str(l.unit_price),
-                   "amount": str(l.amount), "warehouse": l.warehouse} for l in lines],
-    })
+    uow.emit(OrderShipped(
+        order_id=order_id, channel=order.channel, shop=order.shop, external_order_id=order.external_order_id,
+        currency=order.currency, buyer=json.loads(order.buyer), carrier=carrier, tracking_number=tracking_number,
+        shipped_at=now, total=order.total,
+        lines=[SoldLine(line_no=l.line_no, sku=l.sku, quantity=l.quantity, unit_price=l.unit_price, amount=l.amount,
+                        warehouse=l.warehouse) for l in lines]), order_id)
 
 
 def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], reason: str) -> str:
@@ -211,16 +208,16 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
             raise Conflict(f"line {line_no} was returned concurrently; try again")
         s.execute(order_return_lines.insert().values(return_id=return_id, line_no=line_no, quantity=qty))
         line = current[line_no]
-        returned.append({"line_no": line_no, "sku": line.sku, "quantity": qty, "unit_price": str(line.unit_price),
-                         "amount": str(cents(line.unit_price * qty)), "warehouse": line.warehouse})
+        returned.append(SoldLine(line_no=line_no, sku=line.sku, quantity=qty, unit_price=line.unit_price,
+                                 amount=cents(line.unit_price * qty), warehouse=line.warehouse))
     left = s.execute(select(func.sum(order_lines.c.quantity - order_lines.c.returned_quantity))
                      .where(order_lines.c.order_id == order_id)).scalar()
     s.execute(update(orders).where(orders.c.id == order_id).values(
         status=domain.RETURNED if not left else domain.SHIPPED, updated_by=uow.actor, updated_at=now))
-    uow.emit("order_returned", order_id, {
-        "order_id": order_id, "return_id": return_id, "channel": order.channel, "shop": order.shop,
-        "external_order_id": order.external_order_id, "buyer": json.loads(order.buyer), "reason": reason or "",
-        "returned_at": now.isoformat(), "lines": returned})
+    uow.emit(OrderReturned(
+        order_id=order_id, return_id=return_id, channel=order.channel, shop=order.shop,
+        external_order_id=order.external_order_id, buyer=json.loads(order.buyer), reason=reason or "",
+        returned_at=now, lines=returned), order_id)
     return return_id
 
 

@@ -1,7 +1,7 @@
-"""The order worker (nameko): applies inventory's answers to order lines and cancels orders
-whose reservation expired."""
+"""The order worker (nameko): applies inventory's answers to order lines, cancels orders whose
+reservation expired, and applies the channels' order changes."""
+from contracts import ChannelOrderChanged, ReservationExpired, StockReserved, StockShort
 from hubkit.consumer import handle_event
-from hubkit.inbox import handle_once
 from hubkit.nameko_deps import DatabaseProvider
 from services.order import domain, handlers
 from services.order.models import metadata
@@ -13,21 +13,20 @@ class Worker:
 
     # Both answers share one consumer name, so one sequence per order: a stock_short that arrives
     # after the stock_reserved which superseded it (backorder filled) is stale and ignored.
-    @handle_event("stock_reserved")
-    def on_stock_reserved(self, envelope):
-        return handle_once(self.db, "order", "order.stock_answer", envelope, handlers.apply_stock_answer)
+    @handle_event(StockReserved, consumer="order.stock_answer")
+    def on_stock_reserved(self, uow, event, envelope):
+        handlers.apply_stock_answer(uow, envelope)
 
-    @handle_event("stock_short")
-    def on_stock_short(self, envelope):
-        return handle_once(self.db, "order", "order.stock_answer", envelope, handlers.apply_stock_answer)
+    @handle_event(StockShort, consumer="order.stock_answer")
+    def on_stock_short(self, uow, event, envelope):
+        handlers.apply_stock_answer(uow, envelope)
 
-    @handle_event("channel_order_changed")
-    def on_channel_order_changed(self, envelope):
-        return handle_once(self.db, "order", "order.channel_order_changed", envelope, lambda uow, env:
-                           handlers.apply_channel_order(uow, domain.channel_order_from_dict(env.payload)))
+    @handle_event(ChannelOrderChanged)
+    def on_channel_order_changed(self, uow, event, envelope):
+        handlers.apply_channel_order(uow, domain.channel_order(event))
 
-    @handle_event("reservation_expired")
-    def on_reservation_expired(self, envelope):
-        # its own consumer name, so its own inbox positions: accepted after stock_reserved/stock_short
-        # of the same order (and before them, should it overtake them on its own queue)
-        return handle_once(self.db, "order", "order.reservation_expired", envelope, handlers.expire_reservation)
+    # its own consumer name, so its own inbox positions: accepted after stock_reserved/stock_short
+    # of the same order (and before them, should it overtake them on its own queue)
+    @handle_event(ReservationExpired)
+    def on_reservation_expired(self, uow, event, envelope):
+        handlers.expire_reservation(uow, envelope)

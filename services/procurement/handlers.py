@@ -9,6 +9,8 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, update
 
+from contracts import PurchaseReceived, PurchaseReturned
+from contracts.events import ReceivedLine, ReturnedLine, Supplier
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
 from hubkit.envelope import Envelope
@@ -19,7 +21,6 @@ from services.procurement.models import (purchase_order_lines, purchase_orders, 
                                          purchase_returns, purchase_suggestions, receipt_lines, receipts,
                                          stock_alerts, suppliers)
 
-PURCHASE_RECEIVED = "purchase_received"
 log = logging.getLogger(__name__)
 
 
@@ -125,21 +126,15 @@ def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: l
               .values(status=domain.status_of([(q, r) for q, r in after])))
 
     supplier_name = s.execute(select(suppliers.c.name).where(suppliers.c.code == po.supplier)).scalar_one()
-    uow.emit(PURCHASE_RECEIVED, purchase_order_id, {
-        "purchase_order_id": purchase_order_id,
-        "receipt_id": receipt_id,
-        "supplier": {"code": po.supplier, "name": supplier_name},
-        "warehouse": po.warehouse,
-        "currency": po.currency,
-        "received_at": now.isoformat(),
-        "reference": reference,
-        "lines": [{"line_no": l["line_no"], "sku": l["sku"], "quantity": int(l["quantity"]),
-                   "unit_cost": str(l["unit_cost"]), "vat_rate": str(l["vat_rate"]),
-                   "amount": str(l["amount"]), "tax": str(l["tax"]), **(l["tracking"] or {})} for l in lines],
-        "total_net": str(total_net),
-        "total_tax": str(total_tax),
-        "total": str(total),
-    })
+    uow.emit(PurchaseReceived(
+        purchase_order_id=purchase_order_id, receipt_id=receipt_id,
+        supplier=Supplier(code=po.supplier, name=supplier_name), warehouse=po.warehouse, currency=po.currency,
+        received_at=now, reference=reference,
+        # a line's tracking (bin, lot, expiry, serials) only where the receipt gave it
+        lines=[ReceivedLine(line_no=l["line_no"], sku=l["sku"], quantity=int(l["quantity"]), unit_cost=l["unit_cost"],
+                            vat_rate=l["vat_rate"], amount=l["amount"], tax=l["tax"], **(l["tracking"] or {}))
+               for l in lines],
+        total_net=total_net, total_tax=total_tax, total=total), purchase_order_id)
     return receipt_id
 
 
@@ -185,14 +180,13 @@ def return_purchase(uow: UnitOfWork, purchase_order_id: str, requested: list[tup
         returned_by=uow.actor, returned_at=now))
     s.execute(purchase_return_lines.insert(), [dict(return_id=return_id, **l) for l in lines])
     supplier_name = s.execute(select(suppliers.c.name).where(suppliers.c.code == po.supplier)).scalar_one()
-    uow.emit("purchase_returned", purchase_order_id, {
-        "purchase_order_id": purchase_order_id, "return_id": return_id,
-        "supplier": {"code": po.supplier, "name": supplier_name}, "warehouse": po.warehouse,
-        "currency": po.currency, "returned_at": now.isoformat(), "reason": reason or "",
-        "lines": [{"line_no": l["line_no"], "sku": l["sku"], "quantity": int(l["quantity"]),
-                   "unit_cost": str(l["unit_cost"]), "vat_rate": str(l["vat_rate"]), "amount": str(l["amount"]),
-                   "tax": str(l["tax"])} for l in lines],
-        "total_net": str(total_net), "total_tax": str(total_tax), "total": str(total_net + total_tax)})
+    uow.emit(PurchaseReturned(
+        purchase_order_id=purchase_order_id, return_id=return_id,
+        supplier=Supplier(code=po.supplier, name=supplier_name), warehouse=po.warehouse, currency=po.currency,
+        returned_at=now, reason=reason or "",
+        lines=[ReturnedLine(line_no=l["line_no"], sku=l["sku"], quantity=int(l["quantity"]), unit_cost=l["unit_cost"],
+                            vat_rate=l["vat_rate"], amount=l["amount"], tax=l["tax"]) for l in lines],
+        total_net=total_net, total_tax=total_tax, total=total_net + total_tax), purchase_order_id)
     return return_id
 
 

@@ -1,7 +1,8 @@
 """The connectors consume with the workers' policy (hubkit.amqp_consumer): a real ledger connector
 process on the real broker sends a voucher its effect cannot keep through the retry queue to its
 dead-letter queue with the error, keeps running, applies the next voucher, reconnects when the
-broker drops its connection, and `hub dlq replay` re-drives the dead letter."""
+broker drops its connection, and `hub dlq replay` re-drives the dead letter. A voucher that does
+not fit its contract is dead-lettered at once."""
 from __future__ import annotations
 
 import os
@@ -18,27 +19,17 @@ from sqlalchemy import select
 
 from connectors.ledgers import store
 from hub import components
+from hub.supervisor import free_port
 from hubkit import broker, dlq, topology
 from hubkit.db import Database
 from hubkit.envelope import Envelope
-from hub.supervisor import free_port
 from tests.support import infra
 from tests.support.hub import wait_for
 
 pytestmark = pytest.mark.integration
-SUB = topology.Subscription("ledger", "voucher_posted")
+# only this subscription's part of the topology (the broker has few file descriptors to spare)
+[SUB] = components.subscriptions("ledger")
 HANDLER = {"service": "ledger", "handler": "on_voucher_posted"}
-
-
-def _declare(channel, sub: topology.Subscription) -> None:
-    """This subscription's part of the topology only (the broker has few file descriptors to spare)."""
-    channel.exchange_declare(topology.EVENTS_EXCHANGE, exchange_type="topic", durable=True)
-    channel.exchange_declare(topology.DEAD_LETTER_EXCHANGE, exchange_type="direct", durable=True)
-    channel.queue_declare(sub.queue, durable=True, arguments=topology.main_queue_arguments(sub))
-    channel.queue_bind(sub.queue, topology.EVENTS_EXCHANGE, routing_key=sub.event_type)
-    channel.queue_declare(sub.retry_queue, durable=True, arguments=topology.retry_queue_arguments(sub))
-    channel.queue_declare(sub.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"})
-    channel.queue_bind(sub.dead_letter_queue, topology.DEAD_LETTER_EXCHANGE, routing_key=sub.queue)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +38,7 @@ def amqp_uri(session_name):
     uri = infra.create_vhost(vhost)
     try:
         connection = broker.connect(uri, attempts=3)
-        _declare(connection.channel(), SUB)
+        topology.declare(connection.channel(), [SUB])
         connection.close()
         yield uri
     finally:
@@ -108,7 +99,7 @@ def _publish(amqp_uri, body) -> None:
         connection.close()
 
 
-def _voucher(**drop) -> Envelope:
+def _voucher(*drop, **change) -> Envelope:
     vid = uuid.uuid4().hex
     payload = {"id": vid, "number": f"记-2025-01-{int(vid[:4], 16) % 9999:04d}", "voucher_type": "记",
                "period": "2025-01", "kind": "payment", "source_type": "payment", "source_id": vid,
@@ -120,6 +111,7 @@ def _voucher(**drop) -> Envelope:
                           "aux": "", "cost_centre": ""}]}
     for key in drop:
         payload.pop(key)
+    payload.update(change)
     return Envelope(type=SUB.event_type, source="accounting", aggregate_id=f"voucher:{vid}", sequence=1,
                     payload=payload, correlation_id=vid, actor="test")
 
@@ -137,7 +129,7 @@ def _metric(proc, name) -> float:
 
 
 def _dead_letter(amqp_uri, event_id):
-    return [d for d in dlq.list_dead_letters(amqp_uri, SUB.queue) if d["event_id"] == event_id]
+    return [d for d in dlq.list_dead_letters(amqp_uri, [SUB], SUB.queue) if d["event_id"] == event_id]
 
 
 def _assert_alive(proc):
@@ -147,13 +139,13 @@ def _assert_alive(proc):
 def test_a_voucher_the_connector_cannot_keep_is_retried_then_dead_lettered_and_the_next_is_applied(
         amqp_uri, connector):
     failed, dead = _metric(connector, "hub_messages_failed_total"), _metric(connector, "hub_messages_dead_lettered_total")
-    poison, good = _voucher(number=None), _voucher()
+    poison, good = _voucher(number="NODASHES"), _voucher()  # fits its contract, cannot be mapped
     _publish(amqp_uri, poison.to_json())
     _publish(amqp_uri, good.to_json())
 
     [letter] = wait_for(lambda: _dead_letter(amqp_uri, poison.event_id), 60, 0.3, "the poison in the dead-letter queue")
     assert letter["queue"] == SUB.queue and letter["attempts"] == 3
-    assert letter["error"] == "KeyError: 'number'" and letter["failed_at"]
+    assert letter["error"] == "IndexError: list index out of range" and letter["failed_at"]
     wait_for(lambda: _kept(connector, good.payload["id"]), 30, 0.2, "the good voucher kept")
     _assert_alive(connector)
     assert not _kept(connector, poison.payload["id"])
@@ -162,10 +154,23 @@ def test_a_voucher_the_connector_cannot_keep_is_retried_then_dead_lettered_and_t
     assert _metric(connector, "hub_messages_handled_total") >= 1
 
     # replayed (attempts reset), it goes through the connector's retries again and comes back
-    assert dlq.replay(amqp_uri, SUB.queue, event_id=poison.event_id) == 1
+    assert dlq.replay(amqp_uri, [SUB], SUB.queue, event_id=poison.event_id) == 1
     wait_for(lambda: _metric(connector, "hub_messages_failed_total") == failed + 6, 30, 0.3, "three more attempts")
     [again] = wait_for(lambda: _dead_letter(amqp_uri, poison.event_id), 30, 0.3, "the poison dead-lettered again")
-    assert again["attempts"] == 3 and again["error"] == "KeyError: 'number'"
+    assert again["attempts"] == 3 and again["error"] == "IndexError: list index out of range"
+    _assert_alive(connector)
+
+
+def test_a_voucher_that_does_not_fit_its_contract_is_dead_lettered_at_once(amqp_uri, connector):
+    failed, dead = _metric(connector, "hub_messages_failed_total"), _metric(connector, "hub_messages_dead_lettered_total")
+    misfit = _voucher("number")
+    _publish(amqp_uri, misfit.to_json())
+    [letter] = wait_for(lambda: _dead_letter(amqp_uri, misfit.event_id), 30, 0.3, "the misfit in the dead-letter queue")
+    assert letter["attempts"] == 1
+    assert letter["error"] == "InvalidEvent: voucher_posted payload does not fit its contract: number: Field required"
+    wait_for(lambda: _metric(connector, "hub_messages_dead_lettered_total") == dead + 1, 10, 0.2, "the metric")
+    assert _metric(connector, "hub_messages_failed_total") == failed  # the handler never saw it
+    assert not _kept(connector, misfit.payload["id"])
     _assert_alive(connector)
 
 
@@ -174,7 +179,7 @@ def test_a_message_that_is_no_envelope_is_dead_lettered_at_once_and_a_dropped_co
     _publish(amqp_uri, b"{this is not json")
 
     def garbage():
-        return [d for d in dlq.list_dead_letters(amqp_uri, SUB.queue) if d["event_id"] is None]
+        return [d for d in dlq.list_dead_letters(amqp_uri, [SUB], SUB.queue) if d["event_id"] is None]
     [letter] = wait_for(garbage, 30, 0.3, "the garbage in the dead-letter queue")
     assert letter["attempts"] == 1 and letter["error"].startswith("EnvelopeError: not JSON")
 

@@ -8,12 +8,22 @@ import pika
 import pytest
 from pika.adapters.utils.connection_workflow import AMQPConnectorStackTimeout
 
-from hubkit import amqp_consumer, metrics, topology
+from hubkit import amqp_consumer, events, metrics, topology
 from hubkit.amqp_consumer import Consumer, SetAsideFailed
 from hubkit.delivery import ATTEMPTS_HEADER, ERROR_HEADER, Policy
 from hubkit.envelope import Envelope
 
-SUB = topology.Subscription("ledger", "voucher_posted")
+
+class Voucher(events.Event):
+    """A contract of the kernel's own tests (the kernel never imports contracts/)."""
+    type = "voucher_posted"
+    publisher = "accounting"
+    subscribers = ("ledger",)
+
+    id: str
+
+
+SUB = events.subscription(Voucher, "ledger")
 
 
 class FakeChannel:
@@ -29,14 +39,15 @@ class FakeChannel:
         self.calls.append(("ack", tag))
 
 
-def _envelope() -> bytes:
+def _envelope(payload=None, schema_version=1) -> bytes:
     return Envelope(type="voucher_posted", source="accounting", aggregate_id="voucher:1", sequence=1,
-                    payload={"id": "v1"}, correlation_id="c1", actor="test").to_json().encode()
+                    payload={"id": "v1"} if payload is None else payload, correlation_id="c1", actor="test",
+                    schema_version=schema_version).to_json().encode()
 
 
 def _deliver(handler, body=None, headers=None, channel=None):
     consumer = Consumer("amqp://unused", Policy(max_attempts=3, retry_base_seconds=0.5, retry_max_seconds=3))
-    consumer.subscribe(SUB, handler)
+    consumer.subscribe(Voucher, "ledger", handler)
     channel = channel or FakeChannel()
     props = pika.BasicProperties(content_type="application/json", headers=headers, message_id="m1")
     consumer._deliver(channel, SimpleNamespace(delivery_tag=7), props, _envelope() if body is None else body,
@@ -51,22 +62,22 @@ def _count(counter, handler):
 def test_a_handled_message_is_acked_and_counted():
     seen = []
 
-    def on_voucher(envelope):
-        seen.append(envelope.payload)
+    def on_voucher(event, envelope):
+        seen.append((event, envelope.payload))
     before = _count(metrics.MESSAGES_HANDLED, "on_voucher")
     assert _deliver(on_voucher) == [("ack", 7)]
-    assert seen == [{"id": "v1"}] and _count(metrics.MESSAGES_HANDLED, "on_voucher") == before + 1
+    assert seen == [(Voucher(id="v1"), {"id": "v1"})] and _count(metrics.MESSAGES_HANDLED, "on_voucher") == before + 1
 
 
 def test_a_duplicate_is_acked_and_counted_as_such():
-    def dup(envelope):
+    def dup(event, envelope):
         return False
     before = _count(metrics.MESSAGES_DUPLICATE, "dup")
     assert _deliver(dup) == [("ack", 7)]
     assert _count(metrics.MESSAGES_DUPLICATE, "dup") == before + 1
 
 
-def failing(envelope):
+def failing(event, envelope):
     raise KeyError("number")
 
 
@@ -91,6 +102,20 @@ def test_no_envelope_is_dead_lettered_at_once_without_calling_the_handler():
     (_, exchange, _, props), ack = _deliver(failing, body=b"{not json")
     assert exchange == topology.DEAD_LETTER_EXCHANGE and ack == ("ack", 7)
     assert props.headers[ATTEMPTS_HEADER] == 1 and props.headers[ERROR_HEADER].startswith("EnvelopeError")
+
+
+@pytest.mark.parametrize("body, problem", [
+    (_envelope({"id": "v1", "number": "x"}), "number: Extra inputs are not permitted"),
+    (_envelope({}), "id: Field required"),
+    (_envelope(schema_version=2), "schema version 2 is not accepted"),
+])
+def test_an_event_that_does_not_fit_its_contract_is_dead_lettered_at_once(body, problem):
+    before = _count(metrics.MESSAGES_DEAD_LETTERED, "failing")
+    (_, exchange, key, props), ack = _deliver(failing, body=body)
+    assert (exchange, key, ack) == (topology.DEAD_LETTER_EXCHANGE, "ledger.voucher_posted", ("ack", 7))
+    assert props.headers[ATTEMPTS_HEADER] == 1 and props.headers[ERROR_HEADER].startswith("InvalidEvent")
+    assert problem in props.headers[ERROR_HEADER]
+    assert _count(metrics.MESSAGES_DEAD_LETTERED, "failing") == before + 1
 
 
 def test_a_copy_that_is_not_confirmed_leaves_the_original_unacked():
@@ -133,15 +158,15 @@ def test_a_failed_set_aside_drops_the_connection_so_the_broker_redelivers():
     assert closed == [True] and consumer.connection is None
 
 
-def test_only_subscriptions_of_the_topology_are_consumed():
-    with pytest.raises(RuntimeError):
-        Consumer("amqp://unused", Policy()).subscribe(topology.Subscription("ledger", "order_placed"), failing)
+def test_only_subscribers_named_by_the_contract_consume():
+    with pytest.raises(events.ContractError):
+        Consumer("amqp://unused", Policy()).subscribe(Voucher, "inventory", failing)
 
 
 def test_a_message_s_correlation_id_does_not_leak_into_the_next():
     from hubkit import logging as hublog
 
-    def sets_it(envelope):
+    def sets_it(event, envelope):
         hublog.correlation_id.set(envelope.correlation_id)
     before = hublog.correlation_id.get(None)
     _deliver(sets_it)

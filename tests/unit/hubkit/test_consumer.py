@@ -6,9 +6,10 @@ def test_retry_delay_grows_and_is_capped():
     assert [retry_delay(n, 0.5, 3.0) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
 
 
-def test_every_event_type_has_a_publisher_and_a_subscriber():
-    subscribed = {event for _, event in topology.SUBSCRIPTIONS}
-    assert subscribed == set(topology.EVENTS)
+def test_a_latest_only_queue_is_bounded_and_drops_the_oldest():
+    args = topology.main_queue_arguments(topology.Subscription("shops_jd", "stock_changed", latest_only=True))
+    assert (args["x-max-length"], args["x-overflow"]) == (topology.LATEST_ONLY_BACKLOG, "drop-head")
+    assert "x-max-length" not in topology.main_queue_arguments(topology.Subscription("order", "stock_short"))
 
 
 def test_main_queues_dead_letter_into_their_own_dead_letter_queue():

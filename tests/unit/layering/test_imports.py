@@ -8,7 +8,7 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parents[3]
-PACKAGES = ("hub", "hubkit", "services", "gateway", "connectors", "simulators", "bench")
+PACKAGES = ("hub", "hubkit", "contracts", "services", "gateway", "connectors", "simulators", "bench")
 
 
 def test_import_linter_contracts_are_kept():

@@ -1,0 +1,455 @@
+"""One class per integration event: its type, publisher, subscribers and payload fields.
+
+The fields are what the producers write today, and nothing is renamed: stored outbox rows and
+events already on the broker still parse. A field is optional (`= None`) only where a producer
+may leave it out; `X | None` without a default means it is always written, sometimes as null.
+Amounts are Money (decimal strings on the wire), moments Timestamp (ISO 8601 with offset), days
+Day (YYYY-MM-DD). Buyers and addresses stay free-form objects: the channels decide their keys."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from hubkit.events import Day, Event, Money, Record, Timestamp
+
+# Subscribers are consumer names: a service, or a connector ("ledger", "shops_<platform>").
+ORDER, INVENTORY, PROCUREMENT, CUSTOMER, ACCOUNTING = "order", "inventory", "procurement", "customer", "accounting"
+SHOPS = "shops"  # the shop connectors, as a publisher (one source for every platform)
+SHOP_CONNECTORS = ("shops_taobao", "shops_jd")  # and as subscribers, one per platform
+LEDGER = "ledger"
+
+__all__ = [
+    "OrderPlaced", "OrderShipped", "OrderReturned", "OrderCancelled", "ChannelOrderChanged",
+    "StockReserved", "StockShort", "ReservationExpired", "GoodsIssued", "GoodsReturned", "StockAdjusted",
+    "StockChanged", "StockTransferred", "KitChanged", "PurchaseReturnShipped", "LowStock", "LotExpiring",
+    "LotHoldChanged", "PurchaseReceived", "PurchaseReturned", "VoucherPosted",
+]
+
+Json = dict[str, Any]
+
+
+# -- order ---------------------------------------------------------------------------------
+class PlacedLine(Record):
+    line_no: int
+    sku: str
+    quantity: int
+    unit_price: Money
+
+
+class OrderPlaced(Event):
+    type = "order_placed"
+    publisher = ORDER
+    subscribers = (INVENTORY, CUSTOMER)
+
+    order_id: str
+    channel: str
+    shop: str
+    external_order_id: str
+    currency: str
+    total: Money
+    placed_at: Timestamp
+    buyer: Json
+    shipping_address: Json
+    lines: list[PlacedLine]
+
+
+class SoldLine(Record):
+    line_no: int
+    sku: str
+    quantity: int
+    unit_price: Money
+    amount: Money
+    warehouse: str | None  # where it was reserved (None before inventory answered)
+
+
+class OrderShipped(Event):
+    type = "order_shipped"
+    publisher = ORDER
+    subscribers = (INVENTORY, CUSTOMER, ACCOUNTING, *SHOP_CONNECTORS)
+
+    order_id: str
+    channel: str
+    shop: str
+    external_order_id: str
+    currency: str
+    buyer: Json
+    carrier: str
+    tracking_number: str
+    shipped_at: Timestamp
+    total: Money
+    lines: list[SoldLine]
+
+
+class OrderReturned(Event):
+    type = "order_returned"
+    publisher = ORDER
+    subscribers = (INVENTORY, ACCOUNTING)
+
+    order_id: str
+    return_id: str
+    channel: str
+    shop: str
+    external_order_id: str
+    buyer: Json
+    reason: str
+    returned_at: Timestamp
+    lines: list[SoldLine]  # the quantities and amounts returned
+
+
+class OrderLineRef(Record):
+    line_no: int
+    sku: str
+    quantity: int
+
+
+class OrderCancelled(Event):
+    type = "order_cancelled"
+    publisher = ORDER
+    subscribers = (INVENTORY, CUSTOMER)
+
+    order_id: str
+    cancelled_at: Timestamp
+    lines: list[OrderLineRef]
+
+
+class ChannelLine(Record):
+    sku: str
+    quantity: int
+    unit_price: Money
+    amount: Money | None = None  # what the buyer paid for the line, when the channel allocated discounts
+    refund_status: str | None = None
+
+
+class ChannelOrderChanged(Event):
+    """A channel's view of one order version (connectors/shops core.hub_order builds it)."""
+    type = "channel_order_changed"
+    publisher = SHOPS
+    subscribers = (ORDER,)
+
+    channel: str
+    shop: str
+    external_order_id: str
+    version: int  # the channel's modified time in milliseconds, not a schema version
+    status: str
+    currency: str | None = None
+    buyer: Json | None = None
+    shipping_address: Json | None = None
+    lines: list[ChannelLine]
+
+
+# -- inventory: answers to orders --------------------------------------------------------------
+class Allocation(Record):
+    warehouse: str
+    quantity: int
+
+
+class AnsweredLine(Record):
+    line_no: int
+    sku: str
+    quantity: int
+    status: Literal["reserved", "backordered"]
+    warehouse: str | None  # the main warehouse; None while nothing is reserved
+    reserved_quantity: int
+    allocations: list[Allocation]
+
+
+class StockReserved(Event):
+    type = "stock_reserved"
+    publisher = INVENTORY
+    subscribers = (ORDER,)
+
+    order_id: str
+    lines: list[AnsweredLine]
+
+
+class StockShort(Event):
+    type = "stock_short"
+    publisher = INVENTORY
+    subscribers = (ORDER,)
+
+    order_id: str
+    lines: list[AnsweredLine]
+
+
+class ReservationExpired(Event):
+    type = "reservation_expired"
+    publisher = INVENTORY
+    subscribers = (ORDER,)
+
+    order_id: str
+    expired_at: Timestamp
+    lines: list[OrderLineRef]  # the lines whose stock was released
+
+
+class CostedLine(Record):
+    line_no: int
+    sku: str
+    warehouse: str
+    quantity: int
+    cost: Money
+
+
+class GoodsIssued(Event):
+    type = "goods_issued"
+    publisher = INVENTORY
+    subscribers = (ACCOUNTING,)
+
+    order_id: str
+    channel: str | None
+    issued_at: Timestamp
+    lines: list[CostedLine]
+    total_cost: Money
+
+
+class GoodsReturned(Event):
+    type = "goods_returned"
+    publisher = INVENTORY
+    subscribers = (ACCOUNTING,)
+
+    order_id: str
+    return_id: str
+    channel: str | None
+    returned_at: Timestamp
+    lines: list[CostedLine]
+
+
+# -- inventory: stock documents ---------------------------------------------------------------
+class StockAdjusted(Event):
+    type = "stock_adjusted"
+    publisher = INVENTORY
+    subscribers = (ACCOUNTING,)
+
+    adjustment_id: str
+    sku: str
+    warehouse: str
+    quantity: int  # either sign
+    reason: str
+    note: str
+    value: Money  # signed, as the quantity
+    occurred_at: Timestamp
+
+
+class ValuedLine(Record):
+    sku: str
+    quantity: int
+    value: Money
+
+
+class StockTransferred(Event):
+    type = "stock_transferred"
+    publisher = INVENTORY
+    subscribers = (ACCOUNTING,)
+
+    transfer_id: str
+    stage: Literal["shipped", "received"]
+    from_warehouse: str
+    to_warehouse: str
+    occurred_at: Timestamp
+    lines: list[ValuedLine]
+    total_value: Money
+
+
+class KitChanged(Event):
+    type = "kit_changed"
+    publisher = INVENTORY
+    subscribers = (ACCOUNTING,)
+
+    document_id: str
+    action: Literal["assembled", "disassembled"]
+    kit_sku: str
+    warehouse: str
+    quantity: int
+    value: Money
+    occurred_at: Timestamp
+    components: list[ValuedLine]
+
+
+class Supplier(Record):
+    code: str
+    name: str
+
+
+class ReturnedToSupplierLine(Record):
+    line_no: int
+    sku: str
+    quantity: int
+    cost: Money
+
+
+class PurchaseReturnShipped(Event):
+    type = "purchase_return_shipped"
+    publisher = INVENTORY
+    subscribers = (ACCOUNTING,)
+
+    purchase_order_id: str
+    return_id: str
+    supplier: Supplier
+    warehouse: str
+    total_net: Money
+    total_tax: Money
+    total: Money
+    returned_at: Timestamp
+    lines: list[ReturnedToSupplierLine]
+    total_cost: Money
+
+
+# -- inventory: stock signals -------------------------------------------------------------------
+class StockLevel(Record):
+    sku: str
+    warehouse: str
+    on_hand: int
+    reserved: int
+    held: int
+    in_transit: int
+    available: int
+
+
+class StockChanged(Event):
+    """What is available of one SKU; its sequence (per SKU) is the version of the quantity."""
+    type = "stock_changed"
+    publisher = INVENTORY
+    subscribers = SHOP_CONNECTORS
+    latest_only = True
+
+    sku: str
+    levels: list[StockLevel]
+    available: int
+
+
+class LowStock(Event):
+    type = "low_stock"
+    publisher = INVENTORY
+    subscribers = (PROCUREMENT,)
+
+    sku: str
+    warehouse: str
+    available: int
+    minimum: int
+    maximum: int
+    shortfall: int
+    occurred_at: Timestamp
+
+
+class LotQuantity(Record):
+    warehouse: str
+    quantity: int
+
+
+class LotExpiring(Event):
+    type = "lot_expiring"
+    publisher = INVENTORY
+    subscribers = (PROCUREMENT,)
+
+    sku: str
+    lot: str
+    expires_on: Day
+    days_left: int
+    quantities: list[LotQuantity]
+    occurred_at: Timestamp
+
+
+class LotHoldChanged(Event):
+    type = "lot_hold_changed"
+    publisher = INVENTORY
+    subscribers = (PROCUREMENT,)
+
+    sku: str
+    lot: str
+    warehouse: str
+    held: bool
+    reason: Literal["quarantine", "expired", "released"]
+    quantity: int
+    note: str
+    occurred_at: Timestamp
+
+
+# -- procurement --------------------------------------------------------------------------------
+class PurchasedLine(Record):
+    line_no: int
+    sku: str
+    quantity: int
+    unit_cost: Money  # six decimal places, excluding VAT
+    vat_rate: Money
+    amount: Money
+    tax: Money
+
+
+class ReceivedLine(PurchasedLine):
+    # how the line arrived, when the receipt said so
+    bin: str | None = None
+    lot: str | None = None
+    expires_on: Day | None = None
+    serials: list[str] | None = None
+
+
+class PurchaseReceived(Event):
+    type = "purchase_received"
+    publisher = PROCUREMENT
+    subscribers = (INVENTORY, ACCOUNTING)
+
+    purchase_order_id: str
+    receipt_id: str
+    supplier: Supplier
+    warehouse: str
+    currency: str
+    received_at: Timestamp
+    reference: str
+    lines: list[ReceivedLine]
+    total_net: Money
+    total_tax: Money
+    total: Money
+
+
+class ReturnedLine(PurchasedLine):
+    # which units go back, when it matters (inventory takes them as named)
+    lot: str | None = None
+    serials: list[str] | None = None
+
+
+class PurchaseReturned(Event):
+    type = "purchase_returned"
+    publisher = PROCUREMENT
+    subscribers = (INVENTORY,)
+
+    purchase_order_id: str
+    return_id: str
+    supplier: Supplier
+    warehouse: str
+    currency: str
+    returned_at: Timestamp
+    reason: str
+    lines: list[ReturnedLine]
+    total_net: Money
+    total_tax: Money
+    total: Money
+
+
+# -- accounting ---------------------------------------------------------------------------------
+class VoucherLine(Record):
+    line_no: int
+    account: str
+    summary: str
+    debit: Money
+    credit: Money
+    aux: str
+    cost_centre: str
+
+
+class VoucherPosted(Event):
+    type = "voucher_posted"
+    publisher = ACCOUNTING
+    subscribers = (LEDGER,)
+
+    id: str
+    number: str
+    voucher_type: str
+    period: str
+    kind: str
+    source_type: str
+    source_id: str
+    posted_by: str
+    export_status: str
+    reverses: str | None  # the voucher this one reverses
+    business_date: Day
+    posted_at: Timestamp
+    total: Money
+    lines: list[VoucherLine]
