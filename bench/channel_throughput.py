@@ -37,9 +37,8 @@ from sqlalchemy import func, select
 
 from bench.reserve_throughput import bench_pika, log_problems
 from hub import components
-from hubkit import settings as hubsettings
-from hubkit.db import as_utc
 from hub.supervisor import free_port
+from hubkit.db import as_utc
 from services.order.models import orders
 from tests.e2e.helpers import stock_sku
 from tests.e2e.test_channels import HUB_SKUS, SHOPS, UNMAPPED_JD_SKU
@@ -119,7 +118,8 @@ def wait_caught_up(hub, timeout: float) -> float:
 def applied_by_channel(hub) -> tuple[dict, dict]:
     """(rows per channel, non-pending rows per channel) in the order database."""
     with hub.dbs["order"].reader() as s:
-        rows = s.execute(select(orders.c.channel, orders.c.status, func.count()).group_by(orders.c.channel, orders.c.status)).all()
+        rows = s.execute(select(orders.c.channel, orders.c.status, func.count())
+                         .group_by(orders.c.channel, orders.c.status)).all()
     seen, done = {}, {}
     for channel, status, count in rows:
         seen[channel] = seen.get(channel, 0) + count

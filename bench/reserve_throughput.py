@@ -31,7 +31,6 @@ import pika
 from sqlalchemy import func, select
 
 from hub import components
-from hubkit import settings as hubsettings
 from services.order.models import orders
 from tests.e2e.helpers import order_body, stock_sku, unique
 from tests.support import infra

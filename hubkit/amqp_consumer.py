@@ -4,8 +4,9 @@ ack, a prefetch, no eventlet, with the workers' failure policy (hubkit.delivery)
 An envelope is parsed into its contract and acked once its handler returned; one that is not an
 envelope, or does not fit the contract, is dead-lettered at once; a handler that raised (any
 Exception) sends the message to its retry queue with back-off, after the last attempt to its
-dead-letter queue with the error, through a confirmed publish before the ack. A handler's failure never ends the process. The owning process calls `poll` in
-its own loop, so its periodic work goes on between polls and while the broker is away."""
+dead-letter queue with the error, through a confirmed publish before the ack. A handler's failure
+never ends the process. The owning process calls `poll` in its own loop, so its periodic work goes
+on between polls and while the broker is away."""
 from __future__ import annotations
 
 import contextvars
@@ -47,7 +48,7 @@ class Consumer:
     def __init__(self, amqp_uri: str, policy: delivery.Policy, prefetch: int = 100, heartbeat: int = 120):
         self.amqp_uri, self.policy, self.prefetch, self.heartbeat = amqp_uri, policy, prefetch, heartbeat
         self.routes: dict[str, _Route] = {}
-        self.connection = None
+        self.connection: pika.BlockingConnection | None = None
         self._reconnect_at, self._reconnect_delay = 0.0, RECONNECT_FIRST
 
     def subscribe(self, contract: type[events.Event], service: str, handler: Handler, name: str | None = None,
@@ -64,12 +65,13 @@ class Consumer:
         """Handle what arrives within about `time_limit` seconds, (re)connecting first if needed.
         Broker trouble is logged and retried on a later poll, never raised."""
         try:
-            if self.connection is None:
+            connection = self.connection
+            if connection is None:
                 if time.monotonic() < self._reconnect_at:
                     time.sleep(time_limit)  # keeps the owner's loop at its pace while the broker is away
                     return
-                self._connect()
-            self.connection.process_data_events(time_limit=time_limit)
+                connection = self._connect()
+            connection.process_data_events(time_limit=time_limit)
         except (*CONNECTION_ERRORS, SetAsideFailed) as exc:
             log.warning("broker connection lost (%s: %s); reconnecting in %.1fs", type(exc).__name__, exc,
                         self._reconnect_delay)
@@ -87,17 +89,18 @@ class Consumer:
             pass
 
     # -- receiving ------------------------------------------------------------
-    def _connect(self) -> None:
+    def _connect(self) -> pika.BlockingConnection:
         params = pika.URLParameters(self.amqp_uri)
         params.heartbeat = self.heartbeat
-        self.connection = pika.BlockingConnection(params)
-        channel = self.connection.channel()
+        self.connection = connection = pika.BlockingConnection(params)
+        channel = connection.channel()
         channel.confirm_delivery()  # a set-aside copy must be confirmed before the original is acked
         channel.basic_qos(prefetch_count=self.prefetch)
         for queue, route in self.routes.items():
             channel.basic_consume(queue, partial(self._deliver, route=route))
         self._reconnect_delay = RECONNECT_FIRST
         log.info("consuming %s", ", ".join(self.routes))
+        return connection
 
     def _deliver(self, channel, method, props, body, route: _Route) -> None:
         # a context of its own per message, as a nameko worker has: its log lines carry its
@@ -131,7 +134,7 @@ class Consumer:
             content_type=props.content_type or "application/json", content_encoding=props.content_encoding,
             message_id=props.message_id, type=props.type, app_id=props.app_id, correlation_id=props.correlation_id,
             timestamp=props.timestamp, delivery_mode=2, headers=decision.headers(props.headers),
-            expiration=None if decision.dead_letter else str(max(1, round(decision.delay * 1000))))  # in ms
+            expiration=None if decision.dead_letter else str(max(1, round((decision.delay or 0.0) * 1000))))  # in ms
         try:
             channel.basic_publish(decision.exchange, decision.routing_key, body, copy, mandatory=True)
         except Exception as exc:

@@ -6,11 +6,12 @@ not sit in SQLite's busy wait while holding the eventlet hub)."""
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timezone
-from contextlib import contextmanager
+from typing import cast
 
 from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hubkit import outbox
@@ -40,6 +41,12 @@ def dialect_insert(session, table):
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+def changed(session: Session, statement) -> int:
+    """Run an INSERT, UPDATE or DELETE and say how many rows it touched (SQLAlchemy types
+    `execute` as a plain Result; for these statements it is a CursorResult)."""
+    return cast(CursorResult, session.execute(statement)).rowcount
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:
@@ -108,7 +115,7 @@ class UnitOfWork:
         self.db, self.source = db, source
         self.actor, self.correlation_id = actor, correlation_id
         self._session: Session | None = None
-        self._cm = None
+        self._cm: AbstractContextManager[Session] | None = None
         self._after_commit: list = []
 
     @property
@@ -119,8 +126,8 @@ class UnitOfWork:
         return self._session
 
     def __enter__(self) -> UnitOfWork:
-        self._cm = self.db.session()
-        self._session = self._cm.__enter__()
+        self._cm = transaction = self.db.session()
+        self._session = transaction.__enter__()
         self._after_commit = []
         return self
 

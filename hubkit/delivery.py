@@ -38,7 +38,7 @@ class Policy:
     retry_max_seconds: float = 60.0
 
     @classmethod
-    def from_settings(cls, settings) -> "Policy":
+    def from_settings(cls, settings) -> Policy:
         return cls(settings.consumer_max_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
 
 

@@ -5,7 +5,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+
 from hubkit import clock
 
 SCHEMA_VERSION = 1
@@ -45,7 +45,7 @@ class Envelope:
         return json.dumps(self.to_dict(), separators=(",", ":"), default=str)
 
     @classmethod
-    def from_dict(cls, data) -> "Envelope":
+    def from_dict(cls, data) -> Envelope:
         if not isinstance(data, dict):
             raise EnvelopeError(f"envelope must be an object, got {type(data).__name__}")
         required = {"event_id": str, "type": str, "source": str, "aggregate_id": str,
@@ -60,7 +60,7 @@ class Envelope:
         return cls(**{k: data[k] for k in required})
 
     @classmethod
-    def from_json(cls, raw) -> "Envelope":
+    def from_json(cls, raw) -> Envelope:
         try:
             data = json.loads(raw)
         except (TypeError, ValueError) as exc:

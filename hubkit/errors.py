@@ -27,7 +27,7 @@ class Conflict(HubError):
 class FieldErrors:
     """Collects every problem with a request before refusing it, so one answer lists them all."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.items: list[dict] = []
 
     def add(self, field: str, message: str) -> None:

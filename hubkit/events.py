@@ -9,9 +9,10 @@ malformed event fails where it is made (inside the transaction that would write 
 in the relay or a consumer."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Iterable, Iterator
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, ValidationError
 

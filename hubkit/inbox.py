@@ -2,9 +2,8 @@
 same transaction as the effect, and the last sequence seen per aggregate."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, select, update
+
 from hubkit import clock
 from hubkit import logging as hublog
 from hubkit.db import Database, UnitOfWork, dialect_insert

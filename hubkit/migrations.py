@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from hubkit.db import make_engine
 
+
 def config(name: str, tree, url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(tree))

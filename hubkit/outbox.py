@@ -2,7 +2,7 @@
 the change that caused them; the relay (hubkit.relay) publishes them later."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import timezone
 
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text, func, insert, select
 from sqlalchemy.orm import Session

@@ -15,15 +15,15 @@ import signal
 import socket
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
+from typing import Any
 
 import pika
 from pika.spec import Basic
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from hubkit import clock
-from hubkit import metrics, topology
+from hubkit import clock, metrics, topology
 from hubkit.db import Database
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,9 @@ class OutboxRelay:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease_until = 0.0
         self.stopping = False
-        self.connection = self.channel = None
+        # set and cleared by pika's callbacks on the ioloop
+        self.connection: Any = None
+        self.channel: Any = None
         self.next_tag = 0
         self.inflight: dict[int, int] = {}       # delivery tag -> outbox row id
         self.returned: set[int] = set()          # row ids the broker returned as unroutable

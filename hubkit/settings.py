@@ -22,6 +22,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -125,11 +126,11 @@ class SettingsError(SystemExit):
         super().__init__("\n".join(f"hub: {line}" for line in lines))
 
 
-def _problem(cls, err: dict) -> str:
+def _problem(cls, err: ErrorDetails) -> str:
     message = err["msg"].removeprefix("Value error, ")
     got = err.get("input")
     shown = f" (got {got!r})" if isinstance(got, (str, int, float, Decimal)) else ""
-    return f"{env_name(cls, err['loc'][0]) if err['loc'] else cls.__name__}: {message}{shown}"
+    return f"{env_name(cls, str(err['loc'][0])) if err['loc'] else cls.__name__}: {message}{shown}"
 
 
 def load(cls: type[HubSettings] = HubSettings, env: Mapping[str, str] | None = None,

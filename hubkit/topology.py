@@ -6,8 +6,8 @@ and a dead-letter queue. Which subscriptions exist is not the kernel's business:
 the event contracts (hubkit.events.Catalog.subscriptions) and are handed in."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 EVENTS_EXCHANGE = "hub.events"
 DEAD_LETTER_EXCHANGE = "hub.dlx"

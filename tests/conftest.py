@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from hubkit import broker
 from hub.components import SERVICES
+from hubkit import broker
 from tests.support import infra
 from tests.support.hub import Hub
 

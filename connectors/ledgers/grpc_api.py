@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 
 from sqlalchemy import select
 
 from connectors.ledgers import pusher, reconcile, store
 from hubapi.ledger.v1 import ledger_service_pb2 as pb
 from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
-from hubkit import clock
-from hubkit import grpc_server
+from hubkit import clock, grpc_server
 from hubkit.db import Database, as_utc, dialect_insert
 from hubkit.errors import FieldErrors
 

@@ -7,12 +7,12 @@ import json
 import logging
 import signal
 import time
-from datetime import datetime, timezone
 
-from connectors.ledgers import clients, config as ledger_config, mapping, pusher, store
+from connectors.ledgers import clients, mapping, pusher, store
+from connectors.ledgers import config as ledger_config
 from connectors.ledgers.grpc_api import LedgerServicer
-from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
 from contracts import VoucherPosted
+from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
 from hubkit import clock, delivery, grpc_server, metrics
 from hubkit.amqp_consumer import Consumer
 from hubkit.db import Database, dialect_insert
@@ -84,7 +84,8 @@ def main(settings: ledger_config.Settings) -> None:
     configs = ledger_config.load(settings.ledgers)
     metrics.serve(settings.metrics_port)
     connector = Connector(settings, configs)
-    server, _health = grpc_server.start("ledger", settings.ledger_grpc_port, lambda s: pb_grpc.add_LedgerServiceServicer_to_server(
+    server, _health = grpc_server.start(
+        "ledger", settings.ledger_grpc_port, lambda s: pb_grpc.add_LedgerServiceServicer_to_server(
         LedgerServicer(connector.db, configs, settings.grpc_target("accounting")), s))
     try:
         connector.run()

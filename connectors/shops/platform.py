@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 from prometheus_client import Counter
-from tenacity import (RetryCallState, retry, retry_if_exception_type, stop_after_attempt,
-                      wait_random_exponential)
+from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 log = logging.getLogger(__name__)
 

@@ -329,11 +329,10 @@ def main(platform: str, settings) -> None:
     from connectors.shops import config as shop_config
     from connectors.shops.grpc_api import ShopServicer
     from connectors.shops.jd import JdClient
-    from hubapi.shops.v1 import shop_service_pb2_grpc as pb_grpc
-    from hubkit import grpc_server
     from connectors.shops.taobao import TaobaoClient
+    from hubapi.shops.v1 import shop_service_pb2_grpc as pb_grpc
+    from hubkit import grpc_server, metrics
     from hubkit import logging as hublog
-    from hubkit import metrics
 
     hublog.setup(f"shops-{platform}", settings.log_level)
     configs = shop_config.load(settings.shops_file or None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import case, func, select
@@ -87,7 +87,7 @@ def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period:
     s.execute(vouchers.insert().values(**voucher))
     s.execute(voucher_lines.insert(), rows)
     uow.emit(VoucherPosted(**voucher, lines=[{k: v for k, v in r.items() if k != "voucher_id"} for r in rows]),
-             voucher["id"])
+             str(voucher["id"]))
     return voucher
 
 

@@ -1,6 +1,17 @@
 """Tables of the accounting service's own database."""
-from sqlalchemy import (BigInteger, CheckConstraint, Column, Date, DateTime, ForeignKey, Integer, Numeric, String,
-                        Table, UniqueConstraint)
+from sqlalchemy import (
+                        BigInteger,
+                        CheckConstraint,
+                        Column,
+                        Date,
+                        DateTime,
+                        ForeignKey,
+                        Integer,
+                        Numeric,
+                        String,
+                        Table,
+                        UniqueConstraint,
+)
 
 from hubkit import inbox, outbox
 from hubkit.db import new_metadata

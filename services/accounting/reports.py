@@ -12,8 +12,8 @@ from decimal import Decimal
 
 from sqlalchemy import BigInteger, cast, func, select
 
-from hubkit.db import Database
 from hubkit.ageing import DEFAULT_BUCKETS, bucket_labels, check_buckets
+from hubkit.db import Database
 from hubkit.errors import FieldErrors, NotFound
 from hubkit.money import CENT
 from services.accounting import domain

@@ -2,8 +2,17 @@
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter
 
-from contracts import (GoodsIssued, GoodsReturned, KitChanged, OrderReturned, OrderShipped, PurchaseReceived,
-                       PurchaseReturnShipped, StockAdjusted, StockTransferred)
+from contracts import (
+    GoodsIssued,
+    GoodsReturned,
+    KitChanged,
+    OrderReturned,
+    OrderShipped,
+    PurchaseReceived,
+    PurchaseReturnShipped,
+    StockAdjusted,
+    StockTransferred,
+)
 from hubkit.consumer import handle_event
 from hubkit.db import Database
 from hubkit.nameko_deps import DatabaseProvider, process_settings

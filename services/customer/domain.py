@@ -154,6 +154,7 @@ def parse_order_placed(payload: dict) -> OrderPlaced:
     placed_at = parse_time(errors, "placed_at", payload.get("placed_at"))
     buyer = parse_buyer(errors, payload.get("buyer"))
     errors.raise_if_any("the order_placed event is invalid")
+    assert total is not None and placed_at is not None  # refused above when missing
     return OrderPlaced(order_id=order_id, channel=channel, shop=shop, external_order_id=external_order_id,
                        currency=currency, total=total, placed_at=placed_at, buyer=buyer)
 
@@ -163,6 +164,7 @@ def parse_order_shipped(payload: dict) -> OrderShipped:
     order_id = _required(errors, payload, "order_id", ORDER_ID_LEN)
     shipped_at = parse_time(errors, "shipped_at", payload.get("shipped_at"))
     errors.raise_if_any("the order_shipped event is invalid")
+    assert shipped_at is not None  # refused above when missing
     return OrderShipped(order_id=order_id, shipped_at=shipped_at,
                         carrier=_text(payload.get("carrier"))[:CARRIER_LEN],
                         tracking_number=_text(payload.get("tracking_number"))[:TRACKING_LEN])

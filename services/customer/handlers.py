@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import case, func, literal, select, update
 
 from hubkit import clock
-from hubkit.db import Database, UnitOfWork, dialect_insert
+from hubkit.db import Database, UnitOfWork, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import FieldErrors, InvalidArgument, NotFound
 from hubkit.inbox import PredecessorMissing
@@ -51,11 +51,11 @@ def record_order_placed(uow: UnitOfWork, envelope: Envelope) -> str:
     s, now, actor = uow.session, clock.now(), envelope.actor
     ident = domain.identity(event.channel, event.order_id, event.buyer)
     customer_id = _customer_id(s, ident, event.currency, actor, now)
-    added = s.execute(dialect_insert(s, customer_orders).values(
+    added = changed(s, dialect_insert(s, customer_orders).values(
         order_id=event.order_id, customer_id=customer_id, channel=event.channel, shop=event.shop,
         external_order_id=event.external_order_id, currency=event.currency, total=event.total,
         status=domain.PLACED, placed_at=event.placed_at, shipped_at=None, carrier="", tracking_number="",
-    ).on_conflict_do_nothing(index_elements=["order_id"])).rowcount
+    ).on_conflict_do_nothing(index_elements=["order_id"]))
     if not added:
         log.info("order %s is already in the history of a customer", event.order_id)
         return s.execute(select(customer_orders.c.customer_id)
@@ -84,9 +84,9 @@ def record_order_shipped(uow: UnitOfWork, envelope: Envelope) -> str:
     been applied yet, PredecessorMissing rolls back and the message is retried later."""
     event = domain.parse_order_shipped(envelope.payload)
     s = uow.session
-    updated = s.execute(update(customer_orders).where(customer_orders.c.order_id == event.order_id).values(
+    updated = changed(s, update(customer_orders).where(customer_orders.c.order_id == event.order_id).values(
         status=domain.SHIPPED, shipped_at=event.shipped_at, carrier=event.carrier,
-        tracking_number=event.tracking_number)).rowcount
+        tracking_number=event.tracking_number))
     if not updated:
         raise PredecessorMissing(f"order {event.order_id} shipped before its order_placed was applied")
     customer_id = s.execute(select(customer_orders.c.customer_id)
@@ -101,8 +101,8 @@ def record_order_cancelled(uow: UnitOfWork, envelope: Envelope) -> None:
     order_id = envelope.payload.get("order_id")
     if not isinstance(order_id, str) or not order_id:
         raise InvalidArgument("order_cancelled without an order_id", [{"field": "order_id", "message": "required"}])
-    updated = uow.session.execute(update(customer_orders).where(customer_orders.c.order_id == order_id)
-                                  .values(status=domain.CANCELLED)).rowcount
+    updated = changed(uow.session, update(customer_orders).where(customer_orders.c.order_id == order_id)
+                                  .values(status=domain.CANCELLED))
     if not updated:
         raise PredecessorMissing(f"order {order_id} cancelled before its order_placed was applied")
 

@@ -1,6 +1,5 @@
 """Tables of the customer service's own database."""
-from sqlalchemy import (CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, Numeric, String, Table,
-                        UniqueConstraint)
+from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, Numeric, String, Table, UniqueConstraint
 
 from hubkit import inbox, outbox
 from hubkit.db import new_metadata

@@ -9,8 +9,19 @@ from sqlalchemy import func, select
 
 from hubkit.db import Database
 from services.inventory import domain, stock
-from services.inventory.models import (allocations, cost_layers, document_lines, documents, lots, place_stock,
-                                       reservations, serials, skus, stock_levels, stock_movements)
+from services.inventory.models import (
+    allocations,
+    cost_layers,
+    document_lines,
+    documents,
+    lots,
+    place_stock,
+    reservations,
+    serials,
+    skus,
+    stock_levels,
+    stock_movements,
+)
 
 
 def differences(db: Database) -> list[dict]:

@@ -2,17 +2,13 @@
 warehouses, bins and stock limits; and what a scanned code names."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from sqlalchemy import delete, func, select, update
 
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.errors import Conflict, FieldErrors, NotFound
 from services.inventory import domain, stock
-from services.inventory.models import (barcodes, bins, kit_components, lots, serials, skus, stock_levels, stock_limits,
-                                       warehouses)
-
+from services.inventory.models import barcodes, bins, kit_components, lots, serials, skus, stock_levels, stock_limits, warehouses
 
 
 def upsert_sku(uow: UnitOfWork, code: str, name: str, base_unit: str = "", category: str = "",

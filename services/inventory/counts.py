@@ -15,8 +15,17 @@ from hubkit.db import Database, UnitOfWork
 from hubkit.errors import Conflict, FieldErrors, NotFound
 from hubkit.money import cents, to_decimal
 from services.inventory import catalog, costing, domain, movements, stock
-from services.inventory.models import (bins, cost_layers, document_lines, documents, place_stock, serials, skus,
-                                       stock_movements, warehouses)
+from services.inventory.models import (
+    bins,
+    cost_layers,
+    document_lines,
+    documents,
+    place_stock,
+    serials,
+    skus,
+    stock_movements,
+    warehouses,
+)
 from services.inventory.stock import IN_STOCK
 
 OPEN, AWAITING_APPROVAL, POSTED, CANCELLED = "open", "awaiting_approval", "posted", "cancelled"
@@ -57,7 +66,7 @@ def open_count(uow: UnitOfWork, warehouse: str, bin_codes: list[str] | None = No
     if frozen != len(scope):
         busy = s.execute(select(bins.c.code, bins.c.frozen_by).where(
             bins.c.warehouse == warehouse, bins.c.code.in_(scope), bins.c.frozen_by != count_id)).all()
-        raise Conflict(f"bin(s) already frozen by another count: "
+        raise Conflict("bin(s) already frozen by another count: "
                        + ", ".join(f"{b.code or '(unnamed)'} by {b.frozen_by}" for b in busy),
                        [{"field": "bins", "message": f"{b.code or '(unnamed)'} frozen by count {b.frozen_by}"}
                         for b in busy])

@@ -7,8 +7,7 @@ from hubapi.inventory.v1 import inventory_service_pb2 as pb
 from hubapi.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
 from hubkit import grpc_server
 from hubkit.db import Database, UnitOfWork
-from services.inventory import (audit, catalog, counts, handlers, holds, movements, reports_grpc, reservations, stock,
-                                transfers)
+from services.inventory import audit, catalog, counts, handlers, holds, movements, reports_grpc, reservations, stock, transfers
 from services.inventory.models import metadata
 
 rpc = grpc_server.rpc("inventory")

@@ -2,7 +2,7 @@
 reservations.py, stock documents in movements.py, transfers.py, counts.py and holds.py."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select

@@ -1,6 +1,19 @@
 """Tables of the inventory service's own database."""
-from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey,
-                        ForeignKeyConstraint, Integer, Numeric, String, Table)
+from sqlalchemy import (
+                        JSON,
+                        BigInteger,
+                        Boolean,
+                        CheckConstraint,
+                        Column,
+                        Date,
+                        DateTime,
+                        ForeignKey,
+                        ForeignKeyConstraint,
+                        Integer,
+                        Numeric,
+                        String,
+                        Table,
+)
 
 from hubkit import inbox, outbox
 from hubkit.db import new_metadata

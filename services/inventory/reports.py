@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import BigInteger, cast, func, select
 
 from hubkit import clock
-from hubkit.db import Database, as_utc
 from hubkit.ageing import DEFAULT_BUCKETS, bucket_labels, check_buckets
+from hubkit.db import Database, as_utc
 from hubkit.errors import FieldErrors, NotFound
 from hubkit.money import CENT, cents, unit_cost
 from services.inventory.models import cost_layers, lots, place_stock, skus, stock_movements

@@ -3,12 +3,11 @@
 Served beside InventoryService: services/inventory/grpc_server.py calls register(server, db, tz)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 from hubapi.inventory.v1 import inventory_reports_pb2 as pb
 from hubapi.inventory.v1 import inventory_reports_pb2_grpc as pb_grpc
-from hubkit import clock
-from hubkit import grpc_server
+from hubkit import clock, grpc_server
 from hubkit.db import Database
 from services.inventory import reports
 

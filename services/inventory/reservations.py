@@ -9,7 +9,7 @@ and the CHECK constraints would refuse a negative balance anyway."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select, update
@@ -23,8 +23,7 @@ from hubkit.errors import Conflict, FieldErrors, NotFound
 from hubkit.inbox import PredecessorMissing
 from hubkit.money import cents
 from services.inventory import catalog, costing, domain, signals, stock
-from services.inventory.models import (allocations, picks, reservations, serials, skus, stock_levels, stock_movements,
-                                       warehouses)
+from services.inventory.models import allocations, picks, reservations, serials, skus, stock_levels, stock_movements, warehouses
 from services.inventory.stock import Context, Piece
 
 EXPIRED = "expired"
@@ -219,7 +218,8 @@ def pick(uow: UnitOfWork, order_id: str, line_no: int, warehouse: str, bin_code:
                        [{"field": "code", "message": f"expected {line.sku}"}])
     item = catalog.sku_row(s, line.sku)
     if item.serial_tracked and (scanned["kind"] != "serial" or quantity != 1):
-        raise Conflict(f"{line.sku} is serial-tracked: scan each unit's serial", [{"field": "code", "message": "scan the serial"}])
+        raise Conflict(f"{line.sku} is serial-tracked: scan each unit's serial",
+                       [{"field": "code", "message": "scan the serial"}])
     if item.lot_tracked and not scanned["lot"]:
         raise Conflict(f"{line.sku} is lot-tracked: scan the lot label", [{"field": "code", "message": "scan the lot"}])
     allocated = s.execute(select(allocations.c.quantity).where(

@@ -3,7 +3,7 @@ sellable quantities from it), low_stock (purchasing suggests a purchase), lot_ex
 lot_hold_changed."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 
 from sqlalchemy import func, select, update
 

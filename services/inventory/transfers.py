@@ -4,7 +4,6 @@ in transit layers, so FIFO order and value survive the journey."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import select, update

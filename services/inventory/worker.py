@@ -1,7 +1,6 @@
 """The inventory worker (nameko): reserves stock for placed orders, issues it for shipped
 orders, receives purchased goods; on timers it lets abandoned reservations lapse, holds expired
 lots, warns of lots about to expire and schedules monthly cycle counts."""
-from datetime import datetime, timezone
 
 from nameko.timer import timer
 from prometheus_client import Counter

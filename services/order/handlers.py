@@ -5,14 +5,15 @@ import base64
 import json
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 
 from contracts import OrderCancelled, OrderPlaced, OrderReturned, OrderShipped
 from contracts.events import OrderLineRef, PlacedLine, SoldLine
 from hubkit import clock
-from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
+from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.money import cents
@@ -28,18 +29,18 @@ def place_order(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, bool]:
     domain.validate(cmd)
     s, now = uow.session, clock.now()
     order_id = uuid.uuid4().hex
-    lines = [dict(order_id=order_id, line_no=i + 1, sku=l.sku, quantity=l.quantity,
+    lines: list[dict[str, Any]] = [dict(order_id=order_id, line_no=i + 1, sku=l.sku, quantity=l.quantity,
                   unit_price=l.unit_price, amount=domain.line_amount(l), reservation=domain.PENDING,
                   refund_status=l.refund_status)
              for i, l in enumerate(cmd.lines)]
     total = sum((l["amount"] for l in lines), start=domain.Decimal("0.00"))
-    inserted = s.execute(dialect_insert(s, orders).values(
+    inserted = changed(s, dialect_insert(s, orders).values(
         id=order_id, channel=cmd.channel, shop=cmd.shop, external_order_id=cmd.external_order_id,
         buyer=json.dumps(cmd.buyer, ensure_ascii=False),
         shipping_address=json.dumps(cmd.shipping_address, ensure_ascii=False),
         currency=cmd.currency, total=total, status=domain.PENDING,
         created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now,
-    ).on_conflict_do_nothing(index_elements=["channel", "shop", "external_order_id"])).rowcount
+    ).on_conflict_do_nothing(index_elements=["channel", "shop", "external_order_id"]))
     if not inserted:
         existing = s.execute(select(orders.c.id).where(
             orders.c.channel == cmd.channel, orders.c.shop == cmd.shop,
@@ -92,8 +93,8 @@ def _cancel(uow: UnitOfWork, order_id: str, now) -> bool:
     reserved). One conditional update, so a concurrent shipment or cancel wins cleanly: False, and
     nothing emitted, when the order was no longer open."""
     s = uow.session
-    cancelled = s.execute(update(orders).where(orders.c.id == order_id, orders.c.status.in_(domain.OPEN))
-                          .values(status=domain.CANCELLED, updated_at=now, updated_by=uow.actor)).rowcount
+    cancelled = changed(s, update(orders).where(orders.c.id == order_id, orders.c.status.in_(domain.OPEN))
+                          .values(status=domain.CANCELLED, updated_at=now, updated_by=uow.actor))
     if not cancelled:
         return False
     lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()
@@ -147,9 +148,9 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
     goods, accounting posts the sale, the customer's history records it)."""
     domain.validate_shipment(carrier, tracking_number)
     s, now = uow.session, clock.now()
-    shipped = s.execute(update(orders).where(orders.c.id == order_id, orders.c.status == domain.RESERVED)
+    shipped = changed(s, update(orders).where(orders.c.id == order_id, orders.c.status == domain.RESERVED)
                         .values(status=domain.SHIPPED, carrier=carrier, tracking_number=tracking_number,
-                                shipped_at=now, updated_by=uow.actor, updated_at=now)).rowcount
+                                shipped_at=now, updated_by=uow.actor, updated_at=now))
     if not shipped:
         status = s.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar()
         if status is None:
@@ -200,10 +201,10 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
                                             created_by=uow.actor, created_at=now))
     returned = []
     for line_no, qty in sorted(wanted):
-        taken = s.execute(update(order_lines)
+        taken = changed(s, update(order_lines)
                           .where(order_lines.c.order_id == order_id, order_lines.c.line_no == line_no,
                                  order_lines.c.returned_quantity + qty <= order_lines.c.quantity)
-                          .values(returned_quantity=order_lines.c.returned_quantity + qty)).rowcount
+                          .values(returned_quantity=order_lines.c.returned_quantity + qty))
         if not taken:
             raise Conflict(f"line {line_no} was returned concurrently; try again")
         s.execute(order_return_lines.insert().values(return_id=return_id, line_no=line_no, quantity=qty))
@@ -261,7 +262,7 @@ def list_orders(db: Database, status: str = "", page_size: int = 50, page_token:
         ids = [r.id for r in rows]
         lines = s.execute(select(order_lines).where(order_lines.c.order_id.in_(ids))
                           .order_by(order_lines.c.line_no)).all() if ids else []
-    by_order = {}
+    by_order: dict[str, list] = {}
     for line in lines:
         by_order.setdefault(line.order_id, []).append(line)
     token = ""

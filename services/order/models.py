@@ -1,6 +1,17 @@
 """Tables of the order service's own database."""
-from sqlalchemy import (BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Integer, Numeric, String, Table,
-                        Text, UniqueConstraint)
+from sqlalchemy import (
+                        BigInteger,
+                        CheckConstraint,
+                        Column,
+                        DateTime,
+                        ForeignKey,
+                        Integer,
+                        Numeric,
+                        String,
+                        Table,
+                        Text,
+                        UniqueConstraint,
+)
 
 from hubkit import inbox, outbox
 from hubkit.db import new_metadata

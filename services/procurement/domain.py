@@ -98,7 +98,7 @@ def _decimal(errors: FieldErrors, field: str, raw, low: Decimal, high: Decimal, 
         errors.add(field, what)
         return None
     if value != value.quantize(places):
-        errors.add(field, f"at most {-places.as_tuple().exponent} decimal places")
+        errors.add(field, f"at most {-int(places.as_tuple().exponent)} decimal places")
         return None
     return value.quantize(places) + 0  # + 0 turns -0 into 0
 
@@ -284,6 +284,7 @@ def parse_low_stock(payload: dict) -> LowStock:
                    ("available", "minimum", "maximum", "shortfall"), ("minimum", "maximum"))
     occurred_at = parse_time(errors, "occurred_at", payload.get("occurred_at"))
     errors.raise_if_any("malformed low_stock event")
+    assert occurred_at is not None  # refused above when missing
     return LowStock(sku=payload["sku"], warehouse=payload["warehouse"], available=payload["available"],
                     minimum=payload["minimum"], maximum=payload["maximum"], shortfall=payload["shortfall"],
                     occurred_at=occurred_at)
@@ -298,7 +299,7 @@ def alerts_from_signal(kind: str, payload: dict) -> tuple[datetime, list[dict]]:
         _signal_fields(errors, payload, {"sku": 64, "lot": 64}, ("days_left",))
         expires_on = payload.get("expires_on")
         try:
-            date.fromisoformat(expires_on)
+            date.fromisoformat(expires_on or "")  # missing: refused as not a date
         except (TypeError, ValueError):
             errors.add("expires_on", "a date, YYYY-MM-DD")
         quantities = payload.get("quantities")
@@ -331,6 +332,7 @@ def alerts_from_signal(kind: str, payload: dict) -> tuple[datetime, list[dict]]:
         errors.add("kind", f"one of {', '.join(ALERT_KINDS)}")
     occurred_at = parse_time(errors, "occurred_at", payload.get("occurred_at"))
     errors.raise_if_any(f"malformed {kind} event")
+    assert occurred_at is not None  # refused above when missing
     return occurred_at, rows
 
 

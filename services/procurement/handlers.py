@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import timezone
 from decimal import Decimal
 
 from sqlalchemy import func, select, update
@@ -12,14 +12,22 @@ from sqlalchemy import func, select, update
 from contracts import PurchaseReceived, PurchaseReturned
 from contracts.events import ReceivedLine, ReturnedLine, Supplier
 from hubkit import clock
-from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
+from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, NotFound
 from hubkit.money import cents, unit_cost
 from services.procurement import domain
-from services.procurement.models import (purchase_order_lines, purchase_orders, purchase_return_lines,
-                                         purchase_returns, purchase_suggestions, receipt_lines, receipts,
-                                         stock_alerts, suppliers)
+from services.procurement.models import (
+    purchase_order_lines,
+    purchase_orders,
+    purchase_return_lines,
+    purchase_returns,
+    purchase_suggestions,
+    receipt_lines,
+    receipts,
+    stock_alerts,
+    suppliers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +41,9 @@ def _utc(moment):
 def upsert_supplier(uow: UnitOfWork, code: str, name: str) -> bool:
     domain.check_supplier(code, name)
     s, now = uow.session, clock.now()
-    created = s.execute(dialect_insert(s, suppliers).values(
+    created = changed(s, dialect_insert(s, suppliers).values(
         code=code, name=name, created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now)
-        .on_conflict_do_nothing()).rowcount
+        .on_conflict_do_nothing())
     if not created:
         s.execute(update(suppliers).where(suppliers.c.code == code)
                   .values(name=name, updated_by=uow.actor, updated_at=now))
@@ -70,8 +78,8 @@ def _lock(uow: UnitOfWork, purchase_order_id: str, now) -> tuple:
     row lock; SQLite serialises writers anyway), so concurrent receipts and returns of one order
     take turns and each sees what the one before it did."""
     s = uow.session
-    touched = s.execute(update(purchase_orders).where(purchase_orders.c.id == purchase_order_id)
-                        .values(updated_by=uow.actor, updated_at=now)).rowcount
+    touched = changed(s, update(purchase_orders).where(purchase_orders.c.id == purchase_order_id)
+                        .values(updated_by=uow.actor, updated_at=now))
     if not touched:
         raise NotFound(f"purchase order {purchase_order_id!r} not found",
                        [{"field": "purchase_order_id", "message": "unknown purchase order"}])
@@ -95,11 +103,11 @@ def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: l
 
     for line_no, quantity in plan:
         # The database has the last word: received never passes what was ordered.
-        won = s.execute(update(purchase_order_lines).where(
+        won = changed(s, update(purchase_order_lines).where(
             purchase_order_lines.c.purchase_order_id == purchase_order_id,
             purchase_order_lines.c.line_no == line_no,
             purchase_order_lines.c.received + quantity <= purchase_order_lines.c.quantity,
-        ).values(received=purchase_order_lines.c.received + quantity)).rowcount
+        ).values(received=purchase_order_lines.c.received + quantity))
         if won != 1:
             raise Conflict(f"line {line_no} of purchase order {purchase_order_id} no longer has {quantity} open",
                            [{"field": "lines", "message": f"line {line_no} was received concurrently"}])
@@ -160,10 +168,10 @@ def return_purchase(uow: UnitOfWork, purchase_order_id: str, requested: list[tup
     errors.raise_if_any("the purchase return is invalid")
     lines = []
     for line_no, qty in sorted(requested):
-        won = s.execute(update(purchase_order_lines).where(
+        won = changed(s, update(purchase_order_lines).where(
             purchase_order_lines.c.purchase_order_id == purchase_order_id, purchase_order_lines.c.line_no == line_no,
             purchase_order_lines.c.returned + qty <= purchase_order_lines.c.received,
-        ).values(returned=purchase_order_lines.c.returned + qty)).rowcount
+        ).values(returned=purchase_order_lines.c.returned + qty))
         if won != 1:
             raise Conflict(f"line {line_no} was returned concurrently; try again")
         row = rows[line_no]
@@ -235,8 +243,8 @@ def dismiss_suggestion(uow: UnitOfWork, sku: str, warehouse: str) -> str:
     key = (t.c.sku == sku) & (t.c.warehouse == warehouse)
     open_id = s.execute(select(t.c.id).where(key, t.c.status == domain.SUGGESTION_OPEN)).scalar()
     if open_id is not None:
-        dismissed = s.execute(update(t).where(t.c.id == open_id, t.c.status == domain.SUGGESTION_OPEN).values(
-            status=domain.SUGGESTION_DISMISSED, closed_by=uow.actor, closed_at=now, updated_at=now)).rowcount
+        dismissed = changed(s, update(t).where(t.c.id == open_id, t.c.status == domain.SUGGESTION_OPEN).values(
+            status=domain.SUGGESTION_DISMISSED, closed_by=uow.actor, closed_at=now, updated_at=now))
         if dismissed:
             return open_id
     last = s.execute(select(t.c.status).where(key).order_by(t.c.updated_at.desc()).limit(1)).scalar()

@@ -1,6 +1,19 @@
 """Tables of the procurement service's own database."""
-from sqlalchemy import (JSON, BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, Numeric,
-                        String, Table, Text, text)
+from sqlalchemy import (
+                        JSON,
+                        BigInteger,
+                        CheckConstraint,
+                        Column,
+                        DateTime,
+                        ForeignKey,
+                        Index,
+                        Integer,
+                        Numeric,
+                        String,
+                        Table,
+                        Text,
+                        text,
+)
 
 from hubkit import inbox, outbox
 from hubkit.db import new_metadata

@@ -157,7 +157,6 @@ def test_opening_balances_are_imported_from_a_file_and_must_balance(pg_hub, tmp_
     import subprocess
     import sys
 
-    from hubkit import settings as hubsettings
 
     good, bad = tmp_path / "opening.csv", tmp_path / "unbalanced.csv"
     good.write_text("account,debit,credit,aux\n1002,50000.00,,\n1405,12000.00,,warehouse:SH\n"

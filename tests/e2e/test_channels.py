@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy import select
 
 from hub import components
-from hubkit import settings as hubsettings
 from hub.supervisor import free_port
 from services.order.models import orders as orders_table
 from tests.e2e.helpers import stock_sku
@@ -56,7 +55,8 @@ SHOPS = {
 }
 UNMAPPED_JD_SKU = "100031122579"
 TB_MINI_SESSION = "6100aaaa0000bbbb1111cccc2222dddd3333eeee4444ffff5555666677778888"
-SHOP_COUNTS = (("taobao", ("tb-main", "tb-outlet", "tb-mini")), ("jd", ("jd-main", "jd-outlet")))  # the JD catalogue's SKU without an outer id: no mapping on purpose
+# (the JD catalogue's SKU without an outer id has no mapping on purpose)
+SHOP_COUNTS = (("taobao", ("tb-main", "tb-outlet", "tb-mini")), ("jd", ("jd-main", "jd-outlet")))
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def _expected(hub) -> dict:
 
 def test_every_order_reaches_the_hub_exactly_once_despite_faults_and_a_kill(channel_hub):
     hub = channel_hub
-    for platform, url in hub.sims.items():
+    for url in hub.sims.values():
         assert httpx.post(f"{url}/__sim/faults", json=FAULTS).status_code == 200
     per_shop = ORDERS // 5
     for platform, shops in SHOP_COUNTS:
@@ -147,7 +147,7 @@ def test_every_order_reaches_the_hub_exactly_once_despite_faults_and_a_kill(chan
     wait_for(lambda: all((_hub_orders(hub)[k].status == "cancelled") == (state in cancelled)
                          for k, (state, _) in _expected(hub).items()
                          if _hub_orders(hub)[k].status != "shipped"), 120, 1.0, "cancellations reflected")
-    for key, (state, paid) in expected.items():
+    for key, (_state, paid) in expected.items():
         assert held[key].total == paid, (key, held[key].total, paid)  # the lines add up to what the buyer paid
     for platform in hub.sims:
         stats = httpx.get(f"{hub.sims[platform]}/__sim/stats").json()
@@ -249,7 +249,7 @@ def test_shipments_and_sellable_stock_go_back_to_the_platforms(channel_hub):
             outer = push.get("outer_id") or push.get("outerSkuId") or push.get("outer_sku_id")
             latest[(platform, push["shop"], outer)] = int(push.get("quantity", push.get("stockNum", 0)))
     by_hub_sku = Counter()
-    for (platform, shop, outer), qty in latest.items():
+    for (platform, _shop, outer), qty in latest.items():
         components = SHOPS[platform]["skus"].get(outer)
         if components and len(components) == 1:
             by_hub_sku[components[0]["sku"]] += qty

@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from hub import components
-from hubkit import settings as hubsettings
 from hub.supervisor import free_port
 from tests.e2e.helpers import stock_sku, unique
 from tests.support import infra

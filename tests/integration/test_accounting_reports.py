@@ -18,8 +18,7 @@ from hubkit.errors import InvalidArgument, NotFound
 from services.accounting import chart, export, reports
 from services.accounting.domain import Line, Rules
 from services.accounting.handlers import post
-from services.accounting.models import (accounts, metadata, periods, voucher_counters, voucher_lines,
-                                        vouchers)
+from services.accounting.models import accounts, metadata, periods, voucher_counters, voucher_lines, vouchers
 from tests.support import infra
 
 pytestmark = pytest.mark.integration

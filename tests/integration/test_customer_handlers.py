@@ -15,9 +15,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
+from hub import components
 from hubapi.customer.v1 import customer_service_pb2 as pb
 from hubapi.customer.v1 import customer_service_pb2_grpc as pb_grpc
-from hub import components
 from hubkit.db import Database
 from hubkit.envelope import Envelope
 from hubkit.errors import InvalidArgument, NotFound

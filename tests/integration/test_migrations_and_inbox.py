@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from gateway.models import metadata as gateway_metadata
 from hub import components
+from hub.components import SERVICES
 from hubkit.db import Database
 from hubkit.envelope import Envelope
 from hubkit.inbox import handle_once
-from hub.components import SERVICES
 from services.order.models import metadata as order_metadata
 
 pytestmark = pytest.mark.integration

@@ -15,16 +15,15 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from hub import components
 from hubapi.procurement.v1 import procurement_service_pb2 as pb
 from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
 from hubkit import grpc_server as hub_grpc
-from hub import components
 from hubkit.db import Database, UnitOfWork
 from hubkit.errors import Conflict, HubError, InvalidArgument, NotFound
 from services.procurement import domain, handlers
 from services.procurement.grpc_server import ProcurementServicer
-from services.procurement.models import (metadata, purchase_order_lines, purchase_orders, receipt_lines,
-                                         receipts, suppliers)
+from services.procurement.models import metadata, purchase_order_lines, purchase_orders, receipt_lines, receipts, suppliers
 from tests.support import infra
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,9 @@ import grpc
 import pytest
 from sqlalchemy import func, select
 
+from hub import components
 from hubapi.procurement.v1 import procurement_service_pb2 as pb
 from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
-from hub import components
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, InvalidArgument, NotFound
@@ -265,8 +265,8 @@ def test_the_gateway_routes(db, stub, tmp_path):
     from fastapi.testclient import TestClient
 
     from gateway import auth
-    from gateway.app import create_app
     from gateway import config as gateway_config
+    from gateway.app import create_app
     from gateway.models import metadata as gateway_metadata
     from hubkit import settings as hubsettings
 

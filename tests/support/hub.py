@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway import auth
 from gateway.models import metadata as gateway_metadata
 from hub import components
-from hubkit.db import Database
 from hub.supervisor import Stack, free_port
+from hubkit.db import Database
 
 
 class Hub:
@@ -41,7 +41,7 @@ class Hub:
         self.gateway_db = Database(db_urls["gateway"], gateway_metadata)
         self._keys: dict[str, str] = {}
 
-    def start(self) -> "Hub":
+    def start(self) -> Hub:
         subprocess.run([sys.executable, "-m", "hub.cli", "migrate"], env={**self.stack.env}, check=True,
                        cwd=components.PROJECT_ROOT, capture_output=True)
         self.stack.start()

@@ -3,8 +3,8 @@ each command in its own unit of work, as the api process does."""
 from __future__ import annotations
 
 import itertools
-from decimal import Decimal
 import uuid
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -12,8 +12,7 @@ from sqlalchemy import select
 from hub import components
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
-from services.inventory import (audit, catalog, counts, handlers, holds, movements, reservations,
-                                transfers)
+from services.inventory import audit, catalog, handlers, movements, reservations
 from services.inventory.models import metadata
 from tests.support import infra
 

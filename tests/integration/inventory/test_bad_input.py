@@ -11,9 +11,22 @@ from sqlalchemy import func, select
 
 from hubkit.errors import Conflict, HubError, InvalidArgument, NotFound
 from services.inventory import catalog, counts, holds, movements, reservations, transfers
-from services.inventory.models import (allocations, bins, cost_layers, document_lines, documents, kit_components,
-                                       lots, metadata, picks, place_stock, serials, skus, stock_levels,
-                                       stock_movements)
+from services.inventory.models import (
+    allocations,
+    bins,
+    cost_layers,
+    document_lines,
+    documents,
+    kit_components,
+    lots,
+    metadata,
+    picks,
+    place_stock,
+    serials,
+    skus,
+    stock_levels,
+    stock_movements,
+)
 from services.inventory.models import reservations as reservation_rows
 
 pytestmark = pytest.mark.integration
@@ -357,7 +370,7 @@ def test_receipts_and_adjustments_check_their_numbers(inv, main):
     cup = inv.sku("CUP")
     for quantity, cost, field in [(0, "1.00", "quantity"), (-1, "1.00", "quantity"), (5, "-1.00", "unit_cost"),
                                   (5, "1.0000001", "unit_cost"), (5, "abc", "unit_cost")]:
-        refuses(inv, InvalidArgument, "the receipt is invalid", lambda: inv.receive(cup, main, quantity, cost), field)
+        refuses(inv, InvalidArgument, "the receipt is invalid", lambda q=quantity, c=cost: inv.receive(cup, main, q, c), field)
     refuses(inv, NotFound, f"unknown warehouse {inv.code('NOWHERE')!r}",
             lambda: inv.receive(cup, inv.code("NOWHERE"), 1, "1.00"), "warehouse")
     refuses(inv, NotFound, f"unknown SKU {inv.code('NOPE')!r}",

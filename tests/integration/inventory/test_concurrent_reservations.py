@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from hub import components
 from hubkit.db import Database
-from services.inventory import domain, reservations
+from services.inventory import domain
 from services.inventory.models import allocations, metadata, stock_levels
 from services.inventory.models import reservations as reservation_rows
 
@@ -64,7 +64,7 @@ def _check(inv: Inventory, placed, stocked: dict[tuple[str, str], int]) -> None:
     order_ids = {order_id for _, order_id, _ in placed}
     sku_codes = {sku for sku, _ in stocked}
     demand, reserved = Counter(), Counter()
-    for lines, order_id, answer in placed:
+    for lines, _order_id, answer in placed:
         assert [l["line_no"] for l in answer] == list(range(1, len(lines) + 1))
         for (sku, qty), line in zip(lines, answer):
             assert (line["sku"], line["quantity"]) == (sku, qty)

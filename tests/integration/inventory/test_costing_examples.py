@@ -20,7 +20,6 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from hubkit.errors import Conflict
 from services.inventory import counts, handlers, movements, transfers

@@ -34,8 +34,7 @@ from sqlalchemy import func, select
 from hubkit.db import is_sqlite
 from hubkit.errors import Conflict
 from services.inventory import audit, handlers, movements, transfers
-from services.inventory.models import (cost_layers, documents, metadata, place_stock, reservations, stock_levels,
-                                       stock_movements)
+from services.inventory.models import cost_layers, documents, metadata, place_stock, reservations, stock_levels, stock_movements
 from tests.integration.inventory.conftest import Inventory
 
 pytestmark = pytest.mark.integration

@@ -83,7 +83,7 @@ def test_amounts_are_stored_as_the_exact_decimal_values():
     sheet = zipfile.ZipFile(BytesIO(data)).read("xl/worksheets/sheet1.xml").decode()
     stored = {m.group(1): Decimal(m.group(2)) for m in re.finditer(r'<c r="([KL]\d+)"[^>]*><v>([^<]*)</v>', sheet)}
     expected = {}
-    for row, (v, line) in enumerate(((v, l) for v in VOUCHERS for l in v["lines"]), start=2):
+    for row, (_v, line) in enumerate(((v, l) for v in VOUCHERS for l in v["lines"]), start=2):
         expected[f"K{row}"], expected[f"L{row}"] = line["debit"], line["credit"]
     assert stored == expected
 

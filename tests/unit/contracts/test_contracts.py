@@ -10,14 +10,16 @@ from decimal import Decimal
 import pytest
 
 import contracts
-from connectors.ledgers import mapping, runner as ledger_runner
+from connectors.ledgers import mapping
+from connectors.ledgers import runner as ledger_runner
 from connectors.shops import runner as shop_runner
 from contracts import CATALOG
 from hub import components
 from hubkit import events
 from hubkit.consumer import EventConsumer
 from hubkit.envelope import Envelope
-from services.accounting import chart, domain as accounting
+from services.accounting import chart
+from services.accounting import domain as accounting
 from services.customer import domain as customer
 from services.order import domain as order
 from services.procurement import domain as procurement

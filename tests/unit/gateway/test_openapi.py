@@ -9,9 +9,9 @@ JSON = ("application/json", "application/problem+json")
 
 @pytest.fixture(scope="module")
 def openapi(tmp_path_factory):
+    from gateway import config as gateway_config
     from gateway.app import create_app
     from gateway.clients import Clients
-    from gateway import config as gateway_config
     from hubkit import settings as hub_settings
 
     settings = hub_settings.load(gateway_config.Settings, {"HUB_VAR_DIR": str(tmp_path_factory.mktemp("openapi"))})

@@ -128,10 +128,10 @@ PATH_VALUES = {"platform": "taobao"}  # any other path parameter: "SH" fits ever
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
     from gateway import auth, webhooks
+    from gateway import config as gateway_config
     from gateway.app import create_app
     from gateway.clients import Clients
     from gateway.models import metadata as gateway_metadata
-    from gateway import config as gateway_config
     from hubkit import settings as hub_settings
     from hubkit.db import Database
 

@@ -31,8 +31,8 @@ def hub(tmp_path):
     from gateway.app import create_app
     from gateway.clients import Clients
     from gateway.models import metadata as gateway_metadata
-    from hubapi.inventory.v1 import inventory_reports_pb2_grpc, inventory_service_pb2_grpc
     from hub import components
+    from hubapi.inventory.v1 import inventory_reports_pb2_grpc, inventory_service_pb2_grpc
     from services.inventory import reports_grpc
     from services.inventory.grpc_server import InventoryServicer
 

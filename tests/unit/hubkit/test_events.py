@@ -2,7 +2,6 @@
 writes it, the nameko entry point parses and applies each event once, and a misfit is poison."""
 from __future__ import annotations
 
-import json
 from types import SimpleNamespace
 
 import pytest

@@ -325,11 +325,11 @@ def test_stock_value_at_end_of_a_local_day_and_at_a_moment(db):
 @pytest.fixture
 def gateway(db, tmp_path):
     from gateway import auth
+    from gateway import config as gateway_config
     from gateway.app import create_app
     from gateway.clients import Clients
     from gateway.models import metadata as gateway_metadata
     from hubapi.inventory.v1 import inventory_reports_pb2_grpc
-    from gateway import config as gateway_config
     from hubkit import settings as hub_settings
     from services.inventory import reports_grpc
 

@@ -9,8 +9,18 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from simulators.jd import (DEFAULT_CONFIG, EN_SEARCH, REFRESH_PATH, ROUTER_PATH, SEARCH, SHIPMENT, STOCK, fmt_time,
-                           sign, signed_params)
+from simulators.jd import (
+    DEFAULT_CONFIG,
+    EN_SEARCH,
+    REFRESH_PATH,
+    ROUTER_PATH,
+    SEARCH,
+    SHIPMENT,
+    STOCK,
+    fmt_time,
+    sign,
+    signed_params,
+)
 from simulators.jd.app import create_app
 from simulators.jd.orders import allocate
 from tests.unit.simulators import Clock, running

@@ -13,8 +13,16 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from simulators.kingdee import (DEFAULT_CONFIG, LOGIN_PATH, QUERY_PATH, SAVE_PATH, decode_app_secret, like_escape,
-                                like_regex, signed_headers)
+from simulators.kingdee import (
+    DEFAULT_CONFIG,
+    LOGIN_PATH,
+    QUERY_PATH,
+    SAVE_PATH,
+    decode_app_secret,
+    like_escape,
+    like_regex,
+    signed_headers,
+)
 from simulators.kingdee.app import create_app
 from tests.unit.simulators import Clock, running
 

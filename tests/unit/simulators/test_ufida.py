@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from simulators.ufida import (ADD_PATH, BATCH_GET_PATH, DEFAULT_CONFIG, GET_PATH, TOKEN_PATH, TRADEID_PATH)
+from simulators.ufida import ADD_PATH, BATCH_GET_PATH, DEFAULT_CONFIG, GET_PATH, TOKEN_PATH, TRADEID_PATH
 from simulators.ufida.app import create_app
 from tests.unit.simulators import Clock, running
 
