@@ -174,10 +174,13 @@ def test_a_cancelled_order_releases_its_reservation(channel_hub):
     with hub.dbs["order"].reader() as s:
         cancelled = s.execute(select(orders.c.id).where(orders.c.status == "cancelled")).scalars().all()
     assert cancelled  # churn cancelled some
-    with hub.dbs["inventory"].reader() as s:
-        still = s.execute(select(reservations.c.order_id).where(reservations.c.order_id.in_(cancelled),
-                                                                reservations.c.status == "reserved")).all()
-    assert not still
+
+    def none_still_reserved():
+        # a cancel that overtook its order's reservation waits (with back-off) for it, then releases it
+        with hub.dbs["inventory"].reader() as s:
+            return not s.execute(select(reservations.c.order_id).where(reservations.c.order_id.in_(cancelled),
+                                                                       reservations.c.status == "reserved")).all()
+    assert wait_for(none_still_reserved, 90, 0.5, "every cancelled order's reservation released")
 
 
 def test_an_unmapped_sku_holds_the_order_until_it_is_mapped(channel_hub):
