@@ -20,7 +20,6 @@ from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer, QueueConsumer
 
 from hubkit import delivery, events, metrics, topology
-from hubkit.delivery import ATTEMPTS_HEADER, ERROR_HEADER, FAILED_AT_HEADER, retry_delay  # noqa: F401 (re-exported)
 from hubkit.envelope import Envelope, EnvelopeError
 from hubkit.inbox import handle_once
 

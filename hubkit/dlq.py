@@ -7,7 +7,7 @@ import json
 import pika
 
 from hubkit import broker
-from hubkit.consumer import ATTEMPTS_HEADER, ERROR_HEADER, FAILED_AT_HEADER
+from hubkit.delivery import ATTEMPTS_HEADER, ERROR_HEADER, FAILED_AT_HEADER
 
 
 def _peek(body: bytes) -> dict:

@@ -1,5 +1,5 @@
 from hubkit import topology
-from hubkit.consumer import retry_delay
+from hubkit.delivery import retry_delay
 
 
 def test_retry_delay_grows_and_is_capped():
