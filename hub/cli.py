@@ -60,6 +60,17 @@ def cmd_up(args) -> None:
     supervisor.run_up()
 
 
+def cmd_status(args) -> None:
+    from hub import supervisor
+    status = supervisor.read_status(_settings().var_dir / supervisor.STATUS_FILE)
+    if status is None:
+        raise SystemExit("the hub is not running here (no live `hub up` for this HUB_VAR_DIR)")
+    print(f"hub up (pid {status['supervisor']}):")
+    for p in status["processes"]:
+        state = "running" if p["running"] else "waiting to restart"
+        print(f"  {p['name']:18s} pid {p['pid'] or '-':<7} {state:18s} restarts {p['restarts']}")
+
+
 def cmd_demo(args) -> None:
     from hub import demo
     demo.run_demo(as_json=args.json)
@@ -243,7 +254,10 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("service", choices=SERVICES)
         sp.set_defaults(func=func)
     sub.add_parser("gateway", help="run the HTTP gateway").set_defaults(func=cmd_gateway)
-    sub.add_parser("up", help="start every process of the embedded default; Ctrl-C stops them").set_defaults(func=cmd_up)
+    sub.add_parser("up", help="start every process of the embedded default, restart any that exits; Ctrl-C stops "
+                              "them").set_defaults(func=cmd_up)
+    sub.add_parser("status", help="each process of the running `hub up`, with its restarts").set_defaults(
+        func=cmd_status)
     demo = sub.add_parser("demo", help="start the hub, buy, sell and ship through it, print what happened")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(func=cmd_demo)

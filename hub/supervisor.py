@@ -1,6 +1,7 @@
 """Starts and stops the hub's processes as separate OS processes (`hub up`, the demo, the tests)."""
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -25,6 +26,19 @@ class Proc:
     argv: list
     metrics_port: int
     popen: subprocess.Popen | None = None
+    started_at: float = 0.0          # monotonic time of the last start
+    restarts: int = 0                # restarts since `hub up` began
+    crashes_in_a_row: int = 0        # sets the back-off; forgotten once the process stays up a while
+    restart_at: float | None = None  # when an exited process is started again
+
+
+# An exited process is started again after 1 s, 2 s, 4 s ... at most a minute; one that stayed up
+# this long before it exited starts the back-off over.
+RESTART_FIRST_SECONDS, RESTART_MAX_SECONDS, STEADY_SECONDS = 1.0, 60.0, 60.0
+
+
+def restart_delay(crashes_in_a_row: int) -> float:
+    return min(RESTART_FIRST_SECONDS * 2 ** max(crashes_in_a_row - 1, 0), RESTART_MAX_SECONDS)
 
 
 def free_port() -> int:
@@ -97,7 +111,32 @@ class Stack:
             proc_env = {**self.env, **(env or {}), "HUB_METRICS_PORT": str(proc.metrics_port)}
             proc.popen = subprocess.Popen(proc.argv, env=proc_env, stdout=log, stderr=subprocess.STDOUT,
                                           start_new_session=True, cwd=PROJECT_ROOT)
+            proc.started_at, proc.restart_at = time.monotonic(), None
             log.close()
+
+    def heal(self, now: float | None = None, say=print) -> list[str]:
+        """Start again, with back-off, every process that exited; returns those started now."""
+        now = time.monotonic() if now is None else now
+        started = []
+        for name, proc in self.procs.items():
+            if proc.popen is None or proc.popen.poll() is None:
+                continue
+            if proc.restart_at is None:
+                steady = now - proc.started_at >= STEADY_SECONDS
+                proc.crashes_in_a_row = 1 if steady else proc.crashes_in_a_row + 1
+                proc.restart_at = now + restart_delay(proc.crashes_in_a_row)
+                say(f"{name} exited with code {proc.popen.returncode}; restarting it in "
+                    f"{proc.restart_at - now:.0f}s (see {self.log_dir / (name + '.log')})")
+            elif now >= proc.restart_at:
+                proc.restarts += 1
+                self.start(name)
+                started.append(name)
+        return started
+
+    def status(self) -> list[dict]:
+        """Each process: pid, running or waiting to restart, restarts so far."""
+        return [{"name": name, "pid": proc.popen.pid if proc.popen else None, "running": self.running(name),
+                 "restarts": proc.restarts} for name, proc in self.procs.items()]
 
     def signal(self, name: str, sig=signal.SIGTERM) -> None:
         popen = self.procs[name].popen
@@ -196,17 +235,37 @@ def run_up() -> None:
         print(f"  {name:18s} pid {proc.popen.pid:<7d} metrics {where}")
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    status_file = stack.settings.var_dir / STATUS_FILE
     try:
         while not stopping:
             time.sleep(0.5)
-            dead = [n for n in stack.procs if not stack.running(n)]
-            if dead:
-                print(f"process(es) exited: {dead}; stopping the hub")
-                break
+            stack.heal(say=lambda line: print(line, flush=True))
+            write_status(status_file, stack)
     except KeyboardInterrupt:
         pass
     finally:
         stack.stop()
+        status_file.unlink(missing_ok=True)
         print("hub stopped")
+
+
+STATUS_FILE = "hub-status.json"  # under HUB_VAR_DIR, while `hub up` runs
+
+
+def write_status(path: Path, stack: Stack) -> None:
+    """What `hub status` shows: the supervisor and each of its processes."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"supervisor": os.getpid(), "processes": stack.status()}))
+    tmp.replace(path)  # readers never see half a file
+
+
+def read_status(path: Path) -> dict | None:
+    """The status `hub up` keeps, or None when no live `hub up` keeps it."""
+    try:
+        status = json.loads(path.read_text())
+        os.kill(status["supervisor"], 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return status
 
 
