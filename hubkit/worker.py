@@ -15,6 +15,8 @@ from hubkit import logging as hublog
 from hubkit import metrics
 from hubkit.consumer import HUB_CONFIG_KEY
 
+log = logging.getLogger(__name__)
+
 
 def nameko_config(settings) -> dict:
     """The nameko config of a service's worker, from the service's settings (a HubSettings with
@@ -47,9 +49,23 @@ def run(service: str, worker_cls, settings) -> None:
         if not stopping.ready():
             stopping.send(True)
 
+    def _watch():
+        # nameko's container can die (an ack on a reset connection) while the process lives on,
+        # consuming nothing: end the process instead, so its supervisor starts a healthy one
+        try:
+            runner.wait()
+        except Exception:
+            log.exception("%s worker's container died; exiting", service)
+        if not stopping.ready():
+            stopping.send(False)
+
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     runner.start()
-    logging.getLogger(__name__).info("%s worker started", service)
-    stopping.wait()
-    runner.stop()
+    eventlet.spawn(_watch)
+    log.info("%s worker started", service)
+    if stopping.wait():
+        runner.stop()
+        return
+    runner.kill()
+    raise SystemExit(1)
