@@ -77,6 +77,7 @@ class KingdeeClient:
     """K/3 Cloud WebAPI: LoginByAppSecret session, GL_VOUCHER Save, ExecuteBillQuery look-ups."""
 
     SVC = "Kingdee.BOS.WebApi.ServicesStub."
+    QUERY_PAGE = 2000  # rows per ExecuteBillQuery call: a period's vouchers are read page by page
 
     def __init__(self, config, transport=None):
         self.config = config
@@ -145,11 +146,23 @@ class KingdeeClient:
             return ambiguous(f"ledger says repeated: {message}")
         return rejected(message)
 
+    def _query(self, filter_string: str, limit: int = 0) -> list:
+        """Every row matching (or the first `limit`), read in pages ordered by voucher and entry,
+        so a page boundary neither skips nor repeats a row."""
+        rows: list = []
+        while True:
+            size = min(self.QUERY_PAGE, limit - len(rows)) if limit else self.QUERY_PAGE
+            page = self._query_page(filter_string, len(rows), size)
+            rows.extend(page)
+            if len(page) < size or (limit and len(rows) >= limit):
+                return rows
+
     @_transient
-    def _query(self, filter_string: str) -> list:
+    def _query_page(self, filter_string: str, start: int, size: int) -> list:
         body = mapping.to_json({"data": {"FormId": "GL_VOUCHER",
                                          "FieldKeys": "FVOUCHERID,FBillNo,FDate,FEXPLANATION,FACCOUNTID.FNumber,FDEBIT,FCREDIT",
-                                         "FilterString": filter_string, "StartRow": 0, "Limit": 100000}})
+                                         "FilterString": filter_string, "OrderString": "FVOUCHERID ASC,FEntity_FEntryID ASC",
+                                         "StartRow": start, "Limit": size}})
         reply = self._post("DynamicFormService.ExecuteBillQuery.common.kdsvc", body)
         if reply.status_code != 200:
             raise Unavailable(f"Kingdee query answered HTTP {reply.status_code}")
@@ -163,7 +176,7 @@ class KingdeeClient:
     def find(self, external_number: str) -> str | None:
         """The ledger's reference of the voucher carrying this external number, if it has one."""
         try:
-            rows = self._query(f"FEXPLANATION like '{_sqlserver_like_literal(f'[{external_number}]')}%'")
+            rows = self._query(f"FEXPLANATION like '{_sqlserver_like_literal(f'[{external_number}]')}%'", limit=1)
         except (httpx.HTTPError, _SessionLost, _RateLimited) as exc:
             raise Unavailable(str(exc)) from exc
         return f"{rows[0][0]}/{rows[0][1]}" if rows else None
