@@ -12,7 +12,8 @@ metadata = new_metadata()
 # pending  -> not yet sent (or sent and refused for a reason that stored nothing: retry)
 # pushing  -> a save call is (or was, when the process died) in flight: look up before sending again
 # confirmed -> the ledger holds it (ledger_ref); never sent again
-# rejected -> the ledger refused it (message); waits for a fix and a re-push, never retried blindly
+# rejected -> the ledger refused it, or gave no certain answer too often (message); waits for a
+#             person and a re-push (which looks it up first), never retried blindly
 PENDING, PUSHING, CONFIRMED, REJECTED = "pending", "pushing", "confirmed", "rejected"
 
 vouchers = Table(

@@ -1,0 +1,98 @@
+"""No push stays `pushing` for ever: after a bounded number of rounds without a certain answer the
+voucher is set aside for a person (listed with the reason), and a re-push looks it up first."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from connectors.ledgers import pusher, store
+from connectors.ledgers.clients import Unavailable, ambiguous, confirmed
+from hub import components
+from hubkit import clock
+from hubkit.db import Database
+
+VOUCHER = {"id": "v1", "number": "记-2026-11-0001", "period": "2026-11", "lines": []}
+
+
+class Silent:
+    """A ledger that never answers a save for certain and never finds the voucher."""
+
+    def __init__(self, finds=None, lookups_fail=False):
+        self.saves, self.finds, self.lookups_fail = 0, finds, lookups_fail
+
+    def push(self, voucher, accounts):
+        self.saves += 1
+        return ambiguous("timed out")
+
+    def find(self, external_number):
+        if self.lookups_fail:
+            raise Unavailable("ledger down")
+        return self.finds
+
+
+def _db(tmp_path) -> Database:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    components.migrate("ledger", url)
+    db = Database(url, store.metadata)
+    now = clock.now()
+    with db.session() as s:
+        s.execute(store.vouchers.insert().values(voucher_id="v1", number=VOUCHER["number"], period="2026-11",
+                                                 body='{"id": "v1", "number": "n", "period": "2026-11", "lines": []}',
+                                                 received_at=now))
+        s.execute(store.pushes.insert().values(ledger="kingdee", voucher_id="v1", external_number="HUB-202611-JZ-0001",
+                                               status=store.PENDING, next_attempt_at=now, created_at=now, updated_at=now))
+    return db
+
+
+def _run(p: pusher.Pusher, db: Database, rounds: int) -> None:
+    for _ in range(rounds):
+        with db.session() as s:  # every attempt is due at once
+            s.execute(update(store.pushes).values(next_attempt_at=clock.now() - timedelta(seconds=1)))
+        p.tick()
+
+
+def _row(db):
+    with db.reader() as s:
+        return s.execute(select(store.pushes)).one()
+
+
+def test_a_voucher_without_a_certain_answer_is_set_aside_for_a_person(tmp_path):
+    db, ledger = _db(tmp_path), Silent()
+    p = pusher.Pusher("kingdee", ledger, db, parallel=1)
+    _run(p, db, pusher.MAX_UNCERTAIN + 5)
+    row = _row(db)
+    assert row.status == store.REJECTED
+    assert "no certain answer" in row.last_error and "HUB-202611-JZ-0001" in row.last_error
+    assert ledger.saves == pusher.MAX_UNCERTAIN  # bounded: no push after it was set aside
+    assert pusher.status(db, "kingdee")["rejected"] == 1
+
+
+def test_a_ledger_that_cannot_be_asked_is_set_aside_too(tmp_path):
+    db, ledger = _db(tmp_path), Silent(lookups_fail=True)
+    p = pusher.Pusher("kingdee", ledger, db, parallel=1)
+    _run(p, db, pusher.MAX_UNCERTAIN + 5)
+    assert _row(db).status == store.REJECTED and ledger.saves == 1
+
+
+def test_a_re_push_looks_the_voucher_up_first_and_has_a_fresh_budget(tmp_path):
+    db, ledger = _db(tmp_path), Silent()
+    p = pusher.Pusher("kingdee", ledger, db, parallel=1)
+    _run(p, db, pusher.MAX_UNCERTAIN + 1)
+    pusher.retry_rejected(db, "kingdee", "v1")
+    ledger.finds, saves = "42/JZ-0001", ledger.saves  # it had landed after all
+    _run(p, db, 1)
+    row = _row(db)
+    assert row.status == store.CONFIRMED and row.ledger_ref == "42/JZ-0001"
+    assert ledger.saves == saves  # found by the look-up: not sent again
+
+
+def test_a_confirmed_push_is_untouched(tmp_path):
+    db = _db(tmp_path)
+
+    class Answers(Silent):
+        def push(self, voucher, accounts):
+            return confirmed("7/JZ-0001")
+    p = pusher.Pusher("kingdee", Answers(), db, parallel=1)
+    _run(p, db, 3)
+    assert _row(db).status == store.CONFIRMED
