@@ -22,7 +22,7 @@ STATUS = {"TRADE_NO_CREATE_PAY": "awaiting_payment", "WAIT_BUYER_PAY": "awaiting
 FIELDS = ("tid,status,modified,created,payment,post_fee,discount_fee,buyer_nick,buyer_open_uid,receiver_name,"
           "receiver_mobile,receiver_state,receiver_city,receiver_district,receiver_address,receiver_zip,orders")
 PAGE_SIZE = 100
-BAN = re.compile(r"ban will last (\d+) more seconds")
+BAN = re.compile(r"ban will last (?:for )?(\d+) more seconds")  # "for": the real text (section 1.5)
 TRANSIENT_CODES = {"10", "15", "520"}  # service unavailable, remote errors: the isp.* family
 READS_PER_WINDOW = 5  # a window whose pages shifted while read is read again, up to this many times
 
