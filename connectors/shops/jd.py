@@ -8,7 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from connectors.shops.allocate import allocate
-from connectors.shops.core import PlatformLine, PlatformOrder
+from connectors.shops.core import PlatformLine, PlatformOrder, broken_order, missing_field
 from connectors.shops.platform import PlatformClient, PlatformError, RateLimited, TokenExpired, Transient
 from hubkit.money import cents
 
@@ -29,8 +29,20 @@ def sign(params: dict, secret: str) -> str:
     return hashlib.md5(f"{secret}{body}{secret}".encode()).hexdigest().upper()
 
 
+REQUIRED = ("orderId", "orderState", "modified", "orderPayment", "itemInfoList")  # of an order
+LINE_REQUIRED = ("skuId", "jdPrice", "itemTotal")  # of each of its itemInfoList
+COUPON_REQUIRED = ("couponPrice",)  # of each of its couponDetailList
+
+
 def _time(value: str) -> datetime:
     return datetime.strptime(value[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
+
+
+def _time_or_now(value) -> datetime:
+    try:
+        return _time(str(value))
+    except ValueError:
+        return datetime.now(SHANGHAI)
 
 
 class JdClient(PlatformClient):
@@ -95,6 +107,11 @@ class JdClient(PlatformClient):
             page += 1
 
     def normalize(self, shop, raw: dict) -> PlatformOrder:
+        missing = (missing_field(raw, REQUIRED, ("itemInfoList",), LINE_REQUIRED)
+                   or missing_field(raw, (), ("couponDetailList",), COUPON_REQUIRED))
+        if missing:  # held, naming the field, rather than failing the whole pull
+            return broken_order("jd", shop.shop, raw, ("orderId",), _time_or_now(raw.get("modified")),
+                                "missing_field", f"the order has no {missing}")
         items = raw.get("itemInfoList") or []
         coupons = raw.get("couponDetailList") or []
         goods = [cents(Decimal(i["jdPrice"]) * int(i["itemTotal"])) for i in items]

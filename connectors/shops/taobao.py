@@ -10,7 +10,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from connectors.shops.allocate import allocate
-from connectors.shops.core import PlatformLine, PlatformOrder
+from connectors.shops.core import PlatformLine, PlatformOrder, broken_order, missing_field
 from connectors.shops.platform import PlatformClient, PlatformError, RateLimited, TokenExpired, Transient
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -36,8 +36,19 @@ def sign(params: dict, secret: str, method: str = "md5") -> str:
     return hmac.new(secret.encode("utf-8"), body.encode("utf-8"), digest).hexdigest().upper()
 
 
+REQUIRED = ("tid|tid_str", "status", "modified", "payment", "orders")  # of a trade
+LINE_REQUIRED = ("oid|oid_str", "num", "price")  # of each of its orders.order
+
+
 def _time(value: str) -> datetime:
     return datetime.strptime(value[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
+
+
+def _time_or_now(value) -> datetime:
+    try:
+        return _time(str(value))
+    except ValueError:
+        return datetime.now(SHANGHAI)
 
 
 class TaobaoClient(PlatformClient):
@@ -105,6 +116,10 @@ class TaobaoClient(PlatformClient):
         raise Transient(f"pages kept shifting while the window {start}..{end} was read")
 
     def normalize(self, shop, raw: dict) -> PlatformOrder:
+        missing = missing_field(raw, REQUIRED, ("orders", "order"), LINE_REQUIRED)
+        if missing:  # held, naming the field, rather than failing the whole pull
+            return broken_order("taobao", shop.shop, raw, ("tid_str", "tid"), _time_or_now(raw.get("modified")),
+                                "missing_field", f"the trade has no {missing}")
         items = (raw.get("orders") or {}).get("order") or []
         divided = [Decimal(i.get("divide_order_fee") or i.get("payment") or "0") for i in items]
         shipping = allocate(divided, Decimal(raw.get("post_fee") or "0"))

@@ -3,14 +3,42 @@ error parsing, order normalisation, amounts (docs/EXTERNAL_APIS.md sections 1 an
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import httpx
 import pytest
 
+from connectors.shops import core
+from connectors.shops.jd import JdClient
 from connectors.shops.platform import PlatformConfig, RateLimited, Shop
 from connectors.shops.taobao import TaobaoClient
 
 TB_SHOP = Shop(platform="taobao", shop="tb-main", access_token="tok", refresh_token="rt")
+JD_SHOP = Shop(platform="jd", shop="jd-main", access_token="tok", refresh_token="rt")
+RECEIVER = {"receiver_name": "张三", "receiver_mobile": "13800000000", "receiver_state": "浙江省",
+            "receiver_city": "杭州市", "receiver_district": "西湖区", "receiver_address": "文三路 1 号"}
+
+
+def tb_trade(lines: list[dict], payment: str, post_fee: str = "0.00", tid: int = 3028689400000001) -> dict:
+    """A TOP trade (section 1.4 fields), lines given as {oid, outer_sku_id, num, price, payment}."""
+    return {"tid": tid, "tid_str": str(tid), "status": "WAIT_SELLER_SEND_GOODS", "modified": "2026-01-01 10:00:00",
+            "created": "2026-01-01 09:59:00", "payment": payment, "post_fee": post_fee, "buyer_nick": "tb_buyer",
+            **RECEIVER,
+            "orders": {"order": [{"oid": ln["oid"], "oid_str": str(ln["oid"]), "num_iid": 100, "sku_id": "1",
+                                  "outer_sku_id": ln["outer_sku_id"], "num": ln["num"], "price": ln["price"],
+                                  "payment": ln["payment"], "divide_order_fee": ln.get("divide", ln["payment"]),
+                                  "refund_status": "NO_REFUND"} for ln in lines]}}
+
+
+def jd_order(items: list[dict], payment: str, freight: str = "0.00", coupons: list | None = None,
+             order_id: str = "249786309732") -> dict:
+    """A JD OrderSearchInfo (section 2.3), items given as {skuId, jdPrice, itemTotal}."""
+    return {"orderId": order_id, "orderState": "WAIT_SELLER_STOCK_OUT", "modified": "2026-01-01 10:00:00",
+            "orderPayment": payment, "freightPrice": freight, "pin": "jd_buyer",
+            "itemInfoList": [{"outerSkuId": i.get("outerSkuId", i["skuId"]), **i} for i in items],
+            "couponDetailList": coupons or [],
+            "consigneeInfo": {"fullname": "李四", "mobile": "13900000000", "province": "广东", "city": "广州市",
+                              "county": "海珠区", "fullAddress": "赤岗街道 2 号"}}
 
 
 class NoTokens:
@@ -46,3 +74,66 @@ def test_taobao_ban_length_is_read_from_the_real_text_and_the_short_form(sub_msg
     with pytest.raises(RateLimited) as raised:
         client._call(TB_SHOP, "taobao.trades.sold.increment.get", {})
     assert raised.value.wait_seconds == seconds
+
+
+def jd(answer=None, seen=None, **config) -> JdClient:
+    return JdClient(PlatformConfig(url="http://jd.test", app_key="k", app_secret="s", attempts=1, **config),
+                    NoTokens(), transport=replying(answer or {}, seen))
+
+
+def held(order: core.PlatformOrder) -> core.Held:
+    with pytest.raises(core.Held) as raised:
+        core.hub_order(order, {ln.outer_sku: [{"sku": ln.outer_sku, "quantity": 1}] for ln in order.lines})
+    return raised.value
+
+
+@pytest.mark.parametrize("path, field", [(("modified",), "modified"), (("payment",), "payment"),
+                                         (("status",), "status"), (("orders",), "orders"),
+                                         (("orders", "order", 0, "num"), "orders.order[0].num"),
+                                         (("orders", "order", 1, "price"), "orders.order[1].price")])
+def test_a_taobao_trade_missing_a_required_field_is_held_naming_it(path, field):
+    trade = tb_trade([{"oid": 1, "outer_sku_id": "A", "num": 1, "price": "10.00", "payment": "10.00"},
+                      {"oid": 2, "outer_sku_id": "B", "num": 1, "price": "5.00", "payment": "5.00"}], "15.00")
+    record = trade
+    for key in path[:-1]:
+        record = record[key]
+    del record[path[-1]]
+    order = taobao({}).normalize(TB_SHOP, trade)
+    assert order.external_order_id == "3028689400000001"
+    problem = held(order)
+    assert problem.reason == "missing_field" and field in problem.detail
+
+
+def test_a_taobao_pull_holds_a_broken_trade_and_keeps_the_others():
+    good = tb_trade([{"oid": 1, "outer_sku_id": "A", "num": 1, "price": "10.00", "payment": "10.00"}], "10.00")
+    broken = tb_trade([{"oid": 2, "outer_sku_id": "A", "num": 1, "price": "10.00", "payment": "10.00"}], "10.00",
+                      tid=3028689400000002)
+    del broken["tid"], broken["tid_str"]
+    client = taobao({"trades_sold_increment_get_response": {"total_results": 2,
+                                                           "trades": {"trade": [good, broken]}}})
+    orders = client.orders_modified(TB_SHOP, datetime(2026, 1, 1, tzinfo=timezone.utc),
+                                    datetime(2026, 1, 1, 1, tzinfo=timezone.utc))
+    assert len(orders) == 2
+    ok = next(o for o in orders if o.external_order_id == "3028689400000001")
+    assert core.hub_order(ok, {"A": [{"sku": "A", "quantity": 1}]})["lines"][0]["amount"] == "10.00"
+    bad = next(o for o in orders if o.external_order_id != "3028689400000001")
+    assert held(bad).reason == "missing_field" and "tid" in held(bad).detail
+
+
+@pytest.mark.parametrize("path, field", [(("modified",), "modified"), (("orderPayment",), "orderPayment"),
+                                         (("orderState",), "orderState"),
+                                         (("itemInfoList", 0, "itemTotal"), "itemInfoList[0].itemTotal"),
+                                         (("itemInfoList", 1, "jdPrice"), "itemInfoList[1].jdPrice"),
+                                         (("couponDetailList", 0, "couponPrice"), "couponDetailList[0].couponPrice")])
+def test_a_jd_order_missing_a_required_field_is_held_naming_it(path, field):
+    order = jd_order([{"skuId": "1", "jdPrice": "10.00", "itemTotal": "1"},
+                      {"skuId": "2", "jdPrice": "5.00", "itemTotal": "1"}], "14.00",
+                     coupons=[{"skuId": "", "couponType": "100-店铺优惠", "couponPrice": "1.00"}])
+    record = order
+    for key in path[:-1]:
+        record = record[key]
+    del record[path[-1]]
+    normalized = jd().normalize(JD_SHOP, order)
+    assert normalized.external_order_id == "249786309732"
+    problem = held(normalized)
+    assert problem.reason == "missing_field" and field in problem.detail
