@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from connectors.shops.allocate import allocate
-from hubkit.money import cents
+from hubkit.money import cents, to_decimal
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,13 @@ def hub_order(po: PlatformOrder, mappings: dict[str, list[dict]]) -> dict:
     return {"channel": po.platform, "shop": po.shop, "external_order_id": po.external_order_id,
             "version": po.version, "status": po.status, "currency": "CNY", "buyer": po.buyer,
             "shipping_address": po.address, "lines": lines, "platform_line_ids": line_ids}
+
+
+def amount(record: dict, *names: str) -> Decimal:
+    """The first of `names` that `record` has (not None or ""), exactly: a string, an int or a Decimal
+    parsed from the JSON text (connectors.shops.platform); a float is refused (hubkit.money). 0 if none."""
+    value = next((record[n] for n in names if record.get(n) not in (None, "")), "0")
+    return to_decimal(value)
 
 
 def missing_field(raw: dict, required: tuple[str, ...], lines_key: tuple[str, ...] = (),

@@ -8,7 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from connectors.shops.allocate import allocate
-from connectors.shops.core import PlatformLine, PlatformOrder, broken_order, missing_field
+from connectors.shops.core import PlatformLine, PlatformOrder, amount, broken_order, missing_field
 from connectors.shops.platform import PlatformClient, PlatformError, RateLimited, TokenExpired, Transient
 from hubkit.money import cents
 
@@ -114,22 +114,22 @@ class JdClient(PlatformClient):
                                 "missing_field", f"the order has no {missing}")
         items = raw.get("itemInfoList") or []
         coupons = raw.get("couponDetailList") or []
-        goods = [cents(Decimal(i["jdPrice"]) * int(i["itemTotal"])) for i in items]
-        own = [sum((Decimal(c["couponPrice"]) for c in coupons if c.get("skuId") == i["skuId"]), Decimal(0))
+        goods = [cents(amount(i, "jdPrice") * int(i["itemTotal"])) for i in items]
+        own = [sum((amount(c, "couponPrice") for c in coupons if c.get("skuId") == i["skuId"]), Decimal(0))
                for i in items]
-        order_level = sum((Decimal(c["couponPrice"]) for c in coupons if not c.get("skuId")), Decimal(0))
+        order_level = sum((amount(c, "couponPrice") for c in coupons if not c.get("skuId")), Decimal(0))
         net = [g - o for g, o in zip(goods, own)]
         discount = allocate(net, order_level)
-        freight = allocate(goods, Decimal(raw.get("freightPrice") or "0"))
+        freight = allocate(goods, amount(raw, "freightPrice"))
         refund = "requested" if raw.get("orderState") == "LOCKED" or raw.get("returnOrder") == "1" else None
         lines = [PlatformLine(line_id=i["skuId"], outer_sku=i.get("outerSkuId") or i["skuId"],
-                              quantity=int(i["itemTotal"]), price=Decimal(i["jdPrice"]),
+                              quantity=int(i["itemTotal"]), price=amount(i, "jdPrice"),
                               paid=n - d + f, refund_status=refund)
                  for i, n, d, f in zip(items, net, discount, freight)]
         consignee = raw.get("consigneeInfo") or {}
         return PlatformOrder(
             platform="jd", shop=shop.shop, external_order_id=str(raw["orderId"]), modified=_time(raw["modified"]),
-            status=STATUS.get(raw.get("orderState"), "paid"), paid_total=Decimal(raw["orderPayment"]), lines=lines,
+            status=STATUS.get(raw.get("orderState"), "paid"), paid_total=amount(raw, "orderPayment"), lines=lines,
             buyer={"external_id": raw.get("pin", ""), "name": consignee.get("fullname", ""),
                    "phone": consignee.get("mobile", "")},
             address={"recipient": consignee.get("fullname", ""), "phone": consignee.get("mobile", ""),

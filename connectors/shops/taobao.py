@@ -6,11 +6,10 @@ import hmac
 import json
 import re
 from datetime import datetime
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from connectors.shops.allocate import allocate
-from connectors.shops.core import PlatformLine, PlatformOrder, broken_order, missing_field
+from connectors.shops.core import PlatformLine, PlatformOrder, amount, broken_order, missing_field
 from connectors.shops.platform import PlatformClient, PlatformError, RateLimited, TokenExpired, Transient
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -121,18 +120,18 @@ class TaobaoClient(PlatformClient):
             return broken_order("taobao", shop.shop, raw, ("tid_str", "tid"), _time_or_now(raw.get("modified")),
                                 "missing_field", f"the trade has no {missing}")
         items = (raw.get("orders") or {}).get("order") or []
-        divided = [Decimal(i.get("divide_order_fee") or i.get("payment") or "0") for i in items]
-        shipping = allocate(divided, Decimal(raw.get("post_fee") or "0"))
+        divided = [amount(i, "divide_order_fee", "payment") for i in items]
+        shipping = allocate(divided, amount(raw, "post_fee"))
         lines = [PlatformLine(line_id=str(i.get("oid_str") or i["oid"]),
                               outer_sku=i.get("outer_sku_id") or i.get("outer_iid") or str(i.get("sku_id") or ""),
-                              quantity=int(i["num"]), price=Decimal(i["price"]), paid=d + f,
+                              quantity=int(i["num"]), price=amount(i, "price"), paid=d + f,
                               refund_status=None if i.get("refund_status") in (None, "NO_REFUND")
                               else i["refund_status"].lower())
                  for i, d, f in zip(items, divided, shipping)]
         return PlatformOrder(
             platform="taobao", shop=shop.shop, external_order_id=str(raw.get("tid_str") or raw["tid"]),
             modified=_time(raw["modified"]), status=STATUS.get(raw.get("status"), "paid"),
-            paid_total=Decimal(raw["payment"]), lines=lines,
+            paid_total=amount(raw, "payment"), lines=lines,
             buyer={"external_id": raw.get("buyer_open_uid") or raw.get("buyer_nick", ""),
                    "name": raw.get("receiver_name", ""), "phone": raw.get("receiver_mobile", "")},
             address={"recipient": raw.get("receiver_name", ""), "phone": raw.get("receiver_mobile", ""),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -137,3 +138,36 @@ def test_a_jd_order_missing_a_required_field_is_held_naming_it(path, field):
     assert normalized.external_order_id == "249786309732"
     problem = held(normalized)
     assert problem.reason == "missing_field" and field in problem.detail
+
+
+WINDOW = (datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 1, 1, tzinfo=timezone.utc))
+
+
+def test_taobao_amounts_sent_as_json_numbers_parse_exactly():
+    trade = tb_trade([{"oid": 1, "outer_sku_id": "A", "num": 1, "price": "X", "payment": "Y"},
+                      {"oid": 2, "outer_sku_id": "B", "num": 1, "price": "X", "payment": "Z"}], "T")
+    text = json.dumps({"trades_sold_increment_get_response": {"total_results": 1, "trades": {"trade": [trade]}}})
+    # numbers, as some gateways send them: 0.1 + 0.2 is not 0.3 in binary floating point
+    for q, number in (('"X"', "0.1"), ('"Y"', "0.1"), ('"Z"', "0.2"), ('"T"', "0.3")):
+        text = text.replace(q, number)
+    text = text.replace('"divide_order_fee": 0.1', '"divide_order_fee": 0.1')
+    order, = taobao(text).orders_modified(TB_SHOP, *WINDOW)
+    assert order.paid_total == Decimal("0.3") and [ln.price for ln in order.lines] == [Decimal("0.1")] * 2
+    assert [ln.paid for ln in order.lines] == [Decimal("0.1"), Decimal("0.2")]
+    payload = core.hub_order(order, {"A": [{"sku": "A", "quantity": 1}], "B": [{"sku": "B", "quantity": 1}]})
+    assert [ln["amount"] for ln in payload["lines"]] == ["0.10", "0.20"]
+
+
+def test_jd_amounts_sent_as_json_numbers_parse_exactly():
+    order = jd_order([{"skuId": "1", "jdPrice": "X", "itemTotal": "1"},
+                      {"skuId": "2", "jdPrice": "Y", "itemTotal": "1"}], "T", freight="F")
+    text = json.dumps({"jingdong_pop_order_search_responce": {"code": "0", "searchorderinfo_result": {
+        "apiResult": {"success": True}, "orderTotal": 1, "orderInfoList": [order]}}})
+    for q, number in (('"X"', "0.1"), ('"Y"', "0.2"), ('"T"', "1.005"), ('"F"', "0.705")):
+        text = text.replace(q, number)
+    normalized, = jd(text).orders_modified(JD_SHOP, *WINDOW)
+    assert normalized.paid_total == Decimal("1.005")  # as sent (as a float it is 1.00499999...)
+    assert [ln.price for ln in normalized.lines] == [Decimal("0.1"), Decimal("0.2")]
+    # half a cent rounds up from the text (a float would have rounded 0.70499... and 1.00499... down)
+    assert sum(ln.paid for ln in normalized.lines) == Decimal("1.01")
+    assert core.hub_order(normalized, {"1": [{"sku": "A", "quantity": 1}], "2": [{"sku": "B", "quantity": 1}]})
