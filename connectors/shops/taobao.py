@@ -6,6 +6,7 @@ import hmac
 import json
 import re
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from connectors.shops.allocate import allocate
@@ -120,8 +121,9 @@ class TaobaoClient(PlatformClient):
             return broken_order("taobao", shop.shop, raw, ("tid_str", "tid"), _time_or_now(raw.get("modified")),
                                 "missing_field", f"the trade has no {missing}")
         items = (raw.get("orders") or {}).get("order") or []
-        divided = [amount(i, "divide_order_fee", "payment") for i in items]
-        shipping = allocate(divided, amount(raw, "post_fee"))
+        post_fee, payment = amount(raw, "post_fee"), amount(raw, "payment")
+        divided = [self._goods(i, len(items), payment, post_fee) for i in items]
+        shipping = allocate(divided, post_fee)  # the post fee spread once
         lines = [PlatformLine(line_id=str(i.get("oid_str") or i["oid"]),
                               outer_sku=i.get("outer_sku_id") or i.get("outer_iid") or str(i.get("sku_id") or ""),
                               quantity=int(i["num"]), price=amount(i, "price"), paid=d + f,
@@ -139,6 +141,18 @@ class TaobaoClient(PlatformClient):
                      "district": raw.get("receiver_district", ""), "street": raw.get("receiver_address", ""),
                      "postal_code": raw.get("receiver_zip", "")},
             raw=raw)
+
+    @staticmethod
+    def _goods(line: dict, lines: int, payment: Decimal, post_fee: Decimal) -> Decimal:
+        """What the buyer paid for a line's goods, without shipping: `divide_order_fee`, else the line
+        `payment`, less the post fee where a single line's `payment` includes it (section 1.4 doc note:
+        then it equals the trade's payment; without the quirk it is the payment less the post fee)."""
+        if line.get("divide_order_fee") not in (None, ""):
+            return amount(line, "divide_order_fee")
+        paid = amount(line, "payment")
+        if lines == 1 and post_fee and paid == payment:
+            return paid - post_fee
+        return paid
 
     def confirm_shipment(self, shop, external_order_id: str, carrier: str, tracking: str, line_ids: list) -> None:
         params = {"tid": external_order_id, "out_sid": tracking, "company_code": carrier.upper()}

@@ -171,3 +171,46 @@ def test_jd_amounts_sent_as_json_numbers_parse_exactly():
     # half a cent rounds up from the text (a float would have rounded 0.70499... and 1.00499... down)
     assert sum(ln.paid for ln in normalized.lines) == Decimal("1.01")
     assert core.hub_order(normalized, {"1": [{"sku": "A", "quantity": 1}], "2": [{"sku": "B", "quantity": 1}]})
+
+
+# the real single-line trade of section 1.4: line payment 148.00 = trade payment, post fee 8.00 included
+REAL_SINGLE = {"tid": "227668460417201790", "status": "TRADE_FINISHED", "modified": "2018-10-23 10:31:20",
+               "payment": "148.00", "post_fee": "8.00", **RECEIVER,
+               "orders": {"order": [{"oid": "227668460417201790", "num": 1, "num_iid": 559884639463,
+                                     "outer_iid": "06-18-08", "price": "160.00", "discount_fee": "20.00",
+                                     "adjust_fee": "0.00", "divide_order_fee": "140.00", "payment": "148.00",
+                                     "total_fee": "140.00", "refund_status": "NO_REFUND"}]}}
+
+
+@pytest.mark.parametrize("divide_order_fee", [True, False])
+@pytest.mark.parametrize("quirk", [True, False])
+def test_a_single_line_trade_adds_up_to_the_payment_with_the_post_fee_once(quirk, divide_order_fee):
+    trade = json.loads(json.dumps(REAL_SINGLE))
+    line = trade["orders"]["order"][0]
+    if not quirk:
+        line["payment"] = "140.00"
+    if not divide_order_fee:
+        del line["divide_order_fee"]
+    order = taobao({}).normalize(TB_SHOP, trade)
+    assert [ln.paid for ln in order.lines] == [Decimal("148.00")]
+    payload = core.hub_order(order, {"06-18-08": [{"sku": "TEE", "quantity": 1}]})
+    assert payload["lines"][0]["amount"] == "148.00"
+
+
+def test_trades_from_the_simulator_add_up_with_its_default_single_line_quirk():
+    from fastapi.testclient import TestClient
+
+    from simulators.taobao.app import create_app
+    from tests.unit.simulators import Clock
+
+    with TestClient(create_app(clock=Clock())) as sim:
+        trades = sim.post("/__sim/orders/generate", json={"shop": "tb-main", "count": 60, "seed": 3}).json()["orders"]
+    single = [t for t in trades if len(t["orders"]["order"]) == 1 and Decimal(t["post_fee"]) > 0]
+    assert single and single[0]["orders"]["order"][0]["payment"] == single[0]["payment"]
+    client = taobao({})
+    for t in trades:
+        for ln in t["orders"]["order"]:  # the fallback, as from a client asking for fewer fields
+            del ln["divide_order_fee"]
+        if Decimal(t["discount_fee"]) == 0:  # without divide_order_fee an order discount cannot be spread
+            order = client.normalize(TB_SHOP, t)
+            assert sum(ln.paid for ln in order.lines) == Decimal(t["payment"]), t
