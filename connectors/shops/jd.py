@@ -66,7 +66,8 @@ class JdClient(PlatformClient):
         return body
 
     def refresh(self, shop) -> tuple[str, str]:
-        body = self.get("/oauth2/refresh_token", params={
+        oauth = (self.config.oauth_url or self.config.url).rstrip("/")  # JD serves OAuth from its own host
+        body = self.get(f"{oauth}/oauth2/refresh_token", params={
             "app_key": self.config.app_key, "app_secret": self.config.app_secret, "grant_type": "refresh_token",
             "refresh_token": self.refresh_token_of(shop)})
         if not body.get("access_token"):

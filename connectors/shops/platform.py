@@ -43,6 +43,7 @@ class PlatformConfig:
     timeout_seconds: float = 5.0
     attempts: int = 6        # per call, before the shop goes into its error state
     max_wait_seconds: float = 10.0
+    oauth_url: str = ""      # where the platform serves OAuth, if not at `url` (JD: https://open-oauth.jd.com)
 
 
 @dataclass(frozen=True)

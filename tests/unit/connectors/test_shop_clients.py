@@ -214,3 +214,52 @@ def test_trades_from_the_simulator_add_up_with_its_default_single_line_quirk():
         if Decimal(t["discount_fee"]) == 0:  # without divide_order_fee an order discount cannot be spread
             order = client.normalize(TB_SHOP, t)
             assert sum(ln.paid for ln in order.lines) == Decimal(t["payment"]), t
+
+
+def test_jd_token_refresh_goes_to_the_oauth_url_of_the_config():
+    seen: list[httpx.Request] = []
+    expired = {"error_response": {"code": "19", "zh_desc": "无效access_token", "en_desc": "Invalid access_token"}}
+    found = {"jingdong_pop_order_search_responce": {"code": "0", "searchorderinfo_result": {
+        "apiResult": {"success": True}, "orderTotal": 0, "orderInfoList": []}}}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "oauth.jd.test":
+            body = {"access_token": "new-at", "refresh_token": "new-rt", "expires_in": 86400, "code": 0}
+        else:
+            body = found if request.url.params.get("access_token") == "new-at" else expired
+        return httpx.Response(200, json=body)
+
+    saved = []
+
+    class Tokens(NoTokens):
+        def get(self, shop):
+            return saved[-1] if saved else None
+
+        def save(self, shop, access, refresh):
+            saved.append((access, refresh))
+
+    client = JdClient(PlatformConfig(url="http://api.jd.test", app_key="k", app_secret="s", attempts=1,
+                                     oauth_url="http://oauth.jd.test/base/"), Tokens(),
+                      transport=httpx.MockTransport(handle))
+    client.call(JD_SHOP, "jingdong.pop.order.search", {})
+    refresh, = [r for r in seen if r.url.path.endswith("/oauth2/refresh_token")]
+    assert (refresh.url.host, refresh.url.path) == ("oauth.jd.test", "/base/oauth2/refresh_token")
+    assert refresh.url.params["refresh_token"] == "rt" and refresh.url.params["grant_type"] == "refresh_token"
+    assert saved == [("new-at", "new-rt")]
+    assert {r.url.host for r in seen if r.url.path == "/routerjson"} == {"api.jd.test"}
+
+
+def test_the_shops_file_names_the_oauth_url_and_defaults_it_to_the_router_url(tmp_path):
+    from connectors.shops import config
+
+    shop = {"shop": "jd-main", "access_token": "a", "refresh_token": "r"}
+    path = tmp_path / "shops.json"
+    path.write_text(json.dumps({
+        "jd": {"url": "https://api.jd.com", "oauth_url": "https://open-oauth.jd.com", "app_key": "k",
+               "app_secret": "s", "shops": [shop]},
+        "taobao": {"url": "http://127.0.0.1:8703", "app_key": "k", "app_secret": "s",
+                   "shops": [{**shop, "shop": "tb-main"}]}}))
+    loaded = config.load(str(path))
+    assert loaded["jd"][0].oauth_url == "https://open-oauth.jd.com"
+    assert loaded["taobao"][0].oauth_url == "http://127.0.0.1:8703"
