@@ -45,6 +45,17 @@ def _time_or_now(value) -> datetime:
         return datetime.now(SHANGHAI)
 
 
+def _line_ids(items: list[dict]) -> list[str]:
+    """JD lines have no id of their own: a line is its skuId, and a SKU's second, third... line in the
+    order (the same SKU twice, e.g. a gift and a sale) is skuId#2, skuId#3, so every line's id is its own."""
+    ids, seen = [], {}
+    for i in items:
+        sku = str(i["skuId"])
+        seen[sku] = seen.get(sku, 0) + 1
+        ids.append(sku if seen[sku] == 1 else f"{sku}#{seen[sku]}")
+    return ids
+
+
 class JdClient(PlatformClient):
     platform = "jd"
 
@@ -116,17 +127,21 @@ class JdClient(PlatformClient):
         items = raw.get("itemInfoList") or []
         coupons = raw.get("couponDetailList") or []
         goods = [cents(amount(i, "jdPrice") * int(i["itemTotal"])) for i in items]
-        own = [sum((amount(c, "couponPrice") for c in coupons if c.get("skuId") == i["skuId"]), Decimal(0))
-               for i in items]
+        own = [Decimal(0)] * len(items)  # a SKU's own coupons, split over its lines (one SKU may be on several)
+        for sku in {str(i["skuId"]) for i in items}:
+            at = [n for n, i in enumerate(items) if str(i["skuId"]) == sku]
+            total = sum((amount(c, "couponPrice") for c in coupons if str(c.get("skuId") or "") == sku), Decimal(0))
+            for n, part in zip(at, allocate([goods[n] for n in at], total) if len(at) > 1 else [total]):
+                own[n] = part
         order_level = sum((amount(c, "couponPrice") for c in coupons if not c.get("skuId")), Decimal(0))
         net = [g - o for g, o in zip(goods, own)]
         discount = allocate(net, order_level)
         freight = allocate(goods, amount(raw, "freightPrice"))
         refund = "requested" if raw.get("orderState") == "LOCKED" or raw.get("returnOrder") == "1" else None
-        lines = [PlatformLine(line_id=i["skuId"], outer_sku=i.get("outerSkuId") or i["skuId"],
+        lines = [PlatformLine(line_id=line_id, outer_sku=i.get("outerSkuId") or i["skuId"],
                               quantity=int(i["itemTotal"]), price=amount(i, "jdPrice"),
                               paid=n - d + f, refund_status=refund)
-                 for i, n, d, f in zip(items, net, discount, freight)]
+                 for i, line_id, n, d, f in zip(items, _line_ids(items), net, discount, freight)]
         consignee = raw.get("consigneeInfo") or {}
         return PlatformOrder(
             platform="jd", shop=shop.shop, external_order_id=str(raw["orderId"]), modified=_time(raw["modified"]),

@@ -263,3 +263,19 @@ def test_the_shops_file_names_the_oauth_url_and_defaults_it_to_the_router_url(tm
     loaded = config.load(str(path))
     assert loaded["jd"][0].oauth_url == "https://open-oauth.jd.com"
     assert loaded["taobao"][0].oauth_url == "http://127.0.0.1:8703"
+
+
+def test_jd_lines_with_the_same_sku_get_their_own_line_ids_and_share_the_sku_coupon_once():
+    order = jd_order([{"skuId": "100012", "jdPrice": "10.00", "itemTotal": "1"},
+                      {"skuId": "200034", "jdPrice": "5.00", "itemTotal": "1"},
+                      {"skuId": "100012", "jdPrice": "10.00", "itemTotal": "2"}], "33.00", freight="6.00",
+                     coupons=[{"skuId": "100012", "couponType": "30-单品促销优惠", "couponPrice": "3.00"},
+                              {"skuId": "", "couponType": "100-店铺优惠", "couponPrice": "5.00"}])
+    normalized = jd().normalize(JD_SHOP, order)
+    ids = [ln.line_id for ln in normalized.lines]
+    assert ids == ["100012", "200034", "100012#2"] and len(set(ids)) == 3
+    assert sum(ln.paid for ln in normalized.lines) == Decimal("33.00")
+    payload = core.hub_order(normalized, {"100012": [{"sku": "TEA", "quantity": 1}],
+                                          "200034": [{"sku": "CUP", "quantity": 1}]})
+    assert payload["platform_line_ids"] == ids
+    assert jd().normalize(JD_SHOP, order).lines == normalized.lines  # the same ids on every read
