@@ -6,7 +6,10 @@ repository (it holds secrets). Shape:
                        "stock_ratio": 0.4, "safety_buffer": 2}],
             "skus": {"TEE-WHT-M": [{"sku": "TEE-WHITE-M", "quantity": 1}],
                      "GIFT-SET": [{"sku": "TEA-250G", "quantity": 1}, {"sku": "CUP", "quantity": 2}]}},
- "jd": {...}}
+ "jd": {"url": "https://api.jd.com", "oauth_url": "https://open-oauth.jd.com", ...}}
+
+`oauth_url` is where the platform serves OAuth (JD's token refresh is on its own host); without
+it, `url`.
 
 The stock ratios of all shops of all platforms add up to at most 1: together the channels
 never promise more than the hub holds.
@@ -55,7 +58,8 @@ def load(path: str | None = None) -> dict:
             cfg = PlatformConfig(url=section["url"], app_key=section["app_key"], app_secret=section["app_secret"],
                                  timeout_seconds=float(section.get("timeout_seconds", 5.0)),
                                  attempts=int(section.get("attempts", 6)),
-                                 max_wait_seconds=float(section.get("max_wait_seconds", 10.0)))
+                                 max_wait_seconds=float(section.get("max_wait_seconds", 10.0)),
+                                 oauth_url=section.get("oauth_url") or section["url"])
             shops = [Shop(platform=platform, shop=s["shop"], access_token=s["access_token"],
                           refresh_token=s.get("refresh_token", ""), stock_ratio=float(s.get("stock_ratio", 0)),
                           safety_buffer=int(s.get("safety_buffer", 0)), seller=s.get("seller", ""))

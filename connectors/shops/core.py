@@ -2,13 +2,14 @@
 order (SKUs mapped, combinations exploded, amounts allocated), or is held as an exception."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from connectors.shops.allocate import allocate
-from hubkit.money import cents
+from hubkit.money import cents, to_decimal
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class PlatformOrder:
     buyer: dict = field(default_factory=dict)
     address: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
+    problem: Held | None = None  # why the platform's record cannot be read (normalize found it broken)
 
     @property
     def version(self) -> int:
@@ -50,6 +52,8 @@ class Held(Exception):
 
 def hub_order(po: PlatformOrder, mappings: dict[str, list[dict]]) -> dict:
     """The channel_order_changed payload for `po`; raises Held when a person must decide."""
+    if po.problem is not None:
+        raise po.problem
     if not po.address.get("recipient") or not po.address.get("street"):
         raise Held("unparseable_address", "the shipping address has no recipient or street")
     if sum((l.paid for l in po.lines), Decimal(0)) != cents(po.paid_total):
@@ -69,6 +73,44 @@ def hub_order(po: PlatformOrder, mappings: dict[str, list[dict]]) -> dict:
     return {"channel": po.platform, "shop": po.shop, "external_order_id": po.external_order_id,
             "version": po.version, "status": po.status, "currency": "CNY", "buyer": po.buyer,
             "shipping_address": po.address, "lines": lines, "platform_line_ids": line_ids}
+
+
+def amount(record: dict, *names: str) -> Decimal:
+    """The first of `names` that `record` has (not None or ""), exactly: a string, an int or a Decimal
+    parsed from the JSON text (connectors.shops.platform); a float is refused (hubkit.money). 0 if none."""
+    value = next((record[n] for n in names if record.get(n) not in (None, "")), "0")
+    return to_decimal(value)
+
+
+def missing_field(raw: dict, required: tuple[str, ...], lines_key: tuple[str, ...] = (),
+                  line_required: tuple[str, ...] = ()) -> str | None:
+    """The first required field absent (or empty) from a platform record, as a path such as
+    `modified` or `orders.order[1].oid`; "a|b" is satisfied by either. None when all are there."""
+    def absent(record: dict, name: str) -> bool:
+        return all(record.get(n) in (None, "") for n in name.split("|"))
+
+    for name in required:
+        if absent(raw, name):
+            return name
+    items: object = raw
+    for key in lines_key:
+        items = (items or {}).get(key) if isinstance(items, dict) else None
+    for n, item in enumerate(items if isinstance(items, list) else []):
+        for name in line_required:
+            if not isinstance(item, dict) or absent(item, name):
+                return f"{'.'.join(lines_key)}[{n}].{name}"
+    return None
+
+
+def broken_order(platform: str, shop: str, raw: dict, id_fields: tuple[str, ...], modified: datetime,
+                 reason: str, detail: str) -> PlatformOrder:
+    """A platform record that cannot be normalised, as an order to hold (never guessed into the hub).
+    Without an order id it is named after its content; without a modified time it is versioned now."""
+    order_id = next((str(raw[f]) for f in id_fields if raw.get(f) not in (None, "")), None)
+    if order_id is None:
+        order_id = "unknown-" + hashlib.sha1(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return PlatformOrder(platform=platform, shop=shop, external_order_id=order_id, modified=modified,
+                         status="paid", paid_total=Decimal(0), lines=[], raw=raw, problem=Held(reason, detail))
 
 
 def components_json(components: list[dict]) -> str:

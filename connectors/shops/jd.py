@@ -8,7 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from connectors.shops.allocate import allocate
-from connectors.shops.core import PlatformLine, PlatformOrder
+from connectors.shops.core import PlatformLine, PlatformOrder, amount, broken_order, missing_field
 from connectors.shops.platform import PlatformClient, PlatformError, RateLimited, TokenExpired, Transient
 from hubkit.money import cents
 
@@ -29,8 +29,31 @@ def sign(params: dict, secret: str) -> str:
     return hashlib.md5(f"{secret}{body}{secret}".encode()).hexdigest().upper()
 
 
+REQUIRED = ("orderId", "orderState", "modified", "orderPayment", "itemInfoList")  # of an order
+LINE_REQUIRED = ("skuId", "jdPrice", "itemTotal")  # of each of its itemInfoList
+COUPON_REQUIRED = ("couponPrice",)  # of each of its couponDetailList
+
+
 def _time(value: str) -> datetime:
     return datetime.strptime(value[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
+
+
+def _time_or_now(value) -> datetime:
+    try:
+        return _time(str(value))
+    except ValueError:
+        return datetime.now(SHANGHAI)
+
+
+def _line_ids(items: list[dict]) -> list[str]:
+    """JD lines have no id of their own: a line is its skuId, and a SKU's second, third... line in the
+    order (the same SKU twice, e.g. a gift and a sale) is skuId#2, skuId#3, so every line's id is its own."""
+    ids, seen = [], {}
+    for i in items:
+        sku = str(i["skuId"])
+        seen[sku] = seen.get(sku, 0) + 1
+        ids.append(sku if seen[sku] == 1 else f"{sku}#{seen[sku]}")
+    return ids
 
 
 class JdClient(PlatformClient):
@@ -54,7 +77,8 @@ class JdClient(PlatformClient):
         return body
 
     def refresh(self, shop) -> tuple[str, str]:
-        body = self.get("/oauth2/refresh_token", params={
+        oauth = (self.config.oauth_url or self.config.url).rstrip("/")  # JD serves OAuth from its own host
+        body = self.get(f"{oauth}/oauth2/refresh_token", params={
             "app_key": self.config.app_key, "app_secret": self.config.app_secret, "grant_type": "refresh_token",
             "refresh_token": self.refresh_token_of(shop)})
         if not body.get("access_token"):
@@ -95,24 +119,33 @@ class JdClient(PlatformClient):
             page += 1
 
     def normalize(self, shop, raw: dict) -> PlatformOrder:
+        missing = (missing_field(raw, REQUIRED, ("itemInfoList",), LINE_REQUIRED)
+                   or missing_field(raw, (), ("couponDetailList",), COUPON_REQUIRED))
+        if missing:  # held, naming the field, rather than failing the whole pull
+            return broken_order("jd", shop.shop, raw, ("orderId",), _time_or_now(raw.get("modified")),
+                                "missing_field", f"the order has no {missing}")
         items = raw.get("itemInfoList") or []
         coupons = raw.get("couponDetailList") or []
-        goods = [cents(Decimal(i["jdPrice"]) * int(i["itemTotal"])) for i in items]
-        own = [sum((Decimal(c["couponPrice"]) for c in coupons if c.get("skuId") == i["skuId"]), Decimal(0))
-               for i in items]
-        order_level = sum((Decimal(c["couponPrice"]) for c in coupons if not c.get("skuId")), Decimal(0))
+        goods = [cents(amount(i, "jdPrice") * int(i["itemTotal"])) for i in items]
+        own = [Decimal(0)] * len(items)  # a SKU's own coupons, split over its lines (one SKU may be on several)
+        for sku in {str(i["skuId"]) for i in items}:
+            at = [n for n, i in enumerate(items) if str(i["skuId"]) == sku]
+            total = sum((amount(c, "couponPrice") for c in coupons if str(c.get("skuId") or "") == sku), Decimal(0))
+            for n, part in zip(at, allocate([goods[n] for n in at], total) if len(at) > 1 else [total]):
+                own[n] = part
+        order_level = sum((amount(c, "couponPrice") for c in coupons if not c.get("skuId")), Decimal(0))
         net = [g - o for g, o in zip(goods, own)]
         discount = allocate(net, order_level)
-        freight = allocate(goods, Decimal(raw.get("freightPrice") or "0"))
+        freight = allocate(goods, amount(raw, "freightPrice"))
         refund = "requested" if raw.get("orderState") == "LOCKED" or raw.get("returnOrder") == "1" else None
-        lines = [PlatformLine(line_id=i["skuId"], outer_sku=i.get("outerSkuId") or i["skuId"],
-                              quantity=int(i["itemTotal"]), price=Decimal(i["jdPrice"]),
+        lines = [PlatformLine(line_id=line_id, outer_sku=i.get("outerSkuId") or i["skuId"],
+                              quantity=int(i["itemTotal"]), price=amount(i, "jdPrice"),
                               paid=n - d + f, refund_status=refund)
-                 for i, n, d, f in zip(items, net, discount, freight)]
+                 for i, line_id, n, d, f in zip(items, _line_ids(items), net, discount, freight)]
         consignee = raw.get("consigneeInfo") or {}
         return PlatformOrder(
             platform="jd", shop=shop.shop, external_order_id=str(raw["orderId"]), modified=_time(raw["modified"]),
-            status=STATUS.get(raw.get("orderState"), "paid"), paid_total=Decimal(raw["orderPayment"]), lines=lines,
+            status=STATUS.get(raw.get("orderState"), "paid"), paid_total=amount(raw, "orderPayment"), lines=lines,
             buyer={"external_id": raw.get("pin", ""), "name": consignee.get("fullname", ""),
                    "phone": consignee.get("mobile", "")},
             address={"recipient": consignee.get("fullname", ""), "phone": consignee.get("mobile", ""),

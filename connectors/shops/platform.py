@@ -2,8 +2,10 @@
 back-off (tenacity), waiting out rate limits, renewing expired tokens, counting every call."""
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 
 import httpx
 from prometheus_client import Counter
@@ -41,6 +43,7 @@ class PlatformConfig:
     timeout_seconds: float = 5.0
     attempts: int = 6        # per call, before the shop goes into its error state
     max_wait_seconds: float = 10.0
+    oauth_url: str = ""      # where the platform serves OAuth, if not at `url` (JD: https://open-oauth.jd.com)
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,8 @@ class PlatformClient:
             raise Transient(f"{type(exc).__name__}: {exc}") from exc
         if reply.status_code >= 500:
             raise Transient(f"HTTP {reply.status_code}")
-        try:
-            return reply.json()
+        try:  # amounts may come as JSON numbers: read them as Decimal from the text, never via float
+            return json.loads(reply.content, parse_float=Decimal)
         except ValueError:
             raise Transient(f"HTTP {reply.status_code}: not JSON") from None
 

@@ -12,6 +12,7 @@ import signal
 import time
 from concurrent.futures import Future
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from functools import partial
 
 from prometheus_client import Counter, Gauge
@@ -196,11 +197,11 @@ class ShopConnector:
         with self.db.session() as s:
             s.execute(dialect_insert(s, x).values(
                 platform=self.platform, shop=order.shop, external_order_id=order.external_order_id, reason=held.reason,
-                detail=held.detail[:500], version=order.version, payload=json.dumps(order.raw, ensure_ascii=False),
+                detail=held.detail[:500], version=order.version, payload=json.dumps(order.raw, ensure_ascii=False, default=str),
                 status="open", created_at=_now())
                 .on_conflict_do_update(index_elements=["platform", "shop", "external_order_id"], set_={
                     "reason": held.reason, "detail": held.detail[:500], "version": order.version,
-                    "payload": json.dumps(order.raw, ensure_ascii=False), "status": "open", "resolved_at": None}))
+                    "payload": json.dumps(order.raw, ensure_ascii=False, default=str), "status": "open", "resolved_at": None}))
 
     def _learn_refs(self, order: core.PlatformOrder) -> None:
         m = store.sku_mappings
@@ -221,7 +222,7 @@ class ShopConnector:
             shop = self.shops.get(row.shop)
             if shop is None:
                 continue
-            order = self.client.normalize(shop, json.loads(row.payload))
+            order = self.client.normalize(shop, json.loads(row.payload, parse_float=Decimal))
             done += self.handle(shop, order, mappings) == "published"
         return done
 

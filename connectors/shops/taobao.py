@@ -10,7 +10,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from connectors.shops.allocate import allocate
-from connectors.shops.core import PlatformLine, PlatformOrder
+from connectors.shops.core import PlatformLine, PlatformOrder, amount, broken_order, missing_field
 from connectors.shops.platform import PlatformClient, PlatformError, RateLimited, TokenExpired, Transient
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -22,7 +22,7 @@ STATUS = {"TRADE_NO_CREATE_PAY": "awaiting_payment", "WAIT_BUYER_PAY": "awaiting
 FIELDS = ("tid,status,modified,created,payment,post_fee,discount_fee,buyer_nick,buyer_open_uid,receiver_name,"
           "receiver_mobile,receiver_state,receiver_city,receiver_district,receiver_address,receiver_zip,orders")
 PAGE_SIZE = 100
-BAN = re.compile(r"ban will last (\d+) more seconds")
+BAN = re.compile(r"ban will last (?:for )?(\d+) more seconds")  # "for": the real text (section 1.5)
 TRANSIENT_CODES = {"10", "15", "520"}  # service unavailable, remote errors: the isp.* family
 READS_PER_WINDOW = 5  # a window whose pages shifted while read is read again, up to this many times
 
@@ -36,8 +36,19 @@ def sign(params: dict, secret: str, method: str = "md5") -> str:
     return hmac.new(secret.encode("utf-8"), body.encode("utf-8"), digest).hexdigest().upper()
 
 
+REQUIRED = ("tid|tid_str", "status", "modified", "payment", "orders")  # of a trade
+LINE_REQUIRED = ("oid|oid_str", "num", "price")  # of each of its orders.order
+
+
 def _time(value: str) -> datetime:
     return datetime.strptime(value[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
+
+
+def _time_or_now(value) -> datetime:
+    try:
+        return _time(str(value))
+    except ValueError:
+        return datetime.now(SHANGHAI)
 
 
 class TaobaoClient(PlatformClient):
@@ -105,19 +116,24 @@ class TaobaoClient(PlatformClient):
         raise Transient(f"pages kept shifting while the window {start}..{end} was read")
 
     def normalize(self, shop, raw: dict) -> PlatformOrder:
+        missing = missing_field(raw, REQUIRED, ("orders", "order"), LINE_REQUIRED)
+        if missing:  # held, naming the field, rather than failing the whole pull
+            return broken_order("taobao", shop.shop, raw, ("tid_str", "tid"), _time_or_now(raw.get("modified")),
+                                "missing_field", f"the trade has no {missing}")
         items = (raw.get("orders") or {}).get("order") or []
-        divided = [Decimal(i.get("divide_order_fee") or i.get("payment") or "0") for i in items]
-        shipping = allocate(divided, Decimal(raw.get("post_fee") or "0"))
+        post_fee, payment = amount(raw, "post_fee"), amount(raw, "payment")
+        divided = [self._goods(i, len(items), payment, post_fee) for i in items]
+        shipping = allocate(divided, post_fee)  # the post fee spread once
         lines = [PlatformLine(line_id=str(i.get("oid_str") or i["oid"]),
                               outer_sku=i.get("outer_sku_id") or i.get("outer_iid") or str(i.get("sku_id") or ""),
-                              quantity=int(i["num"]), price=Decimal(i["price"]), paid=d + f,
+                              quantity=int(i["num"]), price=amount(i, "price"), paid=d + f,
                               refund_status=None if i.get("refund_status") in (None, "NO_REFUND")
                               else i["refund_status"].lower())
                  for i, d, f in zip(items, divided, shipping)]
         return PlatformOrder(
             platform="taobao", shop=shop.shop, external_order_id=str(raw.get("tid_str") or raw["tid"]),
             modified=_time(raw["modified"]), status=STATUS.get(raw.get("status"), "paid"),
-            paid_total=Decimal(raw["payment"]), lines=lines,
+            paid_total=amount(raw, "payment"), lines=lines,
             buyer={"external_id": raw.get("buyer_open_uid") or raw.get("buyer_nick", ""),
                    "name": raw.get("receiver_name", ""), "phone": raw.get("receiver_mobile", "")},
             address={"recipient": raw.get("receiver_name", ""), "phone": raw.get("receiver_mobile", ""),
@@ -125,6 +141,18 @@ class TaobaoClient(PlatformClient):
                      "district": raw.get("receiver_district", ""), "street": raw.get("receiver_address", ""),
                      "postal_code": raw.get("receiver_zip", "")},
             raw=raw)
+
+    @staticmethod
+    def _goods(line: dict, lines: int, payment: Decimal, post_fee: Decimal) -> Decimal:
+        """What the buyer paid for a line's goods, without shipping: `divide_order_fee`, else the line
+        `payment`, less the post fee where a single line's `payment` includes it (section 1.4 doc note:
+        then it equals the trade's payment; without the quirk it is the payment less the post fee)."""
+        if line.get("divide_order_fee") not in (None, ""):
+            return amount(line, "divide_order_fee")
+        paid = amount(line, "payment")
+        if lines == 1 and post_fee and paid == payment:
+            return paid - post_fee
+        return paid
 
     def confirm_shipment(self, shop, external_order_id: str, carrier: str, tracking: str, line_ids: list) -> None:
         params = {"tid": external_order_id, "out_sid": tracking, "company_code": carrier.upper()}

@@ -14,6 +14,9 @@ from datetime import datetime, timedelta, timezone
 
 ROUTER_PATH = "/routerjson"
 REFRESH_PATH = "/oauth2/refresh_token"
+# JD serves OAuth from its own host (open-oauth.jd.com); the simulator serves it under this prefix as
+# well, so that a client's OAuth URL (the router's URL + OAUTH_PREFIX) is told apart from the router's
+OAUTH_PREFIX = "/open-oauth"
 VERSION = "2.0"
 
 SEARCH = "jingdong.pop.order.search"

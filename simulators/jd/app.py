@@ -19,6 +19,7 @@ from simulators.jd import (
     DEFAULT_CONFIG,
     EN_SEARCH,
     METHODS,
+    OAUTH_PREFIX,
     REFRESH_PATH,
     ROUTER_PATH,
     SEARCH,
@@ -379,6 +380,7 @@ def create_app(config: dict | None = None, clock=time.time) -> FastAPI:
 
     # ------------------------------------------------------------ OAuth refresh
     @app.api_route(REFRESH_PATH, methods=["GET", "POST"])
+    @app.api_route(OAUTH_PREFIX + REFRESH_PATH, methods=["GET", "POST"])
     async def refresh(request: Request):
         q = await collect(request)
         if q.get("grant_type") != "refresh_token":

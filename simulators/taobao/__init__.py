@@ -53,7 +53,7 @@ DEFAULT_CONFIG = {
     "initial_orders": 0,
     "first_order_id": 3028689400000001,
     "first_line_id": 3028689500000001,
-    "single_line_payment_includes_post_fee": False,
+    "single_line_payment_includes_post_fee": True,  # the section 1.4 doc note, as the real platform does
 }
 
 

@@ -76,6 +76,10 @@ def channel_hub(session_name, tmp_path_factory):
     shops_file = log_dir / "shops.json"
     shops_file.write_text(json.dumps({p: {**cfg, "url": f"http://127.0.0.1:{ports[p]}", "timeout_seconds": 1,
                                           "max_wait_seconds": 2} for p, cfg in SHOPS.items()}))
+    from simulators.jd import OAUTH_PREFIX  # JD's OAuth has its own host: here its own path
+    shops = json.loads(shops_file.read_text())
+    shops["jd"]["oauth_url"] = f"http://127.0.0.1:{ports['jd']}{OAUTH_PREFIX}"
+    shops_file.write_text(json.dumps(shops))
     hub = Hub(infra.create_vhost(name), urls, log_dir, extra_env={"HUB_SHOPS_FILE": str(shops_file),
                                                                  "HUB_SHOPS_POLL_SECONDS": "0.5"})
     hub.sims = {p: f"http://127.0.0.1:{port}" for p, port in ports.items()}

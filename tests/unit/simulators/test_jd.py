@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from simulators.jd import (
     DEFAULT_CONFIG,
     EN_SEARCH,
+    OAUTH_PREFIX,
     REFRESH_PATH,
     ROUTER_PATH,
     SEARCH,
@@ -168,6 +169,14 @@ def test_refresh_without_rotation_keeps_the_old_token_until_it_expires(clock):
         assert search(client, clock, token=r["access_token"])["orderTotal"] == 0
         assert client.get(REFRESH_PATH, params={**q, "app_secret": "x"}).json()["code"] == 401
         assert client.get(REFRESH_PATH, params={**q, "grant_type": "code"}).json()["code"] == 400
+
+
+def test_refresh_is_served_on_its_own_oauth_path_too(client, clock):
+    q = {"app_key": KEY, "app_secret": SECRET, "grant_type": "refresh_token", "refresh_token": MAIN["refresh_token"]}
+    r = client.get(OAUTH_PREFIX + REFRESH_PATH, params=q).json()
+    assert r["code"] == 0 and r["access_token"] != MAIN["access_token"]
+    assert search(client, clock, token=r["access_token"])["orderTotal"] == 0
+    assert client.post(OAUTH_PREFIX + REFRESH_PATH, data={**q, "refresh_token": r["refresh_token"]}).json()["code"] == 0
 
 
 # ---------------------------------------------------------------- order search (section 2.3)

@@ -269,8 +269,9 @@ def test_trade_json_has_the_section_1_4_fields_and_formats(client):
     assert single and all(t["orders"]["order"][0]["oid"] == t["tid"] for t in single)
 
 
-def test_amounts_are_consistent_and_lines_add_up_to_the_payment(client):
-    trades = generate(client, 300, seed=11)
+def test_amounts_are_consistent_and_lines_add_up_to_the_payment():
+    with TestClient(create_app({"single_line_payment_includes_post_fee": False}, clock=Clock())) as client:
+        trades = generate(client, 300, seed=11)
     saw_discount = saw_post = saw_multi = saw_adjust = False
     for t in trades:
         lines = t["orders"]["order"]
@@ -300,11 +301,19 @@ def test_allocate_uses_largest_remainder_and_adds_up():
     assert sum(allocate(Decimal("7.77"), [Decimal("29.90"), Decimal("65.00"), Decimal("0.10")])) == Decimal("7.77")
 
 
-def test_single_line_quirk_puts_the_post_fee_into_the_line_payment():
-    with TestClient(create_app({"single_line_payment_includes_post_fee": True}, clock=Clock())) as c:
-        trades = generate(c, 60, seed=3)
-        t = next(t for t in trades if len(t["orders"]["order"]) == 1 and Decimal(t["post_fee"]) > 0)
-        assert t["orders"]["order"][0]["payment"] == t["payment"]
+def test_single_line_quirk_is_on_by_default_and_puts_the_post_fee_into_the_line_payment(client):
+    trades = generate(client, 60, seed=3)
+    t = next(t for t in trades if len(t["orders"]["order"]) == 1 and Decimal(t["post_fee"]) > 0)
+    line = t["orders"]["order"][0]
+    assert line["payment"] == t["payment"]
+    assert Decimal(line["divide_order_fee"]) + Decimal(t["post_fee"]) == Decimal(t["payment"])
+    multi = next(t for t in trades if len(t["orders"]["order"]) > 1 and Decimal(t["post_fee"]) > 0)
+    assert sum(Decimal(ln["payment"]) for ln in multi["orders"]["order"]) + Decimal(multi["post_fee"]) \
+        - Decimal(multi["discount_fee"]) == Decimal(multi["payment"])  # several lines: no post fee in them
+    with TestClient(create_app({"single_line_payment_includes_post_fee": False}, clock=Clock())) as c:
+        t = next(t for t in generate(c, 60, seed=3) if len(t["orders"]["order"]) == 1 and Decimal(t["post_fee"]) > 0)
+        assert Decimal(t["orders"]["order"][0]["payment"]) + Decimal(t["post_fee"]) - Decimal(t["discount_fee"]) \
+            == Decimal(t["payment"])
 
 
 # ---------------------------------------------------------------- changes
