@@ -40,7 +40,7 @@ class HeldOrder(Reply):
     platform: str
     shop: str
     external_order_id: str
-    reason: str = Field(description="unmapped_sku | unparseable_address | amount_mismatch")
+    reason: str = Field(description="unmapped_sku | unparseable_address | amount_mismatch | missing_field")
     detail: str
     status: str = Field(description="open | resolved")
     created_at: str
