@@ -20,6 +20,7 @@ LEDGER = "ledger"
 __all__ = [
     "OrderPlaced", "OrderShipped", "OrderReturned", "OrderCancelled", "ChannelOrderChanged",
     "StockReserved", "StockShort", "ReservationExpired", "GoodsIssued", "GoodsReturned", "StockAdjusted",
+    "StockReceived",
     "StockChanged", "StockTransferred", "KitChanged", "PurchaseReturnShipped", "LowStock", "LotExpiring",
     "LotHoldChanged", "PurchaseReceived", "PurchaseReturned", "VoucherPosted",
 ]
@@ -225,6 +226,23 @@ class StockAdjusted(Event):
     reason: str
     note: str
     value: Money  # signed, as the quantity
+    occurred_at: Timestamp
+
+
+class StockReceived(Event):
+    """Goods received outside a purchase (opening stock, an other receipt, found goods, finished
+    goods from production): the reason names the account the books credit against inventory."""
+    type = "stock_received"
+    publisher = INVENTORY
+    subscribers = (ACCOUNTING,)
+
+    document_id: str
+    reason: Literal["opening", "other", "found", "production"]
+    sku: str
+    warehouse: str
+    quantity: int  # > 0
+    value: Money  # >= 0, what the units added to stock
+    reference: str
     occurred_at: Timestamp
 
 

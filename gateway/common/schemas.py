@@ -3,7 +3,7 @@ share. Amounts are decimal strings (never JSON numbers)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -19,6 +19,11 @@ SCAN_CODE = r"^([A-Za-z]{2,3}:)?[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
 MAX_QTY = 10_000_000
 AMOUNT = r"^\d{1,12}(\.\d{1,2})?$"
 COST = r"^\d{1,12}(\.\d{1,6})?$"
+# why goods are received outside a purchase: the books credit a different account for each
+ReceiptReason = Literal["opening", "other", "found", "production"]
+RECEIPT_REASON = ("why the goods arrive, which names the account the books credit against inventory: opening "
+                  "(opening stock, the default), other (an other receipt), found (found goods), production "
+                  "(finished goods from production)")
 
 
 # -- requests ----------------------------------------------------------------------------------

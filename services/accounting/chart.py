@@ -32,6 +32,7 @@ DEFAULT_CHART = [
     Account("22210105", "应交税费-应交增值税-销项税额 Output VAT", "liability", "credit"),
     Account("4001", "实收资本 Paid-in capital", "equity", "credit"),
     Account("4103", "本年利润 Profit for the year", "equity", "credit"),
+    Account("5001", "生产成本 Production cost", "cost", "debit"),
     Account("6001", "主营业务收入 Revenue from main operations", "revenue", "credit"),
     Account("6051", "其他业务收入 Other operating revenue", "revenue", "credit"),
     Account("6401", "主营业务成本 Cost of main operations", "expense", "debit"),
@@ -47,6 +48,10 @@ DEFAULT_ACCOUNTS = {
     "bank": "1002", "platform_fees": "6601", "stock_differences": "1901", "scrap": "6711",
     # goods on their way between the merchant's own warehouses (cost centre "transit"); e.g. 1402 在途物资
     "goods_in_transit": "1405",
+    # what a receipt outside a purchase is booked against, by its reason (stock_received):
+    # opening stock against equity (4001 实收资本, the chart's owners' equity), finished goods
+    # against the production cost they carry, other receipts (like found goods) pending approval
+    "opening_equity": "4001", "other_receipts": "1901", "production_cost": "5001",
 }
 # Channels whose platform collects the buyer's money: the platform is the debtor, not the buyer.
 DEFAULT_MARKETPLACES = ("taobao", "tmall", "jd", "pdd", "douyin")

@@ -200,6 +200,32 @@ def stock_adjustment(payload: dict, rules: Rules) -> list[Line]:
                      Line(a["inventory"], summary, credit=-value, cost_centre=where)])
 
 
+# stock_received reasons -> the posting role credited against inventory
+RECEIPT_ROLES = {"opening": "opening_equity", "other": "other_receipts", "found": "stock_differences",
+                 "production": "production_cost"}
+
+
+def stock_receipt(payload: dict, rules: Rules) -> list[Line]:
+    """Goods received outside a purchase: Dr inventory at the warehouse, Cr the account of the
+    receipt's reason (opening stock: equity; other receipts and found goods: unsettled gains and
+    losses; production: production cost), at the value the units added to stock."""
+    a, reason = rules.accounts, payload.get("reason")
+    document = payload.get("document_id")
+    if reason not in RECEIPT_ROLES:
+        raise InvalidArgument(f"stock receipt {document}: unknown reason {reason!r}, "
+                              f"expected one of {', '.join(RECEIPT_ROLES)}",
+                              [{"field": "reason", "message": f"one of {', '.join(RECEIPT_ROLES)}"}])
+    value = cents(payload["value"])
+    if payload["quantity"] <= 0 or value < 0:
+        raise InvalidArgument(f"stock receipt {document}: quantity {payload['quantity']} and value {value}: "
+                              f"a receipt needs a positive quantity and a value >= 0",
+                              [{"field": "value", "message": "a receipt adds units worth >= 0"}])
+    where = f"warehouse:{payload['warehouse']}"
+    summary = f"Stock received ({reason}) {payload['sku']} x{payload['quantity']} ({str(document)[:12]})"
+    return _nonzero([Line(a["inventory"], summary, debit=value, cost_centre=where),
+                     Line(a[RECEIPT_ROLES[reason]], summary, credit=value, cost_centre=where)])
+
+
 TRANSFER_STAGES = ("shipped", "received")
 TRANSIT = "transit"  # cost centre of goods on their way between the merchant's own warehouses
 

@@ -135,6 +135,13 @@ def post_stock_transfer(uow, envelope, rules):
                 domain.stock_transfer(p, rules), rules)
 
 
+def post_stock_receipt(uow, envelope, rules):
+    """Goods received outside a purchase; a receipt worth nothing posts nothing."""
+    p = envelope.payload
+    return post(uow, "stock_receipt", envelope, p["document_id"], p["occurred_at"],
+                domain.stock_receipt(p, rules), rules)
+
+
 def post_kit_change(uow, envelope, rules):
     """A kit assembled or taken apart; all-zero values (free components) post nothing (post() skips empty lines)."""
     p = envelope.payload

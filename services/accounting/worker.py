@@ -11,6 +11,7 @@ from contracts import (
     PurchaseReceived,
     PurchaseReturnShipped,
     StockAdjusted,
+    StockReceived,
     StockTransferred,
 )
 from hubkit.consumer import handle_event
@@ -71,6 +72,10 @@ class Worker:
     @handle_event(StockAdjusted)
     def on_stock_adjusted(self, uow, event, envelope):
         self._post(uow, envelope, handlers.post_stock_adjustment)
+
+    @handle_event(StockReceived)
+    def on_stock_received(self, uow, event, envelope):
+        self._post(uow, envelope, handlers.post_stock_receipt)
 
     @handle_event(PurchaseReturnShipped)
     def on_purchase_return_shipped(self, uow, event, envelope):

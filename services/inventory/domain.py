@@ -37,6 +37,21 @@ def check_receipt(sku: str, warehouse: str, quantity: int, cost: str) -> Decimal
     return unit_cost(value)
 
 
+# why goods are received outside a purchase; each is booked against its own account (stock_received)
+RECEIPT_REASONS = ("opening", "other", "found", "production")
+DEFAULT_RECEIPT_REASON = "opening"  # what a receipt without a reason has always meant: opening stock
+
+
+def check_receipt_reason(reason: str) -> str:
+    """The reason of a receipt outside a purchase; empty means opening stock."""
+    reason = reason or DEFAULT_RECEIPT_REASON
+    if reason not in RECEIPT_REASONS:
+        errors = FieldErrors()
+        errors.add("reason", f"one of {', '.join(RECEIPT_REASONS)}")
+        errors.raise_if_any("the receipt is invalid")
+    return reason
+
+
 ADJUSTMENT_REASONS = ("count", "scrap", "loss", "expired")
 
 

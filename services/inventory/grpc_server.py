@@ -68,9 +68,10 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def ReceiveStock(self, request, context):
         r = request
         with self._uow(context) as uow:
-            movement_id, level = movements.receive(uow, r.sku, r.warehouse, r.quantity, r.unit_cost, r.reference,
-                                                   r.bin, r.lot, r.expires_on, list(r.serials))
-        return pb.ReceiveStockResponse(level=_level(level), movement_id=movement_id)
+            done = movements.receive_stock(uow, r.sku, r.warehouse, r.quantity, r.unit_cost, r.reason, r.reference,
+                                           r.bin, r.lot, r.expires_on, list(r.serials))
+        return pb.ReceiveStockResponse(level=_level(done["level"]), movement_id=done["movement_id"],
+                                       document_id=done["document_id"])
 
     @rpc
     def GetStock(self, request, context):

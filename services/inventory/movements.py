@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from contracts import KitChanged, StockAdjusted
+from contracts import KitChanged, StockAdjusted, StockReceived
 from hubkit import clock
 from hubkit.db import UnitOfWork, dialect_insert
 from hubkit.errors import Conflict, FieldErrors
@@ -25,9 +25,11 @@ ZERO = Decimal("0.00")
 def receive(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, cost: str, reference: str = "",
             bin_code: str = "", lot: str = "", expires_on: str = "", serial_list: list[str] | None = None,
             kind: str = "receipt", reason: str = "opening", received_at: datetime | None = None,
-            value: Decimal | None = None, into_frozen: bool = False) -> tuple[int, dict]:
+            value: Decimal | None = None, into_frozen: bool = False, document: str = "",
+            announce: bool = False) -> tuple[int, dict]:
     """Goods enter a bin (opening stock, found goods, a purchase, a customer return) at a unit cost
-    (or worth exactly `value`): a ledger line per piece, a cost layer, the running balances."""
+    (or worth exactly `value`): a ledger line per piece, a cost layer, the running balances.
+    `announce`: stock_received carries the value to the books (a receipt outside a purchase)."""
     cost_value = domain.check_receipt(sku, warehouse, quantity, cost)
     s = uow.session
     item = catalog.sku_row(s, sku)
@@ -35,7 +37,7 @@ def receive(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, cost: str,
     pieces = _incoming_pieces(s, item, quantity, bin_code, lot, expires_on, serial_list or [])
     at = received_at or clock.now()
     value = cents(cost_value * quantity) if value is None else value
-    ctx = Context(f"{kind}:{uuid.uuid4().hex[:12]}", uow.actor, clock.now(), reference, reason)
+    ctx = Context(document or f"{kind}:{uuid.uuid4().hex[:12]}", uow.actor, clock.now(), reference, reason)
     movement_id = stock.put(s, ctx, kind, sku, warehouse, pieces, value, into_frozen=into_frozen)
     costing.add(s, sku, warehouse, quantity, value, item.costing, movement_id, at)
     status = s.execute(select(lots.c.status).where(lots.c.sku == sku, lots.c.lot == lot)).scalar() if lot else None
@@ -43,7 +45,23 @@ def receive(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, cost: str,
         signals.hold_changed(uow, sku, lot, warehouse, True, "expired" if status == stock.EXPIRED else "quarantine",
                              quantity, "received into a held lot")
     reservations.stock_freed(uow, {(sku, warehouse)})
+    if announce:
+        uow.emit(StockReceived(document_id=ctx.document.partition(":")[2], reason=reason, sku=sku,
+                               warehouse=warehouse, quantity=quantity, value=value, reference=reference,
+                               occurred_at=ctx.at), ctx.document)
     return movement_id, stock.level(s, sku, warehouse)
+
+
+def receive_stock(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, cost: str, reason: str = "",
+                  reference: str = "", bin_code: str = "", lot: str = "", expires_on: str = "",
+                  serial_list: list[str] | None = None) -> dict:
+    """A receipt outside a purchase, for a reason (opening stock by default, an other receipt, found
+    goods, production): the goods enter as receive() puts them, and stock_received books their value."""
+    reason = domain.check_receipt_reason(reason)
+    document_id = uuid.uuid4().hex
+    movement_id, level = receive(uow, sku, warehouse, quantity, cost, reference, bin_code, lot, expires_on,
+                                 serial_list, reason=reason, document=f"receipt:{document_id}", announce=True)
+    return {"document_id": document_id, "movement_id": movement_id, "level": level}
 
 
 def _incoming_pieces(s, item, quantity: int, bin_code: str, lot: str, expires_on: str,

@@ -177,3 +177,73 @@ def test_opening_balances_are_imported_from_a_file_and_must_balance(pg_hub, tmp_
     assert voucher["kind"] == "opening" and voucher["total"] == "62000.00"
     assert tb["balanced"]
     assert {r["account"]: r["debit"] for r in tb["rows"]}["1002"] == "50000.00"
+
+
+def _inventory_of(admin, warehouse, period) -> Decimal:
+    """The inventory account (1405) on the warehouse's cost centre, from the books."""
+    detail = admin.get("/accounting/accounts/1405/detail", params={"period": period}).json()
+    return sum((Decimal(l["debit"]) - Decimal(l["credit"]) for l in detail["lines"]
+                if l["cost_centre"] == f"warehouse:{warehouse}"), start=Decimal("0.00"))
+
+
+def test_every_receipt_outside_a_purchase_is_booked_against_its_reason_and_the_books_equal_the_stock(pg_hub):
+    sku, warehouse = unique("RCV"), unique("WHV")[:12]
+    barcode = "69" + unique("")[1:9].replace("-", "0")
+    with pg_hub.client("admin") as admin:
+        stock_sku(admin, sku, warehouse=warehouse, priority=0)
+        assert admin.post(f"/warehouses/{warehouse}/bins", json={"codes": ["A-01"]}).status_code in (200, 201)
+        assert admin.post("/skus", json={"code": sku, "name": "Tea", "barcodes": [barcode]}).status_code in (200, 201)
+        receipts = {}
+        for reason, quantity, cost in (("opening", 10, "2.50"), ("other", 3, "3.3333"), ("found", 1, "4.00")):
+            reply = admin.post("/stock/receipts", json={"sku": sku, "warehouse": warehouse, "quantity": quantity,
+                                                        "unit_cost": cost, "reason": reason})
+            assert reply.status_code == 201, reply.text
+            receipts[reason] = reply.json()["document_id"]
+        scanned = admin.post("/scan/receive", json={"warehouse": warehouse, "bin": "A-01", "code": barcode,
+                                                    "quantity": 4, "unit_cost": "5.125", "reason": "production"})
+        assert scanned.status_code == 201, scanned.text
+        assert scanned.json()["reason"] == "production"
+        receipts["production"] = scanned.json()["document_id"]
+        default = admin.post("/stock/receipts", json={"sku": sku, "warehouse": warehouse, "quantity": 2,
+                                                      "unit_cost": "1.00"})
+        assert default.status_code == 201, default.text
+        books = {reason: _vouchers(admin, document, 1)[0] for reason, document in receipts.items()}
+        opening_by_default = _vouchers(admin, default.json()["document_id"], 1)[0]
+        period = books["opening"]["period"]
+        after_receipts = (_inventory_of(admin, warehouse, period),
+                          admin.get("/stock-value", params={"warehouse": warehouse}).json()["total"])
+        # a sale takes cost out again; the books still equal the stock
+        order_id, _ = _sold_and_shipped(admin, sku, 11, "30.00")
+        after_sale = (_inventory_of(admin, warehouse, period),
+                      admin.get("/stock-value", params={"warehouse": warehouse}).json()["total"])
+        audit = admin.get("/stock/audit").json()
+        _trial_balance_ok(admin, period)
+    assert _amounts(books["opening"]) == {"1405": Decimal("25.00"), "4001": Decimal("-25.00")}
+    assert _amounts(books["other"]) == {"1405": Decimal("10.00"), "1901": Decimal("-10.00")}
+    assert _amounts(books["found"]) == {"1405": Decimal("4.00"), "1901": Decimal("-4.00")}
+    assert _amounts(books["production"]) == {"1405": Decimal("20.50"), "5001": Decimal("-20.50")}
+    assert _amounts(opening_by_default) == {"1405": Decimal("2.00"), "4001": Decimal("-2.00")}
+    assert all(_balanced(v) and v["kind"] == "stock_receipt" for v in (*books.values(), opening_by_default))
+    assert after_receipts == (Decimal("61.50"), "61.50")
+    # FIFO: 10 x 2.50 + 1 x 3.3333.. (10.00 / 3) -> the stock keeps what the sale did not take
+    assert after_sale[0] == Decimal(after_sale[1]) and after_sale[0] < Decimal("61.50")
+    assert audit["ok"], audit
+
+
+def test_a_receipt_with_an_unknown_reason_is_refused_and_writes_nothing(pg_hub):
+    sku, warehouse = unique("RCX"), unique("WHX")[:12]
+    with pg_hub.client("admin") as admin:
+        stock_sku(admin, sku, warehouse=warehouse, priority=0)
+        before = row_counts(pg_hub)
+        replies = [admin.post("/stock/receipts", json={"sku": sku, "warehouse": warehouse, "quantity": 1,
+                                                       "unit_cost": "1.00", "reason": reason})
+                   for reason in ("gift", "purchase", "")]
+        scan = admin.post("/scan/receive", json={"warehouse": warehouse, "bin": "", "code": sku, "quantity": 1,
+                                                 "unit_cost": "1.00", "reason": "gift"})
+        after = row_counts(pg_hub)
+    for reply in (*replies, scan):
+        assert reply.status_code == 422, reply.text
+        assert reply.headers["content-type"].startswith("application/problem+json")
+        [error] = [e for e in reply.json()["errors"] if e["field"] == "reason"]
+        assert "opening" in error["message"], error
+    assert after == before

@@ -11,7 +11,8 @@ def scanned_json(body, scanned) -> dict:
 
 
 def receipt_json(reply, body, scanned, lot: str, serials: list[str]) -> dict:
-    return {"movement_id": reply.movement_id, "sku": scanned.sku, "sku_name": scanned.sku_name,
+    return {"document_id": reply.document_id, "movement_id": reply.movement_id, "reason": body.reason,
+            "sku": scanned.sku, "sku_name": scanned.sku_name,
             "warehouse": body.warehouse, "bin": body.bin, "lot": lot, "serials": serials, "quantity": body.quantity,
             "level": level_json(reply.level)}
 

@@ -78,7 +78,8 @@ def lookup(body: ScanLookupIn, request: Request, md=allowed(WAREHOUSE)):
 @router.post("/receive", status_code=201, response_model=ScanReceipt)
 def receive(body: ScanReceiveIn, request: Request, md=allowed(WAREHOUSE)):
     """Goods received into a bin by scanning the item (its barcode or SKU; a known serial receives
-    that one unit back). A bin or lot label is refused: scan the item's barcode."""
+    that one unit back), for a reason (default: opening stock) that the books credit against
+    inventory. A bin or lot label is refused: scan the item's barcode."""
     scanned = _scan(request, md, body.warehouse, body.code)
     lot, serials = body.lot, list(body.serials)
     if scanned.kind == "serial":
@@ -91,7 +92,8 @@ def receive(body: ScanReceiveIn, request: Request, md=allowed(WAREHOUSE)):
     reply = clients(request).inventory.ReceiveStock(
         inv.ReceiveStockRequest(sku=scanned.sku, warehouse=body.warehouse, quantity=body.quantity,
                                 unit_cost=body.unit_cost, reference=body.reference or f"scan {body.code}",
-                                bin=body.bin, lot=lot, expires_on=body.expires_on, serials=serials), metadata=md)
+                                bin=body.bin, lot=lot, expires_on=body.expires_on, serials=serials,
+                                reason=body.reason), metadata=md)
     return receipt_json(reply, body, scanned, lot, serials)
 
 

@@ -11,8 +11,10 @@ from gateway.common.schemas import (
     LOT,
     MAX_QTY,
     OPT_DAY,
+    RECEIPT_REASON,
     SCAN_CODE,
     WAREHOUSE,
+    ReceiptReason,
     Reply,
     Serial,
     StockLevel,
@@ -50,6 +52,7 @@ class ScanReceiveIn(_Scanned, Tracked):
     expires_on: StrictStr = Field("", pattern=OPT_DAY)
     serials: list[Serial] = Field(default_factory=list, max_length=10_000)
     reference: StrictStr = Field("", max_length=128)
+    reason: ReceiptReason = Field("opening", description=RECEIPT_REASON)
 
     @field_validator("lot", mode="before")
     @classmethod
@@ -105,7 +108,9 @@ class Scanned(Reply):
 
 
 class ScanReceipt(Reply):
+    document_id: str = Field(description="the receipt: its voucher's source id")
     movement_id: int
+    reason: str
     sku: str
     sku_name: str
     warehouse: str

@@ -64,11 +64,12 @@ def upsert_warehouse(body: WarehouseIn, request: Request, response: Response, md
 
 @router.post("/stock/receipts", status_code=201, response_model=Receipt)
 def receive_stock(body: ReceiptIn, request: Request, md=allowed(STOCK_KEEPING)):
-    """Receive stock outside a purchase order (opening stock, found goods) at a unit cost, into a
-    bin (default: the unnamed bin), a lot (lot-tracked SKUs) and with one serial per unit
-    (serial-tracked SKUs)."""
+    """Receive stock outside a purchase order at a unit cost, for a reason (opening stock, the
+    default; an other receipt; found goods; production) whose account the books credit against
+    inventory, into a bin (default: the unnamed bin), a lot (lot-tracked SKUs) and with one serial
+    per unit (serial-tracked SKUs)."""
     reply = clients(request).inventory.ReceiveStock(inv.ReceiveStockRequest(**body.model_dump()), metadata=md)
-    return {"movement_id": reply.movement_id, "level": level_json(reply.level)}
+    return {"document_id": reply.document_id, "movement_id": reply.movement_id, "level": level_json(reply.level)}
 
 
 @router.post("/stock/adjustments", status_code=201, response_model=Adjustment)

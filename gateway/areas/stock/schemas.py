@@ -12,8 +12,10 @@ from gateway.common.schemas import (
     LOT,
     MAX_QTY,
     OPT_DAY,
+    RECEIPT_REASON,
     WAREHOUSE,
     Money,
+    ReceiptReason,
     Reply,
     Serial,
     StockLevel,
@@ -67,6 +69,7 @@ class ReceiptIn(Tracked):
     warehouse: StrictStr = Field(..., pattern=WAREHOUSE)
     quantity: StrictInt = Field(..., gt=0, le=MAX_QTY)
     unit_cost: StrictStr = Field("0", pattern=COST)
+    reason: ReceiptReason = Field("opening", description=RECEIPT_REASON)
     reference: StrictStr = Field("", max_length=128)
     bin: StrictStr = Field("", pattern=BIN, description="default: the warehouse's unnamed bin")
     lot: StrictStr = Field("", pattern=LOT, description="required for lot-tracked SKUs")
@@ -129,6 +132,7 @@ class Warehouse(Reply):
 
 
 class Receipt(Reply):
+    document_id: str = Field(description="the receipt: its voucher's source id")
     movement_id: int
     level: StockLevel
 

@@ -172,6 +172,48 @@ def test_a_kit_with_an_unknown_action_is_rejected():
         domain.kit_change(_kit("repacked"), RULES)
 
 
+# -- stock_received: a receipt outside a purchase, booked by its reason -------------------------
+def _receipt(reason, value="123.45", quantity=7):
+    return {"document_id": "r" * 32, "reason": reason, "sku": "TEA-100", "warehouse": "SH", "quantity": quantity,
+            "value": value, "reference": "go-live", "occurred_at": "2026-03-02T02:00:00+00:00"}
+
+
+@pytest.mark.parametrize(("reason", "account"), [("opening", "4001"), ("other", "1901"), ("found", "1901"),
+                                                 ("production", "5001")])
+def test_a_receipt_debits_inventory_and_credits_the_account_of_its_reason(reason, account):
+    lines = domain.stock_receipt(_receipt(reason), RULES)
+    assert _rows(lines) == [("1405", D("123.45"), D("0.00"), "warehouse:SH"),
+                            (account, D("0.00"), D("123.45"), "warehouse:SH")]
+    assert domain.check_balanced(lines) == D("123.45")
+    assert lines[0].summary.startswith(f"Stock received ({reason}) TEA-100 x7")
+
+
+def test_the_receipt_accounts_are_in_the_default_chart():
+    codes = {a.code for a in chart.DEFAULT_CHART}
+    for role in domain.RECEIPT_ROLES.values():
+        assert chart.DEFAULT_ACCOUNTS[role] in codes, role
+
+
+def test_each_receipt_reason_has_its_own_overridable_role():
+    overrides = '{"opening_equity": "4002", "other_receipts": "6051", "production_cost": "5101"}'
+    rules = domain.Rules(accounts=chart.posting_accounts(overrides), vat_rate=D("0.13"), timezone="Asia/Shanghai")
+    credited = {r: domain.stock_receipt(_receipt(r), rules)[1].account for r in domain.RECEIPT_ROLES}
+    assert credited == {"opening": "4002", "other": "6051", "found": "1901", "production": "5101"}
+
+
+def test_a_receipt_rounds_its_value_to_the_cent_and_a_free_one_posts_nothing():
+    lines = domain.stock_receipt(_receipt("other", value="10.005"), RULES)
+    assert [(l.debit, l.credit) for l in lines] == [(D("10.01"), D("0.00")), (D("0.00"), D("10.01"))]
+    assert domain.stock_receipt(_receipt("opening", value="0.00"), RULES) == []
+
+
+def test_a_receipt_with_an_unknown_reason_or_a_negative_value_is_rejected():
+    with pytest.raises(InvalidArgument, match="unknown reason"):
+        domain.stock_receipt(_receipt("purchase"), RULES)
+    with pytest.raises(InvalidArgument, match="positive quantity"):
+        domain.stock_receipt(_receipt("found", value="-1.00"), RULES)
+
+
 # -- through the handlers: one voucher per stage, empty vouchers skipped ------------------------
 @pytest.fixture
 def db(tmp_path):
@@ -241,3 +283,15 @@ def test_an_adjustment_with_an_unknown_reason_changes_nothing(db):
     # nothing recorded as applied either: a replay from the dead-letter queue is applied then
     with db.reader() as s:
         assert s.execute(select(metadata.tables["inbox"])).all() == []
+
+
+def test_a_receipt_posts_one_voucher_against_its_reasons_account(db):
+    receipt = _envelope("stock_received", "receipt:" + "r" * 32, 1, _receipt("production"))
+    for _ in range(2):  # the redelivery is a duplicate
+        _apply(db, "accounting.stock_received", receipt, handlers.post_stock_receipt)
+    [voucher] = _vouchers(db)
+    assert (voucher["kind"], voucher["source_id"], voucher["total"]) == ("stock_receipt", "r" * 32, D("123.45"))
+    with db.reader() as s:
+        rows = s.execute(select(voucher_lines.c.account, voucher_lines.c.debit, voucher_lines.c.credit)
+                         .where(voucher_lines.c.voucher_id == voucher["id"]).order_by(voucher_lines.c.line_no)).all()
+    assert [tuple(r) for r in rows] == [("1405", D("123.45"), D("0.00")), ("5001", D("0.00"), D("123.45"))]

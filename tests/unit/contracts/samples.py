@@ -54,6 +54,9 @@ PAYLOADS = {
     "stock_adjusted": {
         "adjustment_id": "a-1", "sku": "TEA-1", "warehouse": "WH-SH", "quantity": -2, "reason": "scrap",
         "note": "water damage", "value": "-160.00", "occurred_at": AT},
+    "stock_received": {
+        "document_id": "r-1", "reason": "opening", "sku": "TEA-1", "warehouse": "WH-SH", "quantity": 5,
+        "value": "400.00", "reference": "go-live count", "occurred_at": AT},
     "stock_transferred": {
         "transfer_id": "t-1", "stage": "shipped", "from_warehouse": "WH-SH", "to_warehouse": "WH-BJ",
         "occurred_at": AT, "lines": [{"sku": "TEA-1", "quantity": 4, "value": "320.00"}], "total_value": "320.00"},

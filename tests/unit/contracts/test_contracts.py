@@ -156,7 +156,8 @@ def _domain_parse(service: str, envelope: Envelope, event: events.Event) -> None
         rule = {"order_shipped": accounting.sale, "order_returned": accounting.sales_return,
                 "goods_issued": accounting.cost_of_goods, "goods_returned": accounting.return_cost,
                 "purchase_received": accounting.purchase, "purchase_return_shipped": accounting.purchase_return,
-                "stock_adjusted": accounting.stock_adjustment, "stock_transferred": accounting.stock_transfer,
+                "stock_adjusted": accounting.stock_adjustment, "stock_received": accounting.stock_receipt,
+                "stock_transferred": accounting.stock_transfer,
                 "kit_changed": accounting.kit_change}[t]
         assert accounting.check_balanced(rule(p, RULES)) > 0
     elif service == "ledger":
