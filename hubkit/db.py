@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hubkit import outbox
 from hubkit.events import ContractError, Event
+from hubkit.sql import dialect_insert  # noqa: F401 (the services import it from here)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -33,14 +34,6 @@ def new_metadata() -> MetaData:
 def is_sqlite(url_or_engine) -> bool:
     url = url_or_engine.url if isinstance(url_or_engine, Engine) else url_or_engine
     return str(url).startswith("sqlite")
-
-
-def dialect_insert(session, table):
-    """INSERT with the dialect's ON CONFLICT support (PostgreSQL or SQLite)."""
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 def changed(session: Session, statement) -> int:
