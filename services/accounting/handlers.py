@@ -178,7 +178,20 @@ def record_payment(uow, direction: str, counterparty: str, amount: str, business
         errors.add("reference", "required, at most 64 characters (the bank reference)")
     value, day = _amount(errors, "amount", amount), _day(errors, business_date)
     errors.raise_if_any("the payment is invalid")
+    _refuse_another_payment_under(uow.session, reference, value)
     return post_manual(uow, "payment", reference, day, domain.payment(direction, counterparty, value, reference, rules))
+
+
+def _refuse_another_payment_under(s, reference: str, amount: Decimal) -> None:
+    """The bank reference makes a payment one: the same reference and amount again is a retry (answered
+    with the voucher already posted), the same reference with another amount is a different payment."""
+    posted = s.execute(select(vouchers.c.total).where(vouchers.c.kind == "payment",
+                                                      vouchers.c.source_id == reference)).scalar()
+    if posted is None or cents(posted) == cents(amount):
+        return
+    raise Conflict(f"bank reference {reference} is already posted with amount {cents(posted)}, not {cents(amount)}",
+                   [{"field": "amount", "message": f"posted {cents(posted)} under this reference; "
+                                                  f"this request says {cents(amount)}"}])
 
 
 def record_settlement(uow, channel: str, shop: str, reference: str, business_date: str, gross: str,
