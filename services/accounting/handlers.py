@@ -14,7 +14,7 @@ from hubkit import clock
 from hubkit.counters import next_in_sequence
 from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
 from hubkit.envelope import Envelope
-from hubkit.errors import Conflict, FieldErrors, NotFound
+from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.money import cents, to_decimal
 from services.accounting import domain
 from services.accounting.models import accounts, periods, voucher_counters, voucher_lines, vouchers
@@ -246,7 +246,13 @@ def reverse_voucher(uow, voucher_id: str, business_date: str) -> dict:
 
 
 def close_period(uow, period: str) -> None:
+    """Close a period: nothing posts into it afterwards. A month after the current one (the merchant's
+    calendar, the one clock) has not happened yet and is refused."""
     domain.check_period(period)
+    current = clock.today().strftime("%Y-%m")
+    if period > current:
+        raise InvalidArgument(f"period {period} is in the future; the current period is {current}",
+                              [{"field": "period", "message": f"after the current period {current}"}])
     if _is_closed(uow.session, period):
         raise Conflict(f"period {period} is already closed")
     uow.session.execute(periods.insert().values(period=period, status="closed", closed_by=uow.actor,

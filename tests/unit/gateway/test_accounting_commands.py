@@ -75,3 +75,31 @@ def test_the_same_bank_reference_with_another_amount_is_refused(hub):
     assert "100.00" in body["title"] and "120.00" in body["title"], body
     assert [e["field"] for e in body["errors"]] == ["amount"]
     assert len(vouchers(http, finance)) == 1
+
+
+def closed_periods(db):
+    from sqlalchemy import select
+
+    from services.accounting.models import periods
+    with db.session() as s:
+        return list(s.execute(select(periods.c.period)).scalars())
+
+
+def test_closing_a_period_in_the_future_is_refused_and_writes_nothing(hub, monkeypatch):
+    from datetime import date
+
+    from hubkit import clock
+    http, finance, db = hub
+    monkeypatch.setattr(clock, "today", lambda: date(2026, 11, 30))  # the merchant's day, from the one clock
+    refused = http.post("/accounting/periods/2026-12/close", headers=finance)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == PROBLEM
+    assert "2026-12" in refused.json()["title"]
+    assert [e["field"] for e in refused.json()["errors"]] == ["period"]
+    assert http.post("/accounting/periods/2027-01/close", headers=finance).status_code == 422
+    assert closed_periods(db) == []
+    # the current period and a past one close
+    for period in ("2026-11", "2026-10"):
+        closed = http.post(f"/accounting/periods/{period}/close", headers=finance)
+        assert closed.status_code == 200, closed.text
+    assert sorted(closed_periods(db)) == ["2026-10", "2026-11"]
