@@ -11,9 +11,9 @@ from sqlalchemy import select
 from gateway.models import ROLES, users
 from hubkit import clock
 from hubkit.db import Database
-from hubkit.errors import Conflict, InvalidArgument
+from hubkit.errors import Conflict, InvalidArgument, NotFound
 
-CACHE_SECONDS = 30.0
+REFUSED_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -41,21 +41,36 @@ def add_user(db: Database, name: str, role: str) -> str:
     return key
 
 
+def revoke_user(db: Database, name: str) -> None:
+    """Deactivate a user's API key: the gateway refuses it from its next request on."""
+    with db.session() as s:
+        if s.execute(users.update().where(users.c.name == name).values(active=False)).rowcount == 0:
+            raise NotFound(f"user {name!r} not found")
+
+
 class KeyStore:
-    """Looks keys up by hash, caching answers briefly so a hot path does not hit the database."""
+    """Looks keys up by hash. A key that is unknown or inactive is remembered briefly, so a flood of
+    bad keys does not hit the database; a valid key is confirmed on every request (one indexed read
+    by its hash), so a key revoked or deactivated in the table, by any process, is refused at once."""
+
+    MAX_REFUSED = 10_000
 
     def __init__(self, db: Database):
         self.db = db
-        self._cache: dict[str, tuple[float, User | None]] = {}
+        self._refused: dict[str, float] = {}  # key hash -> until when it is refused without a lookup
 
     def user_for(self, key: str) -> User | None:
         digest = hash_key(key)
-        hit = self._cache.get(digest)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
+        until = self._refused.get(digest)
+        if until is not None and until > time.monotonic():
+            return None
         with self.db.reader() as s:
             row = s.execute(select(users.c.name, users.c.role)
                             .where(users.c.key_hash == digest, users.c.active.is_(True))).first()
-        user = User(row.name, row.role) if row else None
-        self._cache[digest] = (time.monotonic() + CACHE_SECONDS, user)
-        return user
+        if row is None:
+            if len(self._refused) >= self.MAX_REFUSED:
+                self._refused.clear()
+            self._refused[digest] = time.monotonic() + REFUSED_SECONDS
+            return None
+        self._refused.pop(digest, None)
+        return User(row.name, row.role)

@@ -88,6 +88,18 @@ def cmd_users_add(args) -> None:
     print(f"user {args.name} ({args.role}) created; API key (shown once):\n{key}")
 
 
+def cmd_users_revoke(args) -> None:
+    from gateway import auth
+    from gateway.models import metadata
+    from hubkit.db import Database
+    from hubkit.errors import HubError
+    try:
+        auth.revoke_user(Database(_settings().gateway_db_url, metadata), args.name)
+    except HubError as exc:
+        raise SystemExit(f"error: {exc.message}")
+    print(f"user {args.name}: API key revoked")
+
+
 def cmd_storefronts_add(args) -> None:
     from gateway import webhooks
     from gateway.models import metadata
@@ -266,6 +278,9 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=("warehouse", "sales", "purchasing", "finance", "admin"))
     add.set_defaults(func=cmd_users_add)
+    revoke = users.add_parser("revoke", help="revoke a user's API key (refused from its next request on)")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=cmd_users_revoke)
     accounting = sub.add_parser("accounting", help="the books").add_subparsers(dest="accounting_command",
                                                                               required=True)
     opening = accounting.add_parser("import-opening", help="post opening balances from a CSV file "

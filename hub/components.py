@@ -23,6 +23,25 @@ MIGRATION_TREES = {**{svc: f"services/{svc}/migrations" for svc in SERVICES},
                    "shops": "connectors/shops/migrations"}
 
 
+# every gRPC server of a hub: each binds HUB_<NAME>_GRPC_PORT, and clients dial HUB_<NAME>_GRPC_TARGET
+GRPC_SERVERS = (*SERVICES, "ledger", *(f"shops_{p}" for p in PLATFORMS))
+
+
+def grpc_endpoints(pick_port, given: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A port of its own (from `pick_port()`) and the target that dials it, for every gRPC server of
+    a hub whose port and target `given` (say os.environ) leaves open; so two hubs on one machine
+    never dial each other's processes."""
+    given = given or {}
+    env = {}
+    for name in GRPC_SERVERS:
+        port_var, target_var = f"HUB_{name.upper()}_GRPC_PORT", f"HUB_{name.upper()}_GRPC_TARGET"
+        if given.get(port_var) or given.get(target_var):
+            continue
+        port = str(pick_port())
+        env[port_var], env[target_var] = port, f"127.0.0.1:{port}"
+    return env
+
+
 # component -> the module with its settings class (`Settings`, a hubkit.settings.HubSettings)
 SETTINGS_MODULES = {**{svc: f"services.{svc}.config" for svc in SERVICES},
                     "gateway": "gateway.config",

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from hub import apis, components
-from hub.components import PROJECT_ROOT, SERVICES
+from hub.components import PROJECT_ROOT
 from hub.supervisor import free_port, start_embedded
 from hubkit import broker
 from hubkit.money import unit_cost
@@ -180,10 +180,9 @@ def demo_world(say):
     env = {"HUB_VAR_DIR": str(var)}
     # ports of its own, outside the kernel's range for outgoing connections (a fixed port there can
     # be taken for a moment by some client socket), so the demo also runs beside `hub up`
-    for name in [f"HUB_{svc.upper()}_GRPC_PORT" for svc in SERVICES] + ["HUB_GATEWAY_PORT",
-                                                                                    "HUB_LEDGER_GRPC_PORT"]:
-        if not os.environ.get(name):
-            env[name] = str(free_port())
+    env.update(components.grpc_endpoints(free_port, os.environ))  # services, ledger and shop connectors
+    if not os.environ.get("HUB_GATEWAY_PORT"):
+        env["HUB_GATEWAY_PORT"] = str(free_port())
     if not os.environ.get("HUB_AMQP_URI"):
         broker.ensure_running(base.amqp_uri)
         uri = broker.local_vhost("hub-demo")

@@ -41,17 +41,24 @@ def restart_delay(crashes_in_a_row: int) -> float:
     return min(RESTART_FIRST_SECONDS * 2 ** max(crashes_in_a_row - 1, 0), RESTART_MAX_SECONDS)
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
     """A port that is free now, chosen below the kernel's ephemeral range, so that the outgoing
-    connections of other processes cannot take it before our process binds it."""
+    connections of other processes cannot take it before our process binds it. Never the same
+    port twice in one process: two hubs started by one test session (or demo) never share one."""
     low, high = 20000, 32000
     for _ in range(200):
         port = random.randrange(low, high)
+        if port in _handed_out:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("0.0.0.0", port))
             except OSError:
                 continue
+            _handed_out.add(port)
             return port
     raise RuntimeError(f"no free port between {low} and {high}")
 

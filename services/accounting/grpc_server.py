@@ -6,13 +6,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
 from hubapi.accounting.v1 import accounting_service_pb2 as pb
 from hubapi.accounting.v1 import accounting_service_pb2_grpc as pb_grpc
 from hubkit import grpc_server
-from hubkit.db import Database, UnitOfWork
+from hubkit.db import Database, UnitOfWork, as_utc
 from hubkit.errors import InvalidArgument
 from services.accounting import chart, export, handlers, reports
-from services.accounting.models import metadata
+from services.accounting.models import metadata, voucher_lines, vouchers
 
 rpc = grpc_server.rpc("accounting")
 
@@ -26,6 +28,15 @@ def voucher_to_proto(v: dict) -> pb.Voucher:
         lines=[pb.VoucherLine(line_no=l["line_no"], account=l["account"], summary=l["summary"],
                               debit=str(l["debit"]), credit=str(l["credit"]), aux=l["aux"],
                               cost_centre=l["cost_centre"]) for l in v["lines"]])
+
+
+def _as_posted(s, voucher_id: str) -> dict:
+    """A voucher and its lines as the unit of work's session sees them (what list_vouchers reads)."""
+    voucher = dict(s.execute(select(vouchers).where(vouchers.c.id == voucher_id)).one()._mapping)
+    voucher["posted_at"] = as_utc(voucher["posted_at"])
+    voucher["lines"] = [dict(l._mapping) for l in s.execute(
+        select(voucher_lines).where(voucher_lines.c.voucher_id == voucher_id).order_by(voucher_lines.c.line_no))]
+    return voucher
 
 
 def _str(row: dict) -> dict:
@@ -43,9 +54,8 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
         actor, correlation_id = grpc_server.caller(context)
         with UnitOfWork(self.db, "accounting", actor, correlation_id) as uow:
             voucher = run(uow)
-        [full] = [v for v in handlers.list_vouchers(self.db, source_id=voucher["source_id"])
-                  if v["id"] == voucher["id"]]
-        return pb.VoucherResponse(voucher=voucher_to_proto(full))
+            # built before the commit: a reply that cannot be built posts nothing
+            return pb.VoucherResponse(voucher=voucher_to_proto(_as_posted(uow.session, voucher["id"])))
 
     # -- reading the books -------------------------------------------------
     @rpc
@@ -124,7 +134,7 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
         actor, correlation_id = grpc_server.caller(context)
         with UnitOfWork(self.db, "accounting", actor, correlation_id) as uow:
             handlers.close_period(uow, r.period)
-        return pb.ClosePeriodResponse(period=r.period, closed_by=actor)
+            return pb.ClosePeriodResponse(period=r.period, closed_by=actor)
 
 
 def main(settings) -> None:

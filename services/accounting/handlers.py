@@ -14,7 +14,7 @@ from hubkit import clock
 from hubkit.counters import next_in_sequence
 from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
 from hubkit.envelope import Envelope
-from hubkit.errors import Conflict, FieldErrors, NotFound
+from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.money import cents, to_decimal
 from services.accounting import domain
 from services.accounting.models import accounts, periods, voucher_counters, voucher_lines, vouchers
@@ -185,7 +185,20 @@ def record_payment(uow, direction: str, counterparty: str, amount: str, business
         errors.add("reference", "required, at most 64 characters (the bank reference)")
     value, day = _amount(errors, "amount", amount), _day(errors, business_date)
     errors.raise_if_any("the payment is invalid")
+    _refuse_another_payment_under(uow.session, reference, value)
     return post_manual(uow, "payment", reference, day, domain.payment(direction, counterparty, value, reference, rules))
+
+
+def _refuse_another_payment_under(s, reference: str, amount: Decimal) -> None:
+    """The bank reference makes a payment one: the same reference and amount again is a retry (answered
+    with the voucher already posted), the same reference with another amount is a different payment."""
+    posted = s.execute(select(vouchers.c.total).where(vouchers.c.kind == "payment",
+                                                      vouchers.c.source_id == reference)).scalar()
+    if posted is None or cents(posted) == cents(amount):
+        return
+    raise Conflict(f"bank reference {reference} is already posted with amount {cents(posted)}, not {cents(amount)}",
+                   [{"field": "amount", "message": f"posted {cents(posted)} under this reference; "
+                                                  f"this request says {cents(amount)}"}])
 
 
 def record_settlement(uow, channel: str, shop: str, reference: str, business_date: str, gross: str,
@@ -240,7 +253,13 @@ def reverse_voucher(uow, voucher_id: str, business_date: str) -> dict:
 
 
 def close_period(uow, period: str) -> None:
+    """Close a period: nothing posts into it afterwards. A month after the current one (the merchant's
+    calendar, the one clock) has not happened yet and is refused."""
     domain.check_period(period)
+    current = clock.today().strftime("%Y-%m")
+    if period > current:
+        raise InvalidArgument(f"period {period} is in the future; the current period is {current}",
+                              [{"field": "period", "message": f"after the current period {current}"}])
     if _is_closed(uow.session, period):
         raise Conflict(f"period {period} is already closed")
     uow.session.execute(periods.insert().values(period=period, status="closed", closed_by=uow.actor,

@@ -246,12 +246,17 @@ def _set_status(s, count_id: str, status: str, actor: str, extra: dict | None = 
 
 def get(db: Database, count_id: str) -> dict:
     with db.reader() as s:
-        doc = _count(s, count_id, lock=False)
-        return {"count_id": doc.id, "status": doc.status, "warehouse": doc.warehouse, **doc.details,
-                "lines": [{"line_no": l.line_no, "sku": l.sku, "bin": l.bin, "lot": l.lot, "serial": l.serial,
-                           "expected": l.quantity, "counted": l.counted,
-                           "difference": None if l.counted is None else l.counted - l.quantity,
-                           "value": l.value} for l in _lines(s, count_id)]}
+        return read(s, count_id)
+
+
+def read(s, count_id: str) -> dict:
+    """A count as the session sees it (inside a unit of work: with its own changes)."""
+    doc = _count(s, count_id, lock=False)
+    return {"count_id": doc.id, "status": doc.status, "warehouse": doc.warehouse, **doc.details,
+            "lines": [{"line_no": l.line_no, "sku": l.sku, "bin": l.bin, "lot": l.lot, "serial": l.serial,
+                       "expected": l.quantity, "counted": l.counted,
+                       "difference": None if l.counted is None else l.counted - l.quantity,
+                       "value": l.value} for l in _lines(s, count_id)]}
 
 
 def schedule_cycle_counts(uow: UnitOfWork, today: date, top: int) -> list[str]:

@@ -1,4 +1,6 @@
-"""The inventory api process: gRPC servicer -> handlers."""
+"""The inventory api process: gRPC servicer -> handlers. A command's reply is built inside its
+unit of work, so a reply that cannot be built rolls the command back: nothing is committed and
+then answered with an error."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -51,7 +53,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
             created = catalog.upsert_sku(uow, k.code, k.name, k.base_unit, k.category, k.lot_tracked,
                                          k.serial_tracked, k.costing, list(k.barcodes),
                                          [(c.sku, c.quantity) for c in k.components])
-        return pb.UpsertSkuResponse(sku=k, created=created)
+            return pb.UpsertSkuResponse(sku=k, created=created)
 
     @rpc
     def GetSkus(self, request, context):
@@ -62,7 +64,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         w = request.warehouse
         with self._uow(context) as uow:
             created = catalog.upsert_warehouse(uow, w.code, w.name, w.priority, w.region, w.address)
-        return pb.UpsertWarehouseResponse(warehouse=w, created=created)
+            return pb.UpsertWarehouseResponse(warehouse=w, created=created)
 
     @rpc
     def ReceiveStock(self, request, context):
@@ -70,8 +72,8 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         with self._uow(context) as uow:
             done = movements.receive_stock(uow, r.sku, r.warehouse, r.quantity, r.unit_cost, r.reason, r.reference,
                                            r.bin, r.lot, r.expires_on, list(r.serials))
-        return pb.ReceiveStockResponse(level=_level(done["level"]), movement_id=done["movement_id"],
-                                       document_id=done["document_id"])
+            return pb.ReceiveStockResponse(level=_level(done["level"]), movement_id=done["movement_id"],
+                                           document_id=done["document_id"])
 
     @rpc
     def GetStock(self, request, context):
@@ -92,8 +94,8 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         with self._uow(context) as uow:
             done = movements.adjust(uow, r.sku, r.warehouse, r.quantity, r.reason, r.unit_cost, r.note, r.bin, r.lot,
                                     list(r.serials))
-        return pb.AdjustStockResponse(adjustment_id=done["adjustment_id"], value=str(done["value"]),
-                                      level=_level(done["level"]))
+            return pb.AdjustStockResponse(adjustment_id=done["adjustment_id"], value=str(done["value"]),
+                                          level=_level(done["level"]))
 
     @rpc
     def AddBins(self, request, context):
@@ -105,7 +107,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         r = request
         with self._uow(context) as uow:
             catalog.set_limits(uow, r.sku, r.warehouse, r.minimum, r.maximum)
-        return pb.SetStockLimitsResponse()
+            return pb.SetStockLimitsResponse()
 
     @rpc
     def MoveBin(self, request, context):
@@ -119,9 +121,9 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         r = request
         with self._uow(context) as uow:
             done = movements.assemble(uow, r.kit_sku, r.warehouse, r.quantity, r.bin, r.disassemble)
-        return pb.ChangeKitResponse(document_id=done["document_id"], value=str(done["value"]),
-                                    components=[pb.KitPart(sku=c["sku"], quantity=c["quantity"], value=str(c["value"]))
-                                                for c in done["components"]])
+            return pb.ChangeKitResponse(document_id=done["document_id"], value=str(done["value"]),
+                                        components=[pb.KitPart(sku=c["sku"], quantity=c["quantity"],
+                                                               value=str(c["value"])) for c in done["components"]])
 
     @rpc
     def ShipTransfer(self, request, context):
@@ -130,13 +132,13 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
                  for l in r.lines]
         with self._uow(context) as uow:
             done = transfers.ship(uow, r.from_warehouse, r.to_warehouse, lines, r.note)
-        return _transfer(transfers.get(self.db, done["transfer_id"]))
+            return _transfer(transfers.read(uow.session, done["transfer_id"]))
 
     @rpc
     def ReceiveTransfer(self, request, context):
         with self._uow(context) as uow:
             transfers.receive(uow, request.transfer_id, request.bin)
-        return _transfer(transfers.get(self.db, request.transfer_id))
+            return _transfer(transfers.read(uow.session, request.transfer_id))
 
     @rpc
     def GetTransfer(self, request, context):
@@ -145,8 +147,9 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def _lot(self, context, action, request):
         with self._uow(context) as uow:
             done = action(uow, request.sku, request.lot, request.note)
-        return pb.LotHold(sku=done["sku"], lot=done["lot"], status=done["status"],
-                          quantities=[pb.LotQuantity(warehouse=w, quantity=q) for w, q in done["quantities"].items()])
+            return pb.LotHold(sku=done["sku"], lot=done["lot"], status=done["status"],
+                              quantities=[pb.LotQuantity(warehouse=w, quantity=q)
+                                          for w, q in done["quantities"].items()])
 
     @rpc
     def HoldLot(self, request, context):
@@ -161,32 +164,32 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         r = request
         with self._uow(context) as uow:
             done = counts.open_count(uow, r.warehouse, list(r.bins), list(r.skus), r.kind or "cycle", r.note)
-        return _count(counts.get(self.db, done["count_id"]))
+            return _count(counts.read(uow.session, done["count_id"]))
 
     @rpc
     def RecordCount(self, request, context):
         r = request
         with self._uow(context) as uow:
             done = counts.record(uow, r.count_id, r.bin, r.code, r.quantity, r.replace)
-        return pb.CountEntry(**done)
+            return pb.CountEntry(**done)
 
     @rpc
     def SubmitCount(self, request, context):
         with self._uow(context) as uow:
             counts.submit(uow, request.count_id, self.settings.count_approval_limit, request.zero_uncounted)
-        return _count(counts.get(self.db, request.count_id))
+            return _count(counts.read(uow.session, request.count_id))
 
     @rpc
     def ApproveCount(self, request, context):
         with self._uow(context) as uow:
             counts.approve(uow, request.count_id)
-        return _count(counts.get(self.db, request.count_id))
+            return _count(counts.read(uow.session, request.count_id))
 
     @rpc
     def CancelCount(self, request, context):
         with self._uow(context) as uow:
             counts.cancel(uow, request.count_id)
-        return _count(counts.get(self.db, request.count_id))
+            return _count(counts.read(uow.session, request.count_id))
 
     @rpc
     def GetCount(self, request, context):
@@ -208,7 +211,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         r = request
         with self._uow(context) as uow:
             done = reservations.pick(uow, r.order_id, r.line_no, r.warehouse, r.bin, r.code, r.quantity)
-        return pb.PickResponse(**done)
+            return pb.PickResponse(**done)
 
     @rpc
     def AuditStock(self, request, context):

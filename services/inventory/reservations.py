@@ -222,11 +222,12 @@ def pick(uow: UnitOfWork, order_id: str, line_no: int, warehouse: str, bin_code:
                        [{"field": "code", "message": "scan the serial"}])
     if item.lot_tracked and not scanned["lot"]:
         raise Conflict(f"{line.sku} is lot-tracked: scan the lot label", [{"field": "code", "message": "scan the lot"}])
-    allocated = s.execute(select(allocations.c.quantity).where(
+    allocated = int(s.execute(select(allocations.c.quantity).where(
         allocations.c.order_id == order_id, allocations.c.line_no == line_no,
-        allocations.c.warehouse == warehouse)).scalar() or 0
-    already = s.execute(select(func.coalesce(func.sum(picks.c.quantity), 0)).where(
-        picks.c.order_id == order_id, picks.c.line_no == line_no, picks.c.warehouse == warehouse)).scalar()
+        allocations.c.warehouse == warehouse)).scalar() or 0)
+    # SUM() over a bigint is NUMERIC on PostgreSQL: a Decimal, which no int field of a reply takes
+    already = int(s.execute(select(func.coalesce(func.sum(picks.c.quantity), 0)).where(
+        picks.c.order_id == order_id, picks.c.line_no == line_no, picks.c.warehouse == warehouse)).scalar())
     if already + quantity > allocated:
         raise Conflict(f"order {order_id} line {line_no} has {allocated} units reserved in {warehouse}, "
                        f"{already} picked", [{"field": "quantity", "message": f"at most {allocated - already}"}])
@@ -239,7 +240,7 @@ def pick(uow: UnitOfWork, order_id: str, line_no: int, warehouse: str, bin_code:
                                     lot=scanned["lot"], serial=scanned["serial"], quantity=quantity, actor=uow.actor,
                                     picked_at=clock.now()))
     return {"order_id": order_id, "line_no": line_no, "sku": line.sku, "bin": bin_code, "lot": scanned["lot"],
-            "serial": scanned["serial"], "picked": already + quantity, "reserved": int(allocated)}
+            "serial": scanned["serial"], "picked": already + quantity, "reserved": allocated}
 
 
 def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: int) -> list[Piece]:

@@ -123,13 +123,18 @@ def _emit(uow, transfer_id, stage, source, destination, at, lines) -> None:
 
 def get(db: Database, transfer_id: str) -> dict:
     with db.reader() as s:
-        doc = s.execute(select(documents).where(documents.c.id == transfer_id,
-                                                documents.c.kind == "transfer")).first()
-        if doc is None:
-            raise NotFound(f"transfer {transfer_id} not found")
-        rows = s.execute(select(document_lines).where(document_lines.c.document_id == transfer_id)
-                         .order_by(document_lines.c.line_no)).all()
-        return {"transfer_id": doc.id, "status": doc.status, "from_warehouse": doc.warehouse,
-                "to_warehouse": doc.to_warehouse,
-                "lines": [{"sku": r.sku, "bin": r.bin, "lot": r.lot, "serial": r.serial, "quantity": r.quantity,
-                           "value": r.value} for r in rows]}
+        return read(s, transfer_id)
+
+
+def read(s, transfer_id: str) -> dict:
+    """A transfer as the session sees it (inside a unit of work: with its own changes)."""
+    doc = s.execute(select(documents).where(documents.c.id == transfer_id,
+                                            documents.c.kind == "transfer")).first()
+    if doc is None:
+        raise NotFound(f"transfer {transfer_id} not found")
+    rows = s.execute(select(document_lines).where(document_lines.c.document_id == transfer_id)
+                     .order_by(document_lines.c.line_no)).all()
+    return {"transfer_id": doc.id, "status": doc.status, "from_warehouse": doc.warehouse,
+            "to_warehouse": doc.to_warehouse,
+            "lines": [{"sku": r.sku, "bin": r.bin, "lot": r.lot, "serial": r.serial, "quantity": int(r.quantity),
+                       "value": r.value} for r in rows]}

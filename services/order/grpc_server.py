@@ -69,14 +69,15 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         cmd = command_from_proto(request)
         with UnitOfWork(self.db, "order", actor, correlation_id or f"{cmd.channel}:{cmd.external_order_id}") as uow:
             order_id, created = handlers.place_order(uow, cmd)
-        return pb.PlaceOrderResponse(order=order_to_proto(handlers.get_order(self.db, order_id)), created=created)
+            return pb.PlaceOrderResponse(order=order_to_proto(handlers.read_order(uow.session, order_id)),
+                                         created=created)
 
     @rpc
     def ShipOrder(self, request, context):
         actor, correlation_id = grpc_server.caller(context)
         with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
             handlers.ship_order(uow, request.order_id, request.carrier, request.tracking_number)
-        return pb.ShipOrderResponse(order=order_to_proto(handlers.get_order(self.db, request.order_id)))
+            return pb.ShipOrderResponse(order=order_to_proto(handlers.read_order(uow.session, request.order_id)))
 
     @rpc
     def ReturnOrder(self, request, context):
@@ -84,8 +85,8 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
             return_id = handlers.return_order(uow, request.order_id,
                                               [(l.line_no, l.quantity) for l in request.lines], request.reason)
-        return pb.ReturnOrderResponse(order=order_to_proto(handlers.get_order(self.db, request.order_id)),
-                                      return_id=return_id)
+            return pb.ReturnOrderResponse(order=order_to_proto(handlers.read_order(uow.session, request.order_id)),
+                                          return_id=return_id)
 
     @rpc
     def ApplyChannelOrder(self, request, context):
@@ -94,8 +95,8 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         with UnitOfWork(self.db, "order", actor, correlation_id or f"{cmd.channel}:{cmd.external_order_id}") as uow:
             order_id, outcome = handlers.apply_channel_order(
                 uow, domain.ChannelOrder(order=cmd, version=request.version, status=request.status))
-        order = order_to_proto(handlers.get_order(self.db, order_id)) if order_id else None
-        return pb.ApplyChannelOrderResponse(order=order, outcome=outcome)
+            order = order_to_proto(handlers.read_order(uow.session, order_id)) if order_id else None
+            return pb.ApplyChannelOrderResponse(order=order, outcome=outcome)
 
     @rpc
     def GetOrder(self, request, context):

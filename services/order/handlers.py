@@ -233,12 +233,17 @@ def _as_dict(row, lines) -> dict:
 
 def get_order(db: Database, order_id: str) -> dict:
     with db.reader() as s:
-        row = s.execute(select(orders).where(orders.c.id == order_id)).first()
-        if row is None:
-            raise NotFound(f"order {order_id} not found")
-        lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)
-                          .order_by(order_lines.c.line_no)).all()
-        return _as_dict(row, lines)
+        return read_order(s, order_id)
+
+
+def read_order(s, order_id: str) -> dict:
+    """An order as the session sees it (inside a unit of work: with its own changes)."""
+    row = s.execute(select(orders).where(orders.c.id == order_id)).first()
+    if row is None:
+        raise NotFound(f"order {order_id} not found")
+    lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)
+                      .order_by(order_lines.c.line_no)).all()
+    return _as_dict(row, lines)
 
 
 def list_orders(db: Database, status: str = "", page_size: int = 50, page_token: str = "") -> tuple[list, str]:

@@ -64,7 +64,7 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
     def UpsertSupplier(self, request, context):
         with self._uow(context) as uow:
             created = handlers.upsert_supplier(uow, request.supplier.code, request.supplier.name)
-        return pb.UpsertSupplierResponse(supplier=request.supplier, created=created)
+            return pb.UpsertSupplierResponse(supplier=request.supplier, created=created)
 
     @rpc
     def CreatePurchaseOrder(self, request, context):
@@ -74,8 +74,8 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
                    for l in request.lines])
         with self._uow(context) as uow:
             po_id = handlers.create_purchase_order(uow, cmd)
-        po = handlers.get_purchase_order(self.db, po_id)
-        return pb.CreatePurchaseOrderResponse(purchase_order=purchase_order_to_proto(po))
+            po = handlers.read_purchase_order(uow.session, po_id)
+            return pb.CreatePurchaseOrderResponse(purchase_order=purchase_order_to_proto(po))
 
     @rpc
     def GetPurchaseOrder(self, request, context):
@@ -89,10 +89,10 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
                 uow, request.purchase_order_id, [(l.line_no, l.quantity) for l in request.lines],
                 request.reference, {l.line_no: {"bin": l.bin, "lot": l.lot, "expires_on": l.expires_on,
                                                 "serials": list(l.serials)} for l in request.lines})
-        po = handlers.get_purchase_order(self.db, request.purchase_order_id)
-        receipt = next(r for r in po["receipts"] if r["id"] == receipt_id)
-        return pb.ReceivePurchaseOrderResponse(purchase_order=purchase_order_to_proto(po),
-                                               receipt=receipt_to_proto(receipt))
+            po = handlers.read_purchase_order(uow.session, request.purchase_order_id)
+            receipt = next(r for r in po["receipts"] if r["id"] == receipt_id)
+            return pb.ReceivePurchaseOrderResponse(purchase_order=purchase_order_to_proto(po),
+                                                   receipt=receipt_to_proto(receipt))
 
     @rpc
     def ReturnPurchaseOrder(self, request, context):
@@ -100,9 +100,8 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
             return_id = handlers.return_purchase(uow, request.purchase_order_id,
                                                  [(l.line_no, l.quantity) for l in request.lines],
                                                  request.reason, request.reference)
-        return pb.ReturnPurchaseOrderResponse(
-            purchase_order=purchase_order_to_proto(handlers.get_purchase_order(self.db, request.purchase_order_id)),
-            return_id=return_id)
+            po = handlers.read_purchase_order(uow.session, request.purchase_order_id)
+            return pb.ReturnPurchaseOrderResponse(purchase_order=purchase_order_to_proto(po), return_id=return_id)
 
     @rpc
     def ListSuggestions(self, request, context):
@@ -113,8 +112,8 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
     def DismissSuggestion(self, request, context):
         with self._uow(context) as uow:
             suggestion_id = handlers.dismiss_suggestion(uow, request.sku, request.warehouse)
-        return pb.DismissSuggestionResponse(
-            suggestion=suggestion_to_proto(handlers.get_suggestion(self.db, suggestion_id)))
+            return pb.DismissSuggestionResponse(
+                suggestion=suggestion_to_proto(handlers.read_suggestion(uow.session, suggestion_id)))
 
     @rpc
     def ListStockAlerts(self, request, context):

@@ -264,7 +264,12 @@ def _suggestion(row) -> dict:
 
 def get_suggestion(db: Database, suggestion_id: str) -> dict:
     with db.reader() as s:
-        row = s.execute(select(purchase_suggestions).where(purchase_suggestions.c.id == suggestion_id)).first()
+        return read_suggestion(s, suggestion_id)
+
+
+def read_suggestion(s, suggestion_id: str) -> dict:
+    """A suggestion as the session sees it (inside a unit of work: with its own changes)."""
+    row = s.execute(select(purchase_suggestions).where(purchase_suggestions.c.id == suggestion_id)).first()
     if row is None:
         raise NotFound(f"purchase suggestion {suggestion_id!r} not found")
     return _suggestion(row)
@@ -300,23 +305,28 @@ def list_stock_alerts(db: Database, kind: str = "", sku: str = "", limit: int = 
 
 def get_purchase_order(db: Database, purchase_order_id: str) -> dict:
     with db.reader() as s:
-        row = s.execute(select(purchase_orders).where(purchase_orders.c.id == purchase_order_id)).first()
-        if row is None:
-            raise NotFound(f"purchase order {purchase_order_id!r} not found",
-                           [{"field": "id", "message": "unknown purchase order"}])
-        po = dict(row._mapping)
-        po["created_at"], po["updated_at"] = _utc(po["created_at"]), _utc(po["updated_at"])
-        po["lines"] = [dict(r._mapping) for r in s.execute(
-            select(purchase_order_lines).where(purchase_order_lines.c.purchase_order_id == purchase_order_id)
-            .order_by(purchase_order_lines.c.line_no)).all()]
-        found = s.execute(select(receipts).where(receipts.c.purchase_order_id == purchase_order_id)
-                          .order_by(receipts.c.received_at, receipts.c.id)).all()
-        ids = [r.id for r in found]
-        by_receipt: dict[str, list] = {}
-        if ids:
-            for line in s.execute(select(receipt_lines).where(receipt_lines.c.receipt_id.in_(ids))
-                                  .order_by(receipt_lines.c.line_no)).all():
-                by_receipt.setdefault(line.receipt_id, []).append(dict(line._mapping))
-        po["receipts"] = [{**dict(r._mapping), "received_at": _utc(r.received_at),
-                           "lines": by_receipt.get(r.id, [])} for r in found]
+        return read_purchase_order(s, purchase_order_id)
+
+
+def read_purchase_order(s, purchase_order_id: str) -> dict:
+    """A purchase order as the session sees it (inside a unit of work: with its own changes)."""
+    row = s.execute(select(purchase_orders).where(purchase_orders.c.id == purchase_order_id)).first()
+    if row is None:
+        raise NotFound(f"purchase order {purchase_order_id!r} not found",
+                       [{"field": "id", "message": "unknown purchase order"}])
+    po = dict(row._mapping)
+    po["created_at"], po["updated_at"] = _utc(po["created_at"]), _utc(po["updated_at"])
+    po["lines"] = [dict(r._mapping) for r in s.execute(
+        select(purchase_order_lines).where(purchase_order_lines.c.purchase_order_id == purchase_order_id)
+        .order_by(purchase_order_lines.c.line_no)).all()]
+    found = s.execute(select(receipts).where(receipts.c.purchase_order_id == purchase_order_id)
+                      .order_by(receipts.c.received_at, receipts.c.id)).all()
+    ids = [r.id for r in found]
+    by_receipt: dict[str, list] = {}
+    if ids:
+        for line in s.execute(select(receipt_lines).where(receipt_lines.c.receipt_id.in_(ids))
+                              .order_by(receipt_lines.c.line_no)).all():
+            by_receipt.setdefault(line.receipt_id, []).append(dict(line._mapping))
+    po["receipts"] = [{**dict(r._mapping), "received_at": _utc(r.received_at),
+                       "lines": by_receipt.get(r.id, [])} for r in found]
     return po

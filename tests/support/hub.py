@@ -23,9 +23,10 @@ class Hub:
         self.env = {
             "HUB_AMQP_URI": amqp_uri,
             **{f"HUB_{name.upper()}_DB_URL": url for name, url in db_urls.items()},
-            **{f"HUB_{svc.upper()}_GRPC_PORT": str(free_port()) for svc in components.SERVICES},
+            # every gRPC server (services, ledger and shop connectors) on its own port, dialled there,
+            # unless extra_env names it
+            **components.grpc_endpoints(free_port, extra_env),
             "HUB_GATEWAY_PORT": str(free_port()),
-            "HUB_SHOPS_TAOBAO_GRPC_PORT": str(free_port()), "HUB_SHOPS_JD_GRPC_PORT": str(free_port()),
             # fast retries so poison reaches the dead-letter queue within a test
             "HUB_RETRY_BASE_SECONDS": "0.2", "HUB_CONSUMER_MAX_ATTEMPTS": "3",
             "HUB_RELAY_LEASE_SECONDS": "2", "HUB_LOG_LEVEL": "INFO",
