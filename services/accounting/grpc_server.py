@@ -3,14 +3,13 @@ the worker; the api reads the books and takes the accounting commands (payments,
 opening balances, reversals, period close)."""
 from __future__ import annotations
 
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from sqlalchemy import select
 
 from hubapi.accounting.v1 import accounting_service_pb2 as pb
 from hubapi.accounting.v1 import accounting_service_pb2_grpc as pb_grpc
-from hubkit import grpc_server
+from hubkit import clock, grpc_server
 from hubkit.db import Database, UnitOfWork, as_utc
 from hubkit.errors import InvalidArgument
 from services.accounting import chart, export, handlers, reports
@@ -47,9 +46,6 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
     def __init__(self, db: Database, rules):
         self.db, self.rules = db, rules
 
-    def _today(self) -> date:
-        return datetime.now(ZoneInfo(self.rules.timezone)).date()
-
     def _command(self, context, run) -> pb.VoucherResponse:
         actor, correlation_id = grpc_server.caller(context)
         with UnitOfWork(self.db, "accounting", actor, correlation_id) as uow:
@@ -69,7 +65,7 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
 
     @rpc
     def GetTrialBalance(self, request, context):
-        period = request.period or self._today().strftime("%Y-%m")
+        period = request.period or clock.today().strftime("%Y-%m")
         tb = handlers.trial_balance(self.db, period)
         return pb.GetTrialBalanceResponse(
             period=tb["period"], total_debit=str(tb["total_debit"]), total_credit=str(tb["total_credit"]),
@@ -78,12 +74,12 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
 
     @rpc
     def GetGeneralLedger(self, request, context):
-        months = reports.general_ledger(self.db, request.year or self._today().year, request.account)
+        months = reports.general_ledger(self.db, request.year or clock.today().year, request.account)
         return pb.GetGeneralLedgerResponse(months=[pb.LedgerMonth(**_str(m)) for m in months])
 
     @rpc
     def GetAccountDetail(self, request, context):
-        detail = reports.account_detail(self.db, request.account, request.period or self._today().strftime("%Y-%m"),
+        detail = reports.account_detail(self.db, request.account, request.period or clock.today().strftime("%Y-%m"),
                                         request.aux)
         return pb.GetAccountDetailResponse(
             **_str({k: v for k, v in detail.items() if k not in ("lines", "aux")}),
@@ -92,7 +88,7 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
     @rpc
     def GetAgeing(self, request, context):
         try:
-            as_of = date.fromisoformat(request.as_of) if request.as_of else self._today()
+            as_of = date.fromisoformat(request.as_of) if request.as_of else clock.today()
         except ValueError:
             raise InvalidArgument("invalid as_of", [{"field": "as_of", "message": "expected YYYY-MM-DD"}])
         rows = reports.ageing(self.db, request.account, as_of)
@@ -104,7 +100,7 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
 
     @rpc
     def ExportVouchers(self, request, context):
-        period = request.period or self._today().strftime("%Y-%m")
+        period = request.period or clock.today().strftime("%Y-%m")
         return pb.ExportVouchersResponse(xlsx=export.period_workbook(self.db, period),
                                          filename=f"vouchers-{period}.xlsx")
 
@@ -126,7 +122,7 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
 
     @rpc
     def ReverseVoucher(self, r, context):
-        day = r.business_date or self._today().isoformat()
+        day = r.business_date or clock.today().isoformat()
         return self._command(context, lambda uow: handlers.reverse_voucher(uow, r.voucher_id, day))
 
     @rpc
