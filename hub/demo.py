@@ -163,6 +163,7 @@ def print_summary(summary: dict) -> None:
 
 
 # The Kingdee-style simulator's own test credentials (simulators/kingdee), for the demo only.
+DEMO_VHOST = "hub-demo"  # on the local broker; removed again when the demo ends
 DEMO_KINGDEE = {"HUB_KINGDEE_ACCT_ID": "0c30c597dc1565d147b3a371", "HUB_KINGDEE_USER_NAME": "hub",
                 "HUB_KINGDEE_APP_ID": "300001_aHViLXNpbS1rM2Nsb3VkLXNlY3JldCEh",
                 "HUB_KINGDEE_APP_SECRET": "919a478ce0957387dd907cd949e78cf2"}
@@ -183,10 +184,12 @@ def demo_world(say):
     env.update(components.grpc_endpoints(free_port, os.environ))  # services, ledger and shop connectors
     if not os.environ.get("HUB_GATEWAY_PORT"):
         env["HUB_GATEWAY_PORT"] = str(free_port())
+    vhost = None
     if not os.environ.get("HUB_AMQP_URI"):
         broker.ensure_running(base.amqp_uri)
-        uri = broker.local_vhost("hub-demo")
+        uri = broker.local_vhost(DEMO_VHOST)
         if uri:
+            vhost = DEMO_VHOST
             broker.declare_topology(uri, components.subscriptions())
             broker.purge(uri, components.subscriptions())
             env["HUB_AMQP_URI"] = uri
@@ -206,6 +209,8 @@ def demo_world(say):
         if simulator is not None:
             simulator.terminate()
             simulator.wait(10)
+        if vhost is not None:  # its queues would keep holding the broker's file descriptors
+            broker.delete_local_vhost(vhost)
 
 
 def ledger_summary(client: httpx.Client, settings, period: str, expected: int) -> dict:

@@ -100,3 +100,11 @@ def local_vhost(name: str) -> str | None:
     subprocess.run([ctl, "-q", "add_vhost", name], capture_output=True)
     done = subprocess.run([ctl, "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"], capture_output=True)
     return f"amqp://guest:guest@127.0.0.1:5672/{name}" if done.returncode == 0 else None
+
+
+def delete_local_vhost(name: str) -> None:
+    """Remove vhost `name` and its queues from the local broker: every quorum queue holds file
+    descriptors of a broker that has few, so a finished run gives them back."""
+    ctl = shutil.which("rabbitmqctl") or _installed("/usr/sbin/rabbitmqctl")
+    if ctl:
+        subprocess.run([ctl, "-q", "delete_vhost", name], capture_output=True)
