@@ -24,6 +24,12 @@ def shops(platform: str, method: str, request):
     return _call(components.settings().shops_grpc_targets[platform], pb_grpc.ShopConnectorServiceStub, method, request)
 
 
+def accounting(method: str, request, actor: str = "cli"):
+    from hubapi.accounting.v1 import accounting_service_pb2_grpc as pb_grpc
+    return _call(components.settings().grpc_target("accounting"), pb_grpc.AccountingServiceStub, method, request,
+                 actor)
+
+
 def ledger(method: str, request):
     from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
     return _call(components.settings().ledger_grpc_target, pb_grpc.LedgerServiceStub, method, request)

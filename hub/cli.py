@@ -136,22 +136,13 @@ def cmd_import_opening(args) -> None:
     """Opening balances from a CSV file (account,debit,credit[,aux]) as one voucher, through the api."""
     import csv
 
-    import grpc
-
     from hubapi.accounting.v1 import accounting_service_pb2 as acc
-    from hubapi.accounting.v1 import accounting_service_pb2_grpc as acc_grpc
     with open(args.file, newline="", encoding="utf-8-sig") as f:
         rows = [acc.OpeningBalance(account=r["account"].strip(), debit=(r.get("debit") or "0").strip(),
                                    credit=(r.get("credit") or "0").strip(), aux=(r.get("aux") or "").strip())
                 for r in csv.DictReader(f)]
-    with grpc.insecure_channel(_settings().grpc_target("accounting")) as channel:
-        try:
-            reply = acc_grpc.AccountingServiceStub(channel).ImportOpeningBalances(
-                acc.ImportOpeningBalancesRequest(business_date=args.date, lines=rows),
-                metadata=[("x-hub-actor", args.user)], timeout=30)
-        except grpc.RpcError as exc:
-            details = dict(exc.trailing_metadata() or ()).get("x-hub-field-errors", "")
-            raise SystemExit(f"refused: {exc.details()} {details}".strip())
+    reply = apis.accounting("ImportOpeningBalances", acc.ImportOpeningBalancesRequest(business_date=args.date,
+                                                                                     lines=rows), actor=args.user)
     print(f"opening balances posted as {reply.voucher.number}: {len(rows)} lines, total {reply.voucher.total}")
 
 
