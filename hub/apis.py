@@ -39,7 +39,8 @@ def reconcile_report(ledger_name: str, period: str) -> dict:
     """The ledger connector's reconciliation of one ledger and period, as a plain dict."""
     from hubapi.ledger.v1 import ledger_service_pb2 as pb
     r = ledger("Reconcile", pb.ReconcileRequest(ledger=ledger_name, period=period))
-    return {"ledger": r.ledger, "period": r.period, "hub_vouchers": r.hub_vouchers, "ledger_vouchers": r.ledger_vouchers,
+    return {"ledger": r.ledger, "period": r.period, "basis": r.basis, "note": r.note,
+            "hub_vouchers": r.hub_vouchers, "ledger_vouchers": r.ledger_vouchers,
             "account_differences": [{f: getattr(a, f) for f in ("account", "hub_debit", "hub_credit", "ledger_debit",
                                                                 "ledger_credit")} for a in r.account_differences],
             "missing_in_ledger": list(r.missing_in_ledger), "duplicated_in_ledger": list(r.duplicated_in_ledger),

@@ -226,6 +226,8 @@ def cmd_ledger_reconcile(args) -> None:
     for r in reports if not args.json else []:
         verdict = "no difference" if r["matches"] else "DIFFERENCES"
         print(f"{r['ledger']} {r['period']}: hub {r['hub_vouchers']} vouchers, ledger {r['ledger_vouchers']}: {verdict}")
+        if r["note"]:
+            print(f"  note: {r['note']}")
         for a in r["account_differences"]:
             print(f"  account {a['account']}: hub Dr {a['hub_debit']} Cr {a['hub_credit']}, "
                   f"ledger Dr {a['ledger_debit']} Cr {a['ledger_credit']}")

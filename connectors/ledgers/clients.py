@@ -4,8 +4,15 @@ pusher can act on without guessing:
 - Confirmed(ref): the ledger holds the voucher.
 - Rejected(message): the ledger refused it for a reason a person must fix; never retried blindly.
 - RetryLater(message): refused before storing anything (rate limit, session trouble): send again.
-- Ambiguous(message): no answer (timeout, 5xx, broken connection): it may or may not be stored,
-  so the next attempt looks it up first.
+- Ambiguous(message): no answer (timeout, 5xx, broken connection): it may or may not be stored.
+
+What the pusher does after an ambiguous push, and what reconciliation reads, depends on what each
+ledger's API documents (docs/EXTERNAL_APIS.md), stated by two class attributes:
+
+- idempotent_save: a repeated save under the same key is answered with the voucher already held
+  (U8 biz_id), so sending again is how an ambiguous push is resolved. Otherwise (Kingdee) the
+  voucher is looked up with find() before anything is sent again.
+- reads_vouchers: the ledger can be asked for a period's vouchers (vouchers_for_period).
 """
 from __future__ import annotations
 
@@ -75,6 +82,9 @@ def _sqlserver_like_literal(text: str) -> str:
 
 class KingdeeClient:
     """K/3 Cloud WebAPI: LoginByAppSecret session, GL_VOUCHER Save, ExecuteBillQuery look-ups."""
+
+    idempotent_save = False  # ValidateRepeatJson catches only an identical payload
+    reads_vouchers = True
 
     SVC = "Kingdee.BOS.WebApi.ServicesStub."
     QUERY_PAGE = 2000  # rows per ExecuteBillQuery call: a period's vouchers are read page by page
@@ -196,9 +206,18 @@ class KingdeeClient:
 
 
 class UfidaClient:
-    """U8 OpenAPI: token, voucher/add with biz_id (its idempotency key) and reserve2, look-up by reserve2."""
+    """U8 OpenAPI, only the documented calls (docs/EXTERNAL_APIS.md section 4.1): token, and
+    voucher/add with biz_id = reserve2 = the external number. biz_id is U8's idempotency key, so an
+    add repeated after no answer is answered with the voucher U8 holds; the OpenAPI documents no
+    call that reads a voucher back, so there is no look-up and no period read."""
 
+    idempotent_save = True
+    reads_vouchers = False
     TOKEN_EXPIRED = "参数token已过期"
+    # a refusal saying a voucher is in U8 already (no errcode table exists, so by its words), and
+    # the voucher id it names, if any
+    DUPLICATE_WORDS = ("已存在", "重复")
+    NAMED_ID = re.compile(r"凭证id\s*[:：]?\s*([0-9A-Za-z_-]+)", re.IGNORECASE)
 
     def __init__(self, config, transport=None):
         self.config = config
@@ -247,43 +266,21 @@ class UfidaClient:
         if isinstance(answer, Outcome):
             return answer
         reply, body = answer
-        if str(body.get("errcode")) == "0":
+        if str(body.get("errcode")) == "0":  # stored now, or the answer to a repeated biz_id
             return confirmed(body.get("id"))
-        if "reserve2" in str(body.get("errmsg")) or "已存在" in str(body.get("errmsg")):
-            return ambiguous(f"ledger says it exists: {body.get('errmsg')}")
-        return rejected(f"{body.get('errcode')}: {body.get('errmsg')}")
+        message = str(body.get("errmsg") or "")
+        named = self.NAMED_ID.search(message)
+        if any(word in message for word in self.DUPLICATE_WORDS) and (named or external in message):
+            # U8 holds this very voucher (its biz_id and reserve2 are the external number): certain,
+            # so it is never sent again. Its id when the message names one, else reserve2, by which
+            # U8 itself addresses such a voucher (voucher/cancel takes it as id). A duplicate refusal
+            # that names neither is not taken on trust: it is listed for a person like any refusal.
+            return confirmed(named.group(1) if named else f"reserve2:{external}")
+        return rejected(f"{body.get('errcode')}: {message}")
 
-    @_transient
-    def _get(self, path: str, **params) -> dict:
-        reply = self.http.get(path, params=self._params(**params))
-        if reply.status_code != 200:
-            raise Unavailable(f"U8 answered HTTP {reply.status_code}")
-        return self._check(reply.json())
 
-    def find(self, external_number: str) -> str | None:
-        try:
-            body = self._get("/api/voucher/get", reserve2=external_number)
-        except (httpx.HTTPError, _SessionLost, _RateLimited) as exc:
-            raise Unavailable(str(exc)) from exc
-        if str(body.get("errcode")) == "0":
-            return str(body["voucher"].get("id"))
-        if str(body.get("errcode")) == "404":
-            return None
-        raise Unavailable(f"U8 look-up failed: {body.get('errmsg')}")
-
-    def vouchers_for_period(self, period: str) -> list[dict]:
-        body = self._get("/api/voucher/batch_get", period=period)
-        if str(body.get("errcode")) != "0":
-            raise Unavailable(f"U8 batch_get failed: {body.get('errmsg')}")
-        out = []
-        for v in body.get("vouchers", []):
-            lines = [{"account": e["account_code"], "debit": str(e.get("natural_debit_currency") or 0),
-                      "credit": str(e.get("natural_credit_currency") or 0)}
-                     for e in (v.get("debit", {}).get("entry", []) + v.get("credit", {}).get("entry", [])
-                               + v.get("entry", []))]
-            out.append({"ref": str(v.get("id")), "external_number": v.get("reserve2", ""), "lines": lines})
-        return out
+CLIENTS = {"kingdee": KingdeeClient, "ufida": UfidaClient}
 
 
 def make(ledger: str, config):
-    return {"kingdee": KingdeeClient, "ufida": UfidaClient}[ledger](config)
+    return CLIENTS[ledger](config)

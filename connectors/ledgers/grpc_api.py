@@ -93,7 +93,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
                                 request.period)
         return pb.ReconcileResponse(
             ledger=r["ledger"], period=r["period"], hub_vouchers=r["hub_vouchers"],
-            ledger_vouchers=r["ledger_vouchers"], matches=r["matches"],
+            ledger_vouchers=r["ledger_vouchers"], matches=r["matches"], basis=r["basis"], note=r["note"],
             account_differences=[pb.AccountDifference(**a) for a in r["account_differences"]],
             missing_in_ledger=r["missing_in_ledger"], duplicated_in_ledger=r["duplicated_in_ledger"],
             unknown_to_hub=r["unknown_to_hub"])

@@ -4,12 +4,14 @@ the first attempt and after every answer:
   pending --claim--> pushing --confirmed--> confirmed   (never sent again)
                         |  \\--refused-----> rejected    (listed; re-pushed only by a person)
                         |   \\--retry-------> pending    (nothing was stored)
-                        \\--no answer--> stays pushing: the next attempt looks the voucher up in
-                                        the ledger by its external number before sending again.
+                        \\--no answer--> stays pushing: before it is sent again, a ledger without an
+                                        idempotency key (Kingdee) is asked for the voucher by its
+                                        external number; a ledger with one (U8 biz_id) is simply sent
+                                        it again under the same key, and answers with what it holds.
 
 A crash between claim and answer leaves `pushing`, which is treated the same way. A voucher still
 without a certain answer after MAX_UNCERTAIN such rounds is set aside as rejected with the reason,
-for a person to see; re-pushing it looks it up first and starts a fresh budget."""
+for a person to see; re-pushing it resolves it the same way (look-up or same key) with a fresh budget."""
 from __future__ import annotations
 
 import json
@@ -38,7 +40,7 @@ OLDEST = Gauge("hub_ledger_oldest_unposted_age_seconds", "Age of the oldest unco
 
 BATCH = 64
 RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30, 60)  # seconds, by attempts so far
-MAX_UNCERTAIN = 10  # rounds without a certain answer (look-ups after no answer) before a person is asked
+MAX_UNCERTAIN = 10  # rounds without a certain answer (after no answer) before a person is asked
 
 
 
@@ -77,25 +79,14 @@ class Pusher:
         with self.db.reader() as s:
             row = s.execute(select(p).where(p.c.ledger == self.ledger, p.c.voucher_id == voucher_id)).one()
             voucher = json.loads(s.execute(select(v.c.body).where(v.c.voucher_id == voucher_id)).scalar_one())
-        if row.status == store.PUSHING:  # the last attempt got no answer: is it there already?
-            lookups = row.lookups + 1  # one per uncertain round since the last person's decision
-            try:
-                ref = self.client.find(row.external_number)
-            except Unavailable as exc:
-                if lookups >= MAX_UNCERTAIN:
-                    self._give_up(voucher_id, row, f"look-up failed: {exc}", lookups=lookups)
-                    return
-                self._set(voucher_id, lookups=lookups, last_error=f"look-up failed: {exc}",
-                          next_attempt_at=self._later(row.save_calls))
+        if row.status == store.PUSHING:  # the last attempt got no certain answer
+            uncertain = row.lookups + 1  # rounds without one since the last person's decision
+            if not self.client.idempotent_save and self._looked_up(voucher_id, row, uncertain):
                 return
-            LOOKUPS.labels(self.ledger, str(ref is not None).lower()).inc()
-            if ref is not None:
-                self._set(voucher_id, status=store.CONFIRMED, ledger_ref=ref, lookups=lookups)
+            if uncertain >= MAX_UNCERTAIN:
+                self._give_up(voucher_id, row, row.last_error or "no answer", lookups=uncertain)
                 return
-            if lookups >= MAX_UNCERTAIN:
-                self._give_up(voucher_id, row, row.last_error or "no answer", lookups=lookups)
-                return
-            self._set(voucher_id, lookups=lookups)
+            self._set(voucher_id, lookups=uncertain)
         # claimed and counted before the call, so a crash during it leaves `pushing` behind
         self._set(voucher_id, status=store.PUSHING, save_calls=row.save_calls + 1)
         if row.save_calls:
@@ -111,13 +102,31 @@ class Pusher:
         elif outcome.kind == "retry":
             self._set(voucher_id, status=store.PENDING, last_error=outcome.message,
                       next_attempt_at=self._later(row.save_calls + 1))
-        else:  # ambiguous: stays pushing; looked up first next time
+        else:  # ambiguous: stays pushing; resolved first next time (look-up or the same key)
             self._set(voucher_id, last_error=outcome.message, next_attempt_at=self._later(row.save_calls + 1))
+
+    def _looked_up(self, voucher_id: str, row, uncertain: int) -> bool:
+        """Asks the ledger for the voucher of an uncertain push: True when that settled this round
+        (found: confirmed; the ledger could not be asked: later, or set aside), False when the
+        ledger says it does not hold it, so it may be sent."""
+        try:
+            ref = self.client.find(row.external_number)
+        except Unavailable as exc:
+            if uncertain >= MAX_UNCERTAIN:
+                self._give_up(voucher_id, row, f"look-up failed: {exc}", lookups=uncertain)
+            else:
+                self._set(voucher_id, lookups=uncertain, last_error=f"look-up failed: {exc}",
+                          next_attempt_at=self._later(row.save_calls))
+            return True
+        LOOKUPS.labels(self.ledger, str(ref is not None).lower()).inc()
+        if ref is not None:
+            self._set(voucher_id, status=store.CONFIRMED, ledger_ref=ref, lookups=uncertain)
+        return ref is not None
 
     def _give_up(self, voucher_id: str, row, last: str, **values) -> None:
         """No certain answer for too long: a person decides (the voucher may be in the ledger)."""
         message = (f"no certain answer after {MAX_UNCERTAIN} attempts (last: {last}); check the ledger for "
-                   f"{row.external_number} - a re-push looks it up before sending")
+                   f"{row.external_number} - a re-push cannot store it twice")
         log.error("%s: voucher %s set aside: %s", self.ledger, voucher_id, message)
         self._set(voucher_id, status=store.REJECTED, last_error=message[:500], **values)
 
@@ -163,7 +172,7 @@ def retry_rejected(db: Database, ledger: str, voucher_id: str) -> None:
             raise NotFound(f"no voucher {voucher_id} for ledger {ledger}")
         if row.status != store.REJECTED:
             raise Conflict(f"voucher {voucher_id} is {row.status} in {ledger}; only a rejected voucher is re-pushed")
-        # as `pushing`, so the next attempt looks it up first: one set aside without a certain answer
-        # may be in the ledger already (for one the ledger refused, the look-up finds nothing)
+        # as `pushing`, so the next attempt is resolved as after no answer (look-up, or the same
+        # idempotency key): one set aside without a certain answer may be in the ledger already
         s.execute(update(p).where(p.c.ledger == ledger, p.c.voucher_id == voucher_id)
                   .values(status=store.PUSHING, lookups=0, next_attempt_at=clock.now(), updated_at=clock.now()))

@@ -10,10 +10,11 @@ from hubkit.db import new_metadata
 metadata = new_metadata()
 
 # pending  -> not yet sent (or sent and refused for a reason that stored nothing: retry)
-# pushing  -> a save call is (or was, when the process died) in flight: look up before sending again
+# pushing  -> a save call is (or was, when the process died) in flight: looked up before it is sent
+#             again, or (a ledger with an idempotency key, U8 biz_id) sent again under the same key
 # confirmed -> the ledger holds it (ledger_ref); never sent again
 # rejected -> the ledger refused it, or gave no certain answer too often (message); waits for a
-#             person and a re-push (which looks it up first), never retried blindly
+#             person and a re-push (resolved like `pushing`), never retried blindly
 PENDING, PUSHING, CONFIRMED, REJECTED = "pending", "pushing", "confirmed", "rejected"
 
 vouchers = Table(
@@ -32,7 +33,7 @@ pushes = Table(
     Column("external_number", String(40), nullable=False),  # stable; written where the ledger keeps it
     Column("status", String(12), nullable=False, index=True),
     Column("save_calls", Integer, nullable=False, server_default="0"),
-    Column("lookups", Integer, nullable=False, server_default="0"),
+    Column("lookups", Integer, nullable=False, server_default="0"),  # uncertain rounds since a person's decision
     Column("ledger_ref", String(64)),
     Column("last_error", String(500)),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),

@@ -14,8 +14,10 @@ TOKEN_PATH = "/system/token"
 TRADEID_PATH = "/system/tradeid"
 ADD_PATH = "/api/voucher/add"
 RESULT_PATH = "/result"
-GET_PATH = "/api/voucher/get"  # simulator-defined look-up (no reference)
-BATCH_GET_PATH = "/api/voucher/batch_get"  # simulator-defined look-up (no reference)
+# Every path the simulator serves: the calls section 4.1 documents (voucher/cancel is documented
+# too, but the hub never cancels). The OpenAPI documents no call that reads a voucher back, so
+# the simulator offers none; any other path is a 404, recorded under /__sim/calls as not U8.
+U8_PATHS = frozenset({TOKEN_PATH, TRADEID_PATH, ADD_PATH, RESULT_PATH})
 
 # errcode values: "0" is documented; the rest are the simulator's own (no official table was found)
 OK = "0"
@@ -23,9 +25,9 @@ PARAM = "40001"  # a required parameter is missing or malformed
 AUTH = "40002"  # from_account / app_key / app_secret / to_account not recognised
 TOKEN = "40003"  # errmsg contains "参数token已过期" (the observed wording)
 RATE = "40009"  # too many calls
-NOT_FOUND = "404"  # look-up found nothing, or an unknown requestid
+NOT_FOUND = "404"  # an unknown requestid
 VALIDATION = "50001"  # the voucher breaks a ledger rule (account, balance, closed period, ...)
-DUPLICATE = "50002"  # reserve2 (外部凭证业务号) already used by another voucher
+DUPLICATE = "50002"  # reserve2 (外部凭证业务号) already used, or (repeat_answer "duplicate_error") a repeated key
 
 TOKEN_EXPIRED = "参数token已过期或无效，请重新获取token"
 RATE_LIMITED = "接口调用过于频繁，超过调用频率限制，请稍后再试"
@@ -46,7 +48,12 @@ DEFAULT_CONFIG = {
     "closed_periods": [],
     "token_seconds": 7200,
     "timezone": "Asia/Shanghai",  # for the documented defaults fiscal_year/accounting_period = current year/month
+    # how an add repeating the biz_id/tradeid of a stored voucher is answered (the reference names
+    # biz_id the idempotency key but shows no such answer): "first_answer" (the first answer again,
+    # with the voucher's id) or "duplicate_error" (errcode DUPLICATE naming the key and the voucher's id)
+    "repeat_answer": "first_answer",
 }
+REPEAT_ANSWERS = ("first_answer", "duplicate_error")
 
 
 class U8Error(Exception):

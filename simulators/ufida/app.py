@@ -1,33 +1,35 @@
-"""Yonyou U8 OpenAPI simulator: token, tradeid, voucher add (sync and async), result, look-ups (section 4.1)."""
+"""Yonyou U8 OpenAPI simulator: token, tradeid, voucher add (sync and async) and its result (section 4.1),
+and nothing the reference does not document."""
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
+from collections import Counter
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 
-from simulators import JSON, PERIOD_RE, Book, loads
+from simulators import JSON, Book, loads
 from simulators.faults import Faults, admin_router, server_error
 from simulators.ufida import (
     ADD_PATH,
     AUTH,
-    BATCH_GET_PATH,
     DEFAULT_CONFIG,
     DUPLICATE,
-    GET_PATH,
     NOT_FOUND,
     OK,
     PARAM,
     RATE,
     RATE_LIMITED,
+    REPEAT_ANSWERS,
     RESULT_PATH,
     TOKEN,
     TOKEN_EXPIRED,
     TOKEN_PATH,
     TRADEID_PATH,
+    U8_PATHS,
     U8Error,
     parse_voucher,
 )
@@ -40,6 +42,7 @@ class U8Book(Book):
             self.done: dict[tuple, dict] = {}  # ("biz_id"|"tradeid", value) -> the first successful result
             self.by_reserve2: dict[str, dict] = {}  # reserve2 -> stored record
             self.results: dict[str, dict] = {}  # requestid -> final result of an async add
+            self.calls: Counter[str] = Counter()  # "METHOD /path" -> calls (admin paths not counted)
 
     @staticmethod
     def normalise(config: dict) -> dict:
@@ -47,14 +50,9 @@ class U8Book(Book):
         ZoneInfo(config["timezone"])
         if not isinstance(config["voucher_types"], list):
             raise ValueError("voucher_types must be a list")
+        if config["repeat_answer"] not in REPEAT_ANSWERS:
+            raise ValueError(f"repeat_answer must be one of {list(REPEAT_ANSWERS)}")
         return config
-
-
-def stored_view(record: dict) -> dict:
-    """A stored voucher as the look-ups answer it: the body as received, plus what the ledger assigned."""
-    period = record["period"]
-    return {**record["raw"], "id": record["id"], "voucher_id": record["seq"], "fiscal_year": int(period[:4]),
-            "accounting_period": int(period[5:]), "date": record["date"]}
 
 
 def create_app(config: dict | None = None, clock=time.time) -> FastAPI:
@@ -65,6 +63,22 @@ def create_app(config: dict | None = None, clock=time.time) -> FastAPI:
     app = FastAPI(title="Yonyou U8 OpenAPI simulator", default_response_class=JSON)
     app.include_router(admin_router(book, faults))
     app.state.book, app.state.faults = book, faults
+
+    @app.middleware("http")
+    async def record_call(request: Request, call_next):
+        """Every call but the admin API is counted by path, so a test can tell that a client used
+        only what U8 documents (any other path is answered 404 by the framework)."""
+        if not request.url.path.startswith("/__sim"):
+            with book.lock:
+                book.calls[f"{request.method} {request.url.path}"] += 1
+        return await call_next(request)
+
+    @app.get("/__sim/calls")
+    async def calls():
+        with book.lock:
+            served = dict(book.calls)
+        return {"calls": served,
+                "not_u8": {call: n for call, n in served.items() if call.split(" ", 1)[1] not in U8_PATHS}}
 
     def require(q, *names: str) -> None:
         missing = [n for n in names if not q.get(n)]
@@ -140,8 +154,11 @@ def create_app(config: dict | None = None, clock=time.time) -> FastAPI:
             key = ("biz_id", q["biz_id"]) if q.get("biz_id") else ("tradeid", q["tradeid"])
             with book.lock:
                 result = book.done.get(key)
-                if result is not None:  # a replay: the first answer again, nothing stored
+                if result is not None:  # a repeated key: nothing stored, the voucher held is named
                     book.count("duplicates_refused")
+                    if book.config["repeat_answer"] == "duplicate_error":
+                        result = U8Error(DUPLICATE, f"{key[0]}[{key[1]}]已导入凭证（凭证id {result['id']}），"
+                                                    "请勿重复导入").body()
                 else:
                     result, stored = store(body, key, q.get("tradeid") or str(uuid.uuid4()))
         except U8Error as exc:
@@ -181,37 +198,5 @@ def create_app(config: dict | None = None, clock=time.time) -> FastAPI:
         with book.lock:
             found = book.results.get(requestid)
         return found or {"errcode": NOT_FOUND, "errmsg": f"requestid[{requestid}]不存在"}
-
-    @app.get(GET_PATH)
-    async def get_voucher(request: Request):
-        q = request.query_params
-        try:
-            check_caller(q, to_account=True)
-            if not (q.get("reserve2") or q.get("id")):
-                raise U8Error(PARAM, "缺少必要参数reserve2或id")
-        except U8Error as exc:
-            return exc.body()
-        with book.lock:
-            if q.get("reserve2"):
-                record = book.by_reserve2.get(q["reserve2"])
-            else:
-                record = next((v for v in book.vouchers if v["id"] == q["id"]), None)
-            if record is None:
-                what = f"reserve2[{q['reserve2']}]" if q.get("reserve2") else f"id[{q['id']}]"
-                return {"errcode": NOT_FOUND, "errmsg": f"未找到{what}对应的凭证"}
-            return {"errcode": OK, "errmsg": "", "voucher": stored_view(record)}
-
-    @app.get(BATCH_GET_PATH)
-    async def batch_get(request: Request):
-        q = request.query_params
-        try:
-            check_caller(q, to_account=True)
-            if not PERIOD_RE.match(q.get("period", "")):
-                raise U8Error(PARAM, "参数period应为YYYY-MM")
-        except U8Error as exc:
-            return exc.body()
-        with book.lock:
-            found = [stored_view(v) for v in book.vouchers if v["period"] == q["period"]]
-        return {"errcode": OK, "errmsg": "", "vouchers": found}
 
     return app

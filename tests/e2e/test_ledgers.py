@@ -1,6 +1,7 @@
 """Every voucher into the Kingdee-style and U8-style ledgers effectively once: faults on every
 ledger call (half of them timeouts after the ledger stored the voucher), the connector killed
--9 mid-run, and reconciliation with no difference."""
+-9 mid-run, and reconciliation with no difference. U8 is called only where its OpenAPI documents
+a call (no voucher is ever read back from it)."""
 from __future__ import annotations
 
 import json
@@ -81,6 +82,11 @@ def _status(hub) -> dict:
     return {l["ledger"]: l for l in reply.json()["ledgers"]} if reply.status_code == 200 else {}
 
 
+def _u8_calls_documented(hub) -> None:
+    calls = httpx.get(f"{hub.sims['ufida']}/__sim/calls").json()
+    assert calls["not_u8"] == {} and calls["calls"], calls
+
+
 def _today() -> str:
     return datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
 
@@ -121,6 +127,9 @@ def test_every_voucher_reaches_each_ledger_exactly_once_despite_faults_and_a_kil
     reports = json.loads(done.stdout)
     assert [r["matches"] for r in reports] == [True, True]
     assert all(r["hub_vouchers"] == r["ledger_vouchers"] == total for r in reports)
+    # U8 cannot be read back: its side is what it confirmed, and the report says so
+    assert [(r["basis"], bool(r["note"])) for r in reports] == [("ledger", False), ("confirmed_pushes", True)]
+    _u8_calls_documented(hub)
     # duplicate push attempts are counted and reported (ambiguous failures make some)
     assert all(isinstance(status[k]["duplicate_pushes"], int) for k in status)
     for url in hub.sims.values():
@@ -165,3 +174,4 @@ def test_an_unknown_account_is_rejected_once_listed_and_posts_after_the_mapping_
     for url in hub.sims.values():
         mine = [v for v in httpx.get(f"{url}/__sim/vouchers").json() if "1911" in {e["account"] for e in v["entries"]}]
         assert len(mine) == 1
+    _u8_calls_documented(hub)

@@ -1,5 +1,6 @@
 """No push stays `pushing` for ever: after a bounded number of rounds without a certain answer the
-voucher is set aside for a person (listed with the reason), and a re-push looks it up first."""
+voucher is set aside for a person (listed with the reason), and a re-push is resolved first (a
+look-up, or for a ledger with an idempotency key the same key again)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -17,6 +18,8 @@ VOUCHER = {"id": "v1", "number": "记-2026-11-0001", "period": "2026-11", "lines
 
 class Silent:
     """A ledger that never answers a save for certain and never finds the voucher."""
+
+    idempotent_save = False
 
     def __init__(self, finds=None, lookups_fail=False):
         self.saves, self.finds, self.lookups_fail = 0, finds, lookups_fail
@@ -96,3 +99,28 @@ def test_a_confirmed_push_is_untouched(tmp_path):
     p = pusher.Pusher("kingdee", Answers(), db, parallel=1)
     _run(p, db, 3)
     assert _row(db).status == store.CONFIRMED
+
+
+class SilentWithKey:
+    """A ledger with an idempotency key (U8 biz_id) and no documented look-up, never answering."""
+
+    idempotent_save = True
+
+    def __init__(self):
+        self.saves = 0
+
+    def push(self, voucher, accounts):
+        self.saves += 1
+        return ambiguous("timed out")
+
+
+def test_a_ledger_with_an_idempotency_key_is_sent_again_and_set_aside_after_the_budget(tmp_path):
+    db, ledger = _db(tmp_path), SilentWithKey()  # no find(): a look-up would fail every round
+    p = pusher.Pusher("kingdee", ledger, db, parallel=1)
+    _run(p, db, pusher.MAX_UNCERTAIN + 5)
+    row = _row(db)
+    assert row.status == store.REJECTED and "no certain answer" in row.last_error
+    assert ledger.saves == row.save_calls == pusher.MAX_UNCERTAIN
+    pusher.retry_rejected(db, "kingdee", "v1")
+    _run(p, db, 1)
+    assert ledger.saves == pusher.MAX_UNCERTAIN + 1  # a re-push sends it again under the same key

@@ -1,5 +1,5 @@
 """The Yonyou U8 OpenAPI simulator: token, tradeid, voucher add (both body shapes, sync/async),
-idempotency by biz_id/tradeid and reserve2, look-ups, faults, admin API."""
+idempotency by biz_id/tradeid and reserve2, only documented paths, faults, admin API."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from simulators.ufida import ADD_PATH, BATCH_GET_PATH, DEFAULT_CONFIG, GET_PATH, TOKEN_PATH, TRADEID_PATH
+from simulators.ufida import ADD_PATH, DEFAULT_CONFIG, TOKEN_PATH, TRADEID_PATH
 from simulators.ufida.app import create_app
 from tests.unit.simulators import Clock, running
 
@@ -147,18 +147,26 @@ def test_replays_return_the_first_result_and_reserve2_is_unique(client):
     assert (s["save_calls"], s["stored"], s["duplicates_refused"], s["rejected"]) == (5, 2, 3, 0)
 
 
-def test_lookup_by_reserve2_and_by_period(client):
+def test_a_repeated_key_can_be_answered_with_a_duplicate_error_naming_the_voucher(client):
+    client.post("/__sim/config", json={"repeat_answer": "duplicate_error"})
     token = get_token(client)["token"]["id"]
     vid = add(client, token, nested(), biz_id="B-1").json()["id"]
-    add(client, token, nested("HUB-U-2", period=2), biz_id="B-2")
-    found = client.get(GET_PATH, params=params(token, reserve2="HUB-U-1")).json()
-    assert found["errcode"] == "0" and found["voucher"]["id"] == vid and found["voucher"]["reserve2"] == "HUB-U-1"
-    assert found["voucher"]["debit"]["entry"][0]["natural_debit_currency"] == "113.00"  # as it was sent
-    missing = client.get(GET_PATH, params=params(token, reserve2="HUB-NONE")).json()
-    assert missing["errcode"] == "404" and "voucher" not in missing
-    jan = client.get(BATCH_GET_PATH, params=params(token, period="2026-01")).json()
-    assert jan["errcode"] == "0" and [v["reserve2"] for v in jan["vouchers"]] == ["HUB-U-1"]
-    assert "参数token已过期" in client.get(GET_PATH, params=params("bad", reserve2="HUB-U-1")).json()["errmsg"]
+    again = add(client, token, nested(), biz_id="B-1").json()
+    assert again["errcode"] == "50002" and "B-1" in again["errmsg"] and vid in again["errmsg"]
+    assert len(client.get("/__sim/vouchers").json()) == 1
+    assert client.post("/__sim/config", json={"repeat_answer": "maybe"}).status_code == 422
+
+
+def test_only_documented_paths_are_served_and_every_call_is_recorded(client):
+    token = get_token(client)["token"]["id"]
+    add(client, token, nested(), biz_id="B-1")
+    # no voucher read is documented for U8 (docs/EXTERNAL_APIS.md 4.1): the simulator offers none
+    for path in ("/api/voucher/get", "/api/voucher/batch_get"):
+        assert client.get(path, params=params(token, reserve2="HUB-U-1", period="2026-01")).status_code == 404
+    calls = client.get("/__sim/calls").json()
+    assert calls["calls"] == {"GET /system/token": 1, "POST /api/voucher/add": 1, "GET /api/voucher/get": 1,
+                              "GET /api/voucher/batch_get": 1}
+    assert calls["not_u8"] == {"GET /api/voucher/get": 1, "GET /api/voucher/batch_get": 1}
 
 
 def test_faults(client):
@@ -197,7 +205,7 @@ def test_real_server_over_http(tmp_path):
             with pytest.raises(httpx.ReadTimeout):
                 add(http, token, nested("HUB-H2"), biz_id="B-H2", timeout=0.3)
             http.post("/__sim/faults", json={})
-            found = http.get(GET_PATH, params=params(token, reserve2="HUB-H2")).json()
-            assert found["errcode"] == "0"  # stored although the caller timed out
-            assert add(http, token, nested("HUB-H2"), biz_id="B-H2").json()["id"] == found["voucher"]["id"]
+            [found] = [v for v in http.get("/__sim/vouchers").json() if v["external_key"] == "HUB-H2"]
+            # stored although the caller timed out; the same biz_id is answered with that voucher
+            assert add(http, token, nested("HUB-H2"), biz_id="B-H2").json()["id"] == found["id"]
             assert http.get("/__sim/stats").json()["stored"] == 2
