@@ -71,7 +71,7 @@ def return_to_supplier(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
         **{k: p[k] for k in ("purchase_order_id", "return_id", "supplier", "warehouse", "total_net",
                              "total_tax", "total")},
         returned_at=now, lines=shipped,
-        total_cost=sum((Decimal(l["cost"]) for l in shipped), start=Decimal("0.00"))), p["purchase_order_id"])
+        total_cost=sum((Decimal(l["cost"]) for l in shipped), start=Decimal("0.00"))), p["return_id"])
     return shipped
 
 

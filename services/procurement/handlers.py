@@ -142,7 +142,8 @@ def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: l
         lines=[ReceivedLine(line_no=l["line_no"], sku=l["sku"], quantity=int(l["quantity"]), unit_cost=l["unit_cost"],
                             vat_rate=l["vat_rate"], amount=l["amount"], tax=l["tax"], **(l["tracking"] or {}))
                for l in lines],
-        total_net=total_net, total_tax=total_tax, total=total), purchase_order_id)
+        total_net=total_net, total_tax=total_tax, total=total),
+        receipt_id)  # each receipt its own aggregate: none is ordered after (or stale against) another
     return receipt_id
 
 
@@ -194,7 +195,7 @@ def return_purchase(uow: UnitOfWork, purchase_order_id: str, requested: list[tup
         returned_at=now, reason=reason or "",
         lines=[ReturnedLine(line_no=l["line_no"], sku=l["sku"], quantity=int(l["quantity"]), unit_cost=l["unit_cost"],
                             vat_rate=l["vat_rate"], amount=l["amount"], tax=l["tax"]) for l in lines],
-        total_net=total_net, total_tax=total_tax, total=total_net + total_tax), purchase_order_id)
+        total_net=total_net, total_tax=total_tax, total=total_net + total_tax), return_id)
     return return_id
 
 

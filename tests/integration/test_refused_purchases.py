@@ -18,7 +18,7 @@ from hubkit import events
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, InvalidArgument
-from hubkit.inbox import PredecessorMissing
+from hubkit.inbox import PredecessorMissing, handle_once
 from services.accounting import chart
 from services.accounting import domain as books
 from services.accounting import handlers as accounting
@@ -63,12 +63,13 @@ class World:
         with UnitOfWork(self.dbs[service], service, "keeper", f"c-{self.tag}") as uow:
             return fn(uow, *args, **kwargs)
 
-    def emitted(self, service: str, event_type: str, aggregate_id: str) -> list[Envelope]:
+    def emitted(self, service: str, event_type: str, **match) -> list[Envelope]:
+        """The events of a type in a service's outbox whose payload has the `match`ing fields, oldest first."""
         outbox = self.dbs[service].metadata.tables["outbox"]
         with self.dbs[service].reader() as s:
             bodies = s.execute(select(outbox.c.body).where(outbox.c.event_type == event_type)
                                .order_by(outbox.c.id)).scalars().all()
-        return [e for e in map(Envelope.from_json, bodies) if e.aggregate_id == aggregate_id]
+        return [e for e in map(Envelope.from_json, bodies) if match.items() <= e.payload.items()]
 
     def purchase_order(self, quantity: int) -> str:
         cmd = purchasing.CreatePurchaseOrder(supplier=self.supplier, warehouse=self.warehouse,
@@ -107,12 +108,12 @@ def test_a_receipt_inventory_refuses_is_marked_refused_reopened_and_its_voucher_
     # accepted with a bin that inventory does not know (as if it had been removed after the check)
     receipt_id = hub.run("procurement", procurement.receive_purchase_order, po_id, [], "DN-1",
                          {1: {"bin": "Z-99"}})
-    [received] = hub.emitted("procurement", "purchase_received", po_id)
+    [received] = hub.emitted("procurement", "purchase_received", purchase_order_id=po_id)
     purchase = _deliver(hub, "accounting", accounting.post_purchase, received, RULES)
 
     _deliver(hub, "inventory", inventory.receive_purchase, received)  # refuses; does not raise
 
-    [refused] = hub.emitted("inventory", "purchase_receipt_refused", receipt_id)
+    [refused] = hub.emitted("inventory", "purchase_receipt_refused", receipt_id=receipt_id)
     assert refused.payload["errors"] == [{"field": "lines[0].bin", "message": f"unknown bin in {hub.warehouse}"}]
     assert "line 1: bin 'Z-99' does not exist" in refused.payload["reason"]
     assert hub.stock() == (0, Decimal("0.00")) and hub.ledger_lines() == 0
@@ -135,9 +136,9 @@ def test_the_refusal_waits_for_the_purchase_voucher_it_reverses(hub):
     po_id = hub.purchase_order(2)
     receipt_id = hub.run("procurement", procurement.receive_purchase_order, po_id, [], "DN-2",
                          {1: {"bin": "Z-98"}})
-    [received] = hub.emitted("procurement", "purchase_received", po_id)
+    [received] = hub.emitted("procurement", "purchase_received", purchase_order_id=po_id)
     _deliver(hub, "inventory", inventory.receive_purchase, received)
-    [refused] = hub.emitted("inventory", "purchase_receipt_refused", receipt_id)
+    [refused] = hub.emitted("inventory", "purchase_receipt_refused", receipt_id=receipt_id)
 
     with pytest.raises(PredecessorMissing):  # accounting has not posted the purchase yet: retried later
         _deliver(hub, "accounting", accounting.reverse_refused_purchase, refused, RULES)
@@ -149,7 +150,7 @@ def test_the_refusal_waits_for_the_purchase_voucher_it_reverses(hub):
 def test_goods_reserved_between_the_check_and_the_return_are_not_returned_and_the_return_is_reopened(hub):
     po_id = hub.purchase_order(5)
     hub.run("procurement", procurement.receive_purchase_order, po_id, [], "DN-3", {1: {"bin": "A-01"}})
-    [received] = hub.emitted("procurement", "purchase_received", po_id)
+    [received] = hub.emitted("procurement", "purchase_received", purchase_order_id=po_id)
     _deliver(hub, "inventory", inventory.receive_purchase, received)
     _deliver(hub, "accounting", accounting.post_purchase, received, RULES)
     assert hub.stock() == (5, Decimal("50.00"))
@@ -167,11 +168,11 @@ def test_goods_reserved_between_the_check_and_the_return_are_not_returned_and_th
         hub.run("inventory", inventory.check_purchase, "return", po_id, hub.warehouse, [line])
     assert caught.value.fields[0]["field"] == "lines[0].quantity"
 
-    [returned] = hub.emitted("procurement", "purchase_returned", po_id)
+    [returned] = hub.emitted("procurement", "purchase_returned", purchase_order_id=po_id)
     _deliver(hub, "inventory", inventory.return_to_supplier, returned)
 
-    assert hub.emitted("inventory", "purchase_return_shipped", po_id) == []  # nothing for the books
-    [refused] = hub.emitted("inventory", "purchase_return_refused", return_id)
+    assert hub.emitted("inventory", "purchase_return_shipped", purchase_order_id=po_id) == []  # nothing for the books
+    [refused] = hub.emitted("inventory", "purchase_return_refused", return_id=return_id)
     assert "not free" in refused.payload["reason"]
     assert hub.stock() == (5, Decimal("50.00"))
     hub.run("procurement", procurement.refuse_return, events.parse(contracts.PurchaseReturnRefused, refused))
@@ -199,3 +200,27 @@ def test_the_check_runs_the_rules_that_apply_a_receipt_and_writes_nothing(hub):
     assert rows() == before
     assert [f["field"] for f in unknown_bin.value.fields] == ["lines[1].bin"]
     assert [f["field"] for f in unknown_warehouse.value.fields] == ["warehouse"]
+
+
+def test_receipts_and_returns_of_one_purchase_order_are_each_applied_in_whatever_order_they_arrive(hub):
+    """Each receipt and each return is its own aggregate: a later one applied first (a retry, two
+    worker threads) must not make an earlier one look stale and be skipped."""
+    po_id = hub.purchase_order(5)
+    for quantity in (2, 3):
+        hub.run("procurement", procurement.receive_purchase_order, po_id, [(1, quantity)], "DN")
+    first, second = hub.emitted("procurement", "purchase_received", purchase_order_id=po_id)
+    for envelope in (second, first):
+        assert handle_once(hub.dbs["inventory"], "inventory", "inventory.purchase_received", envelope,
+                           inventory.receive_purchase)
+    assert hub.stock()[0] == 5
+    for quantity in (1, 2):
+        hub.run("procurement", procurement.return_purchase, po_id, [(1, quantity)], "damaged")
+    first, second = hub.emitted("procurement", "purchase_returned", purchase_order_id=po_id)
+    for envelope in (second, first):
+        assert handle_once(hub.dbs["inventory"], "inventory", "inventory.purchase_returned", envelope,
+                           inventory.return_to_supplier)
+    assert hub.stock()[0] == 2
+    first, second = hub.emitted("inventory", "purchase_return_shipped", purchase_order_id=po_id)
+    for envelope in (second, first):
+        assert handle_once(hub.dbs["accounting"], "accounting", "accounting.purchase_return_shipped", envelope,
+                           lambda uow, e: accounting.post_purchase_return(uow, e, RULES))
