@@ -2,8 +2,6 @@
 Purchase suggestions (from low stock) and lot alerts (expiring, held) tell buyers what to act on."""
 from __future__ import annotations
 
-import re
-
 import grpc
 from fastapi import APIRouter, Query, Request, Response
 
@@ -23,7 +21,7 @@ from gateway.areas.purchasing.schemas import (
     SupplierIn,
 )
 from gateway.common.access import ANYONE, PURCHASING, RECEIVING, allowed, clients, require_known_skus
-from gateway.errors import Problem, from_rpc_error
+from gateway.errors import Problem
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
 from hubapi.procurement.v1 import procurement_service_pb2 as pro
 
@@ -125,14 +123,7 @@ def receive_purchase_order(purchase_order_id: str, body: ReceivePurchaseIn, requ
     _check_tracking(request, md, po, body)
     lines = body.lines or [ReceiveLineIn(line_no=l.line_no, quantity=l.quantity - l.received)
                            for l in po.lines if l.received < l.quantity]
-    try:
-        _inventory_accepts(request, md, po, "receipt", lines, lambda l: l.quantity - l.received)
-    except grpc.RpcError as exc:
-        problem = from_rpc_error(exc)
-        if not body.lines:  # everything open was received: the request has no lines[i] to name
-            problem.errors = [{**e, "field": re.sub(r"^lines\[\d+\]", "lines", e["field"])}
-                              for e in problem.errors or []]
-        raise problem from None
+    _inventory_accepts(request, md, po, "receipt", lines, lambda l: l.quantity - l.received)
     reply = clients(request).procurement.ReceivePurchaseOrder(pro.ReceivePurchaseOrderRequest(
         purchase_order_id=purchase_order_id, reference=body.reference,
         lines=[pro.ReceiveLineInput(**l.model_dump()) for l in body.lines]), metadata=md)
