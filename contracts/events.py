@@ -21,7 +21,8 @@ __all__ = [
     "OrderPlaced", "OrderShipped", "OrderReturned", "OrderCancelled", "ChannelOrderChanged",
     "StockReserved", "StockShort", "ReservationExpired", "GoodsIssued", "GoodsReturned", "StockAdjusted",
     "StockReceived",
-    "StockChanged", "StockTransferred", "KitChanged", "PurchaseReturnShipped", "LowStock", "LotExpiring",
+    "StockChanged", "StockTransferred", "KitChanged", "PurchaseReturnShipped", "PurchaseReceiptRefused",
+    "PurchaseReturnRefused", "LowStock", "LotExpiring",
     "LotHoldChanged", "PurchaseReceived", "PurchaseReturned", "VoucherPosted",
 ]
 
@@ -308,6 +309,42 @@ class PurchaseReturnShipped(Event):
     returned_at: Timestamp
     lines: list[ReturnedToSupplierLine]
     total_cost: Money
+
+
+class FieldProblem(Record):
+    field: str
+    message: str
+
+
+class PurchaseReceiptRefused(Event):
+    """Inventory did not take a purchase receipt into stock (a permanent refusal: an unknown bin, a
+    serial already in stock, ...): procurement marks the receipt refused and reopens its quantities,
+    accounting reverses the purchase voucher. Written in the transaction that decided it."""
+    type = "purchase_receipt_refused"
+    publisher = INVENTORY
+    subscribers = (PROCUREMENT, ACCOUNTING)
+
+    purchase_order_id: str
+    receipt_id: str
+    warehouse: str
+    reason: str
+    errors: list[FieldProblem]  # fields as the receipt's lines name them: lines[i].bin
+    refused_at: Timestamp
+
+
+class PurchaseReturnRefused(Event):
+    """Inventory did not send goods back to the supplier (not free: reserved, held, gone): procurement
+    marks the return refused and restores what may still be returned. Nothing was posted for it."""
+    type = "purchase_return_refused"
+    publisher = INVENTORY
+    subscribers = (PROCUREMENT,)
+
+    purchase_order_id: str
+    return_id: str
+    warehouse: str
+    reason: str
+    errors: list[FieldProblem]
+    refused_at: Timestamp
 
 
 # -- inventory: stock signals -------------------------------------------------------------------

@@ -15,6 +15,7 @@ from hubkit.counters import next_in_sequence
 from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
+from hubkit.inbox import PredecessorMissing
 from hubkit.money import cents, to_decimal
 from services.accounting import domain
 from services.accounting.models import accounts, periods, voucher_counters, voucher_lines, vouchers
@@ -31,7 +32,7 @@ def ensure_chart(db: Database, chart) -> None:
 
 
 def post(uow: UnitOfWork, kind: str, envelope: Envelope, source_id: str, occurred_at: str,
-         lines: list[domain.Line], rules: domain.Rules) -> dict | None:
+         lines: list[domain.Line], rules: domain.Rules, reverses: str | None = None) -> dict | None:
     """Post the voucher a business event calls for. Its period is the event's, in the merchant's
     time zone; an event that belongs to a closed period is posted on the first day of the next
     open one (the books of a closed period never change). None: nothing to post, or posted already."""
@@ -39,7 +40,7 @@ def post(uow: UnitOfWork, kind: str, envelope: Envelope, source_id: str, occurre
     while _is_closed(uow.session, period):
         day = (date(day.year, day.month, 28) + timedelta(days=4)).replace(day=1)
         period = day.strftime("%Y-%m")
-    return _write(uow, kind, envelope.type, source_id, period, day, lines, envelope.actor)
+    return _write(uow, kind, envelope.type, source_id, period, day, lines, envelope.actor, reverses)
 
 
 def post_manual(uow: UnitOfWork, kind: str, source_id: str, day: date, lines: list[domain.Line],
@@ -104,6 +105,19 @@ def post_cost_of_goods(uow, envelope, rules):
 def post_purchase(uow, envelope, rules):
     p = envelope.payload
     return post(uow, "purchase", envelope, p["receipt_id"], p["received_at"], domain.purchase(p, rules), rules)
+
+
+def reverse_refused_purchase(uow, envelope, rules):
+    """purchase_receipt_refused: inventory never took the goods into stock, so the purchase voucher
+    posted for the receipt is reversed (dated when inventory refused). The refusal may arrive before
+    the purchase itself was posted: it then waits for it, so stock and the books agree either way."""
+    p = envelope.payload
+    purchase = uow.session.execute(select(vouchers).where(vouchers.c.kind == "purchase",
+                                                          vouchers.c.source_id == p["receipt_id"])).first()
+    if purchase is None:
+        raise PredecessorMissing(f"receipt {p['receipt_id']} was refused before its purchase voucher was posted")
+    return post(uow, "reversal", envelope, purchase.id, p["refused_at"],
+                domain.reversal(_lines_of(uow.session, purchase.id), purchase.number), rules, reverses=purchase.id)
 
 
 def post_sales_return(uow, envelope, rules):
@@ -246,10 +260,14 @@ def reverse_voucher(uow, voucher_id: str, business_date: str) -> dict:
         raise NotFound(f"voucher {voucher_id} not found")
     if original.kind == "reversal":
         raise Conflict("a reversal is not reversed again; post the correct voucher instead")
-    lines = [domain.Line(l.account, l.summary, debit=l.debit, credit=l.credit, aux=l.aux, cost_centre=l.cost_centre)
-             for l in s.execute(select(voucher_lines).where(voucher_lines.c.voucher_id == voucher_id)
-                                .order_by(voucher_lines.c.line_no)).all()]
-    return post_manual(uow, "reversal", voucher_id, day, domain.reversal(lines, original.number), reverses=voucher_id)
+    return post_manual(uow, "reversal", voucher_id, day, domain.reversal(_lines_of(s, voucher_id), original.number),
+                       reverses=voucher_id)
+
+
+def _lines_of(s, voucher_id: str) -> list[domain.Line]:
+    return [domain.Line(l.account, l.summary, debit=l.debit, credit=l.credit, aux=l.aux, cost_centre=l.cost_centre)
+            for l in s.execute(select(voucher_lines).where(voucher_lines.c.voucher_id == voucher_id)
+                               .order_by(voucher_lines.c.line_no)).all()]
 
 
 def close_period(uow, period: str) -> None:

@@ -8,6 +8,7 @@ from contracts import (
     KitChanged,
     OrderReturned,
     OrderShipped,
+    PurchaseReceiptRefused,
     PurchaseReceived,
     PurchaseReturnShipped,
     StockAdjusted,
@@ -60,6 +61,10 @@ class Worker:
     @handle_event(PurchaseReceived)
     def on_purchase_received(self, uow, event, envelope):
         self._post(uow, envelope, handlers.post_purchase)
+
+    @handle_event(PurchaseReceiptRefused)
+    def on_purchase_receipt_refused(self, uow, event, envelope):
+        self._post(uow, envelope, handlers.reverse_refused_purchase)
 
     @handle_event(OrderReturned)
     def on_order_returned(self, uow, event, envelope):

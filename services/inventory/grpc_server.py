@@ -76,6 +76,15 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
                                            document_id=done["document_id"])
 
     @rpc
+    def CheckPurchase(self, request, context):
+        lines = [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity, "unit_cost": l.unit_cost or "0",
+                  "bin": l.bin, "lot": l.lot, "expires_on": l.expires_on, "serials": list(l.serials)}
+                 for l in request.lines]
+        with self._uow(context) as uow:
+            handlers.check_purchase(uow, request.kind, request.purchase_order_id, request.warehouse, lines)
+            return pb.CheckPurchaseResponse()
+
+    @rpc
     def GetStock(self, request, context):
         levels = catalog.get_stock(self.db, request.sku, request.warehouse)
         return pb.GetStockResponse(levels=[_level(level) for level in levels])

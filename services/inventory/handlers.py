@@ -2,70 +2,147 @@
 reservations.py, stock documents in movements.py, transfers.py, counts.py and holds.py."""
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from contracts import PurchaseReturnShipped
+from contracts import PurchaseReceiptRefused, PurchaseReturnRefused, PurchaseReturnShipped
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
-from hubkit.errors import Conflict, NotFound
+from hubkit.errors import HubError, InvalidArgument, NotFound
 from hubkit.money import cents
 from services.inventory import catalog, costing, movements, signals, stock
-from services.inventory.models import cost_layers, skus, warehouses
+from services.inventory.models import cost_layers
 from services.inventory.stock import Context
+
+log = logging.getLogger(__name__)
 
 
 def receive_purchase(uow: UnitOfWork, envelope: Envelope) -> None:
-    """purchase_received: the goods enter the warehouse at their purchase cost (excluding VAT).
-    A lot-tracked SKU without a lot on the receipt gets the receipt's number as its lot."""
-    s, payload = uow.session, envelope.payload
-    warehouse = payload["warehouse"]
-    codes = {line["sku"] for line in payload["lines"]}
-    known = set(s.execute(select(skus.c.code).where(skus.c.code.in_(codes))).scalars())
-    if codes - known or s.execute(select(warehouses.c.code).where(warehouses.c.code == warehouse)).first() is None:
-        raise NotFound(f"purchase receipt {payload['receipt_id']} names an unknown warehouse or SKU(s) "
-                       f"{sorted(codes - known)}")
-    stock.lock(s, codes)
-    for line in payload["lines"]:
-        item = catalog.sku_row(s, line["sku"])
-        movements.receive(uow, line["sku"], warehouse, int(line["quantity"]), str(line["unit_cost"]),
-                          f"PO {payload['purchase_order_id']} receipt {payload['receipt_id']}",
-                          bin_code=line.get("bin") or "",
-                          lot=line.get("lot") or (f"R{payload['receipt_id']}"[:64] if item.lot_tracked else ""),
-                          expires_on=line.get("expires_on") or "", serial_list=line.get("serials") or None,
-                          reason="purchase", received_at=datetime.fromisoformat(payload["received_at"]),
-                          into_frozen=True)
+    """purchase_received: the goods enter the warehouse at their purchase cost (excluding VAT), or,
+    when inventory cannot take them (an unknown bin, a serial already in stock, ...), none of them
+    do and purchase_receipt_refused says why, so procurement and the books undo the receipt."""
+    p = envelope.payload
+    refusal = _applied_or_refused(uow, lambda: receive_purchase_lines(
+        uow, p["receipt_id"], p["purchase_order_id"], p["warehouse"], p["lines"],
+        datetime.fromisoformat(p["received_at"])))
+    if refusal is not None:
+        uow.emit(PurchaseReceiptRefused(purchase_order_id=p["purchase_order_id"], receipt_id=p["receipt_id"],
+                                        warehouse=p["warehouse"], reason=refusal.message, errors=refusal.fields,
+                                        refused_at=clock.now()), p["receipt_id"])
+
+
+def receive_purchase_lines(uow: UnitOfWork, receipt_id: str, purchase_order_id: str, warehouse: str,
+                           lines: list[dict], received_at: datetime) -> None:
+    """Take a purchase receipt's lines into stock, or refuse all of them with the fields named as
+    the receipt names them (`lines[i].bin`). A lot-tracked SKU without a lot on the receipt gets the
+    receipt's number as its lot. The one place that decides what a purchase receipt may bring."""
+    s = uow.session
+    catalog.require_warehouse(s, warehouse)
+    stock.lock(s, {line["sku"] for line in lines})
+    for i, line in enumerate(lines):
+        with _naming_line(i, line["line_no"]):
+            item = catalog.sku_row(s, line["sku"])
+            movements.receive(uow, item.code, warehouse, int(line["quantity"]), str(line["unit_cost"]),
+                              f"PO {purchase_order_id} receipt {receipt_id}", bin_code=line.get("bin") or "",
+                              lot=line.get("lot") or (f"R{receipt_id}"[:64] if item.lot_tracked else ""),
+                              expires_on=line.get("expires_on") or "", serial_list=line.get("serials") or None,
+                              reason="purchase", received_at=received_at, into_frozen=True)
 
 
 def return_to_supplier(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
-    """purchase_returned: the goods leave for the supplier, taken from that purchase order's own
-    cost layers first; emits purchase_return_shipped with their value for the books."""
-    s, payload, now = uow.session, envelope.payload, clock.now()
-    warehouse, shipped = payload["warehouse"], []
-    ctx = Context(f"purchase_return:{payload['return_id']}", envelope.actor, now,
-                  f"return to supplier {payload['return_id']}", "purchase_return")
-    stock.lock(s, {line["sku"] for line in payload["lines"]})
-    for line in payload["lines"]:
-        qty, item = int(line["quantity"]), catalog.sku_row(s, line["sku"])
-        pieces = stock.choose(s, item.code, warehouse, qty, lot=line.get("lot") or "",
-                              serial_list=line.get("serials") or None, serial_tracked=item.serial_tracked)
-        cost = costing.total(costing.take(s, item.code, warehouse, qty, item.costing,
-                                          prefer_reference=f"PO {payload['purchase_order_id']}"))
-        try:
+    """purchase_returned: the goods leave for the supplier and purchase_return_shipped carries their
+    value to the books; or, when they are not free to go (reserved for orders, held, gone), none
+    leave and purchase_return_refused says why, so procurement reopens the quantities."""
+    p, now = envelope.payload, clock.now()
+    shipped: list[dict] = []
+    refusal = _applied_or_refused(uow, lambda: shipped.extend(take_return_lines(
+        uow, p["return_id"], p["purchase_order_id"], p["warehouse"], p["lines"])))
+    if refusal is not None:
+        uow.emit(PurchaseReturnRefused(purchase_order_id=p["purchase_order_id"], return_id=p["return_id"],
+                                       warehouse=p["warehouse"], reason=refusal.message, errors=refusal.fields,
+                                       refused_at=now), p["return_id"])
+        return []
+    uow.emit(PurchaseReturnShipped(
+        **{k: p[k] for k in ("purchase_order_id", "return_id", "supplier", "warehouse", "total_net",
+                             "total_tax", "total")},
+        returned_at=now, lines=shipped,
+        total_cost=sum((Decimal(l["cost"]) for l in shipped), start=Decimal("0.00"))), p["return_id"])
+    return shipped
+
+
+def take_return_lines(uow: UnitOfWork, return_id: str, purchase_order_id: str, warehouse: str,
+                      lines: list[dict]) -> list[dict]:
+    """Take goods going back to the supplier out of stock, from that purchase order's own cost
+    layers first; only free units go (never ones reserved for orders or held). Refuses all of them
+    with the fields named as the return names them (`lines[i].quantity`). Returns each line's cost."""
+    s, now = uow.session, clock.now()
+    ctx = Context(f"purchase_return:{return_id}", uow.actor, now, f"return to supplier {return_id}",
+                  "purchase_return")
+    catalog.require_warehouse(s, warehouse)
+    stock.lock(s, {line["sku"] for line in lines})
+    shipped = []
+    for i, line in enumerate(lines):
+        with _naming_line(i, line["line_no"]):
+            qty, item = int(line["quantity"]), catalog.sku_row(s, line["sku"])
+            pieces = stock.choose(s, item.code, warehouse, qty, lot=line.get("lot") or "",
+                                  serial_list=line.get("serials") or None, serial_tracked=item.serial_tracked)
+            cost = costing.total(costing.take(s, item.code, warehouse, qty, item.costing,
+                                              prefer_reference=f"PO {purchase_order_id}"))
             stock.take(s, ctx, "purchase_return", item.code, warehouse, pieces, cost, serial_status="returned")
-        except Conflict as exc:
-            raise Conflict(f"purchase return {payload['return_id']}: {exc}") from None
         shipped.append({"line_no": line["line_no"], "sku": item.code, "quantity": qty, "cost": str(cost)})
     signals.stock_moved(uow, {(l["sku"], warehouse) for l in shipped})
-    uow.emit(PurchaseReturnShipped(
-        **{k: payload[k] for k in ("purchase_order_id", "return_id", "supplier", "warehouse", "total_net",
-                                   "total_tax", "total")},
-        returned_at=now, lines=shipped,
-        total_cost=sum((Decimal(l["cost"]) for l in shipped), start=Decimal("0.00"))), payload["purchase_order_id"])
     return shipped
+
+
+def check_purchase(uow: UnitOfWork, kind: str, purchase_order_id: str, warehouse: str, lines: list[dict]) -> None:
+    """Would inventory apply this purchase receipt or return to the supplier as it stands? Runs the
+    very rules that apply it, then undoes the work (nothing is written). Raises the refusal: an
+    unknown warehouse, bin or SKU as invalid input, a state such as goods reserved for orders as a
+    conflict, each naming its field (`lines[0].bin`)."""
+    apply = {"receipt": lambda: receive_purchase_lines(uow, "check", purchase_order_id, warehouse, lines,
+                                                       clock.now()),
+             "return": lambda: take_return_lines(uow, "check", purchase_order_id, warehouse, lines)}.get(kind)
+    if apply is None:
+        raise InvalidArgument(f"unknown kind {kind!r}", [{"field": "kind", "message": "receipt or return"}])
+    savepoint = uow.session.begin_nested()
+    try:
+        apply()
+    except NotFound as exc:  # what a request names must exist: bad input, not a missing resource
+        raise InvalidArgument(exc.message, exc.fields) from None
+    finally:
+        savepoint.rollback()
+
+
+def _applied_or_refused(uow: UnitOfWork, apply) -> HubError | None:
+    """Apply all of a document or none of it: a refusal (a domain error) undoes what was done so far
+    and is returned, for the refusal event; anything else (the database away) fails the delivery,
+    which is retried."""
+    savepoint = uow.session.begin_nested()
+    try:
+        apply()
+    except HubError as exc:
+        savepoint.rollback()
+        log.warning("refused: %s", exc.message)
+        return exc
+    savepoint.commit()
+    return None
+
+
+@contextmanager
+def _naming_line(index: int, line_no: int):
+    """A refusal while applying one line names that line: `lines[i].<field>`, and `line N:` first."""
+    try:
+        yield
+    except HubError as exc:
+        fields = [{"field": f"lines[{index}]." + f["field"] if f.get("field") else f"lines[{index}]",
+                   "message": f["message"]} for f in exc.fields] or [{"field": f"lines[{index}]",
+                                                                     "message": exc.message}]
+        raise type(exc)(f"line {line_no}: {exc.message}", fields) from None
 
 
 def stock_value(db: Database, warehouse: str = "") -> list[dict]:

@@ -24,6 +24,7 @@ MAX_TOTAL = Decimal("9999999999999.99")
 MAX_REFERENCE = 128
 
 OPEN, PARTIALLY_RECEIVED, RECEIVED = "open", "partially_received", "received"
+ACCEPTED, REFUSED = "accepted", "refused"  # a receipt or return, until inventory refuses it
 
 
 def check_code(errors: FieldErrors, field: str, value: str, max_len: int = 64) -> None:

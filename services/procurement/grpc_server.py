@@ -11,11 +11,21 @@ from services.procurement.models import metadata
 rpc = grpc_server.rpc("procurement")
 
 
+def _lines(lines: list[dict]) -> list[pb.ReceiptLine]:
+    return [pb.ReceiptLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"]) for l in lines]
+
+
 def receipt_to_proto(r: dict) -> pb.Receipt:
     return pb.Receipt(id=r["id"], received_at=as_utc(r["received_at"]).isoformat(), reference=r["reference"],
-                      received_by=r["received_by"],
-                      lines=[pb.ReceiptLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"])
-                             for l in r["lines"]])
+                      received_by=r["received_by"], lines=_lines(r["lines"]), status=r.get("status") or "accepted",
+                      refused_reason=r.get("refused_reason") or "", refused_at=_iso(r.get("refused_at")))
+
+
+def return_to_proto(r: dict) -> pb.PurchaseReturn:
+    return pb.PurchaseReturn(id=r["id"], returned_at=_iso(r["returned_at"]), reason=r["reason"],
+                             reference=r["reference"], returned_by=r["returned_by"], lines=_lines(r["lines"]),
+                             status=r["status"], refused_reason=r["refused_reason"] or "",
+                             refused_at=_iso(r["refused_at"]))
 
 
 def purchase_order_to_proto(po: dict) -> pb.PurchaseOrder:
@@ -28,6 +38,7 @@ def purchase_order_to_proto(po: dict) -> pb.PurchaseOrder:
                                     amount=money.to_proto(money.cents(l["amount"]), cur), returned=l["returned"])
                for l in po["lines"]],
         receipts=[receipt_to_proto(r) for r in po["receipts"]],
+        returns=[return_to_proto(r) for r in po.get("returns", [])],
         created_by=po["created_by"], created_at=as_utc(po["created_at"]).isoformat())
 
 

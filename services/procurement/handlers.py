@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, update
 
-from contracts import PurchaseReceived, PurchaseReturned
+from contracts import PurchaseReceiptRefused, PurchaseReceived, PurchaseReturned, PurchaseReturnRefused
 from contracts.events import ReceivedLine, ReturnedLine, Supplier
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
@@ -142,7 +142,8 @@ def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: l
         lines=[ReceivedLine(line_no=l["line_no"], sku=l["sku"], quantity=int(l["quantity"]), unit_cost=l["unit_cost"],
                             vat_rate=l["vat_rate"], amount=l["amount"], tax=l["tax"], **(l["tracking"] or {}))
                for l in lines],
-        total_net=total_net, total_tax=total_tax, total=total), purchase_order_id)
+        total_net=total_net, total_tax=total_tax, total=total),
+        receipt_id)  # each receipt its own aggregate: none is ordered after (or stale against) another
     return receipt_id
 
 
@@ -194,8 +195,50 @@ def return_purchase(uow: UnitOfWork, purchase_order_id: str, requested: list[tup
         returned_at=now, reason=reason or "",
         lines=[ReturnedLine(line_no=l["line_no"], sku=l["sku"], quantity=int(l["quantity"]), unit_cost=l["unit_cost"],
                             vat_rate=l["vat_rate"], amount=l["amount"], tax=l["tax"]) for l in lines],
-        total_net=total_net, total_tax=total_tax, total=total_net + total_tax), purchase_order_id)
+        total_net=total_net, total_tax=total_tax, total=total_net + total_tax), return_id)
     return return_id
+
+
+# -- refusals from inventory ---------------------------------------------------
+def refuse_receipt(uow: UnitOfWork, event: PurchaseReceiptRefused) -> bool:
+    """purchase_receipt_refused: inventory did not take the receipt into stock. The receipt stays,
+    marked refused with inventory's reason, and its quantities are open on the purchase order again
+    (to be received once the cause is fixed). False when it was refused already."""
+    s, now, t = uow.session, clock.now(), receipts
+    _lock(uow, event.purchase_order_id, now)
+    if not changed(s, update(t).where(t.c.id == event.receipt_id, t.c.status == domain.ACCEPTED).values(
+            status=domain.REFUSED, refused_reason=event.reason[:500], refused_at=event.refused_at)):
+        return False
+    lines = s.execute(select(receipt_lines.c.line_no, receipt_lines.c.quantity)
+                      .where(receipt_lines.c.receipt_id == event.receipt_id)).all()
+    _reopen(s, event.purchase_order_id, purchase_order_lines.c.received, lines)
+    after = s.execute(select(purchase_order_lines.c.quantity, purchase_order_lines.c.received).where(
+        purchase_order_lines.c.purchase_order_id == event.purchase_order_id)).all()
+    s.execute(update(purchase_orders).where(purchase_orders.c.id == event.purchase_order_id)
+              .values(status=domain.status_of([(q, r) for q, r in after])))
+    return True
+
+
+def refuse_return(uow: UnitOfWork, event: PurchaseReturnRefused) -> bool:
+    """purchase_return_refused: the goods did not leave (reserved for orders, held, gone). The return
+    stays, marked refused with inventory's reason, and its quantities may be returned again."""
+    s, now, t = uow.session, clock.now(), purchase_returns
+    _lock(uow, event.purchase_order_id, now)
+    if not changed(s, update(t).where(t.c.id == event.return_id, t.c.status == domain.ACCEPTED).values(
+            status=domain.REFUSED, refused_reason=event.reason[:500], refused_at=event.refused_at)):
+        return False
+    lines = s.execute(select(purchase_return_lines.c.line_no, purchase_return_lines.c.quantity)
+                      .where(purchase_return_lines.c.return_id == event.return_id)).all()
+    _reopen(s, event.purchase_order_id, purchase_order_lines.c.returned, lines)
+    return True
+
+
+def _reopen(s, purchase_order_id: str, column, lines) -> None:
+    """Take a refused document's quantities off the purchase order lines' received or returned."""
+    for line_no, quantity in lines:
+        s.execute(update(purchase_order_lines).where(
+            purchase_order_lines.c.purchase_order_id == purchase_order_id, purchase_order_lines.c.line_no == line_no)
+            .values({column: column - quantity}))
 
 
 # -- stock signals from inventory --------------------------------------------
@@ -328,5 +371,17 @@ def read_purchase_order(s, purchase_order_id: str) -> dict:
                               .order_by(receipt_lines.c.line_no)).all():
             by_receipt.setdefault(line.receipt_id, []).append(dict(line._mapping))
     po["receipts"] = [{**dict(r._mapping), "received_at": _utc(r.received_at),
+                       "refused_at": r.refused_at and _utc(r.refused_at),
                        "lines": by_receipt.get(r.id, [])} for r in found]
+    sent = s.execute(select(purchase_returns).where(purchase_returns.c.purchase_order_id == purchase_order_id)
+                     .order_by(purchase_returns.c.returned_at, purchase_returns.c.id)).all()
+    by_return: dict[str, list] = {}
+    if sent:
+        for line in s.execute(select(purchase_return_lines).where(
+                purchase_return_lines.c.return_id.in_([r.id for r in sent]))
+                .order_by(purchase_return_lines.c.line_no)).all():
+            by_return.setdefault(line.return_id, []).append(dict(line._mapping))
+    po["returns"] = [{**dict(r._mapping), "returned_at": _utc(r.returned_at),
+                      "refused_at": r.refused_at and _utc(r.refused_at),
+                      "lines": by_return.get(r.id, [])} for r in sent]
     return po

@@ -61,7 +61,8 @@ purchase_order_lines = Table(
     CheckConstraint("returned >= 0 AND returned <= received", name="returned_at_most_received"),
 )
 
-# One row per delivery taken in; each emits one purchase_received.
+# One row per delivery taken in; each emits one purchase_received. Inventory may refuse it
+# (purchase_receipt_refused): then it is `refused`, with inventory's reason, and its quantities are open again.
 receipts = Table(
     "receipts", metadata,
     Column("id", String(32), primary_key=True),
@@ -72,6 +73,10 @@ receipts = Table(
     Column("total", Numeric(18, 2), nullable=False),
     Column("received_by", String(64), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False, server_default="accepted"),  # accepted | refused
+    Column("refused_reason", String(500)),
+    Column("refused_at", DateTime(timezone=True)),
+    CheckConstraint("status IN ('accepted', 'refused')", name="status_known"),
 )
 
 receipt_lines = Table(
@@ -88,7 +93,8 @@ receipt_lines = Table(
     CheckConstraint("quantity > 0", name="quantity_positive"),
 )
 
-# Goods sent back to the supplier; each emits one purchase_returned.
+# Goods sent back to the supplier; each emits one purchase_returned. Refused by inventory
+# (purchase_return_refused): `refused`, with the reason, and its quantities may be returned again.
 purchase_returns = Table(
     "purchase_returns", metadata,
     Column("id", String(32), primary_key=True),
@@ -100,6 +106,10 @@ purchase_returns = Table(
     Column("total", Numeric(18, 2), nullable=False),
     Column("returned_by", String(64), nullable=False),
     Column("returned_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False, server_default="accepted"),  # accepted | refused
+    Column("refused_reason", String(500)),
+    Column("refused_at", DateTime(timezone=True)),
+    CheckConstraint("status IN ('accepted', 'refused')", name="status_known"),
 )
 
 purchase_return_lines = Table(

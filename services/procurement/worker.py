@@ -1,6 +1,7 @@
 """The procurement worker (nameko): turns inventory's stock signals into purchase suggestions
-(low_stock) and alerts for buyers (lot_expiring, lot_hold_changed)."""
-from contracts import LotExpiring, LotHoldChanged, LowStock
+(low_stock) and alerts for buyers (lot_expiring, lot_hold_changed), and marks receipts and returns
+inventory refused."""
+from contracts import LotExpiring, LotHoldChanged, LowStock, PurchaseReceiptRefused, PurchaseReturnRefused
 from hubkit.consumer import handle_event
 from hubkit.nameko_deps import DatabaseProvider
 from services.procurement import handlers
@@ -22,3 +23,11 @@ class Worker:
     @handle_event(LotHoldChanged)
     def on_lot_hold_changed(self, uow, event, envelope):
         handlers.record_stock_alert(uow, envelope)
+
+    @handle_event(PurchaseReceiptRefused)
+    def on_purchase_receipt_refused(self, uow, event, envelope):
+        handlers.refuse_receipt(uow, event)
+
+    @handle_event(PurchaseReturnRefused)
+    def on_purchase_return_refused(self, uow, event, envelope):
+        handlers.refuse_return(uow, event)

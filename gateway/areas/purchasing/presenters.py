@@ -11,12 +11,26 @@ def purchase_order_json(po) -> dict:
                        "returned": l.returned,
                        "unit_cost": l.unit_cost, "vat_rate": l.vat_rate, "amount": money_str(l.amount)}
                       for l in po.lines],
-            "receipts": [receipt_json(r) for r in po.receipts]}
+            "receipts": [receipt_json(r) for r in po.receipts],
+            "returns": [return_json(r) for r in po.returns]}
+
+
+def _lines(lines) -> list[dict]:
+    return [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity} for l in lines]
+
+
+def _refusal(doc) -> dict:
+    return {"status": doc.status, "refused_reason": doc.refused_reason or None, "refused_at": doc.refused_at or None}
 
 
 def receipt_json(r) -> dict:
     return {"id": r.id, "received_at": r.received_at, "reference": r.reference, "received_by": r.received_by,
-            "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity} for l in r.lines]}
+            "lines": _lines(r.lines), **_refusal(r)}
+
+
+def return_json(r) -> dict:
+    return {"id": r.id, "returned_at": r.returned_at, "reason": r.reason, "reference": r.reference,
+            "returned_by": r.returned_by, "lines": _lines(r.lines), **_refusal(r)}
 
 
 def suggestion_json(g) -> dict:

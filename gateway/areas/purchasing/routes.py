@@ -2,6 +2,7 @@
 Purchase suggestions (from low stock) and lot alerts (expiring, held) tell buyers what to act on."""
 from __future__ import annotations
 
+import grpc
 from fastapi import APIRouter, Query, Request, Response
 
 from gateway.areas.purchasing.presenters import purchase_order_json, receipt_json, stock_alert_json, suggestion_json
@@ -11,6 +12,7 @@ from gateway.areas.purchasing.schemas import (
     PurchaseReturn,
     PurchaseReturnIn,
     ReceivedPurchase,
+    ReceiveLineIn,
     ReceivePurchaseIn,
     StockAlerts,
     Suggestion,
@@ -47,8 +49,6 @@ def create_purchase_order(body: PurchaseOrderIn, request: Request, md=allowed(PU
 
 
 def _require_warehouse(request: Request, warehouse: str, sku: str, md) -> None:
-    import grpc
-
     try:
         clients(request).inventory.GetStock(inv.GetStockRequest(sku=sku, warehouse=warehouse), metadata=md)
     except grpc.RpcError as exc:
@@ -65,11 +65,14 @@ def get_purchase_order(purchase_order_id: str, request: Request, md=allowed(ANYO
     return purchase_order_json(reply.purchase_order)
 
 
-def _check_tracking(request: Request, md, purchase_order_id: str, body: ReceivePurchaseIn) -> None:
+def _purchase_order(request: Request, md, purchase_order_id: str):
+    return clients(request).procurement.GetPurchaseOrder(pro.GetPurchaseOrderRequest(id=purchase_order_id),
+                                                         metadata=md).purchase_order
+
+
+def _check_tracking(request: Request, md, po, body: ReceivePurchaseIn) -> None:
     """Lots and serials must fit how each SKU is tracked before the receipt is written: inventory
     applies it later, from an event, where a refusal could only be dead-lettered."""
-    po = clients(request).procurement.GetPurchaseOrder(pro.GetPurchaseOrderRequest(id=purchase_order_id),
-                                                       metadata=md).purchase_order
     sku_of = {l.line_no: l.sku for l in po.lines}
     tracked = {k.code: k for k in clients(request).inventory.GetSkus(
         inv.GetSkusRequest(codes=sorted(set(sku_of.values()))), metadata=md).skus}
@@ -92,13 +95,35 @@ def _check_tracking(request: Request, md, purchase_order_id: str, body: ReceiveP
         raise Problem(422, "invalid-argument", "the receipt does not fit how its SKUs are tracked", errors)
 
 
+def _inventory_accepts(request: Request, md, po, kind: str, lines: list, room) -> None:
+    """Inventory applies a receipt or a return later, from an event: ask it now whether it would
+    (its own rules, run and undone), so that a refusal is this request's 4xx, not a dead letter. Lines
+    procurement will refuse (an unknown line, more than `room(line)` allows) are left to it to name;
+    inventory names the rest as the request lists them (lines[i].bin)."""
+    by_no = {l.line_no: l for l in po.lines}
+    if len({l.line_no for l in lines}) != len(lines) or not all(
+            l.line_no in by_no and 0 < l.quantity <= room(by_no[l.line_no]) for l in lines):
+        return
+    clients(request).inventory.CheckPurchase(inv.CheckPurchaseRequest(
+        kind=kind, purchase_order_id=po.id, warehouse=po.warehouse,
+        lines=[inv.PurchaseCheckLine(line_no=l.line_no, sku=by_no[l.line_no].sku, quantity=l.quantity,
+                                     unit_cost=by_no[l.line_no].unit_cost, bin=getattr(l, "bin", ""),
+                                     lot=getattr(l, "lot", ""), expires_on=getattr(l, "expires_on", ""),
+                                     serials=getattr(l, "serials", [])) for l in lines]), metadata=md)
+
+
 @router.post("/purchase-orders/{purchase_order_id}/receipts", status_code=201,
              response_model=ReceivedPurchase)
 def receive_purchase_order(purchase_order_id: str, body: ReceivePurchaseIn, request: Request,
                            md=allowed(RECEIVING)):
     """Receive all that is still open, or the given quantities per line, each with the bin, lot,
-    expiry and serials it arrives with."""
-    _check_tracking(request, md, purchase_order_id, body)
+    expiry and serials it arrives with. What inventory would refuse (an unknown bin, a serial already
+    in stock) is refused here, before anything is written."""
+    po = _purchase_order(request, md, purchase_order_id)
+    _check_tracking(request, md, po, body)
+    lines = body.lines or [ReceiveLineIn(line_no=l.line_no, quantity=l.quantity - l.received)
+                           for l in po.lines if l.received < l.quantity]
+    _inventory_accepts(request, md, po, "receipt", lines, lambda l: l.quantity - l.received)
     reply = clients(request).procurement.ReceivePurchaseOrder(pro.ReceivePurchaseOrderRequest(
         purchase_order_id=purchase_order_id, reference=body.reference,
         lines=[pro.ReceiveLineInput(**l.model_dump()) for l in body.lines]), metadata=md)
@@ -108,7 +133,10 @@ def receive_purchase_order(purchase_order_id: str, body: ReceivePurchaseIn, requ
 @router.post("/purchase-orders/{purchase_order_id}/returns", status_code=201, response_model=PurchaseReturn)
 def return_purchase_order(purchase_order_id: str, body: PurchaseReturnIn, request: Request,
                           md=allowed(RECEIVING)):
-    """Send received goods back to the supplier: out of stock at their cost, the purchase reversed."""
+    """Send received goods back to the supplier: out of stock at their cost, the purchase reversed.
+    Goods that are not free to leave (reserved for orders, held) are refused here (409)."""
+    _inventory_accepts(request, md, _purchase_order(request, md, purchase_order_id), "return", body.lines,
+                       lambda l: l.received - l.returned)
     reply = clients(request).procurement.ReturnPurchaseOrder(pro.ReturnPurchaseOrderRequest(
         purchase_order_id=purchase_order_id, reason=body.reason, reference=body.reference,
         lines=[pro.ReceiveLineInput(**l.model_dump()) for l in body.lines]), metadata=md)

@@ -78,6 +78,23 @@ class PurchaseReceipt(Reply):
     reference: str
     received_by: str
     lines: list[ReceiptLine]
+    status: str = Field(description="accepted | refused: inventory could not take it into stock; its quantities "
+                                    "are open again and the purchase voucher is reversed")
+    refused_reason: str | None = None
+    refused_at: str | None = None
+
+
+class ReturnToSupplier(Reply):
+    id: str
+    returned_at: str
+    reason: str
+    reference: str
+    returned_by: str
+    lines: list[ReceiptLine]
+    status: str = Field(description="accepted | refused: the goods were not free to leave (reserved, held); "
+                                    "its quantities may be returned again")
+    refused_reason: str | None = None
+    refused_at: str | None = None
 
 
 class PurchaseOrder(Reply):
@@ -90,6 +107,7 @@ class PurchaseOrder(Reply):
     created_at: str
     lines: list[PurchaseOrderLine]
     receipts: list[PurchaseReceipt]
+    returns: list[ReturnToSupplier]
 
 
 class ReceivedPurchase(Reply):

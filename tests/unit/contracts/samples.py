@@ -69,6 +69,14 @@ PAYLOADS = {
         "purchase_order_id": "po-1", "return_id": "pr-1", "supplier": SUPPLIER, "warehouse": "WH-SH",
         "total_net": "160.00", "total_tax": "20.80", "total": "180.80", "returned_at": AT,
         "lines": [{"line_no": 1, "sku": "TEA-1", "quantity": 2, "cost": "160.00"}], "total_cost": "160.00"},
+    "purchase_receipt_refused": {
+        "purchase_order_id": "po-1", "receipt_id": "rc-1", "warehouse": "WH-SH",
+        "reason": "line 1: bin 'Z-99' does not exist in WH-SH",
+        "errors": [{"field": "lines[0].bin", "message": "unknown bin in WH-SH"}], "refused_at": AT},
+    "purchase_return_refused": {
+        "purchase_order_id": "po-1", "return_id": "pr-1", "warehouse": "WH-SH",
+        "reason": "line 1: TEA-1 in WH-SH: 2 units are not free to take (reserved for orders or held)",
+        "errors": [{"field": "lines[0].quantity", "message": "more than the free stock"}], "refused_at": AT},
     "stock_changed": {
         "sku": "TEA-1", "available": 7,
         "levels": [{"sku": "TEA-1", "warehouse": "WH-BJ", "on_hand": 3, "reserved": 1, "held": 0, "in_transit": 4,
