@@ -80,6 +80,12 @@ class OrderShipped(Event):
     lines: list[SoldLine]
 
 
+class ReturnedSaleLine(SoldLine):
+    # amount: the returned units' share of what the buyer paid for the line; what earlier returns of
+    # the line already reversed lets the books split VAT so that all returns add up to the sale
+    amount_returned_before: Money | None = None
+
+
 class OrderReturned(Event):
     type = "order_returned"
     publisher = ORDER
@@ -93,7 +99,7 @@ class OrderReturned(Event):
     buyer: Json
     reason: str
     returned_at: Timestamp
-    lines: list[SoldLine]  # the quantities and amounts returned
+    lines: list[ReturnedSaleLine]  # the quantities returned and what the buyer paid for them
 
 
 class OrderLineRef(Record):

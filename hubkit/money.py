@@ -37,6 +37,15 @@ def split_vat(gross, rate) -> tuple[Decimal, Decimal]:
     return net, gross - net
 
 
+def share(total, units: int, of: int) -> Decimal:
+    """The share of `total` that `units` of `of` units carry, to the cent. Taken cumulatively (the
+    share of all units returned so far less the share of those returned before), partial shares
+    add up to exactly the total and never more."""
+    if not 0 <= units <= of or of <= 0:
+        raise ValueError(f"{units} of {of} units")
+    return cents(to_decimal(total) * units / of)
+
+
 def to_units_nanos(value) -> tuple[int, int]:
     """Decimal -> (units, nanos) as in the Money message; both carry the sign."""
     value = to_decimal(value)

@@ -82,13 +82,24 @@ def debtor(payload: dict, rules: Rules) -> str:
     return f"customer:{channel}:{buyer}"
 
 
+def _gross_net(amount: Decimal, rules: Rules) -> tuple[Decimal, Decimal]:
+    """A line's gross and net in the books: VAT per line on its gross, net rounded, tax the rest."""
+    net, _ = split_vat(amount, rules.vat_rate)
+    return cents(amount), net
+
+
 def _vat_split(lines: list[dict], rules: Rules) -> tuple[Decimal, Decimal, Decimal]:
-    """(gross, net, tax) summed over lines, VAT computed per line on its gross amount."""
-    gross = net = tax = ZERO
+    """(gross, net, tax) summed over lines, VAT computed per line on its gross amount. A returned line
+    says what earlier returns of it already reversed (`amount_returned_before`): its VAT is the VAT of
+    everything returned so far less the VAT reversed before, so a line's returns add up to exactly
+    its sale, to the cent."""
+    gross = net = ZERO
     for line in lines:
-        line_net, line_tax = split_vat(line["amount"], rules.vat_rate)
-        gross, net, tax = gross + cents(line["amount"]), net + line_net, tax + line_tax
-    return gross, net, tax
+        before = cents(line.get("amount_returned_before") or 0)
+        gross_before, net_before = _gross_net(before, rules)
+        gross_after, net_after = _gross_net(before + cents(line["amount"]), rules)
+        gross, net = gross + gross_after - gross_before, net + net_after - net_before
+    return gross, net, gross - net
 
 
 def sale(payload: dict, rules: Rules) -> list[Line]:
@@ -104,7 +115,8 @@ def sale(payload: dict, rules: Rules) -> list[Line]:
 
 
 def sales_return(payload: dict, rules: Rules) -> list[Line]:
-    """Goods sent back after shipment: the sale reversed for the returned lines."""
+    """Goods sent back after shipment: the sale reversed for the returned lines, at what the buyer paid
+    for the returned units (their share of the line's amount, after discounts and fees)."""
     a = rules.accounts
     gross, net, tax = _vat_split(payload["lines"], rules)
     summary, channel = f"Return {payload['channel']} {payload['external_order_id']}", f"channel:{payload['channel']}"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from hubkit.errors import FieldErrors
-from hubkit.money import cents
+from hubkit.money import cents, share
 
 MAX_LINES = 500
 MAX_QUANTITY = 1_000_000
@@ -65,6 +65,15 @@ def validate(cmd: PlaceOrder) -> None:
 
 def line_amount(line: LineInput) -> Decimal:
     return line.amount if line.amount is not None else cents(line.unit_price * line.quantity)
+
+
+def returned_amounts(line, quantity: int) -> dict[str, Decimal]:
+    """What the buyer paid for `quantity` more units of a sold line (its `amount` over its `quantity`,
+    of which `returned_quantity` came back before): the share of everything returned so far less the
+    share returned before, so the returns of a line add up to exactly what was paid for it."""
+    before = share(line.amount, line.returned_quantity, line.quantity)
+    return {"amount": share(line.amount, line.returned_quantity + quantity, line.quantity) - before,
+            "amount_returned_before": before}
 
 
 CANCELLED = "cancelled"

@@ -11,12 +11,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from contracts import OrderCancelled, OrderPlaced, OrderReturned, OrderShipped
-from contracts.events import OrderLineRef, PlacedLine, SoldLine
+from contracts.events import OrderLineRef, PlacedLine, ReturnedSaleLine, SoldLine
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
-from hubkit.money import cents
 from services.order import domain
 from services.order.models import order_lines, order_return_lines, order_returns, orders
 
@@ -201,16 +200,17 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
                                             created_by=uow.actor, created_at=now))
     returned = []
     for line_no, qty in sorted(wanted):
+        line = current[line_no]
+        # the units returned before are the ones priced below: a concurrent return of the line loses
         taken = changed(s, update(order_lines)
                           .where(order_lines.c.order_id == order_id, order_lines.c.line_no == line_no,
-                                 order_lines.c.returned_quantity + qty <= order_lines.c.quantity)
-                          .values(returned_quantity=order_lines.c.returned_quantity + qty))
+                                 order_lines.c.returned_quantity == line.returned_quantity)
+                          .values(returned_quantity=line.returned_quantity + qty))
         if not taken:
             raise Conflict(f"line {line_no} was returned concurrently; try again")
         s.execute(order_return_lines.insert().values(return_id=return_id, line_no=line_no, quantity=qty))
-        line = current[line_no]
-        returned.append(SoldLine(line_no=line_no, sku=line.sku, quantity=qty, unit_price=line.unit_price,
-                                 amount=cents(line.unit_price * qty), warehouse=line.warehouse))
+        returned.append(ReturnedSaleLine(line_no=line_no, sku=line.sku, quantity=qty, unit_price=line.unit_price,
+                                         warehouse=line.warehouse, **domain.returned_amounts(line, qty)))
     left = s.execute(select(func.sum(order_lines.c.quantity - order_lines.c.returned_quantity))
                      .where(order_lines.c.order_id == order_id)).scalar()
     s.execute(update(orders).where(orders.c.id == order_id).values(

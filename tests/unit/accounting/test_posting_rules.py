@@ -70,3 +70,32 @@ def test_posting_accounts_can_be_overridden_but_not_invented():
     assert chart.posting_accounts('{"revenue": "6051"}')["revenue"] == "6051"
     with pytest.raises(ValueError):
         chart.posting_accounts('{"bonus": "9999"}')
+
+
+def _return(lines):
+    return {"order_id": "o1", "return_id": "r1", "channel": "storefront", "shop": "s", "external_order_id": "W1",
+            "buyer": {"external_id": "b1"}, "lines": lines}
+
+
+def test_a_return_reverses_the_amount_the_buyer_paid_for_the_returned_units():
+    # a line of 2 listed at 30.00, paid 55.00 after a discount: one unit back reverses 27.50
+    lines = domain.sales_return(_return([{"amount": "27.50", "amount_returned_before": "0.00"}]), RULES)
+    assert _sum(lines, "1122", "credit") == Decimal("27.50")
+    assert _sum(lines, "6001", "debit") + _sum(lines, "22210105", "debit") == Decimal("27.50")
+
+
+def test_partial_returns_of_a_line_reverse_exactly_its_sale_revenue_and_vat():
+    # 3 units paid 10.00: sold as 8.85 net + 1.15 VAT; returned one by one (3.33, 3.34, 3.33), whose
+    # VAT split each on its own would reverse 8.86 of revenue
+    sold = domain.sale(_return([{"amount": "10.00"}]), RULES)
+    returns = [domain.sales_return(_return([{"amount": amount, "amount_returned_before": before}]), RULES)
+               for amount, before in (("3.33", "0.00"), ("3.34", "3.33"), ("3.33", "6.67"))]
+    for account, side, other in (("1122", "debit", "credit"), ("6001", "credit", "debit"),
+                                 ("22210105", "credit", "debit")):
+        assert sum(_sum(r, account, other) for r in returns) == _sum(sold, account, side), account
+    assert all(domain.check_balanced(r) for r in returns)
+
+
+def test_a_return_without_what_was_returned_before_splits_its_own_vat():
+    lines = domain.sales_return(_return([{"amount": "45.20"}]), RULES)
+    assert (_sum(lines, "6001", "debit"), _sum(lines, "22210105", "debit")) == (Decimal("40.00"), Decimal("5.20"))
