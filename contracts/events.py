@@ -78,6 +78,7 @@ class OrderShipped(Event):
     shipped_at: Timestamp
     total: Money
     lines: list[SoldLine]
+    exchange_rate: Money | None = None  # to the books' currency, when the document is in another
 
 
 class ReturnedSaleLine(SoldLine):
@@ -100,6 +101,8 @@ class OrderReturned(Event):
     reason: str
     returned_at: Timestamp
     lines: list[ReturnedSaleLine]  # the quantities returned and what the buyer paid for them
+    currency: str | None = None
+    exchange_rate: Money | None = None  # to the books' currency, when the document is in another
 
 
 class OrderLineRef(Record):
@@ -314,6 +317,8 @@ class PurchaseReturnShipped(Event):
     returned_at: Timestamp
     lines: list[ReturnedToSupplierLine]
     total_cost: Money
+    currency: str | None = None  # of the purchase order, and the rate it was accepted at
+    exchange_rate: Money | None = None  # to the books' currency, when the document is in another
 
 
 # -- inventory: stock signals -------------------------------------------------------------------
@@ -415,6 +420,7 @@ class PurchaseReceived(Event):
     supplier: Supplier
     warehouse: str
     currency: str
+    exchange_rate: Money | None = None  # to the books' currency, when the document is in another
     received_at: Timestamp
     reference: str
     lines: list[ReceivedLine]
@@ -439,6 +445,7 @@ class PurchaseReturned(Event):
     supplier: Supplier
     warehouse: str
     currency: str
+    exchange_rate: Money | None = None  # to the books' currency, when the document is in another
     returned_at: Timestamp
     reason: str
     lines: list[ReturnedLine]
@@ -477,3 +484,5 @@ class VoucherPosted(Event):
     posted_at: Timestamp
     total: Money
     lines: list[VoucherLine]
+    currency: str | None = None  # of a document in another currency than the books', and the rate used
+    exchange_rate: Money | None = None  # to the books' currency, when the document is in another

@@ -12,14 +12,16 @@ from hubkit import clock
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, NotFound
-from hubkit.money import cents
+from hubkit.money import cents, convert, to_decimal, unit_cost
 from services.inventory import catalog, costing, movements, signals, stock
 from services.inventory.models import cost_layers, skus, warehouses
 from services.inventory.stock import Context
 
 
 def receive_purchase(uow: UnitOfWork, envelope: Envelope) -> None:
-    """purchase_received: the goods enter the warehouse at their purchase cost (excluding VAT).
+    """purchase_received: the goods enter the warehouse at their purchase cost (excluding VAT), in the
+    books' currency: a purchase in another is converted at the rate it was accepted at, each line
+    worth its amount converted (what the books debit to inventory).
     A lot-tracked SKU without a lot on the receipt gets the receipt's number as its lot."""
     s, payload = uow.session, envelope.payload
     warehouse = payload["warehouse"]
@@ -29,15 +31,17 @@ def receive_purchase(uow: UnitOfWork, envelope: Envelope) -> None:
         raise NotFound(f"purchase receipt {payload['receipt_id']} names an unknown warehouse or SKU(s) "
                        f"{sorted(codes - known)}")
     stock.lock(s, codes)
+    rate = payload.get("exchange_rate")  # a purchase in another currency enters stock in the books' currency
     for line in payload["lines"]:
         item = catalog.sku_row(s, line["sku"])
-        movements.receive(uow, line["sku"], warehouse, int(line["quantity"]), str(line["unit_cost"]),
+        cost = str(unit_cost(to_decimal(line["unit_cost"]) * to_decimal(rate))) if rate else str(line["unit_cost"])
+        movements.receive(uow, line["sku"], warehouse, int(line["quantity"]), cost,
                           f"PO {payload['purchase_order_id']} receipt {payload['receipt_id']}",
                           bin_code=line.get("bin") or "",
                           lot=line.get("lot") or (f"R{payload['receipt_id']}"[:64] if item.lot_tracked else ""),
                           expires_on=line.get("expires_on") or "", serial_list=line.get("serials") or None,
                           reason="purchase", received_at=datetime.fromisoformat(payload["received_at"]),
-                          into_frozen=True)
+                          into_frozen=True, value=convert(line["amount"], rate) if rate else None)
 
 
 def return_to_supplier(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
@@ -63,6 +67,7 @@ def return_to_supplier(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     uow.emit(PurchaseReturnShipped(
         **{k: payload[k] for k in ("purchase_order_id", "return_id", "supplier", "warehouse", "total_net",
                                    "total_tax", "total")},
+        **{k: payload[k] for k in ("currency", "exchange_rate") if payload.get(k)},
         returned_at=now, lines=shipped,
         total_cost=sum((Decimal(l["cost"]) for l in shipped), start=Decimal("0.00"))), payload["purchase_order_id"])
     return shipped

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from hubkit.errors import FieldErrors
-from hubkit.money import cents, share
+from hubkit.money import CURRENCIES, cents, share
 
 MAX_LINES = 500
 MAX_QUANTITY = 1_000_000
@@ -37,6 +37,7 @@ class PlaceOrder:
     buyer: dict = field(default_factory=dict)
     shipping_address: dict = field(default_factory=dict)
     currency: str = "CNY"
+    exchange_rate: Decimal | None = None  # to the books' currency, for an order in another (accounting's)
 
 
 def validate(cmd: PlaceOrder) -> None:
@@ -45,6 +46,8 @@ def validate(cmd: PlaceOrder) -> None:
         value = getattr(cmd, name)
         if not value or not CODE.match(value):
             errors.add(name, "required: 1-64 letters, digits, '.', '_' or '-'")
+    if cmd.currency not in CURRENCIES:
+        errors.add("currency", "an ISO 4217 currency code such as CNY")
     if not cmd.lines:
         errors.add("lines", "an order needs at least one line")
     if len(cmd.lines) > MAX_LINES:
@@ -125,5 +128,5 @@ def channel_order(event) -> ChannelOrder:
                        refund_status=l.refund_status) for l in event.lines]
     order = PlaceOrder(channel=event.channel, shop=event.shop, external_order_id=event.external_order_id,
                        lines=lines, buyer=dict(event.buyer or {}), shipping_address=dict(event.shipping_address or {}),
-                       currency=event.currency or "CNY")
+                       currency=event.currency or "CNY")  # the shop platforms sell in CNY
     return ChannelOrder(order=order, version=event.version, status=event.status)

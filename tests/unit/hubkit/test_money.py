@@ -54,3 +54,15 @@ def test_shares_taken_cumulatively_add_up_to_the_total():
 def test_a_share_of_units_that_do_not_exist_is_refused(units, of):
     with pytest.raises(ValueError):
         money.share("1.00", units, of)
+
+
+def test_an_amount_in_another_currency_is_converted_to_the_cent():
+    assert money.convert("10.00", "7.1234") == Decimal("71.23")
+    assert money.convert("20.00", "7.1234") == Decimal("142.47")  # 142.468, half-up
+    assert money.convert("1000", "0.04781234") == Decimal("47.81")
+
+
+@pytest.mark.parametrize("rate", ["0", "-7.1", "7.123456789", "1000000", "abc"])
+def test_an_exchange_rate_is_positive_with_at_most_eight_decimals(rate):
+    with pytest.raises(ValueError):
+        money.exchange_rate(rate)
