@@ -64,14 +64,14 @@ def document_conversion(s, payload: dict, occurred_at: str, rules: domain.Rules,
 
 
 def post_manual(uow: UnitOfWork, kind: str, source_id: str, day: date, lines: list[domain.Line],
-                reverses: str | None = None) -> dict:
+                reverses: str | None = None, conversion: tuple[str, Decimal] | None = None) -> dict:
     """Post a voucher someone asked for (payment, settlement, opening balances, reversal). A closed
     period refuses it. The same source id again returns the voucher already posted."""
     period = day.strftime("%Y-%m")
     if _is_closed(uow.session, period):
         raise domain.PeriodClosed(f"period {period} is closed; post into an open period",
                                   [{"field": "business_date", "message": f"period {period} is closed"}])
-    written = _write(uow, kind, kind, source_id, period, day, lines, uow.actor, reverses)
+    written = _write(uow, kind, kind, source_id, period, day, lines, uow.actor, reverses, conversion)
     return written or _find(uow.session, kind, source_id)
 
 
@@ -284,7 +284,9 @@ def reverse_voucher(uow, voucher_id: str, business_date: str) -> dict:
     lines = [domain.Line(l.account, l.summary, debit=l.debit, credit=l.credit, aux=l.aux, cost_centre=l.cost_centre)
              for l in s.execute(select(voucher_lines).where(voucher_lines.c.voucher_id == voucher_id)
                                 .order_by(voucher_lines.c.line_no)).all()]
-    return post_manual(uow, "reversal", voucher_id, day, domain.reversal(lines, original.number), reverses=voucher_id)
+    conversion = (original.currency, original.exchange_rate) if original.currency else None  # as the original
+    return post_manual(uow, "reversal", voucher_id, day, domain.reversal(lines, original.number), reverses=voucher_id,
+                       conversion=conversion)
 
 
 def close_period(uow, period: str) -> None:

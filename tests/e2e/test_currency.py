@@ -95,3 +95,28 @@ def test_an_order_or_purchase_order_in_a_currency_without_a_rate_is_refused_and_
         assert reply.headers["content-type"].startswith("application/problem+json")
         assert [e["field"] for e in reply.json()["errors"]] == ["currency"], reply.json()
     assert row_counts(pg_hub) == before
+
+
+def test_rates_are_imported_from_a_file_all_or_none(pg_hub, tmp_path):
+    import subprocess
+    import sys
+
+    from hub import components
+
+    good, bad = tmp_path / "rates.csv", tmp_path / "bad.csv"
+    good.write_text("currency,date,rate\nGBP,2021-01-01,8.95\nGBP,2021-06-01,9.05\nHKD,2021-01-01,0.8312\n",
+                    encoding="utf-8")
+    bad.write_text("currency,date,rate\nSEK,2021-01-01,0.7\nSEK,2021-02-30,0.7\n", encoding="utf-8")
+
+    def run(path):
+        return subprocess.run([sys.executable, "-m", "hub.cli", "accounting", "import-rates", str(path)],
+                              env=pg_hub.stack.env, capture_output=True, text=True, timeout=60,
+                              cwd=components.PROJECT_ROOT)
+    refused, imported = run(bad), run(good)
+    assert refused.returncode != 0 and "valid_from" in refused.stderr, refused.stderr
+    assert imported.returncode == 0 and "3 exchange rate(s) imported" in imported.stdout, imported.stderr
+    with pg_hub.client("finance") as finance:
+        rates = finance.get("/accounting/exchange-rates").json()["rates"]
+    kept = {(r["currency"], r["valid_from"], r["rate"]) for r in rates}
+    assert {("GBP", "2021-06-01", "9.05"), ("GBP", "2021-01-01", "8.95"), ("HKD", "2021-01-01", "0.8312")} <= kept
+    assert not [r for r in rates if r["currency"] == "SEK"]

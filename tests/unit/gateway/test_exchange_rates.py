@@ -81,3 +81,20 @@ def test_an_import_keeps_all_rates_or_none(hub):  # noqa: F811
     assert http.get("/accounting/exchange-rates", headers=finance).json()["rates"] == []
     assert stub.ImportExchangeRates(acc.ImportExchangeRatesRequest(rates=rows[:2])).imported == 2
     assert Decimal(_rate(http, "JPY", date.today().isoformat()).rate) == Decimal("0.04781234")
+
+
+def test_the_reversal_of_a_converted_voucher_records_its_currency_and_rate(hub):  # noqa: F811
+    from hubkit.db import UnitOfWork
+    from services.accounting import domain, handlers
+
+    http, finance, db = hub
+    lines = [domain.Line("1122", "Sale", debit=Decimal("71.23")), domain.Line("6001", "Sale", credit=Decimal("71.23"))]
+    with UnitOfWork(db, "accounting", "test", "c1") as uow:
+        posted = handlers.post_manual(uow, "sale", "order-1", date(2026, 11, 20), lines,
+                                      conversion=("USD", Decimal("7.1234")))
+    reversal = http.post(f"/accounting/vouchers/{posted['id']}/reversal", json={"business_date": "2026-11-21"},
+                         headers=finance)
+    assert reversal.status_code == 201, reversal.text
+    assert (reversal.json()["currency"], reversal.json()["exchange_rate"]) == ("USD", "7.1234")
+    original = http.get("/accounting/vouchers", params={"source_id": "order-1"}, headers=finance).json()["vouchers"]
+    assert [(v["currency"], v["exchange_rate"]) for v in original] == [("USD", "7.1234")]
