@@ -79,6 +79,13 @@ class OrderShipped(Event):
     shipped_at: Timestamp
     total: Money
     lines: list[SoldLine]
+    exchange_rate: Money | None = None  # to the books' currency, when the document is in another
+
+
+class ReturnedSaleLine(SoldLine):
+    # amount: the returned units' share of what the buyer paid for the line; what earlier returns of
+    # the line already reversed lets the books split VAT so that all returns add up to the sale
+    amount_returned_before: Money | None = None
 
 
 class OrderReturned(Event):
@@ -94,7 +101,9 @@ class OrderReturned(Event):
     buyer: Json
     reason: str
     returned_at: Timestamp
-    lines: list[SoldLine]  # the quantities and amounts returned
+    lines: list[ReturnedSaleLine]  # the quantities returned and what the buyer paid for them
+    currency: str | None = None
+    exchange_rate: Money | None = None  # to the books' currency, when the document is in another
 
 
 class OrderLineRef(Record):
@@ -309,6 +318,8 @@ class PurchaseReturnShipped(Event):
     returned_at: Timestamp
     lines: list[ReturnedToSupplierLine]
     total_cost: Money
+    currency: str | None = None  # of the purchase order, and the rate it was accepted at
+    exchange_rate: Money | None = None  # to the books' currency, when the document is in another
 
 
 class FieldProblem(Record):
@@ -446,6 +457,7 @@ class PurchaseReceived(Event):
     supplier: Supplier
     warehouse: str
     currency: str
+    exchange_rate: Money | None = None  # to the books' currency, when the document is in another
     received_at: Timestamp
     reference: str
     lines: list[ReceivedLine]
@@ -470,6 +482,7 @@ class PurchaseReturned(Event):
     supplier: Supplier
     warehouse: str
     currency: str
+    exchange_rate: Money | None = None  # to the books' currency, when the document is in another
     returned_at: Timestamp
     reason: str
     lines: list[ReturnedLine]
@@ -508,3 +521,5 @@ class VoucherPosted(Event):
     posted_at: Timestamp
     total: Money
     lines: list[VoucherLine]
+    currency: str | None = None  # of a document in another currency than the books', and the rate used
+    exchange_rate: Money | None = None  # to the books' currency, when the document is in another

@@ -49,6 +49,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
                    description="Orders and stock for a multichannel merchant. Every call needs an "
                                "`X-API-Key` header; errors are application/problem+json.")
     app.state.clients = clients or Clients.connect(settings)
+    app.state.base_currency = settings.base_currency  # documents in another need accounting's rate
     gateway_db = Database(settings.gateway_db_url, metadata)
     app.state.keys = auth.KeyStore(gateway_db)
     app.state.idempotency = idempotency.IdempotencyStore(gateway_db)

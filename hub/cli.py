@@ -146,6 +146,19 @@ def cmd_import_opening(args) -> None:
     print(f"opening balances posted as {reply.voucher.number}: {len(rows)} lines, total {reply.voucher.total}")
 
 
+def cmd_import_rates(args) -> None:
+    """Exchange rates from a CSV file (currency,date,rate: units of the books' currency per unit), all or none."""
+    import csv
+
+    from hubapi.accounting.v1 import accounting_service_pb2 as acc
+    with open(args.file, newline="", encoding="utf-8-sig") as f:
+        rows = [acc.SetExchangeRateRequest(currency=(r.get("currency") or "").strip().upper(),
+                                           valid_from=(r.get("date") or "").strip(), rate=(r.get("rate") or "").strip())
+                for r in csv.DictReader(f)]
+    reply = apis.accounting("ImportExchangeRates", acc.ImportExchangeRatesRequest(rates=rows), actor=args.user)
+    print(f"{reply.imported} exchange rate(s) imported")
+
+
 def _platforms(args) -> list[str]:
     """The platform asked for, or every platform with shops in HUB_SHOPS_FILE."""
     from hub.supervisor import shop_platforms
@@ -282,6 +295,11 @@ def parser() -> argparse.ArgumentParser:
     opening.add_argument("--date", required=True, help="YYYY-MM-DD, the day the balances stand at")
     opening.add_argument("--user", default=os.environ.get("USER", "cli"), help="recorded as who posted them")
     opening.set_defaults(func=cmd_import_opening)
+    rates = accounting.add_parser("import-rates", help="exchange rates to the books' currency from a CSV file "
+                                                       "(currency,date,rate)")
+    rates.add_argument("file")
+    rates.add_argument("--user", default=os.environ.get("USER", "cli"), help="recorded as who entered them")
+    rates.set_defaults(func=cmd_import_rates)
     conn = sub.add_parser("connectors", help="the shop connectors (HUB_SHOPS_FILE)").add_subparsers(
         dest="connectors_command", required=True)
     run = conn.add_parser("run", help="run the connector of one platform")

@@ -5,7 +5,19 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
 COST_PLACES = Decimal("0.000001")
+RATE_PLACES = 8  # an exchange rate: units of the books' currency per unit of another
 NANOS = 10**9
+
+# ISO 4217 codes of the currencies in circulation (funds, metals and test codes left out).
+CURRENCIES = frozenset("""
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD
+CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD
+GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT
+LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR
+NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP
+STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG
+XOF XPF YER ZAR ZMW ZWG
+""".split())
 
 
 def to_decimal(value) -> Decimal:
@@ -35,6 +47,28 @@ def split_vat(gross, rate) -> tuple[Decimal, Decimal]:
     gross = cents(gross)
     net = cents(gross / (1 + to_decimal(rate)))
     return net, gross - net
+
+
+def share(total, units: int, of: int) -> Decimal:
+    """The share of `total` that `units` of `of` units carry, to the cent. Taken cumulatively (the
+    share of all units returned so far less the share of those returned before), partial shares
+    add up to exactly the total and never more."""
+    if not 0 <= units <= of or of <= 0:
+        raise ValueError(f"{units} of {of} units")
+    return cents(to_decimal(total) * units / of)
+
+
+def exchange_rate(value) -> Decimal:
+    """A rate to the books' currency: > 0 with at most RATE_PLACES decimals; ValueError otherwise."""
+    rate = to_decimal(value)
+    if not 0 < rate < 10**6 or rate != rate.quantize(Decimal(1).scaleb(-RATE_PLACES)):
+        raise ValueError(f"an exchange rate is > 0 and < 1000000 with at most {RATE_PLACES} decimals")
+    return rate
+
+
+def convert(amount, rate) -> Decimal:
+    """An amount in another currency in the books' currency at `rate`, to the cent."""
+    return cents(to_decimal(amount) * to_decimal(rate))
 
 
 def to_units_nanos(value) -> tuple[int, int]:

@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 from pydantic_settings.sources.utils import parse_env_vars
 
 from hubkit import clock
+from hubkit.money import CURRENCIES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "HUB_"
@@ -71,6 +72,7 @@ class HubSettings(BaseSettings):
     var_dir: Path = PROJECT_ROOT / "var"
     log_level: str = "INFO"
     timezone: str = clock.DEFAULT_ZONE
+    base_currency: str = "CNY"  # the books' currency; documents in another are converted at a dated rate
     metrics_port: OptionalPort = 0
     relay_batch: PositiveInt = 500
     relay_window: PositiveInt = 1000
@@ -96,6 +98,13 @@ class HubSettings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("not a known time zone (an IANA name such as Asia/Shanghai)") from None
+        return value
+
+    @field_validator("base_currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if value not in CURRENCIES:
+            raise ValueError("not an ISO 4217 currency code such as CNY")
         return value
 
     @classmethod

@@ -34,6 +34,18 @@ def clients(request: Request):
     return request.app.state.clients
 
 
+def exchange_rate_for(request: Request, currency: str, md) -> str:
+    """Accounting keeps the exchange rates: a document in another currency than the books' is accepted
+    at its currency's rate of the day, or refused when the hub has none (accounting's 422 names
+    `currency`; nothing is written). "" for the books' own currency."""
+    from hubapi.accounting.v1 import accounting_service_pb2 as acc
+
+    if currency == request.app.state.base_currency:
+        return ""
+    return clients(request).accounting.GetExchangeRate(acc.GetExchangeRateRequest(currency=currency),
+                                                       metadata=md).rate.rate
+
+
 def require_known_skus(request: Request, skus: list[str], md, field: str = "lines") -> None:
     """Inventory owns the catalogue: refuse lines naming SKUs it does not know."""
     from hubapi.inventory.v1 import inventory_service_pb2 as inv

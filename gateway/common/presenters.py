@@ -44,7 +44,7 @@ def voucher_json(v) -> dict:
     return {"id": v.id, "number": v.number, "voucher_type": v.voucher_type, "period": v.period, "kind": v.kind,
             "source_type": v.source_type, "source_id": v.source_id, "business_date": v.business_date,
             "total": v.total, "posted_at": v.posted_at, "posted_by": v.posted_by, "export_status": v.export_status,
-            "reverses": v.reverses or None,
+            "reverses": v.reverses or None, "currency": v.currency or None, "exchange_rate": v.exchange_rate or None,
             "lines": [{"line_no": l.line_no, "account": l.account, "summary": l.summary, "debit": l.debit,
                        "credit": l.credit, "aux": l.aux, "cost_centre": l.cost_centre} for l in v.lines]}
 
@@ -53,6 +53,7 @@ def order_json(o) -> dict:
     return {
         "id": o.id, "channel": o.channel, "shop": o.shop, "external_order_id": o.external_order_id,
         "status": o.status, "total": money_str(o.total), "currency": o.total.currency_code,
+        "exchange_rate": o.exchange_rate or None,
         "buyer": {"external_id": o.buyer.external_id, "name": o.buyer.name, "phone": o.buyer.phone,
                   "email": o.buyer.email},
         "shipping_address": {f.name: getattr(o.shipping_address, f.name)

@@ -165,6 +165,8 @@ class Voucher(Reply):
     posted_by: str
     export_status: str
     reverses: str | None = Field(description="the voucher this one reverses")
+    currency: str | None = Field(description="a document in another currency than the books': its currency")
+    exchange_rate: str | None = Field(description="and the rate its amounts were converted at")
     lines: list[VoucherLine]
 
 
@@ -211,6 +213,7 @@ class Order(Reply):
     status: str
     total: Money
     currency: str
+    exchange_rate: str | None = Field(description="to the books' currency, for an order in another")
     buyer: Buyer
     shipping_address: Address
     lines: list[OrderLine]

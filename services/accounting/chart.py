@@ -38,6 +38,7 @@ DEFAULT_CHART = [
     Account("6401", "主营业务成本 Cost of main operations", "expense", "debit"),
     Account("6601", "销售费用 Selling expenses", "expense", "debit"),
     Account("6602", "管理费用 Administrative expenses", "expense", "debit"),
+    Account("6603", "财务费用 Financial expenses", "expense", "debit"),
     Account("6711", "营业外支出 Non-operating expenses", "expense", "debit"),
 ]
 
@@ -46,6 +47,8 @@ DEFAULT_ACCOUNTS = {
     "receivable": "1122", "revenue": "6001", "output_vat": "22210105",
     "cost_of_goods": "6401", "inventory": "1405", "input_vat": "22210101", "payable": "2202",
     "bank": "1002", "platform_fees": "6601", "stock_differences": "1901", "scrap": "6711",
+    # cents left over when a document in another currency is converted line by line (汇兑损益)
+    "exchange_differences": "6603",
     # goods on their way between the merchant's own warehouses (cost centre "transit"); e.g. 1402 在途物资
     "goods_in_transit": "1405",
     # what a receipt outside a purchase is booked against, by its reason (stock_received):
@@ -88,4 +91,5 @@ def rules(settings):
 
     marketplaces = tuple(c.strip() for c in settings.marketplace_channels.split(",") if c.strip())
     return (Rules(accounts=posting_accounts(settings.accounting_accounts), vat_rate=Decimal(settings.vat_rate),
-                  timezone=settings.timezone, marketplaces=marketplaces), load_chart(settings.accounting_chart))
+                  timezone=settings.timezone, marketplaces=marketplaces, base_currency=settings.base_currency),
+            load_chart(settings.accounting_chart))

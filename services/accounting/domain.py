@@ -7,7 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument
-from hubkit.money import cents, split_vat
+from hubkit.money import cents, convert, split_vat
 
 ZERO = Decimal("0.00")
 GENERAL = "记"  # voucher type: general journal (记账凭证)
@@ -37,6 +37,7 @@ class Rules:
     vat_rate: Decimal     # sales VAT, prices VAT-inclusive
     timezone: str         # the merchant's: decides periods and business dates
     marketplaces: tuple = field(default=("taobao", "tmall", "jd", "pdd", "douyin"))
+    base_currency: str = "CNY"  # the books' currency
 
 
 def business_day(moment_iso: str, tz: str) -> tuple[str, date]:
@@ -82,19 +83,38 @@ def debtor(payload: dict, rules: Rules) -> str:
     return f"customer:{channel}:{buyer}"
 
 
-def _vat_split(lines: list[dict], rules: Rules) -> tuple[Decimal, Decimal, Decimal]:
-    """(gross, net, tax) summed over lines, VAT computed per line on its gross amount."""
-    gross = net = tax = ZERO
+def _in_books(amount, rate: Decimal | None) -> Decimal:
+    """An amount of the document in the books' currency: converted at the document's rate, to the cent."""
+    return cents(amount) if rate is None else convert(amount, rate)
+
+
+def _gross_net(amount: Decimal, rules: Rules, rate: Decimal | None) -> tuple[Decimal, Decimal]:
+    """A line's gross and net in the books: the gross converted, then VAT per line on it, net
+    rounded, tax the rest."""
+    gross = _in_books(amount, rate)
+    net, _ = split_vat(gross, rules.vat_rate)
+    return gross, net
+
+
+def _vat_split(lines: list[dict], rules: Rules, rate: Decimal | None = None) -> tuple[Decimal, Decimal, Decimal]:
+    """(gross, net, tax) in the books summed over lines, VAT computed per line on its gross amount. A
+    returned line says what earlier returns of it already reversed (`amount_returned_before`): its
+    gross and VAT are those of everything returned so far less those reversed before, so a line's
+    returns add up to exactly its sale, to the cent, converted or not."""
+    gross = net = ZERO
     for line in lines:
-        line_net, line_tax = split_vat(line["amount"], rules.vat_rate)
-        gross, net, tax = gross + cents(line["amount"]), net + line_net, tax + line_tax
-    return gross, net, tax
+        before = cents(line.get("amount_returned_before") or 0)
+        gross_before, net_before = _gross_net(before, rules, rate)
+        gross_after, net_after = _gross_net(before + cents(line["amount"]), rules, rate)
+        gross, net = gross + gross_after - gross_before, net + net_after - net_before
+    return gross, net, gross - net
 
 
-def sale(payload: dict, rules: Rules) -> list[Line]:
-    """Sale on shipment: Dr receivable (gross), Cr revenue (net), Cr output VAT; VAT per line."""
+def sale(payload: dict, rules: Rules, rate: Decimal | None = None) -> list[Line]:
+    """Sale on shipment: Dr receivable (gross), Cr revenue (net), Cr output VAT; VAT per line. An
+    order in another currency: each line converted at the order's rate, then split."""
     a = rules.accounts
-    gross, net, tax = _vat_split(payload["lines"], rules)
+    gross, net, tax = _vat_split(payload["lines"], rules, rate)
     summary, channel = f"Sale {payload['channel']} {payload['external_order_id']}", f"channel:{payload['channel']}"
     return _nonzero([
         Line(a["receivable"], summary, debit=gross, aux=debtor(payload, rules)),
@@ -103,16 +123,26 @@ def sale(payload: dict, rules: Rules) -> list[Line]:
     ])
 
 
-def sales_return(payload: dict, rules: Rules) -> list[Line]:
-    """Goods sent back after shipment: the sale reversed for the returned lines."""
+def sales_return(payload: dict, rules: Rules, rate: Decimal | None = None) -> list[Line]:
+    """Goods sent back after shipment: the sale reversed for the returned lines, at what the buyer paid
+    for the returned units (their share of the line's amount, after discounts and fees), converted at
+    the order's rate as the sale was."""
     a = rules.accounts
-    gross, net, tax = _vat_split(payload["lines"], rules)
+    gross, net, tax = _vat_split(payload["lines"], rules, rate)
     summary, channel = f"Return {payload['channel']} {payload['external_order_id']}", f"channel:{payload['channel']}"
     return _nonzero([
         Line(a["revenue"], summary, debit=net, cost_centre=channel),
         Line(a["output_vat"], summary, debit=tax),
         Line(a["receivable"], summary, credit=gross, aux=debtor(payload, rules)),
     ])
+
+
+def _rounding(lines: list[Line], summary: str, rules: Rules) -> list[Line]:
+    """Amounts converted one by one can leave a converted voucher a cent or two apart: the difference
+    goes to exchange differences, so debits equal credits."""
+    difference = sum((l.debit - l.credit for l in lines), ZERO)
+    return lines + [Line(rules.accounts["exchange_differences"], f"Exchange rounding: {summary}",
+                         debit=max(-difference, ZERO), credit=max(difference, ZERO))]
 
 
 def _by_warehouse(lines: list[dict]) -> dict[str, Decimal]:
@@ -142,33 +172,41 @@ def return_cost(payload: dict, rules: Rules) -> list[Line]:
                     [Line(a["cost_of_goods"], summary, credit=sum(by_warehouse.values(), ZERO), cost_centre=channel)])
 
 
-def purchase(payload: dict, rules: Rules) -> list[Line]:
-    """Purchase receipt: Dr inventory (net), Dr input VAT, Cr payable to the supplier (gross)."""
+def purchase(payload: dict, rules: Rules, rate: Decimal | None = None) -> list[Line]:
+    """Purchase receipt: Dr inventory (net), Dr input VAT, Cr payable to the supplier (gross). A
+    purchase in another currency: inventory at each line converted (what inventory added to stock),
+    VAT and the payable converted, any rounding difference to exchange differences."""
     a = rules.accounts
     net, tax, total = cents(payload["total_net"]), cents(payload["total_tax"]), cents(payload["total"])
+    if rate is not None:
+        net = sum((convert(l["amount"], rate) for l in payload["lines"]), ZERO)
+        tax, total = convert(tax, rate), convert(total, rate)
     summary = f"Purchase {payload['purchase_order_id'][:12]} receipt {payload['receipt_id'][:12]}"
-    return _nonzero([
+    lines = [
         Line(a["inventory"], summary, debit=net, cost_centre=f"warehouse:{payload['warehouse']}"),
         Line(a["input_vat"], summary, debit=tax),
         Line(a["payable"], summary, credit=total, aux=f"supplier:{payload['supplier']['code']}"),
-    ])
+    ]
+    return _nonzero(lines if rate is None else _rounding(lines, summary, rules))
 
 
-def purchase_return(payload: dict, rules: Rules) -> list[Line]:
+def purchase_return(payload: dict, rules: Rules, rate: Decimal | None = None) -> list[Line]:
     """Goods sent back to the supplier: Dr payable (gross), Cr input VAT, Cr inventory at the value
-    the goods left with; any difference to the purchase price corrects the cost of goods."""
+    the goods left with; any difference to the purchase price corrects the cost of goods. A purchase
+    in another currency: the supplier's amounts converted at its rate, rounding to exchange differences."""
     a = rules.accounts
-    total, tax = cents(payload["total"]), cents(payload["total_tax"])
-    net, value = cents(payload["total_net"]), cents(payload["total_cost"])
+    total, tax, net = (_in_books(payload[k], rate) for k in ("total", "total_tax", "total_net"))
+    value = cents(payload["total_cost"])
     summary = f"Return to supplier {payload['supplier']['code']}, PO {payload['purchase_order_id'][:12]}"
     difference = net - value
-    return _nonzero([
+    lines = [
         Line(a["payable"], summary, debit=total, aux=f"supplier:{payload['supplier']['code']}"),
         Line(a["input_vat"], summary, credit=tax),
         Line(a["inventory"], summary, credit=value, cost_centre=f"warehouse:{payload['warehouse']}"),
         Line(a["cost_of_goods"], f"Price difference: {summary}", credit=max(difference, ZERO),
              debit=max(-difference, ZERO)),
-    ])
+    ]
+    return _nonzero(lines if rate is None else _rounding(lines, summary, rules))
 
 
 # stock_adjusted reasons: a count can go either way; the others only take stock away.

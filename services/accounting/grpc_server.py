@@ -24,9 +24,20 @@ def voucher_to_proto(v: dict) -> pb.Voucher:
         source_type=v["source_type"], source_id=v["source_id"], business_date=v["business_date"].isoformat(),
         posted_at=v["posted_at"].isoformat(), posted_by=v["posted_by"], total=str(v["total"]),
         export_status=v["export_status"], reverses=v.get("reverses") or "",
+        currency=v.get("currency") or "", exchange_rate=rate_str(v.get("exchange_rate")),
         lines=[pb.VoucherLine(line_no=l["line_no"], account=l["account"], summary=l["summary"],
                               debit=str(l["debit"]), credit=str(l["credit"]), aux=l["aux"],
                               cost_centre=l["cost_centre"]) for l in v["lines"]])
+
+
+def rate_str(rate) -> str:
+    """A rate as written, without the column's trailing zeros (7.12340000 -> 7.1234)."""
+    return "" if rate is None else format(rate.normalize(), "f")
+
+
+def rate_to_proto(r: dict, rules) -> pb.ExchangeRate:
+    return pb.ExchangeRate(currency=r["currency"], valid_from=r["valid_from"].isoformat() if r["valid_from"] else "",
+                           rate=rate_str(r["rate"]), base_currency=rules.base_currency)
 
 
 def _as_posted(s, voucher_id: str) -> dict:
@@ -131,6 +142,32 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
         with UnitOfWork(self.db, "accounting", actor, correlation_id) as uow:
             handlers.close_period(uow, r.period)
             return pb.ClosePeriodResponse(period=r.period, closed_by=actor)
+
+
+    # -- exchange rates ----------------------------------------------------
+    @rpc
+    def SetExchangeRate(self, r, context):
+        actor, correlation_id = grpc_server.caller(context)
+        with UnitOfWork(self.db, "accounting", actor, correlation_id) as uow:
+            row = handlers.set_exchange_rate(uow, r.currency, r.valid_from, r.rate, self.rules)
+            return pb.SetExchangeRateResponse(rate=rate_to_proto(row, self.rules))
+
+    @rpc
+    def ImportExchangeRates(self, r, context):
+        actor, correlation_id = grpc_server.caller(context)
+        rows = [{"currency": x.currency, "valid_from": x.valid_from, "rate": x.rate} for x in r.rates]
+        with UnitOfWork(self.db, "accounting", actor, correlation_id) as uow:
+            return pb.ImportExchangeRatesResponse(imported=handlers.import_exchange_rates(uow, rows, self.rules))
+
+    @rpc
+    def GetExchangeRate(self, r, context):
+        row = handlers.applicable_rate(self.db, r.currency, r.date, self.rules)
+        return pb.GetExchangeRateResponse(rate=rate_to_proto(row, self.rules))
+
+    @rpc
+    def ListExchangeRates(self, r, context):
+        return pb.ListExchangeRatesResponse(rates=[rate_to_proto(x, self.rules)
+                                                   for x in handlers.list_exchange_rates(self.db, r.currency)])
 
 
 def main(settings) -> None:

@@ -16,9 +16,9 @@ from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.inbox import PredecessorMissing
-from hubkit.money import cents, to_decimal
+from hubkit.money import CURRENCIES, cents, exchange_rate, to_decimal
 from services.accounting import domain
-from services.accounting.models import accounts, periods, voucher_counters, voucher_lines, vouchers
+from services.accounting.models import accounts, exchange_rates, periods, voucher_counters, voucher_lines, vouchers
 
 ZERO = domain.ZERO
 
@@ -32,26 +32,49 @@ def ensure_chart(db: Database, chart) -> None:
 
 
 def post(uow: UnitOfWork, kind: str, envelope: Envelope, source_id: str, occurred_at: str,
-         lines: list[domain.Line], rules: domain.Rules, reverses: str | None = None) -> dict | None:
+         lines: list[domain.Line], rules: domain.Rules, conversion: tuple[str, Decimal] | None = None,
+         reverses: str | None = None) -> dict | None:
     """Post the voucher a business event calls for. Its period is the event's, in the merchant's
     time zone; an event that belongs to a closed period is posted on the first day of the next
-    open one (the books of a closed period never change). None: nothing to post, or posted already."""
+    open one (the books of a closed period never change). `conversion`: the document's currency and
+    the rate its amounts were converted at, recorded on the voucher. None: nothing to post, or
+    posted already."""
     period, day = domain.business_day(occurred_at, rules.timezone)
     while _is_closed(uow.session, period):
         day = (date(day.year, day.month, 28) + timedelta(days=4)).replace(day=1)
         period = day.strftime("%Y-%m")
-    return _write(uow, kind, envelope.type, source_id, period, day, lines, envelope.actor, reverses)
+    return _write(uow, kind, envelope.type, source_id, period, day, lines, envelope.actor, reverses,
+                  conversion=conversion)
+
+
+def document_conversion(s, payload: dict, occurred_at: str, rules: domain.Rules,
+                        look_up: bool) -> tuple[str, Decimal] | None:
+    """(currency, rate) a document's amounts are converted to the books' currency at: the rate it was
+    accepted at (inventory valued a purchase's goods at the same). One in another currency accepted
+    without a rate (before rates were kept) takes, if `look_up`, the latest rate of its currency on or
+    before its date; a purchase does not, its goods having entered stock at face value. None: no
+    conversion."""
+    currency = payload.get("currency") or rules.base_currency
+    if payload.get("exchange_rate"):
+        return currency, exchange_rate(payload["exchange_rate"])
+    if currency == rules.base_currency or not look_up:
+        return None
+    _, day = domain.business_day(occurred_at, rules.timezone)
+    rate = rate_on(s, currency, day)
+    if rate is None:  # a retry (or a replay from the dead letters) posts it once the rate is entered
+        raise NotFound(f"no exchange rate for {currency} on or before {day}; enter one (POST /accounting/exchange-rates)")
+    return currency, rate
 
 
 def post_manual(uow: UnitOfWork, kind: str, source_id: str, day: date, lines: list[domain.Line],
-                reverses: str | None = None) -> dict:
+                reverses: str | None = None, conversion: tuple[str, Decimal] | None = None) -> dict:
     """Post a voucher someone asked for (payment, settlement, opening balances, reversal). A closed
     period refuses it. The same source id again returns the voucher already posted."""
     period = day.strftime("%Y-%m")
     if _is_closed(uow.session, period):
         raise domain.PeriodClosed(f"period {period} is closed; post into an open period",
                                   [{"field": "business_date", "message": f"period {period} is closed"}])
-    written = _write(uow, kind, kind, source_id, period, day, lines, uow.actor, reverses)
+    written = _write(uow, kind, kind, source_id, period, day, lines, uow.actor, reverses, conversion)
     return written or _find(uow.session, kind, source_id)
 
 
@@ -65,7 +88,8 @@ def _find(s, kind: str, source_id: str) -> dict:
 
 
 def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period: str, day: date,
-           lines: list[domain.Line], actor: str, reverses: str | None = None) -> dict | None:
+           lines: list[domain.Line], actor: str, reverses: str | None = None,
+           conversion: tuple[str, Decimal] | None = None) -> dict | None:
     """Number, write and announce one balanced voucher (voucher_posted, for the ledger connectors)."""
     if not lines:
         return None
@@ -82,6 +106,8 @@ def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period:
                "source_id": source_id, "business_date": day, "total": total,
                "posted_at": clock.now(), "posted_by": actor, "export_status": "pending",
                "reverses": reverses}
+    if conversion:
+        voucher["currency"], voucher["exchange_rate"] = conversion
     rows = [{"voucher_id": voucher["id"], "line_no": i + 1, "account": l.account, "summary": l.summary[:200],
              "debit": l.debit, "credit": l.credit, "aux": l.aux[:128], "cost_centre": l.cost_centre[:64]}
             for i, l in enumerate(lines)]
@@ -92,9 +118,18 @@ def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period:
     return voucher
 
 
+def _post_document(uow, kind: str, envelope, source_id: str, occurred_at: str, rule, rules, look_up: bool):
+    """Post a document that names its currency (orders, purchases): converted to the books' currency
+    at its rate when it is in another."""
+    p = envelope.payload
+    conversion = document_conversion(uow.session, p, occurred_at, rules, look_up)
+    lines = rule(p, rules, conversion[1] if conversion else None)
+    return post(uow, kind, envelope, source_id, occurred_at, lines, rules, conversion)
+
+
 def post_sale(uow, envelope, rules):
     p = envelope.payload
-    return post(uow, "sale", envelope, p["order_id"], p["shipped_at"], domain.sale(p, rules), rules)
+    return _post_document(uow, "sale", envelope, p["order_id"], p["shipped_at"], domain.sale, rules, True)
 
 
 def post_cost_of_goods(uow, envelope, rules):
@@ -104,7 +139,8 @@ def post_cost_of_goods(uow, envelope, rules):
 
 def post_purchase(uow, envelope, rules):
     p = envelope.payload
-    return post(uow, "purchase", envelope, p["receipt_id"], p["received_at"], domain.purchase(p, rules), rules)
+    return _post_document(uow, "purchase", envelope, p["receipt_id"], p["received_at"], domain.purchase, rules,
+                          False)
 
 
 def reverse_refused_purchase(uow, envelope, rules):
@@ -117,12 +153,14 @@ def reverse_refused_purchase(uow, envelope, rules):
     if purchase is None:
         raise PredecessorMissing(f"receipt {p['receipt_id']} was refused before its purchase voucher was posted")
     return post(uow, "reversal", envelope, purchase.id, p["refused_at"],
-                domain.reversal(_lines_of(uow.session, purchase.id), purchase.number), rules, reverses=purchase.id)
+                domain.reversal(_lines_of(uow.session, purchase.id), purchase.number), rules,
+                conversion=_conversion_of(purchase), reverses=purchase.id)
 
 
 def post_sales_return(uow, envelope, rules):
     p = envelope.payload
-    return post(uow, "sales_return", envelope, p["return_id"], p["returned_at"], domain.sales_return(p, rules), rules)
+    return _post_document(uow, "sales_return", envelope, p["return_id"], p["returned_at"], domain.sales_return,
+                          rules, True)
 
 
 def post_return_cost(uow, envelope, rules):
@@ -132,8 +170,8 @@ def post_return_cost(uow, envelope, rules):
 
 def post_purchase_return(uow, envelope, rules):
     p = envelope.payload
-    return post(uow, "purchase_return", envelope, p["return_id"], p["returned_at"], domain.purchase_return(p, rules),
-                rules)
+    return _post_document(uow, "purchase_return", envelope, p["return_id"], p["returned_at"],
+                          domain.purchase_return, rules, False)
 
 
 def post_stock_adjustment(uow, envelope, rules):
@@ -261,13 +299,18 @@ def reverse_voucher(uow, voucher_id: str, business_date: str) -> dict:
     if original.kind == "reversal":
         raise Conflict("a reversal is not reversed again; post the correct voucher instead")
     return post_manual(uow, "reversal", voucher_id, day, domain.reversal(_lines_of(s, voucher_id), original.number),
-                       reverses=voucher_id)
+                       reverses=voucher_id, conversion=_conversion_of(original))
 
 
 def _lines_of(s, voucher_id: str) -> list[domain.Line]:
     return [domain.Line(l.account, l.summary, debit=l.debit, credit=l.credit, aux=l.aux, cost_centre=l.cost_centre)
             for l in s.execute(select(voucher_lines).where(voucher_lines.c.voucher_id == voucher_id)
                                .order_by(voucher_lines.c.line_no)).all()]
+
+
+def _conversion_of(voucher) -> tuple[str, Decimal] | None:
+    """A reversal records the currency and rate of the voucher it reverses."""
+    return (voucher.currency, voucher.exchange_rate) if voucher.currency else None
 
 
 def close_period(uow, period: str) -> None:
@@ -287,6 +330,102 @@ def close_period(uow, period: str) -> None:
 def closed_periods(db: Database) -> list[dict]:
     with db.reader() as s:
         return [dict(r._mapping) for r in s.execute(select(periods).order_by(periods.c.period)).all()]
+
+
+# -- exchange rates -----------------------------------------------------------
+def _rate_row(errors: FieldErrors, prefix: str, currency: str, valid_from: str, rate: str,
+              rules: domain.Rules) -> dict:
+    if currency not in CURRENCIES:
+        errors.add(f"{prefix}currency", "an ISO 4217 currency code such as USD")
+    elif currency == rules.base_currency:
+        errors.add(f"{prefix}currency", f"{currency} is the books' currency: it needs no rate")
+    try:
+        day = date.fromisoformat(valid_from)
+    except (TypeError, ValueError):
+        errors.add(f"{prefix}valid_from", "expected YYYY-MM-DD")
+        day = clock.today()  # a placeholder: the errors refuse the request
+    try:
+        value = exchange_rate(rate)
+    except ValueError as exc:
+        errors.add(f"{prefix}rate", f"{exc} (units of {rules.base_currency} per unit of the currency)")
+        value = Decimal(1)
+    return {"currency": currency, "valid_from": day, "rate": value}
+
+
+def _store_rates(uow: UnitOfWork, rows: list[dict]) -> None:
+    """A rate entered again for the same currency and day replaces the earlier one; documents
+    already accepted keep the rate they were accepted at."""
+    s, now = uow.session, clock.now()
+    for row in rows:
+        insert = dialect_insert(s, exchange_rates).values(**row, entered_by=uow.actor, entered_at=now)
+        s.execute(insert.on_conflict_do_update(index_elements=["currency", "valid_from"],
+                                               set_={"rate": row["rate"], "entered_by": uow.actor, "entered_at": now}))
+
+
+def set_exchange_rate(uow: UnitOfWork, currency: str, valid_from: str, rate: str, rules: domain.Rules) -> dict:
+    """One rate of a currency to the books' currency, valid from a day until the next rate."""
+    errors = FieldErrors()
+    row = _rate_row(errors, "", currency, valid_from, rate, rules)
+    errors.raise_if_any("the exchange rate is invalid")
+    _store_rates(uow, [row])
+    return row
+
+
+def import_exchange_rates(uow: UnitOfWork, rows: list[dict], rules: domain.Rules) -> int:
+    """Rates from a file (currency, valid_from, rate per row): all of them, or none when any row is bad."""
+    errors = FieldErrors()
+    if not rows:
+        errors.add("rates", "at least one rate")
+    parsed = [_rate_row(errors, f"rates[{i}].", r.get("currency", ""), r.get("valid_from", ""),
+                        r.get("rate", ""), rules)
+              for i, r in enumerate(rows)]
+    seen = [(r["currency"], r["valid_from"]) for r in parsed]
+    for i, key in enumerate(seen):
+        if key in seen[:i]:
+            errors.add(f"rates[{i}]", f"{key[0]} on {key[1]} appears twice")
+    errors.raise_if_any("the exchange rates are invalid")
+    _store_rates(uow, parsed)
+    return len(parsed)
+
+
+def rate_on(s, currency: str, day: date) -> Decimal | None:
+    """The latest rate of `currency` dated on or before `day`."""
+    return s.execute(select(exchange_rates.c.rate)
+                     .where(exchange_rates.c.currency == currency, exchange_rates.c.valid_from <= day)
+                     .order_by(exchange_rates.c.valid_from.desc()).limit(1)).scalar()
+
+
+def applicable_rate(db: Database, currency: str, on: str, rules: domain.Rules) -> dict:
+    """The rate a document in `currency` dated `on` (default: today, the merchant's) is accepted at;
+    refused, naming the currency, when the hub has none. The books' own currency is at 1."""
+    errors, day = FieldErrors(), clock.today()
+    try:
+        day = date.fromisoformat(on) if on else day
+    except ValueError:
+        errors.add("date", "expected YYYY-MM-DD")
+    if currency not in CURRENCIES:
+        errors.add("currency", "an ISO 4217 currency code such as USD")
+    errors.raise_if_any("invalid currency")
+    if currency == rules.base_currency:
+        return {"currency": currency, "valid_from": None, "rate": Decimal(1)}
+    with db.reader() as s:
+        row = s.execute(select(exchange_rates.c.valid_from, exchange_rates.c.rate)
+                        .where(exchange_rates.c.currency == currency, exchange_rates.c.valid_from <= day)
+                        .order_by(exchange_rates.c.valid_from.desc()).limit(1)).first()
+    if row is None:
+        raise InvalidArgument(f"no exchange rate for {currency} on or before {day}",
+                              [{"field": "currency", "message": f"the hub has no rate of {currency} to "
+                                                               f"{rules.base_currency} on or before {day}; "
+                                                               "finance enters one at POST /accounting/exchange-rates"}])
+    return {"currency": currency, "valid_from": row.valid_from, "rate": row.rate}
+
+
+def list_exchange_rates(db: Database, currency: str = "") -> list[dict]:
+    query = select(exchange_rates).order_by(exchange_rates.c.currency, exchange_rates.c.valid_from.desc())
+    if currency:
+        query = query.where(exchange_rates.c.currency == currency)
+    with db.reader() as s:
+        return [dict(r._mapping) for r in s.execute(query.limit(1000)).all()]
 
 
 # -- queries ---------------------------------------------------------------

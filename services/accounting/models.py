@@ -42,6 +42,10 @@ vouchers = Table(
     Column("posted_by", String(64), nullable=False),
     Column("export_status", String(16), nullable=False, server_default="pending"),
     Column("reverses", String(32)),  # the voucher this one reverses (corrections are reversals)
+    # a document in another currency than the books': its currency and the rate its amounts were
+    # converted at (both null: the document was in the books' currency)
+    Column("currency", String(3)),
+    Column("exchange_rate", Numeric(18, 8)),
     # one voucher of each kind per business document: a repeated event cannot post twice
     UniqueConstraint("kind", "source_id", name="uq_vouchers_kind_source"),
 )
@@ -66,6 +70,18 @@ periods = Table(
     Column("status", String(8), nullable=False),  # closed
     Column("closed_by", String(64), nullable=False),
     Column("closed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Exchange rates to the books' currency, entered or imported; a document takes the latest rate
+# of its currency dated on or before its own date.
+exchange_rates = Table(
+    "exchange_rates", metadata,
+    Column("currency", String(3), primary_key=True),
+    Column("valid_from", Date, primary_key=True),
+    Column("rate", Numeric(18, 8), nullable=False),  # units of the books' currency per unit of `currency`
+    Column("entered_by", String(64), nullable=False),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("rate > 0", name="rate_positive"),
 )
 
 # Voucher numbers run per period and voucher type.

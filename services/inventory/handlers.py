@@ -14,7 +14,7 @@ from hubkit import clock
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import HubError, InvalidArgument, NotFound
-from hubkit.money import cents
+from hubkit.money import cents, convert, to_decimal, unit_cost
 from services.inventory import catalog, costing, movements, signals, stock
 from services.inventory.models import cost_layers
 from services.inventory.stock import Context
@@ -29,7 +29,7 @@ def receive_purchase(uow: UnitOfWork, envelope: Envelope) -> None:
     p = envelope.payload
     refusal = _applied_or_refused(uow, lambda: receive_purchase_lines(
         uow, p["receipt_id"], p["purchase_order_id"], p["warehouse"], p["lines"],
-        datetime.fromisoformat(p["received_at"])))
+        datetime.fromisoformat(p["received_at"]), p.get("exchange_rate")))
     if refusal is not None:
         uow.emit(PurchaseReceiptRefused(purchase_order_id=p["purchase_order_id"], receipt_id=p["receipt_id"],
                                         warehouse=p["warehouse"], reason=refusal.message, errors=refusal.fields,
@@ -37,21 +37,26 @@ def receive_purchase(uow: UnitOfWork, envelope: Envelope) -> None:
 
 
 def receive_purchase_lines(uow: UnitOfWork, receipt_id: str, purchase_order_id: str, warehouse: str,
-                           lines: list[dict], received_at: datetime) -> None:
+                           lines: list[dict], received_at: datetime, exchange_rate: str | None = None) -> None:
     """Take a purchase receipt's lines into stock, or refuse all of them with the fields named as
     the receipt names them (`lines[i].bin`). A lot-tracked SKU without a lot on the receipt gets the
-    receipt's number as its lot. The one place that decides what a purchase receipt may bring."""
+    receipt's number as its lot. The one place that decides what a purchase receipt may bring.
+    The goods enter stock in the books' currency: a purchase in another is converted at the rate it
+    was accepted at, each line worth its amount converted (what the books debit to inventory)."""
     s = uow.session
     catalog.require_warehouse(s, warehouse)
     stock.lock(s, {line["sku"] for line in lines})
     for i, line in enumerate(lines):
         with _naming_line(i, line["line_no"]):
             item = catalog.sku_row(s, line["sku"])
-            movements.receive(uow, item.code, warehouse, int(line["quantity"]), str(line["unit_cost"]),
+            cost = (str(unit_cost(to_decimal(line["unit_cost"]) * to_decimal(exchange_rate))) if exchange_rate
+                    else str(line["unit_cost"]))
+            movements.receive(uow, item.code, warehouse, int(line["quantity"]), cost,
                               f"PO {purchase_order_id} receipt {receipt_id}", bin_code=line.get("bin") or "",
                               lot=line.get("lot") or (f"R{receipt_id}"[:64] if item.lot_tracked else ""),
                               expires_on=line.get("expires_on") or "", serial_list=line.get("serials") or None,
-                              reason="purchase", received_at=received_at, into_frozen=True)
+                              reason="purchase", received_at=received_at, into_frozen=True,
+                              value=convert(line["amount"], exchange_rate) if exchange_rate else None)
 
 
 def return_to_supplier(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
@@ -70,6 +75,7 @@ def return_to_supplier(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     uow.emit(PurchaseReturnShipped(
         **{k: p[k] for k in ("purchase_order_id", "return_id", "supplier", "warehouse", "total_net",
                              "total_tax", "total")},
+        **{k: p[k] for k in ("currency", "exchange_rate") if p.get(k)},
         returned_at=now, lines=shipped,
         total_cost=sum((Decimal(l["cost"]) for l in shipped), start=Decimal("0.00"))), p["return_id"])
     return shipped

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from hubkit.errors import FieldErrors
-from hubkit.money import cents
+from hubkit.money import CURRENCIES, cents, share
 
 MAX_LINES = 500
 MAX_QUANTITY = 1_000_000
@@ -37,6 +37,7 @@ class PlaceOrder:
     buyer: dict = field(default_factory=dict)
     shipping_address: dict = field(default_factory=dict)
     currency: str = "CNY"
+    exchange_rate: Decimal | None = None  # to the books' currency, for an order in another (accounting's)
 
 
 def validate(cmd: PlaceOrder) -> None:
@@ -45,6 +46,8 @@ def validate(cmd: PlaceOrder) -> None:
         value = getattr(cmd, name)
         if not value or not CODE.match(value):
             errors.add(name, "required: 1-64 letters, digits, '.', '_' or '-'")
+    if cmd.currency not in CURRENCIES:
+        errors.add("currency", "an ISO 4217 currency code such as CNY")
     if not cmd.lines:
         errors.add("lines", "an order needs at least one line")
     if len(cmd.lines) > MAX_LINES:
@@ -65,6 +68,15 @@ def validate(cmd: PlaceOrder) -> None:
 
 def line_amount(line: LineInput) -> Decimal:
     return line.amount if line.amount is not None else cents(line.unit_price * line.quantity)
+
+
+def returned_amounts(line, quantity: int) -> dict[str, Decimal]:
+    """What the buyer paid for `quantity` more units of a sold line (its `amount` over its `quantity`,
+    of which `returned_quantity` came back before): the share of everything returned so far less the
+    share returned before, so the returns of a line add up to exactly what was paid for it."""
+    before = share(line.amount, line.returned_quantity, line.quantity)
+    return {"amount": share(line.amount, line.returned_quantity + quantity, line.quantity) - before,
+            "amount_returned_before": before}
 
 
 CANCELLED = "cancelled"
@@ -116,5 +128,5 @@ def channel_order(event) -> ChannelOrder:
                        refund_status=l.refund_status) for l in event.lines]
     order = PlaceOrder(channel=event.channel, shop=event.shop, external_order_id=event.external_order_id,
                        lines=lines, buyer=dict(event.buyer or {}), shipping_address=dict(event.shipping_address or {}),
-                       currency=event.currency or "CNY")
+                       currency=event.currency or "CNY")  # the shop platforms sell in CNY
     return ChannelOrder(order=order, version=event.version, status=event.status)

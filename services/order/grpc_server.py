@@ -31,7 +31,8 @@ def order_to_proto(o: dict) -> pb.Order:
         total=money.to_proto(o["total"], cur), status=o["status"], created_by=o["created_by"],
         created_at=as_utc(o["created_at"]).isoformat(), updated_at=as_utc(o["updated_at"]).isoformat(),
         carrier=o["carrier"] or "", tracking_number=o["tracking_number"] or "",
-        shipped_at=as_utc(o["shipped_at"]).isoformat() if o["shipped_at"] else "")
+        shipped_at=as_utc(o["shipped_at"]).isoformat() if o["shipped_at"] else "",
+        exchange_rate=format(o["exchange_rate"].normalize(), "f") if o["exchange_rate"] is not None else "")
 
 
 def command_from_proto(request: pb.PlaceOrderRequest) -> domain.PlaceOrder:
@@ -48,6 +49,12 @@ def command_from_proto(request: pb.PlaceOrderRequest) -> domain.PlaceOrder:
                                       refund_status=line.refund_status or None))
     if len(currencies) > 1:
         errors.add("lines", "all lines must be in one currency")
+    rate = None
+    if request.exchange_rate:
+        try:
+            rate = money.exchange_rate(request.exchange_rate)
+        except ValueError as exc:
+            errors.add("exchange_rate", str(exc))
     errors.raise_if_any("the order is invalid")
 
     def fields(msg):
@@ -56,7 +63,7 @@ def command_from_proto(request: pb.PlaceOrderRequest) -> domain.PlaceOrder:
     return domain.PlaceOrder(channel=request.channel, shop=request.shop,
                              external_order_id=request.external_order_id, lines=lines,
                              buyer=fields(request.buyer), shipping_address=fields(request.shipping_address),
-                             currency=(currencies or {"CNY"}).pop())
+                             currency=(currencies or {"CNY"}).pop(), exchange_rate=rate)
 
 
 class OrderServicer(pb_grpc.OrderServiceServicer):

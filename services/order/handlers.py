@@ -11,12 +11,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from contracts import OrderCancelled, OrderPlaced, OrderReturned, OrderShipped
-from contracts.events import OrderLineRef, PlacedLine, SoldLine
+from contracts.events import OrderLineRef, PlacedLine, ReturnedSaleLine, SoldLine
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
-from hubkit.money import cents
 from services.order import domain
 from services.order.models import order_lines, order_return_lines, order_returns, orders
 
@@ -38,7 +37,7 @@ def place_order(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, bool]:
         id=order_id, channel=cmd.channel, shop=cmd.shop, external_order_id=cmd.external_order_id,
         buyer=json.dumps(cmd.buyer, ensure_ascii=False),
         shipping_address=json.dumps(cmd.shipping_address, ensure_ascii=False),
-        currency=cmd.currency, total=total, status=domain.PENDING,
+        currency=cmd.currency, exchange_rate=cmd.exchange_rate, total=total, status=domain.PENDING,
         created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now,
     ).on_conflict_do_nothing(index_elements=["channel", "shop", "external_order_id"]))
     if not inserted:
@@ -164,9 +163,14 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
     uow.emit(OrderShipped(
         order_id=order_id, channel=order.channel, shop=order.shop, external_order_id=order.external_order_id,
         currency=order.currency, buyer=json.loads(order.buyer), carrier=carrier, tracking_number=tracking_number,
-        shipped_at=now, total=order.total,
+        shipped_at=now, total=order.total, **_conversion(order),
         lines=[SoldLine(line_no=l.line_no, sku=l.sku, quantity=l.quantity, unit_price=l.unit_price, amount=l.amount,
                         warehouse=l.warehouse) for l in lines]), order_id)
+
+
+def _conversion(order) -> dict:
+    """The rate an order in another currency than the books' was accepted at, for the books."""
+    return {} if order.exchange_rate is None else {"exchange_rate": order.exchange_rate}
 
 
 def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], reason: str) -> str:
@@ -201,16 +205,17 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
                                             created_by=uow.actor, created_at=now))
     returned = []
     for line_no, qty in sorted(wanted):
+        line = current[line_no]
+        # the units returned before are the ones priced below: a concurrent return of the line loses
         taken = changed(s, update(order_lines)
                           .where(order_lines.c.order_id == order_id, order_lines.c.line_no == line_no,
-                                 order_lines.c.returned_quantity + qty <= order_lines.c.quantity)
-                          .values(returned_quantity=order_lines.c.returned_quantity + qty))
+                                 order_lines.c.returned_quantity == line.returned_quantity)
+                          .values(returned_quantity=line.returned_quantity + qty))
         if not taken:
             raise Conflict(f"line {line_no} was returned concurrently; try again")
         s.execute(order_return_lines.insert().values(return_id=return_id, line_no=line_no, quantity=qty))
-        line = current[line_no]
-        returned.append(SoldLine(line_no=line_no, sku=line.sku, quantity=qty, unit_price=line.unit_price,
-                                 amount=cents(line.unit_price * qty), warehouse=line.warehouse))
+        returned.append(ReturnedSaleLine(line_no=line_no, sku=line.sku, quantity=qty, unit_price=line.unit_price,
+                                         warehouse=line.warehouse, **domain.returned_amounts(line, qty)))
     left = s.execute(select(func.sum(order_lines.c.quantity - order_lines.c.returned_quantity))
                      .where(order_lines.c.order_id == order_id)).scalar()
     s.execute(update(orders).where(orders.c.id == order_id).values(
@@ -218,7 +223,7 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
     uow.emit(OrderReturned(
         order_id=order_id, return_id=return_id, channel=order.channel, shop=order.shop,
         external_order_id=order.external_order_id, buyer=json.loads(order.buyer), reason=reason or "",
-        returned_at=now, lines=returned), order_id)
+        returned_at=now, lines=returned, currency=order.currency, **_conversion(order)), order_id)
     return return_id
 
 

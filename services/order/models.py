@@ -27,6 +27,7 @@ orders = Table(
     Column("buyer", Text, nullable=False),             # JSON: external_id, name, phone, email
     Column("shipping_address", Text, nullable=False),  # JSON
     Column("currency", String(3), nullable=False),
+    Column("exchange_rate", Numeric(18, 8)),  # to the books' currency when accepted; null: in the books' currency
     Column("total", Numeric(18, 2), nullable=False),
     Column("status", String(16), nullable=False, index=True),
     Column("created_by", String(64), nullable=False),

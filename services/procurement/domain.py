@@ -8,10 +8,9 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument
-from hubkit.money import cents, to_decimal, unit_cost
+from hubkit.money import CURRENCIES, cents, to_decimal, unit_cost
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")  # the SKU code rule (services/inventory/domain.py)
-CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_LINES = 500
 MAX_QUANTITY = 10_000_000
 DEFAULT_CURRENCY = "CNY"
@@ -54,6 +53,7 @@ class CreatePurchaseOrder:
     warehouse: str
     lines: list[LineInput]
     currency: str = ""        # "" -> DEFAULT_CURRENCY
+    exchange_rate: Decimal | None = None  # to the books' currency, for an order in another (accounting's)
 
 
 @dataclass(frozen=True)
@@ -123,8 +123,8 @@ def validate(cmd: CreatePurchaseOrder) -> tuple[str, list[Line]]:
     check_code(errors, "supplier", cmd.supplier)
     check_code(errors, "warehouse", cmd.warehouse, 32)
     currency = (cmd.currency or DEFAULT_CURRENCY).strip().upper()
-    if not CURRENCY.match(currency):
-        errors.add("currency", "three letters (ISO 4217), e.g. CNY")
+    if currency not in CURRENCIES:
+        errors.add("currency", "an ISO 4217 currency code, e.g. CNY")
     if not cmd.lines:
         errors.add("lines", "a purchase order needs at least one line")
     elif len(cmd.lines) > MAX_LINES:

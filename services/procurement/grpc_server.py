@@ -5,6 +5,7 @@ from hubapi.procurement.v1 import procurement_service_pb2 as pb
 from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
 from hubkit import grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc
+from hubkit.errors import FieldErrors
 from services.procurement import domain, handlers
 from services.procurement.models import metadata
 
@@ -39,7 +40,8 @@ def purchase_order_to_proto(po: dict) -> pb.PurchaseOrder:
                for l in po["lines"]],
         receipts=[receipt_to_proto(r) for r in po["receipts"]],
         returns=[return_to_proto(r) for r in po.get("returns", [])],
-        created_by=po["created_by"], created_at=as_utc(po["created_at"]).isoformat())
+        created_by=po["created_by"], created_at=as_utc(po["created_at"]).isoformat(),
+        exchange_rate=format(po["exchange_rate"].normalize(), "f") if po.get("exchange_rate") is not None else "")
 
 
 def _iso(moment) -> str:
@@ -79,8 +81,14 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
 
     @rpc
     def CreatePurchaseOrder(self, request, context):
+        errors, rate = FieldErrors(), None
+        try:
+            rate = money.exchange_rate(request.exchange_rate) if request.exchange_rate else None
+        except ValueError as exc:
+            errors.add("exchange_rate", str(exc))
+        errors.raise_if_any("the purchase order is invalid")
         cmd = domain.CreatePurchaseOrder(
-            supplier=request.supplier, warehouse=request.warehouse, currency=request.currency,
+            supplier=request.supplier, warehouse=request.warehouse, currency=request.currency, exchange_rate=rate,
             lines=[domain.LineInput(sku=l.sku, quantity=l.quantity, unit_cost=l.unit_cost, vat_rate=l.vat_rate)
                    for l in request.lines])
         with self._uow(context) as uow:

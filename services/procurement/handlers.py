@@ -50,6 +50,11 @@ def upsert_supplier(uow: UnitOfWork, code: str, name: str) -> bool:
     return bool(created)
 
 
+def _conversion(po) -> dict:
+    """The rate a purchase order in another currency than the books' was accepted at, for stock and books."""
+    return {} if po.exchange_rate is None else {"exchange_rate": po.exchange_rate}
+
+
 def create_purchase_order(uow: UnitOfWork, cmd: domain.CreatePurchaseOrder) -> str:
     currency, lines = domain.validate(cmd)
     s, now = uow.session, clock.now()
@@ -59,6 +64,7 @@ def create_purchase_order(uow: UnitOfWork, cmd: domain.CreatePurchaseOrder) -> s
     po_id = uuid.uuid4().hex
     s.execute(purchase_orders.insert().values(
         id=po_id, supplier=cmd.supplier, warehouse=cmd.warehouse, currency=currency, status=domain.OPEN,
+        exchange_rate=cmd.exchange_rate,
         created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now))
     s.execute(purchase_order_lines.insert(), [
         dict(purchase_order_id=po_id, line_no=l.line_no, sku=l.sku, quantity=l.quantity, received=0,
@@ -137,7 +143,7 @@ def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: l
     uow.emit(PurchaseReceived(
         purchase_order_id=purchase_order_id, receipt_id=receipt_id,
         supplier=Supplier(code=po.supplier, name=supplier_name), warehouse=po.warehouse, currency=po.currency,
-        received_at=now, reference=reference,
+        **_conversion(po), received_at=now, reference=reference,
         # a line's tracking (bin, lot, expiry, serials) only where the receipt gave it
         lines=[ReceivedLine(line_no=l["line_no"], sku=l["sku"], quantity=int(l["quantity"]), unit_cost=l["unit_cost"],
                             vat_rate=l["vat_rate"], amount=l["amount"], tax=l["tax"], **(l["tracking"] or {}))
@@ -192,7 +198,7 @@ def return_purchase(uow: UnitOfWork, purchase_order_id: str, requested: list[tup
     uow.emit(PurchaseReturned(
         purchase_order_id=purchase_order_id, return_id=return_id,
         supplier=Supplier(code=po.supplier, name=supplier_name), warehouse=po.warehouse, currency=po.currency,
-        returned_at=now, reason=reason or "",
+        **_conversion(po), returned_at=now, reason=reason or "",
         lines=[ReturnedLine(line_no=l["line_no"], sku=l["sku"], quantity=int(l["quantity"]), unit_cost=l["unit_cost"],
                             vat_rate=l["vat_rate"], amount=l["amount"], tax=l["tax"]) for l in lines],
         total_net=total_net, total_tax=total_tax, total=total_net + total_tax), return_id)

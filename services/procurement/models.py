@@ -36,6 +36,7 @@ purchase_orders = Table(
     Column("supplier", String(64), ForeignKey("suppliers.code"), nullable=False, index=True),
     Column("warehouse", String(32), nullable=False),  # inventory owns warehouses; the gateway checks it
     Column("currency", String(3), nullable=False),
+    Column("exchange_rate", Numeric(18, 8)),  # to the books' currency when accepted; null: in the books' currency
     Column("status", String(24), nullable=False, index=True),  # open | partially_received | received
     Column("created_by", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),

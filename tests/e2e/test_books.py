@@ -6,9 +6,11 @@ from decimal import Decimal
 
 import pytest
 
+from gateway import webhooks
 from hub import components
 from tests.e2e.helpers import order_body, row_counts, stock_sku, unique, wait_settled
 from tests.e2e.test_order_to_books import _amounts, _balanced, _purchase, _vouchers
+from tests.e2e.test_storefront_webhook import _deliver
 from tests.support.hub import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -59,6 +61,42 @@ def test_a_sales_return_is_restocked_at_its_original_cost(pg_hub):
     assert value["total"] == "90.00" and level["on_hand"] == 9
     assert too_many.status_code == 422  # only 1 unit is left to return
     assert "lines[0].quantity" in [e["field"] for e in too_many.json()["errors"]]
+
+
+def test_returns_reverse_what_the_buyer_paid_and_partial_returns_add_up_to_the_sale(pg_hub):
+    """A storefront line discounted (2 x 30.00 paid 55.00) and one up-adjusted by the shipping fee
+    spread over it (3 x 19.90 paid 64.00), sent back in two partial returns: the reversals are the
+    returned units' shares of what was paid and together reverse exactly the sale, VAT included."""
+    name = unique("web").lower()
+    secret = webhooks.add_storefront(pg_hub.gateway_db, name)
+    with pg_hub.client("admin") as admin:
+        discounted, _ = _bought(admin, 10, "10.00")
+        adjusted, _ = _bought(admin, 10, "10.00")
+        body = {"external_order_id": unique("W"), "version": 1000, "status": "paid",
+                "buyer": {"external_id": "web-ret"}, "shipping_address": {"recipient": "R", "street": "1 Road"},
+                "lines": [{"sku": discounted, "quantity": 2, "unit_price": "30.00", "amount": "55.00"},
+                          {"sku": adjusted, "quantity": 3, "unit_price": "19.90", "amount": "64.00"}]}
+        placed = _deliver(pg_hub, name, secret, body)
+        assert placed.status_code == 200, placed.text
+        order_id = placed.json()["order"]["id"]
+        assert wait_settled(admin, [order_id])[0]["status"] == "reserved"
+        shipped = admin.post(f"/orders/{order_id}/shipment", json={"carrier": "SF", "tracking_number": "SF7777"})
+        assert shipped.status_code == 200, shipped.text
+        sale = {v["kind"]: v for v in _vouchers(admin, order_id, 2)}["sale"]
+        reversals = []
+        for lines in ([{"line_no": 1, "quantity": 1}, {"line_no": 2, "quantity": 1}],
+                      [{"line_no": 1, "quantity": 1}, {"line_no": 2, "quantity": 2}]):
+            returned = admin.post(f"/orders/{order_id}/returns", json={"lines": lines})
+            assert returned.status_code == 201, returned.text
+            [books] = [v for v in _vouchers(admin, returned.json()["return_id"], 2) if v["kind"] == "sales_return"]
+            reversals.append(_amounts(books))
+        _trial_balance_ok(admin, sale["period"])
+    # 55.00 / 2 = 27.50 per unit; 64.00 / 3: 21.33 for the first unit, 42.67 for the next two
+    assert [r["1122"] for r in reversals] == [Decimal("-48.83"), Decimal("-70.17")]
+    sold = _amounts(sale)
+    assert sold["1122"] == Decimal("119.00")
+    for account in ("1122", "6001", "22210105"):
+        assert sum(r[account] for r in reversals) == -sold[account], account
 
 
 def test_a_stock_count_loss_is_posted_at_its_fifo_cost(pg_hub):

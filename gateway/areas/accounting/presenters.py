@@ -23,3 +23,7 @@ def ageing_json(reply) -> dict:
     return {"account": reply.account, "as_of": reply.as_of,
             "rows": [{"counterparty": r.counterparty, "balance": r.balance, "buckets": dict(r.buckets),
                       "oldest_date": r.oldest_date or None} for r in reply.rows]}
+
+
+def exchange_rate_json(r) -> dict:
+    return {"currency": r.currency, "valid_from": r.valid_from or None, "rate": r.rate, "base_currency": r.base_currency}

@@ -3,12 +3,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response
 
-from gateway.areas.accounting.presenters import account_detail_json, account_json, ageing_json, trial_balance_json
+from gateway.areas.accounting.presenters import (
+    account_detail_json,
+    account_json,
+    ageing_json,
+    exchange_rate_json,
+    trial_balance_json,
+)
 from gateway.areas.accounting.schemas import (
     AccountDetail,
     Accounts,
     Ageing,
     ClosedPeriod,
+    ExchangeRate,
+    ExchangeRateIn,
+    ExchangeRates,
     GeneralLedger,
     OpeningIn,
     PaymentIn,
@@ -119,3 +128,19 @@ def close_period(period: str, request: Request, md=allowed(FINANCE)):
     """Nothing posts into a closed period afterwards."""
     reply = clients(request).accounting.ClosePeriod(acc.ClosePeriodRequest(period=period), metadata=md)
     return {"period": reply.period, "status": "closed", "closed_by": reply.closed_by}
+
+
+@router.post("/accounting/exchange-rates", status_code=201, response_model=ExchangeRate)
+def set_exchange_rate(body: ExchangeRateIn, request: Request, md=allowed(FINANCE)):
+    """A rate to the books' currency, valid from a day until the currency's next rate: orders and purchase
+    orders in that currency are accepted at the rate of their day, and their vouchers converted at it.
+    The same currency and day again replaces the rate for documents accepted afterwards."""
+    reply = clients(request).accounting.SetExchangeRate(acc.SetExchangeRateRequest(**body.model_dump()), metadata=md)
+    return exchange_rate_json(reply.rate)
+
+
+@router.get("/accounting/exchange-rates", response_model=ExchangeRates)
+def list_exchange_rates(request: Request, currency: str = Query("", pattern=r"^([A-Z]{3})?$"), md=allowed(FINANCE)):
+    """The rates kept, newest first per currency."""
+    reply = clients(request).accounting.ListExchangeRates(acc.ListExchangeRatesRequest(currency=currency), metadata=md)
+    return {"rates": [exchange_rate_json(r) for r in reply.rates]}

@@ -128,3 +128,24 @@ class ClosedPeriod(Reply):
     period: str
     status: str
     closed_by: str
+
+
+RATE = r"^\d{1,6}(\.\d{1,8})?$"
+
+
+class ExchangeRateIn(Strict):
+    currency: StrictStr = Field(..., pattern=r"^[A-Z]{3}$", examples=["USD"])
+    valid_from: StrictStr = Field(..., pattern=DAY, description="valid from this day until the currency's next rate")
+    rate: StrictStr = Field(..., pattern=RATE, examples=["7.1234"],
+                            description="units of the books' currency per unit of `currency`")
+
+
+class ExchangeRate(Reply):
+    currency: str
+    valid_from: str | None = Field(description="null for the books' own currency (rate 1)")
+    rate: str
+    base_currency: str = Field(description="the books' currency")
+
+
+class ExchangeRates(Reply):
+    rates: list[ExchangeRate]

@@ -4,7 +4,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response
 
 from gateway.areas.orders.schemas import OrderIn, OrderPage, OrderReturn, OrderVouchers, ReturnIn, ShipmentIn
-from gateway.common.access import ANYONE, FINANCE, SALES, SHIPPING, allowed, clients, require_known_skus
+from gateway.common.access import (
+    ANYONE,
+    FINANCE,
+    SALES,
+    SHIPPING,
+    allowed,
+    clients,
+    exchange_rate_for,
+    require_known_skus,
+)
 from gateway.common.presenters import order_json, voucher_json
 from gateway.common.schemas import Order
 from hubapi.accounting.v1 import accounting_service_pb2 as acc
@@ -19,8 +28,9 @@ router = APIRouter(tags=["orders"])
                               "description": "the order already existed (same channel, shop and external id)"}})
 def place_order(body: OrderIn, request: Request, response: Response, md=allowed(SALES)):
     require_known_skus(request, [line.sku for line in body.lines], md)
+    rate = exchange_rate_for(request, body.currency, md)
     reply = clients(request).order.PlaceOrder(ordpb.PlaceOrderRequest(
-        channel=body.channel, shop=body.shop, external_order_id=body.external_order_id,
+        channel=body.channel, shop=body.shop, external_order_id=body.external_order_id, exchange_rate=rate,
         buyer=ordpb.Buyer(**body.buyer.model_dump()),
         shipping_address=ordpb.Address(**body.shipping_address.model_dump()),
         lines=[ordpb.OrderLineInput(sku=l.sku, quantity=l.quantity,

@@ -6,6 +6,7 @@ from gateway.common.presenters import money_str
 
 def purchase_order_json(po) -> dict:
     return {"id": po.id, "supplier": po.supplier, "warehouse": po.warehouse, "currency": po.currency,
+            "exchange_rate": po.exchange_rate or None,
             "status": po.status, "created_by": po.created_by, "created_at": po.created_at,
             "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity, "received": l.received,
                        "returned": l.returned,

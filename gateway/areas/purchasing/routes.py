@@ -20,7 +20,7 @@ from gateway.areas.purchasing.schemas import (
     Supplier,
     SupplierIn,
 )
-from gateway.common.access import ANYONE, PURCHASING, RECEIVING, allowed, clients, require_known_skus
+from gateway.common.access import ANYONE, PURCHASING, RECEIVING, allowed, clients, exchange_rate_for, require_known_skus
 from gateway.errors import Problem
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
 from hubapi.procurement.v1 import procurement_service_pb2 as pro
@@ -42,8 +42,9 @@ def upsert_supplier(body: SupplierIn, request: Request, response: Response, md=a
 def create_purchase_order(body: PurchaseOrderIn, request: Request, md=allowed(PURCHASING)):
     require_known_skus(request, [line.sku for line in body.lines], md)
     _require_warehouse(request, body.warehouse, body.lines[0].sku, md)
+    rate = exchange_rate_for(request, body.currency, md)
     reply = clients(request).procurement.CreatePurchaseOrder(pro.CreatePurchaseOrderRequest(
-        supplier=body.supplier, warehouse=body.warehouse, currency=body.currency,
+        supplier=body.supplier, warehouse=body.warehouse, currency=body.currency, exchange_rate=rate,
         lines=[pro.PurchaseOrderLineInput(**l.model_dump()) for l in body.lines]), metadata=md)
     return purchase_order_json(reply.purchase_order)
 

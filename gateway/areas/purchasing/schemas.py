@@ -102,6 +102,7 @@ class PurchaseOrder(Reply):
     supplier: str
     warehouse: str
     currency: str
+    exchange_rate: str | None = Field(description="to the books' currency, for a purchase order in another")
     status: str = Field(description="open | partially_received | received")
     created_by: str
     created_at: str

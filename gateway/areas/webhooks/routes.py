@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from gateway.areas.webhooks.schemas import StorefrontOrderIn, StorefrontOutcome
-from gateway.common.access import clients, require_known_skus
+from gateway.common.access import clients, exchange_rate_for, require_known_skus
 from gateway.common.presenters import order_json
 from hubapi.order.v1 import order_service_pb2 as ordpb
 from hubkit import money
@@ -32,9 +32,10 @@ async def storefront_order(storefront: str, request: Request, x_hub_timestamp: s
 
     def apply():
         require_known_skus(request, [l.sku for l in order.lines], md)
+        rate = exchange_rate_for(request, order.currency, md)
         return clients(request).order.ApplyChannelOrder(ordpb.ApplyChannelOrderRequest(
             version=order.version, status=order.status, order=ordpb.PlaceOrderRequest(
-                channel="storefront", shop=storefront, external_order_id=order.external_order_id,
+                channel="storefront", shop=storefront, external_order_id=order.external_order_id, exchange_rate=rate,
                 buyer=ordpb.Buyer(**order.buyer.model_dump()),
                 shipping_address=ordpb.Address(**order.shipping_address.model_dump()),
                 lines=[ordpb.OrderLineInput(sku=l.sku, quantity=l.quantity,

@@ -70,3 +70,87 @@ def test_posting_accounts_can_be_overridden_but_not_invented():
     assert chart.posting_accounts('{"revenue": "6051"}')["revenue"] == "6051"
     with pytest.raises(ValueError):
         chart.posting_accounts('{"bonus": "9999"}')
+
+
+def _return(lines):
+    return {"order_id": "o1", "return_id": "r1", "channel": "storefront", "shop": "s", "external_order_id": "W1",
+            "buyer": {"external_id": "b1"}, "lines": lines}
+
+
+def test_a_return_reverses_the_amount_the_buyer_paid_for_the_returned_units():
+    # a line of 2 listed at 30.00, paid 55.00 after a discount: one unit back reverses 27.50
+    lines = domain.sales_return(_return([{"amount": "27.50", "amount_returned_before": "0.00"}]), RULES)
+    assert _sum(lines, "1122", "credit") == Decimal("27.50")
+    assert _sum(lines, "6001", "debit") + _sum(lines, "22210105", "debit") == Decimal("27.50")
+
+
+def test_partial_returns_of_a_line_reverse_exactly_its_sale_revenue_and_vat():
+    # 3 units paid 10.00: sold as 8.85 net + 1.15 VAT; returned one by one (3.33, 3.34, 3.33), whose
+    # VAT split each on its own would reverse 8.86 of revenue
+    sold = domain.sale(_return([{"amount": "10.00"}]), RULES)
+    returns = [domain.sales_return(_return([{"amount": amount, "amount_returned_before": before}]), RULES)
+               for amount, before in (("3.33", "0.00"), ("3.34", "3.33"), ("3.33", "6.67"))]
+    for account, side, other in (("1122", "debit", "credit"), ("6001", "credit", "debit"),
+                                 ("22210105", "credit", "debit")):
+        assert sum(_sum(r, account, other) for r in returns) == _sum(sold, account, side), account
+    assert all(domain.check_balanced(r) for r in returns)
+
+
+def test_a_return_without_what_was_returned_before_splits_its_own_vat():
+    lines = domain.sales_return(_return([{"amount": "45.20"}]), RULES)
+    assert (_sum(lines, "6001", "debit"), _sum(lines, "22210105", "debit")) == (Decimal("40.00"), Decimal("5.20"))
+
+
+USD = Decimal("7.1234")
+
+
+def test_a_sale_in_another_currency_is_converted_per_line_then_split_for_vat():
+    # 20.00 USD -> 142.47 CNY (142.468) -> 126.08 net + 16.39 VAT; 0.99 USD -> 7.05 -> 6.24 + 0.81
+    payload = {**_return([{"amount": "20.00"}, {"amount": "0.99"}]), "currency": "USD"}
+    lines = domain.sale(payload, RULES, USD)
+    assert _sum(lines, "1122", "debit") == Decimal("149.52")
+    assert _sum(lines, "6001", "credit") == Decimal("132.32")
+    assert _sum(lines, "22210105", "credit") == Decimal("17.20")
+    assert domain.check_balanced(lines) == Decimal("149.52")
+
+
+def test_returns_of_a_converted_sale_reverse_exactly_what_it_posted():
+    sold = domain.sale(_return([{"amount": "10.00"}]), RULES, USD)
+    returns = [domain.sales_return(_return([{"amount": amount, "amount_returned_before": before}]), RULES, USD)
+               for amount, before in (("3.33", "0.00"), ("3.34", "3.33"), ("3.33", "6.67"))]
+    for account, side, other in (("1122", "debit", "credit"), ("6001", "credit", "debit"),
+                                 ("22210105", "credit", "debit")):
+        assert sum(_sum(r, account, other) for r in returns) == _sum(sold, account, side), account
+
+
+def test_a_purchase_in_another_currency_is_converted_and_its_rounding_balanced():
+    # two lines of 0.05 USD: inventory 0.36 + 0.36 (what stock adds, line by line), VAT 0.01 -> 0.07,
+    # payable 0.11 USD -> 0.78; 0.72 + 0.07 = 0.79: the cent goes to exchange differences
+    payload = {"purchase_order_id": "po1", "receipt_id": "r1", "warehouse": "SH", "supplier": {"code": "ACME"},
+               "currency": "USD", "lines": [{"amount": "0.05"}, {"amount": "0.05"}],
+               "total_net": "0.10", "total_tax": "0.01", "total": "0.11"}
+    lines = domain.purchase(payload, RULES, USD)
+    assert [(l.account, l.debit, l.credit) for l in lines] == [
+        ("1405", Decimal("0.72"), Decimal("0.00")), ("22210101", Decimal("0.07"), Decimal("0.00")),
+        ("2202", Decimal("0.00"), Decimal("0.78")), ("6603", Decimal("0.00"), Decimal("0.01"))]
+    assert domain.check_balanced(lines) == Decimal("0.79")
+
+
+def test_a_purchase_in_another_currency_without_rounding_needs_no_exchange_line():
+    payload = {"purchase_order_id": "po1", "receipt_id": "r1", "warehouse": "SH", "supplier": {"code": "ACME"},
+               "currency": "USD", "lines": [{"amount": "100.00"}], "total_net": "100.00", "total_tax": "13.00",
+               "total": "113.00"}
+    lines = domain.purchase(payload, RULES, Decimal("7"))
+    assert [(l.account, l.debit + l.credit) for l in lines] == [("1405", Decimal("700.00")),
+                                                                 ("22210101", Decimal("91.00")),
+                                                                 ("2202", Decimal("791.00"))]
+
+
+def test_goods_back_to_a_supplier_in_another_currency_are_converted_at_its_rate():
+    payload = {"purchase_order_id": "po1", "return_id": "x1", "warehouse": "SH", "supplier": {"code": "ACME"},
+               "currency": "USD", "total_net": "10.00", "total_tax": "1.30", "total": "11.30", "total_cost": "71.23"}
+    lines = domain.purchase_return(payload, RULES, USD)
+    # payable 80.49 (80.494), VAT 9.26, inventory at the 71.23 that left; 80.49 - 9.26 - 71.23 = 0.00
+    assert [(l.account, l.debit, l.credit) for l in lines] == [
+        ("2202", Decimal("80.49"), Decimal("0.00")), ("22210101", Decimal("0.00"), Decimal("9.26")),
+        ("1405", Decimal("0.00"), Decimal("71.23"))]

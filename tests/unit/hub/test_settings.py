@@ -17,7 +17,7 @@ DEFAULTS = {
     "HUB_AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/%2F", "HUB_LOG_LEVEL": "INFO", "HUB_TIMEZONE": "Asia/Shanghai",
     "HUB_METRICS_PORT": 0, "HUB_RELAY_BATCH": 500, "HUB_RELAY_WINDOW": 1000, "HUB_RELAY_LEASE_SECONDS": 5.0,
     "HUB_CONSUMER_MAX_ATTEMPTS": 5, "HUB_RETRY_BASE_SECONDS": 1.0, "HUB_RETRY_MAX_SECONDS": 60.0,
-    "HUB_WORKER_CONCURRENCY": 10, "HUB_DB_POOL_SIZE": 8,
+    "HUB_WORKER_CONCURRENCY": 10, "HUB_DB_POOL_SIZE": 8, "HUB_BASE_CURRENCY": "CNY",
     **{f"HUB_{svc.upper()}_DB_URL": f"sqlite:////v/{svc}.db" for svc in (*components.SERVICES, "gateway", "ledger", "shops")},
     **{f"HUB_{svc.upper()}_GRPC_PORT": port for svc, port in zip(components.SERVICES, range(50051, 50056))},
     **{f"HUB_{svc.upper()}_GRPC_TARGET": f"127.0.0.1:{port}" for svc, port in zip(components.SERVICES, range(50051, 50056))},
@@ -113,6 +113,8 @@ def _hub(tmp_path, *argv, **env):
     (("migrate",), {"HUB_RELAY_BATCH": "-5"}, "hub: HUB_RELAY_BATCH: Input should be greater than 0 (got '-5')"),
     (("gateway",), {"HUB_TIMEZONE": "Asia/Shangai"},
      "hub: HUB_TIMEZONE: not a known time zone (an IANA name such as Asia/Shanghai) (got 'Asia/Shangai')"),
+    (("api", "accounting"), {"HUB_BASE_CURRENCY": "RMB"},
+     "hub: HUB_BASE_CURRENCY: not an ISO 4217 currency code such as CNY (got 'RMB')"),
 ])
 def test_a_process_with_a_bad_value_exits_with_one_line(tmp_path, argv, env, line):
     done = _hub(tmp_path, *argv, **env)

@@ -41,3 +41,28 @@ def test_units_and_nanos_must_share_a_sign():
 
 def test_unit_cost_keeps_six_places():
     assert money.unit_cost("1.23456789") == Decimal("1.234568")
+
+
+def test_shares_taken_cumulatively_add_up_to_the_total():
+    # 3 units paid 100.00 together: 33.33 + 33.34 + 33.33, never more than paid
+    cumulative = [money.share("100.00", n, 3) for n in range(4)]
+    assert [b - a for a, b in zip(cumulative, cumulative[1:])] == [Decimal("33.33"), Decimal("33.34"), Decimal("33.33")]
+    assert money.share("100.00", 3, 3) == Decimal("100.00")
+
+
+@pytest.mark.parametrize("units, of", [(-1, 3), (4, 3), (0, 0)])
+def test_a_share_of_units_that_do_not_exist_is_refused(units, of):
+    with pytest.raises(ValueError):
+        money.share("1.00", units, of)
+
+
+def test_an_amount_in_another_currency_is_converted_to_the_cent():
+    assert money.convert("10.00", "7.1234") == Decimal("71.23")
+    assert money.convert("20.00", "7.1234") == Decimal("142.47")  # 142.468, half-up
+    assert money.convert("1000", "0.04781234") == Decimal("47.81")
+
+
+@pytest.mark.parametrize("rate", ["0", "-7.1", "7.123456789", "1000000", "abc"])
+def test_an_exchange_rate_is_positive_with_at_most_eight_decimals(rate):
+    with pytest.raises(ValueError):
+        money.exchange_rate(rate)

@@ -38,3 +38,27 @@ def test_an_order_needs_lines():
 ])
 def test_order_status_follows_its_lines(lines, status):
     assert domain.order_status(lines) == status
+
+
+class _Sold:
+    def __init__(self, quantity, amount, returned_quantity=0):
+        self.quantity, self.amount, self.returned_quantity = quantity, Decimal(amount), returned_quantity
+
+
+@pytest.mark.parametrize("unit_price, paid", [("30.00", "55.00"), ("19.90", "64.00")],
+                         ids=["discounted", "up-adjusted by a spread shipping fee"])
+def test_returns_of_a_line_reverse_what_the_buyer_paid_and_add_up_to_it(unit_price, paid):
+    line, reversed_ = _Sold(3, paid), []
+    for quantity in (1, 1, 1):
+        amounts = domain.returned_amounts(line, quantity)
+        assert amounts["amount_returned_before"] == sum(reversed_, Decimal("0.00"))
+        reversed_.append(amounts["amount"])
+        line.returned_quantity += quantity
+    assert sum(reversed_) == Decimal(paid)  # not 3 x the unit price
+    assert domain.returned_amounts(_Sold(3, paid), 3)["amount"] == Decimal(paid)
+
+
+def test_a_partial_return_takes_the_units_share_of_the_paid_amount():
+    # 2 units paid 55.00 (listed at 30.00 each): one back reverses 27.50, not 30.00
+    assert domain.returned_amounts(_Sold(2, "55.00"), 1) == {"amount": Decimal("27.50"),
+                                                             "amount_returned_before": Decimal("0.00")}
