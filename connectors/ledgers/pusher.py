@@ -39,13 +39,14 @@ REJECTED = Gauge("hub_ledger_rejected_vouchers", "Vouchers the ledger refused, w
 OLDEST = Gauge("hub_ledger_oldest_unposted_age_seconds", "Age of the oldest unconfirmed voucher", ["ledger"])
 
 BATCH = 64
+PARALLEL = 8  # vouchers pushed at once per ledger (threads)
 RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30, 60)  # seconds, by attempts so far
 MAX_UNCERTAIN = 10  # rounds without a certain answer (after no answer) before a person is asked
 
 
 
 class Pusher:
-    def __init__(self, ledger: str, client, db: Database, parallel: int = 8):
+    def __init__(self, ledger: str, client, db: Database, parallel: int = PARALLEL):
         self.ledger, self.client, self.db = ledger, client, db
         self.pool = ThreadPoolExecutor(parallel, thread_name_prefix=f"push-{ledger}")
 

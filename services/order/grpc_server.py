@@ -7,7 +7,7 @@ from prometheus_client.registry import REGISTRY
 from hubapi.order.v1 import order_service_pb2 as pb
 from hubapi.order.v1 import order_service_pb2_grpc as pb_grpc
 from hubkit import grpc_server, money
-from hubkit.db import Database, UnitOfWork, as_utc
+from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors
 from services.order import domain, handlers
 from services.order.models import metadata
@@ -129,7 +129,7 @@ class OrdersByStatus:
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url, metadata, pool_size=settings.db_pool_size)
+    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
     REGISTRY.register(OrdersByStatus(db))
     grpc_server.serve("order", settings.grpc_port,
                       lambda server: pb_grpc.add_OrderServiceServicer_to_server(OrderServicer(db), server))
