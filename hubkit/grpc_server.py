@@ -33,6 +33,11 @@ STATUS_FOR = {  # the one table: domain error -> gRPC status
 }
 
 
+def status_for(exc: HubError) -> grpc.StatusCode:
+    """The status a domain error answers (also what one refused item of a batch call reports)."""
+    return next((STATUS_FOR[k] for k in type(exc).__mro__ if k in STATUS_FOR), grpc.StatusCode.INTERNAL)
+
+
 def caller(context) -> tuple[str, str]:
     """(actor, correlation id) from the call metadata; every change records the actor."""
     md = dict(context.invocation_metadata())
@@ -53,7 +58,7 @@ def rpc(service: str):
                 # a call whose connection died with a database restart before it committed runs again
                 return once_more_if_disconnected(lambda: method(self, request, context))
             except HubError as exc:
-                status = next((STATUS_FOR[k] for k in type(exc).__mro__ if k in STATUS_FOR), grpc.StatusCode.INTERNAL)
+                status = status_for(exc)
                 code = status.name
                 if exc.fields:
                     context.set_trailing_metadata(((FIELD_ERRORS_KEY, json.dumps(exc.fields)),))
