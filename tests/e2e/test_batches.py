@@ -51,6 +51,7 @@ def test_an_order_batch_places_the_good_orders_and_refuses_each_bad_one_alone(pg
         assert fields(results[1]) == ["lines[0].quantity"]
         assert fields(results[2]) == ["lines[0].sku"]
         assert "currency" in fields(results[3])
+        assert fields(results[5]) == ["order"]  # not an object at all
         assert results[1]["order"] is None and results[1]["problem"]["status"] == 422
         assert results[6]["order"]["id"] == results[0]["order"]["id"]
         assert results[4]["order"]["lines"][0]["quantity"] == 2

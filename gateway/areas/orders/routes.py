@@ -69,9 +69,9 @@ def place_orders(body: OrderBatchIn, request: Request, md=allowed(SALES)):
     POST /orders would place it, idempotent on channel + shop + external id, each with its own result:
     a refused order writes nothing and holds up none of the others."""
     _within_limit(request, body.orders, "orders")
-    batch = _Batch(body.orders)
+    batch = _Batch(body.orders, "order")
     valid = batch.validate(OrderIn)
-    known = known_skus(request, [line.sku for order in valid.values() for line in order.lines], md)
+    known = known_skus(request, [line.sku for order in valid.values() for line in order.lines], md) if valid else set()
     rates: dict[str, str] = {}
 
     def rate_for(request, currency, md):  # one question per currency, not per order
@@ -92,7 +92,7 @@ def ship_orders(body: ShipmentBatchIn, request: Request, md=allowed(SHIPPING)):
     """A wave of shipments: per order its carrier and tracking number, each shipped as
     POST /orders/{id}/shipment would ship it, each with its own result."""
     _within_limit(request, body.shipments, "shipments")
-    batch = _Batch(body.shipments)
+    batch = _Batch(body.shipments, "shipment")
     asked = batch.prepare(batch.validate(ShipmentItemIn), lambda s: ordpb.ShipOrderRequest(
         order_id=s.order_id, carrier=s.carrier, tracking_number=s.tracking_number))
     if asked:
@@ -114,8 +114,8 @@ class _Batch:
     """The items of a batch request and their results: each refused on its own (with the problem the
     single call would have answered) or answered by the service."""
 
-    def __init__(self, items: list):
-        self.items = items
+    def __init__(self, items: list, noun: str):
+        self.items, self.noun = items, noun  # noun: names an item that is not an object at all
         self.results: list[dict | None] = [None] * len(items)
 
     def refuse(self, i: int, problem: Problem) -> None:
@@ -130,8 +130,9 @@ class _Batch:
             try:
                 valid[i] = model.model_validate(item)
             except ValidationError as exc:
-                self.refuse(i, Problem(422, "invalid-argument", "the item is invalid", [
-                    {"field": field_path(e["loc"]), "message": e["msg"]} for e in exc.errors()]))
+                self.refuse(i, Problem(422, "invalid-argument", f"the {self.noun} is invalid", [
+                    {"field": field_path(e["loc"]) if e["loc"] else self.noun, "message": e["msg"]}
+                    for e in exc.errors()]))
         return valid
 
     def prepare(self, valid: dict, build) -> dict:
