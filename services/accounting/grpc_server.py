@@ -118,7 +118,8 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
     @rpc
     def ImportOpeningBalances(self, r, context):
         rows = [{"account": l.account, "debit": l.debit, "credit": l.credit, "aux": l.aux} for l in r.lines]
-        return self._command(context, lambda uow: handlers.import_opening_balances(uow, r.business_date, rows))
+        return self._command(context, lambda uow: handlers.import_opening_balances(
+            uow, r.business_date, rows, self.rules))
 
     @rpc
     def ReverseVoucher(self, r, context):
