@@ -30,6 +30,11 @@ def accounting(method: str, request, actor: str = "cli"):
                  actor)
 
 
+def inventory(method: str, request, actor: str = "cli"):
+    from hubapi.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
+    return _call(components.settings().grpc_target("inventory"), pb_grpc.InventoryServiceStub, method, request, actor)
+
+
 def ledger(method: str, request):
     from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
     return _call(components.settings().ledger_grpc_target, pb_grpc.LedgerServiceStub, method, request)

@@ -245,6 +245,18 @@ def cmd_ledger_status(args) -> None:
               f"{st.duplicate_pushes} duplicate push attempts")
 
 
+def cmd_audit_books(args) -> None:
+    from gateway.areas.audit import books
+    rows = books.compare(apis.inventory("GetStockValue", books.STOCK_VALUE_REQUEST),
+                         apis.accounting("GetBalances", books.BALANCES_REQUEST))
+    if args.json:
+        print(json.dumps([{**r, **{k: str(r[k]) for k in ("books", "stock", "difference")}} for r in rows], indent=2))
+    for r in rows if not args.json else []:
+        print(f"{r['cost_centre']:<24} books {r['books']:>14}  stock {r['stock']:>14}  difference {r['difference']:>12}")
+    if any(r["difference"] for r in rows):
+        raise SystemExit(1)
+
+
 def parser() -> argparse.ArgumentParser:
     from hub.components import PLATFORMS, SERVICES
     p = argparse.ArgumentParser(prog="hub", description="The commerce hub.")
@@ -313,6 +325,12 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--ledger", choices=("kingdee", "ufida"))
     rec.add_argument("--json", action="store_true")
     rec.set_defaults(func=cmd_ledger_reconcile)
+    audit = sub.add_parser("audit", help="audits across the services").add_subparsers(dest="audit_command",
+                                                                                  required=True)
+    books_audit = audit.add_parser("books", help="the inventory accounts per cost centre against the stock value "
+                                                 "(exit 1 on a difference; run it when the hub is quiet)")
+    books_audit.add_argument("--json", action="store_true")
+    books_audit.set_defaults(func=cmd_audit_books)
     fronts = sub.add_parser("storefronts", help="storefronts that push orders by webhook").add_subparsers(
         dest="storefronts_command", required=True)
     add_front = fronts.add_parser("add", help="register a storefront and print its webhook secret")

@@ -99,6 +99,17 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
             for r in rows])
 
     @rpc
+    def GetBalances(self, request, context):
+        unknown = [{"field": f"roles[{i}]", "message": f"unknown posting role {role!r}"}
+                   for i, role in enumerate(request.roles) if role not in self.rules.accounts]
+        if unknown:
+            raise InvalidArgument("unknown posting roles", unknown)
+        accounts = {role: self.rules.accounts[role] for role in request.roles}
+        return pb.GetBalancesResponse(accounts=accounts, balances=[
+            pb.Balance(account=r["account"], cost_centre=r["cost_centre"], aux=r["aux"], balance=str(r["balance"]))
+            for r in reports.balances(self.db, accounts.values())])
+
+    @rpc
     def ExportVouchers(self, request, context):
         period = request.period or clock.today().strftime("%Y-%m")
         return pb.ExportVouchersResponse(xlsx=export.period_workbook(self.db, period),

@@ -142,6 +142,22 @@ def account_detail(db: Database, account: str, period: str, aux: str = "") -> di
             "lines": lines, "debit": total_debit, "credit": total_credit, "closing": balance}
 
 
+# -- balances -----------------------------------------------------------------
+def balances(db: Database, codes) -> list[dict]:
+    """Balances of the accounts `codes` over every posted voucher, per account, cost centre and
+    counterparty: [{"account", "cost_centre", "aux", "balance"}] (debit-positive), zero ones left
+    out, sorted by account, cost centre, counterparty."""
+    l = voucher_lines
+    query = (select(l.c.account, l.c.cost_centre, l.c.aux, func.sum(_cents(l.c.debit) - _cents(l.c.credit)))
+             .where(l.c.account.in_(sorted(set(codes))))
+             .group_by(l.c.account, l.c.cost_centre, l.c.aux).order_by(l.c.account, l.c.cost_centre, l.c.aux))
+    with db.reader() as s:
+        found = s.execute(query).all()
+    rows = [{"account": a, "cost_centre": cc or "", "aux": aux or "", "balance": _from_cents(b)}
+            for a, cc, aux, b in found]
+    return [r for r in rows if r["balance"]]
+
+
 # -- 账龄 ageing ----------------------------------------------------------------
 def ageing(db: Database, account: str, as_of: date, buckets=DEFAULT_BUCKETS) -> list[dict]:
     """Receivable (debit-normal account) or payable (credit-normal) ageing per counterparty.
