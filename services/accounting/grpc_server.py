@@ -106,8 +106,7 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
             raise InvalidArgument("unknown posting roles", unknown)
         accounts = {role: self.rules.accounts[role] for role in request.roles}
         return pb.GetBalancesResponse(accounts=accounts, balances=[
-            pb.Balance(account=r["account"], cost_centre=r["cost_centre"], aux=r["aux"], balance=str(r["balance"]))
-            for r in reports.balances(self.db, accounts.values())])
+            pb.Balance(**{k: str(v) for k, v in r.items()}) for r in reports.balances(self.db, accounts.values())])
 
     @rpc
     def ExportVouchers(self, request, context):

@@ -3,10 +3,15 @@ difference that persists (the gauge and GET /audit/books say diverged), and it c
 books catch up."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from hub import components
 from tests.e2e.helpers import stock_sku, unique
 from tests.support.hub import wait_for
 
@@ -48,3 +53,9 @@ def test_a_voucher_held_up_is_reported_diverged_until_the_books_catch_up(pg_hub)
                              "the books to catch up")
         assert (caught_up["books"], caught_up["stock"]) == ("20.00", "20.00")
         wait_for(lambda: gauge(pg_hub, where) == 0.0, 30, 0.5, "the gauge to clear")
+    pg_hub.wait_quiet(60)
+    cli = subprocess.run([sys.executable, "-m", "hub.cli", "audit", "books", "--json"], env=pg_hub.stack.env,
+                         capture_output=True, text=True, timeout=60, cwd=components.PROJECT_ROOT)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    rows = {r["cost_centre"]: r for r in json.loads(cli.stdout)["inventory"]}
+    assert (rows[where]["books"], rows[where]["stock"], rows[where]["difference"]) == ("20.00", "20.00", "0.00")

@@ -1,4 +1,4 @@
-"""Audits across the services: the books against the stock."""
+"""Audits across the services: the books against the stock and the documents."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
@@ -9,21 +9,24 @@ from gateway.common.access import FINANCE, allowed, clients
 from hubkit import clock
 
 router = APIRouter(tags=["audit"])
+AMOUNTS = ("books", "stock", "documents", "difference")
 
 
 @router.get("/audit/books", response_model=BooksAudit)
 def books_audit(request: Request, md=allowed(FINANCE)):
-    """The inventory accounts per cost centre against the stock value (on hand per warehouse, and in
-    transit), now. A difference is in_flight until two periodic runs find it unchanged (diverged)."""
-    hub = clients(request)
-    balances = hub.accounting.GetBalances(books.BALANCES_REQUEST, metadata=md)
-    rows = books.compare(hub.inventory.GetStockValue(books.STOCK_VALUE_REQUEST, metadata=md), balances)
+    """Now: the inventory accounts per cost centre against the stock value (on hand per warehouse,
+    and in transit), and the payable per supplier against the open purchase documents. A difference
+    is in_flight until two periodic runs find it unchanged (diverged)."""
+    found = books.audit(clients(request), md)
     monitor: books.Monitor = request.app.state.books_monitor
-    inventory = []
-    for row in rows:
-        status, since = monitor.status(row)
-        inventory.append({**row, **{k: str(row[k]) for k in ("books", "stock", "difference")}, "status": status,
-                          "diverged_since": since.isoformat() if since else None})
-    return {"checked_at": clock.now().isoformat(), "agrees": not any(r["difference"] for r in rows),
-            "diverged": any(r["status"] == books.DIVERGED for r in inventory),
-            "accounts": {role: balances.accounts[role] for role in books.STOCK_ROLES}, "inventory": inventory}
+    reply: dict = {"checked_at": clock.now().isoformat(), "accounts": found["accounts"]}
+    for part in books.KEYS:
+        reply[part] = []
+        for row in found[part]:
+            status, since = monitor.status(part, row)
+            reply[part].append({**row, **{k: str(row[k]) for k in AMOUNTS if row.get(k) is not None},
+                                "status": status, "diverged_since": since.isoformat() if since else None})
+    rows = [r for part in books.KEYS for r in reply[part]]
+    reply["agrees"] = all(r["status"] in (books.AGREES, books.NOT_COMPARED) for r in rows)
+    reply["diverged"] = any(r["status"] == books.DIVERGED for r in rows)
+    return reply

@@ -21,9 +21,22 @@ class BooksStockRow(Reply):
     diverged_since: str | None = Field(description="when the periodic runs first found this difference (UTC)")
 
 
+class BooksDocumentsRow(Reply):
+    account: str = Field(description="the payable account, 2202 by default")
+    counterparty: str = Field(description="supplier:<code> (or the counterparty the books name)")
+    books: Money = Field(description="the account's balance for the counterparty, in its normal direction")
+    documents: Money = Field(description="the open documents: purchase receipts less goods sent back (procurement), "
+                                         "less payments, plus opening balances (accounting)")
+    difference: Money | None = Field(description="books - documents; null when the supplier has purchase orders in "
+                                                 "another currency than the books' (not compared)")
+    status: Literal["agrees", "in_flight", "diverged", "not_compared"]
+    diverged_since: str | None = Field(description="when the periodic runs first found this difference (UTC)")
+
+
 class BooksAudit(Reply):
     checked_at: str = Field(description="RFC 3339, UTC")
     agrees: bool = Field(description="every difference is zero")
     diverged: bool = Field(description="some difference persisted across two periodic runs")
     accounts: dict[str, str] = Field(description="posting role -> account code compared")
     inventory: list[BooksStockRow]
+    payables: list[BooksDocumentsRow]
