@@ -80,6 +80,18 @@ def consumer_counts(amqp_uri: str, subscriptions) -> dict[str, int]:
         connection.close()
 
 
+def waiting_messages(amqp_uri: str, subscriptions) -> dict[str, int]:
+    """Messages ready in each subscription's queue and retry queue (a passive declare; those a
+    consumer holds unacked are not counted)."""
+    connection = connect(amqp_uri)
+    try:
+        channel = connection.channel()
+        return {queue: channel.queue_declare(queue, passive=True).method.message_count
+                for sub in subscriptions for queue in (sub.queue, sub.retry_queue)}
+    finally:
+        connection.close()
+
+
 def purge(amqp_uri: str, subscriptions) -> None:
     """Empty every queue of the topology (a fresh world, for the demo)."""
     connection = connect(amqp_uri)

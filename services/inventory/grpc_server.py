@@ -95,7 +95,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         total = sum((r["value"] for r in rows), start=Decimal("0.00"))
         return pb.GetStockValueResponse(
             rows=[pb.StockValueRow(warehouse=r["warehouse"], sku=r["sku"], quantity=r["quantity"],
-                                   value=str(r["value"])) for r in rows], total=str(total))
+                                   value=str(r["value"]), in_transit=r["in_transit"]) for r in rows], total=str(total))
 
     @rpc
     def AdjustStock(self, request, context):

@@ -139,6 +139,11 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
         found = handlers.list_stock_alerts(self.db, request.kind, request.sku, request.limit)
         return pb.ListStockAlertsResponse(alerts=[alert_to_proto(a) for a in found])
 
+    @rpc
+    def GetPayables(self, request, context):
+        return pb.GetPayablesResponse(payables=[pb.Payable(**{k: str(v) for k, v in row.items()})
+                                                for row in handlers.payables(self.db)])
+
 
 def main(settings) -> None:
     db = Database(settings.db_url, metadata, pool_size=settings.db_pool_size)
