@@ -234,7 +234,7 @@ def start_embedded() -> Stack:
     s = components.settings()
     broker.ensure_running(s.amqp_uri)
     components.migrate_all(s)
-    print(components.prepare_broker(s), flush=True)
+    print(f"broker: {components.prepare_broker(s)}", file=sys.stderr, flush=True)  # stdout may be JSON (demo)
     names = [p.name for p in process_table(lambda _: 0, s.ledgers, shop_platforms(s))]
     # the gateway serves /metrics on its own HTTP port
     stack = Stack({}, s.var_dir / "log", metrics_ports=lambda name: 0 if name == "gateway" or not METRICS_BASE_PORT

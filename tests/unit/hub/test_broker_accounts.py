@@ -106,3 +106,10 @@ def test_the_supervisor_hands_each_process_only_its_own_broker_uri(tmp_path, mon
         assert not [k for k in proc_env if k.startswith("HUB_AMQP_URI_")]
         assert "s3cret" not in json.dumps(proc_env)
     assert "s3cret" not in json.dumps(stack.process_env(stack.procs["gateway"]))
+
+
+def test_without_component_users_every_process_falls_back_to_the_shared_uri(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(broker, "can_log_in", lambda uri: False)  # `hub migrate` could not make them
+    stack = supervisor.Stack({"HUB_AMQP_URI": ADMIN}, tmp_path / "log")
+    assert {stack.process_env(p)["HUB_AMQP_URI"] for p in stack.procs.values()} == {ADMIN}
+    assert "cannot log in" in capsys.readouterr().err
