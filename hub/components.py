@@ -235,14 +235,16 @@ def prepare_broker(settings) -> str:
     (what `hub migrate` and the embedded start do); returns what was done, in one line."""
     broker.ensure_running(settings.amqp_uri)
     subs = configured_subscriptions(settings)
-    broker.declare_topology(settings.amqp_uri, subs)
+    kept = broker.declare_topology(settings.amqp_uri, subs)
+    old = (f"; WARNING: {len(kept)} queues declared by an older version keep their arguments, without "
+           f"the length bound (recreate them empty, or bound them by a policy): {', '.join(kept)}" if kept else "")
     accounts = broker_accounts(settings)
     try:
         how = broker.set_up_accounts(settings.amqp_uri, accounts, settings.amqp_management_url)
         users = f"{len(accounts)} component users set up through {how}"
     except broker.AccountsUnavailable as exc:
         users = f"WARNING: no component users ({exc}); every process connects with HUB_AMQP_URI"
-    return f"{len(subs)} subscriptions ({3 * len(subs)} queues) declared; {users}"
+    return f"{len(subs)} subscriptions ({3 * len(subs)} queues) declared{old}; {users}"
 
 
 def has_worker(service: str) -> bool:

@@ -70,10 +70,25 @@ def ensure_running(amqp_uri: str, wait_seconds: float = 90) -> None:
     raise BrokerUnavailable(f"RabbitMQ did not come up within {wait_seconds:.0f}s")
 
 
-def declare_topology(amqp_uri: str, subscriptions) -> None:
+_INEQUIVALENT = re.compile(r"PRECONDITION_FAILED - inequivalent arg .* for queue '([^']+)'")
+
+
+def declare_topology(amqp_uri: str, subscriptions) -> list[str]:
+    """Declare the topology; returns the main queues an older version declared with other
+    arguments (before the length bound), which keep theirs: the broker never changes a queue's
+    arguments, only a policy or recreating the queue empty does."""
+    subscriptions, kept = list(subscriptions), list[str]()
     connection = connect(amqp_uri, attempts=3)
     try:
-        topology.declare(connection.channel(), subscriptions)
+        while True:
+            try:
+                topology.declare(connection.channel(), subscriptions, keep=kept)
+                return kept
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                found = _INEQUIVALENT.match(exc.reply_text or "")
+                if exc.reply_code != 406 or not found or found.group(1) in kept:
+                    raise
+                kept.append(found.group(1))
     finally:
         connection.close()
 

@@ -64,13 +64,19 @@ def retry_queue_arguments(sub: Subscription) -> dict:
             "x-dead-letter-exchange": "", "x-dead-letter-routing-key": sub.queue}
 
 
-def declare(channel, subscriptions: Iterable[Subscription]) -> None:
-    """Declare the exchanges and every subscription's queues on a pika channel; idempotent."""
+def declare(channel, subscriptions: Iterable[Subscription], keep: Iterable[str] = ()) -> None:
+    """Declare the exchanges and every subscription's queues on a pika channel; idempotent. The
+    main queues named in `keep` exist with older arguments (a queue's arguments never change):
+    they are used as they are."""
+    keep = set(keep)
     channel.exchange_declare(EVENTS_EXCHANGE, exchange_type="topic", durable=True)
     channel.exchange_declare(DEAD_LETTER_EXCHANGE, exchange_type="direct", durable=True)
     channel.exchange_declare(SET_ASIDE_EXCHANGE, exchange_type="topic", durable=True)
     for sub in subscriptions:
-        channel.queue_declare(sub.queue, durable=True, arguments=main_queue_arguments(sub))
+        if sub.queue in keep:
+            channel.queue_declare(sub.queue, passive=True)
+        else:
+            channel.queue_declare(sub.queue, durable=True, arguments=main_queue_arguments(sub))
         channel.queue_bind(sub.queue, EVENTS_EXCHANGE, routing_key=sub.event_type)
         channel.queue_declare(sub.retry_queue, durable=True, arguments=retry_queue_arguments(sub))
         channel.queue_bind(sub.retry_queue, SET_ASIDE_EXCHANGE, routing_key=sub.retry_queue)

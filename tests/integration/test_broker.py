@@ -252,3 +252,23 @@ def test_a_hub_with_shops_and_ledgers_declares_their_queues_and_users(session_na
         assert _users(vhost) == {f"{n}@{vhost}" for n in (*components.SERVICES, "ledger", "shops_taobao", "shops_jd")}
     finally:
         infra.delete_vhost(vhost)
+
+
+def test_a_queue_an_older_version_declared_keeps_its_arguments_and_the_rest_is_declared(session_name):
+    vhost = f"{session_name}_old"
+    uri = infra.create_vhost(vhost)
+    sub = topology.Subscription("order", "stock_short")
+    try:
+        connection = broker.connect(uri)
+        before = dict(topology.main_queue_arguments(sub))
+        del before["x-max-length"]  # as the hub declared it before main queues were bounded
+        connection.channel().queue_declare(sub.queue, durable=True, arguments=before)
+        connection.close()
+        assert broker.declare_topology(uri, [sub, topology.Subscription("order", "stock_reserved")]) == [sub.queue]
+        assert {sub.retry_queue, sub.dead_letter_queue, "order.stock_reserved"} <= _queues(vhost)
+        connection = broker.connect(uri)
+        _publish(_confirming(connection), topology.EVENTS_EXCHANGE, "stock_short")  # still bound and routed
+        connection.close()
+        assert broker.declare_topology(uri, [sub]) == [sub.queue]  # and again: idempotent
+    finally:
+        infra.delete_vhost(vhost)
