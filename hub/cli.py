@@ -17,12 +17,9 @@ def _settings():
 
 def cmd_migrate(args) -> None:
     from hub import components
-    from hubkit import broker
     s = _settings()
     migrated = components.migrate_all(s)
-    broker.ensure_running(s.amqp_uri)
-    broker.declare_topology(s.amqp_uri, components.subscriptions())
-    print(f"migrated {', '.join(migrated)}; broker topology declared")
+    print(f"migrated {', '.join(migrated)}; {components.prepare_broker(s)}")
 
 
 def cmd_api(args) -> None:
@@ -43,7 +40,8 @@ def cmd_worker(args) -> None:
 def cmd_relay(args) -> None:
     from hub import components
     from hubkit import relay
-    relay.main(args.service, components.metadata(args.service), components.load(args.service))
+    relay.main(args.service, components.metadata(args.service), components.load(args.service),
+               unconsumed=components.unconsumed_events(_settings()))
 
 
 def cmd_gateway(args) -> None:
@@ -115,7 +113,8 @@ def cmd_storefronts_add(args) -> None:
 def cmd_dlq_list(args) -> None:
     from hub import components
     from hubkit import dlq
-    letters = dlq.list_dead_letters(_settings().amqp_uri, components.subscriptions(), args.queue)
+    s = _settings()
+    letters = dlq.list_dead_letters(s.amqp_uri, components.configured_subscriptions(s), args.queue)
     if args.json:
         print(json.dumps(letters, indent=2, default=str))
         return
@@ -128,7 +127,8 @@ def cmd_dlq_list(args) -> None:
 def cmd_dlq_replay(args) -> None:
     from hub import components
     from hubkit import dlq
-    n = dlq.replay(_settings().amqp_uri, components.subscriptions(), args.queue, args.event_id)
+    s = _settings()
+    n = dlq.replay(s.amqp_uri, components.configured_subscriptions(s), args.queue, args.event_id)
     print(f"replayed {n} dead letter(s)")
 
 

@@ -172,7 +172,7 @@ DEMO_KINGDEE = {"HUB_KINGDEE_ACCT_ID": "0c30c597dc1565d147b3a371", "HUB_KINGDEE_
 @contextmanager
 def demo_world(say):
     """A fresh world for every demo run: databases under var/demo, its own vhost on the local
-    broker (emptied), and a Kingdee-style ledger simulator for the ledger connector, unless
+    broker (made afresh), and a Kingdee-style ledger simulator for the ledger connector, unless
     HUB_AMQP_URI or HUB_LEDGERS say otherwise; free ports unless HUB_*_PORT name them."""
     base = components.settings()
     var = base.var_dir / "demo"
@@ -187,11 +187,10 @@ def demo_world(say):
     vhost = None
     if not os.environ.get("HUB_AMQP_URI"):
         broker.ensure_running(base.amqp_uri)
+        broker.delete_local_vhost(DEMO_VHOST)  # what a run cut off left behind: a fresh, empty vhost
         uri = broker.local_vhost(DEMO_VHOST)
         if uri:
             vhost = DEMO_VHOST
-            broker.declare_topology(uri, components.subscriptions())
-            broker.purge(uri, components.subscriptions())
             env["HUB_AMQP_URI"] = uri
     simulator = None
     if not base.ledgers:

@@ -25,6 +25,7 @@ class Proc:
     name: str
     argv: list
     metrics_port: int
+    account: str | None = None       # the component whose broker user it connects as (none: the gateway)
     popen: subprocess.Popen | None = None
     started_at: float = 0.0          # monotonic time of the last start
     restarts: int = 0                # restarts since `hub up` began
@@ -69,27 +70,23 @@ def process_table(metrics_ports, ledgers=(), shop_platforms=()) -> list[Proc]:
     py = sys.executable
     procs = []
     for svc in SERVICES:
-        procs.append(Proc(f"{svc}-api", [py, "-m", "hub.cli", "api", svc], 0))
+        procs.append(Proc(f"{svc}-api", [py, "-m", "hub.cli", "api", svc], 0, svc))
         if components.has_worker(svc):
-            procs.append(Proc(f"{svc}-worker", [py, "-m", "hub.worker", svc], 0))
+            procs.append(Proc(f"{svc}-worker", [py, "-m", "hub.worker", svc], 0, svc))
         if components.has_relay(svc):
-            procs.append(Proc(f"{svc}-relay", [py, "-m", "hub.cli", "relay", svc], 0))
+            procs.append(Proc(f"{svc}-relay", [py, "-m", "hub.cli", "relay", svc], 0, svc))
     procs.append(Proc("gateway", [py, "-m", "hub.cli", "gateway"], 0))
     if ledgers:
-        procs.append(Proc("ledger-connector", [py, "-m", "hub.cli", "ledger", "run"], 0))
+        procs.append(Proc("ledger-connector", [py, "-m", "hub.cli", "ledger", "run"], 0, "ledger"))
     for platform in shop_platforms:
-        procs.append(Proc(f"shops-{platform}", [py, "-m", "hub.cli", "connectors", "run", "--platform", platform], 0))
+        procs.append(Proc(f"shops-{platform}", [py, "-m", "hub.cli", "connectors", "run", "--platform", platform], 0,
+                          f"shops_{platform}"))
     for proc in procs:
         proc.metrics_port = metrics_ports(proc.name)
     return procs
 
 
-def shop_platforms(settings) -> tuple:
-    """The platforms with shops in HUB_SHOPS_FILE: each gets its connector process."""
-    if not settings.shops_file:
-        return ()
-    from connectors.shops import config as shop_config
-    return tuple(shop_config.load(settings.shops_file))
+shop_platforms = components.shop_platforms
 
 
 class Stack:
@@ -103,6 +100,23 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.procs = {p.name: p for p in process_table(metrics_ports, self.settings.ledgers,
                                                        shop_platforms(self.settings))}
+        self.broker_uris = {a.name: uri for a, uri in components.broker_accounts(self.settings).items()}
+        self._own_users: bool | None = None  # do the components' broker users log in? (asked at the first start)
+
+    def process_env(self, proc: Proc) -> dict:
+        """The environment of one process: its component's broker URI as HUB_AMQP_URI, and no other
+        broker credentials (the admin's and the other components' stay with the supervisor)."""
+        env = {k: v for k, v in self.env.items() if not k.startswith(("HUB_AMQP_URI", "HUB_AMQP_MANAGEMENT"))}
+        if self._own_users is None:
+            self._own_users = broker.can_log_in(next(iter(self.broker_uris.values())))
+            if not self._own_users:
+                print("hub: warning: the components' broker users cannot log in (see `hub migrate`); "
+                      "every process connects with HUB_AMQP_URI", file=sys.stderr, flush=True)
+        if not self._own_users:
+            env["HUB_AMQP_URI"] = self.settings.amqp_uri
+        elif proc.account:
+            env["HUB_AMQP_URI"] = self.broker_uris[proc.account]
+        return env
 
     @property
     def gateway_url(self) -> str:
@@ -115,7 +129,7 @@ class Stack:
             if proc.popen is not None and proc.popen.poll() is None:
                 continue
             log = open(self.log_dir / f"{name}.log", "ab")
-            proc_env = {**self.env, **(env or {}), "HUB_METRICS_PORT": str(proc.metrics_port)}
+            proc_env = {**self.process_env(proc), **(env or {}), "HUB_METRICS_PORT": str(proc.metrics_port)}
             proc.popen = subprocess.Popen(proc.argv, env=proc_env, stdout=log, stderr=subprocess.STDOUT,
                                           start_new_session=True, cwd=PROJECT_ROOT)
             proc.started_at, proc.restart_at = time.monotonic(), None
@@ -220,7 +234,7 @@ def start_embedded() -> Stack:
     s = components.settings()
     broker.ensure_running(s.amqp_uri)
     components.migrate_all(s)
-    broker.declare_topology(s.amqp_uri, components.subscriptions())
+    print(f"broker: {components.prepare_broker(s)}", file=sys.stderr, flush=True)  # stdout may be JSON (demo)
     names = [p.name for p in process_table(lambda _: 0, s.ledgers, shop_platforms(s))]
     # the gateway serves /metrics on its own HTTP port
     stack = Stack({}, s.var_dir / "log", metrics_ports=lambda name: 0 if name == "gateway" or not METRICS_BASE_PORT

@@ -4,8 +4,8 @@ nameko's event_handler acks and drops a message whose handler raised; ours never
 drops: a failed message is re-published to its retry queue with a growing delay,
 and after the last attempt to the dead-letter queue with the error, and only then
 acked (the policy is hubkit.delivery's, shared with the connectors). An envelope that does not
-fit its contract is dead-lettered at once. Queue arguments (quorum, dead-lettering) come from
-hubkit.topology, the subscription from the contract."""
+fit its contract is dead-lettered at once. The queue (hubkit.topology) is declared by `hub
+migrate`, the subscription comes from the contract."""
 from __future__ import annotations
 
 import functools
@@ -49,10 +49,12 @@ class EventConsumer(Consumer):
     def setup(self):
         service = self.container.service_name
         self.subscription = events.subscription(self.contract, service)  # refuses one the contract lacks
+        # `hub migrate` declared the queue: the worker's broker user may consume it, never
+        # (re)declare it or the exchange (no configure permission, hubkit.broker)
         self.queue = Queue(self.subscription.queue,
                            exchange=Exchange(topology.EVENTS_EXCHANGE, "topic", durable=True),
                            routing_key=self.subscription.event_type, durable=True,
-                           queue_arguments=topology.main_queue_arguments(self.subscription))
+                           queue_arguments=topology.main_queue_arguments(self.subscription), no_declare=True)
         hub = self.container.config.get(HUB_CONFIG_KEY, {})
         self.policy = delivery.Policy(int(hub.get("max_attempts", 5)), float(hub.get("retry_base_seconds", 1.0)),
                                       float(hub.get("retry_max_seconds", 60.0)))

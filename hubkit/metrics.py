@@ -17,6 +17,11 @@ OUTBOX_OLDEST_AGE = Gauge("hub_outbox_oldest_age_seconds", "Age of the oldest un
                           ["service"])
 OUTBOX_PUBLISHED = Counter("hub_outbox_published_total", "Outbox rows published and confirmed", ["service"])
 OUTBOX_RETURNED = Counter("hub_outbox_returned_total", "Outbox rows the broker could not route", ["service"])
+OUTBOX_UNCONSUMED = Counter("hub_outbox_unconsumed_total",
+                            "Outbox rows of an event no configured consumer subscribes to, counted as delivered",
+                            ["service", "event"])
+OUTBOX_REFUSED = Counter("hub_outbox_refused_total",
+                         "Outbox rows the broker refused (nack: a full queue), published again later", ["service"])
 GRPC_LATENCY = Histogram("hub_grpc_server_latency_seconds", "gRPC server handling time",
                          ["service", "method", "code"])
 HTTP_LATENCY = Histogram("hub_http_request_latency_seconds", "Gateway request handling time",

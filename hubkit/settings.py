@@ -69,6 +69,7 @@ class HubSettings(BaseSettings):
                                       env_ignore_empty=True, extra="ignore", frozen=True, populate_by_name=True)
 
     amqp_uri: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    amqp_management_url: str = ""  # `hub migrate` creates the components' broker users through it
     var_dir: Path = PROJECT_ROOT / "var"
     log_level: str = "INFO"
     timezone: str = clock.DEFAULT_ZONE

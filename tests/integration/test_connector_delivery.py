@@ -34,12 +34,15 @@ HANDLER = {"service": "ledger", "handler": "on_voucher_posted"}
 
 @pytest.fixture(scope="module")
 def amqp_uri(session_name):
+    """The vhost's administrator URI (for the test's own publishing and `hub dlq`); the connector
+    connects as its own broker user, as `hub migrate` makes it."""
     vhost = f"{session_name}_cdl"
     uri = infra.create_vhost(vhost)
     try:
         connection = broker.connect(uri, attempts=3)
         topology.declare(connection.channel(), [SUB])
         connection.close()
+        broker.set_up_accounts(uri, {broker.Account("ledger", (), True): broker.account_uri(uri, "ledger")})
         yield uri
     finally:
         infra.delete_vhost(vhost)
@@ -53,7 +56,8 @@ def connector(amqp_uri, tmp_path_factory):
     db_url = f"sqlite:///{var / 'ledger.db'}"
     components.migrate("ledger", db_url)
     metrics_port = free_port()
-    env = {**os.environ, "HUB_AMQP_URI": amqp_uri, "HUB_VAR_DIR": str(var), "HUB_LEDGER_DB_URL": db_url,
+    env = {**os.environ, "HUB_AMQP_URI": broker.account_uri(amqp_uri, "ledger"), "HUB_VAR_DIR": str(var),
+           "HUB_LEDGER_DB_URL": db_url,
            "HUB_LEDGERS": "ufida", "HUB_LEDGER_GRPC_PORT": str(free_port()), "HUB_METRICS_PORT": str(metrics_port),
            "HUB_UFIDA_URL": f"http://127.0.0.1:{free_port()}", "HUB_UFIDA_FROM_ACCOUNT": "hub",
            "HUB_UFIDA_TO_ACCOUNT": "u8demo", "HUB_UFIDA_APP_KEY": "k", "HUB_UFIDA_APP_SECRET": "s",

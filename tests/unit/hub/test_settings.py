@@ -14,7 +14,8 @@ from hubkit.settings import SettingsError
 
 # every variable of the former flat settings object, with its default (var_dir: /v)
 DEFAULTS = {
-    "HUB_AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/%2F", "HUB_LOG_LEVEL": "INFO", "HUB_TIMEZONE": "Asia/Shanghai",
+    "HUB_AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/%2F", "HUB_AMQP_MANAGEMENT_URL": "",
+    "HUB_LOG_LEVEL": "INFO", "HUB_TIMEZONE": "Asia/Shanghai",
     "HUB_METRICS_PORT": 0, "HUB_RELAY_BATCH": 500, "HUB_RELAY_WINDOW": 1000, "HUB_RELAY_LEASE_SECONDS": 5.0,
     "HUB_CONSUMER_MAX_ATTEMPTS": 5, "HUB_RETRY_BASE_SECONDS": 1.0, "HUB_RETRY_MAX_SECONDS": 60.0,
     "HUB_WORKER_CONCURRENCY": 10, "HUB_DB_POOL_SIZE": 8, "HUB_BASE_CURRENCY": "CNY",
