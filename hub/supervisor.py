@@ -1,6 +1,7 @@
 """Starts and stops the hub's processes as separate OS processes (`hub up`, the demo, the tests)."""
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import random
@@ -39,6 +40,28 @@ RESTART_FIRST_SECONDS, RESTART_MAX_SECONDS, STEADY_SECONDS = 1.0, 60.0, 60.0
 
 def restart_delay(crashes_in_a_row: int) -> float:
     return min(RESTART_FIRST_SECONDS * 2 ** max(crashes_in_a_row - 1, 0), RESTART_MAX_SECONDS)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with(parent: int):
+    """Runs in the child between fork and exec: the kernel kills the child when the thread that
+    started it ends, so no hub process outlives a supervisor, demo or test session that was killed
+    (SIGKILL and SIGTERM give it no chance to stop its children)."""
+    def preexec() -> None:
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # it died before the line above: nobody would be told
+            os._exit(1)
+    return preexec
+
+
+def spawn(argv: list, **kwargs) -> subprocess.Popen:
+    """Start a child process of the hub (a component, a simulator, the demo) in a session of its
+    own, so that it can be signalled (killed -9) without its siblings, and so that it dies with the
+    process that started it. Start it from a thread that lives as long as the child should."""
+    return subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with(os.getpid()), **kwargs)
 
 
 _handed_out: set[int] = set()
@@ -94,7 +117,8 @@ def shop_platforms(settings) -> tuple:
 
 class Stack:
     """The processes of the embedded default (or of a test session), each in its own
-    process group so that one can be killed -9 without touching the others."""
+    process group so that one can be killed -9 without touching the others, and each dying with
+    the process that started it (see `spawn`)."""
 
     def __init__(self, env: dict, log_dir: Path, metrics_ports=lambda name: 0):
         self.env = {**os.environ, **env}
@@ -116,8 +140,7 @@ class Stack:
                 continue
             log = open(self.log_dir / f"{name}.log", "ab")
             proc_env = {**self.env, **(env or {}), "HUB_METRICS_PORT": str(proc.metrics_port)}
-            proc.popen = subprocess.Popen(proc.argv, env=proc_env, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True, cwd=PROJECT_ROOT)
+            proc.popen = spawn(proc.argv, env=proc_env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
             proc.started_at, proc.restart_at = time.monotonic(), None
             log.close()
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from connectors.ledgers import store
 from hub import components
-from hub.supervisor import free_port
+from hub.supervisor import free_port, spawn
 from hubkit import broker, dlq, topology
 from hubkit.db import Database
 from hubkit.envelope import Envelope
@@ -60,8 +60,8 @@ def connector(amqp_uri, tmp_path_factory):
            "HUB_UFIDA_TIMEOUT_SECONDS": "1",
            "HUB_RETRY_BASE_SECONDS": "0.2", "HUB_CONSUMER_MAX_ATTEMPTS": "3", "HUB_LOG_LEVEL": "INFO"}
     with open(var / "ledger-connector.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "ledger", "run"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=components.PROJECT_ROOT, start_new_session=True)
+        proc = spawn([sys.executable, "-m", "hub.cli", "ledger", "run"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                     cwd=components.PROJECT_ROOT)
     proc.db = Database(db_url, store.metadata)
     proc.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     proc.log_path = var / "ledger-connector.log"
