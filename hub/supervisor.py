@@ -26,16 +26,19 @@ class Proc:
     name: str
     argv: list
     metrics_port: int
+    probes: bool = False             # serves /livez and /readyz on its metrics port (hubkit.health)
     popen: subprocess.Popen | None = None
     started_at: float = 0.0          # monotonic time of the last start
     restarts: int = 0                # restarts since `hub up` began
     crashes_in_a_row: int = 0        # sets the back-off; forgotten once the process stays up a while
     restart_at: float | None = None  # when an exited process is started again
+    probed_at: float = 0.0           # when /livez was last asked
 
 
 # An exited process is started again after 1 s, 2 s, 4 s ... at most a minute; one that stayed up
 # this long before it exited starts the back-off over.
 RESTART_FIRST_SECONDS, RESTART_MAX_SECONDS, STEADY_SECONDS = 1.0, 60.0, 60.0
+LIVENESS_PROBE_SECONDS = 5.0  # how often `hub up` asks a running process's /livez, as Kubernetes would
 
 
 def restart_delay(crashes_in_a_row: int) -> float:
@@ -94,14 +97,15 @@ def process_table(metrics_ports, ledgers=(), shop_platforms=()) -> list[Proc]:
     for svc in SERVICES:
         procs.append(Proc(f"{svc}-api", [py, "-m", "hub.cli", "api", svc], 0))
         if components.has_worker(svc):
-            procs.append(Proc(f"{svc}-worker", [py, "-m", "hub.worker", svc], 0))
+            procs.append(Proc(f"{svc}-worker", [py, "-m", "hub.worker", svc], 0, probes=True))
         if components.has_relay(svc):
-            procs.append(Proc(f"{svc}-relay", [py, "-m", "hub.cli", "relay", svc], 0))
+            procs.append(Proc(f"{svc}-relay", [py, "-m", "hub.cli", "relay", svc], 0, probes=True))
     procs.append(Proc("gateway", [py, "-m", "hub.cli", "gateway"], 0))
     if ledgers:
-        procs.append(Proc("ledger-connector", [py, "-m", "hub.cli", "ledger", "run"], 0))
+        procs.append(Proc("ledger-connector", [py, "-m", "hub.cli", "ledger", "run"], 0, probes=True))
     for platform in shop_platforms:
-        procs.append(Proc(f"shops-{platform}", [py, "-m", "hub.cli", "connectors", "run", "--platform", platform], 0))
+        procs.append(Proc(f"shops-{platform}", [py, "-m", "hub.cli", "connectors", "run", "--platform", platform], 0,
+                          probes=True))
     for proc in procs:
         proc.metrics_port = metrics_ports(proc.name)
     return procs
@@ -145,12 +149,21 @@ class Stack:
             log.close()
 
     def heal(self, now: float | None = None, say=print) -> list[str]:
-        """Start again, with back-off, every process that exited; returns those started now."""
+        """Start again, with back-off, every process that exited, and end (to start it again) one
+        whose /livez says it cannot heal itself; returns those started now."""
         now = time.monotonic() if now is None else now
         started = []
         for name, proc in self.procs.items():
-            if proc.popen is None or proc.popen.poll() is None:
+            if proc.popen is None:
                 continue
+            if proc.popen.poll() is None:
+                if proc.probes and now - proc.probed_at >= LIVENESS_PROBE_SECONDS:
+                    proc.probed_at = now
+                    if self._probe(name, "/livez") is False:
+                        say(f"{name} is not live ({self._reasons(name)}); killing it")
+                        self.kill(name)
+                if proc.popen.poll() is None:
+                    continue
             if proc.restart_at is None:
                 steady = now - proc.started_at >= STEADY_SECONDS
                 proc.crashes_in_a_row = 1 if steady else proc.crashes_in_a_row + 1
@@ -198,7 +211,8 @@ class Stack:
         return popen is not None and popen.poll() is None
 
     def wait_ready(self, timeout: float = 60) -> None:
-        """APIs answer health checks, the gateway /healthz, every queue has a consumer."""
+        """APIs and connectors answer health checks, the gateway /healthz; workers, relays and
+        connectors answer /readyz (consumers attached, broker and database reachable)."""
         deadline = time.monotonic() + timeout
         pending = set(self.procs)
         while pending and time.monotonic() < deadline:
@@ -212,8 +226,29 @@ class Stack:
         if pending:
             raise TimeoutError(f"not ready after {timeout:.0f}s: {sorted(pending)} (logs in {self.log_dir})")
 
+    def _probe(self, name: str, path: str) -> bool | None:
+        """The answer of a process's /readyz or /livez (True: 200, False: 503), None when it
+        serves no probes or does not answer."""
+        proc = self.procs[name]
+        if not (proc.probes and proc.metrics_port):
+            return None
+        try:
+            status = httpx.get(f"http://127.0.0.1:{proc.metrics_port}{path}", timeout=2).status_code
+        except httpx.HTTPError:
+            return None
+        return status == 200 if status in (200, 503) else None
+
+    def _reasons(self, name: str) -> str:
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.procs[name].metrics_port}/livez", timeout=2).text.strip()
+        except httpx.HTTPError:
+            return "no answer"
+
     def _ready(self, name: str) -> bool:
         svc, _, role = name.partition("-")
+        proc = self.procs[name]
+        if proc.probes and proc.metrics_port and not self._probe(name, "/readyz"):
+            return False
         if name == "gateway":
             try:
                 return httpx.get(f"{self.gateway_url}/healthz", timeout=1).status_code == 200
@@ -225,13 +260,13 @@ class Stack:
             return grpc_serving(f"127.0.0.1:{self.settings.shops_grpc_ports[role]}", timeout=1)
         if name == "ledger-connector":
             return grpc_serving(f"127.0.0.1:{self.settings.ledger_grpc_port}", timeout=1)
-        if role == "worker":
+        if role == "worker" and not proc.metrics_port:  # no /readyz to ask: the broker's count of consumers
             try:
                 counts = broker.consumer_counts(self.settings.amqp_uri, components.subscriptions(svc))
             except broker.CONNECTION_ERRORS:  # a busy broker: ask again on the next round
                 return False
             return all(n > 0 for q, n in counts.items() if q.startswith(svc + "."))
-        return True  # relays have nothing to probe; they log and retry on their own
+        return True
 
 
 # -- the embedded default: `hub up` and the demo -------------------------------

@@ -6,7 +6,8 @@ and confirms (often `multiple`) are matched back to rows by delivery tag. Messag
 are `mandatory`: a row the broker cannot route is returned, left unmarked and
 retried later with back-off. One relay per database is active at a time, by a
 lease row renewed while it runs. A crash between confirm and mark re-publishes
-those rows; consumers absorb the duplicates (hubkit.inbox)."""
+those rows; consumers absorb the duplicates (hubkit.inbox). Its `beat` (hubkit.health) is ready
+while its broker channel is open and its database answers, a standby relay included."""
 from __future__ import annotations
 
 import logging
@@ -25,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hubkit import clock, metrics, topology
 from hubkit.db import Database
+from hubkit.health import Beat, Health
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class OutboxRelay:
         self.returned: set[int] = set()          # row ids the broker returned as unroutable
         self.confirmed: list[int] = []           # row ids confirmed, not yet marked
         self.gauges_at = 0.0
+        self.beat = Beat("relay")
         self.exit_after_confirm = int(os.environ.get("HUB_FAULT_RELAY_EXIT_AFTER_CONFIRM", "0") or 0)
 
     # -- lifecycle --------------------------------------------------------
@@ -85,11 +88,13 @@ class OutboxRelay:
 
     def _on_open_error(self, _connection, error):
         log.warning("cannot connect to the broker: %s", error)
+        self.beat.down(f"cannot connect to the broker: {error}")
         self.connection.ioloop.stop()
 
     def _on_closed(self, _connection, reason):
         self.channel = None
         self.inflight.clear()  # unconfirmed rows stay unmarked and are published again
+        self.beat.down(f"broker connection closed: {reason}")
         if not self.stopping:
             log.warning("broker connection closed: %s", reason)
         self.connection.ioloop.stop()
@@ -118,8 +123,10 @@ class OutboxRelay:
                 published = self._publish_batch()
             if time.monotonic() - self.gauges_at > GAUGE_SECONDS:
                 self._update_gauges()
+            self.beat.up()
         except OperationalError as exc:
             log.warning("relay database error: %s", exc)
+            self.beat.down(f"database error: {type(exc.orig).__name__}")
         delay = 0 if published >= self.settings.relay_batch else POLL_SECONDS
         self.connection.ioloop.call_later(delay, self._tick)
 
@@ -225,5 +232,6 @@ def main(service: str, metadata, settings) -> None:
     from hubkit import logging as hublog
 
     hublog.setup(f"{service}-relay", settings.log_level)
-    metrics.serve(settings.metrics_port)
-    OutboxRelay(service, Database(settings.db_url, metadata, pool_size=2), settings).run()
+    relay = OutboxRelay(service, Database(settings.db_url, metadata, pool_size=2), settings)
+    metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, relay.beat))
+    relay.run()
