@@ -50,6 +50,7 @@ SETTINGS_MODULES = {**{svc: f"services.{svc}.config" for svc in SERVICES},
 # HUB_* variables that are no component's setting, but are known: tooling and tests
 OTHER_VARIABLES = {"HUB_METRICS_BASE_PORT",                 # hub up: where the metrics ports start
                    "HUB_FAULT_RELAY_EXIT_AFTER_CONFIRM",    # fault injection in the tests
+                   "HUB_FAULT_GATEWAY_EXIT_BEFORE_ANSWER",
                    "HUB_SOAK_VOUCHERS", "HUB_SOAK_ORDERS",  # make soak
                    "HUB_PROPERTY_EXAMPLES",                 # the property tests
                    # docker compose's own (docker-compose.yml)

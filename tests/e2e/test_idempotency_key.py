@@ -1,7 +1,11 @@
 """Idempotency-Key on POST: a retry creates nothing new; the key with another body is refused."""
 from __future__ import annotations
 
+import json
+
+import httpx
 import pytest
+from sqlalchemy import select
 
 from tests.e2e.helpers import order_body, row_counts, stock_sku, unique, wait_settled
 
@@ -54,3 +58,41 @@ def test_keys_belong_to_their_user(pg_hub):
         assert alice.post("/stock/receipts", json=receipt, headers={"Idempotency-Key": key}).status_code == 201
         assert bob.post("/stock/receipts", json=receipt, headers={"Idempotency-Key": key}).status_code == 201
         assert alice.get(f"/stock/{sku}").json()["levels"][0]["on_hand"] == 2
+
+
+def _shipped_events(hub, order_id) -> list[dict]:
+    outbox = hub.dbs["order"].metadata.tables["outbox"]
+    with hub.dbs["order"].reader() as s:
+        bodies = s.execute(select(outbox.c.body).where(outbox.c.event_type == "order_shipped")).scalars().all()
+    return [e for e in map(json.loads, bodies) if e["aggregate_id"] == order_id]
+
+
+def test_a_shipment_retried_after_its_gateway_died_gets_the_original_success(pg_hub):
+    sku = unique("IDEMS")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku, quantity=2)
+        order_id = c.post("/orders", json=order_body(sku, unique("S"))).json()["id"]
+        wait_settled(c, [order_id])
+    shipment, key = {"carrier": "SF", "tracking_number": unique("SF")}, unique("ship")
+    # the gateway dies after the order service shipped, before it answered or kept the answer
+    pg_hub.stack.stop("gateway")
+    pg_hub.restart("gateway", env={"HUB_FAULT_GATEWAY_EXIT_BEFORE_ANSWER": "1"})
+    try:
+        with pg_hub.client("warehouse") as c, pytest.raises(httpx.TransportError):
+            c.post(f"/orders/{order_id}/shipment", json=shipment, headers={"Idempotency-Key": key})
+    finally:
+        pg_hub.stack.stop("gateway")
+        pg_hub.restart("gateway")
+    assert len(_shipped_events(pg_hub, order_id)) == 1  # it did ship
+
+    with pg_hub.client("warehouse") as c:
+        retry = c.post(f"/orders/{order_id}/shipment", json=shipment, headers={"Idempotency-Key": key})
+        replay = c.post(f"/orders/{order_id}/shipment", json=shipment, headers={"Idempotency-Key": key})
+        other = c.post(f"/orders/{order_id}/shipment", json={**shipment, "tracking_number": unique("SF")},
+                       headers={"Idempotency-Key": unique("ship")})
+    assert retry.status_code == 200, retry.text  # the original outcome, not 409 "in progress" or "already shipped"
+    assert retry.json()["status"] == "shipped" and retry.json()["shipment"]["tracking_number"] == shipment["tracking_number"]
+    assert replay.status_code == 200 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == retry.json()
+    assert other.status_code == 409 and "already shipped" in other.json()["title"]
+    assert len(_shipped_events(pg_hub, order_id)) == 1  # shipped once
