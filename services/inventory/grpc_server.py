@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from hubapi.inventory.v1 import inventory_service_pb2 as pb
 from hubapi.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
-from hubkit import grpc_server
+from hubkit import commands, grpc_server
 from hubkit.db import Database, UnitOfWork
 from services.inventory import audit, catalog, counts, handlers, holds, movements, reports_grpc, reservations, stock, transfers
 from services.inventory.models import metadata
@@ -70,10 +70,12 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def ReceiveStock(self, request, context):
         r = request
         with self._uow(context) as uow:
-            done = movements.receive_stock(uow, r.sku, r.warehouse, r.quantity, r.unit_cost, r.reason, r.reference,
-                                           r.bin, r.lot, r.expires_on, list(r.serials))
-            return pb.ReceiveStockResponse(level=_level(done["level"]), movement_id=done["movement_id"],
-                                           document_id=done["document_id"])
+            def apply() -> pb.ReceiveStockResponse:
+                done = movements.receive_stock(uow, r.sku, r.warehouse, r.quantity, r.unit_cost, r.reason, r.reference,
+                                               r.bin, r.lot, r.expires_on, list(r.serials))
+                return pb.ReceiveStockResponse(level=_level(done["level"]), movement_id=done["movement_id"],
+                                               document_id=done["document_id"])
+            return commands.once(uow, context, pb.ReceiveStockResponse, apply)
 
     @rpc
     def GetStock(self, request, context):
@@ -92,10 +94,12 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def AdjustStock(self, request, context):
         r = request
         with self._uow(context) as uow:
-            done = movements.adjust(uow, r.sku, r.warehouse, r.quantity, r.reason, r.unit_cost, r.note, r.bin, r.lot,
-                                    list(r.serials))
-            return pb.AdjustStockResponse(adjustment_id=done["adjustment_id"], value=str(done["value"]),
-                                          level=_level(done["level"]))
+            def apply() -> pb.AdjustStockResponse:
+                done = movements.adjust(uow, r.sku, r.warehouse, r.quantity, r.reason, r.unit_cost, r.note, r.bin,
+                                        r.lot, list(r.serials))
+                return pb.AdjustStockResponse(adjustment_id=done["adjustment_id"], value=str(done["value"]),
+                                              level=_level(done["level"]))
+            return commands.once(uow, context, pb.AdjustStockResponse, apply)
 
     @rpc
     def AddBins(self, request, context):
