@@ -159,8 +159,9 @@ class Stack:
             if proc.popen.poll() is None:
                 if proc.probes and now - proc.probed_at >= LIVENESS_PROBE_SECONDS:
                     proc.probed_at = now
-                    if self._probe(name, "/livez") is False:
-                        say(f"{name} is not live ({self._reasons(name)}); killing it")
+                    answer = self._probe(name, "/livez")
+                    if answer is not None and not answer[0]:
+                        say(f"{name} is not live ({answer[1]}); killing it")
                         self.kill(name)
                 if proc.popen.poll() is None:
                     continue
@@ -226,29 +227,25 @@ class Stack:
         if pending:
             raise TimeoutError(f"not ready after {timeout:.0f}s: {sorted(pending)} (logs in {self.log_dir})")
 
-    def _probe(self, name: str, path: str) -> bool | None:
-        """The answer of a process's /readyz or /livez (True: 200, False: 503), None when it
-        serves no probes or does not answer."""
+    def _probe(self, name: str, path: str) -> tuple[bool, str] | None:
+        """A process's /readyz or /livez: (200?, the reasons it gave), None when it serves no
+        probes or does not answer."""
         proc = self.procs[name]
         if not (proc.probes and proc.metrics_port):
             return None
         try:
-            status = httpx.get(f"http://127.0.0.1:{proc.metrics_port}{path}", timeout=2).status_code
+            answer = httpx.get(f"http://127.0.0.1:{proc.metrics_port}{path}", timeout=2)
         except httpx.HTTPError:
             return None
-        return status == 200 if status in (200, 503) else None
-
-    def _reasons(self, name: str) -> str:
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.procs[name].metrics_port}/livez", timeout=2).text.strip()
-        except httpx.HTTPError:
-            return "no answer"
+        return (answer.status_code == 200, answer.text.strip()) if answer.status_code in (200, 503) else None
 
     def _ready(self, name: str) -> bool:
         svc, _, role = name.partition("-")
         proc = self.procs[name]
-        if proc.probes and proc.metrics_port and not self._probe(name, "/readyz"):
-            return False
+        if proc.probes and proc.metrics_port:
+            answer = self._probe(name, "/readyz")
+            if answer is None or not answer[0]:
+                return False
         if name == "gateway":
             try:
                 return httpx.get(f"{self.gateway_url}/healthz", timeout=1).status_code == 200

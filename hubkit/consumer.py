@@ -31,8 +31,6 @@ HUB_CONFIG_KEY = "HUB"  # nameko config section: max_attempts, retry_base_second
 CONSUMING = Beat("consumers")  # a worker process runs one container, with one queue consumer
 
 
-
-
 class _QueueConsumer(QueueConsumer):
     """nameko's queue consumer, plus: a body that cannot be decoded is dead-lettered
     (kombu would otherwise raise inside the consume loop); it reports to CONSUMING."""
