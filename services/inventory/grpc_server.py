@@ -117,17 +117,20 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def MoveBin(self, request, context):
         r = request
         with self._uow(context) as uow:
-            return pb.MoveBinResponse(document=movements.move_bin(uow, r.sku, r.warehouse, r.from_bin, r.to_bin,
-                                                                  r.quantity, r.lot, list(r.serials)))
+            return commands.once(uow, context, pb.MoveBinResponse, lambda: pb.MoveBinResponse(
+                document=movements.move_bin(uow, r.sku, r.warehouse, r.from_bin, r.to_bin, r.quantity, r.lot,
+                                            list(r.serials))))
 
     @rpc
     def ChangeKit(self, request, context):
         r = request
         with self._uow(context) as uow:
-            done = movements.assemble(uow, r.kit_sku, r.warehouse, r.quantity, r.bin, r.disassemble)
-            return pb.ChangeKitResponse(document_id=done["document_id"], value=str(done["value"]),
-                                        components=[pb.KitPart(sku=c["sku"], quantity=c["quantity"],
-                                                               value=str(c["value"])) for c in done["components"]])
+            def apply() -> pb.ChangeKitResponse:
+                done = movements.assemble(uow, r.kit_sku, r.warehouse, r.quantity, r.bin, r.disassemble)
+                return pb.ChangeKitResponse(document_id=done["document_id"], value=str(done["value"]),
+                                            components=[pb.KitPart(sku=c["sku"], quantity=c["quantity"],
+                                                                   value=str(c["value"])) for c in done["components"]])
+            return commands.once(uow, context, pb.ChangeKitResponse, apply)
 
     @rpc
     def ShipTransfer(self, request, context):
@@ -135,8 +138,8 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         lines = [{"sku": l.sku, "quantity": l.quantity, "lot": l.lot, "bin": l.bin, "serials": list(l.serials)}
                  for l in r.lines]
         with self._uow(context) as uow:
-            done = transfers.ship(uow, r.from_warehouse, r.to_warehouse, lines, r.note)
-            return _transfer(transfers.read(uow.session, done["transfer_id"]))
+            return commands.once(uow, context, pb.Transfer, lambda: _transfer(transfers.read(
+                uow.session, transfers.ship(uow, r.from_warehouse, r.to_warehouse, lines, r.note)["transfer_id"])))
 
     @rpc
     def ReceiveTransfer(self, request, context):

@@ -131,3 +131,19 @@ def test_a_receipt_and_a_return_retried_after_their_gateway_died_are_applied_onc
     assert level["on_hand"] == 3 - 2 + 5 + 1  # received once, one unit returned once
     assert [l["returned_quantity"] for l in order["lines"]] == [1]
     assert returned.json()["return_id"] and returned.json()["order"]["id"] == order_id
+
+
+def test_a_purchase_receipt_retried_after_its_gateway_died_answers_the_first_receipt(pg_hub):
+    sku, supplier = unique("IDEMP"), unique("SUP")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku)
+        assert c.post("/suppliers", json={"code": supplier, "name": "Supplier"}).status_code == 201
+        po = c.post("/purchase-orders", json={"supplier": supplier, "warehouse": "WH-MAIN",
+                                              "lines": [{"sku": sku, "quantity": 4, "unit_cost": "2.50"}]}).json()
+    delivery, key = {"reference": unique("DN")}, unique("grn")  # everything open
+    _answer_lost(pg_hub, f"/purchase-orders/{po['id']}/receipts", delivery, key, role="purchasing")
+    with pg_hub.client("purchasing") as c:
+        retry = c.post(f"/purchase-orders/{po['id']}/receipts", json=delivery, headers={"Idempotency-Key": key})
+        receipts = c.get(f"/purchase-orders/{po['id']}").json()["receipts"]
+    assert retry.status_code == 201, retry.text  # not 409 "nothing open": the receipt it made
+    assert [r["id"] for r in receipts] == [retry.json()["receipt"]["id"]]
