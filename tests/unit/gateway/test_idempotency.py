@@ -14,7 +14,7 @@ from gateway import idempotency
 from gateway.models import idempotency_keys as keys
 from gateway.models import metadata
 from hubkit import clock
-from hubkit.db import Database
+from hubkit.db import Database, as_utc
 
 
 @pytest.fixture
@@ -67,3 +67,17 @@ def test_a_settled_key_answers_the_first_response_and_its_lease_is_gone(db):
     assert replay.status_code == 201 and replay.body == b'{"id": "1"}'
     with db.reader() as s:
         assert s.execute(select(keys.c.owner, keys.c.lease_until)).one() == (None, None)
+
+
+def test_a_running_request_renews_its_lease_and_only_its_own(db):
+    store, other = idempotency.IdempotencyStore(db), idempotency.IdempotencyStore(db)
+    assert store.claim("alice", "k1", "h") is None
+    _held_by(db, store.owner, 1)
+    store.renew("alice", "k1")
+    with db.reader() as s:
+        lease = s.execute(select(keys.c.lease_until)).scalar()
+    assert as_utc(lease) > clock.now() + idempotency.LEASE - timedelta(seconds=5)
+    _held_by(db, store.owner, 1)
+    other.renew("alice", "k1")  # not its key: nothing changes
+    with db.reader() as s:
+        assert as_utc(s.execute(select(keys.c.lease_until)).scalar()) < clock.now() + timedelta(seconds=2)
