@@ -33,12 +33,14 @@ class Proc:
     crashes_in_a_row: int = 0        # sets the back-off; forgotten once the process stays up a while
     restart_at: float | None = None  # when an exited process is started again
     probed_at: float = 0.0           # when /livez was last asked
+    unanswered: int | None = None    # /livez asks in a row without an answer (None: never answered yet)
 
 
 # An exited process is started again after 1 s, 2 s, 4 s ... at most a minute; one that stayed up
 # this long before it exited starts the back-off over.
 RESTART_FIRST_SECONDS, RESTART_MAX_SECONDS, STEADY_SECONDS = 1.0, 60.0, 60.0
 LIVENESS_PROBE_SECONDS = 5.0  # how often `hub up` asks a running process's /livez, as Kubernetes would
+LIVENESS_UNANSWERED = 6       # asks in a row without an answer that show a hung process (30 s)
 
 
 def restart_delay(crashes_in_a_row: int) -> float:
@@ -145,7 +147,7 @@ class Stack:
             log = open(self.log_dir / f"{name}.log", "ab")
             proc_env = {**self.env, **(env or {}), "HUB_METRICS_PORT": str(proc.metrics_port)}
             proc.popen = spawn(proc.argv, env=proc_env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
-            proc.started_at, proc.restart_at = time.monotonic(), None
+            proc.started_at, proc.restart_at, proc.unanswered = time.monotonic(), None, None
             log.close()
 
     def heal(self, now: float | None = None, say=print) -> list[str]:
@@ -160,6 +162,11 @@ class Stack:
                 if proc.probes and now - proc.probed_at >= LIVENESS_PROBE_SECONDS:
                     proc.probed_at = now
                     answer = self._probe(name, "/livez")
+                    if answer is None and proc.unanswered is not None:
+                        proc.unanswered += 1
+                        answer = (proc.unanswered < LIVENESS_UNANSWERED, "it does not answer")
+                    elif answer is not None:
+                        proc.unanswered = 0
                     if answer is not None and not answer[0]:
                         say(f"{name} is not live ({answer[1]}); killing it")
                         self.kill(name)

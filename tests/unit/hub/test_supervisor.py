@@ -3,6 +3,7 @@ shows each process with its restarts."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -118,5 +119,22 @@ def test_a_live_process_is_left_alone_and_ready(tmp_path):
         time.sleep(1)  # longer than its grace
         assert stack.heal(say=said.append) == [] and said == []
         assert stack.running("consumer")
+    finally:
+        stack.stop()
+
+
+def test_a_process_that_stopped_answering_its_probes_is_killed_and_started_again(tmp_path):
+    stack, said = _probed_stack(tmp_path, attached=True), []
+    stack.start()
+    proc = stack.procs["consumer"]
+    try:
+        stack.wait_ready(30)
+        now = time.monotonic()
+        stack.heal(now, said.append)  # it answers
+        os.kill(proc.popen.pid, signal.SIGSTOP)  # hung: alive, answering nothing
+        for n in range(1, supervisor.LIVENESS_UNANSWERED + 1):
+            stack.heal(now + n * supervisor.LIVENESS_PROBE_SECONDS, said.append)
+        assert not stack.running("consumer")
+        assert said[0] == "consumer is not live (it does not answer); killing it"
     finally:
         stack.stop()
