@@ -48,6 +48,10 @@ def restart_delay(crashes_in_a_row: int) -> float:
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# looked up once here: between fork and exec the child should only call, not load (other threads
+# of the parent may hold the loader's locks)
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+_SIGKILL = int(signal.SIGKILL)
 
 
 def _die_with(parent: int):
@@ -55,8 +59,8 @@ def _die_with(parent: int):
     started it ends, so no hub process outlives a supervisor, demo or test session that was killed
     (SIGKILL and SIGTERM give it no chance to stop its children)."""
     def preexec() -> None:
-        if sys.platform.startswith("linux"):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if _prctl is not None:
+            _prctl(PR_SET_PDEATHSIG, _SIGKILL)
         if os.getppid() != parent:  # it died before the line above: nobody would be told
             os._exit(1)
     return preexec
