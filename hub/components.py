@@ -56,6 +56,7 @@ OTHER_VARIABLES = {"HUB_METRICS_BASE_PORT",                 # hub up: where the 
                    # `hub migrate` and the supervisor: a component's own broker URI (default: derived)
                    *(f"HUB_AMQP_URI_{name.upper()}" for name in BROKER_ACCOUNTS),
                    "HUB_FAULT_RELAY_EXIT_AFTER_CONFIRM",    # fault injection in the tests
+                   "HUB_FAULT_GATEWAY_EXIT_BEFORE_ANSWER",
                    "HUB_SOAK_VOUCHERS", "HUB_SOAK_ORDERS",  # make soak
                    "HUB_PROPERTY_EXAMPLES",                 # the property tests
                    # docker compose's own (docker-compose.yml)

@@ -22,7 +22,7 @@ import httpx
 
 from hub import apis, components
 from hub.components import PROJECT_ROOT
-from hub.supervisor import free_port, start_embedded
+from hub.supervisor import free_port, spawn, start_embedded
 from hubkit import broker
 from hubkit.money import unit_cost
 
@@ -196,9 +196,8 @@ def demo_world(say):
     if not base.ledgers:
         port = free_port()
         log = open(var / "log" / "sim-kingdee.log", "ab")
-        simulator = subprocess.Popen([sys.executable, "-m", "simulators.kingdee", "--host", "127.0.0.1",
-                                      "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=PROJECT_ROOT)
+        simulator = spawn([sys.executable, "-m", "simulators.kingdee", "--host", "127.0.0.1", "--port", str(port)],
+                          stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
         env.update({"HUB_LEDGERS": "kingdee", "HUB_KINGDEE_URL": f"http://127.0.0.1:{port}/k3cloud/", **DEMO_KINGDEE})
         say(f"a Kingdee-style ledger simulator listens on port {port}")
     os.environ.update(env)

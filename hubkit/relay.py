@@ -8,8 +8,10 @@ retried later with back-off, unless no consumer of this hub subscribes to its
 event type (say voucher_posted without a ledger connector): that one is delivered
 to nobody by design, marked and counted. A row the broker refuses (a nack: a full
 queue refuses new messages) also waits with back-off. One relay per database is
-active at a time, by a lease row renewed while it runs. A crash between confirm and mark re-publishes
-those rows; consumers absorb the duplicates (hubkit.inbox)."""
+active at a time, by a lease row renewed while it runs. A crash between confirm and
+mark re-publishes those rows; consumers absorb the duplicates (hubkit.inbox). Its
+`beat` (hubkit.health) is ready while its broker channel is open and its database
+answers, a standby relay included."""
 from __future__ import annotations
 
 import logging
@@ -28,6 +30,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hubkit import clock, metrics, topology
 from hubkit.db import Database
+from hubkit.health import Beat, Health
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ class OutboxRelay:
         self.returned: set[int] = set()          # row ids the broker returned as unroutable
         self.confirmed: list[int] = []           # row ids confirmed, not yet marked
         self.gauges_at = 0.0
+        self.beat = Beat("relay")
         self.exit_after_confirm = int(os.environ.get("HUB_FAULT_RELAY_EXIT_AFTER_CONFIRM", "0") or 0)
 
     # -- lifecycle --------------------------------------------------------
@@ -89,11 +93,13 @@ class OutboxRelay:
 
     def _on_open_error(self, _connection, error):
         log.warning("cannot connect to the broker: %s", error)
+        self.beat.down(f"cannot connect to the broker: {error}")
         self.connection.ioloop.stop()
 
     def _on_closed(self, _connection, reason):
         self.channel = None
         self.inflight.clear()  # unconfirmed rows stay unmarked and are published again
+        self.beat.down(f"broker connection closed: {reason}")
         if not self.stopping:
             log.warning("broker connection closed: %s", reason)
         self.connection.ioloop.stop()
@@ -122,8 +128,10 @@ class OutboxRelay:
                 published = self._publish_batch()
             if time.monotonic() - self.gauges_at > GAUGE_SECONDS:
                 self._update_gauges()
+            self.beat.up()
         except OperationalError as exc:
             log.warning("relay database error: %s", exc)
+            self.beat.down(f"database error: {type(exc.orig).__name__}")
         delay = 0 if published >= self.settings.relay_batch else POLL_SECONDS
         self.connection.ioloop.call_later(delay, self._tick)
 
@@ -246,5 +254,6 @@ def main(service: str, metadata, settings, unconsumed: frozenset[str] = frozense
     from hubkit import logging as hublog
 
     hublog.setup(f"{service}-relay", settings.log_level)
-    metrics.serve(settings.metrics_port)
-    OutboxRelay(service, Database(settings.db_url, metadata, pool_size=2), settings, unconsumed).run()
+    relay = OutboxRelay(service, Database(settings.db_url, metadata, pool_size=2), settings, unconsumed)
+    metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, relay.beat))
+    relay.run()

@@ -81,6 +81,7 @@ class HubSettings(BaseSettings):
     consumer_max_attempts: PositiveInt = 5
     retry_base_seconds: PositiveFloat = 1.0
     retry_max_seconds: PositiveFloat = 60.0
+    liveness_grace_seconds: PositiveFloat = 60.0  # not ready this long on end: /livez fails (hubkit.health)
     worker_concurrency: PositiveInt = 10
     db_pool_size: PositiveInt = 8  # connections a process keeps per database (as many again in bursts)
 

@@ -17,6 +17,7 @@ from hubkit import clock, delivery, grpc_server, metrics
 from hubkit.amqp_consumer import Consumer
 from hubkit.db import Database, dialect_insert
 from hubkit.envelope import Envelope
+from hubkit.health import Health
 from hubkit.inbox import handle_once
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ CONSUMER = "ledger"
 HANDLERS = ((VoucherPosted, "on_voucher_posted"),)  # what the connector consumes, and its handler
 INBOX = f"{CONSUMER}.{VoucherPosted.type}"  # the inbox's consumer name (its queue's name, as it always was)
 PREFETCH = 200
+LOOP_STALE_SECONDS = 60.0  # a round of pushes may wait on slow ledgers (each call times out and retries)
 
 
 def keep_voucher(ledgers):
@@ -48,7 +50,8 @@ class Connector:
         self.pushers = [pusher.Pusher(name, clients.make(name, cfg), self.db) for name, cfg in configs.items()]
         self.effect = keep_voucher(list(configs))
         self.stopping = False
-        self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=PREFETCH)
+        self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=PREFETCH,
+                                 stale_after=LOOP_STALE_SECONDS)
         for contract, method in HANDLERS:
             self.consumer.subscribe(contract, CONSUMER, getattr(self, method), method)
 
@@ -82,8 +85,8 @@ def main(settings: ledger_config.Settings) -> None:
     if not settings.ledgers:
         raise SystemExit("no ledger configured: set HUB_LEDGERS (kingdee, ufida or both)")
     configs = ledger_config.load(settings.ledgers)
-    metrics.serve(settings.metrics_port)
     connector = Connector(settings, configs)
+    metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, connector.consumer.beat))
     server, _health = grpc_server.start(
         "ledger", settings.ledger_grpc_port, lambda s: pb_grpc.add_LedgerServiceServicer_to_server(
         LedgerServicer(connector.db, configs, settings.grpc_target("accounting")), s))

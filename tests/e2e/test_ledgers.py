@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from hub import components
-from hub.supervisor import free_port
+from hub.supervisor import free_port, spawn
 from tests.e2e.helpers import stock_sku, unique
 from tests.support import infra
 from tests.support.hub import Hub, wait_for
@@ -32,8 +32,8 @@ FAULTS = {"timeout_after_store": 0.10, "server_error": 0.04, "rate_limit": 0.03,
 def _simulator(kind: str, port: int, log_dir, config=None) -> subprocess.Popen:
     log = open(log_dir / f"sim-{kind}.log", "ab")
     extra = ["--config", str(config)] if config else []
-    proc = subprocess.Popen([sys.executable, "-m", f"simulators.{kind}", "--host", "127.0.0.1", "--port", str(port),
-                             *extra], stdout=log, stderr=subprocess.STDOUT, cwd=components.PROJECT_ROOT)
+    proc = spawn([sys.executable, "-m", f"simulators.{kind}", "--host", "127.0.0.1", "--port", str(port), *extra],
+                 stdout=log, stderr=subprocess.STDOUT, cwd=components.PROJECT_ROOT)
     wait_for(lambda: _up(f"http://127.0.0.1:{port}/__sim/stats"), 30, 0.2, f"the {kind} simulator")
     return proc
 
