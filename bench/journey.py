@@ -33,9 +33,10 @@ from collections import Counter
 from dataclasses import dataclass
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bench import baselines
+from bench.channel_throughput import POLL_SECONDS, SHOP_NAMES, order_id, shops_config, wait_caught_up
 from bench.harness import HUB_DATABASES, BenchSession, check_alive, log_problems, percentiles_ms
 from bench.procstat import CpuMeter, descendants, pids_named
 from connectors.ledgers import store as ledger_store
@@ -46,12 +47,13 @@ from services.accounting.models import vouchers
 from services.order.models import metadata as order_metadata
 from services.order.models import orders
 from tests.e2e.helpers import order_body, stock_sku, unique
+from tests.e2e.test_channels import HUB_SKUS
 
 SKUS = 8
 VOUCHERS_PER_ORDER = 2  # sale and cost of goods
 BENCH_APP = "hub-bench"  # application_name of the bench's own database connections (not counted)
-OUTSIDE_HUB = ("postgresql", "rabbitmq", "kingdee-simulator", "bench")
-LATENCIES = ("post", "reserved", "shipment_posted", "vouchers_posted", "ledger_confirmed")
+OUTSIDE_HUB = ("postgresql", "rabbitmq", "simulators", "bench")
+LATENCIES = ("accepted", "reserved", "shipment_posted", "vouchers_posted", "ledger_confirmed")
 
 
 @dataclass
@@ -59,10 +61,11 @@ class Order:
     """One arrival; times are wall-clock seconds (time.time(), the clock the hub's rows are stamped with)."""
     intended: float
     external_id: str
+    channel: str = "taobao"  # as tests.e2e.helpers.order_body sends it
     sent: float | None = None
+    error: str | None = None  # why the order could not be delivered (the gateway's or simulator's answer)
     id: str | None = None
-    post: float | None = None
-    post_status: str | None = None
+    accepted: float | None = None  # the POST answered 201 (gateway), or the row is in the order db (shops)
     reserved: float | None = None
     shipment_posted: float | None = None
     ship_status: str | None = None
@@ -72,7 +75,7 @@ class Order:
 
 def summarise(arrivals: list[Order], rate: float, seconds: float, window_end: float) -> dict:
     """The figures of one rate from its orders' times (pure, so that it can be tested on its own)."""
-    accepted = [o for o in arrivals if o.post_status == "201"]
+    accepted = [o for o in arrivals if o.error is None]
 
     def by(moment: str, t: float | None) -> int:
         return sum(1 for o in accepted if getattr(o, moment) is not None and (t is None or getattr(o, moment) <= t))
@@ -82,7 +85,7 @@ def summarise(arrivals: list[Order], rate: float, seconds: float, window_end: fl
                  for m in LATENCIES}
     return {
         "rate": rate, "seconds": seconds, "offered": len(arrivals), "offered_per_s": round(len(arrivals) / seconds, 2),
-        "accepted": len(accepted), "post_errors": dict(Counter(o.post_status for o in arrivals if o.post_status != "201")),
+        "accepted": len(accepted), "arrival_errors": dict(Counter(o.error for o in arrivals if o.error)),
         "ship_errors": dict(Counter(o.ship_status for o in accepted if o.ship_status not in (None, "200"))),
         "send_lag_ms": percentiles_ms([o.sent - o.intended for o in arrivals if o.sent is not None]),
         "reserved_per_s": round(by("reserved", window_end) / seconds, 2),
@@ -96,8 +99,12 @@ def summarise(arrivals: list[Order], rate: float, seconds: float, window_end: fl
 
 
 class Journey:
-    def __init__(self, session: BenchSession, wave_seconds: float, drain_seconds: float):
-        self.session, self.hub = session, session.hub
+    """The hub of a session, fed with orders from `source`: "gateway" (POST /orders) or "shops" (orders
+    generated in the Taobao and JD simulators, pulled by the shop connectors)."""
+
+    def __init__(self, session: BenchSession, source: str, wave_seconds: float, drain_seconds: float,
+                 sims: dict[str, str] | None = None):
+        self.session, self.hub, self.source, self.sims = session, session.hub, source, sims or {}
         assert self.hub is not None
         self.wave_seconds, self.drain_seconds = wave_seconds, drain_seconds
         urls = session.urls
@@ -126,7 +133,7 @@ class Journey:
         out = {name: descendants(p.popen.pid) for name, p in self.hub.stack.procs.items() if p.popen is not None}
         out["postgresql"] = self.pg() if self.pg is not None else []
         out["rabbitmq"] = self.broker
-        out["kingdee-simulator"] = [proc.pid for proc in self.session.sims.values()]
+        out["simulators"] = [proc.pid for proc in self.session.sims.values()]
         out["bench"] = [os.getpid()]
         return out
 
@@ -138,20 +145,33 @@ class Journey:
     def stock(self, orders_expected: int) -> None:
         assert self.hub is not None
         with self.hub.client("admin") as admin:
-            for sku in self.skus:
-                stock_sku(admin, sku, quantity=orders_expected // SKUS + 20, cost="5.00")
+            if self.source == "shops":  # a generated order has 1-3 lines of 1-3 units, combinations exploded
+                for sku in HUB_SKUS:
+                    stock_sku(admin, sku, quantity=10 * orders_expected + 100, cost="5.00")
+            else:
+                for sku in self.skus:
+                    stock_sku(admin, sku, quantity=orders_expected // SKUS + 20, cost="5.00")
 
-    async def _post(self, client: httpx.AsyncClient, o: Order) -> None:
-        o.sent, sku = time.time(), self.skus[self.count % SKUS]
+    async def _arrive(self, client: httpx.AsyncClient, o: Order) -> None:
+        """Deliver one order: POST it to the gateway, or have a shop simulator make it (paid)."""
+        o.sent, i = time.time(), self.count
         self.count += 1
         try:
-            reply = await client.post("/orders", json=order_body(sku, o.external_id))
-            o.post_status = str(reply.status_code)
-            if reply.status_code == 201:
-                o.id = reply.json()["id"]
+            if self.source == "shops":
+                platform, shop = SHOP_NAMES[i % len(SHOP_NAMES)]
+                reply = await client.post(f"{self.sims[platform]}/__sim/orders/generate",
+                                          json={"shop": shop, "count": 1, "seed": i, "paid_ratio": 1.0})
+                if reply.status_code == 200:
+                    o.channel, o.external_id = platform, order_id(platform, reply.json()["orders"][0])
+                    return  # accepted once the connector has put it in the order database
+            else:
+                reply = await client.post("/orders", json=order_body(self.skus[i % SKUS], o.external_id))
+                if reply.status_code == 201:
+                    o.id, o.accepted = reply.json()["id"], time.time()
+                    return
+            o.error = f"HTTP {reply.status_code}"
         except httpx.HTTPError as exc:
-            o.post_status = type(exc).__name__
-        o.post = time.time()
+            o.error = type(exc).__name__
 
     async def _ship(self, client: httpx.AsyncClient, o: Order) -> None:
         o.shipment_posted = time.time()
@@ -162,27 +182,27 @@ class Journey:
         except httpx.HTTPError as exc:
             o.ship_status = type(exc).__name__
 
-    def _newly_reserved(self) -> dict[str, float]:
-        """Orders `reserved` and not yet shipped, with the moment they became so (nothing but the shipment
-        changes a reserved order's row, so its updated_at is still the reservation's)."""
+    def _newly_reserved(self) -> list:
+        """Orders `reserved` and not yet shipped, with when they entered the hub and when they became
+        reserved (nothing but the shipment changes a reserved order's row after that)."""
         with self.order_db.reader() as s:
-            rows = s.execute(select(orders.c.id, orders.c.updated_at).where(orders.c.status == "reserved")).all()
-        return {r.id: as_utc(r.updated_at).timestamp() for r in rows}
-
-    def _confirmed_pushes(self) -> int:
-        ledger_pushes = ledger_store.pushes
-        with self.ledger_db.reader() as s:
-            return s.execute(select(func.count()).select_from(ledger_pushes)
-                             .where(ledger_pushes.c.status == "confirmed")).scalar() or 0
+            return s.execute(select(orders.c.id, orders.c.channel, orders.c.external_order_id, orders.c.created_at,
+                                    orders.c.updated_at).where(orders.c.status == "reserved")).all()
 
     async def _waves(self, arrivals: list[Order], shipper: httpx.AsyncClient, stop: asyncio.Event) -> None:
         """Every wave: ship all that became reserved since the last one, at once."""
         while not stop.is_set():
             began = time.monotonic()
-            ready = await asyncio.to_thread(self._newly_reserved)
-            wave = [o for o in arrivals if o.id in ready and o.shipment_posted is None]
-            for o in wave:
-                o.reserved = ready[o.id]
+            rows = await asyncio.to_thread(self._newly_reserved)
+            ready = {(r.channel, r.external_order_id): r for r in rows}
+            wave = []
+            for o in arrivals:
+                row = ready.get((o.channel, o.external_id))
+                if row is not None and o.shipment_posted is None:
+                    o.id, o.reserved = row.id, as_utc(row.updated_at).timestamp()
+                    if o.accepted is None:
+                        o.accepted = as_utc(row.created_at).timestamp()
+                    wave.append(o)
             await asyncio.gather(*(self._ship(shipper, o) for o in wave))
             try:
                 await asyncio.wait_for(stop.wait(), max(0.0, self.wave_seconds - (time.monotonic() - began)))
@@ -190,45 +210,45 @@ class Journey:
                 pass
 
     async def _offer(self, rate: float, seconds: float) -> tuple[list[Order], float]:
-        """Send `rate` orders/s for `seconds`, ship them in waves, then drain (bounded) until the ledger
-        confirmed every voucher of every accepted order. Returns the arrivals and the window's end."""
+        """Deliver `rate` orders/s for `seconds`, ship them in waves, then drain (bounded) until the ledger
+        confirmed both vouchers of every delivered order (looked up twice a second once arrivals stopped).
+        Returns the arrivals and the window's end."""
         assert self.hub is not None
         n = max(1, round(rate * seconds))
-        pushes_before = await asyncio.to_thread(self._confirmed_pushes)
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-        headers = {"X-API-Key": self.hub.key("sales")}
-        ship_headers = {"X-API-Key": self.hub.key("warehouse")}
-        async with httpx.AsyncClient(base_url=self.hub.stack.gateway_url, headers=headers, timeout=60, limits=limits) as sales, \
-                httpx.AsyncClient(base_url=self.hub.stack.gateway_url, headers=ship_headers, timeout=60,
+        gateway = self.hub.stack.gateway_url
+        arrive_headers = {"X-API-Key": self.hub.key("sales")} if self.source == "gateway" else {}
+        async with httpx.AsyncClient(base_url=gateway, headers=arrive_headers, timeout=60, limits=limits) as arrive, \
+                httpx.AsyncClient(base_url=gateway, headers={"X-API-Key": self.hub.key("warehouse")}, timeout=60,
                                   limits=limits) as shipper:
             t0 = time.time() + 0.2
             arrivals = [Order(t0 + i / rate, f"{self.prefix}-{rate:g}-{i}") for i in range(n)]
             stop = asyncio.Event()
             waves = asyncio.create_task(self._waves(arrivals, shipper, stop))
-            posts = []
+            sends = []
             for o in arrivals:
                 delay = o.intended - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                posts.append(asyncio.create_task(self._post(sales, o)))
+                sends.append(asyncio.create_task(self._arrive(arrive, o)))
             window_end = t0 + seconds
             await asyncio.sleep(max(0.0, window_end - time.time()))
-            await asyncio.gather(*posts)
-            accepted = sum(1 for o in arrivals if o.post_status == "201")
+            await asyncio.gather(*sends)
             deadline = time.monotonic() + self.drain_seconds
             while time.monotonic() < deadline:
-                confirmed = await asyncio.to_thread(self._confirmed_pushes)
-                if confirmed - pushes_before >= VOUCHERS_PER_ORDER * accepted:
+                await asyncio.to_thread(self._books, arrivals)
+                if all(o.ledger_confirmed for o in arrivals if o.error is None):
                     break
                 check_alive(self.hub)
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(0.5)
             stop.set()
             await waves
         return arrivals, window_end
 
     def _books(self, arrivals: list[Order]) -> None:
-        """Fill in when each order's vouchers were posted and when the ledger confirmed both."""
-        by_id = {o.id: o for o in arrivals if o.id}
+        """Fill in when each order's vouchers were posted and when the ledger confirmed both (for the
+        orders not confirmed yet)."""
+        by_id = {o.id: o for o in arrivals if o.id and o.ledger_confirmed is None}
         ids = list(by_id)
         voucher_orders: dict[str, str] = {}
         posted: dict[str, list[float]] = {}
@@ -246,17 +266,16 @@ class Journey:
                                    .where(pushes.c.voucher_id.in_(voucher_ids[chunk:chunk + 500]))
                                    .where(pushes.c.status == "confirmed")):
                     confirmed.setdefault(voucher_orders[r.voucher_id], []).append(as_utc(r.updated_at).timestamp())
-        for order_id, o in by_id.items():
-            if len(posted.get(order_id, ())) >= VOUCHERS_PER_ORDER:
-                o.vouchers_posted = max(posted[order_id])
-            if len(confirmed.get(order_id, ())) >= VOUCHERS_PER_ORDER:
-                o.ledger_confirmed = max(confirmed[order_id])
+        for hub_id, o in by_id.items():
+            if len(posted.get(hub_id, ())) >= VOUCHERS_PER_ORDER:
+                o.vouchers_posted = max(posted[hub_id])
+            if len(confirmed.get(hub_id, ())) >= VOUCHERS_PER_ORDER:
+                o.ledger_confirmed = max(confirmed[hub_id])
 
     def run_rate(self, rate: float, seconds: float, idle_ms_per_s: dict[str, float]) -> dict:
         meter = self.meter()
         arrivals, window_end = asyncio.run(self._offer(rate, seconds))
         used = meter.stop()
-        self._books(arrivals)
         result = summarise(arrivals, rate, seconds, window_end)
         done = result["completed"]
         per_order = {g: round(ms / done, 2) for g, ms in sorted(used.items())} if done else {}
@@ -299,17 +318,36 @@ def run_baselines(session: BenchSession, scale: float) -> dict:
     return out
 
 
-def run(rates: list[float], seconds: float, db: str, idle_seconds: float = 10, wave_seconds: float = 1.0,
-        drain_seconds: float = 60, baseline_scale: float = 1.0, warmup: int = 5) -> dict:
-    result: dict = {"db": db, "rates": [], "wave_seconds": wave_seconds, "load_average_start": list(os.getloadavg())}
-    with BenchSession(db, (*HUB_DATABASES, "ledger")) as session:
+def start_hub(session: BenchSession, source: str) -> dict[str, str]:
+    """The hub with the Kingdee-style ledger (and for `shops` the Taobao and JD simulators and their
+    connectors, set up as bench.channel_throughput does); the shop simulators' URLs."""
+    env = {"HUB_LEDGERS": "kingdee", "HUB_KINGDEE_URL": f"{session.simulator('kingdee')}/k3cloud/", **DEMO_KINGDEE}
+    sims = {}
+    if source == "shops":
+        sims = {platform: session.simulator(platform) for platform in ("taobao", "jd")}
+        shops_file = session.log_dir / "shops.json"
+        shops_file.write_text(json.dumps({p: {**cfg, "url": sims[p], "timeout_seconds": 1, "max_wait_seconds": 2}
+                                          for p, cfg in shops_config().items()}))
+        env.update({"HUB_SHOPS_FILE": str(shops_file), "HUB_SHOPS_POLL_SECONDS": str(POLL_SECONDS)})
+    session.start_hub(env)
+    return sims
+
+
+def run(rates: list[float], seconds: float, db: str, source: str = "gateway", idle_seconds: float = 10,
+        wave_seconds: float = 1.0, drain_seconds: float = 60, baseline_scale: float = 1.0, warmup: int = 5) -> dict:
+    result: dict = {"db": db, "source": source, "rates": [], "wave_seconds": wave_seconds,
+                    "load_average_start": [round(x, 2) for x in os.getloadavg()]}
+    databases = (*HUB_DATABASES, "ledger", *(("shops",) if source == "shops" else ()))
+    with BenchSession(db, databases) as session:
         result["log_dir"] = str(session.log_dir)
         result["baselines"] = run_baselines(session, baseline_scale)
-        kingdee = session.simulator("kingdee")
-        session.start_hub({"HUB_LEDGERS": "kingdee", "HUB_KINGDEE_URL": f"{kingdee}/k3cloud/", **DEMO_KINGDEE})
-        journey = Journey(session, wave_seconds, drain_seconds)
+        sims = start_hub(session, source)
+        journey = Journey(session, source, wave_seconds, drain_seconds, sims)
         try:
             journey.stock(warmup + sum(round(r * seconds) for r in rates))
+            if source == "shops":  # the connectors start a day back: measure new orders, not the catch-up
+                assert session.hub is not None
+                result["catch_up_seconds"] = round(wait_caught_up(session.hub, 180), 1)
             if warmup:  # connections, gRPC channels, the ledger's session, caches
                 warm = journey.run_rate(warmup, 1, {})
                 if warm["completed"] < warm["accepted"]:
@@ -328,7 +366,10 @@ def _p(lat: dict | None) -> str:
 
 
 def report(r: dict) -> str:
-    lines = [f"open-loop full journey on {r['db']} (load average at start {r['load_average_start']})"]
+    lines = [f"open-loop full journey, orders from the {r['source']}, on {r['db']} "
+             f"(load average at start {r['load_average_start']})"]
+    if "catch_up_seconds" in r:
+        lines.append(f"shop connectors caught up with now {r['catch_up_seconds']}s after the hub was ready")
     b = r["baselines"]
     if b:
         lines.append("raw baselines in this run:")
@@ -352,7 +393,7 @@ def report(r: dict) -> str:
             f"rate {x['rate']:g}/s for {x['seconds']:g}s: offered {x['offered']} ({x['offered_per_s']}/s), accepted "
             f"{x['accepted']}, reserved {x['reserved_per_s']}/s and completed {x['completed_per_s']}/s in the window, "
             f"{x['completed']} completed after the drain; backlog at end {x['backlog_at_end']}"
-            + (f"; POST errors {x['post_errors']}" if x["post_errors"] else "")
+            + (f"; not delivered {x['arrival_errors']}" if x["arrival_errors"] else "")
             + (f"; shipment errors {x['ship_errors']}" if x["ship_errors"] else ""),
             "  latency from intended arrival p50 / p95 / p99 ms: "
             + ", ".join(f"{m} {_p(x['latency_ms'][m])}" for m in LATENCIES) + f"; send lag {_p(x['send_lag_ms'])}",
@@ -370,6 +411,8 @@ def main(argv=None) -> None:
     ap.add_argument("--rates", default="5,10,20", help="orders per second, comma-separated, one after the other")
     ap.add_argument("--seconds", type=float, default=30, help="arrival window per rate")
     ap.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
+    ap.add_argument("--source", choices=("gateway", "shops"), default="gateway",
+                    help="orders POSTed to the gateway, or made in the shop simulators and pulled by the connectors")
     ap.add_argument("--idle-seconds", type=float, default=10, help="how long the idle hub's CPU is measured")
     ap.add_argument("--wave-seconds", type=float, default=1.0, help="how often reserved orders are shipped")
     ap.add_argument("--drain-seconds", type=float, default=60, help="at most this long after arrivals stop")
@@ -381,7 +424,7 @@ def main(argv=None) -> None:
         ap.error("--rates must be positive numbers and --seconds positive")
     if sum(r * args.seconds for r in rates) > 200_000:
         ap.error("more than 200,000 orders in one run: use fewer rates or shorter windows")
-    result = run(rates, args.seconds, args.db, args.idle_seconds, args.wave_seconds, args.drain_seconds,
+    result = run(rates, args.seconds, args.db, args.source, args.idle_seconds, args.wave_seconds, args.drain_seconds,
                  args.baseline_scale)
     print(json.dumps(result) if args.json else report(result))
 

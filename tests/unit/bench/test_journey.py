@@ -9,8 +9,8 @@ from bench.journey import Order, summarise
 from bench.procstat import CpuMeter, cpu_ms
 
 
-def _order(i: float, post="201", reserved=None, posted=None, confirmed=None) -> Order:
-    return Order(intended=i, external_id=f"o{i}", sent=i + 0.001, id=f"id{i}", post=i + 0.05, post_status=post,
+def _order(i: float, error=None, reserved=None, posted=None, confirmed=None) -> Order:
+    return Order(intended=i, external_id=f"o{i}", sent=i + 0.001, id=f"id{i}", accepted=i + 0.05, error=error,
                  reserved=None if reserved is None else i + reserved,
                  vouchers_posted=None if posted is None else i + posted,
                  ledger_confirmed=None if confirmed is None else i + confirmed)
@@ -21,9 +21,9 @@ def test_summarise_counts_completion_in_the_window_backlog_and_latency_from_inte
     arrivals = [_order(0.0, reserved=0.2, posted=1.0, confirmed=1.5),      # done within the window
                 _order(0.5, reserved=0.3, posted=1.2, confirmed=1.7),      # confirmed at 2.2: after it
                 _order(1.0, reserved=0.4, posted=1.4),                     # never confirmed
-                _order(1.5, post="503")]                                   # refused by the gateway
+                _order(1.5, error="HTTP 503")]                                   # refused by the gateway
     s = summarise(arrivals, rate=2, seconds=2, window_end=2.0)
-    assert (s["offered"], s["accepted"], s["post_errors"]) == (4, 3, {"503": 1})
+    assert (s["offered"], s["accepted"], s["arrival_errors"]) == (4, 3, {"HTTP 503": 1})
     assert (s["completed_in_window"], s["completed_per_s"], s["completed"]) == (1, 0.5, 2)
     assert s["backlog_at_end"] == {"not_reserved": 0, "vouchers_not_posted": 1, "not_confirmed": 2}
     assert s["reserved_per_s"] == 1.5
