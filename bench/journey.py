@@ -53,6 +53,7 @@ SKUS = 8
 VOUCHERS_PER_ORDER = 2  # sale and cost of goods
 BENCH_APP = "hub-bench"  # application_name of the bench's own database connections (not counted)
 OUTSIDE_HUB = ("postgresql", "rabbitmq", "simulators", "bench")
+TRIES = 3  # per request, when the connection failed
 LATENCIES = ("accepted", "reserved", "shipment_posted", "vouchers_posted", "ledger_confirmed")
 
 
@@ -71,6 +72,7 @@ class Order:
     ship_status: str | None = None
     vouchers_posted: float | None = None
     ledger_confirmed: float | None = None
+    transport_errors: int = 0  # requests that failed in transport (sent again, up to TRIES in all)
 
 
 def summarise(arrivals: list[Order], rate: float, seconds: float, window_end: float) -> dict:
@@ -87,6 +89,7 @@ def summarise(arrivals: list[Order], rate: float, seconds: float, window_end: fl
         "rate": rate, "seconds": seconds, "offered": len(arrivals), "offered_per_s": round(len(arrivals) / seconds, 2),
         "accepted": len(accepted), "arrival_errors": dict(Counter(o.error for o in arrivals if o.error)),
         "ship_errors": dict(Counter(o.ship_status for o in accepted if o.ship_status not in (None, "200"))),
+        "transport_errors": sum(o.transport_errors for o in arrivals),
         "send_lag_ms": percentiles_ms([o.sent - o.intended for o in arrivals if o.sent is not None]),
         "reserved_per_s": round(by("reserved", window_end) / seconds, 2),
         "completed_in_window": completed_in_window, "completed_per_s": round(completed_in_window / seconds, 2),
@@ -117,6 +120,7 @@ class Journey:
         self.skus = [unique("JOURNEY") for _ in range(SKUS)]
         self.prefix = f"J{uuid.uuid4().hex[:6]}"
         self.count = 0
+        self.phases = 0
         self.pg = None if session.backend == "sqlite" else baselines.PgBackends(
             [f"{session.name}_{db}" for db in session.databases], exclude_app=BENCH_APP)
         self.broker = pids_named("beam.smp")
@@ -153,32 +157,46 @@ class Journey:
                     stock_sku(admin, sku, quantity=orders_expected // SKUS + 20, cost="5.00")
 
     async def _arrive(self, client: httpx.AsyncClient, o: Order) -> None:
-        """Deliver one order: POST it to the gateway, or have a shop simulator make it (paid)."""
+        """Deliver one order: POST it to the gateway, or have a shop simulator make it (paid). A request
+        that failed in transport (a kept-alive connection the server had just closed) is sent again: the
+        gateway answers 200 with the order if the first one got through."""
         o.sent, i = time.time(), self.count
         self.count += 1
-        try:
-            if self.source == "shops":
-                platform, shop = SHOP_NAMES[i % len(SHOP_NAMES)]
-                reply = await client.post(f"{self.sims[platform]}/__sim/orders/generate",
-                                          json={"shop": shop, "count": 1, "seed": i, "paid_ratio": 1.0})
-                if reply.status_code == 200:
-                    o.channel, o.external_id = platform, order_id(platform, reply.json()["orders"][0])
-                    return  # accepted once the connector has put it in the order database
-            else:
-                reply = await client.post("/orders", json=order_body(self.skus[i % SKUS], o.external_id))
-                if reply.status_code == 201:
-                    o.id, o.accepted = reply.json()["id"], time.time()
-                    return
-            o.error = f"HTTP {reply.status_code}"
-        except httpx.HTTPError as exc:
-            o.error = type(exc).__name__
+        for attempt in range(TRIES):
+            try:
+                if self.source == "shops":
+                    platform, shop = SHOP_NAMES[i % len(SHOP_NAMES)]
+                    reply = await client.post(f"{self.sims[platform]}/__sim/orders/generate",
+                                              json={"shop": shop, "count": 1, "seed": i, "paid_ratio": 1.0})
+                    if reply.status_code == 200:
+                        o.channel, o.external_id = platform, order_id(platform, reply.json()["orders"][0])
+                        o.error = None  # accepted once the connector has put it in the order database
+                        return
+                else:
+                    reply = await client.post("/orders", json=order_body(self.skus[i % SKUS], o.external_id))
+                    if reply.status_code == 201 or (attempt and reply.status_code == 200):
+                        o.id, o.accepted, o.error = reply.json()["id"], time.time(), None
+                        return
+                o.error = f"HTTP {reply.status_code}"
+                return
+            except httpx.TransportError as exc:
+                o.error = type(exc).__name__
+                o.transport_errors += 1
+            except httpx.HTTPError as exc:
+                o.error = type(exc).__name__
+                return
 
     async def _ship(self, client: httpx.AsyncClient, o: Order) -> None:
+        """A shipment that failed in transport is left for the next wave (the order is still reserved
+        unless it got through); one the gateway refused is counted and not tried again."""
         o.shipment_posted = time.time()
         try:
             reply = await client.post(f"/orders/{o.id}/shipment",
                                       json={"carrier": "SF", "tracking_number": f"SF{o.external_id}"[:32]})
             o.ship_status = str(reply.status_code)
+        except httpx.TransportError as exc:
+            o.ship_status, o.shipment_posted = type(exc).__name__, None
+            o.transport_errors += 1
         except httpx.HTTPError as exc:
             o.ship_status = type(exc).__name__
 
@@ -222,7 +240,8 @@ class Journey:
                 httpx.AsyncClient(base_url=gateway, headers={"X-API-Key": self.hub.key("warehouse")}, timeout=60,
                                   limits=limits) as shipper:
             t0 = time.time() + 0.2
-            arrivals = [Order(t0 + i / rate, f"{self.prefix}-{rate:g}-{i}") for i in range(n)]
+            self.phases += 1
+            arrivals = [Order(t0 + i / rate, f"{self.prefix}-{self.phases}-{i}") for i in range(n)]
             stop = asyncio.Event()
             waves = asyncio.create_task(self._waves(arrivals, shipper, stop))
             sends = []
@@ -394,7 +413,8 @@ def report(r: dict) -> str:
             f"{x['accepted']}, reserved {x['reserved_per_s']}/s and completed {x['completed_per_s']}/s in the window, "
             f"{x['completed']} completed after the drain; backlog at end {x['backlog_at_end']}"
             + (f"; not delivered {x['arrival_errors']}" if x["arrival_errors"] else "")
-            + (f"; shipment errors {x['ship_errors']}" if x["ship_errors"] else ""),
+            + (f"; shipment errors {x['ship_errors']}" if x["ship_errors"] else "")
+            + (f"; requests failed in transport and sent again {x['transport_errors']}" if x["transport_errors"] else ""),
             "  latency from intended arrival p50 / p95 / p99 ms: "
             + ", ".join(f"{m} {_p(x['latency_ms'][m])}" for m in LATENCIES) + f"; send lag {_p(x['send_lag_ms'])}",
             f"  CPU ms per order: hub {x['cpu_ms_per_order_hub']} (above idle {x['cpu_ms_per_order_hub_above_idle']}), "
