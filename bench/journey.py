@@ -1,6 +1,7 @@
-"""Open-loop full-journey benchmark: orders arrive at fixed rates, and each is POSTed to the gateway,
-reserved, shipped in a wave, posted as vouchers by accounting and confirmed by the Kingdee-style ledger
-simulator through the ledger connector.
+"""Open-loop full-journey benchmark: orders arrive at fixed rates (POSTed to the gateway, or made in the
+Taobao and JD simulators and pulled by the shop connectors: `--source`), are reserved, shipped in waves,
+posted as vouchers by accounting and confirmed by the Kingdee-style ledger simulator through the ledger
+connector.
 
 Open loop: order i of a rate r has an intended arrival time t0 + i/r and is sent then, whatever the hub
 is doing (asyncio, one task per request, so a slow answer never delays the next send); every latency is
@@ -9,17 +10,18 @@ has become `reserved` since the last wave (one POST /orders/{id}/shipment per or
 shipment endpoint yet), so vouchers wait up to one wave for their shipment.
 
 Per rate: offered and completed rate (orders confirmed by the ledger within the arrival window), the
-backlog when arrivals stop, latency from intended arrival to the POST's answer, to reserved, to shipment,
-to both vouchers posted and to both confirmed by the ledger (p50/p95/p99, after a bounded drain), and CPU
+backlog when arrivals stop, latency from intended arrival to accepted, to reserved, to shipment, to both
+vouchers posted and to both confirmed by the ledger (p50/p95/p99, after a bounded drain), and CPU
 milliseconds per completed order per process, from /proc utime+stime: every hub process, the PostgreSQL
 backends of the hub's databases (not the bench's own), RabbitMQ's beam.smp (the whole broker, which
-other users of the machine share) and the Kingdee simulator and the bench itself (outside the hub).
+other users of the machine share), and outside the hub the simulators and the bench itself.
 Also: the hub's idle CPU per second with no load, its resident memory (idle and at peak), and raw
-baselines from the same run (bench/baselines.py).
+baselines from the same run (bench/baselines.py). bench/README.md says what each figure means.
 
-    python -m bench.journey [--rates 5,10,20] [--seconds 30] [--db postgresql|sqlite] [--json] ...
+    python -m bench.journey [--rates 5,10,20] [--seconds 30] [--db postgresql|sqlite] [--source gateway|shops]
+                            [--json] ...
 
-Logs of the hub's processes and of the simulator are kept in var/bench/<session>/log.
+Logs of the hub's processes and of the simulators are kept in var/bench/<session>/log.
 """
 from __future__ import annotations
 
@@ -157,8 +159,8 @@ class Journey:
                     stock_sku(admin, sku, quantity=orders_expected // SKUS + 20, cost="5.00")
 
     async def _arrive(self, client: httpx.AsyncClient, o: Order) -> None:
-        """Deliver one order: POST it to the gateway, or have a shop simulator make it (paid). A request
-        that failed in transport (a kept-alive connection the server had just closed) is sent again: the
+        """Deliver one order: POST it to the gateway, or have a shop simulator make it (paid). A POST that
+        failed in transport (a kept-alive connection the server had just closed) is sent again: the
         gateway answers 200 with the order if the first one got through."""
         o.sent, i = time.time(), self.count
         self.count += 1
@@ -182,6 +184,8 @@ class Journey:
             except httpx.TransportError as exc:
                 o.error = type(exc).__name__
                 o.transport_errors += 1
+                if self.source == "shops":  # making it again could make a second order
+                    return
             except httpx.HTTPError as exc:
                 o.error = type(exc).__name__
                 return
@@ -417,8 +421,10 @@ def report(r: dict) -> str:
             + (f"; requests failed in transport and sent again {x['transport_errors']}" if x["transport_errors"] else ""),
             "  latency from intended arrival p50 / p95 / p99 ms: "
             + ", ".join(f"{m} {_p(x['latency_ms'][m])}" for m in LATENCIES) + f"; send lag {_p(x['send_lag_ms'])}",
-            f"  CPU ms per order: hub {x['cpu_ms_per_order_hub']} (above idle {x['cpu_ms_per_order_hub_above_idle']}), "
-            f"hub + PostgreSQL {x['cpu_ms_per_order_hub_and_postgresql']}; hub RSS peak {x['hub_rss_peak_mib']} MiB; "
+            f"  CPU ms per order: hub {x['cpu_ms_per_order_hub']} (above idle {x['cpu_ms_per_order_hub_above_idle']})"
+            + (f", hub + PostgreSQL {x['cpu_ms_per_order_hub_and_postgresql']}" if r["db"] == "postgresql" else
+               " (SQLite works inside the hub's processes)")
+            + f"; hub RSS peak {x['hub_rss_peak_mib']} MiB; "
             f"load average {x['load_average']}",
             "    " + ", ".join(f"{g} {v}" for g, v in sorted(x["cpu_ms_per_order"].items(), key=lambda kv: -kv[1])),
         ]
