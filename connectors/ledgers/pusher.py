@@ -59,7 +59,10 @@ class Pusher:
     def tick(self) -> int:
         """Push (or look up) every voucher that is due; returns how many were handled."""
         if self.summariser is not None:
-            self.summariser.compose_due()
+            try:
+                self.summariser.compose_due()
+            except Exception:  # nothing was composed (one transaction); the pushes go on
+                log.exception("%s: composing summary vouchers failed", self.ledger)
         p, v = store.pushes, store.vouchers
         # a hub voucher summed into a summary voucher is never pushed on its own
         own = p.c.is_summary if self.summariser is not None else or_(p.c.is_summary, p.c.summary_id.is_(None))
@@ -203,15 +206,17 @@ class Pusher:
         return None
 
     def update_gauges(self) -> dict:
-        counts = status(self.db, self.ledger)
+        counts = status(self.db, self.ledger, self.summariser is not None)
         UNPOSTED.labels(self.ledger).set(counts["pending"] + counts["pushing"])
         REJECTED.labels(self.ledger).set(counts["rejected"])
         OLDEST.labels(self.ledger).set(counts["oldest_unposted_seconds"])
         return counts
 
 
-def status(db: Database, ledger: str) -> dict:
-    """Counts of hub vouchers by push state (in summary mode each mirrors its summary voucher's)."""
+def status(db: Database, ledger: str, summary_mode: bool = False) -> dict:
+    """Counts of hub vouchers by push state (in summary mode each mirrors its summary voucher's,
+    and those waiting for their day to be summed are pending). The oldest unposted age is that of
+    the oldest unconfirmed voucher the ledger is to receive: in summary mode a summary voucher."""
     p = store.pushes
     with db.reader() as s:
         by_status = dict(s.execute(select(p.c.status, func.count()).where(p.c.ledger == ledger, ~p.c.is_summary)
@@ -219,7 +224,8 @@ def status(db: Database, ledger: str) -> dict:
         duplicates = s.execute(select(func.coalesce(func.sum(p.c.save_calls - 1), 0))
                                .where(p.c.ledger == ledger, p.c.save_calls > 1)).scalar()
         oldest = s.execute(select(func.min(p.c.created_at)).where(
-            p.c.ledger == ledger, ~p.c.is_summary, p.c.status.in_((store.PENDING, store.PUSHING)))).scalar()
+            p.c.ledger == ledger, p.c.is_summary if summary_mode else ~p.c.is_summary,
+            p.c.status.in_((store.PENDING, store.PUSHING)))).scalar()
     age = (clock.now() - as_utc(oldest)).total_seconds() if oldest else 0.0
     return {"ledger": ledger, **{k: int(by_status.get(k, 0)) for k in
                                  (store.PENDING, store.PUSHING, store.CONFIRMED, store.REJECTED)},

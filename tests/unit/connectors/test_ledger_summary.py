@@ -77,6 +77,8 @@ def test_a_day_is_summed_after_its_end_in_the_merchants_time_zone_plus_grace(tmp
         p.tick()
         if moment < shanghai_midnight + GRACE:  # 01:59 the next morning: the night's stragglers may still come
             assert ledger_vouchers(sim) == {} and pushes(db)["v1"].summary_id is None
+            waiting = pusher.status(db, "kingdee", summary_mode=True)
+            assert (waiting["pending"], waiting["oldest_unposted_seconds"]) == (1, 0.0)  # waiting is not late
     assert list(ledger_vouchers(sim)) == ["HUB-S-20261121-taobao-sale-01"]
     client.close()
 
