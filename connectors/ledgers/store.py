@@ -18,7 +18,7 @@ metadata = new_metadata()
 PENDING, PUSHING, CONFIRMED, REJECTED = "pending", "pushing", "confirmed", "rejected"
 
 # In summary mode (connectors/ledgers/summary.py) a summary voucher is kept like a hub voucher
-# (a ledger_vouchers row with the summed lines, id "<ledger>/<external number>", and its own push
+# (a ledger_vouchers row with the summed lines, id "<ledger>:<external number>", and its own push
 # row with is_summary set); each hub voucher it sums names it in summary_id and mirrors its status.
 
 vouchers = Table(

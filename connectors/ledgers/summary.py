@@ -140,7 +140,7 @@ class Summariser:
         taken = s.execute(select(p.c.external_number).where(p.c.ledger == self.ledger, p.c.is_summary,
                                                             p.c.external_number.like(f"{prefix}%"))).scalars().all()
         number = external_number(day, channel, kind, 1 + max((int(n[len(prefix):]) for n in taken), default=0))
-        summary_id = f"{self.ledger}/{number}"
+        summary_id = f"{self.ledger}:{number}"  # one path segment in the gateway's retry URL
         body = compose([voucher for _, voucher in members], number)
         s.execute(dialect_insert(s, v).values(voucher_id=summary_id, number=number, period=body["period"],
                                               body=json.dumps(body, ensure_ascii=False), received_at=now))

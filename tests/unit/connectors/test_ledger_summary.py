@@ -57,7 +57,7 @@ def test_one_summary_voucher_per_day_channel_and_kind_each_once_after_a_lost_ans
     assert totals == {("1122", "339.00", "0.00"), ("6001", "0.00", "300.00"), ("2221.01.05", "0.00", "39.00")}
     rows = pushes(db)
     assert {r.status for r in rows.values()} == {store.CONFIRMED}
-    summary_row = rows["kingdee/HUB-S-20261121-taobao-sale-01"]
+    summary_row = rows["kingdee:HUB-S-20261121-taobao-sale-01"]
     assert summary_row.ledger_ref == f"{sale['id']}/{sale['number']}" and summary_row.save_calls == 1
     for vid in ("v1", "v2", "v3"):  # every hub voucher keeps its own number and state, naming its summary
         assert rows[vid].summary_id == summary_row.voucher_id and rows[vid].ledger_ref == summary_row.ledger_ref
@@ -96,8 +96,8 @@ def test_a_late_voucher_goes_into_a_supplementary_summary_of_its_day(tmp_path, s
     assert {(e["account"], e["debit"]) for e in held["HUB-S-20261121-taobao-sale-02"]["entries"]} >= {
         ("1122", "113.00")}
     rows = pushes(db)
-    assert (rows["v1"].summary_id, rows["v3"].summary_id) == ("kingdee/HUB-S-20261121-taobao-sale-01",
-                                                              "kingdee/HUB-S-20261121-taobao-sale-02")
+    assert (rows["v1"].summary_id, rows["v3"].summary_id) == ("kingdee:HUB-S-20261121-taobao-sale-01",
+                                                              "kingdee:HUB-S-20261121-taobao-sale-02")
     assert sim.get("/__sim/stats").json()["stored"] == 2
     client.close()
 
