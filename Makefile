@@ -45,6 +45,7 @@ soak: bootstrap
 	HUB_SOAK_ORDERS=5000 $(PY) -m pytest -q tests/e2e/test_channels.py -k exactly_once
 
 bench: bootstrap
+	$(PY) -m bench.journey --rates 5,10 --seconds 30
 	$(PY) -m bench.reserve_throughput
 	$(PY) -m bench.channel_throughput --orders 400
 	$(PY) -m bench.reservations --orders 1000

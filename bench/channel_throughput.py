@@ -13,7 +13,7 @@ finished until every generated order is in the order database with a status othe
 channel every 50 ms. Reported: orders/s end to end, the time to the first and to the last order, and
 the connectors' counters (pulled, published, duplicates suppressed, held, API calls).
 
-Raw pika, before the hub starts, in the same vhost: `bench.reserve_throughput.bench_pika` (persistent
+Raw pika, before the hub starts, in the same vhost: `bench.baselines.bench_pika` (persistent
 ~500-byte messages with publisher confirms to a quorum queue, one consumer, prefetch 100).
 
     python -m bench.channel_throughput [--orders N] [--messages M] [--backend sqlite|postgresql] [--json]
@@ -26,27 +26,22 @@ import argparse
 import copy
 import json
 import statistics
-import tempfile
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from bench.reserve_throughput import bench_pika, log_problems
-from hub import components
-from hub.supervisor import free_port
+from bench.baselines import bench_pika
+from bench.harness import HUB_DATABASES, BenchSession, check_alive, log_problems
 from hubkit.db import as_utc
 from services.order.models import orders
 from tests.e2e.helpers import stock_sku
 from tests.e2e.test_channels import HUB_SKUS, SHOPS, UNMAPPED_JD_SKU
-from tests.e2e.test_ledgers import _simulator
-from tests.support import infra
-from tests.support.hub import Hub, wait_for
+from tests.support.hub import wait_for
 
-DATABASES = (*components.SERVICES, "gateway", "ledger", "shops")
+DATABASES = (*HUB_DATABASES, "ledger", "shops")
 SHOP_NAMES = (("taobao", "tb-main"), ("taobao", "tb-outlet"), ("jd", "jd-main"), ("jd", "jd-outlet"))
 POLL_SECONDS = 0.5  # HUB_SHOPS_POLL_SECONDS, as in the channel_hub fixture (the default is 2.0)
 
@@ -73,16 +68,6 @@ def outer_skus(platform: str, rendered: dict) -> list[str]:
 
 def order_id(platform: str, rendered: dict) -> str:
     return str(rendered.get("trade", rendered)["tid"]) if platform == "taobao" else str(rendered["orderId"])
-
-
-def dead_processes(hub) -> list[str]:
-    return [name for name in hub.stack.procs if not hub.stack.running(name)]
-
-
-def check_alive(hub) -> None:
-    dead = dead_processes(hub)
-    if dead:
-        raise RuntimeError(f"hub processes exited: {dead}; see their logs in {hub.stack.log_dir}")
 
 
 def shop_lags(hub) -> dict:
@@ -204,47 +189,22 @@ def bench_channels(hub, sims: dict, n: int) -> dict:
 
 
 def run(n: int, m: int, backend: str) -> dict:
-    name = infra.session_name()
-    log_dir = Path(components.PROJECT_ROOT) / "var" / "bench" / name / "log"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    result = {"backend": backend, "log_dir": str(log_dir), "shops_poll_seconds": POLL_SECONDS}
-    hub, sims, urls = None, {}, None
-    tmp = tempfile.TemporaryDirectory(prefix="hub-bench-")
-    vhost_uri = infra.create_vhost(name)
-    try:
-        result["pika"] = bench_pika(vhost_uri, m)
-        if backend == "postgresql":
-            urls = infra.create_databases(name, DATABASES)
-        else:
-            urls = {db: f"sqlite:///{Path(tmp.name) / (db + '.db')}" for db in DATABASES}
-        ports = {"taobao": free_port(), "jd": free_port()}
-        for platform, port in ports.items():
-            sims[platform] = _simulator(platform, port, log_dir)
-        sim_urls = {p: f"http://127.0.0.1:{port}" for p, port in ports.items()}
+    with BenchSession(backend, DATABASES) as session:
+        result = {"backend": backend, "log_dir": str(session.log_dir), "shops_poll_seconds": POLL_SECONDS,
+                  "pika": bench_pika(session.vhost_uri, m)}
+        sim_urls = {platform: session.simulator(platform) for platform in ("taobao", "jd")}
         for url in sim_urls.values():
             httpx.post(f"{url}/__sim/faults", json={}, timeout=10).raise_for_status()  # no faults at all
-        shops_file = log_dir / "shops.json"
+        shops_file = session.log_dir / "shops.json"
         shops_file.write_text(json.dumps({p: {**cfg, "url": sim_urls[p], "timeout_seconds": 1, "max_wait_seconds": 2}
                                           for p, cfg in shops_config().items()}))
-        hub = Hub(vhost_uri, urls, log_dir, extra_env={"HUB_SHOPS_FILE": str(shops_file),
-                                                       "HUB_SHOPS_POLL_SECONDS": str(POLL_SECONDS)})
-        hub.start()
+        hub = session.start_hub({"HUB_SHOPS_FILE": str(shops_file), "HUB_SHOPS_POLL_SECONDS": str(POLL_SECONDS)})
         with hub.client("admin") as admin:
             for sku in HUB_SKUS:
                 stock_sku(admin, sku, quantity=10 * n + 100, cost="5.00")  # enough that every order reserves
         result["catch_up_seconds"] = round(wait_caught_up(hub, 180), 1)
         result["hub"] = bench_channels(hub, sim_urls, n)
-    finally:
-        if hub is not None:
-            hub.stop()
-        for proc in sims.values():
-            proc.terminate()
-            proc.wait(10)
-        if backend == "postgresql" and urls is not None:
-            infra.drop_databases(name, DATABASES)
-        infra.delete_vhost(name)
-        tmp.cleanup()
-    result["log_problems"] = log_problems(log_dir)
+    result["log_problems"] = log_problems(session.log_dir)
     result["ratio"] = round(result["hub"]["orders_per_s"] / result["pika"]["msgs_per_s"], 4)
     return result
 

@@ -21,76 +21,23 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import pika
 from sqlalchemy import func, select
 
-from hub import components
+from bench.baselines import bench_pika
+from bench.harness import BenchSession, log_problems
 from services.order.models import orders
 from tests.e2e.helpers import order_body, stock_sku, unique
-from tests.support import infra
-from tests.support.hub import Hub
 
-DATABASES = (*components.SERVICES, "gateway")
 THREADS, SKUS, WARMUP = 16, 8, 20
 
 
 def p50_p95_ms(seconds) -> tuple[float, float]:
     q = statistics.quantiles(seconds, n=20)
     return round(q[9] * 1000, 1), round(q[18] * 1000, 1)
-
-
-def bench_pika(amqp_uri: str, m: int) -> dict:
-    params, queue = pika.URLParameters(amqp_uri), "bench.raw"
-    body = json.dumps({"event_type": "order_placed", "payload": {"pad": "x" * 430}}).encode()
-    props = pika.BasicProperties(delivery_mode=2, content_type="application/json")
-    ready, done = threading.Event(), threading.Event()
-    state = {"count": 0, "end": None}
-
-    def on_message(ch, method, _props, _body):
-        ch.basic_ack(method.delivery_tag)
-        state["count"] += 1
-        if state["count"] == m:
-            state["end"] = time.perf_counter()
-            ch.stop_consuming()
-
-    def consume():
-        try:
-            conn = pika.BlockingConnection(params)
-            ch = conn.channel()
-            ch.basic_qos(prefetch_count=100)
-            ch.basic_consume(queue, on_message)
-            ready.set()
-            ch.start_consuming()
-            conn.close()
-        finally:
-            ready.set()
-            done.set()
-
-    pub = pika.BlockingConnection(params)
-    try:
-        ch = pub.channel()
-        ch.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
-        ch.confirm_delivery()
-        consumer = threading.Thread(target=consume, daemon=True)
-        consumer.start()
-        ready.wait(10)
-        start = time.perf_counter()
-        for _ in range(m):
-            ch.basic_publish("", queue, body, props, mandatory=True)
-        published = time.perf_counter()
-        if not done.wait(120) or state["end"] is None:
-            raise TimeoutError(f"consumer got {state['count']} of {m} messages")
-    finally:
-        pub.close()
-    total = state["end"] - start
-    return {"messages": m, "body_bytes": len(body), "seconds": round(total, 3),
-            "msgs_per_s": round(m / total, 1), "publish_msgs_per_s": round(m / (published - start), 1)}
 
 
 def pending_count(hub) -> int:
@@ -149,39 +96,11 @@ def bench_hub(hub, n: int) -> dict:
             "post_p50_ms": post_p50, "post_p95_ms": post_p95, "to_reserved_p50_ms": res_p50, "to_reserved_p95_ms": res_p95}
 
 
-def log_problems(log_dir: Path) -> dict:
-    found = {}
-    for log in sorted(log_dir.glob("*.log")):
-        lines = log.read_text(errors="replace").splitlines()
-        bad = sum(1 for l in lines if "ERROR" in l or "Traceback" in l or "CRITICAL" in l)
-        if bad:
-            found[log.stem] = bad
-    return found
-
-
 def run(n: int, m: int, backend: str) -> dict:
-    name = infra.session_name()
-    log_dir = Path(components.PROJECT_ROOT) / "var" / "bench" / name / "log"
-    vhost_uri = infra.create_vhost(name)
-    result = {"backend": backend, "log_dir": str(log_dir)}
-    hub, tmp = None, tempfile.TemporaryDirectory(prefix="hub-bench-")
-    try:
-        result["pika"] = bench_pika(vhost_uri, m)
-        if backend == "postgresql":
-            urls = infra.create_databases(name, DATABASES)
-        else:
-            urls = {db: f"sqlite:///{Path(tmp.name) / (db + '.db')}" for db in DATABASES}
-        hub = Hub(vhost_uri, urls, log_dir)
-        hub.start()
-        result["hub"] = bench_hub(hub, n)
-    finally:
-        if hub is not None:
-            hub.stop()
-        if backend == "postgresql":
-            infra.drop_databases(name, DATABASES)
-        infra.delete_vhost(name)
-        tmp.cleanup()
-    result["log_problems"] = log_problems(log_dir)
+    with BenchSession(backend) as session:
+        result = {"backend": backend, "log_dir": str(session.log_dir), "pika": bench_pika(session.vhost_uri, m)}
+        result["hub"] = bench_hub(session.start_hub(), n)
+    result["log_problems"] = log_problems(session.log_dir)
     result["ratio"] = round(result["hub"]["orders_per_s"] / result["pika"]["msgs_per_s"], 4)
     return result
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from gateway import auth, errors, idempotency, webhooks
 from gateway.areas import ROUTERS
+from gateway.areas.audit import books
 from gateway.clients import Clients
 from gateway.common.schemas import PROBLEMS, problem_schemas
 from gateway.models import metadata
@@ -47,6 +48,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     app.state.keys = auth.KeyStore(gateway_db)
     app.state.idempotency = idempotency.IdempotencyStore(gateway_db)
     app.state.webhooks = webhooks.WebhookVerifier(gateway_db)
+    app.state.books_monitor = books.Monitor()
     for router in ROUTERS:
         app.include_router(router, responses=PROBLEMS)
 
@@ -121,5 +123,8 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
 def main(settings) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(settings), host="0.0.0.0", port=settings.gateway_port, log_level="warning",
+    app = create_app(settings)
+    if settings.audit_interval_seconds:
+        books.run_periodically(app.state.clients, app.state.books_monitor, settings.audit_interval_seconds)
+    uvicorn.run(app, host="0.0.0.0", port=settings.gateway_port, log_level="warning",
                 access_log=False)

@@ -17,6 +17,8 @@ class Settings(HubSettings):
     gateway_db_url: str = Field(default_factory=sqlite_in_var_dir("gateway"))
     gateway_port: Port = 8000
     gateway_batch_limit: PositiveInt = 200  # items in one POST /orders/batch or /shipments/batch
+    # how often the gateway audits the books against the stock for Prometheus (seconds; 0: never)
+    audit_interval_seconds: float = Field(default=60.0, ge=0)
     order_grpc_port: Port = 50051
     order_grpc_target: str = Field(default_factory=loopback("order_grpc_port"))
     inventory_grpc_port: Port = 50052

@@ -26,6 +26,9 @@ idempotency_keys = Table(
     Column("response_body", LargeBinary),
     Column("content_type", String(100)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # while in progress: the gateway process running it (host:pid:boot) and until when it holds the key
+    Column("owner", String(200)),
+    Column("lease_until", DateTime(timezone=True)),
 )
 
 # Storefronts that push orders by signed webhook; each has its own secret.

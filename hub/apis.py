@@ -30,6 +30,37 @@ def accounting(method: str, request, actor: str = "cli"):
                  actor)
 
 
+def inventory(method: str, request, actor: str = "cli"):
+    from hubapi.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
+    return _call(components.settings().grpc_target("inventory"), pb_grpc.InventoryServiceStub, method, request, actor)
+
+
+def procurement(method: str, request, actor: str = "cli"):
+    from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
+    return _call(components.settings().grpc_target("procurement"), pb_grpc.ProcurementServiceStub, method, request,
+                 actor)
+
+
+class _Stub:
+    """A component's API called like a gRPC stub (`api.GetStockValue(request, metadata=...)`), each
+    call through _call."""
+
+    def __init__(self, call):
+        self._call = call
+
+    def __getattr__(self, method: str):
+        return lambda request, metadata=None: self._call(method, request)
+
+
+def books_audit() -> dict:
+    """The gateway's books audit (the books against the stock and the documents), asked from here."""
+    from types import SimpleNamespace
+
+    from gateway.areas.audit import books
+    return books.audit(SimpleNamespace(inventory=_Stub(inventory), accounting=_Stub(accounting),
+                                       procurement=_Stub(procurement)), [])
+
+
 def ledger(method: str, request):
     from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
     return _call(components.settings().ledger_grpc_target, pb_grpc.LedgerServiceStub, method, request)

@@ -17,12 +17,9 @@ def _settings():
 
 def cmd_migrate(args) -> None:
     from hub import components
-    from hubkit import broker
     s = _settings()
     migrated = components.migrate_all(s)
-    broker.ensure_running(s.amqp_uri)
-    broker.declare_topology(s.amqp_uri, components.subscriptions())
-    print(f"migrated {', '.join(migrated)}; broker topology declared")
+    print(f"migrated {', '.join(migrated)}; {components.prepare_broker(s)}")
 
 
 def cmd_api(args) -> None:
@@ -43,7 +40,8 @@ def cmd_worker(args) -> None:
 def cmd_relay(args) -> None:
     from hub import components
     from hubkit import relay
-    relay.main(args.service, components.metadata(args.service), components.load(args.service))
+    relay.main(args.service, components.metadata(args.service), components.load(args.service),
+               unconsumed=components.unconsumed_events(_settings()))
 
 
 def cmd_gateway(args) -> None:
@@ -115,7 +113,8 @@ def cmd_storefronts_add(args) -> None:
 def cmd_dlq_list(args) -> None:
     from hub import components
     from hubkit import dlq
-    letters = dlq.list_dead_letters(_settings().amqp_uri, components.subscriptions(), args.queue)
+    s = _settings()
+    letters = dlq.list_dead_letters(s.amqp_uri, components.configured_subscriptions(s), args.queue)
     if args.json:
         print(json.dumps(letters, indent=2, default=str))
         return
@@ -128,7 +127,8 @@ def cmd_dlq_list(args) -> None:
 def cmd_dlq_replay(args) -> None:
     from hub import components
     from hubkit import dlq
-    n = dlq.replay(_settings().amqp_uri, components.subscriptions(), args.queue, args.event_id)
+    s = _settings()
+    n = dlq.replay(s.amqp_uri, components.configured_subscriptions(s), args.queue, args.event_id)
     print(f"replayed {n} dead letter(s)")
 
 
@@ -260,6 +260,21 @@ def cmd_ledger_status(args) -> None:
               f"{st.duplicate_pushes} duplicate push attempts")
 
 
+def cmd_audit_books(args) -> None:
+    found = apis.books_audit()
+    parts = {part: [{k: (str(v) if v is not None and not isinstance(v, str) else v) for k, v in r.items()}
+                    for r in found[part]] for part in ("inventory", "payables")}
+    if args.json:
+        print(json.dumps(parts, indent=2))
+    for r in parts["inventory"] if not args.json else []:
+        print(f"{r['cost_centre']:<28} books {r['books']:>14}  stock {r['stock']:>14}  difference {r['difference']:>12}")
+    for r in parts["payables"] if not args.json else []:
+        print(f"{r['account']} {r['counterparty']:<23} books {r['books']:>14}  documents {r['documents']:>10}  "
+              f"difference {r['difference'] or 'not compared':>12}")
+    if any(r["difference"] for part in ("inventory", "payables") for r in found[part]):
+        raise SystemExit(1)
+
+
 def parser() -> argparse.ArgumentParser:
     from hub.components import PLATFORMS, SERVICES
     p = argparse.ArgumentParser(prog="hub", description="The commerce hub.")
@@ -333,6 +348,13 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--ledger", choices=("kingdee", "ufida"))
     rec.add_argument("--json", action="store_true")
     rec.set_defaults(func=cmd_ledger_reconcile)
+    audit = sub.add_parser("audit", help="audits across the services").add_subparsers(dest="audit_command",
+                                                                                  required=True)
+    books_audit = audit.add_parser("books", help="the inventory accounts per cost centre against the stock value, "
+                                                 "the payable per supplier against the open purchase documents "
+                                                 "(exit 1 on a difference; run it when the hub is quiet)")
+    books_audit.add_argument("--json", action="store_true")
+    books_audit.set_defaults(func=cmd_audit_books)
     fronts = sub.add_parser("storefronts", help="storefronts that push orders by webhook").add_subparsers(
         dest="storefronts_command", required=True)
     add_front = fronts.add_parser("add", help="register a storefront and print its webhook secret")

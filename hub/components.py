@@ -4,12 +4,14 @@ contracts (contracts.CATALOG) are wired into the kernel. Everything else asks th
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from contracts import CATALOG
-from hubkit import migrations
+from contracts.events import SHOPS
+from hubkit import broker, migrations
 from hubkit import settings as hubsettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +27,8 @@ MIGRATION_TREES = {**{svc: f"services/{svc}/migrations" for svc in SERVICES},
 
 # every gRPC server of a hub: each binds HUB_<NAME>_GRPC_PORT, and clients dial HUB_<NAME>_GRPC_TARGET
 GRPC_SERVERS = (*SERVICES, "ledger", *(f"shops_{p}" for p in PLATFORMS))
+# every component with a broker user of its own (hub.supervisor hands each process its component's)
+BROKER_ACCOUNTS = (*SERVICES, "ledger", *(f"shops_{p}" for p in PLATFORMS))
 
 
 def grpc_endpoints(pick_port, given: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -49,7 +53,10 @@ SETTINGS_MODULES = {**{svc: f"services.{svc}.config" for svc in SERVICES},
                     "shops": "connectors.shops.config"}
 # HUB_* variables that are no component's setting, but are known: tooling and tests
 OTHER_VARIABLES = {"HUB_METRICS_BASE_PORT",                 # hub up: where the metrics ports start
+                   # `hub migrate` and the supervisor: a component's own broker URI (default: derived)
+                   *(f"HUB_AMQP_URI_{name.upper()}" for name in BROKER_ACCOUNTS),
                    "HUB_FAULT_RELAY_EXIT_AFTER_CONFIRM",    # fault injection in the tests
+                   "HUB_FAULT_GATEWAY_EXIT_BEFORE_ANSWER",
                    "HUB_SOAK_VOUCHERS", "HUB_SOAK_ORDERS",  # make soak
                    "HUB_PROPERTY_EXAMPLES",                 # the property tests
                    # docker compose's own (docker-compose.yml)
@@ -109,6 +116,7 @@ class AllSettings:
         common = self.components["gateway"]
         self.amqp_uri, self.var_dir, self.log_level = common.amqp_uri, common.var_dir, common.log_level
         self.timezone, self.metrics_port = common.timezone, common.metrics_port
+        self.amqp_management_url = common.amqp_management_url
         self.gateway = common
 
     def __getitem__(self, component: str):
@@ -161,8 +169,83 @@ def worker_class(service: str):
 
 
 def subscriptions(consumer: str | None = None):
-    """The broker's subscriptions (every one, or one consumer's), derived from the contracts."""
+    """Every subscription the contracts know (or one consumer's), configured here or not."""
     return CATALOG.subscriptions(consumer)
+
+
+def shop_platforms(settings) -> tuple:
+    """The platforms with shops in HUB_SHOPS_FILE: each gets its connector process."""
+    if not settings.shops_file:
+        return ()
+    from connectors.shops import config as shop_config
+    return tuple(shop_config.load(settings.shops_file))
+
+
+def consumers(settings) -> list[str]:
+    """The consumers this hub runs: every service with a worker, the ledger connector when
+    HUB_LEDGERS names a ledger, a shop connector per platform with shops in HUB_SHOPS_FILE."""
+    return [*(svc for svc in SERVICES if has_worker(svc)), *(["ledger"] if settings.ledgers else []),
+            *(f"shops_{p}" for p in shop_platforms(settings))]
+
+
+def configured_subscriptions(settings):
+    """The subscriptions of the consumers this hub runs: the queues `hub migrate` declares (a queue
+    nobody consumes would only fill up and hold the broker's file descriptors)."""
+    present = set(consumers(settings))
+    return [sub for sub in CATALOG.subscriptions() if sub.service in present]
+
+
+def unconsumed_events(settings) -> frozenset[str]:
+    """Event types no consumer of this hub subscribes to (voucher_posted without a ledger): the
+    relay counts such an event as delivered when the broker returns it unroutable."""
+    present = set(consumers(settings))
+    return frozenset(c.type for c in CATALOG if not present & set(c.subscribers))
+
+
+def _owners(publisher: str, settings) -> list[str]:
+    # the shop connectors publish as one source ("shops"), each platform's with its own user
+    return [f"shops_{p}" for p in shop_platforms(settings)] if publisher == SHOPS else [publisher]
+
+
+def broker_accounts(settings) -> dict[broker.Account, str]:
+    """Each component of this hub that talks to the broker, what it may do there, and the URI it
+    connects with: HUB_AMQP_URI_<COMPONENT> if set (a deployment's own password), else derived from
+    HUB_AMQP_URI (hubkit.broker.account_uri)."""
+    publishes: dict[str, list[str]] = {}
+    for contract in CATALOG:
+        for owner in _owners(contract.publisher, settings):
+            publishes.setdefault(owner, []).append(contract.type)
+    present = set(consumers(settings))
+    names = [n for n in BROKER_ACCOUNTS if n in present or n in publishes]
+    given = _variables(settings.env)
+    return {broker.Account(n, tuple(publishes.get(n, ())), n in present):
+            given.get(f"HUB_AMQP_URI_{n.upper()}") or broker.account_uri(settings.amqp_uri, n) for n in names}
+
+
+def _variables(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment (default os.environ) over the `.env` file, as the settings read them."""
+    from dotenv import dotenv_values
+    values = {k.upper(): v for k, v in dotenv_values(hubsettings.ENV_FILE).items() if v} \
+        if Path(hubsettings.ENV_FILE).is_file() else {}
+    values.update({k.upper(): v for k, v in (os.environ if env is None else env).items() if v})
+    return values
+
+
+def prepare_broker(settings) -> str:
+    """Declare the topology of the configured consumers and give each component its broker user
+    (what `hub migrate` and the embedded start do); returns what was done, in one line."""
+    broker.ensure_running(settings.amqp_uri)
+    subs = configured_subscriptions(settings)
+    kept = broker.declare_topology(settings.amqp_uri, subs)
+    old = (f"; WARNING: {len(kept)} queues declared by an older version keep their arguments, without "
+           f"the length bound (recreate them empty, or bound them by a policy): {', '.join(kept)}" if kept else "")
+    accounts = broker_accounts(settings)
+    try:
+        how = broker.set_up_accounts(settings.amqp_uri, accounts, settings.amqp_management_url)
+        users = f"{len(accounts)} component users set up through {how}"
+    except broker.AccountsUnavailable as exc:
+        users = f"WARNING: no component users ({exc}); every process connects with HUB_AMQP_URI"
+    return f"{len(subs)} subscriptions ({3 * len(subs)} queues) declared{old}; {users}"
 
 
 def has_worker(service: str) -> bool:

@@ -22,7 +22,7 @@ import httpx
 
 from hub import apis, components
 from hub.components import PROJECT_ROOT
-from hub.supervisor import free_port, start_embedded
+from hub.supervisor import free_port, spawn, start_embedded
 from hubkit import broker
 from hubkit.money import unit_cost
 
@@ -172,7 +172,7 @@ DEMO_KINGDEE = {"HUB_KINGDEE_ACCT_ID": "0c30c597dc1565d147b3a371", "HUB_KINGDEE_
 @contextmanager
 def demo_world(say):
     """A fresh world for every demo run: databases under var/demo, its own vhost on the local
-    broker (emptied), and a Kingdee-style ledger simulator for the ledger connector, unless
+    broker (made afresh), and a Kingdee-style ledger simulator for the ledger connector, unless
     HUB_AMQP_URI or HUB_LEDGERS say otherwise; free ports unless HUB_*_PORT name them."""
     base = components.settings()
     var = base.var_dir / "demo"
@@ -187,19 +187,17 @@ def demo_world(say):
     vhost = None
     if not os.environ.get("HUB_AMQP_URI"):
         broker.ensure_running(base.amqp_uri)
+        broker.delete_local_vhost(DEMO_VHOST)  # what a run cut off left behind: a fresh, empty vhost
         uri = broker.local_vhost(DEMO_VHOST)
         if uri:
             vhost = DEMO_VHOST
-            broker.declare_topology(uri, components.subscriptions())
-            broker.purge(uri, components.subscriptions())
             env["HUB_AMQP_URI"] = uri
     simulator = None
     if not base.ledgers:
         port = free_port()
         log = open(var / "log" / "sim-kingdee.log", "ab")
-        simulator = subprocess.Popen([sys.executable, "-m", "simulators.kingdee", "--host", "127.0.0.1",
-                                      "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=PROJECT_ROOT)
+        simulator = spawn([sys.executable, "-m", "simulators.kingdee", "--host", "127.0.0.1", "--port", str(port)],
+                          stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
         env.update({"HUB_LEDGERS": "kingdee", "HUB_KINGDEE_URL": f"http://127.0.0.1:{port}/k3cloud/", **DEMO_KINGDEE})
         say(f"a Kingdee-style ledger simulator listens on port {port}")
     os.environ.update(env)

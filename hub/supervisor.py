@@ -1,6 +1,7 @@
 """Starts and stops the hub's processes as separate OS processes (`hub up`, the demo, the tests)."""
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import random
@@ -25,20 +26,52 @@ class Proc:
     name: str
     argv: list
     metrics_port: int
+    account: str | None = None       # the component whose broker user it connects as (none: the gateway)
+    probes: bool = False             # serves /livez and /readyz on its metrics port (hubkit.health)
     popen: subprocess.Popen | None = None
     started_at: float = 0.0          # monotonic time of the last start
     restarts: int = 0                # restarts since `hub up` began
     crashes_in_a_row: int = 0        # sets the back-off; forgotten once the process stays up a while
     restart_at: float | None = None  # when an exited process is started again
+    probed_at: float = 0.0           # when /livez was last asked
+    unanswered: int | None = None    # /livez asks in a row without an answer (None: never answered yet)
 
 
 # An exited process is started again after 1 s, 2 s, 4 s ... at most a minute; one that stayed up
 # this long before it exited starts the back-off over.
 RESTART_FIRST_SECONDS, RESTART_MAX_SECONDS, STEADY_SECONDS = 1.0, 60.0, 60.0
+LIVENESS_PROBE_SECONDS = 5.0  # how often `hub up` asks a running process's /livez, as Kubernetes would
+LIVENESS_UNANSWERED = 6       # asks in a row without an answer that show a hung process (30 s)
 
 
 def restart_delay(crashes_in_a_row: int) -> float:
     return min(RESTART_FIRST_SECONDS * 2 ** max(crashes_in_a_row - 1, 0), RESTART_MAX_SECONDS)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# looked up once here: between fork and exec the child should only call, not load (other threads
+# of the parent may hold the loader's locks)
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+_SIGKILL = int(signal.SIGKILL)
+
+
+def _die_with(parent: int):
+    """Runs in the child between fork and exec: the kernel kills the child when the thread that
+    started it ends, so no hub process outlives a supervisor, demo or test session that was killed
+    (SIGKILL and SIGTERM give it no chance to stop its children)."""
+    def preexec() -> None:
+        if _prctl is not None:
+            _prctl(PR_SET_PDEATHSIG, _SIGKILL)
+        if os.getppid() != parent:  # it died before the line above: nobody would be told
+            os._exit(1)
+    return preexec
+
+
+def spawn(argv: list, **kwargs) -> subprocess.Popen:
+    """Start a child process of the hub (a component, a simulator, the demo) in a session of its
+    own, so that it can be signalled (killed -9) without its siblings, and so that it dies with the
+    process that started it. Start it from a thread that lives as long as the child should."""
+    return subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with(os.getpid()), **kwargs)
 
 
 _handed_out: set[int] = set()
@@ -69,32 +102,29 @@ def process_table(metrics_ports, ledgers=(), shop_platforms=()) -> list[Proc]:
     py = sys.executable
     procs = []
     for svc in SERVICES:
-        procs.append(Proc(f"{svc}-api", [py, "-m", "hub.cli", "api", svc], 0))
+        procs.append(Proc(f"{svc}-api", [py, "-m", "hub.cli", "api", svc], 0, svc))
         if components.has_worker(svc):
-            procs.append(Proc(f"{svc}-worker", [py, "-m", "hub.worker", svc], 0))
+            procs.append(Proc(f"{svc}-worker", [py, "-m", "hub.worker", svc], 0, svc, probes=True))
         if components.has_relay(svc):
-            procs.append(Proc(f"{svc}-relay", [py, "-m", "hub.cli", "relay", svc], 0))
+            procs.append(Proc(f"{svc}-relay", [py, "-m", "hub.cli", "relay", svc], 0, svc, probes=True))
     procs.append(Proc("gateway", [py, "-m", "hub.cli", "gateway"], 0))
     if ledgers:
-        procs.append(Proc("ledger-connector", [py, "-m", "hub.cli", "ledger", "run"], 0))
+        procs.append(Proc("ledger-connector", [py, "-m", "hub.cli", "ledger", "run"], 0, "ledger", probes=True))
     for platform in shop_platforms:
-        procs.append(Proc(f"shops-{platform}", [py, "-m", "hub.cli", "connectors", "run", "--platform", platform], 0))
+        procs.append(Proc(f"shops-{platform}", [py, "-m", "hub.cli", "connectors", "run", "--platform", platform], 0,
+                          f"shops_{platform}", probes=True))
     for proc in procs:
         proc.metrics_port = metrics_ports(proc.name)
     return procs
 
 
-def shop_platforms(settings) -> tuple:
-    """The platforms with shops in HUB_SHOPS_FILE: each gets its connector process."""
-    if not settings.shops_file:
-        return ()
-    from connectors.shops import config as shop_config
-    return tuple(shop_config.load(settings.shops_file))
+shop_platforms = components.shop_platforms
 
 
 class Stack:
     """The processes of the embedded default (or of a test session), each in its own
-    process group so that one can be killed -9 without touching the others."""
+    process group so that one can be killed -9 without touching the others, and each dying with
+    the process that started it (see `spawn`)."""
 
     def __init__(self, env: dict, log_dir: Path, metrics_ports=lambda name: 0):
         self.env = {**os.environ, **env}
@@ -103,6 +133,23 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.procs = {p.name: p for p in process_table(metrics_ports, self.settings.ledgers,
                                                        shop_platforms(self.settings))}
+        self.broker_uris = {a.name: uri for a, uri in components.broker_accounts(self.settings).items()}
+        self._own_users: bool | None = None  # do the components' broker users log in? (asked at the first start)
+
+    def process_env(self, proc: Proc) -> dict:
+        """The environment of one process: its component's broker URI as HUB_AMQP_URI, and no other
+        broker credentials (the admin's and the other components' stay with the supervisor)."""
+        env = {k: v for k, v in self.env.items() if not k.startswith(("HUB_AMQP_URI", "HUB_AMQP_MANAGEMENT"))}
+        if self._own_users is None:
+            self._own_users = broker.can_log_in(next(iter(self.broker_uris.values())))
+            if not self._own_users:
+                print("hub: warning: the components' broker users cannot log in (see `hub migrate`); "
+                      "every process connects with HUB_AMQP_URI", file=sys.stderr, flush=True)
+        if not self._own_users:
+            env["HUB_AMQP_URI"] = self.settings.amqp_uri
+        elif proc.account:
+            env["HUB_AMQP_URI"] = self.broker_uris[proc.account]
+        return env
 
     @property
     def gateway_url(self) -> str:
@@ -115,19 +162,33 @@ class Stack:
             if proc.popen is not None and proc.popen.poll() is None:
                 continue
             log = open(self.log_dir / f"{name}.log", "ab")
-            proc_env = {**self.env, **(env or {}), "HUB_METRICS_PORT": str(proc.metrics_port)}
-            proc.popen = subprocess.Popen(proc.argv, env=proc_env, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True, cwd=PROJECT_ROOT)
-            proc.started_at, proc.restart_at = time.monotonic(), None
+            proc_env = {**self.process_env(proc), **(env or {}), "HUB_METRICS_PORT": str(proc.metrics_port)}
+            proc.popen = spawn(proc.argv, env=proc_env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+            proc.started_at, proc.restart_at, proc.unanswered = time.monotonic(), None, None
             log.close()
 
     def heal(self, now: float | None = None, say=print) -> list[str]:
-        """Start again, with back-off, every process that exited; returns those started now."""
+        """Start again, with back-off, every process that exited, and end (to start it again) one
+        whose /livez says it cannot heal itself; returns those started now."""
         now = time.monotonic() if now is None else now
         started = []
         for name, proc in self.procs.items():
-            if proc.popen is None or proc.popen.poll() is None:
+            if proc.popen is None:
                 continue
+            if proc.popen.poll() is None:
+                if proc.probes and now - proc.probed_at >= LIVENESS_PROBE_SECONDS:
+                    proc.probed_at = now
+                    answer = self._probe(name, "/livez")
+                    if answer is None and proc.unanswered is not None:
+                        proc.unanswered += 1
+                        answer = (proc.unanswered < LIVENESS_UNANSWERED, "it does not answer")
+                    elif answer is not None:
+                        proc.unanswered = 0
+                    if answer is not None and not answer[0]:
+                        say(f"{name} is not live ({answer[1]}); killing it")
+                        self.kill(name)
+                if proc.popen.poll() is None:
+                    continue
             if proc.restart_at is None:
                 steady = now - proc.started_at >= STEADY_SECONDS
                 proc.crashes_in_a_row = 1 if steady else proc.crashes_in_a_row + 1
@@ -175,7 +236,8 @@ class Stack:
         return popen is not None and popen.poll() is None
 
     def wait_ready(self, timeout: float = 60) -> None:
-        """APIs answer health checks, the gateway /healthz, every queue has a consumer."""
+        """APIs and connectors answer health checks, the gateway /healthz; workers, relays and
+        connectors answer /readyz (consumers attached, broker and database reachable)."""
         deadline = time.monotonic() + timeout
         pending = set(self.procs)
         while pending and time.monotonic() < deadline:
@@ -189,8 +251,25 @@ class Stack:
         if pending:
             raise TimeoutError(f"not ready after {timeout:.0f}s: {sorted(pending)} (logs in {self.log_dir})")
 
+    def _probe(self, name: str, path: str) -> tuple[bool, str] | None:
+        """A process's /readyz or /livez: (200?, the reasons it gave), None when it serves no
+        probes or does not answer."""
+        proc = self.procs[name]
+        if not (proc.probes and proc.metrics_port):
+            return None
+        try:
+            answer = httpx.get(f"http://127.0.0.1:{proc.metrics_port}{path}", timeout=2)
+        except httpx.HTTPError:
+            return None
+        return (answer.status_code == 200, answer.text.strip()) if answer.status_code in (200, 503) else None
+
     def _ready(self, name: str) -> bool:
         svc, _, role = name.partition("-")
+        proc = self.procs[name]
+        if proc.probes and proc.metrics_port:
+            answer = self._probe(name, "/readyz")
+            if answer is None or not answer[0]:
+                return False
         if name == "gateway":
             try:
                 return httpx.get(f"{self.gateway_url}/healthz", timeout=1).status_code == 200
@@ -202,13 +281,13 @@ class Stack:
             return grpc_serving(f"127.0.0.1:{self.settings.shops_grpc_ports[role]}", timeout=1)
         if name == "ledger-connector":
             return grpc_serving(f"127.0.0.1:{self.settings.ledger_grpc_port}", timeout=1)
-        if role == "worker":
+        if role == "worker" and not proc.metrics_port:  # no /readyz to ask: the broker's count of consumers
             try:
                 counts = broker.consumer_counts(self.settings.amqp_uri, components.subscriptions(svc))
             except broker.CONNECTION_ERRORS:  # a busy broker: ask again on the next round
                 return False
             return all(n > 0 for q, n in counts.items() if q.startswith(svc + "."))
-        return True  # relays have nothing to probe; they log and retry on their own
+        return True
 
 
 # -- the embedded default: `hub up` and the demo -------------------------------
@@ -220,7 +299,7 @@ def start_embedded() -> Stack:
     s = components.settings()
     broker.ensure_running(s.amqp_uri)
     components.migrate_all(s)
-    broker.declare_topology(s.amqp_uri, components.subscriptions())
+    print(f"broker: {components.prepare_broker(s)}", file=sys.stderr, flush=True)  # stdout may be JSON (demo)
     names = [p.name for p in process_table(lambda _: 0, s.ledgers, shop_platforms(s))]
     # the gateway serves /metrics on its own HTTP port
     stack = Stack({}, s.var_dir / "log", metrics_ports=lambda name: 0 if name == "gateway" or not METRICS_BASE_PORT

@@ -6,7 +6,12 @@ envelope, or does not fit the contract, is dead-lettered at once; a handler that
 Exception) sends the message to its retry queue with back-off, after the last attempt to its
 dead-letter queue with the error, through a confirmed publish before the ack. A handler's failure
 never ends the process. The owning process calls `poll` in its own loop, so its periodic work goes
-on between polls and while the broker is away."""
+on between polls and while the broker is away.
+
+Its `beat` (hubkit.health) is ready only while every subscribed queue has its consumer on an open
+connection and the owner keeps polling: a consumer the broker cancelled (its queue deleted, a
+quorum queue's leader lost) makes it reconnect, and it is not ready until every queue is consumed
+again."""
 from __future__ import annotations
 
 import contextvars
@@ -21,6 +26,7 @@ import pika
 from hubkit import delivery, events, metrics, topology
 from hubkit.broker import CONNECTION_ERRORS
 from hubkit.envelope import Envelope, EnvelopeError
+from hubkit.health import STALE_SECONDS, Beat
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,11 @@ class SetAsideFailed(Exception):
     connection is dropped so that the broker redelivers it."""
 
 
+class ConsumerCancelled(Exception):
+    """The broker cancelled one of our consumers: reconnecting subscribes it again (once its queue
+    is back), instead of living on without it."""
+
+
 @dataclass(frozen=True)
 class _Route:
     subscription: topology.Subscription
@@ -45,11 +56,14 @@ class _Route:
 
 
 class Consumer:
-    def __init__(self, amqp_uri: str, policy: delivery.Policy, prefetch: int = 100, heartbeat: int = 120):
+    def __init__(self, amqp_uri: str, policy: delivery.Policy, prefetch: int = 100, heartbeat: int = 120,
+                 stale_after: float = STALE_SECONDS):
         self.amqp_uri, self.policy, self.prefetch, self.heartbeat = amqp_uri, policy, prefetch, heartbeat
         self.routes: dict[str, _Route] = {}
         self.connection: pika.BlockingConnection | None = None
         self._reconnect_at, self._reconnect_delay = 0.0, RECONNECT_FIRST
+        self._cancelled: list[str] = []  # queues whose consumer the broker cancelled
+        self.beat = Beat("consumer", stale_after)  # the owner polls at least this often
 
     def subscribe(self, contract: type[events.Event], service: str, handler: Handler, name: str | None = None,
                   versions=None) -> None:
@@ -64,6 +78,7 @@ class Consumer:
     def poll(self, time_limit: float = 0.1) -> None:
         """Handle what arrives within about `time_limit` seconds, (re)connecting first if needed.
         Broker trouble is logged and retried on a later poll, never raised."""
+        self.beat.tick()
         try:
             connection = self.connection
             if connection is None:
@@ -72,10 +87,13 @@ class Consumer:
                     return
                 connection = self._connect()
             connection.process_data_events(time_limit=time_limit)
-        except (*CONNECTION_ERRORS, SetAsideFailed) as exc:
+            if self._cancelled:
+                raise ConsumerCancelled(f"the broker cancelled the consumer of {', '.join(self._cancelled)}")
+        except (*CONNECTION_ERRORS, SetAsideFailed, ConsumerCancelled) as exc:
             log.warning("broker connection lost (%s: %s); reconnecting in %.1fs", type(exc).__name__, exc,
                         self._reconnect_delay)
             self.close()
+            self.beat.down(f"not consuming ({type(exc).__name__}: {exc})")
             self._reconnect_at = time.monotonic() + self._reconnect_delay
             self._reconnect_delay = min(self._reconnect_delay * 2, RECONNECT_MAX)
 
@@ -96,10 +114,14 @@ class Consumer:
         channel = connection.channel()
         channel.confirm_delivery()  # a set-aside copy must be confirmed before the original is acked
         channel.basic_qos(prefetch_count=self.prefetch)
+        self._cancelled = []
+        queues: dict[str, str] = {}  # consumer tag -> queue
+        channel.add_on_cancel_callback(lambda frame: self._cancelled.append(queues.get(frame.method.consumer_tag, "?")))
         for queue, route in self.routes.items():
-            channel.basic_consume(queue, partial(self._deliver, route=route))
+            queues[channel.basic_consume(queue, partial(self._deliver, route=route))] = queue
         self._reconnect_delay = RECONNECT_FIRST
         log.info("consuming %s", ", ".join(self.routes))
+        self.beat.up()
         return connection
 
     def _deliver(self, channel, method, props, body, route: _Route) -> None:

@@ -4,8 +4,9 @@ nameko's event_handler acks and drops a message whose handler raised; ours never
 drops: a failed message is re-published to its retry queue with a growing delay,
 and after the last attempt to the dead-letter queue with the error, and only then
 acked (the policy is hubkit.delivery's, shared with the connectors). An envelope that does not
-fit its contract is dead-lettered at once. Queue arguments (quorum, dead-lettering) come from
-hubkit.topology, the subscription from the contract."""
+fit its contract is dead-lettered at once. The queue (hubkit.topology) is declared by `hub
+migrate`, the subscription comes from the contract. `CONSUMING` (hubkit.health) is ready while
+the worker's consumers are attached and its consume loop turns."""
 from __future__ import annotations
 
 import functools
@@ -21,22 +22,46 @@ from nameko.messaging import Consumer, QueueConsumer
 
 from hubkit import delivery, events, metrics, topology
 from hubkit.envelope import Envelope, EnvelopeError
+from hubkit.health import Beat
 from hubkit.inbox import handle_once
 
 log = logging.getLogger(__name__)
 
 HUB_CONFIG_KEY = "HUB"  # nameko config section: max_attempts, retry_base_seconds, retry_max_seconds
+CONSUMING = Beat("consumers")  # a worker process runs one container, with one queue consumer
 
 
 class _QueueConsumer(QueueConsumer):
     """nameko's queue consumer, plus: a body that cannot be decoded is dead-lettered
-    (kombu would otherwise raise inside the consume loop)."""
+    (kombu would otherwise raise inside the consume loop); it reports to CONSUMING."""
 
     def get_consumers(self, consumer_cls, channel):
         consumers = super().get_consumers(consumer_cls, channel)
         for provider, consumer in self._consumers.items():
             consumer.on_decode_error = provider.on_decode_error
         return consumers
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+        CONSUMING.up()
+
+    def on_iteration(self):  # before each wait for the broker (at least once a second)
+        super().on_iteration()
+        CONSUMING.tick()
+
+    def on_connection_error(self, exc, interval):
+        super().on_connection_error(exc, interval)
+        CONSUMING.down(f"cannot connect to the broker: {exc}")
+
+    def consume(self, *args, **kwargs):
+        # kombu reconnects and consumes again after a lost connection or a cancelled consumer
+        # (a deleted queue is declared again); in between, the consumers are not attached
+        try:
+            yield from super().consume(*args, **kwargs)
+            CONSUMING.down("the consumers stopped")
+        except BaseException as exc:
+            CONSUMING.down(f"consumers lost ({type(exc).__name__}: {exc})")
+            raise
 
 
 class EventConsumer(Consumer):
@@ -49,10 +74,12 @@ class EventConsumer(Consumer):
     def setup(self):
         service = self.container.service_name
         self.subscription = events.subscription(self.contract, service)  # refuses one the contract lacks
+        # `hub migrate` declared the queue: the worker's broker user may consume it, never
+        # (re)declare it or the exchange (no configure permission, hubkit.broker)
         self.queue = Queue(self.subscription.queue,
                            exchange=Exchange(topology.EVENTS_EXCHANGE, "topic", durable=True),
                            routing_key=self.subscription.event_type, durable=True,
-                           queue_arguments=topology.main_queue_arguments(self.subscription))
+                           queue_arguments=topology.main_queue_arguments(self.subscription), no_declare=True)
         hub = self.container.config.get(HUB_CONFIG_KEY, {})
         self.policy = delivery.Policy(int(hub.get("max_attempts", 5)), float(hub.get("retry_base_seconds", 1.0)),
                                       float(hub.get("retry_max_seconds", 60.0)))

@@ -4,7 +4,7 @@ raised, or that is not an envelope at all. No broker client here, so both can sh
 
 A failed message is set aside, never dropped: re-published to its retry queue with a growing
 per-message TTL (the queue dead-letters it back into the main queue when it expires), after the
-last attempt to the dead-letter exchange with its error; the original is acked only once that
+last attempt to its dead-letter queue with its error; the original is acked only once that
 copy is confirmed."""
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class Policy:
 @dataclass(frozen=True)
 class Decision:
     """Where the copy of a failed message goes: `delay` set means the retry queue, None the
-    dead-letter exchange (routed by the main queue's name to `<queue>.dlq`)."""
+    dead-letter queue; both through the set-aside exchange, routed by the queue's own name."""
     subscription: topology.Subscription
     attempts: int
     budget: int  # attempts allowed in all
@@ -58,11 +58,11 @@ class Decision:
 
     @property
     def exchange(self) -> str:
-        return topology.DEAD_LETTER_EXCHANGE if self.dead_letter else ""  # "": the default exchange
+        return topology.SET_ASIDE_EXCHANGE
 
     @property
     def routing_key(self) -> str:
-        return self.subscription.queue if self.dead_letter else self.subscription.retry_queue
+        return self.subscription.dead_letter_queue if self.dead_letter else self.subscription.retry_queue
 
     def headers(self, original: dict | None) -> dict:
         """The original headers plus attempts, error and time of failure."""

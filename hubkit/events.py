@@ -110,7 +110,7 @@ class Catalog:
                 raise ContractError(f"{c!r} is not an event contract with a type")
             if c.type in self._by_type:
                 raise ContractError(f"two contracts for {c.type}: {self._by_type[c.type].__name__}, {c.__name__}")
-            # a published event must always find a queue (the relay publishes `mandatory`)
+            # every event needs someone to consume it (in a hub that runs that consumer)
             if not c.publisher or not c.subscribers:
                 raise ContractError(f"{c.__name__} needs a publisher and at least one subscriber")
             self._by_type[c.type] = c

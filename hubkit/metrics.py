@@ -1,7 +1,13 @@
 """Prometheus metrics shared by every process; names follow hub_<noun>_<unit>."""
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+import threading
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from prometheus_client import Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+
+from hubkit.health import Health
 
 MESSAGES_HANDLED = Counter("hub_messages_handled_total", "Events applied", ["service", "handler"])
 MESSAGES_DUPLICATE = Counter("hub_messages_duplicate_total",
@@ -17,13 +23,41 @@ OUTBOX_OLDEST_AGE = Gauge("hub_outbox_oldest_age_seconds", "Age of the oldest un
                           ["service"])
 OUTBOX_PUBLISHED = Counter("hub_outbox_published_total", "Outbox rows published and confirmed", ["service"])
 OUTBOX_RETURNED = Counter("hub_outbox_returned_total", "Outbox rows the broker could not route", ["service"])
+OUTBOX_UNCONSUMED = Counter("hub_outbox_unconsumed_total",
+                            "Outbox rows of an event no configured consumer subscribes to, counted as delivered",
+                            ["service", "event"])
+OUTBOX_REFUSED = Counter("hub_outbox_refused_total",
+                         "Outbox rows the broker refused (nack: a full queue), published again later", ["service"])
 GRPC_LATENCY = Histogram("hub_grpc_server_latency_seconds", "gRPC server handling time",
                          ["service", "method", "code"])
 HTTP_LATENCY = Histogram("hub_http_request_latency_seconds", "Gateway request handling time",
                          ["method", "route", "status"])
 
 
-def serve(port: int) -> None:
-    """Expose /metrics on `port` (0 = off)."""
-    if port:
-        start_http_server(port, addr="0.0.0.0")
+def _answer(start_response, reasons: list[str]) -> list[bytes]:
+    start_response("503 Service Unavailable" if reasons else "200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+    return [("\n".join(reasons) or "ok").encode() + b"\n"]
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *_args) -> None:  # probed every few seconds: not worth a log line
+        pass
+
+
+def serve(port: int, health: Health | None = None) -> None:
+    """Expose /metrics on `port` (0 = off), from a daemon thread; with `health` also /readyz and
+    /livez (200, or 503 with the reasons)."""
+    if not port:
+        return
+    metrics_app = make_wsgi_app()
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if health is not None and path == "/readyz":
+            return _answer(start_response, health.readiness())
+        if health is not None and path == "/livez":
+            return _answer(start_response, health.liveness())
+        return metrics_app(environ, start_response)
+
+    server = make_server("0.0.0.0", port, app, ThreadingWSGIServer, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()

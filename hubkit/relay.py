@@ -4,9 +4,14 @@ only after the broker confirmed them.
 Publishing is pipelined: up to `relay_window` messages are outstanding at once
 and confirms (often `multiple`) are matched back to rows by delivery tag. Messages
 are `mandatory`: a row the broker cannot route is returned, left unmarked and
-retried later with back-off. One relay per database is active at a time, by a
-lease row renewed while it runs. A crash between confirm and mark re-publishes
-those rows; consumers absorb the duplicates (hubkit.inbox)."""
+retried later with back-off, unless no consumer of this hub subscribes to its
+event type (say voucher_posted without a ledger connector): that one is delivered
+to nobody by design, marked and counted. A row the broker refuses (a nack: a full
+queue refuses new messages) also waits with back-off. One relay per database is
+active at a time, by a lease row renewed while it runs. A crash between confirm and
+mark re-publishes those rows; consumers absorb the duplicates (hubkit.inbox). Its
+`beat` (hubkit.health) is ready while its broker channel is open and its database
+answers, a standby relay included."""
 from __future__ import annotations
 
 import logging
@@ -25,6 +30,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hubkit import clock, metrics, topology
 from hubkit.db import Database
+from hubkit.health import Beat, Health
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +41,9 @@ GAUGE_SECONDS = 1.0
 
 
 class OutboxRelay:
-    def __init__(self, service: str, db: Database, settings):
+    def __init__(self, service: str, db: Database, settings, unconsumed: frozenset[str] = frozenset()):
         self.service, self.db, self.settings = service, db, settings
+        self.unconsumed = unconsumed  # event types no configured consumer subscribes to
         self.outbox = db.metadata.tables["outbox"]
         self.lease = db.metadata.tables["relay_lease"]
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -50,6 +57,7 @@ class OutboxRelay:
         self.returned: set[int] = set()          # row ids the broker returned as unroutable
         self.confirmed: list[int] = []           # row ids confirmed, not yet marked
         self.gauges_at = 0.0
+        self.beat = Beat("relay")
         self.exit_after_confirm = int(os.environ.get("HUB_FAULT_RELAY_EXIT_AFTER_CONFIRM", "0") or 0)
 
     # -- lifecycle --------------------------------------------------------
@@ -85,11 +93,13 @@ class OutboxRelay:
 
     def _on_open_error(self, _connection, error):
         log.warning("cannot connect to the broker: %s", error)
+        self.beat.down(f"cannot connect to the broker: {error}")
         self.connection.ioloop.stop()
 
     def _on_closed(self, _connection, reason):
         self.channel = None
         self.inflight.clear()  # unconfirmed rows stay unmarked and are published again
+        self.beat.down(f"broker connection closed: {reason}")
         if not self.stopping:
             log.warning("broker connection closed: %s", reason)
         self.connection.ioloop.stop()
@@ -118,8 +128,10 @@ class OutboxRelay:
                 published = self._publish_batch()
             if time.monotonic() - self.gauges_at > GAUGE_SECONDS:
                 self._update_gauges()
+            self.beat.up()
         except OperationalError as exc:
             log.warning("relay database error: %s", exc)
+            self.beat.down(f"database error: {type(exc.orig).__name__}")
         delay = 0 if published >= self.settings.relay_batch else POLL_SECONDS
         self.connection.ioloop.call_later(delay, self._tick)
 
@@ -148,18 +160,30 @@ class OutboxRelay:
         return len(rows)
 
     def _on_return(self, _channel, _method, properties, _body):
+        if properties.type in self.unconsumed:  # nobody here consumes it: the broker's ack marks it
+            metrics.OUTBOX_UNCONSUMED.labels(self.service, properties.type).inc()
+            return
         o = self.outbox
         with self.db.session() as s:
-            row = s.execute(select(o.c.id, o.c.attempts).where(o.c.event_id == properties.message_id)).first()
+            row = s.execute(select(o.c.id).where(o.c.event_id == properties.message_id)).first()
             if row is None:
                 return
             self.returned.add(row.id)
-            delay = min(2 ** row.attempts, 300)
-            s.execute(update(o).where(o.c.id == row.id)
-                      .values(attempts=row.attempts + 1, not_before=clock.now() + timedelta(seconds=delay)))
+            delay = self._postpone(s, [row.id])
         metrics.OUTBOX_RETURNED.labels(self.service).inc()
-        log.error("broker could not route event %s (%s); retrying in %ss",
-                  properties.message_id, properties.type, delay)
+        log.error("broker could not route event %s (%s): the queue of a configured consumer is missing "
+                  "(run `hub migrate`); retrying in %ss", properties.message_id, properties.type, delay)
+
+    def _postpone(self, session, ids: list[int]) -> int:
+        """Publish these rows again later, each after twice as long as the last time (at most 5
+        minutes); returns the longest delay."""
+        o, longest = self.outbox, 0
+        for row in session.execute(select(o.c.id, o.c.attempts).where(o.c.id.in_(ids))).all():
+            delay = min(2 ** row.attempts, 300)
+            session.execute(update(o).where(o.c.id == row.id)
+                            .values(attempts=row.attempts + 1, not_before=clock.now() + timedelta(seconds=delay)))
+            longest = max(longest, delay)
+        return longest
 
     def _on_confirm(self, frame):
         method = frame.method
@@ -168,8 +192,12 @@ class OutboxRelay:
         ids = [self.inflight.pop(t) for t in tags if t in self.inflight]
         if isinstance(method, Basic.Ack):
             self.confirmed.extend(i for i in ids if i not in self.returned)
-        else:
-            log.warning("broker nacked %d message(s); they will be published again", len(ids))
+        elif ids:
+            with self.db.session() as s:
+                delay = self._postpone(s, ids)
+            metrics.OUTBOX_REFUSED.labels(self.service).inc(len(ids))
+            log.warning("broker refused %d message(s) (a full queue?); publishing them again in up to %ss",
+                        len(ids), delay)
         self.returned.difference_update(ids)
         if self.exit_after_confirm and len(self.confirmed) >= self.exit_after_confirm:
             log.error("fault injection: exiting after confirm, before marking %d rows", len(self.confirmed))
@@ -219,11 +247,13 @@ class OutboxRelay:
         self.gauges_at = time.monotonic()
 
 
-def main(service: str, metadata, settings) -> None:
+def main(service: str, metadata, settings, unconsumed: frozenset[str] = frozenset()) -> None:
     """Run the relay of `service`, whose database has the outbox in `metadata`, with the
-    service's settings (a HubSettings with `db_url`)."""
+    service's settings (a HubSettings with `db_url`); `unconsumed`: the event types no configured
+    consumer subscribes to."""
     from hubkit import logging as hublog
 
     hublog.setup(f"{service}-relay", settings.log_level)
-    metrics.serve(settings.metrics_port)
-    OutboxRelay(service, Database(settings.db_url, metadata, pool_size=2), settings).run()
+    relay = OutboxRelay(service, Database(settings.db_url, metadata, pool_size=2), settings, unconsumed)
+    metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, relay.beat))
+    relay.run()

@@ -69,6 +69,7 @@ class HubSettings(BaseSettings):
                                       env_ignore_empty=True, extra="ignore", frozen=True, populate_by_name=True)
 
     amqp_uri: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    amqp_management_url: str = ""  # `hub migrate` creates the components' broker users through it
     var_dir: Path = PROJECT_ROOT / "var"
     log_level: str = "INFO"
     timezone: str = clock.DEFAULT_ZONE
@@ -80,6 +81,7 @@ class HubSettings(BaseSettings):
     consumer_max_attempts: PositiveInt = 5
     retry_base_seconds: PositiveFloat = 1.0
     retry_max_seconds: PositiveFloat = 60.0
+    liveness_grace_seconds: PositiveFloat = 60.0  # not ready this long on end: /livez fails (hubkit.health)
     worker_concurrency: PositiveInt = 10
     # connections a process keeps per database (as many again in bursts); by default one for each of
     # its threads that may hold one (hubkit.db.pool_size)

@@ -6,7 +6,7 @@ outbox sequences, inbox, stock). The classes below add the key: the ON CONFLICT 
 its SET list and its WHERE are part of it, so two different clauses never share a compiled form."""
 from __future__ import annotations
 
-from sqlalchemy import ClauseElement, bindparam
+from sqlalchemy import BigInteger, ClauseElement, bindparam, cast, func
 from sqlalchemy.dialects.postgresql import dml as pg_dml
 from sqlalchemy.dialects.sqlite import dml as sqlite_dml
 from sqlalchemy.sql.visitors import InternalTraversal as T
@@ -54,3 +54,8 @@ _INSERT = {"postgresql": _cacheable(pg_dml, _NAMED + _TARGET), "sqlite": _cachea
 def dialect_insert(session, table):
     """INSERT with the dialect's ON CONFLICT support (and compiled once per statement shape)."""
     return _INSERT["postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"](table)
+
+
+def cents_sum(column):
+    """SUM of a money column as whole cents, an integer on both dialects (SQLite's NUMERIC is binary)."""
+    return func.coalesce(func.sum(cast(func.round(column * 100), BigInteger)), 0)

@@ -13,7 +13,8 @@ from nameko.runners import ServiceRunner
 
 from hubkit import logging as hublog
 from hubkit import metrics
-from hubkit.consumer import HUB_CONFIG_KEY
+from hubkit.consumer import CONSUMING, HUB_CONFIG_KEY
+from hubkit.health import Health
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def run(service: str, worker_cls, settings) -> None:
     if not eventlet.patcher.is_monkey_patched("socket"):
         raise RuntimeError("a worker process must call eventlet.monkey_patch() before anything else")
     hublog.setup(f"{service}-worker", settings.log_level)
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, CONSUMING))
     runner = ServiceRunner(nameko_config(settings))
     runner.add_service(worker_cls)
     stopping = eventlet.event.Event()

@@ -13,6 +13,11 @@ ledger's API documents (docs/EXTERNAL_APIS.md), stated by two class attributes:
   (U8 biz_id), so sending again is how an ambiguous push is resolved. Otherwise (Kingdee) the
   voucher is looked up with find() before anything is sent again.
 - reads_vouchers: the ledger can be asked for a period's vouchers (vouchers_for_period).
+
+A client with a batch save (batch_size > 0: Kingdee BatchSave) also has push_many, which sends
+up to batch_size vouchers in one call and answers one Outcome per voucher: the ledger's answer
+names each item, so some can be confirmed while others are refused; a call without an answer is
+ambiguous for every voucher in it.
 """
 from __future__ import annotations
 
@@ -85,6 +90,7 @@ class KingdeeClient:
 
     idempotent_save = False  # ValidateRepeatJson catches only an identical payload
     reads_vouchers = True
+    batch_size = 100  # Models per BatchSave call
 
     SVC = "Kingdee.BOS.WebApi.ServicesStub."
     QUERY_PAGE = 2000  # rows per ExecuteBillQuery call: a period's vouchers are read page by page
@@ -140,6 +146,44 @@ class KingdeeClient:
         if str(status.get("IsSuccess")).lower() != "true":
             self._raise_transient(status)
         return reply, status
+
+    @_transient
+    def _batch_save(self, payload: bytes):
+        reply = self._post("DynamicFormService.BatchSave.common.kdsvc", payload)
+        if reply.status_code >= 500:
+            return reply, {}
+        status = self._status(reply.json())
+        if str(status.get("IsSuccess")).lower() != "true" and not status.get("SuccessEntitys"):
+            self._raise_transient(status)  # a refusal of the whole call (session, rate limit) stored nothing
+        return reply, status
+
+    def push_many(self, vouchers: list[dict], accounts: dict) -> list[Outcome]:
+        """BatchSave: the vouchers in one call; one Outcome per voucher, in order. The answer
+        names every item by its index (DIndex): saved ones in SuccessEntitys, refused ones in Errors."""
+        models = [mapping.kingdee_model(v, accounts, self.config.account_book) for v in vouchers]
+        payload = mapping.to_json({"formid": "GL_VOUCHER", "data": {
+            "Model": models, "BatchCount": 1, "ValidateRepeatJson": "true"}})
+        answer = _send(lambda: self._batch_save(payload))
+        if isinstance(answer, Outcome):
+            return [answer] * len(vouchers)
+        _reply, status = answer
+        saved = {int(e.get("DIndex") or 0): e for e in status.get("SuccessEntitys") or []}
+        refused: dict[int, list[str]] = {}
+        for error in status.get("Errors") or []:
+            refused.setdefault(int(error.get("DIndex") or 0), []).append(error.get("Message", ""))
+        whole_call = not saved and int(status.get("MsgCode") or 0) != 11  # a request error, not per item
+        outcomes = []
+        for i in range(len(vouchers)):
+            if i in saved:
+                outcomes.append(confirmed(f"{saved[i].get('Id')}/{saved[i].get('Number')}"))
+            elif i in refused or whole_call:
+                message = "; ".join(refused.get(i) or [self._message(status)])
+                # ValidateRepeatJson: this very payload is stored already; the look-up settles it
+                outcomes.append(ambiguous(f"ledger says repeated: {message}") if "重复" in message
+                                else rejected(message))
+            else:  # the answer does not mention it: it may or may not be stored
+                outcomes.append(ambiguous("the ledger's answer names neither a save nor an error for it"))
+        return outcomes
 
     def push(self, voucher: dict, accounts: dict) -> Outcome:
         model = mapping.kingdee_model(voucher, accounts, self.config.account_book)
@@ -213,6 +257,7 @@ class UfidaClient:
 
     idempotent_save = True
     reads_vouchers = False
+    batch_size = 0  # voucher/add takes one voucher
     TOKEN_EXPIRED = "参数token已过期"
     # a refusal saying a voucher is in U8 already (no errcode table exists, so by its words), and
     # the voucher id it names, if any

@@ -42,6 +42,8 @@ class KingdeeConfig:
     account_book: str = "001"
     lcid: int = 2052
     timeout_seconds: float = 5.0
+    summary: str = "off"    # "daily": one summary voucher per day, channel and kind (connectors/ledgers/summary.py)
+    summary_grace_minutes: int = 120  # after the day's end in HUB_TIMEZONE before it is summed
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,12 @@ class UfidaConfig:
     app_secret: str
     maker: str = "hub"      # 制单人 recorded on the voucher
     timeout_seconds: float = 5.0
+    summary: str = "off"    # as for Kingdee
+    summary_grace_minutes: int = 120
 
 
 KINDS = {"kingdee": KingdeeConfig, "ufida": UfidaConfig}
+SUMMARY_MODES = ("off", "daily")  # off: one ledger voucher per hub voucher
 
 
 def credential_variables() -> set[str]:
@@ -87,5 +92,8 @@ def load(ledgers, env=None) -> dict:
         if missing:
             raise SystemExit(f"ledger {ledger}: missing {', '.join(f'HUB_{ledger.upper()}_{m.upper()}' for m in missing)}"
                              " (environment or HUB_LEDGER_SECRETS_FILE)")
+        if values.get("summary", "off") not in SUMMARY_MODES:
+            raise SystemExit(f"hub: HUB_{ledger.upper()}_SUMMARY: one of {', '.join(SUMMARY_MODES)} "
+                             f"(got {values['summary']!r})")
         configs[ledger] = cls(**values)
     return configs

@@ -5,7 +5,7 @@ import re
 
 from sqlalchemy import select
 
-from connectors.ledgers import pusher, reconcile, store
+from connectors.ledgers import pusher, reconcile, store, summary
 from hubapi.ledger.v1 import ledger_service_pb2 as pb
 from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
 from hubkit import clock, grpc_server
@@ -45,8 +45,9 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
 
     @rpc
     def GetStatus(self, request, context):
-        return pb.GetStatusResponse(ledgers=[pb.LedgerStatus(**pusher.status(self.db, ledger))
-                                             for ledger in self.ledgers])
+        return pb.GetStatusResponse(ledgers=[
+            pb.LedgerStatus(**pusher.status(self.db, ledger, summary.grace_of(self.configs[ledger]) is not None))
+            for ledger in self.ledgers])
 
     @rpc
     def ListPushes(self, request, context):

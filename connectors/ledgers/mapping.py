@@ -9,7 +9,10 @@ TYPE_CODES = {"记": "JZ", "收": "SK", "付": "FK", "转": "ZZ"}
 
 
 def external_number(voucher: dict) -> str:
-    """Stable and unique per hub voucher: HUB-<yyyymm>-<type>-<seq>, e.g. HUB-202611-JZ-0001."""
+    """Stable and unique per hub voucher: HUB-<yyyymm>-<type>-<seq>, e.g. HUB-202611-JZ-0001; a
+    summary voucher carries its own (connectors/ledgers/summary.py)."""
+    if voucher.get("external_number"):
+        return voucher["external_number"]
     vtype, period, seq = voucher["number"].split("-", 1)[0], voucher["period"], voucher["number"].rsplit("-", 1)[1]
     return f"HUB-{period.replace('-', '')}-{TYPE_CODES.get(vtype, 'XX')}-{seq}"
 

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from connectors.ledgers import store
 from connectors.ledgers.clients import Unavailable
@@ -46,21 +46,38 @@ MAX_UNCERTAIN = 10  # rounds without a certain answer (after no answer) before a
 
 
 class Pusher:
-    def __init__(self, ledger: str, client, db: Database, parallel: int = PARALLEL):
-        self.ledger, self.client, self.db = ledger, client, db
+    """Pushes one ledger's due vouchers. With a batch save (client.batch_size) the vouchers of a
+    round go in calls of up to batch_size, each voucher still claimed, counted and settled on its
+    own row; in summary mode (summariser) the hub vouchers are summed into summary vouchers
+    first, and only those are pushed."""
+
+    def __init__(self, ledger: str, client, db: Database, parallel: int = PARALLEL, summariser=None):
+        self.ledger, self.client, self.db, self.summariser = ledger, client, db, summariser
+        self.batch_size = getattr(client, "batch_size", 0)
+        self.per_round = max(BATCH, self.batch_size)
         self.pool = ThreadPoolExecutor(parallel, thread_name_prefix=f"push-{ledger}")
 
     def tick(self) -> int:
         """Push (or look up) every voucher that is due; returns how many were handled."""
-        p = store.pushes
+        if self.summariser is not None:
+            try:
+                self.summariser.compose_due()
+            except Exception:  # nothing was composed (one transaction); the pushes go on
+                log.exception("%s: composing summary vouchers failed", self.ledger)
+        p, v = store.pushes, store.vouchers
+        # a hub voucher summed into a summary voucher is never pushed on its own
+        own = p.c.is_summary if self.summariser is not None else or_(p.c.is_summary, p.c.summary_id.is_(None))
         with self.db.reader() as s:
-            due = s.execute(select(p.c.voucher_id).where(p.c.ledger == self.ledger,
-                                                         p.c.status.in_((store.PENDING, store.PUSHING)),
-                                                         p.c.next_attempt_at <= clock.now())
-                            .order_by(p.c.next_attempt_at).limit(BATCH)).scalars().all()
+            due = s.execute(select(p, v.c.body).join(v, v.c.voucher_id == p.c.voucher_id)
+                            .where(p.c.ledger == self.ledger, p.c.status.in_((store.PENDING, store.PUSHING)),
+                                   p.c.next_attempt_at <= clock.now(), own)
+                            .order_by(p.c.next_attempt_at).limit(self.per_round)).all()
         if due:
             accounts = self.account_overrides()
-            list(self.pool.map(lambda vid: self._handle(vid, accounts), due))
+            if self.batch_size:
+                self._push_batched(due, accounts)
+            else:
+                list(self.pool.map(lambda row: self._handle(row, accounts), due))
         return len(due)
 
     def account_overrides(self) -> dict:
@@ -68,45 +85,84 @@ class Pusher:
         with self.db.reader() as s:
             return dict(s.execute(select(m.c.hub_account, m.c.ledger_account).where(m.c.ledger == self.ledger)).all())
 
-    def _handle(self, voucher_id: str, accounts: dict) -> None:
+    def _handle(self, row, accounts: dict) -> None:
         try:
-            self._push_one(voucher_id, accounts)
+            if self._may_send(row):
+                self._claim([row])
+                self._settle(row, self.client.push(json.loads(row.body), accounts))
         except Exception:  # one voucher's trouble must not stop the others
-            log.exception("%s: pushing voucher %s failed unexpectedly", self.ledger, voucher_id)
-            self._set(voucher_id, next_attempt_at=clock.now() + timedelta(seconds=30))
+            log.exception("%s: pushing voucher %s failed unexpectedly", self.ledger, row.voucher_id)
+            self._set(row, next_attempt_at=clock.now() + timedelta(seconds=30))
 
-    def _push_one(self, voucher_id: str, accounts: dict) -> None:
-        p, v = store.pushes, store.vouchers
-        with self.db.reader() as s:
-            row = s.execute(select(p).where(p.c.ledger == self.ledger, p.c.voucher_id == voucher_id)).one()
-            voucher = json.loads(s.execute(select(v.c.body).where(v.c.voucher_id == voucher_id)).scalar_one())
-        if row.status == store.PUSHING:  # the last attempt got no certain answer
-            uncertain = row.lookups + 1  # rounds without one since the last person's decision
-            if not self.client.idempotent_save and self._looked_up(voucher_id, row, uncertain):
-                return
-            if uncertain >= MAX_UNCERTAIN:
-                self._give_up(voucher_id, row, row.last_error or "no answer", lookups=uncertain)
-                return
-            self._set(voucher_id, lookups=uncertain)
-        # claimed and counted before the call, so a crash during it leaves `pushing` behind
-        self._set(voucher_id, status=store.PUSHING, save_calls=row.save_calls + 1)
-        if row.save_calls:
-            DUPLICATE_PUSHES.labels(self.ledger).inc()
-        outcome = self.client.push(voucher, accounts)
+    def _push_batched(self, due: list, accounts: dict) -> None:
+        """Uncertain pushes are resolved first, each by its own look-up; then what may be sent
+        goes in batch calls, and each voucher is settled by its item in the answer."""
+        uncertain = [row for row in due if row.status == store.PUSHING]
+        cleared = list(self.pool.map(self._may_send_safely, uncertain))
+        sendable = [row for row in due if row.status == store.PENDING] + [
+            row for row, ok in zip(uncertain, cleared, strict=True) if ok]
+        for start in range(0, len(sendable), self.batch_size):
+            chunk = sendable[start:start + self.batch_size]
+            try:
+                self._claim(chunk)
+                outcomes = self.client.push_many([json.loads(row.body) for row in chunk], accounts)
+                with self.db.session() as s:  # the whole answer is recorded at once
+                    for row, outcome in zip(chunk, outcomes, strict=True):
+                        self._settle(row, outcome, s)
+            except Exception:
+                log.exception("%s: pushing a batch of %d vouchers failed unexpectedly", self.ledger, len(chunk))
+                with self.db.session() as s:
+                    for row in chunk:
+                        self._set(row, s, next_attempt_at=clock.now() + timedelta(seconds=30))
+
+    def _may_send_safely(self, row) -> bool:
+        try:
+            return self._may_send(row)
+        except Exception:
+            log.exception("%s: resolving voucher %s failed unexpectedly", self.ledger, row.voucher_id)
+            self._set(row, next_attempt_at=clock.now() + timedelta(seconds=30))
+            return False
+
+    def _may_send(self, row) -> bool:
+        """True when the voucher may be sent now. After a push without a certain answer it is
+        looked up first (a ledger without an idempotency key), or set aside after too many rounds."""
+        if row.status != store.PUSHING:
+            return True
+        uncertain = row.lookups + 1  # rounds without a certain answer since the last person's decision
+        if not self.client.idempotent_save and self._looked_up(row, uncertain):
+            return False
+        if uncertain >= MAX_UNCERTAIN:
+            self._give_up(row, row.last_error or "no answer", lookups=uncertain)
+            return False
+        self._set(row, lookups=uncertain)
+        return True
+
+    def _claim(self, rows: list) -> None:
+        """Claimed and counted before the call, so a crash during it leaves `pushing` behind."""
+        p = store.pushes
+        with self.db.session() as s:
+            s.execute(update(p).where(p.c.ledger == self.ledger, p.c.voucher_id == bindparam("vid"))
+                      .values(status=store.PUSHING, save_calls=p.c.save_calls + 1, updated_at=clock.now()),
+                      [{"vid": row.voucher_id} for row in rows])
+        duplicates = sum(1 for row in rows if row.save_calls)
+        if duplicates:
+            DUPLICATE_PUSHES.labels(self.ledger).inc(duplicates)
+
+    def _settle(self, row, outcome, session=None) -> None:
         PUSH_OUTCOMES.labels(self.ledger, outcome.kind).inc()
         if outcome.kind == "confirmed":
-            self._set(voucher_id, status=store.CONFIRMED, ledger_ref=outcome.ref, last_error=None)
+            self._set(row, session, status=store.CONFIRMED, ledger_ref=outcome.ref, last_error=None)
         elif outcome.kind == "rejected":
-            log.warning("%s refused voucher %s (%s): %s", self.ledger, voucher["number"], row.external_number,
+            log.warning("%s refused voucher %s (%s): %s", self.ledger, row.voucher_id, row.external_number,
                         outcome.message)
-            self._set(voucher_id, status=store.REJECTED, last_error=outcome.message)
+            self._set(row, session, status=store.REJECTED, last_error=outcome.message)
         elif outcome.kind == "retry":
-            self._set(voucher_id, status=store.PENDING, last_error=outcome.message,
+            self._set(row, session, status=store.PENDING, last_error=outcome.message,
                       next_attempt_at=self._later(row.save_calls + 1))
         else:  # ambiguous: stays pushing; resolved first next time (look-up or the same key)
-            self._set(voucher_id, last_error=outcome.message, next_attempt_at=self._later(row.save_calls + 1))
+            self._set(row, session, last_error=outcome.message, next_attempt_at=self._later(row.save_calls + 1))
 
-    def _looked_up(self, voucher_id: str, row, uncertain: int) -> bool:
+    def _looked_up(self, row, uncertain: int) -> bool:
         """Asks the ledger for the voucher of an uncertain push: True when that settled this round
         (found: confirmed; the ledger could not be asked: later, or set aside), False when the
         ledger says it does not hold it, so it may be sent."""
@@ -114,50 +170,63 @@ class Pusher:
             ref = self.client.find(row.external_number)
         except Unavailable as exc:
             if uncertain >= MAX_UNCERTAIN:
-                self._give_up(voucher_id, row, f"look-up failed: {exc}", lookups=uncertain)
+                self._give_up(row, f"look-up failed: {exc}", lookups=uncertain)
             else:
-                self._set(voucher_id, lookups=uncertain, last_error=f"look-up failed: {exc}",
+                self._set(row, lookups=uncertain, last_error=f"look-up failed: {exc}",
                           next_attempt_at=self._later(row.save_calls))
             return True
         LOOKUPS.labels(self.ledger, str(ref is not None).lower()).inc()
         if ref is not None:
-            self._set(voucher_id, status=store.CONFIRMED, ledger_ref=ref, lookups=uncertain)
+            self._set(row, status=store.CONFIRMED, ledger_ref=ref, lookups=uncertain)
         return ref is not None
 
-    def _give_up(self, voucher_id: str, row, last: str, **values) -> None:
+    def _give_up(self, row, last: str, **values) -> None:
         """No certain answer for too long: a person decides (the voucher may be in the ledger)."""
         message = (f"no certain answer after {MAX_UNCERTAIN} attempts (last: {last}); check the ledger for "
                    f"{row.external_number} - a re-push cannot store it twice")
-        log.error("%s: voucher %s set aside: %s", self.ledger, voucher_id, message)
-        self._set(voucher_id, status=store.REJECTED, last_error=message[:500], **values)
+        log.error("%s: voucher %s set aside: %s", self.ledger, row.voucher_id, message)
+        self._set(row, status=store.REJECTED, last_error=message[:500], **values)
 
     @staticmethod
     def _later(attempts: int) -> datetime:
         return clock.now() + timedelta(seconds=RETRY_DELAYS[min(attempts, len(RETRY_DELAYS) - 1)])
 
-    def _set(self, voucher_id: str, **values) -> None:
-        p = store.pushes
-        with self.db.session() as s:
-            s.execute(update(p).where(p.c.ledger == self.ledger, p.c.voucher_id == voucher_id)
-                      .values(updated_at=clock.now(), **values))
+    def _set(self, row, session=None, **values) -> None:
+        """Writes a push's state (in `session` when given); a summary voucher's status, ledger
+        reference and message are mirrored on the hub vouchers it sums."""
+        if session is None:
+            with self.db.session() as s:
+                return self._set(row, s, **values)
+        p, now = store.pushes, clock.now()
+        session.execute(update(p).where(p.c.ledger == self.ledger, p.c.voucher_id == row.voucher_id)
+                        .values(updated_at=now, **values))
+        mirrored = {k: v for k, v in values.items() if k in ("status", "ledger_ref", "last_error")}
+        if row.is_summary and mirrored:
+            session.execute(update(p).where(p.c.ledger == self.ledger, p.c.summary_id == row.voucher_id)
+                            .values(updated_at=now, **mirrored))
+        return None
 
     def update_gauges(self) -> dict:
-        counts = status(self.db, self.ledger)
+        counts = status(self.db, self.ledger, self.summariser is not None)
         UNPOSTED.labels(self.ledger).set(counts["pending"] + counts["pushing"])
         REJECTED.labels(self.ledger).set(counts["rejected"])
         OLDEST.labels(self.ledger).set(counts["oldest_unposted_seconds"])
         return counts
 
 
-def status(db: Database, ledger: str) -> dict:
+def status(db: Database, ledger: str, summary_mode: bool = False) -> dict:
+    """Counts of hub vouchers by push state (in summary mode each mirrors its summary voucher's,
+    and those waiting for their day to be summed are pending). The oldest unposted age is that of
+    the oldest unconfirmed voucher the ledger is to receive: in summary mode a summary voucher."""
     p = store.pushes
     with db.reader() as s:
-        by_status = dict(s.execute(select(p.c.status, func.count()).where(p.c.ledger == ledger)
+        by_status = dict(s.execute(select(p.c.status, func.count()).where(p.c.ledger == ledger, ~p.c.is_summary)
                                    .group_by(p.c.status)).all())
         duplicates = s.execute(select(func.coalesce(func.sum(p.c.save_calls - 1), 0))
                                .where(p.c.ledger == ledger, p.c.save_calls > 1)).scalar()
         oldest = s.execute(select(func.min(p.c.created_at)).where(
-            p.c.ledger == ledger, p.c.status.in_((store.PENDING, store.PUSHING)))).scalar()
+            p.c.ledger == ledger, p.c.is_summary if summary_mode else ~p.c.is_summary,
+            p.c.status.in_((store.PENDING, store.PUSHING)))).scalar()
     age = (clock.now() - as_utc(oldest)).total_seconds() if oldest else 0.0
     return {"ledger": ledger, **{k: int(by_status.get(k, 0)) for k in
                                  (store.PENDING, store.PUSHING, store.CONFIRMED, store.REJECTED)},
@@ -165,15 +234,23 @@ def status(db: Database, ledger: str) -> dict:
 
 
 def retry_rejected(db: Database, ledger: str, voucher_id: str) -> None:
-    """A person fixed the cause (for example an account mapping): send the voucher again."""
+    """A person fixed the cause (for example an account mapping): send the voucher again. For a
+    hub voucher summed into a summary voucher, that summary voucher is sent again."""
     p = store.pushes
     with db.session() as s:
-        row = s.execute(select(p.c.status).where(p.c.ledger == ledger, p.c.voucher_id == voucher_id)).first()
+        row = s.execute(select(p.c.status, p.c.summary_id).where(p.c.ledger == ledger,
+                                                                 p.c.voucher_id == voucher_id)).first()
         if row is None:
             raise NotFound(f"no voucher {voucher_id} for ledger {ledger}")
+        if row.summary_id:
+            voucher_id = row.summary_id
+            row = s.execute(select(p.c.status, p.c.summary_id).where(p.c.ledger == ledger,
+                                                                     p.c.voucher_id == voucher_id)).one()
         if row.status != store.REJECTED:
             raise Conflict(f"voucher {voucher_id} is {row.status} in {ledger}; only a rejected voucher is re-pushed")
         # as `pushing`, so the next attempt is resolved as after no answer (look-up, or the same
         # idempotency key): one set aside without a certain answer may be in the ledger already
         s.execute(update(p).where(p.c.ledger == ledger, p.c.voucher_id == voucher_id)
                   .values(status=store.PUSHING, lookups=0, next_attempt_at=clock.now(), updated_at=clock.now()))
+        s.execute(update(p).where(p.c.ledger == ledger, p.c.summary_id == voucher_id)
+                  .values(status=store.PUSHING, updated_at=clock.now()))

@@ -3,7 +3,12 @@ and per voucher; every difference listed.
 
 The ledger's side is read from the ledger where its API documents a read (Kingdee
 ExecuteBillQuery). U8's OpenAPI documents none (docs/EXTERNAL_APIS.md section 4.1), so for U8
-the ledger's side is what U8 itself confirmed to voucher/add, and the report says so."""
+the ledger's side is what U8 itself confirmed to voucher/add, and the report says so.
+
+In summary mode (connectors/ledgers/summary.py) the ledger holds summary vouchers: the accounts
+compare the hub's detail with them just the same (a summary voucher keeps every account's debits
+and credits), and a hub voucher is missing when the summary voucher it went into is (or when it
+is not summed yet)."""
 from __future__ import annotations
 
 import json
@@ -60,6 +65,17 @@ def confirmed_pushes(db: Database, ledger: str, period: str, overrides: dict) ->
             for ref, number, body in rows]
 
 
+def summary_numbers(db: Database, ledger: str, period: str) -> dict[str, str]:
+    """Hub voucher number -> the external number of the summary voucher it went into."""
+    member, summary, v = store.pushes.alias("member"), store.pushes.alias("summary"), store.vouchers
+    with db.reader() as s:
+        return dict(s.execute(
+            select(v.c.number, summary.c.external_number)
+            .join(member, member.c.voucher_id == v.c.voucher_id)
+            .join(summary, (summary.c.ledger == member.c.ledger) & (summary.c.voucher_id == member.c.summary_id))
+            .where(member.c.ledger == ledger, v.c.period == period)).all())
+
+
 def reconcile(db: Database, accounting_target: str, ledger: str, config, period: str) -> dict:
     """The hub's vouchers of `period` (from accounting) against the ledger's, per account in the
     ledger's chart, and by external number: missing, duplicated, unknown to the hub."""
@@ -67,7 +83,10 @@ def reconcile(db: Database, accounting_target: str, ledger: str, config, period:
     with db.reader() as s:
         overrides = dict(s.execute(select(m.c.hub_account, m.c.ledger_account).where(m.c.ledger == ledger)).all())
     hub = hub_vouchers(accounting_target, period)
-    hub_numbers = {mapping.external_number({"number": v.number, "period": v.period}): v.number for v in hub}
+    summed = summary_numbers(db, ledger, period)
+    # each hub voucher by the external number the ledger knows it under: its own, or its summary's
+    hub_numbers = {v.number: summed.get(v.number) or mapping.external_number({"number": v.number, "period": v.period})
+                   for v in hub}
     hub_totals = _totals((mapping.account_for(ledger, l.account, overrides), l.debit, l.credit)
                          for v in hub for l in v.lines)
     if clients.CLIENTS[ledger].reads_vouchers:
@@ -80,6 +99,7 @@ def reconcile(db: Database, accounting_target: str, ledger: str, config, period:
         basis, theirs = CONFIRMED_PUSHES, confirmed_pushes(db, ledger, period, overrides)
     ledger_totals = _totals((l["account"], l["debit"], l["credit"]) for v in theirs for l in v["lines"])
     seen = Counter(v["external_number"] for v in theirs)
+    known = set(hub_numbers.values())
     accounts = []
     for account in sorted(set(hub_totals) | set(ledger_totals)):
         h = hub_totals.get(account, [Decimal("0.00")] * 2)
@@ -91,9 +111,10 @@ def reconcile(db: Database, accounting_target: str, ledger: str, config, period:
         "ledger": ledger, "period": period, "basis": basis, "note": NOTES.get(basis, ""),
         "hub_vouchers": len(hub), "ledger_vouchers": len(theirs),
         "account_differences": accounts,
-        "missing_in_ledger": sorted(n for n in hub_numbers if n not in seen),
+        "missing_in_ledger": sorted(mapping.external_number({"number": number, "period": period})
+                                    for number, known_as in hub_numbers.items() if known_as not in seen),
         "duplicated_in_ledger": sorted(n for n, count in seen.items() if count > 1 and n),
-        "unknown_to_hub": sorted(n or "(no external number)" for n in seen if n not in hub_numbers),
+        "unknown_to_hub": sorted(n or "(no external number)" for n in seen if n not in known),
     }
     report["matches"] = not (accounts or report["missing_in_ledger"] or report["duplicated_in_ledger"]
                              or report["unknown_to_hub"])

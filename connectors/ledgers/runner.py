@@ -8,7 +8,7 @@ import logging
 import signal
 import time
 
-from connectors.ledgers import clients, mapping, pusher, store
+from connectors.ledgers import clients, mapping, pusher, store, summary
 from connectors.ledgers import config as ledger_config
 from connectors.ledgers.grpc_api import LedgerServicer
 from contracts import VoucherPosted
@@ -17,6 +17,7 @@ from hubkit import clock, delivery, grpc_server, metrics
 from hubkit.amqp_consumer import Consumer
 from hubkit.db import Database, dialect_insert, pool_size
 from hubkit.envelope import Envelope
+from hubkit.health import Health
 from hubkit.inbox import handle_once
 
 log = logging.getLogger(__name__)
@@ -24,20 +25,24 @@ CONSUMER = "ledger"
 HANDLERS = ((VoucherPosted, "on_voucher_posted"),)  # what the connector consumes, and its handler
 INBOX = f"{CONSUMER}.{VoucherPosted.type}"  # the inbox's consumer name (its queue's name, as it always was)
 PREFETCH = 200
+LOOP_STALE_SECONDS = 60.0  # a round of pushes may wait on slow ledgers (each call times out and retries)
 
 
-def keep_voucher(ledgers):
-    """Effect of a voucher_posted event: the voucher and one pending push per ledger, in one transaction."""
+def keep_voucher(ledgers: dict):
+    """Effect of a voucher_posted event: the voucher and one pending push per ledger, in one
+    transaction. `ledgers` maps each ledger to its summary grace period, or None when it takes
+    every voucher as it is; a voucher to be summed waits until its day is due (summary.due_at)."""
     def effect(uow, envelope: Envelope):
         v, now = envelope.payload, clock.now()
         s = uow.session
         s.execute(dialect_insert(s, store.vouchers).values(
             voucher_id=v["id"], number=v["number"], period=v["period"],
             body=json.dumps(v, ensure_ascii=False), received_at=now).on_conflict_do_nothing())
-        for ledger in ledgers:
+        for ledger, grace in ledgers.items():
+            due = now if grace is None else max(now, summary.due_at(v["business_date"], grace))
             s.execute(dialect_insert(s, store.pushes).values(
                 ledger=ledger, voucher_id=v["id"], external_number=mapping.external_number(v),
-                status=store.PENDING, next_attempt_at=now, created_at=now, updated_at=now).on_conflict_do_nothing())
+                status=store.PENDING, next_attempt_at=due, created_at=now, updated_at=now).on_conflict_do_nothing())
     return effect
 
 
@@ -47,10 +52,14 @@ class Connector:
         # threads that may hold a connection at once: each ledger's pushers, the gRPC API's, this loop
         threads = len(configs) * pusher.PARALLEL + grpc_server.API_THREADS + 1
         self.db = Database(settings.ledger_db_url, store.metadata, pool_size=pool_size(settings, threads))
-        self.pushers = [pusher.Pusher(name, clients.make(name, cfg), self.db) for name, cfg in configs.items()]
-        self.effect = keep_voucher(list(configs))
+        graces = {name: summary.grace_of(cfg) for name, cfg in configs.items()}
+        self.pushers = [pusher.Pusher(name, clients.make(name, cfg), self.db,
+                                      summariser=summary.summariser(name, self.db, graces[name]))
+                        for name, cfg in configs.items()]
+        self.effect = keep_voucher(graces)
         self.stopping = False
-        self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=PREFETCH)
+        self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=PREFETCH,
+                                 stale_after=LOOP_STALE_SECONDS)
         for contract, method in HANDLERS:
             self.consumer.subscribe(contract, CONSUMER, getattr(self, method), method)
 
@@ -84,8 +93,8 @@ def main(settings: ledger_config.Settings) -> None:
     if not settings.ledgers:
         raise SystemExit("no ledger configured: set HUB_LEDGERS (kingdee, ufida or both)")
     configs = ledger_config.load(settings.ledgers)
-    metrics.serve(settings.metrics_port)
     connector = Connector(settings, configs)
+    metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, connector.consumer.beat))
     server, _health = grpc_server.start(
         "ledger", settings.ledger_grpc_port, lambda s: pb_grpc.add_LedgerServiceServicer_to_server(
         LedgerServicer(connector.db, configs, settings.grpc_target("accounting")), s))

@@ -2,7 +2,7 @@
 the push state that makes delivery effectively once."""
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Integer, String, Table, Text
 
 from hubkit import inbox
 from hubkit.db import new_metadata
@@ -17,10 +17,14 @@ metadata = new_metadata()
 #             person and a re-push (resolved like `pushing`), never retried blindly
 PENDING, PUSHING, CONFIRMED, REJECTED = "pending", "pushing", "confirmed", "rejected"
 
+# In summary mode (connectors/ledgers/summary.py) a summary voucher is kept like a hub voucher
+# (a ledger_vouchers row with the summed lines, id "<ledger>:<external number>", and its own push
+# row with is_summary set); each hub voucher it sums names it in summary_id and mirrors its status.
+
 vouchers = Table(
     "ledger_vouchers", metadata,
-    Column("voucher_id", String(32), primary_key=True),
-    Column("number", String(32), nullable=False),
+    Column("voucher_id", String(64), primary_key=True),
+    Column("number", String(48), nullable=False),
     Column("period", String(7), nullable=False, index=True),
     Column("body", Text, nullable=False),  # the voucher_posted payload, as JSON
     Column("received_at", DateTime(timezone=True), nullable=False),
@@ -29,14 +33,16 @@ vouchers = Table(
 pushes = Table(
     "ledger_pushes", metadata,
     Column("ledger", String(16), primary_key=True),
-    Column("voucher_id", String(32), primary_key=True),
-    Column("external_number", String(40), nullable=False),  # stable; written where the ledger keeps it
+    Column("voucher_id", String(64), primary_key=True),
+    Column("external_number", String(48), nullable=False),  # stable; written where the ledger keeps it
     Column("status", String(12), nullable=False, index=True),
+    Column("is_summary", Boolean, nullable=False, server_default="0"),
+    Column("summary_id", String(64), index=True),  # the summary voucher this hub voucher went into
     Column("save_calls", Integer, nullable=False, server_default="0"),
     Column("lookups", Integer, nullable=False, server_default="0"),  # uncertain rounds since a person's decision
     Column("ledger_ref", String(64)),
     Column("last_error", String(500)),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

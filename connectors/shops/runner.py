@@ -27,6 +27,7 @@ from hubkit.amqp_consumer import Consumer
 from hubkit.broker import CONNECTION_ERRORS
 from hubkit.db import Database, as_utc, dialect_insert
 from hubkit.envelope import Envelope
+from hubkit.health import Health
 from hubkit.inbox import handle_once
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ OVERLAP = timedelta(minutes=2)     # every window re-reads this much before the 
 SETTLE = timedelta(seconds=2)      # changes this recent are left to the next window
 MAX_WINDOW = timedelta(minutes=30)  # the platforms advise short windows
 FIRST_LOOKBACK = timedelta(days=1)
+LOOP_STALE_SECONDS = 60.0  # a pull may wait out a platform's rate limits and retries
 # what a shop connector consumes (as shops_<platform>), and the method that applies each
 HANDLERS = ((OrderShipped, "on_order_shipped"), (StockChanged, "on_stock_changed"))
 
@@ -73,7 +75,8 @@ class ShopConnector:
         self.settings, self.platform, self.client, self.db = settings, platform, client, db
         self.shops = {s.shop: s for s in shops}
         self.publisher = ConfirmedPublisher(settings.amqp_uri)
-        self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=100)
+        self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=100,
+                                 stale_after=LOOP_STALE_SECONDS)
         consumer = f"shops_{platform}"
         for contract, method in HANDLERS:
             self.consumer.subscribe(contract, consumer,
@@ -342,8 +345,8 @@ def main(platform: str, settings) -> None:
     cfg, shops, skus = configs[platform]
     db = Database(settings.shops_db_url, store.metadata)
     client = {"taobao": TaobaoClient, "jd": JdClient}[platform](cfg, TokenStore(db))
-    metrics.serve(settings.metrics_port)
     connector = ShopConnector(settings, platform, client, shops, skus, db)
+    metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, connector.consumer.beat))
     server, _health = grpc_server.start(f"shops-{platform}", settings.shops_grpc_ports[platform],
                                         lambda srv: pb_grpc.add_ShopConnectorServiceServicer_to_server(
                                             ShopServicer(connector), srv))

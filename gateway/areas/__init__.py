@@ -2,6 +2,7 @@
 routes.py, and presenters.py (its gRPC messages as JSON) when it has its own. What several areas
 share is in gateway.common, never imported from another area."""
 from gateway.areas.accounting import routes as accounting
+from gateway.areas.audit import routes as audit
 from gateway.areas.connectors import routes as connectors
 from gateway.areas.customers import routes as customers
 from gateway.areas.ledger import routes as ledger
@@ -15,4 +16,4 @@ from gateway.areas.webhooks import routes as webhooks
 
 # Matched in this order: warehouse before stock, so that GET /stock/audit wins over GET /stock/{sku}.
 ROUTERS = [warehouse.router, scan.router, orders.router, stock.router, customers.router, purchasing.router,
-           accounting.router, ledger.router, connectors.router, webhooks.router, stock_reports.router]
+           accounting.router, audit.router, ledger.router, connectors.router, webhooks.router, stock_reports.router]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import Depends, Request
 
+from gateway import idempotency
 from gateway.errors import Problem
+from hubkit.commands import COMMAND_KEY, command_id
 from hubkit.grpc_server import ACTOR_KEY, CORRELATION_KEY
 
 ANYONE = frozenset({"warehouse", "sales", "purchasing", "finance", "admin"})
@@ -21,12 +23,17 @@ WAREHOUSE = frozenset({"warehouse", "admin"})  # floor work: scanning, moves, co
 
 
 def allowed(roles: frozenset):
-    """Refuse other roles (403); give the route the call metadata naming the user."""
+    """Refuse other roles (403); give the route the call metadata naming the user, and for a POST
+    with an Idempotency-Key the command id the services answer once (hubkit.commands)."""
     def check(request: Request):
         user = request.state.user
         if user.role not in roles:
             raise Problem(403, "forbidden", f"role {user.role!r} may not do this")
-        return [(ACTOR_KEY, user.name), (CORRELATION_KEY, request.state.correlation_id)]
+        md = [(ACTOR_KEY, user.name), (CORRELATION_KEY, request.state.correlation_id)]
+        key = request.headers.get(idempotency.HEADER)
+        if request.method == "POST" and key:
+            md.append((COMMAND_KEY, command_id(user.name, key)))
+        return md
     return Depends(check)
 
 

@@ -40,6 +40,12 @@ def warehouse_values(rows) -> list[dict]:
     return [{**w, "value": str(w["value"])} for w in warehouses.values()]
 
 
+def stock_values(rows) -> dict:
+    """Value rows split into what is on hand and what is on its way to each warehouse."""
+    return {"warehouses": warehouse_values(r for r in rows if not r.in_transit),
+            "in_transit": warehouse_values(r for r in rows if r.in_transit)}
+
+
 def voucher_json(v) -> dict:
     return {"id": v.id, "number": v.number, "voucher_type": v.voucher_type, "period": v.period, "kind": v.kind,
             "source_type": v.source_type, "source_id": v.source_id, "business_date": v.business_date,

@@ -110,6 +110,16 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
             for r in rows])
 
     @rpc
+    def GetBalances(self, request, context):
+        unknown = [{"field": f"roles[{i}]", "message": f"unknown posting role {role!r}"}
+                   for i, role in enumerate(request.roles) if role not in self.rules.accounts]
+        if unknown:
+            raise InvalidArgument("unknown posting roles", unknown)
+        accounts = {role: self.rules.accounts[role] for role in request.roles}
+        return pb.GetBalancesResponse(accounts=accounts, base_currency=self.rules.base_currency, balances=[
+            pb.Balance(**{k: str(v) for k, v in r.items()}) for r in reports.balances(self.db, accounts.values())])
+
+    @rpc
     def ExportVouchers(self, request, context):
         period = request.period or clock.today().strftime("%Y-%m")
         return pb.ExportVouchersResponse(xlsx=export.period_workbook(self.db, period),
@@ -129,7 +139,8 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
     @rpc
     def ImportOpeningBalances(self, r, context):
         rows = [{"account": l.account, "debit": l.debit, "credit": l.credit, "aux": l.aux} for l in r.lines]
-        return self._command(context, lambda uow: handlers.import_opening_balances(uow, r.business_date, rows))
+        return self._command(context, lambda uow: handlers.import_opening_balances(
+            uow, r.business_date, rows, self.rules))
 
     @rpc
     def ReverseVoucher(self, r, context):

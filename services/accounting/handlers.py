@@ -271,13 +271,19 @@ def record_settlement(uow, channel: str, shop: str, reference: str, business_dat
                        domain.settlement(channel, shop, reference, gross_v, commission_v, fees_v, rules))
 
 
-def import_opening_balances(uow, business_date: str, rows: list[dict]) -> dict:
-    """Opening balances as one voucher: rows of account, debit, credit, aux; they must balance."""
+def import_opening_balances(uow, business_date: str, rows: list[dict], rules) -> dict:
+    """Opening balances as one voucher: rows of account, debit, credit, aux; they must balance.
+    The inventory accounts are left out: their opening balance is the opening stock, received into
+    its warehouses (stock_received, reason opening) so that the books keep equal to the stock."""
     errors = FieldErrors()
     day, lines = _day(errors, business_date), []
     if not rows:
         errors.add("lines", "at least one balance")
+    stock_accounts = {rules.accounts["inventory"], rules.accounts["goods_in_transit"]}
     for i, row in enumerate(rows):
+        if str(row.get("account", "")) in stock_accounts:
+            errors.add(f"lines[{i}].account", "the inventory account opens with the opening stock: receive it into "
+                                              "its warehouse (POST /stock/receipts, reason opening), which books it")
         debit = _amount(errors, f"lines[{i}].debit", row.get("debit") or "0", True)
         credit = _amount(errors, f"lines[{i}].credit", row.get("credit") or "0", True)
         if bool(debit) == bool(credit):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import BigInteger, and_, case, cast, func, or_, select
 
 from hubkit.ageing import DEFAULT_BUCKETS, bucket_labels, check_buckets
 from hubkit.db import Database
@@ -140,6 +140,32 @@ def account_detail(db: Database, account: str, period: str, aux: str = "") -> di
                       "aux": line_aux or "", "cost_centre": cost_centre or ""})
     return {"account": acc["code"], "name": acc["name"], "period": period, "aux": aux, "opening": opening,
             "lines": lines, "debit": total_debit, "credit": total_credit, "closing": balance}
+
+
+# -- balances -----------------------------------------------------------------
+# accounting's own documents: money in and out, and opening balances (the other vouchers follow a
+# business event of another service)
+OWN_DOCUMENTS = ("payment", "settlement", "opening")
+
+
+def balances(db: Database, codes) -> list[dict]:
+    """Balances of the accounts `codes` over every posted voucher, per account, cost centre and
+    counterparty: [{"account", "cost_centre", "aux", "balance", "own_documents"}] (debit-positive;
+    own_documents: the part posted by payments, settlements, opening balances and reversals of
+    them), zero ones left out, sorted by account, cost centre, counterparty."""
+    l, v = voucher_lines, vouchers
+    undone = vouchers.alias("undone")
+    net = _cents(l.c.debit) - _cents(l.c.credit)
+    own = or_(v.c.kind.in_(OWN_DOCUMENTS), and_(v.c.kind == "reversal", undone.c.kind.in_(OWN_DOCUMENTS)))
+    query = (select(l.c.account, l.c.cost_centre, l.c.aux, func.sum(net), func.sum(case((own, net), else_=0)))
+             .select_from(l.join(v, v.c.id == l.c.voucher_id).outerjoin(undone, undone.c.id == v.c.reverses))
+             .where(l.c.account.in_(sorted(set(codes))))
+             .group_by(l.c.account, l.c.cost_centre, l.c.aux).order_by(l.c.account, l.c.cost_centre, l.c.aux))
+    with db.reader() as s:
+        found = s.execute(query).all()
+    rows = [{"account": a, "cost_centre": cc or "", "aux": aux or "", "balance": _from_cents(b),
+             "own_documents": _from_cents(o)} for a, cc, aux, b, o in found]
+    return [r for r in rows if r["balance"] or r["own_documents"]]
 
 
 # -- 账龄 ageing ----------------------------------------------------------------

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from hubapi.inventory.v1 import inventory_service_pb2 as pb
 from hubapi.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
-from hubkit import grpc_server
+from hubkit import commands, grpc_server
 from hubkit.db import Database, UnitOfWork, pool_size
 from services.inventory import audit, catalog, counts, handlers, holds, movements, reports_grpc, reservations, stock, transfers
 from services.inventory.models import metadata
@@ -70,10 +70,12 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def ReceiveStock(self, request, context):
         r = request
         with self._uow(context) as uow:
-            done = movements.receive_stock(uow, r.sku, r.warehouse, r.quantity, r.unit_cost, r.reason, r.reference,
-                                           r.bin, r.lot, r.expires_on, list(r.serials))
-            return pb.ReceiveStockResponse(level=_level(done["level"]), movement_id=done["movement_id"],
-                                           document_id=done["document_id"])
+            def apply() -> pb.ReceiveStockResponse:
+                done = movements.receive_stock(uow, r.sku, r.warehouse, r.quantity, r.unit_cost, r.reason, r.reference,
+                                               r.bin, r.lot, r.expires_on, list(r.serials))
+                return pb.ReceiveStockResponse(level=_level(done["level"]), movement_id=done["movement_id"],
+                                               document_id=done["document_id"])
+            return commands.once(uow, context, pb.ReceiveStockResponse, apply)
 
     @rpc
     def CheckPurchase(self, request, context):
@@ -95,16 +97,18 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         total = sum((r["value"] for r in rows), start=Decimal("0.00"))
         return pb.GetStockValueResponse(
             rows=[pb.StockValueRow(warehouse=r["warehouse"], sku=r["sku"], quantity=r["quantity"],
-                                   value=str(r["value"])) for r in rows], total=str(total))
+                                   value=str(r["value"]), in_transit=r["in_transit"]) for r in rows], total=str(total))
 
     @rpc
     def AdjustStock(self, request, context):
         r = request
         with self._uow(context) as uow:
-            done = movements.adjust(uow, r.sku, r.warehouse, r.quantity, r.reason, r.unit_cost, r.note, r.bin, r.lot,
-                                    list(r.serials))
-            return pb.AdjustStockResponse(adjustment_id=done["adjustment_id"], value=str(done["value"]),
-                                          level=_level(done["level"]))
+            def apply() -> pb.AdjustStockResponse:
+                done = movements.adjust(uow, r.sku, r.warehouse, r.quantity, r.reason, r.unit_cost, r.note, r.bin,
+                                        r.lot, list(r.serials))
+                return pb.AdjustStockResponse(adjustment_id=done["adjustment_id"], value=str(done["value"]),
+                                              level=_level(done["level"]))
+            return commands.once(uow, context, pb.AdjustStockResponse, apply)
 
     @rpc
     def AddBins(self, request, context):
@@ -122,17 +126,20 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def MoveBin(self, request, context):
         r = request
         with self._uow(context) as uow:
-            return pb.MoveBinResponse(document=movements.move_bin(uow, r.sku, r.warehouse, r.from_bin, r.to_bin,
-                                                                  r.quantity, r.lot, list(r.serials)))
+            return commands.once(uow, context, pb.MoveBinResponse, lambda: pb.MoveBinResponse(
+                document=movements.move_bin(uow, r.sku, r.warehouse, r.from_bin, r.to_bin, r.quantity, r.lot,
+                                            list(r.serials))))
 
     @rpc
     def ChangeKit(self, request, context):
         r = request
         with self._uow(context) as uow:
-            done = movements.assemble(uow, r.kit_sku, r.warehouse, r.quantity, r.bin, r.disassemble)
-            return pb.ChangeKitResponse(document_id=done["document_id"], value=str(done["value"]),
-                                        components=[pb.KitPart(sku=c["sku"], quantity=c["quantity"],
-                                                               value=str(c["value"])) for c in done["components"]])
+            def apply() -> pb.ChangeKitResponse:
+                done = movements.assemble(uow, r.kit_sku, r.warehouse, r.quantity, r.bin, r.disassemble)
+                return pb.ChangeKitResponse(document_id=done["document_id"], value=str(done["value"]),
+                                            components=[pb.KitPart(sku=c["sku"], quantity=c["quantity"],
+                                                                   value=str(c["value"])) for c in done["components"]])
+            return commands.once(uow, context, pb.ChangeKitResponse, apply)
 
     @rpc
     def ShipTransfer(self, request, context):
@@ -140,8 +147,8 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         lines = [{"sku": l.sku, "quantity": l.quantity, "lot": l.lot, "bin": l.bin, "serials": list(l.serials)}
                  for l in r.lines]
         with self._uow(context) as uow:
-            done = transfers.ship(uow, r.from_warehouse, r.to_warehouse, lines, r.note)
-            return _transfer(transfers.read(uow.session, done["transfer_id"]))
+            return commands.once(uow, context, pb.Transfer, lambda: _transfer(transfers.read(
+                uow.session, transfers.ship(uow, r.from_warehouse, r.to_warehouse, lines, r.note)["transfer_id"])))
 
     @rpc
     def ReceiveTransfer(self, request, context):

@@ -152,14 +152,16 @@ def _naming_line(index: int, line_no: int):
 
 
 def stock_value(db: Database, warehouse: str = "") -> list[dict]:
-    """Units and value left in the cost layers on hand, per warehouse and SKU."""
-    query = (select(cost_layers.c.warehouse, cost_layers.c.sku, func.sum(cost_layers.c.remaining),
-                    func.sum(cost_layers.c.remaining_value))
-             .where(cost_layers.c.in_transit.is_(False))
-             .group_by(cost_layers.c.warehouse, cost_layers.c.sku)
-             .order_by(cost_layers.c.warehouse, cost_layers.c.sku))
+    """Units and value left in the cost layers, per warehouse and SKU: on hand ("in_transit" False),
+    and on their way to that warehouse from another at their travelling layers' cost ("in_transit"
+    True, only where some is), so that together they equal the inventory accounts."""
+    c = cost_layers
+    query = (select(c.c.warehouse, c.c.sku, c.c.in_transit, func.sum(c.c.remaining), func.sum(c.c.remaining_value))
+             .group_by(c.c.warehouse, c.c.sku, c.c.in_transit)
+             .order_by(c.c.in_transit, c.c.warehouse, c.c.sku))
     if warehouse:
-        query = query.where(cost_layers.c.warehouse == warehouse)
+        query = query.where(c.c.warehouse == warehouse)
     with db.reader() as s:
-        return [{"warehouse": w, "sku": sku, "quantity": int(q or 0), "value": cents(v or 0)}
-                for w, sku, q, v in s.execute(query).all()]
+        rows = [{"warehouse": w, "sku": sku, "quantity": int(q or 0), "value": cents(v or 0), "in_transit": bool(t)}
+                for w, sku, t, q, v in s.execute(query).all()]
+    return [r for r in rows if not r["in_transit"] or r["quantity"] or r["value"]]

@@ -15,7 +15,7 @@ from sqlalchemy import (
                         Table,
 )
 
-from hubkit import inbox, outbox
+from hubkit import commands, inbox, outbox
 from hubkit.db import new_metadata
 
 metadata = new_metadata()
@@ -246,3 +246,4 @@ document_lines = Table(
 
 outbox.add_tables(metadata)
 inbox.add_tables(metadata)
+commands.add_tables(metadata)  # commands answered once per id (hubkit.commands)

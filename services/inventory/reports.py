@@ -11,14 +11,14 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import BigInteger, cast, func, literal, select
 
 from hubkit import clock
 from hubkit.ageing import DEFAULT_BUCKETS, bucket_labels, check_buckets
 from hubkit.db import Database, as_utc
 from hubkit.errors import FieldErrors, NotFound
 from hubkit.money import CENT, cents, unit_cost
-from services.inventory.models import cost_layers, lots, place_stock, skus, stock_movements
+from services.inventory.models import cost_layers, documents, lots, place_stock, skus, stock_movements
 
 ZERO = Decimal("0.00")
 ON_HAND_BY = ("bin", "lot", "warehouse")
@@ -293,16 +293,26 @@ def turnover(db: Database, date_from, date_to, by: str = "sku", warehouse: str =
 def stock_value_at(db: Database, as_of, warehouse: str = "", tz: str | None = None) -> list[dict]:
     """Quantity and value per warehouse and SKU at `as_of` from the ledger: the sums of movement
     quantity and value up to it (a datetime, inclusive; a local date: to the end of that day).
-    Goods in transit between warehouses are in neither. Rows: {"warehouse", "sku", "quantity",
-    "value"}, zero rows left out, sorted by warehouse, SKU."""
+    Goods shipped by a transfer and not yet received by then are rows of their destination with
+    "in_transit" True, at the value that left the source. Rows: {"warehouse", "sku", "quantity",
+    "value", "in_transit"}, zero rows left out, on hand first, each part sorted by warehouse, SKU."""
     errors = FieldErrors()
     zone = _zone(tz, errors)
     when = _when(as_of, "as_of", errors)
     errors.raise_if_any("invalid stock value report")
+    until = _until(m.c.occurred_at, when, zone)
     query = (select(m.c.warehouse, m.c.sku, func.sum(m.c.quantity), _cents_sum(m.c.value))
-             .where(_until(m.c.occurred_at, when, zone), *([m.c.warehouse == warehouse] if warehouse else []))
+             .where(until, *([m.c.warehouse == warehouse] if warehouse else []))
              .group_by(m.c.warehouse, m.c.sku).order_by(m.c.warehouse, m.c.sku))
+    # a transfer's out and in movements cancel once both happened: what is left of them is on the road
+    d = documents
+    transit = (select(d.c.to_warehouse, m.c.sku, -func.sum(m.c.quantity), -_cents_sum(m.c.value))
+               .join(d, m.c.document == literal("transfer:").concat(d.c.id))
+               .where(until, m.c.kind.in_(("transfer_out", "transfer_in")), d.c.kind == "transfer",
+                      *([d.c.to_warehouse == warehouse] if warehouse else []))
+               .group_by(d.c.to_warehouse, m.c.sku).order_by(d.c.to_warehouse, m.c.sku))
     with db.reader() as s:
-        found = s.execute(query).all()
-    rows = [{"warehouse": w, "sku": sku, "quantity": int(q or 0), "value": _from_cents(v)} for w, sku, q, v in found]
+        found = [(row, False) for row in s.execute(query).all()] + [(row, True) for row in s.execute(transit).all()]
+    rows = [{"warehouse": w, "sku": sku, "quantity": int(q or 0), "value": _from_cents(v), "in_transit": t}
+            for (w, sku, q, v), t in found]
     return [r for r in rows if r["quantity"] or r["value"]]

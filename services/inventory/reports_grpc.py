@@ -89,7 +89,7 @@ class InventoryReportsServicer(pb_grpc.InventoryReportsServicer):
             as_of=as_of, total_quantity=sum(r["quantity"] for r in rows),
             total_value=_s(sum((r["value"] for r in rows), reports.ZERO)),
             rows=[pb.ValueAtReportRow(warehouse=r["warehouse"], sku=r["sku"], quantity=r["quantity"],
-                                      value=_s(r["value"])) for r in rows])
+                                      value=_s(r["value"]), in_transit=r["in_transit"]) for r in rows])
 
 
 def register(server, db: Database, tz: str | None = None) -> None:

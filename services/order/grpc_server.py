@@ -6,7 +6,7 @@ from prometheus_client.registry import REGISTRY
 
 from hubapi.order.v1 import order_service_pb2 as pb
 from hubapi.order.v1 import order_service_pb2_grpc as pb_grpc
-from hubkit import grpc_server, money
+from hubkit import commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors, HubError
 from services.order import domain, handlers
@@ -90,10 +90,12 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
     def ReturnOrder(self, request, context):
         actor, correlation_id = grpc_server.caller(context)
         with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
-            return_id = handlers.return_order(uow, request.order_id,
-                                              [(l.line_no, l.quantity) for l in request.lines], request.reason)
-            return pb.ReturnOrderResponse(order=order_to_proto(handlers.read_order(uow.session, request.order_id)),
-                                          return_id=return_id)
+            def apply() -> pb.ReturnOrderResponse:
+                return_id = handlers.return_order(uow, request.order_id,
+                                                  [(l.line_no, l.quantity) for l in request.lines], request.reason)
+                return pb.ReturnOrderResponse(order=order_to_proto(handlers.read_order(uow.session, request.order_id)),
+                                              return_id=return_id)
+            return commands.once(uow, context, pb.ReturnOrderResponse, apply)
 
     @rpc
     def ApplyChannelOrder(self, request, context):

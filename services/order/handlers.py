@@ -144,19 +144,24 @@ def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:
 
 def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: str) -> None:
     """Ship a fully reserved order as a whole and emit order_shipped (inventory issues the
-    goods, accounting posts the sale, the customer's history records it)."""
+    goods, accounting posts the sale, the customer's history records it). The same shipment
+    again (same carrier and tracking number: a retry whose first answer was lost) changes nothing
+    and succeeds; another shipment of a shipped order is a conflict."""
     domain.validate_shipment(carrier, tracking_number)
     s, now = uow.session, clock.now()
     shipped = changed(s, update(orders).where(orders.c.id == order_id, orders.c.status == domain.RESERVED)
                         .values(status=domain.SHIPPED, carrier=carrier, tracking_number=tracking_number,
                                 shipped_at=now, updated_by=uow.actor, updated_at=now))
     if not shipped:
-        status = s.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar()
-        if status is None:
+        order = s.execute(select(orders.c.status, orders.c.carrier, orders.c.tracking_number, orders.c.shipped_at)
+                          .where(orders.c.id == order_id)).first()
+        if order is None:
             raise NotFound(f"order {order_id} not found")
-        if status == domain.SHIPPED:
+        if order.shipped_at is not None and (order.carrier, order.tracking_number) == (carrier, tracking_number):
+            return  # this very shipment, asked again
+        if order.shipped_at is not None:
             raise Conflict(f"order {order_id} has already shipped")
-        raise Conflict(f"order {order_id} is {status}; only a fully reserved order can ship")
+        raise Conflict(f"order {order_id} is {order.status}; only a fully reserved order can ship")
     order = s.execute(select(orders).where(orders.c.id == order_id)).one()
     lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)
                       .order_by(order_lines.c.line_no)).all()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hubapi.procurement.v1 import procurement_service_pb2 as pb
 from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
-from hubkit import grpc_server, money
+from hubkit import commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors
 from services.procurement import domain, handlers
@@ -104,23 +104,27 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
     @rpc
     def ReceivePurchaseOrder(self, request, context):
         with self._uow(context) as uow:
-            receipt_id = handlers.receive_purchase_order(
-                uow, request.purchase_order_id, [(l.line_no, l.quantity) for l in request.lines],
-                request.reference, {l.line_no: {"bin": l.bin, "lot": l.lot, "expires_on": l.expires_on,
-                                                "serials": list(l.serials)} for l in request.lines})
-            po = handlers.read_purchase_order(uow.session, request.purchase_order_id)
-            receipt = next(r for r in po["receipts"] if r["id"] == receipt_id)
-            return pb.ReceivePurchaseOrderResponse(purchase_order=purchase_order_to_proto(po),
-                                                   receipt=receipt_to_proto(receipt))
+            def apply() -> pb.ReceivePurchaseOrderResponse:
+                receipt_id = handlers.receive_purchase_order(
+                    uow, request.purchase_order_id, [(l.line_no, l.quantity) for l in request.lines],
+                    request.reference, {l.line_no: {"bin": l.bin, "lot": l.lot, "expires_on": l.expires_on,
+                                                    "serials": list(l.serials)} for l in request.lines})
+                po = handlers.read_purchase_order(uow.session, request.purchase_order_id)
+                receipt = next(r for r in po["receipts"] if r["id"] == receipt_id)
+                return pb.ReceivePurchaseOrderResponse(purchase_order=purchase_order_to_proto(po),
+                                                       receipt=receipt_to_proto(receipt))
+            return commands.once(uow, context, pb.ReceivePurchaseOrderResponse, apply)
 
     @rpc
     def ReturnPurchaseOrder(self, request, context):
         with self._uow(context) as uow:
-            return_id = handlers.return_purchase(uow, request.purchase_order_id,
-                                                 [(l.line_no, l.quantity) for l in request.lines],
-                                                 request.reason, request.reference)
-            po = handlers.read_purchase_order(uow.session, request.purchase_order_id)
-            return pb.ReturnPurchaseOrderResponse(purchase_order=purchase_order_to_proto(po), return_id=return_id)
+            def apply() -> pb.ReturnPurchaseOrderResponse:
+                return_id = handlers.return_purchase(uow, request.purchase_order_id,
+                                                     [(l.line_no, l.quantity) for l in request.lines],
+                                                     request.reason, request.reference)
+                po = handlers.read_purchase_order(uow.session, request.purchase_order_id)
+                return pb.ReturnPurchaseOrderResponse(purchase_order=purchase_order_to_proto(po), return_id=return_id)
+            return commands.once(uow, context, pb.ReturnPurchaseOrderResponse, apply)
 
     @rpc
     def ListSuggestions(self, request, context):
@@ -138,6 +142,11 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
     def ListStockAlerts(self, request, context):
         found = handlers.list_stock_alerts(self.db, request.kind, request.sku, request.limit)
         return pb.ListStockAlertsResponse(alerts=[alert_to_proto(a) for a in found])
+
+    @rpc
+    def GetPayables(self, request, context):
+        return pb.GetPayablesResponse(payables=[pb.Payable(**{k: str(v) for k, v in row.items()})
+                                                for row in handlers.payables(self.db)])
 
 
 def main(settings) -> None:

@@ -16,6 +16,7 @@ from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, NotFound
 from hubkit.money import cents, unit_cost
+from hubkit.sql import cents_sum
 from services.procurement import domain
 from services.procurement.models import (
     purchase_order_lines,
@@ -391,3 +392,24 @@ def read_purchase_order(s, purchase_order_id: str) -> dict:
                       "refused_at": r.refused_at and _utc(r.refused_at),
                       "lines": by_return.get(r.id, [])} for r in sent]
     return po
+
+
+def payables(db: Database) -> list[dict]:
+    """What the documents say the merchant owes each supplier, before payments (which only the books
+    know): per supplier and currency, the purchase receipts' totals (VAT included, as posted to the
+    payable) less the totals of the goods sent back. Rows {"supplier", "currency", "received",
+    "returned"}, sorted by supplier and currency."""
+    po = purchase_orders
+    totals: dict[tuple[str, str], dict] = {}
+    with db.reader() as s:
+        for name, table in (("received", receipts), ("returned", purchase_returns)):
+            query = (select(po.c.supplier, po.c.currency, cents_sum(table.c.total))
+                     .join(po, po.c.id == table.c.purchase_order_id)
+                     .where(table.c.status == "accepted")  # a refused one was undone in the books
+                     .group_by(po.c.supplier, po.c.currency))
+            for supplier, currency, amount in s.execute(query).all():
+                row = totals.setdefault((supplier, currency), {"supplier": supplier, "currency": currency,
+                                                              "received": Decimal("0.00"),
+                                                              "returned": Decimal("0.00")})
+                row[name] = cents(Decimal(amount) / 100)
+    return [totals[key] for key in sorted(totals)]

@@ -15,7 +15,7 @@ from sqlalchemy import (
                         text,
 )
 
-from hubkit import inbox, outbox
+from hubkit import commands, inbox, outbox
 from hubkit.db import new_metadata
 
 metadata = new_metadata()
@@ -171,3 +171,4 @@ stock_alerts = Table(
 
 outbox.add_tables(metadata)
 inbox.add_tables(metadata)
+commands.add_tables(metadata)  # commands answered once per id (hubkit.commands)

@@ -19,6 +19,7 @@ SVC = "/k3cloud/Kingdee.BOS.WebApi.ServicesStub."
 LOGIN_PATH = SVC + "AuthService.LoginByAppSecret.common.kdsvc"
 LOGOUT_PATH = SVC + "AuthService.Logout.common.kdsvc"
 SAVE_PATH = SVC + "DynamicFormService.Save.common.kdsvc"
+BATCH_SAVE_PATH = SVC + "DynamicFormService.BatchSave.common.kdsvc"
 QUERY_PATH = SVC + "DynamicFormService.ExecuteBillQuery.common.kdsvc"
 SESSION = "kdservice-sessionid"
 SESSION_LOST = "会话信息已丢失，请重新登录"
@@ -230,6 +231,19 @@ def failure(msg_code: int, errors: list[tuple[str, str]]) -> dict:
         "Errors": [{"FieldName": field, "Message": message, "DIndex": 0} for field, message in errors]}}}
 
 
+def batch_result(saved: list[tuple[int, dict]], refused: list[tuple[int, Refusal]]) -> dict:
+    """BatchSave's answer: one envelope; SuccessEntitys and Errors name each Model by its index
+    in the request (DIndex). IsSuccess only when every Model was saved."""
+    errors = [{"FieldName": field, "Message": message, "DIndex": i}
+              for i, refusal in refused for field, message in refusal.errors]
+    status = {"IsSuccess": not refused, "Errors": errors, "SuccessMessages": [],
+              "SuccessEntitys": [{"Id": int(r["id"]), "Number": r["number"], "DIndex": i} for i, r in saved],
+              "MsgCode": refused[0][1].msg_code if refused else 0}
+    if refused:
+        status["ErrorCode"] = 500
+    return {"Result": {"ResponseStatus": status, "NeedReturnData": [{} for _ in saved]}}
+
+
 def success(record: dict) -> dict:
     vid, number = int(record["id"]), record["number"]
     return {"Result": {"ResponseStatus": {
@@ -254,8 +268,9 @@ def ref(value) -> str:
     return "" if value is None else str(value)
 
 
-def save_request(body) -> tuple[dict, bool]:
-    """(Model, ValidateRepeatJson) from the new {"formid","data"} or the old {"parameters": [...]} body."""
+def save_request(body, batch: bool = False) -> tuple:
+    """(Model, ValidateRepeatJson) from the new {"formid","data"} or the old {"parameters": [...]} body;
+    for BatchSave (batch=True) Model is the list of Models."""
     if not isinstance(body, dict):
         raise Refusal(8, [("", "参数错误：请求内容应为JSON对象")])
     params = ci(body, "parameters")
@@ -275,7 +290,9 @@ def save_request(body) -> tuple[dict, bool]:
     if str(form_id).upper() != "GL_VOUCHER":
         raise Refusal(8, [("formid", f"参数错误：模拟器只支持表单GL_VOUCHER，不支持[{form_id}]")])
     model = ci(data, "Model")
-    if not isinstance(model, dict):
+    if batch and (not isinstance(model, list) or not model or not all(isinstance(m, dict) for m in model)):
+        raise Refusal(8, [("Model", "参数错误：批量保存的Model应为非空的数据包数组")])
+    if not batch and not isinstance(model, dict):
         raise Refusal(8, [("Model", "参数错误：数据包中缺少Model")])
     return model, str(ci(data, "ValidateRepeatJson", "false")).lower() == "true"
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from simulators import JSON, Book, amount, canonical, entry, is_detail, loads, parse_date
 from simulators.faults import Faults, admin_router, server_error
 from simulators.kingdee import (
+    BATCH_SAVE_PATH,
     DEFAULT_CONFIG,
     LOGIN_PATH,
     LOGOUT_PATH,
@@ -20,6 +21,7 @@ from simulators.kingdee import (
     SESSION,
     SESSION_LOST,
     Refusal,
+    batch_result,
     ci,
     failure,
     like_regex,
@@ -37,6 +39,7 @@ class KingdeeBook(Book):
         with self.lock:
             super().reset()
             self.seen: set[str] = set()  # canonical Models of stored vouchers (ValidateRepeatJson)
+            self.stats.update(batch_save_calls=0, batch_models=0)
 
     @staticmethod
     def normalise(config: dict) -> dict:
@@ -226,9 +229,21 @@ def create_app(config: dict | None = None, clock=time.time) -> FastAPI:
         book.revoke(session_id(request))
         return True
 
-    @app.post(SAVE_PATH)
-    async def save(request: Request):
-        book.count("save_calls")
+    def store_one(model: dict, repeat: bool) -> dict:
+        """Validate and keep one Model (under the book's lock); Refusal when it is not kept."""
+        parts = validate(model, book.config)
+        canon = canonical(model)
+        if repeat and canon in book.seen:
+            raise Refusal(11, [("", "重复提交：相同的Json数据包已经保存过（ValidateRepeatJson），本次不再保存")],
+                          outcome="duplicates_refused")
+        record = book.store(raw=model, **parts)
+        book.seen.add(canon)
+        return record
+
+    async def save_call(request: Request, counter: str, keep):
+        """What Save and BatchSave share: the fault drawn for the call, authentication, and a
+        hang after storing (the answer is lost, the vouchers are kept)."""
+        book.count(counter)
         draw = faults.draw()
         if draw.slow:
             await asyncio.sleep(draw.slow)
@@ -242,21 +257,39 @@ def create_app(config: dict | None = None, clock=time.time) -> FastAPI:
                 book.count("rejected")
                 return server_error()
             authenticate(request)
-            model, repeat = save_request(await body_of(request))
-            with book.lock:
-                parts = validate(model, book.config)
-                canon = canonical(model)
-                if repeat and canon in book.seen:
-                    raise Refusal(11, [("", "重复提交：相同的Json数据包已经保存过（ValidateRepeatJson），本次不再保存")],
-                                  outcome="duplicates_refused")
-                record = book.store(raw=model, **parts)
-                book.seen.add(canon)
+            answer = keep(await body_of(request))
         except Refusal as refusal:
             book.count(refusal.outcome)
             return JSON(failure(refusal.msg_code, refusal.errors))
         if draw.kind == "timeout_after_store":
             await asyncio.sleep(draw.hang)
-        return JSON(success(record))
+        return JSON(answer)
+
+    @app.post(SAVE_PATH)
+    async def save(request: Request):
+        def keep(body):
+            model, repeat = save_request(body)
+            with book.lock:
+                return success(store_one(model, repeat))
+        return await save_call(request, "save_calls", keep)
+
+    @app.post(BATCH_SAVE_PATH)
+    async def batch_save(request: Request):
+        """Each Model is validated and kept on its own: the valid ones are stored even when others
+        are refused, and the answer names both by their index (DIndex)."""
+        def keep(body):
+            models, repeat = save_request(body, batch=True)
+            saved, refused = [], []
+            with book.lock:
+                for i, model in enumerate(models):
+                    try:
+                        saved.append((i, store_one(model, repeat)))
+                    except Refusal as refusal:
+                        book.count(refusal.outcome)
+                        refused.append((i, refusal))
+                book.stats["batch_models"] += len(models)
+            return batch_result(saved, refused)
+        return await save_call(request, "batch_save_calls", keep)
 
     @app.post(QUERY_PATH)
     async def query(request: Request):

@@ -197,9 +197,12 @@ def test_opening_balances_are_imported_from_a_file_and_must_balance(pg_hub, tmp_
 
 
     good, bad = tmp_path / "opening.csv", tmp_path / "unbalanced.csv"
-    good.write_text("account,debit,credit,aux\n1002,50000.00,,\n1405,12000.00,,warehouse:SH\n"
-                    "2202,,7000.00,supplier:TEA-GARDEN\n4001,,55000.00,\n", encoding="utf-8")
+    good.write_text("account,debit,credit,aux\n1002,50000.00,,\n1122,5000.00,,platform:taobao/flagship\n"
+                    "2202,,7000.00,supplier:TEA-GARDEN\n4001,,48000.00,\n", encoding="utf-8")
     bad.write_text("account,debit,credit\n1002,100.00,\n4001,,99.00\n", encoding="utf-8")
+    # opening stock is received into its warehouse (reason opening), never booked on 1405 without it
+    stock = tmp_path / "stock.csv"
+    stock.write_text("account,debit,credit,aux\n1405,12000.00,,\n4001,,12000.00,\n", encoding="utf-8")
 
     def run(path):
         return subprocess.run([sys.executable, "-m", "hub.cli", "accounting", "import-opening", str(path),
@@ -207,12 +210,14 @@ def test_opening_balances_are_imported_from_a_file_and_must_balance(pg_hub, tmp_
                               timeout=60, cwd=components.PROJECT_ROOT)
     refused = run(bad)
     assert refused.returncode != 0 and "does not balance" in refused.stderr
+    refused = run(stock)
+    assert refused.returncode != 0 and "POST /stock/receipts, reason opening" in refused.stderr, refused.stderr
     posted = run(good)
     assert posted.returncode == 0, posted.stderr
     with pg_hub.client("finance") as finance:
         [voucher] = finance.get("/accounting/vouchers", params={"source_id": "opening:2021-01-01"}).json()["vouchers"]
         tb = finance.get("/accounting/trial-balance", params={"period": "2021-01"}).json()
-    assert voucher["kind"] == "opening" and voucher["total"] == "62000.00"
+    assert voucher["kind"] == "opening" and voucher["total"] == "55000.00"
     assert tb["balanced"]
     assert {r["account"]: r["debit"] for r in tb["rows"]}["1002"] == "50000.00"
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from hub import components
-from hub.supervisor import free_port
+from hub.supervisor import free_port, spawn
 from tests.support import infra
 
 pytestmark = pytest.mark.e2e
@@ -28,10 +28,14 @@ def demo_env(session_name, tmp_path):
 
 
 def test_demo_buys_sells_ships_and_its_books_balance_and_reach_the_ledger(demo_env):
-    done = subprocess.run([sys.executable, "-m", "hub.cli", "demo", "--json"], env=demo_env, capture_output=True,
-                          text=True, timeout=300, cwd=components.PROJECT_ROOT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads(done.stdout)
+    demo = spawn([sys.executable, "-m", "hub.cli", "demo", "--json"], env=demo_env, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True, cwd=components.PROJECT_ROOT)  # dies with this session
+    try:
+        out, err = demo.communicate(timeout=300)
+    finally:
+        demo.kill()
+    assert demo.returncode == 0, err[-3000:]
+    summary = json.loads(out)
     assert summary["orders"] == 40
     assert summary["orders_by_status"].get("backordered", 0) >= 1  # the order for 50 teapots
     assert summary["orders_by_status"]["shipped"] == 40 - summary["orders_by_status"].get("backordered", 0)

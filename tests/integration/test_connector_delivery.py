@@ -2,7 +2,8 @@
 process on the real broker sends a voucher its effect cannot keep through the retry queue to its
 dead-letter queue with the error, keeps running, applies the next voucher, reconnects when the
 broker drops its connection, and `hub dlq replay` re-drives the dead letter. A voucher that does
-not fit its contract is dead-lettered at once."""
+not fit its contract is dead-lettered at once. A connector whose consumer the broker cancelled says
+so on /readyz and /livez, and consumes again once its queue is back."""
 from __future__ import annotations
 
 import os
@@ -19,7 +20,7 @@ from sqlalchemy import select
 
 from connectors.ledgers import store
 from hub import components
-from hub.supervisor import free_port
+from hub.supervisor import free_port, spawn
 from hubkit import broker, dlq, topology
 from hubkit.db import Database
 from hubkit.envelope import Envelope
@@ -34,12 +35,15 @@ HANDLER = {"service": "ledger", "handler": "on_voucher_posted"}
 
 @pytest.fixture(scope="module")
 def amqp_uri(session_name):
+    """The vhost's administrator URI (for the test's own publishing and `hub dlq`); the connector
+    connects as its own broker user, as `hub migrate` makes it."""
     vhost = f"{session_name}_cdl"
     uri = infra.create_vhost(vhost)
     try:
         connection = broker.connect(uri, attempts=3)
         topology.declare(connection.channel(), [SUB])
         connection.close()
+        broker.set_up_accounts(uri, {broker.Account("ledger", (), True): broker.account_uri(uri, "ledger")})
         yield uri
     finally:
         infra.delete_vhost(vhost)
@@ -53,15 +57,17 @@ def connector(amqp_uri, tmp_path_factory):
     db_url = f"sqlite:///{var / 'ledger.db'}"
     components.migrate("ledger", db_url)
     metrics_port = free_port()
-    env = {**os.environ, "HUB_AMQP_URI": amqp_uri, "HUB_VAR_DIR": str(var), "HUB_LEDGER_DB_URL": db_url,
+    env = {**os.environ, "HUB_AMQP_URI": broker.account_uri(amqp_uri, "ledger"), "HUB_VAR_DIR": str(var),
+           "HUB_LEDGER_DB_URL": db_url,
            "HUB_LEDGERS": "ufida", "HUB_LEDGER_GRPC_PORT": str(free_port()), "HUB_METRICS_PORT": str(metrics_port),
            "HUB_UFIDA_URL": f"http://127.0.0.1:{free_port()}", "HUB_UFIDA_FROM_ACCOUNT": "hub",
            "HUB_UFIDA_TO_ACCOUNT": "u8demo", "HUB_UFIDA_APP_KEY": "k", "HUB_UFIDA_APP_SECRET": "s",
            "HUB_UFIDA_TIMEOUT_SECONDS": "1",
-           "HUB_RETRY_BASE_SECONDS": "0.2", "HUB_CONSUMER_MAX_ATTEMPTS": "3", "HUB_LOG_LEVEL": "INFO"}
+           "HUB_RETRY_BASE_SECONDS": "0.2", "HUB_CONSUMER_MAX_ATTEMPTS": "3", "HUB_LOG_LEVEL": "INFO",
+           "HUB_LIVENESS_GRACE_SECONDS": "2"}
     with open(var / "ledger-connector.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "ledger", "run"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=components.PROJECT_ROOT, start_new_session=True)
+        proc = spawn([sys.executable, "-m", "hub.cli", "ledger", "run"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                     cwd=components.PROJECT_ROOT)
     proc.db = Database(db_url, store.metadata)
     proc.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     proc.log_path = var / "ledger-connector.log"
@@ -194,4 +200,37 @@ def test_a_message_that_is_no_envelope_is_dead_lettered_at_once_and_a_dropped_co
     _publish(amqp_uri, good.to_json())
     wait_for(lambda: _kept(connector, good.payload["id"]), 30, 0.2, "the voucher kept after reconnecting")
     _assert_alive(connector)
+    assert _consumers(amqp_uri) == 1
+
+
+def _probe(proc, path) -> tuple[int, str]:
+    answer = httpx.get(proc.metrics_url.replace("/metrics", path), timeout=5)
+    return answer.status_code, answer.text
+
+
+def test_a_connector_whose_consumer_the_broker_cancelled_is_not_ready_until_it_consumes_again(amqp_uri, connector):
+    wait_for(lambda: _probe(connector, "/readyz")[0] == 200, 30, 0.2, "the connector to be ready")
+    assert _probe(connector, "/livez")[0] == 200
+    connection = broker.connect(amqp_uri)
+    try:  # the broker cancels the consumer: its queue is deleted (an operator's slip, a quorum queue lost)
+        connection.channel().queue_delete(SUB.queue)
+    finally:
+        connection.close()
+    status, why = wait_for(lambda: (answer := _probe(connector, "/readyz"))[0] == 503 and answer, 30, 0.2,
+                           "/readyz to fail")
+    assert "consumer" in why and "not consuming" in why
+    # not ready for longer than its grace (HUB_LIVENESS_GRACE_SECONDS=2): its supervisor would restart it
+    wait_for(lambda: _probe(connector, "/livez")[0] == 503, 30, 0.2, "/livez to fail")
+    _assert_alive(connector)
+
+    connection = broker.connect(amqp_uri)
+    try:  # the queue is back (as `hub migrate` declares it)
+        topology.declare(connection.channel(), [SUB])
+    finally:
+        connection.close()
+    wait_for(lambda: _probe(connector, "/readyz")[0] == 200, 60, 0.3, "the connector to consume again")
+    assert _probe(connector, "/livez")[0] == 200
+    good = _voucher()
+    _publish(amqp_uri, good.to_json())
+    wait_for(lambda: _kept(connector, good.payload["id"]), 30, 0.2, "the voucher kept")
     assert _consumers(amqp_uri) == 1

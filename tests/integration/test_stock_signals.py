@@ -416,6 +416,23 @@ def test_reservation_expired_is_ignored_by_a_shipped_order(order_db):
     assert _cancelled_events(order_db, order_id) == []
 
 
+def test_the_same_shipment_asked_again_succeeds_once_and_another_is_refused(order_db):
+    """A retry whose first answer was lost (a 5xx, a gateway that died) gets the shipment it made."""
+    order_id = _place(order_db)
+    _reserve(order_db, order_id)
+    for _ in range(2):
+        with UnitOfWork(order_db, "order", "keeper", "corr-s") as uow:
+            order_handlers.ship_order(uow, order_id, "SF", "SF123456789")
+    with pytest.raises(Conflict, match="already shipped"), UnitOfWork(order_db, "order", "keeper", "c") as uow:
+        order_handlers.ship_order(uow, order_id, "SF", "SF000000001")
+    outbox = order_metadata.tables["outbox"]
+    with order_db.reader() as s:
+        bodies = s.execute(select(outbox.c.body).where(outbox.c.event_type == "order_shipped")).scalars().all()
+    assert [json.loads(b)["payload"]["tracking_number"] for b in bodies
+            if json.loads(b)["aggregate_id"] == order_id] == ["SF123456789"]
+    assert _status(order_db, order_id) == "shipped"
+
+
 def test_reservation_expired_never_raises_for_an_already_cancelled_order(order_db):
     order_id = _place(order_db)
     with UnitOfWork(order_db, "order", "shop", "corr-c") as uow:

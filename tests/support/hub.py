@@ -30,6 +30,7 @@ class Hub:
             # fast retries so poison reaches the dead-letter queue within a test
             "HUB_RETRY_BASE_SECONDS": "0.2", "HUB_CONSUMER_MAX_ATTEMPTS": "3",
             "HUB_RELAY_LEASE_SECONDS": "2", "HUB_LOG_LEVEL": "INFO",
+            "HUB_AUDIT_INTERVAL_SECONDS": "2",  # the books audit's gauge within a test's patience
             # several hubs share the machine's PostgreSQL (100 connections): small pools
             "HUB_DB_POOL_SIZE": "3",
             **(extra_env or {}),
@@ -74,6 +75,38 @@ class Hub:
                 if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                     total += sample.value
         return total
+
+    def busy(self) -> dict:
+        """What is still on its way: unpublished outbox rows per service, and messages waiting in
+        the services' queues (the connectors' queues do not feed the books)."""
+        from hubkit import broker, outbox
+        waiting = {}
+        for svc, db in self.dbs.items():
+            with db.reader() as s:
+                pending, _ = outbox.backlog(s, db.metadata.tables["outbox"])
+            if pending:
+                waiting[f"{svc} outbox"] = pending
+        queues = broker.waiting_messages(self.env["HUB_AMQP_URI"],
+                                         [sub for svc in components.SERVICES for sub in components.subscriptions(svc)])
+        return {**waiting, **{q: n for q, n in queues.items() if n}}
+
+    def wait_quiet(self, timeout: float = 60, calm: float = 1.0) -> None:
+        """Until nothing is on its way for `calm` seconds in a row (a handler holding a message
+        shows up in the outbox or a queue again within that)."""
+        quiet_since = None
+        deadline = time.monotonic() + timeout
+        while True:
+            now = time.monotonic()
+            busy = self.busy()
+            if busy:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= calm:
+                return
+            if now > deadline:
+                raise AssertionError(f"the hub is not quiet after {timeout}s: {busy}")
+            time.sleep(0.2)
 
     def restart(self, name: str, env: dict | None = None) -> None:
         self.stack.start(name, env=env)

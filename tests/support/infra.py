@@ -9,6 +9,8 @@ import uuid
 
 import psycopg2
 
+from hubkit import broker
+
 PG_DSN = os.environ.get("HUB_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 PG_URL = os.environ.get("HUB_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 AMQP_BASE = os.environ.get("HUB_TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
@@ -43,13 +45,18 @@ def create_vhost(name: str) -> str:
     for line in _rabbitmqctl("list_vhosts").split():
         if _stale(line):
             _rabbitmqctl("delete_vhost", line)
+    for line in _rabbitmqctl("list_users").splitlines():  # the components' users, `<name>@<vhost>`
+        user = line.split("\t")[0]
+        if "@" in user and _stale(user.rpartition("@")[2]):
+            _rabbitmqctl("delete_user", user)
     _rabbitmqctl("add_vhost", name)
     _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
     return f"{AMQP_BASE}/{name}"
 
 
 def delete_vhost(name: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True)
+    """The vhost, its queues and the components' users `hub migrate` made for it."""
+    broker.delete_local_vhost(name)
 
 
 def _pg():

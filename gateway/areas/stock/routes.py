@@ -21,7 +21,7 @@ from gateway.areas.stock.schemas import (
     WarehouseIn,
 )
 from gateway.common.access import ANYONE, CATALOG, STOCK_KEEPING, STOCK_VALUE, allowed, clients
-from gateway.common.presenters import level_json, warehouse_values
+from gateway.common.presenters import level_json, stock_values
 from gateway.errors import from_rpc_error
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
 
@@ -90,4 +90,4 @@ def get_stock(sku: str, request: Request, warehouse: str = "", md=allowed(ANYONE
 def stock_value(request: Request, warehouse: str = "", md=allowed(STOCK_VALUE)):
     """What the remaining FIFO cost layers are worth, per warehouse (and SKU)."""
     reply = clients(request).inventory.GetStockValue(inv.GetStockValueRequest(warehouse=warehouse), metadata=md)
-    return {"warehouses": warehouse_values(reply.rows), "total": reply.total}
+    return {**stock_values(reply.rows), "total": reply.total}

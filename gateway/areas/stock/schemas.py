@@ -149,5 +149,7 @@ class SkuStock(Reply):
 
 
 class StockValue(Reply):
-    warehouses: list[WarehouseValue]
-    total: Money
+    warehouses: list[WarehouseValue] = Field(description="on hand")
+    in_transit: list[WarehouseValue] = Field(description="shipped by a transfer to the warehouse, not yet received, "
+                                                         "at its travelling cost")
+    total: Money = Field(description="on hand and in transit: what the inventory accounts hold")

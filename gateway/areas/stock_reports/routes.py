@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request
 from gateway.areas.stock_reports.presenters import ageing_json, movements_json, turnover_json
 from gateway.areas.stock_reports.schemas import Movements, OnHand, SlowMovers, StockAgeing, Turnover, ValueAt
 from gateway.common.access import ANYONE, STOCK_VALUE, allowed
-from gateway.common.presenters import scalars, warehouse_values
+from gateway.common.presenters import scalars, stock_values
 from hubapi.inventory.v1 import inventory_reports_pb2 as rep
 
 router = APIRouter(prefix="/stock/reports", tags=["stock reports"])
@@ -68,5 +68,5 @@ def value_at(request: Request, as_of: str = Query("", description="YYYY-MM-DD (e
              warehouse: str = "", md=allowed(STOCK_VALUE)):
     """Quantity and value per warehouse and SKU at a moment, from the stock ledger."""
     reply = _reports(request).GetStockValueAt(rep.ValueAtReportRequest(as_of=as_of, warehouse=warehouse), metadata=md)
-    return {"as_of": reply.as_of, "warehouses": warehouse_values(reply.rows),
+    return {"as_of": reply.as_of, **stock_values(reply.rows),
             "total_quantity": reply.total_quantity, "total_value": reply.total_value}

@@ -116,6 +116,8 @@ class Turnover(Reply):
 
 class ValueAt(Reply):
     as_of: str
-    warehouses: list[WarehouseValue]
-    total_quantity: int
-    total_value: Money
+    warehouses: list[WarehouseValue] = Field(description="on hand")
+    in_transit: list[WarehouseValue] = Field(description="shipped by a transfer to the warehouse and not received "
+                                                         "by as_of, at the cost that left the source")
+    total_quantity: int = Field(description="on hand and in transit")
+    total_value: Money = Field(description="on hand and in transit: what the inventory accounts hold")

@@ -104,9 +104,11 @@ class Inventory:
     def level(self, sku, warehouse) -> dict:
         return catalog.get_stock(self.db, sku, warehouse)[0]
 
-    def value(self, warehouse: str = "", sku: str = ""):
+    def value(self, warehouse: str = "", sku: str = "", in_transit: bool = False):
+        """Value on hand (or on its way to `warehouse`, with in_transit) from the stock value report."""
         rows = handlers.stock_value(self.db, warehouse)
-        return sum((r["value"] for r in rows if not sku or r["sku"] == sku), start=Decimal("0.00"))
+        return sum((r["value"] for r in rows if (not sku or r["sku"] == sku) and r["in_transit"] == in_transit),
+                   start=Decimal("0.00"))
 
     def audit(self) -> list[dict]:
         return audit.differences(self.db)

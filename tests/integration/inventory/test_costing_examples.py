@@ -121,8 +121,8 @@ def test_fifo_sale_return_and_transfer_keep_layers_and_their_order(inv):
     # and in all: bought 25.00 + 10.00 + 20.00 + 10.00 = 65.00, sold 31.67 + 15.33, returned 31.67 -> 49.67
     assert (inv.value(main), inv.value(east), inv.value(sku=tea)) == (D("29.03"), D("20.64"), D("49.67"))
     assert [r for r in handlers.stock_value(inv.db) if r["sku"] == tea] == [
-        {"warehouse": east, "sku": tea, "quantity": 5, "value": D("20.64")},
-        {"warehouse": main, "sku": tea, "quantity": 11, "value": D("29.03")}]
+        {"warehouse": east, "sku": tea, "quantity": 5, "value": D("20.64"), "in_transit": False},
+        {"warehouse": main, "sku": tea, "quantity": 11, "value": D("29.03"), "in_transit": False}]
     assert clean(inv) == []
 
 

@@ -103,3 +103,15 @@ def test_closing_a_period_in_the_future_is_refused_and_writes_nothing(hub, monke
         closed = http.post(f"/accounting/periods/{period}/close", headers=finance)
         assert closed.status_code == 200, closed.text
     assert sorted(closed_periods(db)) == ["2026-10", "2026-11"]
+
+
+def test_an_opening_balance_on_the_inventory_account_is_refused_naming_the_opening_stock_receipt(hub):
+    http, finance, db = hub
+    body = {"business_date": "2026-01-01", "lines": [{"account": "1002", "debit": "100.00"},
+                                                     {"account": "1405", "debit": "12000.00"},
+                                                     {"account": "4001", "credit": "12100.00"}]}
+    refused = http.post("/accounting/opening-balances", json=body, headers=finance)
+    assert (refused.status_code, refused.headers["content-type"]) == (422, PROBLEM), refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["lines[1].account"]
+    assert "POST /stock/receipts, reason opening" in refused.json()["errors"][0]["message"]
+    assert vouchers(http, finance) == []

@@ -272,6 +272,14 @@ def test_transfer_ship_and_receive_round_trip(hub):
     bj = ok(http.get("/stock/MUG", params={"warehouse": "BJ"}, headers=staff))["levels"][0]
     assert (bj["on_hand"], bj["in_transit"], bj["available"]) == (0, 3, 0)
     assert ok(http.get("/stock/MUG", params={"warehouse": "SH"}, headers=staff))["levels"][0]["on_hand"] == 2
+    # on the road the units stay in the stock value, as they stay in the inventory accounts
+    travelling = ok(http.get("/stock-value", params={"warehouse": "BJ"}, headers=keys["finance"]))
+    assert travelling == {"warehouses": [], "total": "12.00", "in_transit": [
+        {"warehouse": "BJ", "quantity": 3, "value": "12.00", "skus": [{"sku": "MUG", "quantity": 3, "value": "12.00"}]}]}
+    assert ok(http.get("/stock-value", headers=keys["finance"]))["total"] == "20.00"
+    at = ok(http.get("/stock/reports/value-at", headers=keys["finance"]))
+    assert ([w["value"] for w in at["warehouses"]], [w["value"] for w in at["in_transit"]], at["total_value"]) == (
+        ["8.00"], ["12.00"], "20.00")
 
     received = ok(http.post(f"/transfers/{t['transfer_id']}/receive", headers=staff))
     assert (received["status"], received["total_value"]) == ("received", "12.00")

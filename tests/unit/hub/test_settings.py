@@ -14,14 +14,16 @@ from hubkit.settings import SettingsError
 
 # every variable of the former flat settings object, with its default (var_dir: /v)
 DEFAULTS = {
-    "HUB_AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/%2F", "HUB_LOG_LEVEL": "INFO", "HUB_TIMEZONE": "Asia/Shanghai",
+    "HUB_AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/%2F", "HUB_AMQP_MANAGEMENT_URL": "",
+    "HUB_LOG_LEVEL": "INFO", "HUB_TIMEZONE": "Asia/Shanghai",
     "HUB_METRICS_PORT": 0, "HUB_RELAY_BATCH": 500, "HUB_RELAY_WINDOW": 1000, "HUB_RELAY_LEASE_SECONDS": 5.0,
     "HUB_CONSUMER_MAX_ATTEMPTS": 5, "HUB_RETRY_BASE_SECONDS": 1.0, "HUB_RETRY_MAX_SECONDS": 60.0,
     "HUB_WORKER_CONCURRENCY": 10, "HUB_DB_POOL_SIZE": None, "HUB_BASE_CURRENCY": "CNY",
+    "HUB_LIVENESS_GRACE_SECONDS": 60.0,
     **{f"HUB_{svc.upper()}_DB_URL": f"sqlite:////v/{svc}.db" for svc in (*components.SERVICES, "gateway", "ledger", "shops")},
     **{f"HUB_{svc.upper()}_GRPC_PORT": port for svc, port in zip(components.SERVICES, range(50051, 50056))},
     **{f"HUB_{svc.upper()}_GRPC_TARGET": f"127.0.0.1:{port}" for svc, port in zip(components.SERVICES, range(50051, 50056))},
-    "HUB_GATEWAY_PORT": 8000, "HUB_GATEWAY_BATCH_LIMIT": 200,
+    "HUB_GATEWAY_PORT": 8000, "HUB_AUDIT_INTERVAL_SECONDS": 60.0, "HUB_GATEWAY_BATCH_LIMIT": 200,
     "HUB_VAT_RATE": Decimal("0.13"), "HUB_ACCOUNTING_CHART": "", "HUB_ACCOUNTING_ACCOUNTS": "",
     "HUB_MARKETPLACE_CHANNELS": "taobao,tmall,jd,pdd,douyin", "HUB_LEDGERS": (), "HUB_LEDGER_GRPC_PORT": 50060,
     "HUB_LEDGER_GRPC_TARGET": "127.0.0.1:50060", "HUB_SHOPS_FILE": "", "HUB_SHOPS_POLL_SECONDS": 2.0,

@@ -3,11 +3,17 @@ shows each process with its restarts."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+
+import httpx
+import pytest
 
 from hub import supervisor
 from hub.supervisor import Proc, Stack
+from tests.support.hub import wait_for
 
 
 def _flaky_stack(tmp_path) -> Stack:
@@ -69,3 +75,66 @@ def test_hub_status_says_so_when_no_hub_runs(tmp_path):
     done = subprocess.run([sys.executable, "-m", "hub.cli", "status"], env={**os.environ, "HUB_VAR_DIR": str(tmp_path)},
                           capture_output=True, text=True, timeout=60, cwd=supervisor.PROJECT_ROOT)
     assert done.returncode == 1 and "not running" in done.stderr
+
+
+def _status(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def _probed_stack(tmp_path, attached: bool) -> Stack:
+    """One process that serves /livez and /readyz: its consumers attached (and ticking) or never."""
+    port = supervisor.free_port()
+    script = ("import time\nfrom hubkit import metrics\nfrom hubkit.health import Beat, Health\n"
+              f"beat = Beat('consumers')\nmetrics.serve({port}, Health(0.5, beat))\n"
+              f"while True:\n    {'beat.up()' if attached else 'pass'}\n    time.sleep(0.2)\n")
+    stack = Stack({"HUB_VAR_DIR": str(tmp_path)}, tmp_path / "log")
+    stack.procs = {"consumer": Proc("consumer", [sys.executable, "-c", script], port, probes=True)}
+    return stack
+
+
+def test_a_process_that_is_not_live_is_killed_and_started_again(tmp_path):
+    stack, said = _probed_stack(tmp_path, attached=False), []
+    stack.start()
+    try:
+        with pytest.raises(TimeoutError, match="consumer"):
+            stack.wait_ready(3)  # its /readyz says 503: never ready
+        livez = f"http://127.0.0.1:{stack.procs['consumer'].metrics_port}/livez"
+        wait_for(lambda: _status(livez) == 503, 30, 0.2, "/livez to fail")
+        stack.heal(say=said.append)
+        assert not stack.running("consumer")
+        assert "consumer is not live (consumers: starting (not ready for" in said[0]
+        assert "consumer exited" in said[1]
+    finally:
+        stack.stop()
+
+
+def test_a_live_process_is_left_alone_and_ready(tmp_path):
+    stack, said = _probed_stack(tmp_path, attached=True), []
+    stack.start()
+    try:
+        stack.wait_ready(30)
+        time.sleep(1)  # longer than its grace
+        assert stack.heal(say=said.append) == [] and said == []
+        assert stack.running("consumer")
+    finally:
+        stack.stop()
+
+
+def test_a_process_that_stopped_answering_its_probes_is_killed_and_started_again(tmp_path):
+    stack, said = _probed_stack(tmp_path, attached=True), []
+    stack.start()
+    proc = stack.procs["consumer"]
+    try:
+        stack.wait_ready(30)
+        now = time.monotonic()
+        stack.heal(now, said.append)  # it answers
+        os.kill(proc.popen.pid, signal.SIGSTOP)  # hung: alive, answering nothing
+        for n in range(1, supervisor.LIVENESS_UNANSWERED + 1):
+            stack.heal(now + n * supervisor.LIVENESS_PROBE_SECONDS, said.append)
+        assert not stack.running("consumer")
+        assert said[0] == "consumer is not live (it does not answer); killing it"
+    finally:
+        stack.stop()

@@ -84,23 +84,23 @@ def failing(event, envelope):
 def test_a_failing_handler_sends_a_copy_to_the_retry_queue_then_acks():
     before = _count(metrics.MESSAGES_FAILED, "failing")
     (publish, exchange, key, props), ack = _deliver(failing)
-    assert (publish, exchange, key, ack) == ("publish", "", "ledger.voucher_posted.retry", ("ack", 7))
+    assert (publish, exchange, key, ack) == ("publish", topology.SET_ASIDE_EXCHANGE, "ledger.voucher_posted.retry", ("ack", 7))
     assert props.expiration == "500" and props.delivery_mode == 2 and props.message_id == "m1"
     assert props.headers[ATTEMPTS_HEADER] == 1 and props.headers[ERROR_HEADER] == "KeyError: 'number'"
     assert _count(metrics.MESSAGES_FAILED, "failing") == before + 1
 
 
-def test_the_last_attempt_goes_to_the_dead_letter_exchange():
+def test_the_last_attempt_goes_to_the_dead_letter_queue():
     before = _count(metrics.MESSAGES_DEAD_LETTERED, "failing")
     (_, exchange, key, props), ack = _deliver(failing, headers={ATTEMPTS_HEADER: 2})
-    assert (exchange, key, ack) == (topology.DEAD_LETTER_EXCHANGE, "ledger.voucher_posted", ("ack", 7))
+    assert (exchange, key, ack) == (topology.SET_ASIDE_EXCHANGE, "ledger.voucher_posted.dlq", ("ack", 7))
     assert props.expiration is None and props.headers[ATTEMPTS_HEADER] == 3
     assert _count(metrics.MESSAGES_DEAD_LETTERED, "failing") == before + 1
 
 
 def test_no_envelope_is_dead_lettered_at_once_without_calling_the_handler():
     (_, exchange, _, props), ack = _deliver(failing, body=b"{not json")
-    assert exchange == topology.DEAD_LETTER_EXCHANGE and ack == ("ack", 7)
+    assert exchange == topology.SET_ASIDE_EXCHANGE and ack == ("ack", 7)
     assert props.headers[ATTEMPTS_HEADER] == 1 and props.headers[ERROR_HEADER].startswith("EnvelopeError")
 
 
@@ -112,7 +112,7 @@ def test_no_envelope_is_dead_lettered_at_once_without_calling_the_handler():
 def test_an_event_that_does_not_fit_its_contract_is_dead_lettered_at_once(body, problem):
     before = _count(metrics.MESSAGES_DEAD_LETTERED, "failing")
     (_, exchange, key, props), ack = _deliver(failing, body=body)
-    assert (exchange, key, ack) == (topology.DEAD_LETTER_EXCHANGE, "ledger.voucher_posted", ("ack", 7))
+    assert (exchange, key, ack) == (topology.SET_ASIDE_EXCHANGE, "ledger.voucher_posted.dlq", ("ack", 7))
     assert props.headers[ATTEMPTS_HEADER] == 1 and props.headers[ERROR_HEADER].startswith("InvalidEvent")
     assert problem in props.headers[ERROR_HEADER]
     assert _count(metrics.MESSAGES_DEAD_LETTERED, "failing") == before + 1

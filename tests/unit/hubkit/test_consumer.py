@@ -9,7 +9,11 @@ def test_retry_delay_grows_and_is_capped():
 def test_a_latest_only_queue_is_bounded_and_drops_the_oldest():
     args = topology.main_queue_arguments(topology.Subscription("shops_jd", "stock_changed", latest_only=True))
     assert (args["x-max-length"], args["x-overflow"]) == (topology.LATEST_ONLY_BACKLOG, "drop-head")
-    assert "x-max-length" not in topology.main_queue_arguments(topology.Subscription("order", "stock_short"))
+
+
+def test_any_other_main_queue_is_bounded_and_refuses_new_messages_when_full():
+    args = topology.main_queue_arguments(topology.Subscription("order", "stock_short"))
+    assert (args["x-max-length"], args["x-overflow"]) == (topology.BACKLOG_LIMIT, "reject-publish")
 
 
 def test_main_queues_dead_letter_into_their_own_dead_letter_queue():

@@ -18,7 +18,7 @@ def test_retry_delay_grows_and_is_capped():
 def test_a_first_failure_goes_to_the_retry_queue_after_the_base_delay():
     d = after_failure(SUB, None, KeyError("number"), POLICY)
     assert (d.dead_letter, d.attempts, d.delay) == (False, 1, 0.5)
-    assert (d.exchange, d.routing_key) == ("", "ledger.voucher_posted.retry")
+    assert (d.exchange, d.routing_key) == (topology.SET_ASIDE_EXCHANGE, "ledger.voucher_posted.retry")
     assert d.error == "KeyError: 'number'"
 
 
@@ -27,10 +27,10 @@ def test_attempts_count_on_from_the_header_and_the_delay_grows():
     assert (d.dead_letter, d.attempts, d.delay) == (False, 2, 1.0)
 
 
-def test_the_last_attempt_dead_letters_with_the_error_routed_by_the_main_queue():
+def test_the_last_attempt_dead_letters_with_the_error_into_the_dead_letter_queue():
     d = after_failure(SUB, {ATTEMPTS_HEADER: 2, "x-other": "kept"}, ValueError("bad"), POLICY)
     assert (d.dead_letter, d.attempts, d.delay) == (True, 3, None)
-    assert (d.exchange, d.routing_key) == (topology.DEAD_LETTER_EXCHANGE, "ledger.voucher_posted")
+    assert (d.exchange, d.routing_key) == (topology.SET_ASIDE_EXCHANGE, "ledger.voucher_posted.dlq")
     headers = d.headers({ATTEMPTS_HEADER: 2, "x-other": "kept"})
     assert headers[ATTEMPTS_HEADER] == 3 and headers[ERROR_HEADER] == "ValueError: bad"
     assert headers["x-other"] == "kept" and headers[FAILED_AT_HEADER].endswith("Z")
@@ -54,7 +54,7 @@ def test_a_missing_predecessor_waits_longer_than_a_failure():
 
 def test_no_envelope_is_dead_lettered_at_once():
     d = poison(SUB, "EnvelopeError: not JSON")
-    assert (d.dead_letter, d.attempts, d.routing_key) == (True, 1, SUB.queue)
+    assert (d.dead_letter, d.attempts, d.routing_key) == (True, 1, SUB.dead_letter_queue)
 
 
 def test_a_long_error_is_cut_in_the_header():

@@ -314,8 +314,8 @@ def test_stock_value_at_end_of_a_local_day_and_at_a_moment(db):
         ("SH", "MUG", 10, D("33.33")), ("SH", "PEN", 3, D("3.00")), ("SH", "TEA", 60, D("145.00"))]
     assert reports.stock_value_at(db, "2024-03-01T01:00:00") == moment  # naive = Shanghai time
     assert reports.stock_value_at(db, "2024-02-29T16:59:59+00:00", warehouse="SH") == [
-        {"warehouse": "SH", "sku": "MUG", "quantity": 10, "value": D("33.33")},
-        {"warehouse": "SH", "sku": "TEA", "quantity": 60, "value": D("145.00")}]
+        {"warehouse": "SH", "sku": "MUG", "quantity": 10, "value": D("33.33"), "in_transit": False},
+        {"warehouse": "SH", "sku": "TEA", "quantity": 60, "value": D("145.00"), "in_transit": False}]
     with pytest.raises(InvalidArgument) as exc:
         reports.stock_value_at(db, "yesterday")
     assert fields_of(exc) == {"as_of"}
@@ -396,7 +396,8 @@ def test_gateway_routes(gateway):
     assert bad.json()["errors"] == [{"field": "by", "message": "expected one of sku, category"}]
 
     r = http.get("/stock/reports/value-at", params={"as_of": "2024-02-29", "warehouse": "SH"}, headers=finance)
-    assert r.json() == {"as_of": "2024-02-29", "total_quantity": 70, "total_value": "178.33", "warehouses": [
+    assert r.json() == {"as_of": "2024-02-29", "total_quantity": 70, "total_value": "178.33", "in_transit": [],
+                        "warehouses": [
         {"warehouse": "SH", "quantity": 70, "value": "178.33",
          "skus": [{"sku": "MUG", "quantity": 10, "value": "33.33"},
                   {"sku": "TEA", "quantity": 60, "value": "145.00"}]}]}

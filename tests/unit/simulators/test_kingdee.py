@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from simulators.kingdee import (
+    BATCH_SAVE_PATH,
     DEFAULT_CONFIG,
     LOGIN_PATH,
     QUERY_PATH,
@@ -204,6 +205,44 @@ def test_validate_repeat_json_refuses_an_identical_model(client):
     assert (s["save_calls"], s["stored"], s["duplicates_refused"], s["rejected"]) == (3, 2, 1, 0)
 
 
+def batch_save(client, models, repeat=False):
+    data = {"Model": models, "BatchCount": 2, "ValidateRepeatJson": str(repeat).lower()}
+    return client.post(BATCH_SAVE_PATH, json={"formid": "GL_VOUCHER", "data": data})
+
+
+def test_batch_save_keeps_the_valid_models_and_names_each_refused_one_by_its_index(client):
+    login(client)
+    unbalanced = model("HUB-B2", lines=[line("HUB-B2", "1122", debit=113), line("HUB-B2", "6001", credit=100)])
+    st = status(batch_save(client, [model("HUB-B1"), unbalanced, model("HUB-B3"), model("HUB-B4", day="x")]))
+    assert (st["IsSuccess"], st["MsgCode"], st["ErrorCode"]) == (False, 11, 500)
+    assert [(e["DIndex"], e["Number"]) for e in st["SuccessEntitys"]] == [(0, "记-0001"), (2, "记-0002")]
+    assert {e["DIndex"] for e in st["Errors"]} == {1, 3}
+    assert "借贷不平衡" in next(e["Message"] for e in st["Errors"] if e["DIndex"] == 1)
+    assert [v["external_key"] for v in client.get("/__sim/vouchers").json()] == ["HUB-B1", "HUB-B3"]
+    s = stats(client)
+    assert (s["batch_save_calls"], s["batch_models"], s["stored"], s["rejected"], s["save_calls"]) == (1, 4, 2, 2, 0)
+
+
+def test_batch_save_all_valid_is_a_success_and_validate_repeat_json_applies_per_model(client):
+    login(client)
+    ok = status(batch_save(client, [model("HUB-B1"), model("HUB-B2")], repeat=True))
+    assert (ok["IsSuccess"], ok["Errors"], [e["DIndex"] for e in ok["SuccessEntitys"]]) == (True, [], [0, 1])
+    again = status(batch_save(client, [model("HUB-B2"), model("HUB-B3")], repeat=True))
+    assert [e["DIndex"] for e in again["SuccessEntitys"]] == [1]
+    assert [e["DIndex"] for e in again["Errors"]] == [0] and "重复" in again["Errors"][0]["Message"]
+    assert status(batch_save(client, []))["MsgCode"] == 8  # an empty batch is a request error
+    assert stats(client)["duplicates_refused"] == 1
+
+
+def test_batch_save_faults_apply_to_the_whole_call(client):
+    login(client)
+    client.post("/__sim/faults", json={"server_error": 1})
+    assert batch_save(client, [model("HUB-B1"), model("HUB-B2")]).status_code == 500
+    client.post("/__sim/faults", json={"timeout_after_store": 1, "hang_seconds": 0.2})
+    assert status(batch_save(client, [model("HUB-B1"), model("HUB-B2")]))["IsSuccess"] is True
+    assert len(client.get("/__sim/vouchers").json()) == 2
+
+
 # ---------------------------------------------------------------- query
 def query(client, filter_string, field_keys=FIELDS, **extra):
     data = {"FormId": "GL_VOUCHER", "FieldKeys": field_keys, "FilterString": filter_string, "StartRow": 0,
@@ -275,6 +314,7 @@ def test_faults_are_repeatable_with_a_seed_and_reset_clears_everything(client):
     assert 500 in first and 200 in first
     client.post("/__sim/reset")
     assert stats(client) == {"save_calls": 0, "stored": 0, "rejected": 0, "duplicates_refused": 0,
+                             "batch_save_calls": 0, "batch_models": 0,
                              "faults": {"expire_session": 0, "rate_limit": 0, "server_error": 0,
                                         "timeout_after_store": 0, "slow": 0}}
     assert run() == first

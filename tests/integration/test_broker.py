@@ -1,0 +1,274 @@
+"""The broker a hub sets up (`hub migrate` on the real RabbitMQ): queues only for the consumers it
+runs, one user per component that may publish only the events it owns, and a relay that neither
+sticks on an event nobody here consumes nor spins on a full queue."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pika
+import pytest
+from sqlalchemy import insert, select
+
+from hub import components
+from hub.supervisor import free_port
+from hubkit import broker, clock, topology
+from hubkit.db import Database
+from hubkit.envelope import Envelope
+from services.accounting.models import metadata as accounting_metadata
+from tests.support import infra
+from tests.support.hub import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _migrate(env: dict) -> str:
+    done = subprocess.run([sys.executable, "-m", "hub.cli", "migrate"], env={**os.environ, **env},
+                          cwd=components.PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _queues(vhost: str) -> set[str]:
+    out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name"], check=True,
+                         capture_output=True, text=True).stdout
+    return {line.strip() for line in out.splitlines()[1:] if line.strip()}
+
+
+def _users(vhost: str) -> set[str]:
+    out = subprocess.run(["rabbitmqctl", "-q", "list_users"], check=True, capture_output=True, text=True).stdout
+    return {line.split("\t")[0] for line in out.splitlines() if line.split("\t")[0].endswith(f"@{vhost}")}
+
+
+@pytest.fixture(scope="module")
+def bare_hub(session_name, tmp_path_factory):
+    """A hub with no shops and no ledgers, migrated: (its settings, its vhost)."""
+    vhost = f"{session_name}_brk"
+    var = tmp_path_factory.mktemp("bare-hub")
+    env = {"HUB_AMQP_URI": infra.create_vhost(vhost), "HUB_VAR_DIR": str(var)}
+    try:
+        _migrate(env)
+        yield components.settings(env), vhost
+    finally:
+        infra.delete_vhost(vhost)
+
+
+def test_migrate_without_shops_or_ledgers_declares_no_connector_queues(bare_hub):
+    settings, vhost = bare_hub
+    queues = _queues(vhost)
+    assert not {q for q in queues if q.startswith(("ledger.", "shops_"))}
+    expected = {name for sub in components.subscriptions() if sub.service in components.SERVICES
+                for name in (sub.queue, sub.retry_queue, sub.dead_letter_queue)}
+    assert queues == expected and len(queues) == 87
+
+
+def test_migrate_gives_each_component_a_user_of_its_own(bare_hub):
+    _, vhost = bare_hub
+    assert _users(vhost) == {f"{svc}@{vhost}" for svc in components.SERVICES}
+
+
+def _user_channel(settings, account: str):
+    uri = {a.name: u for a, u in components.broker_accounts(settings).items()}[account]
+    connection = broker.connect(uri)
+    return connection, _confirming(connection)
+
+
+def _confirming(connection):
+    channel = connection.channel()
+    channel.confirm_delivery()  # a publish waits for the broker's answer: a refusal shows at once
+    return channel
+
+
+def _depth(settings, queue: str) -> int:
+    connection = broker.connect(settings.amqp_uri)
+    try:
+        return connection.channel().queue_declare(queue, passive=True).method.message_count
+    finally:
+        connection.close()
+
+
+def _publish(channel, exchange: str, key: str) -> None:
+    body = Envelope(type="order_placed", source="order", aggregate_id="o-forged", sequence=1,
+                    payload={"order_id": "o-forged"}, correlation_id="", actor="x").to_json()
+    channel.basic_publish(exchange, key, body, pika.BasicProperties(delivery_mode=2), mandatory=True)
+
+
+def test_a_component_cannot_publish_an_event_it_does_not_own(bare_hub):
+    settings, _ = bare_hub
+    before = _depth(settings, "customer.order_placed")
+    connection, channel = _user_channel(settings, "inventory")
+    try:
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused:
+            _publish(channel, topology.EVENTS_EXCHANGE, "order_placed")
+        assert refused.value.reply_code == 403 and "ACCESS_REFUSED" in refused.value.reply_text
+        # nor around the events exchange: straight into the queue, or through another's retry queue
+        for exchange, key in (("", "customer.order_placed"),
+                              (topology.SET_ASIDE_EXCHANGE, "customer.order_placed.retry")):
+            channel = _confirming(connection)
+            with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused:
+                _publish(channel, exchange, key)
+            assert refused.value.reply_code == 403
+    finally:
+        connection.close()
+    assert _depth(settings, "customer.order_placed") == before
+    assert _depth(settings, "customer.order_placed.retry") == 0
+
+    # its owner may: the same message arrives
+    connection, channel = _user_channel(settings, "order")
+    try:
+        _publish(channel, topology.EVENTS_EXCHANGE, "order_placed")
+    finally:
+        connection.close()
+    wait_for(lambda: _depth(settings, "customer.order_placed") == before + 1, 10, 0.2, "the owner's event")
+
+
+def test_a_consumer_may_set_aside_only_into_its_own_queues(bare_hub):
+    settings, _ = bare_hub
+    connection, channel = _user_channel(settings, "customer")
+    try:
+        _publish(channel, topology.SET_ASIDE_EXCHANGE, "customer.order_cancelled.dlq")
+        wait_for(lambda: _depth(settings, "customer.order_cancelled.dlq") == 1, 10, 0.2, "the dead letter")
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker):
+            _publish(channel, topology.SET_ASIDE_EXCHANGE, "inventory.order_cancelled.dlq")
+    finally:
+        connection.close()
+    assert _depth(settings, "inventory.order_cancelled.dlq") == 0
+
+
+def test_a_removed_vhost_takes_its_component_users_along(session_name):
+    vhost = f"{session_name}_usr"
+    uri = infra.create_vhost(vhost)
+    try:
+        broker.set_up_accounts(uri, {broker.Account("ledger", (), True): broker.account_uri(uri, "ledger")})
+        assert _users(vhost) == {f"ledger@{vhost}"}
+    finally:
+        infra.delete_vhost(vhost)
+    assert _users(vhost) == set()
+
+
+# -- the relay -------------------------------------------------------------------------------
+@pytest.fixture
+def accounting_relay(bare_hub, tmp_path):
+    """`hub relay accounting` as the hub starts it (with accounting's own broker user), on an
+    outbox of its own; yields (the outbox's database, the relay's metrics URL)."""
+    settings, _ = bare_hub
+    db_url = f"sqlite:///{tmp_path / 'accounting.db'}"
+    components.migrate("accounting", db_url)
+    db = Database(db_url, accounting_metadata)
+    port = free_port()
+    own_uri = {a.name: u for a, u in components.broker_accounts(settings).items()}["accounting"]
+    env = {**os.environ, "HUB_VAR_DIR": str(tmp_path), "HUB_AMQP_URI": own_uri, "HUB_ACCOUNTING_DB_URL": db_url,
+           "HUB_METRICS_PORT": str(port), "HUB_RELAY_LEASE_SECONDS": "2"}
+    log = open(tmp_path / "relay.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "relay", "accounting"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, cwd=components.PROJECT_ROOT, start_new_session=True)
+    log.close()
+    try:
+        yield db, f"http://127.0.0.1:{port}/metrics"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(15)
+        db.dispose()
+
+
+def _outbox_voucher(db, number: str) -> str:
+    envelope = Envelope(type="voucher_posted", source="accounting", aggregate_id=number, sequence=1,
+                        payload={"id": number}, correlation_id="", actor="test")
+    outbox = db.metadata.tables["outbox"]
+    with db.session() as s:
+        s.execute(insert(outbox).values(event_id=envelope.event_id, event_type=envelope.type,
+                                        body=envelope.to_json(), created_at=clock.now()))
+    return envelope.event_id
+
+
+def _row(db, event_id: str):
+    outbox = db.metadata.tables["outbox"]
+    with db.reader() as s:
+        return s.execute(select(outbox.c.published_at, outbox.c.attempts, outbox.c.not_before)
+                         .where(outbox.c.event_id == event_id)).one()
+
+
+def test_a_relay_counts_an_event_no_configured_consumer_subscribes_to_as_delivered(accounting_relay):
+    db, metrics_url = accounting_relay
+    event_id = _outbox_voucher(db, "v-1")  # voucher_posted: only a ledger connector subscribes, none runs
+    wait_for(lambda: _row(db, event_id).published_at is not None, 30, 0.2, "the voucher marked published")
+    assert _row(db, event_id).attempts == 0
+    assert 'hub_outbox_unconsumed_total{event="voucher_posted",service="accounting"} 1.0' in \
+        httpx.get(metrics_url, timeout=5).text
+
+
+def test_a_relay_publishes_again_later_what_a_full_queue_refused(bare_hub, accounting_relay):
+    settings, _ = bare_hub
+    db, _ = accounting_relay
+    # a consumer that is away, with a queue that holds one message
+    connection = broker.connect(settings.amqp_uri)
+    channel = connection.channel()
+    channel.queue_declare("away.voucher_posted", arguments={"x-max-length": 1, "x-overflow": "reject-publish"})
+    channel.queue_bind("away.voucher_posted", topology.EVENTS_EXCHANGE, "voucher_posted")
+    try:
+        ids = [_outbox_voucher(db, f"v-{n}") for n in range(3)]
+        wait_for(lambda: sum(_row(db, i).published_at is not None for i in ids) == 1, 30, 0.2, "one voucher in")
+        wait_for(lambda: all(_row(db, i).attempts >= 1 for i in ids if _row(db, i).published_at is None),
+                 10, 0.2, "the refused vouchers set to wait")
+        time.sleep(1.5)  # the refused rows wait (1 s, then 2 s ...) instead of being sent again at once
+        assert all(_row(db, i).attempts <= 3 for i in ids)
+        # the consumer comes back and takes what is there: the rest follow, none lost
+        for _ in range(60):
+            channel.queue_purge("away.voucher_posted")
+            if all(_row(db, i).published_at is not None for i in ids):
+                break
+            time.sleep(0.5)
+        assert all(_row(db, i).published_at is not None for i in ids)
+    finally:
+        channel.queue_delete("away.voucher_posted")
+        connection.close()
+
+
+SHOP = {"app_key": "k", "app_secret": "s", "shops": [{"shop": "main", "access_token": "a", "refresh_token": "r",
+                                                     "stock_ratio": 0.5}]}
+
+
+def test_a_hub_with_shops_and_ledgers_declares_their_queues_and_users(session_name, tmp_path):
+    vhost = f"{session_name}_full"
+    shops_file = tmp_path / "shops.json"
+    shops_file.write_text(json.dumps({"taobao": {**SHOP, "url": "http://127.0.0.1:1"},
+                                      "jd": {**SHOP, "url": "http://127.0.0.1:1"}}))
+    env = {"HUB_AMQP_URI": infra.create_vhost(vhost), "HUB_VAR_DIR": str(tmp_path),
+           "HUB_SHOPS_FILE": str(shops_file), "HUB_LEDGERS": "ufida"}
+    try:
+        line = _migrate(env)
+        queues = _queues(vhost)
+        assert len(queues) == 3 * len(components.subscriptions()) == 102
+        assert {"ledger.voucher_posted", "shops_jd.stock_changed", "shops_taobao.order_shipped"} <= queues
+        assert "34 subscriptions (102 queues) declared; 8 component users set up through rabbitmqctl" in line
+        accounts = {a.name: a for a in components.broker_accounts(components.settings(env))}
+        assert accounts["shops_jd"].publishes == ("channel_order_changed",) and accounts["shops_jd"].consumes
+        assert accounts["ledger"].publishes == () and accounts["ledger"].consumes
+        assert _users(vhost) == {f"{n}@{vhost}" for n in (*components.SERVICES, "ledger", "shops_taobao", "shops_jd")}
+    finally:
+        infra.delete_vhost(vhost)
+
+
+def test_a_queue_an_older_version_declared_keeps_its_arguments_and_the_rest_is_declared(session_name):
+    vhost = f"{session_name}_old"
+    uri = infra.create_vhost(vhost)
+    sub = topology.Subscription("order", "stock_short")
+    try:
+        connection = broker.connect(uri)
+        before = dict(topology.main_queue_arguments(sub))
+        del before["x-max-length"]  # as the hub declared it before main queues were bounded
+        connection.channel().queue_declare(sub.queue, durable=True, arguments=before)
+        connection.close()
+        assert broker.declare_topology(uri, [sub, topology.Subscription("order", "stock_reserved")]) == [sub.queue]
+        assert {sub.retry_queue, sub.dead_letter_queue, "order.stock_reserved"} <= _queues(vhost)
+        connection = broker.connect(uri)
+        _publish(_confirming(connection), topology.EVENTS_EXCHANGE, "stock_short")  # still bound and routed
+        connection.close()
+        assert broker.declare_topology(uri, [sub]) == [sub.queue]  # and again: idempotent
+    finally:
+        infra.delete_vhost(vhost)

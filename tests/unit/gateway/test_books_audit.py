@@ -1,0 +1,198 @@
+"""The books against the stock and the documents through the gateway: real in-process gRPC servers
+of inventory, procurement and accounting on SQLite, the FastAPI app in front of them, and the bus
+played by hand: inventory's and procurement's outbox events are handed to accounting's posting
+handlers only when the test says so."""
+from __future__ import annotations
+
+from concurrent import futures
+from datetime import timedelta
+from decimal import Decimal
+
+import grpc
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
+from sqlalchemy import select
+
+from gateway.areas.audit import books
+from hubkit import clock
+from hubkit.db import Database, UnitOfWork
+from hubkit.envelope import Envelope
+
+POSTINGS = {"stock_received": "post_stock_receipt", "stock_transferred": "post_stock_transfer",
+            "purchase_received": "post_purchase"}
+
+
+@pytest.fixture
+def hub(tmp_path):
+    from gateway import auth
+    from gateway.app import create_app
+    from gateway.clients import Clients
+    from gateway.models import metadata as gateway_metadata
+    from hub import components
+    from hubapi.accounting.v1 import accounting_service_pb2_grpc
+    from hubapi.inventory.v1 import inventory_service_pb2_grpc
+    from hubapi.procurement.v1 import procurement_service_pb2_grpc
+    from services.accounting import chart
+    from services.accounting import handlers as accounting_handlers
+    from services.accounting.grpc_server import AccountingServicer
+    from services.accounting.models import metadata as accounting_metadata
+    from services.inventory.grpc_server import InventoryServicer
+    from services.inventory.models import metadata as inventory_metadata
+    from services.procurement.grpc_server import ProcurementServicer
+    from services.procurement.models import metadata as procurement_metadata
+
+    settings = components.settings({"HUB_VAR_DIR": str(tmp_path)})
+    inventory_db = Database(settings.db_url("inventory"), inventory_metadata)
+    accounting_db = Database(settings.db_url("accounting"), accounting_metadata)
+    procurement_db = Database(settings.db_url("procurement"), procurement_metadata)
+    inventory_metadata.create_all(inventory_db.engine)
+    procurement_metadata.create_all(procurement_db.engine)
+    accounting_metadata.create_all(accounting_db.engine)
+    rules, accounts = chart.rules(settings["accounting"])
+    accounting_handlers.ensure_chart(accounting_db, accounts)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    inventory_service_pb2_grpc.add_InventoryServiceServicer_to_server(
+        InventoryServicer(inventory_db, settings["inventory"]), server)
+    accounting_service_pb2_grpc.add_AccountingServiceServicer_to_server(AccountingServicer(accounting_db, rules),
+                                                                         server)
+    procurement_service_pb2_grpc.add_ProcurementServiceServicer_to_server(ProcurementServicer(procurement_db), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    gateway_db = Database(settings.gateway_db_url, gateway_metadata)
+    gateway_metadata.create_all(gateway_db.engine)
+    keys = {role: {"X-API-Key": auth.add_user(gateway_db, role, role)} for role in ("warehouse", "finance", "admin")}
+    clients = Clients(order=None, inventory=inventory_service_pb2_grpc.InventoryServiceStub(channel),
+                      procurement=procurement_service_pb2_grpc.ProcurementServiceStub(channel), customer=None,
+                      accounting=accounting_service_pb2_grpc.AccountingServiceStub(channel), ledger=None, shops={},
+                      channels=[channel])
+    delivered: set[str] = set()
+
+    def deliver() -> int:
+        """Hand accounting every inventory and procurement event not delivered yet, as its worker would."""
+        count = 0
+        for db in (inventory_db, procurement_db):
+            outbox = db.metadata.tables["outbox"]
+            with db.reader() as s:
+                rows = s.execute(select(outbox.c.body).order_by(outbox.c.id)).scalars().all()
+            for body in rows:
+                envelope = Envelope.from_json(body)
+                if envelope.event_id in delivered or envelope.type not in POSTINGS:
+                    continue
+                with UnitOfWork(accounting_db, "accounting", "bus", "test") as uow:
+                    getattr(accounting_handlers, POSTINGS[envelope.type])(uow, envelope, rules)
+                delivered.add(envelope.event_id)
+                count += 1
+        return count
+
+    with TestClient(create_app(settings["gateway"], clients)) as http:
+        admin = keys["admin"]
+        for code in ("SH", "BJ"):
+            assert http.post("/warehouses", json={"code": code, "name": code}, headers=admin).status_code in (200, 201)
+        assert http.post("/skus", json={"code": "MUG", "name": "Mug"}, headers=admin).status_code in (200, 201)
+        yield http, keys, deliver
+    channel.close()
+    server.stop(None)
+    for db in (gateway_db, inventory_db, procurement_db, accounting_db):
+        db.dispose()
+
+
+def audit(http, keys) -> dict:
+    reply = http.get("/audit/books", headers=keys["finance"])
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def rows(body) -> list[tuple]:
+    return [(r["cost_centre"], r["books"], r["stock"], r["difference"], r["status"]) for r in body["inventory"]]
+
+
+def test_books_agree_with_the_stock_once_every_event_is_posted_also_while_goods_travel(hub):
+    http, keys, deliver = hub
+    staff = keys["warehouse"]
+    assert http.post("/stock/receipts", json={"sku": "MUG", "warehouse": "SH", "quantity": 5, "unit_cost": "4.00"},
+                     headers=staff).status_code == 201
+    # the receipt's voucher is still on the bus: a difference, in flight
+    assert rows(audit(http, keys)) == [("warehouse:SH", "0.00", "20.00", "-20.00", "in_flight"),
+                                       ("transit", "0.00", "0.00", "0.00", "agrees")]
+    assert deliver() == 1
+    body = audit(http, keys)
+    assert (body["agrees"], body["diverged"], body["accounts"], body["payables"]) == (
+        True, False, {"inventory": "1405", "goods_in_transit": "1405", "payable": "2202"}, [])
+
+    shipped = http.post("/transfers", json={"from_warehouse": "SH", "to_warehouse": "BJ",
+                                            "lines": [{"sku": "MUG", "quantity": 3}]}, headers=staff)
+    assert shipped.status_code == 201, shipped.text
+    assert deliver() == 1
+    # on the road: 12.00 in goods in transit, and in the stock value as in transit
+    assert rows(audit(http, keys)) == [("warehouse:SH", "8.00", "8.00", "0.00", "agrees"),
+                                       ("transit", "12.00", "12.00", "0.00", "agrees")]
+    assert http.post(f"/transfers/{shipped.json()['transfer_id']}/receive", headers=staff).status_code == 200
+    assert deliver() == 1
+    assert rows(audit(http, keys)) == [("warehouse:BJ", "12.00", "12.00", "0.00", "agrees"),
+                                       ("warehouse:SH", "8.00", "8.00", "0.00", "agrees"),
+                                       ("transit", "0.00", "0.00", "0.00", "agrees")]
+
+
+def test_a_difference_two_runs_find_unchanged_is_diverged_and_reaches_the_gauge(hub):
+    http, keys, _deliver = hub
+    assert http.post("/stock/receipts", json={"sku": "MUG", "warehouse": "BJ", "quantity": 2, "unit_cost": "3.50"},
+                     headers=keys["warehouse"]).status_code == 201
+    monitor: books.Monitor = http.app.state.books_monitor
+    found = [{**r, "difference": Decimal(r["difference"])} for r in audit(http, keys)["inventory"]]
+    first = clock.now()
+    monitor.record({"inventory": found}, first)
+    assert rows(audit(http, keys))[0] == ("warehouse:BJ", "0.00", "7.00", "-7.00", "in_flight")
+    assert REGISTRY.get_sample_value("hub_books_stock_difference", {"cost_centre": "warehouse:BJ"}) == 0.0
+    monitor.record({"inventory": found}, first + timedelta(seconds=60))  # the next run: the same, a lost voucher
+    body = audit(http, keys)
+    assert rows(body)[0] == ("warehouse:BJ", "0.00", "7.00", "-7.00", "diverged")
+    assert (body["diverged"], body["inventory"][0]["diverged_since"]) == (True, first.isoformat())
+    assert REGISTRY.get_sample_value("hub_books_stock_difference", {"cost_centre": "warehouse:BJ"}) == -7.0
+    monitor.record({"inventory": [{**found[0], "difference": Decimal("0.00")}]}, first + timedelta(seconds=120))
+    assert REGISTRY.get_sample_value("hub_books_stock_difference", {"cost_centre": "warehouse:BJ"}) == 0.0
+
+
+def test_the_books_audit_is_for_finance_and_admin(hub):
+    http, keys, _ = hub
+    refused = http.get("/audit/books", headers=keys["warehouse"])
+    assert (refused.status_code, refused.headers["content-type"]) == (403, "application/problem+json")
+
+
+def payables(body) -> list[tuple]:
+    return [(r["counterparty"], r["books"], r["documents"], r["difference"], r["status"]) for r in body["payables"]]
+
+
+def test_the_payable_agrees_with_the_open_purchase_documents_and_payments(hub):
+    http, keys, deliver = hub
+    admin, finance = keys["admin"], keys["finance"]
+    for supplier in ("ACME", "FAR"):
+        assert http.post("/suppliers", json={"code": supplier, "name": supplier}, headers=admin).status_code == 201
+    po = http.post("/purchase-orders", json={"supplier": "ACME", "warehouse": "SH", "lines": [
+        {"sku": "MUG", "quantity": 10, "unit_cost": "4.00"}]}, headers=admin)
+    assert po.status_code == 201, po.text
+    received = http.post(f"/purchase-orders/{po.json()['id']}/receipts", json={}, headers=admin)
+    assert received.status_code == 201, received.text
+    # 40.00 + 13% VAT = 45.20 received; its voucher is still on the bus
+    assert payables(audit(http, keys)) == [("supplier:ACME", "0.00", "45.20", "-45.20", "in_flight")]
+    deliver()
+    assert payables(audit(http, keys)) == [("supplier:ACME", "45.20", "45.20", "0.00", "agrees")]
+    paid = http.post("/accounting/payments", json={"direction": "paid", "counterparty": "supplier:ACME",
+                                                   "amount": "20.00", "business_date": "2026-11-20",
+                                                   "reference": "BANK-1"}, headers=finance)
+    assert paid.status_code == 201, paid.text
+    assert payables(audit(http, keys)) == [("supplier:ACME", "25.20", "25.20", "0.00", "agrees")]
+    # a purchase voucher reversed by hand leaves the books short of what the documents say is owed
+    [purchase] = [v for v in http.get("/accounting/vouchers", headers=finance).json()["vouchers"]
+                  if v["kind"] == "purchase"]
+    assert http.post(f"/accounting/vouchers/{purchase['id']}/reversal", json={"business_date": "2026-11-21"},
+                     headers=finance).status_code == 201
+    assert payables(audit(http, keys)) == [("supplier:ACME", "-20.00", "25.20", "-45.20", "in_flight")]
+    # purchases in another currency are the books' to convert: listed, not compared
+    assert http.post("/accounting/exchange-rates", json={"currency": "USD", "valid_from": "2026-01-01", "rate": "7.1"},
+                     headers=finance).status_code in (200, 201)
+    usd = http.post("/purchase-orders", json={"supplier": "FAR", "warehouse": "SH", "currency": "USD", "lines": [
+        {"sku": "MUG", "quantity": 1, "unit_cost": "2.00", "vat_rate": "0"}]}, headers=admin)
+    assert http.post(f"/purchase-orders/{usd.json()['id']}/receipts", json={}, headers=admin).status_code == 201
+    assert payables(audit(http, keys))[1] == ("supplier:FAR", "0.00", "2.00", None, "not_compared")
