@@ -26,14 +26,6 @@ OPEN_PATHS = {"/healthz", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-re
 SIGNED_PREFIX = "/webhooks/"
 
 
-def _field(loc) -> str:
-    parts = [p for p in loc if p != "body"]
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "body"
-
-
 class _Gateway(FastAPI):
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, plus the Problem schema that every operation's 4XX and 5XX refer to
@@ -51,6 +43,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
                                "`X-API-Key` header; errors are application/problem+json.")
     app.state.clients = clients or Clients.connect(settings)
     app.state.base_currency = settings.base_currency  # documents in another need accounting's rate
+    app.state.batch_limit = settings.gateway_batch_limit
     gateway_db = Database(settings.gateway_db_url, metadata)
     app.state.keys = auth.KeyStore(gateway_db)
     app.state.idempotency = idempotency.IdempotencyStore(gateway_db)
@@ -106,7 +99,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
         if any(p.get("type") == "json_invalid" for p in problems):
             return errors.problem(400, "malformed-json", "the body is not valid JSON")
         return errors.problem(422, "invalid-argument", "the request is invalid",
-                              errors=[{"field": _field(p["loc"]), "message": p["msg"]} for p in problems])
+                              errors=[{"field": errors.field_path(p["loc"]), "message": p["msg"]} for p in problems])
 
     @app.exception_handler(errors.Problem)
     async def on_problem(_request, exc: errors.Problem):

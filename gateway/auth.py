@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from gateway.models import ROLES, users
 from hubkit import clock
-from hubkit.db import Database
+from hubkit.db import Database, once_more_if_disconnected
 from hubkit.errors import Conflict, InvalidArgument, NotFound
 
 REFUSED_SECONDS = 30.0
@@ -64,9 +64,11 @@ class KeyStore:
         until = self._refused.get(digest)
         if until is not None and until > time.monotonic():
             return None
-        with self.db.reader() as s:
-            row = s.execute(select(users.c.name, users.c.role)
-                            .where(users.c.key_hash == digest, users.c.active.is_(True))).first()
+        def lookup():  # a read: after a database restart it runs again on a fresh connection
+            with self.db.reader() as s:
+                return s.execute(select(users.c.name, users.c.role)
+                                 .where(users.c.key_hash == digest, users.c.active.is_(True))).first()
+        row = once_more_if_disconnected(lookup)
         if row is None:
             if len(self._refused) >= self.MAX_REFUSED:
                 self._refused.clear()

@@ -21,6 +21,14 @@ HTTP_FOR = {
 }
 
 
+def field_path(loc) -> str:
+    """A validation error's location as the problem names the field: lines[0].sku."""
+    out = ""
+    for p in (p for p in loc if p != "body"):
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
 def problem(status: int, kind: str, title: str, detail: str = "", errors: list | None = None,
             headers: dict | None = None) -> JSONResponse:
     body = {"type": f"https://commerce-hub.dev/problems/{kind}", "title": title, "status": status}

@@ -2,21 +2,38 @@
 
 On SQLite every write transaction starts with BEGIN IMMEDIATE and is serialised
 per process (one writer at a time is all SQLite allows, and a green thread must
-not sit in SQLite's busy wait while holding the eventlet hub)."""
+not sit in SQLite's busy wait while holding the eventlet hub).
+
+On PostgreSQL a process keeps one pooled connection per thread that may hold one (`pool_size`), so
+none is opened and closed under load, and checks a connection before use only when it has been idle
+(`IDLE_PING_SECONDS`): a database restart leaves every pooled connection dead. One found dead in use
+makes SQLAlchemy discard the whole pool, and `once_more_if_disconnected` runs again the work it
+broke when none of that work's transactions had tried to commit."""
 from __future__ import annotations
 
+import contextvars
+import logging
 import threading
+import time
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timezone
 from typing import cast
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hubkit import outbox
 from hubkit.events import ContractError, Event
 from hubkit.sql import dialect_insert  # noqa: F401 (the services import it from here)
+
+log = logging.getLogger(__name__)
+
+IDLE_PING_SECONDS = 10.0  # a connection idle longer may predate a database restart: checked before use
+RECYCLE_SECONDS = 1800  # and none lives longer (proxies and firewalls drop idle connections)
+# set once a transaction of the current call has tried to commit: then a retry could apply it twice
+_commit_tried: contextvars.ContextVar[bool] = contextvars.ContextVar("hub_commit_tried", default=False)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -42,6 +59,12 @@ def changed(session: Session, statement) -> int:
     return cast(CursorResult, session.execute(statement)).rowcount
 
 
+def pool_size(settings, threads: int) -> int:
+    """Connections a process keeps per database: one for each of its `threads` that may hold one at a
+    time, so that under load none is opened and closed (HUB_DB_POOL_SIZE instead, when it is set)."""
+    return settings.db_pool_size or threads
+
+
 def make_engine(url: str, pool_size: int = 5) -> Engine:
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
@@ -64,7 +87,44 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # LIFO: the busy connections stay busy and the spare ones idle (checked when next used)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=RECYCLE_SECONDS,
+                           pool_use_lifo=True)
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn, record, _proxy):
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return  # a connection in steady use is not pinged (it cost a round trip per transaction)
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(str(exc)) from exc  # the pool opens a fresh connection instead
+
+    return engine
+
+
+def once_more_if_disconnected(work):
+    """Run `work()`; when it failed on a connection the database had dropped (a restart) before any of
+    its transactions tried to commit, nothing of it was written: run it once more (SQLAlchemy has
+    discarded the stale pool by then)."""
+    token = _commit_tried.set(False)
+    try:
+        try:
+            return work()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or _commit_tried.get():
+                raise
+            log.warning("the database connection was lost before anything was committed (%s); once more",
+                        str(exc.orig).strip())
+        _commit_tried.set(False)
+        return work()
+    finally:
+        _commit_tried.reset(token)
 
 
 class Database:
@@ -86,6 +146,7 @@ class Database:
         try:
             with self.sessions() as session, session.begin():
                 yield session
+                _commit_tried.set(True)  # leaving the block commits
         finally:
             if lock is not None:
                 lock.release()

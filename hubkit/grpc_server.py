@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from hubkit import logging as hublog
 from hubkit import metrics
+from hubkit.db import once_more_if_disconnected
 from hubkit.errors import Conflict, HubError, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
@@ -22,12 +23,19 @@ log = logging.getLogger(__name__)
 ACTOR_KEY = "x-hub-actor"
 CORRELATION_KEY = "x-correlation-id"
 FIELD_ERRORS_KEY = "x-hub-field-errors"
+THREADS = 16  # calls a server handles at once (plus one thread for metrics scrapes: API_THREADS)
+API_THREADS = THREADS + 1  # threads of an api process that may hold a database connection at once
 
 STATUS_FOR = {  # the one table: domain error -> gRPC status
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
     Conflict: grpc.StatusCode.FAILED_PRECONDITION,
 }
+
+
+def status_for(exc: HubError) -> grpc.StatusCode:
+    """The status a domain error answers (also what one refused item of a batch call reports)."""
+    return next((STATUS_FOR[k] for k in type(exc).__mro__ if k in STATUS_FOR), grpc.StatusCode.INTERNAL)
 
 
 def caller(context) -> tuple[str, str]:
@@ -47,9 +55,10 @@ def rpc(service: str):
         def wrapper(self, request, context):
             started, code = time.perf_counter(), "OK"
             try:
-                return method(self, request, context)
+                # a call whose connection died with a database restart before it committed runs again
+                return once_more_if_disconnected(lambda: method(self, request, context))
             except HubError as exc:
-                status = next((STATUS_FOR[k] for k in type(exc).__mro__ if k in STATUS_FOR), grpc.StatusCode.INTERNAL)
+                status = status_for(exc)
                 code = status.name
                 if exc.fields:
                     context.set_trailing_metadata(((FIELD_ERRORS_KEY, json.dumps(exc.fields)),))
@@ -65,7 +74,7 @@ def rpc(service: str):
     return decorate
 
 
-def start(service: str, port: int, register, max_workers: int = 16):
+def start(service: str, port: int, register, max_workers: int = THREADS):
     """Start a server with `register(server)` adding the servicers, plus the health service.
     Returns (server, health servicer); the caller stops them."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
@@ -82,7 +91,7 @@ def start(service: str, port: int, register, max_workers: int = 16):
     return server, health_servicer
 
 
-def serve(service: str, port: int, register, max_workers: int = 16) -> None:
+def serve(service: str, port: int, register, max_workers: int = THREADS) -> None:
     """start(), then block until SIGTERM/SIGINT and stop gracefully."""
     server, health_servicer = start(service, port, register, max_workers)
     stopped = threading.Event()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from nameko.extensions import DependencyProvider
 
 from hubkit.consumer import HUB_CONFIG_KEY
-from hubkit.db import Database
+from hubkit.db import Database, pool_size
 
 
 class DatabaseProvider(DependencyProvider):
@@ -16,8 +16,8 @@ class DatabaseProvider(DependencyProvider):
 
     def setup(self):
         hub = self.container.config[HUB_CONFIG_KEY]
-        self.db = Database(hub["db_url"], self.metadata,
-                           pool_size=min(self.container.max_workers, hub.get("db_pool_size", 8)))
+        # a connection for each worker green thread (timers and handlers alike)
+        self.db = Database(hub["db_url"], self.metadata, pool_size=pool_size(hub["settings"], self.container.max_workers))
 
     def get_dependency(self, worker_ctx):
         return self.db

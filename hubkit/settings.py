@@ -83,7 +83,9 @@ class HubSettings(BaseSettings):
     retry_max_seconds: PositiveFloat = 60.0
     liveness_grace_seconds: PositiveFloat = 60.0  # not ready this long on end: /livez fails (hubkit.health)
     worker_concurrency: PositiveInt = 10
-    db_pool_size: PositiveInt = 8  # connections a process keeps per database (as many again in bursts)
+    # connections a process keeps per database (as many again in bursts); by default one for each of
+    # its threads that may hold one (hubkit.db.pool_size)
+    db_pool_size: PositiveInt | None = None
 
     @field_validator("log_level")
     @classmethod

@@ -1,14 +1,59 @@
-"""SQL that differs between the two dialects the hub runs on (PostgreSQL and SQLite)."""
+"""SQL that differs between the two dialects the hub runs on (PostgreSQL and SQLite).
+
+SQLAlchemy 2.0 gives neither dialect's INSERT … ON CONFLICT a cache key (`inherit_cache = False`), so
+every such statement was compiled afresh on each call, and they are on every hot path (orders,
+outbox sequences, inbox, stock). The classes below add the key: the ON CONFLICT clause's target,
+its SET list and its WHERE are part of it, so two different clauses never share a compiled form."""
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, cast, func
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import BigInteger, ClauseElement, bindparam, cast, func
+from sqlalchemy.dialects.postgresql import dml as pg_dml
+from sqlalchemy.dialects.sqlite import dml as sqlite_dml
+from sqlalchemy.sql.visitors import InternalTraversal as T
+
+_TARGET = [("inferred_target_elements", T.dp_multi_list), ("inferred_target_whereclause", T.dp_clauseelement)]
+_NAMED = [("constraint_target", T.dp_string)]  # PostgreSQL only: ON CONFLICT ON CONSTRAINT name
+_SET = [("update_values_to_set", T.dp_dml_ordered_values), ("update_whereclause", T.dp_clauseelement)]
+
+
+def _cacheable(dml, target):
+    """An Insert class of dialect module `dml` whose ON CONFLICT statements are cached; `target`: what
+    the dialect's clause names its conflict target with."""
+
+    class DoNothing(dml.OnConflictDoNothing):
+        _traverse_internals = target
+
+    class DoUpdate(dml.OnConflictDoUpdate):
+        _traverse_internals = target + _SET
+
+    class Insert(dml.Insert):
+        inherit_cache = True  # Insert's own traversal covers _post_values_clause, keyed by the classes above
+
+        def on_conflict_do_nothing(self, *args, **kwargs):
+            statement = super().on_conflict_do_nothing(*args, **kwargs)
+            statement._post_values_clause.__class__ = DoNothing
+            return statement
+
+        def on_conflict_do_update(self, *args, **kwargs):
+            statement = super().on_conflict_do_update(*args, **kwargs)
+            clause = statement._post_values_clause
+            clause.__class__ = DoUpdate
+            # a plain value in SET becomes a bound parameter now (the compiler would bake it into the
+            # cached SQL): each call's value travels as a parameter
+            clause.update_values_to_set = [(key, value if isinstance(value, ClauseElement) or
+                                            hasattr(value, "__clause_element__") else bindparam(None, value))
+                                           for key, value in clause.update_values_to_set]
+            return statement
+
+    return Insert
+
+
+_INSERT = {"postgresql": _cacheable(pg_dml, _NAMED + _TARGET), "sqlite": _cacheable(sqlite_dml, _TARGET)}
 
 
 def dialect_insert(session, table):
-    """INSERT with the dialect's ON CONFLICT support."""
-    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+    """INSERT with the dialect's ON CONFLICT support (and compiled once per statement shape)."""
+    return _INSERT["postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"](table)
 
 
 def cents_sum(column):

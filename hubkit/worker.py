@@ -31,7 +31,6 @@ def nameko_config(settings) -> dict:
             "max_attempts": settings.consumer_max_attempts,
             "retry_base_seconds": settings.retry_base_seconds,
             "retry_max_seconds": settings.retry_max_seconds,
-            "db_pool_size": settings.db_pool_size,
             "settings": settings,
         },
     }

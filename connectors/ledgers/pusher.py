@@ -39,6 +39,7 @@ REJECTED = Gauge("hub_ledger_rejected_vouchers", "Vouchers the ledger refused, w
 OLDEST = Gauge("hub_ledger_oldest_unposted_age_seconds", "Age of the oldest unconfirmed voucher", ["ledger"])
 
 BATCH = 64
+PARALLEL = 8  # vouchers pushed at once per ledger (threads)
 RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30, 60)  # seconds, by attempts so far
 MAX_UNCERTAIN = 10  # rounds without a certain answer (after no answer) before a person is asked
 
@@ -50,7 +51,7 @@ class Pusher:
     own row; in summary mode (summariser) the hub vouchers are summed into summary vouchers
     first, and only those are pushed."""
 
-    def __init__(self, ledger: str, client, db: Database, parallel: int = 8, summariser=None):
+    def __init__(self, ledger: str, client, db: Database, parallel: int = PARALLEL, summariser=None):
         self.ledger, self.client, self.db, self.summariser = ledger, client, db, summariser
         self.batch_size = getattr(client, "batch_size", 0)
         self.per_round = max(BATCH, self.batch_size)

@@ -15,7 +15,7 @@ from contracts import VoucherPosted
 from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
 from hubkit import clock, delivery, grpc_server, metrics
 from hubkit.amqp_consumer import Consumer
-from hubkit.db import Database, dialect_insert
+from hubkit.db import Database, dialect_insert, pool_size
 from hubkit.envelope import Envelope
 from hubkit.health import Health
 from hubkit.inbox import handle_once
@@ -49,7 +49,9 @@ def keep_voucher(ledgers: dict):
 class Connector:
     def __init__(self, settings, configs: dict):
         self.settings = settings
-        self.db = Database(settings.ledger_db_url, store.metadata, pool_size=settings.db_pool_size)
+        # threads that may hold a connection at once: each ledger's pushers, the gRPC API's, this loop
+        threads = len(configs) * pusher.PARALLEL + grpc_server.API_THREADS + 1
+        self.db = Database(settings.ledger_db_url, store.metadata, pool_size=pool_size(settings, threads))
         graces = {name: summary.grace_of(cfg) for name, cfg in configs.items()}
         self.pushers = [pusher.Pusher(name, clients.make(name, cfg), self.db,
                                       summariser=summary.summariser(name, self.db, graces[name]))

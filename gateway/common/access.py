@@ -53,12 +53,19 @@ def exchange_rate_for(request: Request, currency: str, md) -> str:
                                                        metadata=md).rate.rate
 
 
-def require_known_skus(request: Request, skus: list[str], md, field: str = "lines") -> None:
-    """Inventory owns the catalogue: refuse lines naming SKUs it does not know."""
+def known_skus(request: Request, skus, md) -> set[str]:
+    """Which of `skus` inventory, which owns the catalogue, knows."""
     from hubapi.inventory.v1 import inventory_service_pb2 as inv
 
-    known = {s.code for s in clients(request).inventory.GetSkus(inv.GetSkusRequest(codes=sorted(set(skus))),
-                                                                metadata=md).skus}
+    return {s.code for s in clients(request).inventory.GetSkus(inv.GetSkusRequest(codes=sorted(set(skus))),
+                                                               metadata=md).skus}
+
+
+def require_known_skus(request: Request, skus: list[str], md, field: str = "lines",
+                       known: set[str] | None = None) -> None:
+    """Refuse lines naming SKUs inventory does not know (`known`: asked already, for a whole batch)."""
+    if known is None:
+        known = known_skus(request, skus, md)
     unknown = [{"field": f"{field}[{i}].sku", "message": f"unknown SKU {sku!r}"}
                for i, sku in enumerate(skus) if sku not in known]
     if unknown:

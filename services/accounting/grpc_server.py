@@ -10,7 +10,7 @@ from sqlalchemy import select
 from hubapi.accounting.v1 import accounting_service_pb2 as pb
 from hubapi.accounting.v1 import accounting_service_pb2_grpc as pb_grpc
 from hubkit import clock, grpc_server
-from hubkit.db import Database, UnitOfWork, as_utc
+from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import InvalidArgument
 from services.accounting import chart, export, handlers, reports
 from services.accounting.models import metadata, voucher_lines, vouchers
@@ -182,7 +182,7 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url, metadata, pool_size=settings.db_pool_size)
+    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
     rules, accounts = chart.rules(settings)
     handlers.ensure_chart(db, accounts)
     grpc_server.serve("accounting", settings.grpc_port,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hubapi.customer.v1 import customer_service_pb2 as pb
 from hubapi.customer.v1 import customer_service_pb2_grpc as pb_grpc
 from hubkit import grpc_server, money
-from hubkit.db import Database, as_utc
+from hubkit.db import Database, as_utc, pool_size
 from services.customer import handlers
 from services.customer.models import metadata
 
@@ -49,6 +49,6 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url, metadata, pool_size=settings.db_pool_size)
+    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
     grpc_server.serve("customer", settings.grpc_port,
                       lambda server: pb_grpc.add_CustomerServiceServicer_to_server(CustomerServicer(db), server))

@@ -8,7 +8,7 @@ from decimal import Decimal
 from hubapi.inventory.v1 import inventory_service_pb2 as pb
 from hubapi.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
 from hubkit import commands, grpc_server
-from hubkit.db import Database, UnitOfWork
+from hubkit.db import Database, UnitOfWork, pool_size
 from services.inventory import audit, catalog, counts, handlers, holds, movements, reports_grpc, reservations, stock, transfers
 from services.inventory.models import metadata
 
@@ -235,7 +235,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url, metadata, pool_size=settings.db_pool_size)
+    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
 
     def register(server):
         pb_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(db, settings), server)

@@ -7,8 +7,8 @@ from prometheus_client.registry import REGISTRY
 from hubapi.order.v1 import order_service_pb2 as pb
 from hubapi.order.v1 import order_service_pb2_grpc as pb_grpc
 from hubkit import commands, grpc_server, money
-from hubkit.db import Database, UnitOfWork, as_utc
-from hubkit.errors import FieldErrors
+from hubkit.db import Database, UnitOfWork, as_utc, pool_size
+from hubkit.errors import FieldErrors, HubError
 from services.order import domain, handlers
 from services.order.models import metadata
 
@@ -108,6 +108,41 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
             return pb.ApplyChannelOrderResponse(order=order, outcome=outcome)
 
     @rpc
+    def PlaceOrders(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
+            results = [self._one(uow, pb.PlaceOrderResult, self._place, item) for item in request.orders]
+        return pb.PlaceOrdersResponse(results=results)
+
+    @rpc
+    def ShipOrders(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
+            results = [self._one(uow, pb.ShipOrderResult, self._ship, item) for item in request.shipments]
+        return pb.ShipOrdersResponse(results=results)
+
+    @staticmethod
+    def _one(uow: UnitOfWork, result, apply, item):
+        """One item of a batch in its own savepoint: refused, it writes nothing and answers the error the
+        single call would have; the other items go on in the same transaction."""
+        try:
+            with uow.session.begin_nested():
+                return result(**apply(uow, item))
+        except HubError as exc:
+            return result(error=pb.ItemError(code=grpc_server.status_for(exc).name, message=exc.message,
+                                             fields=[pb.FieldError(**f) for f in exc.fields]))
+
+    @staticmethod
+    def _place(uow: UnitOfWork, item: pb.PlaceOrderRequest) -> dict:
+        order_id, created = handlers.place_order(uow, command_from_proto(item))
+        return {"order": order_to_proto(handlers.read_order(uow.session, order_id)), "created": created}
+
+    @staticmethod
+    def _ship(uow: UnitOfWork, item: pb.ShipOrderRequest) -> dict:
+        handlers.ship_order(uow, item.order_id, item.carrier, item.tracking_number)
+        return {"order": order_to_proto(handlers.read_order(uow.session, item.order_id))}
+
+    @rpc
     def GetOrder(self, request, context):
         return pb.GetOrderResponse(order=order_to_proto(handlers.get_order(self.db, request.id)))
 
@@ -131,7 +166,7 @@ class OrdersByStatus:
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url, metadata, pool_size=settings.db_pool_size)
+    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
     REGISTRY.register(OrdersByStatus(db))
     grpc_server.serve("order", settings.grpc_port,
                       lambda server: pb_grpc.add_OrderServiceServicer_to_server(OrderServicer(db), server))

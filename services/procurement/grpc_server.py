@@ -4,7 +4,7 @@ from __future__ import annotations
 from hubapi.procurement.v1 import procurement_service_pb2 as pb
 from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
 from hubkit import commands, grpc_server, money
-from hubkit.db import Database, UnitOfWork, as_utc
+from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors
 from services.procurement import domain, handlers
 from services.procurement.models import metadata
@@ -150,6 +150,6 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url, metadata, pool_size=settings.db_pool_size)
+    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
     grpc_server.serve("procurement", settings.grpc_port,
                       lambda server: pb_grpc.add_ProcurementServiceServicer_to_server(ProcurementServicer(db), server))

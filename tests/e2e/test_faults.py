@@ -168,3 +168,30 @@ def test_a_service_that_is_down_gives_503_problem_and_writes_nothing(pg_hub):
         pg_hub.restart("inventory-api")
     with pg_hub.client("sales") as c:  # the gateway reconnects on its own
         wait_for(lambda: c.get(f"/stock/{sku}").status_code == 200, 30, 0.2, "the gateway to reach inventory again")
+
+
+def test_a_database_restart_heals_without_a_person(pg_hub):
+    """Every connection of every hub process to PostgreSQL dropped at once (what a database restart
+    does to them): the next order is accepted (201, no 5xx: a call that met a dead connection before it
+    committed runs once more) and reserved (the workers' pools heal too)."""
+    import psycopg2
+
+    sku = unique("PGRST")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku, quantity=5)
+    with pg_hub.client("sales") as c:
+        wait_settled(c, [c.post("/orders", json=order_body(sku, unique("BEFORE"))).json()["id"]])
+    names = [db.engine.url.database for db in (*pg_hub.dbs.values(), pg_hub.gateway_db)]
+    url = pg_hub.gateway_db.engine.url
+    with psycopg2.connect(host=url.host, port=url.port, user=url.username, dbname="postgres") as conn, \
+            conn.cursor() as cur:
+        cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = ANY(%s)",
+                    (names,))
+        assert cur.fetchone()[0] > 0
+    for db in (*pg_hub.dbs.values(), pg_hub.gateway_db):
+        db.engine.dispose()  # this test process's own connections (for checking) were dropped too
+    with pg_hub.client("sales") as c:
+        reply = c.post("/orders", json=order_body(sku, unique("AFTER")))
+        assert reply.status_code == 201, reply.text
+        [after] = wait_settled(c, [reply.json()["id"]])
+    assert after["status"] == "reserved"

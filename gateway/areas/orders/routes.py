@@ -1,9 +1,22 @@
-"""Orders: place, read, list, ship; the vouchers an order's shipment posted."""
+"""Orders: place, read, list, ship (one, or many in a batch); the vouchers an order's shipment posted."""
 from __future__ import annotations
 
+import grpc
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import ValidationError
 
-from gateway.areas.orders.schemas import OrderIn, OrderPage, OrderReturn, OrderVouchers, ReturnIn, ShipmentIn
+from gateway.areas.orders.schemas import (
+    BatchResult,
+    OrderBatchIn,
+    OrderIn,
+    OrderPage,
+    OrderReturn,
+    OrderVouchers,
+    ReturnIn,
+    ShipmentBatchIn,
+    ShipmentIn,
+    ShipmentItemIn,
+)
 from gateway.common.access import (
     ANYONE,
     FINANCE,
@@ -12,10 +25,12 @@ from gateway.common.access import (
     allowed,
     clients,
     exchange_rate_for,
+    known_skus,
     require_known_skus,
 )
 from gateway.common.presenters import order_json, voucher_json
 from gateway.common.schemas import Order
+from gateway.errors import HTTP_FOR, Problem, field_path, from_rpc_error
 from hubapi.accounting.v1 import accounting_service_pb2 as acc
 from hubapi.order.v1 import order_service_pb2 as ordpb
 from hubkit import money
@@ -27,18 +42,122 @@ router = APIRouter(tags=["orders"])
              responses={200: {"model": Order,
                               "description": "the order already existed (same channel, shop and external id)"}})
 def place_order(body: OrderIn, request: Request, response: Response, md=allowed(SALES)):
-    require_known_skus(request, [line.sku for line in body.lines], md)
-    rate = exchange_rate_for(request, body.currency, md)
-    reply = clients(request).order.PlaceOrder(ordpb.PlaceOrderRequest(
+    reply = clients(request).order.PlaceOrder(_place_request(request, body, md), metadata=md)
+    if not reply.created:
+        response.status_code = 200
+    return order_json(reply.order)
+
+
+def _place_request(request: Request, body: OrderIn, md, known: set[str] | None = None,
+                   rate_for=exchange_rate_for) -> ordpb.PlaceOrderRequest:
+    """What the order service is asked to place, once the gateway's checks passed: SKUs the catalogue
+    knows, and the exchange rate of an order in another currency than the books'."""
+    require_known_skus(request, [line.sku for line in body.lines], md, known=known)
+    rate = rate_for(request, body.currency, md)
+    return ordpb.PlaceOrderRequest(
         channel=body.channel, shop=body.shop, external_order_id=body.external_order_id, exchange_rate=rate,
         buyer=ordpb.Buyer(**body.buyer.model_dump()),
         shipping_address=ordpb.Address(**body.shipping_address.model_dump()),
         lines=[ordpb.OrderLineInput(sku=l.sku, quantity=l.quantity,
                                     unit_price=money.to_proto(l.unit_price, body.currency))
-               for l in body.lines]), metadata=md)
-    if not reply.created:
-        response.status_code = 200
-    return order_json(reply.order)
+               for l in body.lines])
+
+
+@router.post("/orders/batch", response_model=BatchResult)
+def place_orders(body: OrderBatchIn, request: Request, md=allowed(SALES)):
+    """Many orders at once (a storefront's or integrator's backlog), each checked and placed as
+    POST /orders would place it, idempotent on channel + shop + external id, each with its own result:
+    a refused order writes nothing and holds up none of the others."""
+    _within_limit(request, body.orders, "orders")
+    batch = _Batch(body.orders, "order")
+    valid = batch.validate(OrderIn)
+    known = known_skus(request, [line.sku for order in valid.values() for line in order.lines], md) if valid else set()
+    rates: dict[str, str] = {}
+
+    def rate_for(request, currency, md):  # one question per currency, not per order
+        if currency not in rates:
+            rates[currency] = exchange_rate_for(request, currency, md)
+        return rates[currency]
+    asked = batch.prepare(valid, lambda order: _place_request(request, order, md, known, rate_for))
+    if asked:
+        reply = clients(request).order.PlaceOrders(ordpb.PlaceOrdersRequest(orders=list(asked.values())),
+                                                   metadata=md)
+        for i, result in zip(asked, reply.results):
+            batch.answer(i, result, 201 if result.created else 200)
+    return batch.reply()
+
+
+@router.post("/shipments/batch", response_model=BatchResult)
+def ship_orders(body: ShipmentBatchIn, request: Request, md=allowed(SHIPPING)):
+    """A wave of shipments: per order its carrier and tracking number, each shipped as
+    POST /orders/{id}/shipment would ship it, each with its own result."""
+    _within_limit(request, body.shipments, "shipments")
+    batch = _Batch(body.shipments, "shipment")
+    asked = batch.prepare(batch.validate(ShipmentItemIn), lambda s: ordpb.ShipOrderRequest(
+        order_id=s.order_id, carrier=s.carrier, tracking_number=s.tracking_number))
+    if asked:
+        reply = clients(request).order.ShipOrders(ordpb.ShipOrdersRequest(shipments=list(asked.values())),
+                                                  metadata=md)
+        for i, result in zip(asked, reply.results):
+            batch.answer(i, result, 200)
+    return batch.reply()
+
+
+def _within_limit(request: Request, items: list, name: str) -> None:
+    limit = request.app.state.batch_limit
+    if len(items) > limit:
+        raise Problem(413, "payload-too-large", f"at most {limit} {name} in one request",
+                      [{"field": name, "message": f"{len(items)} given; send them in requests of at most {limit}"}])
+
+
+class _Batch:
+    """The items of a batch request and their results: each refused on its own (with the problem the
+    single call would have answered) or answered by the service."""
+
+    def __init__(self, items: list, noun: str):
+        self.items, self.noun = items, noun  # noun: names an item that is not an object at all
+        self.results: list[dict | None] = [None] * len(items)
+
+    def refuse(self, i: int, problem: Problem) -> None:
+        self.results[i] = {"index": i, "status": problem.status, "order": None, "problem": {
+            "type": f"https://commerce-hub.dev/problems/{problem.kind}", "title": problem.title,
+            "status": problem.status, "errors": problem.errors or []}}
+
+    def validate(self, model) -> dict:
+        """{index: item as `model`} of the items that fit it; the others are refused (422)."""
+        valid = {}
+        for i, item in enumerate(self.items):
+            try:
+                valid[i] = model.model_validate(item)
+            except ValidationError as exc:
+                self.refuse(i, Problem(422, "invalid-argument", f"the {self.noun} is invalid", [
+                    {"field": field_path(e["loc"]) if e["loc"] else self.noun, "message": e["msg"]}
+                    for e in exc.errors()]))
+        return valid
+
+    def prepare(self, valid: dict, build) -> dict:
+        """{index: request for the service} of the valid items the gateway's own checks pass."""
+        asked = {}
+        for i, item in valid.items():
+            try:
+                asked[i] = build(item)
+            except Problem as problem:
+                self.refuse(i, problem)
+            except grpc.RpcError as exc:
+                self.refuse(i, from_rpc_error(exc))
+        return asked
+
+    def answer(self, i: int, result, status: int) -> None:
+        if result.HasField("error"):
+            code, kind = HTTP_FOR.get(getattr(grpc.StatusCode, result.error.code, None), (502, "upstream-error"))
+            self.refuse(i, Problem(code, kind, result.error.message,
+                                   [{"field": f.field, "message": f.message} for f in result.error.fields]))
+        else:
+            self.results[i] = {"index": i, "status": status, "order": order_json(result.order), "problem": None}
+
+    def reply(self) -> dict:
+        refused = sum(1 for r in self.results if r is not None and r["problem"] is not None)
+        return {"results": self.results, "succeeded": len(self.results) - refused, "refused": refused}
 
 
 @router.get("/orders/{order_id}", response_model=Order)

@@ -1,9 +1,11 @@
 """Orders' request and response models."""
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, StrictInt, StrictStr
 
-from gateway.common.schemas import CODE, AddressIn, BuyerIn, Order, OrderLineIn, Reply, Strict, Voucher
+from gateway.common.schemas import CODE, AddressIn, BuyerIn, Order, OrderLineIn, Problem, Reply, Strict, Voucher
 
 
 class OrderIn(Strict):
@@ -19,6 +21,36 @@ class OrderIn(Strict):
 class ShipmentIn(Strict):
     carrier: StrictStr = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$", examples=["SF"])
     tracking_number: StrictStr = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9\-]{3,63}$")
+
+
+class ShipmentItemIn(ShipmentIn):
+    order_id: StrictStr = Field(..., pattern=CODE)
+
+
+class OrderBatchIn(Strict):
+    orders: list[Any] = Field(..., min_length=1, description=(
+        "orders as POST /orders takes them; each is validated and applied on its own (at most "
+        "HUB_GATEWAY_BATCH_LIMIT, 200 by default)"))
+
+
+class ShipmentBatchIn(Strict):
+    shipments: list[Any] = Field(..., min_length=1, description=(
+        "shipments of `order_id`, `carrier` and `tracking_number` (as POST /orders/{id}/shipment takes "
+        "them); each is validated and applied on its own"))
+
+
+class BatchItem(Reply):
+    index: int = Field(description="the item's position in the request")
+    status: int = Field(description="what the single call would have answered: 201 placed, 200 already there "
+                                    "or shipped, or the 4xx of the refusal (`problem` says why)")
+    order: Order | None = Field(description="the order, unless refused")
+    problem: Problem | None = Field(description="why the item was refused; nothing of it was written")
+
+
+class BatchResult(Reply):
+    results: list[BatchItem] = Field(description="one per item, in the request's order")
+    succeeded: int
+    refused: int
 
 
 class ReturnLineIn(Strict):

@@ -1,0 +1,148 @@
+"""Batches at the edges, through the real gateway: POST /orders/batch and POST /shipments/batch apply
+each item as the single call would, each with its own result; a refused item writes nothing and holds
+up none of the others, and a repeated batch places nothing twice."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.e2e.helpers import order_body, row_counts, stock_sku, unique, wait_settled
+
+pytestmark = pytest.mark.e2e
+
+
+def orders_with(hub, external_ids) -> dict[str, str]:
+    """{external id: order id} of the orders the order database holds for these external ids."""
+    from services.order.models import orders
+    with hub.dbs["order"].reader() as s:
+        return dict(s.execute(select(orders.c.external_order_id, orders.c.id)
+                              .where(orders.c.external_order_id.in_(list(external_ids)))).all())
+
+
+def order_rows(hub) -> dict:
+    """Rows of the order database's own tables (what placing or shipping an order writes)."""
+    db = hub.dbs["order"]
+    with db.reader() as s:
+        return {name: s.execute(select(func.count()).select_from(db.metadata.tables[name])).scalar()
+                for name in ("orders", "order_lines", "outbox")}
+
+
+def fields(item) -> list[str]:
+    return [e["field"] for e in item["problem"]["errors"]]
+
+
+def test_an_order_batch_places_the_good_orders_and_refuses_each_bad_one_alone(pg_hub):
+    sku = unique("BATCH")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku, quantity=10)
+    good_a, good_b = order_body(sku, unique("A")), order_body(sku, unique("B"), quantity=2)
+    zero = order_body(sku, unique("ZERO"), quantity=0)
+    unknown = order_body("NO-SUCH-SKU-XYZ", unique("UNKNOWN"))
+    no_rate = {**order_body(sku, unique("RATE")), "currency": "ISK"}  # a currency the hub has no rate for
+    again = good_a  # the same order twice in one batch: placed once
+    batch = [good_a, zero, unknown, no_rate, good_b, "not an order", again]
+    with pg_hub.client("sales") as c:
+        reply = c.post("/orders/batch", json={"orders": batch})
+        assert reply.status_code == 200, reply.text
+        results = reply.json()["results"]
+        assert [r["index"] for r in results] == list(range(len(batch)))
+        assert [r["status"] for r in results] == [201, 422, 422, 422, 201, 422, 200]
+        assert reply.json()["succeeded"] == 3 and reply.json()["refused"] == 4
+        assert fields(results[1]) == ["lines[0].quantity"]
+        assert fields(results[2]) == ["lines[0].sku"]
+        assert "currency" in fields(results[3])
+        assert fields(results[5]) == ["order"]  # not an object at all
+        assert results[1]["order"] is None and results[1]["problem"]["status"] == 422
+        assert results[6]["order"]["id"] == results[0]["order"]["id"]
+        assert results[4]["order"]["lines"][0]["quantity"] == 2
+        settled = wait_settled(c, [results[0]["order"]["id"], results[4]["order"]["id"]])
+    assert {o["status"] for o in settled} == {"reserved"}
+    # the refused ones wrote nothing; the good ones are there once
+    assert set(orders_with(pg_hub, [b["external_order_id"] for b in batch if isinstance(b, dict)])) == \
+        {good_a["external_order_id"], good_b["external_order_id"]}
+
+
+def test_a_repeated_order_batch_places_nothing_twice(pg_hub):
+    sku = unique("BATCHR")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku, quantity=5)
+    batch = {"orders": [order_body(sku, unique("R1")), order_body(sku, unique("R2"))]}
+    with pg_hub.client("sales") as c:
+        first = c.post("/orders/batch", json=batch).json()["results"]
+        wait_settled(c, [r["order"]["id"] for r in first])
+        before = order_rows(pg_hub)
+        again = c.post("/orders/batch", json=batch).json()["results"]
+        assert order_rows(pg_hub) == before
+    assert [r["status"] for r in first] == [201, 201]
+    assert [r["status"] for r in again] == [200, 200]
+    assert [r["order"]["id"] for r in again] == [r["order"]["id"] for r in first]
+
+
+def test_a_batch_of_bad_orders_writes_nothing_anywhere(pg_hub):
+    sku = unique("BATCHB")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku, quantity=5)
+    bad = [order_body(sku, unique("X"), quantity=-1), order_body("NO-SUCH-SKU-XYZ", unique("Y")),
+           {**order_body(sku, unique("Z")), "coupon": "FREE"}, {}]
+    with pg_hub.client("sales") as c:
+        before = row_counts(pg_hub)
+        reply = c.post("/orders/batch", json={"orders": bad})
+        assert row_counts(pg_hub) == before
+    assert reply.status_code == 200
+    assert [r["status"] for r in reply.json()["results"]] == [422, 422, 422, 422]
+    assert fields(reply.json()["results"][2]) == ["coupon"]
+
+
+def test_a_batch_beyond_the_limit_is_refused_whole(pg_hub):
+    sku = unique("BATCHL")
+    limit = pg_hub.settings.gateway.gateway_batch_limit
+    batch = [order_body(sku, unique(f"L{i}")) for i in range(limit + 1)]
+    with pg_hub.client("sales") as c:
+        before = order_rows(pg_hub)
+        reply = c.post("/orders/batch", json={"orders": batch})
+        assert order_rows(pg_hub) == before
+        empty = c.post("/orders/batch", json={"orders": []})
+    assert reply.status_code == 413
+    assert reply.headers["content-type"].startswith("application/problem+json")
+    assert empty.status_code == 422
+
+
+def test_batches_keep_the_single_calls_roles(pg_hub):
+    with pg_hub.client("warehouse") as c:
+        assert c.post("/orders/batch", json={"orders": [{}]}).status_code == 403
+    with pg_hub.client("sales") as c:
+        assert c.post("/shipments/batch", json={"shipments": [{}]}).status_code == 403
+
+
+def test_a_shipment_wave_ships_each_reserved_order_and_refuses_each_bad_shipment_alone(pg_hub):
+    sku, scarce = unique("WAVE"), unique("WAVES")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku, quantity=4)
+        stock_sku(c, scarce, quantity=0)
+    with pg_hub.client("sales") as c:
+        placed = c.post("/orders/batch", json={"orders": [
+            order_body(sku, unique("W1")), order_body(sku, unique("W2")), order_body(scarce, unique("W3"))]})
+        one, two, short = [r["order"]["id"] for r in placed.json()["results"]]
+        assert [o["status"] for o in wait_settled(c, [one, two, short])] == ["reserved", "reserved", "backordered"]
+    wave = [{"order_id": one, "carrier": "SF", "tracking_number": "SF1000001"},
+            {"order_id": short, "carrier": "SF", "tracking_number": "SF1000002"},
+            {"order_id": "no-such-order", "carrier": "SF", "tracking_number": "SF1000003"},
+            {"order_id": two, "carrier": "SF", "tracking_number": "x"},
+            {"order_id": two, "carrier": "ZTO", "tracking_number": "ZTO2000001"},
+            {"order_id": one, "carrier": "SF", "tracking_number": "SF1000009"},
+            {"order_id": one, "carrier": "SF", "tracking_number": "SF1000001"}]  # the same shipment again
+    with pg_hub.client("warehouse") as c:
+        before = order_rows(pg_hub)
+        reply = c.post("/shipments/batch", json={"shipments": wave})
+        after = order_rows(pg_hub)
+        orders = {i: c.get(f"/orders/{i}").json() for i in (one, two, short)}
+    assert reply.status_code == 200, reply.text
+    results = reply.json()["results"]
+    assert [r["status"] for r in results] == [200, 409, 404, 422, 200, 409, 200]
+    assert fields(results[3]) == ["tracking_number"]
+    assert results[0]["order"]["status"] == "shipped"
+    assert (orders[one]["status"], orders[one]["shipment"]["tracking_number"]) == ("shipped", "SF1000001")
+    assert (orders[two]["status"], orders[two]["shipment"]["carrier"]) == ("shipped", "ZTO")
+    assert orders[short]["status"] == "backordered"
+    # two order_shipped events and nothing else: the refused shipments wrote nothing
+    assert after == {**before, "outbox": before["outbox"] + 2}

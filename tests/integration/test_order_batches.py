@@ -1,0 +1,112 @@
+"""The order service's batch calls on PostgreSQL and SQLite: PlaceOrders and ShipOrders apply each
+item as the single call would, in one transaction with a savepoint per item, so an item refused even
+after it wrote leaves nothing behind and the others are kept."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from hub import components
+from hubapi.common.v1 import money_pb2
+from hubapi.order.v1 import order_service_pb2 as pb
+from hubkit.db import Database
+from hubkit.errors import Conflict
+from services.order import handlers
+from services.order.grpc_server import OrderServicer
+from services.order.models import metadata, orders
+from tests.support import infra
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def pg_order_url():
+    prefix = f"{infra.session_name()}_obatch"
+    url = infra.create_databases(prefix, ["order"])["order"]
+    components.migrate("order", url)
+    yield url
+    infra.drop_databases(prefix, ["order"])
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def db(request, tmp_path):
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_order_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'order.db'}"
+        components.migrate("order", url)
+    database = Database(url, metadata, pool_size=4)
+    yield database
+    database.dispose()
+
+
+class Context:
+    def invocation_metadata(self):
+        return (("x-hub-actor", "tester"),)
+
+
+def place(external_id: str, quantity: int = 1) -> pb.PlaceOrderRequest:
+    return pb.PlaceOrderRequest(
+        channel="web", shop="s1", external_order_id=external_id,
+        shipping_address=pb.Address(recipient="Li Lei", street="1 Road"),
+        lines=[pb.OrderLineInput(sku="TEA", quantity=quantity,
+                                 unit_price=money_pb2.Money(currency_code="CNY", units=9, nanos=900_000_000))])
+
+
+def stored(db: Database, external_ids) -> set[str]:
+    with db.reader() as s:
+        return set(s.execute(select(orders.c.external_order_id)
+                             .where(orders.c.external_order_id.in_(list(external_ids)))).scalars())
+
+
+def test_place_orders_answers_each_item_as_place_order_would(db):
+    a, bad, b = (f"E-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    reply = OrderServicer(db).PlaceOrders(pb.PlaceOrdersRequest(orders=[place(a), place(bad, 0), place(b), place(a)]),
+                                          Context())
+    results = list(reply.results)
+    assert [r.HasField("error") for r in results] == [False, True, False, False]
+    assert [r.created for r in results] == [True, False, True, False]
+    assert results[1].error.code == "INVALID_ARGUMENT"
+    assert [f.field for f in results[1].error.fields] == ["lines[0].quantity"]
+    assert results[3].order.id == results[0].order.id
+    assert results[0].order.created_by == "tester"
+    assert stored(db, [a, bad, b]) == {a, b}
+
+
+def test_an_item_refused_after_it_wrote_leaves_nothing_and_the_others_stay(db, monkeypatch):
+    first, second, third = (f"E-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    read_order = handlers.read_order
+
+    def refuse_second(session, order_id):  # a refusal after place_order wrote the order and its event
+        order = read_order(session, order_id)
+        if order["external_order_id"] == second:
+            raise Conflict("refused after writing")
+        return order
+    monkeypatch.setattr(handlers, "read_order", refuse_second)
+    reply = OrderServicer(db).PlaceOrders(pb.PlaceOrdersRequest(orders=[place(first), place(second), place(third)]),
+                                          Context())
+    assert [r.error.code for r in reply.results] == ["", "FAILED_PRECONDITION", ""]
+    assert stored(db, [first, second, third]) == {first, third}
+    with db.reader() as s:
+        events = s.execute(select(db.metadata.tables["outbox"].c.body)).scalars().all()
+    assert sum(second in body for body in events) == 0 and sum(first in body for body in events) == 1
+
+
+def test_ship_orders_ships_each_reserved_order_and_refuses_the_rest_alone(db):
+    ready, pending = (f"E-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    servicer = OrderServicer(db)
+    placed = servicer.PlaceOrders(pb.PlaceOrdersRequest(orders=[place(ready), place(pending)]), Context()).results
+    with db.session() as s:
+        s.execute(orders.update().where(orders.c.id == placed[0].order.id).values(status="reserved"))
+    wave = [pb.ShipOrderRequest(order_id=placed[0].order.id, carrier="SF", tracking_number="SF100001"),
+            pb.ShipOrderRequest(order_id=placed[1].order.id, carrier="SF", tracking_number="SF100002"),
+            pb.ShipOrderRequest(order_id="nope", carrier="SF", tracking_number="SF100003")]
+    reply = servicer.ShipOrders(pb.ShipOrdersRequest(shipments=wave), Context())
+    assert [r.error.code for r in reply.results] == ["", "FAILED_PRECONDITION", "NOT_FOUND"]
+    assert reply.results[0].order.status == "shipped"
+    with db.reader() as s:
+        statuses = dict(s.execute(select(orders.c.external_order_id, orders.c.status)
+                                  .where(orders.c.external_order_id.in_([ready, pending]))).all())
+    assert statuses == {ready: "shipped", pending: "pending"}
