@@ -9,7 +9,7 @@ from hubapi.order.v1 import order_service_pb2_grpc as pb_grpc
 from hubkit import commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc
 from hubkit.errors import FieldErrors
-from services.order import domain, handlers
+from services.order import domain, handlers, receivables
 from services.order.models import metadata
 
 rpc = grpc_server.rpc("order")
@@ -106,6 +106,12 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
                 uow, domain.ChannelOrder(order=cmd, version=request.version, status=request.status))
             order = order_to_proto(handlers.read_order(uow.session, order_id)) if order_id else None
             return pb.ApplyChannelOrderResponse(order=order, outcome=outcome)
+
+    @rpc
+    def GetReceivables(self, request, context):
+        return pb.GetReceivablesResponse(receivables=[
+            pb.Receivable(**{k: v if isinstance(v, bool) else str(v) for k, v in row.items()})
+            for row in receivables.receivables(self.db, set(request.marketplaces))])
 
     @rpc
     def GetOrder(self, request, context):

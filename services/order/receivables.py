@@ -1,0 +1,55 @@
+"""What the shipped orders say each debtor owes, for the books audit: per counterparty, what the
+buyers paid for the shipped orders (what the sale voucher debits to the receivable) and what the
+goods sent back were paid (what the sales returns credit). Payments and settlements are the books'
+own documents: the audit takes them from accounting."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from hubkit.db import Database
+from hubkit.money import cents, convert, share
+from services.order.models import order_lines, orders
+
+ZERO = Decimal("0.00")
+AUX_LENGTH = 128  # the books keep a counterparty to this length
+
+
+def debtor(channel: str, shop: str, buyer: dict, order_id: str, marketplaces) -> str:
+    """Who owes the money for an order, named as the books name it: the platform that collects it on
+    a marketplace, else the buyer (the order itself when the channel gave no buyer id)."""
+    if channel in marketplaces:
+        name = f"platform:{channel}/{shop}"
+    else:
+        name = f"customer:{channel}:{buyer.get('external_id') or order_id}"
+    return name[:AUX_LENGTH]
+
+
+def _in_books(amount: Decimal, rate: Decimal | None) -> Decimal:
+    """As the books take a line: converted at the order's rate line by line, to the cent."""
+    return cents(amount) if rate is None else convert(amount, rate)
+
+
+def receivables(db: Database, marketplaces) -> list[dict]:
+    """Rows {"counterparty", "currency", "converted", "shipped", "returned"} per counterparty,
+    currency and whether the order carried a rate (then the amounts are in the books' currency,
+    each line converted as the sale voucher converts it), sorted. A line's returns add up to its
+    share of what was paid for the units returned so far, as the return vouchers do."""
+    o, l = orders, order_lines
+    query = (select(o.c.id, o.c.channel, o.c.shop, o.c.buyer, o.c.currency, o.c.exchange_rate,
+                    l.c.amount, l.c.quantity, l.c.returned_quantity)
+             .join(l, l.c.order_id == o.c.id).where(o.c.shipped_at.is_not(None)))
+    totals: dict[tuple[str, str, bool], dict] = {}
+    with db.reader() as s:
+        found = s.execute(query).all()
+    for order_id, channel, shop, buyer, currency, rate, amount, quantity, returned in found:
+        who = debtor(channel, shop, {} if channel in marketplaces else json.loads(buyer), order_id, marketplaces)
+        key = (who, currency, rate is not None)
+        row = totals.setdefault(key, {"counterparty": key[0], "currency": currency, "converted": key[2],
+                                      "shipped": ZERO, "returned": ZERO})
+        row["shipped"] += _in_books(amount, rate)
+        if returned:
+            row["returned"] += _in_books(share(amount, returned, quantity), rate)
+    return [totals[key] for key in sorted(totals)]
