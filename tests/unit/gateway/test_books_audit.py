@@ -256,6 +256,9 @@ def test_the_receivable_agrees_with_the_shipped_orders_returns_payments_and_sett
                          headers=admin)
     assert returned.status_code == 201, returned.text
     assert receivables(audit(http, keys))[0] == ("customer:web:B1", "30.00", "20.00", "10.00", "in_flight")
+    # the USD order's return is reversed at the order's rate, to the cent of its sale
+    assert http.post(f"/orders/{placed[2].json()['id']}/returns", json={}, headers=admin).status_code == 201
+    assert receivables(audit(http, keys))[1] == ("customer:web:B2", "23.64", "0.00", "23.64", "in_flight")
     deliver()
     assert http.post("/accounting/payments", json={"direction": "received", "counterparty": "customer:web:B1",
                                                    "amount": "5.00", "business_date": "2026-11-20",
@@ -265,7 +268,7 @@ def test_the_receivable_agrees_with_the_shipped_orders_returns_payments_and_sett
                                                       "commission": "1.00"}, headers=finance).status_code == 201
     body = audit(http, keys)
     assert receivables(body) == [("customer:web:B1", "15.00", "15.00", "0.00", "agrees"),
-                                 ("customer:web:B2", "23.64", "23.64", "0.00", "agrees"),
+                                 ("customer:web:B2", "0.00", "0.00", "0.00", "agrees"),
                                  ("platform:taobao/T1", "0.00", "0.00", "0.00", "agrees")]
     assert (body["agrees"], body["accounts"]["receivable"]) == (True, "1122")
 
