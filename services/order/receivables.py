@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import not_, or_, select
 
 from hubkit.db import Database
 from hubkit.money import cents, convert, share
+from hubkit.sql import cents_sum
 from services.order.models import order_lines, orders
 
 ZERO = Decimal("0.00")
@@ -34,22 +35,41 @@ def _in_books(amount: Decimal, rate: Decimal | None) -> Decimal:
 
 def receivables(db: Database, marketplaces) -> list[dict]:
     """Rows {"counterparty", "currency", "converted", "shipped", "returned"} per counterparty,
-    currency and whether the order carried a rate (then the amounts are in the books' currency,
+    currency and whether the orders carried a rate (then the amounts are in the books' currency,
     each line converted as the sale voucher converts it), sorted. A line's returns add up to its
     share of what was paid for the units returned so far, as the return vouchers do."""
     o, l = orders, order_lines
-    query = (select(o.c.id, o.c.channel, o.c.shop, o.c.buyer, o.c.currency, o.c.exchange_rate,
-                    l.c.amount, l.c.quantity, l.c.returned_quantity)
-             .join(l, l.c.order_id == o.c.id).where(o.c.shipped_at.is_not(None)))
+    marketplaces = set(marketplaces)
+    shipped, on_marketplace = o.c.shipped_at.is_not(None), o.c.channel.in_(sorted(marketplaces))
+    unconverted = (select(o.c.channel, o.c.shop, o.c.currency, cents_sum(l.c.amount))
+                   .join(l, l.c.order_id == o.c.id).where(shipped, o.c.exchange_rate.is_(None)))
     totals: dict[tuple[str, str, bool], dict] = {}
+
+    def add(counterparty: str, currency: str, converted: bool, name: str, amount: Decimal) -> None:
+        row = totals.setdefault((counterparty, currency, converted), {
+            "counterparty": counterparty, "currency": currency, "converted": converted,
+            "shipped": ZERO, "returned": ZERO})
+        row[name] += amount
+
     with db.reader() as s:
-        found = s.execute(query).all()
-    for order_id, channel, shop, buyer, currency, rate, amount, quantity, returned in found:
+        # unconverted sales summed in SQL: per shop on a marketplace, per order (its buyer) elsewhere
+        per_shop = s.execute(unconverted.where(on_marketplace).group_by(o.c.channel, o.c.shop, o.c.currency)).all()
+        per_order = s.execute(unconverted.add_columns(o.c.id, o.c.buyer).where(not_(on_marketplace))
+                              .group_by(o.c.id, o.c.channel, o.c.shop, o.c.currency, o.c.buyer)).all()
+        # converted sales and the returns line by line, as the books take them
+        per_line = s.execute(select(o.c.id, o.c.channel, o.c.shop, o.c.buyer, o.c.currency, o.c.exchange_rate,
+                                    l.c.amount, l.c.quantity, l.c.returned_quantity)
+                             .join(l, l.c.order_id == o.c.id)
+                             .where(shipped, or_(o.c.exchange_rate.is_not(None), l.c.returned_quantity > 0))).all()
+    for channel, shop, currency, paid in per_shop:
+        add(debtor(channel, shop, {}, "", marketplaces), currency, False, "shipped", cents(Decimal(paid) / 100))
+    for channel, shop, currency, paid, order_id, buyer in per_order:
+        add(debtor(channel, shop, json.loads(buyer), order_id, marketplaces), currency, False, "shipped",
+            cents(Decimal(paid) / 100))
+    for order_id, channel, shop, buyer, currency, rate, amount, quantity, returned in per_line:
         who = debtor(channel, shop, {} if channel in marketplaces else json.loads(buyer), order_id, marketplaces)
-        key = (who, currency, rate is not None)
-        row = totals.setdefault(key, {"counterparty": key[0], "currency": currency, "converted": key[2],
-                                      "shipped": ZERO, "returned": ZERO})
-        row["shipped"] += _in_books(amount, rate)
+        if rate is not None:
+            add(who, currency, True, "shipped", convert(amount, rate))
         if returned:
-            row["returned"] += _in_books(share(amount, returned, quantity), rate)
+            add(who, currency, rate is not None, "returned", _in_books(share(amount, returned, quantity), rate))
     return [totals[key] for key in sorted(totals)]
