@@ -21,7 +21,7 @@ from prometheus_client import Counter, Gauge
 
 from hubapi.accounting.v1 import accounting_service_pb2 as acc
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
-from hubapi.order.v1 import order_service_pb2 as order
+from hubapi.order.v1 import order_service_pb2 as ordpb
 from hubapi.procurement.v1 import procurement_service_pb2 as proc
 from hubkit import clock
 from hubkit.grpc_server import ACTOR_KEY
@@ -141,8 +141,8 @@ def compare_receivables(balances, receivables) -> list[dict]:
 @dataclass
 class Monitor:
     """What the periodic runs found: per part (inventory, payables, receivables) and row, a non-zero
-    difference and when it was first found unchanged. Only a difference two runs in a row agree on reaches the
-    gauges."""
+    difference and when it was first found unchanged. Only a difference two runs in a row agree on
+    reaches the gauges."""
     seen: dict[tuple[str, str], tuple[Decimal, datetime]] = field(default_factory=dict)
     last_run: datetime | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -189,7 +189,7 @@ def audit(clients, md) -> dict:
     """Every comparison, now: {"inventory": rows, "payables": rows, "receivables": rows,
     "accounts": {role: code}}."""
     balances = clients.accounting.GetBalances(BALANCES_REQUEST, metadata=md)
-    sales = clients.order.GetReceivables(order.GetReceivablesRequest(marketplaces=balances.marketplaces), metadata=md)
+    sales = clients.order.GetReceivables(ordpb.GetReceivablesRequest(marketplaces=balances.marketplaces), metadata=md)
     return {"inventory": compare(clients.inventory.GetStockValue(STOCK_VALUE_REQUEST, metadata=md), balances),
             "payables": compare_payables(balances, clients.procurement.GetPayables(PAYABLES_REQUEST, metadata=md)),
             "receivables": compare_receivables(balances, sales),
