@@ -35,6 +35,11 @@ def inventory(method: str, request, actor: str = "cli"):
     return _call(components.settings().grpc_target("inventory"), pb_grpc.InventoryServiceStub, method, request, actor)
 
 
+def order(method: str, request, actor: str = "cli"):
+    from hubapi.order.v1 import order_service_pb2_grpc as pb_grpc
+    return _call(components.settings().grpc_target("order"), pb_grpc.OrderServiceStub, method, request, actor)
+
+
 def procurement(method: str, request, actor: str = "cli"):
     from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
     return _call(components.settings().grpc_target("procurement"), pb_grpc.ProcurementServiceStub, method, request,
@@ -58,7 +63,7 @@ def books_audit() -> dict:
 
     from gateway.areas.audit import books
     return books.audit(SimpleNamespace(inventory=_Stub(inventory), accounting=_Stub(accounting),
-                                       procurement=_Stub(procurement)), [])
+                                       procurement=_Stub(procurement), order=_Stub(order)), [])
 
 
 def ledger(method: str, request):

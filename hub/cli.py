@@ -263,15 +263,15 @@ def cmd_ledger_status(args) -> None:
 def cmd_audit_books(args) -> None:
     found = apis.books_audit()
     parts = {part: [{k: (str(v) if v is not None and not isinstance(v, str) else v) for k, v in r.items()}
-                    for r in found[part]] for part in ("inventory", "payables")}
+                    for r in found[part]] for part in ("inventory", "payables", "receivables")}
     if args.json:
         print(json.dumps(parts, indent=2))
     for r in parts["inventory"] if not args.json else []:
         print(f"{r['cost_centre']:<28} books {r['books']:>14}  stock {r['stock']:>14}  difference {r['difference']:>12}")
-    for r in parts["payables"] if not args.json else []:
+    for r in parts["payables"] + parts["receivables"] if not args.json else []:
         print(f"{r['account']} {r['counterparty']:<23} books {r['books']:>14}  documents {r['documents']:>10}  "
               f"difference {r['difference'] or 'not compared':>12}")
-    if any(r["difference"] for part in ("inventory", "payables") for r in found[part]):
+    if any(r["difference"] for part in ("inventory", "payables", "receivables") for r in found[part]):
         raise SystemExit(1)
 
 
@@ -351,7 +351,8 @@ def parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="audits across the services").add_subparsers(dest="audit_command",
                                                                                   required=True)
     books_audit = audit.add_parser("books", help="the inventory accounts per cost centre against the stock value, "
-                                                 "the payable per supplier against the open purchase documents "
+                                                 "the payable per supplier against the open purchase documents, "
+                                                 "the receivable per debtor against the open sales "
                                                  "(exit 1 on a difference; run it when the hub is quiet)")
     books_audit.add_argument("--json", action="store_true")
     books_audit.set_defaults(func=cmd_audit_books)

@@ -116,7 +116,8 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
         if unknown:
             raise InvalidArgument("unknown posting roles", unknown)
         accounts = {role: self.rules.accounts[role] for role in request.roles}
-        return pb.GetBalancesResponse(accounts=accounts, base_currency=self.rules.base_currency, balances=[
+        return pb.GetBalancesResponse(accounts=accounts, base_currency=self.rules.base_currency,
+                                      marketplaces=self.rules.marketplaces, balances=[
             pb.Balance(**{k: str(v) for k, v in r.items()}) for r in reports.balances(self.db, accounts.values())])
 
     @rpc

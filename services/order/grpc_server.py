@@ -9,7 +9,7 @@ from hubapi.order.v1 import order_service_pb2_grpc as pb_grpc
 from hubkit import commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors, HubError
-from services.order import domain, handlers
+from services.order import domain, handlers, receivables
 from services.order.models import metadata
 
 rpc = grpc_server.rpc("order")
@@ -141,6 +141,12 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
     def _ship(uow: UnitOfWork, item: pb.ShipOrderRequest) -> dict:
         handlers.ship_order(uow, item.order_id, item.carrier, item.tracking_number)
         return {"order": order_to_proto(handlers.read_order(uow.session, item.order_id))}
+
+    @rpc
+    def GetReceivables(self, request, context):
+        return pb.GetReceivablesResponse(receivables=[
+            pb.Receivable(**{k: v if isinstance(v, bool) else str(v) for k, v in row.items()})
+            for row in receivables.receivables(self.db, set(request.marketplaces))])
 
     @rpc
     def GetOrder(self, request, context):

@@ -18,12 +18,13 @@ def pytest_runtest_makereport(item, call):
 
 
 def books_differences(hub: Hub) -> list[dict]:
-    """Rows of the books audit (inventory per cost centre, payables per supplier) that differ."""
+    """Rows of the books audit (inventory per cost centre, payables per supplier, receivables per
+    debtor) that differ."""
     with hub.client("finance") as finance:
         reply = finance.get("/audit/books")
     assert reply.status_code == 200, reply.text
     body = reply.json()
-    return [row for part in ("inventory", "payables") for row in body[part]
+    return [row for part in ("inventory", "payables", "receivables") for row in body[part]
             if row["difference"] not in ("0.00", None)]
 
 

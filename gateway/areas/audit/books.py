@@ -1,7 +1,9 @@
 """The books against the stock and the documents: per cost centre, the inventory accounts (1405
 `warehouse:<code>`, and goods in transit, cost centre `transit`) against what inventory says the
 stock is worth (on hand per warehouse, and in transit); per supplier, the payable against the
-open documents (what procurement received less what went back, less what accounting paid).
+open documents (what procurement received less what went back, less what accounting paid); per
+debtor, the receivable against the open sales (what the order service shipped less what came back,
+less what accounting received or a marketplace settled).
 Books and the other services are eventually consistent, so a difference is first only "in
 flight"; it counts as diverged when the monitor finds the same difference in two runs in a row
 (an event on its way changes or clears it within the interval, a lost or dead-lettered one does
@@ -19,6 +21,7 @@ from prometheus_client import Counter, Gauge
 
 from hubapi.accounting.v1 import accounting_service_pb2 as acc
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
+from hubapi.order.v1 import order_service_pb2 as ordpb
 from hubapi.procurement.v1 import procurement_service_pb2 as proc
 from hubkit import clock
 from hubkit.grpc_server import ACTOR_KEY
@@ -29,17 +32,18 @@ ZERO = Decimal("0.00")
 TRANSIT = "transit"  # the books' cost centre of goods between the merchant's warehouses
 STOCK_ROLES = ("inventory", "goods_in_transit")
 STOCK_VALUE_REQUEST = inv.GetStockValueRequest()
-BALANCES_REQUEST = acc.GetBalancesRequest(roles=[*STOCK_ROLES, "payable"])
+BALANCES_REQUEST = acc.GetBalancesRequest(roles=[*STOCK_ROLES, "payable", "receivable"])
 PAYABLES_REQUEST = proc.GetPayablesRequest()
 AGREES, IN_FLIGHT, DIVERGED, NOT_COMPARED = "agrees", "in_flight", "diverged", "not_compared"
-KEYS = {"inventory": "cost_centre", "payables": "counterparty"}  # what names a row of each part
+KEYS = {"inventory": "cost_centre", "payables": "counterparty", "receivables": "counterparty"}  # a row's name
 
 DIFFERENCE = Gauge("hub_books_stock_difference",
                    "Inventory accounts less stock value per cost centre, where the same difference was found "
                    "by two audit runs in a row (0 otherwise)", ["cost_centre"])
 DOCUMENTS_DIFFERENCE = Gauge("hub_books_documents_difference",
-                             "Payable less the open purchase documents, summed over the counterparties whose "
-                             "difference two audit runs in a row found unchanged (0 otherwise)", ["account"])
+                             "Payable (receivable) less the open purchase (sales) documents, summed over the "
+                             "counterparties whose difference two audit runs in a row found unchanged (0 otherwise)",
+                             ["account"])
 LAST_RUN = Gauge("hub_books_audit_last_run_timestamp_seconds", "When the books-against-stock audit last ran")
 FAILED_RUNS = Counter("hub_books_audit_failures_total", "Audit runs that could not read the books or the stock")
 
@@ -104,11 +108,41 @@ def compare_payables(balances, payables) -> list[dict]:
     return rows
 
 
+def compare_receivables(balances, receivables) -> list[dict]:
+    """Rows {account, counterparty, books, documents, difference} per debtor from a
+    GetBalancesResponse (with the receivable role) and a GetReceivablesResponse. books: the
+    receivable's balance (debit-positive); documents: the open sales, what the shipped orders were
+    paid less what came back, less what accounting's own documents received (payments, marketplace
+    settlements) and plus what they opened (opening balances). A debtor with orders in another
+    currency than the books' and no rate of their own is listed with difference None: the books
+    converted them at a rate of theirs."""
+    account = balances.accounts["receivable"]
+    books: dict[str, Decimal] = {}
+    own: dict[str, Decimal] = {}
+    for b in balances.balances:
+        if b.account == account:
+            books[b.aux] = books.get(b.aux, ZERO) + Decimal(b.balance)
+            own[b.aux] = own.get(b.aux, ZERO) + Decimal(b.own_documents)
+    sold: dict[str, Decimal] = {}
+    foreign = set()
+    for r in receivables.receivables:
+        if r.currency != balances.base_currency and not r.converted:
+            foreign.add(r.counterparty)
+        sold[r.counterparty] = sold.get(r.counterparty, ZERO) + Decimal(r.shipped) - Decimal(r.returned)
+    rows = []
+    for key in sorted(set(books) | set(sold)):
+        held = books.get(key, ZERO)
+        documents = sold.get(key, ZERO) + own.get(key, ZERO)  # money received (a credit) leaves less owed
+        rows.append({"account": account, "counterparty": key, "books": held, "documents": documents,
+                     "difference": None if key in foreign else held - documents})
+    return rows
+
+
 @dataclass
 class Monitor:
-    """What the periodic runs found: per part (inventory, payables) and row, a non-zero difference
-    and when it was first found unchanged. Only a difference two runs in a row agree on reaches the
-    gauges."""
+    """What the periodic runs found: per part (inventory, payables, receivables) and row, a non-zero
+    difference and when it was first found unchanged. Only a difference two runs in a row agree on
+    reaches the gauges."""
     seen: dict[tuple[str, str], tuple[Decimal, datetime]] = field(default_factory=dict)
     last_run: datetime | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -127,9 +161,10 @@ class Monitor:
                     {r["cost_centre"] for r in found.get("inventory", [])}:
                 DIFFERENCE.labels(cost_centre).set(float(diverged.get(("inventory", cost_centre), ZERO)))
             totals: dict[str, Decimal] = {}
-            for row in found.get("payables", []):
-                d = diverged.get(("payables", row["counterparty"]), ZERO)
-                totals[row["account"]] = totals.get(row["account"], ZERO) + d
+            for part in ("payables", "receivables"):
+                for row in found.get(part, []):
+                    d = diverged.get((part, row["counterparty"]), ZERO)
+                    totals[row["account"]] = totals.get(row["account"], ZERO) + d
             for account, total in totals.items():
                 DOCUMENTS_DIFFERENCE.labels(account).set(float(total))
             self.seen, self.last_run = seen, now
@@ -151,11 +186,14 @@ class Monitor:
 
 
 def audit(clients, md) -> dict:
-    """Both comparisons, now: {"inventory": rows, "payables": rows, "accounts": {role: code}}."""
+    """Every comparison, now: {"inventory": rows, "payables": rows, "receivables": rows,
+    "accounts": {role: code}}."""
     balances = clients.accounting.GetBalances(BALANCES_REQUEST, metadata=md)
+    sales = clients.order.GetReceivables(ordpb.GetReceivablesRequest(marketplaces=balances.marketplaces), metadata=md)
     return {"inventory": compare(clients.inventory.GetStockValue(STOCK_VALUE_REQUEST, metadata=md), balances),
             "payables": compare_payables(balances, clients.procurement.GetPayables(PAYABLES_REQUEST, metadata=md)),
-            "accounts": {role: balances.accounts[role] for role in (*STOCK_ROLES, "payable")}}
+            "receivables": compare_receivables(balances, sales),
+            "accounts": {role: balances.accounts[role] for role in BALANCES_REQUEST.roles}}
 
 
 def run_periodically(clients, monitor: Monitor, interval: float) -> threading.Thread:

@@ -15,7 +15,8 @@ AMOUNTS = ("books", "stock", "documents", "difference")
 @router.get("/audit/books", response_model=BooksAudit)
 def books_audit(request: Request, md=allowed(FINANCE)):
     """Now: the inventory accounts per cost centre against the stock value (on hand per warehouse,
-    and in transit), and the payable per supplier against the open purchase documents. A difference
+    and in transit), the payable per supplier against the open purchase documents, and the receivable
+    per debtor against the open sales (shipped orders less returns, less money received). A difference
     is in_flight until two periodic runs find it unchanged (diverged)."""
     found = books.audit(clients(request), md)
     monitor: books.Monitor = request.app.state.books_monitor

@@ -22,13 +22,16 @@ class BooksStockRow(Reply):
 
 
 class BooksDocumentsRow(Reply):
-    account: str = Field(description="the payable account, 2202 by default")
-    counterparty: str = Field(description="supplier:<code> (or the counterparty the books name)")
+    account: str = Field(description="the payable account (2202 by default) or the receivable (1122)")
+    counterparty: str = Field(description="supplier:<code>, customer:<channel>:<buyer>, platform:<channel>/<shop> "
+                                          "(or another counterparty the books name)")
     books: Money = Field(description="the account's balance for the counterparty, in its normal direction")
     documents: Money = Field(description="the open documents: purchase receipts less goods sent back (procurement), "
-                                         "less payments, plus opening balances (accounting)")
-    difference: Money | None = Field(description="books - documents; null when the supplier has purchase orders in "
-                                                 "another currency than the books' (not compared)")
+                                         "or shipped orders less goods sent back (order service), at what was paid; "
+                                         "less payments and settlements, plus opening balances (accounting)")
+    difference: Money | None = Field(description="books - documents; null when the counterparty has documents in "
+                                                 "another currency than the books' that the books converted at a "
+                                                 "rate of their own (not compared)")
     status: Literal["agrees", "in_flight", "diverged", "not_compared"]
     diverged_since: str | None = Field(description="when the periodic runs first found this difference (UTC)")
 
@@ -40,3 +43,4 @@ class BooksAudit(Reply):
     accounts: dict[str, str] = Field(description="posting role -> account code compared")
     inventory: list[BooksStockRow]
     payables: list[BooksDocumentsRow]
+    receivables: list[BooksDocumentsRow]

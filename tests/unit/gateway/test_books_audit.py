@@ -1,18 +1,19 @@
 """The books against the stock and the documents through the gateway: real in-process gRPC servers
-of inventory, procurement and accounting on SQLite, the FastAPI app in front of them, and the bus
-played by hand: inventory's and procurement's outbox events are handed to accounting's posting
-handlers only when the test says so."""
+of inventory, procurement, order and accounting on SQLite, the FastAPI app in front of them, and the
+bus played by hand: the outbox events are handed to accounting's posting handlers only when the
+test says so."""
 from __future__ import annotations
 
 from concurrent import futures
 from datetime import timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import grpc
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gateway.areas.audit import books
 from hubkit import clock
@@ -20,11 +21,12 @@ from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 
 POSTINGS = {"stock_received": "post_stock_receipt", "stock_transferred": "post_stock_transfer",
-            "purchase_received": "post_purchase"}
+            "purchase_received": "post_purchase", "order_shipped": "post_sale",
+            "order_returned": "post_sales_return"}
 
 
 @pytest.fixture
-def hub(tmp_path):
+def stack(tmp_path):
     from gateway import auth
     from gateway.app import create_app
     from gateway.clients import Clients
@@ -32,6 +34,7 @@ def hub(tmp_path):
     from hub import components
     from hubapi.accounting.v1 import accounting_service_pb2_grpc
     from hubapi.inventory.v1 import inventory_service_pb2_grpc
+    from hubapi.order.v1 import order_service_pb2_grpc
     from hubapi.procurement.v1 import procurement_service_pb2_grpc
     from services.accounting import chart
     from services.accounting import handlers as accounting_handlers
@@ -39,6 +42,8 @@ def hub(tmp_path):
     from services.accounting.models import metadata as accounting_metadata
     from services.inventory.grpc_server import InventoryServicer
     from services.inventory.models import metadata as inventory_metadata
+    from services.order.grpc_server import OrderServicer
+    from services.order.models import metadata as order_metadata
     from services.procurement.grpc_server import ProcurementServicer
     from services.procurement.models import metadata as procurement_metadata
 
@@ -46,6 +51,8 @@ def hub(tmp_path):
     inventory_db = Database(settings.db_url("inventory"), inventory_metadata)
     accounting_db = Database(settings.db_url("accounting"), accounting_metadata)
     procurement_db = Database(settings.db_url("procurement"), procurement_metadata)
+    order_db = Database(settings.db_url("order"), order_metadata)
+    order_metadata.create_all(order_db.engine)
     inventory_metadata.create_all(inventory_db.engine)
     procurement_metadata.create_all(procurement_db.engine)
     accounting_metadata.create_all(accounting_db.engine)
@@ -57,22 +64,24 @@ def hub(tmp_path):
     accounting_service_pb2_grpc.add_AccountingServiceServicer_to_server(AccountingServicer(accounting_db, rules),
                                                                          server)
     procurement_service_pb2_grpc.add_ProcurementServiceServicer_to_server(ProcurementServicer(procurement_db), server)
+    order_service_pb2_grpc.add_OrderServiceServicer_to_server(OrderServicer(order_db), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     gateway_db = Database(settings.gateway_db_url, gateway_metadata)
     gateway_metadata.create_all(gateway_db.engine)
     keys = {role: {"X-API-Key": auth.add_user(gateway_db, role, role)} for role in ("warehouse", "finance", "admin")}
-    clients = Clients(order=None, inventory=inventory_service_pb2_grpc.InventoryServiceStub(channel),
+    clients = Clients(order=order_service_pb2_grpc.OrderServiceStub(channel),
+                      inventory=inventory_service_pb2_grpc.InventoryServiceStub(channel),
                       procurement=procurement_service_pb2_grpc.ProcurementServiceStub(channel), customer=None,
                       accounting=accounting_service_pb2_grpc.AccountingServiceStub(channel), ledger=None, shops={},
                       channels=[channel])
     delivered: set[str] = set()
 
     def deliver() -> int:
-        """Hand accounting every inventory and procurement event not delivered yet, as its worker would."""
+        """Hand accounting every event it posts not delivered yet, as its worker would."""
         count = 0
-        for db in (inventory_db, procurement_db):
+        for db in (inventory_db, procurement_db, order_db):
             outbox = db.metadata.tables["outbox"]
             with db.reader() as s:
                 rows = s.execute(select(outbox.c.body).order_by(outbox.c.id)).scalars().all()
@@ -91,11 +100,16 @@ def hub(tmp_path):
         for code in ("SH", "BJ"):
             assert http.post("/warehouses", json={"code": code, "name": code}, headers=admin).status_code in (200, 201)
         assert http.post("/skus", json={"code": "MUG", "name": "Mug"}, headers=admin).status_code in (200, 201)
-        yield http, keys, deliver
+        yield SimpleNamespace(http=http, keys=keys, deliver=deliver, order_db=order_db)
     channel.close()
     server.stop(None)
-    for db in (gateway_db, inventory_db, procurement_db, accounting_db):
+    for db in (gateway_db, inventory_db, procurement_db, order_db, accounting_db):
         db.dispose()
+
+
+@pytest.fixture
+def hub(stack):
+    return stack.http, stack.keys, stack.deliver
 
 
 def audit(http, keys) -> dict:
@@ -119,7 +133,7 @@ def test_books_agree_with_the_stock_once_every_event_is_posted_also_while_goods_
     assert deliver() == 1
     body = audit(http, keys)
     assert (body["agrees"], body["diverged"], body["accounts"], body["payables"]) == (
-        True, False, {"inventory": "1405", "goods_in_transit": "1405", "payable": "2202"}, [])
+        True, False, {"inventory": "1405", "goods_in_transit": "1405", "payable": "2202", "receivable": "1122"}, [])
 
     shipped = http.post("/transfers", json={"from_warehouse": "SH", "to_warehouse": "BJ",
                                             "lines": [{"sku": "MUG", "quantity": 3}]}, headers=staff)
@@ -196,3 +210,80 @@ def test_the_payable_agrees_with_the_open_purchase_documents_and_payments(hub):
         {"sku": "MUG", "quantity": 1, "unit_cost": "2.00", "vat_rate": "0"}]}, headers=admin)
     assert http.post(f"/purchase-orders/{usd.json()['id']}/receipts", json={}, headers=admin).status_code == 201
     assert payables(audit(http, keys))[1] == ("supplier:FAR", "0.00", "2.00", None, "not_compared")
+
+
+def receivables(body) -> list[tuple]:
+    return [(r["counterparty"], r["books"], r["documents"], r["difference"], r["status"]) for r in body["receivables"]]
+
+
+def ship(stack, order: dict) -> None:
+    """Inventory's reservation played by hand, then the shipment through the gateway."""
+    from services.order.models import order_lines, orders
+    with stack.order_db.session() as s:
+        s.execute(update(order_lines).where(order_lines.c.order_id == order["id"])
+                  .values(reservation="reserved", warehouse="SH"))
+        s.execute(update(orders).where(orders.c.id == order["id"]).values(status="reserved"))
+    shipped = stack.http.post(f"/orders/{order['id']}/shipment", json={"carrier": "SF", "tracking_number": "SF0001"},
+                              headers=stack.keys["admin"])
+    assert shipped.status_code == 200, shipped.text
+
+
+def test_the_receivable_agrees_with_the_shipped_orders_returns_payments_and_settlements(stack):
+    http, keys, deliver = stack.http, stack.keys, stack.deliver
+    admin, finance = keys["admin"], keys["finance"]
+    address = {"recipient": "Li", "phone": "13800000000", "province": "SH", "city": "SH", "street": "1 Road"}
+    assert http.post("/accounting/exchange-rates", json={"currency": "USD", "valid_from": "2026-01-01",
+                                                         "rate": "7.1"}, headers=finance).status_code in (200, 201)
+    placed = [http.post("/orders", json={"channel": channel, "shop": shop, "external_order_id": ext, "currency": cur,
+                                         "buyer": {"external_id": buyer}, "shipping_address": address,
+                                         "lines": [{"sku": "MUG", "quantity": qty, "unit_price": price}]},
+                        headers=admin)
+              for channel, shop, ext, cur, buyer, qty, price in (
+                  ("web", "S1", "W-1", "CNY", "B1", 3, "10.00"), ("taobao", "T1", "T-1", "CNY", "tb-buyer", 2, "15.50"),
+                  ("web", "S1", "W-2", "USD", "B2", 1, "3.33"))]
+    assert [p.status_code for p in placed] == [201, 201, 201], [p.text for p in placed]
+    for p in placed:
+        ship(stack, p.json())
+    # the sales are shipped, their vouchers still on the bus; the USD order is owed at 3.33 x 7.1
+    assert receivables(audit(http, keys)) == [("customer:web:B1", "0.00", "30.00", "-30.00", "in_flight"),
+                                              ("customer:web:B2", "0.00", "23.64", "-23.64", "in_flight"),
+                                              ("platform:taobao/T1", "0.00", "31.00", "-31.00", "in_flight")]
+    deliver()
+    assert receivables(audit(http, keys)) == [("customer:web:B1", "30.00", "30.00", "0.00", "agrees"),
+                                              ("customer:web:B2", "23.64", "23.64", "0.00", "agrees"),
+                                              ("platform:taobao/T1", "31.00", "31.00", "0.00", "agrees")]
+    returned = http.post(f"/orders/{placed[0].json()['id']}/returns", json={"lines": [{"line_no": 1, "quantity": 1}]},
+                         headers=admin)
+    assert returned.status_code == 201, returned.text
+    assert receivables(audit(http, keys))[0] == ("customer:web:B1", "30.00", "20.00", "10.00", "in_flight")
+    # the USD order's return is reversed at the order's rate, to the cent of its sale
+    assert http.post(f"/orders/{placed[2].json()['id']}/returns", json={}, headers=admin).status_code == 201
+    assert receivables(audit(http, keys))[1] == ("customer:web:B2", "23.64", "0.00", "23.64", "in_flight")
+    deliver()
+    assert http.post("/accounting/payments", json={"direction": "received", "counterparty": "customer:web:B1",
+                                                   "amount": "5.00", "business_date": "2026-11-20",
+                                                   "reference": "BANK-2"}, headers=finance).status_code == 201
+    assert http.post("/accounting/settlements", json={"channel": "taobao", "shop": "T1", "reference": "SETTLE-1",
+                                                      "business_date": "2026-11-20", "gross": "31.00",
+                                                      "commission": "1.00"}, headers=finance).status_code == 201
+    body = audit(http, keys)
+    assert receivables(body) == [("customer:web:B1", "15.00", "15.00", "0.00", "agrees"),
+                                 ("customer:web:B2", "0.00", "0.00", "0.00", "agrees"),
+                                 ("platform:taobao/T1", "0.00", "0.00", "0.00", "agrees")]
+    assert (body["agrees"], body["accounts"]["receivable"]) == (True, "1122")
+
+
+def test_a_debtor_with_orders_converted_by_the_books_is_not_compared():
+    from hubapi.accounting.v1 import accounting_service_pb2 as acc
+    from hubapi.order.v1 import order_service_pb2 as order
+    balances = acc.GetBalancesResponse(accounts={"receivable": "1122"}, base_currency="CNY", balances=[
+        acc.Balance(account="1122", aux="customer:web:EU", balance="80.00", own_documents="0.00"),
+        acc.Balance(account="1122", aux="customer:web:CN", balance="7.00", own_documents="-3.00")])
+    sales = order.GetReceivablesResponse(receivables=[
+        order.Receivable(counterparty="customer:web:EU", currency="EUR", converted=False, shipped="10.00",
+                         returned="0.00"),
+        order.Receivable(counterparty="customer:web:CN", currency="CNY", shipped="12.00", returned="1.50")])
+    assert [(r["counterparty"], r["books"], r["documents"], r["difference"])
+            for r in books.compare_receivables(balances, sales)] == [
+        ("customer:web:CN", Decimal("7.00"), Decimal("7.50"), Decimal("-0.50")),
+        ("customer:web:EU", Decimal("80.00"), Decimal("10.00"), None)]
