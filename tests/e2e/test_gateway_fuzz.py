@@ -8,6 +8,8 @@ so nothing changes rows behind the requests' backs and "no row changed" is exact
 few derandomized examples per operation."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -27,7 +29,8 @@ from tests.support.hub import Hub
 
 pytestmark = pytest.mark.e2e
 
-EXAMPLES_PER_OPERATION = 6  # per operation and generation mode (valid, invalid)
+# per operation and generation mode (valid, invalid); HUB_FUZZ_EXAMPLES=200 for a longer hunt
+EXAMPLES_PER_OPERATION = int(os.environ.get("HUB_FUZZ_EXAMPLES", "6"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 # The answer to a refused request sent with an Idempotency-Key is kept on purpose (a retry gets it back).
