@@ -85,6 +85,15 @@ def test_an_unknown_route_is_a_404_problem(gateway):
     _problem(http.get("/no/such/thing", headers=key), 404)
 
 
+def test_made_up_paths_share_one_metrics_label(gateway):
+    from prometheus_client import REGISTRY
+    http, key, *_ = gateway
+    http.get("/made/up/path-4711", headers=key)
+    routes = {s.labels.get("route") for m in REGISTRY.collect() if m.name == "hub_http_request_latency_seconds"
+              for s in m.samples}
+    assert "unmatched" in routes and "/made/up/path-4711" not in routes
+
+
 def test_a_method_the_route_does_not_have_is_a_405_problem_naming_the_allowed_ones(gateway):
     http, key, *_ = gateway
     reply = http.delete("/accounting/accounts", headers=key)
