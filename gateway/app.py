@@ -144,10 +144,11 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     async def on_http_error(request: Request, exc: HTTPException):
         """What routing and body parsing refuse themselves: no such route (404), method (405), a body
         that cannot be read (400: not UTF-8, nested too deep)."""
-        kind = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
-        title = {404: f"no such endpoint: {request.url.path}", 405: f"{request.method} is not allowed here",
-                 400: "the body is not valid JSON: not UTF-8, or nested too deeply"}.get(
-            exc.status_code, str(exc.detail))
+        kind, title = {
+            400: ("malformed-json", "the body is not valid JSON: not UTF-8, or nested too deeply"),
+            404: ("not-found", "no such endpoint"),
+            405: ("method-not-allowed", f"{request.method} is not allowed here"),
+        }.get(exc.status_code, (HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-"), str(exc.detail)))
         return errors.problem(exc.status_code, kind, title, headers=exc.headers)
 
     @app.exception_handler(Exception)
