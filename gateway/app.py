@@ -1,46 +1,68 @@
-"""The gateway's HTTP app: authentication, body limits, problem+json errors, metrics."""
+"""The gateway's HTTP app: authentication, body limits, problem+json errors, metrics, offline docs."""
 from __future__ import annotations
 
+import importlib.resources
+import logging
 import time
 import uuid
+from http import HTTPStatus
 from typing import Any
 
 import grpc
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from gateway import auth, errors, idempotency, webhooks
+from gateway import auth, errors, idempotency, openapi, webhooks
 from gateway.areas import ROUTERS
 from gateway.areas.audit import books
 from gateway.clients import Clients
-from gateway.common.schemas import PROBLEMS, problem_schemas
+from gateway.common.inputs import refuse_nul
+from gateway.common.schemas import PATTERN_MESSAGES, PROBLEMS
 from gateway.models import metadata
 from hubkit import logging as hublog
 from hubkit import metrics
 from hubkit.db import Database
 
+log = logging.getLogger(__name__)
+
 MAX_BODY_BYTES = 256 * 1024
-OPEN_PATHS = {"/healthz", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect"}
+OPEN_PATHS = {"/healthz", "/metrics", "/docs", "/openapi.json"}
+DOCS_ASSETS = "/docs/assets"  # Swagger UI's own files, served here: the docs work without the internet
 SIGNED_PREFIX = "/webhooks/"
+
+
+def _open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(DOCS_ASSETS + "/")
+
+
+def _message(problem) -> str:
+    """pydantic's message, but what a date or month pattern means instead of the pattern itself."""
+    pattern = (problem.get("ctx") or {}).get("pattern")
+    return PATTERN_MESSAGES.get(pattern, problem["msg"]) if problem.get("type") == "string_pattern_mismatch" \
+        else problem["msg"]
 
 
 class _Gateway(FastAPI):
     def openapi(self) -> dict[str, Any]:
-        """FastAPI's document, plus the Problem schema that every operation's 4XX and 5XX refer to
-        (FastAPI would file a response model under application/json, not application/problem+json)."""
+        """FastAPI's document, completed once (gateway.openapi): the statuses each operation answers
+        as problem+json, the API key, the Idempotency-Key header."""
         first = self.openapi_schema is None
         schema = super().openapi()  # built once, then cached
         if first:
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+            openapi.complete(schema, signed=lambda path: path.startswith(SIGNED_PREFIX))
         return schema
 
 
 def create_app(settings, clients: Clients | None = None) -> FastAPI:
     app = _Gateway(title="Commerce hub gateway", version="0.1.0",
                    description="Orders and stock for a multichannel merchant. Every call needs an "
-                               "`X-API-Key` header; errors are application/problem+json.")
+                               "`X-API-Key` header; errors are application/problem+json.",
+                   docs_url=None, redoc_url=None, dependencies=[Depends(refuse_nul)])
     app.state.clients = clients or Clients.connect(settings)
     app.state.base_currency = settings.base_currency  # documents in another need accounting's rate
     app.state.batch_limit = settings.gateway_batch_limit
@@ -52,14 +74,19 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, responses=PROBLEMS)
 
+    swagger_ui = importlib.resources.files("fastapi_offline") / "static"  # pinned in pyproject.toml
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui)), name="docs-assets")
+
     @app.middleware("http")
     async def guard(request: Request, call_next):
         started = time.perf_counter()
-        route = request.url.path
-        response = await _guarded(request, call_next)
+        try:
+            response = await _guarded(request, call_next)
+        except Exception as exc:  # never a plain-text 500 from the ASGI server
+            response = errors.unexpected(exc)
+            response.headers["x-correlation-id"] = getattr(request.state, "correlation_id", "")
         matched = request.scope.get("route")
-        if matched is not None:
-            route = matched.path
+        route = matched.path if matched is not None else "unmatched"  # no label per made-up path
         metrics.HTTP_LATENCY.labels(request.method, route, str(response.status_code)).observe(
             time.perf_counter() - started)
         return response
@@ -68,7 +95,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
         request.state.correlation_id = request.headers.get("x-correlation-id") or uuid.uuid4().hex
         hublog.correlation_id.set(request.state.correlation_id)
         signed = request.url.path.startswith(SIGNED_PREFIX)  # webhooks carry an HMAC instead of a key
-        if request.url.path not in OPEN_PATHS and not signed:
+        if not _open(request.url.path) and not signed:
             key = request.headers.get("x-api-key", "")
             if not key:
                 return errors.problem(401, "unauthenticated", "missing X-API-Key header",
@@ -85,7 +112,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
             body = await request.body()  # cached by Starlette for the route
             if len(body) > MAX_BODY_BYTES:
                 return errors.problem(413, "payload-too-large", f"body larger than {MAX_BODY_BYTES} bytes")
-            if request.method == "POST" and request.url.path not in OPEN_PATHS and not signed:
+            if request.method == "POST" and not _open(request.url.path) and not signed:
                 response = await idempotency.guarded(request, call_next, app.state.idempotency, body)
                 response.headers["x-correlation-id"] = request.state.correlation_id
                 return response
@@ -99,7 +126,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
         if any(p.get("type") == "json_invalid" for p in problems):
             return errors.problem(400, "malformed-json", "the body is not valid JSON")
         return errors.problem(422, "invalid-argument", "the request is invalid",
-                              errors=[{"field": errors.field_path(p["loc"]), "message": p["msg"]} for p in problems])
+                              errors=[{"field": errors.field_path(p["loc"]), "message": _message(p)} for p in problems])
 
     @app.exception_handler(errors.Problem)
     async def on_problem(_request, exc: errors.Problem):
@@ -108,6 +135,28 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     @app.exception_handler(grpc.RpcError)
     async def on_rpc_error(_request, exc: grpc.RpcError):
         return errors.from_rpc_error(exc).response()
+
+    @app.exception_handler(HTTPException)
+    async def on_http_error(request: Request, exc: HTTPException):
+        """What routing and body parsing refuse themselves: no such route (404), method (405), a body
+        that cannot be read (400: not UTF-8, nested too deep)."""
+        kind, title = {
+            400: ("malformed-json", "the body is not valid JSON: not UTF-8, or nested too deeply"),
+            404: ("not-found", "no such endpoint"),
+            405: ("method-not-allowed", f"{request.method} is not allowed here"),
+        }.get(exc.status_code, (HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-"), str(exc.detail)))
+        return errors.problem(exc.status_code, kind, title, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(_request, exc: Exception):
+        return errors.unexpected(exc)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():

@@ -25,6 +25,10 @@ CORRELATION_KEY = "x-correlation-id"
 FIELD_ERRORS_KEY = "x-hub-field-errors"
 THREADS = 16  # calls a server handles at once (plus one thread for metrics scrapes: API_THREADS)
 API_THREADS = THREADS + 1  # threads of an api process that may hold a database connection at once
+# A client refuses trailing metadata past 8 KiB (gRPC's default soft limit; RESOURCE_EXHAUSTED from
+# 16 KiB on): the field errors get half of it, the status message a little, the rest is gRPC's own.
+FIELD_ERRORS_BUDGET = 4096
+MESSAGE_BUDGET = 512
 
 STATUS_FOR = {  # the one table: domain error -> gRPC status
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -46,6 +50,23 @@ def caller(context) -> tuple[str, str]:
     return md.get(ACTOR_KEY, "") or "anonymous", correlation
 
 
+def refusal(message: str, fields: list[dict]) -> tuple[str, str | None]:
+    """(status message, field errors as JSON or None) that fit the metadata budgets: the field errors
+    in their order as far as they fit, and the message says how many are listed when not all are; a
+    message that quotes a long input is cut."""
+    kept, size = [], 2
+    for field in fields:
+        size += len(json.dumps(field)) + 2
+        if size > FIELD_ERRORS_BUDGET:
+            break
+        kept.append(field)
+    if len(kept) < len(fields):
+        message = f"{message} (the first {len(kept)} of {len(fields)} field errors)"
+    if len(message) > MESSAGE_BUDGET:
+        message = message[:MESSAGE_BUDGET - 1] + "…"
+    return message, json.dumps(kept) if fields else None
+
+
 def rpc(service: str):
     """Wrap a servicer method: latency histogram and domain errors -> status + field details."""
     def decorate(method):
@@ -60,9 +81,10 @@ def rpc(service: str):
             except HubError as exc:
                 status = status_for(exc)
                 code = status.name
-                if exc.fields:
-                    context.set_trailing_metadata(((FIELD_ERRORS_KEY, json.dumps(exc.fields)),))
-                context.abort(status, exc.message)
+                message, fields = refusal(exc.message, exc.fields)
+                if fields:
+                    context.set_trailing_metadata(((FIELD_ERRORS_KEY, fields),))
+                context.abort(status, message)
             except Exception:
                 if code == "OK":
                     code = "INTERNAL"

@@ -12,11 +12,26 @@ CODE = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
 WAREHOUSE = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$"
 BIN = r"^([A-Za-z0-9][A-Za-z0-9._\-]{0,31})?$"      # '' is the warehouse's unnamed bin
 LOT = r"^([A-Za-z0-9][A-Za-z0-9._\-]{0,63})?$"      # '' when the SKU is not lot-tracked
-DAY = r"^\d{4}-\d{2}-\d{2}$"
-OPT_DAY = r"^(\d{4}-\d{2}-\d{2})?$"
+# Days and months from 1900 to 2999: what the services' calendars (periods, local days, ages) can
+# compute with, so that no report or posting overflows at the year 1 or 9999
+_MONTH = r"(19\d{2}|2\d{3})-(0[1-9]|1[0-2])"
+_DAY = rf"{_MONTH}-(0[1-9]|[12]\d|3[01])"
+DAY = rf"^{_DAY}$"
+OPT_DAY = rf"^({_DAY})?$"
+OPT_PERIOD = rf"^({_MONTH})?$"
+# a day (the end of it) or an ISO 8601 time on such a day
+OPT_MOMENT = rf"^({_DAY}([T ]\d{{2}}:\d{{2}}(:\d{{2}}(\.\d{{1,6}})?)?(Z|[+-]\d{{2}}:\d{{2}})?)?)?$"
+PATTERN_MESSAGES = {  # what a refusal says instead of the pattern
+    DAY: "expected a date YYYY-MM-DD from 1900-01-01 to 2999-12-31",
+    OPT_DAY: "expected a date YYYY-MM-DD from 1900-01-01 to 2999-12-31",
+    OPT_PERIOD: "expected a month YYYY-MM from 1900-01 to 2999-12",
+    OPT_MOMENT: "expected a date YYYY-MM-DD or an ISO 8601 time, from 1900-01-01 to 2999-12-31",
+}
 # what a scanner reads: a barcode, SKU, bin, lot or serial, maybe labelled "BIN:", "LOT:", "SN:", "SKU:"
 SCAN_CODE = r"^([A-Za-z]{2,3}:)?[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
 MAX_QTY = 10_000_000
+MAX_DAYS = 36_600  # a span of days a report may ask for: a hundred years
+INT64_MAX = 2**63 - 1  # an int64 protobuf field (and a BIGINT column)
 AMOUNT = r"^\d{1,12}(\.\d{1,2})?$"
 COST = r"^\d{1,12}(\.\d{1,6})?$"
 # why goods are received outside a purchase: the books credit a different account for each
@@ -239,6 +254,8 @@ class Problem(Reply):
 
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+# what the routers declare (it keeps FastAPI from adding its own 422); gateway.openapi puts each status
+# an operation can answer in their place
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     "4XX": {"description": "Refused: the problem says why", "content": _PROBLEM},
     "5XX": {"description": "A service failed or did not answer in time", "content": _PROBLEM}}

@@ -131,3 +131,75 @@ def test_repeated_external_order_id_returns_the_first_order(pg_hub, sku):
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json()["id"] == second.json()["id"]
     assert row_counts(pg_hub) == before
+
+
+# -- no input gets a 5xx (issue 11) -------------------------------------------------------------------
+def _problem(reply, status: int) -> dict:
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"] == "application/problem+json"
+    return reply.json()
+
+
+def _fields(reply) -> list[str]:
+    return [e["field"] for e in _problem(reply, 422).get("errors", [])]
+
+
+def test_a_nul_character_is_refused_naming_the_field_and_changes_nothing(pg_hub, sku):
+    body = order_body(sku, unique("NUL"))
+    body["buyer"]["name"] = "Li\x00Lei"
+    client = pg_hub.client("sales")
+    before = row_counts(pg_hub)
+    with client as c:
+        assert _fields(c.post("/orders", json=body)) == ["buyer.name"]
+        assert _fields(c.get("/customers", params={"phone": "138\x00"})) == ["query.phone"]
+        assert _fields(c.get(f"/stock/{sku}%00")) == ["path.sku"]
+    assert row_counts(pg_hub) == before
+
+
+@pytest.mark.parametrize("path, params, field", [
+    ("/stock/reports/slow-movers", {"days": 2**31}, "query.days"),
+    ("/stock/reports/value-at", {"as_of": "0001-01-01"}, "query.as_of"),
+    ("/stock/reports/value-at", {"as_of": "9999-12-31"}, "query.as_of"),
+    ("/stock/reports/turnover", {"date_from": "0001-01-01", "date_to": "2026-01-31"}, "query.date_from"),
+    ("/stock/reports/turnover", {"date_from": "2026-01-01", "date_to": "9999-12-31"}, "query.date_to"),
+    ("/stock/reports/ageing", {"as_of": "9999-12-31"}, "query.as_of"),
+    ("/stock/reports/slow-movers", {"days": 30, "as_of": "0001-01-01"}, "query.as_of"),
+    ("/accounting/ageing/1122", {"as_of": "9999-12-31"}, "query.as_of"),
+], ids=lambda v: "&".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict) else v)
+def test_a_number_or_date_beyond_what_the_services_compute_with_is_a_422(pg_hub, path, params, field):
+    with pg_hub.client("admin") as c:
+        assert field in _fields(c.get(path, params=params))
+
+
+def test_a_long_list_of_field_errors_from_a_service_is_a_422_with_the_fields(pg_hub):
+    """The service finds 800 bad lines: more than a gRPC client takes in its trailing metadata, so it
+    lists the first ones and says how many there are."""
+    body = {"business_date": "2026-01-01", "lines": [{"account": "1001"}] * 800}  # neither debit nor credit
+    client = pg_hub.client("finance")
+    before = row_counts(pg_hub)
+    with client as c:
+        reply = c.post("/accounting/opening-balances", json=body)
+    problem = _problem(reply, 422)
+    fields = [e["field"] for e in problem["errors"]]
+    assert fields[:2] == ["lines[0]", "lines[1]"] and len(fields) < 800
+    assert "of 800 field errors" in problem["title"]
+    assert row_counts(pg_hub) == before
+
+
+def test_a_service_that_is_not_running_is_a_503_with_retry_after(pg_hub):
+    with pg_hub.client("finance") as c:  # this hub runs no ledger connector
+        reply = c.get("/ledger/status")
+    problem = _problem(reply, 503)
+    assert int(reply.headers["retry-after"]) > 0
+    assert "127.0.0.1" not in problem["title"]
+
+
+def test_routing_and_parsing_refusals_are_problems_too(pg_hub):
+    with pg_hub.client("sales") as c:
+        _problem(c.get("/no/such/route"), 404)
+        not_allowed = c.delete("/orders")
+        _problem(not_allowed, 405)
+        assert "POST" in not_allowed.headers["allow"]
+        _problem(c.post("/orders", content=b'{"channel": "\xff"}', headers={"content-type": "application/json"}), 400)
+        _problem(c.post("/orders", content=b"[" * 50_000 + b"]" * 50_000,
+                        headers={"content-type": "application/json"}), 400)

@@ -19,7 +19,8 @@ from hubkit.db import Database
 
 
 class Hub:
-    def __init__(self, amqp_uri: str, db_urls: dict, log_dir: Path, extra_env: dict | None = None):
+    def __init__(self, amqp_uri: str, db_urls: dict, log_dir: Path, extra_env: dict | None = None,
+                 processes=None):
         self.env = {
             "HUB_AMQP_URI": amqp_uri,
             **{f"HUB_{name.upper()}_DB_URL": url for name, url in db_urls.items()},
@@ -38,6 +39,9 @@ class Hub:
         self.settings = components.settings(self.env)
         ports = {}
         self.stack = Stack(self.env, log_dir, metrics_ports=lambda name: ports.setdefault(name, free_port()))
+        self.whole = processes is None  # a part of the hub applies no event: nothing to audit after a test
+        if processes is not None:  # a part of the hub, e.g. only what answers requests (no workers, no relays)
+            self.stack.procs = {name: p for name, p in self.stack.procs.items() if processes(name)}
         self.dbs = {svc: Database(db_urls[svc], importlib.import_module(f"services.{svc}.models").metadata)
                     for svc in components.SERVICES}
         self.gateway_db = Database(db_urls["gateway"], gateway_metadata)

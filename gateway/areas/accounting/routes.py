@@ -28,10 +28,10 @@ from gateway.areas.accounting.schemas import (
 )
 from gateway.common.access import FINANCE, allowed, clients
 from gateway.common.presenters import scalars, voucher_json
-from gateway.common.schemas import Voucher
+from gateway.common.schemas import OPT_DAY, OPT_PERIOD, Voucher
 from hubapi.accounting.v1 import accounting_service_pb2 as acc
 
-PERIOD = Query("", pattern=r"^(\d{4}-\d{2})?$", description="YYYY-MM; default: this month")
+PERIOD = Query("", pattern=OPT_PERIOD, description="YYYY-MM; default: this month")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 router = APIRouter(tags=["accounting"])
@@ -44,7 +44,7 @@ def list_accounts(request: Request, md=allowed(FINANCE)):
 
 
 @router.get("/accounting/vouchers", response_model=Vouchers)
-def list_vouchers(request: Request, period: str = Query("", pattern=r"^(\d{4}-\d{2})?$"),
+def list_vouchers(request: Request, period: str = Query("", pattern=OPT_PERIOD),
                   source_id: str = "", limit: int = Query(100, ge=1, le=1000), md=allowed(FINANCE)):
     reply = clients(request).accounting.ListVouchers(
         acc.ListVouchersRequest(period=period, source_id=source_id, limit=limit), metadata=md)
@@ -52,7 +52,7 @@ def list_vouchers(request: Request, period: str = Query("", pattern=r"^(\d{4}-\d
 
 
 @router.get("/accounting/trial-balance", response_model=TrialBalance)
-def trial_balance(request: Request, period: str = Query("", pattern=r"^(\d{4}-\d{2})?$"), md=allowed(FINANCE)):
+def trial_balance(request: Request, period: str = Query("", pattern=OPT_PERIOD), md=allowed(FINANCE)):
     """Per account for a period (YYYY-MM, the merchant's time zone; default: this month)."""
     tb = clients(request).accounting.GetTrialBalance(acc.GetTrialBalanceRequest(period=period), metadata=md)
     return trial_balance_json(tb)
@@ -75,7 +75,7 @@ def account_detail(account: str, request: Request, period: str = PERIOD, aux: st
 
 
 @router.get("/accounting/ageing/{account}", response_model=Ageing)
-def ageing(account: str, request: Request, as_of: str = Query("", pattern=r"^(\d{4}-\d{2}-\d{2})?$"),
+def ageing(account: str, request: Request, as_of: str = Query("", pattern=OPT_DAY),
            md=allowed(FINANCE)):
     """Receivable (1122) or payable (2202) ageing per customer, platform or supplier."""
     reply = clients(request).accounting.GetAgeing(acc.GetAgeingRequest(account=account, as_of=as_of), metadata=md)

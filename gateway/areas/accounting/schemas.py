@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field, StrictStr
 
-from gateway.common.schemas import AMOUNT, CODE, DAY, Money, Reply, Strict, Voucher
+from gateway.common.schemas import AMOUNT, CODE, DAY, OPT_DAY, Money, Reply, Strict, Voucher
 
 
 class PaymentIn(Strict):
@@ -37,7 +37,7 @@ class OpeningIn(Strict):
 
 
 class ReversalIn(Strict):
-    business_date: StrictStr = Field("", pattern=r"^(\d{4}-\d{2}-\d{2})?$")
+    business_date: StrictStr = Field("", pattern=OPT_DAY)
 
 
 class Account(Reply):

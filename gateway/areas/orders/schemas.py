@@ -54,7 +54,7 @@ class BatchResult(Reply):
 
 
 class ReturnLineIn(Strict):
-    line_no: StrictInt = Field(..., ge=1)
+    line_no: StrictInt = Field(..., ge=1, le=100_000)
     quantity: StrictInt = Field(..., gt=0, le=1_000_000)
 
 

@@ -26,7 +26,7 @@ class PurchaseOrderIn(Strict):
 
 
 class LineQuantityIn(Strict):
-    line_no: StrictInt = Field(..., ge=1)
+    line_no: StrictInt = Field(..., ge=1, le=100_000)
     quantity: StrictInt = Field(..., gt=0, le=10_000_000)
 
 

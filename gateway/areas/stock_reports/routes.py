@@ -8,10 +8,10 @@ from gateway.areas.stock_reports.presenters import ageing_json, movements_json, 
 from gateway.areas.stock_reports.schemas import Movements, OnHand, SlowMovers, StockAgeing, Turnover, ValueAt
 from gateway.common.access import ANYONE, STOCK_VALUE, allowed
 from gateway.common.presenters import scalars, stock_values
+from gateway.common.schemas import MAX_DAYS, OPT_DAY, OPT_MOMENT
 from hubapi.inventory.v1 import inventory_reports_pb2 as rep
 
 router = APIRouter(prefix="/stock/reports", tags=["stock reports"])
-DAY = r"^(\d{4}-\d{2}-\d{2})?$"
 
 
 def _reports(request: Request):
@@ -36,7 +36,7 @@ def movements(sku: str, request: Request, warehouse: str = "", limit: int = Quer
 
 
 @router.get("/ageing", response_model=StockAgeing)
-def ageing(request: Request, warehouse: str = "", as_of: str = Query("", pattern=DAY),
+def ageing(request: Request, warehouse: str = "", as_of: str = Query("", pattern=OPT_DAY),
            buckets: str = Query("", pattern=r"^(\d{1,5}(,\d{1,5})*)?$", description="e.g. 30,60,90"),
            md=allowed(STOCK_VALUE)):
     """Remaining cost-layer stock in age buckets (days since received); in-transit stock left out."""
@@ -46,8 +46,8 @@ def ageing(request: Request, warehouse: str = "", as_of: str = Query("", pattern
 
 
 @router.get("/slow-movers", response_model=SlowMovers)
-def slow_movers(request: Request, days: int = Query(..., ge=1), warehouse: str = "",
-                as_of: str = Query("", pattern=DAY), md=allowed(STOCK_VALUE)):
+def slow_movers(request: Request, days: int = Query(..., ge=1, le=MAX_DAYS), warehouse: str = "",
+                as_of: str = Query("", pattern=OPT_DAY), md=allowed(STOCK_VALUE)):
     """SKUs with stock and no sale in the `days` days up to as_of (default today)."""
     reply = _reports(request).GetSlowMovers(
         rep.SlowMoverReportRequest(days=days, warehouse=warehouse, as_of=as_of), metadata=md)
@@ -55,7 +55,7 @@ def slow_movers(request: Request, days: int = Query(..., ge=1), warehouse: str =
 
 
 @router.get("/turnover", response_model=Turnover)
-def turnover(request: Request, date_from: str = Query(..., pattern=DAY), date_to: str = Query(..., pattern=DAY),
+def turnover(request: Request, date_from: str = Query(..., pattern=OPT_DAY), date_to: str = Query(..., pattern=OPT_DAY),
              by: str = Query("sku", description="sku | category"), warehouse: str = "", md=allowed(STOCK_VALUE)):
     """Cost of goods issued / average stock value over date_from..date_to, and days of supply."""
     reply = _reports(request).GetTurnover(
@@ -64,7 +64,7 @@ def turnover(request: Request, date_from: str = Query(..., pattern=DAY), date_to
 
 
 @router.get("/value-at", response_model=ValueAt)
-def value_at(request: Request, as_of: str = Query("", description="YYYY-MM-DD (end of that day) or ISO time"),
+def value_at(request: Request, as_of: str = Query("", pattern=OPT_MOMENT, description="YYYY-MM-DD (end of that day) or ISO time"),
              warehouse: str = "", md=allowed(STOCK_VALUE)):
     """Quantity and value per warehouse and SKU at a moment, from the stock ledger."""
     reply = _reports(request).GetStockValueAt(rep.ValueAtReportRequest(as_of=as_of, warehouse=warehouse), metadata=md)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field, StrictInt, StrictStr
 
-from gateway.common.schemas import AMOUNT, CODE, AddressIn, BuyerIn, Order, OrderLineIn, Reply, Strict
+from gateway.common.schemas import AMOUNT, CODE, INT64_MAX, AddressIn, BuyerIn, Order, OrderLineIn, Reply, Strict
 
 
 class StorefrontLineIn(OrderLineIn):
@@ -12,7 +12,7 @@ class StorefrontLineIn(OrderLineIn):
 
 class StorefrontOrderIn(Strict):
     external_order_id: StrictStr = Field(..., pattern=CODE)
-    version: StrictInt = Field(..., gt=0, description="the storefront's modified time in ms; newest wins")
+    version: StrictInt = Field(..., gt=0, le=INT64_MAX, description="the storefront's modified time in ms; newest wins")
     status: StrictStr = Field(..., pattern=r"^(awaiting_payment|paid|shipped|completed|cancelled)$")
     currency: StrictStr = Field("CNY", pattern=r"^[A-Z]{3}$")
     buyer: BuyerIn = BuyerIn()

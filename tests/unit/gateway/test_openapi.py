@@ -87,11 +87,71 @@ def test_errors_are_problems(openapi):
     problem = openapi["components"]["schemas"]["Problem"]
     assert {"type", "title", "status"} <= set(problem["required"])
     for name, op in operations(openapi):
-        for code in ("4XX", "5XX"):
-            content = op["responses"].get(code, {}).get("content", {})
-            assert list(content) == ["application/problem+json"], (name, code)
-            assert content["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
-        assert "422" not in op["responses"], f"{name}: FastAPI's own 422 is not what the gateway answers"
+        failures = {code: r for code, r in op["responses"].items() if not code.startswith("2")}
+        assert "4XX" not in failures and "5XX" not in failures, f"{name}: each status, not a range"
+        assert {"422", "500", "502", "503", "504"} <= set(failures), name
+        for code, answer in failures.items():
+            assert list(answer["content"]) == ["application/problem+json"], (name, code)
+            assert answer["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
+        assert "Retry-After" in failures["503"]["headers"], name
+        if op["responses"]["422"]["description"].startswith("Validation Error"):
+            raise AssertionError(f"{name}: FastAPI's own 422 is not what the gateway answers")
+
+
+def test_the_api_key_is_a_security_scheme_on_every_operation_but_the_signed_webhooks(openapi):
+    scheme = openapi["components"]["securitySchemes"]["ApiKey"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-API-Key")
+    for name, op in operations(openapi):
+        if " /webhooks/" in name:
+            assert op["security"] == [] and "403" not in op["responses"], name
+        else:
+            assert op["security"] == [{"ApiKey": []}], name
+            assert {"401", "403"} <= set(op["responses"]), name
+
+
+def test_posts_document_the_idempotency_key_header(openapi):
+    for name, op in operations(openapi):
+        headers = [p for p in op.get("parameters", []) if p["in"] == "header" and p["name"] == "Idempotency-Key"]
+        if name.startswith("POST ") and " /webhooks/" not in name:
+            assert len(headers) == 1 and headers[0]["schema"]["maxLength"] == 128, name
+            assert {"400", "409", "413"} <= set(op["responses"]), name
+        else:
+            assert headers == [], name
+
+
+def _integers(doc, schema: dict, where: str, seen=()):
+    """(where, schema) of every integer a request schema holds, through $refs, lists and unions."""
+    ref = schema.get("$ref")
+    if ref in seen:
+        return
+    schema = resolve(doc, schema)
+    if schema.get("type") == "integer":
+        yield where, schema
+    for i, option in enumerate(schema.get("anyOf", []) + schema.get("oneOf", [])):
+        yield from _integers(doc, option, f"{where}|{i}", (*seen, ref))
+    if "items" in schema:
+        yield from _integers(doc, schema["items"], f"{where}[]", (*seen, ref))
+    for key, value in schema.get("properties", {}).items():
+        yield from _integers(doc, value, f"{where}.{key}", (*seen, ref))
+
+
+def test_every_integer_a_request_carries_is_bounded_to_fit_its_protobuf_field(openapi):
+    """An integer beyond the field it travels in (int32 for days, counts and line numbers) would fail
+    when the gateway builds the gRPC request: every one is bounded in the schema, so it is a 422."""
+    loose = []
+    for name, op in operations(openapi):
+        for param in op.get("parameters", []):
+            for where, schema in _integers(openapi, param["schema"], f"{name} {param['name']}"):
+                if schema.get("maximum", schema.get("exclusiveMaximum")) is None or "minimum" not in schema \
+                        and "exclusiveMinimum" not in schema:
+                    loose.append(where)
+        body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+        for where, schema in _integers(openapi, body or {}, f"{name} body"):
+            if schema.get("maximum", schema.get("exclusiveMaximum")) is None:
+                loose.append(where)
+    assert loose == []
+    days = next(p for p in openapi["paths"]["/stock/reports/slow-movers"]["get"]["parameters"] if p["name"] == "days")
+    assert days["schema"]["maximum"] < 2**31
 
 
 def test_downloads_declare_their_media_type(openapi):
