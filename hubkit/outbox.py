@@ -1,10 +1,12 @@
 """The transactional outbox: events are rows written in the same transaction as
-the change that caused them; the relay (hubkit.relay) publishes them later."""
+the change that caused them; the relay (hubkit.relay) publishes them later. On PostgreSQL the
+transaction also NOTIFYs `CHANNEL`, which reaches the relay when it commits (never if it rolls
+back)."""
 from __future__ import annotations
 
 from datetime import timezone
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text, func, insert, select
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from hubkit import clock
@@ -13,6 +15,9 @@ from hubkit.envelope import Envelope
 
 # BigInteger ids autoincrement on PostgreSQL; SQLite needs plain INTEGER for its rowid alias.
 _Id = BigInteger().with_variant(Integer, "sqlite")
+
+CHANNEL = "hub_outbox"  # one outbox per database, and NOTIFY is per database
+_ANNOUNCED = "hub_outbox_announced"  # Session.info: the transaction that has notified
 
 
 def add_tables(metadata: MetaData) -> None:
@@ -47,7 +52,21 @@ def emit(session: Session, tables, *, source, event_type, aggregate_id, payload,
     session.execute(insert(tables["outbox"]).values(
         event_id=envelope.event_id, event_type=event_type, body=envelope.to_json(),
         created_at=clock.now()))
+    announce(session)
     return envelope
+
+
+def announce(session: Session) -> None:
+    """Tell the relay that this transaction writes outbox rows (once per transaction; PostgreSQL's
+    NOTIFY, delivered at commit). Whatever writes outbox rows calls it."""
+    if session.connection().dialect.name != "postgresql":
+        return
+    # a savepoint rolled back takes its NOTIFY along: each savepoint announces on its own
+    # (PostgreSQL delivers one notification per channel and transaction however many were sent)
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    if session.info.get(_ANNOUNCED) is not transaction:
+        session.execute(text(f"NOTIFY {CHANNEL}"))
+        session.info[_ANNOUNCED] = transaction
 
 
 def backlog(session: Session, outbox: Table) -> tuple[int, float]:

@@ -11,33 +11,45 @@ queue refuses new messages) also waits with back-off. One relay per database is
 active at a time, by a lease row renewed while it runs. A crash between confirm and
 mark re-publishes those rows; consumers absorb the duplicates (hubkit.inbox). Its
 `beat` (hubkit.health) is ready while its broker channel is open and its database
-answers, a standby relay included."""
+answers, a standby relay included.
+
+An idle relay costs next to nothing: it learns of new rows as they commit and otherwise looks at its
+outbox every `relay_idle_poll_seconds` (for rows a lost wake-up missed, rows whose back-off is over
+and its lease). On PostgreSQL each transaction that writes outbox rows sends a NOTIFY
+(hubkit.outbox.announce) that the relay LISTENs for on a connection of its own, watched by the same
+ioloop as the broker's socket; while that connection is down (reconnected with back-off) the relay
+polls every `POLL_SECONDS` as it did before. On SQLite, where no signal crosses processes, it reads
+`PRAGMA data_version` every `POLL_SECONDS` (a few microseconds; it changes when another connection
+commits) and looks at the outbox only when it changed."""
 from __future__ import annotations
 
 import logging
 import os
 import signal
 import socket
+import sqlite3
 import time
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import pika
+import psycopg2
 from pika.spec import Basic
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from hubkit import clock, metrics, topology
-from hubkit.db import Database
-from hubkit.health import Beat, Health
+from hubkit import clock, metrics, outbox, topology
+from hubkit.db import Database, is_sqlite
+from hubkit.health import STALE_SECONDS, Beat, Health
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "outbox"
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.05      # while busy, or with nothing to wake it
+WAKE_GAP_SECONDS = 0.01  # under load, wake-ups closer than this share one round
 GAUGE_SECONDS = 1.0
-
+LISTEN_BACKOFF_MAX = 30.0
 
 
 class OutboxRelay:
@@ -57,7 +69,12 @@ class OutboxRelay:
         self.returned: set[int] = set()          # row ids the broker returned as unroutable
         self.confirmed: list[int] = []           # row ids confirmed, not yet marked
         self.gauges_at = 0.0
-        self.beat = Beat("relay")
+        self.waker: CommitListener | DataVersionWatch | None = None
+        self.tick_timer: Any = None  # the next round, while one is scheduled
+        self.tick_due = 0.0
+        self.ticked_at = 0.0
+        # an idle relay ticks only every relay_idle_poll_seconds: not stale before twice that
+        self.beat = Beat("relay", max(STALE_SECONDS, 2 * settings.relay_idle_poll_seconds))
         self.exit_after_confirm = int(os.environ.get("HUB_FAULT_RELAY_EXIT_AFTER_CONFIRM", "0") or 0)
 
     # -- lifecycle --------------------------------------------------------
@@ -97,7 +114,10 @@ class OutboxRelay:
         self.connection.ioloop.stop()
 
     def _on_closed(self, _connection, reason):
-        self.channel = None
+        self.channel, self.tick_timer = None, None
+        if self.waker is not None:
+            self.waker.stop()
+            self.waker = None
         self.inflight.clear()  # unconfirmed rows stay unmarked and are published again
         self.beat.down(f"broker connection closed: {reason}")
         if not self.stopping:
@@ -110,7 +130,10 @@ class OutboxRelay:
         channel.add_on_return_callback(self._on_return)
         channel.confirm_delivery(self._on_confirm)
         log.info("relay %s connected (holder %s)", self.service, self.holder)
-        self.connection.ioloop.call_later(0, self._tick)
+        self._schedule(0)
+        self.waker = wake_on_commit(self.db, self.connection.ioloop, self._wake)
+        if self.waker is not None:
+            self.waker.start()
 
     def _close_after_channel_loss(self, reason):
         log.warning("relay channel closed: %s", reason)
@@ -118,22 +141,47 @@ class OutboxRelay:
             self.connection.close()
 
     # -- the loop ---------------------------------------------------------
+    def _schedule(self, delay: float) -> None:
+        self.tick_due = time.monotonic() + delay
+        self.tick_timer = self.connection.ioloop.call_later(delay, self._tick)
+
+    def _wake(self) -> None:
+        """Rows were committed: a round now (or as soon as the last one is WAKE_GAP_SECONDS old)."""
+        if self.tick_timer is None:  # a round is running, or the channel is down
+            return
+        now = time.monotonic()
+        due = max(now, self.ticked_at + WAKE_GAP_SECONDS)
+        if due < self.tick_due:
+            self.connection.ioloop.remove_timeout(self.tick_timer)
+            self._schedule(due - now)
+
     def _tick(self):
+        self.tick_timer = None
         if self.channel is None or not self.channel.is_open:
             return
-        published = 0
+        published, held, healthy = 0, False, True
         try:
             self._mark_confirmed()
-            if self._hold_lease():
+            held = self._hold_lease()
+            if held:
                 published = self._publish_batch()
             if time.monotonic() - self.gauges_at > GAUGE_SECONDS:
                 self._update_gauges()
             self.beat.up()
         except OperationalError as exc:
+            healthy = False
             log.warning("relay database error: %s", exc)
             self.beat.down(f"database error: {type(exc.orig).__name__}")
-        delay = 0 if published >= self.settings.relay_batch else POLL_SECONDS
-        self.connection.ioloop.call_later(delay, self._tick)
+        self.ticked_at = time.monotonic()
+        self._schedule(self._next_round_in(published, held and healthy))
+
+    def _next_round_in(self, published: int, held: bool) -> float:
+        if published >= self.settings.relay_batch:
+            return 0.0  # more is waiting
+        if published or self.inflight or self.confirmed or not held or self.waker is None or not self.waker.live:
+            return POLL_SECONDS  # busy, a standby or failing, or nothing would wake it
+        # idle: woken on commit; else back by the fallback poll, and in time to renew the lease
+        return max(0.0, min(self.settings.relay_idle_poll_seconds, self.lease_until - time.monotonic()))
 
     def _publish_batch(self) -> int:
         room = min(self.settings.relay_batch, self.settings.relay_window - len(self.inflight))
@@ -245,6 +293,133 @@ class OutboxRelay:
         metrics.OUTBOX_PENDING.labels(self.service).set(pending)
         metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(age)
         self.gauges_at = time.monotonic()
+
+
+def wake_on_commit(db: Database, ioloop, wake) -> CommitListener | DataVersionWatch | None:
+    """What tells the relay of `db` that rows were committed, calling `wake()` on `ioloop`."""
+    if is_sqlite(db.url):
+        return DataVersionWatch(db.engine.url.database or "", ioloop, wake)
+    if db.engine.dialect.driver == "psycopg2":
+        return CommitListener(db, ioloop, wake)
+    return None
+
+
+class CommitListener:
+    """PostgreSQL: LISTENs for the outbox's NOTIFY on a connection of its own, whose socket the
+    relay's ioloop watches beside the broker's. `live` while listening; a lost connection is opened
+    again with back-off (meanwhile the relay polls fast), and every (re)start wakes the relay once
+    for what committed while nobody listened."""
+
+    def __init__(self, db: Database, ioloop, wake):
+        self.db, self.ioloop, self.wake = db, ioloop, wake
+        self.connection: Any = None
+        self.fd = -1  # the connection's socket, watched by the ioloop
+        self.retry: Any = None
+        self.backoff = 0.5
+
+    @property
+    def live(self) -> bool:
+        return self.connection is not None
+
+    def start(self) -> None:
+        self.retry = None
+        engine = self.db.engine
+        cargs, cparams = engine.dialect.create_connect_args(engine.url)
+        # it blocks the ioloop while it connects: not for long; keepalives notice a connection
+        # dropped without a word within about a minute
+        cparams = {"connect_timeout": 5, **cparams, "keepalives": 1, "keepalives_idle": 30,
+                   "keepalives_interval": 10, "keepalives_count": 3}
+        connection = None
+        try:
+            connection = psycopg2.connect(*cargs, **cparams)
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(f"LISTEN {outbox.CHANNEL}")
+        except psycopg2.Error as exc:
+            log.warning("cannot listen for outbox commits (%s); polling, trying again in %.1fs",
+                        str(exc).strip(), self.backoff)
+            if connection is not None:
+                connection.close()
+            self._retry_later()
+            return
+        self.connection, self.fd, self.backoff = connection, connection.fileno(), 0.5
+        self.ioloop.add_handler(self.fd, self._readable, self.ioloop.READ)
+        self.wake()
+
+    def _readable(self, _fd, _events) -> None:
+        try:
+            self.connection.poll()
+        except psycopg2.Error as exc:
+            log.warning("outbox listener lost (%s); polling, listening again in %.1fs", str(exc).strip(),
+                        self.backoff)
+            self._drop()
+            self._retry_later()
+            self.wake()  # to poll fast until it listens again
+            return
+        if self.connection.notifies:
+            self.connection.notifies.clear()
+            self.wake()
+
+    def _retry_later(self) -> None:
+        self.retry = self.ioloop.call_later(self.backoff, self.start)
+        self.backoff = min(self.backoff * 2, LISTEN_BACKOFF_MAX)
+
+    def _drop(self) -> None:
+        if self.connection is not None:
+            try:
+                self.ioloop.remove_handler(self.fd)
+            except OSError:
+                pass  # a connection that failed is closed already, and its socket with it
+            try:
+                self.connection.close()
+            except psycopg2.Error:
+                pass
+            self.connection = None
+
+    def stop(self) -> None:
+        if self.retry is not None:
+            self.ioloop.remove_timeout(self.retry)
+            self.retry = None
+        self._drop()
+
+
+class DataVersionWatch:
+    """SQLite: `PRAGMA data_version` on a connection of its own changes whenever another connection
+    (another process) commits; it is read every POLL_SECONDS, which costs microseconds where a
+    look at the outbox costs a millisecond and more."""
+
+    live = True
+
+    def __init__(self, path: str, ioloop, wake):
+        self.path, self.ioloop, self.wake = path, ioloop, wake
+        self.connection: sqlite3.Connection | None = None
+        self.version: int | None = None
+        self.timer: Any = None
+
+    def start(self) -> None:
+        try:
+            self.connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:  # then every check wakes the relay: it polls as before
+            log.warning("cannot watch %s for commits: %s", self.path, exc)
+        self._check()
+
+    def _check(self) -> None:
+        try:
+            version = self.connection.execute("PRAGMA data_version").fetchone()[0] if self.connection else None
+        except sqlite3.Error:
+            version = None  # look at the outbox anyway
+        if version is None or version != self.version:
+            self.version = version
+            self.wake()
+        self.timer = self.ioloop.call_later(POLL_SECONDS, self._check)
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.ioloop.remove_timeout(self.timer)
+            self.timer = None
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
 
 
 def main(service: str, metadata, settings, unconsumed: frozenset[str] = frozenset()) -> None:

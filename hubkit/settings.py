@@ -78,6 +78,7 @@ class HubSettings(BaseSettings):
     relay_batch: PositiveInt = 500
     relay_window: PositiveInt = 1000
     relay_lease_seconds: PositiveFloat = 5.0
+    relay_idle_poll_seconds: PositiveFloat = 2.0  # an idle relay looks at its outbox this often, woken or not
     consumer_max_attempts: PositiveInt = 5
     retry_base_seconds: PositiveFloat = 1.0
     retry_max_seconds: PositiveFloat = 60.0

@@ -9,15 +9,16 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import httpx
 import pika
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from hub import components
 from hub.supervisor import free_port
-from hubkit import broker, clock, topology
+from hubkit import broker, clock, outbox, topology
 from hubkit.db import Database
 from hubkit.envelope import Envelope
 from services.accounting.models import metadata as accounting_metadata
@@ -152,28 +153,53 @@ def test_a_removed_vhost_takes_its_component_users_along(session_name):
 
 
 # -- the relay -------------------------------------------------------------------------------
-@pytest.fixture
-def accounting_relay(bare_hub, tmp_path):
-    """`hub relay accounting` as the hub starts it (with accounting's own broker user), on an
-    outbox of its own; yields (the outbox's database, the relay's metrics URL)."""
-    settings, _ = bare_hub
-    db_url = f"sqlite:///{tmp_path / 'accounting.db'}"
-    components.migrate("accounting", db_url)
-    db = Database(db_url, accounting_metadata)
+@contextmanager
+def _relay(settings, db_url: str, tmp_path, **env):
+    """`hub relay accounting` as the hub starts it (with accounting's own broker user) on the
+    outbox at `db_url`, with these settings besides; yields its metrics port."""
     port = free_port()
     own_uri = {a.name: u for a, u in components.broker_accounts(settings).items()}["accounting"]
     env = {**os.environ, "HUB_VAR_DIR": str(tmp_path), "HUB_AMQP_URI": own_uri, "HUB_ACCOUNTING_DB_URL": db_url,
-           "HUB_METRICS_PORT": str(port), "HUB_RELAY_LEASE_SECONDS": "2"}
+           "HUB_METRICS_PORT": str(port), **env}
     log = open(tmp_path / "relay.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "relay", "accounting"], env=env, stdout=log,
                             stderr=subprocess.STDOUT, cwd=components.PROJECT_ROOT, start_new_session=True)
     log.close()
     try:
-        yield db, f"http://127.0.0.1:{port}/metrics"
+        yield port
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
-        db.dispose()
+
+
+@pytest.fixture
+def accounting_relay(bare_hub, tmp_path):
+    """The accounting relay on an outbox of its own (SQLite); yields (the outbox's database, the
+    relay's metrics URL)."""
+    settings, _ = bare_hub
+    db_url = f"sqlite:///{tmp_path / 'accounting.db'}"
+    components.migrate("accounting", db_url)
+    db = Database(db_url, accounting_metadata)
+    with _relay(settings, db_url, tmp_path, HUB_RELAY_LEASE_SECONDS="2") as port:
+        yield db, f"http://127.0.0.1:{port}/metrics"
+    db.dispose()
+
+
+@pytest.fixture
+def outbox_url(request, session_name, tmp_path):
+    """A migrated accounting outbox of its own: a PostgreSQL database, or a SQLite file."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'accounting.db'}"
+        components.migrate("accounting", url)
+        yield url
+        return
+    prefix = f"{session_name}_{tmp_path.name[-12:].replace('-', '_').lower()}"
+    url = infra.create_databases(prefix, ["accounting"])["accounting"]
+    try:
+        components.migrate("accounting", url)
+        yield url
+    finally:
+        infra.drop_databases(prefix, ["accounting"])
 
 
 def _outbox_voucher(db, number: str) -> str:
@@ -227,6 +253,82 @@ def test_a_relay_publishes_again_later_what_a_full_queue_refused(bare_hub, accou
     finally:
         channel.queue_delete("away.voucher_posted")
         connection.close()
+
+
+def _emit_voucher(db, number: str) -> str:
+    """A voucher_posted event written as the services write events (hubkit.outbox.emit)."""
+    with db.session() as s:
+        return outbox.emit(s, db.metadata.tables, source="accounting", event_type="voucher_posted",
+                           aggregate_id=number, payload={"id": number}, actor="test", correlation_id="").event_id
+
+
+def _published_within(db, event_id: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _row(db, event_id).published_at is not None:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# an idle relay looks at its outbox every 30 s and renews its lease every 40 s: whatever it
+# publishes sooner, it was woken for
+SLEEPY = {"HUB_RELAY_IDLE_POLL_SECONDS": "30", "HUB_RELAY_LEASE_SECONDS": "120"}
+
+
+@pytest.mark.parametrize("outbox_url", ["postgresql", "sqlite"], indirect=True)
+def test_an_idle_relay_publishes_a_commit_at_once_not_at_its_next_poll(bare_hub, outbox_url, tmp_path):
+    settings, _ = bare_hub
+    db = Database(outbox_url, accounting_metadata)
+    with _relay(settings, outbox_url, tmp_path, **SLEEPY):
+        first = _emit_voucher(db, "v-0")
+        wait_for(lambda: _row(db, first).published_at is not None, 30, 0.1, "the relay up and publishing")
+        for n in range(1, 4):
+            time.sleep(1)  # idle: the next look at the outbox is 30 s away
+            event_id = _emit_voucher(db, f"v-{n}")
+            assert _published_within(db, event_id, 2), f"event {n} waited for the idle poll"
+    db.dispose()
+
+
+@pytest.mark.parametrize("outbox_url", ["postgresql"], indirect=True)
+def test_a_commit_whose_wake_up_is_lost_is_published_by_the_idle_poll(bare_hub, outbox_url, tmp_path):
+    settings, _ = bare_hub
+    db = Database(outbox_url, accounting_metadata)
+    with _relay(settings, outbox_url, tmp_path, HUB_RELAY_IDLE_POLL_SECONDS="2", HUB_RELAY_LEASE_SECONDS="120"):
+        first = _emit_voucher(db, "v-0")
+        wait_for(lambda: _row(db, first).published_at is not None, 30, 0.1, "the relay up and publishing")
+        time.sleep(1)
+        silent = _outbox_voucher(db, "v-1")  # written without the NOTIFY: nothing wakes the relay
+        assert _published_within(db, silent, 6), "the idle poll did not find the row"
+    db.dispose()
+
+
+@pytest.mark.parametrize("outbox_url", ["postgresql"], indirect=True)
+def test_a_relay_whose_listening_connection_is_cut_listens_again(bare_hub, outbox_url, tmp_path):
+    settings, _ = bare_hub
+    db = Database(outbox_url, accounting_metadata)
+    database = outbox_url.rsplit("/", 1)[1]
+
+    def listeners(terminate: bool = False) -> int:
+        what = "pg_terminate_backend(pid)" if terminate else "pid"
+        with db.session() as s:
+            return len(s.execute(text(f"SELECT {what} FROM pg_stat_activity "  # noqa: S608 (no input)
+                                      "WHERE datname = :db AND query = 'LISTEN hub_outbox'"),
+                                 {"db": database}).all())
+
+    with _relay(settings, outbox_url, tmp_path, **SLEEPY) as port:
+        first = _emit_voucher(db, "v-0")
+        wait_for(lambda: _row(db, first).published_at is not None, 30, 0.1, "the relay up and publishing")
+        assert listeners(terminate=True) == 1
+        # not listening: it polls as before, and stays ready
+        during = _emit_voucher(db, "v-1")
+        assert _published_within(db, during, 2)
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        wait_for(listeners, 10, 0.2, "the relay listening again")
+        time.sleep(1)  # idle again
+        after = _emit_voucher(db, "v-2")
+        assert _published_within(db, after, 2), "the relay did not listen again"
+    db.dispose()
 
 
 SHOP = {"app_key": "k", "app_secret": "s", "shops": [{"shop": "main", "access_token": "a", "refresh_token": "r",
