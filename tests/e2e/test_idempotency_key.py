@@ -147,3 +147,28 @@ def test_a_purchase_receipt_retried_after_its_gateway_died_answers_the_first_rec
         receipts = c.get(f"/purchase-orders/{po['id']}").json()["receipts"]
     assert retry.status_code == 201, retry.text  # not 409 "nothing open": the receipt it made
     assert [r["id"] for r in receipts] == [retry.json()["receipt"]["id"]]
+
+
+def test_a_purchase_return_retried_after_its_gateway_died_answers_the_first_return(pg_hub):
+    """The gateway asks inventory before a return to the supplier is accepted; the retry of one already
+    applied must get its first answer, not a refusal by that check (its goods have left: what is
+    left in stock is reserved for an order)."""
+    sku, supplier = unique("IDEMR"), unique("SUP")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku)
+        assert c.post("/suppliers", json={"code": supplier, "name": "Supplier"}).status_code == 201
+        po = c.post("/purchase-orders", json={"supplier": supplier, "warehouse": "WH-MAIN",
+                                              "lines": [{"sku": sku, "quantity": 10, "unit_cost": "3.00"}]}).json()
+        assert c.post(f"/purchase-orders/{po['id']}/receipts", json={}).status_code == 201
+        wait_for(lambda: [l["on_hand"] for l in c.get(f"/stock/{sku}").json()["levels"]] == [10], 60, 0.3,
+                 "the receipt in stock")
+        order_id = c.post("/orders", json=order_body(sku, unique("R"), quantity=6)).json()["id"]
+        assert wait_settled(c, [order_id])[0]["status"] == "reserved"
+    giving_back, key = {"lines": [{"line_no": 1, "quantity": 4}], "reason": "damaged"}, unique("rtv")
+    _answer_lost(pg_hub, f"/purchase-orders/{po['id']}/returns", giving_back, key, role="purchasing")
+    with pg_hub.client("purchasing") as c:
+        wait_for(lambda: c.get(f"/stock/{sku}").json()["levels"][0]["on_hand"] == 6, 60, 0.3, "the goods gone back")
+        retry = c.post(f"/purchase-orders/{po['id']}/returns", json=giving_back, headers={"Idempotency-Key": key})
+        returns = c.get(f"/purchase-orders/{po['id']}").json()["returns"]
+    assert retry.status_code == 201, retry.text  # not 409 "not free to take": the return it made
+    assert [r["id"] for r in returns] == [retry.json()["return_id"]]
