@@ -237,20 +237,28 @@ def record_payment(uow, direction: str, counterparty: str, amount: str, business
         errors.add("reference", "required, at most 64 characters (the bank reference)")
     value, day = _amount(errors, "amount", amount), _day(errors, business_date)
     errors.raise_if_any("the payment is invalid")
-    _refuse_another_payment_under(uow.session, reference, value)
+    _refuse_another_payment_under(uow.session, reference, counterparty, value, day)
     return post_manual(uow, "payment", reference, day, domain.payment(direction, counterparty, value, reference, rules))
 
 
-def _refuse_another_payment_under(s, reference: str, amount: Decimal) -> None:
-    """The bank reference makes a payment one: the same reference and amount again is a retry (answered
-    with the voucher already posted), the same reference with another amount is a different payment."""
-    posted = s.execute(select(vouchers.c.total).where(vouchers.c.kind == "payment",
-                                                      vouchers.c.source_id == reference)).scalar()
-    if posted is None or cents(posted) == cents(amount):
+def _refuse_another_payment_under(s, reference: str, counterparty: str, amount: Decimal, day: date) -> None:
+    """The bank reference makes a payment one: the same reference, counterparty, amount and day again
+    is a retry (answered with the voucher already posted); under the same reference anything else is a
+    different payment, refused naming what differs."""
+    posted = s.execute(select(vouchers.c.total, vouchers.c.business_date, voucher_lines.c.aux)
+                       .join(voucher_lines, voucher_lines.c.voucher_id == vouchers.c.id)
+                       .where(vouchers.c.kind == "payment", vouchers.c.source_id == reference,
+                              voucher_lines.c.aux != "")).first()
+    if posted is None:
         return
-    raise Conflict(f"bank reference {reference} is already posted with amount {cents(posted)}, not {cents(amount)}",
-                   [{"field": "amount", "message": f"posted {cents(posted)} under this reference; "
-                                                  f"this request says {cents(amount)}"}])
+    differences = [(field, str(was), str(now)) for field, was, now in (
+        ("counterparty", posted.aux, counterparty), ("amount", cents(posted.total), cents(amount)),
+        ("business_date", posted.business_date, day)) if was != now]
+    if differences:
+        raise Conflict(f"bank reference {reference} is already posted as another payment: "
+                       + ", ".join(f"{field} {was}, not {now}" for field, was, now in differences),
+                       [{"field": field, "message": f"posted {was} under this reference; this request says {now}"}
+                        for field, was, now in differences])
 
 
 def record_settlement(uow, channel: str, shop: str, reference: str, business_date: str, gross: str,

@@ -77,6 +77,21 @@ def test_the_same_bank_reference_with_another_amount_is_refused(hub):
     assert len(vouchers(http, finance)) == 1
 
 
+@pytest.mark.parametrize("field,value", [("counterparty", "supplier:OTHER"), ("business_date", "2026-11-21")])
+def test_the_same_bank_reference_for_another_supplier_or_day_is_refused(hub, field, value):
+    """The reference names one bank transaction: the same one again with another supplier or day is
+    not a retry, and answering the first voucher would leave the second payment unbooked."""
+    http, finance, _ = hub
+    first = http.post("/accounting/payments", json=payment("100.00"), headers=finance)
+    assert first.status_code == 201, first.text
+    other = http.post("/accounting/payments", json={**payment("100.00"), field: value}, headers=finance)
+    assert other.status_code == 409, other.text
+    assert other.headers["content-type"] == PROBLEM
+    body = other.json()
+    assert [e["field"] for e in body["errors"]] == [field]
+    assert payment("100.00")[field] in body["errors"][0]["message"] and value in body["errors"][0]["message"]
+    assert len(vouchers(http, finance)) == 1
+
 def closed_periods(db):
     from sqlalchemy import select
 
