@@ -133,13 +133,18 @@ def test_a_receipt_and_a_return_retried_after_their_gateway_died_are_applied_onc
     assert returned.json()["return_id"] and returned.json()["order"]["id"] == order_id
 
 
+def _purchase_order(c, sku: str, quantity: int) -> dict:
+    """A purchase order for `quantity` of a new SKU from a new supplier."""
+    supplier = unique("SUP")
+    stock_sku(c, sku)
+    assert c.post("/suppliers", json={"code": supplier, "name": "Supplier"}).status_code == 201
+    return c.post("/purchase-orders", json={"supplier": supplier, "warehouse": "WH-MAIN",
+                                            "lines": [{"sku": sku, "quantity": quantity, "unit_cost": "2.50"}]}).json()
+
+
 def test_a_purchase_receipt_retried_after_its_gateway_died_answers_the_first_receipt(pg_hub):
-    sku, supplier = unique("IDEMP"), unique("SUP")
     with pg_hub.client("admin") as c:
-        stock_sku(c, sku)
-        assert c.post("/suppliers", json={"code": supplier, "name": "Supplier"}).status_code == 201
-        po = c.post("/purchase-orders", json={"supplier": supplier, "warehouse": "WH-MAIN",
-                                              "lines": [{"sku": sku, "quantity": 4, "unit_cost": "2.50"}]}).json()
+        po = _purchase_order(c, unique("IDEMP"), 4)
     delivery, key = {"reference": unique("DN")}, unique("grn")  # everything open
     _answer_lost(pg_hub, f"/purchase-orders/{po['id']}/receipts", delivery, key, role="purchasing")
     with pg_hub.client("purchasing") as c:
@@ -153,12 +158,9 @@ def test_a_purchase_return_retried_after_its_gateway_died_answers_the_first_retu
     """The gateway asks inventory before a return to the supplier is accepted; the retry of one already
     applied must get its first answer, not a refusal by that check (its goods have left: what is
     left in stock is reserved for an order)."""
-    sku, supplier = unique("IDEMR"), unique("SUP")
+    sku = unique("IDEMR")
     with pg_hub.client("admin") as c:
-        stock_sku(c, sku)
-        assert c.post("/suppliers", json={"code": supplier, "name": "Supplier"}).status_code == 201
-        po = c.post("/purchase-orders", json={"supplier": supplier, "warehouse": "WH-MAIN",
-                                              "lines": [{"sku": sku, "quantity": 10, "unit_cost": "3.00"}]}).json()
+        po = _purchase_order(c, sku, 10)
         assert c.post(f"/purchase-orders/{po['id']}/receipts", json={}).status_code == 201
         wait_for(lambda: [l["on_hand"] for l in c.get(f"/stock/{sku}").json()["levels"]] == [10], 60, 0.3,
                  "the receipt in stock")
