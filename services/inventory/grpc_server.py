@@ -153,8 +153,11 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     @rpc
     def ReceiveTransfer(self, request, context):
         with self._uow(context) as uow:
-            transfers.receive(uow, request.transfer_id, request.bin)
-            return _transfer(transfers.read(uow.session, request.transfer_id))
+            def apply() -> pb.Transfer:
+                transfers.receive(uow, request.transfer_id, request.bin)
+                return _transfer(transfers.read(uow.session, request.transfer_id))
+            # ShipTransfer answers a Transfer too: recorded under its own name
+            return commands.once(uow, context, pb.Transfer, apply, command="ReceiveTransfer")
 
     @rpc
     def GetTransfer(self, request, context):

@@ -174,3 +174,21 @@ def test_a_purchase_return_retried_after_its_gateway_died_answers_the_first_retu
         returns = c.get(f"/purchase-orders/{po['id']}").json()["returns"]
     assert retry.status_code == 201, retry.text  # not 409 "not free to take": the return it made
     assert [r["id"] for r in returns] == [retry.json()["return_id"]]
+
+
+def test_a_transfer_receipt_retried_after_its_gateway_died_answers_the_transfer_received(pg_hub):
+    sku = unique("IDEMT")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku, warehouse="WH-FROM", quantity=5)
+        stock_sku(c, sku, warehouse="WH-TO")
+        shipped = c.post("/transfers", json={"from_warehouse": "WH-FROM", "to_warehouse": "WH-TO",
+                                             "lines": [{"sku": sku, "quantity": 3}]})
+        assert shipped.status_code == 201, shipped.text
+    path, key = f"/transfers/{shipped.json()['transfer_id']}/receive", unique("trf")
+    _answer_lost(pg_hub, path, {}, key)
+    with pg_hub.client("warehouse") as c:
+        retry = c.post(path, json={}, headers={"Idempotency-Key": key})
+        levels = {l["warehouse"]: l for l in c.get(f"/stock/{sku}").json()["levels"]}
+    assert retry.status_code == 200, retry.text  # not 409 "already received": the receipt it made
+    assert retry.json()["status"] == "received"
+    assert (levels["WH-TO"]["on_hand"], levels["WH-TO"]["in_transit"]) == (3, 0)
