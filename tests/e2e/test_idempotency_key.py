@@ -192,3 +192,20 @@ def test_a_transfer_receipt_retried_after_its_gateway_died_answers_the_transfer_
     assert retry.status_code == 200, retry.text  # not 409 "already received": the receipt it made
     assert retry.json()["status"] == "received"
     assert (levels["WH-TO"]["on_hand"], levels["WH-TO"]["in_transit"]) == (3, 0)
+
+
+def test_a_purchase_order_retried_after_its_gateway_died_is_made_once(pg_hub):
+    sku, supplier = unique("IDEMPO"), unique("SUP")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku)
+        assert c.post("/suppliers", json={"code": supplier, "name": "Supplier"}).status_code == 201
+    body, key = {"supplier": supplier, "warehouse": "WH-MAIN",
+                 "lines": [{"sku": sku, "quantity": 4, "unit_cost": "2.50"}]}, unique("po")
+    _answer_lost(pg_hub, "/purchase-orders", body, key, role="purchasing")
+    with pg_hub.client("purchasing") as c:
+        retry = c.post("/purchase-orders", json=body, headers={"Idempotency-Key": key})
+    purchase_orders = pg_hub.dbs["procurement"].metadata.tables["purchase_orders"]
+    with pg_hub.dbs["procurement"].reader() as s:
+        made = s.execute(select(purchase_orders.c.id).where(purchase_orders.c.supplier == supplier)).scalars().all()
+    assert retry.status_code == 201, retry.text
+    assert made == [retry.json()["id"]]  # the goods are ordered once
