@@ -229,8 +229,8 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def Pick(self, request, context):
         r = request
         with self._uow(context) as uow:
-            done = reservations.pick(uow, r.order_id, r.line_no, r.warehouse, r.bin, r.code, r.quantity)
-            return pb.PickResponse(**done)
+            return commands.once(uow, context, pb.PickResponse, lambda: pb.PickResponse(
+                **reservations.pick(uow, r.order_id, r.line_no, r.warehouse, r.bin, r.code, r.quantity)))
 
     @rpc
     def AuditStock(self, request, context):

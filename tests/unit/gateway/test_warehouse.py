@@ -258,6 +258,30 @@ def test_scan_pick_in_the_wrong_bin_then_the_right_one(hub):
     assert_problem(over, 409, "3 units reserved in SH, 2 picked", "quantity")
 
 
+def test_a_pick_retried_after_its_answer_was_lost_is_recorded_once(hub, tmp_path):
+    """The gateway forgets a key whose request failed (5xx, or its process died): the retry reaches
+    inventory again, which answers the pick's command id with the first reply."""
+    from sqlalchemy import delete
+
+    from gateway.models import idempotency_keys
+    http, keys, db = hub
+    staff = keys["warehouse"]
+    ok(scan_receive_tea(http, staff), 201)
+    order = Envelope(type="order_placed", source="order", aggregate_id="ORD1", sequence=1, correlation_id="c",
+                     actor="tester", payload={"order_id": "ORD1", "lines": [{"line_no": 1, "sku": "TEA",
+                                                                               "quantity": 3}]})
+    with UnitOfWork(db, "inventory", "tester", "c") as uow:
+        assert reservations.reserve_order(uow, order)[0]["status"] == "reserved"
+    pick = {"order_id": "ORD1", "line_no": 1, "warehouse": "SH", "bin": "A-01", "code": "LOT:L1", "quantity": 2}
+    first = ok(http.post("/scan/pick", json=pick, headers={**staff, "Idempotency-Key": "pick-1"}), 201)
+    gateway_db = Database(f"sqlite:///{tmp_path / 'gateway.db'}", idempotency_keys.metadata)
+    with gateway_db.session() as s:
+        assert s.execute(delete(idempotency_keys).where(idempotency_keys.c.key == "pick-1")).rowcount == 1
+    gateway_db.dispose()
+    retry = http.post("/scan/pick", json=pick, headers={**staff, "Idempotency-Key": "pick-1"})
+    assert retry.status_code == 201, retry.text  # not 409 "2 picked" of 3, nor 4 picked
+    assert retry.json() == first and first["picked"] == 2
+
 def test_transfer_ship_and_receive_round_trip(hub):
     http, keys, _ = hub
     staff = keys["warehouse"]
