@@ -256,7 +256,7 @@ def _refuse_another_payment_under(s, reference: str, counterparty: str, amount: 
         ("business_date", posted.business_date, day)) if was != now]
     if differences:
         raise Conflict(f"bank reference {reference} is already posted as another payment: "
-                       + ", ".join(f"{field} {was}, not {now}" for field, was, now in differences),
+                       + "; ".join(f"{field} {was}, not {now}" for field, was, now in differences),
                        [{"field": field, "message": f"posted {was} under this reference; this request says {now}"}
                         for field, was, now in differences])
 
