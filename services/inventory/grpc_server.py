@@ -182,33 +182,41 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def OpenCount(self, request, context):
         r = request
         with self._uow(context) as uow:
-            done = counts.open_count(uow, r.warehouse, list(r.bins), list(r.skus), r.kind or "cycle", r.note)
-            return _count(counts.read(uow.session, done["count_id"]))
+            def apply() -> pb.Count:
+                done = counts.open_count(uow, r.warehouse, list(r.bins), list(r.skus), r.kind or "cycle", r.note)
+                return _count(counts.read(uow.session, done["count_id"]))
+            return commands.once(uow, context, pb.Count, apply, command="OpenCount")
 
     @rpc
     def RecordCount(self, request, context):
         r = request
         with self._uow(context) as uow:
-            done = counts.record(uow, r.count_id, r.bin, r.code, r.quantity, r.replace)
-            return pb.CountEntry(**done)
+            return commands.once(uow, context, pb.CountEntry, lambda: pb.CountEntry(
+                **counts.record(uow, r.count_id, r.bin, r.code, r.quantity, r.replace)))
 
     @rpc
     def SubmitCount(self, request, context):
         with self._uow(context) as uow:
-            counts.submit(uow, request.count_id, self.settings.count_approval_limit, request.zero_uncounted)
-            return _count(counts.read(uow.session, request.count_id))
+            def apply() -> pb.Count:
+                counts.submit(uow, request.count_id, self.settings.count_approval_limit, request.zero_uncounted)
+                return _count(counts.read(uow.session, request.count_id))
+            return commands.once(uow, context, pb.Count, apply, command="SubmitCount")
 
     @rpc
     def ApproveCount(self, request, context):
         with self._uow(context) as uow:
-            counts.approve(uow, request.count_id)
-            return _count(counts.read(uow.session, request.count_id))
+            def apply() -> pb.Count:
+                counts.approve(uow, request.count_id)
+                return _count(counts.read(uow.session, request.count_id))
+            return commands.once(uow, context, pb.Count, apply, command="ApproveCount")
 
     @rpc
     def CancelCount(self, request, context):
         with self._uow(context) as uow:
-            counts.cancel(uow, request.count_id)
-            return _count(counts.read(uow.session, request.count_id))
+            def apply() -> pb.Count:
+                counts.cancel(uow, request.count_id)
+                return _count(counts.read(uow.session, request.count_id))
+            return commands.once(uow, context, pb.Count, apply, command="CancelCount")
 
     @rpc
     def GetCount(self, request, context):
