@@ -165,10 +165,12 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
 
     def _lot(self, context, action, request):
         with self._uow(context) as uow:
-            done = action(uow, request.sku, request.lot, request.note)
-            return pb.LotHold(sku=done["sku"], lot=done["lot"], status=done["status"],
-                              quantities=[pb.LotQuantity(warehouse=w, quantity=q)
-                                          for w, q in done["quantities"].items()])
+            def apply() -> pb.LotHold:
+                done = action(uow, request.sku, request.lot, request.note)
+                return pb.LotHold(sku=done["sku"], lot=done["lot"], status=done["status"],
+                                  quantities=[pb.LotQuantity(warehouse=w, quantity=q)
+                                              for w, q in done["quantities"].items()])
+            return commands.once(uow, context, pb.LotHold, apply, command=f"lot {action.__name__}")
 
     @rpc
     def HoldLot(self, request, context):

@@ -306,6 +306,14 @@ def test_a_count_opened_scanned_and_submitted_again_after_lost_answers_counts_on
     assert retry.json() == first.json() and first.json()["posted_value"] == "-10.00"  # 4 short at 2.50
     assert ok(http.get("/stock/TEA", params={"warehouse": "SH"}, headers=staff))["levels"][0]["on_hand"] == 6
 
+def test_a_lot_hold_retried_after_its_answer_was_lost_answers_the_hold(hub, tmp_path):
+    http, keys, _ = hub
+    staff = keys["warehouse"]
+    ok(scan_receive_tea(http, staff), 201)
+    first, retry = answer_lost(http, tmp_path, "/lots/TEA/L1/hold", {"note": "recall"}, staff)
+    assert retry.status_code == 200, retry.text  # not 409 "already quarantined"
+    assert retry.json() == first.json() and first.json()["status"] == "quarantined"
+
 def test_transfer_ship_and_receive_round_trip(hub):
     http, keys, _ = hub
     staff = keys["warehouse"]
