@@ -155,6 +155,15 @@ def print_summary(summary: dict) -> None:
         print(f"  {r['account']:10s} {r['name'][:34]:34s} {r['debit']:>12s} {r['credit']:>12s} {r['closing']:>12s}")
     print(f"  {'total':45s} {tb['total_debit']:>12s} {tb['total_credit']:>12s}")
     print(f"  balanced (debits = credits, balances sum to zero): {'yes' if tb['balanced'] else 'NO'}")
+    audit = summary["books_audit"]
+    print("\nthe books against the stock and the purchase documents (GET /audit/books): "
+          + ("they agree" if audit["agrees"] else "DIFFERENCES"))
+    for r in audit["inventory"]:
+        print(f"  {r['cost_centre']:33s} books {r['books']:>10s}  stock {r['stock']:>10s}  "
+              f"difference {r['difference']:>8s}")
+    for r in audit["payables"]:
+        print(f"  {r['account']} {r['counterparty']:28s} books {r['books']:>10s}  documents {r['documents']:>10s}  "
+              f"difference {r['difference'] or 'not compared':>8s}")
     for ledger, l in summary.get("ledgers", {}).items():
         rec = l["reconciliation"]
         print(f"\nledger {ledger}: {l['confirmed']} vouchers confirmed, {l['rejected']} rejected, "
@@ -253,6 +262,7 @@ def run_demo(as_json: bool = False) -> None:
                 summary = summarize(orders, client.get("/stock-value").json(), vouchers,
                                     client.get("/accounting/trial-balance", params={"period": period}).json(),
                                     time.monotonic() - started)
+                summary["books_audit"] = client.get("/audit/books").json()
                 say("waiting for the ledger to confirm every voucher ...")
                 summary["ledgers"] = ledger_summary(client, s, period, len(vouchers))
         finally:

@@ -121,6 +121,14 @@ def process_table(metrics_ports, ledgers=(), shop_platforms=()) -> list[Proc]:
 shop_platforms = components.shop_platforms
 
 
+def _last_line(log: Path) -> str:
+    """What a process wrote last (its fatal error, e.g. a port already in use), shortened."""
+    with open(log, "rb") as f:
+        f.seek(max(f.seek(0, os.SEEK_END) - 4096, 0))
+        lines = [l.strip() for l in f.read().decode(errors="replace").splitlines() if l.strip()]
+    return (lines[-1] if lines else "no output")[:300]
+
+
 class Stack:
     """The processes of the embedded default (or of a test session), each in its own
     process group so that one can be killed -9 without touching the others, and each dying with
@@ -243,7 +251,8 @@ class Stack:
         while pending and time.monotonic() < deadline:
             for name in sorted(pending):
                 if not self.running(name):
-                    raise RuntimeError(f"{name} exited early; see {self.log_dir / (name + '.log')}")
+                    log = self.log_dir / (name + ".log")
+                    raise RuntimeError(f"{name} exited early ({_last_line(log)}); see {log}")
                 if self._ready(name):
                     pending.discard(name)
             if pending:

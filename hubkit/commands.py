@@ -15,6 +15,9 @@ from hubkit import clock
 from hubkit.db import UnitOfWork
 
 COMMAND_KEY = "x-hub-command-id"  # gRPC metadata
+# with COMMAND_KEY: only answer the recorded reply, or an empty one when the command was not applied
+# (the gateway asks this before its pre-checks, which a command already applied may no longer pass)
+REPLAY_ONLY_KEY = "x-hub-command-replay-only"
 
 Reply = TypeVar("Reply", bound=Message)
 
@@ -32,17 +35,23 @@ def command_id(user: str, key: str) -> str:
     return hashlib.sha256(f"{user}\n{key}".encode()).hexdigest()
 
 
-def once(uow: UnitOfWork, context, reply_type: type[Reply], build: Callable[[], Reply]) -> Reply:
+def once(uow: UnitOfWork, context, reply_type: type[Reply], build: Callable[[], Reply],
+         command: str | None = None) -> Reply:
     """`build()` (apply the command, return its reply) once per command id, inside `uow`; a repeat
-    answers the reply recorded the first time. Without a command id, simply `build()`."""
-    wanted = dict(context.invocation_metadata()).get(COMMAND_KEY)
+    answers the reply recorded the first time. Without a command id, simply `build()`; asked for
+    the replay only, an empty reply when the command was not applied (nothing is built). `command`
+    names it where two commands answer the same reply type (default: the reply type)."""
+    metadata = dict(context.invocation_metadata())
+    wanted = metadata.get(COMMAND_KEY)
     if not wanted:
         return build()
-    table, name = uow.db.metadata.tables["commands"], reply_type.DESCRIPTOR.full_name
+    table, name = uow.db.metadata.tables["commands"], command or reply_type.DESCRIPTOR.full_name
     recorded = uow.session.execute(select(table.c.reply).where(table.c.command_id == wanted,
                                                                table.c.reply_type == name)).scalar()
     if recorded is not None:
         return reply_type.FromString(recorded)
+    if metadata.get(REPLAY_ONLY_KEY):
+        return reply_type()
     reply = build()
     # a second copy racing this one fails on the key and rolls back (the gateway's key makes it wait)
     uow.session.execute(insert(table).values(command_id=wanted, reply_type=name, reply=reply.SerializeToString(),

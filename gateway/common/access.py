@@ -6,7 +6,7 @@ from fastapi import Depends, Request
 
 from gateway import idempotency
 from gateway.errors import Problem
-from hubkit.commands import COMMAND_KEY, command_id
+from hubkit.commands import COMMAND_KEY, REPLAY_ONLY_KEY, command_id
 from hubkit.grpc_server import ACTOR_KEY, CORRELATION_KEY
 
 ANYONE = frozenset({"warehouse", "sales", "purchasing", "finance", "admin"})
@@ -39,6 +39,16 @@ def allowed(roles: frozenset):
 
 def clients(request: Request):
     return request.app.state.clients
+
+
+def first_reply(call, message, md):
+    """For a command sent again with its Idempotency-Key: the reply its service gave the first time,
+    or None when it was not applied. Asked before a route's own checks, which a command already
+    applied may no longer pass (its goods have left)."""
+    if not any(name == COMMAND_KEY for name, _ in md):
+        return None
+    reply = call(message, metadata=[*md, (REPLAY_ONLY_KEY, "1")])
+    return reply if reply.ByteSize() else None
 
 
 def exchange_rate_for(request: Request, currency: str, md) -> str:

@@ -67,15 +67,33 @@ def document_conversion(s, payload: dict, occurred_at: str, rules: domain.Rules,
 
 
 def post_manual(uow: UnitOfWork, kind: str, source_id: str, day: date, lines: list[domain.Line],
-                reverses: str | None = None, conversion: tuple[str, Decimal] | None = None) -> dict:
+                reverses: str | None = None, conversion: tuple[str, Decimal] | None = None,
+                named_by: str | None = None) -> dict:
     """Post a voucher someone asked for (payment, settlement, opening balances, reversal). A closed
-    period refuses it. The same source id again returns the voucher already posted."""
+    period refuses it. The same source id again returns the voucher already posted; with `named_by`
+    (the request field the source id comes from) only when its day and lines are the same, else it is
+    another document under a name already taken (409)."""
     period = day.strftime("%Y-%m")
+    if named_by:
+        _refuse_another_under(uow.session, kind, source_id, day, lines, named_by)
     if _is_closed(uow.session, period):
         raise domain.PeriodClosed(f"period {period} is closed; post into an open period",
                                   [{"field": "business_date", "message": f"period {period} is closed"}])
     written = _write(uow, kind, kind, source_id, period, day, lines, uow.actor, reverses, conversion)
     return written or _find(uow.session, kind, source_id)
+
+
+def _refuse_another_under(s, kind: str, source_id: str, day: date, lines: list[domain.Line], field: str) -> None:
+    posted = s.execute(select(vouchers).where(vouchers.c.kind == kind, vouchers.c.source_id == source_id)).first()
+    if posted is None:
+        return
+    def shape(rows) -> list[tuple]:
+        return sorted((r.account, cents(r.debit), cents(r.credit), r.aux, r.cost_centre) for r in rows if r.debit or r.credit)
+    if posted.business_date == day and shape(_lines_of(s, posted.id)) == shape(lines):
+        return
+    raise Conflict(f"{kind} {source_id} is already posted as voucher {posted.number} ({posted.business_date}, "
+                   f"total {cents(posted.total)}) with other lines or another day; reverse it to post another",
+                   [{"field": field, "message": f"already posted as voucher {posted.number}"}])
 
 
 def _is_closed(s, period: str) -> bool:
@@ -237,20 +255,28 @@ def record_payment(uow, direction: str, counterparty: str, amount: str, business
         errors.add("reference", "required, at most 64 characters (the bank reference)")
     value, day = _amount(errors, "amount", amount), _day(errors, business_date)
     errors.raise_if_any("the payment is invalid")
-    _refuse_another_payment_under(uow.session, reference, value)
+    _refuse_another_payment_under(uow.session, reference, counterparty, value, day)
     return post_manual(uow, "payment", reference, day, domain.payment(direction, counterparty, value, reference, rules))
 
 
-def _refuse_another_payment_under(s, reference: str, amount: Decimal) -> None:
-    """The bank reference makes a payment one: the same reference and amount again is a retry (answered
-    with the voucher already posted), the same reference with another amount is a different payment."""
-    posted = s.execute(select(vouchers.c.total).where(vouchers.c.kind == "payment",
-                                                      vouchers.c.source_id == reference)).scalar()
-    if posted is None or cents(posted) == cents(amount):
+def _refuse_another_payment_under(s, reference: str, counterparty: str, amount: Decimal, day: date) -> None:
+    """The bank reference makes a payment one: the same reference, counterparty, amount and day again
+    is a retry (answered with the voucher already posted); under the same reference anything else is a
+    different payment, refused naming what differs."""
+    posted = s.execute(select(vouchers.c.total, vouchers.c.business_date, voucher_lines.c.aux)
+                       .join(voucher_lines, voucher_lines.c.voucher_id == vouchers.c.id)
+                       .where(vouchers.c.kind == "payment", vouchers.c.source_id == reference,
+                              voucher_lines.c.aux != "")).first()
+    if posted is None:
         return
-    raise Conflict(f"bank reference {reference} is already posted with amount {cents(posted)}, not {cents(amount)}",
-                   [{"field": "amount", "message": f"posted {cents(posted)} under this reference; "
-                                                  f"this request says {cents(amount)}"}])
+    differences = [(field, str(was), str(now)) for field, was, now in (
+        ("counterparty", posted.aux, counterparty), ("amount", cents(posted.total), cents(amount)),
+        ("business_date", posted.business_date, day)) if was != now]
+    if differences:
+        raise Conflict(f"bank reference {reference} is already posted as another payment: "
+                       + "; ".join(f"{field} {was}, not {now}" for field, was, now in differences),
+                       [{"field": field, "message": f"posted {was} under this reference; this request says {now}"}
+                        for field, was, now in differences])
 
 
 def record_settlement(uow, channel: str, shop: str, reference: str, business_date: str, gross: str,
@@ -268,7 +294,8 @@ def record_settlement(uow, channel: str, shop: str, reference: str, business_dat
         errors.add("commission", "commission and fees exceed what the platform collected")
     errors.raise_if_any("the settlement is invalid")
     return post_manual(uow, "settlement", f"{channel}/{shop}/{reference}", day,
-                       domain.settlement(channel, shop, reference, gross_v, commission_v, fees_v, rules))
+                       domain.settlement(channel, shop, reference, gross_v, commission_v, fees_v, rules),
+                       named_by="reference")
 
 
 def import_opening_balances(uow, business_date: str, rows: list[dict], rules) -> dict:
@@ -291,7 +318,7 @@ def import_opening_balances(uow, business_date: str, rows: list[dict], rules) ->
         lines.append(domain.Line(str(row.get("account", "")), "Opening balance", debit=debit, credit=credit,
                                  aux=row.get("aux") or ""))
     errors.raise_if_any("the opening balances are invalid")
-    return post_manual(uow, "opening", f"opening:{day.isoformat()}", day, lines)
+    return post_manual(uow, "opening", f"opening:{day.isoformat()}", day, lines, named_by="business_date")
 
 
 def reverse_voucher(uow, voucher_id: str, business_date: str) -> dict:

@@ -153,8 +153,11 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     @rpc
     def ReceiveTransfer(self, request, context):
         with self._uow(context) as uow:
-            transfers.receive(uow, request.transfer_id, request.bin)
-            return _transfer(transfers.read(uow.session, request.transfer_id))
+            def apply() -> pb.Transfer:
+                transfers.receive(uow, request.transfer_id, request.bin)
+                return _transfer(transfers.read(uow.session, request.transfer_id))
+            # ShipTransfer answers a Transfer too: recorded under its own name
+            return commands.once(uow, context, pb.Transfer, apply, command="ReceiveTransfer")
 
     @rpc
     def GetTransfer(self, request, context):
@@ -162,10 +165,12 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
 
     def _lot(self, context, action, request):
         with self._uow(context) as uow:
-            done = action(uow, request.sku, request.lot, request.note)
-            return pb.LotHold(sku=done["sku"], lot=done["lot"], status=done["status"],
-                              quantities=[pb.LotQuantity(warehouse=w, quantity=q)
-                                          for w, q in done["quantities"].items()])
+            def apply() -> pb.LotHold:
+                done = action(uow, request.sku, request.lot, request.note)
+                return pb.LotHold(sku=done["sku"], lot=done["lot"], status=done["status"],
+                                  quantities=[pb.LotQuantity(warehouse=w, quantity=q)
+                                              for w, q in done["quantities"].items()])
+            return commands.once(uow, context, pb.LotHold, apply, command=f"lot {action.__name__}")
 
     @rpc
     def HoldLot(self, request, context):
@@ -179,33 +184,41 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def OpenCount(self, request, context):
         r = request
         with self._uow(context) as uow:
-            done = counts.open_count(uow, r.warehouse, list(r.bins), list(r.skus), r.kind or "cycle", r.note)
-            return _count(counts.read(uow.session, done["count_id"]))
+            def apply() -> pb.Count:
+                done = counts.open_count(uow, r.warehouse, list(r.bins), list(r.skus), r.kind or "cycle", r.note)
+                return _count(counts.read(uow.session, done["count_id"]))
+            return commands.once(uow, context, pb.Count, apply, command="OpenCount")
 
     @rpc
     def RecordCount(self, request, context):
         r = request
         with self._uow(context) as uow:
-            done = counts.record(uow, r.count_id, r.bin, r.code, r.quantity, r.replace)
-            return pb.CountEntry(**done)
+            return commands.once(uow, context, pb.CountEntry, lambda: pb.CountEntry(
+                **counts.record(uow, r.count_id, r.bin, r.code, r.quantity, r.replace)))
 
     @rpc
     def SubmitCount(self, request, context):
         with self._uow(context) as uow:
-            counts.submit(uow, request.count_id, self.settings.count_approval_limit, request.zero_uncounted)
-            return _count(counts.read(uow.session, request.count_id))
+            def apply() -> pb.Count:
+                counts.submit(uow, request.count_id, self.settings.count_approval_limit, request.zero_uncounted)
+                return _count(counts.read(uow.session, request.count_id))
+            return commands.once(uow, context, pb.Count, apply, command="SubmitCount")
 
     @rpc
     def ApproveCount(self, request, context):
         with self._uow(context) as uow:
-            counts.approve(uow, request.count_id)
-            return _count(counts.read(uow.session, request.count_id))
+            def apply() -> pb.Count:
+                counts.approve(uow, request.count_id)
+                return _count(counts.read(uow.session, request.count_id))
+            return commands.once(uow, context, pb.Count, apply, command="ApproveCount")
 
     @rpc
     def CancelCount(self, request, context):
         with self._uow(context) as uow:
-            counts.cancel(uow, request.count_id)
-            return _count(counts.read(uow.session, request.count_id))
+            def apply() -> pb.Count:
+                counts.cancel(uow, request.count_id)
+                return _count(counts.read(uow.session, request.count_id))
+            return commands.once(uow, context, pb.Count, apply, command="CancelCount")
 
     @rpc
     def GetCount(self, request, context):
@@ -226,8 +239,8 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def Pick(self, request, context):
         r = request
         with self._uow(context) as uow:
-            done = reservations.pick(uow, r.order_id, r.line_no, r.warehouse, r.bin, r.code, r.quantity)
-            return pb.PickResponse(**done)
+            return commands.once(uow, context, pb.PickResponse, lambda: pb.PickResponse(
+                **reservations.pick(uow, r.order_id, r.line_no, r.warehouse, r.bin, r.code, r.quantity)))
 
     @rpc
     def AuditStock(self, request, context):

@@ -92,9 +92,10 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
             lines=[domain.LineInput(sku=l.sku, quantity=l.quantity, unit_cost=l.unit_cost, vat_rate=l.vat_rate)
                    for l in request.lines])
         with self._uow(context) as uow:
-            po_id = handlers.create_purchase_order(uow, cmd)
-            po = handlers.read_purchase_order(uow.session, po_id)
-            return pb.CreatePurchaseOrderResponse(purchase_order=purchase_order_to_proto(po))
+            def apply() -> pb.CreatePurchaseOrderResponse:
+                po = handlers.read_purchase_order(uow.session, handlers.create_purchase_order(uow, cmd))
+                return pb.CreatePurchaseOrderResponse(purchase_order=purchase_order_to_proto(po))
+            return commands.once(uow, context, pb.CreatePurchaseOrderResponse, apply)
 
     @rpc
     def GetPurchaseOrder(self, request, context):

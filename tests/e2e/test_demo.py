@@ -49,6 +49,11 @@ def test_demo_buys_sells_ships_and_its_books_balance_and_reach_the_ledger(demo_e
     # the books' inventory account holds exactly what the FIFO layers say the stock is worth
     inventory = next(r for r in tb["rows"] if r["account"] == "1405")
     assert Decimal(inventory["closing"]) == Decimal(summary["stock_value"]["total"])
+    # the books audit finds no difference: per warehouse, in transit, and the payable to the supplier
+    audit = summary["books_audit"]
+    assert audit["agrees"], audit
+    assert {r["cost_centre"] for r in audit["inventory"]} >= {"warehouse:SH", "warehouse:BJ", "transit"}
+    assert [r["difference"] for r in audit["payables"]] == ["0.00"]
     # and every voucher reached the Kingdee-style ledger, which agrees with the hub
     kingdee = summary["ledgers"]["kingdee"]
     assert kingdee["confirmed"] == sum(v["count"] for v in summary["vouchers"].values()) and kingdee["rejected"] == 0

@@ -133,13 +133,18 @@ def test_a_receipt_and_a_return_retried_after_their_gateway_died_are_applied_onc
     assert returned.json()["return_id"] and returned.json()["order"]["id"] == order_id
 
 
+def _purchase_order(c, sku: str, quantity: int) -> dict:
+    """A purchase order for `quantity` of a new SKU from a new supplier."""
+    supplier = unique("SUP")
+    stock_sku(c, sku)
+    assert c.post("/suppliers", json={"code": supplier, "name": "Supplier"}).status_code == 201
+    return c.post("/purchase-orders", json={"supplier": supplier, "warehouse": "WH-MAIN",
+                                            "lines": [{"sku": sku, "quantity": quantity, "unit_cost": "2.50"}]}).json()
+
+
 def test_a_purchase_receipt_retried_after_its_gateway_died_answers_the_first_receipt(pg_hub):
-    sku, supplier = unique("IDEMP"), unique("SUP")
     with pg_hub.client("admin") as c:
-        stock_sku(c, sku)
-        assert c.post("/suppliers", json={"code": supplier, "name": "Supplier"}).status_code == 201
-        po = c.post("/purchase-orders", json={"supplier": supplier, "warehouse": "WH-MAIN",
-                                              "lines": [{"sku": sku, "quantity": 4, "unit_cost": "2.50"}]}).json()
+        po = _purchase_order(c, unique("IDEMP"), 4)
     delivery, key = {"reference": unique("DN")}, unique("grn")  # everything open
     _answer_lost(pg_hub, f"/purchase-orders/{po['id']}/receipts", delivery, key, role="purchasing")
     with pg_hub.client("purchasing") as c:
@@ -147,3 +152,60 @@ def test_a_purchase_receipt_retried_after_its_gateway_died_answers_the_first_rec
         receipts = c.get(f"/purchase-orders/{po['id']}").json()["receipts"]
     assert retry.status_code == 201, retry.text  # not 409 "nothing open": the receipt it made
     assert [r["id"] for r in receipts] == [retry.json()["receipt"]["id"]]
+
+
+def test_a_purchase_return_retried_after_its_gateway_died_answers_the_first_return(pg_hub):
+    """The gateway asks inventory before a return to the supplier is accepted; the retry of one already
+    applied must get its first answer, not a refusal by that check (its goods have left: what is
+    left in stock is reserved for an order)."""
+    sku = unique("IDEMR")
+    with pg_hub.client("admin") as c:
+        po = _purchase_order(c, sku, 10)
+        assert c.post(f"/purchase-orders/{po['id']}/receipts", json={}).status_code == 201
+        wait_for(lambda: [l["on_hand"] for l in c.get(f"/stock/{sku}").json()["levels"]] == [10], 60, 0.3,
+                 "the receipt in stock")
+        order_id = c.post("/orders", json=order_body(sku, unique("R"), quantity=6)).json()["id"]
+        assert wait_settled(c, [order_id])[0]["status"] == "reserved"
+    giving_back, key = {"lines": [{"line_no": 1, "quantity": 4}], "reason": "damaged"}, unique("rtv")
+    _answer_lost(pg_hub, f"/purchase-orders/{po['id']}/returns", giving_back, key, role="purchasing")
+    with pg_hub.client("purchasing") as c:
+        wait_for(lambda: c.get(f"/stock/{sku}").json()["levels"][0]["on_hand"] == 6, 60, 0.3, "the goods gone back")
+        retry = c.post(f"/purchase-orders/{po['id']}/returns", json=giving_back, headers={"Idempotency-Key": key})
+        returns = c.get(f"/purchase-orders/{po['id']}").json()["returns"]
+    assert retry.status_code == 201, retry.text  # not 409 "not free to take": the return it made
+    assert [r["id"] for r in returns] == [retry.json()["return_id"]]
+
+
+def test_a_transfer_receipt_retried_after_its_gateway_died_answers_the_transfer_received(pg_hub):
+    sku = unique("IDEMT")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku, warehouse="WH-FROM", quantity=5)
+        stock_sku(c, sku, warehouse="WH-TO")
+        shipped = c.post("/transfers", json={"from_warehouse": "WH-FROM", "to_warehouse": "WH-TO",
+                                             "lines": [{"sku": sku, "quantity": 3}]})
+        assert shipped.status_code == 201, shipped.text
+    path, key = f"/transfers/{shipped.json()['transfer_id']}/receive", unique("trf")
+    _answer_lost(pg_hub, path, {}, key)
+    with pg_hub.client("warehouse") as c:
+        retry = c.post(path, json={}, headers={"Idempotency-Key": key})
+        levels = {l["warehouse"]: l for l in c.get(f"/stock/{sku}").json()["levels"]}
+    assert retry.status_code == 200, retry.text  # not 409 "already received": the receipt it made
+    assert retry.json()["status"] == "received"
+    assert (levels["WH-TO"]["on_hand"], levels["WH-TO"]["in_transit"]) == (3, 0)
+
+
+def test_a_purchase_order_retried_after_its_gateway_died_is_made_once(pg_hub):
+    sku, supplier = unique("IDEMPO"), unique("SUP")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku)
+        assert c.post("/suppliers", json={"code": supplier, "name": "Supplier"}).status_code == 201
+    body, key = {"supplier": supplier, "warehouse": "WH-MAIN",
+                 "lines": [{"sku": sku, "quantity": 4, "unit_cost": "2.50"}]}, unique("po")
+    _answer_lost(pg_hub, "/purchase-orders", body, key, role="purchasing")
+    with pg_hub.client("purchasing") as c:
+        retry = c.post("/purchase-orders", json=body, headers={"Idempotency-Key": key})
+    purchase_orders = pg_hub.dbs["procurement"].metadata.tables["purchase_orders"]
+    with pg_hub.dbs["procurement"].reader() as s:
+        made = s.execute(select(purchase_orders.c.id).where(purchase_orders.c.supplier == supplier)).scalars().all()
+    assert retry.status_code == 201, retry.text
+    assert made == [retry.json()["id"]]  # the goods are ordered once

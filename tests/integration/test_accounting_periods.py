@@ -55,3 +55,19 @@ def test_a_manual_posting_into_a_closed_period_is_refused_and_writes_nothing(db)
         with _uow(db) as uow:
             handlers.record_payment(uow, "paid", "supplier:ACME", "5.00", "2018-09-30", f"ref-{id(db)}", RULES)
     assert handlers.list_vouchers(db, period="2018-09") == before
+
+
+def test_a_bank_reference_posted_again_is_a_retry_only_with_the_same_counterparty_amount_and_day(db):
+    """The comparison with the payment already posted runs on PostgreSQL as on SQLite."""
+    from hubkit.errors import Conflict
+    reference = f"bank-{id(db)}"
+    with _uow(db) as uow:
+        first = handlers.record_payment(uow, "paid", "supplier:ACME", "5.00", "2018-10-08", reference, RULES)
+    with _uow(db) as uow:
+        assert handlers.record_payment(uow, "paid", "supplier:ACME", "5.00", "2018-10-08", reference,
+                                       RULES)["id"] == first["id"]
+    with pytest.raises(Conflict, match="counterparty supplier:ACME, not supplier:OTHER; business_date 2018-10-08, "
+                                       "not 2018-10-09") as refused:
+        with _uow(db) as uow:
+            handlers.record_payment(uow, "paid", "supplier:OTHER", "5.00", "2018-10-09", reference, RULES)
+    assert [e["field"] for e in refused.value.fields] == ["counterparty", "business_date"]

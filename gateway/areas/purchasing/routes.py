@@ -20,7 +20,16 @@ from gateway.areas.purchasing.schemas import (
     Supplier,
     SupplierIn,
 )
-from gateway.common.access import ANYONE, PURCHASING, RECEIVING, allowed, clients, exchange_rate_for, require_known_skus
+from gateway.common.access import (
+    ANYONE,
+    PURCHASING,
+    RECEIVING,
+    allowed,
+    clients,
+    exchange_rate_for,
+    first_reply,
+    require_known_skus,
+)
 from gateway.errors import Problem
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
 from hubapi.procurement.v1 import procurement_service_pb2 as pro
@@ -120,14 +129,17 @@ def receive_purchase_order(purchase_order_id: str, body: ReceivePurchaseIn, requ
     """Receive all that is still open, or the given quantities per line, each with the bin, lot,
     expiry and serials it arrives with. What inventory would refuse (an unknown bin, a serial already
     in stock) is refused here, before anything is written."""
-    po = _purchase_order(request, md, purchase_order_id)
-    _check_tracking(request, md, po, body)
-    lines = body.lines or [ReceiveLineIn(line_no=l.line_no, quantity=l.quantity - l.received)
-                           for l in po.lines if l.received < l.quantity]
-    _inventory_accepts(request, md, po, "receipt", lines, lambda l: l.quantity - l.received)
-    reply = clients(request).procurement.ReceivePurchaseOrder(pro.ReceivePurchaseOrderRequest(
-        purchase_order_id=purchase_order_id, reference=body.reference,
-        lines=[pro.ReceiveLineInput(**l.model_dump()) for l in body.lines]), metadata=md)
+    receive = clients(request).procurement.ReceivePurchaseOrder
+    command = pro.ReceivePurchaseOrderRequest(purchase_order_id=purchase_order_id, reference=body.reference,
+                                              lines=[pro.ReceiveLineInput(**l.model_dump()) for l in body.lines])
+    reply = first_reply(receive, command, md)
+    if reply is None:
+        po = _purchase_order(request, md, purchase_order_id)
+        _check_tracking(request, md, po, body)
+        lines = body.lines or [ReceiveLineIn(line_no=l.line_no, quantity=l.quantity - l.received)
+                               for l in po.lines if l.received < l.quantity]
+        _inventory_accepts(request, md, po, "receipt", lines, lambda l: l.quantity - l.received)
+        reply = receive(command, metadata=md)
     return {"receipt": receipt_json(reply.receipt), "purchase_order": purchase_order_json(reply.purchase_order)}
 
 
@@ -136,11 +148,15 @@ def return_purchase_order(purchase_order_id: str, body: PurchaseReturnIn, reques
                           md=allowed(RECEIVING)):
     """Send received goods back to the supplier: out of stock at their cost, the purchase reversed.
     Goods that are not free to leave (reserved for orders, held) are refused here (409)."""
-    _inventory_accepts(request, md, _purchase_order(request, md, purchase_order_id), "return", body.lines,
-                       lambda l: l.received - l.returned)
-    reply = clients(request).procurement.ReturnPurchaseOrder(pro.ReturnPurchaseOrderRequest(
-        purchase_order_id=purchase_order_id, reason=body.reason, reference=body.reference,
-        lines=[pro.ReceiveLineInput(**l.model_dump()) for l in body.lines]), metadata=md)
+    send_back = clients(request).procurement.ReturnPurchaseOrder
+    command = pro.ReturnPurchaseOrderRequest(purchase_order_id=purchase_order_id, reason=body.reason,
+                                             reference=body.reference,
+                                             lines=[pro.ReceiveLineInput(**l.model_dump()) for l in body.lines])
+    reply = first_reply(send_back, command, md)
+    if reply is None:
+        _inventory_accepts(request, md, _purchase_order(request, md, purchase_order_id), "return", body.lines,
+                           lambda l: l.received - l.returned)
+        reply = send_back(command, metadata=md)
     return {"return_id": reply.return_id, "purchase_order": purchase_order_json(reply.purchase_order)}
 
 

@@ -77,6 +77,45 @@ def test_the_same_bank_reference_with_another_amount_is_refused(hub):
     assert len(vouchers(http, finance)) == 1
 
 
+@pytest.mark.parametrize("field,value", [("counterparty", "supplier:OTHER"), ("business_date", "2026-11-21")])
+def test_the_same_bank_reference_for_another_supplier_or_day_is_refused(hub, field, value):
+    """The reference names one bank transaction: the same one again with another supplier or day is
+    not a retry, and answering the first voucher would leave the second payment unbooked."""
+    http, finance, _ = hub
+    first = http.post("/accounting/payments", json=payment("100.00"), headers=finance)
+    assert first.status_code == 201, first.text
+    other = http.post("/accounting/payments", json={**payment("100.00"), field: value}, headers=finance)
+    assert other.status_code == 409, other.text
+    assert other.headers["content-type"] == PROBLEM
+    body = other.json()
+    assert [e["field"] for e in body["errors"]] == [field]
+    assert payment("100.00")[field] in body["errors"][0]["message"] and value in body["errors"][0]["message"]
+    assert len(vouchers(http, finance)) == 1
+
+def test_a_settlement_or_opening_balances_posted_again_with_other_amounts_are_refused(hub):
+    """Their source id (the platform's settlement number, the opening day) makes them one: the same
+    again is a retry, other amounts under it would be dropped silently."""
+    http, finance, _ = hub
+    settlement = {"channel": "taobao", "shop": "flagship", "reference": "STL-1", "business_date": "2026-11-20",
+                  "gross": "100.00", "commission": "5.00"}
+    opening = {"business_date": "2026-11-01", "lines": [{"account": "1122", "debit": "50.00", "aux": "customer:x"},
+                                                        {"account": "2202", "credit": "50.00", "aux": "supplier:y"}]}
+    for path, body, other, field in (
+            ("/accounting/settlements", settlement, {**settlement, "gross": "120.00"}, "reference"),
+            ("/accounting/opening-balances", opening,
+             {**opening, "lines": [{**line, "debit" if "debit" in line else "credit": "60.00"}
+                                   for line in opening["lines"]]}, "business_date")):
+        first = http.post(path, json=body, headers=finance)
+        assert first.status_code == 201, first.text
+        again = http.post(path, json=body, headers=finance)
+        assert again.status_code == 201 and again.json()["id"] == first.json()["id"]  # a retry
+        refused = http.post(path, json=other, headers=finance)
+        assert refused.status_code == 409, refused.text
+        assert refused.headers["content-type"] == PROBLEM
+        assert first.json()["number"] in refused.json()["title"]
+        assert [e["field"] for e in refused.json()["errors"]] == [field]
+    assert len(vouchers(http, finance)) == 2
+
 def closed_periods(db):
     from sqlalchemy import select
 

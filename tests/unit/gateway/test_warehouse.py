@@ -258,6 +258,62 @@ def test_scan_pick_in_the_wrong_bin_then_the_right_one(hub):
     assert_problem(over, 409, "3 units reserved in SH, 2 picked", "quantity")
 
 
+def test_a_pick_retried_after_its_answer_was_lost_is_recorded_once(hub, tmp_path):
+    """The gateway forgets a key whose request failed (5xx, or its process died): the retry reaches
+    inventory again, which answers the pick's command id with the first reply."""
+    http, keys, db = hub
+    staff = keys["warehouse"]
+    ok(scan_receive_tea(http, staff), 201)
+    order = Envelope(type="order_placed", source="order", aggregate_id="ORD1", sequence=1, correlation_id="c",
+                     actor="tester", payload={"order_id": "ORD1", "lines": [{"line_no": 1, "sku": "TEA",
+                                                                               "quantity": 3}]})
+    with UnitOfWork(db, "inventory", "tester", "c") as uow:
+        assert reservations.reserve_order(uow, order)[0]["status"] == "reserved"
+    pick = {"order_id": "ORD1", "line_no": 1, "warehouse": "SH", "bin": "A-01", "code": "LOT:L1", "quantity": 2}
+    first, retry = answer_lost(http, tmp_path, "/scan/pick", pick, staff)
+    assert retry.status_code == 201, retry.text  # not 409 "2 picked" of 3, nor 4 picked
+    assert retry.json() == first.json() and first.json()["picked"] == 2
+
+
+def answer_lost(http, tmp_path, path: str, body: dict, headers: dict):
+    """POST with an Idempotency-Key whose answer is lost: the gateway forgets the key, as after a
+    5xx or when its process died, and the retry reaches the service again. (first, retry)"""
+    from sqlalchemy import delete
+
+    from gateway.models import idempotency_keys
+    key = f"lost-{path}"
+    first = http.post(path, json=body, headers={**headers, "Idempotency-Key": key})
+    gateway_db = Database(f"sqlite:///{tmp_path / 'gateway.db'}", idempotency_keys.metadata)
+    with gateway_db.session() as s:
+        assert s.execute(delete(idempotency_keys).where(idempotency_keys.c.key == key)).rowcount == 1
+    gateway_db.dispose()
+    return first, http.post(path, json=body, headers={**headers, "Idempotency-Key": key})
+
+
+def test_a_count_opened_scanned_and_submitted_again_after_lost_answers_counts_once(hub, tmp_path):
+    http, keys, _ = hub
+    staff = keys["warehouse"]
+    ok(scan_receive_tea(http, staff), 201)
+    first, retry = answer_lost(http, tmp_path, "/counts", {"warehouse": "SH", "bins": ["A-01"]}, staff)
+    assert retry.status_code == 201, retry.text  # not 409 "bin(s) already frozen by another count"
+    count_id = first.json()["count_id"]
+    assert retry.json()["count_id"] == count_id
+    scan = {"count_id": count_id, "bin": "A-01", "code": "LOT:L1", "quantity": 6}
+    first, retry = answer_lost(http, tmp_path, "/scan/count", scan, staff)
+    assert retry.json() == first.json() and first.json()["counted"] == 6  # not 12
+    first, retry = answer_lost(http, tmp_path, f"/counts/{count_id}/submit", {}, staff)
+    assert retry.status_code == 200, retry.text  # not 409 "count is posted"
+    assert retry.json() == first.json() and first.json()["posted_value"] == "-10.00"  # 4 short at 2.50
+    assert ok(http.get("/stock/TEA", params={"warehouse": "SH"}, headers=staff))["levels"][0]["on_hand"] == 6
+
+def test_a_lot_hold_retried_after_its_answer_was_lost_answers_the_hold(hub, tmp_path):
+    http, keys, _ = hub
+    staff = keys["warehouse"]
+    ok(scan_receive_tea(http, staff), 201)
+    first, retry = answer_lost(http, tmp_path, "/lots/TEA/L1/hold", {"note": "recall"}, staff)
+    assert retry.status_code == 200, retry.text  # not 409 "already quarantined"
+    assert retry.json() == first.json() and first.json()["status"] == "quarantined"
+
 def test_transfer_ship_and_receive_round_trip(hub):
     http, keys, _ = hub
     staff = keys["warehouse"]

@@ -138,3 +138,15 @@ def test_a_process_that_stopped_answering_its_probes_is_killed_and_started_again
         assert said[0] == "consumer is not live (it does not answer); killing it"
     finally:
         stack.stop()
+
+
+def test_a_process_that_exits_at_start_is_named_with_the_last_line_it_wrote(tmp_path):
+    """`make demo` beside a running `hub up` found its ports taken: the error says so, not only
+    where the log is."""
+    stack = Stack({"HUB_VAR_DIR": str(tmp_path)}, tmp_path / "log")
+    stack.procs = {"api": Proc("api", [sys.executable, "-c", "raise OSError(98, 'Address already in use')"], 0)}
+    stack.start()
+    stack.procs["api"].popen.wait(10)
+    with pytest.raises(RuntimeError, match=r"api exited early \(OSError: \[Errno 98\] Address already in use\); "
+                                           r"see .*api\.log"):
+        stack.wait_ready(5)
