@@ -21,7 +21,7 @@ from typing import cast
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import CursorResult, Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hubkit import outbox
@@ -106,6 +106,29 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
             raise DisconnectionError(str(exc)) from exc  # the pool opens a fresh connection instead
 
     return engine
+
+
+# What a database that is away raises (a restart: connections dropped, new ones refused for a while):
+# a long-running loop waits and goes on (AwayBackoff) instead of ending its process.
+DATABASE_AWAY = (OperationalError, InterfaceError, DisconnectionError)
+
+
+class AwayBackoff:
+    """How long a loop waits after its database was away: 0.5 s, doubling to `cap`, reset by a round
+    that went through."""
+
+    def __init__(self, cap: float = 10.0):
+        self.cap, self.rounds = cap, 0
+
+    def failed(self, exc: Exception, what: str) -> float:
+        self.rounds += 1
+        delay = min(self.cap, 0.5 * 2 ** (self.rounds - 1))
+        log.warning("%s: the database is away (%s); again in %.1fs", what, str(getattr(exc, "orig", exc)).strip(),
+                    delay)
+        return delay
+
+    def succeeded(self) -> None:
+        self.rounds = 0
 
 
 def once_more_if_disconnected(work):

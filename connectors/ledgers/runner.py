@@ -15,7 +15,7 @@ from contracts import VoucherPosted
 from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
 from hubkit import clock, delivery, grpc_server, metrics
 from hubkit.amqp_consumer import Consumer
-from hubkit.db import Database, dialect_insert, pool_size
+from hubkit.db import DATABASE_AWAY, AwayBackoff, Database, dialect_insert, pool_size
 from hubkit.envelope import Envelope
 from hubkit.health import Health
 from hubkit.inbox import handle_once
@@ -71,15 +71,19 @@ class Connector:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         log.info("pushing vouchers to %s", ", ".join(p.ledger for p in self.pushers))
-        gauges_at = 0.0
+        gauges_at, away = 0.0, AwayBackoff()
         while not self.stopping:
-            self.consumer.poll(0.1)
-            for p in self.pushers:  # the ledgers are served whether or not the broker is up
-                p.tick()
-            if time.monotonic() - gauges_at > 1:
-                for p in self.pushers:
-                    p.update_gauges()
-                gauges_at = time.monotonic()
+            try:
+                self.consumer.poll(0.1)
+                for p in self.pushers:  # the ledgers are served whether or not the broker is up
+                    p.tick()
+                if time.monotonic() - gauges_at > 1:
+                    for p in self.pushers:
+                        p.update_gauges()
+                    gauges_at = time.monotonic()
+                away.succeeded()
+            except DATABASE_AWAY as exc:  # a restart: every step is its own transaction, so go on later
+                time.sleep(away.failed(exc, "ledger connector"))
         self.consumer.close()
 
     def _stop(self, *_):

@@ -25,7 +25,7 @@ from contracts import ChannelOrderChanged, OrderShipped, StockChanged
 from hubkit import delivery
 from hubkit.amqp_consumer import Consumer
 from hubkit.broker import CONNECTION_ERRORS
-from hubkit.db import Database, as_utc, dialect_insert
+from hubkit.db import DATABASE_AWAY, AwayBackoff, Database, as_utc, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.health import Health
 from hubkit.inbox import handle_once
@@ -312,18 +312,24 @@ class ShopConnector:
     def run(self, poll_seconds: float = 2.0) -> None:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         signal.signal(signal.SIGINT, lambda *_: setattr(self, "stopping", True))
+        away = AwayBackoff()
         while not self.stopping:
-            self.consumer.poll(0.1)
-            for shop in self.shops.values():
-                if time.monotonic() >= self.next_pull.get(shop.shop, 0):
-                    stats = self.pull(shop)
-                    # a full window means more is waiting: come back at once
-                    self.next_pull[shop.shop] = time.monotonic() + (0 if stats.get("read", 0) >= 100 else poll_seconds)
-            self.push_tick()
-            self._run_calls()
-            if self.redrive_requested:
-                self.redrive_requested = False
-                log.info("%s: re-drove %d held order(s)", self.platform, self.redrive())
+            try:
+                self.consumer.poll(0.1)
+                for shop in self.shops.values():
+                    if time.monotonic() >= self.next_pull.get(shop.shop, 0):
+                        stats = self.pull(shop)
+                        # a full window means more is waiting: come back at once
+                        self.next_pull[shop.shop] = time.monotonic() + (
+                            0 if stats.get("read", 0) >= 100 else poll_seconds)
+                self.push_tick()
+                self._run_calls()
+                if self.redrive_requested:
+                    self.redrive_requested = False
+                    log.info("%s: re-drove %d held order(s)", self.platform, self.redrive())
+                away.succeeded()
+            except DATABASE_AWAY as exc:  # a restart: the watermark moves only after a window's orders
+                time.sleep(away.failed(exc, f"{self.platform} connector"))  # are kept, so pull again later
         self.consumer.close()
         self.publisher.close()
 

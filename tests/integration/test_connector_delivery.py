@@ -10,7 +10,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
+from contextlib import contextmanager
 
 import httpx
 import pika
@@ -35,9 +37,14 @@ HANDLER = {"service": "ledger", "handler": "on_voucher_posted"}
 
 @pytest.fixture(scope="module")
 def amqp_uri(session_name):
+    with _ledger_vhost(f"{session_name}_cdl") as uri:
+        yield uri
+
+
+@contextmanager
+def _ledger_vhost(vhost):
     """The vhost's administrator URI (for the test's own publishing and `hub dlq`); the connector
     connects as its own broker user, as `hub migrate` makes it."""
-    vhost = f"{session_name}_cdl"
     uri = infra.create_vhost(vhost)
     try:
         connection = broker.connect(uri, attempts=3)
@@ -49,12 +56,10 @@ def amqp_uri(session_name):
         infra.delete_vhost(vhost)
 
 
-@pytest.fixture(scope="module")
-def connector(amqp_uri, tmp_path_factory):
-    """`hub ledger run` as the hub starts it, with fast retries; its ledger (U8-style) is not
-    reachable, which only delays the pushes."""
-    var = tmp_path_factory.mktemp("ledger-connector")
-    db_url = f"sqlite:///{var / 'ledger.db'}"
+@contextmanager
+def _running_connector(amqp_uri, var, db_url):
+    """`hub ledger run` as the hub starts it, with fast retries, keeping its state in `db_url`; its
+    ledger (U8-style) is not reachable, which only delays the pushes."""
     components.migrate("ledger", db_url)
     metrics_port = free_port()
     env = {**os.environ, "HUB_AMQP_URI": broker.account_uri(amqp_uri, "ledger"), "HUB_VAR_DIR": str(var),
@@ -84,6 +89,13 @@ def connector(amqp_uri, tmp_path_factory):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
         proc.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def connector(amqp_uri, tmp_path_factory):
+    var = tmp_path_factory.mktemp("ledger-connector")
+    with _running_connector(amqp_uri, var, f"sqlite:///{var / 'ledger.db'}") as proc:
+        yield proc
 
 
 def _consumers(amqp_uri) -> int:
@@ -193,9 +205,8 @@ def test_a_message_that_is_no_envelope_is_dead_lettered_at_once_and_a_dropped_co
     pids = subprocess.run(["rabbitmqctl", "--silent", "list_connections", "-p", amqp_uri.rsplit("/", 1)[1], "pid"],
                           check=True, capture_output=True, text=True).stdout.split()
     assert pids
-    for pid in pids:
-        subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "test: broker goes away"], check=True,
-                       capture_output=True)
+    for pid in pids:  # one that closed meanwhile (a short-lived publisher's) needs no closing: no check
+        subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "test: broker goes away"], capture_output=True)
     good = _voucher()
     _publish(amqp_uri, good.to_json())
     wait_for(lambda: _kept(connector, good.payload["id"]), 30, 0.2, "the voucher kept after reconnecting")
@@ -234,3 +245,40 @@ def test_a_connector_whose_consumer_the_broker_cancelled_is_not_ready_until_it_c
     _publish(amqp_uri, good.to_json())
     wait_for(lambda: _kept(connector, good.payload["id"]), 30, 0.2, "the voucher kept")
     assert _consumers(amqp_uri) == 1
+
+
+def test_a_database_restart_does_not_end_the_connector(session_name, tmp_path_factory):
+    """The connector's PostgreSQL database away for a few seconds (a restart: every connection dropped,
+    new ones refused): it rides it out and keeps the next voucher, instead of exiting for a supervisor
+    to start again."""
+    import psycopg2
+
+    name = f"{session_name}_cdb"  # its own vhost: the module's connector consumes the other one
+    [db_url] = infra.create_databases(name, ["ledger"]).values()
+    try:
+        with _ledger_vhost(name) as amqp_uri, \
+                _running_connector(amqp_uri, tmp_path_factory.mktemp("ledger-connector-pg"), db_url) as proc:
+            before = _voucher()
+            _publish(amqp_uri, before.to_json())
+            wait_for(lambda: _kept(proc, before.payload["id"]), 30, 0.2, "the first voucher kept")
+            url = proc.db.engine.url
+            conn = psycopg2.connect(host=url.host, port=url.port, user=url.username, dbname="postgres")
+            conn.autocommit = True
+            with conn.cursor() as cur:  # down for a few seconds: connections dropped, new ones refused
+                cur.execute(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS false')
+                cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+                            (url.database,))
+                assert cur.fetchone()[0] > 0
+                time.sleep(4)
+                _assert_alive(proc)
+                cur.execute(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS true')
+            conn.close()
+            proc.db.engine.dispose()  # the test's own connections were dropped too
+            after = _voucher()
+            _publish(amqp_uri, after.to_json())
+            wait_for(lambda: proc.poll() is not None or _kept(proc, after.payload["id"]), 60, 0.3,
+                     "the next voucher kept")
+            time.sleep(1)  # a pusher round or two more on the healed pool
+            _assert_alive(proc)
+    finally:
+        infra.drop_databases(name, ["ledger"])
