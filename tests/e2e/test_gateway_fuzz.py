@@ -40,19 +40,22 @@ KEPT_ANSWERS = "gateway.idempotency_keys"
 ABSENT = ("/ledger/", "/connectors/")
 
 
-@pytest.fixture(scope="module")
-def answering_hub(session_name, tmp_path_factory):
-    """The api processes and the gateway, on databases of their own."""
-    name = f"{session_name}_fz"
-    urls = infra.create_databases(name, DATABASES)
-    hub = Hub(infra.create_vhost(name), urls, tmp_path_factory.mktemp("fuzz-hub-logs"),
-              processes=lambda p: p == "gateway" or p.endswith("-api"))
+@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
+def answering_hub(request, session_name, tmp_path_factory):
+    """The api processes and the gateway, on databases of their own (PostgreSQL, then SQLite files)."""
+    name = f"{session_name}_fz{request.param[0]}"
+    logs = tmp_path_factory.mktemp("fuzz-hub-logs")
+    on_postgres = request.param == "postgresql"
+    urls = (infra.create_databases(name, DATABASES) if on_postgres
+            else {db: f"sqlite:///{logs / (db + '.db')}" for db in DATABASES})
+    hub = Hub(infra.create_vhost(name), urls, logs, processes=lambda p: p == "gateway" or p.endswith("-api"))
     try:
         yield hub.start()
     finally:
         hub.stop()
         infra.delete_vhost(name)
-        infra.drop_databases(name, DATABASES)
+        if on_postgres:
+            infra.drop_databases(name, DATABASES)
 
 
 def _labels() -> list[str]:
