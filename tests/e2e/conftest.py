@@ -7,7 +7,38 @@ import time
 
 import pytest
 
+from tests.conftest import DATABASES
+from tests.support import infra
 from tests.support.hub import Hub
+
+
+# The end-to-end hubs live as long as this package's tests, not the whole session: each holds about
+# 90 quorum queues (some 260 of the broker's file descriptors, 1024 on a default install), which the
+# integration tests that follow need for hubs of their own.
+@pytest.fixture(scope="package")
+def pg_hub(session_name, pg_urls, tmp_path_factory):
+    """The whole hub on PostgreSQL, each process a separate OS process."""
+    vhost = f"{session_name}_pg"
+    hub = Hub(infra.create_vhost(vhost), pg_urls, tmp_path_factory.mktemp("pg-hub-logs"))
+    try:
+        yield hub.start()
+    finally:
+        hub.stop()
+        infra.delete_vhost(vhost)
+
+
+@pytest.fixture(scope="package")
+def sqlite_hub(session_name, tmp_path_factory):
+    """The whole hub on the embedded default (SQLite files), in its own vhost."""
+    vhost = f"{session_name}_lite"
+    var = tmp_path_factory.mktemp("sqlite-hub")
+    urls = {name: f"sqlite:///{var / (name + '.db')}" for name in DATABASES}
+    hub = Hub(infra.create_vhost(vhost), urls, var / "log")
+    try:
+        yield hub.start()
+    finally:
+        hub.stop()
+        infra.delete_vhost(vhost)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -26,15 +26,25 @@ from services.inventory import catalog, reservations
 from services.inventory import handlers as inventory
 from services.procurement import domain as purchasing
 from services.procurement import handlers as procurement
+from tests.support import infra
 
 pytestmark = pytest.mark.integration
 RULES = books.Rules(accounts=chart.DEFAULT_ACCOUNTS, vat_rate=Decimal("0.13"), timezone="Asia/Shanghai")
 SERVICES = ("inventory", "procurement", "accounting")
 
 
+@pytest.fixture(scope="module")
+def own_pg_urls(session_name):
+    """Databases of this module's own: the session's (pg_urls) belong to a running hub whose relays
+    and workers would publish and apply these tests' events as well."""
+    prefix = f"{session_name}_rp"
+    yield infra.create_databases(prefix, SERVICES)
+    infra.drop_databases(prefix, SERVICES)
+
+
 @pytest.fixture(params=["postgresql", "sqlite"])
 def hub(request, tmp_path):
-    urls = request.getfixturevalue("pg_urls") if request.param == "postgresql" else {
+    urls = request.getfixturevalue("own_pg_urls") if request.param == "postgresql" else {
         name: f"sqlite:///{tmp_path / name}.db" for name in SERVICES}
     dbs = {}
     for name in SERVICES:
