@@ -82,7 +82,8 @@ def _fields(reply, status: int = 422) -> dict:
 # -- routing and body parsing -------------------------------------------------------------------
 def test_an_unknown_route_is_a_404_problem(gateway):
     http, key, *_ = gateway
-    _problem(http.get("/no/such/thing", headers=key), 404)
+    body = _problem(http.get("/no/such/thing", headers=key), 404)
+    assert body["type"].endswith("/not-found") and "/no/such/thing" not in str(body)  # the path is not echoed
 
 
 def test_made_up_paths_share_one_metrics_label(gateway):
@@ -106,7 +107,7 @@ def test_a_method_the_route_does_not_have_is_a_405_problem_naming_the_allowed_on
 def test_a_body_that_cannot_be_parsed_is_a_400_problem(gateway, body):
     http, key, *_ = gateway
     reply = http.post("/accounting/payments", content=body, headers={**key, "content-type": "application/json"})
-    _problem(reply, 400)
+    assert _problem(reply, 400)["type"].endswith("/malformed-json")
 
 
 # -- text, integers, dates ----------------------------------------------------------------------
