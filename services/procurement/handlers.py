@@ -211,10 +211,8 @@ def refuse_receipt(uow: UnitOfWork, event: PurchaseReceiptRefused) -> bool:
     """purchase_receipt_refused: inventory did not take the receipt into stock. The receipt stays,
     marked refused with inventory's reason, and its quantities are open on the purchase order again
     (to be received once the cause is fixed). False when it was refused already."""
-    s, now, t = uow.session, clock.now(), receipts
-    _lock(uow, event.purchase_order_id, now)
-    if not changed(s, update(t).where(t.c.id == event.receipt_id, t.c.status == domain.ACCEPTED).values(
-            status=domain.REFUSED, refused_reason=event.reason[:500], refused_at=event.refused_at)):
+    s = uow.session
+    if not _mark_refused(uow, receipts, event.receipt_id, event):
         return False
     lines = s.execute(select(receipt_lines.c.line_no, receipt_lines.c.quantity)
                       .where(receipt_lines.c.receipt_id == event.receipt_id)).all()
@@ -229,15 +227,22 @@ def refuse_receipt(uow: UnitOfWork, event: PurchaseReceiptRefused) -> bool:
 def refuse_return(uow: UnitOfWork, event: PurchaseReturnRefused) -> bool:
     """purchase_return_refused: the goods did not leave (reserved for orders, held, gone). The return
     stays, marked refused with inventory's reason, and its quantities may be returned again."""
-    s, now, t = uow.session, clock.now(), purchase_returns
-    _lock(uow, event.purchase_order_id, now)
-    if not changed(s, update(t).where(t.c.id == event.return_id, t.c.status == domain.ACCEPTED).values(
-            status=domain.REFUSED, refused_reason=event.reason[:500], refused_at=event.refused_at)):
+    s = uow.session
+    if not _mark_refused(uow, purchase_returns, event.return_id, event):
         return False
     lines = s.execute(select(purchase_return_lines.c.line_no, purchase_return_lines.c.quantity)
                       .where(purchase_return_lines.c.return_id == event.return_id)).all()
     _reopen(s, event.purchase_order_id, purchase_order_lines.c.returned, lines)
     return True
+
+
+def _mark_refused(uow: UnitOfWork, table, document_id: str, event) -> bool:
+    """Mark an accepted receipt or return refused with inventory's reason, its purchase order locked;
+    False when it was refused already."""
+    _lock(uow, event.purchase_order_id, clock.now())
+    marked = update(table).where(table.c.id == document_id, table.c.status == domain.ACCEPTED).values(
+        status=domain.REFUSED, refused_reason=event.reason[:500], refused_at=event.refused_at)
+    return changed(uow.session, marked) > 0
 
 
 def _reopen(s, purchase_order_id: str, column, lines) -> None:

@@ -85,13 +85,6 @@ def compare_payables(balances, payables) -> list[dict]:
     went back to the supplier, less what accounting's own documents settled (payments) or opened
     (opening balances). A supplier with purchases in another currency than the books' is listed with
     difference None: converting it is the books' business."""
-    account = balances.accounts["payable"]
-    books: dict[str, Decimal] = {}
-    own: dict[str, Decimal] = {}
-    for b in balances.balances:
-        if b.account == account:
-            books[b.aux] = books.get(b.aux, ZERO) - Decimal(b.balance)
-            own[b.aux] = own.get(b.aux, ZERO) + Decimal(b.own_documents)
     received: dict[str, Decimal] = {}
     foreign = set()
     for p in payables.payables:
@@ -99,13 +92,7 @@ def compare_payables(balances, payables) -> list[dict]:
         if p.currency != balances.base_currency:  # converted by the books at its rate: not compared
             foreign.add(key)
         received[key] = received.get(key, ZERO) + Decimal(p.received) - Decimal(p.returned)
-    rows = []
-    for key in sorted(set(books) | set(received)):
-        held = books.get(key, ZERO)
-        documents = received.get(key, ZERO) - own.get(key, ZERO)  # a payment (a debit) leaves less owed
-        rows.append({"account": account, "counterparty": key, "books": held, "documents": documents,
-                     "difference": None if key in foreign else held - documents})
-    return rows
+    return _against_documents(balances, "payable", -1, received, foreign)
 
 
 def compare_receivables(balances, receivables) -> list[dict]:
@@ -116,23 +103,32 @@ def compare_receivables(balances, receivables) -> list[dict]:
     settlements) and plus what they opened (opening balances). A debtor with orders in another
     currency than the books' and no rate of their own is listed with difference None: the books
     converted them at a rate of theirs."""
-    account = balances.accounts["receivable"]
-    books: dict[str, Decimal] = {}
-    own: dict[str, Decimal] = {}
-    for b in balances.balances:
-        if b.account == account:
-            books[b.aux] = books.get(b.aux, ZERO) + Decimal(b.balance)
-            own[b.aux] = own.get(b.aux, ZERO) + Decimal(b.own_documents)
     sold: dict[str, Decimal] = {}
     foreign = set()
     for r in receivables.receivables:
         if r.currency != balances.base_currency and not r.converted:
             foreign.add(r.counterparty)
         sold[r.counterparty] = sold.get(r.counterparty, ZERO) + Decimal(r.shipped) - Decimal(r.returned)
+    return _against_documents(balances, "receivable", 1, sold, foreign)
+
+
+def _against_documents(balances, role: str, sign: int, open_documents: dict[str, Decimal],
+                       foreign: set[str]) -> list[dict]:
+    """The account of `role` per counterparty against what its open documents say, both counted on the
+    account's normal side (`sign` 1: debit, -1: credit). Accounting's own documents (payments,
+    settlements, opening balances) count on the documents' side as they were booked: money paid or
+    received leaves less owed."""
+    account = balances.accounts[role]
+    books: dict[str, Decimal] = {}
+    own: dict[str, Decimal] = {}
+    for b in balances.balances:
+        if b.account == account:
+            books[b.aux] = books.get(b.aux, ZERO) + sign * Decimal(b.balance)
+            own[b.aux] = own.get(b.aux, ZERO) + sign * Decimal(b.own_documents)
     rows = []
-    for key in sorted(set(books) | set(sold)):
+    for key in sorted(set(books) | set(open_documents)):
         held = books.get(key, ZERO)
-        documents = sold.get(key, ZERO) + own.get(key, ZERO)  # money received (a credit) leaves less owed
+        documents = open_documents.get(key, ZERO) + own.get(key, ZERO)
         rows.append({"account": account, "counterparty": key, "books": held, "documents": documents,
                      "difference": None if key in foreign else held - documents})
     return rows
