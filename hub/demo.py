@@ -156,7 +156,7 @@ def print_summary(summary: dict) -> None:
     print(f"  {'total':45s} {tb['total_debit']:>12s} {tb['total_credit']:>12s}")
     print(f"  balanced (debits = credits, balances sum to zero): {'yes' if tb['balanced'] else 'NO'}")
     audit = summary["books_audit"]
-    print("\nthe books against the stock and the purchase documents (GET /audit/books): "
+    print("\nthe books against the stock and the open documents (GET /audit/books): "
           + ("they agree" if audit["agrees"] else "DIFFERENCES"))
     for r in audit["inventory"]:
         print(f"  {r['cost_centre']:33s} books {r['books']:>10s}  stock {r['stock']:>10s}  "
@@ -164,6 +164,10 @@ def print_summary(summary: dict) -> None:
     for r in audit["payables"]:
         print(f"  {r['account']} {r['counterparty']:28s} books {r['books']:>10s}  documents {r['documents']:>10s}  "
               f"difference {r['difference'] or 'not compared':>8s}")
+    debtors = audit["receivables"]
+    differing = [r for r in debtors if r["difference"] not in ("0.00", None)]
+    print(f"  {debtors[0]['account'] if debtors else 'receivable'} {len(debtors)} debtors (buyers, platform shops): "
+          + (f"{len(differing)} differ" if differing else "each agrees with its open sales"))
     for ledger, l in summary.get("ledgers", {}).items():
         rec = l["reconciliation"]
         print(f"\nledger {ledger}: {l['confirmed']} vouchers confirmed, {l['rejected']} rejected, "
