@@ -35,6 +35,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from bench import baselines
@@ -295,10 +296,31 @@ class Journey:
             if len(confirmed.get(hub_id, ())) >= VOUCHERS_PER_ORDER:
                 o.ledger_confirmed = max(confirmed[hub_id])
 
+    def batches(self) -> dict[str, list[float]]:
+        """{process.handler: [batches, events]} so far, from each process's hub_message_batch_size."""
+        assert self.hub is not None
+        out: dict[str, list[float]] = {}
+        for process, proc in self.hub.stack.procs.items():
+            if not proc.metrics_port:
+                continue
+            try:
+                text = httpx.get(f"http://127.0.0.1:{proc.metrics_port}/metrics", timeout=5).text
+            except httpx.HTTPError:  # a process that serves no metrics port of its own
+                continue
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name in ("hub_message_batch_size_count", "hub_message_batch_size_sum"):
+                        entry = out.setdefault(f"{process}.{sample.labels['handler']}", [0.0, 0.0])
+                        entry[sample.name.endswith("_sum")] += sample.value
+        return out
+
     def run_rate(self, rate: float, seconds: float, idle_ms_per_s: dict[str, float]) -> dict:
+        batches_before = self.batches()
         meter = self.meter()
         arrivals, window_end = asyncio.run(self._offer(rate, seconds))
         used = meter.stop()
+        batches = {handler: [n - batches_before.get(handler, [0, 0])[0], e - batches_before.get(handler, [0, 0])[1]]
+                   for handler, (n, e) in self.batches().items()}
         result = summarise(arrivals, rate, seconds, window_end)
         done = result["completed"]
         per_order = {g: round(ms / done, 2) for g, ms in sorted(used.items())} if done else {}
@@ -312,6 +334,10 @@ class Journey:
             # the same less what the hub uses doing nothing over as long a time
             "cpu_ms_per_order_hub_above_idle": round((hub_ms - idle_hub) / done, 2) if done else None,
             "hub_rss_peak_mib": round(meter.peak_rss_total / 2**20, 1),
+            # per batched handler: events it applied, and in how many transactions
+            "batches": {handler: {"events": int(e), "transactions": int(n),
+                                  "events_per_transaction": round(e / n, 1)}
+                        for handler, (n, e) in sorted(batches.items()) if n},
             "load_average": [round(x, 2) for x in os.getloadavg()],
         })
         return result

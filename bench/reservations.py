@@ -1,8 +1,9 @@
 """How fast the inventory stock engine reserves orders at the handler level, against raw conditional UPDATEs.
 
 No broker, no gateway, no worker: C threads each open a unit of work and call
-services.inventory.reservations.reserve_order with an order_placed envelope for a 1-line order
-(quantity 1..3), as the inventory worker does for each event. Two stock layouts:
+services.inventory.reservations.reserve_orders with order_placed envelopes for 1-line orders
+(quantity 1..3), `--batch` of them per unit of work (default 1), as the inventory worker does for
+what arrived together. Two stock layouts:
 
 * hot:    one SKU in two warehouses (60% / 40% of the units), stocked for about half the demand,
           so whole lines, lines split across the warehouses, partly reserved lines and
@@ -19,7 +20,7 @@ what a warehouse holds (oversold, must be 0), balance rows whose `reserved` diff
 allocations, and units that were free but refused (underfilled); audit.differences at the end.
 
     python -m bench.reservations [--db postgresql|sqlite] [--orders N] [--threads C] [--runs R]
-                                 [--mode hot|spread|both] [--json]
+                                 [--mode hot|spread|both] [--batch B] [--json]
 
 PostgreSQL: a fresh database (tests.support.infra naming, so leftovers of a cut-off run are
 removed by the next) is created and dropped; at most C connections (C <= 24). SQLite: a temp file.
@@ -61,8 +62,8 @@ def pct_ms(seconds: list[float]) -> tuple[float, float]:
 
 
 class Bench:
-    def __init__(self, db: Database, threads: int):
-        self.db, self.threads = db, threads
+    def __init__(self, db: Database, threads: int, batch: int = 1):
+        self.db, self.threads, self.batch = db, threads, batch
         self.pool = ThreadPoolExecutor(threads)
         self.tag = uuid.uuid4().hex[:6]
 
@@ -86,13 +87,19 @@ class Bench:
 
     # -- the engine ----------------------------------------------------------------------------
     def reserve(self, order_id: str, sku: str, qty: int) -> tuple[float, dict]:
-        payload = {"order_id": order_id, "channel": "web", "lines": [{"line_no": 1, "sku": sku, "quantity": qty}]}
-        envelope = Envelope(type="order_placed", source="order", aggregate_id=order_id, sequence=1,
-                            payload=payload, correlation_id=order_id, actor="bench")
+        took, answers = self.reserve_batch([(order_id, sku, qty)])
+        return took, answers[0]
+
+    def reserve_batch(self, orders: list[tuple[str, str, int]]) -> tuple[float, list[dict]]:
+        """One unit of work for these orders, as the batched worker applies what arrived together."""
+        envelopes = [Envelope(type="order_placed", source="order", aggregate_id=order_id, sequence=1,
+                              payload={"order_id": order_id, "channel": "web",
+                                       "lines": [{"line_no": 1, "sku": sku, "quantity": qty}]},
+                              correlation_id=order_id, actor="bench") for order_id, sku, qty in orders]
         began = time.perf_counter()
-        with self.uow(order_id) as u:
-            answer = reservations.reserve_order(u, envelope)
-        return time.perf_counter() - began, answer[0]
+        with self.uow(orders[0][0]) as u:
+            answers = reservations.reserve_orders(u, envelopes)
+        return time.perf_counter() - began, [a[0] for a in answers]
 
     def run_engine(self, name: str, n: int, n_skus: int, seed: int) -> dict:
         rnd = random.Random(seed)
@@ -101,9 +108,11 @@ class Bench:
         codes, _, _ = self.stock(name, n_skus, units)
         picks = [codes[rnd.randrange(n_skus)] for _ in range(n)]
         ids = [f"B{self.tag}{name}{i:06d}" for i in range(n)]
-        start = time.perf_counter()
-        done = list(self.pool.map(lambda i: self.reserve(ids[i], picks[i], quantities[i]), range(n)))
-        seconds = time.perf_counter() - start
+        orders = list(zip(ids, picks, quantities))
+        batches = [orders[i:i + self.batch] for i in range(0, n, self.batch)]
+        start, cpu = time.perf_counter(), time.process_time()
+        done = [(took, line) for took, lines in self.pool.map(self.reserve_batch, batches) for line in lines]
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         latencies = [d for d, _ in done]
         paths = Counter()
         for _, line in done:
@@ -114,7 +123,8 @@ class Bench:
         demand = defaultdict(int)
         for sku, q in zip(picks, quantities):
             demand[sku] += q
-        return {"orders": n, "seconds": round(seconds, 3), "per_s": round(n / seconds, 1), "p50_ms": p50,
+        return {"orders": n, "seconds": round(seconds, 3), "per_s": round(n / seconds, 1),
+                "cpu_ms_per_order": round(cpu * 1000 / n, 3), "p50_ms": p50,
                 "p95_ms": p95, "paths": dict(paths), "stock_units": units * n_skus,
                 "demand_units": sum(quantities), **self.check(codes, demand, units)}
 
@@ -210,7 +220,7 @@ def median_of(runs: list[dict], key: str) -> float:
     return round(statistics.median(r[key] for r in runs), 2)
 
 
-def run(backend: str, n: int, threads: int, runs: int, modes: list[str]) -> dict:
+def run(backend: str, n: int, threads: int, runs: int, modes: list[str], batch: int = 1) -> dict:
     if backend == "postgresql" and threads > MAX_PG_CONNECTIONS:
         raise SystemExit(f"--threads {threads}: at most {MAX_PG_CONNECTIONS} on PostgreSQL (shared, 100 connections)")
     prefix, tmp = infra.session_name(), tempfile.TemporaryDirectory(prefix="hub-bench-res-")
@@ -218,14 +228,14 @@ def run(backend: str, n: int, threads: int, runs: int, modes: list[str]) -> dict
         url = infra.create_databases(prefix, ["inventory"])["inventory"]
     else:
         url = f"sqlite:///{Path(tmp.name) / 'inventory.db'}"
-    result = {"backend": backend, "orders": n, "threads": threads, "runs": runs,
+    result = {"backend": backend, "orders": n, "threads": threads, "runs": runs, "batch": batch,
               "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "load_average_before": round(os.getloadavg()[0], 2), "modes": {}}
     db = None
     try:
         components.migrate("inventory", url)
         db = Database(url, metadata, pool_size=threads)  # threads never exceed the pool: no overflow
-        bench = Bench(db, threads)
+        bench = Bench(db, threads, batch)
         try:
             bench.warm_up()
             for mode in modes:
@@ -241,6 +251,7 @@ def run(backend: str, n: int, threads: int, runs: int, modes: list[str]) -> dict
                     "skus": n_skus, "runs": per_run,
                     "engine_per_s": median_of(engines, "per_s"),
                     "engine_per_s_range": [min(e["per_s"] for e in engines), max(e["per_s"] for e in engines)],
+                    "engine_cpu_ms_per_order": median_of(engines, "cpu_ms_per_order"),
                     "engine_p50_ms": median_of(engines, "p50_ms"), "engine_p95_ms": median_of(engines, "p95_ms"),
                     "raw_per_s": median_of(raws, "per_s"),
                     "raw_per_s_range": [min(x["per_s"] for x in raws), max(x["per_s"] for x in raws)],
@@ -266,12 +277,13 @@ def run(backend: str, n: int, threads: int, runs: int, modes: list[str]) -> dict
 
 def report(r: dict) -> str:
     out = [f"inventory reservations at the handler level ({r['backend']}): {r['orders']} orders per run, "
-           f"{r['threads']} threads, median of {r['runs']} runs"]
+           f"{r['threads']} threads, {r['batch']} order(s) per transaction, median of {r['runs']} runs"]
     for mode, m in r["modes"].items():
         out += [
             f"{mode} ({m['skus']} SKU{'s' if m['skus'] > 1 else ''} x 2 warehouses):",
             f"  engine: {m['engine_per_s']:.0f} reservations/s (runs {m['engine_per_s_range'][0]:.0f}-"
-            f"{m['engine_per_s_range'][1]:.0f}), latency p50 {m['engine_p50_ms']:.1f} ms, p95 {m['engine_p95_ms']:.1f} ms;"
+            f"{m['engine_per_s_range'][1]:.0f}), {m['engine_cpu_ms_per_order']:.2f} ms of this process's CPU per order, "
+            f"latency p50 {m['engine_p50_ms']:.1f} ms, p95 {m['engine_p95_ms']:.1f} ms;"
             f"  paths (last run) {m['paths_last_run']}",
             f"  raw conditional UPDATE: {m['raw_per_s']:.0f}/s (runs {m['raw_per_s_range'][0]:.0f}-"
             f"{m['raw_per_s_range'][1]:.0f}), p50 {m['raw_p50_ms']:.1f} ms, p95 {m['raw_p95_ms']:.1f} ms",
@@ -290,10 +302,11 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mode", choices=("hot", "spread", "both"), default="both")
+    ap.add_argument("--batch", type=int, default=1, help="orders per transaction (reservations.reserve_orders)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     modes = ["hot", "spread"] if args.mode == "both" else [args.mode]
-    result = run(args.db, args.orders, args.threads, args.runs, modes)
+    result = run(args.db, args.orders, args.threads, args.runs, modes, max(1, args.batch))
     print(json.dumps(result) if args.json else report(result))
     bad = sum(m["oversold_units"] + m["balance_mismatches"] + m["underfilled_units"] for m in result["modes"].values())
     if bad or result["audit_differences"]:

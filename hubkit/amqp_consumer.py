@@ -11,7 +11,12 @@ on between polls and while the broker is away.
 Its `beat` (hubkit.health) is ready only while every subscribed queue has its consumer on an open
 connection and the owner keeps polling: a consumer the broker cancelled (its queue deleted, a
 quorum queue's leader lost) makes it reconnect, and it is not ready until every queue is consumed
-again."""
+again.
+
+A route subscribed with `batched=True` gets what one poll brought in, as a list of
+(event, envelope), and answers an outcome for each (True applied, False duplicate, or the exception
+that event's own transaction raised: hubkit.inbox.handle_many); each message is acked or set aside by
+its own outcome."""
 from __future__ import annotations
 
 import contextvars
@@ -20,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import cast
 
 import pika
 
@@ -34,6 +40,8 @@ RECONNECT_FIRST, RECONNECT_MAX = 0.5, 10.0  # seconds between attempts, doubling
 
 # handler(event, envelope); returns False for a duplicate (counted, acked)
 Handler = Callable[[events.Event, Envelope], "bool | None"]
+# batched: handler([(event, envelope)]) -> an outcome per pair (True, False, or its exception)
+BatchHandler = Callable[[list[tuple[events.Event, Envelope]]], "list[bool | Exception]"]
 
 
 class SetAsideFailed(Exception):
@@ -51,8 +59,9 @@ class _Route:
     subscription: topology.Subscription
     contract: type[events.Event]
     versions: tuple | None
-    handler: Handler
+    handler: Handler | BatchHandler
     labels: tuple  # (service, handler) of the hub_messages_* metrics
+    batched: bool = False
 
 
 class Consumer:
@@ -63,17 +72,19 @@ class Consumer:
         self.connection: pika.BlockingConnection | None = None
         self._reconnect_at, self._reconnect_delay = 0.0, RECONNECT_FIRST
         self._cancelled: list[str] = []  # queues whose consumer the broker cancelled
+        self._gathered: dict[str, list] = {}  # batched queue -> [(channel, method, props, body, event, envelope)]
         self.beat = Beat("consumer", stale_after)  # the owner polls at least this often
 
-    def subscribe(self, contract: type[events.Event], service: str, handler: Handler, name: str | None = None,
-                  versions=None) -> None:
+    def subscribe(self, contract: type[events.Event], service: str, handler: Handler | BatchHandler,
+                  name: str | None = None, versions=None, batched: bool = False) -> None:
         """Consume `service`'s queue of `contract` (declared by `hub migrate`), calling
-        `handler(event, envelope)` with each message parsed into the contract. `versions`: the
-        schema versions accepted (default: the contract's own)."""
+        `handler(event, envelope)` with each message parsed into the contract, or with `batched`
+        `handler([(event, envelope), ...])` with what each poll brought in. `versions`: the schema
+        versions accepted (default: the contract's own)."""
         sub = events.subscription(contract, service)  # refuses one the contract lacks
         name = name or getattr(handler, "__name__", sub.event_type)
         self.routes[sub.queue] = _Route(sub, contract, tuple(versions) if versions else None, handler,
-                                        (sub.service, name))
+                                        (sub.service, name), batched)
 
     def poll(self, time_limit: float = 0.1) -> None:
         """Handle what arrives within about `time_limit` seconds, (re)connecting first if needed.
@@ -87,6 +98,7 @@ class Consumer:
                     return
                 connection = self._connect()
             connection.process_data_events(time_limit=time_limit)
+            self._hand_over()
             if self._cancelled:
                 raise ConsumerCancelled(f"the broker cancelled the consumer of {', '.join(self._cancelled)}")
         except (*CONNECTION_ERRORS, SetAsideFailed, ConsumerCancelled) as exc:
@@ -100,6 +112,7 @@ class Consumer:
     def close(self) -> None:
         """Close the connection; unacked messages go back to their queues."""
         connection, self.connection = self.connection, None
+        self._gathered = {}  # unacked: the broker delivers them again
         try:
             if connection is not None and connection.is_open:
                 connection.close()
@@ -137,9 +150,12 @@ class Consumer:
             self._set_aside(channel, method, props, body, route,
                             delivery.poison(route.subscription, f"{type(exc).__name__}: {exc}"))
             return
+        if route.batched:
+            self._gathered.setdefault(route.subscription.queue, []).append((channel, method, props, body, event, envelope))
+            return
         started = time.perf_counter()
         try:
-            result = route.handler(event, envelope)
+            result = cast(Handler, route.handler)(event, envelope)
         except Exception as exc:  # the handler's trouble, whatever it is, is the policy's to decide
             metrics.MESSAGES_FAILED.labels(*route.labels).inc()
             self._set_aside(channel, method, props, body, route,
@@ -149,6 +165,27 @@ class Consumer:
             metrics.HANDLER_LATENCY.labels(*route.labels).observe(time.perf_counter() - started)
         (metrics.MESSAGES_DUPLICATE if result is False else metrics.MESSAGES_HANDLED).labels(*route.labels).inc()
         channel.basic_ack(method.delivery_tag)
+
+    def _hand_over(self) -> None:
+        """Each batched queue's gathered messages to its handler; each acked or set aside by its outcome."""
+        gathered, self._gathered = self._gathered, {}
+        for queue, batch in gathered.items():
+            route = self.routes[queue]
+            metrics.BATCH_SIZE.labels(*route.labels).observe(len(batch))
+            started = time.perf_counter()
+            try:
+                outcomes = cast(BatchHandler, route.handler)([(event, envelope) for *_, event, envelope in batch])
+            except Exception as exc:  # a handler that failed as a whole failed each message
+                outcomes = [exc] * len(batch)
+            metrics.HANDLER_LATENCY.labels(*route.labels).observe(time.perf_counter() - started)
+            for (channel, method, props, body, _, _), outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    metrics.MESSAGES_FAILED.labels(*route.labels).inc()
+                    self._set_aside(channel, method, props, body, route,
+                                    delivery.after_failure(route.subscription, props.headers, outcome, self.policy))
+                    continue
+                (metrics.MESSAGES_DUPLICATE if outcome is False else metrics.MESSAGES_HANDLED).labels(*route.labels).inc()
+                channel.basic_ack(method.delivery_tag)
 
     def _set_aside(self, channel, method, props, body, route: _Route, decision: delivery.Decision) -> None:
         decision.log()

@@ -6,7 +6,12 @@ and after the last attempt to the dead-letter queue with the error, and only the
 acked (the policy is hubkit.delivery's, shared with the connectors). An envelope that does not
 fit its contract is dead-lettered at once. The queue (hubkit.topology) is declared by `hub
 migrate`, the subscription comes from the contract. `CONSUMING` (hubkit.health) is ready while
-the worker's consumers are attached and its consume loop turns."""
+the worker's consumers are attached and its consume loop turns.
+
+`@handle_events(Contract)` is the batched form: the messages that arrive together (up to
+`batch_max`, gathered for at most `batch_wait_ms` after the first) go to one worker, which applies
+them in one transaction (hubkit.inbox.handle_many) and acks each once that has committed; when the
+batch fails, each event is applied alone, so only the one at fault is retried or dead-lettered."""
 from __future__ import annotations
 
 import functools
@@ -14,6 +19,7 @@ import logging
 import time
 from functools import partial
 
+import eventlet
 from kombu import Exchange, Queue
 from nameko.amqp.publish import get_producer
 from nameko.constants import AMQP_URI_CONFIG_KEY
@@ -23,17 +29,22 @@ from nameko.messaging import Consumer, QueueConsumer
 from hubkit import delivery, events, metrics, topology
 from hubkit.envelope import Envelope, EnvelopeError
 from hubkit.health import Beat
-from hubkit.inbox import handle_once
+from hubkit.inbox import handle_many, handle_once, on_behalf_of
 
 log = logging.getLogger(__name__)
 
-HUB_CONFIG_KEY = "HUB"  # nameko config section: max_attempts, retry_base_seconds, retry_max_seconds
+HUB_CONFIG_KEY = "HUB"  # nameko config section: max_attempts, retry_*_seconds, batch_max, batch_wait_ms, prefetch
 CONSUMING = Beat("consumers")  # a worker process runs one container, with one queue consumer
 
 
 class _QueueConsumer(QueueConsumer):
     """nameko's queue consumer, plus: a body that cannot be decoded is dead-lettered
     (kombu would otherwise raise inside the consume loop); it reports to CONSUMING."""
+
+    @property
+    def prefetch_count(self):
+        # nameko's default (one message per worker) would starve a batch: room for a batch and the next
+        return max(self.container.max_workers, int(self.container.config.get(HUB_CONFIG_KEY, {}).get("prefetch", 0)))
 
     def get_consumers(self, consumer_cls, channel):
         consumers = super().get_consumers(consumer_cls, channel)
@@ -67,8 +78,12 @@ class _QueueConsumer(QueueConsumer):
 class EventConsumer(Consumer):
     queue_consumer = _QueueConsumer()
 
-    def __init__(self, contract: type[events.Event], versions=None, **kwargs):
+    def __init__(self, contract: type[events.Event], versions=None, batched: bool = False, **kwargs):
         self.contract, self.versions = contract, versions  # what the handler parses (and accepts)
+        self.batched = batched  # the handler takes a list of envelopes and returns an outcome for each
+        self._gathered: list[tuple[Envelope, object]] = []  # (envelope, message) waiting for their batch
+        self._gathering = None  # the timer that hands over what was gathered
+        self._in_flight = 0  # batches handed to workers and not yet answered
         super().__init__(queue=None, **kwargs)
 
     def setup(self):
@@ -83,6 +98,9 @@ class EventConsumer(Consumer):
         hub = self.container.config.get(HUB_CONFIG_KEY, {})
         self.policy = delivery.Policy(int(hub.get("max_attempts", 5)), float(hub.get("retry_base_seconds", 1.0)),
                                       float(hub.get("retry_max_seconds", 60.0)))
+        self.batch_max = int(hub.get("batch_max", 100)) if self.batched else 1
+        self.batch_wait = float(hub.get("batch_wait_ms", 2.0)) / 1000
+        self.batches_in_flight = int(hub.get("batches_in_flight", 1))
         self.labels = (service, self.method_name)
         super().setup()
 
@@ -93,12 +111,61 @@ class EventConsumer(Consumer):
         except EnvelopeError as exc:
             self._set_aside(message, delivery.poison(self.subscription, f"EnvelopeError: {exc}"))
             return
+        if self.batched:
+            self._gather(envelope, message)
+            return
         handle_result = partial(self.handle_result, message, started=time.perf_counter())
         try:
             self.container.spawn_worker(self, (envelope,), {}, context_data={},
                                         handle_result=handle_result)
         except ContainerBeingKilled:
             self.queue_consumer.requeue_message(message)
+
+    def _gather(self, envelope: Envelope, message) -> None:
+        self._gathered.append((envelope, message))
+        if self._in_flight >= self.batches_in_flight:
+            return  # the batch being applied hands over what gathered meanwhile, when it is done
+        if len(self._gathered) >= self.batch_max:
+            self._hand_over()
+        elif self._gathering is None:
+            self._gathering = eventlet.spawn_after(self.batch_wait, self._hand_over)
+
+    def _hand_over(self) -> None:
+        """One worker for what was gathered, up to batch_max. At most `batches_in_flight` are applied at
+        once, so that under load a batch grows with what arrives while the one before is applied
+        (and batches of one handler do not contend for the same rows)."""
+        if self._gathering is not None and self._gathering is not eventlet.getcurrent():
+            self._gathering.cancel()
+        self._gathering = None
+        if not self._gathered or self._in_flight >= self.batches_in_flight:
+            return
+        batch, self._gathered = self._gathered[:self.batch_max], self._gathered[self.batch_max:]
+        messages = [message for _, message in batch]
+        metrics.BATCH_SIZE.labels(*self.labels).observe(len(batch))
+        handle_result = partial(self.handle_batch_result, messages, started=time.perf_counter())
+        self._in_flight += 1
+        try:
+            self.container.spawn_worker(self, ([envelope for envelope, _ in batch],), {}, context_data={},
+                                        handle_result=handle_result)
+        except ContainerBeingKilled:
+            self._in_flight -= 1
+            for message in messages:
+                self.queue_consumer.requeue_message(message)
+
+    def handle_batch_result(self, messages, worker_ctx, result=None, exc_info=None, started=None):
+        if started is not None:
+            metrics.HANDLER_LATENCY.labels(*self.labels).observe(time.perf_counter() - started)
+        # the handler returns an outcome per message; had it raised as a whole, each failed with it
+        outcomes = result if exc_info is None else [exc_info[1]] * len(messages)
+        for message, outcome in zip(messages, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                self.handle_message_processed(message, None, (type(outcome), outcome, outcome.__traceback__))
+            else:
+                self.handle_message_processed(message, outcome)
+        self._in_flight -= 1
+        if self._gathered:  # what arrived meanwhile has waited long enough
+            eventlet.spawn_n(self._hand_over)
+        return result, exc_info
 
     def on_decode_error(self, message, exc):
         self._set_aside(message, delivery.poison(self.subscription, f"undecodable body: {exc}"))
@@ -161,3 +228,40 @@ def handle_event(contract: type[events.Event], *, consumer: str | None = None, v
                                lambda uow, env: method(self, uow, event, env))
         return EventConsumer.decorator(contract, versions)(handle)
     return decorate
+
+
+def handle_events(contract: type[events.Event], *, consumer: str | None = None, versions=None):
+    """`handle_event` for a handler that applies a batch in one transaction:
+
+        @handle_events(OrderPlaced)
+        def on_orders_placed(self, uow, batch): ...   # batch: [(event, envelope)], in delivery order
+
+    It gets only the events of the batch not applied before; what it emits for one of them must be
+    emitted inside `hubkit.inbox.on_behalf_of(uow, envelope)` (or use `each(uow, batch)`), so that
+    the event carries its own actor and correlation id. An envelope that does not fit the contract
+    fails alone (dead-lettered); when the batch's transaction fails, each event is applied alone."""
+    def decorate(method):
+        @functools.wraps(method)
+        def handle(self, envelopes: list[Envelope]) -> list:
+            parsed: dict[str, events.Event] = {}
+            outcomes: dict[str, object] = {}
+            for envelope in envelopes:
+                try:
+                    parsed[envelope.event_id] = events.parse(contract, envelope, versions)
+                except events.InvalidEvent as exc:
+                    outcomes[envelope.event_id] = exc
+            fitting = [e for e in envelopes if e.event_id in parsed]
+            if fitting:
+                results = handle_many(self.db, self.name, consumer or f"{self.name}.{contract.type}", fitting,
+                                      lambda uow, fresh: method(self, uow, [(parsed[e.event_id], e) for e in fresh]))
+                outcomes.update(zip((e.event_id for e in fitting), results, strict=True))
+            return [outcomes[e.event_id] for e in envelopes]
+        return EventConsumer.decorator(contract, versions, batched=True)(handle)
+    return decorate
+
+
+def each(uow, batch):
+    """The (event, envelope) pairs of a batch, each handled on behalf of its own envelope."""
+    for event, envelope in batch:
+        with on_behalf_of(uow, envelope):
+            yield event, envelope

@@ -15,6 +15,7 @@ import contextvars
 import logging
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timezone
 from typing import cast
@@ -194,6 +195,7 @@ class UnitOfWork:
         self._session: Session | None = None
         self._cm: AbstractContextManager[Session] | None = None
         self._after_commit: list = []
+        self._gathered: dict[str, tuple[set, Callable[[set], None]]] = {}
 
     @property
     def session(self) -> Session:
@@ -205,10 +207,25 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self._cm = transaction = self.db.session()
         self._session = transaction.__enter__()
-        self._after_commit = []
+        self._after_commit, self._gathered = [], {}
         return self
 
     def __exit__(self, *exc):
+        if exc[0] is None and self._gathered:
+            try:
+                self._flush_gathered()
+            except BaseException as error:
+                self._leave(type(error), error, error.__traceback__)
+                raise
+        return self._leave(*exc)
+
+    def _flush_gathered(self) -> None:
+        while self._gathered:  # a flush may gather for another key
+            key = next(iter(self._gathered))
+            items, flush = self._gathered.pop(key)
+            flush(items)
+
+    def _leave(self, *exc):
         try:
             suppressed = self._cm.__exit__(*exc)  # commits, or rolls back on an error
         finally:
@@ -222,6 +239,17 @@ class UnitOfWork:
         """Run `callback()` once the transaction has committed (never if it rolls back): for
         counting what was done, which a rolled-back or duplicate delivery must not count."""
         self._after_commit.append(callback)
+
+    def gather(self, key: str, flush: Callable[[set], None]) -> set:
+        """A set that collects, over the whole transaction, what `flush(items)` then does once, before
+        the commit: stock_changed per SKU once per transaction, however many orders of a batch moved it."""
+        if key not in self._gathered:
+            self._gathered[key] = (set(), flush)
+        return self._gathered[key][0]
+
+    def forget(self, key: str) -> None:
+        """Drop what was gathered under `key` (work that was undone, such as a dry run)."""
+        self._gathered.pop(key, None)
 
     def emit(self, event: Event, aggregate_id: str):
         """Write `event` (a contract instance: its payload was validated when it was built) to the

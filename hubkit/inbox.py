@@ -1,13 +1,27 @@
 """Consumer-side idempotency: the event ids a consumer has applied, recorded in the
-same transaction as the effect, and the last sequence seen per aggregate."""
+same transaction as the effect, and the last sequence seen per aggregate.
+
+Events are applied in batches: the inbox rows and sequences of a whole batch are written with one
+statement each, and the effect of every fresh event runs in that one transaction (one commit, one
+ack round for the lot). `handle_many` falls back to one event per transaction when a batch fails,
+so a poison event fails alone and the rest go through."""
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, select, update
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+
+from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, select
 
 from hubkit import clock
 from hubkit import logging as hublog
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+# effect(uow, fresh): applies the events of a batch that were not seen before, in delivery order
+BatchEffect = Callable[[UnitOfWork, list[Envelope]], None]
 
 
 class PredecessorMissing(Exception):
@@ -27,36 +41,97 @@ def add_tables(metadata: MetaData) -> None:
           Column("last_sequence", BigInteger, nullable=False))
 
 
+def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -> list[Envelope]:
+    """The events this consumer should apply now, in the given order: not those seen before
+    (duplicates) nor those older than one already applied for the same aggregate (stale),
+    counting the ones earlier in the same batch. Records all of them as seen."""
+    inbox, positions = tables["inbox"], tables["inbox_positions"]
+    unique = list({e.event_id: e for e in envelopes}.values())
+    if not unique:
+        return []
+    now = clock.now()
+    new_ids = set(session.execute(
+        dialect_insert(session, inbox).on_conflict_do_nothing().returning(inbox.c.event_id),
+        [{"consumer": consumer, "event_id": e.event_id, "processed_at": now} for e in unique]).scalars())
+    candidates = [e for e in unique if e.event_id in new_ids]
+    if not candidates:
+        return []
+    last = {(source, aggregate): seq for source, aggregate, seq in session.execute(
+        select(positions.c.source, positions.c.aggregate_id, positions.c.last_sequence)
+        .where(positions.c.consumer == consumer,
+               positions.c.aggregate_id.in_({e.aggregate_id for e in candidates})))}
+    fresh, moved = [], {}
+    for e in candidates:
+        key = (e.source, e.aggregate_id)
+        if e.sequence > last.get(key, 0):
+            fresh.append(e)
+            last[key] = moved[key] = e.sequence
+    if moved:
+        upsert = dialect_insert(session, positions)
+        session.execute(upsert.on_conflict_do_update(
+            index_elements=[positions.c.consumer, positions.c.source, positions.c.aggregate_id],
+            set_={"last_sequence": upsert.excluded.last_sequence},
+            where=positions.c.last_sequence < upsert.excluded.last_sequence),
+            [{"consumer": consumer, "source": source, "aggregate_id": aggregate, "last_sequence": seq}
+             for (source, aggregate), seq in moved.items()])
+    return fresh
+
+
 def accept(session, tables, consumer: str, envelope: Envelope) -> bool:
     """True if this consumer should apply the event now; False for a duplicate or a
     stale version (an event older than one already applied for the same aggregate)."""
-    inbox, positions = tables["inbox"], tables["inbox_positions"]
-    inserted = session.execute(
-        dialect_insert(session, inbox).values(consumer=consumer, event_id=envelope.event_id,
-                                       processed_at=clock.now())
-        .on_conflict_do_nothing()).rowcount
-    if not inserted:
-        return False
-    key = (positions.c.consumer == consumer) & (positions.c.source == envelope.source) & \
-          (positions.c.aggregate_id == envelope.aggregate_id)
-    last = session.execute(select(positions.c.last_sequence).where(key)).scalar()
-    if last is None:
-        session.execute(dialect_insert(session, positions).values(
-            consumer=consumer, source=envelope.source, aggregate_id=envelope.aggregate_id,
-            last_sequence=envelope.sequence))
-        return True
-    if envelope.sequence <= last:
-        return False
-    session.execute(update(positions).where(key).values(last_sequence=envelope.sequence))
-    return True
+    return bool(accept_many(session, tables, consumer, [envelope]))
+
+
+@contextmanager
+def on_behalf_of(uow: UnitOfWork, envelope: Envelope):
+    """Within a batch: what is emitted and logged now carries this event's actor and correlation id."""
+    saved = uow.actor, uow.correlation_id
+    token = hublog.correlation_id.set(envelope.correlation_id)
+    uow.actor, uow.correlation_id = envelope.actor, envelope.correlation_id
+    try:
+        yield
+    finally:
+        uow.actor, uow.correlation_id = saved
+        hublog.correlation_id.reset(token)
+
+
+def handle_batch(db: Database, service: str, consumer: str, envelopes: Sequence[Envelope],
+                 effect: BatchEffect) -> list[bool]:
+    """Apply `effect(uow, fresh)` to the events of `envelopes` not applied before, in one transaction
+    with their inbox records. Returns per envelope whether it was applied (False: a duplicate or
+    stale one). Raises if the transaction failed: then none was applied."""
+    first = envelopes[0]
+    with UnitOfWork(db, service, actor=first.actor, correlation_id=first.correlation_id) as uow:
+        fresh = accept_many(uow.session, db.metadata.tables, consumer, envelopes)
+        if fresh:
+            effect(uow, fresh)
+    applied = {e.event_id for e in fresh}
+    return [e.event_id in applied for e in envelopes]
+
+
+def handle_many(db: Database, service: str, consumer: str, envelopes: Sequence[Envelope],
+                effect: BatchEffect) -> list[bool | Exception]:
+    """`handle_batch`, and when the batch as a whole failed, each event alone, so that one that
+    cannot be applied fails by itself. Per envelope: applied (True), duplicate or stale (False), or
+    the exception its own transaction raised (for the delivery policy: retry or dead-letter)."""
+    if len(envelopes) > 1:
+        try:
+            return list(handle_batch(db, service, consumer, envelopes, effect))
+        except Exception as exc:
+            log.warning("a batch of %d %s events failed (%s: %s); applying them one at a time",
+                        len(envelopes), consumer, type(exc).__name__, exc)
+    outcomes: list[bool | Exception] = []
+    for envelope in envelopes:
+        try:
+            outcomes.append(handle_batch(db, service, consumer, [envelope], effect)[0])
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
 
 
 def handle_once(db: Database, service: str, consumer: str, envelope: Envelope, effect) -> bool:
     """Apply `effect(uow, envelope)` at most once per event, in one transaction with
     the inbox record. Returns False when the event was a duplicate or stale."""
     hublog.correlation_id.set(envelope.correlation_id)  # this green thread's log lines carry it
-    with UnitOfWork(db, service, actor=envelope.actor, correlation_id=envelope.correlation_id) as uow:
-        if not accept(uow.session, db.metadata.tables, consumer, envelope):
-            return False
-        effect(uow, envelope)
-    return True
+    return handle_batch(db, service, consumer, [envelope], lambda uow, fresh: effect(uow, fresh[0]))[0]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
@@ -80,6 +80,12 @@ class HubSettings(BaseSettings):
     relay_lease_seconds: PositiveFloat = 5.0
     relay_idle_poll_seconds: PositiveFloat = 2.0  # an idle relay looks at its outbox this often, woken or not
     consumer_max_attempts: PositiveInt = 5
+    # a handler that takes batches gets up to this many events in one transaction: what arrived
+    # together, or within consumer_batch_wait_ms of the first (hubkit.inbox.handle_many)
+    consumer_batch_max: PositiveInt = 100
+    consumer_batch_wait_ms: NonNegativeFloat = 2.0
+    consumer_batches_in_flight: PositiveInt = 1  # per handler: the next batch gathers while one is applied
+    consumer_prefetch: PositiveInt = 200  # unacked messages per consumer: room for a batch and the next
     retry_base_seconds: PositiveFloat = 1.0
     retry_max_seconds: PositiveFloat = 60.0
     liveness_grace_seconds: PositiveFloat = 60.0  # not ready this long on end: /livez fails (hubkit.health)

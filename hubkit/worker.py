@@ -29,6 +29,10 @@ def nameko_config(settings) -> dict:
         HUB_CONFIG_KEY: {
             "db_url": settings.db_url,
             "max_attempts": settings.consumer_max_attempts,
+            "batch_max": settings.consumer_batch_max,
+            "batch_wait_ms": settings.consumer_batch_wait_ms,
+            "batches_in_flight": settings.consumer_batches_in_flight,
+            "prefetch": settings.consumer_prefetch,
             "retry_base_seconds": settings.retry_base_seconds,
             "retry_max_seconds": settings.retry_max_seconds,
             "settings": settings,

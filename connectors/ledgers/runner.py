@@ -18,7 +18,7 @@ from hubkit.amqp_consumer import Consumer
 from hubkit.db import DATABASE_AWAY, AwayBackoff, Database, dialect_insert, pool_size
 from hubkit.envelope import Envelope
 from hubkit.health import Health
-from hubkit.inbox import handle_once
+from hubkit.inbox import handle_many
 
 log = logging.getLogger(__name__)
 CONSUMER = "ledger"
@@ -61,11 +61,15 @@ class Connector:
         self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=PREFETCH,
                                  stale_after=LOOP_STALE_SECONDS)
         for contract, method in HANDLERS:
-            self.consumer.subscribe(contract, CONSUMER, getattr(self, method), method)
+            self.consumer.subscribe(contract, CONSUMER, getattr(self, method), method, batched=True)
 
-    def on_voucher_posted(self, event: VoucherPosted, envelope: Envelope) -> bool:
-        # the voucher is kept as it travelled (envelope.payload), for the pushes to map
-        return handle_once(self.db, "ledger", INBOX, envelope, self.effect)
+    def on_voucher_posted(self, batch: list[tuple[VoucherPosted, Envelope]]) -> list:
+        # the voucher is kept as it travelled (envelope.payload), for the pushes to map; a batch in
+        # one transaction
+        def keep(uow, fresh: list[Envelope]) -> None:
+            for envelope in fresh:
+                self.effect(uow, envelope)
+        return handle_many(self.db, "ledger", INBOX, [envelope for _, envelope in batch], keep)
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._stop)

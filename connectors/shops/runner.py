@@ -28,7 +28,7 @@ from hubkit.broker import CONNECTION_ERRORS
 from hubkit.db import DATABASE_AWAY, AwayBackoff, Database, as_utc, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.health import Health
-from hubkit.inbox import handle_once
+from hubkit.inbox import handle_many
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,10 @@ SETTLE = timedelta(seconds=2)      # changes this recent are left to the next wi
 MAX_WINDOW = timedelta(minutes=30)  # the platforms advise short windows
 FIRST_LOOKBACK = timedelta(days=1)
 LOOP_STALE_SECONDS = 60.0  # a pull may wait out a platform's rate limits and retries
-# what a shop connector consumes (as shops_<platform>), and the method that applies each
-HANDLERS = ((OrderShipped, "on_order_shipped"), (StockChanged, "on_stock_changed"))
+# what a shop connector consumes (as shops_<platform>), the method that applies each, and for a
+# quantity where only the newest counts, what names it: of a batch's stock_changed for one SKU only
+# the newest is applied (the others are recorded as seen)
+HANDLERS = ((OrderShipped, "on_order_shipped", None), (StockChanged, "on_stock_changed", lambda e: e.sku))
 
 
 def _now():
@@ -78,9 +80,10 @@ class ShopConnector:
         self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=100,
                                  stale_after=LOOP_STALE_SECONDS)
         consumer = f"shops_{platform}"
-        for contract, method in HANDLERS:
-            self.consumer.subscribe(contract, consumer,
-                                    partial(self._apply, f"{consumer}.{contract.type}", getattr(self, method)), method)
+        for contract, method, newest_of in HANDLERS:
+            self.consumer.subscribe(contract, consumer, partial(self._apply, f"{consumer}.{contract.type}",
+                                                                getattr(self, method), newest_of),
+                                    method, batched=True)
         self.stopping, self.redrive_requested = False, False
         self.next_pull: dict[str, float] = {}
         self.calls: queue.Queue = queue.Queue()  # work asked for by the gRPC API's threads
@@ -230,9 +233,22 @@ class ShopConnector:
         return done
 
     # -- back to the platform ---------------------------------------------------
-    def _apply(self, inbox: str, effect, event, envelope: Envelope) -> bool:
-        """`effect(uow, event, envelope)` at most once per event (the connector's inbox)."""
-        return handle_once(self.db, "shops", inbox, envelope, lambda uow, env: effect(uow, event, env))
+    def _apply(self, inbox: str, effect, newest_of, batch: list) -> list:
+        """`effect(uow, event, envelope)` at most once per event (the connector's inbox), a batch in one
+        transaction; with `newest_of`, only to the newest event of each key in the batch."""
+        events = {envelope.event_id: event for event, envelope in batch}
+
+        def apply(uow, fresh: list[Envelope]) -> None:
+            if newest_of is not None:
+                newest: dict = {}
+                for envelope in fresh:
+                    key = newest_of(events[envelope.event_id])
+                    if key not in newest or envelope.sequence > newest[key].sequence:
+                        newest[key] = envelope
+                fresh = list(newest.values())
+            for envelope in fresh:
+                effect(uow, events[envelope.event_id], envelope)
+        return handle_many(self.db, "shops", inbox, [envelope for _, envelope in batch], apply)
 
     def on_order_shipped(self, uow, event: OrderShipped, envelope: Envelope) -> None:
         if event.channel != self.platform or event.shop not in self.shops:

@@ -15,7 +15,7 @@ from contracts import (
     StockReceived,
     StockTransferred,
 )
-from hubkit.consumer import handle_event
+from hubkit.consumer import each, handle_event, handle_events
 from hubkit.db import Database
 from hubkit.nameko_deps import DatabaseProvider, process_settings
 from services.accounting import chart, handlers
@@ -50,13 +50,15 @@ class Worker:
         if voucher:  # counted once the transaction has committed
             uow.after_commit(lambda: VOUCHERS_POSTED.labels(voucher["kind"]).inc())
 
-    @handle_event(OrderShipped)
-    def on_order_shipped(self, uow, event, envelope):
-        self._post(uow, envelope, handlers.post_sale)
+    @handle_events(OrderShipped)
+    def on_order_shipped(self, uow, batch):
+        for _, envelope in each(uow, batch):
+            self._post(uow, envelope, handlers.post_sale)
 
-    @handle_event(GoodsIssued)
-    def on_goods_issued(self, uow, event, envelope):
-        self._post(uow, envelope, handlers.post_cost_of_goods)
+    @handle_events(GoodsIssued)
+    def on_goods_issued(self, uow, batch):
+        for _, envelope in each(uow, batch):
+            self._post(uow, envelope, handlers.post_cost_of_goods)
 
     @handle_event(PurchaseReceived)
     def on_purchase_received(self, uow, event, envelope):

@@ -1,6 +1,6 @@
 """The customer worker (nameko): customers and their order history from order events."""
 from contracts import OrderCancelled, OrderPlaced, OrderShipped
-from hubkit.consumer import handle_event
+from hubkit.consumer import each, handle_event, handle_events
 from hubkit.nameko_deps import DatabaseProvider
 from services.customer import handlers
 from services.customer.models import metadata
@@ -10,13 +10,15 @@ class Worker:
     name = "customer"
     db = DatabaseProvider(metadata)
 
-    @handle_event(OrderPlaced)
-    def on_order_placed(self, uow, event, envelope):
-        handlers.record_order_placed(uow, envelope)
+    @handle_events(OrderPlaced)
+    def on_order_placed(self, uow, batch):
+        for _, envelope in each(uow, batch):
+            handlers.record_order_placed(uow, envelope)
 
-    @handle_event(OrderShipped)
-    def on_order_shipped(self, uow, event, envelope):
-        handlers.record_order_shipped(uow, envelope)
+    @handle_events(OrderShipped)
+    def on_order_shipped(self, uow, batch):
+        for _, envelope in each(uow, batch):
+            handlers.record_order_shipped(uow, envelope)
 
     @handle_event(OrderCancelled)
     def on_order_cancelled(self, uow, event, envelope):

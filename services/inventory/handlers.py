@@ -122,6 +122,7 @@ def check_purchase(uow: UnitOfWork, kind: str, purchase_order_id: str, warehouse
         raise InvalidArgument(exc.message, exc.fields) from None
     finally:
         savepoint.rollback()
+        uow.forget(signals.STOCK_MOVED)  # nothing moved
 
 
 def _applied_or_refused(uow: UnitOfWork, apply) -> HubError | None:

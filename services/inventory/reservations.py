@@ -20,7 +20,7 @@ from hubkit import clock
 from hubkit.db import UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, NotFound
-from hubkit.inbox import PredecessorMissing
+from hubkit.inbox import PredecessorMissing, on_behalf_of
 from hubkit.money import cents
 from services.inventory import catalog, costing, domain, signals, stock
 from services.inventory.models import allocations, picks, reservations, serials, skus, stock_levels, stock_movements, warehouses
@@ -82,28 +82,85 @@ def _answer(s, order_id: str) -> list[dict]:
 
 def reserve_order(uow: UnitOfWork, envelope: Envelope, ttl_minutes: int = 0) -> list[dict]:
     """order_placed: reserve every line, wholly or partly; answer stock_reserved or stock_short."""
-    s, payload = uow.session, envelope.payload
-    order_id, lines = payload["order_id"], payload["lines"]
-    codes = {line["sku"] for line in lines}
+    return reserve_orders(uow, [envelope], ttl_minutes)[0]
+
+
+def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int = 0) -> list[list[dict]]:
+    """order_placed for a batch of orders, in arrival order, set-based: the balance rows of every SKU
+    locked at once in SKU order and read once; each line planned as `_allocate` would, against what
+    the batch's earlier lines left; then one conditional UPDATE per balance row for the whole batch's
+    demand (never oversell: it cannot apply beyond what is free), the reservations and allocations
+    inserted as two multi-row statements, and each order's answer emitted on behalf of its own
+    event. Returns each order's answer lines."""
+    s = uow.session
+    codes = {line["sku"] for e in envelopes for line in e.payload["lines"]}
     known = set(s.execute(select(skus.c.code).where(skus.c.code.in_(codes))).scalars())
-    if codes - known:
-        raise NotFound(f"order {order_id} has unknown SKU(s): {sorted(codes - known)}")
+    for e in envelopes:
+        unknown = {line["sku"] for line in e.payload["lines"]} - known
+        if unknown:
+            raise NotFound(f"order {e.payload['order_id']} has unknown SKU(s): {sorted(unknown)}")
     stock.lock(s, codes)
+    free: dict[str, list[list]] = {}  # sku -> [[warehouse, free units]] in the warehouses' priority order
+    for r in s.execute(select(stock_levels.c.sku, stock_levels.c.warehouse,
+                              stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held)
+                       .join(warehouses, warehouses.c.code == stock_levels.c.warehouse)
+                       .where(stock_levels.c.sku.in_(codes))
+                       .order_by(stock_levels.c.sku, warehouses.c.priority, warehouses.c.code)):
+        free.setdefault(r[0], []).append([r[1], int(r[2])])
     now = clock.now()
     expires_at = now + timedelta(minutes=ttl_minutes) if ttl_minutes > 0 else None
-    for line in sorted(lines, key=lambda l: (l["sku"], l["line_no"])):
-        qty = int(line["quantity"])
-        got = _allocate(s, line["sku"], qty)
-        status = domain.RESERVED if sum(q for _, q in got) == qty else domain.BACKORDERED
-        s.execute(reservations.insert().values(order_id=order_id, line_no=line["line_no"], sku=line["sku"],
-                                               warehouse=got[0][0] if got else None, quantity=qty, status=status,
-                                               expires_at=expires_at, created_at=now))
-        _add_allocations(s, order_id, line["line_no"], got)
-    answer = _answer(s, order_id)
-    short = any(l["status"] == domain.BACKORDERED for l in answer)
-    uow.emit((StockShort if short else StockReserved)(order_id=order_id, lines=answer), order_id)
-    signals.stock_moved(uow, _places(answer))
-    return answer
+    demand: Counter = Counter()  # (sku, warehouse) -> units the batch reserves there
+    reservation_rows, allocation_rows, answers = [], [], []
+    for e in envelopes:
+        order_id, answer = e.payload["order_id"], []
+        for line in sorted(e.payload["lines"], key=lambda l: (l["sku"], l["line_no"])):
+            qty, sku = int(line["quantity"]), line["sku"]
+            got = _plan(free.get(sku, []), qty)
+            status = domain.RESERVED if sum(q for _, q in got) == qty else domain.BACKORDERED
+            reservation_rows.append({"order_id": order_id, "line_no": line["line_no"], "sku": sku,
+                                     "warehouse": got[0][0] if got else None, "quantity": qty, "status": status,
+                                     "expires_at": expires_at, "created_at": now})
+            allocation_rows += [{"order_id": order_id, "line_no": line["line_no"], "warehouse": w, "quantity": q}
+                                for w, q in got]
+            demand.update({(sku, w): q for w, q in got})
+            split = sorted(({"warehouse": w, "quantity": q} for w, q in got), key=lambda a: a["warehouse"])
+            answer.append({"line_no": line["line_no"], "sku": sku, "quantity": qty, "status": status,
+                           "warehouse": got[0][0] if got else None, "reserved_quantity": sum(q for _, q in got),
+                           "allocations": split})
+        answers.append(sorted(answer, key=lambda l: l["line_no"]))
+    for (sku, warehouse), qty in sorted(demand.items()):
+        won = s.execute(update(stock_levels)
+                        .where(stock_levels.c.sku == sku, stock_levels.c.warehouse == warehouse,
+                               stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held >= qty)
+                        .values(reserved=stock_levels.c.reserved + qty)).rowcount
+        if not won:  # the rows are locked: only a bug in the plan gets here, and it must not oversell
+            raise Conflict(f"{sku} in {warehouse} has fewer than the {qty} units the batch planned to reserve")
+    s.execute(reservations.insert(), reservation_rows)
+    if allocation_rows:
+        s.execute(allocations.insert(), allocation_rows)
+    for e, answer in zip(envelopes, answers, strict=True):
+        with on_behalf_of(uow, e):
+            short = any(l["status"] == domain.BACKORDERED for l in answer)
+            uow.emit((StockShort if short else StockReserved)(order_id=e.payload["order_id"], lines=answer),
+                     e.payload["order_id"])
+    signals.stock_moved(uow, set(demand))
+    return answers
+
+
+def _plan(levels: list[list], need: int) -> list[tuple[str, int]]:
+    """The policy of `_allocate` on levels read once ([[warehouse, free]] by priority, taken from as
+    planned): the whole line in the first warehouse that can cover it, else what each has in turn."""
+    whole = next((level for level in levels if level[1] >= need), None)
+    plan = [whole] if whole else [level for level in levels if level[1] > 0]
+    got, left = [], need
+    for level in plan:
+        qty = min(level[1], left)
+        if qty <= 0:
+            break
+        level[1] -= qty
+        got.append((level[0], qty))
+        left -= qty
+    return got
 
 
 def _places(answer) -> set[tuple[str, str]]:
@@ -267,6 +324,13 @@ def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: 
                 picked.append(Piece(c.bin, c.lot, "", take))
                 rest -= take
     return picked
+
+
+def lock_for_shipment(uow: UnitOfWork, order_ids) -> None:
+    """Lock the balance rows of every SKU these orders reserved, in SKU order, before shipping any."""
+    s = uow.session
+    stock.lock(s, s.execute(select(reservations.c.sku).distinct()
+                            .where(reservations.c.order_id.in_(set(order_ids)))).scalars())
 
 
 def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:

@@ -15,12 +15,19 @@ from hubkit.envelope import aggregate_key
 from services.inventory import stock
 from services.inventory.models import lots, place_stock, stock_levels, stock_limits
 
+STOCK_MOVED = "inventory.stock_moved"  # what UnitOfWork.gather collects: the (sku, warehouse) pairs moved
+
 
 def stock_moved(uow: UnitOfWork, places) -> None:
-    """After any change to the (sku, warehouse) pairs in `places`: stock_changed per SKU, and
-    low_stock where available reached the minimum (once, re-armed when it rises above). A change
-    that may free stock calls reservations.stock_freed, which fills backorders first."""
-    places = set(places)
+    """After any change to the (sku, warehouse) pairs in `places`: at the end of the transaction,
+    stock_changed per SKU with its final quantities (once, however many changes of the transaction
+    moved it: a batch of orders for one SKU sends one), and low_stock where available reached the
+    minimum (once, re-armed when it rises above). A change that may free stock calls
+    reservations.stock_freed, which fills backorders first."""
+    uow.gather(STOCK_MOVED, lambda moved: _signal(uow, moved)).update(places)
+
+
+def _signal(uow: UnitOfWork, places: set) -> None:
     announce(uow, {sku for sku, _ in places})
     for sku, warehouse in sorted(places):
         _check_minimum(uow, sku, warehouse)

@@ -7,7 +7,7 @@ from prometheus_client import Counter
 
 from contracts import OrderCancelled, OrderPlaced, OrderReturned, OrderShipped, PurchaseReceived, PurchaseReturned
 from hubkit import clock
-from hubkit.consumer import handle_event
+from hubkit.consumer import each, handle_event, handle_events
 from hubkit.db import UnitOfWork
 from hubkit.nameko_deps import DatabaseProvider, SettingsProvider
 from services.inventory import counts, handlers, holds, reservations, signals
@@ -22,18 +22,22 @@ class Worker:
     db = DatabaseProvider(metadata)
     settings = SettingsProvider()
 
-    @handle_event(OrderPlaced)
-    def on_order_placed(self, uow, event, envelope):
-        answer = reservations.reserve_order(uow, envelope, self.settings.reservation_ttl_minutes)
+    @handle_events(OrderPlaced)
+    def on_order_placed(self, uow, batch):
+        answer = [line for answers in reservations.reserve_orders(uow, [envelope for _, envelope in batch],
+                                                                  self.settings.reservation_ttl_minutes)
+                  for line in answers]
 
         def count():  # once the transaction has committed
             for line in answer:
                 RESERVATIONS.labels(line["status"]).inc()
         uow.after_commit(count)
 
-    @handle_event(OrderShipped)
-    def on_order_shipped(self, uow, event, envelope):
-        reservations.issue_for_shipment(uow, envelope)
+    @handle_events(OrderShipped)
+    def on_order_shipped(self, uow, batch):
+        reservations.lock_for_shipment(uow, [envelope.payload["order_id"] for _, envelope in batch])
+        for _, envelope in each(uow, batch):
+            reservations.issue_for_shipment(uow, envelope)
 
     @handle_event(PurchaseReceived)
     def on_purchase_received(self, uow, event, envelope):

@@ -1,7 +1,7 @@
 """The order worker (nameko): applies inventory's answers to order lines, cancels orders whose
 reservation expired, and applies the channels' order changes."""
 from contracts import ChannelOrderChanged, ReservationExpired, StockReserved, StockShort
-from hubkit.consumer import handle_event
+from hubkit.consumer import each, handle_event, handle_events
 from hubkit.nameko_deps import DatabaseProvider
 from services.order import domain, handlers
 from services.order.models import metadata
@@ -13,13 +13,15 @@ class Worker:
 
     # Both answers share one consumer name, so one sequence per order: a stock_short that arrives
     # after the stock_reserved which superseded it (backorder filled) is stale and ignored.
-    @handle_event(StockReserved, consumer="order.stock_answer")
-    def on_stock_reserved(self, uow, event, envelope):
-        handlers.apply_stock_answer(uow, envelope)
+    @handle_events(StockReserved, consumer="order.stock_answer")
+    def on_stock_reserved(self, uow, batch):
+        for _, envelope in each(uow, batch):
+            handlers.apply_stock_answer(uow, envelope)
 
-    @handle_event(StockShort, consumer="order.stock_answer")
-    def on_stock_short(self, uow, event, envelope):
-        handlers.apply_stock_answer(uow, envelope)
+    @handle_events(StockShort, consumer="order.stock_answer")
+    def on_stock_short(self, uow, batch):
+        for _, envelope in each(uow, batch):
+            handlers.apply_stock_answer(uow, envelope)
 
     @handle_event(ChannelOrderChanged)
     def on_channel_order_changed(self, uow, event, envelope):

@@ -146,3 +146,34 @@ def test_a_shipment_wave_ships_each_reserved_order_and_refuses_each_bad_shipment
     assert orders[short]["status"] == "backordered"
     # two order_shipped events and nothing else: the refused shipments wrote nothing
     assert after == {**before, "outbox": before["outbox"] + 2}
+
+
+def test_events_that_arrive_together_are_applied_in_batches_and_stock_changes_coalesce(pg_hub):
+    """60 orders placed at once over three SKUs: inventory applies order_placed in batches (fewer
+    transactions than orders), reserves exactly what was ordered, and announces each SKU's quantity
+    fewer times than orders moved it (stock_changed once per SKU and batch, the newest quantity)."""
+    skus = [unique(f"COAL{i}") for i in range(3)]
+    with pg_hub.client("admin") as c:
+        for sku in skus:
+            stock_sku(c, sku, quantity=100)
+    sequences = pg_hub.dbs["inventory"].metadata.tables["outbox_sequences"]
+
+    def announced() -> dict:
+        with pg_hub.dbs["inventory"].reader() as s:
+            return dict(s.execute(select(sequences.c.aggregate_id, sequences.c.last_sequence)
+                                  .where(sequences.c.aggregate_id.in_([f"sku:{s}" for s in skus]))).all())
+    before = announced()
+    batches = pg_hub.metric("inventory-worker", "hub_message_batch_size_count", handler="on_order_placed")
+    events = pg_hub.metric("inventory-worker", "hub_message_batch_size_sum", handler="on_order_placed")
+    orders = [order_body(skus[i % 3], unique(f"CO{i}"), quantity=1 + i % 2) for i in range(60)]
+    with pg_hub.client("sales") as c:
+        placed = c.post("/orders/batch", json={"orders": orders}).json()["results"]
+        assert {o["status"] for o in wait_settled(c, [r["order"]["id"] for r in placed])} == {"reserved"}
+        levels = {sku: c.get(f"/stock/{sku}").json() for sku in skus}
+    batches = pg_hub.metric("inventory-worker", "hub_message_batch_size_count", handler="on_order_placed") - batches
+    events = pg_hub.metric("inventory-worker", "hub_message_batch_size_sum", handler="on_order_placed") - events
+    assert events >= 60 and batches < events
+    ordered = {sku: sum(o["lines"][0]["quantity"] for o in orders if o["lines"][0]["sku"] == sku) for sku in skus}
+    assert {sku: sum(w["reserved"] for w in levels[sku]["levels"]) for sku in skus} == ordered
+    after = announced()
+    assert all(after[f"sku:{sku}"] - before[f"sku:{sku}"] < 20 for sku in skus)  # 20 orders each

@@ -13,7 +13,7 @@ from hub import components
 from hub.components import SERVICES
 from hubkit.db import Database
 from hubkit.envelope import Envelope
-from hubkit.inbox import handle_once
+from hubkit.inbox import handle_many, handle_once, on_behalf_of
 from services.order.models import metadata as order_metadata
 
 pytestmark = pytest.mark.integration
@@ -74,4 +74,56 @@ def test_an_effect_that_fails_leaves_no_inbox_record(urls):
     with pytest.raises(RuntimeError):
         handle_once(db, "order", "test.fail", env, boom)
     assert handle_once(db, "order", "test.fail", env, lambda uow, e: None)  # retried later, applied then
+    db.dispose()
+
+
+def _reserved(aggregate: str, seq: int, **kw) -> Envelope:
+    return Envelope(type="stock_reserved", source="inventory", aggregate_id=aggregate, sequence=seq, payload={},
+                    correlation_id=f"c{seq}", actor=f"a{seq}", **kw)
+
+
+def test_a_batch_applies_each_new_event_once_in_one_transaction(urls):
+    components.migrate("order", urls["order"])
+    db = Database(urls["order"], order_metadata)
+    seen = _reserved("b", 2)
+    assert handle_once(db, "order", "test.batch", seen, lambda uow, e: None)
+    batch = [_reserved("a", 1), _reserved("b", 1), seen, _reserved("a", 3), _reserved("a", 2), _reserved("c", 1)]
+    batch.append(batch[0])  # the same message twice in one batch (a redelivery)
+    transactions, applied = [], []
+
+    def effect(uow, fresh):
+        transactions.append(uow)
+        for env in fresh:
+            with on_behalf_of(uow, env):
+                applied.append((env.aggregate_id, env.sequence, uow.actor, uow.correlation_id))
+    outcomes = handle_many(db, "order", "test.batch", batch, effect)
+    # "b" 1 is older than the 2 applied before, "a" 2 older than the 3 before it in the same batch
+    assert outcomes == [True, False, False, True, False, True, True]
+    assert applied == [("a", 1, "a1", "c1"), ("a", 3, "a3", "c3"), ("c", 1, "a1", "c1")]
+    assert len(transactions) == 1
+    assert handle_many(db, "order", "test.batch", batch, effect) == [False] * len(batch)  # all seen now
+    assert not handle_once(db, "order", "test.batch", _reserved("a", 2), effect)  # the position is 3
+    positions = order_metadata.tables["inbox_positions"]
+    with db.reader() as s:
+        assert dict(s.execute(select(positions.c.aggregate_id, positions.c.last_sequence)
+                              .where(positions.c.consumer == "test.batch")).all()) == {"a": 3, "b": 2, "c": 1}
+    db.dispose()
+
+
+def test_a_failing_batch_is_applied_one_event_at_a_time_and_only_the_culprit_fails(urls):
+    components.migrate("order", urls["order"])
+    db = Database(urls["order"], order_metadata)
+    batch = [_reserved(f"p{i}", 1) for i in range(4)]
+    poison, committed = batch[2].event_id, []
+
+    def effect(uow, fresh):
+        if any(env.event_id == poison for env in fresh):
+            raise RuntimeError("cannot apply p2")
+        uow.after_commit(lambda: committed.extend(env.aggregate_id for env in fresh))
+    outcomes = handle_many(db, "order", "test.poison", batch, effect)
+    assert outcomes[:2] == [True, True] and outcomes[3] is True
+    assert isinstance(outcomes[2], RuntimeError)
+    assert committed == ["p0", "p1", "p3"]  # the failed batch committed nothing
+    # the culprit left no inbox record: a retry applies it once the cause is gone
+    assert handle_many(db, "order", "test.poison", [batch[2]], lambda uow, fresh: None) == [True]
     db.dispose()

@@ -171,3 +171,23 @@ def test_a_message_s_correlation_id_does_not_leak_into_the_next():
     before = hublog.correlation_id.get(None)
     _deliver(sets_it)
     assert hublog.correlation_id.get(None) == before
+
+
+def test_a_batched_route_gets_what_one_poll_brought_and_acks_each_by_its_outcome():
+    consumer = Consumer("amqp://unused", Policy(max_attempts=3, retry_base_seconds=0.5, retry_max_seconds=3))
+    batches = []
+
+    def on_vouchers(batch):
+        batches.append([event.id for event, _ in batch])
+        return [True, False, KeyError("number")]
+    consumer.subscribe(Voucher, "ledger", on_vouchers, batched=True)
+    channel, route = FakeChannel(), consumer.routes[SUB.queue]
+    for tag, voucher in enumerate(["v1", "v2", "v3"], start=1):
+        consumer._deliver(channel, SimpleNamespace(delivery_tag=tag), pika.BasicProperties(headers=None),
+                          _envelope({"id": voucher}), route)
+    assert channel.calls == [] and batches == []  # gathered until the poll hands them over
+    consumer._hand_over()
+    assert batches == [["v1", "v2", "v3"]]
+    assert channel.calls[:2] == [("ack", 1), ("ack", 2)]
+    (_, _, key, props), ack = channel.calls[2:]
+    assert key == "ledger.voucher_posted.retry" and ack == ("ack", 3) and props.headers[ATTEMPTS_HEADER] == 1

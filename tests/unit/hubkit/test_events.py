@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import Column, String, Table, func, select
 
 from hubkit import delivery, events, inbox, outbox, topology
-from hubkit.consumer import EventConsumer, handle_event
+from hubkit.consumer import EventConsumer, each, handle_event, handle_events
 from hubkit.db import Database, UnitOfWork, new_metadata
 from hubkit.envelope import Envelope
 from hubkit.nameko_deps import DatabaseProvider
@@ -165,3 +165,42 @@ def test_a_catalog_needs_a_publisher_and_a_subscriber_for_every_event():
     catalog = events.Catalog(ThingMade)
     assert catalog.subscriptions() == [topology.Subscription("user", "thing_made")]
     assert catalog.publishers() == {"maker"} and catalog.subscribers() == {"user"}
+
+
+class BatchUser:
+    name = "user"
+    db = DatabaseProvider(metadata)
+
+    @handle_events(ThingMade, consumer="user.things", versions=(1, 2))
+    def on_things_made(self, uow, batch):
+        for event, _ in each(uow, batch):
+            if event.note == "refuse":
+                raise ValueError(f"{event.thing_id} is refused")
+            uow.session.execute(things.insert().values(id=event.thing_id))
+            recorded = (event.thing_id, uow.actor)
+            uow.after_commit(lambda recorded=recorded: self.actors.append(recorded))
+
+
+def _thing(thing_id: str, note=None, **kw) -> Envelope:
+    return Envelope(type="thing_made", source="maker", aggregate_id=f"thing:{thing_id}", sequence=1,
+                    payload=_made(thing_id=thing_id, note=note).payload(), correlation_id="c", actor=f"by-{thing_id}",
+                    schema_version=2, **kw)
+
+
+def test_a_batched_handler_answers_each_message_and_a_bad_one_fails_alone(db):
+    worker = worker_factory(BatchUser, db=db)
+    worker.actors = []
+    misfit = _envelope({"thing_id": "t9"}, event_id="misfit")
+    refused, applied_before = _thing("t3", note="refuse"), _thing("t0")
+    worker.on_things_made([applied_before])
+    outcomes = worker.on_things_made([_thing("t1"), misfit, applied_before, refused, _thing("t2")])
+    assert outcomes[0] is True and outcomes[2] is False and outcomes[4] is True
+    assert isinstance(outcomes[1], events.InvalidEvent) and isinstance(outcomes[3], ValueError)
+    # the batch failed on t3 and was applied one event at a time: t1 and t2 once each, as their own actor
+    assert worker.actors == [("t0", "by-t0"), ("t1", "by-t1"), ("t2", "by-t2")]
+    assert _count(db, things) == 3
+    decision = delivery.after_failure(topology.Subscription("user", "thing_made"), {}, outcomes[1],
+                                      delivery.Policy(max_attempts=5))
+    assert decision.dead_letter  # the misfit goes to the dead-letter queue at once, the refused one is retried
+    assert not delivery.after_failure(topology.Subscription("user", "thing_made"), {}, outcomes[3],
+                                      delivery.Policy(max_attempts=5)).dead_letter
