@@ -60,6 +60,15 @@ def changed(session: Session, statement) -> int:
     return cast(CursorResult, session.execute(statement)).rowcount
 
 
+def once_per_transaction(session: Session, key: str, load):
+    """`load()`, read once per unit of work (its session lives as long as the transaction): for
+    reference data that each event of a batch would otherwise read again, such as the chart of accounts."""
+    memo = session.info.setdefault("hub_once_per_transaction", {})
+    if key not in memo:
+        memo[key] = load()
+    return memo[key]
+
+
 def pool_size(settings, threads: int) -> int:
     """Connections a process keeps per database: one for each of its `threads` that may hold one at a
     time, so that under load none is opened and closed (HUB_DB_POOL_SIZE instead, when it is set)."""

@@ -12,7 +12,7 @@ from sqlalchemy import case, func, select
 from contracts import VoucherPosted
 from hubkit import clock
 from hubkit.counters import next_in_sequence
-from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
+from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert, once_per_transaction
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.inbox import PredecessorMissing
@@ -97,7 +97,8 @@ def _refuse_another_under(s, kind: str, source_id: str, day: date, lines: list[d
 
 
 def _is_closed(s, period: str) -> bool:
-    return s.execute(select(periods.c.period).where(periods.c.period == period)).first() is not None
+    return once_per_transaction(s, f"closed:{period}", lambda: s.execute(
+        select(periods.c.period).where(periods.c.period == period)).first() is not None)
 
 
 def _find(s, kind: str, source_id: str) -> dict:
@@ -115,7 +116,8 @@ def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period:
     s = uow.session
     if s.execute(select(vouchers.c.id).where(vouchers.c.kind == kind, vouchers.c.source_id == source_id)).first():
         return None
-    unknown = {l.account for l in lines} - set(s.execute(select(accounts.c.code)).scalars())
+    unknown = {l.account for l in lines} - once_per_transaction(
+        s, "accounts", lambda: set(s.execute(select(accounts.c.code)).scalars()))
     if unknown:
         raise NotFound(f"accounts {sorted(unknown)} are not in the chart of accounts")
     seq = next_in_sequence(s, voucher_counters, f"{period}/{domain.GENERAL}")

@@ -64,7 +64,7 @@ def _worker_handlers() -> dict[tuple[str, str], EventConsumer]:
 
 
 def _connector_handlers() -> set[tuple[str, str]]:
-    shops = {(f"shops_{p}", c.type) for p in components.PLATFORMS for c, _ in shop_runner.HANDLERS}
+    shops = {(f"shops_{p}", c.type) for p in components.PLATFORMS for c, *_ in shop_runner.HANDLERS}
     return shops | {(ledger_runner.CONSUMER, c.type) for c, _ in ledger_runner.HANDLERS}
 
 
