@@ -2,6 +2,8 @@
 a fake channel (the real broker: tests/integration/test_connector_delivery.py)."""
 from __future__ import annotations
 
+import threading
+import time
 from types import SimpleNamespace
 
 import pika
@@ -171,3 +173,25 @@ def test_a_message_s_correlation_id_does_not_leak_into_the_next():
     before = hublog.correlation_id.get(None)
     _deliver(sets_it)
     assert hublog.correlation_id.get(None) == before
+
+
+def test_wake_makes_a_poll_return_while_the_broker_is_away():
+    consumer = Consumer("amqp://unused", Policy())
+    consumer._reconnect_at = time.monotonic() + 3600  # away: the poll would wait out its whole time limit
+    polling = threading.Thread(target=consumer.poll, args=(3600,), daemon=True)
+    polling.start()
+    consumer.wake()
+    polling.join(60)
+    assert not polling.is_alive()
+
+
+def test_wake_asks_an_open_connection_for_a_callback_that_ends_its_poll():
+    asked = []
+
+    class Connection:
+        def add_callback_threadsafe(self, callback):  # pika's one thread-safe call; its poll returns after it
+            asked.append(callback)
+    consumer = Consumer("amqp://unused", Policy())
+    consumer.connection = Connection()
+    consumer.wake()
+    assert len(asked) == 1
