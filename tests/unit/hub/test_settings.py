@@ -16,10 +16,10 @@ from hubkit.settings import SettingsError
 DEFAULTS = {
     "HUB_AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/%2F", "HUB_AMQP_MANAGEMENT_URL": "",
     "HUB_LOG_LEVEL": "INFO", "HUB_TIMEZONE": "Asia/Shanghai",
-    "HUB_METRICS_PORT": 0, "HUB_RELAY_BATCH": 500, "HUB_RELAY_WINDOW": 1000, "HUB_RELAY_LEASE_SECONDS": 5.0,
+    "HUB_METRICS_PORT": 0, "HUB_RELAY_BATCH": 500, "HUB_RELAY_WINDOW": 1000, "HUB_RELAY_LEASE_SECONDS": 15.0,
     "HUB_CONSUMER_MAX_ATTEMPTS": 5, "HUB_RETRY_BASE_SECONDS": 1.0, "HUB_RETRY_MAX_SECONDS": 60.0,
     "HUB_WORKER_CONCURRENCY": 10, "HUB_DB_POOL_SIZE": None, "HUB_BASE_CURRENCY": "CNY",
-    "HUB_LIVENESS_GRACE_SECONDS": 60.0, "HUB_RELAY_IDLE_POLL_SECONDS": 2.0,
+    "HUB_LIVENESS_GRACE_SECONDS": 60.0, "HUB_RELAY_IDLE_POLL_SECONDS": 5.0,
     **{f"HUB_{svc.upper()}_DB_URL": f"sqlite:////v/{svc}.db" for svc in (*components.SERVICES, "gateway", "ledger", "shops")},
     **{f"HUB_{svc.upper()}_GRPC_PORT": port for svc, port in zip(components.SERVICES, range(50051, 50056))},
     **{f"HUB_{svc.upper()}_GRPC_TARGET": f"127.0.0.1:{port}" for svc, port in zip(components.SERVICES, range(50051, 50056))},
