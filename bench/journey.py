@@ -43,8 +43,10 @@ from bench.channel_throughput import POLL_SECONDS, SHOP_NAMES, order_id, shops_c
 from bench.harness import HUB_DATABASES, BenchSession, check_alive, log_problems, percentiles_ms
 from bench.procstat import CpuMeter, descendants, pids_named
 from connectors.ledgers import store as ledger_store
+from gateway.config import Settings as GatewaySettings
 from hub.demo import DEMO_KINGDEE
 from hubkit.db import Database, as_utc, is_sqlite
+from hubkit.settings import HubSettings
 from services.accounting.models import metadata as accounting_metadata
 from services.accounting.models import vouchers
 from services.order.models import metadata as order_metadata
@@ -58,6 +60,10 @@ BENCH_APP = "hub-bench"  # application_name of the bench's own database connecti
 OUTSIDE_HUB = ("postgresql", "rabbitmq", "simulators", "bench")
 TRIES = 3  # per request, when the connection failed
 LATENCIES = ("accepted", "reserved", "shipment_posted", "vouchers_posted", "ledger_confirmed")
+# the test hub's short timers (a relay's lease, the books audit) are for the tests' patience; the bench
+# measures the hub as deployed, with their defaults
+AS_DEPLOYED = {"HUB_RELAY_LEASE_SECONDS": str(HubSettings.model_fields["relay_lease_seconds"].default),
+               "HUB_AUDIT_INTERVAL_SECONDS": str(GatewaySettings.model_fields["audit_interval_seconds"].default)}
 
 
 @dataclass
@@ -370,7 +376,8 @@ def run_baselines(session: BenchSession, scale: float) -> dict:
 def start_hub(session: BenchSession, source: str) -> dict[str, str]:
     """The hub with the Kingdee-style ledger (and for `shops` the Taobao and JD simulators and their
     connectors, set up as bench.channel_throughput does); the shop simulators' URLs."""
-    env = {"HUB_LEDGERS": "kingdee", "HUB_KINGDEE_URL": f"{session.simulator('kingdee')}/k3cloud/", **DEMO_KINGDEE}
+    env = {"HUB_LEDGERS": "kingdee", "HUB_KINGDEE_URL": f"{session.simulator('kingdee')}/k3cloud/", **DEMO_KINGDEE,
+           **AS_DEPLOYED}
     sims = {}
     if source == "shops":
         sims = {platform: session.simulator(platform) for platform in ("taobao", "jd")}

@@ -1,6 +1,7 @@
 """The gateway's HTTP app: authentication, body limits, problem+json errors, metrics, offline docs."""
 from __future__ import annotations
 
+import asyncio
 import importlib.resources
 import logging
 import time
@@ -172,8 +173,20 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
 def main(settings) -> None:
     import uvicorn
 
+    class Server(uvicorn.Server):
+        """uvicorn's own loop wakes every 0.1 s, to refresh the Date header once a second and to
+        see whether it should stop; this one wakes once a second, the header's resolution (a
+        stop is noticed within a second)."""
+
+        async def main_loop(self) -> None:
+            while not await self.on_tick(0):  # tick 0: the header is refreshed on each
+                await asyncio.sleep(1.0)
+
     app = create_app(settings)
     if settings.audit_interval_seconds:
         books.run_periodically(app.state.clients, app.state.books_monitor, settings.audit_interval_seconds)
-    uvicorn.run(app, host="0.0.0.0", port=settings.gateway_port, log_level="warning",
-                access_log=False)
+    server = Server(uvicorn.Config(app, host="0.0.0.0", port=settings.gateway_port, log_level="warning",
+                                   access_log=False))
+    server.run()
+    if not server.started:  # as uvicorn.run: the port could not be bound
+        raise SystemExit(f"the gateway could not start on port {settings.gateway_port}")

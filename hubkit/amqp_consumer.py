@@ -6,7 +6,8 @@ envelope, or does not fit the contract, is dead-lettered at once; a handler that
 Exception) sends the message to its retry queue with back-off, after the last attempt to its
 dead-letter queue with the error, through a confirmed publish before the ack. A handler's failure
 never ends the process. The owning process calls `poll` in its own loop, so its periodic work goes
-on between polls and while the broker is away.
+on between polls and while the broker is away; a poll returns as soon as messages were handled, and
+`wake()` (from any thread) makes it return at once, so an idle owner can poll for long stretches.
 
 Its `beat` (hubkit.health) is ready only while every subscribed queue has its consumer on an open
 connection and the owner keeps polling: a consumer the broker cancelled (its queue deleted, a
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,6 +76,7 @@ class Consumer:
         self._cancelled: list[str] = []  # queues whose consumer the broker cancelled
         self._gathered: dict[str, list] = {}  # batched queue -> [(channel, method, props, body, event, envelope)]
         self.beat = Beat("consumer", stale_after)  # the owner polls at least this often
+        self._woken = threading.Event()  # wake() while the broker is away
 
     def subscribe(self, contract: type[events.Event], service: str, handler: Handler | BatchHandler,
                   name: str | None = None, versions=None, batched: bool = False) -> None:
@@ -93,8 +96,9 @@ class Consumer:
         try:
             connection = self.connection
             if connection is None:
-                if time.monotonic() < self._reconnect_at:
-                    time.sleep(time_limit)  # keeps the owner's loop at its pace while the broker is away
+                if time.monotonic() < self._reconnect_at:  # the owner's loop keeps its pace while the broker is away
+                    self._woken.wait(min(time_limit, self._reconnect_at - time.monotonic()))
+                    self._woken.clear()
                     return
                 connection = self._connect()
             connection.process_data_events(time_limit=time_limit)
@@ -108,6 +112,17 @@ class Consumer:
             self.beat.down(f"not consuming ({type(exc).__name__}: {exc})")
             self._reconnect_at = time.monotonic() + self._reconnect_delay
             self._reconnect_delay = min(self._reconnect_delay * 2, RECONNECT_MAX)
+
+    def wake(self) -> None:
+        """Make a poll in progress (or the next one) return at once; from any thread, e.g. the gRPC
+        API's, which asked the owner's loop for work."""
+        self._woken.set()
+        connection = self.connection
+        if connection is not None:
+            try:
+                connection.add_callback_threadsafe(lambda: None)  # process_data_events returns after it
+            except Exception:  # a connection closing: its poll returns anyway
+                pass
 
     def close(self) -> None:
         """Close the connection; unacked messages go back to their queues."""

@@ -77,8 +77,12 @@ class HubSettings(BaseSettings):
     metrics_port: OptionalPort = 0
     relay_batch: PositiveInt = 500
     relay_window: PositiveInt = 1000
-    relay_lease_seconds: PositiveFloat = 5.0
-    relay_idle_poll_seconds: PositiveFloat = 2.0  # an idle relay looks at its outbox this often, woken or not
+    # how long a relay that died holds its outbox (a standby, or the relay started again, waits that
+    # long before it publishes); renewed every third of it, so an idle relay wakes every 5 s for it
+    relay_lease_seconds: PositiveFloat = 15.0
+    # an idle relay looks at its outbox this often, woken or not: a wake-up is a hint (rows whose
+    # back-off is over, a lost notification); 5 s, with the lease's renewal, keeps it to one look
+    relay_idle_poll_seconds: PositiveFloat = 5.0
     consumer_max_attempts: PositiveInt = 5
     # a handler that takes batches gets up to this many events in one transaction: what arrived
     # together, or within consumer_batch_wait_ms of the first (hubkit.inbox.handle_many)

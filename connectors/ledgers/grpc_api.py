@@ -23,8 +23,9 @@ def push_to_proto(row) -> pb.Push:
 
 
 class LedgerServicer(pb_grpc.LedgerServiceServicer):
-    def __init__(self, db: Database, configs: dict, accounting_target: str):
+    def __init__(self, db: Database, configs: dict, accounting_target: str, wake=lambda: None):
         self.db, self.configs, self.accounting_target = db, configs, accounting_target
+        self.wake = wake  # the connector's loop pushes what was re-pushed at once
         self.ledgers = tuple(configs)
 
     def _check_ledger(self, ledger: str) -> None:
@@ -59,6 +60,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
         self._check_ledger(request.ledger)
         pusher.retry_rejected(self.db, request.ledger, request.voucher_id)
         [row] = self._pushes(request.ledger, voucher_id=request.voucher_id)
+        self.wake()
         return pb.RetryPushResponse(push=push_to_proto(row))
 
     @rpc

@@ -65,12 +65,9 @@ class Pusher:
             except Exception:  # nothing was composed (one transaction); the pushes go on
                 log.exception("%s: composing summary vouchers failed", self.ledger)
         p, v = store.pushes, store.vouchers
-        # a hub voucher summed into a summary voucher is never pushed on its own
-        own = p.c.is_summary if self.summariser is not None else or_(p.c.is_summary, p.c.summary_id.is_(None))
         with self.db.reader() as s:
             due = s.execute(select(p, v.c.body).join(v, v.c.voucher_id == p.c.voucher_id)
-                            .where(p.c.ledger == self.ledger, p.c.status.in_((store.PENDING, store.PUSHING)),
-                                   p.c.next_attempt_at <= clock.now(), own)
+                            .where(*self._owed(), p.c.next_attempt_at <= clock.now())
                             .order_by(p.c.next_attempt_at).limit(self.per_round)).all()
         if due:
             accounts = self.account_overrides()
@@ -79,6 +76,20 @@ class Pusher:
             else:
                 list(self.pool.map(lambda row: self._handle(row, accounts), due))
         return len(due)
+
+    def due_in(self) -> float | None:
+        """Seconds until the next push is due (0 when one is due now); None when nothing is owed."""
+        p = store.pushes
+        with self.db.reader() as s:
+            first = s.execute(select(func.min(p.c.next_attempt_at)).where(*self._owed())).scalar()
+        return None if first is None else max(0.0, (as_utc(first) - clock.now()).total_seconds())
+
+    def _owed(self) -> tuple:
+        """What selects the pushes this ledger is still owed (due now or later)."""
+        p = store.pushes
+        # a hub voucher summed into a summary voucher is never pushed on its own
+        own = p.c.is_summary if self.summariser is not None else or_(p.c.is_summary, p.c.summary_id.is_(None))
+        return p.c.ledger == self.ledger, p.c.status.in_((store.PENDING, store.PUSHING)), own
 
     def account_overrides(self) -> dict:
         m = store.account_mappings

@@ -1,6 +1,12 @@
 """The ledger connector process (`hub ledger run`): consumes voucher_posted (hubkit.amqp_consumer,
 with the workers' retry and dead-letter policy), keeps each voucher and its push state per ledger,
-pushes on its own schedule, and serves its gRPC API. A plain process: no eventlet."""
+pushes on its own schedule, and serves its gRPC API. A plain process: no eventlet.
+
+Its loop sleeps in the consumer's poll until there is something to do, instead of waking every
+0.1 s: a voucher kept (a round of pushes right after it, at most every PUSH_GAP_SECONDS), the next
+push falling due (a retry's back-off, a summary voucher's day: the pushes' own next_attempt_at), a
+person's re-push over gRPC (`wake`), the gauges' refresh, and in any case every IDLE_LOOK_SECONDS;
+a poll with nothing to do returns after at most POLL_MAX_SECONDS, and only a round queries."""
 from __future__ import annotations
 
 import json
@@ -26,6 +32,18 @@ HANDLERS = ((VoucherPosted, "on_voucher_posted"),)  # what the connector consume
 INBOX = f"{CONSUMER}.{VoucherPosted.type}"  # the inbox's consumer name (its queue's name, as it always was)
 PREFETCH = 200
 LOOP_STALE_SECONDS = 60.0  # a round of pushes may wait on slow ledgers (each call times out and retries)
+# vouchers arriving this close together share one round of pushes (and one batch save), as they did
+# when the loop woke every 0.1 s; an idle connector pushes a new voucher at once
+PUSH_GAP_SECONDS = 0.1
+# what the loop is not told of is seen within this: pushes written by another process, and the
+# summary vouchers' composing (summary.COMPOSE_EVERY) runs on a round; well inside LOOP_STALE_SECONDS
+IDLE_LOOK_SECONDS = 5.0
+# the gauges (three counting queries): after busy rounds at most every second, as before; when
+# nothing moves, every 15 s, Prometheus's default scrape interval
+GAUGE_BUSY_SECONDS, GAUGE_IDLE_SECONDS = 1.0, 15.0
+# the longest poll: SIGTERM's handler can only set a flag, so the loop sees it within this (a turn
+# with nothing due costs microseconds: what cost CPU were the queries of a round every 0.1 s)
+POLL_MAX_SECONDS = 1.0
 
 
 def keep_voucher(ledgers: dict):
@@ -58,6 +76,7 @@ class Connector:
                         for name, cfg in configs.items()]
         self.effect = keep_voucher(graces)
         self.stopping = False
+        self.push_asked = False  # a voucher was kept, or a person re-pushed one: a round soon
         self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=PREFETCH,
                                  stale_after=LOOP_STALE_SECONDS)
         for contract, method in HANDLERS:
@@ -69,26 +88,51 @@ class Connector:
         def keep(uow, fresh: list[Envelope]) -> None:
             for envelope in fresh:
                 self.effect(uow, envelope)
-        return handle_many(self.db, "ledger", INBOX, [envelope for _, envelope in batch], keep)
+        outcomes = handle_many(self.db, "ledger", INBOX, [envelope for _, envelope in batch], keep)
+        self.push_asked = self.push_asked or any(outcome is True for outcome in outcomes)
+        return outcomes
+
+    def wake(self) -> None:
+        """From any thread (the gRPC API's re-push): a round of pushes now."""
+        self.push_asked = True
+        self.consumer.wake()
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         log.info("pushing vouchers to %s", ", ".join(p.ledger for p in self.pushers))
-        gauges_at, away = 0.0, AwayBackoff()
+        away = AwayBackoff()
+        push_at = gauges_at = round_at = 0.0  # monotonic; both at once on start
         while not self.stopping:
             try:
-                self.consumer.poll(0.1)
-                for p in self.pushers:  # the ledgers are served whether or not the broker is up
-                    p.tick()
-                if time.monotonic() - gauges_at > 1:
+                self.consumer.poll(max(0.0, min(push_at - time.monotonic(), gauges_at - time.monotonic(),
+                                                POLL_MAX_SECONDS)))
+                if self.push_asked:
+                    self.push_asked = False
+                    push_at = min(push_at, round_at + PUSH_GAP_SECONDS)
+                now = time.monotonic()
+                if now >= push_at:  # the ledgers are served whether or not the broker is up
+                    round_at, (busy, push_in) = now, self._push_round()
+                    push_at = now + push_in
+                    if busy:
+                        gauges_at = min(gauges_at, now + GAUGE_BUSY_SECONDS)
+                if time.monotonic() >= gauges_at:
                     for p in self.pushers:
                         p.update_gauges()
-                    gauges_at = time.monotonic()
+                    gauges_at = time.monotonic() + GAUGE_IDLE_SECONDS
                 away.succeeded()
             except DATABASE_AWAY as exc:  # a restart: every step is its own transaction, so go on later
                 time.sleep(away.failed(exc, "ledger connector"))
         self.consumer.close()
+
+    def _push_round(self) -> tuple[bool, float]:
+        """Every ledger's due pushes; (whether any was handled, seconds until the next round)."""
+        handled = [(p, p.tick()) for p in self.pushers]
+        if any(n >= p.per_round for p, n in handled):
+            return True, 0.0  # more was due than one round takes
+        due = [d for d in (p.due_in() for p in self.pushers) if d is not None]
+        # never sooner than the gap: a push that stays due cannot make the loop spin
+        return any(n for _, n in handled), max(PUSH_GAP_SECONDS, min([IDLE_LOOK_SECONDS, *due]))
 
     def _stop(self, *_):
         self.stopping = True
@@ -105,7 +149,7 @@ def main(settings: ledger_config.Settings) -> None:
     metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, connector.consumer.beat))
     server, _health = grpc_server.start(
         "ledger", settings.ledger_grpc_port, lambda s: pb_grpc.add_LedgerServiceServicer_to_server(
-        LedgerServicer(connector.db, configs, settings.grpc_target("accounting")), s))
+        LedgerServicer(connector.db, configs, settings.grpc_target("accounting"), connector.wake), s))
     try:
         connector.run()
     finally:

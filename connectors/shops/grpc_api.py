@@ -83,7 +83,7 @@ class ShopServicer(pb_grpc.ShopConnectorServiceServicer):
                                              set_={"components": core.components_json(components)}))
             pending = s.execute(select(func.count()).select_from(x).where(x.c.platform == self.platform,
                                                                           x.c.status == "open")).scalar()
-        self.connector.redrive_requested = True  # the connector's own loop re-drives (it owns the publisher)
+        self.connector.ask_redrive()  # the connector's own loop re-drives (it owns the publisher)
         return pb.MapSkuResponse(outer_sku=request.outer_sku, components=request.components, redrive_pending=pending)
 
     @rpc

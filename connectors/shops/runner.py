@@ -1,7 +1,14 @@
 """A shop connector process (`hub shops run --platform taobao|jd`), serving every shop of one
 platform: pulls changed orders by modified time (persisted watermark, overlap window), publishes
 each new version to the hub, holds what it cannot map as an exception, and sends shipments and
-sellable stock back to the platform. A plain process: no eventlet."""
+sellable stock back to the platform. A plain process: no eventlet.
+
+Its loop sleeps in the consumer's poll until there is something to do, instead of waking every
+0.1 s: a shop's next pull (every HUB_SHOPS_POLL_SECONDS), a shipment or stock quantity to send (a
+round right after the event that owes it, at most every PUSH_GAP_SECONDS), a failed send's back-off
+ending (next_attempt_at), work the gRPC API asked for (`call_soon`, `ask_redrive` wake the loop),
+and in any case every IDLE_LOOK_SECONDS; a poll with nothing to do returns after at most
+POLL_MAX_SECONDS, and only a round queries."""
 from __future__ import annotations
 
 import json
@@ -16,7 +23,7 @@ from decimal import Decimal
 from functools import partial
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from connectors.shops import core, store
 from connectors.shops.platform import PlatformError, Shop
@@ -44,6 +51,16 @@ SETTLE = timedelta(seconds=2)      # changes this recent are left to the next wi
 MAX_WINDOW = timedelta(minutes=30)  # the platforms advise short windows
 FIRST_LOOKBACK = timedelta(days=1)
 LOOP_STALE_SECONDS = 60.0  # a pull may wait out a platform's rate limits and retries
+# events arriving this close together share one round of sends to the platform, as they did when
+# the loop woke every 0.1 s; an idle connector sends at once
+PUSH_GAP_SECONDS = 0.1
+# what the loop is not told of is seen within this, e.g. a stock quantity that waited for its SKU's
+# platform id, learnt on a pull; well inside LOOP_STALE_SECONDS
+IDLE_LOOK_SECONDS = 5.0
+SHIPMENTS_PER_ROUND, STOCK_PER_ROUND = 50, 200
+# the longest poll: SIGTERM's handler can only set a flag, so the loop sees it within this (a turn
+# with nothing due costs microseconds: what cost CPU were the queries of a round every 0.1 s)
+POLL_MAX_SECONDS = 1.0
 # what a shop connector consumes (as shops_<platform>), the method that applies each, and for a
 # quantity where only the newest counts, what names it: of a batch's stock_changed for one SKU only
 # the newest is applied (the others are recorded as seen)
@@ -85,6 +102,8 @@ class ShopConnector:
                                                                 getattr(self, method), newest_of),
                                     method, batched=True)
         self.stopping, self.redrive_requested = False, False
+        self.push_asked = False  # an event owes the platform a shipment or a quantity: a round soon
+        self.more_to_push = False  # the last round took as many as one round takes
         self.next_pull: dict[str, float] = {}
         self.calls: queue.Queue = queue.Queue()  # work asked for by the gRPC API's threads
         with db.session() as s:
@@ -101,7 +120,13 @@ class ShopConnector:
         thread-safe); for the gRPC API's threads, which wait on the future."""
         future: Future = Future()
         self.calls.put((future, fn, args))
+        self.consumer.wake()
         return future
+
+    def ask_redrive(self) -> None:
+        """From any thread: publish the held orders whose cause is gone, in the connector's loop."""
+        self.redrive_requested = True
+        self.consumer.wake()
 
     def _run_calls(self) -> None:
         while True:
@@ -248,7 +273,9 @@ class ShopConnector:
                 fresh = list(newest.values())
             for envelope in fresh:
                 effect(uow, events[envelope.event_id], envelope)
-        return handle_many(self.db, "shops", inbox, [envelope for _, envelope in batch], apply)
+        outcomes = handle_many(self.db, "shops", inbox, [envelope for _, envelope in batch], apply)
+        self.push_asked = self.push_asked or any(outcome is True for outcome in outcomes)
+        return outcomes
 
     def on_order_shipped(self, uow, event: OrderShipped, envelope: Envelope) -> None:
         if event.channel != self.platform or event.shop not in self.shops:
@@ -293,11 +320,13 @@ class ShopConnector:
         sh, sp, m = store.shipments, store.stock_pushes, store.sku_mappings
         with self.db.reader() as s:
             due_shipments = s.execute(select(sh).where(sh.c.platform == self.platform, sh.c.status == "pending",
-                                                       sh.c.next_attempt_at <= now).limit(50)).all()
+                                                       sh.c.next_attempt_at <= now).limit(SHIPMENTS_PER_ROUND)).all()
             due_stock = s.execute(select(sp, m.c.platform_ref).join(m, (m.c.platform == sp.c.platform) &
                                                                      (m.c.outer_sku == sp.c.outer_sku))
                                   .where(sp.c.platform == self.platform, sp.c.version > sp.c.pushed_version,
-                                         sp.c.next_attempt_at <= now, m.c.platform_ref.is_not(None)).limit(200)).all()
+                                         sp.c.next_attempt_at <= now, m.c.platform_ref.is_not(None))
+                                  .limit(STOCK_PER_ROUND)).all()
+        self.more_to_push = len(due_shipments) >= SHIPMENTS_PER_ROUND or len(due_stock) >= STOCK_PER_ROUND
         for row in due_shipments:
             try:
                 self.client.confirm_shipment(self.shops[row.shop], row.external_order_id, row.carrier,
@@ -324,21 +353,50 @@ class ShopConnector:
                           .values(updated_at=now, **values))
         return sent
 
+    def push_due_in(self) -> float | None:
+        """Seconds until the next failed send may be tried again (0: now); None when none waits."""
+        sh, sp, m = store.shipments, store.stock_pushes, store.sku_mappings
+        with self.db.reader() as s:
+            firsts = [s.execute(select(func.min(sh.c.next_attempt_at)).where(
+                          sh.c.platform == self.platform, sh.c.status == "pending")).scalar(),
+                      s.execute(select(func.min(sp.c.next_attempt_at)).join(
+                          m, (m.c.platform == sp.c.platform) & (m.c.outer_sku == sp.c.outer_sku)).where(
+                          sp.c.platform == self.platform, sp.c.version > sp.c.pushed_version,
+                          m.c.platform_ref.is_not(None))).scalar()]
+        due = [as_utc(t) for t in firsts if t is not None]
+        return max(0.0, (min(due) - _now()).total_seconds()) if due else None
+
+    def _push_round(self) -> float:
+        """Send what is owed; seconds until the next round (never sooner than the gap, so a send
+        that stays due cannot make the loop spin; at once when a round was full)."""
+        self.push_tick()
+        if self.more_to_push:
+            return 0.0
+        due = self.push_due_in()
+        return max(PUSH_GAP_SECONDS, min(IDLE_LOOK_SECONDS, IDLE_LOOK_SECONDS if due is None else due))
+
     # -- the loop ------------------------------------------------------------
     def run(self, poll_seconds: float = 2.0) -> None:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         signal.signal(signal.SIGINT, lambda *_: setattr(self, "stopping", True))
         away = AwayBackoff()
+        push_at = round_at = 0.0  # monotonic; a round on start
         while not self.stopping:
             try:
-                self.consumer.poll(0.1)
+                next_at = min([push_at, *(self.next_pull.get(shop, 0.0) for shop in self.shops)])
+                self.consumer.poll(max(0.0, min(next_at - time.monotonic(), POLL_MAX_SECONDS)))
                 for shop in self.shops.values():
                     if time.monotonic() >= self.next_pull.get(shop.shop, 0):
                         stats = self.pull(shop)
                         # a full window means more is waiting: come back at once
                         self.next_pull[shop.shop] = time.monotonic() + (
                             0 if stats.get("read", 0) >= 100 else poll_seconds)
-                self.push_tick()
+                if self.push_asked:
+                    self.push_asked = False
+                    push_at = min(push_at, round_at + PUSH_GAP_SECONDS)
+                if time.monotonic() >= push_at:
+                    round_at = time.monotonic()
+                    push_at = round_at + self._push_round()
                 self._run_calls()
                 if self.redrive_requested:
                     self.redrive_requested = False

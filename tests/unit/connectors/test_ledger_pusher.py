@@ -124,3 +124,14 @@ def test_a_ledger_with_an_idempotency_key_is_sent_again_and_set_aside_after_the_
     pusher.retry_rejected(db, "kingdee", "v1")
     _run(p, db, 1)
     assert ledger.saves == pusher.MAX_UNCERTAIN + 1  # a re-push sends it again under the same key
+
+
+def test_the_connector_loop_learns_when_the_next_push_is_due(tmp_path):
+    db, ledger = _db(tmp_path), Silent()
+    p = pusher.Pusher("kingdee", ledger, db, parallel=1)
+    assert p.due_in() == 0  # owed now
+    p.tick()  # no certain answer: looked at again after the first retry delay
+    assert 0 < p.due_in() <= pusher.RETRY_DELAYS[1]
+    with db.session() as s:
+        s.execute(update(store.pushes).values(status=store.CONFIRMED))
+    assert p.due_in() is None  # nothing owed: only the loop's idle look

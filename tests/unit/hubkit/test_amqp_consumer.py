@@ -2,6 +2,8 @@
 a fake channel (the real broker: tests/integration/test_connector_delivery.py)."""
 from __future__ import annotations
 
+import threading
+import time
 from types import SimpleNamespace
 
 import pika
@@ -191,3 +193,25 @@ def test_a_batched_route_gets_what_one_poll_brought_and_acks_each_by_its_outcome
     assert channel.calls[:2] == [("ack", 1), ("ack", 2)]
     (_, _, key, props), ack = channel.calls[2:]
     assert key == "ledger.voucher_posted.retry" and ack == ("ack", 3) and props.headers[ATTEMPTS_HEADER] == 1
+
+
+def test_wake_makes_a_poll_return_while_the_broker_is_away():
+    consumer = Consumer("amqp://unused", Policy())
+    consumer._reconnect_at = time.monotonic() + 3600  # away: the poll would wait out its whole time limit
+    polling = threading.Thread(target=consumer.poll, args=(3600,), daemon=True)
+    polling.start()
+    consumer.wake()
+    polling.join(60)
+    assert not polling.is_alive()
+
+
+def test_wake_asks_an_open_connection_for_a_callback_that_ends_its_poll():
+    asked = []
+
+    class Connection:
+        def add_callback_threadsafe(self, callback):  # pika's one thread-safe call; its poll returns after it
+            asked.append(callback)
+    consumer = Consumer("amqp://unused", Policy())
+    consumer.connection = Connection()
+    consumer.wake()
+    assert len(asked) == 1
