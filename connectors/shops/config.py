@@ -15,7 +15,8 @@ The stock ratios of all shops of all platforms add up to at most 1: together the
 never promise more than the hub holds.
 
 `Settings` are the shop connectors' settings (their database, the shops file, the poll interval,
-each platform's gRPC port, the order service they ask whether the hub is behind), besides the common settings of every process."""
+each platform's gRPC port, the order service they ask whether the hub is behind), besides the
+common settings of every process."""
 from __future__ import annotations
 
 import json

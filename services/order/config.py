@@ -13,8 +13,8 @@ class Settings(HubSettings):
     grpc_port: Port = Field(50051, validation_alias="HUB_ORDER_GRPC_PORT")
     # Backpressure (hubkit.intake): the hub is behind from this many orders accepted and not yet
     # answered by inventory on (0: never), and has caught up again at or below the low watermark
-    intake_high_watermark: NonNegativeInt = 100
-    intake_low_watermark: NonNegativeInt = 50
+    intake_high_watermark: NonNegativeInt = 50
+    intake_low_watermark: NonNegativeInt = 25
     intake_refresh_seconds: PositiveFloat = 0.5  # the orders are counted at most this often
     intake_retry_after_max_seconds: PositiveInt = 30
 
