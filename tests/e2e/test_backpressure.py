@@ -137,8 +137,16 @@ def _in_hub(hub, external_id: str) -> bool:
                                                    orders.c.external_order_id == external_id)).first() is not None
 
 
+def _caught_up(hub) -> None:
+    """The connector starts a day back and reads it in 30-minute windows: until it reads the present."""
+    wait_for(lambda: 0 < hub.metric("shops-taobao", "hub_shop_ingest_lag_seconds", shop="tb-main") < 10, 90, 0.2,
+             "the connector to catch up with now")
+
+
 def test_the_shop_connector_pauses_its_pulls_while_the_hub_is_behind_and_misses_nothing(behind_hub):
     hub = behind_hub
+    _drain_to_low(hub)
+    _caught_up(hub)  # else a pull that is not paused would still be reading the past day
     _fill_to_high(hub)
     wait_for(lambda: hub.metric("shops-taobao", "hub_shop_pulls_paused", platform="taobao") == 1, 15, 0.1,
              "the connector to pause its pulls")
@@ -146,7 +154,7 @@ def test_the_shop_connector_pauses_its_pulls_while_the_hub_is_behind_and_misses_
     made = httpx.post(f"{hub.sim}/__sim/orders/generate", timeout=10,
                       json={"shop": "tb-main", "count": 1, "seed": 7, "paid_ratio": 1.0}).json()["orders"]
     external = str(made[0].get("trade", made[0])["tid"])
-    time.sleep(4)  # unpaused, a pull would have read it within about 2.5 s (the 2 s settle and a 0.3 s poll)
+    time.sleep(6)  # unpaused, a pull would have read it within about 2.5 s (the 2 s settle and a 0.3 s poll)
     assert not _in_hub(hub, external)
     assert hub.metric("shops-taobao", "hub_shop_orders_pulled_total") == pulled
     _drain_to_low(hub)
