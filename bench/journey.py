@@ -5,7 +5,8 @@ connector.
 
 Open loop: order i of a rate r has an intended arrival time t0 + i/r and is sent then, whatever the hub
 is doing (asyncio, one task per request, so a slow answer never delays the next send); every latency is
-measured from the intended arrival. Every `--wave-seconds` the bench ships, all at once, each order that
+measured from the intended arrival; an order the gateway refuses with 429 (the hub is behind) is sent
+again after its Retry-After. Every `--wave-seconds` the bench ships, all at once, each order that
 has become `reserved` since the last wave (one POST /orders/{id}/shipment per order: there is no batch
 shipment endpoint yet), so vouchers wait up to one wave for their shipment.
 
@@ -82,6 +83,8 @@ class Order:
     vouchers_posted: float | None = None
     ledger_confirmed: float | None = None
     transport_errors: int = 0  # requests that failed in transport (sent again, up to TRIES in all)
+    refusals: int = 0  # 429s (the hub was behind): sent again after Retry-After each time
+    placed: float | None = None  # the order row's created_at: when the hub took it in
 
 
 def summarise(arrivals: list[Order], rate: float, seconds: float, window_end: float) -> dict:
@@ -94,11 +97,17 @@ def summarise(arrivals: list[Order], rate: float, seconds: float, window_end: fl
     completed_in_window = by("ledger_confirmed", window_end)
     latencies = {m: percentiles_ms([getattr(o, m) - o.intended for o in accepted if getattr(o, m) is not None])
                  for m in LATENCIES}
+    # from the order row's creation to its reservation, both stamped by the hub: what backpressure bounds
+    # (an order refused first had waited before, as its client was told; the bench's own lag is not in it)
+    latencies["reserved_after_accepted"] = percentiles_ms([o.reserved - o.placed for o in accepted
+                                                           if o.reserved is not None and o.placed is not None])
     return {
         "rate": rate, "seconds": seconds, "offered": len(arrivals), "offered_per_s": round(len(arrivals) / seconds, 2),
         "accepted": len(accepted), "arrival_errors": dict(Counter(o.error for o in arrivals if o.error)),
         "ship_errors": dict(Counter(o.ship_status for o in accepted if o.ship_status not in (None, "200"))),
         "transport_errors": sum(o.transport_errors for o in arrivals),
+        "refused_429": sum(o.refusals for o in arrivals),
+        "orders_refused_at_least_once": sum(1 for o in arrivals if o.refusals),
         "send_lag_ms": percentiles_ms([o.sent - o.intended for o in arrivals if o.sent is not None]),
         "reserved_per_s": round(by("reserved", window_end) / seconds, 2),
         "completed_in_window": completed_in_window, "completed_per_s": round(completed_in_window / seconds, 2),
@@ -165,13 +174,15 @@ class Journey:
                 for sku in self.skus:
                     stock_sku(admin, sku, quantity=orders_expected // SKUS + 20, cost="5.00")
 
-    async def _arrive(self, client: httpx.AsyncClient, o: Order) -> None:
+    async def _arrive(self, client: httpx.AsyncClient, o: Order, give_up_at: float) -> None:
         """Deliver one order: POST it to the gateway, or have a shop simulator make it (paid). A POST that
         failed in transport (a kept-alive connection the server had just closed) is sent again: the
-        gateway answers 200 with the order if the first one got through."""
+        gateway answers 200 with the order if the first one got through. A 429 (the hub is behind) is
+        sent again after its Retry-After, as a client should, until `give_up_at` (time.time())."""
         o.sent, i = time.time(), self.count
         self.count += 1
-        for attempt in range(TRIES):
+        attempt = 0
+        while attempt < TRIES:
             try:
                 if self.source == "shops":
                     platform, shop = SHOP_NAMES[i % len(SHOP_NAMES)]
@@ -186,6 +197,11 @@ class Journey:
                     if reply.status_code == 201 or (attempt and reply.status_code == 200):
                         o.id, o.accepted, o.error = reply.json()["id"], time.time(), None
                         return
+                    wait = float(reply.headers.get("retry-after", 1)) if reply.status_code == 429 else None
+                    if wait is not None and time.time() + wait < give_up_at:
+                        o.refusals += 1
+                        await asyncio.sleep(wait)
+                        continue
                 o.error = f"HTTP {reply.status_code}"
                 return
             except httpx.TransportError as exc:
@@ -196,6 +212,7 @@ class Journey:
             except httpx.HTTPError as exc:
                 o.error = type(exc).__name__
                 return
+            attempt += 1  # only a transport failure gets here
 
     async def _ship(self, client: httpx.AsyncClient, o: Order) -> None:
         """A shipment that failed in transport is left for the next wave (the order is still reserved
@@ -229,6 +246,7 @@ class Journey:
                 row = ready.get((o.channel, o.external_id))
                 if row is not None and o.shipment_posted is None:
                     o.id, o.reserved = row.id, as_utc(row.updated_at).timestamp()
+                    o.placed = as_utc(row.created_at).timestamp()
                     if o.accepted is None:
                         o.accepted = as_utc(row.created_at).timestamp()
                     wave.append(o)
@@ -256,14 +274,14 @@ class Journey:
             stop = asyncio.Event()
             waves = asyncio.create_task(self._waves(arrivals, shipper, stop))
             sends = []
+            window_end = t0 + seconds
             for o in arrivals:
                 delay = o.intended - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                sends.append(asyncio.create_task(self._arrive(arrive, o)))
-            window_end = t0 + seconds
+                sends.append(asyncio.create_task(self._arrive(arrive, o, give_up_at=window_end + self.drain_seconds / 2)))
             await asyncio.sleep(max(0.0, window_end - time.time()))
-            await asyncio.gather(*sends)
+            await asyncio.gather(*sends)  # refused orders are sent again for at most half the drain
             deadline = time.monotonic() + self.drain_seconds
             while time.monotonic() < deadline:
                 await asyncio.to_thread(self._books, arrivals)
@@ -451,9 +469,12 @@ def report(r: dict) -> str:
             f"{x['completed']} completed after the drain; backlog at end {x['backlog_at_end']}"
             + (f"; not delivered {x['arrival_errors']}" if x["arrival_errors"] else "")
             + (f"; shipment errors {x['ship_errors']}" if x["ship_errors"] else "")
-            + (f"; requests failed in transport and sent again {x['transport_errors']}" if x["transport_errors"] else ""),
+            + (f"; requests failed in transport and sent again {x['transport_errors']}" if x["transport_errors"] else "")
+            + (f"; 429 (hub behind) {x['refused_429']} times, to {x['orders_refused_at_least_once']} orders, each "
+               "sent again after Retry-After" if x.get("refused_429") else ""),
             "  latency from intended arrival p50 / p95 / p99 ms: "
-            + ", ".join(f"{m} {_p(x['latency_ms'][m])}" for m in LATENCIES) + f"; send lag {_p(x['send_lag_ms'])}",
+            + ", ".join(f"{m} {_p(x['latency_ms'][m])}" for m in LATENCIES) + f"; send lag {_p(x['send_lag_ms'])}"
+            + f"; reserved after accepted {_p(x['latency_ms'].get('reserved_after_accepted'))}",
             f"  CPU ms per order: hub {x['cpu_ms_per_order_hub']} (above idle {x['cpu_ms_per_order_hub_above_idle']})"
             + (f", hub + PostgreSQL {x['cpu_ms_per_order_hub_and_postgresql']}" if r["db"] == "postgresql" else
                " (SQLite works inside the hub's processes)")

@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from gateway import auth, errors, idempotency, openapi, webhooks
+from gateway import auth, errors, idempotency, intake, openapi, webhooks
 from gateway.areas import ROUTERS
 from gateway.areas.audit import books
 from gateway.clients import Clients
@@ -67,6 +67,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     app.state.clients = clients or Clients.connect(settings)
     app.state.base_currency = settings.base_currency  # documents in another need accounting's rate
     app.state.batch_limit = settings.gateway_batch_limit
+    app.state.intake = intake.gate(app.state.clients, settings.intake_refresh_seconds)  # backpressure
     gateway_db = Database(settings.gateway_db_url, metadata)
     app.state.keys = auth.KeyStore(gateway_db)
     app.state.idempotency = idempotency.IdempotencyStore(gateway_db)

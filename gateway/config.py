@@ -5,7 +5,7 @@ Each target (HUB_<SERVICE>_GRPC_TARGET, HUB_LEDGER_GRPC_TARGET, HUB_SHOPS_<PLATF
 defaults to the loopback at that component's port (HUB_<...>_GRPC_PORT, with its default)."""
 from __future__ import annotations
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt
 
 from hubkit.settings import HubSettings, Port, loopback, sqlite_in_var_dir
 
@@ -17,6 +17,8 @@ class Settings(HubSettings):
     gateway_db_url: str = Field(default_factory=sqlite_in_var_dir("gateway"))
     gateway_port: Port = 8000
     gateway_batch_limit: PositiveInt = 200  # items in one POST /orders/batch or /shipments/batch
+    # how often the gateway asks the order service whether the hub is behind (backpressure: 429 on new orders)
+    intake_refresh_seconds: PositiveFloat = 0.5
     # how often the gateway audits the books against the stock for Prometheus (seconds; 0: never)
     audit_interval_seconds: float = Field(default=60.0, ge=0)
     order_grpc_port: Port = 50051

@@ -58,12 +58,12 @@ class Problem(Exception):
     """A refusal as problem+json: raised by routes for refusals decided at the gateway, and made
     from every gRPC error by from_rpc_error."""
 
-    def __init__(self, status: int, kind: str, title: str, errors: list | None = None):
+    def __init__(self, status: int, kind: str, title: str, errors: list | None = None, headers: dict | None = None):
         super().__init__(title)
-        self.status, self.kind, self.title, self.errors = status, kind, title, errors
+        self.status, self.kind, self.title, self.errors, self.headers = status, kind, title, errors, headers
 
     def response(self) -> JSONResponse:
-        return problem(self.status, self.kind, self.title, errors=self.errors)
+        return problem(self.status, self.kind, self.title, errors=self.errors, headers=self.headers)
 
 
 def from_rpc_error(exc: grpc.RpcError, strip_prefix: str = "") -> Problem:

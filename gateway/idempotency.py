@@ -106,11 +106,12 @@ class IdempotencyStore:
             await run_in_threadpool(self.renew, user, key)
 
     def settle(self, user: str, key: str, status: int, body: bytes, content_type: str) -> None:
-        """Keep a final answer; forget a server error so that a retry can go ahead."""
+        """Keep a final answer; forget a server error or a "not now" (429: the hub is behind) so that a
+        retry can go ahead."""
         k = keys.c
         with self.db.session() as s:
             where = (k.user_name == user) & (k.key == key)
-            if status >= 500:
+            if status >= 500 or status == 429:
                 s.execute(delete(keys).where(where))
             else:
                 s.execute(update(keys).where(where).values(status_code=status, response_body=body,

@@ -18,6 +18,8 @@ MEANING = {
     409: "In conflict with the current state (or a request with this Idempotency-Key is still running)",
     413: "The body is larger than 256 KiB",
     422: "The request is invalid: `errors` names each field",
+    429: "The hub is behind with the orders it has: send this one again after Retry-After seconds "
+         "(an Idempotency-Key is not held by a 429)",
     500: "The gateway failed (the details are in its log, under the x-correlation-id)",
     502: "A service failed to answer",
     503: "A service or the gateway's database is not available: try again after Retry-After seconds",
@@ -43,13 +45,15 @@ def statuses(method: str, operation: dict, signed: bool) -> list[int]:
         codes |= {400, 409, 413}
     if operation.get("parameters") or operation.get("requestBody"):
         codes.add(404)
+    if "429" in operation.get("responses", {}):  # a route that takes new orders in (gateway.intake)
+        codes.add(429)
     return sorted(codes)
 
 
 def _problem(status: int) -> dict:
     answer = {"description": MEANING[status],
               "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-    if status == 503:
+    if status in (429, 503):
         answer["headers"] = RETRY_AFTER
     return answer
 

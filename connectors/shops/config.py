@@ -15,7 +15,8 @@ The stock ratios of all shops of all platforms add up to at most 1: together the
 never promise more than the hub holds.
 
 `Settings` are the shop connectors' settings (their database, the shops file, the poll interval,
-each platform's gRPC port), besides the common settings of every process."""
+each platform's gRPC port, the order service they ask whether the hub is behind), besides the
+common settings of every process."""
 from __future__ import annotations
 
 import json
@@ -23,7 +24,7 @@ import os
 
 from pydantic import Field, PositiveFloat
 
-from hubkit.settings import HubSettings, Port, sqlite_in_var_dir
+from hubkit.settings import HubSettings, Port, loopback, sqlite_in_var_dir
 
 PLATFORMS = ("taobao", "jd")
 
@@ -34,6 +35,10 @@ class Settings(HubSettings):
     shops_poll_seconds: PositiveFloat = 2.0
     shops_taobao_grpc_port: Port = 50061
     shops_jd_grpc_port: Port = 50062
+    # backpressure: pulls pause while the order service says the hub is behind, asked at most this often
+    order_grpc_port: Port = 50051
+    order_grpc_target: str = Field(default_factory=loopback("order_grpc_port"))
+    intake_refresh_seconds: PositiveFloat = 0.5
 
     @property
     def shops_grpc_ports(self) -> dict[str, int]:

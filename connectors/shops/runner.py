@@ -36,6 +36,7 @@ from hubkit.db import DATABASE_AWAY, AwayBackoff, Database, as_utc, dialect_inse
 from hubkit.envelope import Envelope
 from hubkit.health import Health
 from hubkit.inbox import handle_many
+from hubkit.intake import IntakeGate, IntakeState
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ ORDERS_PUBLISHED = Counter("hub_shop_orders_published_total", "Order versions pu
 DUPLICATES = Counter("hub_shop_duplicates_suppressed_total", "Order versions already published", ["platform", "shop"])
 HELD = Counter("hub_shop_exceptions_total", "Orders held as exceptions, by reason", ["platform", "reason"])
 LAG = Gauge("hub_shop_ingest_lag_seconds", "How far the watermark trails now", ["platform", "shop"])
+PAUSED = Gauge("hub_shop_pulls_paused", "1 while pulls wait because the hub is behind (backpressure)", ["platform"])
 
 OVERLAP = timedelta(minutes=2)     # every window re-reads this much before the watermark
 SETTLE = timedelta(seconds=2)      # changes this recent are left to the next window
@@ -90,8 +92,10 @@ class TokenStore:
 
 
 class ShopConnector:
-    def __init__(self, settings, platform: str, client, shops: list[Shop], seed_mappings: dict, db: Database):
+    def __init__(self, settings, platform: str, client, shops: list[Shop], seed_mappings: dict, db: Database,
+                 intake: IntakeGate | None = None):
         self.settings, self.platform, self.client, self.db = settings, platform, client, db
+        self.intake = intake  # whether the hub is behind; None: never asked
         self.shops = {s.shop: s for s in shops}
         self.publisher = ConfirmedPublisher(settings.amqp_uri)
         self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=100,
@@ -257,6 +261,17 @@ class ShopConnector:
             done += self.handle(shop, order, mappings) == "published"
         return done
 
+    def paused(self, shop: Shop) -> bool:
+        """Whether a pull that is due waits because the hub is behind: then the shop's next pull is
+        put off by the order service's Retry-After. Its watermark stays where it is, so the pull after
+        the pause reads every order changed meanwhile."""
+        state = self.intake.state() if self.intake is not None else None
+        PAUSED.labels(self.platform).set(int(bool(state and state.behind)))
+        if state is None or not state.behind:
+            return False
+        self.next_pull[shop.shop] = time.monotonic() + max(1, state.retry_after_seconds)
+        return True
+
     # -- back to the platform ---------------------------------------------------
     def _apply(self, inbox: str, effect, newest_of, batch: list) -> list:
         """`effect(uow, event, envelope)` at most once per event (the connector's inbox), a batch in one
@@ -386,7 +401,7 @@ class ShopConnector:
                 next_at = min([push_at, *(self.next_pull.get(shop, 0.0) for shop in self.shops)])
                 self.consumer.poll(max(0.0, min(next_at - time.monotonic(), POLL_MAX_SECONDS)))
                 for shop in self.shops.values():
-                    if time.monotonic() >= self.next_pull.get(shop.shop, 0):
+                    if time.monotonic() >= self.next_pull.get(shop.shop, 0) and not self.paused(shop):
                         stats = self.pull(shop)
                         # a full window means more is waiting: come back at once
                         self.next_pull[shop.shop] = time.monotonic() + (
@@ -408,6 +423,21 @@ class ShopConnector:
         self.publisher.close()
 
 
+def order_intake(target: str, refresh_seconds: float) -> IntakeGate:
+    """Whether the hub is behind, asked from the order service (hubkit.intake)."""
+    import grpc
+
+    from hubapi.order.v1 import order_service_pb2 as ordpb
+    from hubapi.order.v1 import order_service_pb2_grpc as ordpb_grpc
+
+    stub = ordpb_grpc.OrderServiceStub(grpc.insecure_channel(target))
+
+    def ask() -> IntakeState:
+        reply = stub.GetIntake(ordpb.GetIntakeRequest(), timeout=1.0)
+        return IntakeState(reply.behind, reply.waiting, reply.oldest_seconds, reply.retry_after_seconds)
+    return IntakeGate(ask, refresh_seconds)
+
+
 def main(platform: str, settings) -> None:
     """Run the connector of one platform, with the shop connectors' settings (connectors.shops.config)."""
     from connectors.shops import config as shop_config
@@ -425,7 +455,8 @@ def main(platform: str, settings) -> None:
     cfg, shops, skus = configs[platform]
     db = Database(settings.shops_db_url, store.metadata)
     client = {"taobao": TaobaoClient, "jd": JdClient}[platform](cfg, TokenStore(db))
-    connector = ShopConnector(settings, platform, client, shops, skus, db)
+    connector = ShopConnector(settings, platform, client, shops, skus, db,
+                              intake=order_intake(settings.order_grpc_target, settings.intake_refresh_seconds))
     metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, connector.consumer.beat))
     server, _health = grpc_server.start(f"shops-{platform}", settings.shops_grpc_ports[platform],
                                         lambda srv: pb_grpc.add_ShopConnectorServiceServicer_to_server(

@@ -1,12 +1,32 @@
-"""The order service's settings: its database and its gRPC port, besides the common
-settings of every process (hubkit.settings.HubSettings)."""
+"""The order service's settings: its database, its gRPC port and its backpressure watermarks,
+besides the common settings of every process (hubkit.settings.HubSettings)."""
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator
 
-from hubkit.settings import HubSettings, Port, sqlite_in_var_dir
+from hubkit.intake import Watermarks
+from hubkit.settings import HubSettings, NonNegativeInt, Port, sqlite_in_var_dir
 
 
 class Settings(HubSettings):
     db_url: str = Field(default_factory=sqlite_in_var_dir("order"), validation_alias="HUB_ORDER_DB_URL")
     grpc_port: Port = Field(50051, validation_alias="HUB_ORDER_GRPC_PORT")
+    # Backpressure (hubkit.intake): the hub is behind from this many orders accepted and not yet
+    # answered by inventory on (0: never), and has caught up again at or below the low watermark
+    intake_high_watermark: NonNegativeInt = 50
+    intake_low_watermark: NonNegativeInt = 25
+    intake_refresh_seconds: PositiveFloat = 0.5  # the orders are counted at most this often
+    intake_retry_after_max_seconds: PositiveInt = 30
+
+    @field_validator("intake_low_watermark")
+    @classmethod
+    def _low_below_high(cls, low: int, info: ValidationInfo) -> int:
+        high = info.data.get("intake_high_watermark")
+        if high and low >= high:
+            raise ValueError(f"must be below HUB_INTAKE_HIGH_WATERMARK ({high})")
+        return low
+
+    @property
+    def intake_watermarks(self) -> Watermarks:
+        return Watermarks(self.intake_high_watermark, self.intake_low_watermark,
+                          self.intake_retry_after_max_seconds)

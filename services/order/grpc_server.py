@@ -1,6 +1,7 @@
 """The order api process: gRPC servicer -> handlers."""
 from __future__ import annotations
 
+from prometheus_client import Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY
 
@@ -9,10 +10,14 @@ from hubapi.order.v1 import order_service_pb2_grpc as pb_grpc
 from hubkit import commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors, HubError
+from hubkit.intake import Backlog, IntakeState
 from services.order import domain, handlers, receivables
 from services.order.models import metadata
 
 rpc = grpc_server.rpc("order")
+INTAKE_BEHIND = Gauge("hub_intake_behind", "1 while the hub is behind: new orders wait (429, shop pulls paused)")
+AWAITING_INVENTORY = Gauge("hub_orders_awaiting_inventory", "Orders accepted and not yet answered by inventory, "
+                                                            "as last counted for backpressure")
 
 
 def order_to_proto(o: dict) -> pb.Order:
@@ -67,8 +72,8 @@ def command_from_proto(request: pb.PlaceOrderRequest) -> domain.PlaceOrder:
 
 
 class OrderServicer(pb_grpc.OrderServiceServicer):
-    def __init__(self, db: Database):
-        self.db = db
+    def __init__(self, db: Database, backlog: Backlog | None = None):
+        self.db, self.backlog = db, backlog
 
     @rpc
     def PlaceOrder(self, request, context):
@@ -149,6 +154,15 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
             for row in receivables.receivables(self.db, set(request.marketplaces))])
 
     @rpc
+    def GetIntake(self, request, context):
+        if self.backlog is None:  # a servicer without watermarks is never behind
+            return pb.GetIntakeResponse()
+        state, marks = self.backlog.state(), self.backlog.watermarks
+        return pb.GetIntakeResponse(behind=state.behind, waiting=state.waiting, oldest_seconds=state.oldest_seconds,
+                                    retry_after_seconds=state.retry_after_seconds,
+                                    high_watermark=marks.high, low_watermark=marks.low)
+
+    @rpc
     def GetOrder(self, request, context):
         return pb.GetOrderResponse(order=order_to_proto(handlers.get_order(self.db, request.id)))
 
@@ -174,5 +188,12 @@ class OrdersByStatus:
 def main(settings) -> None:
     db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
     REGISTRY.register(OrdersByStatus(db))
+    backlog = Backlog(settings.intake_watermarks, lambda: handlers.awaiting_inventory(db),
+                      settings.intake_refresh_seconds, report=_report_intake)
     grpc_server.serve("order", settings.grpc_port,
-                      lambda server: pb_grpc.add_OrderServiceServicer_to_server(OrderServicer(db), server))
+                      lambda server: pb_grpc.add_OrderServiceServicer_to_server(OrderServicer(db, backlog), server))
+
+
+def _report_intake(state: IntakeState) -> None:
+    INTAKE_BEHIND.set(int(state.behind))
+    AWAITING_INVENTORY.set(state.waiting)

@@ -290,3 +290,13 @@ def list_orders(db: Database, status: str = "", page_size: int = 50, page_token:
 def count_by_status(db: Database) -> dict:
     with db.reader() as s:
         return dict(s.execute(select(orders.c.status, func.count()).group_by(orders.c.status)).all())
+
+
+def awaiting_inventory(db: Database) -> tuple[int, float]:
+    """The orders accepted and not yet answered by inventory (pending), and how long the oldest of them
+    has waited (seconds): the backpressure signal. One statement over the status index; backpressure
+    keeps the pending orders few."""
+    with db.reader() as s:
+        count, oldest = s.execute(select(func.count(), func.min(orders.c.created_at))
+                                  .where(orders.c.status == domain.PENDING)).one()
+    return count, max(0.0, (clock.now() - as_utc(oldest)).total_seconds()) if oldest else 0.0

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import grpc
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
+from gateway import intake
 from gateway.areas.orders.schemas import (
     BatchResult,
     OrderBatchIn,
@@ -38,9 +39,10 @@ from hubkit import money
 router = APIRouter(tags=["orders"])
 
 
-@router.post("/orders", status_code=201, response_model=Order,
+@router.post("/orders", status_code=201, response_model=Order, dependencies=[Depends(intake.admit)],
              responses={200: {"model": Order,
-                              "description": "the order already existed (same channel, shop and external id)"}})
+                              "description": "the order already existed (same channel, shop and external id)"},
+                        **intake.REFUSED})
 def place_order(body: OrderIn, request: Request, response: Response, md=allowed(SALES)):
     reply = clients(request).order.PlaceOrder(_place_request(request, body, md), metadata=md)
     if not reply.created:
@@ -63,7 +65,8 @@ def _place_request(request: Request, body: OrderIn, md, known: set[str] | None =
                for l in body.lines])
 
 
-@router.post("/orders/batch", response_model=BatchResult)
+@router.post("/orders/batch", response_model=BatchResult, dependencies=[Depends(intake.admit)],
+             responses=intake.REFUSED)
 def place_orders(body: OrderBatchIn, request: Request, md=allowed(SALES)):
     """Many orders at once (a storefront's or integrator's backlog), each checked and placed as
     POST /orders would place it, idempotent on channel + shop + external id, each with its own result:

@@ -6,6 +6,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from gateway import intake
 from gateway.areas.webhooks.schemas import StorefrontOrderIn, StorefrontOutcome
 from gateway.common.access import clients, exchange_rate_for, require_known_skus
 from gateway.common.presenters import order_json
@@ -16,11 +17,13 @@ from hubkit.grpc_server import ACTOR_KEY, CORRELATION_KEY
 router = APIRouter(tags=["webhooks"])
 
 
-@router.post("/webhooks/storefront/{storefront}", response_model=StorefrontOutcome)
+@router.post("/webhooks/storefront/{storefront}", response_model=StorefrontOutcome, responses=intake.REFUSED)
 async def storefront_order(storefront: str, request: Request, x_hub_timestamp: str = Header(""),
                            x_hub_signature: str = Header("")):
     """An order as the storefront has it now. Signed: `X-Hub-Signature: sha256=<hex HMAC-SHA256 of
-    "<X-Hub-Timestamp>.<raw body>" with the storefront's secret>`. The newest `version` wins."""
+    "<X-Hub-Timestamp>.<raw body>" with the storefront's secret>`. The newest `version` wins. While the
+    hub is behind, a delivery that may place an order (any status but awaiting_payment and cancelled)
+    gets 429 with Retry-After and is not recorded: send it again then."""
     body = await request.body()
     verifier = request.app.state.webhooks
     sig = verifier.verify(storefront, x_hub_timestamp, x_hub_signature, body)
@@ -28,6 +31,8 @@ async def storefront_order(storefront: str, request: Request, x_hub_timestamp: s
         order = StorefrontOrderIn.model_validate_json(body)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
+    if order.status not in intake.NEVER_REFUSED_CHANNEL_STATUSES:  # it may place an order: not while behind
+        await intake.admit(request)
     md = [(ACTOR_KEY, f"storefront:{storefront}"), (CORRELATION_KEY, request.state.correlation_id)]
 
     def apply():

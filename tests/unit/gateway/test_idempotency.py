@@ -69,6 +69,14 @@ def test_a_settled_key_answers_the_first_response_and_its_lease_is_gone(db):
         assert s.execute(select(keys.c.owner, keys.c.lease_until)).one() == (None, None)
 
 
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_not_now_or_a_server_error_is_not_kept_so_the_retry_goes_ahead(db, status):
+    store = idempotency.IdempotencyStore(db)
+    assert store.claim("alice", "k1", "h") is None
+    store.settle("alice", "k1", status, b'{"status": %d}' % status, "application/problem+json")
+    assert store.claim("alice", "k1", "h") is None
+
+
 def test_a_running_request_renews_its_lease_and_only_its_own(db):
     store, other = idempotency.IdempotencyStore(db), idempotency.IdempotencyStore(db)
     assert store.claim("alice", "k1", "h") is None

@@ -90,6 +90,7 @@ def _succeeded(result_cls, requests):
 def _order():
     pb = order_service_pb2
     return FakeService(pb, "OrderService",
+                       GetIntake=lambda r: pb.GetIntakeResponse(),  # not behind: new orders are taken
                        PlaceOrders=lambda r: pb.PlaceOrdersResponse(results=_succeeded(pb.PlaceOrderResult, r.orders)),
                        ShipOrders=lambda r: pb.ShipOrdersResponse(results=_succeeded(pb.ShipOrderResult, r.shipments)))
 
