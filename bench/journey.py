@@ -42,6 +42,7 @@ from bench.channel_throughput import POLL_SECONDS, SHOP_NAMES, order_id, shops_c
 from bench.harness import HUB_DATABASES, BenchSession, check_alive, log_problems, percentiles_ms
 from bench.procstat import CpuMeter, descendants, pids_named
 from connectors.ledgers import store as ledger_store
+from gateway.config import Settings as GatewaySettings
 from hub.demo import DEMO_KINGDEE
 from hubkit.db import Database, as_utc, is_sqlite
 from services.accounting.models import metadata as accounting_metadata
@@ -344,7 +345,10 @@ def run_baselines(session: BenchSession, scale: float) -> dict:
 def start_hub(session: BenchSession, source: str) -> dict[str, str]:
     """The hub with the Kingdee-style ledger (and for `shops` the Taobao and JD simulators and their
     connectors, set up as bench.channel_throughput does); the shop simulators' URLs."""
-    env = {"HUB_LEDGERS": "kingdee", "HUB_KINGDEE_URL": f"{session.simulator('kingdee')}/k3cloud/", **DEMO_KINGDEE}
+    env = {"HUB_LEDGERS": "kingdee", "HUB_KINGDEE_URL": f"{session.simulator('kingdee')}/k3cloud/", **DEMO_KINGDEE,
+           # the books audit as a deployed hub runs it (the tests' hub audits every 2 s: each audit reads every
+           # shipped order, which would be counted against the gateway's and the services' orders)
+           "HUB_AUDIT_INTERVAL_SECONDS": str(GatewaySettings.model_fields["audit_interval_seconds"].default)}
     sims = {}
     if source == "shops":
         sims = {platform: session.simulator(platform) for platform in ("taobao", "jd")}
