@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -48,6 +49,83 @@ def _message(problem) -> str:
         else problem["msg"]
 
 
+class _Guard:
+    """Around every request: the gateway's checks (`checked`), the Idempotency-Key of a POST, the
+    correlation id on the answer, the latency metric, and a problem+json 500 (or 503) instead of the
+    ASGI server's plain text when something fails. Plain ASGI: Starlette's `@app.middleware("http")`
+    runs each request in a task group with memory streams, which cost more CPU than most routes."""
+
+    def __init__(self, app, checked, idempotent, store):
+        self.app, self.checked, self.idempotent, self.store = app, checked, idempotent, store
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), []
+        request = Request(scope, receive)
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+        try:
+            await self._answer(request, sending)
+        except Exception as exc:  # never a plain-text 500 from the ASGI server
+            if status:
+                raise  # the answer has begun: too late for another
+            response = errors.unexpected(exc)
+            response.headers["x-correlation-id"] = getattr(request.state, "correlation_id", "")
+            await response(scope, receive, sending)
+        matched = scope.get("route")
+        route = matched.path if matched is not None else "unmatched"  # no label per made-up path
+        metrics.HTTP_LATENCY.labels(request.method, route, str(status[0])).observe(time.perf_counter() - started)
+
+    async def _answer(self, request: Request, send) -> None:
+        scope, receive = request.scope, request.receive
+        refusal = await self.checked(request)
+        if refusal is not None:
+            return await refusal(scope, receive, send)
+        if request.method in ("POST", "PUT", "PATCH"):
+            receive = _replaying(await request.body(), receive)  # the checks have read it
+        correlation = request.state.correlation_id
+        if self.idempotent(request) and request.headers.get(idempotency.HEADER) is not None:
+            async def call_next(_request) -> Response:
+                return await _read_whole(self.app, scope, receive)
+            response = await idempotency.guarded(request, call_next, self.store, await request.body())
+            response.headers["x-correlation-id"] = correlation
+            return await response(scope, receive, send)
+
+        async def correlated(message):
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["x-correlation-id"] = correlation
+            await send(message)
+        await self.app(scope, receive, correlated)
+
+
+def _replaying(body: bytes, receive):
+    """A receive that gives the routes a body read already, then the client's own messages."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay():
+        return pending.pop() if pending else await receive()
+    return replay
+
+
+async def _read_whole(app, scope, receive) -> Response:
+    """The app's answer to a request, read whole (the Idempotency-Key keeps it)."""
+    start, chunks = {}, []
+
+    async def keep(message):
+        if message["type"] == "http.response.start":
+            start.update(message)
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+    await app(scope, receive, keep)
+    response = Response(b"".join(chunks), status_code=start["status"])
+    response.raw_headers = list(start.get("headers", []))
+    return response
+
+
 class _Gateway(FastAPI):
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, completed once (gateway.openapi): the statuses each operation answers
@@ -79,21 +157,9 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     swagger_ui = importlib.resources.files("fastapi_offline") / "static"  # pinned in pyproject.toml
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui)), name="docs-assets")
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        started = time.perf_counter()
-        try:
-            response = await _guarded(request, call_next)
-        except Exception as exc:  # never a plain-text 500 from the ASGI server
-            response = errors.unexpected(exc)
-            response.headers["x-correlation-id"] = getattr(request.state, "correlation_id", "")
-        matched = request.scope.get("route")
-        route = matched.path if matched is not None else "unmatched"  # no label per made-up path
-        metrics.HTTP_LATENCY.labels(request.method, route, str(response.status_code)).observe(
-            time.perf_counter() - started)
-        return response
-
-    async def _guarded(request: Request, call_next):
+    async def _checked(request: Request) -> Response | None:
+        """The gateway's own checks before any route: the caller's API key (webhooks carry an HMAC
+        instead) and the body's size. A refusal to send, or None when the request goes on."""
         request.state.correlation_id = request.headers.get("x-correlation-id") or uuid.uuid4().hex
         hublog.correlation_id.set(request.state.correlation_id)
         signed = request.url.path.startswith(SIGNED_PREFIX)  # webhooks carry an HMAC instead of a key
@@ -111,16 +177,16 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
             declared = request.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
                 return errors.problem(413, "payload-too-large", f"body larger than {MAX_BODY_BYTES} bytes")
-            body = await request.body()  # cached by Starlette for the route
-            if len(body) > MAX_BODY_BYTES:
+            if len(await request.body()) > MAX_BODY_BYTES:
                 return errors.problem(413, "payload-too-large", f"body larger than {MAX_BODY_BYTES} bytes")
-            if request.method == "POST" and not _open(request.url.path) and not signed:
-                response = await idempotency.guarded(request, call_next, app.state.idempotency, body)
-                response.headers["x-correlation-id"] = request.state.correlation_id
-                return response
-        response = await call_next(request)
-        response.headers["x-correlation-id"] = request.state.correlation_id
-        return response
+        return None
+
+    def _idempotent(request: Request) -> bool:
+        """A POST to a route of the API (an Idempotency-Key on it is honoured)."""
+        return request.method == "POST" and not _open(request.url.path) \
+            and not request.url.path.startswith(SIGNED_PREFIX)
+
+    app.add_middleware(_Guard, checked=_checked, idempotent=_idempotent, store=app.state.idempotency)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_request, exc: RequestValidationError):

@@ -6,14 +6,16 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from gateway.models import ROLES, users
 from hubkit import clock
-from hubkit.db import Database, once_more_if_disconnected
+from hubkit.db import Database, is_sqlite, once_more_if_disconnected
 from hubkit.errors import Conflict, InvalidArgument, NotFound
 
 REFUSED_SECONDS = 30.0
+_ACTIVE_USER = select(users.c.name, users.c.role).where(users.c.key_hash == bindparam("digest"),
+                                                        users.c.active.is_(True))
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,17 @@ def revoke_user(db: Database, name: str) -> None:
 class KeyStore:
     """Looks keys up by hash. A key that is unknown or inactive is remembered briefly, so a flood of
     bad keys does not hit the database; a valid key is confirmed on every request (one indexed read
-    by its hash), so a key revoked or deactivated in the table, by any process, is refused at once."""
+    by its hash), so a key revoked or deactivated in the table, by any process, is refused at once.
+    That read is one statement outside a transaction on PostgreSQL (no BEGIN and ROLLBACK around it:
+    it runs on every request)."""
 
     MAX_REFUSED = 10_000
 
     def __init__(self, db: Database):
         self.db = db
         self._refused: dict[str, float] = {}  # key hash -> until when it is refused without a lookup
+        self._reads = db.engine.execution_options(
+            **({"hub_read_only": True} if is_sqlite(db.url) else {"isolation_level": "AUTOCOMMIT"}))
 
     def user_for(self, key: str) -> User | None:
         digest = hash_key(key)
@@ -65,9 +71,8 @@ class KeyStore:
         if until is not None and until > time.monotonic():
             return None
         def lookup():  # a read: after a database restart it runs again on a fresh connection
-            with self.db.reader() as s:
-                return s.execute(select(users.c.name, users.c.role)
-                                 .where(users.c.key_hash == digest, users.c.active.is_(True))).first()
+            with self._reads.connect() as conn:
+                return conn.execute(_ACTIVE_USER, {"digest": digest}).first()
         row = once_more_if_disconnected(lookup)
         if row is None:
             if len(self._refused) >= self.MAX_REFUSED:

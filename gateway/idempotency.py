@@ -119,6 +119,7 @@ class IdempotencyStore:
 
 
 async def guarded(request, call_next, store: IdempotencyStore, body: bytes):
+    """`call_next(request)` answers with the route's whole response (its body read)."""
     key = request.headers.get(HEADER)
     if key is None:
         return await call_next(request)
@@ -131,7 +132,7 @@ async def guarded(request, call_next, store: IdempotencyStore, body: bytes):
     holding = asyncio.create_task(store.holding(user, key))
     try:
         response = await call_next(request)
-        content = b"".join([chunk async for chunk in response.body_iterator])
+        content = response.body
     except Exception:
         await run_in_threadpool(store.settle, user, key, 500, b"", "")
         raise

@@ -54,10 +54,10 @@ def is_sqlite(url_or_engine) -> bool:
     return str(url).startswith("sqlite")
 
 
-def changed(session: Session, statement) -> int:
+def changed(session: Session, statement, params=None) -> int:
     """Run an INSERT, UPDATE or DELETE and say how many rows it touched (SQLAlchemy types
     `execute` as a plain Result; for these statements it is a CursorResult)."""
-    return cast(CursorResult, session.execute(statement)).rowcount
+    return cast(CursorResult, session.execute(statement, params)).rowcount
 
 
 def once_per_transaction(session: Session, key: str, load):

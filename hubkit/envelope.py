@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from hubkit import clock
 
@@ -42,7 +42,8 @@ class Envelope:
         return asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), default=str)
+        # the fields as they are (to_dict copies the payload deeply first: a third of an emit's time)
+        return json.dumps({f.name: getattr(self, f.name) for f in _FIELDS}, separators=(",", ":"), default=str)
 
     @classmethod
     def from_dict(cls, data) -> Envelope:
@@ -66,3 +67,6 @@ class Envelope:
         except (TypeError, ValueError) as exc:
             raise EnvelopeError(f"not JSON: {exc}") from None
         return cls.from_dict(data)
+
+
+_FIELDS = fields(Envelope)

@@ -4,6 +4,7 @@ transaction also NOTIFYs `CHANNEL`, which reaches the relay when it commits (nev
 back)."""
 from __future__ import annotations
 
+import functools
 from datetime import timezone
 
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text, func, insert, select, text
@@ -18,6 +19,7 @@ _Id = BigInteger().with_variant(Integer, "sqlite")
 
 CHANNEL = "hub_outbox"  # one outbox per database, and NOTIFY is per database
 _ANNOUNCED = "hub_outbox_announced"  # Session.info: the transaction that has notified
+_NOTIFY = text(f"NOTIFY {CHANNEL}")
 
 
 def add_tables(metadata: MetaData) -> None:
@@ -49,11 +51,16 @@ def emit(session: Session, tables, *, source, event_type, aggregate_id, payload,
                         sequence=next_in_sequence(session, tables["outbox_sequences"], str(aggregate_id)),
                         payload=payload, correlation_id=correlation_id or "", actor=actor or "system",
                         schema_version=schema_version)
-    session.execute(insert(tables["outbox"]).values(
-        event_id=envelope.event_id, event_type=event_type, body=envelope.to_json(),
-        created_at=clock.now()))
+    session.execute(_insert_into(tables["outbox"]), {"event_id": envelope.event_id, "event_type": event_type,
+                                                     "body": envelope.to_json(), "created_at": clock.now()})
     announce(session)
     return envelope
+
+
+@functools.cache
+def _insert_into(outbox: Table):
+    """One INSERT per outbox table, its values given at execute (a reused statement keeps its cache key)."""
+    return insert(outbox)
 
 
 def announce(session: Session) -> None:
@@ -65,7 +72,7 @@ def announce(session: Session) -> None:
     # (PostgreSQL delivers one notification per channel and transaction however many were sent)
     transaction = session.get_nested_transaction() or session.get_transaction()
     if session.info.get(_ANNOUNCED) is not transaction:
-        session.execute(text(f"NOTIFY {CHANNEL}"))
+        session.execute(_NOTIFY)
         session.info[_ANNOUNCED] = transaction
 
 

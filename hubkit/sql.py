@@ -6,6 +6,10 @@ outbox sequences, inbox, stock). The classes below add the key: the ON CONFLICT 
 its SET list and its WHERE are part of it, so two different clauses never share a compiled form."""
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from sqlalchemy import BigInteger, ClauseElement, bindparam, cast, func
 from sqlalchemy.dialects.postgresql import dml as pg_dml
 from sqlalchemy.dialects.sqlite import dml as sqlite_dml
@@ -54,6 +58,26 @@ _INSERT = {"postgresql": _cacheable(pg_dml, _NAMED + _TARGET), "sqlite": _cachea
 def dialect_insert(session, table):
     """INSERT with the dialect's ON CONFLICT support (and compiled once per statement shape)."""
     return _INSERT["postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"](table)
+
+
+Statement = TypeVar("Statement")
+
+
+def once_per_dialect(build: Callable[[Any], Statement]) -> Callable[[Any], Statement]:
+    """Decorate `build(session)`, which makes a statement with bound parameters (given at execute):
+    it runs once per dialect and the statement is reused. SQLAlchemy keeps a statement object's cache
+    key, so a reused statement skips both building its clauses and computing the key on every call
+    (what an `insert(...).values(literals)` spends most of its time on)."""
+    built: dict[str, Statement] = {}
+
+    @functools.wraps(build)
+    def statement(session) -> Statement:
+        dialect = session.get_bind().dialect.name
+        found = built.get(dialect)
+        if found is None:
+            found = built[dialect] = build(session)
+        return found
+    return statement
 
 
 def cents_sum(column):

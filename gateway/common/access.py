@@ -24,8 +24,9 @@ WAREHOUSE = frozenset({"warehouse", "admin"})  # floor work: scanning, moves, co
 
 def allowed(roles: frozenset):
     """Refuse other roles (403); give the route the call metadata naming the user, and for a POST
-    with an Idempotency-Key the command id the services answer once (hubkit.commands)."""
-    def check(request: Request):
+    with an Idempotency-Key the command id the services answer once (hubkit.commands). A coroutine,
+    so that FastAPI runs it on the event loop instead of handing it to a worker thread."""
+    async def check(request: Request):
         user = request.state.user
         if user.role not in roles:
             raise Problem(403, "forbidden", f"role {user.role!r} may not do this")

@@ -80,16 +80,15 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         actor, correlation_id = grpc_server.caller(context)
         cmd = command_from_proto(request)
         with UnitOfWork(self.db, "order", actor, correlation_id or f"{cmd.channel}:{cmd.external_order_id}") as uow:
-            order_id, created = handlers.place_order(uow, cmd)
-            return pb.PlaceOrderResponse(order=order_to_proto(handlers.read_order(uow.session, order_id)),
-                                         created=created)
+            order, created = handlers.placed_order(uow, cmd)
+            return pb.PlaceOrderResponse(order=order_to_proto(order), created=created)
 
     @rpc
     def ShipOrder(self, request, context):
         actor, correlation_id = grpc_server.caller(context)
         with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
-            handlers.ship_order(uow, request.order_id, request.carrier, request.tracking_number)
-            return pb.ShipOrderResponse(order=order_to_proto(handlers.read_order(uow.session, request.order_id)))
+            order = handlers.ship_order(uow, request.order_id, request.carrier, request.tracking_number)
+            return pb.ShipOrderResponse(order=order_to_proto(order))
 
     @rpc
     def ReturnOrder(self, request, context):
@@ -139,13 +138,12 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
 
     @staticmethod
     def _place(uow: UnitOfWork, item: pb.PlaceOrderRequest) -> dict:
-        order_id, created = handlers.place_order(uow, command_from_proto(item))
-        return {"order": order_to_proto(handlers.read_order(uow.session, order_id)), "created": created}
+        order, created = handlers.placed_order(uow, command_from_proto(item))
+        return {"order": order_to_proto(order), "created": created}
 
     @staticmethod
     def _ship(uow: UnitOfWork, item: pb.ShipOrderRequest) -> dict:
-        handlers.ship_order(uow, item.order_id, item.carrier, item.tracking_number)
-        return {"order": order_to_proto(handlers.read_order(uow.session, item.order_id))}
+        return {"order": order_to_proto(handlers.ship_order(uow, item.order_id, item.carrier, item.tracking_number))}
 
     @rpc
     def GetReceivables(self, request, context):

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from contracts import OrderCancelled, OrderPlaced, OrderReturned, OrderShipped
 from contracts.events import OrderLineRef, PlacedLine, ReturnedSaleLine, SoldLine
@@ -16,6 +16,7 @@ from hubkit import clock
 from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
+from hubkit.sql import once_per_dialect
 from services.order import domain
 from services.order.models import order_lines, order_return_lines, order_returns, orders
 
@@ -25,6 +26,29 @@ log = logging.getLogger(__name__)
 def place_order(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, bool]:
     """Create the order and emit order_placed; an order already known by
     (channel, shop, external id) is returned as it is, with created=False."""
+    order_id, written = _place(uow, cmd)
+    return order_id, written is not None
+
+
+def placed_order(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[dict, bool]:
+    """place_order, answering with the order as read_order gives it: built from what was written when
+    it was placed now (no read-back), read when it was known already."""
+    order_id, written = _place(uow, cmd)
+    return (written, True) if written is not None else (read_order(uow.session, order_id), False)
+
+
+@once_per_dialect
+def _insert_order(s):
+    return dialect_insert(s, orders).on_conflict_do_nothing(index_elements=["channel", "shop", "external_order_id"])
+
+
+_INSERT_LINES = order_lines.insert()
+_KNOWN_ORDER = select(orders.c.id).where(orders.c.channel == bindparam("channel"), orders.c.shop == bindparam("shop"),
+                                         orders.c.external_order_id == bindparam("external_order_id"))
+
+
+def _place(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, dict | None]:
+    """(order id, the order as written) of a new order; (its id, None) of one known already."""
     domain.validate(cmd)
     s, now = uow.session, clock.now()
     order_id = uuid.uuid4().hex
@@ -33,25 +57,26 @@ def place_order(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, bool]:
                   refund_status=l.refund_status)
              for i, l in enumerate(cmd.lines)]
     total = sum((l["amount"] for l in lines), start=domain.Decimal("0.00"))
-    inserted = changed(s, dialect_insert(s, orders).values(
-        id=order_id, channel=cmd.channel, shop=cmd.shop, external_order_id=cmd.external_order_id,
-        buyer=json.dumps(cmd.buyer, ensure_ascii=False),
-        shipping_address=json.dumps(cmd.shipping_address, ensure_ascii=False),
-        currency=cmd.currency, exchange_rate=cmd.exchange_rate, total=total, status=domain.PENDING,
-        created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now,
-    ).on_conflict_do_nothing(index_elements=["channel", "shop", "external_order_id"]))
-    if not inserted:
-        existing = s.execute(select(orders.c.id).where(
-            orders.c.channel == cmd.channel, orders.c.shop == cmd.shop,
-            orders.c.external_order_id == cmd.external_order_id)).scalar_one()
-        return existing, False
-    s.execute(order_lines.insert(), lines)
+    buyer, address = json.dumps(cmd.buyer, ensure_ascii=False), json.dumps(cmd.shipping_address, ensure_ascii=False)
+    order = dict(id=order_id, channel=cmd.channel, shop=cmd.shop, external_order_id=cmd.external_order_id,
+                 buyer=buyer, shipping_address=address,
+                 currency=cmd.currency, exchange_rate=cmd.exchange_rate, total=total, status=domain.PENDING,
+                 created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now)
+    if not changed(s, _insert_order(s), order):
+        existing = s.execute(_KNOWN_ORDER, {"channel": cmd.channel, "shop": cmd.shop,
+                                            "external_order_id": cmd.external_order_id}).scalar_one()
+        return existing, None
+    s.execute(_INSERT_LINES, lines)
     uow.emit(OrderPlaced(
         order_id=order_id, channel=cmd.channel, shop=cmd.shop, external_order_id=cmd.external_order_id,
         currency=cmd.currency, total=total, placed_at=now, buyer=cmd.buyer, shipping_address=cmd.shipping_address,
         lines=[PlacedLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"], unit_price=l["unit_price"])
                for l in lines]), order_id)
-    return order_id, True
+    # the row as read back: the columns left to their defaults, the JSON columns parsed
+    order.update(buyer=json.loads(buyer), shipping_address=json.loads(address),
+                 carrier=None, tracking_number=None, shipped_at=None, channel_version=0, channel_status=None,
+                 lines=[{**l, "warehouse": None, "returned_quantity": 0} for l in lines])
+    return order_id, order
 
 
 def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder) -> tuple[str | None, str]:
@@ -142,35 +167,42 @@ def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:
         status=domain.order_status(list(statuses)), updated_by=envelope.actor, updated_at=clock.now()))
 
 
-def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: str) -> None:
+_SHIP = (update(orders).where(orders.c.id == bindparam("order_id"), orders.c.status == domain.RESERVED)
+         .values(status=domain.SHIPPED, carrier=bindparam("new_carrier"),
+                 tracking_number=bindparam("new_tracking_number"), shipped_at=bindparam("now"),
+                 updated_by=bindparam("actor"), updated_at=bindparam("now"))
+         .returning(*orders.c))
+_LINES = select(order_lines).where(order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.line_no)
+
+
+def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: str) -> dict:
     """Ship a fully reserved order as a whole and emit order_shipped (inventory issues the
     goods, accounting posts the sale, the customer's history records it). The same shipment
     again (same carrier and tracking number: a retry whose first answer was lost) changes nothing
-    and succeeds; another shipment of a shipped order is a conflict."""
+    and succeeds; another shipment of a shipped order is a conflict. Returns the order as read_order
+    gives it (the shipped row as the update returned it, not read back)."""
     domain.validate_shipment(carrier, tracking_number)
     s, now = uow.session, clock.now()
-    shipped = changed(s, update(orders).where(orders.c.id == order_id, orders.c.status == domain.RESERVED)
-                        .values(status=domain.SHIPPED, carrier=carrier, tracking_number=tracking_number,
-                                shipped_at=now, updated_by=uow.actor, updated_at=now))
-    if not shipped:
+    order = s.execute(_SHIP, {"order_id": order_id, "new_carrier": carrier, "new_tracking_number": tracking_number,
+                              "now": now, "actor": uow.actor}).first()
+    if order is None:
         order = s.execute(select(orders.c.status, orders.c.carrier, orders.c.tracking_number, orders.c.shipped_at)
                           .where(orders.c.id == order_id)).first()
         if order is None:
             raise NotFound(f"order {order_id} not found")
         if order.shipped_at is not None and (order.carrier, order.tracking_number) == (carrier, tracking_number):
-            return  # this very shipment, asked again
+            return read_order(s, order_id)  # this very shipment, asked again
         if order.shipped_at is not None:
             raise Conflict(f"order {order_id} has already shipped")
         raise Conflict(f"order {order_id} is {order.status}; only a fully reserved order can ship")
-    order = s.execute(select(orders).where(orders.c.id == order_id)).one()
-    lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)
-                      .order_by(order_lines.c.line_no)).all()
+    lines = s.execute(_LINES, {"order_id": order_id}).all()
     uow.emit(OrderShipped(
         order_id=order_id, channel=order.channel, shop=order.shop, external_order_id=order.external_order_id,
         currency=order.currency, buyer=json.loads(order.buyer), carrier=carrier, tracking_number=tracking_number,
         shipped_at=now, total=order.total, **_conversion(order),
         lines=[SoldLine(line_no=l.line_no, sku=l.sku, quantity=l.quantity, unit_price=l.unit_price, amount=l.amount,
                         warehouse=l.warehouse) for l in lines]), order_id)
+    return _as_dict(order, lines)
 
 
 def _conversion(order) -> dict:
@@ -246,14 +278,15 @@ def get_order(db: Database, order_id: str) -> dict:
         return read_order(s, order_id)
 
 
+_ORDER = select(orders).where(orders.c.id == bindparam("order_id"))
+
+
 def read_order(s, order_id: str) -> dict:
     """An order as the session sees it (inside a unit of work: with its own changes)."""
-    row = s.execute(select(orders).where(orders.c.id == order_id)).first()
+    row = s.execute(_ORDER, {"order_id": order_id}).first()
     if row is None:
         raise NotFound(f"order {order_id} not found")
-    lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)
-                      .order_by(order_lines.c.line_no)).all()
-    return _as_dict(row, lines)
+    return _as_dict(row, s.execute(_LINES, {"order_id": order_id}).all())
 
 
 def list_orders(db: Database, status: str = "", page_size: int = 50, page_token: str = "") -> tuple[list, str]:

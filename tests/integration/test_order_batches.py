@@ -1,6 +1,7 @@
 """The order service's batch calls on PostgreSQL and SQLite: PlaceOrders and ShipOrders apply each
 item as the single call would, in one transaction with a savepoint per item, so an item refused even
-after it wrote leaves nothing behind and the others are kept."""
+after it wrote leaves nothing behind and the others are kept. The orders they answer with are built
+from what was written, not read back: they equal what a read gives."""
 from __future__ import annotations
 
 import uuid
@@ -77,14 +78,14 @@ def test_place_orders_answers_each_item_as_place_order_would(db):
 
 def test_an_item_refused_after_it_wrote_leaves_nothing_and_the_others_stay(db, monkeypatch):
     first, second, third = (f"E-{uuid.uuid4().hex[:8]}" for _ in range(3))
-    read_order = handlers.read_order
+    placed_order = handlers.placed_order
 
-    def refuse_second(session, order_id):  # a refusal after place_order wrote the order and its event
-        order = read_order(session, order_id)
+    def refuse_second(uow, cmd):  # a refusal after the order and its event were written
+        order, created = placed_order(uow, cmd)
         if order["external_order_id"] == second:
             raise Conflict("refused after writing")
-        return order
-    monkeypatch.setattr(handlers, "read_order", refuse_second)
+        return order, created
+    monkeypatch.setattr(handlers, "placed_order", refuse_second)
     reply = OrderServicer(db).PlaceOrders(pb.PlaceOrdersRequest(orders=[place(first), place(second), place(third)]),
                                           Context())
     assert [r.error.code for r in reply.results] == ["", "FAILED_PRECONDITION", ""]
@@ -110,3 +111,25 @@ def test_ship_orders_ships_each_reserved_order_and_refuses_the_rest_alone(db):
         statuses = dict(s.execute(select(orders.c.external_order_id, orders.c.status)
                                   .where(orders.c.external_order_id.in_([ready, pending]))).all())
     assert statuses == {ready: "shipped", pending: "pending"}
+
+
+def test_the_orders_answered_are_the_orders_as_read(db):
+    """PlaceOrder and ShipOrder answer with the order built from what they wrote (no read-back): the
+    same message as GetOrder gives, on both dialects; so does an order placed again (read, created
+    False) and a shipment asked again."""
+    servicer, external_id = OrderServicer(db), f"E-{uuid.uuid4().hex[:8]}"
+    request = place(external_id, quantity=3)
+    request.buyer.CopyFrom(pb.Buyer(name="韩梅梅", phone="13900000000"))
+    request.exchange_rate = "0.91234567"
+    placed = servicer.PlaceOrder(request, Context())
+    read = servicer.GetOrder(pb.GetOrderRequest(id=placed.order.id), Context()).order
+    assert placed.created and placed.order == read
+    again = servicer.PlaceOrder(request, Context())
+    assert not again.created and again.order == read
+    with db.session() as s:
+        s.execute(orders.update().where(orders.c.id == read.id).values(status="reserved"))
+    shipment = pb.ShipOrderRequest(order_id=read.id, carrier="SF", tracking_number="SF200001")
+    shipped = servicer.ShipOrder(shipment, Context()).order
+    assert shipped.status == "shipped" and shipped.tracking_number == "SF200001"
+    assert shipped == servicer.GetOrder(pb.GetOrderRequest(id=read.id), Context()).order
+    assert servicer.ShipOrder(shipment, Context()).order == shipped
