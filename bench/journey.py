@@ -124,7 +124,7 @@ class Journey:
     generated in the Taobao and JD simulators, pulled by the shop connectors)."""
 
     def __init__(self, session: BenchSession, source: str, wave_seconds: float, drain_seconds: float,
-                 sims: dict[str, str] | None = None):
+                 sims: dict[str, str] | None = None, skus: int = SKUS):
         self.session, self.hub, self.source, self.sims = session, session.hub, source, sims or {}
         assert self.hub is not None
         self.wave_seconds, self.drain_seconds = wave_seconds, drain_seconds
@@ -135,7 +135,7 @@ class Journey:
         self.order_db = Database(own(urls["order"]), order_metadata, pool_size=2)
         self.accounting_db = Database(own(urls["accounting"]), accounting_metadata, pool_size=2)
         self.ledger_db = Database(own(urls["ledger"]), ledger_store.metadata, pool_size=2)
-        self.skus = [unique("JOURNEY") for _ in range(SKUS)]
+        self.skus = [unique("JOURNEY") for _ in range(skus)]  # one: every order for the same (hot) SKU
         self.prefix = f"J{uuid.uuid4().hex[:6]}"
         self.count = 0
         self.phases = 0
@@ -172,7 +172,7 @@ class Journey:
                     stock_sku(admin, sku, quantity=10 * orders_expected + 100, cost="5.00")
             else:
                 for sku in self.skus:
-                    stock_sku(admin, sku, quantity=orders_expected // SKUS + 20, cost="5.00")
+                    stock_sku(admin, sku, quantity=orders_expected // len(self.skus) + 20, cost="5.00")
 
     async def _arrive(self, client: httpx.AsyncClient, o: Order, give_up_at: float) -> None:
         """Deliver one order: POST it to the gateway, or have a shop simulator make it (paid). A POST that
@@ -193,7 +193,7 @@ class Journey:
                         o.error = None  # accepted once the connector has put it in the order database
                         return
                 else:
-                    reply = await client.post("/orders", json=order_body(self.skus[i % SKUS], o.external_id))
+                    reply = await client.post("/orders", json=order_body(self.skus[i % len(self.skus)], o.external_id))
                     if reply.status_code == 201 or (attempt and reply.status_code == 200):
                         o.id, o.accepted, o.error = reply.json()["id"], time.time(), None
                         return
@@ -320,6 +320,13 @@ class Journey:
             if len(confirmed.get(hub_id, ())) >= VOUCHERS_PER_ORDER:
                 o.ledger_confirmed = max(confirmed[hub_id])
 
+    def oversold(self) -> int:
+        """Units reserved beyond what is on hand, over the bench's SKUs in every warehouse (must be 0)."""
+        assert self.hub is not None
+        with self.hub.client("admin") as admin:
+            return sum(max(0, level["reserved"] - level["on_hand"])
+                       for sku in self.skus for level in admin.get(f"/stock/{sku}").json()["levels"])
+
     def batches(self) -> dict[str, list[float]]:
         """{process.handler: [batches, events]} so far, from each process's hub_message_batch_size."""
         assert self.hub is not None
@@ -408,15 +415,16 @@ def start_hub(session: BenchSession, source: str) -> dict[str, str]:
 
 
 def run(rates: list[float], seconds: float, db: str, source: str = "gateway", idle_seconds: float = 10,
-        wave_seconds: float = 1.0, drain_seconds: float = 60, baseline_scale: float = 1.0, warmup: int = 5) -> dict:
-    result: dict = {"db": db, "source": source, "rates": [], "wave_seconds": wave_seconds,
+        wave_seconds: float = 1.0, drain_seconds: float = 60, baseline_scale: float = 1.0, warmup: int = 5,
+        skus: int = SKUS) -> dict:
+    result: dict = {"db": db, "source": source, "skus": skus, "rates": [], "wave_seconds": wave_seconds,
                     "load_average_start": [round(x, 2) for x in os.getloadavg()]}
     databases = (*HUB_DATABASES, "ledger", *(("shops",) if source == "shops" else ()))
     with BenchSession(db, databases) as session:
         result["log_dir"] = str(session.log_dir)
         result["baselines"] = run_baselines(session, baseline_scale)
         sims = start_hub(session, source)
-        journey = Journey(session, source, wave_seconds, drain_seconds, sims)
+        journey = Journey(session, source, wave_seconds, drain_seconds, sims, skus)
         try:
             journey.stock(warmup + sum(round(r * seconds) for r in rates))
             if source == "shops":  # the connectors start a day back: measure new orders, not the catch-up
@@ -429,6 +437,7 @@ def run(rates: list[float], seconds: float, db: str, source: str = "gateway", id
             result["idle"] = journey.idle(idle_seconds)
             for rate in rates:
                 result["rates"].append(journey.run_rate(rate, seconds, result["idle"]["cpu_ms_per_s"]))
+            result["oversold_units"] = journey.oversold()
         finally:
             journey.close()
     result["log_problems"] = log_problems(session.log_dir)
@@ -441,7 +450,8 @@ def _p(lat: dict | None) -> str:
 
 def report(r: dict) -> str:
     lines = [f"open-loop full journey, orders from the {r['source']}, on {r['db']} "
-             f"(load average at start {r['load_average_start']})"]
+             + (f"over {r['skus']} SKU(s) " if r["source"] == "gateway" else "")
+             + f"(load average at start {r['load_average_start']})"]
     if "catch_up_seconds" in r:
         lines.append(f"shop connectors caught up with now {r['catch_up_seconds']}s after the hub was ready")
     b = r["baselines"]
@@ -481,7 +491,10 @@ def report(r: dict) -> str:
             + f"; hub RSS peak {x['hub_rss_peak_mib']} MiB; "
             f"load average {x['load_average']}",
             "    " + ", ".join(f"{g} {v}" for g, v in sorted(x["cpu_ms_per_order"].items(), key=lambda kv: -kv[1])),
+            "  events per transaction: " + ", ".join(f"{h} {b['events_per_transaction']}"
+                                                      for h, b in x.get("batches", {}).items()),
         ]
+    lines.append(f"oversold units at the end: {r.get('oversold_units')}")
     lines.append(f"logs: {r['log_dir']}" + (f"  ERROR/Traceback lines: {r['log_problems']}" if r["log_problems"] else ""))
     return "\n".join(lines)
 
@@ -497,6 +510,7 @@ def main(argv=None) -> None:
     ap.add_argument("--wave-seconds", type=float, default=1.0, help="how often reserved orders are shipped")
     ap.add_argument("--drain-seconds", type=float, default=60, help="at most this long after arrivals stop")
     ap.add_argument("--baseline-scale", type=float, default=1.0, help="size of the raw baselines; 0 skips them")
+    ap.add_argument("--skus", type=int, default=SKUS, help="SKUs the gateway's orders spread over; 1: one hot SKU")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     rates = [float(x) for x in args.rates.split(",") if x.strip()]
@@ -505,7 +519,7 @@ def main(argv=None) -> None:
     if sum(r * args.seconds for r in rates) > 200_000:
         ap.error("more than 200,000 orders in one run: use fewer rates or shorter windows")
     result = run(rates, args.seconds, args.db, args.source, args.idle_seconds, args.wave_seconds, args.drain_seconds,
-                 args.baseline_scale)
+                 args.baseline_scale, skus=max(1, args.skus))
     print(json.dumps(result) if args.json else report(result))
 
 
