@@ -265,3 +265,17 @@ def test_a_batch_reserves_as_the_same_orders_one_by_one_would(pg_inv):
     def shape(answers):
         return [[(l["status"], l["warehouse"], l["reserved_quantity"], l["allocations"]) for l in a] for a in answers]
     assert shape(got) == shape(expected)
+
+
+def test_a_batch_announces_each_sku_it_moved_once_with_its_final_quantity(inv):
+    """stock_changed is sent at the end of the transaction, once per SKU, however many orders of the
+    batch moved it (PostgreSQL and SQLite)."""
+    warehouse = inv.warehouse("W")
+    a, b = inv.sku("A"), inv.sku("B")
+    inv.receive(a, warehouse, 10, "5.00")
+    inv.receive(b, warehouse, 10, "5.00")
+    before = len(inv.events("stock_changed"))
+    placed = _reserve_in_batches(inv, [[(a, 1)], [(a, 2)], [(b, 1)], [(a, 3)]], size=4, threads=1)
+    assert [answer[0]["status"] for _, _, answer in placed] == [domain.RESERVED] * 4
+    announced = inv.events("stock_changed")[before:]
+    assert sorted((e["sku"], e["available"]) for e in announced) == [(a, 4), (b, 9)]
