@@ -50,6 +50,7 @@ from hubkit.db import Database, as_utc, is_sqlite
 from hubkit.settings import HubSettings
 from services.accounting.models import metadata as accounting_metadata
 from services.accounting.models import vouchers
+from services.order.config import Settings as OrderSettings
 from services.order.models import metadata as order_metadata
 from services.order.models import orders
 from tests.e2e.helpers import order_body, stock_sku, unique
@@ -64,7 +65,10 @@ LATENCIES = ("accepted", "reserved", "shipment_posted", "vouchers_posted", "ledg
 # the test hub's short timers (a relay's lease, the books audit) are for the tests' patience; the bench
 # measures the hub as deployed, with their defaults
 AS_DEPLOYED = {"HUB_RELAY_LEASE_SECONDS": str(HubSettings.model_fields["relay_lease_seconds"].default),
-               "HUB_AUDIT_INTERVAL_SECONDS": str(GatewaySettings.model_fields["audit_interval_seconds"].default)}
+               "HUB_AUDIT_INTERVAL_SECONDS": str(GatewaySettings.model_fields["audit_interval_seconds"].default),
+               # backpressure as deployed (the test hub turns it off), or as the caller's environment sets it
+               "HUB_INTAKE_HIGH_WATERMARK": os.environ.get(
+                   "HUB_INTAKE_HIGH_WATERMARK", str(OrderSettings.model_fields["intake_high_watermark"].default))}
 
 
 @dataclass

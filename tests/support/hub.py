@@ -34,6 +34,8 @@ class Hub:
             "HUB_AUDIT_INTERVAL_SECONDS": "2",  # the books audit's gauge within a test's patience
             # several hubs share the machine's PostgreSQL (100 connections): small pools
             "HUB_DB_POOL_SIZE": "3",
+            # no backpressure: fault tests pile up orders on purpose (test_backpressure sets its own)
+            "HUB_INTAKE_HIGH_WATERMARK": "0",
             **(extra_env or {}),
         }
         self.settings = components.settings(self.env)
