@@ -1,11 +1,12 @@
 """Orders' request and response models."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import Field, StrictInt, StrictStr, field_validator
 
-from gateway.common.schemas import CODE, AddressIn, BuyerIn, Order, OrderLineIn, Problem, Reply, Strict, Voucher
+from gateway.common.schemas import CODE, AddressIn, BuyerIn, Order, OrderLineIn, Problem, Reply, Strict, Voucher, invalid
 
 
 class OrderIn(Strict):
@@ -16,6 +17,21 @@ class OrderIn(Strict):
     buyer: BuyerIn = BuyerIn()
     shipping_address: AddressIn
     lines: list[OrderLineIn] = Field(..., min_length=1, max_length=500)
+    priority: StrictInt = Field(0, ge=0, le=1000, description="who gets scarce stock first: higher first "
+                                                              "(then the earlier ship_by, then the older order)")
+    ship_by: StrictStr = Field("", max_length=40, description="the promised ship-by time, ISO 8601 with offset")
+
+    @field_validator("ship_by")
+    @classmethod
+    def _ship_by(cls, value: str) -> str:
+        if value:
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                raise invalid("an ISO 8601 time with its offset, e.g. 2026-12-06T18:00:00+08:00") from None
+            if moment.tzinfo is None:
+                raise invalid("give the time's UTC offset, e.g. 2026-12-06T18:00:00+08:00")
+        return value
 
 
 class ShipmentIn(Strict):
