@@ -72,8 +72,8 @@ def validate(cmd: PlaceOrder) -> None:
             errors.add(f"lines[{i}].unit_price", "at most two decimal places")
     if isinstance(cmd.priority, bool) or not isinstance(cmd.priority, int) or not 0 <= cmd.priority <= MAX_PRIORITY:
         errors.add("priority", f"a whole number from 0 to {MAX_PRIORITY}")
-    if cmd.ship_by is not None and cmd.ship_by.tzinfo is None:
-        errors.add("ship_by", "a moment with its UTC offset")
+    if cmd.ship_by is not None and (cmd.ship_by.tzinfo is None or not 1900 <= cmd.ship_by.year <= 2999):
+        errors.add("ship_by", "a moment from 1900 to 2999 with its UTC offset")
     errors.raise_if_any("the order is invalid")
 
 

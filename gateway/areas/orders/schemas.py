@@ -1,12 +1,23 @@
 """Orders' request and response models."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import Field, StrictInt, StrictStr, field_validator
 
-from gateway.common.schemas import CODE, AddressIn, BuyerIn, Order, OrderLineIn, Problem, Reply, Strict, Voucher, invalid
+from gateway.common.schemas import (
+    CODE,
+    SHIP_BY,
+    AddressIn,
+    BuyerIn,
+    Order,
+    OrderLineIn,
+    Problem,
+    Reply,
+    Strict,
+    Voucher,
+    check_moment,
+)
 
 
 class OrderIn(Strict):
@@ -19,19 +30,9 @@ class OrderIn(Strict):
     lines: list[OrderLineIn] = Field(..., min_length=1, max_length=500)
     priority: StrictInt = Field(0, ge=0, le=1000, description="who gets scarce stock first: higher first "
                                                               "(then the earlier ship_by, then the older order)")
-    ship_by: StrictStr = Field("", max_length=40, description="the promised ship-by time, ISO 8601 with offset")
+    ship_by: StrictStr = Field("", max_length=40, description=SHIP_BY)
 
-    @field_validator("ship_by")
-    @classmethod
-    def _ship_by(cls, value: str) -> str:
-        if value:
-            try:
-                moment = datetime.fromisoformat(value)
-            except ValueError:
-                raise invalid("an ISO 8601 time with its offset, e.g. 2026-12-06T18:00:00+08:00") from None
-            if moment.tzinfo is None:
-                raise invalid("give the time's UTC offset, e.g. 2026-12-06T18:00:00+08:00")
-        return value
+    _ship_by = field_validator("ship_by")(check_moment)
 
 
 class ShipmentIn(Strict):
