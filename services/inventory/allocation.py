@@ -8,8 +8,9 @@ whether a unit is sold.
   preference: the rows of the address's city first, then its province's, then the default row
   (province and city empty). No row matching at all: every warehouse, by its priority (the
   behaviour before coverage existed). A shop restriction (channel, shop or the whole channel)
-  keeps only the shop's warehouses: those among the region's candidates, else the shop's own in
-  their order (the restriction is absolute; the region only orders them).
+  keeps only the shop's warehouses: those among the region's candidates, else (none of them there,
+  or no coverage row matching) the shop's own in their order: the restriction is absolute; the
+  region only orders them.
 - **Choice**: one parcel when one candidate can cover every line: the most preferred that can. Else
   the fewest parcels by a greedy set cover: repeatedly the candidate that covers the most of the
   lines still open (ties: the more preferred); a line no candidate covers whole is split, taking
@@ -78,8 +79,8 @@ def candidates(rules: Rules, province: str, city: str, channel: str, shop: str) 
     if not ranked:
         ranked = [(w, "priority") for w in rules.warehouses]
     allowed = rules.shops.get((channel, shop)) or rules.shops.get((channel, ""))
-    if allowed:
-        kept = [(w, source) for w, source in ranked if w in allowed]
+    if allowed:  # a region without coverage rows says nothing: the shop's own order then
+        kept = [(w, source) for w, source in ranked if w in allowed and source != "priority"]
         ranked = kept or [(w, "shop") for w in allowed]
     return ranked
 

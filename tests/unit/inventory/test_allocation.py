@@ -116,6 +116,11 @@ def test_a_shop_restriction_keeps_only_its_warehouses():
     assert candidates(RULES, "Hebei", "", "jd", "other-shop") == [("BJ", "default"), ("SH", "default")]
 
 
+def test_a_shop_restriction_without_coverage_rows_is_the_shops_own_order():
+    rules = Rules(shops={("jd", "x"): ["W3", "W1"]}, warehouses=["W1", "W2", "W3"])
+    assert candidates(rules, "Hebei", "", "jd", "x") == [("W3", "shop"), ("W1", "shop")]
+
+
 def test_region_of_an_address():
     assert region_of({"province": " Zhejiang ", "city": "Hangzhou", "street": "x"}) == ("Zhejiang", "Hangzhou")
     assert region_of({}) == ("", "") and region_of(None) == ("", "")
