@@ -52,6 +52,10 @@ class OrderPlaced(Event):
     buyer: Json
     shipping_address: Json
     lines: list[PlacedLine]
+    # who gets scarce stock first (inventory's allocation): a higher priority, then the earlier
+    # promised ship-by time, then the older order. Left out by older producers: 0 and no promise.
+    priority: int = 0
+    ship_by: Timestamp | None = None
 
 
 class SoldLine(Record):
@@ -145,6 +149,7 @@ class ChannelOrderChanged(Event):
     buyer: Json | None = None
     shipping_address: Json | None = None
     lines: list[ChannelLine]
+    ship_by: Timestamp | None = None  # the platform's promised ship-by time, when it has one
 
 
 # -- inventory: answers to orders --------------------------------------------------------------

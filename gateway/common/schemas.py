@@ -2,7 +2,7 @@
 share. Amounts are decimal strings (never JSON numbers)."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator
@@ -60,6 +60,23 @@ def check_expiry(value: str) -> str:
         except ValueError:
             raise invalid("not a real date (YYYY-MM-DD)") from None
     return value
+
+
+def check_moment(value: str) -> str:
+    """An optional ISO 8601 time with its UTC offset (a promised ship-by time)."""
+    if value:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise invalid("an ISO 8601 time with its offset, e.g. 2026-12-06T18:00:00+08:00") from None
+        if moment.tzinfo is None:
+            raise invalid("give the time's UTC offset, e.g. 2026-12-06T18:00:00+08:00")
+        if not 1900 <= moment.year <= 2999:
+            raise invalid("a time from 1900-01-01 to 2999-12-31")
+    return value
+
+
+SHIP_BY = "the promised ship-by time, ISO 8601 with offset: an earlier promise gets scarce stock first"
 
 
 def check_serials(serials: list[str], quantity) -> list[str]:

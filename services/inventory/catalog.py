@@ -7,8 +7,20 @@ from sqlalchemy import delete, func, select, update
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.errors import Conflict, FieldErrors, NotFound
-from services.inventory import domain, stock
-from services.inventory.models import barcodes, bins, kit_components, lots, serials, skus, stock_levels, stock_limits, warehouses
+from services.inventory import allocation, domain, stock
+from services.inventory.models import (
+    allocation_coverage,
+    barcodes,
+    bins,
+    kit_components,
+    lots,
+    serials,
+    shop_warehouses,
+    skus,
+    stock_levels,
+    stock_limits,
+    warehouses,
+)
 
 
 def upsert_sku(uow: UnitOfWork, code: str, name: str, base_unit: str = "", category: str = "",
@@ -211,3 +223,67 @@ def _as_lot(s, value, warehouse):
 
 
 _RESOLVERS = {"sku": _as_sku, "bin": _as_bin, "serial": _as_serial, "lot": _as_lot}
+
+
+def set_allocation_rules(uow: UnitOfWork, coverage: list[dict], shops: list[dict]) -> None:
+    """Replace the allocation rules (services/inventory/allocation.py): coverage rows
+    {province, city, warehouses} (both empty: the default row; city alone is refused) and shop
+    restrictions {channel, shop, warehouses} (shop empty: every shop of the channel). Every warehouse
+    must exist; a region or shop is named once; a refusal names the field at fault and changes nothing."""
+    s, errors = uow.session, FieldErrors()
+    known = set(s.execute(select(warehouses.c.code)).scalars())
+    seen: set = set()
+    for kind, rows, keys in (("coverage", coverage, ("province", "city")), ("shops", shops, ("channel", "shop"))):
+        for i, row in enumerate(rows):
+            key = tuple(row.get(k, "") for k in keys)
+            for k, v in zip(keys, key, strict=True):
+                if len(v) > 64 or v != v.strip():
+                    errors.add(f"{kind}[{i}].{k}", "at most 64 characters, no spaces around")
+            if kind == "coverage" and key[1] and not key[0]:
+                errors.add(f"{kind}[{i}].province", "a city row names its province too")
+            if kind == "shops":
+                domain.check_code(errors, f"{kind}[{i}].channel", key[0])
+            if (kind, key) in seen:
+                errors.add(f"{kind}[{i}]", f"{'/'.join(key) or 'the default row'} is named twice")
+            seen.add((kind, key))
+            listed = row.get("warehouses") or []
+            if not listed:
+                errors.add(f"{kind}[{i}].warehouses", "name at least one warehouse")
+            if len(set(listed)) != len(listed):
+                errors.add(f"{kind}[{i}].warehouses", "name each warehouse once")
+            for j, w in enumerate(listed):
+                if w not in known:
+                    errors.add(f"{kind}[{i}].warehouses[{j}]", f"unknown warehouse {w!r}")
+    errors.raise_if_any("the allocation rules are invalid")
+    s.execute(delete(allocation_coverage))
+    s.execute(delete(shop_warehouses))
+    rows = [{"province": r.get("province", ""), "city": r.get("city", ""), "warehouse": w, "rank": rank}
+            for r in coverage for rank, w in enumerate(r["warehouses"], start=1)]
+    if rows:
+        s.execute(allocation_coverage.insert(), rows)
+    rows = [{"channel": r["channel"], "shop": r.get("shop", ""), "warehouse": w, "rank": rank}
+            for r in shops for rank, w in enumerate(r["warehouses"], start=1)]
+    if rows:
+        s.execute(shop_warehouses.insert(), rows)
+
+
+def allocation_rules(s) -> allocation.Rules:
+    """The allocation rules as allocation.allocate reads them (a few small tables, read whole)."""
+    coverage: dict[tuple[str, str], list[str]] = {}
+    for r in s.execute(select(allocation_coverage).order_by(allocation_coverage.c.province, allocation_coverage.c.city,
+                                                            allocation_coverage.c.rank)):
+        coverage.setdefault((r.province, r.city), []).append(r.warehouse)
+    shops: dict[tuple[str, str], list[str]] = {}
+    for r in s.execute(select(shop_warehouses).order_by(shop_warehouses.c.channel, shop_warehouses.c.shop,
+                                                        shop_warehouses.c.rank)):
+        shops.setdefault((r.channel, r.shop), []).append(r.warehouse)
+    return allocation.Rules(coverage, shops, list(s.execute(select(warehouses.c.code)
+                                                            .order_by(warehouses.c.priority, warehouses.c.code))
+                                                  .scalars()))
+
+
+def get_allocation_rules(db: Database) -> dict:
+    with db.reader() as s:
+        rules = allocation_rules(s)
+    return {"coverage": [{"province": p, "city": c, "warehouses": w} for (p, c), w in rules.coverage.items()],
+            "shops": [{"channel": ch, "shop": sh, "warehouses": w} for (ch, sh), w in rules.shops.items()]}

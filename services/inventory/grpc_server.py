@@ -8,7 +8,7 @@ from decimal import Decimal
 from hubapi.inventory.v1 import inventory_service_pb2 as pb
 from hubapi.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
 from hubkit import commands, grpc_server
-from hubkit.db import Database, UnitOfWork, pool_size
+from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from services.inventory import audit, catalog, counts, handlers, holds, movements, reports_grpc, reservations, stock, transfers
 from services.inventory.models import metadata
 
@@ -36,6 +36,11 @@ def _count(c: dict) -> pb.Count:
                                         is_counted=l["counted"] is not None,
                                         value="" if l["value"] is None else str(l["value"]))
                            for l in c.get("lines", [])])
+
+
+def _rules(rules: dict) -> pb.AllocationRules:
+    return pb.AllocationRules(coverage=[pb.CoverageRow(**c) for c in rules["coverage"]],
+                              shops=[pb.ShopWarehouses(**r) for r in rules["shops"]])
 
 
 class InventoryServicer(pb_grpc.InventoryServiceServicer):
@@ -241,6 +246,31 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         with self._uow(context) as uow:
             return commands.once(uow, context, pb.PickResponse, lambda: pb.PickResponse(
                 **reservations.pick(uow, r.order_id, r.line_no, r.warehouse, r.bin, r.code, r.quantity)))
+
+    @rpc
+    def SetAllocationRules(self, request, context):
+        with self._uow(context) as uow:
+            catalog.set_allocation_rules(
+                uow, [{"province": c.province, "city": c.city, "warehouses": list(c.warehouses)}
+                      for c in request.coverage],
+                [{"channel": r.channel, "shop": r.shop, "warehouses": list(r.warehouses)} for r in request.shops])
+        return _rules(catalog.get_allocation_rules(self.db))
+
+    @rpc
+    def GetAllocationRules(self, request, context):
+        return _rules(catalog.get_allocation_rules(self.db))
+
+    @rpc
+    def GetAllocation(self, request, context):
+        a = reservations.allocation_of(self.db, request.order_id)
+        return pb.Allocation(
+            order_id=a["order_id"], channel=a["channel"], shop=a["shop"], province=a["province"], city=a["city"],
+            priority=a["priority"], chosen=a["chosen"], split_reason=a["split_reason"] or "", reason=a["reason"],
+            decided_at=as_utc(a["decided_at"]).isoformat(),
+            candidates=[pb.AllocationCandidate(**c) for c in a["candidates"]],
+            lines=[pb.AllocatedLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"], status=l["status"],
+                                    allocations=[pb.LotQuantity(**x) for x in l["allocations"]])
+                   for l in a["lines"]])
 
     @rpc
     def AuditStock(self, request, context):

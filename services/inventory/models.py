@@ -185,6 +185,9 @@ reservations = Table(
     Column("returned_quantity", BigInteger, nullable=False, server_default="0"),
     Column("returned_cost", Numeric(18, 2), nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # who gets stock first when it arrives for backorders: higher priority, earlier ship-by, older
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("ship_by", DateTime(timezone=True)),
 )
 
 # How much of a line is reserved in which warehouse (a line may be split, or partly reserved).
@@ -197,6 +200,43 @@ allocations = Table(
     Column("cost", Numeric(18, 2)),  # once issued
     ForeignKeyConstraint(["order_id", "line_no"], ["reservations.order_id", "reservations.line_no"]),
     CheckConstraint("quantity > 0", name="allocation_positive"),
+)
+
+# Allocation rules (services/inventory/allocation.py), replaced as a whole through the gateway:
+# which warehouses serve a region, most preferred first (province and city '' = the default row;
+# city '' = the whole province) ...
+allocation_coverage = Table(
+    "allocation_coverage", metadata,
+    Column("province", String(64), primary_key=True),
+    Column("city", String(64), primary_key=True),
+    Column("warehouse", String(32), ForeignKey("warehouses.code"), primary_key=True),
+    Column("rank", Integer, nullable=False),
+)
+
+# ... and which warehouses alone may ship a shop's orders (shop '' = every shop of the channel).
+shop_warehouses = Table(
+    "shop_warehouses", metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("warehouse", String(32), ForeignKey("warehouses.code"), primary_key=True),
+    Column("rank", Integer, nullable=False),
+)
+
+# Why an order ships from where it does: the candidates weighed and the choice, as decided when
+# the order was placed (backorders filled later take from the same candidates).
+allocation_decisions = Table(
+    "allocation_decisions", metadata,
+    Column("order_id", String(32), primary_key=True),
+    Column("channel", String(64), nullable=False),
+    Column("shop", String(64), nullable=False),
+    Column("province", String(64), nullable=False),
+    Column("city", String(64), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("candidates", JSON, nullable=False),  # [{warehouse, rank, source, covers, lacks}]
+    Column("chosen", JSON, nullable=False),  # [warehouse], first chosen first
+    Column("split_reason", String(32)),  # allocation.SPLIT_REASONS, when more than one parcel
+    Column("reason", String(1000), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
 )
 
 # A picker's scans: the exact bin, lot and serial an order line leaves from.

@@ -17,28 +17,40 @@ from sqlalchemy import func, select, update
 from contracts import GoodsIssued, GoodsReturned, ReservationExpired, StockReserved, StockShort
 from contracts.events import OrderLineRef
 from hubkit import clock
-from hubkit.db import UnitOfWork
+from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, NotFound
 from hubkit.inbox import PredecessorMissing, on_behalf_of
 from hubkit.money import cents
-from services.inventory import catalog, costing, domain, signals, stock
-from services.inventory.models import allocations, picks, reservations, serials, skus, stock_levels, stock_movements, warehouses
+from services.inventory import allocation, catalog, costing, domain, signals, stock
+from services.inventory.models import (
+    allocation_decisions,
+    allocations,
+    picks,
+    reservations,
+    serials,
+    skus,
+    stock_levels,
+    stock_movements,
+    warehouses,
+)
 from services.inventory.stock import Context, Piece
 
 EXPIRED = "expired"
 
 
 
-def _allocate(s, sku: str, need: int) -> list[tuple[str, int]]:
-    """Reserve up to `need` units: the whole line in the first warehouse (by priority) that can
-    cover it, else what each warehouse has, in priority order."""
+def _allocate(s, sku: str, need: int, ranked: list[str] | None = None) -> list[tuple[str, int]]:
+    """Reserve up to `need` units among the warehouses `ranked` (most preferred first; None: every
+    warehouse by priority): the whole line in the first that can cover it, else what each has in turn."""
     rows = s.execute(select(stock_levels.c.warehouse,
                             (stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held).label("free"))
                      .join(warehouses, warehouses.c.code == stock_levels.c.warehouse)
                      .where(stock_levels.c.sku == sku)
                      .order_by(warehouses.c.priority, warehouses.c.code)
                      .with_for_update(of=stock_levels)).all()
+    if ranked is not None:
+        rows = sorted((r for r in rows if r.warehouse in ranked), key=lambda r: ranked.index(r.warehouse))
     whole = next((r.warehouse for r in rows if r.free >= need), None)
     plan = [(whole, need)] if whole else [(r.warehouse, min(r.free, need)) for r in rows if r.free > 0]
     got, left = [], need
@@ -85,13 +97,16 @@ def reserve_order(uow: UnitOfWork, envelope: Envelope, ttl_minutes: int = 0) -> 
     return reserve_orders(uow, [envelope], ttl_minutes)[0]
 
 
-def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int = 0) -> list[list[dict]]:
-    """order_placed for a batch of orders, in arrival order, set-based: the balance rows of every SKU
-    locked at once in SKU order and read once; each line planned as `_allocate` would, against what
-    the batch's earlier lines left; then one conditional UPDATE per balance row for the whole batch's
-    demand (never oversell: it cannot apply beyond what is free), the reservations and allocations
-    inserted as two multi-row statements, and each order's answer emitted on behalf of its own
-    event. Returns each order's answer lines."""
+def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int = 0,
+                   decided: list[allocation.Decision] | None = None) -> list[list[dict]]:
+    """order_placed for a batch of orders, set-based: the balance rows of every SKU locked at once in
+    SKU order and read once; each order allocated as a whole (allocation.allocate: one parcel from the
+    most preferred warehouse of its region that covers every line, else the fewest parcels) against
+    what the batch's earlier orders left, the most urgent order first (allocation.urgency: priority,
+    ship-by, arrival); then one conditional UPDATE per balance row for the whole batch's demand (never
+    oversell: it cannot apply beyond what is free), the reservations, allocations and decisions
+    inserted as multi-row statements, and each order's answer emitted on behalf of its own event.
+    Returns each order's answer lines, in the batch's order; `decided` collects the decisions."""
     s = uow.session
     codes = {line["sku"] for e in envelopes for line in e.payload["lines"]}
     known = set(s.execute(select(skus.c.code).where(skus.c.code.in_(codes))).scalars())
@@ -100,26 +115,35 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
         if unknown:
             raise NotFound(f"order {e.payload['order_id']} has unknown SKU(s): {sorted(unknown)}")
     stock.lock(s, codes)
-    free: dict[str, list[list]] = {}  # sku -> [[warehouse, free units]] in the warehouses' priority order
+    free: dict[str, dict[str, int]] = {}  # sku -> warehouse -> free units, taken from as planned
     for r in s.execute(select(stock_levels.c.sku, stock_levels.c.warehouse,
                               stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held)
-                       .join(warehouses, warehouses.c.code == stock_levels.c.warehouse)
-                       .where(stock_levels.c.sku.in_(codes))
-                       .order_by(stock_levels.c.sku, warehouses.c.priority, warehouses.c.code)):
-        free.setdefault(r[0], []).append([r[1], int(r[2])])
+                       .where(stock_levels.c.sku.in_(codes))):
+        free.setdefault(r[0], {})[r[1]] = int(r[2])
+    rules = catalog.allocation_rules(s)
     now = clock.now()
     expires_at = now + timedelta(minutes=ttl_minutes) if ttl_minutes > 0 else None
     demand: Counter = Counter()  # (sku, warehouse) -> units the batch reserves there
-    reservation_rows, allocation_rows, answers = [], [], []
-    for e in envelopes:
-        order_id, answer = e.payload["order_id"], []
-        for line in sorted(e.payload["lines"], key=lambda l: (l["sku"], l["line_no"])):
+    reservation_rows, allocation_rows, decision_rows = [], [], []
+    answers: list[list[dict]] = [[] for _ in envelopes]
+    placed = [(i, e.payload, e.payload.get("priority") or 0, _moment(e.payload.get("ship_by")))
+              for i, e in enumerate(envelopes)]
+    for i, p, priority, ship_by in sorted(placed, key=lambda o: allocation.urgency(o[2], o[3], o[0])):
+        order_id, answer = p["order_id"], answers[i]
+        province, city = allocation.region_of(p.get("shipping_address"))
+        ranked = allocation.candidates(rules, province, city, p.get("channel", ""), p.get("shop", ""))
+        decision = allocation.allocate([allocation.Line(l["line_no"], l["sku"], int(l["quantity"]))
+                                        for l in p["lines"]], ranked, free)
+        for line in sorted(p["lines"], key=lambda l: (l["sku"], l["line_no"])):
             qty, sku = int(line["quantity"]), line["sku"]
-            got = _plan(free.get(sku, []), qty)
+            got = decision.plan.get(line["line_no"], [])
+            for w, q in got:
+                free[sku][w] -= q
             status = domain.RESERVED if sum(q for _, q in got) == qty else domain.BACKORDERED
             reservation_rows.append({"order_id": order_id, "line_no": line["line_no"], "sku": sku,
                                      "warehouse": got[0][0] if got else None, "quantity": qty, "status": status,
-                                     "expires_at": expires_at, "created_at": now})
+                                     "expires_at": expires_at, "created_at": now, "priority": priority,
+                                     "ship_by": ship_by})
             allocation_rows += [{"order_id": order_id, "line_no": line["line_no"], "warehouse": w, "quantity": q}
                                 for w, q in got]
             demand.update({(sku, w): q for w, q in got})
@@ -127,7 +151,14 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
             answer.append({"line_no": line["line_no"], "sku": sku, "quantity": qty, "status": status,
                            "warehouse": got[0][0] if got else None, "reserved_quantity": sum(q for _, q in got),
                            "allocations": split})
-        answers.append(sorted(answer, key=lambda l: l["line_no"]))
+        answer.sort(key=lambda l: l["line_no"])
+        decision_rows.append({"order_id": order_id, "channel": p.get("channel", ""), "shop": p.get("shop", ""),
+                              "province": province[:64], "city": city[:64], "priority": priority,
+                              "candidates": decision.candidates, "chosen": decision.chosen,
+                              "split_reason": decision.split_reason, "reason": decision.reason[:1000],
+                              "decided_at": now})
+        if decided is not None:
+            decided.append(decision)
     for (sku, warehouse), qty in sorted(demand.items()):
         won = s.execute(update(stock_levels)
                         .where(stock_levels.c.sku == sku, stock_levels.c.warehouse == warehouse,
@@ -138,6 +169,7 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
     s.execute(reservations.insert(), reservation_rows)
     if allocation_rows:
         s.execute(allocations.insert(), allocation_rows)
+    s.execute(allocation_decisions.insert(), decision_rows)
     for e, answer in zip(envelopes, answers, strict=True):
         with on_behalf_of(uow, e):
             short = any(l["status"] == domain.BACKORDERED for l in answer)
@@ -147,20 +179,18 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
     return answers
 
 
-def _plan(levels: list[list], need: int) -> list[tuple[str, int]]:
-    """The policy of `_allocate` on levels read once ([[warehouse, free]] by priority, taken from as
-    planned): the whole line in the first warehouse that can cover it, else what each has in turn."""
-    whole = next((level for level in levels if level[1] >= need), None)
-    plan = [whole] if whole else [level for level in levels if level[1] > 0]
-    got, left = [], need
-    for level in plan:
-        qty = min(level[1], left)
-        if qty <= 0:
-            break
-        level[1] -= qty
-        got.append((level[0], qty))
-        left -= qty
-    return got
+def _moment(value) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def allocation_of(db: Database, order_id: str) -> dict:
+    """Why an order ships from where it does: its allocation decision, and per line what is
+    reserved where now."""
+    with db.reader() as s:
+        row = s.execute(select(allocation_decisions).where(allocation_decisions.c.order_id == order_id)).first()
+        if row is None:
+            raise NotFound(f"no allocation for order {order_id!r}", [{"field": "order_id", "message": "unknown order"}])
+        return {**row._mapping, "lines": _answer(s, order_id)}
 
 
 def _places(answer) -> set[tuple[str, str]]:
@@ -176,21 +206,26 @@ def stock_freed(uow: UnitOfWork, places) -> None:
 
 
 def fill_backorders(uow: UnitOfWork, sku_codes) -> list[str]:
-    """Stock arrived: backordered lines of these SKUs take what is free now, oldest order first;
-    an order whose every line is now reserved hears stock_reserved. Returns those orders."""
+    """Stock arrived: backordered lines of these SKUs take what is free now, the most urgent order
+    first (higher priority, then the earlier promised ship-by time, then the older order), each from
+    the candidates its allocation weighed (its region's and shop's warehouses, in their order); an
+    order whose every line is now reserved hears stock_reserved. Returns those orders."""
     s, completed = uow.session, []
     waiting = s.execute(select(reservations.c.order_id, reservations.c.line_no, reservations.c.sku,
-                               reservations.c.quantity)
+                               reservations.c.quantity, allocation_decisions.c.candidates)
+                        .outerjoin(allocation_decisions, allocation_decisions.c.order_id == reservations.c.order_id)
                         .where(reservations.c.sku.in_(set(sku_codes)), reservations.c.status == domain.BACKORDERED)
-                        # SKU first, as every other multi-SKU change locks; oldest first within a SKU
-                        .order_by(reservations.c.sku, reservations.c.created_at, reservations.c.order_id,
+                        # SKU first, as every other multi-SKU change locks; the most urgent first within a SKU
+                        .order_by(reservations.c.sku, reservations.c.priority.desc(), reservations.c.ship_by.is_(None),
+                                  reservations.c.ship_by, reservations.c.created_at, reservations.c.order_id,
                                   reservations.c.line_no)
                         .limit(200)).all()
     stock.lock(s, {line.sku for line in waiting})
     for line in waiting:
         have = s.execute(select(func.coalesce(func.sum(allocations.c.quantity), 0)).where(
             allocations.c.order_id == line.order_id, allocations.c.line_no == line.line_no)).scalar()
-        got = _allocate(s, line.sku, int(line.quantity) - int(have))
+        ranked = _ranked(line.candidates)
+        got = _allocate(s, line.sku, int(line.quantity) - int(have), ranked)
         if not got:
             continue
         _add_allocations(s, line.order_id, line.line_no, got)
@@ -204,6 +239,14 @@ def fill_backorders(uow: UnitOfWork, sku_codes) -> list[str]:
                 uow.emit(StockReserved(order_id=line.order_id, lines=answer), line.order_id)
                 completed.append(line.order_id)
     return completed
+
+
+def _ranked(candidates: list[dict] | None) -> list[str] | None:
+    """The warehouses a backorder may take from, by its allocation's preference; None (every
+    warehouse by priority) when no rule narrowed them, so a warehouse opened since counts too."""
+    if candidates is None or all(c["source"] == "priority" for c in candidates):
+        return None
+    return [c["warehouse"] for c in candidates]
 
 
 def _release(uow: UnitOfWork, order_id: str, new_status: str) -> list:

@@ -14,6 +14,10 @@ from services.inventory import counts, handlers, holds, reservations, signals
 from services.inventory.models import metadata
 
 RESERVATIONS = Counter("hub_inventory_reservations_total", "Order lines answered, by outcome", ["outcome"])
+ALLOCATION_SPLITS = Counter("hub_inventory_allocation_splits_total",
+                            "Orders allocated to more than one warehouse, by why", ["reason"])
+ALLOCATIONS = Counter("hub_inventory_allocations_total", "Orders allocated, per warehouse that ships (part of) them",
+                      ["warehouse"])
 HOUSEKEEPING = Counter("hub_inventory_housekeeping_total", "Timer work done, by kind", ["kind"])
 
 
@@ -24,13 +28,19 @@ class Worker:
 
     @handle_events(OrderPlaced)
     def on_order_placed(self, uow, batch):
+        decided: list = []
         answer = [line for answers in reservations.reserve_orders(uow, [envelope for _, envelope in batch],
-                                                                  self.settings.reservation_ttl_minutes)
+                                                                  self.settings.reservation_ttl_minutes, decided)
                   for line in answers]
 
         def count():  # once the transaction has committed
             for line in answer:
                 RESERVATIONS.labels(line["status"]).inc()
+            for decision in decided:
+                for warehouse in decision.chosen:
+                    ALLOCATIONS.labels(warehouse).inc()
+                if decision.split_reason:
+                    ALLOCATION_SPLITS.labels(decision.split_reason).inc()
         uow.after_commit(count)
 
     @handle_events(OrderShipped)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from hubkit.errors import FieldErrors
@@ -38,6 +39,12 @@ class PlaceOrder:
     shipping_address: dict = field(default_factory=dict)
     currency: str = "CNY"
     exchange_rate: Decimal | None = None  # to the books' currency, for an order in another (accounting's)
+    # carried on order_placed for inventory's allocation (not stored by the order service)
+    priority: int = 0
+    ship_by: datetime | None = None
+
+
+MAX_PRIORITY = 1000
 
 
 def validate(cmd: PlaceOrder) -> None:
@@ -63,6 +70,10 @@ def validate(cmd: PlaceOrder) -> None:
             errors.add(f"lines[{i}].unit_price", "must be an amount >= 0")
         elif price != cents(price):
             errors.add(f"lines[{i}].unit_price", "at most two decimal places")
+    if isinstance(cmd.priority, bool) or not isinstance(cmd.priority, int) or not 0 <= cmd.priority <= MAX_PRIORITY:
+        errors.add("priority", f"a whole number from 0 to {MAX_PRIORITY}")
+    if cmd.ship_by is not None and (cmd.ship_by.tzinfo is None or not 1900 <= cmd.ship_by.year <= 2999):
+        errors.add("ship_by", "a moment from 1900 to 2999 with its UTC offset")
     errors.raise_if_any("the order is invalid")
 
 
@@ -128,5 +139,6 @@ def channel_order(event) -> ChannelOrder:
                        refund_status=l.refund_status) for l in event.lines]
     order = PlaceOrder(channel=event.channel, shop=event.shop, external_order_id=event.external_order_id,
                        lines=lines, buyer=dict(event.buyer or {}), shipping_address=dict(event.shipping_address or {}),
-                       currency=event.currency or "CNY")  # the shop platforms sell in CNY
+                       currency=event.currency or "CNY",  # the shop platforms sell in CNY
+                       ship_by=event.ship_by)
     return ChannelOrder(order=order, version=event.version, status=event.status)

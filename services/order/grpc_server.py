@@ -1,6 +1,8 @@
 """The order api process: gRPC servicer -> handlers."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from prometheus_client import Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY
@@ -60,6 +62,12 @@ def command_from_proto(request: pb.PlaceOrderRequest) -> domain.PlaceOrder:
             rate = money.exchange_rate(request.exchange_rate)
         except ValueError as exc:
             errors.add("exchange_rate", str(exc))
+    ship_by = None
+    if request.ship_by:
+        try:
+            ship_by = datetime.fromisoformat(request.ship_by)
+        except ValueError:
+            errors.add("ship_by", "an ISO 8601 moment with its UTC offset")
     errors.raise_if_any("the order is invalid")
 
     def fields(msg):
@@ -68,7 +76,8 @@ def command_from_proto(request: pb.PlaceOrderRequest) -> domain.PlaceOrder:
     return domain.PlaceOrder(channel=request.channel, shop=request.shop,
                              external_order_id=request.external_order_id, lines=lines,
                              buyer=fields(request.buyer), shipping_address=fields(request.shipping_address),
-                             currency=(currencies or {"CNY"}).pop(), exchange_rate=rate)
+                             currency=(currencies or {"CNY"}).pop(), exchange_rate=rate,
+                             priority=request.priority, ship_by=ship_by)
 
 
 class OrderServicer(pb_grpc.OrderServiceServicer):

@@ -71,7 +71,10 @@ def _place(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, dict | None]:
         order_id=order_id, channel=cmd.channel, shop=cmd.shop, external_order_id=cmd.external_order_id,
         currency=cmd.currency, total=total, placed_at=now, buyer=cmd.buyer, shipping_address=cmd.shipping_address,
         lines=[PlacedLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"], unit_price=l["unit_price"])
-               for l in lines]), order_id)
+               for l in lines],
+        # set only when given, so the event stays as it was for orders without them
+        **({"priority": cmd.priority} if cmd.priority else {}), **({"ship_by": cmd.ship_by} if cmd.ship_by else {})),
+        order_id)
     # the row as read back: the columns left to their defaults, the JSON columns parsed
     order.update(buyer=json.loads(buyer), shipping_address=json.loads(address),
                  carrier=None, tracking_number=None, shipped_at=None, channel_version=0, channel_status=None,

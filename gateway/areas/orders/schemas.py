@@ -3,9 +3,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import Field, StrictInt, StrictStr, field_validator
 
-from gateway.common.schemas import CODE, AddressIn, BuyerIn, Order, OrderLineIn, Problem, Reply, Strict, Voucher
+from gateway.common.schemas import (
+    CODE,
+    SHIP_BY,
+    AddressIn,
+    BuyerIn,
+    Order,
+    OrderLineIn,
+    Problem,
+    Reply,
+    Strict,
+    Voucher,
+    check_moment,
+)
 
 
 class OrderIn(Strict):
@@ -16,6 +28,11 @@ class OrderIn(Strict):
     buyer: BuyerIn = BuyerIn()
     shipping_address: AddressIn
     lines: list[OrderLineIn] = Field(..., min_length=1, max_length=500)
+    priority: StrictInt = Field(0, ge=0, le=1000, description="who gets scarce stock first: higher first "
+                                                              "(then the earlier ship_by, then the older order)")
+    ship_by: StrictStr = Field("", max_length=40, description=SHIP_BY)
+
+    _ship_by = field_validator("ship_by")(check_moment)
 
 
 class ShipmentIn(Strict):

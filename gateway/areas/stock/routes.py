@@ -7,10 +7,13 @@ from contextlib import contextmanager
 import grpc
 from fastapi import APIRouter, Request, Response
 
-from gateway.areas.stock.presenters import sku_json, warehouse_json
+from gateway.areas.stock.presenters import allocation_json, rules_json, sku_json, warehouse_json
 from gateway.areas.stock.schemas import (
     Adjustment,
     AdjustmentIn,
+    Allocation,
+    AllocationRules,
+    AllocationRulesIn,
     Receipt,
     ReceiptIn,
     Sku,
@@ -91,3 +94,28 @@ def stock_value(request: Request, warehouse: str = "", md=allowed(STOCK_VALUE)):
     """What the remaining FIFO cost layers are worth, per warehouse (and SKU)."""
     reply = clients(request).inventory.GetStockValue(inv.GetStockValueRequest(warehouse=warehouse), metadata=md)
     return {**stock_values(reply.rows), "total": reply.total}
+
+
+@router.put("/allocation-rules", response_model=AllocationRules)
+def set_allocation_rules(body: AllocationRulesIn, request: Request, md=allowed(CATALOG)):
+    """Replace the allocation rules: which warehouses serve a region (province, or province and
+    city; both empty: the default row), most preferred first, and which alone may ship a shop's
+    orders. An order goes whole to the most preferred warehouse that covers every line; else the
+    fewest parcels. An unknown warehouse is a 422 naming it; nothing changes."""
+    rules = inv.AllocationRules(
+        coverage=[inv.CoverageRow(**c.model_dump()) for c in body.coverage],
+        shops=[inv.ShopWarehouses(**r.model_dump()) for r in body.shops])
+    return rules_json(clients(request).inventory.SetAllocationRules(rules, metadata=md))
+
+
+@router.get("/allocation-rules", response_model=AllocationRules)
+def get_allocation_rules(request: Request, md=allowed(ANYONE)):
+    return rules_json(clients(request).inventory.GetAllocationRules(inv.GetAllocationRulesRequest(), metadata=md))
+
+
+@router.get("/stock/allocations/{order_id}", response_model=Allocation)
+def get_allocation(order_id: str, request: Request, md=allowed(ANYONE)):
+    """Why an order ships from where it does: the candidate warehouses (rank, the lines each could
+    ship whole, the SKUs each lacks), the chosen ones and why, and per line what is reserved where."""
+    return allocation_json(clients(request).inventory.GetAllocation(inv.GetAllocationRequest(order_id=order_id),
+                                                                    metadata=md))

@@ -64,6 +64,28 @@ class WarehouseIn(Strict):
     address: StrictStr = Field("", max_length=300)
 
 
+Warehouses = Annotated[list[Annotated[StrictStr, Field(pattern=WAREHOUSE)]], Field(
+    ..., min_length=1, max_length=100, description="most preferred first")]
+
+
+class CoverageIn(Strict):
+    province: StrictStr = Field("", max_length=64, description="empty, with city empty: the default row")
+    city: StrictStr = Field("", max_length=64, description="empty: the whole province")
+    warehouses: Warehouses
+
+
+class ShopWarehousesIn(Strict):
+    channel: StrictStr = Field(..., pattern=CODE)
+    shop: StrictStr = Field("", pattern=rf"^({CODE[1:-1]})?$", description="empty: every shop of the channel")
+    warehouses: Warehouses
+
+
+class AllocationRulesIn(Strict):
+    """Which warehouses serve a region and which alone may ship a shop's orders; replaces the rules."""
+    coverage: list[CoverageIn] = Field(default_factory=list, max_length=5000)
+    shops: list[ShopWarehousesIn] = Field(default_factory=list, max_length=1000)
+
+
 class ReceiptIn(Tracked):
     sku: StrictStr = Field(..., pattern=CODE)
     warehouse: StrictStr = Field(..., pattern=WAREHOUSE)
@@ -153,3 +175,58 @@ class StockValue(Reply):
     in_transit: list[WarehouseValue] = Field(description="shipped by a transfer to the warehouse, not yet received, "
                                                          "at its travelling cost")
     total: Money = Field(description="on hand and in transit: what the inventory accounts hold")
+
+
+class Coverage(Reply):
+    province: str
+    city: str
+    warehouses: list[str] = Field(description="most preferred first")
+
+
+class ShopWarehouses(Reply):
+    channel: str
+    shop: str = Field(description="empty: every shop of the channel")
+    warehouses: list[str] = Field(description="only these ship the shop's orders, most preferred first")
+
+
+class AllocationRules(Reply):
+    coverage: list[Coverage]
+    shops: list[ShopWarehouses]
+
+
+class AllocationCandidate(Reply):
+    warehouse: str
+    rank: int = Field(description="1 = most preferred")
+    source: str = Field(description="where its rank came from: city | province | default (coverage rows), "
+                                    "priority (no row matched: every warehouse by priority) | shop (the shop's own)")
+    covers: list[int] = Field(description="the lines it could ship whole")
+    lacks: list[str] = Field(description="the SKUs it has too few of")
+
+
+class WarehouseQuantity(Reply):
+    warehouse: str
+    quantity: int
+
+
+class AllocatedLine(Reply):
+    line_no: int
+    sku: str
+    quantity: int
+    status: str
+    allocations: list[WarehouseQuantity] = Field(description="what is reserved where now")
+
+
+class Allocation(Reply):
+    order_id: str
+    channel: str
+    shop: str
+    province: str
+    city: str
+    priority: int
+    candidates: list[AllocationCandidate]
+    chosen: list[str] = Field(description="the warehouses that ship it, first chosen first")
+    parcels: int
+    split_reason: str | None = Field(description="no_single_warehouse | line_split; null: not split")
+    reason: str = Field(description="why these warehouses, in a sentence")
+    decided_at: str
+    lines: list[AllocatedLine]

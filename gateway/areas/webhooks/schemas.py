@@ -1,9 +1,21 @@
 """The webhooks area's request and response models."""
 from __future__ import annotations
 
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import Field, StrictInt, StrictStr, field_validator
 
-from gateway.common.schemas import AMOUNT, CODE, INT64_MAX, AddressIn, BuyerIn, Order, OrderLineIn, Reply, Strict
+from gateway.common.schemas import (
+    AMOUNT,
+    CODE,
+    INT64_MAX,
+    SHIP_BY,
+    AddressIn,
+    BuyerIn,
+    Order,
+    OrderLineIn,
+    Reply,
+    Strict,
+    check_moment,
+)
 
 
 class StorefrontLineIn(OrderLineIn):
@@ -18,6 +30,9 @@ class StorefrontOrderIn(Strict):
     buyer: BuyerIn = BuyerIn()
     shipping_address: AddressIn
     lines: list[StorefrontLineIn] = Field(..., min_length=1, max_length=500)
+    ship_by: StrictStr = Field("", max_length=40, description=SHIP_BY)
+
+    _ship_by = field_validator("ship_by")(check_moment)
 
 
 class StorefrontOutcome(Reply):

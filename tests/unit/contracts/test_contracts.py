@@ -173,3 +173,13 @@ def test_each_subscriber_parses_what_the_publisher_writes(sub):
     assert events.parse(contract, envelope, versions) == event
     _domain_parse(sub.service, envelope, event)
     json.dumps(envelope.payload)  # and it is plain JSON
+
+
+def test_an_order_placed_before_priorities_parses_with_none():
+    """order_placed events written before issue 13 have no priority or ship_by: they parse as 0 and
+    none, and an order given neither writes neither."""
+    from contracts import OrderPlaced
+    payload = {k: v for k, v in PAYLOADS["order_placed"].items() if k not in ("priority", "ship_by")}
+    event = OrderPlaced.model_validate(payload)
+    assert (event.priority, event.ship_by) == (0, None)
+    assert "priority" not in event.payload() and "ship_by" not in event.payload()

@@ -62,3 +62,11 @@ def test_a_partial_return_takes_the_units_share_of_the_paid_amount():
     # 2 units paid 55.00 (listed at 30.00 each): one back reverses 27.50, not 30.00
     assert domain.returned_amounts(_Sold(2, "55.00"), 1) == {"amount": Decimal("27.50"),
                                                              "amount_returned_before": Decimal("0.00")}
+
+
+def test_priority_and_ship_by_are_checked():
+    from datetime import datetime, timezone
+    domain.validate(_cmd(priority=1000, ship_by=datetime(2026, 12, 6, 18, tzinfo=timezone.utc)))
+    with pytest.raises(InvalidArgument) as caught:
+        domain.validate(_cmd(priority=1001, ship_by=datetime(2026, 12, 6, 18)))
+    assert {f["field"] for f in caught.value.fields} == {"priority", "ship_by"}

@@ -1,0 +1,67 @@
+"""Allocation inside reservations, on PostgreSQL and SQLite: within one batch the most urgent order
+gets scarce stock first (priority, then the promised ship-by, then arrival), each order's decision
+is recorded, and a backorder is filled only from its own candidates."""
+from __future__ import annotations
+
+import pytest
+
+from services.inventory import catalog, domain, reservations
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def rules(inv):
+    """The allocation rules as they were, put back after the test (the PostgreSQL database is shared)."""
+    before = catalog.get_allocation_rules(inv.db)
+    yield before
+    inv.run(catalog.set_allocation_rules, before["coverage"], before["shops"])
+
+
+def _placed(inv, sku: str, **extra) -> tuple[str, object]:
+    order_id = f"O{inv.tag}{next(inv._orders):05d}"
+    payload = {"order_id": order_id, "channel": "web", "shop": "s", **extra,
+               "lines": [{"line_no": 1, "sku": sku, "quantity": 1}]}
+    return order_id, inv.event("order_placed", payload)
+
+
+def _statuses(answers) -> list[str]:
+    return [lines[0]["status"] for lines in answers]
+
+
+def test_in_one_batch_the_higher_priority_then_the_earlier_promise_gets_the_scarce_unit(inv):
+    w, sku = inv.warehouse("W", 1), inv.sku("HOT")
+    inv.receive(sku, w, 2, "3.00")
+    batch = [_placed(inv, sku), _placed(inv, sku, ship_by="2026-12-07T10:00:00+08:00"),
+             _placed(inv, sku, priority=3), _placed(inv, sku, ship_by="2026-12-06T10:00:00+08:00")]
+    decided: list = []
+    answers = inv.run(reservations.reserve_orders, [e for _, e in batch], 0, decided)
+    # answered in the batch's order; the priority-3 order first, then the earliest promise
+    assert _statuses(answers) == [domain.BACKORDERED, domain.BACKORDERED, domain.RESERVED, domain.RESERVED]
+    assert len(decided) == 4 and inv.level(sku, w)["reserved"] == 2
+    assert reservations.allocation_of(inv.db, batch[2][0])["priority"] == 3
+    # the unit that arrives next goes to the earlier of the two promises left
+    inv.receive(sku, w, 1, "3.00")
+    assert [e["order_id"] for e in inv.events("stock_reserved")][-1] == batch[1][0]
+    assert inv.audit() == []
+
+
+def test_the_decision_is_recorded_and_a_backorder_waits_for_its_own_warehouses(inv, rules):
+    near, far, sku = inv.warehouse("NEAR", 1), inv.warehouse("FAR", 2), inv.sku("A")
+    shop = inv.code("jd-shop")
+    inv.run(catalog.set_allocation_rules, rules["coverage"],
+            [*rules["shops"], {"channel": "web", "shop": shop, "warehouses": [far]}])
+    inv.receive(sku, near, 5, "3.00")
+    order_id, event = _placed(inv, sku, shop=shop, shipping_address={"province": "Zhejiang", "city": "Hangzhou"})
+    assert _statuses(inv.run(reservations.reserve_orders, [event])) == [domain.BACKORDERED]
+    decision = reservations.allocation_of(inv.db, order_id)
+    assert (decision["province"], decision["city"], decision["chosen"]) == ("Zhejiang", "Hangzhou", [])
+    assert decision["candidates"] == [{"warehouse": far, "rank": 1, "source": "shop", "covers": [], "lacks": [sku]}]
+    assert decision["reason"] == "backordered: no candidate warehouse has any of the lines free"
+    inv.receive(sku, near, 5, "3.00")  # stock where the shop may not ship from: still waiting
+    assert decision["lines"][0]["status"] == reservations.allocation_of(inv.db, order_id)["lines"][0]["status"] \
+        == domain.BACKORDERED
+    inv.receive(sku, far, 1, "3.00")
+    filled = reservations.allocation_of(inv.db, order_id)["lines"][0]
+    assert (filled["status"], filled["allocations"]) == (domain.RESERVED, [{"warehouse": far, "quantity": 1}])
+    assert inv.audit() == []
