@@ -17,7 +17,7 @@ from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.sql import once_per_dialect
-from services.order import domain
+from services.order import domain, holds
 from services.order.models import order_lines, order_return_lines, order_returns, orders
 
 log = logging.getLogger(__name__)
@@ -112,15 +112,16 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder) -> tuple[str |
     return row.id, "updated"
 
 
-def _cancel(uow: UnitOfWork, order_id: str, now) -> bool:
+def _cancel(uow: UnitOfWork, order_id: str, now, note: str = "", finance: bool = True) -> bool:
     """Cancel an order that has not shipped and emit order_cancelled (inventory releases what it
-    reserved). One conditional update, so a concurrent shipment or cancel wins cleanly: False, and
-    nothing emitted, when the order was no longer open."""
+    reserved); its open holds are closed as rejected. One conditional update, so a concurrent shipment
+    or cancel wins cleanly: False, and nothing emitted, when the order was no longer open."""
     s = uow.session
     cancelled = changed(s, update(orders).where(orders.c.id == order_id, orders.c.status.in_(domain.OPEN))
                           .values(status=domain.CANCELLED, updated_at=now, updated_by=uow.actor))
     if not cancelled:
         return False
+    holds.close_for_cancel(uow, order_id, note, finance)
     lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()
     uow.emit(OrderCancelled(order_id=order_id, cancelled_at=now,
                             lines=[OrderLineRef(line_no=l.line_no, sku=l.sku, quantity=l.quantity) for l in lines]),
@@ -162,8 +163,10 @@ def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:
                   .values(reservation=status, warehouse=line.get("warehouse")))
     statuses = s.execute(select(order_lines.c.reservation)
                          .where(order_lines.c.order_id == order_id)).scalars().all()
-    # a cancelled order stays cancelled; inventory releases what it had reserved
-    s.execute(update(orders).where(orders.c.id == order_id, orders.c.status != domain.CANCELLED).values(
+    # a cancelled order stays cancelled (inventory releases what it had reserved); a held one stays held
+    # until released, its lines updated so the release finds their answer
+    s.execute(update(orders).where(orders.c.id == order_id,
+                                   orders.c.status.notin_((domain.CANCELLED, domain.HELD))).values(
         status=domain.order_status(list(statuses)), updated_by=envelope.actor, updated_at=clock.now()))
 
 
@@ -194,6 +197,8 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
             return read_order(s, order_id)  # this very shipment, asked again
         if order.shipped_at is not None:
             raise Conflict(f"order {order_id} has already shipped")
+        if order.status == domain.HELD:
+            raise Conflict(f"order {order_id} is held for review; release its holds before it ships")
         raise Conflict(f"order {order_id} is {order.status}; only a fully reserved order can ship")
     lines = s.execute(_LINES, {"order_id": order_id}).all()
     uow.emit(OrderShipped(
