@@ -136,3 +136,17 @@ def test_a_cancel_closes_the_holds_as_rejected_and_a_closed_order_cannot_be_held
     with pytest.raises(InvalidArgument), uow(db) as u:
         holds.place(u, other, "because")
     assert status(db, other) == domain.RESERVED
+
+
+def test_a_held_order_inventory_has_not_answered_counts_for_backpressure(db):
+    cmd = domain.PlaceOrder(channel="web", shop="s1", external_order_id=uuid.uuid4().hex[:20],
+                            lines=[domain.LineInput(sku="TEA", quantity=1, unit_price=Decimal("1.00"))])
+    before, _ = handlers.awaiting_inventory(db)
+    with uow(db) as u:
+        order_id, _ = handlers.place_order(u, cmd)
+        holds.place(u, order_id, "needs_review", rule="new-buyer")  # held as it is placed
+    assert status(db, order_id) == domain.HELD
+    assert handlers.awaiting_inventory(db)[0] == before + 1
+    with uow(db) as u:
+        handlers.apply_stock_answer(u, answer(order_id, domain.RESERVED, "WH1"))
+    assert handlers.awaiting_inventory(db)[0] == before and status(db, order_id) == domain.HELD
