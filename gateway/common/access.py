@@ -17,7 +17,8 @@ CATALOG = frozenset({"warehouse", "admin"})
 PURCHASING = frozenset({"purchasing", "admin"})
 RECEIVING = frozenset({"warehouse", "purchasing", "admin"})
 CUSTOMERS = frozenset({"sales", "finance", "admin"})
-FINANCE = frozenset({"finance", "admin"})
+FINANCE = frozenset({"finance", "admin"})  # also: closes a finance_approval hold
+ORDER_DESK = frozenset({"sales", "finance", "admin"})  # holds, release, reject, cancel, address changes
 STOCK_VALUE = frozenset({"warehouse", "purchasing", "finance", "admin"})
 WAREHOUSE = frozenset({"warehouse", "admin"})  # floor work: scanning, moves, counts, transfers
 

@@ -92,7 +92,11 @@ def _order():
     return FakeService(pb, "OrderService",
                        GetIntake=lambda r: pb.GetIntakeResponse(),  # not behind: new orders are taken
                        PlaceOrders=lambda r: pb.PlaceOrdersResponse(results=_succeeded(pb.PlaceOrderResult, r.orders)),
-                       ShipOrders=lambda r: pb.ShipOrdersResponse(results=_succeeded(pb.ShipOrderResult, r.shipments)))
+                       ShipOrders=lambda r: pb.ShipOrdersResponse(results=_succeeded(pb.ShipOrderResult, r.shipments)),
+                       ReleaseHolds=lambda r: pb.OrderActionsResponse(results=_succeeded(pb.OrderActionResult, r.items)),
+                       RejectOrders=lambda r: pb.OrderActionsResponse(results=_succeeded(pb.OrderActionResult, r.items)),
+                       GetOrderAudit=lambda r: pb.GetOrderAuditResponse(
+                           entries=[filled(pb.AuditEntry, detail='{"status_before": "reserved"}')]))
 
 
 def _procurement():
@@ -112,6 +116,12 @@ BODIES = {
                                             {"order_id": "o2"}]},
     "POST /orders/{order_id}/shipment": {"carrier": "SF", "tracking_number": "SF1234"},
     "POST /orders/{order_id}/returns": {},
+    "POST /orders/{order_id}/holds": {"reason": "manual", "note": "call the buyer"},
+    "POST /orders/{order_id}/release": {},
+    "POST /orders/{order_id}/reject": {},
+    "POST /orders/{order_id}/shipping-address": {"shipping_address": ADDRESS},
+    "POST /orders/holds:release": {"order_ids": ["o1", "o2"]},
+    "POST /orders/holds:reject": {"reason": "manual"},
     "POST /skus": {"code": "TEA", "name": "Tea"},
     "POST /warehouses": {"code": "SH", "name": "Shanghai"},
     "PUT /allocation-rules": {"coverage": [{"province": "Zhejiang", "warehouses": ["SH"]}],
@@ -205,7 +215,7 @@ def test_every_operation_answers_every_field(hub):
         reply = _call(http, admin, secret, name, method, path)  # a field a model forgets raises here
         assert 200 <= reply.status_code < 300, (name, reply.status_code, reply.text)
         seen += 1
-    assert seen == 78
+    assert seen == 86
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):

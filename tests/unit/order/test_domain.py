@@ -70,3 +70,18 @@ def test_priority_and_ship_by_are_checked():
     with pytest.raises(InvalidArgument) as caught:
         domain.validate(_cmd(priority=1001, ship_by=datetime(2026, 12, 6, 18)))
     assert {f["field"] for f in caught.value.fields} == {"priority", "ship_by"}
+
+
+@pytest.mark.parametrize("lines", [[domain.PENDING], [domain.RESERVED], [domain.RESERVED, domain.BACKORDERED]])
+def test_an_open_hold_makes_any_open_order_held_whatever_its_lines(lines):
+    assert domain.order_status(lines, held=True) == domain.HELD
+    assert domain.order_status(lines) != domain.HELD
+    assert domain.HELD in domain.OPEN  # a held order can still be cancelled (rejected)
+
+
+@pytest.mark.parametrize("reason,note,field", [("because", "", "reason"), ("manual", "x" * 501, "note")])
+def test_a_hold_needs_a_known_reason_and_a_short_note(reason, note, field):
+    with pytest.raises(InvalidArgument) as refused:
+        domain.validate_hold(reason, note)
+    assert [f["field"] for f in refused.value.fields] == [field]
+    domain.validate_hold("finance_approval", "x" * 500)  # the longest note is fine
