@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from contracts import GoodsIssued, GoodsReturned, ReservationExpired, StockReserved, StockShort
 from contracts.events import OrderLineRef
@@ -300,11 +300,30 @@ def pick(uow: UnitOfWork, order_id: str, line_no: int, warehouse: str, bin_code:
             "serial": scanned["serial"], "picked": already + quantity, "reserved": allocated}
 
 
+# A shipment's statements, built once (values at execute, p_* parameters): building them per line with
+# literal values, and their cache keys, cost more CPU than running them.
+_PICKED = (select(picks).where(picks.c.order_id == bindparam("p_order_id"), picks.c.line_no == bindparam("p_line_no"),
+                               picks.c.warehouse == bindparam("p_warehouse")).order_by(picks.c.id))
+_SKUS_OF_ORDERS = select(reservations.c.sku).distinct().where(
+    reservations.c.order_id.in_(bindparam("p_order_ids", expanding=True)))
+_LINE_SKUS = select(reservations.c.line_no, reservations.c.sku).where(reservations.c.order_id == bindparam("p_order_id"))
+_LINE = select(reservations).where(reservations.c.order_id == bindparam("p_order_id"),
+                                   reservations.c.line_no == bindparam("p_line_no"))
+_LINE_ALLOCATIONS = (select(allocations).where(allocations.c.order_id == bindparam("p_order_id"),
+                                               allocations.c.line_no == bindparam("p_line_no"))
+                     .order_by(allocations.c.warehouse))
+_ALLOCATION_COST = update(allocations).where(allocations.c.order_id == bindparam("p_order_id"),
+                                             allocations.c.line_no == bindparam("p_line_no"),
+                                             allocations.c.warehouse == bindparam("p_warehouse"))
+_LINE_ISSUED = update(reservations).where(reservations.c.order_id == bindparam("p_order_id"),
+                                          reservations.c.line_no == bindparam("p_line_no"))
+_PICKS_DONE = picks.delete().where(picks.c.order_id == bindparam("p_order_id"))
+
+
 def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: int) -> list[Piece]:
     """What leaves for an allocation: the picker's scans first, the rest by the picking rules."""
     picked = [Piece(p.bin, p.lot, p.serial, int(p.quantity)) for p in s.execute(
-        select(picks).where(picks.c.order_id == order_id, picks.c.line_no == line_no, picks.c.warehouse == warehouse)
-        .order_by(picks.c.id))]
+        _PICKED, {"p_order_id": order_id, "p_line_no": line_no, "p_warehouse": warehouse})]
     for p in picked:  # a lot put on hold (or expired) since it was picked does not leave for a sale
         if p.lot and not stock.lot_usable(s, item.code, p.lot, clock.today()):
             raise Conflict(f"order {order_id} line {line_no}: picked lot {p.lot} of {item.code} is held or expired; "
@@ -329,8 +348,7 @@ def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: 
 def lock_for_shipment(uow: UnitOfWork, order_ids) -> None:
     """Lock the balance rows of every SKU these orders reserved, in SKU order, before shipping any."""
     s = uow.session
-    stock.lock(s, s.execute(select(reservations.c.sku).distinct()
-                            .where(reservations.c.order_id.in_(set(order_ids)))).scalars())
+    stock.lock(s, s.execute(_SKUS_OF_ORDERS, {"p_order_ids": sorted(set(order_ids))}).scalars())
 
 
 def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
@@ -339,35 +357,28 @@ def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     order_id, now = payload["order_id"], clock.now()
     ctx = Context(f"order:{order_id}", envelope.actor, now, f"order {order_id}", "sale")
     issued = []
-    skus_of = dict(s.execute(select(reservations.c.line_no, reservations.c.sku)
-                             .where(reservations.c.order_id == order_id)).all())
+    skus_of = dict(s.execute(_LINE_SKUS, {"p_order_id": order_id}).all())
     stock.lock(s, skus_of.values())
     # lock balance rows in SKU order, as reservations do, so concurrent shipments cannot deadlock
     for line in sorted(payload["lines"], key=lambda l: (skus_of.get(l["line_no"], ""), l["line_no"])):
-        held = s.execute(select(reservations).where(reservations.c.order_id == order_id,
-                                                    reservations.c.line_no == line["line_no"])).first()
+        at_line = {"p_order_id": order_id, "p_line_no": line["line_no"]}
+        held = s.execute(_LINE, at_line).first()
         if held is None:
             raise PredecessorMissing(f"order {order_id} line {line['line_no']} has no reservation yet")
         if held.status != domain.RESERVED:
             raise Conflict(f"order {order_id} line {line['line_no']} is {held.status}, not reserved")
         item, line_cost = catalog.sku_row(s, held.sku), Decimal("0.00")
-        for a in s.execute(select(allocations).where(allocations.c.order_id == order_id,
-                                                     allocations.c.line_no == line["line_no"])
-                           .order_by(allocations.c.warehouse)).all():
+        for a in s.execute(_LINE_ALLOCATIONS, at_line).all():
             qty = int(a.quantity)
             pieces = _pieces_for(s, order_id, line["line_no"], item, a.warehouse, qty)
             cost = costing.total(costing.take(s, held.sku, a.warehouse, qty, item.costing))
             stock.take(s, ctx, "issue", held.sku, a.warehouse, pieces, cost, reserved=qty)
-            s.execute(update(allocations).where(allocations.c.order_id == order_id,
-                                                allocations.c.line_no == line["line_no"],
-                                                allocations.c.warehouse == a.warehouse).values(cost=cost))
+            s.execute(_ALLOCATION_COST, {**at_line, "p_warehouse": a.warehouse, "cost": cost})
             issued.append({"line_no": line["line_no"], "sku": held.sku, "warehouse": a.warehouse, "quantity": qty,
                            "cost": str(cost)})
             line_cost += cost
-        s.execute(update(reservations).where(reservations.c.order_id == order_id,
-                                             reservations.c.line_no == line["line_no"])
-                  .values(status=domain.ISSUED, cost=line_cost))
-    s.execute(picks.delete().where(picks.c.order_id == order_id))
+        s.execute(_LINE_ISSUED, {**at_line, "status": domain.ISSUED, "cost": line_cost})
+    s.execute(_PICKS_DONE, {"p_order_id": order_id})
     issued.sort(key=lambda l: (l["line_no"], l["warehouse"]))
     signals.stock_moved(uow, {(l["sku"], l["warehouse"]) for l in issued})
     uow.emit(GoodsIssued(order_id=order_id, channel=payload.get("channel"), issued_at=now, lines=issued,
