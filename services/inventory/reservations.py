@@ -80,6 +80,26 @@ def _answer(s, order_id: str) -> list[dict]:
                                .order_by(reservations.c.line_no))]
 
 
+# a batch of reservations' statements, built once (values at execute, p_* parameters)
+_KNOWN_SKUS = select(skus.c.code).where(skus.c.code.in_(bindparam("p_codes", expanding=True)))
+_FREE = (select(stock_levels.c.sku, stock_levels.c.warehouse,
+                stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held)
+         .join(warehouses, warehouses.c.code == stock_levels.c.warehouse)
+         .where(stock_levels.c.sku.in_(bindparam("p_codes", expanding=True)))
+         .order_by(stock_levels.c.sku, warehouses.c.priority, warehouses.c.code))
+
+
+def _reserve_level():
+    qty = bindparam("p_quantity", type_=stock_levels.c.reserved.type)
+    return (update(stock_levels)
+            .where(stock_levels.c.sku == bindparam("p_sku"), stock_levels.c.warehouse == bindparam("p_warehouse"),
+                   stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held >= qty)
+            .values(reserved=stock_levels.c.reserved + qty))
+
+
+_RESERVE_LEVEL, _INSERT_RESERVATIONS, _INSERT_ALLOCATIONS = _reserve_level(), reservations.insert(), allocations.insert()
+
+
 def reserve_order(uow: UnitOfWork, envelope: Envelope, ttl_minutes: int = 0) -> list[dict]:
     """order_placed: reserve every line, wholly or partly; answer stock_reserved or stock_short."""
     return reserve_orders(uow, [envelope], ttl_minutes)[0]
@@ -94,18 +114,14 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
     event. Returns each order's answer lines."""
     s = uow.session
     codes = {line["sku"] for e in envelopes for line in e.payload["lines"]}
-    known = set(s.execute(select(skus.c.code).where(skus.c.code.in_(codes))).scalars())
+    known = set(s.execute(_KNOWN_SKUS, {"p_codes": sorted(codes)}).scalars())
     for e in envelopes:
         unknown = {line["sku"] for line in e.payload["lines"]} - known
         if unknown:
             raise NotFound(f"order {e.payload['order_id']} has unknown SKU(s): {sorted(unknown)}")
     stock.lock(s, codes)
     free: dict[str, list[list]] = {}  # sku -> [[warehouse, free units]] in the warehouses' priority order
-    for r in s.execute(select(stock_levels.c.sku, stock_levels.c.warehouse,
-                              stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held)
-                       .join(warehouses, warehouses.c.code == stock_levels.c.warehouse)
-                       .where(stock_levels.c.sku.in_(codes))
-                       .order_by(stock_levels.c.sku, warehouses.c.priority, warehouses.c.code)):
+    for r in s.execute(_FREE, {"p_codes": sorted(codes)}):
         free.setdefault(r[0], []).append([r[1], int(r[2])])
     now = clock.now()
     expires_at = now + timedelta(minutes=ttl_minutes) if ttl_minutes > 0 else None
@@ -129,15 +145,12 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
                            "allocations": split})
         answers.append(sorted(answer, key=lambda l: l["line_no"]))
     for (sku, warehouse), qty in sorted(demand.items()):
-        won = s.execute(update(stock_levels)
-                        .where(stock_levels.c.sku == sku, stock_levels.c.warehouse == warehouse,
-                               stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held >= qty)
-                        .values(reserved=stock_levels.c.reserved + qty)).rowcount
+        won = s.execute(_RESERVE_LEVEL, {"p_sku": sku, "p_warehouse": warehouse, "p_quantity": qty}).rowcount
         if not won:  # the rows are locked: only a bug in the plan gets here, and it must not oversell
             raise Conflict(f"{sku} in {warehouse} has fewer than the {qty} units the batch planned to reserve")
-    s.execute(reservations.insert(), reservation_rows)
+    s.execute(_INSERT_RESERVATIONS, reservation_rows)
     if allocation_rows:
-        s.execute(allocations.insert(), allocation_rows)
+        s.execute(_INSERT_ALLOCATIONS, allocation_rows)
     for e, answer in zip(envelopes, answers, strict=True):
         with on_behalf_of(uow, e):
             short = any(l["status"] == domain.BACKORDERED for l in answer)
