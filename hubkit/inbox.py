@@ -41,7 +41,7 @@ def add_tables(metadata: MetaData) -> None:
           Column("last_sequence", BigInteger, nullable=False))
 
 
-_statements: dict = {}  # (dialect, inbox table) -> the three statements of accept_many, built once
+_statements: dict = {}  # (dialect, inbox table) -> the statements of accept_many, built once
 
 
 def _accept_statements(session, inbox: Table, positions: Table) -> tuple:
@@ -59,7 +59,7 @@ def _accept_statements(session, inbox: Table, positions: Table) -> tuple:
             index_elements=[positions.c.consumer, positions.c.source, positions.c.aggregate_id],
             set_={"last_sequence": upsert.excluded.last_sequence},
             where=positions.c.last_sequence < upsert.excluded.last_sequence)
-        found = _statements[key] = (record, last, move)
+        found = _statements[key] = (record, last, move, move.returning(positions.c.source, positions.c.aggregate_id))
     return found
 
 
@@ -67,7 +67,7 @@ def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -
     """The events this consumer should apply now, in the given order: not those seen before
     (duplicates) nor those older than one already applied for the same aggregate (stale),
     counting the ones earlier in the same batch. Records all of them as seen."""
-    record, last_seen, move = _accept_statements(session, tables["inbox"], tables["inbox_positions"])
+    record, last_seen, move, move_returning = _accept_statements(session, tables["inbox"], tables["inbox_positions"])
     unique = list({e.event_id: e for e in envelopes}.values())
     if not unique:
         return []
@@ -77,6 +77,14 @@ def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -
     candidates = [e for e in unique if e.event_id in new_ids]
     if not candidates:
         return []
+    keys = {(e.source, e.aggregate_id) for e in candidates}
+    if len(keys) == len(candidates):
+        # each aggregate once (the usual batch): one upsert moves every position that is behind and
+        # names them; those events are the fresh ones (a row not moved was at or past the event)
+        moved_keys = set(session.execute(move_returning, [
+            {"consumer": consumer, "source": e.source, "aggregate_id": e.aggregate_id, "last_sequence": e.sequence}
+            for e in sorted(candidates, key=lambda e: (e.source, e.aggregate_id))]).tuples())
+        return [e for e in candidates if (e.source, e.aggregate_id) in moved_keys]
     last = {(source, aggregate): seq for source, aggregate, seq in session.execute(
         last_seen, {"consumer": consumer, "aggregates": sorted({e.aggregate_id for e in candidates})})}
     fresh, moved = [], {}
