@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, select
+from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, bindparam, select
 
 from hubkit import clock
 from hubkit import logging as hublog
@@ -41,25 +41,52 @@ def add_tables(metadata: MetaData) -> None:
           Column("last_sequence", BigInteger, nullable=False))
 
 
+_statements: dict = {}  # (dialect, inbox table) -> the statements of accept_many, built once
+
+
+def _accept_statements(session, inbox: Table, positions: Table) -> tuple:
+    """accept_many's statements, their values given at execute: built and keyed once per dialect and
+    table instead of on every batch (building them and their cache keys was most of an accept's CPU)."""
+    key = (session.get_bind().dialect.name, inbox)
+    found = _statements.get(key)
+    if found is None:
+        record = dialect_insert(session, inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+        last = (select(positions.c.source, positions.c.aggregate_id, positions.c.last_sequence)
+                .where(positions.c.consumer == bindparam("consumer"),
+                       positions.c.aggregate_id.in_(bindparam("aggregates", expanding=True))))
+        upsert = dialect_insert(session, positions)
+        move = upsert.on_conflict_do_update(
+            index_elements=[positions.c.consumer, positions.c.source, positions.c.aggregate_id],
+            set_={"last_sequence": upsert.excluded.last_sequence},
+            where=positions.c.last_sequence < upsert.excluded.last_sequence)
+        found = _statements[key] = (record, last, move, move.returning(positions.c.source, positions.c.aggregate_id))
+    return found
+
+
 def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -> list[Envelope]:
     """The events this consumer should apply now, in the given order: not those seen before
     (duplicates) nor those older than one already applied for the same aggregate (stale),
     counting the ones earlier in the same batch. Records all of them as seen."""
-    inbox, positions = tables["inbox"], tables["inbox_positions"]
+    record, last_seen, move, move_returning = _accept_statements(session, tables["inbox"], tables["inbox_positions"])
     unique = list({e.event_id: e for e in envelopes}.values())
     if not unique:
         return []
     now = clock.now()
     new_ids = set(session.execute(
-        dialect_insert(session, inbox).on_conflict_do_nothing().returning(inbox.c.event_id),
-        [{"consumer": consumer, "event_id": e.event_id, "processed_at": now} for e in unique]).scalars())
+        record, [{"consumer": consumer, "event_id": e.event_id, "processed_at": now} for e in unique]).scalars())
     candidates = [e for e in unique if e.event_id in new_ids]
     if not candidates:
         return []
+    keys = {(e.source, e.aggregate_id) for e in candidates}
+    if len(keys) == len(candidates):
+        # each aggregate once (the usual batch): one upsert moves every position that is behind and
+        # names them; those events are the fresh ones (a row not moved was at or past the event)
+        moved_keys = set(session.execute(move_returning, [
+            {"consumer": consumer, "source": e.source, "aggregate_id": e.aggregate_id, "last_sequence": e.sequence}
+            for e in sorted(candidates, key=lambda e: (e.source, e.aggregate_id))]).tuples())
+        return [e for e in candidates if (e.source, e.aggregate_id) in moved_keys]
     last = {(source, aggregate): seq for source, aggregate, seq in session.execute(
-        select(positions.c.source, positions.c.aggregate_id, positions.c.last_sequence)
-        .where(positions.c.consumer == consumer,
-               positions.c.aggregate_id.in_({e.aggregate_id for e in candidates})))}
+        last_seen, {"consumer": consumer, "aggregates": sorted({e.aggregate_id for e in candidates})})}
     fresh, moved = [], {}
     for e in candidates:
         key = (e.source, e.aggregate_id)
@@ -67,13 +94,8 @@ def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -
             fresh.append(e)
             last[key] = moved[key] = e.sequence
     if moved:
-        upsert = dialect_insert(session, positions)
-        session.execute(upsert.on_conflict_do_update(
-            index_elements=[positions.c.consumer, positions.c.source, positions.c.aggregate_id],
-            set_={"last_sequence": upsert.excluded.last_sequence},
-            where=positions.c.last_sequence < upsert.excluded.last_sequence),
-            [{"consumer": consumer, "source": source, "aggregate_id": aggregate, "last_sequence": seq}
-             for (source, aggregate), seq in moved.items()])
+        session.execute(move, [{"consumer": consumer, "source": source, "aggregate_id": aggregate,
+                                "last_sequence": seq} for (source, aggregate), seq in moved.items()])
     return fresh
 
 

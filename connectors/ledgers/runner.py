@@ -25,6 +25,7 @@ from hubkit.db import DATABASE_AWAY, AwayBackoff, Database, dialect_insert, pool
 from hubkit.envelope import Envelope
 from hubkit.health import Health
 from hubkit.inbox import handle_many
+from hubkit.sql import once_per_dialect
 
 log = logging.getLogger(__name__)
 CONSUMER = "ledger"
@@ -46,6 +47,16 @@ GAUGE_BUSY_SECONDS, GAUGE_IDLE_SECONDS = 1.0, 15.0
 POLL_MAX_SECONDS = 1.0
 
 
+@once_per_dialect
+def _keep(s):  # built once, values at execute (as every statement of a hot path)
+    return dialect_insert(s, store.vouchers).on_conflict_do_nothing()
+
+
+@once_per_dialect
+def _owe(s):
+    return dialect_insert(s, store.pushes).on_conflict_do_nothing()
+
+
 def keep_voucher(ledgers: dict):
     """Effect of a voucher_posted event: the voucher and one pending push per ledger, in one
     transaction. `ledgers` maps each ledger to its summary grace period, or None when it takes
@@ -53,14 +64,12 @@ def keep_voucher(ledgers: dict):
     def effect(uow, envelope: Envelope):
         v, now = envelope.payload, clock.now()
         s = uow.session
-        s.execute(dialect_insert(s, store.vouchers).values(
-            voucher_id=v["id"], number=v["number"], period=v["period"],
-            body=json.dumps(v, ensure_ascii=False), received_at=now).on_conflict_do_nothing())
+        s.execute(_keep(s), dict(voucher_id=v["id"], number=v["number"], period=v["period"],
+                                 body=json.dumps(v, ensure_ascii=False), received_at=now))
         for ledger, grace in ledgers.items():
             due = now if grace is None else max(now, summary.due_at(v["business_date"], grace))
-            s.execute(dialect_insert(s, store.pushes).values(
-                ledger=ledger, voucher_id=v["id"], external_number=mapping.external_number(v),
-                status=store.PENDING, next_attempt_at=due, created_at=now, updated_at=now).on_conflict_do_nothing())
+            s.execute(_owe(s), dict(ledger=ledger, voucher_id=v["id"], external_number=mapping.external_number(v),
+                                    status=store.PENDING, next_attempt_at=due, created_at=now, updated_at=now))
     return effect
 
 

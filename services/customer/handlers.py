@@ -8,13 +8,14 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import case, func, literal, select, update
+from sqlalchemy import bindparam, case, func, literal, select, update
 
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import FieldErrors, InvalidArgument, NotFound
 from hubkit.inbox import PredecessorMissing
+from hubkit.sql import once_per_dialect
 from services.customer import domain
 from services.customer.models import customer_orders, customers
 
@@ -23,25 +24,60 @@ MAX_ORDERS = 1000  # GetCustomer returns at most this many orders, newest first
 
 
 
+@once_per_dialect
+def _insert_customer(s):
+    return dialect_insert(s, customers).on_conflict_do_nothing(index_elements=["channel", "identity_key"])
+
+
+@once_per_dialect
+def _insert_history(s):
+    return dialect_insert(s, customer_orders).on_conflict_do_nothing(index_elements=["order_id"])
+
+
+# The statements of the hot paths are built once, their values given at execute: building them with
+# literal values (and their cache keys) was most of the customer worker's CPU per order.
+_CUSTOMER_ID = select(customers.c.id).where(customers.c.channel == bindparam("channel"),
+                                            customers.c.identity_key == bindparam("identity_key"))
+_HISTORY_CUSTOMER = select(customer_orders.c.customer_id).where(customer_orders.c.order_id == bindparam("p_order_id"))
+_MARK_SHIPPED = update(customer_orders).where(customer_orders.c.order_id == bindparam("p_order_id"))
+_TOUCH = update(customers).where(customers.c.id == bindparam("p_id"))
+
+
+def _count_order():
+    """The customer's counters and contact after one more order (parameters p_*): the contact fields
+    take the order's value when it is non-empty and at least as new as what is stored."""
+    c = customers.c
+    at = bindparam("p_placed_at", type_=c.first_order_at.type)
+    amount = bindparam("p_total", type_=c.lifetime_value.type)
+    values = dict(
+        order_count=c.order_count + 1,
+        # only orders in the customer's currency add to its lifetime value; ROUND keeps SQLite's
+        # REAL storage from drifting
+        lifetime_value=case((c.currency == bindparam("p_currency", type_=c.currency.type),
+                             func.round(c.lifetime_value + amount, 2)), else_=c.lifetime_value),
+        first_order_at=case((c.first_order_at.is_(None) | (c.first_order_at > at), at), else_=c.first_order_at),
+        last_order_at=case((c.last_order_at.is_(None) | (c.last_order_at < at), at), else_=c.last_order_at),
+        updated_by=bindparam("p_actor", type_=c.updated_by.type),
+        updated_at=bindparam("p_now", type_=c.updated_at.type))
+    for name in ("name", "phone", "email"):
+        column, seen_at = c[name], c[f"{name}_at"]
+        value = bindparam(f"p_{name}", type_=column.type)
+        newer = (value != literal("", column.type)) & (seen_at.is_(None) | (seen_at <= at))
+        values[name], values[f"{name}_at"] = case((newer, value), else_=column), case((newer, at), else_=seen_at)
+    return update(customers).where(c.id == bindparam("p_id")).values(**values)
+
+
+_COUNT_ORDER = _count_order()
+
+
 def _customer_id(s, ident: domain.Identity, currency: str, actor: str, now: datetime) -> str:
     """The customer with this identity, created (with empty contact and counters) if new.
     ON CONFLICT DO NOTHING, then read: two orders of a new buyer applied at once create one row."""
-    s.execute(dialect_insert(s, customers).values(
+    s.execute(_insert_customer(s), dict(
         id=uuid.uuid4().hex, channel=ident.channel, identity_key=ident.key, external_id=ident.external_id,
         name="", phone="", email="", currency=currency, order_count=0, lifetime_value=Decimal("0.00"),
-        created_by=actor, created_at=now, updated_by=actor, updated_at=now,
-    ).on_conflict_do_nothing(index_elements=["channel", "identity_key"]))
-    return s.execute(select(customers.c.id).where(customers.c.channel == ident.channel,
-                                                  customers.c.identity_key == ident.key)).scalar_one()
-
-
-def _newest(column, seen_at, value: str, placed_at):
-    """SET column = value if value is non-empty and at least as new as what is stored."""
-    at = literal(placed_at, seen_at.type)
-    if not value:
-        return column, seen_at
-    newer = seen_at.is_(None) | (seen_at <= at)
-    return case((newer, literal(value, column.type)), else_=column), case((newer, at), else_=seen_at)
+        created_by=actor, created_at=now, updated_by=actor, updated_at=now))
+    return s.execute(_CUSTOMER_ID, {"channel": ident.channel, "identity_key": ident.key}).scalar_one()
 
 
 def record_order_placed(uow: UnitOfWork, envelope: Envelope) -> str:
@@ -51,31 +87,17 @@ def record_order_placed(uow: UnitOfWork, envelope: Envelope) -> str:
     s, now, actor = uow.session, clock.now(), envelope.actor
     ident = domain.identity(event.channel, event.order_id, event.buyer)
     customer_id = _customer_id(s, ident, event.currency, actor, now)
-    added = changed(s, dialect_insert(s, customer_orders).values(
+    added = changed(s, _insert_history(s), dict(
         order_id=event.order_id, customer_id=customer_id, channel=event.channel, shop=event.shop,
         external_order_id=event.external_order_id, currency=event.currency, total=event.total,
-        status=domain.PLACED, placed_at=event.placed_at, shipped_at=None, carrier="", tracking_number="",
-    ).on_conflict_do_nothing(index_elements=["order_id"]))
+        status=domain.PLACED, placed_at=event.placed_at, shipped_at=None, carrier="", tracking_number=""))
     if not added:
         log.info("order %s is already in the history of a customer", event.order_id)
-        return s.execute(select(customer_orders.c.customer_id)
-                         .where(customer_orders.c.order_id == event.order_id)).scalar_one()
-    c, at = customers.c, literal(event.placed_at, customers.c.first_order_at.type)
-    amount = literal(event.total, c.lifetime_value.type)
-    values = dict(
-        order_count=c.order_count + 1,
-        # only orders in the customer's currency add to its lifetime value; ROUND keeps SQLite's
-        # REAL storage from drifting
-        lifetime_value=case((c.currency == event.currency, func.round(c.lifetime_value + amount, 2)),
-                            else_=c.lifetime_value),
-        first_order_at=case((c.first_order_at.is_(None) | (c.first_order_at > at), at), else_=c.first_order_at),
-        last_order_at=case((c.last_order_at.is_(None) | (c.last_order_at < at), at), else_=c.last_order_at),
-        updated_by=actor, updated_at=now)
-    values["name"], values["name_at"] = _newest(c.name, c.name_at, event.buyer.name, event.placed_at)
-    values["phone"], values["phone_at"] = _newest(c.phone, c.phone_at, event.buyer.phone, event.placed_at)
-    values["email"], values["email_at"] = _newest(c.email, c.email_at, event.buyer.email, event.placed_at)
-    s.execute(update(customers).where(c.id == customer_id).values(**values))
-    log.info("order %s recorded for customer %s", event.order_id, customer_id)
+        return s.execute(_HISTORY_CUSTOMER, {"p_order_id": event.order_id}).scalar_one()
+    s.execute(_COUNT_ORDER, {"p_id": customer_id, "p_placed_at": event.placed_at, "p_total": event.total,
+                             "p_currency": event.currency, "p_actor": actor, "p_now": now,
+                             "p_name": event.buyer.name, "p_phone": event.buyer.phone, "p_email": event.buyer.email})
+    log.debug("order %s recorded for customer %s", event.order_id, customer_id)
     return customer_id
 
 
@@ -84,15 +106,13 @@ def record_order_shipped(uow: UnitOfWork, envelope: Envelope) -> str:
     been applied yet, PredecessorMissing rolls back and the message is retried later."""
     event = domain.parse_order_shipped(envelope.payload)
     s = uow.session
-    updated = changed(s, update(customer_orders).where(customer_orders.c.order_id == event.order_id).values(
-        status=domain.SHIPPED, shipped_at=event.shipped_at, carrier=event.carrier,
-        tracking_number=event.tracking_number))
+    updated = changed(s, _MARK_SHIPPED, {"p_order_id": event.order_id, "status": domain.SHIPPED,
+                                         "shipped_at": event.shipped_at, "carrier": event.carrier,
+                                         "tracking_number": event.tracking_number})
     if not updated:
         raise PredecessorMissing(f"order {event.order_id} shipped before its order_placed was applied")
-    customer_id = s.execute(select(customer_orders.c.customer_id)
-                            .where(customer_orders.c.order_id == event.order_id)).scalar_one()
-    s.execute(update(customers).where(customers.c.id == customer_id)
-              .values(updated_by=envelope.actor, updated_at=clock.now()))
+    customer_id = s.execute(_HISTORY_CUSTOMER, {"p_order_id": event.order_id}).scalar_one()
+    s.execute(_TOUCH, {"p_id": customer_id, "updated_by": envelope.actor, "updated_at": clock.now()})
     return customer_id
 
 

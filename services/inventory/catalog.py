@@ -2,7 +2,7 @@
 warehouses, bins and stock limits; and what a scanned code names."""
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, dialect_insert
@@ -145,8 +145,11 @@ def set_limits(uow: UnitOfWork, sku: str, warehouse: str, minimum: int, maximum:
                                      set_={"minimum": minimum, "maximum": maximum, "signalled": False}))
 
 
+_SKU = select(skus).where(skus.c.code == bindparam("p_code"))  # built once: every shipment line reads it
+
+
 def sku_row(s, code: str, field: str = "sku"):
-    row = s.execute(select(skus).where(skus.c.code == code)).first()
+    row = s.execute(_SKU, {"p_code": code}).first()
     if row is None:
         raise NotFound(f"unknown SKU {code!r}", [{"field": field, "message": "unknown SKU"}])
     return row

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 
 from hubkit.errors import Conflict
 from hubkit.money import cents, unit_cost
@@ -37,22 +37,33 @@ def add(s, sku: str, warehouse: str, quantity: int, value: Decimal, costing: str
         in_transit=in_transit, document=document))
 
 
+def _layers(order, transit: bool):
+    return (select(cost_layers).join(stock_movements, stock_movements.c.id == cost_layers.c.movement_id)
+            .where(cost_layers.c.sku == bindparam("p_sku"), cost_layers.c.warehouse == bindparam("p_warehouse"),
+                   cost_layers.c.remaining > 0, cost_layers.c.in_transit.is_(transit))
+            .order_by(*order).with_for_update(of=cost_layers))
+
+
+# a sale's take, built once (its values given at execute): building it was a good part of a shipment's CPU
+_OLDEST_FIRST = _layers([cost_layers.c.received_at, cost_layers.c.id], False)
+_LAYER_TAKEN = update(cost_layers).where(cost_layers.c.id == bindparam("p_id"))
+
+
 def take(s, sku: str, warehouse: str, quantity: int, costing: str = FIFO, prefer_reference: str = "",
          transit_document: str = "") -> list[tuple]:
     """Take `quantity` from the layers, oldest first (those received under `prefer_reference`
     first, when given); the average layer gives remaining value x share, to the cent.
     Returns the slices taken: (received_at, quantity, value), so a transfer can rebuild them."""
-    order = [cost_layers.c.received_at, cost_layers.c.id]
-    if prefer_reference:
-        order.insert(0, case((stock_movements.c.reference.like(f"{prefer_reference}%"), 0), else_=1))
-    query = (select(cost_layers).join(stock_movements, stock_movements.c.id == cost_layers.c.movement_id)
-             .where(cost_layers.c.sku == sku, cost_layers.c.warehouse == warehouse, cost_layers.c.remaining > 0,
-                    cost_layers.c.in_transit.is_(bool(transit_document)))
-             .order_by(*order).with_for_update(of=cost_layers))
-    if transit_document:
-        query = query.where(cost_layers.c.document == transit_document)
+    query = _OLDEST_FIRST
+    if prefer_reference or transit_document:
+        order = [cost_layers.c.received_at, cost_layers.c.id]
+        if prefer_reference:
+            order.insert(0, case((stock_movements.c.reference.like(f"{prefer_reference}%"), 0), else_=1))
+        query = _layers(order, bool(transit_document))
+        if transit_document:
+            query = query.where(cost_layers.c.document == transit_document)
     need, slices = quantity, []
-    for layer in s.execute(query).all():
+    for layer in s.execute(query, {"p_sku": sku, "p_warehouse": warehouse}).all():
         if need == 0:
             break
         taken = min(need, layer.remaining)
@@ -62,8 +73,8 @@ def take(s, sku: str, warehouse: str, quantity: int, costing: str = FIFO, prefer
             value = cents(layer.remaining_value * taken / layer.remaining)
         else:
             value = min(cents(layer.unit_cost * taken), layer.remaining_value)
-        s.execute(update(cost_layers).where(cost_layers.c.id == layer.id)
-                  .values(remaining=layer.remaining - taken, remaining_value=layer.remaining_value - value))
+        s.execute(_LAYER_TAKEN, {"p_id": layer.id, "remaining": layer.remaining - taken,
+                                 "remaining_value": layer.remaining_value - value})
         need -= taken
         slices.append((layer.received_at, taken, value))
     if need:

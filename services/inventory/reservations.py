@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from contracts import GoodsIssued, GoodsReturned, ReservationExpired, StockReserved, StockShort
 from contracts.events import OrderLineRef
@@ -92,6 +92,24 @@ def _answer(s, order_id: str) -> list[dict]:
                                .order_by(reservations.c.line_no))]
 
 
+# a batch of reservations' statements, built once (values at execute, p_* parameters)
+_KNOWN_SKUS = select(skus.c.code).where(skus.c.code.in_(bindparam("p_codes", expanding=True)))
+_FREE = (select(stock_levels.c.sku, stock_levels.c.warehouse,
+                stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held)
+         .where(stock_levels.c.sku.in_(bindparam("p_codes", expanding=True))))
+
+
+def _reserve_level():
+    qty = bindparam("p_quantity", type_=stock_levels.c.reserved.type)
+    return (update(stock_levels)
+            .where(stock_levels.c.sku == bindparam("p_sku"), stock_levels.c.warehouse == bindparam("p_warehouse"),
+                   stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held >= qty)
+            .values(reserved=stock_levels.c.reserved + qty))
+
+
+_RESERVE_LEVEL, _INSERT_RESERVATIONS, _INSERT_ALLOCATIONS = _reserve_level(), reservations.insert(), allocations.insert()
+
+
 def reserve_order(uow: UnitOfWork, envelope: Envelope, ttl_minutes: int = 0) -> list[dict]:
     """order_placed: reserve every line, wholly or partly; answer stock_reserved or stock_short."""
     return reserve_orders(uow, [envelope], ttl_minutes)[0]
@@ -109,16 +127,14 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
     Returns each order's answer lines, in the batch's order; `decided` collects the decisions."""
     s = uow.session
     codes = {line["sku"] for e in envelopes for line in e.payload["lines"]}
-    known = set(s.execute(select(skus.c.code).where(skus.c.code.in_(codes))).scalars())
+    known = set(s.execute(_KNOWN_SKUS, {"p_codes": sorted(codes)}).scalars())
     for e in envelopes:
         unknown = {line["sku"] for line in e.payload["lines"]} - known
         if unknown:
             raise NotFound(f"order {e.payload['order_id']} has unknown SKU(s): {sorted(unknown)}")
     stock.lock(s, codes)
     free: dict[str, dict[str, int]] = {}  # sku -> warehouse -> free units, taken from as planned
-    for r in s.execute(select(stock_levels.c.sku, stock_levels.c.warehouse,
-                              stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held)
-                       .where(stock_levels.c.sku.in_(codes))):
+    for r in s.execute(_FREE, {"p_codes": sorted(codes)}):
         free.setdefault(r[0], {})[r[1]] = int(r[2])
     rules = catalog.allocation_rules(s)
     now = clock.now()
@@ -160,15 +176,12 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
         if decided is not None:
             decided.append(decision)
     for (sku, warehouse), qty in sorted(demand.items()):
-        won = s.execute(update(stock_levels)
-                        .where(stock_levels.c.sku == sku, stock_levels.c.warehouse == warehouse,
-                               stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held >= qty)
-                        .values(reserved=stock_levels.c.reserved + qty)).rowcount
+        won = s.execute(_RESERVE_LEVEL, {"p_sku": sku, "p_warehouse": warehouse, "p_quantity": qty}).rowcount
         if not won:  # the rows are locked: only a bug in the plan gets here, and it must not oversell
             raise Conflict(f"{sku} in {warehouse} has fewer than the {qty} units the batch planned to reserve")
-    s.execute(reservations.insert(), reservation_rows)
+    s.execute(_INSERT_RESERVATIONS, reservation_rows)
     if allocation_rows:
-        s.execute(allocations.insert(), allocation_rows)
+        s.execute(_INSERT_ALLOCATIONS, allocation_rows)
     s.execute(allocation_decisions.insert(), decision_rows)
     for e, answer in zip(envelopes, answers, strict=True):
         with on_behalf_of(uow, e):
@@ -343,11 +356,30 @@ def pick(uow: UnitOfWork, order_id: str, line_no: int, warehouse: str, bin_code:
             "serial": scanned["serial"], "picked": already + quantity, "reserved": allocated}
 
 
+# A shipment's statements, built once (values at execute, p_* parameters): building them per line with
+# literal values, and their cache keys, cost more CPU than running them.
+_PICKED = (select(picks).where(picks.c.order_id == bindparam("p_order_id"), picks.c.line_no == bindparam("p_line_no"),
+                               picks.c.warehouse == bindparam("p_warehouse")).order_by(picks.c.id))
+_SKUS_OF_ORDERS = select(reservations.c.sku).distinct().where(
+    reservations.c.order_id.in_(bindparam("p_order_ids", expanding=True)))
+_LINE_SKUS = select(reservations.c.line_no, reservations.c.sku).where(reservations.c.order_id == bindparam("p_order_id"))
+_LINE = select(reservations).where(reservations.c.order_id == bindparam("p_order_id"),
+                                   reservations.c.line_no == bindparam("p_line_no"))
+_LINE_ALLOCATIONS = (select(allocations).where(allocations.c.order_id == bindparam("p_order_id"),
+                                               allocations.c.line_no == bindparam("p_line_no"))
+                     .order_by(allocations.c.warehouse))
+_ALLOCATION_COST = update(allocations).where(allocations.c.order_id == bindparam("p_order_id"),
+                                             allocations.c.line_no == bindparam("p_line_no"),
+                                             allocations.c.warehouse == bindparam("p_warehouse"))
+_LINE_ISSUED = update(reservations).where(reservations.c.order_id == bindparam("p_order_id"),
+                                          reservations.c.line_no == bindparam("p_line_no"))
+_PICKS_DONE = picks.delete().where(picks.c.order_id == bindparam("p_order_id"))
+
+
 def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: int) -> list[Piece]:
     """What leaves for an allocation: the picker's scans first, the rest by the picking rules."""
     picked = [Piece(p.bin, p.lot, p.serial, int(p.quantity)) for p in s.execute(
-        select(picks).where(picks.c.order_id == order_id, picks.c.line_no == line_no, picks.c.warehouse == warehouse)
-        .order_by(picks.c.id))]
+        _PICKED, {"p_order_id": order_id, "p_line_no": line_no, "p_warehouse": warehouse})]
     for p in picked:  # a lot put on hold (or expired) since it was picked does not leave for a sale
         if p.lot and not stock.lot_usable(s, item.code, p.lot, clock.today()):
             raise Conflict(f"order {order_id} line {line_no}: picked lot {p.lot} of {item.code} is held or expired; "
@@ -372,8 +404,7 @@ def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: 
 def lock_for_shipment(uow: UnitOfWork, order_ids) -> None:
     """Lock the balance rows of every SKU these orders reserved, in SKU order, before shipping any."""
     s = uow.session
-    stock.lock(s, s.execute(select(reservations.c.sku).distinct()
-                            .where(reservations.c.order_id.in_(set(order_ids)))).scalars())
+    stock.lock(s, s.execute(_SKUS_OF_ORDERS, {"p_order_ids": sorted(set(order_ids))}).scalars())
 
 
 def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
@@ -382,35 +413,28 @@ def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     order_id, now = payload["order_id"], clock.now()
     ctx = Context(f"order:{order_id}", envelope.actor, now, f"order {order_id}", "sale")
     issued = []
-    skus_of = dict(s.execute(select(reservations.c.line_no, reservations.c.sku)
-                             .where(reservations.c.order_id == order_id)).all())
+    skus_of = dict(s.execute(_LINE_SKUS, {"p_order_id": order_id}).all())
     stock.lock(s, skus_of.values())
     # lock balance rows in SKU order, as reservations do, so concurrent shipments cannot deadlock
     for line in sorted(payload["lines"], key=lambda l: (skus_of.get(l["line_no"], ""), l["line_no"])):
-        held = s.execute(select(reservations).where(reservations.c.order_id == order_id,
-                                                    reservations.c.line_no == line["line_no"])).first()
+        at_line = {"p_order_id": order_id, "p_line_no": line["line_no"]}
+        held = s.execute(_LINE, at_line).first()
         if held is None:
             raise PredecessorMissing(f"order {order_id} line {line['line_no']} has no reservation yet")
         if held.status != domain.RESERVED:
             raise Conflict(f"order {order_id} line {line['line_no']} is {held.status}, not reserved")
         item, line_cost = catalog.sku_row(s, held.sku), Decimal("0.00")
-        for a in s.execute(select(allocations).where(allocations.c.order_id == order_id,
-                                                     allocations.c.line_no == line["line_no"])
-                           .order_by(allocations.c.warehouse)).all():
+        for a in s.execute(_LINE_ALLOCATIONS, at_line).all():
             qty = int(a.quantity)
             pieces = _pieces_for(s, order_id, line["line_no"], item, a.warehouse, qty)
             cost = costing.total(costing.take(s, held.sku, a.warehouse, qty, item.costing))
             stock.take(s, ctx, "issue", held.sku, a.warehouse, pieces, cost, reserved=qty)
-            s.execute(update(allocations).where(allocations.c.order_id == order_id,
-                                                allocations.c.line_no == line["line_no"],
-                                                allocations.c.warehouse == a.warehouse).values(cost=cost))
+            s.execute(_ALLOCATION_COST, {**at_line, "p_warehouse": a.warehouse, "cost": cost})
             issued.append({"line_no": line["line_no"], "sku": held.sku, "warehouse": a.warehouse, "quantity": qty,
                            "cost": str(cost)})
             line_cost += cost
-        s.execute(update(reservations).where(reservations.c.order_id == order_id,
-                                             reservations.c.line_no == line["line_no"])
-                  .values(status=domain.ISSUED, cost=line_cost))
-    s.execute(picks.delete().where(picks.c.order_id == order_id))
+        s.execute(_LINE_ISSUED, {**at_line, "status": domain.ISSUED, "cost": line_cost})
+    s.execute(_PICKS_DONE, {"p_order_id": order_id})
     issued.sort(key=lambda l: (l["line_no"], l["warehouse"]))
     signals.stock_moved(uow, {(l["sku"], l["warehouse"]) for l in issued})
     uow.emit(GoodsIssued(order_id=order_id, channel=payload.get("channel"), issued_at=now, lines=issued,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from contracts import LotExpiring, LotHoldChanged, LowStock, StockChanged
 from contracts.events import LotQuantity
@@ -33,21 +33,24 @@ def _signal(uow: UnitOfWork, places: set) -> None:
         _check_minimum(uow, sku, warehouse)
 
 
+_LEVELS = select(stock_levels).where(stock_levels.c.sku == bindparam("p_sku")).order_by(stock_levels.c.warehouse)
+_LIMIT = select(stock_limits).where(stock_limits.c.sku == bindparam("p_sku"),
+                                    stock_limits.c.warehouse == bindparam("p_warehouse"))  # both built once
+
+
 def announce(uow: UnitOfWork, skus) -> None:
     """stock_changed per SKU with what is available per warehouse and in all. Its sequence (per
     SKU) is the version of the quantity."""
     s = uow.session
     for sku in sorted(set(skus)):
-        levels = [stock.level_dict(r) for r in s.execute(select(stock_levels).where(stock_levels.c.sku == sku)
-                                                         .order_by(stock_levels.c.warehouse)).all()]
+        levels = [stock.level_dict(r) for r in s.execute(_LEVELS, {"p_sku": sku}).all()]
         uow.emit(StockChanged(sku=sku, levels=levels, available=sum(l["available"] for l in levels)),
                  aggregate_key("sku", sku))
 
 
 def _check_minimum(uow: UnitOfWork, sku: str, warehouse: str) -> None:
     s = uow.session
-    limit = s.execute(select(stock_limits).where(stock_limits.c.sku == sku,
-                                                 stock_limits.c.warehouse == warehouse)).first()
+    limit = s.execute(_LIMIT, {"p_sku": sku, "p_warehouse": warehouse}).first()
     if limit is None:
         return
     available = stock.level(s, sku, warehouse)["available"]

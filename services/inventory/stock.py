@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, func, or_, select, update
 
 from hubkit.db import dialect_insert
 from hubkit.errors import Conflict, NotFound
@@ -36,24 +36,74 @@ class Context:
     reason: str = ""
 
 
+# The statements every shipment runs are built once, their values given at execute (p_* parameters):
+# building them with literal values, and their cache keys, cost more CPU than running them.
+_LOCK = (select(stock_levels.c.sku).where(stock_levels.c.sku.in_(bindparam("p_skus", expanding=True)))
+         .order_by(stock_levels.c.sku, stock_levels.c.warehouse).with_for_update())
+_LOT_STATUS = select(lots.c.status).where(lots.c.sku == bindparam("p_sku"), lots.c.lot == bindparam("p_lot"))
+_BIN = select(bins.c.frozen_by).where(bins.c.warehouse == bindparam("p_warehouse"), bins.c.code == bindparam("p_bin"))
+_LEDGER = stock_movements.insert().returning(stock_movements.c.id)
+
+
+def _take_place():
+    qty = bindparam("p_quantity", type_=Integer)
+    return (update(place_stock)
+            .where(place_stock.c.sku == bindparam("p_sku"), place_stock.c.warehouse == bindparam("p_warehouse"),
+                   place_stock.c.bin == bindparam("p_bin"), place_stock.c.lot == bindparam("p_lot"),
+                   place_stock.c.quantity >= qty)
+            .values(quantity=place_stock.c.quantity - qty))
+
+
+def _take_level():
+    total, reserved = bindparam("p_total", type_=Integer), bindparam("p_reserved", type_=Integer)
+    held = bindparam("p_held", type_=Integer)
+    return (update(stock_levels)
+            .where(stock_levels.c.sku == bindparam("p_sku"), stock_levels.c.warehouse == bindparam("p_warehouse"),
+                   stock_levels.c.reserved >= reserved, stock_levels.c.held >= held,
+                   # the units that were not reserved must not be promised or held ones
+                   stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held
+                   >= bindparam("p_free_unheld", type_=Integer))
+            .values(on_hand=stock_levels.c.on_hand - total, reserved=stock_levels.c.reserved - reserved,
+                    held=stock_levels.c.held - held))
+
+
+def _choose(usable: bool):
+    query = (select(place_stock.c.bin, place_stock.c.lot, place_stock.c.quantity, lots.c.expires_on)
+             .select_from(place_stock.outerjoin(lots, and_(lots.c.sku == place_stock.c.sku,
+                                                           lots.c.lot == place_stock.c.lot)))
+             .join(bins, and_(bins.c.warehouse == place_stock.c.warehouse, bins.c.code == place_stock.c.bin),
+                   isouter=True)
+             .where(place_stock.c.sku == bindparam("p_sku"), place_stock.c.warehouse == bindparam("p_warehouse"),
+                    place_stock.c.quantity > 0, bins.c.frozen_by.is_(None))
+             # lots with an expiry first, soonest first; then by arrival
+             .order_by(lots.c.expires_on.is_(None), lots.c.expires_on, place_stock.c.received_at,
+                       place_stock.c.bin, place_stock.c.lot))
+    if usable:  # held lots and lots expired by then are never chosen (sales)
+        query = query.where(or_(lots.c.status.is_(None), lots.c.status == OK),
+                            or_(lots.c.expires_on.is_(None), lots.c.expires_on >= bindparam("p_usable_on")))
+    return query
+
+
+_TAKE_PLACE, _TAKE_LEVEL = _take_place(), _take_level()
+_CHOOSE = {False: _choose(False), True: _choose(True)}
+
+
 def lock(s, skus) -> None:
     """Lock the balance rows of every SKU a document touches, in SKU order, before changing any
     (and before its cost layers): documents and reservations then cannot deadlock one another."""
-    s.execute(select(stock_levels.c.sku).where(stock_levels.c.sku.in_(sorted(set(skus))))
-              .order_by(stock_levels.c.sku, stock_levels.c.warehouse).with_for_update()).all()
+    s.execute(_LOCK, {"p_skus": sorted(set(skus))}).all()
 
 
 def lot_is_held(s, sku: str, lot: str) -> bool:
     if not lot:
         return False
-    return s.execute(select(lots.c.status).where(lots.c.sku == sku, lots.c.lot == lot)).scalar() in (QUARANTINED,
-                                                                                                         EXPIRED)
+    return s.execute(_LOT_STATUS, {"p_sku": sku, "p_lot": lot}).scalar() in (QUARANTINED, EXPIRED)
 
 
 def check_bin_open(s, warehouse: str, bin_code: str, frozen_ok: bool = False) -> str | None:
     """A bin must exist (the unnamed bin '' always does) and not be frozen by a count, unless
     `frozen_ok`; returns the count that froze it."""
-    row = s.execute(select(bins.c.frozen_by).where(bins.c.warehouse == warehouse, bins.c.code == bin_code)).first()
+    row = s.execute(_BIN, {"p_warehouse": warehouse, "p_bin": bin_code}).first()
     if row is None:
         if bin_code == "":
             return None
@@ -108,11 +158,8 @@ def take(s, ctx: Context, kind: str, sku: str, warehouse: str, pieces: list[Piec
     held_units, first = 0, None
     for piece, share in zip(pieces, shares(value, [p.quantity for p in pieces])):
         check_bin_open(s, warehouse, piece.bin)
-        took = s.execute(update(place_stock)
-                         .where(place_stock.c.sku == sku, place_stock.c.warehouse == warehouse,
-                                place_stock.c.bin == piece.bin, place_stock.c.lot == piece.lot,
-                                place_stock.c.quantity >= piece.quantity)
-                         .values(quantity=place_stock.c.quantity - piece.quantity)).rowcount
+        took = s.execute(_TAKE_PLACE, {"p_sku": sku, "p_warehouse": warehouse, "p_bin": piece.bin,
+                                       "p_lot": piece.lot, "p_quantity": piece.quantity}).rowcount
         if not took:
             raise Conflict(f"{sku} in {warehouse} bin {piece.bin or '(unnamed)'} lot {piece.lot or '-'} holds fewer "
                            f"than {piece.quantity} units")
@@ -130,14 +177,8 @@ def take(s, ctx: Context, kind: str, sku: str, warehouse: str, pieces: list[Piec
     if not update_level:
         return first
     free = total - reserved
-    took = s.execute(update(stock_levels)
-                     .where(stock_levels.c.sku == sku, stock_levels.c.warehouse == warehouse,
-                            stock_levels.c.reserved >= reserved, stock_levels.c.held >= held_units,
-                            # the units that were not reserved must not be promised or held ones
-                            stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held
-                            >= free - held_units)
-                     .values(on_hand=stock_levels.c.on_hand - total, reserved=stock_levels.c.reserved - reserved,
-                             held=stock_levels.c.held - held_units)).rowcount
+    took = s.execute(_TAKE_LEVEL, {"p_sku": sku, "p_warehouse": warehouse, "p_total": total, "p_reserved": reserved,
+                                   "p_held": held_units, "p_free_unheld": free - held_units}).rowcount
     if not took:
         raise Conflict(f"{sku} in {warehouse}: {free} units are not free to take (reserved for orders or held)",
                        [{"field": "quantity", "message": "more than the free stock"}])
@@ -157,12 +198,11 @@ def _count_expects(s, count_id: str, sku: str, piece: Piece) -> None:
 
 def _ledger(s, ctx: Context, kind: str, sku: str, warehouse: str, piece: Piece, quantity: int,
             value: Decimal) -> int:
-    return s.execute(stock_movements.insert().values(
+    return s.execute(_LEDGER, dict(
         kind=kind, document=ctx.document[:64], sku=sku, warehouse=warehouse, bin=piece.bin, lot=piece.lot,
         serial=piece.serial, reason=ctx.reason, quantity=quantity,
         unit_cost=unit_cost(abs(value) / abs(quantity)) if quantity else Decimal(0), value=value,
-        reference=(ctx.reference or ctx.document)[:128], actor=ctx.actor, occurred_at=ctx.at)
-        .returning(stock_movements.c.id)).scalar_one()
+        reference=(ctx.reference or ctx.document)[:128], actor=ctx.actor, occurred_at=ctx.at)).scalar_one()
 
 
 def shares(value: Decimal, weights: list) -> list[Decimal]:
@@ -186,25 +226,13 @@ def choose(s, sku: str, warehouse: str, quantity: int, *, lot: str = "", bin_cod
     choice. With `usable_on`, held lots and lots expired by then are never chosen (sales)."""
     if serial_tracked or serial_list:
         return _serial_pieces(s, sku, warehouse, quantity, serial_list or [], lot, bin_code, usable_on)
-    query = (select(place_stock.c.bin, place_stock.c.lot, place_stock.c.quantity, lots.c.expires_on)
-             .select_from(place_stock.outerjoin(lots, and_(lots.c.sku == place_stock.c.sku,
-                                                           lots.c.lot == place_stock.c.lot)))
-             .join(bins, and_(bins.c.warehouse == place_stock.c.warehouse, bins.c.code == place_stock.c.bin),
-                   isouter=True)
-             .where(place_stock.c.sku == sku, place_stock.c.warehouse == warehouse, place_stock.c.quantity > 0,
-                    bins.c.frozen_by.is_(None))
-             # lots with an expiry first, soonest first; then by arrival
-             .order_by(lots.c.expires_on.is_(None), lots.c.expires_on, place_stock.c.received_at,
-                       place_stock.c.bin, place_stock.c.lot))
+    query = _CHOOSE[usable_on is not None]
     if lot:
         query = query.where(place_stock.c.lot == lot)
     if bin_code is not None:
         query = query.where(place_stock.c.bin == bin_code)
-    if usable_on is not None:
-        query = query.where(or_(lots.c.status.is_(None), lots.c.status == OK),
-                            or_(lots.c.expires_on.is_(None), lots.c.expires_on >= usable_on))
     pieces, need = [], quantity
-    for row in s.execute(query).all():
+    for row in s.execute(query, {"p_sku": sku, "p_warehouse": warehouse, "p_usable_on": usable_on}).all():
         if need == 0:
             break
         taken = min(need, row.quantity)

@@ -205,26 +205,32 @@ def expire_reservation(uow: UnitOfWork, envelope: Envelope) -> bool:
     return False
 
 
+# a stock answer's statements, built once (values at execute): building them per answer cost more than running them
+_KNOWN_ID = select(orders.c.id).where(orders.c.id == bindparam("p_order_id"))
+_LINE_ANSWERED = update(order_lines).where(order_lines.c.order_id == bindparam("p_order_id"),
+                                           order_lines.c.line_no == bindparam("p_line_no"))
+_RESERVATIONS = select(order_lines.c.reservation).where(order_lines.c.order_id == bindparam("p_order_id"))
+_ANSWERED = update(orders).where(orders.c.id == bindparam("p_order_id"),
+                                 orders.c.status.notin_((domain.CANCELLED, domain.HELD)))
+
+
 def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:
     """stock_reserved / stock_short from inventory: set each line's reservation."""
     s, payload = uow.session, envelope.payload
     order_id = payload["order_id"]
-    if s.execute(select(orders.c.id).where(orders.c.id == order_id)).first() is None:
+    if s.execute(_KNOWN_ID, {"p_order_id": order_id}).first() is None:
         raise NotFound(f"order {order_id} is unknown")
     for line in payload["lines"]:
         status = line["status"]
         if status not in (domain.RESERVED, domain.BACKORDERED):
             raise InvalidArgument(f"unknown reservation status {status!r}")
-        s.execute(update(order_lines)
-                  .where(order_lines.c.order_id == order_id, order_lines.c.line_no == line["line_no"])
-                  .values(reservation=status, warehouse=line.get("warehouse")))
-    statuses = s.execute(select(order_lines.c.reservation)
-                         .where(order_lines.c.order_id == order_id)).scalars().all()
+        s.execute(_LINE_ANSWERED, {"p_order_id": order_id, "p_line_no": line["line_no"], "reservation": status,
+                                   "warehouse": line.get("warehouse")})
+    statuses = s.execute(_RESERVATIONS, {"p_order_id": order_id}).scalars().all()
     # a cancelled order stays cancelled (inventory releases what it had reserved); a held one stays held
     # until released, its lines updated so the release finds their answer
-    s.execute(update(orders).where(orders.c.id == order_id,
-                                   orders.c.status.notin_((domain.CANCELLED, domain.HELD))).values(
-        status=domain.order_status(list(statuses)), updated_by=envelope.actor, updated_at=clock.now()))
+    s.execute(_ANSWERED, {"p_order_id": order_id, "status": domain.order_status(list(statuses)),
+                          "updated_by": envelope.actor, "updated_at": clock.now()})
 
 
 _SHIP = (update(orders).where(orders.c.id == bindparam("order_id"), orders.c.status == domain.RESERVED)

@@ -110,6 +110,26 @@ def test_a_batch_applies_each_new_event_once_in_one_transaction(urls):
     db.dispose()
 
 
+def test_a_batch_of_distinct_aggregates_moves_only_the_positions_behind_it(urls):
+    """Each aggregate once in the batch (one upsert names the fresh events): an event at or behind its
+    aggregate's position is stale, one ahead of it or of a new aggregate is applied."""
+    components.migrate("order", urls["order"])
+    db = Database(urls["order"], order_metadata)
+    for seeded in (_reserved("x", 3), _reserved("z", 4), _reserved("w", 2)):
+        assert handle_once(db, "order", "test.distinct", seeded, lambda uow, e: None)
+    applied = []
+    batch = [_reserved("x", 2), _reserved("y", 1), _reserved("z", 5), _reserved("w", 2)]
+    outcomes = handle_many(db, "order", "test.distinct", batch,
+                           lambda uow, fresh: applied.extend((e.aggregate_id, e.sequence) for e in fresh))
+    assert outcomes == [False, True, True, False]
+    assert applied == [("y", 1), ("z", 5)]
+    positions = order_metadata.tables["inbox_positions"]
+    with db.reader() as s:
+        assert dict(s.execute(select(positions.c.aggregate_id, positions.c.last_sequence)
+                              .where(positions.c.consumer == "test.distinct")).all()) == {"x": 3, "y": 1, "z": 5, "w": 2}
+    db.dispose()
+
+
 def test_a_failing_batch_is_applied_one_event_at_a_time_and_only_the_culprit_fails(urls):
     components.migrate("order", urls["order"])
     db = Database(urls["order"], order_metadata)
