@@ -74,6 +74,8 @@ class RuleSetDoc(BaseModel):
     description: str = Field(default="", max_length=1000)
     otherwise: Literal["approve", "hold"] = "approve"
     otherwise_reason: str | None = Field(default=None, max_length=64)
+    # numbers the service reads besides the conditions (e.g. a window for its facts); it checks them
+    parameters: dict[str, int | float | str | bool] = Field(default_factory=dict, max_length=50)
     rules: list[Rule] = Field(default_factory=list, max_length=MAX_RULES)
 
 
@@ -218,6 +220,10 @@ def compile_rule_set(document: str | bytes | dict, facts: Facts, reasons: tuple[
                                  "message": f"one of {', '.join(reasons)}"})
         try:
             condition = rule_engine.Rule(rule.when, context=context)
+        except RecursionError:
+            problems.append({"field": f"rules[{i}].when", "rule": rule.id, "position": 0,
+                             "message": "at 0: does not parse: nested too deeply"})
+            continue
         except rule_engine.errors.EngineError as e:
             at, message = _condition_error(rule.when, e, context)
             problems.append({"field": f"rules[{i}].when", "rule": rule.id, "position": at,
@@ -275,7 +281,7 @@ def evaluate(rule_set: RuleSet, facts: Facts, values: dict) -> Decision:
         entry: dict[str, Any] = {"rule": rule.id, "facts": {n: _plain(seen[n]) for n in compiled.reads}}
         try:
             matched = bool(compiled.condition.matches(seen))
-        except rule_engine.errors.EngineError as e:
+        except (rule_engine.errors.EngineError, ArithmeticError, RecursionError) as e:
             matched, entry["error"] = False, str(e)
         entry["matched"] = matched
         decision.trace.append(entry)

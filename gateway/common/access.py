@@ -20,6 +20,8 @@ CUSTOMERS = frozenset({"sales", "finance", "admin"})
 FINANCE = frozenset({"finance", "admin"})
 STOCK_VALUE = frozenset({"warehouse", "purchasing", "finance", "admin"})
 WAREHOUSE = frozenset({"warehouse", "admin"})  # floor work: scanning, moves, counts, transfers
+REVIEW = frozenset({"sales", "finance", "admin"})  # review rule sets: read, validate, replay
+RULES = frozenset({"admin"})  # a rule set in force changes what every order goes through
 
 
 def allowed(roles: frozenset):

@@ -242,6 +242,8 @@ class Order(Reply):
 class FieldError(Reply):
     field: str
     message: str
+    rule: str | None = Field(None, description="a rule set's rule at fault (review)")
+    position: int | None = Field(None, description="where in the rule's expression (0-based character)")
 
 
 class Problem(Reply):

@@ -113,6 +113,13 @@ def order_status(reservations: list[str]) -> str:
     return BACKORDERED if BACKORDERED in reservations else RESERVED
 
 
+def customer_key(channel: str, buyer: dict) -> str | None:
+    """The buyer as review's customer facts name it (customer_terms, exposure, return rate); None
+    without the channel's buyer id."""
+    external_id = (buyer or {}).get("external_id")
+    return f"{channel}:{external_id}"[:128] if external_id else None
+
+
 def validate_shipment(carrier: str, tracking_number: str) -> None:
     errors = FieldErrors()
     if not carrier or not CODE.match(carrier) or len(carrier) > 32:

@@ -11,7 +11,7 @@ from hubkit import commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors, HubError
 from hubkit.intake import Backlog, IntakeState
-from services.order import domain, handlers, receivables
+from services.order import domain, handlers, receivables, review_api
 from services.order.models import metadata
 
 rpc = grpc_server.rpc("order")
@@ -188,8 +188,10 @@ def main(settings) -> None:
     REGISTRY.register(OrdersByStatus(db))
     backlog = Backlog(settings.intake_watermarks, lambda: handlers.awaiting_inventory(db),
                       settings.intake_refresh_seconds, report=_report_intake)
-    grpc_server.serve("order", settings.grpc_port,
-                      lambda server: pb_grpc.add_OrderServiceServicer_to_server(OrderServicer(db, backlog), server))
+    def register(server):
+        pb_grpc.add_OrderServiceServicer_to_server(OrderServicer(db, backlog), server)
+        review_api.register(server, db)
+    grpc_server.serve("order", settings.grpc_port, register)
 
 
 def _report_intake(state: IntakeState) -> None:
