@@ -193,7 +193,7 @@ def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[
             "customer_tier": term.tier if term else "",
             "has_credit_limit": bool(term is not None and term.credit_limit is not None),
             "credit_limit": term.credit_limit if term is not None and term.credit_limit is not None else Decimal(0),
-            "exposure": Decimal(exposure.get(key, 0)) / 100 if key else o.total,
+            "exposure": Decimal(exposure.get(key, 0)).scaleb(-2) if key else o.total,  # summed as cents
             "customer_orders": n_orders, "customer_returns": n_returns,
             "return_rate": (Decimal(n_returns) / n_orders).quantize(Decimal("0.0001")) if n_orders else Decimal(0),
             "stock_covers": bool(own) and all(l.reservation == domain.RESERVED for l in own),

@@ -64,13 +64,16 @@ class Outcome(Reply):
     outcome: str
     reason: str | None
     rule: str | None
-    rule_set_version: int | None = None
+
+
+class PastOutcome(Outcome):
+    rule_set_version: int
 
 
 class ReplayDifference(Reply):
     order_id: str
     decided_at: str
-    was: Outcome
+    was: PastOutcome
     would: Outcome
 
 
