@@ -24,6 +24,11 @@ class Conflict(HubError):
     code = "conflict"
 
 
+class PermissionDenied(HubError):
+    """The caller's role may not do this to this document (a finance hold released by sales)."""
+    code = "permission_denied"
+
+
 class FieldErrors:
     """Collects every problem with a request before refusing it, so one answer lists them all."""
 

@@ -16,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from hubkit import logging as hublog
 from hubkit import metrics
 from hubkit.db import once_more_if_disconnected
-from hubkit.errors import Conflict, HubError, InvalidArgument, NotFound
+from hubkit.errors import Conflict, HubError, InvalidArgument, NotFound, PermissionDenied
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ STATUS_FOR = {  # the one table: domain error -> gRPC status
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
     Conflict: grpc.StatusCode.FAILED_PRECONDITION,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 

@@ -80,9 +80,23 @@ def returned_amounts(line, quantity: int) -> dict[str, Decimal]:
 
 
 CANCELLED = "cancelled"
+HELD = "held"  # order status while a hold is open: see order_status and services.order.holds
 # What a channel may say about an order (its own states are mapped to these by the connectors).
 CHANNEL_STATUSES = ("awaiting_payment", "paid", "shipped", "completed", "cancelled")
-OPEN = (PENDING, RESERVED, BACKORDERED)  # not shipped, not cancelled: can still be cancelled
+OPEN = (PENDING, RESERVED, BACKORDERED, HELD)  # not shipped, not cancelled: can still be cancelled
+
+# Why an order is held: a closed set, so the review queue can be filtered and counted by it.
+HOLD_REASONS = (
+    "needs_review",      # a review rule wants a person to look at it
+    "finance_approval",  # credit, amount or payment: only the finance role may release it
+    "address_check",     # the shipping address is incomplete or suspicious
+    "fraud_suspicion",
+    "out_of_stock",      # waiting for goods the operator wants to ship together
+    "double_check",      # a second pair of eyes before it leaves
+    "manual",            # an operator held it for a reason in the note
+)
+RELEASED, REJECTED = "released", "rejected"  # how a hold ends (order_holds.outcome)
+MAX_NOTE = 500
 
 
 @dataclass(frozen=True)
@@ -106,8 +120,21 @@ def validate_channel(co: ChannelOrder) -> None:
     validate(co.order)
 
 
-def order_status(reservations: list[str]) -> str:
-    """pending until inventory answered every line; backordered if any line is short."""
+def order_status(reservations: list[str], held: bool = False) -> str:
+    """The status of an open order: held while any hold is open (its lines keep what they reserved,
+    and inventory's answers still update them); otherwise pending until inventory answered every
+    line, backordered if any line is short, else reserved.
+
+    The state machine (every transition audited in order_audit; any other is a 409 that changes nothing):
+
+        pending | reserved | backordered --hold--> held         (the reservation stays)
+        held --release of its last open hold--> pending | reserved | backordered (from the lines)
+        held --reject--> cancelled                               (stock released: order_cancelled)
+        pending | reserved | backordered | held --cancel--> cancelled (open holds closed as rejected)
+        reserved --ship--> shipped --return--> returned
+    """
+    if held:
+        return HELD
     if PENDING in reservations:
         return PENDING
     return BACKORDERED if BACKORDERED in reservations else RESERVED
@@ -118,6 +145,15 @@ def customer_key(channel: str, buyer: dict) -> str | None:
     without the channel's buyer id."""
     external_id = (buyer or {}).get("external_id")
     return f"{channel}:{external_id}"[:128] if external_id else None
+
+
+def validate_hold(reason: str, note: str) -> None:
+    errors = FieldErrors()
+    if reason not in HOLD_REASONS:
+        errors.add("reason", f"one of {', '.join(HOLD_REASONS)}")
+    if len(note or "") > MAX_NOTE:
+        errors.add("note", f"at most {MAX_NOTE} characters")
+    errors.raise_if_any("the hold is invalid")
 
 
 def validate_shipment(carrier: str, tracking_number: str) -> None:

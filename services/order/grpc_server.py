@@ -11,7 +11,7 @@ from hubkit import commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors, HubError
 from hubkit.intake import Backlog, IntakeState
-from services.order import domain, handlers, receivables, review_api
+from services.order import domain, handlers, holds, receivables, review_api
 from services.order.models import metadata
 
 rpc = grpc_server.rpc("order")
@@ -37,7 +37,19 @@ def order_to_proto(o: dict) -> pb.Order:
         created_at=as_utc(o["created_at"]).isoformat(), updated_at=as_utc(o["updated_at"]).isoformat(),
         carrier=o["carrier"] or "", tracking_number=o["tracking_number"] or "",
         shipped_at=as_utc(o["shipped_at"]).isoformat() if o["shipped_at"] else "",
-        exchange_rate=format(o["exchange_rate"].normalize(), "f") if o["exchange_rate"] is not None else "")
+        exchange_rate=format(o["exchange_rate"].normalize(), "f") if o["exchange_rate"] is not None else "",
+        holds=[hold_to_proto(h) for h in o.get("holds", ())])
+
+
+def hold_to_proto(h: dict) -> pb.Hold:
+    return pb.Hold(id=h["id"], reason=h["reason"], rule=h["rule"] or "", note=h["note"], placed_by=h["placed_by"],
+                   placed_at=as_utc(h["placed_at"]).isoformat(), released_by=h["released_by"] or "",
+                   released_at=as_utc(h["released_at"]).isoformat() if h["released_at"] else "",
+                   outcome=h["outcome"] or "", outcome_note=h["outcome_note"] or "")
+
+
+def address_from_proto(msg: pb.Address) -> dict:
+    return {f.name: v for f, v in msg.ListFields()}
 
 
 def command_from_proto(request: pb.PlaceOrderRequest) -> domain.PlaceOrder:
@@ -145,6 +157,64 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
     def _ship(uow: UnitOfWork, item: pb.ShipOrderRequest) -> dict:
         return {"order": order_to_proto(handlers.ship_order(uow, item.order_id, item.carrier, item.tracking_number))}
 
+    # -- holds and the operator's actions (every one audited; wrong state: FAILED_PRECONDITION) ----------
+    def _act(self, context, command: str, apply) -> pb.OrderActionResponse:
+        """One action, answered once per command id (an Idempotency-Key at the gateway)."""
+        actor, correlation_id = grpc_server.caller(context)
+        with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
+            return commands.once(uow, context, pb.OrderActionResponse, lambda: apply(uow), f"order.{command}")
+
+    @rpc
+    def HoldOrder(self, request, context):
+        def apply(uow):
+            hold_id, _ = holds.place(uow, request.order_id, request.reason, note=request.note)
+            return pb.OrderActionResponse(order=order_to_proto(handlers.read_order(uow.session, request.order_id)),
+                                          hold_id=hold_id)
+        return self._act(context, "HoldOrder", apply)
+
+    @rpc
+    def ReleaseHold(self, request, context):
+        return self._act(context, "ReleaseHold", lambda uow: pb.OrderActionResponse(
+            order=order_to_proto(self._release(uow, request))))
+
+    @rpc
+    def RejectOrder(self, request, context):
+        return self._act(context, "RejectOrder", lambda uow: pb.OrderActionResponse(order=order_to_proto(
+            handlers.reject_order(uow, request.order_id, request.note, request.finance))))
+
+    @rpc
+    def CancelOrder(self, request, context):
+        return self._act(context, "CancelOrder", lambda uow: pb.OrderActionResponse(order=order_to_proto(
+            handlers.cancel_order(uow, request.order_id, request.note, request.finance))))
+
+    @rpc
+    def ChangeShippingAddress(self, request, context):
+        return self._act(context, "ChangeShippingAddress", lambda uow: pb.OrderActionResponse(order=order_to_proto(
+            handlers.change_shipping_address(uow, request.order_id, address_from_proto(request.shipping_address),
+                                             request.note))))
+
+    @rpc
+    def ReleaseHolds(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
+            results = [self._one(uow, pb.OrderActionResult,
+                                 lambda u, item: {"order": order_to_proto(self._release(u, item))}, item)
+                       for item in request.items]
+        return pb.OrderActionsResponse(results=results)
+
+    @rpc
+    def RejectOrders(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
+            results = [self._one(uow, pb.OrderActionResult, lambda u, item: {"order": order_to_proto(
+                handlers.reject_order(u, item.order_id, item.note, item.finance))}, item) for item in request.items]
+        return pb.OrderActionsResponse(results=results)
+
+    @staticmethod
+    def _release(uow: UnitOfWork, item: pb.ReleaseHoldRequest) -> dict:
+        holds.release(uow, item.order_id, item.note, item.hold_id, item.finance)
+        return handlers.read_order(uow.session, item.order_id)
+
     @rpc
     def GetReceivables(self, request, context):
         return pb.GetReceivablesResponse(receivables=[
@@ -166,7 +236,8 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
 
     @rpc
     def ListOrders(self, request, context):
-        found, token = handlers.list_orders(self.db, request.status, request.page_size, request.page_token)
+        found, token = handlers.list_orders(self.db, request.status, request.page_size, request.page_token,
+                                            request.reason)
         return pb.ListOrdersResponse(orders=[order_to_proto(o) for o in found], next_page_token=token)
 
 

@@ -17,8 +17,8 @@ from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.sql import once_per_dialect
-from services.order import domain, review
-from services.order.models import order_lines, order_return_lines, order_returns, orders
+from services.order import domain, holds, review
+from services.order.models import order_holds, order_lines, order_return_lines, order_returns, orders
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def _place(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, dict | None]:
     # the row as read back: the columns left to their defaults, the JSON columns parsed
     order.update(buyer=json.loads(buyer), shipping_address=json.loads(address),
                  carrier=None, tracking_number=None, shipped_at=None, channel_version=0, channel_status=None,
-                 lines=[{**l, "warehouse": None, "returned_quantity": 0} for l in lines])
+                 lines=[{**l, "warehouse": None, "returned_quantity": 0} for l in lines], holds=[])
     return order_id, order
 
 
@@ -113,20 +113,75 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder) -> tuple[str |
     return row.id, "updated"
 
 
-def _cancel(uow: UnitOfWork, order_id: str, now) -> bool:
+def _cancel(uow: UnitOfWork, order_id: str, now, note: str = "", finance: bool = True) -> bool:
     """Cancel an order that has not shipped and emit order_cancelled (inventory releases what it
-    reserved). One conditional update, so a concurrent shipment or cancel wins cleanly: False, and
-    nothing emitted, when the order was no longer open."""
+    reserved); its open holds are closed as rejected. One conditional update, so a concurrent shipment
+    or cancel wins cleanly: False, and nothing emitted, when the order was no longer open."""
     s = uow.session
     cancelled = changed(s, update(orders).where(orders.c.id == order_id, orders.c.status.in_(domain.OPEN))
                           .values(status=domain.CANCELLED, updated_at=now, updated_by=uow.actor))
     if not cancelled:
         return False
+    holds.close_for_cancel(uow, order_id, note, finance)
     lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()
     uow.emit(OrderCancelled(order_id=order_id, cancelled_at=now,
                             lines=[OrderLineRef(line_no=l.line_no, sku=l.sku, quantity=l.quantity) for l in lines]),
              order_id)
     return True
+
+
+def cancel_order(uow: UnitOfWork, order_id: str, note: str = "", finance: bool = False) -> dict:
+    """An operator cancels an order not yet shipped (pending, reserved, backordered or held): order_cancelled,
+    inventory releases what it reserved, its open holds are closed as rejected. A second cancel, or one
+    after shipment, is a Conflict that changes nothing (a retry with its Idempotency-Key gets the first
+    answer from the gateway). Returns the order as read_order gives it."""
+    _validate_note(note)
+    status = _status(uow.session, order_id)
+    if not _cancel(uow, order_id, clock.now(), note, finance):
+        raise Conflict(f"order {order_id} is {status}; only an order not yet shipped or cancelled can be cancelled")
+    holds.audit(uow, order_id, "cancel", note, status_before=status)
+    return read_order(uow.session, order_id)
+
+
+def reject_order(uow: UnitOfWork, order_id: str, note: str = "", finance: bool = False) -> dict:
+    """Reject a held order: it is cancelled as cancel_order cancels it. An order that is not held is a
+    Conflict that changes nothing."""
+    _validate_note(note)
+    status = _status(uow.session, order_id)
+    if status != domain.HELD:
+        raise Conflict(f"order {order_id} is {status}; only a held order can be rejected")
+    if not _cancel(uow, order_id, clock.now(), note, finance):
+        raise Conflict(f"order {order_id} is no longer held")
+    return read_order(uow.session, order_id)
+
+
+def change_shipping_address(uow: UnitOfWork, order_id: str, address: dict, note: str = "") -> dict:
+    """A new shipping address for an order not yet shipped or cancelled (audited with the old one).
+    The channel's next version of the order sets it again, as before."""
+    _validate_note(note)
+    s = uow.session
+    old = s.execute(select(orders.c.shipping_address, orders.c.status).where(orders.c.id == order_id)).first()
+    if old is None:
+        raise NotFound(f"order {order_id} not found")
+    new = json.dumps(address, ensure_ascii=False)
+    if not changed(s, update(orders).where(orders.c.id == order_id, orders.c.status.in_(domain.OPEN))
+                   .values(shipping_address=new, updated_by=uow.actor, updated_at=clock.now())):
+        raise Conflict(f"order {order_id} is {old.status}; the address of a shipped or cancelled order is final")
+    holds.audit(uow, order_id, "edit_address", note, old=json.loads(old.shipping_address), new=address)
+    return read_order(s, order_id)
+
+
+def _status(s, order_id: str) -> str:
+    status = s.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar()
+    if status is None:
+        raise NotFound(f"order {order_id} not found")
+    return status
+
+
+def _validate_note(note: str) -> None:
+    if len(note or "") > domain.MAX_NOTE:
+        raise InvalidArgument("the note is too long", [{"field": "note",
+                                                        "message": f"at most {domain.MAX_NOTE} characters"}])
 
 
 def expire_reservation(uow: UnitOfWork, envelope: Envelope) -> bool:
@@ -165,8 +220,10 @@ def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:
                          .where(order_lines.c.order_id == order_id)).scalars().all()
     # reviewed once inventory has answered (stock_covers is known), the batch's orders together
     uow.gather("order.review", lambda ids: review.review_answered(uow, ids)).add(order_id)
-    # a cancelled order stays cancelled; inventory releases what it had reserved
-    s.execute(update(orders).where(orders.c.id == order_id, orders.c.status != domain.CANCELLED).values(
+    # a cancelled order stays cancelled (inventory releases what it had reserved); a held one stays held
+    # until released, its lines updated so the release finds their answer
+    s.execute(update(orders).where(orders.c.id == order_id,
+                                   orders.c.status.notin_((domain.CANCELLED, domain.HELD))).values(
         status=domain.order_status(list(statuses)), updated_by=envelope.actor, updated_at=clock.now()))
 
 
@@ -197,6 +254,8 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
             return read_order(s, order_id)  # this very shipment, asked again
         if order.shipped_at is not None:
             raise Conflict(f"order {order_id} has already shipped")
+        if order.status == domain.HELD:
+            raise Conflict(f"order {order_id} is held for review; release its holds before it ships")
         raise Conflict(f"order {order_id} is {order.status}; only a fully reserved order can ship")
     lines = s.execute(_LINES, {"order_id": order_id}).all()
     uow.emit(OrderShipped(
@@ -205,7 +264,7 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
         shipped_at=now, total=order.total, **_conversion(order),
         lines=[SoldLine(line_no=l.line_no, sku=l.sku, quantity=l.quantity, unit_price=l.unit_price, amount=l.amount,
                         warehouse=l.warehouse) for l in lines]), order_id)
-    return _as_dict(order, lines)
+    return _as_dict(order, lines, holds.holds_of(s, [order_id]).get(order_id))  # a released hold stays on it
 
 
 def _conversion(order) -> dict:
@@ -268,11 +327,12 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
 
 
 # -- queries ---------------------------------------------------------------
-def _as_dict(row, lines) -> dict:
+def _as_dict(row, lines, held: list | None = None) -> dict:
     order = dict(row._mapping)
     order["buyer"] = json.loads(order["buyer"])
     order["shipping_address"] = json.loads(order["shipping_address"])
     order["lines"] = [dict(l._mapping) for l in lines]
+    order["holds"] = held or []
     return order
 
 
@@ -289,23 +349,37 @@ def read_order(s, order_id: str) -> dict:
     row = s.execute(_ORDER, {"order_id": order_id}).first()
     if row is None:
         raise NotFound(f"order {order_id} not found")
-    return _as_dict(row, s.execute(_LINES, {"order_id": order_id}).all())
+    return _as_dict(row, s.execute(_LINES, {"order_id": order_id}).all(), holds.holds_of(s, [order_id]).get(order_id))
 
 
-def list_orders(db: Database, status: str = "", page_size: int = 50, page_token: str = "") -> tuple[list, str]:
-    """Newest first, keyset-paged by (created_at, id)."""
+def list_orders(db: Database, status: str = "", page_size: int = 50, page_token: str = "",
+                reason: str = "") -> tuple[list, str]:
+    """Newest first, keyset-paged by (created_at, id). The review queue (status held, or a hold reason:
+    orders with an open hold of that reason) is oldest first, the order it is worked in."""
     page_size = max(1, min(page_size or 50, 500))
-    query = select(orders).order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(page_size + 1)
+    if reason and reason not in domain.HOLD_REASONS:
+        raise InvalidArgument("unknown hold reason", [{"field": "reason",
+                                                       "message": f"one of {', '.join(domain.HOLD_REASONS)}"}])
+    queue = status == domain.HELD or bool(reason)
+    order_by = (orders.c.created_at, orders.c.id) if queue else (orders.c.created_at.desc(), orders.c.id.desc())
+    query = select(orders).order_by(*order_by).limit(page_size + 1)
     if status:
         query = query.where(orders.c.status == status)
+    if reason:
+        query = query.where(orders.c.id.in_(select(order_holds.c.order_id).where(
+            order_holds.c.reason == reason, order_holds.c.released_at.is_(None))))
     if page_token:
         try:
             created_at, last_id = json.loads(base64.urlsafe_b64decode(page_token))
             created_at = datetime.fromisoformat(created_at)
         except (ValueError, TypeError):
             raise InvalidArgument("invalid page token", [{"field": "page_token", "message": "invalid"}])
-        query = query.where((orders.c.created_at < created_at) |
-                            ((orders.c.created_at == created_at) & (orders.c.id < last_id)))
+        if queue:
+            query = query.where((orders.c.created_at > created_at) |
+                                ((orders.c.created_at == created_at) & (orders.c.id > last_id)))
+        else:
+            query = query.where((orders.c.created_at < created_at) |
+                                ((orders.c.created_at == created_at) & (orders.c.id < last_id)))
     with db.reader() as s:
         rows = s.execute(query).all()
         more = len(rows) > page_size
@@ -313,6 +387,7 @@ def list_orders(db: Database, status: str = "", page_size: int = 50, page_token:
         ids = [r.id for r in rows]
         lines = s.execute(select(order_lines).where(order_lines.c.order_id.in_(ids))
                           .order_by(order_lines.c.line_no)).all() if ids else []
+        held = holds.holds_of(s, ids)
     by_order: dict[str, list] = {}
     for line in lines:
         by_order.setdefault(line.order_id, []).append(line)
@@ -320,7 +395,7 @@ def list_orders(db: Database, status: str = "", page_size: int = 50, page_token:
     if more:
         last = rows[-1]
         token = base64.urlsafe_b64encode(json.dumps([as_utc(last.created_at).isoformat(), last.id]).encode()).decode()
-    return [_as_dict(r, by_order.get(r.id, [])) for r in rows], token
+    return [_as_dict(r, by_order.get(r.id, []), held.get(r.id)) for r in rows], token
 
 
 def count_by_status(db: Database) -> dict:

@@ -84,6 +84,37 @@ order_return_lines = Table(
     CheckConstraint("quantity > 0", name="quantity_positive"),
 )
 
+# Holds (services.order.holds): an order with an open hold (released_at null) is `held` and cannot ship.
+order_holds = Table(
+    "order_holds", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("order_id", String(32), ForeignKey("orders.id"), nullable=False, index=True),
+    Column("reason", String(32), nullable=False),  # one of domain.HOLD_REASONS
+    Column("rule", String(64)),                    # the review rule that placed it; null: an operator
+    Column("note", String(500), nullable=False),
+    Column("placed_by", String(64), nullable=False),
+    Column("placed_at", DateTime(timezone=True), nullable=False),
+    Column("released_by", String(64)),
+    Column("released_at", DateTime(timezone=True)),
+    Column("outcome", String(16)),                 # released or rejected; null while open
+    Column("outcome_note", String(500)),           # why it was released or rejected
+    CheckConstraint("(released_at IS NULL) = (outcome IS NULL)", name="closed_with_outcome"),
+)
+
+# Every operator or rule action on an order's workflow (hold, release, reject, cancel, address edit):
+# who, when, why, and what changed.
+order_audit = Table(
+    "order_audit", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("order_id", String(32), ForeignKey("orders.id"), nullable=False, index=True),
+    Column("action", String(24), nullable=False),
+    Column("hold_id", String(32)),
+    Column("actor", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("note", String(500), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON: e.g. the status before and after, the old address
+)
+
 outbox.add_tables(metadata)
 inbox.add_tables(metadata)
 commands.add_tables(metadata)  # commands answered once per id (hubkit.commands)

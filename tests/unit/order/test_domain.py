@@ -62,3 +62,18 @@ def test_a_partial_return_takes_the_units_share_of_the_paid_amount():
     # 2 units paid 55.00 (listed at 30.00 each): one back reverses 27.50, not 30.00
     assert domain.returned_amounts(_Sold(2, "55.00"), 1) == {"amount": Decimal("27.50"),
                                                              "amount_returned_before": Decimal("0.00")}
+
+
+@pytest.mark.parametrize("lines", [[domain.PENDING], [domain.RESERVED], [domain.RESERVED, domain.BACKORDERED]])
+def test_an_open_hold_makes_any_open_order_held_whatever_its_lines(lines):
+    assert domain.order_status(lines, held=True) == domain.HELD
+    assert domain.order_status(lines) != domain.HELD
+    assert domain.HELD in domain.OPEN  # a held order can still be cancelled (rejected)
+
+
+@pytest.mark.parametrize("reason,note,field", [("because", "", "reason"), ("manual", "x" * 501, "note")])
+def test_a_hold_needs_a_known_reason_and_a_short_note(reason, note, field):
+    with pytest.raises(InvalidArgument) as refused:
+        domain.validate_hold(reason, note)
+    assert [f["field"] for f in refused.value.fields] == [field]
+    domain.validate_hold("finance_approval", "x" * 500)  # the longest note is fine

@@ -1,0 +1,138 @@
+"""Holds on PostgreSQL and SQLite (services.order.holds): a held order keeps its reservation and
+cannot ship; releasing its last hold gives it back the status its lines make; a reject cancels it
+(order_cancelled, inventory releases the stock); every action is audited; an action in the wrong
+state is a Conflict that changes nothing."""
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from hub import components
+from hubkit import clock
+from hubkit.db import Database, UnitOfWork
+from hubkit.envelope import Envelope
+from hubkit.errors import Conflict, InvalidArgument, PermissionDenied
+from services.order import domain, handlers, holds
+from services.order.models import metadata, order_audit, order_holds
+from tests.support import infra
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def pg_order_url():
+    prefix = f"{infra.session_name()}_oholds"
+    url = infra.create_databases(prefix, ["order"])["order"]
+    components.migrate("order", url)
+    yield url
+    infra.drop_databases(prefix, ["order"])
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def db(request, tmp_path):
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_order_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'order.db'}"
+        components.migrate("order", url)
+    database = Database(url, metadata, pool_size=4)
+    yield database
+    database.dispose()
+
+
+def uow(db, actor="ops"):
+    return UnitOfWork(db, "order", actor, "test")
+
+
+def placed(db, reservation=domain.RESERVED) -> str:
+    cmd = domain.PlaceOrder(channel="web", shop="s1", external_order_id=uuid.uuid4().hex[:20],
+                            lines=[domain.LineInput(sku="TEA", quantity=2, unit_price=Decimal("9.90"))])
+    with uow(db) as u:
+        order_id, _ = handlers.place_order(u, cmd)
+    with uow(db) as u:
+        handlers.apply_stock_answer(u, answer(order_id, reservation, "WH1"))
+    return order_id
+
+
+def answer(order_id, reservation, warehouse) -> Envelope:
+    return Envelope(type="stock_reserved", source="inventory", aggregate_id=order_id, sequence=1,
+                    correlation_id="c", actor="inventory",
+                    payload={"order_id": order_id,
+                             "lines": [{"line_no": 1, "status": reservation, "warehouse": warehouse}]})
+
+
+def status(db, order_id):
+    return handlers.get_order(db, order_id)["status"]
+
+
+def test_a_held_order_keeps_its_reservation_cannot_ship_and_ships_once_released(db):
+    order_id = placed(db)
+    with uow(db, "rules") as u:
+        hold_id, created = holds.place(u, order_id, "needs_review", note="amount over 5000", rule="big-amount")
+    assert created and status(db, order_id) == domain.HELD
+    assert handlers.get_order(db, order_id)["lines"][0]["reservation"] == domain.RESERVED
+    with uow(db) as u:  # the same rule again holds once
+        assert holds.place(u, order_id, "needs_review", rule="big-amount") == (hold_id, False)
+    with pytest.raises(Conflict, match="held"), uow(db) as u:
+        handlers.ship_order(u, order_id, "SF", "SF1234")
+    assert status(db, order_id) == domain.HELD
+    with uow(db, "alice") as u:
+        assert holds.release(u, order_id, "checked with the buyer") == {"status": domain.RESERVED,
+                                                                        "released": [hold_id]}
+    with db.reader() as s:
+        hold = s.execute(select(order_holds).where(order_holds.c.id == hold_id)).one()
+        actions = [(a["action"], a["actor"]) for a in holds.audit_of(s, order_id)]
+    assert (hold.outcome, hold.released_by, hold.outcome_note, hold.placed_by) == \
+        ("released", "alice", "checked with the buyer", "rules")
+    assert actions == [("hold", "rules"), ("release", "alice")]
+    with uow(db) as u:
+        assert handlers.ship_order(u, order_id, "SF", "SF1234")["status"] == domain.SHIPPED
+
+
+def test_release_waits_for_every_open_hold_and_a_finance_hold_needs_finance(db):
+    order_id = placed(db, domain.BACKORDERED)
+    with uow(db) as u:
+        first, _ = holds.place(u, order_id, "address_check")
+        finance, _ = holds.place(u, order_id, "finance_approval")
+    with uow(db) as u:
+        assert holds.release(u, order_id, hold_id=first) == {"status": domain.HELD, "released": [first]}
+    with pytest.raises(PermissionDenied), uow(db) as u:
+        holds.release(u, order_id)
+    with uow(db) as u:
+        assert holds.release(u, order_id, finance=True)["status"] == domain.BACKORDERED
+    with pytest.raises(Conflict, match="no open hold"), uow(db) as u:  # nothing left to release
+        holds.release(u, order_id)
+
+
+def test_a_stock_answer_while_held_updates_the_lines_and_the_release_finds_it(db):
+    order_id = placed(db, domain.BACKORDERED)
+    with uow(db) as u:
+        holds.place(u, order_id, "manual", note="call the buyer")
+    with uow(db) as u:
+        handlers.apply_stock_answer(u, answer(order_id, domain.RESERVED, "WH2"))
+    assert status(db, order_id) == domain.HELD
+    with uow(db) as u:
+        assert holds.release(u, order_id)["status"] == domain.RESERVED
+
+
+def test_a_cancel_closes_the_holds_as_rejected_and_a_closed_order_cannot_be_held(db):
+    order_id = placed(db)
+    with uow(db) as u:
+        hold_id, _ = holds.place(u, order_id, "fraud_suspicion")
+    with uow(db, "bob") as u:
+        assert handlers._cancel(u, order_id, clock.now(), "fraud confirmed")
+    with db.reader() as s:
+        hold = s.execute(select(order_holds).where(order_holds.c.id == hold_id)).one()
+        audited = s.execute(select(func.count()).select_from(order_audit)
+                            .where(order_audit.c.order_id == order_id)).scalar()
+    assert (hold.outcome, hold.released_by) == ("rejected", "bob") and audited == 2
+    assert status(db, order_id) == domain.CANCELLED
+    with pytest.raises(Conflict, match="cancelled"), uow(db) as u:
+        holds.place(u, order_id, "manual")
+    other = placed(db)
+    with pytest.raises(InvalidArgument), uow(db) as u:
+        holds.place(u, other, "because")
+    assert status(db, other) == domain.RESERVED
