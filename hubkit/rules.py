@@ -11,6 +11,7 @@ Conditions are rule-engine expressions (typed, no Python `eval`): `amount > 1000
 from __future__ import annotations
 
 import json
+import math
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,7 +19,7 @@ from typing import Any, Literal
 
 import rule_engine
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from rule_engine.parser import Parser
 
 from hubkit.errors import InvalidArgument
@@ -78,6 +79,13 @@ class RuleSetDoc(BaseModel):
     parameters: dict[str, int | float | str | bool] = Field(default_factory=dict, max_length=50)
     rules: list[Rule] = Field(default_factory=list, max_length=MAX_RULES)
 
+    @field_validator("parameters")
+    @classmethod
+    def _finite(cls, parameters: dict) -> dict:  # a stored document is JSON, which has no NaN or infinity
+        if any(isinstance(v, float) and not math.isfinite(v) for v in parameters.values()):
+            raise ValueError("parameters must be finite numbers")
+        return parameters
+
 
 @dataclass(frozen=True)
 class Facts:
@@ -130,6 +138,8 @@ def parse_document(text: str | bytes | dict) -> dict:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise InvalidArgument("the rule set does not parse", [{"field": "document", "message": f"not JSON or YAML{where}"}])
+    except (ValueError, OverflowError, RecursionError):  # a value YAML resolves but cannot build, e.g. 2026-13-45
+        raise InvalidArgument("the rule set does not parse", [{"field": "document", "message": "a value is malformed"}])
     if not isinstance(doc, dict):
         raise InvalidArgument("the rule set does not parse", [{"field": "document", "message": "a mapping with name and rules"}])
     return doc
@@ -166,7 +176,7 @@ def _mismatch_position(text: str, tokens, context) -> int:
             rule_engine.Rule(text[:end], context=context)
         except rule_engine.errors.RuleSyntaxError:
             continue
-        except rule_engine.errors.EngineError:
+        except Exception:  # the first prefix that fails otherwise is the place
             return t.lexpos
     return 0
 
@@ -220,14 +230,14 @@ def compile_rule_set(document: str | bytes | dict, facts: Facts, reasons: tuple[
                                  "message": f"one of {', '.join(reasons)}"})
         try:
             condition = rule_engine.Rule(rule.when, context=context)
-        except RecursionError:
-            problems.append({"field": f"rules[{i}].when", "rule": rule.id, "position": 0,
-                             "message": "at 0: does not parse: nested too deeply"})
-            continue
         except rule_engine.errors.EngineError as e:
             at, message = _condition_error(rule.when, e, context)
             problems.append({"field": f"rules[{i}].when", "rule": rule.id, "position": at,
                              "message": f"at {at}: {message}"})
+            continue
+        except Exception:  # e.g. nested too deeply, a literal out of range
+            problems.append({"field": f"rules[{i}].when", "rule": rule.id, "position": 0,
+                             "message": "at 0: does not parse (too deep, or a literal out of range)"})
             continue
         if condition.statement.expression.result_type not in (rule_engine.DataType.BOOLEAN, rule_engine.DataType.UNDEFINED):
             problems.append({"field": f"rules[{i}].when", "rule": rule.id, "position": 0,
@@ -281,7 +291,7 @@ def evaluate(rule_set: RuleSet, facts: Facts, values: dict) -> Decision:
         entry: dict[str, Any] = {"rule": rule.id, "facts": {n: _plain(seen[n]) for n in compiled.reads}}
         try:
             matched = bool(compiled.condition.matches(seen))
-        except (rule_engine.errors.EngineError, ArithmeticError, RecursionError) as e:
+        except Exception as e:  # a rule that fails on these values does not match
             matched, entry["error"] = False, str(e)
         entry["matched"] = matched
         decision.trace.append(entry)

@@ -19,8 +19,9 @@ def _moment(name: str, text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         moment = None
-    if moment is None or moment.tzinfo is None:
-        raise InvalidArgument("the window is invalid", [{"field": name, "message": "an ISO 8601 moment with its offset"}])
+    if moment is None or moment.tzinfo is None or not 1900 <= moment.year <= 2999:
+        raise InvalidArgument("the window is invalid",
+                              [{"field": name, "message": "an ISO 8601 moment with its offset, 1900..2999"}])
     return moment
 
 

@@ -99,3 +99,24 @@ def test_otherwise_decides_when_no_rule_does():
 def test_conditions_are_no_python():
     problem = refused("__import__('os').system('true')")
     assert "does not parse" in problem["message"] or "unknown fact" in problem["message"]
+
+
+@pytest.mark.parametrize("document, field", [
+    ("name: x\nrules: []\nwhen: 2026-13-45\n", "document"),          # YAML resolves a date it cannot build
+    ("[" * 3000 + "]" * 3000, "document"),                            # nested too deeply
+    ("name: x\nparameters: {window: .nan}\nrules: []\n", "parameters"),  # JSON keeps no NaN
+])
+def test_malformed_documents_are_refused_not_failed(document, field):
+    with pytest.raises(InvalidArgument) as e:
+        rules.compile_rule_set(document, FACTS, REASONS)
+    assert e.value.fields[0]["field"] == field
+
+
+def test_a_literal_out_of_range_is_refused():
+    assert "does not parse" in refused('t"P9999999999999999D" > t"P1D"')["message"]
+
+
+def test_an_applied_document_compiles_again_from_its_json():
+    rs = rules.compile_rule_set(DOC, FACTS, REASONS)
+    again = rules.compile_rule_set(rs.as_json(), FACTS, REASONS)
+    assert again.doc == rs.doc
