@@ -322,6 +322,37 @@ def cmd_rules_replay(args) -> None:
               f"{d.would.reason or ''} ({d.would.rule or 'otherwise'})")
 
 
+def cmd_orders_held(args) -> None:
+    """The review queue: held orders (with an open hold of --reason), oldest first."""
+    from hubapi.order.v1 import order_service_pb2 as pb
+    found = apis.order("ListOrders", pb.ListOrdersRequest(status="held", reason=args.reason or "",
+                                                          page_size=args.limit)).orders
+    for o in found:
+        open_ = [h for h in o.holds if not h.outcome]
+        print(f"{o.id}  {o.channel}/{o.shop}/{o.external_order_id}  created {o.created_at}  "
+              + "; ".join(f"{h.reason} by {h.placed_by} at {h.placed_at}{': ' + h.note if h.note else ''}"
+                          for h in open_))
+    if not found:
+        print("no held orders")
+
+
+def _order_action(method: str, request) -> None:
+    o = apis.order(method, request, actor=f"cli:{os.environ.get('USER', 'operator')}").order
+    print(f"{o.id}: {o.status}")
+
+
+def cmd_orders_release(args) -> None:
+    from hubapi.order.v1 import order_service_pb2 as pb
+    # the console is the machine's operator: it may close a finance hold as admin may
+    _order_action("ReleaseHold", pb.ReleaseHoldRequest(order_id=args.id, hold_id=args.hold or "", note=args.note,
+                                                       finance=True))
+
+
+def cmd_orders_reject(args) -> None:
+    from hubapi.order.v1 import order_service_pb2 as pb
+    _order_action("RejectOrder", pb.RejectOrderRequest(order_id=args.id, note=args.note, finance=True))
+
+
 def parser() -> argparse.ArgumentParser:
     from hub.components import PLATFORMS, SERVICES
     p = argparse.ArgumentParser(prog="hub", description="The commerce hub.")
@@ -431,6 +462,21 @@ def parser() -> argparse.ArgumentParser:
     rr.add_argument("--limit", type=int, default=100, help="differences listed (at most 1000)")
     rr.set_defaults(func=cmd_rules_replay)
 
+    orders = sub.add_parser("orders", help="the review queue: held orders").add_subparsers(
+        dest="orders_command", required=True)
+    held = orders.add_parser("held", help="held orders, oldest first, with their open holds")
+    held.add_argument("--reason", help="only orders with an open hold of this reason")
+    held.add_argument("--limit", type=int, default=100)
+    held.set_defaults(func=cmd_orders_held)
+    release = orders.add_parser("release", help="release an order's open holds (or one: --hold)")
+    release.add_argument("id")
+    release.add_argument("--hold")
+    release.add_argument("--note", default="", help="why (audited)")
+    release.set_defaults(func=cmd_orders_release)
+    reject = orders.add_parser("reject", help="reject a held order: it is cancelled, its stock released")
+    reject.add_argument("id")
+    reject.add_argument("--note", default="", help="why (audited)")
+    reject.set_defaults(func=cmd_orders_reject)
     dlq = sub.add_parser("dlq", help="dead letters").add_subparsers(dest="dlq_command", required=True)
     ls = dlq.add_parser("list", help="list dead letters with their errors")
     ls.add_argument("--queue")

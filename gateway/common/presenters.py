@@ -67,7 +67,12 @@ def order_json(o) -> dict:
         "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity,
                    "unit_price": money_str(l.unit_price), "amount": money_str(l.amount),
                    "reservation": l.reservation, "warehouse": l.warehouse or None,
+                   "reserved_quantity": l.quantity if l.reservation == "reserved" else 0,
+                   "backordered_quantity": l.quantity if l.reservation == "backordered" else 0,
                    "returned_quantity": l.returned_quantity} for l in o.lines],
+        "holds": [{"id": h.id, "reason": h.reason, "rule": h.rule or None, "note": h.note, "placed_by": h.placed_by,
+                   "placed_at": h.placed_at, "released_by": h.released_by or None, "released_at": h.released_at or None,
+                   "outcome": h.outcome or None, "outcome_note": h.outcome_note or None} for h in o.holds],
         "shipment": ({"carrier": o.carrier, "tracking_number": o.tracking_number, "shipped_at": o.shipped_at}
                      if o.shipped_at else None),
         "created_by": o.created_by, "created_at": o.created_at, "updated_at": o.updated_at,

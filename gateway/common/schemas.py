@@ -211,7 +211,23 @@ class OrderLine(Reply):
     amount: Money
     reservation: str = Field(description="pending | reserved | backordered")
     warehouse: str | None = Field(description="where it is reserved, when reserved")
+    reserved_quantity: int = Field(description="units reserved for it (at `warehouse`)")
+    backordered_quantity: int = Field(description="units waiting for stock")
     returned_quantity: int
+
+
+class Hold(Reply):
+    id: str
+    reason: str = Field(description="needs_review | finance_approval | address_check | fraud_suspicion | "
+                                    "out_of_stock | double_check | manual")
+    rule: str | None = Field(description="the review rule that placed it; null: an operator")
+    note: str
+    placed_by: str
+    placed_at: str
+    released_by: str | None
+    released_at: str | None
+    outcome: str | None = Field(description="released | rejected; null while the hold is open")
+    outcome_note: str | None
 
 
 class Shipment(Reply):
@@ -225,10 +241,11 @@ class Order(Reply):
     channel: str
     shop: str
     external_order_id: str
-    status: str
+    status: str = Field(description="pending | reserved | backordered | held | shipped | returned | cancelled")
     total: Money
     currency: str
     exchange_rate: str | None = Field(description="to the books' currency, for an order in another")
+    holds: list[Hold] = Field(description="open and closed, oldest first; the order is held while one is open")
     buyer: Buyer
     shipping_address: Address
     lines: list[OrderLine]

@@ -1,4 +1,5 @@
-"""Orders: place, read, list, ship (one, or many in a batch); the vouchers an order's shipment posted."""
+"""Orders: place, read, list, ship (one, or many in a batch); the vouchers an order's shipment posted;
+holds and the operator's actions on them (the review queue), cancel, a new shipping address."""
 from __future__ import annotations
 
 import grpc
@@ -7,12 +8,19 @@ from pydantic import ValidationError
 
 from gateway import intake
 from gateway.areas.orders.schemas import (
+    AddressChangeIn,
     BatchResult,
+    BulkHoldsIn,
+    BulkResult,
+    HoldIn,
+    HoldPlaced,
+    NoteIn,
     OrderBatchIn,
     OrderIn,
     OrderPage,
     OrderReturn,
     OrderVouchers,
+    ReleaseIn,
     ReturnIn,
     ShipmentBatchIn,
     ShipmentIn,
@@ -21,6 +29,7 @@ from gateway.areas.orders.schemas import (
 from gateway.common.access import (
     ANYONE,
     FINANCE,
+    ORDER_DESK,
     SALES,
     SHIPPING,
     allowed,
@@ -170,9 +179,13 @@ def get_order(order_id: str, request: Request, md=allowed(ANYONE)):
 
 @router.get("/orders", response_model=OrderPage)
 def list_orders(request: Request, status: str = "", page_size: int = Query(50, ge=1, le=500),
-                page_token: str = "", md=allowed(ANYONE)):
+                page_token: str = "", reason: str = Query("", description="orders with an open hold of this reason"),
+                md=allowed(ANYONE)):
+    """Newest first; the review queue (`status=held`, or a hold `reason`) oldest first, with each
+    order's holds."""
     reply = clients(request).order.ListOrders(
-        ordpb.ListOrdersRequest(status=status, page_size=page_size, page_token=page_token), metadata=md)
+        ordpb.ListOrdersRequest(status=status, page_size=page_size, page_token=page_token, reason=reason),
+        metadata=md)
     return {"orders": [order_json(o) for o in reply.orders], "next_page_token": reply.next_page_token or None}
 
 
@@ -199,3 +212,94 @@ def order_vouchers(order_id: str, request: Request, md=allowed(FINANCE)):
     """The sale and cost-of-goods vouchers the order's shipment posted."""
     reply = clients(request).accounting.ListVouchers(acc.ListVouchersRequest(source_id=order_id), metadata=md)
     return {"order_id": order_id, "vouchers": [voucher_json(v) for v in reply.vouchers]}
+
+
+# -- holds and the operator's actions: every one audited; one in the wrong state is a 409 that changes nothing --
+# The order desk (ORDER_DESK) holds, releases, rejects, cancels and corrects addresses; only finance (or
+# admin) closes a finance_approval hold, by release or reject (the service checks it, so a hold placed
+# meanwhile cannot slip through).
+def _finance(request: Request) -> bool:
+    return request.state.user.role in FINANCE
+
+
+@router.post("/orders/holds:release", response_model=BulkResult)
+def release_holds(body: BulkHoldsIn, request: Request, md=allowed(ORDER_DESK)):
+    """Release every open hold of many orders (by id, or the queue's filter), each with its own result."""
+    ids = _bulk_ids(request, body, md)
+    reply = clients(request).order.ReleaseHolds(ordpb.ReleaseHoldsRequest(items=[
+        ordpb.ReleaseHoldRequest(order_id=i, note=body.note, finance=_finance(request)) for i in ids]), metadata=md)
+    return _bulk_reply(ids, reply)
+
+
+@router.post("/orders/holds:reject", response_model=BulkResult)
+def reject_orders(body: BulkHoldsIn, request: Request, md=allowed(ORDER_DESK)):
+    """Reject (cancel) many held orders (by id, or the queue's filter), each with its own result."""
+    ids = _bulk_ids(request, body, md)
+    reply = clients(request).order.RejectOrders(ordpb.RejectOrdersRequest(items=[
+        ordpb.RejectOrderRequest(order_id=i, note=body.note, finance=_finance(request)) for i in ids]), metadata=md)
+    return _bulk_reply(ids, reply)
+
+
+def _bulk_ids(request: Request, body: BulkHoldsIn, md) -> list[str]:
+    if (body.order_ids is None) == (body.reason is None):
+        raise Problem(422, "invalid-argument", "name the orders or the queue's filter",
+                      [{"field": "order_ids", "message": "give either order_ids or reason, not both"}])
+    if body.order_ids is not None:
+        _within_limit(request, body.order_ids, "order_ids")
+        return list(body.order_ids)
+    reply = clients(request).order.ListOrders(ordpb.ListOrdersRequest(
+        status="held", reason=body.reason or "", page_size=request.app.state.batch_limit), metadata=md)
+    return [o.id for o in reply.orders]
+
+
+def _bulk_reply(ids: list[str], reply) -> dict:
+    batch = _Batch(ids, "order")
+    for i, result in enumerate(reply.results):
+        batch.answer(i, result, 200)
+    answer = batch.reply()
+    for item, order_id in zip(answer["results"], ids):
+        item["order_id"] = order_id
+    return answer
+
+
+@router.post("/orders/{order_id}/holds", status_code=201, response_model=HoldPlaced)
+def hold_order(order_id: str, body: HoldIn, request: Request, md=allowed(ORDER_DESK)):
+    """Hold an order not yet shipped or cancelled: it keeps its reservation and cannot ship until released."""
+    reply = clients(request).order.HoldOrder(ordpb.HoldOrderRequest(order_id=order_id, reason=body.reason,
+                                                                    note=body.note), metadata=md)
+    return {"hold_id": reply.hold_id, "order": order_json(reply.order)}
+
+
+@router.post("/orders/{order_id}/release", response_model=Order)
+def release_hold(order_id: str, body: ReleaseIn, request: Request, md=allowed(ORDER_DESK)):
+    """Release one open hold (`hold_id`) or all: the order may ship once none is left and it is reserved."""
+    reply = clients(request).order.ReleaseHold(ordpb.ReleaseHoldRequest(
+        order_id=order_id, hold_id=body.hold_id, note=body.note, finance=_finance(request)), metadata=md)
+    return order_json(reply.order)
+
+
+@router.post("/orders/{order_id}/reject", response_model=Order)
+def reject_order(order_id: str, body: NoteIn, request: Request, md=allowed(ORDER_DESK)):
+    """Reject a held order: it is cancelled and its reserved stock released (order_cancelled)."""
+    reply = clients(request).order.RejectOrder(ordpb.RejectOrderRequest(
+        order_id=order_id, note=body.note, finance=_finance(request)), metadata=md)
+    return order_json(reply.order)
+
+
+@router.post("/orders/{order_id}/cancel", response_model=Order)
+def cancel_order(order_id: str, request: Request, body: NoteIn | None = None, md=allowed(ORDER_DESK)):
+    """Withdraw an order not yet shipped (pending, reserved, backordered or held): its reserved stock is
+    released. Cancelling it again, or after shipment, is a 409 that changes nothing (the same request
+    with its Idempotency-Key gets the first answer again)."""
+    reply = clients(request).order.CancelOrder(ordpb.CancelOrderRequest(
+        order_id=order_id, note=body.note if body else "", finance=_finance(request)), metadata=md)
+    return order_json(reply.order)
+
+
+@router.post("/orders/{order_id}/shipping-address", response_model=Order)
+def change_shipping_address(order_id: str, body: AddressChangeIn, request: Request, md=allowed(ORDER_DESK)):
+    """A corrected shipping address for an order not yet shipped or cancelled (the old one is audited)."""
+    reply = clients(request).order.ChangeShippingAddress(ordpb.ChangeShippingAddressRequest(
+        order_id=order_id, shipping_address=ordpb.Address(**body.shipping_address.model_dump()), note=body.note),
+        metadata=md)
+    return order_json(reply.order)

@@ -77,3 +77,51 @@ class OrderReturn(Reply):
 class OrderVouchers(Reply):
     order_id: str
     vouchers: list[Voucher]
+
+
+# -- holds and the operator's actions ---------------------------------------------------------
+HOLD_REASONS = ("needs_review", "finance_approval", "address_check", "fraud_suspicion", "out_of_stock",
+                "double_check", "manual")  # as services.order.domain.HOLD_REASONS
+Note = Field("", max_length=500, description="why: kept with the action in the order's audit")
+
+
+class HoldIn(Strict):
+    reason: StrictStr = Field("manual", description=" | ".join(HOLD_REASONS))
+    note: StrictStr = Note
+
+
+class ReleaseIn(Strict):
+    hold_id: StrictStr = Field("", max_length=32, description="empty: every open hold of the order")
+    note: StrictStr = Note
+
+
+class NoteIn(Strict):
+    note: StrictStr = Note
+
+
+class AddressChangeIn(Strict):
+    shipping_address: AddressIn
+    note: StrictStr = Note
+
+
+class BulkHoldsIn(Strict):
+    """Either the orders by id, or the held orders of the queue's filter (oldest first, at most the
+    batch limit)."""
+    order_ids: list[StrictStr] | None = Field(None, min_length=1, description="these orders")
+    reason: StrictStr | None = Field(None, description="or: the held orders with an open hold of this reason")
+    note: StrictStr = Note
+
+
+class HoldPlaced(Reply):
+    hold_id: str = Field(description="the hold placed, or the same reason's hold open already")
+    order: Order
+
+
+class BulkItem(BatchItem):
+    order_id: str
+
+
+class BulkResult(Reply):
+    results: list[BulkItem] = Field(description="one per order, in the request's (or the queue's) order")
+    succeeded: int
+    refused: int
