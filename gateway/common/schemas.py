@@ -246,6 +246,8 @@ class Order(Reply):
     currency: str
     exchange_rate: str | None = Field(description="to the books' currency, for an order in another")
     holds: list[Hold] = Field(description="open and closed, oldest first; the order is held while one is open")
+    priority: int = Field(description="set by a review rule; 0 by default")
+    double_check: bool = Field(description="a review rule wants two people to check it at outbound")
     buyer: Buyer
     shipping_address: Address
     lines: list[OrderLine]

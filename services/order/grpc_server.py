@@ -38,7 +38,8 @@ def order_to_proto(o: dict) -> pb.Order:
         carrier=o["carrier"] or "", tracking_number=o["tracking_number"] or "",
         shipped_at=as_utc(o["shipped_at"]).isoformat() if o["shipped_at"] else "",
         exchange_rate=format(o["exchange_rate"].normalize(), "f") if o["exchange_rate"] is not None else "",
-        holds=[hold_to_proto(h) for h in o.get("holds", ())])
+        holds=[hold_to_proto(h) for h in o.get("holds", ())],
+        priority=o.get("priority") or 0, double_check=bool(o.get("double_check")))
 
 
 def hold_to_proto(h: dict) -> pb.Hold:

@@ -61,7 +61,8 @@ def test_default_rules_approve_a_vip_hold_over_the_credit_limit_and_flag_a_big_l
     vip_rule = next(t for t in first["trace"] if t["rule"] == "vip-auto-approve")
     assert vip_rule == {"rule": "vip-auto-approve", "matched": True, "stopped": True,
                         "facts": {"customer_tier": "vip", "amount": "100.00", "stock_covers": True}}
-    assert orders[approved]["status"] == "reserved"
+    assert (orders[approved]["status"], orders[approved]["priority"], orders[approved]["double_check"]) == \
+        ("reserved", 10, False)
 
     assert (second["outcome"], second["reason"], second["rule"]) == ("hold", "finance_approval", "credit-limit")
     credit = next(t for t in second["trace"] if t["rule"] == "credit-limit")
@@ -74,7 +75,7 @@ def test_default_rules_approve_a_vip_hold_over_the_credit_limit_and_flag_a_big_l
     assert (third["outcome"], third["rule"]) == ("approve", None)  # no rule decided: `otherwise`
     assert {"rule": "high-value-line", "kind": "double_check"} in third["actions"]
     assert third["facts"]["max_line_value"] == "12000.00" and third["facts"]["line_values"] == ["12000.00"]
-    assert orders[big]["status"] == "reserved"
+    assert (orders[big]["status"], orders[big]["priority"], orders[big]["double_check"]) == ("reserved", 0, True)
 
 
 def test_a_bad_rule_set_is_refused_with_the_rule_field_and_position_and_changes_nothing(pg_hub):
