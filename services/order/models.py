@@ -148,11 +148,12 @@ review_decisions = Table(
     Column("decided_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
-# The customer's terms as review reads them (tier, credit limit), per channel and buyer id.
+# The customer's terms as review reads them (tier, credit limit), per channel and buyer id: a
+# projection of the customer service's customer_terms_changed.
 customer_terms = Table(
     "customer_terms", metadata,
     Column("channel", String(32), primary_key=True),
-    Column("external_id", String(64), primary_key=True),
+    Column("external_id", String(128), primary_key=True),
     Column("tier", String(32), nullable=False),
     Column("credit_limit", Numeric(18, 2)),  # null: no limit
     Column("updated_by", String(64), nullable=False),

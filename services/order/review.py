@@ -308,26 +308,15 @@ def replay(db: Database, document, since: datetime, until: datetime, limit: int 
 
 
 # -- customer terms ---------------------------------------------------------------
-def set_customer_terms(uow: UnitOfWork, channel: str, external_id: str, tier: str,
-                       credit_limit: Decimal | None) -> dict:
-    """A customer's tier and credit limit as review reads them (None: no limit)."""
-    errors = []
-    if not channel or not domain.CODE.match(channel) or len(channel) > 32:
-        errors.append({"field": "channel", "message": "required: a channel code"})
-    if not external_id or len(external_id) > 64:
-        errors.append({"field": "external_id", "message": "required: the channel's buyer id, at most 64 characters"})
-    if not domain.CODE.match(tier or "") or len(tier) > 32:
-        errors.append({"field": "tier", "message": "required: 1-32 letters, digits, '.', '_' or '-' (e.g. vip)"})
-    if credit_limit is not None and (not credit_limit.is_finite() or credit_limit < 0
-                                     or credit_limit != credit_limit.quantize(Decimal("0.01"))):
-        errors.append({"field": "credit_limit", "message": "an amount >= 0 with at most two decimals"})
-    if errors:
-        raise InvalidArgument("the customer terms are invalid", errors)
+def apply_customer_terms(uow: UnitOfWork, event) -> None:
+    """customer_terms_changed from the customer service: the projection review reads, per channel and
+    buyer id (a buyer the channel gave no id cannot be matched to an order: nothing to keep). The
+    inbox's sequence per customer makes an older change arriving late change nothing."""
+    if not event.external_id:
+        return
     s, now = uow.session, clock.now()
-    values = dict(tier=tier, credit_limit=credit_limit, updated_by=uow.actor, updated_at=now)
-    if not s.execute(update(customer_terms).where(customer_terms.c.channel == channel,
-                                                  customer_terms.c.external_id == external_id)
+    values = dict(tier=event.tier, credit_limit=event.credit_limit, updated_by=uow.actor, updated_at=now)
+    if not s.execute(update(customer_terms).where(customer_terms.c.channel == event.channel,
+                                                  customer_terms.c.external_id == event.external_id)
                      .values(**values)).rowcount:
-        s.execute(customer_terms.insert().values(channel=channel, external_id=external_id, **values))
-    return {"channel": channel, "external_id": external_id, "tier": tier,
-            "credit_limit": str(credit_limit) if credit_limit is not None else ""}
+        s.execute(customer_terms.insert().values(channel=event.channel, external_id=event.external_id, **values))

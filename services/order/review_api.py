@@ -1,4 +1,4 @@
-"""The order api's ReviewService: rule sets, decisions, replays and customer terms (services.order.review)."""
+"""The order api's ReviewService: rule sets, decisions and replays (services.order.review)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,7 +8,6 @@ from hubapi.order.v1 import review_service_pb2_grpc as pb_grpc
 from hubkit import grpc_server
 from hubkit.db import Database, UnitOfWork
 from hubkit.errors import InvalidArgument
-from hubkit.money import to_decimal
 from services.order import review
 
 rpc = grpc_server.rpc("order")
@@ -67,20 +66,6 @@ class ReviewServicer(pb_grpc.ReviewServiceServicer):
             differences=[pb.ReplayDifference(order_id=d["order_id"], decided_at=d["decided_at"],
                                              was=pb.Outcome(**d["was"]), would=pb.Outcome(**d["would"]))
                          for d in result["differences"]])
-
-    @rpc
-    def SetCustomerTerms(self, request, context):
-        actor, correlation_id = grpc_server.caller(context)
-        limit = None
-        if request.credit_limit:
-            try:
-                limit = to_decimal(request.credit_limit)
-            except ValueError:
-                raise InvalidArgument("the customer terms are invalid",
-                                      [{"field": "credit_limit", "message": "a decimal amount such as 5000.00"}])
-        with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
-            return pb.CustomerTerms(**review.set_customer_terms(uow, request.channel, request.external_id,
-                                                                request.tier, limit))
 
 
 def register(server, db: Database) -> None:

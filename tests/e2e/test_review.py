@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from services.order.models import review_decisions
+from services.order.models import customer_terms, review_decisions
 from tests.e2e.helpers import order_body, row_counts, stock_sku, unique, wait_settled
 from tests.support.hub import wait_for
 
@@ -37,9 +37,22 @@ def _order_rows(hub) -> dict:
     return {table: n for table, n in row_counts(hub).items() if table.startswith("order.")}
 
 
-def _terms(client, buyer, tier, credit_limit):
-    reply = client.put(f"/review/customers/taobao/{buyer}/terms", json={"tier": tier, "credit_limit": credit_limit})
+def _terms(hub, client, sku, buyer, tier, credit_limit) -> str:
+    """The buyer's terms set at the customer service, which knows the buyer from a first order, and
+    projected into the order service; that first order's id."""
+    first = _order(client, sku, "100.00", buyer=buyer)
+    customer = wait_for(lambda: client.get("/customers", params={"channel": "taobao", "external_id": buyer})
+                        .json()["customers"], 60, 0.3, f"customer {buyer}")[0]
+    reply = client.put(f"/customers/{customer['id']}/terms", json={"tier": tier, "credit_limit": credit_limit})
     assert reply.status_code == 200, reply.text
+    assert (reply.json()["tier"], reply.json()["credit_limit"]) == (tier, credit_limit)
+
+    def projected():
+        with hub.dbs["order"].reader() as s:
+            return s.execute(select(customer_terms.c.tier).where(customer_terms.c.channel == "taobao",
+                                                                 customer_terms.c.external_id == buyer)).scalar()
+    wait_for(lambda: projected() == tier, 60, 0.3, f"{buyer}'s terms in the order service")
+    return first
 
 
 def test_default_rules_approve_a_vip_hold_over_the_credit_limit_and_flag_a_big_line(pg_hub):
@@ -47,8 +60,8 @@ def test_default_rules_approve_a_vip_hold_over_the_credit_limit_and_flag_a_big_l
     vip, careful = unique("vip"), unique("cred")
     with pg_hub.client("admin") as admin:
         stock_sku(admin, sku, warehouse=warehouse, quantity=100, cost="10.00")
-        _terms(admin, vip, "vip", "50000.00")
-        _terms(admin, careful, "standard", "1000.00")
+        _terms(pg_hub, admin, sku, vip, "vip", "50000.00")
+        _terms(pg_hub, admin, sku, careful, "standard", "1000.00")  # its first order: 100.00, open
         approved = _order(admin, sku, "100.00", buyer=vip)
         held = _order(admin, sku, "1500.00", buyer=careful)
         big = _order(admin, sku, "6000.00", quantity=2)  # one line worth 12,000; no terms: no limit
@@ -66,7 +79,7 @@ def test_default_rules_approve_a_vip_hold_over_the_credit_limit_and_flag_a_big_l
 
     assert (second["outcome"], second["reason"], second["rule"]) == ("hold", "finance_approval", "credit-limit")
     credit = next(t for t in second["trace"] if t["rule"] == "credit-limit")
-    assert credit["matched"] and credit["facts"] == {"has_credit_limit": True, "exposure": "1500.00",
+    assert credit["matched"] and credit["facts"] == {"has_credit_limit": True, "exposure": "1600.00",
                                                       "credit_limit": "1000.00"}
     assert second["facts"]["customer_tier"] == "standard"
     assert orders[held]["status"] == "held"

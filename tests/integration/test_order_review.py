@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from contracts import CustomerTermsChanged
 from hub import components
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork
@@ -63,6 +64,11 @@ def answer(order_id, reservation=domain.RESERVED, sequence=1) -> Envelope:
                     payload={"order_id": order_id, "lines": [{"line_no": 1, "status": reservation, "warehouse": "W1"}]})
 
 
+def terms(buyer: str, credit_limit) -> CustomerTermsChanged:
+    return CustomerTermsChanged(customer_id="c-" + buyer, channel="web", external_id=buyer, tier="vip",
+                                credit_limit=credit_limit, changed_at=clock.now())
+
+
 def decisions(db, order_id) -> list[dict]:
     return review.decisions(db, order_id)
 
@@ -101,10 +107,10 @@ def test_a_buyer_whose_returns_exceed_the_rate_is_held_for_finance(db):
     assert order["status"] == domain.HELD
 
 
-def test_terms_set_the_tier_and_credit_limit_the_rules_read(db):
+def test_the_projected_terms_set_the_tier_and_credit_limit_the_rules_read(db):
     buyer = uuid.uuid4().hex[:12]
     with uow(db) as u:
-        review.set_customer_terms(u, "web", buyer, "vip", Decimal("30.00"))
+        review.apply_customer_terms(u, terms(buyer, Decimal("30.00")))
     small, large = place(db, buyer, "9.90"), place(db, buyer, "20.00")
     with uow(db) as u:
         handlers.apply_stock_answer(u, answer(small))
@@ -115,7 +121,7 @@ def test_terms_set_the_tier_and_credit_limit_the_rules_read(db):
     assert (a["outcome"], a["rule"]) == ("hold", "credit-limit")
     assert json.loads(a["facts"])["customer_tier"] == "vip"
     with uow(db) as u:
-        review.set_customer_terms(u, "web", buyer, "vip", None)  # no limit any more
+        review.apply_customer_terms(u, terms(buyer, None))  # no limit any more
     third = place(db, buyer, "1.00")
     with uow(db) as u:
         handlers.apply_stock_answer(u, answer(third))

@@ -1,5 +1,5 @@
 """Review (审单): the order service's rule sets (validate, apply, versions, roll back), a replay of a
-draft over past decisions, an order's decisions, and the customer terms review reads."""
+draft over past decisions, and an order's decisions."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,6 @@ import json
 from fastapi import APIRouter, Path, Request
 
 from gateway.areas.review.schemas import (
-    CustomerTerms,
-    CustomerTermsIn,
     Decisions,
     ReplayIn,
     ReplayResult,
@@ -17,8 +15,7 @@ from gateway.areas.review.schemas import (
     RuleSetVersion,
     RuleSetVersions,
 )
-from gateway.common.access import ANYONE, FINANCE, REVIEW, RULES, allowed, clients
-from gateway.common.schemas import CODE
+from gateway.common.access import ANYONE, REVIEW, RULES, allowed, clients
 from hubapi.order.v1 import review_service_pb2 as rv
 
 router = APIRouter(tags=["review"])
@@ -91,13 +88,3 @@ def order_decisions(order_id: str, request: Request, md=allowed(ANYONE)):
                            "facts": json.loads(d.facts), "trace": json.loads(d.trace),
                            "actions": json.loads(d.actions), "decided_at": d.decided_at}
                           for d in reply.decisions]}
-
-
-@router.put("/review/customers/{channel}/{external_id}/terms", response_model=CustomerTerms)
-def set_customer_terms(body: CustomerTermsIn, request: Request, channel: str = Path(pattern=CODE, max_length=32),
-                       external_id: str = Path(min_length=1, max_length=64), md=allowed(FINANCE)):
-    """A customer's tier (e.g. vip) and credit limit, as review's facts read them."""
-    reply = clients(request).review.SetCustomerTerms(rv.CustomerTerms(
-        channel=channel, external_id=external_id, tier=body.tier, credit_limit=body.credit_limit or ""), metadata=md)
-    return {"channel": reply.channel, "external_id": reply.external_id, "tier": reply.tier,
-            "credit_limit": reply.credit_limit or None}

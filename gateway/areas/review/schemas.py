@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import Field, StrictStr
 
-from gateway.common.schemas import AMOUNT, CODE, Reply, Strict
+from gateway.common.schemas import Reply, Strict
 
 
 class RuleSetIn(Strict):
@@ -81,15 +81,3 @@ class ReplayResult(Reply):
     evaluated: int
     changed: int
     differences: list[ReplayDifference]
-
-
-class CustomerTermsIn(Strict):
-    tier: StrictStr = Field(pattern=CODE, max_length=32, description="e.g. vip, standard")
-    credit_limit: StrictStr | None = Field(None, pattern=AMOUNT, description="null: no limit")
-
-
-class CustomerTerms(Reply):
-    channel: str
-    external_id: str
-    tier: str
-    credit_limit: str | None

@@ -43,7 +43,7 @@ def upgrade() -> None:
 
     op.create_table('customer_terms',
     sa.Column('channel', sa.String(length=32), nullable=False),
-    sa.Column('external_id', sa.String(length=64), nullable=False),
+    sa.Column('external_id', sa.String(length=128), nullable=False),
     sa.Column('tier', sa.String(length=32), nullable=False),
     sa.Column('credit_limit', sa.Numeric(precision=18, scale=2), nullable=True),
     sa.Column('updated_by', sa.String(length=64), nullable=False),
