@@ -1,6 +1,8 @@
 """The order api process: gRPC servicer -> handlers."""
 from __future__ import annotations
 
+import json
+
 from prometheus_client import Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY
@@ -215,6 +217,15 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
     def _release(uow: UnitOfWork, item: pb.ReleaseHoldRequest) -> dict:
         holds.release(uow, item.order_id, item.note, item.hold_id, item.finance)
         return handlers.read_order(uow.session, item.order_id)
+
+    @rpc
+    def GetOrderAudit(self, request, context):
+        with self.db.reader() as s:
+            handlers.read_order(s, request.order_id)  # an unknown order is NOT_FOUND, not an empty audit
+            entries = holds.audit_of(s, request.order_id)
+        return pb.GetOrderAuditResponse(entries=[pb.AuditEntry(
+            action=e["action"], hold_id=e["hold_id"] or "", actor=e["actor"], at=as_utc(e["at"]).isoformat(),
+            note=e["note"], detail=json.dumps(e["detail"], ensure_ascii=False)) for e in entries])
 
     @rpc
     def GetReceivables(self, request, context):

@@ -405,9 +405,12 @@ def count_by_status(db: Database) -> dict:
 
 def awaiting_inventory(db: Database) -> tuple[int, float]:
     """The orders accepted and not yet answered by inventory (pending), and how long the oldest of them
-    has waited (seconds): the backpressure signal. One statement over the status index; backpressure
-    keeps the pending orders few."""
+    has waited (seconds): the backpressure signal. One statement over the status index (held orders,
+    few, count while a line of theirs is pending); backpressure keeps the pending orders few."""
+    pending_line = select(order_lines.c.line_no).where(order_lines.c.order_id == orders.c.id,
+                                                       order_lines.c.reservation == domain.PENDING).exists()
+    waiting = orders.c.status.in_((domain.PENDING, domain.HELD)) & (  # a held order inventory has not answered
+        (orders.c.status == domain.PENDING) | pending_line)             # waits too
     with db.reader() as s:
-        count, oldest = s.execute(select(func.count(), func.min(orders.c.created_at))
-                                  .where(orders.c.status == domain.PENDING)).one()
+        count, oldest = s.execute(select(func.count(), func.min(orders.c.created_at)).where(waiting)).one()
     return count, max(0.0, (clock.now() - as_utc(oldest)).total_seconds()) if oldest else 0.0

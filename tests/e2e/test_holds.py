@@ -65,6 +65,12 @@ def test_a_held_order_is_refused_at_shipment_and_ships_once_released(pg_hub):
         assert hold["released_by"].startswith("test-sales") and hold["released_at"]
         shipped = floor.post(f"/orders/{order_id}/shipment", json=SHIPMENT)
         assert shipped.status_code == 200 and shipped.json()["status"] == "shipped", shipped.text
+        audit = sales.get(f"/orders/{order_id}/audit")
+        assert audit.status_code == 200, audit.text
+        assert [(e["action"], e["note"], e["detail"].get("status_before"), e["detail"].get("status_after"))
+                for e in audit.json()["entries"]] == [("hold", "street missing", "reserved", None),
+                                                      ("release", "buyer confirmed the street", None, "reserved")]
+        assert floor.get(f"/orders/{order_id}/audit").status_code == 403  # it may name addresses
 
 
 def test_a_rejected_order_is_cancelled_and_its_stock_released(pg_hub):
@@ -150,6 +156,9 @@ def test_the_queue_filters_by_reason_oldest_first_and_bulk_release_answers_per_o
         address = {"recipient": "Han Meimei", "city": "Suzhou", "street": "8 Canal Street"}
         moved = sales.post(f"/orders/{ids[1]}/shipping-address", json={"shipping_address": address, "note": "typo"})
         assert moved.status_code == 200 and moved.json()["shipping_address"]["street"] == "8 Canal Street", moved.text
+        [edit] = [e for e in sales.get(f"/orders/{ids[1]}/audit").json()["entries"] if e["action"] == "edit_address"]
+        assert (edit["note"], edit["detail"]["old"]["street"], edit["detail"]["new"]["street"]) == \
+            ("typo", "1 Test Road", "8 Canal Street")
 
         bulk = sales.post("/orders/holds:release", json={"order_ids": [ids[1], ids[0], unique("NONE")], "note": "ok"})
         assert bulk.status_code == 200, bulk.text

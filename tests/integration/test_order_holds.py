@@ -136,3 +136,38 @@ def test_a_cancel_closes_the_holds_as_rejected_and_a_closed_order_cannot_be_held
     with pytest.raises(InvalidArgument), uow(db) as u:
         holds.place(u, other, "because")
     assert status(db, other) == domain.RESERVED
+
+
+def test_a_held_order_inventory_has_not_answered_counts_for_backpressure(db):
+    cmd = domain.PlaceOrder(channel="web", shop="s1", external_order_id=uuid.uuid4().hex[:20],
+                            lines=[domain.LineInput(sku="TEA", quantity=1, unit_price=Decimal("1.00"))])
+    before, _ = handlers.awaiting_inventory(db)
+    with uow(db) as u:
+        order_id, _ = handlers.place_order(u, cmd)
+        holds.place(u, order_id, "needs_review", rule="new-buyer")  # held as it is placed
+    assert status(db, order_id) == domain.HELD
+    assert handlers.awaiting_inventory(db)[0] == before + 1
+    with uow(db) as u:
+        handlers.apply_stock_answer(u, answer(order_id, domain.RESERVED, "WH1"))
+    assert handlers.awaiting_inventory(db)[0] == before and status(db, order_id) == domain.HELD
+
+
+def _sample(name: str, **labels) -> float:
+    from prometheus_client import REGISTRY
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_holds_are_counted_by_reason_and_time_in_review_once_committed(db):
+    order_id = placed(db)
+    placed_before = _sample("hub_order_holds_placed_total", reason="out_of_stock")
+    reviews_before = _sample("hub_order_hold_seconds_count", reason="out_of_stock", outcome="released")
+    with pytest.raises(RuntimeError), uow(db) as u:  # rolled back: not counted
+        holds.place(u, order_id, "out_of_stock")
+        raise RuntimeError("the decision failed")
+    assert _sample("hub_order_holds_placed_total", reason="out_of_stock") == placed_before
+    with uow(db) as u:
+        holds.place(u, order_id, "out_of_stock")
+    with uow(db) as u:
+        holds.release(u, order_id, "arrived")
+    assert _sample("hub_order_holds_placed_total", reason="out_of_stock") == placed_before + 1
+    assert _sample("hub_order_hold_seconds_count", reason="out_of_stock", outcome="released") == reviews_before + 1

@@ -2,6 +2,8 @@
 holds and the operator's actions on them (the review queue), cancel, a new shipping address."""
 from __future__ import annotations
 
+import json
+
 import grpc
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
@@ -15,6 +17,7 @@ from gateway.areas.orders.schemas import (
     HoldIn,
     HoldPlaced,
     NoteIn,
+    OrderAudit,
     OrderBatchIn,
     OrderIn,
     OrderPage,
@@ -303,3 +306,12 @@ def change_shipping_address(order_id: str, body: AddressChangeIn, request: Reque
         order_id=order_id, shipping_address=ordpb.Address(**body.shipping_address.model_dump()), note=body.note),
         metadata=md)
     return order_json(reply.order)
+
+
+@router.get("/orders/{order_id}/audit", response_model=OrderAudit)
+def order_audit(order_id: str, request: Request, md=allowed(ORDER_DESK)):
+    """Every workflow action on the order: who, when, why and what changed (it may name old addresses)."""
+    reply = clients(request).order.GetOrderAudit(ordpb.GetOrderAuditRequest(order_id=order_id), metadata=md)
+    return {"order_id": order_id, "entries": [
+        {"action": e.action, "hold_id": e.hold_id or None, "actor": e.actor, "at": e.at, "note": e.note,
+         "detail": json.loads(e.detail or "{}")} for e in reply.entries]}

@@ -125,3 +125,17 @@ class BulkResult(Reply):
     results: list[BulkItem] = Field(description="one per order, in the request's (or the queue's) order")
     succeeded: int
     refused: int
+
+
+class AuditEntry(Reply):
+    action: str = Field(description="hold | release | reject | cancel | edit_address")
+    hold_id: str | None
+    actor: str
+    at: str
+    note: str = Field(description="why")
+    detail: dict[str, Any] = Field(description="what changed, e.g. the status before, the old and new address")
+
+
+class OrderAudit(Reply):
+    order_id: str
+    entries: list[AuditEntry] = Field(description="oldest first")
