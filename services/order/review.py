@@ -274,6 +274,7 @@ def decisions(db: Database, order_id: str) -> list[dict]:
 
 
 MAX_DIFFERENCES = 1000
+MAX_REPLAYED = 20_000  # about 6 s of evaluation: within the gateway's deadline for one call
 
 
 def replay(db: Database, document, since: datetime, until: datetime, limit: int = 100) -> dict:
@@ -286,12 +287,17 @@ def replay(db: Database, document, since: datetime, until: datetime, limit: int 
     limit = max(1, min(limit or 100, MAX_DIFFERENCES))
     evaluated = changed = 0
     differences: list[dict] = []
+    window = (review_decisions.c.decided_at >= since, review_decisions.c.decided_at < until)
     query = (select(review_decisions.c.order_id, review_decisions.c.rule_set_version, review_decisions.c.outcome,
                     review_decisions.c.reason, review_decisions.c.rule, review_decisions.c.facts,
                     review_decisions.c.decided_at)
-             .where(review_decisions.c.decided_at >= since, review_decisions.c.decided_at < until)
+             .where(*window)
              .order_by(review_decisions.c.decided_at, review_decisions.c.id))
     with db.reader() as s:
+        count = s.execute(select(func.count()).select_from(review_decisions).where(*window)).scalar()
+        if count > MAX_REPLAYED:
+            raise InvalidArgument("the window is too large", [{"field": "since", "message": (
+                f"the window holds {count} decisions; at most {MAX_REPLAYED} are replayed at once: narrow it")}])
         for row in s.execute(query.execution_options(yield_per=1000)):
             evaluated += 1
             would = rules.evaluate(draft, FACTS, json.loads(row.facts))

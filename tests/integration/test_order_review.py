@@ -17,6 +17,7 @@ from hub import components
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
+from hubkit.errors import InvalidArgument
 from services.order import domain, handlers, review
 from services.order.models import metadata, review_decisions
 from tests.support import infra
@@ -130,7 +131,7 @@ def test_the_projected_terms_set_the_tier_and_credit_limit_the_rules_read(db):
     assert handlers.get_order(db, third)["priority"] == 10
 
 
-def test_a_replay_reads_only_its_window_and_changes_nothing(db):
+def test_a_replay_reads_only_its_window_and_changes_nothing(db, monkeypatch):
     buyer = uuid.uuid4().hex[:12]
     start = clock.now() - timedelta(seconds=1)
     order_id = place(db, buyer, "600.00")
@@ -149,3 +150,7 @@ def test_a_replay_reads_only_its_window_and_changes_nothing(db):
     with db.reader() as s:
         assert s.execute(select(func.count()).select_from(review_decisions)).scalar() == before
     assert handlers.get_order(db, order_id)["status"] == domain.RESERVED
+    monkeypatch.setattr(review, "MAX_REPLAYED", 0)  # a window too large to replay in one call is refused
+    with pytest.raises(InvalidArgument) as refused:
+        review.replay(db, draft, start, end)
+    assert refused.value.fields[0]["field"] == "since" and "narrow it" in refused.value.fields[0]["message"]
