@@ -32,8 +32,6 @@ TYPES: dict[str, Any] = {
     "strings": rule_engine.DataType.ARRAY(rule_engine.DataType.STRING),
     "numbers": rule_engine.DataType.ARRAY(rule_engine.DataType.FLOAT),
 }
-FactType = Literal["string", "number", "boolean", "strings", "numbers"]
-ACTIONS = ("approve", "hold", "set_priority", "route_to_warehouse", "double_check", "note")
 MAX_RULES = 200
 MAX_EXPRESSION = 2000
 
