@@ -23,10 +23,26 @@ __all__ = [
     "StockReceived",
     "StockChanged", "StockTransferred", "KitChanged", "PurchaseReturnShipped", "PurchaseReceiptRefused",
     "PurchaseReturnRefused", "LowStock", "LotExpiring",
-    "LotHoldChanged", "PurchaseReceived", "PurchaseReturned", "VoucherPosted",
+    "LotHoldChanged", "PurchaseReceived", "PurchaseReturned", "VoucherPosted", "CustomerTermsChanged",
 ]
 
 Json = dict[str, Any]
+
+
+# -- customer ------------------------------------------------------------------------------
+class CustomerTermsChanged(Event):
+    """A customer's tier and credit limit, as the customer service keeps them; the order service's
+    review reads its projection (customer_terms)."""
+    type = "customer_terms_changed"
+    publisher = CUSTOMER
+    subscribers = (ORDER,)
+
+    customer_id: str
+    channel: str
+    external_id: str          # the channel's buyer id ("" for a buyer known by phone or order only)
+    tier: str
+    credit_limit: Money | None  # None: no limit
+    changed_at: Timestamp
 
 
 # -- order ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from hubapi.accounting.v1 import accounting_service_pb2_grpc
 from hubapi.customer.v1 import customer_service_pb2_grpc
 from hubapi.inventory.v1 import inventory_reports_pb2_grpc, inventory_service_pb2_grpc
 from hubapi.ledger.v1 import ledger_service_pb2_grpc
-from hubapi.order.v1 import order_service_pb2_grpc
+from hubapi.order.v1 import order_service_pb2_grpc, review_service_pb2_grpc
 from hubapi.procurement.v1 import procurement_service_pb2_grpc
 from hubapi.shops.v1 import shop_service_pb2_grpc
 
@@ -53,6 +53,7 @@ class Clients:
     shops: dict  # platform -> ShopConnectorServiceStub
     channels: list
     inventory_reports: inventory_reports_pb2_grpc.InventoryReportsStub | None = None  # same target as inventory
+    review: review_service_pb2_grpc.ReviewServiceStub | None = None  # same target as order
 
     @classmethod
     def connect(cls, settings) -> Clients:
@@ -63,7 +64,8 @@ class Clients:
                    ledger=ledger_service_pb2_grpc.LedgerServiceStub(channels["ledger"]),
                    shops={p: shop_service_pb2_grpc.ShopConnectorServiceStub(c) for p, c in shops.items()},
                    channels=[*channels.values(), *shops.values()],
-                   inventory_reports=inventory_reports_pb2_grpc.InventoryReportsStub(channels["inventory"]))
+                   inventory_reports=inventory_reports_pb2_grpc.InventoryReportsStub(channels["inventory"]),
+                   review=review_service_pb2_grpc.ReviewServiceStub(channels["order"]))
 
     def close(self):
         for channel in self.channels:

@@ -40,6 +40,11 @@ def order(method: str, request, actor: str = "cli"):
     return _call(components.settings().grpc_target("order"), pb_grpc.OrderServiceStub, method, request, actor)
 
 
+def review(method: str, request, actor: str = "cli"):
+    from hubapi.order.v1 import review_service_pb2_grpc as pb_grpc
+    return _call(components.settings().grpc_target("order"), pb_grpc.ReviewServiceStub, method, request, actor)
+
+
 def procurement(method: str, request, actor: str = "cli"):
     from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
     return _call(components.settings().grpc_target("procurement"), pb_grpc.ProcurementServiceStub, method, request,

@@ -275,6 +275,53 @@ def cmd_audit_books(args) -> None:
         raise SystemExit(1)
 
 
+def _rule_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise SystemExit(f"error: {path}: {exc.strerror}")
+
+
+def _print_version(v) -> None:
+    print(f"{'*' if v.in_force else ' '} v{v.version:<4} {v.name:<24} {v.rules:>3} rules  "
+          f"{v.created_at[:19] or 'shipped':<19}  {v.created_by:<12} {v.note}")
+
+
+def cmd_rules_validate(args) -> None:
+    from hubapi.order.v1 import review_service_pb2 as pb
+    r = apis.review("ValidateRuleSet", pb.RuleSetDocument(document=_rule_file(args.file)))
+    print(f"valid: {r.name}, {r.rules} rules")
+
+
+def cmd_rules_apply(args) -> None:
+    from hubapi.order.v1 import review_service_pb2 as pb
+    _print_version(apis.review("ApplyRuleSet", pb.RuleSetDocument(document=_rule_file(args.file), note=args.note),
+                               actor=args.actor))
+
+
+def cmd_rules_versions(args) -> None:
+    from hubapi.order.v1 import review_service_pb2 as pb
+    for v in apis.review("ListRuleSets", pb.ListRuleSetsRequest()).versions:
+        _print_version(v)
+
+
+def cmd_rules_rollback(args) -> None:
+    from hubapi.order.v1 import review_service_pb2 as pb
+    _print_version(apis.review("RollBackRuleSet", pb.RollBackRuleSetRequest(version=args.version), actor=args.actor))
+
+
+def cmd_rules_replay(args) -> None:
+    from hubapi.order.v1 import review_service_pb2 as pb
+    r = apis.review("ReplayRuleSet", pb.ReplayRuleSetRequest(document=_rule_file(args.file), since=args.since,
+                                                             until=args.until, limit=args.limit))
+    print(f"{r.evaluated} decisions evaluated, {r.changed} would change")
+    for d in r.differences:
+        print(f"  {d.order_id} {d.decided_at[:19]}  was {d.was.outcome} {d.was.reason or ''} "
+              f"({d.was.rule or 'otherwise'}, v{d.was.rule_set_version})  would {d.would.outcome} "
+              f"{d.would.reason or ''} ({d.would.rule or 'otherwise'})")
+
+
 def cmd_orders_held(args) -> None:
     """The review queue: held orders (with an open hold of --reason), oldest first."""
     from hubapi.order.v1 import order_service_pb2 as pb
@@ -392,6 +439,29 @@ def parser() -> argparse.ArgumentParser:
     add_front = fronts.add_parser("add", help="register a storefront and print its webhook secret")
     add_front.add_argument("name")
     add_front.set_defaults(func=cmd_storefronts_add)
+    rules = sub.add_parser("rules", help="the order review rule set (YAML or JSON files)").add_subparsers(
+        dest="rules_command", required=True)
+    rv = rules.add_parser("validate", help="check a rule set: each rule, field and position at fault")
+    rv.add_argument("file")
+    rv.set_defaults(func=cmd_rules_validate)
+    ra = rules.add_parser("apply", help="put a rule set in force as the next version")
+    ra.add_argument("file")
+    ra.add_argument("--note", default="")
+    ra.add_argument("--actor", default="cli", help="who applies it (recorded)")
+    ra.set_defaults(func=cmd_rules_apply)
+    rules.add_parser("versions", help="every version, * in force (v0 the shipped default)").set_defaults(
+        func=cmd_rules_versions)
+    rb = rules.add_parser("rollback", help="put an earlier version in force again, as a new version")
+    rb.add_argument("version", type=int)
+    rb.add_argument("--actor", default="cli")
+    rb.set_defaults(func=cmd_rules_rollback)
+    rr = rules.add_parser("replay", help="evaluate a draft over past decisions; lists the outcomes that would change")
+    rr.add_argument("file")
+    rr.add_argument("--since", required=True, help="ISO 8601 moment with its offset")
+    rr.add_argument("--until", required=True, help="ISO 8601 moment with its offset")
+    rr.add_argument("--limit", type=int, default=100, help="differences listed (at most 1000)")
+    rr.set_defaults(func=cmd_rules_replay)
+
     orders = sub.add_parser("orders", help="the review queue: held orders").add_subparsers(
         dest="orders_command", required=True)
     held = orders.add_parser("held", help="held orders, oldest first, with their open holds")

@@ -8,6 +8,7 @@ from gateway.areas.customers import routes as customers
 from gateway.areas.ledger import routes as ledger
 from gateway.areas.orders import routes as orders
 from gateway.areas.purchasing import routes as purchasing
+from gateway.areas.review import routes as review
 from gateway.areas.scan import routes as scan
 from gateway.areas.stock import routes as stock
 from gateway.areas.stock_reports import routes as stock_reports
@@ -16,4 +17,5 @@ from gateway.areas.webhooks import routes as webhooks
 
 # Matched in this order: warehouse before stock, so that GET /stock/audit wins over GET /stock/{sku}.
 ROUTERS = [warehouse.router, scan.router, orders.router, stock.router, customers.router, purchasing.router,
-           accounting.router, audit.router, ledger.router, connectors.router, webhooks.router, stock_reports.router]
+           accounting.router, audit.router, ledger.router, connectors.router, webhooks.router, stock_reports.router,
+           review.router]

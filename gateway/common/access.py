@@ -21,6 +21,8 @@ FINANCE = frozenset({"finance", "admin"})  # also: closes a finance_approval hol
 ORDER_DESK = frozenset({"sales", "finance", "admin"})  # holds, release, reject, cancel, address changes
 STOCK_VALUE = frozenset({"warehouse", "purchasing", "finance", "admin"})
 WAREHOUSE = frozenset({"warehouse", "admin"})  # floor work: scanning, moves, counts, transfers
+REVIEW = frozenset({"sales", "finance", "admin"})  # review rule sets: read, validate, replay
+RULES = frozenset({"admin"})  # a rule set in force changes what every order goes through
 
 
 def allowed(roles: frozenset):

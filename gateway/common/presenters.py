@@ -76,4 +76,5 @@ def order_json(o) -> dict:
         "shipment": ({"carrier": o.carrier, "tracking_number": o.tracking_number, "shipped_at": o.shipped_at}
                      if o.shipped_at else None),
         "created_by": o.created_by, "created_at": o.created_at, "updated_at": o.updated_at,
+        "priority": o.priority, "double_check": o.double_check,
     }

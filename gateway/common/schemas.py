@@ -263,6 +263,8 @@ class Order(Reply):
     currency: str
     exchange_rate: str | None = Field(description="to the books' currency, for an order in another")
     holds: list[Hold] = Field(description="open and closed, oldest first; the order is held while one is open")
+    priority: int = Field(description="set by a review rule; 0 by default")
+    double_check: bool = Field(description="a review rule wants two people to check it at outbound")
     buyer: Buyer
     shipping_address: Address
     lines: list[OrderLine]
@@ -276,6 +278,8 @@ class Order(Reply):
 class FieldError(Reply):
     field: str
     message: str
+    rule: str | None = Field(None, description="a rule set's rule at fault (review)")
+    position: int | None = Field(None, description="where in the rule's expression (0-based character)")
 
 
 class Problem(Reply):

@@ -1,11 +1,12 @@
-"""The customer api process: gRPC servicer -> handlers (queries only; customers are
-created and updated by the worker from order events)."""
+"""The customer api process: gRPC servicer -> handlers (customers are created and updated by the
+worker from order events; their terms are set here)."""
 from __future__ import annotations
 
 from hubapi.customer.v1 import customer_service_pb2 as pb
 from hubapi.customer.v1 import customer_service_pb2_grpc as pb_grpc
 from hubkit import grpc_server, money
-from hubkit.db import Database, as_utc, pool_size
+from hubkit.db import Database, UnitOfWork, as_utc, pool_size
+from hubkit.errors import InvalidArgument
 from services.customer import handlers
 from services.customer.models import metadata
 
@@ -28,6 +29,7 @@ def customer_to_proto(c: dict) -> pb.Customer:
         email=c["email"], order_count=c["order_count"],
         lifetime_value=money.to_proto(c["lifetime_value"], c["currency"]),
         first_order_at=_time(c["first_order_at"]), last_order_at=_time(c["last_order_at"]),
+        tier=c.get("tier") or "", credit_limit=str(c["credit_limit"]) if c.get("credit_limit") is not None else "",
         orders=[order_to_proto(o) for o in c.get("orders", [])])
 
 
@@ -46,6 +48,20 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
         found = handlers.find_customers(self.db, request.channel, request.external_id, request.phone,
                                         request.order_id, request.limit)
         return pb.FindCustomersResponse(customers=[customer_to_proto(c) for c in found])
+
+    @rpc
+    def SetCustomerTerms(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        limit = None
+        if request.credit_limit:
+            try:
+                limit = money.to_decimal(request.credit_limit)
+            except ValueError:
+                raise InvalidArgument("the customer terms are invalid",
+                                      [{"field": "credit_limit", "message": "a decimal amount such as 5000.00"}])
+        with UnitOfWork(self.db, "customer", actor, correlation_id) as uow:
+            customer = handlers.set_terms(uow, request.id, request.tier, limit)
+            return pb.GetCustomerResponse(customer=customer_to_proto(customer))
 
 
 def main(settings) -> None:

@@ -4,12 +4,14 @@ Nothing here logs names, phones or emails; ids only."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import bindparam, case, func, literal, select, update
 
+from contracts import CustomerTermsChanged
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, changed, dialect_insert
 from hubkit.envelope import Envelope
@@ -127,6 +129,32 @@ def record_order_cancelled(uow: UnitOfWork, envelope: Envelope) -> None:
         raise PredecessorMissing(f"order {order_id} cancelled before its order_placed was applied")
 
 
+TIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$")
+
+
+def set_terms(uow: UnitOfWork, customer_id: str, tier: str, credit_limit: Decimal | None) -> dict:
+    """A customer's tier and credit limit (None: no limit), announced as customer_terms_changed for
+    the order service's review. The same terms again change nothing and announce nothing."""
+    errors = FieldErrors()
+    if not TIER.match(tier or ""):
+        errors.add("tier", "required: 1-32 letters, digits, '.', '_' or '-' (e.g. vip, standard)")
+    if credit_limit is not None and (not credit_limit.is_finite() or credit_limit < 0
+                                     or credit_limit != credit_limit.quantize(Decimal("0.01"))
+                                     or credit_limit >= Decimal("1e16")):
+        errors.add("credit_limit", "an amount >= 0 with at most two decimals")
+    errors.raise_if_any("the customer terms are invalid")
+    s, now = uow.session, clock.now()
+    row = s.execute(select(customers).where(customers.c.id == customer_id).with_for_update()).first()
+    if row is None:
+        raise NotFound(f"customer {customer_id} not found")
+    if (row.tier, row.credit_limit) != (tier, credit_limit):
+        s.execute(update(customers).where(customers.c.id == customer_id).values(
+            tier=tier, credit_limit=credit_limit, updated_by=uow.actor, updated_at=now))
+        uow.emit(CustomerTermsChanged(customer_id=customer_id, channel=row.channel, external_id=row.external_id,
+                                      tier=tier, credit_limit=credit_limit, changed_at=now), customer_id)
+    return get_customer_in(s, customer_id)
+
+
 # -- queries ---------------------------------------------------------------
 def _customer_dict(row) -> dict:
     data = dict(row._mapping)
@@ -142,12 +170,17 @@ def get_customer(db: Database, customer_id: str) -> dict:
         errors.add("id", "required")
         errors.raise_if_any("a customer id is required")
     with db.reader() as s:
-        row = s.execute(select(customers).where(customers.c.id == customer_id)).first()
-        if row is None:
-            raise NotFound(f"customer {customer_id} not found")
-        orders = s.execute(select(customer_orders).where(customer_orders.c.customer_id == customer_id)
-                           .order_by(customer_orders.c.placed_at.desc(), customer_orders.c.order_id.desc())
-                           .limit(MAX_ORDERS)).all()
+        return get_customer_in(s, customer_id)
+
+
+def get_customer_in(s, customer_id: str) -> dict:
+    """get_customer as this session sees it."""
+    row = s.execute(select(customers).where(customers.c.id == customer_id)).first()
+    if row is None:
+        raise NotFound(f"customer {customer_id} not found")
+    orders = s.execute(select(customer_orders).where(customer_orders.c.customer_id == customer_id)
+                       .order_by(customer_orders.c.placed_at.desc(), customer_orders.c.order_id.desc())
+                       .limit(MAX_ORDERS)).all()
     customer = _customer_dict(row)
     customer["orders"] = [dict(o._mapping) for o in orders]
     return customer

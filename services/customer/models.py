@@ -28,6 +28,9 @@ customers = Table(
     Column("lifetime_value", Numeric(18, 2), nullable=False),
     Column("first_order_at", DateTime(timezone=True)),
     Column("last_order_at", DateTime(timezone=True)),
+    # the terms order review reads (customer_terms_changed): a tier such as vip, and a credit limit
+    Column("tier", String(32), nullable=False, server_default="standard"),
+    Column("credit_limit", Numeric(18, 2)),  # null: no limit
     Column("created_by", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_by", String(64), nullable=False),

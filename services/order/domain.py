@@ -151,6 +151,13 @@ def order_status(reservations: list[str], held: bool = False) -> str:
     return BACKORDERED if BACKORDERED in reservations else RESERVED
 
 
+def customer_key(channel: str, buyer: dict) -> str | None:
+    """The buyer as review's customer facts name it (customer_terms, exposure, return rate); None
+    without the channel's buyer id."""
+    external_id = (buyer or {}).get("external_id")
+    return f"{channel}:{external_id}"[:128] if external_id else None
+
+
 def validate_hold(reason: str, note: str) -> None:
     errors = FieldErrors()
     if reason not in HOLD_REASONS:

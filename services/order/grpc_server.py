@@ -14,7 +14,7 @@ from hubkit import commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors, HubError
 from hubkit.intake import Backlog, IntakeState
-from services.order import domain, handlers, holds, receivables
+from services.order import domain, handlers, holds, receivables, review_api
 from services.order.models import metadata
 
 rpc = grpc_server.rpc("order")
@@ -41,7 +41,8 @@ def order_to_proto(o: dict) -> pb.Order:
         carrier=o["carrier"] or "", tracking_number=o["tracking_number"] or "",
         shipped_at=as_utc(o["shipped_at"]).isoformat() if o["shipped_at"] else "",
         exchange_rate=format(o["exchange_rate"].normalize(), "f") if o["exchange_rate"] is not None else "",
-        holds=[hold_to_proto(h) for h in o.get("holds", ())])
+        holds=[hold_to_proto(h) for h in o.get("holds", ())],
+        priority=o.get("priority") or 0, double_check=bool(o.get("double_check")))
 
 
 def hold_to_proto(h: dict) -> pb.Hold:
@@ -278,8 +279,10 @@ def main(settings) -> None:
     REGISTRY.register(OrdersByStatus(db))
     backlog = Backlog(settings.intake_watermarks, lambda: handlers.awaiting_inventory(db),
                       settings.intake_refresh_seconds, report=_report_intake)
-    grpc_server.serve("order", settings.grpc_port,
-                      lambda server: pb_grpc.add_OrderServiceServicer_to_server(OrderServicer(db, backlog), server))
+    def register(server):
+        pb_grpc.add_OrderServiceServicer_to_server(OrderServicer(db, backlog), server)
+        review_api.register(server, db)
+    grpc_server.serve("order", settings.grpc_port, register)
 
 
 def _report_intake(state: IntakeState) -> None:

@@ -17,7 +17,7 @@ from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.sql import once_per_dialect
-from services.order import domain, holds
+from services.order import domain, holds, review
 from services.order.models import order_holds, order_lines, order_return_lines, order_returns, orders
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def _place(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, dict | None]:
     order = dict(id=order_id, channel=cmd.channel, shop=cmd.shop, external_order_id=cmd.external_order_id,
                  buyer=buyer, shipping_address=address,
                  currency=cmd.currency, exchange_rate=cmd.exchange_rate, total=total, status=domain.PENDING,
+                 customer_key=domain.customer_key(cmd.channel, cmd.buyer),
                  created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now)
     if not changed(s, _insert_order(s), order):
         existing = s.execute(_KNOWN_ORDER, {"channel": cmd.channel, "shop": cmd.shop,
@@ -227,6 +228,8 @@ def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:
         s.execute(_LINE_ANSWERED, {"p_order_id": order_id, "p_line_no": line["line_no"], "reservation": status,
                                    "warehouse": line.get("warehouse")})
     statuses = s.execute(_RESERVATIONS, {"p_order_id": order_id}).scalars().all()
+    # reviewed once inventory has answered (stock_covers is known), the batch's orders together
+    uow.gather("order.review", lambda ids: review.review_answered(uow, ids)).add(order_id)
     # a cancelled order stays cancelled (inventory releases what it had reserved); a held one stays held
     # until released, its lines updated so the release finds their answer
     s.execute(_ANSWERED, {"p_order_id": order_id, "status": domain.order_status(list(statuses)),

@@ -1,6 +1,7 @@
 """Tables of the order service's own database."""
 from sqlalchemy import (
                         BigInteger,
+                        Boolean,
                         CheckConstraint,
                         Column,
                         DateTime,
@@ -12,6 +13,7 @@ from sqlalchemy import (
                         Text,
                         UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 
 from hubkit import commands, inbox, outbox
 from hubkit.db import new_metadata
@@ -40,6 +42,11 @@ orders = Table(
     # the channel's own view: its last applied version (modified time, ms) and status
     Column("channel_version", BigInteger, nullable=False, server_default="0"),
     Column("channel_status", String(24)),
+    # review (services.order.review): the buyer as the customer facts name them, `channel:external id`
+    # (null without a buyer id), and what the rules set: a priority and a double check at outbound
+    Column("customer_key", String(128), index=True),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("double_check", Boolean, nullable=False, server_default=sa_false()),
     UniqueConstraint("channel", "shop", "external_order_id", name="uq_orders_external"),
 )
 
@@ -111,3 +118,44 @@ order_audit = Table(
 outbox.add_tables(metadata)
 inbox.add_tables(metadata)
 commands.add_tables(metadata)  # commands answered once per id (hubkit.commands)
+
+
+# Review (services.order.review). Rule sets: each applied document is a new version, never changed;
+# the newest is in force (a roll back applies an older one's document again as a new version).
+review_rule_sets = Table(
+    "review_rule_sets", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(100), nullable=False),
+    Column("document", Text, nullable=False),  # JSON, as validated
+    Column("note", String(500), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every review decision with its inputs: the rule-set version (0: the shipped default), the facts it
+# saw, per rule whether it matched and what it read, the outcome and the matched rules' actions.
+review_decisions = Table(
+    "review_decisions", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("order_id", String(32), ForeignKey("orders.id"), nullable=False, index=True),
+    Column("rule_set_version", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),  # approve or hold
+    Column("reason", String(32)),                   # the hold's reason
+    Column("rule", String(64)),                     # the rule that decided; null: the rule set's `otherwise`
+    Column("facts", Text, nullable=False),
+    Column("trace", Text, nullable=False),
+    Column("actions", Text, nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# The customer's terms as review reads them (tier, credit limit), per channel and buyer id: a
+# projection of the customer service's customer_terms_changed.
+customer_terms = Table(
+    "customer_terms", metadata,
+    Column("channel", String(32), primary_key=True),
+    Column("external_id", String(128), primary_key=True),
+    Column("tier", String(32), nullable=False),
+    Column("credit_limit", Numeric(18, 2)),  # null: no limit
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,9 +1,9 @@
 """The order worker (nameko): applies inventory's answers to order lines, cancels orders whose
 reservation expired, and applies the channels' order changes."""
-from contracts import ChannelOrderChanged, ReservationExpired, StockReserved, StockShort
+from contracts import ChannelOrderChanged, CustomerTermsChanged, ReservationExpired, StockReserved, StockShort
 from hubkit.consumer import each, handle_event, handle_events
 from hubkit.nameko_deps import DatabaseProvider
-from services.order import domain, handlers
+from services.order import domain, handlers, review
 from services.order.models import metadata
 
 
@@ -32,3 +32,8 @@ class Worker:
     @handle_event(ReservationExpired)
     def on_reservation_expired(self, uow, event, envelope):
         handlers.expire_reservation(uow, envelope)
+
+    # review's customer facts by projection: the customer service owns the tier and credit limit
+    @handle_event(CustomerTermsChanged)
+    def on_customer_terms_changed(self, uow, event, envelope):
+        review.apply_customer_terms(uow, event)

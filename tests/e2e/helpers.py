@@ -24,8 +24,10 @@ def stock_sku(client, sku: str, warehouse: str = "WH-MAIN", quantity: int = 0, c
 
 
 def order_body(sku: str, external_id: str, quantity: int = 1, price: str = "19.90", channel: str = "taobao") -> dict:
+    # a buyer of their own: review's customer facts (return rate, exposure) are per buyer, and one
+    # test's returns must not hold another test's orders
     return {"channel": channel, "shop": "test-shop", "external_order_id": external_id,
-            "buyer": {"external_id": "b-1", "name": "Test Buyer", "phone": "13900000000"},
+            "buyer": {"external_id": f"b-{external_id}"[:64], "name": "Test Buyer", "phone": "13900000000"},
             "shipping_address": {"recipient": "Test Buyer", "city": "Hangzhou", "street": "1 Test Road"},
             "lines": [{"sku": sku, "quantity": quantity, "unit_price": price}]}
 

@@ -254,3 +254,31 @@ def test_grpc_get_and_find(db, stub):
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     fields = json.loads(dict(caught.value.trailing_metadata())[FIELD_ERRORS_KEY])
     assert fields and fields[0]["field"]
+
+
+def test_terms_are_set_and_announced_once_each_change(db):
+    from hubkit.db import UnitOfWork
+
+    outbox = metadata.tables["outbox"]
+    buyer_id = _uid()
+    apply_placed(db, placed(_uid(), {"external_id": buyer_id, "name": "Li Si"}))
+    customer_id = only_customer(db, channel="taobao", external_id=buyer_id)["id"]
+    announced = outbox.c.event_type == "customer_terms_changed"
+    before = count(db, outbox, announced)
+    for _ in range(2):  # the same terms again change nothing and announce nothing
+        with UnitOfWork(db, "customer", "finance-1", "c") as uow:
+            customer = handlers.set_terms(uow, customer_id, "vip", Decimal("5000.00"))
+    assert (customer["tier"], customer["credit_limit"]) == ("vip", Decimal("5000.00"))
+    with UnitOfWork(db, "customer", "finance-1", "c") as uow:
+        handlers.set_terms(uow, customer_id, "vip", None)  # no limit any more
+    assert count(db, outbox, announced) == before + 2
+    with db.reader() as s:
+        payload = json.loads(s.execute(select(outbox.c.body).where(announced).order_by(outbox.c.id.desc())
+                                       .limit(1)).scalar())["payload"]
+    assert payload | {"changed_at": None} == {"customer_id": customer_id, "channel": "taobao", "external_id": buyer_id,
+                                              "tier": "vip", "credit_limit": None, "changed_at": None}
+    with pytest.raises(InvalidArgument) as refused, UnitOfWork(db, "customer", "finance-1", "c") as uow:
+        handlers.set_terms(uow, customer_id, "", Decimal("-1"))
+    assert {f["field"] for f in refused.value.fields} == {"tier", "credit_limit"}
+    with pytest.raises(NotFound), UnitOfWork(db, "customer", "finance-1", "c") as uow:
+        handlers.set_terms(uow, "nobody", "vip", None)

@@ -7,7 +7,8 @@ from gateway.common.presenters import money_str
 def customer_json(c, with_orders: bool) -> dict:
     body = {"id": c.id, "channel": c.channel, "external_id": c.external_id, "name": c.name, "phone": c.phone,
             "email": c.email, "order_count": c.order_count, "lifetime_value": money_str(c.lifetime_value),
-            "first_order_at": c.first_order_at, "last_order_at": c.last_order_at}
+            "first_order_at": c.first_order_at, "last_order_at": c.last_order_at,
+            "tier": c.tier, "credit_limit": c.credit_limit or None}
     if with_orders:
         body["orders"] = [{"order_id": o.order_id, "channel": o.channel, "shop": o.shop,
                            "external_order_id": o.external_order_id, "total": money_str(o.total),

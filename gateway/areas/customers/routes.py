@@ -1,11 +1,11 @@
-"""Customers and their order history."""
+"""Customers, their order history and their terms (tier, credit limit)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 
 from gateway.areas.customers.presenters import customer_json
-from gateway.areas.customers.schemas import Customer, Customers
-from gateway.common.access import CUSTOMERS, allowed, clients
+from gateway.areas.customers.schemas import Customer, Customers, TermsIn
+from gateway.common.access import CUSTOMERS, FINANCE, allowed, clients
 from gateway.errors import Problem
 from hubapi.customer.v1 import customer_service_pb2 as cus
 
@@ -28,3 +28,12 @@ def find_customers(request: Request, channel: str = "", external_id: str = "", p
     reply = clients(request).customer.FindCustomers(cus.FindCustomersRequest(
         channel=channel, external_id=external_id, phone=phone, order_id=order_id, limit=limit), metadata=md)
     return {"customers": [customer_json(c, with_orders=False) for c in reply.customers]}
+
+
+@router.put("/customers/{customer_id}/terms", response_model=Customer)
+def set_terms(customer_id: str, body: TermsIn, request: Request, md=allowed(FINANCE)):
+    """A customer's tier (e.g. vip) and credit limit (null: none), which order review reads once the
+    order service has applied them (customer_terms_changed)."""
+    reply = clients(request).customer.SetCustomerTerms(cus.SetCustomerTermsRequest(
+        id=customer_id, tier=body.tier, credit_limit=body.credit_limit or ""), metadata=md)
+    return customer_json(reply.customer, with_orders=True)

@@ -1,9 +1,9 @@
-"""The customers area's response models (it takes no bodies)."""
+"""The customers area's request and response models."""
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, StrictStr
 
-from gateway.common.schemas import Money, Reply
+from gateway.common.schemas import AMOUNT, CODE, Money, Reply, Strict
 
 
 class CustomerOrder(Reply):
@@ -28,6 +28,8 @@ class CustomerSummary(Reply):
     lifetime_value: Money
     first_order_at: str
     last_order_at: str
+    tier: str = Field(description="e.g. vip, standard: what order review reads")
+    credit_limit: Money | None = Field(description="null: no limit")
 
 
 class Customer(CustomerSummary):
@@ -36,3 +38,8 @@ class Customer(CustomerSummary):
 
 class Customers(Reply):
     customers: list[CustomerSummary] = Field(description="without their orders")
+
+
+class TermsIn(Strict):
+    tier: StrictStr = Field(pattern=CODE, max_length=32, description="e.g. vip, standard")
+    credit_limit: StrictStr | None = Field(None, pattern=AMOUNT, description="null: no limit")

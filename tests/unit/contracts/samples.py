@@ -18,6 +18,9 @@ PURCHASED = {"line_no": 1, "sku": "TEA-1", "quantity": 10, "unit_cost": "80.0000
              "amount": "800.00", "tax": "104.00"}
 
 PAYLOADS = {
+    "customer_terms_changed": {
+        "customer_id": "c-1", "channel": "taobao", "external_id": "tb-buyer-1", "tier": "vip",
+        "credit_limit": "50000.00", "changed_at": AT},
     "order_placed": {
         "order_id": "9f1c0d6e3b2a4c5d8e7f6a5b4c3d2e1f", "channel": "taobao", "shop": "tea-house",
         "external_order_id": "TB-1001", "currency": "CNY", "total": "355.90", "placed_at": AT, "buyer": BUYER,

@@ -77,7 +77,7 @@ def test_the_catalog_declares_exactly_the_subscriptions_that_are_handled():
 
 def test_the_processes_follow_from_the_catalog():
     assert [s for s in components.SERVICES if components.has_relay(s)] == ["order", "inventory", "procurement",
-                                                                             "accounting"]
+                                                                             "customer", "accounting"]
     assert all(components.has_worker(s) for s in components.SERVICES)
     [stock] = [s for s in CATALOG.subscriptions("shops_jd") if s.latest_only]
     assert stock.event_type == "stock_changed"

@@ -1,0 +1,328 @@
+"""Review (审单): the merchant's rule set decides, once inventory has answered an order, whether it is
+released (approved) or held with a typed reason; every decision is stored with the rule-set version,
+the facts it saw and the trace (hubkit.rules), and a draft rule set can be replayed over the stored
+facts of a past window without changing anything.
+
+Facts come from the order service's own tables: the order and its lines, the reservation answers,
+the buyer's other orders and returns, and the customer terms (tier, credit limit) kept in
+customer_terms. Product categories are not known to the order service: `categories` is empty."""
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from prometheus_client import Counter
+from sqlalchemy import distinct, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from hubkit import clock, rules
+from hubkit.db import Database, UnitOfWork, as_utc, once_per_transaction
+from hubkit.errors import Conflict, InvalidArgument, NotFound
+from hubkit.sql import cents_sum
+from services.order import domain, holds
+from services.order.models import (
+    customer_terms,
+    order_lines,
+    order_returns,
+    orders,
+    review_decisions,
+    review_rule_sets,
+)
+
+# The facts a rule may read, declared once (validation checks every condition against them).
+FACTS = rules.Facts({
+    "channel": "string", "shop": "string", "currency": "string",
+    "amount": "number",              # the order's total, in its currency
+    "line_count": "number", "skus": "strings",
+    "categories": "strings",         # empty: the order service does not know product categories
+    "quantities": "numbers", "total_quantity": "number",
+    "discount_ratio": "number",      # 1 - paid / list (unit price x quantity), 0 without a discount
+    "buyer_message": "boolean",      # the buyer left a message (a `message` in the buyer's data)
+    "province": "string", "city": "string",
+    "address_complete": "boolean",   # recipient, phone, province, city and street all given
+    "customer_tier": "string",       # from customer_terms ("" when none), e.g. vip
+    "has_credit_limit": "boolean", "credit_limit": "number",
+    "exposure": "number",            # the customer's open orders' totals, this one included
+    "customer_orders": "number",     # the customer's orders in the return window
+    "customer_returns": "number",    # of those, how many had goods sent back
+    "return_rate": "number",         # customer_returns / customer_orders (0 without orders)
+    "stock_covers": "boolean",       # inventory reserved every line
+    "unit_prices": "numbers", "max_unit_price": "number",
+    "line_values": "numbers",        # what each line is worth (its amount)
+    "max_line_value": "number",
+})
+DEFAULT_FILE = Path(__file__).with_name("default_rules.yaml")
+REVIEWER = "review"  # who holds what the rules hold
+DEFAULT_WINDOW_DAYS = 30
+REVIEWED = Counter("hub_order_reviews_total", "Orders reviewed by the rules, by outcome and hold reason",
+                   ["outcome", "reason"])
+
+
+def compile_document(document) -> rules.RuleSet:
+    """A rule set checked against the order facts and hold reasons, and its parameters."""
+    rule_set = rules.compile_rule_set(document, FACTS, domain.HOLD_REASONS)
+    window = rule_set.doc.parameters.get("return_window_days", DEFAULT_WINDOW_DAYS)
+    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 366:
+        raise InvalidArgument("the rule set is invalid", [{"field": "parameters.return_window_days",
+                                                           "message": "a whole number of days from 1 to 366"}])
+    unknown = sorted(set(rule_set.doc.parameters) - {"return_window_days"})
+    if unknown:
+        raise InvalidArgument("the rule set is invalid", [{"field": f"parameters.{unknown[0]}",
+                                                           "message": "unknown parameter (known: return_window_days)"}])
+    return rule_set
+
+
+@functools.cache
+def default_rule_set() -> rules.RuleSet:
+    return compile_document(DEFAULT_FILE.read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(version: int, document: str) -> rules.RuleSet:  # a version's document never changes
+    return compile_document(document)
+
+
+def in_force(s) -> tuple[int, rules.RuleSet]:
+    """(version, rule set) in force: the newest applied, else the shipped default (version 0)."""
+    row = s.execute(select(review_rule_sets.c.version, review_rule_sets.c.document)
+                    .order_by(review_rule_sets.c.version.desc()).limit(1)).first()
+    return (row.version, _compiled(row.version, row.document)) if row else (0, default_rule_set())
+
+
+# -- deciding ----------------------------------------------------------------
+def review_answered(uow: UnitOfWork, order_ids: set[str]) -> None:
+    """Review the orders inventory has answered for the first time (no decision yet, still open and
+    not held): one rule set read per transaction, their facts gathered with one statement each, each
+    decision stored, holds placed in the same transaction."""
+    s = uow.session
+    candidates = s.execute(select(orders).where(
+        orders.c.id.in_(sorted(order_ids)), orders.c.status.in_((domain.RESERVED, domain.BACKORDERED)),
+        ~select(review_decisions.c.id).where(review_decisions.c.order_id == orders.c.id).exists())).all()
+    if not candidates:
+        return
+    version, rule_set = once_per_transaction(s, "order.review.rule_set", lambda: in_force(s))
+    now = clock.now()
+    facts = gather_facts(s, candidates, rule_set, now)
+    decided = []
+    for order in candidates:
+        decision = rules.evaluate(rule_set, FACTS, facts[order.id])
+        decided.append(dict(id=uuid.uuid4().hex, order_id=order.id, rule_set_version=version,
+                            outcome=decision.outcome, reason=decision.reason, rule=decision.rule_id,
+                            facts=rules.dumps(facts[order.id]), trace=rules.dumps(decision.trace),
+                            actions=rules.dumps(decision.actions), decided_at=now))
+        _act(uow, order.id, decision)
+        uow.after_commit(functools.partial(_count, decision.outcome, decision.reason or ""))
+    s.execute(review_decisions.insert(), decided)
+
+
+def _count(outcome: str, reason: str) -> None:
+    REVIEWED.labels(outcome, reason).inc()
+
+
+def _act(uow: UnitOfWork, order_id: str, decision: rules.Decision) -> None:
+    """What the matched rules said: priority and the outbound double check on the order, then the hold
+    (with the rule's notes). A route to a warehouse is recorded in the decision only."""
+    changes: dict = {}
+    notes = []
+    for action in decision.actions:
+        if action["kind"] == "set_priority":
+            changes["priority"] = max(changes.get("priority", 0), action["priority"])
+        elif action["kind"] == "double_check":
+            changes["double_check"] = True
+        elif action["kind"] == "note":
+            notes.append(action["note"])
+    if changes:
+        uow.session.execute(update(orders).where(orders.c.id == order_id).values(**changes))
+    if decision.outcome == "hold":
+        note = "; ".join([f"rule {decision.rule_id or 'otherwise'}", *notes])[:domain.MAX_NOTE]
+        holds.place(uow, order_id, decision.reason or "needs_review", by=REVIEWER, note=note, rule=decision.rule_id)
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    channel, _, external_id = key.partition(":")
+    return channel, external_id
+
+
+def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[str, dict]:
+    """The facts of each order, read set-based: its lines, its customer's terms, open orders and returns."""
+    ids = [o.id for o in candidates]
+    lines: dict[str, list] = {}
+    for line in s.execute(select(order_lines).where(order_lines.c.order_id.in_(ids))
+                          .order_by(order_lines.c.order_id, order_lines.c.line_no)):
+        lines.setdefault(line.order_id, []).append(line)
+    keys = sorted({o.customer_key for o in candidates if o.customer_key})
+    terms, exposure, placed, returned = {}, {}, {}, {}
+    if keys:
+        pairs = {_split_key(k) for k in keys}
+        for t in s.execute(select(customer_terms).where(
+                customer_terms.c.channel.in_(sorted({c for c, _ in pairs})),
+                customer_terms.c.external_id.in_(sorted({e for _, e in pairs})))):
+            terms[f"{t.channel}:{t.external_id}"] = t
+        exposure = dict(s.execute(select(orders.c.customer_key, cents_sum(orders.c.total))
+                                  .where(orders.c.customer_key.in_(keys), orders.c.status.in_(domain.OPEN))
+                                  .group_by(orders.c.customer_key)).all())
+        window = int(rule_set.doc.parameters.get("return_window_days", DEFAULT_WINDOW_DAYS))
+        since = now - timedelta(days=window)
+        placed = dict(s.execute(select(orders.c.customer_key, func.count())
+                                .where(orders.c.customer_key.in_(keys), orders.c.created_at >= since)
+                                .group_by(orders.c.customer_key)).all())
+        returned = dict(s.execute(select(orders.c.customer_key, func.count(distinct(order_returns.c.order_id)))
+                                  .join(orders, orders.c.id == order_returns.c.order_id)
+                                  .where(orders.c.customer_key.in_(keys), order_returns.c.created_at >= since)
+                                  .group_by(orders.c.customer_key)).all())
+    out = {}
+    for o in candidates:
+        key, own = o.customer_key, lines.get(o.id, [])
+        term = terms.get(key) if key else None
+        listed = sum((l.unit_price * l.quantity for l in own), Decimal("0"))
+        paid = sum((l.amount for l in own), Decimal("0"))
+        buyer, address = json.loads(o.buyer), json.loads(o.shipping_address)
+        n_orders, n_returns = placed.get(key, 0), returned.get(key, 0)
+        out[o.id] = {
+            "channel": o.channel, "shop": o.shop, "currency": o.currency, "amount": o.total,
+            "line_count": len(own), "skus": [l.sku for l in own], "categories": [],
+            "quantities": [l.quantity for l in own], "total_quantity": sum(l.quantity for l in own),
+            "discount_ratio": (Decimal(1) - paid / listed).quantize(Decimal("0.0001")) if listed > 0 else Decimal(0),
+            "buyer_message": bool(buyer.get("message")),
+            "province": address.get("province", ""), "city": address.get("city", ""),
+            "address_complete": all(address.get(k) for k in ("recipient", "phone", "province", "city", "street")),
+            "customer_tier": term.tier if term else "",
+            "has_credit_limit": bool(term is not None and term.credit_limit is not None),
+            "credit_limit": term.credit_limit if term is not None and term.credit_limit is not None else Decimal(0),
+            "exposure": Decimal(exposure.get(key, 0)).scaleb(-2) if key else o.total,  # summed as cents
+            "customer_orders": n_orders, "customer_returns": n_returns,
+            "return_rate": (Decimal(n_returns) / n_orders).quantize(Decimal("0.0001")) if n_orders else Decimal(0),
+            "stock_covers": bool(own) and all(l.reservation == domain.RESERVED for l in own),
+            "unit_prices": [l.unit_price for l in own], "max_unit_price": max((l.unit_price for l in own), default=0),
+            "line_values": [l.amount for l in own], "max_line_value": max((l.amount for l in own), default=0),
+        }
+    return out
+
+
+# -- rule sets -----------------------------------------------------------------
+def _version_dict(row, in_force_version: int) -> dict:
+    doc = json.loads(row["document"])
+    return {"version": row["version"], "name": row["name"], "note": row["note"], "created_by": row["created_by"],
+            "created_at": as_utc(row["created_at"]).isoformat() if row["created_at"] else "",
+            "rules": len(doc.get("rules", [])), "in_force": row["version"] == in_force_version,
+            "document": row["document"]}
+
+
+def _default_row() -> dict:
+    return {"version": 0, "name": default_rule_set().doc.name, "note": "shipped default", "created_by": "hub",
+            "created_at": None, "document": default_rule_set().as_json()}
+
+
+def apply_rule_set(uow: UnitOfWork, document, note: str = "") -> dict:
+    """Validate and put in force as the next version (the rule set is refused whole, naming the rule,
+    field and position, when it does not validate)."""
+    rule_set = compile_document(document)
+    if len(note or "") > 500:
+        raise InvalidArgument("the rule set is invalid", [{"field": "note", "message": "at most 500 characters"}])
+    s = uow.session
+    version = (s.execute(select(func.max(review_rule_sets.c.version))).scalar() or 0) + 1
+    row = dict(version=version, name=rule_set.doc.name, document=rule_set.as_json(), note=note or "",
+               created_by=uow.actor, created_at=clock.now())
+    try:
+        with s.begin_nested():
+            s.execute(review_rule_sets.insert().values(**row))
+    except IntegrityError:
+        raise Conflict("another rule set was applied at the same time; try again")
+    return _version_dict(row, version)
+
+
+def roll_back(uow: UnitOfWork, version: int) -> dict:
+    """Put an earlier version's document in force again, as a new version (0: the shipped default)."""
+    if version == 0:
+        document = default_rule_set().as_json()
+    else:
+        document = uow.session.execute(select(review_rule_sets.c.document)
+                                       .where(review_rule_sets.c.version == version)).scalar()
+        if document is None:
+            raise NotFound(f"rule set version {version} not found")
+    return apply_rule_set(uow, document, f"rolled back to version {version}")
+
+
+def rule_set_versions(db: Database) -> list[dict]:
+    """Every version, newest first, the shipped default (0) last; which one is in force."""
+    with db.reader() as s:
+        rows = [dict(r._mapping) for r in s.execute(select(review_rule_sets)
+                                                    .order_by(review_rule_sets.c.version.desc()))]
+    current = rows[0]["version"] if rows else 0
+    return [_version_dict(r, current) for r in [*rows, _default_row()]]
+
+
+# -- explaining and replaying -----------------------------------------------------
+def _decision_dict(row) -> dict:
+    return {"id": row.id, "order_id": row.order_id, "rule_set_version": row.rule_set_version,
+            "outcome": row.outcome, "reason": row.reason or "", "rule": row.rule or "",
+            "facts": row.facts, "trace": row.trace, "actions": row.actions,
+            "decided_at": as_utc(row.decided_at).isoformat()}
+
+
+def decisions(db: Database, order_id: str) -> list[dict]:
+    with db.reader() as s:
+        if s.execute(select(orders.c.id).where(orders.c.id == order_id)).first() is None:
+            raise NotFound(f"order {order_id} not found")
+        rows = s.execute(select(review_decisions).where(review_decisions.c.order_id == order_id)
+                         .order_by(review_decisions.c.decided_at)).all()
+    return [_decision_dict(r) for r in rows]
+
+
+MAX_DIFFERENCES = 1000
+MAX_REPLAYED = 20_000  # about 6 s of evaluation: within the gateway's deadline for one call
+
+
+def replay(db: Database, document, since: datetime, until: datetime, limit: int = 100) -> dict:
+    """Evaluate a draft rule set over the stored facts of the decisions taken in [since, until),
+    changing nothing, and list the orders whose outcome (approve, or hold and its reason) would differ,
+    with the rule that decided before and the rule that would decide now."""
+    draft = compile_document(document)
+    if since >= until:
+        raise InvalidArgument("the window is empty", [{"field": "until", "message": "must be after since"}])
+    limit = max(1, min(limit or 100, MAX_DIFFERENCES))
+    evaluated = changed = 0
+    differences: list[dict] = []
+    window = (review_decisions.c.decided_at >= since, review_decisions.c.decided_at < until)
+    query = (select(review_decisions.c.order_id, review_decisions.c.rule_set_version, review_decisions.c.outcome,
+                    review_decisions.c.reason, review_decisions.c.rule, review_decisions.c.facts,
+                    review_decisions.c.decided_at)
+             .where(*window)
+             .order_by(review_decisions.c.decided_at, review_decisions.c.id))
+    with db.reader() as s:
+        count = s.execute(select(func.count()).select_from(review_decisions).where(*window)).scalar()
+        if count > MAX_REPLAYED:
+            raise InvalidArgument("the window is too large", [{"field": "since", "message": (
+                f"the window holds {count} decisions; at most {MAX_REPLAYED} are replayed at once: narrow it")}])
+        for row in s.execute(query.execution_options(yield_per=1000)):
+            evaluated += 1
+            would = rules.evaluate(draft, FACTS, json.loads(row.facts))
+            if (would.outcome, would.reason or "") == (row.outcome, row.reason or ""):
+                continue
+            changed += 1
+            if len(differences) < limit:
+                differences.append({
+                    "order_id": row.order_id, "decided_at": as_utc(row.decided_at).isoformat(),
+                    "was": {"outcome": row.outcome, "reason": row.reason or "", "rule": row.rule or "",
+                            "rule_set_version": row.rule_set_version},
+                    "would": {"outcome": would.outcome, "reason": would.reason or "", "rule": would.rule_id or ""}})
+    return {"evaluated": evaluated, "changed": changed, "differences": differences}
+
+
+# -- customer terms ---------------------------------------------------------------
+def apply_customer_terms(uow: UnitOfWork, event) -> None:
+    """customer_terms_changed from the customer service: the projection review reads, per channel and
+    buyer id (a buyer the channel gave no id cannot be matched to an order: nothing to keep). The
+    inbox's sequence per customer makes an older change arriving late change nothing."""
+    if not event.external_id:
+        return
+    s, now = uow.session, clock.now()
+    values = dict(tier=event.tier, credit_limit=event.credit_limit, updated_by=uow.actor, updated_at=now)
+    if not s.execute(update(customer_terms).where(customer_terms.c.channel == event.channel,
+                                                  customer_terms.c.external_id == event.external_id)
+                     .values(**values)).rowcount:
+        s.execute(customer_terms.insert().values(channel=event.channel, external_id=event.external_id, **values))
