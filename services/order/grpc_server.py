@@ -14,7 +14,7 @@ from hubkit import commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors, HubError
 from hubkit.intake import Backlog, IntakeState
-from services.order import domain, handlers, holds, receivables, review_api
+from services.order import domain, handlers, holds, merge, receivables, review_api
 from services.order.models import metadata
 
 rpc = grpc_server.rpc("order")
@@ -42,7 +42,8 @@ def order_to_proto(o: dict) -> pb.Order:
         shipped_at=as_utc(o["shipped_at"]).isoformat() if o["shipped_at"] else "",
         exchange_rate=format(o["exchange_rate"].normalize(), "f") if o["exchange_rate"] is not None else "",
         holds=[hold_to_proto(h) for h in o.get("holds", ())],
-        priority=o.get("priority") or 0, double_check=bool(o.get("double_check")))
+        priority=o.get("priority") or 0, double_check=bool(o.get("double_check")),
+        merge_group=o.get("merge_group") or "", merged_with=o.get("merged_with", ()))
 
 
 def hold_to_proto(h: dict) -> pb.Hold:
@@ -205,6 +206,14 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
                                              request.note))))
 
     @rpc
+    def UnmergeOrder(self, request, context):
+        def apply(uow):
+            handlers.validate_note(request.note)
+            merge.unmerge(uow, request.order_id, request.note)
+            return pb.OrderActionResponse(order=order_to_proto(handlers.read_order(uow.session, request.order_id)))
+        return self._act(context, "UnmergeOrder", apply)
+
+    @rpc
     def ReleaseHolds(self, request, context):
         actor, correlation_id = grpc_server.caller(context)
         with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
@@ -257,7 +266,7 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
     @rpc
     def ListOrders(self, request, context):
         found, token = handlers.list_orders(self.db, request.status, request.page_size, request.page_token,
-                                            request.reason)
+                                            request.reason, request.merge_group)
         return pb.ListOrdersResponse(orders=[order_to_proto(o) for o in found], next_page_token=token)
 
 

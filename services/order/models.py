@@ -47,6 +47,10 @@ orders = Table(
     Column("customer_key", String(128), index=True),
     Column("priority", Integer, nullable=False, server_default="0"),
     Column("double_check", Boolean, nullable=False, server_default=sa_false()),
+    # merge (services.order.merge): the shop, buyer and normalised address as one digest (domain.merge_key;
+    # null: never merged, e.g. taken out of its group) and the merge group the order ships with (null: alone)
+    Column("merge_key", String(40), index=True),
+    Column("merge_group", String(32), index=True),
     UniqueConstraint("channel", "shop", "external_order_id", name="uq_orders_external"),
 )
 
