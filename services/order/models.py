@@ -47,6 +47,10 @@ orders = Table(
     Column("customer_key", String(128), index=True),
     Column("priority", Integer, nullable=False, server_default="0"),
     Column("double_check", Boolean, nullable=False, server_default=sa_false()),
+    # the first of the two people of the double check (services.order.handlers.double_check): the
+    # shipment must come from another user
+    Column("double_checked_by", String(64)),
+    Column("double_checked_at", DateTime(timezone=True)),
     # merge (services.order.merge): the shop, buyer and normalised address as one digest (domain.merge_key;
     # null: never merged, e.g. taken out of its group) and the merge group the order ships with (null: alone)
     Column("merge_key", String(40), index=True),
