@@ -27,37 +27,47 @@ GROUPS_SHIPPED = Counter("hub_order_merge_groups_shipped_total", "Merge groups s
 
 def group(uow: UnitOfWork, order_ids: set[str], window: timedelta) -> None:
     """Put each of these orders not yet in a group into the group of an open order with its merge key
-    placed within `window` of it (the oldest such order's group, or a new one named after it)."""
+    placed within `window` of it (the oldest such order's group, or a new one named after it). Two
+    statements read the batch's orders and every open order sharing their keys; writes only on a merge."""
     s = uow.session
     fresh = s.execute(select(orders.c.id, orders.c.merge_key, orders.c.created_at, orders.c.customer_key,
                              orders.c.channel, orders.c.shop)
                       .where(orders.c.id.in_(sorted(order_ids)), orders.c.merge_group.is_(None),
                              orders.c.merge_key.is_not(None), orders.c.status.in_(domain.OPEN))
                       .order_by(orders.c.created_at, orders.c.id)).all()
-    for order in fresh:
-        placed = as_utc(order.created_at)
-        partners = s.execute(select(orders.c.id, orders.c.merge_group, orders.c.created_at).where(
-            orders.c.merge_key == order.merge_key, orders.c.id != order.id, orders.c.status.in_(domain.OPEN),
-            orders.c.created_at >= placed - window, orders.c.created_at <= placed + window)
-            .order_by(orders.c.created_at, orders.c.id)).all()
-        if not partners:
+    if not fresh:
+        return
+    placed = [as_utc(o.created_at) for o in fresh]
+    by_key: dict[str, list[dict]] = {}
+    for row in s.execute(select(orders.c.id, orders.c.merge_key, orders.c.merge_group, orders.c.created_at).where(
+            orders.c.merge_key.in_(sorted({o.merge_key for o in fresh})), orders.c.status.in_(domain.OPEN),
+            orders.c.created_at >= min(placed) - window, orders.c.created_at <= max(placed) + window)
+            .order_by(orders.c.created_at, orders.c.id)).all():
+        by_key.setdefault(row.merge_key, []).append(
+            {"id": row.id, "group": row.merge_group, "at": as_utc(row.created_at)})
+    for order, at in zip(fresh, placed):
+        same = by_key.get(order.merge_key, [])
+        me = next((m for m in same if m["id"] == order.id), None)
+        partners = [m for m in same if m["id"] != order.id and abs(m["at"] - at) <= window]
+        if me is None or me["group"] or not partners:  # grouped by an earlier order of this batch, or alone
             continue
-        grouped = [p for p in partners if p.merge_group]
-        first = grouped[0] if grouped else partners[0]
-        minutes = abs(placed - as_utc(first.created_at)).total_seconds() / 60
+        first = next((p for p in partners if p["group"]), partners[0])
+        minutes = abs(at - first["at"]).total_seconds() / 60
         reason = (f"same buyer {order.customer_key}, shipping address and shop {order.channel}/{order.shop}; "
                   f"placed {minutes:.0f} min apart (window {window.total_seconds() / 60:.0f} min)")
-        group_id = first.merge_group
+        group_id = first["group"]
         if not group_id:
-            group_id = first.id
-            if not changed(s, update(orders).where(orders.c.id == first.id, orders.c.merge_group.is_(None))
-                           .values(merge_group=group_id)):  # grouped concurrently: join that group
-                group_id = s.execute(select(orders.c.merge_group).where(orders.c.id == first.id)).scalar()
-            else:
-                _joined(uow, first.id, group_id, reason, order.id, window)
+            group_id = first["id"]
+            if changed(s, update(orders).where(orders.c.id == first["id"], orders.c.merge_group.is_(None))
+                       .values(merge_group=group_id)):
+                _joined(uow, first["id"], group_id, reason, order.id, window)
+            else:  # grouped concurrently: join that group
+                group_id = s.execute(select(orders.c.merge_group).where(orders.c.id == first["id"])).scalar()
+            first["group"] = group_id
         if group_id and changed(s, update(orders).where(orders.c.id == order.id, orders.c.merge_group.is_(None))
                                 .values(merge_group=group_id)):
-            _joined(uow, order.id, group_id, reason, first.id, window)
+            me["group"] = group_id
+            _joined(uow, order.id, group_id, reason, first["id"], window)
 
 
 def _joined(uow: UnitOfWork, order_id: str, group_id: str, reason: str, matched: str, window: timedelta) -> None:

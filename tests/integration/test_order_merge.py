@@ -155,3 +155,15 @@ def test_a_new_address_takes_an_order_out_of_its_group(db):
     assert [handlers.get_order(db, o)["merge_group"] for o in (first, second)] == [None, None]
     with uow(db) as u:
         assert handlers.ship_order(u, first, "SF", "SF20260004")["merged_with"] == []
+
+
+def test_orders_answered_in_one_batch_or_later_join_one_group(db):
+    buyer = uuid.uuid4().hex[:8]
+    first, second, third = place(db, buyer), place(db, buyer), place(db, buyer)
+    answer_all(db, third, second)
+    group = handlers.get_order(db, second)["merge_group"]
+    assert group and handlers.get_order(db, third)["merge_group"] == group
+    answer_all(db, first)  # answered last: joins the group the others formed
+    assert {o: handlers.get_order(db, o)["merge_group"] for o in (first, second, third)} == \
+        dict.fromkeys((first, second, third), group)
+    assert sorted(handlers.get_order(db, first)["merged_with"]) == sorted([second, third])
