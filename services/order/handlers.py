@@ -131,6 +131,7 @@ def _cancel(uow: UnitOfWork, order_id: str, now, note: str = "", finance: bool =
     if not cancelled:
         return False
     holds.close_for_cancel(uow, order_id, note, finance)
+    merge.cancelled(uow, order_id)
     lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()
     uow.emit(OrderCancelled(order_id=order_id, cancelled_at=now,
                             lines=[OrderLineRef(line_no=l.line_no, sku=l.sku, quantity=l.quantity) for l in lines]),

@@ -92,13 +92,21 @@ def unmerge(uow: UnitOfWork, order_id: str, note: str = "", why: str = "operator
     return row.merge_group
 
 
+def cancelled(uow: UnitOfWork, order_id: str) -> None:
+    """An order just cancelled leaves its merge group (a group left with one order is dissolved)."""
+    group_id = uow.session.execute(select(orders.c.merge_group).where(orders.c.id == order_id)).scalar()
+    if group_id:
+        _leave(uow, order_id, group_id, "the order was cancelled", "cancelled", forget_key=True)
+
+
 def _leave(uow: UnitOfWork, order_id: str, group_id: str, note: str, why: str, forget_key: bool) -> None:
     s = uow.session
     values: dict = {"merge_group": None}
     if forget_key:
         values["merge_key"] = None
+    statuses = (domain.CANCELLED,) if why == "cancelled" else domain.OPEN
     if not changed(s, update(orders).where(orders.c.id == order_id, orders.c.merge_group == group_id,
-                                           orders.c.status.in_(domain.OPEN)).values(**values)):
+                                           orders.c.status.in_(statuses)).values(**values)):
         raise Conflict(f"order {order_id} left merge group {group_id} concurrently")
     holds.audit(uow, order_id, "unmerge", note, group=group_id, why=why)
     uow.after_commit(lambda: UNMERGED.labels(why).inc())

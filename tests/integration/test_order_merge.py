@@ -167,3 +167,19 @@ def test_orders_answered_in_one_batch_or_later_join_one_group(db):
     assert {o: handlers.get_order(db, o)["merge_group"] for o in (first, second, third)} == \
         dict.fromkeys((first, second, third), group)
     assert sorted(handlers.get_order(db, first)["merged_with"]) == sorted([second, third])
+
+
+def test_a_cancelled_order_leaves_its_group_and_the_other_ships_alone(db):
+    buyer = uuid.uuid4().hex[:8]
+    first, second, third = place(db, buyer), place(db, buyer), place(db, buyer)
+    answer_all(db, first, second, third)
+    with uow(db) as u:
+        handlers.cancel_order(u, second, "the buyer changed their mind")
+    cancelled = handlers.get_order(db, second)
+    assert (cancelled["merge_group"], cancelled["merged_with"]) == (None, [])
+    assert handlers.get_order(db, first)["merged_with"] == [third]
+    with uow(db) as u:
+        handlers.cancel_order(u, third)
+    assert handlers.get_order(db, first)["merge_group"] is None  # a group of one is no group
+    with db.reader() as s:
+        assert [a["detail"]["why"] for a in holds.audit_of(s, first) if a["action"] == "unmerge"] == ["alone"]
