@@ -109,11 +109,15 @@ def waiting_messages(amqp_uri: str, subscriptions) -> dict[str, int]:
     consumer holds unacked are not counted)."""
     connection = connect(amqp_uri)
     try:
-        channel = connection.channel()
-        return {queue: channel.queue_declare(queue, passive=True).method.message_count
-                for sub in subscriptions for queue in (sub.queue, sub.retry_queue)}
+        return waiting_messages_on(connection.channel(), subscriptions)
     finally:
         connection.close()
+
+
+def waiting_messages_on(channel, subscriptions) -> dict[str, int]:
+    """`waiting_messages` on an open channel (one asking often keeps its connection)."""
+    return {queue: channel.queue_declare(queue, passive=True).method.message_count
+            for sub in subscriptions for queue in (sub.queue, sub.retry_queue)}
 
 
 def purge(amqp_uri: str, subscriptions) -> None:
@@ -161,7 +165,7 @@ def delete_local_vhost(name: str) -> None:
 def ctl_eval(expression: str) -> bool:
     """Run an Erlang expression in the local broker (`rabbitmqctl eval`); whether it returned."""
     ctl = _rabbitmqctl()
-    return bool(ctl) and subprocess.run([ctl, "-q", "eval", expression], capture_output=True).returncode == 0
+    return ctl is not None and subprocess.run([ctl, "-q", "eval", expression], capture_output=True).returncode == 0
 
 
 def erlang_binary(text: str) -> str:
