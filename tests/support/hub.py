@@ -3,8 +3,7 @@ process on free ports, plus helpers to talk to it and look into its databases.""
 from __future__ import annotations
 
 import importlib
-import subprocess
-import sys
+import signal
 import time
 from pathlib import Path
 
@@ -52,14 +51,21 @@ class Hub:
         self._subscriptions = [sub for svc in components.SERVICES for sub in components.subscriptions(svc)]
 
     def start(self) -> Hub:
-        subprocess.run([sys.executable, "-m", "hub.cli", "migrate"], env={**self.stack.env}, check=True,
-                       cwd=components.PROJECT_ROOT, capture_output=True)
+        # what `hub migrate` does, in this process (a process of its own spent seconds on its imports)
+        settings = components.settings(self.stack.env)  # with what a test added to the env since
+        components.migrate_all(settings)
+        components.prepare_broker(settings)
         self.stack.start()
         self.stack.wait_ready(90)
         return self
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = False) -> None:
+        """End every process. A test hub is thrown away with its vhost and databases and nothing
+        looks at how it stopped: kill -9 (a worker's own stop takes seconds), unless `graceful`."""
         self._close_broker()
+        if not graceful:
+            for name in self.stack.procs:
+                self.stack.signal(name, signal.SIGKILL)
         self.stack.stop()
         for db in (*self.dbs.values(), self.gateway_db):
             db.dispose()
