@@ -67,6 +67,7 @@ def _sweep_leftovers() -> None:
 
 def create_vhost(name: str) -> str:
     _sweep_leftovers()
+    _removed([f"vhost {name}"])
     # one rabbitmqctl call (each starts a VM: a second and more) instead of two; the commands if the
     # broker's internals differ
     vhost = broker.erlang_binary(name)
@@ -79,8 +80,9 @@ def create_vhost(name: str) -> str:
 
 
 def delete_vhost(name: str) -> None:
-    """The vhost, its queues and the components' users `hub migrate` made for it."""
-    broker.delete_local_vhost(name)
+    """The vhost, its queues and the components' users `hub migrate` made for it (by the thread
+    that drops databases: the broker takes seconds to delete a hub's quorum queues)."""
+    _removing[f"vhost {name}"] = _remover.submit(broker.delete_local_vhost, name)
 
 
 def _pg():
@@ -98,7 +100,7 @@ def create_databases(prefix: str, names) -> dict[str, str]:
                 if _stale(db):
                     cur.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
             urls = {}
-            _dropped(f"{prefix}_{name}" for name in names)
+            _removed(f"{prefix}_{name}" for name in names)
             for name in names:
                 cur.execute(f'CREATE DATABASE "{prefix}_{name}"')
                 urls[name] = f"{PG_URL}/{prefix}_{name}"
@@ -107,24 +109,25 @@ def create_databases(prefix: str, names) -> dict[str, str]:
         conn.close()
 
 
-# a DROP DATABASE waits on the disk, 0.5-2 s each: done by a thread of its own while the tests go
-# on (the interpreter waits for it at exit; what a cut-off session leaves, the next one drops)
-_dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-databases")
-_dropping: dict[str, Future] = {}  # database -> its drop, while queued or running
+# a DROP DATABASE waits on the disk, 0.5-2 s each, and a vhost's deletion on the broker: done by a
+# thread of their own while the tests go on (the interpreter waits for it at exit; what a cut-off
+# session leaves, the next one removes)
+_remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remove-leftovers")
+_removing: dict[str, Future] = {}  # database or "vhost <name>" -> its removal, while queued or running
 
 
 def drop_databases(prefix: str, names) -> None:
-    dropped = _dropper.submit(_drop, prefix, tuple(names))
+    dropped = _remover.submit(_drop, prefix, tuple(names))
     for name in names:
-        _dropping[f"{prefix}_{name}"] = dropped
+        _removing[f"{prefix}_{name}"] = dropped
 
 
-def _dropped(databases) -> None:
-    """Once the drops of these databases (made again under the same names) are done."""
-    for db in databases:
-        dropping = _dropping.pop(db, None)
-        if dropping is not None:
-            dropping.result()
+def _removed(things) -> None:
+    """Once the removals of these databases or vhosts (made again under the same names) are done."""
+    for thing in things:
+        removing = _removing.pop(thing, None)
+        if removing is not None:
+            removing.result()
 
 
 def _drop(prefix: str, names: tuple) -> None:
