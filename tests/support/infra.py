@@ -79,10 +79,12 @@ def create_vhost(name: str) -> str:
     return f"{AMQP_BASE}/{name}"
 
 
-def delete_vhost(name: str) -> None:
-    """The vhost, its queues and the components' users `hub migrate` made for it (by the thread
-    that drops databases: the broker takes seconds to delete a hub's quorum queues)."""
+def delete_vhost(name: str, wait: bool = True) -> None:
+    """The vhost, its queues and the components' users `hub migrate` made for it; unless `wait`, by
+    the thread that drops databases (the broker takes seconds to delete a hub's quorum queues)."""
     _removing[f"vhost {name}"] = _remover.submit(broker.delete_local_vhost, name)
+    if wait:
+        _removed([f"vhost {name}"])
 
 
 def _pg():
