@@ -253,6 +253,11 @@ class Shipment(Reply):
     shipped_at: str
 
 
+class DoubleChecked(Reply):
+    by: str = Field(description="the user who checked the picked goods")
+    at: str = Field(description="RFC 3339, UTC")
+
+
 class Order(Reply):
     id: str
     channel: str
@@ -265,6 +270,9 @@ class Order(Reply):
     holds: list[Hold] = Field(description="open and closed, oldest first; the order is held while one is open")
     priority: int = Field(description="set by a review rule; 0 by default")
     double_check: bool = Field(description="a review rule wants two people to check it at outbound")
+    double_checked: DoubleChecked | None = Field(
+        description="the check of the picked goods (POST /orders/{id}/double-check); the shipment must come "
+                    "from another user. Null until checked")
     buyer: Buyer
     shipping_address: Address
     lines: list[OrderLine]

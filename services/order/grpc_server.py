@@ -42,7 +42,9 @@ def order_to_proto(o: dict) -> pb.Order:
         shipped_at=as_utc(o["shipped_at"]).isoformat() if o["shipped_at"] else "",
         exchange_rate=format(o["exchange_rate"].normalize(), "f") if o["exchange_rate"] is not None else "",
         holds=[hold_to_proto(h) for h in o.get("holds", ())],
-        priority=o.get("priority") or 0, double_check=bool(o.get("double_check")))
+        priority=o.get("priority") or 0, double_check=bool(o.get("double_check")),
+        double_checked_by=o.get("double_checked_by") or "",
+        double_checked_at=as_utc(o["double_checked_at"]).isoformat() if o.get("double_checked_at") else "")
 
 
 def hold_to_proto(h: dict) -> pb.Hold:
@@ -203,6 +205,11 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         return self._act(context, "ChangeShippingAddress", lambda uow: pb.OrderActionResponse(order=order_to_proto(
             handlers.change_shipping_address(uow, request.order_id, address_from_proto(request.shipping_address),
                                              request.note))))
+
+    @rpc
+    def DoubleCheckOrder(self, request, context):
+        return self._act(context, "DoubleCheckOrder", lambda uow: pb.OrderActionResponse(order=order_to_proto(
+            handlers.double_check(uow, request.order_id, request.note))))
 
     @rpc
     def ReleaseHolds(self, request, context):

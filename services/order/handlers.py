@@ -104,8 +104,10 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder) -> tuple[str |
     if co.version <= row.channel_version:
         return row.id, "stale"
     changes = {"channel_version": co.version, "channel_status": co.status, "updated_by": uow.actor, "updated_at": now}
+    new_address = json.dumps(cmd.shipping_address, ensure_ascii=False)
+    readdressed = row.status in domain.OPEN and json.loads(new_address) != json.loads(row.shipping_address)
     if row.status in domain.OPEN:
-        changes["shipping_address"] = json.dumps(cmd.shipping_address, ensure_ascii=False)
+        changes["shipping_address"] = new_address
     s.execute(update(orders).where(orders.c.id == row.id).values(**changes))
     for line_no, line in enumerate(cmd.lines, start=1):
         s.execute(update(order_lines).where(order_lines.c.order_id == row.id, order_lines.c.line_no == line_no)
@@ -113,6 +115,8 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder) -> tuple[str |
     if co.status == "cancelled" and row.status in domain.OPEN:
         _cancel(uow, row.id, now)
         return row.id, "cancelled"
+    if readdressed:  # the address facts changed: the rules decide again
+        review.review_again(uow, row.id, f"the channel's version {co.version} changed the shipping address")
     return row.id, "updated"
 
 
@@ -171,6 +175,34 @@ def change_shipping_address(uow: UnitOfWork, order_id: str, address: dict, note:
                    .values(shipping_address=new, updated_by=uow.actor, updated_at=clock.now())):
         raise Conflict(f"order {order_id} is {old.status}; the address of a shipped or cancelled order is final")
     holds.audit(uow, order_id, "edit_address", note, old=json.loads(old.shipping_address), new=address)
+    if json.loads(old.shipping_address) != address:  # the address facts changed: the rules decide again
+        review.review_again(uow, order_id, "an operator changed the shipping address")
+    return read_order(s, order_id)
+
+
+def double_check(uow: UnitOfWork, order_id: str, note: str = "") -> dict:
+    """The first of the outbound double check's two people confirms the picked goods of an order a review
+    rule flagged (orders.double_check): who and when are kept on the order and audited, and the shipment
+    is then accepted only from another user (ship_order). The order must be fully reserved (reserved, or
+    held with every line reserved); checking it again records the newer check. An order not flagged, or
+    not in that state, is a Conflict that changes nothing."""
+    _validate_note(note)
+    s = uow.session
+    order = s.execute(select(orders.c.status, orders.c.double_check).where(orders.c.id == order_id)).first()
+    if order is None:
+        raise NotFound(f"order {order_id} not found")
+    if not order.double_check:
+        raise Conflict(f"order {order_id} is not flagged for a double check at outbound")
+    reservations = s.execute(_RESERVATIONS, {"p_order_id": order_id}).scalars().all()
+    picked = all(r == domain.RESERVED for r in reservations)
+    if order.status not in (domain.RESERVED, domain.HELD) or not picked:
+        raise Conflict(f"order {order_id} is {order.status}; only an order with every line reserved, "
+                       "not yet shipped or cancelled, can be double-checked")
+    if not changed(s, update(orders).where(orders.c.id == order_id, orders.c.status == order.status)
+                   .values(double_checked_by=uow.actor, double_checked_at=clock.now(),
+                           updated_by=uow.actor, updated_at=clock.now())):
+        raise Conflict(f"order {order_id} changed meanwhile; try again")
+    holds.audit(uow, order_id, "double_check", note, status=order.status)
     return read_order(s, order_id)
 
 
@@ -236,7 +268,10 @@ def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:
                           "updated_by": envelope.actor, "updated_at": clock.now()})
 
 
-_SHIP = (update(orders).where(orders.c.id == bindparam("order_id"), orders.c.status == domain.RESERVED)
+# an order flagged for the outbound double check ships only after a check, and from another user than the checker
+_SHIP = (update(orders).where(orders.c.id == bindparam("order_id"), orders.c.status == domain.RESERVED,
+                             ~orders.c.double_check | (orders.c.double_checked_by.is_not(None) &
+                                                       (orders.c.double_checked_by != bindparam("actor"))))
          .values(status=domain.SHIPPED, carrier=bindparam("new_carrier"),
                  tracking_number=bindparam("new_tracking_number"), shipped_at=bindparam("now"),
                  updated_by=bindparam("actor"), updated_at=bindparam("now"))
@@ -255,7 +290,8 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
     order = s.execute(_SHIP, {"order_id": order_id, "new_carrier": carrier, "new_tracking_number": tracking_number,
                               "now": now, "actor": uow.actor}).first()
     if order is None:
-        order = s.execute(select(orders.c.status, orders.c.carrier, orders.c.tracking_number, orders.c.shipped_at)
+        order = s.execute(select(orders.c.status, orders.c.carrier, orders.c.tracking_number, orders.c.shipped_at,
+                                 orders.c.double_check, orders.c.double_checked_by)
                           .where(orders.c.id == order_id)).first()
         if order is None:
             raise NotFound(f"order {order_id} not found")
@@ -265,6 +301,12 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
             raise Conflict(f"order {order_id} has already shipped")
         if order.status == domain.HELD:
             raise Conflict(f"order {order_id} is held for review; release its holds before it ships")
+        if order.status == domain.RESERVED and order.double_check and order.double_checked_by is None:
+            raise Conflict(f"order {order_id} needs a double check at outbound: one user checks it "
+                           "(POST /orders/{id}/double-check), another ships it")
+        if order.status == domain.RESERVED and order.double_check:
+            raise Conflict(f"order {order_id} was double-checked by {order.double_checked_by}; "
+                           "the shipment must come from another user")
         raise Conflict(f"order {order_id} is {order.status}; only a fully reserved order can ship")
     lines = s.execute(_LINES, {"order_id": order_id}).all()
     uow.emit(OrderShipped(

@@ -47,6 +47,10 @@ orders = Table(
     Column("customer_key", String(128), index=True),
     Column("priority", Integer, nullable=False, server_default="0"),
     Column("double_check", Boolean, nullable=False, server_default=sa_false()),
+    # the first of the two people of the double check (services.order.handlers.double_check): the
+    # shipment must come from another user
+    Column("double_checked_by", String(64)),
+    Column("double_checked_at", DateTime(timezone=True)),
     UniqueConstraint("channel", "shop", "external_order_id", name="uq_orders_external"),
 )
 

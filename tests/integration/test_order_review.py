@@ -4,6 +4,7 @@ against the credit limit) hold an order with the rule responsible; a replay read
 and changes nothing."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from datetime import timedelta
@@ -17,8 +18,8 @@ from hub import components
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
-from hubkit.errors import InvalidArgument
-from services.order import domain, handlers, review
+from hubkit.errors import Conflict, InvalidArgument
+from services.order import domain, handlers, holds, review
 from services.order.models import metadata, review_decisions
 from tests.support import infra
 
@@ -154,3 +155,109 @@ def test_a_replay_reads_only_its_window_and_changes_nothing(db, monkeypatch):
     with pytest.raises(InvalidArgument) as refused:
         review.replay(db, draft, start, end)
     assert refused.value.fields[0]["field"] == "since" and "narrow it" in refused.value.fields[0]["message"]
+
+
+def shipped_by(db, order_id: str, actor: str) -> dict:
+    with uow(db, actor) as u:
+        return handlers.ship_order(u, order_id, "SF", "SF" + order_id[:10])
+
+
+def test_a_flagged_order_ships_only_after_a_check_and_from_another_user(db):
+    flagged, plain = place(db, uuid.uuid4().hex[:12], "6000.00"), place(db, uuid.uuid4().hex[:12])
+    with uow(db) as u:
+        handlers.apply_stock_answer(u, answer(flagged))
+        handlers.apply_stock_answer(u, answer(plain))
+    order = handlers.get_order(db, flagged)
+    assert (order["status"], order["double_check"], order["double_checked_by"]) == ("reserved", True, None)
+    with pytest.raises(Conflict, match="needs a double check"):
+        shipped_by(db, flagged, "shipper")
+    with uow(db, "picker") as u:
+        handlers.double_check(u, flagged, "two boxes, seals intact")
+    order = handlers.get_order(db, flagged)
+    assert (order["status"], order["double_checked_by"]) == ("reserved", "picker")
+    assert order["double_checked_at"] is not None
+    with pytest.raises(Conflict, match="another user"):  # the checker cannot ship it: nothing changes
+        shipped_by(db, flagged, "picker")
+    order = handlers.get_order(db, flagged)
+    assert (order["status"], order["shipped_at"]) == ("reserved", None)
+    assert shipped_by(db, flagged, "shipper")["status"] == domain.SHIPPED
+    with db.reader() as s:
+        [check] = [e for e in holds.audit_of(s, flagged) if e["action"] == "double_check"]
+    assert (check["actor"], check["note"]) == ("picker", "two boxes, seals intact")
+    with pytest.raises(Conflict, match="not flagged"):  # an order no rule flagged needs no check
+        with uow(db, "picker") as u:
+            handlers.double_check(u, plain)
+    assert shipped_by(db, plain, "picker")["status"] == domain.SHIPPED  # and ships as before
+    with pytest.raises(Conflict):  # a shipped order is checked no more
+        with uow(db, "picker") as u:
+            handlers.double_check(u, flagged)
+
+
+ADDRESS_RULES = {"name": "addresses", "otherwise": "approve", "rules": [
+    {"id": "remote", "description": "a remote city is checked", "when": 'city == "Faraway"',
+     "actions": [{"kind": "hold", "reason": "address_check"}]}]}
+NEAR = {"recipient": "Li", "phone": "138", "province": "Zhejiang", "city": "Hangzhou", "street": "1 West Lake"}
+FAR = {**NEAR, "city": "Faraway"}
+
+
+def test_a_changed_address_is_reviewed_again_and_a_hold_it_no_longer_gives_stays(db):
+    with uow(db) as u:
+        version = review.apply_rule_set(u, json.dumps(ADDRESS_RULES))["version"]
+    try:
+        order_id = place(db, uuid.uuid4().hex[:12])
+        with uow(db) as u:
+            handlers.apply_stock_answer(u, answer(order_id))
+        with uow(db, "desk") as u:  # an operator's new address in a remote city: held
+            handlers.change_shipping_address(u, order_id, FAR, "buyer called")
+        first, second = decisions(db, order_id)
+        assert (first["outcome"], second["outcome"], second["reason"], second["rule"]) == \
+            ("approve", "hold", "address_check", "remote")
+        assert second["rule_set_version"] == version and json.loads(second["facts"])["city"] == "Faraway"
+        order = handlers.get_order(db, order_id)
+        assert order["status"] == domain.HELD and [h["rule"] for h in order["holds"]] == ["remote"]
+        with uow(db, "desk") as u:  # back to a near city: approved, but the hold stays for a person
+            handlers.change_shipping_address(u, order_id, NEAR)
+        assert [d["outcome"] for d in decisions(db, order_id)] == ["approve", "hold", "approve"]
+        assert handlers.get_order(db, order_id)["status"] == domain.HELD
+        with db.reader() as s:
+            reviews = [e for e in holds.audit_of(s, order_id) if e["action"] == "review"]
+        assert [(e["actor"], e["detail"]["outcome"]) for e in reviews] == [("desk", "hold"), ("desk", "approve")]
+        with uow(db, "desk") as u:  # the same address again changes no fact: no new decision
+            handlers.change_shipping_address(u, order_id, NEAR)
+        assert len(decisions(db, order_id)) == 3
+    finally:
+        with uow(db) as u:
+            review.roll_back(u, 0)
+
+
+def test_a_channels_new_address_is_reviewed_again_only_while_the_order_is_open(db):
+    with uow(db) as u:
+        review.apply_rule_set(u, json.dumps(ADDRESS_RULES))
+    try:
+        cmd = domain.PlaceOrder(channel="web", shop="s1", external_order_id=uuid.uuid4().hex[:20],
+                                lines=[domain.LineInput(sku="TEA", quantity=1, unit_price=Decimal("9.90"))],
+                                shipping_address=NEAR)
+        with uow(db, "channel") as u:
+            order_id, _ = handlers.apply_channel_order(u, domain.ChannelOrder(cmd, 1, "paid"))
+        moved = domain.ChannelOrder(dataclasses.replace(cmd, shipping_address=FAR), 2, "paid")
+        with uow(db, "channel") as u:  # before inventory answered: the first review sees the new address
+            handlers.apply_channel_order(u, moved)
+        assert decisions(db, order_id) == []
+        with uow(db) as u:
+            handlers.apply_stock_answer(u, answer(order_id))
+        [first] = decisions(db, order_id)
+        assert (first["outcome"], first["rule"]) == ("hold", "remote")
+        back = domain.ChannelOrder(dataclasses.replace(cmd, shipping_address=NEAR), 3, "paid")
+        with uow(db, "channel") as u:
+            handlers.apply_channel_order(u, back)
+        assert [d["outcome"] for d in decisions(db, order_id)] == ["hold", "approve"]
+        with uow(db, "desk") as u:
+            holds.release(u, order_id, "address confirmed")
+        assert shipped_by(db, order_id, "floor")["status"] == domain.SHIPPED
+        again = domain.ChannelOrder(dataclasses.replace(cmd, shipping_address=FAR), 4, "paid")
+        with uow(db, "channel") as u:  # shipped: the address is final, nothing is reviewed
+            handlers.apply_channel_order(u, again)
+        assert len(decisions(db, order_id)) == 2
+    finally:
+        with uow(db) as u:
+            review.roll_back(u, 0)

@@ -195,7 +195,8 @@ def list_orders(request: Request, status: str = "", page_size: int = Query(50, g
 
 @router.post("/orders/{order_id}/shipment", response_model=Order)
 def ship_order(order_id: str, body: ShipmentIn, request: Request, md=allowed(SHIPPING)):
-    """Ship a fully reserved order as a whole (carrier code and tracking number)."""
+    """Ship a fully reserved order as a whole (carrier code and tracking number). An order flagged for the
+    double check ships only once checked, and from another user than the checker (else a 409)."""
     reply = clients(request).order.ShipOrder(
         ordpb.ShipOrderRequest(order_id=order_id, carrier=body.carrier, tracking_number=body.tracking_number),
         metadata=md)
@@ -306,6 +307,16 @@ def change_shipping_address(order_id: str, body: AddressChangeIn, request: Reque
     reply = clients(request).order.ChangeShippingAddress(ordpb.ChangeShippingAddressRequest(
         order_id=order_id, shipping_address=ordpb.Address(**body.shipping_address.model_dump()), note=body.note),
         metadata=md)
+    return order_json(reply.order)
+
+
+@router.post("/orders/{order_id}/double-check", response_model=Order)
+def double_check_order(order_id: str, request: Request, body: NoteIn | None = None, md=allowed(SHIPPING)):
+    """The outbound double check of an order a review rule flagged (`double_check`): this user confirms
+    the picked goods (who and when are kept and audited); the shipment is then accepted only from another
+    user. An order not flagged, or not fully reserved, is a 409 that changes nothing."""
+    reply = clients(request).order.DoubleCheckOrder(ordpb.DoubleCheckOrderRequest(
+        order_id=order_id, note=body.note if body else ""), metadata=md)
     return order_json(reply.order)
 
 
