@@ -70,7 +70,7 @@ class BenchSession:
 
     def close(self) -> None:
         if self.hub is not None:
-            self.hub.stop()
+            self.hub.stop(graceful=True)  # as deployed: its logs show how each process stopped
             self.hub = None
         for proc in self.sims.values():
             proc.terminate()

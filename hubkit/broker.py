@@ -109,11 +109,15 @@ def waiting_messages(amqp_uri: str, subscriptions) -> dict[str, int]:
     consumer holds unacked are not counted)."""
     connection = connect(amqp_uri)
     try:
-        channel = connection.channel()
-        return {queue: channel.queue_declare(queue, passive=True).method.message_count
-                for sub in subscriptions for queue in (sub.queue, sub.retry_queue)}
+        return waiting_messages_on(connection.channel(), subscriptions)
     finally:
         connection.close()
+
+
+def waiting_messages_on(channel, subscriptions) -> dict[str, int]:
+    """`waiting_messages` on an open channel (one asking often keeps its connection)."""
+    return {queue: channel.queue_declare(queue, passive=True).method.message_count
+            for sub in subscriptions for queue in (sub.queue, sub.retry_queue)}
 
 
 def purge(amqp_uri: str, subscriptions) -> None:
@@ -140,11 +144,33 @@ def local_vhost(name: str) -> str | None:
 
 def delete_local_vhost(name: str) -> None:
     """Remove vhost `name`, its queues and its components' users from the local broker: every
-    quorum queue holds file descriptors of a broker that has few, so a finished run gives them back."""
+    quorum queue holds file descriptors of a broker that has few, so a finished run gives them back.
+    One `rabbitmqctl eval` does it all (each rabbitmqctl call starts a VM, a second and more); a
+    broker whose internals differ gets the separate commands."""
     ctl = shutil.which("rabbitmqctl") or _installed("/usr/sbin/rabbitmqctl")
-    if ctl:
+    if not ctl:
+        return
+    vhost, suffix = erlang_binary(name), erlang_binary(f"@{name}")
+    done = ctl_eval(
+        f"V = {vhost}, S = {suffix}, By = <<\"hub\">>, "
+        "Users = [proplists:get_value(user, U) || U <- rabbit_auth_backend_internal:list_users()], "
+        "Mine = [U || U <- Users, is_binary(U), binary:longest_common_suffix([U, S]) =:= byte_size(S)], "
+        "ok = case rabbit_vhost:exists(V) of true -> rabbit_vhost:delete(V, By); false -> ok end, "
+        "[ok = rabbit_auth_backend_internal:delete_user(U, By) || U <- Mine], ok.")
+    if not done:
         subprocess.run([ctl, "-q", "delete_vhost", name], capture_output=True)
         delete_users(name)
+
+
+def ctl_eval(expression: str) -> bool:
+    """Run an Erlang expression in the local broker (`rabbitmqctl eval`); whether it returned."""
+    ctl = _rabbitmqctl()
+    return ctl is not None and subprocess.run([ctl, "-q", "eval", expression], capture_output=True).returncode == 0
+
+
+def erlang_binary(text: str) -> str:
+    """`text` as an Erlang binary literal (vhost and user names are plain, but quoted all the same)."""
+    return "<<" + json.dumps(text) + "/utf8>>"
 
 
 # -- broker users: one per component, allowed only what it owns ---------------------------------

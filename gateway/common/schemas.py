@@ -253,6 +253,11 @@ class Shipment(Reply):
     shipped_at: str
 
 
+class DoubleChecked(Reply):
+    by: str = Field(description="the user who checked the picked goods")
+    at: str = Field(description="RFC 3339, UTC")
+
+
 class Order(Reply):
     id: str
     channel: str
@@ -268,6 +273,9 @@ class Order(Reply):
     merge_group: str | None = Field(description="the merge group it ships with (one shipment for the group's "
                                                 "orders: same buyer, address and shop); null: it ships alone")
     merged_with: list[str] = Field(description="the merge group's other orders not cancelled, oldest first")
+    double_checked: DoubleChecked | None = Field(
+        description="the check of the picked goods (POST /orders/{id}/double-check); the shipment must come "
+                    "from another user. Null until checked")
     buyer: Buyer
     shipping_address: Address
     lines: list[OrderLine]

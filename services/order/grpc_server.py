@@ -43,7 +43,9 @@ def order_to_proto(o: dict) -> pb.Order:
         exchange_rate=format(o["exchange_rate"].normalize(), "f") if o["exchange_rate"] is not None else "",
         holds=[hold_to_proto(h) for h in o.get("holds", ())],
         priority=o.get("priority") or 0, double_check=bool(o.get("double_check")),
-        merge_group=o.get("merge_group") or "", merged_with=o.get("merged_with", ()))
+        merge_group=o.get("merge_group") or "", merged_with=o.get("merged_with", ()),
+        double_checked_by=o.get("double_checked_by") or "",
+        double_checked_at=as_utc(o["double_checked_at"]).isoformat() if o.get("double_checked_at") else "")
 
 
 def hold_to_proto(h: dict) -> pb.Hold:
@@ -212,6 +214,11 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
             merge.unmerge(uow, request.order_id, request.note)
             return pb.OrderActionResponse(order=order_to_proto(handlers.read_order(uow.session, request.order_id)))
         return self._act(context, "UnmergeOrder", apply)
+
+    @rpc
+    def DoubleCheckOrder(self, request, context):
+        return self._act(context, "DoubleCheckOrder", lambda uow: pb.OrderActionResponse(order=order_to_proto(
+            handlers.double_check(uow, request.order_id, request.note))))
 
     @rpc
     def ReleaseHolds(self, request, context):

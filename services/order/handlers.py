@@ -107,8 +107,10 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder) -> tuple[str |
     if co.version <= row.channel_version:
         return row.id, "stale"
     changes = {"channel_version": co.version, "channel_status": co.status, "updated_by": uow.actor, "updated_at": now}
+    new_address = json.dumps(cmd.shipping_address, ensure_ascii=False)
+    readdressed = row.status in domain.OPEN and json.loads(new_address) != json.loads(row.shipping_address)
     if row.status in domain.OPEN:
-        changes["shipping_address"] = json.dumps(cmd.shipping_address, ensure_ascii=False)
+        changes["shipping_address"] = new_address
     s.execute(update(orders).where(orders.c.id == row.id).values(**changes))
     if "shipping_address" in changes and json.loads(row.shipping_address) != cmd.shipping_address:
         merge.rekey(uow, row.id)
@@ -118,6 +120,8 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder) -> tuple[str |
     if co.status == "cancelled" and row.status in domain.OPEN:
         _cancel(uow, row.id, now)
         return row.id, "cancelled"
+    if readdressed:  # the address facts changed: the rules decide again
+        review.review_again(uow, row.id, f"the channel's version {co.version} changed the shipping address")
     return row.id, "updated"
 
 
@@ -178,6 +182,34 @@ def change_shipping_address(uow: UnitOfWork, order_id: str, address: dict, note:
         raise Conflict(f"order {order_id} is {old.status}; the address of a shipped or cancelled order is final")
     holds.audit(uow, order_id, "edit_address", note, old=json.loads(old.shipping_address), new=address)
     merge.rekey(uow, order_id)
+    if json.loads(old.shipping_address) != address:  # the address facts changed: the rules decide again
+        review.review_again(uow, order_id, "an operator changed the shipping address")
+    return read_order(s, order_id)
+
+
+def double_check(uow: UnitOfWork, order_id: str, note: str = "") -> dict:
+    """The first of the outbound double check's two people confirms the picked goods of an order a review
+    rule flagged (orders.double_check): who and when are kept on the order and audited, and the shipment
+    is then accepted only from another user (ship_order). The order must be fully reserved (reserved, or
+    held with every line reserved); checking it again records the newer check. An order not flagged, or
+    not in that state, is a Conflict that changes nothing."""
+    validate_note(note)
+    s = uow.session
+    order = s.execute(select(orders.c.status, orders.c.double_check).where(orders.c.id == order_id)).first()
+    if order is None:
+        raise NotFound(f"order {order_id} not found")
+    if not order.double_check:
+        raise Conflict(f"order {order_id} is not flagged for a double check at outbound")
+    reservations = s.execute(_RESERVATIONS, {"p_order_id": order_id}).scalars().all()
+    picked = all(r == domain.RESERVED for r in reservations)
+    if order.status not in (domain.RESERVED, domain.HELD) or not picked:
+        raise Conflict(f"order {order_id} is {order.status}; only an order with every line reserved, "
+                       "not yet shipped or cancelled, can be double-checked")
+    if not changed(s, update(orders).where(orders.c.id == order_id, orders.c.status == order.status)
+                   .values(double_checked_by=uow.actor, double_checked_at=clock.now(),
+                           updated_by=uow.actor, updated_at=clock.now())):
+        raise Conflict(f"order {order_id} changed meanwhile; try again")
+    holds.audit(uow, order_id, "double_check", note, status=order.status)
     return read_order(s, order_id)
 
 
@@ -246,8 +278,11 @@ def apply_stock_answer(uow: UnitOfWork, envelope: Envelope, merge_window: timede
                           "updated_by": envelope.actor, "updated_at": clock.now()})
 
 
+# an order flagged for the outbound double check ships only after a check, and from another user than the checker
+_CHECKED = ~orders.c.double_check | (orders.c.double_checked_by.is_not(None) &
+                                      (orders.c.double_checked_by != bindparam("actor")))
 _SHIP = (update(orders).where(orders.c.id == bindparam("order_id"), orders.c.status == domain.RESERVED,
-                              orders.c.merge_group.is_(None))
+                              orders.c.merge_group.is_(None), _CHECKED)
          .values(status=domain.SHIPPED, carrier=bindparam("new_carrier"),
                  tracking_number=bindparam("new_tracking_number"), shipped_at=bindparam("now"),
                  updated_by=bindparam("actor"), updated_at=bindparam("now"))
@@ -267,7 +302,8 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
                               "now": now, "actor": uow.actor}).first()
     if order is None:
         order = s.execute(select(orders.c.status, orders.c.carrier, orders.c.tracking_number, orders.c.shipped_at,
-                                 orders.c.merge_group).where(orders.c.id == order_id)).first()
+                                 orders.c.merge_group, orders.c.double_check, orders.c.double_checked_by)
+                          .where(orders.c.id == order_id)).first()
         if order is None:
             raise NotFound(f"order {order_id} not found")
         if order.merge_group and order.status in domain.OPEN:
@@ -278,6 +314,12 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
             raise Conflict(f"order {order_id} has already shipped")
         if order.status == domain.HELD:
             raise Conflict(f"order {order_id} is held for review; release its holds before it ships")
+        if order.status == domain.RESERVED and order.double_check and order.double_checked_by is None:
+            raise Conflict(f"order {order_id} needs a double check at outbound: one user checks it "
+                           "(POST /orders/{id}/double-check), another ships it")
+        if order.status == domain.RESERVED and order.double_check:
+            raise Conflict(f"order {order_id} was double-checked by {order.double_checked_by}; "
+                           "the shipment must come from another user")
         raise Conflict(f"order {order_id} is {order.status}; only a fully reserved order can ship")
     return _shipped(uow, order, carrier, tracking_number, now)
 
@@ -296,7 +338,7 @@ def _shipped(uow: UnitOfWork, order, carrier: str, tracking_number: str, now) ->
 
 
 _SHIP_MEMBER = (update(orders).where(orders.c.id == bindparam("order_id"), orders.c.status == domain.RESERVED,
-                                     orders.c.merge_group == bindparam("group"))
+                                     orders.c.merge_group == bindparam("group"), _CHECKED)
                 .values(status=domain.SHIPPED, carrier=bindparam("new_carrier"),
                         tracking_number=bindparam("new_tracking_number"), shipped_at=bindparam("now"),
                         updated_by=bindparam("actor"), updated_at=bindparam("now"))
@@ -305,16 +347,23 @@ _SHIP_MEMBER = (update(orders).where(orders.c.id == bindparam("order_id"), order
 
 def _ship_group(uow: UnitOfWork, order_id: str, group_id: str, carrier: str, tracking_number: str) -> dict:
     """Ship a merge group as one shipment: every open order of it, each with its own order_shipped and
-    the same carrier and tracking number, only when every one can ship (reserved, no open hold);
-    otherwise a Conflict naming the order that blocks, and nothing changes."""
+    the same carrier and tracking number, only when every one can ship (reserved, no open hold, checked
+    by another user where flagged for the double check); otherwise a Conflict naming the order that
+    blocks, and nothing changes."""
     s, now = uow.session, clock.now()
-    group = s.execute(select(orders.c.id, orders.c.status).where(orders.c.merge_group == group_id,
-                                                                  orders.c.status.in_(domain.OPEN))
+    group = s.execute(select(orders.c.id, orders.c.status, orders.c.double_check, orders.c.double_checked_by)
+                      .where(orders.c.merge_group == group_id, orders.c.status.in_(domain.OPEN))
                       .order_by(orders.c.created_at, orders.c.id)).all()
     for m in group:
+        why = None
         if m.status != domain.RESERVED:
             why = "held for review; release its holds" if m.status == domain.HELD else \
                 f"{m.status}; it must be fully reserved"
+        elif m.double_check and m.double_checked_by is None:
+            why = "flagged for the double check at outbound and not yet checked; check it"
+        elif m.double_check and m.double_checked_by == uow.actor:
+            why = f"double-checked by {uow.actor}; another user must ship the group"
+        if why:
             raise Conflict(f"order {order_id} ships with its merge group {group_id}, and order {m.id} of the "
                            f"group is {why}, or take it out of the group (unmerge)")
     answer: dict = {}

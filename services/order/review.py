@@ -104,6 +104,32 @@ def review_answered(uow: UnitOfWork, order_ids: set[str]) -> None:
         ~select(review_decisions.c.id).where(review_decisions.c.order_id == orders.c.id).exists())).all()
     if not candidates:
         return
+    _decide(uow, candidates)
+
+
+def review_again(uow: UnitOfWork, order_id: str, why: str) -> dict | None:
+    """An order whose facts changed (a channel's new version with another address, an operator's new
+    shipping address) is reviewed again by the rule set in force, while it is not shipped or cancelled
+    and once it has had its first review (before that, inventory's first answer reviews it with the new
+    facts). The new decision is stored beside the earlier ones and its holds placed (a hold given already
+    and still open is that hold again). A hold the new decision no longer gives stays: a person placed or
+    saw it, and a person releases it. Audited as `review`, naming why. Returns the decision, or None
+    when the order was not reviewed again."""
+    s = uow.session
+    order = s.execute(select(orders).where(orders.c.id == order_id, orders.c.status.in_(domain.OPEN))).first()
+    if order is None or s.execute(select(review_decisions.c.id).where(review_decisions.c.order_id == order_id)
+                                  .limit(1)).first() is None:
+        return None
+    [decided] = _decide(uow, [order])
+    holds.audit(uow, order_id, "review", why, decision=decided["id"], outcome=decided["outcome"],
+                reason=decided["reason"], rule=decided["rule"], rule_set_version=decided["rule_set_version"])
+    return decided
+
+
+def _decide(uow: UnitOfWork, candidates) -> list[dict]:
+    """Evaluate the rule set in force (read once per transaction) over these orders, store each decision
+    and act on it, in the caller's transaction."""
+    s = uow.session
     version, rule_set = once_per_transaction(s, "order.review.rule_set", lambda: in_force(s))
     now = clock.now()
     facts = gather_facts(s, candidates, rule_set, now)
@@ -117,6 +143,7 @@ def review_answered(uow: UnitOfWork, order_ids: set[str]) -> None:
         _act(uow, order.id, decision)
         uow.after_commit(functools.partial(_count, decision.outcome, decision.reason or ""))
     s.execute(review_decisions.insert(), decided)
+    return decided
 
 
 def _count(outcome: str, reason: str) -> None:

@@ -24,7 +24,7 @@ def pg_hub(session_name, pg_urls, tmp_path_factory):
         yield hub.start()
     finally:
         hub.stop()
-        infra.delete_vhost(vhost)
+        infra.delete_vhost(vhost, wait=False)
 
 
 @pytest.fixture(scope="package")
@@ -38,7 +38,7 @@ def sqlite_hub(session_name, tmp_path_factory):
         yield hub.start()
     finally:
         hub.stop()
-        infra.delete_vhost(vhost)
+        infra.delete_vhost(vhost, wait=False)
 
 
 @pytest.hookimpl(hookwrapper=True)

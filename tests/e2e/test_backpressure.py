@@ -60,7 +60,7 @@ def behind_hub(session_name, tmp_path_factory):
         hub.stop()
         sim.terminate()
         sim.wait(10)
-        infra.delete_vhost(name)
+        infra.delete_vhost(name, wait=False)
         infra.drop_databases(name, databases)
 
 

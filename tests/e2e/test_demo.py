@@ -24,7 +24,7 @@ def demo_env(session_name, tmp_path):
            "HUB_GATEWAY_PORT": str(free_port()), "HUB_METRICS_BASE_PORT": "0",
            **{f"HUB_{svc.upper()}_GRPC_PORT": str(free_port()) for svc in components.SERVICES}}
     yield env
-    infra.delete_vhost(vhost)
+    infra.delete_vhost(vhost, wait=False)
 
 
 def test_demo_buys_sells_ships_and_its_books_balance_and_reach_the_ledger(demo_env):

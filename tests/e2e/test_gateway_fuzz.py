@@ -53,7 +53,7 @@ def answering_hub(request, session_name, tmp_path_factory):
         yield hub.start()
     finally:
         hub.stop()
-        infra.delete_vhost(name)
+        infra.delete_vhost(name, wait=False)
         if on_postgres:
             infra.drop_databases(name, DATABASES)
 

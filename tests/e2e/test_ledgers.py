@@ -71,7 +71,7 @@ def ledger_hub(session_name, tmp_path_factory):
         for proc in sims.values():
             proc.terminate()
             proc.wait(10)
-        infra.delete_vhost(name)
+        infra.delete_vhost(name, wait=False)
         infra.drop_databases(name, databases)
 
 

@@ -187,3 +187,41 @@ def test_a_draft_replayed_over_a_thousand_past_orders_reports_what_would_change(
                             ["rule_set_version"]} for d in mine)
     assert all(d["would"] == {"outcome": "hold", "reason": "needs_review", "rule": "over-500"} for d in mine)
     assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "until"
+
+
+def test_an_order_whose_address_changes_is_reviewed_again_and_its_hold_stays(pg_hub):
+    remote = {"name": "addresses", "otherwise": "approve", "rules": [
+        {"id": "remote", "description": "a remote city is checked", "when": 'city == "Faraway"',
+         "actions": [{"kind": "hold", "reason": "address_check"}]}]}
+    near = {"recipient": "Test Buyer", "phone": "13900000000", "city": "Hangzhou", "street": "1 Test Road"}
+    sku, warehouse = unique("RVA"), unique("WRV")[:12]
+    with pg_hub.client("admin") as admin, pg_hub.client("sales") as desk:
+        stock_sku(admin, sku, warehouse=warehouse, quantity=5)
+        try:
+            applied = admin.post("/review/rule-sets", json={"document": remote, "note": "remote cities"})
+            assert applied.status_code == 201, applied.text
+            order_id = _order(admin, sku, "10.00")
+            first = _decision(admin, order_id)
+            assert wait_settled(admin, [order_id])[0]["status"] == "reserved"
+            moved = desk.post(f"/orders/{order_id}/shipping-address",
+                              json={"shipping_address": {**near, "city": "Faraway"}, "note": "buyer moved"})
+            held = moved.json()
+            back = desk.post(f"/orders/{order_id}/shipping-address", json={"shipping_address": near})
+            listed = admin.get(f"/orders/{order_id}/decisions").json()["decisions"]
+            audit = admin.get(f"/orders/{order_id}/audit").json()["entries"]
+        finally:
+            admin.post("/review/rule-sets/0/rollback")
+        released = desk.post(f"/orders/{order_id}/release", json={"note": "address confirmed"})
+
+    assert (first["outcome"], first["rule_set_version"]) == ("approve", applied.json()["version"])
+    assert moved.status_code == 200, moved.text
+    assert held["status"] == "held" and [(h["reason"], h["rule"]) for h in held["holds"]] == \
+        [("address_check", "remote")]
+    [again, last] = listed[1:]
+    assert (again["outcome"], again["reason"], again["rule"], again["facts"]["city"]) == \
+        ("hold", "address_check", "remote", "Faraway")
+    # back to a near city: the rules approve, but the hold a person may have seen stays until released
+    assert (last["outcome"], last["facts"]["city"]) == ("approve", "Hangzhou")
+    assert back.json()["status"] == "held"
+    assert [e["detail"]["outcome"] for e in audit if e["action"] == "review"] == ["hold", "approve"]
+    assert released.status_code == 200 and released.json()["status"] == "reserved"

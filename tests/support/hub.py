@@ -3,8 +3,7 @@ process on free ports, plus helpers to talk to it and look into its databases.""
 from __future__ import annotations
 
 import importlib
-import subprocess
-import sys
+import signal
 import time
 from pathlib import Path
 
@@ -48,15 +47,25 @@ class Hub:
                     for svc in components.SERVICES}
         self.gateway_db = Database(db_urls["gateway"], gateway_metadata)
         self._keys: dict[str, str] = {}
+        self._broker: tuple | None = None  # (connection, channel) `busy` asks on: opening one costs more than asking
+        self._subscriptions = [sub for svc in components.SERVICES for sub in components.subscriptions(svc)]
 
     def start(self) -> Hub:
-        subprocess.run([sys.executable, "-m", "hub.cli", "migrate"], env={**self.stack.env}, check=True,
-                       cwd=components.PROJECT_ROOT, capture_output=True)
+        # what `hub migrate` does, in this process (a process of its own spent seconds on its imports)
+        settings = components.settings(self.stack.env)  # with what a test added to the env since
+        components.migrate_all(settings)
+        components.prepare_broker(settings)
         self.stack.start()
         self.stack.wait_ready(90)
         return self
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = False) -> None:
+        """End every process. A test hub is thrown away with its vhost and databases and nothing
+        looks at how it stopped: kill -9 (a worker's own stop takes seconds), unless `graceful`."""
+        self._close_broker()
+        if not graceful:
+            for name in self.stack.procs:
+                self.stack.signal(name, signal.SIGKILL)
         self.stack.stop()
         for db in (*self.dbs.values(), self.gateway_db):
             db.dispose()
@@ -85,20 +94,46 @@ class Hub:
     def busy(self) -> dict:
         """What is still on its way: unpublished outbox rows per service, and messages waiting in
         the services' queues (the connectors' queues do not feed the books)."""
-        from hubkit import broker, outbox
+        from hubkit import outbox
         waiting = {}
         for svc, db in self.dbs.items():
             with db.reader() as s:
                 pending, _ = outbox.backlog(s, db.metadata.tables["outbox"])
             if pending:
                 waiting[f"{svc} outbox"] = pending
-        queues = broker.waiting_messages(self.env["HUB_AMQP_URI"],
-                                         [sub for svc in components.SERVICES for sub in components.subscriptions(svc)])
+        queues = self._waiting_messages()
         return {**waiting, **{q: n for q, n in queues.items() if n}}
 
-    def wait_quiet(self, timeout: float = 60, calm: float = 1.0) -> None:
+    def _waiting_messages(self) -> dict[str, int]:
+        """Messages ready in the services' queues, asked on the connection kept for it (opened
+        again once if the broker dropped it: a test may restart the broker)."""
+        from hubkit import broker
+        for attempt in (1, 2):
+            try:
+                if self._broker is None or not self._broker[1].is_open:
+                    self._close_broker()
+                    connection = broker.connect(self.env["HUB_AMQP_URI"])
+                    self._broker = (connection, connection.channel())
+                return broker.waiting_messages_on(self._broker[1], self._subscriptions)
+            except broker.CONNECTION_ERRORS:
+                self._close_broker()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _close_broker(self) -> None:
+        from hubkit import broker
+        if self._broker is not None:
+            try:
+                self._broker[0].close()
+            except broker.CONNECTION_ERRORS:
+                pass
+            self._broker = None
+
+    def wait_quiet(self, timeout: float = 60, calm: float = 0.5) -> None:
         """Until nothing is on its way for `calm` seconds in a row (a handler holding a message
-        shows up in the outbox or a queue again within that)."""
+        shows up in the outbox or a queue again within that: its new events commit with its inbox
+        row, and stay unpublished until the relay marks them, MARK_SECONDS after their confirm)."""
         quiet_since = None
         deadline = time.monotonic() + timeout
         while True:
@@ -112,7 +147,7 @@ class Hub:
                 return
             if now > deadline:
                 raise AssertionError(f"the hub is not quiet after {timeout}s: {busy}")
-            time.sleep(0.2)
+            time.sleep(0.05)
 
     def restart(self, name: str, env: dict | None = None) -> None:
         self.stack.start(name, env=env)

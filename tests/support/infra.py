@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import psycopg2
 
@@ -46,7 +48,13 @@ def _remove_leftover(*args) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=False, capture_output=True, text=True)
 
 
-def create_vhost(name: str) -> str:
+_swept = False  # leftovers of cut-off sessions are looked for once per session
+
+
+def _sweep_leftovers() -> None:
+    global _swept
+    if _swept:
+        return
     for line in _rabbitmqctl("list_vhosts").split():
         if _stale(line):
             _remove_leftover("delete_vhost", line)
@@ -54,14 +62,31 @@ def create_vhost(name: str) -> str:
         user = line.split("\t")[0]
         if "@" in user and _stale(user.rpartition("@")[2]):
             _remove_leftover("delete_user", user)
-    _rabbitmqctl("add_vhost", name)
-    _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    _swept = True
+
+
+def create_vhost(name: str) -> str:
+    _sweep_leftovers()
+    # every vhost still being removed, not only this name's: on a broker with the default 1024 file
+    # descriptors a new hub's quorum queues must not meet a thrown-away hub's
+    _removed([thing for thing in list(_removing) if thing.startswith("vhost ")])
+    # one rabbitmqctl call (each starts a VM: a second and more) instead of two; the commands if the
+    # broker's internals differ
+    vhost = broker.erlang_binary(name)
+    if not broker.ctl_eval(f"V = {vhost}, By = <<\"hubtest\">>, ok = rabbit_vhost:add(V, By), "
+                           "ok = rabbit_auth_backend_internal:set_permissions(<<\"guest\">>, V, <<\".*\">>, "
+                           "<<\".*\">>, <<\".*\">>, By)."):
+        _rabbitmqctl("add_vhost", name)
+        _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
     return f"{AMQP_BASE}/{name}"
 
 
-def delete_vhost(name: str) -> None:
-    """The vhost, its queues and the components' users `hub migrate` made for it."""
-    broker.delete_local_vhost(name)
+def delete_vhost(name: str, wait: bool = True) -> None:
+    """The vhost, its queues and the components' users `hub migrate` made for it; unless `wait`, by
+    the thread that drops databases (the broker takes seconds to delete a hub's quorum queues)."""
+    _removing[f"vhost {name}"] = _remover.submit(broker.delete_local_vhost, name)
+    if wait:
+        _removed([f"vhost {name}"])
 
 
 def _pg():
@@ -79,6 +104,7 @@ def create_databases(prefix: str, names) -> dict[str, str]:
                 if _stale(db):
                     cur.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
             urls = {}
+            _removed(f"{prefix}_{name}" for name in names)
             for name in names:
                 cur.execute(f'CREATE DATABASE "{prefix}_{name}"')
                 urls[name] = f"{PG_URL}/{prefix}_{name}"
@@ -87,11 +113,35 @@ def create_databases(prefix: str, names) -> dict[str, str]:
         conn.close()
 
 
+# a DROP DATABASE waits on the disk, 0.5-2 s each, and a vhost's deletion on the broker: done by a
+# thread of their own while the tests go on (the interpreter waits for it at exit; what a cut-off
+# session leaves, the next one removes)
+_remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remove-leftovers")
+_removing: dict[str, Future] = {}  # database or "vhost <name>" -> its removal, while queued or running
+
+
 def drop_databases(prefix: str, names) -> None:
-    conn = _pg()
+    dropped = _remover.submit(_drop, prefix, tuple(names))
+    for name in names:
+        _removing[f"{prefix}_{name}"] = dropped
+
+
+def _removed(things) -> None:
+    """Once the removals of these databases or vhosts (made again under the same names) are done."""
+    for thing in things:
+        removing = _removing.pop(thing, None)
+        if removing is not None:
+            removing.result()
+
+
+def _drop(prefix: str, names: tuple) -> None:
     try:
-        with conn.cursor() as cur:
-            for name in names:
-                cur.execute(f'DROP DATABASE IF EXISTS "{prefix}_{name}" WITH (FORCE)')
-    finally:
-        conn.close()
+        conn = _pg()
+        try:
+            with conn.cursor() as cur:
+                for name in names:
+                    cur.execute(f'DROP DATABASE IF EXISTS "{prefix}_{name}" WITH (FORCE)')
+        finally:
+            conn.close()
+    except psycopg2.Error as exc:
+        print(f"tests: could not drop the databases {prefix}_*: {exc}", file=sys.stderr)

@@ -198,7 +198,8 @@ def list_orders(request: Request, status: str = "", page_size: int = Query(50, g
 def ship_order(order_id: str, body: ShipmentIn, request: Request, md=allowed(SHIPPING)):
     """Ship a fully reserved order as a whole (carrier code and tracking number). An order of a merge
     group ships with its whole group, one carrier and tracking number for all, only when every one of
-    them can ship (otherwise a 409 names the order that blocks, and nothing changes)."""
+    them can ship (otherwise a 409 names the order that blocks, and nothing changes). An order flagged
+    for the double check ships only once checked, and from another user than the checker (else a 409)."""
     reply = clients(request).order.ShipOrder(
         ordpb.ShipOrderRequest(order_id=order_id, carrier=body.carrier, tracking_number=body.tracking_number),
         metadata=md)
@@ -317,6 +318,16 @@ def unmerge_order(order_id: str, request: Request, body: NoteIn | None = None, m
     """Take an order not yet shipped out of its merge group (audited): it ships alone and is not merged
     again. An order in no group, or shipped or cancelled, is a 409 that changes nothing."""
     reply = clients(request).order.UnmergeOrder(ordpb.UnmergeOrderRequest(
+        order_id=order_id, note=body.note if body else ""), metadata=md)
+    return order_json(reply.order)
+
+
+@router.post("/orders/{order_id}/double-check", response_model=Order)
+def double_check_order(order_id: str, request: Request, body: NoteIn | None = None, md=allowed(SHIPPING)):
+    """The outbound double check of an order a review rule flagged (`double_check`): this user confirms
+    the picked goods (who and when are kept and audited); the shipment is then accepted only from another
+    user. An order not flagged, or not fully reserved, is a 409 that changes nothing."""
+    reply = clients(request).order.DoubleCheckOrder(ordpb.DoubleCheckOrderRequest(
         order_id=order_id, note=body.note if body else ""), metadata=md)
     return order_json(reply.order)
 

@@ -10,37 +10,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from hub import components
 from hubkit import clock
-from hubkit.db import Database, UnitOfWork
+from hubkit.db import UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, InvalidArgument, PermissionDenied
 from services.order import domain, handlers, holds
-from services.order.models import metadata, order_audit, order_holds
-from tests.support import infra
+from services.order.models import order_audit, order_holds
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def pg_order_url():
-    prefix = f"{infra.session_name()}_oholds"
-    url = infra.create_databases(prefix, ["order"])["order"]
-    components.migrate("order", url)
-    yield url
-    infra.drop_databases(prefix, ["order"])
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def db(request, tmp_path):
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_order_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'order.db'}"
-        components.migrate("order", url)
-    database = Database(url, metadata, pool_size=4)
-    yield database
-    database.dispose()
 
 
 def uow(db, actor="ops"):

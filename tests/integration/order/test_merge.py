@@ -12,39 +12,16 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
-from hub import components
-from hubkit.db import Database, UnitOfWork
+from hubkit.db import UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict
 from services.order import domain, handlers, holds, merge
 from services.order.models import metadata, orders
-from tests.support import infra
 
 pytestmark = pytest.mark.integration
 WINDOW = timedelta(minutes=30)
 ADDRESS = {"recipient": "Wang Fang", "phone": "13800000000", "province": "Zhejiang", "city": "Hangzhou",
            "district": "Xihu", "street": "100 Wensan Road"}
-
-
-@pytest.fixture(scope="module")
-def pg_order_url():
-    prefix = f"{infra.session_name()}_omerge"
-    url = infra.create_databases(prefix, ["order"])["order"]
-    components.migrate("order", url)
-    yield url
-    infra.drop_databases(prefix, ["order"])
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def db(request, tmp_path):
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_order_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'order.db'}"
-        components.migrate("order", url)
-    database = Database(url, metadata, pool_size=4)
-    yield database
-    database.dispose()
 
 
 def uow(db, actor="ops"):

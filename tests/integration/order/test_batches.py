@@ -9,38 +9,15 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from hub import components
 from hubapi.common.v1 import money_pb2
 from hubapi.order.v1 import order_service_pb2 as pb
 from hubkit.db import Database
 from hubkit.errors import Conflict
 from services.order import handlers
 from services.order.grpc_server import OrderServicer
-from services.order.models import metadata, orders
-from tests.support import infra
+from services.order.models import orders
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def pg_order_url():
-    prefix = f"{infra.session_name()}_obatch"
-    url = infra.create_databases(prefix, ["order"])["order"]
-    components.migrate("order", url)
-    yield url
-    infra.drop_databases(prefix, ["order"])
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def db(request, tmp_path):
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_order_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'order.db'}"
-        components.migrate("order", url)
-    database = Database(url, metadata, pool_size=4)
-    yield database
-    database.dispose()
 
 
 class Context:
