@@ -160,3 +160,23 @@ def test_a_cancelled_order_leaves_its_group_and_the_other_ships_alone(db):
     assert handlers.get_order(db, first)["merge_group"] is None  # a group of one is no group
     with db.reader() as s:
         assert [a["detail"]["why"] for a in holds.audit_of(s, first) if a["action"] == "unmerge"] == ["alone"]
+
+
+def test_a_flagged_member_needs_its_double_check_by_another_user_before_the_group_ships(db):
+    buyer = uuid.uuid4().hex[:8]
+    first, second = place(db, buyer), place(db, buyer)
+    answer_all(db, first, second)
+    with uow(db) as u:  # as a review rule flags it
+        u.session.execute(update(orders).where(orders.c.id == second).values(double_check=True))
+    with pytest.raises(Conflict, match=f"order {second} of the group is flagged for the double check"), \
+            uow(db, "bob") as u:
+        handlers.ship_order(u, first, "SF", "SF20260009")
+    with uow(db, "alice") as u:
+        handlers.double_check(u, second, "two teapots, checked")
+    with pytest.raises(Conflict, match="another user must ship the group"), uow(db, "alice") as u:
+        handlers.ship_order(u, first, "SF", "SF20260009")
+    assert [handlers.get_order(db, o)["status"] for o in (first, second)] == [domain.RESERVED] * 2
+    assert not [e for e in shipped_events(db) if e["order_id"] in (first, second)]
+    with uow(db, "bob") as u:
+        assert handlers.ship_order(u, first, "SF", "SF20260009")["merged_with"] == [second]
+    assert [handlers.get_order(db, o)["status"] for o in (first, second)] == [domain.SHIPPED] * 2
