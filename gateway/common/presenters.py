@@ -77,5 +77,6 @@ def order_json(o) -> dict:
                      if o.shipped_at else None),
         "created_by": o.created_by, "created_at": o.created_at, "updated_at": o.updated_at,
         "priority": o.priority, "double_check": o.double_check,
+        "merge_group": o.merge_group or None, "merged_with": list(o.merged_with),
         "double_checked": ({"by": o.double_checked_by, "at": o.double_checked_at} if o.double_checked_by else None),
     }

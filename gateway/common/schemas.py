@@ -270,6 +270,9 @@ class Order(Reply):
     holds: list[Hold] = Field(description="open and closed, oldest first; the order is held while one is open")
     priority: int = Field(description="set by a review rule; 0 by default")
     double_check: bool = Field(description="a review rule wants two people to check it at outbound")
+    merge_group: str | None = Field(description="the merge group it ships with (one shipment for the group's "
+                                                "orders: same buyer, address and shop); null: it ships alone")
+    merged_with: list[str] = Field(description="the merge group's other orders not cancelled, oldest first")
     double_checked: DoubleChecked | None = Field(
         description="the check of the picked goods (POST /orders/{id}/double-check); the shipment must come "
                     "from another user. Null until checked")

@@ -2,6 +2,8 @@
 besides the common settings of every process (hubkit.settings.HubSettings)."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator
 
 from hubkit.intake import Watermarks
@@ -17,6 +19,10 @@ class Settings(HubSettings):
     intake_low_watermark: NonNegativeInt = 25
     intake_refresh_seconds: PositiveFloat = 0.5  # the orders are counted at most this often
     intake_retry_after_max_seconds: PositiveInt = 30
+    # Merge (services.order.merge): orders of one buyer to one address from one shop placed within this
+    # many minutes of each other ship as one; off with HUB_ORDER_MERGE=false or a window of 0
+    merge: bool = Field(True, validation_alias="HUB_ORDER_MERGE")
+    merge_window_minutes: NonNegativeInt = Field(30, validation_alias="HUB_ORDER_MERGE_WINDOW_MINUTES")
 
     @field_validator("intake_low_watermark")
     @classmethod
@@ -25,6 +31,11 @@ class Settings(HubSettings):
         if high and low >= high:
             raise ValueError(f"must be below HUB_INTAKE_HIGH_WATERMARK ({high})")
         return low
+
+    @property
+    def merge_window(self) -> timedelta | None:
+        """How far apart two orders may be placed to merge; None: merge is off."""
+        return timedelta(minutes=self.merge_window_minutes) if self.merge and self.merge_window_minutes else None
 
     @property
     def intake_watermarks(self) -> Watermarks:

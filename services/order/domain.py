@@ -1,6 +1,7 @@
 """Order rules: what a valid order is, and how line reservations make the order's status."""
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -156,6 +157,25 @@ def customer_key(channel: str, buyer: dict) -> str | None:
     without the channel's buyer id."""
     external_id = (buyer or {}).get("external_id")
     return f"{channel}:{external_id}"[:128] if external_id else None
+
+
+# Merge (services.order.merge): the address fields a merge compares, as the gateway's address schema names them
+MERGE_ADDRESS_FIELDS = ("recipient", "phone", "country", "province", "city", "district", "street", "postal_code")
+
+
+def _normal(value) -> str:
+    """Trimmed, inner runs of white space (full-width too) collapsed to one space, case folded."""
+    return " ".join(str(value or "").split()).casefold()
+
+
+def merge_key(channel: str, shop: str, customer_key: str | None, address: dict) -> str | None:
+    """What orders that ship together share: the shop (channel and shop: a merge never crosses shops),
+    the buyer (customer_key) and the shipping address, each field normalised. A digest, so it fits an
+    indexed column; None (never merged) without a buyer id."""
+    if not customer_key:
+        return None
+    parts = [channel, shop, customer_key, *(_normal((address or {}).get(f)) for f in MERGE_ADDRESS_FIELDS)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
 
 
 def validate_hold(reason: str, note: str) -> None:

@@ -14,7 +14,7 @@ from hubkit import commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors, HubError
 from hubkit.intake import Backlog, IntakeState
-from services.order import domain, handlers, holds, receivables, review_api
+from services.order import domain, handlers, holds, merge, receivables, review_api
 from services.order.models import metadata
 
 rpc = grpc_server.rpc("order")
@@ -43,6 +43,7 @@ def order_to_proto(o: dict) -> pb.Order:
         exchange_rate=format(o["exchange_rate"].normalize(), "f") if o["exchange_rate"] is not None else "",
         holds=[hold_to_proto(h) for h in o.get("holds", ())],
         priority=o.get("priority") or 0, double_check=bool(o.get("double_check")),
+        merge_group=o.get("merge_group") or "", merged_with=o.get("merged_with", ()),
         double_checked_by=o.get("double_checked_by") or "",
         double_checked_at=as_utc(o["double_checked_at"]).isoformat() if o.get("double_checked_at") else "")
 
@@ -207,6 +208,14 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
                                              request.note))))
 
     @rpc
+    def UnmergeOrder(self, request, context):
+        def apply(uow):
+            handlers.validate_note(request.note)
+            merge.unmerge(uow, request.order_id, request.note)
+            return pb.OrderActionResponse(order=order_to_proto(handlers.read_order(uow.session, request.order_id)))
+        return self._act(context, "UnmergeOrder", apply)
+
+    @rpc
     def DoubleCheckOrder(self, request, context):
         return self._act(context, "DoubleCheckOrder", lambda uow: pb.OrderActionResponse(order=order_to_proto(
             handlers.double_check(uow, request.order_id, request.note))))
@@ -264,7 +273,7 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
     @rpc
     def ListOrders(self, request, context):
         found, token = handlers.list_orders(self.db, request.status, request.page_size, request.page_token,
-                                            request.reason)
+                                            request.reason, request.merge_group)
         return pb.ListOrdersResponse(orders=[order_to_proto(o) for o in found], next_page_token=token)
 
 

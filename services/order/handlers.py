@@ -5,7 +5,7 @@ import base64
 import json
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -17,7 +17,7 @@ from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.sql import once_per_dialect
-from services.order import domain, holds, review
+from services.order import domain, holds, merge, review
 from services.order.models import order_holds, order_lines, order_return_lines, order_returns, orders
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ def _place(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, dict | None]:
                  buyer=buyer, shipping_address=address,
                  currency=cmd.currency, exchange_rate=cmd.exchange_rate, total=total, status=domain.PENDING,
                  customer_key=domain.customer_key(cmd.channel, cmd.buyer),
+                 merge_key=domain.merge_key(cmd.channel, cmd.shop, domain.customer_key(cmd.channel, cmd.buyer),
+                                            cmd.shipping_address),
                  created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now)
     if not changed(s, _insert_order(s), order):
         existing = s.execute(_KNOWN_ORDER, {"channel": cmd.channel, "shop": cmd.shop,
@@ -79,7 +81,8 @@ def _place(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, dict | None]:
     # the row as read back: the columns left to their defaults, the JSON columns parsed
     order.update(buyer=json.loads(buyer), shipping_address=json.loads(address),
                  carrier=None, tracking_number=None, shipped_at=None, channel_version=0, channel_status=None,
-                 lines=[{**l, "warehouse": None, "returned_quantity": 0} for l in lines], holds=[])
+                 merge_group=None, merged_with=[], holds=[],
+                 lines=[{**l, "warehouse": None, "returned_quantity": 0} for l in lines])
     return order_id, order
 
 
@@ -109,6 +112,8 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder) -> tuple[str |
     if row.status in domain.OPEN:
         changes["shipping_address"] = new_address
     s.execute(update(orders).where(orders.c.id == row.id).values(**changes))
+    if "shipping_address" in changes and json.loads(row.shipping_address) != cmd.shipping_address:
+        merge.rekey(uow, row.id)
     for line_no, line in enumerate(cmd.lines, start=1):
         s.execute(update(order_lines).where(order_lines.c.order_id == row.id, order_lines.c.line_no == line_no)
                   .values(refund_status=line.refund_status))
@@ -130,6 +135,7 @@ def _cancel(uow: UnitOfWork, order_id: str, now, note: str = "", finance: bool =
     if not cancelled:
         return False
     holds.close_for_cancel(uow, order_id, note, finance)
+    merge.cancelled(uow, order_id)
     lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()
     uow.emit(OrderCancelled(order_id=order_id, cancelled_at=now,
                             lines=[OrderLineRef(line_no=l.line_no, sku=l.sku, quantity=l.quantity) for l in lines]),
@@ -142,7 +148,7 @@ def cancel_order(uow: UnitOfWork, order_id: str, note: str = "", finance: bool =
     inventory releases what it reserved, its open holds are closed as rejected. A second cancel, or one
     after shipment, is a Conflict that changes nothing (a retry with its Idempotency-Key gets the first
     answer from the gateway). Returns the order as read_order gives it."""
-    _validate_note(note)
+    validate_note(note)
     status = _status(uow.session, order_id)
     if not _cancel(uow, order_id, clock.now(), note, finance):
         raise Conflict(f"order {order_id} is {status}; only an order not yet shipped or cancelled can be cancelled")
@@ -153,7 +159,7 @@ def cancel_order(uow: UnitOfWork, order_id: str, note: str = "", finance: bool =
 def reject_order(uow: UnitOfWork, order_id: str, note: str = "", finance: bool = False) -> dict:
     """Reject a held order: it is cancelled as cancel_order cancels it. An order that is not held is a
     Conflict that changes nothing."""
-    _validate_note(note)
+    validate_note(note)
     status = _status(uow.session, order_id)
     if status != domain.HELD:
         raise Conflict(f"order {order_id} is {status}; only a held order can be rejected")
@@ -165,7 +171,7 @@ def reject_order(uow: UnitOfWork, order_id: str, note: str = "", finance: bool =
 def change_shipping_address(uow: UnitOfWork, order_id: str, address: dict, note: str = "") -> dict:
     """A new shipping address for an order not yet shipped or cancelled (audited with the old one).
     The channel's next version of the order sets it again, as before."""
-    _validate_note(note)
+    validate_note(note)
     s = uow.session
     old = s.execute(select(orders.c.shipping_address, orders.c.status).where(orders.c.id == order_id)).first()
     if old is None:
@@ -175,6 +181,7 @@ def change_shipping_address(uow: UnitOfWork, order_id: str, address: dict, note:
                    .values(shipping_address=new, updated_by=uow.actor, updated_at=clock.now())):
         raise Conflict(f"order {order_id} is {old.status}; the address of a shipped or cancelled order is final")
     holds.audit(uow, order_id, "edit_address", note, old=json.loads(old.shipping_address), new=address)
+    merge.rekey(uow, order_id)
     if json.loads(old.shipping_address) != address:  # the address facts changed: the rules decide again
         review.review_again(uow, order_id, "an operator changed the shipping address")
     return read_order(s, order_id)
@@ -186,7 +193,7 @@ def double_check(uow: UnitOfWork, order_id: str, note: str = "") -> dict:
     is then accepted only from another user (ship_order). The order must be fully reserved (reserved, or
     held with every line reserved); checking it again records the newer check. An order not flagged, or
     not in that state, is a Conflict that changes nothing."""
-    _validate_note(note)
+    validate_note(note)
     s = uow.session
     order = s.execute(select(orders.c.status, orders.c.double_check).where(orders.c.id == order_id)).first()
     if order is None:
@@ -213,7 +220,7 @@ def _status(s, order_id: str) -> str:
     return status
 
 
-def _validate_note(note: str) -> None:
+def validate_note(note: str) -> None:
     if len(note or "") > domain.MAX_NOTE:
         raise InvalidArgument("the note is too long", [{"field": "note",
                                                         "message": f"at most {domain.MAX_NOTE} characters"}])
@@ -247,8 +254,9 @@ _ANSWERED = update(orders).where(orders.c.id == bindparam("p_order_id"),
                                  orders.c.status.notin_((domain.CANCELLED, domain.HELD)))
 
 
-def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:
-    """stock_reserved / stock_short from inventory: set each line's reservation."""
+def apply_stock_answer(uow: UnitOfWork, envelope: Envelope, merge_window: timedelta | None = None) -> None:
+    """stock_reserved / stock_short from inventory: set each line's reservation. With a merge window
+    (the worker's settings; None: merge is off) the batch's orders are then grouped (services.order.merge)."""
     s, payload = uow.session, envelope.payload
     order_id = payload["order_id"]
     if s.execute(_KNOWN_ID, {"p_order_id": order_id}).first() is None:
@@ -262,6 +270,8 @@ def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:
     statuses = s.execute(_RESERVATIONS, {"p_order_id": order_id}).scalars().all()
     # reviewed once inventory has answered (stock_covers is known), the batch's orders together
     uow.gather("order.review", lambda ids: review.review_answered(uow, ids)).add(order_id)
+    if merge_window:
+        uow.gather("order.merge", lambda ids: merge.group(uow, ids, merge_window)).add(order_id)
     # a cancelled order stays cancelled (inventory releases what it had reserved); a held one stays held
     # until released, its lines updated so the release finds their answer
     s.execute(_ANSWERED, {"p_order_id": order_id, "status": domain.order_status(list(statuses)),
@@ -269,9 +279,10 @@ def apply_stock_answer(uow: UnitOfWork, envelope: Envelope) -> None:
 
 
 # an order flagged for the outbound double check ships only after a check, and from another user than the checker
+_CHECKED = ~orders.c.double_check | (orders.c.double_checked_by.is_not(None) &
+                                      (orders.c.double_checked_by != bindparam("actor")))
 _SHIP = (update(orders).where(orders.c.id == bindparam("order_id"), orders.c.status == domain.RESERVED,
-                             ~orders.c.double_check | (orders.c.double_checked_by.is_not(None) &
-                                                       (orders.c.double_checked_by != bindparam("actor"))))
+                              orders.c.merge_group.is_(None), _CHECKED)
          .values(status=domain.SHIPPED, carrier=bindparam("new_carrier"),
                  tracking_number=bindparam("new_tracking_number"), shipped_at=bindparam("now"),
                  updated_by=bindparam("actor"), updated_at=bindparam("now"))
@@ -291,10 +302,12 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
                               "now": now, "actor": uow.actor}).first()
     if order is None:
         order = s.execute(select(orders.c.status, orders.c.carrier, orders.c.tracking_number, orders.c.shipped_at,
-                                 orders.c.double_check, orders.c.double_checked_by)
+                                 orders.c.merge_group, orders.c.double_check, orders.c.double_checked_by)
                           .where(orders.c.id == order_id)).first()
         if order is None:
             raise NotFound(f"order {order_id} not found")
+        if order.merge_group and order.status in domain.OPEN:
+            return _ship_group(uow, order_id, order.merge_group, carrier, tracking_number)
         if order.shipped_at is not None and (order.carrier, order.tracking_number) == (carrier, tracking_number):
             return read_order(s, order_id)  # this very shipment, asked again
         if order.shipped_at is not None:
@@ -308,6 +321,12 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
             raise Conflict(f"order {order_id} was double-checked by {order.double_checked_by}; "
                            "the shipment must come from another user")
         raise Conflict(f"order {order_id} is {order.status}; only a fully reserved order can ship")
+    return _shipped(uow, order, carrier, tracking_number, now)
+
+
+def _shipped(uow: UnitOfWork, order, carrier: str, tracking_number: str, now) -> dict:
+    """order_shipped for an order just shipped (its row as the update returned it)."""
+    s, order_id = uow.session, order.id
     lines = s.execute(_LINES, {"order_id": order_id}).all()
     uow.emit(OrderShipped(
         order_id=order_id, channel=order.channel, shop=order.shop, external_order_id=order.external_order_id,
@@ -316,6 +335,52 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
         lines=[SoldLine(line_no=l.line_no, sku=l.sku, quantity=l.quantity, unit_price=l.unit_price, amount=l.amount,
                         warehouse=l.warehouse) for l in lines]), order_id)
     return _as_dict(order, lines, holds.holds_of(s, [order_id]).get(order_id))  # a released hold stays on it
+
+
+_SHIP_MEMBER = (update(orders).where(orders.c.id == bindparam("order_id"), orders.c.status == domain.RESERVED,
+                                     orders.c.merge_group == bindparam("group"), _CHECKED)
+                .values(status=domain.SHIPPED, carrier=bindparam("new_carrier"),
+                        tracking_number=bindparam("new_tracking_number"), shipped_at=bindparam("now"),
+                        updated_by=bindparam("actor"), updated_at=bindparam("now"))
+                .returning(*orders.c))
+
+
+def _ship_group(uow: UnitOfWork, order_id: str, group_id: str, carrier: str, tracking_number: str) -> dict:
+    """Ship a merge group as one shipment: every open order of it, each with its own order_shipped and
+    the same carrier and tracking number, only when every one can ship (reserved, no open hold, checked
+    by another user where flagged for the double check); otherwise a Conflict naming the order that
+    blocks, and nothing changes."""
+    s, now = uow.session, clock.now()
+    group = s.execute(select(orders.c.id, orders.c.status, orders.c.double_check, orders.c.double_checked_by)
+                      .where(orders.c.merge_group == group_id, orders.c.status.in_(domain.OPEN))
+                      .order_by(orders.c.created_at, orders.c.id)).all()
+    for m in group:
+        why = None
+        if m.status != domain.RESERVED:
+            why = "held for review; release its holds" if m.status == domain.HELD else \
+                f"{m.status}; it must be fully reserved"
+        elif m.double_check and m.double_checked_by is None:
+            why = "flagged for the double check at outbound and not yet checked; check it"
+        elif m.double_check and m.double_checked_by == uow.actor:
+            why = f"double-checked by {uow.actor}; another user must ship the group"
+        if why:
+            raise Conflict(f"order {order_id} ships with its merge group {group_id}, and order {m.id} of the "
+                           f"group is {why}, or take it out of the group (unmerge)")
+    answer: dict = {}
+    for m in group:
+        row = s.execute(_SHIP_MEMBER, {"order_id": m.id, "group": group_id, "new_carrier": carrier,
+                                       "new_tracking_number": tracking_number, "now": now,
+                                       "actor": uow.actor}).first()
+        if row is None:
+            raise Conflict(f"order {m.id} of merge group {group_id} changed concurrently; try again")
+        holds.audit(uow, m.id, "ship_merged", "", group=group_id, orders=[g.id for g in group],
+                    carrier=carrier, tracking_number=tracking_number)
+        shipped = _shipped(uow, row, carrier, tracking_number, now)
+        if m.id == order_id:
+            answer = shipped
+    uow.after_commit(merge.GROUPS_SHIPPED.inc)
+    answer["merged_with"] = [g.id for g in group if g.id != order_id]
+    return answer
 
 
 def _conversion(order) -> dict:
@@ -384,6 +449,7 @@ def _as_dict(row, lines, held: list | None = None) -> dict:
     order["shipping_address"] = json.loads(order["shipping_address"])
     order["lines"] = [dict(l._mapping) for l in lines]
     order["holds"] = held or []
+    order["merged_with"] = []
     return order
 
 
@@ -400,11 +466,14 @@ def read_order(s, order_id: str) -> dict:
     row = s.execute(_ORDER, {"order_id": order_id}).first()
     if row is None:
         raise NotFound(f"order {order_id} not found")
-    return _as_dict(row, s.execute(_LINES, {"order_id": order_id}).all(), holds.holds_of(s, [order_id]).get(order_id))
+    order = _as_dict(row, s.execute(_LINES, {"order_id": order_id}).all(), holds.holds_of(s, [order_id]).get(order_id))
+    if row.merge_group:
+        order["merged_with"] = [m for m in merge.members(s, row.merge_group) if m != order_id]
+    return order
 
 
 def list_orders(db: Database, status: str = "", page_size: int = 50, page_token: str = "",
-                reason: str = "") -> tuple[list, str]:
+                reason: str = "", merge_group: str = "") -> tuple[list, str]:
     """Newest first, keyset-paged by (created_at, id). The review queue (status held, or a hold reason:
     orders with an open hold of that reason) is oldest first, the order it is worked in."""
     page_size = max(1, min(page_size or 50, 500))
@@ -416,6 +485,8 @@ def list_orders(db: Database, status: str = "", page_size: int = 50, page_token:
     query = select(orders).order_by(*order_by).limit(page_size + 1)
     if status:
         query = query.where(orders.c.status == status)
+    if merge_group:
+        query = query.where(orders.c.merge_group == merge_group)
     if reason:
         query = query.where(orders.c.id.in_(select(order_holds.c.order_id).where(
             order_holds.c.reason == reason, order_holds.c.released_at.is_(None))))
@@ -439,6 +510,7 @@ def list_orders(db: Database, status: str = "", page_size: int = 50, page_token:
         lines = s.execute(select(order_lines).where(order_lines.c.order_id.in_(ids))
                           .order_by(order_lines.c.line_no)).all() if ids else []
         held = holds.holds_of(s, ids)
+        groups = merge.members_of(s, {r.merge_group for r in rows if r.merge_group})
     by_order: dict[str, list] = {}
     for line in lines:
         by_order.setdefault(line.order_id, []).append(line)
@@ -446,7 +518,10 @@ def list_orders(db: Database, status: str = "", page_size: int = 50, page_token:
     if more:
         last = rows[-1]
         token = base64.urlsafe_b64encode(json.dumps([as_utc(last.created_at).isoformat(), last.id]).encode()).decode()
-    return [_as_dict(r, by_order.get(r.id, []), held.get(r.id)) for r in rows], token
+    found = [_as_dict(r, by_order.get(r.id, []), held.get(r.id)) for r in rows]
+    for o in found:
+        o["merged_with"] = [m for m in groups.get(o["merge_group"], ()) if m != o["id"]] if o["merge_group"] else []
+    return found, token
 
 
 def count_by_status(db: Database) -> dict:

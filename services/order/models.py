@@ -51,6 +51,10 @@ orders = Table(
     # shipment must come from another user
     Column("double_checked_by", String(64)),
     Column("double_checked_at", DateTime(timezone=True)),
+    # merge (services.order.merge): the shop, buyer and normalised address as one digest (domain.merge_key;
+    # null: never merged, e.g. taken out of its group) and the merge group the order ships with (null: alone)
+    Column("merge_key", String(40), index=True),
+    Column("merge_group", String(32), index=True),
     UniqueConstraint("channel", "shop", "external_order_id", name="uq_orders_external"),
 )
 

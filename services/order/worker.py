@@ -2,7 +2,7 @@
 reservation expired, and applies the channels' order changes."""
 from contracts import ChannelOrderChanged, CustomerTermsChanged, ReservationExpired, StockReserved, StockShort
 from hubkit.consumer import each, handle_event, handle_events
-from hubkit.nameko_deps import DatabaseProvider
+from hubkit.nameko_deps import DatabaseProvider, SettingsProvider
 from services.order import domain, handlers, review
 from services.order.models import metadata
 
@@ -10,18 +10,19 @@ from services.order.models import metadata
 class Worker:
     name = "order"
     db = DatabaseProvider(metadata)
+    settings = SettingsProvider()
 
     # Both answers share one consumer name, so one sequence per order: a stock_short that arrives
     # after the stock_reserved which superseded it (backorder filled) is stale and ignored.
     @handle_events(StockReserved, consumer="order.stock_answer")
     def on_stock_reserved(self, uow, batch):
         for _, envelope in each(uow, batch):
-            handlers.apply_stock_answer(uow, envelope)
+            handlers.apply_stock_answer(uow, envelope, self.settings.merge_window)
 
     @handle_events(StockShort, consumer="order.stock_answer")
     def on_stock_short(self, uow, batch):
         for _, envelope in each(uow, batch):
-            handlers.apply_stock_answer(uow, envelope)
+            handlers.apply_stock_answer(uow, envelope, self.settings.merge_window)
 
     @handle_event(ChannelOrderChanged)
     def on_channel_order_changed(self, uow, event, envelope):

@@ -184,19 +184,22 @@ def get_order(order_id: str, request: Request, md=allowed(ANYONE)):
 @router.get("/orders", response_model=OrderPage)
 def list_orders(request: Request, status: str = "", page_size: int = Query(50, ge=1, le=500),
                 page_token: str = "", reason: str = Query("", description="orders with an open hold of this reason"),
-                md=allowed(ANYONE)):
+                merge_group: str = Query("", description="the orders of this merge group"), md=allowed(ANYONE)):
     """Newest first; the review queue (`status=held`, or a hold `reason`) oldest first, with each
     order's holds."""
     reply = clients(request).order.ListOrders(
-        ordpb.ListOrdersRequest(status=status, page_size=page_size, page_token=page_token, reason=reason),
+        ordpb.ListOrdersRequest(status=status, page_size=page_size, page_token=page_token, reason=reason,
+                                merge_group=merge_group),
         metadata=md)
     return {"orders": [order_json(o) for o in reply.orders], "next_page_token": reply.next_page_token or None}
 
 
 @router.post("/orders/{order_id}/shipment", response_model=Order)
 def ship_order(order_id: str, body: ShipmentIn, request: Request, md=allowed(SHIPPING)):
-    """Ship a fully reserved order as a whole (carrier code and tracking number). An order flagged for the
-    double check ships only once checked, and from another user than the checker (else a 409)."""
+    """Ship a fully reserved order as a whole (carrier code and tracking number). An order of a merge
+    group ships with its whole group, one carrier and tracking number for all, only when every one of
+    them can ship (otherwise a 409 names the order that blocks, and nothing changes). An order flagged
+    for the double check ships only once checked, and from another user than the checker (else a 409)."""
     reply = clients(request).order.ShipOrder(
         ordpb.ShipOrderRequest(order_id=order_id, carrier=body.carrier, tracking_number=body.tracking_number),
         metadata=md)
@@ -307,6 +310,15 @@ def change_shipping_address(order_id: str, body: AddressChangeIn, request: Reque
     reply = clients(request).order.ChangeShippingAddress(ordpb.ChangeShippingAddressRequest(
         order_id=order_id, shipping_address=ordpb.Address(**body.shipping_address.model_dump()), note=body.note),
         metadata=md)
+    return order_json(reply.order)
+
+
+@router.post("/orders/{order_id}/unmerge", response_model=Order)
+def unmerge_order(order_id: str, request: Request, body: NoteIn | None = None, md=allowed(ORDER_DESK)):
+    """Take an order not yet shipped out of its merge group (audited): it ships alone and is not merged
+    again. An order in no group, or shipped or cancelled, is a 409 that changes nothing."""
+    reply = clients(request).order.UnmergeOrder(ordpb.UnmergeOrderRequest(
+        order_id=order_id, note=body.note if body else ""), metadata=md)
     return order_json(reply.order)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -34,7 +35,7 @@ DEFAULTS = {
     "HUB_RESERVATION_TTL_MINUTES": 0, "HUB_COUNT_APPROVAL_LIMIT": Decimal("1000.00"),
     "HUB_LOT_EXPIRY_WARNING_DAYS": 30, "HUB_CYCLE_COUNT_SKUS": 0,
     "HUB_INTAKE_HIGH_WATERMARK": 50, "HUB_INTAKE_LOW_WATERMARK": 25, "HUB_INTAKE_REFRESH_SECONDS": 0.5,
-    "HUB_INTAKE_RETRY_AFTER_MAX_SECONDS": 30,
+    "HUB_INTAKE_RETRY_AFTER_MAX_SECONDS": 30, "HUB_ORDER_MERGE": True, "HUB_ORDER_MERGE_WINDOW_MINUTES": 30,
 }
 
 
@@ -59,6 +60,14 @@ def test_every_variable_keeps_its_name_and_default():
     values = _values({"HUB_VAR_DIR": "/v"})
     assert {name: values.get(name, "(missing)") for name in DEFAULTS} == DEFAULTS
     assert set(values) - set(DEFAULTS) == {"HUB_VAR_DIR", "HUB_LEDGER_SECRETS_FILE"}
+
+
+@pytest.mark.parametrize(("env", "window"), [
+    ({}, 30), ({"HUB_ORDER_MERGE_WINDOW_MINUTES": "5"}, 5), ({"HUB_ORDER_MERGE_WINDOW_MINUTES": "0"}, None),
+    ({"HUB_ORDER_MERGE": "false"}, None)])
+def test_the_order_merge_window_or_merge_off(env, window):
+    s = components.load("order", env)
+    assert s.merge_window == (None if window is None else timedelta(minutes=window))
 
 
 def test_a_target_follows_the_port_it_dials():

@@ -85,3 +85,27 @@ def test_a_hold_needs_a_known_reason_and_a_short_note(reason, note, field):
         domain.validate_hold(reason, note)
     assert [f["field"] for f in refused.value.fields] == [field]
     domain.validate_hold("finance_approval", "x" * 500)  # the longest note is fine
+
+
+# -- merge key (services.order.merge) ----------------------------------------------------------------
+_ADDRESS = {"recipient": "王 芳", "phone": "13800000000", "country": "CN", "province": "浙江省", "city": "杭州市",
+            "district": "西湖区", "street": "文三路 100 号", "postal_code": "310000"}
+
+
+def test_the_merge_key_ignores_spacing_and_case_of_the_address():
+    key = domain.merge_key("web", "s1", "web:B1", _ADDRESS)
+    spaced = {**_ADDRESS, "recipient": "  王   芳 ", "street": "文三路\u3000 100\t号 ", "country": "cn"}
+    assert key is not None and domain.merge_key("web", "s1", "web:B1", spaced) == key
+
+
+@pytest.mark.parametrize("change", [
+    {"shop": "s2"}, {"channel": "jd"}, {"customer_key": "web:B2"},
+    *({"address": {**_ADDRESS, name: _ADDRESS[name] + "x"}} for name in domain.MERGE_ADDRESS_FIELDS)])
+def test_another_shop_buyer_or_address_field_is_another_merge_key(change):
+    base = {"channel": "web", "shop": "s1", "customer_key": "web:B1", "address": _ADDRESS}
+    assert domain.merge_key(**{**base, **change}) != domain.merge_key(**base)
+
+
+def test_an_order_without_a_buyer_id_is_never_merged():
+    assert domain.merge_key("web", "s1", None, _ADDRESS) is None
+    assert domain.merge_key("web", "s1", "web:B1", {}) is not None  # no address fields: all empty, still a key
