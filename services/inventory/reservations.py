@@ -192,6 +192,32 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
     return answers
 
 
+_RAISE_PRIORITY = [(update(table).where(table.c.order_id == bindparam("p_order_id"),
+                                         table.c.priority < bindparam("p_priority"))
+                    .values(priority=bindparam("p_priority"))) for table in (reservations, allocation_decisions)]
+
+
+def prioritise_orders(uow: UnitOfWork, raised: list[tuple[str, int]]) -> None:
+    """order_prioritised for a batch of (order id, priority): each order's reservations, and its
+    allocation decision, take the new priority when it is higher (a priority only rises, so an event
+    applied late cannot lower it); the next stock to arrive fills backorders in the new order
+    (fill_backorders). An order inventory has not reserved yet is retried later (cannot happen in
+    practice: the review that raised it read inventory's answer)."""
+    s = uow.session
+    ids = sorted({order_id for order_id, _ in raised})
+    known = set(s.execute(select(reservations.c.order_id).distinct()
+                          .where(reservations.c.order_id.in_(ids))).scalars())
+    missing = sorted(set(ids) - known)
+    if missing:
+        raise PredecessorMissing(f"order(s) {missing} prioritised before inventory reserved them")
+    top: dict[str, int] = {}
+    for order_id, priority in raised:
+        top[order_id] = max(priority, top.get(order_id, priority))
+    rows = [{"p_order_id": o, "p_priority": p} for o, p in sorted(top.items())]
+    for statement in _RAISE_PRIORITY:  # the decision shows the priority the order has now
+        s.execute(statement, rows)
+
+
 def _moment(value) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
