@@ -18,7 +18,7 @@ SHOP_CONNECTORS = ("shops_taobao", "shops_jd")  # and as subscribers, one per pl
 LEDGER = "ledger"
 
 __all__ = [
-    "OrderPlaced", "OrderShipped", "OrderReturned", "OrderCancelled", "ChannelOrderChanged",
+    "OrderPlaced", "OrderShipped", "OrderReturned", "OrderCancelled", "OrderPrioritised", "ChannelOrderChanged",
     "StockReserved", "StockShort", "ReservationExpired", "GoodsIssued", "GoodsReturned", "StockAdjusted",
     "StockReceived",
     "StockChanged", "StockTransferred", "KitChanged", "PurchaseReturnShipped", "PurchaseReceiptRefused",
@@ -140,6 +140,19 @@ class OrderCancelled(Event):
     order_id: str
     cancelled_at: Timestamp
     lines: list[OrderLineRef]
+
+
+class OrderPrioritised(Event):
+    """A review rule raised an order's priority after inventory had reserved it (first review or a
+    re-review): inventory raises its reservations' priority, so its backorders are filled in the new
+    order. A priority only rises: inventory keeps the higher of this and what it has."""
+    type = "order_prioritised"
+    publisher = ORDER
+    subscribers = (INVENTORY,)
+
+    order_id: str
+    priority: int
+    rule: str | None = None  # the rule that set it, when one did (for the logs; inventory does not read it)
 
 
 class ChannelLine(Record):

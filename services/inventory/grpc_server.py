@@ -268,13 +268,24 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
             priority=a["priority"], chosen=a["chosen"], split_reason=a["split_reason"] or "", reason=a["reason"],
             decided_at=as_utc(a["decided_at"]).isoformat(),
             candidates=[pb.AllocationCandidate(**c) for c in a["candidates"]],
-            lines=[pb.AllocatedLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"], status=l["status"],
-                                    allocations=[pb.LotQuantity(**x) for x in l["allocations"]])
-                   for l in a["lines"]])
+            lines=[_allocated_line(l) for l in a["lines"]])
+
+
+    @rpc
+    def MoveOrder(self, request, context):
+        with self._uow(context) as uow:
+            return commands.once(uow, context, pb.MoveOrderResponse, lambda: pb.MoveOrderResponse(lines=[
+                _allocated_line(l) for l in reservations.move_order(uow, request.order_id, request.warehouse,
+                                                                    request.note)]))
 
     @rpc
     def AuditStock(self, request, context):
         return pb.AuditStockResponse(differences=[pb.AuditDifference(**d) for d in audit.differences(self.db)])
+
+
+def _allocated_line(l: dict) -> pb.AllocatedLine:
+    return pb.AllocatedLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"], status=l["status"],
+                            allocations=[pb.LotQuantity(**x) for x in l["allocations"]])
 
 
 def main(settings) -> None:

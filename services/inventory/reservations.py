@@ -19,7 +19,7 @@ from contracts.events import OrderLineRef
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
-from hubkit.errors import Conflict, FieldErrors, NotFound
+from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.inbox import PredecessorMissing, on_behalf_of
 from hubkit.money import cents
 from services.inventory import allocation, catalog, costing, domain, signals, stock
@@ -190,6 +190,87 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
                      e.payload["order_id"])
     signals.stock_moved(uow, set(demand))
     return answers
+
+
+_RAISE_PRIORITY = [(update(table).where(table.c.order_id == bindparam("p_order_id"),
+                                         table.c.priority < bindparam("p_priority"))
+                    .values(priority=bindparam("p_priority"))) for table in (reservations, allocation_decisions)]
+
+
+def prioritise_orders(uow: UnitOfWork, raised: list[tuple[str, int]]) -> None:
+    """order_prioritised for a batch of (order id, priority): each order's reservations, and its
+    allocation decision, take the new priority when it is higher (a priority only rises, so an event
+    applied late cannot lower it); the next stock to arrive fills backorders in the new order
+    (fill_backorders). An order inventory has not reserved yet is retried later (cannot happen in
+    practice: the review that raised it read inventory's answer)."""
+    s = uow.session
+    ids = sorted({order_id for order_id, _ in raised})
+    known = set(s.execute(select(reservations.c.order_id).distinct()
+                          .where(reservations.c.order_id.in_(ids))).scalars())
+    missing = sorted(set(ids) - known)
+    if missing:
+        raise PredecessorMissing(f"order(s) {missing} prioritised before inventory reserved them")
+    top: dict[str, int] = {}
+    for order_id, priority in raised:
+        top[order_id] = max(priority, top.get(order_id, priority))
+    rows = [{"p_order_id": o, "p_priority": p} for o, p in sorted(top.items())]
+    for statement in _RAISE_PRIORITY:  # the decision shows the priority the order has now
+        s.execute(statement, rows)
+
+
+def move_order(uow: UnitOfWork, order_id: str, warehouse: str, note: str = "") -> list[dict]:
+    """An operator moves an order not yet shipped to another warehouse: what each line holds is
+    released where it is and the whole line reserved in `warehouse`, in this transaction, with the
+    same conditional update that never oversells. Refused, changing nothing: an unknown warehouse
+    (InvalidArgument), too little free stock there for a line (Conflict naming the SKU), an order
+    issued, released or lapsed, or one being picked (Conflict). Its allocation decision records the
+    move; the order hears its usual answer (stock_reserved). Returns the answer's lines."""
+    s = uow.session
+    if s.execute(select(warehouses.c.code).where(warehouses.c.code == warehouse)).first() is None:
+        raise InvalidArgument(f"unknown warehouse {warehouse!r}", [{"field": "warehouse", "message": "unknown warehouse"}])
+    lines = s.execute(select(reservations).where(reservations.c.order_id == order_id)
+                      .order_by(reservations.c.line_no)).all()
+    if not lines:
+        raise NotFound(f"inventory has not reserved order {order_id}", [{"field": "order_id", "message": "unknown order"}])
+    done = [l for l in lines if l.status not in (domain.RESERVED, domain.BACKORDERED)]
+    if done:
+        raise Conflict(f"order {order_id} line {done[0].line_no} is {done[0].status}: only an order not yet "
+                       f"shipped or released can move")
+    if s.execute(select(picks.c.order_id).where(picks.c.order_id == order_id).limit(1)).first() is not None:
+        raise Conflict(f"order {order_id} is being picked: its picked goods lie where they are")
+    sku_of = {l.line_no: l.sku for l in lines}
+    stock.lock(s, set(sku_of.values()))
+    held = s.execute(select(allocations).where(allocations.c.order_id == order_id)
+                     .order_by(allocations.c.line_no, allocations.c.warehouse)).all()
+    for a in sorted(held, key=lambda a: (sku_of[a.line_no], a.warehouse)):
+        if not s.execute(update(stock_levels).where(stock_levels.c.sku == sku_of[a.line_no],
+                                                    stock_levels.c.warehouse == a.warehouse,
+                                                    stock_levels.c.reserved >= a.quantity)
+                         .values(reserved=stock_levels.c.reserved - a.quantity)).rowcount:
+            raise Conflict(f"{sku_of[a.line_no]} in {a.warehouse} holds less than the {a.quantity} reserved "
+                           f"for {order_id}")
+    need: Counter = Counter()
+    for l in lines:
+        need[l.sku] += int(l.quantity)
+    for sku, qty in sorted(need.items()):
+        if not s.execute(_RESERVE_LEVEL, {"p_sku": sku, "p_warehouse": warehouse, "p_quantity": qty}).rowcount:
+            raise Conflict(f"{warehouse} has fewer than the {qty} free units of {sku} the order needs",
+                           [{"field": "warehouse", "message": f"too little free {sku}"}])
+    s.execute(allocations.delete().where(allocations.c.order_id == order_id))
+    s.execute(_INSERT_ALLOCATIONS, [{"order_id": order_id, "line_no": l.line_no, "warehouse": warehouse,
+                                     "quantity": int(l.quantity)} for l in lines])
+    s.execute(update(reservations).where(reservations.c.order_id == order_id)
+              .values(status=domain.RESERVED, warehouse=warehouse))
+    decision = s.execute(select(allocation_decisions.c.reason).where(allocation_decisions.c.order_id == order_id)).scalar()
+    moved = f"moved to {warehouse} by {uow.actor}" + (f" ({note})" if note else "")
+    s.execute(update(allocation_decisions).where(allocation_decisions.c.order_id == order_id)
+              .values(chosen=[warehouse], split_reason=None,
+                      reason=(f"{moved}; decided before: {decision}" if decision else moved)[:1000]))
+    answer = _answer(s, order_id)
+    uow.emit(StockReserved(order_id=order_id, lines=answer), order_id)
+    stock_freed(uow, {(sku_of[a.line_no], a.warehouse) for a in held})
+    signals.stock_moved(uow, {(sku, warehouse) for sku in need})
+    return answer
 
 
 def _moment(value) -> datetime | None:

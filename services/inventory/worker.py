@@ -5,7 +5,15 @@ lots, warns of lots about to expire and schedules monthly cycle counts."""
 from nameko.timer import timer
 from prometheus_client import Counter
 
-from contracts import OrderCancelled, OrderPlaced, OrderReturned, OrderShipped, PurchaseReceived, PurchaseReturned
+from contracts import (
+    OrderCancelled,
+    OrderPlaced,
+    OrderPrioritised,
+    OrderReturned,
+    OrderShipped,
+    PurchaseReceived,
+    PurchaseReturned,
+)
 from hubkit import clock
 from hubkit.consumer import each, handle_event, handle_events
 from hubkit.db import UnitOfWork
@@ -42,6 +50,11 @@ class Worker:
                 if decision.split_reason:
                     ALLOCATION_SPLITS.labels(decision.split_reason).inc()
         uow.after_commit(count)
+
+    # a review rule raised an order's priority: its reservations take it, so backorders fill by it
+    @handle_events(OrderPrioritised)
+    def on_order_prioritised(self, uow, batch):
+        reservations.prioritise_orders(uow, [(event.order_id, event.priority) for event, _ in batch])
 
     @handle_events(OrderShipped)
     def on_order_shipped(self, uow, batch):

@@ -7,12 +7,16 @@ from datetime import timedelta
 from pydantic import Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator
 
 from hubkit.intake import Watermarks
-from hubkit.settings import HubSettings, NonNegativeInt, Port, sqlite_in_var_dir
+from hubkit.settings import HubSettings, NonNegativeInt, Port, loopback, sqlite_in_var_dir
 
 
 class Settings(HubSettings):
     db_url: str = Field(default_factory=sqlite_in_var_dir("order"), validation_alias="HUB_ORDER_DB_URL")
     grpc_port: Port = Field(50051, validation_alias="HUB_ORDER_GRPC_PORT")
+    # inventory's api, which the order service asks to move an order to another warehouse (MoveOrder)
+    inventory_grpc_port: Port = 50052
+    inventory_grpc_target: str = Field(default_factory=loopback("inventory_grpc_port"))
+    inventory_timeout_seconds: PositiveFloat = 10.0
     # Backpressure (hubkit.intake): the hub is behind from this many orders accepted and not yet
     # answered by inventory on (0: never), and has caught up again at or below the low watermark
     intake_high_watermark: NonNegativeInt = 50

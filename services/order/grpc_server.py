@@ -1,18 +1,22 @@
 """The order api process: gRPC servicer -> handlers."""
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 
+import grpc
 from prometheus_client import Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY
 
+from hubapi.inventory.v1 import inventory_service_pb2 as invpb
+from hubapi.inventory.v1 import inventory_service_pb2_grpc as invpb_grpc
 from hubapi.order.v1 import order_service_pb2 as pb
 from hubapi.order.v1 import order_service_pb2_grpc as pb_grpc
 from hubkit import commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
-from hubkit.errors import FieldErrors, HubError
+from hubkit.errors import Conflict, FieldErrors, HubError, InvalidArgument
 from hubkit.intake import Backlog, IntakeState
 from services.order import domain, handlers, holds, merge, receivables, review_api
 from services.order.models import metadata
@@ -21,6 +25,11 @@ rpc = grpc_server.rpc("order")
 INTAKE_BEHIND = Gauge("hub_intake_behind", "1 while the hub is behind: new orders wait (429, shop pulls paused)")
 AWAITING_INVENTORY = Gauge("hub_orders_awaiting_inventory", "Orders accepted and not yet answered by inventory, "
                                                             "as last counted for backpressure")
+
+
+# inventory's refusals of MoveOrder, as the order service's own (a missing reservation: not answered yet)
+REFUSALS = {grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument, grpc.StatusCode.FAILED_PRECONDITION: Conflict,
+            grpc.StatusCode.NOT_FOUND: Conflict}
 
 
 def order_to_proto(o: dict) -> pb.Order:
@@ -98,8 +107,10 @@ def command_from_proto(request: pb.PlaceOrderRequest) -> domain.PlaceOrder:
 
 
 class OrderServicer(pb_grpc.OrderServiceServicer):
-    def __init__(self, db: Database, backlog: Backlog | None = None):
+    def __init__(self, db: Database, backlog: Backlog | None = None, inventory=None,
+                 inventory_timeout: float = 10.0):
         self.db, self.backlog = db, backlog
+        self.inventory, self.inventory_timeout = inventory, inventory_timeout  # an InventoryService stub
 
     @rpc
     def PlaceOrder(self, request, context):
@@ -216,6 +227,33 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         return self._act(context, "UnmergeOrder", apply)
 
     @rpc
+    def ChangeWarehouse(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        return self._act(context, "ChangeWarehouse", lambda uow: pb.OrderActionResponse(order=order_to_proto(
+            handlers.change_warehouse(uow, request.order_id, request.warehouse,
+                                      functools.partial(self._move, context, actor, correlation_id), request.note))))
+
+    def _move(self, context, actor: str, correlation_id: str, order_id: str, warehouse: str, note: str) -> list[dict]:
+        """Inventory's MoveOrder, as this caller: its refusal becomes this call's (the same status, message
+        and field errors); inventory absent or too slow answers UNAVAILABLE or DEADLINE_EXCEEDED."""
+        if self.inventory is None:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the order service has no inventory to ask")
+        metadata = [(grpc_server.ACTOR_KEY, actor), (grpc_server.CORRELATION_KEY, correlation_id)]
+        try:
+            reply = self.inventory.MoveOrder(invpb.MoveOrderRequest(order_id=order_id, warehouse=warehouse, note=note),
+                                             metadata=metadata, timeout=self.inventory_timeout)
+        except grpc.RpcError as exc:
+            fields = json.loads(dict(exc.trailing_metadata() or ()).get(grpc_server.FIELD_ERRORS_KEY) or "[]")
+            refused = REFUSALS.get(exc.code())
+            if refused is None:  # inventory absent, failing or too slow: nothing was moved by this call
+                slow = exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+                context.abort(exc.code() if slow else grpc.StatusCode.UNAVAILABLE, f"inventory: {exc.details()}")
+            raise refused(exc.details() or exc.code().name, fields) from None
+        return [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity, "status": l.status,
+                 "allocations": [{"warehouse": a.warehouse, "quantity": a.quantity} for a in l.allocations]}
+                for l in reply.lines]
+
+    @rpc
     def DoubleCheckOrder(self, request, context):
         return self._act(context, "DoubleCheckOrder", lambda uow: pb.OrderActionResponse(order=order_to_proto(
             handlers.double_check(uow, request.order_id, request.note))))
@@ -296,7 +334,9 @@ def main(settings) -> None:
     backlog = Backlog(settings.intake_watermarks, lambda: handlers.awaiting_inventory(db),
                       settings.intake_refresh_seconds, report=_report_intake)
     def register(server):
-        pb_grpc.add_OrderServiceServicer_to_server(OrderServicer(db, backlog), server)
+        inventory = invpb_grpc.InventoryServiceStub(grpc.insecure_channel(settings.inventory_grpc_target))
+        pb_grpc.add_OrderServiceServicer_to_server(
+            OrderServicer(db, backlog, inventory, settings.inventory_timeout_seconds), server)
         review_api.register(server, db)
     grpc_server.serve("order", settings.grpc_port, register)
 

@@ -187,6 +187,30 @@ def change_shipping_address(uow: UnitOfWork, order_id: str, address: dict, note:
     return read_order(s, order_id)
 
 
+def change_warehouse(uow: UnitOfWork, order_id: str, warehouse: str, move, note: str = "") -> dict:
+    """An operator moves an order not yet shipped or cancelled to another warehouse. Inventory owns the
+    stock: `move(order_id, warehouse, note)` asks it (MoveOrder, synchronously) to release what the
+    order holds and reserve every line whole in `warehouse` in one transaction; its refusal (too little
+    free stock, naming the SKU; an unknown warehouse; an order being picked) is this call's, and nothing
+    changes. The order row is locked meanwhile, so a shipment of the order waits for the answer. The
+    lines learn the new warehouse from inventory's usual answer (stock_reserved), as every reservation
+    does; the move is audited (change_warehouse) with inventory's answer. Returns the order."""
+    validate_note(note)
+    if not isinstance(warehouse, str) or not warehouse.strip() or len(warehouse) > 32:
+        raise InvalidArgument("the warehouse is invalid", [{"field": "warehouse", "message": "a warehouse code"}])
+    s = uow.session
+    order = s.execute(select(orders.c.status).where(orders.c.id == order_id).with_for_update()).first()
+    if order is None:
+        raise NotFound(f"order {order_id} not found")
+    if order.status not in domain.OPEN:
+        raise Conflict(f"order {order_id} is {order.status}; only an order not yet shipped or cancelled can move")
+    before = sorted({l for l in s.execute(select(order_lines.c.warehouse).where(order_lines.c.order_id == order_id))
+                     .scalars() if l})
+    lines = move(order_id, warehouse, note)
+    holds.audit(uow, order_id, "change_warehouse", note, warehouse=warehouse, before=before, lines=lines)
+    return read_order(s, order_id)
+
+
 def double_check(uow: UnitOfWork, order_id: str, note: str = "") -> dict:
     """The first of the outbound double check's two people confirms the picked goods of an order a review
     rule flagged (orders.double_check): who and when are kept on the order and audited, and the shipment

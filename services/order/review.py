@@ -19,6 +19,7 @@ from prometheus_client import Counter
 from sqlalchemy import distinct, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from contracts import OrderPrioritised
 from hubkit import clock, rules
 from hubkit.db import Database, UnitOfWork, as_utc, once_per_transaction
 from hubkit.errors import Conflict, InvalidArgument, NotFound
@@ -140,7 +141,7 @@ def _decide(uow: UnitOfWork, candidates) -> list[dict]:
                             outcome=decision.outcome, reason=decision.reason, rule=decision.rule_id,
                             facts=rules.dumps(facts[order.id]), trace=rules.dumps(decision.trace),
                             actions=rules.dumps(decision.actions), decided_at=now))
-        _act(uow, order.id, decision)
+        _act(uow, order, decision)
         uow.after_commit(functools.partial(_count, decision.outcome, decision.reason or ""))
     s.execute(review_decisions.insert(), decided)
     return decided
@@ -150,23 +151,29 @@ def _count(outcome: str, reason: str) -> None:
     REVIEWED.labels(outcome, reason).inc()
 
 
-def _act(uow: UnitOfWork, order_id: str, decision: rules.Decision) -> None:
+def _act(uow: UnitOfWork, order, decision: rules.Decision) -> None:
     """What the matched rules said: priority and the outbound double check on the order, then the hold
-    (with the rule's notes). A route to a warehouse is recorded in the decision only."""
+    (with the rule's notes). A route to a warehouse is recorded in the decision only. A priority only
+    rises; a raised one is told to inventory (order_prioritised), which reserved the order already and
+    fills its backorders by it."""
     changes: dict = {}
     notes = []
+    raised_by = None
     for action in decision.actions:
         if action["kind"] == "set_priority":
-            changes["priority"] = max(changes.get("priority", 0), action["priority"])
+            if action["priority"] > max(changes.get("priority", 0), order.priority):
+                changes["priority"], raised_by = action["priority"], action.get("rule")
         elif action["kind"] == "double_check":
             changes["double_check"] = True
         elif action["kind"] == "note":
             notes.append(action["note"])
     if changes:
-        uow.session.execute(update(orders).where(orders.c.id == order_id).values(**changes))
+        uow.session.execute(update(orders).where(orders.c.id == order.id).values(**changes))
+    if "priority" in changes:
+        uow.emit(OrderPrioritised(order_id=order.id, priority=changes["priority"], rule=raised_by), order.id)
     if decision.outcome == "hold":
         note = "; ".join([f"rule {decision.rule_id or 'otherwise'}", *notes])[:domain.MAX_NOTE]
-        holds.place(uow, order_id, decision.reason or "needs_review", by=REVIEWER, note=note, rule=decision.rule_id)
+        holds.place(uow, order.id, decision.reason or "needs_review", by=REVIEWER, note=note, rule=decision.rule_id)
 
 
 def _split_key(key: str) -> tuple[str, str]:

@@ -138,3 +138,31 @@ def test_arriving_stock_fills_the_higher_priority_backorder_first_though_it_is_y
         _ok(c.post("/stock/receipts", json={"sku": sku, "warehouse": w, "quantity": 1, "unit_cost": "4.00"}), 201)
         wait_for(lambda: c.get(f"/orders/{old['id']}").json()["status"] == "reserved", 60, 0.3,
                  "the older order to be reserved once more stock arrives")
+
+
+def test_a_priority_a_review_rule_sets_fills_that_backorder_first_though_it_is_younger(pg_hub):
+    """The rule decides after inventory reserved the order: order_prioritised carries it to inventory."""
+    w, sku, shop = unique("WR"), unique("RUSH"), unique("rush-shop").lower()
+    rush = {"name": "rush", "otherwise": "approve", "rules": [
+        {"id": "rush-shop", "description": "the rush shop's orders first", "when": f'shop == "{shop}"',
+         "actions": [{"kind": "set_priority", "priority": 20}]}]}
+    _setup(pg_hub, {(sku, w): 0})
+    with pg_hub.client("admin") as admin:
+        applied = admin.post("/review/rule-sets", json={"document": rush, "note": "rush shop first"})
+        assert applied.status_code == 201, applied.text
+        try:
+            old, = _place(pg_hub, _order({sku: 1}))
+            young, = _place(pg_hub, _order({sku: 1}, shop=shop))
+            assert (old["status"], young["status"]) == ("backordered", "backordered")
+            wait_for(lambda: admin.get(f"/orders/{young['id']}").json()["priority"] == 20, 60, 0.3,
+                     "the review to raise the young order's priority")
+            wait_for(lambda: _allocation(pg_hub, young["id"])["priority"] == 20, 60, 0.3,
+                     "inventory to learn the raised priority")
+        finally:
+            assert admin.post("/review/rule-sets/0/rollback").status_code == 201
+        assert admin.get(f"/orders/{old['id']}").json()["priority"] == 0
+        assert _allocation(pg_hub, old["id"])["priority"] == 0
+        _ok(admin.post("/stock/receipts", json={"sku": sku, "warehouse": w, "quantity": 1, "unit_cost": "4.00"}), 201)
+        wait_for(lambda: admin.get(f"/orders/{young['id']}").json()["status"] == "reserved", 60, 0.3,
+                 "the prioritised order to be reserved")
+        assert admin.get(f"/orders/{old['id']}").json()["status"] == "backordered"

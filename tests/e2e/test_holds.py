@@ -171,3 +171,44 @@ def test_the_queue_filters_by_reason_oldest_first_and_bulk_release_answers_per_o
         assert rejected.status_code == 200, rejected.text
         assert ids[2] in [r["order_id"] for r in rejected.json()["results"] if r["status"] == 200]
         assert admin.get(f"/orders/{ids[2]}").json()["status"] == "cancelled"
+
+
+def test_an_operator_moves_an_order_to_another_warehouse_or_is_refused_changing_nothing(pg_hub):
+    sku, first, second, bare = unique("MOV"), unique("WM1")[:12], unique("WM2")[:12], unique("WM3")[:12]
+    with pg_hub.client("admin") as admin, pg_hub.client("sales") as desk, pg_hub.client("warehouse") as floor:
+        stock_sku(admin, sku, first, 5, priority=0)
+        stock_sku(admin, sku, second, 2, priority=1)
+        stock_sku(admin, sku, bare, 0, priority=2)
+        reply = admin.post("/orders", json=order_body(sku, unique("MOVE"), quantity=2))
+        assert reply.status_code == 201, reply.text
+        order_id = reply.json()["id"]
+        [order] = wait_settled(admin, [order_id])
+        assert (order["status"], order["lines"][0]["warehouse"]) == ("reserved", first)
+
+        pg_hub.wait_quiet(60)  # what came before applied: only a refusal could change a row now
+        before = row_counts(pg_hub)
+        lacking = desk.post(f"/orders/{order_id}/warehouse", json={"warehouse": bare})
+        unknown = desk.post(f"/orders/{order_id}/warehouse", json={"warehouse": "NO-SUCH-WH"})
+        _conflict(lacking)
+        assert sku in lacking.json()["title"]
+        assert unknown.status_code == 422 and unknown.json()["errors"] == \
+            [{"field": "warehouse", "message": "unknown warehouse"}], unknown.text
+        assert row_counts(pg_hub) == before
+
+        moved = desk.post(f"/orders/{order_id}/warehouse", json={"warehouse": second, "note": "nearer the buyer"})
+        assert moved.status_code == 200, moved.text
+        wait_for(lambda: admin.get(f"/orders/{order_id}").json()["lines"][0]["warehouse"] == second, 60, 0.3,
+                 "the order's line to show the new warehouse")
+        levels = {l["warehouse"]: l["available"] for l in admin.get(f"/stock/{sku}").json()["levels"]}
+        assert (levels[first], levels[second]) == (5, 0)
+        [entry] = [e for e in admin.get(f"/orders/{order_id}/audit").json()["entries"]
+                   if e["action"] == "change_warehouse"]
+        assert entry["note"] == "nearer the buyer" and entry["actor"].startswith("test-sales")
+        allocation = admin.get(f"/stock/allocations/{order_id}").json()
+        assert allocation["chosen"] == [second] and allocation["reason"].startswith(f"moved to {second}")
+
+        shipped = floor.post(f"/orders/{order_id}/shipment", json=SHIPMENT)
+        assert shipped.status_code == 200, shipped.text
+        _conflict(desk.post(f"/orders/{order_id}/warehouse", json={"warehouse": first}))
+        wait_for(lambda: {l["warehouse"]: l["on_hand"] for l in admin.get(f"/stock/{sku}").json()["levels"]}
+                 .get(second) == 0, 60, 0.3, "the goods to leave the new warehouse")

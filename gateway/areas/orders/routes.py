@@ -28,6 +28,7 @@ from gateway.areas.orders.schemas import (
     ShipmentBatchIn,
     ShipmentIn,
     ShipmentItemIn,
+    WarehouseChangeIn,
 )
 from gateway.common.access import (
     ANYONE,
@@ -319,6 +320,17 @@ def unmerge_order(order_id: str, request: Request, body: NoteIn | None = None, m
     again. An order in no group, or shipped or cancelled, is a 409 that changes nothing."""
     reply = clients(request).order.UnmergeOrder(ordpb.UnmergeOrderRequest(
         order_id=order_id, note=body.note if body else ""), metadata=md)
+    return order_json(reply.order)
+
+
+@router.post("/orders/{order_id}/warehouse", response_model=Order)
+def change_warehouse(order_id: str, body: WarehouseChangeIn, request: Request, md=allowed(ORDER_DESK)):
+    """Move an order not yet shipped or cancelled to another warehouse: inventory releases its stock where
+    it is and reserves every line there at once, or refuses and nothing changes (409 naming the SKU the
+    warehouse lacks, or for a shipped or cancelled order or one being picked; 422 for an unknown
+    warehouse). Audited; the lines show the new warehouse once inventory's answer is applied (moments)."""
+    reply = clients(request).order.ChangeWarehouse(ordpb.ChangeWarehouseRequest(
+        order_id=order_id, warehouse=body.warehouse, note=body.note), metadata=md)
     return order_json(reply.order)
 
 

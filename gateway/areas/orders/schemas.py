@@ -121,6 +121,11 @@ class AddressChangeIn(Strict):
     note: StrictStr = Note
 
 
+class WarehouseChangeIn(Strict):
+    warehouse: StrictStr = Field(min_length=1, max_length=32, description="the warehouse that is to ship the order")
+    note: StrictStr = Note
+
+
 class BulkHoldsIn(Strict):
     """Either the orders by id, or the held orders of the queue's filter (oldest first, at most the
     batch limit)."""

@@ -222,7 +222,7 @@ class Allocation(Reply):
     shop: str
     province: str
     city: str
-    priority: int
+    priority: int = Field(description="who gets scarce stock first: as placed, raised since by a review rule")
     candidates: list[AllocationCandidate]
     chosen: list[str] = Field(description="the warehouses that ship it, first chosen first")
     parcels: int

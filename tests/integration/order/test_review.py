@@ -238,3 +238,44 @@ def test_a_channels_new_address_is_reviewed_again_only_while_the_order_is_open(d
     finally:
         with uow(db) as u:
             review.roll_back(u, 0)
+
+
+PRIORITY_RULES = {"name": "priorities", "otherwise": "approve", "rules": [
+    {"id": "big", "description": "a larger order first", "when": "amount > 15",
+     "actions": [{"kind": "set_priority", "priority": 10}]},
+    {"id": "remote", "description": "a remote city first of all", "when": 'city == "Faraway"',
+     "actions": [{"kind": "set_priority", "priority": 30}]},
+    {"id": "small", "description": "a rule asking less than the order has", "when": "amount > 1",
+     "actions": [{"kind": "set_priority", "priority": 5}]}]}
+
+
+def prioritised(db, order_id) -> list[tuple[int, int, str]]:
+    """(sequence, priority, rule) of each order_prioritised the order service wrote for the order."""
+    outbox = db.metadata.tables["outbox"]
+    with db.reader() as s:
+        bodies = s.execute(select(outbox.c.body).where(outbox.c.event_type == "order_prioritised")).scalars().all()
+    found = [Envelope.from_json(b) for b in bodies]
+    return sorted((e.sequence, e.payload["priority"], e.payload.get("rule")) for e in found
+                  if e.aggregate_id == order_id)
+
+
+def test_a_priority_a_rule_raises_is_told_to_inventory_and_never_lowered(db):
+    with uow(db) as u:
+        review.apply_rule_set(u, json.dumps(PRIORITY_RULES))
+    try:
+        big, plain = place(db, uuid.uuid4().hex[:12]), place(db, uuid.uuid4().hex[:12], "1.00", 1)
+        with uow(db) as u:  # reviewed once inventory answered: the big order rises to 10 (the highest asked)
+            handlers.apply_stock_answer(u, answer(big, domain.BACKORDERED))
+            handlers.apply_stock_answer(u, answer(plain, domain.BACKORDERED))
+        [(first_seq, priority, rule)] = prioritised(db, big)
+        assert (priority, rule) == (10, "big") and first_seq > 1  # after order_placed of the same order
+        assert prioritised(db, plain) == [] and handlers.get_order(db, plain)["priority"] == 0
+        with uow(db, "desk") as u:  # re-reviewed with a remote address: raised again, to 30
+            handlers.change_shipping_address(u, big, FAR, "buyer moved")
+        assert [p[1:] for p in prioritised(db, big)] == [(10, "big"), (30, "remote")]
+        with uow(db, "desk") as u:  # back near: the rules ask 10 now, the order keeps 30, nothing is told
+            handlers.change_shipping_address(u, big, NEAR)
+        assert len(prioritised(db, big)) == 2 and handlers.get_order(db, big)["priority"] == 30
+    finally:
+        with uow(db) as u:
+            review.roll_back(u, 0)

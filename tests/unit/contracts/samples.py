@@ -27,6 +27,7 @@ PAYLOADS = {
         "shipping_address": ADDRESS,
         "lines": [{"line_no": 1, "sku": "TEA-1", "quantity": 2, "unit_price": "168.00"},
                   {"line_no": 2, "sku": "CUP-1", "quantity": 1, "unit_price": "19.90"}]},
+    "order_prioritised": {"order_id": "o-1", "priority": 10},
     "order_cancelled": {
         "order_id": "o-1", "cancelled_at": AT,
         "lines": [{"line_no": 1, "sku": "TEA-1", "quantity": 2}]},

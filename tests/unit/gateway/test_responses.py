@@ -133,6 +133,7 @@ BODIES = {
     "POST /orders/{order_id}/release": {},
     "POST /orders/{order_id}/reject": {},
     "POST /orders/{order_id}/shipping-address": {"shipping_address": ADDRESS},
+    "POST /orders/{order_id}/warehouse": {"warehouse": "SH"},
     "POST /orders/holds:release": {"order_ids": ["o1", "o2"]},
     "POST /orders/holds:reject": {"reason": "manual"},
     "POST /skus": {"code": "TEA", "name": "Tea"},
@@ -233,8 +234,9 @@ def test_every_operation_answers_every_field(hub):
         reply = _call(http, admin, secret, name, method, path)  # a field a model forgets raises here
         assert 200 <= reply.status_code < 300, (name, reply.status_code, reply.text)
         seen += 1
-    # 75, allocation's (3), the holds routes (8), review's (6), a customer's terms (1), double check (1), unmerge (1)
-    assert seen == 95
+    # 75, allocation's (3), the holds routes (8), review's (6), a customer's terms (1), double check (1),
+    # unmerge (1), change warehouse (1)
+    assert seen == 96
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):

@@ -1,0 +1,120 @@
+"""An operator moves an order to another warehouse: the order service (ChangeWarehouse) asks inventory
+(MoveOrder) over gRPC, both real and in-process; inventory's refusal is the call's and changes
+nothing; the order's lines learn the warehouse from inventory's usual answer. The order database on
+PostgreSQL and SQLite."""
+from __future__ import annotations
+
+import uuid
+from concurrent import futures
+from decimal import Decimal
+
+import grpc
+import pytest
+from sqlalchemy import select
+
+from hub import components
+from hubapi.inventory.v1 import inventory_service_pb2_grpc as invpb_grpc
+from hubapi.order.v1 import order_service_pb2 as pb
+from hubapi.order.v1 import order_service_pb2_grpc as pb_grpc
+from hubkit.db import Database, UnitOfWork
+from hubkit.envelope import Envelope
+from hubkit.grpc_server import ACTOR_KEY
+from services.inventory import catalog, movements, reservations
+from services.inventory.grpc_server import InventoryServicer
+from services.inventory.models import metadata as inventory_metadata
+from services.order import domain, handlers, holds
+from services.order.grpc_server import OrderServicer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def hub(db, tmp_path):
+    """(order stub, inventory database): inventory's api and the order's, the order's asking inventory's."""
+    settings = components.settings({"HUB_VAR_DIR": str(tmp_path)})
+    components.migrate("inventory", settings.db_url("inventory"))
+    inventory_db = Database(settings.db_url("inventory"), inventory_metadata)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    port = server.add_insecure_port("127.0.0.1:0")
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    invpb_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(inventory_db, settings["inventory"]), server)
+    pb_grpc.add_OrderServiceServicer_to_server(OrderServicer(db, None, invpb_grpc.InventoryServiceStub(channel)),
+                                               server)
+    server.start()
+    yield pb_grpc.OrderServiceStub(channel), inventory_db
+    server.stop(None)
+    channel.close()
+    inventory_db.dispose()
+
+
+def _outbox(database, event_type: str) -> list[Envelope]:
+    outbox = database.metadata.tables["outbox"]
+    with database.reader() as s:
+        return [Envelope.from_json(b) for b in s.execute(select(outbox.c.body).where(outbox.c.event_type == event_type)
+                                                         .order_by(outbox.c.id)).scalars()]
+
+
+def _answer_last(db, inventory_db, order_id) -> None:
+    """The order applies inventory's newest answer for it, as its worker does."""
+    answer = [e for e in _outbox(inventory_db, "stock_reserved") + _outbox(inventory_db, "stock_short")
+              if e.aggregate_id == order_id]
+    with UnitOfWork(db, "order", "inventory", "t") as u:
+        handlers.apply_stock_answer(u, max(answer, key=lambda e: e.sequence))
+
+
+def _level(inventory_db, sku, warehouse) -> int:
+    return catalog.get_stock(inventory_db, sku, warehouse)[0]["reserved"]
+
+
+def test_an_order_moves_to_another_warehouse_or_is_refused_changing_nothing(db, hub):
+    stub, inventory_db = hub
+    tag = uuid.uuid4().hex[:6]
+    sku, near, far, bare = f"TEA-{tag}", f"N-{tag}", f"F-{tag}", f"B-{tag}"
+    with UnitOfWork(inventory_db, "inventory", "admin", "t") as u:
+        catalog.upsert_sku(u, sku, "Tea")
+        for priority, code in enumerate((near, far, bare)):
+            catalog.upsert_warehouse(u, code, code, priority)
+    for warehouse, qty in ((near, 5), (far, 2)):
+        with UnitOfWork(inventory_db, "inventory", "admin", "t") as u:
+            movements.receive(u, sku, warehouse, qty, "3.00")
+    cmd = domain.PlaceOrder(channel="web", shop="s1", external_order_id=uuid.uuid4().hex[:20],
+                            lines=[domain.LineInput(sku=sku, quantity=2, unit_price=Decimal("9.90"))])
+    with UnitOfWork(db, "order", "sales", "t") as u:
+        order_id, _ = handlers.place_order(u, cmd)
+    [placed] = [e for e in _outbox(db, "order_placed") if e.aggregate_id == order_id]
+    with UnitOfWork(inventory_db, "inventory", "order", "t") as u:
+        reservations.reserve_order(u, placed)
+    _answer_last(db, inventory_db, order_id)
+    assert handlers.get_order(db, order_id)["lines"][0]["warehouse"] == near
+    desk = [(ACTOR_KEY, "desk")]
+
+    with pytest.raises(grpc.RpcError) as lacking:  # BARE has no TEA
+        stub.ChangeWarehouse(pb.ChangeWarehouseRequest(order_id=order_id, warehouse=bare), metadata=desk)
+    with pytest.raises(grpc.RpcError) as unknown:
+        stub.ChangeWarehouse(pb.ChangeWarehouseRequest(order_id=order_id, warehouse=f"X-{tag}"), metadata=desk)
+    assert lacking.value.code() == grpc.StatusCode.FAILED_PRECONDITION and sku in lacking.value.details()
+    assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert ("x-hub-field-errors", '[{"field": "warehouse", "message": "unknown warehouse"}]') in \
+        unknown.value.trailing_metadata()
+    assert (_level(inventory_db, sku, near), _level(inventory_db, sku, far)) == (2, 0)
+    with db.reader() as s:
+        assert [e["action"] for e in holds.audit_of(s, order_id)] == []
+
+    reply = stub.ChangeWarehouse(pb.ChangeWarehouseRequest(order_id=order_id, warehouse=far, note="nearer the buyer"),
+                                 metadata=desk)
+    assert reply.order.status == domain.RESERVED
+    assert (_level(inventory_db, sku, near), _level(inventory_db, sku, far)) == (0, 2)
+    _answer_last(db, inventory_db, order_id)  # inventory's usual answer tells the lines
+    assert handlers.get_order(db, order_id)["lines"][0]["warehouse"] == far
+    with db.reader() as s:
+        [moved] = holds.audit_of(s, order_id)
+    assert (moved["action"], moved["actor"], moved["note"]) == ("change_warehouse", "desk", "nearer the buyer")
+    assert moved["detail"]["before"] == [near] and moved["detail"]["lines"][0]["allocations"] == \
+        [{"warehouse": far, "quantity": 2}]
+
+    with UnitOfWork(db, "order", "floor", "t") as u:
+        handlers.ship_order(u, order_id, "SF", "SF" + tag)
+    with pytest.raises(grpc.RpcError) as shipped:  # refused by the order service: inventory is not asked
+        stub.ChangeWarehouse(pb.ChangeWarehouseRequest(order_id=order_id, warehouse=near), metadata=desk)
+    assert shipped.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "shipped" in shipped.value.details()
+    assert _level(inventory_db, sku, far) == 2
