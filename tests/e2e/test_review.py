@@ -1,8 +1,8 @@
 """Review (审单) through the gateway: the default rule set approves a VIP's order, holds one over the
-customer's credit limit for finance and flags a line worth more than 10,000 for a double check; a bad
-rule set is refused with the rule, field and position at fault; rule sets are versioned and rolled
-back; and a draft replayed over 1,000 past orders reports exactly the orders it would decide otherwise,
-changing nothing."""
+customer's credit limit for finance, holds a buyer whose returns exceed 5% of their orders for finance
+and flags a line worth more than 10,000 for a double check; a bad rule set is refused with the rule,
+field and position at fault; rule sets are versioned and rolled back; and a draft replayed over 1,000
+past orders reports exactly the orders it would decide otherwise, changing nothing."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -92,6 +92,27 @@ def test_default_rules_approve_a_vip_hold_over_the_credit_limit_and_flag_a_big_l
     assert {"rule": "high-value-line", "kind": "double_check"} in third["actions"]
     assert third["facts"]["max_line_value"] == "12000.00" and third["facts"]["line_values"] == ["12000.00"]
     assert (orders[big]["status"], orders[big]["priority"], orders[big]["double_check"]) == ("reserved", 0, True)
+
+
+def test_a_buyer_whose_returns_exceed_the_rate_waits_for_finance(pg_hub):
+    sku, warehouse, buyer = unique("RVR"), unique("WRR")[:12], unique("ret")
+    with pg_hub.client("admin") as admin:
+        stock_sku(admin, sku, warehouse=warehouse, quantity=10, cost="10.00")
+        first = _order(admin, sku, "100.00", buyer=buyer)
+        assert _decision(admin, first)["outcome"] == "approve"  # no returns yet
+        wait_settled(admin, [first])
+        shipped = admin.post(f"/orders/{first}/shipment", json={"carrier": "SF", "tracking_number": unique("SFR")})
+        assert shipped.status_code == 200, shipped.text
+        returned = admin.post(f"/orders/{first}/returns", json={"reason": "does not fit"})
+        assert returned.status_code == 201, returned.text
+        second = _order(admin, sku, "100.00", buyer=buyer)
+        decision = _decision(admin, second)
+        [order] = wait_settled(admin, [second])
+
+    assert (decision["outcome"], decision["reason"], decision["rule"]) == ("hold", "finance_approval", "return-rate")
+    rate = next(t for t in decision["trace"] if t["rule"] == "return-rate")
+    assert rate["matched"] and rate["facts"] == {"return_rate": "0.5000"}  # 1 of the buyer's 2 orders
+    assert (order["status"], [h["reason"] for h in order["holds"]]) == ("held", ["finance_approval"])
 
 
 def test_a_bad_rule_set_is_refused_with_the_rule_field_and_position_and_changes_nothing(pg_hub):
