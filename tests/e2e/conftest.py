@@ -16,15 +16,18 @@ from tests.support.hub import Hub
 # 90 quorum queues (some 260 of the broker's file descriptors, 1024 on a default install), which the
 # integration tests that follow need for hubs of their own.
 @pytest.fixture(scope="package")
-def pg_hub(session_name, pg_urls, tmp_path_factory):
-    """The whole hub on PostgreSQL, each process a separate OS process."""
-    vhost = f"{session_name}_pg"
-    hub = Hub(infra.create_vhost(vhost), pg_urls, tmp_path_factory.mktemp("pg-hub-logs"))
+def pg_hub(session_name, tmp_path_factory):
+    """The whole hub on PostgreSQL, each process a separate OS process, on databases of its own (not
+    the session's, which the integration tests write into: the books audit would see their postings)."""
+    vhost, prefix = f"{session_name}_pg", f"{session_name}_e2e"
+    hub = Hub(infra.create_vhost(vhost), infra.create_databases(prefix, DATABASES),
+              tmp_path_factory.mktemp("pg-hub-logs"))
     try:
         yield hub.start()
     finally:
         hub.stop()
         infra.delete_vhost(vhost, wait=False)
+        infra.drop_databases(prefix, DATABASES)
 
 
 @pytest.fixture(scope="package")
