@@ -30,7 +30,9 @@ def pg_hub(session_name, tmp_path_factory):
         infra.drop_databases(prefix, DATABASES)
 
 
-@pytest.fixture(scope="package")
+# Per module: the modules that start hubs of their own (ledgers, channels, demo, fuzz) must not meet it
+# beside the PostgreSQL hub; three hubs' quorum queues are more than a default broker's descriptors.
+@pytest.fixture(scope="module")
 def sqlite_hub(session_name, tmp_path_factory):
     """The whole hub on the embedded default (SQLite files), in its own vhost."""
     vhost = f"{session_name}_lite"
