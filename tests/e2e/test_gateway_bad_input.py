@@ -71,6 +71,7 @@ def test_bad_order_is_refused_with_problem_json_and_changes_nothing(pg_hub, sku,
         client = pg_hub.client(None, headers={"X-API-Key": "hub_not-a-real-key"})
     else:
         client = pg_hub.client(role)
+    pg_hub.wait_quiet()  # what earlier tests set going is not this request's doing
     before = row_counts(pg_hub)
     with client:
         reply = client.post("/orders", **make(body))
@@ -93,6 +94,7 @@ def test_bad_order_is_refused_with_problem_json_and_changes_nothing(pg_hub, sku,
 ], ids=["zero", "negative", "negative cost", "seven decimals", "unknown warehouse", "unknown sku"])
 def test_bad_receipt_is_refused_and_changes_nothing(pg_hub, sku, receipt, status, field):
     client = pg_hub.client("warehouse")
+    pg_hub.wait_quiet()  # what earlier tests set going is not this request's doing
     before = row_counts(pg_hub)
     with client as c:
         reply = c.post("/stock/receipts", json={"sku": sku, "warehouse": "WH-MAIN", "quantity": 1,
@@ -105,6 +107,7 @@ def test_bad_receipt_is_refused_and_changes_nothing(pg_hub, sku, receipt, status
 
 def test_finance_role_may_read_but_not_receive_stock(pg_hub, sku):
     client = pg_hub.client("finance")
+    pg_hub.wait_quiet()  # what earlier tests set going is not this request's doing
     before = row_counts(pg_hub)
     with client as c:
         assert c.get(f"/stock/{sku}").status_code == 200
@@ -126,6 +129,7 @@ def test_repeated_external_order_id_returns_the_first_order(pg_hub, sku):
         first = c.post("/orders", json=body)
         wait_settled(c, [first.json()["id"]])  # its reservation has run its course
         wait_for(lambda: pg_hub.metric("order-relay", "hub_outbox_pending") == 0, 30, 0.3, "the outbox to drain")
+        pg_hub.wait_quiet()  # the first order's consequences (postings, history) have all landed
         before = row_counts(pg_hub)
         second = c.post("/orders", json=body)
     assert (first.status_code, second.status_code) == (201, 200)
@@ -148,6 +152,7 @@ def test_a_nul_character_is_refused_naming_the_field_and_changes_nothing(pg_hub,
     body = order_body(sku, unique("NUL"))
     body["buyer"]["name"] = "Li\x00Lei"
     client = pg_hub.client("sales")
+    pg_hub.wait_quiet()  # what earlier tests set going is not this request's doing
     before = row_counts(pg_hub)
     with client as c:
         assert _fields(c.post("/orders", json=body)) == ["buyer.name"]
@@ -176,6 +181,7 @@ def test_a_long_list_of_field_errors_from_a_service_is_a_422_with_the_fields(pg_
     lists the first ones and says how many there are."""
     body = {"business_date": "2026-01-01", "lines": [{"account": "1001"}] * 800}  # neither debit nor credit
     client = pg_hub.client("finance")
+    pg_hub.wait_quiet()  # what earlier tests set going is not this request's doing
     before = row_counts(pg_hub)
     with client as c:
         reply = c.post("/accounting/opening-balances", json=body)

@@ -130,7 +130,7 @@ class Hub:
                 pass
             self._broker = None
 
-    def wait_quiet(self, timeout: float = 60, calm: float = 0.5) -> None:
+    def wait_quiet(self, timeout: float = 60, calm: float = 1.0) -> None:
         """Until nothing is on its way for `calm` seconds in a row (a handler holding a message
         shows up in the outbox or a queue again within that: its new events commit with its inbox
         row, and stay unpublished until the relay marks them, MARK_SECONDS after their confirm)."""
