@@ -3,21 +3,20 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam
 
-from hubkit.sql import dialect_insert
+from hubkit.sql import dialect_insert, once_per_dialect
 
-_statements: dict = {}  # (dialect, table) -> the statement, built once (its key given at execute)
+
+@once_per_dialect
+def _increment(session, table):
+    """The counter's statement for `table`, its key given at execute."""
+    key_column = list(table.primary_key.columns)[0]
+    return (dialect_insert(session, table).values({key_column.name: bindparam("counter_key"), "last_sequence": 1})
+            .on_conflict_do_update(index_elements=[key_column], set_={"last_sequence": table.c.last_sequence + 1})
+            .returning(table.c.last_sequence))
 
 
 def next_in_sequence(session, table, key: str) -> int:
     """Increment-and-read a counter row (first primary-key column = key, `last_sequence`) in one
     statement, creating it at 1: concurrent writers serialise on the row, the first two for a new
     key included (no unique violation), and numbers have no gaps."""
-    dialect = session.get_bind().dialect.name
-    statement = _statements.get((dialect, table))
-    if statement is None:
-        key_column = list(table.primary_key.columns)[0]
-        statement = _statements[(dialect, table)] = (
-            dialect_insert(session, table).values({key_column.name: bindparam("counter_key"), "last_sequence": 1})
-            .on_conflict_do_update(index_elements=[key_column], set_={"last_sequence": table.c.last_sequence + 1})
-            .returning(table.c.last_sequence))
-    return int(session.execute(statement, {"counter_key": key}).scalar_one())
+    return int(session.execute(_increment(session, table), {"counter_key": key}).scalar_one())

@@ -17,6 +17,7 @@ from hubkit import clock
 from hubkit import logging as hublog
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.envelope import Envelope
+from hubkit.sql import once_per_dialect
 
 log = logging.getLogger(__name__)
 
@@ -41,26 +42,20 @@ def add_tables(metadata: MetaData) -> None:
           Column("last_sequence", BigInteger, nullable=False))
 
 
-_statements: dict = {}  # (dialect, inbox table) -> the statements of accept_many, built once
-
-
+@once_per_dialect
 def _accept_statements(session, inbox: Table, positions: Table) -> tuple:
-    """accept_many's statements, their values given at execute: built and keyed once per dialect and
-    table instead of on every batch (building them and their cache keys was most of an accept's CPU)."""
-    key = (session.get_bind().dialect.name, inbox)
-    found = _statements.get(key)
-    if found is None:
-        record = dialect_insert(session, inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
-        last = (select(positions.c.source, positions.c.aggregate_id, positions.c.last_sequence)
-                .where(positions.c.consumer == bindparam("consumer"),
-                       positions.c.aggregate_id.in_(bindparam("aggregates", expanding=True))))
-        upsert = dialect_insert(session, positions)
-        move = upsert.on_conflict_do_update(
-            index_elements=[positions.c.consumer, positions.c.source, positions.c.aggregate_id],
-            set_={"last_sequence": upsert.excluded.last_sequence},
-            where=positions.c.last_sequence < upsert.excluded.last_sequence)
-        found = _statements[key] = (record, last, move, move.returning(positions.c.source, positions.c.aggregate_id))
-    return found
+    """accept_many's statements, their values given at execute (building them and their cache keys on
+    every batch was most of an accept's CPU)."""
+    record = dialect_insert(session, inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+    last = (select(positions.c.source, positions.c.aggregate_id, positions.c.last_sequence)
+            .where(positions.c.consumer == bindparam("consumer"),
+                   positions.c.aggregate_id.in_(bindparam("aggregates", expanding=True))))
+    upsert = dialect_insert(session, positions)
+    move = upsert.on_conflict_do_update(
+        index_elements=[positions.c.consumer, positions.c.source, positions.c.aggregate_id],
+        set_={"last_sequence": upsert.excluded.last_sequence},
+        where=positions.c.last_sequence < upsert.excluded.last_sequence)
+    return record, last, move, move.returning(positions.c.source, positions.c.aggregate_id)
 
 
 def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -> list[Envelope]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import BigInteger, ClauseElement, bindparam, cast, func
 from sqlalchemy.dialects.postgresql import dml as pg_dml
@@ -63,19 +63,20 @@ def dialect_insert(session, table):
 Statement = TypeVar("Statement")
 
 
-def once_per_dialect(build: Callable[[Any], Statement]) -> Callable[[Any], Statement]:
-    """Decorate `build(session)`, which makes a statement with bound parameters (given at execute):
-    it runs once per dialect and the statement is reused. SQLAlchemy keeps a statement object's cache
-    key, so a reused statement skips both building its clauses and computing the key on every call
-    (what an `insert(...).values(literals)` spends most of its time on)."""
-    built: dict[str, Statement] = {}
+def once_per_dialect(build: Callable[..., Statement]) -> Callable[..., Statement]:
+    """Decorate `build(session, *keys)`, which makes a statement with bound parameters (given at
+    execute): it runs once per dialect and keys (hashable: e.g. the Table it is for) and the statement
+    is reused. SQLAlchemy keeps a statement object's cache key, so a reused statement skips both
+    building its clauses and computing the key on every call (what an `insert(...).values(literals)`
+    spends most of its time on)."""
+    built: dict[tuple, Statement] = {}
 
     @functools.wraps(build)
-    def statement(session) -> Statement:
-        dialect = session.get_bind().dialect.name
-        found = built.get(dialect)
+    def statement(session, *keys) -> Statement:
+        key = (session.get_bind().dialect.name, *keys)
+        found = built.get(key)
         if found is None:
-            found = built[dialect] = build(session)
+            found = built[key] = build(session, *keys)
         return found
     return statement
 
