@@ -153,3 +153,14 @@ def test_a_cancel_the_platform_made_and_an_order_of_another_channel_get_no_notic
     with db.reader() as s:
         assert json.loads(s.execute(select(order_audit.c.detail).where(
             order_audit.c.order_id == web, order_audit.c.action == "cancel")).scalar())["status_before"] == "reserved"
+
+
+def test_an_abandoned_shop_order_is_noted_too(db):
+    order_id, _ = channel_order(db, "jd")
+    with uow(db, "inventory") as u:
+        assert handlers.expire_reservation(u, Envelope(
+            type="reservation_expired", source="inventory", aggregate_id=order_id, sequence=1, correlation_id="c",
+            actor="inventory", payload={"order_id": order_id, "expired_at": "2026-12-06T00:00:00+00:00", "lines": []}))
+    [entry] = [e for e in audit(db, order_id) if e["action"] == "channel_notice"]
+    assert entry["actor"] == "inventory" and "TRADE_CANCELED" in entry["note"]
+    assert handlers.get_order(db, order_id)["channel_notice"] == entry["note"]
