@@ -341,6 +341,25 @@ def _order_action(method: str, request) -> None:
     print(f"{o.id}: {o.status}")
 
 
+def cmd_orders_hold(args) -> None:
+    """Hold orders by id, or those GET /orders lists with the filter (--status, --held-for, --merge-group),
+    with one reason and note; each order gets its own line: held, or why not (it is then unchanged)."""
+    from hubapi.order.v1 import order_service_pb2 as pb
+    actor = f"cli:{os.environ.get('USER', 'operator')}"
+    if bool(args.ids) == bool(args.status or args.held_for or args.merge_group):
+        raise SystemExit("error: give order ids, or a filter (--status, --held-for, --merge-group), not both")
+    ids = list(args.ids) or [o.id for o in apis.order("ListOrders", pb.ListOrdersRequest(
+        status=args.status or "", reason=args.held_for or "", merge_group=args.merge_group or "",
+        page_size=args.limit)).orders]
+    reply = apis.order("HoldOrders", pb.HoldOrdersRequest(items=[
+        pb.HoldOrderRequest(order_id=i, reason=args.reason, note=args.note) for i in ids]), actor=actor)
+    for order_id, r in zip(ids, reply.results):
+        print(f"{order_id}: {r.error.code.lower()}: {r.error.message}" if r.HasField("error")
+              else f"{order_id}: {r.order.status} (hold {r.hold_id})")
+    held = sum(1 for r in reply.results if not r.HasField("error"))
+    print(f"{held} held, {len(ids) - held} refused")
+
+
 def cmd_orders_release(args) -> None:
     from hubapi.order.v1 import order_service_pb2 as pb
     # the console is the machine's operator: it may close a finance hold as admin may
@@ -468,6 +487,15 @@ def parser() -> argparse.ArgumentParser:
     held.add_argument("--reason", help="only orders with an open hold of this reason")
     held.add_argument("--limit", type=int, default=100)
     held.set_defaults(func=cmd_orders_held)
+    hold = orders.add_parser("hold", help="hold orders (by id, or a filter) with one reason and note")
+    hold.add_argument("ids", nargs="*", help="the orders; or use a filter")
+    hold.add_argument("--status", help="filter: orders of this status")
+    hold.add_argument("--held-for", help="filter: orders with an open hold of this reason")
+    hold.add_argument("--merge-group", help="filter: the orders of this merge group")
+    hold.add_argument("--limit", type=int, default=500, help="at most this many orders of the filter")
+    hold.add_argument("--reason", default="manual", help="the hold's reason (one of the hold reasons)")
+    hold.add_argument("--note", default="", help="why (audited)")
+    hold.set_defaults(func=cmd_orders_hold)
     release = orders.add_parser("release", help="release an order's open holds (or one: --hold)")
     release.add_argument("id")
     release.add_argument("--hold")

@@ -1,6 +1,8 @@
 """`hub demo`: the hub's main job on the embedded default. Starts every process, buys stock
 from a supplier at two different costs, sells a few dozen orders through the gateway (one
-for more than is in stock), ships what is reserved, and reports orders, stock, stock value,
+for more than is in stock), shows the processing layer at work on them (a review rule holds a
+wholesale order and an operator releases it, an order's allocation explained, two orders of one
+buyer merged into one shipment), ships what is reserved, and reports orders, stock, stock value,
 vouchers and the trial balance."""
 from __future__ import annotations
 
@@ -36,6 +38,10 @@ STOCK = {("TEA-LONGJING-250G", "SH"): (40, "95.00"), ("TEA-PUER-357G", "SH"): (1
          ("CUP-CELADON", "SH"): (60, "12.30"), ("CUP-CELADON", "BJ"): (30, "12.80"),
          ("POT-YIXING", "BJ"): (20, "310.00"), ("SET-TRAVEL", "BJ"): (25, "61.25")}
 CARRIERS = ("SF", "ZTO", "YTO", "JD")
+# The demo's own review rule, in force beside the shipped default's: a person checks a wholesale order.
+WHOLESALE_SHOP = "demo-wholesale"
+WHOLESALE_RULE = {"id": "wholesale-review", "description": "A wholesale order is checked by a person before it ships.",
+                  "when": f'shop == "{WHOLESALE_SHOP}"', "actions": [{"kind": "hold", "reason": "needs_review"}]}
 
 
 class Demo:
@@ -77,6 +83,16 @@ class Demo:
     def on_hand(self, sku: str) -> int:
         return sum(l["on_hand"] for l in self.client.get(f"/stock/{sku}").json()["levels"])
 
+    def review_rules(self) -> int:
+        """The shipped default rule set with the demo's wholesale rule first, in force as a new version."""
+        import yaml
+
+        from services.order.review import DEFAULT_FILE
+        document = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))
+        document["rules"] = [WHOLESALE_RULE, *document["rules"]]
+        return self.post("/review/rule-sets", {"document": document, "note": "demo: wholesale orders are checked"})[
+            "version"]
+
     def sell(self, count: int = 40) -> list[dict]:
         rng = random.Random(7)
         ids = []
@@ -85,23 +101,62 @@ class Demo:
                      for sku, _, price in rng.sample(CATALOG, rng.randint(1, 2))]
             if n == count - 1:  # one order for more than is in stock
                 lines = [{"sku": "POT-YIXING", "quantity": 50, "unit_price": "599.00"}]
+            channel, shop, buyer = rng.choice(["taobao", "jd", "storefront"]), "demo-shop", f"buyer-{rng.randint(1, 15)}"
+            street = f"{n + 1} Demo Road"
+            if n == count - 4:  # a wholesale order: the demo's review rule holds it for a person
+                shop = WHOLESALE_SHOP
+                lines = [{"sku": "TEA-LONGJING-250G", "quantity": 2, "unit_price": "168.00"},
+                         {"sku": "CUP-CELADON", "quantity": 4, "unit_price": "45.50"}]
+            if n in (count - 3, count - 2):  # one buyer's two orders to one address from one shop: merged
+                channel, buyer, street = "taobao", "buyer-merge", "88 Merge Lane"
+                lines = [{"sku": "CUP-CELADON", "quantity": n - count + 4, "unit_price": "45.50"}]
             ids.append(self.post("/orders", {
-                "channel": rng.choice(["taobao", "jd", "storefront"]), "shop": "demo-shop",
+                "channel": channel, "shop": shop,
                 "external_order_id": f"DEMO-{self.run}-{n:03d}",
-                "buyer": {"external_id": f"buyer-{rng.randint(1, 15)}", "name": "Demo Buyer", "phone": "13800000000"},
+                "buyer": {"external_id": buyer, "name": "Demo Buyer", "phone": "13800000000"},
                 "shipping_address": {"recipient": "Demo Buyer", "province": "Zhejiang", "city": "Hangzhou",
-                                     "street": f"{n + 1} Demo Road"},
+                                     "street": street},
                 "lines": lines})["id"])
         return self.wait("every order to be answered", lambda: (
             lambda orders: orders if all(o["status"] != "pending" for o in orders) else None)(
             [self.client.get(f"/orders/{i}").json() for i in ids]))
 
+    def process(self, orders: list[dict]) -> tuple[list[dict], dict]:
+        """The processing layer on the sold orders: the held wholesale order's decision and its release
+        by an operator, the allocation of an order explained, the merged orders. Returns the orders as
+        they are now and what was seen."""
+        held = [o for o in orders if o["status"] == "held"]
+        review = []
+        for order in held:
+            [decision] = self.client.get(f"/orders/{order['id']}/decisions").json()["decisions"][-1:]
+            released = self.post(f"/orders/{order['id']}/release", {"note": "demo: wholesale buyer verified by phone"})
+            review.append({"external_order_id": order["external_order_id"], "shop": order["shop"],
+                           "held_for": [h["reason"] for h in order["holds"]], "rule": decision["rule"],
+                           "rule_set_version": decision["rule_set_version"], "released_by": released["holds"][-1][
+                               "released_by"], "status_after": released["status"]})
+        explained = next((o for o in orders if o["status"] in ("reserved", "held") and len(o["lines"]) > 1), orders[0])
+        allocation = self.client.get(f"/stock/allocations/{explained['id']}").json()
+        groups: dict[str, list[str]] = {}
+        for o in orders:
+            if o["merge_group"]:
+                groups.setdefault(o["merge_group"], []).append(o["external_order_id"])
+        orders = [self.client.get(f"/orders/{o['id']}").json() for o in orders]
+        return orders, {
+            "review": review,
+            "allocation": {"external_order_id": explained["external_order_id"], "chosen": allocation["chosen"],
+                           "candidates": [[c["warehouse"], c["rank"], c["source"]] for c in allocation["candidates"]],
+                           "parcels": allocation["parcels"], "reason": allocation["reason"]},
+            "merged": sorted(sorted(g) for g in groups.values())}
+
     def ship(self, orders: list[dict]) -> list[str]:
-        shipped = []
+        """Ship every reserved order; an order of a merge group ships with its group (one tracking number)."""
+        shipped: list[str] = []
         for n, order in enumerate(o for o in orders if o["status"] == "reserved"):
+            if order["id"] in shipped:
+                continue
             carrier = CARRIERS[n % len(CARRIERS)]
             self.post(f"/orders/{order['id']}/shipment", {"carrier": carrier, "tracking_number": f"{carrier}{self.run}{n:03d}"})
-            shipped.append(order["id"])
+            shipped += [order["id"], *order["merged_with"]]
         return shipped
 
     def vouchers(self, source_ids: list[str], per_source: int) -> list[dict]:
@@ -139,6 +194,18 @@ def print_summary(summary: dict) -> None:
           ", ".join(f"{n} {status}" for status, n in sorted(summary["orders_by_status"].items())))
     for short in summary["short_orders"]:
         print(f"  backordered: {short['external_order_id']} {short['lines']}")
+    processing = summary.get("processing") or {}
+    print("\nprocessing (review, allocation, merge):")
+    for r in processing.get("review", []):
+        print(f"  review: {r['external_order_id']} ({r['shop']}) held for {', '.join(r['held_for'])} by rule "
+              f"{r['rule']} (rule set v{r['rule_set_version']}); released by {r['released_by']}: {r['status_after']}")
+    a = processing.get("allocation")
+    if a:
+        print(f"  allocation of {a['external_order_id']}: ships from {', '.join(a['chosen'])} "
+              f"({a['parcels']} parcel{'s' if a['parcels'] != 1 else ''}); candidates "
+              + ", ".join(f"{w} #{rank} by {source}" for w, rank, source in a["candidates"]) + f"; {a['reason']}")
+    for group in processing.get("merged", []):
+        print(f"  merged: {' + '.join(group)} ship as one parcel")
     print("\nstock value per warehouse (FIFO layers left):")
     for w in summary["stock_value"]["warehouses"]:
         print(f"  {w['warehouse']:4s} {w['quantity']:6d} units  {w['value']:>12s}")
@@ -256,9 +323,13 @@ def run_demo(as_json: bool = False) -> None:
                 started = time.monotonic()
                 say("buying stock from Tea Garden Trading Co. at two costs per SKU ...")
                 receipts = demo.seed()
+                version = demo.review_rules()
+                say(f"review rules v{version}: the shipped default and a person checks every wholesale order")
                 say("selling 40 orders through the gateway ...")
                 orders = demo.sell()
-                say("shipping every reserved order ...")
+                say("an operator releases the held order; an allocation explained; the merged orders ...")
+                orders, processing = demo.process(orders)
+                say("shipping every reserved order (a merge group as one) ...")
                 shipped = demo.ship(orders)
                 vouchers = demo.vouchers(shipped, 2) + demo.vouchers(receipts, 1)
                 orders = [client.get(f"/orders/{o['id']}").json() for o in orders]
@@ -267,6 +338,7 @@ def run_demo(as_json: bool = False) -> None:
                                     client.get("/accounting/trial-balance", params={"period": period}).json(),
                                     time.monotonic() - started)
                 summary["books_audit"] = client.get("/audit/books").json()
+                summary["processing"] = processing
                 say("waiting for the ledger to confirm every voucher ...")
                 summary["ledgers"] = ledger_summary(client, s, period, len(vouchers))
         finally:

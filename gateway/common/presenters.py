@@ -78,5 +78,6 @@ def order_json(o) -> dict:
         "created_by": o.created_by, "created_at": o.created_at, "updated_at": o.updated_at,
         "priority": o.priority, "double_check": o.double_check,
         "merge_group": o.merge_group or None, "merged_with": list(o.merged_with),
+        "channel_notice": o.channel_notice or None,
         "double_checked": ({"by": o.double_checked_by, "at": o.double_checked_at} if o.double_checked_by else None),
     }

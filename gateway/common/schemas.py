@@ -273,6 +273,10 @@ class Order(Reply):
     merge_group: str | None = Field(description="the merge group it ships with (one shipment for the group's "
                                                 "orders: same buyer, address and shop); null: it ships alone")
     merged_with: list[str] = Field(description="the merge group's other orders not cancelled, oldest first")
+    channel_notice: str | None = Field(
+        description="a shop platform's order cancelled in the hub while its trade is still open on the platform: "
+                    "what the operator must do (the platforms document no seller-side cancel of a paid trade; "
+                    "the buyer's refund closes it). Null otherwise, and once the platform reports it cancelled")
     double_checked: DoubleChecked | None = Field(
         description="the check of the picked goods (POST /orders/{id}/double-check); the shipment must come "
                     "from another user. Null until checked")

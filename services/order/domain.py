@@ -110,6 +110,26 @@ HOLD_REASONS = (
 RELEASED, REJECTED = "released", "rejected"  # how a hold ends (order_holds.outcome)
 MAX_NOTE = 500
 
+# The shop platforms whose connectors pull orders (connectors/shops), with the state their trade closes
+# in. Neither documents a seller-side cancel of a paid trade (EXTERNAL_APIS.md 1.4-1.6 and 2.3-2.4: order
+# pulls, shipment and stock only): an order of theirs cancelled in the hub (an operator's cancel or reject,
+# an abandoned reservation) stays open on the platform, to ship, until the buyer's refund closes it; the
+# connector then pulls it as cancelled. The released stock does reach them (stock_changed -> stock push).
+CLOSED_BY_BUYER_REFUND = {"taobao": "TRADE_CLOSED", "jd": "TRADE_CANCELED"}
+
+
+def channel_notice(channel: str, external_order_id: str, status: str, channel_status: str | None) -> str:
+    """What the operator must see to for an order cancelled in the hub whose platform trade is still
+    open (empty for any other order, and once the platform reports the trade cancelled). An order that
+    never came from a connector (no channel status) is the placer's to close."""
+    closed_as = CLOSED_BY_BUYER_REFUND.get(channel)
+    if closed_as is None or status != CANCELLED or channel_status in (None, CANCELLED):
+        return ""
+    return (f"cancelled in the hub only: {channel} trade {external_order_id} is still open on the platform "
+            f"(it was {channel_status} when last pulled); the platform has no documented seller-side cancel of "
+            f"a paid trade, so it closes ({closed_as}) when the buyer's refund succeeds: have the buyer apply "
+            f"for a refund and agree to it in the platform's seller centre, and do not ship it there")
+
 
 @dataclass(frozen=True)
 class ChannelOrder:

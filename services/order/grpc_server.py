@@ -54,7 +54,8 @@ def order_to_proto(o: dict) -> pb.Order:
         priority=o.get("priority") or 0, double_check=bool(o.get("double_check")),
         merge_group=o.get("merge_group") or "", merged_with=o.get("merged_with", ()),
         double_checked_by=o.get("double_checked_by") or "",
-        double_checked_at=as_utc(o["double_checked_at"]).isoformat() if o.get("double_checked_at") else "")
+        double_checked_at=as_utc(o["double_checked_at"]).isoformat() if o.get("double_checked_at") else "",
+        channel_notice=o.get("channel_notice") or "")
 
 
 def hold_to_proto(h: dict) -> pb.Hold:
@@ -257,6 +258,18 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
     def DoubleCheckOrder(self, request, context):
         return self._act(context, "DoubleCheckOrder", lambda uow: pb.OrderActionResponse(order=order_to_proto(
             handlers.double_check(uow, request.order_id, request.note))))
+
+    @rpc
+    def HoldOrders(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
+            results = [self._one(uow, pb.OrderActionResult, self._hold, item) for item in request.items]
+        return pb.OrderActionsResponse(results=results)
+
+    @staticmethod
+    def _hold(uow: UnitOfWork, item: pb.HoldOrderRequest) -> dict:
+        hold_id, _ = holds.place(uow, item.order_id, item.reason, note=item.note)
+        return {"order": order_to_proto(handlers.read_order(uow.session, item.order_id)), "hold_id": hold_id}
 
     @rpc
     def ReleaseHolds(self, request, context):

@@ -136,11 +136,26 @@ def _cancel(uow: UnitOfWork, order_id: str, now, note: str = "", finance: bool =
         return False
     holds.close_for_cancel(uow, order_id, note, finance)
     merge.cancelled(uow, order_id)
+    _notice_channel(uow, order_id)
     lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()
     uow.emit(OrderCancelled(order_id=order_id, cancelled_at=now,
                             lines=[OrderLineRef(line_no=l.line_no, sku=l.sku, quantity=l.quantity) for l in lines]),
              order_id)
     return True
+
+
+def _notice_channel(uow: UnitOfWork, order_id: str) -> None:
+    """A shop platform's order cancelled here while its trade is open there: audited (channel_notice)
+    with what the operator must do, since no platform API cancels a paid trade for the seller
+    (domain.CLOSED_BY_BUYER_REFUND). The order shows the same notice until the platform closes it."""
+    row = uow.session.execute(select(orders.c.channel, orders.c.shop, orders.c.external_order_id,
+                                     orders.c.channel_status).where(orders.c.id == order_id)).one()
+    notice = domain.channel_notice(row.channel, row.external_order_id, domain.CANCELLED, row.channel_status)
+    if notice:
+        holds.audit(uow, order_id, "channel_notice", notice, channel=row.channel, shop=row.shop,
+                    external_order_id=row.external_order_id, platform_status=row.channel_status, told=False,
+                    closed_by="buyer_refund", closes_as=domain.CLOSED_BY_BUYER_REFUND[row.channel],
+                    stock="released by inventory; the channels' sellable stock is pushed from its stock_changed")
 
 
 def cancel_order(uow: UnitOfWork, order_id: str, note: str = "", finance: bool = False) -> dict:
@@ -474,6 +489,8 @@ def _as_dict(row, lines, held: list | None = None) -> dict:
     order["lines"] = [dict(l._mapping) for l in lines]
     order["holds"] = held or []
     order["merged_with"] = []
+    order["channel_notice"] = domain.channel_notice(order["channel"], order["external_order_id"], order["status"],
+                                                    order.get("channel_status"))
     return order
 
 

@@ -1,5 +1,6 @@
 """`hub demo --json` on the embedded default (SQLite files, its own vhost and ports): it
-finishes and its books balance."""
+finishes, shows the processing layer (a review hold released by an operator, an allocation
+explained, a merge shipped as one) and its books balance."""
 from __future__ import annotations
 
 import json
@@ -58,3 +59,15 @@ def test_demo_buys_sells_ships_and_its_books_balance_and_reach_the_ledger(demo_e
     kingdee = summary["ledgers"]["kingdee"]
     assert kingdee["confirmed"] == sum(v["count"] for v in summary["vouchers"].values()) and kingdee["rejected"] == 0
     assert kingdee["reconciliation"]["matches"]
+    # the processing layer: the demo's review rule held the wholesale order, an operator released it
+    processing = summary["processing"]
+    [review] = processing["review"]
+    assert (review["shop"], review["held_for"], review["rule"]) == ("demo-wholesale", ["needs_review"],
+                                                                     "wholesale-review")
+    assert review["rule_set_version"] >= 1 and review["released_by"].startswith("demo-")
+    assert review["status_after"] == "reserved"
+    allocation = processing["allocation"]
+    assert allocation["chosen"] and allocation["reason"] and allocation["candidates"]
+    assert set(allocation["chosen"]) <= {w for w, _, _ in allocation["candidates"]}
+    [merged] = processing["merged"]
+    assert len(merged) == 2  # one buyer's two orders to one address, shipped as one (both counted shipped above)

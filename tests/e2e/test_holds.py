@@ -2,7 +2,8 @@
 is refused at shipment (single and batch) until released; a reject cancels it and inventory releases
 its stock; a finance hold needs the finance role; a gateway order can be cancelled before shipment;
 an action in the wrong state is a 409 problem+json that changes nothing; the queue filters by reason,
-oldest first. The package's conftest checks the books against the stock after each test."""
+oldest first; a bulk hold (by ids or a filter) answers per order. The package's conftest checks
+the books against the stock after each test."""
 from __future__ import annotations
 
 import pytest
@@ -212,3 +213,47 @@ def test_an_operator_moves_an_order_to_another_warehouse_or_is_refused_changing_
         _conflict(desk.post(f"/orders/{order_id}/warehouse", json={"warehouse": first}))
         wait_for(lambda: {l["warehouse"]: l["on_hand"] for l in admin.get(f"/stock/{sku}").json()["levels"]}
                  .get(second) == 0, 60, 0.3, "the goods to leave the new warehouse")
+
+
+def test_bulk_hold_by_ids_or_a_filter_answers_per_order_and_a_bad_request_changes_nothing(pg_hub):
+    sku, buyer = unique("BLK"), unique("b-bulk")
+    with pg_hub.client("admin") as admin, pg_hub.client("sales") as sales, \
+            pg_hub.client("warehouse") as floor:
+        stock_sku(admin, sku, quantity=10)
+        bodies = [order_body(sku, unique("BLK")) for _ in range(3)]
+        for body in bodies[:2]:  # one buyer, one address, one shop: a merge group to filter by
+            body["buyer"]["external_id"] = buyer
+        first, second, third = (admin.post("/orders", json=b).json()["id"] for b in bodies)
+        settled = {o["id"]: o for o in wait_settled(admin, [first, second, third])}
+        group = settled[first]["merge_group"]
+        assert group and settled[second]["merge_group"] == group
+        assert sales.post(f"/orders/{third}/cancel", json={"note": "buyer asked"}).status_code == 200
+
+        pg_hub.wait_quiet()  # inventory has released the cancelled order's stock
+        before = row_counts(pg_hub)
+        for bad in ({"order_ids": [first], "filter": {"merge_group": group}}, {"reason": "manual"},
+                    {"order_ids": [first], "reason": "whim"}, {"filter": {}},
+                    {"filter": {"status": "lost"}, "reason": "manual"}):
+            reply = sales.post("/orders/holds:place", json=bad)
+            assert reply.status_code == 422 and reply.headers["content-type"] == "application/problem+json", bad
+        assert floor.post("/orders/holds:place", json={"order_ids": [first]}).status_code == 403
+        assert row_counts(pg_hub) == before
+
+        by_filter = sales.post("/orders/holds:place", json={"filter": {"merge_group": group},
+                                                            "reason": "address_check", "note": "call the buyer"})
+        assert by_filter.status_code == 200, by_filter.text
+        assert {(r["order_id"], r["status"], r["order"]["status"]) for r in by_filter.json()["results"]} == {
+            (first, 200, "held"), (second, 200, "held")}
+        by_ids = sales.post("/orders/holds:place", json={"order_ids": [third, first], "reason": "fraud_suspicion"})
+        assert by_ids.status_code == 200, by_ids.text
+        results = by_ids.json()["results"]
+        assert [(r["order_id"], r["status"]) for r in results] == [(third, 409), (first, 200)]
+        assert results[0]["problem"]["type"].endswith("/conflict") and by_ids.json()["refused"] == 1
+        assert admin.get(f"/orders/{third}").json()["status"] == "cancelled"
+        holds = admin.get(f"/orders/{first}").json()["holds"]
+        assert sorted((h["reason"], h["note"]) for h in holds) == [
+            ("address_check", "call the buyer"), ("fraud_suspicion", "")]
+        assert all(h["placed_by"].startswith("test-sales") for h in holds)
+        assert [e["action"] for e in sales.get(f"/orders/{first}/audit").json()["entries"]].count("hold") == 2
+        released = sales.post("/orders/holds:release", json={"order_ids": [first, second], "note": "verified"})
+        assert [r["order"]["status"] for r in released.json()["results"]] == ["reserved", "reserved"]

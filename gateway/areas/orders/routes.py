@@ -12,6 +12,7 @@ from gateway import intake
 from gateway.areas.orders.schemas import (
     AddressChangeIn,
     BatchResult,
+    BulkHoldIn,
     BulkHoldsIn,
     BulkResult,
     HoldIn,
@@ -229,6 +230,27 @@ def order_vouchers(order_id: str, request: Request, md=allowed(FINANCE)):
 # meanwhile cannot slip through).
 def _finance(request: Request) -> bool:
     return request.state.user.role in FINANCE
+
+
+@router.post("/orders/holds:place", response_model=BulkResult)
+def hold_orders(body: BulkHoldIn, request: Request, md=allowed(ORDER_DESK)):
+    """Hold many orders (by id, or a filter as GET /orders's) with one typed reason and note, each as
+    POST /orders/{id}/holds would and with its own result: a shipped or cancelled one is a 409 that
+    changes nothing, the others are held."""
+    f = body.filter
+    if body.order_ids is not None and f is None:
+        _within_limit(request, body.order_ids, "order_ids")
+        ids = list(body.order_ids)
+    elif f is not None and body.order_ids is None:
+        ids = [o.id for o in clients(request).order.ListOrders(ordpb.ListOrdersRequest(
+            status=f.status, reason=f.reason, merge_group=f.merge_group, page_size=request.app.state.batch_limit),
+            metadata=md).orders]
+    else:
+        raise Problem(422, "invalid-argument", "name the orders or a filter",
+                      [{"field": "order_ids", "message": "give either order_ids or filter, not both"}])
+    reply = clients(request).order.HoldOrders(ordpb.HoldOrdersRequest(items=[
+        ordpb.HoldOrderRequest(order_id=i, reason=body.reason, note=body.note) for i in ids]), metadata=md)
+    return _bulk_reply(ids, reply)
 
 
 @router.post("/orders/holds:release", response_model=BulkResult)

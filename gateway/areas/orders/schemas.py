@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, StrictInt, StrictStr, field_validator
+from pydantic import Field, StrictInt, StrictStr, field_validator, model_validator
 
 from gateway.common.schemas import (
     CODE,
@@ -17,6 +17,7 @@ from gateway.common.schemas import (
     Strict,
     Voucher,
     check_moment,
+    invalid,
 )
 
 
@@ -134,6 +135,42 @@ class BulkHoldsIn(Strict):
     note: StrictStr = Note
 
 
+ORDER_STATUSES = ("pending", "reserved", "backordered", "held", "shipped", "returned", "cancelled")
+
+
+class OrderFilter(Strict):
+    """The orders GET /orders lists with these parameters (at least one): newest first, or oldest first for
+    the review queue (status held, or a hold reason); at most the batch limit."""
+    status: StrictStr = Field("", description=" | ".join(ORDER_STATUSES))
+    reason: StrictStr = Field("", description="orders with an open hold of this reason")
+    merge_group: StrictStr = Field("", max_length=64, description="the orders of this merge group")
+
+    @model_validator(mode="after")
+    def _known(self) -> OrderFilter:
+        if self.status and self.status not in ORDER_STATUSES:
+            raise invalid(f"status: one of {', '.join(ORDER_STATUSES)}")
+        if self.reason and self.reason not in HOLD_REASONS:
+            raise invalid(f"reason: one of {', '.join(HOLD_REASONS)}")
+        if not (self.status or self.reason or self.merge_group):
+            raise invalid("give at least one of status, reason, merge_group")
+        return self
+
+
+class BulkHoldIn(Strict):
+    """Hold many orders, each as POST /orders/{id}/holds would: the orders by id, or those of a filter."""
+    order_ids: list[StrictStr] | None = Field(None, min_length=1, description="these orders")
+    filter: OrderFilter | None = Field(None, description="or: the orders GET /orders lists with this filter")
+    reason: StrictStr = Field("manual", description="the hold's reason: " + " | ".join(HOLD_REASONS))
+    note: StrictStr = Note
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        if value not in HOLD_REASONS:
+            raise invalid(f"one of {', '.join(HOLD_REASONS)}")
+        return value
+
+
 class HoldPlaced(Reply):
     hold_id: str = Field(description="the hold placed, or the same reason's hold open already")
     order: Order
@@ -150,7 +187,7 @@ class BulkResult(Reply):
 
 
 class AuditEntry(Reply):
-    action: str = Field(description="hold | release | reject | cancel | edit_address")
+    action: str = Field(description="hold | release | reject | cancel | edit_address | channel_notice | ...")
     hold_id: str | None
     actor: str
     at: str
