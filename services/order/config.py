@@ -3,6 +3,7 @@ besides the common settings of every process (hubkit.settings.HubSettings)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator
 
@@ -27,6 +28,11 @@ class Settings(HubSettings):
     # many minutes of each other ship as one; off with HUB_ORDER_MERGE=false or a window of 0
     merge: bool = Field(True, validation_alias="HUB_ORDER_MERGE")
     merge_window_minutes: NonNegativeInt = Field(30, validation_alias="HUB_ORDER_MERGE_WINDOW_MINUTES")
+    # Review (services.order.review) after inventory answered the reservation (the stock is reserved on
+    # arrival, review decides whether it goes to the warehouse), or before it: a new order is reviewed when
+    # placed and asks inventory to reserve only once approved or released (services.order.reservation)
+    review_stage: Literal["after_reservation", "before_reservation"] = Field(
+        "after_reservation", validation_alias="HUB_ORDER_REVIEW_STAGE")
 
     @field_validator("intake_low_watermark")
     @classmethod
@@ -40,6 +46,11 @@ class Settings(HubSettings):
     def merge_window(self) -> timedelta | None:
         """How far apart two orders may be placed to merge; None: merge is off."""
         return timedelta(minutes=self.merge_window_minutes) if self.merge and self.merge_window_minutes else None
+
+    @property
+    def review_first(self) -> bool:
+        """Whether a new order is reviewed before it asks inventory to reserve."""
+        return self.review_stage == "before_reservation"
 
     @property
     def intake_watermarks(self) -> Watermarks:

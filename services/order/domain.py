@@ -164,6 +164,10 @@ def order_status(reservations: list[str], held: bool = False) -> str:
         held --reject--> cancelled                               (stock released: order_cancelled)
         pending | reserved | backordered | held --cancel--> cancelled (open holds closed as rejected)
         reserved --ship--> shipped --return--> returned
+
+    Reviewed before reservation (HUB_ORDER_REVIEW_STAGE=before_reservation), a new order is held before
+    it asked inventory to reserve (its lines stay pending); the release of its last hold asks (pending),
+    a reject or cancel asks nothing of inventory (services.order.reservation).
     """
     if held:
         return HELD

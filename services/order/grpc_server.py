@@ -109,16 +109,17 @@ def command_from_proto(request: pb.PlaceOrderRequest) -> domain.PlaceOrder:
 
 class OrderServicer(pb_grpc.OrderServiceServicer):
     def __init__(self, db: Database, backlog: Backlog | None = None, inventory=None,
-                 inventory_timeout: float = 10.0):
+                 inventory_timeout: float = 10.0, review_first: bool = False):
         self.db, self.backlog = db, backlog
         self.inventory, self.inventory_timeout = inventory, inventory_timeout  # an InventoryService stub
+        self.review_first = review_first  # the review stage: before_reservation (services.order.reservation)
 
     @rpc
     def PlaceOrder(self, request, context):
         actor, correlation_id = grpc_server.caller(context)
         cmd = command_from_proto(request)
         with UnitOfWork(self.db, "order", actor, correlation_id or f"{cmd.channel}:{cmd.external_order_id}") as uow:
-            order, created = handlers.placed_order(uow, cmd)
+            order, created = handlers.placed_order(uow, cmd, self.review_first)
             return pb.PlaceOrderResponse(order=order_to_proto(order), created=created)
 
     @rpc
@@ -145,7 +146,7 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         cmd = command_from_proto(request.order)
         with UnitOfWork(self.db, "order", actor, correlation_id or f"{cmd.channel}:{cmd.external_order_id}") as uow:
             order_id, outcome = handlers.apply_channel_order(
-                uow, domain.ChannelOrder(order=cmd, version=request.version, status=request.status))
+                uow, domain.ChannelOrder(order=cmd, version=request.version, status=request.status), self.review_first)
             order = order_to_proto(handlers.read_order(uow.session, order_id)) if order_id else None
             return pb.ApplyChannelOrderResponse(order=order, outcome=outcome)
 
@@ -174,9 +175,8 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
             return result(error=pb.ItemError(code=grpc_server.status_for(exc).name, message=exc.message,
                                              fields=[pb.FieldError(**f) for f in exc.fields]))
 
-    @staticmethod
-    def _place(uow: UnitOfWork, item: pb.PlaceOrderRequest) -> dict:
-        order, created = handlers.placed_order(uow, command_from_proto(item))
+    def _place(self, uow: UnitOfWork, item: pb.PlaceOrderRequest) -> dict:
+        order, created = handlers.placed_order(uow, command_from_proto(item), self.review_first)
         return {"order": order_to_proto(order), "created": created}
 
     @staticmethod
@@ -349,7 +349,7 @@ def main(settings) -> None:
     def register(server):
         inventory = invpb_grpc.InventoryServiceStub(grpc.insecure_channel(settings.inventory_grpc_target))
         pb_grpc.add_OrderServiceServicer_to_server(
-            OrderServicer(db, backlog, inventory, settings.inventory_timeout_seconds), server)
+            OrderServicer(db, backlog, inventory, settings.inventory_timeout_seconds, settings.review_first), server)
         review_api.register(server, db)
     grpc_server.serve("order", settings.grpc_port, register)
 

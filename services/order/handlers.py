@@ -17,23 +17,25 @@ from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.sql import once_per_dialect
-from services.order import domain, holds, merge, review
+from services.order import domain, holds, merge, reservation, review
 from services.order.models import order_holds, order_lines, order_return_lines, order_returns, orders
 
 log = logging.getLogger(__name__)
 
 
-def place_order(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, bool]:
+def place_order(uow: UnitOfWork, cmd: domain.PlaceOrder, review_first: bool = False) -> tuple[str, bool]:
     """Create the order and emit order_placed; an order already known by
-    (channel, shop, external id) is returned as it is, with created=False."""
-    order_id, written = _place(uow, cmd)
+    (channel, shop, external id) is returned as it is, with created=False. With review_first (the
+    review stage before_reservation, services.order.reservation) the new order is reviewed now and
+    emits order_placed only when approved (a held one when it is released)."""
+    order_id, written = _place(uow, cmd, review_first)
     return order_id, written is not None
 
 
-def placed_order(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[dict, bool]:
+def placed_order(uow: UnitOfWork, cmd: domain.PlaceOrder, review_first: bool = False) -> tuple[dict, bool]:
     """place_order, answering with the order as read_order gives it: built from what was written when
-    it was placed now (no read-back), read when it was known already."""
-    order_id, written = _place(uow, cmd)
+    it was placed now (no read-back; read back after a review at placement), read when it was known already."""
+    order_id, written = _place(uow, cmd, review_first)
     return (written, True) if written is not None else (read_order(uow.session, order_id), False)
 
 
@@ -47,7 +49,7 @@ _KNOWN_ORDER = select(orders.c.id).where(orders.c.channel == bindparam("channel"
                                          orders.c.external_order_id == bindparam("external_order_id"))
 
 
-def _place(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, dict | None]:
+def _place(uow: UnitOfWork, cmd: domain.PlaceOrder, review_first: bool = False) -> tuple[str, dict | None]:
     """(order id, the order as written) of a new order; (its id, None) of one known already."""
     domain.validate(cmd)
     s, now = uow.session, clock.now()
@@ -64,12 +66,18 @@ def _place(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, dict | None]:
                  customer_key=domain.customer_key(cmd.channel, cmd.buyer),
                  merge_key=domain.merge_key(cmd.channel, cmd.shop, domain.customer_key(cmd.channel, cmd.buyer),
                                             cmd.shipping_address),
+                 placed_priority=cmd.priority, ship_by=cmd.ship_by,
+                 reservation_requested_at=None if review_first else now,
                  created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now)
     if not changed(s, _insert_order(s), order):
         existing = s.execute(_KNOWN_ORDER, {"channel": cmd.channel, "shop": cmd.shop,
                                             "external_order_id": cmd.external_order_id}).scalar_one()
         return existing, None
     s.execute(_INSERT_LINES, lines)
+    if review_first:  # reviewed now; order_placed once approved, or once a held order is released
+        review.review_placed(uow, order_id)
+        reservation.request(uow, order_id)
+        return order_id, read_order(s, order_id)
     uow.emit(OrderPlaced(
         order_id=order_id, channel=cmd.channel, shop=cmd.shop, external_order_id=cmd.external_order_id,
         currency=cmd.currency, total=total, placed_at=now, buyer=cmd.buyer, shipping_address=cmd.shipping_address,
@@ -86,7 +94,8 @@ def _place(uow: UnitOfWork, cmd: domain.PlaceOrder) -> tuple[str, dict | None]:
     return order_id, order
 
 
-def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder) -> tuple[str | None, str]:
+def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder,
+                        review_first: bool = False) -> tuple[str | None, str]:
     """A channel's view of an order (from a shop connector or a storefront webhook), applied
     once per version: a new paid order is placed; a newer version cancels it before shipping
     (its reservation is released), records refunds and address changes; an older or repeated
@@ -98,7 +107,7 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder) -> tuple[str |
     if row is None:
         if co.status == "awaiting_payment":
             return None, "waiting for payment"
-        order_id, _ = place_order(uow, cmd)
+        order_id, _ = place_order(uow, cmd, review_first)
         s.execute(update(orders).where(orders.c.id == order_id)
                   .values(channel_version=co.version, channel_status=co.status))
         if co.status == "cancelled":  # paid and cancelled before we ever saw it
@@ -127,7 +136,8 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder) -> tuple[str |
 
 def _cancel(uow: UnitOfWork, order_id: str, now, note: str = "", finance: bool = True) -> bool:
     """Cancel an order that has not shipped and emit order_cancelled (inventory releases what it
-    reserved); its open holds are closed as rejected. One conditional update, so a concurrent shipment
+    reserved; an order reviewed before reservation and held never asked, and emits nothing); its open holds
+    are closed as rejected. One conditional update, so a concurrent shipment
     or cancel wins cleanly: False, and nothing emitted, when the order was no longer open."""
     s = uow.session
     cancelled = changed(s, update(orders).where(orders.c.id == order_id, orders.c.status.in_(domain.OPEN))
@@ -137,6 +147,8 @@ def _cancel(uow: UnitOfWork, order_id: str, now, note: str = "", finance: bool =
     holds.close_for_cancel(uow, order_id, note, finance)
     merge.cancelled(uow, order_id)
     _notice_channel(uow, order_id)
+    if not reservation.requested(s, order_id):  # held before it asked inventory: nothing to release
+        return True
     lines = s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()
     uow.emit(OrderCancelled(order_id=order_id, cancelled_at=now,
                             lines=[OrderLineRef(line_no=l.line_no, sku=l.sku, quantity=l.quantity) for l in lines]),
@@ -214,11 +226,15 @@ def change_warehouse(uow: UnitOfWork, order_id: str, warehouse: str, move, note:
     if not isinstance(warehouse, str) or not warehouse.strip() or len(warehouse) > 32:
         raise InvalidArgument("the warehouse is invalid", [{"field": "warehouse", "message": "a warehouse code"}])
     s = uow.session
-    order = s.execute(select(orders.c.status).where(orders.c.id == order_id).with_for_update()).first()
+    order = s.execute(select(orders.c.status, orders.c.reservation_requested_at)
+                      .where(orders.c.id == order_id).with_for_update()).first()
     if order is None:
         raise NotFound(f"order {order_id} not found")
     if order.status not in domain.OPEN:
         raise Conflict(f"order {order_id} is {order.status}; only an order not yet shipped or cancelled can move")
+    if order.reservation_requested_at is None:
+        raise Conflict(f"order {order_id} is held for review before reservation and has reserved nothing; "
+                       "release it first")
     before = sorted({l for l in s.execute(select(order_lines.c.warehouse).where(order_lines.c.order_id == order_id))
                      .scalars() if l})
     lines = move(order_id, warehouse, note)
@@ -573,11 +589,13 @@ def count_by_status(db: Database) -> dict:
 def awaiting_inventory(db: Database) -> tuple[int, float]:
     """The orders accepted and not yet answered by inventory (pending), and how long the oldest of them
     has waited (seconds): the backpressure signal. One statement over the status index (held orders,
-    few, count while a line of theirs is pending); backpressure keeps the pending orders few."""
+    few, count while a line of theirs is pending and they asked inventory to reserve); backpressure
+    keeps the pending orders few."""
     pending_line = select(order_lines.c.line_no).where(order_lines.c.order_id == orders.c.id,
                                                        order_lines.c.reservation == domain.PENDING).exists()
     waiting = orders.c.status.in_((domain.PENDING, domain.HELD)) & (  # a held order inventory has not answered
-        (orders.c.status == domain.PENDING) | pending_line)             # waits too
+        (orders.c.status == domain.PENDING) | (pending_line &           # waits too; one held before it asked
+                                               orders.c.reservation_requested_at.is_not(None)))  # does not
     with db.reader() as s:
         count, oldest = s.execute(select(func.count(), func.min(orders.c.created_at)).where(waiting)).one()
     return count, max(0.0, (clock.now() - as_utc(oldest)).total_seconds()) if oldest else 0.0

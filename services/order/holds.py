@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from hubkit import clock
 from hubkit.db import UnitOfWork, as_utc, changed
 from hubkit.errors import Conflict, NotFound, PermissionDenied
-from services.order import domain
+from services.order import domain, reservation
 from services.order.models import order_audit, order_holds, order_lines, orders
 
 HOLDS_PLACED = Counter("hub_order_holds_placed_total", "Holds placed on orders, by reason", ["reason"])
@@ -82,6 +82,7 @@ def release(uow: UnitOfWork, order_id: str, note: str = "", hold_id: str = "", f
     """Release one open hold (hold_id) or all of them: who, when, why. When none is left open the order
     takes the status its lines give it again (it may ship when reserved). An order without an open hold
     (or without that one) is a Conflict; a finance hold without the finance right is PermissionDenied.
+    An order reviewed before reservation asks inventory to reserve now, once (reservation.request).
     Returns the order's new status and the holds released."""
     s, now = uow.session, clock.now()
     open_ = _open(s, order_id, hold_id)
@@ -96,6 +97,7 @@ def release(uow: UnitOfWork, order_id: str, note: str = "", hold_id: str = "", f
         if not changed(s, update(orders).where(orders.c.id == order_id, orders.c.status == domain.HELD)
                        .values(status=status, updated_by=uow.actor, updated_at=now)):
             raise Conflict(f"order {order_id} is no longer held")
+        reservation.request(uow, order_id)  # held before it asked inventory: it asks now
     for h in open_:
         audit(uow, order_id, "release", note, h.id, reason=h.reason, status_after=status)
     return {"status": status, "released": released}

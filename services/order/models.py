@@ -55,6 +55,11 @@ orders = Table(
     # null: never merged, e.g. taken out of its group) and the merge group the order ships with (null: alone)
     Column("merge_key", String(40), index=True),
     Column("merge_group", String(32), index=True),
+    # the review stage (services.order.reservation): when the order asked inventory to reserve (order_placed;
+    # null: not yet: reviewed before reservation and held), and what that request carries, as placed
+    Column("reservation_requested_at", DateTime(timezone=True)),
+    Column("placed_priority", Integer, nullable=False, server_default="0"),
+    Column("ship_by", DateTime(timezone=True)),
     UniqueConstraint("channel", "shop", "external_order_id", name="uq_orders_external"),
 )
 

@@ -1,4 +1,5 @@
-"""Review (审单): the merchant's rule set decides, once inventory has answered an order, whether it is
+"""Review (审单): the merchant's rule set decides, once inventory has answered an order (by default), or
+when it is placed (HUB_ORDER_REVIEW_STAGE=before_reservation, services.order.reservation), whether it is
 released (approved) or held with a typed reason; every decision is stored with the rule-set version,
 the facts it saw and the trace (hubkit.rules), and a draft rule set can be replayed over the stored
 facts of a past window without changing anything.
@@ -51,7 +52,8 @@ FACTS = rules.Facts({
     "customer_orders": "number",     # the customer's orders in the return window
     "customer_returns": "number",    # of those, how many had goods sent back
     "return_rate": "number",         # customer_returns / customer_orders (0 without orders)
-    "stock_covers": "boolean",       # inventory reserved every line
+    "stock_covers": "boolean",       # inventory reserved every line (false before reservation: none is)
+    "review_stage": "string",        # after_reservation, or before_reservation (inventory not asked yet)
     "unit_prices": "numbers", "max_unit_price": "number",
     "line_values": "numbers",        # what each line is worth (its amount)
     "max_line_value": "number",
@@ -108,6 +110,15 @@ def review_answered(uow: UnitOfWork, order_ids: set[str]) -> None:
     _decide(uow, candidates)
 
 
+def review_placed(uow: UnitOfWork, order_id: str) -> dict:
+    """Review a new order when it is placed, before it asks inventory to reserve (the review stage
+    before_reservation): nothing is reserved yet, so stock_covers is false and review_stage says
+    before_reservation. A hold keeps it from asking until it is released; the caller asks
+    (reservation.request) when it is not held. Inventory's first answer does not review it again."""
+    [decided] = _decide(uow, [uow.session.execute(select(orders).where(orders.c.id == order_id)).one()])
+    return decided
+
+
 def review_again(uow: UnitOfWork, order_id: str, why: str) -> dict | None:
     """An order whose facts changed (a channel's new version with another address, an operator's new
     shipping address) is reviewed again by the rule set in force, while it is not shipped or cancelled
@@ -155,7 +166,8 @@ def _act(uow: UnitOfWork, order, decision: rules.Decision) -> None:
     """What the matched rules said: priority and the outbound double check on the order, then the hold
     (with the rule's notes). A route to a warehouse is recorded in the decision only. A priority only
     rises; a raised one is told to inventory (order_prioritised), which reserved the order already and
-    fills its backorders by it."""
+    fills its backorders by it; an order that has not asked inventory to reserve yet (reviewed before
+    reservation) carries it on its order_placed instead."""
     changes: dict = {}
     notes = []
     raised_by = None
@@ -169,7 +181,7 @@ def _act(uow: UnitOfWork, order, decision: rules.Decision) -> None:
             notes.append(action["note"])
     if changes:
         uow.session.execute(update(orders).where(orders.c.id == order.id).values(**changes))
-    if "priority" in changes:
+    if "priority" in changes and order.reservation_requested_at is not None:
         uow.emit(OrderPrioritised(order_id=order.id, priority=changes["priority"], rule=raised_by), order.id)
     if decision.outcome == "hold":
         note = "; ".join([f"rule {decision.rule_id or 'otherwise'}", *notes])[:domain.MAX_NOTE]
@@ -231,6 +243,7 @@ def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[
             "customer_orders": n_orders, "customer_returns": n_returns,
             "return_rate": (Decimal(n_returns) / n_orders).quantize(Decimal("0.0001")) if n_orders else Decimal(0),
             "stock_covers": bool(own) and all(l.reservation == domain.RESERVED for l in own),
+            "review_stage": "after_reservation" if o.reservation_requested_at is not None else "before_reservation",
             "unit_prices": [l.unit_price for l in own], "max_unit_price": max((l.unit_price for l in own), default=0),
             "line_values": [l.amount for l in own], "max_line_value": max((l.amount for l in own), default=0),
         }

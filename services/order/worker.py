@@ -26,7 +26,7 @@ class Worker:
 
     @handle_event(ChannelOrderChanged)
     def on_channel_order_changed(self, uow, event, envelope):
-        handlers.apply_channel_order(uow, domain.channel_order(event))
+        handlers.apply_channel_order(uow, domain.channel_order(event), self.settings.review_first)
 
     # its own consumer name, so its own inbox positions: accepted after stock_reserved/stock_short
     # of the same order (and before them, should it overtake them on its own queue)

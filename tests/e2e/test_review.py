@@ -249,3 +249,55 @@ def test_an_order_whose_address_changes_is_reviewed_again_and_its_hold_stays(pg_
     assert back.json()["status"] == "held"
     assert [e["detail"]["outcome"] for e in audit if e["action"] == "review"] == ["hold", "approve"]
     assert released.status_code == 200 and released.json()["status"] == "reserved"
+
+
+def _requests_to_reserve(hub, order_id) -> int:
+    """How many order_placed (inventory's request to reserve) the order service wrote for the order."""
+    outbox = hub.dbs["order"].metadata.tables["outbox"]
+    with hub.dbs["order"].reader() as s:
+        return s.execute(select(func.count()).select_from(outbox).where(
+            outbox.c.event_type == "order_placed", outbox.c.body.contains(order_id))).scalar()
+
+
+def _order_api(hub, client, env=None) -> None:
+    """The order api restarted (with `env`), once the gateway reaches it again."""
+    hub.stack.stop("order-api")
+    hub.restart("order-api", env=env)
+    wait_for(lambda: client.get("/review/rule-sets").status_code == 200, 30, 0.2, "the gateway to reach the order api")
+
+
+def test_reviewed_before_reservation_a_held_order_reserves_only_once_released(pg_hub):
+    """HUB_ORDER_REVIEW_STAGE=before_reservation on the order api (restarted with it, and back after)."""
+    sku, warehouse = unique("RVB"), unique("WRV")[:12]
+    big = {"name": "big-first", "otherwise": "approve", "rules": [
+        {"id": "big", "description": "more than 2 waits for a person", "when": f'"{sku}" in skus and total_quantity > 2',
+         "actions": [{"kind": "hold", "reason": "needs_review"}]}]}
+    with pg_hub.client("admin") as admin, pg_hub.client("sales") as desk:
+        stock_sku(admin, sku, warehouse=warehouse, quantity=5)
+        _order_api(pg_hub, admin, {"HUB_ORDER_REVIEW_STAGE": "before_reservation"})
+        try:
+            assert admin.post("/review/rule-sets", json={"document": big}).status_code == 201
+            held, rejected, approved = (_order(admin, sku, "10.00", quantity=q) for q in (3, 4, 1))
+            placed = {i: admin.get(f"/orders/{i}").json() for i in (held, rejected, approved)}
+            assert wait_settled(admin, [approved])[0]["status"] == "reserved"  # asked at once
+            pg_hub.wait_quiet(60)
+            available = sum(l["available"] for l in admin.get(f"/stock/{sku}").json()["levels"])
+            refused = desk.post(f"/orders/{rejected}/reject", json={"note": "not this one"})
+            released = desk.post(f"/orders/{held}/release", json={"note": "checked"})
+            settled = wait_settled(admin, [held])[0]
+            pg_hub.wait_quiet(60)
+            after = sum(l["available"] for l in admin.get(f"/stock/{sku}").json()["levels"])
+            decisions = {i: admin.get(f"/orders/{i}/decisions").json()["decisions"] for i in placed}
+        finally:
+            admin.post("/review/rule-sets/0/rollback")
+            _order_api(pg_hub, admin)
+    assert [placed[i]["status"] for i in (held, rejected)] == ["held", "held"]
+    assert [l["reservation"] for l in placed[held]["lines"]] == ["pending"]
+    assert available == 4  # only the approved order reserved: the held ones asked nothing
+    assert refused.status_code == 200 and refused.json()["status"] == "cancelled", refused.text
+    assert released.status_code == 200 and released.json()["status"] == "pending", released.text
+    assert settled["status"] == "reserved" and after == 1  # the released one reserved its 3
+    assert {i: _requests_to_reserve(pg_hub, i) for i in placed} == {held: 1, rejected: 0, approved: 1}
+    assert {i: [(d["outcome"], d["facts"]["review_stage"]) for d in decisions[i]] for i in placed} == {
+        held: [("hold", "before_reservation")], rejected: [("hold", "before_reservation")],
+        approved: [("approve", "before_reservation")]}  # reviewed once, not again on inventory's answer

@@ -57,8 +57,8 @@ def test_an_item_refused_after_it_wrote_leaves_nothing_and_the_others_stay(db, m
     first, second, third = (f"E-{uuid.uuid4().hex[:8]}" for _ in range(3))
     placed_order = handlers.placed_order
 
-    def refuse_second(uow, cmd):  # a refusal after the order and its event were written
-        order, created = placed_order(uow, cmd)
+    def refuse_second(uow, cmd, review_first=False):  # a refusal after the order and its event were written
+        order, created = placed_order(uow, cmd, review_first)
         if order["external_order_id"] == second:
             raise Conflict("refused after writing")
         return order, created

@@ -36,7 +36,7 @@ DEFAULTS = {
     "HUB_LOT_EXPIRY_WARNING_DAYS": 30, "HUB_CYCLE_COUNT_SKUS": 0,
     "HUB_INTAKE_HIGH_WATERMARK": 50, "HUB_INTAKE_LOW_WATERMARK": 25, "HUB_INTAKE_REFRESH_SECONDS": 0.5,
     "HUB_INTAKE_RETRY_AFTER_MAX_SECONDS": 30, "HUB_INVENTORY_TIMEOUT_SECONDS": 10.0, "HUB_ORDER_MERGE": True,
-    "HUB_ORDER_MERGE_WINDOW_MINUTES": 30,
+    "HUB_ORDER_MERGE_WINDOW_MINUTES": 30, "HUB_ORDER_REVIEW_STAGE": "after_reservation",
 }
 
 
@@ -69,6 +69,18 @@ def test_every_variable_keeps_its_name_and_default():
 def test_the_order_merge_window_or_merge_off(env, window):
     s = components.load("order", env)
     assert s.merge_window == (None if window is None else timedelta(minutes=window))
+
+
+@pytest.mark.parametrize(("env", "first"), [
+    ({}, False), ({"HUB_ORDER_REVIEW_STAGE": "after_reservation"}, False),
+    ({"HUB_ORDER_REVIEW_STAGE": "before_reservation"}, True)])
+def test_the_order_review_stage(env, first):
+    assert components.load("order", env).review_first is first
+
+
+def test_an_unknown_review_stage_stops_the_process():
+    with pytest.raises(SettingsError, match="HUB_ORDER_REVIEW_STAGE"):
+        components.load("order", {"HUB_ORDER_REVIEW_STAGE": "before"})
 
 
 def test_a_target_follows_the_port_it_dials():
