@@ -1,11 +1,13 @@
 """Allocation inside reservations, on PostgreSQL and SQLite: within one batch the most urgent order
 gets scarce stock first (priority, then the promised ship-by, then arrival), each order's decision
-is recorded, and a backorder is filled only from its own candidates."""
+is recorded, and a backorder is filled only from its own candidates: decided again when stock arrives
+or is freed (by the rules in force, fewest parcels counting what already ships), the later decision
+appended to the explanation with when and why."""
 from __future__ import annotations
 
 import pytest
 
-from services.inventory import catalog, domain, reservations
+from services.inventory import catalog, domain, reservations, transfers
 
 pytestmark = pytest.mark.integration
 
@@ -124,4 +126,26 @@ def test_a_backorder_filled_later_follows_the_rules_in_force_then(inv, rules):
     [later] = explained["later"]
     assert later["why"].startswith(f"stock arrived: receipt of 1 {sku} into {w2}")
     assert [c["warehouse"] for c in later["candidates"]] == [w1, w2] and later["chosen"] == [w2]
+    assert inv.audit() == []
+
+
+def test_a_transfer_that_arrives_fills_the_backorder_and_says_so(inv, rules):
+    """Stock the order may not take (outside its region's warehouses) travels to one it may: the
+    arrival fills the backorder, and the later decision names the transfer."""
+    source, near, sku = inv.warehouse("SRC", 1), inv.warehouse("NEAR", 2), inv.sku("D")
+    province = inv.code("PROV")
+    inv.run(catalog.set_allocation_rules, [*rules["coverage"], {"province": province, "city": "", "warehouses": [near]}],
+            rules["shops"])
+    inv.receive(sku, source, 3, "3.00")
+    order_id, event = _placed(inv, sku, shipping_address={"province": province})
+    assert _statuses(inv.run(reservations.reserve_orders, [event])) == [domain.BACKORDERED]
+    sent = inv.run(transfers.ship, source, near, [{"sku": sku, "quantity": 2}])
+    assert reservations.allocation_of(inv.db, order_id)["later"] == []  # on its way: nothing free where it may ship
+    inv.run(transfers.receive, sent["transfer_id"])
+    explained = reservations.allocation_of(inv.db, order_id)
+    assert explained["lines"][0]["status"] == domain.RESERVED
+    [later] = explained["later"]
+    assert later["why"] == f"stock arrived: transfer {sent['transfer_id']} from {source} received in {near}"
+    assert later["filled"] == [{"line_no": 1, "sku": sku, "warehouse": near, "quantity": 1}]
+    assert later["reason"] == f"{near}: one parcel, the most preferred"
     assert inv.audit() == []
