@@ -19,7 +19,7 @@ LEDGER = "ledger"
 
 __all__ = [
     "OrderPlaced", "OrderShipped", "OrderReturned", "OrderCancelled", "OrderPrioritised", "ChannelOrderChanged",
-    "StockReserved", "StockShort", "ReservationExpired", "GoodsIssued", "GoodsReturned", "StockAdjusted",
+    "StockReserved", "StockShort", "ReservationExpired", "OrderMoved", "GoodsIssued", "GoodsReturned", "StockAdjusted",
     "StockReceived",
     "StockChanged", "StockTransferred", "KitChanged", "PurchaseReturnShipped", "PurchaseReceiptRefused",
     "PurchaseReturnRefused", "LowStock", "LotExpiring",
@@ -212,6 +212,24 @@ class StockShort(Event):
     subscribers = (ORDER,)
 
     order_id: str
+    lines: list[AnsweredLine]
+
+
+class OrderMoved(Event):
+    """An operator moved an order to another warehouse: inventory's MoveOrder emits it in the move's
+    own transaction, and the order service records the move in the order's audit from it
+    (change_warehouse, by the actor who moved it), exactly once by its inbox. So the move and its
+    audit entry never part, even when the order api's own transaction fails after inventory moved.
+    The lines learn the new warehouse from the stock_reserved emitted with it."""
+    type = "order_moved"
+    publisher = INVENTORY
+    subscribers = (ORDER,)
+
+    order_id: str
+    warehouse: str
+    before: list[str]  # the warehouses that held its stock before
+    note: str
+    moved_at: Timestamp
     lines: list[AnsweredLine]
 
 

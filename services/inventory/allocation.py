@@ -17,6 +17,9 @@ whether a unit is sold.
   first from warehouses already chosen (no extra parcel), then by preference; what is left is
   backordered. Set cover is NP-hard; greedy is within ln(lines) of the optimum, and an order's few
   lines and candidates make it exact in practice and cheap (see bench/allocation.py).
+- **Later**: a backorder filled later (stock arrived or was freed) is decided again by the same
+  rules over its open lines, with the warehouses that already ship the order's other lines tried
+  first among the candidates (another line from there adds no parcel).
 - **Explanation**: every candidate with its rank, where its rank came from, the lines it could
   cover whole and the SKUs it lacks; the chosen warehouses and a sentence why."""
 from __future__ import annotations
@@ -94,11 +97,14 @@ def urgency(priority: int, ship_by: datetime | None, arrival: int) -> tuple:
 _NEVER = datetime.max.replace(tzinfo=timezone.utc)
 
 
-def allocate(lines: list[Line], ranked: list[tuple[str, str]], free: dict[str, dict[str, int]]) -> Decision:
+def allocate(lines: list[Line], ranked: list[tuple[str, str]], free: dict[str, dict[str, int]],
+             shipping: tuple[str, ...] | list[str] = ()) -> Decision:
     """Plan an order's lines over its ranked candidates against `free` (sku -> warehouse -> units),
-    which is read, not changed."""
-    order = [w for w, _ in ranked]
-    rank = {w: i + 1 for i, w in enumerate(order)}
+    which is read, not changed. `shipping`: the warehouses that already ship some of the order's lines
+    (a backorder filled later): among the candidates they are tried first, since another line from
+    one of them is no extra parcel; the candidates keep their rank."""
+    rank = {w: i + 1 for i, (w, _) in enumerate(ranked)}
+    order = ([w for w, _ in ranked if w in shipping] + [w for w, _ in ranked if w not in shipping])
     need = Counter()
     for line in lines:
         need[line.sku] += line.quantity
@@ -110,23 +116,28 @@ def allocate(lines: list[Line], ranked: list[tuple[str, str]], free: dict[str, d
               "covers": [l.line_no for l in lines if has(w, l.sku) >= l.quantity],
               "lacks": sorted({sku for sku, n in need.items() if has(w, sku) < n})}
              for w, source in ranked]
-    whole = next((c for c in table if not c["lacks"]), None)
+    whole = next((c for c in sorted(table, key=lambda c: order.index(c["warehouse"])) if not c["lacks"]), None)
+    if whole is not None and whole["warehouse"] in shipping:
+        w = whole["warehouse"]
+        return Decision(table, [w], {l.line_no: [(w, l.quantity)] for l in lines},
+                        f"{w}: no extra parcel, it ships the order's other lines already")
     if whole is not None:
         w = whole["warehouse"]
         passed = [f"{c['warehouse']} lacks {', '.join(c['lacks'])}" for c in table[:whole["rank"] - 1]]
         why = "the most preferred" if not passed else "the most preferred that covers all lines (" + "; ".join(passed) + ")"
         return Decision(table, [w], {l.line_no: [(w, l.quantity)] for l in lines},
                         f"{w}: one parcel, {why}")
-    return _fewest_parcels(lines, order, rank, free, table)
+    return _fewest_parcels(lines, order, free, table)
 
 
-def _fewest_parcels(lines, order, rank, free, table) -> Decision:
+def _fewest_parcels(lines, order, free, table) -> Decision:
+    """`order`: the candidates in the order they are tried (ties go to the earlier)."""
     left = {w: {sku: free.get(sku, {}).get(w, 0) for sku in {l.sku for l in lines}} for w in order}
     open_lines, chosen, plan = list(lines), [], {}
     while open_lines:
         def fits(w):
             return _whole_lines(open_lines, left[w])
-        best = min((w for w in order if w not in chosen), key=lambda w: (-len(fits(w)), rank[w]), default=None)
+        best = min((w for w in order if w not in chosen), key=lambda w: (-len(fits(w)), order.index(w)), default=None)
         if best is None or not fits(best):
             break
         chosen.append(best)

@@ -268,7 +268,12 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
             priority=a["priority"], chosen=a["chosen"], split_reason=a["split_reason"] or "", reason=a["reason"],
             decided_at=as_utc(a["decided_at"]).isoformat(),
             candidates=[pb.AllocationCandidate(**c) for c in a["candidates"]],
-            lines=[_allocated_line(l) for l in a["lines"]])
+            lines=[_allocated_line(l) for l in a["lines"]],
+            later=[pb.LaterAllocation(
+                decided_at=as_utc(x["decided_at"]).isoformat(), why=x["why"], chosen=x["chosen"],
+                candidates=[pb.AllocationCandidate(**c) for c in x["candidates"]],
+                filled=[pb.FilledLine(**f) for f in x["filled"]], split_reason=x["split_reason"] or "",
+                reason=x["reason"]) for x in a["later"]])
 
 
     @rpc

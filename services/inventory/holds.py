@@ -38,7 +38,7 @@ def hold(uow: UnitOfWork, sku: str, lot: str, note: str = "") -> dict:
                            [{"field": "lot", "message": f"reserved stock in {warehouse}"}])
         signals.hold_changed(uow, sku, lot, warehouse, True, "quarantine", quantity, note)
     s.execute(update(lots).where(lots.c.sku == sku, lots.c.lot == lot).values(status=stock.QUARANTINED))
-    reservations.stock_freed(uow, {(sku, w) for w in quantities})
+    reservations.stock_freed(uow, {(sku, w) for w in quantities}, f"lot {lot} of {sku} held")
     return {"sku": sku, "lot": lot, "status": stock.QUARANTINED, "quantities": quantities}
 
 
@@ -55,7 +55,7 @@ def release(uow: UnitOfWork, sku: str, lot: str, note: str = "") -> dict:
                   .values(held=stock_levels.c.held - quantity))
         signals.hold_changed(uow, sku, lot, warehouse, False, "released", quantity, note)
     s.execute(update(lots).where(lots.c.sku == sku, lots.c.lot == lot).values(status=stock.OK))
-    reservations.stock_freed(uow, {(sku, w) for w in quantities})
+    reservations.stock_freed(uow, {(sku, w) for w in quantities}, f"stock freed: lot {lot} of {sku} released")
     return {"sku": sku, "lot": lot, "status": stock.OK, "quantities": quantities}
 
 
@@ -76,6 +76,6 @@ def expire_lots(uow: UnitOfWork, today: date) -> int:
             signals.hold_changed(uow, row.sku, row.lot, warehouse, True, "expired", quantity,
                                  f"expired on {row.expires_on.isoformat()}")
         s.execute(update(lots).where(lots.c.sku == row.sku, lots.c.lot == row.lot).values(status=stock.EXPIRED))
-        reservations.stock_freed(uow, {(row.sku, w) for w in quantities})
+        reservations.stock_freed(uow, {(row.sku, w) for w in quantities}, f"lot {row.lot} of {row.sku} expired")
         expired += 1
     return expired

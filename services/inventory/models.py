@@ -239,6 +239,21 @@ allocation_decisions = Table(
     Column("decided_at", DateTime(timezone=True), nullable=False),
 )
 
+# Later decisions on an order's allocation, appended, never changed: a backorder filled when stock
+# arrived or was freed (decided again by the rules in force), an operator's move.
+allocation_redecisions = Table(
+    "allocation_redecisions", metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("order_id", String(32), nullable=False, index=True),
+    Column("why", String(300), nullable=False),  # what made it decide again
+    Column("candidates", JSON, nullable=False),  # [{warehouse, rank, source, covers, lacks}] over the open lines
+    Column("chosen", JSON, nullable=False),  # [warehouse] this decision took from
+    Column("filled", JSON, nullable=False),  # [{line_no, sku, warehouse, quantity}] reserved by it
+    Column("split_reason", String(32)),
+    Column("reason", String(1000), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+)
+
 # A picker's scans: the exact bin, lot and serial an order line leaves from.
 picks = Table(
     "picks", metadata,

@@ -44,7 +44,8 @@ def receive(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, cost: str,
     if status in (stock.QUARANTINED, stock.EXPIRED):  # purchasing hears of goods that arrive unusable
         signals.hold_changed(uow, sku, lot, warehouse, True, "expired" if status == stock.EXPIRED else "quarantine",
                              quantity, "received into a held lot")
-    reservations.stock_freed(uow, {(sku, warehouse)})
+    reservations.stock_freed(uow, {(sku, warehouse)}, f"stock arrived: {kind} of {quantity} {sku} into {warehouse}"
+                             + (f" ({reference})" if reference else ""))
     if announce:
         uow.emit(StockReceived(document_id=ctx.document.partition(":")[2], reason=reason, sku=sku,
                                warehouse=warehouse, quantity=quantity, value=value, reference=reference,
@@ -126,7 +127,7 @@ def adjust(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, reason: str
         kind = "adjustment" if reason == "count" else "write_off"
         stock.take(s, ctx, kind, sku, warehouse, pieces, -value,
                    serial_status=stock.SCRAPPED)
-    reservations.stock_freed(uow, {(sku, warehouse)})
+    reservations.stock_freed(uow, {(sku, warehouse)}, f"stock adjusted: {quantity:+d} {sku} in {warehouse} ({reason})")
     uow.emit(StockAdjusted(adjustment_id=adjustment_id, sku=sku, warehouse=warehouse, quantity=quantity,
                            reason=reason, note=note or "", value=value, occurred_at=ctx.at),
              f"adjustment:{adjustment_id}")
@@ -207,7 +208,8 @@ def assemble(uow: UnitOfWork, kit_sku: str, warehouse: str, quantity: int, bin_c
             line = stock.put(s, ctx, "kit_in", component, warehouse, [Piece(bin_code, lot, "", need)], value)
             costing.add(s, component, warehouse, need, value, item.costing, line, ctx.at)
             moved.append({"sku": component, "quantity": need, "value": value})
-    reservations.stock_freed(uow, {(kit_sku, warehouse)} | {(m["sku"], warehouse) for m in moved})
+    reservations.stock_freed(uow, {(kit_sku, warehouse)} | {(m["sku"], warehouse) for m in moved},
+                             f"stock arrived: kit {kit_sku} {action} in {warehouse}")
     document_id = ctx.document.partition(":")[2]
     uow.emit(KitChanged(document_id=document_id, action=action, kit_sku=kit_sku, warehouse=warehouse,
                         quantity=quantity, value=kit_value, occurred_at=ctx.at, components=moved),

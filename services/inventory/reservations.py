@@ -14,10 +14,10 @@ from decimal import Decimal
 
 from sqlalchemy import bindparam, func, select, update
 
-from contracts import GoodsIssued, GoodsReturned, ReservationExpired, StockReserved, StockShort
+from contracts import GoodsIssued, GoodsReturned, OrderMoved, ReservationExpired, StockReserved, StockShort
 from contracts.events import OrderLineRef
 from hubkit import clock
-from hubkit.db import Database, UnitOfWork
+from hubkit.db import Database, UnitOfWork, as_utc
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.inbox import PredecessorMissing, on_behalf_of
@@ -25,6 +25,7 @@ from hubkit.money import cents
 from services.inventory import allocation, catalog, costing, domain, signals, stock
 from services.inventory.models import (
     allocation_decisions,
+    allocation_redecisions,
     allocations,
     picks,
     reservations,
@@ -38,34 +39,6 @@ from services.inventory.stock import Context, Piece
 
 EXPIRED = "expired"
 
-
-
-def _allocate(s, sku: str, need: int, ranked: list[str] | None = None) -> list[tuple[str, int]]:
-    """Reserve up to `need` units among the warehouses `ranked` (most preferred first; None: every
-    warehouse by priority): the whole line in the first that can cover it, else what each has in turn."""
-    rows = s.execute(select(stock_levels.c.warehouse,
-                            (stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held).label("free"))
-                     .join(warehouses, warehouses.c.code == stock_levels.c.warehouse)
-                     .where(stock_levels.c.sku == sku)
-                     .order_by(warehouses.c.priority, warehouses.c.code)
-                     .with_for_update(of=stock_levels)).all()
-    if ranked is not None:
-        rows = sorted((r for r in rows if r.warehouse in ranked), key=lambda r: ranked.index(r.warehouse))
-    whole = next((r.warehouse for r in rows if r.free >= need), None)
-    plan = [(whole, need)] if whole else [(r.warehouse, min(r.free, need)) for r in rows if r.free > 0]
-    got, left = [], need
-    for warehouse, qty in plan:
-        qty = min(qty, left)
-        if qty <= 0:
-            break
-        won = s.execute(update(stock_levels)
-                        .where(stock_levels.c.sku == sku, stock_levels.c.warehouse == warehouse,
-                               stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held >= qty)
-                        .values(reserved=stock_levels.c.reserved + qty)).rowcount
-        if won:
-            got.append((warehouse, qty))
-            left -= qty
-    return got
 
 
 def _add_allocations(s, order_id: str, line_no: int, got: list[tuple[str, int]]) -> None:
@@ -224,7 +197,8 @@ def move_order(uow: UnitOfWork, order_id: str, warehouse: str, note: str = "") -
     same conditional update that never oversells. Refused, changing nothing: an unknown warehouse
     (InvalidArgument), too little free stock there for a line (Conflict naming the SKU), an order
     issued, released or lapsed, or one being picked (Conflict). Its allocation decision records the
-    move; the order hears its usual answer (stock_reserved). Returns the answer's lines."""
+    move (and a later decision is appended); the order hears its usual answer (stock_reserved), and
+    order_moved, from which the order service audits the move. Returns the answer's lines."""
     s = uow.session
     if s.execute(select(warehouses.c.code).where(warehouses.c.code == warehouse)).first() is None:
         raise InvalidArgument(f"unknown warehouse {warehouse!r}", [{"field": "warehouse", "message": "unknown warehouse"}])
@@ -266,9 +240,16 @@ def move_order(uow: UnitOfWork, order_id: str, warehouse: str, note: str = "") -
     s.execute(update(allocation_decisions).where(allocation_decisions.c.order_id == order_id)
               .values(chosen=[warehouse], split_reason=None,
                       reason=(f"{moved}; decided before: {decision}" if decision else moved)[:1000]))
+    now = clock.now()
+    _redecided(s, order_id, moved, [], [warehouse],
+               [{"line_no": l.line_no, "sku": l.sku, "warehouse": warehouse, "quantity": int(l.quantity)}
+                for l in lines], None, f"{warehouse}: an operator's choice, every line whole", now)
     answer = _answer(s, order_id)
     uow.emit(StockReserved(order_id=order_id, lines=answer), order_id)
-    stock_freed(uow, {(sku_of[a.line_no], a.warehouse) for a in held})
+    # the order's audit entry of the move, from this transaction: the move never stands unaudited
+    uow.emit(OrderMoved(order_id=order_id, warehouse=warehouse, before=sorted({a.warehouse for a in held}),
+                        note=note, moved_at=now, lines=answer), order_id)
+    stock_freed(uow, {(sku_of[a.line_no], a.warehouse) for a in held}, f"stock freed: order {order_id} moved to {warehouse}")
     signals.stock_moved(uow, {(sku, warehouse) for sku in need})
     return answer
 
@@ -284,63 +265,117 @@ def allocation_of(db: Database, order_id: str) -> dict:
         row = s.execute(select(allocation_decisions).where(allocation_decisions.c.order_id == order_id)).first()
         if row is None:
             raise NotFound(f"no allocation for order {order_id!r}", [{"field": "order_id", "message": "unknown order"}])
-        return {**row._mapping, "lines": _answer(s, order_id)}
+        later = s.execute(select(allocation_redecisions).where(allocation_redecisions.c.order_id == order_id)
+                          .order_by(allocation_redecisions.c.id)).all()
+        return {**row._mapping, "lines": _answer(s, order_id),
+                "later": [{k: v for k, v in r._mapping.items() if k not in ("id", "order_id")} for r in later]}
 
 
 def _places(answer) -> set[tuple[str, str]]:
     return {(l["sku"], a["warehouse"]) for l in answer for a in l["allocations"]}
 
 
-def stock_freed(uow: UnitOfWork, places) -> None:
+def stock_freed(uow: UnitOfWork, places, why: str = "stock freed") -> None:
     """After a change that may free stock at the (sku, warehouse) pairs in `places`: backorders
-    take what became free, then the stock signals."""
+    take what became free (`why` says what freed it, in their later decisions), then the stock signals."""
     places = set(places)
-    fill_backorders(uow, {sku for sku, _ in places})
+    fill_backorders(uow, {sku for sku, _ in places}, why)
     signals.stock_moved(uow, places)
 
 
-def fill_backorders(uow: UnitOfWork, sku_codes) -> list[str]:
-    """Stock arrived: backordered lines of these SKUs take what is free now, the most urgent order
-    first (higher priority, then the earlier promised ship-by time, then the older order), each from
-    the candidates its allocation weighed (its region's and shop's warehouses, in their order); an
-    order whose every line is now reserved hears stock_reserved. Returns those orders."""
+_WAITING = (select(reservations.c.order_id, reservations.c.line_no, reservations.c.sku, reservations.c.quantity,
+                   reservations.c.priority, reservations.c.ship_by, reservations.c.created_at)
+            .where(reservations.c.sku.in_(bindparam("p_codes", expanding=True)),
+                   reservations.c.status == domain.BACKORDERED)
+            # SKU first, as every other multi-SKU change locks; the most urgent first within a SKU
+            .order_by(reservations.c.sku, reservations.c.priority.desc(), reservations.c.ship_by.is_(None),
+                      reservations.c.ship_by, reservations.c.created_at, reservations.c.order_id,
+                      reservations.c.line_no)
+            .limit(200))
+_HELD = (select(allocations.c.line_no, allocations.c.warehouse, allocations.c.quantity)
+         .where(allocations.c.order_id == bindparam("p_order_id"))
+         .order_by(allocations.c.line_no, allocations.c.warehouse))
+_DECIDED = select(allocation_decisions).where(allocation_decisions.c.order_id == bindparam("p_order_id"))
+
+
+def fill_backorders(uow: UnitOfWork, sku_codes, why: str = "stock freed") -> list[str]:
+    """Stock arrived or was freed: backordered lines of these SKUs take what is free now, the most
+    urgent order first (higher priority, then the earlier promised ship-by time, then the older order).
+    Each order's open lines are decided again by the allocation rules in force (allocation.allocate
+    over its region's and shop's candidates, the warehouses that already ship its other lines tried
+    first: no extra parcel), the plan applied with the conditional update that never oversells, and
+    the decision appended to the order's explanation (allocation_redecisions: when, `why`, what it
+    filled from where). An order whose every line is now reserved hears stock_reserved. Returns those
+    orders."""
     s, completed = uow.session, []
-    waiting = s.execute(select(reservations.c.order_id, reservations.c.line_no, reservations.c.sku,
-                               reservations.c.quantity, allocation_decisions.c.candidates)
-                        .outerjoin(allocation_decisions, allocation_decisions.c.order_id == reservations.c.order_id)
-                        .where(reservations.c.sku.in_(set(sku_codes)), reservations.c.status == domain.BACKORDERED)
-                        # SKU first, as every other multi-SKU change locks; the most urgent first within a SKU
-                        .order_by(reservations.c.sku, reservations.c.priority.desc(), reservations.c.ship_by.is_(None),
-                                  reservations.c.ship_by, reservations.c.created_at, reservations.c.order_id,
-                                  reservations.c.line_no)
-                        .limit(200)).all()
-    stock.lock(s, {line.sku for line in waiting})
+    waiting = s.execute(_WAITING, {"p_codes": sorted(set(sku_codes))}).all()
+    if not waiting:
+        return completed
+    codes = {line.sku for line in waiting}
+    stock.lock(s, codes)
+    free: dict[str, dict[str, int]] = {}
+    for r in s.execute(_FREE, {"p_codes": sorted(codes)}):
+        free.setdefault(r[0], {})[r[1]] = int(r[2])
+    if not any(n > 0 for by_warehouse in free.values() for n in by_warehouse.values()):
+        return completed
+    rules, now = catalog.allocation_rules(s), clock.now()
+    open_lines: dict[str, list] = {}
     for line in waiting:
-        have = s.execute(select(func.coalesce(func.sum(allocations.c.quantity), 0)).where(
-            allocations.c.order_id == line.order_id, allocations.c.line_no == line.line_no)).scalar()
-        ranked = _ranked(line.candidates)
-        got = _allocate(s, line.sku, int(line.quantity) - int(have), ranked)
-        if not got:
+        open_lines.setdefault(line.order_id, []).append(line)
+
+    def urgency(order_id: str) -> tuple:
+        first = open_lines[order_id][0]
+        return allocation.urgency(first.priority, as_utc(first.ship_by) if first.ship_by else None,
+                                  (as_utc(first.created_at), order_id))
+
+    for order_id in sorted(open_lines, key=urgency):
+        held = s.execute(_HELD, {"p_order_id": order_id}).all()
+        have: Counter = Counter()
+        for a in held:
+            have[a.line_no] += int(a.quantity)
+        lines = [allocation.Line(l.line_no, l.sku, int(l.quantity) - have[l.line_no])
+                 for l in sorted(open_lines[order_id], key=lambda l: l.line_no)]
+        if not any(n > 0 for l in lines for n in free.get(l.sku, {}).values()):
             continue
-        _add_allocations(s, line.order_id, line.line_no, got)
-        if int(have) + sum(q for _, q in got) == line.quantity:
-            s.execute(update(reservations).where(reservations.c.order_id == line.order_id,
-                                                 reservations.c.line_no == line.line_no)
-                      .values(status=domain.RESERVED,
-                              warehouse=func.coalesce(reservations.c.warehouse, got[0][0])))
-            answer = _answer(s, line.order_id)
-            if all(l["status"] == domain.RESERVED for l in answer):
-                uow.emit(StockReserved(order_id=line.order_id, lines=answer), line.order_id)
-                completed.append(line.order_id)
+        decided = s.execute(_DECIDED, {"p_order_id": order_id}).first()
+        ranked = (allocation.candidates(rules, decided.province, decided.city, decided.channel, decided.shop)
+                  if decided is not None else [(w, "priority") for w in rules.warehouses])
+        shipping = list(dict.fromkeys(a.warehouse for a in held))
+        decision = allocation.allocate(lines, ranked, free, shipping)
+        filled = [{"line_no": l.line_no, "sku": l.sku, "warehouse": w, "quantity": q}
+                  for l in lines for w, q in decision.plan.get(l.line_no, []) if q > 0]
+        if not filled:
+            continue
+        for f in sorted(filled, key=lambda f: (f["sku"], f["warehouse"])):
+            if not s.execute(_RESERVE_LEVEL, {"p_sku": f["sku"], "p_warehouse": f["warehouse"],
+                                              "p_quantity": f["quantity"]}).rowcount:
+                raise Conflict(f"{f['sku']} in {f['warehouse']} has fewer than the {f['quantity']} units planned "
+                               f"for backordered order {order_id}")
+            free[f["sku"]][f["warehouse"]] -= f["quantity"]
+        for l in lines:
+            got = decision.plan.get(l.line_no, [])
+            _add_allocations(s, order_id, l.line_no, got)
+            if got and sum(q for _, q in got) == l.quantity:
+                s.execute(update(reservations).where(reservations.c.order_id == order_id,
+                                                     reservations.c.line_no == l.line_no)
+                          .values(status=domain.RESERVED,
+                                  warehouse=func.coalesce(reservations.c.warehouse, got[0][0])))
+        _redecided(s, order_id, why, decision.candidates,
+                   [w for w in decision.chosen if any(f["warehouse"] == w for f in filled)], filled,
+                   decision.split_reason, decision.reason, now)
+        answer = _answer(s, order_id)
+        if all(l["status"] == domain.RESERVED for l in answer):
+            uow.emit(StockReserved(order_id=order_id, lines=answer), order_id)
+            completed.append(order_id)
     return completed
 
 
-def _ranked(candidates: list[dict] | None) -> list[str] | None:
-    """The warehouses a backorder may take from, by its allocation's preference; None (every
-    warehouse by priority) when no rule narrowed them, so a warehouse opened since counts too."""
-    if candidates is None or all(c["source"] == "priority" for c in candidates):
-        return None
-    return [c["warehouse"] for c in candidates]
+def _redecided(s, order_id: str, why: str, candidates: list[dict], chosen: list[str], filled: list[dict],
+               split_reason: str | None, reason: str, now: datetime) -> None:
+    """Append a later decision to the order's explanation (the first decision stays as it was)."""
+    s.execute(allocation_redecisions.insert().values(
+        order_id=order_id, why=why[:300], candidates=candidates, chosen=chosen, filled=filled,
+        split_reason=split_reason, reason=reason[:1000], decided_at=now))
 
 
 def _release(uow: UnitOfWork, order_id: str, new_status: str) -> list:
@@ -364,7 +399,7 @@ def _release(uow: UnitOfWork, order_id: str, new_status: str) -> list:
         s.execute(update(reservations).where(reservations.c.order_id == order_id, reservations.c.line_no == r.line_no)
                   .values(status=new_status))
     s.execute(picks.delete().where(picks.c.order_id == order_id))
-    stock_freed(uow, places)
+    stock_freed(uow, places, f"stock freed: order {order_id} {new_status}")
     return held
 
 
@@ -552,7 +587,8 @@ def restock_return(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
         costing.add(s, issued.sku, issued.warehouse, qty, cost, item.costing, first, now)
         restocked.append({"line_no": line["line_no"], "sku": issued.sku, "warehouse": issued.warehouse,
                           "quantity": qty, "cost": str(cost)})
-    stock_freed(uow, {(l["sku"], l["warehouse"]) for l in restocked})
+    stock_freed(uow, {(l["sku"], l["warehouse"]) for l in restocked},
+                f"stock arrived: return {payload['return_id']} of order {order_id} restocked")
     uow.emit(GoodsReturned(order_id=order_id, return_id=payload["return_id"], channel=payload.get("channel"),
                            returned_at=now, lines=restocked), order_id)
     return restocked

@@ -67,7 +67,8 @@ def ship(uow: UnitOfWork, from_warehouse: str, to_warehouse: str, lines: list[di
                   .on_conflict_do_update(index_elements=["sku", "warehouse"],
                                          set_={"in_transit": stock_levels.c.in_transit + qty}))
         sent.append({"sku": item.code, "quantity": qty, "value": value})
-    reservations.stock_freed(uow, {(l["sku"], w) for l in sent for w in (from_warehouse, to_warehouse)})
+    reservations.stock_freed(uow, {(l["sku"], w) for l in sent for w in (from_warehouse, to_warehouse)},
+                             f"transfer {transfer_id} shipped from {from_warehouse} to {to_warehouse}")
     _emit(uow, transfer_id, SHIPPED, from_warehouse, to_warehouse, now, sent)
     return {"transfer_id": transfer_id, "status": SHIPPED, "lines": sent}
 
@@ -109,7 +110,8 @@ def receive(uow: UnitOfWork, transfer_id: str, bin_code: str = "") -> dict:
     s.execute(update(documents).where(documents.c.id == transfer_id)
               .values(status=RECEIVED, updated_by=uow.actor, updated_at=now))
     lines = [{k: v for k, v in got.items() if k != "line"} for got in received.values()]
-    reservations.stock_freed(uow, {(l["sku"], to) for l in lines})
+    reservations.stock_freed(uow, {(l["sku"], to) for l in lines},
+                             f"stock arrived: transfer {transfer_id} from {doc.warehouse} received in {to}")
     _emit(uow, transfer_id, RECEIVED, doc.warehouse, to, now, lines)
     return {"transfer_id": transfer_id, "status": RECEIVED, "lines": lines}
 

@@ -240,6 +240,9 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         if self.inventory is None:
             context.abort(grpc.StatusCode.UNAVAILABLE, "the order service has no inventory to ask")
         metadata = [(grpc_server.ACTOR_KEY, actor), (grpc_server.CORRELATION_KEY, correlation_id)]
+        # the caller's command id goes along: inventory moves once per command, so a retry of a move whose
+        # answer was lost (this transaction failed after inventory moved) gets that move's reply again
+        metadata += [(k, v) for k, v in context.invocation_metadata() if k == commands.COMMAND_KEY]
         try:
             reply = self.inventory.MoveOrder(invpb.MoveOrderRequest(order_id=order_id, warehouse=warehouse, note=note),
                                              metadata=metadata, timeout=self.inventory_timeout)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 
-from contracts import OrderCancelled, OrderPlaced, OrderReturned, OrderShipped
+from contracts import OrderCancelled, OrderMoved, OrderPlaced, OrderReturned, OrderShipped
 from contracts.events import OrderLineRef, PlacedLine, ReturnedSaleLine, SoldLine
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
@@ -221,7 +221,9 @@ def change_warehouse(uow: UnitOfWork, order_id: str, warehouse: str, move, note:
     free stock, naming the SKU; an unknown warehouse; an order being picked) is this call's, and nothing
     changes. The order row is locked meanwhile, so a shipment of the order waits for the answer. The
     lines learn the new warehouse from inventory's usual answer (stock_reserved), as every reservation
-    does; the move is audited (change_warehouse) with inventory's answer. Returns the order."""
+    does, and the move is audited from inventory's order_moved (record_move), emitted in the move's own
+    transaction: not here, where a failure after inventory moved would leave the move unaudited.
+    Returns the order."""
     validate_note(note)
     if not isinstance(warehouse, str) or not warehouse.strip() or len(warehouse) > 32:
         raise InvalidArgument("the warehouse is invalid", [{"field": "warehouse", "message": "a warehouse code"}])
@@ -235,11 +237,17 @@ def change_warehouse(uow: UnitOfWork, order_id: str, warehouse: str, move, note:
     if order.reservation_requested_at is None:
         raise Conflict(f"order {order_id} is held for review before reservation and has reserved nothing; "
                        "release it first")
-    before = sorted({l for l in s.execute(select(order_lines.c.warehouse).where(order_lines.c.order_id == order_id))
-                     .scalars() if l})
-    lines = move(order_id, warehouse, note)
-    holds.audit(uow, order_id, "change_warehouse", note, warehouse=warehouse, before=before, lines=lines)
+    move(order_id, warehouse, note)
     return read_order(s, order_id)
+
+
+def record_move(uow: UnitOfWork, event: OrderMoved, envelope: Envelope) -> None:
+    """order_moved: inventory moved the order to another warehouse (an operator's ChangeWarehouse); the
+    order's audit records it (change_warehouse: who, when, why, the warehouses before, inventory's
+    lines), once per event by the inbox. Recorded for an order in any state: the move happened."""
+    holds.audit(uow, event.order_id, "change_warehouse", event.note, at=event.moved_at, actor=envelope.actor,
+                warehouse=event.warehouse, before=event.before,
+                lines=[line.model_dump(mode="json") for line in event.lines])
 
 
 def double_check(uow: UnitOfWork, order_id: str, note: str = "") -> dict:

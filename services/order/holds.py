@@ -10,6 +10,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from prometheus_client import Counter, Histogram
 from sqlalchemy import select, update
@@ -37,12 +38,13 @@ class Hold:
     rule: str | None = None
 
 
-def audit(uow: UnitOfWork, order_id: str, action: str, note: str = "", hold_id: str | None = None,
-          **detail) -> None:
-    """Record one workflow action on an order: who (the unit of work's actor), when, why, what."""
+def audit(uow: UnitOfWork, order_id: str, action: str, note: str = "", hold_id: str | None = None, *,
+          at: datetime | None = None, actor: str | None = None, **detail) -> None:
+    """Record one workflow action on an order: who (the unit of work's actor, or `actor`), when (now,
+    or `at`: an action another service applied), why, what."""
     uow.session.execute(order_audit.insert().values(
-        id=uuid.uuid4().hex, order_id=order_id, action=action, hold_id=hold_id, actor=uow.actor,
-        at=clock.now(), note=(note or "")[:domain.MAX_NOTE], detail=json.dumps(detail, ensure_ascii=False, default=str)))
+        id=uuid.uuid4().hex, order_id=order_id, action=action, hold_id=hold_id, actor=actor or uow.actor,
+        at=at or clock.now(), note=(note or "")[:domain.MAX_NOTE], detail=json.dumps(detail, ensure_ascii=False, default=str)))
 
 
 def place(uow: UnitOfWork, order_id: str, reason: str, by: str | None = None, note: str = "",

@@ -1,6 +1,13 @@
 """The order worker (nameko): applies inventory's answers to order lines, cancels orders whose
 reservation expired, and applies the channels' order changes."""
-from contracts import ChannelOrderChanged, CustomerTermsChanged, ReservationExpired, StockReserved, StockShort
+from contracts import (
+    ChannelOrderChanged,
+    CustomerTermsChanged,
+    OrderMoved,
+    ReservationExpired,
+    StockReserved,
+    StockShort,
+)
 from hubkit.consumer import each, handle_event, handle_events
 from hubkit.nameko_deps import DatabaseProvider, SettingsProvider
 from services.order import domain, handlers, review
@@ -33,6 +40,11 @@ class Worker:
     @handle_event(ReservationExpired)
     def on_reservation_expired(self, uow, event, envelope):
         handlers.expire_reservation(uow, envelope)
+
+    # the audit of an operator's move, from inventory's record of it (its own consumer: its own inbox)
+    @handle_event(OrderMoved)
+    def on_order_moved(self, uow, event, envelope):
+        handlers.record_move(uow, event, envelope)
 
     # review's customer facts by projection: the customer service owns the tier and credit limit
     @handle_event(CustomerTermsChanged)

@@ -134,7 +134,15 @@ def test_arriving_stock_fills_the_higher_priority_backorder_first_though_it_is_y
         wait_for(lambda: c.get(f"/orders/{young['id']}").json()["status"] == "reserved", 60, 0.3,
                  "the higher priority order to be reserved")
         assert c.get(f"/orders/{old['id']}").json()["status"] == "backordered"
-        assert _allocation(pg_hub, young["id"])["priority"] == 5
+        explained = _allocation(pg_hub, young["id"])
+        assert explained["priority"] == 5
+        # the first decision (backordered) as it was, and the later one that filled it appended
+        assert explained["chosen"] == [] and explained["reason"].startswith("backordered")
+        [later] = explained["later"]
+        assert later["why"] == f"stock arrived: receipt of 1 {sku} into {w}"
+        assert later["chosen"] == [w] and later["filled"] == [{"line_no": 1, "sku": sku, "warehouse": w, "quantity": 1}]
+        assert later["decided_at"] >= explained["decided_at"]
+        assert _allocation(pg_hub, old["id"])["later"] == []
         _ok(c.post("/stock/receipts", json={"sku": sku, "warehouse": w, "quantity": 1, "unit_cost": "4.00"}), 201)
         wait_for(lambda: c.get(f"/orders/{old['id']}").json()["status"] == "reserved", 60, 0.3,
                  "the older order to be reserved once more stock arrives")

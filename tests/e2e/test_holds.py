@@ -202,11 +202,16 @@ def test_an_operator_moves_an_order_to_another_warehouse_or_is_refused_changing_
                  "the order's line to show the new warehouse")
         levels = {l["warehouse"]: l["available"] for l in admin.get(f"/stock/{sku}").json()["levels"]}
         assert (levels[first], levels[second]) == (5, 0)
+        # the audit entry comes from inventory's order_moved, through the order worker's inbox
+        wait_for(lambda: any(e["action"] == "change_warehouse"
+                             for e in admin.get(f"/orders/{order_id}/audit").json()["entries"]), 60, 0.3,
+                 "the move's audit entry")
         [entry] = [e for e in admin.get(f"/orders/{order_id}/audit").json()["entries"]
                    if e["action"] == "change_warehouse"]
         assert entry["note"] == "nearer the buyer" and entry["actor"].startswith("test-sales")
         allocation = admin.get(f"/stock/allocations/{order_id}").json()
         assert allocation["chosen"] == [second] and allocation["reason"].startswith(f"moved to {second}")
+        assert allocation["later"][-1]["why"] == f"moved to {second} by {entry['actor']} (nearer the buyer)"
 
         shipped = floor.post(f"/orders/{order_id}/shipment", json=SHIPMENT)
         assert shipped.status_code == 200, shipped.text

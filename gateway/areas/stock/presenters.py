@@ -26,4 +26,11 @@ def allocation_json(a) -> dict:
                             "lacks": list(c.lacks)} for c in a.candidates],
             "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity, "status": l.status,
                        "allocations": [{"warehouse": x.warehouse, "quantity": x.quantity} for x in l.allocations]}
-                      for l in a.lines]}
+                      for l in a.lines],
+            "later": [{"decided_at": x.decided_at, "why": x.why, "chosen": list(x.chosen),
+                       "filled": [{"line_no": f.line_no, "sku": f.sku, "warehouse": f.warehouse, "quantity": f.quantity}
+                                  for f in x.filled],
+                       "split_reason": x.split_reason or None, "reason": x.reason,
+                       "candidates": [{"warehouse": c.warehouse, "rank": c.rank, "source": c.source,
+                                       "covers": list(c.covers), "lacks": list(c.lacks)} for c in x.candidates]}
+                      for x in a.later]}

@@ -216,6 +216,23 @@ class AllocatedLine(Reply):
     allocations: list[WarehouseQuantity] = Field(description="what is reserved where now")
 
 
+class FilledLine(Reply):
+    line_no: int
+    sku: str
+    warehouse: str
+    quantity: int
+
+
+class LaterAllocation(Reply):
+    decided_at: str
+    why: str = Field(description="what made inventory decide again: stock that arrived or was freed, a move")
+    candidates: list[AllocationCandidate] = Field(description="weighed over the lines still open; none for a move")
+    chosen: list[str] = Field(description="the warehouses this decision took from")
+    filled: list[FilledLine] = Field(description="what it reserved where")
+    split_reason: str | None
+    reason: str = Field(description="why these warehouses, in a sentence")
+
+
 class Allocation(Reply):
     order_id: str
     channel: str
@@ -228,5 +245,7 @@ class Allocation(Reply):
     parcels: int
     split_reason: str | None = Field(description="no_single_warehouse | line_split; null: not split")
     reason: str = Field(description="why these warehouses, in a sentence")
-    decided_at: str
+    decided_at: str = Field(description="when the first decision was made (the order arrived)")
     lines: list[AllocatedLine]
+    later: list[LaterAllocation] = Field(description="decided since, oldest first: backorders filled later by "
+                                                     "the rules in force then, an operator's move")

@@ -45,6 +45,9 @@ PAYLOADS = {
                   {"sku": "CUP-1", "quantity": 2, "unit_price": "9.95", "amount": "19.90", "refund_status": "refunding"}]},
     "stock_reserved": {"order_id": "o-1", "lines": ANSWER[:1]},
     "stock_short": {"order_id": "o-1", "lines": ANSWER},
+    "order_moved": {
+        "order_id": "o-1", "warehouse": "WH-SH", "before": ["WH-BJ"], "note": "nearer the buyer", "moved_at": AT,
+        "lines": ANSWER[:1]},
     "reservation_expired": {
         "order_id": "o-1", "expired_at": AT, "lines": [{"line_no": 1, "sku": "TEA-1", "quantity": 3}]},
     "goods_issued": {
