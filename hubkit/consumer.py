@@ -102,14 +102,18 @@ class EventConsumer(Consumer):
         self.batch_wait = float(hub.get("batch_wait_ms", 2.0)) / 1000
         self.batches_in_flight = int(hub.get("batches_in_flight", 1))
         self.labels = (service, self.method_name)
+        self.in_hand = metrics.MESSAGES_IN_HAND.labels(service)
         super().setup()
 
     # -- receiving --------------------------------------------------------
+    # Each delivery counts in MESSAGES_IN_HAND from here until it is settled (acked, set aside or requeued):
+    # with the queues and the outboxes, that is everything a quiet hub must have none of.
     def handle_message(self, body, message):
+        self.in_hand.inc()
         try:
             envelope = Envelope.from_dict(body)
         except EnvelopeError as exc:
-            self._set_aside(message, delivery.poison(self.subscription, f"EnvelopeError: {exc}"))
+            self._settle(self._set_aside, message, delivery.poison(self.subscription, f"EnvelopeError: {exc}"))
             return
         if self.batched:
             self._gather(envelope, message)
@@ -119,7 +123,15 @@ class EventConsumer(Consumer):
             self.container.spawn_worker(self, (envelope,), {}, context_data={},
                                         handle_result=handle_result)
         except ContainerBeingKilled:
-            self.queue_consumer.requeue_message(message)
+            self._settle(self.queue_consumer.requeue_message, message)
+
+    def _settle(self, settle, message, *args) -> None:
+        """`settle(message, *args)`, after which the delivery is no longer in hand (even when settling
+        raised: on a lost channel the broker delivers it again, and it is counted again then)."""
+        try:
+            settle(message, *args)
+        finally:
+            self.in_hand.dec()
 
     def _gather(self, envelope: Envelope, message) -> None:
         self._gathered.append((envelope, message))
@@ -150,7 +162,7 @@ class EventConsumer(Consumer):
         except ContainerBeingKilled:
             self._in_flight -= 1
             for message in messages:
-                self.queue_consumer.requeue_message(message)
+                self._settle(self.queue_consumer.requeue_message, message)
 
     def handle_batch_result(self, messages, worker_ctx, result=None, exc_info=None, started=None):
         if started is not None:
@@ -159,9 +171,10 @@ class EventConsumer(Consumer):
         outcomes = result if exc_info is None else [exc_info[1]] * len(messages)
         for message, outcome in zip(messages, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                self.handle_message_processed(message, None, (type(outcome), outcome, outcome.__traceback__))
+                self._settle(self.handle_message_processed, message, None,
+                             (type(outcome), outcome, outcome.__traceback__))
             else:
-                self.handle_message_processed(message, outcome)
+                self._settle(self.handle_message_processed, message, outcome)
         self._in_flight -= 1
         if self._gathered:  # what arrived meanwhile has waited long enough
             eventlet.spawn_n(self._hand_over)
@@ -173,7 +186,7 @@ class EventConsumer(Consumer):
     def handle_result(self, message, worker_ctx, result=None, exc_info=None, started=None):
         if started is not None:
             metrics.HANDLER_LATENCY.labels(*self.labels).observe(time.perf_counter() - started)
-        self.handle_message_processed(message, result, exc_info)
+        self._settle(self.handle_message_processed, message, result, exc_info)
         return result, exc_info
 
     # -- after the handler ------------------------------------------------

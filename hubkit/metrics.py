@@ -18,6 +18,9 @@ MESSAGES_DEAD_LETTERED = Counter("hub_messages_dead_lettered_total", "Events sen
                                  ["service", "handler"])
 HANDLER_LATENCY = Histogram("hub_message_handler_latency_seconds", "Time to apply one event",
                             ["service", "handler"])
+MESSAGES_IN_HAND = Gauge("hub_messages_in_hand",
+                         "Deliveries a worker has taken from its queues and not yet settled (acked, set aside or "
+                         "requeued): being applied or gathered into a batch", ["service"])
 BATCH_SIZE = Histogram("hub_message_batch_size", "Events handed to a batched handler at once (one transaction)",
                        ["service", "handler"], buckets=(1, 2, 5, 10, 20, 50, 100, 200))
 OUTBOX_PENDING = Gauge("hub_outbox_pending", "Outbox rows not yet confirmed by the broker", ["service"])

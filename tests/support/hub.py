@@ -47,6 +47,7 @@ class Hub:
                     for svc in components.SERVICES}
         self.gateway_db = Database(db_urls["gateway"], gateway_metadata)
         self._keys: dict[str, str] = {}
+        self._http = httpx.Client(timeout=5)  # asks the workers what they hold, many times a second
         self._broker: tuple | None = None  # (connection, channel) `busy` asks on: opening one costs more than asking
         self._subscriptions = [sub for svc in components.SERVICES for sub in components.subscriptions(svc)]
 
@@ -63,6 +64,7 @@ class Hub:
         """End every process. A test hub is thrown away with its vhost and databases and nothing
         looks at how it stopped: kill -9 (a worker's own stop takes seconds), unless `graceful`."""
         self._close_broker()
+        self._http.close()
         if not graceful:
             for name in self.stack.procs:
                 self.stack.signal(name, signal.SIGKILL)
@@ -102,7 +104,28 @@ class Hub:
             if pending:
                 waiting[f"{svc} outbox"] = pending
         queues = self._waiting_messages()
-        return {**waiting, **{q: n for q, n in queues.items() if n}}
+        return {**waiting, **{q: n for q, n in queues.items() if n}, **self._in_hand()}
+
+    def _in_hand(self) -> dict[str, int]:
+        """Deliveries each worker holds and has not settled (hub_messages_in_hand): the part of a
+        message's way the broker's ready count does not show. A worker that does not answer holds
+        nothing the broker will not deliver again (a killed one's deliveries go back to its queue)."""
+        held = {}
+        if self._http.is_closed:  # a hub stopped and started again
+            self._http = httpx.Client(timeout=5)
+        for name, proc in self.stack.procs.items():
+            if not name.endswith("-worker") or not proc.metrics_port:
+                continue
+            try:
+                text = self._http.get(f"http://127.0.0.1:{proc.metrics_port}/metrics",
+                                      params={"name[]": "hub_messages_in_hand"}).text
+            except httpx.HTTPError:
+                continue
+            count = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                        if line.startswith("hub_messages_in_hand{"))
+            if count:
+                held[f"{name} in hand"] = int(count)
+        return held
 
     def _waiting_messages(self) -> dict[str, int]:
         """Messages ready in the services' queues, asked on the connection kept for it (opened
@@ -130,10 +153,12 @@ class Hub:
                 pass
             self._broker = None
 
-    def wait_quiet(self, timeout: float = 60, calm: float = 1.0) -> None:
-        """Until nothing is on its way for `calm` seconds in a row (a handler holding a message
-        shows up in the outbox or a queue again within that: its new events commit with its inbox
-        row, and stay unpublished until the relay marks them, MARK_SECONDS after their confirm)."""
+    def wait_quiet(self, timeout: float = 60, calm: float = 0.3) -> None:
+        """Until nothing is on its way for `calm` seconds in a row. Every step of a message's way is
+        seen: an unpublished outbox row (a handler's new events commit with its inbox row and stay
+        unpublished until the relay marks them, MARK_SECONDS after their confirm), a message ready in a
+        queue or its retry queue, a delivery a worker holds; `calm` covers what none of them shows, a
+        delivery still in the worker's socket or a retry on its way back from the retry queue."""
         quiet_since = None
         deadline = time.monotonic() + timeout
         while True:
