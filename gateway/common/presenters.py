@@ -79,4 +79,5 @@ def order_json(o) -> dict:
         "priority": o.priority, "double_check": o.double_check,
         "merge_group": o.merge_group or None, "merged_with": list(o.merged_with),
         "double_checked": ({"by": o.double_checked_by, "at": o.double_checked_at} if o.double_checked_by else None),
+        "buyer_message": o.buyer_message,
     }

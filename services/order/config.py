@@ -27,6 +27,9 @@ class Settings(HubSettings):
     # many minutes of each other ship as one; off with HUB_ORDER_MERGE=false or a window of 0
     merge: bool = Field(True, validation_alias="HUB_ORDER_MERGE")
     merge_window_minutes: NonNegativeInt = Field(30, validation_alias="HUB_ORDER_MERGE_WINDOW_MINUTES")
+    # Review's exposure: the books' account whose `customer:` lines say what a buyer owes (accounting's
+    # `receivable`, HUB_ACCOUNTING_ACCOUNTS; the chart's 1122 by default)
+    receivable_account: str = Field("1122", validation_alias="HUB_ORDER_RECEIVABLE_ACCOUNT")
 
     @field_validator("intake_low_watermark")
     @classmethod
