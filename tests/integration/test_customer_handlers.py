@@ -256,6 +256,21 @@ def test_grpc_get_and_find(db, stub):
     assert fields and fields[0]["field"]
 
 
+def test_grpc_sets_a_buyers_terms_before_their_first_order_and_refuses_bad_ones(db, stub):
+    buyer_id = _uid()
+    c = stub.SetBuyerTerms(pb.SetBuyerTermsRequest(channel="storefront", external_id=buyer_id, tier="vip",
+                                                   credit_limit="8000.00")).customer
+    assert (c.channel, c.external_id, c.order_count, c.tier, c.credit_limit, c.first_order_at) == (
+        "storefront", buyer_id, 0, "vip", "8000.00", "")
+    for bad in (dict(channel="", external_id=buyer_id, tier="vip"),
+                dict(channel="storefront", external_id=buyer_id, tier="vip", credit_limit="lots")):
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.SetBuyerTerms(pb.SetBuyerTermsRequest(**bad))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert stub.FindCustomers(pb.FindCustomersRequest(channel="storefront", external_id=buyer_id)).customers[0] \
+        .credit_limit == "8000.00"
+
+
 def test_terms_are_set_and_announced_once_each_change(db):
     from hubkit.db import UnitOfWork
 
