@@ -23,7 +23,7 @@ __all__ = [
     "StockReceived",
     "StockChanged", "StockTransferred", "KitChanged", "PurchaseReturnShipped", "PurchaseReceiptRefused",
     "PurchaseReturnRefused", "LowStock", "LotExpiring",
-    "LotHoldChanged", "PurchaseReceived", "PurchaseReturned", "VoucherPosted", "CustomerTermsChanged",
+    "LotHoldChanged", "PurchaseReceived", "PurchaseReturned", "VoucherPosted", "CustomerTermsChanged", "SkuChanged",
 ]
 
 Json = dict[str, Any]
@@ -179,6 +179,7 @@ class ChannelOrderChanged(Event):
     shipping_address: Json | None = None
     lines: list[ChannelLine]
     ship_by: Timestamp | None = None  # the platform's promised ship-by time, when it has one
+    buyer_message: str | None = None  # what the buyer wrote to the seller (Taobao buyer_message, JD orderRemark)
 
 
 # -- inventory: answers to orders --------------------------------------------------------------
@@ -326,6 +327,18 @@ class StockTransferred(Event):
     occurred_at: Timestamp
     lines: list[ValuedLine]
     total_value: Money
+
+
+class SkuChanged(Event):
+    """A SKU created, or its category changed, in inventory's SKU master; the order service's review
+    reads its projection (sku_categories)."""
+    type = "sku_changed"
+    publisher = INVENTORY
+    subscribers = (ORDER,)
+
+    sku: str
+    category: str  # "" : none
+    changed_at: Timestamp
 
 
 class KitChanged(Event):
@@ -555,9 +568,11 @@ class VoucherLine(Record):
 
 
 class VoucherPosted(Event):
+    """A voucher as posted: the ledger connector exports it; the order service's review keeps what each
+    buyer owes from its receivable lines (customer_receivables)."""
     type = "voucher_posted"
     publisher = ACCOUNTING
-    subscribers = (LEDGER,)
+    subscribers = (LEDGER, ORDER)
 
     id: str
     number: str

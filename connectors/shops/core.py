@@ -35,6 +35,7 @@ class PlatformOrder:
     buyer: dict = field(default_factory=dict)
     address: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
+    buyer_message: str = ""  # what the buyer wrote to the seller (Taobao buyer_message, JD orderRemark)
     problem: Held | None = None  # why the platform's record cannot be read (normalize found it broken)
 
     @property
@@ -70,9 +71,12 @@ def hub_order(po: PlatformOrder, mappings: dict[str, list[dict]]) -> dict:
             lines.append({"sku": component["sku"], "quantity": qty, "unit_price": str(cents(paid / qty)),
                           "amount": str(paid), "refund_status": line.refund_status})
             line_ids.append(line.line_id)
-    return {"channel": po.platform, "shop": po.shop, "external_order_id": po.external_order_id,
-            "version": po.version, "status": po.status, "currency": "CNY", "buyer": po.buyer,
-            "shipping_address": po.address, "lines": lines, "platform_line_ids": line_ids}
+    order = {"channel": po.platform, "shop": po.shop, "external_order_id": po.external_order_id,
+             "version": po.version, "status": po.status, "currency": "CNY", "buyer": po.buyer,
+             "shipping_address": po.address, "lines": lines, "platform_line_ids": line_ids}
+    if po.buyer_message.strip():  # only when there is one, so the event stays as it was without
+        order["buyer_message"] = po.buyer_message.strip()[:500]
+    return order
 
 
 def amount(record: dict, *names: str) -> Decimal:

@@ -151,7 +151,7 @@ class JdClient(PlatformClient):
             address={"recipient": consignee.get("fullname", ""), "phone": consignee.get("mobile", ""),
                      "province": consignee.get("province", ""), "city": consignee.get("city", ""),
                      "district": consignee.get("county", ""), "street": consignee.get("fullAddress", "")},
-            raw=raw)
+            buyer_message=str(raw.get("orderRemark") or ""), raw=raw)
 
     def confirm_shipment(self, shop, external_order_id: str, carrier: str, tracking: str, line_ids: list) -> None:
         if carrier.upper() not in CARRIERS:

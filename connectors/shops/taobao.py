@@ -20,7 +20,8 @@ STATUS = {"TRADE_NO_CREATE_PAY": "awaiting_payment", "WAIT_BUYER_PAY": "awaiting
           "WAIT_BUYER_CONFIRM_GOODS": "shipped", "TRADE_BUYER_SIGNED": "shipped", "TRADE_FINISHED": "completed",
           "TRADE_CLOSED": "cancelled", "TRADE_CLOSED_BY_TAOBAO": "cancelled"}
 FIELDS = ("tid,status,modified,created,payment,post_fee,discount_fee,buyer_nick,buyer_open_uid,receiver_name,"
-          "receiver_mobile,receiver_state,receiver_city,receiver_district,receiver_address,receiver_zip,orders")
+          "receiver_mobile,receiver_state,receiver_city,receiver_district,receiver_address,receiver_zip,buyer_message,"
+          "orders")
 PAGE_SIZE = 100
 BAN = re.compile(r"ban will last (?:for )?(\d+) more seconds")  # "for": the real text (section 1.5)
 TRANSIENT_CODES = {"10", "15", "520"}  # service unavailable, remote errors: the isp.* family
@@ -140,7 +141,7 @@ class TaobaoClient(PlatformClient):
                      "province": raw.get("receiver_state", ""), "city": raw.get("receiver_city", ""),
                      "district": raw.get("receiver_district", ""), "street": raw.get("receiver_address", ""),
                      "postal_code": raw.get("receiver_zip", "")},
-            raw=raw)
+            buyer_message=str(raw.get("buyer_message") or ""), raw=raw)
 
     @staticmethod
     def _goods(line: dict, lines: int, payment: Decimal, post_fee: Decimal) -> Decimal:

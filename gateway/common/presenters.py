@@ -80,4 +80,5 @@ def order_json(o) -> dict:
         "merge_group": o.merge_group or None, "merged_with": list(o.merged_with),
         "channel_notice": o.channel_notice or None,
         "double_checked": ({"by": o.double_checked_by, "at": o.double_checked_at} if o.double_checked_by else None),
+        "buyer_message": o.buyer_message,
     }

@@ -122,6 +122,9 @@ class BuyerIn(Strict):
     email: StrictStr = Field("", max_length=200)
 
 
+BUYER_MESSAGE = "what the buyer wrote to the seller (review's buyer_message fact)"
+
+
 class AddressIn(Strict):
     recipient: StrictStr = Field(..., min_length=1, max_length=100)
     phone: StrictStr = Field("", max_length=32)
@@ -281,6 +284,8 @@ class Order(Reply):
         description="the check of the picked goods (POST /orders/{id}/double-check); the shipment must come "
                     "from another user. Null until checked")
     buyer: Buyer
+    buyer_message: str = Field(description="what the buyer wrote to the seller (a channel's buyer message, a "
+                                           "storefront's or client's note); \"\": nothing")
     shipping_address: Address
     lines: list[OrderLine]
     shipment: Shipment | None

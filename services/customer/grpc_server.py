@@ -52,16 +52,29 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
     @rpc
     def SetCustomerTerms(self, request, context):
         actor, correlation_id = grpc_server.caller(context)
-        limit = None
-        if request.credit_limit:
-            try:
-                limit = money.to_decimal(request.credit_limit)
-            except ValueError:
-                raise InvalidArgument("the customer terms are invalid",
-                                      [{"field": "credit_limit", "message": "a decimal amount such as 5000.00"}])
+        limit = _credit_limit(request.credit_limit)
         with UnitOfWork(self.db, "customer", actor, correlation_id) as uow:
             customer = handlers.set_terms(uow, request.id, request.tier, limit)
             return pb.GetCustomerResponse(customer=customer_to_proto(customer))
+
+    @rpc
+    def SetBuyerTerms(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        limit = _credit_limit(request.credit_limit)
+        with UnitOfWork(self.db, "customer", actor, correlation_id) as uow:
+            customer = handlers.set_buyer_terms(uow, request.channel, request.external_id, request.tier, limit)
+            return pb.GetCustomerResponse(customer=customer_to_proto(customer))
+
+
+def _credit_limit(text: str):
+    """The request's credit limit: None when empty (no limit)."""
+    if not text:
+        return None
+    try:
+        return money.to_decimal(text)
+    except ValueError:
+        raise InvalidArgument("the customer terms are invalid",
+                              [{"field": "credit_limit", "message": "a decimal amount such as 5000.00"}])
 
 
 def main(settings) -> None:

@@ -51,11 +51,14 @@ def _count_order():
     c = customers.c
     at = bindparam("p_placed_at", type_=c.first_order_at.type)
     amount = bindparam("p_total", type_=c.lifetime_value.type)
+    currency = bindparam("p_currency", type_=c.currency.type)
     values = dict(
         order_count=c.order_count + 1,
         # only orders in the customer's currency add to its lifetime value; ROUND keeps SQLite's
-        # REAL storage from drifting
-        lifetime_value=case((c.currency == bindparam("p_currency", type_=c.currency.type),
+        # REAL storage from drifting. The first order sets the currency (a customer whose terms were
+        # set before their first order has none yet)
+        currency=case((c.order_count == 0, currency), else_=c.currency),
+        lifetime_value=case(((c.currency == currency) | (c.order_count == 0),
                              func.round(c.lifetime_value + amount, 2)), else_=c.lifetime_value),
         first_order_at=case((c.first_order_at.is_(None) | (c.first_order_at > at), at), else_=c.first_order_at),
         last_order_at=case((c.last_order_at.is_(None) | (c.last_order_at < at), at), else_=c.last_order_at),
@@ -135,6 +138,28 @@ TIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$")
 def set_terms(uow: UnitOfWork, customer_id: str, tier: str, credit_limit: Decimal | None) -> dict:
     """A customer's tier and credit limit (None: no limit), announced as customer_terms_changed for
     the order service's review. The same terms again change nothing and announce nothing."""
+    _check_terms(tier, credit_limit)
+    return _set_terms(uow, customer_id, tier, credit_limit)
+
+
+def set_buyer_terms(uow: UnitOfWork, channel: str, external_id: str, tier: str, credit_limit: Decimal | None) -> dict:
+    """set_terms for the channel's buyer id, whether or not the buyer has ordered yet: a buyer not seen
+    before is created (no orders, no contact; their first order finds them by the same identity and
+    sets their currency), so a business customer's credit limit is in force before their first order."""
+    errors = FieldErrors()
+    if not domain.CHANNEL.match(channel or ""):
+        errors.add("channel", f"required: 1-{domain.CHANNEL_LEN} letters, digits, '.', '_' or '-'")
+    external_id = (external_id or "").strip()
+    if not external_id or len(external_id) > domain.EXTERNAL_ID_LEN:
+        errors.add("external_id", f"required: the channel's buyer id, at most {domain.EXTERNAL_ID_LEN} characters")
+    errors.raise_if_any("the customer terms are invalid")
+    _check_terms(tier, credit_limit)
+    now = clock.now()
+    customer_id = _customer_id(uow.session, domain.Identity(channel, external_id, external_id), "", uow.actor, now)
+    return _set_terms(uow, customer_id, tier, credit_limit)
+
+
+def _check_terms(tier: str, credit_limit: Decimal | None) -> None:
     errors = FieldErrors()
     if not TIER.match(tier or ""):
         errors.add("tier", "required: 1-32 letters, digits, '.', '_' or '-' (e.g. vip, standard)")
@@ -143,6 +168,9 @@ def set_terms(uow: UnitOfWork, customer_id: str, tier: str, credit_limit: Decima
                                      or credit_limit >= Decimal("1e16")):
         errors.add("credit_limit", "an amount >= 0 with at most two decimals")
     errors.raise_if_any("the customer terms are invalid")
+
+
+def _set_terms(uow: UnitOfWork, customer_id: str, tier: str, credit_limit: Decimal | None) -> dict:
     s, now = uow.session, clock.now()
     row = s.execute(select(customers).where(customers.c.id == customer_id).with_for_update()).first()
     if row is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, func, select, update
 
+from contracts import SkuChanged
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.errors import Conflict, FieldErrors, NotFound
@@ -27,7 +28,8 @@ def upsert_sku(uow: UnitOfWork, code: str, name: str, base_unit: str = "", categ
                lot_tracked: bool = False, serial_tracked: bool = False, costing: str = "",
                barcode_list: list[str] | None = None, components: list[tuple[str, int]] | None = None) -> bool:
     """Create or update a SKU. Barcodes and kit components, when given, replace the old ones;
-    tracking and costing cannot change while the SKU has stock."""
+    tracking and costing cannot change while the SKU has stock. A new SKU, or a new category, is
+    announced (sku_changed) for the order service's review facts."""
     errors = FieldErrors()
     domain.check_code(errors, "sku.code", code)
     if not name or len(name) > 200:
@@ -61,6 +63,8 @@ def upsert_sku(uow: UnitOfWork, code: str, name: str, base_unit: str = "", categ
             raise Conflict(f"{code} has stock: its tracking and costing cannot change now",
                            [{"field": "sku.costing", "message": "fixed while the SKU has stock"}])
         s.execute(update(skus).where(skus.c.code == code).values(**values))
+    if old is None or old.category != category:
+        uow.emit(SkuChanged(sku=code, category=category, changed_at=clock.now()), code)
     if barcode_list:
         _set_barcodes(s, code, barcode_list)
     if components:

@@ -33,6 +33,9 @@ class Settings(HubSettings):
     # placed and asks inventory to reserve only once approved or released (services.order.reservation)
     review_stage: Literal["after_reservation", "before_reservation"] = Field(
         "after_reservation", validation_alias="HUB_ORDER_REVIEW_STAGE")
+    # Review's exposure: the books' account whose `customer:` lines say what a buyer owes (accounting's
+    # `receivable`, HUB_ACCOUNTING_ACCOUNTS; the chart's 1122 by default)
+    receivable_account: str = Field("1122", validation_alias="HUB_ORDER_RECEIVABLE_ACCOUNT")
 
     @field_validator("intake_low_watermark")
     @classmethod

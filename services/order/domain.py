@@ -43,9 +43,11 @@ class PlaceOrder:
     # carried on order_placed for inventory's allocation (not stored by the order service)
     priority: int = 0
     ship_by: datetime | None = None
+    buyer_message: str = ""  # what the buyer wrote to the seller (stored: review's buyer_message fact)
 
 
 MAX_PRIORITY = 1000
+MAX_BUYER_MESSAGE = 500
 
 
 def validate(cmd: PlaceOrder) -> None:
@@ -75,6 +77,8 @@ def validate(cmd: PlaceOrder) -> None:
         errors.add("priority", f"a whole number from 0 to {MAX_PRIORITY}")
     if cmd.ship_by is not None and (cmd.ship_by.tzinfo is None or not 1900 <= cmd.ship_by.year <= 2999):
         errors.add("ship_by", "a moment from 1900 to 2999 with its UTC offset")
+    if not isinstance(cmd.buyer_message, str) or len(cmd.buyer_message) > MAX_BUYER_MESSAGE:
+        errors.add("buyer_message", f"at most {MAX_BUYER_MESSAGE} characters")
     errors.raise_if_any("the order is invalid")
 
 
@@ -227,5 +231,5 @@ def channel_order(event) -> ChannelOrder:
     order = PlaceOrder(channel=event.channel, shop=event.shop, external_order_id=event.external_order_id,
                        lines=lines, buyer=dict(event.buyer or {}), shipping_address=dict(event.shipping_address or {}),
                        currency=event.currency or "CNY",  # the shop platforms sell in CNY
-                       ship_by=event.ship_by)
+                       ship_by=event.ship_by, buyer_message=(event.buyer_message or "")[:MAX_BUYER_MESSAGE])
     return ChannelOrder(order=order, version=event.version, status=event.status)

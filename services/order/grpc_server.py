@@ -53,7 +53,7 @@ def order_to_proto(o: dict) -> pb.Order:
         holds=[hold_to_proto(h) for h in o.get("holds", ())],
         priority=o.get("priority") or 0, double_check=bool(o.get("double_check")),
         merge_group=o.get("merge_group") or "", merged_with=o.get("merged_with", ()),
-        double_checked_by=o.get("double_checked_by") or "",
+        double_checked_by=o.get("double_checked_by") or "", buyer_message=o.get("buyer_message") or "",
         double_checked_at=as_utc(o["double_checked_at"]).isoformat() if o.get("double_checked_at") else "",
         channel_notice=o.get("channel_notice") or "")
 
@@ -104,7 +104,7 @@ def command_from_proto(request: pb.PlaceOrderRequest) -> domain.PlaceOrder:
                              external_order_id=request.external_order_id, lines=lines,
                              buyer=fields(request.buyer), shipping_address=fields(request.shipping_address),
                              currency=(currencies or {"CNY"}).pop(), exchange_rate=rate,
-                             priority=request.priority, ship_by=ship_by)
+                             priority=request.priority, ship_by=ship_by, buyer_message=request.buyer_message)
 
 
 class OrderServicer(pb_grpc.OrderServiceServicer):

@@ -63,6 +63,7 @@ def _place(uow: UnitOfWork, cmd: domain.PlaceOrder, review_first: bool = False) 
     order = dict(id=order_id, channel=cmd.channel, shop=cmd.shop, external_order_id=cmd.external_order_id,
                  buyer=buyer, shipping_address=address,
                  currency=cmd.currency, exchange_rate=cmd.exchange_rate, total=total, status=domain.PENDING,
+                 buyer_message=cmd.buyer_message,
                  customer_key=domain.customer_key(cmd.channel, cmd.buyer),
                  merge_key=domain.merge_key(cmd.channel, cmd.shop, domain.customer_key(cmd.channel, cmd.buyer),
                                             cmd.shipping_address),

@@ -60,6 +60,8 @@ orders = Table(
     Column("reservation_requested_at", DateTime(timezone=True)),
     Column("placed_priority", Integer, nullable=False, server_default="0"),
     Column("ship_by", DateTime(timezone=True)),
+    # what the buyer wrote to the seller with the order (a channel's buyer message, a storefront's note)
+    Column("buyer_message", String(500), nullable=False, server_default=""),
     UniqueConstraint("channel", "shop", "external_order_id", name="uq_orders_external"),
 )
 
@@ -170,5 +172,23 @@ customer_terms = Table(
     Column("tier", String(32), nullable=False),
     Column("credit_limit", Numeric(18, 2)),  # null: no limit
     Column("updated_by", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# The SKUs' categories as review reads them: a projection of inventory's sku_changed (inventory's SKU
+# master owns the category; a SKU never announced has none).
+sku_categories = Table(
+    "sku_categories", metadata,
+    Column("sku", String(64), primary_key=True),
+    Column("category", String(64), nullable=False),  # "" : none
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# What each buyer owes in the books (receivable, books' currency), per counterparty as the books name it
+# (`customer:<channel>:<buyer id>`): a projection of accounting's voucher_posted, review's exposure.
+customer_receivables = Table(
+    "customer_receivables", metadata,
+    Column("counterparty", String(128), primary_key=True),
+    Column("balance", Numeric(18, 2), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -5,8 +5,10 @@ the facts it saw and the trace (hubkit.rules), and a draft rule set can be repla
 facts of a past window without changing anything.
 
 Facts come from the order service's own tables: the order and its lines, the reservation answers,
-the buyer's other orders and returns, and the customer terms (tier, credit limit) kept in
-customer_terms. Product categories are not known to the order service: `categories` is empty."""
+the buyer's other orders and returns, and three projections of other services' events: the customer
+terms (tier, credit limit) in customer_terms, the SKUs' categories in sku_categories (inventory's
+sku_changed) and what each buyer owes in the books in customer_receivables (accounting's
+voucher_posted)."""
 from __future__ import annotations
 
 import functools
@@ -17,22 +19,25 @@ from decimal import Decimal
 from pathlib import Path
 
 from prometheus_client import Counter
-from sqlalchemy import distinct, func, select, update
+from sqlalchemy import distinct, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from contracts import OrderPrioritised
 from hubkit import clock, rules
 from hubkit.db import Database, UnitOfWork, as_utc, once_per_transaction
 from hubkit.errors import Conflict, InvalidArgument, NotFound
-from hubkit.sql import cents_sum
+from hubkit.money import convert
+from hubkit.sql import cents_sum, dialect_insert, once_per_dialect
 from services.order import domain, holds
 from services.order.models import (
+    customer_receivables,
     customer_terms,
     order_lines,
     order_returns,
     orders,
     review_decisions,
     review_rule_sets,
+    sku_categories,
 )
 
 # The facts a rule may read, declared once (validation checks every condition against them).
@@ -40,15 +45,16 @@ FACTS = rules.Facts({
     "channel": "string", "shop": "string", "currency": "string",
     "amount": "number",              # the order's total, in its currency
     "line_count": "number", "skus": "strings",
-    "categories": "strings",         # empty: the order service does not know product categories
+    "categories": "strings",         # the lines' SKUs' categories, distinct, sorted (inventory's SKU master)
     "quantities": "numbers", "total_quantity": "number",
     "discount_ratio": "number",      # 1 - paid / list (unit price x quantity), 0 without a discount
-    "buyer_message": "boolean",      # the buyer left a message (a `message` in the buyer's data)
+    "buyer_message": "boolean",      # the buyer wrote to the seller (orders.buyer_message not blank)
     "province": "string", "city": "string",
     "address_complete": "boolean",   # recipient, phone, province, city and street all given
     "customer_tier": "string",       # from customer_terms ("" when none), e.g. vip
     "has_credit_limit": "boolean", "credit_limit": "number",
-    "exposure": "number",            # the customer's open orders' totals, this one included
+    "exposure": "number",            # books' currency: what the buyer owes in the books (receivable) plus
+                                     # their open orders not held (released, not shipped), this one included
     "customer_orders": "number",     # the customer's orders in the return window
     "customer_returns": "number",    # of those, how many had goods sent back
     "return_rate": "number",         # customer_returns / customer_orders (0 without orders)
@@ -193,13 +199,27 @@ def _split_key(key: str) -> tuple[str, str]:
     return channel, external_id
 
 
+def _in_books(total, rate) -> Decimal:
+    """An order's total in the books' currency: converted at the order's rate, to the cent."""
+    return Decimal(total).quantize(Decimal("0.01")) if rate is None else convert(total, rate)
+
+
+def counterparty(customer_key: str) -> str:
+    """The books' name of the buyer a customer key names (receivables.debtor for a buyer who owes)."""
+    return f"customer:{customer_key}"[:128]
+
+
 def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[str, dict]:
-    """The facts of each order, read set-based: its lines, its customer's terms, open orders and returns."""
+    """The facts of each order, read set-based: its lines and their SKUs' categories, its customer's
+    terms, what the customer owes and has released, and their orders and returns in the window."""
     ids = [o.id for o in candidates]
     lines: dict[str, list] = {}
     for line in s.execute(select(order_lines).where(order_lines.c.order_id.in_(ids))
                           .order_by(order_lines.c.order_id, order_lines.c.line_no)):
         lines.setdefault(line.order_id, []).append(line)
+    skus = sorted({l.sku for own in lines.values() for l in own})
+    category = dict(s.execute(select(sku_categories.c.sku, sku_categories.c.category)
+                              .where(sku_categories.c.sku.in_(skus))).all()) if skus else {}
     keys = sorted({o.customer_key for o in candidates if o.customer_key})
     terms, exposure, placed, returned = {}, {}, {}, {}
     if keys:
@@ -208,9 +228,7 @@ def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[
                 customer_terms.c.channel.in_(sorted({c for c, _ in pairs})),
                 customer_terms.c.external_id.in_(sorted({e for _, e in pairs})))):
             terms[f"{t.channel}:{t.external_id}"] = t
-        exposure = dict(s.execute(select(orders.c.customer_key, cents_sum(orders.c.total))
-                                  .where(orders.c.customer_key.in_(keys), orders.c.status.in_(domain.OPEN))
-                                  .group_by(orders.c.customer_key)).all())
+        exposure = _exposure(s, keys, ids)
         window = int(rule_set.doc.parameters.get("return_window_days", DEFAULT_WINDOW_DAYS))
         since = now - timedelta(days=window)
         placed = dict(s.execute(select(orders.c.customer_key, func.count())
@@ -226,20 +244,21 @@ def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[
         term = terms.get(key) if key else None
         listed = sum((l.unit_price * l.quantity for l in own), Decimal("0"))
         paid = sum((l.amount for l in own), Decimal("0"))
-        buyer, address = json.loads(o.buyer), json.loads(o.shipping_address)
+        address = json.loads(o.shipping_address)
         n_orders, n_returns = placed.get(key, 0), returned.get(key, 0)
         out[o.id] = {
             "channel": o.channel, "shop": o.shop, "currency": o.currency, "amount": o.total,
-            "line_count": len(own), "skus": [l.sku for l in own], "categories": [],
+            "line_count": len(own), "skus": [l.sku for l in own],
+            "categories": sorted({category[l.sku] for l in own if category.get(l.sku)}),
             "quantities": [l.quantity for l in own], "total_quantity": sum(l.quantity for l in own),
             "discount_ratio": (Decimal(1) - paid / listed).quantize(Decimal("0.0001")) if listed > 0 else Decimal(0),
-            "buyer_message": bool(buyer.get("message")),
+            "buyer_message": bool((o.buyer_message or "").strip()),
             "province": address.get("province", ""), "city": address.get("city", ""),
             "address_complete": all(address.get(k) for k in ("recipient", "phone", "province", "city", "street")),
             "customer_tier": term.tier if term else "",
             "has_credit_limit": bool(term is not None and term.credit_limit is not None),
             "credit_limit": term.credit_limit if term is not None and term.credit_limit is not None else Decimal(0),
-            "exposure": Decimal(exposure.get(key, 0)).scaleb(-2) if key else o.total,  # summed as cents
+            "exposure": exposure.get(key, Decimal("0.00")) if key else _in_books(o.total, o.exchange_rate),
             "customer_orders": n_orders, "customer_returns": n_returns,
             "return_rate": (Decimal(n_returns) / n_orders).quantize(Decimal("0.0001")) if n_orders else Decimal(0),
             "stock_covers": bool(own) and all(l.reservation == domain.RESERVED for l in own),
@@ -247,6 +266,29 @@ def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[
             "unit_prices": [l.unit_price for l in own], "max_unit_price": max((l.unit_price for l in own), default=0),
             "line_values": [l.amount for l in own], "max_line_value": max((l.amount for l in own), default=0),
         }
+    return out
+
+
+RELEASED_UNSHIPPED = (domain.RESERVED, domain.BACKORDERED)  # answered by inventory, not held, not shipped
+
+
+def _exposure(s, keys: list[str], reviewed: list[str]) -> dict[str, Decimal]:
+    """Per customer key, in the books' currency: what the buyer owes in the books (their receivable,
+    customer_receivables) plus the totals of their orders released and not yet shipped (reserved or
+    backordered, not held), and the orders under review, each converted at its own rate. Pending
+    (not yet reviewed), held, shipped (in the receivable once accounting posted the sale) and
+    cancelled orders are not counted."""
+    out = {key: Decimal("0.00") for key in keys}
+    names = {counterparty(k): k for k in keys}
+    for name, balance in s.execute(select(customer_receivables.c.counterparty, customer_receivables.c.balance)
+                                   .where(customer_receivables.c.counterparty.in_(sorted(names)))):
+        out[names[name]] += Decimal(balance).quantize(Decimal("0.01"))
+    open_orders = (select(orders.c.customer_key, orders.c.exchange_rate, cents_sum(orders.c.total))
+                   .where(orders.c.customer_key.in_(keys),
+                          or_(orders.c.status.in_(RELEASED_UNSHIPPED), orders.c.id.in_(reviewed)))
+                   .group_by(orders.c.customer_key, orders.c.exchange_rate))
+    for key, rate, total_cents in s.execute(open_orders):
+        out[key] += _in_books(Decimal(total_cents).scaleb(-2), rate)
     return out
 
 
@@ -373,3 +415,42 @@ def apply_customer_terms(uow: UnitOfWork, event) -> None:
                                                   customer_terms.c.external_id == event.external_id)
                      .values(**values)).rowcount:
         s.execute(customer_terms.insert().values(channel=event.channel, external_id=event.external_id, **values))
+
+
+# -- SKU categories and receivables ----------------------------------------------------------
+@once_per_dialect
+def _upsert_category(s):
+    insert = dialect_insert(s, sku_categories)
+    return insert.on_conflict_do_update(index_elements=[sku_categories.c.sku], set_={
+        "category": insert.excluded.category, "updated_at": insert.excluded.updated_at})
+
+
+def apply_sku_changes(uow: UnitOfWork, events) -> None:
+    """sku_changed from inventory (its SKU master owns the category): the projection review reads. The
+    inbox's sequence per SKU makes an older change arriving late change nothing."""
+    rows = {e.sku: dict(sku=e.sku, category=e.category, updated_at=clock.now()) for e in events}
+    if rows:
+        uow.session.execute(_upsert_category(uow.session), list(rows.values()))
+
+
+@once_per_dialect
+def _add_to_receivable(s):
+    insert = dialect_insert(s, customer_receivables)
+    return insert.on_conflict_do_update(index_elements=[customer_receivables.c.counterparty], set_={
+        "balance": customer_receivables.c.balance + insert.excluded.balance,
+        "updated_at": insert.excluded.updated_at})
+
+
+def apply_vouchers(uow: UnitOfWork, events, receivable_account: str) -> None:
+    """voucher_posted from accounting: each buyer's receivable (debits less credits of the receivable
+    account's lines naming a `customer:` counterparty, in the books' currency) added to what the
+    projection keeps. A sum: the vouchers' order does not matter; the inbox applies each once."""
+    moved: dict[str, Decimal] = {}
+    for event in events:
+        for line in event.lines:
+            if line.account == receivable_account and line.aux.startswith("customer:"):
+                moved[line.aux] = moved.get(line.aux, Decimal("0.00")) + Decimal(line.debit) - Decimal(line.credit)
+    rows = [dict(counterparty=name[:128], balance=amount, updated_at=clock.now())
+            for name, amount in sorted(moved.items()) if amount]
+    if rows:
+        uow.session.execute(_add_to_receivable(uow.session), rows)

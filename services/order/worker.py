@@ -1,12 +1,15 @@
 """The order worker (nameko): applies inventory's answers to order lines, cancels orders whose
-reservation expired, and applies the channels' order changes."""
+reservation expired, applies the channels' order changes, and keeps review's projections of other
+services' facts (customer terms, SKU categories, buyers' receivables)."""
 from contracts import (
     ChannelOrderChanged,
     CustomerTermsChanged,
     OrderMoved,
     ReservationExpired,
+    SkuChanged,
     StockReserved,
     StockShort,
+    VoucherPosted,
 )
 from hubkit.consumer import each, handle_event, handle_events
 from hubkit.nameko_deps import DatabaseProvider, SettingsProvider
@@ -50,3 +53,13 @@ class Worker:
     @handle_event(CustomerTermsChanged)
     def on_customer_terms_changed(self, uow, event, envelope):
         review.apply_customer_terms(uow, event)
+
+    # review's category facts by projection: inventory's SKU master owns the category
+    @handle_events(SkuChanged)
+    def on_sku_changed(self, uow, batch):
+        review.apply_sku_changes(uow, [event for event, _ in batch])
+
+    # review's exposure by projection: what each buyer owes is the books' (accounting's receivable)
+    @handle_events(VoucherPosted)
+    def on_voucher_posted(self, uow, batch):
+        review.apply_vouchers(uow, [event for event, _ in batch], self.settings.receivable_account)

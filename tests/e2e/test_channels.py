@@ -105,7 +105,7 @@ def _sim_orders(hub, platform) -> list[dict]:
 def _hub_orders(hub) -> dict:
     with hub.dbs["order"].reader() as s:
         rows = s.execute(select(orders_table.c.channel, orders_table.c.shop, orders_table.c.external_order_id,
-                                orders_table.c.status, orders_table.c.total)).all()
+                                orders_table.c.status, orders_table.c.total, orders_table.c.buyer_message)).all()
     counts = Counter((r.channel, r.external_order_id) for r in rows)
     assert max(counts.values(), default=1) == 1  # never twice
     return {(r.channel, r.external_order_id): r for r in rows}
@@ -153,6 +153,10 @@ def test_every_order_reaches_the_hub_exactly_once_despite_faults_and_a_kill(chan
                          if _hub_orders(hub)[k].status != "shipped"), 120, 1.0, "cancellations reflected")
     for key, (_state, paid) in expected.items():
         assert held[key].total == paid, (key, held[key].total, paid)  # the lines add up to what the buyer paid
+    # the buyers' messages (Taobao buyer_message, JD orderRemark) reach some orders of each platform, not all
+    for platform in ("taobao", "jd"):
+        messages = [held[k].buyer_message for k in expected if k[0] == platform]
+        assert 0 < sum(bool(m) for m in messages) < len(messages), (platform, Counter(messages))
     for platform in hub.sims:
         stats = httpx.get(f"{hub.sims[platform]}/__sim/stats").json()
         assert sum(v for k, v in stats.get("faults", stats.get("faults_fired", {})).items()

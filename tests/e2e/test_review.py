@@ -1,7 +1,8 @@
 """Review (审单) through the gateway: the default rule set approves a VIP's order, holds one over the
-customer's credit limit for finance, holds a buyer whose returns exceed 5% of their orders for finance
-and flags a line worth more than 10,000 for a double check; a bad rule set is refused with the rule,
-field and position at fault; rule sets are versioned and rolled back; and a draft replayed over 1,000
+customer's credit limit (set before their first order) for finance, holds a buyer whose returns exceed
+5% of their orders for finance and flags a line worth more than 10,000 for a double check (its facts
+carry the buyer's message and the SKU's category); a bad rule set is refused with the rule, field and
+position at fault; rule sets are versioned and rolled back; and a draft replayed over 1,000
 past orders reports exactly the orders it would decide otherwise, changing nothing."""
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from services.order.models import customer_terms, review_decisions
+from services.order.models import customer_terms, review_decisions, sku_categories
 from tests.e2e.helpers import order_body, row_counts, stock_sku, unique, wait_settled
 from tests.support.hub import wait_for
 
@@ -23,10 +24,12 @@ def _decision(client, order_id) -> dict:
     return decision
 
 
-def _order(client, sku, price, quantity=1, buyer=None) -> str:
+def _order(client, sku, price, quantity=1, buyer=None, message="") -> str:
     body = order_body(sku, unique("RV"), quantity=quantity, price=price)
     if buyer:
         body["buyer"]["external_id"] = buyer
+    if message:
+        body["buyer_message"] = message
     placed = client.post("/orders", json=body)
     assert placed.status_code == 201, placed.text
     return placed.json()["id"]
@@ -55,16 +58,34 @@ def _terms(hub, client, sku, buyer, tier, credit_limit) -> str:
     return first
 
 
+def _projected(hub, what: str, query, expected) -> None:
+    def seen():
+        with hub.dbs["order"].reader() as s:
+            return s.execute(query).scalar()
+    wait_for(lambda: seen() == expected, 60, 0.3, f"{what} in the order service")
+
+
 def test_default_rules_approve_a_vip_hold_over_the_credit_limit_and_flag_a_big_line(pg_hub):
     sku, warehouse = unique("RVS"), unique("WRV")[:12]
     vip, careful = unique("vip"), unique("cred")
     with pg_hub.client("admin") as admin:
         stock_sku(admin, sku, warehouse=warehouse, quantity=100, cost="10.00")
         _terms(pg_hub, admin, sku, vip, "vip", "50000.00")
-        _terms(pg_hub, admin, sku, careful, "standard", "1000.00")  # its first order: 100.00, open
+        # a business customer's limit set before their first order (the buyer not seen yet)
+        before = admin.put("/customers/terms", json={"channel": "taobao", "external_id": careful,
+                                                     "tier": "standard", "credit_limit": "1000.00"})
+        assert before.status_code == 200, before.text
+        assert (before.json()["order_count"], before.json()["credit_limit"]) == (0, "1000.00")
+        _projected(pg_hub, f"{careful}'s terms", select(customer_terms.c.credit_limit).where(
+            customer_terms.c.channel == "taobao", customer_terms.c.external_id == careful), 1000)
+        assert admin.post("/skus", json={"code": sku, "name": f"Test {sku}", "category": "tea"}).status_code in (200, 201)
+        _projected(pg_hub, f"{sku}'s category", select(sku_categories.c.category).where(sku_categories.c.sku == sku),
+                   "tea")
+        wait_settled(admin, [_order(admin, sku, "100.00", buyer=careful)])  # released, not shipped: 100.00 owed
         approved = _order(admin, sku, "100.00", buyer=vip)
         held = _order(admin, sku, "1500.00", buyer=careful)
-        big = _order(admin, sku, "6000.00", quantity=2)  # one line worth 12,000; no terms: no limit
+        # one line worth 12,000; no terms: no limit
+        big = _order(admin, sku, "6000.00", quantity=2, message="请尽快发货")
         first, second, third = (_decision(admin, o) for o in (approved, held, big))
         orders = {o["id"]: o for o in wait_settled(admin, [approved, held, big])}
         ship_held = admin.post(f"/orders/{held}/shipment", json={"carrier": "SF", "tracking_number": "SF-RV-1"})
@@ -91,6 +112,8 @@ def test_default_rules_approve_a_vip_hold_over_the_credit_limit_and_flag_a_big_l
     assert (third["outcome"], third["rule"]) == ("approve", None)  # no rule decided: `otherwise`
     assert {"rule": "high-value-line", "kind": "double_check"} in third["actions"]
     assert third["facts"]["max_line_value"] == "12000.00" and third["facts"]["line_values"] == ["12000.00"]
+    assert (third["facts"]["buyer_message"], third["facts"]["categories"]) == (True, ["tea"])
+    assert (second["facts"]["buyer_message"], orders[big]["buyer_message"]) == (False, "请尽快发货")
     assert (orders[big]["status"], orders[big]["priority"], orders[big]["double_check"]) == ("reserved", 0, True)
 
 

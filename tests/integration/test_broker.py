@@ -22,6 +22,7 @@ from hubkit import broker, clock, outbox, topology
 from hubkit.db import Database
 from hubkit.envelope import Envelope
 from services.accounting.models import metadata as accounting_metadata
+from services.inventory.models import metadata as inventory_metadata
 from tests.support import infra
 from tests.support.hub import wait_for
 
@@ -65,7 +66,7 @@ def test_migrate_without_shops_or_ledgers_declares_no_connector_queues(bare_hub)
     assert not {q for q in queues if q.startswith(("ledger.", "shops_"))}
     expected = {name for sub in components.subscriptions() if sub.service in components.SERVICES
                 for name in (sub.queue, sub.retry_queue, sub.dead_letter_queue)}
-    assert queues == expected and len(queues) == 96
+    assert queues == expected and len(queues) == 102
 
 
 def test_migrate_gives_each_component_a_user_of_its_own(bare_hub):
@@ -154,15 +155,15 @@ def test_a_removed_vhost_takes_its_component_users_along(session_name):
 
 # -- the relay -------------------------------------------------------------------------------
 @contextmanager
-def _relay(settings, db_url: str, tmp_path, **env):
-    """`hub relay accounting` as the hub starts it (with accounting's own broker user) on the
-    outbox at `db_url`, with these settings besides; yields its metrics port."""
+def _relay(settings, db_url: str, tmp_path, service: str = "accounting", **env):
+    """`hub relay <service>` (accounting by default) as the hub starts it (with the service's own broker
+    user) on the outbox at `db_url`, with these settings besides; yields its metrics port."""
     port = free_port()
-    own_uri = {a.name: u for a, u in components.broker_accounts(settings).items()}["accounting"]
-    env = {**os.environ, "HUB_VAR_DIR": str(tmp_path), "HUB_AMQP_URI": own_uri, "HUB_ACCOUNTING_DB_URL": db_url,
-           "HUB_METRICS_PORT": str(port), **env}
+    own_uri = {a.name: u for a, u in components.broker_accounts(settings).items()}[service]
+    env = {**os.environ, "HUB_VAR_DIR": str(tmp_path), "HUB_AMQP_URI": own_uri,
+           f"HUB_{service.upper()}_DB_URL": db_url, "HUB_METRICS_PORT": str(port), **env}
     log = open(tmp_path / "relay.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "relay", "accounting"], env=env, stdout=log,
+    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "relay", service], env=env, stdout=log,
                             stderr=subprocess.STDOUT, cwd=components.PROJECT_ROOT, start_new_session=True)
     log.close()
     try:
@@ -219,13 +220,24 @@ def _row(db, event_id: str):
                          .where(outbox.c.event_id == event_id)).one()
 
 
-def test_a_relay_counts_an_event_no_configured_consumer_subscribes_to_as_delivered(accounting_relay):
-    db, metrics_url = accounting_relay
-    event_id = _outbox_voucher(db, "v-1")  # voucher_posted: only a ledger connector subscribes, none runs
-    wait_for(lambda: _row(db, event_id).published_at is not None, 30, 0.2, "the voucher marked published")
-    assert _row(db, event_id).attempts == 0
-    assert 'hub_outbox_unconsumed_total{event="voucher_posted",service="accounting"} 1.0' in \
-        httpx.get(metrics_url, timeout=5).text
+def test_a_relay_counts_an_event_no_configured_consumer_subscribes_to_as_delivered(bare_hub, tmp_path):
+    settings, _ = bare_hub
+    db_url = f"sqlite:///{tmp_path / 'inventory.db'}"
+    components.migrate("inventory", db_url)
+    db = Database(db_url, inventory_metadata)
+    envelope = Envelope(type="stock_changed", source="inventory", aggregate_id="TEA", sequence=1,
+                        payload={"sku": "TEA"}, correlation_id="", actor="test")
+    with db.session() as s:  # stock_changed: only the shop connectors subscribe, none runs
+        s.execute(insert(db.metadata.tables["outbox"]).values(
+            event_id=envelope.event_id, event_type=envelope.type, body=envelope.to_json(), created_at=clock.now()))
+    try:
+        with _relay(settings, db_url, tmp_path, service="inventory", HUB_RELAY_LEASE_SECONDS="2") as port:
+            wait_for(lambda: _row(db, envelope.event_id).published_at is not None, 30, 0.2, "the event marked published")
+            assert _row(db, envelope.event_id).attempts == 0
+            assert 'hub_outbox_unconsumed_total{event="stock_changed",service="inventory"} 1.0' in \
+                httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    finally:
+        db.dispose()
 
 
 def test_a_relay_publishes_again_later_what_a_full_queue_refused(bare_hub, accounting_relay):
@@ -345,9 +357,9 @@ def test_a_hub_with_shops_and_ledgers_declares_their_queues_and_users(session_na
     try:
         line = _migrate(env)
         queues = _queues(vhost)
-        assert len(queues) == 3 * len(components.subscriptions()) == 111
+        assert len(queues) == 3 * len(components.subscriptions()) == 117
         assert {"ledger.voucher_posted", "shops_jd.stock_changed", "shops_taobao.order_shipped"} <= queues
-        assert "37 subscriptions (111 queues) declared; 8 component users set up through rabbitmqctl" in line
+        assert "39 subscriptions (117 queues) declared; 8 component users set up through rabbitmqctl" in line
         accounts = {a.name: a for a in components.broker_accounts(components.settings(env))}
         assert accounts["shops_jd"].publishes == ("channel_order_changed",) and accounts["shops_jd"].consumes
         assert accounts["ledger"].publishes == () and accounts["ledger"].consumes

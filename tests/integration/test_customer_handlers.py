@@ -256,6 +256,21 @@ def test_grpc_get_and_find(db, stub):
     assert fields and fields[0]["field"]
 
 
+def test_grpc_sets_a_buyers_terms_before_their_first_order_and_refuses_bad_ones(db, stub):
+    buyer_id = _uid()
+    c = stub.SetBuyerTerms(pb.SetBuyerTermsRequest(channel="storefront", external_id=buyer_id, tier="vip",
+                                                   credit_limit="8000.00")).customer
+    assert (c.channel, c.external_id, c.order_count, c.tier, c.credit_limit, c.first_order_at) == (
+        "storefront", buyer_id, 0, "vip", "8000.00", "")
+    for bad in (dict(channel="", external_id=buyer_id, tier="vip"),
+                dict(channel="storefront", external_id=buyer_id, tier="vip", credit_limit="lots")):
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.SetBuyerTerms(pb.SetBuyerTermsRequest(**bad))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert stub.FindCustomers(pb.FindCustomersRequest(channel="storefront", external_id=buyer_id)).customers[0] \
+        .credit_limit == "8000.00"
+
+
 def test_terms_are_set_and_announced_once_each_change(db):
     from hubkit.db import UnitOfWork
 
@@ -282,3 +297,40 @@ def test_terms_are_set_and_announced_once_each_change(db):
     assert {f["field"] for f in refused.value.fields} == {"tier", "credit_limit"}
     with pytest.raises(NotFound), UnitOfWork(db, "customer", "finance-1", "c") as uow:
         handlers.set_terms(uow, "nobody", "vip", None)
+
+
+def test_a_buyers_terms_are_set_before_their_first_order_which_finds_them(db):
+    """A business customer's limit exists before their first order: the buyer becomes a customer without
+    orders, announced for the order service's projection; their first order is counted on that customer
+    and sets its currency."""
+    from contracts import CustomerTermsChanged
+    from hubkit.db import UnitOfWork
+
+    outbox = metadata.tables["outbox"]
+    buyer_id = _uid()
+    with UnitOfWork(db, "customer", "finance-1", "c") as uow:
+        before = handlers.set_buyer_terms(uow, "storefront", buyer_id, "b2b", Decimal("20000.00"))
+    assert (before["order_count"], before["orders"], before["tier"], before["credit_limit"]) == (
+        0, [], "b2b", Decimal("20000.00"))
+    with db.reader() as s:
+        bodies = [json.loads(b) for b in s.execute(select(outbox.c.body).where(
+            outbox.c.event_type == "customer_terms_changed")).scalars()]
+    [body] = [b for b in bodies if b["payload"]["customer_id"] == before["id"]]
+    announced = CustomerTermsChanged.model_validate(body["payload"])  # what the order service applies
+    assert (announced.channel, announced.external_id, announced.credit_limit) == (
+        "storefront", buyer_id, Decimal("20000.00"))
+    apply_placed(db, placed(_uid(), {"external_id": buyer_id, "name": "Acme Ltd"}, total="120.50",
+                            channel="storefront", currency="USD"))
+    after = only_customer(db, channel="storefront", external_id=buyer_id)
+    assert (after["id"], after["order_count"], after["currency"], after["lifetime_value"], after["tier"]) == (
+        before["id"], 1, "USD", Decimal("120.50"), "b2b")
+    with UnitOfWork(db, "customer", "finance-1", "c") as uow:  # the same buyer again: the same customer
+        again = handlers.set_buyer_terms(uow, "storefront", buyer_id, "b2b", Decimal("30000.00"))
+    assert (again["id"], again["order_count"], again["credit_limit"]) == (before["id"], 1, Decimal("30000.00"))
+    customers_before = count(db, customers)
+    with pytest.raises(InvalidArgument) as refused, UnitOfWork(db, "customer", "finance-1", "c") as uow:
+        handlers.set_buyer_terms(uow, "bad channel!", "", "vip", None)
+    assert {f["field"] for f in refused.value.fields} == {"channel", "external_id"}
+    with pytest.raises(InvalidArgument), UnitOfWork(db, "customer", "finance-1", "c") as uow:
+        handlers.set_buyer_terms(uow, "storefront", _uid(), "vip", Decimal("-5"))  # bad terms: no customer made
+    assert count(db, customers) == customers_before

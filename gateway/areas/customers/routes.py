@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 
 from gateway.areas.customers.presenters import customer_json
-from gateway.areas.customers.schemas import Customer, Customers, TermsIn
+from gateway.areas.customers.schemas import BuyerTermsIn, Customer, Customers, TermsIn
 from gateway.common.access import CUSTOMERS, FINANCE, allowed, clients
 from gateway.errors import Problem
 from hubapi.customer.v1 import customer_service_pb2 as cus
@@ -36,4 +36,15 @@ def set_terms(customer_id: str, body: TermsIn, request: Request, md=allowed(FINA
     order service has applied them (customer_terms_changed)."""
     reply = clients(request).customer.SetCustomerTerms(cus.SetCustomerTermsRequest(
         id=customer_id, tier=body.tier, credit_limit=body.credit_limit or ""), metadata=md)
+    return customer_json(reply.customer, with_orders=True)
+
+
+@router.put("/customers/terms", response_model=Customer)
+def set_buyer_terms(body: BuyerTermsIn, request: Request, md=allowed(FINANCE)):
+    """The terms of a channel's buyer (`channel`, `external_id`), before or after their first order: a
+    buyer not seen yet becomes a customer without orders, so a business customer's credit limit is in
+    force when their first order is reviewed."""
+    reply = clients(request).customer.SetBuyerTerms(cus.SetBuyerTermsRequest(
+        channel=body.channel, external_id=body.external_id, tier=body.tier, credit_limit=body.credit_limit or ""),
+        metadata=md)
     return customer_json(reply.customer, with_orders=True)

@@ -43,3 +43,8 @@ class Customers(Reply):
 class TermsIn(Strict):
     tier: StrictStr = Field(pattern=CODE, max_length=32, description="e.g. vip, standard")
     credit_limit: StrictStr | None = Field(None, pattern=AMOUNT, description="null: no limit")
+
+
+class BuyerTermsIn(TermsIn):
+    channel: StrictStr = Field(..., pattern=CODE, max_length=32, examples=["storefront"])
+    external_id: StrictStr = Field(..., min_length=1, max_length=128, description="the channel's buyer id")

@@ -72,7 +72,7 @@ def _place_request(request: Request, body: OrderIn, md, known: set[str] | None =
     rate = rate_for(request, body.currency, md)
     return ordpb.PlaceOrderRequest(
         channel=body.channel, shop=body.shop, external_order_id=body.external_order_id, exchange_rate=rate,
-        priority=body.priority, ship_by=body.ship_by,
+        priority=body.priority, ship_by=body.ship_by, buyer_message=body.buyer_message,
         buyer=ordpb.Buyer(**body.buyer.model_dump()),
         shipping_address=ordpb.Address(**body.shipping_address.model_dump()),
         lines=[ordpb.OrderLineInput(sku=l.sku, quantity=l.quantity,

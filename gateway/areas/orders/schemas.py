@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import Field, StrictInt, StrictStr, field_validator, model_validator
 
 from gateway.common.schemas import (
+    BUYER_MESSAGE,
     CODE,
     SHIP_BY,
     AddressIn,
@@ -32,6 +33,7 @@ class OrderIn(Strict):
     priority: StrictInt = Field(0, ge=0, le=1000, description="who gets scarce stock first: higher first "
                                                               "(then the earlier ship_by, then the older order)")
     ship_by: StrictStr = Field("", max_length=40, description=SHIP_BY)
+    buyer_message: StrictStr = Field("", max_length=500, description=BUYER_MESSAGE)
 
     _ship_by = field_validator("ship_by")(check_moment)
 

@@ -41,7 +41,7 @@ async def storefront_order(storefront: str, request: Request, x_hub_timestamp: s
         return clients(request).order.ApplyChannelOrder(ordpb.ApplyChannelOrderRequest(
             version=order.version, status=order.status, order=ordpb.PlaceOrderRequest(
                 channel="storefront", shop=storefront, external_order_id=order.external_order_id, exchange_rate=rate,
-                ship_by=order.ship_by,
+                ship_by=order.ship_by, buyer_message=order.buyer_message,
                 buyer=ordpb.Buyer(**order.buyer.model_dump()),
                 shipping_address=ordpb.Address(**order.shipping_address.model_dump()),
                 lines=[ordpb.OrderLineInput(sku=l.sku, quantity=l.quantity,

@@ -5,6 +5,7 @@ from pydantic import Field, StrictInt, StrictStr, field_validator
 
 from gateway.common.schemas import (
     AMOUNT,
+    BUYER_MESSAGE,
     CODE,
     INT64_MAX,
     SHIP_BY,
@@ -31,6 +32,7 @@ class StorefrontOrderIn(Strict):
     shipping_address: AddressIn
     lines: list[StorefrontLineIn] = Field(..., min_length=1, max_length=500)
     ship_by: StrictStr = Field("", max_length=40, description=SHIP_BY)
+    buyer_message: StrictStr = Field("", max_length=500, description=BUYER_MESSAGE)
 
     _ship_by = field_validator("ship_by")(check_moment)
 

@@ -88,7 +88,7 @@ def test_a_buyer_whose_returns_exceed_the_rate_is_held_for_finance(db):
 
 def test_the_projected_terms_set_the_tier_and_credit_limit_the_rules_read(db):
     buyer = uuid.uuid4().hex[:12]
-    with uow(db) as u:
+    with uow(db) as u:  # the terms are in force before the buyer's first order
         review.apply_customer_terms(u, terms(buyer, Decimal("30.00")))
     small, large = place(db, buyer, "9.90"), place(db, buyer, "20.00")
     with uow(db) as u:
@@ -96,8 +96,10 @@ def test_the_projected_terms_set_the_tier_and_credit_limit_the_rules_read(db):
     with uow(db) as u:
         handlers.apply_stock_answer(u, answer(large))
     [a], [b] = decisions(db, small), decisions(db, large)
-    # the first: exposure 19.80 + 40.00 of the open second = 59.80 > 30.00 as well: both held
-    assert (a["outcome"], a["rule"]) == ("hold", "credit-limit")
+    # the first: 19.80 (the second, not yet reviewed, is not released: not counted) is within 30.00;
+    # the second: 40.00 + the first, released and not shipped, = 59.80 > 30.00
+    assert (a["outcome"], a["rule"], json.loads(a["facts"])["exposure"]) == ("approve", "vip-auto-approve", "19.80")
+    assert (b["outcome"], b["rule"], json.loads(b["facts"])["exposure"]) == ("hold", "credit-limit", "59.80")
     assert json.loads(a["facts"])["customer_tier"] == "vip"
     with uow(db) as u:
         review.apply_customer_terms(u, terms(buyer, None))  # no limit any more
@@ -105,7 +107,8 @@ def test_the_projected_terms_set_the_tier_and_credit_limit_the_rules_read(db):
     with uow(db) as u:
         handlers.apply_stock_answer(u, answer(third))
     [c] = decisions(db, third)
-    assert (b["rule"], c["outcome"], c["rule"]) == ("credit-limit", "approve", "vip-auto-approve")
+    # the held second is not counted: 19.80 + 2.00
+    assert (c["outcome"], c["rule"], json.loads(c["facts"])["exposure"]) == ("approve", "vip-auto-approve", "21.80")
     assert handlers.get_order(db, third)["priority"] == 10
 
 

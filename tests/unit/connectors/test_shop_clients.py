@@ -279,3 +279,34 @@ def test_jd_lines_with_the_same_sku_get_their_own_line_ids_and_share_the_sku_cou
                                           "200034": [{"sku": "CUP", "quantity": 1}]})
     assert payload["platform_line_ids"] == ids
     assert jd().normalize(JD_SHOP, order).lines == normalized.lines  # the same ids on every read
+
+
+def test_the_buyers_message_of_a_taobao_trade_or_a_jd_order_travels_to_the_hub_and_only_when_there_is_one():
+    mapped = {"A": [{"sku": "A", "quantity": 1}]}
+    trade = tb_trade([{"oid": 1, "outer_sku_id": "A", "num": 1, "price": "10.00", "payment": "10.00"}], "10.00")
+    silent = core.hub_order(taobao({}).normalize(TB_SHOP, trade), mapped)
+    noted = core.hub_order(taobao({}).normalize(TB_SHOP, {**trade, "buyer_message": " 请尽快发货 ",
+                                                          "has_buyer_message": True}), mapped)
+    assert "buyer_message" not in silent and noted["buyer_message"] == "请尽快发货"
+    order = jd_order([{"skuId": "A", "jdPrice": "10.00", "itemTotal": "1"}], "10.00")
+    assert core.hub_order(jd().normalize(JD_SHOP, {**order, "orderRemark": "不要放快递柜"}), mapped)[
+        "buyer_message"] == "不要放快递柜"
+    assert "buyer_message" not in core.hub_order(jd().normalize(JD_SHOP, {**order, "orderRemark": ""}), mapped)
+
+
+def test_the_taobao_client_asks_for_the_buyers_message():
+    from connectors.shops.taobao import FIELDS
+    assert "buyer_message" in FIELDS.split(",")
+
+
+def test_the_taobao_simulator_gives_some_trades_a_buyers_message():
+    from fastapi.testclient import TestClient
+
+    from simulators.taobao.app import create_app
+    from tests.unit.simulators import Clock
+
+    with TestClient(create_app(clock=Clock())) as sim:
+        trades = sim.post("/__sim/orders/generate", json={"shop": "tb-main", "count": 20, "seed": 3}).json()["orders"]
+    noted = [t for t in trades if t.get("has_buyer_message")]
+    assert 0 < len(noted) < len(trades) and all(t["buyer_message"] for t in noted)
+    assert not any("buyer_message" in t for t in trades if not t.get("has_buyer_message"))

@@ -21,6 +21,7 @@ PAYLOADS = {
     "customer_terms_changed": {
         "customer_id": "c-1", "channel": "taobao", "external_id": "tb-buyer-1", "tier": "vip",
         "credit_limit": "50000.00", "changed_at": AT},
+    "sku_changed": {"sku": "TEA-1", "category": "tea", "changed_at": AT},
     "order_placed": {
         "order_id": "9f1c0d6e3b2a4c5d8e7f6a5b4c3d2e1f", "channel": "taobao", "shop": "tea-house",
         "external_order_id": "TB-1001", "currency": "CNY", "total": "355.90", "placed_at": AT, "buyer": BUYER,

@@ -175,6 +175,7 @@ BODIES = {
     "POST /review/replay": {"document": {"name": "x"}, "since": "2026-01-01T00:00:00+08:00",
                             "until": "2026-02-01T00:00:00+08:00"},
     "PUT /customers/{customer_id}/terms": {"tier": "vip", "credit_limit": "5000.00"},
+    "PUT /customers/terms": {"channel": "storefront", "external_id": "B-1", "tier": "vip", "credit_limit": "5000.00"},
 }
 QUERIES = {"GET /customers": {"phone": "13800000000"}, "GET /stock/reports/slow-movers": {"days": 30},
            "GET /stock/reports/turnover": {"date_from": "2024-01-01", "date_to": "2024-01-31"}}

@@ -109,3 +109,17 @@ def test_another_shop_buyer_or_address_field_is_another_merge_key(change):
 def test_an_order_without_a_buyer_id_is_never_merged():
     assert domain.merge_key("web", "s1", None, _ADDRESS) is None
     assert domain.merge_key("web", "s1", "web:B1", {}) is not None  # no address fields: all empty, still a key
+
+
+def test_a_buyer_message_of_at_most_500_characters_is_taken_and_a_channels_message_is_carried():
+    from contracts import ChannelOrderChanged
+
+    domain.validate(_cmd(buyer_message="x" * 500))
+    with pytest.raises(InvalidArgument) as caught:
+        domain.validate(_cmd(buyer_message="x" * 501))
+    assert [f["field"] for f in caught.value.fields] == ["buyer_message"]
+    event = ChannelOrderChanged(channel="taobao", shop="s1", external_order_id="E1", version=1, status="paid",
+                                lines=[{"sku": "SKU-1", "quantity": 1, "unit_price": "1.00"}])
+    assert domain.channel_order(event).order.buyer_message == ""
+    noted = event.model_copy(update={"buyer_message": "请尽快发货"})
+    assert domain.channel_order(noted).order.buyer_message == "请尽快发货"

@@ -1,0 +1,180 @@
+"""Review's facts on PostgreSQL and SQLite (services.order.review, issue 13): the SKUs' categories from
+inventory's sku_changed, the buyer's message carried onto the order, exposure as what the buyer owes in
+the books (voucher_posted) plus their released unshipped orders in the books' currency, and terms that
+are in force before the buyer's first order."""
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from contracts import ChannelOrderChanged, CustomerTermsChanged, SkuChanged, VoucherPosted
+from hubkit import clock
+from hubkit.db import UnitOfWork
+from hubkit.envelope import Envelope
+from services.order import domain, handlers, holds, review
+
+pytestmark = pytest.mark.integration
+
+
+def uow(db, actor="ops"):
+    return UnitOfWork(db, "order", actor, "test")
+
+
+def place(db, buyer: str = "", lines=(("TEA", 2, "9.90"),), currency="CNY", rate=None, message="",
+          channel="web") -> str:
+    cmd = domain.PlaceOrder(channel=channel, shop="s1", external_order_id=uuid.uuid4().hex[:20],
+                            buyer={"external_id": buyer} if buyer else {}, currency=currency, exchange_rate=rate,
+                            buyer_message=message,
+                            lines=[domain.LineInput(sku=sku, quantity=q, unit_price=Decimal(p)) for sku, q, p in lines])
+    with uow(db) as u:
+        order_id, _ = handlers.place_order(u, cmd)
+    return order_id
+
+
+def answer(db, order_id: str, lines: int = 1) -> None:
+    envelope = Envelope(type="stock_reserved", source="inventory", aggregate_id=order_id, sequence=1,
+                        correlation_id="c", actor="inventory",
+                        payload={"order_id": order_id, "lines": [{"line_no": n, "status": domain.RESERVED,
+                                                                  "warehouse": "W1"} for n in range(1, lines + 1)]})
+    with uow(db) as u:
+        handlers.apply_stock_answer(u, envelope)
+
+
+def facts(db, order_id: str) -> dict:
+    return json.loads(review.decisions(db, order_id)[-1]["facts"])
+
+
+def sku_changed(sku: str, category: str) -> SkuChanged:
+    return SkuChanged(sku=sku, category=category, changed_at=clock.now())
+
+
+def voucher(*lines: tuple[str, str, str, str]) -> VoucherPosted:
+    """A posted voucher whose lines are (account, aux, debit, credit)."""
+    return VoucherPosted(
+        id=uuid.uuid4().hex, number="记-2026-12-0001", voucher_type="记", period="2026-12", kind="sale",
+        source_type="order", source_id=uuid.uuid4().hex, posted_by="accounting", export_status="pending",
+        reverses=None, business_date="2026-12-06", posted_at=clock.now(), total="0.00",
+        lines=[{"line_no": n, "account": account, "summary": "s", "debit": debit, "credit": credit, "aux": aux,
+                "cost_centre": ""} for n, (account, aux, debit, credit) in enumerate(lines, start=1)])
+
+
+def test_categories_are_the_lines_skus_categories_from_inventorys_sku_master(db):
+    tea, cup, plain = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("TEA", "CUP", "PLAIN"))
+    with uow(db) as u:
+        review.apply_sku_changes(u, [sku_changed(tea, "tea"), sku_changed(cup, "ware"), sku_changed(plain, "")])
+    with uow(db) as u:  # a later change of the category wins; the batch's last change of a SKU too
+        review.apply_sku_changes(u, [sku_changed(cup, "porcelain"), sku_changed(tea, "gift"), sku_changed(tea, "tea")])
+    unknown = f"NEW-{uuid.uuid4().hex[:8]}"  # never announced: no category
+    order = place(db, lines=((cup, 1, "5.00"), (tea, 2, "9.90"), (plain, 1, "1.00"), (unknown, 1, "1.00"),
+                             (tea, 1, "9.90")))
+    answer(db, order, lines=5)
+    assert facts(db, order)["categories"] == ["porcelain", "tea"]
+
+
+def test_a_rule_on_categories_holds_the_orders_with_that_category(db):
+    tea, cup = f"TEA-{uuid.uuid4().hex[:8]}", f"CUP-{uuid.uuid4().hex[:8]}"
+    with uow(db) as u:
+        review.apply_sku_changes(u, [sku_changed(tea, "tea"), sku_changed(cup, "fragile")])
+        review.apply_rule_set(u, {"name": "fragile", "otherwise": "approve", "rules": [
+            {"id": "fragile", "when": '"fragile" in categories', "actions": [{"kind": "hold", "reason": "needs_review"}]},
+            {"id": "message", "when": "buyer_message", "actions": [{"kind": "hold", "reason": "manual"}]}]})
+    try:
+        with_cup, without = place(db, lines=((tea, 1, "9.90"), (cup, 1, "5.00"))), place(db, lines=((tea, 1, "9.90"),))
+        answer(db, with_cup, lines=2)
+        answer(db, without)
+        assert handlers.get_order(db, with_cup)["status"] == domain.HELD
+        assert [h["reason"] for h in handlers.get_order(db, with_cup)["holds"]] == ["needs_review"]
+        assert handlers.get_order(db, without)["status"] == domain.RESERVED
+        # the buyer's message is a fact a rule reads
+        noted = place(db, lines=((tea, 1, "9.90"),), message="请尽快发货")
+        answer(db, noted)
+        assert [h["reason"] for h in handlers.get_order(db, noted)["holds"]] == ["manual"]
+    finally:
+        with uow(db) as u:  # the shipped default again, for the module's other tests
+            review.apply_rule_set(u, review.default_rule_set().as_json())
+
+
+def test_the_buyers_message_is_kept_on_the_order_and_is_the_buyer_message_fact(db):
+    noted, blank, silent = place(db, message="不要放快递柜"), place(db, message="  "), place(db)
+    for order in (noted, blank, silent):
+        answer(db, order)
+    assert [facts(db, o)["buyer_message"] for o in (noted, blank, silent)] == [True, False, False]
+    assert handlers.get_order(db, noted)["buyer_message"] == "不要放快递柜"
+
+
+def test_a_channels_buyer_message_reaches_the_order(db):
+    event = ChannelOrderChanged(channel="jd", shop="jd-1", external_order_id=uuid.uuid4().hex[:20], version=1,
+                                status="paid", buyer={"external_id": "pin-1"}, buyer_message="送礼用，不要放价签",
+                                lines=[{"sku": "TEA", "quantity": 1, "unit_price": "9.90"}])
+    with uow(db) as u:
+        order_id, outcome = handlers.apply_channel_order(u, domain.channel_order(event))
+    assert outcome == "created" and handlers.get_order(db, order_id)["buyer_message"] == "送礼用，不要放价签"
+    without = event.model_copy(update={"external_order_id": uuid.uuid4().hex[:20], "buyer_message": None})
+    with uow(db) as u:
+        other, _ = handlers.apply_channel_order(u, domain.channel_order(without))
+    assert handlers.get_order(db, other)["buyer_message"] == ""
+
+
+def test_a_message_too_long_is_refused_and_places_nothing(db):
+    from hubkit.errors import InvalidArgument
+    with pytest.raises(InvalidArgument) as refused:
+        place(db, message="x" * 501)
+    assert [f["field"] for f in refused.value.fields] == ["buyer_message"]
+
+
+def test_exposure_is_the_books_receivable_plus_released_unshipped_orders_in_the_books_currency(db):
+    buyer = uuid.uuid4().hex[:12]
+    owes = f"customer:web:{buyer}"
+    with uow(db) as u:  # a sale of 100.00, 30.00 paid: 70.00 owed; other accounts and counterparties ignored
+        review.apply_vouchers(u, [voucher(("1122", owes, "100.00", "0.00"), ("6001", "", "0.00", "88.50"),
+                                          ("22210105", "", "0.00", "11.50"))], "1122")
+    with uow(db) as u:
+        review.apply_vouchers(u, [voucher(("1002", "", "30.00", "0.00"), ("1122", owes, "0.00", "30.00")),
+                                  voucher(("1122", "platform:taobao/s1", "500.00", "0.00")),
+                                  voucher(("2203", owes, "0.00", "1000.00"))], "1122")
+    pending = place(db, buyer, lines=(("TEA", 1, "1000.00"),))  # not answered yet: not released, not counted
+    held = place(db, buyer, lines=(("TEA", 1, "2000.00"),))
+    with uow(db) as u:
+        holds.place(u, held, "manual", by="ops", note="wait")
+    answer(db, held)  # held before review: not counted, and not reviewed
+    dollars = place(db, buyer, lines=(("TEA", 2, "5.00"),), currency="USD", rate=Decimal("7.1234"))
+    answer(db, dollars)  # released: 10.00 USD = 71.23 in the books
+    assert facts(db, dollars)["exposure"] == "141.23"  # 70.00 + 71.23
+    shipped = place(db, buyer, lines=(("TEA", 1, "50.00"),))
+    answer(db, shipped)
+    assert facts(db, shipped)["exposure"] == "191.23"
+    with uow(db) as u:  # shipped: the books' voucher says it is owed, the order no longer counts
+        handlers.ship_order(u, shipped, "SF", "SF" + uuid.uuid4().hex[:10])
+    latest = place(db, buyer, lines=(("TEA", 1, "1.00"),))
+    answer(db, latest)
+    assert facts(db, latest)["exposure"] == "142.23"  # 70.00 + 71.23 + 1.00 (the sale's voucher not posted yet)
+    assert pending and handlers.get_order(db, pending)["status"] == domain.PENDING
+
+
+def test_exposure_without_a_buyer_id_is_the_order_itself_in_the_books_currency(db):
+    order = place(db, lines=(("TEA", 3, "10.00"),), currency="EUR", rate=Decimal("7.8"))
+    answer(db, order)
+    assert facts(db, order)["exposure"] == "234.00"
+
+
+def test_the_credit_limit_counts_what_the_buyer_owes_in_the_books(db):
+    buyer = uuid.uuid4().hex[:12]
+    with uow(db) as u:  # the terms set before the buyer's first order (customer service's set_buyer_terms)
+        review.apply_customer_terms(u, CustomerTermsChanged(
+            customer_id="c-" + buyer, channel="web", external_id=buyer, tier="b2b", credit_limit=Decimal("500.00"),
+            changed_at=clock.now()))
+        review.apply_vouchers(u, [voucher(("1122", f"customer:web:{buyer}", "450.00", "0.00"))], "1122")
+    first = place(db, buyer, lines=(("TEA", 1, "60.00"),))
+    answer(db, first)
+    [decided] = review.decisions(db, first)
+    assert (decided["outcome"], decided["rule"]) == ("hold", "credit-limit")
+    assert json.loads(decided["facts"])["exposure"] == "510.00"
+    with uow(db) as u:  # the buyer paid: within the limit again
+        review.apply_vouchers(u, [voucher(("1122", f"customer:web:{buyer}", "0.00", "450.00"))], "1122")
+    second = place(db, buyer, lines=(("TEA", 1, "60.00"),))
+    answer(db, second)
+    [decided] = review.decisions(db, second)
+    assert decided["outcome"] == "approve" and json.loads(decided["facts"])["exposure"] == "60.00"
