@@ -49,7 +49,11 @@ def row_counts(hub) -> dict:
     """Rows per table in every service database: 'no change' means these are equal."""
     counts = {}
     for name, db in {**hub.dbs, "gateway": hub.gateway_db}.items():
+        tables = db.metadata.sorted_tables
+        # one statement a database, each table's count a column of its one row (asked after every refused
+        # write of the fuzzer: a statement a table made that test's slowest part)
+        query = select(*(select(func.count()).select_from(t).scalar_subquery().label(t.name) for t in tables))
         with db.reader() as s:
-            for table in db.metadata.sorted_tables:
-                counts[f"{name}.{table.name}"] = s.execute(select(func.count()).select_from(table)).scalar()
+            row = s.execute(query).one()
+        counts.update({f"{name}.{t.name}": row[i] for i, t in enumerate(tables)})
     return counts

@@ -26,7 +26,7 @@ from tests.support import infra
 from tests.support.hub import Hub, wait_for
 
 pytestmark = pytest.mark.e2e
-ORDERS = int(os.environ.get("HUB_SOAK_ORDERS", "160"))  # scaled down; `make soak` pulls 5,000
+ORDERS = int(os.environ.get("HUB_SOAK_ORDERS", "80"))  # scaled down; `make soak` pulls 5,000
 FAULTS = {"rate_limit": 0.06, "server_error": 0.07, "timeout": 0.07, "hang_seconds": 1.5, "shift_pages": 0.2,
           "repeat_records": 0.1, "seed": 5}
 TB_MINI_SESSION = "6100aaaa0000bbbb1111cccc2222dddd3333eeee4444ffff5555666677778888"

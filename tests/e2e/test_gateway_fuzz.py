@@ -30,7 +30,7 @@ from tests.support.hub import Hub
 pytestmark = pytest.mark.e2e
 
 # per operation and generation mode (valid, invalid); HUB_FUZZ_EXAMPLES=200 for a longer hunt
-EXAMPLES_PER_OPERATION = int(os.environ.get("HUB_FUZZ_EXAMPLES", "6"))
+EXAMPLES_PER_OPERATION = int(os.environ.get("HUB_FUZZ_EXAMPLES", "4"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 # The answer to a refused request sent with an Idempotency-Key is kept on purpose (a retry gets it back).
