@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from hubapi.order.v1 import order_service_pb2 as pb
 from hubapi.order.v1 import order_service_pb2_grpc as pb_grpc
 from hubkit import money
+from services.order.models import customer_terms, review_decisions
 from services.order.models import orders as orders_table
 from tests.e2e.helpers import order_body, reservation_rows, stock_sku, unique, wait_settled
 from tests.support.hub import wait_for
@@ -58,6 +59,70 @@ def test_inventory_worker_killed_mid_flight_answers_every_line_exactly_once(pg_h
     assert len(reservation_rows(pg_hub, sku)) < 60  # the kill really left work in flight
     pg_hub.restart("inventory-worker")
     _assert_each_line_answered_once(pg_hub, sku, ids, in_stock=30)
+
+
+def _decisions(hub, ids) -> list:
+    with hub.dbs["order"].reader() as s:
+        return s.execute(select(review_decisions.c.order_id, review_decisions.c.outcome, review_decisions.c.rule)
+                         .where(review_decisions.c.order_id.in_(ids))).all()
+
+
+def test_order_worker_killed_mid_review_decides_each_order_once(pg_hub):
+    """The order worker reviews the orders inventory answered, a batch to a transaction: killed while it
+    works through them, each order still gets exactly one decision, a held one exactly one hold, and the
+    decision's actions once."""
+    sku, careful = unique("RVKILL"), unique("cred")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku, quantity=100)
+        # a limit of 1.00 set before the buyer's first order: every order of theirs waits for finance
+        terms = c.put("/customers/terms", json={"channel": "taobao", "external_id": careful, "tier": "standard",
+                                               "credit_limit": "1.00"})
+        assert terms.status_code == 200, terms.text
+
+    def projected():
+        with pg_hub.dbs["order"].reader() as s:
+            return s.execute(select(customer_terms.c.credit_limit).where(
+                customer_terms.c.channel == "taobao", customer_terms.c.external_id == careful)).scalar()
+    wait_for(lambda: projected() is not None, 60, 0.2, "the buyer's terms in the order service")
+
+    def place(n):  # a line worth 12,000: flagged for the double check; every other order the careful buyer's
+        body = order_body(sku, f"{sku}-{n}", price="12000.00")
+        if n % 2:
+            body["buyer"]["external_id"] = careful
+        with pg_hub.client("sales") as c:
+            reply = c.post("/orders", json=body)
+            assert reply.status_code == 201, reply.text
+            return n % 2 == 1, reply.json()["id"]
+    placed = []
+
+    def place_all():
+        with ThreadPoolExecutor(8) as pool:
+            placed.extend(pool.map(place, range(60)))
+    placing = threading.Thread(target=place_all)
+    placing.start()
+    wait_for(lambda: len(_decisions(pg_hub, [i for _, i in placed] or [""])) >= 5, 60, 0.05, "the first decisions")
+    pg_hub.stack.kill("order-worker")
+    placing.join()
+    ids = [i for _, i in placed]
+    assert len(_decisions(pg_hub, ids)) < 60  # the kill really left reviews undone
+    pg_hub.restart("order-worker")
+
+    with pg_hub.client("admin") as c:
+        orders = {o["id"]: o for o in wait_settled(c, ids)}
+        audits = {i: c.get(f"/orders/{i}/audit").json()["entries"] for i in ids}
+    decisions = _decisions(pg_hub, ids)
+    assert sorted(d.order_id for d in decisions) == sorted(ids)  # one each, none twice
+    for held, order_id in placed:
+        order = orders[order_id]
+        assert order["double_check"] is True, order
+        if held:
+            assert order["status"] == "held", order
+            assert [(h["reason"], h["rule"], h["outcome"]) for h in order["holds"]] == \
+                [("finance_approval", "credit-limit", None)]
+        else:
+            assert (order["status"], order["holds"]) == ("reserved", []), order
+        assert sum(e["action"] == "hold" for e in audits[order_id]) == (1 if held else 0), audits[order_id]
+    assert sorted(r.order_id for r in reservation_rows(pg_hub, sku)) == sorted(ids)  # each line answered once
 
 
 def _unpublished(hub) -> int:
