@@ -5,14 +5,16 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from alembic import command, context
-from alembic.config import Config
 from sqlalchemy import text
 
 from hubkit.db import make_engine
 
+# alembic is imported where a migration runs, not with this module: every process of the hub imports
+# the composition root (hub.components), and alembic was a third of what starting one imported
 
-def config(name: str, tree, url: str) -> Config:
+
+def config(name: str, tree, url: str):
+    from alembic.config import Config
     cfg = Config()
     cfg.set_main_option("script_location", str(tree))
     cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
@@ -25,11 +27,13 @@ def upgrade(name: str, tree, url: str) -> None:
     """Migrate database `name` at `url` to the head of the Alembic tree in folder `tree`."""
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    from alembic import command
     command.upgrade(config(name, tree, url), "head")
 
 
 def run_env(metadata) -> None:
     """Body of every env.py: online migrations, serialised by an advisory lock on PostgreSQL."""
+    from alembic import context
     cfg = context.config
     engine = make_engine(cfg.attributes["url"])
     with engine.connect() as connection:

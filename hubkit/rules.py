@@ -20,7 +20,6 @@ from typing import Any, Literal
 import rule_engine
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from rule_engine.parser import Parser
 
 from hubkit.errors import InvalidArgument
 
@@ -144,7 +143,9 @@ def parse_document(text: str | bytes | dict) -> dict:
 
 
 _tokens_lock = threading.Lock()
-_lexer = Parser()._lexer.clone()
+# a copy of the lexer of the parser rule-engine builds once for every Rule (building a Parser of our own
+# took as long as importing rule-engine: most of a second at each start of a process that reviews)
+_lexer = rule_engine.Rule.parser._lexer.clone()
 
 
 def _tokens(text: str) -> list:
