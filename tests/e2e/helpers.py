@@ -45,6 +45,13 @@ def reservation_rows(hub, sku: str) -> list:
         return s.execute(select(reservations).where(reservations.c.sku == sku)).all()
 
 
+def quiet_row_counts(hub) -> dict:
+    """`row_counts` once the hub is quiet: what earlier requests set going (a receipt's voucher, an order's
+    reservation) has landed, so a difference after is the doing of what came between."""
+    hub.wait_quiet()
+    return row_counts(hub)
+
+
 def row_counts(hub) -> dict:
     """Rows per table in every service database: 'no change' means these are equal."""
     counts = {}

@@ -2,26 +2,16 @@
 converted with the rate on the voucher, or refused (nothing written) when the hub has no rate."""
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import pytest
 
 from hubkit import clock
-from tests.e2e.helpers import order_body, row_counts, stock_sku, unique, wait_settled
+from tests.e2e.helpers import order_body, quiet_row_counts, row_counts, stock_sku, unique, wait_settled
 from tests.e2e.test_order_to_books import _amounts, _balanced, _vouchers
 from tests.support.hub import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def _settled_counts(hub) -> dict:
-    """Row counts once the asynchronous work of earlier requests has finished."""
-    def steady():
-        first = row_counts(hub)
-        time.sleep(0.5)
-        return first if row_counts(hub) == first else None
-    return wait_for(steady, 60, 0, "the hub to settle")
 
 
 def test_an_order_in_usd_is_posted_converted_at_the_rate_it_was_accepted_at(pg_hub):
@@ -86,7 +76,7 @@ def test_an_order_or_purchase_order_in_a_currency_without_a_rate_is_refused_and_
     with pg_hub.client("admin") as admin:
         stock_sku(admin, sku, quantity=2)
         assert admin.post("/suppliers", json={"code": supplier, "name": "Overseas"}).status_code == 201
-        before = _settled_counts(pg_hub)
+        before = quiet_row_counts(pg_hub)
         order = admin.post("/orders", json={**order_body(sku, unique("CHF")), "currency": currency})
         po = admin.post("/purchase-orders", json={"supplier": supplier, "warehouse": "WH-MAIN", "currency": currency,
                                                   "lines": [{"sku": sku, "quantity": 1, "unit_cost": "1.00"}]})

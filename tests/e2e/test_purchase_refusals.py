@@ -4,12 +4,11 @@ inventory refuses later (the state changed in between) is compensated visibly, a
 equal the stock."""
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import pytest
 
-from tests.e2e.helpers import order_body, row_counts, unique, wait_settled
+from tests.e2e.helpers import order_body, quiet_row_counts, row_counts, unique, wait_settled
 from tests.e2e.test_books import _inventory_of
 from tests.e2e.test_order_to_books import _amounts, _vouchers
 from tests.support.hub import wait_for
@@ -20,15 +19,6 @@ pytestmark = pytest.mark.e2e
 def _ok(reply, status=(200, 201)):
     assert reply.status_code in ((status,) if isinstance(status, int) else status), reply.text
     return reply.json()
-
-
-def _quiet_counts(hub) -> dict:
-    """Row counts once the hub has stopped moving (events of earlier requests all applied)."""
-    def steady():
-        first = row_counts(hub)
-        time.sleep(0.5)
-        return first if row_counts(hub) == first else None
-    return wait_for(steady, 60, 0.1, "the hub to settle")
 
 
 def _purchase_order(admin, warehouse, lines) -> dict:
@@ -57,7 +47,7 @@ def test_a_receipt_inventory_would_refuse_is_refused_before_anything_is_written(
         taken = unique("SN")
         _ok(admin.post("/stock/receipts", json={"sku": phone, "warehouse": other, "quantity": 1,
                                                 "unit_cost": "900.00", "serials": [taken]}))
-        before = _quiet_counts(pg_hub)
+        before = quiet_row_counts(pg_hub)
         unknown_bin = admin.post(f"/purchase-orders/{po['id']}/receipts", json={"lines": [
             {"line_no": 1, "quantity": 6, "bin": "Z-99"}]})
         in_stock_elsewhere = admin.post(f"/purchase-orders/{po['id']}/receipts", json={"lines": [
@@ -82,7 +72,7 @@ def test_goods_reserved_for_orders_are_not_sent_back_to_the_supplier(pg_hub):
                  60, 0.2, "the goods in stock")
         order = _ok(admin.post("/orders", json=order_body(tea, unique("EXT"), quantity=5)))
         assert wait_settled(admin, [order["id"]])[0]["status"] == "reserved"
-        before = _quiet_counts(pg_hub)
+        before = quiet_row_counts(pg_hub)
         reserved = admin.post(f"/purchase-orders/{po['id']}/returns", json={"lines": [{"line_no": 1, "quantity": 3}]})
         after = row_counts(pg_hub)
         free = admin.post(f"/purchase-orders/{po['id']}/returns", json={"lines": [{"line_no": 1, "quantity": 1}]})
