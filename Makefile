@@ -28,7 +28,7 @@ up: bootstrap
 	$(HUB) up
 
 test: bootstrap
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 test-unit: bootstrap
 	$(PY) -m pytest -q tests/unit
