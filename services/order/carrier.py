@@ -57,7 +57,7 @@ class CarrierConfig:
     session: str
     cp_code: str  # the carrier numbers are taken from (e.g. ZTO)
     sender: dict  # {"name", "mobile", "address": {"province", "city", "district", "detail"}}
-    timeout_seconds: float = 5.0
+    timeout_seconds: float = 2.0
 
 
 def sign(params: dict, secret: str) -> str:

@@ -28,13 +28,14 @@ from hubkit import clock
 from hubkit.db import Database, dialect_insert
 from hubkit.errors import Conflict, NotFound, Unavailable
 from services.order import domain
-from services.order.carrier import Ambiguous, CainiaoClient, NotIssued, Refused, Waybill
+from services.order.carrier import Ambiguous, CainiaoClient, CarrierConfig, NotIssued, Refused, Waybill
 from services.order.models import orders, waybills
 
 log = logging.getLogger(__name__)
 
 REQUESTING, UNCERTAIN, ISSUED = "requesting", "uncertain", "issued"
 ROUNDS = 8  # get calls or look-ups per request before the caller is told to ask again (503)
+BUDGET_SECONDS = 8.0  # and no round starts that could end later than this (the gateway waits 10 s)
 DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.0)  # seconds between rounds, by round
 CALLS = Counter("hub_waybill_calls_total", "Carrier calls for waybills, by call and outcome", ["call", "outcome"])
 
@@ -66,8 +67,10 @@ def recipient_of(order) -> dict:
 
 class WaybillIssuer:
     def __init__(self, db: Database, client: CainiaoClient, lease_seconds: float | None = None,
-                 sleep: Callable[[float], None] = time.sleep, rounds: int = ROUNDS):
+                 sleep: Callable[[float], None] = time.sleep, rounds: int = ROUNDS,
+                 budget_seconds: float = BUDGET_SECONDS):
         self.db, self.client, self.sleep, self.rounds = db, client, sleep, rounds
+        self.budget = budget_seconds
         # a claim outlives the longest request: every round a full timeout and its delay
         self.lease = timedelta(seconds=lease_seconds or rounds * (client.config.timeout_seconds + 1) + 5)
 
@@ -79,11 +82,14 @@ class WaybillIssuer:
         row, order = self._claim(order_id, key, actor)
         if row.status == ISSUED:
             return view(row)
-        status = row.status
+        status, deadline = row.status, time.monotonic() + self.budget
         try:
             for n in range(self.rounds):
                 if n:
-                    self.sleep(DELAYS[min(n - 1, len(DELAYS) - 1)])
+                    delay = DELAYS[min(n - 1, len(DELAYS) - 1)]
+                    if time.monotonic() + delay + self.client.config.timeout_seconds > deadline:
+                        break
+                    self.sleep(delay)
                 if status == UNCERTAIN:
                     found = self._look_up(order_id, key)
                     if found is None:  # the look-up itself failed: still uncertain
@@ -109,8 +115,8 @@ class WaybillIssuer:
                     raise Conflict(f"the carrier refused a waybill for order {order_id}: {exc}") from exc
                 CALLS.labels("get", "issued").inc()
                 return self._issued(key, waybill)
-            raise Unavailable(f"the carrier gave no certain answer for order {order_id}'s waybill after "
-                              f"{self.rounds} tries; ask again (the hub looks it up first, no second number)")
+            raise Unavailable(f"the carrier gave no certain answer for order {order_id}'s waybill in time; ask "
+                              "again (the hub looks it up first, no second number)")
         finally:
             with self.db.session() as s:
                 s.execute(update(waybills).where(waybills.c.parcel_key == key).values(claimed_until=None))
@@ -179,3 +185,13 @@ def waybill_of(db: Database, order_id: str) -> dict:
     if row is None:
         raise NotFound(f"no waybill was requested for order {order_id}")
     return view(row)
+
+
+def issuer_from(settings, db: Database) -> WaybillIssuer | None:
+    """The issuer for the configured carrier (HUB_CARRIER_*), or None when HUB_CARRIER_URL is empty."""
+    if not settings.carrier_url:
+        return None
+    return WaybillIssuer(db, CainiaoClient(CarrierConfig(
+        base_url=settings.carrier_url, app_key=settings.carrier_app_key, app_secret=settings.carrier_app_secret,
+        session=settings.carrier_session, cp_code=settings.carrier_code, sender=settings.carrier_sender,
+        timeout_seconds=settings.carrier_timeout_seconds)))

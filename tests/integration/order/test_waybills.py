@@ -25,9 +25,19 @@ SENDER = {"name": "仓库", "mobile": "13800000000", "address": {"province": "�
                                                              "district": "余杭区", "detail": "文一西路1号"}}
 
 
+class Aborted(Exception):
+    pass
+
+
 class Context:
     def invocation_metadata(self):
         return (("x-hub-actor", "tester"),)
+
+    def set_trailing_metadata(self, md):
+        pass
+
+    def abort(self, status, message):
+        raise Aborted(f"{status.name}: {message}")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +76,8 @@ def test_every_parcel_has_exactly_one_waybill_under_carrier_faults(db, carrier):
     sim(carrier, "/__sim/faults", {"timeout_after_issue": 0.2, "server_error": 0.15, "rate_limit": 0.15,
                                     "hang_seconds": 0.6, "seed": 14})
     ids = place_orders(db, 50)
-    issuer = waybills.WaybillIssuer(db, client_for(carrier), sleep=lambda s: None, rounds=30)
+    issuer = waybills.WaybillIssuer(db, client_for(carrier), sleep=lambda s: None, rounds=30,
+                                     budget_seconds=60)
 
     def ask(order_id):  # a caller told to ask again (503) does; a 409 while another runs waits its turn
         for _ in range(10):
@@ -132,3 +143,34 @@ def test_a_refused_request_takes_no_number_and_says_why(db, carrier):
         waybills.WaybillIssuer(db, bad, sleep=lambda s: None).request(order_id, "tester")
     assert sim(carrier, "/__sim/waybills") == []
     assert waybills.waybill_of(db, order_id)["status"] == "requesting"
+
+
+def test_the_shipment_carries_the_waybill_and_refuses_another_number(db, carrier):
+    from services.order.models import metadata, orders
+
+    sim(carrier, "/__sim/reset", {})
+    [order_id, no_carrier] = place_orders(db, 2)
+    with db.session() as s:
+        s.execute(orders.update().where(orders.c.id.in_([order_id, no_carrier])).values(status="reserved"))
+    servicer = OrderServicer(db, waybill_issuer=waybills.WaybillIssuer(db, client_for(carrier)))
+    with pytest.raises(Aborted, match="FAILED_PRECONDITION: no carrier is configured"):
+        OrderServicer(db).RequestWaybill(pb.RequestWaybillRequest(order_id=no_carrier), Context())
+    got = servicer.RequestWaybill(pb.RequestWaybillRequest(order_id=order_id), Context()).waybill
+    assert (got.status, got.carrier, got.parcel_key) == ("issued", "ZTO", f"{order_id}-P1")
+    assert got.tracking_number == sim(carrier, "/__sim/waybills")[0]["waybill_code"]
+
+    with pytest.raises(Aborted, match=f"FAILED_PRECONDITION: .*holds the ZTO waybill {got.tracking_number}"):
+        servicer.ShipOrder(pb.ShipOrderRequest(order_id=order_id, carrier="SF", tracking_number="SF0001"), Context())
+    shipped = servicer.ShipOrder(pb.ShipOrderRequest(order_id=order_id), Context()).order
+    assert (shipped.status, shipped.carrier, shipped.tracking_number) == ("shipped", "ZTO", got.tracking_number)
+    again = servicer.ShipOrder(pb.ShipOrderRequest(order_id=order_id), Context()).order  # a retry: the same
+    assert again.tracking_number == got.tracking_number
+    box = metadata.tables["outbox"]
+    with db.reader() as s:
+        bodies = [r.body for r in s.execute(box.select().where(box.c.event_type == "order_shipped"))
+                  if order_id in r.body]
+    assert len(bodies) == 1 and got.tracking_number in bodies[0] and '"ZTO"' in bodies[0]
+    # shipped: the waybill stays, no new number is taken
+    assert servicer.RequestWaybill(pb.RequestWaybillRequest(order_id=order_id), Context()).waybill.tracking_number \
+        == got.tracking_number
+    assert len(sim(carrier, "/__sim/waybills")) == 1
