@@ -24,6 +24,11 @@ class Conflict(HubError):
     code = "conflict"
 
 
+class Unavailable(HubError):
+    """An outside party (a carrier) gave no certain answer in time; asking again later is safe."""
+    code = "unavailable"
+
+
 class PermissionDenied(HubError):
     """The caller's role may not do this to this document (a finance hold released by sales)."""
     code = "permission_denied"

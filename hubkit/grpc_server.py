@@ -16,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from hubkit import logging as hublog
 from hubkit import metrics
 from hubkit.db import once_more_if_disconnected
-from hubkit.errors import Conflict, HubError, InvalidArgument, NotFound, PermissionDenied
+from hubkit.errors import Conflict, HubError, InvalidArgument, NotFound, PermissionDenied, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ STATUS_FOR = {  # the one table: domain error -> gRPC status
     NotFound: grpc.StatusCode.NOT_FOUND,
     Conflict: grpc.StatusCode.FAILED_PRECONDITION,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 

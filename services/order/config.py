@@ -37,6 +37,18 @@ class Settings(HubSettings):
     # `receivable`, HUB_ACCOUNTING_ACCOUNTS; the chart's 1122 by default)
     receivable_account: str = Field("1122", validation_alias="HUB_ORDER_RECEIVABLE_ACCOUNT")
 
+    # The carrier's electronic waybill API (services.order.waybills, a Cainiao-style TOP router): off while
+    # HUB_CARRIER_URL is empty (POST /orders/{id}/waybill then answers 409)
+    carrier_url: str = Field("", validation_alias="HUB_CARRIER_URL")
+    carrier_app_key: str = Field("", validation_alias="HUB_CARRIER_APP_KEY")
+    carrier_app_secret: str = Field("", validation_alias="HUB_CARRIER_APP_SECRET")
+    carrier_session: str = Field("", validation_alias="HUB_CARRIER_SESSION")
+    carrier_code: str = Field("ZTO", validation_alias="HUB_CARRIER_CODE")  # the carrier numbers are taken from
+    carrier_timeout_seconds: PositiveFloat = Field(2.0, validation_alias="HUB_CARRIER_TIMEOUT_SECONDS")
+    # the sender printed on the waybill: {"name", "mobile", "address": {"province", "city", "district", "detail"}}
+    carrier_sender: dict = Field(default_factory=lambda: {"name": "warehouse", "mobile": "", "address": {
+        "province": "", "city": "", "district": "", "detail": "warehouse"}}, validation_alias="HUB_CARRIER_SENDER")
+
     @field_validator("intake_low_watermark")
     @classmethod
     def _low_below_high(cls, low: int, info: ValidationInfo) -> int:

@@ -18,7 +18,7 @@ from hubkit import commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import Conflict, FieldErrors, HubError, InvalidArgument
 from hubkit.intake import Backlog, IntakeState
-from services.order import domain, handlers, holds, merge, receivables, review_api
+from services.order import domain, handlers, holds, merge, receivables, review_api, waybills
 from services.order.models import metadata
 
 rpc = grpc_server.rpc("order")
@@ -109,8 +109,9 @@ def command_from_proto(request: pb.PlaceOrderRequest) -> domain.PlaceOrder:
 
 class OrderServicer(pb_grpc.OrderServiceServicer):
     def __init__(self, db: Database, backlog: Backlog | None = None, inventory=None,
-                 inventory_timeout: float = 10.0, review_first: bool = False):
+                 inventory_timeout: float = 10.0, review_first: bool = False, waybill_issuer=None):
         self.db, self.backlog = db, backlog
+        self.waybill_issuer = waybill_issuer  # services.order.waybills.WaybillIssuer; None: no carrier configured
         self.inventory, self.inventory_timeout = inventory, inventory_timeout  # an InventoryService stub
         self.review_first = review_first  # the review stage: before_reservation (services.order.reservation)
 
@@ -128,6 +129,13 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
             order = handlers.ship_order(uow, request.order_id, request.carrier, request.tracking_number)
             return pb.ShipOrderResponse(order=order_to_proto(order))
+
+    @rpc
+    def RequestWaybill(self, request, context):
+        actor, _ = grpc_server.caller(context)
+        if self.waybill_issuer is None:
+            raise Conflict("no carrier is configured for electronic waybills (HUB_CARRIER_URL)")
+        return pb.RequestWaybillResponse(waybill=pb.Waybill(**self.waybill_issuer.request(request.order_id, actor)))
 
     @rpc
     def ReturnOrder(self, request, context):
@@ -352,7 +360,8 @@ def main(settings) -> None:
     def register(server):
         inventory = invpb_grpc.InventoryServiceStub(grpc.insecure_channel(settings.inventory_grpc_target))
         pb_grpc.add_OrderServiceServicer_to_server(
-            OrderServicer(db, backlog, inventory, settings.inventory_timeout_seconds, settings.review_first), server)
+            OrderServicer(db, backlog, inventory, settings.inventory_timeout_seconds, settings.review_first,
+                          waybills.issuer_from(settings, db)), server)
         review_api.register(server, db)
     grpc_server.serve("order", settings.grpc_port, register)
 

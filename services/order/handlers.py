@@ -18,7 +18,7 @@ from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.sql import once_per_dialect
 from services.order import domain, holds, merge, reservation, review
-from services.order.models import order_holds, order_lines, order_return_lines, order_returns, orders
+from services.order.models import order_holds, order_lines, order_return_lines, order_returns, orders, waybills
 
 log = logging.getLogger(__name__)
 
@@ -358,10 +358,19 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
     """Ship a fully reserved order as a whole and emit order_shipped (inventory issues the
     goods, accounting posts the sale, the customer's history records it). The same shipment
     again (same carrier and tracking number: a retry whose first answer was lost) changes nothing
-    and succeeds; another shipment of a shipped order is a conflict. Returns the order as read_order
-    gives it (the shipped row as the update returned it, not read back)."""
-    domain.validate_shipment(carrier, tracking_number)
+    and succeeds; another shipment of a shipped order is a conflict. An order that holds an issued
+    electronic waybill (services.order.waybills) ships with it: no carrier and tracking number given
+    take the waybill's, other ones are a conflict. Returns the order as read_order gives it (the
+    shipped row as the update returned it, not read back)."""
     s, now = uow.session, clock.now()
+    waybill = s.execute(select(waybills.c.carrier, waybills.c.tracking_number)
+                        .where(waybills.c.order_id == order_id, waybills.c.status == "issued")).first()
+    if waybill is not None and not carrier and not tracking_number:  # ships on the carrier's waybill
+        carrier, tracking_number = waybill.carrier, waybill.tracking_number
+    elif waybill is not None and (carrier, tracking_number) != (waybill.carrier, waybill.tracking_number):
+        raise Conflict(f"order {order_id} holds the {waybill.carrier} waybill {waybill.tracking_number}; it ships "
+                       "with that one (send no carrier and tracking number, or these)")
+    domain.validate_shipment(carrier, tracking_number)
     order = s.execute(_SHIP, {"order_id": order_id, "new_carrier": carrier, "new_tracking_number": tracking_number,
                               "now": now, "actor": uow.actor}).first()
     if order is None:

@@ -192,3 +192,24 @@ customer_receivables = Table(
     Column("balance", Numeric(18, 2), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# Electronic waybills (services.order.waybills): one row per parcel, written before the carrier is asked,
+# under a stable key (the parcel key, sent as the carrier's object_id). status: requesting (nothing can
+# have been issued: asked, or asked again, freely), uncertain (a call went out and its answer was lost:
+# the carrier is asked for the order's numbers before it is asked to issue again), issued (the number,
+# never asked for again). claimed_until: one caller at a time works on a parcel.
+waybills = Table(
+    "waybills", metadata,
+    Column("parcel_key", String(48), primary_key=True),
+    Column("order_id", String(32), nullable=False, index=True),
+    Column("carrier", String(32), nullable=False),  # the carrier code (cp_code), e.g. ZTO
+    Column("status", String(12), nullable=False),
+    Column("tracking_number", String(64)),
+    Column("get_calls", Integer, nullable=False, server_default="0"),
+    Column("lookups", Integer, nullable=False, server_default="0"),
+    Column("last_error", String(500)),
+    Column("claimed_until", DateTime(timezone=True)),
+    Column("requested_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -73,6 +73,9 @@ def channel_hub(session_name, tmp_path_factory):
         "token_seconds": 86400}]}))
     sims = {p: _simulator(p, port, log_dir, config=taobao_config if p == "taobao" else None)
             for p, port in ports.items()}
+    carrier_port = free_port()  # the carrier's e-waybill API (not a shop: kept out of hub.sims)
+    sims["cainiao"] = _simulator("cainiao", carrier_port, log_dir)
+    from simulators.cainiao import DEFAULT_CONFIG as CARRIER
     shops_file = log_dir / "shops.json"
     shops_file.write_text(json.dumps({p: {**cfg, "url": f"http://127.0.0.1:{ports[p]}", "timeout_seconds": 1,
                                           "max_wait_seconds": 2} for p, cfg in SHOPS.items()}))
@@ -80,9 +83,13 @@ def channel_hub(session_name, tmp_path_factory):
     shops = json.loads(shops_file.read_text())
     shops["jd"]["oauth_url"] = f"http://127.0.0.1:{ports['jd']}{OAUTH_PREFIX}"
     shops_file.write_text(json.dumps(shops))
-    hub = Hub(infra.create_vhost(name), urls, log_dir, extra_env={"HUB_SHOPS_FILE": str(shops_file),
-                                                                 "HUB_SHOPS_POLL_SECONDS": "0.5"})
+    hub = Hub(infra.create_vhost(name), urls, log_dir, extra_env={
+        "HUB_SHOPS_FILE": str(shops_file), "HUB_SHOPS_POLL_SECONDS": "0.5",
+        "HUB_CARRIER_URL": f"http://127.0.0.1:{carrier_port}", "HUB_CARRIER_APP_KEY": CARRIER["app_key"],
+        "HUB_CARRIER_APP_SECRET": CARRIER["app_secret"], "HUB_CARRIER_SESSION": CARRIER["session"],
+        "HUB_CARRIER_TIMEOUT_SECONDS": "0.5"})
     hub.sims = {p: f"http://127.0.0.1:{port}" for p, port in ports.items()}
+    hub.carrier = f"http://127.0.0.1:{carrier_port}"
     try:
         hub.start()
         with hub.client("admin") as admin:
@@ -265,3 +272,46 @@ def test_shipments_and_sellable_stock_go_back_to_the_platforms(channel_hub):
         if components and len(components) == 1:
             by_hub_sku[components[0]["sku"]] += qty
     assert by_hub_sku and all(qty <= available[sku] for sku, qty in by_hub_sku.items()), (by_hub_sku, available)
+
+
+def test_waybills_under_carrier_faults_are_taken_once_and_confirmed_to_the_platform(channel_hub):
+    """Each order asks the carrier for its waybill through the gateway until it gets one (a 503 when the
+    carrier gave no certain answer in time: ask again), then ships on it with no number given: the carrier
+    issued exactly one number per parcel despite answers lost after issue, 5xx and rate limits, and Taobao
+    is told that number."""
+    hub = channel_hub
+    for url in hub.sims.values():
+        httpx.post(f"{url}/__sim/faults", json={})
+    httpx.post(f"{hub.carrier}/__sim/faults", json={"timeout_after_issue": 0.25, "server_error": 0.15,
+                                                     "rate_limit": 0.15, "hang_seconds": 1.0, "seed": 3})
+    with hub.dbs["order"].reader() as s:
+        picked = s.execute(select(orders_table.c.id, orders_table.c.external_order_id).where(
+            orders_table.c.channel == "taobao", orders_table.c.status == "reserved",
+            orders_table.c.merge_group.is_(None)).limit(6)).all()
+    assert len(picked) >= 3
+    numbers = {}
+    with hub.client("warehouse") as c:
+        for order in picked:
+            for _ in range(20):
+                r = c.post(f"/orders/{order.id}/waybill")
+                if r.status_code == 200:
+                    break
+                assert r.status_code in (409, 503), r.text
+            assert r.status_code == 200 and r.json()["status"] == "issued", r.text
+            numbers[order.external_order_id] = r.json()["tracking_number"]
+            assert c.post(f"/orders/{order.id}/waybill").json()["tracking_number"] == numbers[order.external_order_id]
+            shipped = c.post(f"/orders/{order.id}/shipment", json={})
+            assert shipped.status_code == 200, shipped.text
+            assert shipped.json()["shipment"]["tracking_number"] == numbers[order.external_order_id]
+    httpx.post(f"{hub.carrier}/__sim/faults", json={})
+    stats = httpx.get(f"{hub.carrier}/__sim/stats").json()
+    assert sum(stats["faults"].values()) > 0
+    assert stats["objects_with_more_than_one"] == [] and stats["issued"] == len(picked)
+    assert sorted(w["waybill_code"] for w in httpx.get(f"{hub.carrier}/__sim/waybills").json()) == \
+        sorted(numbers.values())
+
+    def confirmed():
+        told = {str(s["tid"]): s["waybill"] for s in httpx.get(f"{hub.sims['taobao']}/__sim/shipments").json()}
+        return all(told.get(tid) == number for tid, number in numbers.items())
+    wait_for(confirmed, 60, 0.5, "the waybills confirmed on Taobao")
+

@@ -30,6 +30,7 @@ from gateway.areas.orders.schemas import (
     ShipmentIn,
     ShipmentItemIn,
     WarehouseChangeIn,
+    Waybill,
 )
 from gateway.common.access import (
     ANYONE,
@@ -206,6 +207,21 @@ def ship_order(order_id: str, body: ShipmentIn, request: Request, md=allowed(SHI
         ordpb.ShipOrderRequest(order_id=order_id, carrier=body.carrier, tracking_number=body.tracking_number),
         metadata=md)
     return order_json(reply.order)
+
+
+@router.post("/orders/{order_id}/waybill", response_model=Waybill)
+def request_waybill(order_id: str, request: Request, md=allowed(SHIPPING)):
+    """The order's electronic waybill (电子面单) from the configured carrier, exactly once: the number
+    already issued, or one taken now under the parcel's stable key (after a lost answer the carrier is
+    asked what it issued before it is asked again). The shipment then carries it (POST
+    /orders/{id}/shipment with no carrier and tracking number). 409: no carrier configured, the order
+    shipped or cancelled, another request for it running, or the carrier refused (the reason given);
+    503: the carrier gave no certain answer in time; asking again takes no second number."""
+    reply = clients(request).order.RequestWaybill(ordpb.RequestWaybillRequest(order_id=order_id), metadata=md)
+    w = reply.waybill
+    return {"order_id": w.order_id, "parcel_key": w.parcel_key, "carrier": w.carrier, "status": w.status,
+            "tracking_number": w.tracking_number, "get_calls": w.get_calls, "lookups": w.lookups,
+            "last_error": w.last_error}
 
 
 @router.post("/orders/{order_id}/returns", status_code=201, response_model=OrderReturn)

@@ -39,8 +39,27 @@ class OrderIn(Strict):
 
 
 class ShipmentIn(Strict):
-    carrier: StrictStr = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$", examples=["SF"])
-    tracking_number: StrictStr = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9\-]{3,63}$")
+    """The carrier code and tracking number; both left out: the order's electronic waybill
+    (POST /orders/{id}/waybill), and a 422 for an order without one."""
+    carrier: StrictStr = Field("", pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$", examples=["SF"])
+    tracking_number: StrictStr = Field("", pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9\-]{3,63}$")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> ShipmentIn:
+        if bool(self.carrier) != bool(self.tracking_number):
+            raise invalid("give both carrier and tracking_number, or neither (the order's waybill)")
+        return self
+
+
+class Waybill(Reply):
+    order_id: str
+    parcel_key: str = Field(description="the stable key the carrier was asked with (its object_id)")
+    carrier: str = Field(description="the carrier code, e.g. ZTO")
+    status: str = Field(description="issued (or requesting/uncertain while the carrier gave no certain answer)")
+    tracking_number: str
+    get_calls: int = Field(description="the carrier's get calls for this parcel")
+    lookups: int = Field(description="look-ups of the parcel at the carrier after an ambiguous failure")
+    last_error: str
 
 
 class ShipmentItemIn(ShipmentIn):
