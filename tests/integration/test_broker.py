@@ -359,7 +359,7 @@ def test_a_hub_with_shops_and_ledgers_declares_their_queues_and_users(session_na
         queues = _queues(vhost)
         assert len(queues) == 3 * len(components.subscriptions()) == 123
         assert {"ledger.voucher_posted", "shops_jd.stock_changed", "shops_taobao.order_shipped"} <= queues
-        assert "39 subscriptions (117 queues) declared; 8 component users set up through rabbitmqctl" in line
+        assert "41 subscriptions (123 queues) declared; 8 component users set up through rabbitmqctl" in line
         accounts = {a.name: a for a in components.broker_accounts(components.settings(env))}
         assert accounts["shops_jd"].publishes == ("channel_order_changed",) and accounts["shops_jd"].consumes
         assert accounts["ledger"].publishes == () and accounts["ledger"].consumes
