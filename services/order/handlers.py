@@ -488,7 +488,8 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
         raise NotFound(f"order {order_id} not found")
     if order.status not in (domain.SHIPPED, domain.RETURNED):
         raise Conflict(f"order {order_id} is {order.status}; only shipped goods can be returned")
-    current = {l.line_no: l for l in s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()}
+    current = {l.line_no: l for l in s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()
+               if l.reservation != domain.REFUNDED}  # a line refunded before shipment never shipped
     wanted = lines or [(n, l.quantity - l.returned_quantity) for n, l in current.items()
                        if l.quantity > l.returned_quantity]
     errors = FieldErrors()
@@ -499,7 +500,7 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
     for i, (line_no, qty) in enumerate(wanted):
         line = current.get(line_no)
         if line is None:
-            errors.add(f"lines[{i}].line_no", f"order has no line {line_no}")
+            errors.add(f"lines[{i}].line_no", f"order has no shipped line {line_no}")
         elif not 0 < qty <= line.quantity - line.returned_quantity:
             errors.add(f"lines[{i}].quantity", f"from 1 to {line.quantity - line.returned_quantity} "
                                                "(shipped and not yet returned)")
@@ -523,7 +524,7 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
         returned.append(ReturnedSaleLine(line_no=line_no, sku=line.sku, quantity=qty, unit_price=line.unit_price,
                                          warehouse=line.warehouse, **domain.returned_amounts(line, qty)))
     left = s.execute(select(func.sum(order_lines.c.quantity - order_lines.c.returned_quantity))
-                     .where(order_lines.c.order_id == order_id)).scalar()
+                     .where(order_lines.c.order_id == order_id, order_lines.c.reservation != domain.REFUNDED)).scalar()
     s.execute(update(orders).where(orders.c.id == order_id).values(
         status=domain.RETURNED if not left else domain.SHIPPED, updated_by=uow.actor, updated_at=now))
     uow.emit(OrderReturned(

@@ -214,3 +214,18 @@ def test_a_refund_larger_than_paid_after_shipment_or_in_the_wrong_state_changes_
     assert handlers.get_order(db, order_id) == before and handlers.get_order(db, cancelled) == cancelled_before
     assert handlers.get_order(db, intercepted) == intercepted_before and outbox_size(db) == size_after
     assert size_after > size  # only the intercept wrote
+
+
+def test_a_line_refunded_before_shipment_cannot_be_returned_and_the_rest_returns_whole(db):
+    order_id = placed(db)
+    with uow(db) as u:
+        handlers.refund_order(u, order_id, [RefundLine(line_no=2)])
+    ship(db, order_id)
+    with uow(db) as u, pytest.raises(InvalidArgument) as refused:
+        handlers.return_order(u, order_id, [(2, 1)], "never shipped")
+    assert [f["field"] for f in refused.value.fields] == ["lines[0].line_no"]
+    with uow(db) as u:  # everything not yet returned: the shipped line only
+        handlers.return_order(u, order_id, [], "all back")
+    [returned] = events(db, order_id, "order_returned")
+    assert [l["line_no"] for l in returned["lines"]] == [1]
+    assert handlers.get_order(db, order_id)["status"] == domain.RETURNED
