@@ -18,7 +18,8 @@ SHOP_CONNECTORS = ("shops_taobao", "shops_jd")  # and as subscribers, one per pl
 LEDGER = "ledger"
 
 __all__ = [
-    "OrderPlaced", "OrderShipped", "OrderReturned", "OrderCancelled", "OrderPrioritised", "ChannelOrderChanged",
+    "OrderPlaced", "OrderShipped", "OrderReturned", "OrderCancelled", "OrderLinesReleased", "OrderRefunded",
+    "OrderPrioritised", "ChannelOrderChanged",
     "StockReserved", "StockShort", "ReservationExpired", "OrderMoved", "GoodsIssued", "GoodsReturned", "StockAdjusted",
     "StockReceived",
     "StockChanged", "StockTransferred", "KitChanged", "PurchaseReturnShipped", "PurchaseReceiptRefused",
@@ -140,6 +141,51 @@ class OrderCancelled(Event):
     order_id: str
     cancelled_at: Timestamp
     lines: list[OrderLineRef]
+
+
+class OrderLinesReleased(Event):
+    """Lines of an open order refunded before shipment (on the platform or through the gateway): they
+    are taken out of fulfilment, and inventory releases what it reserved for them (stock_changed pushes
+    the channels' sellable stock up again). The rest of the order ships; an order refunded whole is
+    cancelled instead (order_cancelled)."""
+    type = "order_lines_released"
+    publisher = ORDER
+    subscribers = (INVENTORY,)
+
+    order_id: str
+    released_at: Timestamp
+    reason: str
+    lines: list[OrderLineRef]
+
+
+class RefundedSaleLine(Record):
+    line_no: int
+    sku: str
+    amount: Money  # the money given back for the line now
+    # what earlier returns and refunds of the line already reversed, so the books split VAT so that
+    # everything reversed of a line adds up to its sale
+    amount_reversed_before: Money
+
+
+class OrderRefunded(Event):
+    """Money given back after shipment without goods coming back (仅退款): accounting reverses the sale at
+    the refunded amount, a credit to the receivable (the buyer's, or the platform's on a marketplace).
+    No stock moves."""
+    type = "order_refunded"
+    publisher = ORDER
+    subscribers = (ACCOUNTING,)
+
+    order_id: str
+    refund_id: str
+    channel: str
+    shop: str
+    external_order_id: str
+    buyer: Json
+    reason: str
+    refunded_at: Timestamp
+    currency: str
+    lines: list[RefundedSaleLine]
+    exchange_rate: Money | None = None  # to the books' currency, when the document is in another
 
 
 class OrderPrioritised(Event):

@@ -229,11 +229,16 @@ class OrderLine(Reply):
     quantity: int
     unit_price: Money
     amount: Money
-    reservation: str = Field(description="pending | reserved | backordered")
+    reservation: str = Field(description="pending | reserved | backordered | refunded (refunded before "
+                                         "shipment: it never ships and is not invoiced)")
     warehouse: str | None = Field(description="where it is reserved, when reserved")
     reserved_quantity: int = Field(description="units reserved for it (at `warehouse`)")
     backordered_quantity: int = Field(description="units waiting for stock")
     returned_quantity: int
+    refund_status: str | None = Field(description="the platform's refund status of the line (e.g. success, "
+                                                  "requested), null without one")
+    refunded_amount: Money = Field(description="money given back for the line: all it was paid when refunded "
+                                               "before shipment, the refunds without goods back after it")
 
 
 class Hold(Reply):

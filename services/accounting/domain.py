@@ -137,6 +137,22 @@ def sales_return(payload: dict, rules: Rules, rate: Decimal | None = None) -> li
     ])
 
 
+def sales_refund(payload: dict, rules: Rules, rate: Decimal | None = None) -> list[Line]:
+    """Money given back after shipment without goods coming back (仅退款): the sale reversed at the
+    refunded amount, a credit to the receivable (the buyer's, or the platform's on a marketplace), VAT per
+    line as everything reversed of the line so far less what was reversed before (returns and refunds),
+    so the reversals of a line never split its VAT differently from its sale. No stock moves, so no cost."""
+    a = rules.accounts
+    gross, net, tax = _vat_split([{"amount": l["amount"], "amount_returned_before": l["amount_reversed_before"]}
+                                  for l in payload["lines"]], rules, rate)
+    summary, channel = f"Refund {payload['channel']} {payload['external_order_id']}", f"channel:{payload['channel']}"
+    return _nonzero([
+        Line(a["revenue"], summary, debit=net, cost_centre=channel),
+        Line(a["output_vat"], summary, debit=tax),
+        Line(a["receivable"], summary, credit=gross, aux=debtor(payload, rules)),
+    ])
+
+
 def _rounding(lines: list[Line], summary: str, rules: Rules) -> list[Line]:
     """Amounts converted one by one can leave a converted voucher a cent or two apart: the difference
     goes to exchange differences, so debits equal credits."""

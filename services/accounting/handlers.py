@@ -188,6 +188,13 @@ def post_sales_return(uow, envelope, rules):
                           rules, True)
 
 
+def post_sales_refund(uow, envelope, rules):
+    """order_refunded: money given back after shipment without goods (仅退款): the credit voucher."""
+    p = envelope.payload
+    return _post_document(uow, "sales_refund", envelope, p["refund_id"], p["refunded_at"], domain.sales_refund,
+                          rules, True)
+
+
 def post_return_cost(uow, envelope, rules):
     p = envelope.payload
     return post(uow, "return_cost", envelope, p["return_id"], p["returned_at"], domain.return_cost(p, rules), rules)

@@ -6,6 +6,7 @@ from contracts import (
     GoodsIssued,
     GoodsReturned,
     KitChanged,
+    OrderRefunded,
     OrderReturned,
     OrderShipped,
     PurchaseReceiptRefused,
@@ -71,6 +72,10 @@ class Worker:
     @handle_event(OrderReturned)
     def on_order_returned(self, uow, event, envelope):
         self._post(uow, envelope, handlers.post_sales_return)
+
+    @handle_event(OrderRefunded)
+    def on_order_refunded(self, uow, event, envelope):
+        self._post(uow, envelope, handlers.post_sales_refund)
 
     @handle_event(GoodsReturned)
     def on_goods_returned(self, uow, event, envelope):

@@ -378,12 +378,15 @@ def _redecided(s, order_id: str, why: str, candidates: list[dict], chosen: list[
         split_reason=split_reason, reason=reason[:1000], decided_at=now))
 
 
-def _release(uow: UnitOfWork, order_id: str, new_status: str) -> list:
-    """Give back whatever the order holds; lines end `new_status`. Returns the released lines."""
+def _release(uow: UnitOfWork, order_id: str, new_status: str, line_nos: list[int] | None = None) -> list:
+    """Give back whatever the order holds (of `line_nos` only, when given); lines end `new_status`.
+    Returns the released lines."""
     s = uow.session
-    held = s.execute(select(reservations).where(reservations.c.order_id == order_id,
-                                                reservations.c.status.in_((domain.RESERVED, domain.BACKORDERED)))
-                     .order_by(reservations.c.sku, reservations.c.line_no)).all()
+    query = select(reservations).where(reservations.c.order_id == order_id,
+                                       reservations.c.status.in_((domain.RESERVED, domain.BACKORDERED)))
+    if line_nos is not None:
+        query = query.where(reservations.c.line_no.in_(line_nos))
+    held = s.execute(query.order_by(reservations.c.sku, reservations.c.line_no)).all()
     stock.lock(s, {r.sku for r in held})
     places = set()
     for r in held:
@@ -398,8 +401,10 @@ def _release(uow: UnitOfWork, order_id: str, new_status: str) -> list:
             places.add((r.sku, a.warehouse))
         s.execute(update(reservations).where(reservations.c.order_id == order_id, reservations.c.line_no == r.line_no)
                   .values(status=new_status))
-    s.execute(picks.delete().where(picks.c.order_id == order_id))
-    stock_freed(uow, places, f"stock freed: order {order_id} {new_status}")
+    gone = picks.delete().where(picks.c.order_id == order_id)
+    s.execute(gone if line_nos is None else gone.where(picks.c.line_no.in_(line_nos)))
+    stock_freed(uow, places, f"stock freed: order {order_id} {new_status}"
+                             + ("" if line_nos is None else f" (lines {', '.join(map(str, line_nos))})"))
     return held
 
 
@@ -409,6 +414,15 @@ def release_order(uow: UnitOfWork, envelope: Envelope) -> None:
     if uow.session.execute(select(reservations.c.order_id).where(reservations.c.order_id == order_id)).first() is None:
         raise PredecessorMissing(f"order {order_id} was cancelled before inventory answered it")
     _release(uow, order_id, domain.RELEASED)
+
+
+def release_lines(uow: UnitOfWork, envelope: Envelope) -> None:
+    """order_lines_released: lines refunded before shipment; what was reserved for them becomes available
+    again (the channels' sellable stock follows from stock_changed), the rest of the order stays reserved."""
+    order_id = envelope.payload["order_id"]
+    if uow.session.execute(select(reservations.c.order_id).where(reservations.c.order_id == order_id)).first() is None:
+        raise PredecessorMissing(f"order {order_id}'s lines were released before inventory answered it")
+    _release(uow, order_id, domain.RELEASED, sorted(line["line_no"] for line in envelope.payload["lines"]))
 
 
 def expire_reservations(uow: UnitOfWork, now: datetime, limit: int = 100) -> list[str]:

@@ -7,6 +7,7 @@ from prometheus_client import Counter
 
 from contracts import (
     OrderCancelled,
+    OrderLinesReleased,
     OrderPlaced,
     OrderPrioritised,
     OrderReturned,
@@ -77,6 +78,10 @@ class Worker:
     @handle_event(OrderCancelled)
     def on_order_cancelled(self, uow, event, envelope):
         reservations.release_order(uow, envelope)
+
+    @handle_event(OrderLinesReleased)
+    def on_order_lines_released(self, uow, event, envelope):
+        reservations.release_lines(uow, envelope)
 
     @timer(interval=30)
     def housekeeping(self):

@@ -16,6 +16,11 @@ CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
 
 # A line's reservation, apart from the order's status.
 PENDING, RESERVED, BACKORDERED = "pending", "reserved", "backordered"
+# A line refunded before shipment (services.order.refunds): out of fulfilment, never picked, shipped or invoiced.
+REFUNDED = "refunded"
+# A platform's refund_status (as the connectors lower-case it) that says the buyer got the money back:
+# Taobao's SUCCESS; a line of an open order reported so is intercepted as a refund through the gateway is.
+CHANNEL_REFUNDED = ("success", "refunded")
 SHIPPED = "shipped"  # order status once the whole order left the warehouse
 RETURNED = "returned"  # every unit of a shipped order came back
 TRACKING = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{3,63}$")
@@ -168,6 +173,8 @@ def order_status(reservations: list[str], held: bool = False) -> str:
         held --reject--> cancelled                               (stock released: order_cancelled)
         pending | reserved | backordered | held --cancel--> cancelled (open holds closed as rejected)
         reserved --ship--> shipped --return--> returned
+        a line of an open order --refund--> refunded (out of fulfilment; the last line's refund cancels the order)
+        shipped | returned --refund only--> the same (money back without goods, no stock moves)
 
     Reviewed before reservation (HUB_ORDER_REVIEW_STAGE=before_reservation), a new order is held before
     it asked inventory to reserve (its lines stay pending); the release of its last hold asks (pending),
@@ -175,6 +182,7 @@ def order_status(reservations: list[str], held: bool = False) -> str:
     """
     if held:
         return HELD
+    reservations = [r for r in reservations if r != REFUNDED]  # a line refunded before shipment never ships
     if PENDING in reservations:
         return PENDING
     return BACKORDERED if BACKORDERED in reservations else RESERVED

@@ -18,7 +18,7 @@ from hubkit import commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import Conflict, FieldErrors, HubError, InvalidArgument
 from hubkit.intake import Backlog, IntakeState
-from services.order import domain, handlers, holds, merge, receivables, review_api, waybills
+from services.order import domain, handlers, holds, merge, receivables, refunds, review_api, waybills
 from services.order.models import metadata
 
 rpc = grpc_server.rpc("order")
@@ -43,7 +43,8 @@ def order_to_proto(o: dict) -> pb.Order:
                             unit_price=money.to_proto(l["unit_price"], cur),
                             amount=money.to_proto(l["amount"], cur),
                             reservation=l["reservation"], warehouse=l["warehouse"] or "",
-                            returned_quantity=l["returned_quantity"])
+                            returned_quantity=l["returned_quantity"], refund_status=l.get("refund_status") or "",
+                            refunded_amount=money.to_proto(l.get("refunded_amount") or 0, cur))
                for l in o["lines"]],
         total=money.to_proto(o["total"], cur), status=o["status"], created_by=o["created_by"],
         created_at=as_utc(o["created_at"]).isoformat(), updated_at=as_utc(o["updated_at"]).isoformat(),
@@ -147,6 +148,19 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
                 return pb.ReturnOrderResponse(order=order_to_proto(handlers.read_order(uow.session, request.order_id)),
                                               return_id=return_id)
             return commands.once(uow, context, pb.ReturnOrderResponse, apply)
+
+    @rpc
+    def RefundOrder(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        lines = [refunds.RefundLine(line_no=l.line_no, quantity=l.quantity or None,
+                                    amount=money.from_proto(l.amount) if l.HasField("amount") else None)
+                 for l in request.lines]
+        with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
+            def apply() -> pb.RefundOrderResponse:
+                refund_id, kind = handlers.refund_order(uow, request.order_id, lines, request.reason)
+                return pb.RefundOrderResponse(order=order_to_proto(handlers.read_order(uow.session, request.order_id)),
+                                              refund_id=refund_id, kind=kind)
+            return commands.once(uow, context, pb.RefundOrderResponse, apply)
 
     @rpc
     def ApplyChannelOrder(self, request, context):

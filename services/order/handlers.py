@@ -17,7 +17,7 @@ from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.sql import once_per_dialect
-from services.order import domain, holds, merge, reservation, review
+from services.order import domain, holds, merge, refunds, reservation, review
 from services.order.models import order_holds, order_lines, order_return_lines, order_returns, orders, waybills
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,8 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder,
                   .values(channel_version=co.version, channel_status=co.status))
         if co.status == "cancelled":  # paid and cancelled before we ever saw it
             _cancel(uow, order_id, now)
+        else:  # lines the buyer was refunded before we saw the order never ship
+            _channel_refunds(uow, order_id, cmd.lines)
         return order_id, "created"
     if co.version <= row.channel_version:
         return row.id, "stale"
@@ -130,9 +132,32 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder,
     if co.status == "cancelled" and row.status in domain.OPEN:
         _cancel(uow, row.id, now)
         return row.id, "cancelled"
+    if row.status in domain.OPEN and _channel_refunds(uow, row.id, cmd.lines):
+        return row.id, "cancelled"
     if readdressed:  # the address facts changed: the rules decide again
         review.review_again(uow, row.id, f"the channel's version {co.version} changed the shipping address")
     return row.id, "updated"
+
+
+def _channel_refunds(uow: UnitOfWork, order_id: str, lines) -> bool:
+    """Lines of an open order the platform reports refunded are intercepted (services.order.refunds) as a
+    refund through the gateway is; returns whether that cancelled the order (every line refunded). After
+    shipment the platform's refund status is only recorded: its money comes with the platform's refunds."""
+    wanted = refunds.channel_refunded(uow.session, order_id, lines)
+    if not wanted:
+        return False
+    _, _, whole = refunds.refund(uow, order_id, wanted, "refunded on the platform", refunds.CHANNEL)
+    return whole and _cancel(uow, order_id, clock.now(), "every line refunded on the platform")
+
+
+def refund_order(uow: UnitOfWork, order_id: str, lines: list[refunds.RefundLine], reason: str = "") -> tuple[str, str]:
+    """An operator's refund of lines of an order (services.order.refunds): before shipment the lines are
+    intercepted, and an order refunded whole is cancelled (order_cancelled releases what is left); after
+    shipment the money goes back without goods (order_refunded). Returns (refund id, kind)."""
+    refund_id, kind, whole = refunds.refund(uow, order_id, lines, reason, refunds.OPERATOR)
+    if whole and not _cancel(uow, order_id, clock.now(), reason or "every line refunded"):
+        raise Conflict(f"order {order_id} changed meanwhile; try again")
+    return refund_id, kind
 
 
 def _cancel(uow: UnitOfWork, order_id: str, now, note: str = "", finance: bool = True) -> bool:
@@ -265,7 +290,7 @@ def double_check(uow: UnitOfWork, order_id: str, note: str = "") -> dict:
     if not order.double_check:
         raise Conflict(f"order {order_id} is not flagged for a double check at outbound")
     reservations = s.execute(_RESERVATIONS, {"p_order_id": order_id}).scalars().all()
-    picked = all(r == domain.RESERVED for r in reservations)
+    picked = all(r in (domain.RESERVED, domain.REFUNDED) for r in reservations)
     if order.status not in (domain.RESERVED, domain.HELD) or not picked:
         raise Conflict(f"order {order_id} is {order.status}; only an order with every line reserved, "
                        "not yet shipped or cancelled, can be double-checked")
@@ -312,7 +337,8 @@ def expire_reservation(uow: UnitOfWork, envelope: Envelope) -> bool:
 # a stock answer's statements, built once (values at execute): building them per answer cost more than running them
 _KNOWN_ID = select(orders.c.id).where(orders.c.id == bindparam("p_order_id"))
 _LINE_ANSWERED = update(order_lines).where(order_lines.c.order_id == bindparam("p_order_id"),
-                                           order_lines.c.line_no == bindparam("p_line_no"))
+                                           order_lines.c.line_no == bindparam("p_line_no"),
+                                           order_lines.c.reservation != domain.REFUNDED)  # refunded: stays out
 _RESERVATIONS = select(order_lines.c.reservation).where(order_lines.c.order_id == bindparam("p_order_id"))
 _ANSWERED = update(orders).where(orders.c.id == bindparam("p_order_id"),
                                  orders.c.status.notin_((domain.CANCELLED, domain.HELD)))
@@ -401,12 +427,13 @@ def _shipped(uow: UnitOfWork, order, carrier: str, tracking_number: str, now) ->
     """order_shipped for an order just shipped (its row as the update returned it)."""
     s, order_id = uow.session, order.id
     lines = s.execute(_LINES, {"order_id": order_id}).all()
+    sold = [l for l in lines if l.reservation != domain.REFUNDED]  # a line refunded before shipment stays behind
     uow.emit(OrderShipped(
         order_id=order_id, channel=order.channel, shop=order.shop, external_order_id=order.external_order_id,
         currency=order.currency, buyer=json.loads(order.buyer), carrier=carrier, tracking_number=tracking_number,
-        shipped_at=now, total=order.total, **_conversion(order),
+        shipped_at=now, total=sum((l.amount for l in sold), start=domain.Decimal("0.00")), **_conversion(order),
         lines=[SoldLine(line_no=l.line_no, sku=l.sku, quantity=l.quantity, unit_price=l.unit_price, amount=l.amount,
-                        warehouse=l.warehouse) for l in lines]), order_id)
+                        warehouse=l.warehouse) for l in sold]), order_id)
     return _as_dict(order, lines, holds.holds_of(s, [order_id]).get(order_id))  # a released hold stays on it
 
 
@@ -470,7 +497,8 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
         raise NotFound(f"order {order_id} not found")
     if order.status not in (domain.SHIPPED, domain.RETURNED):
         raise Conflict(f"order {order_id} is {order.status}; only shipped goods can be returned")
-    current = {l.line_no: l for l in s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()}
+    current = {l.line_no: l for l in s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()
+               if l.reservation != domain.REFUNDED}  # a line refunded before shipment never shipped
     wanted = lines or [(n, l.quantity - l.returned_quantity) for n, l in current.items()
                        if l.quantity > l.returned_quantity]
     errors = FieldErrors()
@@ -481,7 +509,7 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
     for i, (line_no, qty) in enumerate(wanted):
         line = current.get(line_no)
         if line is None:
-            errors.add(f"lines[{i}].line_no", f"order has no line {line_no}")
+            errors.add(f"lines[{i}].line_no", f"order has no shipped line {line_no}")
         elif not 0 < qty <= line.quantity - line.returned_quantity:
             errors.add(f"lines[{i}].quantity", f"from 1 to {line.quantity - line.returned_quantity} "
                                                "(shipped and not yet returned)")
@@ -505,7 +533,7 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
         returned.append(ReturnedSaleLine(line_no=line_no, sku=line.sku, quantity=qty, unit_price=line.unit_price,
                                          warehouse=line.warehouse, **domain.returned_amounts(line, qty)))
     left = s.execute(select(func.sum(order_lines.c.quantity - order_lines.c.returned_quantity))
-                     .where(order_lines.c.order_id == order_id)).scalar()
+                     .where(order_lines.c.order_id == order_id, order_lines.c.reservation != domain.REFUNDED)).scalar()
     s.execute(update(orders).where(orders.c.id == order_id).values(
         status=domain.RETURNED if not left else domain.SHIPPED, updated_by=uow.actor, updated_at=now))
     uow.emit(OrderReturned(

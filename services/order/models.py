@@ -77,6 +77,9 @@ order_lines = Table(
     Column("warehouse", String(32)),
     Column("returned_quantity", Integer, nullable=False, server_default="0"),
     Column("refund_status", String(24)),  # as the channel reports it, e.g. requested, refunded
+    # money given back for the line (services.order.refunds): all it was paid when intercepted before
+    # shipment (reservation `refunded`), the refunds without a return after it
+    Column("refunded_amount", Numeric(18, 2), nullable=False, server_default="0"),
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("returned_quantity >= 0 AND returned_quantity <= quantity", name="returned_in_range"),
 )
@@ -97,6 +100,28 @@ order_return_lines = Table(
     Column("line_no", Integer, primary_key=True),
     Column("quantity", Integer, nullable=False),
     CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+# Refunds (services.order.refunds), one row per refund and line: `intercept` (before shipment, the whole
+# line: never picked, shipped or invoiced) or `refund_only` (after shipment, money without goods back).
+order_refunds = Table(
+    "order_refunds", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("order_id", String(32), ForeignKey("orders.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),    # intercept | refund_only
+    Column("source", String(16), nullable=False),  # operator (the gateway) | channel (the platform's refund)
+    Column("reason", String(200), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+order_refund_lines = Table(
+    "order_refund_lines", metadata,
+    Column("refund_id", String(32), ForeignKey("order_refunds.id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("quantity", Integer, nullable=False),  # the line's units taken out of fulfilment (0: refund only)
+    Column("amount", Numeric(18, 2), nullable=False),
+    CheckConstraint("amount >= 0", name="amount_not_negative"),
 )
 
 # Holds (services.order.holds): an order with an open hold (released_at null) is `held` and cannot ship.

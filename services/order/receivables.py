@@ -1,7 +1,8 @@
 """What the shipped orders say each debtor owes, for the books audit: per counterparty, what the
 buyers paid for the shipped orders (what the sale voucher debits to the receivable) and what the
-goods sent back were paid (what the sales returns credit). Payments and settlements are the books'
-own documents: the audit takes them from accounting."""
+goods sent back were paid (what the sales returns credit) and the refunds after shipment without goods
+back (what their credit vouchers credit); a line refunded before shipment was never sold. Payments and
+settlements are the books' own documents: the audit takes them from accounting."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ from sqlalchemy import not_, or_, select
 from hubkit.db import Database
 from hubkit.money import cents, convert, share
 from hubkit.sql import cents_sum
+from services.order.domain import REFUNDED
 from services.order.models import order_lines, orders
 
 ZERO = Decimal("0.00")
@@ -41,8 +43,9 @@ def receivables(db: Database, marketplaces) -> list[dict]:
     o, l = orders, order_lines
     marketplaces = set(marketplaces)
     shipped, on_marketplace = o.c.shipped_at.is_not(None), o.c.channel.in_(sorted(marketplaces))
+    sold = l.c.reservation != REFUNDED  # a line refunded before shipment was never sold
     unconverted = (select(o.c.channel, o.c.shop, o.c.currency, cents_sum(l.c.amount))
-                   .join(l, l.c.order_id == o.c.id).where(shipped, o.c.exchange_rate.is_(None)))
+                   .join(l, l.c.order_id == o.c.id).where(shipped, sold, o.c.exchange_rate.is_(None)))
     totals: dict[tuple[str, str, bool], dict] = {}
 
     def add(counterparty: str, currency: str, converted: bool, name: str, amount: Decimal) -> None:
@@ -58,18 +61,21 @@ def receivables(db: Database, marketplaces) -> list[dict]:
                               .group_by(o.c.id, o.c.channel, o.c.shop, o.c.currency, o.c.buyer)).all()
         # converted sales and the returns line by line, as the books take them
         per_line = s.execute(select(o.c.id, o.c.channel, o.c.shop, o.c.buyer, o.c.currency, o.c.exchange_rate,
-                                    l.c.amount, l.c.quantity, l.c.returned_quantity)
+                                    l.c.amount, l.c.quantity, l.c.returned_quantity, l.c.refunded_amount)
                              .join(l, l.c.order_id == o.c.id)
-                             .where(shipped, or_(o.c.exchange_rate.is_not(None), l.c.returned_quantity > 0))).all()
+                             .where(shipped, sold, or_(o.c.exchange_rate.is_not(None), l.c.returned_quantity > 0,
+                                                       l.c.refunded_amount > 0))).all()
     for channel, shop, currency, paid in per_shop:
         add(debtor(channel, shop, {}, "", marketplaces), currency, False, "shipped", cents(Decimal(paid) / 100))
     for channel, shop, currency, paid, order_id, buyer in per_order:
         add(debtor(channel, shop, json.loads(buyer), order_id, marketplaces), currency, False, "shipped",
             cents(Decimal(paid) / 100))
-    for order_id, channel, shop, buyer, currency, rate, amount, quantity, returned in per_line:
+    for order_id, channel, shop, buyer, currency, rate, amount, quantity, returned, refunded in per_line:
         who = debtor(channel, shop, {} if channel in marketplaces else json.loads(buyer), order_id, marketplaces)
         if rate is not None:
             add(who, currency, True, "shipped", convert(amount, rate))
         if returned:
             add(who, currency, rate is not None, "returned", _in_books(share(amount, returned, quantity), rate))
+        if refunded:  # refunds without goods back credit the receivable as returns do
+            add(who, currency, rate is not None, "returned", _in_books(refunded, rate))
     return [totals[key] for key in sorted(totals)]

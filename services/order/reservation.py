@@ -52,7 +52,8 @@ def request(uow: UnitOfWork, order_id: str) -> bool:
         order_id=order_id, channel=order.channel, shop=order.shop, external_order_id=order.external_order_id,
         currency=order.currency, total=order.total, placed_at=as_utc(order.created_at),
         buyer=json.loads(order.buyer), shipping_address=json.loads(order.shipping_address),
-        lines=[PlacedLine(line_no=l.line_no, sku=l.sku, quantity=l.quantity, unit_price=l.unit_price) for l in lines],
+        lines=[PlacedLine(line_no=l.line_no, sku=l.sku, quantity=l.quantity, unit_price=l.unit_price) for l in lines
+               if l.reservation != domain.REFUNDED],  # a line refunded while held never asks
         **({"priority": priority} if priority else {}),
         **({"ship_by": as_utc(order.ship_by)} if order.ship_by else {})), order_id)
     return True

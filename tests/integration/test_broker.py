@@ -66,7 +66,7 @@ def test_migrate_without_shops_or_ledgers_declares_no_connector_queues(bare_hub)
     assert not {q for q in queues if q.startswith(("ledger.", "shops_"))}
     expected = {name for sub in components.subscriptions() if sub.service in components.SERVICES
                 for name in (sub.queue, sub.retry_queue, sub.dead_letter_queue)}
-    assert queues == expected and len(queues) == 102
+    assert queues == expected and len(queues) == 108
 
 
 def test_migrate_gives_each_component_a_user_of_its_own(bare_hub):
@@ -357,9 +357,9 @@ def test_a_hub_with_shops_and_ledgers_declares_their_queues_and_users(session_na
     try:
         line = _migrate(env)
         queues = _queues(vhost)
-        assert len(queues) == 3 * len(components.subscriptions()) == 117
+        assert len(queues) == 3 * len(components.subscriptions()) == 123
         assert {"ledger.voucher_posted", "shops_jd.stock_changed", "shops_taobao.order_shipped"} <= queues
-        assert "39 subscriptions (117 queues) declared; 8 component users set up through rabbitmqctl" in line
+        assert "41 subscriptions (123 queues) declared; 8 component users set up through rabbitmqctl" in line
         accounts = {a.name: a for a in components.broker_accounts(components.settings(env))}
         assert accounts["shops_jd"].publishes == ("channel_order_changed",) and accounts["shops_jd"].consumes
         assert accounts["ledger"].publishes == () and accounts["ledger"].consumes

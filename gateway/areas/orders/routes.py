@@ -22,8 +22,10 @@ from gateway.areas.orders.schemas import (
     OrderBatchIn,
     OrderIn,
     OrderPage,
+    OrderRefund,
     OrderReturn,
     OrderVouchers,
+    RefundIn,
     ReleaseIn,
     ReturnIn,
     ShipmentBatchIn,
@@ -231,6 +233,22 @@ def return_order(order_id: str, body: ReturnIn, request: Request, md=allowed(SHI
         order_id=order_id, reason=body.reason,
         lines=[ordpb.ReturnLineInput(line_no=l.line_no, quantity=l.quantity) for l in body.lines]), metadata=md)
     return {"return_id": reply.return_id, "order": order_json(reply.order)}
+
+
+@router.post("/orders/{order_id}/refunds", status_code=201, response_model=OrderRefund)
+def refund_order(order_id: str, body: RefundIn, request: Request, md=allowed(ORDER_DESK)):
+    """Money given back for lines of an order (sales or finance). Before shipment each line whole: it is
+    taken out of fulfilment (its reservation released, never picked, shipped or invoiced; the channels'
+    sellable stock goes up), and an order refunded whole is cancelled. After shipment a refund without
+    goods back (仅退款): the sale is reversed at the amount (a credit to the receivable), no stock moves.
+    An amount above what was paid and not yet given back, or an unknown line, is a 422; a cancelled order,
+    or a line refunded already, a 409: nothing changes."""
+    reply = clients(request).order.RefundOrder(ordpb.RefundOrderRequest(
+        order_id=order_id, reason=body.reason,
+        lines=[ordpb.RefundLineInput(line_no=l.line_no, quantity=l.quantity or 0,
+                                     **({"amount": money.to_proto(l.amount)} if l.amount is not None else {}))
+               for l in body.lines]), metadata=md)
+    return {"refund_id": reply.refund_id, "kind": reply.kind, "order": order_json(reply.order)}
 
 
 @router.get("/orders/{order_id}/vouchers", response_model=OrderVouchers)

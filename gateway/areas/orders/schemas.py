@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import Field, StrictInt, StrictStr, field_validator, model_validator
 
 from gateway.common.schemas import (
+    AMOUNT,
     BUYER_MESSAGE,
     CODE,
     SHIP_BY,
@@ -101,6 +102,27 @@ class ReturnIn(Strict):
     lines: list[ReturnLineIn] = Field(default_factory=list, max_length=500,
                                       description="empty: everything shipped and not yet returned")
     reason: StrictStr = Field("", max_length=200)
+
+
+class RefundLineIn(Strict):
+    line_no: StrictInt = Field(..., ge=1, le=100_000)
+    quantity: StrictInt | None = Field(None, gt=0, le=1_000_000,
+                                       description="before shipment the line's quantity (a line is refunded "
+                                                   "whole); none after shipment (no goods move)")
+    amount: StrictStr | None = Field(None, pattern=AMOUNT,
+                                     description="what is given back; omitted: what is left to refund of the line")
+
+
+class RefundIn(Strict):
+    lines: list[RefundLineIn] = Field(..., min_length=1, max_length=500)
+    reason: StrictStr = Field("", max_length=200)
+
+
+class OrderRefund(Reply):
+    refund_id: str
+    kind: str = Field(description="intercept (before shipment: the lines never ship and are not invoiced) | "
+                                  "refund_only (after shipment: the sale reversed at the amount, no goods move)")
+    order: Order
 
 
 class OrderPage(Reply):

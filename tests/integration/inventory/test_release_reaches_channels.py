@@ -19,6 +19,8 @@ from hub import components
 from hubkit import events
 from hubkit.db import Database
 from hubkit.envelope import Envelope
+from hubkit.errors import Conflict
+from services.inventory import reservations
 from services.inventory.models import metadata
 
 pytestmark = pytest.mark.integration
@@ -94,4 +96,35 @@ def test_a_cancelled_shop_orders_released_stock_is_pushed_to_every_shop(inv, tmp
         rows = s.execute(select(store.stock_pushes.c.version, store.stock_pushes.c.pushed_version)).all()
     assert rows and all(r.version == r.pushed_version == released.sequence for r in rows)
     assert shop_connector.push_tick() == 0  # nothing owed any more
+    shops_db.dispose()
+
+
+def test_a_line_refunded_before_shipment_is_released_and_the_rest_ships(inv, tmp_path):
+    """order_lines_released (a line refunded before shipment): that line's reservation goes back to
+    available and to the shops; the other line stays reserved and ships alone; the books-against-stock
+    audit stays at zero. A release before inventory answered the order waits for it."""
+    wh, tea, cup = inv.warehouse("CHN"), inv.sku("TEA"), inv.sku("CUP")
+    inv.receive(tea, wh, 20, "5.00")
+    inv.receive(cup, wh, 10, "3.00")
+    shop_connector, platform, shops_db = connector(tmp_path, tea)
+    early = inv.event("order_lines_released", {"order_id": "never-answered", "lines": [{"line_no": 1}]})
+    with pytest.raises(reservations.PredecessorMissing):
+        inv.run(reservations.release_lines, early)
+    order_id, _ = inv.order([(tea, 8), (cup, 2)])
+    assert inv.level(tea, wh)["available"] == 12
+    inv.run(reservations.release_lines, inv.event("order_lines_released", {
+        "order_id": order_id, "reason": "refunded on the platform",
+        "lines": [{"line_no": 1, "sku": tea, "quantity": 8}]}))
+    assert inv.level(tea, wh)["available"] == 20 and inv.level(tea, wh)["reserved"] == 0
+    assert inv.level(cup, wh)["reserved"] == 2
+    assert stock_changed(inv, tea)[-1].payload["available"] == 20
+    deliver(shop_connector, stock_changed(inv, tea))
+    assert shop_connector.push_tick() == 2
+    assert sorted(platform.pushed) == [("tb-main", "6543210:1", 10), ("tb-outlet", "6543210:1", 5)]
+    issued = inv.ship(order_id, [2])  # the order ships without the refunded line
+    assert [(l["sku"], l["quantity"]) for l in issued] == [(cup, 2)]
+    assert inv.level(tea, wh)["on_hand"] == 20 and inv.level(cup, wh)["on_hand"] == 8
+    with pytest.raises(Conflict):  # the refunded line can no longer leave
+        inv.ship(order_id, [1])
+    assert inv.audit() == []
     shops_db.dispose()

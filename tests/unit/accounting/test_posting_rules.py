@@ -154,3 +154,33 @@ def test_goods_back_to_a_supplier_in_another_currency_are_converted_at_its_rate(
     assert [(l.account, l.debit, l.credit) for l in lines] == [
         ("2202", Decimal("80.49"), Decimal("0.00")), ("22210101", Decimal("0.00"), Decimal("9.26")),
         ("1405", Decimal("0.00"), Decimal("71.23"))]
+
+
+def _refund(lines, channel="storefront"):
+    return {"order_id": "o1", "refund_id": "f1", "channel": channel, "shop": "s", "external_order_id": "W1",
+            "buyer": {"external_id": "b1"}, "lines": lines}
+
+
+def test_a_refund_without_return_credits_the_receivable_at_the_refunded_amount_and_moves_no_stock():
+    lines = domain.sales_refund(_refund([{"amount": "11.30", "amount_reversed_before": "0.00"}]), RULES)
+    assert _sum(lines, "1122", "credit") == Decimal("11.30")
+    assert [l.aux for l in lines if l.account == "1122"] == ["customer:storefront:b1"]
+    assert _sum(lines, "6001", "debit") == Decimal("10.00") and _sum(lines, "22210105", "debit") == Decimal("1.30")
+    assert {l.account for l in lines} == {"1122", "6001", "22210105"}  # no inventory, no cost of goods
+    assert domain.check_balanced(lines) == Decimal("11.30")
+
+
+def test_a_marketplace_refund_credits_the_platforms_receivable():
+    lines = domain.sales_refund(_refund([{"amount": "5.00", "amount_reversed_before": "0.00"}], "taobao"), RULES)
+    assert [(l.aux, l.credit) for l in lines if l.account == "1122"] == [("platform:taobao/s", Decimal("5.00"))]
+
+
+def test_a_return_and_refunds_of_a_line_reverse_exactly_its_sale():
+    # paid 10.00 for 3 units: one unit returned (3.33), then 2.00 and the rest (4.67) refunded without goods
+    sold = domain.sale(_return([{"amount": "10.00"}]), RULES)
+    reversals = [domain.sales_return(_return([{"amount": "3.33", "amount_returned_before": "0.00"}]), RULES),
+                 domain.sales_refund(_refund([{"amount": "2.00", "amount_reversed_before": "3.33"}]), RULES),
+                 domain.sales_refund(_refund([{"amount": "4.67", "amount_reversed_before": "5.33"}]), RULES)]
+    for account, side, other in (("1122", "debit", "credit"), ("6001", "credit", "debit"),
+                                 ("22210105", "credit", "debit")):
+        assert sum(_sum(r, account, other) for r in reversals) == _sum(sold, account, side), account

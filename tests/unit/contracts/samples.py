@@ -32,6 +32,14 @@ PAYLOADS = {
     "order_cancelled": {
         "order_id": "o-1", "cancelled_at": AT,
         "lines": [{"line_no": 1, "sku": "TEA-1", "quantity": 2}]},
+    "order_lines_released": {
+        "order_id": "o-1", "released_at": AT, "reason": "refunded on the platform",
+        "lines": [{"line_no": 1, "sku": "TEA-1", "quantity": 2}]},
+    "order_refunded": {
+        "order_id": "o-1", "refund_id": "f-1", "channel": "taobao", "shop": "tea-house",
+        "external_order_id": "TB-1001", "buyer": BUYER, "reason": "scratched, buyer keeps it", "refunded_at": AT,
+        "currency": "CNY", "lines": [{"line_no": 1, "sku": "TEA-1", "amount": "30.00",
+                                      "amount_reversed_before": "0.00"}]},
     "order_shipped": {
         "order_id": "o-1", "channel": "taobao", "shop": "tea-house", "external_order_id": "TB-1001",
         "currency": "CNY", "buyer": BUYER, "carrier": "SF", "tracking_number": "SF1234567890", "shipped_at": AT,

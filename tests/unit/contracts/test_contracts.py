@@ -154,6 +154,7 @@ def _domain_parse(service: str, envelope: Envelope, event: events.Event) -> None
         order.validate_channel(order.channel_order(event))
     elif service == "accounting" and t != "purchase_receipt_refused":  # reverses a posted voucher: needs the books
         rule = {"order_shipped": accounting.sale, "order_returned": accounting.sales_return,
+                "order_refunded": accounting.sales_refund,
                 "goods_issued": accounting.cost_of_goods, "goods_returned": accounting.return_cost,
                 "purchase_received": accounting.purchase, "purchase_return_shipped": accounting.purchase_return,
                 "stock_adjusted": accounting.stock_adjustment, "stock_received": accounting.stock_receipt,
