@@ -220,7 +220,7 @@ def pack(uow: UnitOfWork, wave_id: str, order_id: str, code: str, quantity: int 
         what = "serial" if scanned["serial"] else "lot"
         raise Conflict(f"wrong {what}: {scanned[what]} of {item.code} is not on order {order_id}'s pick list, "
                        f"which awaits {', '.join(listed)}", [{"field": "code", "message": f"expected {' or '.join(listed)}"}])
-    line = fits[0]
+    line = next((l for l in fits if l.quantity - l.packed >= quantity), fits[0])
     if quantity > line.quantity - line.packed:
         raise Conflict(f"order {order_id} awaits {line.quantity - line.packed} more units of {item.code} from bin "
                        f"{line.bin or '(unnamed)'}, {quantity} scanned",
