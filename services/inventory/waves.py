@@ -14,7 +14,7 @@ wave's order shipped. The order service ships: a hold or the outbound double che
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -124,7 +124,7 @@ def _pick_lines(s, wave_id: str, warehouse: str, sku: str, wanted: list[tuple[st
         pool = stock.choose(s, sku, warehouse, total, serial_list=_first_serials(s, sku, free, total),
                             usable_on=clock.today())
     else:
-        pool = stock.choose(s, sku, warehouse, total, usable_on=clock.today())
+        pool = _free_places(s, sku, warehouse, total)
     rows, pieces = [], [Piece(p.bin, p.lot, p.serial, p.quantity) for p in pool]
     for order_id, line_no, quantity in wanted:
         need = quantity
@@ -139,6 +139,37 @@ def _pick_lines(s, wave_id: str, warehouse: str, sku: str, wanted: list[tuple[st
             else:
                 pieces[0] = Piece(p.bin, p.lot, p.serial, p.quantity - take)
     return rows
+
+
+def _free_places(s, sku: str, warehouse: str, total: int) -> list[Piece]:
+    """`total` units by the picking rules, around the units pickers hold already (picked, not shipped) and
+    the units other working waves list and have not packed: those stay where they are for them."""
+    spoken: Counter = Counter()
+    for r in s.execute(select(picks.c.bin, picks.c.lot, picks.c.quantity).join(
+            reservation_rows, (reservation_rows.c.order_id == picks.c.order_id)
+            & (reservation_rows.c.line_no == picks.c.line_no)).where(
+            reservation_rows.c.sku == sku, picks.c.warehouse == warehouse)):
+        spoken[(r.bin, r.lot)] += int(r.quantity)
+    for r in s.execute(select(wave_lines.c.bin, wave_lines.c.lot, wave_lines.c.quantity - wave_lines.c.packed)
+                       .join(waves, waves.c.id == wave_lines.c.wave_id)
+                       .join(wave_orders, (wave_orders.c.wave_id == wave_lines.c.wave_id)
+                             & (wave_orders.c.order_id == wave_lines.c.order_id))
+                       .where(wave_lines.c.sku == sku, waves.c.warehouse == warehouse,
+                              wave_orders.c.status.in_(WORKING))):
+        spoken[(r[0], r[1])] += int(r[2])
+    try:
+        places = stock.choose(s, sku, warehouse, total + sum(spoken.values()), usable_on=clock.today())
+    except Conflict:  # some of what is spoken for is not usable now: take by the rules alone
+        return stock.choose(s, sku, warehouse, total, usable_on=clock.today())
+    pieces, need = [], total
+    for c in places:
+        skip = min(spoken[(c.bin, c.lot)], c.quantity)
+        spoken[(c.bin, c.lot)] -= skip
+        take = min(c.quantity - skip, need)
+        if take:
+            pieces.append(Piece(c.bin, c.lot, "", take))
+            need -= take
+    return pieces
 
 
 def _first_serials(s, sku: str, free: list[str], total: int) -> list[str]:

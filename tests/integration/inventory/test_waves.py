@@ -130,3 +130,17 @@ def test_packing_by_scan_refuses_a_wrong_sku_or_serial_and_ships_what_was_packed
     inv.cancel(second)
     assert waves.read(inv.db, wave_id)["status"] == "done"
     assert [d for d in inv.audit() if inv.tag in d["key"]] == []
+
+
+def test_a_second_wave_takes_other_units_than_the_first_lists_or_a_picker_holds(inv, floor):
+    cap = inv.sku("CAP")
+    inv.receive(cap, floor, 2, "1.00", bin_code="A-02-05-1")  # FIFO: the first place
+    inv.receive(cap, floor, 2, "1.00", bin_code="A-10-02-1")
+    inv.receive(cap, floor, 2, "1.00", bin_code="B-01-01-1")
+    a, _ = inv.order([(cap, 2)])
+    b, _ = inv.order([(cap, 1)])
+    c, _ = inv.order([(cap, 2)])
+    assert [p["bin"] for p in _wave(inv, floor, [a])["pick_list"]] == ["A-02-05-1"]
+    inv.run(reservations.pick, b, 1, floor, "A-10-02-1", cap, 1)  # picked by hand, not yet shipped
+    listed = _wave(inv, floor, [c])["pick_list"]
+    assert [(p["bin"], p["quantity"]) for p in listed] == [("A-10-02-1", 1), ("B-01-01-1", 1)]
