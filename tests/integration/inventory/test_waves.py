@@ -144,3 +144,16 @@ def test_a_second_wave_takes_other_units_than_the_first_lists_or_a_picker_holds(
     inv.run(reservations.pick, b, 1, floor, "A-10-02-1", cap, 1)  # picked by hand, not yet shipped
     listed = _wave(inv, floor, [c])["pick_list"]
     assert [(p["bin"], p["quantity"]) for p in listed] == [("A-10-02-1", 1), ("B-01-01-1", 1)]
+
+
+def test_a_lot_tracked_line_takes_the_first_expiring_lot_and_refuses_another(inv, floor):
+    tea = inv.sku("TEA", lot_tracked=True)
+    inv.receive(tea, floor, 3, "4.00", bin_code="A-02-05-1", lot=inv.code("L1"), expires_on="2099-12-31")
+    inv.receive(tea, floor, 3, "4.00", bin_code="B-01-01-1", lot=inv.code("L2"), expires_on="2099-06-30")
+    order_id, _ = inv.order([(tea, 2)])
+    wave = _wave(inv, floor, [order_id])
+    assert [(p["bin"], p["lot"], p["quantity"]) for p in wave["pick_list"]] == [("B-01-01-1", inv.code("L2"), 2)]
+    _refused(inv, f"wrong lot: {inv.code('L1')} of {tea} is not on order {order_id}'s pick list",
+             lambda: inv.run(waves.pack, wave["wave_id"], order_id, f"LOT:{inv.code('L1')}", 2))
+    _refused(inv, "scan the lot label", lambda: inv.run(waves.pack, wave["wave_id"], order_id, tea, 2))
+    assert inv.run(waves.pack, wave["wave_id"], order_id, f"LOT:{inv.code('L2')}", 2)["order_status"] == "packed"
