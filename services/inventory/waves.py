@@ -60,6 +60,9 @@ def create(uow: UnitOfWork, warehouse: str, order_ids: list[str], max_orders: in
     by_order: dict[str, list] = defaultdict(list)
     for line in lines:
         by_order[line.order_id].append(line)
+    # the SKUs' balance rows locked first (in SKU order, as every stock document): a concurrent wave of
+    # these orders waits here, then sees this one's orders as busy
+    stock.lock(s, {l.sku for l in lines})
     placed: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
     if ids:
         for a in s.execute(select(allocations).where(allocations.c.order_id.in_(ids))):
@@ -88,7 +91,6 @@ def create(uow: UnitOfWork, warehouse: str, order_ids: list[str], max_orders: in
         raise Conflict(f"none of the {len(ids)} released orders named can go into a wave of {warehouse}: "
                        "each must be wholly reserved there, not picked and in no other wave",
                        [{"field": "warehouse", "message": "no order to pick"}])
-    stock.lock(s, {l.sku for o in chosen for l in by_order[o]})
     wave_id, now = uuid.uuid4().hex, clock.now()
     s.execute(waves.insert().values(id=wave_id, warehouse=warehouse, created_by=uow.actor, created_at=now))
     s.execute(wave_orders.insert(), [{"wave_id": wave_id, "order_id": o, "position": i, "status": OPEN}

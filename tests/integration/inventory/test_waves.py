@@ -157,3 +157,28 @@ def test_a_lot_tracked_line_takes_the_first_expiring_lot_and_refuses_another(inv
              lambda: inv.run(waves.pack, wave["wave_id"], order_id, f"LOT:{inv.code('L1')}", 2))
     _refused(inv, "scan the lot label", lambda: inv.run(waves.pack, wave["wave_id"], order_id, tea, 2))
     assert inv.run(waves.pack, wave["wave_id"], order_id, f"LOT:{inv.code('L2')}", 2)["order_status"] == "packed"
+
+
+def test_concurrent_waves_never_share_an_order(inv, floor):
+    import threading
+
+    cap = inv.sku("CAP")
+    inv.receive(cap, floor, 10, "1.00", bin_code="A-02-05-1")
+    ids = [inv.order([(cap, 1)])[0] for _ in range(4)]
+    barrier, made, refused = threading.Barrier(2), [], []
+
+    def make():
+        barrier.wait()
+        try:
+            made.append(_wave(inv, floor, ids))
+        except Conflict as exc:
+            refused.append(exc)
+    threads = [threading.Thread(target=make) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (len(made), len(refused)) == (1, 1)
+    with inv.db.reader() as s:
+        rows = s.execute(select(wave_orders.c.order_id).where(wave_orders.c.order_id.in_(ids))).scalars().all()
+    assert sorted(rows) == sorted(ids)
