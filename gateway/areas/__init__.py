@@ -13,9 +13,10 @@ from gateway.areas.scan import routes as scan
 from gateway.areas.stock import routes as stock
 from gateway.areas.stock_reports import routes as stock_reports
 from gateway.areas.warehouse import routes as warehouse
+from gateway.areas.waves import routes as waves
 from gateway.areas.webhooks import routes as webhooks
 
 # Matched in this order: warehouse before stock, so that GET /stock/audit wins over GET /stock/{sku}.
 ROUTERS = [warehouse.router, scan.router, orders.router, stock.router, customers.router, purchasing.router,
            accounting.router, audit.router, ledger.router, connectors.router, webhooks.router, stock_reports.router,
-           review.router]
+           review.router, waves.router]

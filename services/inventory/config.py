@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt, field_validator
 
 from hubkit.settings import HubSettings, Money, NonNegativeInt, Port, sqlite_in_var_dir
+from services.inventory import walk
 
 
 class Settings(HubSettings):
@@ -16,3 +17,12 @@ class Settings(HubSettings):
     count_approval_limit: Money = Field(Decimal("1000.00"), ge=0)  # a count worth more waits for approval
     lot_expiry_warning_days: NonNegativeInt = 30  # lot_expiring this many days ahead
     cycle_count_skus: NonNegativeInt = 0  # the fastest movers counted each month, per warehouse; 0: off
+    # pick waves (services.inventory.waves): how bin codes read along the walk, and a wave's limits
+    bin_walk_pattern: str = walk.DEFAULT_PATTERN
+    wave_max_orders: PositiveInt = 50
+    wave_max_lines: PositiveInt = 200
+
+    @field_validator("bin_walk_pattern")
+    @classmethod
+    def _walkable(cls, value: str) -> str:
+        return walk.check_pattern(value)

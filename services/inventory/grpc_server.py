@@ -9,7 +9,19 @@ from hubapi.inventory.v1 import inventory_service_pb2 as pb
 from hubapi.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
 from hubkit import commands, grpc_server
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
-from services.inventory import audit, catalog, counts, handlers, holds, movements, reports_grpc, reservations, stock, transfers
+from services.inventory import (
+    audit,
+    catalog,
+    counts,
+    handlers,
+    holds,
+    movements,
+    reports_grpc,
+    reservations,
+    stock,
+    transfers,
+    waves,
+)
 from services.inventory.models import metadata
 
 rpc = grpc_server.rpc("inventory")
@@ -284,8 +296,34 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
                                                                     request.note)]))
 
     @rpc
+    def CreateWave(self, request, context):
+        r, cfg = request, self.settings
+        with self._uow(context) as uow:
+            return commands.once(uow, context, pb.Wave, lambda: _wave(waves.create(
+                uow, r.warehouse, list(r.order_ids), cfg.wave_max_orders, cfg.wave_max_lines, r.max_orders,
+                r.max_lines, cfg.bin_walk_pattern)))
+
+    @rpc
+    def GetWave(self, request, context):
+        return _wave(waves.read(self.db, request.wave_id, self.settings.bin_walk_pattern))
+
+    @rpc
+    def PackWave(self, request, context):
+        r = request
+        with self._uow(context) as uow:
+            return commands.once(uow, context, pb.PackWaveResponse, lambda: pb.PackWaveResponse(
+                **waves.pack(uow, r.wave_id, r.order_id, r.code, r.quantity or 1)))
+
+    @rpc
     def AuditStock(self, request, context):
         return pb.AuditStockResponse(differences=[pb.AuditDifference(**d) for d in audit.differences(self.db)])
+
+
+def _wave(w: dict) -> pb.Wave:
+    return pb.Wave(wave_id=w["wave_id"], warehouse=w["warehouse"], status=w["status"], created_by=w["created_by"],
+                   created_at=w["created_at"], orders=[pb.WaveOrder(**o) for o in w["orders"]],
+                   pick_list=[pb.PickListLine(**{**l, "walk": pb.BinPlace(**l["walk"]) if l["walk"] else None})
+                              for l in w["pick_list"]])
 
 
 def _allocated_line(l: dict) -> pb.AllocatedLine:

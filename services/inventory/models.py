@@ -269,6 +269,45 @@ picks = Table(
     Column("picked_at", DateTime(timezone=True), nullable=False),
 )
 
+# Pick waves (services.inventory.waves): released orders of one warehouse picked together. A wave's
+# orders go open -> packed (every unit scanned at packing) -> shipped (order_shipped), or cancelled
+# (released before they shipped); an order is in at most one wave that is not done with it.
+waves = Table(
+    "waves", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("warehouse", String(32), ForeignKey("warehouses.code"), nullable=False, index=True),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+wave_orders = Table(
+    "wave_orders", metadata,
+    Column("wave_id", String(32), ForeignKey("waves.id"), primary_key=True),
+    Column("order_id", String(32), primary_key=True, index=True),
+    Column("position", Integer, nullable=False),  # the wave's order: most urgent first
+    Column("status", String(16), nullable=False),  # open | packed | shipped | cancelled
+    Column("packed_by", String(64)),  # who scanned its last unit at packing
+    Column("packed_at", DateTime(timezone=True)),
+)
+
+# The pick list: what to take for each order line, where (bin, lot, serial, as inventory's picking
+# rules chose: named serials, FEFO over lots with an expiry, else FIFO), and how much was scanned at packing.
+wave_lines = Table(
+    "wave_lines", metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("wave_id", String(32), ForeignKey("waves.id"), nullable=False, index=True),
+    Column("order_id", String(32), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("bin", String(32), nullable=False),
+    Column("lot", String(64), nullable=False),
+    Column("serial", String(64), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("packed", BigInteger, nullable=False, server_default="0"),
+    CheckConstraint("quantity > 0 AND packed >= 0 AND packed <= quantity", name="packed_in_range"),
+)
+
+
 # Documents that live longer than one call: transfers (shipped -> received) and counts
 # (open -> submitted -> awaiting_approval -> posted | cancelled).
 documents = Table(

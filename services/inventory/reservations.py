@@ -34,6 +34,7 @@ from services.inventory.models import (
     stock_levels,
     stock_movements,
     warehouses,
+    wave_orders,
 )
 from services.inventory.stock import Context, Piece
 
@@ -212,6 +213,10 @@ def move_order(uow: UnitOfWork, order_id: str, warehouse: str, note: str = "") -
                        f"shipped or released can move")
     if s.execute(select(picks.c.order_id).where(picks.c.order_id == order_id).limit(1)).first() is not None:
         raise Conflict(f"order {order_id} is being picked: its picked goods lie where they are")
+    wave = s.execute(select(wave_orders.c.wave_id).where(wave_orders.c.order_id == order_id,
+                                                         wave_orders.c.status.in_(("open", "packed")))).scalar()
+    if wave is not None:
+        raise Conflict(f"order {order_id} is in pick wave {wave}: its pick list names places in this warehouse")
     sku_of = {l.line_no: l.sku for l in lines}
     stock.lock(s, set(sku_of.values()))
     held = s.execute(select(allocations).where(allocations.c.order_id == order_id)
@@ -403,9 +408,18 @@ def _release(uow: UnitOfWork, order_id: str, new_status: str, line_nos: list[int
                   .values(status=new_status))
     gone = picks.delete().where(picks.c.order_id == order_id)
     s.execute(gone if line_nos is None else gone.where(picks.c.line_no.in_(line_nos)))
+    if line_nos is None:  # the whole order: it leaves its pick wave (a few refunded lines do not take it out)
+        _left_wave(s, order_id, "cancelled")
     stock_freed(uow, places, f"stock freed: order {order_id} {new_status}"
                              + ("" if line_nos is None else f" (lines {', '.join(map(str, line_nos))})"))
     return held
+
+
+def _left_wave(s, order_id: str, why: str) -> None:
+    """An order shipped or released: a pick wave still working on it (services.inventory.waves) is done
+    with it."""
+    s.execute(update(wave_orders).where(wave_orders.c.order_id == order_id, wave_orders.c.status.in_(("open", "packed")))
+              .values(status=why))
 
 
 def release_order(uow: UnitOfWork, envelope: Envelope) -> None:
@@ -565,6 +579,7 @@ def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
             line_cost += cost
         s.execute(_LINE_ISSUED, {**at_line, "status": domain.ISSUED, "cost": line_cost})
     s.execute(_PICKS_DONE, {"p_order_id": order_id})
+    _left_wave(s, order_id, "shipped")
     issued.sort(key=lambda l: (l["line_no"], l["warehouse"]))
     signals.stock_moved(uow, {(l["sku"], l["warehouse"]) for l in issued})
     uow.emit(GoodsIssued(order_id=order_id, channel=payload.get("channel"), issued_at=now, lines=issued,

@@ -68,3 +68,23 @@ def test_a_reply_that_cannot_be_built_writes_nothing(inv, api, db, monkeypatch):
     with pytest.raises(grpc.RpcError):
         api.Pick(pb.PickRequest(order_id=order_id, line_no=1, warehouse=wh, bin="A-01", code=mug, quantity=2))
     assert _picked(db, order_id) == 0  # the unit of work rolled back with the reply
+
+
+def test_a_wave_is_made_once_per_command_and_its_pack_scans_are_answered(inv, api, db):
+    wh, mug, order_id = _reserved_order(inv, quantity=2)
+    md = (("x-hub-actor", "packer"), ("x-hub-command-id", f"wave-{inv.tag}"))
+    request = pb.CreateWaveRequest(warehouse=wh, order_ids=[order_id, "O-unknown"])
+    first = api.CreateWave(request, metadata=md)
+    assert api.CreateWave(request, metadata=md) == first  # the same command again: that wave, not another
+    assert [(o.order_id, o.status) for o in first.orders] == [(order_id, "open")]
+    [line] = first.pick_list
+    assert (line.seq, line.bin, line.walk.zone, line.walk.aisle, line.quantity) == (1, "A-01", "A", 1, 2)
+    packed = api.PackWave(pb.PackWaveRequest(wave_id=first.wave_id, order_id=order_id, code=mug, quantity=2),
+                          metadata=(("x-hub-actor", "packer"),))
+    assert (packed.order_status, packed.remaining, packed.bin) == ("packed", 0, "A-01")
+    assert _picked(db, order_id) == 2
+    shown = api.GetWave(pb.GetWaveRequest(wave_id=first.wave_id))
+    assert [(o.status, o.packed_by) for o in shown.orders] == [("packed", "packer")]
+    with pytest.raises(grpc.RpcError) as refused:
+        api.CreateWave(pb.CreateWaveRequest(warehouse=wh, order_ids=[order_id], max_orders=10_000))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT

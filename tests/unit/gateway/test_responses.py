@@ -74,7 +74,10 @@ def _inventory():
     return FakeService(
         inv, "InventoryService",
         GetSkus=lambda r: inv.GetSkusResponse(skus=[inv.Sku(code=c) for c in r.codes]),  # known, untracked
-        Scan=lambda r: filled(inv.ScanResponse, kind="sku"))  # an item's barcode
+        Scan=lambda r: filled(inv.ScanResponse, kind="sku"),  # an item's barcode
+        # a wave whose order o1 is packed: it may ship, and a pack scan packs it
+        GetWave=lambda r: filled(inv.Wave, orders=[filled(inv.WaveOrder, order_id="o1", status="packed")]),
+        PackWave=lambda r: filled(inv.PackWaveResponse, order_status="packed"))
 
 
 def _succeeded(result_cls, requests):
@@ -155,6 +158,9 @@ BODIES = {
     "POST /scan/lookup": {"warehouse": "SH", "code": "TEA"},
     "POST /scan/receive": {"warehouse": "SH", "bin": "A", "code": "TEA", "quantity": 1, "unit_cost": "1"},
     "POST /scan/pick": {"order_id": "o1", "line_no": 1, "warehouse": "SH", "bin": "A", "code": "TEA"},
+    "POST /waves": {"warehouse": "SH", "max_orders": 10},
+    "POST /waves/{wave_id}/pack": {"order_id": "o1", "code": "TEA"},
+    "POST /waves/{wave_id}/ship": {"order_id": "o1", "carrier": "SF", "tracking_number": "SF0001"},
     "POST /scan/move": {"warehouse": "SH", "from_bin": "A", "to_bin": "B", "code": "TEA"},
     "POST /scan/count": {"count_id": "c1", "bin": "A", "code": "TEA"},
     "POST /suppliers": {"code": "S1", "name": "Supplier"},
@@ -239,8 +245,8 @@ def test_every_operation_answers_every_field(hub):
         assert 200 <= reply.status_code < 300, (name, reply.status_code, reply.text)
         seen += 1
     # 75, allocation's (3), the holds routes (9), review's (6), a customer's terms (1), double check (1),
-    # unmerge (1), change warehouse (1)
-    assert seen == 100
+    # unmerge (1), change warehouse (1), pick waves (4)
+    assert seen == 104
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):

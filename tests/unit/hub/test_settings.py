@@ -12,6 +12,7 @@ import pytest
 from hub import components
 from hubkit import clock
 from hubkit.settings import SettingsError
+from services.inventory import walk
 
 # every variable of the former flat settings object, with its default (var_dir: /v)
 DEFAULTS = {
@@ -34,6 +35,7 @@ DEFAULTS = {
     "HUB_SHOPS_TAOBAO_GRPC_TARGET": "127.0.0.1:50061", "HUB_SHOPS_JD_GRPC_TARGET": "127.0.0.1:50062",
     "HUB_RESERVATION_TTL_MINUTES": 0, "HUB_COUNT_APPROVAL_LIMIT": Decimal("1000.00"),
     "HUB_LOT_EXPIRY_WARNING_DAYS": 30, "HUB_CYCLE_COUNT_SKUS": 0,
+    "HUB_BIN_WALK_PATTERN": walk.DEFAULT_PATTERN, "HUB_WAVE_MAX_ORDERS": 50, "HUB_WAVE_MAX_LINES": 200,
     "HUB_INTAKE_HIGH_WATERMARK": 50, "HUB_INTAKE_LOW_WATERMARK": 25, "HUB_INTAKE_REFRESH_SECONDS": 0.5,
     "HUB_INTAKE_RETRY_AFTER_MAX_SECONDS": 30, "HUB_INVENTORY_TIMEOUT_SECONDS": 10.0, "HUB_ORDER_MERGE": True,
     "HUB_ORDER_MERGE_WINDOW_MINUTES": 30, "HUB_ORDER_RECEIVABLE_ACCOUNT": "1122",
