@@ -23,7 +23,8 @@ DEFAULTS = {
     "HUB_CONSUMER_PREFETCH": 200,
     "HUB_WORKER_CONCURRENCY": 10, "HUB_DB_POOL_SIZE": None, "HUB_BASE_CURRENCY": "CNY",
     "HUB_LIVENESS_GRACE_SECONDS": 60.0, "HUB_RELAY_IDLE_POLL_SECONDS": 5.0,
-    **{f"HUB_{svc.upper()}_DB_URL": f"sqlite:////v/{svc}.db" for svc in (*components.SERVICES, "gateway", "ledger", "shops")},
+    **{f"HUB_{svc.upper()}_DB_URL": f"sqlite:////v/{svc}.db"
+       for svc in (*components.SERVICES, "gateway", "ledger", "shops", "notify")},
     **{f"HUB_{svc.upper()}_GRPC_PORT": port for svc, port in zip(components.SERVICES, range(50051, 50056))},
     **{f"HUB_{svc.upper()}_GRPC_TARGET": f"127.0.0.1:{port}" for svc, port in zip(components.SERVICES, range(50051, 50056))},
     "HUB_GATEWAY_PORT": 8000, "HUB_AUDIT_INTERVAL_SECONDS": 60.0, "HUB_GATEWAY_BATCH_LIMIT": 200,
@@ -38,6 +39,7 @@ DEFAULTS = {
     "HUB_INTAKE_RETRY_AFTER_MAX_SECONDS": 30, "HUB_INVENTORY_TIMEOUT_SECONDS": 10.0, "HUB_ORDER_MERGE": True,
     "HUB_ORDER_MERGE_WINDOW_MINUTES": 30, "HUB_ORDER_RECEIVABLE_ACCOUNT": "1122",
     "HUB_ORDER_REVIEW_STAGE": "after_reservation",
+    "HUB_NOTIFY_FILE": "", "HUB_NOTIFY_RETRY_BASE_SECONDS": 2.0, "HUB_NOTIFY_RETRY_MAX_SECONDS": 600.0,
 }
 
 
