@@ -27,7 +27,7 @@ MIGRATION_TREES = {**{svc: f"services/{svc}/migrations" for svc in SERVICES},
 
 
 # every gRPC server of a hub: each binds HUB_<NAME>_GRPC_PORT, and clients dial HUB_<NAME>_GRPC_TARGET
-GRPC_SERVERS = (*SERVICES, "ledger", *(f"shops_{p}" for p in PLATFORMS))
+GRPC_SERVERS = (*SERVICES, "ledger", *(f"shops_{p}" for p in PLATFORMS), "notify")
 # every component with a broker user of its own (hub.supervisor hands each process its component's)
 BROKER_ACCOUNTS = (*SERVICES, "ledger", *(f"shops_{p}" for p in PLATFORMS), "notify")
 
@@ -149,6 +149,7 @@ class AllSettings:
     shops_grpc_ports = property(lambda self: self.components["shops"].shops_grpc_ports)
     shops_grpc_targets = property(lambda self: self.gateway.shops_grpc_targets)
     notify_file = property(lambda self: self.components["notify"].notify_file)
+    notify_grpc_port = property(lambda self: self.components["notify"].notify_grpc_port)
 
 
 def settings(env: Mapping[str, str] | None = None) -> AllSettings:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from pydantic import Field, PositiveFloat
 
-from hubkit.settings import HubSettings, sqlite_in_var_dir
+from hubkit.settings import HubSettings, Port, sqlite_in_var_dir
 
 FORMATS = ("json", "wecom", "dingtalk")
 # the events a target may subscribe to: those whose contract names the notifier as a subscriber
@@ -32,6 +32,7 @@ EVENT_TYPES = ("order_held", "low_stock")
 class Settings(HubSettings):
     notify_file: str = ""  # JSON with the notification targets; none: no notifier
     notify_db_url: str = Field(default_factory=sqlite_in_var_dir("notify"))
+    notify_grpc_port: Port = 50063  # the delivery log, for the gateway
     # a failed delivery is tried again after base * 2^(attempts-1) seconds, at most max
     notify_retry_base_seconds: PositiveFloat = 2.0
     notify_retry_max_seconds: PositiveFloat = 600.0

@@ -22,8 +22,10 @@ from sqlalchemy import func, select, update
 
 from connectors.notify import config as notify_config
 from connectors.notify import formats, store
+from connectors.notify.grpc_api import NotifyServicer
 from contracts import CATALOG
-from hubkit import clock, delivery, metrics
+from hubapi.notify.v1 import notify_service_pb2_grpc as pb_grpc
+from hubkit import clock, delivery, grpc_server, metrics
 from hubkit.amqp_consumer import Consumer
 from hubkit.db import DATABASE_AWAY, AwayBackoff, Database, as_utc, changed, dialect_insert, pool_size
 from hubkit.envelope import Envelope
@@ -65,7 +67,9 @@ def keep_deliveries(s, targets: dict[str, notify_config.Target], envelope: Envel
 class Notifier:
     def __init__(self, settings, targets: dict[str, notify_config.Target], http: httpx.Client | None = None):
         self.settings, self.targets = settings, targets
-        self.db = Database(settings.notify_db_url, store.metadata, pool_size=pool_size(settings, 1))
+        # threads that may hold a connection at once: the gRPC API's and this loop
+        self.db = Database(settings.notify_db_url, store.metadata,
+                           pool_size=pool_size(settings, grpc_server.API_THREADS + 1))
         self.http = http or httpx.Client(follow_redirects=False)
         self.stopping = False
         self.gauges_at = 0.0  # monotonic: when the gauges are counted next
@@ -199,4 +203,9 @@ def main(settings: notify_config.Settings) -> None:
         raise SystemExit("no notification target configured: set HUB_NOTIFY_FILE")
     notifier = Notifier(settings, targets)
     metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, notifier.consumer.beat))
-    notifier.run()
+    server, _health = grpc_server.start("notify", settings.notify_grpc_port, lambda s: (
+        pb_grpc.add_NotifyServiceServicer_to_server(NotifyServicer(notifier.db, notifier.consumer.wake), s)))
+    try:
+        notifier.run()
+    finally:
+        server.stop(grace=3).wait()

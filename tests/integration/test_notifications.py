@@ -2,7 +2,8 @@
 broker, and a real receiving HTTP server that answers 503 to the first attempts of every event. Each
 event reaches each target once with a 2xx despite the 5xx, an event the broker carries twice is one
 delivery, the JSON target can check the signature, the WeCom-style target gets its markdown, and the
-delivery log shows the attempts."""
+delivery log shows the attempts; its gRPC API (the gateway's) lists the log and sends a failed delivery
+again, and refuses to send a delivered one again."""
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ import uuid
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import grpc
 import pika
 import pytest
 from sqlalchemy import select
@@ -22,7 +24,9 @@ from sqlalchemy import select
 from connectors.notify import formats, store
 from hub import components
 from hub.supervisor import free_port, spawn
-from hubkit import broker, topology
+from hubapi.notify.v1 import notify_service_pb2 as pb
+from hubapi.notify.v1 import notify_service_pb2_grpc as pb_grpc
+from hubkit import broker, clock, topology
 from hubkit.db import Database
 from hubkit.envelope import Envelope
 from tests.support import infra
@@ -97,7 +101,7 @@ def amqp_uri(session_name):
 
 @contextmanager
 def _running_notifier(amqp_uri, var, receiver):
-    db_url = f"sqlite:///{var / 'notify.db'}"
+    db_url, grpc_port = f"sqlite:///{var / 'notify.db'}", free_port()
     components.migrate("notify", db_url)
     targets = {"targets": [
         {"name": "ops-json", "url": f"{receiver.url}/json", "format": "json", "secret": SECRET,
@@ -107,12 +111,13 @@ def _running_notifier(amqp_uri, var, receiver):
     env = {**os.environ, "HUB_AMQP_URI": broker.account_uri(amqp_uri, "notify"), "HUB_VAR_DIR": str(var),
            "HUB_NOTIFY_DB_URL": db_url, "HUB_NOTIFY_FILE": str(var / "notify.json"),
            "HUB_NOTIFY_RETRY_BASE_SECONDS": "0.2", "HUB_NOTIFY_RETRY_MAX_SECONDS": "0.5",
-           "HUB_METRICS_PORT": str(free_port()), "HUB_LOG_LEVEL": "INFO"}
+           "HUB_METRICS_PORT": str(free_port()), "HUB_LOG_LEVEL": "INFO", "HUB_NOTIFY_GRPC_PORT": str(grpc_port)}
     log_path = var / "notifier.log"
     with open(log_path, "ab") as log:
         proc = spawn([sys.executable, "-m", "hub.cli", "notify", "run"], env=env, stdout=log,
                      stderr=subprocess.STDOUT, cwd=components.PROJECT_ROOT)
     proc.db = Database(db_url, store.metadata)
+    proc.grpc_target = f"127.0.0.1:{grpc_port}"
     try:
         wait_for(lambda: proc.poll() is not None or _consumers(amqp_uri) == len(SUBS), 60, 0.2,
                  "the notifier to consume")
@@ -192,3 +197,41 @@ def test_each_event_reaches_each_target_once_despite_its_5xx(amqp_uri, receiver,
                                                if any(sku in w["markdown"]["content"] for w in wecom)}
     # every 503 was retried, nothing more: FAILURES + 1 requests per event and target
     assert {n for (path, key), n in receiver.seen.items()} == {FAILURES + 1}
+
+
+def test_the_log_is_read_and_a_failed_delivery_sent_again_through_the_api(amqp_uri, receiver, tmp_path):
+    with _running_notifier(amqp_uri, tmp_path, receiver) as proc:
+        stub = pb_grpc.NotifyServiceStub(grpc.insecure_channel(proc.grpc_target))
+        wait_for(lambda: _answers(stub), 30, 0.2, "the notifier's API")
+        now = clock.now()
+        with proc.db.session() as s:  # a delivery that failed for good (a 404 from a target since fixed)
+            s.execute(store.deliveries.insert().values(
+                event_id="f" * 32, target="ops-json", event_type="order_held", aggregate_id="o-f",
+                occurred_at=now.isoformat(), payload=json.dumps(_held("o-f").payload), status=store.FAILED,
+                attempts=1, last_status=404, last_error="HTTP 404: no such hook", next_attempt_at=now,
+                created_at=now, updated_at=now))
+        [failed] = stub.ListDeliveries(pb.ListDeliveriesRequest(status="failed")).deliveries
+        assert (failed.event_id, failed.last_status, failed.last_error) == ("f" * 32, 404, "HTTP 404: no such hook")
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ListDeliveries(pb.ListDeliveriesRequest(status="lost"))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.RpcError) as missing:
+            stub.RetryDelivery(pb.RetryDeliveryRequest(event_id="0" * 32, target="ops-json"))
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+        again = stub.RetryDelivery(pb.RetryDeliveryRequest(event_id="f" * 32, target="ops-json")).delivery
+        assert (again.status, again.attempts) == ("pending", 0)
+        wait_for(lambda: stub.ListDeliveries(pb.ListDeliveriesRequest(target="ops-json", status="delivered"))
+                 .deliveries, 30, 0.2, "the re-sent delivery")
+        [done] = [d for d in stub.ListDeliveries(pb.ListDeliveriesRequest()).deliveries if d.event_id == "f" * 32]
+        assert (done.status, done.attempts, done.last_status) == ("delivered", FAILURES + 1, 200)
+        with pytest.raises(grpc.RpcError) as conflict:  # delivered is final: a re-send is refused, nothing changes
+            stub.RetryDelivery(pb.RetryDeliveryRequest(event_id="f" * 32, target="ops-json"))
+        assert conflict.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def _answers(stub) -> bool:
+    try:
+        stub.ListDeliveries(pb.ListDeliveriesRequest(limit=1), timeout=2)
+        return True
+    except grpc.RpcError:
+        return False
