@@ -11,17 +11,15 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import uuid
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import pika
 import pytest
 from sqlalchemy import select
 
-from connectors.notify import formats, store
+from connectors.notify import store
 from hub import components
 from hub.supervisor import free_port, spawn
 from hubapi.notify.v1 import notify_service_pb2 as pb
@@ -31,6 +29,7 @@ from hubkit.db import Database
 from hubkit.envelope import Envelope
 from tests.support import infra
 from tests.support.hub import wait_for
+from tests.support.webhooks import Receiver
 
 pytestmark = pytest.mark.integration
 SUBS = components.subscriptions("notify")  # order_held and low_stock: 6 queues, in this test's vhost only
@@ -38,51 +37,10 @@ SECRET = "whsec-test"
 FAILURES = 2  # the receiver answers 503 this many times to each event before it answers 200
 
 
-class Receiver(ThreadingHTTPServer):
-    """Answers 503 to the first FAILURES requests of each (path, event), then 200 (/wecom: errcode 0)."""
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.lock, self.seen, self.accepted = threading.Lock(), {}, []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 (http.server's name)
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        server: Receiver = self.server  # type: ignore[assignment]
-        if self.path.startswith("/json"):
-            key = self.headers["X-Hub-Event-Id"]
-            valid = self.headers["X-Hub-Signature-256"] == formats.sign_json(
-                SECRET, int(self.headers["X-Hub-Timestamp"]), body)
-        else:  # a robot's message names the order or SKU, not the event id: key it by its content
-            key, valid = json.loads(body)["markdown"]["content"], True
-        with server.lock:
-            tries = server.seen[(self.path, key)] = server.seen.get((self.path, key), 0) + 1
-            ok = tries > FAILURES
-            if ok:
-                server.accepted.append((self.path, key, valid, body))
-        answer = (b'{"errcode":0,"errmsg":"ok"}' if self.path.startswith("/wecom") else b"ok") if ok else b"busy"
-        self.send_response(200 if ok else 503)
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def receiver():
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with Receiver(FAILURES, SECRET) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
