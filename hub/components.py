@@ -275,8 +275,10 @@ def has_relay(service: str) -> bool:
 
 
 def database_urls(settings: AllSettings) -> dict[str, str]:
-    """Every database of the hub: the services', the gateway's and the connectors'."""
-    return {name: settings.db_url(name) for name in MIGRATION_TREES}
+    """Every database of the hub: the services', the gateway's and the connectors'; the notifier's
+    only in a hub with notification targets (a deployment without them needs no URL for it)."""
+    return {name: settings.db_url(name) for name in MIGRATION_TREES
+            if name != "notify" or notified_events(settings)}
 
 
 def migrate(name: str, url: str) -> None:
