@@ -102,12 +102,12 @@ class Notifier:
         """Send the deliveries that are due (at most `limit`); how many were tried."""
         now = clock.now()
         with self.db.reader() as s:
+            # a target removed from the file: its deliveries wait, untouched (and never fill a round)
             due = s.execute(select(store.deliveries).where(
-                store.deliveries.c.status == store.PENDING, store.deliveries.c.next_attempt_at <= now)
+                store.deliveries.c.status == store.PENDING, store.deliveries.c.next_attempt_at <= now,
+                store.deliveries.c.target.in_(list(self.targets)))
                 .order_by(store.deliveries.c.next_attempt_at).limit(limit)).mappings().all()
         for row in due:
-            if row["target"] not in self.targets:
-                continue  # a target removed from the file: its deliveries wait, untouched
             self._attempt(row)
         return len(due)
 
@@ -122,7 +122,7 @@ class Notifier:
                                     timeout=target.timeout_seconds)
             status = answer.status_code
             verdict = formats.judge(target, status, answer.text)
-        except httpx.HTTPError as exc:  # a timeout, a refused connection: no answer, try again
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # a timeout, a refused connection: no answer, try again
             verdict = formats.Verdict(False, True, f"{type(exc).__name__}: {exc}"[:500])
         attempts, now = row["attempts"] + 1, clock.now()
         values: dict = dict(attempts=attempts, last_status=status, updated_at=now)

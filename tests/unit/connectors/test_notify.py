@@ -210,3 +210,12 @@ def test_an_event_no_target_wants_is_kept_for_none(notifier):
            "occurred_at": clock.now().isoformat()}
     assert n.on_events([_envelope(LowStock, low)]) == [False]  # acked, nothing to send
     assert _log(n) == []
+
+
+def test_deliveries_of_a_target_no_longer_configured_wait_untouched(notifier, tmp_path):
+    receiver = _Receiver()
+    n = notifier(receiver)
+    n.on_events([_envelope(OrderHeld, HELD)])
+    n.targets = {}  # the file changed and the notifier started again without "ops"
+    assert n.deliver_due() == 0 and n.due_in() is None
+    assert [(r["status"], r["attempts"]) for r in _log(n)] == [(store.PENDING, 0)] and receiver.received == []
