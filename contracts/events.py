@@ -16,10 +16,11 @@ ORDER, INVENTORY, PROCUREMENT, CUSTOMER, ACCOUNTING = "order", "inventory", "pro
 SHOPS = "shops"  # the shop connectors, as a publisher (one source for every platform)
 SHOP_CONNECTORS = ("shops_taobao", "shops_jd")  # and as subscribers, one per platform
 LEDGER = "ledger"
+NOTIFY = "notify"  # the notifier (connectors/notify): only in a hub with notification targets
 
 __all__ = [
-    "OrderPlaced", "OrderShipped", "OrderReturned", "OrderCancelled", "OrderLinesReleased", "OrderRefunded",
-    "OrderPrioritised", "ChannelOrderChanged",
+    "OrderPlaced", "OrderHeld", "OrderShipped", "OrderReturned", "OrderCancelled", "OrderLinesReleased",
+    "OrderRefunded", "OrderPrioritised", "ChannelOrderChanged",
     "StockReserved", "StockShort", "ReservationExpired", "OrderMoved", "GoodsIssued", "GoodsReturned", "StockAdjusted",
     "StockReceived",
     "StockChanged", "StockTransferred", "KitChanged", "PurchaseReturnShipped", "PurchaseReceiptRefused",
@@ -186,6 +187,23 @@ class OrderRefunded(Event):
     currency: str
     lines: list[RefundedSaleLine]
     exchange_rate: Money | None = None  # to the books' currency, when the document is in another
+
+
+class OrderHeld(Event):
+    """A hold placed on an order (a review rule's or an operator's): it waits for a person. A hold
+    whose reason is a finance approval (services.order.holds.FINANCE_REASONS) is an approval waiting."""
+    type = "order_held"
+    publisher = ORDER
+    subscribers = (NOTIFY,)
+
+    order_id: str
+    hold_id: str
+    reason: str
+    rule: str | None
+    note: str
+    approval: bool  # only a caller with the finance right may release it
+    placed_by: str
+    placed_at: Timestamp
 
 
 class OrderPrioritised(Event):
@@ -495,7 +513,7 @@ class StockChanged(Event):
 class LowStock(Event):
     type = "low_stock"
     publisher = INVENTORY
-    subscribers = (PROCUREMENT,)
+    subscribers = (PROCUREMENT, NOTIFY)
 
     sku: str
     warehouse: str

@@ -9,6 +9,7 @@ from hubapi.accounting.v1 import accounting_service_pb2_grpc
 from hubapi.customer.v1 import customer_service_pb2_grpc
 from hubapi.inventory.v1 import inventory_reports_pb2_grpc, inventory_service_pb2_grpc
 from hubapi.ledger.v1 import ledger_service_pb2_grpc
+from hubapi.notify.v1 import notify_service_pb2_grpc
 from hubapi.order.v1 import order_service_pb2_grpc, review_service_pb2_grpc
 from hubapi.procurement.v1 import procurement_service_pb2_grpc
 from hubapi.shops.v1 import shop_service_pb2_grpc
@@ -54,18 +55,21 @@ class Clients:
     channels: list
     inventory_reports: inventory_reports_pb2_grpc.InventoryReportsStub | None = None  # same target as inventory
     review: review_service_pb2_grpc.ReviewServiceStub | None = None  # same target as order
+    notify: notify_service_pb2_grpc.NotifyServiceStub | None = None  # the notifier (HUB_NOTIFY_FILE)
 
     @classmethod
     def connect(cls, settings) -> Clients:
         channels = {svc: _channel(settings.grpc_target(svc)) for svc in STUBS}
         channels["ledger"] = _channel(settings.ledger_grpc_target)
+        channels["notify"] = _channel(settings.notify_grpc_target)
         shops = {p: _channel(target) for p, target in settings.shops_grpc_targets.items()}
         return cls(**{svc: stub(channels[svc]) for svc, stub in STUBS.items()},
                    ledger=ledger_service_pb2_grpc.LedgerServiceStub(channels["ledger"]),
                    shops={p: shop_service_pb2_grpc.ShopConnectorServiceStub(c) for p, c in shops.items()},
                    channels=[*channels.values(), *shops.values()],
                    inventory_reports=inventory_reports_pb2_grpc.InventoryReportsStub(channels["inventory"]),
-                   review=review_service_pb2_grpc.ReviewServiceStub(channels["order"]))
+                   review=review_service_pb2_grpc.ReviewServiceStub(channels["order"]),
+                   notify=notify_service_pb2_grpc.NotifyServiceStub(channels["notify"]))
 
     def close(self):
         for channel in self.channels:

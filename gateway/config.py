@@ -37,6 +37,8 @@ class Settings(HubSettings):
     shops_taobao_grpc_target: str = Field(default_factory=loopback("shops_taobao_grpc_port"))
     shops_jd_grpc_port: Port = 50062
     shops_jd_grpc_target: str = Field(default_factory=loopback("shops_jd_grpc_port"))
+    notify_grpc_port: Port = 50063
+    notify_grpc_target: str = Field(default_factory=loopback("notify_grpc_port"))
 
     def grpc_target(self, service: str) -> str:
         """What the gateway dials for a service (or `ledger`)."""

@@ -228,6 +228,12 @@ def cmd_ledger_run(args) -> None:
     runner.main(components.load("ledger"))
 
 
+def cmd_notify_run(args) -> None:
+    from connectors.notify import runner
+    from hub import components
+    runner.main(components.load("notify"))
+
+
 def cmd_ledger_reconcile(args) -> None:
     s = _settings()
     ledgers = [args.ledger] if args.ledger else list(s.ledgers)
@@ -440,6 +446,9 @@ def parser() -> argparse.ArgumentParser:
     ledger.add_parser("run", help="run the ledger connector").set_defaults(func=cmd_ledger_run)
     ledger.add_parser("status", help="vouchers confirmed, waiting and rejected per ledger").set_defaults(
         func=cmd_ledger_status)
+    notify = sub.add_parser("notify", help="the notifier (HUB_NOTIFY_FILE)").add_subparsers(
+        dest="notify_command", required=True)
+    notify.add_parser("run", help="run the notifier").set_defaults(func=cmd_notify_run)
     rec = ledger.add_parser("reconcile", help="compare the hub's vouchers with the ledger's, per account")
     rec.add_argument("--period", required=True, help="YYYY-MM")
     rec.add_argument("--ledger", choices=("kingdee", "ufida"))

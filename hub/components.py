@@ -22,13 +22,14 @@ PLATFORMS = ("taobao", "jd")  # the shop platforms with a connector
 MIGRATION_TREES = {**{svc: f"services/{svc}/migrations" for svc in SERVICES},
                    "gateway": "gateway/migrations",
                    "ledger": "connectors/ledgers/migrations",
-                   "shops": "connectors/shops/migrations"}
+                   "shops": "connectors/shops/migrations",
+                   "notify": "connectors/notify/migrations"}
 
 
 # every gRPC server of a hub: each binds HUB_<NAME>_GRPC_PORT, and clients dial HUB_<NAME>_GRPC_TARGET
-GRPC_SERVERS = (*SERVICES, "ledger", *(f"shops_{p}" for p in PLATFORMS))
+GRPC_SERVERS = (*SERVICES, "ledger", *(f"shops_{p}" for p in PLATFORMS), "notify")
 # every component with a broker user of its own (hub.supervisor hands each process its component's)
-BROKER_ACCOUNTS = (*SERVICES, "ledger", *(f"shops_{p}" for p in PLATFORMS))
+BROKER_ACCOUNTS = (*SERVICES, "ledger", *(f"shops_{p}" for p in PLATFORMS), "notify")
 
 
 def grpc_endpoints(pick_port, given: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -50,7 +51,8 @@ def grpc_endpoints(pick_port, given: Mapping[str, str] | None = None) -> dict[st
 SETTINGS_MODULES = {**{svc: f"services.{svc}.config" for svc in SERVICES},
                     "gateway": "gateway.config",
                     "ledger": "connectors.ledgers.config",
-                    "shops": "connectors.shops.config"}
+                    "shops": "connectors.shops.config",
+                    "notify": "connectors.notify.config"}
 # HUB_* variables that are no component's setting, but are known: tooling and tests
 OTHER_VARIABLES = {"HUB_METRICS_BASE_PORT",                 # hub up: where the metrics ports start
                    # `hub migrate` and the supervisor: a component's own broker URI (default: derived)
@@ -146,6 +148,8 @@ class AllSettings:
     shops_file = property(lambda self: self.components["shops"].shops_file)
     shops_grpc_ports = property(lambda self: self.components["shops"].shops_grpc_ports)
     shops_grpc_targets = property(lambda self: self.gateway.shops_grpc_targets)
+    notify_file = property(lambda self: self.components["notify"].notify_file)
+    notify_grpc_port = property(lambda self: self.components["notify"].notify_grpc_port)
 
 
 def settings(env: Mapping[str, str] | None = None) -> AllSettings:
@@ -181,25 +185,37 @@ def shop_platforms(settings) -> tuple:
     return tuple(shop_config.load(settings.shops_file))
 
 
+def notified_events(settings) -> frozenset[str]:
+    """The event types some notification target in HUB_NOTIFY_FILE wants (none without it)."""
+    if not getattr(settings, "notify_file", ""):
+        return frozenset()
+    from connectors.notify import config as notify_config
+    return frozenset(notify_config.wanted(notify_config.load(settings.notify_file)))
+
+
 def consumers(settings) -> list[str]:
     """The consumers this hub runs: every service with a worker, the ledger connector when
-    HUB_LEDGERS names a ledger, a shop connector per platform with shops in HUB_SHOPS_FILE."""
+    HUB_LEDGERS names a ledger, a shop connector per platform with shops in HUB_SHOPS_FILE, the
+    notifier when HUB_NOTIFY_FILE names targets."""
     return [*(svc for svc in SERVICES if has_worker(svc)), *(["ledger"] if settings.ledgers else []),
-            *(f"shops_{p}" for p in shop_platforms(settings))]
+            *(f"shops_{p}" for p in shop_platforms(settings)), *(["notify"] if notified_events(settings) else [])]
 
 
 def configured_subscriptions(settings):
     """The subscriptions of the consumers this hub runs: the queues `hub migrate` declares (a queue
-    nobody consumes would only fill up and hold the broker's file descriptors)."""
-    present = set(consumers(settings))
-    return [sub for sub in CATALOG.subscriptions() if sub.service in present]
+    nobody consumes would only fill up and hold the broker's file descriptors). The notifier's are
+    only those of the event types its targets want."""
+    present, notified = set(consumers(settings)), notified_events(settings)
+    return [sub for sub in CATALOG.subscriptions() if sub.service in present
+            and (sub.service != "notify" or sub.event_type in notified)]
 
 
 def unconsumed_events(settings) -> frozenset[str]:
-    """Event types no consumer of this hub subscribes to (voucher_posted without a ledger): the
-    relay counts such an event as delivered when the broker returns it unroutable."""
-    present = set(consumers(settings))
-    return frozenset(c.type for c in CATALOG if not present & set(c.subscribers))
+    """Event types no consumer of this hub subscribes to (voucher_posted without a ledger, order_held
+    without a notification target that wants it): the relay counts such an event as delivered when
+    the broker returns it unroutable."""
+    consumed = {sub.event_type for sub in configured_subscriptions(settings)}
+    return frozenset(c.type for c in CATALOG if c.type not in consumed)
 
 
 def _owners(publisher: str, settings) -> list[str]:
@@ -259,8 +275,10 @@ def has_relay(service: str) -> bool:
 
 
 def database_urls(settings: AllSettings) -> dict[str, str]:
-    """Every database of the hub: the services', the gateway's and the connectors'."""
-    return {name: settings.db_url(name) for name in MIGRATION_TREES}
+    """Every database of the hub: the services', the gateway's and the connectors'; the notifier's
+    only in a hub with notification targets (a deployment without them needs no URL for it)."""
+    return {name: settings.db_url(name) for name in MIGRATION_TREES
+            if name != "notify" or notified_events(settings)}
 
 
 def migrate(name: str, url: str) -> None:

@@ -96,9 +96,9 @@ def free_port() -> int:
     raise RuntimeError(f"no free port between {low} and {high}")
 
 
-def process_table(metrics_ports, ledgers=(), shop_platforms=()) -> list[Proc]:
+def process_table(metrics_ports, ledgers=(), shop_platforms=(), notify=False) -> list[Proc]:
     """Every service has an api; a worker if it consumes events, a relay if it publishes any;
-    the ledger connector when ledgers are configured."""
+    the ledger connector when ledgers are configured, the notifier when notification targets are."""
     py = sys.executable
     procs = []
     for svc in SERVICES:
@@ -113,6 +113,8 @@ def process_table(metrics_ports, ledgers=(), shop_platforms=()) -> list[Proc]:
     for platform in shop_platforms:
         procs.append(Proc(f"shops-{platform}", [py, "-m", "hub.cli", "connectors", "run", "--platform", platform], 0,
                           f"shops_{platform}", probes=True))
+    if notify:
+        procs.append(Proc("notifier", [py, "-m", "hub.cli", "notify", "run"], 0, "notify", probes=True))
     for proc in procs:
         proc.metrics_port = metrics_ports(proc.name)
     return procs
@@ -140,7 +142,8 @@ class Stack:
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.procs = {p.name: p for p in process_table(metrics_ports, self.settings.ledgers,
-                                                       shop_platforms(self.settings))}
+                                                       shop_platforms(self.settings),
+                                                       bool(components.notified_events(self.settings)))}
         self.broker_uris = {a.name: uri for a, uri in components.broker_accounts(self.settings).items()}
         self._own_users: bool | None = None  # do the components' broker users log in? (asked at the first start)
 
@@ -309,7 +312,8 @@ def start_embedded() -> Stack:
     broker.ensure_running(s.amqp_uri)
     components.migrate_all(s)
     print(f"broker: {components.prepare_broker(s)}", file=sys.stderr, flush=True)  # stdout may be JSON (demo)
-    names = [p.name for p in process_table(lambda _: 0, s.ledgers, shop_platforms(s))]
+    names = [p.name for p in process_table(lambda _: 0, s.ledgers, shop_platforms(s),
+                                           bool(components.notified_events(s)))]
     # the gateway serves /metrics on its own HTTP port
     stack = Stack({}, s.var_dir / "log", metrics_ports=lambda name: 0 if name == "gateway" or not METRICS_BASE_PORT
                   else METRICS_BASE_PORT + names.index(name))

@@ -15,6 +15,7 @@ from datetime import datetime
 from prometheus_client import Counter, Histogram
 from sqlalchemy import select, update
 
+from contracts import OrderHeld
 from hubkit import clock
 from hubkit.db import UnitOfWork, as_utc, changed
 from hubkit.errors import Conflict, NotFound, PermissionDenied
@@ -71,6 +72,9 @@ def place(uow: UnitOfWork, order_id: str, reason: str, by: str | None = None, no
     s.execute(order_holds.insert().values(id=hold_id, order_id=order_id, reason=reason, rule=rule, note=note or "",
                                           placed_by=by, placed_at=now))
     audit(uow, order_id, "hold", note, hold_id, reason=reason, rule=rule, status_before=before)
+    # announced in the same transaction: a notifier (when the hub has one) tells the people who act on it
+    uow.emit(OrderHeld(order_id=order_id, hold_id=hold_id, reason=reason, rule=rule, note=note or "",
+                       approval=reason in FINANCE_REASONS, placed_by=by, placed_at=now), order_id)
     uow.after_commit(lambda: HOLDS_PLACED.labels(reason).inc())
     return hold_id, True
 

@@ -3,6 +3,7 @@ applied), its books equal its stock, per warehouse and for goods in transit, and
 open purchase documents, per supplier."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -10,18 +11,36 @@ import pytest
 from tests.conftest import DATABASES
 from tests.support import infra
 from tests.support.hub import Hub
+from tests.support.webhooks import Receiver
 
 
 # The end-to-end hubs live as long as this package's tests, not the whole session: each holds about
 # 90 quorum queues (some 260 of the broker's file descriptors, 1024 on a default install), which the
 # integration tests that follow need for hubs of their own.
 @pytest.fixture(scope="package")
-def pg_hub(session_name, tmp_path_factory):
+def webhook_receiver():
+    """The PostgreSQL hub's notification target: a real HTTP server that answers 503 twice to each
+    event before it takes it (tests/support/webhooks.py)."""
+    with Receiver(failures=2) as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="package")
+def pg_hub(session_name, tmp_path_factory, webhook_receiver):
     """The whole hub on PostgreSQL, each process a separate OS process, on databases of its own (not
-    the session's, which the integration tests write into: the books audit would see their postings)."""
+    the session's, which the integration tests write into: the books audit would see their postings).
+    Its notifier tells the webhook receiver of every order held (3 queues more, only here)."""
     vhost, prefix = f"{session_name}_pg", f"{session_name}_e2e"
-    hub = Hub(infra.create_vhost(vhost), infra.create_databases(prefix, DATABASES),
-              tmp_path_factory.mktemp("pg-hub-logs"))
+    logs = tmp_path_factory.mktemp("pg-hub-logs")
+    targets = logs / "notify.json"
+    targets.write_text(json.dumps({"targets": [{"name": "ops", "url": f"{webhook_receiver.url}/json",
+                                                "format": "json", "secret": webhook_receiver.secret,
+                                                "events": ["order_held"]}]}))
+    hub = Hub(infra.create_vhost(vhost), infra.create_databases(prefix, DATABASES), logs, extra_env={
+        "HUB_NOTIFY_FILE": str(targets), "HUB_NOTIFY_DB_URL": f"sqlite:///{logs / 'notify.db'}",
+        "HUB_NOTIFY_RETRY_BASE_SECONDS": "0.2",
+        "HUB_NOTIFY_RETRY_MAX_SECONDS": "1"})
+    hub.webhook_receiver = webhook_receiver
     try:
         yield hub.start()
     finally:

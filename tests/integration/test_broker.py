@@ -60,10 +60,10 @@ def bare_hub(session_name, tmp_path_factory):
         infra.delete_vhost(vhost)
 
 
-def test_migrate_without_shops_or_ledgers_declares_no_connector_queues(bare_hub):
+def test_migrate_without_shops_ledgers_or_notifications_declares_no_connector_queues(bare_hub):
     settings, vhost = bare_hub
     queues = _queues(vhost)
-    assert not {q for q in queues if q.startswith(("ledger.", "shops_"))}
+    assert not {q for q in queues if q.startswith(("ledger.", "shops_", "notify."))}
     expected = {name for sub in components.subscriptions() if sub.service in components.SERVICES
                 for name in (sub.queue, sub.retry_queue, sub.dead_letter_queue)}
     assert queues == expected and len(queues) == 108
@@ -347,23 +347,28 @@ SHOP = {"app_key": "k", "app_secret": "s", "shops": [{"shop": "main", "access_to
                                                      "stock_ratio": 0.5}]}
 
 
-def test_a_hub_with_shops_and_ledgers_declares_their_queues_and_users(session_name, tmp_path):
+def test_a_hub_with_shops_ledgers_and_notifications_declares_their_queues_and_users(session_name, tmp_path):
     vhost = f"{session_name}_full"
-    shops_file = tmp_path / "shops.json"
+    shops_file, notify_file = tmp_path / "shops.json", tmp_path / "notify.json"
     shops_file.write_text(json.dumps({"taobao": {**SHOP, "url": "http://127.0.0.1:1"},
                                       "jd": {**SHOP, "url": "http://127.0.0.1:1"}}))
+    notify_file.write_text(json.dumps({"targets": [{"name": "ops", "url": "http://127.0.0.1:1", "format": "wecom",
+                                                    "events": ["order_held", "low_stock"]}]}))
     env = {"HUB_AMQP_URI": infra.create_vhost(vhost), "HUB_VAR_DIR": str(tmp_path),
-           "HUB_SHOPS_FILE": str(shops_file), "HUB_LEDGERS": "ufida"}
+           "HUB_SHOPS_FILE": str(shops_file), "HUB_LEDGERS": "ufida", "HUB_NOTIFY_FILE": str(notify_file)}
     try:
         line = _migrate(env)
         queues = _queues(vhost)
         assert len(queues) == 3 * len(components.subscriptions()) == 123
-        assert {"ledger.voucher_posted", "shops_jd.stock_changed", "shops_taobao.order_shipped"} <= queues
-        assert "41 subscriptions (123 queues) declared; 8 component users set up through rabbitmqctl" in line
+        assert {"ledger.voucher_posted", "shops_jd.stock_changed", "shops_taobao.order_shipped",
+                "notify.order_held", "notify.low_stock"} <= queues
+        assert "43 subscriptions (129 queues) declared; 9 component users set up through rabbitmqctl" in line
         accounts = {a.name: a for a in components.broker_accounts(components.settings(env))}
         assert accounts["shops_jd"].publishes == ("channel_order_changed",) and accounts["shops_jd"].consumes
         assert accounts["ledger"].publishes == () and accounts["ledger"].consumes
-        assert _users(vhost) == {f"{n}@{vhost}" for n in (*components.SERVICES, "ledger", "shops_taobao", "shops_jd")}
+        assert accounts["notify"].publishes == () and accounts["notify"].consumes
+        assert _users(vhost) == {f"{n}@{vhost}" for n in (*components.SERVICES, "ledger", "shops_taobao", "shops_jd",
+                                                          "notify")}
     finally:
         infra.delete_vhost(vhost)
 

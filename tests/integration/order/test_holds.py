@@ -148,3 +148,28 @@ def test_holds_are_counted_by_reason_and_time_in_review_once_committed(db):
         holds.release(u, order_id, "arrived")
     assert _sample("hub_order_holds_placed_total", reason="out_of_stock") == placed_before + 1
     assert _sample("hub_order_hold_seconds_count", reason="out_of_stock", outcome="released") == reviews_before + 1
+
+
+def _held_events(db, order_id) -> list[dict]:
+    outbox = db.metadata.tables["outbox"]
+    with db.session() as s:
+        bodies = s.execute(select(outbox.c.body).where(outbox.c.event_type == "order_held")
+                           .order_by(outbox.c.id)).scalars().all()
+    return [e.payload for e in map(Envelope.from_json, bodies) if e.aggregate_id == order_id]
+
+
+def test_a_hold_placed_is_announced_once_in_its_transaction_and_a_finance_hold_as_an_approval(db):
+    order_id = placed(db)
+    with uow(db, "rules") as u:
+        hold_id, _ = holds.place(u, order_id, "needs_review", note="amount over 5000", rule="big-amount")
+    with uow(db, "rules") as u:  # the same rule again: the same hold, not announced again
+        holds.place(u, order_id, "needs_review", rule="big-amount")
+    with pytest.raises(Conflict), uow(db, "rules") as u:  # a refused hold announces nothing
+        holds.place(u, order_id, "finance_approval")
+        raise Conflict("the caller changed its mind: the transaction rolls back")
+    with uow(db, "rules") as u:
+        finance_id, _ = holds.place(u, order_id, "finance_approval", note="over the credit limit")
+    events = _held_events(db, order_id)
+    assert [(e["hold_id"], e["reason"], e["approval"]) for e in events] == [
+        (hold_id, "needs_review", False), (finance_id, "finance_approval", True)]
+    assert events[0]["rule"] == "big-amount" and events[0]["placed_by"] == "rules"

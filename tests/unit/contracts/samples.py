@@ -29,6 +29,8 @@ PAYLOADS = {
         "lines": [{"line_no": 1, "sku": "TEA-1", "quantity": 2, "unit_price": "168.00"},
                   {"line_no": 2, "sku": "CUP-1", "quantity": 1, "unit_price": "19.90"}]},
     "order_prioritised": {"order_id": "o-1", "priority": 10},
+    "order_held": {"order_id": "o-1", "hold_id": "h-1", "reason": "finance_approval", "rule": None,
+                   "note": "credit limit exceeded", "approval": True, "placed_by": "review", "placed_at": AT},
     "order_cancelled": {
         "order_id": "o-1", "cancelled_at": AT,
         "lines": [{"line_no": 1, "sku": "TEA-1", "quantity": 2}]},

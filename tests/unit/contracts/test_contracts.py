@@ -12,6 +12,8 @@ import pytest
 import contracts
 from connectors.ledgers import mapping
 from connectors.ledgers import runner as ledger_runner
+from connectors.notify import config as notify_config
+from connectors.notify import runner as notify_runner
 from connectors.shops import runner as shop_runner
 from contracts import CATALOG
 from hub import components
@@ -65,7 +67,8 @@ def _worker_handlers() -> dict[tuple[str, str], EventConsumer]:
 
 def _connector_handlers() -> set[tuple[str, str]]:
     shops = {(f"shops_{p}", c.type) for p in components.PLATFORMS for c, *_ in shop_runner.HANDLERS}
-    return shops | {(ledger_runner.CONSUMER, c.type) for c, _ in ledger_runner.HANDLERS}
+    notified = {(notify_runner.CONSUMER, t) for t in notify_config.EVENT_TYPES}
+    return shops | {(ledger_runner.CONSUMER, c.type) for c, _ in ledger_runner.HANDLERS} | notified
 
 
 def test_the_catalog_declares_exactly_the_subscriptions_that_are_handled():

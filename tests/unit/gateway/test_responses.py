@@ -17,6 +17,7 @@ from hubapi.customer.v1 import customer_service_pb2
 from hubapi.inventory.v1 import inventory_reports_pb2
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
 from hubapi.ledger.v1 import ledger_service_pb2
+from hubapi.notify.v1 import notify_service_pb2
 from hubapi.order.v1 import order_service_pb2, review_service_pb2
 from hubapi.procurement.v1 import procurement_service_pb2 as pro
 from hubapi.shops.v1 import shop_service_pb2
@@ -210,7 +211,8 @@ def hub(tmp_path_factory):
         accounting=FakeService(accounting_service_pb2, "AccountingService"),
         ledger=FakeService(ledger_service_pb2, "LedgerService"),
         shops={"taobao": FakeService(shop_service_pb2, "ShopConnectorService")}, channels=[],
-        inventory_reports=FakeService(inventory_reports_pb2, "InventoryReports"), review=_review())
+        inventory_reports=FakeService(inventory_reports_pb2, "InventoryReports"), review=_review(),
+        notify=FakeService(notify_service_pb2, "NotifyService"))
     app = create_app(settings, clients)
     with TestClient(app) as http:
         yield app, http, admin, secret
@@ -245,8 +247,8 @@ def test_every_operation_answers_every_field(hub):
         assert 200 <= reply.status_code < 300, (name, reply.status_code, reply.text)
         seen += 1
     # 75, allocation's (3), the holds routes (9), review's (6), a customer's terms (1), double check (1),
-    # unmerge (1), change warehouse (1), pick waves (4)
-    assert seen == 104
+    # unmerge (1), change warehouse (1), pick waves (4), the notifications' delivery log and re-send (2)
+    assert seen == 106
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):

@@ -34,8 +34,9 @@ def test_without_shops_or_ledgers_only_the_services_have_users_and_queues(tmp_pa
     settings = components.settings({"HUB_AMQP_URI": ADMIN})
     assert set(_accounts({"HUB_AMQP_URI": ADMIN})) == set(components.SERVICES)
     assert {s.service for s in components.configured_subscriptions(settings)} == set(components.SERVICES)
-    # the order service's review keeps the buyers' receivables from voucher_posted
-    assert components.unconsumed_events(settings) == {"stock_changed"}
+    # the order service's review keeps the buyers' receivables from voucher_posted; order_held is
+    # only the notifier's
+    assert components.unconsumed_events(settings) == {"stock_changed", "order_held"}
 
 
 def test_a_configured_connector_gets_its_user_its_queues_and_its_events(tmp_path):
@@ -47,7 +48,29 @@ def test_a_configured_connector_gets_its_user_its_queues_and_its_events(tmp_path
     assert {s.queue for s in components.configured_subscriptions(settings)} >= {
         "ledger.voucher_posted", "shops_taobao.order_shipped", "shops_taobao.stock_changed"}
     assert not any(s.service == "shops_jd" for s in components.configured_subscriptions(settings))
-    assert components.unconsumed_events(settings) == set()
+    assert components.unconsumed_events(settings) == {"order_held"}
+
+
+def _notify_file(tmp_path, events) -> str:
+    path = tmp_path / "notify.json"
+    path.write_text(json.dumps({"targets": [{"name": "ops", "url": "http://127.0.0.1:1/hook", "format": "json",
+                                             "secret": "s", "events": events}]}))
+    return str(path)
+
+
+def test_the_notifier_gets_a_user_and_the_queues_of_only_the_events_its_targets_want(tmp_path):
+    env = {"HUB_AMQP_URI": ADMIN, "HUB_NOTIFY_FILE": _notify_file(tmp_path, ["order_held"])}
+    accounts, settings = _accounts(env), components.settings(env)
+    assert accounts["notify"][0] == broker.Account("notify", (), True)
+    notify = {s.queue for s in components.configured_subscriptions(settings) if s.service == "notify"}
+    assert notify == {"notify.order_held"}  # not low_stock: no target wants it
+    assert "order_held" not in components.unconsumed_events(settings)
+
+
+def test_without_notification_targets_the_notifier_has_no_user_and_no_queue(tmp_path):
+    settings = components.settings({"HUB_AMQP_URI": ADMIN})
+    assert "notify" not in _accounts({"HUB_AMQP_URI": ADMIN})
+    assert not any(s.service == "notify" for s in components.configured_subscriptions(settings))
 
 
 def test_a_derived_uri_names_the_vhost_and_only_the_admin_password_opens_it():

@@ -18,13 +18,15 @@ def _hub(tmp_path, name):
 def _ports(hub) -> set[int]:
     """Every port a hub's processes bind, as their settings read it (defaults included)."""
     s = hub.stack.settings
-    return {*s.grpc_ports.values(), s.ledger_grpc_port, *s.shops_grpc_ports.values(), s.gateway_port}
+    return {*s.grpc_ports.values(), s.ledger_grpc_port, *s.shops_grpc_ports.values(), s.notify_grpc_port,
+            s.gateway_port}
 
 
 def _targets(hub) -> set[str]:
     """Everything a hub's gateway dials."""
     s = hub.stack.settings
-    return {*(s.grpc_target(svc) for svc in components.SERVICES), s.ledger_grpc_target, *s.shops_grpc_targets.values()}
+    return {*(s.grpc_target(svc) for svc in components.SERVICES), s.ledger_grpc_target, *s.shops_grpc_targets.values(),
+            s.gateway.notify_grpc_target}
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ def test_the_readme_lists_every_process_hub_up_starts():
     table = readme[readme.index("## Processes and ports"):].split("\n\n")[2]
     listed = {name for row in table.splitlines() if row.startswith("| `")
               for name in re.findall(r"`([a-z]+(?:-[a-z]+)?)`", row.split("|")[1])}
-    started = {p.name for p in process_table(lambda _: 0, ledgers=("kingdee",), shop_platforms=PLATFORMS)}
+    started = {p.name for p in process_table(lambda _: 0, ledgers=("kingdee",), shop_platforms=PLATFORMS,
+                                                   notify=True)}
     assert started == listed
 
 
@@ -21,3 +22,8 @@ def test_a_relay_runs_for_each_publishing_service_and_a_worker_for_each_consumer
     # every service publishes: the customer service its customers' terms (customer_terms_changed)
     assert {"order-relay", "inventory-relay", "procurement-relay", "customer-relay", "accounting-relay"} <= names
     assert {f"{svc}-worker" for svc in ("order", "inventory", "procurement", "customer", "accounting")} <= names
+
+
+def test_a_hub_without_notification_targets_runs_no_notifier():
+    assert "notifier" not in {p.name for p in process_table(lambda _: 0)}
+    assert "notifier" in {p.name for p in process_table(lambda _: 0, notify=True)}

@@ -24,7 +24,8 @@ DEFAULTS = {
     "HUB_CONSUMER_PREFETCH": 200,
     "HUB_WORKER_CONCURRENCY": 10, "HUB_DB_POOL_SIZE": None, "HUB_BASE_CURRENCY": "CNY",
     "HUB_LIVENESS_GRACE_SECONDS": 60.0, "HUB_RELAY_IDLE_POLL_SECONDS": 5.0,
-    **{f"HUB_{svc.upper()}_DB_URL": f"sqlite:////v/{svc}.db" for svc in (*components.SERVICES, "gateway", "ledger", "shops")},
+    **{f"HUB_{svc.upper()}_DB_URL": f"sqlite:////v/{svc}.db"
+       for svc in (*components.SERVICES, "gateway", "ledger", "shops", "notify")},
     **{f"HUB_{svc.upper()}_GRPC_PORT": port for svc, port in zip(components.SERVICES, range(50051, 50056))},
     **{f"HUB_{svc.upper()}_GRPC_TARGET": f"127.0.0.1:{port}" for svc, port in zip(components.SERVICES, range(50051, 50056))},
     "HUB_GATEWAY_PORT": 8000, "HUB_AUDIT_INTERVAL_SECONDS": 60.0, "HUB_GATEWAY_BATCH_LIMIT": 200,
@@ -44,6 +45,8 @@ DEFAULTS = {
     "HUB_CARRIER_CODE": "ZTO", "HUB_CARRIER_TIMEOUT_SECONDS": 2.0,
     "HUB_CARRIER_SENDER": {"name": "warehouse", "mobile": "", "address": {"province": "", "city": "", "district": "",
                                                                           "detail": "warehouse"}},
+    "HUB_NOTIFY_FILE": "", "HUB_NOTIFY_GRPC_PORT": 50063, "HUB_NOTIFY_GRPC_TARGET": "127.0.0.1:50063",
+    "HUB_NOTIFY_RETRY_BASE_SECONDS": 2.0, "HUB_NOTIFY_RETRY_MAX_SECONDS": 600.0,
 }
 
 
@@ -98,11 +101,20 @@ def test_a_target_follows_the_port_it_dials():
     assert components.load("ledger", {"HUB_ACCOUNTING_GRPC_TARGET": "books:7000"}).grpc_target("accounting") == "books:7000"
 
 
+def test_a_hub_with_notification_targets_migrates_the_notifiers_database(tmp_path):
+    targets = tmp_path / "notify.json"
+    targets.write_text('{"targets": [{"name": "ops", "url": "http://x", "format": "wecom", "events": ["low_stock"]}]}')
+    s = components.settings({"HUB_VAR_DIR": "/v", "HUB_NOTIFY_FILE": str(targets)})
+    assert components.database_urls(s)["notify"] == "sqlite:////v/notify.db"
+
+
 def test_the_composition_root_sees_every_component():
     s = components.settings({"HUB_VAR_DIR": "/v", "HUB_INVENTORY_GRPC_PORT": "6002", "HUB_LEDGERS": "kingdee, ufida"})
     assert s.grpc_ports["inventory"] == 6002 and s.grpc_target("inventory") == "127.0.0.1:6002"
     assert s.ledgers == ("kingdee", "ufida") and s["inventory"].count_approval_limit == Decimal("1000.00")
-    assert components.database_urls(s) == {name: f"sqlite:////v/{name}.db" for name in components.MIGRATION_TREES}
+    # the notifier's database only with notification targets: a deployment without them names no URL for it
+    assert components.database_urls(s) == {name: f"sqlite:////v/{name}.db" for name in components.MIGRATION_TREES
+                                           if name != "notify"}
     assert (s.gateway_port, s.shops_grpc_ports, s.ledger_grpc_target) == (
         8000, {"taobao": 50061, "jd": 50062}, "127.0.0.1:50060")
 
