@@ -28,7 +28,7 @@ up: bootstrap
 	$(HUB) up
 
 test: bootstrap
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q
 
 test-unit: bootstrap
 	$(PY) -m pytest -q tests/unit

@@ -22,11 +22,3 @@ def pg_urls(session_name):
     yield urls
     infra.drop_databases(session_name, DATABASES)
 
-
-def pytest_collection_modifyitems(config, items):
-    """Under `-n` (make test runs two workers), every test that uses the broker and PostgreSQL runs on one
-    worker, in order (a default broker's file descriptors and PostgreSQL's connections hold about three
-    hubs at once), while the unit tests share the other."""
-    for item in items:
-        if item.nodeid.startswith(("tests/integration/", "tests/e2e/")):
-            item.add_marker(pytest.mark.xdist_group("hub"))
