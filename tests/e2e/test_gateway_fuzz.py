@@ -35,9 +35,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 # The answer to a refused request sent with an Idempotency-Key is kept on purpose (a retry gets it back).
 KEPT_ANSWERS = "gateway.idempotency_keys"
-# Served by the ledger and shop connectors, which this hub does not run: the gateway must say so (503 with
-# Retry-After), which is also what it answers while any service is down.
-ABSENT = ("/ledger/", "/connectors/")
+# Served by the ledger and shop connectors and the notifier, which this hub does not run: the gateway must say
+# so (503 with Retry-After), which is also what it answers while any service is down.
+ABSENT = ("/ledger/", "/connectors/", "/notifications/")
 
 
 @pytest.fixture(scope="module", params=["postgresql", "sqlite"])
