@@ -359,7 +359,7 @@ def test_a_hub_with_shops_ledgers_and_notifications_declares_their_queues_and_us
     try:
         line = _migrate(env)
         queues = _queues(vhost)
-        assert len(queues) == 3 * len(components.subscriptions()) == 123
+        assert len(queues) == 3 * len(components.subscriptions()) == 129
         assert {"ledger.voucher_posted", "shops_jd.stock_changed", "shops_taobao.order_shipped",
                 "notify.order_held", "notify.low_stock"} <= queues
         assert "43 subscriptions (129 queues) declared; 9 component users set up through rabbitmqctl" in line
