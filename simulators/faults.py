@@ -73,13 +73,14 @@ class Switchboard:
 
 class Faults(Switchboard):
     settings_class = FaultSettings
+    kinds = KINDS  # drawn in this order: the first under its probability fires
     counters = (*KINDS, "slow")
 
     def draw(self) -> Draw:
         with self._lock:
             s = self.settings
             kind = None
-            for k in KINDS:
+            for k in self.kinds:
                 if self._rng.random() < getattr(s, k) and kind is None:
                     kind = k
             slow = s.slow_seconds if self._rng.random() < s.slow_rate else 0.0

@@ -37,7 +37,8 @@ from simulators.cainiao import (
     request_id,
     sign,
 )
-from simulators.faults import Draw, FaultSettings, Switchboard, server_error
+from simulators.faults import Faults as BaseFaults
+from simulators.faults import FaultSettings, server_error
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 KINDS = ("rate_limit", "server_error", "timeout_after_issue")
@@ -52,23 +53,11 @@ class WaybillFaults(FaultSettings):
     timeout_after_issue: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
-class Faults(Switchboard):
+class Faults(BaseFaults):
+    """The shared draw (simulators.faults) over the carrier's own kinds."""
     settings_class = WaybillFaults
+    kinds = KINDS
     counters = (*KINDS, "slow")
-
-    def draw(self) -> Draw:
-        """One number per kind in KINDS order (the first under its probability fires), then slow."""
-        with self._lock:
-            s, kind = self.settings, None
-            for k in KINDS:
-                if self._rng.random() < getattr(s, k) and kind is None:
-                    kind = k
-            slow = s.slow_seconds if self._rng.random() < s.slow_rate else 0.0
-            if kind:
-                self.fired[kind] += 1
-            if slow:
-                self.fired["slow"] += 1
-            return Draw(kind, slow, s.hang_seconds)
 
 
 class Carrier:
