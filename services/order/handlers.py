@@ -501,9 +501,9 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
                if l.reservation != domain.REFUNDED}  # a line refunded before shipment never shipped
     held = rma.held_by_rmas(s, order_id)  # units an RMA takes back (or exchanged) are not returned here
 
-    def left(n: int, l) -> int:
+    def open_units(n: int, l) -> int:
         return l.quantity - l.returned_quantity - held.get(n, 0)
-    wanted = lines or [(n, left(n, l)) for n, l in current.items() if left(n, l) > 0]
+    wanted = lines or [(n, open_units(n, l)) for n, l in current.items() if open_units(n, l) > 0]
     errors = FieldErrors()
     if not wanted:
         errors.add("lines", "everything on this order has been returned already")
@@ -513,8 +513,8 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
         line = current.get(line_no)
         if line is None:
             errors.add(f"lines[{i}].line_no", f"order has no shipped line {line_no}")
-        elif not 0 < qty <= left(line_no, line):
-            errors.add(f"lines[{i}].quantity", f"from 1 to {left(line_no, line)} "
+        elif not 0 < qty <= open_units(line_no, line):
+            errors.add(f"lines[{i}].quantity", f"from 1 to {open_units(line_no, line)} "
                                                "(shipped and not yet returned nor on an RMA)")
     if len(reason or "") > 200:
         errors.add("reason", "at most 200 characters")
