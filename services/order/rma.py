@@ -74,13 +74,14 @@ def create(uow: UnitOfWork, order_id: str, kind: str, wanted: list[RmaLine], rea
     is that RMA (created False); an unknown order is NotFound, one not shipped a Conflict, more than
     was shipped and not yet returned (or held by another RMA) InvalidArgument. Nothing changes on those."""
     s, now = uow.session, clock.now()
+    # the order row first: a concurrent request with the same external id waits, then finds that RMA
+    order = s.execute(select(orders).where(orders.c.id == order_id).with_for_update()).first()
     if external_id:
         known = s.execute(select(rmas.c.id, rmas.c.order_id).where(rmas.c.external_id == external_id)).first()
         if known is not None:
             if known.order_id != order_id:
                 raise Conflict(f"RMA external id {external_id} belongs to order {known.order_id}")
             return known.id, False
-    order = s.execute(select(orders).where(orders.c.id == order_id).with_for_update()).first()
     if order is None:
         raise NotFound(f"order {order_id} not found")
     if order.status not in (domain.SHIPPED, domain.RETURNED):
@@ -144,6 +145,10 @@ def receive(uow: UnitOfWork, rma_id: str, warehouse: str, scans: list[Scan]) -> 
         errors.add("warehouse", "the warehouse the goods arrived at")
     elif rma.warehouse and rma.warehouse != warehouse:
         errors.add("warehouse", f"the RMA's goods are received at {rma.warehouse}")
+    left_from = set(s.execute(select(order_lines.c.warehouse).where(
+        order_lines.c.order_id == rma.order_id, order_lines.c.line_no.in_(list(lines)))).scalars()) - {None}
+    if warehouse and left_from and warehouse not in left_from:  # restocked where they left from
+        errors.add("warehouse", f"the goods left from {', '.join(sorted(left_from))}: receive them there")
     room = {n: l.quantity - l.received for n, l in lines.items()}
     got: dict[int, int] = defaultdict(int)
     serials: dict[int, list[str]] = defaultdict(list)

@@ -116,6 +116,10 @@ def test_bad_rma_input_is_refused_and_changes_nothing(pg_hub):
             "wrong SKU": admin.post(f"/rmas/{rma_id}/receive", json={"warehouse": warehouse, "scans": [{"sku": other}]}),
             "more than asked": admin.post(f"/rmas/{rma_id}/receive", json={"warehouse": warehouse,
                                                                            "scans": [{"sku": sku, "quantity": 2}]}),
+            "another warehouse": admin.post(f"/rmas/{rma_id}/receive", json={"warehouse": "WH-MAIN",
+                                                                             "scans": [{"sku": sku}]}),
+            "unknown replacement": admin.post("/rmas", json={"order_id": order_id, "kind": "exchange", "lines": [
+                {"line_no": 1, "quantity": 1, "replacement_sku": unique("NOSKU")}]}),
             "inspected before received": admin.post(f"/rmas/{rma_id}/inspect",
                                                     json={"lines": [{"line_no": 1, "resellable": 1}]}),
             "settled before inspected": admin.post(f"/rmas/{rma_id}/settle"),
@@ -128,7 +132,8 @@ def test_bad_rma_input_is_refused_and_changes_nothing(pg_hub):
         still_received = admin.get(f"/rmas/{rma_id}").json()
 
     expected = {"unknown order": 404, "unshipped": 409, "more than shipped": 422, "wrong SKU": 422,
-                "more than asked": 422, "inspected before received": 409, "settled before inspected": 409,
+                "more than asked": 422, "another warehouse": 422, "unknown replacement": 422,
+                "inspected before received": 409, "settled before inspected": 409,
                 "a plain return of what the RMA holds": 422}
     assert {k: r.status_code for k, r in refused.items()} == expected, {k: r.text for k, r in refused.items()}
     assert all(r.headers["content-type"].startswith("application/problem+json") for r in refused.values())

@@ -258,6 +258,13 @@ def create_rma(body: RmaIn, request: Request, response: Response, md=allowed(ORD
     """A return document (RMA) of shipped units of an order, `return` (退货退款) or `exchange` (换货). The same
     `external_id` again answers that RMA (200). An unknown order is a 404; one not shipped a 409; more than
     was shipped and not yet returned (nor on another RMA) a 422: nothing changes."""
+    wanted = [(i, l.replacement_sku) for i, l in enumerate(body.lines) if l.replacement_sku]
+    if wanted:  # a replacement inventory does not know would never ship
+        known = known_skus(request, [sku for _, sku in wanted], md)
+        unknown = [{"field": f"lines[{i}].replacement_sku", "message": f"unknown SKU {sku!r}"}
+                   for i, sku in wanted if sku not in known]
+        if unknown:
+            raise Problem(422, "invalid-argument", "unknown SKUs", unknown)
     reply = clients(request).order.CreateRma(ordpb.CreateRmaRequest(
         order_id=body.order_id, kind=body.kind, reason=body.reason, external_id=body.external_id,
         lines=[ordpb.RmaLineInput(line_no=l.line_no, quantity=l.quantity, replacement_sku=l.replacement_sku)
