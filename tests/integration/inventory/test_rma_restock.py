@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from services.inventory import handlers, reservations
+from services.inventory import handlers, holds, reservations
 from services.inventory.models import serials
 
 pytestmark = pytest.mark.integration
@@ -41,6 +41,8 @@ def test_damaged_units_are_quarantined_or_scrapped_at_the_cost_they_left_with(in
     assert (adjusted["quantity"], adjusted["reason"], adjusted["value"]) == (-2, "scrap", "-8.00")
     assert [r["return_id"] for r in inv.events("goods_returned")] == [quarantined, scrapped]
     assert reservations.return_lot(scrapped) != reservations.return_lot(quarantined)
+    inv.run(holds.release, tea, reservations.return_lot(quarantined), "repaired")  # as any quarantined lot
+    assert (inv.level(tea, main)["held"], inv.level(tea, main)["available"]) == (0, 4)
     assert inv.audit() == []
 
 
