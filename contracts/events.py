@@ -108,6 +108,9 @@ class ReturnedSaleLine(SoldLine):
     # amount: the returned units' share of what the buyer paid for the line; what earlier returns of
     # the line already reversed lets the books split VAT so that all returns add up to the sale
     amount_returned_before: Money | None = None
+    # an RMA's inspection: of `quantity`, the units found damaged, and where they go (quarantine | scrap)
+    damaged: int = 0
+    disposition: str = ""
 
 
 class OrderReturned(Event):
@@ -126,6 +129,9 @@ class OrderReturned(Event):
     lines: list[ReturnedSaleLine]  # the quantities returned and what the buyer paid for them
     currency: str | None = None
     exchange_rate: Money | None = None  # to the books' currency, when the document is in another
+    # an RMA's inspected goods: inventory restocks them now, the sale is reversed by the RMA's refund
+    # (order_refunded) or, for an exchange, not at all
+    refund_deferred: bool = False
 
 
 class OrderLineRef(Record):

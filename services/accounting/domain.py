@@ -126,7 +126,10 @@ def sale(payload: dict, rules: Rules, rate: Decimal | None = None) -> list[Line]
 def sales_return(payload: dict, rules: Rules, rate: Decimal | None = None) -> list[Line]:
     """Goods sent back after shipment: the sale reversed for the returned lines, at what the buyer paid
     for the returned units (their share of the line's amount, after discounts and fees), converted at
-    the order's rate as the sale was."""
+    the order's rate as the sale was. An RMA's inspected goods (`refund_deferred`) post nothing here: the
+    RMA's refund reverses the sale (order_refunded, sales_refund), an exchange never does."""
+    if payload.get("refund_deferred"):
+        return []
     a = rules.accounts
     gross, net, tax = _vat_split(payload["lines"], rules, rate)
     summary, channel = f"Return {payload['channel']} {payload['external_order_id']}", f"channel:{payload['channel']}"

@@ -3,6 +3,7 @@ reservations.py, stock documents in movements.py, transfers.py, counts.py and ho
 from __future__ import annotations
 
 import logging
+import uuid
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -15,8 +16,8 @@ from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import HubError, InvalidArgument, NotFound
 from hubkit.money import cents, convert, to_decimal, unit_cost
-from services.inventory import catalog, costing, movements, signals, stock
-from services.inventory.models import cost_layers
+from services.inventory import catalog, costing, movements, reservations, signals, stock
+from services.inventory.models import cost_layers, serials
 from services.inventory.stock import Context
 
 log = logging.getLogger(__name__)
@@ -166,3 +167,23 @@ def stock_value(db: Database, warehouse: str = "") -> list[dict]:
         rows = [{"warehouse": w, "sku": sku, "quantity": int(q or 0), "value": cents(v or 0), "in_transit": bool(t)}
                 for w, sku, t, q, v in s.execute(query).all()]
     return [r for r in rows if not r["in_transit"] or r["quantity"] or r["value"]]
+
+
+def restock_rma(uow: UnitOfWork, envelope: Envelope) -> None:
+    """order_returned: the units restocked (reservations.restock_return); an RMA's damaged units to scrap
+    are then written off from the return's quarantined lot (stock_adjusted, reason scrap: the loss voucher)."""
+    restocked = {l["line_no"]: l for l in reservations.restock_return(uow, envelope)}
+    return_id = envelope.payload["return_id"]
+    for line in envelope.payload["lines"]:
+        if line.get("disposition") != "scrap" or not line.get("damaged"):
+            continue
+        where = restocked[line["line_no"]]
+        lot = reservations.return_lot(return_id)
+        serial_list = [r.serial for r in uow.session.execute(
+            select(serials.c.serial).where(serials.c.sku == where["sku"], serials.c.lot == lot,
+                                           serials.c.status == stock.IN_STOCK))][:int(line["damaged"])] or None
+        movements.adjust(uow, where["sku"], where["warehouse"], -int(line["damaged"]), "scrap",
+                         note=f"return {return_id} line {line['line_no']}: damaged", lot=lot, serial_list=serial_list,
+                         document=f"return:{return_id}",
+                         adjustment_id=uuid.uuid5(uuid.NAMESPACE_URL, f"rma-scrap:{return_id}:{line['line_no']}").hex)
+

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, func, select, update
 from contracts import GoodsIssued, GoodsReturned, OrderMoved, ReservationExpired, StockReserved, StockShort
 from contracts.events import OrderLineRef
 from hubkit import clock
-from hubkit.db import Database, UnitOfWork, as_utc
+from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.inbox import PredecessorMissing, on_behalf_of
@@ -27,6 +27,7 @@ from services.inventory.models import (
     allocation_decisions,
     allocation_redecisions,
     allocations,
+    lots,
     picks,
     reservations,
     serials,
@@ -612,6 +613,9 @@ def restock_return(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
                           returned_cost=reservations.c.returned_cost + cost))
         item = catalog.sku_row(s, issued.sku)
         pieces = _returned_pieces(s, order_id, issued, qty)
+        damaged = int(line.get("damaged") or 0)
+        if damaged:  # an RMA's damaged units: into the return's own quarantined lot (held: not for sale)
+            pieces = _into_lot(s, issued.sku, pieces, qty - damaged, return_lot(payload["return_id"]))
         first = stock.put(s, ctx, "return", issued.sku, issued.warehouse, pieces, cost, into_frozen=True)
         costing.add(s, issued.sku, issued.warehouse, qty, cost, item.costing, first, now)
         restocked.append({"line_no": line["line_no"], "sku": issued.sku, "warehouse": issued.warehouse,
@@ -621,6 +625,26 @@ def restock_return(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     uow.emit(GoodsReturned(order_id=order_id, return_id=payload["return_id"], channel=payload.get("channel"),
                            returned_at=now, lines=restocked), order_id)
     return restocked
+
+
+def return_lot(return_id: str) -> str:
+    """The quarantined lot an RMA's damaged units are restocked into (and scrapped from)."""
+    return f"RMA-{return_id[:24]}"
+
+
+def _into_lot(s, sku: str, pieces: list[Piece], keep: int, lot: str) -> list[Piece]:
+    """The pieces with every unit after the first `keep` moved into `lot`, which is made quarantined."""
+    s.execute(dialect_insert(s, lots).values(sku=sku, lot=lot, status=stock.QUARANTINED)
+              .on_conflict_do_nothing(index_elements=["sku", "lot"]))
+    out = []
+    for p in pieces:
+        kept = min(keep, p.quantity)
+        keep -= kept
+        if kept:
+            out.append(Piece(p.bin, p.lot, p.serial, kept))
+        if p.quantity - kept:
+            out.append(Piece(p.bin, lot, p.serial, p.quantity - kept))
+    return out
 
 
 def _returned_pieces(s, order_id: str, issued, quantity: int) -> list[Piece]:

@@ -69,7 +69,7 @@ class Worker:
 
     @handle_event(OrderReturned)
     def on_order_returned(self, uow, event, envelope):
-        reservations.restock_return(uow, envelope)
+        handlers.restock_rma(uow, envelope)
 
     @handle_event(PurchaseReturned)
     def on_purchase_returned(self, uow, event, envelope):

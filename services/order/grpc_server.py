@@ -18,7 +18,7 @@ from hubkit import commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import Conflict, FieldErrors, HubError, InvalidArgument
 from hubkit.intake import Backlog, IntakeState
-from services.order import domain, handlers, holds, merge, receivables, refunds, review_api, waybills
+from services.order import domain, handlers, holds, merge, receivables, refunds, review_api, rma, waybills
 from services.order.models import metadata
 
 rpc = grpc_server.rpc("order")
@@ -30,6 +30,19 @@ AWAITING_INVENTORY = Gauge("hub_orders_awaiting_inventory", "Orders accepted and
 # inventory's refusals of MoveOrder, as the order service's own (a missing reservation: not answered yet)
 REFUSALS = {grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument, grpc.StatusCode.FAILED_PRECONDITION: Conflict,
             grpc.StatusCode.NOT_FOUND: Conflict}
+
+
+def rma_to_proto(r: dict) -> pb.Rma:
+    return pb.Rma(
+        id=r["id"], order_id=r["order_id"], external_id=r["external_id"] or "", kind=r["kind"], status=r["status"],
+        reason=r["reason"], warehouse=r["warehouse"] or "", replacement_order_id=r["replacement_order_id"] or "",
+        created_by=r["created_by"], created_at=as_utc(r["created_at"]).isoformat(),
+        lines=[pb.RmaLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"], received=l["received"],
+                          resellable=l["resellable"], damaged=l["damaged"], disposition=l["disposition"],
+                          serials=l["serials"], replacement_sku=l["replacement_sku"],
+                          amount=money.to_proto(l["amount"])) for l in r["lines"]],
+        steps=[pb.AuditEntry(action=e["step"], actor=e["actor"], at=as_utc(e["at"]).isoformat(), note=e["note"],
+                             detail=json.dumps(e["detail"], ensure_ascii=False)) for e in r["steps"]])
 
 
 def order_to_proto(o: dict) -> pb.Order:
@@ -137,6 +150,50 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         if self.waybill_issuer is None:
             raise Conflict("no carrier is configured for electronic waybills (HUB_CARRIER_URL)")
         return pb.RequestWaybillResponse(waybill=pb.Waybill(**self.waybill_issuer.request(request.order_id, actor)))
+
+    @rpc
+    def CreateRma(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        lines = [rma.RmaLine(line_no=l.line_no, quantity=l.quantity, replacement_sku=l.replacement_sku)
+                 for l in request.lines]
+        with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
+            def apply() -> pb.RmaResponse:
+                rma_id, created = rma.create(uow, request.order_id, request.kind, lines, request.reason,
+                                             request.external_id)
+                return pb.RmaResponse(rma=rma_to_proto(rma.read(uow.session, rma_id)), created=created)
+            return commands.once(uow, context, pb.RmaResponse, apply, "CreateRma")
+
+    @rpc
+    def GetRma(self, request, context):
+        with self.db.reader() as s:
+            return pb.RmaResponse(rma=rma_to_proto(rma.read(s, request.rma_id)))
+
+    def _rma_step(self, context, name: str, rma_id: str, step) -> pb.RmaResponse:
+        actor, correlation_id = grpc_server.caller(context)
+        with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
+            def apply() -> pb.RmaResponse:
+                step(uow)
+                return pb.RmaResponse(rma=rma_to_proto(rma.read(uow.session, rma_id)))
+            return commands.once(uow, context, pb.RmaResponse, apply, name)
+
+    @rpc
+    def ReceiveRma(self, request, context):
+        scans = [rma.Scan(sku=x.sku, serial=x.serial, quantity=x.quantity or 1) for x in request.scans]
+        return self._rma_step(context, "ReceiveRma", request.rma_id,
+                              lambda uow: rma.receive(uow, request.rma_id, request.warehouse, scans))
+
+    @rpc
+    def InspectRma(self, request, context):
+        lines = [rma.Inspection(line_no=l.line_no, resellable=l.resellable, damaged=l.damaged,
+                                disposition=l.disposition) for l in request.lines]
+        return self._rma_step(context, "InspectRma", request.rma_id,
+                              lambda uow: rma.inspect(uow, request.rma_id, lines, request.note))
+
+    @rpc
+    def SettleRma(self, request, context):
+        def place(uow, cmd):
+            return handlers.place_order(uow, cmd, self.review_first)[0]
+        return self._rma_step(context, "SettleRma", request.rma_id, lambda uow: rma.settle(uow, request.rma_id, place))
 
     @rpc
     def ReturnOrder(self, request, context):

@@ -17,7 +17,7 @@ from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.sql import once_per_dialect
-from services.order import domain, holds, merge, refunds, reservation, review
+from services.order import domain, holds, merge, refunds, reservation, review, rma
 from services.order.models import order_holds, order_lines, order_return_lines, order_returns, orders, waybills
 
 log = logging.getLogger(__name__)
@@ -492,15 +492,18 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
     """Record goods sent back after shipment (all not yet returned when `lines` is empty) and emit
     order_returned: inventory restocks them at their original cost, accounting reverses the sale."""
     s, now = uow.session, clock.now()
-    order = s.execute(select(orders).where(orders.c.id == order_id)).first()
+    order = s.execute(select(orders).where(orders.c.id == order_id).with_for_update()).first()
     if order is None:
         raise NotFound(f"order {order_id} not found")
     if order.status not in (domain.SHIPPED, domain.RETURNED):
         raise Conflict(f"order {order_id} is {order.status}; only shipped goods can be returned")
     current = {l.line_no: l for l in s.execute(select(order_lines).where(order_lines.c.order_id == order_id)).all()
                if l.reservation != domain.REFUNDED}  # a line refunded before shipment never shipped
-    wanted = lines or [(n, l.quantity - l.returned_quantity) for n, l in current.items()
-                       if l.quantity > l.returned_quantity]
+    held = rma.held_by_rmas(s, order_id)  # units an RMA takes back (or exchanged) are not returned here
+
+    def open_units(n: int, l) -> int:
+        return l.quantity - l.returned_quantity - held.get(n, 0)
+    wanted = lines or [(n, open_units(n, l)) for n, l in current.items() if open_units(n, l) > 0]
     errors = FieldErrors()
     if not wanted:
         errors.add("lines", "everything on this order has been returned already")
@@ -510,9 +513,9 @@ def return_order(uow: UnitOfWork, order_id: str, lines: list[tuple[int, int]], r
         line = current.get(line_no)
         if line is None:
             errors.add(f"lines[{i}].line_no", f"order has no shipped line {line_no}")
-        elif not 0 < qty <= line.quantity - line.returned_quantity:
-            errors.add(f"lines[{i}].quantity", f"from 1 to {line.quantity - line.returned_quantity} "
-                                               "(shipped and not yet returned)")
+        elif not 0 < qty <= open_units(line_no, line):
+            errors.add(f"lines[{i}].quantity", f"from 1 to {open_units(line_no, line)} "
+                                               "(shipped and not yet returned nor on an RMA)")
     if len(reason or "") > 200:
         errors.add("reason", "at most 200 characters")
     errors.raise_if_any("the return is invalid")

@@ -124,6 +124,42 @@ order_refund_lines = Table(
     CheckConstraint("amount >= 0", name="amount_not_negative"),
 )
 
+# Return documents (RMA, services.order.rma): requested -> received (scanned at a warehouse) ->
+# inspected (resellable back to stock, damaged quarantined or scrapped) -> refunded (a return) or
+# exchanged (a replacement order). external_id: the caller's stable id (a platform's refund-with-return),
+# so creating it again is the same RMA.
+rmas = Table(
+    "rmas", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("order_id", String(32), ForeignKey("orders.id"), nullable=False, index=True),
+    Column("external_id", String(64), unique=True),
+    Column("kind", String(16), nullable=False),    # return | exchange
+    Column("status", String(16), nullable=False),  # requested | received | inspected | refunded | exchanged
+    Column("reason", String(200), nullable=False),
+    Column("warehouse", String(32)),                # where the goods were received
+    Column("replacement_order_id", String(32)),     # an exchange's replacement order
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+rma_lines = Table(
+    "rma_lines", metadata,
+    Column("rma_id", String(32), ForeignKey("rmas.id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),  # the order's line
+    Column("sku", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),   # asked to come back
+    Column("received", Integer, nullable=False, server_default="0"),
+    Column("resellable", Integer, nullable=False, server_default="0"),
+    Column("damaged", Integer, nullable=False, server_default="0"),
+    Column("disposition", String(16), nullable=False, server_default=""),  # quarantine | scrap (of damaged)
+    Column("serials", Text, nullable=False, server_default="[]"),  # JSON: the serials scanned
+    Column("replacement_sku", String(64), nullable=False, server_default=""),  # exchange: what goes out
+    Column("amount", Numeric(18, 2), nullable=False, server_default="0"),  # refunded for the line
+    CheckConstraint("quantity > 0 AND received >= 0 AND received <= quantity AND resellable >= 0 AND damaged >= 0 "
+                    "AND resellable + damaged <= received", name="quantities_in_range"),
+)
+
 # Holds (services.order.holds): an order with an open hold (released_at null) is `held` and cannot ship.
 order_holds = Table(
     "order_holds", metadata,

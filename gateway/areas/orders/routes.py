@@ -28,6 +28,10 @@ from gateway.areas.orders.schemas import (
     RefundIn,
     ReleaseIn,
     ReturnIn,
+    Rma,
+    RmaIn,
+    RmaInspectIn,
+    RmaReceiveIn,
     ShipmentBatchIn,
     ShipmentIn,
     ShipmentItemIn,
@@ -233,6 +237,77 @@ def return_order(order_id: str, body: ReturnIn, request: Request, md=allowed(SHI
         order_id=order_id, reason=body.reason,
         lines=[ordpb.ReturnLineInput(line_no=l.line_no, quantity=l.quantity) for l in body.lines]), metadata=md)
     return {"return_id": reply.return_id, "order": order_json(reply.order)}
+
+
+def _rma_json(reply) -> dict:
+    r = reply.rma
+    return {"id": r.id, "order_id": r.order_id, "external_id": r.external_id or None, "kind": r.kind,
+            "status": r.status, "reason": r.reason, "warehouse": r.warehouse or None,
+            "replacement_order_id": r.replacement_order_id or None, "created_by": r.created_by,
+            "created_at": r.created_at,
+            "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity, "received": l.received,
+                       "resellable": l.resellable, "damaged": l.damaged, "disposition": l.disposition,
+                       "serials": list(l.serials), "replacement_sku": l.replacement_sku,
+                       "amount": str(money.from_proto(l.amount))} for l in r.lines],
+            "steps": [{"step": e.action, "actor": e.actor, "at": e.at, "note": e.note,
+                       "detail": json.loads(e.detail or "{}")} for e in r.steps]}
+
+
+@router.post("/rmas", status_code=201, response_model=Rma, responses={200: {"model": Rma}})
+def create_rma(body: RmaIn, request: Request, response: Response, md=allowed(ORDER_DESK)):
+    """A return document (RMA) of shipped units of an order, `return` (退货退款) or `exchange` (换货). The same
+    `external_id` again answers that RMA (200). An unknown order is a 404; one not shipped a 409; more than
+    was shipped and not yet returned (nor on another RMA) a 422: nothing changes."""
+    wanted = [(i, l.replacement_sku) for i, l in enumerate(body.lines) if l.replacement_sku]
+    if wanted:  # a replacement inventory does not know would never ship
+        known = known_skus(request, [sku for _, sku in wanted], md)
+        unknown = [{"field": f"lines[{i}].replacement_sku", "message": f"unknown SKU {sku!r}"}
+                   for i, sku in wanted if sku not in known]
+        if unknown:
+            raise Problem(422, "invalid-argument", "unknown SKUs", unknown)
+    reply = clients(request).order.CreateRma(ordpb.CreateRmaRequest(
+        order_id=body.order_id, kind=body.kind, reason=body.reason, external_id=body.external_id,
+        lines=[ordpb.RmaLineInput(line_no=l.line_no, quantity=l.quantity, replacement_sku=l.replacement_sku)
+               for l in body.lines]), metadata=md)
+    if not reply.created:
+        response.status_code = 200
+    return {**_rma_json(reply), "created": reply.created}
+
+
+@router.get("/rmas/{rma_id}", response_model=Rma)
+def get_rma(rma_id: str, request: Request, md=allowed(ANYONE)):
+    """The RMA, its lines and every step (who, when, what)."""
+    return _rma_json(clients(request).order.GetRma(ordpb.GetRmaRequest(rma_id=rma_id), metadata=md))
+
+
+@router.post("/rmas/{rma_id}/receive", response_model=Rma)
+def receive_rma(rma_id: str, body: RmaReceiveIn, request: Request, md=allowed(SHIPPING)):
+    """The goods scanned in at a warehouse (SKU, or SKU and serial). A SKU the RMA does not ask back, or more
+    than it asks, is a 422 and nothing is received."""
+    reply = clients(request).order.ReceiveRma(ordpb.ReceiveRmaRequest(
+        rma_id=rma_id, warehouse=body.warehouse,
+        scans=[ordpb.RmaScan(sku=x.sku, serial=x.serial, quantity=x.quantity) for x in body.scans]), metadata=md)
+    return _rma_json(reply)
+
+
+@router.post("/rmas/{rma_id}/inspect", response_model=Rma)
+def inspect_rma(rma_id: str, body: RmaInspectIn, request: Request, md=allowed(SHIPPING)):
+    """Each received line judged: resellable units back to sellable stock, damaged ones quarantined (on hand,
+    not for sale) or scrapped (the loss voucher), all at the cost they left with. resellable + damaged must
+    be what was received (more: a 422, nothing changes)."""
+    reply = clients(request).order.InspectRma(ordpb.InspectRmaRequest(
+        rma_id=rma_id, note=body.note,
+        lines=[ordpb.RmaInspection(line_no=l.line_no, resellable=l.resellable, damaged=l.damaged,
+                                   disposition=l.disposition) for l in body.lines]), metadata=md)
+    return _rma_json(reply)
+
+
+@router.post("/rmas/{rma_id}/settle", response_model=Rma)
+def settle_rma(rma_id: str, request: Request, md=allowed(ORDER_DESK)):
+    """An inspected RMA's last step: a return is refunded (what was paid for the units, the credit voucher
+    sales_refund on the buyer's or the platform's receivable); an exchange places its replacement order
+    (the requested SKUs at zero price, reserved and shipped as any order; no money moves)."""
+    return _rma_json(clients(request).order.SettleRma(ordpb.SettleRmaRequest(rma_id=rma_id), metadata=md))
 
 
 @router.post("/orders/{order_id}/refunds", status_code=201, response_model=OrderRefund)

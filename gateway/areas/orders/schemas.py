@@ -241,3 +241,83 @@ class AuditEntry(Reply):
 class OrderAudit(Reply):
     order_id: str
     entries: list[AuditEntry] = Field(description="oldest first")
+
+
+# -- return documents (RMA) --
+class RmaLineIn(Strict):
+    line_no: StrictInt = Field(..., ge=1, le=100_000)
+    quantity: StrictInt = Field(..., gt=0, le=1_000_000)
+    replacement_sku: StrictStr = Field("", pattern=r"^$|" + CODE, description="an exchange: the SKU sent instead "
+                                                                              "(empty: the same SKU)")
+
+
+class RmaIn(Strict):
+    order_id: StrictStr = Field(..., min_length=1, max_length=32)
+    kind: StrictStr = Field("return", pattern=r"^(return|exchange)$")
+    lines: list[RmaLineIn] = Field(..., min_length=1, max_length=500)
+    reason: StrictStr = Field("", max_length=200)
+    external_id: StrictStr = Field("", pattern=r"^$|" + CODE,
+                                   description="the caller's stable id (e.g. the platform's refund id): the same "
+                                               "again answers the same RMA")
+
+
+class RmaScanIn(Strict):
+    sku: StrictStr = Field(..., pattern=CODE)
+    serial: StrictStr = Field("", max_length=64)
+    quantity: StrictInt = Field(1, gt=0, le=1_000_000)
+
+
+class RmaReceiveIn(Strict):
+    warehouse: StrictStr = Field(..., pattern=CODE, max_length=32)
+    scans: list[RmaScanIn] = Field(..., min_length=1, max_length=1000)
+
+
+class RmaInspectionIn(Strict):
+    line_no: StrictInt = Field(..., ge=1, le=100_000)
+    resellable: StrictInt = Field(..., ge=0, le=1_000_000)
+    damaged: StrictInt = Field(0, ge=0, le=1_000_000)
+    disposition: StrictStr = Field("", pattern=r"^(|quarantine|scrap)$",
+                                   description="of the damaged units: quarantine (on hand, not for sale) or scrap")
+
+
+class RmaInspectIn(Strict):
+    lines: list[RmaInspectionIn] = Field(..., min_length=1, max_length=500)
+    note: StrictStr = Field("", max_length=200)
+
+
+class RmaLine(Reply):
+    line_no: int
+    sku: str
+    quantity: int
+    received: int
+    resellable: int
+    damaged: int
+    disposition: str
+    serials: list[str]
+    replacement_sku: str
+    amount: str = Field(description="refunded for the line")
+
+
+class RmaStep(Reply):
+    step: str = Field(description="requested | received | inspected | refunded | exchanged")
+    actor: str
+    at: str
+    note: str
+    detail: dict[str, Any]
+
+
+class Rma(Reply):
+    id: str
+    order_id: str
+    external_id: str | None
+    kind: str
+    status: str = Field(description="requested | received | inspected | refunded | exchanged")
+    reason: str
+    warehouse: str | None
+    replacement_order_id: str | None
+    created_by: str
+    created_at: str
+    created: bool | None = Field(None, description="on creation: false when the external id was known already")
+    lines: list[RmaLine]
+    steps: list[RmaStep] = Field(description="who did each step, when, and what; also on the order's audit")
+

@@ -101,7 +101,14 @@ def _order():
                        ReleaseHolds=lambda r: pb.OrderActionsResponse(results=_succeeded(pb.OrderActionResult, r.items)),
                        RejectOrders=lambda r: pb.OrderActionsResponse(results=_succeeded(pb.OrderActionResult, r.items)),
                        GetOrderAudit=lambda r: pb.GetOrderAuditResponse(
-                           entries=[filled(pb.AuditEntry, detail='{"status_before": "reserved"}')]))
+                           entries=[filled(pb.AuditEntry, detail='{"status_before": "reserved"}')]),
+                       **{name: lambda r: _rma() for name in ("CreateRma", "GetRma", "ReceiveRma", "InspectRma",
+                                                              "SettleRma")})
+
+
+def _rma():
+    pb = order_service_pb2
+    return pb.RmaResponse(rma=filled(pb.Rma, steps=[filled(pb.AuditEntry, detail='{"rma_id": "r1"}')]), created=True)
 
 
 def _review():
@@ -135,6 +142,11 @@ BODIES = {
     "POST /orders/{order_id}/shipment": {"carrier": "SF", "tracking_number": "SF1234"},
     "POST /orders/{order_id}/returns": {},
     "POST /orders/{order_id}/refunds": {"lines": [{"line_no": 1, "amount": "1.00"}], "reason": "dented"},
+    "POST /rmas": {"order_id": "o1", "kind": "exchange", "lines": [{"line_no": 1, "quantity": 1}],
+                   "external_id": "TB-R1"},
+    "POST /rmas/{rma_id}/receive": {"warehouse": "SH", "scans": [{"sku": "TEA"}]},
+    "POST /rmas/{rma_id}/inspect": {"lines": [{"line_no": 1, "resellable": 1}]},
+    "POST /rmas/{rma_id}/settle": {},
     "POST /orders/{order_id}/holds": {"reason": "manual", "note": "call the buyer"},
     "POST /orders/{order_id}/release": {},
     "POST /orders/{order_id}/reject": {},
@@ -247,8 +259,9 @@ def test_every_operation_answers_every_field(hub):
         assert 200 <= reply.status_code < 300, (name, reply.status_code, reply.text)
         seen += 1
     # 75, allocation's (3), the holds routes (9), review's (6), a customer's terms (1), double check (1),
-    # unmerge (1), change warehouse (1), pick waves (4), the notifications' delivery log and re-send (2)
-    assert seen == 106
+    # unmerge (1), change warehouse (1), pick waves (4), the notifications' delivery log and re-send (2),
+    # RMAs (5: create, get, receive, inspect, settle)
+    assert seen == 111
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):
