@@ -117,7 +117,7 @@ class ReturnedSaleLine(SoldLine):
 class OrderReturned(Event):
     type = "order_returned"
     publisher = ORDER
-    subscribers = (INVENTORY, ACCOUNTING)
+    subscribers = (INVENTORY, ACCOUNTING, CUSTOMER)
 
     order_id: str
     return_id: str
@@ -155,7 +155,7 @@ class OrderLinesReleased(Event):
     cancelled instead (order_cancelled)."""
     type = "order_lines_released"
     publisher = ORDER
-    subscribers = (INVENTORY,)
+    subscribers = (INVENTORY, CUSTOMER)
 
     order_id: str
     released_at: Timestamp
@@ -178,7 +178,7 @@ class OrderRefunded(Event):
     No stock moves."""
     type = "order_refunded"
     publisher = ORDER
-    subscribers = (ACCOUNTING,)
+    subscribers = (ACCOUNTING, CUSTOMER)
 
     order_id: str
     refund_id: str

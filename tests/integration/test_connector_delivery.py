@@ -21,9 +21,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from connectors.ledgers import store
+from contracts import DeadLettered
 from hub import components
 from hub.supervisor import free_port, spawn
-from contracts import DeadLettered
 from hubkit import broker, dlq, events, topology
 from hubkit.db import Database
 from hubkit.envelope import Envelope
