@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from hubkit.delivery import DEAD_LETTERED
 from hubkit.events import Day, Event, Money, Record, Timestamp
 
 # Subscribers are consumer names: a service, or a connector ("ledger", "shops_<platform>").
@@ -17,6 +18,8 @@ SHOPS = "shops"  # the shop connectors, as a publisher (one source for every pla
 SHOP_CONNECTORS = ("shops_taobao", "shops_jd")  # and as subscribers, one per platform
 LEDGER = "ledger"
 NOTIFY = "notify"  # the notifier (connectors/notify): only in a hub with notification targets
+# as a publisher: whichever consumer set the message aside (each one's broker user may publish it)
+ANY_CONSUMER = "any_consumer"
 
 __all__ = [
     "OrderPlaced", "OrderHeld", "OrderShipped", "OrderReturned", "OrderCancelled", "OrderLinesReleased",
@@ -26,6 +29,7 @@ __all__ = [
     "StockChanged", "StockTransferred", "KitChanged", "PurchaseReturnShipped", "PurchaseReceiptRefused",
     "PurchaseReturnRefused", "LowStock", "LotExpiring",
     "LotHoldChanged", "PurchaseReceived", "PurchaseReturned", "VoucherPosted", "CustomerTermsChanged", "SkuChanged",
+    "ApprovalWaiting", "VoucherRefused", "ShopFailing", "DeadLettered",
 ]
 
 Json = dict[str, Any]
@@ -116,7 +120,7 @@ class ReturnedSaleLine(SoldLine):
 class OrderReturned(Event):
     type = "order_returned"
     publisher = ORDER
-    subscribers = (INVENTORY, ACCOUNTING)
+    subscribers = (INVENTORY, ACCOUNTING, CUSTOMER)
 
     order_id: str
     return_id: str
@@ -157,7 +161,7 @@ class OrderLinesReleased(Event):
     cancelled instead (order_cancelled)."""
     type = "order_lines_released"
     publisher = ORDER
-    subscribers = (INVENTORY,)
+    subscribers = (INVENTORY, CUSTOMER)
 
     order_id: str
     released_at: Timestamp
@@ -180,7 +184,7 @@ class OrderRefunded(Event):
     No stock moves."""
     type = "order_refunded"
     publisher = ORDER
-    subscribers = (ACCOUNTING,)
+    subscribers = (ACCOUNTING, CUSTOMER)
 
     order_id: str
     refund_id: str
@@ -660,3 +664,73 @@ class VoucherPosted(Event):
     lines: list[VoucherLine]
     currency: str | None = None  # of a document in another currency than the books', and the rate used
     exchange_rate: Money | None = None  # to the books' currency, when the document is in another
+
+
+# -- what a person must act on (the notifier's; only in a hub with a target that wants them) ---------
+class ApprovalWaiting(Event):
+    """A procurement document (a purchase order, a return to a supplier) waits for a person with the
+    right to approve it. Procurement emits it when it asks for an approval; the notifier tells the
+    approvers."""
+    type = "approval_waiting"
+    publisher = PROCUREMENT
+    subscribers = (NOTIFY,)
+
+    approval_id: str
+    document_type: str        # purchase_order, purchase_return ...
+    document_id: str
+    supplier: str | None      # the supplier's name, when the document has one
+    currency: str | None
+    amount: Money | None      # what is to be approved, when it is an amount
+    reason: str               # why it needs an approval (the rule or limit it passed)
+    requested_by: str
+    requested_at: Timestamp
+    approver_role: str | None = None  # who may approve (a right or a role), when the rule names one
+
+
+class VoucherRefused(Event):
+    """A ledger refused a voucher (or gave no certain answer too often): it waits, rejected, for a
+    person to fix the cause and re-push it (connectors/ledgers/pusher.py)."""
+    type = "voucher_refused"
+    publisher = LEDGER
+    subscribers = (NOTIFY,)
+
+    ledger: str
+    voucher_id: str
+    external_number: str
+    error: str
+    refused_at: Timestamp
+
+
+class ShopFailing(Event):
+    """A shop connector's pulls of one shop started failing (the platform refuses it, its token
+    expired, it does not answer): no orders come in from that shop until a person looks. Published at
+    every failed pull while the shop is in error, under one event id (platform, shop, since), so the
+    notifier tells once each time the shop falls into error."""
+    type = "shop_failing"
+    publisher = SHOPS
+    subscribers = (NOTIFY,)
+
+    connector: str            # shops_taobao, shops_jd
+    platform: str
+    shop: str
+    error: str
+    since: Timestamp
+
+
+class DeadLettered(Event):
+    """A consumer gave up on a message and put it in its dead-letter queue (hubkit.delivery): a person
+    looks at it (`hub dlq list`) and replays it once the cause is fixed. Published by the consumer that
+    set it aside, with an event id derived from the queue, the message and its replays, so the same
+    dead letter announced twice is one notification."""
+    type = DEAD_LETTERED
+    publisher = ANY_CONSUMER
+    subscribers = (NOTIFY,)
+
+    queue: str
+    dead_letter_queue: str
+    event_id: str | None      # of the message set aside (None: not an envelope)
+    event_type: str | None
+    aggregate_id: str | None
+    attempts: int
+    error: str
+    failed_at: Timestamp

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from contracts import CATALOG
-from contracts.events import SHOPS
+from contracts.events import ANY_CONSUMER, SHOPS
 from hubkit import broker, migrations
 from hubkit import settings as hubsettings
 
@@ -219,7 +219,10 @@ def unconsumed_events(settings) -> frozenset[str]:
 
 
 def _owners(publisher: str, settings) -> list[str]:
-    # the shop connectors publish as one source ("shops"), each platform's with its own user
+    # the shop connectors publish as one source ("shops"), each platform's with its own user; what any
+    # consumer publishes (a dead letter's announcement), every consumer of this hub
+    if publisher == ANY_CONSUMER:
+        return consumers(settings)
     return [f"shops_{p}" for p in shop_platforms(settings)] if publisher == SHOPS else [publisher]
 
 
@@ -232,7 +235,9 @@ def broker_accounts(settings) -> dict[broker.Account, str]:
         for owner in _owners(contract.publisher, settings):
             publishes.setdefault(owner, []).append(contract.type)
     present = set(consumers(settings))
-    names = [n for n in BROKER_ACCOUNTS if n in present or n in publishes]
+    # a connector has a user when this hub runs it (the ledger connector publishes voucher_refused, but
+    # only where a ledger is configured)
+    names = [n for n in BROKER_ACCOUNTS if n in present or (n in publishes and n in SERVICES)]
     given = _variables(settings.env)
     return {broker.Account(n, tuple(publishes.get(n, ())), n in present):
             given.get(f"HUB_AMQP_URI_{n.upper()}") or broker.account_uri(settings.amqp_uri, n) for n in names}

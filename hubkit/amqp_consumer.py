@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
 import pika
 
@@ -77,6 +77,7 @@ class Consumer:
         self._gathered: dict[str, list] = {}  # batched queue -> [(channel, method, props, body, event, envelope)]
         self.beat = Beat("consumer", stale_after)  # the owner polls at least this often
         self._woken = threading.Event()  # wake() while the broker is away
+        self._notices: Any = None  # the channel dead letters are announced on (opened when one is)
 
     def subscribe(self, contract: type[events.Event], service: str, handler: Handler | BatchHandler,
                   name: str | None = None, versions=None, batched: bool = False) -> None:
@@ -127,6 +128,7 @@ class Consumer:
     def close(self) -> None:
         """Close the connection; unacked messages go back to their queues."""
         connection, self.connection = self.connection, None
+        self._notices = None
         self._gathered = {}  # unacked: the broker delivers them again
         try:
             if connection is not None and connection.is_open:
@@ -214,6 +216,25 @@ class Consumer:
         except Exception as exc:
             log.exception("could not set %s aside; leaving it unacked for redelivery", route.subscription.queue)
             raise SetAsideFailed(f"{type(exc).__name__}: {exc}") from exc
+        if decision.dead_letter:
+            self._announce(channel, delivery.notice(decision, body, props.headers))
         channel.basic_ack(method.delivery_tag)
         if decision.dead_letter:
             metrics.MESSAGES_DEAD_LETTERED.labels(*route.labels).inc()
+
+    def _announce(self, channel, notice) -> None:
+        """Publish a dead letter's announcement (dead_lettered) before the original is acked, on a
+        channel of its own: a broker that refuses it (a user without the right, from an older
+        `hub migrate`) closes that channel, never the consuming one. Not mandatory: a hub without a
+        notifier that wants it routes it nowhere. Lost only if it cannot be published (logged)."""
+        try:
+            if self._notices is None or self._notices.is_closed:
+                self._notices = channel.connection.channel()
+                self._notices.confirm_delivery()
+            self._notices.basic_publish(topology.EVENTS_EXCHANGE, notice.type, notice.to_json(), pika.BasicProperties(
+                content_type="application/json", delivery_mode=2, message_id=notice.event_id, type=notice.type,
+                app_id=notice.source))
+        except Exception as exc:
+            log.warning("could not announce the dead letter of %s: %s: %s", notice.aggregate_id,
+                        type(exc).__name__, exc)
+            self._notices = None

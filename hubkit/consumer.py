@@ -216,9 +216,26 @@ class EventConsumer(Consumer):
             log.exception("could not set %s aside; leaving it unacked for redelivery",
                           self.subscription.queue)
             return
+        if decision.dead_letter:
+            self._announce(delivery.notice(decision, message.body, message.headers))
         self.queue_consumer.ack_message(message)
         if decision.dead_letter:
             metrics.MESSAGES_DEAD_LETTERED.labels(*self.labels).inc()
+
+
+    def _announce(self, notice) -> None:
+        """A dead letter's announcement (dead_lettered), before the original is acked; not mandatory
+        (a hub without a notifier that wants it routes it nowhere); lost only if it cannot be
+        published (logged), never holding the original back."""
+        try:
+            with get_producer(self.container.config[AMQP_URI_CONFIG_KEY], confirms=True) as producer:
+                producer.publish(notice.to_json(), exchange=topology.EVENTS_EXCHANGE, routing_key=notice.type,
+                                 content_type="application/json", content_encoding="utf-8", delivery_mode=2,
+                                 message_id=notice.event_id, type=notice.type, app_id=notice.source,
+                                 mandatory=False, retry=True, retry_policy={"max_retries": 1})
+        except Exception as exc:
+            log.warning("could not announce the dead letter of %s: %s: %s", self.subscription.queue,
+                        type(exc).__name__, exc)
 
 
 def handle_event(contract: type[events.Event], *, consumer: str | None = None, versions=None):

@@ -8,13 +8,16 @@ last attempt to its dead-letter queue with its error; the original is acked only
 copy is confirmed."""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 import traceback
+import uuid
 from dataclasses import dataclass
 
-from hubkit import topology
-from hubkit.envelope import EnvelopeError
+from hubkit import clock, topology
+from hubkit.envelope import Envelope, EnvelopeError
 from hubkit.inbox import PredecessorMissing
 
 log = logging.getLogger(__name__)
@@ -22,6 +25,11 @@ log = logging.getLogger(__name__)
 ATTEMPTS_HEADER = "x-hub-attempts"
 ERROR_HEADER = "x-hub-error"
 FAILED_AT_HEADER = "x-hub-failed-at"
+REPLAYED_HEADER = "x-hub-replayed"  # how often the message was replayed from its dead-letter queue (hubkit.dlq)
+# the announcement of a dead letter, published by the consumer that set it aside (the contract:
+# contracts.events.DeadLettered); nobody needs to consume it (a hub without a notifier drops it)
+DEAD_LETTERED = "dead_lettered"
+_NOTICE_IDS = uuid.UUID("6f1d1c52-0d0f-4a53-9c43-8e1b5a3f2d11")
 PREDECESSOR_ATTEMPTS = 12  # with the back-off cap, several minutes of waiting
 ERROR_MAX = 2000  # header values travel with every copy: keep them small
 
@@ -103,3 +111,26 @@ def poison(sub: topology.Subscription, error: str) -> Decision:
     """A message that is no envelope, or an event that does not fit its contract: retrying cannot
     help, dead-letter it at once."""
     return Decision(sub, 1, 1, error)
+
+
+def notice(decision: Decision, body: bytes, headers: dict | None) -> Envelope:
+    """The dead_lettered event announcing the dead letter `decision` made of a message (`body`,
+    `headers`). Its id is derived from the queue, the message and how often it was replayed: the same
+    dead letter set aside twice (a redelivery after a crash before the ack) is announced with the same
+    id, which the notifier keeps once; a replayed message dead-lettered again is news."""
+    try:
+        data = json.loads(body)
+        peek = {k: data.get(k) if isinstance(data.get(k), str) else None
+                for k in ("event_id", "type", "aggregate_id", "correlation_id")}
+    except (ValueError, AttributeError, TypeError):
+        peek = dict.fromkeys(("event_id", "type", "aggregate_id", "correlation_id"))
+    sub = decision.subscription
+    replays = (headers or {}).get(REPLAYED_HEADER) or 0
+    key = peek["event_id"] or hashlib.sha256(body).hexdigest()
+    return Envelope(
+        type=DEAD_LETTERED, source=sub.service, aggregate_id=sub.queue[:64], sequence=1,
+        correlation_id=peek["correlation_id"] or "", actor=f"consumer:{sub.service}",
+        event_id=uuid.uuid5(_NOTICE_IDS, f"{sub.queue}|{key}|{int(replays)}").hex,
+        payload={"queue": sub.queue, "dead_letter_queue": sub.dead_letter_queue, "event_id": peek["event_id"],
+                 "event_type": peek["type"], "aggregate_id": peek["aggregate_id"], "attempts": decision.attempts,
+                 "error": decision.error[:ERROR_MAX], "failed_at": clock.now().isoformat()})

@@ -7,7 +7,7 @@ import json
 import pika
 
 from hubkit import broker
-from hubkit.delivery import ATTEMPTS_HEADER, ERROR_HEADER, FAILED_AT_HEADER
+from hubkit.delivery import ATTEMPTS_HEADER, ERROR_HEADER, FAILED_AT_HEADER, REPLAYED_HEADER
 
 
 def _peek(body: bytes) -> dict:
@@ -62,7 +62,8 @@ def replay(amqp_uri: str, subscriptions, queue: str | None = None, event_id: str
                     continue  # left unacked: back in the queue when the channel closes
                 headers = {k: v for k, v in (props.headers or {}).items()
                            if k not in (ATTEMPTS_HEADER, ERROR_HEADER, FAILED_AT_HEADER, "x-death")}
-                props.headers = {**headers, "x-hub-replayed": True}
+                # counted: a replayed message dead-lettered again is a new dead letter (delivery.notice)
+                props.headers = {**headers, REPLAYED_HEADER: int(headers.get(REPLAYED_HEADER) or 0) + 1}
                 props.expiration = None
                 channel.basic_publish("", sub.queue, body, props, mandatory=True)
                 channel.basic_ack(method.delivery_tag)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -63,6 +65,8 @@ class Pusher:
         self.batch_size = getattr(client, "batch_size", 0)
         self.per_round = max(BATCH, self.batch_size)
         self.pool = ThreadPoolExecutor(parallel, thread_name_prefix=f"push-{ledger}")
+        self.lock = threading.Lock()
+        self.refusals: list[dict] = []  # refused since the runner last announced (voucher_refused)
 
     def tick(self) -> int:
         """Push (or look up) every voucher that is due; returns how many were handled."""
@@ -173,6 +177,7 @@ class Pusher:
             log.warning("%s refused voucher %s (%s): %s", self.ledger, row.voucher_id, row.external_number,
                         outcome.message)
             self._set(row, session, status=store.REJECTED, last_error=outcome.message)
+            self._refused(row, outcome.message)
         elif outcome.kind == "retry":
             self._set(row, session, status=store.PENDING, last_error=outcome.message,
                       next_attempt_at=self._later(row.save_calls + 1))
@@ -203,6 +208,20 @@ class Pusher:
                    f"{row.external_number} - a re-push cannot store it twice")
         log.error("%s: voucher %s set aside: %s", self.ledger, row.voucher_id, message)
         self._set(row, status=store.REJECTED, last_error=message[:500], **values)
+        self._refused(row, message)
+
+    def _refused(self, row, message: str) -> None:
+        """Kept for the runner to announce (voucher_refused, for the notifier), from any pushing thread."""
+        with self.lock:
+            self.refusals.append(dict(event_id=uuid.uuid4().hex, ledger=self.ledger, voucher_id=row.voucher_id,
+                                      external_number=row.external_number, error=(message or "")[:500],
+                                      refused_at=clock.now()))
+
+    def take_refusals(self) -> list[dict]:
+        """The refusals since the last call (the runner announces them)."""
+        with self.lock:
+            taken, self.refusals = self.refusals, []
+        return taken
 
     @staticmethod
     def _later(attempts: int) -> datetime:

@@ -13,11 +13,12 @@ import json
 import logging
 import signal
 import time
+from dataclasses import replace
 
 from connectors.ledgers import clients, mapping, pusher, store, summary
 from connectors.ledgers import config as ledger_config
 from connectors.ledgers.grpc_api import LedgerServicer
-from contracts import VoucherPosted
+from contracts import VoucherPosted, VoucherRefused
 from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
 from hubkit import clock, delivery, grpc_server, metrics
 from hubkit.amqp_consumer import Consumer
@@ -25,6 +26,7 @@ from hubkit.db import DATABASE_AWAY, AwayBackoff, Database, dialect_insert, pool
 from hubkit.envelope import Envelope
 from hubkit.health import Health
 from hubkit.inbox import handle_many
+from hubkit.publisher import ConfirmedPublisher
 from hubkit.sql import once_per_dialect
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ GAUGE_BUSY_SECONDS, GAUGE_IDLE_SECONDS = 1.0, 15.0
 # the longest poll: SIGTERM's handler can only set a flag, so the loop sees it within this (a turn
 # with nothing due costs microseconds: what cost CPU were the queries of a round every 0.1 s)
 POLL_MAX_SECONDS = 1.0
+UNANNOUNCED_MAX = 1000  # refusals kept for announcing while the broker is away (the oldest dropped beyond)
 
 
 @once_per_dialect
@@ -84,6 +87,8 @@ class Connector:
                                       summariser=summary.summariser(name, self.db, graces[name]))
                         for name, cfg in configs.items()]
         self.effect = keep_voucher(graces)
+        self.publisher = ConfirmedPublisher(settings.amqp_uri)
+        self.unannounced: list[dict] = []  # refusals the broker did not yet confirm (voucher_refused)
         self.stopping = False
         self.push_asked = False  # a voucher was kept, or a person re-pushed one: a round soon
         self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=PREFETCH,
@@ -125,6 +130,7 @@ class Connector:
                     push_at = now + push_in
                     if busy:
                         gauges_at = min(gauges_at, now + GAUGE_BUSY_SECONDS)
+                    self._announce_refusals()
                 if time.monotonic() >= gauges_at:
                     for p in self.pushers:
                         p.update_gauges()
@@ -133,6 +139,27 @@ class Connector:
             except DATABASE_AWAY as exc:  # a restart: every step is its own transaction, so go on later
                 time.sleep(away.failed(exc, "ledger connector"))
         self.consumer.close()
+        self.publisher.close()
+
+    def _announce_refusals(self) -> None:
+        """voucher_refused for each voucher a ledger refused in the rounds so far, for the notifier (not
+        mandatory: a hub without a notifier that wants it routes it nowhere). One the broker did not
+        confirm is tried again after the next round (kept in memory: a connector that stops before
+        loses it; the voucher stays rejected, listed and counted, hub_ledger_rejected_vouchers)."""
+        for p in self.pushers:
+            self.unannounced += p.take_refusals()
+        while self.unannounced:
+            r = self.unannounced[0]
+            envelope = VoucherRefused(**{k: v for k, v in r.items() if k != "event_id"}).envelope(
+                aggregate_id=f"{r['ledger']}:{r['voucher_id']}"[:64], sequence=1, correlation_id="",
+                actor=f"connector:{CONSUMER}")
+            try:
+                self.publisher.publish(replace(envelope, event_id=r["event_id"]), mandatory=False)
+            except Exception as exc:
+                log.warning("could not announce %d refused voucher(s): %s", len(self.unannounced), exc)
+                del self.unannounced[:-UNANNOUNCED_MAX]
+                return
+            self.unannounced.pop(0)
 
     def _push_round(self) -> tuple[bool, float]:
         """Every ledger's due pushes; (whether any was handled, seconds until the next round)."""

@@ -3,8 +3,8 @@ named by HUB_NOTIFY_FILE, kept out of the repository (it holds the robots' keys 
 
 {"targets": [
   {"name": "ops-json", "url": "https://ops.example.com/hooks/hub", "format": "json", "secret": "...",
-   "events": ["order_held", "low_stock"]},
-  {"name": "ops-wecom", "format": "wecom", "events": ["order_held"],
+   "events": ["order_held", "low_stock", "dead_lettered", "voucher_refused", "shop_failing"]},
+  {"name": "ops-wecom", "format": "wecom", "events": ["order_held", "approval_waiting"],
    "url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=..."},
   {"name": "buyers-dingtalk", "format": "dingtalk", "secret": "SEC...", "events": ["low_stock"],
    "url": "https://oapi.dingtalk.com/robot/send?access_token=..."}]}
@@ -22,11 +22,14 @@ from dataclasses import dataclass
 
 from pydantic import Field, PositiveFloat
 
+from contracts import CATALOG
+from contracts.events import NOTIFY
 from hubkit.settings import HubSettings, Port, sqlite_in_var_dir
 
 FORMATS = ("json", "wecom", "dingtalk")
 # the events a target may subscribe to: those whose contract names the notifier as a subscriber
-EVENT_TYPES = ("order_held", "low_stock")
+# (order_held, low_stock, approval_waiting, voucher_refused, shop_failing, dead_lettered)
+EVENT_TYPES = tuple(c.type for c in CATALOG if NOTIFY in c.subscribers)
 
 
 class Settings(HubSettings):

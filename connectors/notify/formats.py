@@ -54,6 +54,32 @@ def describe(event_type: str, payload: dict) -> tuple[str, list[str]]:
                 [f"SKU: {p.get('sku')}", f"Warehouse: {p.get('warehouse')}",
                  f"Available: {p.get('available')} (minimum {p.get('minimum')}, maximum {p.get('maximum')})",
                  f"Short by: {p.get('shortfall')}"])
+    if event_type == "approval_waiting":
+        lines = [f"{str(p.get('document_type', '')).replace('_', ' ').capitalize()}: {p.get('document_id')}"]
+        if p.get("supplier"):
+            lines.append(f"Supplier: {p['supplier']}")
+        if p.get("amount") is not None:
+            lines.append(f"Amount: {p['amount']} {p.get('currency') or ''}".rstrip())
+        lines.append(f"Reason: {p.get('reason')}")
+        if p.get("approver_role"):
+            lines.append(f"Approver: {p['approver_role']}")
+        lines.append(f"Asked by {p.get('requested_by')} at {p.get('requested_at')}")
+        return f"Approval waiting: {p.get('document_type')} {p.get('document_id')}", lines
+    if event_type == "voucher_refused":
+        return (f"Voucher refused by {p.get('ledger')}: {p.get('external_number')}",
+                [f"Ledger: {p.get('ledger')}", f"Voucher: {p.get('voucher_id')} ({p.get('external_number')})",
+                 f"Error: {p.get('error')}", f"Refused at {p.get('refused_at')}",
+                 "Fix the cause (an account mapping, the period), then re-push it"])
+    if event_type == "shop_failing":
+        return (f"Shop connector in error: {p.get('platform')} {p.get('shop')}",
+                [f"Connector: {p.get('connector')}", f"Shop: {p.get('shop')}", f"Error: {p.get('error')}",
+                 f"Since {p.get('since')}: no orders come in from this shop"])
+    if event_type == "dead_lettered":
+        return (f"Dead letter in {p.get('dead_letter_queue')}",
+                [f"Queue: {p.get('queue')}", f"Event: {p.get('event_type')} {p.get('event_id')}",
+                 f"Aggregate: {p.get('aggregate_id')}", f"Attempts: {p.get('attempts')}",
+                 f"Error: {str(p.get('error'))[:500]}", f"Failed at {p.get('failed_at')}",
+                 "List with `hub dlq list`, replay once fixed"])
     return event_type, [f"{k}: {v}" for k, v in sorted(p.items())]
 
 

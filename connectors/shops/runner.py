@@ -17,7 +17,9 @@ import math
 import queue
 import signal
 import time
+import uuid
 from concurrent.futures import Future
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from functools import partial
@@ -27,8 +29,7 @@ from sqlalchemy import func, select, update
 
 from connectors.shops import core, store
 from connectors.shops.platform import PlatformError, Shop
-from connectors.shops.publisher import ConfirmedPublisher
-from contracts import ChannelOrderChanged, OrderShipped, StockChanged
+from contracts import ChannelOrderChanged, OrderShipped, ShopFailing, StockChanged
 from hubkit import delivery
 from hubkit.amqp_consumer import Consumer
 from hubkit.broker import CONNECTION_ERRORS
@@ -37,6 +38,7 @@ from hubkit.envelope import Envelope
 from hubkit.health import Health
 from hubkit.inbox import handle_many
 from hubkit.intake import IntakeGate, IntakeState
+from hubkit.publisher import ConfirmedPublisher
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +178,7 @@ class ShopConnector:
                 s.execute(update(t).where(t.c.platform == self.platform, t.c.shop == shop.shop).values(
                     last_error=str(exc)[:500], retries=t.c.retries + 1,
                     error_since=_now() if not self._in_error(shop) else t.c.error_since))
+            self._announce_failing(shop, str(exc))
             return {**stats, "error": str(exc)}
         with self.db.session() as s:
             values = {"last_pull_at": _now(), "last_error": None, "error_since": None,
@@ -186,6 +189,29 @@ class ShopConnector:
             s.execute(update(t).where(t.c.platform == self.platform, t.c.shop == shop.shop).values(**values))
         LAG.labels(self.platform, shop.shop).set(max(0.0, (_now() - max(end, watermark)).total_seconds()))
         return stats
+
+    def _announce_failing(self, shop: Shop, error: str) -> None:
+        """shop_failing, for the notifier: at every failed pull while the shop is in error, under one
+        event id (platform, shop, since when), so a notice lost with the broker is sent by the next
+        failed pull, and the notifier tells once per fall into error. Not mandatory (a hub without a
+        notifier that wants it routes it nowhere); a publish that fails waits for the next pull."""
+        t = store.shops
+        with self.db.reader() as s:
+            since = s.execute(select(t.c.error_since).where(t.c.platform == self.platform,
+                                                            t.c.shop == shop.shop)).scalar()
+        if since is None:
+            return
+        since = as_utc(since)
+        event = ShopFailing(connector=f"shops_{self.platform}", platform=self.platform, shop=shop.shop,
+                            error=error[:500], since=since)
+        envelope = event.envelope(aggregate_id=f"{self.platform}:{shop.shop}"[:64], sequence=1,
+                                  correlation_id="", actor=f"connector:{self.platform}")
+        envelope = replace(envelope, event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"shop_failing:{self.platform}:"
+                                                         f"{shop.shop}:{since.isoformat()}").hex)
+        try:
+            self.publisher.publish(envelope, mandatory=False)
+        except Exception as exc:
+            log.warning("%s %s: could not announce the failing shop: %s", self.platform, shop.shop, exc)
 
     def _in_error(self, shop: Shop) -> bool:
         t = store.shops

@@ -17,10 +17,19 @@ def _time(moment) -> str:
     return as_utc(moment).isoformat() if moment is not None else ""
 
 
+def after_sale_to_proto(a: dict, currency: str) -> pb.AfterSale:
+    return pb.AfterSale(kind=a["kind"], reference=a["reference"], reason=a["reason"],
+                        amount=money.to_proto(a["amount"], a["currency"] or currency) if a["amount"] is not None
+                        else None, quantity=a["quantity"] or 0, lines=a["lines"], at=_time(a["at"]))
+
+
 def order_to_proto(o: dict) -> pb.CustomerOrder:
     return pb.CustomerOrder(order_id=o["order_id"], channel=o["channel"], shop=o["shop"],
                             external_order_id=o["external_order_id"], total=money.to_proto(o["total"], o["currency"]),
-                            status=o["status"], placed_at=_time(o["placed_at"]), shipped_at=_time(o["shipped_at"]))
+                            status=o["status"], placed_at=_time(o["placed_at"]), shipped_at=_time(o["shipped_at"]),
+                            carrier=o.get("carrier") or "", tracking_number=o.get("tracking_number") or "",
+                            after_sales=[after_sale_to_proto(a, o["currency"]) for a in o.get("after_sales", [])],
+                            refunded=money.to_proto(o.get("refunded", 0), o["currency"]))
 
 
 def customer_to_proto(c: dict) -> pb.Customer:

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy import bindparam, case, func, literal, select, update
 
-from contracts import CustomerTermsChanged
+from contracts import CustomerTermsChanged, OrderLinesReleased, OrderRefunded, OrderReturned
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, changed, dialect_insert
 from hubkit.envelope import Envelope
@@ -19,7 +19,7 @@ from hubkit.errors import FieldErrors, InvalidArgument, NotFound
 from hubkit.inbox import PredecessorMissing
 from hubkit.sql import once_per_dialect
 from services.customer import domain
-from services.customer.models import customer_orders, customers
+from services.customer.models import after_sales, customer_orders, customers
 
 log = logging.getLogger(__name__)
 MAX_ORDERS = 1000  # GetCustomer returns at most this many orders, newest first
@@ -132,6 +132,42 @@ def record_order_cancelled(uow: UnitOfWork, envelope: Envelope) -> None:
         raise PredecessorMissing(f"order {order_id} cancelled before its order_placed was applied")
 
 
+@once_per_dialect
+def _insert_after_sale(s):
+    return dialect_insert(s, after_sales).on_conflict_do_nothing(index_elements=["id"])
+
+
+_ORDER_CURRENCY = select(customer_orders.c.currency).where(customer_orders.c.order_id == bindparam("p_order_id"))
+
+
+def record_after_sale(uow: UnitOfWork, event: OrderReturned | OrderRefunded | OrderLinesReleased,
+                      envelope: Envelope) -> None:
+    """order_returned, order_refunded, order_lines_released: what came back of the order, in its
+    customer's history (the 360° view). Once per return, refund or release (its id, or the release's
+    event id); before the order_placed was applied, PredecessorMissing (retried later)."""
+    s = uow.session
+    currency = s.execute(_ORDER_CURRENCY, {"p_order_id": event.order_id}).scalar()
+    if currency is None:
+        raise PredecessorMissing(f"order {event.order_id}: {envelope.type} before its order_placed was applied")
+    if isinstance(event, OrderReturned):
+        kind, ref, at = domain.RETURN, event.return_id, event.returned_at
+        amount, quantity = sum((line.amount for line in event.lines), Decimal("0")), sum(
+            line.quantity for line in event.lines)
+        currency = event.currency or currency
+    elif isinstance(event, OrderRefunded):
+        kind, ref, at = domain.REFUND, event.refund_id, event.refunded_at
+        amount, quantity, currency = sum((line.amount for line in event.lines), Decimal("0")), None, event.currency
+    else:
+        kind, ref, at = domain.RELEASE, "", event.released_at
+        amount, quantity = None, sum(line.quantity for line in event.lines)
+    s.execute(_insert_after_sale(s), dict(
+        id=f"{kind}:{ref or envelope.event_id}", order_id=event.order_id, kind=kind, reference=ref[:64],
+        reason=(event.reason or "")[:200], currency=currency, amount=amount, quantity=quantity,
+        lines=len(event.lines), at=at))
+    customer_id = s.execute(_HISTORY_CUSTOMER, {"p_order_id": event.order_id}).scalar_one()
+    s.execute(_TOUCH, {"p_id": customer_id, "updated_by": envelope.actor, "updated_at": clock.now()})
+
+
 TIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$")
 
 
@@ -211,6 +247,15 @@ def get_customer_in(s, customer_id: str) -> dict:
                        .limit(MAX_ORDERS)).all()
     customer = _customer_dict(row)
     customer["orders"] = [dict(o._mapping) for o in orders]
+    by_order: dict[str, list[dict]] = {}
+    if orders:
+        for a in s.execute(select(after_sales).where(after_sales.c.order_id.in_([o.order_id for o in orders]))
+                           .order_by(after_sales.c.at, after_sales.c.id)).all():
+            by_order.setdefault(a.order_id, []).append(dict(a._mapping))
+    for order in customer["orders"]:
+        order["after_sales"] = by_order.get(order["order_id"], [])
+        order["refunded"] = sum((a["amount"] for a in order["after_sales"] if a["amount"] is not None),
+                                Decimal("0.00"))
     return customer
 
 

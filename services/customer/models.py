@@ -58,5 +58,22 @@ customer_orders = Table(
     Index("ix_customer_orders_customer_placed", "customer_id", "placed_at"),
 )
 
+# What came back of an order after it was placed, for the customer's 360° view: one row per return
+# (order_returned), refund after shipment (order_refunded) and refund of lines before shipment
+# (order_lines_released, whose lines never ship: no amount in the event, the quantity released).
+after_sales = Table(
+    "customer_after_sales", metadata,
+    Column("id", String(80), primary_key=True),  # "<kind>:<return id | refund id | the release's event id>"
+    Column("order_id", String(64), ForeignKey("customer_orders.order_id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # return | refund | release
+    Column("reference", String(64), nullable=False),  # the return's or refund's id ("" for a release)
+    Column("reason", String(200), nullable=False),
+    Column("currency", String(3)),
+    Column("amount", Numeric(18, 2)),  # money given back (none for a release: its lines were never paid out)
+    Column("quantity", Integer),  # units returned or released (none for a refund: no goods move)
+    Column("lines", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
 outbox.add_tables(metadata)
 inbox.add_tables(metadata)

@@ -1,5 +1,5 @@
 """The customer worker (nameko): customers and their order history from order events."""
-from contracts import OrderCancelled, OrderPlaced, OrderShipped
+from contracts import OrderCancelled, OrderLinesReleased, OrderPlaced, OrderRefunded, OrderReturned, OrderShipped
 from hubkit.consumer import each, handle_event, handle_events
 from hubkit.nameko_deps import DatabaseProvider
 from services.customer import handlers
@@ -23,3 +23,18 @@ class Worker:
     @handle_event(OrderCancelled)
     def on_order_cancelled(self, uow, event, envelope):
         handlers.record_order_cancelled(uow, envelope)
+
+    @handle_events(OrderReturned)
+    def on_order_returned(self, uow, batch):
+        for event, envelope in each(uow, batch):
+            handlers.record_after_sale(uow, event, envelope)
+
+    @handle_events(OrderRefunded)
+    def on_order_refunded(self, uow, batch):
+        for event, envelope in each(uow, batch):
+            handlers.record_after_sale(uow, event, envelope)
+
+    @handle_events(OrderLinesReleased)
+    def on_order_lines_released(self, uow, batch):
+        for event, envelope in each(uow, batch):
+            handlers.record_after_sale(uow, event, envelope)

@@ -68,11 +68,17 @@ def test_a_line_refunded_before_shipping_gives_its_stock_back_and_is_neither_shi
         books = {v["kind"]: v for v in _vouchers(admin, order_id, 2)}
         wait_for(lambda: _level(admin, tea)["on_hand"] == 3, 60, 0.2, "the tea issued")
         cup_level = _level(admin, cup)
+        [customer] = admin.get("/customers", params={"order_id": order_id}).json()["customers"]
+        [release] = wait_for(lambda: next(o for o in admin.get(f"/customers/{customer['id']}").json()["orders"]
+                                          if o["order_id"] == order_id)["after_sales"], 60, 0.2, "the release")
 
     # invoiced: the tea only (2 x 20.00), at its cost only (2 x 8.00); the cup never left
     assert _amounts(books["sale"])["1122"] == Decimal("40.00")
     assert _amounts(books["cost_of_goods"]) == {"6401": Decimal("16.00"), "1405": Decimal("-16.00")}
     assert (cup_level["on_hand"], cup_level["available"], cup_level["reserved"]) == (5, 5, 0)
+    # in the buyer's history: the line released before shipment (the event carries no amount)
+    assert (release["kind"], release["quantity"], release["reason"], release["amount"]) == (
+        "release", 1, "buyer refunded", None)
 
 
 def test_a_refund_without_return_after_shipping_posts_the_credit_and_moves_no_stock(pg_hub):
@@ -98,9 +104,19 @@ def test_a_refund_without_return_after_shipping_posts_the_credit_and_moves_no_st
         assert refund.json()["order"]["lines"][0]["refunded_amount"] == "11.30"
         [credit] = _vouchers(admin, refund.json()["refund_id"], 1)
         level = _level(admin, sku)
+        # the buyer's 360° view: the shipment's carrier and tracking, the refund and what was given back
+        [customer] = admin.get("/customers", params={"order_id": order_id}).json()["customers"]
+        seen = wait_for(lambda: (lambda o: o if o["after_sales"] else None)(next(
+            o for o in admin.get(f"/customers/{customer['id']}").json()["orders"] if o["order_id"] == order_id)),
+            60, 0.2, "the refund in the customer's history")
 
     assert credit["kind"] == "sales_refund"
     # taobao is a marketplace: the platform's receivable is credited; 11.30 = 10.00 net + 1.30 VAT
     assert _amounts(credit) == {"1122": Decimal("-11.30"), "6001": Decimal("10.00"), "22210105": Decimal("1.30")}
     assert [l["aux"] for l in credit["lines"] if l["account"] == "1122"] == ["platform:taobao/test-shop"]
     assert (level["on_hand"], level["available"]) == (1, 1)  # no stock moved
+    assert (seen["status"], seen["carrier"], seen["tracking_number"], seen["refunded"]) == (
+        "shipped", "SF", "SF7654321001", "11.30")
+    [after] = seen["after_sales"]
+    assert (after["kind"], after["reference"], after["amount"], after["reason"], after["quantity"]) == (
+        "refund", refund.json()["refund_id"], "11.30", "scratched, kept", None)

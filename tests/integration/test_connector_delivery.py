@@ -21,9 +21,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from connectors.ledgers import store
+from contracts import DeadLettered
 from hub import components
 from hub.supervisor import free_port, spawn
-from hubkit import broker, dlq, topology
+from hubkit import broker, dlq, events, topology
 from hubkit.db import Database
 from hubkit.envelope import Envelope
 from tests.support import infra
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.integration
 # only this subscription's part of the topology (the broker has few file descriptors to spare)
 [SUB] = components.subscriptions("ledger")
 HANDLER = {"service": "ledger", "handler": "on_voucher_posted"}
+TAP = "test.dead_lettered"
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +50,14 @@ def _ledger_vhost(vhost):
     uri = infra.create_vhost(vhost)
     try:
         connection = broker.connect(uri, attempts=3)
-        topology.declare(connection.channel(), [SUB])
+        channel = connection.channel()
+        topology.declare(channel, [SUB])
+        # what the notifier's queue would get: the connector's announcements of its dead letters
+        channel.queue_declare(TAP)
+        channel.queue_bind(TAP, topology.EVENTS_EXCHANGE, routing_key="dead_lettered")
         connection.close()
-        broker.set_up_accounts(uri, {broker.Account("ledger", (), True): broker.account_uri(uri, "ledger")})
+        broker.set_up_accounts(uri, {broker.Account("ledger", ("dead_lettered",), True):
+                                     broker.account_uri(uri, "ledger")})
         yield uri
     finally:
         infra.delete_vhost(vhost)
@@ -150,6 +157,24 @@ def _dead_letter(amqp_uri, event_id):
     return [d for d in dlq.list_dead_letters(amqp_uri, [SUB], SUB.queue) if d["event_id"] == event_id]
 
 
+def _announced(amqp_uri, event_id) -> list[Envelope]:
+    """The dead_lettered announcements of the message `event_id` that reached the tap queue so far."""
+    connection = broker.connect(amqp_uri)
+    found = []
+    try:
+        channel = connection.channel()
+        while True:
+            method, _props, body = channel.basic_get(TAP, auto_ack=False)
+            if method is None:
+                break
+            envelope = Envelope.from_json(body)
+            if envelope.payload["event_id"] == event_id:
+                found.append(envelope)
+    finally:
+        connection.close()  # unacked: back in the tap for the next look
+    return found
+
+
 def _assert_alive(proc):
     assert proc.poll() is None, f"the connector exited ({proc.returncode}):\n{proc.log_path.read_text()[-3000:]}"
 
@@ -177,6 +202,14 @@ def test_a_voucher_the_connector_cannot_keep_is_retried_then_dead_lettered_and_t
     [again] = wait_for(lambda: _dead_letter(amqp_uri, poison.event_id), 30, 0.3, "the poison dead-lettered again")
     assert again["attempts"] == 3 and again["error"] == "IndexError: list index out of range"
     _assert_alive(connector)
+    # each dead-lettering announced (dead_lettered, for the notifier), the replayed one under a new id
+    first, second = wait_for(lambda: len(_announced(amqp_uri, poison.event_id)) == 2 and
+                             _announced(amqp_uri, poison.event_id), 30, 0.3, "two announcements")
+    notice = events.parse(DeadLettered, first)
+    assert (notice.queue, notice.dead_letter_queue, notice.attempts, notice.event_type) == (
+        SUB.queue, SUB.dead_letter_queue, 3, "voucher_posted")
+    assert notice.error == "IndexError: list index out of range" and first.source == "ledger"
+    assert first.event_id != second.event_id
 
 
 def test_a_voucher_that_does_not_fit_its_contract_is_dead_lettered_at_once(amqp_uri, connector):

@@ -15,9 +15,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
+from contracts import CATALOG
 from hub import components
 from hubapi.customer.v1 import customer_service_pb2 as pb
 from hubapi.customer.v1 import customer_service_pb2_grpc as pb_grpc
+from hubkit import events
 from hubkit.db import Database
 from hubkit.envelope import Envelope
 from hubkit.errors import InvalidArgument, NotFound
@@ -25,7 +27,7 @@ from hubkit.grpc_server import FIELD_ERRORS_KEY
 from hubkit.inbox import PredecessorMissing, handle_once
 from services.customer import handlers
 from services.customer.grpc_server import CustomerServicer
-from services.customer.models import customer_orders, customers, metadata
+from services.customer.models import after_sales, customer_orders, customers, metadata
 from tests.support import infra
 
 pytestmark = pytest.mark.integration
@@ -334,3 +336,53 @@ def test_a_buyers_terms_are_set_before_their_first_order_which_finds_them(db):
     with pytest.raises(InvalidArgument), UnitOfWork(db, "customer", "finance-1", "c") as uow:
         handlers.set_buyer_terms(uow, "storefront", _uid(), "vip", Decimal("-5"))  # bad terms: no customer made
     assert count(db, customers) == customers_before
+
+
+def _after(event_type, order_id, sequence, payload) -> Envelope:
+    return Envelope(type=event_type, source="order", aggregate_id=order_id, sequence=sequence,
+                    payload={"order_id": order_id, **payload}, correlation_id="c", actor="t")
+
+
+def _apply_after(db, envelope) -> bool:
+    contract = CATALOG[envelope.type]
+    return handle_once(db, "customer", f"customer.{envelope.type}", envelope,
+                       lambda uow, env: handlers.record_after_sale(uow, events.parse(contract, env), env))
+
+
+SALE = {"channel": "taobao", "shop": "shop-1", "buyer": {}}
+
+
+def test_returns_refunds_and_releases_show_in_the_customers_history_once_each(db, stub):
+    buyer_id, order_id, other = _uid(), _uid(), _uid()
+    released = _after("order_lines_released", other, 2, {
+        "released_at": "2024-03-01T10:00:00+00:00", "reason": "buyer refunded before shipping",
+        "lines": [{"line_no": 1, "sku": "SKU-1", "quantity": 1}]})
+    with pytest.raises(PredecessorMissing):  # before its order: retried later, nothing kept
+        _apply_after(db, released)
+    apply_placed(db, placed(order_id, {"external_id": buyer_id}, total="30.00"))
+    apply_placed(db, placed(other, {"external_id": buyer_id}, total="5.00", placed_at="2024-03-01T09:00:00+00:00"))
+    apply_shipped(db, shipped(order_id))
+    returned = _after("order_returned", order_id, 4, {
+        **SALE, "external_order_id": "E" + order_id, "return_id": "r-1", "reason": "damaged",
+        "returned_at": "2024-03-05T08:00:00+00:00", "currency": "CNY",
+        "lines": [{"line_no": 1, "sku": "SKU-1", "quantity": 2, "unit_price": "10.00", "amount": "20.00",
+                   "warehouse": "SH"}]})
+    refunded = _after("order_refunded", order_id, 5, {
+        **SALE, "external_order_id": "E" + order_id, "refund_id": "rf-1", "reason": "late delivery",
+        "refunded_at": "2024-03-06T08:00:00+00:00", "currency": "CNY",
+        "lines": [{"line_no": 1, "sku": "SKU-1", "amount": "3.50", "amount_reversed_before": "20.00"}]})
+    for envelope in (returned, refunded, released):
+        assert _apply_after(db, envelope)
+        assert not _apply_after(db, envelope)  # the broker carries it again: once
+    c = stub.GetCustomer(pb.GetCustomerRequest(id=only_customer(db, order_id=order_id)["id"])).customer
+    cancelled_lines, shipped_order = c.orders  # newest first
+    assert (shipped_order.carrier, shipped_order.tracking_number) == ("SF", "SF123")
+    assert [(a.kind, a.reference, a.reason, a.quantity, a.lines, a.at) for a in shipped_order.after_sales] == [
+        ("return", "r-1", "damaged", 2, 1, "2024-03-05T08:00:00+00:00"),
+        ("refund", "rf-1", "late delivery", 0, 1, "2024-03-06T08:00:00+00:00")]
+    assert [(a.amount.units, a.amount.nanos) for a in shipped_order.after_sales] == [(20, 0), (3, 500_000_000)]
+    assert (shipped_order.refunded.units, shipped_order.refunded.nanos) == (23, 500_000_000)
+    [release] = cancelled_lines.after_sales
+    assert (release.kind, release.reference, release.quantity, release.HasField("amount")) == ("release", "", 1, False)
+    assert (cancelled_lines.refunded.units, cancelled_lines.carrier) == (0, "")
+    assert count(db, after_sales, after_sales.c.order_id.in_([order_id, other])) == 3

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from connectors.notify import store
+from contracts import CATALOG
 from hub import components
 from hub.supervisor import free_port, spawn
 from hubapi.notify.v1 import notify_service_pb2 as pb
@@ -30,9 +31,10 @@ from hubkit.envelope import Envelope
 from tests.support import infra
 from tests.support.hub import wait_for
 from tests.support.webhooks import Receiver
+from tests.unit.contracts.samples import PAYLOADS
 
 pytestmark = pytest.mark.integration
-SUBS = components.subscriptions("notify")  # order_held and low_stock: 6 queues, in this test's vhost only
+SUBS = components.subscriptions("notify")  # every kind a person acts on: 18 queues, in this test's vhost only
 SECRET = "whsec-test"
 FAILURES = 2  # the receiver answers 503 this many times to each event before it answers 200
 
@@ -63,7 +65,7 @@ def _running_notifier(amqp_uri, var, receiver):
     components.migrate("notify", db_url)
     targets = {"targets": [
         {"name": "ops-json", "url": f"{receiver.url}/json", "format": "json", "secret": SECRET,
-         "events": ["order_held", "low_stock"]},
+         "events": [s.event_type for s in SUBS]},
         {"name": "ops-wecom", "url": f"{receiver.url}/wecom?key=k1", "format": "wecom", "events": ["low_stock"]}]}
     (var / "notify.json").write_text(json.dumps(targets))
     env = {**os.environ, "HUB_AMQP_URI": broker.account_uri(amqp_uri, "notify"), "HUB_VAR_DIR": str(var),
@@ -155,6 +157,42 @@ def test_each_event_reaches_each_target_once_despite_its_5xx(amqp_uri, receiver,
                                                if any(sku in w["markdown"]["content"] for w in wecom)}
     # every 503 was retried, nothing more: FAILURES + 1 requests per event and target
     assert {n for (path, key), n in receiver.seen.items()} == {FAILURES + 1}
+
+
+def _announcement(event_type: str, aggregate_id: str) -> Envelope:
+    """One of the kinds a person acts on, as its publisher writes it (its contract checks the payload)."""
+    payload = {**PAYLOADS[event_type]}
+    key = {"approval_waiting": "document_id", "voucher_refused": "voucher_id", "shop_failing": "shop",
+           "dead_lettered": "aggregate_id"}[event_type]
+    payload[key] = aggregate_id
+    contract = CATALOG[event_type]
+    return contract.model_validate(payload).envelope(aggregate_id=aggregate_id, sequence=1, correlation_id="c",
+                                                     actor="test")
+
+
+def test_approvals_refused_vouchers_failing_shops_and_dead_letters_reach_their_target_once(
+        amqp_uri, receiver, tmp_path):
+    run = uuid.uuid4().hex[:6]
+    kinds = ("approval_waiting", "voucher_refused", "shop_failing", "dead_lettered")
+    sent = {kind: _announcement(kind, f"{kind[:4]}-{run}") for kind in kinds}
+    with _running_notifier(amqp_uri, tmp_path, receiver) as proc:
+        for envelope in (*sent.values(), sent["dead_lettered"]):  # a dead letter announced twice: one id
+            _publish(amqp_uri, envelope)
+
+        def delivered():
+            with proc.db.reader() as s:
+                return s.execute(select(store.deliveries.c.event_type, store.deliveries.c.attempts).where(
+                    store.deliveries.c.event_id.in_([e.event_id for e in sent.values()]),
+                    store.deliveries.c.status == store.DELIVERED)).all()
+        rows = wait_for(lambda: len(delivered()) == len(kinds) and delivered(), 60, 0.2, "every announcement")
+    assert sorted(rows) == sorted((kind, FAILURES + 1) for kind in kinds)  # one each, after the 503s
+    bodies = {b["type"]: b for b in receiver.accepted_json() if b["event_id"] in {e.event_id for e in sent.values()}}
+    assert set(bodies) == set(kinds)
+    assert bodies["approval_waiting"]["title"] == f"Approval waiting: purchase_order appr-{run}"
+    assert bodies["voucher_refused"]["title"] == "Voucher refused by kingdee: HUB-202603-JZ-0007"
+    assert bodies["shop_failing"]["title"] == f"Shop connector in error: taobao shop-{run}"
+    assert "hub dlq list" in bodies["dead_lettered"]["text"]
+    assert all(receiver.seen[("/json", e.event_id)] == FAILURES + 1 for e in sent.values())  # 503s retried, no more
 
 
 def test_the_log_is_read_and_a_failed_delivery_sent_again_through_the_api(amqp_uri, receiver, tmp_path):

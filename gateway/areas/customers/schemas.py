@@ -6,6 +6,17 @@ from pydantic import Field, StrictStr
 from gateway.common.schemas import AMOUNT, CODE, Money, Reply, Strict
 
 
+class AfterSale(Reply):
+    kind: str = Field(description="return (goods and money back) | refund (money back after shipment) | "
+                                  "release (lines refunded before shipment, never shipped)")
+    reference: str | None = Field(description="the return's or refund's id; null for a release")
+    reason: str
+    amount: Money | None = Field(description="money given back; null for a release")
+    quantity: int | None = Field(description="units returned or released; null for a refund")
+    lines: int
+    at: str
+
+
 class CustomerOrder(Reply):
     order_id: str
     channel: str
@@ -15,6 +26,10 @@ class CustomerOrder(Reply):
     status: str = Field(description="placed | shipped | cancelled")
     placed_at: str
     shipped_at: str | None = Field(description="null until shipped")
+    carrier: str | None = Field(description="the shipment's carrier; null until shipped")
+    tracking_number: str | None = Field(description="null until shipped")
+    refunded: Money = Field(description="money given back: the returns' and refunds' amounts")
+    after_sales: list[AfterSale] = Field(description="returns and refunds, oldest first")
 
 
 class CustomerSummary(Reply):

@@ -4,11 +4,13 @@ look-up, or for a ledger with an idempotency key the same key again)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import select, update
 
-from connectors.ledgers import pusher, store
-from connectors.ledgers.clients import Unavailable, ambiguous, confirmed
+from connectors.ledgers import pusher, runner, store
+from connectors.ledgers.clients import Unavailable, ambiguous, confirmed, rejected
+from contracts import VoucherRefused
 from hub import components
 from hubkit import clock
 from hubkit.db import Database
@@ -69,6 +71,8 @@ def test_a_voucher_without_a_certain_answer_is_set_aside_for_a_person(tmp_path):
     assert "no certain answer" in row.last_error and "HUB-202611-JZ-0001" in row.last_error
     assert ledger.saves == pusher.MAX_UNCERTAIN  # bounded: no push after it was set aside
     assert pusher.status(db, "kingdee")["rejected"] == 1
+    [refusal] = p.take_refusals()  # announced (voucher_refused) as a refusal is
+    assert "no certain answer" in refusal["error"]
 
 
 def test_a_ledger_that_cannot_be_asked_is_set_aside_too(tmp_path):
@@ -135,3 +139,38 @@ def test_the_connector_loop_learns_when_the_next_push_is_due(tmp_path):
     with db.session() as s:
         s.execute(update(store.pushes).values(status=store.CONFIRMED))
     assert p.due_in() is None  # nothing owed: only the loop's idle look
+
+
+def test_a_refused_or_set_aside_voucher_is_announced_once_and_kept_while_the_broker_refuses(tmp_path):
+    db = _db(tmp_path)
+
+    class Refuses(Silent):
+        def push(self, voucher, accounts):
+            return rejected("科目 6001 不存在")
+    p = pusher.Pusher("kingdee", Refuses(), db, parallel=1)
+    _run(p, db, 2)  # refused once: a rejected voucher is not pushed again
+    [refusal] = p.take_refusals()
+    assert (refusal["voucher_id"], refusal["external_number"], refusal["error"]) == (
+        "v1", "HUB-202611-JZ-0001", "科目 6001 不存在")
+    assert p.take_refusals() == []
+
+    class Broker:  # refuses the first publish (the broker away), confirms the next
+        def __init__(self):
+            self.sent, self.calls = [], 0
+
+        def publish(self, envelope, mandatory=True):
+            self.calls += 1
+            if self.calls == 1:
+                raise ConnectionError("broker away")
+            assert mandatory is False  # a hub without a notifier routes it nowhere
+            self.sent.append(envelope)
+    p.refusals.append(refusal)
+    connector = SimpleNamespace(pushers=[p], unannounced=[], publisher=Broker())
+    runner.Connector._announce_refusals(connector)  # type: ignore[arg-type]
+    assert connector.unannounced == [refusal] and connector.publisher.sent == []
+    runner.Connector._announce_refusals(connector)  # type: ignore[arg-type]
+    [sent] = connector.publisher.sent
+    event = VoucherRefused.model_validate(sent.payload)
+    assert (sent.type, sent.event_id, event.ledger, event.voucher_id) == (
+        "voucher_refused", refusal["event_id"], "kingdee", "v1")
+    assert connector.unannounced == []

@@ -17,6 +17,7 @@ from connectors.notify import config, formats, runner, store
 from contracts import LowStock, OrderHeld
 from hubkit import clock
 from hubkit.envelope import Envelope
+from tests.unit.contracts.samples import PAYLOADS
 
 HELD = {"order_id": "o-1", "hold_id": "h-1", "reason": "finance_approval", "rule": "credit", "note": "超出信用额度",
         "approval": True, "placed_by": "review", "placed_at": "2026-12-06T05:00:00+00:00"}
@@ -113,6 +114,19 @@ def test_the_targets_file_names_the_events_the_notifier_subscribes_to(tmp_path):
     path.write_text("{not json")
     with pytest.raises(SystemExit, match="not JSON"):
         config.load(str(path))
+
+
+def test_every_kind_a_person_acts_on_is_subscribable_and_reads_as_what_to_do():
+    assert set(config.EVENT_TYPES) == {"order_held", "low_stock", "approval_waiting", "voucher_refused",
+                                       "shop_failing", "dead_lettered"}
+    expected = {"approval_waiting": ("Approval waiting: purchase_order po-1", "52000.00 CNY"),
+                "voucher_refused": ("Voucher refused by kingdee: HUB-202603-JZ-0007", "科目 6001 不存在"),
+                "shop_failing": ("Shop connector in error: taobao tea-flagship", "isv.session-expired"),
+                "dead_lettered": ("Dead letter in accounting.order_shipped.dlq", "hub dlq list")}
+    for event_type, (title, needle) in expected.items():
+        got_title, lines = formats.describe(event_type, PAYLOADS[event_type])
+        assert got_title == title and any(needle in line for line in lines), (event_type, lines)
+    config.parse({"targets": [{"name": "ops", "url": "http://x", "format": "wecom", "events": list(expected)}]})
 
 
 def test_backoff_doubles_up_to_its_cap():

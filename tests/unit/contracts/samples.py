@@ -133,4 +133,15 @@ PAYLOADS = {
                    "credit": "314.96", "aux": "", "cost_centre": "channel:taobao"},
                   {"line_no": 3, "account": "22210105", "summary": "Sale taobao TB-1001", "debit": "0.00",
                    "credit": "40.94", "aux": "", "cost_centre": ""}]},
+    "approval_waiting": {
+        "approval_id": "ap-1", "document_type": "purchase_order", "document_id": "po-1", "supplier": "杭州茶厂",
+        "currency": "CNY", "amount": "52000.00", "reason": "over the buyer's limit of 50000.00",
+        "requested_by": "buyer-1", "requested_at": AT, "approver_role": "procurement_approve"},
+    "voucher_refused": {"ledger": "kingdee", "voucher_id": "v-1", "external_number": "HUB-202603-JZ-0007",
+                        "error": "科目 6001 不存在", "refused_at": AT},
+    "shop_failing": {"connector": "shops_taobao", "platform": "taobao", "shop": "tea-flagship",
+                     "error": "isv.session-expired", "since": AT},
+    "dead_lettered": {"queue": "accounting.order_shipped", "dead_letter_queue": "accounting.order_shipped.dlq",
+                      "event_id": "e" * 32, "event_type": "order_shipped", "aggregate_id": "o-1", "attempts": 5,
+                      "error": "KeyError: 'x'", "failed_at": AT},
 }

@@ -17,7 +17,7 @@ from connectors.notify import runner as notify_runner
 from connectors.shops import runner as shop_runner
 from contracts import CATALOG
 from hub import components
-from hubkit import events
+from hubkit import delivery, events
 from hubkit.consumer import EventConsumer
 from hubkit.envelope import Envelope
 from services.accounting import chart
@@ -48,9 +48,26 @@ def test_every_contract_is_in_the_catalog_and_has_a_sample():
     assert set(PAYLOADS) == {c.type for c in CATALOG}
 
 
-def test_publishers_are_the_services_and_the_shop_connectors():
-    assert CATALOG.publishers() <= {*components.SERVICES, "shops"}
-    assert {c.type for c in CATALOG if c.publisher == "shops"} == {"channel_order_changed"}
+def test_publishers_are_the_services_the_connectors_and_any_consumer_of_its_dead_letters():
+    assert CATALOG.publishers() <= {*components.SERVICES, "shops", "ledger", "any_consumer"}
+    assert {c.type for c in CATALOG if c.publisher == "shops"} == {"channel_order_changed", "shop_failing"}
+    assert {c.type for c in CATALOG if c.publisher == "ledger"} == {"voucher_refused"}
+    assert {c.type for c in CATALOG if c.publisher == "any_consumer"} == {"dead_lettered"}
+
+
+def test_a_dead_letters_announcement_fits_its_contract_and_keeps_its_id_until_replayed():
+    sub = CATALOG.subscriptions("accounting")[0]
+    body = _travelled(_build(sub.event_type)).to_json().encode()
+    decision = delivery.after_failure(sub, {delivery.ATTEMPTS_HEADER: 4}, KeyError("x"), delivery.Policy())
+    notice = delivery.notice(decision, body, {})
+    event = events.parse(contracts.DeadLettered, Envelope.from_json(notice.to_json()))
+    assert (event.queue, event.attempts, event.error) == (sub.queue, 5, "KeyError: 'x'")
+    assert event.event_id == json.loads(body)["event_id"] and event.event_type == sub.event_type
+    assert delivery.notice(decision, body, {}).event_id == notice.event_id  # set aside twice: one notification
+    replayed = delivery.notice(decision, body, {delivery.REPLAYED_HEADER: 1})
+    assert replayed.event_id != notice.event_id  # replayed and dead-lettered again: news
+    poison = delivery.notice(delivery.poison(sub, "not JSON"), b"\xff", None)
+    assert events.parse(contracts.DeadLettered, poison).event_id is None
 
 
 def _worker_handlers() -> dict[tuple[str, str], EventConsumer]:

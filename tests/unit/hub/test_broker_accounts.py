@@ -11,6 +11,8 @@ from hub import components, supervisor
 from hubkit import broker, topology
 
 ADMIN = "amqp://admin:s3cret@rabbit.example:5672/hub"
+# the events only the notifier consumes (low_stock is procurement's too)
+NOTIFIED = ("order_held", "approval_waiting", "voucher_refused", "shop_failing", "dead_lettered")
 
 
 @pytest.fixture(autouse=True)
@@ -34,21 +36,24 @@ def test_without_shops_or_ledgers_only_the_services_have_users_and_queues(tmp_pa
     settings = components.settings({"HUB_AMQP_URI": ADMIN})
     assert set(_accounts({"HUB_AMQP_URI": ADMIN})) == set(components.SERVICES)
     assert {s.service for s in components.configured_subscriptions(settings)} == set(components.SERVICES)
-    # the order service's review keeps the buyers' receivables from voucher_posted; order_held is
-    # only the notifier's
-    assert components.unconsumed_events(settings) == {"stock_changed", "order_held"}
+    # the order service's review keeps the buyers' receivables from voucher_posted; order_held and the
+    # other kinds a person acts on are only the notifier's
+    assert components.unconsumed_events(settings) == {"stock_changed", *NOTIFIED}
 
 
 def test_a_configured_connector_gets_its_user_its_queues_and_its_events(tmp_path):
     env = {"HUB_AMQP_URI": ADMIN, "HUB_LEDGERS": "ufida", "HUB_SHOPS_FILE": _shops_file(tmp_path)}
     accounts, settings = _accounts(env), components.settings(env)
     assert set(accounts) == {*components.SERVICES, "ledger", "shops_taobao"}
-    assert accounts["shops_taobao"][0] == broker.Account("shops_taobao", ("channel_order_changed",), True)
-    assert accounts["ledger"][0] == broker.Account("ledger", (), True)
+    # each announces its own trouble (shop_failing, voucher_refused) and, as every consumer, its dead letters
+    assert accounts["shops_taobao"][0] == broker.Account("shops_taobao", ("channel_order_changed", "shop_failing",
+                                                                          "dead_lettered"), True)
+    assert accounts["ledger"][0] == broker.Account("ledger", ("voucher_refused", "dead_lettered"), True)
+    assert all("dead_lettered" in accounts[svc][0].publishes for svc in components.SERVICES)
     assert {s.queue for s in components.configured_subscriptions(settings)} >= {
         "ledger.voucher_posted", "shops_taobao.order_shipped", "shops_taobao.stock_changed"}
     assert not any(s.service == "shops_jd" for s in components.configured_subscriptions(settings))
-    assert components.unconsumed_events(settings) == {"order_held"}
+    assert components.unconsumed_events(settings) == set(NOTIFIED)
 
 
 def _notify_file(tmp_path, events) -> str:
@@ -61,7 +66,7 @@ def _notify_file(tmp_path, events) -> str:
 def test_the_notifier_gets_a_user_and_the_queues_of_only_the_events_its_targets_want(tmp_path):
     env = {"HUB_AMQP_URI": ADMIN, "HUB_NOTIFY_FILE": _notify_file(tmp_path, ["order_held"])}
     accounts, settings = _accounts(env), components.settings(env)
-    assert accounts["notify"][0] == broker.Account("notify", (), True)
+    assert accounts["notify"][0] == broker.Account("notify", ("dead_lettered",), True)
     notify = {s.queue for s in components.configured_subscriptions(settings) if s.service == "notify"}
     assert notify == {"notify.order_held"}  # not low_stock: no target wants it
     assert "order_held" not in components.unconsumed_events(settings)
