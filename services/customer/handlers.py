@@ -151,8 +151,9 @@ def record_after_sale(uow: UnitOfWork, event: OrderReturned | OrderRefunded | Or
         raise PredecessorMissing(f"order {event.order_id}: {envelope.type} before its order_placed was applied")
     if isinstance(event, OrderReturned):
         kind, ref, at = domain.RETURN, event.return_id, event.returned_at
-        amount, quantity = sum((line.amount for line in event.lines), Decimal("0")), sum(
-            line.quantity for line in event.lines)
+        quantity = sum(line.quantity for line in event.lines)
+        # an RMA's goods come back first; their money comes with the order_refunded at settlement
+        amount = None if event.refund_deferred else sum((line.amount for line in event.lines), Decimal("0"))
         currency = event.currency or currency
     elif isinstance(event, OrderRefunded):
         kind, ref, at = domain.REFUND, event.refund_id, event.refunded_at

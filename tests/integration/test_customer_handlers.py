@@ -386,3 +386,25 @@ def test_returns_refunds_and_releases_show_in_the_customers_history_once_each(db
     assert (release.kind, release.reference, release.quantity, release.HasField("amount")) == ("release", "", 1, False)
     assert (cancelled_lines.refunded.units, cancelled_lines.carrier) == (0, "")
     assert count(db, after_sales, after_sales.c.order_id.in_([order_id, other])) == 3
+
+
+def test_an_rma_return_counts_its_money_once_at_settlement(db, stub):
+    buyer_id, order_id = _uid(), _uid()
+    apply_placed(db, placed(order_id, {"external_id": buyer_id}, total="30.00"))
+    apply_shipped(db, shipped(order_id))
+    goods_back = _after("order_returned", order_id, 4, {
+        **SALE, "external_order_id": "E" + order_id, "return_id": "rma-1", "reason": "wrong size",
+        "returned_at": "2024-03-05T08:00:00+00:00", "currency": "CNY", "refund_deferred": True,
+        "lines": [{"line_no": 1, "sku": "SKU-1", "quantity": 2, "unit_price": "10.00", "amount": "20.00",
+                   "warehouse": "SH"}]})
+    settled = _after("order_refunded", order_id, 5, {
+        **SALE, "external_order_id": "E" + order_id, "refund_id": "rma-1", "reason": "wrong size",
+        "refunded_at": "2024-03-06T08:00:00+00:00", "currency": "CNY",
+        "lines": [{"line_no": 1, "sku": "SKU-1", "amount": "20.00", "amount_reversed_before": "0.00"}]})
+    for envelope in (goods_back, settled):
+        assert _apply_after(db, envelope)
+    c = stub.GetCustomer(pb.GetCustomerRequest(id=only_customer(db, order_id=order_id)["id"])).customer
+    [order] = c.orders
+    assert [(a.kind, a.quantity, a.HasField("amount")) for a in order.after_sales] == [
+        ("return", 2, False), ("refund", 0, True)]
+    assert (order.refunded.units, order.refunded.nanos) == (20, 0)
