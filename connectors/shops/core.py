@@ -43,6 +43,26 @@ class PlatformOrder:
         return int(self.modified.timestamp() * 1000)
 
 
+@dataclass(frozen=True)
+class PlatformRefund:
+    """What a platform adapter makes of one of its refunds (售后 / 退款单) of one line."""
+    platform: str
+    shop: str
+    refund_id: str
+    external_order_id: str
+    line_id: str          # the platform's line, as PlatformLine.line_id
+    amount: Decimal       # what the platform gives back
+    status: str           # waiting | success | closed
+    goods_return: bool    # the buyer sends goods back (退货退款)
+    platform_status: str  # as the platform says it
+    modified: datetime    # aware; its milliseconds are the version
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        return int(self.modified.timestamp() * 1000)
+
+
 class Held(Exception):
     """The order cannot go to the hub as it is: held in the exception list, never guessed."""
 
