@@ -108,7 +108,7 @@ def test_refunds_pulled_under_faults_are_applied_once_by_their_platform_id(platf
         with_goods = _refund(base, platform, orders[6], 0, has_good_return=True, status="success") \
             if platform == "taobao" else None
         # JD draws one fault kind per call (shift_pages among them), Taobao shifts beside the others
-        faults = {**FAULTS, "shift_pages": 0.3} if platform == "jd" else FAULTS
+        faults = {**FAULTS, "shift_pages": 0.3} if platform == "jd" else {**FAULTS, "ban_seconds": 0}
         assert httpx.post(f"{base}/__sim/faults", json=faults).status_code == 200
 
         hub = Hub()
