@@ -8,7 +8,15 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from connectors.shops.allocate import allocate
-from connectors.shops.core import PlatformLine, PlatformOrder, PlatformRefund, amount, broken_order, missing_field
+from connectors.shops.core import (
+    PlatformLine,
+    PlatformOrder,
+    PlatformRefund,
+    amount,
+    broken_order,
+    broken_refund,
+    missing_field,
+)
 from connectors.shops.platform import PlatformClient, PlatformError, RateLimited, TokenExpired, Transient
 from hubkit.money import cents
 
@@ -158,8 +166,8 @@ class JdClient(PlatformClient):
 
     def refund(self, shop, raw: dict) -> PlatformRefund:
         missing = missing_field(raw, ("id", "orderId", "skuId", "applyRefundSum", "status", "applyTime"))
-        if missing:
-            raise PlatformError(f"JD refund without {missing}: {raw}")
+        if missing:  # held, naming the field, rather than failing every pull
+            return broken_refund("jd", shop.shop, raw, "id", missing)
         fen = amount(raw, "applyRefundSum")  # in fen (UNCONFIRMED, section 2.6)
         return PlatformRefund(
             platform="jd", shop=shop.shop, refund_id=str(raw["id"]), external_order_id=str(raw["orderId"]),

@@ -10,7 +10,8 @@ answer was lost and is made again is applied once (hubkit.commands). A refund th
 (CLOSED) is never applied. A refund with goods sent back (退货退款) is not applied: the hub has no
 return-merchandise flow that waits for the goods, so it is held as an exception (`hub connectors
 exceptions`, reason refund_with_return) for a person, who records the return when the goods arrive
-(POST /orders/{id}/returns); so is a refund the order service refuses (reason refund_refused)."""
+(POST /orders/{id}/returns); so is a refund the order service refuses (reason refund_refused), and one
+that cannot be read (refund_missing_field) rather than failing every pull of its shop."""
 from __future__ import annotations
 
 import json
@@ -35,7 +36,7 @@ REFUNDS_APPLIED = Counter("hub_shop_refunds_applied_total", "Platform refunds ap
                           ["platform", "kind"])
 REFUNDS_PER_ROUND = 50
 MAX_BACKOFF_SECONDS = 300
-OUTCOME = {"waiting": "waiting", "success": "pending", "closed": "closed"}
+OUTCOME = {"waiting": "waiting", "success": "pending", "closed": "closed", "broken": "held"}
 FINAL = ("applied", "superseded", "held")  # a later version of the refund changes nothing of these
 
 
@@ -74,7 +75,13 @@ def record(db: Database, refund: PlatformRefund) -> str:
             s.execute(dialect_insert(s, r).values(platform=refund.platform, shop=refund.shop,
                                                   refund_id=refund.refund_id, outcome=OUTCOME[refund.status],
                                                   next_attempt_at=now, **facts).on_conflict_do_nothing())
+            if refund.status == "broken":
+                _hold_row(s, refund.platform, refund.shop, refund.refund_id, refund.version, "refund_missing_field",
+                          f"the refund has {refund.platform_status}", json.dumps(refund.raw, ensure_ascii=False,
+                                                                                default=str))
             return "new"
+        if refund.status == "broken":  # a later unreadable copy of a refund kept already changes nothing
+            return "duplicate"
         values = dict(facts)
         if row.outcome not in FINAL:  # once applied (or held) it stays so; a CLOSED later is only noted
             values.update(outcome=OUTCOME[refund.status], next_attempt_at=now)
@@ -153,16 +160,21 @@ def exception_key(refund_id: str) -> str:
 def _hold(db: Database, row, reason: str, detail: str) -> None:
     log.warning("%s %s: refund %s of order %s held: %s", row.platform, row.shop, row.refund_id,
                 row.external_order_id, detail)
-    x = store.exceptions
     payload = json.dumps({"refund_id": row.refund_id, "external_order_id": row.external_order_id,
                           "line_id": row.line_id, "amount": row.amount, "goods_return": row.goods_return,
                           "platform_status": row.platform_status}, ensure_ascii=False)
-    text = f"order {row.external_order_id} line {row.line_id} {row.amount}: {detail}"[:500]
+    text = f"order {row.external_order_id} line {row.line_id} {row.amount}: {detail}"
     with db.session() as s:
-        s.execute(dialect_insert(s, x).values(
-            platform=row.platform, shop=row.shop, external_order_id=exception_key(row.refund_id), reason=reason,
-            detail=text, version=row.version, payload=payload, status="open", created_at=_now())
-            .on_conflict_do_nothing())
+        _hold_row(s, row.platform, row.shop, row.refund_id, row.version, reason, text, payload)
 
 
-REFUND_REASONS = ("refund_with_return", "refund_refused")  # held refunds: re-driving them is not an order's
+def _hold_row(s, platform: str, shop: str, refund_id: str, version: int, reason: str, detail: str,
+              payload: str) -> None:
+    s.execute(dialect_insert(s, store.exceptions).values(
+        platform=platform, shop=shop, external_order_id=exception_key(refund_id)[:64], reason=reason,
+        detail=detail[:500], version=version, payload=payload, status="open", created_at=_now())
+        .on_conflict_do_nothing())
+
+
+# held refunds: re-driving them is not an order's
+REFUND_REASONS = ("refund_with_return", "refund_refused", "refund_missing_field")

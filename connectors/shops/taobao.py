@@ -10,7 +10,15 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from connectors.shops.allocate import allocate
-from connectors.shops.core import PlatformLine, PlatformOrder, PlatformRefund, amount, broken_order, missing_field
+from connectors.shops.core import (
+    PlatformLine,
+    PlatformOrder,
+    PlatformRefund,
+    amount,
+    broken_order,
+    broken_refund,
+    missing_field,
+)
 from connectors.shops.platform import PlatformClient, PlatformError, RateLimited, TokenExpired, Transient
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -152,8 +160,8 @@ class TaobaoClient(PlatformClient):
 
     def refund(self, shop, raw: dict) -> PlatformRefund:
         missing = missing_field(raw, ("refund_id", "tid", "oid", "refund_fee", "status", "modified"))
-        if missing:
-            raise PlatformError(f"Taobao refund without {missing}: {raw}")
+        if missing:  # held, naming the field, rather than failing every pull
+            return broken_refund("taobao", shop.shop, raw, "refund_id", missing)
         return PlatformRefund(
             platform="taobao", shop=shop.shop, refund_id=str(raw["refund_id"]), external_order_id=str(raw["tid"]),
             line_id=str(raw["oid"]), amount=amount(raw, "refund_fee"),

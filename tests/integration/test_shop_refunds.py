@@ -152,3 +152,19 @@ def test_refunds_pulled_under_faults_are_applied_once_by_their_platform_id(platf
         assert [c for c, _, _ in hub.calls].count(f"refund:{platform}:{shop_name}:{waiting}") == 1
         client.close()
         db.dispose()
+
+
+def test_an_unreadable_refund_is_held_once_and_the_pull_goes_on(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shops.db'}"
+    components.migrate("shops", url)
+    db = Database(url, store.metadata)
+    client, shop = _setup("taobao", "http://127.0.0.1:1")  # never called
+    broken = client.refund(shop, {"refund_id": 80000000000042, "status": "SUCCESS", "modified": "2026-01-01 10:00:00"})
+    assert refunds.record(db, broken) == "new"
+    assert refunds.record(db, broken) == "duplicate"
+    assert refunds.apply_due(db, "taobao", {shop.shop}, Hub()) == {"applied": 0, "retry": 0, "held": 0, "superseded": 0}
+    with db.reader() as s:
+        held = s.execute(select(store.exceptions.c.external_order_id, store.exceptions.c.reason)).all()
+    assert held == [("refund:80000000000042", "refund_missing_field")]
+    client.close()
+    db.dispose()

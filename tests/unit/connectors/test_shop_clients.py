@@ -336,3 +336,12 @@ def test_a_jd_refund_application_is_in_fen_and_only_an_approved_one_succeeds(sta
     assert (refund.status, refund.amount, refund.line_id, refund.goods_return) == (
         outcome, Decimal("12.30"), "10054887745652", False)
     assert refund.modified == datetime(2026, 1, 1, 2, 0, 0, tzinfo=timezone.utc)  # the check settles it
+
+
+def test_a_refund_missing_a_required_field_is_held_naming_it_not_a_failed_pull():
+    tb = TaobaoClient(PlatformConfig("http://tb", "k", "s"), NoTokens()).refund(
+        TB_SHOP, {"refund_id": 80000000000009, "tid": 3028689400000001, "refund_fee": "1.00", "status": "SUCCESS",
+                  "modified": "2026-01-01 10:00:05"})
+    jd = JdClient(PlatformConfig("http://jd", "k", "s"), NoTokens()).refund(JD_SHOP, {"orderId": "1", "status": "1"})
+    assert (tb.status, tb.refund_id, tb.platform_status) == ("broken", "80000000000009", "no oid")
+    assert jd.status == "broken" and jd.refund_id.startswith("unknown-") and jd.platform_status == "no id"
