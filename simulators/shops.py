@@ -121,6 +121,8 @@ def normalise_catalogue(entries: Any) -> list[dict]:
 # ---------------------------------------------------------------- orders
 UNPAID, PAID, PART_SHIPPED, SHIPPED, CLOSED = "unpaid", "paid", "part_shipped", "shipped", "closed"
 REFUND_NONE, REFUND_REQUESTED, REFUND_DONE = "none", "requested", "refunded"
+# a refund record's own state (the platform's after-sales record, apart from the line's refund flag)
+REFUND_WAITING, REFUND_SUCCESS, REFUND_CLOSED = "waiting", "success", "closed"
 ACTIONS = ("pay", "cancel", "refund", "address")
 
 
@@ -212,6 +214,23 @@ PLACES = [("浙江省", "杭州市", "西湖区", "310000"), ("上海", "上海�
 STREETS = ["文三路", "世纪大道", "新港中路", "建国路", "中山北路", "人民南路"]
 
 
+@dataclass
+class Refund:
+    """A buyer's refund (after-sales) request on one line: opened waiting for the seller, then settled as
+    success (the money went back) or closed (withdrawn or refused). `modified` moves on every change."""
+    refund_id: int
+    order_id: int
+    line_id: int
+    fee: Decimal
+    has_good_return: bool
+    status: str
+    created: int
+    modified: int
+    shipped: bool  # whether the line had shipped when the refund was asked for
+    reason: str = ""
+    mod_seq: int = 0
+
+
 def random_receiver(rng: random.Random) -> dict:
     state, city, district, zip_code = rng.choice(PLACES)
     return {"name": rng.choice(NAMES), "state": state, "city": city, "district": district,
@@ -229,6 +248,7 @@ class OrderStore:
         self._next_order, self._next_line = first_order_id, first_line_id
         self._next_refund = 80000000000001
         self._mod_seq = 0
+        self.refunds: dict[int, Refund] = {}
 
     def _modified(self, order: Order, now: int) -> None:
         self._mod_seq += 1
@@ -318,13 +338,64 @@ class OrderStore:
             target = order.line(line_id) if line_id is not None else rng.choice(open_lines)
             if target is None or target.refund != REFUND_NONE:
                 raise Refused("state", f"line {line_id} of order {order_id} has no refundable state")
-            target.refund, target.refund_id = REFUND_REQUESTED, self._refund_id()
+            self._open_refund(order, target, now, None, False, "")
         elif action == "address":
             before = order.receiver
             while order.receiver == before:
                 order.receiver = random_receiver(rng)
         self._modified(order, now)
         return order
+
+    def _open_refund(self, order: Order, line: Line, now: int, fee: Decimal | None, has_good_return: bool,
+                     reason: str) -> Refund:
+        line.refund, line.refund_id = REFUND_REQUESTED, self._refund_id()
+        self._mod_seq += 1
+        refund = Refund(line.refund_id, order.order_id, line.line_id, line.divided if fee is None else fee,
+                        has_good_return, REFUND_WAITING, now, now, line.shipped_at is not None, reason, self._mod_seq)
+        self.refunds[refund.refund_id] = refund
+        return refund
+
+    def open_refund(self, order_id: int, line_id: int, now: int, fee: Decimal | None = None,
+                    has_good_return: bool = False, reason: str = "") -> Refund:
+        """A buyer asks for a refund of one paid line (waiting for the seller); the trade's `modified` moves.
+        `fee` defaults to what the buyer paid for the line's goods (shipping excluded). Refused: not_found,
+        state (unpaid or closed order, a line with a refund already), amount (fee <= 0 or above the line's)."""
+        order = self.orders.get(order_id)
+        if order is None:
+            raise Refused("not_found", f"order {order_id} does not exist")
+        line = order.line(line_id)
+        if line is None:
+            raise Refused("not_found", f"line {line_id} is not part of order {order_id}")
+        if order.status not in (PAID, PART_SHIPPED, SHIPPED) or line.refund != REFUND_NONE:
+            raise Refused("state", f"line {line_id} of order {order_id} has no refundable state")
+        if fee is not None and not (Decimal(0) < fee <= line.divided):
+            raise Refused("amount", f"refund fee must be > 0 and at most {line.divided}")
+        refund = self._open_refund(order, line, now, fee, has_good_return, reason)
+        self._modified(order, now)
+        return refund
+
+    def settle_refund(self, refund_id: int, status: str, now: int) -> Refund:
+        """The seller (or the platform) settles a waiting refund: success gives the money back (the line's
+        refund flag says so), closed withdraws it (the line may be refunded again). The trade's and the refund's
+        `modified` move. Refused: not_found, state (settled already, or an unknown outcome)."""
+        refund = self.refunds.get(refund_id)
+        if refund is None:
+            raise Refused("not_found", f"refund {refund_id} does not exist")
+        if status not in (REFUND_SUCCESS, REFUND_CLOSED) or refund.status != REFUND_WAITING:
+            raise Refused("state", f"refund {refund_id} is {refund.status}; only a waiting refund is settled, "
+                                   f"as {REFUND_SUCCESS} or {REFUND_CLOSED}")
+        order = self.orders[refund.order_id]
+        line = order.line(refund.line_id)
+        assert line is not None
+        refund.status = status
+        line.refund = REFUND_DONE if status == REFUND_SUCCESS else REFUND_NONE
+        self.touch_refund(refund, now)
+        self._modified(order, now)
+        return refund
+
+    def touch_refund(self, refund: Refund, now: int) -> None:
+        self._mod_seq += 1
+        refund.modified, refund.mod_seq = now, self._mod_seq
 
     def _refund_id(self) -> int:
         self._next_refund += 1
@@ -589,13 +660,29 @@ class Churn(BaseModel):
     seed: int = 0
 
 
+class RefundOpen(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order_id: int
+    line_id: int
+    fee: Decimal | None = None
+    has_good_return: bool = False
+    reason: str = ""
+    status: str | None = None  # settle at once: success | closed
+
+
+class RefundSettle(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: str
+
+
 class ClockMove(BaseModel):
     model_config = ConfigDict(extra="forbid")
     advance_seconds: float
 
 
 def admin_router(sim: ShopSim, render: Callable[[Order], dict], order_key: str = "order_id",
-                 line_key: str = "line_id", item_key: str = "item_id") -> APIRouter:
+                 line_key: str = "line_id", item_key: str = "item_id",
+                 render_refund: Callable[[Refund], dict] | None = None) -> APIRouter:
     """The /__sim admin API every shop simulator shares. `render` turns an Order into the platform's JSON;
     `order_key`/`line_key`/`item_key` name the order, line and item ids in admin answers and change bodies
     (Taobao: tid, oid, num_iid)."""
@@ -626,6 +713,46 @@ def admin_router(sim: ShopSim, render: Callable[[Order], dict], order_key: str =
             except Refused as exc:
                 raise HTTPException(404 if exc.reason == "not_found" else 409, exc.message) from None
             return render(order)
+
+    @router.post("/refunds")
+    async def open_refund(body: dict = Body(...)):
+        """A buyer's refund of one line, for tests: {tid|order_id, oid|line_id, fee?, has_good_return?,
+        reason?, status?} (status success|closed settles it at once)."""
+        body = {({order_key: "order_id", line_key: "line_id"}.get(k, k)): v for k, v in body.items()}
+        try:
+            req = RefundOpen(**body)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        with sim.lock:
+            try:
+                refund = sim.store.open_refund(req.order_id, req.line_id, sim.clock.second(), req.fee,
+                                               req.has_good_return, req.reason)
+                if req.status:
+                    refund = sim.store.settle_refund(refund.refund_id, req.status, sim.clock.second())
+            except Refused as exc:
+                raise HTTPException(404 if exc.reason == "not_found" else 409, exc.message) from None
+            return _refund_answer(refund)
+
+    @router.post("/refunds/{refund_id}/settle")
+    async def settle_refund(refund_id: int, body: RefundSettle):
+        with sim.lock:
+            try:
+                refund = sim.store.settle_refund(refund_id, body.status, sim.clock.second())
+            except Refused as exc:
+                raise HTTPException(404 if exc.reason == "not_found" else 409, exc.message) from None
+            return _refund_answer(refund)
+
+    @router.get("/refunds")
+    async def refunds(shop: str | None = None):
+        with sim.lock:
+            return [_refund_answer(r) for r in sim.store.refunds.values()
+                    if shop in (None, sim.store.orders[r.order_id].shop)]
+
+    def _refund_answer(refund: Refund) -> dict:
+        neutral = {"refund_id": refund.refund_id, order_key: refund.order_id, line_key: refund.line_id,
+                   "fee": money(refund.fee), "has_good_return": refund.has_good_return, "status": refund.status,
+                   "shipped": refund.shipped, "modified": local_time(refund.modified)}
+        return {**neutral, "platform": render_refund(refund)} if render_refund else neutral
 
     @router.post("/churn")
     async def churn(body: Churn):

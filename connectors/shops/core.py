@@ -43,6 +43,26 @@ class PlatformOrder:
         return int(self.modified.timestamp() * 1000)
 
 
+@dataclass(frozen=True)
+class PlatformRefund:
+    """What a platform adapter makes of one of its refunds (售后 / 退款单) of one line."""
+    platform: str
+    shop: str
+    refund_id: str
+    external_order_id: str
+    line_id: str          # the platform's line, as PlatformLine.line_id
+    amount: Decimal       # what the platform gives back
+    status: str           # waiting | success | closed | broken (unreadable: held)
+    goods_return: bool    # the buyer sends goods back (退货退款)
+    platform_status: str  # as the platform says it
+    modified: datetime    # aware; its milliseconds are the version
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        return int(self.modified.timestamp() * 1000)
+
+
 class Held(Exception):
     """The order cannot go to the hub as it is: held in the exception list, never guessed."""
 
@@ -115,6 +135,16 @@ def broken_order(platform: str, shop: str, raw: dict, id_fields: tuple[str, ...]
         order_id = "unknown-" + hashlib.sha1(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return PlatformOrder(platform=platform, shop=shop, external_order_id=order_id, modified=modified,
                          status="paid", paid_total=Decimal(0), lines=[], raw=raw, problem=Held(reason, detail))
+
+
+def broken_refund(platform: str, shop: str, raw: dict, id_field: str, missing: str) -> PlatformRefund:
+    """A platform refund that cannot be read (a required field absent), to hold as an exception rather
+    than fail every pull of the shop; named after its id, or its content without one."""
+    refund_id = str(raw[id_field]) if raw.get(id_field) not in (None, "") else \
+        "unknown-" + hashlib.sha1(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return PlatformRefund(platform=platform, shop=shop, refund_id=refund_id, external_order_id="", line_id="",
+                          amount=Decimal(0), status="broken", goods_return=False,
+                          platform_status=f"no {missing}", modified=datetime.now().astimezone(), raw=raw)
 
 
 def components_json(components: list[dict]) -> str:

@@ -27,7 +27,7 @@ from functools import partial
 from prometheus_client import Counter, Gauge
 from sqlalchemy import func, select, update
 
-from connectors.shops import core, store
+from connectors.shops import core, refunds, store
 from connectors.shops.platform import PlatformError, Shop
 from contracts import ChannelOrderChanged, OrderShipped, ShopFailing, StockChanged
 from hubkit import delivery
@@ -95,9 +95,10 @@ class TokenStore:
 
 class ShopConnector:
     def __init__(self, settings, platform: str, client, shops: list[Shop], seed_mappings: dict, db: Database,
-                 intake: IntakeGate | None = None):
+                 intake: IntakeGate | None = None, refunder: refunds.Refunder | None = None):
         self.settings, self.platform, self.client, self.db = settings, platform, client, db
         self.intake = intake  # whether the hub is behind; None: never asked
+        self.refunder = refunder  # applies a platform's refund in the hub; None: refunds are only recorded
         self.shops = {s.shop: s for s in shops}
         self.publisher = ConfirmedPublisher(settings.amqp_uri)
         self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=100,
@@ -165,13 +166,17 @@ class ShopConnector:
         advance = start is None
         start = start or watermark - OVERLAP
         end = end or min(_now() - SETTLE, start + MAX_WINDOW)
-        stats = {"read": 0, "published": 0, "duplicates": 0, "held": 0}
+        stats = {"read": 0, "published": 0, "duplicates": 0, "held": 0, "refunds": 0, "refund_duplicates": 0}
         try:
             orders = self.client.orders_modified(shop, start, end)
             mappings = self.mappings()
             for order in sorted(orders, key=lambda o: o.modified):
                 stats[self.handle(shop, order, mappings)] += 1
                 stats["read"] += 1
+            # the window's refunds after its orders (a refund's order is published first), with the same
+            # watermark: it moves only once both were kept
+            for refund in sorted(self.client.refunds_modified(shop, start, end), key=lambda r: r.modified):
+                stats["refund_duplicates" if refunds.record(self.db, refund) == "duplicate" else "refunds"] += 1
         except (PlatformError, *CONNECTION_ERRORS) as exc:
             log.warning("%s %s: pull of %s..%s failed: %s", self.platform, shop.shop, start, end, exc)
             with self.db.session() as s:
@@ -188,6 +193,8 @@ class ShopConnector:
                 values["watermark"] = end
             s.execute(update(t).where(t.c.platform == self.platform, t.c.shop == shop.shop).values(**values))
         LAG.labels(self.platform, shop.shop).set(max(0.0, (_now() - max(end, watermark)).total_seconds()))
+        if self.refunder is not None:
+            stats["refunds_applied"] = refunds.apply_due(self.db, self.platform, {shop.shop}, self.refunder)["applied"]
         return stats
 
     def _announce_failing(self, shop: Shop, error: str) -> None:
@@ -235,15 +242,17 @@ class ShopConnector:
             self._hold(order, held)
             return "held"
         line_ids = payload.pop("platform_line_ids")
+        line_amounts = [line["amount"] for line in payload["lines"]]
         self.publisher.publish(ChannelOrderChanged(**payload).envelope(
             aggregate_id=f"{self.platform}:{shop.shop}:{order.external_order_id}", sequence=order.version,
             correlation_id=f"{self.platform}:{order.external_order_id}", actor=f"connector:{self.platform}"))
         with self.db.session() as s:
             s.execute(dialect_insert(s, p).values(platform=self.platform, shop=shop.shop,
                                                   external_order_id=order.external_order_id, version=order.version,
-                                                  line_ids=json.dumps(line_ids))
+                                                  line_ids=json.dumps(line_ids), line_amounts=json.dumps(line_amounts))
                       .on_conflict_do_update(index_elements=["platform", "shop", "external_order_id"],
-                                             set_={"version": order.version, "line_ids": json.dumps(line_ids)}))
+                                             set_={"version": order.version, "line_ids": json.dumps(line_ids),
+                                                   "line_amounts": json.dumps(line_amounts)}))
             s.execute(update(store.exceptions).where(
                 store.exceptions.c.platform == self.platform, store.exceptions.c.shop == shop.shop,
                 store.exceptions.c.external_order_id == order.external_order_id, store.exceptions.c.status == "open")
@@ -276,8 +285,9 @@ class ShopConnector:
     def redrive(self) -> int:
         """Publish the held orders whose cause is gone (for example a mapping added since)."""
         x, done = store.exceptions, 0
-        with self.db.reader() as s:
-            held = s.execute(select(x).where(x.c.platform == self.platform, x.c.status == "open")).all()
+        with self.db.reader() as s:  # held refunds are a person's to settle, not orders to publish
+            held = s.execute(select(x).where(x.c.platform == self.platform, x.c.status == "open",
+                                             x.c.reason.not_in(refunds.REFUND_REASONS))).all()
         mappings = self.mappings()
         for row in held:
             shop = self.shops.get(row.shop)
@@ -464,6 +474,38 @@ def order_intake(target: str, refresh_seconds: float) -> IntakeGate:
     return IntakeGate(ask, refresh_seconds)
 
 
+def order_refunder(target: str) -> refunds.Refunder:
+    """A platform's refund applied by the order service (RefundOrder by the order's channel ids), once
+    per command id."""
+    import grpc
+
+    from hubapi.order.v1 import order_service_pb2 as ordpb
+    from hubapi.order.v1 import order_service_pb2_grpc as ordpb_grpc
+    from hubkit.commands import COMMAND_KEY
+    from hubkit.grpc_server import ACTOR_KEY
+    from hubkit.money import to_proto
+
+    stub = ordpb_grpc.OrderServiceStub(grpc.insecure_channel(target))
+
+    def apply(platform: str, shop: str, external_order_id: str, lines: list, reason: str,
+              command: str) -> refunds.Applied:
+        request = ordpb.RefundOrderRequest(
+            channel=platform, shop=shop, external_order_id=external_order_id, reason=reason, channel_refund=True,
+            lines=[ordpb.RefundLineInput(line_no=n, amount=to_proto(a)) for n, a in lines])
+        try:
+            reply = stub.RefundOrder(request, timeout=10.0, metadata=(
+                (COMMAND_KEY, command), (ACTOR_KEY, f"connector:{platform}")))
+        except grpc.RpcError as exc:
+            code, detail = exc.code(), exc.details() or str(exc.code())
+            if code == grpc.StatusCode.FAILED_PRECONDITION:  # the line was given back already, or the
+                return refunds.Applied("superseded", detail)  # order cancelled: nothing more to give back
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                return refunds.Applied("refused", detail)
+            return refunds.Applied("retry", detail)  # not in the hub yet, or the order service away
+        return refunds.Applied("applied", kind=reply.kind, hub_refund_id=reply.refund_id)
+    return apply
+
+
 def main(platform: str, settings) -> None:
     """Run the connector of one platform, with the shop connectors' settings (connectors.shops.config)."""
     from connectors.shops import config as shop_config
@@ -482,7 +524,8 @@ def main(platform: str, settings) -> None:
     db = Database(settings.shops_db_url, store.metadata)
     client = {"taobao": TaobaoClient, "jd": JdClient}[platform](cfg, TokenStore(db))
     connector = ShopConnector(settings, platform, client, shops, skus, db,
-                              intake=order_intake(settings.order_grpc_target, settings.intake_refresh_seconds))
+                              intake=order_intake(settings.order_grpc_target, settings.intake_refresh_seconds),
+                              refunder=order_refunder(settings.order_grpc_target))
     metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, connector.consumer.beat))
     server, _health = grpc_server.start(f"shops-{platform}", settings.shops_grpc_ports[platform],
                                         lambda srv: pb_grpc.add_ShopConnectorServiceServicer_to_server(

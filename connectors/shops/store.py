@@ -3,7 +3,7 @@ published, orders held as exceptions, SKU mappings, and the shipments and stock 
 owed to the platforms."""
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, String, Table, Text
 
 from hubkit import inbox
 from hubkit.db import new_metadata
@@ -33,6 +33,29 @@ published = Table(
     Column("external_order_id", String(64), primary_key=True),
     Column("version", BigInteger, nullable=False),  # the platform's modified time (ms) last published
     Column("line_ids", Text, nullable=False, server_default="[]"),  # platform line id of each hub line
+    Column("line_amounts", Text, nullable=False, server_default="[]"),  # what was paid for each hub line
+)
+
+refunds = Table(
+    "platform_refunds", metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("refund_id", String(64), primary_key=True),  # the platform's refund id: applied once by it
+    Column("external_order_id", String(64), nullable=False),
+    Column("line_id", String(64), nullable=False),  # the platform's line (Taobao oid, JD skuId)
+    Column("amount", String(24), nullable=False),  # what the platform gives back, yuan
+    Column("goods_return", Boolean, nullable=False),
+    Column("platform_status", String(32), nullable=False),  # as the platform says it
+    Column("version", BigInteger, nullable=False),  # the refund's modified time (ms) last recorded
+    # waiting (not yet succeeded) | pending (succeeded, to apply) | applied | superseded (the hub had
+    # refunded the line already, e.g. from the trade's own refund status) | closed | held (an exception)
+    Column("outcome", String(12), nullable=False, index=True),
+    Column("kind", String(16)),  # intercept | refund_only, as the order service applied it
+    Column("hub_refund_id", String(32)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", String(500)),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 exceptions = Table(

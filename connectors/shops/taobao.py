@@ -10,7 +10,15 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from connectors.shops.allocate import allocate
-from connectors.shops.core import PlatformLine, PlatformOrder, amount, broken_order, missing_field
+from connectors.shops.core import (
+    PlatformLine,
+    PlatformOrder,
+    PlatformRefund,
+    amount,
+    broken_order,
+    broken_refund,
+    missing_field,
+)
 from connectors.shops.platform import PlatformClient, PlatformError, RateLimited, TokenExpired, Transient
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -26,6 +34,10 @@ PAGE_SIZE = 100
 BAN = re.compile(r"ban will last (?:for )?(\d+) more seconds")  # "for": the real text (section 1.5)
 TRANSIENT_CODES = {"10", "15", "520"}  # service unavailable, remote errors: the isp.* family
 READS_PER_WINDOW = 5  # a window whose pages shifted while read is read again, up to this many times
+REFUND_FIELDS = "refund_id,tid,oid,refund_fee,status,has_good_return,modified,good_status,order_status"
+# a refund's status (taobao.refunds.receive.get): only SUCCESS gives money back, CLOSED never will;
+# WAIT_SELLER_AGREE, WAIT_BUYER_RETURN_GOODS, WAIT_SELLER_CONFIRM_GOODS, SELLER_REFUSE_BUYER still may
+REFUND_STATUS = {"SUCCESS": "success", "CLOSED": "closed"}
 
 
 def sign(params: dict, secret: str, method: str = "md5") -> str:
@@ -115,6 +127,47 @@ class TaobaoClient(PlatformClient):
             if len(found) >= total:
                 return list(seen.values())
         raise Transient(f"pages kept shifting while the window {start}..{end} was read")
+
+    def _read_refunds(self, shop, start: datetime, end: datetime) -> tuple[dict, int]:
+        found, page, total = {}, 1, 0
+        while True:
+            body = self.call(shop, "taobao.refunds.receive.get", {
+                "fields": REFUND_FIELDS, "start_modified": start.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+                "end_modified": end.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+                "page_no": page, "page_size": PAGE_SIZE})
+            result = body["refunds_receive_get_response"]
+            total = int(result.get("total_results") or 0) if page == 1 else total
+            rows = (result.get("refunds") or {}).get("refund") or []
+            for raw in rows:
+                refund = self.refund(shop, raw)
+                if refund.refund_id not in found or found[refund.refund_id].modified < refund.modified:
+                    found[refund.refund_id] = refund
+            if not rows or page * PAGE_SIZE >= total:
+                return found, total
+            page += 1
+
+    def refunds_modified(self, shop, start: datetime, end: datetime) -> list[PlatformRefund]:
+        """Every refund modified in [start, end], read as orders are (again while pages shift)."""
+        seen: dict = {}
+        for _ in range(READS_PER_WINDOW):
+            found, total = self._read_refunds(shop, start, end)
+            for rid, refund in found.items():
+                if rid not in seen or seen[rid].modified < refund.modified:
+                    seen[rid] = refund
+            if len(found) >= total:
+                return list(seen.values())
+        raise Transient(f"refund pages kept shifting while the window {start}..{end} was read")
+
+    def refund(self, shop, raw: dict) -> PlatformRefund:
+        missing = missing_field(raw, ("refund_id", "tid", "oid", "refund_fee", "status", "modified"))
+        if missing:  # held, naming the field, rather than failing every pull
+            return broken_refund("taobao", shop.shop, raw, "refund_id", missing)
+        return PlatformRefund(
+            platform="taobao", shop=shop.shop, refund_id=str(raw["refund_id"]), external_order_id=str(raw["tid"]),
+            line_id=str(raw["oid"]), amount=amount(raw, "refund_fee"),
+            status=REFUND_STATUS.get(str(raw["status"]), "waiting"),
+            goods_return=str(raw.get("has_good_return")).lower() == "true", platform_status=str(raw["status"]),
+            modified=_time(raw["modified"]), raw=raw)
 
     def normalize(self, shop, raw: dict) -> PlatformOrder:
         missing = missing_field(raw, REQUIRED, ("orders", "order"), LINE_REQUIRED)

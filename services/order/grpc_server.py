@@ -214,8 +214,11 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
                  for l in request.lines]
         with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
             def apply() -> pb.RefundOrderResponse:
-                refund_id, kind = handlers.refund_order(uow, request.order_id, lines, request.reason)
-                return pb.RefundOrderResponse(order=order_to_proto(handlers.read_order(uow.session, request.order_id)),
+                order_id = request.order_id or handlers.channel_order_id(
+                    uow.session, request.channel, request.shop, request.external_order_id)
+                refund_id, kind = handlers.refund_order(uow, order_id, lines, request.reason,
+                                                        channel=request.channel_refund)
+                return pb.RefundOrderResponse(order=order_to_proto(handlers.read_order(uow.session, order_id)),
                                               refund_id=refund_id, kind=kind)
             return commands.once(uow, context, pb.RefundOrderResponse, apply)
 

@@ -150,14 +150,32 @@ def _channel_refunds(uow: UnitOfWork, order_id: str, lines) -> bool:
     return whole and _cancel(uow, order_id, clock.now(), "every line refunded on the platform")
 
 
-def refund_order(uow: UnitOfWork, order_id: str, lines: list[refunds.RefundLine], reason: str = "") -> tuple[str, str]:
+def refund_order(uow: UnitOfWork, order_id: str, lines: list[refunds.RefundLine], reason: str = "",
+                 channel: bool = False) -> tuple[str, str]:
     """An operator's refund of lines of an order (services.order.refunds): before shipment the lines are
     intercepted, and an order refunded whole is cancelled (order_cancelled releases what is left); after
-    shipment the money goes back without goods (order_refunded). Returns (refund id, kind)."""
-    refund_id, kind, whole = refunds.refund(uow, order_id, lines, reason, refunds.OPERATOR)
+    shipment the money goes back without goods (order_refunded). Returns (refund id, kind).
+    `channel`: the platform refunded the buyer (a shop connector's pulled refund): recorded with source
+    channel, and before shipment its lines are intercepted whole whatever amounts it names."""
+    refund_id, kind, whole = refunds.refund(uow, order_id, lines, reason,
+                                            refunds.CHANNEL if channel else refunds.OPERATOR)
     if whole and not _cancel(uow, order_id, clock.now(), reason or "every line refunded"):
         raise Conflict(f"order {order_id} changed meanwhile; try again")
     return refund_id, kind
+
+
+def channel_order_id(s, channel: str, shop: str, external_order_id: str) -> str:
+    """The hub's id of a channel's order; NotFound while the hub has not seen it (yet), InvalidArgument
+    when no channel, shop and external id name it."""
+    if not (channel and shop and external_order_id):
+        errors = FieldErrors()
+        errors.add("order_id", "the order's id, or its channel, shop and external_order_id")
+        errors.raise_if_any("the refund names no order")
+    found = s.execute(select(orders.c.id).where(orders.c.channel == channel, orders.c.shop == shop,
+                                                orders.c.external_order_id == external_order_id)).scalar()
+    if found is None:
+        raise NotFound(f"no order {external_order_id} of {channel} shop {shop} in the hub")
+    return found
 
 
 def _cancel(uow: UnitOfWork, order_id: str, now, note: str = "", finance: bool = True) -> bool:

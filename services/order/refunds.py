@@ -58,6 +58,8 @@ def refund(uow: UnitOfWork, order_id: str, wanted: list[RefundLine], reason: str
         raise Conflict(f"order {order_id} is cancelled; nothing of it ships or is invoiced, so nothing is refunded "
                        "here (the platform refunds the buyer)")
     kind = INTERCEPT if order.status in domain.OPEN else REFUND_ONLY
+    if kind == INTERCEPT and source == CHANNEL:  # the platform refunds an unshipped line whole
+        wanted = [RefundLine(line_no=w.line_no) for w in wanted]
     current = {l.line_no: l for l in s.execute(select(order_lines).where(order_lines.c.order_id == order_id))}
     amounts = _validate(order_id, kind, wanted, current, reason)
     refund_id = uuid.uuid4().hex

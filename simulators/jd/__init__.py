@@ -23,7 +23,8 @@ SEARCH = "jingdong.pop.order.search"
 EN_SEARCH = "jingdong.pop.order.enSearch"
 SHIPMENT = "jingdong.pop.order.shipment"
 STOCK = "jingdong.stock.write.updateSkuStock"
-METHODS = (SEARCH, EN_SEARCH, SHIPMENT, STOCK)
+REFUNDS = "jingdong.pop.afs.soa.refundapply.queryPageList"
+METHODS = (SEARCH, EN_SEARCH, SHIPMENT, STOCK, REFUNDS)
 
 # JD answers in China time (Asia/Shanghai has had no DST since 1991, so a fixed +08:00 is exact)
 CST = timezone(timedelta(hours=8), "Asia/Shanghai")

@@ -7,6 +7,7 @@ import json
 import random
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, FastAPI, Request
@@ -21,6 +22,7 @@ from simulators.jd import (
     METHODS,
     OAUTH_PREFIX,
     REFRESH_PATH,
+    REFUNDS,
     ROUTER_PATH,
     SEARCH,
     SHIPMENT,
@@ -109,8 +111,18 @@ def stock_answer(success: bool) -> dict:
     return {"jingdong_stock_write_updateSkuStock_response": {"code": "0", "success": success}}
 
 
+REFUNDS_KEY = "jingdong_pop_afs_soa_refundapply_queryPageList_responce"
+
+
+def refunds_answer(success: bool, rows: list | None = None, total: int = 0, code: str = "", message: str = "") -> dict:
+    return {REFUNDS_KEY: {"code": "0", "queryResult": {
+        "success": success, "errorCode": code, "errorMessage": message, "totalCount": total, "result": rows or []}}}
+
+
 def system_failure(method: str) -> dict:
     zh, en = SYSTEM_ERROR
+    if method == REFUNDS:
+        return refunds_answer(False, code=str(SYSTEM_ERROR_CODE), message=zh)
     if method in (SEARCH, EN_SEARCH):
         return search_answer(method, api_result(False, zh, en, SYSTEM_ERROR_CODE))
     if method == SHIPMENT:
@@ -264,6 +276,8 @@ def create_app(config: dict | None = None, clock=time.time) -> FastAPI:
             answer = search(method, shop, biz, draw)
         elif method == SHIPMENT:
             answer = shipment(shop, biz)
+        elif method == REFUNDS:
+            answer = refunds(shop, biz, draw)
         else:
             answer = stock(shop, biz)
         if draw.kind == "timeout":
@@ -311,6 +325,40 @@ def create_app(config: dict | None = None, clock=time.time) -> FastAPI:
                     faults.count("shift_pages")
                     state.stats["shift_events"].append({**event, "page": page})
         return search_answer(method, api_result(), total, rows)
+
+    def refunds(shop: dict, biz: dict | None, draw: Draw) -> dict:
+        """Refund applications by apply or check time window, status, order; newest first. Faults: a
+        shift settles or re-checks nothing but moves the next page's first application to the top (its
+        check time becomes now); a repeat gives the previous page's last one again."""
+        try:
+            if biz is None:
+                raise BadParam("360buy_param_json不是有效的JSON对象")
+            apply_window = (_opt_time(biz, "applyTimeStart"), _opt_time(biz, "applyTimeEnd"))
+            check_window = (_opt_time(biz, "checkTimeStart"), _opt_time(biz, "checkTimeEnd"))
+            page, size = _int(biz, "pageIndex", 1), _int(biz, "pageSize", 10)
+            if page < 1 or not 1 <= size <= 50:
+                raise BadParam(f"pageIndex[{page}]须大于0，pageSize[{size}]须在1到50之间")
+            status = str(biz["status"]) if biz.get("status") not in (None, "") else None
+            order_id = str(biz["orderId"]) if biz.get("orderId") not in (None, "") else None
+        except BadParam as exc:
+            business_error()
+            return refunds_answer(False, code=str(PARAM_ERROR_CODE), message=str(exc))
+        query = {"shop": shop, "status": status, "order_id": order_id, "apply_window": apply_window,
+                 "check_window": check_window}
+        with state.lock:
+            ranked = state.refunds_matching(**query)
+            lo, hi = (page - 1) * size, page * size
+            if draw.kind == "shift_pages" and ranked[hi:]:
+                moved = ranked[hi]
+                if moved["checkTime"] is not None:
+                    moved["checkTime"] = int(state.now())
+                    faults.count("shift_pages")
+                    ranked = state.refunds_matching(**query)
+            rows = ranked[lo:hi]
+            if draw.kind == "repeat_records" and page > 1 and 0 < lo <= len(ranked) and rows:
+                rows = [ranked[lo - 1], *rows]
+                faults.count("repeat_records")
+            return refunds_answer(True, [state.render_refund(r) for r in rows], len(ranked))
 
     def shift(query: dict, before: list[dict], begin: int, nxt: int) -> dict | None:
         """Change the store so that the record at index nxt (the first of the next page) is no longer the
@@ -402,6 +450,21 @@ def create_app(config: dict | None = None, clock=time.time) -> FastAPI:
     return app
 
 
+class RefundBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    orderId: str
+    skuId: str
+    fee: Decimal | None = None
+    has_good_return: bool = False
+    reason: str = ""
+    status: str | None = None
+
+
+class SettleBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: str
+
+
 def admin_router(state: JdState, faults: Faults) -> APIRouter:
     router = APIRouter(prefix="/__sim", tags=["simulator admin"], default_response_class=JSON)
 
@@ -467,6 +530,27 @@ def admin_router(state: JdState, faults: Faults) -> APIRouter:
     async def stock(shop: str | None = None):
         with state.lock:
             return [s for s in state.stock if shop in (None, s["shop"])]
+
+    @router.post("/refunds")
+    async def open_refund(body: RefundBody):
+        """A buyer's refund application on one SKU of an order, for tests (status success|closed checks it
+        at once)."""
+        with state.lock:
+            r = state.open_refund(body.orderId, body.skuId, body.fee, body.has_good_return, body.reason)
+            if body.status:
+                r = state.settle_refund(r["id"], body.status)
+            return {"refund_id": r["id"], "status": r["status"], "platform": state.render_refund(r)}
+
+    @router.post("/refunds/{refund_id}/settle")
+    async def settle_refund(refund_id: str, body: SettleBody):
+        with state.lock:
+            r = state.settle_refund(refund_id, body.status)
+            return {"refund_id": r["id"], "status": r["status"], "platform": state.render_refund(r)}
+
+    @router.get("/refunds")
+    async def list_refunds(shop: str | None = None):
+        with state.lock:
+            return [state.render_refund(r) for r in state.refunds.values() if shop in (None, r["shop"])]
 
     @router.get("/stats")
     async def stats():

@@ -46,6 +46,9 @@ SHOP_DISCOUNT = "100-店铺优惠"  # seller-funded, order level
 JD_COUPON = "41-京东券优惠"  # platform-funded, order level
 SELLER_FUNDED = (SKU_PROMO, SHOP_DISCOUNT)
 
+# a refund application's status (UNCONFIRMED numbering, docs/EXTERNAL_APIS.md section 2.6): 0 未审核,
+# 1 审核通过, 2 审核不通过
+REFUND_STATUS = {"waiting": "0", "success": "1", "closed": "2"}
 ACTIONS = ("pay", "cancel", "refund", "address", "finish", "remark")
 CHURN_WEIGHTS = {"pay": 3, "address": 2, "finish": 2, "cancel": 1, "refund": 1, "remark": 1}
 
@@ -171,6 +174,8 @@ class JdState:
             self.next_id = int(self.config["order_id_start"])
             self.shipments: list[dict] = []
             self.stock: list[dict] = []
+            self.refunds: dict[str, dict] = {}
+            self.next_refund = 90000001
             self.stats = {"router_calls": 0, "by_method": {}, "gateway_errors": {}, "business_errors": 0,
                           "refreshes": 0, "refresh_refused": 0, "generated": 0, "changes": 0,
                           "shipments": 0, "shipments_refused": 0, "stock_pushes": 0, "stock_refused": 0,
@@ -425,6 +430,63 @@ class JdState:
         with self.lock:
             return [self.render(o) for o in sorted(self.orders.values(), key=lambda o: int(o["orderId"]))
                     if not shop_name or o["shop"] == shop_name]
+
+    # ------------------------------------------------------------ refunds (docs/EXTERNAL_APIS.md section 2.6)
+    def open_refund(self, order_id: str, sku_id: str, fee: Decimal | None = None, has_good_return: bool = False,
+                    reason: str = "") -> dict:
+        """A buyer's refund application on one SKU line of a paid order, waiting for the seller's check.
+        `fee` defaults to the line's share of what the buyer paid (simulators/README.md allocation)."""
+        with self.lock:
+            o = self.order(order_id)
+            if o["state"] not in PAID and o["state"] != "LOCKED":
+                raise SimError(409, f"订单{order_id}状态为{o['state']}，不能申请退款")
+            shares = {a["skuId"]: Decimal(a["payment"]) for a in allocate(self.render(o))}
+            if str(sku_id) not in shares:
+                raise SimError(404, f"订单{order_id}没有商品{sku_id}")
+            if any(r["orderId"] == o["orderId"] and r["skuId"] == str(sku_id) and r["status"] != "closed"
+                   for r in self.refunds.values()):
+                raise SimError(409, f"订单{order_id}商品{sku_id}已有退款申请")
+            fee = shares[str(sku_id)] if fee is None else fee
+            if not Decimal(0) < fee <= shares[str(sku_id)]:
+                raise SimError(409, f"退款金额须大于0且不超过{shares[str(sku_id)]}")
+            now = int(self.now())
+            refund_id = str(self.next_refund)
+            self.next_refund += 1
+            self.refunds[refund_id] = {
+                "id": refund_id, "orderId": o["orderId"], "shop": o["shop"], "skuId": str(sku_id), "fee": fee,
+                "has_good_return": has_good_return, "status": "waiting", "applyTime": now, "checkTime": None,
+                "shipped": o["state"] in SHIPPED, "reason": reason or "其他", "pin": o["pin"]}
+            return self.refunds[refund_id]
+
+    def settle_refund(self, refund_id: str, status: str) -> dict:
+        """The seller's check of a waiting application: success (审核通过) or closed (审核不通过)."""
+        with self.lock:
+            r = self.refunds.get(str(refund_id))
+            if r is None:
+                raise SimError(404, f"退款单{refund_id}不存在")
+            if status not in ("success", "closed") or r["status"] != "waiting":
+                raise SimError(409, f"退款单{refund_id}状态为{r['status']}，只有待审核的退款单可以审核为success或closed")
+            r["status"], r["checkTime"] = status, int(self.now())
+            return r
+
+    def render_refund(self, r: dict) -> dict:
+        """A refund application as jingdong.pop.afs.soa.refundapply.queryPageList lists it (showSku)."""
+        return {"id": int(r["id"]), "orderId": r["orderId"], "buyerId": r["pin"], "buyerName": r["pin"],
+                "applyTime": fmt_time(r["applyTime"]), "checkTime": fmt_time(r["checkTime"]) if r["checkTime"] else "",
+                "applyRefundSum": int(r["fee"] * 100), "status": REFUND_STATUS[r["status"]], "reason": r["reason"],
+                "skuId": r["skuId"], "hasGoodsReturn": r["has_good_return"], "orderState": self.orders[r["orderId"]]["state"]}
+
+    def refunds_matching(self, shop: dict, status: str | None, order_id: str | None, apply_window: tuple,
+                         check_window: tuple) -> list[dict]:
+        def within(value, window) -> bool:
+            lo, hi = window
+            return (lo is None or (value is not None and value >= lo)) and (hi is None or (value is not None and value <= hi))
+        with self.lock:
+            found = [r for r in self.refunds.values() if r["shop"] == shop["shop"]
+                     and (status is None or REFUND_STATUS[r["status"]] == status)
+                     and order_id in (None, r["orderId"])
+                     and within(r["applyTime"], apply_window) and within(r["checkTime"], check_window)]
+        return sorted(found, key=lambda r: (r["checkTime"] or r["applyTime"], int(r["id"])), reverse=True)
 
     # ------------------------------------------------------------ shipment and stock
     def ship(self, shop: dict, order_id: str, logi_copr_id: str, logi_no: str) -> tuple[bool, str, str, str]:

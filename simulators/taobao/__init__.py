@@ -16,12 +16,16 @@ from simulators.shops import (
     CLOSED,
     PAID,
     PART_SHIPPED,
+    REFUND_CLOSED,
     REFUND_DONE,
     REFUND_NONE,
     REFUND_REQUESTED,
+    REFUND_SUCCESS,
+    REFUND_WAITING,
     SHIPPED,
     UNPAID,
     Order,
+    Refund,
     local_time,
 )
 
@@ -198,9 +202,30 @@ def simplified(obj: Any) -> Any:
     """The simplify=true shape: list wrappers {"trade": [...]}, {"order": [...]}, {"sku": [...]} become bare lists."""
     if isinstance(obj, dict):
         (key, value), = obj.items() if len(obj) == 1 else [(None, None)]
-        if key in ("trade", "order", "sku") and isinstance(value, list):
+        if key in ("trade", "order", "sku", "refund") and isinstance(value, list):
             return [simplified(x) for x in value]
         return {k: simplified(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [simplified(x) for x in obj]
     return obj
+
+
+# ---------------------------------------------------------------- refunds (docs/EXTERNAL_APIS.md section 1.7)
+REFUND_RECORD_STATUS = {REFUND_WAITING: "WAIT_SELLER_AGREE", REFUND_SUCCESS: "SUCCESS", REFUND_CLOSED: "CLOSED"}
+
+
+def render_refund(refund: Refund, order: Order, seller_nick: str) -> dict:
+    """One refund as taobao.refunds.receive.get answers it (the fields its `fields` param lists)."""
+    line = order.line(refund.line_id)
+    assert line is not None
+    return {
+        "refund_id": refund.refund_id, "refund_id_str": str(refund.refund_id), "tid": order.order_id,
+        "oid": line.line_id, "title": line.title, "buyer_nick": order.buyer_nick, "seller_nick": seller_nick,
+        "total_fee": money(line.payment), "payment": money(line.divided), "refund_fee": money(refund.fee),
+        "status": REFUND_RECORD_STATUS[refund.status], "created": local_time(refund.created),
+        "modified": local_time(refund.modified), "has_good_return": refund.has_good_return,
+        "good_status": ("BUYER_RETURNED_GOODS" if refund.has_good_return
+                        else "BUYER_RECEIVED" if refund.shipped else "BUYER_NOT_RECEIVED"),
+        "order_status": trade_status(order), "refund_phase": "aftersale" if refund.shipped else "onsale",
+        "reason": refund.reason or "其他", "desc": "",
+    }

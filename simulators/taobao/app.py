@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 
 from simulators import JSON
 from simulators.faults import server_error
-from simulators.shops import Order, Refused, ShopDraw, ShopSim, admin_router, local_time, parse_local_time
+from simulators.shops import Order, Refund, Refused, ShopDraw, ShopSim, admin_router, local_time, parse_local_time
 from simulators.taobao import (
     B04,
     DEFAULT_CONFIG,
@@ -22,6 +22,7 @@ from simulators.taobao import (
     error_body,
     invalid,
     missing,
+    render_refund,
     render_trade,
     request_id,
     select_fields,
@@ -52,8 +53,13 @@ def create_app(config: dict | None = None, clock: Callable[[], float] = time.tim
         return render_trade(order, sim.shops[order.shop]["seller_nick"],
                             bool(sim.config["single_line_payment_includes_post_fee"]))
 
+    def refund_json(refund: Refund) -> dict:
+        order = sim.store.orders[refund.order_id]
+        return render_refund(refund, order, sim.shops[order.shop]["seller_nick"])
+
     app = FastAPI(title="Taobao TOP shop simulator", default_response_class=JSON)
-    app.include_router(admin_router(sim, render, order_key="tid", line_key="oid", item_key="num_iid"))
+    app.include_router(admin_router(sim, render, order_key="tid", line_key="oid", item_key="num_iid",
+                                    render_refund=refund_json))
     app.state.sim = sim
 
     # ---------------------------------------------------------------- parameters
@@ -239,6 +245,43 @@ def create_app(config: dict | None = None, clock: Callable[[], float] = time.tim
         with sim.lock:
             return {"trade": select_fields(render(own_order(shop, need(p, "tid"))), fields)}
 
+    # ---------------------------------------------------------------- refunds (section 1.7)
+    def refunds_receive_get(p: dict, shop: str, draw: ShopDraw) -> dict:
+        """The seller's refunds, newest modified first, in an optional modified window; one status or all.
+        Faults as for trades: a refund modified between two pages jumps to the top (shift), the previous
+        page's last refund comes once more (repeat)."""
+        fields = fields_of(p)
+        start, end = moment(p, "start_modified", False), moment(p, "end_modified", False)
+        if start is not None and end is not None and end < start:
+            raise invalid("end_modified", "end_modified不能早于start_modified")
+        status, buyer = p.get("status") or None, p.get("buyer_nick") or None
+        page_no, page_size = integer(p, "page_no", 1, 1), integer(p, "page_size", 40, 1, 100)
+
+        def rank() -> list[Refund]:
+            found = [r for r in sim.store.refunds.values() if sim.store.orders[r.order_id].shop == shop
+                     and (start is None or start <= r.modified) and (end is None or r.modified <= end)
+                     and (status is None or refund_json(r)["status"] == status)
+                     and buyer in (None, sim.store.orders[r.order_id].buyer_nick)]
+            return sorted(found, key=lambda r: (r.modified, r.mod_seq), reverse=True)
+
+        with sim.lock:
+            ranked = rank()
+            lo, hi = (page_no - 1) * page_size, page_no * page_size
+            if draw.shift and ranked[hi:]:  # a later page's refund changes meanwhile: it moves to the top
+                sim.store.touch_refund(ranked[hi:][sim.faults.pick(len(ranked[hi:]))], sim.clock.second())
+                sim.faults.count("shift_pages")
+                ranked = rank()
+            page = ranked[lo:hi]
+            if draw.repeat and page_no > 1 and 0 < lo <= len(ranked) and page:
+                page = [ranked[lo - 1]] + page
+                sim.faults.count("repeat_records")
+            rows = [{k: v for k, v in refund_json(r).items() if k in fields} for r in page]
+        body: dict = {} if boolean(p, "use_has_next") else {"total_results": len(ranked)}
+        body["has_next"] = hi < len(ranked)
+        if rows:
+            body["refunds"] = {"refund": rows}
+        return body
+
     # ---------------------------------------------------------------- shipping
     def logistics_offline_send(p: dict, shop: str, draw: ShopDraw) -> dict:
         tid_text, out_sid, company = need(p, "tid"), need(p, "out_sid"), need(p, "company_code")
@@ -373,6 +416,7 @@ def create_app(config: dict | None = None, clock: Callable[[], float] = time.tim
         "taobao.skus.quantity.update": skus_quantity_update,
         "taobao.item.quantity.update": item_quantity_update,
         "taobao.top.auth.token.refresh": top_auth_token_refresh,
+        "taobao.refunds.receive.get": refunds_receive_get,
     }
 
     # ---------------------------------------------------------------- the gateway

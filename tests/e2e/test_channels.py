@@ -315,3 +315,74 @@ def test_waybills_under_carrier_faults_are_taken_once_and_confirmed_to_the_platf
         return all(told.get(tid) == number for tid, number in numbers.items())
     wait_for(confirmed, 60, 0.5, "the waybills confirmed on Taobao")
 
+
+
+def _hub_order(hub, platform: str, external_id: str):
+    with hub.dbs["order"].reader() as s:
+        return s.execute(select(orders_table).where(orders_table.c.channel == platform,
+                                                    orders_table.c.external_order_id == external_id)).first()
+
+
+def test_refunds_pulled_from_each_platform_intercept_before_shipping_and_credit_after(channel_hub):
+    """A refund that succeeded on the platform reaches the hub from the connector's refund pull: before
+    shipping its line is intercepted (never shipped: its reservation refunded), after shipping without
+    goods back it posts the credit (sales_refund); a refund closed on the platform changes nothing."""
+    for url in channel_hub.sims.values():
+        httpx.post(f"{url}/__sim/faults", json={"repeat_records": 0.3, "seed": 11})
+    for platform, shop in (("taobao", "tb-main"), ("jd", "jd-main")):
+        _refunds_pulled(channel_hub, platform, shop)
+
+
+def _refunds_pulled(hub, platform: str, shop: str) -> None:
+    from services.order.models import order_lines, order_refunds
+    made = httpx.post(f"{hub.sims[platform]}/__sim/orders/generate", json={
+        "shop": shop, "count": 8, "seed": 700, "paid_ratio": 1.0}, timeout=30).json()["orders"]
+    if platform == "taobao":
+        picked = [(str(o["tid"]), o["orders"]["order"][0]["oid"], "oid", "tid") for o in made[:3]]
+    else:
+        picked = [(o["orderId"], o["itemInfoList"][0]["skuId"], "skuId", "orderId") for o in made
+                  if all(i["skuId"] != UNMAPPED_JD_SKU for i in o["itemInfoList"])][:3]
+    (before, before_line, line_key, order_key), (after, after_line, _, _), (closed, closed_line, _, _) = picked
+    wait_for(lambda: all(_hub_order(hub, platform, x) is not None and _hub_order(hub, platform, x).status
+                         == "reserved" for x in (before, after, closed)), 60, 0.3, f"{platform} orders reserved")
+    with hub.client("warehouse") as c:
+        reply = c.post(f"/orders/{_hub_order(hub, platform, after).id}/shipment",
+                       json={"carrier": "SF", "tracking_number": f"SF{after[-8:]}77"})
+        assert reply.status_code == 200, reply.text
+
+    def refund(external_id, line, **extra):
+        reply = httpx.post(f"{hub.sims[platform]}/__sim/refunds", timeout=10, json={
+            order_key: int(external_id) if platform == "taobao" else external_id, line_key: line, **extra})
+        assert reply.status_code == 200, reply.text
+    refund(before, before_line, status="success")
+    refund(after, after_line, fee="5.00", status="success")
+    refund(closed, closed_line, fee="5.00", status="closed")
+
+    hub_before, hub_after = _hub_order(hub, platform, before), _hub_order(hub, platform, after)
+
+    def intercepted():
+        with hub.dbs["order"].reader() as s:
+            return s.execute(select(order_lines.c.reservation).where(
+                order_lines.c.order_id == hub_before.id, order_lines.c.line_no == 1)).scalar() == "refunded"
+    wait_for(intercepted, 60, 0.3, f"the {platform} line refunded before shipping intercepted")
+
+    def refunded_after():
+        with hub.dbs["order"].reader() as s:
+            return s.execute(select(order_refunds.c.id, order_refunds.c.kind, order_refunds.c.source).where(
+                order_refunds.c.order_id == hub_after.id)).all()
+    [(refund_id, kind, source)] = wait_for(refunded_after, 60, 0.3, f"the {platform} refund after shipping")
+    assert (kind, source) == ("refund_only", "channel")
+    with hub.client("admin") as admin:
+        [credit] = wait_for(lambda: admin.get("/accounting/vouchers", params={"source_id": refund_id})
+                            .json()["vouchers"] or None, 60, 0.3, "the credit voucher")
+        assert credit["kind"] == "sales_refund"
+        receivable = sum(Decimal(l["credit"]) - Decimal(l["debit"]) for l in credit["lines"]
+                         if l["account"] == "1122")
+        assert receivable == Decimal("5.00"), credit
+        # the line refunded before shipping never ships: the order is cancelled or ships without it
+        order = admin.get(f"/orders/{hub_before.id}").json()
+        assert order["lines"][0]["refund_status"] in (None, "success", "requested")
+    assert _hub_order(hub, platform, before).status in ("cancelled", "reserved")
+    with hub.dbs["order"].reader() as s:  # the closed refund changed nothing
+        assert not s.execute(select(order_refunds.c.id).where(
+            order_refunds.c.order_id == _hub_order(hub, platform, closed).id)).all()

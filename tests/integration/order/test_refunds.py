@@ -229,3 +229,29 @@ def test_a_line_refunded_before_shipment_cannot_be_returned_and_the_rest_returns
     [returned] = events(db, order_id, "order_returned")
     assert [l["line_no"] for l in returned["lines"]] == [1]
     assert handlers.get_order(db, order_id)["status"] == domain.RETURNED
+
+
+def test_a_platforms_refund_names_the_order_by_its_channel_ids_and_intercepts_the_line_whole(db):
+    """A shop connector's refund (RefundOrder with channel_refund): the order found by channel, shop and
+    external id; before shipment the line is intercepted whole whatever amount the platform named
+    (recorded with source channel); an order the hub has not placed is NotFound, no ids InvalidArgument."""
+    from hubkit.errors import NotFound
+    from services.order.models import order_refunds
+    order_id = placed(db)
+    order = handlers.get_order(db, order_id)
+    with db.reader() as s:
+        assert handlers.channel_order_id(s, order["channel"], order["shop"], order["external_order_id"]) == order_id
+        with pytest.raises(NotFound):
+            handlers.channel_order_id(s, order["channel"], order["shop"], "no-such-order")
+        with pytest.raises(InvalidArgument):
+            handlers.channel_order_id(s, "", "", "")
+    with uow(db, "connector:taobao") as u:  # a partial amount before shipment: still the whole line
+        _, kind = handlers.refund_order(u, order_id, [RefundLine(line_no=2, amount=D("5.00"))], "on the platform",
+                                        channel=True)
+    assert kind == "intercept"
+    assert [l["reservation"] for l in handlers.get_order(db, order_id)["lines"]] == [domain.RESERVED, domain.REFUNDED]
+    with db.reader() as s:
+        assert s.execute(select(order_refunds.c.source).where(order_refunds.c.order_id == order_id)).scalars().all() \
+            == ["channel"]
+    with uow(db) as u, pytest.raises(InvalidArgument):  # an operator's partial amount is still refused
+        handlers.refund_order(u, order_id, [RefundLine(line_no=1, amount=D("5.00"))])

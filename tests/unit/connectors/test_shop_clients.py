@@ -310,3 +310,38 @@ def test_the_taobao_simulator_gives_some_trades_a_buyers_message():
     noted = [t for t in trades if t.get("has_buyer_message")]
     assert 0 < len(noted) < len(trades) and all(t["buyer_message"] for t in noted)
     assert not any("buyer_message" in t for t in trades if not t.get("has_buyer_message"))
+
+
+# ---------------------------------------------------------------- refunds
+@pytest.mark.parametrize("status, outcome", [("SUCCESS", "success"), ("CLOSED", "closed"),
+                                             ("WAIT_SELLER_AGREE", "waiting"), ("SELLER_REFUSE_BUYER", "waiting"),
+                                             ("WAIT_BUYER_RETURN_GOODS", "waiting")])
+def test_a_taobao_refund_succeeds_only_on_success_and_never_after_closed(status, outcome):
+    client = TaobaoClient(PlatformConfig("http://tb", "k", "s"), NoTokens())
+    refund = client.refund(TB_SHOP, {"refund_id": 80000000000002, "tid": 3028689400000001, "oid": 3028689500000001,
+                                     "refund_fee": "12.30", "status": status, "has_good_return": True,
+                                     "modified": "2026-01-01 10:00:05"})
+    assert (refund.status, refund.refund_id, refund.external_order_id, refund.line_id) == (
+        outcome, "80000000000002", "3028689400000001", "3028689500000001")
+    assert refund.amount == Decimal("12.30") and refund.goods_return is True
+    assert refund.modified == datetime(2026, 1, 1, 2, 0, 5, tzinfo=timezone.utc)  # Shanghai time
+
+
+@pytest.mark.parametrize("status, outcome", [("1", "success"), ("2", "closed"), ("0", "waiting"), ("3", "waiting")])
+def test_a_jd_refund_application_is_in_fen_and_only_an_approved_one_succeeds(status, outcome):
+    client = JdClient(PlatformConfig("http://jd", "k", "s"), NoTokens())
+    refund = client.refund(JD_SHOP, {"id": 90000001, "orderId": "249786309732", "skuId": "10054887745652",
+                                     "applyRefundSum": 1230, "status": status, "applyTime": "2026-01-01 09:00:00",
+                                     "checkTime": "2026-01-01 10:00:00"})
+    assert (refund.status, refund.amount, refund.line_id, refund.goods_return) == (
+        outcome, Decimal("12.30"), "10054887745652", False)
+    assert refund.modified == datetime(2026, 1, 1, 2, 0, 0, tzinfo=timezone.utc)  # the check settles it
+
+
+def test_a_refund_missing_a_required_field_is_held_naming_it_not_a_failed_pull():
+    tb = TaobaoClient(PlatformConfig("http://tb", "k", "s"), NoTokens()).refund(
+        TB_SHOP, {"refund_id": 80000000000009, "tid": 3028689400000001, "refund_fee": "1.00", "status": "SUCCESS",
+                  "modified": "2026-01-01 10:00:05"})
+    jd = JdClient(PlatformConfig("http://jd", "k", "s"), NoTokens()).refund(JD_SHOP, {"orderId": "1", "status": "1"})
+    assert (tb.status, tb.refund_id, tb.platform_status) == ("broken", "80000000000009", "no oid")
+    assert jd.status == "broken" and jd.refund_id.startswith("unknown-") and jd.platform_status == "no id"

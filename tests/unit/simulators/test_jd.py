@@ -465,3 +465,43 @@ def test_real_server_in_a_subprocess(tmp_path):
                               access_token=OUTLET["access_token"])
             body = http.post(ROUTER_PATH, data=p).json()  # form body
             assert body[RESULT]["searchorderinfo_result"]["apiResult"]["success"] is False
+
+
+# ---------------------------------------------------------------- refunds
+REFUNDS_KEY = "jingdong_pop_afs_soa_refundapply_queryPageList_responce"
+
+
+def refunds(client, clock, **biz):
+    body = call(client, clock, "jingdong.pop.afs.soa.refundapply.queryPageList",
+                {"pageIndex": 1, "pageSize": 50, **biz})
+    return body[REFUNDS_KEY]["queryResult"]
+
+
+def test_a_refund_application_is_listed_by_its_check_time_once_the_seller_checked_it(client, clock):
+    order_id = generate(client, 1, paid_ratio=1.0)[0]
+    order = client.get(f"/__sim/orders/{order_id}").json()
+    sku = order["itemInfoList"][0]["skuId"]
+    opened = client.post("/__sim/refunds", json={"orderId": order_id, "skuId": sku})
+    assert opened.status_code == 200, opened.text
+    assert opened.json()["platform"]["status"] == "0"
+    now = fmt_time(clock())
+    assert refunds(client, clock, checkTimeStart=now)["totalCount"] == 0  # not checked yet
+    advance(client, 3)
+    settled = client.post(f"/__sim/refunds/{opened.json()['refund_id']}/settle", json={"status": "success"}).json()
+    listed = refunds(client, clock, checkTimeStart=now)
+    assert listed["success"] is True and listed["totalCount"] == 1
+    row = listed["result"][0]
+    assert (row["orderId"], row["skuId"], row["status"]) == (order_id, sku, "1")
+    assert row["applyRefundSum"] == settled["platform"]["applyRefundSum"] > 0  # in fen
+    assert client.post(f"/__sim/refunds/{row['id']}/settle", json={"status": "closed"}).status_code == 409
+    assert client.post("/__sim/refunds", json={"orderId": order_id, "skuId": sku}).status_code == 409  # one open
+
+
+def test_refund_pages_repeat_under_faults_and_bad_params_are_business_errors(client, clock):
+    for order_id in generate(client, 4, seed=5, paid_ratio=1.0):
+        sku = client.get(f"/__sim/orders/{order_id}").json()["itemInfoList"][0]["skuId"]
+        client.post("/__sim/refunds", json={"orderId": order_id, "skuId": sku, "status": "closed"})
+    assert refunds(client, clock, pageSize=0)["success"] is False
+    faults(client, repeat_records=1.0)
+    second = refunds(client, clock, pageIndex=2, pageSize=2)
+    assert len(second["result"]) == 3 and second["totalCount"] == 4
