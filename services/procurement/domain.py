@@ -428,6 +428,19 @@ def match_invoice(open_lines: dict[int, OpenReceiptLine], lines: list[InvoiceLin
 
 # -- landed costs (freight, duty, insurance on a separate bill) ------------------------------------
 ALLOCATION_BASES = ("value", "quantity", "weight")
+LANDED_CHARGES = ("freight", "duty", "insurance", "other")
+MAX_WEIGHT = Decimal("999999999.999")
+
+
+def parse_weight(errors: FieldErrors, field: str, raw) -> Decimal | None:
+    """A receipt line's weight (any unit, the same for every line), at most 3 places."""
+    return _decimal(errors, field, raw, Decimal(0), MAX_WEIGHT, Decimal("0.001"), False,
+                    f"must be from 0 to {MAX_WEIGHT}")
+
+
+def allocate_by_units(amount: Decimal, units: list[int]) -> list[Decimal]:
+    """An amount over parts of so many units each, adding up to exactly the amount."""
+    return allocate(amount, units) if len(units) > 1 else [cents(amount)] * len(units)
 
 
 @dataclass(frozen=True)

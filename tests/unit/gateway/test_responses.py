@@ -169,6 +169,9 @@ BODIES = {
                               "lines": [{"sku": "TEA", "quantity": 1, "unit_cost": "1"}]},
     "POST /purchase-orders/{purchase_order_id}/receipts": {},
     "POST /purchase-orders/{purchase_order_id}/returns": {"lines": [{"line_no": 1, "quantity": 1}]},
+    "POST /purchase-orders/{purchase_order_id}/invoices": {"supplier": "S1", "lines": [
+        {"line_no": 1, "quantity": 1, "unit_price": "1.04"}]},
+    "POST /receipts/{receipt_id}/landed-costs": {"supplier": "SF", "charge": "freight", "amount": "10.00"},
     "POST /accounting/payments": {"direction": "paid", "counterparty": "supplier:S1", "amount": "1.00",
                                   "business_date": "2024-01-01", "reference": "r1"},
     "POST /accounting/settlements": {"channel": "taobao", "shop": "s1", "reference": "r1",
@@ -247,8 +250,9 @@ def test_every_operation_answers_every_field(hub):
         assert 200 <= reply.status_code < 300, (name, reply.status_code, reply.text)
         seen += 1
     # 75, allocation's (3), the holds routes (9), review's (6), a customer's terms (1), double check (1),
-    # unmerge (1), change warehouse (1), pick waves (4), the notifications' delivery log and re-send (2)
-    assert seen == 106
+    # unmerge (1), change warehouse (1), pick waves (4), the notifications' delivery log and re-send (2),
+    # supplier invoices, landed costs and the provisional list (3)
+    assert seen == 109
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):
