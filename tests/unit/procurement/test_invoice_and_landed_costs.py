@@ -2,7 +2,7 @@
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hubkit.errors import InvalidArgument
@@ -62,6 +62,7 @@ def test_landed_cost_without_a_basis_to_share_by_is_refused():
             domain.allocate_landed_cost(Decimal("10.00"), basis, lines)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(1, 10**9).map(lambda c: Decimal(c).scaleb(-2)),
        st.lists(st.tuples(st.integers(1, 1000), st.integers(0, 10**8)), min_size=1, max_size=20),
        st.sampled_from(["value", "quantity"]), st.data())
