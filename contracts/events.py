@@ -30,6 +30,7 @@ __all__ = [
     "PurchaseReturnRefused", "LowStock", "LotExpiring",
     "LotHoldChanged", "PurchaseReceived", "PurchaseReturned", "VoucherPosted", "CustomerTermsChanged", "SkuChanged",
     "ApprovalWaiting", "VoucherRefused", "ShopFailing", "DeadLettered",
+    "PurchaseCostBilled", "PurchaseCostAdjusted",
 ]
 
 Json = dict[str, Any]
@@ -603,6 +604,66 @@ class PurchaseReceived(Event):
     total_net: Money
     total_tax: Money
     total: Money
+    # goods before invoice (先货后票): the supplier's invoice did not come with the goods, so the books
+    # owe the supplier a provisional payable (暂估应付) at the order's price, VAT not yet claimed
+    invoice_pending: bool = False
+
+
+class BilledLine(Record):
+    receipt_id: str
+    line_no: int
+    sku: str
+    quantity: int         # units of the receipt line the bill is about
+    change: Money         # what the bill changes their cost by (either sign), to the cent
+
+
+class PurchaseCostBilled(Event):
+    """A supplier's invoice matched to goods received before it (kind supplier_invoice: `provisional`
+    is what the receipts were booked at, each line's change the price difference), or a landed cost
+    (kind landed_cost: freight, duty, insurance on a separate bill, its lines the shares of one
+    receipt's lines). Inventory puts each change on the units still held and says what went to cost of
+    goods (purchase_cost_adjusted)."""
+    type = "purchase_cost_billed"
+    publisher = PROCUREMENT
+    subscribers = (INVENTORY,)
+
+    document_id: str
+    kind: Literal["supplier_invoice", "landed_cost"]
+    purchase_order_id: str
+    supplier: Supplier    # who bills: the goods' supplier, or the carrier, customs broker, insurer
+    warehouse: str
+    currency: str
+    reference: str        # the invoice's or bill's number
+    charge: str           # landed_cost: freight | duty | insurance | other; "" for an invoice
+    billed_at: Timestamp
+    provisional: Money    # supplier_invoice: the provisional payable reversed; 0.00 for a landed cost
+    total_net: Money
+    total_tax: Money
+    total: Money
+    lines: list[BilledLine]
+
+
+class PurchaseCostAdjusted(Event):
+    """What a purchase_cost_billed did to the cost of stock: `to_stock` went into the cost layers of the
+    units still held, `to_cost_of_goods` is the part of units already gone. Accounting posts the bill."""
+    type = "purchase_cost_adjusted"
+    publisher = INVENTORY
+    subscribers = (ACCOUNTING,)
+
+    document_id: str
+    kind: Literal["supplier_invoice", "landed_cost"]
+    purchase_order_id: str
+    supplier: Supplier
+    warehouse: str
+    reference: str
+    charge: str
+    billed_at: Timestamp
+    provisional: Money
+    total_net: Money
+    total_tax: Money
+    total: Money
+    to_stock: Money
+    to_cost_of_goods: Money
 
 
 class ReturnedLine(PurchasedLine):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
 
 CENT = Decimal("0.01")
 COST_PLACES = Decimal("0.000001")
@@ -56,6 +57,26 @@ def share(total, units: int, of: int) -> Decimal:
     if not 0 <= units <= of or of <= 0:
         raise ValueError(f"{units} of {of} units")
     return cents(to_decimal(total) * units / of)
+
+
+def allocate(total, weights) -> list[Decimal]:
+    """`total` (to the cent, either sign) split over `weights` (>= 0, not all 0) in proportion, by
+    largest remainder: each part is its exact share cut down to the cent, and the cents still
+    missing go one each to the parts with the largest cut-off remainders (ties: the earlier part).
+    The parts add up to exactly the total; a zero weight gets 0.00; no part is more than a cent
+    from its exact share. ValueError for a negative weight, all-zero weights or no weights."""
+    amount = cents(total)
+    shares = [to_decimal(w) for w in weights]
+    if not shares or any(w < 0 for w in shares) or sum(shares) == 0:
+        raise ValueError("weights must be >= 0 and not all zero")
+    sign, units = (-1 if amount < 0 else 1), int(abs(amount) * 100)
+    whole = sum(shares)
+    exact = [Fraction(units) * Fraction(w) / Fraction(whole) for w in shares]  # exact, no rounding
+    floors = [int(e) for e in exact]  # e >= 0: int() cuts down
+    order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - floors[i]), i))
+    for i in order[:units - sum(floors)]:
+        floors[i] += 1
+    return [Decimal(sign * f).scaleb(-2) for f in floors]
 
 
 def exchange_rate(value) -> Decimal:

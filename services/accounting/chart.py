@@ -26,6 +26,7 @@ DEFAULT_CHART = [
     Account("1405", "库存商品 Inventory goods", "asset", "debit"),
     Account("1901", "待处理财产损溢 Unsettled gains and losses on assets", "asset", "debit"),
     Account("2202", "应付账款 Accounts payable", "liability", "credit"),
+    Account("220202", "应付账款-暂估应付款 Goods received not invoiced", "liability", "credit"),
     Account("2203", "预收账款 Advances from customers", "liability", "credit"),
     Account("2221", "应交税费 Taxes payable", "liability", "credit"),
     Account("22210101", "应交税费-应交增值税-进项税额 Input VAT", "liability", "credit"),
@@ -55,6 +56,8 @@ DEFAULT_ACCOUNTS = {
     # opening stock against equity (4001 实收资本, the chart's owners' equity), finished goods
     # against the production cost they carry, other receipts (like found goods) pending approval
     "opening_equity": "4001", "other_receipts": "1901", "production_cost": "5001",
+    # goods received before the supplier's invoice (先货后票): the provisional payable (暂估应付)
+    "provisional_payable": "220202",
 }
 # Channels whose platform collects the buyer's money: the platform is the debtor, not the buyer.
 DEFAULT_MARKETPLACES = ("taobao", "tmall", "jd", "pdd", "douyin")

@@ -201,12 +201,54 @@ def purchase(payload: dict, rules: Rules, rate: Decimal | None = None) -> list[L
         net = sum((convert(l["amount"], rate) for l in payload["lines"]), ZERO)
         tax, total = convert(tax, rate), convert(total, rate)
     summary = f"Purchase {payload['purchase_order_id'][:12]} receipt {payload['receipt_id'][:12]}"
+    if payload.get("invoice_pending"):
+        return provisional_purchase(payload, rules, summary)
     lines = [
         Line(a["inventory"], summary, debit=net, cost_centre=f"warehouse:{payload['warehouse']}"),
         Line(a["input_vat"], summary, debit=tax),
         Line(a["payable"], summary, credit=total, aux=f"supplier:{payload['supplier']['code']}"),
     ]
     return _nonzero(lines if rate is None else _rounding(lines, summary, rules))
+
+
+def provisional_purchase(payload: dict, rules: Rules, summary: str) -> list[Line]:
+    """Goods before invoice (先货后票): Dr inventory, Cr provisional payable (暂估应付) to the supplier,
+    both at the order's price excluding VAT; the input VAT waits for the invoice."""
+    a, net = rules.accounts, cents(payload["total_net"])
+    return _nonzero([
+        Line(a["inventory"], f"Provisional: {summary}", debit=net, cost_centre=f"warehouse:{payload['warehouse']}"),
+        Line(a["provisional_payable"], f"Provisional: {summary}", credit=net,
+             aux=f"supplier:{payload['supplier']['code']}"),
+    ])
+
+
+def _either_side(account: str, summary: str, amount: Decimal, **kw) -> Line:
+    return Line(account, summary, debit=max(amount, ZERO), credit=max(-amount, ZERO), **kw)
+
+
+def purchase_cost(payload: dict, rules: Rules) -> list[Line]:
+    """A supplier invoice for goods received before it, or a landed cost bill, as inventory applied it
+    (purchase_cost_adjusted): the provisional payable reversed at what the receipts were booked at (an
+    invoice; 0.00 for a landed cost), the cost change on inventory for the units still held and on cost
+    of goods for those already gone (either sign), the input VAT from the bill, Cr payable to whoever
+    billed it (gross). Balances because the changes add up to the bill's net less the provisional."""
+    a, supplier = rules.accounts, f"supplier:{payload['supplier']['code']}"
+    provisional, net, tax, total = (cents(payload[k]) for k in ("provisional", "total_net", "total_tax", "total"))
+    to_stock, to_cost = cents(payload["to_stock"]), cents(payload["to_cost_of_goods"])
+    if to_stock + to_cost != net - provisional or net + tax != total:
+        raise InvalidArgument(f"{payload['kind']} {payload['document_id']}: the cost changes {to_stock} + {to_cost} "
+                              f"do not add up to the net {net} less the provisional {provisional}, or the total "
+                              f"{total} is not net plus tax", [{"field": "to_stock", "message": "does not add up"}])
+    what = "Invoice" if payload["kind"] == "supplier_invoice" else f"Landed cost ({payload['charge']})"
+    summary = f"{what} {payload['reference'] or payload['document_id'][:12]}, PO {payload['purchase_order_id'][:12]}"
+    where = f"warehouse:{payload['warehouse']}"
+    return _nonzero([
+        Line(a["provisional_payable"], summary, debit=provisional, aux=supplier),
+        _either_side(a["inventory"], summary, to_stock, cost_centre=where),
+        _either_side(a["cost_of_goods"], f"Of goods already sold: {summary}", to_cost),
+        Line(a["input_vat"], summary, debit=tax),
+        Line(a["payable"], summary, credit=total, aux=supplier),
+    ])
 
 
 def purchase_return(payload: dict, rules: Rules, rate: Decimal | None = None) -> list[Line]:

@@ -168,6 +168,12 @@ def post_purchase(uow, envelope, rules):
                           False)
 
 
+def post_purchase_cost(uow, envelope, rules):
+    """purchase_cost_adjusted: a supplier invoice for goods received before it, or a landed cost."""
+    p = envelope.payload
+    return post(uow, p["kind"], envelope, p["document_id"], p["billed_at"], domain.purchase_cost(p, rules), rules)
+
+
 def reverse_refused_purchase(uow, envelope, rules):
     """purchase_receipt_refused: inventory never took the goods into stock, so the purchase voucher
     posted for the receipt is reversed (dated when inventory refused). The refusal may arrive before

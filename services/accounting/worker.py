@@ -9,6 +9,7 @@ from contracts import (
     OrderRefunded,
     OrderReturned,
     OrderShipped,
+    PurchaseCostAdjusted,
     PurchaseReceiptRefused,
     PurchaseReceived,
     PurchaseReturnShipped,
@@ -100,3 +101,7 @@ class Worker:
     @handle_event(KitChanged)
     def on_kit_changed(self, uow, event, envelope):
         self._post(uow, envelope, handlers.post_kit_change)
+
+    @handle_event(PurchaseCostAdjusted)
+    def on_purchase_cost_adjusted(self, uow, event, envelope):
+        self._post(uow, envelope, handlers.post_purchase_cost)

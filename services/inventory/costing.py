@@ -11,7 +11,7 @@ from decimal import Decimal
 from sqlalchemy import bindparam, case, select, update
 
 from hubkit.errors import Conflict
-from hubkit.money import cents, unit_cost
+from hubkit.money import allocate, cents, unit_cost
 from services.inventory.models import cost_layers, stock_movements
 
 FIFO, AVERAGE = "fifo", "average"
@@ -97,3 +97,43 @@ def latest_unit_cost(s, sku: str, warehouse: str) -> Decimal:
         if cost is not None:
             return cost
     return Decimal("0")
+
+
+def revalue(s, sku: str, warehouse: str, costing: str, reference: str, quantity: int,
+            change: Decimal) -> tuple[Decimal, Decimal]:
+    """A bill changes the cost of `quantity` units received under `reference` (an invoice's price
+    difference, a landed cost's share) by `change`: the units still held take their part into their
+    cost layers, the part of units already gone is returned for cost of goods. Returns (to_stock,
+    to_cost_of_goods), adding up to exactly `change`.
+
+    FIFO: the receipt's own layers (its units still in them are held, the rest gone, in proportion).
+    Moving average: the SKU's average layer in the warehouse, held for as many of the units as it still
+    has. A layer never drops below 0.00: what it cannot absorb goes to cost of goods."""
+    if costing == AVERAGE:
+        query = select(cost_layers).where(cost_layers.c.sku == sku, cost_layers.c.warehouse == warehouse,
+                                          cost_layers.c.in_transit.is_(False))
+    else:
+        query = (select(cost_layers).join(stock_movements, stock_movements.c.id == cost_layers.c.movement_id)
+                 .where(stock_movements.c.reference == reference, cost_layers.c.sku == sku,
+                        cost_layers.c.warehouse == warehouse, cost_layers.c.in_transit.is_(False))
+                 .order_by(cost_layers.c.id))
+    layers = s.execute(query.with_for_update(of=cost_layers)).all()
+    if costing == AVERAGE:
+        held = min(quantity, sum(layer.remaining for layer in layers))
+        weights = [held, quantity - held]
+    else:
+        held = sum(layer.remaining for layer in layers)
+        weights = [held, sum(layer.quantity for layer in layers) - held]
+    if sum(weights) == 0:
+        return ZERO, cents(change)
+    to_stock, to_cost = allocate(change, weights)
+    rest = to_stock
+    holding = [layer for layer in layers if layer.remaining]
+    parts = allocate(to_stock, [layer.remaining for layer in holding]) if holding and to_stock else []
+    for layer, part in zip(holding, parts):
+        part = max(part, -layer.remaining_value)  # never below 0.00; the rest goes to cost of goods
+        worth = layer.remaining_value + part
+        s.execute(update(cost_layers).where(cost_layers.c.id == layer.id).values(
+            remaining_value=worth, unit_cost=unit_cost(worth / layer.remaining)))
+        rest -= part
+    return to_stock - rest, to_cost + rest

@@ -10,14 +10,15 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from contracts import PurchaseReceiptRefused, PurchaseReturnRefused, PurchaseReturnShipped
+from contracts import PurchaseCostAdjusted, PurchaseReceiptRefused, PurchaseReturnRefused, PurchaseReturnShipped
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import HubError, InvalidArgument, NotFound
+from hubkit.inbox import PredecessorMissing
 from hubkit.money import cents, convert, to_decimal, unit_cost
 from services.inventory import catalog, costing, movements, reservations, signals, stock
-from services.inventory.models import cost_layers, serials
+from services.inventory.models import cost_layers, serials, stock_movements
 from services.inventory.stock import Context
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,32 @@ def take_return_lines(uow: UnitOfWork, return_id: str, purchase_order_id: str, w
         shipped.append({"line_no": line["line_no"], "sku": item.code, "quantity": qty, "cost": str(cost)})
     signals.stock_moved(uow, {(l["sku"], warehouse) for l in shipped})
     return shipped
+
+
+def adjust_purchase_cost(uow: UnitOfWork, envelope: Envelope) -> tuple[Decimal, Decimal]:
+    """purchase_cost_billed: a supplier invoice's price differences or a landed cost's shares change the
+    cost of the goods of the receipts they name. The units still held take theirs into their cost
+    layers; the part of units already gone is cost of goods. purchase_cost_adjusted tells accounting
+    both, so stock value and the inventory account move together. A bill about a receipt inventory has
+    not taken in yet waits for it. Returns (to_stock, to_cost_of_goods)."""
+    p, s = envelope.payload, uow.session
+    warehouse = p["warehouse"]
+    stock.lock(s, {line["sku"] for line in p["lines"]})
+    to_stock = to_cost = Decimal("0.00")
+    for line in p["lines"]:
+        reference = f"PO {p['purchase_order_id']} receipt {line['receipt_id']}"
+        if s.execute(select(stock_movements.c.id).where(stock_movements.c.reference == reference).limit(1)).first() \
+                is None:
+            raise PredecessorMissing(f"{p['kind']} {p['document_id']}: receipt {line['receipt_id']} is not in stock yet")
+        item = catalog.sku_row(s, line["sku"])
+        kept, gone = costing.revalue(s, line["sku"], warehouse, item.costing, reference, int(line["quantity"]),
+                                     cents(line["change"]))
+        to_stock, to_cost = to_stock + kept, to_cost + gone
+    uow.emit(PurchaseCostAdjusted(
+        **{k: p[k] for k in ("document_id", "kind", "purchase_order_id", "supplier", "warehouse", "reference",
+                             "charge", "billed_at", "provisional", "total_net", "total_tax", "total")},
+        to_stock=to_stock, to_cost_of_goods=to_cost), p["document_id"])
+    return to_stock, to_cost
 
 
 def check_purchase(uow: UnitOfWork, kind: str, purchase_order_id: str, warehouse: str, lines: list[dict]) -> None:

@@ -12,6 +12,7 @@ from contracts import (
     OrderPrioritised,
     OrderReturned,
     OrderShipped,
+    PurchaseCostBilled,
     PurchaseReceived,
     PurchaseReturned,
 )
@@ -66,6 +67,10 @@ class Worker:
     @handle_event(PurchaseReceived)
     def on_purchase_received(self, uow, event, envelope):
         handlers.receive_purchase(uow, envelope)
+
+    @handle_event(PurchaseCostBilled)
+    def on_purchase_cost_billed(self, uow, event, envelope):
+        handlers.adjust_purchase_cost(uow, envelope)
 
     @handle_event(OrderReturned)
     def on_order_returned(self, uow, event, envelope):

@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument
-from hubkit.money import CURRENCIES, cents, to_decimal, unit_cost
+from hubkit.money import CURRENCIES, allocate, cents, to_decimal, unit_cost
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")  # the SKU code rule (services/inventory/domain.py)
 MAX_LINES = 500
@@ -344,3 +344,148 @@ def check_list_filter(field: str, value: str, allowed: tuple) -> None:
 
 def list_limit(limit: int, default: int = 100) -> int:
     return max(1, min(limit or default, MAX_LIST))
+
+
+# -- goods before invoice (先货后票): the supplier invoice's three-way match ----------------------
+DEFAULT_PRICE_TOLERANCE = Decimal("0.05")  # an invoice price may differ from the order's by 5 % of it
+
+
+@dataclass(frozen=True)
+class InvoiceLineInput:
+    line_no: int              # the purchase order line invoiced
+    quantity: int
+    unit_price: str           # excluding VAT, decimal string, at most 6 places
+    vat_rate: str = ""        # "" -> the purchase order line's
+
+
+@dataclass(frozen=True)
+class OpenReceiptLine:
+    """What of a purchase order line was received and is still provisional (not yet invoiced)."""
+    line_no: int
+    sku: str
+    unit_cost: Decimal        # the order's price the receipt was booked at
+    vat_rate: Decimal
+    uninvoiced: int           # received (net of returns) less invoiced
+
+
+@dataclass(frozen=True)
+class MatchedLine:
+    line_no: int
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    vat_rate: Decimal
+    provisional: Decimal      # the receipt's amount at the order's price, reversed off the provisional payable
+    amount: Decimal           # the invoice's net amount
+    tax: Decimal              # the invoice's input VAT
+    difference: Decimal       # amount - provisional: the price difference the goods' cost takes
+
+
+def match_invoice(open_lines: dict[int, OpenReceiptLine], lines: list[InvoiceLineInput],
+                  tolerance: Decimal = DEFAULT_PRICE_TOLERANCE) -> list[MatchedLine]:
+    """Three-way match of a supplier invoice: each line names a purchase order line received and not
+    yet invoiced, for at most the quantity still provisional, at a price within `tolerance` (a share
+    of the order's price) of the order's. Every problem, with its field, in one InvalidArgument;
+    nothing is matched unless all lines are."""
+    errors, seen, matched = FieldErrors(), set(), []
+    if not lines:
+        errors.add("lines", "an invoice needs at least one line")
+    elif len(lines) > MAX_LINES:
+        errors.add("lines", f"at most {MAX_LINES} lines")
+    for i, line in enumerate(lines[:MAX_LINES]):
+        field = f"lines[{i}]"
+        known = open_lines.get(line.line_no) if _is_int(line.line_no) else None
+        if known is None:
+            errors.add(f"{field}.line_no", f"no received, uninvoiced goods on purchase order line {line.line_no}")
+            continue
+        if line.line_no in seen:
+            errors.add(f"{field}.line_no", f"line {line.line_no} is listed more than once")
+            continue
+        seen.add(line.line_no)
+        price = parse_unit_cost(errors, f"{field}.unit_price", line.unit_price)
+        rate = known.vat_rate if not (line.vat_rate or "").strip() else \
+            parse_vat_rate(errors, f"{field}.vat_rate", line.vat_rate)
+        if not _is_quantity(line.quantity):
+            errors.add(f"{field}.quantity", f"must be a whole number from 1 to {MAX_QUANTITY}")
+            continue
+        if line.quantity > known.uninvoiced:
+            errors.add(f"{field}.quantity", f"{line.quantity} is more than the {known.uninvoiced} received and "
+                                            f"not yet invoiced on line {line.line_no}")
+            continue
+        if price is None or rate is None:
+            continue
+        if abs(price - known.unit_cost) > tolerance * known.unit_cost:
+            errors.add(f"{field}.unit_price", f"{price} is more than {tolerance * 100:g} % away from the order's "
+                                              f"{known.unit_cost}")
+            continue
+        provisional, amount = line_amount(line.quantity, known.unit_cost), line_amount(line.quantity, price)
+        matched.append(MatchedLine(line_no=line.line_no, sku=known.sku, quantity=line.quantity,
+                                   unit_price=unit_cost(price), vat_rate=rate, provisional=provisional,
+                                   amount=amount, tax=line_tax(amount, rate), difference=amount - provisional))
+    errors.raise_if_any("the supplier invoice matches no received goods within tolerance")
+    return sorted(matched, key=lambda m: m.line_no)
+
+
+# -- landed costs (freight, duty, insurance on a separate bill) ------------------------------------
+ALLOCATION_BASES = ("value", "quantity", "weight")
+LANDED_CHARGES = ("freight", "duty", "insurance", "other")
+MAX_WEIGHT = Decimal("999999999.999")
+
+
+def parse_weight(errors: FieldErrors, field: str, raw) -> Decimal | None:
+    """A receipt line's weight (any unit, the same for every line), at most 3 places."""
+    return _decimal(errors, field, raw, Decimal(0), MAX_WEIGHT, Decimal("0.001"), False,
+                    f"must be from 0 to {MAX_WEIGHT}")
+
+
+def allocate_by_units(amount: Decimal, units: list[int]) -> list[Decimal]:
+    """An amount over parts of so many units each, adding up to exactly the amount."""
+    return allocate(amount, units) if len(units) > 1 else [cents(amount)] * len(units)
+
+
+@dataclass(frozen=True)
+class ReceiptLineBasis:
+    line_no: int
+    quantity: int
+    amount: Decimal           # the line's value at its purchase price
+    weight: Decimal = Decimal(0)
+
+
+def parse_amount(errors: FieldErrors, field: str, raw) -> Decimal | None:
+    """A positive amount to the cent (a bill's charge)."""
+    value = _decimal(errors, field, raw, Decimal(0), MAX_TOTAL, Decimal("0.01"), False,
+                     f"must be from 0.01 to {MAX_TOTAL}")
+    if value is not None and value == 0:
+        errors.add(field, f"must be from 0.01 to {MAX_TOTAL}")
+        return None
+    return value
+
+
+def allocate_landed_cost(amount: Decimal, basis: str, lines: list[ReceiptLineBasis]) -> list[Decimal]:
+    """A landed cost's share per receipt line, by the lines' value, quantity or weight, adding up to
+    exactly the amount (largest remainder). InvalidArgument for an unknown basis or one every line
+    has none of (e.g. no weights)."""
+    errors = FieldErrors()
+    if basis not in ALLOCATION_BASES:
+        errors.add("basis", f"one of {', '.join(ALLOCATION_BASES)}")
+    elif not lines:
+        errors.add("receipt_id", "the receipt has no lines")
+    else:
+        weights = [{"value": l.amount, "quantity": Decimal(l.quantity), "weight": l.weight}[basis] for l in lines]
+        if any(w < 0 for w in weights) or sum(weights) <= 0:
+            errors.add("basis", f"the receipt's lines have no {basis} to share the cost by")
+    errors.raise_if_any("the landed cost cannot be allocated")
+    return allocate(amount, weights)
+
+
+def held_and_sold(share: Decimal, received: int, held: int) -> tuple[Decimal, Decimal]:
+    """A receipt line's share of a cost change split between its units still held (their cost layers
+    absorb it) and those already gone (cost of goods), by units, adding up to exactly the share."""
+    if not 0 <= held <= received or received <= 0:
+        raise ValueError(f"{held} held of {received} received")
+    if held == received:
+        return cents(share), Decimal("0.00")
+    if held == 0:
+        return Decimal("0.00"), cents(share)
+    kept, gone = allocate(share, [held, received - held])
+    return kept, gone

@@ -19,7 +19,8 @@ def _lines(lines: list[dict]) -> list[pb.ReceiptLine]:
 def receipt_to_proto(r: dict) -> pb.Receipt:
     return pb.Receipt(id=r["id"], received_at=as_utc(r["received_at"]).isoformat(), reference=r["reference"],
                       received_by=r["received_by"], lines=_lines(r["lines"]), status=r.get("status") or "accepted",
-                      refused_reason=r.get("refused_reason") or "", refused_at=_iso(r.get("refused_at")))
+                      refused_reason=r.get("refused_reason") or "", refused_at=_iso(r.get("refused_at")),
+                      invoice_pending=bool(r.get("invoice_pending")))
 
 
 def return_to_proto(r: dict) -> pb.PurchaseReturn:
@@ -44,6 +45,19 @@ def purchase_order_to_proto(po: dict) -> pb.PurchaseOrder:
         exchange_rate=format(po["exchange_rate"].normalize(), "f") if po.get("exchange_rate") is not None else "")
 
 
+def bill_to_proto(b: dict) -> pb.PurchaseBill:
+    return pb.PurchaseBill(
+        id=b["id"], kind=b["kind"], purchase_order_id=b["purchase_order_id"], receipt_id=b["receipt_id"] or "",
+        supplier=b["supplier"], reference=b["reference"], charge=b["charge"], basis=b["basis"],
+        **{k: str(money.cents(b[k])) for k in ("provisional", "total_net", "total_tax", "total")},
+        billed_at=_iso(b["billed_at"]), billed_by=b["billed_by"],
+        lines=[pb.PurchaseBillLine(receipt_id=l["receipt_id"], line_no=l["line_no"], sku=l["sku"],
+                                   quantity=l["quantity"],
+                                   unit_price=str(money.unit_cost(l["unit_price"])) if l["unit_price"] is not None else "",
+                                   **{k: str(money.cents(l[k])) for k in ("provisional", "amount", "change")})
+               for l in b["lines"]])
+
+
 def _iso(moment) -> str:
     return as_utc(moment).isoformat() if moment is not None else ""
 
@@ -66,8 +80,9 @@ def alert_to_proto(a: dict) -> pb.StockAlert:
 
 
 class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, price_tolerance=domain.DEFAULT_PRICE_TOLERANCE):
         self.db = db
+        self.price_tolerance = price_tolerance
 
     def _uow(self, context) -> UnitOfWork:
         actor, correlation_id = grpc_server.caller(context)
@@ -109,7 +124,8 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
                 receipt_id = handlers.receive_purchase_order(
                     uow, request.purchase_order_id, [(l.line_no, l.quantity) for l in request.lines],
                     request.reference, {l.line_no: {"bin": l.bin, "lot": l.lot, "expires_on": l.expires_on,
-                                                    "serials": list(l.serials)} for l in request.lines})
+                                                    "serials": list(l.serials)} for l in request.lines},
+                    request.invoice_pending)
                 po = handlers.read_purchase_order(uow.session, request.purchase_order_id)
                 receipt = next(r for r in po["receipts"] if r["id"] == receipt_id)
                 return pb.ReceivePurchaseOrderResponse(purchase_order=purchase_order_to_proto(po),
@@ -126,6 +142,35 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
                 po = handlers.read_purchase_order(uow.session, request.purchase_order_id)
                 return pb.ReturnPurchaseOrderResponse(purchase_order=purchase_order_to_proto(po), return_id=return_id)
             return commands.once(uow, context, pb.ReturnPurchaseOrderResponse, apply)
+
+    @rpc
+    def InvoicePurchaseOrder(self, request, context):
+        lines = [domain.InvoiceLineInput(line_no=l.line_no, quantity=l.quantity, unit_price=l.unit_price,
+                                         vat_rate=l.vat_rate) for l in request.lines]
+        with self._uow(context) as uow:
+            def apply() -> pb.InvoicePurchaseOrderResponse:
+                bill_id = handlers.invoice_purchase(uow, request.purchase_order_id, request.supplier, request.reference,
+                                                    lines, self.price_tolerance)
+                return pb.InvoicePurchaseOrderResponse(bill=bill_to_proto(handlers.read_bill(uow.session, bill_id)))
+            return commands.once(uow, context, pb.InvoicePurchaseOrderResponse, apply)
+
+    @rpc
+    def AddLandedCost(self, request, context):
+        with self._uow(context) as uow:
+            def apply() -> pb.AddLandedCostResponse:
+                bill_id, _ = handlers.bill_landed_cost(
+                    uow, request.receipt_id, request.supplier, request.reference, request.charge, request.basis,
+                    request.amount, request.vat_rate, {w.line_no: w.weight for w in request.weights})
+                return pb.AddLandedCostResponse(bill=bill_to_proto(handlers.read_bill(uow.session, bill_id)))
+            return commands.once(uow, context, pb.AddLandedCostResponse, apply)
+
+    @rpc
+    def ListProvisional(self, request, context):
+        return pb.ListProvisionalResponse(lines=[pb.ProvisionalLine(
+            **{k: row[k] for k in ("supplier", "purchase_order_id", "warehouse", "currency", "receipt_id", "line_no",
+                                   "sku", "quantity")},
+            received_at=_iso(row["received_at"]), unit_cost=str(row["unit_cost"]), amount=str(row["amount"]))
+            for row in handlers.provisional_payables(self.db)])
 
     @rpc
     def ListSuggestions(self, request, context):
@@ -153,4 +198,5 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
 def main(settings) -> None:
     db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
     grpc_server.serve("procurement", settings.grpc_port,
-                      lambda server: pb_grpc.add_ProcurementServiceServicer_to_server(ProcurementServicer(db), server))
+                      lambda server: pb_grpc.add_ProcurementServiceServicer_to_server(
+                          ProcurementServicer(db, settings.price_tolerance), server))

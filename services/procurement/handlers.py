@@ -9,16 +9,24 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, update
 
-from contracts import PurchaseReceiptRefused, PurchaseReceived, PurchaseReturned, PurchaseReturnRefused
-from contracts.events import ReceivedLine, ReturnedLine, Supplier
+from contracts import (
+    PurchaseCostBilled,
+    PurchaseReceiptRefused,
+    PurchaseReceived,
+    PurchaseReturned,
+    PurchaseReturnRefused,
+)
+from contracts.events import BilledLine, ReceivedLine, ReturnedLine, Supplier
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
-from hubkit.errors import Conflict, FieldErrors, NotFound
-from hubkit.money import cents, unit_cost
+from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
+from hubkit.money import cents, share, unit_cost
 from hubkit.sql import cents_sum
 from services.procurement import domain
 from services.procurement.models import (
+    purchase_bill_lines,
+    purchase_bills,
     purchase_order_lines,
     purchase_orders,
     purchase_return_lines,
@@ -97,12 +105,17 @@ def _lock(uow: UnitOfWork, purchase_order_id: str, now) -> tuple:
 
 
 def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: list[tuple[int, int]],
-                           reference: str = "", tracking: dict[int, dict] | None = None) -> str:
+                           reference: str = "", tracking: dict[int, dict] | None = None,
+                           invoice_pending: bool = False) -> str:
     """Take in a delivery: a receipt with its lines (and, per line, the bin, lot, expiry and
     serials it arrives with), the received quantities and the status, and purchase_received, in one
-    transaction. Returns the receipt id."""
+    transaction. `invoice_pending`: the goods came without the supplier's invoice (先货后票), so the
+    books owe a provisional payable until a supplier invoice matches them. Returns the receipt id."""
     s, now = uow.session, clock.now()
     po, rows = _lock(uow, purchase_order_id, now)
+    if invoice_pending and po.exchange_rate is not None:
+        raise InvalidArgument("goods before invoice is for purchase orders in the books' currency",
+                              [{"field": "invoice_pending", "message": f"the order is in {po.currency}"}])
     reference = (reference or "").strip()
     plan = domain.plan_receipt(purchase_order_id, po.status,
                                {no: (r.quantity, r.received) for no, r in rows.items()}, requested, reference)
@@ -132,7 +145,7 @@ def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: l
     total = total_net + total_tax
     s.execute(receipts.insert().values(id=receipt_id, purchase_order_id=purchase_order_id, reference=reference,
                                        total_net=total_net, total_tax=total_tax, total=total,
-                                       received_by=uow.actor, received_at=now))
+                                       received_by=uow.actor, received_at=now, invoice_pending=invoice_pending))
     s.execute(receipt_lines.insert(), [dict(receipt_id=receipt_id, **l) for l in lines])
 
     after = s.execute(select(purchase_order_lines.c.quantity, purchase_order_lines.c.received).where(
@@ -149,7 +162,7 @@ def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: l
         lines=[ReceivedLine(line_no=l["line_no"], sku=l["sku"], quantity=int(l["quantity"]), unit_cost=l["unit_cost"],
                             vat_rate=l["vat_rate"], amount=l["amount"], tax=l["tax"], **(l["tracking"] or {}))
                for l in lines],
-        total_net=total_net, total_tax=total_tax, total=total),
+        total_net=total_net, total_tax=total_tax, total=total, invoice_pending=invoice_pending),
         receipt_id)  # each receipt its own aggregate: none is ordered after (or stale against) another
     return receipt_id
 
@@ -160,7 +173,7 @@ def return_purchase(uow: UnitOfWork, purchase_order_id: str, requested: list[tup
     returned) and emit purchase_returned: inventory takes them out, accounting reverses the purchase."""
     s, now = uow.session, clock.now()
     po, rows = _lock(uow, purchase_order_id, now)
-    errors = FieldErrors()
+    errors, awaiting = FieldErrors(), _awaiting_invoice(s, purchase_order_id)
     if not requested:
         errors.add("lines", "name the lines and quantities to send back")
     if len({n for n, _ in requested}) != len(requested):
@@ -169,8 +182,9 @@ def return_purchase(uow: UnitOfWork, purchase_order_id: str, requested: list[tup
         row = rows.get(line_no)
         if row is None:
             errors.add(f"lines[{i}].line_no", f"the purchase order has no line {line_no}")
-        elif not 0 < qty <= row.received - row.returned:
-            errors.add(f"lines[{i}].quantity", f"from 1 to {row.received - row.returned} (received, not yet returned)")
+        elif not 0 < qty <= row.received - row.returned - awaiting.get(line_no, 0):
+            errors.add(f"lines[{i}].quantity", f"from 1 to {row.received - row.returned - awaiting.get(line_no, 0)} "
+                                               "(received, not yet returned, not awaiting the supplier's invoice)")
     if len(reason or "") > 200:
         errors.add("reason", "at most 200 characters")
     errors.raise_if_any("the purchase return is invalid")
@@ -204,6 +218,172 @@ def return_purchase(uow: UnitOfWork, purchase_order_id: str, requested: list[tup
                             vat_rate=l["vat_rate"], amount=l["amount"], tax=l["tax"]) for l in lines],
         total_net=total_net, total_tax=total_tax, total=total_net + total_tax), return_id)
     return return_id
+
+
+# -- goods before invoice and landed costs ----------------------------------------
+def _awaiting_invoice(s, purchase_order_id: str) -> dict[int, int]:
+    """line_no -> units received without their invoice and not yet invoiced (accepted receipts)."""
+    r, rl = receipts, receipt_lines
+    return {no: int(n) for no, n in s.execute(
+        select(rl.c.line_no, func.sum(rl.c.quantity - rl.c.invoiced)).join(r, r.c.id == rl.c.receipt_id)
+        .where(r.c.purchase_order_id == purchase_order_id, r.c.status == domain.ACCEPTED, r.c.invoice_pending)
+        .group_by(rl.c.line_no)).all() if n}
+
+
+def _supplier(s, code: str, field: str = "supplier") -> Supplier:
+    name = s.execute(select(suppliers.c.name).where(suppliers.c.code == code)).scalar()
+    if name is None:
+        raise NotFound(f"supplier {code!r} not found", [{"field": field, "message": f"unknown supplier {code!r}"}])
+    return Supplier(code=code, name=name)
+
+
+def _check_reference(reference: str) -> str:
+    reference = (reference or "").strip()
+    if len(reference) > domain.MAX_REFERENCE:
+        raise InvalidArgument("the reference is too long",
+                              [{"field": "reference", "message": f"at most {domain.MAX_REFERENCE} characters"}])
+    return reference
+
+
+def _bill(uow: UnitOfWork, po, kind: str, supplier: Supplier, reference: str, lines: list[dict], provisional,
+          total_net, total_tax, receipt_id: str | None = None, charge: str = "", basis: str = "") -> str:
+    """Write a purchase bill and emit purchase_cost_billed (inventory applies the cost change)."""
+    s, now, bill_id = uow.session, clock.now(), uuid.uuid4().hex
+    total = total_net + total_tax
+    s.execute(purchase_bills.insert().values(
+        id=bill_id, kind=kind, purchase_order_id=po.id, receipt_id=receipt_id, supplier=supplier.code,
+        reference=reference, charge=charge, basis=basis, provisional=provisional, total_net=total_net,
+        total_tax=total_tax, total=total, billed_by=uow.actor, billed_at=now))
+    s.execute(purchase_bill_lines.insert(), [dict(bill_id=bill_id, **l) for l in lines])
+    uow.emit(PurchaseCostBilled(
+        document_id=bill_id, kind=kind, purchase_order_id=po.id, supplier=supplier, warehouse=po.warehouse,
+        currency=po.currency, reference=reference, charge=charge, billed_at=now, provisional=provisional,
+        total_net=total_net, total_tax=total_tax, total=total,
+        lines=[BilledLine(receipt_id=l["receipt_id"], line_no=l["line_no"], sku=l["sku"], quantity=int(l["quantity"]),
+                          change=l["change"]) for l in lines]), bill_id)
+    return bill_id
+
+
+def invoice_purchase(uow: UnitOfWork, purchase_order_id: str, supplier: str, reference: str,
+                     requested: list[domain.InvoiceLineInput], tolerance: Decimal) -> str:
+    """A supplier invoice for goods received before it (先货后票), three-way matched: the purchase order's
+    supplier, each line an order line with units received without their invoice (the oldest receipts
+    first), at a price within `tolerance` of the order's. The receipts' provisional payable is
+    reversed at what they were booked at; the invoice's net and VAT become the payable; the price
+    difference changes the goods' cost (inventory: stock for the units held, cost of goods for the rest).
+    Returns the bill's id."""
+    s, now = uow.session, clock.now()
+    reference = _check_reference(reference)
+    po, rows = _lock(uow, purchase_order_id, now)
+    if supplier != po.supplier:
+        raise InvalidArgument(f"the invoice is from {supplier!r}, the purchase order from {po.supplier!r}",
+                              [{"field": "supplier", "message": f"the purchase order's supplier is {po.supplier}"}])
+    awaiting = _awaiting_invoice(s, purchase_order_id)
+    open_lines = {no: domain.OpenReceiptLine(line_no=no, sku=rows[no].sku, unit_cost=unit_cost(rows[no].unit_cost),
+                                             vat_rate=Decimal(rows[no].vat_rate).quantize(domain.VAT_PLACES),
+                                             uninvoiced=n) for no, n in awaiting.items()}
+    matched = domain.match_invoice(open_lines, requested, tolerance)
+    r, rl = receipts, receipt_lines
+    lines = []
+    for m in matched:  # the oldest receipts awaiting their invoice first
+        pending = s.execute(select(rl).join(r, r.c.id == rl.c.receipt_id).where(
+            r.c.purchase_order_id == purchase_order_id, r.c.status == domain.ACCEPTED, r.c.invoice_pending,
+            rl.c.line_no == m.line_no, rl.c.invoiced < rl.c.quantity).order_by(r.c.received_at, r.c.id)).all()
+        need, parts = m.quantity, []
+        for row in pending:
+            if need == 0:
+                break
+            take = min(need, row.quantity - row.invoiced)
+            # what this receipt line was booked at, for the units invoiced now: cumulative shares, exact
+            booked = share(row.amount, row.invoiced + take, row.quantity) - share(row.amount, row.invoiced, row.quantity)
+            won = changed(s, update(rl).where(rl.c.receipt_id == row.receipt_id, rl.c.line_no == m.line_no,
+                                              rl.c.invoiced + take <= rl.c.quantity)
+                          .values(invoiced=rl.c.invoiced + take))
+            if won != 1:
+                raise Conflict(f"line {m.line_no} was invoiced concurrently; try again")
+            parts.append((row.receipt_id, take, booked))
+            need -= take
+        amounts = domain.allocate_by_units(m.amount, [take for _, take, _ in parts])
+        for (receipt_id, take, booked), amount in zip(parts, amounts):
+            lines.append(dict(receipt_id=receipt_id, line_no=m.line_no, sku=m.sku, quantity=take,
+                              unit_price=m.unit_price, provisional=booked, amount=amount, change=amount - booked))
+    provisional = cents(sum((l["provisional"] for l in lines), start=Decimal(0)))
+    total_net = cents(sum((m.amount for m in matched), start=Decimal(0)))
+    total_tax = cents(sum((m.tax for m in matched), start=Decimal(0)))
+    return _bill(uow, po, "supplier_invoice", _supplier(s, po.supplier), reference, lines, provisional, total_net,
+                 total_tax)
+
+
+def bill_landed_cost(uow: UnitOfWork, receipt_id: str, supplier: str, reference: str, charge: str, basis: str,
+                     amount, vat_rate, weights: dict[int, str]) -> tuple[str, str]:
+    """A landed cost (freight, duty, insurance, other) on a separate bill, for one receipt: shared over the
+    receipt's lines by value, quantity or weight (`weights`: line_no -> weight), adding up to the cent.
+    Inventory puts each share on the line's units still held, the rest on cost of goods. Returns (bill
+    id, purchase order id)."""
+    s, now = uow.session, clock.now()
+    receipt = s.execute(select(receipts).where(receipts.c.id == receipt_id)).first()
+    if receipt is None:
+        raise NotFound(f"receipt {receipt_id!r} not found", [{"field": "receipt_id", "message": "unknown receipt"}])
+    errors = FieldErrors()
+    if charge not in domain.LANDED_CHARGES:
+        errors.add("charge", f"one of {', '.join(domain.LANDED_CHARGES)}")
+    net = domain.parse_amount(errors, "amount", amount)
+    rate = domain.parse_vat_rate(errors, "vat_rate", vat_rate if str(vat_rate or "").strip() else "0")
+    parsed: dict[int, Decimal] = {}
+    for line_no, raw in sorted(weights.items()):
+        value = domain.parse_weight(errors, f"weights[{line_no}]", raw)
+        if value is not None:
+            parsed[line_no] = value
+    if receipt.status != domain.ACCEPTED:
+        errors.add("receipt_id", "the receipt was refused by inventory; its goods never entered stock")
+    errors.raise_if_any("the landed cost is invalid")
+    reference = _check_reference(reference)
+    who = _supplier(s, supplier)
+    po, _ = _lock(uow, receipt.purchase_order_id, now)
+    if po.exchange_rate is not None:
+        raise InvalidArgument("landed costs are for purchase orders in the books' currency",
+                              [{"field": "receipt_id", "message": f"the order is in {po.currency}"}])
+    rows = s.execute(select(receipt_lines).where(receipt_lines.c.receipt_id == receipt_id)
+                     .order_by(receipt_lines.c.line_no)).all()
+    unknown = sorted(set(parsed) - {r.line_no for r in rows})
+    if unknown:
+        raise InvalidArgument("the weights name lines the receipt does not have",
+                              [{"field": f"weights[{n}]", "message": f"the receipt has no line {n}"} for n in unknown])
+    assert net is not None and rate is not None  # refused above otherwise
+    shares = domain.allocate_landed_cost(net, basis, [domain.ReceiptLineBasis(
+        r.line_no, int(r.quantity), cents(r.amount), parsed.get(r.line_no, Decimal(0))) for r in rows])
+    lines = [dict(receipt_id=receipt_id, line_no=r.line_no, sku=r.sku, quantity=int(r.quantity), unit_price=None,
+                  provisional=Decimal("0.00"), amount=part, change=part) for r, part in zip(rows, shares)]
+    bill_id = _bill(uow, po, "landed_cost", who, reference, lines, Decimal("0.00"), net,
+                    domain.line_tax(net, rate), receipt_id=receipt_id, charge=charge, basis=basis)
+    return bill_id, po.id
+
+
+def read_bill(s, bill_id: str) -> dict:
+    row = s.execute(select(purchase_bills).where(purchase_bills.c.id == bill_id)).one()
+    lines = s.execute(select(purchase_bill_lines).where(purchase_bill_lines.c.bill_id == bill_id)
+                      .order_by(purchase_bill_lines.c.receipt_id, purchase_bill_lines.c.line_no)).all()
+    return {**dict(row._mapping), "lines": [dict(l._mapping) for l in lines]}
+
+
+def provisional_payables(db: Database) -> list[dict]:
+    """The month-end list of what is still provisional (暂估): per receipt line received without its invoice,
+    the units not yet invoiced and what they are booked at (the line's amount less what invoices reversed),
+    oldest first."""
+    r, rl, po = receipts, receipt_lines, purchase_orders
+    query = (select(po.c.supplier, po.c.id, po.c.warehouse, po.c.currency, r.c.id, r.c.received_at, rl.c.line_no,
+                    rl.c.sku, rl.c.quantity, rl.c.invoiced, rl.c.unit_cost, rl.c.amount)
+             .join(r, r.c.id == rl.c.receipt_id).join(po, po.c.id == r.c.purchase_order_id)
+             .where(r.c.invoice_pending, r.c.status == domain.ACCEPTED, rl.c.invoiced < rl.c.quantity)
+             .order_by(r.c.received_at, r.c.id, rl.c.line_no))
+    with db.reader() as s:
+        found = s.execute(query).all()
+    return [{"supplier": supplier, "purchase_order_id": po_id, "warehouse": warehouse, "currency": currency,
+             "receipt_id": receipt_id, "received_at": _utc(received_at), "line_no": line_no, "sku": sku,
+             "quantity": int(quantity - invoiced), "unit_cost": unit_cost(cost),
+             "amount": cents(amount) - share(amount, int(invoiced), int(quantity))}
+            for supplier, po_id, warehouse, currency, receipt_id, received_at, line_no, sku, quantity, invoiced, cost,
+            amount in found]
 
 
 # -- refusals from inventory ---------------------------------------------------
@@ -404,17 +584,24 @@ def payables(db: Database) -> list[dict]:
     know): per supplier and currency, the purchase receipts' totals (VAT included, as posted to the
     payable) less the totals of the goods sent back. Rows {"supplier", "currency", "received",
     "returned"}, sorted by supplier and currency."""
-    po = purchase_orders
+    po, b = purchase_orders, purchase_bills
     totals: dict[tuple[str, str], dict] = {}
     with db.reader() as s:
-        for name, table in (("received", receipts), ("returned", purchase_returns)):
-            query = (select(po.c.supplier, po.c.currency, cents_sum(table.c.total))
-                     .join(po, po.c.id == table.c.purchase_order_id)
-                     .where(table.c.status == "accepted")  # a refused one was undone in the books
-                     .group_by(po.c.supplier, po.c.currency))
+        queries = [("received", select(po.c.supplier, po.c.currency, cents_sum(receipts.c.total))
+                    .join(po, po.c.id == receipts.c.purchase_order_id)
+                    # a refused one was undone in the books; one awaiting its invoice is owed provisionally
+                    .where(receipts.c.status == "accepted", receipts.c.invoice_pending.is_(False))
+                    .group_by(po.c.supplier, po.c.currency)),
+                   ("returned", select(po.c.supplier, po.c.currency, cents_sum(purchase_returns.c.total))
+                    .join(po, po.c.id == purchase_returns.c.purchase_order_id)
+                    .where(purchase_returns.c.status == "accepted").group_by(po.c.supplier, po.c.currency)),
+                   # supplier invoices and landed cost bills: owed to whoever billed them
+                   ("received", select(b.c.supplier, po.c.currency, cents_sum(b.c.total))
+                    .join(po, po.c.id == b.c.purchase_order_id).group_by(b.c.supplier, po.c.currency))]
+        for name, query in queries:
             for supplier, currency, amount in s.execute(query).all():
                 row = totals.setdefault((supplier, currency), {"supplier": supplier, "currency": currency,
                                                               "received": Decimal("0.00"),
                                                               "returned": Decimal("0.00")})
-                row[name] = cents(Decimal(amount) / 100)
+                row[name] += cents(Decimal(amount) / 100)
     return [totals[key] for key in sorted(totals)]

@@ -2,6 +2,7 @@
 from sqlalchemy import (
                         JSON,
                         BigInteger,
+                        Boolean,
                         CheckConstraint,
                         Column,
                         DateTime,
@@ -77,6 +78,8 @@ receipts = Table(
     Column("status", String(16), nullable=False, server_default="accepted"),  # accepted | refused
     Column("refused_reason", String(500)),
     Column("refused_at", DateTime(timezone=True)),
+    # goods before invoice (先货后票): booked at the order's price as a provisional payable until invoiced
+    Column("invoice_pending", Boolean, nullable=False, server_default="0"),
     CheckConstraint("status IN ('accepted', 'refused')", name="status_known"),
 )
 
@@ -91,7 +94,45 @@ receipt_lines = Table(
     Column("amount", Numeric(18, 2), nullable=False),  # net
     Column("tax", Numeric(18, 2), nullable=False),
     Column("tracking", JSON),  # bin, lot, expires_on, serials as received, if given
+    # of a receipt awaiting its invoice: the units a supplier invoice has matched so far
+    Column("invoiced", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("invoiced >= 0 AND invoiced <= quantity", name="invoiced_at_most_received"),
+)
+
+# Bills that change what received goods cost: a supplier invoice matched to receipts that awaited it
+# (kind supplier_invoice) or a landed cost on one receipt (kind landed_cost: freight, duty, insurance).
+# Each emits one purchase_cost_billed; its lines say which receipt lines' cost changes by how much.
+purchase_bills = Table(
+    "purchase_bills", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),  # supplier_invoice | landed_cost
+    Column("purchase_order_id", String(32), ForeignKey("purchase_orders.id"), nullable=False, index=True),
+    Column("receipt_id", String(32)),            # a landed cost's receipt
+    Column("supplier", String(64), ForeignKey("suppliers.code"), nullable=False),  # who bills
+    Column("reference", String(128), nullable=False),  # the invoice's or bill's number
+    Column("charge", String(16), nullable=False, server_default=""),  # freight | duty | insurance | other
+    Column("basis", String(16), nullable=False, server_default=""),   # value | quantity | weight
+    Column("provisional", Numeric(18, 2), nullable=False),  # the provisional payable an invoice reverses
+    Column("total_net", Numeric(18, 2), nullable=False),
+    Column("total_tax", Numeric(18, 2), nullable=False),
+    Column("total", Numeric(18, 2), nullable=False),
+    Column("billed_by", String(64), nullable=False),
+    Column("billed_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("kind IN ('supplier_invoice', 'landed_cost')", name="kind_known"),
+)
+
+purchase_bill_lines = Table(
+    "purchase_bill_lines", metadata,
+    Column("bill_id", String(32), ForeignKey("purchase_bills.id"), primary_key=True),
+    Column("receipt_id", String(32), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("unit_price", Numeric(18, 6)),  # an invoice's price
+    Column("provisional", Numeric(18, 2), nullable=False),
+    Column("amount", Numeric(18, 2), nullable=False),  # net billed for the line
+    Column("change", Numeric(18, 2), nullable=False),  # what it changes the line's cost by
 )
 
 # Goods sent back to the supplier; each emits one purchase_returned. Refused by inventory

@@ -188,7 +188,7 @@ def test_receiving_partly_then_the_rest(db):
         "currency": "CNY", "received_at": events[0]["payload"]["received_at"], "reference": "DN-1",
         "lines": [{"line_no": 1, "sku": "SKU-A", "quantity": 4, "unit_cost": "10.000000", "vat_rate": "0.1300",
                    "amount": "40.00", "tax": "5.20"}],
-        "total_net": "40.00", "total_tax": "5.20", "total": "45.20"}
+        "total_net": "40.00", "total_tax": "5.20", "total": "45.20", "invoice_pending": False}
     assert events[1]["payload"] == {
         "purchase_order_id": po_id, "receipt_id": second, "supplier": supplier_doc, "warehouse": "WH-SH",
         "currency": "CNY", "received_at": events[1]["payload"]["received_at"], "reference": "DN-2",
@@ -196,7 +196,7 @@ def test_receiving_partly_then_the_rest(db):
                    "amount": "60.00", "tax": "7.80"},
                   {"line_no": 2, "sku": "SKU-B", "quantity": 3, "unit_cost": "3.333333", "vat_rate": "0.0600",
                    "amount": "10.00", "tax": "0.60"}],
-        "total_net": "70.00", "total_tax": "8.40", "total": "78.40"}
+        "total_net": "70.00", "total_tax": "8.40", "total": "78.40", "invoice_pending": False}
 
 
 def test_ten_at_ten_with_thirteen_percent_vat_is_113_and_three_at_3_333333_is_ten(db):

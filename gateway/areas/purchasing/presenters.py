@@ -26,7 +26,17 @@ def _refusal(doc) -> dict:
 
 def receipt_json(r) -> dict:
     return {"id": r.id, "received_at": r.received_at, "reference": r.reference, "received_by": r.received_by,
-            "lines": _lines(r.lines), **_refusal(r)}
+            "lines": _lines(r.lines), **_refusal(r), "invoice_pending": r.invoice_pending}
+
+
+def bill_json(b) -> dict:
+    return {"id": b.id, "kind": b.kind, "purchase_order_id": b.purchase_order_id, "receipt_id": b.receipt_id or None,
+            "supplier": b.supplier, "reference": b.reference, "charge": b.charge, "basis": b.basis,
+            "provisional": b.provisional, "total_net": b.total_net, "total_tax": b.total_tax, "total": b.total,
+            "billed_at": b.billed_at, "billed_by": b.billed_by,
+            "lines": [{"receipt_id": l.receipt_id, "line_no": l.line_no, "sku": l.sku, "quantity": l.quantity,
+                       "unit_price": l.unit_price or None, "provisional": l.provisional, "amount": l.amount,
+                       "change": l.change} for l in b.lines]}
 
 
 def return_json(r) -> dict:

@@ -2,11 +2,22 @@
 Purchase suggestions (from low stock) and lot alerts (expiring, held) tell buyers what to act on."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import grpc
 from fastapi import APIRouter, Query, Request, Response
 
-from gateway.areas.purchasing.presenters import purchase_order_json, receipt_json, stock_alert_json, suggestion_json
+from gateway.areas.purchasing.presenters import (
+    bill_json,
+    purchase_order_json,
+    receipt_json,
+    stock_alert_json,
+    suggestion_json,
+)
 from gateway.areas.purchasing.schemas import (
+    LandedCostIn,
+    Provisional,
+    PurchaseBill,
     PurchaseOrder,
     PurchaseOrderIn,
     PurchaseReturn,
@@ -19,6 +30,7 @@ from gateway.areas.purchasing.schemas import (
     Suggestions,
     Supplier,
     SupplierIn,
+    SupplierInvoiceIn,
 )
 from gateway.common.access import (
     ANYONE,
@@ -131,7 +143,8 @@ def receive_purchase_order(purchase_order_id: str, body: ReceivePurchaseIn, requ
     in stock) is refused here, before anything is written."""
     receive = clients(request).procurement.ReceivePurchaseOrder
     command = pro.ReceivePurchaseOrderRequest(purchase_order_id=purchase_order_id, reference=body.reference,
-                                              lines=[pro.ReceiveLineInput(**l.model_dump()) for l in body.lines])
+                                              lines=[pro.ReceiveLineInput(**l.model_dump()) for l in body.lines],
+                                              invoice_pending=body.invoice_pending)
     reply = first_reply(receive, command, md)
     if reply is None:
         po = _purchase_order(request, md, purchase_order_id)
@@ -158,6 +171,43 @@ def return_purchase_order(purchase_order_id: str, body: PurchaseReturnIn, reques
                            lambda l: l.received - l.returned)
         reply = send_back(command, metadata=md)
     return {"return_id": reply.return_id, "purchase_order": purchase_order_json(reply.purchase_order)}
+
+
+@router.post("/purchase-orders/{purchase_order_id}/invoices", status_code=201, response_model=PurchaseBill)
+def invoice_purchase_order(purchase_order_id: str, body: SupplierInvoiceIn, request: Request,
+                           md=allowed(PURCHASING)):
+    """A supplier invoice for goods received before it (先货后票), matched to the purchase order and its
+    receipts awaiting it (oldest first) within the price tolerance: the provisional payable is reversed,
+    the invoice's net and VAT become the payable, a price difference goes to the goods still held and to
+    cost of goods for those already sold. Nothing matches, or outside the tolerance: 422, nothing changed."""
+    reply = clients(request).procurement.InvoicePurchaseOrder(pro.InvoicePurchaseOrderRequest(
+        purchase_order_id=purchase_order_id, supplier=body.supplier, reference=body.reference,
+        lines=[pro.InvoiceLineInput(**l.model_dump()) for l in body.lines]), metadata=md)
+    return bill_json(reply.bill)
+
+
+@router.post("/receipts/{receipt_id}/landed-costs", status_code=201, response_model=PurchaseBill)
+def add_landed_cost(receipt_id: str, body: LandedCostIn, request: Request, md=allowed(PURCHASING)):
+    """Freight, duty or insurance on a separate bill, shared over the receipt's lines by value, quantity or
+    weight (to the cent, largest remainder) into their cost: the units still held absorb their share, the
+    rest goes to cost of goods. An unknown receipt: 404, nothing changed."""
+    reply = clients(request).procurement.AddLandedCost(pro.AddLandedCostRequest(
+        receipt_id=receipt_id, supplier=body.supplier, reference=body.reference, charge=body.charge,
+        basis=body.basis, amount=body.amount, vat_rate=body.vat_rate,
+        weights=[pro.LineWeight(line_no=w.line_no, weight=w.weight) for w in body.weights]), metadata=md)
+    return bill_json(reply.bill)
+
+
+@router.get("/purchasing/provisional", response_model=Provisional)
+def list_provisional(request: Request, md=allowed(ANYONE)):
+    """The month-end list of what is still provisional (暂估应付): goods received without their invoice and
+    not yet invoiced, oldest first, with what they are booked at."""
+    reply = clients(request).procurement.ListProvisional(pro.ListProvisionalRequest(), metadata=md)
+    lines = [{"supplier": l.supplier, "purchase_order_id": l.purchase_order_id, "warehouse": l.warehouse,
+              "currency": l.currency, "receipt_id": l.receipt_id, "received_at": l.received_at, "line_no": l.line_no,
+              "sku": l.sku, "quantity": l.quantity, "unit_cost": l.unit_cost, "amount": l.amount}
+             for l in reply.lines]
+    return {"lines": lines, "total": str(sum((Decimal(l["amount"]) for l in lines), Decimal("0.00")))}
 
 
 @router.get("/purchasing/suggestions", response_model=Suggestions)

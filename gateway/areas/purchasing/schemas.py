@@ -42,6 +42,40 @@ class ReceivePurchaseIn(Strict):
     lines: list[ReceiveLineIn] = Field(default_factory=list, max_length=500,
                                        description="empty: receive everything still open")
     reference: StrictStr = Field("", max_length=128)
+    invoice_pending: bool = Field(False, description="the supplier's invoice did not come with the goods (先货后票): "
+                                                     "a provisional payable at the order's price until it is matched")
+
+
+AMOUNT = r"^\d{1,13}(\.\d{1,2})?$"
+
+
+class InvoiceLineIn(Strict):
+    line_no: StrictInt = Field(..., ge=1, le=100_000, description="the purchase order line")
+    quantity: StrictInt = Field(..., gt=0, le=10_000_000)
+    unit_price: StrictStr = Field(..., pattern=COST, description="excluding VAT, e.g. \"10.40\"")
+    vat_rate: StrictStr = Field("", pattern=r"^(0(\.\d{1,4})?)?$", description="default: the order line's")
+
+
+class SupplierInvoiceIn(Strict):
+    supplier: StrictStr = Field(..., pattern=CODE, description="must be the purchase order's supplier")
+    reference: StrictStr = Field("", max_length=128, description="the invoice number")
+    lines: list[InvoiceLineIn] = Field(..., min_length=1, max_length=500)
+
+
+class LineWeightIn(Strict):
+    line_no: StrictInt = Field(..., ge=1, le=100_000)
+    weight: StrictStr = Field(..., pattern=r"^\d{1,9}(\.\d{1,3})?$")
+
+
+class LandedCostIn(Strict):
+    supplier: StrictStr = Field(..., pattern=CODE, description="who bills it: carrier, customs broker, insurer")
+    reference: StrictStr = Field("", max_length=128)
+    charge: StrictStr = Field(..., pattern=r"^(freight|duty|insurance|other)$")
+    basis: StrictStr = Field("value", pattern=r"^(value|quantity|weight)$")
+    amount: StrictStr = Field(..., pattern=AMOUNT, description="net of VAT, > 0, to the cent")
+    vat_rate: StrictStr = Field("", pattern=r"^(0(\.\d{1,4})?)?$", description="input VAT on the bill; empty: none")
+    weights: list[LineWeightIn] = Field(default_factory=list, max_length=500,
+                                        description="basis weight: each receipt line's weight")
 
 
 class PurchaseReturnIn(Strict):
@@ -82,6 +116,7 @@ class PurchaseReceipt(Reply):
                                     "are open again and the purchase voucher is reversed")
     refused_reason: str | None = None
     refused_at: str | None = None
+    invoice_pending: bool = Field(False, description="received without the supplier's invoice")
 
 
 class ReturnToSupplier(Reply):
@@ -170,3 +205,51 @@ class LotHoldChanged(Reply):
 class StockAlerts(Reply):
     # the two kinds carry different fields; each alert fits exactly one (extra fields are forbidden)
     alerts: list[LotExpiring | LotHoldChanged]
+
+
+class PurchaseBillLine(Reply):
+    receipt_id: str
+    line_no: int
+    sku: str
+    quantity: int
+    unit_price: str | None
+    provisional: Money
+    amount: Money
+    change: Money = Field(description="the cost change of these units: amount - provisional")
+
+
+class PurchaseBill(Reply):
+    id: str
+    kind: str = Field(description="supplier_invoice | landed_cost")
+    purchase_order_id: str
+    receipt_id: str | None
+    supplier: str
+    reference: str
+    charge: str
+    basis: str
+    provisional: Money = Field(description="the provisional payable an invoice reverses")
+    total_net: Money
+    total_tax: Money
+    total: Money
+    billed_at: str
+    billed_by: str
+    lines: list[PurchaseBillLine]
+
+
+class ProvisionalLine(Reply):
+    supplier: str
+    purchase_order_id: str
+    warehouse: str
+    currency: str
+    receipt_id: str
+    received_at: str
+    line_no: int
+    sku: str
+    quantity: int
+    unit_cost: str
+    amount: Money
+
+
+class Provisional(Reply):
+    lines: list[ProvisionalLine]
+    total: Money

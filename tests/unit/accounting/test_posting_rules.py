@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 
+from hubkit.errors import InvalidArgument
 from services.accounting import chart, domain
 
 RULES = domain.Rules(accounts=chart.DEFAULT_ACCOUNTS, vat_rate=Decimal("0.13"), timezone="Asia/Shanghai")
@@ -184,3 +185,59 @@ def test_a_return_and_refunds_of_a_line_reverse_exactly_its_sale():
     for account, side, other in (("1122", "debit", "credit"), ("6001", "credit", "debit"),
                                  ("22210105", "credit", "debit")):
         assert sum(_sum(r, account, other) for r in reversals) == _sum(sold, account, side), account
+
+
+SUPPLIER = {"code": "ACME", "name": "Acme"}
+
+
+def test_a_receipt_awaiting_its_invoice_books_a_provisional_payable_without_vat():
+    payload = {"purchase_order_id": "po1", "receipt_id": "r1", "warehouse": "SH", "supplier": SUPPLIER,
+               "total_net": "100.00", "total_tax": "13.00", "total": "113.00", "invoice_pending": True}
+    lines = domain.purchase(payload, RULES)
+    assert _sum(lines, "1405", "debit") == Decimal("100.00")
+    assert _sum(lines, "220202", "credit") == Decimal("100.00")
+    assert _sum(lines, "2202", "credit") == _sum(lines, "22210101", "debit") == Decimal("0")
+    assert domain.check_balanced(lines) == Decimal("100.00")
+
+
+def test_the_invoice_reverses_the_provisional_payable_and_splits_the_price_difference():
+    payload = {"kind": "supplier_invoice", "document_id": "i1", "purchase_order_id": "po1", "supplier": SUPPLIER,
+               "warehouse": "SH", "reference": "INV-1", "charge": "", "provisional": "100.00",
+               "total_net": "104.00", "total_tax": "13.52", "total": "117.52", "to_stock": "1.60",
+               "to_cost_of_goods": "2.40"}
+    lines = domain.purchase_cost(payload, RULES)
+    assert _sum(lines, "220202", "debit") == Decimal("100.00")
+    assert _sum(lines, "1405", "debit") == Decimal("1.60")
+    assert _sum(lines, "6401", "debit") == Decimal("2.40")
+    assert _sum(lines, "22210101", "debit") == Decimal("13.52")
+    assert _sum(lines, "2202", "credit") == Decimal("117.52")
+    assert domain.check_balanced(lines) == Decimal("117.52")
+
+
+def test_a_lower_invoice_price_credits_stock_and_cost_of_goods():
+    payload = {"kind": "supplier_invoice", "document_id": "i1", "purchase_order_id": "po1", "supplier": SUPPLIER,
+               "warehouse": "SH", "reference": "", "charge": "", "provisional": "100.00",
+               "total_net": "97.00", "total_tax": "12.61", "total": "109.61", "to_stock": "-1.00",
+               "to_cost_of_goods": "-2.00"}
+    lines = domain.purchase_cost(payload, RULES)
+    assert _sum(lines, "1405", "credit") == Decimal("1.00") and _sum(lines, "6401", "credit") == Decimal("2.00")
+    domain.check_balanced(lines)
+
+
+def test_a_landed_cost_goes_to_stock_and_cost_of_goods_with_its_vat():
+    payload = {"kind": "landed_cost", "document_id": "b1", "purchase_order_id": "po1",
+               "supplier": {"code": "SF", "name": "SF"}, "warehouse": "SH", "reference": "F-1", "charge": "freight",
+               "provisional": "0.00", "total_net": "30.00", "total_tax": "2.70", "total": "32.70",
+               "to_stock": "10.00", "to_cost_of_goods": "20.00"}
+    lines = domain.purchase_cost(payload, RULES)
+    assert {(l.account, l.aux) for l in lines if l.credit} == {("2202", "supplier:SF")}
+    assert _sum(lines, "220202", "debit") == 0
+    assert domain.check_balanced(lines) == Decimal("32.70")
+
+
+def test_a_cost_change_that_does_not_add_up_is_refused():
+    payload = {"kind": "landed_cost", "document_id": "b1", "purchase_order_id": "po1", "supplier": SUPPLIER,
+               "warehouse": "SH", "reference": "", "charge": "duty", "provisional": "0.00", "total_net": "30.00",
+               "total_tax": "0.00", "total": "30.00", "to_stock": "10.00", "to_cost_of_goods": "19.99"}
+    with pytest.raises(InvalidArgument):
+        domain.purchase_cost(payload, RULES)

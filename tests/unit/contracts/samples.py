@@ -123,6 +123,16 @@ PAYLOADS = {
         "currency": "CNY", "returned_at": AT, "reason": "wrong grade",
         "lines": [{**PURCHASED, "quantity": 2, "amount": "160.00", "tax": "20.80"}],
         "total_net": "160.00", "total_tax": "20.80", "total": "180.80"},
+    "purchase_cost_billed": {
+        "document_id": "inv-1", "kind": "supplier_invoice", "purchase_order_id": "po-1", "supplier": SUPPLIER,
+        "warehouse": "WH-SH", "currency": "CNY", "reference": "INV-001", "charge": "", "billed_at": AT,
+        "provisional": "800.00", "total_net": "820.00", "total_tax": "106.60", "total": "926.60",
+        "lines": [{"receipt_id": "rc-1", "line_no": 1, "sku": "TEA-1", "quantity": 10, "change": "20.00"}]},
+    "purchase_cost_adjusted": {
+        "document_id": "inv-1", "kind": "supplier_invoice", "purchase_order_id": "po-1", "supplier": SUPPLIER,
+        "warehouse": "WH-SH", "reference": "INV-001", "charge": "", "billed_at": AT, "provisional": "800.00",
+        "total_net": "820.00", "total_tax": "106.60", "total": "926.60", "to_stock": "8.00",
+        "to_cost_of_goods": "12.00"},
     "voucher_posted": {
         "id": "v-1", "number": "记-2026-03-0007", "voucher_type": "记", "period": "2026-03", "kind": "sale",
         "source_type": "order_shipped", "source_id": "o-1", "posted_by": "system", "export_status": "pending",

@@ -179,7 +179,7 @@ def _domain_parse(service: str, envelope: Envelope, event: events.Event) -> None
                 "purchase_received": accounting.purchase, "purchase_return_shipped": accounting.purchase_return,
                 "stock_adjusted": accounting.stock_adjustment, "stock_received": accounting.stock_receipt,
                 "stock_transferred": accounting.stock_transfer,
-                "kit_changed": accounting.kit_change}[t]
+                "kit_changed": accounting.kit_change, "purchase_cost_adjusted": accounting.purchase_cost}[t]
         assert accounting.check_balanced(rule(p, RULES)) > 0
     elif service == "ledger":
         assert mapping.external_number(p) == "HUB-202603-JZ-0007"

@@ -181,6 +181,9 @@ BODIES = {
                               "lines": [{"sku": "TEA", "quantity": 1, "unit_cost": "1"}]},
     "POST /purchase-orders/{purchase_order_id}/receipts": {},
     "POST /purchase-orders/{purchase_order_id}/returns": {"lines": [{"line_no": 1, "quantity": 1}]},
+    "POST /purchase-orders/{purchase_order_id}/invoices": {"supplier": "S1", "lines": [
+        {"line_no": 1, "quantity": 1, "unit_price": "1.04"}]},
+    "POST /receipts/{receipt_id}/landed-costs": {"supplier": "SF", "charge": "freight", "amount": "10.00"},
     "POST /accounting/payments": {"direction": "paid", "counterparty": "supplier:S1", "amount": "1.00",
                                   "business_date": "2024-01-01", "reference": "r1"},
     "POST /accounting/settlements": {"channel": "taobao", "shop": "s1", "reference": "r1",
@@ -260,8 +263,8 @@ def test_every_operation_answers_every_field(hub):
         seen += 1
     # 75, allocation's (3), the holds routes (9), review's (6), a customer's terms (1), double check (1),
     # unmerge (1), change warehouse (1), pick waves (4), the notifications' delivery log and re-send (2),
-    # RMAs (5: create, get, receive, inspect, settle)
-    assert seen == 111
+    # RMAs (5: create, get, receive, inspect, settle); supplier invoices, landed costs and the provisional list (3)
+    assert seen == 114
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):
