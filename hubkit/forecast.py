@@ -15,8 +15,8 @@ method and parameters; a promotion factor multiplies every day ahead (1.5: half 
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 
 def _check(series: Sequence[float], horizon: int) -> list[float]:
