@@ -7,7 +7,7 @@ import uuid
 from datetime import timezone
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from contracts import PurchaseReceiptRefused, PurchaseReceived, PurchaseReturned, PurchaseReturnRefused
 from contracts.events import ReceivedLine, ReturnedLine, Supplier

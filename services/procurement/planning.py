@@ -132,8 +132,8 @@ def preferred(s, sku: str, warehouse: str, supplier: str | None) -> tuple[str | 
     a draft order from suggestions is in it)."""
     pol, po = purchase_order_lines, purchase_orders
     latest = (select(po.c.supplier, pol.c.unit_cost).select_from(pol.join(po, po.c.id == pol.c.purchase_order_id))
-              .where(pol.c.sku == sku, po.c.currency == domain.DEFAULT_CURRENCY).order_by((po.c.warehouse == warehouse).desc(), po.c.created_at.desc())
-              .limit(1))
+              .where(pol.c.sku == sku, po.c.currency == domain.DEFAULT_CURRENCY)
+              .order_by((po.c.warehouse == warehouse).desc(), po.c.created_at.desc()).limit(1))
     if supplier:
         latest = latest.where(po.c.supplier == supplier)
     row = s.execute(latest).first()
