@@ -1,7 +1,6 @@
 """The procurement worker (nameko): turns inventory's stock signals into purchase suggestions
-(low_stock, and demand:
-sales from goods_issued, positions from stock_changed) and alerts for buyers (lot_expiring, lot_hold_changed), and marks receipts and returns
-inventory refused."""
+(low_stock; and demand: sales from goods_issued, positions from stock_changed), alerts for buyers
+(lot_expiring, lot_hold_changed), and marks receipts and returns inventory refused."""
 from datetime import datetime
 
 from contracts import (
