@@ -23,12 +23,12 @@ FACTS = rules.Facts({
 KINDS = ("suggest", "note")
 NO_SALES_COVER = 99999
 DEFAULT_FILE = Path(__file__).with_name("default_demand_rules.yaml")
-PARAMETERS = {"window_days": 30, "horizon_days": 30, "method": "holt_winters"}
+PARAMETERS = {"window_days": 30, "horizon_days": 30, "method": "moving_average"}
 
 
 def compile_document(document) -> rules.RuleSet:
     """A demand rule set checked against the facts, with its parameters (window_days and horizon_days:
-    1 to 366; method: a forecast method)."""
+    1 to 366; method: a forecast method with its defaults; moving_average averages the whole window)."""
     rule_set = rules.compile_rule_set(document, FACTS, (), KINDS)
     params = rule_set.doc.parameters
     problems = [{"field": f"parameters.{k}", "message": f"unknown parameter (known: {', '.join(PARAMETERS)})"}
