@@ -22,7 +22,7 @@ from hubkit import broker, clock, outbox, topology
 from hubkit.db import Database
 from hubkit.envelope import Envelope
 from services.accounting.models import metadata as accounting_metadata
-from services.inventory.models import metadata as inventory_metadata
+from services.order.models import metadata as order_metadata
 from tests.support import infra
 from tests.support.hub import wait_for
 
@@ -251,19 +251,21 @@ def _row(db, event_id: str):
 
 def test_a_relay_counts_an_event_no_configured_consumer_subscribes_to_as_delivered(bare_hub, tmp_path):
     settings, _ = bare_hub
-    db_url = f"sqlite:///{tmp_path / 'inventory.db'}"
-    components.migrate("inventory", db_url)
-    db = Database(db_url, inventory_metadata)
-    envelope = Envelope(type="stock_changed", source="inventory", aggregate_id="TEA", sequence=1,
-                        payload={"sku": "TEA"}, correlation_id="", actor="test")
-    with db.session() as s:  # stock_changed: only the shop connectors subscribe, none runs
+    db_url = f"sqlite:///{tmp_path / 'order.db'}"
+    components.migrate("order", db_url)
+    db = Database(db_url, order_metadata)
+    envelope = Envelope(type="order_held", source="order", aggregate_id="o-1", sequence=1,
+                        payload={"order_id": "o-1"}, correlation_id="", actor="test")
+    # order_held: only the notifier subscribes, and no notification target runs here (stock_changed was
+    # this example until procurement subscribed to it, issue 15)
+    with db.session() as s:
         s.execute(insert(db.metadata.tables["outbox"]).values(
             event_id=envelope.event_id, event_type=envelope.type, body=envelope.to_json(), created_at=clock.now()))
     try:
-        with _relay(settings, db_url, tmp_path, service="inventory", HUB_RELAY_LEASE_SECONDS="2") as port:
+        with _relay(settings, db_url, tmp_path, service="order", HUB_RELAY_LEASE_SECONDS="2") as port:
             wait_for(lambda: _row(db, envelope.event_id).published_at is not None, 30, 0.2, "the event marked published")
             assert _row(db, envelope.event_id).attempts == 0
-            assert 'hub_outbox_unconsumed_total{event="stock_changed",service="inventory"} 1.0' in \
+            assert 'hub_outbox_unconsumed_total{event="order_held",service="order"} 1.0' in \
                 httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     finally:
         db.dispose()
