@@ -212,11 +212,12 @@ stock_positions = Table(
     Column("in_transit", BigInteger, nullable=False),
     Column("minimum", BigInteger),
     Column("maximum", BigInteger),
+    Column("out_since", Date),  # the UTC day available fell to zero, while it stays there
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-# Units sold per SKU, warehouse and day (UTC), projected from goods_issued; stocked_out marks a day
-# on which stock_changed showed nothing available (left out of the velocity).
+# Units sold per SKU, warehouse and day (UTC), projected from goods_issued; stocked_out marks the days
+# of a stretch with nothing available (from stock_changed; left out of the velocity unless they sold).
 daily_sales = Table(
     "daily_sales", metadata,
     Column("sku", String(64), primary_key=True),

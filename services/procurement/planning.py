@@ -41,18 +41,30 @@ def record_sales(uow: UnitOfWork, lines: list[tuple[str, str, date, int]]) -> se
 
 
 def record_levels(uow: UnitOfWork, levels: list[tuple[str, str, int, int]], day: date) -> None:
-    """stock_changed: a SKU's available and in-transit units per warehouse; a warehouse with nothing
-    available marks the day out of stock."""
+    """stock_changed: a SKU's available and in-transit units per warehouse. Nothing available opens a
+    stretch out of stock (out_since); stock again closes it, marking its days out of stock (the days
+    of a stretch still open count as out of stock when the velocity is read)."""
     s, now = uow.session, clock.now()
     for sku, warehouse, available, in_transit in levels:
-        values = dict(available=available, in_transit=in_transit, updated_at=now)
+        out_since = s.execute(select(stock_positions.c.out_since).where(
+            stock_positions.c.sku == sku, stock_positions.c.warehouse == warehouse)).scalar()
+        if available <= 0:
+            out_since = out_since or day
+        elif out_since is not None:
+            _mark_out_of_stock(s, sku, warehouse, out_since, day - timedelta(days=1))
+            out_since = None
+        values = dict(available=available, in_transit=in_transit, out_since=out_since, updated_at=now)
         s.execute(dialect_insert(s, stock_positions).values(sku=sku, warehouse=warehouse, **values)
                   .on_conflict_do_update(index_elements=["sku", "warehouse"], set_=values))
-        if available <= 0:
-            insert = dialect_insert(s, daily_sales).values(sku=sku, warehouse=warehouse, day=day, quantity=0,
-                                                           stocked_out=True)
-            s.execute(insert.on_conflict_do_update(index_elements=["sku", "warehouse", "day"],
-                                                   set_={"stocked_out": True}))
+
+
+def _mark_out_of_stock(s, sku: str, warehouse: str, first: date, last: date) -> None:
+    days = [first + timedelta(days=i) for i in range(min((last - first).days + 1, 366))]
+    for d in days:
+        insert = dialect_insert(s, daily_sales).values(sku=sku, warehouse=warehouse, day=d, quantity=0,
+                                                       stocked_out=True)
+        s.execute(insert.on_conflict_do_update(index_elements=["sku", "warehouse", "day"],
+                                               set_={"stocked_out": True}))
 
 
 def record_limits(uow: UnitOfWork, sku: str, warehouse: str, available: int, minimum: int, maximum: int) -> None:
@@ -155,6 +167,8 @@ def explain(s, sku: str, warehouse: str, today: date) -> dict | None:
         daily_sales.c.sku == sku, daily_sales.c.warehouse == warehouse, daily_sales.c.day >= oldest)).all()
     sales = {r.day: int(r.quantity) for r in rows}
     stocked_out = {r.day for r in rows if r.stocked_out}
+    if pos.out_since is not None:  # still out of stock: the stretch so far
+        stocked_out |= {d for d in replenish.window(today, (today - oldest).days + 1) if d >= pos.out_since}
     v, counted, out = replenish.velocity(sales, stocked_out, today, terms.window_days)
     position = replenish.Position(available=int(pos.available), on_order=_on_order(s, sku, warehouse),
                                   in_transit=int(pos.in_transit),
@@ -227,7 +241,7 @@ def take_up(uow: UnitOfWork, purchase_order_id: str, warehouse: str, ordered: di
 
 def draft_order_lines(s, warehouse: str, supplier: str, skus: list[str]) -> list[tuple[str, int, Decimal]]:
     """The open suggestions for the warehouse (of `skus`, or all) that name `supplier` (or none) as
-    (sku, quantity, last price); each must have a last price to order at."""
+    (sku, quantity, last price from that supplier now); each must have a last price to order at."""
     t = purchase_suggestions
     query = select(t).where(t.c.status == domain.SUGGESTION_OPEN, t.c.warehouse == warehouse).order_by(t.c.sku)
     if skus:
@@ -243,7 +257,7 @@ def draft_order_lines(s, warehouse: str, supplier: str, skus: list[str]) -> list
                        [{"field": "warehouse", "message": "no open suggestion"}])
     lines = []
     for r in rows:
-        price = r.last_price if r.supplier == supplier else preferred(s, r.sku, warehouse, supplier)[1]
+        price = preferred(s, r.sku, warehouse, supplier)[1]  # the latest, not the one when it was suggested
         if price is None:
             raise Conflict(f"{r.sku} has never been ordered from {supplier}: no price to order at",
                            [{"field": "skus", "message": f"{r.sku}: no last price from {supplier}"}])

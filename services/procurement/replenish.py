@@ -48,8 +48,9 @@ def window(today: date, days: int) -> list[date]:
 
 def daily_sales(sales: dict[date, int], stocked_out: set[date], today: date, days: int) -> list[float]:
     """Units sold per day over the window, oldest first, the days out of stock left out (a day with
-    nothing to sell says nothing about demand)."""
-    return [float(sales.get(d, 0)) for d in window(today, days) if d not in stocked_out]
+    nothing to sell says nothing about demand). A day that sold counts even if it ran out (the day
+    it sold out)."""
+    return [float(sales.get(d, 0)) for d in window(today, days) if d not in stocked_out or sales.get(d, 0) > 0]
 
 
 def velocity(sales: dict[date, int], stocked_out: set[date], today: date, days: int) -> tuple[float, int, int]:

@@ -23,6 +23,12 @@ def test_velocity_leaves_the_days_out_of_stock_out():
     assert replenish.velocity(sales, set(), TODAY, 30)[0] == pytest.approx(200 / 30)
 
 
+def test_the_day_a_sku_sold_out_counts_the_days_after_do_not():
+    sales = {days_ago(3): 12, days_ago(2): 8}                  # sold out two days ago, nothing since
+    stocked_out = {days_ago(2), days_ago(1), TODAY}
+    assert replenish.velocity(sales, stocked_out, TODAY, 4) == (10.0, 2, 2)
+
+
 def test_velocity_counts_today_and_nothing_before_the_window():
     sales = {TODAY: 30, days_ago(30): 1000}
     assert replenish.velocity(sales, set(), TODAY, 30)[0] == 1.0

@@ -45,6 +45,7 @@ def upgrade() -> None:
     sa.Column('in_transit', sa.BigInteger(), nullable=False),
     sa.Column('minimum', sa.BigInteger(), nullable=True),
     sa.Column('maximum', sa.BigInteger(), nullable=True),
+    sa.Column('out_since', sa.Date(), nullable=True),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('sku', 'warehouse', name=op.f('pk_stock_positions'))
     )
