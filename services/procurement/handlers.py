@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import select, update
@@ -291,12 +291,14 @@ def record_sales(uow: UnitOfWork, issued: list) -> None:
 def record_levels(uow: UnitOfWork, changes: list[tuple]) -> None:
     """stock_changed: each SKU's position per warehouse (a warehouse with nothing available marks
     the day out of stock), then evaluated where procurement buys it (terms, limits or sales known)."""
-    today = clock.now().date()
+    today, latest = clock.now().date(), dict[tuple[str, str], datetime]()
     for event, occurred_at in changes:
         planning.record_levels(uow, [(l.sku, l.warehouse, int(l.available), int(l.in_transit))
                                      for l in event.levels], today)
-        for l in event.levels:
-            planning.evaluate(uow, l.sku, l.warehouse, occurred_at)
+        for l in event.levels:  # once per SKU and warehouse of the batch, as of its latest change
+            latest[(l.sku, l.warehouse)] = max(occurred_at, latest.get((l.sku, l.warehouse), occurred_at))
+    for (sku, warehouse), occurred_at in sorted(latest.items()):
+        planning.evaluate(uow, sku, warehouse, occurred_at)
 
 
 def record_stock_alert(uow: UnitOfWork, envelope: Envelope) -> None:
