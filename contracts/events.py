@@ -330,7 +330,7 @@ class CostedLine(Record):
 class GoodsIssued(Event):
     type = "goods_issued"
     publisher = INVENTORY
-    subscribers = (ACCOUNTING,)
+    subscribers = (ACCOUNTING, PROCUREMENT)  # procurement: the sales per SKU, warehouse and day
 
     order_id: str
     channel: str | None
@@ -513,7 +513,7 @@ class StockChanged(Event):
     """What is available of one SKU; its sequence (per SKU) is the version of the quantity."""
     type = "stock_changed"
     publisher = INVENTORY
-    subscribers = SHOP_CONNECTORS
+    subscribers = (*SHOP_CONNECTORS, PROCUREMENT)  # procurement: positions and days out of stock
     latest_only = True
 
     sku: str

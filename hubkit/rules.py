@@ -33,21 +33,26 @@ TYPES: dict[str, Any] = {
 }
 MAX_RULES = 200
 MAX_EXPRESSION = 2000
+# the action kinds a rule set may use unless its service names others (replenishment: suggest, note)
+DECISION_KINDS = ("approve", "hold", "set_priority", "route_to_warehouse", "double_check", "note")
 
 
 class Action(BaseModel):
     """What a matched rule does. `hold` needs a reason (one the service knows), `set_priority` a
-    priority, `route_to_warehouse` a warehouse, `note` a text."""
+    priority, `route_to_warehouse` a warehouse, `note` a text, `suggest` (replenishment) a quantity:
+    an expression over the facts that answers a number of units (`forecast * 1.2`)."""
     model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: Literal["approve", "hold", "set_priority", "route_to_warehouse", "double_check", "note"]
+    kind: Literal["approve", "hold", "set_priority", "route_to_warehouse", "double_check", "note", "suggest"]
     reason: str | None = Field(default=None, max_length=64)
     priority: int | None = Field(default=None, ge=0, le=1000)
     warehouse: str | None = Field(default=None, min_length=1, max_length=32)
     note: str | None = Field(default=None, max_length=500)
+    quantity: str | None = Field(default=None, min_length=1, max_length=MAX_EXPRESSION)
 
     @model_validator(mode="after")
     def _needs(self):
-        needed = {"hold": "reason", "set_priority": "priority", "route_to_warehouse": "warehouse", "note": "note"}
+        needed = {"hold": "reason", "set_priority": "priority", "route_to_warehouse": "warehouse", "note": "note",
+                  "suggest": "quantity"}
         name = needed.get(self.kind)
         if name and getattr(self, name) is None:
             raise ValueError(f"a {self.kind} action needs its {name}")
@@ -105,6 +110,7 @@ class CompiledRule:
     rule: Rule
     condition: rule_engine.Rule
     reads: tuple[str, ...]  # the facts the condition refers to, in order of first mention
+    quantities: tuple = ()  # per action: its compiled quantity expression, or None
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,28 @@ def _condition_error(text: str, error: Exception, context) -> tuple[int, str]:
     return _mismatch_position(text, tokens, context), f"type mismatch: {getattr(error, 'message', error)}"
 
 
-def compile_rule_set(document: str | bytes | dict, facts: Facts, reasons: tuple[str, ...]) -> RuleSet:
+def _compile_expression(text: str, context, field_name: str, rule_id: str, problems: list, want) -> Any:
+    """A compiled expression, or None with its problem appended."""
+    try:
+        compiled = rule_engine.Rule(text, context=context)
+    except rule_engine.errors.EngineError as e:
+        at, message = _condition_error(text, e, context)
+        problems.append({"field": field_name, "rule": rule_id, "position": at, "message": f"at {at}: {message}"})
+        return None
+    except Exception:  # e.g. nested too deeply, a literal out of range
+        problems.append({"field": field_name, "rule": rule_id, "position": 0,
+                         "message": "at 0: does not parse (too deep, or a literal out of range)"})
+        return None
+    if compiled.statement.expression.result_type not in (want, rule_engine.DataType.UNDEFINED):
+        kind = "true or false" if want == rule_engine.DataType.BOOLEAN else "a number"
+        problems.append({"field": field_name, "rule": rule_id, "position": 0,
+                         "message": f"at 0: type mismatch: it must be {kind}"})
+        return None
+    return compiled
+
+
+def compile_rule_set(document: str | bytes | dict, facts: Facts, reasons: tuple[str, ...],
+                     kinds: tuple[str, ...] = DECISION_KINDS) -> RuleSet:
     """The rule set, checked: its shape, each rule's expression against the facts (every fact known,
     the types fit, it parses), unique rule ids, and hold reasons among `reasons`. Refused with
     InvalidArgument, one field error per fault: `rules[2].when` with `at N` (0-based character)."""
@@ -223,10 +250,17 @@ def compile_rule_set(document: str | bytes | dict, facts: Facts, reasons: tuple[
         if rule.id in seen:
             problems.append({"field": f"rules[{i}].id", "rule": rule.id, "message": f"rule id {rule.id!r} is used twice"})
         seen.add(rule.id)
+        quantities: list = []
         for j, action in enumerate(rule.actions):
+            if action.kind not in kinds:
+                problems.append({"field": f"rules[{i}].actions[{j}].kind", "rule": rule.id,
+                                 "message": f"one of {', '.join(kinds)}"})
             if action.kind == "hold" and action.reason not in reasons:
                 problems.append({"field": f"rules[{i}].actions[{j}].reason", "rule": rule.id,
                                  "message": f"one of {', '.join(reasons)}"})
+            quantities.append(None if action.quantity is None else _compile_expression(
+                action.quantity, context, f"rules[{i}].actions[{j}].quantity", rule.id, problems,
+                rule_engine.DataType.FLOAT))
         try:
             condition = rule_engine.Rule(rule.when, context=context)
         except rule_engine.errors.EngineError as e:
@@ -243,7 +277,8 @@ def compile_rule_set(document: str | bytes | dict, facts: Facts, reasons: tuple[
                              "message": "at 0: type mismatch: a condition must be true or false"})
             continue
         compiled.append(CompiledRule(rule, condition,
-                                     tuple(n for n in _reads(_tokens(rule.when)) if n in facts.types)))
+                                     tuple(n for n in _reads(_tokens(rule.when)) if n in facts.types),
+                                     tuple(quantities)))
     if problems:
         raise InvalidArgument(f"the rule set is invalid ({len(problems)} problem{'s' if len(problems) > 1 else ''})",
                               problems)
@@ -296,8 +331,14 @@ def evaluate(rule_set: RuleSet, facts: Facts, values: dict) -> Decision:
         decision.trace.append(entry)
         if not matched:
             continue
-        for action in rule.actions:
-            decision.actions.append({"rule": rule.id, **action.model_dump(exclude_none=True)})
+        for action, quantity in zip(rule.actions, compiled.quantities or (None,) * len(rule.actions)):
+            done: dict[str, Any] = {"rule": rule.id, **action.model_dump(exclude_none=True)}
+            if quantity is not None:
+                try:
+                    done["units"] = _plain(quantity.evaluate(seen))
+                except Exception as e:  # a quantity that fails on these values suggests nothing
+                    done["error"] = str(e)
+            decision.actions.append(done)
             if action.kind == "hold" and not held:
                 held = True
                 decision.outcome, decision.reason, decision.rule_id = "hold", action.reason, rule.id

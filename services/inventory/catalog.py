@@ -8,7 +8,7 @@ from contracts import SkuChanged
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.errors import Conflict, FieldErrors, NotFound
-from services.inventory import allocation, domain, stock
+from services.inventory import allocation, domain, signals, stock
 from services.inventory.models import (
     allocation_coverage,
     barcodes,
@@ -134,6 +134,9 @@ def add_bins(uow: UnitOfWork, warehouse: str, codes: list[str]) -> int:
 
 
 def set_limits(uow: UnitOfWork, sku: str, warehouse: str, minimum: int, maximum: int) -> None:
+    """A SKU's minimum and maximum in a warehouse, evaluated at once: where available is already at or
+    below the new minimum (a SKU at zero stock too), low_stock goes out in this transaction, without
+    waiting for a stock movement."""
     errors = FieldErrors()
     domain.check_quantity(errors, "minimum", minimum, allow_zero=True)
     domain.check_quantity(errors, "maximum", maximum, allow_zero=True)
@@ -147,6 +150,7 @@ def set_limits(uow: UnitOfWork, sku: str, warehouse: str, minimum: int, maximum:
                                                      signalled=False)
               .on_conflict_do_update(index_elements=["sku", "warehouse"],
                                      set_={"minimum": minimum, "maximum": maximum, "signalled": False}))
+    signals.check_minimum(uow, sku, warehouse)
 
 
 _SKU = select(skus).where(skus.c.code == bindparam("p_code"))  # built once: every shipment line reads it

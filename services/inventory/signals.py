@@ -30,7 +30,7 @@ def stock_moved(uow: UnitOfWork, places) -> None:
 def _signal(uow: UnitOfWork, places: set) -> None:
     announce(uow, {sku for sku, _ in places})
     for sku, warehouse in sorted(places):
-        _check_minimum(uow, sku, warehouse)
+        check_minimum(uow, sku, warehouse)
 
 
 _LEVELS = select(stock_levels).where(stock_levels.c.sku == bindparam("p_sku")).order_by(stock_levels.c.warehouse)
@@ -48,7 +48,9 @@ def announce(uow: UnitOfWork, skus) -> None:
                  aggregate_key("sku", sku))
 
 
-def _check_minimum(uow: UnitOfWork, sku: str, warehouse: str) -> None:
+def check_minimum(uow: UnitOfWork, sku: str, warehouse: str) -> None:
+    """low_stock when available is at or below the minimum and it was not signalled since it last
+    rose above (setting the limits re-arms it: a SKU already low, even at zero, is signalled at once)."""
     s = uow.session
     limit = s.execute(_LIMIT, {"p_sku": sku, "p_warehouse": warehouse}).first()
     if limit is None:

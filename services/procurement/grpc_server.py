@@ -1,12 +1,16 @@
 """The procurement api process: gRPC servicer -> handlers."""
 from __future__ import annotations
 
+import json
+import math
+from decimal import Decimal, InvalidOperation
+
 from hubapi.procurement.v1 import procurement_service_pb2 as pb
 from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
-from hubkit import commands, grpc_server, money
+from hubkit import clock, commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors
-from services.procurement import domain, handlers
+from services.procurement import domain, handlers, planning, replenish
 from services.procurement.models import metadata
 
 rpc = grpc_server.rpc("procurement")
@@ -67,7 +71,10 @@ def suggestion_to_proto(d: dict) -> pb.PurchaseSuggestion:
         id=d["id"], sku=d["sku"], warehouse=d["warehouse"], status=d["status"], available=d["available"],
         minimum=d["minimum"], maximum=d["maximum"], quantity=d["quantity"], signalled_at=_iso(d["signalled_at"]),
         created_at=_iso(d["created_at"]), updated_at=_iso(d["updated_at"]), closed_by=d["closed_by"] or "",
-        closed_at=_iso(d["closed_at"]), purchase_order_id=d["purchase_order_id"] or "")
+        closed_at=_iso(d["closed_at"]), purchase_order_id=d["purchase_order_id"] or "",
+        basis=d.get("basis") or "", terms_json=d.get("terms") or "", supplier=d.get("supplier") or "",
+        last_price="" if d.get("last_price") is None else str(money.unit_cost(d["last_price"])),
+        rule_set_version=d.get("rule_set_version") or 0)
 
 
 def alert_to_proto(a: dict) -> pb.StockAlert:
@@ -188,6 +195,46 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
     def ListStockAlerts(self, request, context):
         found = handlers.list_stock_alerts(self.db, request.kind, request.sku, request.limit)
         return pb.ListStockAlertsResponse(alerts=[alert_to_proto(a) for a in found])
+
+    @rpc
+    def SetReplenishmentTerms(self, request, context):
+        try:
+            factor = float(Decimal(request.promotion_factor or "1"))
+        except (InvalidOperation, ValueError):
+            factor = -1.0  # refused by the terms' check, by field
+        terms = replenish.Terms(
+            lead_time_days=request.lead_time_days, review_period_days=request.review_period_days,
+            safety_stock=request.safety_stock, min_order_quantity=request.min_order_quantity,
+            order_multiple=request.order_multiple, window_days=request.window_days,
+            promotion_factor=factor if math.isfinite(factor) else -1.0, supplier=request.supplier or None)
+        with self._uow(context) as uow:
+            suggestion_id = planning.set_terms(uow, request.sku, request.warehouse, terms)
+            plan = planning.explain(uow.session, request.sku, request.warehouse, clock.now().date())
+            reply = pb.SetReplenishmentTermsResponse(plan_json=json.dumps(plan, sort_keys=True) if plan else "",
+                                                     suggested=suggestion_id is not None)
+            if suggestion_id is not None:
+                reply.suggestion.CopyFrom(suggestion_to_proto(handlers.read_suggestion(uow.session, suggestion_id)))
+            return reply
+
+    @rpc
+    def GetDemandRules(self, request, context):
+        with self.db.reader() as s:
+            return pb.DemandRules(**planning.get_rules(s))
+
+    @rpc
+    def PutDemandRules(self, request, context):
+        with self._uow(context) as uow:
+            planning.put_rules(uow, request.document)
+            return pb.DemandRules(**planning.get_rules(uow.session))
+
+    @rpc
+    def OrderSuggestions(self, request, context):
+        with self._uow(context) as uow:
+            def apply() -> pb.CreatePurchaseOrderResponse:
+                po_id = handlers.order_suggestions(uow, request.warehouse, request.supplier, list(request.skus))
+                return pb.CreatePurchaseOrderResponse(
+                    purchase_order=purchase_order_to_proto(handlers.read_purchase_order(uow.session, po_id)))
+            return commands.once(uow, context, pb.CreatePurchaseOrderResponse, apply)
 
     @rpc
     def GetPayables(self, request, context):

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from contracts import (
     PurchaseCostBilled,
@@ -23,7 +23,7 @@ from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.money import cents, share, unit_cost
 from hubkit.sql import cents_sum
-from services.procurement import domain
+from services.procurement import domain, planning
 from services.procurement.models import (
     purchase_bill_lines,
     purchase_bills,
@@ -78,14 +78,23 @@ def create_purchase_order(uow: UnitOfWork, cmd: domain.CreatePurchaseOrder) -> s
     s.execute(purchase_order_lines.insert(), [
         dict(purchase_order_id=po_id, line_no=l.line_no, sku=l.sku, quantity=l.quantity, received=0,
              unit_cost=l.unit_cost, vat_rate=l.vat_rate, amount=l.amount) for l in lines])
-    # the open suggestions this order takes up are done
-    s.execute(update(purchase_suggestions).where(
-        purchase_suggestions.c.status == domain.SUGGESTION_OPEN,
-        purchase_suggestions.c.warehouse == cmd.warehouse,
-        purchase_suggestions.c.sku.in_(sorted({l.sku for l in lines}))).values(
-        status=domain.SUGGESTION_ORDERED, purchase_order_id=po_id, closed_by=uow.actor, closed_at=now,
-        updated_at=now))
+    # the open suggestions this order takes up: covered ones are ordered, the rest of the others stays open
+    ordered: dict[str, int] = {}
+    for l in lines:
+        ordered[l.sku] = ordered.get(l.sku, 0) + l.quantity
+    planning.take_up(uow, po_id, cmd.warehouse, ordered)
     return po_id
+
+
+def order_suggestions(uow: UnitOfWork, warehouse: str, supplier: str, skus: list[str]) -> str:
+    """One purchase order (in the books' currency, at each SKU's last price from the supplier) for the
+    open suggestions of the warehouse that name the supplier or none (of `skus`, or all): made as
+    any purchase order is, so it takes the suggestions up. Returns its id."""
+    lines = planning.draft_order_lines(uow.session, warehouse, supplier, skus)
+    return create_purchase_order(uow, domain.CreatePurchaseOrder(
+        supplier=supplier, warehouse=warehouse,
+        lines=[domain.LineInput(sku=sku, quantity=quantity, unit_cost=format(price.normalize(), "f"))
+               for sku, quantity, price in lines]))
 
 
 def _lock(uow: UnitOfWork, purchase_order_id: str, now) -> tuple:
@@ -435,30 +444,41 @@ def _reopen(s, purchase_order_id: str, column, lines) -> None:
 
 # -- stock signals from inventory --------------------------------------------
 def apply_low_stock(uow: UnitOfWork, envelope: Envelope) -> str | None:
-    """low_stock: open a purchase suggestion for the SKU in the warehouse, or bring the open one up
-    to date (latest available, minimum, maximum; quantity = the shortfall). A signal that happened
-    before the last suggestion was dismissed or ordered changes nothing: a buyer has decided on it.
-    Returns the suggestion's id, or None when nothing was suggested."""
+    """low_stock: the position with inventory's minimum and maximum, then the SKU evaluated
+    (planning.evaluate: up to the maximum at least, more where demand asks for it, netted with open
+    purchase orders and goods in transit). A signal that happened before the last suggestion was
+    dismissed or ordered changes nothing: a buyer has decided on it. Returns the open suggestion's
+    id, or None when nothing is suggested."""
     signal = domain.parse_low_stock(envelope.payload)
-    s, now, t = uow.session, clock.now(), purchase_suggestions
-    if signal.shortfall < 1:
-        log.info("low_stock for %s in %s has no shortfall; nothing to suggest", signal.sku, signal.warehouse)
-        return None
-    key = (t.c.sku == signal.sku) & (t.c.warehouse == signal.warehouse)
-    closed_at = s.execute(select(func.max(t.c.closed_at)).where(key, t.c.status != domain.SUGGESTION_OPEN)).scalar()
-    if closed_at is not None and signal.occurred_at <= _utc(closed_at):
-        log.info("low_stock for %s in %s predates the last decision on it; ignored", signal.sku, signal.warehouse)
-        return None
-    latest = dict(available=signal.available, minimum=signal.minimum, maximum=signal.maximum,
-                  quantity=signal.shortfall, signalled_at=signal.occurred_at, updated_at=now)
-    # One statement, so concurrent signals for one SKU and warehouse cannot open two suggestions;
-    # an older signal does not overwrite a newer one.
-    insert = dialect_insert(s, t).values(id=uuid.uuid4().hex, sku=signal.sku, warehouse=signal.warehouse,
-                                         status=domain.SUGGESTION_OPEN, created_at=now, **latest)
-    s.execute(insert.on_conflict_do_update(
-        index_elements=[t.c.sku, t.c.warehouse], index_where=t.c.status == domain.SUGGESTION_OPEN,
-        set_=latest, where=t.c.signalled_at <= signal.occurred_at))
-    return s.execute(select(t.c.id).where(key, t.c.status == domain.SUGGESTION_OPEN)).scalar_one()
+    planning.record_limits(uow, signal.sku, signal.warehouse, signal.available, signal.minimum, signal.maximum)
+    suggestion_id = planning.evaluate(uow, signal.sku, signal.warehouse, signal.occurred_at)
+    if suggestion_id is None:
+        log.info("low_stock for %s in %s: nothing to suggest (covered, or decided on since)", signal.sku,
+                 signal.warehouse)
+    return suggestion_id
+
+
+def record_sales(uow: UnitOfWork, issued: list) -> None:
+    """goods_issued: the units sold per SKU, warehouse and day, then each SKU evaluated."""
+    lines = [(l.sku, l.warehouse, planning.day_of(event.issued_at), int(l.quantity))
+             for event in issued for l in event.lines]
+    moved = planning.record_sales(uow, lines)
+    latest = max(event.issued_at for event in issued)
+    for sku, warehouse in sorted(moved):
+        planning.evaluate(uow, sku, warehouse, latest)
+
+
+def record_levels(uow: UnitOfWork, changes: list[tuple]) -> None:
+    """stock_changed: each SKU's position per warehouse (a warehouse with nothing available marks
+    the day out of stock), then evaluated where procurement buys it (terms, limits or sales known)."""
+    today, latest = clock.now().date(), dict[tuple[str, str], datetime]()
+    for event, occurred_at in changes:
+        planning.record_levels(uow, [(l.sku, l.warehouse, int(l.available), int(l.in_transit))
+                                     for l in event.levels], today)
+        for l in event.levels:  # once per SKU and warehouse of the batch, as of its latest change
+            latest[(l.sku, l.warehouse)] = max(occurred_at, latest.get((l.sku, l.warehouse), occurred_at))
+    for (sku, warehouse), occurred_at in sorted(latest.items()):
+        planning.evaluate(uow, sku, warehouse, occurred_at)
 
 
 def record_stock_alert(uow: UnitOfWork, envelope: Envelope) -> None:

@@ -5,6 +5,7 @@ from sqlalchemy import (
                         Boolean,
                         CheckConstraint,
                         Column,
+                        Date,
                         DateTime,
                         ForeignKey,
                         Index,
@@ -186,6 +187,12 @@ purchase_suggestions = Table(
     Column("closed_by", String(64)),                  # who dismissed it or raised the purchase order
     Column("closed_at", DateTime(timezone=True)),
     Column("purchase_order_id", String(32)),          # the purchase order that took it up
+    # replenishment: why this quantity (replenish.plan's terms, JSON), the preferred supplier and last price
+    Column("basis", String(80)),                      # minimum_maximum | velocity | rule:<id>
+    Column("terms", Text),
+    Column("supplier", String(64)),
+    Column("last_price", Numeric(18, 6)),
+    Column("rule_set_version", Integer),
     CheckConstraint("status IN ('open', 'ordered', 'dismissed')", name="status_known"),
     CheckConstraint("quantity > 0", name="quantity_positive"),
     Index("ix_purchase_suggestions_sku_warehouse", "sku", "warehouse"),
@@ -213,3 +220,59 @@ stock_alerts = Table(
 outbox.add_tables(metadata)
 inbox.add_tables(metadata)
 commands.add_tables(metadata)  # commands answered once per id (hubkit.commands)
+
+
+# -- replenishment ----------------------------------------------------------
+# A SKU's terms in a warehouse, set by a buyer; defaults (replenish.Terms) where there is no row.
+replenishment_terms = Table(
+    "replenishment_terms", metadata,
+    Column("sku", String(64), primary_key=True),
+    Column("warehouse", String(32), primary_key=True),
+    Column("lead_time_days", Integer, nullable=False),
+    Column("review_period_days", Integer, nullable=False),
+    Column("safety_stock", BigInteger, nullable=False),
+    Column("min_order_quantity", BigInteger, nullable=False),
+    Column("order_multiple", BigInteger, nullable=False),
+    Column("window_days", Integer, nullable=False),
+    Column("promotion_factor", Numeric(8, 4), nullable=False),
+    Column("supplier", String(64)),  # preferred; else the last purchase order's
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("lead_time_days >= 0 AND review_period_days >= 0 AND safety_stock >= 0", name="terms_not_negative"),
+    CheckConstraint("min_order_quantity >= 1 AND order_multiple >= 1", name="order_sizes_positive"),
+)
+
+# Inventory's position of a SKU in a warehouse, projected from stock_changed (available, in transit)
+# and low_stock (minimum and maximum as of the latest signal).
+stock_positions = Table(
+    "stock_positions", metadata,
+    Column("sku", String(64), primary_key=True),
+    Column("warehouse", String(32), primary_key=True),
+    Column("available", BigInteger, nullable=False),
+    Column("in_transit", BigInteger, nullable=False),
+    Column("minimum", BigInteger),
+    Column("maximum", BigInteger),
+    Column("out_since", Date),  # the UTC day available fell to zero, while it stays there
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Units sold per SKU, warehouse and day (UTC), projected from goods_issued; stocked_out marks the days
+# of a stretch with nothing available (from stock_changed; left out of the velocity unless they sold).
+daily_sales = Table(
+    "daily_sales", metadata,
+    Column("sku", String(64), primary_key=True),
+    Column("warehouse", String(32), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("quantity", BigInteger, nullable=False),
+    Column("stocked_out", Boolean, nullable=False),
+)
+
+# The merchant's demand rule sets (hubkit.rules documents), newest version in force.
+demand_rule_sets = Table(
+    "demand_rule_sets", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(100), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,8 +1,18 @@
 """The procurement worker (nameko): turns inventory's stock signals into purchase suggestions
-(low_stock) and alerts for buyers (lot_expiring, lot_hold_changed), and marks receipts and returns
-inventory refused."""
-from contracts import LotExpiring, LotHoldChanged, LowStock, PurchaseReceiptRefused, PurchaseReturnRefused
-from hubkit.consumer import handle_event
+(low_stock; and demand: sales from goods_issued, positions from stock_changed), alerts for buyers
+(lot_expiring, lot_hold_changed), and marks receipts and returns inventory refused."""
+from datetime import datetime
+
+from contracts import (
+    GoodsIssued,
+    LotExpiring,
+    LotHoldChanged,
+    LowStock,
+    PurchaseReceiptRefused,
+    PurchaseReturnRefused,
+    StockChanged,
+)
+from hubkit.consumer import handle_event, handle_events
 from hubkit.nameko_deps import DatabaseProvider
 from services.procurement import handlers
 from services.procurement.models import metadata
@@ -15,6 +25,14 @@ class Worker:
     @handle_event(LowStock)
     def on_low_stock(self, uow, event, envelope):
         handlers.apply_low_stock(uow, envelope)
+
+    @handle_events(GoodsIssued)
+    def on_goods_issued(self, uow, batch):
+        handlers.record_sales(uow, [event for event, _ in batch])
+
+    @handle_events(StockChanged)
+    def on_stock_changed(self, uow, batch):
+        handlers.record_levels(uow, [(event, datetime.fromisoformat(envelope.occurred_at)) for event, envelope in batch])
 
     @handle_event(LotExpiring)
     def on_lot_expiring(self, uow, event, envelope):

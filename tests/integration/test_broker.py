@@ -22,7 +22,7 @@ from hubkit import broker, clock, outbox, topology
 from hubkit.db import Database
 from hubkit.envelope import Envelope
 from services.accounting.models import metadata as accounting_metadata
-from services.inventory.models import metadata as inventory_metadata
+from services.order.models import metadata as order_metadata
 from tests.support import infra
 from tests.support.hub import wait_for
 
@@ -60,7 +60,7 @@ def bare_hub(session_name, tmp_path_factory):
         infra.delete_vhost(vhost)
 
 
-# First in the module, before the bare hub below is migrated: beside it, this hub's 144 quorum queues ran a
+# First in the module, before the bare hub below is migrated: beside it, this hub's 150 quorum queues ran a
 # default broker's 927 file descriptors out in CI (its users could not log in after the import).
 def test_a_hub_with_shops_ledgers_and_notifications_declares_their_queues_and_users(session_name, tmp_path):
     vhost = f"{session_name}_full"
@@ -75,11 +75,12 @@ def test_a_hub_with_shops_ledgers_and_notifications_declares_their_queues_and_us
         line = _migrate(env)
         queues = _queues(vhost)
         # only what a configured component consumes: the notifier's queues of the two events its target
-        # wants, not those of the four other kinds it could be told of (52 subscriptions known)
-        assert len(queues) == 144 and 3 * len(components.subscriptions()) == 156
+        # wants, not those of the four other kinds it could be told of (54 subscriptions known)
+        assert len(queues) == 150 and 3 * len(components.subscriptions()) == 162
         assert {"ledger.voucher_posted", "shops_jd.stock_changed", "shops_taobao.order_shipped",
-                "notify.order_held", "notify.low_stock"} <= queues
-        assert "48 subscriptions (144 queues) declared; 9 component users set up through rabbitmqctl" in line
+                "notify.order_held", "notify.low_stock", "procurement.goods_issued",
+                "procurement.stock_changed"} <= queues
+        assert "50 subscriptions (150 queues) declared; 9 component users set up through rabbitmqctl" in line
         accounts = {a.name: a for a in components.broker_accounts(components.settings(env))}
         assert accounts["shops_jd"].publishes == ("channel_order_changed", "shop_failing", "dead_lettered")
         assert accounts["ledger"].publishes == ("voucher_refused", "dead_lettered") and accounts["ledger"].consumes
@@ -96,7 +97,7 @@ def test_migrate_without_shops_ledgers_or_notifications_declares_no_connector_qu
     assert not {q for q in queues if q.startswith(("ledger.", "shops_", "notify."))}
     expected = {name for sub in components.subscriptions() if sub.service in components.SERVICES
                 for name in (sub.queue, sub.retry_queue, sub.dead_letter_queue)}
-    assert queues == expected and len(queues) == 123
+    assert queues == expected and len(queues) == 129
 
 
 def test_migrate_gives_each_component_a_user_of_its_own(bare_hub):
@@ -252,19 +253,21 @@ def _row(db, event_id: str):
 
 def test_a_relay_counts_an_event_no_configured_consumer_subscribes_to_as_delivered(bare_hub, tmp_path):
     settings, _ = bare_hub
-    db_url = f"sqlite:///{tmp_path / 'inventory.db'}"
-    components.migrate("inventory", db_url)
-    db = Database(db_url, inventory_metadata)
-    envelope = Envelope(type="stock_changed", source="inventory", aggregate_id="TEA", sequence=1,
-                        payload={"sku": "TEA"}, correlation_id="", actor="test")
-    with db.session() as s:  # stock_changed: only the shop connectors subscribe, none runs
+    db_url = f"sqlite:///{tmp_path / 'order.db'}"
+    components.migrate("order", db_url)
+    db = Database(db_url, order_metadata)
+    envelope = Envelope(type="order_held", source="order", aggregate_id="o-1", sequence=1,
+                        payload={"order_id": "o-1"}, correlation_id="", actor="test")
+    # order_held: only the notifier subscribes, and no notification target runs here (stock_changed was
+    # this example until procurement subscribed to it, issue 15)
+    with db.session() as s:
         s.execute(insert(db.metadata.tables["outbox"]).values(
             event_id=envelope.event_id, event_type=envelope.type, body=envelope.to_json(), created_at=clock.now()))
     try:
-        with _relay(settings, db_url, tmp_path, service="inventory", HUB_RELAY_LEASE_SECONDS="2") as port:
+        with _relay(settings, db_url, tmp_path, service="order", HUB_RELAY_LEASE_SECONDS="2") as port:
             wait_for(lambda: _row(db, envelope.event_id).published_at is not None, 30, 0.2, "the event marked published")
             assert _row(db, envelope.event_id).attempts == 0
-            assert 'hub_outbox_unconsumed_total{event="stock_changed",service="inventory"} 1.0' in \
+            assert 'hub_outbox_unconsumed_total{event="order_held",service="order"} 1.0' in \
                 httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     finally:
         db.dispose()

@@ -456,3 +456,48 @@ def test_the_order_worker_handles_reservation_expired(order_db):
     worker = worker_factory(Worker, db=order_db)
     assert worker.on_reservation_expired(expired(order_id)) is True
     assert _status(order_db, order_id) == order_domain.CANCELLED
+
+
+# -- replenishment that follows demand (issue 15) ----------------------------------------
+def test_demand_velocity_without_a_stretch_out_of_stock_terms_and_a_partial_order(db):
+    from hubkit import clock
+    from services.procurement import planning, replenish
+    sku, today = _sku(), clock.now().date()
+    issued = [SimpleNamespace(issued_at=datetime.combine(today - timedelta(days=n), datetime.min.time(),
+                                                         tzinfo=timezone.utc) + timedelta(hours=12),
+                              lines=[SimpleNamespace(sku=sku, warehouse="WH-DM", quantity=10)]) for n in range(11, 21)]
+    with UnitOfWork(db, "procurement", "system", "c") as uow:
+        handlers.record_sales(uow, issued)  # 10 a day for 10 days; nothing known of the stock yet: no suggestion
+        planning.record_levels(uow, [(sku, "WH-DM", 0, 0)], today - timedelta(days=10))   # sold out
+        planning.record_levels(uow, [(sku, "WH-DM", 50, 0)], today)                       # stock again today
+    with db.reader() as s:
+        plan = planning.explain(s, sku, "WH-DM", today)
+    assert plan["window"] == {"days": 30, "days_counted": 20, "days_out_of_stock": 10} and plan["velocity"] == 5.0
+    assert (plan["days_of_cover"], plan["reorder_point"], plan["quantity"]) == (10.0, 35, 0)  # 50 covers 7 days
+    with UnitOfWork(db, "procurement", "pam", "c") as uow:
+        handlers.upsert_supplier(uow, "SUP-DM", "Demand Supplies")
+        suggestion_id = planning.set_terms(uow, sku, "WH-DM", replenish.Terms(
+            lead_time_days=10, review_period_days=4, safety_stock=10, min_order_quantity=30, order_multiple=12,
+            supplier="SUP-DM"))
+    # reorder point 5 x 10 + 10 = 60 >= 50: up to 5 x 14 + 10 = 80, need 30 -> at least 30 -> 36 (3 x 12)
+    [row] = _suggestions(db, sku)
+    assert (row.id, row.basis, row.quantity, row.supplier, row.last_price) == (
+        suggestion_id, "velocity", 36, "SUP-DM", None)
+    with UnitOfWork(db, "procurement", "pam", "c") as uow:
+        po_id = handlers.create_purchase_order(uow, domain.CreatePurchaseOrder(
+            supplier="SUP-DM", warehouse="WH-DM", lines=[domain.LineInput(sku, 20, "3.10")]))
+    [row] = _suggestions(db, sku)
+    assert (row.status, row.quantity) == ("open", 16)
+    assert json.loads(row.terms)["covered"] == [{"purchase_order_id": po_id, "quantity": 20, "rest": 16}]
+    with db.reader() as s:
+        netted = planning.explain(s, sku, "WH-DM", today)
+        assert planning.preferred(s, sku, "WH-DM", None) == ("SUP-DM", Decimal("3.1"))
+    # netted with the order, 70 is above the reorder point (60): a new evaluation would suggest nothing more
+    assert (netted["on_order"], netted["net_position"], netted["basis"], netted["quantity"]) == (20, 70, None, 0)
+    # the rest as one purchase order at the last price
+    with UnitOfWork(db, "procurement", "pam", "c") as uow:
+        ordered_id = handlers.order_suggestions(uow, "WH-DM", "SUP-DM", [])
+        po = handlers.read_purchase_order(uow.session, ordered_id)
+    assert [(l["sku"], l["quantity"], Decimal(l["unit_cost"])) for l in po["lines"]] == [(sku, 16, Decimal("3.1"))]
+    [row] = _suggestions(db, sku)
+    assert (row.status, row.purchase_order_id) == ("ordered", ordered_id)

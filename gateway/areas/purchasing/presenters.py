@@ -1,6 +1,8 @@
 """Purchasing's messages as JSON."""
 from __future__ import annotations
 
+import json
+
 from gateway.common.presenters import money_str
 
 
@@ -48,7 +50,9 @@ def suggestion_json(g) -> dict:
     return {"id": g.id, "sku": g.sku, "warehouse": g.warehouse, "status": g.status, "available": g.available,
             "minimum": g.minimum, "maximum": g.maximum, "quantity": g.quantity, "signalled_at": g.signalled_at,
             "created_at": g.created_at, "updated_at": g.updated_at, "closed_by": g.closed_by or None,
-            "closed_at": g.closed_at or None, "purchase_order_id": g.purchase_order_id or None}
+            "closed_at": g.closed_at or None, "purchase_order_id": g.purchase_order_id or None,
+            "basis": g.basis or None, "terms": json.loads(g.terms_json) if g.terms_json else None,
+            "supplier": g.supplier or None, "last_price": g.last_price or None}
 
 
 def stock_alert_json(a) -> dict:

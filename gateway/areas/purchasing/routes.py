@@ -1,8 +1,10 @@
 """Suppliers and purchase orders; receiving one adds stock at its cost and posts the purchase.
-Purchase suggestions (from low stock) and lot alerts (expiring, held) tell buyers what to act on."""
+Purchase suggestions (from low stock and demand: velocity, terms, demand rules) and lot alerts
+(expiring, held) tell buyers what to act on."""
 from __future__ import annotations
 
 from decimal import Decimal
+import json
 
 import grpc
 from fastapi import APIRouter, Query, Request, Response
@@ -18,6 +20,9 @@ from gateway.areas.purchasing.schemas import (
     LandedCostIn,
     Provisional,
     PurchaseBill,
+    DemandRules,
+    DemandRulesIn,
+    OrderSuggestionsIn,
     PurchaseOrder,
     PurchaseOrderIn,
     PurchaseReturn,
@@ -25,6 +30,8 @@ from gateway.areas.purchasing.schemas import (
     ReceivedPurchase,
     ReceiveLineIn,
     ReceivePurchaseIn,
+    ReplenishmentPlan,
+    ReplenishmentTermsIn,
     StockAlerts,
     Suggestion,
     Suggestions,
@@ -36,6 +43,7 @@ from gateway.common.access import (
     ANYONE,
     PURCHASING,
     RECEIVING,
+    RULES,
     allowed,
     clients,
     exchange_rate_for,
@@ -213,8 +221,10 @@ def list_provisional(request: Request, md=allowed(ANYONE)):
 @router.get("/purchasing/suggestions", response_model=Suggestions)
 def list_suggestions(request: Request, status: str = Query("", pattern=r"^(open|ordered|dismissed)?$"),
                      warehouse: str = "", limit: int = Query(100, ge=1, le=1000), md=allowed(ANYONE)):
-    """What to buy: one open suggestion per SKU and warehouse, from inventory's low-stock signals
-    (quantity = maximum - available), newest signal first."""
+    """What to buy: one open suggestion per SKU and warehouse, newest signal first, each with its terms
+    (why this quantity): the target (up to the maximum at or below the minimum, velocity over lead time
+    and review period plus safety stock, or a demand rule's quantity; the highest) less available, on
+    order and in transit, rounded up to the minimum order quantity and the multiple."""
     reply = clients(request).procurement.ListSuggestions(
         pro.ListSuggestionsRequest(status=status, warehouse=warehouse, limit=limit), metadata=md)
     return {"suggestions": [suggestion_json(g) for g in reply.suggestions]}
@@ -235,3 +245,49 @@ def list_stock_alerts(request: Request, kind: str = Query("", pattern=r"^(lot_ex
     reply = clients(request).procurement.ListStockAlerts(
         pro.ListStockAlertsRequest(kind=kind, sku=sku, limit=limit), metadata=md)
     return {"alerts": [stock_alert_json(a) for a in reply.alerts]}
+
+
+@router.put("/purchasing/replenishment/{sku}/{warehouse}", response_model=ReplenishmentPlan)
+def set_replenishment_terms(sku: str, warehouse: str, body: ReplenishmentTermsIn, request: Request,
+                            md=allowed(PURCHASING)):
+    """A SKU's replenishment terms in a warehouse, then the SKU evaluated at once: its plan (why this
+    quantity, or why none) and the open suggestion, if any."""
+    require_known_skus(request, [sku], md, field="sku")
+    _require_warehouse(request, warehouse, sku, md)
+    reply = clients(request).procurement.SetReplenishmentTerms(pro.SetReplenishmentTermsRequest(
+        sku=sku, warehouse=warehouse, lead_time_days=body.lead_time_days, review_period_days=body.review_period_days,
+        safety_stock=body.safety_stock, min_order_quantity=body.min_order_quantity, order_multiple=body.order_multiple,
+        window_days=body.window_days, promotion_factor=str(body.promotion_factor), supplier=body.supplier or ""),
+        metadata=md)
+    return {"plan": json.loads(reply.plan_json) if reply.plan_json else None,
+            "suggestion": suggestion_json(reply.suggestion) if reply.suggested else None}
+
+
+def _rules_json(reply) -> dict:
+    return {"version": reply.version, "document": json.loads(reply.document)}
+
+
+@router.get("/purchasing/demand-rules", response_model=DemandRules)
+def get_demand_rules(request: Request, md=allowed(ANYONE)):
+    """The demand rule set in force (version 0: the shipped default)."""
+    return _rules_json(clients(request).procurement.GetDemandRules(pro.GetDemandRulesRequest(), metadata=md))
+
+
+@router.put("/purchasing/demand-rules", response_model=DemandRules)
+def put_demand_rules(body: DemandRulesIn, request: Request, md=allowed(RULES)):
+    """Put a demand rule set in force as the next version: conditions over the demand facts
+    (average_daily_sales, days_of_cover, forecast, available, on_order, ...) and a `suggest` action
+    whose quantity is an expression over them. Refused whole (422, the rule, field and position at
+    fault) when a fact is unknown, a type does not fit or an expression does not parse."""
+    document = body.document if isinstance(body.document, str) else json.dumps(body.document, ensure_ascii=False)
+    return _rules_json(clients(request).procurement.PutDemandRules(pro.PutDemandRulesRequest(document=document),
+                                                                   metadata=md))
+
+
+@router.post("/purchasing/suggestions/purchase-order", status_code=201, response_model=PurchaseOrder)
+def order_suggestions(body: OrderSuggestionsIn, request: Request, md=allowed(PURCHASING)):
+    """One purchase order from the warehouse's open suggestions (of `skus`, or all) that name the
+    supplier or none, at the last price from that supplier, in the books' currency. It takes the
+    suggestions up as any purchase order does (the rest of one it covers in part stays suggested)."""
+    command = pro.OrderSuggestionsRequest(warehouse=body.warehouse, supplier=body.supplier, skus=body.skus)
+    return purchase_order_json(clients(request).procurement.OrderSuggestions(command, metadata=md).purchase_order)

@@ -1,7 +1,9 @@
 """Purchasing's request and response models."""
 from __future__ import annotations
 
-from pydantic import Field, StrictInt, StrictStr
+from typing import Annotated, Any
+
+from pydantic import Field, StrictFloat, StrictInt, StrictStr
 
 from gateway.common.schemas import BIN, CODE, COST, LOT, OPT_DAY, Money, Reply, Serial, Strict, Tracked
 
@@ -164,13 +166,21 @@ class Suggestion(Reply):
     available: int
     minimum: int
     maximum: int
-    quantity: int = Field(description="suggested: maximum - available")
+    quantity: int = Field(description="suggested: target - (available + on order + in transit), rounded up to "
+                                      "the minimum order quantity and the order multiple")
     signalled_at: str
     created_at: str
     updated_at: str
     closed_by: str | None
     closed_at: str | None
     purchase_order_id: str | None = Field(description="the purchase order that took it up")
+    basis: str | None = Field(None, description="minimum_maximum | velocity | rule:<id>: the target chosen")
+    terms: dict[str, Any] | None = Field(None, description="why this quantity: position (available, on order, in "
+                                         "transit), velocity, days of cover, the terms, candidates, rounding, "
+                                         "the forecast and the demand rules' trace; covered: purchase orders that "
+                                         "took part of it")
+    supplier: str | None = Field(None, description="preferred supplier (the terms', else the last purchase order's)")
+    last_price: str | None = Field(None, description="last unit cost from that supplier, excluding VAT")
 
 
 class Suggestions(Reply):
@@ -253,3 +263,38 @@ class ProvisionalLine(Reply):
 class Provisional(Reply):
     lines: list[ProvisionalLine]
     total: Money
+
+
+class ReplenishmentTermsIn(Strict):
+    lead_time_days: StrictInt = Field(7, ge=0, le=365, description="the supplier's lead time")
+    review_period_days: StrictInt = Field(7, ge=0, le=365, description="days until the next review")
+    safety_stock: StrictInt = Field(0, ge=0, le=1_000_000_000)
+    min_order_quantity: StrictInt = Field(1, ge=1, le=1_000_000_000)
+    order_multiple: StrictInt = Field(1, ge=1, le=1_000_000_000)
+    window_days: StrictInt = Field(30, ge=1, le=366, description="sales velocity window (days out of stock left out)")
+    promotion_factor: StrictFloat | StrictInt = Field(1, ge=0, le=100, description="forecast multiplier (1.5: +50%)")
+    supplier: StrictStr | None = Field(None, pattern=CODE, description="preferred supplier")
+
+
+class ReplenishmentPlan(Reply):
+    plan: dict[str, Any] | None = Field(description="the SKU's evaluation (null: no stock known to procurement yet)")
+    suggestion: Suggestion | None
+
+
+class DemandRulesIn(Strict):
+    document: dict[str, Any] | StrictStr = Field(
+        description="the demand rule set: a JSON object, or its JSON or YAML text (name, parameters: window_days, "
+                    "horizon_days, method; rules: id, when, actions: suggest with a quantity expression, or note)")
+
+
+class DemandRules(Reply):
+    version: int = Field(description="0: the shipped default")
+    document: dict[str, Any]
+
+
+class OrderSuggestionsIn(Strict):
+    warehouse: StrictStr = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$")
+    supplier: StrictStr = Field(..., pattern=CODE)
+    skus: list[Annotated[StrictStr, Field(pattern=CODE)]] = Field(default_factory=list, max_length=500,
+                                                                 description="empty: every open suggestion "
+                                                                             "naming the supplier or none")

@@ -90,14 +90,24 @@ def test_held_and_expired_lots_are_not_available_and_signal_purchasing(inv):
 
 def test_low_stock_fires_once_when_available_reaches_the_minimum_and_rearms(inv):
     wh, sku = inv.warehouse("MIN"), inv.sku("SOAP")
-    inv.run(catalog.set_limits, sku, wh, 3, 20)
-    inv.receive(sku, wh, 5, "1.00")
+    inv.run(catalog.set_limits, sku, wh, 3, 20)  # at zero stock: signalled at once, no movement needed
+    assert [(e["available"], e["shortfall"]) for e in inv.events("low_stock")] == [(0, 20)]
+    inv.receive(sku, wh, 5, "1.00")  # above the minimum: re-armed
     inv.order([(sku, 2)])
     inv.order([(sku, 1)])
-    assert [(e["available"], e["shortfall"]) for e in inv.events("low_stock")] == [(3, 17)]
+    assert [(e["available"], e["shortfall"]) for e in inv.events("low_stock")] == [(0, 20), (3, 17)]
     inv.receive(sku, wh, 10, "1.00")  # above the minimum again: re-armed
     inv.order([(sku, 11)])
-    assert [(e["available"], e["shortfall"]) for e in inv.events("low_stock")] == [(3, 17), (1, 19)]
+    assert [(e["available"], e["shortfall"]) for e in inv.events("low_stock")] == [(0, 20), (3, 17), (1, 19)]
+
+
+def test_setting_or_changing_the_limits_evaluates_the_stock_at_once(inv):
+    wh, sku = inv.warehouse("MIN2"), inv.sku("LAMP")
+    inv.receive(sku, wh, 8, "1.00")
+    inv.run(catalog.set_limits, sku, wh, 5, 30)  # 8 > 5: nothing
+    assert inv.events("low_stock") == []
+    inv.run(catalog.set_limits, sku, wh, 10, 30)  # raised above what is available: at once
+    assert [(e["available"], e["minimum"], e["shortfall"]) for e in inv.events("low_stock")] == [(8, 10, 22)]
 
 
 def test_the_worker_opens_one_cycle_count_a_month_of_the_fastest_movers(inv):

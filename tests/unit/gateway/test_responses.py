@@ -125,9 +125,19 @@ def _review():
 
 
 def _procurement():
+    """Its JSON fields (a suggestion's terms, a plan, a demand rule set) hold JSON."""
     alerts = [filled(pro.StockAlert, kind="lot_expiring"), filled(pro.StockAlert, kind="lot_hold_changed")]
+
+    def suggestion():
+        return filled(pro.PurchaseSuggestion, terms_json='{"quantity": 5, "basis": "velocity"}')
+    rules = pro.DemandRules(version=1, document='{"name": "x", "rules": []}')
     return FakeService(pro, "ProcurementService",
-                       ListStockAlerts=lambda r: pro.ListStockAlertsResponse(alerts=alerts))
+                       ListStockAlerts=lambda r: pro.ListStockAlertsResponse(alerts=alerts),
+                       ListSuggestions=lambda r: pro.ListSuggestionsResponse(suggestions=[suggestion()]),
+                       DismissSuggestion=lambda r: pro.DismissSuggestionResponse(suggestion=suggestion()),
+                       SetReplenishmentTerms=lambda r: pro.SetReplenishmentTermsResponse(
+                           plan_json='{"quantity": 5}', suggestion=suggestion(), suggested=True),
+                       GetDemandRules=lambda r: rules, PutDemandRules=lambda r: rules)
 
 
 ADDRESS = {"recipient": "Li Lei", "street": "1 Road"}
@@ -177,6 +187,9 @@ BODIES = {
     "POST /scan/move": {"warehouse": "SH", "from_bin": "A", "to_bin": "B", "code": "TEA"},
     "POST /scan/count": {"count_id": "c1", "bin": "A", "code": "TEA"},
     "POST /suppliers": {"code": "S1", "name": "Supplier"},
+    "PUT /purchasing/replenishment/{sku}/{warehouse}": {"lead_time_days": 5, "supplier": "S1"},
+    "PUT /purchasing/demand-rules": {"document": {"name": "x", "rules": []}},
+    "POST /purchasing/suggestions/purchase-order": {"warehouse": "SH", "supplier": "S1"},
     "POST /purchase-orders": {"supplier": "S1", "warehouse": "SH",
                               "lines": [{"sku": "TEA", "quantity": 1, "unit_cost": "1"}]},
     "POST /purchase-orders/{purchase_order_id}/receipts": {},
@@ -263,8 +276,9 @@ def test_every_operation_answers_every_field(hub):
         seen += 1
     # 75, allocation's (3), the holds routes (9), review's (6), a customer's terms (1), double check (1),
     # unmerge (1), change warehouse (1), pick waves (4), the notifications' delivery log and re-send (2),
-    # RMAs (5: create, get, receive, inspect, settle); supplier invoices, landed costs and the provisional list (3)
-    assert seen == 114
+    # RMAs (5: create, get, receive, inspect, settle); supplier invoices, landed costs and the provisional list (3);
+    # replenishment terms, demand rules (get, put), a purchase order from suggestions (4)
+    assert seen == 118
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):

@@ -1,0 +1,134 @@
+"""Demand forecasts as a pure library: a daily series in, the next days out. No I/O, no clock, plain
+Python (no numpy): procurement's replenishment uses it, and a KPI read model can reuse it.
+
+Named methods (`METHODS`), each `f(series, horizon, **params) -> list[float]` (one value per day
+ahead, never negative):
+
+- `moving_average`: the mean of the last `window` days, flat.
+- `exponential_smoothing`: simple exponential smoothing (level only, `alpha`), flat.
+- `holt`: Holt's linear trend (`alpha`, `beta`).
+- `holt_winters`: Holt-Winters additive (level, trend and a season of `season_length` days; `alpha`,
+  `beta`, `gamma`). A series shorter than two seasons falls back to `holt`.
+
+`forecast(method, series, horizon, promotion_factor=1, **params)` answers a `Forecast` that names its
+method and parameters; a promotion factor multiplies every day ahead (1.5: half as much again).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+def _check(series: Sequence[float], horizon: int) -> list[float]:
+    if horizon < 0:
+        raise ValueError("horizon must not be negative")
+    values = [float(v) for v in series]
+    if any(v != v for v in values):  # NaN
+        raise ValueError("the series has a missing value")
+    return values
+
+
+def _unit(name: str, value: float) -> float:
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name} must be from 0 to 1")
+    return float(value)
+
+
+def _floor(values: list[float]) -> list[float]:
+    return [max(0.0, v) for v in values]
+
+
+def moving_average(series: Sequence[float], horizon: int, window: int = 7) -> list[float]:
+    values = _check(series, horizon)
+    if window < 1:
+        raise ValueError("window must be at least 1")
+    last = values[-window:]
+    level = sum(last) / len(last) if last else 0.0
+    return _floor([level] * horizon)
+
+
+def exponential_smoothing(series: Sequence[float], horizon: int, alpha: float = 0.3) -> list[float]:
+    values, alpha = _check(series, horizon), _unit("alpha", alpha)
+    if not values:
+        return [0.0] * horizon
+    level = values[0]
+    for y in values[1:]:
+        level = alpha * y + (1 - alpha) * level
+    return _floor([level] * horizon)
+
+
+def holt(series: Sequence[float], horizon: int, alpha: float = 0.3, beta: float = 0.1) -> list[float]:
+    values, alpha, beta = _check(series, horizon), _unit("alpha", alpha), _unit("beta", beta)
+    if len(values) < 2:
+        return moving_average(values, horizon, window=1)
+    level, trend = values[0], values[1] - values[0]
+    for y in values[1:]:
+        previous = level
+        level = alpha * y + (1 - alpha) * (level + trend)
+        trend = beta * (level - previous) + (1 - beta) * trend
+    return _floor([level + h * trend for h in range(1, horizon + 1)])
+
+
+def holt_winters(series: Sequence[float], horizon: int, season_length: int = 7, alpha: float = 0.3,
+                 beta: float = 0.1, gamma: float = 0.1) -> list[float]:
+    """Additive Holt-Winters. Initial state from the first two seasons: the trend is the change of
+    their means per day, the level is the first season's line at its last day, a day's seasonal is
+    its distance from that line; then the usual recursions from the second season on."""
+    values = _check(series, horizon)
+    alpha, beta, gamma = _unit("alpha", alpha), _unit("beta", beta), _unit("gamma", gamma)
+    m = season_length
+    if m < 2:
+        raise ValueError("season_length must be at least 2")
+    if len(values) < 2 * m:
+        return holt(values, horizon, alpha, beta)
+    first, second = sum(values[:m]) / m, sum(values[m:2 * m]) / m
+    trend = (second - first) / m
+    seasonals = [values[i] - (first + (i - (m - 1) / 2) * trend) for i in range(m)]
+    level = first + (m - 1) / 2 * trend
+    for t in range(m, len(values)):
+        y, s_old, previous = values[t], seasonals[t % m], level
+        level = alpha * (y - s_old) + (1 - alpha) * (level + trend)
+        trend = beta * (level - previous) + (1 - beta) * trend
+        seasonals[t % m] = gamma * (y - level) + (1 - gamma) * s_old
+    n = len(values)
+    return _floor([level + h * trend + seasonals[(n + h - 1) % m] for h in range(1, horizon + 1)])
+
+
+METHODS: dict[str, Callable[..., list[float]]] = {
+    "moving_average": moving_average,
+    "exponential_smoothing": exponential_smoothing,
+    "holt": holt,
+    "holt_winters": holt_winters,
+}
+PARAMETERS: dict[str, tuple[str, ...]] = {
+    "moving_average": ("window",),
+    "exponential_smoothing": ("alpha",),
+    "holt": ("alpha", "beta"),
+    "holt_winters": ("season_length", "alpha", "beta", "gamma"),
+}
+
+
+@dataclass(frozen=True)
+class Forecast:
+    method: str
+    values: list[float]
+    promotion_factor: float = 1.0
+    params: dict = field(default_factory=dict)
+
+    @property
+    def total(self) -> float:
+        return sum(self.values)
+
+
+def forecast(method: str, series: Sequence[float], horizon: int, promotion_factor: float = 1.0,
+             **params) -> Forecast:
+    """The named method's forecast for `horizon` days, times the promotion factor."""
+    if method not in METHODS:
+        raise ValueError(f"unknown forecast method {method!r} (known: {', '.join(METHODS)})")
+    unknown = sorted(set(params) - set(PARAMETERS[method]))
+    if unknown:
+        raise ValueError(f"{method} takes no parameter {unknown[0]!r}")
+    if not 0 <= promotion_factor <= 100:
+        raise ValueError("promotion_factor must be from 0 to 100")
+    values = METHODS[method](series, horizon, **params)
+    return Forecast(method, [v * promotion_factor for v in values], float(promotion_factor), dict(params))
