@@ -3,8 +3,8 @@ Purchase suggestions (from low stock and demand: velocity, terms, demand rules) 
 (expiring, held) tell buyers what to act on."""
 from __future__ import annotations
 
-from decimal import Decimal
 import json
+from decimal import Decimal
 
 import grpc
 from fastapi import APIRouter, Query, Request, Response
@@ -17,12 +17,12 @@ from gateway.areas.purchasing.presenters import (
     suggestion_json,
 )
 from gateway.areas.purchasing.schemas import (
-    LandedCostIn,
-    Provisional,
-    PurchaseBill,
     DemandRules,
     DemandRulesIn,
+    LandedCostIn,
     OrderSuggestionsIn,
+    Provisional,
+    PurchaseBill,
     PurchaseOrder,
     PurchaseOrderIn,
     PurchaseReturn,

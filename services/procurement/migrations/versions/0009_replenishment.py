@@ -1,8 +1,8 @@
 """replenishment: terms per SKU and warehouse, stock positions and daily sales projected from
 inventory's events, demand rule sets, and why a suggestion's quantity (its terms)
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 from alembic import op
 import sqlalchemy as sa
