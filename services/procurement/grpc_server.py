@@ -36,7 +36,8 @@ def purchase_order_to_proto(po: dict) -> pb.PurchaseOrder:
         lines=[pb.PurchaseOrderLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"],
                                     received=l["received"], unit_cost=str(money.unit_cost(l["unit_cost"])),
                                     vat_rate=str(money.to_decimal(l["vat_rate"]).quantize(domain.VAT_PLACES)),
-                                    amount=money.to_proto(money.cents(l["amount"]), cur), returned=l["returned"])
+                                    amount=money.to_proto(money.cents(l["amount"]), cur), returned=l["returned"],
+                                    expected_on=l["expected_on"].isoformat() if l.get("expected_on") else "")
                for l in po["lines"]],
         receipts=[receipt_to_proto(r) for r in po["receipts"]],
         returns=[return_to_proto(r) for r in po.get("returns", [])],
@@ -89,7 +90,8 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
         errors.raise_if_any("the purchase order is invalid")
         cmd = domain.CreatePurchaseOrder(
             supplier=request.supplier, warehouse=request.warehouse, currency=request.currency, exchange_rate=rate,
-            lines=[domain.LineInput(sku=l.sku, quantity=l.quantity, unit_cost=l.unit_cost, vat_rate=l.vat_rate)
+            lines=[domain.LineInput(sku=l.sku, quantity=l.quantity, unit_cost=l.unit_cost, vat_rate=l.vat_rate,
+                                    expected_on=l.expected_on)
                    for l in request.lines])
         with self._uow(context) as uow:
             def apply() -> pb.CreatePurchaseOrderResponse:

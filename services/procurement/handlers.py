@@ -69,7 +69,8 @@ def create_purchase_order(uow: UnitOfWork, cmd: domain.CreatePurchaseOrder) -> s
         created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now))
     s.execute(purchase_order_lines.insert(), [
         dict(purchase_order_id=po_id, line_no=l.line_no, sku=l.sku, quantity=l.quantity, received=0,
-             unit_cost=l.unit_cost, vat_rate=l.vat_rate, amount=l.amount) for l in lines])
+             unit_cost=l.unit_cost, vat_rate=l.vat_rate, amount=l.amount, expected_on=l.expected_on)
+        for l in lines])
     # the open suggestions this order takes up are done
     s.execute(update(purchase_suggestions).where(
         purchase_suggestions.c.status == domain.SUGGESTION_OPEN,

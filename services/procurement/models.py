@@ -4,6 +4,7 @@ from sqlalchemy import (
                         BigInteger,
                         CheckConstraint,
                         Column,
+                        Date,
                         DateTime,
                         ForeignKey,
                         Index,
@@ -56,6 +57,7 @@ purchase_order_lines = Table(
     Column("unit_cost", Numeric(18, 6), nullable=False),  # excluding VAT
     Column("vat_rate", Numeric(5, 4), nullable=False),
     Column("amount", Numeric(18, 2), nullable=False),     # cents(quantity x unit_cost), excluding VAT
+    Column("expected_on", Date),  # when the supplier is to deliver it (the scorecard's on-time rate)
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("received >= 0", name="received_not_negative"),
     CheckConstraint("received <= quantity", name="received_at_most_ordered"),

@@ -10,7 +10,8 @@ def purchase_order_json(po) -> dict:
             "status": po.status, "created_by": po.created_by, "created_at": po.created_at,
             "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity, "received": l.received,
                        "returned": l.returned,
-                       "unit_cost": l.unit_cost, "vat_rate": l.vat_rate, "amount": money_str(l.amount)}
+                       "unit_cost": l.unit_cost, "vat_rate": l.vat_rate, "amount": money_str(l.amount),
+                       "expected_on": l.expected_on or None}
                       for l in po.lines],
             "receipts": [receipt_json(r) for r in po.receipts],
             "returns": [return_json(r) for r in po.returns]}

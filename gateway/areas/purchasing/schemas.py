@@ -16,6 +16,7 @@ class PurchaseLineIn(Strict):
     quantity: StrictInt = Field(..., gt=0, le=10_000_000)
     unit_cost: StrictStr = Field(..., pattern=COST, description="excluding VAT, e.g. \"10.00\"")
     vat_rate: StrictStr = Field("0.13", pattern=r"^0(\.\d{1,4})?$")
+    expected_on: StrictStr = Field("", pattern=OPT_DAY, description="YYYY-MM-DD the supplier is to deliver it")
 
 
 class PurchaseOrderIn(Strict):
@@ -64,6 +65,7 @@ class PurchaseOrderLine(Reply):
     unit_cost: Money = Field(description="excluding VAT, up to 6 places")
     vat_rate: str
     amount: Money = Field(description="quantity x unit_cost, excluding VAT")
+    expected_on: str | None = Field(None, description="YYYY-MM-DD the supplier is to deliver it")
 
 
 class ReceiptLine(Reply):
