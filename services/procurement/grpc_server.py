@@ -1,12 +1,14 @@
 """The procurement api process: gRPC servicer -> handlers."""
 from __future__ import annotations
 
+import json
+
 from hubapi.procurement.v1 import procurement_service_pb2 as pb
 from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
 from hubkit import commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors
-from services.procurement import domain, handlers
+from services.procurement import domain, handlers, scorecard
 from services.procurement.models import metadata
 
 rpc = grpc_server.rpc("procurement")
@@ -147,9 +149,47 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
         return pb.ListStockAlertsResponse(alerts=[alert_to_proto(a) for a in found])
 
     @rpc
+    def GetScorecard(self, request, context):
+        return scorecard_to_proto(handlers.supplier_scorecard(self.db, getattr(request, "from"), request.to,
+                                                              request.supplier, request.grade))
+
+    @rpc
+    def ExportScorecard(self, request, context):
+        report = handlers.supplier_scorecard(self.db, getattr(request, "from"), request.to, request.supplier,
+                                             request.grade)
+        name = f"scorecard-{report['from'].isoformat()}-{report['to'].isoformat()}.xlsx"
+        return pb.ExportScorecardResponse(xlsx=scorecard.workbook(report), filename=name)
+
+    @rpc
+    def GetScorecardConfig(self, request, context):
+        return config_to_proto(handlers.get_scorecard_config(self.db))
+
+    @rpc
+    def SetScorecardConfig(self, request, context):
+        with self._uow(context) as uow:
+            return config_to_proto(handlers.set_scorecard_config(uow, request.document))
+
+    @rpc
     def GetPayables(self, request, context):
         return pb.GetPayablesResponse(payables=[pb.Payable(**{k: str(v) for k, v in row.items()})
                                                 for row in handlers.payables(self.db)])
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
+def scorecard_to_proto(report: dict) -> pb.GetScorecardResponse:
+    return pb.GetScorecardResponse(
+        **{"from": report["from"].isoformat()}, to=report["to"].isoformat(), config=json.dumps(report["config"]),
+        rows=[pb.ScorecardRow(supplier=r["supplier"], name=r["name"], grade=r["grade"],
+                              received_units=r["received_units"], inspected_units=r["inspected_units"],
+                              **{k: _text(r[k]) for k in scorecard.KEYS}) for r in report["rows"]])
+
+
+def config_to_proto(found: tuple) -> pb.ScorecardConfig:
+    config, by, at = found
+    return pb.ScorecardConfig(document=json.dumps(scorecard.config_json(config)), updated_by=by, updated_at=_iso(at))
 
 
 def main(settings) -> None:

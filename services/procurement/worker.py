@@ -1,7 +1,8 @@
 """The procurement worker (nameko): turns inventory's stock signals into purchase suggestions
 (low_stock) and alerts for buyers (lot_expiring, lot_hold_changed), and marks receipts and returns
-inventory refused."""
-from contracts import LotExpiring, LotHoldChanged, LowStock, PurchaseReceiptRefused, PurchaseReturnRefused
+inventory refused; keeps inventory's inspection results (the supplier scorecard) and sends failed
+goods back to the supplier."""
+from contracts import InspectionRecorded, LotExpiring, LotHoldChanged, LowStock, PurchaseReceiptRefused, PurchaseReturnRefused
 from hubkit.consumer import handle_event
 from hubkit.nameko_deps import DatabaseProvider
 from services.procurement import handlers
@@ -23,6 +24,10 @@ class Worker:
     @handle_event(LotHoldChanged)
     def on_lot_hold_changed(self, uow, event, envelope):
         handlers.record_stock_alert(uow, envelope)
+
+    @handle_event(InspectionRecorded)
+    def on_inspection_recorded(self, uow, event, envelope):
+        handlers.record_inspection(uow, event)
 
     @handle_event(PurchaseReceiptRefused)
     def on_purchase_receipt_refused(self, uow, event, envelope):

@@ -172,3 +172,82 @@ class LotHoldChanged(Reply):
 class StockAlerts(Reply):
     # the two kinds carry different fields; each alert fits exactly one (extra fields are forbidden)
     alerts: list[LotExpiring | LotHoldChanged]
+
+
+class InspectionResultIn(Strict):
+    passed: StrictInt = Field(..., ge=0, le=10_000_000)
+    failed: StrictInt = Field(0, ge=0, le=10_000_000)
+    disposition: StrictStr = Field("", pattern=r"^(return|scrap)?$",
+                                   description="where failed units go: return (to the supplier) or scrap")
+    note: StrictStr = Field("", max_length=500)
+
+
+class Inspection(Reply):
+    id: str
+    receipt_id: str
+    purchase_order_id: str
+    line_no: int
+    supplier: str
+    warehouse: str
+    sku: str
+    lot: str
+    quantity: int = Field(description="units received and quarantined for inspection")
+    status: str = Field(description="open | passed | failed | partial")
+    passed: int
+    failed: int
+    disposition: str | None = Field(description="return | scrap, for failed units")
+    note: str
+    created_at: str
+    inspected_by: str | None
+    inspected_at: str | None
+
+
+class Inspections(Reply):
+    inspections: list[Inspection]
+
+
+class ScorecardRow(Reply):
+    supplier: str
+    name: str
+    on_time_rate: str | None = Field(description="percent of units received by their expected date")
+    fill_rate: str | None = Field(description="percent of the units due in the period that were received")
+    quality_pass_rate: str | None = Field(description="percent of the units inspected that passed")
+    price_variance: str | None = Field(description="percent above (+) or below (-) the last price paid")
+    lead_time_days: str | None
+    score: str | None
+    grade: str | None
+    received_units: int
+    inspected_units: int
+
+
+class Scorecard(Reply):
+    period_from: str
+    period_to: str
+    rows: list[ScorecardRow]
+    config: dict
+
+
+class ScorecardBand(Strict):
+    grade: StrictStr = Field(..., min_length=1, max_length=16)
+    min: StrictStr = Field(..., pattern=r"^\d{1,3}(\.\d{1,2})?$")
+    max: StrictStr = Field(..., pattern=r"^\d{1,3}(\.\d{1,2})?$")
+
+
+class ScorecardWeights(Strict):
+    on_time: StrictStr = Field(..., pattern=r"^[01](\.\d{1,4})?$")
+    fill: StrictStr = Field(..., pattern=r"^[01](\.\d{1,4})?$")
+    quality: StrictStr = Field(..., pattern=r"^[01](\.\d{1,4})?$")
+
+
+class ScorecardConfigIn(Strict):
+    weights: ScorecardWeights
+    bands: list[ScorecardBand] = Field(..., min_length=1, max_length=26,
+                                       description="min included, max excluded (100 included); covering 0-100 "
+                                                   "without gap or overlap")
+
+
+class ScorecardConfig(Reply):
+    weights: dict
+    bands: list[dict]
+    updated_by: str | None
+    updated_at: str | None
