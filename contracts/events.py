@@ -28,7 +28,8 @@ __all__ = [
     "StockReceived",
     "StockChanged", "StockTransferred", "KitChanged", "PurchaseReturnShipped", "PurchaseReceiptRefused",
     "PurchaseReturnRefused", "LowStock", "LotExpiring",
-    "LotHoldChanged", "PurchaseReceived", "PurchaseReturned", "VoucherPosted", "CustomerTermsChanged", "SkuChanged",
+    "LotHoldChanged", "InspectionRecorded", "PurchaseReceived", "PurchaseReturned", "VoucherPosted",
+    "CustomerTermsChanged", "SkuChanged",
     "ApprovalWaiting", "VoucherRefused", "ShopFailing", "DeadLettered",
     "PurchaseCostBilled", "PurchaseCostAdjusted",
 ]
@@ -566,6 +567,34 @@ class LotHoldChanged(Event):
     quantity: int
     note: str
     occurred_at: Timestamp
+
+
+class InspectionRecorded(Event):
+    """An incoming inspection's result: `passed` units of the received line were released to
+    available stock; `failed` ones were scrapped (disposition scrap, stock_adjusted posted their
+    value) or wait quarantined in `return_lot` for procurement to send them back to the supplier
+    (disposition return: procurement raises the purchase return). Procurement also keeps the result
+    for the supplier scorecard's quality pass rate."""
+    type = "inspection_recorded"
+    publisher = INVENTORY
+    subscribers = (PROCUREMENT,)
+
+    inspection_id: str
+    receipt_id: str
+    purchase_order_id: str
+    line_no: int
+    supplier: str
+    warehouse: str
+    sku: str
+    lot: str
+    quantity: int
+    passed: int
+    failed: int
+    disposition: Literal["", "return", "scrap"]
+    return_lot: str
+    note: str
+    inspected_by: str
+    inspected_at: Timestamp
 
 
 # -- procurement --------------------------------------------------------------------------------

@@ -11,12 +11,11 @@ from decimal import Decimal
 from io import BytesIO
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 from sqlalchemy import func, select
 
 from hubkit.db import Database, as_utc
 from hubkit.money import CENT
+from hubkit.xlsx import display_width, style_header
 from services.accounting import domain
 from services.accounting.models import accounts, voucher_lines, vouchers
 
@@ -74,10 +73,6 @@ def _sequence(number: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _display_width(text: str) -> int:
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
-
-
 def vouchers_workbook(vouchers: list[dict], accounts: dict[str, str]) -> bytes:
     """The vouchers (as services.accounting.handlers.list_vouchers returns them) as .xlsx bytes:
     sheet "凭证 Vouchers", one row per line under a frozen header, and sheet "科目 Accounts",
@@ -106,12 +101,12 @@ def vouchers_workbook(vouchers: list[dict], accounts: dict[str, str]) -> bytes:
             ws.append(row)
             for i, value in enumerate(row):
                 if isinstance(value, str):
-                    widths[i] = max(widths[i], min(60, _display_width(value) + 2))
+                    widths[i] = max(widths[i], min(60, display_width(value) + 2))
     for r in ws.iter_rows(min_row=2):
         r[DATE_COL - 1].number_format = DATE_FORMAT
         r[DEBIT_COL - 1].number_format = MONEY_FORMAT
         r[CREDIT_COL - 1].number_format = MONEY_FORMAT
-    _style_header(ws, widths)
+    style_header(ws, widths)
 
     wa = wb.create_sheet(ACCOUNTS_SHEET)
     wa.append([h for h, _ in ACCOUNT_COLUMNS])
@@ -119,24 +114,12 @@ def vouchers_workbook(vouchers: list[dict], accounts: dict[str, str]) -> bytes:
     for code in sorted(used):
         name = accounts.get(code, "")
         wa.append([code, name])
-        account_widths[1] = max(account_widths[1], min(60, _display_width(name) + 2))
-    _style_header(wa, account_widths)
+        account_widths[1] = max(account_widths[1], min(60, display_width(name) + 2))
+    style_header(wa, account_widths)
 
     out = BytesIO()
     wb.save(out)
     return out.getvalue()
-
-
-def _style_header(ws, widths) -> None:
-    bold, fill = Font(bold=True), PatternFill("solid", fgColor="DDEBF7")
-    for cell in ws[1]:
-        cell.font, cell.fill = bold, fill
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    for i, width in enumerate(widths, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = width
-    ws.freeze_panes = "A2"
-    if ws.max_row > 1:
-        ws.auto_filter.ref = ws.dimensions
 
 
 # -- a whole period from the database ---------------------------------------------

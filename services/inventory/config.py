@@ -21,6 +21,11 @@ class Settings(HubSettings):
     bin_walk_pattern: str = walk.DEFAULT_PATTERN
     wave_max_orders: PositiveInt = 50
     wave_max_lines: PositiveInt = 200
+    # incoming inspection (services.inventory.inspections): every lot-tracked purchase receipt line, or
+    # (inspect_lot_tracked false) only those of the listed SKUs and suppliers (JSON lists of codes)
+    inspect_lot_tracked: bool = True
+    inspect_skus: list[str] = Field(default_factory=list)
+    inspect_suppliers: list[str] = Field(default_factory=list)
 
     @field_validator("bin_walk_pattern")
     @classmethod

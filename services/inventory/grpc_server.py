@@ -15,6 +15,7 @@ from services.inventory import (
     counts,
     handlers,
     holds,
+    inspections,
     movements,
     reports_grpc,
     reservations,
@@ -100,7 +101,8 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
                   "bin": l.bin, "lot": l.lot, "expires_on": l.expires_on, "serials": list(l.serials)}
                  for l in request.lines]
         with self._uow(context) as uow:
-            handlers.check_purchase(uow, request.kind, request.purchase_order_id, request.warehouse, lines)
+            handlers.check_purchase(uow, request.kind, request.purchase_order_id, request.warehouse, lines,
+                                    inspections.Policy.of(self.settings))
             return pb.CheckPurchaseResponse()
 
     @rpc
@@ -188,6 +190,23 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
                                   quantities=[pb.LotQuantity(warehouse=w, quantity=q)
                                               for w, q in done["quantities"].items()])
             return commands.once(uow, context, pb.LotHold, apply, command=f"lot {action.__name__}")
+
+    @rpc
+    def ListInspections(self, request, context):
+        found = inspections.list_tasks(self.db, request.status, request.supplier, request.sku, request.limit)
+        return pb.ListInspectionsResponse(inspections=[_inspection(t) for t in found])
+
+    @rpc
+    def GetInspection(self, request, context):
+        return _inspection(inspections.get(self.db, request.id))
+
+    @rpc
+    def RecordInspection(self, request, context):
+        r = request
+        with self._uow(context) as uow:
+            def apply() -> pb.Inspection:
+                return _inspection(inspections.record(uow, r.id, r.passed, r.failed, r.disposition, r.note))
+            return commands.once(uow, context, pb.Inspection, apply)
 
     @rpc
     def HoldLot(self, request, context):
@@ -329,6 +348,15 @@ def _wave(w: dict) -> pb.Wave:
 def _allocated_line(l: dict) -> pb.AllocatedLine:
     return pb.AllocatedLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"], status=l["status"],
                             allocations=[pb.LotQuantity(**x) for x in l["allocations"]])
+
+
+def _inspection(t: dict) -> pb.Inspection:
+    return pb.Inspection(
+        id=t["id"], receipt_id=t["receipt_id"], purchase_order_id=t["purchase_order_id"], line_no=t["line_no"],
+        supplier=t["supplier"], warehouse=t["warehouse"], sku=t["sku"], lot=t["lot"], quantity=t["quantity"],
+        status=t["status"], passed=t["passed"], failed=t["failed"], disposition=t["disposition"], note=t["note"],
+        created_at=t["created_at"].isoformat(), inspected_by=t["inspected_by"] or "",
+        inspected_at=t["inspected_at"].isoformat() if t["inspected_at"] else "")
 
 
 def main(settings) -> None:

@@ -17,21 +17,22 @@ from hubkit.envelope import Envelope
 from hubkit.errors import HubError, InvalidArgument, NotFound
 from hubkit.inbox import PredecessorMissing
 from hubkit.money import cents, convert, to_decimal, unit_cost
-from services.inventory import catalog, costing, movements, reservations, signals, stock
+from services.inventory import catalog, costing, inspections, movements, reservations, signals, stock
 from services.inventory.models import cost_layers, serials, stock_movements
 from services.inventory.stock import Context
 
 log = logging.getLogger(__name__)
 
 
-def receive_purchase(uow: UnitOfWork, envelope: Envelope) -> None:
+def receive_purchase(uow: UnitOfWork, envelope: Envelope, policy: inspections.Policy | None = None) -> None:
     """purchase_received: the goods enter the warehouse at their purchase cost (excluding VAT), or,
     when inventory cannot take them (an unknown bin, a serial already in stock, ...), none of them
     do and purchase_receipt_refused says why, so procurement and the books undo the receipt."""
     p = envelope.payload
     refusal = _applied_or_refused(uow, lambda: receive_purchase_lines(
         uow, p["receipt_id"], p["purchase_order_id"], p["warehouse"], p["lines"],
-        datetime.fromisoformat(p["received_at"]), p.get("exchange_rate")))
+        datetime.fromisoformat(p["received_at"]), p.get("exchange_rate"), (p.get("supplier") or {}).get("code", ""),
+        policy))
     if refusal is not None:
         uow.emit(PurchaseReceiptRefused(purchase_order_id=p["purchase_order_id"], receipt_id=p["receipt_id"],
                                         warehouse=p["warehouse"], reason=refusal.message, errors=refusal.fields,
@@ -39,12 +40,14 @@ def receive_purchase(uow: UnitOfWork, envelope: Envelope) -> None:
 
 
 def receive_purchase_lines(uow: UnitOfWork, receipt_id: str, purchase_order_id: str, warehouse: str,
-                           lines: list[dict], received_at: datetime, exchange_rate: str | None = None) -> None:
+                           lines: list[dict], received_at: datetime, exchange_rate: str | None = None,
+                           supplier: str = "", policy: inspections.Policy | None = None) -> None:
     """Take a purchase receipt's lines into stock, or refuse all of them with the fields named as
     the receipt names them (`lines[i].bin`). A lot-tracked SKU without a lot on the receipt gets the
     receipt's number as its lot. The one place that decides what a purchase receipt may bring.
     The goods enter stock in the books' currency: a purchase in another is converted at the rate it
-    was accepted at, each line worth its amount converted (what the books debit to inventory)."""
+    was accepted at, each line worth its amount converted (what the books debit to inventory).
+    A line the inspection `policy` names arrives quarantined, with an inspection task."""
     s = uow.session
     catalog.require_warehouse(s, warehouse)
     stock.lock(s, {line["sku"] for line in lines})
@@ -53,12 +56,19 @@ def receive_purchase_lines(uow: UnitOfWork, receipt_id: str, purchase_order_id: 
             item = catalog.sku_row(s, line["sku"])
             cost = (str(unit_cost(to_decimal(line["unit_cost"]) * to_decimal(exchange_rate))) if exchange_rate
                     else str(line["unit_cost"]))
+            lot = line.get("lot") or (f"R{receipt_id}"[:64] if item.lot_tracked else "")
+            inspect = policy is not None and policy.requires(item, supplier)
+            if inspect:
+                inspections.quarantine_existing(uow, item.code, lot)
             movements.receive(uow, item.code, warehouse, int(line["quantity"]), cost,
                               f"PO {purchase_order_id} receipt {receipt_id}", bin_code=line.get("bin") or "",
-                              lot=line.get("lot") or (f"R{receipt_id}"[:64] if item.lot_tracked else ""),
-                              expires_on=line.get("expires_on") or "", serial_list=line.get("serials") or None,
+                              lot=lot, expires_on=line.get("expires_on") or "", serial_list=line.get("serials") or None,
                               reason="purchase", received_at=received_at, into_frozen=True,
-                              value=convert(line["amount"], exchange_rate) if exchange_rate else None)
+                              value=convert(line["amount"], exchange_rate) if exchange_rate else None,
+                              quarantine=inspect)
+            if inspect:
+                inspections.open_task(uow, receipt_id, purchase_order_id, line["line_no"], supplier, warehouse,
+                                      item.code, lot, int(line["quantity"]))
 
 
 def return_to_supplier(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
@@ -133,13 +143,14 @@ def adjust_purchase_cost(uow: UnitOfWork, envelope: Envelope) -> tuple[Decimal, 
     return to_stock, to_cost
 
 
-def check_purchase(uow: UnitOfWork, kind: str, purchase_order_id: str, warehouse: str, lines: list[dict]) -> None:
+def check_purchase(uow: UnitOfWork, kind: str, purchase_order_id: str, warehouse: str, lines: list[dict],
+                   policy: inspections.Policy | None = None) -> None:
     """Would inventory apply this purchase receipt or return to the supplier as it stands? Runs the
     very rules that apply it, then undoes the work (nothing is written). Raises the refusal: an
     unknown warehouse, bin or SKU as invalid input, a state such as goods reserved for orders as a
     conflict, each naming its field (`lines[0].bin`)."""
     apply = {"receipt": lambda: receive_purchase_lines(uow, "check", purchase_order_id, warehouse, lines,
-                                                       clock.now()),
+                                                       clock.now(), policy=policy),
              "return": lambda: take_return_lines(uow, "check", purchase_order_id, warehouse, lines)}.get(kind)
     if apply is None:
         raise InvalidArgument(f"unknown kind {kind!r}", [{"field": "kind", "message": "receipt or return"}])

@@ -338,6 +338,33 @@ document_lines = Table(
     Column("value", Numeric(18, 2)),
 )
 
+# Incoming inspection (质检): a purchase receipt line that must be inspected arrives in its lot, which
+# stays quarantined (on hand, held, not available) until the result: passed units are released,
+# failed ones go back to the supplier (disposition return) or are scrapped (disposition scrap).
+inspections = Table(
+    "inspections", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("receipt_id", String(32), nullable=False, index=True),
+    Column("purchase_order_id", String(32), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("supplier", String(64), nullable=False, index=True),
+    Column("warehouse", String(32), ForeignKey("warehouses.code"), nullable=False),
+    Column("sku", String(64), ForeignKey("skus.code"), nullable=False),
+    Column("lot", String(64), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # open | passed | failed | partial
+    Column("passed", BigInteger, nullable=False, server_default="0"),
+    Column("failed", BigInteger, nullable=False, server_default="0"),
+    Column("disposition", String(16), nullable=False, server_default=""),  # '' | return | scrap
+    Column("note", String(500), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("inspected_by", String(64)),
+    Column("inspected_at", DateTime(timezone=True)),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("passed >= 0 AND failed >= 0 AND passed + failed <= quantity", name="results_in_range"),
+    CheckConstraint("status IN ('open', 'passed', 'failed', 'partial')", name="status_known"),
+)
+
 outbox.add_tables(metadata)
 inbox.add_tables(metadata)
 commands.add_tables(metadata)  # commands answered once per id (hubkit.commands)

@@ -26,15 +26,16 @@ def receive(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, cost: str,
             bin_code: str = "", lot: str = "", expires_on: str = "", serial_list: list[str] | None = None,
             kind: str = "receipt", reason: str = "opening", received_at: datetime | None = None,
             value: Decimal | None = None, into_frozen: bool = False, document: str = "",
-            announce: bool = False) -> tuple[int, dict]:
+            announce: bool = False, quarantine: bool = False) -> tuple[int, dict]:
     """Goods enter a bin (opening stock, found goods, a purchase, a customer return) at a unit cost
     (or worth exactly `value`): a ledger line per piece, a cost layer, the running balances.
-    `announce`: stock_received carries the value to the books (a receipt outside a purchase)."""
+    `announce`: stock_received carries the value to the books (a receipt outside a purchase).
+    `quarantine`: a new lot arrives quarantined (incoming inspection, services.inventory.inspections)."""
     cost_value = domain.check_receipt(sku, warehouse, quantity, cost)
     s = uow.session
     item = catalog.sku_row(s, sku)
     catalog.require_warehouse(s, warehouse)
-    pieces = _incoming_pieces(s, item, quantity, bin_code, lot, expires_on, serial_list or [])
+    pieces = _incoming_pieces(s, item, quantity, bin_code, lot, expires_on, serial_list or [], quarantine)
     at = received_at or clock.now()
     value = cents(cost_value * quantity) if value is None else value
     ctx = Context(document or f"{kind}:{uuid.uuid4().hex[:12]}", uow.actor, clock.now(), reference, reason)
@@ -66,7 +67,7 @@ def receive_stock(uow: UnitOfWork, sku: str, warehouse: str, quantity: int, cost
 
 
 def _incoming_pieces(s, item, quantity: int, bin_code: str, lot: str, expires_on: str,
-                     serial_list: list[str]) -> list[Piece]:
+                     serial_list: list[str], quarantine: bool = False) -> list[Piece]:
     """Check what a receipt names against how the SKU is tracked; register a new lot."""
     errors = FieldErrors()
     domain.check_bin(errors, "bin", bin_code)
@@ -83,7 +84,8 @@ def _incoming_pieces(s, item, quantity: int, bin_code: str, lot: str, expires_on
     errors.raise_if_any("the receipt is invalid")
     if lot:
         # a lot that arrives already past its expiry is held from the start, not at the next timer
-        status = stock.EXPIRED if expiry and expiry < clock.today() else stock.OK
+        status = (stock.EXPIRED if expiry and expiry < clock.today()
+                  else stock.QUARANTINED if quarantine else stock.OK)
         s.execute(dialect_insert(s, lots).values(sku=item.code, lot=lot, expires_on=expiry, status=status)
                   .on_conflict_do_nothing())
         known = s.execute(select(lots.c.expires_on).where(lots.c.sku == item.code, lots.c.lot == lot)).scalar()

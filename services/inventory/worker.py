@@ -20,7 +20,7 @@ from hubkit import clock
 from hubkit.consumer import each, handle_event, handle_events
 from hubkit.db import UnitOfWork
 from hubkit.nameko_deps import DatabaseProvider, SettingsProvider
-from services.inventory import counts, handlers, holds, reservations, signals
+from services.inventory import counts, handlers, holds, inspections, reservations, signals
 from services.inventory.models import metadata
 
 RESERVATIONS = Counter("hub_inventory_reservations_total", "Order lines answered, by outcome", ["outcome"])
@@ -66,7 +66,7 @@ class Worker:
 
     @handle_event(PurchaseReceived)
     def on_purchase_received(self, uow, event, envelope):
-        handlers.receive_purchase(uow, envelope)
+        handlers.receive_purchase(uow, envelope, inspections.Policy.of(self.settings))
 
     @handle_event(PurchaseCostBilled)
     def on_purchase_cost_billed(self, uow, event, envelope):

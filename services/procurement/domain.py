@@ -45,6 +45,7 @@ class LineInput:
     quantity: int
     unit_cost: str            # excluding VAT, decimal string, at most 6 places
     vat_rate: str = ""        # "" -> DEFAULT_VAT_RATE
+    expected_on: str = ""     # YYYY-MM-DD the supplier is to deliver it; "" -> not promised
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,22 @@ class Line:
     unit_cost: Decimal        # 6 places
     vat_rate: Decimal         # 4 places
     amount: Decimal           # net, cents(quantity x unit_cost)
+    expected_on: date | None = None
+
+
+def parse_day(errors: FieldErrors, field: str, raw: str) -> date | None:
+    """An optional YYYY-MM-DD (from 1900 to 2999); "" -> None."""
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except (TypeError, ValueError):
+        errors.add(field, "expected a date YYYY-MM-DD")
+        return None
+    if not 1900 <= day.year <= 2999 or len(raw) != 10:
+        errors.add(field, "expected a date YYYY-MM-DD from 1900-01-01 to 2999-12-31")
+        return None
+    return day
 
 
 def line_amount(quantity: int, cost) -> Decimal:
@@ -137,9 +154,10 @@ def validate(cmd: CreatePurchaseOrder) -> tuple[str, list[Line]]:
             errors.add(f"lines[{i}].quantity", f"must be a whole number from 1 to {MAX_QUANTITY}")
         cost = parse_unit_cost(errors, f"lines[{i}].unit_cost", line.unit_cost)
         rate = parse_vat_rate(errors, f"lines[{i}].vat_rate", line.vat_rate)
+        expected_on = parse_day(errors, f"lines[{i}].expected_on", line.expected_on)
         if ok and cost is not None and rate is not None:
             lines.append(Line(line_no=i + 1, sku=line.sku, quantity=line.quantity, unit_cost=unit_cost(cost),
-                              vat_rate=rate, amount=line_amount(line.quantity, cost)))
+                              vat_rate=rate, amount=line_amount(line.quantity, cost), expected_on=expected_on))
     if not errors.items:
         gross = sum((l.amount + line_tax(l.amount, l.vat_rate) for l in lines), start=Decimal("0.00"))
         if gross > MAX_TOTAL:

@@ -10,7 +10,7 @@ from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
 from hubkit import clock, commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors
-from services.procurement import domain, handlers, planning, replenish
+from services.procurement import domain, handlers, planning, replenish, scorecard
 from services.procurement.models import metadata
 
 rpc = grpc_server.rpc("procurement")
@@ -41,7 +41,8 @@ def purchase_order_to_proto(po: dict) -> pb.PurchaseOrder:
         lines=[pb.PurchaseOrderLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"],
                                     received=l["received"], unit_cost=str(money.unit_cost(l["unit_cost"])),
                                     vat_rate=str(money.to_decimal(l["vat_rate"]).quantize(domain.VAT_PLACES)),
-                                    amount=money.to_proto(money.cents(l["amount"]), cur), returned=l["returned"])
+                                    amount=money.to_proto(money.cents(l["amount"]), cur), returned=l["returned"],
+                                    expected_on=l["expected_on"].isoformat() if l.get("expected_on") else "")
                for l in po["lines"]],
         receipts=[receipt_to_proto(r) for r in po["receipts"]],
         returns=[return_to_proto(r) for r in po.get("returns", [])],
@@ -111,7 +112,8 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
         errors.raise_if_any("the purchase order is invalid")
         cmd = domain.CreatePurchaseOrder(
             supplier=request.supplier, warehouse=request.warehouse, currency=request.currency, exchange_rate=rate,
-            lines=[domain.LineInput(sku=l.sku, quantity=l.quantity, unit_cost=l.unit_cost, vat_rate=l.vat_rate)
+            lines=[domain.LineInput(sku=l.sku, quantity=l.quantity, unit_cost=l.unit_cost, vat_rate=l.vat_rate,
+                                    expected_on=l.expected_on)
                    for l in request.lines])
         with self._uow(context) as uow:
             def apply() -> pb.CreatePurchaseOrderResponse:
@@ -237,9 +239,47 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
             return commands.once(uow, context, pb.CreatePurchaseOrderResponse, apply)
 
     @rpc
+    def GetScorecard(self, request, context):
+        return scorecard_to_proto(handlers.supplier_scorecard(self.db, getattr(request, "from"), request.to,
+                                                              request.supplier, request.grade))
+
+    @rpc
+    def ExportScorecard(self, request, context):
+        report = handlers.supplier_scorecard(self.db, getattr(request, "from"), request.to, request.supplier,
+                                             request.grade)
+        name = f"scorecard-{report['from'].isoformat()}-{report['to'].isoformat()}.xlsx"
+        return pb.ExportScorecardResponse(xlsx=scorecard.workbook(report), filename=name)
+
+    @rpc
+    def GetScorecardConfig(self, request, context):
+        return config_to_proto(handlers.get_scorecard_config(self.db))
+
+    @rpc
+    def SetScorecardConfig(self, request, context):
+        with self._uow(context) as uow:
+            return config_to_proto(handlers.set_scorecard_config(uow, request.document))
+
+    @rpc
     def GetPayables(self, request, context):
         return pb.GetPayablesResponse(payables=[pb.Payable(**{k: str(v) for k, v in row.items()})
                                                 for row in handlers.payables(self.db)])
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
+def scorecard_to_proto(report: dict) -> pb.GetScorecardResponse:
+    return pb.GetScorecardResponse(
+        **{"from": report["from"].isoformat()}, to=report["to"].isoformat(), config=json.dumps(report["config"]),
+        rows=[pb.ScorecardRow(supplier=r["supplier"], name=r["name"], grade=r["grade"],
+                              received_units=r["received_units"], inspected_units=r["inspected_units"],
+                              **{k: _text(r[k]) for k in scorecard.KEYS}) for r in report["rows"]])
+
+
+def config_to_proto(found: tuple) -> pb.ScorecardConfig:
+    config, by, at = found
+    return pb.ScorecardConfig(document=json.dumps(scorecard.config_json(config)), updated_by=by, updated_at=_iso(at))
 
 
 def main(settings) -> None:

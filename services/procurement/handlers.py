@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import func, select, update
 
 from contracts import (
+    InspectionRecorded,
     PurchaseCostBilled,
     PurchaseReceiptRefused,
     PurchaseReceived,
@@ -20,11 +21,12 @@ from contracts.events import BilledLine, ReceivedLine, ReturnedLine, Supplier
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
-from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
+from hubkit.errors import Conflict, FieldErrors, HubError, InvalidArgument, NotFound
 from hubkit.money import cents, share, unit_cost
 from hubkit.sql import cents_sum
-from services.procurement import domain, planning
+from services.procurement import domain, planning, scorecard
 from services.procurement.models import (
+    inspection_results,
     purchase_bill_lines,
     purchase_bills,
     purchase_order_lines,
@@ -37,6 +39,7 @@ from services.procurement.models import (
     stock_alerts,
     suppliers,
 )
+from services.procurement.models import scorecard_config as scorecard_config_table
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,8 @@ def create_purchase_order(uow: UnitOfWork, cmd: domain.CreatePurchaseOrder) -> s
         created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now))
     s.execute(purchase_order_lines.insert(), [
         dict(purchase_order_id=po_id, line_no=l.line_no, sku=l.sku, quantity=l.quantity, received=0,
-             unit_cost=l.unit_cost, vat_rate=l.vat_rate, amount=l.amount) for l in lines])
+             unit_cost=l.unit_cost, vat_rate=l.vat_rate, amount=l.amount, expected_on=l.expected_on)
+        for l in lines])
     # the open suggestions this order takes up: covered ones are ordered, the rest of the others stays open
     ordered: dict[str, int] = {}
     for l in lines:
@@ -177,7 +181,7 @@ def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: l
 
 
 def return_purchase(uow: UnitOfWork, purchase_order_id: str, requested: list[tuple[int, int]], reason: str,
-                    reference: str = "") -> str:
+                    reference: str = "", lots: dict[int, str] | None = None) -> str:
     """Send received goods back to the supplier (per line, at most what was received and not yet
     returned) and emit purchase_returned: inventory takes them out, accounting reverses the purchase."""
     s, now = uow.session, clock.now()
@@ -210,6 +214,7 @@ def return_purchase(uow: UnitOfWork, purchase_order_id: str, requested: list[tup
         amount = domain.line_amount(qty, cost)
         lines.append(dict(line_no=line_no, sku=row.sku, quantity=qty, unit_cost=cost, vat_rate=rate, amount=amount,
                           tax=domain.line_tax(amount, rate)))
+    lots = lots or {}
     return_id = uuid.uuid4().hex
     total_net = cents(sum((l["amount"] for l in lines), start=Decimal(0)))
     total_tax = cents(sum((l["tax"] for l in lines), start=Decimal(0)))
@@ -224,7 +229,8 @@ def return_purchase(uow: UnitOfWork, purchase_order_id: str, requested: list[tup
         supplier=Supplier(code=po.supplier, name=supplier_name), warehouse=po.warehouse, currency=po.currency,
         **_conversion(po), returned_at=now, reason=reason or "",
         lines=[ReturnedLine(line_no=l["line_no"], sku=l["sku"], quantity=int(l["quantity"]), unit_cost=l["unit_cost"],
-                            vat_rate=l["vat_rate"], amount=l["amount"], tax=l["tax"]) for l in lines],
+                            vat_rate=l["vat_rate"], amount=l["amount"], tax=l["tax"],
+                            **({"lot": lots[l["line_no"]]} if lots.get(l["line_no"]) else {})) for l in lines],
         total_net=total_net, total_tax=total_tax, total=total_net + total_tax), return_id)
     return return_id
 
@@ -393,6 +399,34 @@ def provisional_payables(db: Database) -> list[dict]:
              "amount": cents(amount) - share(amount, int(invoiced), int(quantity))}
             for supplier, po_id, warehouse, currency, receipt_id, received_at, line_no, sku, quantity, invoiced, cost,
             amount in found]
+
+
+# -- inspection results from inventory ------------------------------------------
+def record_inspection(uow: UnitOfWork, event: InspectionRecorded) -> str | None:
+    """inspection_recorded: keep the result for the supplier scorecard; failed units to go back
+    (disposition return) become a purchase return of that line from the reject lot they wait in.
+    Once per inspection. Returns the purchase return's id, if one was raised."""
+    s = uow.session
+    kept = changed(s, dialect_insert(s, inspection_results).values(
+        inspection_id=event.inspection_id, receipt_id=event.receipt_id, purchase_order_id=event.purchase_order_id,
+        line_no=event.line_no, supplier=event.supplier, sku=event.sku, lot=event.lot, quantity=event.quantity,
+        passed=event.passed, failed=event.failed, disposition=event.disposition, inspected_by=event.inspected_by,
+        inspected_at=event.inspected_at).on_conflict_do_nothing())
+    if not kept or not event.failed or event.disposition != "return":
+        return None
+    savepoint = s.begin_nested()
+    try:
+        return_id = return_purchase(uow, event.purchase_order_id, [(event.line_no, event.failed)],
+                                    f"failed inspection {event.inspection_id}", event.inspection_id,
+                                    {event.line_no: event.return_lot})
+    except HubError as exc:  # e.g. returned by hand meanwhile: the reject lot stays quarantined, in sight
+        savepoint.rollback()
+        log.warning("inspection %s: no purchase return raised: %s", event.inspection_id, exc.message)
+        return None
+    savepoint.commit()
+    s.execute(update(inspection_results).where(inspection_results.c.inspection_id == event.inspection_id)
+              .values(return_id=return_id))
+    return return_id
 
 
 # -- refusals from inventory ---------------------------------------------------
@@ -625,3 +659,88 @@ def payables(db: Database) -> list[dict]:
                                                               "returned": Decimal("0.00")})
                 row[name] += cents(Decimal(amount) / 100)
     return [totals[key] for key in sorted(totals)]
+
+
+# -- the supplier scorecard ------------------------------------------------------
+def scorecard_config(s) -> tuple[scorecard.Config, str, object]:
+    """The configured bands and weights (the default until someone sets them), who set them and when."""
+    row = s.execute(select(scorecard_config_table).where(scorecard_config_table.c.id == 1)).first()
+    if row is None:
+        return scorecard.parse_config(scorecard.DEFAULT_CONFIG), "", None
+    return scorecard.parse_config(row.document), row.updated_by, _utc(row.updated_at)
+
+
+def get_scorecard_config(db: Database) -> tuple[scorecard.Config, str, object]:
+    with db.reader() as s:
+        return scorecard_config(s)
+
+
+def set_scorecard_config(uow: UnitOfWork, document: str) -> tuple[scorecard.Config, str, object]:
+    """Replace the bands and weights; refused whole (InvalidArgument, nothing changed) when invalid."""
+    config = scorecard.parse_config(document)
+    s, now, t = uow.session, clock.now(), scorecard_config_table
+    text = json.dumps(scorecard.config_json(config))
+    s.execute(dialect_insert(s, t).values(id=1, document=text, updated_by=uow.actor, updated_at=now)
+              .on_conflict_do_update(index_elements=["id"], set_={"document": text, "updated_by": uow.actor,
+                                                                  "updated_at": now}))
+    return config, uow.actor, now
+
+
+def supplier_scorecard(db: Database, start: str, end: str, supplier: str = "", grade: str = "") -> dict:
+    """Per supplier with anything received, due or inspected in the period (days from `start` to
+    `end`, both included, the merchant's calendar days): services.procurement.scorecard.card, with the supplier's code and name.
+    Rows by supplier code; `grade` keeps only that grade's rows."""
+    first, last = scorecard.check_period(start, end)
+    since = datetime.combine(first, time.min, clock.zone())
+    until = datetime.combine(last + timedelta(days=1), time.min, clock.zone())
+    po, pl, r, rl, ins = purchase_orders, purchase_order_lines, receipts, receipt_lines, inspection_results
+    with db.reader() as s:
+        config, _, _ = scorecard_config(s)
+        names = dict(s.execute(select(suppliers.c.code, suppliers.c.name)).all())
+        received_q = (select(po.c.supplier, po.c.id, po.c.created_at, rl.c.sku, rl.c.quantity, rl.c.unit_cost,
+                             r.c.received_at, pl.c.expected_on)
+                      .select_from(rl.join(r, r.c.id == rl.c.receipt_id).join(po, po.c.id == r.c.purchase_order_id)
+                                   .join(pl, (pl.c.purchase_order_id == po.c.id) & (pl.c.line_no == rl.c.line_no)))
+                      .where(r.c.status == domain.ACCEPTED, r.c.received_at >= since, r.c.received_at < until))
+        due_q = (select(po.c.supplier, po.c.created_at, pl.c.expected_on, pl.c.quantity, pl.c.received)
+                 .select_from(pl.join(po, po.c.id == pl.c.purchase_order_id))
+                 .where(((pl.c.expected_on >= first) & (pl.c.expected_on <= last))
+                        | (pl.c.expected_on.is_(None) & (po.c.created_at >= since) & (po.c.created_at < until))))
+        inspected_q = (select(ins.c.supplier, ins.c.passed, ins.c.failed)
+                       .where(ins.c.inspected_at >= since, ins.c.inspected_at < until))
+        prices_q = (select(po.c.supplier, pl.c.sku, po.c.created_at, po.c.id, pl.c.unit_cost)
+                    .select_from(pl.join(po, po.c.id == pl.c.purchase_order_id)).where(po.c.created_at < until)
+                    .order_by(po.c.created_at, po.c.id))
+        if supplier:
+            received_q, due_q, prices_q = (q.where(po.c.supplier == supplier) for q in (received_q, due_q, prices_q))
+            inspected_q = inspected_q.where(ins.c.supplier == supplier)
+        received_rows, due_rows = s.execute(received_q).all(), s.execute(due_q).all()
+        inspected_rows, price_rows = s.execute(inspected_q).all(), s.execute(prices_q).all()
+    prices: dict[tuple[str, str], list] = {}
+    for row in price_rows:
+        prices.setdefault((row.supplier, row.sku), []).append((_utc(row.created_at), row.id, Decimal(row.unit_cost)))
+
+    def last_price(code: str, sku: str, ordered_at, po_id: str) -> Decimal | None:
+        earlier = [cost for at, pid, cost in prices.get((code, sku), []) if (at, pid) < (ordered_at, po_id)]
+        return earlier[-1] if earlier else None
+
+    received: dict[str, list] = {}
+    for row in received_rows:
+        ordered_at = _utc(row.created_at)
+        received.setdefault(row.supplier, []).append(scorecard.Received(
+            quantity=int(row.quantity), received_on=clock.local(_utc(row.received_at)).date(),
+            ordered_on=clock.local(ordered_at).date(),
+            expected_on=row.expected_on, unit_cost=Decimal(row.unit_cost),
+            last_cost=last_price(row.supplier, row.sku, ordered_at, row.id)))
+    due: dict[str, list] = {}
+    for row in due_rows:
+        due.setdefault(row.supplier, []).append(scorecard.Due(int(row.quantity), int(row.received)))
+    inspected: dict[str, list] = {}
+    for row in inspected_rows:
+        inspected.setdefault(row.supplier, []).append((int(row.passed), int(row.failed)))
+    rows = []
+    for code in sorted(set(received) | set(due) | set(inspected)):
+        card = scorecard.card(config, received.get(code, []), due.get(code, []), inspected.get(code, []))
+        if not grade or card["grade"] == grade:
+            rows.append({"supplier": code, "name": names.get(code, ""), **card})
+    return {"from": first, "to": last, "rows": rows, "config": scorecard.config_json(config)}

@@ -58,6 +58,7 @@ purchase_order_lines = Table(
     Column("unit_cost", Numeric(18, 6), nullable=False),  # excluding VAT
     Column("vat_rate", Numeric(5, 4), nullable=False),
     Column("amount", Numeric(18, 2), nullable=False),     # cents(quantity x unit_cost), excluding VAT
+    Column("expected_on", Date),  # when the supplier is to deliver it (the scorecard's on-time rate)
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("received >= 0", name="received_not_negative"),
     CheckConstraint("received <= quantity", name="received_at_most_ordered"),
@@ -215,6 +216,36 @@ stock_alerts = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("kind IN ('lot_expiring', 'lot_hold_changed')", name="kind_known"),
+)
+
+# Inventory's incoming-inspection results (inspection_recorded), per received line: the supplier
+# scorecard's quality pass rate; a failed part with disposition return raised return_id.
+inspection_results = Table(
+    "inspection_results", metadata,
+    Column("inspection_id", String(32), primary_key=True),
+    Column("receipt_id", String(32), nullable=False),
+    Column("purchase_order_id", String(32), nullable=False, index=True),
+    Column("line_no", Integer, nullable=False),
+    Column("supplier", String(64), nullable=False, index=True),
+    Column("sku", String(64), nullable=False),
+    Column("lot", String(64), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("passed", BigInteger, nullable=False),
+    Column("failed", BigInteger, nullable=False),
+    Column("disposition", String(16), nullable=False),
+    Column("return_id", String(32)),
+    Column("inspected_by", String(64), nullable=False),
+    Column("inspected_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# The scorecard's grade bands (one row, id 1; absent: the default bands). document is the JSON
+# {"weights": {...}, "bands": [{"grade", "min", "max"}]}, validated by services.procurement.scorecard.
+scorecard_config = Table(
+    "scorecard_config", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("document", Text, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 outbox.add_tables(metadata)

@@ -1,10 +1,12 @@
 """The procurement worker (nameko): turns inventory's stock signals into purchase suggestions
 (low_stock; and demand: sales from goods_issued, positions from stock_changed), alerts for buyers
-(lot_expiring, lot_hold_changed), and marks receipts and returns inventory refused."""
+(lot_expiring, lot_hold_changed), and marks receipts and returns inventory refused; keeps inventory's
+inspection results (the supplier scorecard) and sends failed goods back to the supplier."""
 from datetime import datetime
 
 from contracts import (
     GoodsIssued,
+    InspectionRecorded,
     LotExpiring,
     LotHoldChanged,
     LowStock,
@@ -41,6 +43,10 @@ class Worker:
     @handle_event(LotHoldChanged)
     def on_lot_hold_changed(self, uow, event, envelope):
         handlers.record_stock_alert(uow, envelope)
+
+    @handle_event(InspectionRecorded)
+    def on_inspection_recorded(self, uow, event, envelope):
+        handlers.record_inspection(uow, event)
 
     @handle_event(PurchaseReceiptRefused)
     def on_purchase_receipt_refused(self, uow, event, envelope):

@@ -12,7 +12,8 @@ def purchase_order_json(po) -> dict:
             "status": po.status, "created_by": po.created_by, "created_at": po.created_at,
             "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity, "received": l.received,
                        "returned": l.returned,
-                       "unit_cost": l.unit_cost, "vat_rate": l.vat_rate, "amount": money_str(l.amount)}
+                       "unit_cost": l.unit_cost, "vat_rate": l.vat_rate, "amount": money_str(l.amount),
+                       "expected_on": l.expected_on or None}
                       for l in po.lines],
             "receipts": [receipt_json(r) for r in po.receipts],
             "returns": [return_json(r) for r in po.returns]}
@@ -63,3 +64,36 @@ def stock_alert_json(a) -> dict:
     else:
         doc.update(held=a.held, reason=a.reason, note=a.note)
     return doc
+
+
+def inspection_json(t) -> dict:
+    return {"id": t.id, "receipt_id": t.receipt_id, "purchase_order_id": t.purchase_order_id, "line_no": t.line_no,
+            "supplier": t.supplier, "warehouse": t.warehouse, "sku": t.sku, "lot": t.lot, "quantity": t.quantity,
+            "status": t.status, "passed": t.passed, "failed": t.failed, "disposition": t.disposition or None,
+            "note": t.note, "created_at": t.created_at, "inspected_by": t.inspected_by or None,
+            "inspected_at": t.inspected_at or None}
+
+
+def _object(text: str) -> dict:
+    """A JSON object the service wrote ({} for anything else)."""
+    try:
+        found = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+_RATES = ("on_time_rate", "fill_rate", "quality_pass_rate", "price_variance", "lead_time_days", "score", "grade")
+
+
+def scorecard_json(reply) -> dict:
+    return {"period_from": getattr(reply, "from"), "period_to": reply.to, "config": _object(reply.config),
+            "rows": [{"supplier": r.supplier, "name": r.name, "received_units": r.received_units,
+                      "inspected_units": r.inspected_units, **{k: getattr(r, k) or None for k in _RATES}}
+                     for r in reply.rows]}
+
+
+def scorecard_config_json(reply) -> dict:
+    doc = _object(reply.document)
+    return {"weights": doc.get("weights") or {}, "bands": doc.get("bands") or [], "updated_by": reply.updated_by or None,
+            "updated_at": reply.updated_at or None}

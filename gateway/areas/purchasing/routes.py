@@ -11,14 +11,20 @@ from fastapi import APIRouter, Query, Request, Response
 
 from gateway.areas.purchasing.presenters import (
     bill_json,
+    inspection_json,
     purchase_order_json,
     receipt_json,
+    scorecard_config_json,
+    scorecard_json,
     stock_alert_json,
     suggestion_json,
 )
 from gateway.areas.purchasing.schemas import (
     DemandRules,
     DemandRulesIn,
+    Inspection,
+    InspectionResultIn,
+    Inspections,
     LandedCostIn,
     OrderSuggestionsIn,
     Provisional,
@@ -32,6 +38,9 @@ from gateway.areas.purchasing.schemas import (
     ReceivePurchaseIn,
     ReplenishmentPlan,
     ReplenishmentTermsIn,
+    Scorecard,
+    ScorecardConfig,
+    ScorecardConfigIn,
     StockAlerts,
     Suggestion,
     Suggestions,
@@ -50,11 +59,13 @@ from gateway.common.access import (
     first_reply,
     require_known_skus,
 )
+from gateway.common.schemas import OPT_DAY
 from gateway.errors import Problem
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
 from hubapi.procurement.v1 import procurement_service_pb2 as pro
 
 router = APIRouter(tags=["purchasing"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @router.post("/suppliers", status_code=201, response_model=Supplier,
@@ -291,3 +302,77 @@ def order_suggestions(body: OrderSuggestionsIn, request: Request, md=allowed(PUR
     suggestions up as any purchase order does (the rest of one it covers in part stays suggested)."""
     command = pro.OrderSuggestionsRequest(warehouse=body.warehouse, supplier=body.supplier, skus=body.skus)
     return purchase_order_json(clients(request).procurement.OrderSuggestions(command, metadata=md).purchase_order)
+
+
+# -- incoming inspection (inventory keeps the tasks; the lot waits in quarantine) --------------------
+@router.get("/purchasing/inspections", response_model=Inspections)
+def list_inspections(request: Request, status: str = Query("", pattern=r"^(open|passed|failed|partial)?$"),
+                     supplier: str = "", sku: str = "", limit: int = Query(100, ge=1, le=1000), md=allowed(ANYONE)):
+    """The inspection queue: a task per received line that must be inspected (by default every
+    lot-tracked one), oldest first; its goods are on hand but held until the result."""
+    reply = clients(request).inventory.ListInspections(
+        inv.ListInspectionsRequest(status=status, supplier=supplier, sku=sku, limit=limit), metadata=md)
+    return {"inspections": [inspection_json(t) for t in reply.inspections]}
+
+
+@router.get("/purchasing/inspections/{inspection_id}", response_model=Inspection)
+def get_inspection(inspection_id: str, request: Request, md=allowed(ANYONE)):
+    return inspection_json(clients(request).inventory.GetInspection(inv.GetInspectionRequest(id=inspection_id),
+                                                                    metadata=md))
+
+
+@router.post("/purchasing/inspections/{inspection_id}/result", response_model=Inspection)
+def record_inspection(inspection_id: str, body: InspectionResultIn, request: Request, md=allowed(RECEIVING)):
+    """The result, once, recorded with who and when: passed units are released to available stock;
+    failed ones are scrapped (written off, the voucher posted) or go back to the supplier (a purchase
+    return is raised). passed + failed must be exactly the units received (422 otherwise)."""
+    reply = clients(request).inventory.RecordInspection(inv.RecordInspectionRequest(
+        id=inspection_id, **body.model_dump()), metadata=md)
+    return inspection_json(reply)
+
+
+# -- the supplier scorecard ----------------------------------------------------------------------
+_FROM = Query(..., alias="from", pattern=OPT_DAY, description="YYYY-MM-DD, included")
+_TO = Query(..., pattern=OPT_DAY, description="YYYY-MM-DD, included")
+_GRADE = Query("", max_length=16)
+
+
+def _scorecard_request(start: str, end: str, supplier: str, grade: str) -> pro.GetScorecardRequest:
+    return pro.GetScorecardRequest(**{"from": start}, to=end, supplier=supplier, grade=grade)
+
+
+@router.get("/purchasing/scorecard", response_model=Scorecard)
+def get_scorecard(request: Request, start: str = _FROM, to: str = _TO, supplier: str = "", grade: str = _GRADE,
+                  md=allowed(PURCHASING)):
+    """Per supplier over the period: on-time rate (against each line's expected date), fill rate,
+    quality pass rate (incoming inspections), price variance (against the last price paid), average
+    lead time, a weighted score and its grade from the configured bands. A period upside down is 422."""
+    reply = clients(request).procurement.GetScorecard(_scorecard_request(start, to, supplier, grade), metadata=md)
+    return scorecard_json(reply)
+
+
+@router.get("/purchasing/scorecard.xlsx", response_class=Response,
+            responses={200: {"description": "an Excel workbook, as an attachment",
+                             "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
+def export_scorecard(request: Request, start: str = _FROM, to: str = _TO, supplier: str = "", grade: str = _GRADE,
+                     md=allowed(PURCHASING)):
+    """The scorecard report as an Excel workbook (the bands graded with on a second sheet)."""
+    reply = clients(request).procurement.ExportScorecard(_scorecard_request(start, to, supplier, grade), metadata=md)
+    return Response(reply.xlsx, media_type=XLSX,
+                    headers={"content-disposition": f'attachment; filename="{reply.filename}"'})
+
+
+@router.get("/purchasing/scorecard/config", response_model=ScorecardConfig)
+def get_scorecard_config(request: Request, md=allowed(PURCHASING)):
+    """The weights and grade bands in force (the default until set), and who set them when."""
+    return scorecard_config_json(clients(request).procurement.GetScorecardConfig(pro.GetScorecardConfigRequest(),
+                                                                                  metadata=md))
+
+
+@router.put("/purchasing/scorecard/config", response_model=ScorecardConfig)
+def set_scorecard_config(body: ScorecardConfigIn, request: Request, md=allowed(PURCHASING)):
+    """Replace the weights (adding up to 1) and the grade bands (covering 0 to 100 with no gap and
+    no overlap; 422 naming the band otherwise, nothing changed)."""
+    reply = clients(request).procurement.SetScorecardConfig(
+        pro.ScorecardConfig(document=json.dumps(body.model_dump())), metadata=md)
+    return scorecard_config_json(reply)

@@ -18,6 +18,7 @@ class PurchaseLineIn(Strict):
     quantity: StrictInt = Field(..., gt=0, le=10_000_000)
     unit_cost: StrictStr = Field(..., pattern=COST, description="excluding VAT, e.g. \"10.00\"")
     vat_rate: StrictStr = Field("0.13", pattern=r"^0(\.\d{1,4})?$")
+    expected_on: StrictStr = Field("", pattern=OPT_DAY, description="YYYY-MM-DD the supplier is to deliver it")
 
 
 class PurchaseOrderIn(Strict):
@@ -100,6 +101,7 @@ class PurchaseOrderLine(Reply):
     unit_cost: Money = Field(description="excluding VAT, up to 6 places")
     vat_rate: str
     amount: Money = Field(description="quantity x unit_cost, excluding VAT")
+    expected_on: str | None = Field(None, description="YYYY-MM-DD the supplier is to deliver it")
 
 
 class ReceiptLine(Reply):
@@ -298,3 +300,82 @@ class OrderSuggestionsIn(Strict):
     skus: list[Annotated[StrictStr, Field(pattern=CODE)]] = Field(default_factory=list, max_length=500,
                                                                  description="empty: every open suggestion "
                                                                              "naming the supplier or none")
+
+
+class InspectionResultIn(Strict):
+    passed: StrictInt = Field(..., ge=0, le=10_000_000)
+    failed: StrictInt = Field(0, ge=0, le=10_000_000)
+    disposition: StrictStr = Field("", pattern=r"^(return|scrap)?$",
+                                   description="where failed units go: return (to the supplier) or scrap")
+    note: StrictStr = Field("", max_length=500)
+
+
+class Inspection(Reply):
+    id: str
+    receipt_id: str
+    purchase_order_id: str
+    line_no: int
+    supplier: str
+    warehouse: str
+    sku: str
+    lot: str
+    quantity: int = Field(description="units received and quarantined for inspection")
+    status: str = Field(description="open | passed | failed | partial")
+    passed: int
+    failed: int
+    disposition: str | None = Field(description="return | scrap, for failed units")
+    note: str
+    created_at: str
+    inspected_by: str | None
+    inspected_at: str | None
+
+
+class Inspections(Reply):
+    inspections: list[Inspection]
+
+
+class ScorecardRow(Reply):
+    supplier: str
+    name: str
+    on_time_rate: str | None = Field(description="percent of units received by their expected date")
+    fill_rate: str | None = Field(description="percent of the units due in the period that were received")
+    quality_pass_rate: str | None = Field(description="percent of the units inspected that passed")
+    price_variance: str | None = Field(description="percent above (+) or below (-) the last price paid")
+    lead_time_days: str | None
+    score: str | None
+    grade: str | None
+    received_units: int
+    inspected_units: int
+
+
+class Scorecard(Reply):
+    period_from: str
+    period_to: str
+    rows: list[ScorecardRow]
+    config: dict
+
+
+class ScorecardBand(Strict):
+    grade: StrictStr = Field(..., min_length=1, max_length=16)
+    min: StrictStr = Field(..., pattern=r"^\d{1,3}(\.\d{1,2})?$")
+    max: StrictStr = Field(..., pattern=r"^\d{1,3}(\.\d{1,2})?$")
+
+
+class ScorecardWeights(Strict):
+    on_time: StrictStr = Field(..., pattern=r"^[01](\.\d{1,4})?$")
+    fill: StrictStr = Field(..., pattern=r"^[01](\.\d{1,4})?$")
+    quality: StrictStr = Field(..., pattern=r"^[01](\.\d{1,4})?$")
+
+
+class ScorecardConfigIn(Strict):
+    weights: ScorecardWeights
+    bands: list[ScorecardBand] = Field(..., min_length=1, max_length=26,
+                                       description="min included, max excluded (100 included); covering 0-100 "
+                                                   "without gap or overlap")
+
+
+class ScorecardConfig(Reply):
+    weights: dict
+    bands: list[dict]
+    updated_by: str | None
+    updated_at: str | None

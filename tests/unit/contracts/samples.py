@@ -111,6 +111,11 @@ PAYLOADS = {
     "lot_hold_changed": {
         "sku": "MILK-1", "lot": "L2026-02", "warehouse": "WH-SH", "held": True, "reason": "quarantine",
         "quantity": 30, "note": "smells odd", "occurred_at": AT},
+    "inspection_recorded": {
+        "inspection_id": "in-1", "receipt_id": "rc-1", "purchase_order_id": "po-1", "line_no": 1,
+        "supplier": "SUP-1", "warehouse": "WH-SH", "sku": "MILK-1", "lot": "L2026-02", "quantity": 10, "passed": 7,
+        "failed": 3, "disposition": "return", "return_lot": "L2026-02.REJ", "note": "3 dented",
+        "inspected_by": "qc-1", "inspected_at": AT},
     "purchase_received": {
         "purchase_order_id": "po-1", "receipt_id": "rc-1", "supplier": SUPPLIER, "warehouse": "WH-SH",
         "currency": "CNY", "received_at": AT, "reference": "DN-88",

@@ -143,6 +143,10 @@ def _procurement():
 ADDRESS = {"recipient": "Li Lei", "street": "1 Road"}
 LINE = {"sku": "TEA", "quantity": 1, "unit_price": "1.00"}
 BODIES = {
+    "POST /purchasing/inspections/{inspection_id}/result": {"passed": 7, "failed": 3, "disposition": "scrap"},
+    "PUT /purchasing/scorecard/config": {"weights": {"on_time": "0.5", "fill": "0.5", "quality": "0"},
+                                         "bands": [{"grade": "A", "min": "50", "max": "100"},
+                                                   {"grade": "B", "min": "0", "max": "50"}]},
     "POST /orders": {"channel": "web", "shop": "s1", "external_order_id": "e1", "shipping_address": ADDRESS,
                      "lines": [LINE]},
     "POST /orders/batch": {"orders": [{"channel": "web", "shop": "s1", "external_order_id": "e1",
@@ -213,7 +217,9 @@ BODIES = {
     "PUT /customers/{customer_id}/terms": {"tier": "vip", "credit_limit": "5000.00"},
     "PUT /customers/terms": {"channel": "storefront", "external_id": "B-1", "tier": "vip", "credit_limit": "5000.00"},
 }
+_PERIOD = {"from": "2026-03-01", "to": "2026-03-31"}
 QUERIES = {"GET /customers": {"phone": "13800000000"}, "GET /stock/reports/slow-movers": {"days": 30},
+           "GET /purchasing/scorecard": _PERIOD, "GET /purchasing/scorecard.xlsx": _PERIOD,
            "GET /stock/reports/turnover": {"date_from": "2024-01-01", "date_to": "2024-01-31"}}
 PATH_VALUES = {"platform": "taobao", "version": "1"}  # any other path parameter: "SH" fits every pattern
 
@@ -277,8 +283,9 @@ def test_every_operation_answers_every_field(hub):
     # 75, allocation's (3), the holds routes (9), review's (6), a customer's terms (1), double check (1),
     # unmerge (1), change warehouse (1), pick waves (4), the notifications' delivery log and re-send (2),
     # RMAs (5: create, get, receive, inspect, settle); supplier invoices, landed costs and the provisional list (3);
-    # replenishment terms, demand rules (get, put), a purchase order from suggestions (4)
-    assert seen == 118
+    # replenishment terms, demand rules (get, put), a purchase order from suggestions (4);
+    # incoming inspection (3), the supplier scorecard, its workbook and its bands (4)
+    assert seen == 125
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):

@@ -142,3 +142,14 @@ def test_supplier_code_and_name_are_checked():
     with pytest.raises(InvalidArgument) as caught:
         domain.check_supplier("-bad", " ")
     assert _fields(caught) == {"supplier.code", "supplier.name"}
+
+
+def test_a_line_carries_its_expected_date_and_a_bad_one_is_named():
+    from datetime import date
+    _, lines = domain.validate(_cmd(lines=[domain.LineInput("SKU-1", 1, "1.00", "", "2026-12-24"),
+                                           domain.LineInput("SKU-2", 1, "1.00")]))
+    assert [l.expected_on for l in lines] == [date(2026, 12, 24), None]
+    with pytest.raises(InvalidArgument) as bad:
+        domain.validate(_cmd(lines=[domain.LineInput("SKU-1", 1, "1.00", "", "2026-02-30"),
+                                    domain.LineInput("SKU-2", 1, "1.00", "", "3026-01-01")]))
+    assert _fields(bad) == {"lines[0].expected_on", "lines[1].expected_on"}
