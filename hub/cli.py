@@ -400,7 +400,8 @@ def parser() -> argparse.ArgumentParser:
     users = sub.add_parser("users", help="API users").add_subparsers(dest="users_command", required=True)
     add = users.add_parser("add", help="create a user and print their API key")
     add.add_argument("name")
-    add.add_argument("--role", required=True, choices=("warehouse", "sales", "purchasing", "finance", "admin"))
+    add.add_argument("--role", required=True, choices=("warehouse", "sales", "purchasing", "finance", "admin",
+                                                        "dept_manager", "finance_director"))
     add.set_defaults(func=cmd_users_add)
     revoke = users.add_parser("revoke", help="revoke a user's API key (refused from its next request on)")
     revoke.add_argument("name")
