@@ -25,7 +25,8 @@ __all__ = [
     "StockReceived",
     "StockChanged", "StockTransferred", "KitChanged", "PurchaseReturnShipped", "PurchaseReceiptRefused",
     "PurchaseReturnRefused", "LowStock", "LotExpiring",
-    "LotHoldChanged", "PurchaseReceived", "PurchaseReturned", "VoucherPosted", "CustomerTermsChanged", "SkuChanged",
+    "LotHoldChanged", "PurchaseReceived", "PurchaseReturned", "ApprovalWaiting", "VoucherPosted",
+    "CustomerTermsChanged", "SkuChanged",
 ]
 
 Json = dict[str, Any]
@@ -654,3 +655,23 @@ class VoucherPosted(Event):
     lines: list[VoucherLine]
     currency: str | None = None  # of a document in another currency than the books', and the rate used
     exchange_rate: Money | None = None  # to the books' currency, when the document is in another
+
+
+class ApprovalWaiting(Event):
+    """A step of a requisition's or purchase order's approval chain waits for its approver: sent when
+    the step opens (overdue false) and once more when it has waited longer than the chain's
+    overdue_hours (overdue true). Aggregate: "<document_kind>:<document_id>"."""
+    type = "approval_waiting"
+    publisher = PROCUREMENT
+    subscribers = (NOTIFY,)
+
+    document_kind: Literal["requisition", "purchase_order"]
+    document_id: str
+    step_no: int
+    step: str                  # the step's id in the chain, e.g. finance-director
+    approver: str | None       # a named user's step, or
+    role: str | None           # a role's (exactly one of the two)
+    waiting_since: Timestamp
+    overdue: bool
+    amount: Money              # the document's total, VAT included, in the base currency
+    requester: str

@@ -26,7 +26,7 @@ from hubkit.settings import HubSettings, Port, sqlite_in_var_dir
 
 FORMATS = ("json", "wecom", "dingtalk")
 # the events a target may subscribe to: those whose contract names the notifier as a subscriber
-EVENT_TYPES = ("order_held", "low_stock")
+EVENT_TYPES = ("order_held", "low_stock", "approval_waiting")
 
 
 class Settings(HubSettings):

@@ -54,6 +54,12 @@ def describe(event_type: str, payload: dict) -> tuple[str, list[str]]:
                 [f"SKU: {p.get('sku')}", f"Warehouse: {p.get('warehouse')}",
                  f"Available: {p.get('available')} (minimum {p.get('minimum')}, maximum {p.get('maximum')})",
                  f"Short by: {p.get('shortfall')}"])
+    if event_type == "approval_waiting":  # procurement's approval chains (a requisition or purchase order)
+        kind = str(p.get("document_kind", "")).replace("_", " ")
+        who = f"user {p['approver']}" if p.get("approver") else f"role {p.get('role')}"
+        return (f"Approval {'overdue' if p.get('overdue') else 'waiting'}: {kind} {p.get('document_id')}",
+                [f"Step {p.get('step_no')}: {p.get('step')} ({who})", f"Amount: {p.get('amount')}",
+                 f"Requested by {p.get('requester')}", f"Waiting since {p.get('waiting_since')}"])
     return event_type, [f"{k}: {v}" for k, v in sorted(p.items())]
 
 

@@ -137,7 +137,8 @@ def resolve(chain: Chain, values: dict) -> tuple[list[Step], list[dict]]:
     """(the steps a document with these facts goes through, the trace: per step whether it applies
     and the facts it read). A condition that fails on the values applies (the safer side)."""
     seen = rules.prepare(FACTS, values)
-    steps, trace = [], []
+    steps: list[Step] = []
+    trace: list[dict] = []
     for step, (condition, reads) in zip(chain.doc.steps, chain.conditions):
         entry: dict = {"step": step.id, "facts": {n: rules._plain(seen[n]) for n in reads}}
         try:

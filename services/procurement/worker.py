@@ -1,10 +1,13 @@
 """The procurement worker (nameko): turns inventory's stock signals into purchase suggestions
 (low_stock) and alerts for buyers (lot_expiring, lot_hold_changed), and marks receipts and returns
-inventory refused."""
+inventory refused; on a timer it announces approval steps waiting too long (approval_waiting, overdue)."""
+from nameko.timer import timer
+
 from contracts import LotExpiring, LotHoldChanged, LowStock, PurchaseReceiptRefused, PurchaseReturnRefused
 from hubkit.consumer import handle_event
+from hubkit.db import UnitOfWork
 from hubkit.nameko_deps import DatabaseProvider
-from services.procurement import handlers
+from services.procurement import approvals, handlers
 from services.procurement.models import metadata
 
 
@@ -31,3 +34,9 @@ class Worker:
     @handle_event(PurchaseReturnRefused)
     def on_purchase_return_refused(self, uow, event, envelope):
         handlers.refuse_return(uow, event)
+
+    @timer(interval=60)
+    def approvals_overdue(self):
+        """Steps waiting longer than the chain's overdue_hours: approval_waiting once more, as overdue."""
+        with UnitOfWork(self.db, "procurement", "procurement-worker", "housekeeping:approvals_overdue") as uow:
+            approvals.scan_overdue(uow)

@@ -101,6 +101,10 @@ PAYLOADS = {
                     "available": 2},
                    {"sku": "TEA-1", "warehouse": "WH-SH", "on_hand": 8, "reserved": 2, "held": 1, "in_transit": 0,
                     "available": 5}]},
+    "approval_waiting": {
+        "document_kind": "purchase_order", "document_id": "b" * 32, "step_no": 2, "step": "finance-director",
+        "approver": None, "role": "finance_director", "waiting_since": AT, "overdue": False, "amount": "5000.00",
+        "requester": "li.buyer"},
     "low_stock": {
         "sku": "TEA-1", "warehouse": "WH-SH", "available": 2, "minimum": 5, "maximum": 40, "shortfall": 38,
         "occurred_at": AT},

@@ -119,8 +119,12 @@ def _review():
 
 def _procurement():
     alerts = [filled(pro.StockAlert, kind="lot_expiring"), filled(pro.StockAlert, kind="lot_hold_changed")]
+    def chain():
+        return filled(pro.ApprovalChainVersion, document='{"name": "x", "steps": []}')
     return FakeService(pro, "ProcurementService",
-                       ListStockAlerts=lambda r: pro.ListStockAlertsResponse(alerts=alerts))
+                       ListStockAlerts=lambda r: pro.ListStockAlertsResponse(alerts=alerts),
+                       ApplyApprovalChain=lambda r: chain(),
+                       ListApprovalChains=lambda r: pro.ListApprovalChainsResponse(versions=[chain()]))
 
 
 ADDRESS = {"recipient": "Li Lei", "street": "1 Road"}
@@ -169,6 +173,17 @@ BODIES = {
                               "lines": [{"sku": "TEA", "quantity": 1, "unit_cost": "1"}]},
     "POST /purchase-orders/{purchase_order_id}/receipts": {},
     "POST /purchase-orders/{purchase_order_id}/returns": {"lines": [{"line_no": 1, "quantity": 1}]},
+    "POST /requisitions": {"warehouse": "SH", "category": "office",
+                           "lines": [{"sku": "TEA", "quantity": 1, "supplier": "S1", "unit_cost": "1"}]},
+    "POST /requisitions/from-suggestions": {"suggestions": [{"suggestion_id": "0" * 32, "supplier": "S1",
+                                                             "unit_cost": "1"}]},
+    "POST /requisitions/purchase-orders": {"requisition_ids": ["r1"]},
+    "POST /requisitions/{requisition_id}/approve": {},
+    "POST /requisitions/{requisition_id}/reject": {"comment": "too dear"},
+    "POST /purchase-orders/{purchase_order_id}/approve": {"comment": "fine"},
+    "POST /purchase-orders/{purchase_order_id}/reject": {"comment": "too dear"},
+    "POST /purchasing/delegations": {"delegate": "bob", "starts_at": "2026-12-01", "ends_at": "2026-12-08T00:00:00Z"},
+    "POST /purchasing/approval-chains": {"document": "name: x\nsteps: [{id: a, approver: {role: dept_manager}}]\n"},
     "POST /accounting/payments": {"direction": "paid", "counterparty": "supplier:S1", "amount": "1.00",
                                   "business_date": "2024-01-01", "reference": "r1"},
     "POST /accounting/settlements": {"channel": "taobao", "shop": "s1", "reference": "r1",
@@ -247,8 +262,9 @@ def test_every_operation_answers_every_field(hub):
         assert 200 <= reply.status_code < 300, (name, reply.status_code, reply.text)
         seen += 1
     # 75, allocation's (3), the holds routes (9), review's (6), a customer's terms (1), double check (1),
-    # unmerge (1), change warehouse (1), pick waves (4), the notifications' delivery log and re-send (2)
-    assert seen == 106
+    # unmerge (1), change warehouse (1), pick waves (4), the notifications' delivery log and re-send (2),
+    # requisitions and approvals (12)
+    assert seen == 118
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):

@@ -36,7 +36,7 @@ def test_without_shops_or_ledgers_only_the_services_have_users_and_queues(tmp_pa
     assert {s.service for s in components.configured_subscriptions(settings)} == set(components.SERVICES)
     # the order service's review keeps the buyers' receivables from voucher_posted; order_held is
     # only the notifier's
-    assert components.unconsumed_events(settings) == {"stock_changed", "order_held"}
+    assert components.unconsumed_events(settings) == {"stock_changed", "order_held", "approval_waiting"}
 
 
 def test_a_configured_connector_gets_its_user_its_queues_and_its_events(tmp_path):
@@ -48,7 +48,7 @@ def test_a_configured_connector_gets_its_user_its_queues_and_its_events(tmp_path
     assert {s.queue for s in components.configured_subscriptions(settings)} >= {
         "ledger.voucher_posted", "shops_taobao.order_shipped", "shops_taobao.stock_changed"}
     assert not any(s.service == "shops_jd" for s in components.configured_subscriptions(settings))
-    assert components.unconsumed_events(settings) == {"order_held"}
+    assert components.unconsumed_events(settings) == {"order_held", "approval_waiting"}
 
 
 def _notify_file(tmp_path, events) -> str:
