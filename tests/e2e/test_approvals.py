@@ -153,3 +153,45 @@ def test_requisitions_delegation_rejection_and_ordering_per_supplier(pg_hub):
         assert small["status"] == "ordered" and {l["purchase_order_id"] for l in small["lines"]} == {
             p["id"] for p in pos}
         _refused(buyer.post("/requisitions/purchase-orders", json={"requisition_ids": [small["id"]]}), 409)
+
+
+def test_the_chain_is_applied_as_a_versioned_document_from_the_cli_and_a_bad_one_is_refused(pg_hub, tmp_path):
+    import subprocess
+    import sys
+
+    from hub import components
+    from services.procurement.chains import DEFAULT_FILE
+
+    def hub_cli(*args):
+        return subprocess.run([sys.executable, "-m", "hub.cli", "approvals", *args], env=pg_hub.stack.env,
+                              capture_output=True, text=True, timeout=60, cwd=components.PROJECT_ROOT)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nsteps:\n  - {id: a, when: 'amount >= \"5000\"', approver: {role: dept_manager}}\n")
+    refused = hub_cli("apply", str(bad))
+    assert refused.returncode != 0 and "steps[0].when" in refused.stderr, refused.stderr
+    it = tmp_path / "it.yaml"
+    it.write_text(DEFAULT_FILE.read_text() + "  - {id: it-lead, when: category == \"it\", approver: {role: admin}}\n")
+    applied = hub_cli("apply", str(it), "--note", "IT purchases")
+    assert applied.returncode == 0 and "IT purchases" in applied.stdout, applied.stderr
+    try:
+        with pg_hub.client("sales") as requester:
+            sku = unique("IT")
+            with pg_hub.client("admin") as admin:
+                stock_sku(admin, sku)
+                supplier = unique("SUP")
+                _ok(admin.post("/suppliers", json={"code": supplier, "name": supplier}))
+            doc = _ok(requester.post("/requisitions", json={"warehouse": "WH-MAIN", "category": "it", "lines": [
+                {"sku": sku, "quantity": 1, "supplier": supplier, "unit_cost": "10.00"}]}), (201,))
+        assert [s["role"] for s in doc["approval_steps"]] == ["dept_manager", "admin"]
+        versions = _ok(admin_get(pg_hub, "/purchasing/approval-chains"))["versions"]
+        assert versions[0]["in_force"] and versions[0]["note"] == "IT purchases"
+        assert doc["chain_version"] == versions[0]["version"]
+        waiting = hub_cli("waiting")
+        assert waiting.returncode == 0 and doc["id"] in waiting.stdout, waiting.stderr
+    finally:  # the rest of the package's tests see the default again
+        assert hub_cli("apply", str(DEFAULT_FILE), "--note", "back to the default").returncode == 0
+
+
+def admin_get(hub, path: str) -> httpx.Response:
+    with hub.client("admin") as admin:
+        return admin.get(path)
