@@ -758,24 +758,23 @@ class VoucherPosted(Event):
 
 # -- what a person must act on (the notifier's; only in a hub with a target that wants them) ---------
 class ApprovalWaiting(Event):
-    """A procurement document (a purchase order, a return to a supplier) waits for a person with the
-    right to approve it. Procurement emits it when it asks for an approval; the notifier tells the
-    approvers."""
+    """A step of a requisition's or purchase order's approval chain waits for its approver: sent when
+    the step opens (overdue false) and once more when it has waited longer than the chain's
+    overdue_hours (overdue true). Aggregate: "<document_kind>:<document_id>"."""
     type = "approval_waiting"
     publisher = PROCUREMENT
     subscribers = (NOTIFY,)
 
-    approval_id: str
-    document_type: str        # purchase_order, purchase_return ...
+    document_kind: Literal["requisition", "purchase_order"]
     document_id: str
-    supplier: str | None      # the supplier's name, when the document has one
-    currency: str | None
-    amount: Money | None      # what is to be approved, when it is an amount
-    reason: str               # why it needs an approval (the rule or limit it passed)
-    requested_by: str
-    requested_at: Timestamp
-    approver_role: str | None = None  # who may approve (a right or a role), when the rule names one
-
+    step_no: int
+    step: str                  # the step's id in the chain, e.g. finance-director
+    approver: str | None       # a named user's step, or
+    role: str | None           # a role's (exactly one of the two)
+    waiting_since: Timestamp
+    overdue: bool
+    amount: Money              # the document's total, VAT included, in the base currency
+    requester: str
 
 class VoucherRefused(Event):
     """A ledger refused a voucher (or gave no certain answer too often): it waits, rejected, for a

@@ -5,7 +5,8 @@ from hubkit.db import new_metadata
 
 metadata = new_metadata()
 
-ROLES = ("warehouse", "sales", "purchasing", "finance", "admin")
+# dept_manager and finance_director approve requisitions and purchase orders (procurement's approval chains)
+ROLES = ("warehouse", "sales", "purchasing", "finance", "admin", "dept_manager", "finance_director")
 
 users = Table(
     "users", metadata,

@@ -317,6 +317,31 @@ def cmd_rules_rollback(args) -> None:
     _print_version(apis.review("RollBackRuleSet", pb.RollBackRuleSetRequest(version=args.version), actor=args.actor))
 
 
+def _print_chain(v) -> None:
+    print(f"{'*' if v.in_force else ' '} v{v.version:<4} {v.name:<24} {v.steps:>3} steps  "
+          f"{v.created_at[:19] or 'shipped':<19}  {v.created_by:<12} {v.note}")
+
+
+def cmd_approvals_apply(args) -> None:
+    from hubapi.procurement.v1 import procurement_service_pb2 as pb
+    _print_chain(apis.procurement("ApplyApprovalChain", pb.ApprovalChainDocument(
+        document=_rule_file(args.file), note=args.note), actor=args.actor))
+
+
+def cmd_approvals_chains(args) -> None:
+    from hubapi.procurement.v1 import procurement_service_pb2 as pb
+    for v in apis.procurement("ListApprovalChains", pb.ListApprovalChainsRequest()).versions:
+        _print_chain(v)
+
+
+def cmd_approvals_waiting(args) -> None:
+    from hubapi.procurement.v1 import procurement_service_pb2 as pb
+    for st in apis.procurement("ListWaitingApprovals", pb.ListWaitingApprovalsRequest(limit=args.limit)).steps:
+        who = f"role {st.role}" if st.role else f"user {st.user}"
+        print(f"{st.opened_at[:19]}  {st.document_kind:<14} {st.document_id}  step {st.step_no} {st.step_id:<20} "
+              f"{who:<24} {st.amount:>14}  by {st.requester}")
+
+
 def cmd_rules_replay(args) -> None:
     from hubapi.order.v1 import review_service_pb2 as pb
     r = apis.review("ReplayRuleSet", pb.ReplayRuleSetRequest(document=_rule_file(args.file), since=args.since,
@@ -400,7 +425,8 @@ def parser() -> argparse.ArgumentParser:
     users = sub.add_parser("users", help="API users").add_subparsers(dest="users_command", required=True)
     add = users.add_parser("add", help="create a user and print their API key")
     add.add_argument("name")
-    add.add_argument("--role", required=True, choices=("warehouse", "sales", "purchasing", "finance", "admin"))
+    add.add_argument("--role", required=True, choices=("warehouse", "sales", "purchasing", "finance", "admin",
+                                                        "dept_manager", "finance_director"))
     add.set_defaults(func=cmd_users_add)
     revoke = users.add_parser("revoke", help="revoke a user's API key (refused from its next request on)")
     revoke.add_argument("name")
@@ -467,6 +493,18 @@ def parser() -> argparse.ArgumentParser:
     add_front = fronts.add_parser("add", help="register a storefront and print its webhook secret")
     add_front.add_argument("name")
     add_front.set_defaults(func=cmd_storefronts_add)
+    approvals = sub.add_parser("approvals", help="procurement's approval chains (YAML or JSON files)").add_subparsers(
+        dest="approvals_command", required=True)
+    aa = approvals.add_parser("apply", help="put an approval chain in force as the next version")
+    aa.add_argument("file")
+    aa.add_argument("--note", default="")
+    aa.add_argument("--actor", default="cli", help="who applies it (recorded)")
+    aa.set_defaults(func=cmd_approvals_apply)
+    approvals.add_parser("chains", help="every version, * in force (v0 the shipped default)").set_defaults(
+        func=cmd_approvals_chains)
+    aw = approvals.add_parser("waiting", help="the approval steps waiting now, the longest waiting first")
+    aw.add_argument("--limit", type=int, default=100)
+    aw.set_defaults(func=cmd_approvals_waiting)
     rules = sub.add_parser("rules", help="the order review rule set (YAML or JSON files)").add_subparsers(
         dest="rules_command", required=True)
     rv = rules.add_parser("validate", help="check a rule set: each rule, field and position at fault")

@@ -45,8 +45,20 @@ WHOLESALE_RULE = {"id": "wholesale-review", "description": "A wholesale order is
 
 
 class Demo:
-    def __init__(self, client: httpx.Client, run: str, say):
+    def __init__(self, client: httpx.Client, run: str, say, approvers: dict[str, str] | None = None):
         self.client, self.run, self.say = client, run, say
+        self.approvers = approvers or {}  # role -> API key of a user who approves that role's steps
+
+    def approve(self, po: dict) -> dict:
+        """Each waiting step of the purchase order's approval chain, by a user of its role (four eyes:
+        never the demo's own user, who raised it)."""
+        while waiting := next((st for st in po["approval_steps"] if st["status"] == "waiting"), None):
+            reply = self.client.post(f"/purchase-orders/{po['id']}/approve", json={"comment": "demo: approved"},
+                                     headers={"X-API-Key": self.approvers[waiting["role"]]})
+            if reply.status_code >= 400:
+                raise RuntimeError(f"approving {po['id']} -> {reply.status_code}: {reply.text}")
+            po = reply.json()
+        return po
 
     def post(self, path, body):
         reply = self.client.post(path, json=body, headers={"Idempotency-Key": f"demo-{uuid.uuid4().hex}"})
@@ -74,6 +86,7 @@ class Demo:
             for qty, price in ((units // 2, Decimal(cost)), (units - units // 2, unit_cost(Decimal(cost) * Decimal("0.92")))):
                 po = self.post("/purchase-orders", {"supplier": "TEA-GARDEN", "warehouse": warehouse,
                                                     "lines": [{"sku": sku, "quantity": qty, "unit_cost": str(price)}]})
+                self.approve(po)
                 receipts.append(self.post(f"/purchase-orders/{po['id']}/receipts",
                                           {"reference": f"DN-{self.run}"})["receipt"]["id"])
         expected = {sku: before[sku] + sum(u for (s, _), (u, _) in STOCK.items() if s == sku) for sku in before}
@@ -317,11 +330,14 @@ def run_demo(as_json: bool = False) -> None:
         stack = start_embedded()
         try:
             run = time.strftime("%y%m%d%H%M%S") + uuid.uuid4().hex[:4]
-            key = auth.add_user(Database(s.gateway_db_url, metadata), f"demo-{run}", "admin")
+            gateway_db = Database(s.gateway_db_url, metadata)
+            key = auth.add_user(gateway_db, f"demo-{run}", "admin")
+            approvers = {role: auth.add_user(gateway_db, f"demo-{role}-{run}", role)
+                         for role in ("dept_manager", "finance_director")}
             with httpx.Client(base_url=stack.gateway_url, headers={"X-API-Key": key}, timeout=30) as client:
-                demo = Demo(client, run, say)
+                demo = Demo(client, run, say, approvers)
                 started = time.monotonic()
-                say("buying stock from Tea Garden Trading Co. at two costs per SKU ...")
+                say("buying stock from Tea Garden Trading Co. at two costs per SKU (each order approved) ...")
                 receipts = demo.seed()
                 version = demo.review_rules()
                 say(f"review rules v{version}: the shipped default and a person checks every wholesale order")

@@ -285,6 +285,39 @@ def compile_rule_set(document: str | bytes | dict, facts: Facts, reasons: tuple[
     return RuleSet(doc, tuple(compiled))
 
 
+def compile_conditions(conditions: list[tuple[str, str]], facts: Facts) -> list[tuple[rule_engine.Rule, tuple[str, ...]]]:
+    """Conditions that are not rules of a rule set (an approval chain's steps): each (field,
+    expression) checked as `compile_rule_set` checks a rule's `when`. Returns (condition, facts it
+    reads) per entry; InvalidArgument with one field error (and position) per fault."""
+    context, problems, out = facts.context(), [], []
+    for name, when in conditions:
+        try:
+            condition = rule_engine.Rule(when, context=context)
+        except rule_engine.errors.EngineError as e:
+            at, message = _condition_error(when, e, context)
+            problems.append({"field": name, "position": at, "message": f"at {at}: {message}"})
+            continue
+        except Exception:
+            problems.append({"field": name, "position": 0,
+                             "message": "at 0: does not parse (too deep, or a literal out of range)"})
+            continue
+        if condition.statement.expression.result_type not in (rule_engine.DataType.BOOLEAN, rule_engine.DataType.UNDEFINED):
+            problems.append({"field": name, "position": 0,
+                             "message": "at 0: type mismatch: a condition must be true or false"})
+            continue
+        out.append((condition, tuple(n for n in _reads(_tokens(when)) if n in facts.types)))
+    if problems:
+        raise InvalidArgument(f"the document is invalid ({len(problems)} problem{'s' if len(problems) > 1 else ''})",
+                              problems)
+    return out
+
+
+def validation_problems(e: ValidationError) -> list[dict]:
+    """A pydantic refusal of a document as field errors (`steps[0].approver`)."""
+    return [{"field": ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in err["loc"]).replace(".[", "["),
+             "message": err["msg"]} for err in e.errors(include_url=False)][:50]
+
+
 def _plain(value):
     """A fact's value as JSON keeps it (Decimal as text, so money stays exact)."""
     if isinstance(value, Decimal):

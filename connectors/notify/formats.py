@@ -54,17 +54,12 @@ def describe(event_type: str, payload: dict) -> tuple[str, list[str]]:
                 [f"SKU: {p.get('sku')}", f"Warehouse: {p.get('warehouse')}",
                  f"Available: {p.get('available')} (minimum {p.get('minimum')}, maximum {p.get('maximum')})",
                  f"Short by: {p.get('shortfall')}"])
-    if event_type == "approval_waiting":
-        lines = [f"{str(p.get('document_type', '')).replace('_', ' ').capitalize()}: {p.get('document_id')}"]
-        if p.get("supplier"):
-            lines.append(f"Supplier: {p['supplier']}")
-        if p.get("amount") is not None:
-            lines.append(f"Amount: {p['amount']} {p.get('currency') or ''}".rstrip())
-        lines.append(f"Reason: {p.get('reason')}")
-        if p.get("approver_role"):
-            lines.append(f"Approver: {p['approver_role']}")
-        lines.append(f"Asked by {p.get('requested_by')} at {p.get('requested_at')}")
-        return f"Approval waiting: {p.get('document_type')} {p.get('document_id')}", lines
+    if event_type == "approval_waiting":  # procurement's approval chains (a requisition or purchase order)
+        kind = str(p.get("document_kind", "")).replace("_", " ")
+        who = f"user {p['approver']}" if p.get("approver") else f"role {p.get('role')}"
+        return (f"Approval {'overdue' if p.get('overdue') else 'waiting'}: {kind} {p.get('document_id')}",
+                [f"Step {p.get('step_no')}: {p.get('step')} ({who})", f"Amount: {p.get('amount')}",
+                 f"Requested by {p.get('requester')}", f"Waiting since {p.get('waiting_since')}"])
     if event_type == "voucher_refused":
         return (f"Voucher refused by {p.get('ledger')}: {p.get('external_number')}",
                 [f"Ledger: {p.get('ledger')}", f"Voucher: {p.get('voucher_id')} ({p.get('external_number')})",

@@ -9,7 +9,10 @@ from gateway.errors import Problem
 from hubkit.commands import COMMAND_KEY, REPLAY_ONLY_KEY, command_id
 from hubkit.grpc_server import ACTOR_KEY, CORRELATION_KEY
 
-ANYONE = frozenset({"warehouse", "sales", "purchasing", "finance", "admin"})
+ANYONE = frozenset({"warehouse", "sales", "purchasing", "finance", "admin", "dept_manager", "finance_director"})
+# raise requisitions: any office role (approving is procurement's approval chain's to decide)
+REQUESTERS = frozenset({"sales", "purchasing", "finance", "admin", "dept_manager", "finance_director", "warehouse"})
+APPROVERS = ANYONE  # who may approve which step: the chain in force decides (services/procurement/chains.py)
 SALES = frozenset({"sales", "admin"})
 SHIPPING = frozenset({"warehouse", "admin"})
 STOCK_KEEPING = frozenset({"warehouse", "purchasing", "admin"})

@@ -10,7 +10,7 @@ from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
 from hubkit import clock, commands, grpc_server, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors
-from services.procurement import domain, handlers, planning, replenish, scorecard
+from services.procurement import approvals, chains, domain, handlers, planning, replenish, requisitions, scorecard
 from services.procurement.models import metadata
 
 rpc = grpc_server.rpc("procurement")
@@ -47,7 +47,54 @@ def purchase_order_to_proto(po: dict) -> pb.PurchaseOrder:
         receipts=[receipt_to_proto(r) for r in po["receipts"]],
         returns=[return_to_proto(r) for r in po.get("returns", [])],
         created_by=po["created_by"], created_at=as_utc(po["created_at"]).isoformat(),
-        exchange_rate=format(po["exchange_rate"].normalize(), "f") if po.get("exchange_rate") is not None else "")
+        exchange_rate=format(po["exchange_rate"].normalize(), "f") if po.get("exchange_rate") is not None else "",
+        approval=po.get("approval") or "approved", approval_steps=[step_to_proto(x) for x in po.get("steps", [])],
+        approval_log=[entry_to_proto(x) for x in po.get("log", [])], chain_version=po.get("chain_version") or 0,
+        requisition_id=po.get("requisition_id") or "")
+
+
+def step_to_proto(st: dict) -> pb.ApprovalStep:
+    return pb.ApprovalStep(
+        document_kind=st["document_kind"], document_id=st["document_id"], step_no=st["step_no"],
+        step_id=st["step_id"], role=st["role"] or "", user=st["user_name"] or "", status=st["status"],
+        opened_at=st["opened_at"] or "", decided_by=st["decided_by"] or "", on_behalf_of=st["on_behalf_of"] or "",
+        decided_at=st["decided_at"] or "", comment=st["comment"] or "", requester=st["requester"],
+        amount=str(money.cents(st["amount"])))
+
+
+def entry_to_proto(e: dict) -> pb.ApprovalEntry:
+    return pb.ApprovalEntry(step_no=e["step_no"] or 0, action=e["action"], actor=e["actor"],
+                            on_behalf_of=e["on_behalf_of"] or "", comment=e["comment"], at=e["at"])
+
+
+def requisition_to_proto(r: dict) -> pb.Requisition:
+    return pb.Requisition(
+        id=r["id"], requester=r["requester"], warehouse=r["warehouse"], currency=r["currency"],
+        total=str(money.cents(r["total"])), status=r["status"], chain_version=r["chain_version"],
+        facts=pb.RequisitionFacts(category=r["category"], material_type=r["material_type"], project=r["project"],
+                                  cost_centre=r["cost_centre"], department=r["department"], note=r["note"]),
+        rejected_reason=r["rejected_reason"] or "", created_at=r["created_at"], updated_at=r["updated_at"],
+        lines=[pb.RequisitionLine(line_no=l["line_no"], sku=l["sku"], quantity=l["quantity"], supplier=l["supplier"],
+                                  unit_cost=str(money.unit_cost(l["unit_cost"])),
+                                  vat_rate=str(money.to_decimal(l["vat_rate"]).quantize(domain.VAT_PLACES)),
+                                  amount=str(money.cents(l["amount"])), suggestion_id=l["suggestion_id"] or "",
+                                  purchase_order_id=l["purchase_order_id"] or "") for l in r["lines"]],
+        approval_steps=[step_to_proto(x) for x in r["steps"]], approval_log=[entry_to_proto(x) for x in r["log"]])
+
+
+def chain_to_proto(v: dict) -> pb.ApprovalChainVersion:
+    return pb.ApprovalChainVersion(version=v["version"], name=v["name"], note=v["note"], created_by=v["created_by"],
+                                   created_at=v["created_at"], steps=v["steps"], in_force=v["in_force"],
+                                   document=v["document"])
+
+
+def _facts(f) -> dict:
+    return dict(category=f.category, material_type=f.material_type, project=f.project, cost_centre=f.cost_centre,
+                department=f.department, note=f.note)
+
+
+def _moment(errors: FieldErrors, name: str, raw: str):
+    return domain.parse_time(errors, name, raw) if raw else errors.add(name, "required: an ISO 8601 moment")
 
 
 def bill_to_proto(b: dict) -> pb.PurchaseBill:
@@ -263,6 +310,82 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
     def GetPayables(self, request, context):
         return pb.GetPayablesResponse(payables=[pb.Payable(**{k: str(v) for k, v in row.items()})
                                                 for row in handlers.payables(self.db)])
+
+
+    # -- requisitions and approvals -----------------------------------------------------------------
+    @rpc
+    def CreateRequisition(self, request, context):
+        cmd = requisitions.NewRequisition(
+            warehouse=request.warehouse, currency=request.currency, **_facts(request.facts),
+            lines=[requisitions.RequisitionLine(sku=l.sku, quantity=l.quantity, supplier=l.supplier,
+                                                unit_cost=l.unit_cost, vat_rate=l.vat_rate) for l in request.lines])
+        with self._uow(context) as uow:
+            def apply() -> pb.RequisitionResponse:
+                rid = requisitions.create(uow, cmd)
+                return pb.RequisitionResponse(requisition=requisition_to_proto(requisitions.read(uow.session, rid)))
+            return commands.once(uow, context, pb.RequisitionResponse, apply)
+
+    @rpc
+    def RequisitionFromSuggestions(self, request, context):
+        picks = [dict(suggestion_id=p.suggestion_id, supplier=p.supplier, unit_cost=p.unit_cost, vat_rate=p.vat_rate,
+                      quantity=p.quantity) for p in request.suggestions]
+        cmd = requisitions.NewRequisition(warehouse="", lines=[], currency=request.currency, **_facts(request.facts))
+        with self._uow(context) as uow:
+            def apply() -> pb.RequisitionResponse:
+                rid = requisitions.from_suggestions(uow, picks, cmd)
+                return pb.RequisitionResponse(requisition=requisition_to_proto(requisitions.read(uow.session, rid)))
+            return commands.once(uow, context, pb.RequisitionResponse, apply)
+
+    @rpc
+    def GetRequisition(self, request, context):
+        return pb.RequisitionResponse(requisition=requisition_to_proto(requisitions.get(self.db, request.id)))
+
+    @rpc
+    def OrderRequisitions(self, request, context):
+        with self._uow(context) as uow:
+            def apply() -> pb.OrderRequisitionsResponse:
+                po_ids = requisitions.order(uow, list(request.requisition_ids))
+                return pb.OrderRequisitionsResponse(purchase_orders=[
+                    purchase_order_to_proto(handlers.read_purchase_order(uow.session, i)) for i in po_ids])
+            return commands.once(uow, context, pb.OrderRequisitionsResponse, apply)
+
+    @rpc
+    def DecideApproval(self, request, context):
+        with self._uow(context) as uow:
+            def apply() -> pb.DecideApprovalResponse:
+                after = approvals.decide(uow, request.document_kind, request.document_id, request.approve,
+                                         request.role, request.comment)
+                reply = pb.DecideApprovalResponse(approval=after)
+                if request.document_kind == chains.REQUISITION:
+                    reply.requisition.CopyFrom(requisition_to_proto(requisitions.read(uow.session, request.document_id)))
+                else:
+                    reply.purchase_order.CopyFrom(purchase_order_to_proto(
+                        handlers.read_purchase_order(uow.session, request.document_id)))
+                return reply
+            return commands.once(uow, context, pb.DecideApprovalResponse, apply)
+
+    @rpc
+    def Delegate(self, request, context):
+        errors = FieldErrors()
+        starts, ends = _moment(errors, "starts_at", request.starts_at), _moment(errors, "ends_at", request.ends_at)
+        errors.raise_if_any("the delegation is invalid")
+        with self._uow(context) as uow:
+            return pb.DelegateResponse(id=approvals.delegate(uow, request.role, request.delegate, starts, ends,
+                                                             request.note))
+
+    @rpc
+    def ListWaitingApprovals(self, request, context):
+        return pb.ListWaitingApprovalsResponse(steps=[step_to_proto(x) for x in
+                                                      approvals.waiting(self.db, request.limit or 100)])
+
+    @rpc
+    def ApplyApprovalChain(self, request, context):
+        with self._uow(context) as uow:
+            return chain_to_proto(approvals.apply_chain(uow, request.document, request.note))
+
+    @rpc
+    def ListApprovalChains(self, request, context):
+        return pb.ListApprovalChainsResponse(versions=[chain_to_proto(v) for v in approvals.chain_versions(self.db)])
 
 
 def _text(value) -> str:

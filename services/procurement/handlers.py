@@ -24,7 +24,7 @@ from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, HubError, InvalidArgument, NotFound
 from hubkit.money import cents, share, unit_cost
 from hubkit.sql import cents_sum
-from services.procurement import domain, planning, scorecard
+from services.procurement import approvals, chains, domain, planning, scorecard
 from services.procurement.models import (
     inspection_results,
     purchase_bill_lines,
@@ -67,7 +67,16 @@ def _conversion(po) -> dict:
     return {} if po.exchange_rate is None else {"exchange_rate": po.exchange_rate}
 
 
-def create_purchase_order(uow: UnitOfWork, cmd: domain.CreatePurchaseOrder) -> str:
+def amount_in_base(lines, exchange_rate) -> Decimal:
+    """A document's total, VAT included, in the books' (base) currency: what approval chains compare."""
+    gross = sum((l.amount + domain.line_tax(l.amount, l.vat_rate) for l in lines), start=Decimal("0.00"))
+    return cents(gross * exchange_rate) if exchange_rate is not None else cents(gross)
+
+
+def create_purchase_order(uow: UnitOfWork, cmd: domain.CreatePurchaseOrder, requisition_id: str | None = None,
+                          facts: dict | None = None) -> str:
+    """A purchase order. Raised directly, it goes through the approval chain in force (pending until
+    approved); made from approved requisitions (`requisition_id`), it is approved by them."""
     currency, lines = domain.validate(cmd)
     s, now = uow.session, clock.now()
     if s.execute(select(suppliers.c.code).where(suppliers.c.code == cmd.supplier)).first() is None:
@@ -76,12 +85,21 @@ def create_purchase_order(uow: UnitOfWork, cmd: domain.CreatePurchaseOrder) -> s
     po_id = uuid.uuid4().hex
     s.execute(purchase_orders.insert().values(
         id=po_id, supplier=cmd.supplier, warehouse=cmd.warehouse, currency=currency, status=domain.OPEN,
-        exchange_rate=cmd.exchange_rate,
+        exchange_rate=cmd.exchange_rate, approval=chains.PENDING, requisition_id=requisition_id,
         created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now))
     s.execute(purchase_order_lines.insert(), [
         dict(purchase_order_id=po_id, line_no=l.line_no, sku=l.sku, quantity=l.quantity, received=0,
              unit_cost=l.unit_cost, vat_rate=l.vat_rate, amount=l.amount, expected_on=l.expected_on)
         for l in lines])
+    if requisition_id is None:
+        approval, version = approvals.start(
+            uow, chains.PURCHASE_ORDER, po_id, uow.actor, amount_in_base(lines, cmd.exchange_rate),
+            {"currency": currency, "supplier": cmd.supplier, "suppliers": [cmd.supplier],
+             "skus": sorted({l.sku for l in lines}), **(facts or {})})
+        s.execute(update(purchase_orders).where(purchase_orders.c.id == po_id)
+                  .values(approval=approval, chain_version=version))
+    else:
+        s.execute(update(purchase_orders).where(purchase_orders.c.id == po_id).values(approval=chains.APPROVED))
     # the open suggestions this order takes up: covered ones are ordered, the rest of the others stays open
     ordered: dict[str, int] = {}
     for l in lines:
@@ -126,6 +144,9 @@ def receive_purchase_order(uow: UnitOfWork, purchase_order_id: str, requested: l
     books owe a provisional payable until a supplier invoice matches them. Returns the receipt id."""
     s, now = uow.session, clock.now()
     po, rows = _lock(uow, purchase_order_id, now)
+    if po.approval != chains.APPROVED:
+        raise Conflict(f"purchase order {purchase_order_id} is {po.approval}, not approved: it cannot be received",
+                       [{"field": "purchase_order_id", "message": f"approval {po.approval}: approve it first"}])
     if invoice_pending and po.exchange_rate is not None:
         raise InvalidArgument("goods before invoice is for purchase orders in the books' currency",
                               [{"field": "invoice_pending", "message": f"the order is in {po.currency}"}])
@@ -605,6 +626,7 @@ def read_purchase_order(s, purchase_order_id: str) -> dict:
                        [{"field": "id", "message": "unknown purchase order"}])
     po = dict(row._mapping)
     po["created_at"], po["updated_at"] = _utc(po["created_at"]), _utc(po["updated_at"])
+    po.update(approvals.read(s, chains.PURCHASE_ORDER, purchase_order_id))
     po["lines"] = [dict(r._mapping) for r in s.execute(
         select(purchase_order_lines).where(purchase_order_lines.c.purchase_order_id == purchase_order_id)
         .order_by(purchase_order_lines.c.line_no)).all()]

@@ -40,6 +40,10 @@ purchase_orders = Table(
     Column("currency", String(3), nullable=False),
     Column("exchange_rate", Numeric(18, 8)),  # to the books' currency when accepted; null: in the books' currency
     Column("status", String(24), nullable=False, index=True),  # open | partially_received | received
+    # pending | approved | rejected: received only once approved (services.procurement.approvals)
+    Column("approval", String(16), nullable=False, server_default="approved"),
+    Column("chain_version", Integer),  # the approval chain it went through; null: approved by its requisition
+    Column("requisition_id", String(32)),  # made from approved requisitions (the first of them)
     Column("created_by", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_by", String(64), nullable=False),
@@ -246,6 +250,106 @@ scorecard_config = Table(
     Column("document", Text, nullable=False),
     Column("updated_by", String(64), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Approvals (services.procurement.approvals). Chains: each applied document a new version, never changed;
+# the newest is in force (version 0: the shipped default, services/procurement/default_approval_chain.yaml).
+approval_chains = Table(
+    "approval_chains", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(100), nullable=False),
+    Column("document", Text, nullable=False),  # JSON, as validated
+    Column("note", String(500), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# A document's steps (requisition or purchase order), resolved from the chain in force when it was raised.
+approval_steps = Table(
+    "approval_steps", metadata,
+    Column("document_kind", String(16), primary_key=True),  # requisition | purchase_order
+    Column("document_id", String(32), primary_key=True),
+    Column("step_no", Integer, primary_key=True),
+    Column("step_id", String(64), nullable=False),
+    Column("role", String(16)),        # a role step, or
+    Column("user_name", String(64)),   # a named user's
+    Column("status", String(16), nullable=False),  # queued | waiting | approved | rejected | cancelled
+    Column("opened_at", DateTime(timezone=True)),  # when it started waiting
+    Column("decided_by", String(64)),
+    Column("on_behalf_of", String(64)),  # the delegator, when a delegate decided
+    Column("decided_at", DateTime(timezone=True)),
+    Column("comment", String(500)),
+    Column("overdue_announced_at", DateTime(timezone=True)),  # approval_waiting sent as overdue
+    Column("requester", String(64), nullable=False),   # the document's, for approval_waiting
+    Column("amount", Numeric(18, 2), nullable=False),  # the document's total in the base currency
+    CheckConstraint("status IN ('queued', 'waiting', 'approved', 'rejected', 'cancelled')", name="status_known"),
+    Index("ix_approval_steps_status_opened", "status", "opened_at"),
+)
+
+# Every approval action on a document: raised, step opened, approved, rejected, ordered (who, when, comment).
+approval_log = Table(
+    "approval_log", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("document_kind", String(16), nullable=False),
+    Column("document_id", String(32), nullable=False),
+    Column("step_no", Integer),
+    Column("action", String(16), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("on_behalf_of", String(64)),
+    Column("comment", String(500), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_approval_log_document", "document_kind", "document_id"),
+)
+
+# An approver's delegation for a period [starts_at, ends_at): the delegate approves their steps meanwhile.
+approval_delegations = Table(
+    "approval_delegations", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("delegator", String(64), nullable=False, index=True),
+    Column("delegator_role", String(16), nullable=False),  # the delegator's role when delegating
+    Column("delegate", String(64), nullable=False, index=True),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("note", String(500), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("ends_at > starts_at", name="period_positive"),
+)
+
+# A person's request to buy, or one made from purchase suggestions; approved ones become purchase orders.
+requisitions = Table(
+    "requisitions", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("requester", String(64), nullable=False),
+    Column("warehouse", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),  # the books' (base) currency
+    Column("total", Numeric(18, 2), nullable=False),  # VAT included
+    Column("category", String(64), nullable=False),
+    Column("material_type", String(64), nullable=False),
+    Column("project", String(64), nullable=False),
+    Column("cost_centre", String(64), nullable=False),
+    Column("department", String(64), nullable=False),
+    Column("note", String(500), nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # pending | approved | rejected | ordered
+    Column("chain_version", Integer, nullable=False),
+    Column("rejected_reason", String(500)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("status IN ('pending', 'approved', 'rejected', 'ordered')", name="status_known"),
+)
+
+requisition_lines = Table(
+    "requisition_lines", metadata,
+    Column("requisition_id", String(32), ForeignKey("requisitions.id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("supplier", String(64), ForeignKey("suppliers.code"), nullable=False),
+    Column("unit_cost", Numeric(18, 6), nullable=False),
+    Column("vat_rate", Numeric(5, 4), nullable=False),
+    Column("amount", Numeric(18, 2), nullable=False),
+    Column("suggestion_id", String(32)),       # the purchase suggestion it takes up
+    Column("purchase_order_id", String(32)),   # once ordered
+    CheckConstraint("quantity > 0", name="quantity_positive"),
 )
 
 outbox.add_tables(metadata)

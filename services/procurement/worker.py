@@ -1,8 +1,11 @@
 """The procurement worker (nameko): turns inventory's stock signals into purchase suggestions
 (low_stock; and demand: sales from goods_issued, positions from stock_changed), alerts for buyers
 (lot_expiring, lot_hold_changed), and marks receipts and returns inventory refused; keeps inventory's
-inspection results (the supplier scorecard) and sends failed goods back to the supplier."""
+inspection results (the supplier scorecard) and sends failed goods back to the supplier; on a timer
+it announces approval steps waiting too long (approval_waiting, overdue)."""
 from datetime import datetime
+
+from nameko.timer import timer
 
 from contracts import (
     GoodsIssued,
@@ -15,8 +18,9 @@ from contracts import (
     StockChanged,
 )
 from hubkit.consumer import handle_event, handle_events
+from hubkit.db import UnitOfWork
 from hubkit.nameko_deps import DatabaseProvider
-from services.procurement import handlers
+from services.procurement import approvals, handlers
 from services.procurement.models import metadata
 
 
@@ -55,3 +59,9 @@ class Worker:
     @handle_event(PurchaseReturnRefused)
     def on_purchase_return_refused(self, uow, event, envelope):
         handlers.refuse_return(uow, event)
+
+    @timer(interval=60)
+    def approvals_overdue(self):
+        """Steps waiting longer than the chain's overdue_hours: approval_waiting once more, as overdue."""
+        with UnitOfWork(self.db, "procurement", "procurement-worker", "housekeeping:approvals_overdue") as uow:
+            approvals.scan_overdue(uow)

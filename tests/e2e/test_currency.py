@@ -9,6 +9,7 @@ import pytest
 from hubkit import clock
 from tests.e2e.helpers import order_body, quiet_row_counts, row_counts, stock_sku, unique, wait_settled
 from tests.e2e.test_order_to_books import _amounts, _balanced, _vouchers
+from tests.support.approvals import approve_through_gateway
 from tests.support.hub import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -55,6 +56,7 @@ def test_a_purchase_in_usd_enters_stock_and_books_at_the_same_converted_value(pg
         po = admin.post("/purchase-orders", json={"supplier": supplier, "warehouse": warehouse, "currency": "USD",
                                                   "lines": [{"sku": sku, "quantity": 3, "unit_cost": "1.05"}]})
         assert po.status_code == 201, po.text
+        approve_through_gateway(pg_hub, po.json()["id"])
         received = admin.post(f"/purchase-orders/{po.json()['id']}/receipts", json={"reference": unique("DN")})
         assert received.status_code == 201, received.text
         [voucher] = _vouchers(admin, received.json()["receipt"]["id"], 1)

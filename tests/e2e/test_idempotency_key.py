@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.e2e.helpers import order_body, quiet_row_counts, row_counts, stock_sku, unique, wait_settled
+from tests.support.approvals import approve_through_gateway
 from tests.support.hub import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -133,18 +134,19 @@ def test_a_receipt_and_a_return_retried_after_their_gateway_died_are_applied_onc
     assert returned.json()["return_id"] and returned.json()["order"]["id"] == order_id
 
 
-def _purchase_order(c, sku: str, quantity: int) -> dict:
+def _purchase_order(c, sku: str, quantity: int, hub) -> dict:
     """A purchase order for `quantity` of a new SKU from a new supplier."""
     supplier = unique("SUP")
     stock_sku(c, sku)
     assert c.post("/suppliers", json={"code": supplier, "name": "Supplier"}).status_code == 201
-    return c.post("/purchase-orders", json={"supplier": supplier, "warehouse": "WH-MAIN",
-                                            "lines": [{"sku": sku, "quantity": quantity, "unit_cost": "2.50"}]}).json()
+    po = c.post("/purchase-orders", json={"supplier": supplier, "warehouse": "WH-MAIN",
+                                          "lines": [{"sku": sku, "quantity": quantity, "unit_cost": "2.50"}]}).json()
+    return approve_through_gateway(hub, po["id"])
 
 
 def test_a_purchase_receipt_retried_after_its_gateway_died_answers_the_first_receipt(pg_hub):
     with pg_hub.client("admin") as c:
-        po = _purchase_order(c, unique("IDEMP"), 4)
+        po = _purchase_order(c, unique("IDEMP"), 4, pg_hub)
     delivery, key = {"reference": unique("DN")}, unique("grn")  # everything open
     _answer_lost(pg_hub, f"/purchase-orders/{po['id']}/receipts", delivery, key, role="purchasing")
     with pg_hub.client("purchasing") as c:
@@ -160,7 +162,7 @@ def test_a_purchase_return_retried_after_its_gateway_died_answers_the_first_retu
     left in stock is reserved for an order)."""
     sku = unique("IDEMR")
     with pg_hub.client("admin") as c:
-        po = _purchase_order(c, sku, 10)
+        po = _purchase_order(c, sku, 10, pg_hub)
         assert c.post(f"/purchase-orders/{po['id']}/receipts", json={}).status_code == 201
         wait_for(lambda: [l["on_hand"] for l in c.get(f"/stock/{sku}").json()["levels"]] == [10], 60, 0.3,
                  "the receipt in stock")

@@ -11,15 +11,17 @@ from sqlalchemy import func, select
 
 from services.accounting.models import vouchers
 from tests.e2e.helpers import order_body, stock_sku, unique, wait_settled
+from tests.support.approvals import approve_through_gateway
 from tests.support.hub import wait_for
 
 pytestmark = pytest.mark.e2e
 
 
-def _purchase(client, supplier, warehouse, sku, quantity, unit_cost) -> dict:
+def _purchase(client, supplier, warehouse, sku, quantity, unit_cost, hub=None) -> dict:
     po = client.post("/purchase-orders", json={"supplier": supplier, "warehouse": warehouse,
                                                "lines": [{"sku": sku, "quantity": quantity, "unit_cost": unit_cost}]})
     assert po.status_code == 201, po.text
+    approve_through_gateway(hub or client, po.json()["id"])
     received = client.post(f"/purchase-orders/{po.json()['id']}/receipts", json={"reference": unique("DN")})
     assert received.status_code == 201, received.text
     return received.json()
@@ -49,8 +51,8 @@ def test_purchase_at_two_costs_sell_and_ship_fifteen(pg_hub):
     with pg_hub.client("admin") as admin:
         stock_sku(admin, sku, warehouse=warehouse, priority=0)
         assert admin.post("/suppliers", json={"code": supplier, "name": "Tea Garden Co."}).status_code == 201
-        first = _purchase(admin, supplier, warehouse, sku, 10, "10.00")
-        second = _purchase(admin, supplier, warehouse, sku, 10, "8.00")
+        first = _purchase(admin, supplier, warehouse, sku, 10, "10.00", pg_hub)
+        second = _purchase(admin, supplier, warehouse, sku, 10, "8.00", pg_hub)
         wait_for(lambda: [l["on_hand"] for l in admin.get(f"/stock/{sku}").json()["levels"]] == [20], 60, 0.2,
                  "20 on hand")
 

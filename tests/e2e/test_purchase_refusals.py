@@ -11,6 +11,7 @@ import pytest
 from tests.e2e.helpers import order_body, quiet_row_counts, row_counts, unique, wait_settled
 from tests.e2e.test_books import _inventory_of
 from tests.e2e.test_order_to_books import _amounts, _vouchers
+from tests.support.approvals import approve_through_gateway
 from tests.support.hub import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -21,11 +22,12 @@ def _ok(reply, status=(200, 201)):
     return reply.json()
 
 
-def _purchase_order(admin, warehouse, lines) -> dict:
+def _purchase_order(admin, warehouse, lines, hub) -> dict:
     supplier = unique("SUP")
     _ok(admin.post("/suppliers", json={"code": supplier, "name": "Supplier"}))
-    return _ok(admin.post("/purchase-orders", json={"supplier": supplier, "warehouse": warehouse, "lines": [
+    po = _ok(admin.post("/purchase-orders", json={"supplier": supplier, "warehouse": warehouse, "lines": [
         {"sku": sku, "quantity": quantity, "unit_cost": cost} for sku, quantity, cost in lines]}))
+    return approve_through_gateway(hub, po["id"])
 
 
 def _setup(admin, serial_tracked=False) -> tuple[str, str, str]:
@@ -43,7 +45,7 @@ def test_a_receipt_inventory_would_refuse_is_refused_before_anything_is_written(
         wh, other, tea = _setup(admin)
         phone = unique("PHN")
         _ok(admin.post("/skus", json={"code": phone, "name": "Phone", "serial_tracked": True}))
-        po = _purchase_order(admin, wh, [(tea, 6, "5.00"), (phone, 2, "900.00")])
+        po = _purchase_order(admin, wh, [(tea, 6, "5.00"), (phone, 2, "900.00")], pg_hub)
         taken = unique("SN")
         _ok(admin.post("/stock/receipts", json={"sku": phone, "warehouse": other, "quantity": 1,
                                                 "unit_cost": "900.00", "serials": [taken]}))
@@ -66,7 +68,7 @@ def test_a_receipt_inventory_would_refuse_is_refused_before_anything_is_written(
 def test_goods_reserved_for_orders_are_not_sent_back_to_the_supplier(pg_hub):
     with pg_hub.client("admin") as admin:
         wh, _, tea = _setup(admin)
-        po = _purchase_order(admin, wh, [(tea, 6, "5.00")])
+        po = _purchase_order(admin, wh, [(tea, 6, "5.00")], pg_hub)
         _ok(admin.post(f"/purchase-orders/{po['id']}/receipts", json={}))
         wait_for(lambda: admin.get(f"/stock/{tea}", params={"warehouse": wh}).json()["levels"][0]["on_hand"] == 6,
                  60, 0.2, "the goods in stock")
@@ -85,7 +87,7 @@ def test_goods_reserved_for_orders_are_not_sent_back_to_the_supplier(pg_hub):
 def test_a_receipt_inventory_refuses_when_it_applies_it_is_reversed_visibly_and_the_books_equal_the_stock(pg_hub):
     with pg_hub.client("admin") as admin:
         wh, other, phone = _setup(admin, serial_tracked=True)
-        po = _purchase_order(admin, wh, [(phone, 2, "900.00")])
+        po = _purchase_order(admin, wh, [(phone, 2, "900.00")], pg_hub)
         serials = [unique("SN"), unique("SN")]
         pg_hub.stack.stop("inventory-worker")  # inventory applies the receipt only after ...
         try:

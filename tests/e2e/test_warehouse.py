@@ -9,6 +9,7 @@ import pytest
 
 from tests.e2e.helpers import order_body, unique, wait_settled
 from tests.e2e.test_order_to_books import _amounts, _balanced, _vouchers
+from tests.support.approvals import approve_through_gateway
 from tests.support.hub import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -121,6 +122,7 @@ def test_purchased_goods_arrive_with_their_lot_expiry_bin_and_serials(pg_hub):
         _ok(admin.post("/suppliers", json={"code": supplier, "name": "Supplier"}))
         po = _ok(admin.post("/purchase-orders", json={"supplier": supplier, "warehouse": wh, "lines": [
             {"sku": tea, "quantity": 6, "unit_cost": "5.00"}, {"sku": phone, "quantity": 2, "unit_cost": "900.00"}]}))
+        approve_through_gateway(pg_hub, po["id"])
         everything = admin.post(f"/purchase-orders/{po['id']}/receipts", json={})
         no_serials = admin.post(f"/purchase-orders/{po['id']}/receipts", json={"lines": [
             {"line_no": 2, "quantity": 2}]})

@@ -188,7 +188,7 @@ def test_approvals_refused_vouchers_failing_shops_and_dead_letters_reach_their_t
     assert sorted(rows) == sorted((kind, FAILURES + 1) for kind in kinds)  # one each, after the 503s
     bodies = {b["type"]: b for b in receiver.accepted_json() if b["event_id"] in {e.event_id for e in sent.values()}}
     assert set(bodies) == set(kinds)
-    assert bodies["approval_waiting"]["title"] == f"Approval waiting: purchase_order appr-{run}"
+    assert bodies["approval_waiting"]["title"] == f"Approval waiting: purchase order appr-{run}"
     assert bodies["voucher_refused"]["title"] == "Voucher refused by kingdee: HUB-202603-JZ-0007"
     assert bodies["shop_failing"]["title"] == f"Shop connector in error: taobao shop-{run}"
     assert "hub dlq list" in bodies["dead_lettered"]["text"]

@@ -25,6 +25,7 @@ from services.procurement import domain, handlers
 from services.procurement.grpc_server import ProcurementServicer
 from services.procurement.models import metadata, purchase_order_lines, purchase_orders, receipt_lines, receipts, suppliers
 from tests.support import infra
+from tests.support.approvals import approve
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +72,9 @@ def _po(db, supplier, lines, actor="buyer", currency=""):
     cmd = domain.CreatePurchaseOrder(supplier=supplier, warehouse="WH-SH", currency=currency,
                                      lines=[domain.LineInput(*l) for l in lines])
     with _uow(db, actor) as uow:
-        return handlers.create_purchase_order(uow, cmd)
+        po_id = handlers.create_purchase_order(uow, cmd)
+    approve(db, po_id)
+    return po_id
 
 
 def _receive(db, po_id, lines=(), reference="DN-1", actor="keeper"):
@@ -315,7 +318,15 @@ def test_the_grpc_api(stub):
         lines=[pb.PurchaseOrderLineInput(sku="SKU-A", quantity=10, unit_cost="10", vat_rate="0.13"),
                pb.PurchaseOrderLineInput(sku="SKU-B", quantity=3, unit_cost="3.333333")]),
         metadata=md).purchase_order
-    assert (po.status, po.currency, po.created_by) == ("open", "CNY", "grpc-user")
+    assert (po.status, po.currency, po.created_by, po.approval) == ("open", "CNY", "grpc-user", "pending")
+    with pytest.raises(grpc.RpcError) as unapproved:
+        stub.ReceivePurchaseOrder(pb.ReceivePurchaseOrderRequest(purchase_order_id=po.id), metadata=md)
+    assert unapproved.value.code() == grpc.StatusCode.FAILED_PRECONDITION, unapproved.value
+    manager = ((hub_grpc.ACTOR_KEY, "grpc-manager"), (hub_grpc.CORRELATION_KEY, "req-8"))
+    decided = stub.DecideApproval(pb.DecideApprovalRequest(document_kind="purchase_order", document_id=po.id,
+                                                           approve=True, role="dept_manager", comment="fine"),
+                                  metadata=manager)
+    assert decided.approval == "approved" and decided.purchase_order.approval_steps[0].decided_by == "grpc-manager"
     assert [(l.unit_cost, l.vat_rate, l.amount.units, l.amount.nanos, l.amount.currency_code)
             for l in po.lines] == [("10.000000", "0.1300", 100, 0, "CNY"), ("3.333333", "0.1300", 10, 0, "CNY")]
 

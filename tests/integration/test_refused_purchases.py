@@ -27,6 +27,7 @@ from services.inventory import handlers as inventory
 from services.procurement import domain as purchasing
 from services.procurement import handlers as procurement
 from tests.support import infra
+from tests.support.approvals import approve
 
 pytestmark = pytest.mark.integration
 RULES = books.Rules(accounts=chart.DEFAULT_ACCOUNTS, vat_rate=Decimal("0.13"), timezone="Asia/Shanghai")
@@ -84,7 +85,9 @@ class World:
     def purchase_order(self, quantity: int) -> str:
         cmd = purchasing.CreatePurchaseOrder(supplier=self.supplier, warehouse=self.warehouse,
                                              lines=[purchasing.LineInput(self.sku, quantity, "10.00")])
-        return self.run("procurement", procurement.create_purchase_order, cmd)
+        po_id = self.run("procurement", procurement.create_purchase_order, cmd)
+        approve(self.dbs["procurement"], po_id)
+        return po_id
 
     def books(self, account: str) -> Decimal:
         """Debit less credit on the account, over this test's vouchers."""

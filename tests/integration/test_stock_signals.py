@@ -501,3 +501,60 @@ def test_demand_velocity_without_a_stretch_out_of_stock_terms_and_a_partial_orde
     assert [(l["sku"], l["quantity"], Decimal(l["unit_cost"])) for l in po["lines"]] == [(sku, 16, Decimal("3.1"))]
     [row] = _suggestions(db, sku)
     assert (row.status, row.purchase_order_id) == ("ordered", ordered_id)
+
+
+# -- requisitions from suggestions, and approvals waiting too long ----------------------------------
+def test_a_requisition_of_open_suggestions_is_approved_ordered_and_takes_the_suggestions_up(db):
+    from services.procurement import approvals, requisitions
+    from tests.support.approvals import approve
+
+    sku = _sku()
+    apply_low_stock(db, low_stock(sku, "WH-SH", 1, available=1))  # suggests 49
+    [suggestion] = _suggestions(db, sku)
+    with UnitOfWork(db, "procurement", "pam", "c") as uow:
+        handlers.upsert_supplier(uow, "SUP-REQ", "Requisition Supplies")
+    blank = requisitions.NewRequisition(warehouse="", lines=[], currency="CNY", project="P-1")
+    with pytest.raises(InvalidArgument) as refused, UnitOfWork(db, "procurement", "pam", "c") as uow:
+        requisitions.from_suggestions(uow, [{"suggestion_id": "0" * 32, "supplier": "SUP-REQ", "unit_cost": "1"}],
+                                      blank)
+    assert refused.value.fields[0]["field"] == "suggestions[0].suggestion_id"
+    with UnitOfWork(db, "procurement", "pam", "c") as uow:
+        rid = requisitions.from_suggestions(uow, [{"suggestion_id": suggestion.id, "supplier": "SUP-REQ",
+                                                   "unit_cost": "2.00", "vat_rate": "0"}], blank)
+    with db.reader() as s:
+        doc = requisitions.read(s, rid)
+    assert (doc["warehouse"], doc["total"], doc["project"], doc["lines"][0]["quantity"]) == (
+        "WH-SH", Decimal("98.00"), "P-1", 49)
+    approve(db, rid, "requisition")
+    with UnitOfWork(db, "procurement", "pam", "c") as uow:
+        [po_id] = requisitions.order(uow, [rid])
+    [row] = _suggestions(db, sku)
+    assert (row.status, row.purchase_order_id) == ("ordered", po_id)
+    with db.reader() as s:
+        assert handlers.read_purchase_order(s, po_id)["approval"] == "approved"
+        assert approvals.read(s, "requisition", rid)["log"][-1]["action"] == "ordered"
+
+
+def test_a_step_waiting_longer_than_the_chain_allows_is_announced_once_as_overdue(db):
+    from services.procurement import approvals
+
+    with UnitOfWork(db, "procurement", "pam", "c") as uow:
+        handlers.upsert_supplier(uow, "SUP-LATE", "Late Supplies")
+    with UnitOfWork(db, "procurement", "pam", "c") as uow:
+        po_id = handlers.create_purchase_order(uow, domain.CreatePurchaseOrder(
+            supplier="SUP-LATE", warehouse="WH-SH", lines=[domain.LineInput(_sku(), 1, "10.00")]))
+    outbox = metadata.tables["outbox"]
+
+    def announced() -> list[dict]:
+        with db.reader() as s:
+            bodies = s.execute(select(outbox.c.body).where(outbox.c.event_type == "approval_waiting")).scalars()
+            return [p for p in (json.loads(b)["payload"] for b in bodies) if p["document_id"] == po_id]
+    later = datetime.now(timezone.utc) + timedelta(hours=25)  # the default chain: overdue after 24 hours
+    with UnitOfWork(db, "procurement", "procurement-worker", "c") as uow:
+        approvals.scan_overdue(uow, later - timedelta(hours=2))
+    assert [p["overdue"] for p in announced()] == [False]
+    for _ in range(2):  # once only
+        with UnitOfWork(db, "procurement", "procurement-worker", "c") as uow:
+            approvals.scan_overdue(uow, later)
+    assert [(p["overdue"], p["role"], p["step"]) for p in announced()] == [
+        (False, "dept_manager", "department-manager"), (True, "dept_manager", "department-manager")]

@@ -16,6 +16,8 @@ from hub import components
 from hub.supervisor import Stack, free_port
 from hubkit.db import Database
 
+BY_GATEWAY_URL: dict[str, Hub] = {}
+
 
 class Hub:
     def __init__(self, amqp_uri: str, db_urls: dict, log_dir: Path, extra_env: dict | None = None,
@@ -80,6 +82,7 @@ class Hub:
     def client(self, role: str | None = "admin", headers: dict | None = None) -> httpx.Client:
         """A client acting as a new user of `role` (None: no API key, only `headers`)."""
         headers = {**({"X-API-Key": self.key(role)} if role else {}), **(headers or {})}
+        BY_GATEWAY_URL[str(self.stack.gateway_url).rstrip("/")] = self  # its clients' hub (tests/support/approvals)
         return httpx.Client(base_url=self.stack.gateway_url, headers=headers, timeout=30)
 
     def metric(self, process: str, name: str, **labels) -> float:

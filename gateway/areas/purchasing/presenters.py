@@ -16,7 +16,39 @@ def purchase_order_json(po) -> dict:
                        "expected_on": l.expected_on or None}
                       for l in po.lines],
             "receipts": [receipt_json(r) for r in po.receipts],
-            "returns": [return_json(r) for r in po.returns]}
+            "returns": [return_json(r) for r in po.returns], "approval": po.approval,
+            "chain_version": po.chain_version if not po.requisition_id else None,
+            "requisition_id": po.requisition_id or None,
+            "approval_steps": [step_json(x) for x in po.approval_steps],
+            "approval_log": [entry_json(x) for x in po.approval_log]}
+
+
+def step_json(st) -> dict:
+    return {"document_kind": st.document_kind, "document_id": st.document_id, "step_no": st.step_no,
+            "step_id": st.step_id, "role": st.role or None, "user": st.user or None, "status": st.status,
+            "opened_at": st.opened_at or None, "decided_by": st.decided_by or None,
+            "on_behalf_of": st.on_behalf_of or None, "decided_at": st.decided_at or None,
+            "comment": st.comment or None, "requester": st.requester, "amount": st.amount}
+
+
+def entry_json(e) -> dict:
+    return {"step_no": e.step_no or None, "action": e.action, "actor": e.actor, "on_behalf_of": e.on_behalf_of or None,
+            "comment": e.comment, "at": e.at}
+
+
+def requisition_json(r) -> dict:
+    f = r.facts
+    return {"id": r.id, "requester": r.requester, "warehouse": r.warehouse, "currency": r.currency, "total": r.total,
+            "category": f.category, "material_type": f.material_type, "project": f.project,
+            "cost_centre": f.cost_centre, "department": f.department, "note": f.note, "status": r.status,
+            "chain_version": r.chain_version, "rejected_reason": r.rejected_reason or None,
+            "created_at": r.created_at, "updated_at": r.updated_at,
+            "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity, "supplier": l.supplier,
+                       "unit_cost": l.unit_cost, "vat_rate": l.vat_rate, "amount": l.amount,
+                       "suggestion_id": l.suggestion_id or None, "purchase_order_id": l.purchase_order_id or None}
+                      for l in r.lines],
+            "approval_steps": [step_json(x) for x in r.approval_steps],
+            "approval_log": [entry_json(x) for x in r.approval_log]}
 
 
 def _lines(lines) -> list[dict]:

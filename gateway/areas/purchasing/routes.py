@@ -1,6 +1,8 @@
 """Suppliers and purchase orders; receiving one adds stock at its cost and posts the purchase.
 Purchase suggestions (from low stock and demand: velocity, terms, demand rules) and lot alerts
-(expiring, held) tell buyers what to act on."""
+(expiring, held) tell buyers what to act on.
+Requisitions and purchase orders go through the approval chain in force before they are ordered or
+received."""
 from __future__ import annotations
 
 import json
@@ -14,18 +16,28 @@ from gateway.areas.purchasing.presenters import (
     inspection_json,
     purchase_order_json,
     receipt_json,
+    requisition_json,
     scorecard_config_json,
     scorecard_json,
+    step_json,
     stock_alert_json,
     suggestion_json,
 )
 from gateway.areas.purchasing.schemas import (
+    ApprovalChainIn,
+    ApprovalChainVersion,
+    ApprovalChainVersions,
+    DecisionIn,
+    Delegation,
+    DelegationIn,
     DemandRules,
     DemandRulesIn,
     Inspection,
     InspectionResultIn,
     Inspections,
     LandedCostIn,
+    OrderedRequisitions,
+    OrderRequisitionsIn,
     OrderSuggestionsIn,
     Provisional,
     PurchaseBill,
@@ -38,6 +50,9 @@ from gateway.areas.purchasing.schemas import (
     ReceivePurchaseIn,
     ReplenishmentPlan,
     ReplenishmentTermsIn,
+    Requisition,
+    RequisitionFromSuggestionsIn,
+    RequisitionIn,
     Scorecard,
     ScorecardConfig,
     ScorecardConfigIn,
@@ -47,11 +62,14 @@ from gateway.areas.purchasing.schemas import (
     Supplier,
     SupplierIn,
     SupplierInvoiceIn,
+    WaitingApprovals,
 )
 from gateway.common.access import (
     ANYONE,
+    APPROVERS,
     PURCHASING,
     RECEIVING,
+    REQUESTERS,
     RULES,
     allowed,
     clients,
@@ -376,3 +394,121 @@ def set_scorecard_config(body: ScorecardConfigIn, request: Request, md=allowed(P
     reply = clients(request).procurement.SetScorecardConfig(
         pro.ScorecardConfig(document=json.dumps(body.model_dump())), metadata=md)
     return scorecard_config_json(reply)
+
+
+# -- requisitions and approvals ---------------------------------------------------------------------
+def _facts(body) -> pro.RequisitionFacts:
+    return pro.RequisitionFacts(category=body.category, material_type=body.material_type, project=body.project,
+                                cost_centre=body.cost_centre, department=body.department, note=body.note)
+
+
+@router.post("/requisitions", status_code=201, response_model=Requisition)
+def create_requisition(body: RequisitionIn, request: Request, md=allowed(REQUESTERS)):
+    """A person's request to buy, in the books' currency: its approval chain (by amount, category,
+    project, cost centre) is resolved at once and its first step waits for its approver."""
+    require_known_skus(request, [line.sku for line in body.lines], md)
+    _require_warehouse(request, body.warehouse, body.lines[0].sku, md)
+    reply = clients(request).procurement.CreateRequisition(pro.CreateRequisitionRequest(
+        warehouse=body.warehouse, currency=request.app.state.base_currency, facts=_facts(body),
+        lines=[pro.RequisitionLineInput(**l.model_dump()) for l in body.lines]), metadata=md)
+    return requisition_json(reply.requisition)
+
+
+@router.post("/requisitions/from-suggestions", status_code=201, response_model=Requisition)
+def requisition_from_suggestions(body: RequisitionFromSuggestionsIn, request: Request, md=allowed(PURCHASING)):
+    """A requisition of open purchase suggestions (low stock) of one warehouse, each with its supplier
+    and unit cost; the quantity is the suggestion's unless given."""
+    reply = clients(request).procurement.RequisitionFromSuggestions(pro.RequisitionFromSuggestionsRequest(
+        currency=request.app.state.base_currency, facts=_facts(body),
+        suggestions=[pro.SuggestionPick(**p.model_dump()) for p in body.suggestions]), metadata=md)
+    return requisition_json(reply.requisition)
+
+
+@router.post("/requisitions/purchase-orders", status_code=201, response_model=OrderedRequisitions)
+def order_requisitions(body: OrderRequisitionsIn, request: Request, md=allowed(PURCHASING)):
+    """Approved requisitions become purchase orders, one per supplier and warehouse, approved by them
+    (refused whole, 409, when one of them is not approved)."""
+    reply = clients(request).procurement.OrderRequisitions(
+        pro.OrderRequisitionsRequest(requisition_ids=body.requisition_ids), metadata=md)
+    return {"purchase_orders": [purchase_order_json(po) for po in reply.purchase_orders]}
+
+
+@router.get("/requisitions/{requisition_id}", response_model=Requisition)
+def get_requisition(requisition_id: str, request: Request, md=allowed(ANYONE)):
+    """A requisition with its approval steps and every approval action (who, when, comment)."""
+    reply = clients(request).procurement.GetRequisition(pro.GetRequisitionRequest(id=requisition_id), metadata=md)
+    return requisition_json(reply.requisition)
+
+
+def _decide(request: Request, md, kind: str, document_id: str, approve: bool, comment: str):
+    return clients(request).procurement.DecideApproval(pro.DecideApprovalRequest(
+        document_kind=kind, document_id=document_id, approve=approve, comment=comment,
+        role=request.state.user.role), metadata=md)
+
+
+@router.post("/requisitions/{requisition_id}/approve", response_model=Requisition)
+def approve_requisition(requisition_id: str, body: DecisionIn, request: Request, md=allowed(APPROVERS)):
+    """Approve the step waiting now, as its role, its named user or their delegate; never the
+    requester's own (403), never a later step before it (409)."""
+    return requisition_json(_decide(request, md, "requisition", requisition_id, True, body.comment).requisition)
+
+
+@router.post("/requisitions/{requisition_id}/reject", response_model=Requisition)
+def reject_requisition(requisition_id: str, body: DecisionIn, request: Request, md=allowed(APPROVERS)):
+    """Reject with the reason (the comment): the requisition goes back to its requester, rejected."""
+    return requisition_json(_decide(request, md, "requisition", requisition_id, False, body.comment).requisition)
+
+
+@router.post("/purchase-orders/{purchase_order_id}/approve", response_model=PurchaseOrder)
+def approve_purchase_order(purchase_order_id: str, body: DecisionIn, request: Request, md=allowed(APPROVERS)):
+    """Approve the purchase order's step waiting now; it is received only once every step approved."""
+    return purchase_order_json(_decide(request, md, "purchase_order", purchase_order_id, True,
+                                       body.comment).purchase_order)
+
+
+@router.post("/purchase-orders/{purchase_order_id}/reject", response_model=PurchaseOrder)
+def reject_purchase_order(purchase_order_id: str, body: DecisionIn, request: Request, md=allowed(APPROVERS)):
+    """Reject with the reason (the comment): the purchase order is never received."""
+    return purchase_order_json(_decide(request, md, "purchase_order", purchase_order_id, False,
+                                       body.comment).purchase_order)
+
+
+@router.post("/purchasing/delegations", status_code=201, response_model=Delegation)
+def delegate(body: DelegationIn, request: Request, md=allowed(ANYONE)):
+    """The caller's approvals (steps of their role or naming them) may be decided by `delegate`
+    from starts_at until ends_at; each such decision records on whose behalf."""
+    reply = clients(request).procurement.Delegate(pro.DelegateRequest(
+        delegate=body.delegate, starts_at=body.starts_at, ends_at=body.ends_at, note=body.note,
+        role=request.state.user.role), metadata=md)
+    return {"id": reply.id}
+
+
+@router.get("/purchasing/approvals/waiting", response_model=WaitingApprovals)
+def waiting_approvals(request: Request, limit: int = Query(100, ge=1, le=1000), md=allowed(ANYONE)):
+    """Every approval step waiting now, the longest waiting first."""
+    reply = clients(request).procurement.ListWaitingApprovals(pro.ListWaitingApprovalsRequest(limit=limit),
+                                                              metadata=md)
+    return {"steps": [step_json(st) for st in reply.steps]}
+
+
+def _chain(v) -> dict:
+    return {"version": v.version, "name": v.name, "note": v.note, "created_by": v.created_by,
+            "created_at": v.created_at or None, "steps": v.steps, "in_force": v.in_force,
+            "document": json.loads(v.document)}
+
+
+@router.get("/purchasing/approval-chains", response_model=ApprovalChainVersions)
+def approval_chains(request: Request, md=allowed(ANYONE)):
+    """Every version of the approval chain, newest first, with the one in force (0: the shipped default)."""
+    reply = clients(request).procurement.ListApprovalChains(pro.ListApprovalChainsRequest(), metadata=md)
+    return {"versions": [_chain(v) for v in reply.versions]}
+
+
+@router.post("/purchasing/approval-chains", status_code=201, response_model=ApprovalChainVersion)
+def apply_approval_chain(body: ApprovalChainIn, request: Request, md=allowed(RULES)):
+    """Validate and put in force as the next version (a 422 names each step, field and position at
+    fault); documents raised before keep the steps they were given."""
+    document = body.document if isinstance(body.document, str) else json.dumps(body.document, ensure_ascii=False)
+    reply = clients(request).procurement.ApplyApprovalChain(pro.ApprovalChainDocument(document=document,
+                                                                                      note=body.note), metadata=md)
+    return _chain(reply)

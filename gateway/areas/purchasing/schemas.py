@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StrictFloat, StrictInt, StrictStr
 
-from gateway.common.schemas import BIN, CODE, COST, LOT, OPT_DAY, Money, Reply, Serial, Strict, Tracked
+from gateway.common.schemas import BIN, CODE, COST, LOT, OPT_DAY, OPT_MOMENT, Money, Reply, Serial, Strict, Tracked
 
 
 class SupplierIn(Strict):
@@ -148,6 +148,11 @@ class PurchaseOrder(Reply):
     lines: list[PurchaseOrderLine]
     receipts: list[PurchaseReceipt]
     returns: list[ReturnToSupplier]
+    approval: str = Field(description="pending | approved | rejected: received only once approved")
+    chain_version: int | None = Field(description="the approval chain it went through; none: its requisition's")
+    requisition_id: str | None
+    approval_steps: list[ApprovalStep]
+    approval_log: list[ApprovalEntry]
 
 
 class ReceivedPurchase(Reply):
@@ -379,3 +384,152 @@ class ScorecardConfig(Reply):
     bands: list[dict]
     updated_by: str | None
     updated_at: str | None
+
+
+# -- requisitions and approvals ------------------------------------------------------------------
+FACT = r"^[^\x00-\x1f]{0,64}$"
+
+
+class RequisitionFactsIn(Strict):
+    category: StrictStr = Field("", pattern=FACT, description="what is bought, for the approval chain")
+    material_type: StrictStr = Field("", pattern=FACT)
+    project: StrictStr = Field("", pattern=FACT)
+    cost_centre: StrictStr = Field("", pattern=FACT)
+    department: StrictStr = Field("", pattern=FACT)
+    note: StrictStr = Field("", max_length=500)
+
+
+class RequisitionLineIn(Strict):
+    sku: StrictStr = Field(..., pattern=CODE)
+    quantity: StrictInt = Field(..., gt=0, le=10_000_000)
+    supplier: StrictStr = Field(..., pattern=CODE)
+    unit_cost: StrictStr = Field(..., pattern=COST, description="excluding VAT")
+    vat_rate: StrictStr = Field("0.13", pattern=r"^0(\.\d{1,4})?$")
+
+
+class RequisitionIn(RequisitionFactsIn):
+    warehouse: StrictStr = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$")
+    lines: list[RequisitionLineIn] = Field(..., min_length=1, max_length=500)
+
+
+class SuggestionPickIn(Strict):
+    suggestion_id: StrictStr = Field(..., pattern=r"^[0-9a-f]{32}$")
+    supplier: StrictStr = Field(..., pattern=CODE)
+    unit_cost: StrictStr = Field(..., pattern=COST)
+    vat_rate: StrictStr = Field("0.13", pattern=r"^0(\.\d{1,4})?$")
+    quantity: StrictInt = Field(0, ge=0, le=10_000_000, description="0: as suggested")
+
+
+class RequisitionFromSuggestionsIn(RequisitionFactsIn):
+    suggestions: list[SuggestionPickIn] = Field(..., min_length=1, max_length=500)
+
+
+class OrderRequisitionsIn(Strict):
+    requisition_ids: list[StrictStr] = Field(..., min_length=1, max_length=100)
+
+
+class DecisionIn(Strict):
+    comment: StrictStr = Field("", max_length=500, description="a rejection's reason (required to reject)")
+
+
+class DelegationIn(Strict):
+    delegate: StrictStr = Field(..., min_length=1, max_length=64, description="the user who approves meanwhile")
+    starts_at: StrictStr = Field(..., min_length=10, pattern=OPT_MOMENT, description="ISO 8601 (a day: its start)")
+    ends_at: StrictStr = Field(..., min_length=10, pattern=OPT_MOMENT, description="ISO 8601, after starts_at")
+    note: StrictStr = Field("", max_length=500)
+
+
+class ApprovalChainIn(Strict):
+    document: dict | StrictStr = Field(..., description="the chain as JSON, or YAML text")
+    note: StrictStr = Field("", max_length=500)
+
+
+class ApprovalStep(Reply):
+    document_kind: str
+    document_id: str
+    step_no: int
+    step_id: str
+    role: str | None
+    user: str | None
+    status: str = Field(description="queued | waiting | approved | rejected | cancelled")
+    opened_at: str | None
+    decided_by: str | None
+    on_behalf_of: str | None = Field(description="the delegator, when a delegate decided")
+    decided_at: str | None
+    comment: str | None
+    requester: str
+    amount: str = Field(description="the document's total, VAT included, in the base currency")
+
+
+class ApprovalEntry(Reply):
+    step_no: int | None
+    action: str = Field(description="raised | opened | approved | rejected | ordered")
+    actor: str
+    on_behalf_of: str | None
+    comment: str
+    at: str
+
+
+class RequisitionLine(Reply):
+    line_no: int
+    sku: str
+    quantity: int
+    supplier: str
+    unit_cost: str
+    vat_rate: str
+    amount: str
+    suggestion_id: str | None
+    purchase_order_id: str | None
+
+
+class Requisition(Reply):
+    id: str
+    requester: str
+    warehouse: str
+    currency: str
+    total: str
+    category: str
+    material_type: str
+    project: str
+    cost_centre: str
+    department: str
+    note: str
+    status: str = Field(description="pending | approved | rejected | ordered")
+    chain_version: int
+    rejected_reason: str | None
+    created_at: str
+    updated_at: str
+    lines: list[RequisitionLine]
+    approval_steps: list[ApprovalStep]
+    approval_log: list[ApprovalEntry]
+
+
+class OrderedRequisitions(Reply):
+    purchase_orders: list[PurchaseOrder]
+
+
+class Delegation(Reply):
+    id: str
+
+
+class WaitingApprovals(Reply):
+    steps: list[ApprovalStep]
+
+
+class ApprovalChainVersion(Reply):
+    version: int
+    name: str
+    note: str
+    created_by: str
+    created_at: str | None
+    steps: int
+    in_force: bool
+    document: dict
+
+
+class ApprovalChainVersions(Reply):
+    versions: list[ApprovalChainVersion]
+
+
+for _model in (PurchaseOrder, ReceivedPurchase, PurchaseReturn):  # they name the approval models defined after them
+    _model.model_rebuild()

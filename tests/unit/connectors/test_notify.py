@@ -119,7 +119,7 @@ def test_the_targets_file_names_the_events_the_notifier_subscribes_to(tmp_path):
 def test_every_kind_a_person_acts_on_is_subscribable_and_reads_as_what_to_do():
     assert set(config.EVENT_TYPES) == {"order_held", "low_stock", "approval_waiting", "voucher_refused",
                                        "shop_failing", "dead_lettered"}
-    expected = {"approval_waiting": ("Approval waiting: purchase_order po-1", "52000.00 CNY"),
+    expected = {"approval_waiting": ("Approval waiting: purchase order " + "b" * 32, "Amount: 5000.00"),
                 "voucher_refused": ("Voucher refused by kingdee: HUB-202603-JZ-0007", "科目 6001 不存在"),
                 "shop_failing": ("Shop connector in error: taobao tea-flagship", "isv.session-expired"),
                 "dead_lettered": ("Dead letter in accounting.order_shipped.dlq", "hub dlq list")}

@@ -101,6 +101,10 @@ PAYLOADS = {
                     "available": 2},
                    {"sku": "TEA-1", "warehouse": "WH-SH", "on_hand": 8, "reserved": 2, "held": 1, "in_transit": 0,
                     "available": 5}]},
+    "approval_waiting": {
+        "document_kind": "purchase_order", "document_id": "b" * 32, "step_no": 2, "step": "finance-director",
+        "approver": None, "role": "finance_director", "waiting_since": AT, "overdue": False, "amount": "5000.00",
+        "requester": "li.buyer"},
     "low_stock": {
         "sku": "TEA-1", "warehouse": "WH-SH", "available": 2, "minimum": 5, "maximum": 40, "shortfall": 38,
         "occurred_at": AT},
@@ -148,10 +152,6 @@ PAYLOADS = {
                    "credit": "314.96", "aux": "", "cost_centre": "channel:taobao"},
                   {"line_no": 3, "account": "22210105", "summary": "Sale taobao TB-1001", "debit": "0.00",
                    "credit": "40.94", "aux": "", "cost_centre": ""}]},
-    "approval_waiting": {
-        "approval_id": "ap-1", "document_type": "purchase_order", "document_id": "po-1", "supplier": "杭州茶厂",
-        "currency": "CNY", "amount": "52000.00", "reason": "over the buyer's limit of 50000.00",
-        "requested_by": "buyer-1", "requested_at": AT, "approver_role": "procurement_approve"},
     "voucher_refused": {"ledger": "kingdee", "voucher_id": "v-1", "external_number": "HUB-202603-JZ-0007",
                         "error": "科目 6001 不存在", "refused_at": AT},
     "shop_failing": {"connector": "shops_taobao", "platform": "taobao", "shop": "tea-flagship",

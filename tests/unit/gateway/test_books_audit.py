@@ -70,7 +70,8 @@ def stack(tmp_path):
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     gateway_db = Database(settings.gateway_db_url, gateway_metadata)
     gateway_metadata.create_all(gateway_db.engine)
-    keys = {role: {"X-API-Key": auth.add_user(gateway_db, role, role)} for role in ("warehouse", "finance", "admin")}
+    keys = {role: {"X-API-Key": auth.add_user(gateway_db, role, role)} for role in ("warehouse", "finance", "admin",
+                                                                                          "dept_manager")}
     clients = Clients(order=order_service_pb2_grpc.OrderServiceStub(channel),
                       inventory=inventory_service_pb2_grpc.InventoryServiceStub(channel),
                       procurement=procurement_service_pb2_grpc.ProcurementServiceStub(channel), customer=None,
@@ -186,6 +187,8 @@ def test_the_payable_agrees_with_the_open_purchase_documents_and_payments(hub):
     po = http.post("/purchase-orders", json={"supplier": "ACME", "warehouse": "SH", "lines": [
         {"sku": "MUG", "quantity": 10, "unit_cost": "4.00"}]}, headers=admin)
     assert po.status_code == 201, po.text
+    assert http.post(f"/purchase-orders/{po.json()['id']}/approve", json={},
+                     headers=keys["dept_manager"]).status_code == 200
     received = http.post(f"/purchase-orders/{po.json()['id']}/receipts", json={}, headers=admin)
     assert received.status_code == 201, received.text
     # 40.00 + 13% VAT = 45.20 received; its voucher is still on the bus
@@ -208,6 +211,8 @@ def test_the_payable_agrees_with_the_open_purchase_documents_and_payments(hub):
                      headers=finance).status_code in (200, 201)
     usd = http.post("/purchase-orders", json={"supplier": "FAR", "warehouse": "SH", "currency": "USD", "lines": [
         {"sku": "MUG", "quantity": 1, "unit_cost": "2.00", "vat_rate": "0"}]}, headers=admin)
+    assert http.post(f"/purchase-orders/{usd.json()['id']}/approve", json={},
+                     headers=keys["dept_manager"]).status_code == 200
     assert http.post(f"/purchase-orders/{usd.json()['id']}/receipts", json={}, headers=admin).status_code == 201
     assert payables(audit(http, keys))[1] == ("supplier:FAR", "0.00", "2.00", None, "not_compared")
 

@@ -127,6 +127,8 @@ def _review():
 def _procurement():
     """Its JSON fields (a suggestion's terms, a plan, a demand rule set) hold JSON."""
     alerts = [filled(pro.StockAlert, kind="lot_expiring"), filled(pro.StockAlert, kind="lot_hold_changed")]
+    def chain():
+        return filled(pro.ApprovalChainVersion, document='{"name": "x", "steps": []}')
 
     def suggestion():
         return filled(pro.PurchaseSuggestion, terms_json='{"quantity": 5, "basis": "velocity"}')
@@ -137,7 +139,9 @@ def _procurement():
                        DismissSuggestion=lambda r: pro.DismissSuggestionResponse(suggestion=suggestion()),
                        SetReplenishmentTerms=lambda r: pro.SetReplenishmentTermsResponse(
                            plan_json='{"quantity": 5}', suggestion=suggestion(), suggested=True),
-                       GetDemandRules=lambda r: rules, PutDemandRules=lambda r: rules)
+                       GetDemandRules=lambda r: rules, PutDemandRules=lambda r: rules,
+                       ApplyApprovalChain=lambda r: chain(),
+                       ListApprovalChains=lambda r: pro.ListApprovalChainsResponse(versions=[chain()]))
 
 
 ADDRESS = {"recipient": "Li Lei", "street": "1 Road"}
@@ -201,6 +205,17 @@ BODIES = {
     "POST /purchase-orders/{purchase_order_id}/invoices": {"supplier": "S1", "lines": [
         {"line_no": 1, "quantity": 1, "unit_price": "1.04"}]},
     "POST /receipts/{receipt_id}/landed-costs": {"supplier": "SF", "charge": "freight", "amount": "10.00"},
+    "POST /requisitions": {"warehouse": "SH", "category": "office",
+                           "lines": [{"sku": "TEA", "quantity": 1, "supplier": "S1", "unit_cost": "1"}]},
+    "POST /requisitions/from-suggestions": {"suggestions": [{"suggestion_id": "0" * 32, "supplier": "S1",
+                                                             "unit_cost": "1"}]},
+    "POST /requisitions/purchase-orders": {"requisition_ids": ["r1"]},
+    "POST /requisitions/{requisition_id}/approve": {},
+    "POST /requisitions/{requisition_id}/reject": {"comment": "too dear"},
+    "POST /purchase-orders/{purchase_order_id}/approve": {"comment": "fine"},
+    "POST /purchase-orders/{purchase_order_id}/reject": {"comment": "too dear"},
+    "POST /purchasing/delegations": {"delegate": "bob", "starts_at": "2026-12-01", "ends_at": "2026-12-08T00:00:00Z"},
+    "POST /purchasing/approval-chains": {"document": "name: x\nsteps: [{id: a, approver: {role: dept_manager}}]\n"},
     "POST /accounting/payments": {"direction": "paid", "counterparty": "supplier:S1", "amount": "1.00",
                                   "business_date": "2024-01-01", "reference": "r1"},
     "POST /accounting/settlements": {"channel": "taobao", "shop": "s1", "reference": "r1",
@@ -284,8 +299,9 @@ def test_every_operation_answers_every_field(hub):
     # unmerge (1), change warehouse (1), pick waves (4), the notifications' delivery log and re-send (2),
     # RMAs (5: create, get, receive, inspect, settle); supplier invoices, landed costs and the provisional list (3);
     # replenishment terms, demand rules (get, put), a purchase order from suggestions (4);
-    # incoming inspection (3), the supplier scorecard, its workbook and its bands (4)
-    assert seen == 125
+    # incoming inspection (3), the supplier scorecard, its workbook and its bands (4);
+    # requisitions and approvals (12)
+    assert seen == 137
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):
