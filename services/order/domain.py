@@ -23,6 +23,9 @@ REFUNDED = "refunded"
 CHANNEL_REFUNDED = ("success", "refunded")
 SHIPPED = "shipped"  # order status once the whole order left the warehouse
 RETURNED = "returned"  # every unit of a shipped order came back
+# some units left in parcels (services.order.parcels), the rest still to ship (reserved or backordered);
+# shipped once the last parcel carries the last unit. Not open: it can no longer be cancelled or held.
+PARTLY_SHIPPED = "partly_shipped"
 TRACKING = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{3,63}$")
 
 
@@ -98,6 +101,15 @@ def returned_amounts(line, quantity: int) -> dict[str, Decimal]:
     before = share(line.amount, line.returned_quantity, line.quantity)
     return {"amount": share(line.amount, line.returned_quantity + quantity, line.quantity) - before,
             "amount_returned_before": before}
+
+
+def parcel_amount(amount: Decimal, quantity: int, shipped_before: int, units: int) -> tuple[Decimal, Decimal]:
+    """(what `units` more units of a line of `quantity` units for `amount` carry, what the units shipped
+    before carried): the share of everything shipped so far less the share shipped before, to the cent, so
+    a line's parcels add up to exactly its amount (and an order's parcels to exactly its total) whatever
+    the split, and no parcel is off its units' exact share by a cent or more."""
+    before = share(amount, shipped_before, quantity)
+    return share(amount, shipped_before + units, quantity) - before, before
 
 
 CANCELLED = "cancelled"

@@ -26,7 +26,7 @@ from sqlalchemy import or_, select, update
 
 from hubkit import clock
 from hubkit.db import Database, dialect_insert
-from hubkit.errors import Conflict, NotFound, Unavailable
+from hubkit.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from services.order import domain
 from services.order.carrier import Ambiguous, CainiaoClient, CarrierConfig, NotIssued, Refused, Waybill
 from services.order.models import orders, waybills
@@ -38,6 +38,9 @@ ROUNDS = 8  # get calls or look-ups per request before the caller is told to ask
 BUDGET_SECONDS = 8.0  # and no round starts that could end later than this (the gateway waits 10 s)
 DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.0)  # seconds between rounds, by round
 CALLS = Counter("hub_waybill_calls_total", "Carrier calls for waybills, by call and outcome", ["call", "outcome"])
+
+
+MAX_PARCELS = 99
 
 
 def parcel_key(order_id: str, parcel: int = 1) -> str:
@@ -74,11 +77,14 @@ class WaybillIssuer:
         # a claim outlives the longest request: every round a full timeout and its delay
         self.lease = timedelta(seconds=lease_seconds or rounds * (client.config.timeout_seconds + 1) + 5)
 
-    def request(self, order_id: str, actor: str) -> dict:
-        """The order's waybill: the one already issued, or a number taken now, exactly once. Conflict for an
+    def request(self, order_id: str, actor: str, parcel: int = 1) -> dict:
+        """The waybill of the order's parcel (1: the first; an order shipped in parcels, services.order.parcels,
+        takes one per parcel): the one already issued, or a number taken now, exactly once. Conflict for an
         order shipped or cancelled without one, or while another request for it runs; Unavailable when the
         carrier gave no certain answer in time (asking again is safe)."""
-        key = parcel_key(order_id)
+        if not 1 <= parcel <= MAX_PARCELS:
+            raise InvalidArgument("the parcel is invalid", [{"field": "parcel", "message": f"from 1 to {MAX_PARCELS}"}])
+        key = parcel_key(order_id, parcel)
         row, order = self._claim(order_id, key, actor)
         if row.status == ISSUED:
             return view(row)
@@ -128,10 +134,11 @@ class WaybillIssuer:
                               .where(orders.c.id == order_id)).first()
             if order is None:
                 raise NotFound(f"order {order_id} not found")
-            existing = issued_for(s, order_id)
+            existing = s.execute(select(waybills).where(waybills.c.parcel_key == key,
+                                                        waybills.c.status == ISSUED)).first()
             if existing is not None:
                 return existing, order
-            if order.status not in domain.OPEN:
+            if order.status not in (*domain.OPEN, domain.PARTLY_SHIPPED):
                 raise Conflict(f"order {order_id} is {order.status}; a waybill is taken before it ships")
             s.execute(dialect_insert(s, waybills).values(
                 parcel_key=key, order_id=order_id, carrier=self.client.config.cp_code, status=REQUESTING,
