@@ -149,6 +149,14 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
                                                                                     request.parcel or 1)))
 
     @rpc
+    def CancelWaybill(self, request, context):
+        actor, _ = grpc_server.caller(context)
+        if self.waybill_issuer is None:
+            raise Conflict("no carrier is configured for electronic waybills (HUB_CARRIER_URL)")
+        return pb.CancelWaybillResponse(waybill=pb.Waybill(**self.waybill_issuer.cancel(request.order_id, actor,
+                                                                                        request.parcel or 1)))
+
+    @rpc
     def ReturnOrder(self, request, context):
         actor, correlation_id = grpc_server.caller(context)
         with UnitOfWork(self.db, "order", actor, correlation_id) as uow:

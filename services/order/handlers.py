@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from contracts import OrderCancelled, OrderMoved, OrderPlaced, OrderReturned, OrderShipped
 from contracts.events import OrderLineRef, PlacedLine, ReturnedSaleLine, SoldLine
@@ -405,7 +405,9 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
         parcels.ship_parcel(uow, order_id, carrier, tracking_number, lines or None, scans or [])
         return read_order(s, order_id)
     waybill = s.execute(select(waybills.c.carrier, waybills.c.tracking_number)
-                        .where(waybills.c.parcel_key == parcel_key(order_id), waybills.c.status == "issued")).first()
+                        .where(waybills.c.parcel_key == parcel_key(order_id), waybills.c.status == "issued",
+                               # not one being cancelled right now (waybills.WaybillIssuer.cancel)
+                               or_(waybills.c.claimed_until.is_(None), waybills.c.claimed_until < now))).first()
     if waybill is not None and not carrier and not tracking_number:  # ships on the carrier's waybill
         carrier, tracking_number = waybill.carrier, waybill.tracking_number
     elif waybill is not None and (carrier, tracking_number) != (waybill.carrier, waybill.tracking_number):

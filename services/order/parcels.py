@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from contracts import OrderShipped
 from contracts.events import SoldLine
@@ -152,7 +152,8 @@ def ship_parcel(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: s
     parcel_no = max(before, default=0) + 1
     key = parcel_key(order_id, parcel_no)
     waybill = s.execute(select(waybills.c.carrier, waybills.c.tracking_number)
-                        .where(waybills.c.parcel_key == key, waybills.c.status == "issued")).first()
+                        .where(waybills.c.parcel_key == key, waybills.c.status == "issued",
+                               or_(waybills.c.claimed_until.is_(None), waybills.c.claimed_until < now))).first()
     if waybill is not None and not carrier and not tracking_number:  # ships on the parcel's waybill
         carrier, tracking_number = waybill.carrier, waybill.tracking_number
     elif waybill is not None and (carrier, tracking_number) != (waybill.carrier, waybill.tracking_number):

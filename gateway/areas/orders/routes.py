@@ -239,6 +239,22 @@ def request_waybill(order_id: str, request: Request, md=allowed(SHIPPING),
             "last_error": w.last_error}
 
 
+@router.post("/orders/{order_id}/waybill/cancel", response_model=Waybill)
+def cancel_waybill(order_id: str, request: Request, md=allowed(SHIPPING),
+                   parcel: int = Query(1, ge=1, le=99, description="the parcel's number")):
+    """Cancel the parcel's issued waybill at the carrier before the parcel ships (a misprinted label, a
+    parcel repacked), idempotently: a cancelled one answers as it is (`status` cancelled). The parcel then
+    ships with a carrier and tracking number given. 404 without a waybill; 409 when none is issued yet,
+    the parcel shipped with it, another request for it runs, or the carrier refused; 503 when the carrier
+    gave no certain answer: ask again."""
+    reply = clients(request).order.CancelWaybill(ordpb.CancelWaybillRequest(order_id=order_id, parcel=parcel),
+                                                 metadata=md)
+    w = reply.waybill
+    return {"order_id": w.order_id, "parcel_key": w.parcel_key, "carrier": w.carrier, "status": w.status,
+            "tracking_number": w.tracking_number, "get_calls": w.get_calls, "lookups": w.lookups,
+            "last_error": w.last_error}
+
+
 @router.post("/orders/{order_id}/returns", status_code=201, response_model=OrderReturn)
 def return_order(order_id: str, body: ReturnIn, request: Request, md=allowed(SHIPPING)):
     """Goods sent back after shipment: restocked at their original cost, the sale reversed in the books."""

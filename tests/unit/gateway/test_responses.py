@@ -247,8 +247,9 @@ def test_every_operation_answers_every_field(hub):
         assert 200 <= reply.status_code < 300, (name, reply.status_code, reply.text)
         seen += 1
     # 75, allocation's (3), the holds routes (9), review's (6), a customer's terms (1), double check (1),
-    # unmerge (1), change warehouse (1), pick waves (4), the notifications' delivery log and re-send (2)
-    assert seen == 106
+    # unmerge (1), change warehouse (1), pick waves (4), the notifications' delivery log and re-send (2),
+    # cancel a parcel's waybill (1)
+    assert seen == 107
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):
