@@ -310,8 +310,8 @@ def fill_backorders(uow: UnitOfWork, sku_codes, why: str = "stock freed") -> lis
     over its region's and shop's candidates, the warehouses that already ship its other lines tried
     first: no extra parcel), the plan applied with the conditional update that never oversells, and
     the decision appended to the order's explanation (allocation_redecisions: when, `why`, what it
-    filled from where). An order whose every line is now reserved hears stock_reserved. Returns those
-    orders."""
+    filled from where). An order whose every line is now reserved hears stock_reserved (of an order
+    partly shipped in parcels: its lines not yet issued). Returns those orders."""
     s, completed = uow.session, []
     waiting = s.execute(_WAITING, {"p_codes": sorted(set(sku_codes))}).all()
     if not waiting:
@@ -368,8 +368,9 @@ def fill_backorders(uow: UnitOfWork, sku_codes, why: str = "stock freed") -> lis
         _redecided(s, order_id, why, decision.candidates,
                    [w for w in decision.chosen if any(f["warehouse"] == w for f in filled)], filled,
                    decision.split_reason, decision.reason, now)
-        answer = _answer(s, order_id)
-        if all(l["status"] == domain.RESERVED for l in answer):
+        # lines issued already (parcels of an order shipped in parts) are done: the answer is of the others
+        answer = [l for l in _answer(s, order_id) if l["status"] != domain.ISSUED]
+        if answer and all(l["status"] == domain.RESERVED for l in answer):
             uow.emit(StockReserved(order_id=order_id, lines=answer), order_id)
             completed.append(order_id)
     return completed

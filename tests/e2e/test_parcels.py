@@ -70,8 +70,11 @@ def test_a_backordered_order_ships_what_is_reserved_in_parcels_and_the_rest_late
         assert p2.status_code == 200 and p2.json()["status"] == "partly_shipped", p2.text
         assert [l["shipped_quantity"] for l in p2.json()["lines"]] == [3, 0]
 
-        # stock for line 2 arrives: it is reserved, and the last parcel (no lines: what is left) ships it
-        admin.post("/stock/receipts", json={"sku": b, "warehouse": "WH-MAIN", "quantity": 1, "unit_cost": "2.00"})
+        # stock for line 2 arrives once line 1 is issued whole (both parcels' vouchers posted): line 2 is
+        # reserved, and the last parcel (no lines: what is left) ships it
+        _vouchers(admin, f"{order_id}-P2", 2)
+        r = admin.post("/stock/receipts", json={"sku": b, "warehouse": "WH-MAIN", "quantity": 1, "unit_cost": "2.00"})
+        assert r.status_code == 201, r.text
         wait_for(lambda: admin.get(f"/orders/{order_id}").json()["lines"][1]["reservation"] == "reserved" or None,
                  60, 0.3, "line 2 reserved")
         p3 = packer.post(f"/orders/{order_id}/shipment", json={"carrier": "YTO", "tracking_number": t3})
