@@ -443,9 +443,9 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
 def _shipped(uow: UnitOfWork, order, carrier: str, tracking_number: str, now) -> dict:
     """order_shipped for an order just shipped (its row as the update returned it)."""
     s, order_id = uow.session, order.id
+    s.execute(_ALL_SHIPPED, {"p_order_id": order_id})  # every unit not refunded left: shipped_quantity
     lines = s.execute(_LINES, {"order_id": order_id}).all()
     sold = [l for l in lines if l.reservation != domain.REFUNDED]  # a line refunded before shipment stays behind
-    s.execute(_ALL_SHIPPED, {"p_order_id": order_id})
     uow.emit(OrderShipped(
         order_id=order_id, channel=order.channel, shop=order.shop, external_order_id=order.external_order_id,
         currency=order.currency, buyer=json.loads(order.buyer), carrier=carrier, tracking_number=tracking_number,
