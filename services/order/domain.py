@@ -185,6 +185,7 @@ def order_status(reservations: list[str], held: bool = False) -> str:
         held --reject--> cancelled                               (stock released: order_cancelled)
         pending | reserved | backordered | held --cancel--> cancelled (open holds closed as rejected)
         reserved --ship--> shipped --return--> returned
+        reserved | backordered | partly_shipped --ship a parcel--> partly_shipped, or shipped by the last unit
         a line of an open order --refund--> refunded (out of fulfilment; the last line's refund cancels the order)
         shipped | returned --refund only--> the same (money back without goods, no stock moves)
 

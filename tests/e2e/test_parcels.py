@@ -69,6 +69,12 @@ def test_a_backordered_order_ships_what_is_reserved_in_parcels_and_the_rest_late
             "carrier": "ZTO", "tracking_number": t2, "lines": [{"line_no": 1, "quantity": 2}]})
         assert p2.status_code == 200 and p2.json()["status"] == "partly_shipped", p2.text
         assert [l["shipped_quantity"] for l in p2.json()["lines"]] == [3, 0]
+        # partly shipped: not cancelled, not refunded (some of it invoiced, some not), nothing changes
+        before = quiet_row_counts(pg_hub)
+        assert admin.post(f"/orders/{order_id}/cancel", json={}).status_code == 409
+        refund = admin.post(f"/orders/{order_id}/refunds", json={"lines": [{"line_no": 1, "amount": "1.00"}]})
+        assert refund.status_code == 409, refund.text
+        assert row_counts(pg_hub) == before
 
         # stock for line 2 arrives once line 1 is issued whole (both parcels' vouchers posted): line 2 is
         # reserved, and the last parcel (no lines: what is left) ships it
