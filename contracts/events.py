@@ -89,6 +89,9 @@ class SoldLine(Record):
     unit_price: Money
     amount: Money
     warehouse: str | None  # where it was reserved (None before inventory answered)
+    # a parcel of a partial shipment: what the line's earlier parcels carried of its amount (the books
+    # split VAT cumulatively, so a line's parcels add up to exactly its sale); None for a whole shipment
+    amount_shipped_before: Money | None = None
 
 
 class OrderShipped(Event):
@@ -108,6 +111,11 @@ class OrderShipped(Event):
     total: Money
     lines: list[SoldLine]
     exchange_rate: Money | None = None  # to the books' currency, when the document is in another
+    # a parcel of a partial shipment (services.order.parcels): its number, its key (`<order id>-P<n>`, the
+    # source of its vouchers) and whether it ships the order's last units; all None for a whole shipment
+    parcel: int | None = None
+    shipment_id: str | None = None
+    completes_order: bool | None = None
 
 
 class ReturnedSaleLine(SoldLine):
@@ -338,6 +346,7 @@ class GoodsIssued(Event):
     issued_at: Timestamp
     lines: list[CostedLine]
     total_cost: Money
+    shipment_id: str | None = None  # the parcel issued (order_shipped's); None: the whole order
 
 
 class GoodsReturned(Event):

@@ -69,6 +69,7 @@ def _line_ids(items: list[dict]) -> list[str]:
 
 
 class JdClient(PlatformClient):
+    ships_once = True  # jingdong.pop.order.shipment: several waybills in one call, no second shipment
     platform = "jd"
 
     def _call(self, shop, method: str, business: dict) -> dict:
@@ -211,10 +212,15 @@ class JdClient(PlatformClient):
             buyer_message=str(raw.get("orderRemark") or ""), raw=raw)
 
     def confirm_shipment(self, shop, external_order_id: str, carrier: str, tracking: str, line_ids: list) -> None:
-        if carrier.upper() not in CARRIERS:
-            raise PlatformError(f"no JD carrier id for carrier {carrier!r}")
+        """One shipment per JD order. An order shipped in parcels comes once, with every parcel: `carrier`
+        and `tracking` as JD takes several (carriers `|`-separated, each carrier's waybills `,`-separated
+        in the same order: "ZTO|SF" and "T1,T2|T3"). JD's shipment names no lines."""
+        carriers = carrier.upper().split("|")
+        unknown = [c for c in carriers if c not in CARRIERS]
+        if unknown:
+            raise PlatformError(f"no JD carrier id for carrier {unknown[0]!r}")
         body = self.call(shop, "jingdong.pop.order.shipment", {
-            "orderId": int(external_order_id), "logiCoprId": CARRIERS[carrier.upper()], "logiNo": tracking})
+            "orderId": int(external_order_id), "logiCoprId": "|".join(CARRIERS[c] for c in carriers), "logiNo": tracking})
         result = body["jingdong_pop_order_shipment_responce"]["sopjosshipment_result"]
         if str(result.get("success")).lower() != "true" and "已出库" not in str(result.get("chineseErrCode")):
             raise PlatformError(f"JD shipment refused: {result.get('chineseErrCode') or result.get('englishErrCode')}")

@@ -59,6 +59,9 @@ class Shop:
 
 class PlatformClient:
     platform = ""
+    # the platform takes one shipment per order, naming every parcel's waybill in it (JD POP): the
+    # parcels of a partial shipment wait and are confirmed together with the order's last one
+    ships_once = False
 
     def __init__(self, config: PlatformConfig, tokens, transport=None):
         """`tokens`: where the latest token pair of each shop is kept (get(shop), save(shop, access, refresh))."""

@@ -336,11 +336,40 @@ class ShopConnector:
             pv.c.platform == self.platform, pv.c.shop == event.shop,
             pv.c.external_order_id == event.external_order_id)).scalar()
         shipped_ids = sorted(set(json.loads(ids or "[]")))
-        s = uow.session
+        s, carrier, tracking, status = uow.session, event.carrier, event.tracking_number, "pending"
+        if event.parcel is not None:  # a parcel of a partial shipment: its lines, each once
+            shipped_ids, carrier, tracking, status = self._parcel(s, event, json.loads(ids or "[]"))
+            if status is None:
+                return
         s.execute(dialect_insert(s, store.shipments).values(
-            platform=self.platform, shop=event.shop, external_order_id=event.external_order_id, carrier=event.carrier,
-            tracking_number=event.tracking_number, line_ids=json.dumps(shipped_ids), status="pending",
+            platform=self.platform, shop=event.shop, external_order_id=event.external_order_id, carrier=carrier,
+            tracking_number=tracking, line_ids=json.dumps(shipped_ids), status=status,
             next_attempt_at=_now(), updated_at=_now()).on_conflict_do_nothing())
+
+    def _parcel(self, s, event: OrderShipped, line_ids: list) -> tuple[list, str, str, str | None]:
+        """What a parcel's confirmation sends: (platform line ids, carrier, tracking number, status; None:
+        nothing to send). Taobao: the parcel's sub-orders (oid) not sent with an earlier parcel (a sub-order
+        ships once: one split over parcels goes with its first). JD (ships_once): the parcel waits, and the
+        order's last one sends every parcel's waybill in one shipment."""
+        sh = store.shipments
+        earlier = s.execute(select(sh.c.carrier, sh.c.tracking_number, sh.c.line_ids, sh.c.status).where(
+            sh.c.platform == self.platform, sh.c.shop == event.shop,
+            sh.c.external_order_id == event.external_order_id, sh.c.tracking_number != event.tracking_number)).all()
+        mine = [line_ids[l.line_no - 1] for l in event.lines if 0 < l.line_no <= len(line_ids)]
+        if self.client.ships_once:
+            if not event.completes_order:
+                return sorted(set(mine)), event.carrier, event.tracking_number, "waiting"
+            waybills: dict[str, list[str]] = {}
+            s.execute(update(sh).where(sh.c.platform == self.platform, sh.c.shop == event.shop,
+                                       sh.c.external_order_id == event.external_order_id, sh.c.status == "waiting")
+                      .values(status="combined", updated_at=_now()))
+            for r in [*[e for e in earlier if e.status == "waiting"], event]:
+                waybills.setdefault(r.carrier, []).append(r.tracking_number)
+            return (sorted(set(line_ids)), "|".join(waybills), "|".join(",".join(w) for w in waybills.values()),
+                    "pending")
+        sent = {i for e in earlier for i in json.loads(e.line_ids)}
+        fresh = sorted(set(mine) - sent)
+        return fresh, event.carrier, event.tracking_number, "pending" if fresh else None
 
     def on_stock_changed(self, uow, event: StockChanged, envelope: Envelope) -> None:
         s, version = uow.session, envelope.sequence  # the sequence per SKU is the quantity's version
@@ -389,7 +418,8 @@ class ShopConnector:
                           "next_attempt_at": now + timedelta(seconds=min(2 ** row.attempts, 300))}
             with self.db.session() as s:
                 s.execute(update(sh).where(sh.c.platform == self.platform, sh.c.shop == row.shop,
-                                           sh.c.external_order_id == row.external_order_id).values(updated_at=now, **values))
+                                           sh.c.external_order_id == row.external_order_id,
+                                           sh.c.tracking_number == row.tracking_number).values(updated_at=now, **values))
         for row in due_stock:
             try:
                 self.client.push_stock(self.shops[row.shop], row.platform_ref, int(row.quantity))

@@ -106,10 +106,13 @@ shipments = Table(
     Column("platform", String(16), primary_key=True),
     Column("shop", String(64), primary_key=True),
     Column("external_order_id", String(64), primary_key=True),
-    Column("carrier", String(32), nullable=False),
-    Column("tracking_number", String(64), nullable=False),
+    # one per parcel (an order shipped whole: its one); JD's combined shipment names every parcel's
+    # carrier (`|`) and waybills (`,` within a carrier)
+    Column("carrier", String(200), nullable=False),
+    Column("tracking_number", String(500), primary_key=True),
     Column("line_ids", Text, nullable=False),  # JSON list of platform line ids shipped (empty: all)
-    Column("status", String(12), nullable=False, index=True),  # pending | confirmed | failed
+    # pending | confirmed | failed | waiting (a JD parcel sent with the order's last one)
+    Column("status", String(12), nullable=False, index=True),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", String(500)),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),

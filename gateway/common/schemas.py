@@ -239,6 +239,8 @@ class OrderLine(Reply):
                                                   "requested), null without one")
     refunded_amount: Money = Field(description="money given back for the line: all it was paid when refunded "
                                                "before shipment, the refunds without goods back after it")
+    shipped_quantity: int = Field(description="units shipped so far (an order shipped in parcels ships a line "
+                                              "in parts)")
 
 
 class Hold(Reply):
@@ -261,6 +263,24 @@ class Shipment(Reply):
     shipped_at: str
 
 
+class ParcelLine(Reply):
+    line_no: int
+    quantity: int
+    amount: Money = Field(description="the units' share of the line's amount, to the cent (a line's parcels add "
+                                      "up to exactly its amount)")
+
+
+class Parcel(Reply):
+    parcel_no: int
+    parcel_key: str = Field(description="<order id>-P<n>: its waybill's key and the source of its vouchers")
+    carrier: str
+    tracking_number: str
+    amount: Money
+    shipped_by: str
+    shipped_at: str
+    lines: list[ParcelLine]
+
+
 class DoubleChecked(Reply):
     by: str = Field(description="the user who checked the picked goods")
     at: str = Field(description="RFC 3339, UTC")
@@ -271,7 +291,8 @@ class Order(Reply):
     channel: str
     shop: str
     external_order_id: str
-    status: str = Field(description="pending | reserved | backordered | held | shipped | returned | cancelled")
+    status: str = Field(description="pending | reserved | backordered | held | partly_shipped | shipped | "
+                                    "returned | cancelled")
     total: Money
     currency: str
     exchange_rate: str | None = Field(description="to the books' currency, for an order in another")
@@ -294,6 +315,8 @@ class Order(Reply):
     shipping_address: Address
     lines: list[OrderLine]
     shipment: Shipment | None
+    parcels: list[Parcel] = Field(description="the parcels of an order shipped in parts, oldest first (empty: "
+                                              "shipped whole, or not yet)")
     created_by: str
     created_at: str
     updated_at: str

@@ -100,10 +100,12 @@ def _vat_split(lines: list[dict], rules: Rules, rate: Decimal | None = None) -> 
     """(gross, net, tax) in the books summed over lines, VAT computed per line on its gross amount. A
     returned line says what earlier returns of it already reversed (`amount_returned_before`): its
     gross and VAT are those of everything returned so far less those reversed before, so a line's
-    returns add up to exactly its sale, to the cent, converted or not."""
+    returns add up to exactly its sale, to the cent, converted or not. A parcel of a partial shipment
+    says the same of the line's earlier parcels (`amount_shipped_before`), so its parcels add up to
+    exactly the sale of the whole line."""
     gross = net = ZERO
     for line in lines:
-        before = cents(line.get("amount_returned_before") or 0)
+        before = cents(line.get("amount_returned_before") or line.get("amount_shipped_before") or 0)
         gross_before, net_before = _gross_net(before, rules, rate)
         gross_after, net_after = _gross_net(before + cents(line["amount"]), rules, rate)
         gross, net = gross + gross_after - gross_before, net + net_after - net_before

@@ -154,12 +154,15 @@ def _post_document(uow, kind: str, envelope, source_id: str, occurred_at: str, r
 
 def post_sale(uow, envelope, rules):
     p = envelope.payload
-    return _post_document(uow, "sale", envelope, p["order_id"], p["shipped_at"], domain.sale, rules, True)
+    # a parcel of a partial shipment posts under its own key (`<order id>-P<n>`), a whole shipment under the order
+    return _post_document(uow, "sale", envelope, p.get("shipment_id") or p["order_id"], p["shipped_at"], domain.sale,
+                          rules, True)
 
 
 def post_cost_of_goods(uow, envelope, rules):
     p = envelope.payload
-    return post(uow, "cost_of_goods", envelope, p["order_id"], p["issued_at"], domain.cost_of_goods(p, rules), rules)
+    return post(uow, "cost_of_goods", envelope, p.get("shipment_id") or p["order_id"], p["issued_at"],
+                domain.cost_of_goods(p, rules), rules)
 
 
 def post_purchase(uow, envelope, rules):

@@ -14,6 +14,7 @@ from hubkit.money import cents, to_decimal
 
 PLACED, SHIPPED, CANCELLED = "placed", "shipped", "cancelled"
 RETURN, REFUND, RELEASE = "return", "refund", "release"  # what came back of an order (after_sales)
+PARTLY_SHIPPED = "partly_shipped"  # some parcels of the order left, not yet its last
 MAX_AMOUNT = Decimal("9999999999999999.99")  # Numeric(18, 2)
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 CHANNEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$")  # as the order service names channels

@@ -107,11 +107,14 @@ def record_order_placed(uow: UnitOfWork, envelope: Envelope) -> str:
 
 
 def record_order_shipped(uow: UnitOfWork, envelope: Envelope) -> str:
-    """order_shipped: mark the order shipped in its customer's history. If order_placed has not
+    """order_shipped: mark the order shipped (partly_shipped by a parcel that is not its last) in its
+    customer's history. If order_placed has not
     been applied yet, PredecessorMissing rolls back and the message is retried later."""
     event = domain.parse_order_shipped(envelope.payload)
     s = uow.session
-    updated = changed(s, _MARK_SHIPPED, {"p_order_id": event.order_id, "status": domain.SHIPPED,
+    # a parcel of a partial shipment that leaves units behind: partly shipped (its last parcel: shipped)
+    status = domain.PARTLY_SHIPPED if envelope.payload.get("completes_order") is False else domain.SHIPPED
+    updated = changed(s, _MARK_SHIPPED, {"p_order_id": event.order_id, "status": status,
                                          "shipped_at": event.shipped_at, "carrier": event.carrier,
                                          "tracking_number": event.tracking_number})
     if not updated:

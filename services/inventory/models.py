@@ -182,6 +182,8 @@ reservations = Table(
     Column("status", String(16), nullable=False),  # reserved | backordered | issued | released | expired
     Column("expires_at", DateTime(timezone=True)),  # an abandoned order's reservation lapses then
     Column("cost", Numeric(18, 2)),  # cost of goods, once issued
+    # units issued so far: a partial shipment (parcels) issues a line in parts; issued once all are
+    Column("issued_quantity", BigInteger, nullable=False, server_default="0"),
     Column("returned_quantity", BigInteger, nullable=False, server_default="0"),
     Column("returned_cost", Numeric(18, 2), nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -197,7 +199,8 @@ allocations = Table(
     Column("line_no", Integer, primary_key=True),
     Column("warehouse", String(32), primary_key=True),
     Column("quantity", BigInteger, nullable=False),
-    Column("cost", Numeric(18, 2)),  # once issued
+    Column("cost", Numeric(18, 2)),  # once issued (what its parcels issued so far)
+    Column("issued_quantity", BigInteger, nullable=False, server_default="0"),
     ForeignKeyConstraint(["order_id", "line_no"], ["reservations.order_id", "reservations.line_no"]),
     CheckConstraint("quantity > 0", name="allocation_positive"),
 )

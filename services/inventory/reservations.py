@@ -311,8 +311,8 @@ def fill_backorders(uow: UnitOfWork, sku_codes, why: str = "stock freed") -> lis
     over its region's and shop's candidates, the warehouses that already ship its other lines tried
     first: no extra parcel), the plan applied with the conditional update that never oversells, and
     the decision appended to the order's explanation (allocation_redecisions: when, `why`, what it
-    filled from where). An order whose every line is now reserved hears stock_reserved. Returns those
-    orders."""
+    filled from where). An order whose every line is now reserved hears stock_reserved (of an order
+    partly shipped in parcels: its lines not yet issued). Returns those orders."""
     s, completed = uow.session, []
     waiting = s.execute(_WAITING, {"p_codes": sorted(set(sku_codes))}).all()
     if not waiting:
@@ -369,8 +369,9 @@ def fill_backorders(uow: UnitOfWork, sku_codes, why: str = "stock freed") -> lis
         _redecided(s, order_id, why, decision.candidates,
                    [w for w in decision.chosen if any(f["warehouse"] == w for f in filled)], filled,
                    decision.split_reason, decision.reason, now)
-        answer = _answer(s, order_id)
-        if all(l["status"] == domain.RESERVED for l in answer):
+        # lines issued already (parcels of an order shipped in parts) are done: the answer is of the others
+        answer = [l for l in _answer(s, order_id) if l["status"] != domain.ISSUED]
+        if answer and all(l["status"] == domain.RESERVED for l in answer):
             uow.emit(StockReserved(order_id=order_id, lines=answer), order_id)
             completed.append(order_id)
     return completed
@@ -529,6 +530,13 @@ def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: 
         if p.lot and not stock.lot_usable(s, item.code, p.lot, clock.today()):
             raise Conflict(f"order {order_id} line {line_no}: picked lot {p.lot} of {item.code} is held or expired; "
                            f"pick again", [{"field": "lot", "message": f"{p.lot} not usable"}])
+    if sum(p.quantity for p in picked) > quantity:  # a parcel: part of what the picker holds
+        kept: list[Piece] = []
+        for p in picked:
+            take = min(p.quantity, quantity - sum(k.quantity for k in kept))
+            if take:
+                kept.append(Piece(p.bin, p.lot, p.serial, take))
+        picked = kept
     rest = quantity - sum(p.quantity for p in picked)
     if rest and item.serial_tracked:
         stock.choose(s, item.code, warehouse, rest, serial_tracked=True)  # refuses: every unit needs its serial
@@ -552,9 +560,27 @@ def lock_for_shipment(uow: UnitOfWork, order_ids) -> None:
     stock.lock(s, s.execute(_SKUS_OF_ORDERS, {"p_order_ids": sorted(set(order_ids))}).scalars())
 
 
+_PARCEL_ALLOCATION = (update(allocations).where(allocations.c.order_id == bindparam("p_order_id"),
+                                                allocations.c.line_no == bindparam("p_line_no"),
+                                                allocations.c.warehouse == bindparam("p_warehouse"))
+                      .values(cost=func.coalesce(allocations.c.cost, 0) + bindparam("p_cost"),
+                              issued_quantity=allocations.c.issued_quantity + bindparam("p_quantity")))
+_PARCEL_LINE = (update(reservations).where(reservations.c.order_id == bindparam("p_order_id"),
+                                           reservations.c.line_no == bindparam("p_line_no"))
+                .values(cost=func.coalesce(reservations.c.cost, 0) + bindparam("p_cost"),
+                        issued_quantity=reservations.c.issued_quantity + bindparam("p_quantity"),
+                        status=bindparam("p_status")))
+_NO_LAPSE = update(reservations).where(reservations.c.order_id == bindparam("p_order_id")).values(expires_at=None)
+
+
 def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
-    """order_shipped: the reserved units leave their warehouses at their cost; emits goods_issued."""
+    """order_shipped: the reserved units leave their warehouses at their cost; emits goods_issued. A parcel
+    of a partial shipment (`shipment_id`) issues only its units, from the line's allocations in warehouse
+    order, each line issued once all its units are; its goods_issued names the parcel (its cost voucher's
+    source). A shipped parcel means the order is not abandoned: its reservations no longer lapse."""
     s, payload = uow.session, envelope.payload
+    if payload.get("shipment_id"):
+        return _issue_parcel(uow, envelope)
     order_id, now = payload["order_id"], clock.now()
     ctx = Context(f"order:{order_id}", envelope.actor, now, f"order {order_id}", "sale")
     issued = []
@@ -585,6 +611,53 @@ def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     signals.stock_moved(uow, {(l["sku"], l["warehouse"]) for l in issued})
     uow.emit(GoodsIssued(order_id=order_id, channel=payload.get("channel"), issued_at=now, lines=issued,
                          total_cost=sum((Decimal(l["cost"]) for l in issued), start=Decimal("0.00"))), order_id)
+    return issued
+
+
+def _issue_parcel(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
+    s, payload = uow.session, envelope.payload
+    order_id, now = payload["order_id"], clock.now()
+    ctx = Context(f"order:{order_id}", envelope.actor, now, f"order {order_id} parcel {payload.get('parcel')}", "sale")
+    issued = []
+    skus_of = dict(s.execute(_LINE_SKUS, {"p_order_id": order_id}).all())
+    stock.lock(s, skus_of.values())
+    for line in sorted(payload["lines"], key=lambda l: (skus_of.get(l["line_no"], ""), l["line_no"])):
+        at_line = {"p_order_id": order_id, "p_line_no": line["line_no"]}
+        held = s.execute(_LINE, at_line).first()
+        if held is None:
+            raise PredecessorMissing(f"order {order_id} line {line['line_no']} has no reservation yet")
+        if held.status != domain.RESERVED:
+            raise Conflict(f"order {order_id} line {line['line_no']} is {held.status}, not reserved")
+        want, line_cost = int(line["quantity"]), Decimal("0.00")
+        if want > held.quantity - held.issued_quantity:
+            raise Conflict(f"order {order_id} line {line['line_no']}: {want} units shipped, "
+                           f"{held.quantity - held.issued_quantity} reserved and not yet issued")
+        item, taken = catalog.sku_row(s, held.sku), 0
+        for a in s.execute(_LINE_ALLOCATIONS, at_line).all():
+            qty = min(int(a.quantity) - int(a.issued_quantity), want - taken)
+            if qty <= 0:
+                continue
+            pieces = _pieces_for(s, order_id, line["line_no"], item, a.warehouse, qty)
+            cost = costing.total(costing.take(s, held.sku, a.warehouse, qty, item.costing))
+            stock.take(s, ctx, "issue", held.sku, a.warehouse, pieces, cost, reserved=qty)
+            s.execute(_PARCEL_ALLOCATION, {**at_line, "p_warehouse": a.warehouse, "p_cost": cost, "p_quantity": qty})
+            issued.append({"line_no": line["line_no"], "sku": held.sku, "warehouse": a.warehouse, "quantity": qty,
+                           "cost": str(cost)})
+            line_cost, taken = line_cost + cost, taken + qty
+        if taken != want:
+            raise Conflict(f"order {order_id} line {line['line_no']}: {want - taken} units not allocated")
+        whole = held.issued_quantity + want == held.quantity
+        s.execute(_PARCEL_LINE, {**at_line, "p_cost": line_cost, "p_quantity": want,
+                                 "p_status": domain.ISSUED if whole else domain.RESERVED})
+    s.execute(_NO_LAPSE, {"p_order_id": order_id})
+    if payload.get("completes_order"):
+        s.execute(_PICKS_DONE, {"p_order_id": order_id})
+        _left_wave(s, order_id, "shipped")
+    issued.sort(key=lambda l: (l["line_no"], l["warehouse"]))
+    signals.stock_moved(uow, {(l["sku"], l["warehouse"]) for l in issued})
+    uow.emit(GoodsIssued(order_id=order_id, channel=payload.get("channel"), issued_at=now, lines=issued,
+                         total_cost=sum((Decimal(l["cost"]) for l in issued), start=Decimal("0.00")),
+                         shipment_id=payload["shipment_id"]), order_id)
     return issued
 
 

@@ -23,6 +23,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 PATH = "/router/rest"
 GET = "cainiao.waybill.ii.get"
 QUERY = "cainiao.waybill.ii.query.by.tradecode"
+CANCEL = "cainiao.waybill.ii.cancel"
 NOT_ISSUED_CODES = {"7", "25", "26", "27", "28", "29", "30", "31"}  # rate limit; gateway checks: nothing done
 
 
@@ -130,6 +131,15 @@ class CainiaoClient:
             found += [_waybill(m) for m in _list(module.get("waybill_cloud_print_response_list"),
                                                  "waybill_cloud_print_response")]
         return [w for w in found if w.waybill_code]
+
+
+    def cancel_waybill(self, cp_code: str, waybill_code: str) -> None:
+        """Cancel an issued number (商家取消获取的电子面单号: `cp_code`, `waybill_code`; answers `cancel_result`).
+        Refused when the carrier says no; Ambiguous/NotIssued as every call (asking again is safe: a
+        cancelled number cancelled again is no change)."""
+        answer = self._call(CANCEL, {"cp_code": cp_code, "waybill_code": waybill_code})
+        if str(answer.get("cancel_result")).lower() != "true":
+            raise Refused(f"the carrier did not cancel {waybill_code}: {str(answer)[:200]}")
 
 
 def _list(value, key: str) -> list:

@@ -23,6 +23,9 @@ REFUNDED = "refunded"
 CHANNEL_REFUNDED = ("success", "refunded")
 SHIPPED = "shipped"  # order status once the whole order left the warehouse
 RETURNED = "returned"  # every unit of a shipped order came back
+# some units left in parcels (services.order.parcels), the rest still to ship (reserved or backordered);
+# shipped once the last parcel carries the last unit. Not open: it can no longer be cancelled or held.
+PARTLY_SHIPPED = "partly_shipped"
 TRACKING = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{3,63}$")
 
 
@@ -100,6 +103,15 @@ def returned_amounts(line, quantity: int) -> dict[str, Decimal]:
             "amount_returned_before": before}
 
 
+def parcel_amount(amount: Decimal, quantity: int, shipped_before: int, units: int) -> tuple[Decimal, Decimal]:
+    """(what `units` more units of a line of `quantity` units for `amount` carry, what the units shipped
+    before carried): the share of everything shipped so far less the share shipped before, to the cent, so
+    a line's parcels add up to exactly its amount (and an order's parcels to exactly its total) whatever
+    the split, and no parcel is off its units' exact share by a cent or more."""
+    before = share(amount, shipped_before, quantity)
+    return share(amount, shipped_before + units, quantity) - before, before
+
+
 CANCELLED = "cancelled"
 HELD = "held"  # order status while a hold is open: see order_status and services.order.holds
 # What a channel may say about an order (its own states are mapped to these by the connectors).
@@ -173,6 +185,7 @@ def order_status(reservations: list[str], held: bool = False) -> str:
         held --reject--> cancelled                               (stock released: order_cancelled)
         pending | reserved | backordered | held --cancel--> cancelled (open holds closed as rejected)
         reserved --ship--> shipped --return--> returned
+        reserved | backordered | partly_shipped --ship a parcel--> partly_shipped, or shipped by the last unit
         a line of an open order --refund--> refunded (out of fulfilment; the last line's refund cancels the order)
         shipped | returned --refund only--> the same (money back without goods, no stock moves)
 

@@ -57,7 +57,8 @@ def order_to_proto(o: dict) -> pb.Order:
                             amount=money.to_proto(l["amount"], cur),
                             reservation=l["reservation"], warehouse=l["warehouse"] or "",
                             returned_quantity=l["returned_quantity"], refund_status=l.get("refund_status") or "",
-                            refunded_amount=money.to_proto(l.get("refunded_amount") or 0, cur))
+                            refunded_amount=money.to_proto(l.get("refunded_amount") or 0, cur),
+                            shipped_quantity=l.get("shipped_quantity") or 0)
                for l in o["lines"]],
         total=money.to_proto(o["total"], cur), status=o["status"], created_by=o["created_by"],
         created_at=as_utc(o["created_at"]).isoformat(), updated_at=as_utc(o["updated_at"]).isoformat(),
@@ -69,7 +70,13 @@ def order_to_proto(o: dict) -> pb.Order:
         merge_group=o.get("merge_group") or "", merged_with=o.get("merged_with", ()),
         double_checked_by=o.get("double_checked_by") or "", buyer_message=o.get("buyer_message") or "",
         double_checked_at=as_utc(o["double_checked_at"]).isoformat() if o.get("double_checked_at") else "",
-        channel_notice=o.get("channel_notice") or "")
+        channel_notice=o.get("channel_notice") or "",
+        parcels=[pb.Parcel(parcel_no=p["parcel_no"], parcel_key=p["parcel_key"], carrier=p["carrier"],
+                           tracking_number=p["tracking_number"], amount=money.to_proto(p["amount"], cur),
+                           shipped_by=p["shipped_by"], shipped_at=as_utc(p["shipped_at"]).isoformat(),
+                           lines=[pb.ParcelLine(line_no=pl["line_no"], quantity=pl["quantity"],
+                                                amount=money.to_proto(pl["amount"], cur)) for pl in p["lines"]])
+                 for p in o.get("parcels", ())])
 
 
 def hold_to_proto(h: dict) -> pb.Hold:
@@ -141,7 +148,9 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
     def ShipOrder(self, request, context):
         actor, correlation_id = grpc_server.caller(context)
         with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
-            order = handlers.ship_order(uow, request.order_id, request.carrier, request.tracking_number)
+            order = handlers.ship_order(uow, request.order_id, request.carrier, request.tracking_number,
+                                        [(l.line_no, l.quantity) for l in request.lines],
+                                        [(c.sku, c.serial) for c in request.scans])
             return pb.ShipOrderResponse(order=order_to_proto(order))
 
     @rpc
@@ -149,7 +158,16 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         actor, _ = grpc_server.caller(context)
         if self.waybill_issuer is None:
             raise Conflict("no carrier is configured for electronic waybills (HUB_CARRIER_URL)")
-        return pb.RequestWaybillResponse(waybill=pb.Waybill(**self.waybill_issuer.request(request.order_id, actor)))
+        return pb.RequestWaybillResponse(waybill=pb.Waybill(**self.waybill_issuer.request(request.order_id, actor,
+                                                                                    request.parcel or 1)))
+
+    @rpc
+    def CancelWaybill(self, request, context):
+        actor, _ = grpc_server.caller(context)
+        if self.waybill_issuer is None:
+            raise Conflict("no carrier is configured for electronic waybills (HUB_CARRIER_URL)")
+        return pb.CancelWaybillResponse(waybill=pb.Waybill(**self.waybill_issuer.cancel(request.order_id, actor,
+                                                                                        request.parcel or 1)))
 
     @rpc
     def CreateRma(self, request, context):
@@ -263,7 +281,9 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
 
     @staticmethod
     def _ship(uow: UnitOfWork, item: pb.ShipOrderRequest) -> dict:
-        return {"order": order_to_proto(handlers.ship_order(uow, item.order_id, item.carrier, item.tracking_number))}
+        return {"order": order_to_proto(handlers.ship_order(
+                    uow, item.order_id, item.carrier, item.tracking_number, [(l.line_no, l.quantity) for l in item.lines],
+                    [(c.sku, c.serial) for c in item.scans]))}
 
     # -- holds and the operator's actions (every one audited; wrong state: FAILED_PRECONDITION) ----------
     def _act(self, context, command: str, apply) -> pb.OrderActionResponse:

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from contracts import OrderCancelled, OrderMoved, OrderPlaced, OrderReturned, OrderShipped
 from contracts.events import OrderLineRef, PlacedLine, ReturnedSaleLine, SoldLine
@@ -17,8 +17,9 @@ from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.sql import once_per_dialect
-from services.order import domain, holds, merge, refunds, reservation, review, rma
+from services.order import domain, holds, merge, parcels, refunds, reservation, review, rma
 from services.order.models import order_holds, order_lines, order_return_lines, order_returns, orders, waybills
+from services.order.waybills import parcel_key
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def _place(uow: UnitOfWork, cmd: domain.PlaceOrder, review_first: bool = False) 
     # the row as read back: the columns left to their defaults, the JSON columns parsed
     order.update(buyer=json.loads(buyer), shipping_address=json.loads(address),
                  carrier=None, tracking_number=None, shipped_at=None, channel_version=0, channel_status=None,
-                 merge_group=None, merged_with=[], holds=[],
+                 merge_group=None, merged_with=[], holds=[], parcels=[],
                  lines=[{**l, "warehouse": None, "returned_quantity": 0} for l in lines])
     return order_id, order
 
@@ -309,7 +310,11 @@ def double_check(uow: UnitOfWork, order_id: str, note: str = "") -> dict:
         raise Conflict(f"order {order_id} is not flagged for a double check at outbound")
     reservations = s.execute(_RESERVATIONS, {"p_order_id": order_id}).scalars().all()
     picked = all(r in (domain.RESERVED, domain.REFUNDED) for r in reservations)
-    if order.status not in (domain.RESERVED, domain.HELD) or not picked:
+    parcel = order.status in (domain.BACKORDERED, domain.PARTLY_SHIPPED) and s.execute(
+        select(order_lines.c.line_no).where(order_lines.c.order_id == order_id,
+                                            order_lines.c.reservation == domain.RESERVED,
+                                            order_lines.c.shipped_quantity < order_lines.c.quantity)).first()
+    if not parcel and (order.status not in (domain.RESERVED, domain.HELD) or not picked):
         raise Conflict(f"order {order_id} is {order.status}; only an order with every line reserved, "
                        "not yet shipped or cancelled, can be double-checked")
     if not changed(s, update(orders).where(orders.c.id == order_id, orders.c.status == order.status)
@@ -359,7 +364,7 @@ _LINE_ANSWERED = update(order_lines).where(order_lines.c.order_id == bindparam("
                                            order_lines.c.reservation != domain.REFUNDED)  # refunded: stays out
 _RESERVATIONS = select(order_lines.c.reservation).where(order_lines.c.order_id == bindparam("p_order_id"))
 _ANSWERED = update(orders).where(orders.c.id == bindparam("p_order_id"),
-                                 orders.c.status.notin_((domain.CANCELLED, domain.HELD)))
+                                 orders.c.status.notin_((domain.CANCELLED, domain.HELD, domain.PARTLY_SHIPPED)))
 
 
 def apply_stock_answer(uow: UnitOfWork, envelope: Envelope, merge_window: timedelta | None = None) -> None:
@@ -396,19 +401,31 @@ _SHIP = (update(orders).where(orders.c.id == bindparam("order_id"), orders.c.sta
                  updated_by=bindparam("actor"), updated_at=bindparam("now"))
          .returning(*orders.c))
 _LINES = select(order_lines).where(order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.line_no)
+_ALL_SHIPPED = (update(order_lines).where(order_lines.c.order_id == bindparam("p_order_id"),
+                                          order_lines.c.reservation != domain.REFUNDED)
+                .values(shipped_quantity=order_lines.c.quantity))
 
 
-def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: str) -> dict:
+def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: str,
+               lines: list[tuple[int, int]] | None = None, scans: list[tuple[str, str]] | None = None) -> dict:
     """Ship a fully reserved order as a whole and emit order_shipped (inventory issues the
     goods, accounting posts the sale, the customer's history records it). The same shipment
     again (same carrier and tracking number: a retry whose first answer was lost) changes nothing
     and succeeds; another shipment of a shipped order is a conflict. An order that holds an issued
     electronic waybill (services.order.waybills) ships with it: no carrier and tracking number given
     take the waybill's, other ones are a conflict. Returns the order as read_order gives it (the
-    shipped row as the update returned it, not read back)."""
+    shipped row as the update returned it, not read back).
+
+    With `lines` ((line_no, quantity)) or packing `scans` ((sku, serial)), or for an order partly shipped
+    already, the shipment is a parcel (services.order.parcels): reserved units only, the rest ships later."""
     s, now = uow.session, clock.now()
+    if lines or scans or _status(s, order_id) == domain.PARTLY_SHIPPED:
+        parcels.ship_parcel(uow, order_id, carrier, tracking_number, lines or None, scans or [])
+        return read_order(s, order_id)
     waybill = s.execute(select(waybills.c.carrier, waybills.c.tracking_number)
-                        .where(waybills.c.order_id == order_id, waybills.c.status == "issued")).first()
+                        .where(waybills.c.parcel_key == parcel_key(order_id), waybills.c.status == "issued",
+                               # not one being cancelled right now (waybills.WaybillIssuer.cancel)
+                               or_(waybills.c.claimed_until.is_(None), waybills.c.claimed_until < now))).first()
     if waybill is not None and not carrier and not tracking_number:  # ships on the carrier's waybill
         carrier, tracking_number = waybill.carrier, waybill.tracking_number
     elif waybill is not None and (carrier, tracking_number) != (waybill.carrier, waybill.tracking_number):
@@ -444,6 +461,7 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
 def _shipped(uow: UnitOfWork, order, carrier: str, tracking_number: str, now) -> dict:
     """order_shipped for an order just shipped (its row as the update returned it)."""
     s, order_id = uow.session, order.id
+    s.execute(_ALL_SHIPPED, {"p_order_id": order_id})  # every unit not refunded left: shipped_quantity
     lines = s.execute(_LINES, {"order_id": order_id}).all()
     sold = [l for l in lines if l.reservation != domain.REFUNDED]  # a line refunded before shipment stays behind
     uow.emit(OrderShipped(
@@ -572,6 +590,7 @@ def _as_dict(row, lines, held: list | None = None) -> dict:
     order["lines"] = [dict(l._mapping) for l in lines]
     order["holds"] = held or []
     order["merged_with"] = []
+    order.setdefault("parcels", [])
     order["channel_notice"] = domain.channel_notice(order["channel"], order["external_order_id"], order["status"],
                                                     order.get("channel_status"))
     return order
@@ -591,6 +610,7 @@ def read_order(s, order_id: str) -> dict:
     if row is None:
         raise NotFound(f"order {order_id} not found")
     order = _as_dict(row, s.execute(_LINES, {"order_id": order_id}).all(), holds.holds_of(s, [order_id]).get(order_id))
+    order["parcels"] = parcels.parcels_of(s, [order_id]).get(order_id, [])
     if row.merge_group:
         order["merged_with"] = [m for m in merge.members(s, row.merge_group) if m != order_id]
     return order
@@ -635,6 +655,8 @@ def list_orders(db: Database, status: str = "", page_size: int = 50, page_token:
                           .order_by(order_lines.c.line_no)).all() if ids else []
         held = holds.holds_of(s, ids)
         groups = merge.members_of(s, {r.merge_group for r in rows if r.merge_group})
+        shipped = parcels.parcels_of(s, [r.id for r in rows if r.status in (domain.PARTLY_SHIPPED, domain.SHIPPED,
+                                                                            domain.RETURNED)])
     by_order: dict[str, list] = {}
     for line in lines:
         by_order.setdefault(line.order_id, []).append(line)
@@ -644,6 +666,7 @@ def list_orders(db: Database, status: str = "", page_size: int = 50, page_token:
         token = base64.urlsafe_b64encode(json.dumps([as_utc(last.created_at).isoformat(), last.id]).encode()).decode()
     found = [_as_dict(r, by_order.get(r.id, []), held.get(r.id)) for r in rows]
     for o in found:
+        o["parcels"] = shipped.get(o["id"], [])
         o["merged_with"] = [m for m in groups.get(o["merge_group"], ()) if m != o["id"]] if o["merge_group"] else []
     return found, token
 

@@ -6,6 +6,7 @@ from sqlalchemy import (
                         Column,
                         DateTime,
                         ForeignKey,
+                        ForeignKeyConstraint,
                         Integer,
                         Numeric,
                         String,
@@ -80,6 +81,8 @@ order_lines = Table(
     # money given back for the line (services.order.refunds): all it was paid when intercepted before
     # shipment (reservation `refunded`), the refunds without a return after it
     Column("refunded_amount", Numeric(18, 2), nullable=False, server_default="0"),
+    # units shipped so far (a partial shipment ships parcels of the reserved units; the whole order: all)
+    Column("shipped_quantity", Integer, nullable=False, server_default="0"),
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("returned_quantity >= 0 AND returned_quantity <= quantity", name="returned_in_range"),
 )
@@ -273,4 +276,29 @@ waybills = Table(
     Column("requested_by", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Parcels of an order shipped in parts (services.order.parcels): each with its own carrier and tracking
+# number, and per line the units it carries and their share of the line's amount (to the cent, taken
+# cumulatively, so the parcels of a line add up to exactly its amount).
+order_parcels = Table(
+    "order_parcels", metadata,
+    Column("order_id", String(32), ForeignKey("orders.id"), primary_key=True),
+    Column("parcel_no", Integer, primary_key=True),
+    Column("carrier", String(32), nullable=False),
+    Column("tracking_number", String(64), nullable=False),
+    Column("amount", Numeric(18, 2), nullable=False),
+    Column("shipped_by", String(64), nullable=False),
+    Column("shipped_at", DateTime(timezone=True), nullable=False),
+)
+
+order_parcel_lines = Table(
+    "order_parcel_lines", metadata,
+    Column("order_id", String(32), primary_key=True),
+    Column("parcel_no", Integer, primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    Column("amount", Numeric(18, 2), nullable=False),
+    ForeignKeyConstraint(["order_id", "parcel_no"], ["order_parcels.order_id", "order_parcels.parcel_no"]),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
 )

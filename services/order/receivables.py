@@ -13,8 +13,8 @@ from sqlalchemy import not_, or_, select
 from hubkit.db import Database
 from hubkit.money import cents, convert, share
 from hubkit.sql import cents_sum
-from services.order.domain import REFUNDED
-from services.order.models import order_lines, orders
+from services.order.domain import PARTLY_SHIPPED, REFUNDED
+from services.order.models import order_lines, order_parcel_lines, orders
 
 ZERO = Decimal("0.00")
 AUX_LENGTH = 128  # the books keep a counterparty to this length
@@ -65,6 +65,13 @@ def receivables(db: Database, marketplaces) -> list[dict]:
                              .join(l, l.c.order_id == o.c.id)
                              .where(shipped, sold, or_(o.c.exchange_rate.is_not(None), l.c.returned_quantity > 0,
                                                        l.c.refunded_amount > 0))).all()
+        # an order partly shipped (never in another currency): the parcels shipped so far, as their vouchers
+        partly = s.execute(select(o.c.id, o.c.channel, o.c.shop, o.c.buyer, o.c.currency, order_parcel_lines.c.amount)
+                           .join(order_parcel_lines, order_parcel_lines.c.order_id == o.c.id)
+                           .where(o.c.status == PARTLY_SHIPPED)).all()
+    for order_id, channel, shop, buyer, currency, amount in partly:
+        who = debtor(channel, shop, {} if channel in marketplaces else json.loads(buyer), order_id, marketplaces)
+        add(who, currency, False, "shipped", cents(amount))
     for channel, shop, currency, paid in per_shop:
         add(debtor(channel, shop, {}, "", marketplaces), currency, False, "shipped", cents(Decimal(paid) / 100))
     for channel, shop, currency, paid, order_id, buyer in per_order:

@@ -57,6 +57,9 @@ def refund(uow: UnitOfWork, order_id: str, wanted: list[RefundLine], reason: str
     if order.status == domain.CANCELLED:
         raise Conflict(f"order {order_id} is cancelled; nothing of it ships or is invoiced, so nothing is refunded "
                        "here (the platform refunds the buyer)")
+    if order.status == domain.PARTLY_SHIPPED:  # some lines invoiced, some not: neither kind fits yet
+        raise Conflict(f"order {order_id} is partly shipped (services.order.parcels); refund it once its last "
+                       "parcel has shipped")
     kind = INTERCEPT if order.status in domain.OPEN else REFUND_ONLY
     if kind == INTERCEPT and source == CHANNEL:  # the platform refunds an unshipped line whole
         wanted = [RefundLine(line_no=w.line_no) for w in wanted]

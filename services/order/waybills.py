@@ -26,18 +26,22 @@ from sqlalchemy import or_, select, update
 
 from hubkit import clock
 from hubkit.db import Database, dialect_insert
-from hubkit.errors import Conflict, NotFound, Unavailable
+from hubkit.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from services.order import domain
 from services.order.carrier import Ambiguous, CainiaoClient, CarrierConfig, NotIssued, Refused, Waybill
-from services.order.models import orders, waybills
+from services.order.models import order_parcels, orders, waybills
 
 log = logging.getLogger(__name__)
 
 REQUESTING, UNCERTAIN, ISSUED = "requesting", "uncertain", "issued"
+CANCELLED = "cancelled"  # cancelled at the carrier before the parcel shipped (never asked for again)
 ROUNDS = 8  # get calls or look-ups per request before the caller is told to ask again (503)
 BUDGET_SECONDS = 8.0  # and no round starts that could end later than this (the gateway waits 10 s)
 DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.0)  # seconds between rounds, by round
 CALLS = Counter("hub_waybill_calls_total", "Carrier calls for waybills, by call and outcome", ["call", "outcome"])
+
+
+MAX_PARCELS = 99
 
 
 def parcel_key(order_id: str, parcel: int = 1) -> str:
@@ -74,11 +78,14 @@ class WaybillIssuer:
         # a claim outlives the longest request: every round a full timeout and its delay
         self.lease = timedelta(seconds=lease_seconds or rounds * (client.config.timeout_seconds + 1) + 5)
 
-    def request(self, order_id: str, actor: str) -> dict:
-        """The order's waybill: the one already issued, or a number taken now, exactly once. Conflict for an
+    def request(self, order_id: str, actor: str, parcel: int = 1) -> dict:
+        """The waybill of the order's parcel (1: the first; an order shipped in parcels, services.order.parcels,
+        takes one per parcel): the one already issued, or a number taken now, exactly once. Conflict for an
         order shipped or cancelled without one, or while another request for it runs; Unavailable when the
         carrier gave no certain answer in time (asking again is safe)."""
-        key = parcel_key(order_id)
+        if not 1 <= parcel <= MAX_PARCELS:
+            raise InvalidArgument("the parcel is invalid", [{"field": "parcel", "message": f"from 1 to {MAX_PARCELS}"}])
+        key = parcel_key(order_id, parcel)
         row, order = self._claim(order_id, key, actor)
         if row.status == ISSUED:
             return view(row)
@@ -121,6 +128,56 @@ class WaybillIssuer:
             with self.db.session() as s:
                 s.execute(update(waybills).where(waybills.c.parcel_key == key).values(claimed_until=None))
 
+    def cancel(self, order_id: str, actor: str, parcel: int = 1) -> dict:
+        """Cancel the issued waybill of the order's parcel at the carrier, before the parcel ships
+        (cainiao.waybill.ii.cancel); idempotent: a cancelled one answers as it is. NotFound without a
+        waybill; Conflict when no number was issued yet, the parcel shipped with it, another call works on
+        it, or the carrier refused; Unavailable when the carrier gave no certain answer (ask again). The
+        row is claimed meanwhile, so a shipment does not take the number being cancelled."""
+        if not 1 <= parcel <= MAX_PARCELS:
+            raise InvalidArgument("the parcel is invalid", [{"field": "parcel", "message": f"from 1 to {MAX_PARCELS}"}])
+        key, now = parcel_key(order_id, parcel), clock.now()
+        with self.db.session() as s:
+            row = s.execute(select(waybills).where(waybills.c.parcel_key == key)).first()
+            if row is None:
+                raise NotFound(f"parcel {parcel} of order {order_id} has no waybill")
+            if row.status == CANCELLED:
+                return view(row)
+            if row.status != ISSUED:
+                raise Conflict(f"no number is issued for {key} yet ({row.status}): there is nothing to cancel")
+            shipped = s.execute(select(order_parcels.c.parcel_no).where(
+                order_parcels.c.order_id == order_id, order_parcels.c.tracking_number == row.tracking_number)).first() \
+                or s.execute(select(orders.c.id).where(orders.c.id == order_id, orders.c.shipped_at.is_not(None),
+                                                       orders.c.tracking_number == row.tracking_number)).first()
+            if shipped:
+                raise Conflict(f"the waybill {row.tracking_number} of {key} has shipped; it cannot be cancelled")
+            claimed = s.execute(update(waybills).where(
+                waybills.c.parcel_key == key, waybills.c.status == ISSUED,
+                or_(waybills.c.claimed_until.is_(None), waybills.c.claimed_until < now))
+                .values(claimed_until=now + self.lease, updated_at=now)).rowcount
+            if not claimed:
+                raise Conflict(f"the waybill of {key} is being worked on right now; ask again shortly")
+        try:
+            self.client.cancel_waybill(row.carrier, row.tracking_number)
+            CALLS.labels("cancel", "cancelled").inc()
+        except Refused as exc:
+            CALLS.labels("cancel", "refused").inc()
+            self._release(key)
+            raise Conflict(f"the carrier refused to cancel {row.tracking_number}: {exc}") from exc
+        except (Ambiguous, NotIssued) as exc:
+            CALLS.labels("cancel", "no_answer").inc()
+            self._release(key)
+            raise Unavailable(f"the carrier gave no certain answer to the cancel of {row.tracking_number}; "
+                              "ask again") from exc
+        with self.db.session() as s:
+            s.execute(update(waybills).where(waybills.c.parcel_key == key).values(
+                status=CANCELLED, claimed_until=None, last_error=f"cancelled by {actor}"[:500], updated_at=clock.now()))
+            return view(s.execute(select(waybills).where(waybills.c.parcel_key == key)).first())
+
+    def _release(self, key: str) -> None:
+        with self.db.session() as s:
+            s.execute(update(waybills).where(waybills.c.parcel_key == key).values(claimed_until=None))
+
     def _claim(self, order_id: str, key: str, actor: str):
         now = clock.now()
         with self.db.session() as s:
@@ -128,21 +185,25 @@ class WaybillIssuer:
                               .where(orders.c.id == order_id)).first()
             if order is None:
                 raise NotFound(f"order {order_id} not found")
-            existing = issued_for(s, order_id)
+            existing = s.execute(select(waybills).where(waybills.c.parcel_key == key,
+                                                        waybills.c.status == ISSUED)).first()
             if existing is not None:
                 return existing, order
-            if order.status not in domain.OPEN:
+            if order.status not in (*domain.OPEN, domain.PARTLY_SHIPPED):
                 raise Conflict(f"order {order_id} is {order.status}; a waybill is taken before it ships")
             s.execute(dialect_insert(s, waybills).values(
                 parcel_key=key, order_id=order_id, carrier=self.client.config.cp_code, status=REQUESTING,
                 requested_by=actor, created_at=now, updated_at=now).on_conflict_do_nothing())
             claimed = s.execute(update(waybills).where(
-                waybills.c.parcel_key == key, waybills.c.status != ISSUED,
+                waybills.c.parcel_key == key, waybills.c.status.notin_((ISSUED, CANCELLED)),
                 or_(waybills.c.claimed_until.is_(None), waybills.c.claimed_until < now))
                 .values(claimed_until=now + self.lease, updated_at=now)).rowcount
             row = s.execute(select(waybills).where(waybills.c.parcel_key == key)).first()
             if row.status == ISSUED:
                 return row, order
+            if row.status == CANCELLED:
+                raise Conflict(f"the waybill {row.tracking_number} of {key} was cancelled; this parcel ships with a "
+                               "carrier and tracking number given, or take the next parcel's waybill")
             if not claimed:
                 raise Conflict(f"a waybill for order {order_id} is being requested right now; ask again shortly")
             return row, order

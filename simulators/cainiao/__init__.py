@@ -16,6 +16,7 @@ __all__ = ["PATH", "GET", "QUERY", "DEFAULT_CONFIG", "TopError", "error_body", "
 
 GET = "cainiao.waybill.ii.get"
 QUERY = "cainiao.waybill.ii.query.by.tradecode"
+CANCEL = "cainiao.waybill.ii.cancel"  # cp_code, waybill_code -> cancel_result
 GET_PARAM = "param_waybill_cloud_print_apply_new_request"
 QUERY_PARAM = "param_list"
 MAX_DTOS = 10  # trade_order_info_dtos per get call

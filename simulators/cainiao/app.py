@@ -21,6 +21,7 @@ from pydantic import Field
 
 from simulators import JSON
 from simulators.cainiao import (
+    CANCEL,
     DEFAULT_CONFIG,
     GET,
     GET_PARAM,
@@ -93,6 +94,17 @@ class Carrier:
             self.waybills.append(waybill)
             self.stats["issued"] += 1
             return waybill
+
+    def cancel(self, cp_code: str, waybill_code: str) -> None:
+        """Cancel an issued number (idempotent: a cancelled one again is fine); an unknown one is refused."""
+        with self.lock:
+            found = [w for w in self.waybills if w["waybill_code"] == waybill_code and w["cp_code"] == cp_code]
+            if not found:
+                raise TopError(15, "Remote service error", "isv.WAYBILL_NOT_EXIST", f"面单号{waybill_code}不存在")
+            for w in found:
+                if not w.get("cancelled_at"):
+                    w["cancelled_at"] = self.clock()
+                    self.stats["cancelled"] = self.stats.get("cancelled", 0) + 1
 
     def of_order(self, order_code: str) -> list[dict]:
         with self.lock:
@@ -206,7 +218,16 @@ def create_app(config: dict | None = None, clock=time.time) -> FastAPI:
                                                                   [render(w) for w in found]}})
         return {"modules": {"waybill_cloud_print_with_result_desc_response": modules}}
 
-    METHODS = {GET: waybill_get, QUERY: query_by_tradecode}
+    def waybill_cancel(p: dict) -> dict:
+        cp_code, code = p.get("cp_code") or "", p.get("waybill_code") or ""
+        if not cp_code:
+            raise missing("cp_code")
+        if not code:
+            raise missing("waybill_code")
+        carrier.cancel(cp_code, code)
+        return {"cancel_result": True}
+
+    METHODS = {GET: waybill_get, QUERY: query_by_tradecode, CANCEL: waybill_cancel}
 
     @app.api_route(PATH, methods=["GET", "POST"])
     async def router(request: Request):

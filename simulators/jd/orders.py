@@ -505,7 +505,8 @@ class JdState:
             o["state"], o["modified"] = "WAIT_GOODS_RECEIVE_CONFIRM", now
             o["waybill"], o["logisticsId"] = logi_no, logi_copr_id
             self.shipments.append({"shop": shop["shop"], "orderId": order_id, "logiCoprId": logi_copr_id,
-                                   "logiNo": logi_no, "at": fmt_time(now)})
+                                   "logiNo": logi_no, "parcels": parcels_of(logi_copr_id, logi_no),
+                                   "at": fmt_time(now)})
             self.stats["shipments"] += 1
             return True, "", "", ""
 
@@ -523,3 +524,10 @@ class JdState:
                                "stockNum": stock_num, "at": fmt_time(self.now())})
             self.stats["stock_pushes"] += 1
             return True
+
+
+def parcels_of(logi_copr_id: str, logi_no: str) -> list[dict]:
+    """The parcels one JD shipment names: carriers `|`-separated, each carrier's waybills `,`-separated
+    in the same order (docs/EXTERNAL_APIS.md 2.4), one {logiCoprId, logiNo} per waybill."""
+    coprs, groups = logi_copr_id.split("|"), logi_no.split("|")
+    return [{"logiCoprId": c, "logiNo": w.strip()} for c, g in zip(coprs, groups) for w in g.split(",") if w.strip()]

@@ -386,3 +386,98 @@ def _refunds_pulled(hub, platform: str, shop: str) -> None:
     with hub.dbs["order"].reader() as s:  # the closed refund changed nothing
         assert not s.execute(select(order_refunds.c.id).where(
             order_refunds.c.order_id == _hub_order(hub, platform, closed).id)).all()
+
+
+def _split_order(hub, channel, external_ids):
+    """A reserved order of the channel among these, shipping alone, of at least two units (lines, or a line
+    of two)."""
+    from sqlalchemy import func
+
+    from services.order.models import order_lines
+    with hub.dbs["order"].reader() as s:
+        units = (select(func.sum(order_lines.c.quantity)).where(order_lines.c.order_id == orders_table.c.id)
+                 .scalar_subquery())
+        order = s.execute(select(orders_table.c.id, orders_table.c.shop, orders_table.c.external_order_id).where(
+            orders_table.c.channel == channel, orders_table.c.status == "reserved",
+            orders_table.c.merge_group.is_(None), orders_table.c.exchange_rate.is_(None), units >= 2,
+            orders_table.c.external_order_id.in_(sorted(external_ids)))
+            .order_by(orders_table.c.created_at).limit(1)).first()
+        if order is None:
+            return None
+        lines = s.execute(select(order_lines.c.line_no, order_lines.c.quantity).where(
+            order_lines.c.order_id == order.id).order_by(order_lines.c.line_no)).all()
+    return order, [(l.line_no, l.quantity) for l in lines]
+
+
+def _parcels(lines):
+    """Two parcels: the first line's first unit, then the rest."""
+    (first, qty), rest = lines[0], lines[1:]
+    one = [{"line_no": first, "quantity": 1}]
+    two = ([{"line_no": first, "quantity": qty - 1}] if qty > 1 else []) + \
+        [{"line_no": n, "quantity": q} for n, q in rest]
+    return one, two
+
+
+def test_a_partial_shipment_is_confirmed_to_both_platforms_with_the_right_lines(channel_hub):
+    """Each platform's order ships in two parcels, each on its own waybill: Taobao is told each parcel
+    with its sub-orders (oid; a sub-order split over parcels goes with its first), JD (one shipment per
+    order, every waybill in it) once, with both parcels' carriers and waybills."""
+    hub = channel_hub
+    for url in [*hub.sims.values(), hub.carrier]:
+        httpx.post(f"{url}/__sim/faults", json={})
+    mine = {}  # orders of its own, untouched by the other tests' churn (a JD order locked does not ship)
+    for platform, shop, key in (("taobao", "tb-main", "tids"), ("jd", "jd-main", "orderIds")):
+        reply = httpx.post(f"{hub.sims[platform]}/__sim/orders/generate",
+                           json={"shop": shop, "count": 8, "seed": 77, "paid_ratio": 1.0}, timeout=30)
+        assert reply.status_code == 200, reply.text
+        mine[platform] = {str(i) for i in reply.json()[key]}
+    from connectors.shops.store import metadata, published
+    from hubkit.db import Database
+    db = Database(hub.env["HUB_SHOPS_DB_URL"], metadata)
+    try:
+        with hub.client("warehouse") as c:
+            # Taobao: each parcel on its own waybill from the carrier (parcel 1 and 2 of the order)
+            order, lines = wait_for(lambda: _split_order(hub, "taobao", mine["taobao"]), 90, 0.5,
+                                    "a Taobao order of two units")
+            numbers = []
+            for n, parcel in enumerate(_parcels(lines), start=1):
+                w = c.post(f"/orders/{order.id}/waybill", params={"parcel": n})
+                assert w.status_code == 200 and w.json()["parcel_key"] == f"{order.id}-P{n}", w.text
+                numbers.append(w.json()["tracking_number"])
+                shipped = c.post(f"/orders/{order.id}/shipment", json={"lines": parcel})
+                assert shipped.status_code == 200, shipped.text
+                assert shipped.json()["parcels"][-1]["tracking_number"] == numbers[-1]
+            assert len(set(numbers)) == 2 and shipped.json()["status"] == "shipped"
+            with db.reader() as s:
+                oids = json.loads(s.execute(select(published.c.line_ids).where(
+                    published.c.platform == "taobao", published.c.external_order_id == order.external_order_id))
+                    .scalar())
+            one, two = _parcels(lines)
+            want = [(numbers[0], sorted({int(oids[l["line_no"] - 1]) for l in one}))]
+            rest = sorted({int(oids[l["line_no"] - 1]) for l in two} - set(want[0][1]))
+            if rest:
+                want.append((numbers[1], rest))
+
+            def told_taobao():
+                got = [(s["waybill"], sorted(s["oids"])) for s in httpx.get(f"{hub.sims['taobao']}/__sim/shipments")
+                       .json() if str(s["tid"]) == order.external_order_id]
+                return got if len(got) == len(want) else None
+            assert wait_for(told_taobao, 60, 0.5, "the parcels confirmed on Taobao") == want
+
+            # JD: two parcels with carriers of their own; JD is told once, with both
+            order, lines = wait_for(lambda: _split_order(hub, "jd", mine["jd"]), 90, 0.5, "a JD order of two units")
+            one, two = _parcels(lines)
+            zto, sf = "ZT" + order.external_order_id[-8:], "SF" + order.external_order_id[-8:]
+            r = c.post(f"/orders/{order.id}/shipment", json={"carrier": "ZTO", "tracking_number": zto, "lines": one})
+            assert r.status_code == 200 and r.json()["status"] == "partly_shipped", r.text
+            r = c.post(f"/orders/{order.id}/shipment", json={"carrier": "SF", "tracking_number": sf, "lines": two})
+            assert r.status_code == 200 and r.json()["status"] == "shipped", r.text
+
+            def told_jd():
+                got = [s for s in httpx.get(f"{hub.sims['jd']}/__sim/shipments").json()
+                       if str(s["orderId"]) == order.external_order_id]
+                return got or None
+            [jd] = wait_for(told_jd, 60, 0.5, "the parcels confirmed on JD")
+            assert jd["parcels"] == [{"logiCoprId": "1499", "logiNo": zto}, {"logiCoprId": "467", "logiNo": sf}]
+    finally:
+        db.dispose()

@@ -119,7 +119,9 @@ def ship_orders(body: ShipmentBatchIn, request: Request, md=allowed(SHIPPING)):
     _within_limit(request, body.shipments, "shipments")
     batch = _Batch(body.shipments, "shipment")
     asked = batch.prepare(batch.validate(ShipmentItemIn), lambda s: ordpb.ShipOrderRequest(
-        order_id=s.order_id, carrier=s.carrier, tracking_number=s.tracking_number))
+        order_id=s.order_id, carrier=s.carrier, tracking_number=s.tracking_number,
+        lines=[ordpb.ShipLine(line_no=l.line_no, quantity=l.quantity) for l in s.lines],
+        scans=[ordpb.PackScan(sku=c.sku, serial=c.serial) for c in s.scans]))
     if asked:
         reply = clients(request).order.ShipOrders(ordpb.ShipOrdersRequest(shipments=list(asked.values())),
                                                   metadata=md)
@@ -208,22 +210,49 @@ def ship_order(order_id: str, body: ShipmentIn, request: Request, md=allowed(SHI
     """Ship a fully reserved order as a whole (carrier code and tracking number). An order of a merge
     group ships with its whole group, one carrier and tracking number for all, only when every one of
     them can ship (otherwise a 409 names the order that blocks, and nothing changes). An order flagged
-    for the double check ships only once checked, and from another user than the checker (else a 409)."""
+    for the double check ships only once checked, and from another user than the checker (else a 409).
+
+    A parcel (partial shipment): `lines` of reserved units (line_no, quantity), optionally the packing
+    `scans`; each parcel has its own carrier and tracking number (or its own waybill, POST
+    /orders/{id}/waybill?parcel=n), posts its own sale and cost and is confirmed on the platform with its
+    lines; the order is partly_shipped until its last unit ships. A line not reserved, more units than
+    reserved and not yet shipped, a scan that does not match the parcel: 422; nothing changes."""
     reply = clients(request).order.ShipOrder(
-        ordpb.ShipOrderRequest(order_id=order_id, carrier=body.carrier, tracking_number=body.tracking_number),
+        ordpb.ShipOrderRequest(order_id=order_id, carrier=body.carrier, tracking_number=body.tracking_number,
+                               lines=[ordpb.ShipLine(line_no=l.line_no, quantity=l.quantity) for l in body.lines],
+                               scans=[ordpb.PackScan(sku=c.sku, serial=c.serial) for c in body.scans]),
         metadata=md)
     return order_json(reply.order)
 
 
 @router.post("/orders/{order_id}/waybill", response_model=Waybill)
-def request_waybill(order_id: str, request: Request, md=allowed(SHIPPING)):
+def request_waybill(order_id: str, request: Request, md=allowed(SHIPPING),
+                    parcel: int = Query(1, ge=1, le=99, description="the parcel's number (an order shipped in "
+                                                                     "parcels takes one waybill per parcel)")):
     """The order's electronic waybill (电子面单) from the configured carrier, exactly once: the number
     already issued, or one taken now under the parcel's stable key (after a lost answer the carrier is
     asked what it issued before it is asked again). The shipment then carries it (POST
     /orders/{id}/shipment with no carrier and tracking number). 409: no carrier configured, the order
     shipped or cancelled, another request for it running, or the carrier refused (the reason given);
     503: the carrier gave no certain answer in time; asking again takes no second number."""
-    reply = clients(request).order.RequestWaybill(ordpb.RequestWaybillRequest(order_id=order_id), metadata=md)
+    reply = clients(request).order.RequestWaybill(ordpb.RequestWaybillRequest(order_id=order_id, parcel=parcel),
+                                                  metadata=md)
+    w = reply.waybill
+    return {"order_id": w.order_id, "parcel_key": w.parcel_key, "carrier": w.carrier, "status": w.status,
+            "tracking_number": w.tracking_number, "get_calls": w.get_calls, "lookups": w.lookups,
+            "last_error": w.last_error}
+
+
+@router.post("/orders/{order_id}/waybill/cancel", response_model=Waybill)
+def cancel_waybill(order_id: str, request: Request, md=allowed(SHIPPING),
+                   parcel: int = Query(1, ge=1, le=99, description="the parcel's number")):
+    """Cancel the parcel's issued waybill at the carrier before the parcel ships (a misprinted label, a
+    parcel repacked), idempotently: a cancelled one answers as it is (`status` cancelled). The parcel then
+    ships with a carrier and tracking number given. 404 without a waybill; 409 when none is issued yet,
+    the parcel shipped with it, another request for it runs, or the carrier refused; 503 when the carrier
+    gave no certain answer: ask again."""
+    reply = clients(request).order.CancelWaybill(ordpb.CancelWaybillRequest(order_id=order_id, parcel=parcel),
+                                                 metadata=md)
     w = reply.waybill
     return {"order_id": w.order_id, "parcel_key": w.parcel_key, "carrier": w.carrier, "status": w.status,
             "tracking_number": w.tracking_number, "get_calls": w.get_calls, "lookups": w.lookups,

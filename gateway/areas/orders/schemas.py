@@ -39,11 +39,28 @@ class OrderIn(Strict):
     _ship_by = field_validator("ship_by")(check_moment)
 
 
+class ShipLineIn(Strict):
+    line_no: StrictInt = Field(..., ge=1, le=10_000)
+    quantity: StrictInt = Field(..., ge=1, le=1_000_000)
+
+
+class PackScanIn(Strict):
+    sku: StrictStr = Field(..., min_length=1, max_length=64, description="the SKU the scanned barcode names")
+    serial: StrictStr = Field("", max_length=64, description="the scanned serial of a serial-tracked SKU")
+
+
 class ShipmentIn(Strict):
     """The carrier code and tracking number; both left out: the order's electronic waybill
-    (POST /orders/{id}/waybill), and a 422 for an order without one."""
+    (POST /orders/{id}/waybill), and a 422 for an order without one. With `lines` (or `scans`) a parcel
+    of a partial shipment: reserved units only, the rest ships in later parcels."""
     carrier: StrictStr = Field("", pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$", examples=["SF"])
     tracking_number: StrictStr = Field("", pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9\-]{3,63}$")
+    lines: list[ShipLineIn] = Field([], max_length=500, description=(
+        "a parcel: the reserved units it carries (line_no, quantity); empty: the whole order (of an order "
+        "partly shipped: every reserved unit left)"))
+    scans: list[PackScanIn] = Field([], max_length=5000, description=(
+        "the packing scans, one per unit: given, they must match the parcel's SKUs and quantities (a wrong "
+        "SKU, a unit missing or extra, a serial twice: 422)"))
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> ShipmentIn:

@@ -174,3 +174,43 @@ def test_the_shipment_carries_the_waybill_and_refuses_another_number(db, carrier
     assert servicer.RequestWaybill(pb.RequestWaybillRequest(order_id=order_id), Context()).waybill.tracking_number \
         == got.tracking_number
     assert len(sim(carrier, "/__sim/waybills")) == 1
+
+
+def test_a_parcels_waybill_is_cancelled_before_it_ships_once_and_each_parcel_takes_its_own(db, carrier):
+    """Parcels of one order each take their own number (key <order id>-P<n>); a parcel's number is
+    cancelled at the carrier before it ships, idempotently; a cancelled parcel is not issued again, a
+    shipped one's number is not cancelled, and a parcel that ships takes its own waybill."""
+    from services.order.models import order_lines, orders
+
+    sim(carrier, "/__sim/reset", {})
+    [order_id] = place_orders(db, 1)
+    with db.session() as s:
+        s.execute(orders.update().where(orders.c.id == order_id).values(status="reserved"))
+        s.execute(order_lines.update().where(order_lines.c.order_id == order_id)
+                  .values(reservation="reserved", quantity=2))
+    servicer = OrderServicer(db, waybill_issuer=waybills.WaybillIssuer(db, client_for(carrier)))
+    first = servicer.RequestWaybill(pb.RequestWaybillRequest(order_id=order_id, parcel=1), Context()).waybill
+    second = servicer.RequestWaybill(pb.RequestWaybillRequest(order_id=order_id, parcel=2), Context()).waybill
+    assert first.parcel_key == f"{order_id}-P1" and second.parcel_key == f"{order_id}-P2"
+    assert first.tracking_number != second.tracking_number
+
+    cancelled = servicer.CancelWaybill(pb.CancelWaybillRequest(order_id=order_id, parcel=1), Context()).waybill
+    assert (cancelled.status, cancelled.tracking_number) == ("cancelled", first.tracking_number)
+    again = servicer.CancelWaybill(pb.CancelWaybillRequest(order_id=order_id, parcel=1), Context()).waybill
+    assert again.status == "cancelled"  # idempotent
+    told = {w["waybill_code"]: w.get("cancelled_at") for w in sim(carrier, "/__sim/waybills")}
+    assert told[first.tracking_number] and not told[second.tracking_number]
+    with pytest.raises(Aborted, match="FAILED_PRECONDITION: .*was cancelled"):
+        servicer.RequestWaybill(pb.RequestWaybillRequest(order_id=order_id, parcel=1), Context())
+    with pytest.raises(Aborted, match="NOT_FOUND"):
+        servicer.CancelWaybill(pb.CancelWaybillRequest(order_id=order_id, parcel=3), Context())
+
+    # parcel 1 ships with a number given by hand (its waybill was cancelled), parcel 2 on its own waybill
+    line = [pb.ShipLine(line_no=1, quantity=1)]
+    one = servicer.ShipOrder(pb.ShipOrderRequest(order_id=order_id, carrier="SF", tracking_number="SF90001",
+                                                 lines=line), Context()).order
+    assert one.status == "partly_shipped" and one.parcels[0].tracking_number == "SF90001"
+    two = servicer.ShipOrder(pb.ShipOrderRequest(order_id=order_id, lines=line), Context()).order
+    assert two.status == "shipped" and two.parcels[1].tracking_number == second.tracking_number
+    with pytest.raises(Aborted, match="FAILED_PRECONDITION: .*has shipped"):
+        servicer.CancelWaybill(pb.CancelWaybillRequest(order_id=order_id, parcel=2), Context())
