@@ -49,9 +49,8 @@ def pg_hub(session_name, tmp_path_factory, webhook_receiver):
         infra.drop_databases(prefix, DATABASES)
 
 
-# Per module: the modules that start hubs of their own (ledgers, channels, demo, fuzz) must not meet it
-# beside the PostgreSQL hub; three hubs' quorum queues are more than a default broker's descriptors.
-@pytest.fixture(scope="module")
+# Only while its test runs (one runs before the PostgreSQL hub starts: OWN_HUBS_FIRST).
+@pytest.fixture
 def sqlite_hub(session_name, tmp_path_factory):
     """The whole hub on the embedded default (SQLite files), in its own vhost."""
     vhost = f"{session_name}_lite"
@@ -65,11 +64,13 @@ def sqlite_hub(session_name, tmp_path_factory):
         infra.delete_vhost(vhost, wait=False)
 
 
-# The modules that start whole hubs of their own run first, before any test starts the package's PostgreSQL
-# hub: with it beside them, the ledger hub's quorum queues ran a default broker's 927 file descriptors out
-# (its processes timed out in the AMQP handshake).
-OWN_HUBS_FIRST = tuple(f"tests/e2e/{module}.py::" for module in
-                       ("test_ledgers", "test_channels", "test_backpressure", "test_gateway_fuzz"))
+# The tests that start whole hubs of their own run first, one hub at a time, before any test starts the
+# package's PostgreSQL hub: beside it, another hub's quorum queues (some 135 each) run a default broker's
+# 927 file descriptors out (its processes time out in the AMQP handshake).
+OWN_HUBS_FIRST = (*(f"tests/e2e/{module}.py::" for module in
+                    ("test_ledgers", "test_channels", "test_backpressure", "test_gateway_fuzz", "test_demo",
+                     "test_bench_journey", "test_interrupt")),
+                  "tests/e2e/test_concurrent_reservations.py::test_fifty_parallel_orders_never_oversell_on_sqlite")
 
 
 def pytest_collection_modifyitems(config, items):

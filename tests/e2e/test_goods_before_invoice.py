@@ -11,6 +11,7 @@ import pytest
 
 from tests.e2e.helpers import order_body, quiet_row_counts, row_counts, stock_sku, unique, wait_settled
 from tests.e2e.test_order_to_books import _amounts, _balanced, _vouchers
+from tests.support.approvals import approve_through_gateway
 from tests.support.hub import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -57,6 +58,7 @@ def test_goods_before_invoice_the_price_difference_splits_between_stock_and_cost
         _ok(admin.post("/suppliers", json={"code": supplier, "name": "Tea Garden"}))
         po = _ok(admin.post("/purchase-orders", json={"supplier": supplier, "warehouse": warehouse, "lines": [
             {"sku": sku, "quantity": 10, "unit_cost": "10.00"}]}))
+        approve_through_gateway(pg_hub, po["id"])
         receipt = _ok(admin.post(f"/purchase-orders/{po['id']}/receipts", json={"invoice_pending": True}))["receipt"]
         assert receipt["invoice_pending"] is True
         [provisional_voucher] = _vouchers(admin, receipt["id"], 1)
@@ -120,6 +122,7 @@ def test_landed_costs_under_fifo_and_average_with_part_already_sold(pg_hub):
             _ok(admin.post("/suppliers", json={"code": code, "name": code}))
         po = _ok(admin.post("/purchase-orders", json={"supplier": supplier, "warehouse": warehouse, "lines": [
             {"sku": tea, "quantity": 3, "unit_cost": "10.00"}, {"sku": cup, "quantity": 7, "unit_cost": "5.00"}]}))
+        approve_through_gateway(pg_hub, po["id"])
         receipt = _ok(admin.post(f"/purchase-orders/{po['id']}/receipts", json={}))["receipt"]
         _on_hand(admin, tea, warehouse, 3)
         _on_hand(admin, cup, warehouse, 10)

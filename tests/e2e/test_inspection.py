@@ -10,6 +10,7 @@ import pytest
 
 from hubkit import clock
 from tests.e2e.helpers import quiet_row_counts, row_counts, unique
+from tests.support.approvals import approve_through_gateway
 from tests.support.hub import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -42,6 +43,7 @@ def test_inspection_pass_fail_and_partial_decide_what_becomes_available(pg_hub):
         po = _ok(admin.post("/purchase-orders", json={"supplier": supplier, "warehouse": wh, "lines": [
             {"sku": tea, "quantity": 10, "unit_cost": "5.00", "expected_on": "2099-01-01"} for tea in teas]}))
         assert [l["expected_on"] for l in po["lines"]] == ["2099-01-01"] * 3
+        approve_through_gateway(pg_hub, po["id"])
         _ok(admin.post(f"/purchase-orders/{po['id']}/receipts", json={}))
         tasks = [_task(admin, supplier, tea) for tea in teas]
         quarantined = [_level(admin, tea, wh) for tea in teas]
@@ -88,7 +90,9 @@ def test_a_scorecard_from_known_receipts_and_bands_that_leave_a_gap_are_refused(
             {"sku": tea, "quantity": 10, "unit_cost": "4.00", "expected_on": late}]}))
         second = _ok(admin.post("/purchase-orders", json={"supplier": supplier, "warehouse": wh, "lines": [
             {"sku": tea, "quantity": 10, "unit_cost": "5.00", "expected_on": on_time}]}))
+        approve_through_gateway(pg_hub, first["id"])
         _ok(admin.post(f"/purchase-orders/{first['id']}/receipts", json={}))   # late
+        approve_through_gateway(pg_hub, second["id"])
         _ok(admin.post(f"/purchase-orders/{second['id']}/receipts", json={}))  # on time, 25% dearer
         for task in wait_for(lambda: (lambda found: found if len(found) == 2 else None)(admin.get(
                 "/purchasing/inspections", params={"supplier": supplier}).json()["inspections"]), 60, 0.3, "tasks"):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hub import components
+from tests.support import infra
 from tests.support.hub import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -78,3 +79,4 @@ def test_an_interrupted_test_session_leaves_no_hub_process_behind(sig, tmp_path)
         for pid in hub:  # what this test failed to prove gone must not outlive it either
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+        infra.remove_session_leftovers(session.pid)  # a killed session's vhost keeps its queues' descriptors

@@ -17,6 +17,7 @@ from hubkit.errors import InvalidArgument
 from services.procurement import domain, handlers
 from services.procurement.models import metadata, purchase_returns, scorecard_config
 from tests.support import infra
+from tests.support.approvals import approve
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +61,7 @@ def test_a_scorecard_from_known_orders_receipts_and_inspections(db, monkeypatch)
         po = handlers.create_purchase_order(uow, domain.CreatePurchaseOrder(supplier, "WH", [
             domain.LineInput("TEA", 40, "11.00", "", "2026-03-05"),
             domain.LineInput("CUP", 60, "2.00", "", "2026-03-06")]))
+    approve(db, po)
     _at(monkeypatch, "2026-03-05")
     with _uow(db) as uow:
         handlers.receive_purchase_order(uow, po, [(1, 40)])            # on time
@@ -109,6 +111,8 @@ def test_failed_goods_to_return_raise_one_purchase_return_from_the_reject_lot(db
         handlers.upsert_supplier(uow, supplier, "Acme")
         po = handlers.create_purchase_order(uow, domain.CreatePurchaseOrder(supplier, "WH", [
             domain.LineInput("TEA", 10, "5.00")]))
+    approve(db, po)
+    with _uow(db) as uow:
         receipt = handlers.receive_purchase_order(uow, po, [])
     event = InspectionRecorded(
         inspection_id=uuid.uuid4().hex, receipt_id=receipt, purchase_order_id=po, line_no=1, supplier=supplier,

@@ -48,10 +48,11 @@ def test_damaged_units_are_quarantined_or_scrapped_at_the_cost_they_left_with(in
 
 def test_returned_serials_are_quarantined_or_scrapped_by_serial(inv):
     main, phone = inv.warehouse("SERM", bins=("S-1",)), inv.sku("PHONE", serial_tracked=True)
-    inv.receive(phone, main, 3, "100.00", bin_code="S-1", serial_list=["SN1", "SN2", "SN3"])
+    s1, s2, s3 = inv.code("SN1"), inv.code("SN2"), inv.code("SN3")  # serials are known by code across SKUs
+    inv.receive(phone, main, 3, "100.00", bin_code="S-1", serial_list=[s1, s2, s3])
     sale, _ = inv.order([(phone, 2)])
-    inv.run(reservations.pick, sale, 1, main, "S-1", "SN:SN1", 1)
-    inv.run(reservations.pick, sale, 1, main, "S-1", "SN:SN2", 1)
+    inv.run(reservations.pick, sale, 1, main, "S-1", f"SN:{s1}", 1)
+    inv.run(reservations.pick, sale, 1, main, "S-1", f"SN:{s2}", 1)
     inv.ship(sale, [1])
     first = _inspected(inv, sale, [{"line_no": 1, "quantity": 1, "damaged": 1, "disposition": "quarantine"}])
     _inspected(inv, sale, [{"line_no": 1, "quantity": 1, "damaged": 1, "disposition": "scrap"}])
@@ -62,6 +63,6 @@ def test_returned_serials_are_quarantined_or_scrapped_by_serial(inv):
     with inv.db.reader() as s:
         rows = {r.serial: (r.status, r.lot) for r in s.execute(
             select(serials.c.serial, serials.c.status, serials.c.lot).where(serials.c.sku == phone))}
-    assert rows["SN3"][0] == "in_stock" and rows["SN1"] == ("in_stock", reservations.return_lot(first))
-    assert rows["SN2"][0] == "scrapped"
+    assert rows[s3][0] == "in_stock" and rows[s1] == ("in_stock", reservations.return_lot(first))
+    assert rows[s2][0] == "scrapped"
     assert inv.audit() == []
