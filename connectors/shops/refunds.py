@@ -83,7 +83,11 @@ def record(db: Database, refund: PlatformRefund) -> str:
     now = _now()
     with db.session() as s:
         row = s.execute(select(r.c.version, r.c.outcome).where(key)).first()
-        if row is not None and refund.version <= row.version:
+        # a version is a time in whole seconds (Taobao's `modified`): a refund settled in the second it was
+        # last read has the same version, and only its status says it moved on (an end never goes back)
+        settled_in_the_same_second = row is not None and refund.version == row.version and \
+            row.outcome == "waiting" and refund.status in ("success", "closed")
+        if row is not None and refund.version <= row.version and not settled_in_the_same_second:
             return "duplicate"
         facts = {"external_order_id": refund.external_order_id, "line_id": refund.line_id,
                  "amount": str(refund.amount), "goods_return": refund.goods_return,

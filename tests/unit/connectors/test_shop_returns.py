@@ -114,3 +114,18 @@ def test_without_an_rma_maker_a_refund_with_goods_back_is_held_as_before(db):
     assert refunds.apply_due(db, "taobao", {"tb-main"}, hub.refund)["held"] == 1
     with db.reader() as s:
         assert s.execute(select(store.exceptions.c.reason)).scalar() == "refund_with_return"
+
+
+def test_a_refund_settled_in_the_second_it_was_read_moves_on_and_never_back(db):
+    _publish(db, "T1", ["A"], ["10.00"], [1], ["10.00"])
+    at = datetime(2026, 1, 1, 10, 0, 0, tzinfo=timezone.utc)  # Taobao's modified: whole seconds
+
+    def seen(status: str) -> str:
+        return refunds.record(db, core.PlatformRefund("taobao", "tb-main", "R1", "T1", "A", Decimal("10.00"), status,
+                                                      False, status.upper(), at))
+    assert seen("waiting") == "new"
+    assert seen("waiting") == "duplicate"
+    assert seen("success") == "newer"  # settled within the same second
+    assert seen("success") == "duplicate" and seen("waiting") == "duplicate" and seen("closed") == "duplicate"
+    with db.reader() as s:
+        assert s.execute(select(store.refunds.c.outcome)).scalar() == "pending"
