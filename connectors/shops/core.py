@@ -20,6 +20,7 @@ class PlatformLine:
     price: Decimal        # list price per unit
     paid: Decimal         # what the buyer paid for the line, order-level discounts and shipping allocated
     refund_status: str | None = None
+    shipping: Decimal = Decimal(0)  # the part of `paid` that is the order's shipping, allocated to the line
 
 
 @dataclass(frozen=True)
@@ -83,17 +84,21 @@ def hub_order(po: PlatformOrder, mappings: dict[str, list[dict]]) -> dict:
     unmapped = sorted({l.outer_sku for l in po.lines if l.outer_sku not in mappings})
     if unmapped:
         raise Held("unmapped_sku", f"no hub SKU for platform SKU(s) {', '.join(unmapped)}")
-    lines, line_ids = [], []
+    lines, line_ids, line_goods = [], [], []
     for line in po.lines:
         components = mappings[line.outer_sku]
         units = [c["quantity"] * line.quantity for c in components]
-        for component, qty, paid in zip(components, units, allocate([Decimal(u) for u in units], line.paid)):
+        weights = [Decimal(u) for u in units]
+        for component, qty, paid, goods in zip(components, units, allocate(weights, line.paid),
+                                               allocate(weights, line.paid - line.shipping)):
             lines.append({"sku": component["sku"], "quantity": qty, "unit_price": str(cents(paid / qty)),
                           "amount": str(paid), "refund_status": line.refund_status})
             line_ids.append(line.line_id)
+            line_goods.append(str(goods))
     order = {"channel": po.platform, "shop": po.shop, "external_order_id": po.external_order_id,
              "version": po.version, "status": po.status, "currency": "CNY", "buyer": po.buyer,
-             "shipping_address": po.address, "lines": lines, "platform_line_ids": line_ids}
+             "shipping_address": po.address, "lines": lines, "platform_line_ids": line_ids,
+             "platform_line_goods": line_goods}
     if po.buyer_message.strip():  # only when there is one, so the event stays as it was without
         order["buyer_message"] = po.buyer_message.strip()[:500]
     return order

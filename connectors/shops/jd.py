@@ -198,7 +198,7 @@ class JdClient(PlatformClient):
         refund = "requested" if raw.get("orderState") == "LOCKED" or raw.get("returnOrder") == "1" else None
         lines = [PlatformLine(line_id=line_id, outer_sku=i.get("outerSkuId") or i["skuId"],
                               quantity=int(i["itemTotal"]), price=amount(i, "jdPrice"),
-                              paid=n - d + f, refund_status=refund)
+                              paid=n - d + f, shipping=f, refund_status=refund)
                  for i, line_id, n, d, f in zip(items, _line_ids(items), net, discount, freight)]
         consignee = raw.get("consigneeInfo") or {}
         return PlatformOrder(

@@ -7,15 +7,29 @@ changes nothing. Once the platform says SUCCESS it is applied through the order 
 (never shipped, its reservation released), after shipment a refund without goods back posts its credit
 (sales_refund). The call carries the command id `refund:<platform>:<shop>:<refund id>`, so a call whose
 answer was lost and is made again is applied once (hubkit.commands). A refund that never succeeds
-(CLOSED) is never applied. A refund with goods sent back (退货退款) is not applied: the hub has no
-return-merchandise flow that waits for the goods, so it is held as an exception (`hub connectors
-exceptions`, reason refund_with_return) for a person, who records the return when the goods arrive
-(POST /orders/{id}/returns); so is a refund the order service refuses (reason refund_refused), and one
-that cannot be read (refund_missing_field) rather than failing every pull of its shop."""
+(CLOSED) is never applied.
+
+A refund with goods sent back (退货退款: Taobao `has_good_return`, the JD simulator's `hasGoodsReturn`)
+becomes a return document in the hub once it succeeds (CreateRma by the order's channel ids, kind
+return, `external_id` = `<platform>.<shop>.<refund id>`, so asking again is that RMA; command id
+`rma:<platform>:<shop>:<refund id>`), applied with kind `rma` and the RMA's id; the warehouse then
+receives, inspects and settles it as an operator's RMA (settling posts the refund of those units). Only
+SUCCESS: before it the platform may still refuse or close the refund, and an RMA settles money. The
+platforms say no returned quantity: the whole platform line comes back when the refunded amount equals
+what was paid for the line's goods (or for the line with its share of shipping); any other amount is
+held (reason refund_with_return) for a person, who records the RMA by hand. So is a refund-with-return
+of an order published before the hub kept its line quantities.
+
+A refund (or RMA) the order service refuses is held as an exception (`hub connectors exceptions`,
+reason refund_refused, with the order service's message), and so is one that cannot be read
+(refund_missing_field), rather than failing every pull of its shop. An order not in the hub yet, or an
+order service away, is tried again with a back-off."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -38,6 +52,7 @@ REFUNDS_PER_ROUND = 50
 MAX_BACKOFF_SECONDS = 300
 OUTCOME = {"waiting": "waiting", "success": "pending", "closed": "closed", "broken": "held"}
 FINAL = ("applied", "superseded", "held")  # a later version of the refund changes nothing of these
+RMA_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")  # the order service's external id
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,8 @@ class Applied:
 
 # (platform, shop, external order id, [(hub line no, amount)], reason, command id) -> Applied
 Refunder = Callable[[str, str, str, list, str, str], Applied]
+# (platform, shop, external order id, [(hub line no, quantity)], reason, external id, command id) -> Applied
+Returner = Callable[[str, str, str, list, str, str, str], Applied]
 
 
 def _now():
@@ -66,7 +83,11 @@ def record(db: Database, refund: PlatformRefund) -> str:
     now = _now()
     with db.session() as s:
         row = s.execute(select(r.c.version, r.c.outcome).where(key)).first()
-        if row is not None and refund.version <= row.version:
+        # a version is a time in whole seconds (Taobao's `modified`): a refund settled in the second it was
+        # last read has the same version, and only its status says it moved on (an end never goes back)
+        settled_in_the_same_second = row is not None and refund.version == row.version and \
+            row.outcome == "waiting" and refund.status in ("success", "closed")
+        if row is not None and refund.version <= row.version and not settled_in_the_same_second:
             return "duplicate"
         facts = {"external_order_id": refund.external_order_id, "line_id": refund.line_id,
                  "amount": str(refund.amount), "goods_return": refund.goods_return,
@@ -107,7 +128,43 @@ def hub_lines(db: Database, platform: str, shop: str, external_order_id: str, li
     return list(zip(numbers, allocate(weights, amount)))
 
 
-def apply_due(db: Database, platform: str, shops: set[str], refunder: Refunder) -> dict:
+def returned_lines(db: Database, platform: str, shop: str, external_order_id: str, line_id: str,
+                   amount: Decimal) -> list[tuple[int, int]] | str | None:
+    """The hub lines (number, quantity) a refund with goods back returns: the whole platform line when
+    the amount is what was paid for its goods (or for it with its shipping); else why not (a str).
+    None while the order is unpublished."""
+    p = store.published
+    with db.reader() as s:
+        row = s.execute(select(p.c.line_ids, p.c.line_amounts, p.c.line_quantities, p.c.line_goods).where(
+            p.c.platform == platform, p.c.shop == shop, p.c.external_order_id == external_order_id)).first()
+    if row is None:
+        return None
+    ids = json.loads(row.line_ids)
+    paid, quantities, goods = (json.loads(x or "[]") for x in (row.line_amounts, row.line_quantities, row.line_goods))
+    numbers = [n for n, lid in enumerate(ids, start=1) if lid == line_id]
+    if not numbers:
+        return f"order {external_order_id} has no line {line_id}"
+    if not len(paid) == len(quantities) == len(goods) == len(ids):
+        return ("the order was published before the hub kept its line quantities: "
+                "record the return by hand (POST /rmas)")
+    whole = {sum((Decimal(kept[n - 1]) for n in numbers), Decimal(0)) for kept in (paid, goods)}
+    if amount not in whole:
+        return (f"the platform gives back {amount} of the line's {' or '.join(str(w) for w in sorted(whole))} "
+                "and says no quantity: record the return by hand (POST /rmas)")
+    return [(n, int(quantities[n - 1])) for n in numbers]
+
+
+def rma_external_id(platform: str, shop: str, refund_id: str) -> str:
+    """The RMA's stable id for a platform refund: readable when it fits the order service's code, else a
+    digest of the same three (the same refund, the same id)."""
+    text = f"{platform}.{shop}.{refund_id}"
+    if len(text) <= 64 and RMA_CODE.match(text):
+        return text
+    return f"{platform[:8]}-{hashlib.sha256(text.encode()).hexdigest()[:48]}"
+
+
+def apply_due(db: Database, platform: str, shops: set[str], refunder: Refunder,
+              returner: Returner | None = None) -> dict:
     """Apply the succeeded refunds not yet applied (their back-off over); what happened to each."""
     r, now = store.refunds, _now()
     with db.reader() as s:
@@ -117,9 +174,7 @@ def apply_due(db: Database, platform: str, shops: set[str], refunder: Refunder) 
     for row in due:
         values: dict = {"updated_at": _now()}
         if row.goods_return:
-            result = Applied("refused", "the buyer sends goods back: record the return when they arrive "
-                                        "(POST /orders/{id}/returns)")
-            reason = "refund_with_return"
+            result, reason = _return(db, platform, row, returner)
         else:
             reason = "refund_refused"
             lines = hub_lines(db, platform, row.shop, row.external_order_id, row.line_id, Decimal(row.amount))
@@ -150,6 +205,24 @@ def apply_due(db: Database, platform: str, shops: set[str], refunder: Refunder) 
             s.execute(update(r).where(r.c.platform == platform, r.c.shop == row.shop, r.c.refund_id == row.refund_id,
                                       r.c.outcome == "pending").values(**values))
     return stats
+
+
+def _return(db: Database, platform: str, row, returner: Returner | None) -> tuple[Applied, str]:
+    """A refund with goods back as an RMA of its lines; (what happened, the reason were it held)."""
+    if returner is None:
+        return Applied("refused", "the buyer sends goods back: record the return when they arrive "
+                                  "(POST /rmas)"), "refund_with_return"
+    lines = returned_lines(db, platform, row.shop, row.external_order_id, row.line_id, Decimal(row.amount))
+    if lines is None:
+        return Applied("retry", f"order {row.external_order_id} is not in the hub yet"), "refund_refused"
+    if isinstance(lines, str):
+        return Applied("refused", lines), "refund_with_return"
+    result = returner(platform, row.shop, row.external_order_id, lines,
+                      f"returned on the platform ({row.refund_id})", rma_external_id(platform, row.shop, row.refund_id),
+                      f"rma:{platform}:{row.shop}:{row.refund_id}")
+    if result.outcome == "superseded":  # nothing of the line left to come back: a person looks
+        result = Applied("refused", result.detail)
+    return result, "refund_refused"
 
 
 def exception_key(refund_id: str) -> str:

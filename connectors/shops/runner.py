@@ -95,10 +95,12 @@ class TokenStore:
 
 class ShopConnector:
     def __init__(self, settings, platform: str, client, shops: list[Shop], seed_mappings: dict, db: Database,
-                 intake: IntakeGate | None = None, refunder: refunds.Refunder | None = None):
+                 intake: IntakeGate | None = None, refunder: refunds.Refunder | None = None,
+                 returner: refunds.Returner | None = None):
         self.settings, self.platform, self.client, self.db = settings, platform, client, db
         self.intake = intake  # whether the hub is behind; None: never asked
         self.refunder = refunder  # applies a platform's refund in the hub; None: refunds are only recorded
+        self.returner = returner  # a refund with goods back as an RMA; None: held for a person
         self.shops = {s.shop: s for s in shops}
         self.publisher = ConfirmedPublisher(settings.amqp_uri)
         self.consumer = Consumer(settings.amqp_uri, delivery.Policy.from_settings(settings), prefetch=100,
@@ -194,7 +196,8 @@ class ShopConnector:
             s.execute(update(t).where(t.c.platform == self.platform, t.c.shop == shop.shop).values(**values))
         LAG.labels(self.platform, shop.shop).set(max(0.0, (_now() - max(end, watermark)).total_seconds()))
         if self.refunder is not None:
-            stats["refunds_applied"] = refunds.apply_due(self.db, self.platform, {shop.shop}, self.refunder)["applied"]
+            stats["refunds_applied"] = refunds.apply_due(self.db, self.platform, {shop.shop}, self.refunder,
+                                                          self.returner)["applied"]
         return stats
 
     def _announce_failing(self, shop: Shop, error: str) -> None:
@@ -241,18 +244,20 @@ class ShopConnector:
         except core.Held as held:
             self._hold(order, held)
             return "held"
-        line_ids = payload.pop("platform_line_ids")
+        line_ids, line_goods = payload.pop("platform_line_ids"), payload.pop("platform_line_goods")
         line_amounts = [line["amount"] for line in payload["lines"]]
+        kept = {"line_ids": json.dumps(line_ids), "line_amounts": json.dumps(line_amounts),
+                "line_quantities": json.dumps([line["quantity"] for line in payload["lines"]]),
+                "line_goods": json.dumps(line_goods)}
         self.publisher.publish(ChannelOrderChanged(**payload).envelope(
             aggregate_id=f"{self.platform}:{shop.shop}:{order.external_order_id}", sequence=order.version,
             correlation_id=f"{self.platform}:{order.external_order_id}", actor=f"connector:{self.platform}"))
         with self.db.session() as s:
             s.execute(dialect_insert(s, p).values(platform=self.platform, shop=shop.shop,
                                                   external_order_id=order.external_order_id, version=order.version,
-                                                  line_ids=json.dumps(line_ids), line_amounts=json.dumps(line_amounts))
+                                                  **kept)
                       .on_conflict_do_update(index_elements=["platform", "shop", "external_order_id"],
-                                             set_={"version": order.version, "line_ids": json.dumps(line_ids),
-                                                   "line_amounts": json.dumps(line_amounts)}))
+                                             set_={"version": order.version, **kept}))
             s.execute(update(store.exceptions).where(
                 store.exceptions.c.platform == self.platform, store.exceptions.c.shop == shop.shop,
                 store.exceptions.c.external_order_id == order.external_order_id, store.exceptions.c.status == "open")
@@ -536,6 +541,35 @@ def order_refunder(target: str) -> refunds.Refunder:
     return apply
 
 
+def order_returner(target: str) -> refunds.Returner:
+    """A platform's refund with goods back made a return document by the order service (CreateRma by the
+    order's channel ids), the same RMA again for the same external id, once per command id."""
+    import grpc
+
+    from hubapi.order.v1 import order_service_pb2 as ordpb
+    from hubapi.order.v1 import order_service_pb2_grpc as ordpb_grpc
+    from hubkit.commands import COMMAND_KEY
+    from hubkit.grpc_server import ACTOR_KEY
+
+    stub = ordpb_grpc.OrderServiceStub(grpc.insecure_channel(target))
+
+    def create(platform: str, shop: str, external_order_id: str, lines: list, reason: str, external_id: str,
+               command: str) -> refunds.Applied:
+        request = ordpb.CreateRmaRequest(
+            channel=platform, shop=shop, external_order_id=external_order_id, kind="return", reason=reason,
+            external_id=external_id, lines=[ordpb.RmaLineInput(line_no=n, quantity=q) for n, q in lines])
+        try:
+            reply = stub.CreateRma(request, timeout=10.0, metadata=(
+                (COMMAND_KEY, command), (ACTOR_KEY, f"connector:{platform}")))
+        except grpc.RpcError as exc:
+            code, detail = exc.code(), exc.details() or str(exc.code())
+            if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
+                return refunds.Applied("refused", detail)  # e.g. not shipped, nothing left to come back
+            return refunds.Applied("retry", detail)  # not in the hub yet, or the order service away
+        return refunds.Applied("applied", kind="rma", hub_refund_id=reply.rma.id)
+    return create
+
+
 def main(platform: str, settings) -> None:
     """Run the connector of one platform, with the shop connectors' settings (connectors.shops.config)."""
     from connectors.shops import config as shop_config
@@ -555,7 +589,8 @@ def main(platform: str, settings) -> None:
     client = {"taobao": TaobaoClient, "jd": JdClient}[platform](cfg, TokenStore(db))
     connector = ShopConnector(settings, platform, client, shops, skus, db,
                               intake=order_intake(settings.order_grpc_target, settings.intake_refresh_seconds),
-                              refunder=order_refunder(settings.order_grpc_target))
+                              refunder=order_refunder(settings.order_grpc_target),
+                              returner=order_returner(settings.order_grpc_target))
     metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, connector.consumer.beat))
     server, _health = grpc_server.start(f"shops-{platform}", settings.shops_grpc_ports[platform],
                                         lambda srv: pb_grpc.add_ShopConnectorServiceServicer_to_server(

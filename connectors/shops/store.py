@@ -34,6 +34,10 @@ published = Table(
     Column("version", BigInteger, nullable=False),  # the platform's modified time (ms) last published
     Column("line_ids", Text, nullable=False, server_default="[]"),  # platform line id of each hub line
     Column("line_amounts", Text, nullable=False, server_default="[]"),  # what was paid for each hub line
+    # each hub line's quantity and what was paid for its goods (shipping excluded): a refund with goods
+    # back says no quantity, its amount tells whether the whole line comes back ([]: published before)
+    Column("line_quantities", Text, nullable=False, server_default="[]"),
+    Column("line_goods", Text, nullable=False, server_default="[]"),
 )
 
 refunds = Table(
@@ -50,8 +54,8 @@ refunds = Table(
     # waiting (not yet succeeded) | pending (succeeded, to apply) | applied | superseded (the hub had
     # refunded the line already, e.g. from the trade's own refund status) | closed | held (an exception)
     Column("outcome", String(12), nullable=False, index=True),
-    Column("kind", String(16)),  # intercept | refund_only, as the order service applied it
-    Column("hub_refund_id", String(32)),
+    Column("kind", String(16)),  # intercept | refund_only, as the order service applied it; rma (goods back)
+    Column("hub_refund_id", String(32)),  # the hub's refund id; for kind rma, the RMA's id
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", String(500)),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),

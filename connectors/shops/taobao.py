@@ -180,7 +180,7 @@ class TaobaoClient(PlatformClient):
         shipping = allocate(divided, post_fee)  # the post fee spread once
         lines = [PlatformLine(line_id=str(i.get("oid_str") or i["oid"]),
                               outer_sku=i.get("outer_sku_id") or i.get("outer_iid") or str(i.get("sku_id") or ""),
-                              quantity=int(i["num"]), price=amount(i, "price"), paid=d + f,
+                              quantity=int(i["num"]), price=amount(i, "price"), paid=d + f, shipping=f,
                               refund_status=None if i.get("refund_status") in (None, "NO_REFUND")
                               else i["refund_status"].lower())
                  for i, d, f in zip(items, divided, shipping)]

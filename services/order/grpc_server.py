@@ -176,8 +176,9 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
                  for l in request.lines]
         with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
             def apply() -> pb.RmaResponse:
-                rma_id, created = rma.create(uow, request.order_id, request.kind, lines, request.reason,
-                                             request.external_id)
+                order_id = request.order_id or handlers.channel_order_id(
+                    uow.session, request.channel, request.shop, request.external_order_id)
+                rma_id, created = rma.create(uow, order_id, request.kind, lines, request.reason, request.external_id)
                 return pb.RmaResponse(rma=rma_to_proto(rma.read(uow.session, rma_id)), created=created)
             return commands.once(uow, context, pb.RmaResponse, apply, "CreateRma")
 

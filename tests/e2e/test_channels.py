@@ -89,6 +89,7 @@ def channel_hub(session_name, tmp_path_factory):
         "HUB_CARRIER_APP_SECRET": CARRIER["app_secret"], "HUB_CARRIER_SESSION": CARRIER["session"],
         "HUB_CARRIER_TIMEOUT_SECONDS": "0.5"})
     hub.sims = {p: f"http://127.0.0.1:{port}" for p, port in ports.items()}
+    hub.shops_url = urls["shops"]  # the shop connectors' store
     hub.carrier = f"http://127.0.0.1:{carrier_port}"
     try:
         hub.start()
@@ -326,7 +327,9 @@ def _hub_order(hub, platform: str, external_id: str):
 def test_refunds_pulled_from_each_platform_intercept_before_shipping_and_credit_after(channel_hub):
     """A refund that succeeded on the platform reaches the hub from the connector's refund pull: before
     shipping its line is intercepted (never shipped: its reservation refunded), after shipping without
-    goods back it posts the credit (sales_refund); a refund closed on the platform changes nothing."""
+    goods back it posts the credit (sales_refund), with goods back it becomes one return document (RMA)
+    however often it is read, which the warehouse receives, inspects and settles; a refund closed on the
+    platform changes nothing."""
     for url in channel_hub.sims.values():
         httpx.post(f"{url}/__sim/faults", json={"repeat_records": 0.3, "seed": 11})
     for platform, shop in (("taobao", "tb-main"), ("jd", "jd-main")):
@@ -334,29 +337,33 @@ def test_refunds_pulled_from_each_platform_intercept_before_shipping_and_credit_
 
 
 def _refunds_pulled(hub, platform: str, shop: str) -> None:
-    from services.order.models import order_lines, order_refunds
+    from services.order.models import order_lines, order_refunds, rmas
     made = httpx.post(f"{hub.sims[platform]}/__sim/orders/generate", json={
         "shop": shop, "count": 8, "seed": 700, "paid_ratio": 1.0}, timeout=30).json()["orders"]
     if platform == "taobao":
-        picked = [(str(o["tid"]), o["orders"]["order"][0]["oid"], "oid", "tid") for o in made[:3]]
+        picked = [(str(o["tid"]), o["orders"]["order"][0]["oid"], "oid", "tid") for o in made[:4]]
     else:
         picked = [(o["orderId"], o["itemInfoList"][0]["skuId"], "skuId", "orderId") for o in made
-                  if all(i["skuId"] != UNMAPPED_JD_SKU for i in o["itemInfoList"])][:3]
-    (before, before_line, line_key, order_key), (after, after_line, _, _), (closed, closed_line, _, _) = picked
+                  if all(i["skuId"] != UNMAPPED_JD_SKU for i in o["itemInfoList"])][:4]
+    (before, before_line, line_key, order_key), (after, after_line, _, _), (closed, closed_line, _, _), \
+        (goods, goods_line, _, _) = picked
     wait_for(lambda: all(_hub_order(hub, platform, x) is not None and _hub_order(hub, platform, x).status
-                         == "reserved" for x in (before, after, closed)), 60, 0.3, f"{platform} orders reserved")
+                         == "reserved" for x in (before, after, closed, goods)), 60, 0.3, f"{platform} orders reserved")
     with hub.client("warehouse") as c:
-        reply = c.post(f"/orders/{_hub_order(hub, platform, after).id}/shipment",
-                       json={"carrier": "SF", "tracking_number": f"SF{after[-8:]}77"})
-        assert reply.status_code == 200, reply.text
+        for shipped in (after, goods):
+            reply = c.post(f"/orders/{_hub_order(hub, platform, shipped).id}/shipment",
+                           json={"carrier": "SF", "tracking_number": f"SF{shipped[-8:]}77"})
+            assert reply.status_code == 200, reply.text
 
-    def refund(external_id, line, **extra):
+    def refund(external_id, line, **extra) -> str:
         reply = httpx.post(f"{hub.sims[platform]}/__sim/refunds", timeout=10, json={
             order_key: int(external_id) if platform == "taobao" else external_id, line_key: line, **extra})
         assert reply.status_code == 200, reply.text
+        return str(reply.json()["refund_id"])
     refund(before, before_line, status="success")
     refund(after, after_line, fee="5.00", status="success")
     refund(closed, closed_line, fee="5.00", status="closed")
+    goods_refund = refund(goods, goods_line, has_good_return=True, status="success")  # the whole line back
 
     hub_before, hub_after = _hub_order(hub, platform, before), _hub_order(hub, platform, after)
 
@@ -386,6 +393,40 @@ def _refunds_pulled(hub, platform: str, shop: str) -> None:
     with hub.dbs["order"].reader() as s:  # the closed refund changed nothing
         assert not s.execute(select(order_refunds.c.id).where(
             order_refunds.c.order_id == _hub_order(hub, platform, closed).id)).all()
+
+    # the refund with goods back: one RMA of the whole line by its platform id, read again and again
+    hub_goods = _hub_order(hub, platform, goods)
+
+    def returns():
+        with hub.dbs["order"].reader() as s:
+            return s.execute(select(rmas.c.id, rmas.c.external_id).where(rmas.c.order_id == hub_goods.id)).all()
+    [(rma_id, external_id)] = wait_for(returns, 60, 0.3, f"the {platform} refund with goods back as an RMA")
+    assert external_id == f"{platform}.{shop}.{goods_refund}"
+    with hub.dbs["order"].reader() as s:
+        warehouse = s.execute(select(order_lines.c.warehouse).where(order_lines.c.order_id == hub_goods.id,
+                                                                    order_lines.c.line_no == 1)).scalar()
+    with hub.client("warehouse") as floor, hub.client("sales") as sales:
+        rma = floor.get(f"/rmas/{rma_id}").json()
+        assert rma["kind"] == "return" and rma["status"] == "requested", rma
+        scans = [{"sku": line["sku"], "quantity": line["quantity"]} for line in rma["lines"]]
+        received = floor.post(f"/rmas/{rma_id}/receive", json={"warehouse": warehouse, "scans": scans})
+        assert received.status_code == 200, received.text
+        inspected = floor.post(f"/rmas/{rma_id}/inspect", json={"lines": [
+            {"line_no": line["line_no"], "resellable": line["quantity"]} for line in rma["lines"]]})
+        assert inspected.status_code == 200, inspected.text
+        settled = sales.post(f"/rmas/{rma_id}/settle")
+        assert settled.status_code == 200 and settled.json()["status"] == "refunded", settled.text
+    from connectors.shops import store
+    from hubkit.db import Database
+    r, shops_db = store.refunds, Database(hub.shops_url, store.metadata)
+    try:
+        with shops_db.reader() as s:  # applied once, as the RMA; the overlapping pulls read it again
+            applied = s.execute(select(r.c.outcome, r.c.kind, r.c.hub_refund_id).where(
+                r.c.platform == platform, r.c.refund_id == goods_refund)).one()
+    finally:
+        shops_db.dispose()
+    assert tuple(applied) == ("applied", "rma", rma_id)
+    assert len(returns()) == 1
 
 
 def _split_order(hub, channel, external_ids):

@@ -2,9 +2,10 @@
 limits, 5xx, shifting pages and repeated records) into the connector's store, and each refund that
 succeeded is handed to the hub exactly once by its platform refund id: over overlapping windows, a
 second read of the same window, and a connector started again on the same store. A CLOSED or still
-waiting refund is never applied (a waiting one is, once it succeeds); a refund with goods sent back is
-held as an exception. The order service is the boundary here (a recording refunder); the e2e test
-(tests/e2e/test_channels.py) drives the real one."""
+waiting refund is never applied (a waiting one is, once it succeeds); a refund with goods sent back of
+the whole line becomes one return document (RMA) by a stable external id, one of part of the line (no
+quantity said) is held as an exception. The order service is the boundary here (a recording refunder
+and RMA maker); the e2e test (tests/e2e/test_channels.py) drives the real one."""
 from __future__ import annotations
 
 import json
@@ -45,6 +46,17 @@ class Hub:
     def __call__(self, platform, shop, external_order_id, lines, reason, command) -> refunds.Applied:
         self.calls.append((command, external_order_id, lines))
         return refunds.Applied("applied", kind="intercept", hub_refund_id=f"h{len(self.calls)}")
+
+
+class Returns:
+    """The order service's CreateRma, as the connector sees it: records each call."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, str, str, list]] = []
+
+    def __call__(self, platform, shop, external_order_id, lines, reason, external_id, command) -> refunds.Applied:
+        self.calls.append((command, external_id, external_order_id, lines))
+        return refunds.Applied("applied", kind="rma", hub_refund_id=f"rma{len(self.calls)}")
 
 
 def _setup(platform: str, base: str):
@@ -96,28 +108,33 @@ def test_refunds_pulled_under_faults_are_applied_once_by_their_platform_id(platf
         db = Database(url, store.metadata)
         start = datetime.now(timezone.utc) - timedelta(minutes=5)
         # the orders as the connector published them: the platform line of each hub line, what was paid
+        quantities: dict[str, int] = {}
         with db.session() as s:
             for order in client.orders_modified(shop, start, datetime.now(timezone.utc) + timedelta(seconds=5)):
                 s.execute(dialect_insert(s, store.published).values(
                     platform=platform, shop=shop_name, external_order_id=order.external_order_id,
                     version=order.version, line_ids=json.dumps([line.line_id for line in order.lines]),
-                    line_amounts=json.dumps([str(line.paid) for line in order.lines])))
+                    line_amounts=json.dumps([str(line.paid) for line in order.lines]),
+                    line_quantities=json.dumps([line.quantity for line in order.lines]),
+                    line_goods=json.dumps([str(line.paid - line.shipping) for line in order.lines])))
+                quantities[order.external_order_id] = order.lines[0].quantity
         succeeded = [_refund(base, platform, o, 0, status="success") for o in orders[:4]]
         closed = _refund(base, platform, orders[4], 0, status="closed")
         waiting = _refund(base, platform, orders[5], 0)
-        with_goods = _refund(base, platform, orders[6], 0, has_good_return=True, status="success") \
-            if platform == "taobao" else None
+        # goods back: the whole line (the default fee, what was paid for it), and part of it (no quantity said)
+        with_goods = _refund(base, platform, orders[6], 0, has_good_return=True, status="success")
+        part_back = _refund(base, platform, orders[7], 0, has_good_return=True, fee="1.00", status="success")
         # JD draws one fault kind per call (shift_pages among them), Taobao shifts beside the others
         faults = {**FAULTS, "shift_pages": 0.3} if platform == "jd" else {**FAULTS, "ban_seconds": 0}
         assert httpx.post(f"{base}/__sim/faults", json=faults).status_code == 200
 
-        hub = Hub()
+        hub, returns = Hub(), Returns()
         mid = datetime.now(timezone.utc) + timedelta(seconds=2)
         end = mid + timedelta(seconds=30)
         for window in ((start, mid), (mid - timedelta(minutes=2), end), (start, end)):  # overlapping windows
             for refund in _pull(client, shop, *window):
                 refunds.record(db, refund)
-            refunds.apply_due(db, platform, {shop_name}, hub)
+            refunds.apply_due(db, platform, {shop_name}, hub, returns)
         # the connector started again on the same store, reading the same window
         client.close()
         db.dispose()
@@ -125,7 +142,7 @@ def test_refunds_pulled_under_faults_are_applied_once_by_their_platform_id(platf
         db = Database(url, store.metadata)
         for refund in _pull(client, shop, start, end):  # known (a shift may have touched it: newer)
             assert refunds.record(db, refund) in ("duplicate", "newer")
-        refunds.apply_due(db, platform, {shop_name}, hub)
+        refunds.apply_due(db, platform, {shop_name}, hub, returns)
 
         commands = [c for c, _, _ in hub.calls]
         assert sorted(commands) == sorted(f"refund:{platform}:{shop_name}:{r}" for r in succeeded)  # once each
@@ -137,9 +154,16 @@ def test_refunds_pulled_under_faults_are_applied_once_by_their_platform_id(platf
             held = s.execute(select(store.exceptions.c.external_order_id, store.exceptions.c.reason)).all()
         # a JD application is listed once checked: the waiting one is not seen yet
         assert outcome[closed] == "closed" and outcome.get(waiting, "waiting") == "waiting"
-        if with_goods is not None:
-            assert outcome[with_goods] == "held"
-            assert held == [(refunds.exception_key(with_goods), "refund_with_return")]
+        # the whole line back: one RMA of its hub line and quantity, by an id stable over repeats
+        goods_order = str(orders[6]["tid"] if platform == "taobao" else orders[6]["orderId"])
+        assert returns.calls == [(f"rma:{platform}:{shop_name}:{with_goods}", f"{platform}.{shop_name}.{with_goods}",
+                                  goods_order, [(1, quantities[goods_order])])]
+        with db.reader() as s:
+            applied = s.execute(select(r.c.outcome, r.c.kind, r.c.hub_refund_id).where(r.c.refund_id == with_goods)).one()
+        assert tuple(applied) == ("applied", "rma", "rma1")
+        # part of the line back, the platform saying no quantity: held with why
+        assert outcome[part_back] == "held"
+        assert held == [(refunds.exception_key(part_back), "refund_with_return")]
 
         fired = httpx.get(f"{base}/__sim/stats").json()["faults"]
         assert fired["repeat_records"] > 0 and fired["shift_pages"] > 0, fired  # the faults really happened
@@ -148,7 +172,8 @@ def test_refunds_pulled_under_faults_are_applied_once_by_their_platform_id(platf
         for _ in range(2):
             for refund in _pull(client, shop, start, datetime.now(timezone.utc) + timedelta(seconds=5)):
                 refunds.record(db, refund)
-            refunds.apply_due(db, platform, {shop_name}, hub)
+            refunds.apply_due(db, platform, {shop_name}, hub, returns)
+        assert len(returns.calls) == 1
         assert [c for c, _, _ in hub.calls].count(f"refund:{platform}:{shop_name}:{waiting}") == 1
         client.close()
         db.dispose()

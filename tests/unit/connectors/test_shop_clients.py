@@ -278,6 +278,10 @@ def test_jd_lines_with_the_same_sku_get_their_own_line_ids_and_share_the_sku_cou
     payload = core.hub_order(normalized, {"100012": [{"sku": "TEA", "quantity": 1}],
                                           "200034": [{"sku": "CUP", "quantity": 1}]})
     assert payload["platform_line_ids"] == ids
+    # what was paid for each line's goods, its share of the freight left out (a goods-back refund's measure)
+    assert sum(Decimal(g) for g in payload["platform_line_goods"]) == Decimal("27.00")
+    assert [Decimal(line["amount"]) - Decimal(g) for line, g in zip(payload["lines"], payload["platform_line_goods"])] \
+        == [ln.shipping for ln in normalized.lines]
     assert jd().normalize(JD_SHOP, order).lines == normalized.lines  # the same ids on every read
 
 
