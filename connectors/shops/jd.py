@@ -28,7 +28,6 @@ STATUS = {"WAIT_BUYER_PAY": "awaiting_payment", "WAIT_SELLER_STOCK_OUT": "paid",
 CARRIERS = {"SF": "467", "ZTO": "1499", "YTO": "463", "STO": "470", "YUNDA": "1327", "EMS": "465", "JD": "2087",
             "DEPPON": "3046", "SELF": "1274"}
 PAGE_SIZE = 100
-READS_PER_WINDOW = 5
 REFUND_PAGE_SIZE = 50
 # a refund application's status (docs/EXTERNAL_APIS.md section 2.6, numbering UNCONFIRMED): 1 审核通过 gives
 # the money back, 2 审核不通过 never will; any other number is left waiting (never applied on a guess)
@@ -101,15 +100,7 @@ class JdClient(PlatformClient):
     def orders_modified(self, shop, start: datetime, end: datetime) -> list[PlatformOrder]:
         """Every order modified in [start, end]; a window whose pages shifted while read (fewer
         distinct orders than JD counted) is read again."""
-        seen: dict = {}
-        for _ in range(READS_PER_WINDOW):
-            found, total = self._read_window(shop, start, end)
-            for oid, order in found.items():
-                if oid not in seen or seen[oid].modified < order.modified:
-                    seen[oid] = order
-            if len(found) >= total:
-                return list(seen.values())
-        raise Transient(f"pages kept shifting while the window {start}..{end} was read")
+        return self.read_while_shifting(lambda: self._read_window(shop, start, end), f"{start}..{end}: ")
 
     def _read_window(self, shop, start: datetime, end: datetime) -> tuple[dict, int]:
         found, page, total = {}, 1, 0
@@ -155,15 +146,7 @@ class JdClient(PlatformClient):
     def refunds_modified(self, shop, start: datetime, end: datetime) -> list[PlatformRefund]:
         """Every refund application checked (approved or refused) in [start, end]: the check is what
         changes it; read again while pages shift, as orders are."""
-        seen: dict = {}
-        for _ in range(READS_PER_WINDOW):
-            found, total = self._read_refunds(shop, start, end)
-            for rid, refund in found.items():
-                if rid not in seen or seen[rid].modified < refund.modified:
-                    seen[rid] = refund
-            if len(found) >= total:
-                return list(seen.values())
-        raise Transient(f"refund pages kept shifting while the window {start}..{end} was read")
+        return self.read_while_shifting(lambda: self._read_refunds(shop, start, end), f"refunds {start}..{end}: ")
 
     def refund(self, shop, raw: dict) -> PlatformRefund:
         missing = missing_field(raw, ("id", "orderId", "skuId", "applyRefundSum", "status", "applyTime"))

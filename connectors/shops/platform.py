@@ -57,6 +57,9 @@ class Shop:
     seller: str = ""             # the platform's seller nick / vender id
 
 
+READS_PER_WINDOW = 5  # a window whose pages shifted while read is read again, up to this many times
+
+
 class PlatformClient:
     platform = ""
     # the platform takes one shipment per order, naming every parcel's waybill in it (JD POP): the
@@ -79,6 +82,20 @@ class PlatformClient:
 
     def refresh(self, shop: Shop) -> tuple[str, str]:
         raise NotImplementedError
+
+    def read_while_shifting(self, read, what: str = "") -> list:
+        """Everything a paged read of one window finds, newest version of each. Pages can shift while
+        they are read (a record modified meanwhile moves), so the window is read again until one pass
+        saw as many distinct records as the platform counted. `read()` -> ({id: record}, count)."""
+        seen: dict = {}
+        for _ in range(READS_PER_WINDOW):
+            found, total = read()
+            for key, record in found.items():
+                if key not in seen or seen[key].modified < record.modified:
+                    seen[key] = record
+            if len(found) >= total:
+                return list(seen.values())
+        raise Transient(f"{what}pages kept shifting while the window was read")
 
     def _call(self, shop: Shop, method: str, business: dict) -> dict:
         raise NotImplementedError

@@ -33,7 +33,6 @@ FIELDS = ("tid,status,modified,created,payment,post_fee,discount_fee,buyer_nick,
 PAGE_SIZE = 100
 BAN = re.compile(r"ban will last (?:for )?(\d+) more seconds")  # "for": the real text (section 1.5)
 TRANSIENT_CODES = {"10", "15", "520"}  # service unavailable, remote errors: the isp.* family
-READS_PER_WINDOW = 5  # a window whose pages shifted while read is read again, up to this many times
 REFUND_FIELDS = "refund_id,tid,oid,refund_fee,status,has_good_return,modified,good_status,order_status"
 # a refund's status (taobao.refunds.receive.get): only SUCCESS gives money back, CLOSED never will;
 # WAIT_SELLER_AGREE, WAIT_BUYER_RETURN_GOODS, WAIT_SELLER_CONFIRM_GOODS, SELLER_REFUSE_BUYER still may
@@ -118,15 +117,7 @@ class TaobaoClient(PlatformClient):
         """Every order modified in [start, end]. Pages can shift while they are read (an order
         modified meanwhile moves), so a window is read again until one pass saw as many distinct
         orders as the platform counted."""
-        seen: dict = {}
-        for _ in range(READS_PER_WINDOW):
-            found, total = self._read_window(shop, start, end)
-            for tid, order in found.items():
-                if tid not in seen or seen[tid].modified < order.modified:
-                    seen[tid] = order
-            if len(found) >= total:
-                return list(seen.values())
-        raise Transient(f"pages kept shifting while the window {start}..{end} was read")
+        return self.read_while_shifting(lambda: self._read_window(shop, start, end), f"{start}..{end}: ")
 
     def _read_refunds(self, shop, start: datetime, end: datetime) -> tuple[dict, int]:
         found, page, total = {}, 1, 0
@@ -148,15 +139,7 @@ class TaobaoClient(PlatformClient):
 
     def refunds_modified(self, shop, start: datetime, end: datetime) -> list[PlatformRefund]:
         """Every refund modified in [start, end], read as orders are (again while pages shift)."""
-        seen: dict = {}
-        for _ in range(READS_PER_WINDOW):
-            found, total = self._read_refunds(shop, start, end)
-            for rid, refund in found.items():
-                if rid not in seen or seen[rid].modified < refund.modified:
-                    seen[rid] = refund
-            if len(found) >= total:
-                return list(seen.values())
-        raise Transient(f"refund pages kept shifting while the window {start}..{end} was read")
+        return self.read_while_shifting(lambda: self._read_refunds(shop, start, end), f"refunds {start}..{end}: ")
 
     def refund(self, shop, raw: dict) -> PlatformRefund:
         missing = missing_field(raw, ("refund_id", "tid", "oid", "refund_fee", "status", "modified"))

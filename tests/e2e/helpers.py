@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from sqlalchemy import func, select
 
@@ -64,3 +65,24 @@ def row_counts(hub) -> dict:
             row = s.execute(query).one()
         counts.update({f"{name}.{t.name}": row[i] for i, t in enumerate(tables)})
     return counts
+
+
+def posted_vouchers(client, source_id: str, count: int) -> list[dict]:
+    """The vouchers posted for a document, once there are at least `count`."""
+    return wait_for(lambda: (lambda v: v if len(v) >= count else None)(
+        client.get("/accounting/vouchers", params={"source_id": source_id}).json()["vouchers"]),
+        60, 0.3, f"{count} voucher(s) for {source_id}")
+
+
+def amounts(voucher: dict) -> dict[str, Decimal]:
+    """A voucher's debit minus credit per account."""
+    out: dict[str, Decimal] = {}
+    for line in voucher["lines"]:
+        out[line["account"]] = out.get(line["account"], Decimal("0")) + Decimal(line["debit"]) - Decimal(line["credit"])
+    return out
+
+
+def stock_level(client, sku: str) -> dict:
+    """A SKU's stock level, where it is kept in one warehouse."""
+    [one] = client.get(f"/stock/{sku}").json()["levels"]
+    return one

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.accounting.models import vouchers
-from tests.e2e.helpers import order_body, stock_sku, unique, wait_settled
+from tests.e2e.helpers import amounts, order_body, posted_vouchers, stock_sku, unique, wait_settled
 from tests.support.approvals import approve_through_gateway
 from tests.support.hub import wait_for
 
@@ -25,20 +25,6 @@ def _purchase(client, supplier, warehouse, sku, quantity, unit_cost, hub=None) -
     received = client.post(f"/purchase-orders/{po.json()['id']}/receipts", json={"reference": unique("DN")})
     assert received.status_code == 201, received.text
     return received.json()
-
-
-def _vouchers(client, source_id, count):
-    return wait_for(lambda: (lambda v: v if len(v) >= count else None)(
-        client.get("/accounting/vouchers", params={"source_id": source_id}).json()["vouchers"]),
-        60, 0.3, f"{count} voucher(s) for {source_id}")
-
-
-def _amounts(voucher) -> dict:
-    out = {}
-    for line in voucher["lines"]:
-        debit, credit = Decimal(line["debit"]), Decimal(line["credit"])
-        out[line["account"]] = out.get(line["account"], Decimal("0")) + debit - credit
-    return out
 
 
 def _balanced(voucher) -> bool:
@@ -63,24 +49,24 @@ def test_purchase_at_two_costs_sell_and_ship_fifteen(pg_hub):
         shipped = admin.post(f"/orders/{order_id}/shipment", json={"carrier": "SF", "tracking_number": "SF1234567890"})
         assert shipped.status_code == 200 and shipped.json()["status"] == "shipped", shipped.text
 
-        books = {v["kind"]: v for v in _vouchers(admin, order_id, 2)}
-        purchase_one = _vouchers(admin, first["receipt"]["id"], 1)[0]
-        purchase_two = _vouchers(admin, second["receipt"]["id"], 1)[0]
+        books = {v["kind"]: v for v in posted_vouchers(admin, order_id, 2)}
+        purchase_one = posted_vouchers(admin, first["receipt"]["id"], 1)[0]
+        purchase_two = posted_vouchers(admin, second["receipt"]["id"], 1)[0]
         value = admin.get("/stock-value", params={"warehouse": warehouse}).json()
         tb = admin.get("/accounting/trial-balance", params={"period": books["sale"]["period"]}).json()
         [customer] = admin.get("/customers", params={"order_id": order_id}).json()["customers"]
         history = admin.get(f"/customers/{customer['id']}").json()["orders"]
 
     # FIFO: 10 at 10.00 and 5 at 8.00
-    assert _amounts(books["cost_of_goods"]) == {"6401": Decimal("140.00"), "1405": Decimal("-140.00")}
+    assert amounts(books["cost_of_goods"]) == {"6401": Decimal("140.00"), "1405": Decimal("-140.00")}
     [row] = value["warehouses"][0]["skus"]
     assert (row["quantity"], row["value"]) == (5, "40.00")
     # 15 x 20.00 = 300.00 VAT-inclusive: net 265.49, VAT 34.51
-    assert _amounts(books["sale"]) == {"1122": Decimal("300.00"), "6001": Decimal("-265.49"),
+    assert amounts(books["sale"]) == {"1122": Decimal("300.00"), "6001": Decimal("-265.49"),
                                        "22210105": Decimal("-34.51")}
-    assert _amounts(purchase_one) == {"1405": Decimal("100.00"), "22210101": Decimal("13.00"),
+    assert amounts(purchase_one) == {"1405": Decimal("100.00"), "22210101": Decimal("13.00"),
                                       "2202": Decimal("-113.00")}
-    assert _amounts(purchase_two) == {"1405": Decimal("80.00"), "22210101": Decimal("10.40"),
+    assert amounts(purchase_two) == {"1405": Decimal("80.00"), "22210101": Decimal("10.40"),
                                       "2202": Decimal("-90.40")}
     for voucher in (*books.values(), purchase_one, purchase_two):
         assert _balanced(voucher), voucher

@@ -7,28 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from tests.e2e.helpers import order_body, stock_sku, unique, wait_settled
+from tests.e2e.helpers import amounts, order_body, posted_vouchers, stock_level, stock_sku, unique, wait_settled
 from tests.support.hub import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def _level(client, sku: str) -> dict:
-    [level] = client.get(f"/stock/{sku}").json()["levels"]
-    return level
-
-
-def _vouchers(client, source_id: str, count: int) -> list[dict]:
-    return wait_for(lambda: (lambda v: v if len(v) >= count else None)(
-        client.get("/accounting/vouchers", params={"source_id": source_id}).json()["vouchers"]),
-        60, 0.3, f"{count} voucher(s) for {source_id}")
-
-
-def _amounts(voucher: dict) -> dict:
-    out: dict[str, Decimal] = {}
-    for line in voucher["lines"]:
-        out[line["account"]] = out.get(line["account"], Decimal("0")) + Decimal(line["debit"]) - Decimal(line["credit"])
-    return out
 
 
 def test_a_line_refunded_before_shipping_gives_its_stock_back_and_is_neither_shipped_nor_invoiced(pg_hub):
@@ -42,7 +24,7 @@ def test_a_line_refunded_before_shipping_gives_its_stock_back_and_is_neither_shi
         assert order.status_code == 201, order.text
         order_id = order.json()["id"]
         assert wait_settled(admin, [order_id])[0]["status"] == "reserved"
-        assert _level(admin, cup)["available"] == 4
+        assert stock_level(admin, cup)["available"] == 4
 
         # bad input changes nothing: more than was paid, an unknown line, a partial line before shipment
         for lines, field in (([{"line_no": 2, "amount": "10.01"}], "lines[0].amount"),
@@ -61,20 +43,20 @@ def test_a_line_refunded_before_shipping_gives_its_stock_back_and_is_neither_shi
         assert [(l["reservation"], l["refunded_amount"]) for l in lines] == [("reserved", "0.00"), ("refunded", "10.00")]
         again = sales.post(f"/orders/{order_id}/refunds", json={"lines": [{"line_no": 2}]})
         assert again.status_code == 409, again.text
-        wait_for(lambda: _level(admin, cup)["available"] == 5, 60, 0.2, "the refunded line's stock released")
+        wait_for(lambda: stock_level(admin, cup)["available"] == 5, 60, 0.2, "the refunded line's stock released")
 
         shipped = admin.post(f"/orders/{order_id}/shipment", json={"carrier": "SF", "tracking_number": "SF7654321000"})
         assert shipped.status_code == 200 and shipped.json()["status"] == "shipped", shipped.text
-        books = {v["kind"]: v for v in _vouchers(admin, order_id, 2)}
-        wait_for(lambda: _level(admin, tea)["on_hand"] == 3, 60, 0.2, "the tea issued")
-        cup_level = _level(admin, cup)
+        books = {v["kind"]: v for v in posted_vouchers(admin, order_id, 2)}
+        wait_for(lambda: stock_level(admin, tea)["on_hand"] == 3, 60, 0.2, "the tea issued")
+        cup_level = stock_level(admin, cup)
         [customer] = admin.get("/customers", params={"order_id": order_id}).json()["customers"]
         [release] = wait_for(lambda: next(o for o in admin.get(f"/customers/{customer['id']}").json()["orders"]
                                           if o["order_id"] == order_id)["after_sales"], 60, 0.2, "the release")
 
     # invoiced: the tea only (2 x 20.00), at its cost only (2 x 8.00); the cup never left
-    assert _amounts(books["sale"])["1122"] == Decimal("40.00")
-    assert _amounts(books["cost_of_goods"]) == {"6401": Decimal("16.00"), "1405": Decimal("-16.00")}
+    assert amounts(books["sale"])["1122"] == Decimal("40.00")
+    assert amounts(books["cost_of_goods"]) == {"6401": Decimal("16.00"), "1405": Decimal("-16.00")}
     assert (cup_level["on_hand"], cup_level["available"], cup_level["reserved"]) == (5, 5, 0)
     # in the buyer's history: the line released before shipment (the event carries no amount)
     assert (release["kind"], release["quantity"], release["reason"], release["amount"]) == (
@@ -91,8 +73,8 @@ def test_a_refund_without_return_after_shipping_posts_the_credit_and_moves_no_st
         assert wait_settled(admin, [order_id])[0]["status"] == "reserved"
         shipped = admin.post(f"/orders/{order_id}/shipment", json={"carrier": "SF", "tracking_number": "SF7654321001"})
         assert shipped.status_code == 200, shipped.text
-        _vouchers(admin, order_id, 2)
-        wait_for(lambda: _level(admin, sku)["on_hand"] == 1, 60, 0.2, "the goods issued")
+        posted_vouchers(admin, order_id, 2)
+        wait_for(lambda: stock_level(admin, sku)["on_hand"] == 1, 60, 0.2, "the goods issued")
 
         too_much = finance.post(f"/orders/{order_id}/refunds", json={"lines": [{"line_no": 1, "amount": "60.01"}]})
         assert too_much.status_code == 422, too_much.text
@@ -102,8 +84,8 @@ def test_a_refund_without_return_after_shipping_posts_the_credit_and_moves_no_st
         assert refund.json()["kind"] == "refund_only"
         assert refund.json()["order"]["status"] == "shipped"
         assert refund.json()["order"]["lines"][0]["refunded_amount"] == "11.30"
-        [credit] = _vouchers(admin, refund.json()["refund_id"], 1)
-        level = _level(admin, sku)
+        [credit] = posted_vouchers(admin, refund.json()["refund_id"], 1)
+        level = stock_level(admin, sku)
         # the buyer's 360° view: the shipment's carrier and tracking, the refund and what was given back
         [customer] = admin.get("/customers", params={"order_id": order_id}).json()["customers"]
         seen = wait_for(lambda: (lambda o: o if o["after_sales"] else None)(next(
@@ -112,7 +94,7 @@ def test_a_refund_without_return_after_shipping_posts_the_credit_and_moves_no_st
 
     assert credit["kind"] == "sales_refund"
     # taobao is a marketplace: the platform's receivable is credited; 11.30 = 10.00 net + 1.30 VAT
-    assert _amounts(credit) == {"1122": Decimal("-11.30"), "6001": Decimal("10.00"), "22210105": Decimal("1.30")}
+    assert amounts(credit) == {"1122": Decimal("-11.30"), "6001": Decimal("10.00"), "22210105": Decimal("1.30")}
     assert [l["aux"] for l in credit["lines"] if l["account"] == "1122"] == ["platform:taobao/test-shop"]
     assert (level["on_hand"], level["available"]) == (1, 1)  # no stock moved
     assert (seen["status"], seen["carrier"], seen["tracking_number"], seen["refunded"]) == (

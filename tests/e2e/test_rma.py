@@ -7,28 +7,20 @@ from decimal import Decimal
 
 import pytest
 
-from tests.e2e.helpers import order_body, quiet_row_counts, row_counts, stock_sku, unique, wait_settled
+from tests.e2e.helpers import (
+    amounts,
+    order_body,
+    posted_vouchers,
+    quiet_row_counts,
+    row_counts,
+    stock_level,
+    stock_sku,
+    unique,
+    wait_settled,
+)
 from tests.support.hub import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def _level(client, sku: str) -> dict:
-    [level] = client.get(f"/stock/{sku}").json()["levels"]
-    return level
-
-
-def _vouchers(client, source_id: str, count: int) -> list[dict]:
-    return wait_for(lambda: (lambda v: v if len(v) >= count else None)(
-        client.get("/accounting/vouchers", params={"source_id": source_id}).json()["vouchers"]),
-        60, 0.3, f"{count} voucher(s) for {source_id}")
-
-
-def _amounts(voucher: dict) -> dict:
-    out: dict[str, Decimal] = {}
-    for line in voucher["lines"]:
-        out[line["account"]] = out.get(line["account"], Decimal("0")) + Decimal(line["debit"]) - Decimal(line["credit"])
-    return out
 
 
 def _shipped_order(admin, sku: str, quantity: int, price: str) -> str:
@@ -38,7 +30,7 @@ def _shipped_order(admin, sku: str, quantity: int, price: str) -> str:
     assert wait_settled(admin, [order_id])[0]["status"] == "reserved"
     shipped = admin.post(f"/orders/{order_id}/shipment", json={"carrier": "SF", "tracking_number": "SF7654321100"})
     assert shipped.status_code == 200, shipped.text
-    _vouchers(admin, order_id, 2)  # the sale and its cost
+    posted_vouchers(admin, order_id, 2)  # the sale and its cost
     return order_id
 
 
@@ -48,7 +40,7 @@ def test_a_return_inspected_half_resellable_half_damaged_restocks_and_scraps_at_
     with pg_hub.client("admin") as admin, pg_hub.client("warehouse") as floor, pg_hub.client("sales") as sales:
         stock_sku(admin, sku, warehouse=warehouse, quantity=5, cost="8.00", priority=0)
         order_id = _shipped_order(admin, sku, 3, "33.33")  # 99.99 paid for 3
-        wait_for(lambda: _level(admin, sku)["on_hand"] == 2, 60, 0.2, "the goods issued")
+        wait_for(lambda: stock_level(admin, sku)["on_hand"] == 2, 60, 0.2, "the goods issued")
 
         body = {"order_id": order_id, "lines": [{"line_no": 1, "quantity": 2}], "reason": "broken in transit",
                 "external_id": unique("TB-REFUND")}
@@ -64,16 +56,16 @@ def test_a_return_inspected_half_resellable_half_damaged_restocks_and_scraps_at_
         inspected = floor.post(f"/rmas/{rma_id}/inspect", json={"lines": [
             {"line_no": 1, "resellable": 1, "damaged": 1, "disposition": "scrap"}]})
         assert inspected.status_code == 200 and inspected.json()["status"] == "inspected", inspected.text
-        [restock] = _vouchers(admin, rma_id, 1)
+        [restock] = posted_vouchers(admin, rma_id, 1)
         scrap_id = uuid.uuid5(uuid.NAMESPACE_URL, f"rma-scrap:{rma_id}:1").hex
-        [scrap] = _vouchers(admin, scrap_id, 1)
-        wait_for(lambda: _level(admin, sku)["on_hand"] == 3, 60, 0.2, "one unit back on the shelf")
+        [scrap] = posted_vouchers(admin, scrap_id, 1)
+        wait_for(lambda: stock_level(admin, sku)["on_hand"] == 3, 60, 0.2, "one unit back on the shelf")
 
         settled = sales.post(f"/rmas/{rma_id}/settle")
         assert settled.status_code == 200, settled.text
         rma = settled.json()
-        books = {v["kind"]: v for v in _vouchers(admin, rma_id, 2)}
-        level = _level(admin, sku)
+        books = {v["kind"]: v for v in posted_vouchers(admin, rma_id, 2)}
+        level = stock_level(admin, sku)
         order = admin.get(f"/orders/{order_id}").json()
         audit = admin.get(f"/orders/{order_id}/audit").json()["entries"]
 
@@ -84,10 +76,10 @@ def test_a_return_inspected_half_resellable_half_damaged_restocks_and_scraps_at_
         ["rma_requested", "rma_received", "rma_inspected", "rma_refunded"]
     assert order["lines"][0]["returned_quantity"] == 2 and order["status"] == "shipped"
     # both units back at the 8.00 they left with; the damaged one written off at 8.00
-    assert restock["kind"] == "return_cost" and _amounts(restock) == {"1405": Decimal("16.00"), "6401": Decimal("-16.00")}
-    assert scrap["kind"] == "stock_adjustment" and _amounts(scrap) == {"6711": Decimal("8.00"), "1405": Decimal("-8.00")}
+    assert restock["kind"] == "return_cost" and amounts(restock) == {"1405": Decimal("16.00"), "6401": Decimal("-16.00")}
+    assert scrap["kind"] == "stock_adjustment" and amounts(scrap) == {"6711": Decimal("8.00"), "1405": Decimal("-8.00")}
     # the credit at what was paid for 2 of 3 units of 99.99: 66.66 = 58.99 net + 7.67 VAT, on the platform
-    assert books["sales_refund"] and _amounts(books["sales_refund"]) == {
+    assert books["sales_refund"] and amounts(books["sales_refund"]) == {
         "1122": Decimal("-66.66"), "6001": Decimal("58.99"), "22210105": Decimal("7.67")}
     assert [l["aux"] for l in books["sales_refund"]["lines"] if l["account"] == "1122"] == ["platform:taobao/test-shop"]
     assert (level["on_hand"], level["available"], level["held"]) == (3, 3, 0)
@@ -148,7 +140,7 @@ def test_an_exchange_quarantines_the_damaged_unit_and_ships_a_replacement_withou
     with pg_hub.client("admin") as admin:
         stock_sku(admin, sku, warehouse=warehouse, quantity=5, cost="6.00", priority=0)
         order_id = _shipped_order(admin, sku, 2, "50.00")
-        wait_for(lambda: _level(admin, sku)["on_hand"] == 3, 60, 0.2, "the goods issued")
+        wait_for(lambda: stock_level(admin, sku)["on_hand"] == 3, 60, 0.2, "the goods issued")
         rma = admin.post("/rmas", json={"order_id": order_id, "kind": "exchange", "lines": [{"line_no": 1, "quantity": 1}]})
         assert rma.status_code == 201, rma.text
         rma_id = rma.json()["id"]
@@ -156,8 +148,8 @@ def test_an_exchange_quarantines_the_damaged_unit_and_ships_a_replacement_withou
         inspected = admin.post(f"/rmas/{rma_id}/inspect", json={"lines": [
             {"line_no": 1, "resellable": 0, "damaged": 1, "disposition": "quarantine"}]})
         assert inspected.status_code == 200, inspected.text
-        [restock] = _vouchers(admin, rma_id, 1)
-        wait_for(lambda: _level(admin, sku)["held"] == 1, 60, 0.2, "the damaged unit quarantined")
+        [restock] = posted_vouchers(admin, rma_id, 1)
+        wait_for(lambda: stock_level(admin, sku)["held"] == 1, 60, 0.2, "the damaged unit quarantined")
         settled = admin.post(f"/rmas/{rma_id}/settle")
         assert settled.status_code == 200 and settled.json()["status"] == "exchanged", settled.text
         replacement_id = settled.json()["replacement_order_id"]
@@ -165,16 +157,16 @@ def test_an_exchange_quarantines_the_damaged_unit_and_ships_a_replacement_withou
         assert replacement["status"] == "reserved", replacement
         shipped = admin.post(f"/orders/{replacement_id}/shipment", json={"carrier": "SF", "tracking_number": "SF7654321101"})
         assert shipped.status_code == 200, shipped.text
-        [cost] = [v for v in _vouchers(admin, replacement_id, 1) if v["kind"] == "cost_of_goods"] or [None]
-        wait_for(lambda: _level(admin, sku)["on_hand"] == 3, 60, 0.2, "the replacement issued")
+        [cost] = [v for v in posted_vouchers(admin, replacement_id, 1) if v["kind"] == "cost_of_goods"] or [None]
+        wait_for(lambda: stock_level(admin, sku)["on_hand"] == 3, 60, 0.2, "the replacement issued")
         pg_hub.wait_quiet()
         rma_books = admin.get("/accounting/vouchers", params={"source_id": rma_id}).json()["vouchers"]
-        level = _level(admin, sku)
+        level = stock_level(admin, sku)
         order = admin.get(f"/orders/{order_id}").json()
 
     assert replacement["total"] == "0.00" and replacement["lines"][0]["sku"] == sku
-    assert _amounts(restock) == {"1405": Decimal("6.00"), "6401": Decimal("-6.00")}
-    assert cost is not None and _amounts(cost) == {"6401": Decimal("6.00"), "1405": Decimal("-6.00")}
+    assert amounts(restock) == {"1405": Decimal("6.00"), "6401": Decimal("-6.00")}
+    assert cost is not None and amounts(cost) == {"6401": Decimal("6.00"), "1405": Decimal("-6.00")}
     assert [v["kind"] for v in rma_books] == ["return_cost"]  # no refund for an exchange at the same price
     assert order["lines"][0]["returned_quantity"] == 0  # still sold: the buyer holds the replacement
     # 3 after the sale, +1 quarantined (on hand, held), -1 the replacement shipped
