@@ -135,6 +135,11 @@ def adjust_purchase_cost(uow: UnitOfWork, envelope: Envelope) -> tuple[Decimal, 
         item = catalog.sku_row(s, line["sku"])
         kept, gone = costing.revalue(s, line["sku"], warehouse, item.costing, reference, int(line["quantity"]),
                                      cents(line["change"]))
+        if kept:  # the ledger carries every change of value on hand: a movement of no units (the stock audit)
+            s.execute(stock_movements.insert().values(
+                kind="revaluation", document=f"{p['kind']}:{p['document_id']}"[:64], sku=line["sku"],
+                warehouse=warehouse, reason=p["kind"][:32], quantity=0, unit_cost=0, value=kept,
+                reference=reference, actor=uow.actor, occurred_at=clock.now()))
         to_stock, to_cost = to_stock + kept, to_cost + gone
     uow.emit(PurchaseCostAdjusted(
         **{k: p[k] for k in ("document_id", "kind", "purchase_order_id", "supplier", "warehouse", "reference",

@@ -49,8 +49,9 @@ def pg_hub(session_name, tmp_path_factory, webhook_receiver):
         infra.drop_databases(prefix, DATABASES)
 
 
-# Only while its test runs (one runs before the PostgreSQL hub starts: OWN_HUBS_FIRST).
-@pytest.fixture
+# Per module (it outlives the books audit after its test); its one test runs before the PostgreSQL hub
+# starts (OWN_HUBS_FIRST), and the module's next test comes after it is gone.
+@pytest.fixture(scope="module")
 def sqlite_hub(session_name, tmp_path_factory):
     """The whole hub on the embedded default (SQLite files), in its own vhost."""
     vhost = f"{session_name}_lite"

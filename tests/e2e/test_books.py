@@ -8,8 +8,8 @@ import pytest
 
 from gateway import webhooks
 from hub import components
-from tests.e2e.helpers import order_body, quiet_row_counts, row_counts, stock_sku, unique, wait_settled
-from tests.e2e.test_order_to_books import _amounts, _balanced, _purchase, _vouchers
+from tests.e2e.helpers import amounts, order_body, posted_vouchers, quiet_row_counts, row_counts, stock_sku, unique, wait_settled
+from tests.e2e.test_order_to_books import _balanced, _purchase
 from tests.e2e.test_storefront_webhook import _deliver
 from tests.support.hub import wait_for
 
@@ -37,7 +37,7 @@ def _sold_and_shipped(admin, sku, quantity, price, channel="storefront", shop="t
     order_id = admin.post("/orders", json=body).json()["id"]
     assert wait_settled(admin, [order_id])[0]["status"] == "reserved"
     assert admin.post(f"/orders/{order_id}/shipment", json={"carrier": "SF", "tracking_number": "SF9999"}).status_code == 200
-    return order_id, {v["kind"]: v for v in _vouchers(admin, order_id, 2)}
+    return order_id, {v["kind"]: v for v in posted_vouchers(admin, order_id, 2)}
 
 
 def test_a_sales_return_is_restocked_at_its_original_cost(pg_hub):
@@ -48,15 +48,15 @@ def test_a_sales_return_is_restocked_at_its_original_cost(pg_hub):
                                                                     "reason": "damaged box"})
         assert returned.status_code == 201, returned.text
         return_id = returned.json()["return_id"]
-        books = {v["kind"]: v for v in _vouchers(admin, return_id, 2)}
+        books = {v["kind"]: v for v in posted_vouchers(admin, return_id, 2)}
         value = admin.get("/stock-value", params={"warehouse": warehouse}).json()
         level = admin.get(f"/stock/{sku}").json()["levels"][0]
         too_many = admin.post(f"/orders/{order_id}/returns", json={"lines": [{"line_no": 1, "quantity": 2}]})
         _trial_balance_ok(admin, books["sales_return"]["period"])
     # 2 x 22.60 = 45.20 gross -> 40.00 net + 5.20 VAT, reversed; 2 units back at 10.00
-    assert _amounts(books["sales_return"]) == {"6001": Decimal("40.00"), "22210105": Decimal("5.20"),
+    assert amounts(books["sales_return"]) == {"6001": Decimal("40.00"), "22210105": Decimal("5.20"),
                                                "1122": Decimal("-45.20")}
-    assert _amounts(books["return_cost"]) == {"1405": Decimal("20.00"), "6401": Decimal("-20.00")}
+    assert amounts(books["return_cost"]) == {"1405": Decimal("20.00"), "6401": Decimal("-20.00")}
     assert all(_balanced(v) for v in books.values())
     assert value["total"] == "90.00" and level["on_hand"] == 9
     assert too_many.status_code == 422  # only 1 unit is left to return
@@ -82,18 +82,18 @@ def test_returns_reverse_what_the_buyer_paid_and_partial_returns_add_up_to_the_s
         assert wait_settled(admin, [order_id])[0]["status"] == "reserved"
         shipped = admin.post(f"/orders/{order_id}/shipment", json={"carrier": "SF", "tracking_number": "SF7777"})
         assert shipped.status_code == 200, shipped.text
-        sale = {v["kind"]: v for v in _vouchers(admin, order_id, 2)}["sale"]
+        sale = {v["kind"]: v for v in posted_vouchers(admin, order_id, 2)}["sale"]
         reversals = []
         for lines in ([{"line_no": 1, "quantity": 1}, {"line_no": 2, "quantity": 1}],
                       [{"line_no": 1, "quantity": 1}, {"line_no": 2, "quantity": 2}]):
             returned = admin.post(f"/orders/{order_id}/returns", json={"lines": lines})
             assert returned.status_code == 201, returned.text
-            [books] = [v for v in _vouchers(admin, returned.json()["return_id"], 2) if v["kind"] == "sales_return"]
-            reversals.append(_amounts(books))
+            [books] = [v for v in posted_vouchers(admin, returned.json()["return_id"], 2) if v["kind"] == "sales_return"]
+            reversals.append(amounts(books))
         _trial_balance_ok(admin, sale["period"])
     # 55.00 / 2 = 27.50 per unit; 64.00 / 3: 21.33 for the first unit, 42.67 for the next two
     assert [r["1122"] for r in reversals] == [Decimal("-48.83"), Decimal("-70.17")]
-    sold = _amounts(sale)
+    sold = amounts(sale)
     assert sold["1122"] == Decimal("119.00")
     for account in ("1122", "6001", "22210105"):
         assert sum(r[account] for r in reversals) == -sold[account], account
@@ -105,12 +105,12 @@ def test_a_stock_count_loss_is_posted_at_its_fifo_cost(pg_hub):
         lost = admin.post("/stock/adjustments", json={"sku": sku, "warehouse": warehouse, "quantity": -2,
                                                      "reason": "count", "note": "cycle count"})
         assert lost.status_code == 201, lost.text
-        [voucher] = _vouchers(admin, lost.json()["adjustment_id"], 1)
+        [voucher] = posted_vouchers(admin, lost.json()["adjustment_id"], 1)
         too_much = admin.post("/stock/adjustments", json={"sku": sku, "warehouse": warehouse, "quantity": -50,
                                                          "reason": "scrap"})
         _trial_balance_ok(admin, voucher["period"])
     assert lost.json()["value"] == "-14.50" and lost.json()["level"]["on_hand"] == 8
-    assert _amounts(voucher) == {"1901": Decimal("14.50"), "1405": Decimal("-14.50")}
+    assert amounts(voucher) == {"1901": Decimal("14.50"), "1405": Decimal("-14.50")}
     assert too_much.status_code == 409
 
 
@@ -127,7 +127,7 @@ def test_a_marketplace_order_is_owed_by_the_platform_and_settled_with_commission
         _trial_balance_ok(admin, books["sale"]["period"])
     receivable = [l for l in books["sale"]["lines"] if l["account"] == "1122"]
     assert [l["aux"] for l in receivable] == [f"platform:taobao/{shop}"]
-    assert _amounts(settled.json()) == {"1002": Decimal("213.70"), "6601": Decimal("12.30"),
+    assert amounts(settled.json()) == {"1002": Decimal("213.70"), "6601": Decimal("12.30"),
                                         "1122": Decimal("-226.00")}
     assert _balanced(settled.json())
     # the platform owes nothing more for this shop
@@ -150,7 +150,7 @@ def test_posting_into_a_closed_period_is_refused_and_changes_nothing(pg_hub):
     assert refused.status_code == 409
     assert "2019-12 is closed" in refused.json()["title"]
     assert again.status_code == 409
-    assert accepted.status_code == 201 and _amounts(accepted.json()) == {"2202": Decimal("100.00"),
+    assert accepted.status_code == 201 and amounts(accepted.json()) == {"2202": Decimal("100.00"),
                                                                           "1002": Decimal("-100.00")}
 
 
@@ -164,7 +164,7 @@ def test_a_voucher_is_corrected_by_reversal_and_exported(pg_hub):
         detail = finance.get("/accounting/accounts/1002/detail", params={"period": "2020-02"}).json()
     assert reversal.status_code == 201
     assert reversal.json()["reverses"] == payment["id"]
-    assert _amounts(reversal.json()) == {"1002": Decimal("-50.00"), "1122": Decimal("50.00")}
+    assert amounts(reversal.json()) == {"1002": Decimal("-50.00"), "1122": Decimal("50.00")}
     assert workbook.status_code == 200 and workbook.content[:2] == b"PK"  # an xlsx (zip) file
     assert detail["closing"] == str(Decimal(detail["opening"]))  # received and reversed: back where it was
 
@@ -181,11 +181,11 @@ def test_goods_sent_back_to_the_supplier_reverse_the_purchase_at_their_cost(pg_h
         sent = admin.post(f"/purchase-orders/{po_id}/returns", json={"lines": [{"line_no": 1, "quantity": 4}],
                                                                      "reason": "wrong grade"})
         assert sent.status_code == 201, sent.text
-        [voucher] = _vouchers(admin, sent.json()["return_id"], 1)
+        [voucher] = posted_vouchers(admin, sent.json()["return_id"], 1)
         value = admin.get("/stock-value", params={"warehouse": warehouse}).json()
         too_many = admin.post(f"/purchase-orders/{po_id}/returns", json={"lines": [{"line_no": 1, "quantity": 7}]})
         _trial_balance_ok(admin, voucher["period"])
-    assert _amounts(voucher) == {"2202": Decimal("45.20"), "22210101": Decimal("-5.20"), "1405": Decimal("-40.00")}
+    assert amounts(voucher) == {"2202": Decimal("45.20"), "22210101": Decimal("-5.20"), "1405": Decimal("-40.00")}
     assert value["total"] == "60.00"
     assert sent.json()["purchase_order"]["lines"][0]["returned"] == 4
     assert too_many.status_code == 422
@@ -250,8 +250,8 @@ def test_every_receipt_outside_a_purchase_is_booked_against_its_reason_and_the_b
         default = admin.post("/stock/receipts", json={"sku": sku, "warehouse": warehouse, "quantity": 2,
                                                       "unit_cost": "1.00"})
         assert default.status_code == 201, default.text
-        books = {reason: _vouchers(admin, document, 1)[0] for reason, document in receipts.items()}
-        opening_by_default = _vouchers(admin, default.json()["document_id"], 1)[0]
+        books = {reason: posted_vouchers(admin, document, 1)[0] for reason, document in receipts.items()}
+        opening_by_default = posted_vouchers(admin, default.json()["document_id"], 1)[0]
         period = books["opening"]["period"]
         after_receipts = (_inventory_of(admin, warehouse, period),
                           admin.get("/stock-value", params={"warehouse": warehouse}).json()["total"])
@@ -261,11 +261,11 @@ def test_every_receipt_outside_a_purchase_is_booked_against_its_reason_and_the_b
                       admin.get("/stock-value", params={"warehouse": warehouse}).json()["total"])
         audit = admin.get("/stock/audit").json()
         _trial_balance_ok(admin, period)
-    assert _amounts(books["opening"]) == {"1405": Decimal("25.00"), "4001": Decimal("-25.00")}
-    assert _amounts(books["other"]) == {"1405": Decimal("10.00"), "1901": Decimal("-10.00")}
-    assert _amounts(books["found"]) == {"1405": Decimal("4.00"), "1901": Decimal("-4.00")}
-    assert _amounts(books["production"]) == {"1405": Decimal("20.50"), "5001": Decimal("-20.50")}
-    assert _amounts(opening_by_default) == {"1405": Decimal("2.00"), "4001": Decimal("-2.00")}
+    assert amounts(books["opening"]) == {"1405": Decimal("25.00"), "4001": Decimal("-25.00")}
+    assert amounts(books["other"]) == {"1405": Decimal("10.00"), "1901": Decimal("-10.00")}
+    assert amounts(books["found"]) == {"1405": Decimal("4.00"), "1901": Decimal("-4.00")}
+    assert amounts(books["production"]) == {"1405": Decimal("20.50"), "5001": Decimal("-20.50")}
+    assert amounts(opening_by_default) == {"1405": Decimal("2.00"), "4001": Decimal("-2.00")}
     assert all(_balanced(v) and v["kind"] == "stock_receipt" for v in (*books.values(), opening_by_default))
     assert after_receipts == (Decimal("61.50"), "61.50")
     # FIFO: 10 x 2.50 + 1 x 3.3333.. (10.00 / 3) -> the stock keeps what the sale did not take

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from hubkit import clock
-from tests.e2e.helpers import order_body, quiet_row_counts, row_counts, stock_sku, unique, wait_settled
-from tests.e2e.test_order_to_books import _amounts, _balanced, _vouchers
+from tests.e2e.helpers import amounts, order_body, posted_vouchers, quiet_row_counts, row_counts, stock_sku, unique, wait_settled
+from tests.e2e.test_order_to_books import _balanced
 from tests.support.approvals import approve_through_gateway
 from tests.support.hub import wait_for
 
@@ -30,20 +30,20 @@ def test_an_order_in_usd_is_posted_converted_at_the_rate_it_was_accepted_at(pg_h
         assert wait_settled(admin, [order_id])[0]["status"] == "reserved"
         shipped = admin.post(f"/orders/{order_id}/shipment", json={"carrier": "SF", "tracking_number": "SF8888"})
         assert shipped.status_code == 200, shipped.text
-        sale = {v["kind"]: v for v in _vouchers(admin, order_id, 2)}["sale"]
+        sale = {v["kind"]: v for v in posted_vouchers(admin, order_id, 2)}["sale"]
         reversals = []
         for _ in range(2):
             returned = admin.post(f"/orders/{order_id}/returns", json={"lines": [{"line_no": 1, "quantity": 1}]})
             assert returned.status_code == 201, returned.text
-            reversals += [v for v in _vouchers(admin, returned.json()["return_id"], 2) if v["kind"] == "sales_return"]
+            reversals += [v for v in posted_vouchers(admin, returned.json()["return_id"], 2) if v["kind"] == "sales_return"]
     assert (placed.json()["currency"], placed.json()["exchange_rate"]) == ("USD", "7.1234")
     # 20.00 USD at 7.1234 = 142.47 CNY (142.468): 126.08 revenue + 16.39 output VAT
     assert (sale["currency"], sale["exchange_rate"]) == ("USD", "7.1234")
-    assert _amounts(sale) == {"1122": Decimal("142.47"), "6001": Decimal("-126.08"), "22210105": Decimal("-16.39")}
+    assert amounts(sale) == {"1122": Decimal("142.47"), "6001": Decimal("-126.08"), "22210105": Decimal("-16.39")}
     assert all(_balanced(v) and (v["currency"], v["exchange_rate"]) == ("USD", "7.1234") for v in reversals)
-    assert [_amounts(v)["1122"] for v in reversals] == [Decimal("-71.23"), Decimal("-71.24")]
+    assert [amounts(v)["1122"] for v in reversals] == [Decimal("-71.23"), Decimal("-71.24")]
     for account in ("1122", "6001", "22210105"):
-        assert sum(_amounts(v)[account] for v in reversals) == -_amounts(sale)[account]
+        assert sum(amounts(v)[account] for v in reversals) == -amounts(sale)[account]
 
 
 def test_a_purchase_in_usd_enters_stock_and_books_at_the_same_converted_value(pg_hub):
@@ -59,16 +59,16 @@ def test_a_purchase_in_usd_enters_stock_and_books_at_the_same_converted_value(pg
         approve_through_gateway(pg_hub, po.json()["id"])
         received = admin.post(f"/purchase-orders/{po.json()['id']}/receipts", json={"reference": unique("DN")})
         assert received.status_code == 201, received.text
-        [voucher] = _vouchers(admin, received.json()["receipt"]["id"], 1)
+        [voucher] = posted_vouchers(admin, received.json()["receipt"]["id"], 1)
         value = wait_for(lambda: (lambda v: v if v["total"] != "0.00" else None)(
             admin.get("/stock-value", params={"warehouse": warehouse}).json()), 60, 0.3, "the goods in stock")
     rate = po.json()["exchange_rate"]
     assert rate is not None and voucher["exchange_rate"] == rate and voucher["currency"] == "USD"
     # 3 x 1.05 = 3.15 USD net, 0.41 VAT, 3.56 payable; inventory = the stock's value
-    inventory = _amounts(voucher)["1405"]
+    inventory = amounts(voucher)["1405"]
     assert inventory == (Decimal("3.15") * Decimal(rate)).quantize(Decimal("0.01"))
     assert Decimal(value["total"]) == inventory
-    assert -_amounts(voucher)["2202"] == (Decimal("3.56") * Decimal(rate)).quantize(Decimal("0.01"))
+    assert -amounts(voucher)["2202"] == (Decimal("3.56") * Decimal(rate)).quantize(Decimal("0.01"))
     assert _balanced(voucher)
 
 

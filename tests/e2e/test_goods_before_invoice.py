@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.e2e.helpers import order_body, quiet_row_counts, row_counts, stock_sku, unique, wait_settled
-from tests.e2e.test_order_to_books import _amounts, _balanced, _vouchers
+from tests.e2e.helpers import amounts, order_body, posted_vouchers, quiet_row_counts, row_counts, stock_sku, unique, wait_settled
+from tests.e2e.test_order_to_books import _balanced
 from tests.support.approvals import approve_through_gateway
 from tests.support.hub import wait_for
 
@@ -35,7 +35,7 @@ def _sell(admin, warehouse_sku_quantities: list[tuple[str, int]]) -> str:
     order_id = _ok(admin.post("/orders", json=body))["id"]
     assert wait_settled(admin, [order_id])[0]["status"] == "reserved"
     _ok(admin.post(f"/orders/{order_id}/shipment", json={"carrier": "SF", "tracking_number": unique("SF")}))
-    _vouchers(admin, order_id, 2)  # the sale and its cost of goods: the units are gone from the layers
+    posted_vouchers(admin, order_id, 2)  # the sale and its cost of goods: the units are gone from the layers
     return order_id
 
 
@@ -51,6 +51,12 @@ def _problem(reply, status, fields=None):
         assert sorted(e["field"] for e in reply.json()["errors"]) == sorted(fields), reply.text
 
 
+def _stock_audit(hub, client, sku: str) -> list[dict]:
+    """The stock audit's differences (ledger against running balances) for one SKU, once the hub is quiet."""
+    hub.wait_quiet()
+    return [d for d in client.get("/stock/audit").json()["differences"] if d["key"].startswith(f"{sku}/")]
+
+
 def test_goods_before_invoice_the_price_difference_splits_between_stock_and_cost_of_goods(pg_hub):
     sku, warehouse, supplier = unique("GBI"), unique("WGB")[:12], unique("SUP")
     with pg_hub.client("admin") as admin:
@@ -61,7 +67,7 @@ def test_goods_before_invoice_the_price_difference_splits_between_stock_and_cost
         approve_through_gateway(pg_hub, po["id"])
         receipt = _ok(admin.post(f"/purchase-orders/{po['id']}/receipts", json={"invoice_pending": True}))["receipt"]
         assert receipt["invoice_pending"] is True
-        [provisional_voucher] = _vouchers(admin, receipt["id"], 1)
+        [provisional_voucher] = posted_vouchers(admin, receipt["id"], 1)
         _on_hand(admin, sku, warehouse, 10)
         _sell(admin, [(sku, 6)])
         listed = [l for l in admin.get("/purchasing/provisional").json()["lines"] if l["receipt_id"] == receipt["id"]]
@@ -85,13 +91,14 @@ def test_goods_before_invoice_the_price_difference_splits_between_stock_and_cost
 
         bill = _ok(admin.post(invoices, json={"supplier": supplier, "reference": "INV-0001", "lines": [
             {"line_no": 1, "quantity": 10, "unit_price": "10.40"}]}), 201)
-        [voucher] = _vouchers(admin, bill["id"], 1)
+        [voucher] = posted_vouchers(admin, bill["id"], 1)
         again = admin.post(invoices, json={"supplier": supplier, "lines": [
             {"line_no": 1, "quantity": 1, "unit_price": "10.40"}]})
         value = _value(admin, warehouse)
         still = [l for l in admin.get("/purchasing/provisional").json()["lines"] if l["receipt_id"] == receipt["id"]]
+        audit = _stock_audit(pg_hub, admin, sku)
 
-    assert _amounts(provisional_voucher) == {"1405": D("100.00"), "220202": D("-100.00")}
+    assert amounts(provisional_voucher) == {"1405": D("100.00"), "220202": D("-100.00")}
     assert [(l["quantity"], l["amount"]) for l in listed] == [(10, "100.00")]
     _problem(refused["outside tolerance"], 422, ["lines[0].unit_price"])
     _problem(refused["matches nothing"], 422, ["lines[0].line_no", "lines[1].quantity"])
@@ -102,10 +109,11 @@ def test_goods_before_invoice_the_price_difference_splits_between_stock_and_cost
     assert (bill["provisional"], bill["total_net"], bill["total_tax"], bill["total"]) == (
         "100.00", "104.00", "13.52", "117.52")
     # 4 of the 10 units still held take 40 % of the 4.00 difference; the 6 sold, 60 %
-    assert _amounts(voucher) == {"220202": D("100.00"), "1405": D("1.60"), "6401": D("2.40"),
+    assert amounts(voucher) == {"220202": D("100.00"), "1405": D("1.60"), "6401": D("2.40"),
                                  "22210101": D("13.52"), "2202": D("-117.52")}
     assert _balanced(voucher)
     assert value[sku] == (4, "41.60")
+    assert audit == []  # the stock ledger carries the revaluation: its value is what the layers hold
     _problem(again, 422, ["lines[0].line_no"])  # nothing left awaiting an invoice
     assert still == []
 
@@ -143,8 +151,9 @@ def test_landed_costs_under_fifo_and_average_with_part_already_sold(pg_hub):
 
         bill = _ok(admin.post(costs, json={"supplier": carrier, "reference": "FRT-1", "charge": "freight",
                                            "basis": "value", "amount": "10.00", "vat_rate": "0.09"}), 201)
-        [voucher] = _vouchers(admin, bill["id"], 1)
+        [voucher] = posted_vouchers(admin, bill["id"], 1)
         value = _value(admin, warehouse)
+        audit = _stock_audit(pg_hub, admin, tea) + _stock_audit(pg_hub, admin, cup)
 
     _problem(refused["no such receipt"], 404, ["receipt_id"])
     _problem(refused["negative"], 422)
@@ -156,8 +165,9 @@ def test_landed_costs_under_fifo_and_average_with_part_already_sold(pg_hub):
     assert [(l["sku"], l["change"]) for l in bill["lines"]] == [(tea, "4.62"), (cup, "5.38")]
     # FIFO: the receipt's layer holds 1 of its 3 units: 1.54 stays, 3.08 to cost of goods;
     # average: the layer holds 2 units, so 2 of the 7: 1.54 stays (5.38 x 2/7 = 1.537..), 3.84 to cost of goods
-    assert _amounts(voucher) == {"1405": D("3.08"), "6401": D("6.92"), "22210101": D("0.90"), "2202": D("-10.90")}
+    assert amounts(voucher) == {"1405": D("3.08"), "6401": D("6.92"), "22210101": D("0.90"), "2202": D("-10.90")}
     assert {l["aux"] for l in voucher["lines"] if l["account"] == "2202"} == {f"supplier:{carrier}"}
     assert _balanced(voucher)
     # tea: 1 unit at 10.00 + 1.54; cup: (18.00 + 35.00) less 8/10 of it (42.40) = 10.60, + 1.54
     assert value == {tea: (1, "11.54"), cup: (2, "12.14")}
+    assert audit == []

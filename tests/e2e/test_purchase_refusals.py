@@ -8,9 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.e2e.helpers import order_body, quiet_row_counts, row_counts, unique, wait_settled
+from tests.e2e.helpers import amounts, order_body, posted_vouchers, quiet_row_counts, row_counts, unique, wait_settled
 from tests.e2e.test_books import _inventory_of
-from tests.e2e.test_order_to_books import _amounts, _vouchers
 from tests.support.approvals import approve_through_gateway
 from tests.support.hub import wait_for
 
@@ -100,15 +99,15 @@ def test_a_receipt_inventory_refuses_when_it_applies_it_is_reversed_visibly_and_
             pg_hub.restart("inventory-worker")
         refused = wait_for(lambda: (lambda p: p if p["receipts"][0]["status"] == "refused" else None)(
             admin.get(f"/purchase-orders/{po['id']}").json()), 60, 0.3, "the receipt refused")
-        [purchase] = _vouchers(admin, receipt["id"], 1)
-        [reversal] = _vouchers(admin, purchase["id"], 1)
+        [purchase] = posted_vouchers(admin, receipt["id"], 1)
+        [reversal] = posted_vouchers(admin, purchase["id"], 1)
         stock = admin.get(f"/stock/{phone}", params={"warehouse": wh}).json()["levels"]
         value = admin.get("/stock-value", params={"warehouse": wh}).json()
         books = _inventory_of(admin, wh, reversal["period"])
     assert serials[0] in refused["receipts"][0]["refused_reason"]
     assert (refused["status"], refused["lines"][0]["received"]) == ("open", 0)
     assert reversal["reverses"] == purchase["id"]
-    net = {k: _amounts(purchase)[k] + _amounts(reversal)[k] for k in _amounts(purchase)}
+    net = {k: amounts(purchase)[k] + amounts(reversal)[k] for k in amounts(purchase)}
     assert set(net.values()) == {Decimal("0.00")}  # nothing owed to the supplier (2202), nothing in stock (1405)
     assert [l["on_hand"] for l in stock] in ([], [0])
     assert books == Decimal(value["total"]) == Decimal("0.00")

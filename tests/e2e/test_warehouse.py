@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.e2e.helpers import order_body, unique, wait_settled
-from tests.e2e.test_order_to_books import _amounts, _balanced, _vouchers
+from tests.e2e.helpers import amounts, order_body, posted_vouchers, unique, wait_settled
+from tests.e2e.test_order_to_books import _balanced
 from tests.support.approvals import approve_through_gateway
 from tests.support.hub import wait_for
 
@@ -53,21 +53,21 @@ def test_stock_moves_through_bins_lots_and_warehouses_and_each_movement_reaches_
         order_id = _ok(admin.post("/orders", json=order_body(tea, unique("S"), quantity=12, price="20.00")))["id"]
         assert wait_settled(admin, [order_id])[0]["status"] == "reserved"
         _ok(admin.post(f"/orders/{order_id}/shipment", json={"carrier": "SF", "tracking_number": "SF1234"}))
-        sale = {v["kind"]: v for v in _vouchers(admin, order_id, 2)}
+        sale = {v["kind"]: v for v in posted_vouchers(admin, order_id, 2)}
 
         # a transfer of 3 units east: in transit, then received
         shipped = _ok(admin.post("/transfers", json={"from_warehouse": main, "to_warehouse": east,
                                                      "lines": [{"sku": tea, "quantity": 3}]}))
         in_transit = {l["warehouse"]: l for l in admin.get(f"/stock/{tea}").json()["levels"]}[east]["in_transit"]
         _ok(admin.post(f"/transfers/{shipped['transfer_id']}/receive", json={}))
-        transfer = [_vouchers(admin, f"{shipped['transfer_id']}:{stage}", 1)[0] for stage in ("shipped", "received")]
+        transfer = [posted_vouchers(admin, f"{shipped['transfer_id']}:{stage}", 1)[0] for stage in ("shipped", "received")]
 
         # a kit of 1 tea + 2 cups, and a write-off of a damaged cup
         assembled = _ok(admin.post(f"/kits/{kit}/assemble", json={"warehouse": main, "quantity": 1}))
-        kit_voucher = _vouchers(admin, f"{assembled['document_id']}:assembled", 1)
+        kit_voucher = posted_vouchers(admin, f"{assembled['document_id']}:assembled", 1)
         scrapped = _ok(admin.post("/stock/adjustments", json={"sku": cup, "warehouse": main, "quantity": -1,
                                                               "reason": "scrap", "note": "broken"}))
-        scrap_voucher = _vouchers(admin, scrapped["adjustment_id"], 1)
+        scrap_voucher = posted_vouchers(admin, scrapped["adjustment_id"], 1)
 
         # a count of bin A-01-01 finds one unit of L1 missing
         count = _ok(admin.post("/counts", json={"warehouse": main, "bins": ["A-01-01"]}))
@@ -91,15 +91,15 @@ def test_stock_moves_through_bins_lots_and_warehouses_and_each_movement_reaches_
 
     assert wrong.status_code == 404 and "code" in [e["field"] for e in wrong.json()["errors"]]
     # 12 units: 10 at 6.00 + 2 at 8.00 = 76.00 (FIFO), though L2 left the shelf first
-    assert _amounts(sale["cost_of_goods"]) == {"6401": Decimal("76.00"), "1405": Decimal("-76.00")}
+    assert amounts(sale["cost_of_goods"]) == {"6401": Decimal("76.00"), "1405": Decimal("-76.00")}
     assert in_transit == 3
     # the 3 transferred units are the next FIFO ones: 3 x 8.00, through goods in transit and back
-    assert sorted(_amounts(v)["1405"] for v in transfer) == [Decimal("0.00"), Decimal("0.00")]
+    assert sorted(amounts(v)["1405"] for v in transfer) == [Decimal("0.00"), Decimal("0.00")]
     assert all(_balanced(v) for v in transfer)
     assert [max(Decimal(l["debit"]) for l in v["lines"]) for v in transfer] == [Decimal("24.00")] * 2
     # kit: 1 tea at 8.00 + 2 cups at the moving average (10 x 1.00 + 5 x 2.50) / 15 = 1.50 -> 3.00
     assert assembled["value"] == "11.00" and _balanced(kit_voucher[0])
-    assert scrapped["value"] == "-1.50" and _amounts(scrap_voucher[0]) == {"6711": Decimal("1.50"),
+    assert scrapped["value"] == "-1.50" and amounts(scrap_voucher[0]) == {"6711": Decimal("1.50"),
                                                                              "1405": Decimal("-1.50")}
     assert busy.status_code == 409
     assert posted["status"] == "posted" and posted["posted_value"] == "-8.00"  # one unit, at the 8.00 layer
