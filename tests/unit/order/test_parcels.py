@@ -111,4 +111,7 @@ def test_a_parcel_of_units_not_reserved_or_a_wrong_scan_is_refused_naming_the_fi
 
 
 def test_a_parcel_of_reserved_units_scanned_unit_by_unit_is_accepted():
-    parcels.validate(CURRENT, [(1, 2)], [("A", "S1"), ("A", "S2")])
+    assert parcels.validate(CURRENT, [(1, 2)], [("A", "S1"), ("A", "S2")]) is None  # no refusal
+    with pytest.raises(InvalidArgument) as short:  # the same parcel with one unit not scanned is refused
+        parcels.validate(CURRENT, [(1, 2)], [("A", "S1")])
+    assert short.value.fields
