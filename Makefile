@@ -5,17 +5,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HUB := $(VENV)/bin/hub
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+SYSTEM := $(VENV)/.system-$(shell sha1sum deploy/debian-packages.txt | cut -c1-12)
 PROTOS := $(shell find protos -name '*.proto')
 
 .PHONY: bootstrap demo test test-unit lint soak bench up clean
 
-bootstrap: $(STAMP) protos/.generated
+bootstrap: $(STAMP) $(SYSTEM) protos/.generated
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
+
+# Debian packages (deploy/debian-packages.txt), installed where missing
+$(SYSTEM): deploy/debian-packages.txt scripts/system_packages.sh $(STAMP)
+	bash scripts/system_packages.sh
+	rm -f $(VENV)/.system-* && touch $@
 
 protos/.generated: $(STAMP) $(PROTOS) scripts/gen_protos.py
 	$(PY) scripts/gen_protos.py
