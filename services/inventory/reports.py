@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import BigInteger, cast, func, literal, select
+from sqlalchemy import BigInteger, case, cast, func, literal, select
 
 from hubkit import clock
 from hubkit import forecast as fc
@@ -250,18 +250,17 @@ def slow_movers(db: Database, days: int, warehouse: str = "", as_of=None, tz: st
     c = cost_layers
     layer_keys = [c.c.sku, *([c.c.warehouse] if per_warehouse else [])]
     with db.reader() as s:
-        held = s.execute(select(*keys, skus.c.category, func.sum(m.c.quantity), _cents_sum(m.c.value))
+        # one scan of the ledger: what is held, and the last sale
+        held = s.execute(select(*keys, skus.c.category, func.sum(m.c.quantity), _cents_sum(m.c.value),
+                                func.max(case((m.c.kind == "issue", m.c.occurred_at))))
                          .select_from(joined).where(*where).group_by(*keys, skus.c.category)).all()
-        last_issue = {tuple(r[:-1]): r[-1] for r in s.execute(
-            select(*keys, func.max(m.c.occurred_at)).select_from(joined)
-            .where(*where, m.c.kind == "issue").group_by(*keys)).all()}
         oldest = {tuple(r[:-1]): r[-1] for r in s.execute(
             select(*layer_keys, func.min(c.c.received_at))
             .where(c.c.remaining > 0, c.c.in_transit.is_(False), *([c.c.warehouse == warehouse] if warehouse else []))
             .group_by(*layer_keys)).all()}
     rows = []
-    for *key, sku_category, quantity, value in held:
-        last = as_utc(last_issue.get(tuple(key)))
+    for *key, sku_category, quantity, value, last_sale in held:
+        last = as_utc(last_sale)
         amount = _from_cents(value)
         if int(quantity or 0) <= 0 or (last is not None and last >= window_start) or amount < threshold:
             continue
@@ -323,19 +322,19 @@ def turnover(db: Database, date_from, date_to, by: str = "sku", warehouse: str =
     key = {"sku": m.c.sku, "category": skus.c.category, "warehouse": m.c.warehouse}[by]
     filters = [*([m.c.warehouse == warehouse] if warehouse else []), *([skus.c.category == category] if category else [])]
 
-    def value_by(s, *conditions) -> dict:
-        query = (select(key, _cents_sum(m.c.value)).select_from(m.join(skus, skus.c.code == m.c.sku))
-                 .where(*conditions, *filters).group_by(key))
-        return {k: _from_cents(v) for k, v in s.execute(query).all()}
-
+    value = cast(func.round(m.c.value * 100), BigInteger)
+    # one scan of the ledger up to the period's end: opening, closing and cogs as sums of cents
+    query = (select(key, func.coalesce(func.sum(case((m.c.occurred_at < start, value), else_=0)), 0),
+                    func.coalesce(func.sum(value), 0),
+                    func.coalesce(func.sum(case(((m.c.kind == "issue") & (m.c.occurred_at >= start), -value),
+                                                else_=0)), 0))
+             .select_from(m.join(skus, skus.c.code == m.c.sku)).where(m.c.occurred_at < end, *filters)
+             .group_by(key))
     with db.reader() as s:
-        opening = value_by(s, m.c.occurred_at < start)
-        closing = value_by(s, m.c.occurred_at < end)
-        cogs = {k: -v for k, v in value_by(s, m.c.kind == "issue", m.c.occurred_at >= start,
-                                             m.c.occurred_at < end).items()}
+        found = s.execute(query).all()
     rows = []
-    for k in sorted(set(opening) | set(closing) | set(cogs)):
-        figures = (cogs.get(k, ZERO), opening.get(k, ZERO), closing.get(k, ZERO))
+    for k, opening, closing, cogs in sorted(found, key=lambda r: r[0]):
+        figures = (_from_cents(cogs), _from_cents(opening), _from_cents(closing))
         if any(figures):
             rows.append({"key": k, **_turnover_row(*figures, days)})
     total = _turnover_row(*(sum((r[f] for r in rows), ZERO) for f in ("cogs", "opening_value", "closing_value")),
