@@ -304,7 +304,8 @@ def test_every_operation_answers_every_field(hub):
     # RMAs (5: create, get, receive, inspect, settle); supplier invoices, landed costs and the provisional list (3);
     # replenishment terms, demand rules (get, put), a purchase order from suggestions (4);
     # incoming inspection (3), the supplier scorecard, its workbook and its bands (4);
-    # requisitions and approvals (12); cancel a parcel's waybill (1)
+    # requisitions and approvals (12); cancel a parcel's waybill (1); the turnover and slow movers workbooks,
+    # the sales forecast and its workbook (4); the supplier on-time KPI and its workbook (2)
     assert seen == 144
 
 
