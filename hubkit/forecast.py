@@ -12,11 +12,15 @@ ahead, never negative):
 
 `forecast(method, series, horizon, promotion_factor=1, **params)` answers a `Forecast` that names its
 method and parameters; a promotion factor multiplies every day ahead (1.5: half as much again).
+`sales_forecast` is the one way a SKU's daily sales become a forecast (replenishment and the stock
+report's forecast both call it).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import inspect
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 
 
 def _check(series: Sequence[float], horizon: int) -> list[float]:
@@ -114,6 +118,7 @@ class Forecast:
     values: list[float]
     promotion_factor: float = 1.0
     params: dict = field(default_factory=dict)
+    history: list[float] = field(default_factory=list)  # the daily series it was made from, oldest first
 
     @property
     def total(self) -> float:
@@ -132,3 +137,36 @@ def forecast(method: str, series: Sequence[float], horizon: int, promotion_facto
         raise ValueError("promotion_factor must be from 0 to 100")
     values = METHODS[method](series, horizon, **params)
     return Forecast(method, [v * promotion_factor for v in values], float(promotion_factor), dict(params))
+
+
+# -- a SKU's daily sales, forecast ---------------------------------------------------------------
+MAX_HORIZON = 366
+MAX_HISTORY = 730
+
+
+def window(today: date, days: int) -> list[date]:
+    """The window's days, oldest first, today last."""
+    return [today - timedelta(days=days - 1 - i) for i in range(days)]
+
+
+def daily_series(sales: Mapping[date, float], today: date, days: int,
+                 stocked_out: Collection[date] = ()) -> list[float]:
+    """Units sold per day over the `days` days up to `today`, oldest first, the days out of stock left
+    out (a day with nothing to sell says nothing about demand). A day that sold counts even if it ran
+    out (the day it sold out)."""
+    return [float(sales.get(d, 0)) for d in window(today, days) if d not in stocked_out or sales.get(d, 0) > 0]
+
+
+def sales_forecast(method: str, sales: Mapping[date, float], today: date, history_days: int, horizon: int,
+                   promotion_factor: float = 1.0, stocked_out: Collection[date] = (), **params) -> Forecast:
+    """THE sales forecast of a SKU (replenishment's and the stock report's): the daily series of the
+    `history_days` days up to `today` (daily_series), then `forecast`. A moving average without a
+    window averages the whole series. The Forecast carries the series it used (`history`) and the
+    parameters in force, defaults included."""
+    series = daily_series(sales, today, history_days, stocked_out)
+    if method == "moving_average" and "window" not in params:
+        params["window"] = max(1, len(series))
+    ahead = forecast(method, series, horizon, promotion_factor, **params)
+    defaults = {name: p.default for name, p in inspect.signature(METHODS[method]).parameters.items()
+                if name in PARAMETERS[method]}
+    return replace(ahead, params={**defaults, **ahead.params}, history=series)

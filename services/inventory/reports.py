@@ -8,12 +8,13 @@ date given to a report is a day in the merchant's time zone (`tz`), and a date u
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import BigInteger, cast, func, literal, select
+from sqlalchemy import BigInteger, case, cast, func, literal, select
 
 from hubkit import clock
+from hubkit import forecast as fc
 from hubkit.ageing import DEFAULT_BUCKETS, bucket_labels, check_buckets
 from hubkit.db import Database, as_utc
 from hubkit.errors import FieldErrors, NotFound
@@ -22,8 +23,12 @@ from services.inventory.models import cost_layers, documents, lots, place_stock,
 
 ZERO = Decimal("0.00")
 ON_HAND_BY = ("bin", "lot", "warehouse")
-TURNOVER_BY = ("sku", "category")
+TURNOVER_BY = ("sku", "category", "warehouse")
 MAX_LIMIT = 5000
+MAX_PERIOD_DAYS = 3660  # a period a report may span: ten years (what the supplier scorecard allows too)
+TURNOVER_EXPLAINED = ("average_value = (opening_value + closing_value) / 2; turnover = cogs / average_value; "
+                      "days_of_supply = closing_value x days / cogs; cogs = the value of the sales (issues) in "
+                      "the period, opening/closing = the ledger's stock value before the first / after the last day")
 m = stock_movements
 
 
@@ -204,35 +209,72 @@ def stock_ageing(db: Database, warehouse: str = "", as_of=None, buckets=DEFAULT_
 
 
 # -- slow movers ------------------------------------------------------------------------------
-def slow_movers(db: Database, days: int, warehouse: str = "", as_of=None, tz: str | None = None) -> list[dict]:
+def slow_movers(db: Database, days: int, warehouse: str = "", as_of=None, tz: str | None = None,
+                per_warehouse: bool = False, min_value=None, min_days_in_stock: int = 0,
+                category: str = "") -> list[dict]:
     """SKUs with stock on hand at the end of `as_of` (a local date; default today) and no `issue`
-    (sale) in the `days` days ending that day (as_of - days + 1 .. as_of), in `warehouse` or in
-    all warehouses together. Quantity and value are the ledger's at the end of `as_of`.
-    Rows: {"sku", "warehouse" (the filter, "" for all), "quantity", "value", "last_issue_on" (the
-    local date of the latest sale up to as_of, None if never), "days_since_issue"}; sorted by
-    value (most money tied up first), then SKU."""
+    (sale) in the `days` days ending that day (as_of - days + 1 .. as_of), in `warehouse` or in all
+    warehouses together, or per warehouse (`per_warehouse`: a row per SKU and warehouse, a sale
+    counting in its own warehouse only). Quantity and value are the ledger's at the end of `as_of`.
+    Thresholds: `min_value` (a decimal: rows tying up less money are left out), `min_days_in_stock`
+    (rows whose oldest stock is younger are left out); `category` filters the SKUs.
+    days_in_stock: days from the local date the oldest unit still on hand arrived (the oldest
+    remaining FIFO layer, today's layers as the ageing report reads them) to as_of; None without
+    layers (stock that came in with no cost).
+    Rows: {"sku", "category", "warehouse" (the row's, or the filter, "" for all), "quantity", "value",
+    "last_issue_on" (the local date of the latest sale up to as_of, None if never), "days_since_issue",
+    "oldest_received_on", "days_in_stock"}; sorted by value (most money tied up first), then SKU and
+    warehouse."""
     errors = FieldErrors()
     _positive_int(days, "days", errors)
+    if isinstance(min_days_in_stock, bool) or not isinstance(min_days_in_stock, int) or \
+            not 0 <= min_days_in_stock <= MAX_PERIOD_DAYS:
+        errors.add("min_days_in_stock", f"expected a whole number from 0 to {MAX_PERIOD_DAYS}")
+    threshold = ZERO
+    if min_value not in (None, ""):
+        try:
+            threshold = Decimal(str(min_value))
+            if not threshold.is_finite() or threshold < 0 or threshold != threshold.quantize(CENT):
+                raise ValueError
+        except (ArithmeticError, ValueError):
+            errors.add("min_value", "expected an amount of at least 0 with at most 2 decimals")
     zone = _zone(tz, errors)
     day = _when(as_of, "as_of", errors) if as_of is not None else None
     errors.raise_if_any("invalid slow movers report")
     day = _day_of(day, zone) if day is not None else today(tz)
     window_start = _start_of(day - timedelta(days=days - 1), zone)
-    where = [_until(m.c.occurred_at, day, zone), *([m.c.warehouse == warehouse] if warehouse else [])]
+    keys = [m.c.sku, *([m.c.warehouse] if per_warehouse else [])]
+    where = [_until(m.c.occurred_at, day, zone), *([m.c.warehouse == warehouse] if warehouse else []),
+             *([skus.c.category == category] if category else [])]
+    joined = m.join(skus, skus.c.code == m.c.sku)
+    c = cost_layers
+    layer_keys = [c.c.sku, *([c.c.warehouse] if per_warehouse else [])]
     with db.reader() as s:
-        held = s.execute(select(m.c.sku, func.sum(m.c.quantity), _cents_sum(m.c.value))
-                         .where(*where).group_by(m.c.sku)).all()
-        last_issue = dict(s.execute(select(m.c.sku, func.max(m.c.occurred_at))
-                                    .where(*where, m.c.kind == "issue").group_by(m.c.sku)).all())
+        # one scan of the ledger: what is held, and the last sale
+        held = s.execute(select(*keys, skus.c.category, func.sum(m.c.quantity), _cents_sum(m.c.value),
+                                func.max(case((m.c.kind == "issue", m.c.occurred_at))))
+                         .select_from(joined).where(*where).group_by(*keys, skus.c.category)).all()
+        oldest = {tuple(r[:-1]): r[-1] for r in s.execute(
+            select(*layer_keys, func.min(c.c.received_at))
+            .where(c.c.remaining > 0, c.c.in_transit.is_(False), *([c.c.warehouse == warehouse] if warehouse else []))
+            .group_by(*layer_keys)).all()}
     rows = []
-    for sku, quantity, value in held:
-        last = as_utc(last_issue.get(sku))
-        if int(quantity or 0) <= 0 or (last is not None and last >= window_start):
+    for *key, sku_category, quantity, value, last_sale in held:
+        last = as_utc(last_sale)
+        amount = _from_cents(value)
+        if int(quantity or 0) <= 0 or (last is not None and last >= window_start) or amount < threshold:
+            continue
+        first_in = as_utc(oldest.get(tuple(key)))
+        received_on = first_in.astimezone(zone).date() if first_in else None
+        in_stock = max((day - received_on).days, 0) if received_on else None
+        if min_days_in_stock and (in_stock is None or in_stock < min_days_in_stock):
             continue
         last_on = last.astimezone(zone).date() if last else None
-        rows.append({"sku": sku, "warehouse": warehouse, "quantity": int(quantity), "value": _from_cents(value),
-                     "last_issue_on": last_on, "days_since_issue": (day - last_on).days if last_on else None})
-    rows.sort(key=lambda r: (-r["value"], r["sku"]))
+        rows.append({"sku": key[0], "category": sku_category or "", "warehouse": key[1] if per_warehouse else warehouse,
+                     "quantity": int(quantity), "value": amount, "last_issue_on": last_on,
+                     "days_since_issue": (day - last_on).days if last_on else None,
+                     "oldest_received_on": received_on, "days_in_stock": in_stock})
+    rows.sort(key=lambda r: (-r["value"], r["sku"], r["warehouse"]))
     return rows
 
 
@@ -244,49 +286,137 @@ def _turnover_row(cogs: Decimal, opening: Decimal, closing: Decimal, days: int) 
             "days_of_supply": cents(closing * days / cogs) if cogs > 0 else None}
 
 
+def _period(date_from, date_to, errors: FieldErrors) -> tuple[date | None, date | None]:
+    """Local days date_from..date_to, both given, in order, at most MAX_PERIOD_DAYS apart."""
+    first = _when(date_from, "date_from", errors, dates_only=True)
+    last = _when(date_to, "date_to", errors, dates_only=True)
+    if first and last and last < first:
+        errors.add("date_to", "must not be before date_from (the period is upside down)")
+    elif first and last and (last - first).days >= MAX_PERIOD_DAYS:
+        errors.add("date_to", f"a period of at most {MAX_PERIOD_DAYS} days")
+    return first, last
+
+
 def turnover(db: Database, date_from, date_to, by: str = "sku", warehouse: str = "",
-             tz: str | None = None) -> dict:
-    """Stock turnover over the local days date_from..date_to (inclusive), per SKU or category.
+             tz: str | None = None, category: str = "") -> dict:
+    """Stock turnover over the local days date_from..date_to (inclusive, at most MAX_PERIOD_DAYS),
+    per SKU, category or warehouse; `warehouse` and `category` filter (both may be given).
 
     cogs = cost of goods issued: -sum(value) of `issue` lines in the period (customer returns are
     not netted off). opening / closing = stock value from the ledger (sum of movement value before
     the period's start / end). average = (opening + closing) / 2 to the cent.
     turnover = cogs / average to 2 places (None when average <= 0); days_of_supply = how many days
     the closing stock lasts at the period's daily cogs = closing * days / cogs (None when no cogs).
-    {"date_from", "date_to", "days", "by", "rows": [{"key", "cogs", "opening_value",
-    "closing_value", "average_value", "turnover", "days_of_supply"}], "total": {...same, key ""}}.
-    Rows with neither stock nor issues are left out; sorted by key."""
+    {"date_from", "date_to", "days", "by", "warehouse", "category", "explanation", "rows": [{"key",
+    "cogs", "opening_value", "closing_value", "average_value", "turnover", "days_of_supply"}],
+    "total": {...same, key ""}}. Rows with neither stock nor issues are left out; sorted by key."""
     errors = FieldErrors()
     if by not in TURNOVER_BY:
         errors.add("by", f"expected one of {', '.join(TURNOVER_BY)}")
     zone = _zone(tz, errors)
-    first = _when(date_from, "date_from", errors, dates_only=True)
-    last = _when(date_to, "date_to", errors, dates_only=True)
-    if first and last and last < first:
-        errors.add("date_to", "must not be before date_from")
+    first, last = _period(date_from, date_to, errors)
     errors.raise_if_any("invalid turnover report")
+    assert first is not None and last is not None
     start, end = _start_of(first, zone), _start_of(last + timedelta(days=1), zone)
     days = (last - first).days + 1
-    key = m.c.sku if by == "sku" else skus.c.category
+    key = {"sku": m.c.sku, "category": skus.c.category, "warehouse": m.c.warehouse}[by]
+    filters = [*([m.c.warehouse == warehouse] if warehouse else []), *([skus.c.category == category] if category else [])]
 
-    def value_by(s, *conditions) -> dict:
-        query = (select(key, _cents_sum(m.c.value)).select_from(m.join(skus, skus.c.code == m.c.sku))
-                 .where(*conditions, *([m.c.warehouse == warehouse] if warehouse else [])).group_by(key))
-        return {k: _from_cents(v) for k, v in s.execute(query).all()}
-
+    value = cast(func.round(m.c.value * 100), BigInteger)
+    # one scan of the ledger up to the period's end: opening, closing and cogs as sums of cents
+    query = (select(key, func.coalesce(func.sum(case((m.c.occurred_at < start, value), else_=0)), 0),
+                    func.coalesce(func.sum(value), 0),
+                    func.coalesce(func.sum(case(((m.c.kind == "issue") & (m.c.occurred_at >= start), -value),
+                                                else_=0)), 0))
+             .select_from(m.join(skus, skus.c.code == m.c.sku)).where(m.c.occurred_at < end, *filters)
+             .group_by(key))
     with db.reader() as s:
-        opening = value_by(s, m.c.occurred_at < start)
-        closing = value_by(s, m.c.occurred_at < end)
-        cogs = {k: -v for k, v in value_by(s, m.c.kind == "issue", m.c.occurred_at >= start,
-                                             m.c.occurred_at < end).items()}
+        found = s.execute(query).all()
     rows = []
-    for k in sorted(set(opening) | set(closing) | set(cogs)):
-        figures = (cogs.get(k, ZERO), opening.get(k, ZERO), closing.get(k, ZERO))
+    for k, opening, closing, cogs in sorted(found, key=lambda r: r[0]):
+        figures = (_from_cents(cogs), _from_cents(opening), _from_cents(closing))
         if any(figures):
             rows.append({"key": k, **_turnover_row(*figures, days)})
     total = _turnover_row(*(sum((r[f] for r in rows), ZERO) for f in ("cogs", "opening_value", "closing_value")),
                           days)
-    return {"date_from": first, "date_to": last, "days": days, "by": by, "rows": rows, "total": {"key": "", **total}}
+    return {"date_from": first, "date_to": last, "days": days, "by": by, "warehouse": warehouse, "category": category,
+            "explanation": TURNOVER_EXPLAINED, "rows": rows, "total": {"key": "", **total}}
+
+
+# -- sales forecast -----------------------------------------------------------------------------
+def _units(value: float) -> Decimal:
+    return Decimal(repr(value)).quantize(CENT, ROUND_HALF_UP)
+
+
+FORECAST_PARAMETERS = {"window": int, "alpha": float, "beta": float, "gamma": float, "season_length": int}
+
+
+def sales_forecast(db: Database, horizon: int, method: str = "moving_average", history_days: int = 30,
+                   sku: str = "", warehouse: str = "", category: str = "", as_of=None, tz: str | None = None,
+                   params: dict | None = None) -> dict:
+    """Per SKU, the units forecast for each of the `horizon` days after `as_of` (a local date; default
+    today) by hubkit.forecast.sales_forecast, the function replenishment forecasts with, over the
+    SKU's daily sales (`issue` lines, local days) in the `history_days` days up to as_of, in
+    `warehouse` or all together. `method` is one of hubkit.forecast.METHODS with its `params` (the
+    defaults named in the answer); a moving average without a window averages the whole history.
+    Days out of stock are not left out here (the ledger does not say when a shelf was empty;
+    replenishment's projection does). SKUs: `sku` (it must exist), else every SKU (of `category`)
+    that sold in the history.
+    {"as_of", "horizon", "method", "params", "history_days", "history_from", "history_to", "warehouse",
+    "rows": [{"sku", "category", "history" (units per day, oldest first), "history_units", "forecast"
+    (units per day ahead, 2 places), "total" (2 places)}]} sorted by SKU."""
+    errors = FieldErrors()
+    _positive_int(horizon, "horizon", errors, fc.MAX_HORIZON)
+    _positive_int(history_days, "history_days", errors, fc.MAX_HISTORY)
+    if method not in fc.METHODS:
+        errors.add("method", f"expected one of {', '.join(fc.METHODS)}")
+    given = {k: v for k, v in (params or {}).items() if v is not None}
+    for name, value in given.items():
+        if method in fc.METHODS and name not in fc.PARAMETERS[method]:
+            errors.add(name, f"{method} takes {', '.join(fc.PARAMETERS[method])}, not {name}")
+        elif name not in FORECAST_PARAMETERS or isinstance(value, bool) or \
+                not isinstance(value, (int, float) if FORECAST_PARAMETERS[name] is float else int):
+            errors.add(name, "expected a number" if FORECAST_PARAMETERS.get(name) is float else "expected a whole number")
+    zone = _zone(tz, errors)
+    day = _when(as_of, "as_of", errors, dates_only=True) if as_of is not None else None
+    errors.raise_if_any("invalid sales forecast")
+    try:  # the method's own limits (alpha 0..1, window >= 1, season >= 2), said as the field
+        fc.forecast(method, [], 1, **given)
+    except ValueError as exc:
+        wrong = next((n for n in given if str(exc).startswith(n)), "method")
+        errors.add(wrong, str(exc))
+    errors.raise_if_any("invalid sales forecast")
+    day = _day_of(day, zone) if day is not None else today(tz)
+    first = day - timedelta(days=history_days - 1)
+    where = [m.c.kind == "issue", m.c.occurred_at >= _start_of(first, zone),
+             m.c.occurred_at < _start_of(day + timedelta(days=1), zone),
+             *([m.c.warehouse == warehouse] if warehouse else []), *([skus.c.category == category] if category else []),
+             *([m.c.sku == sku] if sku else [])]
+    with db.reader() as s:
+        categories = dict(s.execute(select(skus.c.code, skus.c.category)
+                                    .where(*([skus.c.code == sku] if sku else []))).all()) if sku else {}
+        if sku and sku not in categories:
+            raise NotFound(f"SKU {sku!r} not found")
+        found = s.execute(select(m.c.sku, skus.c.category, m.c.occurred_at, m.c.quantity)
+                          .select_from(m.join(skus, skus.c.code == m.c.sku)).where(*where)).all()
+    named = sku and (not category or categories[sku] == category)
+    sales: dict[str, dict[date, float]] = {sku: {}} if named else {}
+    for code, sku_category, at, quantity in found:
+        categories[code] = sku_category
+        daily = sales.setdefault(code, {})
+        local = as_utc(at).astimezone(zone).date()
+        daily[local] = daily.get(local, 0) - int(quantity)  # an issue's quantity is negative
+    rows, used = [], dict(given)
+    for code in sorted(sales):
+        ahead = fc.sales_forecast(method, sales[code], day, history_days, horizon, **given)
+        used = ahead.params
+        rows.append({"sku": code, "category": categories.get(code) or "", "history": [int(v) for v in ahead.history],
+                     "history_units": int(sum(ahead.history)),
+                     "forecast": [_units(v) for v in ahead.values], "total": _units(ahead.total)})
+    if not rows:  # the parameters in force all the same
+        used = fc.sales_forecast(method, {}, day, history_days, 1, **given).params
+    return {"as_of": day, "horizon": horizon, "method": method, "params": used, "history_days": history_days,
+            "history_from": first, "history_to": day, "warehouse": warehouse, "rows": rows}
 
 
 # -- value at a moment ------------------------------------------------------------------------

@@ -3,12 +3,14 @@
 Served beside InventoryService: services/inventory/grpc_server.py calls register(server, db, tz)."""
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 from hubapi.inventory.v1 import inventory_reports_pb2 as pb
 from hubapi.inventory.v1 import inventory_reports_pb2_grpc as pb_grpc
 from hubkit import clock, grpc_server
 from hubkit.db import Database
+from hubkit.errors import InvalidArgument
 from services.inventory import reports
 
 rpc = grpc_server.rpc("inventory")
@@ -65,19 +67,23 @@ class InventoryReportsServicer(pb_grpc.InventoryReportsServicer):
     @rpc
     def GetSlowMovers(self, request, context):
         as_of = request.as_of or reports.today(self.tz)
-        rows = reports.slow_movers(self.db, request.days, request.warehouse, as_of, self.tz)
+        rows = reports.slow_movers(self.db, request.days, request.warehouse, as_of, self.tz, request.per_warehouse,
+                                   request.min_value, request.min_days_in_stock, request.category)
         return pb.SlowMoverReportResponse(as_of=_s(as_of), rows=[
             pb.SlowMoverReportRow(sku=r["sku"], warehouse=r["warehouse"], quantity=r["quantity"],
                                   days_since_issue=-1 if r["days_since_issue"] is None else r["days_since_issue"],
-                                  **_text(r, "value", "last_issue_on")) for r in rows])
+                                  days_in_stock=-1 if r["days_in_stock"] is None else r["days_in_stock"],
+                                  **_text(r, "value", "last_issue_on", "category", "oldest_received_on"))
+            for r in rows])
 
     @rpc
     def GetTurnover(self, request, context):
         t = reports.turnover(self.db, request.date_from, request.date_to, request.by or "sku", request.warehouse,
-                             self.tz)
+                             self.tz, request.category)
         fields = ("key", "cogs", "opening_value", "closing_value", "average_value", "turnover", "days_of_supply")
         return pb.TurnoverReportResponse(
             date_from=_s(t["date_from"]), date_to=_s(t["date_to"]), days=t["days"], by=t["by"],
+            warehouse=t["warehouse"], category=t["category"], explanation=t["explanation"],
             rows=[pb.TurnoverReportRow(**_text(r, *fields)) for r in t["rows"]],
             total=pb.TurnoverReportRow(**_text(t["total"], *fields)))
 
@@ -90,6 +96,26 @@ class InventoryReportsServicer(pb_grpc.InventoryReportsServicer):
             total_value=_s(sum((r["value"] for r in rows), reports.ZERO)),
             rows=[pb.ValueAtReportRow(warehouse=r["warehouse"], sku=r["sku"], quantity=r["quantity"],
                                       value=_s(r["value"]), in_transit=r["in_transit"]) for r in rows])
+
+
+    @rpc
+    def GetSalesForecast(self, request, context):
+        try:
+            params = json.loads(request.params or "{}")
+        except json.JSONDecodeError:
+            params = None
+        if not isinstance(params, dict):
+            raise InvalidArgument("invalid sales forecast", [{"field": "params", "message": "expected a JSON object"}])
+        f = reports.sales_forecast(self.db, request.horizon, request.method or "moving_average",
+                                   request.history_days or 30, request.sku, request.warehouse, request.category,
+                                   request.as_of or None, self.tz, params)
+        return pb.SalesForecastReportResponse(
+            as_of=_s(f["as_of"]), horizon=f["horizon"], method=f["method"], params=json.dumps(f["params"]),
+            history_days=f["history_days"], history_from=_s(f["history_from"]), history_to=_s(f["history_to"]),
+            warehouse=f["warehouse"],
+            rows=[pb.SalesForecastReportRow(sku=r["sku"], category=r["category"], history=r["history"],
+                                            history_units=r["history_units"], forecast=[_s(v) for v in r["forecast"]],
+                                            total=_s(r["total"])) for r in f["rows"]])
 
 
 def register(server, db: Database, tz: str | None = None) -> None:

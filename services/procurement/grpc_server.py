@@ -298,6 +298,14 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
         return pb.ExportScorecardResponse(xlsx=scorecard.workbook(report), filename=name)
 
     @rpc
+    def GetOnTimeReport(self, request, context):
+        report = handlers.on_time_report(self.db, getattr(request, "from"), request.to, request.supplier,
+                                         request.group or "month")
+        return pb.GetOnTimeReportResponse(
+            **{"from": report["from"].isoformat()}, to=report["to"].isoformat(), group=report["group"],
+            rows=[_on_time_row(r) for r in report["rows"]], suppliers=[_on_time_row(r) for r in report["suppliers"]])
+
+    @rpc
     def GetScorecardConfig(self, request, context):
         return config_to_proto(handlers.get_scorecard_config(self.db))
 
@@ -390,6 +398,10 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
 
 def _text(value) -> str:
     return "" if value is None else str(value)
+
+
+def _on_time_row(r: dict) -> pb.OnTimeRow:
+    return pb.OnTimeRow(on_time_rate=_text(r["on_time_rate"]), **{k: v for k, v in r.items() if k != "on_time_rate"})
 
 
 def scorecard_to_proto(report: dict) -> pb.GetScorecardResponse:

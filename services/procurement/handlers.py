@@ -708,6 +708,57 @@ def set_scorecard_config(uow: UnitOfWork, document: str) -> tuple[scorecard.Conf
     return config, uow.actor, now
 
 
+def _receipt_line(row, last_cost: Decimal | None = None) -> scorecard.Received:
+    return scorecard.Received(
+        quantity=int(row.quantity), received_on=clock.local(_utc(row.received_at)).date(),
+        ordered_on=clock.local(_utc(row.created_at)).date(), expected_on=row.expected_on,
+        unit_cost=Decimal(row.unit_cost), last_cost=last_cost)
+
+
+def _received_query(since: datetime, until: datetime):
+    """Accepted receipt lines in [since, until) with their order and its line's expected date."""
+    po, pl, r, rl = purchase_orders, purchase_order_lines, receipts, receipt_lines
+    return (select(po.c.supplier, po.c.id, po.c.created_at, rl.c.sku, rl.c.quantity, rl.c.unit_cost,
+                   r.c.received_at, pl.c.expected_on)
+            .select_from(rl.join(r, r.c.id == rl.c.receipt_id).join(po, po.c.id == r.c.purchase_order_id)
+                         .join(pl, (pl.c.purchase_order_id == po.c.id) & (pl.c.line_no == rl.c.line_no)))
+            .where(r.c.status == domain.ACCEPTED, r.c.received_at >= since, r.c.received_at < until))
+
+
+def on_time_report(db: Database, start: str, end: str, supplier: str = "", group: str = "month") -> dict:
+    """The supplier on-time KPI: per supplier and part of the period (`group`: month, week (ISO) or the
+    whole period) the scorecard's on-time figures (scorecard.on_time) of the receipt lines accepted in
+    it, by their local receipt day against their line's expected date. Lines without an expected date
+    are counted apart (unpromised_units) and not in the rate. Rows by supplier, then period; a total
+    per supplier over the whole period in `suppliers`."""
+    first, last = scorecard.check_period(start, end)
+    errors = FieldErrors()
+    if group not in scorecard.ON_TIME_GROUPS:
+        errors.add("group", f"expected one of {', '.join(scorecard.ON_TIME_GROUPS)}")
+    errors.raise_if_any("the on-time report is invalid")
+    since = datetime.combine(first, time.min, clock.zone())
+    until = datetime.combine(last + timedelta(days=1), time.min, clock.zone())
+    query = _received_query(since, until)
+    if supplier:
+        query = query.where(purchase_orders.c.supplier == supplier)
+    with db.reader() as s:
+        names = dict(s.execute(select(suppliers.c.code, suppliers.c.name)).all())
+        found_rows = s.execute(query).all()
+    lines, codes = [_receipt_line(row) for row in found_rows], [row.supplier for row in found_rows]
+    parts: dict[tuple[str, str], list] = {}
+    for code, line in zip(codes, lines):
+        parts.setdefault((code, scorecard.period_of(line.received_on, group, first, last)), []).append(line)
+
+    def figures(found: list) -> dict:
+        return {**scorecard.on_time(found), "unpromised_units": sum(r.quantity for r in found if r.expected_on is None)}
+
+    rows = [{"supplier": code, "name": names.get(code, ""), "period": period, **figures(found)}
+            for (code, period), found in sorted(parts.items())]
+    totals = [{"supplier": code, "name": names.get(code, ""), "period": scorecard.period_of(first, "period", first, last),
+               **figures([line for c, line in zip(codes, lines) if c == code])} for code in sorted(set(codes))]
+    return {"from": first, "to": last, "group": group, "rows": rows, "suppliers": totals}
+
+
 def supplier_scorecard(db: Database, start: str, end: str, supplier: str = "", grade: str = "") -> dict:
     """Per supplier with anything received, due or inspected in the period (days from `start` to
     `end`, both included, the merchant's calendar days): services.procurement.scorecard.card, with the supplier's code and name.
@@ -715,15 +766,11 @@ def supplier_scorecard(db: Database, start: str, end: str, supplier: str = "", g
     first, last = scorecard.check_period(start, end)
     since = datetime.combine(first, time.min, clock.zone())
     until = datetime.combine(last + timedelta(days=1), time.min, clock.zone())
-    po, pl, r, rl, ins = purchase_orders, purchase_order_lines, receipts, receipt_lines, inspection_results
+    po, pl, ins = purchase_orders, purchase_order_lines, inspection_results
     with db.reader() as s:
         config, _, _ = scorecard_config(s)
         names = dict(s.execute(select(suppliers.c.code, suppliers.c.name)).all())
-        received_q = (select(po.c.supplier, po.c.id, po.c.created_at, rl.c.sku, rl.c.quantity, rl.c.unit_cost,
-                             r.c.received_at, pl.c.expected_on)
-                      .select_from(rl.join(r, r.c.id == rl.c.receipt_id).join(po, po.c.id == r.c.purchase_order_id)
-                                   .join(pl, (pl.c.purchase_order_id == po.c.id) & (pl.c.line_no == rl.c.line_no)))
-                      .where(r.c.status == domain.ACCEPTED, r.c.received_at >= since, r.c.received_at < until))
+        received_q = _received_query(since, until)
         due_q = (select(po.c.supplier, po.c.created_at, pl.c.expected_on, pl.c.quantity, pl.c.received)
                  .select_from(pl.join(po, po.c.id == pl.c.purchase_order_id))
                  .where(((pl.c.expected_on >= first) & (pl.c.expected_on <= last))
@@ -748,12 +795,8 @@ def supplier_scorecard(db: Database, start: str, end: str, supplier: str = "", g
 
     received: dict[str, list] = {}
     for row in received_rows:
-        ordered_at = _utc(row.created_at)
-        received.setdefault(row.supplier, []).append(scorecard.Received(
-            quantity=int(row.quantity), received_on=clock.local(_utc(row.received_at)).date(),
-            ordered_on=clock.local(ordered_at).date(),
-            expected_on=row.expected_on, unit_cost=Decimal(row.unit_cost),
-            last_cost=last_price(row.supplier, row.sku, ordered_at, row.id)))
+        received.setdefault(row.supplier, []).append(
+            _receipt_line(row, last_price(row.supplier, row.sku, _utc(row.created_at), row.id)))
     due: dict[str, list] = {}
     for row in due_rows:
         due.setdefault(row.supplier, []).append(scorecard.Due(int(row.quantity), int(row.received)))

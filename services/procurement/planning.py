@@ -176,9 +176,7 @@ def explain(s, sku: str, warehouse: str, today: date) -> dict | None:
                                   maximum=None if pos.maximum is None else int(pos.maximum))
     rule_v, _, rule_out = replenish.velocity(sales, stocked_out, today, rule_window)
     horizon, method = demand.parameter(rule_set, "horizon_days"), demand.parameter(rule_set, "method")
-    series = replenish.daily_sales(sales, stocked_out, today, rule_window)
-    ahead = fc.forecast(method, series, horizon, promotion_factor=terms.promotion_factor,
-                        **({"window": max(1, len(series))} if method == "moving_average" else {}))
+    ahead = fc.sales_forecast(method, sales, today, rule_window, horizon, terms.promotion_factor, stocked_out)
     facts = dict(sku=sku, warehouse=warehouse, average_daily_sales=round(rule_v, 4),
                  days_of_cover=round(position.available / rule_v, 4) if rule_v > 0 else demand.NO_SALES_COVER,
                  available=position.available, on_order=position.on_order, in_transit=position.in_transit,

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import date
 
+from hubkit import forecast as fc
 from hubkit.errors import FieldErrors
 
 DEFAULT_WINDOW_DAYS = 30
@@ -42,15 +43,14 @@ class Terms:
 
 
 def window(today: date, days: int) -> list[date]:
-    """The window's days, oldest first, today last."""
-    return [today - timedelta(days=days - 1 - i) for i in range(days)]
+    """The window's days, oldest first, today last (hubkit.forecast's)."""
+    return fc.window(today, days)
 
 
 def daily_sales(sales: dict[date, int], stocked_out: set[date], today: date, days: int) -> list[float]:
-    """Units sold per day over the window, oldest first, the days out of stock left out (a day with
-    nothing to sell says nothing about demand). A day that sold counts even if it ran out (the day
-    it sold out)."""
-    return [float(sales.get(d, 0)) for d in window(today, days) if d not in stocked_out or sales.get(d, 0) > 0]
+    """Units sold per day over the window, the days out of stock left out: hubkit.forecast.daily_series,
+    the series the forecast is made from."""
+    return fc.daily_series(sales, today, days, stocked_out)
 
 
 def velocity(sales: dict[date, int], stocked_out: set[date], today: date, days: int) -> tuple[float, int, int]:

@@ -158,11 +158,22 @@ def _rate(part, whole) -> Decimal | None:
     return None if not whole else (HUNDRED * Decimal(part) / Decimal(whole)).quantize(PLACES, ROUND_HALF_UP)
 
 
+def on_time(received: list[Received]) -> dict:
+    """The on-time figures of receipt lines (the scorecard's on_time_rate and its inputs): of the
+    units received on lines with an expected date (promised_units), those received on or before it
+    (on_time_units) and after it (late_units, on late_lines, days_late_max the worst by days)."""
+    promised = [r for r in received if r.expected_on is not None]
+    late = [r for r in promised if r.received_on > r.expected_on]  # type: ignore[operator]
+    promised_units, late_units = sum(r.quantity for r in promised), sum(r.quantity for r in late)
+    return {"on_time_rate": _rate(promised_units - late_units, promised_units), "lines": len(promised),
+            "promised_units": promised_units, "on_time_units": promised_units - late_units,
+            "late_units": late_units, "late_lines": len(late),
+            "days_late_max": max(((r.received_on - r.expected_on).days for r in late), default=0)}  # type: ignore[operator]
+
+
 def card(config: Config, received: list[Received], due: list[Due], inspected: list[tuple[int, int]]) -> dict:
     """The scorecard's numbers. `inspected`: (passed, failed) per inspection in the period."""
-    promised = [r for r in received if r.expected_on is not None]
-    on_time = _rate(sum(r.quantity for r in promised if r.received_on <= r.expected_on),  # type: ignore[operator]
-                    sum(r.quantity for r in promised))
+    on_time_rate = on_time(received)["on_time_rate"]
     fill = _rate(sum(min(d.received, d.ordered) for d in due), sum(d.ordered for d in due))
     quality = _rate(sum(p for p, _ in inspected), sum(p + f for p, f in inspected))
     priced = [r for r in received if r.last_cost]
@@ -172,13 +183,13 @@ def card(config: Config, received: list[Received], due: list[Due], inspected: li
         / base).quantize(PLACES, ROUND_HALF_UP)
     lead = None if not received else (Decimal(sum((r.received_on - r.ordered_on).days for r in received))
                                       / len(received)).quantize(DAY_PLACES, ROUND_HALF_UP)
-    rates = {"on_time": on_time, "fill": fill, "quality": quality}
+    rates = {"on_time": on_time_rate, "fill": fill, "quality": quality}
     weights = config.weights.model_dump()
     measured = {k: v for k, v in rates.items() if v is not None and weights[k] > 0}
     weight = sum((weights[k] for k in measured), start=Decimal(0))
     score = None if not weight else (sum((weights[k] * v for k, v in measured.items()), start=Decimal(0))
                                      / weight).quantize(PLACES, ROUND_HALF_UP)
-    return {"on_time_rate": on_time, "fill_rate": fill, "quality_pass_rate": quality, "price_variance": variance,
+    return {"on_time_rate": on_time_rate, "fill_rate": fill, "quality_pass_rate": quality, "price_variance": variance,
             "lead_time_days": lead, "score": score, "grade": grade(config, score),
             "received_units": sum(r.quantity for r in received), "inspected_units": sum(p + f for p, f in inspected)}
 
@@ -198,3 +209,16 @@ def workbook(report: dict) -> bytes:
     title = f"{report['from'].isoformat()}~{report['to'].isoformat()}"
     return xlsx.table(title, COLUMNS, rows, {i: "0.00" for i in range(2, 8)},
                       extra=(("等级 Bands", [("等级 Grade", 10), ("从 Min", 10), ("到 Max", 10)], bands),))
+
+
+ON_TIME_GROUPS = ("month", "week", "period")
+
+
+def period_of(day: date, group: str, first: date, last: date) -> str:
+    """The label of the part of the period a day falls in: 2024-03, 2024-W10, or the period itself."""
+    if group == "month":
+        return f"{day.year:04d}-{day.month:02d}"
+    if group == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year:04d}-W{week:02d}"
+    return f"{first.isoformat()}~{last.isoformat()}"

@@ -86,6 +86,20 @@ def test_a_scorecard_from_known_orders_receipts_and_inspections(db, monkeypatch)
     assert [(r["fill_rate"], r["received_units"]) for r in february] == [(Decimal("0.00"), 0)]
     assert old
 
+    # the on-time KPI is the scorecard's rate, with its inputs, per ISO week and over the period
+    on_time = handlers.on_time_report(db, "2026-03-01", "2026-03-31", supplier, "week")
+    figures = ("period", "on_time_rate", "lines", "promised_units", "on_time_units", "late_units", "late_lines",
+               "days_late_max")
+    assert [tuple(r[k] for k in figures) for r in on_time["rows"]] == [
+        ("2026-W10", Decimal("100.00"), 1, 40, 40, 0, 0, 0), ("2026-W11", Decimal("0.00"), 1, 20, 0, 20, 1, 3)]
+    assert [tuple(r[k] for k in figures) for r in on_time["suppliers"]] == [
+        ("2026-03-01~2026-03-31", row["on_time_rate"], 2, 60, 40, 20, 1, 3)]
+    assert [r["period"] for r in handlers.on_time_report(db, "2026-03-01", "2026-03-31", supplier)["rows"]] == [
+        "2026-03"]
+    with pytest.raises(InvalidArgument) as exc:
+        handlers.on_time_report(db, "2026-03-01", "2026-03-31", supplier, "quarter")
+    assert exc.value.fields == [{"field": "group", "message": "expected one of month, week, period"}]
+
 
 def test_bad_bands_or_an_upside_down_period_are_refused_and_change_nothing(db):
     with pytest.raises(InvalidArgument):

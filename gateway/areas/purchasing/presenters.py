@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from gateway.common.presenters import money_str
+from gateway.common.presenters import money_str, scalars
 
 
 def purchase_order_json(po) -> dict:
@@ -123,6 +123,15 @@ def scorecard_json(reply) -> dict:
             "rows": [{"supplier": r.supplier, "name": r.name, "received_units": r.received_units,
                       "inspected_units": r.inspected_units, **{k: getattr(r, k) or None for k in _RATES}}
                      for r in reply.rows]}
+
+
+def _on_time_row(r) -> dict:
+    return {**scalars(r), "on_time_rate": r.on_time_rate or None}
+
+
+def on_time_json(reply) -> dict:
+    return {"period_from": getattr(reply, "from"), "period_to": reply.to, "group": reply.group,
+            "rows": [_on_time_row(r) for r in reply.rows], "suppliers": [_on_time_row(r) for r in reply.suppliers]}
 
 
 def scorecard_config_json(reply) -> dict:

@@ -360,6 +360,29 @@ class Scorecard(Reply):
     config: dict
 
 
+class OnTimeRow(Reply):
+    supplier: str
+    name: str
+    period: str = Field(description="2024-03 (month), 2024-W10 (ISO week) or from~to (the whole period)")
+    on_time_rate: str | None = Field(description="percent of promised_units received on or before their line's "
+                                                 "expected date (on_time_units / promised_units); null: none")
+    lines: int = Field(description="receipt lines with an expected date")
+    promised_units: int
+    on_time_units: int
+    late_units: int
+    late_lines: int
+    days_late_max: int = Field(description="the latest line's days after its expected date")
+    unpromised_units: int = Field(description="received on lines without an expected date: not in the rate")
+
+
+class OnTimeReport(Reply):
+    period_from: str
+    period_to: str
+    group: str
+    rows: list[OnTimeRow] = Field(description="per supplier and part of the period")
+    suppliers: list[OnTimeRow] = Field(description="per supplier over the whole period")
+
+
 class ScorecardBand(Strict):
     grade: StrictStr = Field(..., min_length=1, max_length=16)
     min: StrictStr = Field(..., pattern=r"^\d{1,3}(\.\d{1,2})?$")

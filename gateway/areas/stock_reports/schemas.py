@@ -74,11 +74,15 @@ class StockAgeing(Reply):
 
 class SlowMover(Reply):
     sku: str
-    warehouse: str = Field(description="empty: all warehouses together")
+    category: str
+    warehouse: str = Field(description="the row's with per_warehouse, else the filter (empty: all together)")
     quantity: int
     value: Money
-    last_issue_on: str | None = Field(description="null: never issued")
+    last_issue_on: str | None = Field(description="the last sale; null: never issued")
     days_since_issue: int | None = Field(description="null: never issued")
+    oldest_received_on: str | None = Field(description="when the oldest unit on hand arrived (FIFO layers); "
+                                                        "null: no cost layer")
+    days_in_stock: int | None = Field(description="days from oldest_received_on to as_of")
 
 
 class SlowMovers(Reply):
@@ -110,6 +114,9 @@ class Turnover(Reply):
     date_to: str
     days: int
     by: str
+    warehouse: str = Field(description="the filter; empty: all")
+    category: str = Field(description="the filter; empty: all")
+    explanation: str = Field(description="how each figure is computed from the others")
     rows: list[TurnoverRow]
     total: TurnoverTotal
 
@@ -121,3 +128,24 @@ class ValueAt(Reply):
                                                          "by as_of, at the cost that left the source")
     total_quantity: int = Field(description="on hand and in transit")
     total_value: Money = Field(description="on hand and in transit: what the inventory accounts hold")
+
+
+class ForecastRow(Reply):
+    sku: str
+    category: str
+    history: list[int] = Field(description="units sold per day (issues), oldest first, history_from..history_to")
+    history_units: int
+    forecast: list[str] = Field(description="units per day ahead (as_of + 1 ...), 2 places")
+    total: str = Field(description="units over the horizon, 2 places")
+
+
+class SalesForecast(Reply):
+    as_of: str = Field(description="the last day of history")
+    horizon: int
+    method: str
+    params: dict[str, float | int] = Field(description="the method's parameters in force, defaults included")
+    history_days: int
+    history_from: str
+    history_to: str
+    warehouse: str = Field(description="empty: all warehouses together")
+    rows: list[ForecastRow]

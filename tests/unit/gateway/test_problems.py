@@ -133,6 +133,9 @@ def test_an_integer_beyond_its_protobuf_field_is_refused_naming_it(gateway):
     ("/stock/reports/turnover", {"date_from": "2026-01-01", "date_to": "9999-12-31"}, "query.date_to"),
     ("/stock/reports/ageing", {"as_of": "9999-12-31"}, "query.as_of"),
     ("/stock/reports/slow-movers", {"days": 30, "as_of": "0001-01-01"}, "query.as_of"),
+    ("/stock/reports/turnover.xlsx", {"date_from": "2026-01-01", "date_to": "9999-12-31"}, "query.date_to"),
+    ("/stock/reports/forecast", {"horizon": 7, "as_of": "0001-01-01"}, "query.as_of"),
+    ("/purchasing/on-time", {"from": "0001-01-01", "to": "2026-01-31"}, "query.from"),
     ("/accounting/ageing/1122", {"as_of": "0001-01-01"}, "query.as_of"),
     ("/accounting/trial-balance", {"period": "9999-12"}, "query.period"),
 ], ids=lambda v: json.dumps(v) if isinstance(v, dict) else v)

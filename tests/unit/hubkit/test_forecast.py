@@ -67,3 +67,46 @@ def test_forecast_names_its_method_and_applies_the_promotion_factor():
 def test_bad_parameters_are_refused(call):
     with pytest.raises(ValueError):
         call()
+
+
+# -- sales_forecast: the one function replenishment and the stock report share -----------------------
+def _sales(today, values):
+    """{day: units}, the last value on `today`."""
+    from datetime import timedelta
+    return {today - timedelta(days=len(values) - 1 - i): v for i, v in enumerate(values) if v}
+
+
+def test_sales_forecast_builds_the_daily_series_and_names_method_parameters_and_history():
+    from datetime import date
+    today = date(2024, 3, 10)
+    sales = _sales(today, [5 + 2 * t for t in range(30)])  # 5, 7, ... 63: a straight line
+    ahead = fc.sales_forecast("holt", sales, today, 30, 3, alpha=0.5, beta=0.3)
+    assert ahead.method == "holt" and ahead.params == {"alpha": 0.5, "beta": 0.3}
+    assert ahead.history == [float(5 + 2 * t) for t in range(30)]
+    assert ahead.values == pytest.approx([65.0, 67.0, 69.0])
+    # defaults named in params; a day outside the window is not in the history
+    sales[date(2024, 1, 1)] = 1000
+    smoothed = fc.sales_forecast("exponential_smoothing", sales, today, 30, 2)
+    assert smoothed.params == {"alpha": 0.3} and len(smoothed.history) == 30 and 1000.0 not in smoothed.history
+
+
+def test_sales_forecast_moving_average_averages_the_whole_history_and_leaves_out_days_out_of_stock():
+    from datetime import date, timedelta
+    today = date(2024, 3, 10)
+    sales = {today: 6, today - timedelta(days=1): 0, today - timedelta(days=3): 4}
+    out = {today - timedelta(days=1), today - timedelta(days=2)}  # 8 and 9 March: nothing to sell
+    ahead = fc.sales_forecast("moving_average", sales, today, 4, 5, promotion_factor=1.5, stocked_out=out)
+    # the series: 7 March 4, 10 March 6 -> mean 5, x1.5 = 7.5 a day
+    assert ahead.history == [4.0, 6.0] and ahead.params == {"window": 2}
+    assert ahead.values == [7.5] * 5 and ahead.total == 37.5
+    # the same series as replenishment's own helper (it delegates)
+    from services.procurement import replenish
+    assert replenish.daily_sales(sales, out, today, 4) == ahead.history
+
+
+def test_sales_forecast_refuses_an_unknown_method_or_parameter():
+    from datetime import date
+    with pytest.raises(ValueError, match="unknown forecast method"):
+        fc.sales_forecast("arima", {}, date(2024, 1, 1), 30, 7)
+    with pytest.raises(ValueError, match="takes no parameter 'gamma'"):
+        fc.sales_forecast("holt", {}, date(2024, 1, 1), 30, 7, gamma=0.1)

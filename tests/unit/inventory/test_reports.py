@@ -234,11 +234,14 @@ def test_stock_ageing_filters_and_custom_buckets(db):
 def test_slow_movers_no_sale_in_the_last_days(db):
     # 30 days up to 31 March: 2..31 March local. TEA last sold 29 Feb 17:00 UTC = 1 March local.
     rows = reports.slow_movers(db, 30, as_of=date(2024, 3, 31))
+    # days in stock: the oldest layer on hand, TEA 5 Jan (86 days to 31 March), PEN 1 Dec 2023 (121 days)
     assert rows == [
-        {"sku": "TEA", "warehouse": "", "quantity": 73, "value": D("171.00"), "last_issue_on": date(2024, 3, 1),
-         "days_since_issue": 30},
-        {"sku": "PEN", "warehouse": "", "quantity": 38, "value": D("38.00"), "last_issue_on": None,
-         "days_since_issue": None},
+        {"sku": "TEA", "category": "drinks", "warehouse": "", "quantity": 73, "value": D("171.00"),
+         "last_issue_on": date(2024, 3, 1), "days_since_issue": 30, "oldest_received_on": date(2024, 1, 5),
+         "days_in_stock": 86},
+        {"sku": "PEN", "category": "office", "warehouse": "", "quantity": 38, "value": D("38.00"),
+         "last_issue_on": None, "days_since_issue": None, "oldest_received_on": date(2023, 12, 1),
+         "days_in_stock": 121},
     ]  # MUG sold 5 March; GIFT has nothing on hand
     # 31 days reach back to 1 March, when TEA sold
     assert [r["sku"] for r in reports.slow_movers(db, 31, as_of=date(2024, 3, 31))] == ["PEN"]
@@ -299,6 +302,98 @@ def test_turnover_per_category_and_validation(db):
     with pytest.raises(InvalidArgument) as exc:
         reports.turnover(db, "2024-03-01", "2024-02-01")
     assert fields_of(exc) == {"date_to"}
+
+
+def test_slow_movers_per_warehouse_with_thresholds_on_value_and_days_in_stock(db):
+    # 2..31 March local. TEA in SH last sold 10 Feb; in BJ on 1 March (29 Feb 17:00 UTC): a sale counts in
+    # its own warehouse only. The oldest layers: TEA SH 5 Jan, TEA BJ 17 Feb (the in-transit one left out),
+    # PEN BJ 1 Dec 2023, PEN SH 1 March local.
+    rows = reports.slow_movers(db, 30, as_of="2024-03-31", per_warehouse=True)
+    assert [(r["sku"], r["warehouse"], r["quantity"], r["value"], r["last_issue_on"], r["days_since_issue"],
+             r["oldest_received_on"], r["days_in_stock"]) for r in rows] == [
+        ("TEA", "SH", 58, D("141.00"), date(2024, 2, 10), 50, date(2024, 1, 5), 86),
+        ("PEN", "BJ", 35, D("35.00"), None, None, date(2023, 12, 1), 121),
+        ("TEA", "BJ", 15, D("30.00"), date(2024, 3, 1), 30, date(2024, 2, 17), 43),
+        ("PEN", "SH", 3, D("3.00"), None, None, date(2024, 3, 1), 30)]
+    assert [(r["sku"], r["warehouse"]) for r in reports.slow_movers(
+        db, 30, as_of="2024-03-31", per_warehouse=True, min_value="30.00")] == [("TEA", "SH"), ("PEN", "BJ"),
+                                                                                ("TEA", "BJ")]
+    assert [(r["sku"], r["warehouse"]) for r in reports.slow_movers(
+        db, 30, as_of="2024-03-31", per_warehouse=True, min_days_in_stock=60)] == [("TEA", "SH"), ("PEN", "BJ")]
+    assert [(r["sku"], r["warehouse"]) for r in reports.slow_movers(
+        db, 30, as_of="2024-03-31", per_warehouse=True, category="office")] == [("PEN", "BJ"), ("PEN", "SH")]
+    with pytest.raises(InvalidArgument) as exc:
+        reports.slow_movers(db, 30, min_value="-1", min_days_in_stock=-1)
+    assert fields_of(exc) == {"min_value", "min_days_in_stock"}
+    with pytest.raises(InvalidArgument) as exc:
+        reports.slow_movers(db, 30, min_value="1.005")
+    assert fields_of(exc) == {"min_value"}
+
+
+def test_turnover_per_warehouse_and_filtered_by_warehouse_and_category(db):
+    # February local. SH: opening TEA 140.00 + MUG 33.33 = 173.33; + TEA receipt 125 - issue 80 - transfer
+    # out 40 + GIFT 5 - 5 = closing 178.33 (PEN's SH receipt is 1 March local); cogs 80 + 5 = 85.00;
+    # average (173.33 + 178.33) / 2 = 175.83; 85 / 175.83 = 0.4834 -> 0.48; 178.33 x 29 / 85 = 60.842 -> 60.84.
+    # BJ: PEN 40.00 - write-off 5 + TEA transfer in 40 = 75.00, no sale in February (1 March local).
+    t = reports.turnover(db, "2024-02-01", "2024-02-29", by="warehouse")
+    assert t["rows"] == [
+        {"key": "BJ", "cogs": D("0.00"), "opening_value": D("40.00"), "closing_value": D("75.00"),
+         "average_value": D("57.50"), "turnover": D("0.00"), "days_of_supply": None},
+        {"key": "SH", "cogs": D("85.00"), "opening_value": D("173.33"), "closing_value": D("178.33"),
+         "average_value": D("175.83"), "turnover": D("0.48"), "days_of_supply": D("60.84")}]
+    assert "turnover = cogs / average_value" in t["explanation"]
+    # drinks in SH per SKU: TEA 140 -> 145 (cogs 80; 0.56, 52.56), GIFT bought and sold (cogs 5);
+    # total: 85 / 142.50 = 0.5965 -> 0.60; 145 x 29 / 85 = 49.4706 -> 49.47
+    f = reports.turnover(db, "2024-02-01", "2024-02-29", warehouse="SH", category="drinks")
+    assert (f["warehouse"], f["category"], [r["key"] for r in f["rows"]]) == ("SH", "drinks", ["GIFT", "TEA"])
+    assert f["rows"][1] == {"key": "TEA", "cogs": D("80.00"), "opening_value": D("140.00"),
+                            "closing_value": D("145.00"), "average_value": D("142.50"), "turnover": D("0.56"),
+                            "days_of_supply": D("52.56")}
+    assert f["total"] == {"key": "", "cogs": D("85.00"), "opening_value": D("140.00"), "closing_value": D("145.00"),
+                          "average_value": D("142.50"), "turnover": D("0.60"), "days_of_supply": D("49.47")}
+    with pytest.raises(InvalidArgument) as exc:
+        reports.turnover(db, "2000-01-01", "2024-01-01")  # an unbounded period
+    assert exc.value.fields == [{"field": "date_to", "message": "a period of at most 3660 days"}]
+
+
+# -- sales forecast ---------------------------------------------------------------------------
+def test_sales_forecast_per_sku_from_the_ledger_sales_names_method_parameters_and_history(db):
+    # 10 days up to 5 March local: 25 Feb .. 5 March. TEA sold 5 on 1 March local (BJ), MUG 4 on 5 March.
+    f = reports.sales_forecast(db, 3, history_days=10, as_of="2024-03-05")
+    assert (f["method"], f["params"], f["history_from"], f["history_to"]) == (
+        "moving_average", {"window": 10}, date(2024, 2, 25), date(2024, 3, 5))
+    assert f["rows"] == [
+        {"sku": "MUG", "category": "kitchen", "history": [0] * 9 + [4], "history_units": 4,
+         "forecast": [D("0.40")] * 3, "total": D("1.20")},
+        {"sku": "TEA", "category": "drinks", "history": [0] * 5 + [5, 0, 0, 0, 0], "history_units": 5,
+         "forecast": [D("0.50")] * 3, "total": D("1.50")}]
+    # SH only: TEA's sale was in BJ. Exponential smoothing: level 0 ... then 0.5 x 4 + 0.5 x 0 = 2
+    sh = reports.sales_forecast(db, 2, "exponential_smoothing", 10, warehouse="SH", as_of="2024-03-05",
+                                params={"alpha": 0.5})
+    assert (sh["params"], [(r["sku"], r["forecast"]) for r in sh["rows"]]) == (
+        {"alpha": 0.5}, [("MUG", [D("2.00"), D("2.00")])])
+    # a SKU named that did not sell: a row of zeros; the defaults named
+    gift = reports.sales_forecast(db, 1, "holt", 10, sku="GIFT", as_of="2024-03-05")
+    assert (gift["params"], gift["rows"]) == ({"alpha": 0.3, "beta": 0.1}, [
+        {"sku": "GIFT", "category": "drinks", "history": [0] * 10, "history_units": 0, "forecast": [D("0.00")],
+         "total": D("0.00")}])
+    with pytest.raises(NotFound):
+        reports.sales_forecast(db, 1, sku="NOPE")
+
+
+def test_sales_forecast_refuses_bad_horizon_history_method_and_parameters(db):
+    with pytest.raises(InvalidArgument) as exc:
+        reports.sales_forecast(db, 0, "arima", 1000)
+    assert fields_of(exc) == {"horizon", "history_days", "method"}
+    with pytest.raises(InvalidArgument) as exc:
+        reports.sales_forecast(db, 367, "holt", params={"gamma": 0.1})
+    assert fields_of(exc) == {"horizon", "gamma"}
+    with pytest.raises(InvalidArgument) as exc:
+        reports.sales_forecast(db, 7, "holt_winters", params={"alpha": 2})
+    assert exc.value.fields == [{"field": "alpha", "message": "alpha must be from 0 to 1"}]
+    with pytest.raises(InvalidArgument) as exc:
+        reports.sales_forecast(db, 7, "moving_average", params={"window": "7"})
+    assert fields_of(exc) == {"window"}
 
 
 # -- value at a moment ------------------------------------------------------------------------
@@ -379,10 +474,11 @@ def test_gateway_routes(gateway):
 
     r = http.get("/stock/reports/slow-movers", params={"days": 30, "as_of": "2024-03-31"}, headers=finance)
     assert r.json() == {"as_of": "2024-03-31", "rows": [
-        {"sku": "TEA", "warehouse": "", "quantity": 73, "value": "171.00", "last_issue_on": "2024-03-01",
-         "days_since_issue": 30},
-        {"sku": "PEN", "warehouse": "", "quantity": 38, "value": "38.00", "last_issue_on": None,
-         "days_since_issue": None}]}
+        {"sku": "TEA", "category": "drinks", "warehouse": "", "quantity": 73, "value": "171.00",
+         "last_issue_on": "2024-03-01", "days_since_issue": 30, "oldest_received_on": "2024-01-05",
+         "days_in_stock": 86},
+        {"sku": "PEN", "category": "office", "warehouse": "", "quantity": 38, "value": "38.00", "last_issue_on": None,
+         "days_since_issue": None, "oldest_received_on": "2023-12-01", "days_in_stock": 121}]}
 
     r = http.get("/stock/reports/turnover", params={"date_from": "2024-02-01", "date_to": "2024-02-29"},
                  headers=finance)
@@ -393,7 +489,7 @@ def test_gateway_routes(gateway):
     bad = http.get("/stock/reports/turnover", params={"date_from": "2024-02-01", "date_to": "2024-02-01",
                                                       "by": "brand"}, headers=finance)
     assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
-    assert bad.json()["errors"] == [{"field": "by", "message": "expected one of sku, category"}]
+    assert bad.json()["errors"] == [{"field": "by", "message": "expected one of sku, category, warehouse"}]
 
     r = http.get("/stock/reports/value-at", params={"as_of": "2024-02-29", "warehouse": "SH"}, headers=finance)
     assert r.json() == {"as_of": "2024-02-29", "total_quantity": 70, "total_value": "178.33", "in_transit": [],
@@ -401,3 +497,67 @@ def test_gateway_routes(gateway):
         {"warehouse": "SH", "quantity": 70, "value": "178.33",
          "skus": [{"sku": "MUG", "quantity": 10, "value": "33.33"},
                   {"sku": "TEA", "quantity": 60, "value": "145.00"}]}]}
+
+
+def _sheet(body: bytes, name: str | None = None) -> list[tuple]:
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+    book = load_workbook(BytesIO(body))
+    return list((book[name] if name else book.active).iter_rows(values_only=True))
+
+
+def test_gateway_kpi_routes_and_their_workbooks(gateway):
+    http, keys = gateway
+    finance = {"X-API-Key": keys["finance"]}
+    period = {"date_from": "2024-02-01", "date_to": "2024-02-29"}
+
+    r = http.get("/stock/reports/turnover", params={**period, "by": "warehouse"}, headers=finance)
+    body = r.json()
+    assert (body["by"], body["warehouse"], body["category"]) == ("warehouse", "", "")
+    assert body["rows"][1] == {"key": "SH", "cogs": "85.00", "opening_value": "173.33", "closing_value": "178.33",
+                               "average_value": "175.83", "turnover": "0.48", "days_of_supply": "60.84"}
+    r = http.get("/stock/reports/turnover.xlsx", params={**period, "by": "warehouse"}, headers=finance)
+    assert r.headers["content-disposition"] == 'attachment; filename="turnover-2024-02-01-2024-02-29.xlsx"'
+    rows = _sheet(r.content)
+    assert rows[2] == ("SH", 85, 173.33, 178.33, 175.83, 0.48, 60.84)  # stored as the decimals' exact text
+    assert rows[1][-2:] == (0, None) and rows[-1][:2] == ("合计 Total", 85)
+    assert ("explanation", body["explanation"]) in _sheet(r.content, "说明 About")
+
+    r = http.get("/stock/reports/slow-movers", params={"days": 30, "as_of": "2024-03-31", "per_warehouse": True,
+                                                       "min_value": "30", "min_days_in_stock": 60}, headers=finance)
+    assert [(x["sku"], x["warehouse"], x["days_in_stock"]) for x in r.json()["rows"]] == [("TEA", "SH", 86),
+                                                                                           ("PEN", "BJ", 121)]
+    r = http.get("/stock/reports/slow-movers.xlsx", params={"days": 30, "as_of": "2024-03-31", "per_warehouse": True},
+                 headers=finance)
+    assert _sheet(r.content)[1] == ("TEA", "drinks", "SH", 58, 141, "2024-02-10", 50, "2024-01-05", 86)
+
+    r = http.get("/stock/reports/forecast", params={"horizon": 3, "history_days": 10, "as_of": "2024-03-05",
+                                                    "method": "exponential_smoothing", "alpha": 0.5}, headers=finance)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["method"], body["params"], body["history_from"], body["history_to"]) == (
+        "exponential_smoothing", {"alpha": 0.5}, "2024-02-25", "2024-03-05")
+    assert body["rows"][0] == {"sku": "MUG", "category": "kitchen", "history": [0] * 9 + [4], "history_units": 4,
+                               "forecast": ["2.00", "2.00", "2.00"], "total": "6.00"}
+    r = http.get("/stock/reports/forecast.xlsx", params={"horizon": 3, "history_days": 10, "as_of": "2024-03-05"},
+                 headers=finance)
+    assert _sheet(r.content)[1] == ("MUG", "kitchen", 4, 1.2, 0.4, 0.4, 0.4)
+    assert _sheet(r.content, "历史 History")[1] == ("MUG", *[0] * 9, 4)
+    assert ("param window", "10") in _sheet(r.content, "说明 About")
+
+    def problem(path: str, params: dict) -> list[str]:
+        reply = http.get(path, params=params, headers=finance)
+        assert reply.status_code == 422 and reply.headers["content-type"] == "application/problem+json", reply.text
+        return [e["field"] for e in reply.json()["errors"]]
+
+    assert problem("/stock/reports/turnover", {"date_from": "2024-03-01", "date_to": "2024-02-01"}) == ["date_to"]
+    assert problem("/stock/reports/turnover.xlsx", {"date_from": "1990-01-01", "date_to": "2024-02-01"}) == ["date_to"]
+    assert problem("/stock/reports/turnover", {**period, "warehouse": "S H!"}) == ["query.warehouse"]
+    assert problem("/stock/reports/slow-movers", {"days": 30, "category": "a\tb"}) == ["query.category"]
+    assert problem("/stock/reports/slow-movers.xlsx", {"days": 30, "min_value": "-5"}) == ["query.min_value"]
+    assert problem("/stock/reports/forecast", {"horizon": 0}) == ["query.horizon"]
+    assert problem("/stock/reports/forecast.xlsx", {"horizon": 367}) == ["query.horizon"]
+    assert problem("/stock/reports/forecast", {"horizon": 7, "method": "arima"}) == ["method"]
+    assert problem("/stock/reports/forecast", {"horizon": 7, "method": "holt", "gamma": 0.2}) == ["gamma"]
+    assert http.get("/stock/reports/forecast", params={"horizon": 7, "sku": "NOPE"}, headers=finance).status_code == 404
