@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from importlib import metadata as dist_metadata
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, delete, inspect, select, text, update
 from sqlalchemy.engine import make_url
@@ -297,17 +298,20 @@ class Quiesce:
                               "until every event published is applied, which it asks the broker") from None
         deadline = time.monotonic() + timeout
         try:
-            channel = connection.channel()
+            queues, channel = _existing_queues(connection, _flowing(subs))
+
+            def count() -> dict[str, int]:
+                return {q: n for q in queues if (n := channel.queue_declare(q, passive=True).method.message_count)}
             waiting: dict[str, int] = {}
             while time.monotonic() < deadline:
-                waiting = {q: n for q, n in broker.waiting_messages_on(channel, subs).items() if n}
+                waiting = count()
                 if waiting:
                     time.sleep(0.1)
                     continue
                 before, calm_until = self._inboxes(), time.monotonic() + calm
                 while time.monotonic() < calm_until and not waiting:
                     time.sleep(0.1)
-                    waiting = {q: n for q, n in broker.waiting_messages_on(channel, subs).items() if n}
+                    waiting = count()
                 if not waiting and self._inboxes() == before:
                     return
             shown = ", ".join(f"{q} {n}" for q, n in sorted(waiting.items())[:5]) or "inboxes still growing"
@@ -329,6 +333,24 @@ class Quiesce:
                 c.execute(delete(LEASE).where(LEASE.c.holder == self.holder))
         for engine in self.engines.values():
             engine.dispose()
+
+
+def _existing_queues(connection, names: list[str]) -> tuple[list[str], Any]:
+    """Those of the queues `names` the broker has (one it lacks holds nothing: a broker the hub was
+    never migrated on), and an open channel."""
+    channel, queues = connection.channel(), []
+    for queue in names:
+        try:
+            channel.queue_declare(queue, passive=True)
+            queues.append(queue)
+        except broker.CONNECTION_ERRORS:  # the broker closes the channel on a missing queue
+            channel = connection.channel()
+    return queues, channel
+
+
+def _flowing(subs) -> list[str]:
+    """The main and retry queues of subscriptions (their messages are on their way)."""
+    return [q for sub in subs for q in (sub.queue, sub.retry_queue)]
 
 
 def backup(settings, dest: Path, say: Say = print, drain_timeout: float = 60.0, calm: float = 1.0) -> dict:
@@ -401,13 +423,13 @@ def _read_only(url: str):
 
 
 def check_stopped(settings, urls: dict[str, str]) -> None:
-    """Refuse while any process of the hub runs: `hub up`'s status, a relay lease that is held, a
-    process with a SQLite file open, another session on a PostgreSQL database."""
+    """Refuse while any process of the hub runs: `hub up`'s status, a process with a SQLite file open,
+    another session on a PostgreSQL database. (A relay's lease is no sign: a relay killed keeps it until
+    it expires.)"""
     from hub import supervisor
     status = supervisor.read_status(settings.var_dir / supervisor.STATUS_FILE)
     if status is not None:
         raise BackupError(f"the hub is running (`hub up`, pid {status['supervisor']}): stop it first")
-    now = clock.now()
     for name, url in urls.items():
         if dialect(url) == "sqlite":
             path = _sqlite_path(url)
@@ -425,10 +447,7 @@ def check_stopped(settings, urls: dict[str, str]) -> None:
                                             "current_database() AND pid <> pg_backend_pid()")).scalar_one()
                     if others:
                         raise BackupError(f"database {name} has {others} other session(s): stop the hub first")
-                if name in components.SERVICES and inspect(c).has_table("relay_lease"):
-                    held = c.execute(select(LEASE.c.holder).where(LEASE.c.expires_at > now)).first()
-                    if held is not None and not held.holder.startswith(HOLDER):
-                        raise BackupError(f"the {name} relay ({held.holder}) holds its lease: stop the hub first")
+                c.execute(text("SELECT 1")).scalar_one()  # a damaged file fails here, before anything changed
         except BackupError:
             raise
         except Exception as exc:  # noqa: BLE001 - a database that is not there yet is restored, not in use
@@ -562,17 +581,11 @@ def _purge(amqp_uri: str, subs, say: Say) -> None:
     connection = broker.connect(amqp_uri)
     purged = kept = 0
     try:
-        channel = connection.channel()
-        for sub in subs:
-            for queue in (sub.queue, sub.retry_queue):
-                try:
-                    purged += channel.queue_purge(queue).method.message_count
-                except broker.CONNECTION_ERRORS:  # not declared yet (a new broker): `hub migrate` does it
-                    channel = connection.channel()
-            try:
-                kept += channel.queue_declare(sub.dead_letter_queue, passive=True).method.message_count
-            except broker.CONNECTION_ERRORS:
-                channel = connection.channel()
+        queues, channel = _existing_queues(connection, _flowing(subs))  # a new broker has none: `hub migrate`
+        for queue in queues:
+            purged += channel.queue_purge(queue).method.message_count
+        dead, channel = _existing_queues(connection, [sub.dead_letter_queue for sub in subs])
+        kept = sum(channel.queue_declare(q, passive=True).method.message_count for q in dead)
     finally:
         connection.close()
     say(f"purged {purged} message(s) from the hub's queues"
