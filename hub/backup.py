@@ -215,7 +215,9 @@ def copy_database(url: str, dest: Path) -> None:
         source = sqlite3.connect(f"file:{_sqlite_path(url)}?mode=ro", uri=True, timeout=30)
         target = sqlite3.connect(dest)
         try:
-            source.backup(target, pages=4096)  # in steps: writers are held up only for a step
+            # in one step: a read transaction, which in WAL mode holds up no writer (a backup in steps
+            # starts over whenever another connection writes between them)
+            source.backup(target)
             target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
         finally:
             target.close()
@@ -569,8 +571,10 @@ def restore(settings, archive: Path, say: Say = print, purge_queues: bool = True
         for name, url in urls.items():
             components.migrate(name, url)
             _after_restore(name, url)
+        left_out = sorted(set(entries) - set(urls))
         say(f"restored {', '.join(urls)} from {archive} (taken {manifest.get('drained_at') or manifest.get('started_at')}, "
-            f"hub {manifest.get('hub_version')}); migrated to head")
+            f"hub {manifest.get('hub_version')}); migrated to head"
+            + (f"; not configured here, left out: {', '.join(left_out)}" if left_out else ""))
         if purge_queues:
             _purge(settings.amqp_uri, subs, say)
     return manifest
