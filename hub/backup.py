@@ -242,7 +242,7 @@ class Quiesce:
     def __init__(self, settings, urls: dict[str, str], say: Say):
         self.settings, self.say = settings, say
         self.holder = f"{HOLDER}:{os.getpid()}"
-        self.relayed = {svc: urls[svc] for svc in components.SERVICES if components.has_relay(svc)}
+        self.relayed = {svc: url for svc, url in urls.items() if svc in components.SERVICES and components.has_relay(svc)}
         self.engines = {name: make_engine(url, pool_size=1) for name, url in urls.items()}
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -258,11 +258,10 @@ class Quiesce:
                     c.execute(LEASE.insert().values(name="outbox", holder=self.holder, expires_at=until))
                     continue
                 c.execute(update(LEASE).where(LEASE.c.name == "outbox").values(holder=self.holder, expires_at=until))
-                if before.holder != self.holder:
-                    # a relay renewed its lease at expires_at - ttl and looks at it again a third of ttl later
-                    ttl = self.settings[svc].relay_lease_seconds
-                    looks_at = as_utc(before.expires_at) - timedelta(seconds=ttl * 2 / 3)
-                    last_round = max(last_round, (looks_at - now).total_seconds())
+                if before.holder != self.holder and as_utc(before.expires_at) > now:
+                    # a live relay looks at its lease again at most a third of its length after renewing it
+                    # (the whole third, not reckoned from expires_at: that is the relay's clock)
+                    last_round = max(last_round, self.settings[svc].relay_lease_seconds / 3)
         return last_round
 
     def pause(self) -> None:
@@ -281,12 +280,14 @@ class Quiesce:
                 pass
 
     def _inboxes(self) -> dict[str, int]:
-        """How many events each consumer's inbox holds: it grows while anything is being applied."""
+        """How many events each consumer has taken (its inbox; the notifier's delivery log): it grows
+        while anything is being applied."""
         counts = {}
         for name, engine in self.engines.items():
             with engine.connect() as c:
-                if inspect(c).has_table("inbox"):
-                    counts[name] = c.execute(text("SELECT count(*) FROM inbox")).scalar_one()
+                table = next((t for t in ("inbox", "notify_deliveries") if inspect(c).has_table(t)), None)
+                if table is not None:
+                    counts[name] = c.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
         return counts
 
     def drain(self, timeout: float, calm: float) -> None:

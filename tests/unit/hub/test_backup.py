@@ -237,3 +237,45 @@ def test_restore_puts_every_database_back_migrated_with_its_leases_free(tmp_path
     with sqlite3.connect(path["ledger"]) as c:
         assert dict(c.execute("SELECT voucher_id, status FROM ledger_pushes")) == {"v1": "pushing", "v2": "confirmed"}
     assert not list(Path(settings.var_dir).glob("*.restoring"))
+
+
+def test_the_cli_says_why_a_restore_is_refused_and_exits_non_zero(tmp_path, hub_dir, monkeypatch, capsys):
+    from hub import cli
+    names = components.database_urls(hub_dir)
+    manifest = json.loads(tarfile.open(_archive(tmp_path / "b.tar.gz", {n: b"copy" for n in names})).extractfile(
+        backup.MANIFEST).read())
+    damaged = _archive(tmp_path / "d.tar.gz", {n: b"copz" if n == "order" else b"copy" for n in names},
+                       manifest=manifest)
+    monkeypatch.setattr(cli, "_settings", lambda: hub_dir)
+    with pytest.raises(SystemExit, match="^error: database order: its file databases/order.sqlite is damaged"):
+        cli.main(["restore", str(damaged)])
+    cli.main(["restore", "--check", str(tmp_path / "b.tar.gz")])
+    assert f"{tmp_path / 'b.tar.gz'}: intact, {len(names)} databases of hub 0.1.0" in capsys.readouterr().out
+    assert _untouched(hub_dir)
+
+
+def test_a_backup_pauses_a_live_relay_by_its_lease_and_hands_it_back(tmp_path, monkeypatch):
+    """The relay's own lease statement is refused while the backup holds the lease (so it publishes
+    nothing), the backup waits a third of the lease for the relay's last round, and after the backup
+    the relay takes its lease at once."""
+    from hubkit.db import Database
+    from hubkit.relay import OutboxStatements
+    settings = components.settings({"HUB_VAR_DIR": str(tmp_path), "HUB_RELAY_LEASE_SECONDS": "6"})
+    url = settings.db_url("order")
+    components.migrate("order", url)
+    db = Database(url, components.metadata("order"))
+    relay = OutboxStatements(db)
+    now = backup.clock.now()
+    assert relay.take_lease("relay-1", now, 6)
+    waited = []
+    monkeypatch.setattr(backup.time, "sleep", waited.append)
+    quiet = backup.Quiesce(settings, {"order": url}, say=lambda _: None)
+    try:
+        quiet.pause()
+        assert waited == [pytest.approx(6 / 3 + 0.2)]
+        assert not relay.take_lease("relay-1", backup.clock.now(), 6)
+    finally:
+        quiet.resume()
+    assert relay.take_lease("relay-1", backup.clock.now(), 6)
+    relay.close()
+    db.dispose()
