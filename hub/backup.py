@@ -348,6 +348,8 @@ def _existing_queues(connection, names: list[str]) -> tuple[list[str], Any]:
             queues.append(queue)
         except broker.CONNECTION_ERRORS:  # the broker closes the channel on a missing queue
             channel = connection.channel()
+            if not queues:  # not even the first: no topology of the hub here, none to ask for one by one
+                return [], channel
     return queues, channel
 
 
@@ -497,12 +499,16 @@ def _stage(name: str, url: str, copy: Path) -> Callable[[], None]:
         admin.engine.dispose()
 
     def swap_pg() -> None:
+        """The database as it was is kept as <name>__before_restore (until the next restore) for a person
+        to look into or drop; the fresh one takes its name."""
         admin, _ = _pg_admin(url)
+        kept = f"{db}__before_restore"
         try:
             with admin.connect() as c:
                 exists = c.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": db}).first()
                 if exists:
-                    c.execute(text(f"DROP DATABASE {_quoted(db)}"))
+                    c.execute(text(f"DROP DATABASE IF EXISTS {_quoted(kept)}"))
+                    c.execute(text(f"ALTER DATABASE {_quoted(db)} RENAME TO {_quoted(kept)}"))
                 c.execute(text(f"ALTER DATABASE {_quoted(fresh)} RENAME TO {_quoted(db)}"))
         finally:
             admin.engine.dispose()

@@ -31,7 +31,7 @@ def mixed_hub(session_name, tmp_path_factory):
     finally:
         infra.delete_vhost(vhost, wait=False)
         infra.drop_databases(prefix, ON_POSTGRES)
-        infra.drop_databases(prefix, [f"{name}__restore" for name in ON_POSTGRES])
+        infra.drop_databases(prefix, [f"{name}__{kept}" for name in ON_POSTGRES for kept in ("restore", "before_restore")])
 
 
 def _inbox(url: str, *rows: str) -> set[str]:
@@ -62,6 +62,7 @@ def test_postgres_databases_are_dumped_and_restored_into_fresh_databases(mixed_h
     backup.restore(mixed_hub, archive, say=lambda _: None)
     assert _inbox(url) == {"before"}
     assert backup.heads_of(url) == backup.code_heads("order")
+    assert _inbox(url + "__before_restore") == {"before", "after"}  # kept as it was, for a person
     with psycopg2.connect(infra.PG_DSN) as c, c.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (url.rsplit("/", 1)[1] + "__restore",))
         assert cur.fetchone() == (0,)  # the fresh database took the old one's name
