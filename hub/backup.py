@@ -548,8 +548,7 @@ def restore(settings, archive: Path, say: Say = print, purge_queues: bool = True
     to head and purge the hub's queues; the manifest. Refused, with nothing changed, when the archive
     is damaged, newer than this code or does not match the configured databases, or the hub runs."""
     urls = components.database_urls(settings)
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=settings.var_dir, prefix=".restore-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="hub-restore-") as tmp:  # TMPDIR: a container's code is read-only
         manifest, entries = read_archive(archive, Path(tmp))
         check_matches(entries, urls)
         if check_only:
