@@ -253,7 +253,9 @@ class Quiesce:
         until, last_round = now + timedelta(seconds=HOLD_SECONDS), 0.0
         for svc in self.relayed:
             with self.engines[svc].begin() as c:
-                before = c.execute(select(LEASE.c.holder, LEASE.c.expires_at).where(LEASE.c.name == "outbox")).first()
+                # locked (PostgreSQL; SQLite's BEGIN IMMEDIATE already is): no relay renews between the look and the take
+                before = c.execute(select(LEASE.c.holder, LEASE.c.expires_at).where(LEASE.c.name == "outbox")
+                                   .with_for_update()).first()
                 if before is None:
                     c.execute(LEASE.insert().values(name="outbox", holder=self.holder, expires_at=until))
                     continue
