@@ -22,9 +22,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HUB_METRICS_PORT=9100
 
 # tini as PID 1: forwards SIGTERM to the hub process (which stops gracefully on
-# it) and reaps zombies.
+# it) and reaps zombies. postgresql-client: pg_dump and pg_restore for `hub backup`
+# and `hub restore` (Debian bookworm's 15, as the compose file's postgres:15).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini \
+ && apt-get install -y --no-install-recommends tini postgresql-client \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 hub \
  && useradd --system --uid 10001 --gid hub --home-dir /tmp --no-create-home \

@@ -266,6 +266,36 @@ def cmd_ledger_status(args) -> None:
               f"{st.duplicate_pushes} duplicate push attempts")
 
 
+def cmd_backup(args) -> None:
+    from pathlib import Path
+
+    from hub import backup
+    from hubkit import clock
+    s = _settings()
+    dest = Path(args.to) if args.to else \
+        s.var_dir / "backups" / f"hub-{clock.now().strftime('%Y%m%dT%H%M%SZ')}.tar.gz"
+    try:
+        manifest = backup.backup(s, dest, drain_timeout=args.drain_timeout, calm=args.calm)
+    except backup.BackupError as exc:
+        raise SystemExit(f"error: {exc}")
+    sizes = ", ".join(f"{n} {d['bytes'] // 1024} KiB" for n, d in manifest["databases"].items())
+    print(f"backup written to {dest}: {sizes}")
+
+
+def cmd_restore(args) -> None:
+    from pathlib import Path
+
+    from hub import backup
+    try:
+        manifest = backup.restore(_settings(), Path(args.archive), purge_queues=not args.keep_queues,
+                                  check_only=args.check)
+    except backup.BackupError as exc:
+        raise SystemExit(f"error: {exc}")
+    if args.check:
+        print(f"{args.archive}: intact, {len(manifest['databases'])} databases of hub {manifest['hub_version']} "
+              f"taken {manifest.get('drained_at')}; it fits this hub's databases")
+
+
 def cmd_audit_books(args) -> None:
     found = apis.books_audit()
     parts = {part: [{k: (str(v) if v is not None and not isinstance(v, str) else v) for k, v in r.items()}
@@ -488,6 +518,21 @@ def parser() -> argparse.ArgumentParser:
                                                  "(exit 1 on a difference; run it when the hub is quiet)")
     books_audit.add_argument("--json", action="store_true")
     books_audit.set_defaults(func=cmd_audit_books)
+    bk = sub.add_parser("backup", help="copy every database of the hub, running or not, into one archive with a "
+                                      "manifest (relays paused and every published event applied first)")
+    bk.add_argument("--to", help="the archive to write (default: HUB_VAR_DIR/backups/hub-<UTC time>.tar.gz)")
+    bk.add_argument("--drain-timeout", type=float, default=60.0,
+                    help="seconds to wait for the published events to be applied (default 60)")
+    bk.add_argument("--calm", type=float, default=1.0,
+                    help="seconds the queues stay empty and the inboxes still before the copy (default 1)")
+    bk.set_defaults(func=cmd_backup)
+    rs = sub.add_parser("restore", help="put every database back from a backup (the hub stopped), migrate to head "
+                                        "and empty the hub's queues")
+    rs.add_argument("archive")
+    rs.add_argument("--check", action="store_true", help="only check the archive against this hub; change nothing")
+    rs.add_argument("--keep-queues", action="store_true",
+                    help="leave the broker alone (a new broker that holds nothing of the hub's)")
+    rs.set_defaults(func=cmd_restore)
     fronts = sub.add_parser("storefronts", help="storefronts that push orders by webhook").add_subparsers(
         dest="storefronts_command", required=True)
     add_front = fronts.add_parser("add", help="register a storefront and print its webhook secret")

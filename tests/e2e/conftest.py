@@ -70,7 +70,7 @@ def sqlite_hub(session_name, tmp_path_factory):
 # 927 file descriptors out (its processes time out in the AMQP handshake).
 OWN_HUBS_FIRST = (*(f"tests/e2e/{module}.py::" for module in
                     ("test_ledgers", "test_channels", "test_backpressure", "test_gateway_fuzz", "test_demo",
-                     "test_bench_journey", "test_interrupt")),
+                     "test_bench_journey", "test_interrupt", "test_backup_restore")),
                   "tests/e2e/test_concurrent_reservations.py::test_fifty_parallel_orders_never_oversell_on_sqlite")
 
 
