@@ -23,7 +23,11 @@ _BY = Query("day", max_length=16, description="day | week | month | channel | sh
 _MEASURE = Query("revenue", max_length=16, description="revenue | margin")
 _A = Query("80", max_length=16, description="class A: the top customers making the first a% of the measure")
 _B = Query("95", max_length=16, description="class B: those after them up to b% (0 < a < b <= 100)")
-_NAME = Query("", max_length=64, description="only this value; \"\" any")
+
+
+def _only():
+    """A filter's query parameter; one instance per parameter (FastAPI names a shared one after its first use)."""
+    return Query("", max_length=64, description="only this value; \"\" any")
 
 
 def _sales_request(start, to, by, channel, shop, sku, category, region) -> acc.SalesReportRequest:
@@ -41,8 +45,8 @@ def _attachment(reply) -> Response:
 
 
 @router.get("/sales", response_model=SalesReport)
-def sales(request: Request, start: str = _FROM, to: str = _TO, by: str = _BY, channel: str = _NAME,
-          shop: str = _NAME, sku: str = _NAME, category: str = _NAME, region: str = _NAME, md=allowed(KPIS)):
+def sales(request: Request, start: str = _FROM, to: str = _TO, by: str = _BY, channel: str = _only(),
+          shop: str = _only(), sku: str = _only(), category: str = _only(), region: str = _only(), md=allowed(KPIS)):
     """Sales and gross margin per day, week (its Monday) or month, or per channel, shop, SKU, category
     or region (the shipping province): list price, discounts, sales, returns, refunds, revenue,
     commissions, net revenue, cost of goods as issued, margin. Over a period the total's revenue,
@@ -53,8 +57,8 @@ def sales(request: Request, start: str = _FROM, to: str = _TO, by: str = _BY, ch
 
 
 @router.get("/sales.xlsx", response_class=Response, responses=WORKBOOK)
-def export_sales(request: Request, start: str = _FROM, to: str = _TO, by: str = _BY, channel: str = _NAME,
-                 shop: str = _NAME, sku: str = _NAME, category: str = _NAME, region: str = _NAME, md=allowed(KPIS)):
+def export_sales(request: Request, start: str = _FROM, to: str = _TO, by: str = _BY, channel: str = _only(),
+                 shop: str = _only(), sku: str = _only(), category: str = _only(), region: str = _only(), md=allowed(KPIS)):
     """The sales report as an Excel workbook, its total on the last row."""
     return _attachment(clients(request).accounting.ExportSalesReport(
         _sales_request(start, to, by, channel, shop, sku, category, region), metadata=md))
@@ -62,7 +66,7 @@ def export_sales(request: Request, start: str = _FROM, to: str = _TO, by: str = 
 
 @router.get("/customers/abc", response_model=CustomerAbc)
 def customer_abc(request: Request, start: str = _FROM, to: str = _TO, by: str = _MEASURE, a: str = _A, b: str = _B,
-                 channel: str = _NAME, shop: str = _NAME, md=allowed(KPIS)):
+                 channel: str = _only(), shop: str = _only(), md=allowed(KPIS)):
     """Customers ranked by revenue or margin over the period, with their share, cumulative share and
     class: A the top customers that together reach a% (the one reaching it included), B up to b%, C the
     rest and any customer at zero or below."""
@@ -72,7 +76,7 @@ def customer_abc(request: Request, start: str = _FROM, to: str = _TO, by: str = 
 
 @router.get("/customers/abc.xlsx", response_class=Response, responses=WORKBOOK)
 def export_customer_abc(request: Request, start: str = _FROM, to: str = _TO, by: str = _MEASURE, a: str = _A,
-                        b: str = _B, channel: str = _NAME, shop: str = _NAME, md=allowed(KPIS)):
+                        b: str = _B, channel: str = _only(), shop: str = _only(), md=allowed(KPIS)):
     """The customers' ABC classes as an Excel workbook (the classes summed on a second sheet)."""
     return _attachment(clients(request).accounting.ExportCustomerAbc(
         _abc_request(start, to, by, a, b, channel, shop), metadata=md))
