@@ -3,16 +3,16 @@ and its cost of goods, a refund for one order in 20, a commission per shop and d
 set-based into a fresh accounting database, then each report runs as the accounting api runs it
 (`services.accounting.kpis`), a few times; prints the median wall time per report in milliseconds.
 
-    python -m bench.kpi_reports [--orders 100000] [--runs 5] [--db postgresql|sqlite] [--json]
+    python -m bench.kpi_reports [--orders 100000] [--runs 5] [--json]
+
+PostgreSQL only (the fill is set-based SQL in its dialect); the reports run the same on SQLite.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from sqlalchemy import text
 
@@ -46,45 +46,22 @@ FROM generate_series(0, 364) AS d, generate_series(0, 5) AS s
 """
 
 
-def _database(kind: str):
-    if kind == "postgresql":
-        prefix = f"{infra.session_name()}_kpis"
-        url = infra.create_databases(prefix, ["accounting"])["accounting"]
-        return url, lambda: infra.drop_databases(prefix, ["accounting"])
-    path = Path(tempfile.mkdtemp()) / "accounting.db"
-    return f"sqlite:///{path}", lambda: path.unlink(missing_ok=True)
-
-
-def _sqlite(sql: str) -> str:
-    """The fill in SQLite's dialect: a recursive series instead of generate_series, no arrays."""
-    return (sql.replace("DATE '2026-01-01' + (o % 365)", "date('2026-01-01', '+' || (o % 365) || ' days')")
-            .replace("DATE '2026-01-01' + d", "date('2026-01-01', '+' || d || ' days')")
-            .replace("(ARRAY['taobao', 'jd', 'storefront'])[1 + o % 3]",
-                     "CASE o % 3 WHEN 0 THEN 'taobao' WHEN 1 THEN 'jd' ELSE 'storefront' END")
-            .replace("generate_series(1, :orders) AS o", "series_o")
-            .replace("generate_series(1, 2) AS l", "(SELECT 1 AS l UNION ALL SELECT 2)")
-            .replace("generate_series(0, 364) AS d", "(SELECT o - 1 AS d FROM series_o WHERE o <= 365)")
-            .replace("generate_series(0, 5) AS s", "(SELECT o - 1 AS s FROM series_o WHERE o <= 6)")
-            .replace("FALSE", "0"))
+def _database():
+    prefix = f"{infra.session_name()}_kpis"
+    url = infra.create_databases(prefix, ["accounting"])["accounting"]
+    return url, lambda: infra.drop_databases(prefix, ["accounting"])
 
 
 def fill(db: Database, orders: int) -> int:
     with db.session() as s:
-        if db.engine.dialect.name == "sqlite":
-            s.execute(text("CREATE TEMP TABLE series_o AS WITH RECURSIVE r(o) AS (SELECT 1 UNION ALL "
-                           "SELECT o + 1 FROM r WHERE o < :orders) SELECT o FROM r"), {"orders": orders})
-            s.execute(text(_sqlite(_FACTS)))
-            s.execute(text(_sqlite(_COMMISSIONS)))
-        else:
-            s.execute(text(_FACTS), {"orders": orders})
-            s.execute(text(_COMMISSIONS))
-        if db.engine.dialect.name == "postgresql":
-            s.execute(text("ANALYZE sales_facts"))
+        s.execute(text(_FACTS), {"orders": orders})
+        s.execute(text(_COMMISSIONS))
+        s.execute(text("ANALYZE sales_facts"))
         return int(s.execute(text("SELECT count(*) FROM sales_facts")).scalar() or 0)
 
 
 def run(args) -> dict:
-    url, cleanup = _database(args.db)
+    url, cleanup = _database()
     try:
         components.migrate("accounting", url)
         db = Database(url, metadata, pool_size=1)
@@ -108,7 +85,7 @@ def run(args) -> dict:
         db.dispose()
     finally:
         cleanup()
-    return {"db": args.db, "orders": args.orders, "facts": facts, "fill_s": round(filled, 1), "runs": args.runs,
+    return {"db": "postgresql", "orders": args.orders, "facts": facts, "fill_s": round(filled, 1), "runs": args.runs,
             "reports": timings}
 
 
@@ -116,7 +93,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = run(args)

@@ -146,17 +146,25 @@ def _bucket(s, by: str):
         func.date(f.day, "weekday 0", "-6 days")
 
 
-def _columns():
-    f, kind = sales_facts.c, sales_facts.c.kind
+def _cents(s):
+    """SUM as whole cents: PostgreSQL sums NUMERIC exactly (rounding each row first only costs time);
+    SQLite's NUMERIC is binary, so each row is taken as integer cents there."""
+    if s.get_bind().dialect.name == "postgresql":
+        return lambda column: func.coalesce(func.sum(column), 0) * 100
+    return cents_sum
+
+
+def _columns(s):
+    f, kind, total = sales_facts.c, sales_facts.c.kind, _cents(s)
 
     def of(k, column):
-        return cents_sum(case((kind == k, column), else_=literal(0)))
+        return total(case((kind == k, column)))
     return [func.count(func.distinct(case((kind == "sale", f.order_id)))).label("orders"),
             func.coalesce(func.sum(case((kind.in_(("sale", "return")), f.quantity), else_=literal(0))), 0).label("units"),
             of("sale", f.list_amount).label("list_sales"), of("sale", f.revenue).label("sales"),
             of("return", f.revenue).label("returns"), of("refund", f.revenue).label("refunds"),
-            of("rma_refund", f.revenue).label("rma_refunds"), cents_sum(f.revenue).label("revenue"),
-            cents_sum(f.commission).label("commissions"), cents_sum(f.cogs).label("cogs")]
+            of("rma_refund", f.revenue).label("rma_refunds"), total(f.revenue).label("revenue"),
+            total(f.commission).label("commissions"), total(f.cogs).label("cogs")]
 
 
 def _money(value) -> Decimal:
@@ -191,13 +199,21 @@ def sales_report(db: Database, start: str, end: str, by: str, filters: dict[str,
     where = [f.day >= first, f.day <= last] + [f[k] == v for k, v in sorted(filters.items()) if v]
     with db.reader() as s:
         key = _bucket(s, by) if by in TIME_GRAINS else f[by]
-        grouped = select(key.label("key"), *_columns()).where(and_(*where)).group_by(key)
-        order = grouped.order_by(key) if by in TIME_GRAINS else grouped.order_by(cents_sum(f.revenue).desc(), key)
-        found = s.execute(order.limit(MAX_ROWS + 1)).all()
-        total = s.execute(select(*_columns()).where(and_(*where))).one()
+        rank = [key] if by in TIME_GRAINS else [_cents(s)(f.revenue).desc(), key]
+        if s.get_bind().dialect.name == "postgresql":  # one pass: the total is the rollup's row, first
+            rolled = s.execute(select(func.grouping(key).label("is_total"), key.label("key"), *_columns(s))
+                               .where(and_(*where)).group_by(func.rollup(key))
+                               .order_by(func.grouping(key).desc(), *rank).limit(MAX_ROWS + 2)).all()
+            total, found = rolled[0], rolled[1:]
+        else:
+            found = s.execute(select(key.label("key"), *_columns(s)).where(and_(*where)).group_by(key)
+                              .order_by(*rank).limit(MAX_ROWS + 1)).all()
+            total = s.execute(select(*_columns(s)).where(and_(*where))).one()
+        omitted = 0 if len(found) <= MAX_ROWS else \
+            s.execute(select(func.count(func.distinct(key))).where(and_(*where))).scalar_one() - MAX_ROWS
     rows = [_row(str(r.key or ""), r) for r in found[:MAX_ROWS]]
     return {"from": first.isoformat(), "to": last.isoformat(), "by": by, "rows": rows,
-            "omitted": max(0, len(found) - MAX_ROWS), "total": _row("", total)}
+            "omitted": omitted, "total": _row("", total)}
 
 
 SALES_COLUMNS = [("key", 22), ("orders", 10), ("units", 10), ("list_sales", 14), ("discounts", 14), ("sales", 14),
@@ -259,7 +275,7 @@ def customer_abc(db: Database, start: str, end: str, by: str, a: str, b: str, fi
     f = sales_facts.c
     where = [f.day >= first, f.day <= last] + [f[k] == v for k, v in sorted(filters.items()) if v]
     with db.reader() as s:
-        found = s.execute(select(f.customer, cents_sum(f.revenue), cents_sum(f.cogs),
+        found = s.execute(select(f.customer, _cents(s)(f.revenue), _cents(s)(f.cogs),
                                  func.count(func.distinct(case((f.kind == "sale", f.order_id)))))
                           .where(and_(*where)).group_by(f.customer)).all()
     amounts = {r[0]: (_money(r[1]), _money(r[2]), int(r[3] or 0)) for r in found}
