@@ -3,6 +3,7 @@ examples to the cent, and the report's totals against the trial balance of the s
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timezone
 from decimal import Decimal
 from io import BytesIO
 
@@ -216,3 +217,14 @@ def test_customer_abc_classes_by_revenue_and_margin_and_the_workbooks(db):
     sales = load_workbook(BytesIO(kpis.sales_workbook(kpis.sales_report(db, "2026-11-01", "2026-11-30", "sku", {}))))
     last = list(sales.active.iter_rows(values_only=True))[-1]
     assert last[0] == "total" and D(str(last[9])) == D("345.84")
+
+
+def test_a_sale_dated_in_a_closed_period_counts_where_its_voucher_is_posted(db):
+    with UnitOfWork(db, "accounting", "finance", "c") as uow:
+        uow.session.execute(periods.insert().values(period="2026-11", status="closed", closed_by="finance",
+                                                    closed_at=datetime(2026, 12, 1, tzinfo=timezone.utc)))
+    deliver(db, handlers.post_sale, "order_shipped", shipped("o9", [
+        {"line_no": 1, "sku": "TEA", "quantity": 1, "unit_price": "113.00", "amount": "113.00"}], day="2026-11-20"))
+    assert kpis.sales_report(db, "2026-11-01", "2026-11-30", "day", {})["rows"] == []
+    [row] = kpis.sales_report(db, "2026-12-01", "2026-12-31", "day", {})["rows"]
+    assert (row["key"], row["revenue"]) == ("2026-12-01", trial(db, "2026-12")["revenue"]) == ("2026-12-01", D("100.00"))
