@@ -92,6 +92,9 @@ class SoldLine(Record):
     # a parcel of a partial shipment: what the line's earlier parcels carried of its amount (the books
     # split VAT cumulatively, so a line's parcels add up to exactly its sale); None for a whole shipment
     amount_shipped_before: Money | None = None
+    # the SKU's category when it shipped (the order service's projection of sku_changed; "" none), for the
+    # sales facts of the books' KPIs; None from older producers
+    category: str | None = None
 
 
 class OrderShipped(Event):
@@ -116,6 +119,8 @@ class OrderShipped(Event):
     parcel: int | None = None
     shipment_id: str | None = None
     completes_order: bool | None = None
+    # where it goes: the shipping address's province ("" unknown), the region of the sales KPIs
+    region: str | None = None
 
 
 class ReturnedSaleLine(SoldLine):
@@ -207,6 +212,8 @@ class OrderRefunded(Event):
     currency: str
     lines: list[RefundedSaleLine]
     exchange_rate: Money | None = None  # to the books' currency, when the document is in another
+    # refund_only (仅退款, services.order.refunds) or rma (an RMA's refund after inspection); None: older producers
+    kind: str | None = None
 
 
 class OrderHeld(Event):

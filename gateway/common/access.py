@@ -25,6 +25,8 @@ ORDER_DESK = frozenset({"sales", "finance", "admin"})  # holds, release, reject,
 STOCK_VALUE = frozenset({"warehouse", "purchasing", "finance", "admin"})
 WAREHOUSE = frozenset({"warehouse", "admin"})  # floor work: scanning, moves, counts, transfers
 REVIEW = frozenset({"sales", "finance", "admin"})  # review rule sets: read, validate, replay
+# the sales KPIs (revenue, margin, customers' classes): the people who sell and those who answer for the numbers
+KPIS = frozenset({"sales", "finance", "admin", "dept_manager", "finance_director"})
 RULES = frozenset({"admin"})  # a rule set in force changes what every order goes through
 
 

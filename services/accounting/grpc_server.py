@@ -12,7 +12,7 @@ from hubapi.accounting.v1 import accounting_service_pb2_grpc as pb_grpc
 from hubkit import clock, grpc_server
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import InvalidArgument
-from services.accounting import chart, export, handlers, reports
+from services.accounting import chart, export, handlers, kpis, reports
 from services.accounting.models import metadata, voucher_lines, vouchers
 
 rpc = grpc_server.rpc("accounting")
@@ -51,6 +51,28 @@ def _as_posted(s, voucher_id: str) -> dict:
 
 def _str(row: dict) -> dict:
     return {k: (v.isoformat() if isinstance(v, date) else str(v) if v is not None else "") for k, v in row.items()}
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _sales_proto(report: dict) -> pb.SalesReportResponse:
+    def row(r: dict) -> pb.SalesRow:
+        return pb.SalesRow(**{k: (v if k in ("orders", "units") else _text(v)) for k, v in r.items()})
+    return pb.SalesReportResponse(**{"from": report["from"]}, to=report["to"], by=report["by"],
+                                  rows=[row(r) for r in report["rows"]], total=row(report["total"]),
+                                  omitted=report["omitted"])
+
+
+def _abc_proto(report: dict) -> pb.CustomerAbcResponse:
+    return pb.CustomerAbcResponse(
+        **{"from": report["from"]}, to=report["to"], by=report["by"], a=_text(report["a"]), b=_text(report["b"]),
+        rows=[pb.AbcRow(**{k: (v if k == "orders" else _text(v)) for k, v in r.items()}) for r in report["rows"]],
+        classes=[pb.AbcClass(grade=c["grade"], customers=c["customers"], value=_text(c["value"]))
+                 for c in report["classes"]],
+        unattributed_revenue=_text(report["unattributed_revenue"]),
+        unattributed_cogs=_text(report["unattributed_cogs"]), omitted=report["omitted"])
 
 
 class AccountingServicer(pb_grpc.AccountingServiceServicer):
@@ -125,6 +147,35 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
         period = request.period or clock.today().strftime("%Y-%m")
         return pb.ExportVouchersResponse(xlsx=export.period_workbook(self.db, period),
                                          filename=f"vouchers-{period}.xlsx")
+
+    # -- sales KPIs --------------------------------------------------------
+    @rpc
+    def GetSalesReport(self, r, context):
+        return _sales_proto(self._sales(r))
+
+    @rpc
+    def ExportSalesReport(self, r, context):
+        report = self._sales(r)
+        return pb.KpiExport(xlsx=kpis.sales_workbook(report),
+                            filename=f"sales-by-{report['by']}-{report['from']}-{report['to']}.xlsx")
+
+    @rpc
+    def GetCustomerAbc(self, r, context):
+        return _abc_proto(self._abc(r))
+
+    @rpc
+    def ExportCustomerAbc(self, r, context):
+        report = self._abc(r)
+        return pb.KpiExport(xlsx=kpis.abc_workbook(report),
+                            filename=f"customers-abc-{report['by']}-{report['from']}-{report['to']}.xlsx")
+
+    def _sales(self, r) -> dict:
+        return kpis.sales_report(self.db, getattr(r, "from"), r.to, r.by or "day",
+                                 {k: getattr(r, k) for k in kpis.FILTERS})
+
+    def _abc(self, r) -> dict:
+        return kpis.customer_abc(self.db, getattr(r, "from"), r.to, r.by or "revenue", r.a or "80", r.b or "95",
+                                 {"channel": r.channel, "shop": r.shop})
 
     # -- commands ----------------------------------------------------------
     @rpc

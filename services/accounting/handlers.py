@@ -17,7 +17,7 @@ from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.inbox import PredecessorMissing
 from hubkit.money import CURRENCIES, cents, exchange_rate, to_decimal
-from services.accounting import domain
+from services.accounting import domain, facts, kpis
 from services.accounting.models import accounts, exchange_rates, periods, voucher_counters, voucher_lines, vouchers
 
 ZERO = domain.ZERO
@@ -33,18 +33,18 @@ def ensure_chart(db: Database, chart) -> None:
 
 def post(uow: UnitOfWork, kind: str, envelope: Envelope, source_id: str, occurred_at: str,
          lines: list[domain.Line], rules: domain.Rules, conversion: tuple[str, Decimal] | None = None,
-         reverses: str | None = None) -> dict | None:
+         reverses: str | None = None, breakdown: list[facts.Fact] | None = None) -> dict | None:
     """Post the voucher a business event calls for. Its period is the event's, in the merchant's
     time zone; an event that belongs to a closed period is posted on the first day of the next
     open one (the books of a closed period never change). `conversion`: the document's currency and
-    the rate its amounts were converted at, recorded on the voucher. None: nothing to post, or
-    posted already."""
+    the rate its amounts were converted at, recorded on the voucher. `breakdown`: its sales facts (see
+    services.accounting.facts). None: nothing to post, or posted already."""
     period, day = domain.business_day(occurred_at, rules.timezone)
     while _is_closed(uow.session, period):
         day = (date(day.year, day.month, 28) + timedelta(days=4)).replace(day=1)
         period = day.strftime("%Y-%m")
     return _write(uow, kind, envelope.type, source_id, period, day, lines, envelope.actor, reverses,
-                  conversion=conversion)
+                  conversion=conversion, breakdown=breakdown, roles=rules.accounts)
 
 
 def document_conversion(s, payload: dict, occurred_at: str, rules: domain.Rules,
@@ -68,7 +68,8 @@ def document_conversion(s, payload: dict, occurred_at: str, rules: domain.Rules,
 
 def post_manual(uow: UnitOfWork, kind: str, source_id: str, day: date, lines: list[domain.Line],
                 reverses: str | None = None, conversion: tuple[str, Decimal] | None = None,
-                named_by: str | None = None) -> dict:
+                named_by: str | None = None, breakdown: list[facts.Fact] | None = None,
+                roles: dict | None = None) -> dict:
     """Post a voucher someone asked for (payment, settlement, opening balances, reversal). A closed
     period refuses it. The same source id again returns the voucher already posted; with `named_by`
     (the request field the source id comes from) only when its day and lines are the same, else it is
@@ -79,7 +80,8 @@ def post_manual(uow: UnitOfWork, kind: str, source_id: str, day: date, lines: li
     if _is_closed(uow.session, period):
         raise domain.PeriodClosed(f"period {period} is closed; post into an open period",
                                   [{"field": "business_date", "message": f"period {period} is closed"}])
-    written = _write(uow, kind, kind, source_id, period, day, lines, uow.actor, reverses, conversion)
+    written = _write(uow, kind, kind, source_id, period, day, lines, uow.actor, reverses, conversion,
+                     breakdown=breakdown, roles=roles)
     return written or _find(uow.session, kind, source_id)
 
 
@@ -113,8 +115,12 @@ _INSERT_VOUCHER, _INSERT_LINES = vouchers.insert(), voucher_lines.insert()
 
 def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period: str, day: date,
            lines: list[domain.Line], actor: str, reverses: str | None = None,
-           conversion: tuple[str, Decimal] | None = None) -> dict | None:
-    """Number, write and announce one balanced voucher (voucher_posted, for the ledger connectors)."""
+           conversion: tuple[str, Decimal] | None = None, breakdown: list[facts.Fact] | None = None,
+           roles: dict | None = None) -> dict | None:
+    """Number, write and announce one balanced voucher (voucher_posted, for the ledger connectors), and
+    its sales facts in the same transaction: the `breakdown` a posting rule gives, a reversal's the
+    negated facts of what it reverses, any other voucher's lines on the revenue, cost of goods and
+    platform fees accounts unattributed (`roles`: the posting roles' account codes)."""
     if not lines:
         return None
     total = domain.check_balanced(lines)
@@ -138,31 +144,40 @@ def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period:
             for i, l in enumerate(lines)]
     s.execute(_INSERT_VOUCHER, voucher)
     s.execute(_INSERT_LINES, rows)
+    voucher_id = str(voucher["id"])
+    if reverses and breakdown is None:
+        kpis.record_reversal(s, voucher_id, day, reverses)
+    elif roles is not None:
+        kpis.record(s, voucher_id, day, facts.reconcile(breakdown if breakdown is not None
+                                                           else facts.from_lines(lines, roles), lines, roles))
     uow.emit(VoucherPosted(**voucher, lines=[{k: v for k, v in r.items() if k != "voucher_id"} for r in rows]),
              str(voucher["id"]))
     return voucher
 
 
-def _post_document(uow, kind: str, envelope, source_id: str, occurred_at: str, rule, rules, look_up: bool):
+def _post_document(uow, kind: str, envelope, source_id: str, occurred_at: str, rule, rules, look_up: bool,
+                   fact_rule=None):
     """Post a document that names its currency (orders, purchases): converted to the books' currency
-    at its rate when it is in another."""
+    at its rate when it is in another; `fact_rule` breaks it down into sales facts the same way."""
     p = envelope.payload
     conversion = document_conversion(uow.session, p, occurred_at, rules, look_up)
-    lines = rule(p, rules, conversion[1] if conversion else None)
-    return post(uow, kind, envelope, source_id, occurred_at, lines, rules, conversion)
+    rate = conversion[1] if conversion else None
+    lines = rule(p, rules, rate)
+    return post(uow, kind, envelope, source_id, occurred_at, lines, rules, conversion,
+                breakdown=fact_rule(p, rules, rate) if fact_rule else None)
 
 
 def post_sale(uow, envelope, rules):
     p = envelope.payload
     # a parcel of a partial shipment posts under its own key (`<order id>-P<n>`), a whole shipment under the order
     return _post_document(uow, "sale", envelope, p.get("shipment_id") or p["order_id"], p["shipped_at"], domain.sale,
-                          rules, True)
+                          rules, True, facts.sale)
 
 
 def post_cost_of_goods(uow, envelope, rules):
     p = envelope.payload
     return post(uow, "cost_of_goods", envelope, p.get("shipment_id") or p["order_id"], p["issued_at"],
-                domain.cost_of_goods(p, rules), rules)
+                domain.cost_of_goods(p, rules), rules, breakdown=facts.cost_of_goods(p))
 
 
 def post_purchase(uow, envelope, rules):
@@ -194,19 +209,20 @@ def reverse_refused_purchase(uow, envelope, rules):
 def post_sales_return(uow, envelope, rules):
     p = envelope.payload
     return _post_document(uow, "sales_return", envelope, p["return_id"], p["returned_at"], domain.sales_return,
-                          rules, True)
+                          rules, True, facts.sales_return)
 
 
 def post_sales_refund(uow, envelope, rules):
     """order_refunded: money given back after shipment without goods (仅退款): the credit voucher."""
     p = envelope.payload
     return _post_document(uow, "sales_refund", envelope, p["refund_id"], p["refunded_at"], domain.sales_refund,
-                          rules, True)
+                          rules, True, facts.sales_refund)
 
 
 def post_return_cost(uow, envelope, rules):
     p = envelope.payload
-    return post(uow, "return_cost", envelope, p["return_id"], p["returned_at"], domain.return_cost(p, rules), rules)
+    return post(uow, "return_cost", envelope, p["return_id"], p["returned_at"], domain.return_cost(p, rules), rules,
+                breakdown=facts.cost_of_goods(p, -1, "return_cost"))
 
 
 def post_purchase_return(uow, envelope, rules):
@@ -318,7 +334,8 @@ def record_settlement(uow, channel: str, shop: str, reference: str, business_dat
     errors.raise_if_any("the settlement is invalid")
     return post_manual(uow, "settlement", f"{channel}/{shop}/{reference}", day,
                        domain.settlement(channel, shop, reference, gross_v, commission_v, fees_v, rules),
-                       named_by="reference")
+                       named_by="reference", breakdown=facts.settlement(channel, shop, commission_v, fees_v),
+                       roles=rules.accounts)
 
 
 def import_opening_balances(uow, business_date: str, rows: list[dict], rules) -> dict:
@@ -341,7 +358,8 @@ def import_opening_balances(uow, business_date: str, rows: list[dict], rules) ->
         lines.append(domain.Line(str(row.get("account", "")), "Opening balance", debit=debit, credit=credit,
                                  aux=row.get("aux") or ""))
     errors.raise_if_any("the opening balances are invalid")
-    return post_manual(uow, "opening", f"opening:{day.isoformat()}", day, lines, named_by="business_date")
+    return post_manual(uow, "opening", f"opening:{day.isoformat()}", day, lines, named_by="business_date",
+                       roles=rules.accounts)
 
 
 def reverse_voucher(uow, voucher_id: str, business_date: str) -> dict:

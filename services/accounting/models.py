@@ -1,6 +1,7 @@
 """Tables of the accounting service's own database."""
 from sqlalchemy import (
                         BigInteger,
+                        Boolean,
                         CheckConstraint,
                         Column,
                         Date,
@@ -89,6 +90,34 @@ voucher_counters = Table(
     "voucher_counters", metadata,
     Column("key", String(32), primary_key=True),  # "<period>/<type>"
     Column("last_sequence", BigInteger, nullable=False),
+)
+
+# The sales facts behind the sales KPIs (services.accounting.kpis): written with the voucher that books
+# them, one row per document line that moves revenue (6001), cost of goods (6401) or platform fees
+# (6601), signed as the books move them, dated the voucher's business date. So the facts of a period
+# add up to exactly what the trial balance shows on those accounts. Never updated, except that the
+# dimensions of a line booked before its order's sale (dims_pending) are filled in when the sale comes.
+sales_facts = Table(
+    "sales_facts", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("voucher_id", String(32), nullable=False, index=True),
+    Column("day", Date, nullable=False, index=True),
+    # sale | return | refund | rma_refund | cost | return_cost | cost_adjustment | commission | other
+    Column("kind", String(16), nullable=False),
+    Column("order_id", String(64), nullable=False, server_default="", index=True),
+    Column("line_no", Integer, nullable=False, server_default="0"),
+    Column("channel", String(32), nullable=False, server_default=""),
+    Column("shop", String(64), nullable=False, server_default=""),
+    Column("region", String(64), nullable=False, server_default=""),
+    Column("category", String(64), nullable=False, server_default=""),
+    Column("sku", String(64), nullable=False, server_default=""),
+    Column("customer", String(128), nullable=False, server_default=""),  # customer:<channel>:<buyer id>
+    Column("quantity", Integer, nullable=False, server_default="0"),  # units sold (+) or back (-)
+    Column("list_amount", Numeric(18, 2), nullable=False, server_default="0"),  # a sale at list price, net of VAT
+    Column("revenue", Numeric(18, 2), nullable=False, server_default="0"),     # 6001, credit-positive
+    Column("cogs", Numeric(18, 2), nullable=False, server_default="0"),        # 6401, debit-positive
+    Column("commission", Numeric(18, 2), nullable=False, server_default="0"),  # 6601, debit-positive
+    Column("dims_pending", Boolean, nullable=False, server_default="0"),
 )
 
 outbox.add_tables(metadata)

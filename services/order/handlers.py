@@ -464,12 +464,14 @@ def _shipped(uow: UnitOfWork, order, carrier: str, tracking_number: str, now) ->
     s.execute(_ALL_SHIPPED, {"p_order_id": order_id})  # every unit not refunded left: shipped_quantity
     lines = s.execute(_LINES, {"order_id": order_id}).all()
     sold = [l for l in lines if l.reservation != domain.REFUNDED]  # a line refunded before shipment stays behind
+    region, categories = parcels.sold_dimensions(s, order, [l.sku for l in sold])
     uow.emit(OrderShipped(
         order_id=order_id, channel=order.channel, shop=order.shop, external_order_id=order.external_order_id,
         currency=order.currency, buyer=json.loads(order.buyer), carrier=carrier, tracking_number=tracking_number,
         shipped_at=now, total=sum((l.amount for l in sold), start=domain.Decimal("0.00")), **_conversion(order),
+        region=region,
         lines=[SoldLine(line_no=l.line_no, sku=l.sku, quantity=l.quantity, unit_price=l.unit_price, amount=l.amount,
-                        warehouse=l.warehouse) for l in sold]), order_id)
+                        warehouse=l.warehouse, category=categories.get(l.sku, "")) for l in sold]), order_id)
     return _as_dict(order, lines, holds.holds_of(s, [order_id]).get(order_id))  # a released hold stays on it
 
 

@@ -27,7 +27,7 @@ from hubkit import clock
 from hubkit.db import UnitOfWork, changed
 from hubkit.errors import Conflict, FieldErrors, NotFound
 from services.order import domain, holds
-from services.order.models import order_lines, order_parcel_lines, order_parcels, orders, waybills
+from services.order.models import order_lines, order_parcel_lines, order_parcels, orders, sku_categories, waybills
 from services.order.waybills import parcel_key
 
 SHIPPABLE = (domain.RESERVED, domain.BACKORDERED, domain.PARTLY_SHIPPED)
@@ -123,6 +123,15 @@ def validate(current: dict, wanted: list[tuple[int, int]], scans: list[tuple[str
     errors.raise_if_any("the parcel is invalid")
 
 
+def sold_dimensions(s, order, skus) -> tuple[str, dict[str, str]]:
+    """What the books' sales facts group an order_shipped by, beyond its channel and shop: the region
+    (the shipping address's province) and each SKU's category as the order service knows it now."""
+    address = json.loads(order.shipping_address or "{}")
+    categories = dict(s.execute(select(sku_categories.c.sku, sku_categories.c.category)
+                                .where(sku_categories.c.sku.in_(sorted(set(skus))))).all()) if skus else {}
+    return str(address.get("province") or ""), categories
+
+
 def ship_parcel(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: str,
                 lines: list[tuple[int, int]] | None, scans: list[tuple[str, str]]) -> None:
     """Ship a parcel of reserved units (`lines`: (line_no, quantity); None: every reserved unit not yet
@@ -172,6 +181,8 @@ def ship_parcel(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: s
                      "amount": amount})
         sold.append(SoldLine(line_no=line_no, sku=line.sku, quantity=qty, unit_price=line.unit_price, amount=amount,
                              warehouse=line.warehouse, amount_shipped_before=amount_before))
+    region, categories = sold_dimensions(s, order, [l.sku for l in sold])
+    sold = [l.model_copy(update={"category": categories.get(l.sku, "")}) for l in sold]
     shipped_now = dict(lines)
     complete = all(l.quantity == l.shipped_quantity + shipped_now.get(n, 0)
                    for n, l in current.items() if l.reservation != domain.REFUNDED)
@@ -192,5 +203,6 @@ def ship_parcel(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: s
     uow.emit(OrderShipped(
         order_id=order_id, channel=order.channel, shop=order.shop, external_order_id=order.external_order_id,
         currency=order.currency, buyer=json.loads(order.buyer), carrier=carrier, tracking_number=tracking_number,
-        shipped_at=now, total=total, lines=sold, parcel=parcel_no, shipment_id=key, completes_order=complete),
+        shipped_at=now, total=total, lines=sold, parcel=parcel_no, shipment_id=key, completes_order=complete,
+        region=region),
         order_id)

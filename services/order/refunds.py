@@ -161,7 +161,7 @@ def _refunded_after_shipment(uow: UnitOfWork, order, refund_id: str, reason: str
     uow.emit(OrderRefunded(
         order_id=order.id, refund_id=refund_id, channel=order.channel, shop=order.shop,
         external_order_id=order.external_order_id, buyer=json.loads(order.buyer), reason=reason or "",
-        refunded_at=now, currency=order.currency,
+        refunded_at=now, kind="refund_only", currency=order.currency,
         lines=[RefundedSaleLine(line_no=l.line_no, sku=l.sku, amount=amounts[l.line_no],
                                 amount_reversed_before=l.amount - refundable(l)) for l in lines],
         **({} if order.exchange_rate is None else {"exchange_rate": order.exchange_rate})), order.id)

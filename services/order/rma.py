@@ -281,7 +281,7 @@ def settle(uow: UnitOfWork, rma_id: str, place) -> None:
         uow.emit(OrderRefunded(
             order_id=order.id, refund_id=rma_id, channel=order.channel, shop=order.shop,
             external_order_id=order.external_order_id, buyer=json.loads(order.buyer), reason=rma.reason,
-            refunded_at=now, currency=order.currency, lines=refunded,
+            refunded_at=now, kind="rma", currency=order.currency, lines=refunded,
             **({} if order.exchange_rate is None else {"exchange_rate": order.exchange_rate})), order.id)
 
 

@@ -239,7 +239,9 @@ QUERIES = {"GET /customers": {"phone": "13800000000"}, "GET /stock/reports/slow-
            "GET /stock/reports/turnover.xlsx": {"date_from": "2024-01-01", "date_to": "2024-01-31"},
            "GET /stock/reports/slow-movers.xlsx": {"days": 30}, "GET /stock/reports/forecast": {"horizon": 7},
            "GET /stock/reports/forecast.xlsx": {"horizon": 7},
-           "GET /purchasing/on-time": _PERIOD, "GET /purchasing/on-time.xlsx": _PERIOD}
+           "GET /purchasing/on-time": _PERIOD, "GET /purchasing/on-time.xlsx": _PERIOD,
+           "GET /kpis/sales": _PERIOD, "GET /kpis/sales.xlsx": _PERIOD, "GET /kpis/customers/abc": _PERIOD,
+           "GET /kpis/customers/abc.xlsx": _PERIOD}
 PATH_VALUES = {"platform": "taobao", "version": "1"}  # any other path parameter: "SH" fits every pattern
 
 
@@ -305,8 +307,8 @@ def test_every_operation_answers_every_field(hub):
     # replenishment terms, demand rules (get, put), a purchase order from suggestions (4);
     # incoming inspection (3), the supplier scorecard, its workbook and its bands (4);
     # requisitions and approvals (12); cancel a parcel's waybill (1); the turnover and slow movers workbooks,
-    # the sales forecast and its workbook (4); the supplier on-time KPI and its workbook (2)
-    assert seen == 144
+    # the sales forecast and its workbook (4); the supplier on-time KPI and its workbook (2); the sales KPIs and their workbooks (4)
+    assert seen == 148
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):
