@@ -307,7 +307,8 @@ def test_every_operation_answers_every_field(hub):
     # replenishment terms, demand rules (get, put), a purchase order from suggestions (4);
     # incoming inspection (3), the supplier scorecard, its workbook and its bands (4);
     # requisitions and approvals (12); cancel a parcel's waybill (1); the turnover and slow movers workbooks,
-    # the sales forecast and its workbook (4); the supplier on-time KPI and its workbook (2); the sales KPIs and their workbooks (4)
+    # the sales forecast and its workbook (4); the supplier on-time KPI and its workbook (2);
+    # the sales KPIs and their workbooks (4)
     assert seen == 148
 
 
