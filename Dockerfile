@@ -22,9 +22,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HUB_METRICS_PORT=9100
 
 # tini as PID 1: forwards SIGTERM to the hub process (which stops gracefully on
-# it) and reaps zombies.
+# it) and reaps zombies. Printed documents (hubkit.pdf): WeasyPrint's Pango and
+# HarfBuzz subsetter, and a font with Chinese glyphs.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini \
+ && apt-get install -y --no-install-recommends tini libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
+        fonts-wqy-zenhei \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 hub \
  && useradd --system --uid 10001 --gid hub --home-dir /tmp --no-create-home \

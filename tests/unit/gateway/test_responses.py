@@ -234,7 +234,8 @@ BODIES = {
 }
 _PERIOD = {"from": "2026-03-01", "to": "2026-03-31"}
 QUERIES = {"GET /customers": {"phone": "13800000000"}, "GET /stock/reports/slow-movers": {"days": 30},
-           "GET /purchasing/scorecard": _PERIOD, "GET /purchasing/scorecard.xlsx": _PERIOD,
+           "GET /purchasing/scorecard": _PERIOD,
+           "GET /print/customer-statements/{customer_id}.pdf": {"period": "2026-03"}, "GET /purchasing/scorecard.xlsx": _PERIOD,
            "GET /stock/reports/turnover": {"date_from": "2024-01-01", "date_to": "2024-01-31"}}
 PATH_VALUES = {"platform": "taobao", "version": "1"}  # any other path parameter: "SH" fits every pattern
 
@@ -300,8 +301,8 @@ def test_every_operation_answers_every_field(hub):
     # RMAs (5: create, get, receive, inspect, settle); supplier invoices, landed costs and the provisional list (3);
     # replenishment terms, demand rules (get, put), a purchase order from suggestions (4);
     # incoming inspection (3), the supplier scorecard, its workbook and its bands (4);
-    # requisitions and approvals (12); cancel a parcel's waybill (1)
-    assert seen == 138
+    # requisitions and approvals (12); cancel a parcel's waybill (1); printed documents (6, and a wave's 3 batches)
+    assert seen == 147
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):
