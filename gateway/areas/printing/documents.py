@@ -108,9 +108,10 @@ def purchase_order(po, skus: dict, supplier_name: str = "") -> dict:
             "gross": str(net_total + vat_total), "printed_at": printed_at()}
 
 
-def customer_statement(customer, detail, period: str, counterparty: str) -> dict:
+def customer_statement(customer, detail, period: str, counterparty: str, collected_by_platform: bool = False) -> dict:
     """对账单: a customer's receivable account in a period, from the books' account detail (明细账) for
-    that counterparty: the opening balance, each posting with its running balance, the closing one."""
+    that counterparty: the opening balance, each posting with its running balance, the closing one.
+    `collected_by_platform`: a marketplace collects what its buyers pay, so the books owe it to the platform."""
     lines = [{"date": l.business_date, "voucher": l.voucher_number, "summary": l.summary,
               "debit": _two(l.debit), "credit": _two(l.credit), "balance": _two(l.balance)} for l in detail.lines]
     return {"number": f"{customer.id}-{period}", "period": period, "customer": {
@@ -118,7 +119,8 @@ def customer_statement(customer, detail, period: str, counterparty: str) -> dict
                 "external_id": customer.external_id, "phone": customer.phone, "email": customer.email},
             "counterparty": counterparty, "account": detail.account, "account_name": detail.name,
             "opening": _two(detail.opening), "debit": _two(detail.debit), "credit": _two(detail.credit),
-            "closing": _two(detail.closing), "lines": lines, "printed_at": printed_at()}
+            "closing": _two(detail.closing), "lines": lines, "collected_by_platform": collected_by_platform,
+            "printed_at": printed_at()}
 
 
 def count_sheet(count, skus: dict, show_expected: bool = False) -> dict:

@@ -163,14 +163,16 @@ def customer_statement(customer_id: Id, request: Request,
                        period: str = Query(..., pattern=PERIOD, description="YYYY-MM"),
                        md=allowed(STATEMENTS)):
     """对账单: what the customer owes on the receivable account in a month, from the books: the opening
-    balance, each charge and payment with the running balance, the closing balance."""
+    balance, each charge and payment with the running balance, the closing balance. A marketplace's buyer
+    owes the platform, not the merchant: their statement says so."""
     customer = clients(request).customer.GetCustomer(cus.GetCustomerRequest(id=customer_id), metadata=md).customer
     books = clients(request).accounting
-    account = books.GetBalances(acc.GetBalancesRequest(roles=[RECEIVABLE_ROLE]), metadata=md).accounts[RECEIVABLE_ROLE]
+    chart = books.GetBalances(acc.GetBalancesRequest(roles=[RECEIVABLE_ROLE], accounts_only=True), metadata=md)
     counterparty = f"customer:{customer.channel}:{customer.external_id}"
-    detail = books.GetAccountDetail(acc.GetAccountDetailRequest(account=account, period=period, aux=counterparty),
-                                    metadata=md)
-    doc = documents.customer_statement(customer, detail, period, counterparty)
+    detail = books.GetAccountDetail(acc.GetAccountDetailRequest(
+        account=chart.accounts[RECEIVABLE_ROLE], period=period, aux=counterparty), metadata=md)
+    doc = documents.customer_statement(customer, detail, period, counterparty,
+                                       collected_by_platform=customer.channel in chart.marketplaces)
     return _answer(request, f"statement-{customer_id}-{period}", [(documents.TEMPLATES["customer-statement"], doc)])
 
 

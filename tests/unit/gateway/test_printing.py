@@ -100,6 +100,7 @@ def renderer():
 
 def _render(renderer, document: str, doc: dict) -> bytes:
     return renderer.pdf([(documents.TEMPLATES[document], doc)])
+# A variant of a document rendered already is read as HTML (renderer.html): the PDF proves the rendering once.
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +172,7 @@ def test_a_waves_pick_lists_print_in_one_pdf_one_order_each_page_numbered_on_its
 def test_a_packing_slip_has_no_prices_and_a_parcel_only_its_units(renderer):
     [whole] = pages_text(_render(renderer, "packing-slip", documents.packing_slip(_order(), SKUS)))
     assert "装箱单" in whole and "龙井茶" in whole and "88.00" not in whole
-    [parcel] = pages_text(_render(renderer, "packing-slip", documents.packing_slip(_order(), SKUS, 1)))
+    parcel = renderer.html(documents.TEMPLATES["packing-slip"], documents.packing_slip(_order(), SKUS, 1))
     assert "O-20261206-0001-P1" in parcel and "SF100200" in parcel and "第 1 包" in parcel
     assert "青花瓷杯" in parcel and "龙井茶" not in parcel
     with pytest.raises(KeyError):
@@ -185,7 +186,7 @@ def test_a_purchase_order_adds_vat_per_line_and_says_when_not_approved(renderer)
     assert (doc["net"], doc["vat"], doc["gross"]) == ("119.99", "15.60", "135.59")
     [text] = pages_text(_render(renderer, "purchase-order", doc))
     assert "采购订单" in text and "PO-31" in text and "135.59" in text and "2026-12-20" in text and "未审批" not in text
-    [pending] = pages_text(_render(renderer, "purchase-order", documents.purchase_order(_purchase_order("pending"), SKUS)))
+    pending = renderer.html(documents.TEMPLATES["purchase-order"], documents.purchase_order(_purchase_order("pending"), SKUS))
     assert "未审批 NOT APPROVED (pending)" in pending
 
 
@@ -196,6 +197,11 @@ def test_a_customer_statement_runs_from_the_opening_to_the_closing_balance(rende
     assert "对账单" in text and "王芳" in text and "C-5-2026-11" in text
     assert flat.index("期初余额") < flat.index("记-0012") < flat.index("记-0031") < flat.index("期末余额")
     assert "100.00" in text and "351.00" in text and "51.00" in text and "收款银行回单B-9" in flat
+    assert "平台代收" not in text
+    marketplace = documents.customer_statement(_customer(), acc.GetAccountDetailResponse(), "2026-11", "customer:jd:B-1",
+                                               collected_by_platform=True)
+    owed_to_platform = renderer.html(documents.TEMPLATES["customer-statement"], marketplace)
+    assert "平台代收" in owed_to_platform and "0.00" in owed_to_platform
 
 
 def test_a_count_sheet_walks_the_bins_and_is_blind_unless_asked(renderer):
@@ -203,7 +209,7 @@ def test_a_count_sheet_walks_the_bins_and_is_blind_unless_asked(renderer):
     lines = _flat(blind).split("实盘Counted")[1]  # the table, after the head that names the bins too
     assert lines.index("A-02-05-2") < lines.index("A-10-02-1") < lines.index("B-01-01-1")
     assert "盘点表" in blind and "CNT-9" in blind and "账存" not in blind and "40" not in lines
-    [shown] = pages_text(_render(renderer, "count-sheet", documents.count_sheet(_count(), SKUS, show_expected=True)))
+    shown = renderer.html(documents.TEMPLATES["count-sheet"], documents.count_sheet(_count(), SKUS, show_expected=True))
     assert "账存" in shown and "40" in shown
 
 
@@ -242,6 +248,15 @@ def test_document_numbers_are_code128_and_anything_else_a_qr_code():
     assert pdf.code128_uri("送货单") == pdf.qr_uri("送货单") and "<path" in qr
     with pytest.raises(pdf.TemplateMissing):
         pdf.Renderer("gateway.areas.printing", "templates").html("nope.html", {})
+
+
+def test_a_template_reaches_no_python_object_behind_its_values(tmp_path):
+    """Templates are a merchant's files: sandboxed, so that one cannot walk from a value to the interpreter."""
+    from jinja2.exceptions import SecurityError
+
+    (tmp_path / "escape.html").write_text("{{ number.__class__.__mro__[1].__subclasses__() }}")
+    with pytest.raises(SecurityError):
+        pdf.Renderer("gateway.areas.printing", "templates", tmp_path).html("escape.html", {"number": "O-1"})
 
 
 # -- the routes, with fake services -----------------------------------------------------------
@@ -294,7 +309,8 @@ class Services:
         return cus.GetCustomerResponse(customer=_customer())
 
     def GetBalances(self, r, metadata=None):
-        return acc.GetBalancesResponse(accounts={"receivable": "1122"})
+        assert r.accounts_only  # which account, not every counterparty's balance
+        return acc.GetBalancesResponse(accounts={"receivable": "1122"}, marketplaces=["taobao", "jd"])
 
     def GetAccountDetail(self, r, metadata=None):
         assert (r.account, r.aux) == ("1122", "customer:storefront:B-1")
