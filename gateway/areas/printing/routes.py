@@ -154,7 +154,7 @@ def purchase_order(purchase_order_id: Id, request: Request, md=allowed(PURCHASE_
     approved yet says so across its head."""
     po = clients(request).procurement.GetPurchaseOrder(pro.GetPurchaseOrderRequest(id=purchase_order_id),
                                                        metadata=md).purchase_order
-    doc = documents.purchase_order(po, _skus(request, (l.sku for l in po.lines), md))
+    doc = documents.purchase_order(po, _skus(request, (l.sku for l in po.lines), md), po.supplier_name)
     return _answer(request, f"purchase-order-{purchase_order_id}", [(documents.TEMPLATES["purchase-order"], doc)])
 
 

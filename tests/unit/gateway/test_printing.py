@@ -71,7 +71,7 @@ def _count() -> inv.Count:
 
 def _purchase_order(approval: str = "approved") -> pro.PurchaseOrder:
     return pro.PurchaseOrder(
-        id="PO-31", supplier="ACME", warehouse="SH", currency="CNY", status="open", approval=approval,
+        id="PO-31", supplier="ACME", supplier_name="宜兴紫砂厂", warehouse="SH", currency="CNY", status="open", approval=approval,
         created_by="采购员", created_at="2026-12-01T03:00:00Z",
         lines=[pro.PurchaseOrderLine(line_no=1, sku="CUP-BLUE", quantity=2, unit_cost="10.00", vat_rate="0.13",
                                      amount=money.to_proto("20.00"), expected_on="2026-12-20"),
@@ -180,12 +180,13 @@ def test_a_packing_slip_has_no_prices_and_a_parcel_only_its_units(renderer):
 
 
 def test_a_purchase_order_adds_vat_per_line_and_says_when_not_approved(renderer):
-    doc = documents.purchase_order(_purchase_order(), SKUS)
+    doc = documents.purchase_order(_purchase_order(), SKUS, "宜兴紫砂厂")
     assert [(l["net"], l["vat"], l["gross"]) for l in doc["lines"]] == [("20.00", "2.60", "22.60"),
                                                                          ("99.99", "13.00", "112.99")]
     assert (doc["net"], doc["vat"], doc["gross"]) == ("119.99", "15.60", "135.59")
     [text] = pages_text(_render(renderer, "purchase-order", doc))
     assert "采购订单" in text and "PO-31" in text and "135.59" in text and "2026-12-20" in text and "未审批" not in text
+    assert "宜兴紫砂厂 (ACME)" in text
     pending = renderer.html(documents.TEMPLATES["purchase-order"], documents.purchase_order(_purchase_order("pending"), SKUS))
     assert "未审批 NOT APPROVED (pending)" in pending
 
