@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,9 @@ class Renderer:
         self.env.filters["code128"] = lambda value, height_mm=9.0: Markup(code128_uri(str(value), height_mm))
         self.env.filters["qr"] = lambda value, scale=3: Markup(qr_uri(str(value), scale))
         self.context = dict(context or {})
+        # one rendering at a time per process: Pango and fontconfig are not documented as thread-safe,
+        # and rendering is CPU-bound Python (the GIL) anyway; the gateway's worker threads queue here
+        self._rendering = threading.Lock()
 
     def html(self, template: str, context: Mapping[str, Any]) -> str:
         try:
@@ -93,9 +97,10 @@ class Renderer:
         from weasyprint.urls import URLFetcher
 
         fetcher = URLFetcher(allowed_protocols={"data"})  # no file: or http(s): from a template
-        rendered = [HTML(string=self.html(template, context), url_fetcher=fetcher).render()
-                    for template, context in documents]
-        if not rendered:
+        sources = [self.html(template, context) for template, context in documents]
+        if not sources:
             raise ValueError("nothing to print")
-        pages = [page for document in rendered for page in document.pages]
-        return rendered[0].copy(pages).write_pdf()
+        with self._rendering:
+            rendered = [HTML(string=source, url_fetcher=fetcher).render() for source in sources]
+            pages = [page for document in rendered for page in document.pages]
+            return rendered[0].copy(pages).write_pdf()

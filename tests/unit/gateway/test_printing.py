@@ -251,6 +251,15 @@ def test_document_numbers_are_code128_and_anything_else_a_qr_code():
         pdf.Renderer("gateway.areas.printing", "templates").html("nope.html", {})
 
 
+def test_documents_printed_at_once_from_several_threads_are_each_their_own(renderer):
+    from concurrent.futures import ThreadPoolExecutor
+
+    orders = [_order(f"O-T{i}") for i in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        bodies = list(pool.map(lambda o: renderer.pdf([("packing_slip.html", documents.packing_slip(o, SKUS))]), orders))
+    assert [f"O-T{i}" in pages_text(b)[0] for i, b in enumerate(bodies)] == [True, True, True]
+
+
 def test_a_template_reaches_no_python_object_behind_its_values(tmp_path):
     """Templates are a merchant's files: sandboxed, so that one cannot walk from a value to the interpreter."""
     from jinja2.exceptions import SecurityError
