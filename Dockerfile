@@ -23,9 +23,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # tini as PID 1: forwards SIGTERM to the hub process (which stops gracefully on
 # it) and reaps zombies. postgresql-client: pg_dump and pg_restore for `hub backup`
-# and `hub restore` (Debian bookworm's 15, as the compose file's postgres:15).
+# and `hub restore` (Debian bookworm's 15, as the compose file's postgres:15). Printed documents
+# (hubkit.pdf): WeasyPrint's Pango and HarfBuzz subsetter, and a font with Chinese glyphs.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini postgresql-client \
+ && apt-get install -y --no-install-recommends tini postgresql-client libpango-1.0-0 libpangoft2-1.0-0 \
+        libharfbuzz-subset0 fonts-wqy-zenhei \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 hub \
  && useradd --system --uid 10001 --gid hub --home-dir /tmp --no-create-home \

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from gateway import auth, errors, idempotency, intake, openapi, webhooks
 from gateway.areas import ROUTERS
 from gateway.areas.audit import books
+from gateway.areas.printing.routes import printer
 from gateway.clients import Clients
 from gateway.common.inputs import refuse_nul
 from gateway.common.schemas import PATTERN_MESSAGES, PROBLEMS
@@ -151,6 +152,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     app.state.idempotency = idempotency.IdempotencyStore(gateway_db)
     app.state.webhooks = webhooks.WebhookVerifier(gateway_db)
     app.state.books_monitor = books.Monitor()
+    app.state.printer = printer(settings)  # the templates, the merchant's directory first
     for router in ROUTERS:
         app.include_router(router, responses=PROBLEMS)
 

@@ -5,7 +5,9 @@ Each target (HUB_<SERVICE>_GRPC_TARGET, HUB_LEDGER_GRPC_TARGET, HUB_SHOPS_<PLATF
 defaults to the loopback at that component's port (HUB_<...>_GRPC_PORT, with its default)."""
 from __future__ import annotations
 
-from pydantic import Field, PositiveFloat, PositiveInt
+from pathlib import Path
+
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
 from hubkit.settings import HubSettings, Port, loopback, sqlite_in_var_dir
 
@@ -21,6 +23,14 @@ class Settings(HubSettings):
     intake_refresh_seconds: PositiveFloat = 0.5
     # how often the gateway audits the books against the stock for Prometheus (seconds; 0: never)
     audit_interval_seconds: float = Field(default=60.0, ge=0)
+    # printed documents (GET /print/...): a directory whose files replace the shipped templates of the same
+    # name (gateway/areas/printing/templates), and the merchant's details and logo (an image file) they head with
+    print_templates_dir: Path | None = None
+    merchant_name: str = ""
+    merchant_address: str = ""
+    merchant_tax_id: str = ""
+    merchant_phone: str = ""
+    merchant_logo: Path | None = None
     order_grpc_port: Port = 50051
     order_grpc_target: str = Field(default_factory=loopback("order_grpc_port"))
     inventory_grpc_port: Port = 50052
@@ -39,6 +49,20 @@ class Settings(HubSettings):
     shops_jd_grpc_target: str = Field(default_factory=loopback("shops_jd_grpc_port"))
     notify_grpc_port: Port = 50063
     notify_grpc_target: str = Field(default_factory=loopback("notify_grpc_port"))
+
+    @field_validator("print_templates_dir")
+    @classmethod
+    def _templates_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError("not a directory")
+        return value
+
+    @field_validator("merchant_logo")
+    @classmethod
+    def _logo(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("not a file")
+        return value
 
     def grpc_target(self, service: str) -> str:
         """What the gateway dials for a service (or `ledger`)."""

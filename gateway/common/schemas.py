@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 from pydantic_core import PydanticCustomError
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
+OPT_CODE = r"^([A-Za-z0-9][A-Za-z0-9._\-]{0,63})?$"
 WAREHOUSE = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$"
 BIN = r"^([A-Za-z0-9][A-Za-z0-9._\-]{0,31})?$"      # '' is the warehouse's unnamed bin
 LOT = r"^([A-Za-z0-9][A-Za-z0-9._\-]{0,63})?$"      # '' when the SKU is not lot-tracked
@@ -19,12 +20,14 @@ _DAY = rf"{_MONTH}-(0[1-9]|[12]\d|3[01])"
 DAY = rf"^{_DAY}$"
 OPT_DAY = rf"^({_DAY})?$"
 OPT_PERIOD = rf"^({_MONTH})?$"
+PERIOD = rf"^{_MONTH}$"
 # a day (the end of it) or an ISO 8601 time on such a day
 OPT_MOMENT = rf"^({_DAY}([T ]\d{{2}}:\d{{2}}(:\d{{2}}(\.\d{{1,6}})?)?(Z|[+-]\d{{2}}:\d{{2}})?)?)?$"
 PATTERN_MESSAGES = {  # what a refusal says instead of the pattern
     DAY: "expected a date YYYY-MM-DD from 1900-01-01 to 2999-12-31",
     OPT_DAY: "expected a date YYYY-MM-DD from 1900-01-01 to 2999-12-31",
     OPT_PERIOD: "expected a month YYYY-MM from 1900-01 to 2999-12",
+    PERIOD: "expected a month YYYY-MM from 1900-01 to 2999-12",
     OPT_MOMENT: "expected a date YYYY-MM-DD or an ISO 8601 time, from 1900-01-01 to 2999-12-31",
 }
 # what a scanner reads: a barcode, SKU, bin, lot or serial, maybe labelled "BIN:", "LOT:", "SN:", "SKU:"

@@ -21,6 +21,7 @@ from services.inventory import (
     reservations,
     stock,
     transfers,
+    walk,
     waves,
 )
 from services.inventory.models import metadata
@@ -40,14 +41,19 @@ def _transfer(t: dict) -> pb.Transfer:
                                               value=str(l["value"])) for l in t["lines"]])
 
 
-def _count(c: dict) -> pb.Count:
+def _count(c: dict, pattern: str = walk.DEFAULT_PATTERN) -> pb.Count:
+    """A count; its lines keep their numbers and say where each comes along the walk (bin, then SKU, lot,
+    serial), the order a count sheet lists them in."""
+    along = sorted(c.get("lines", []), key=lambda l: (walk.key(l["bin"], pattern), l["sku"], l["lot"], l["serial"]))
+    seq = {l["line_no"]: i for i, l in enumerate(along, start=1)}
     return pb.Count(count_id=c["count_id"], status=c["status"], warehouse=c.get("warehouse", ""),
                     bins=c.get("bins", []), difference_value=str(c.get("difference_value") or ""),
                     posted_value=str(c.get("posted_value") or ""),
                     lines=[pb.CountLine(line_no=l["line_no"], sku=l["sku"], bin=l["bin"], lot=l["lot"],
                                         serial=l["serial"], expected=l["expected"], counted=l["counted"] or 0,
                                         is_counted=l["counted"] is not None,
-                                        value="" if l["value"] is None else str(l["value"]))
+                                        value="" if l["value"] is None else str(l["value"]),
+                                        walk_seq=seq[l["line_no"]])
                            for l in c.get("lines", [])])
 
 
@@ -222,7 +228,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         with self._uow(context) as uow:
             def apply() -> pb.Count:
                 done = counts.open_count(uow, r.warehouse, list(r.bins), list(r.skus), r.kind or "cycle", r.note)
-                return _count(counts.read(uow.session, done["count_id"]))
+                return _count(counts.read(uow.session, done["count_id"]), self.settings.bin_walk_pattern)
             return commands.once(uow, context, pb.Count, apply, command="OpenCount")
 
     @rpc
@@ -237,7 +243,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         with self._uow(context) as uow:
             def apply() -> pb.Count:
                 counts.submit(uow, request.count_id, self.settings.count_approval_limit, request.zero_uncounted)
-                return _count(counts.read(uow.session, request.count_id))
+                return _count(counts.read(uow.session, request.count_id), self.settings.bin_walk_pattern)
             return commands.once(uow, context, pb.Count, apply, command="SubmitCount")
 
     @rpc
@@ -245,7 +251,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         with self._uow(context) as uow:
             def apply() -> pb.Count:
                 counts.approve(uow, request.count_id)
-                return _count(counts.read(uow.session, request.count_id))
+                return _count(counts.read(uow.session, request.count_id), self.settings.bin_walk_pattern)
             return commands.once(uow, context, pb.Count, apply, command="ApproveCount")
 
     @rpc
@@ -253,12 +259,12 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         with self._uow(context) as uow:
             def apply() -> pb.Count:
                 counts.cancel(uow, request.count_id)
-                return _count(counts.read(uow.session, request.count_id))
+                return _count(counts.read(uow.session, request.count_id), self.settings.bin_walk_pattern)
             return commands.once(uow, context, pb.Count, apply, command="CancelCount")
 
     @rpc
     def GetCount(self, request, context):
-        return _count(counts.get(self.db, request.count_id))
+        return _count(counts.get(self.db, request.count_id), self.settings.bin_walk_pattern)
 
     @rpc
     def Scan(self, request, context):

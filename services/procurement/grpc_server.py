@@ -50,7 +50,7 @@ def purchase_order_to_proto(po: dict) -> pb.PurchaseOrder:
         exchange_rate=format(po["exchange_rate"].normalize(), "f") if po.get("exchange_rate") is not None else "",
         approval=po.get("approval") or "approved", approval_steps=[step_to_proto(x) for x in po.get("steps", [])],
         approval_log=[entry_to_proto(x) for x in po.get("log", [])], chain_version=po.get("chain_version") or 0,
-        requisition_id=po.get("requisition_id") or "")
+        requisition_id=po.get("requisition_id") or "", supplier_name=po.get("supplier_name") or "")
 
 
 def step_to_proto(st: dict) -> pb.ApprovalStep:

@@ -626,6 +626,7 @@ def read_purchase_order(s, purchase_order_id: str) -> dict:
                        [{"field": "id", "message": "unknown purchase order"}])
     po = dict(row._mapping)
     po["created_at"], po["updated_at"] = _utc(po["created_at"]), _utc(po["updated_at"])
+    po["supplier_name"] = s.execute(select(suppliers.c.name).where(suppliers.c.code == po["supplier"])).scalar() or ""
     po.update(approvals.read(s, chains.PURCHASE_ORDER, purchase_order_id))
     po["lines"] = [dict(r._mapping) for r in s.execute(
         select(purchase_order_lines).where(purchase_order_lines.c.purchase_order_id == purchase_order_id)

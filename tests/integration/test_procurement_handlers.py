@@ -135,6 +135,7 @@ def test_a_purchase_order_is_created_open_with_exact_amounts(db):
     po = handlers.get_purchase_order(db, po_id)
     assert len(po_id) == 32 and po["status"] == "open" and po["currency"] == "CNY"
     assert (po["supplier"], po["warehouse"], po["created_by"]) == (supplier, "WH-SH", "pat")
+    assert po["supplier_name"] == "Acme Trading"  # what a printed purchase order names
     assert [(l["line_no"], l["sku"], l["quantity"], l["received"], str(l["unit_cost"]), str(l["vat_rate"]),
              str(l["amount"])) for l in po["lines"]] == [
         (1, "SKU-A", 10, 0, "10.000000", "0.1300", "100.00"),

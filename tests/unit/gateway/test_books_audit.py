@@ -292,3 +292,44 @@ def test_a_debtor_with_orders_converted_by_the_books_is_not_compared():
             for r in books.compare_receivables(balances, sales)] == [
         ("customer:web:CN", Decimal("7.00"), Decimal("7.50"), Decimal("-0.50")),
         ("customer:web:EU", Decimal("80.00"), Decimal("10.00"), None)]
+
+
+def test_a_customer_statement_prints_the_books_receivable_of_that_customer(stack):
+    """对账单 against the real books: a sale, its partial return and a payment posted by accounting's own
+    rules, printed for the customer they belong to, from the opening to the closing balance."""
+    from hubapi.accounting.v1 import accounting_service_pb2 as acc
+    from hubapi.customer.v1 import customer_service_pb2 as cus
+    from hubkit import clock
+    from tests.support.pdf import pages_text
+
+    http, admin, finance = stack.http, stack.keys["admin"], stack.keys["finance"]
+    address = {"recipient": "Li", "phone": "13800000000", "province": "SH", "city": "SH", "street": "1 Road"}
+    placed = http.post("/orders", json={"channel": "web", "shop": "S1", "external_order_id": "W-9",
+                                        "buyer": {"external_id": "B9", "name": "王芳"}, "shipping_address": address,
+                                        "lines": [{"sku": "MUG", "quantity": 3, "unit_price": "10.00"}]}, headers=admin)
+    assert placed.status_code == 201, placed.text
+    ship(stack, placed.json())
+    assert http.post(f"/orders/{placed.json()['id']}/returns", json={"lines": [{"line_no": 1, "quantity": 1}]},
+                     headers=admin).status_code == 201
+    assert http.post("/accounting/payments", json={"direction": "received", "counterparty": "customer:web:B9",
+                                                   "amount": "5.00", "business_date": "2026-11-20",
+                                                   "reference": "BANK-9"}, headers=finance).status_code == 201
+    stack.deliver()
+
+    class Customers:  # the customer service: this buyer as it knows them
+        def GetCustomer(self, request, metadata=None):
+            return cus.GetCustomerResponse(customer=cus.Customer(id=request.id, channel="web", external_id="B9",
+                                                                 name="王芳"))
+    clients = http.app.state.clients
+    clients.customer = Customers()
+    chart = clients.accounting.GetBalances(acc.GetBalancesRequest(roles=["receivable"], accounts_only=True))
+    assert (dict(chart.accounts), len(chart.balances)) == ({"receivable": "1122"}, 0)  # no scan of the books for it
+
+    period = clock.today().strftime("%Y-%m")
+    reply = http.get("/print/customer-statements/C-9.pdf", params={"period": period}, headers=finance)
+    assert reply.status_code == 200, reply.text
+    text = "".join(pages_text(reply.content)[0].split())
+    assert "对账单" in text and "王芳" in text and f"C-9-{period}" in text
+    # the November payment is the opening (-5.00); the sale (30.00) and its return (10.00) follow; 15.00 is owed
+    assert text.index("期初余额") < text.index("-5.00") < text.index("30.00") < text.index("期末余额")
+    assert text.endswith("页") and "本期合计/期末余额Closingbalance30.0010.0015.00" in text

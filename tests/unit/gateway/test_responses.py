@@ -234,7 +234,8 @@ BODIES = {
 }
 _PERIOD = {"from": "2026-03-01", "to": "2026-03-31"}
 QUERIES = {"GET /customers": {"phone": "13800000000"}, "GET /stock/reports/slow-movers": {"days": 30},
-           "GET /purchasing/scorecard": _PERIOD, "GET /purchasing/scorecard.xlsx": _PERIOD,
+           "GET /purchasing/scorecard": _PERIOD,
+           "GET /print/customer-statements/{customer_id}.pdf": {"period": "2026-03"}, "GET /purchasing/scorecard.xlsx": _PERIOD,
            "GET /stock/reports/turnover": {"date_from": "2024-01-01", "date_to": "2024-01-31"},
            "GET /stock/reports/turnover.xlsx": {"date_from": "2024-01-01", "date_to": "2024-01-31"},
            "GET /stock/reports/slow-movers.xlsx": {"days": 30}, "GET /stock/reports/forecast": {"horizon": 7},
@@ -308,8 +309,8 @@ def test_every_operation_answers_every_field(hub):
     # incoming inspection (3), the supplier scorecard, its workbook and its bands (4);
     # requisitions and approvals (12); cancel a parcel's waybill (1); the turnover and slow movers workbooks,
     # the sales forecast and its workbook (4); the supplier on-time KPI and its workbook (2);
-    # the sales KPIs and their workbooks (4)
-    assert seen == 148
+    # the sales KPIs and their workbooks (4); printed documents (6, and a wave's 3 batches)
+    assert seen == 157
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):

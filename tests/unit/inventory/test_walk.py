@@ -39,3 +39,15 @@ def test_a_bad_pattern_is_refused(pattern):
         walk.check_pattern(pattern)
     with pytest.raises(ValueError):
         Settings(bin_walk_pattern=pattern)
+
+
+def test_a_counts_lines_say_where_each_comes_along_the_walk_for_its_count_sheet():
+    from services.inventory.grpc_server import _count
+
+    def line(no, bin_code, sku):
+        return {"line_no": no, "sku": sku, "bin": bin_code, "lot": "", "serial": "", "expected": 1, "counted": None,
+                "value": None}
+    count = _count({"count_id": "c1", "status": "open",
+                    "lines": [line(1, "B-01-01-1", "TEA"), line(2, "A-10-02-1", "POT"), line(3, "A-02-05-2", "CUP"),
+                              line(4, "", "LOOSE"), line(5, "A-02-05-2", "BOWL")]})
+    assert [(l.line_no, l.walk_seq) for l in count.lines] == [(1, 4), (2, 3), (3, 2), (4, 5), (5, 1)]

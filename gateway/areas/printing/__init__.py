@@ -1,0 +1,1 @@
+"""Printed documents (PDF): what each says (documents.py), its template (templates/), the routes."""
