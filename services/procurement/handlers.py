@@ -708,6 +708,25 @@ def set_scorecard_config(uow: UnitOfWork, document: str) -> tuple[scorecard.Conf
     return config, uow.actor, now
 
 
+def delivery_timeliness(db: Database, days: int) -> dict[str, dict[str, int]]:
+    """Over the receipts accepted in the last `days` days, on lines with an expected date: units received
+    on or before it ("on_time") and after it ("late"), per supplier - the scorecard's on-time rate over a
+    trailing window, for the business metrics (which keep only the totals and the count of late suppliers)."""
+    po, pl, r, rl = purchase_orders, purchase_order_lines, receipts, receipt_lines
+    query = (select(po.c.supplier, rl.c.quantity, r.c.received_at, pl.c.expected_on)
+             .select_from(rl.join(r, r.c.id == rl.c.receipt_id).join(po, po.c.id == r.c.purchase_order_id)
+                          .join(pl, (pl.c.purchase_order_id == po.c.id) & (pl.c.line_no == rl.c.line_no)))
+             .where(r.c.status == domain.ACCEPTED, r.c.received_at >= clock.now() - timedelta(days=days),
+                    pl.c.expected_on.is_not(None)))
+    out: dict[str, dict[str, int]] = {}
+    with db.reader() as s:
+        for supplier, quantity, received_at, expected_on in s.execute(query):
+            late = clock.local(_utc(received_at)).date() > expected_on
+            row = out.setdefault(supplier, {"on_time": 0, "late": 0})
+            row["late" if late else "on_time"] += int(quantity)
+    return out
+
+
 def supplier_scorecard(db: Database, start: str, end: str, supplier: str = "", grade: str = "") -> dict:
     """Per supplier with anything received, due or inspected in the period (days from `start` to
     `end`, both included, the merchant's calendar days): services.procurement.scorecard.card, with the supplier's code and name.
