@@ -171,8 +171,10 @@ def test_every_dashboard_query_and_alert_rule_runs_on_a_scraped_hub(pg_hub, prom
     except AssertionError:
         raise AssertionError(f"targets not up: {scraped.down}") from None  # type: ignore[attr-defined]
     # this shipment's figures under its channel (the hub's other tests sell on other channels too)
-    revenue = query(api, 'sum(hub_sales_revenue_total{channel="jd"})')
+    revenue = query(api, 'sum(hub_sales_revenue_total{channel="jd",shop="test-shop"})')
     assert revenue and float(revenue[0]["value"][1]) >= 35.39  # 2 x 20.00 with 13% VAT: 35.40 net
+    cost = query(api, 'sum(hub_sales_cost_of_goods_total{channel="jd"})')
+    assert cost and float(cost[0]["value"][1]) >= 20.0  # 2 x 10.00 from the purchase's cost layer
     assert query(api, 'sum(hub_orders_by_status{channel="jd",status="shipped"}) >= 1')
     assert float(query(api, f'sum(hub_inventory_stock_units{{warehouse="{warehouse}",in_transit="false"}})')[0]
                  ["value"][1]) == 3
