@@ -34,7 +34,9 @@ def test_the_prometheus_config_is_valid_with_its_rules(tmp_path):
     assert "SUCCESS" in out and "rule files found" in out
 
 
-def test_the_books_and_dead_letter_alerts_fire_on_their_series():
+def test_the_alerts_fire_on_their_series_and_not_before():
+    """Books against stock, dead letters, a worker not consuming, a shop in error or lagging, a ledger
+    confirming nothing (alerts_test.yml)."""
     assert "SUCCESS" in promtool("test", "rules", "alerts_test.yml", cwd=Path(__file__).parent)
 
 
