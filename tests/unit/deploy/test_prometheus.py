@@ -3,6 +3,7 @@ config and runs the rule tests (alerts_test.yml: series in, alerts out). tests/e
 runs every rule and dashboard query against a scraped hub."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -49,3 +50,22 @@ def test_a_rule_test_that_expects_the_wrong_alert_fails(tmp_path):
     done = subprocess.run([PROMTOOL, "test", "rules", "wrong.yml"], capture_output=True, text=True,  # type: ignore[list-item]
                           timeout=60, cwd=tmp_path)
     assert done.returncode != 0 and 'cost_centre="warehouse:SH"' in done.stdout + done.stderr
+
+
+def test_the_dashboards_are_provisionable_and_their_panels_do_not_overlap():
+    """Grafana loads every JSON in deploy/grafana/dashboards: a uid each, panel ids unique, every query
+    on the provisioned datasource, no two panels on the same grid cell (the queries themselves run in
+    tests/e2e/test_observability.py)."""
+    boards = [json.loads(p.read_text()) for p in sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))]
+    assert {b["uid"] for b in boards} == {"hub-operations", "hub-business"}
+    for board in boards:
+        panels = board["panels"]
+        assert len({p["id"] for p in panels}) == len(panels), board["uid"]
+        cells: set[tuple[int, int]] = set()
+        for panel in panels:
+            g = panel["gridPos"]
+            mine = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+            assert g["x"] + g["w"] <= 24 and not mine & cells, f"{board['uid']}: {panel['title']} overlaps"
+            cells |= mine
+            for target in panel.get("targets", []):
+                assert target["expr"] and target["datasource"]["uid"] == "${datasource}", panel["title"]
