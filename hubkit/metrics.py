@@ -50,6 +50,13 @@ HTTP_LATENCY = Histogram("hub_http_request_latency_seconds", "Gateway request ha
 
 SERVE_POLL_SECONDS = 3600.0  # see serve()
 
+
+def count_handler(service: str, handler: str) -> None:
+    """The handler's outcome counters at 0 from its start: Prometheus's increase() sees no growth in a
+    series whose first sample is already 1, so a first dead letter would not alert."""
+    for counter in (MESSAGES_HANDLED, MESSAGES_DUPLICATE, MESSAGES_FAILED, MESSAGES_DEAD_LETTERED):
+        counter.labels(service, handler)
+
 log = logging.getLogger(__name__)
 
 

@@ -29,3 +29,14 @@ def test_a_snapshot_reads_at_most_once_per_interval_and_keeps_the_last_families_
     away[0] = False
     assert [s.value for s in list(snapshot.collect())[0].samples] == [2]
     assert list(snapshot.describe()) == []  # registering reads nothing
+
+
+def test_a_handler_starts_with_its_outcome_counters_at_zero():
+    """So that Prometheus's increase() sees the first dead letter (a series born at 1 shows no growth)."""
+    from prometheus_client import REGISTRY
+
+    metrics.count_handler("svc-under-test", "on_thing_happened")
+    labels = {"service": "svc-under-test", "handler": "on_thing_happened"}
+    for name in ("hub_messages_handled_total", "hub_messages_failed_total", "hub_messages_dead_lettered_total",
+                 "hub_messages_duplicate_total"):
+        assert REGISTRY.get_sample_value(name, labels) == 0.0, name
