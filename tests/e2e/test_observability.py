@@ -221,6 +221,11 @@ def test_every_dashboard_query_and_alert_rule_runs_on_a_scraped_hub(pg_hub, prom
         wait_for(lambda: all(query(api, expr) for expr in figures), 15, 0.3, "the scenario's figures")
     except AssertionError:
         raise AssertionError(f"not in Prometheus: {[w for e, w in figures.items() if not query(api, e)]}") from None
+    # and scraped twice more: a series born in the scenario has the two samples rate(), increase() and delta() need
+    born = ('hub_sales_revenue_total{channel="jd",shop="test-shop"}', 'hub_sales_cost_of_goods_total{channel="jd"}',
+            'hub_orders_by_status{channel="jd",status="shipped"}')
+    wait_for(lambda: all(query(api, f"min(count_over_time({series}[1m])) >= 2") for series in born), 15, 0.2,
+             "two samples of the series the scenario made")
     workers = query(api, 'hub_process_ready{role="worker"}')
     assert workers and all(w["value"][1] == "1" for w in workers), workers  # every worker consuming
     assert not query(api, 'hub_process_ready{role="api"}')  # an api process has no readiness to export
