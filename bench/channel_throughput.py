@@ -71,7 +71,7 @@ def order_id(platform: str, rendered: dict) -> str:
 
 
 def shop_lags(hub) -> dict:
-    """(platform, shop) -> the connector's hub_shop_ingest_lag_seconds (set after each successful pull)."""
+    """(platform, shop) -> the connector's hub_shop_ingest_lag_seconds (now less its watermark)."""
     lags = {}
     for platform in ("taobao", "jd"):
         port = hub.stack.procs[f"shops-{platform}"].metrics_port

@@ -89,6 +89,7 @@ class Consumer:
         name = name or getattr(handler, "__name__", sub.event_type)
         self.routes[sub.queue] = _Route(sub, contract, tuple(versions) if versions else None, handler,
                                         (sub.service, name), batched)
+        metrics.count_handler(*self.routes[sub.queue].labels)
 
     def poll(self, time_limit: float = 0.1) -> None:
         """Handle what arrives within about `time_limit` seconds, (re)connecting first if needed.

@@ -102,6 +102,7 @@ class EventConsumer(Consumer):
         self.batch_wait = float(hub.get("batch_wait_ms", 2.0)) / 1000
         self.batches_in_flight = int(hub.get("batches_in_flight", 1))
         self.labels = (service, self.method_name)
+        metrics.count_handler(*self.labels)
         self.in_hand = metrics.MESSAGES_IN_HAND.labels(service)
         super().setup()
 

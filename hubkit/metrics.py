@@ -1,11 +1,17 @@
 """Prometheus metrics shared by every process; names follow hub_<noun>_<unit>."""
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections.abc import Callable, Iterable
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import REGISTRY, Collector
+from sqlalchemy.exc import SQLAlchemyError
 
 from hubkit.health import Health
 
@@ -35,10 +41,49 @@ OUTBOX_REFUSED = Counter("hub_outbox_refused_total",
                          "Outbox rows the broker refused (nack: a full queue), published again later", ["service"])
 GRPC_LATENCY = Histogram("hub_grpc_server_latency_seconds", "gRPC server handling time",
                          ["service", "method", "code"])
+# registered by serve() in the processes that have a readiness (workers, relays, connectors), not by
+# the api processes, which would export it as a constant 0
+READY = Gauge("hub_process_ready", "1 while every loop of the process is attached and ticking (its /readyz "
+              "answers 200): a worker at 0 consumes nothing", registry=None)
 HTTP_LATENCY = Histogram("hub_http_request_latency_seconds", "Gateway request handling time",
                          ["method", "route", "status"])
 
 SERVE_POLL_SECONDS = 3600.0  # see serve()
+
+
+def count_handler(service: str, handler: str) -> None:
+    """The handler's outcome counters at 0 from its start: Prometheus's increase() sees no growth in a
+    series whose first sample is already 1, so a first dead letter would not alert."""
+    for counter in (MESSAGES_HANDLED, MESSAGES_DUPLICATE, MESSAGES_FAILED, MESSAGES_DEAD_LETTERED):
+        counter.labels(service, handler)
+
+log = logging.getLogger(__name__)
+
+
+class Snapshot(Collector):
+    """Business gauges read from a database when Prometheus scrapes, off every event's path: `read()`
+    returns the metric families; it runs at most once per `seconds` (a scrape in between gets the
+    last families), and while the database cannot be read the last families stand (the process's
+    own /readyz and the outbox gauges say that the database is away)."""
+
+    def __init__(self, read: Callable[[], Iterable[Metric]], seconds: float):
+        self.read, self.seconds = read, seconds
+        self.lock = threading.Lock()
+        self.at: float | None = None
+        self.families: list[Metric] = []
+
+    def collect(self) -> Iterable[Metric]:
+        with self.lock:
+            if self.at is None or time.monotonic() - self.at >= self.seconds:
+                try:
+                    self.families = list(self.read())
+                except SQLAlchemyError as exc:
+                    log.warning("business metrics unreadable: %s", exc)
+                self.at = time.monotonic()
+            return list(self.families)
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # registering must not read the database
 
 
 def _answer(start_response, reasons: list[str]) -> list[bytes]:
@@ -57,6 +102,12 @@ def serve(port: int, health: Health | None = None) -> None:
     if not port:
         return
     metrics_app = make_wsgi_app()
+    if health is not None:
+        READY.set_function(lambda: 0 if health.readiness() else 1)
+        try:
+            REGISTRY.register(READY)
+        except ValueError:  # served before in this process (tests): registered already
+            pass
 
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "")

@@ -75,6 +75,9 @@ class HubSettings(BaseSettings):
     timezone: str = clock.DEFAULT_ZONE
     base_currency: str = "CNY"  # the books' currency; documents in another are converted at a dated rate
     metrics_port: OptionalPort = 0
+    # the business gauges read from the databases at scrape time (orders, stock value, slow stock, supplier
+    # on time, customers) are read again at most this often (hubkit.metrics.Snapshot)
+    business_metrics_seconds: PositiveFloat = 60.0
     relay_batch: PositiveInt = 500
     relay_window: PositiveInt = 1000
     # how long a relay that died holds its outbox (a standby, or the relay started again, waits that

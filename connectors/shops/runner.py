@@ -25,6 +25,8 @@ from decimal import Decimal
 from functools import partial
 
 from prometheus_client import Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY
 from sqlalchemy import func, select, update
 
 from connectors.shops import core, refunds, store
@@ -47,7 +49,6 @@ ORDERS_PUBLISHED = Counter("hub_shop_orders_published_total", "Order versions pu
                            ["platform", "shop"])
 DUPLICATES = Counter("hub_shop_duplicates_suppressed_total", "Order versions already published", ["platform", "shop"])
 HELD = Counter("hub_shop_exceptions_total", "Orders held as exceptions, by reason", ["platform", "reason"])
-LAG = Gauge("hub_shop_ingest_lag_seconds", "How far the watermark trails now", ["platform", "shop"])
 PAUSED = Gauge("hub_shop_pulls_paused", "1 while pulls wait because the hub is behind (backpressure)", ["platform"])
 
 OVERLAP = timedelta(minutes=2)     # every window re-reads this much before the watermark
@@ -194,7 +195,6 @@ class ShopConnector:
             if advance and end > watermark:
                 values["watermark"] = end
             s.execute(update(t).where(t.c.platform == self.platform, t.c.shop == shop.shop).values(**values))
-        LAG.labels(self.platform, shop.shop).set(max(0.0, (_now() - max(end, watermark)).total_seconds()))
         if self.refunder is not None:
             stats["refunds_applied"] = refunds.apply_due(self.db, self.platform, {shop.shop}, self.refunder,
                                                           self.returner)["applied"]
@@ -494,6 +494,28 @@ class ShopConnector:
         self.publisher.close()
 
 
+STATE_SECONDS = 1.0  # the shops' state gauges read their few rows at most this often
+
+
+def shop_gauges(db: Database, platform: str) -> list[GaugeMetricFamily]:
+    """Each shop's state at scrape time, from its row: how far its watermark trails now (it grows while
+    pulls fail or wait, which a value set after each good pull would not show) and whether it is in
+    error (its last pull failed; `hub connectors status` shows the error)."""
+    t = store.shops
+    with db.reader() as s:
+        rows = s.execute(select(t.c.shop, t.c.watermark, t.c.error_since).where(t.c.platform == platform)
+                         .order_by(t.c.shop)).all()
+    now, labels = _now(), ["platform", "shop"]
+    lag = GaugeMetricFamily("hub_shop_ingest_lag_seconds", "How far the watermark (every change up to it is "
+                            "published) trails now", labels=labels)
+    failing = GaugeMetricFamily("hub_shop_in_error", "1 while the shop's pulls fail (since its error_since)",
+                                labels=labels)
+    for shop, watermark, error_since in rows:
+        lag.add_metric([platform, shop], max(0.0, (now - as_utc(watermark)).total_seconds()))
+        failing.add_metric([platform, shop], int(error_since is not None))
+    return [lag, failing]
+
+
 def order_intake(target: str, refresh_seconds: float) -> IntakeGate:
     """Whether the hub is behind, asked from the order service (hubkit.intake)."""
     import grpc
@@ -591,6 +613,7 @@ def main(platform: str, settings) -> None:
                               intake=order_intake(settings.order_grpc_target, settings.intake_refresh_seconds),
                               refunder=order_refunder(settings.order_grpc_target),
                               returner=order_returner(settings.order_grpc_target))
+    REGISTRY.register(metrics.Snapshot(lambda: shop_gauges(db, platform), STATE_SECONDS))
     metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, connector.consumer.beat))
     server, _health = grpc_server.start(f"shops-{platform}", settings.shops_grpc_ports[platform],
                                         lambda srv: pb_grpc.add_ShopConnectorServiceServicer_to_server(

@@ -152,7 +152,7 @@ def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period:
                                                            else facts.from_lines(lines, roles), lines, roles))
     uow.emit(VoucherPosted(**voucher, lines=[{k: v for k, v in r.items() if k != "voucher_id"} for r in rows]),
              str(voucher["id"]))
-    return voucher
+    return {**voucher, "lines": rows}
 
 
 def _post_document(uow, kind: str, envelope, source_id: str, occurred_at: str, rule, rules, look_up: bool,

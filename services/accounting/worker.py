@@ -24,6 +24,36 @@ from services.accounting import chart, handlers
 from services.accounting.models import metadata
 
 VOUCHERS_POSTED = Counter("hub_accounting_vouchers_posted_total", "Vouchers posted", ["kind"])
+# The sales figures as the books have them (net of VAT, in the books' currency, by the channel cost
+# centre the posting rules put on revenue and cost of goods): counters only grow, so what reverses
+# them (returns, refunds, restocks) counts apart; net revenue = revenue - reversed. Revenue also by
+# shop (the sale's event names it; a merchant has a few); the cost of goods' events do not name one.
+REVENUE = Counter("hub_sales_revenue_total", "Revenue posted by shipped sales, net of VAT, in the books' currency",
+                  ["channel", "shop"])
+REVENUE_REVERSED = Counter("hub_sales_revenue_reversed_total",
+                           "Revenue reversed by returns and refunds after shipment, in the books' currency",
+                           ["channel", "shop"])
+COST_OF_GOODS = Counter("hub_sales_cost_of_goods_total", "Cost of the goods shipped (their cost layers), in the books' "
+                        "currency", ["channel"])
+COST_OF_GOODS_REVERSED = Counter("hub_sales_cost_of_goods_reversed_total",
+                                 "Cost of goods that came back into stock, in the books' currency", ["channel"])
+
+
+def sales_figures(lines: list[dict], accounts: dict[str, str], shop: str = "") -> list[tuple[Counter, tuple, float]]:
+    """(counter, its label values, amount) for a posted voucher's revenue and cost-of-goods lines; a line
+    without a channel cost centre counts under channel "none". Each counter comes with its reversing one
+    at 0, so both have the series and subtract."""
+    sides = {accounts["revenue"]: (REVENUE, REVENUE_REVERSED), accounts["cost_of_goods"]: (COST_OF_GOODS_REVERSED,
+                                                                                           COST_OF_GOODS)}
+    figures = []
+    for line in lines:
+        if line["account"] in sides:
+            credited, debited = sides[line["account"]]
+            channel = line["cost_centre"].removeprefix("channel:") if line["cost_centre"].startswith("channel:") \
+                else "none"
+            labels = (channel, shop or "none") if credited is REVENUE else (channel,)
+            figures += [(credited, labels, float(line["credit"])), (debited, labels, float(line["debit"]))]
+    return figures
 
 
 class PostingRules(DependencyProvider):
@@ -50,7 +80,13 @@ class Worker:
     def _post(self, uow, envelope, posting):
         voucher = posting(uow, envelope, self.rules)
         if voucher:  # counted once the transaction has committed
-            uow.after_commit(lambda: VOUCHERS_POSTED.labels(voucher["kind"]).inc())
+            figures = sales_figures(voucher["lines"], self.rules.accounts, str(envelope.payload.get("shop") or ""))
+
+            def count():
+                VOUCHERS_POSTED.labels(voucher["kind"]).inc()
+                for counter, labels, amount in figures:
+                    counter.labels(*labels).inc(amount)
+            uow.after_commit(count)
 
     @handle_events(OrderShipped)
     def on_order_shipped(self, uow, batch):

@@ -2,9 +2,12 @@
 worker from order events; their terms are set here)."""
 from __future__ import annotations
 
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY
+
 from hubapi.customer.v1 import customer_service_pb2 as pb
 from hubapi.customer.v1 import customer_service_pb2_grpc as pb_grpc
-from hubkit import grpc_server, money
+from hubkit import grpc_server, metrics, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import InvalidArgument
 from services.customer import handlers
@@ -86,7 +89,15 @@ def _credit_limit(text: str):
                               [{"field": "credit_limit", "message": "a decimal amount such as 5000.00"}])
 
 
+def customer_gauges(db: Database) -> list[GaugeMetricFamily]:
+    family = GaugeMetricFamily("hub_customers", "Customers by tier", labels=["tier"])
+    for tier, count in sorted(handlers.count_by_tier(db).items()):
+        family.add_metric([tier], count)
+    return [family]
+
+
 def main(settings) -> None:
     db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
+    REGISTRY.register(metrics.Snapshot(lambda: customer_gauges(db), settings.business_metrics_seconds))
     grpc_server.serve("customer", settings.grpc_port,
                       lambda server: pb_grpc.add_CustomerServiceServicer_to_server(CustomerServicer(db), server))

@@ -278,3 +278,9 @@ def find_customers(db: Database, channel: str = "", external_id: str = "", phone
     query = query.order_by(customers.c.last_order_at.desc(), customers.c.id).limit(crit.limit)
     with db.reader() as s:
         return [_customer_dict(r) for r in s.execute(query).all()]
+
+
+def count_by_tier(db: Database) -> dict[str, int]:
+    """Customers per tier (standard, vip, ... - the merchant's few tiers)."""
+    with db.reader() as s:
+        return dict(s.execute(select(customers.c.tier, func.count()).group_by(customers.c.tier)).tuples().all())

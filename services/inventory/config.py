@@ -16,6 +16,7 @@ class Settings(HubSettings):
     reservation_ttl_minutes: NonNegativeInt = 0  # an order not shipped by then is abandoned; 0: never lapse
     count_approval_limit: Money = Field(Decimal("1000.00"), ge=0)  # a count worth more waits for approval
     lot_expiry_warning_days: NonNegativeInt = 30  # lot_expiring this many days ahead
+    slow_stock_days: PositiveInt = 90  # hub_inventory_slow_stock_*: stock older than this, not sold since
     cycle_count_skus: NonNegativeInt = 0  # the fastest movers counted each month, per warehouse; 0: off
     # pick waves (services.inventory.waves): how bin codes read along the walk, and a wave's limits
     bin_walk_pattern: str = walk.DEFAULT_PATTERN

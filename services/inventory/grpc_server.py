@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY
+
 from hubapi.inventory.v1 import inventory_service_pb2 as pb
 from hubapi.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
-from hubkit import commands, grpc_server
+from hubkit import commands, grpc_server, metrics
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from services.inventory import (
     audit,
@@ -17,6 +20,7 @@ from services.inventory import (
     holds,
     inspections,
     movements,
+    reports,
     reports_grpc,
     reservations,
     stock,
@@ -365,8 +369,30 @@ def _inspection(t: dict) -> pb.Inspection:
         inspected_at=t["inspected_at"].isoformat() if t["inspected_at"] else "")
 
 
+def stock_gauges(db: Database, slow_days: int) -> list[GaugeMetricFamily]:
+    """The stock's value and its slow part per warehouse, in the books' currency, at scrape time."""
+    labels = ["warehouse", "in_transit"]
+    units = GaugeMetricFamily("hub_inventory_stock_units", "Units in the cost layers, per warehouse (in transit: "
+                              "travelling to it)", labels=labels)
+    value = GaugeMetricFamily("hub_inventory_stock_value", "Value of the cost layers (what the inventory accounts "
+                              "hold), in the books' currency", labels=labels)
+    slow_units = GaugeMetricFamily("hub_inventory_slow_stock_units", f"Units received more than {slow_days} days ago "
+                                   "of SKUs not sold from the warehouse since (HUB_SLOW_STOCK_DAYS)", labels=["warehouse"])
+    slow_value = GaugeMetricFamily("hub_inventory_slow_stock_value", "Value of those slow units, in the books' currency",
+                                   labels=["warehouse"])
+    for (warehouse, in_transit), row in sorted(reports.stock_by_warehouse(db, slow_days).items()):
+        units.add_metric([warehouse, str(in_transit).lower()], row["quantity"])
+        value.add_metric([warehouse, str(in_transit).lower()], float(row["value"]))
+        if not in_transit:
+            slow_units.add_metric([warehouse], row["slow_quantity"])
+            slow_value.add_metric([warehouse], float(row["slow_value"]))
+    return [units, value, slow_units, slow_value]
+
+
 def main(settings) -> None:
     db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
+    REGISTRY.register(metrics.Snapshot(lambda: stock_gauges(db, settings.slow_stock_days),
+                                       settings.business_metrics_seconds))
 
     def register(server):
         pb_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(db, settings), server)

@@ -278,6 +278,32 @@ def slow_movers(db: Database, days: int, warehouse: str = "", as_of=None, tz: st
     return rows
 
 
+def stock_by_warehouse(db: Database, slow_days: int) -> dict[tuple[str, bool], dict]:
+    """(warehouse, in transit to it) -> {"quantity", "value", "slow_quantity", "slow_value"} from the cost
+    layers (what the inventory accounts hold). Slow: units in layers received more than `slow_days` ago
+    of a SKU the warehouse has not issued (sold) since then - money tied up in goods that do not move;
+    goods in transit are never slow. For the business metrics: no SKU leaves this function."""
+    since = clock.now() - timedelta(days=slow_days)
+    c = cost_layers
+    old = c.c.received_at < since
+    with db.reader() as s:
+        layers = s.execute(select(c.c.warehouse, c.c.sku, c.c.in_transit, old, func.sum(c.c.remaining),
+                                  _cents_sum(c.c.remaining_value))
+                           .where(c.c.remaining > 0).group_by(c.c.warehouse, c.c.sku, c.c.in_transit, old)).all()
+        moving = set(s.execute(select(m.c.warehouse, m.c.sku).where(m.c.kind == "issue", m.c.occurred_at >= since)
+                               .distinct()).tuples())
+    out: dict[tuple[str, bool], dict] = {}
+    for warehouse, sku, in_transit, aged, quantity, value in layers:
+        row = out.setdefault((warehouse, bool(in_transit)), {"quantity": 0, "value": ZERO, "slow_quantity": 0,
+                                                             "slow_value": ZERO})
+        row["quantity"] += int(quantity)
+        row["value"] += _from_cents(value)
+        if aged and not in_transit and (warehouse, sku) not in moving:
+            row["slow_quantity"] += int(quantity)
+            row["slow_value"] += _from_cents(value)
+    return out
+
+
 # -- turnover ---------------------------------------------------------------------------------
 def _turnover_row(cogs: Decimal, opening: Decimal, closing: Decimal, days: int) -> dict:
     average = cents((opening + closing) / 2)

@@ -14,7 +14,7 @@ from hubapi.inventory.v1 import inventory_service_pb2 as invpb
 from hubapi.inventory.v1 import inventory_service_pb2_grpc as invpb_grpc
 from hubapi.order.v1 import order_service_pb2 as pb
 from hubapi.order.v1 import order_service_pb2_grpc as pb_grpc
-from hubkit import commands, grpc_server, money
+from hubkit import commands, grpc_server, metrics, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import Conflict, FieldErrors, HubError, InvalidArgument
 from hubkit.intake import Backlog, IntakeState
@@ -434,22 +434,17 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         return pb.ListOrdersResponse(orders=[order_to_proto(o) for o in found], next_page_token=token)
 
 
-class OrdersByStatus:
-    """hub_orders_by_status, counted from the database at scrape time."""
-
-    def __init__(self, db: Database):
-        self.db = db
-
-    def collect(self):
-        family = GaugeMetricFamily("hub_orders_by_status", "Orders by status", labels=["status"])
-        for status, count in sorted(handlers.count_by_status(self.db).items()):
-            family.add_metric([status], count)
-        yield family
+def orders_by_status(db: Database):
+    """hub_orders_by_status, counted from the database at scrape time (hubkit.metrics.Snapshot)."""
+    family = GaugeMetricFamily("hub_orders_by_status", "Orders by channel and status", labels=["channel", "status"])
+    for (channel, status), count in sorted(handlers.count_by_status(db).items()):
+        family.add_metric([channel, status], count)
+    return [family]
 
 
 def main(settings) -> None:
     db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
-    REGISTRY.register(OrdersByStatus(db))
+    REGISTRY.register(metrics.Snapshot(lambda: orders_by_status(db), settings.business_metrics_seconds))
     backlog = Backlog(settings.intake_watermarks, lambda: handlers.awaiting_inventory(db),
                       settings.intake_refresh_seconds, report=_report_intake)
     def register(server):

@@ -673,9 +673,11 @@ def list_orders(db: Database, status: str = "", page_size: int = 50, page_token:
     return found, token
 
 
-def count_by_status(db: Database) -> dict:
+def count_by_status(db: Database) -> dict[tuple[str, str], int]:
+    """(channel, status) -> orders: channels are the merchant's few shops' platforms, a bounded label."""
     with db.reader() as s:
-        return dict(s.execute(select(orders.c.status, func.count()).group_by(orders.c.status)).all())
+        return {(channel, status): count for channel, status, count in s.execute(
+            select(orders.c.channel, orders.c.status, func.count()).group_by(orders.c.channel, orders.c.status))}
 
 
 def awaiting_inventory(db: Database) -> tuple[int, float]:

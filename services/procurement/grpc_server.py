@@ -5,9 +5,12 @@ import json
 import math
 from decimal import Decimal, InvalidOperation
 
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY
+
 from hubapi.procurement.v1 import procurement_service_pb2 as pb
 from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
-from hubkit import clock, commands, grpc_server, money
+from hubkit import clock, commands, grpc_server, metrics, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors
 from services.procurement import approvals, chains, domain, handlers, planning, replenish, requisitions, scorecard
@@ -417,8 +420,26 @@ def config_to_proto(found: tuple) -> pb.ScorecardConfig:
     return pb.ScorecardConfig(document=json.dumps(scorecard.config_json(config)), updated_by=by, updated_at=_iso(at))
 
 
+ON_TIME_WINDOW_DAYS = 90  # the supplier on-time gauges look this far back
+
+
+def delivery_gauges(db: Database) -> list[GaugeMetricFamily]:
+    """Supplier deliveries on time at scrape time, without a supplier label (suppliers are many): the
+    units and the number of suppliers that delivered late; GET /purchasing/scorecard names them."""
+    timeliness = handlers.delivery_timeliness(db, ON_TIME_WINDOW_DAYS)
+    units = GaugeMetricFamily("hub_procurement_received_units", f"Units received in the last {ON_TIME_WINDOW_DAYS} "
+                              "days on lines with an expected date, on time or late", labels=["timeliness"])
+    for key in ("on_time", "late"):
+        units.add_metric([key], sum(row[key] for row in timeliness.values()))
+    late = GaugeMetricFamily("hub_procurement_suppliers_late", f"Suppliers with a late delivery in the last "
+                             f"{ON_TIME_WINDOW_DAYS} days")
+    late.add_metric([], sum(1 for row in timeliness.values() if row["late"]))
+    return [units, late]
+
+
 def main(settings) -> None:
     db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
+    REGISTRY.register(metrics.Snapshot(lambda: delivery_gauges(db), settings.business_metrics_seconds))
     grpc_server.serve("procurement", settings.grpc_port,
                       lambda server: pb_grpc.add_ProcurementServiceServicer_to_server(
                           ProcurementServicer(db, settings.price_tolerance), server))

@@ -760,6 +760,22 @@ def on_time_report(db: Database, start: str, end: str, supplier: str = "", group
     return {"from": first, "to": last, "group": group, "rows": rows, "suppliers": totals}
 
 
+def delivery_timeliness(db: Database, days: int) -> dict[str, dict[str, int]]:
+    """Over the receipts accepted in the last `days` days, on lines with an expected date: units received
+    on or before it ("on_time") and after it ("late"), per supplier - the scorecard's on-time rate over a
+    trailing window, for the business metrics (which keep only the totals and the count of late suppliers)."""
+    now = clock.now()
+    query = _received_query(now - timedelta(days=days), now + timedelta(days=1)).where(
+        purchase_order_lines.c.expected_on.is_not(None))
+    out: dict[str, dict[str, int]] = {}
+    with db.reader() as s:
+        for found in s.execute(query):
+            late = clock.local(_utc(found.received_at)).date() > found.expected_on
+            row = out.setdefault(found.supplier, {"on_time": 0, "late": 0})
+            row["late" if late else "on_time"] += int(found.quantity)
+    return out
+
+
 def supplier_scorecard(db: Database, start: str, end: str, supplier: str = "", grade: str = "") -> dict:
     """Per supplier with anything received, due or inspected in the period (days from `start` to
     `end`, both included, the merchant's calendar days): services.procurement.scorecard.card, with the supplier's code and name.

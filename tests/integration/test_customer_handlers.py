@@ -408,3 +408,19 @@ def test_an_rma_return_counts_its_money_once_at_settlement(db, stub):
     assert [(a.kind, a.quantity, a.HasField("amount")) for a in order.after_sales] == [
         ("return", 2, False), ("refund", 0, True)]
     assert (order.refunded.units, order.refunded.nanos) == (20, 0)
+
+
+def test_customers_are_counted_by_tier(db):
+    """What hub_customers{tier} exports: a new buyer counts as standard until their terms say vip."""
+    from hubkit.db import UnitOfWork
+
+    before = handlers.count_by_tier(db)
+    buyer_id = _uid()
+    apply_placed(db, placed(_uid(), {"external_id": buyer_id, "name": "Wang Wu"}))
+    after_order = handlers.count_by_tier(db)
+    assert after_order.get("standard", 0) == before.get("standard", 0) + 1
+    customer_id = only_customer(db, channel="taobao", external_id=buyer_id)["id"]
+    with UnitOfWork(db, "customer", "finance-1", "c") as uow:
+        handlers.set_terms(uow, customer_id, "vip", None)
+    counts = handlers.count_by_tier(db)
+    assert (counts.get("standard", 0), counts["vip"]) == (before.get("standard", 0), before.get("vip", 0) + 1)

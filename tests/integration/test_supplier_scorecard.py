@@ -140,3 +140,27 @@ def test_failed_goods_to_return_raise_one_purchase_return_from_the_reject_lot(db
     assert po_doc["lines"][0]["returned"] == 3 and [r["id"] for r in po_doc["returns"]] == [return_id]
     with db.reader() as s:
         assert s.execute(select(purchase_returns.c.reason)).scalar_one() == f"failed inspection {event.inspection_id}"
+
+
+def test_delivery_timeliness_counts_units_on_time_and_late_over_a_trailing_window(db, monkeypatch):
+    """What hub_procurement_received_units sums: the scorecard's on-time units over the last days."""
+    supplier = f"SUP-{uuid.uuid4().hex[:8]}"
+    with _uow(db) as uow:
+        handlers.upsert_supplier(uow, supplier, "Acme")
+    _at(monkeypatch, "2026-03-01")
+    with _uow(db) as uow:
+        po = handlers.create_purchase_order(uow, domain.CreatePurchaseOrder(supplier, "WH", [
+            domain.LineInput("TEA", 40, "11.00", "", "2026-03-05"),
+            domain.LineInput("CUP", 60, "2.00", "", "2026-03-06"),
+            domain.LineInput("MUG", 5, "3.00", "", "")]))  # no expected date: not measured
+    approve(db, po)
+    _at(monkeypatch, "2026-03-05")
+    with _uow(db) as uow:
+        handlers.receive_purchase_order(uow, po, [(1, 40), (3, 5)])  # on time
+    _at(monkeypatch, "2026-03-09")
+    with _uow(db) as uow:
+        handlers.receive_purchase_order(uow, po, [(2, 20)])  # 3 days late
+
+    _at(monkeypatch, "2026-03-10")
+    assert handlers.delivery_timeliness(db, 30)[supplier] == {"on_time": 40, "late": 20}
+    assert handlers.delivery_timeliness(db, 3)[supplier] == {"on_time": 0, "late": 20}  # since 03-07

@@ -62,3 +62,20 @@ def test_a_failing_shop_is_announced_under_one_id_per_fall_into_error(tmp_path):
         s.execute(update(store.shops).values(error_since=None))
     connector.pull(SHOP)
     assert broker.sent[-1].event_id != first.event_id
+
+
+def test_the_shop_gauges_show_the_lag_growing_and_the_error_while_pulls_fail(tmp_path):
+    """hub_shop_ingest_lag_seconds and hub_shop_in_error, read from the shop's row at scrape time: a
+    failing shop's watermark stays put, so its lag keeps the hour it trails by."""
+    connector = _connector(tmp_path, Broker())
+
+    def gauges():
+        return {f.name: {s.labels["shop"]: s.value for s in f.samples}
+                for f in runner.shop_gauges(connector.db, "taobao")}
+    before = gauges()
+    assert before["hub_shop_in_error"] == {SHOP.shop: 0}
+    assert 3590 < before["hub_shop_ingest_lag_seconds"][SHOP.shop] < 3700
+    connector.pull(SHOP)
+    after = gauges()
+    assert after["hub_shop_in_error"] == {SHOP.shop: 1}
+    assert after["hub_shop_ingest_lag_seconds"][SHOP.shop] >= before["hub_shop_ingest_lag_seconds"][SHOP.shop]

@@ -46,9 +46,11 @@ def test_the_metrics_port_answers_the_probes_and_the_metrics():
     answer = httpx.get(f"{url}/readyz")
     assert answer.status_code == 503 and answer.text == "consumer: starting\n"
     assert httpx.get(f"{url}/livez").status_code == 200
+    assert "\nhub_process_ready 0.0\n" in httpx.get(f"{url}/metrics").text
     beat.up()
     assert httpx.get(f"{url}/readyz").text == "ok\n"
-    assert "hub_messages_handled_total" in httpx.get(f"{url}/metrics").text
+    text = httpx.get(f"{url}/metrics").text
+    assert "hub_messages_handled_total" in text and "\nhub_process_ready 1.0\n" in text
 
 
 def _get(url):
