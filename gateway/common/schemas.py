@@ -2,6 +2,7 @@
 share. Amounts are decimal strings (never JSON numbers)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -150,7 +151,14 @@ class Reply(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-Money = Annotated[str, Field(description="a decimal string, e.g. \"168.00\"", examples=["168.00"])]
+@dataclass(frozen=True)
+class ExportAs:
+    """How the CSV and Excel exports (gateway.common.exports) write a field, where its type does not
+    say: "money" (a number with two decimals), "number", "day", "moment" or "text"."""
+    kind: str
+
+
+Money = Annotated[str, Field(description="a decimal string, e.g. \"168.00\"", examples=["168.00"]), ExportAs("money")]
 
 
 class StockLevel(Reply):
