@@ -205,6 +205,8 @@ def _plan(model, hint: str) -> Plan | None:
     if not lists:
         return None
     main = lists.pop(_pick(lists, hint))
+    if main.path == ("rows",) and hint:  # a report's rows: the sheet is named after the report
+        main = replace(main, title=_words((hint,)))
     return Plan(main=main, others=tuple(lists), summary=tuple(columns))
 
 

@@ -234,12 +234,14 @@ def _as_csv(value, text: str) -> str:
     return exports.csv_text(value)
 
 
-def test_the_file_is_named_after_the_path_and_query(hub):  # noqa: F811
+def test_the_file_is_named_after_the_path_and_query_and_a_page_gives_the_next_token(hub):  # noqa: F811
     _, http, admin, _ = hub
     reply = http.get("/stock/reports/turnover", params={"date_from": "2024-01-01", "date_to": "2024-01-31",
                                                         "format": "xlsx"}, headers=admin)
     assert reply.headers["content-disposition"] == \
         'attachment; filename="stock-reports-turnover-2024-01-01-2024-01-31.xlsx"'
+    page = http.get("/orders", params={"format": "csv"}, headers=admin)  # a paged list: the next page's token
+    assert page.headers["x-next-page-token"] == http.get("/orders", headers=admin).json()["next_page_token"]
     reply = http.get("/stock/reports/movements/茶", params={"format": "csv"}, headers=admin)
     assert reply.headers["content-disposition"] == \
         "attachment; filename=\"stock-reports-movements.csv\"; filename*=UTF-8''stock-reports-movements-%E8%8C%B6.csv"
