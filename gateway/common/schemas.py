@@ -159,6 +159,7 @@ class ExportAs:
 
 
 Money = Annotated[str, Field(description="a decimal string, e.g. \"168.00\"", examples=["168.00"]), ExportAs("money")]
+Number = Annotated[str, ExportAs("number")]  # a decimal string that is no amount: a rate, a ratio, a percentage
 
 
 class StockLevel(Reply):
@@ -209,7 +210,7 @@ class Voucher(Reply):
     export_status: str
     reverses: str | None = Field(description="the voucher this one reverses")
     currency: str | None = Field(description="a document in another currency than the books': its currency")
-    exchange_rate: str | None = Field(description="and the rate its amounts were converted at")
+    exchange_rate: Number | None = Field(description="and the rate its amounts were converted at")
     lines: list[VoucherLine]
 
 
@@ -303,7 +304,7 @@ class Order(Reply):
                                     "returned | cancelled")
     total: Money
     currency: str
-    exchange_rate: str | None = Field(description="to the books' currency, for an order in another")
+    exchange_rate: Number | None = Field(description="to the books' currency, for an order in another")
     holds: list[Hold] = Field(description="open and closed, oldest first; the order is held while one is open")
     priority: int = Field(description="set by a review rule; 0 by default")
     double_check: bool = Field(description="a review rule wants two people to check it at outbound")

@@ -289,3 +289,14 @@ def test_the_purpose_built_workbooks_answer_as_before(hub):  # noqa: F811
             "GET /purchasing/scorecard.xlsx"])):
         reply = http.get(path, params=params, headers=admin)
         assert (reply.status_code, reply.headers["content-type"], reply.content) == (200, XLSX, b"PK"), path
+
+
+def test_rates_and_ratios_are_numbers_and_totals_end_the_report(hub):  # noqa: F811
+    _, http, admin, _ = hub
+    params = {**QUERIES["GET /stock/reports/turnover"], "format": "xlsx"}
+    ws = load_workbook(io.BytesIO(http.get("/stock/reports/turnover", params=params, headers=admin).content))["Turnover"]
+    header = [c.value for c in ws[1]]
+    row, total = ({h: c for h, c in zip(header, r)} for r in ws.iter_rows(min_row=2))
+    assert row["Turnover"].data_type == "n" and row["Turnover"].value == 1.5  # a Number: no amount, still a number
+    assert row["COGS"].number_format == "#,##0.00" and row["Turnover"].number_format == "General"
+    assert total["Key"].value == "Total" and total["COGS"].value == 1.5  # the answer's `total`
