@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -107,17 +107,24 @@ def write(sheets: Iterable[Sheet], out: BinaryIO, sample: int | None = SAMPLE_RO
 
 
 def _cell(ws, value, number_format: str):
-    if value is None:
-        return None
+    """What to append for a value: the value itself where openpyxl's own typing is right (cheap),
+    a styled cell for a formatted number or date, a text cell for text openpyxl would take for a
+    formula ("=...") or an error ("#N/A")."""
     if isinstance(value, str):
-        cell = WriteOnlyCell(ws, text(value))
-        cell.data_type = "s"  # text, even "=1+1": never a formula
-        return cell
-    cell = WriteOnlyCell(ws, value)
+        value = text(value)
+        if value.startswith("=") or value in ERROR_CODES:
+            cell = WriteOnlyCell(ws, value)
+            cell.data_type = "s"  # text, never a formula or an error
+            return cell
+        return value
+    if value is None or isinstance(value, bool):
+        return value
     if isinstance(value, (date, datetime)):  # per value: a column may hold both
         number_format = number_format or (MOMENT if isinstance(value, datetime) else DATE)
-    if number_format and not isinstance(value, bool):
-        cell.number_format = number_format
+    if not number_format:
+        return value
+    cell = WriteOnlyCell(ws, value)
+    cell.number_format = number_format
     return cell
 
 

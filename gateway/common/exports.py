@@ -38,6 +38,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 
 from gateway.common.schemas import ExportAs
@@ -570,7 +571,10 @@ class Converter:
     async def _send(start: dict, body: bytes, send) -> None:
         export: Export = start["export"]
         answer = json.loads(body)
-        data = workbook(export.plan, answer) if export.format == "xlsx" else csv_bytes(export.plan, answer)
+        write = workbook if export.format == "xlsx" else csv_bytes
+        # in a worker thread, as the sync routes run: a workbook of a few thousand rows takes a CPU
+        # second that the event loop would otherwise not serve other requests in
+        data = await run_in_threadpool(write, export.plan, answer)
         headers = MutableHeaders(raw=[(k, v) for k, v in start.get("headers", [])
                                       if k.lower() not in (b"content-type", b"content-length")])
         headers["content-type"] = MEDIA[export.format]

@@ -32,10 +32,11 @@ def test_cells_keep_their_types_and_formats():
 
 
 def test_text_is_never_a_formula_and_loses_what_excel_cannot_hold():
-    rows = [["=SUM(A1:A9)", "bell\x07 and NUL\x00 gone", "x" * 40_000, "中文"]]
-    ws = _book(xlsx.workbook([xlsx.Sheet("T", [xlsx.Column(h) for h in "abcd"], rows)]))["T"]
-    formula, controls, long, chinese = ws[2]
+    rows = [["=SUM(A1:A9)", "bell\x07 and NUL\x00 gone", "x" * 40_000, "中文", "#N/A"]]
+    ws = _book(xlsx.workbook([xlsx.Sheet("T", [xlsx.Column(h) for h in "abcde"], rows)]))["T"]
+    formula, controls, long, chinese, error = ws[2]
     assert (formula.value, formula.data_type) == ("=SUM(A1:A9)", "s")
+    assert (error.value, error.data_type) == ("#N/A", "s")  # not Excel's error value
     assert controls.value == "bell and NUL gone"
     assert len(long.value) == xlsx.MAX_TEXT and chinese.value == "中文"
 
