@@ -96,6 +96,28 @@ def test_a_model_without_a_list_of_models_offers_no_export():
     assert exports._plan(Doc, "") is not None  # a document with lines: they are its table
 
 
+def test_a_route_is_found_from_its_model_and_one_with_a_format_of_its_own_is_left_alone():
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.get("/pages", response_model=Page)
+    def pages():
+        return ANSWER
+
+    @router.get("/printed", response_model=Page)
+    def printed(format: str = "pdf"):  # its own `format` (a print's): the export steps aside
+        return ANSWER
+
+    @router.post("/pages", response_model=Page)
+    def post_page():
+        return ANSWER
+
+    listed, own, write = router.routes
+    assert exports.plan_for(listed) is not None
+    assert exports.plan_for(own) is None and exports.plan_for(write) is None
+
+
 def test_rows_unfold_the_nested_lines_and_keep_the_row_columns(plan):
     tables, summary = exports.tables(plan, ANSWER)
     main = tables[0]
@@ -195,7 +217,8 @@ def test_accept_picks_the_representation_by_weight_and_exactness(accept, chosen)
 # -- through the gateway ---------------------------------------------------------------------------
 def _exporting(app) -> list[str]:
     return [path for path, item in app.openapi()["paths"].items()
-            if any(p["name"] == "format" for p in item.get("get", {}).get("parameters", []))]
+            if any(p["name"] == "format" and "csv" in p["schema"].get("enum", [])
+                   for p in item.get("get", {}).get("parameters", []))]
 
 
 def _url(path: str) -> str:
