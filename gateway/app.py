@@ -24,6 +24,7 @@ from gateway.areas import ROUTERS
 from gateway.areas.audit import books
 from gateway.areas.printing.routes import printer
 from gateway.clients import Clients
+from gateway.common import exports
 from gateway.common.inputs import refuse_nul
 from gateway.common.schemas import PATTERN_MESSAGES, PROBLEMS
 from gateway.models import metadata
@@ -130,11 +131,12 @@ async def _read_whole(app, scope, receive) -> Response:
 class _Gateway(FastAPI):
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, completed once (gateway.openapi): the statuses each operation answers
-        as problem+json, the API key, the Idempotency-Key header."""
+        as problem+json, the API key, the Idempotency-Key header, the exports (CSV, xlsx)."""
         first = self.openapi_schema is None
         schema = super().openapi()  # built once, then cached
         if first:
-            openapi.complete(schema, signed=lambda path: path.startswith(SIGNED_PREFIX))
+            openapi.complete(schema, signed=lambda path: path.startswith(SIGNED_PREFIX),
+                             exported=exports.exported_paths(self.routes))
         return schema
 
 
@@ -142,7 +144,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     app = _Gateway(title="Commerce hub gateway", version="0.1.0",
                    description="Orders and stock for a multichannel merchant. Every call needs an "
                                "`X-API-Key` header; errors are application/problem+json.",
-                   docs_url=None, redoc_url=None, dependencies=[Depends(refuse_nul)])
+                   docs_url=None, redoc_url=None, dependencies=[Depends(refuse_nul), Depends(exports.negotiate)])
     app.state.clients = clients or Clients.connect(settings)
     app.state.base_currency = settings.base_currency  # documents in another need accounting's rate
     app.state.batch_limit = settings.gateway_batch_limit
@@ -188,6 +190,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
         return request.method == "POST" and not _open(request.url.path) \
             and not request.url.path.startswith(SIGNED_PREFIX)
 
+    app.add_middleware(exports.Converter)  # inside the guard: an export's failure is its problem+json 500
     app.add_middleware(_Guard, checked=_checked, idempotent=_idempotent, store=app.state.idempotency)
 
     @app.exception_handler(RequestValidationError)

@@ -3,8 +3,9 @@ status it can answer, as problem+json; the API key as a security scheme on the o
 it; the Idempotency-Key header on the POSTs that honour it."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
+from gateway.common import exports
 from gateway.common.schemas import problem_schemas
 from gateway.idempotency import MAX_KEY_LENGTH
 
@@ -15,6 +16,7 @@ MEANING = {
     401: "No X-API-Key header, or an unknown or revoked key",
     403: "The user's role may not do this",
     404: "Something the request names does not exist",
+    406: "The Accept header admits none of JSON, CSV and xlsx (an unknown `format` is a 422)",
     409: "In conflict with the current state (or a request with this Idempotency-Key is still running)",
     413: "The body is larger than 256 KiB",
     422: "The request is invalid: `errors` names each field",
@@ -36,15 +38,18 @@ IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH}}
 
 
-def statuses(method: str, operation: dict, signed: bool) -> list[int]:
+def statuses(method: str, operation: dict, signed: bool, exported: bool = False) -> list[int]:
     """What an operation can answer besides its successes. Every operation checks the text of its
-    path and query (422); a write may conflict, carries a body (too large, not JSON) and a key."""
+    path and query (422); a write may conflict, carries a body (too large, not JSON) and a key; an
+    exporting GET negotiates its representation (406)."""
     codes = {422, *FAILURES}
     codes |= {401, 409} if signed else {401, 403}
     if method in WRITES:
         codes |= {400, 409, 413}
     if operation.get("parameters") or operation.get("requestBody"):
         codes.add(404)
+    if exported:
+        codes.add(406)
     if "429" in operation.get("responses", {}):  # a route that takes new orders in (gateway.intake)
         codes.add(429)
     return sorted(codes)
@@ -58,9 +63,10 @@ def _problem(status: int) -> dict:
     return answer
 
 
-def complete(doc: dict, signed: Callable[[str], bool]) -> None:
+def complete(doc: dict, signed: Callable[[str], bool], exported: Collection[str] = ()) -> None:
     """Complete FastAPI's document in place; `signed(path)`: the route carries an HMAC signature
-    instead of an API key (webhooks)."""
+    instead of an API key (webhooks); `exported`: the paths whose GET answers CSV and xlsx too
+    (gateway.common.exports)."""
     components = doc.setdefault("components", {})
     components.setdefault("schemas", {}).update(problem_schemas())
     components["securitySchemes"] = {API_KEY: {
@@ -72,8 +78,11 @@ def complete(doc: dict, signed: Callable[[str], bool]) -> None:
             answers = operation.setdefault("responses", {})
             for code in ("4XX", "5XX"):
                 answers.pop(code, None)
-            for status in statuses(method, operation, is_signed):
+            exports_too = method == "get" and path in exported
+            for status in statuses(method, operation, is_signed, exports_too):
                 answers[str(status)] = _problem(status)
+            if exports_too:
+                exports.document(operation)
             operation["security"] = [] if is_signed else [{API_KEY: []}]
             if method == "post" and not is_signed:
                 operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)

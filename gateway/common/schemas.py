@@ -2,6 +2,7 @@
 share. Amounts are decimal strings (never JSON numbers)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -153,7 +154,15 @@ class Reply(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-Money = Annotated[str, Field(description="a decimal string, e.g. \"168.00\"", examples=["168.00"])]
+@dataclass(frozen=True)
+class ExportAs:
+    """How the CSV and Excel exports (gateway.common.exports) write a field, where its type does not
+    say: "money" (a number with two decimals), "number", "day", "moment" or "text"."""
+    kind: str
+
+
+Money = Annotated[str, Field(description="a decimal string, e.g. \"168.00\"", examples=["168.00"]), ExportAs("money")]
+Number = Annotated[str, ExportAs("number")]  # a decimal string that is no amount: a rate, a ratio, a percentage
 
 
 class StockLevel(Reply):
@@ -204,7 +213,7 @@ class Voucher(Reply):
     export_status: str
     reverses: str | None = Field(description="the voucher this one reverses")
     currency: str | None = Field(description="a document in another currency than the books': its currency")
-    exchange_rate: str | None = Field(description="and the rate its amounts were converted at")
+    exchange_rate: Number | None = Field(description="and the rate its amounts were converted at")
     lines: list[VoucherLine]
 
 
@@ -298,7 +307,7 @@ class Order(Reply):
                                     "returned | cancelled")
     total: Money
     currency: str
-    exchange_rate: str | None = Field(description="to the books' currency, for an order in another")
+    exchange_rate: Number | None = Field(description="to the books' currency, for an order in another")
     holds: list[Hold] = Field(description="open and closed, oldest first; the order is held while one is open")
     priority: int = Field(description="set by a review rule; 0 by default")
     double_check: bool = Field(description="a review rule wants two people to check it at outbound")

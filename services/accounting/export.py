@@ -8,14 +8,12 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from io import BytesIO
 
-from openpyxl import Workbook
 from sqlalchemy import func, select
 
+from hubkit import xlsx
 from hubkit.db import Database, as_utc
 from hubkit.money import CENT
-from hubkit.xlsx import display_width, style_header
 from services.accounting import domain
 from services.accounting.models import accounts, voucher_lines, vouchers
 
@@ -77,11 +75,7 @@ def vouchers_workbook(vouchers: list[dict], accounts: dict[str, str]) -> bytes:
     """The vouchers (as services.accounting.handlers.list_vouchers returns them) as .xlsx bytes:
     sheet "凭证 Vouchers", one row per line under a frozen header, and sheet "科目 Accounts",
     the accounts the lines use (code, name from `accounts`: code -> name)."""
-    wb = Workbook()
-    ws = wb.active
-    ws.title = VOUCHERS_SHEET
-    ws.append(HEADERS)
-    widths = [w for _, w in COLUMNS]
+    rows: list[list] = []
     used: set[str] = set()
     fallback: dict[tuple[str, str], int] = {}  # numbers without a trailing sequence: count per period/type
     for v in vouchers:
@@ -94,32 +88,16 @@ def vouchers_workbook(vouchers: list[dict], accounts: dict[str, str]) -> bytes:
         day = _date(v["business_date"])
         for line in sorted(v.get("lines", []), key=lambda l: l["line_no"]):
             used.add(line["account"])
-            row = [day, year, month, v.get("voucher_type", ""), seq, line["line_no"], line.get("summary", ""),
-                   line["account"], accounts.get(line["account"], ""), CURRENCY,
-                   _amount(line.get("debit")), _amount(line.get("credit")), line.get("aux") or "",
-                   line.get("cost_centre") or "", v.get("posted_by", ""), v.get("number", "")]
-            ws.append(row)
-            for i, value in enumerate(row):
-                if isinstance(value, str):
-                    widths[i] = max(widths[i], min(60, display_width(value) + 2))
-    for r in ws.iter_rows(min_row=2):
-        r[DATE_COL - 1].number_format = DATE_FORMAT
-        r[DEBIT_COL - 1].number_format = MONEY_FORMAT
-        r[CREDIT_COL - 1].number_format = MONEY_FORMAT
-    style_header(ws, widths)
-
-    wa = wb.create_sheet(ACCOUNTS_SHEET)
-    wa.append([h for h, _ in ACCOUNT_COLUMNS])
-    account_widths = [w for _, w in ACCOUNT_COLUMNS]
-    for code in sorted(used):
-        name = accounts.get(code, "")
-        wa.append([code, name])
-        account_widths[1] = max(account_widths[1], min(60, display_width(name) + 2))
-    style_header(wa, account_widths)
-
-    out = BytesIO()
-    wb.save(out)
-    return out.getvalue()
+            rows.append([day, year, month, v.get("voucher_type", ""), seq, line["line_no"], line.get("summary", ""),
+                         line["account"], accounts.get(line["account"], ""), CURRENCY,
+                         _amount(line.get("debit")), _amount(line.get("credit")), line.get("aux") or "",
+                         line.get("cost_centre") or "", v.get("posted_by", ""), v.get("number", "")])
+    formats = {DATE_COL: DATE_FORMAT, DEBIT_COL: MONEY_FORMAT, CREDIT_COL: MONEY_FORMAT}
+    lines = xlsx.Sheet(VOUCHERS_SHEET, [xlsx.Column(h, w, formats.get(i, "")) for i, (h, w) in enumerate(COLUMNS, 1)],
+                       rows)
+    used_accounts = xlsx.Sheet(ACCOUNTS_SHEET, [xlsx.Column(h, w) for h, w in ACCOUNT_COLUMNS],
+                               [[code, accounts.get(code, "")] for code in sorted(used)])
+    return xlsx.workbook([lines, used_accounts], sample=None)
 
 
 # -- a whole period from the database ---------------------------------------------

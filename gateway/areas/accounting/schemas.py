@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field, StrictStr
 
-from gateway.common.schemas import AMOUNT, CODE, DAY, OPT_DAY, Money, Reply, Strict, Voucher
+from gateway.common.schemas import AMOUNT, CODE, DAY, OPT_DAY, Money, Number, Reply, Strict, Voucher
 
 
 class PaymentIn(Strict):
@@ -143,7 +143,7 @@ class ExchangeRateIn(Strict):
 class ExchangeRate(Reply):
     currency: str
     valid_from: str | None = Field(description="null for the books' own currency (rate 1)")
-    rate: str
+    rate: Number
     base_currency: str = Field(description="the books' currency")
 
 

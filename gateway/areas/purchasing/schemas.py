@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StrictFloat, StrictInt, StrictStr
 
-from gateway.common.schemas import BIN, CODE, COST, LOT, OPT_DAY, OPT_MOMENT, Money, Reply, Serial, Strict, Tracked
+from gateway.common.schemas import BIN, CODE, COST, LOT, OPT_DAY, OPT_MOMENT, Money, Number, Reply, Serial, Strict, Tracked
 
 
 class SupplierIn(Strict):
@@ -99,7 +99,7 @@ class PurchaseOrderLine(Reply):
     received: int
     returned: int = Field(description="sent back to the supplier")
     unit_cost: Money = Field(description="excluding VAT, up to 6 places")
-    vat_rate: str
+    vat_rate: Number
     amount: Money = Field(description="quantity x unit_cost, excluding VAT")
     expected_on: str | None = Field(None, description="YYYY-MM-DD the supplier is to deliver it")
 
@@ -141,7 +141,7 @@ class PurchaseOrder(Reply):
     supplier: str
     warehouse: str
     currency: str
-    exchange_rate: str | None = Field(description="to the books' currency, for a purchase order in another")
+    exchange_rate: Number | None = Field(description="to the books' currency, for a purchase order in another")
     status: str = Field(description="open | partially_received | received")
     created_by: str
     created_at: str
@@ -342,12 +342,12 @@ class Inspections(Reply):
 class ScorecardRow(Reply):
     supplier: str
     name: str
-    on_time_rate: str | None = Field(description="percent of units received by their expected date")
-    fill_rate: str | None = Field(description="percent of the units due in the period that were received")
-    quality_pass_rate: str | None = Field(description="percent of the units inspected that passed")
-    price_variance: str | None = Field(description="percent above (+) or below (-) the last price paid")
-    lead_time_days: str | None
-    score: str | None
+    on_time_rate: Number | None = Field(description="percent of units received by their expected date")
+    fill_rate: Number | None = Field(description="percent of the units due in the period that were received")
+    quality_pass_rate: Number | None = Field(description="percent of the units inspected that passed")
+    price_variance: Number | None = Field(description="percent above (+) or below (-) the last price paid")
+    lead_time_days: Number | None
+    score: Number | None
     grade: str | None
     received_units: int
     inspected_units: int
@@ -499,7 +499,7 @@ class RequisitionLine(Reply):
     quantity: int
     supplier: str
     unit_cost: str
-    vat_rate: str
+    vat_rate: Number
     amount: str
     suggestion_id: str | None
     purchase_order_id: str | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from gateway.common.schemas import Money, Reply, WarehouseValue
+from gateway.common.schemas import Money, Number, Reply, WarehouseValue
 
 
 class OnHandRow(Reply):
@@ -95,8 +95,8 @@ class TurnoverTotal(Reply):
     opening_value: Money
     closing_value: Money
     average_value: Money
-    turnover: str | None = Field(description="null when the average is zero")
-    days_of_supply: str | None = Field(description="null when nothing was issued")
+    turnover: Number | None = Field(description="null when the average is zero")
+    days_of_supply: Number | None = Field(description="null when nothing was issued")
 
 
 class TurnoverRow(Reply):
@@ -105,8 +105,8 @@ class TurnoverRow(Reply):
     opening_value: Money
     closing_value: Money
     average_value: Money
-    turnover: str | None = Field(description="null when the average is zero")
-    days_of_supply: str | None = Field(description="null when nothing was issued")
+    turnover: Number | None = Field(description="null when the average is zero")
+    days_of_supply: Number | None = Field(description="null when nothing was issued")
 
 
 class Turnover(Reply):

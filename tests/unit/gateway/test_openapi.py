@@ -170,3 +170,68 @@ def test_amounts_are_decimal_strings(openapi):
     assert order["total"]["type"] == "string"
     line = openapi["components"]["schemas"]["OrderLine"]["properties"]
     assert (line["unit_price"]["type"], line["amount"]["type"]) == ("string", "string")
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _rows_of_models(doc, schema: dict) -> bool:
+    """An array of objects with properties (a model, or a union of models): rows to export."""
+    schema = resolve(doc, schema)
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        return any(_rows_of_models(doc, s) for s in options if s.get("type") != "null")
+    if schema.get("type") != "array":
+        return False
+    item = resolve(doc, schema.get("items", {}))
+    members = item.get("anyOf") or item.get("oneOf") or [item]
+    return all(bool(resolve(doc, m).get("properties")) for m in members)
+
+
+def lists_and_reports(doc) -> list[str]:
+    """The GET operations whose JSON answer holds a list of rows."""
+    out = []
+    for name, op in operations(doc):
+        body = op["responses"].get("200", {}).get("content", {}).get("application/json", {}).get("schema")
+        if not name.startswith("GET ") or body is None:
+            continue
+        answer = resolve(doc, body)
+        if any(_rows_of_models(doc, p) for p in answer.get("properties", {}).values()):
+            out.append(name)
+    return out
+
+
+def missing_exports(doc) -> list[str]:
+    out = []
+    for name in lists_and_reports(doc):
+        method, path = name.split(" ", 1)
+        op = doc["paths"][path][method.lower()]
+        param = [p for p in op.get("parameters", []) if p["name"] == "format" and p["in"] == "query"]
+        if not param or {"json", "csv", "xlsx"} != set(param[0]["schema"].get("enum", [])):
+            out.append(f"{name}: no format=json|csv|xlsx parameter")
+        if not {"application/json", "text/csv", XLSX} <= set(op["responses"]["200"]["content"]):
+            out.append(f"{name}: CSV and xlsx are not among its answers")
+        if "406" not in op["responses"]:
+            out.append(f"{name}: no 406")
+    return out
+
+
+def test_every_list_and_report_offers_csv_and_xlsx(openapi):
+    """Walks the document itself, so that a new list or report cannot forget the export."""
+    found = lists_and_reports(openapi)
+    assert {"GET /orders", "GET /stock/reports/on-hand", "GET /accounting/trial-balance",
+            "GET /stock/reports/value-at", "GET /purchasing/stock-alerts"} <= set(found)
+    assert len(found) >= 40
+    assert missing_exports(openapi) == []
+    offering = [name for name, op in operations(openapi) if any(
+        p["name"] == "format" and "csv" in p["schema"].get("enum", []) for p in op.get("parameters", []))]
+    assert sorted(offering) == sorted(found)  # and nothing else: no write, no single answer without rows
+
+
+def test_the_export_check_sees_a_list_without_it(openapi):
+    row = {"type": "object", "properties": {"sku": {"type": "string"}}}
+    answer = {"type": "object", "properties": {"rows": {"type": "array", "items": {"$ref": "#/components/schemas/Row"}}}}
+    doc = {"paths": {"/report": {"get": {"responses": {"200": {"content": {"application/json": {"schema": answer}}}}}}},
+           "components": {"schemas": {"Row": row}}}
+    assert missing_exports(doc) == ["GET /report: no format=json|csv|xlsx parameter",
+                                    "GET /report: CSV and xlsx are not among its answers", "GET /report: no 406"]
