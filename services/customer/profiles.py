@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import distinct, func, or_, select, update
+from sqlalchemy import case, distinct, func, or_, select, update
 
 from contracts import CustomerTermsChanged
 from hubkit import clock, rules
@@ -255,22 +255,40 @@ def tier_rule_versions(db: Database) -> list[dict]:
     return [_rule_set_dict(r, rows[0]["version"]) for r in rows]
 
 
-def tier_facts(s, root, rows, period_days: int, now: datetime) -> dict:
-    """The facts a tier's condition reads, over every row of the customer (its currency's orders)."""
-    ids = [r.id for r in rows]
-    since = now - timedelta(days=period_days)
+def tier_facts(s, groups: dict[str, list], period_days: int, now: datetime) -> dict[str, dict]:
+    """Per customer (root id -> its rows, the root first), the facts a tier's condition reads, over
+    every row of the customer (orders in its currency): a few set-based statements for all of them."""
+    owner = {r.id: root_id for root_id, rows in groups.items() for r in rows}
+    ids, since = sorted(owner), now - timedelta(days=period_days)
     o = customer_orders.c
-    counted = (o.customer_id.in_(ids), o.status != domain.CANCELLED, o.currency == root_currency(rows))
-    spend, n = s.execute(select(func.coalesce(func.sum(o.total), 0), func.count())
-                         .where(*counted, o.placed_at >= since)).one()
-    lifetime, n_all = s.execute(select(func.coalesce(func.sum(o.total), 0), func.count()).where(*counted)).one()
-    returned = _returns(s, ids, since)
-    channels = sorted({c for (c,) in s.execute(select(distinct(o.channel)).where(o.customer_id.in_(ids)))})
-    tagged = sorted({t for (t,) in s.execute(select(distinct(tags.c.tag)).where(tags.c.customer_id.in_(ids)))})
-    return {"spend": Decimal(spend).quantize(Decimal("0.01")), "orders": n,
-            "lifetime_value": Decimal(lifetime).quantize(Decimal("0.01")), "lifetime_orders": n_all,
-            "returns": returned, "return_rate": _rate(returned, n), "channels": channels, "tags": tagged,
-            "has_credit_limit": root.credit_limit is not None}
+    recent = o.placed_at >= since
+    out = {root_id: {"spend": ZERO, "orders": 0, "lifetime_value": ZERO, "lifetime_orders": 0, "returns": 0,
+                     "channels": set(), "tags": set(), "has_credit_limit": rows[0].credit_limit is not None}
+           for root_id, rows in groups.items()}
+    currency = {root_id: root_currency(rows) for root_id, rows in groups.items()}
+    for cid, cur, spend, n, lifetime, n_all in s.execute(
+            select(o.customer_id, o.currency, func.sum(case((recent, o.total), else_=0)),
+                   func.sum(case((recent, 1), else_=0)), func.sum(o.total), func.count())
+            .where(o.customer_id.in_(ids), o.status != domain.CANCELLED).group_by(o.customer_id, o.currency)):
+        facts = out[owner[cid]]
+        if cur == currency[owner[cid]]:
+            facts["spend"] += Decimal(spend or 0)
+            facts["orders"] += int(n or 0)
+            facts["lifetime_value"] += Decimal(lifetime or 0)
+            facts["lifetime_orders"] += n_all
+    for cid, returned in s.execute(_returns_query(ids, since).add_columns(customer_orders.c.customer_id)
+                                   .group_by(customer_orders.c.customer_id)).all():
+        out[owner[cid]]["returns"] += returned
+    for cid, channel in s.execute(select(o.customer_id, o.channel).where(o.customer_id.in_(ids)).distinct()):
+        out[owner[cid]]["channels"].add(channel)
+    for cid, name in s.execute(select(tags.c.customer_id, tags.c.tag).where(tags.c.customer_id.in_(ids))):
+        out[owner[cid]]["tags"].add(name)
+    for facts in out.values():
+        facts.update(spend=Decimal(facts["spend"]).quantize(Decimal("0.01")),
+                     lifetime_value=Decimal(facts["lifetime_value"]).quantize(Decimal("0.01")),
+                     return_rate=_rate(facts["returns"], facts["orders"]),
+                     channels=sorted(facts["channels"]), tags=sorted(facts["tags"]))
+    return out
 
 
 def root_currency(rows) -> str:
@@ -282,12 +300,16 @@ def _rate(returned: int, placed: int) -> Decimal:
     return (Decimal(returned) / placed if placed else Decimal(0)).quantize(Decimal("0.0001"))
 
 
-def _returns(s, ids: list[str], since: datetime) -> int:
+def _returns_query(ids: list[str], since: datetime):
     """The customer's orders with goods sent back since `since` (returns, not refunds without goods)."""
-    return s.execute(select(func.count(distinct(after_sales.c.order_id)))
-                     .join(customer_orders, customer_orders.c.order_id == after_sales.c.order_id)
-                     .where(customer_orders.c.customer_id.in_(ids), after_sales.c.kind == domain.RETURN,
-                            after_sales.c.at >= since)).scalar() or 0
+    return (select(func.count(distinct(after_sales.c.order_id)))
+            .join(customer_orders, customer_orders.c.order_id == after_sales.c.order_id)
+            .where(customer_orders.c.customer_id.in_(ids), after_sales.c.kind == domain.RETURN,
+                   after_sales.c.at >= since))
+
+
+def _returns(s, ids: list[str], since: datetime) -> int:
+    return s.execute(_returns_query(ids, since)).scalar() or 0
 
 
 def recompute_tiers(uow: UnitOfWork, customer_ids) -> None:
@@ -297,27 +319,44 @@ def recompute_tiers(uow: UnitOfWork, customer_ids) -> None:
     (customer_terms_changed) for every channel of the customer."""
     s = uow.session
     version, rules_in_force = once_per_transaction(s, "customer.tier_rules", lambda: tier_rules_in_force(s))
-    if rules_in_force is None:
+    if rules_in_force is None or not customer_ids:
         return
     now = clock.now()
-    roots = {root_of(s, cid).id for cid in customer_ids}
-    for root_id in sorted(roots):
-        root = _row(s, root_id, lock=True)
-        last = s.execute(select(tier_history.c.source).where(tier_history.c.customer_id == root_id)
-                         .order_by(tier_history.c.at.desc(), tier_history.c.id.desc()).limit(1)).scalar()
-        if last == OPERATOR:
-            continue  # a tier an operator gave stands over the rules (their manual override)
-        rows = members(s, root_id)
-        facts = tier_facts(s, root, rows, rules_in_force.doc.period_days, now)
-        decision = tiers.decide(rules_in_force, facts)
-        if decision.tier == root.tier:
+    asked = s.execute(select(customers.c.id, customers.c.merged_into)
+                      .where(customers.c.id.in_(sorted(set(customer_ids))))).all()
+    roots = sorted({r.merged_into or r.id for r in asked})
+    # the roots locked in one order: two batches recomputing the same customer wait for each other
+    s.execute(select(customers.c.id).where(customers.c.id.in_(roots)).order_by(customers.c.id).with_for_update())
+    groups: dict[str, list] = {root_id: [] for root_id in roots}
+    for row in s.execute(select(customers).where(or_(customers.c.id.in_(roots), customers.c.merged_into.in_(roots)))
+                         .order_by(customers.c.created_at, customers.c.id)):
+        groups[row.merged_into or row.id].append(row)
+    for root_id, rows in groups.items():
+        rows.sort(key=lambda r: r.id != root_id)
+    # a tier an operator gave stands over the rules (their manual override): the latest change says who
+    last: dict[str, str] = {}
+    for cid, source in s.execute(select(tier_history.c.customer_id, tier_history.c.source)
+                                 .where(tier_history.c.customer_id.in_(roots))
+                                 .order_by(tier_history.c.at, tier_history.c.id)):
+        last[cid] = source
+    groups = {k: v for k, v in groups.items() if last.get(k) != OPERATOR}
+    if not groups:
+        return
+    facts = tier_facts(s, groups, rules_in_force.doc.period_days, now)
+    history, changed = [], []
+    for root_id, rows in groups.items():
+        decision = tiers.decide(rules_in_force, facts[root_id])
+        if decision.tier == rows[0].tier:
             continue
-        s.execute(update(customers).where(customers.c.id == root_id).values(tier=decision.tier, updated_at=now))
-        s.execute(tier_history.insert().values(
-            id=uuid.uuid4().hex, customer_id=root_id, tier=decision.tier, previous=root.tier, source=RULES,
-            rule_set_version=version, facts=rules.dumps(facts), trace=rules.dumps(decision.trace),
-            changed_by=uow.actor, at=now))
-        announce_terms(uow, _row(s, root_id), rows)
+        history.append(dict(id=uuid.uuid4().hex, customer_id=root_id, tier=decision.tier, previous=rows[0].tier,
+                            source=RULES, rule_set_version=version, facts=rules.dumps(facts[root_id]),
+                            trace=rules.dumps(decision.trace), changed_by=uow.actor, at=now))
+        changed.append((root_id, decision.tier))
+    for root_id, tier in changed:
+        s.execute(update(customers).where(customers.c.id == root_id).values(tier=tier, updated_at=now))
+        announce_terms(uow, _row(s, root_id), groups[root_id])
+    if history:
+        s.execute(tier_history.insert(), history)
 
 
 def record_operator_tier(uow: UnitOfWork, customer_id: str, previous: str, tier: str) -> None:
@@ -337,7 +376,7 @@ def explain_tier(db: Database, customer_id: str) -> dict:
         out: dict = {"customer_id": root.id, "tier": root.tier, "rule_set_version": version,
                      "would_be": "", "matched": "", "facts": "{}", "trace": "[]"}
         if rules_in_force is not None:
-            facts = tier_facts(s, root, rows, rules_in_force.doc.period_days, clock.now())
+            facts = tier_facts(s, {root.id: rows}, rules_in_force.doc.period_days, clock.now())[root.id]
             decision = tiers.decide(rules_in_force, facts)
             out.update(would_be=decision.tier, matched=decision.matched or "", facts=rules.dumps(facts),
                        trace=rules.dumps(decision.trace))
