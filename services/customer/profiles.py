@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from prometheus_client import Counter
 from sqlalchemy import case, distinct, func, or_, select, update
 
 from contracts import CustomerTermsChanged
@@ -41,6 +42,13 @@ DEDUP = "dedup"  # the actor of a merge the phone hash made
 RULES, OPERATOR = "rules", "operator"  # who set a tier (the tier history's source)
 MAX_WHY, MAX_NOTE, MAX_LISTED = 500, 2000, 200
 ZERO = Decimal("0.00")
+# labels are who and what, never a customer or a phone
+CHANGES = Counter("hub_customer_changes_total", "Merges, unmerges and tier changes of customers, by who made them "
+                  "(dedup: the phone hash; rules: the tier rules; operator)", ["change", "by"])
+
+
+def _count(uow: UnitOfWork, change: str, by: str, n: int = 1) -> None:
+    uow.after_commit(lambda: CHANGES.labels(change, by).inc(n))
 
 
 def _required_text(errors: FieldErrors, name: str, value: str, max_len: int) -> str:
@@ -113,6 +121,7 @@ def merge(uow: UnitOfWork, customer_id: str, into_id: str, why: str, actor: str 
     _audit(uow, target.id, "merge", why, actor, merged=source.id, rows=moved)
     announce_terms(uow, target, [r for r in members(s, target.id) if r.id in moved])
     recompute_tiers(uow, [target.id])
+    _count(uow, "merge", DEDUP if actor == DEDUP else OPERATOR)
     log.info("customer %s merged into %s by %s", source.id, target.id, actor or uow.actor)
     return target.id
 
@@ -147,6 +156,7 @@ def unmerge(uow: UnitOfWork, customer_id: str, why: str) -> str:
     own = _row(s, customer_id)
     announce_terms(uow, own, members(s, customer_id))
     recompute_tiers(uow, [customer_id, merge_row.into_id])
+    _count(uow, "unmerge", OPERATOR)
     return customer_id
 
 
@@ -357,6 +367,7 @@ def recompute_tiers(uow: UnitOfWork, customer_ids) -> None:
         announce_terms(uow, _row(s, root_id), groups[root_id])
     if history:
         s.execute(tier_history.insert(), history)
+        _count(uow, "tier", RULES, len(history))
 
 
 def record_operator_tier(uow: UnitOfWork, customer_id: str, previous: str, tier: str) -> None:

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from contracts import VoucherPosted
@@ -88,6 +89,7 @@ def announced(db) -> list[dict]:
 
 def test_a_phone_only_buyer_of_another_channel_joins_the_customer_by_the_phone_hash(db):
     phone, buyer_id = "1" + str(uuid.uuid4().int)[:10], _uid()
+    merges_before = REGISTRY.get_sample_value("hub_customer_changes_total", {"change": "merge", "by": "dedup"}) or 0
     o1, taobao = order(db, {"external_id": buyer_id, "phone": phone}, total="30.00")
     o2, storefront = order(db, {"phone": phone[:3] + " " + phone[3:]}, channel="storefront", total="12.50",
                            placed_at="2024-03-05T08:00:00+00:00")
@@ -103,6 +105,8 @@ def test_a_phone_only_buyer_of_another_channel_joins_the_customer_by_the_phone_h
     assert sorted((a["action"], a["actor"], a["why"]) for a in one["audit"]) == \
         [("merge", profiles.DEDUP, "the same phone (keyed hash)"), ("merged", profiles.DEDUP, "the same phone (keyed hash)")]
     assert phone not in json.dumps(one["audit"], default=str) and "phone_hash" not in one
+    assert REGISTRY.get_sample_value("hub_customer_changes_total", {"change": "merge", "by": "dedup"}) == \
+        merges_before + 1
 
     change(db, lambda uow: profiles.unmerge(uow, storefront, "two people who share a phone"))
     apart = handlers.get_customer(db, taobao)
