@@ -748,11 +748,12 @@ class VoucherLine(Record):
 
 
 class VoucherPosted(Event):
-    """A voucher as posted: the ledger connector exports it; the order service's review keeps what each
-    buyer owes from its receivable lines (customer_receivables)."""
+    """A voucher as posted: the ledger connector exports it; the order service's review and the customer
+    service keep what each buyer owes from its receivable lines (customer_receivables), the customer
+    service also the payments among them."""
     type = "voucher_posted"
     publisher = ACCOUNTING
-    subscribers = (LEDGER, ORDER)
+    subscribers = (LEDGER, ORDER, CUSTOMER)
 
     id: str
     number: str

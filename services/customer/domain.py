@@ -4,6 +4,8 @@ Pure: no I/O. Error messages name fields, never personal data (names, phones, em
 because they end up in logs and dead-letter headers."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -78,6 +80,12 @@ def normalize_phone(phone) -> str:
     phone = _text(phone)
     digits = re.sub(r"\D", "", phone)
     return ("+" + digits if phone.startswith("+") else digits) if digits else ""
+
+
+def phone_hash(key: bytes, phone: str) -> str:
+    """The keyed hash (HMAC-SHA256) of a normalized phone that finds one buyer across channels: the
+    number itself never leaves the customer's row ("" without a phone)."""
+    return hmac.new(key, phone.encode("utf-8"), hashlib.sha256).hexdigest() if phone else ""
 
 
 def identity(channel: str, order_id: str, buyer: Buyer) -> Identity:

@@ -11,14 +11,14 @@ from decimal import Decimal
 
 from sqlalchemy import bindparam, case, func, literal, select, update
 
-from contracts import CustomerTermsChanged, OrderLinesReleased, OrderRefunded, OrderReturned
+from contracts import OrderLinesReleased, OrderRefunded, OrderReturned
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork, changed, dialect_insert
 from hubkit.envelope import Envelope
-from hubkit.errors import FieldErrors, InvalidArgument, NotFound
+from hubkit.errors import FieldErrors, InvalidArgument
 from hubkit.inbox import PredecessorMissing
 from hubkit.sql import once_per_dialect
-from services.customer import domain
+from services.customer import domain, profiles
 from services.customer.models import after_sales, customer_orders, customers
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def record_order_shipped(uow: UnitOfWork, envelope: Envelope) -> str:
     return customer_id
 
 
-def record_order_cancelled(uow: UnitOfWork, envelope: Envelope) -> None:
+def record_order_cancelled(uow: UnitOfWork, envelope: Envelope) -> str:
     """order_cancelled: the order stays in the history, marked cancelled (it never shipped)."""
     order_id = envelope.payload.get("order_id")
     if not isinstance(order_id, str) or not order_id:
@@ -133,6 +133,7 @@ def record_order_cancelled(uow: UnitOfWork, envelope: Envelope) -> None:
                                   .values(status=domain.CANCELLED))
     if not updated:
         raise PredecessorMissing(f"order {order_id} cancelled before its order_placed was applied")
+    return uow.session.execute(_HISTORY_CUSTOMER, {"p_order_id": order_id}).scalar_one()
 
 
 @once_per_dialect
@@ -144,7 +145,7 @@ _ORDER_CURRENCY = select(customer_orders.c.currency).where(customer_orders.c.ord
 
 
 def record_after_sale(uow: UnitOfWork, event: OrderReturned | OrderRefunded | OrderLinesReleased,
-                      envelope: Envelope) -> None:
+                      envelope: Envelope) -> str:
     """order_returned, order_refunded, order_lines_released: what came back of the order, in its
     customer's history (the 360° view). Once per return, refund or release (its id, or the release's
     event id); before the order_placed was applied, PredecessorMissing (retried later)."""
@@ -170,6 +171,7 @@ def record_after_sale(uow: UnitOfWork, event: OrderReturned | OrderRefunded | Or
         lines=len(event.lines), at=at))
     customer_id = s.execute(_HISTORY_CUSTOMER, {"p_order_id": event.order_id}).scalar_one()
     s.execute(_TOUCH, {"p_id": customer_id, "updated_by": envelope.actor, "updated_at": clock.now()})
+    return customer_id
 
 
 TIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$")
@@ -211,45 +213,55 @@ def _check_terms(tier: str, credit_limit: Decimal | None) -> None:
 
 
 def _set_terms(uow: UnitOfWork, customer_id: str, tier: str, credit_limit: Decimal | None) -> dict:
+    """The terms are the customer's: set on the root of a merged customer, announced for each of its
+    channel buyers; a tier set by hand is kept in the tier history."""
     s, now = uow.session, clock.now()
-    row = s.execute(select(customers).where(customers.c.id == customer_id).with_for_update()).first()
-    if row is None:
-        raise NotFound(f"customer {customer_id} not found")
+    row = profiles.root_of(s, customer_id, lock=True)
     if (row.tier, row.credit_limit) != (tier, credit_limit):
-        s.execute(update(customers).where(customers.c.id == customer_id).values(
+        s.execute(update(customers).where(customers.c.id == row.id).values(
             tier=tier, credit_limit=credit_limit, updated_by=uow.actor, updated_at=now))
-        uow.emit(CustomerTermsChanged(customer_id=customer_id, channel=row.channel, external_id=row.external_id,
-                                      tier=tier, credit_limit=credit_limit, changed_at=now), customer_id)
+        if row.tier != tier:
+            profiles.record_operator_tier(uow, row.id, row.tier, tier)
+        profiles.announce_terms(uow, profiles.root_of(s, row.id), profiles.members(s, row.id))
     return get_customer_in(s, customer_id)
 
 
 # -- queries ---------------------------------------------------------------
 def _customer_dict(row) -> dict:
     data = dict(row._mapping)
-    for key in ("name_at", "phone_at", "email_at", "identity_key"):
+    for key in ("name_at", "phone_at", "email_at", "identity_key", "phone_hash"):
         data.pop(key, None)
     return data
 
 
-def get_customer(db: Database, customer_id: str) -> dict:
-    """The customer with its orders, newest first (at most MAX_ORDERS)."""
+def get_customer(db: Database, customer_id: str, window_days: int = 30) -> dict:
+    """The customer (the one a merged row belongs to) with the orders of every channel, newest first
+    (at most MAX_ORDERS), and what the merchant knows of them."""
     if not customer_id:
         errors = FieldErrors()
         errors.add("id", "required")
         errors.raise_if_any("a customer id is required")
     with db.reader() as s:
-        return get_customer_in(s, customer_id)
+        return get_customer_in(s, customer_id, window_days)
 
 
-def get_customer_in(s, customer_id: str) -> dict:
-    """get_customer as this session sees it."""
-    row = s.execute(select(customers).where(customers.c.id == customer_id)).first()
-    if row is None:
-        raise NotFound(f"customer {customer_id} not found")
-    orders = s.execute(select(customer_orders).where(customer_orders.c.customer_id == customer_id)
+def get_customer_in(s, customer_id: str, window_days: int = 30) -> dict:
+    """get_customer as this session sees it: the root's row, its counters the group's (orders in the
+    customer's currency add to the lifetime value)."""
+    root = profiles.root_of(s, customer_id)
+    rows = profiles.members(s, root.id)
+    ids = [r.id for r in rows]
+    orders = s.execute(select(customer_orders).where(customer_orders.c.customer_id.in_(ids))
                        .order_by(customer_orders.c.placed_at.desc(), customer_orders.c.order_id.desc())
                        .limit(MAX_ORDERS)).all()
-    customer = _customer_dict(row)
+    customer = _customer_dict(root)
+    currency = profiles.root_currency(rows)
+    customer.update(
+        currency=currency, order_count=sum(r.order_count for r in rows),
+        lifetime_value=sum((r.lifetime_value for r in rows if r.currency == currency), Decimal("0.00")),
+        first_order_at=min((r.first_order_at for r in rows if r.first_order_at), default=None),
+        last_order_at=max((r.last_order_at for r in rows if r.last_order_at), default=None),
+        merged_ids=ids[1:], channels=sorted({r.channel for r in rows}))
     customer["orders"] = [dict(o._mapping) for o in orders]
     by_order: dict[str, list[dict]] = {}
     if orders:
@@ -260,6 +272,8 @@ def get_customer_in(s, customer_id: str) -> dict:
         order["after_sales"] = by_order.get(order["order_id"], [])
         order["refunded"] = sum((a["amount"] for a in order["after_sales"] if a["amount"] is not None),
                                 Decimal("0.00"))
+    customer.update(profiles.standing(s, root, rows, window_days, clock.now()))
+    customer.update(profiles.profile(s, root, rows))
     return customer
 
 

@@ -1,5 +1,18 @@
 """Tables of the customer service's own database."""
-from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, Numeric, String, Table, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from hubkit import inbox, outbox
 from hubkit.db import new_metadata
@@ -31,6 +44,11 @@ customers = Table(
     # the terms order review reads (customer_terms_changed): a tier such as vip, and a credit limit
     Column("tier", String(32), nullable=False, server_default="standard"),
     Column("credit_limit", Numeric(18, 2)),  # null: no limit
+    # a keyed hash (HMAC) of the normalized phone: what dedup compares, never the number itself
+    Column("phone_hash", String(64), nullable=False, server_default="", index=True),
+    # one customer across channels: the customer this row was merged into (null: it stands for itself).
+    # Each row keeps its own history and counters, so an unmerge is the link taken away.
+    Column("merged_into", String(32), index=True),
     Column("created_by", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_by", String(64), nullable=False),
@@ -72,6 +90,98 @@ after_sales = Table(
     Column("amount", Numeric(18, 2)),  # money given back (none for a release: its lines were never paid out)
     Column("quantity", Integer),  # units returned or released (none for a refund: no goods move)
     Column("lines", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# A merge of a customer (with the rows merged into it: `moved`, JSON ids) into another; an unmerge
+# closes it. Its who, when and why are the audit of the merge.
+merges = Table(
+    "customer_merges", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("customer_id", String(32), nullable=False, index=True),
+    Column("into_id", String(32), nullable=False),
+    Column("moved", Text, nullable=False),
+    Column("merged_by", String(64), nullable=False),
+    Column("merged_at", DateTime(timezone=True), nullable=False),
+    Column("why", String(500), nullable=False),
+    Column("unmerged_by", String(64)),
+    Column("unmerged_at", DateTime(timezone=True)),
+    Column("unmerge_why", String(500)),
+)
+
+# What an operator (or the dedup) did to a customer: merge, unmerge, tag, untag, note, terms.
+audit = Table(
+    "customer_audit", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("customer_id", String(32), nullable=False, index=True),
+    Column("action", String(32), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("why", String(500), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON
+)
+
+tags = Table(
+    "customer_tags", metadata,
+    Column("customer_id", String(32), nullable=False),
+    Column("tag", String(32), nullable=False),
+    Column("added_by", String(64), nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("customer_id", "tag"),
+)
+
+notes = Table(
+    "customer_notes", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("customer_id", String(32), nullable=False, index=True),
+    Column("text", String(2000), nullable=False),
+    Column("written_by", String(64), nullable=False),
+    Column("written_at", DateTime(timezone=True), nullable=False),
+)
+
+# The tier rule sets, versioned (services/customer/tiers.py); none: tiers are set by hand only.
+tier_rule_sets = Table(
+    "tier_rule_sets", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(100), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("note", String(500), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every change of a customer's tier: by the rules (with the facts and trace that decided it) or by hand.
+tier_history = Table(
+    "customer_tier_history", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("customer_id", String(32), nullable=False, index=True),
+    Column("tier", String(32), nullable=False),
+    Column("previous", String(32), nullable=False),
+    Column("source", String(16), nullable=False),  # rules | operator
+    Column("rule_set_version", Integer),
+    Column("facts", Text, nullable=False),
+    Column("trace", Text, nullable=False),
+    Column("changed_by", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# What each buyer owes in the books (accounting's voucher_posted: the receivable account's lines naming a
+# `customer:` counterparty), and the payments among them: the credit exposure, kept from events.
+receivables = Table(
+    "customer_receivables", metadata,
+    Column("counterparty", String(128), primary_key=True),
+    Column("balance", Numeric(18, 2), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+payments = Table(
+    "customer_payments", metadata,
+    Column("id", String(80), primary_key=True),  # "<voucher id>:<line no>"
+    Column("counterparty", String(128), nullable=False, index=True),
+    Column("voucher_id", String(64), nullable=False),
+    Column("number", String(64), nullable=False),
+    Column("reference", String(200), nullable=False),
+    Column("amount", Numeric(18, 2), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
 )
 

@@ -55,6 +55,7 @@ FACTS = rules.Facts({
     "has_credit_limit": "boolean", "credit_limit": "number",
     "exposure": "number",            # books' currency: what the buyer owes in the books (receivable) plus
                                      # their open orders not held (released, not shipped), this one included
+    "credit_available": "number",    # credit_limit - exposure (negative: over the limit); 0 without a limit
     "customer_orders": "number",     # the customer's orders in the return window
     "customer_returns": "number",    # of those, how many had goods sent back
     "return_rate": "number",         # customer_returns / customer_orders (0 without orders)
@@ -246,6 +247,7 @@ def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[
         paid = sum((l.amount for l in own), Decimal("0"))
         address = json.loads(o.shipping_address)
         n_orders, n_returns = placed.get(key, 0), returned.get(key, 0)
+        owed = exposure.get(key, Decimal("0.00")) if key else _in_books(o.total, o.exchange_rate)
         out[o.id] = {
             "channel": o.channel, "shop": o.shop, "currency": o.currency, "amount": o.total,
             "line_count": len(own), "skus": [l.sku for l in own],
@@ -258,7 +260,9 @@ def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[
             "customer_tier": term.tier if term else "",
             "has_credit_limit": bool(term is not None and term.credit_limit is not None),
             "credit_limit": term.credit_limit if term is not None and term.credit_limit is not None else Decimal(0),
-            "exposure": exposure.get(key, Decimal("0.00")) if key else _in_books(o.total, o.exchange_rate),
+            "exposure": owed,
+            "credit_available": term.credit_limit - owed if term is not None and term.credit_limit is not None
+            else Decimal(0),
             "customer_orders": n_orders, "customer_returns": n_returns,
             "return_rate": (Decimal(n_returns) / n_orders).quantize(Decimal("0.0001")) if n_orders else Decimal(0),
             "stock_covers": bool(own) and all(l.reservation == domain.RESERVED for l in own),

@@ -60,7 +60,7 @@ def bare_hub(session_name, tmp_path_factory):
         infra.delete_vhost(vhost)
 
 
-# First in the module, before the bare hub below is migrated: beside it, this hub's 153 quorum queues ran a
+# First in the module, before the bare hub below is migrated: beside it, this hub's 156 quorum queues ran a
 # default broker's 927 file descriptors out in CI (its users could not log in after the import).
 def test_a_hub_with_shops_ledgers_and_notifications_declares_their_queues_and_users(session_name, tmp_path):
     vhost = f"{session_name}_full"
@@ -75,12 +75,12 @@ def test_a_hub_with_shops_ledgers_and_notifications_declares_their_queues_and_us
         line = _migrate(env)
         queues = _queues(vhost)
         # only what a configured component consumes: the notifier's queues of the two events its target
-        # wants, not those of the four other kinds it could be told of (55 subscriptions known)
-        assert len(queues) == 153 and 3 * len(components.subscriptions()) == 165
+        # wants, not those of the four other kinds it could be told of (56 subscriptions known)
+        assert len(queues) == 156 and 3 * len(components.subscriptions()) == 168
         assert {"ledger.voucher_posted", "shops_jd.stock_changed", "shops_taobao.order_shipped",
                 "notify.order_held", "notify.low_stock", "procurement.goods_issued",
                 "procurement.stock_changed"} <= queues
-        assert "51 subscriptions (153 queues) declared; 9 component users set up through rabbitmqctl" in line
+        assert "52 subscriptions (156 queues) declared; 9 component users set up through rabbitmqctl" in line
         accounts = {a.name: a for a in components.broker_accounts(components.settings(env))}
         assert accounts["shops_jd"].publishes == ("channel_order_changed", "shop_failing", "dead_lettered")
         assert accounts["ledger"].publishes == ("voucher_refused", "dead_lettered") and accounts["ledger"].consumes
@@ -97,7 +97,7 @@ def test_migrate_without_shops_ledgers_or_notifications_declares_no_connector_qu
     assert not {q for q in queues if q.startswith(("ledger.", "shops_", "notify."))}
     expected = {name for sub in components.subscriptions() if sub.service in components.SERVICES
                 for name in (sub.queue, sub.retry_queue, sub.dead_letter_queue)}
-    assert queues == expected and len(queues) == 132
+    assert queues == expected and len(queues) == 135
 
 
 def test_migrate_gives_each_component_a_user_of_its_own(bare_hub):

@@ -1,11 +1,27 @@
-"""Customers, their order history and their terms (tier, credit limit)."""
+"""Customers, their order history and their terms (tier, credit limit); one customer across channels
+(merge, unmerge), tags and notes, and the tier rules."""
 from __future__ import annotations
+
+import json
 
 from fastapi import APIRouter, Query, Request
 
-from gateway.areas.customers.presenters import customer_json
-from gateway.areas.customers.schemas import BuyerTermsIn, Customer, Customers, TermsIn
-from gateway.common.access import CUSTOMERS, FINANCE, allowed, clients
+from gateway.areas.customers.presenters import customer_json, explanation_json, tier_rule_set_json
+from gateway.areas.customers.schemas import (
+    BuyerTermsIn,
+    Customer,
+    Customers,
+    MergeIn,
+    NoteIn,
+    TagIn,
+    TermsIn,
+    TierExplanation,
+    TierRuleSet,
+    TierRuleSets,
+    TierRulesIn,
+    UnmergeIn,
+)
+from gateway.common.access import CUSTOMERS, FINANCE, RULES, allowed, clients
 from gateway.errors import Problem
 from hubapi.customer.v1 import customer_service_pb2 as cus
 
@@ -48,3 +64,66 @@ def set_buyer_terms(body: BuyerTermsIn, request: Request, md=allowed(FINANCE)):
         channel=body.channel, external_id=body.external_id, tier=body.tier, credit_limit=body.credit_limit or ""),
         metadata=md)
     return customer_json(reply.customer, with_orders=True)
+
+
+@router.post("/customers/{customer_id}/merge", response_model=Customer)
+def merge_customer(customer_id: str, body: MergeIn, request: Request, md=allowed(CUSTOMERS)):
+    """Merge this customer (and whatever was merged into it) into `into`: one customer, whose orders,
+    value, tier and terms are the group's on every channel; audited with who, when and why."""
+    reply = clients(request).customer.MergeCustomers(cus.MergeCustomersRequest(
+        id=customer_id, into=body.into, why=body.why), metadata=md)
+    return customer_json(reply.customer, with_orders=True)
+
+
+@router.post("/customers/{customer_id}/unmerge", response_model=Customer)
+def unmerge_customer(customer_id: str, body: UnmergeIn, request: Request, md=allowed(CUSTOMERS)):
+    """Undo this customer's merge: its own history, value, terms and tier again; audited."""
+    reply = clients(request).customer.UnmergeCustomer(cus.UnmergeCustomerRequest(id=customer_id, why=body.why),
+                                                      metadata=md)
+    return customer_json(reply.customer, with_orders=True)
+
+
+@router.post("/customers/{customer_id}/tags", response_model=Customer)
+def tag_customer(customer_id: str, body: TagIn, request: Request, md=allowed(CUSTOMERS)):
+    """Tag the customer (e.g. business); the tier rules may read the tags. Audited."""
+    reply = clients(request).customer.TagCustomer(cus.TagCustomerRequest(id=customer_id, tag=body.tag), metadata=md)
+    return customer_json(reply.customer, with_orders=True)
+
+
+@router.delete("/customers/{customer_id}/tags/{tag}", response_model=Customer)
+def untag_customer(customer_id: str, tag: str, request: Request, md=allowed(CUSTOMERS)):
+    reply = clients(request).customer.TagCustomer(cus.TagCustomerRequest(id=customer_id, tag=tag, remove=True),
+                                                  metadata=md)
+    return customer_json(reply.customer, with_orders=True)
+
+
+@router.post("/customers/{customer_id}/notes", response_model=Customer)
+def add_note(customer_id: str, body: NoteIn, request: Request, md=allowed(CUSTOMERS)):
+    """An operator's note on the customer (who and when kept)."""
+    reply = clients(request).customer.AddCustomerNote(cus.AddCustomerNoteRequest(id=customer_id, text=body.text),
+                                                      metadata=md)
+    return customer_json(reply.customer, with_orders=True)
+
+
+@router.get("/customers/{customer_id}/tier", response_model=TierExplanation)
+def explain_tier(customer_id: str, request: Request, md=allowed(CUSTOMERS)):
+    """Why the customer has their tier: the tier rules in force evaluated over their facts now, with
+    the trace (nothing changes)."""
+    reply = clients(request).customer.ExplainTier(cus.ExplainTierRequest(id=customer_id), metadata=md)
+    return explanation_json(reply)
+
+
+@router.get("/customer-tiers/rules", response_model=TierRuleSets)
+def tier_rules(request: Request, md=allowed(CUSTOMERS)):
+    reply = clients(request).customer.ListTierRules(cus.ListTierRulesRequest(), metadata=md)
+    return {"versions": [tier_rule_set_json(v) for v in reply.versions]}
+
+
+@router.post("/customer-tiers/rules", status_code=201, response_model=TierRuleSet)
+def apply_tier_rules(body: TierRulesIn, request: Request, md=allowed(RULES)):
+    """Validate and put in force as the next version (refused whole: a 422 names each field and the
+    position at fault); customers take their tier by it as their orders arrive."""
+    document = body.document if isinstance(body.document, str) else json.dumps(body.document, ensure_ascii=False)
+    reply = clients(request).customer.ApplyTierRules(cus.ApplyTierRulesRequest(document=document, note=body.note),
+                                                     metadata=md)
+    return tier_rule_set_json(reply)

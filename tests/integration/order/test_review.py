@@ -101,6 +101,9 @@ def test_the_projected_terms_set_the_tier_and_credit_limit_the_rules_read(db):
     assert (a["outcome"], a["rule"], json.loads(a["facts"])["exposure"]) == ("approve", "vip-auto-approve", "19.80")
     assert (b["outcome"], b["rule"], json.loads(b["facts"])["exposure"]) == ("hold", "credit-limit", "59.80")
     assert json.loads(a["facts"])["customer_tier"] == "vip"
+    # the limit less the exposure: what a rule may compare with the order's amount
+    assert (json.loads(a["facts"])["credit_available"], json.loads(b["facts"])["credit_available"]) == \
+        ("10.20", "-29.80")
     with uow(db) as u:
         review.apply_customer_terms(u, terms(buyer, None))  # no limit any more
     third = place(db, buyer, "1.00")

@@ -124,6 +124,28 @@ def _review():
                            actions='[{"rule": "r", "kind": "approve"}]')]))
 
 
+def _customer():
+    """Its JSON fields (a tier change's facts and trace, an audit entry's detail, a tier rule set) hold JSON."""
+    pb = customer_service_pb2
+
+    def customer():
+        return filled(pb.Customer, tier_history=[filled(pb.TierChange, facts='{"spend": "1.50"}',
+                                                        trace='[{"tier": "vip", "matched": true}]')],
+                      audit=[filled(pb.AuditEntry, detail='{"into": "c1"}')])
+
+    def answer(r):
+        return pb.GetCustomerResponse(customer=customer())
+
+    def rule_set():
+        return filled(pb.TierRuleSet, document='{"name": "x", "tiers": []}')
+    return FakeService(pb, "CustomerService", GetCustomer=answer, SetCustomerTerms=answer, SetBuyerTerms=answer,
+                       MergeCustomers=answer, UnmergeCustomer=answer, TagCustomer=answer, AddCustomerNote=answer,
+                       ApplyTierRules=lambda r: rule_set(),
+                       ListTierRules=lambda r: pb.ListTierRulesResponse(versions=[rule_set()]),
+                       ExplainTier=lambda r: filled(pb.ExplainTierResponse, facts='{"spend": "1.50"}',
+                                                    trace='[{"tier": "vip", "matched": true}]'))
+
+
 def _procurement():
     """Its JSON fields (a suggestion's terms, a plan, a demand rule set) hold JSON."""
     alerts = [filled(pro.StockAlert, kind="lot_expiring"), filled(pro.StockAlert, kind="lot_hold_changed")]
@@ -231,6 +253,11 @@ BODIES = {
                             "until": "2026-02-01T00:00:00+08:00"},
     "PUT /customers/{customer_id}/terms": {"tier": "vip", "credit_limit": "5000.00"},
     "PUT /customers/terms": {"channel": "storefront", "external_id": "B-1", "tier": "vip", "credit_limit": "5000.00"},
+    "POST /customers/{customer_id}/merge": {"into": "c2", "why": "the same buyer on two shops"},
+    "POST /customers/{customer_id}/unmerge": {"why": "two people"},
+    "POST /customers/{customer_id}/tags": {"tag": "business"},
+    "POST /customers/{customer_id}/notes": {"text": "prefers SF"},
+    "POST /customer-tiers/rules": {"document": {"name": "x", "tiers": [{"tier": "vip", "when": "spend > 1"}]}},
 }
 _PERIOD = {"from": "2026-03-01", "to": "2026-03-31"}
 QUERIES = {"GET /customers": {"phone": "13800000000"}, "GET /stock/reports/slow-movers": {"days": 30},
@@ -263,7 +290,7 @@ def hub(tmp_path_factory):
     secret = webhooks.add_storefront(gateway_db, "SH")
     clients = Clients(
         order=_order(), inventory=_inventory(), procurement=_procurement(),
-        customer=FakeService(customer_service_pb2, "CustomerService"),
+        customer=_customer(),
         accounting=FakeService(accounting_service_pb2, "AccountingService"),
         ledger=FakeService(ledger_service_pb2, "LedgerService"),
         shops={"taobao": FakeService(shop_service_pb2, "ShopConnectorService")}, channels=[],
@@ -309,8 +336,10 @@ def test_every_operation_answers_every_field(hub):
     # incoming inspection (3), the supplier scorecard, its workbook and its bands (4);
     # requisitions and approvals (12); cancel a parcel's waybill (1); the turnover and slow movers workbooks,
     # the sales forecast and its workbook (4); the supplier on-time KPI and its workbook (2);
-    # the sales KPIs and their workbooks (4); printed documents (6, and a wave's 3 batches)
-    assert seen == 157
+    # the sales KPIs and their workbooks (4); printed documents (6, and a wave's 3 batches);
+    # one customer across channels (merge, unmerge, tag, untag, note, tier explained, tier rules listed and
+    # applied: 8)
+    assert seen == 165
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):

@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from pydantic import SecretStr
 
 from hub import components
 from hubkit import clock
@@ -45,6 +46,8 @@ DEFAULTS = {
     "HUB_INTAKE_RETRY_AFTER_MAX_SECONDS": 30, "HUB_INVENTORY_TIMEOUT_SECONDS": 10.0, "HUB_ORDER_MERGE": True,
     "HUB_ORDER_MERGE_WINDOW_MINUTES": 30, "HUB_ORDER_RECEIVABLE_ACCOUNT": "1122",
     "HUB_ORDER_REVIEW_STAGE": "after_reservation",
+    "HUB_CUSTOMER_PHONE_HASH_KEY": SecretStr("hub-dev-phone-key"), "HUB_CUSTOMER_RECEIVABLE_ACCOUNT": "1122",
+    "HUB_CUSTOMER_RETURN_WINDOW_DAYS": 30,
     "HUB_CARRIER_URL": "", "HUB_CARRIER_APP_KEY": "", "HUB_CARRIER_APP_SECRET": "", "HUB_CARRIER_SESSION": "",
     "HUB_CARRIER_CODE": "ZTO", "HUB_CARRIER_TIMEOUT_SECONDS": 2.0,
     "HUB_CARRIER_SENDER": {"name": "warehouse", "mobile": "", "address": {"province": "", "city": "", "district": "",
