@@ -16,7 +16,9 @@ MEANING = {
     403: "The user's role may not do this",
     404: "Something the request names does not exist",
     409: "In conflict with the current state (or a request with this Idempotency-Key is still running)",
-    413: "The body is larger than 256 KiB",
+    413: "The body is larger than 256 KiB (a file to import: than HUB_IMPORT_MAX_BYTES, or more rows than "
+         "HUB_IMPORT_MAX_ROWS)",
+    415: "The file is not a spreadsheet (xlsx, or CSV in UTF-8)",
     422: "The request is invalid: `errors` names each field",
     429: "The hub is behind with the orders it has: send this one again after Retry-After seconds "
          "(an Idempotency-Key is not held by a 429)",
@@ -47,6 +49,8 @@ def statuses(method: str, operation: dict, signed: bool) -> list[int]:
         codes.add(404)
     if "429" in operation.get("responses", {}):  # a route that takes new orders in (gateway.intake)
         codes.add(429)
+    if "415" in operation.get("responses", {}):  # a route that takes a file (imports)
+        codes.add(415)
     return sorted(codes)
 
 
@@ -75,5 +79,5 @@ def complete(doc: dict, signed: Callable[[str], bool]) -> None:
             for status in statuses(method, operation, is_signed):
                 answers[str(status)] = _problem(status)
             operation["security"] = [] if is_signed else [{API_KEY: []}]
-            if method == "post" and not is_signed:
+            if method == "post" and not is_signed and not path.startswith("/imports/"):  # a file's hash is its key
                 operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)

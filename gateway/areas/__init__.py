@@ -5,6 +5,7 @@ from gateway.areas.accounting import routes as accounting
 from gateway.areas.audit import routes as audit
 from gateway.areas.connectors import routes as connectors
 from gateway.areas.customers import routes as customers
+from gateway.areas.imports import routes as imports
 from gateway.areas.ledger import routes as ledger
 from gateway.areas.notifications import routes as notifications
 from gateway.areas.orders import routes as orders
@@ -20,4 +21,4 @@ from gateway.areas.webhooks import routes as webhooks
 # Matched in this order: warehouse before stock, so that GET /stock/audit wins over GET /stock/{sku}.
 ROUTERS = [warehouse.router, scan.router, orders.router, stock.router, customers.router, purchasing.router,
            accounting.router, audit.router, ledger.router, connectors.router, webhooks.router, stock_reports.router,
-           review.router, waves.router, notifications.router]
+           review.router, waves.router, notifications.router, imports.router]

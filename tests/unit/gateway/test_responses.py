@@ -236,7 +236,7 @@ _PERIOD = {"from": "2026-03-01", "to": "2026-03-31"}
 QUERIES = {"GET /customers": {"phone": "13800000000"}, "GET /stock/reports/slow-movers": {"days": 30},
            "GET /purchasing/scorecard": _PERIOD, "GET /purchasing/scorecard.xlsx": _PERIOD,
            "GET /stock/reports/turnover": {"date_from": "2024-01-01", "date_to": "2024-01-31"}}
-PATH_VALUES = {"platform": "taobao", "version": "1"}  # any other path parameter: "SH" fits every pattern
+PATH_VALUES = {"platform": "taobao", "version": "1", "kind": "skus"}  # any other path parameter: "SH" fits every pattern
 
 
 @pytest.fixture(scope="module")
@@ -284,6 +284,10 @@ def _call(http, admin, secret, name, method, path):
         return http.post(path, content=body, headers={"X-Hub-Timestamp": stamp, "content-type": "application/json",
                                                        "X-Hub-Signature": "sha256=" + webhooks.signature(
                                                            secret, stamp, body)})
+    if name == "POST /imports/{kind}":  # a file, not JSON: the template as the merchant fills it
+        from gateway.areas.imports import engine
+        return http.post(path, content=engine.template_csv("skus"), headers={**admin, "content-type": "text/csv"},
+                         params={"dry_run": "true"})
     return http.request(method, path, json=BODIES.get(name), params=QUERIES.get(name), headers=admin)
 
 
@@ -300,8 +304,8 @@ def test_every_operation_answers_every_field(hub):
     # RMAs (5: create, get, receive, inspect, settle); supplier invoices, landed costs and the provisional list (3);
     # replenishment terms, demand rules (get, put), a purchase order from suggestions (4);
     # incoming inspection (3), the supplier scorecard, its workbook and its bands (4);
-    # requisitions and approvals (12); cancel a parcel's waybill (1)
-    assert seen == 138
+    # requisitions and approvals (12); cancel a parcel's waybill (1); imports: two templates and the import (3)
+    assert seen == 141
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):
