@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import exists, select
 
+from contracts import SkuChanged
+from hubkit import clock
 from hubkit.db import UnitOfWork
 from hubkit.errors import HubError
 from services.inventory import catalog, movements
@@ -40,13 +42,24 @@ def apply(uow: UnitOfWork, rows: list[dict], dry_run: bool) -> Outcome:
     arguments}. Plain SKUs before kits (a kit's components may be in the same file)."""
     outcome, s = Outcome(), uow.session
     ordered = sorted(rows, key=lambda r: bool(r.get("sku", {}).get("components")))
+    known = _sku_states(s, [r["sku"]["code"] for r in rows if "sku" in r])
     whole = s.begin_nested()
     refused: dict[str, int] = {}  # SKU code -> its refused row: a kit of it is refused for that reason
+    new = {}
+    for row in rows:  # SKUs not in the catalogue yet, each code once: checked together, written in bulk
+        if "sku" in row and row["sku"]["code"] not in known and row["sku"]["code"] not in new:
+            new[row["sku"]["code"]] = row
+    outcome.applied += _insert_new_skus(uow, list(new.values()), outcome, refused, dry_run)
     for row in ordered:
+        if "sku" in row and new.get(row["sku"]["code"]) is row:
+            continue
         parts = [c for c, _ in row.get("sku", {}).get("components") or [] if c in refused]
         if parts:
             outcome.errors += [(row["row"], "components", f"component {c} is refused on row {refused[c]}")
                                for c in parts]
+            continue
+        if "sku" in row and known.get(row["sku"]["code"]) == _intended(row["sku"], known.get(row["sku"]["code"])):
+            outcome.unchanged += 1  # already as the file says: not even written again
             continue
         step = s.begin_nested()
         try:
@@ -73,6 +86,69 @@ def apply(uow: UnitOfWork, rows: list[dict], dry_run: bool) -> Outcome:
     return outcome
 
 
+def _insert_new_skus(uow: UnitOfWork, rows: list[dict], outcome: Outcome, refused: dict[str, int],
+                     dry_run: bool) -> int:
+    """New SKUs, each checked as upsert_sku checks one (its fields, its barcodes against the catalogue
+    and the file's rows before it, its components known or new and not refused), then the good ones
+    written together: a few statements for the file instead of ten a row. Returns how many."""
+    s = uow.session
+    good: list[dict] = []
+    for row in rows:
+        k = row["sku"]
+        errors = catalog.sku_errors(k["code"], k["name"], k.get("base_unit", ""), k.get("category", ""),
+                                    k.get("costing", ""), k.get("barcodes") or [], k.get("components") or [])
+        for f in errors.items:
+            outcome.errors.append((row["row"], _column(f["field"]), f["message"]))
+        if errors.items:
+            refused[k["code"]] = row["row"]
+        else:
+            good.append(row)
+    wanted = [b for r in good for b in r["sku"].get("barcodes") or []]
+    owner: dict[str, str] = {}
+    for chunk in (wanted[i:i + 1000] for i in range(0, len(wanted), 1000)):
+        owner.update(s.execute(select(barcodes.c.code, barcodes.c.sku).where(barcodes.c.code.in_(chunk))).all())
+    first_row: dict[str, int] = {}
+    checked = []
+    for row in good:
+        k = row["sku"]
+        taken = [f"{b} names {owner[b]}" for b in k.get("barcodes") or [] if b in owner]
+        taken += [f"{b} is on row {first_row[b]}" for b in k.get("barcodes") or [] if b in first_row]
+        if taken:
+            outcome.errors += [(row["row"], "barcodes", message) for message in taken]
+            refused[k["code"]] = row["row"]
+            continue
+        first_row.update({b: row["row"] for b in k.get("barcodes") or []})
+        checked.append(row)
+    parts = {c for r in checked for c, _ in r["sku"].get("components") or []}
+    known_parts = {c for chunk in (sorted(parts)[i:i + 1000] for i in range(0, len(parts), 1000))
+                   for c in s.execute(select(skus.c.code).where(skus.c.code.in_(chunk))).scalars()}
+    ok = {r["sku"]["code"] for r in checked}
+    written = []
+    for row in checked:
+        problems = [f"component {c} is refused on row {refused[c]}" if c in refused else f"unknown {c}"
+                    for c, _ in row["sku"].get("components") or [] if c not in known_parts and c not in ok]
+        if problems:  # a kit's component refused makes the kit refused (the file is refused whole anyway)
+            outcome.errors += [(row["row"], "components", p) for p in problems]
+        else:
+            written.append(row["sku"])
+    if not written:
+        return 0
+    now = clock.now()
+    s.execute(skus.insert(), [dict(code=k["code"], name=k["name"], base_unit=k.get("base_unit") or "pcs",
+                                   category=k.get("category", ""), lot_tracked=k.get("lot_tracked", False),
+                                   serial_tracked=k.get("serial_tracked", False), costing=k.get("costing") or "fifo",
+                                   created_by=uow.actor, created_at=now) for k in written])
+    codes = [dict(code=b, sku=k["code"]) for k in written for b in dict.fromkeys(k.get("barcodes") or [])]
+    if codes:
+        s.execute(barcodes.insert(), codes)
+    kits = [dict(kit_sku=k["code"], component_sku=c, quantity=q) for k in written for c, q in k.get("components") or []]
+    if kits:
+        s.execute(kit_components.insert(), kits)
+    for k in written if not dry_run else ():  # as upsert_sku announces a new SKU (a dry run is undone)
+        uow.emit(SkuChanged(sku=k["code"], category=k.get("category", ""), changed_at=now), k["code"])
+    return len(written)
+
+
 def _column(service_field: str) -> str:
     """The service's field ("sku.barcodes[1]", "warehouse.code") as the file's column."""
     name = service_field.split(".", 1)[-1] if "." in service_field else service_field
@@ -81,13 +157,12 @@ def _column(service_field: str) -> str:
 
 def _apply_row(uow: UnitOfWork, row: dict) -> bool:
     s = uow.session
-    if "sku" in row:
+    if "sku" in row:  # a SKU as it is already was skipped by apply()
         k = row["sku"]
-        before = _sku_state(s, k["code"])
         catalog.upsert_sku(uow, k["code"], k["name"], k.get("base_unit", ""), k.get("category", ""),
                            k.get("lot_tracked", False), k.get("serial_tracked", False), k.get("costing", ""),
                            k.get("barcodes") or [], k.get("components") or [])
-        return _sku_state(s, k["code"]) != before
+        return True
     if "warehouse" in row:
         w = row["warehouse"]
         before = s.execute(select(warehouses.c.name, warehouses.c.priority, warehouses.c.region,
@@ -116,12 +191,29 @@ def _apply_row(uow: UnitOfWork, row: dict) -> bool:
     return True
 
 
-def _sku_state(s, code: str) -> tuple | None:
-    row = s.execute(select(skus.c.name, skus.c.base_unit, skus.c.category, skus.c.lot_tracked, skus.c.serial_tracked,
-                           skus.c.costing).where(skus.c.code == code)).first()
-    if row is None:
-        return None
-    codes = sorted(s.execute(select(barcodes.c.code).where(barcodes.c.sku == code)).scalars())
-    parts = sorted(s.execute(select(kit_components.c.component_sku, kit_components.c.quantity)
-                             .where(kit_components.c.kit_sku == code)).all())
-    return (tuple(row), tuple(codes), tuple(map(tuple, parts)))
+def _intended(k: dict, now: tuple | None) -> tuple:
+    """A SKU row as _sku_states() reads one back: barcodes and components, when given, replace the
+    old ones (`now`), else they stay."""
+    barcode_list = tuple(sorted(k.get("barcodes") or [])) or (now[1] if now else ())
+    parts = tuple(sorted(tuple(c) for c in k.get("components") or [])) or (now[2] if now else ())
+    return ((k["name"], k.get("base_unit") or "pcs", k.get("category", ""), k.get("lot_tracked", False),
+             k.get("serial_tracked", False), k.get("costing") or "fifo"), barcode_list, parts)
+
+
+def _sku_states(s, codes: list[str]) -> dict[str, tuple]:
+    """The SKUs of a file as they are, in three queries for the whole file."""
+    states: dict[str, tuple] = {}
+    for chunk in (codes[i:i + 1000] for i in range(0, len(codes), 1000)):
+        rows = s.execute(select(skus.c.code, skus.c.name, skus.c.base_unit, skus.c.category, skus.c.lot_tracked,
+                                skus.c.serial_tracked, skus.c.costing).where(skus.c.code.in_(chunk))).all()
+        codes_of: dict[str, list[str]] = {}
+        for sku, code in s.execute(select(barcodes.c.sku, barcodes.c.code).where(barcodes.c.sku.in_(chunk))):
+            codes_of.setdefault(sku, []).append(code)
+        parts_of: dict[str, list[tuple]] = {}
+        for kit, part, qty in s.execute(select(kit_components.c.kit_sku, kit_components.c.component_sku,
+                                               kit_components.c.quantity).where(kit_components.c.kit_sku.in_(chunk))):
+            parts_of.setdefault(kit, []).append((part, qty))
+        for r in rows:
+            states[r.code] = (tuple(r)[1:], tuple(sorted(codes_of.get(r.code, []))),
+                              tuple(sorted(parts_of.get(r.code, []))))
+    return states

@@ -28,6 +28,7 @@ from hubkit.sheets import NOTES_SHEET, open_sheet
 
 ERRORS_COLUMN = "errors"  # the report's added column; a corrected report can be sent back as it is
 Progress = Callable[[str, int], None]  # (stage, rows so far)
+DEADLINE_SECONDS = 300.0  # one inventory call checks or applies the whole file
 
 
 @dataclass
@@ -96,8 +97,8 @@ def _inventory(kind: Kind, outcome: Outcome, stubs: Any, metadata: list, progres
         progress("checking against the catalogue" if outcome.dry_run or bad_rows else "applying", len(rows))
     # a file with problems of its own is still checked by the service, to report everything at once
     dry = outcome.dry_run or bool(bad_rows)
-    reply = stubs.inventory.ImportRows(inv.ImportRowsRequest(rows=rows, dry_run=dry), metadata=md if not dry
-                                       else metadata)
+    reply = stubs.inventory.ImportRows(inv.ImportRowsRequest(rows=rows, dry_run=dry),
+                                       metadata=md if not dry else metadata, timeout=DEADLINE_SECONDS)
     outcome.problems += [Problem(e.row, e.column or kind.key[0], "refused", e.message) for e in reply.errors]
     if not reply.errors and not dry:
         outcome.applied, outcome.unchanged = reply.applied, reply.unchanged
