@@ -76,7 +76,7 @@ def _trim_header(values: tuple) -> list[str]:
 def _xlsx(data: IO[bytes], sheet: str) -> tuple[str, list[str], Iterator[tuple[int, list]]]:
     try:
         wb = load_workbook(data, read_only=True, data_only=False)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+    except Exception as exc:  # a damaged archive or XML fails in many ways: all of them the file's fault
         raise SheetError("not-a-spreadsheet", f"the file is not a readable xlsx workbook: {exc}") from None
     names = wb.sheetnames
     data_sheets = [n for n in names if n.lower() != NOTES_SHEET]
@@ -85,33 +85,51 @@ def _xlsx(data: IO[bytes], sheet: str) -> tuple[str, list[str], Iterator[tuple[i
         raise SheetError("missing-sheet", f"the workbook has no sheet {sheet!r} (sheets: {', '.join(names)})",
                          [{"field": "sheet", "message": f"expected a sheet named {sheet!r}"}])
     ws = wb[chosen]
-    merged = _merged_ranges(data, names.index(chosen))
+    try:
+        merged = _merged_ranges(data, names.index(chosen))
+    except Exception as exc:
+        raise SheetError("not-a-spreadsheet", f"the sheet cannot be read: {exc}") from None
     if merged:
         raise SheetError("merged-cells", "the sheet has merged cells: unmerge them, one value per cell",
                          [{"field": r, "message": "merged cells"} for r in merged[:50]])
+    ws.reset_dimensions()  # no pass over the whole sheet for its size: rows as they come
     stream = ws.iter_rows()
-    first = next(stream, None)
+    try:
+        first = next(stream, None)
+    except Exception as exc:
+        raise SheetError("not-a-spreadsheet", f"the sheet cannot be read: {exc}") from None
     if first is None:
         raise SheetError("bad-columns", "the sheet is empty: no header row",
                          [{"field": "header", "message": "missing"}])
     header = _trim_header(tuple(c.value for c in first))
 
     def rows() -> Iterator[tuple[int, list]]:
-        formulas: list[str] = []
-        for cells in stream:
-            values, number = [], 0
-            for c in cells:
-                if getattr(c, "data_type", None) == "f":
-                    formulas.append(c.coordinate)
-                values.append(c.value)
-                number = getattr(c, "row", number) or number
-            if formulas:
-                raise SheetError("formulas", "the sheet has formulas: paste their values instead",
-                                 [{"field": f, "message": "a formula"} for f in formulas[:50]])
-            if any(v is not None and str(v).strip() != "" for v in values):
-                yield number, values
-        wb.close()
+        try:
+            yield from _values(stream)
+        except SheetError:
+            raise
+        except Exception as exc:  # damaged XML further down the sheet
+            raise SheetError("not-a-spreadsheet", f"the sheet cannot be read: {exc}") from None
+        finally:
+            wb.close()
     return chosen, header, rows()
+
+
+def _values(stream) -> Iterator[tuple[int, list]]:
+    """The rows after the header with their row numbers; blank rows skipped, a formula refused."""
+    formulas: list[str] = []
+    for cells in stream:
+        values, number = [], 0
+        for c in cells:
+            if getattr(c, "data_type", None) == "f":
+                formulas.append(c.coordinate)
+            values.append(c.value)
+            number = getattr(c, "row", number) or number
+        if formulas:
+            raise SheetError("formulas", "the sheet has formulas: paste their values instead",
+                             [{"field": f, "message": "a formula"} for f in formulas[:50]])
+        if any(v is not None and str(v).strip() != "" for v in values):
+            yield number, values
 
 
 def _merged_ranges(data: IO[bytes], index: int) -> list[str]:

@@ -61,7 +61,7 @@ class Problem:
         return {"row": self.row, "column": self.column, "code": self.code, "message": self.message}
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     number: int
     values: dict[str, Any]

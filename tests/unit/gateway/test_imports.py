@@ -99,6 +99,17 @@ def _open(data, kind="skus"):
     return list(sheet.rows)
 
 
+def _damaged() -> bytes:
+    import zipfile
+    wb, _ = _sheet("skus", [["code", "name"], ["A-1", "Tea"]])
+    whole, out = zipfile.ZipFile(_xlsx_bytes(wb)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name in whole.namelist():
+            data = whole.read(name)
+            z.writestr(name, data[: len(data) // 2] if name == "xl/worksheets/sheet1.xml" else data)
+    return out.getvalue()
+
+
 def test_file_level_problems_are_sheet_errors():
     with pytest.raises(SheetError) as not_sheet:
         _open(io.BytesIO(b"\x89PNG\r\n\x1a\n\x00\x00binary"))
@@ -106,6 +117,9 @@ def test_file_level_problems_are_sheet_errors():
     with pytest.raises(SheetError) as zip_not_xlsx:
         _open(io.BytesIO(b"PK\x03\x04 not really a zip"))
     assert zip_not_xlsx.value.kind == "not-a-spreadsheet"
+    with pytest.raises(SheetError) as damaged:  # a workbook whose sheet's XML is cut in half
+        _open(io.BytesIO(_damaged()))
+    assert damaged.value.kind == "not-a-spreadsheet"
 
     wb, _ = _sheet("skus", [["code", "name"]], title="Sheet1")
     wb.create_sheet("other")
@@ -163,7 +177,8 @@ def gateway(tmp_path_factory):
     from hubkit.db import Database
 
     settings = hub_settings.load(gateway_config.Settings, {"HUB_VAR_DIR": str(tmp_path_factory.mktemp("imports")),
-                                                           "HUB_IMPORT_MAX_BYTES": str(1 << 20)})
+                                                           "HUB_IMPORT_MAX_BYTES": str(1 << 20),
+                                                           "HUB_IMPORT_MAX_ROWS": "5"})
     gateway_db = Database(settings.gateway_db_url, gateway_metadata)
     gateway_metadata.create_all(gateway_db.engine)
     admin = {"X-API-Key": auth.add_user(gateway_db, "admin", "admin")}
@@ -203,6 +218,7 @@ def test_file_level_refusals_are_clear_4xx_and_reach_no_service(gateway):
     formula_wb, fws = _sheet("skus", [["code", "name"], ["A-1", "=1+1"]])
     cases = [
         (b"\x00\x01\x02 not text", 415, "not-a-spreadsheet"),
+        (_damaged(), 415, "not-a-spreadsheet"),
         (b"", 422, "not-a-spreadsheet"),
         (b"code\r\nA-1\r\n", 422, "bad-columns"),  # name missing
         (_two_sheets(), 422, "missing-sheet"),
@@ -258,3 +274,11 @@ def test_templates_are_served_per_kind_and_an_unknown_kind_is_422(gateway):
     csv = http.get("/imports/skus/template.csv", headers=admin)
     assert csv.status_code == 200 and csv.text.lstrip("\ufeff").startswith("code,name,base_unit")
     assert http.get("/imports/prices/template.csv", headers=admin).status_code == 422
+
+
+def test_more_rows_than_the_limit_are_refused_413(gateway):
+    http, admin, clients = gateway
+    body = "code,name\r\n" + "".join(f"A-{i},Tea\r\n" for i in range(6))
+    reply = http.post("/imports/skus", content=body.encode(), headers={**admin, "content-type": "text/csv"})
+    assert reply.status_code == 413 and reply.json()["type"].endswith("too-many-rows"), reply.text
+    assert clients.inventory.calls == []

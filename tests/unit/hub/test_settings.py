@@ -29,6 +29,7 @@ DEFAULTS = {
     **{f"HUB_{svc.upper()}_GRPC_PORT": port for svc, port in zip(components.SERVICES, range(50051, 50056))},
     **{f"HUB_{svc.upper()}_GRPC_TARGET": f"127.0.0.1:{port}" for svc, port in zip(components.SERVICES, range(50051, 50056))},
     "HUB_GATEWAY_PORT": 8000, "HUB_AUDIT_INTERVAL_SECONDS": 60.0, "HUB_GATEWAY_BATCH_LIMIT": 200,
+    "HUB_IMPORT_MAX_BYTES": 20 * 1024 * 1024, "HUB_IMPORT_MAX_ROWS": 20_000,
     "HUB_VAT_RATE": Decimal("0.13"), "HUB_ACCOUNTING_CHART": "", "HUB_ACCOUNTING_ACCOUNTS": "",
     "HUB_MARKETPLACE_CHANNELS": "taobao,tmall,jd,pdd,douyin", "HUB_LEDGERS": (), "HUB_LEDGER_GRPC_PORT": 50060,
     "HUB_LEDGER_GRPC_TARGET": "127.0.0.1:50060", "HUB_SHOPS_FILE": "", "HUB_SHOPS_POLL_SECONDS": 2.0,
