@@ -21,6 +21,7 @@ def _rows(inv, taken_barcode: str) -> tuple[list[dict], dict]:
         {"row": 4, "sku": {"code": kit, "name": "Set", "components": [(tea, 1), (cup, 2)]}},
         {"row": 5, "sku": {"code": tea, "name": "Tea", "lot_tracked": True, "barcodes": [inv.code("69")]}},
         {"row": 6, "sku": {"code": cup, "name": "Cup", "barcodes": [taken_barcode]}},
+        {"row": 7, "limits": {"sku": tea, "warehouse": w, "minimum": 2, "maximum": 9}},
     ]
     return rows, {"w": w, "tea": tea, "cup": cup, "kit": kit}
 
@@ -34,17 +35,18 @@ def test_an_import_is_applied_whole_or_not_at_all_and_a_second_time_changes_noth
                               (6, "barcodes", f"{inv.code('BC')} names {other}")]
     assert catalog.known_skus(inv.db, [c["tea"], c["kit"]]) == []  # the good rows were not applied either
 
-    rows[-1]["sku"]["barcodes"] = [inv.code("BC2")]
+    rows[4]["sku"]["barcodes"] = [inv.code("BC2")]
     dry = inv.run(imports.apply, rows, True)
-    assert (dry.errors, dry.applied) == ([], 5)
+    assert (dry.errors, dry.applied) == ([], 6)
     assert catalog.known_skus(inv.db, [c["tea"]]) == []  # a dry run changes nothing
 
     done = inv.run(imports.apply, rows, False)
-    assert (done.errors, done.applied, done.unchanged) == ([], 5, 0)
+    assert (done.errors, done.applied, done.unchanged) == ([], 6, 0)
     with inv.db.reader() as s:
         assert sorted(catalog.components_of(s, c["kit"])) == [(c["cup"], 2), (c["tea"], 1)]
     again = inv.run(imports.apply, rows, False)
-    assert (again.errors, again.applied, again.unchanged) == ([], 0, 5)
+    assert (again.errors, again.applied, again.unchanged) == ([], 0, 6)
+    assert [e["minimum"] for e in inv.events("low_stock") if e["sku"] == c["tea"]] == [2]  # set once, at zero
 
 
 def test_opening_stock_rows_name_their_row_post_their_value_once_and_keep_the_audit_clean(inv):

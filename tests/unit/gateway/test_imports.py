@@ -282,3 +282,50 @@ def test_more_rows_than_the_limit_are_refused_413(gateway):
     reply = http.post("/imports/skus", content=body.encode(), headers={**admin, "content-type": "text/csv"})
     assert reply.status_code == 413 and reply.json()["type"].endswith("too-many-rows"), reply.text
     assert clients.inventory.calls == []
+
+
+class _Recording:
+    """A service stub that records each call and answers an empty reply of the method's type."""
+
+    def __init__(self, replies: dict):
+        self.calls: list[tuple[str, object]] = []
+        self.replies = replies
+
+    def __getattr__(self, name):
+        def call(request, metadata=None, timeout=None):
+            self.calls.append((name, request))
+            return self.replies[name](request)
+        return call
+
+
+def _stubs():
+    from types import SimpleNamespace
+
+    from hubapi.customer.v1 import customer_service_pb2 as cus
+    from hubapi.procurement.v1 import procurement_service_pb2 as pro
+    return SimpleNamespace(
+        procurement=_Recording({"UpsertSupplier": lambda r: pro.UpsertSupplierResponse(supplier=r.supplier,
+                                                                                       created=r.supplier.code != "OLD")}),
+        customer=_Recording({"FindCustomers": lambda r: cus.FindCustomersResponse(),
+                             "SetBuyerTerms": lambda r: cus.GetCustomerResponse()}),
+        inventory=_Recording({}))
+
+
+def test_suppliers_and_customers_are_upserted_row_by_row_only_when_the_whole_file_is_good():
+    stubs = _stubs()
+    good = b"code,name\r\nSUP-1,Hangzhou Tea\r\nOLD,Known already\r\n"
+    assert stubs.procurement.calls == []
+    dry = engine.run("suppliers", io.BytesIO(good), "d1", stubs, [], dry_run=True)
+    assert (dry.problems, stubs.procurement.calls) == ([], [])  # a dry run asks nothing of an upsert
+    done = engine.run("suppliers", io.BytesIO(good), "d1", stubs, [], dry_run=False)
+    assert [r.supplier.code for _, r in stubs.procurement.calls] == ["SUP-1", "OLD"]
+    assert (done.applied, done.unchanged) == (1, 1)
+
+    bad = b"channel,external_id,tier,credit_limit\r\ntaobao,b1,vip,100\r\ntaobao,b2,,1.001\r\n"
+    refused = engine.run("customers", io.BytesIO(bad), "d2", stubs, [], dry_run=False)
+    assert [(p.row, p.column, p.code) for p in refused.problems] == [(3, "credit_limit", "too_many_decimals")]
+    assert stubs.customer.calls == []  # nothing applied: not even the good row
+    fixed = engine.run("customers", io.BytesIO(bad.replace(b"1.001", b"1.00")), "d3", stubs, [], dry_run=False)
+    assert [(n, r.external_id, r.tier) for n, r in stubs.customer.calls if n == "SetBuyerTerms"] == [
+        ("SetBuyerTerms", "b1", "vip"), ("SetBuyerTerms", "b2", "standard")]
+    assert fixed.applied == 2
