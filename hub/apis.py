@@ -71,6 +71,7 @@ def import_stubs(actor: str):
     from hubapi.customer.v1 import customer_service_pb2_grpc as cus_grpc
     from hubapi.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
     from hubapi.procurement.v1 import procurement_service_pb2_grpc as pro_grpc
+    from hubapi.shops.v1 import shop_service_pb2_grpc as shp_grpc
     s = components.settings()
 
     class _Passing:
@@ -84,7 +85,9 @@ def import_stubs(actor: str):
             return call
     return SimpleNamespace(inventory=_Passing(s.grpc_target("inventory"), inv_grpc.InventoryServiceStub),
                            procurement=_Passing(s.grpc_target("procurement"), pro_grpc.ProcurementServiceStub),
-                           customer=_Passing(s.grpc_target("customer"), cus_grpc.CustomerServiceStub))
+                           customer=_Passing(s.grpc_target("customer"), cus_grpc.CustomerServiceStub),
+                           shops={p: _Passing(t, shp_grpc.ShopConnectorServiceStub)
+                                  for p, t in s.shops_grpc_targets.items()})
 
 
 def books_audit() -> dict:

@@ -22,6 +22,7 @@ from gateway.areas.imports.kinds import KINDS, Kind, Problem, Row, check_kits, c
 from hubapi.customer.v1 import customer_service_pb2 as cus
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
 from hubapi.procurement.v1 import procurement_service_pb2 as pro
+from hubapi.shops.v1 import shop_service_pb2 as shp
 from hubkit import xlsx
 from hubkit.commands import COMMAND_KEY, REPLAY_ONLY_KEY
 from hubkit.sheets import NOTES_SHEET, open_sheet
@@ -68,11 +69,15 @@ def run(kind_name: str, data: IO[bytes], digest: str, stubs: Any, metadata: list
     kind = KINDS[kind_name]
     outcome = Outcome(kind.name, dry_run, import_id(kind.name, digest))
     outcome.rows = read(kind, data, outcome.problems, progress)
-    if kind.name == "skus":
+    if kind.name in ("skus", "channel_sku_mappings"):
         codes = sorted({c for r in outcome.rows for c, _ in r.values.get("components") or []})
         known = {s.code for s in stubs.inventory.GetSkus(inv.GetSkusRequest(codes=codes), metadata=metadata).skus} \
             if codes else set()
-        check_kits(outcome.rows, outcome.problems, known)
+        if kind.name == "skus":
+            check_kits(outcome.rows, outcome.problems, known)
+        else:
+            outcome.problems += [Problem(r.number, "components", "unknown_sku", f"{c} is not a known SKU")
+                                 for r in outcome.rows for c, _ in r.values.get("components") or [] if c not in known]
     if kind.owner == "inventory":
         _inventory(kind, outcome, stubs, metadata, progress)
     elif not outcome.problems and not dry_run:
@@ -123,13 +128,18 @@ def _inventory_row(kind: Kind, r: Row) -> inv.ImportRow:
 
 
 def _one_by_one(kind: Kind, outcome: Outcome, stubs: Any, metadata: list, progress: Progress | None) -> None:
-    """Suppliers and customers: their services have no import of many rows yet, so each row is its
+    """Suppliers, customers and channel SKU mappings: their services have no import of many rows yet, so each row is its
     own upsert by its natural key, after the whole file was checked. A refusal stops the import at
     that row (the rows before it stay: sending the file again completes it, changing them no more)."""
     for n, r in enumerate(outcome.rows, start=1):
         v = r.values
         try:
-            if kind.name == "suppliers":
+            if kind.name == "channel_sku_mappings":  # an upsert by the platform's SKU: the same again is no change
+                stubs.shops[v["platform"]].MapSku(shp.MapSkuRequest(
+                    outer_sku=v["outer_sku"], components=[shp.Component(sku=c, quantity=q) for c, q in v["components"]]),
+                    metadata=metadata)
+                changed = True
+            elif kind.name == "suppliers":
                 reply = stubs.procurement.UpsertSupplier(pro.UpsertSupplierRequest(
                     supplier=pro.Supplier(code=v["code"], name=v["name"])), metadata=metadata)
                 changed = reply.created
@@ -142,6 +152,8 @@ def _one_by_one(kind: Kind, outcome: Outcome, stubs: Any, metadata: list, progre
                 changed = not before or (before[0].tier, _amount(before[0].credit_limit)) != (
                     v["tier"] or "standard", _amount(v["credit_limit"]))
         except grpc.RpcError as exc:
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise  # not the row's fault: the gateway's 503/504
             outcome.problems.append(Problem(r.number, kind.key[0], "refused", exc.details() or str(exc.code())))
             return
         outcome.applied += int(changed)

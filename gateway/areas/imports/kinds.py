@@ -122,6 +122,12 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         _c("code", "code", True, "the supplier's code", "SUP-HZ-01"),
         _c("name", "text", True, "the supplier's name", "Hangzhou Tea Co."),
     ), key=("code",)),
+    Kind("channel_sku_mappings", "Channel SKU mappings", "shops", (
+        _c("platform", "choice", True, "the shop platform: taobao or jd", "taobao", choices=("taobao", "jd")),
+        _c("outer_sku", "text", True, "the platform's SKU id (outer_sku_id, skuId)", "TB-8812-RED", max_length=64),
+        _c("components", "components", True, "hub SKU*units, separated by ; (several: a combination)",
+           "TEA-001*2;CUP-01"),
+    ), key=("platform", "outer_sku")),
     Kind("customers", "Customers", "customer", (
         _c("channel", "code", True, "where the buyer buys: taobao, jd, a storefront's name", "taobao"),
         _c("external_id", "text", True, "the channel's buyer id", "tb_buyer_001", max_length=128),

@@ -21,9 +21,11 @@ from hubkit.sheets import SheetError
 
 router = APIRouter(tags=["imports"])
 
-KindName = Literal["skus", "warehouses", "bins", "opening_stock", "stock_limits", "suppliers", "customers"]
+KindName = Literal["skus", "warehouses", "bins", "opening_stock", "stock_limits", "suppliers", "customers",
+                   "channel_sku_mappings"]
 ROLES = {"skus": CATALOG, "warehouses": CATALOG, "bins": CATALOG, "opening_stock": STOCK_KEEPING,
-         "stock_limits": STOCK_KEEPING, "suppliers": PURCHASING, "customers": CUSTOMERS}
+         "stock_limits": STOCK_KEEPING, "suppliers": PURCHASING, "customers": CUSTOMERS,
+         "channel_sku_mappings": CATALOG}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 IMPORT_PREFIX = "/imports/"
 SPOOL_BYTES = 1 << 20

@@ -329,3 +329,20 @@ def test_suppliers_and_customers_are_upserted_row_by_row_only_when_the_whole_fil
     assert [(n, r.external_id, r.tier) for n, r in stubs.customer.calls if n == "SetBuyerTerms"] == [
         ("SetBuyerTerms", "b1", "vip"), ("SetBuyerTerms", "b2", "standard")]
     assert fixed.applied == 2
+
+
+def test_channel_sku_mappings_name_hub_skus_that_exist_and_are_mapped_row_by_row():
+    from hubapi.inventory.v1 import inventory_service_pb2 as inv
+    from hubapi.shops.v1 import shop_service_pb2 as shp
+    stubs = _stubs()
+    stubs.inventory = _Recording({"GetSkus": lambda r: inv.GetSkusResponse(
+        skus=[inv.Sku(code=c) for c in r.codes if c != "GONE"])})
+    stubs.shops = {"taobao": _Recording({"MapSku": lambda r: shp.MapSkuResponse(outer_sku=r.outer_sku)})}
+    body = b"platform,outer_sku,components\r\ntaobao,TB-1,TEA*2;CUP\r\ntaobao,TB-2,GONE\r\n"
+    refused = engine.run("channel_sku_mappings", io.BytesIO(body), "d4", stubs, [], dry_run=False)
+    assert [(p.row, p.column, p.code) for p in refused.problems] == [(3, "components", "unknown_sku")]
+    assert stubs.shops["taobao"].calls == []
+    done = engine.run("channel_sku_mappings", io.BytesIO(body.replace(b"GONE", b"TEA")), "d5", stubs, [], False)
+    assert [(r.outer_sku, [(c.sku, c.quantity) for c in r.components]) for _, r in stubs.shops["taobao"].calls] == [
+        ("TB-1", [("TEA", 2), ("CUP", 1)]), ("TB-2", [("TEA", 1)])]
+    assert done.applied == 2
