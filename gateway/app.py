@@ -38,6 +38,7 @@ MAX_BODY_BYTES = 256 * 1024
 OPEN_PATHS = {"/healthz", "/metrics", "/docs", "/openapi.json"}
 DOCS_ASSETS = "/docs/assets"  # Swagger UI's own files, served here: the docs work without the internet
 SIGNED_PREFIX = "/webhooks/"
+IMPORTS_PREFIX = "/imports/"
 
 
 def _open(path: str) -> bool:
@@ -87,10 +88,10 @@ class _Guard:
         refusal = await self.checked(request)
         if refusal is not None:
             return await refusal(scope, receive, send)
-        if request.method in ("POST", "PUT", "PATCH"):
+        if request.method in ("POST", "PUT", "PATCH") and not _streamed(request):
             receive = _replaying(await request.body(), receive)  # the checks have read it
         correlation = request.state.correlation_id
-        if self.idempotent(request) and request.headers.get(idempotency.HEADER) is not None:
+        if self.idempotent(request) and not _streamed(request) and request.headers.get(idempotency.HEADER) is not None:
             async def call_next(_request) -> Response:
                 return await _read_whole(self.app, scope, receive)
             response = await idempotency.guarded(request, call_next, self.store, await request.body())
@@ -102,6 +103,11 @@ class _Guard:
                 MutableHeaders(scope=message)["x-correlation-id"] = correlation
             await send(message)
         await self.app(scope, receive, correlated)
+
+
+def _streamed(request: Request) -> bool:
+    """An import's upload: read by its route as it streams in (its content hash is its idempotency key)."""
+    return request.method == "POST" and request.url.path.startswith(IMPORTS_PREFIX)
 
 
 def _replaying(body: bytes, receive):
@@ -148,6 +154,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     app.state.clients = clients or Clients.connect(settings)
     app.state.base_currency = settings.base_currency  # documents in another need accounting's rate
     app.state.batch_limit = settings.gateway_batch_limit
+    app.state.imports = {"max_bytes": settings.import_max_bytes, "max_rows": settings.import_max_rows}
     app.state.intake = intake.gate(app.state.clients, settings.intake_refresh_seconds)  # backpressure
     gateway_db = Database(settings.gateway_db_url, metadata)
     app.state.keys = auth.KeyStore(gateway_db)
@@ -177,7 +184,13 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
                 return errors.problem(401, "unauthenticated", "unknown or revoked API key",
                                       headers={"WWW-Authenticate": "ApiKey"})
             request.state.user = user
-        if request.method in ("POST", "PUT", "PATCH"):
+        if _streamed(request):  # an import streams its file itself, under its own limit
+            declared = request.headers.get("content-length")
+            limit = app.state.imports["max_bytes"]
+            if declared and declared.isdigit() and int(declared) > limit:
+                return errors.problem(413, "payload-too-large", f"the file is larger than {limit} bytes "
+                                      "(HUB_IMPORT_MAX_BYTES)")
+        elif request.method in ("POST", "PUT", "PATCH"):
             declared = request.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
                 return errors.problem(413, "payload-too-large", f"body larger than {MAX_BODY_BYTES} bytes")

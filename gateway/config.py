@@ -19,6 +19,10 @@ class Settings(HubSettings):
     gateway_db_url: str = Field(default_factory=sqlite_in_var_dir("gateway"))
     gateway_port: Port = 8000
     gateway_batch_limit: PositiveInt = 200  # items in one POST /orders/batch or /shipments/batch
+    # imports (POST /imports/{kind}): the largest file taken (bytes; above it 413 before reading it) and
+    # the most rows of one file (an inventory import travels as one gRPC message of at most 4 MiB)
+    import_max_bytes: PositiveInt = 20 * 1024 * 1024
+    import_max_rows: PositiveInt = 20_000
     # how often the gateway asks the order service whether the hub is behind (backpressure: 429 on new orders)
     intake_refresh_seconds: PositiveFloat = 0.5
     # how often the gateway audits the books against the stock for Prometheus (seconds; 0: never)

@@ -18,7 +18,9 @@ MEANING = {
     404: "Something the request names does not exist",
     406: "The Accept header admits none of JSON, CSV and xlsx (an unknown `format` is a 422)",
     409: "In conflict with the current state (or a request with this Idempotency-Key is still running)",
-    413: "The body is larger than 256 KiB",
+    413: "The body is larger than 256 KiB (a file to import: than HUB_IMPORT_MAX_BYTES, or more rows than "
+         "HUB_IMPORT_MAX_ROWS)",
+    415: "The file is not a spreadsheet (xlsx, or CSV in UTF-8)",
     422: "The request is invalid: `errors` names each field",
     429: "The hub is behind with the orders it has: send this one again after Retry-After seconds "
          "(an Idempotency-Key is not held by a 429)",
@@ -52,6 +54,8 @@ def statuses(method: str, operation: dict, signed: bool, exported: bool = False)
         codes.add(406)
     if "429" in operation.get("responses", {}):  # a route that takes new orders in (gateway.intake)
         codes.add(429)
+    if "415" in operation.get("responses", {}):  # a route that takes a file (imports)
+        codes.add(415)
     return sorted(codes)
 
 
@@ -84,5 +88,5 @@ def complete(doc: dict, signed: Callable[[str], bool], exported: Collection[str]
             if exports_too:
                 exports.document(operation)
             operation["security"] = [] if is_signed else [{API_KEY: []}]
-            if method == "post" and not is_signed:
+            if method == "post" and not is_signed and not path.startswith("/imports/"):  # a file's hash is its key
                 operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)

@@ -7,11 +7,12 @@ import grpc
 from hub import components
 
 
-def _call(target: str, stub_class, method: str, request, actor: str = "cli"):
+def _call(target: str, stub_class, method: str, request, actor: str = "cli", metadata=()):
     """One call to a component's gRPC API; a refusal or an absent process is a one-line error."""
     with grpc.insecure_channel(target) as channel:
         try:
-            return getattr(stub_class(channel), method)(request, metadata=[("x-hub-actor", actor)], timeout=150)
+            return getattr(stub_class(channel), method)(request, metadata=[("x-hub-actor", actor), *metadata],
+                                                        timeout=150)
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.UNAVAILABLE:
                 raise SystemExit(f"error: nothing answers at {target}: is the process running (hub up)?")
@@ -60,6 +61,33 @@ class _Stub:
 
     def __getattr__(self, method: str):
         return lambda request, metadata=None: self._call(method, request)
+
+
+def import_stubs(actor: str):
+    """The services an import applies through (gateway.areas.imports.engine), as stubs that pass on
+    the metadata it adds (the import's command id) and act as `actor`."""
+    from types import SimpleNamespace
+
+    from hubapi.customer.v1 import customer_service_pb2_grpc as cus_grpc
+    from hubapi.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
+    from hubapi.procurement.v1 import procurement_service_pb2_grpc as pro_grpc
+    from hubapi.shops.v1 import shop_service_pb2_grpc as shp_grpc
+    s = components.settings()
+
+    class _Passing:
+        def __init__(self, target, stub_class):
+            self._target, self._stub_class = target, stub_class
+
+        def __getattr__(self, method: str):
+            def call(request, metadata=(), timeout=None):
+                extra = [(k, v) for k, v in metadata if k != "x-hub-actor"]
+                return _call(self._target, self._stub_class, method, request, actor, extra)
+            return call
+    return SimpleNamespace(inventory=_Passing(s.grpc_target("inventory"), inv_grpc.InventoryServiceStub),
+                           procurement=_Passing(s.grpc_target("procurement"), pro_grpc.ProcurementServiceStub),
+                           customer=_Passing(s.grpc_target("customer"), cus_grpc.CustomerServiceStub),
+                           shops={p: _Passing(t, shp_grpc.ShopConnectorServiceStub)
+                                  for p, t in s.shops_grpc_targets.items()})
 
 
 def books_audit() -> dict:

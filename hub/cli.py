@@ -159,6 +159,60 @@ def cmd_import_rates(args) -> None:
     print(f"{reply.imported} exchange rate(s) imported")
 
 
+def cmd_import(args) -> None:
+    """`hub import KIND FILE [--dry-run]`: check a spreadsheet row by row and apply it whole (exit 1
+    with every problem, nothing written); `hub import template KIND`: the kind's template."""
+    from gateway.areas.imports import engine
+    from gateway.areas.imports.kinds import KINDS
+    from hubkit.sheets import SheetError
+    if args.kind == "template":
+        kind = args.file
+        if kind not in KINDS:
+            raise SystemExit(f"error: unknown kind {kind!r}: one of {', '.join(KINDS)}")
+        out = args.output or f"{kind}-template.{'csv' if args.csv else 'xlsx'}"
+        with open(out, "wb") as f:
+            f.write(engine.template_csv(kind) if args.csv else engine.template_xlsx(kind))
+        print(f"template for {kind} written to {out}")
+        return
+    if args.kind not in KINDS:
+        raise SystemExit(f"error: unknown kind {args.kind!r}: one of template, {', '.join(KINDS)}")
+    import hashlib
+
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    with open(args.file, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+        f.seek(0)
+        console = Console(stderr=True)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:>9,.0f} rows"),
+                      TimeElapsedColumn(), console=console, transient=not console.is_terminal) as bar:
+            task = bar.add_task("reading", total=None)
+            try:
+                outcome = engine.run(args.kind, f, digest, apis.import_stubs(args.user), [], args.dry_run,
+                                     lambda stage, n: bar.update(task, description=stage, completed=n))
+            except SheetError as exc:
+                raise SystemExit(f"refused: {exc.message}" + "".join(f"\n  {p['field']}: {p['message']}"
+                                                                     for p in exc.problems))
+    if args.report:
+        with open(args.report, "wb") as out:
+            out.write(engine.report_xlsx(outcome))
+    body = outcome.json()
+    if args.json:
+        print(json.dumps(body, indent=2))
+    else:
+        for p in outcome.problems[:200]:
+            print(f"row {p.row:>6}  {p.column:<14} {p.code:<22} {p.message}")
+        if len(outcome.problems) > 200:
+            print(f"... {len(outcome.problems) - 200} more (--report FILE.xlsx or --json for all)")
+        verdict = ("already imported: nothing changed" if outcome.replayed
+                   else f"{body['rows_with_errors']} row(s) with problems: nothing imported" if outcome.problems
+                   else "valid (dry run: nothing imported)" if args.dry_run
+                   else f"imported: {outcome.applied} changed, {outcome.unchanged} already so")
+        print(f"{args.kind}: {body['rows']} rows, {verdict}")
+    if outcome.problems:
+        raise SystemExit(1)
+
+
 def _platforms(args) -> list[str]:
     """The platform asked for, or every platform with shops in HUB_SHOPS_FILE."""
     from hub.supervisor import shop_platforms
@@ -463,6 +517,17 @@ def parser() -> argparse.ArgumentParser:
     revoke.set_defaults(func=cmd_users_revoke)
     accounting = sub.add_parser("accounting", help="the books").add_subparsers(dest="accounting_command",
                                                                               required=True)
+    imp = sub.add_parser("import", help="import a spreadsheet (xlsx or CSV): KIND FILE, or template KIND; kinds: "
+                                        "skus, warehouses, bins, opening_stock, stock_limits, suppliers, customers")
+    imp.add_argument("kind", help="the kind of rows, or `template`")
+    imp.add_argument("file", help="the file to import (or, after `template`, the kind)")
+    imp.add_argument("--dry-run", action="store_true", help="check every row, change nothing")
+    imp.add_argument("--report", help="write the sheet back with an errors column to this .xlsx file")
+    imp.add_argument("--json", action="store_true", help="the report as JSON")
+    imp.add_argument("--csv", action="store_true", help="template: CSV instead of xlsx")
+    imp.add_argument("-o", "--output", help="template: where to write it")
+    imp.add_argument("--user", default=os.environ.get("USER", "cli"), help="recorded as who imported it")
+    imp.set_defaults(func=cmd_import)
     opening = accounting.add_parser("import-opening", help="post opening balances from a CSV file "
                                                            "(account,debit,credit,aux)")
     opening.add_argument("file")

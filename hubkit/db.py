@@ -256,9 +256,12 @@ class UnitOfWork:
             self._gathered[key] = (set(), flush)
         return self._gathered[key][0]
 
-    def forget(self, key: str) -> None:
-        """Drop what was gathered under `key` (work that was undone, such as a dry run)."""
-        self._gathered.pop(key, None)
+    def forget(self, key: str | None = None) -> None:
+        """Drop what was gathered under `key`, or everything (work that was undone, such as a dry run)."""
+        if key is None:
+            self._gathered.clear()
+        else:
+            self._gathered.pop(key, None)
 
     def emit(self, event: Event, aggregate_id: str):
         """Write `event` (a contract instance: its payload was validated when it was built) to the

@@ -5,6 +5,7 @@ from gateway.areas.accounting import routes as accounting
 from gateway.areas.audit import routes as audit
 from gateway.areas.connectors import routes as connectors
 from gateway.areas.customers import routes as customers
+from gateway.areas.imports import routes as imports
 from gateway.areas.kpis import routes as kpis
 from gateway.areas.ledger import routes as ledger
 from gateway.areas.notifications import routes as notifications
@@ -23,4 +24,4 @@ from gateway.areas.webhooks import routes as webhooks
 ROUTERS = [warehouse.router, scan.router, orders.router, stock.router, customers.router, purchasing.router,
            accounting.router, audit.router, ledger.router, connectors.router, webhooks.router, stock_reports.router,
            review.router, waves.router, notifications.router, kpis.router,
-           printing.router]
+           printing.router, imports.router]

@@ -30,25 +30,8 @@ def upsert_sku(uow: UnitOfWork, code: str, name: str, base_unit: str = "", categ
     """Create or update a SKU. Barcodes and kit components, when given, replace the old ones;
     tracking and costing cannot change while the SKU has stock. A new SKU, or a new category, is
     announced (sku_changed) for the order service's review facts."""
-    errors = FieldErrors()
-    domain.check_code(errors, "sku.code", code)
-    if not name or len(name) > 200:
-        errors.add("sku.name", "required, at most 200 characters")
+    sku_errors(code, name, base_unit, category, costing, barcode_list, components).raise_if_any("the SKU is invalid")
     base_unit, costing = base_unit or "pcs", costing or "fifo"
-    if len(base_unit) > 16:
-        errors.add("sku.base_unit", "at most 16 characters")
-    if len(category) > 64:
-        errors.add("sku.category", "at most 64 characters")
-    if costing not in domain.COSTING_METHODS:
-        errors.add("sku.costing", f"one of {', '.join(domain.COSTING_METHODS)}")
-    for i, barcode in enumerate(barcode_list or []):
-        domain.check_code(errors, f"sku.barcodes[{i}]", barcode)
-    for i, (component, quantity) in enumerate(components or []):
-        domain.check_code(errors, f"sku.components[{i}].sku", component)
-        domain.check_quantity(errors, f"sku.components[{i}].quantity", quantity)
-        if component == code:
-            errors.add(f"sku.components[{i}].sku", "a kit cannot contain itself")
-    errors.raise_if_any("the SKU is invalid")
     s = uow.session
     values = dict(name=name, base_unit=base_unit, category=category, lot_tracked=lot_tracked,
                   serial_tracked=serial_tracked, costing=costing)
@@ -70,6 +53,30 @@ def upsert_sku(uow: UnitOfWork, code: str, name: str, base_unit: str = "", categ
     if components:
         _set_components(s, code, components)
     return old is None
+
+
+def sku_errors(code: str, name: str, base_unit: str = "", category: str = "", costing: str = "",
+               barcode_list: list[str] | None = None, components: list[tuple[str, int]] | None = None) -> FieldErrors:
+    """What is wrong with a SKU as given, before the catalogue is asked (upsert_sku, imports)."""
+    errors = FieldErrors()
+    domain.check_code(errors, "sku.code", code)
+    if not name or len(name) > 200:
+        errors.add("sku.name", "required, at most 200 characters")
+    base_unit, costing = base_unit or "pcs", costing or "fifo"
+    if len(base_unit) > 16:
+        errors.add("sku.base_unit", "at most 16 characters")
+    if len(category) > 64:
+        errors.add("sku.category", "at most 64 characters")
+    if costing not in domain.COSTING_METHODS:
+        errors.add("sku.costing", f"one of {', '.join(domain.COSTING_METHODS)}")
+    for i, barcode in enumerate(barcode_list or []):
+        domain.check_code(errors, f"sku.barcodes[{i}]", barcode)
+    for i, (component, quantity) in enumerate(components or []):
+        domain.check_code(errors, f"sku.components[{i}].sku", component)
+        domain.check_quantity(errors, f"sku.components[{i}].quantity", quantity)
+        if component == code:
+            errors.add(f"sku.components[{i}].sku", "a kit cannot contain itself")
+    return errors
 
 
 def _set_barcodes(s, code: str, barcode_list: list[str]) -> None:

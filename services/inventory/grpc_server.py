@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from google.protobuf.json_format import MessageToDict
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY
 
@@ -18,6 +19,7 @@ from services.inventory import (
     counts,
     handlers,
     holds,
+    imports,
     inspections,
     movements,
     reports,
@@ -344,8 +346,37 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
                 **waves.pack(uow, r.wave_id, r.order_id, r.code, r.quantity or 1)))
 
     @rpc
+    def ImportRows(self, request, context):
+        rows = [_import_row(r) for r in request.rows]
+        with self._uow(context) as uow:
+            def apply() -> pb.ImportRowsResponse:
+                done = imports.apply(uow, rows, request.dry_run)
+                return pb.ImportRowsResponse(
+                    errors=[pb.ImportRowError(row=r, column=c, message=m) for r, c, m in done.errors],
+                    applied=done.applied, unchanged=done.unchanged, dry_run=request.dry_run)
+            if request.dry_run:
+                return apply()  # a dry run is never recorded as the command
+            return commands.once(uow, context, pb.ImportRowsResponse, apply)
+
+    @rpc
     def AuditStock(self, request, context):
         return pb.AuditStockResponse(differences=[pb.AuditDifference(**d) for d in audit.differences(self.db)])
+
+
+def _import_row(r: pb.ImportRow) -> dict:
+    """An import row as imports.apply takes it: its one part as plain arguments."""
+    part = r.WhichOneof("part")
+    if part is None:
+        return {"row": r.row, "bins": {"warehouse": "", "codes": []}}  # refused by add_bins: nothing named
+    message = getattr(r, part)
+    args = MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    if part == "sku":
+        args["components"] = [(c.sku, c.quantity) for c in message.components]
+    if part == "receipt":
+        args["quantity"] = message.quantity
+    if part == "limits":
+        args.update(minimum=message.minimum, maximum=message.maximum)
+    return {"row": r.row, part: args}
 
 
 def _wave(w: dict) -> pb.Wave:

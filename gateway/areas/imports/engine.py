@@ -1,0 +1,225 @@
+"""An import, start to end, for the gateway's /imports and the CLI's `hub import` alike: read the
+file row by row (hubkit.sheets), check every row (kinds.py), ask the owning service to check what
+needs its data (a dry run inside its transaction), and apply only a file without a single problem.
+
+Idempotent: the inventory kinds are applied as one command whose id is the kind and the file's
+content hash (hubkit.commands: the same file again answers the first reply and changes nothing),
+and every row is an upsert by its natural key (an opening-stock place is received once)."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from io import BytesIO
+from typing import IO, Any
+
+import grpc
+from openpyxl import Workbook
+from openpyxl.styles import Font, PatternFill
+
+from gateway.areas.imports.kinds import KINDS, Kind, Problem, Row, check_kits, check_rows
+from hubapi.customer.v1 import customer_service_pb2 as cus
+from hubapi.inventory.v1 import inventory_service_pb2 as inv
+from hubapi.procurement.v1 import procurement_service_pb2 as pro
+from hubapi.shops.v1 import shop_service_pb2 as shp
+from hubkit import xlsx
+from hubkit.commands import COMMAND_KEY, REPLAY_ONLY_KEY
+from hubkit.sheets import NOTES_SHEET, open_sheet
+
+ERRORS_COLUMN = "errors"  # the report's added column; a corrected report can be sent back as it is
+Progress = Callable[[str, int], None]  # (stage, rows so far)
+DEADLINE_SECONDS = 300.0  # one inventory call checks or applies the whole file
+
+
+@dataclass
+class Outcome:
+    kind: str
+    dry_run: bool
+    import_id: str
+    rows: list[Row] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    applied: int = 0
+    unchanged: int = 0
+    replayed: bool = False  # the same file was imported before: nothing changed now
+
+    def json(self) -> dict:
+        return {"kind": self.kind, "dry_run": self.dry_run, "import_id": self.import_id, "rows": len(self.rows),
+                "valid": not self.problems, "rows_with_errors": len({p.row for p in self.problems}),
+                "errors": [p.json() for p in self.problems], "applied": self.applied, "unchanged": self.unchanged,
+                "replayed": self.replayed}
+
+
+def import_id(kind: str, digest: str) -> str:
+    """The import's command id: its kind and content hash (64 hex characters, the commands table's key)."""
+    return hashlib.sha256(f"import\n{kind}\n{digest}".encode()).hexdigest()
+
+
+def read(kind: Kind, data: IO[bytes], problems: list[Problem], progress: Progress | None = None) -> list[Row]:
+    """Every row of the file checked on its own (SheetError for a file that cannot be read)."""
+    sheet = open_sheet(data, kind.name, kind.required, kind.known, ignored=(ERRORS_COLUMN,))
+    tick = (lambda n: progress("checked", n)) if progress else None
+    return list(check_rows(kind, sheet.rows, problems, tick))
+
+
+def run(kind_name: str, data: IO[bytes], digest: str, stubs: Any, metadata: list[tuple[str, str]], dry_run: bool,
+        progress: Progress | None = None) -> Outcome:
+    """Check the file, then apply it when it has no problem and this is no dry run. `stubs`: the gRPC
+    stubs (.inventory, .procurement, .customer); `metadata`: who asks."""
+    kind = KINDS[kind_name]
+    outcome = Outcome(kind.name, dry_run, import_id(kind.name, digest))
+    outcome.rows = read(kind, data, outcome.problems, progress)
+    if kind.name in ("skus", "channel_sku_mappings"):
+        codes = sorted({c for r in outcome.rows for c, _ in r.values.get("components") or []})
+        known = {s.code for s in stubs.inventory.GetSkus(inv.GetSkusRequest(codes=codes), metadata=metadata).skus} \
+            if codes else set()
+        if kind.name == "skus":
+            check_kits(outcome.rows, outcome.problems, known)
+        else:
+            outcome.problems += [Problem(r.number, "components", "unknown_sku", f"{c} is not a known SKU")
+                                 for r in outcome.rows for c, _ in r.values.get("components") or [] if c not in known]
+    if kind.owner == "inventory":
+        _inventory(kind, outcome, stubs, metadata, progress)
+    elif not outcome.problems and not dry_run:
+        _one_by_one(kind, outcome, stubs, metadata, progress)
+    outcome.problems.sort(key=lambda p: (p.row, p.column))
+    return outcome
+
+
+def _inventory(kind: Kind, outcome: Outcome, stubs: Any, metadata: list, progress: Progress | None) -> None:
+    """The service checks (dry run) or applies every row in one transaction."""
+    md = [*metadata, (COMMAND_KEY, outcome.import_id)]
+    if not outcome.dry_run:
+        first = stubs.inventory.ImportRows(inv.ImportRowsRequest(), metadata=[*md, (REPLAY_ONLY_KEY, "1")])
+        if first.ByteSize():  # this very file was applied before
+            outcome.replayed, outcome.unchanged = True, first.applied + first.unchanged
+            return
+    bad_rows = {p.row for p in outcome.problems}
+    rows = [_inventory_row(kind, r) for r in outcome.rows if r.number not in bad_rows]
+    if not rows:
+        return
+    if progress:
+        progress("checking against the catalogue" if outcome.dry_run or bad_rows else "applying", len(rows))
+    # a file with problems of its own is still checked by the service, to report everything at once
+    dry = outcome.dry_run or bool(bad_rows)
+    reply = stubs.inventory.ImportRows(inv.ImportRowsRequest(rows=rows, dry_run=dry),
+                                       metadata=md if not dry else metadata, timeout=DEADLINE_SECONDS)
+    outcome.problems += [Problem(e.row, e.column or kind.key[0], "refused", e.message) for e in reply.errors]
+    if not reply.errors and not dry:
+        outcome.applied, outcome.unchanged = reply.applied, reply.unchanged
+
+
+def _inventory_row(kind: Kind, r: Row) -> inv.ImportRow:
+    v = r.values
+    if kind.name == "skus":
+        return inv.ImportRow(row=r.number, sku=inv.Sku(
+            code=v["code"], name=v["name"], base_unit=v["base_unit"], category=v["category"],
+            lot_tracked=v["lot_tracked"], serial_tracked=v["serial_tracked"], costing=v["costing"],
+            barcodes=v["barcodes"], components=[inv.KitComponent(sku=s, quantity=q) for s, q in v["components"]]))
+    if kind.name == "warehouses":
+        return inv.ImportRow(row=r.number, warehouse=inv.Warehouse(**v))
+    if kind.name == "bins":
+        return inv.ImportRow(row=r.number, bins=inv.AddBinsRequest(warehouse=v["warehouse"], codes=[v["bin"]]))
+    if kind.name == "stock_limits":
+        return inv.ImportRow(row=r.number, limits=inv.SetStockLimitsRequest(**v))
+    return inv.ImportRow(row=r.number, receipt=inv.ReceiveStockRequest(
+        sku=v["sku"], warehouse=v["warehouse"], quantity=v["quantity"], unit_cost=v["unit_cost"], reason="opening",
+        bin=v["bin"], lot=v["lot"], expires_on=v["expires_on"], serials=v["serials"]))
+
+
+def _one_by_one(kind: Kind, outcome: Outcome, stubs: Any, metadata: list, progress: Progress | None) -> None:
+    """Suppliers, customers and channel SKU mappings: their services have no import of many rows yet, so each row is its
+    own upsert by its natural key, after the whole file was checked. A refusal stops the import at
+    that row (the rows before it stay: sending the file again completes it, changing them no more)."""
+    for n, r in enumerate(outcome.rows, start=1):
+        v = r.values
+        try:
+            if kind.name == "channel_sku_mappings":  # an upsert by the platform's SKU: the same again is no change
+                stubs.shops[v["platform"]].MapSku(shp.MapSkuRequest(
+                    outer_sku=v["outer_sku"], components=[shp.Component(sku=c, quantity=q) for c, q in v["components"]]),
+                    metadata=metadata)
+                changed = True
+            elif kind.name == "suppliers":
+                reply = stubs.procurement.UpsertSupplier(pro.UpsertSupplierRequest(
+                    supplier=pro.Supplier(code=v["code"], name=v["name"])), metadata=metadata)
+                changed = reply.created
+            else:
+                before = stubs.customer.FindCustomers(cus.FindCustomersRequest(
+                    channel=v["channel"], external_id=v["external_id"]), metadata=metadata).customers
+                stubs.customer.SetBuyerTerms(cus.SetBuyerTermsRequest(
+                    channel=v["channel"], external_id=v["external_id"], tier=v["tier"] or "standard",
+                    credit_limit=v["credit_limit"]), metadata=metadata)
+                changed = not before or (before[0].tier, _amount(before[0].credit_limit)) != (
+                    v["tier"] or "standard", _amount(v["credit_limit"]))
+        except grpc.RpcError as exc:
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise  # not the row's fault: the gateway's 503/504
+            outcome.problems.append(Problem(r.number, kind.key[0], "refused", exc.details() or str(exc.code())))
+            return
+        outcome.applied += int(changed)
+        outcome.unchanged += int(not changed)
+        if progress and n % 100 == 0:
+            progress("applying", n)
+
+
+def _amount(text: str) -> Decimal | None:
+    return Decimal(text) if text else None
+
+
+# -- templates and reports ------------------------------------------------------------------
+def template_xlsx(kind_name: str) -> bytes:
+    """The kind's sheet (header and an example row to replace) and a notes sheet describing each column."""
+    kind = KINDS[kind_name]
+    notes = [[c.name, "yes" if c.required else "no", c.type, c.description, c.example] for c in kind.columns]
+    return xlsx.table(kind.name, [(c.name, max(14, len(c.name) + 4)) for c in kind.columns],
+                      [[c.example for c in kind.columns]],
+                      extra=((NOTES_SHEET, [("column", 16), ("required", 10), ("type", 12), ("what it means", 70),
+                                            ("example", 24)], notes),))
+
+
+def template_csv(kind_name: str) -> bytes:
+    """The header, a notes row (its first cell starts with #: never read as data) and an example row."""
+    import csv
+    import io
+    kind, out = KINDS[kind_name], io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow([c.name for c in kind.columns])
+    w.writerow([("# " if i == 0 else "") + ("required: " if c.required else "") + c.description
+                for i, c in enumerate(kind.columns)])
+    w.writerow([c.example for c in kind.columns])
+    return out.getvalue().encode("utf-8-sig")  # the BOM: Excel opens it as UTF-8
+
+
+def report_xlsx(outcome: Outcome) -> bytes:
+    """The sheet back, row by row as read, with an errors column (a red cell per problem's column)."""
+    kind = KINDS[outcome.kind]
+    by_row: dict[int, list[Problem]] = {}
+    for p in outcome.problems:
+        by_row.setdefault(p.row, []).append(p)
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(kind.name)
+    names = kind.known
+    red, bold = PatternFill("solid", fgColor="F8CBAD"), Font(bold=True)
+    from openpyxl.cell import WriteOnlyCell
+    header = []
+    for name in [*names, ERRORS_COLUMN]:
+        cell = WriteOnlyCell(ws, value=name)
+        cell.font = bold
+        header.append(cell)
+    ws.append(header)
+    for r in outcome.rows:
+        problems = by_row.get(r.number, [])
+        wrong = {p.column for p in problems}
+        cells = []
+        for name in names:
+            value = r.raw.get(name)
+            cell = WriteOnlyCell(ws, value=value if not isinstance(value, str) or not value.startswith("=")
+                                 else "'" + value)
+            if name in wrong:
+                cell.fill = red
+            cells.append(cell)
+        cells.append(WriteOnlyCell(ws, value="; ".join(f"row {p.row} {p.column}: {p.message}" for p in problems)))
+        ws.append(cells)
+    buf = BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
