@@ -77,8 +77,11 @@ def lot_quantities(s, sku: str, lot: str) -> dict[str, int]:
 
 def hold_changed(uow: UnitOfWork, sku: str, lot: str, warehouse: str, held: bool, reason: str, quantity: int,
                  note: str = "") -> None:
+    # One aggregate per lot and warehouse: a hold sends one signal per warehouse in one transaction, and
+    # consumers skip an event older than one applied for its aggregate (a version). Under the lot alone,
+    # the second warehouse's signal applied first made the first one stale: its alert was lost.
     uow.emit(LotHoldChanged(sku=sku, lot=lot, warehouse=warehouse, held=held, reason=reason, quantity=quantity,
-                            note=note, occurred_at=clock.now()), aggregate_key("lot", sku, lot))
+                            note=note, occurred_at=clock.now()), aggregate_key("lot", sku, lot, warehouse))
 
 
 def lots_expiring(uow: UnitOfWork, today: date, days_ahead: int) -> int:

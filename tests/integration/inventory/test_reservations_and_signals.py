@@ -3,9 +3,13 @@ signals inventory sends (low_stock, lot_expiring, lot_hold_changed) and cycle-co
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 
+from hubkit import inbox
+from hubkit.envelope import Envelope
 from hubkit.errors import Conflict
 from services.inventory import catalog, counts, holds, reservations, signals
+from services.inventory.models import metadata
 
 pytestmark = pytest.mark.integration
 
@@ -86,6 +90,24 @@ def test_held_and_expired_lots_are_not_available_and_signal_purchasing(inv):
     [expiring] = [e for e in inv.events("lot_expiring") if e["sku"] == sku]
     assert (expiring["lot"], expiring["days_left"]) == ("SOON", 10)
     assert inv.audit() == []
+
+
+def test_a_hold_over_two_warehouses_signals_each_as_its_own_aggregate(inv):
+    """Each warehouse's signal is applied by a consumer whatever order they arrive in: the second one
+    first must not make the first stale (procurement lost an alert that way)."""
+    main, east, sku = inv.warehouse("HOLDA"), inv.warehouse("HOLDB"), inv.sku("HONEY", lot_tracked=True)
+    inv.receive(sku, main, 4, "3.00", lot="H1")
+    inv.receive(sku, east, 2, "3.00", lot="H1")
+    inv.run(holds.hold, sku, "H1", "recall")
+    table = metadata.tables["outbox"]
+    with inv.db.reader() as s:
+        bodies = s.execute(select(table.c.body).where(table.c.event_type == "lot_hold_changed")
+                           .order_by(table.c.id)).scalars().all()
+    signals_sent = [e for e in map(Envelope.from_json, bodies) if e.payload["sku"] == sku]
+    assert sorted(e.payload["warehouse"] for e in signals_sent) == sorted([main, east])
+    with inv.db.session() as s:
+        applied = [inbox.accept_many(s, metadata.tables, "a-consumer", [e]) for e in reversed(signals_sent)]
+    assert [len(a) for a in applied] == [1, 1]
 
 
 def test_low_stock_fires_once_when_available_reaches_the_minimum_and_rearms(inv):
