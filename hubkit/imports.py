@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeVar, cast
+
+from google.protobuf.message import Message
 
 from hubapi.common.v1 import imports_pb2 as pb
 from hubkit import commands
@@ -16,6 +18,7 @@ from hubkit.db import UnitOfWork
 from hubkit.errors import HubError
 
 Row = TypeVar("Row")
+Reply = TypeVar("Reply", bound=Message)
 
 
 @dataclass
@@ -49,6 +52,8 @@ def apply_rows(uow: UnitOfWork, rows: Iterable[tuple[int, Row]], apply_one: Call
         step.commit()
         outcome.applied += int(changed)
         outcome.unchanged += int(not changed)
+    if outcome.errors:
+        outcome.applied = outcome.unchanged = 0  # nothing was (a dry run: nothing would be)
     if dry_run or outcome.errors:
         whole.rollback()
         uow.forget()  # what the rows gathered to announce was undone with them
@@ -59,7 +64,7 @@ def apply_rows(uow: UnitOfWork, rows: Iterable[tuple[int, Row]], apply_one: Call
 
 
 class _Refused(Exception):
-    def __init__(self, reply: pb.ImportResult):
+    def __init__(self, reply: Message):
         super().__init__("refused")
         self.reply = reply
 
@@ -69,18 +74,24 @@ def result(outcome: Outcome, dry_run: bool) -> pb.ImportResult:
                            applied=outcome.applied, unchanged=outcome.unchanged, dry_run=dry_run)
 
 
+def once_unless_refused(uow: UnitOfWork, context, reply_type: type[Reply], build: Callable[[], Reply],
+                        name: str | None = None) -> Reply:
+    """commands.once for an import whose reply lists refused rows (`errors`): a refused import is
+    answered but not recorded, so the same file is applied once what refused it is put right."""
+    def checked() -> Reply:
+        reply = build()
+        if reply.errors:  # type: ignore[attr-defined]  # every import reply has its refused rows
+            raise _Refused(reply)  # before commands.once records it
+        return reply
+    try:
+        return commands.once(uow, context, reply_type, checked, command=name)
+    except _Refused as refused:
+        return cast(Reply, refused.reply)
+
+
 def command(uow: UnitOfWork, context, dry_run: bool, apply: Callable[[], Outcome], name: str) -> pb.ImportResult:
     """Run `apply()` (apply_rows) inside `uow` as the import command `name`, once per command id; a dry
     run or a refused import is answered but never recorded as the command."""
     if dry_run:
         return result(apply(), True)
-
-    def build() -> pb.ImportResult:
-        reply = result(apply(), False)
-        if reply.errors:
-            raise _Refused(reply)  # before commands.once records it
-        return reply
-    try:
-        return commands.once(uow, context, pb.ImportResult, build, command=name)
-    except _Refused as refused:
-        return refused.reply
+    return once_unless_refused(uow, context, pb.ImportResult, lambda: result(apply(), False), name)

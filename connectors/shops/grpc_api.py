@@ -90,10 +90,15 @@ class ShopServicer(pb_grpc.ShopConnectorServiceServicer):
                     return False
                 _upsert_mapping(uow.session, self.platform, mapping.outer_sku, components)
                 return True
-            reply = imports.command(uow, context, request.dry_run, lambda: imports.apply_rows(
-                uow, ((r.row, r.mapping) for r in request.rows), one, request.dry_run, "outer_sku"),
-                f"import_sku_mappings:{self.platform}")  # one database holds every platform's
-        if reply.applied and not reply.dry_run:
+            ran: list[imports.Outcome] = []  # empty when the reply is a replay of the command
+
+            def apply() -> imports.Outcome:
+                ran.append(imports.apply_rows(uow, ((r.row, r.mapping) for r in request.rows), one,
+                                              request.dry_run, "outer_sku"))
+                return ran[0]
+            # one database holds every platform's mappings: the command is the platform's
+            reply = imports.command(uow, context, request.dry_run, apply, f"import_sku_mappings:{self.platform}")
+        if ran and reply.applied and not reply.dry_run and not reply.errors:
             self.connector.ask_redrive()  # held orders may resolve now
         return reply
 
