@@ -140,5 +140,6 @@ def _checked_mapping(request: pb.MapSkuRequest) -> str:
 
 
 def _upsert_mapping(s, platform: str, outer_sku: str, components: str) -> None:
-    s.execute(dialect_insert(s, store.sku_mappings).values(platform=platform, outer_sku=outer_sku, components=components)
+    s.execute(dialect_insert(s, store.sku_mappings)
+              .values(platform=platform, outer_sku=outer_sku, components=components)
               .on_conflict_do_update(index_elements=["platform", "outer_sku"], set_={"components": components}))

@@ -114,9 +114,9 @@ def _targets(kind: Kind, outcome: Outcome, stubs: Any) -> list[_Target]:
                         lambda dry: cus.ImportCustomersRequest(rows=buyers, dry_run=dry), outcome.import_id)]
     by_platform: dict[str, list[shp.ImportSkuMappingRow]] = {}
     for r in rows:
-        by_platform.setdefault(r.values["platform"], []).append(shp.ImportSkuMappingRow(row=r.number, mapping=shp.MapSkuRequest(
-            outer_sku=r.values["outer_sku"],
-            components=[shp.Component(sku=c, quantity=q) for c, q in r.values["components"]])))
+        mapping = shp.MapSkuRequest(outer_sku=r.values["outer_sku"],
+                                    components=[shp.Component(sku=c, quantity=q) for c, q in r.values["components"]])
+        by_platform.setdefault(r.values["platform"], []).append(shp.ImportSkuMappingRow(row=r.number, mapping=mapping))
     return [_Target(stubs.shops[platform].ImportSkuMappings,
                     lambda dry, m=m: shp.ImportSkuMappingsRequest(rows=m, dry_run=dry),
                     hashlib.sha256(f"{outcome.import_id}\n{platform}".encode()).hexdigest())
