@@ -1,6 +1,7 @@
 """The shop connector's gRPC API, for the gateway: shop status, exceptions, SKU mappings."""
 from __future__ import annotations
 
+import json
 from collections import namedtuple
 from datetime import datetime, timezone
 
@@ -9,8 +10,8 @@ from sqlalchemy import func, select
 from connectors.shops import core, store
 from hubapi.shops.v1 import shop_service_pb2 as pb
 from hubapi.shops.v1 import shop_service_pb2_grpc as pb_grpc
-from hubkit import grpc_server
-from hubkit.db import as_utc, dialect_insert
+from hubkit import grpc_server, imports
+from hubkit.db import UnitOfWork, as_utc, dialect_insert
 from hubkit.errors import FieldErrors
 
 rpc = grpc_server.rpc("shops")
@@ -65,26 +66,41 @@ class ShopServicer(pb_grpc.ShopConnectorServiceServicer):
 
     @rpc
     def MapSku(self, request, context):
-        errors = FieldErrors()
-        if not request.outer_sku or len(request.outer_sku) > 64:
-            errors.add("outer_sku", "required, at most 64 characters")
-        if not request.components:
-            errors.add("components", "at least one hub SKU")
-        for i, c in enumerate(request.components):
-            if not c.sku or c.quantity <= 0:
-                errors.add(f"components[{i}]", "a hub SKU and a quantity > 0")
-        errors.raise_if_any("the mapping is invalid")
-        components = [{"sku": c.sku, "quantity": c.quantity} for c in request.components]
-        m, x = store.sku_mappings, store.exceptions
+        components = _checked_mapping(request)
+        x = store.exceptions
         with self.db.session() as s:
-            s.execute(dialect_insert(s, m).values(platform=self.platform, outer_sku=request.outer_sku,
-                                                  components=core.components_json(components))
-                      .on_conflict_do_update(index_elements=["platform", "outer_sku"],
-                                             set_={"components": core.components_json(components)}))
+            _upsert_mapping(s, self.platform, request.outer_sku, components)
             pending = s.execute(select(func.count()).select_from(x).where(x.c.platform == self.platform,
                                                                           x.c.status == "open")).scalar()
         self.connector.ask_redrive()  # the connector's own loop re-drives (it owns the publisher)
         return pb.MapSkuResponse(outer_sku=request.outer_sku, components=request.components, redrive_pending=pending)
+
+    @rpc
+    def ImportSkuMappings(self, request, context):
+        """A file's mappings of this platform, each checked as MapSku checks one, all in one
+        transaction or none (hubkit.imports); a mapping already as the row says is unchanged."""
+        actor, correlation_id = grpc_server.caller(context)
+        m = store.sku_mappings
+        with UnitOfWork(self.db, "shops", actor, correlation_id) as uow:
+            def one(mapping: pb.MapSkuRequest) -> bool:
+                components = _checked_mapping(mapping)
+                before = uow.session.execute(select(m.c.components).where(
+                    m.c.platform == self.platform, m.c.outer_sku == mapping.outer_sku)).scalar()
+                if before is not None and json.loads(before) == json.loads(components):
+                    return False
+                _upsert_mapping(uow.session, self.platform, mapping.outer_sku, components)
+                return True
+            ran: list[imports.Outcome] = []  # empty when the reply is a replay of the command
+
+            def apply() -> imports.Outcome:
+                ran.append(imports.apply_rows(uow, ((r.row, r.mapping) for r in request.rows), one,
+                                              request.dry_run, "outer_sku"))
+                return ran[0]
+            # one database holds every platform's mappings: the command is the platform's
+            reply = imports.command(uow, context, request.dry_run, apply, f"import_sku_mappings:{self.platform}")
+        if ran and reply.applied and not reply.dry_run and not reply.errors:
+            self.connector.ask_redrive()  # held orders may resolve now
+        return reply
 
     @rpc
     def Repull(self, request, context):
@@ -107,3 +123,23 @@ class ShopServicer(pb_grpc.ShopConnectorServiceServicer):
             REPULL_TIMEOUT_SECONDS)
         return pb.RepullResponse(read=stats["read"], published=stats["published"], duplicates=stats["duplicates"],
                                  held=stats["held"], error=stats.get("error", ""))
+
+
+def _checked_mapping(request: pb.MapSkuRequest) -> str:
+    """The mapping's components as stored (JSON), or InvalidArgument naming what is wrong."""
+    errors = FieldErrors()
+    if not request.outer_sku or len(request.outer_sku) > 64:
+        errors.add("outer_sku", "required, at most 64 characters")
+    if not request.components:
+        errors.add("components", "at least one hub SKU")
+    for i, c in enumerate(request.components):
+        if not c.sku or c.quantity <= 0:
+            errors.add(f"components[{i}]", "a hub SKU and a quantity > 0")
+    errors.raise_if_any("the mapping is invalid")
+    return core.components_json([{"sku": c.sku, "quantity": c.quantity} for c in request.components])
+
+
+def _upsert_mapping(s, platform: str, outer_sku: str, components: str) -> None:
+    s.execute(dialect_insert(s, store.sku_mappings)
+              .values(platform=platform, outer_sku=outer_sku, components=components)
+              .on_conflict_do_update(index_elements=["platform", "outer_sku"], set_={"components": components}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, String, Table, Text
 
-from hubkit import inbox
+from hubkit import commands, inbox
 from hubkit.db import new_metadata
 
 metadata = new_metadata()
@@ -124,3 +124,4 @@ shipments = Table(
 )
 
 inbox.add_tables(metadata)
+commands.add_tables(metadata)  # a file's import of SKU mappings applied once (hubkit.commands)

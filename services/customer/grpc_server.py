@@ -7,10 +7,11 @@ from prometheus_client.registry import REGISTRY
 
 from hubapi.customer.v1 import customer_service_pb2 as pb
 from hubapi.customer.v1 import customer_service_pb2_grpc as pb_grpc
-from hubkit import grpc_server, metrics, money
+from hubkit import grpc_server, imports, metrics, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import InvalidArgument
 from services.customer import handlers, profiles
+from services.customer.config import DEV_PHONE_HASH_KEY
 from services.customer.models import metadata
 
 rpc = grpc_server.rpc("customer")
@@ -78,8 +79,10 @@ def rule_set_to_proto(r: dict) -> pb.TierRuleSet:
 
 
 class CustomerServicer(pb_grpc.CustomerServiceServicer):
-    def __init__(self, db: Database, window_days: int = 30, books_currency: str = "CNY"):
+    def __init__(self, db: Database, window_days: int = 30, books_currency: str = "CNY",
+                 phone_hash_key: bytes = DEV_PHONE_HASH_KEY.encode("utf-8")):
         self.db, self.window_days, self.books_currency = db, window_days, books_currency
+        self.phone_hash_key = phone_hash_key  # the worker's (Settings.phone_hash_key): the same hash
 
     def _answer(self, customer: dict) -> pb.GetCustomerResponse:
         return pb.GetCustomerResponse(customer=customer_to_proto(customer, self.books_currency))
@@ -118,6 +121,15 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
         with UnitOfWork(self.db, "customer", actor, correlation_id) as uow:
             customer = handlers.set_buyer_terms(uow, request.channel, request.external_id, request.tier, limit)
             return self._answer(customer)
+
+    @rpc
+    def ImportCustomers(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        rows = [dict(row=r.row, channel=r.channel, external_id=r.external_id, tier=r.tier,
+                     credit_limit=r.credit_limit, name=r.name, phone=r.phone) for r in request.rows]
+        with UnitOfWork(self.db, "customer", actor, correlation_id) as uow:
+            return imports.command(uow, context, request.dry_run, lambda: handlers.import_customers(
+                uow, rows, self.phone_hash_key, request.dry_run), "import_customers")
 
     @rpc
     def MergeCustomers(self, request, context):
@@ -175,4 +187,5 @@ def main(settings) -> None:
     REGISTRY.register(metrics.Snapshot(lambda: customer_gauges(db), settings.business_metrics_seconds))
     grpc_server.serve("customer", settings.grpc_port,
                       lambda server: pb_grpc.add_CustomerServiceServicer_to_server(
-                          CustomerServicer(db, settings.return_window_days, settings.base_currency), server))
+                          CustomerServicer(db, settings.return_window_days, settings.base_currency,
+                                           settings.phone_hash_key.get_secret_value().encode("utf-8")), server))

@@ -12,7 +12,7 @@ from decimal import Decimal
 from sqlalchemy import bindparam, case, func, literal, select, update
 
 from contracts import OrderLinesReleased, OrderRefunded, OrderReturned
-from hubkit import clock
+from hubkit import clock, imports
 from hubkit.db import Database, UnitOfWork, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import FieldErrors, InvalidArgument
@@ -188,7 +188,14 @@ def set_buyer_terms(uow: UnitOfWork, channel: str, external_id: str, tier: str, 
     """set_terms for the channel's buyer id, whether or not the buyer has ordered yet: a buyer not seen
     before is created (no orders, no contact; their first order finds them by the same identity and
     sets their currency), so a business customer's credit limit is in force before their first order."""
-    errors = FieldErrors()
+    customer_id, _ = _buyer_terms(uow, channel, external_id, tier, credit_limit)
+    return get_customer_in(uow.session, customer_id)
+
+
+def _buyer_terms(uow: UnitOfWork, channel: str, external_id: str, tier: str, credit_limit: Decimal | None,
+                 errors: FieldErrors | None = None) -> tuple[str, bool]:
+    """(the buyer's customer id, whether its terms changed); `errors` may hold the caller's own already."""
+    errors = errors or FieldErrors()
     if not domain.CHANNEL.match(channel or ""):
         errors.add("channel", f"required: 1-{domain.CHANNEL_LEN} letters, digits, '.', '_' or '-'")
     external_id = (external_id or "").strip()
@@ -198,7 +205,45 @@ def set_buyer_terms(uow: UnitOfWork, channel: str, external_id: str, tier: str, 
     _check_terms(tier, credit_limit)
     now = clock.now()
     customer_id = _customer_id(uow.session, domain.Identity(channel, external_id, external_id), "", uow.actor, now)
-    return _set_terms(uow, customer_id, tier, credit_limit)
+    return customer_id, _apply_terms(uow, customer_id, tier, credit_limit)
+
+
+def import_customers(uow: UnitOfWork, rows: list[dict], phone_key: bytes, dry_run: bool) -> imports.Outcome:
+    """A file's buyers ({"row", "channel", "external_id", "tier", "credit_limit" (text), "name", "phone"}),
+    their terms set as set_buyer_terms sets one and their name and phone (when given) as an order's
+    buyer sets them, the phone with its keyed hash; all in one transaction or none (hubkit.imports).
+    A buyer already as the row says is unchanged."""
+    s = uow.session
+
+    def one(r: dict) -> bool:
+        errors = FieldErrors()
+        limit = None
+        if r["credit_limit"]:
+            try:
+                limit = Decimal(r["credit_limit"])
+            except ArithmeticError:
+                errors.add("credit_limit", "a decimal amount such as 5000.00")
+        name, phone = (r["name"] or "").strip(), domain.normalize_phone(r["phone"])
+        if len(name) > domain.NAME_LEN:
+            errors.add("name", f"at most {domain.NAME_LEN} characters")
+        if (r["phone"] or "").strip() and not phone:
+            errors.add("phone", "must contain digits")
+        if len(phone) > domain.PHONE_LEN:
+            errors.add("phone", f"at most {domain.PHONE_LEN} digits")
+        existed = s.execute(_CUSTOMER_ID, {"channel": r["channel"],
+                                           "identity_key": (r["external_id"] or "").strip()}).first() is not None
+        customer_id, changed_terms = _buyer_terms(uow, r["channel"], r["external_id"], r["tier"], limit, errors)
+        contact = {k: v for k, v in (("name", name), ("phone", phone)) if v}
+        row = s.execute(select(customers.c.name, customers.c.phone).where(customers.c.id == customer_id)).one()
+        contact = {k: v for k, v in contact.items() if getattr(row, k) != v}
+        if contact:
+            now = clock.now()
+            values = {**contact, **{f"{k}_at": now for k in contact}, "updated_by": uow.actor, "updated_at": now}
+            if "phone" in contact:
+                values["phone_hash"] = domain.phone_hash(phone_key, phone)
+            s.execute(update(customers).where(customers.c.id == customer_id).values(**values))
+        return not existed or changed_terms or bool(contact)
+    return imports.apply_rows(uow, ((r["row"], r) for r in rows), one, dry_run, "external_id")
 
 
 def _check_terms(tier: str, credit_limit: Decimal | None) -> None:
@@ -213,17 +258,23 @@ def _check_terms(tier: str, credit_limit: Decimal | None) -> None:
 
 
 def _set_terms(uow: UnitOfWork, customer_id: str, tier: str, credit_limit: Decimal | None) -> dict:
+    _apply_terms(uow, customer_id, tier, credit_limit)
+    return get_customer_in(uow.session, customer_id)
+
+
+def _apply_terms(uow: UnitOfWork, customer_id: str, tier: str, credit_limit: Decimal | None) -> bool:
     """The terms are the customer's: set on the root of a merged customer, announced for each of its
-    channel buyers; a tier set by hand is kept in the tier history."""
+    channel buyers; a tier set by hand is kept in the tier history. Whether they changed."""
     s, now = uow.session, clock.now()
     row = profiles.root_of(s, customer_id, lock=True)
-    if (row.tier, row.credit_limit) != (tier, credit_limit):
-        s.execute(update(customers).where(customers.c.id == row.id).values(
-            tier=tier, credit_limit=credit_limit, updated_by=uow.actor, updated_at=now))
-        if row.tier != tier:
-            profiles.record_operator_tier(uow, row.id, row.tier, tier)
-        profiles.announce_terms(uow, profiles.root_of(s, row.id), profiles.members(s, row.id))
-    return get_customer_in(s, customer_id)
+    if (row.tier, row.credit_limit) == (tier, credit_limit):
+        return False
+    s.execute(update(customers).where(customers.c.id == row.id).values(
+        tier=tier, credit_limit=credit_limit, updated_by=uow.actor, updated_at=now))
+    if row.tier != tier:
+        profiles.record_operator_tier(uow, row.id, row.tier, tier)
+    profiles.announce_terms(uow, profiles.root_of(s, row.id), profiles.members(s, row.id))
+    return True
 
 
 # -- queries ---------------------------------------------------------------

@@ -14,7 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from hubkit import inbox, outbox
+from hubkit import commands, inbox, outbox
 from hubkit.db import new_metadata
 
 metadata = new_metadata()
@@ -187,3 +187,4 @@ payments = Table(
 
 outbox.add_tables(metadata)
 inbox.add_tables(metadata)
+commands.add_tables(metadata)  # commands answered once per id (hubkit.commands): imports

@@ -12,6 +12,7 @@ from prometheus_client.registry import REGISTRY
 from hubapi.inventory.v1 import inventory_service_pb2 as pb
 from hubapi.inventory.v1 import inventory_service_pb2_grpc as pb_grpc
 from hubkit import commands, grpc_server, metrics
+from hubkit import imports as imports_command  # services.inventory.imports is the rows themselves
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from services.inventory import (
     audit,
@@ -356,7 +357,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
                     applied=done.applied, unchanged=done.unchanged, dry_run=request.dry_run)
             if request.dry_run:
                 return apply()  # a dry run is never recorded as the command
-            return commands.once(uow, context, pb.ImportRowsResponse, apply)
+            return imports_command.once_unless_refused(uow, context, pb.ImportRowsResponse, apply)
 
     @rpc
     def AuditStock(self, request, context):

@@ -10,7 +10,7 @@ from prometheus_client.registry import REGISTRY
 
 from hubapi.procurement.v1 import procurement_service_pb2 as pb
 from hubapi.procurement.v1 import procurement_service_pb2_grpc as pb_grpc
-from hubkit import clock, commands, grpc_server, metrics, money
+from hubkit import clock, commands, grpc_server, imports, metrics, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import FieldErrors
 from services.procurement import approvals, chains, domain, handlers, planning, replenish, requisitions, scorecard
@@ -151,6 +151,13 @@ class ProcurementServicer(pb_grpc.ProcurementServiceServicer):
         with self._uow(context) as uow:
             created = handlers.upsert_supplier(uow, request.supplier.code, request.supplier.name)
             return pb.UpsertSupplierResponse(supplier=request.supplier, created=created)
+
+    @rpc
+    def ImportSuppliers(self, request, context):
+        rows = [(r.row, r.supplier.code, r.supplier.name) for r in request.rows]
+        with self._uow(context) as uow:
+            return imports.command(uow, context, request.dry_run,
+                                   lambda: handlers.import_suppliers(uow, rows, request.dry_run), "import_suppliers")
 
     @rpc
     def CreatePurchaseOrder(self, request, context):

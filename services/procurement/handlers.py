@@ -18,7 +18,7 @@ from contracts import (
     PurchaseReturnRefused,
 )
 from contracts.events import BilledLine, ReceivedLine, ReturnedLine, Supplier
-from hubkit import clock
+from hubkit import clock, imports
 from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, HubError, InvalidArgument, NotFound
@@ -60,6 +60,25 @@ def upsert_supplier(uow: UnitOfWork, code: str, name: str) -> bool:
         s.execute(update(suppliers).where(suppliers.c.code == code)
                   .values(name=name, updated_by=uow.actor, updated_at=now))
     return bool(created)
+
+
+def import_suppliers(uow: UnitOfWork, rows: list[tuple[int, str, str]], dry_run: bool) -> imports.Outcome:
+    """A file's suppliers, (row, code, name) each, upserted as upsert_supplier does one, all in one
+    transaction or none (hubkit.imports); a supplier already so named is left alone (unchanged)."""
+    s = uow.session
+    codes = sorted({code for _, code, _ in rows})
+    names = {c: n for chunk in (codes[i:i + 1000] for i in range(0, len(codes), 1000))
+             for c, n in s.execute(select(suppliers.c.code, suppliers.c.name).where(suppliers.c.code.in_(chunk)))}
+
+    def one(row: tuple[str, str]) -> bool:
+        code, name = row
+        domain.check_supplier(code, name)
+        if names.get(code) == name:
+            return False
+        upsert_supplier(uow, code, name)
+        names[code] = name
+        return True
+    return imports.apply_rows(uow, ((n, (code, name)) for n, code, name in rows), one, dry_run, "code")
 
 
 def _conversion(po) -> dict:

@@ -2,7 +2,9 @@
 with a handful of bad rows is refused with exactly those rows and writes nothing (the dry run's
 report, every row back with an errors column, is shown on the opening stock); the corrected file imports
 whole; the same file again changes nothing; opening stock arrives in its bins and lots and the books
-hold exactly its value (the opening-stock vouchers); a 200 MB upload is refused before it is read."""
+hold exactly its value (the opening-stock vouchers); customers the customer service refuses one row of write
+nothing, and a file a service refused is applied when sent again once put right; a 200 MB upload is refused
+before it is read."""
 from __future__ import annotations
 
 import io
@@ -115,6 +117,39 @@ def test_a_merchant_moves_in_from_excel_row_by_row_all_or_nothing_and_once(pg_hu
         twice = _post(admin, "opening_stock", _csv(stock_header, stock), dry_run=False, media="text/csv").json()
         assert (twice["applied"], twice["unchanged"]) == (0, 40)
         assert Decimal(admin.get("/stock-value", params={"warehouse": w}).json()["total"]) == expected
+
+
+def test_rows_the_owning_service_refuses_write_nothing_and_the_put_right_file_imports_once(pg_hub):
+    tag = unique("")[1:9]
+    header = ["channel", "external_id", "tier", "credit_limit", "name", "phone"]
+    buyers = [["taobao", f"im{tag}a", "vip", "5000.00", "Li Lei", "+86 138 0013 8000"],
+              ["taobao", f"im{tag}b", "not-a-tier!", "", "", ""],  # well formed, but the customer service refuses it
+              ["taobao", f"im{tag}c", "wholesale", "", "", ""]]
+
+    def found(buyer: str) -> list:
+        return admin.get("/customers", params={"channel": "taobao", "external_id": buyer}).json()["customers"]
+    with pg_hub.client("admin") as admin:
+        refused = _post(admin, "customers", _csv(header, buyers), False, "text/csv")
+        assert refused.status_code == 422, refused.text
+        assert [e["field"] for e in refused.json()["errors"]] == ["rows[3].tier"]
+        assert found(f"im{tag}a") == [] and found(f"im{tag}c") == []  # not the rows before or after it
+        buyers[1][2] = "standard"
+        done = _post(admin, "customers", _csv(header, buyers), False, "text/csv").json()
+        assert (done["applied"], done["unchanged"], done["replayed"]) == (3, 0, False)
+        assert _post(admin, "customers", _csv(header, buyers), False, "text/csv").json()["replayed"] is True
+        a = found(f"im{tag}a")[0]
+        assert (a["name"], a["phone"], a["tier"], a["credit_limit"]) == ("Li Lei", "+8613800138000", "vip", "5000.00")
+
+        # a file refused by inventory alone (a barcode another SKU has) is not recorded as done: once the
+        # other SKU lets go of the barcode, the very same file imports
+        taken = f"69{tag}T"
+        assert admin.post("/skus", json={"code": f"IM{tag}-HAS", "name": "Has", "barcodes": [taken]}).status_code == 201
+        skus = _csv(["code", "name", "barcodes"], [[f"IM{tag}-N1", "New 1", ""], [f"IM{tag}-N2", "New 2", taken]])
+        first = _post(admin, "skus", skus, False, "text/csv")
+        assert first.status_code == 422 and first.json()["errors"][0]["field"] == "rows[3].barcodes", first.text
+        assert admin.post("/skus", json={"code": f"IM{tag}-HAS", "name": "Has", "barcodes": [taken + "2"]}).is_success
+        second = _post(admin, "skus", skus, False, "text/csv")
+        assert second.status_code == 200 and second.json()["applied"] == 2, second.text
 
 
 def _answer(s: socket.socket) -> str:

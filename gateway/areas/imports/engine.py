@@ -2,19 +2,19 @@
 file row by row (hubkit.sheets), check every row (kinds.py), ask the owning service to check what
 needs its data (a dry run inside its transaction), and apply only a file without a single problem.
 
-Idempotent: the inventory kinds are applied as one command whose id is the kind and the file's
-content hash (hubkit.commands: the same file again answers the first reply and changes nothing),
-and every row is an upsert by its natural key (an opening-stock place is received once)."""
+Every kind is applied by its owning service as one command in one transaction (inventory's
+ImportRows; procurement's, customer's and the shop connectors' imports: hubkit.imports), whose id is
+the kind and the file's content hash (hubkit.commands: the same file again answers the first reply
+and changes nothing), and every row is an upsert by its natural key (an opening-stock place is
+received once), so a row already as the file says is `unchanged`."""
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from io import BytesIO
 from typing import IO, Any
 
-import grpc
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 
@@ -78,35 +78,79 @@ def run(kind_name: str, data: IO[bytes], digest: str, stubs: Any, metadata: list
         else:
             outcome.problems += [Problem(r.number, "components", "unknown_sku", f"{c} is not a known SKU")
                                  for r in outcome.rows for c, _ in r.values.get("components") or [] if c not in known]
-    if kind.owner == "inventory":
-        _inventory(kind, outcome, stubs, metadata, progress)
-    elif not outcome.problems and not dry_run:
-        _one_by_one(kind, outcome, stubs, metadata, progress)
+    _apply(kind, outcome, _targets(kind, outcome, stubs), metadata, progress)
     outcome.problems.sort(key=lambda p: (p.row, p.column))
     return outcome
 
 
-def _inventory(kind: Kind, outcome: Outcome, stubs: Any, metadata: list, progress: Progress | None) -> None:
-    """The service checks (dry run) or applies every row in one transaction."""
-    md = [*metadata, (COMMAND_KEY, outcome.import_id)]
-    if not outcome.dry_run:
-        first = stubs.inventory.ImportRows(inv.ImportRowsRequest(), metadata=[*md, (REPLAY_ONLY_KEY, "1")])
-        if first.ByteSize():  # this very file was applied before
-            outcome.replayed, outcome.unchanged = True, first.applied + first.unchanged
-            return
+@dataclass
+class _Target:
+    """A service that applies the file's rows (for channel SKU mappings: one shop connector per platform)."""
+    call: Any  # its import RPC: (request, metadata, timeout) -> hubapi ImportResult-like reply
+    request: Callable[[bool], Any]  # its rows' request, a dry run or not
+    command_id: str
+
+
+def _targets(kind: Kind, outcome: Outcome, stubs: Any) -> list[_Target]:
     bad_rows = {p.row for p in outcome.problems}
-    rows = [_inventory_row(kind, r) for r in outcome.rows if r.number not in bad_rows]
+    rows = [r for r in outcome.rows if r.number not in bad_rows]
     if not rows:
+        return []
+    if kind.owner == "inventory":
+        items = [_inventory_row(kind, r) for r in rows]
+        return [_Target(stubs.inventory.ImportRows, lambda dry: inv.ImportRowsRequest(rows=items, dry_run=dry),
+                        outcome.import_id)]
+    if kind.name == "suppliers":
+        sups = [pro.ImportSupplierRow(row=r.number, supplier=pro.Supplier(code=r.values["code"], name=r.values["name"]))
+                for r in rows]
+        return [_Target(stubs.procurement.ImportSuppliers,
+                        lambda dry: pro.ImportSuppliersRequest(rows=sups, dry_run=dry), outcome.import_id)]
+    if kind.name == "customers":
+        buyers = [cus.ImportCustomerRow(
+            row=r.number, channel=r.values["channel"], external_id=r.values["external_id"],
+            tier=r.values["tier"] or "standard", credit_limit=r.values["credit_limit"], name=r.values["name"],
+            phone=r.values["phone"]) for r in rows]
+        return [_Target(stubs.customer.ImportCustomers,
+                        lambda dry: cus.ImportCustomersRequest(rows=buyers, dry_run=dry), outcome.import_id)]
+    by_platform: dict[str, list[shp.ImportSkuMappingRow]] = {}
+    for r in rows:
+        mapping = shp.MapSkuRequest(outer_sku=r.values["outer_sku"],
+                                    components=[shp.Component(sku=c, quantity=q) for c, q in r.values["components"]])
+        by_platform.setdefault(r.values["platform"], []).append(shp.ImportSkuMappingRow(row=r.number, mapping=mapping))
+    return [_Target(stubs.shops[platform].ImportSkuMappings,
+                    lambda dry, m=m: shp.ImportSkuMappingsRequest(rows=m, dry_run=dry),
+                    hashlib.sha256(f"{outcome.import_id}\n{platform}".encode()).hexdigest())
+            for platform, m in sorted(by_platform.items())]
+
+
+def _apply(kind: Kind, outcome: Outcome, targets: list[_Target], metadata: list, progress: Progress | None) -> None:
+    """Each owning service checks (dry run) or applies its rows in one transaction. Channel SKU
+    mappings of several platforms are several connectors: every one checks first, then each applies."""
+    def md(t: _Target) -> list:
+        return [*metadata, (COMMAND_KEY, t.command_id)]
+    if not outcome.dry_run and targets:
+        firsts = [t.call(type(t.request(True))(), metadata=[*md(t), (REPLAY_ONLY_KEY, "1")]) for t in targets]
+        if all(f.ByteSize() for f in firsts):  # this very file was applied before
+            outcome.replayed, outcome.unchanged = True, sum(f.applied + f.unchanged for f in firsts)
+            return
+    if not targets:
         return
+    bad_rows = bool(outcome.problems)
     if progress:
-        progress("checking against the catalogue" if outcome.dry_run or bad_rows else "applying", len(rows))
-    # a file with problems of its own is still checked by the service, to report everything at once
-    dry = outcome.dry_run or bool(bad_rows)
-    reply = stubs.inventory.ImportRows(inv.ImportRowsRequest(rows=rows, dry_run=dry),
-                                       metadata=md if not dry else metadata, timeout=DEADLINE_SECONDS)
-    outcome.problems += [Problem(e.row, e.column or kind.key[0], "refused", e.message) for e in reply.errors]
-    if not reply.errors and not dry:
-        outcome.applied, outcome.unchanged = reply.applied, reply.unchanged
+        progress("checking against the catalogue" if outcome.dry_run or bad_rows else "applying",
+                 len(outcome.rows))
+    # a file with problems of its own is still checked by the services, to report everything at once
+    dry = outcome.dry_run or bad_rows
+    stages = [True, False] if not dry and len(targets) > 1 else [dry]
+    for stage in stages:
+        replies = [t.call(t.request(stage), metadata=metadata if stage else md(t), timeout=DEADLINE_SECONDS)
+                   for t in targets]
+        outcome.problems += [Problem(e.row, e.column or kind.key[0], "refused", e.message)
+                             for reply in replies for e in reply.errors]
+        if outcome.problems:
+            return
+    if not dry:
+        outcome.applied, outcome.unchanged = sum(r.applied for r in replies), sum(r.unchanged for r in replies)
 
 
 def _inventory_row(kind: Kind, r: Row) -> inv.ImportRow:
@@ -125,45 +169,6 @@ def _inventory_row(kind: Kind, r: Row) -> inv.ImportRow:
     return inv.ImportRow(row=r.number, receipt=inv.ReceiveStockRequest(
         sku=v["sku"], warehouse=v["warehouse"], quantity=v["quantity"], unit_cost=v["unit_cost"], reason="opening",
         bin=v["bin"], lot=v["lot"], expires_on=v["expires_on"], serials=v["serials"]))
-
-
-def _one_by_one(kind: Kind, outcome: Outcome, stubs: Any, metadata: list, progress: Progress | None) -> None:
-    """Suppliers, customers and channel SKU mappings: their services have no import of many rows yet, so each row is its
-    own upsert by its natural key, after the whole file was checked. A refusal stops the import at
-    that row (the rows before it stay: sending the file again completes it, changing them no more)."""
-    for n, r in enumerate(outcome.rows, start=1):
-        v = r.values
-        try:
-            if kind.name == "channel_sku_mappings":  # an upsert by the platform's SKU: the same again is no change
-                stubs.shops[v["platform"]].MapSku(shp.MapSkuRequest(
-                    outer_sku=v["outer_sku"], components=[shp.Component(sku=c, quantity=q) for c, q in v["components"]]),
-                    metadata=metadata)
-                changed = True
-            elif kind.name == "suppliers":
-                reply = stubs.procurement.UpsertSupplier(pro.UpsertSupplierRequest(
-                    supplier=pro.Supplier(code=v["code"], name=v["name"])), metadata=metadata)
-                changed = reply.created
-            else:
-                before = stubs.customer.FindCustomers(cus.FindCustomersRequest(
-                    channel=v["channel"], external_id=v["external_id"]), metadata=metadata).customers
-                stubs.customer.SetBuyerTerms(cus.SetBuyerTermsRequest(
-                    channel=v["channel"], external_id=v["external_id"], tier=v["tier"] or "standard",
-                    credit_limit=v["credit_limit"]), metadata=metadata)
-                changed = not before or (before[0].tier, _amount(before[0].credit_limit)) != (
-                    v["tier"] or "standard", _amount(v["credit_limit"]))
-        except grpc.RpcError as exc:
-            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise  # not the row's fault: the gateway's 503/504
-            outcome.problems.append(Problem(r.number, kind.key[0], "refused", exc.details() or str(exc.code())))
-            return
-        outcome.applied += int(changed)
-        outcome.unchanged += int(not changed)
-        if progress and n % 100 == 0:
-            progress("applying", n)
-
-
-def _amount(text: str) -> Decimal | None:
-    return Decimal(text) if text else None
 
 
 # -- templates and reports ------------------------------------------------------------------

@@ -36,7 +36,7 @@ class Column:
 class Kind:
     name: str
     title: str
-    owner: str  # the service that applies it: inventory | procurement | customer
+    owner: str  # the service that applies it: inventory | procurement | customer | shops
     columns: tuple[Column, ...]
     key: tuple[str, ...]  # the natural key: one row per key in a file
     unique: tuple[str, ...] = ()  # list columns whose values must be unique across the file (barcodes, serials)
@@ -134,6 +134,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         _c("tier", "text", False, "e.g. vip (what order review reads)", "vip", max_length=32, default=""),
         _c("credit_limit", "decimal", False, "credit limit in the books' currency (empty: none)", "5000.00",
            default=""),
+        _c("name", "text", False, "the buyer's name (empty: left as it is)", "Li Lei", default=""),
+        _c("phone", "text", False, "the buyer's phone (empty: left as it is); kept with its keyed hash, which "
+           "finds the same buyer on other channels", "+86 138 0013 8000", max_length=32, default=""),
     ), key=("channel", "external_id")),
 )}
 

@@ -285,64 +285,103 @@ def test_more_rows_than_the_limit_are_refused_413(gateway):
 
 
 class _Recording:
-    """A service stub that records each call and answers an empty reply of the method's type."""
+    """A service stub that records each call (and its metadata) and answers what `replies` builds."""
 
     def __init__(self, replies: dict):
         self.calls: list[tuple[str, object]] = []
+        self.metadata: list[dict] = []
         self.replies = replies
 
     def __getattr__(self, name):
         def call(request, metadata=None, timeout=None):
             self.calls.append((name, request))
+            self.metadata.append(dict(metadata or []))
             return self.replies[name](request)
         return call
 
 
-def _stubs():
+def _importing(refuse: str = "", recorded: bool = False):
+    """A service's import RPC: an empty (replay-only) request answers nothing unless `recorded`;
+    a row whose key is `refuse` is refused; every other row counts as applied."""
+    from hubapi.common.v1 import imports_pb2 as imp
+
+    def reply(request):
+        if not request.rows:
+            return imp.ImportResult(applied=3) if recorded else imp.ImportResult()
+        refused = [imp.ImportRowError(row=r.row, column="name", message="no") for r in request.rows
+                   if refuse and refuse in str(r)]
+        return imp.ImportResult(errors=refused, applied=0 if refused else len(request.rows), dry_run=request.dry_run)
+    return reply
+
+
+def _stubs(**kw):
     from types import SimpleNamespace
-
-    from hubapi.customer.v1 import customer_service_pb2 as cus
-    from hubapi.procurement.v1 import procurement_service_pb2 as pro
-    return SimpleNamespace(
-        procurement=_Recording({"UpsertSupplier": lambda r: pro.UpsertSupplierResponse(supplier=r.supplier,
-                                                                                       created=r.supplier.code != "OLD")}),
-        customer=_Recording({"FindCustomers": lambda r: cus.FindCustomersResponse(),
-                             "SetBuyerTerms": lambda r: cus.GetCustomerResponse()}),
-        inventory=_Recording({}))
+    return SimpleNamespace(procurement=_Recording({"ImportSuppliers": _importing(**kw)}),
+                           customer=_Recording({"ImportCustomers": _importing(**kw)}), inventory=_Recording({}))
 
 
-def test_suppliers_and_customers_are_upserted_row_by_row_only_when_the_whole_file_is_good():
+def test_suppliers_are_one_command_of_the_whole_file_named_by_its_content():
+    from gateway.areas.imports.engine import import_id
+    from hubkit.commands import COMMAND_KEY
+    good = b"code,name\r\nSUP-1,Hangzhou Tea\r\nSUP-2,Ningbo Cups\r\n"
     stubs = _stubs()
-    good = b"code,name\r\nSUP-1,Hangzhou Tea\r\nOLD,Known already\r\n"
-    assert stubs.procurement.calls == []
     dry = engine.run("suppliers", io.BytesIO(good), "d1", stubs, [], dry_run=True)
-    assert (dry.problems, stubs.procurement.calls) == ([], [])  # a dry run asks nothing of an upsert
-    done = engine.run("suppliers", io.BytesIO(good), "d1", stubs, [], dry_run=False)
-    assert [r.supplier.code for _, r in stubs.procurement.calls] == ["SUP-1", "OLD"]
-    assert (done.applied, done.unchanged) == (1, 1)
+    assert [(n, r.dry_run, [x.supplier.code for x in r.rows]) for n, r in stubs.procurement.calls] == [
+        ("ImportSuppliers", True, ["SUP-1", "SUP-2"])]
+    assert (dry.problems, dry.applied, COMMAND_KEY in stubs.procurement.metadata[0]) == ([], 0, False)
 
-    bad = b"channel,external_id,tier,credit_limit\r\ntaobao,b1,vip,100\r\ntaobao,b2,,1.001\r\n"
+    stubs = _stubs()
+    done = engine.run("suppliers", io.BytesIO(good), "d1", stubs, [], dry_run=False)
+    assert [(len(r.rows), r.dry_run) for _, r in stubs.procurement.calls] == [(0, False), (2, False)]  # replay?, apply
+    assert {m[COMMAND_KEY] for m in stubs.procurement.metadata} == {import_id("suppliers", "d1")}
+    assert (done.problems, done.applied, done.replayed) == ([], 2, False)
+
+    again = engine.run("suppliers", io.BytesIO(good), "d1", _stubs(recorded=True), [], dry_run=False)
+    assert (again.replayed, again.unchanged, again.applied) == (True, 3, 0)
+
+    refused = engine.run("suppliers", io.BytesIO(good), "d1", _stubs(refuse="SUP-2"), [], dry_run=False)
+    assert ([(p.row, p.column, p.code) for p in refused.problems], refused.applied) == ([(3, "name", "refused")], 0)
+
+
+def test_a_customers_file_with_a_problem_of_its_own_is_only_checked_by_the_service():
+    stubs = _stubs()
+    bad = b"channel,external_id,tier,credit_limit,name,phone\r\ntaobao,b1,vip,100,Li Lei,+86 138 0013 8000\r\n" \
+          b"taobao,b2,,1.001,,\r\n"
     refused = engine.run("customers", io.BytesIO(bad), "d2", stubs, [], dry_run=False)
     assert [(p.row, p.column, p.code) for p in refused.problems] == [(3, "credit_limit", "too_many_decimals")]
-    assert stubs.customer.calls == []  # nothing applied: not even the good row
+    assert [(len(r.rows), r.dry_run) for _, r in stubs.customer.calls] == [(0, False), (1, True)]  # nothing applied
     fixed = engine.run("customers", io.BytesIO(bad.replace(b"1.001", b"1.00")), "d3", stubs, [], dry_run=False)
-    assert [(n, r.external_id, r.tier) for n, r in stubs.customer.calls if n == "SetBuyerTerms"] == [
-        ("SetBuyerTerms", "b1", "vip"), ("SetBuyerTerms", "b2", "standard")]
-    assert fixed.applied == 2
+    sent = stubs.customer.calls[-1][1]
+    assert [(r.row, r.external_id, r.tier, r.name, r.phone) for r in sent.rows] == [
+        (2, "b1", "vip", "Li Lei", "+86 138 0013 8000"), (3, "b2", "standard", "", "")]
+    assert (sent.dry_run, fixed.applied) == (False, 2)
 
 
-def test_channel_sku_mappings_name_hub_skus_that_exist_and_are_mapped_row_by_row():
+def test_channel_sku_mappings_of_two_platforms_are_all_checked_before_any_is_applied():
     from hubapi.inventory.v1 import inventory_service_pb2 as inv
-    from hubapi.shops.v1 import shop_service_pb2 as shp
     stubs = _stubs()
     stubs.inventory = _Recording({"GetSkus": lambda r: inv.GetSkusResponse(
         skus=[inv.Sku(code=c) for c in r.codes if c != "GONE"])})
-    stubs.shops = {"taobao": _Recording({"MapSku": lambda r: shp.MapSkuResponse(outer_sku=r.outer_sku)})}
-    body = b"platform,outer_sku,components\r\ntaobao,TB-1,TEA*2;CUP\r\ntaobao,TB-2,GONE\r\n"
+    stubs.shops = {"taobao": _Recording({"ImportSkuMappings": _importing()}),
+                   "jd": _Recording({"ImportSkuMappings": _importing(refuse="JD-9")})}
+    body = b"platform,outer_sku,components\r\ntaobao,TB-1,TEA*2;CUP\r\ntaobao,TB-2,GONE\r\njd,JD-9,TEA\r\n"
     refused = engine.run("channel_sku_mappings", io.BytesIO(body), "d4", stubs, [], dry_run=False)
-    assert [(p.row, p.column, p.code) for p in refused.problems] == [(3, "components", "unknown_sku")]
-    assert stubs.shops["taobao"].calls == []
-    done = engine.run("channel_sku_mappings", io.BytesIO(body.replace(b"GONE", b"TEA")), "d5", stubs, [], False)
-    assert [(r.outer_sku, [(c.sku, c.quantity) for c in r.components]) for _, r in stubs.shops["taobao"].calls] == [
-        ("TB-1", [("TEA", 2), ("CUP", 1)]), ("TB-2", [("TEA", 1)])]
-    assert done.applied == 2
+    assert [(p.row, p.column, p.code) for p in refused.problems] == [(3, "components", "unknown_sku"),
+                                                                     (4, "name", "refused")]
+    assert [r.dry_run for s in stubs.shops.values() for _, r in s.calls if r.rows] == [True, True]
+
+    stubs.shops["jd"] = _Recording({"ImportSkuMappings": _importing(refuse="JD-9")})
+    body = body.replace(b"GONE", b"TEA")
+    refused = engine.run("channel_sku_mappings", io.BytesIO(body), "d5", stubs, [], dry_run=False)
+    assert [(p.row, p.code) for p in refused.problems] == [(4, "refused")]
+    assert [r.dry_run for _, r in stubs.shops["taobao"].calls if r.rows][-1] is True  # taobao's rows not applied
+
+    stubs.shops = {"taobao": _Recording({"ImportSkuMappings": _importing()}),
+                   "jd": _Recording({"ImportSkuMappings": _importing()})}
+    done = engine.run("channel_sku_mappings", io.BytesIO(body), "d5", stubs, [], False)
+    taobao = [r for _, r in stubs.shops["taobao"].calls if r.rows]
+    assert [(r.dry_run, [(x.mapping.outer_sku, [(c.sku, c.quantity) for c in x.mapping.components]) for x in r.rows])
+            for r in taobao] == [(dry, [("TB-1", [("TEA", 2), ("CUP", 1)]), ("TB-2", [("TEA", 1)])])
+                                 for dry in (True, False)]
+    assert len({m["x-hub-command-id"] for s in stubs.shops.values() for m in s.metadata if "x-hub-command-id" in m}) == 2
+    assert done.applied == 3
