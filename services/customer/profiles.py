@@ -86,12 +86,14 @@ def _audit(uow: UnitOfWork, customer_id: str, action: str, why: str, actor: str 
 
 
 def announce_terms(uow: UnitOfWork, root, rows) -> None:
-    """customer_terms_changed for each row of the group, with the root's tier and credit limit: the
-    order service's review reads them per channel buyer, so every channel of one customer sees the same."""
+    """customer_terms_changed for each row of the group, with the root's tier and credit limit and the
+    root's id as the group: the order service's review reads them per channel buyer, so every channel
+    of one customer sees the same terms, and adds up the exposure and return rate over the group."""
     now = clock.now()
     for m in rows:
         uow.emit(CustomerTermsChanged(customer_id=m.id, channel=m.channel, external_id=m.external_id,
-                                      tier=root.tier, credit_limit=root.credit_limit, changed_at=now), m.id)
+                                      tier=root.tier, credit_limit=root.credit_limit, changed_at=now,
+                                      group_id=root.id), m.id)
 
 
 # -- merging -----------------------------------------------------------------------
@@ -119,7 +121,8 @@ def merge(uow: UnitOfWork, customer_id: str, into_id: str, why: str, actor: str 
                                      merged_at=clock.now(), why=why))
     _audit(uow, source.id, "merged", why, actor, into=target.id, rows=moved)
     _audit(uow, target.id, "merge", why, actor, merged=source.id, rows=moved)
-    announce_terms(uow, target, [r for r in members(s, target.id) if r.id in moved])
+    # every row of the group, the target's own too: review learns the whole group, not only who moved
+    announce_terms(uow, target, members(s, target.id))
     recompute_tiers(uow, [target.id])
     _count(uow, "merge", DEDUP if actor == DEDUP else OPERATOR)
     log.info("customer %s merged into %s by %s", source.id, target.id, actor or uow.actor)

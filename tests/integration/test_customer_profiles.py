@@ -141,7 +141,7 @@ def test_an_operator_merges_and_unmerges_and_every_channel_gets_the_customers_te
     # review reads terms per channel buyer: jd's buyer now has the customer's
     assert announced(db)[-1] | {"changed_at": None} == {"customer_id": b, "channel": "jd", "external_id": b_id,
                                                         "tier": "wholesale", "credit_limit": "1000.00",
-                                                        "changed_at": None}
+                                                        "changed_at": None, "group_id": a}
     with pytest.raises(Conflict):
         change(db, lambda uow: profiles.merge(uow, a, b, "again"))
 
@@ -149,6 +149,7 @@ def test_an_operator_merges_and_unmerges_and_every_channel_gets_the_customers_te
     own = handlers.get_customer(db, b)
     assert (own["id"], own["tier"], own["credit_limit"], own["order_count"]) == (b, "standard", None, 1)
     assert announced(db)[-1]["tier"] == "standard" and announced(db)[-1]["credit_limit"] is None
+    assert announced(db)[-1]["group_id"] == b  # its own customer again: review no longer adds it to a's
     assert [(x["action"], x["actor"]) for x in own["audit"]][:2] == [("unmerged", "sales-8"), ("merged", "sales-7")]
 
 
