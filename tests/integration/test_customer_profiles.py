@@ -12,7 +12,7 @@ from decimal import Decimal
 import grpc
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from contracts import VoucherPosted
 from hub import components
@@ -189,6 +189,41 @@ def test_tier_rules_are_validated_versioned_recomputed_as_orders_arrive_and_expl
     change(db, lambda uow: handlers.set_terms(uow, c, "gold", None))
     order(db, {"external_id": buyer}, total="1.00", placed_at=today)
     assert handlers.get_customer(db, c)["tier"] == "gold"  # an operator's tier stands over the rules
+
+
+def test_applying_tier_rules_re_tiers_every_customer_at_once_but_an_operators(db, monkeypatch):
+    monkeypatch.setattr(profiles, "RETIER_BATCH", 2)  # several rounds, even with a few customers
+    unique = _uid()[:6]
+    gold, base = f"gold-{unique}", f"base-{unique}"
+    _, a = order(db, {"external_id": _uid()}, total="300.00")
+    _, b = order(db, {"external_id": _uid()}, channel="jd", total="300.00")
+    change(db, lambda uow: profiles.merge(uow, b, a, "one company"))
+    _, small = order(db, {"external_id": _uid()}, total="10.00")
+    _, partner = order(db, {"external_id": _uid()}, total="900.00")
+    change(db, lambda uow: handlers.set_terms(uow, partner, "partner", None))
+    before = len(announced(db))
+    rules_ = {"name": "by value", "period_days": 30, "default_tier": base,
+              "tiers": [{"tier": gold, "when": "lifetime_value >= 500"}]}
+    applied = change(db, lambda uow: profiles.apply_tier_rules(uow, rules_, "value decides"))
+    # no order arrived: the tiers changed as the rules were applied
+    merged = handlers.get_customer(db, b)
+    assert (merged["id"], merged["tier"], handlers.get_customer(db, small)["tier"]) == (a, gold, base)
+    assert handlers.get_customer(db, partner)["tier"] == "partner"  # an operator's tier stands
+    [latest, *_] = merged["tier_history"]
+    assert (latest["tier"], latest["source"], latest["rule_set_version"]) == (gold, "rules", applied["version"])
+    assert json.loads(latest["facts"])["lifetime_value"] == "600.00"  # the group's, both channels
+    with db.reader() as s:
+        roots = s.execute(select(func.count()).select_from(customers).where(customers.c.merged_into.is_(None))).scalar()
+    assert applied["retiered"]["customers"] == roots and applied["retiered"]["changed"] >= 2
+    # review hears of each customer whose tier changed, on each of its channel buyers, and of no other
+    news = {(p["customer_id"], p["tier"], p["group_id"]) for p in announced(db)[before:]}
+    assert {(a, gold, a), (b, gold, a), (small, base, small)} <= news and partner not in {n[0] for n in news}
+    assert len(announced(db)[before:]) == len(news)
+    # the same rules again: nobody changes, nothing is announced, no history written
+    again = change(db, lambda uow: profiles.apply_tier_rules(uow, rules_, "again"))
+    assert again["retiered"] == {"customers": roots, "changed": 0}
+    assert len(announced(db)) == before + len(news)
+    assert len(handlers.get_customer(db, a)["tier_history"]) == len(merged["tier_history"])
 
 
 def test_exposure_payments_and_return_rate(db):

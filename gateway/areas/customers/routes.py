@@ -122,8 +122,9 @@ def tier_rules(request: Request, md=allowed(CUSTOMERS)):
 @router.post("/customer-tiers/rules", status_code=201, response_model=TierRuleSet)
 def apply_tier_rules(body: TierRulesIn, request: Request, md=allowed(RULES)):
     """Validate and put in force as the next version (refused whole: a 422 names each field and the
-    position at fault); customers take their tier by it as their orders arrive."""
+    position at fault); every customer takes their tier by it at once (but a tier an operator set),
+    and again as their orders arrive."""
     document = body.document if isinstance(body.document, str) else json.dumps(body.document, ensure_ascii=False)
     reply = clients(request).customer.ApplyTierRules(cus.ApplyTierRulesRequest(document=document, note=body.note),
                                                      metadata=md)
-    return tier_rule_set_json(reply)
+    return tier_rule_set_json(reply, applied=True)

@@ -145,6 +145,9 @@ class TierRuleSet(Reply):
     created_at: str
     in_force: bool
     document: dict[str, Any]
+    customers_retiered: int | None = Field(None, description="on applying: the customers re-tiered by it at once")
+    tiers_changed: int | None = Field(None, description="on applying: of those, how many got another tier "
+                                                        "(kept in their tier history, announced to review)")
 
 
 class TierRuleSets(Reply):
