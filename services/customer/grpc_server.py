@@ -149,6 +149,10 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
         return pb.ListTierRulesResponse(versions=[rule_set_to_proto(r) for r in profiles.tier_rule_versions(self.db)])
 
     @rpc
+    def TierToRules(self, request, context):
+        return self._change(context, lambda uow: profiles.tier_to_rules(uow, request.id, request.why))
+
+    @rpc
     def ExplainTier(self, request, context):
         grpc_server.caller(context)
         return pb.ExplainTierResponse(**profiles.explain_tier(self.db, request.id))

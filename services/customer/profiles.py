@@ -409,6 +409,41 @@ def record_operator_tier(uow: UnitOfWork, customer_id: str, previous: str, tier:
         rule_set_version=None, facts="{}", trace="[]", changed_by=uow.actor, at=clock.now()))
 
 
+def tier_to_rules(uow: UnitOfWork, customer_id: str, why: str = "") -> str:
+    """Hand a tier an operator set back to the rules: the rules in force decide the customer's tier
+    again now, and from now on as their orders arrive. Kept in the tier history (source rules, with the
+    facts and trace, even when the tier stays: the override ends there), audited, and announced to
+    review when the tier changes. Refused (409) without rules in force, and for a tier that is the
+    rules' already. Returns the customer's id."""
+    if len(why or "") > MAX_WHY:
+        raise InvalidArgument("the hand-back is invalid", [{"field": "why", "message": f"at most {MAX_WHY} characters"}])
+    s = uow.session
+    root = root_of(s, customer_id, lock=True)
+    version, rules_in_force = tier_rules_in_force(s)
+    if rules_in_force is None:
+        raise Conflict("no tier rules are in force: tiers are set by hand",
+                       [{"field": "id", "message": "apply tier rules first (POST /customer-tiers/rules)"}])
+    last = s.execute(select(tier_history.c.source).where(tier_history.c.customer_id == root.id)
+                     .order_by(tier_history.c.at.desc(), tier_history.c.id.desc()).limit(1)).scalar()
+    if last != OPERATOR:
+        raise Conflict(f"customer {root.id}'s tier is the rules' already",
+                       [{"field": "id", "message": "no tier set by an operator to hand back"}])
+    rows = members(s, root.id)
+    facts = tier_facts(s, {root.id: rows}, rules_in_force.doc.period_days, clock.now())[root.id]
+    decision = tiers.decide(rules_in_force, facts)
+    s.execute(tier_history.insert().values(
+        id=uuid.uuid4().hex, customer_id=root.id, tier=decision.tier, previous=root.tier, source=RULES,
+        rule_set_version=version, facts=rules.dumps(facts), trace=rules.dumps(decision.trace),
+        changed_by=uow.actor, at=clock.now()))
+    _audit(uow, root.id, "tier_to_rules", why or "", was=root.tier, tier=decision.tier, rule_set_version=version)
+    if decision.tier != root.tier:
+        s.execute(update(customers).where(customers.c.id == root.id).values(
+            tier=decision.tier, updated_by=uow.actor, updated_at=clock.now()))
+        announce_terms(uow, root, rows, decision.tier)
+        _count(uow, "tier", RULES)
+    return root.id
+
+
 def explain_tier(db: Database, customer_id: str) -> dict:
     """Why the customer has their tier: the rules in force evaluated now over their facts (nothing
     changes), beside the tier they have and its history."""

@@ -226,6 +226,44 @@ def test_applying_tier_rules_re_tiers_every_customer_at_once_but_an_operators(db
     assert len(handlers.get_customer(db, a)["tier_history"]) == len(merged["tier_history"])
 
 
+def test_a_tier_set_by_hand_is_handed_back_to_the_rules_audited(db):
+    buyer = _uid()
+    _, c = order(db, {"external_id": buyer}, total="600.00")
+    change(db, lambda uow: handlers.set_terms(uow, c, "partner", None))
+    with db.reader() as s:
+        no_rules = profiles.tier_rules_in_force(s)[1] is None
+    if no_rules:  # nothing to hand it back to (on a fresh database): refused, nothing changes
+        with pytest.raises(Conflict):
+            change(db, lambda uow: profiles.tier_to_rules(uow, c, "x"))
+        assert [a["action"] for a in handlers.get_customer(db, c)["audit"]] == []
+    unique = _uid()[:6]
+    gold, base = f"gold-{unique}", f"base-{unique}"
+    rules_ = {"name": "by value", "period_days": 30, "default_tier": base,
+              "tiers": [{"tier": gold, "when": "lifetime_value >= 500"}]}
+    version = change(db, lambda uow: profiles.apply_tier_rules(uow, rules_))["version"]
+    order(db, {"external_id": buyer}, total="1.00")
+    assert handlers.get_customer(db, c)["tier"] == "partner"  # the operator's stands over the rules
+    with pytest.raises(InvalidArgument):
+        change(db, lambda uow: profiles.tier_to_rules(uow, c, "x" * 501))
+    before = len(announced(db))
+    change(db, lambda uow: profiles.tier_to_rules(uow, c, "the partner contract ended"), actor="finance-2")
+    seen = handlers.get_customer(db, c)
+    assert seen["tier"] == gold
+    latest = seen["tier_history"][0]
+    assert (latest["previous"], latest["tier"], latest["source"], latest["rule_set_version"], latest["changed_by"]) \
+        == ("partner", gold, "rules", version, "finance-2")
+    assert json.loads(latest["facts"])["lifetime_value"] == "601.00" and json.loads(latest["trace"])[0]["matched"]
+    assert (seen["audit"][0]["action"], seen["audit"][0]["actor"], seen["audit"][0]["why"]) == \
+        ("tier_to_rules", "finance-2", "the partner contract ended")
+    assert [(p["customer_id"], p["tier"]) for p in announced(db)[before:]] == [(c, gold)]  # review hears of it
+    with pytest.raises(Conflict):  # the rules' already: nothing to hand back
+        change(db, lambda uow: profiles.tier_to_rules(uow, c, "again"))
+    # the rules decide from now on: a stricter rule set takes the tier away
+    change(db, lambda uow: profiles.apply_tier_rules(uow, {**rules_, "tiers": [{"tier": gold,
+                                                                                 "when": "lifetime_value >= 5000"}]}))
+    assert handlers.get_customer(db, c)["tier"] == base
+
+
 def test_exposure_payments_and_return_rate(db):
     buyer = _uid()
     o1, c = order(db, {"external_id": buyer}, total="100.00")
@@ -286,7 +324,10 @@ def test_grpc_refuses_bad_input_and_changes_nothing(db):
                 (stub.AddCustomerNote, pb.AddCustomerNoteRequest(id=c, text=" "), grpc.StatusCode.INVALID_ARGUMENT),
                 (stub.ApplyTierRules, pb.ApplyTierRulesRequest(document="name: x\ntiers: []\n"),
                  grpc.StatusCode.INVALID_ARGUMENT),
-                (stub.ExplainTier, pb.ExplainTierRequest(id=_uid()), grpc.StatusCode.NOT_FOUND)):
+                (stub.ExplainTier, pb.ExplainTierRequest(id=_uid()), grpc.StatusCode.NOT_FOUND),
+                (stub.TierToRules, pb.TierToRulesRequest(id=_uid()), grpc.StatusCode.NOT_FOUND),
+                # no tier set by hand (or no rules in force): nothing to hand back
+                (stub.TierToRules, pb.TierToRulesRequest(id=c, why="x"), grpc.StatusCode.FAILED_PRECONDITION)):
             with pytest.raises(grpc.RpcError) as caught:
                 call(request)
             assert caught.value.code() == code, request

@@ -113,6 +113,15 @@ def explain_tier(customer_id: str, request: Request, md=allowed(CUSTOMERS)):
     return explanation_json(reply)
 
 
+@router.delete("/customers/{customer_id}/tier", response_model=Customer)
+def tier_to_rules(customer_id: str, request: Request, why: str = Query("", max_length=500), md=allowed(FINANCE)):
+    """Hand a tier set by hand (`PUT /customers/{id}/terms`) back to the tier rules in force: they decide
+    the customer's tier again now and as their orders arrive; kept in the tier history, audited with
+    `why`. 409 without rules in force, or when the tier is the rules' already."""
+    reply = clients(request).customer.TierToRules(cus.TierToRulesRequest(id=customer_id, why=why), metadata=md)
+    return customer_json(reply.customer, with_orders=True)
+
+
 @router.get("/customer-tiers/rules", response_model=TierRuleSets)
 def tier_rules(request: Request, md=allowed(CUSTOMERS)):
     reply = clients(request).customer.ListTierRules(cus.ListTierRulesRequest(), metadata=md)

@@ -77,7 +77,7 @@ class Payment(Reply):
 
 
 class AuditEntry(Reply):
-    action: str = Field(description="merge | merged | unmerge | unmerged | tag | untag | note")
+    action: str = Field(description="merge | merged | unmerge | unmerged | tag | untag | note | tier_to_rules")
     actor: str
     at: str
     why: str
