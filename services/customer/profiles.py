@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from prometheus_client import Counter
 from sqlalchemy import case, distinct, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from contracts import CustomerTermsChanged
 from hubkit import clock, rules
@@ -259,7 +260,11 @@ def apply_tier_rules(uow: UnitOfWork, document, note: str = "") -> dict:
     version = (s.execute(select(func.max(tier_rule_sets.c.version))).scalar() or 0) + 1
     row = dict(version=version, name=compiled.doc.name, document=compiled.as_json(), note=note or "",
                created_by=uow.actor, created_at=clock.now())
-    s.execute(tier_rule_sets.insert().values(**row))
+    try:
+        with s.begin_nested():
+            s.execute(tier_rule_sets.insert().values(**row))
+    except IntegrityError:
+        raise Conflict("another tier rule set was applied at the same time; try again")
     # every customer takes their tier by it now, in this transaction (about 1 s per 5,000 customers on
     # PostgreSQL, see the ARCHITECTURE): a tier that does not wait for the customer's next order
     retiered = retier_everyone(uow, version, compiled)
