@@ -51,6 +51,9 @@ class CustomerTermsChanged(Event):
     tier: str
     credit_limit: Money | None  # None: no limit
     changed_at: Timestamp
+    # the customer the buyer belongs to (a merged customer's root id): review adds up the exposure and
+    # return rate over every buyer of one group_id. Left out by older producers: the buyer alone
+    group_id: str = ""
 
 
 # -- order ---------------------------------------------------------------------------------

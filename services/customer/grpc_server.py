@@ -75,7 +75,9 @@ def customer_to_proto(c: dict, books_currency: str = "CNY") -> pb.Customer:
 
 def rule_set_to_proto(r: dict) -> pb.TierRuleSet:
     return pb.TierRuleSet(version=r["version"], name=r["name"], note=r["note"], created_by=r["created_by"],
-                          created_at=r["created_at"], in_force=r["in_force"], document=r["document"])
+                          created_at=r["created_at"], in_force=r["in_force"], document=r["document"],
+                          customers_retiered=r.get("retiered", {}).get("customers", 0),
+                          tiers_changed=r.get("retiered", {}).get("changed", 0))
 
 
 class CustomerServicer(pb_grpc.CustomerServiceServicer):
@@ -157,6 +159,10 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
     def ListTierRules(self, request, context):
         grpc_server.caller(context)
         return pb.ListTierRulesResponse(versions=[rule_set_to_proto(r) for r in profiles.tier_rule_versions(self.db)])
+
+    @rpc
+    def TierToRules(self, request, context):
+        return self._change(context, lambda uow: profiles.tier_to_rules(uow, request.id, request.why))
 
     @rpc
     def ExplainTier(self, request, context):

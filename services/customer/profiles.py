@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from prometheus_client import Counter
 from sqlalchemy import case, distinct, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from contracts import CustomerTermsChanged
 from hubkit import clock, rules
@@ -85,13 +86,15 @@ def _audit(uow: UnitOfWork, customer_id: str, action: str, why: str, actor: str 
         why=why[:MAX_WHY], detail=json.dumps(detail, sort_keys=True, default=str)))
 
 
-def announce_terms(uow: UnitOfWork, root, rows) -> None:
-    """customer_terms_changed for each row of the group, with the root's tier and credit limit: the
-    order service's review reads them per channel buyer, so every channel of one customer sees the same."""
+def announce_terms(uow: UnitOfWork, root, rows, tier: str | None = None) -> None:
+    """customer_terms_changed for each row of the group, with the root's tier and credit limit and the
+    root's id as the group: the order service's review reads them per channel buyer, so every channel
+    of one customer sees the same terms, and adds up the exposure and return rate over the group."""
     now = clock.now()
     for m in rows:
         uow.emit(CustomerTermsChanged(customer_id=m.id, channel=m.channel, external_id=m.external_id,
-                                      tier=root.tier, credit_limit=root.credit_limit, changed_at=now), m.id)
+                                      tier=tier or root.tier, credit_limit=root.credit_limit, changed_at=now,
+                                      group_id=root.id), m.id)
 
 
 # -- merging -----------------------------------------------------------------------
@@ -119,7 +122,8 @@ def merge(uow: UnitOfWork, customer_id: str, into_id: str, why: str, actor: str 
                                      merged_at=clock.now(), why=why))
     _audit(uow, source.id, "merged", why, actor, into=target.id, rows=moved)
     _audit(uow, target.id, "merge", why, actor, merged=source.id, rows=moved)
-    announce_terms(uow, target, [r for r in members(s, target.id) if r.id in moved])
+    # every row of the group, the target's own too: review learns the whole group, not only who moved
+    announce_terms(uow, target, members(s, target.id))
     recompute_tiers(uow, [target.id])
     _count(uow, "merge", DEDUP if actor == DEDUP else OPERATOR)
     log.info("customer %s merged into %s by %s", source.id, target.id, actor or uow.actor)
@@ -247,7 +251,8 @@ def _rule_set_dict(row, current: int) -> dict:
 
 def apply_tier_rules(uow: UnitOfWork, document, note: str = "") -> dict:
     """Validate and put in force as the next version; refused whole (naming the field and position)
-    when it does not validate. Customers take their tier by it as their next orders arrive."""
+    when it does not validate. Every customer takes their tier by it at once (an operator's tier
+    stands), and again as their orders arrive."""
     compiled = tiers.compile_tiers(document)
     if len(note or "") > MAX_WHY:
         raise InvalidArgument("the tier rules are invalid", [{"field": "note", "message": "at most 500 characters"}])
@@ -255,8 +260,17 @@ def apply_tier_rules(uow: UnitOfWork, document, note: str = "") -> dict:
     version = (s.execute(select(func.max(tier_rule_sets.c.version))).scalar() or 0) + 1
     row = dict(version=version, name=compiled.doc.name, document=compiled.as_json(), note=note or "",
                created_by=uow.actor, created_at=clock.now())
-    s.execute(tier_rule_sets.insert().values(**row))
-    return _rule_set_dict(row, version)
+    try:
+        with s.begin_nested():
+            s.execute(tier_rule_sets.insert().values(**row))
+    except IntegrityError:
+        raise Conflict("another tier rule set was applied at the same time; try again")
+    # every customer takes their tier by it now, in this transaction (about 1 s per 5,000 customers on
+    # PostgreSQL, see the ARCHITECTURE): a tier that does not wait for the customer's next order
+    retiered = retier_everyone(uow, version, compiled)
+    log.info("tier rules version %s applied: %s customers, %s tiers changed", version, retiered["customers"],
+             retiered["changed"])
+    return _rule_set_dict(row, version) | {"retiered": retiered}
 
 
 def tier_rule_versions(db: Database) -> list[dict]:
@@ -331,10 +345,15 @@ def recompute_tiers(uow: UnitOfWork, customer_ids) -> None:
     version, rules_in_force = once_per_transaction(s, "customer.tier_rules", lambda: tier_rules_in_force(s))
     if rules_in_force is None or not customer_ids:
         return
-    now = clock.now()
     asked = s.execute(select(customers.c.id, customers.c.merged_into)
                       .where(customers.c.id.in_(sorted(set(customer_ids))))).all()
-    roots = sorted({r.merged_into or r.id for r in asked})
+    _retier(uow, sorted({r.merged_into or r.id for r in asked}), version, rules_in_force)
+
+
+def _retier(uow: UnitOfWork, roots: list[str], version: int, rules_in_force: tiers.TierRules) -> int:
+    """recompute_tiers for these roots, set-based: a few statements for all of them, one UPDATE per
+    tier given, and the announcements of the customers whose tier changed. Returns how many changed."""
+    s, now = uow.session, clock.now()
     # the roots locked in one order: two batches recomputing the same customer wait for each other
     s.execute(select(customers.c.id).where(customers.c.id.in_(roots)).order_by(customers.c.id).with_for_update())
     groups: dict[str, list] = {root_id: [] for root_id in roots}
@@ -349,11 +368,11 @@ def recompute_tiers(uow: UnitOfWork, customer_ids) -> None:
                                  .where(tier_history.c.customer_id.in_(roots))
                                  .order_by(tier_history.c.at, tier_history.c.id)):
         last[cid] = source
-    groups = {k: v for k, v in groups.items() if last.get(k) != OPERATOR}
+    groups = {k: v for k, v in groups.items() if v and last.get(k) != OPERATOR}
     if not groups:
-        return
+        return 0
     facts = tier_facts(s, groups, rules_in_force.doc.period_days, now)
-    history, changed = [], []
+    history, by_tier = [], {}
     for root_id, rows in groups.items():
         decision = tiers.decide(rules_in_force, facts[root_id])
         if decision.tier == rows[0].tier:
@@ -361,13 +380,31 @@ def recompute_tiers(uow: UnitOfWork, customer_ids) -> None:
         history.append(dict(id=uuid.uuid4().hex, customer_id=root_id, tier=decision.tier, previous=rows[0].tier,
                             source=RULES, rule_set_version=version, facts=rules.dumps(facts[root_id]),
                             trace=rules.dumps(decision.trace), changed_by=uow.actor, at=now))
-        changed.append((root_id, decision.tier))
-    for root_id, tier in changed:
-        s.execute(update(customers).where(customers.c.id == root_id).values(tier=tier, updated_at=now))
-        announce_terms(uow, _row(s, root_id), groups[root_id])
+        by_tier.setdefault(decision.tier, []).append(root_id)
+    for tier, changed in sorted(by_tier.items()):
+        s.execute(update(customers).where(customers.c.id.in_(changed)).values(tier=tier, updated_at=now))
+        for root_id in changed:
+            announce_terms(uow, groups[root_id][0], groups[root_id], tier)
     if history:
         s.execute(tier_history.insert(), history)
         _count(uow, "tier", RULES, len(history))
+    return len(history)
+
+
+RETIER_BATCH = 500  # customers (roots) per round of a re-tiering: a few statements each, bounded IN lists
+
+
+def retier_everyone(uow: UnitOfWork, version: int, rules_in_force: tiers.TierRules) -> dict:
+    """Every customer's tier by these rules (but an operator's), in rounds of RETIER_BATCH roots in
+    id order, in the caller's transaction. Returns {customers, changed}."""
+    s, after, seen, changed = uow.session, "", 0, 0
+    while True:
+        roots = list(s.execute(select(customers.c.id).where(customers.c.merged_into.is_(None), customers.c.id > after)
+                               .order_by(customers.c.id).limit(RETIER_BATCH)).scalars())
+        if not roots:
+            return {"customers": seen, "changed": changed}
+        changed += _retier(uow, roots, version, rules_in_force)
+        seen, after = seen + len(roots), roots[-1]
 
 
 def record_operator_tier(uow: UnitOfWork, customer_id: str, previous: str, tier: str) -> None:
@@ -375,6 +412,41 @@ def record_operator_tier(uow: UnitOfWork, customer_id: str, previous: str, tier:
     uow.session.execute(tier_history.insert().values(
         id=uuid.uuid4().hex, customer_id=customer_id, tier=tier, previous=previous, source=OPERATOR,
         rule_set_version=None, facts="{}", trace="[]", changed_by=uow.actor, at=clock.now()))
+
+
+def tier_to_rules(uow: UnitOfWork, customer_id: str, why: str = "") -> str:
+    """Hand a tier an operator set back to the rules: the rules in force decide the customer's tier
+    again now, and from now on as their orders arrive. Kept in the tier history (source rules, with the
+    facts and trace, even when the tier stays: the override ends there), audited, and announced to
+    review when the tier changes. Refused (409) without rules in force, and for a tier that is the
+    rules' already. Returns the customer's id."""
+    if len(why or "") > MAX_WHY:
+        raise InvalidArgument("the hand-back is invalid", [{"field": "why", "message": f"at most {MAX_WHY} characters"}])
+    s = uow.session
+    root = root_of(s, customer_id, lock=True)
+    version, rules_in_force = tier_rules_in_force(s)
+    if rules_in_force is None:
+        raise Conflict("no tier rules are in force: tiers are set by hand",
+                       [{"field": "id", "message": "apply tier rules first (POST /customer-tiers/rules)"}])
+    last = s.execute(select(tier_history.c.source).where(tier_history.c.customer_id == root.id)
+                     .order_by(tier_history.c.at.desc(), tier_history.c.id.desc()).limit(1)).scalar()
+    if last != OPERATOR:
+        raise Conflict(f"customer {root.id}'s tier is the rules' already",
+                       [{"field": "id", "message": "no tier set by an operator to hand back"}])
+    rows = members(s, root.id)
+    facts = tier_facts(s, {root.id: rows}, rules_in_force.doc.period_days, clock.now())[root.id]
+    decision = tiers.decide(rules_in_force, facts)
+    s.execute(tier_history.insert().values(
+        id=uuid.uuid4().hex, customer_id=root.id, tier=decision.tier, previous=root.tier, source=RULES,
+        rule_set_version=version, facts=rules.dumps(facts), trace=rules.dumps(decision.trace),
+        changed_by=uow.actor, at=clock.now()))
+    _audit(uow, root.id, "tier_to_rules", why or "", was=root.tier, tier=decision.tier, rule_set_version=version)
+    if decision.tier != root.tier:
+        s.execute(update(customers).where(customers.c.id == root.id).values(
+            tier=decision.tier, updated_by=uow.actor, updated_at=clock.now()))
+        announce_terms(uow, root, rows, decision.tier)
+        _count(uow, "tier", RULES)
+    return root.id
 
 
 def explain_tier(db: Database, customer_id: str) -> dict:

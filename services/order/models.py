@@ -235,6 +235,9 @@ customer_terms = Table(
     Column("external_id", String(128), primary_key=True),
     Column("tier", String(32), nullable=False),
     Column("credit_limit", Numeric(18, 2)),  # null: no limit
+    # the customer service's customer the buyer belongs to (customer_terms_changed's group_id): the
+    # buyers of one group are one customer, whose exposure and return rate review adds up
+    Column("customer_id", String(32), nullable=False, server_default="", index=True),
     Column("updated_by", String(64), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -5,8 +5,9 @@ the facts it saw and the trace (hubkit.rules), and a draft rule set can be repla
 facts of a past window without changing anything.
 
 Facts come from the order service's own tables: the order and its lines, the reservation answers,
-the buyer's other orders and returns, and three projections of other services' events: the customer
-terms (tier, credit limit) in customer_terms, the SKUs' categories in sku_categories (inventory's
+the customer's other orders and returns (on every channel buyer of a merged customer), and three
+projections of other services' events: the customer terms (tier, credit limit, the customer a channel
+buyer belongs to) in customer_terms, the SKUs' categories in sku_categories (inventory's
 sku_changed) and what each buyer owes in the books in customer_receivables (accounting's
 voucher_posted)."""
 from __future__ import annotations
@@ -53,10 +54,11 @@ FACTS = rules.Facts({
     "address_complete": "boolean",   # recipient, phone, province, city and street all given
     "customer_tier": "string",       # from customer_terms ("" when none), e.g. vip
     "has_credit_limit": "boolean", "credit_limit": "number",
-    "exposure": "number",            # books' currency: what the buyer owes in the books (receivable) plus
-                                     # their open orders not held (released, not shipped), this one included
+    "exposure": "number",            # books' currency: what the customer (every channel buyer of a merged
+                                     # customer) owes in the books (receivable) plus their open orders not
+                                     # held (released, not shipped), this one included
     "credit_available": "number",    # credit_limit - exposure (negative: over the limit); 0 without a limit
-    "customer_orders": "number",     # the customer's orders in the return window
+    "customer_orders": "number",     # the customer's orders in the return window (on every channel)
     "customer_returns": "number",    # of those, how many had goods sent back
     "return_rate": "number",         # customer_returns / customer_orders (0 without orders)
     "stock_covers": "boolean",       # inventory reserved every line (false before reservation: none is)
@@ -223,21 +225,24 @@ def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[
                               .where(sku_categories.c.sku.in_(skus))).all()) if skus else {}
     keys = sorted({o.customer_key for o in candidates if o.customer_key})
     terms, exposure, placed, returned = {}, {}, {}, {}
+    buyers: dict[str, set[str]] = {}  # customer key -> the keys of every channel buyer of its customer
     if keys:
         pairs = {_split_key(k) for k in keys}
         for t in s.execute(select(customer_terms).where(
                 customer_terms.c.channel.in_(sorted({c for c, _ in pairs})),
                 customer_terms.c.external_id.in_(sorted({e for _, e in pairs})))):
             terms[f"{t.channel}:{t.external_id}"] = t
-        exposure = _exposure(s, keys, ids)
+        buyers = _customer_buyers(s, keys, terms)
+        every = sorted(set().union(*buyers.values()))
+        exposure = _exposure(s, every, ids)
         window = int(rule_set.doc.parameters.get("return_window_days", DEFAULT_WINDOW_DAYS))
         since = now - timedelta(days=window)
         placed = dict(s.execute(select(orders.c.customer_key, func.count())
-                                .where(orders.c.customer_key.in_(keys), orders.c.created_at >= since)
+                                .where(orders.c.customer_key.in_(every), orders.c.created_at >= since)
                                 .group_by(orders.c.customer_key)).all())
         returned = dict(s.execute(select(orders.c.customer_key, func.count(distinct(order_returns.c.order_id)))
                                   .join(orders, orders.c.id == order_returns.c.order_id)
-                                  .where(orders.c.customer_key.in_(keys), order_returns.c.created_at >= since)
+                                  .where(orders.c.customer_key.in_(every), order_returns.c.created_at >= since)
                                   .group_by(orders.c.customer_key)).all())
     out = {}
     for o in candidates:
@@ -246,8 +251,9 @@ def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[
         listed = sum((l.unit_price * l.quantity for l in own), Decimal("0"))
         paid = sum((l.amount for l in own), Decimal("0"))
         address = json.loads(o.shipping_address)
-        n_orders, n_returns = placed.get(key, 0), returned.get(key, 0)
-        owed = exposure.get(key, Decimal("0.00")) if key else _in_books(o.total, o.exchange_rate)
+        group = buyers.get(key, set()) if key else set()
+        n_orders, n_returns = sum(placed.get(k, 0) for k in group), sum(returned.get(k, 0) for k in group)
+        owed = sum((exposure[k] for k in group), Decimal("0.00")) if key else _in_books(o.total, o.exchange_rate)
         out[o.id] = {
             "channel": o.channel, "shop": o.shop, "currency": o.currency, "amount": o.total,
             "line_count": len(own), "skus": [l.sku for l in own],
@@ -270,6 +276,26 @@ def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[
             "unit_prices": [l.unit_price for l in own], "max_unit_price": max((l.unit_price for l in own), default=0),
             "line_values": [l.amount for l in own], "max_line_value": max((l.amount for l in own), default=0),
         }
+    return out
+
+
+def _customer_buyers(s, keys: list[str], terms: dict) -> dict[str, set[str]]:
+    """Per customer key, the keys of every channel buyer of the same customer (customer_terms.customer_id,
+    the customer service's merges), itself included; a buyer in no group is a customer alone.
+    Who belongs to whom is the customer service's (it merges); the facts added up over them (exposure,
+    orders, returns) are review's own, read from its tables as the order is reviewed: current to this
+    very order, with no call to another service, and no copy of them that lags behind the order."""
+    groups = {t.customer_id for t in terms.values() if t.customer_id}
+    members: dict[str, set[str]] = {}
+    if groups:
+        for channel, external_id, group in s.execute(
+                select(customer_terms.c.channel, customer_terms.c.external_id, customer_terms.c.customer_id)
+                .where(customer_terms.c.customer_id.in_(sorted(groups)))):
+            members.setdefault(group, set()).add(f"{channel}:{external_id}"[:128])
+    out = {}
+    for key in keys:
+        term = terms.get(key)
+        out[key] = members.get(term.customer_id, set()) | {key} if term is not None and term.customer_id else {key}
     return out
 
 
@@ -409,12 +435,14 @@ def replay(db: Database, document, since: datetime, until: datetime, limit: int 
 # -- customer terms ---------------------------------------------------------------
 def apply_customer_terms(uow: UnitOfWork, event) -> None:
     """customer_terms_changed from the customer service: the projection review reads, per channel and
-    buyer id (a buyer the channel gave no id cannot be matched to an order: nothing to keep). The
+    buyer id (a buyer the channel gave no id cannot be matched to an order: nothing to keep), with the
+    customer it belongs to (its group: a merge or an unmerge moves the buyer to another). The
     inbox's sequence per customer makes an older change arriving late change nothing."""
     if not event.external_id:
         return
     s, now = uow.session, clock.now()
-    values = dict(tier=event.tier, credit_limit=event.credit_limit, updated_by=uow.actor, updated_at=now)
+    values = dict(tier=event.tier, credit_limit=event.credit_limit, customer_id=event.group_id or event.customer_id,
+                  updated_by=uow.actor, updated_at=now)
     if not s.execute(update(customer_terms).where(customer_terms.c.channel == event.channel,
                                                   customer_terms.c.external_id == event.external_id)
                      .values(**values)).rowcount:

@@ -1,8 +1,9 @@
 """One customer across channels through the gateway: a storefront business buyer and a phone-only
 Taobao buyer with the same phone are one customer by the phone's keyed hash; an operator unmerges and
 merges them (audited); a tier rule set gives the customer their tier as their orders arrive (the order
-service's review hears of it); and the credit exposure follows the shipment's sale voucher and a
-payment, from events. Bad input is a problem+json 4xx that changes nothing."""
+service's review hears of it), and takes back a tier set by hand when it is handed back; and the
+credit exposure follows the shipment's sale voucher and a payment, from events. Bad input is a
+problem+json 4xx that changes nothing."""
 from __future__ import annotations
 
 import json
@@ -84,6 +85,7 @@ def test_one_customer_across_two_channels_merged_unmerged_tiered_and_within_cred
             "name": "e2e", "period_days": 30, "default_tier": "standard",
             "tiers": [{"tier": "gold", "when": f'"{tag}" in tags and spend >= 500'}]}})
         assert rules.status_code == 201 and rules.json()["in_force"], rules.text
+        assert rules.json()["customers_retiered"] >= 1 and rules.json()["tiers_changed"] >= 0  # everyone, at once
         assert admin.post(f"/customers/{home}/tags", json={"tag": tag}).json()["tier"] == "standard"  # 350 spent
         # another address: not merged into one shipment (合单) with the first order
         c = _order(admin, sku, "200.00", "storefront", {"external_id": buyer, "name": "Biz Co"}, street="2 Other Road")
@@ -110,6 +112,15 @@ def test_one_customer_across_two_channels_merged_unmerged_tiered_and_within_cred
         assert paid.status_code == 201, paid.text
         credit = wait_for(lambda: (lambda x: x if x["credit"]["receivable"] == "200.00" and x["payments"] else None)(
             admin.get(f"/customers/{home}").json()), 60, 0.3, "the sale and the payment in the exposure")
+        # a tier set by hand, handed back to the rules: they decide again (gold: the tag and 550 spent), audited
+        kept = finance.delete(f"/customers/{home}/tier")
+        assert (kept.status_code, kept.headers["content-type"]) == (409, "application/problem+json")  # the rules'
+        assert finance.put(f"/customers/{home}/terms", json={"tier": "partner", "credit_limit": "1000.00"}).json()[
+            "tier"] == "partner"
+        back = finance.delete(f"/customers/{home}/tier", params={"why": "e2e: the rules decide"})
+        assert back.status_code == 200, back.text
+        assert (back.json()["tier"], back.json()["tier_history"][0]["source"], back.json()["audit"][0]["action"],
+                back.json()["audit"][0]["why"]) == ("gold", "rules", "tier_to_rules", "e2e: the rules decide")
     assert credit["credit"] == {"limit": "1000.00", "exposure": "450.00", "receivable": "200.00",
                                 "open_orders": "250.00", "available": "550.00"}
     assert [p["amount"] for p in credit["payments"]] == ["100.00"]

@@ -293,7 +293,8 @@ def test_terms_are_set_and_announced_once_each_change(db):
         payload = json.loads(s.execute(select(outbox.c.body).where(announced).order_by(outbox.c.id.desc())
                                        .limit(1)).scalar())["payload"]
     assert payload | {"changed_at": None} == {"customer_id": customer_id, "channel": "taobao", "external_id": buyer_id,
-                                              "tier": "vip", "credit_limit": None, "changed_at": None}
+                                              "tier": "vip", "credit_limit": None, "changed_at": None,
+                                              "group_id": customer_id}
     with pytest.raises(InvalidArgument) as refused, UnitOfWork(db, "customer", "finance-1", "c") as uow:
         handlers.set_terms(uow, customer_id, "", Decimal("-1"))
     assert {f["field"] for f in refused.value.fields} == {"tier", "credit_limit"}

@@ -12,7 +12,7 @@ from decimal import Decimal
 import grpc
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from contracts import VoucherPosted
 from hub import components
@@ -141,7 +141,7 @@ def test_an_operator_merges_and_unmerges_and_every_channel_gets_the_customers_te
     # review reads terms per channel buyer: jd's buyer now has the customer's
     assert announced(db)[-1] | {"changed_at": None} == {"customer_id": b, "channel": "jd", "external_id": b_id,
                                                         "tier": "wholesale", "credit_limit": "1000.00",
-                                                        "changed_at": None}
+                                                        "changed_at": None, "group_id": a}
     with pytest.raises(Conflict):
         change(db, lambda uow: profiles.merge(uow, a, b, "again"))
 
@@ -149,6 +149,7 @@ def test_an_operator_merges_and_unmerges_and_every_channel_gets_the_customers_te
     own = handlers.get_customer(db, b)
     assert (own["id"], own["tier"], own["credit_limit"], own["order_count"]) == (b, "standard", None, 1)
     assert announced(db)[-1]["tier"] == "standard" and announced(db)[-1]["credit_limit"] is None
+    assert announced(db)[-1]["group_id"] == b  # its own customer again: review no longer adds it to a's
     assert [(x["action"], x["actor"]) for x in own["audit"]][:2] == [("unmerged", "sales-8"), ("merged", "sales-7")]
 
 
@@ -188,6 +189,79 @@ def test_tier_rules_are_validated_versioned_recomputed_as_orders_arrive_and_expl
     change(db, lambda uow: handlers.set_terms(uow, c, "gold", None))
     order(db, {"external_id": buyer}, total="1.00", placed_at=today)
     assert handlers.get_customer(db, c)["tier"] == "gold"  # an operator's tier stands over the rules
+
+
+def test_applying_tier_rules_re_tiers_every_customer_at_once_but_an_operators(db, monkeypatch):
+    monkeypatch.setattr(profiles, "RETIER_BATCH", 2)  # several rounds, even with a few customers
+    unique = _uid()[:6]
+    gold, base = f"gold-{unique}", f"base-{unique}"
+    _, a = order(db, {"external_id": _uid()}, total="300.00")
+    _, b = order(db, {"external_id": _uid()}, channel="jd", total="300.00")
+    change(db, lambda uow: profiles.merge(uow, b, a, "one company"))
+    _, small = order(db, {"external_id": _uid()}, total="10.00")
+    _, partner = order(db, {"external_id": _uid()}, total="900.00")
+    change(db, lambda uow: handlers.set_terms(uow, partner, "partner", None))
+    before = len(announced(db))
+    rules_ = {"name": "by value", "period_days": 30, "default_tier": base,
+              "tiers": [{"tier": gold, "when": "lifetime_value >= 500"}]}
+    applied = change(db, lambda uow: profiles.apply_tier_rules(uow, rules_, "value decides"))
+    # no order arrived: the tiers changed as the rules were applied
+    merged = handlers.get_customer(db, b)
+    assert (merged["id"], merged["tier"], handlers.get_customer(db, small)["tier"]) == (a, gold, base)
+    assert handlers.get_customer(db, partner)["tier"] == "partner"  # an operator's tier stands
+    [latest, *_] = merged["tier_history"]
+    assert (latest["tier"], latest["source"], latest["rule_set_version"]) == (gold, "rules", applied["version"])
+    assert json.loads(latest["facts"])["lifetime_value"] == "600.00"  # the group's, both channels
+    with db.reader() as s:
+        roots = s.execute(select(func.count()).select_from(customers).where(customers.c.merged_into.is_(None))).scalar()
+    assert applied["retiered"]["customers"] == roots and applied["retiered"]["changed"] >= 2
+    # review hears of each customer whose tier changed, on each of its channel buyers, and of no other
+    news = {(p["customer_id"], p["tier"], p["group_id"]) for p in announced(db)[before:]}
+    assert {(a, gold, a), (b, gold, a), (small, base, small)} <= news and partner not in {n[0] for n in news}
+    assert len(announced(db)[before:]) == len(news)
+    # the same rules again: nobody changes, nothing is announced, no history written
+    again = change(db, lambda uow: profiles.apply_tier_rules(uow, rules_, "again"))
+    assert again["retiered"] == {"customers": roots, "changed": 0}
+    assert len(announced(db)) == before + len(news)
+    assert len(handlers.get_customer(db, a)["tier_history"]) == len(merged["tier_history"])
+
+
+def test_a_tier_set_by_hand_is_handed_back_to_the_rules_audited(db):
+    buyer = _uid()
+    _, c = order(db, {"external_id": buyer}, total="600.00")
+    change(db, lambda uow: handlers.set_terms(uow, c, "partner", None))
+    with db.reader() as s:
+        no_rules = profiles.tier_rules_in_force(s)[1] is None
+    if no_rules:  # nothing to hand it back to (on a fresh database): refused, nothing changes
+        with pytest.raises(Conflict):
+            change(db, lambda uow: profiles.tier_to_rules(uow, c, "x"))
+        assert [a["action"] for a in handlers.get_customer(db, c)["audit"]] == []
+    unique = _uid()[:6]
+    gold, base = f"gold-{unique}", f"base-{unique}"
+    rules_ = {"name": "by value", "period_days": 30, "default_tier": base,
+              "tiers": [{"tier": gold, "when": "lifetime_value >= 500"}]}
+    version = change(db, lambda uow: profiles.apply_tier_rules(uow, rules_))["version"]
+    order(db, {"external_id": buyer}, total="1.00")
+    assert handlers.get_customer(db, c)["tier"] == "partner"  # the operator's stands over the rules
+    with pytest.raises(InvalidArgument):
+        change(db, lambda uow: profiles.tier_to_rules(uow, c, "x" * 501))
+    before = len(announced(db))
+    change(db, lambda uow: profiles.tier_to_rules(uow, c, "the partner contract ended"), actor="finance-2")
+    seen = handlers.get_customer(db, c)
+    assert seen["tier"] == gold
+    latest = seen["tier_history"][0]
+    assert (latest["previous"], latest["tier"], latest["source"], latest["rule_set_version"], latest["changed_by"]) \
+        == ("partner", gold, "rules", version, "finance-2")
+    assert json.loads(latest["facts"])["lifetime_value"] == "601.00" and json.loads(latest["trace"])[0]["matched"]
+    assert (seen["audit"][0]["action"], seen["audit"][0]["actor"], seen["audit"][0]["why"]) == \
+        ("tier_to_rules", "finance-2", "the partner contract ended")
+    assert [(p["customer_id"], p["tier"]) for p in announced(db)[before:]] == [(c, gold)]  # review hears of it
+    with pytest.raises(Conflict):  # the rules' already: nothing to hand back
+        change(db, lambda uow: profiles.tier_to_rules(uow, c, "again"))
+    # the rules decide from now on: a stricter rule set takes the tier away
+    change(db, lambda uow: profiles.apply_tier_rules(uow, {**rules_, "tiers": [{"tier": gold,
+                                                                                 "when": "lifetime_value >= 5000"}]}))
+    assert handlers.get_customer(db, c)["tier"] == base
 
 
 def test_exposure_payments_and_return_rate(db):
@@ -250,7 +324,10 @@ def test_grpc_refuses_bad_input_and_changes_nothing(db):
                 (stub.AddCustomerNote, pb.AddCustomerNoteRequest(id=c, text=" "), grpc.StatusCode.INVALID_ARGUMENT),
                 (stub.ApplyTierRules, pb.ApplyTierRulesRequest(document="name: x\ntiers: []\n"),
                  grpc.StatusCode.INVALID_ARGUMENT),
-                (stub.ExplainTier, pb.ExplainTierRequest(id=_uid()), grpc.StatusCode.NOT_FOUND)):
+                (stub.ExplainTier, pb.ExplainTierRequest(id=_uid()), grpc.StatusCode.NOT_FOUND),
+                (stub.TierToRules, pb.TierToRulesRequest(id=_uid()), grpc.StatusCode.NOT_FOUND),
+                # no tier set by hand (or no rules in force): nothing to hand back
+                (stub.TierToRules, pb.TierToRulesRequest(id=c, why="x"), grpc.StatusCode.FAILED_PRECONDITION)):
             with pytest.raises(grpc.RpcError) as caught:
                 call(request)
             assert caught.value.code() == code, request

@@ -53,9 +53,12 @@ def _profile(c) -> dict:
     }
 
 
-def tier_rule_set_json(r) -> dict:
-    return {"version": r.version, "name": r.name, "note": r.note, "created_by": r.created_by,
-            "created_at": r.created_at, "in_force": r.in_force, "document": json.loads(r.document)}
+def tier_rule_set_json(r, applied: bool = False) -> dict:
+    out = {"version": r.version, "name": r.name, "note": r.note, "created_by": r.created_by,
+           "created_at": r.created_at, "in_force": r.in_force, "document": json.loads(r.document)}
+    if applied:  # the answer to applying it: every customer was re-tiered by it
+        out.update(customers_retiered=r.customers_retiered, tiers_changed=r.tiers_changed)
+    return out
 
 
 def explanation_json(e) -> dict:

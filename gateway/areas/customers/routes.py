@@ -113,6 +113,15 @@ def explain_tier(customer_id: str, request: Request, md=allowed(CUSTOMERS)):
     return explanation_json(reply)
 
 
+@router.delete("/customers/{customer_id}/tier", response_model=Customer)
+def tier_to_rules(customer_id: str, request: Request, why: str = Query("", max_length=500), md=allowed(FINANCE)):
+    """Hand a tier set by hand (`PUT /customers/{id}/terms`) back to the tier rules in force: they decide
+    the customer's tier again now and as their orders arrive; kept in the tier history, audited with
+    `why`. 409 without rules in force, or when the tier is the rules' already."""
+    reply = clients(request).customer.TierToRules(cus.TierToRulesRequest(id=customer_id, why=why), metadata=md)
+    return customer_json(reply.customer, with_orders=True)
+
+
 @router.get("/customer-tiers/rules", response_model=TierRuleSets)
 def tier_rules(request: Request, md=allowed(CUSTOMERS)):
     reply = clients(request).customer.ListTierRules(cus.ListTierRulesRequest(), metadata=md)
@@ -122,8 +131,9 @@ def tier_rules(request: Request, md=allowed(CUSTOMERS)):
 @router.post("/customer-tiers/rules", status_code=201, response_model=TierRuleSet)
 def apply_tier_rules(body: TierRulesIn, request: Request, md=allowed(RULES)):
     """Validate and put in force as the next version (refused whole: a 422 names each field and the
-    position at fault); customers take their tier by it as their orders arrive."""
+    position at fault); every customer takes their tier by it at once (but a tier an operator set),
+    and again as their orders arrive."""
     document = body.document if isinstance(body.document, str) else json.dumps(body.document, ensure_ascii=False)
     reply = clients(request).customer.ApplyTierRules(cus.ApplyTierRulesRequest(document=document, note=body.note),
                                                      metadata=md)
-    return tier_rule_set_json(reply)
+    return tier_rule_set_json(reply, applied=True)

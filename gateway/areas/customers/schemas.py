@@ -77,7 +77,7 @@ class Payment(Reply):
 
 
 class AuditEntry(Reply):
-    action: str = Field(description="merge | merged | unmerge | unmerged | tag | untag | note")
+    action: str = Field(description="merge | merged | unmerge | unmerged | tag | untag | note | tier_to_rules")
     actor: str
     at: str
     why: str
@@ -145,6 +145,9 @@ class TierRuleSet(Reply):
     created_at: str
     in_force: bool
     document: dict[str, Any]
+    customers_retiered: int | None = Field(None, description="on applying: the customers re-tiered by it at once")
+    tiers_changed: int | None = Field(None, description="on applying: of those, how many got another tier "
+                                                        "(kept in their tier history, announced to review)")
 
 
 class TierRuleSets(Reply):

@@ -178,3 +178,73 @@ def test_the_credit_limit_counts_what_the_buyer_owes_in_the_books(db):
     answer(db, second)
     [decided] = review.decisions(db, second)
     assert decided["outcome"] == "approve" and json.loads(decided["facts"])["exposure"] == "60.00"
+
+
+def test_a_merged_customers_exposure_and_returns_on_two_channels_are_the_facts_of_each_channel(db, tmp_path):
+    """The customer service merges a jd buyer into a taobao buyer; its customer_terms_changed reach
+    review's projection (the group), so the jd buyer's debt, open order and return count for a taobao
+    order; after the unmerge they no longer do."""
+    from hub import components
+    from hubkit.db import Database
+    from services.customer import handlers as customer_handlers
+    from services.customer import profiles
+    from services.customer.models import metadata as customer_metadata
+    from tests.integration.test_customer_profiles import announced
+
+    url = f"sqlite:///{tmp_path / 'customer.db'}"
+    components.migrate("customer", url)
+    customers_db = Database(url, customer_metadata, pool_size=2)
+    seen = 0
+
+    def deliver():  # the customer service's announcements applied by the order worker, in order
+        nonlocal seen
+        payloads = announced(customers_db)
+        with uow(db, "customer") as u:
+            for payload in payloads[seen:]:
+                review.apply_customer_terms(u, CustomerTermsChanged.model_validate(payload))
+        seen = len(payloads)
+
+    tb, jd = uuid.uuid4().hex[:12], uuid.uuid4().hex[:12]
+    with UnitOfWork(customers_db, "customer", "sales", "c") as cu:
+        on_taobao = customer_handlers.set_buyer_terms(cu, "taobao", tb, "b2b", Decimal("500.00"))["id"]
+        on_jd = customer_handlers.set_buyer_terms(cu, "jd", jd, "standard", None)["id"]
+    deliver()
+    with uow(db) as u:  # the jd buyer owes 300.00 in the books
+        review.apply_vouchers(u, [voucher(("1122", f"customer:jd:{jd}", "300.00", "0.00"))], "1122")
+    returned = place(db, jd, lines=(("TEA", 1, "20.00"),), channel="jd")
+    answer(db, returned)
+    with uow(db) as u:
+        handlers.ship_order(u, returned, "SF", "SF" + uuid.uuid4().hex[:10])
+    open_on_jd = place(db, jd, lines=(("TEA", 1, "100.00"),), channel="jd")
+    answer(db, open_on_jd)  # released: open, not shipped
+    with uow(db) as u:  # then the first one comes back
+        handlers.return_order(u, returned, [], "broken")
+
+    alone = place(db, tb, lines=(("TEA", 1, "60.00"),), channel="taobao")
+    answer(db, alone)  # not merged yet: the taobao buyer's own
+    assert {k: facts(db, alone)[k] for k in ("exposure", "credit_available", "customer_orders", "customer_returns")} \
+        == {"exposure": "60.00", "credit_available": "440.00", "customer_orders": 1, "customer_returns": 0}
+
+    with UnitOfWork(customers_db, "customer", "sales", "c") as cu:
+        profiles.merge(cu, on_jd, on_taobao, "one company on two marketplaces")
+    deliver()
+    merged = place(db, tb, lines=(("TEA", 1, "50.00"),), channel="taobao")
+    answer(db, merged)
+    seen_facts = facts(db, merged)
+    # 300.00 owed on jd + 100.00 open on jd + the two taobao orders (60.00 released, 50.00 under review)
+    assert (seen_facts["exposure"], seen_facts["credit_available"]) == ("510.00", "-10.00")
+    assert (seen_facts["customer_orders"], seen_facts["customer_returns"], seen_facts["return_rate"]) == \
+        (4, 1, "0.2500")
+    assert review.decisions(db, merged)[-1]["rule"] == "credit-limit"  # over the customer's limit: held
+    # the jd buyer's own orders see the customer's limit and the taobao orders too
+    on_jd_now = place(db, jd, lines=(("TEA", 1, "1.00"),), channel="jd")
+    answer(db, on_jd_now)
+    assert (facts(db, on_jd_now)["customer_tier"], facts(db, on_jd_now)["exposure"]) == ("b2b", "461.00")
+
+    with UnitOfWork(customers_db, "customer", "sales", "c") as cu:
+        profiles.unmerge(cu, on_jd, "two companies after all")
+    deliver()
+    apart = place(db, tb, lines=(("TEA", 1, "5.00"),), channel="taobao")
+    answer(db, apart)
+    assert (facts(db, apart)["exposure"], facts(db, apart)["customer_returns"]) == ("65.00", 0)
+    customers_db.dispose()

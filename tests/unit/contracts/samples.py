@@ -20,7 +20,8 @@ PURCHASED = {"line_no": 1, "sku": "TEA-1", "quantity": 10, "unit_cost": "80.0000
 PAYLOADS = {
     "customer_terms_changed": {
         "customer_id": "c-1", "channel": "taobao", "external_id": "tb-buyer-1", "tier": "vip",
-        "credit_limit": "50000.00", "changed_at": AT},
+        "credit_limit": "50000.00", "changed_at": AT,
+        "group_id": "c-1"},
     "sku_changed": {"sku": "TEA-1", "category": "tea", "changed_at": AT},
     "order_placed": {
         "order_id": "9f1c0d6e3b2a4c5d8e7f6a5b4c3d2e1f", "channel": "taobao", "shop": "tea-house",
