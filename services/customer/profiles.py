@@ -300,7 +300,7 @@ def tier_facts(s, groups: dict[str, list], period_days: int, now: datetime) -> d
             facts["orders"] += int(n or 0)
             facts["lifetime_value"] += Decimal(lifetime or 0)
             facts["lifetime_orders"] += n_all
-    for cid, returned in s.execute(_returns_query(ids, since).add_columns(customer_orders.c.customer_id)
+    for returned, cid in s.execute(_returns_query(ids, since).add_columns(customer_orders.c.customer_id)
                                    .group_by(customer_orders.c.customer_id)).all():
         out[owner[cid]]["returns"] += returned
     for cid, channel in s.execute(select(o.customer_id, o.channel).where(o.customer_id.in_(ids)).distinct()):

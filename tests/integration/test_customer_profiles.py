@@ -304,6 +304,12 @@ def test_exposure_payments_and_return_rate(db):
     wide = handlers.get_customer(db, c, window_days=366 * 10)
     assert (wide["window_orders"], wide["window_returns"], wide["return_rate"]) == (2, 1, Decimal("0.5000"))
     assert handlers.get_customer(db, c, window_days=1)["window_orders"] == 0
+    # a rule over returns, applied to everyone: this customer's return counts (the returns' facts of a batch)
+    returner = f"returner-{buyer[:6]}"
+    change(db, lambda uow: profiles.apply_tier_rules(uow, {
+        "name": "returns", "period_days": 3660, "default_tier": "standard",
+        "tiers": [{"tier": returner, "when": "returns >= 1"}]}, "returns decide"))
+    assert handlers.get_customer(db, c)["tier"] == returner
 
 
 def test_grpc_refuses_bad_input_and_changes_nothing(db):
