@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
-from contracts import VoucherPosted
+from contracts import OrderReturned, VoucherPosted
 from hub import components
 from hubapi.customer.v1 import customer_service_pb2 as pb
 from hubapi.customer.v1 import customer_service_pb2_grpc as pb_grpc
@@ -293,23 +293,27 @@ def test_exposure_payments_and_return_rate(db):
         (Decimal("70.00"), Decimal("80.00"), Decimal("150.00"), Decimal("0.00"))
     assert [(p["voucher_id"], p["amount"]) for p in seen["payments"]] == [(paid, Decimal("30.00"))]
     # the return rate over the window, with the window of the question
-    with UnitOfWork(db, "customer", "t", "c") as uow:
-        from contracts import OrderReturned
-        handlers.record_after_sale(uow, OrderReturned.model_validate({
-            "order_id": o1, "return_id": "R-" + o1[:8], "channel": "taobao", "shop": "s", "external_order_id": "E",
-            "buyer": {}, "reason": "damaged", "returned_at": "2024-03-03T09:00:00+00:00",
-            "lines": [{"line_no": 1, "sku": "SKU-1", "quantity": 1, "unit_price": "100.00", "amount": "100.00",
-                       "warehouse": "SH"}]}), Envelope(type="order_returned", source="order", aggregate_id=o1,
-                                                      sequence=4, correlation_id="c", actor="t", payload={}))
+    def returned(order_id: str) -> None:
+        with UnitOfWork(db, "customer", "t", "c") as uow:
+            handlers.record_after_sale(uow, OrderReturned.model_validate({
+                "order_id": order_id, "return_id": "R-" + order_id[:8], "channel": "taobao", "shop": "s",
+                "external_order_id": "E", "buyer": {}, "reason": "damaged", "returned_at": "2024-03-03T09:00:00+00:00",
+                "lines": [{"line_no": 1, "sku": "SKU-1", "quantity": 1, "unit_price": "100.00", "amount": "100.00",
+                           "warehouse": "SH"}]}), Envelope(type="order_returned", source="order", aggregate_id=order_id,
+                                                          sequence=4, correlation_id="c", actor="t", payload={}))
+    returned(o1)
     wide = handlers.get_customer(db, c, window_days=366 * 10)
     assert (wide["window_orders"], wide["window_returns"], wide["return_rate"]) == (2, 1, Decimal("0.5000"))
     assert handlers.get_customer(db, c, window_days=1)["window_orders"] == 0
-    # a rule over returns, applied to everyone: this customer's return counts (the returns' facts of a batch)
+    # a rule over returns, applied to everyone: a customer's return counts (the returns' facts of a batch;
+    # c's tier is an operator's since set_terms, so another customer shows it)
+    o3, c3 = order(db, {"external_id": _uid()}, total="20.00")
+    returned(o3)
     returner = f"returner-{buyer[:6]}"
     change(db, lambda uow: profiles.apply_tier_rules(uow, {
         "name": "returns", "period_days": 3660, "default_tier": "standard",
         "tiers": [{"tier": returner, "when": "returns >= 1"}]}, "returns decide"))
-    assert handlers.get_customer(db, c)["tier"] == returner
+    assert handlers.get_customer(db, c3)["tier"] == returner
 
 
 def test_grpc_refuses_bad_input_and_changes_nothing(db):
