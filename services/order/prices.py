@@ -20,7 +20,8 @@ from hubkit.errors import FieldErrors, HubError, NotFound
 from hubkit.money import CURRENCIES
 from services.order.models import price_list_lines, price_lists
 
-CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$")
+CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$")  # a SKU's, as inventory's
+LIST_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")  # no /: a list's code is a path segment
 MAX_LINES = 10_000
 MAX_QUANTITY = 1_000_000_000
 SCOPES = {3: "tier_and_channel", 2: "channel", 1: "tier", 0: "any"}
@@ -87,8 +88,8 @@ def checked(code: str, name: str, currency: str, channel: str, tier: str, valid_
     errors = FieldErrors()
     code, name, channel, tier = code.strip(), name.strip(), channel.strip(), tier.strip()
     currency = currency.strip().upper() or base_currency
-    if not CODE.match(code):
-        errors.add("code", "letters, digits, . _ - / only, at most 64")
+    if not LIST_CODE.match(code):
+        errors.add("code", "letters, digits, . _ - only, at most 64")
     if not name or len(name) > 200:
         errors.add("name", "required, at most 200 characters")
     if currency not in CURRENCIES:

@@ -139,7 +139,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
            "finds the same buyer on other channels", "+86 138 0013 8000", max_length=32, default=""),
     ), key=("channel", "external_id")),
     Kind("price_lists", "Price lists", "order", (
-        _c("code", "code", True, "the price list's code; one row per line, the rows of a list sharing its code",
+        _c("code", "code", True, "the price list's code (letters, digits, . _ -); one row per line, the rows of a list "
+           "sharing its code",
            "RETAIL-2026"),
         _c("name", "text", False, "the list's name (on its first row at least; later rows: empty or the same)",
            "Retail 2026", default=""),

@@ -69,7 +69,7 @@ def test_no_list_in_force_no_price():
 
 def test_a_list_is_checked_whole_and_every_field_at_fault_named():
     with pytest.raises(InvalidArgument) as exc:
-        checked("bad code!", "", "XYZ", "", "", "2026-02-30", "", [
+        checked("bad/code", "", "XYZ", "", "", "2026-02-30", "", [
             ("TEA", "0", 1), ("TEA", "1.005", 2), ("", "5", 1), ("CUP", "2.00", 3), ("CUP", "3.00", 3)], "CNY")
     fields = {f["field"] for f in exc.value.fields}
     assert fields == {"code", "name", "currency", "valid_from", "lines[0].unit_price", "lines[1].unit_price",
