@@ -61,7 +61,8 @@ def facts(rng: random.Random) -> dict:
             "has_credit_limit": True, "credit_limit": Decimal("20000"), "exposure": sum(values),
             "customer_orders": rng.randint(0, 40), "customer_returns": rng.randint(0, 3),
             "return_rate": Decimal("0.02"), "stock_covers": rng.random() < 0.9, "unit_prices": values,
-            "max_unit_price": max(values), "line_values": values, "max_line_value": max(values)}
+            "max_unit_price": max(values), "line_values": values, "max_line_value": max(values),
+            "below_list_price": rng.random() < 0.05}
 
 
 def main() -> None:

@@ -70,6 +70,7 @@ def import_stubs(actor: str):
 
     from hubapi.customer.v1 import customer_service_pb2_grpc as cus_grpc
     from hubapi.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
+    from hubapi.order.v1 import order_service_pb2_grpc as ord_grpc
     from hubapi.procurement.v1 import procurement_service_pb2_grpc as pro_grpc
     from hubapi.shops.v1 import shop_service_pb2_grpc as shp_grpc
     s = components.settings()
@@ -86,6 +87,7 @@ def import_stubs(actor: str):
     return SimpleNamespace(inventory=_Passing(s.grpc_target("inventory"), inv_grpc.InventoryServiceStub),
                            procurement=_Passing(s.grpc_target("procurement"), pro_grpc.ProcurementServiceStub),
                            customer=_Passing(s.grpc_target("customer"), cus_grpc.CustomerServiceStub),
+                           order=_Passing(s.grpc_target("order"), ord_grpc.OrderServiceStub),
                            shops={p: _Passing(t, shp_grpc.ShopConnectorServiceStub)
                                   for p, t in s.shops_grpc_targets.items()})
 

@@ -518,7 +518,8 @@ def parser() -> argparse.ArgumentParser:
     accounting = sub.add_parser("accounting", help="the books").add_subparsers(dest="accounting_command",
                                                                               required=True)
     imp = sub.add_parser("import", help="import a spreadsheet (xlsx or CSV): KIND FILE, or template KIND; kinds: "
-                                        "skus, warehouses, bins, opening_stock, stock_limits, suppliers, customers")
+                                        "skus, warehouses, bins, opening_stock, stock_limits, suppliers, customers, "
+                                        "channel_sku_mappings, price_lists")
     imp.add_argument("kind", help="the kind of rows, or `template`")
     imp.add_argument("file", help="the file to import (or, after `template`, the kind)")
     imp.add_argument("--dry-run", action="store_true", help="check every row, change nothing")

@@ -10,6 +10,7 @@ from gateway.areas.kpis import routes as kpis
 from gateway.areas.ledger import routes as ledger
 from gateway.areas.notifications import routes as notifications
 from gateway.areas.orders import routes as orders
+from gateway.areas.prices import routes as prices
 from gateway.areas.printing import routes as printing
 from gateway.areas.purchasing import routes as purchasing
 from gateway.areas.review import routes as review
@@ -24,4 +25,4 @@ from gateway.areas.webhooks import routes as webhooks
 ROUTERS = [warehouse.router, scan.router, orders.router, stock.router, customers.router, purchasing.router,
            accounting.router, audit.router, ledger.router, connectors.router, webhooks.router, stock_reports.router,
            review.router, waves.router, notifications.router, kpis.router,
-           printing.router, imports.router]
+           printing.router, imports.router, prices.router]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import datetime
+from datetime import date, datetime
 
 import grpc
 from prometheus_client import Gauge
@@ -14,11 +14,11 @@ from hubapi.inventory.v1 import inventory_service_pb2 as invpb
 from hubapi.inventory.v1 import inventory_service_pb2_grpc as invpb_grpc
 from hubapi.order.v1 import order_service_pb2 as pb
 from hubapi.order.v1 import order_service_pb2_grpc as pb_grpc
-from hubkit import commands, grpc_server, metrics, money
+from hubkit import commands, grpc_server, imports, metrics, money
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import Conflict, FieldErrors, HubError, InvalidArgument
 from hubkit.intake import Backlog, IntakeState
-from services.order import domain, handlers, holds, merge, receivables, refunds, review_api, rma, waybills
+from services.order import domain, handlers, holds, merge, prices, receivables, refunds, review_api, rma, waybills
 from services.order.models import metadata
 
 rpc = grpc_server.rpc("order")
@@ -43,6 +43,16 @@ def rma_to_proto(r: dict) -> pb.Rma:
                           amount=money.to_proto(l["amount"])) for l in r["lines"]],
         steps=[pb.AuditEntry(action=e["step"], actor=e["actor"], at=as_utc(e["at"]).isoformat(), note=e["note"],
                              detail=json.dumps(e["detail"], ensure_ascii=False)) for e in r["steps"]])
+
+
+def price_list_to_proto(pl: prices.PriceList, updated_by: str, updated_at) -> pb.PriceList:
+    return pb.PriceList(
+        code=pl.code, name=pl.name, currency=pl.currency, channel=pl.channel, tier=pl.tier,
+        valid_from=pl.valid_from.isoformat() if pl.valid_from else "",
+        valid_to=pl.valid_to.isoformat() if pl.valid_to else "", updated_by=updated_by,
+        updated_at=as_utc(updated_at).isoformat(),
+        lines=[pb.PriceListLine(sku=l.sku, unit_price=money.to_proto(l.unit_price, pl.currency),
+                                min_quantity=l.min_quantity) for l in pl.lines])
 
 
 def order_to_proto(o: dict) -> pb.Order:
@@ -130,8 +140,10 @@ def command_from_proto(request: pb.PlaceOrderRequest) -> domain.PlaceOrder:
 
 class OrderServicer(pb_grpc.OrderServiceServicer):
     def __init__(self, db: Database, backlog: Backlog | None = None, inventory=None,
-                 inventory_timeout: float = 10.0, review_first: bool = False, waybill_issuer=None):
+                 inventory_timeout: float = 10.0, review_first: bool = False, waybill_issuer=None,
+                 base_currency: str = "CNY"):
         self.db, self.backlog = db, backlog
+        self.base_currency = base_currency  # a price list's currency when it names none
         self.waybill_issuer = waybill_issuer  # services.order.waybills.WaybillIssuer; None: no carrier configured
         self.inventory, self.inventory_timeout = inventory, inventory_timeout  # an InventoryService stub
         self.review_first = review_first  # the review stage: before_reservation (services.order.reservation)
@@ -143,6 +155,66 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         with UnitOfWork(self.db, "order", actor, correlation_id or f"{cmd.channel}:{cmd.external_order_id}") as uow:
             order, created = handlers.placed_order(uow, cmd, self.review_first)
             return pb.PlaceOrderResponse(order=order_to_proto(order), created=created)
+
+    # -- price lists (services.order.prices) ----------------------------------------------------
+    @rpc
+    def PutPriceList(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        pl = prices.checked(request.code, request.name, request.currency, request.channel, request.tier,
+                            request.valid_from, request.valid_to,
+                            [(l.sku, money.from_proto(l.unit_price), l.min_quantity) for l in request.lines],
+                            self.base_currency)
+        with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
+            changed = prices.put(uow, pl)
+            stored, by, at = prices.get(uow.session, pl.code)
+            return pb.PriceListResponse(price_list=price_list_to_proto(stored, by, at), changed=changed)
+
+    @rpc
+    def ListPriceLists(self, request, context):
+        with self.db.session() as s:
+            return pb.ListPriceListsResponse(price_lists=[price_list_to_proto(pl, by, at)
+                                                          for pl, by, at, _ in prices.headers(s)])
+
+    @rpc
+    def GetPriceList(self, request, context):
+        with self.db.session() as s:
+            return pb.PriceListResponse(price_list=price_list_to_proto(*prices.get(s, request.code)))
+
+    @rpc
+    def GetPrice(self, request, context):
+        errors, on = FieldErrors(), None
+        if not request.sku:
+            errors.add("sku", "required")
+        if request.quantity < 0:
+            errors.add("quantity", "at least 1")
+        if request.on:
+            try:
+                on = date.fromisoformat(request.on)
+            except ValueError:
+                errors.add("on", "a date YYYY-MM-DD")
+        errors.raise_if_any("the price question is invalid")
+        with self.db.session() as s:
+            found = prices.price(s, request.sku, request.channel, request.tier, request.quantity, on)
+        if found is None:
+            return pb.GetPriceResponse(found=False, explanation=f"no price list in force has a line for {request.sku} "
+                                                                f"at this quantity, channel and tier")
+        return pb.GetPriceResponse(
+            found=True, unit_price=money.to_proto(found.line.unit_price, found.price_list.currency),
+            price_list=found.price_list.code, price_list_name=found.price_list.name,
+            min_quantity=found.line.min_quantity, scope=found.scope, explanation=found.explanation,
+            considered=list(found.considered))
+
+    @rpc
+    def ImportPriceLists(self, request, context):
+        actor, correlation_id = grpc_server.caller(context)
+        rows = [(r.row, prices.ImportRow(
+            r.header.code, r.header.name, r.header.currency, r.header.channel, r.header.tier, r.header.valid_from,
+            r.header.valid_to, r.line.sku, str(money.from_proto(r.line.unit_price)), r.line.min_quantity))
+            for r in request.rows]
+        with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
+            return imports.command(uow, context, request.dry_run,
+                                   lambda: prices.import_price_lists(uow, rows, request.dry_run, self.base_currency),
+                                   "import_price_lists")
 
     @rpc
     def ShipOrder(self, request, context):
@@ -451,7 +523,7 @@ def main(settings) -> None:
         inventory = invpb_grpc.InventoryServiceStub(grpc.insecure_channel(settings.inventory_grpc_target))
         pb_grpc.add_OrderServiceServicer_to_server(
             OrderServicer(db, backlog, inventory, settings.inventory_timeout_seconds, settings.review_first,
-                          waybills.issuer_from(settings, db)), server)
+                          waybills.issuer_from(settings, db), settings.base_currency), server)
         review_api.register(server, db)
     grpc_server.serve("order", settings.grpc_port, register)
 

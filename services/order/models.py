@@ -4,9 +4,11 @@ from sqlalchemy import (
                         Boolean,
                         CheckConstraint,
                         Column,
+                        Date,
                         DateTime,
                         ForeignKey,
                         ForeignKeyConstraint,
+                        Index,
                         Integer,
                         Numeric,
                         String,
@@ -304,4 +306,27 @@ order_parcel_lines = Table(
     Column("amount", Numeric(18, 2), nullable=False),
     ForeignKeyConstraint(["order_id", "parcel_no"], ["order_parcels.order_id", "order_parcels.parcel_no"]),
     CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+# Sales price lists (services.order.prices): replaced whole by code; a line per SKU and minimum quantity.
+price_lists = Table(
+    "price_lists", metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("channel", String(32), nullable=False),  # "": every channel
+    Column("tier", String(32), nullable=False),  # "": every customer tier
+    Column("valid_from", Date),  # null: always (inclusive)
+    Column("valid_to", Date),  # null: open-ended (inclusive)
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+price_list_lines = Table(
+    "price_list_lines", metadata,
+    Column("code", String(64), ForeignKey("price_lists.code"), primary_key=True),
+    Column("sku", String(64), primary_key=True),
+    Column("min_quantity", Integer, primary_key=True),  # 1: any quantity
+    Column("unit_price", Numeric(18, 2), nullable=False),
+    Index("ix_price_list_lines_sku", "sku"),
 )

@@ -27,9 +27,9 @@ from contracts import OrderPrioritised
 from hubkit import clock, rules
 from hubkit.db import Database, UnitOfWork, as_utc, once_per_transaction
 from hubkit.errors import Conflict, InvalidArgument, NotFound
-from hubkit.money import convert
+from hubkit.money import cents, convert
 from hubkit.sql import cents_sum, dialect_insert, once_per_dialect
-from services.order import domain, holds
+from services.order import domain, holds, prices
 from services.order.models import (
     customer_receivables,
     customer_terms,
@@ -66,6 +66,9 @@ FACTS = rules.Facts({
     "unit_prices": "numbers", "max_unit_price": "number",
     "line_values": "numbers",        # what each line is worth (its amount)
     "max_line_value": "number",
+    "below_list_price": "boolean",   # a line's paid unit price (amount / quantity) is below the price list's
+                                     # price for it (services.order.prices; lists in the order's currency,
+                                     # in force on the day it was placed); false without a list in force
 })
 DEFAULT_FILE = Path(__file__).with_name("default_rules.yaml")
 REVIEWER = "review"  # who holds what the rules hold
@@ -221,6 +224,7 @@ def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[
                           .order_by(order_lines.c.order_id, order_lines.c.line_no)):
         lines.setdefault(line.order_id, []).append(line)
     skus = sorted({l.sku for own in lines.values() for l in own})
+    listed_prices = prices.load(s, skus=skus) if skus else []
     category = dict(s.execute(select(sku_categories.c.sku, sku_categories.c.category)
                               .where(sku_categories.c.sku.in_(skus))).all()) if skus else {}
     keys = sorted({o.customer_key for o in candidates if o.customer_key})
@@ -275,8 +279,21 @@ def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[
             "review_stage": "after_reservation" if o.reservation_requested_at is not None else "before_reservation",
             "unit_prices": [l.unit_price for l in own], "max_unit_price": max((l.unit_price for l in own), default=0),
             "line_values": [l.amount for l in own], "max_line_value": max((l.amount for l in own), default=0),
+            "below_list_price": _below_list_price(listed_prices, o, own, term.tier if term else ""),
         }
     return out
+
+
+def _below_list_price(lists: list, order, own: list, tier: str) -> bool:
+    if not lists or not own:
+        return False
+    mine = [pl for pl in lists if pl.currency == order.currency]
+    on = clock.local(as_utc(order.created_at)).date()
+    for line in own:
+        applies = prices.resolve(mine, line.sku, order.channel, tier, line.quantity, on)
+        if applies is not None and line.quantity > 0 and cents(line.amount / line.quantity) < applies.line.unit_price:
+            return True
+    return False
 
 
 def _customer_buyers(s, keys: list[str], terms: dict) -> dict[str, set[str]]:

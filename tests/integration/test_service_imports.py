@@ -1,4 +1,4 @@
-"""A file's suppliers, customers and channel SKU mappings applied by their service as one command
+"""A file's suppliers, customers, channel SKU mappings and price lists applied by their service as one command
 (hubkit.imports), through gRPC, on PostgreSQL and SQLite: one refused row in the middle refuses the
 whole file with that row named and nothing written (nor recorded as the command), the fixed file is
 applied whole, the same rows again are all `unchanged`, and the same command again replays its reply."""
@@ -17,23 +17,29 @@ from connectors.shops.grpc_api import ShopServicer
 from hub import components
 from hubapi.customer.v1 import customer_service_pb2 as cus
 from hubapi.customer.v1 import customer_service_pb2_grpc as cus_grpc
+from hubapi.order.v1 import order_service_pb2 as ordpb
+from hubapi.order.v1 import order_service_pb2_grpc as ord_grpc
 from hubapi.procurement.v1 import procurement_service_pb2 as pro
 from hubapi.procurement.v1 import procurement_service_pb2_grpc as pro_grpc
 from hubapi.shops.v1 import shop_service_pb2 as shp
 from hubapi.shops.v1 import shop_service_pb2_grpc as shp_grpc
+from hubkit import money
 from hubkit.commands import COMMAND_KEY, REPLAY_ONLY_KEY
 from hubkit.db import Database
 from services.customer import domain as customer_domain
 from services.customer.grpc_server import CustomerServicer
 from services.customer.models import customers
 from services.customer.models import metadata as customer_metadata
+from services.order.grpc_server import OrderServicer
+from services.order.models import metadata as order_metadata
+from services.order.models import price_list_lines, price_lists
 from services.procurement.grpc_server import ProcurementServicer
 from services.procurement.models import metadata as procurement_metadata
 from services.procurement.models import suppliers
 from tests.support import infra
 
 pytestmark = pytest.mark.integration
-SERVICES = ("procurement", "customer", "shops")
+SERVICES = ("procurement", "customer", "shops", "order")
 KEY = b"test-phone-key"
 
 
@@ -69,7 +75,8 @@ def _serve(add, servicer, stub_type):
 def hub(urls):
     dbs = {"procurement": Database(urls["procurement"], procurement_metadata, pool_size=4),
            "customer": Database(urls["customer"], customer_metadata, pool_size=4),
-           "shops": Database(urls["shops"], store.metadata, pool_size=4)}
+           "shops": Database(urls["shops"], store.metadata, pool_size=4),
+           "order": Database(urls["order"], order_metadata, pool_size=4)}
     redrives: list[int] = []
     connector = SimpleNamespace(db=dbs["shops"], platform="taobao", ask_redrive=lambda: redrives.append(1))
     served = [_serve(pro_grpc.add_ProcurementServiceServicer_to_server, ProcurementServicer(dbs["procurement"]),
@@ -77,9 +84,12 @@ def hub(urls):
               _serve(cus_grpc.add_CustomerServiceServicer_to_server,
                      CustomerServicer(dbs["customer"], phone_hash_key=KEY), cus_grpc.CustomerServiceStub),
               _serve(shp_grpc.add_ShopConnectorServiceServicer_to_server, ShopServicer(connector),
-                     shp_grpc.ShopConnectorServiceStub)]
+                     shp_grpc.ShopConnectorServiceStub),
+              _serve(ord_grpc.add_OrderServiceServicer_to_server, OrderServicer(dbs["order"]),
+                     ord_grpc.OrderServiceStub)]
     yield SimpleNamespace(procurement=served[0][2](served[0][1]), customer=served[1][2](served[1][1]),
-                          shops=served[2][2](served[2][1]), db=dbs, redrives=redrives)
+                          shops=served[2][2](served[2][1]), order=served[3][2](served[3][1]), db=dbs,
+                          redrives=redrives)
     for server, channel, _ in served:
         channel.close()
         server.stop(None)
@@ -198,3 +208,41 @@ def test_channel_sku_mappings_import_whole_or_not_at_all(hub):
     refused = _check_whole_or_nothing(hub.shops.ImportSkuMappings, shp.ImportSkuMappingsRequest, rows, fix, written)
     assert [(e.row, e.column) for e in refused.errors] == [(3, "components")]
     assert hub.redrives == [1, 1]  # held orders are tried again once: after the import that changed mappings
+
+
+def test_price_lists_import_whole_or_not_at_all_one_row_per_line(hub):
+    retail, vip = _code("RETAIL"), _code("VIP")
+
+    def row(n, code, sku, price, name="", tier="", min_quantity=0):
+        return ordpb.ImportPriceListRow(
+            row=n, header=ordpb.PriceList(code=code, name=name, tier=tier, valid_from="2026-01-01" if name else ""),
+            line=ordpb.PriceListLine(sku=sku, unit_price=money.to_proto(price), min_quantity=min_quantity))
+    rows = [row(2, retail, "TEA-001", "100.00", name="Retail 2026"),
+            row(3, retail, "TEA-001", "0", min_quantity=10),  # refused: a price must be above 0
+            row(4, vip, "TEA-001", "90.00", name="VIP", tier="vip")]
+
+    def written() -> int:
+        with hub.db["order"].reader() as s:
+            return s.execute(select(func.count()).select_from(price_list_lines).where(
+                price_list_lines.c.code.in_([retail, vip]))).scalar()
+
+    def fix(rs):
+        return [rs[0], row(3, retail, "TEA-001", "85.50", min_quantity=10), rs[2]]
+    refused = _check_whole_or_nothing(hub.order.ImportPriceLists, ordpb.ImportPriceListsRequest, rows, fix, written)
+    assert [(e.row, e.column) for e in refused.errors] == [(3, "unit_price")]
+
+    with hub.db["order"].reader() as s:
+        head = s.execute(select(price_lists).where(price_lists.c.code == retail)).one()
+    assert (head.name, head.currency, head.tier, str(head.valid_from)) == ("Retail 2026", "CNY", "", "2026-01-01")
+    answer = hub.order.GetPrice(ordpb.GetPriceRequest(sku="TEA-001", tier="vip", quantity=12, on="2026-03-01"))
+    assert (answer.price_list, money.from_proto(answer.unit_price), answer.scope) == (vip, 90, "tier")
+    mixed = hub.order.ImportPriceLists(ordpb.ImportPriceListsRequest(rows=[
+        row(2, retail, "TEA-001", "100.00", name="Retail 2026"),
+        ordpb.ImportPriceListRow(row=3, header=ordpb.PriceList(code=retail, name="Another name"),
+                                 line=ordpb.PriceListLine(sku="CUP", unit_price=money.to_proto("5.00")))]),
+        metadata=_md(_cmd()))
+    assert [(e.row, e.column) for e in mixed.errors] == [(3, "name")]  # a list's rows must agree on its header
+    middle = hub.order.ImportPriceLists(ordpb.ImportPriceListsRequest(rows=[
+        row(2, retail, "TEA-001", "100.00", name="Retail 2026"), row(3, retail, "CUP", "1.001"),
+        row(4, retail, "TEA-001", "80.00", min_quantity=20)]), metadata=_md(_cmd()))
+    assert [(e.row, e.column) for e in middle.errors] == [(3, "unit_price")]  # the list's last row: not blamed

@@ -3,7 +3,8 @@ file row by row (hubkit.sheets), check every row (kinds.py), ask the owning serv
 needs its data (a dry run inside its transaction), and apply only a file without a single problem.
 
 Every kind is applied by its owning service as one command in one transaction (inventory's
-ImportRows; procurement's, customer's and the shop connectors' imports: hubkit.imports), whose id is
+ImportRows; procurement's, customer's, the order service's price lists and the shop connectors'
+imports: hubkit.imports), whose id is
 the kind and the file's content hash (hubkit.commands: the same file again answers the first reply
 and changes nothing), and every row is an upsert by its natural key (an opening-stock place is
 received once), so a row already as the file says is `unchanged`."""
@@ -21,9 +22,10 @@ from openpyxl.styles import Font, PatternFill
 from gateway.areas.imports.kinds import KINDS, Kind, Problem, Row, check_kits, check_rows
 from hubapi.customer.v1 import customer_service_pb2 as cus
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
+from hubapi.order.v1 import order_service_pb2 as ordpb
 from hubapi.procurement.v1 import procurement_service_pb2 as pro
 from hubapi.shops.v1 import shop_service_pb2 as shp
-from hubkit import xlsx
+from hubkit import money, xlsx
 from hubkit.commands import COMMAND_KEY, REPLAY_ONLY_KEY
 from hubkit.sheets import NOTES_SHEET, open_sheet
 
@@ -65,10 +67,16 @@ def read(kind: Kind, data: IO[bytes], problems: list[Problem], progress: Progres
 def run(kind_name: str, data: IO[bytes], digest: str, stubs: Any, metadata: list[tuple[str, str]], dry_run: bool,
         progress: Progress | None = None) -> Outcome:
     """Check the file, then apply it when it has no problem and this is no dry run. `stubs`: the gRPC
-    stubs (.inventory, .procurement, .customer); `metadata`: who asks."""
+    stubs (.inventory, .procurement, .customer, .order); `metadata`: who asks."""
     kind = KINDS[kind_name]
     outcome = Outcome(kind.name, dry_run, import_id(kind.name, digest))
     outcome.rows = read(kind, data, outcome.problems, progress)
+    if kind.name == "price_lists":  # inventory owns the catalogue (the order service's copy may lag behind)
+        skus = sorted({r.values["sku"] for r in outcome.rows if r.values.get("sku")})
+        known = {s.code for s in stubs.inventory.GetSkus(inv.GetSkusRequest(codes=skus), metadata=metadata).skus} \
+            if skus else set()
+        outcome.problems += [Problem(r.number, "sku", "unknown_sku", f"{r.values['sku']} is not a known SKU")
+                             for r in outcome.rows if r.values.get("sku") and r.values["sku"] not in known]
     if kind.name in ("skus", "channel_sku_mappings"):
         codes = sorted({c for r in outcome.rows for c, _ in r.values.get("components") or []})
         known = {s.code for s in stubs.inventory.GetSkus(inv.GetSkusRequest(codes=codes), metadata=metadata).skus} \
@@ -112,6 +120,14 @@ def _targets(kind: Kind, outcome: Outcome, stubs: Any) -> list[_Target]:
             phone=r.values["phone"]) for r in rows]
         return [_Target(stubs.customer.ImportCustomers,
                         lambda dry: cus.ImportCustomersRequest(rows=buyers, dry_run=dry), outcome.import_id)]
+    if kind.name == "price_lists":
+        lines = [ordpb.ImportPriceListRow(
+            row=r.number, header=ordpb.PriceList(**{k: r.values[k] for k in (
+                "code", "name", "currency", "channel", "tier", "valid_from", "valid_to")}),
+            line=ordpb.PriceListLine(sku=r.values["sku"], unit_price=money.to_proto(r.values["unit_price"]),
+                                     min_quantity=r.values["min_quantity"])) for r in rows]
+        return [_Target(stubs.order.ImportPriceLists,
+                        lambda dry: ordpb.ImportPriceListsRequest(rows=lines, dry_run=dry), outcome.import_id)]
     by_platform: dict[str, list[shp.ImportSkuMappingRow]] = {}
     for r in rows:
         mapping = shp.MapSkuRequest(outer_sku=r.values["outer_sku"],

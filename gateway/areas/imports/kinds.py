@@ -36,7 +36,7 @@ class Column:
 class Kind:
     name: str
     title: str
-    owner: str  # the service that applies it: inventory | procurement | customer | shops
+    owner: str  # the service that applies it: inventory | procurement | customer | shops | order
     columns: tuple[Column, ...]
     key: tuple[str, ...]  # the natural key: one row per key in a file
     unique: tuple[str, ...] = ()  # list columns whose values must be unique across the file (barcodes, serials)
@@ -138,6 +138,25 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         _c("phone", "text", False, "the buyer's phone (empty: left as it is); kept with its keyed hash, which "
            "finds the same buyer on other channels", "+86 138 0013 8000", max_length=32, default=""),
     ), key=("channel", "external_id")),
+    Kind("price_lists", "Price lists", "order", (
+        _c("code", "code", True, "the price list's code (letters, digits, . _ -); one row per line, the rows of a list "
+           "sharing its code",
+           "RETAIL-2026"),
+        _c("name", "text", False, "the list's name (on its first row at least; later rows: empty or the same)",
+           "Retail 2026", default=""),
+        _c("currency", "text", False, "ISO 4217 (empty: the books' base currency)", "CNY", max_length=3, default=""),
+        _c("channel", "text", False, "the channel it is for, e.g. taobao (empty: every channel)", "", max_length=32,
+           default=""),
+        _c("tier", "text", False, "the customer tier it is for, e.g. vip (empty: every tier)", "", max_length=32,
+           default=""),
+        _c("valid_from", "date", False, "first day in force, YYYY-MM-DD (empty: always)", "2026-01-01", default=""),
+        _c("valid_to", "date", False, "last day in force, YYYY-MM-DD (empty: open-ended)", "", default=""),
+        _c("sku", "code", True, "a SKU already known", "TEA-001"),
+        _c("unit_price", "decimal", True, "the unit price in the list's currency, above 0, up to 2 decimals",
+           "59.90"),
+        _c("min_quantity", "int", False, "the line applies from this quantity on (default 1: a quantity break "
+           "is another row with a higher one)", "1", minimum=1, default=1),
+    ), key=("code", "sku", "min_quantity")),
 )}
 
 
@@ -286,6 +305,12 @@ def _row_rules(kind: Kind, number: int, v: dict[str, Any], problems: list[Proble
                                     f"{len(serials)} serial(s) for {quantity} unit(s): one per unit"))
         if v.get("expires_on") and not v.get("lot"):
             problems.append(Problem(number, "expires_on", "expiry_without_lot", "only a lot has an expiry date"))
+    elif kind.name == "price_lists":
+        if v.get("unit_price") is not None and v.get("unit_price") != "" and Decimal(v["unit_price"]) <= 0:
+            problems.append(Problem(number, "unit_price", "out_of_range", "above 0"))
+        start, end = v.get("valid_from"), v.get("valid_to")
+        if start and end and end < start:
+            problems.append(Problem(number, "valid_to", "out_of_range", "must not be before valid_from"))
     elif kind.name == "stock_limits":
         low, high = v.get("minimum"), v.get("maximum")
         if isinstance(low, int) and isinstance(high, int) and high < low:

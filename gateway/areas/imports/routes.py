@@ -15,17 +15,17 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from gateway.areas.imports import engine
 from gateway.areas.imports.schemas import ImportReport
-from gateway.common.access import CATALOG, CUSTOMERS, PURCHASING, STOCK_KEEPING, allowed
+from gateway.common.access import CATALOG, CUSTOMERS, PURCHASING, SALES, STOCK_KEEPING, allowed
 from gateway.errors import Problem
 from hubkit.sheets import SheetError
 
 router = APIRouter(tags=["imports"])
 
 KindName = Literal["skus", "warehouses", "bins", "opening_stock", "stock_limits", "suppliers", "customers",
-                   "channel_sku_mappings"]
+                   "channel_sku_mappings", "price_lists"]
 ROLES = {"skus": CATALOG, "warehouses": CATALOG, "bins": CATALOG, "opening_stock": STOCK_KEEPING,
          "stock_limits": STOCK_KEEPING, "suppliers": PURCHASING, "customers": CUSTOMERS,
-         "channel_sku_mappings": CATALOG}
+         "channel_sku_mappings": CATALOG, "price_lists": SALES}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 IMPORT_PREFIX = "/imports/"
 SPOOL_BYTES = 1 << 20

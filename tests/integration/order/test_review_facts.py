@@ -248,3 +248,24 @@ def test_a_merged_customers_exposure_and_returns_on_two_channels_are_the_facts_o
     answer(db, apart)
     assert (facts(db, apart)["exposure"], facts(db, apart)["customer_returns"]) == ("65.00", 0)
     customers_db.dispose()
+
+
+def test_below_list_price_compares_each_lines_paid_unit_price_with_the_list_in_force(db):
+    from services.order import prices
+    tea, cup = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("TEA", "CUP"))
+    plain = place(db, lines=((tea, 2, "9.90"),))
+    answer(db, plain)
+    assert facts(db, plain)["below_list_price"] is False  # no list: false, the default rules unchanged
+
+    with uow(db) as u:
+        prices.put(u, prices.checked(f"R-{tea}", "Retail", "", "", "", "", "", [(tea, "10.00", 1), (tea, "9.00", 10),
+                                                                                (cup, "5.00", 1)], "CNY"))
+        prices.put(u, prices.checked(f"WEB-{tea}", "Web", "", "web", "", "", "2000-01-01", [(tea, "1.00", 1)], "CNY"))
+    below = place(db, lines=((cup, 1, "5.00"), (tea, 2, "9.90")))  # 9.90 < 10.00 (the expired web list: not)
+    at_break = place(db, lines=((tea, 10, "9.00"),))  # 10 units: the 9.00 break applies
+    other = place(db, lines=((tea, 2, "9.90"),), currency="USD", rate="7.1")  # a CNY list says nothing of USD
+    discounted = place(db, lines=((tea, 1, "12.00"),))
+    for order_id in (below, at_break, other, discounted):
+        answer(db, order_id, lines=2 if order_id == below else 1)
+    assert [facts(db, o)["below_list_price"] for o in (below, at_break, other)] == [True, False, False]
+    assert facts(db, discounted)["below_list_price"] is False

@@ -385,3 +385,37 @@ def test_channel_sku_mappings_of_two_platforms_are_all_checked_before_any_is_app
                                  for dry in (True, False)]
     assert len({m["x-hub-command-id"] for s in stubs.shops.values() for m in s.metadata if "x-hub-command-id" in m}) == 2
     assert done.applied == 3
+
+
+def test_price_lists_rows_go_to_the_order_service_with_unknown_skus_and_bad_prices_named():
+    from hubapi.inventory.v1 import inventory_service_pb2 as inv
+    from hubkit import money
+    body = (b"code,name,currency,channel,tier,valid_from,valid_to,sku,unit_price,min_quantity\r\n"
+            b"RETAIL,Retail 2026,,,,2026-01-01,,TEA-001,59.90,\r\n"
+            b"RETAIL,,,,,,,TEA-001,49.90,10\r\n"
+            b"VIP,VIP,,,vip,2026-02-01,2026-01-01,CUP-01,0,\r\n"
+            b"VIP,VIP,,,vip,,,GHOST,5.00,\r\n"
+            b"RETAIL,,,,,,,TEA-001,45.00,10\r\n")
+    stubs = _stubs()
+    stubs.order = _Recording({"ImportPriceLists": _importing()})
+    stubs.inventory = _Recording({"GetSkus": lambda r: inv.GetSkusResponse(
+        skus=[inv.Sku(code=c) for c in r.codes if c != "GHOST"])})
+    refused = engine.run("price_lists", io.BytesIO(body), "p1", stubs, [], dry_run=False)
+    assert sorted((p.row, p.column, p.code) for p in refused.problems) == [
+        (4, "unit_price", "out_of_range"), (4, "valid_to", "out_of_range"), (5, "sku", "unknown_sku"),
+        (6, "code", "duplicate_in_file")]
+    # replayed before?, then the good rows checked by the service (a dry run), never applied
+    assert [(len(r.rows), r.dry_run) for _, r in stubs.order.calls] == [(0, False), (2, True)]
+
+    good = b"\r\n".join(body.split(b"\r\n")[:3]) + b"\r\n"
+    stubs = _stubs()
+    stubs.order = _Recording({"ImportPriceLists": _importing()})
+    stubs.inventory = _Recording({"GetSkus": lambda r: inv.GetSkusResponse(skus=[inv.Sku(code=c) for c in r.codes])})
+    done = engine.run("price_lists", io.BytesIO(good), "p2", stubs, [], dry_run=False)
+    assert (done.problems, done.applied) == ([], 2)
+    sent = stubs.order.calls[-1][1].rows
+    assert [(r.row, r.header.code, r.header.name, r.header.valid_from, r.line.sku, str(money.from_proto(
+        r.line.unit_price)), r.line.min_quantity) for r in sent] == [
+        (2, "RETAIL", "Retail 2026", "2026-01-01", "TEA-001", "59.9", 1),
+        (3, "RETAIL", "", "", "TEA-001", "49.9", 10)]
+    assert b"min_quantity" in engine.template_csv("price_lists") and engine.template_xlsx("price_lists")

@@ -18,7 +18,7 @@ def _imported(path: Path) -> set[str]:
 
 def test_no_area_imports_another():
     areas = sorted(p.name for p in AREAS.iterdir() if (p / "routes.py").exists())
-    assert len(areas) == 18  # kpis: the sales KPIs; printing: the printed documents; imports
+    assert len(areas) == 19  # kpis: the sales KPIs; printing: the printed documents; imports; prices
     sideways = [(area, path.name, name) for area in areas for path in (AREAS / area).glob("*.py")
                 for name in _imported(path)
                 if name.startswith("gateway.areas") and not name.startswith(f"gateway.areas.{area}")]
@@ -28,4 +28,4 @@ def test_no_area_imports_another():
 def test_every_area_router_is_included_once():
     from gateway.areas import ROUTERS
 
-    assert len({id(r) for r in ROUTERS}) == len(ROUTERS) == 18
+    assert len({id(r) for r in ROUTERS}) == len(ROUTERS) == 19

@@ -253,6 +253,7 @@ BODIES = {
     "POST /review/replay": {"document": {"name": "x"}, "since": "2026-01-01T00:00:00+08:00",
                             "until": "2026-02-01T00:00:00+08:00"},
     "PUT /customers/{customer_id}/terms": {"tier": "vip", "credit_limit": "5000.00"},
+    "PUT /price-lists/{code}": {"name": "Retail", "lines": [{"sku": "TEA-001", "unit_price": "59.90"}]},
     "PUT /customers/terms": {"channel": "storefront", "external_id": "B-1", "tier": "vip", "credit_limit": "5000.00"},
     "POST /customers/{customer_id}/merge": {"into": "c2", "why": "the same buyer on two shops"},
     "POST /customers/{customer_id}/unmerge": {"why": "two people"},
@@ -261,7 +262,8 @@ BODIES = {
     "POST /customer-tiers/rules": {"document": {"name": "x", "tiers": [{"tier": "vip", "when": "spend > 1"}]}},
 }
 _PERIOD = {"from": "2026-03-01", "to": "2026-03-31"}
-QUERIES = {"GET /customers": {"phone": "13800000000"}, "GET /stock/reports/slow-movers": {"days": 30},
+QUERIES = {"GET /customers": {"phone": "13800000000"}, "GET /price-lists/price": {"sku": "TEA-001"},
+            "GET /stock/reports/slow-movers": {"days": 30},
            "GET /purchasing/scorecard": _PERIOD,
            "GET /print/customer-statements/{customer_id}.pdf": {"period": "2026-03"}, "GET /purchasing/scorecard.xlsx": _PERIOD,
            "GET /stock/reports/turnover": {"date_from": "2024-01-01", "date_to": "2024-01-31"},
@@ -343,8 +345,9 @@ def test_every_operation_answers_every_field(hub):
     # the sales forecast and its workbook (4); the supplier on-time KPI and its workbook (2);
     # the sales KPIs and their workbooks (4); printed documents (6, and a wave's 3 batches);
     # one customer across channels (merge, unmerge, tag, untag, note, tier explained, tier rules listed and
-    # applied: 8); imports: two templates and the import (3); a tier handed back to the rules (1)
-    assert seen == 169
+    # applied: 8); imports: two templates and the import (3); a tier handed back to the rules (1);
+    # price lists: put, list, get, the price that applies (4)
+    assert seen == 173
 
 
 def test_a_forgotten_field_fails(hub, monkeypatch, caplog):
