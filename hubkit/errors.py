@@ -2,6 +2,8 @@
 HTTP: gateway.errors). Plain exceptions: the domain core imports no framework."""
 from __future__ import annotations
 
+from datetime import date
+
 
 class HubError(Exception):
     code = "internal"
@@ -46,3 +48,21 @@ class FieldErrors:
     def raise_if_any(self, message: str = "the request is invalid") -> None:
         if self.items:
             raise InvalidArgument(message, self.items)
+
+
+def check_days(start: str, end: str, max_days: int) -> tuple[date, date]:
+    """A report's period of days `from`..`to` (YYYY-MM-DD, both included): both given, not upside
+    down, at most `max_days` days long; else InvalidArgument naming the field."""
+    errors, days = FieldErrors(), {}
+    for name, raw in (("from", start), ("to", end)):
+        try:
+            days[name] = date.fromisoformat(raw)
+        except (TypeError, ValueError):
+            errors.add(name, "required: a date YYYY-MM-DD")
+    if not errors.items:
+        if days["from"] > days["to"]:
+            errors.add("to", f"the period is upside down: {end} is before {start}")
+        elif (days["to"] - days["from"]).days + 1 > max_days:
+            errors.add("to", f"a period of at most {max_days} days")
+    errors.raise_if_any("the period is invalid")
+    return days["from"], days["to"]

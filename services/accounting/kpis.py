@@ -15,7 +15,7 @@ from sqlalchemy import String, and_, case, cast, func, literal, select, update
 
 from hubkit import xlsx
 from hubkit.db import Database
-from hubkit.errors import FieldErrors
+from hubkit.errors import FieldErrors, check_days
 from hubkit.money import CENT
 from hubkit.sql import cents_sum
 from services.accounting.facts import Fact
@@ -92,20 +92,7 @@ def record_reversal(s, voucher_id: str, day: date, reversed_id: str) -> None:
 
 # -- checking a request --------------------------------------------------------------------------
 def check_period(start: str, end: str) -> tuple[date, date]:
-    """Both ends required (YYYY-MM-DD, included), not upside down, at most MAX_SPAN_DAYS apart."""
-    errors, days = FieldErrors(), {}
-    for name, raw in (("from", start), ("to", end)):
-        try:
-            days[name] = date.fromisoformat(raw)
-        except (TypeError, ValueError):
-            errors.add(name, "required: a date YYYY-MM-DD")
-    if not errors.items:
-        if days["from"] > days["to"]:
-            errors.add("to", f"the period is upside down: {end} is before {start}")
-        elif (days["to"] - days["from"]).days + 1 > MAX_SPAN_DAYS:
-            errors.add("to", f"a period of at most {MAX_SPAN_DAYS} days")
-    errors.raise_if_any("the period is invalid")
-    return days["from"], days["to"]
+    return check_days(start, end, MAX_SPAN_DAYS)
 
 
 def _check_by(errors: FieldErrors, by: str, allowed: tuple[str, ...]) -> None:

@@ -27,7 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hubkit import xlsx
-from hubkit.errors import FieldErrors, InvalidArgument
+from hubkit.errors import FieldErrors, InvalidArgument, check_days
 
 METRICS = ("on_time", "fill", "quality")
 HUNDRED = Decimal(100)
@@ -120,20 +120,7 @@ def grade(config: Config, score: Decimal | None) -> str:
 
 
 def check_period(start: str, end: str) -> tuple[date, date]:
-    """A period of days, both included: YYYY-MM-DD each, start not after end."""
-    errors, days = FieldErrors(), {}
-    for name, raw in (("from", start), ("to", end)):
-        try:
-            days[name] = date.fromisoformat(raw)
-        except (TypeError, ValueError):
-            errors.add(name, "required: a date YYYY-MM-DD")
-    if not errors.items:
-        if days["from"] > days["to"]:
-            errors.add("to", f"the period is upside down: {end} is before {start}")
-        elif (days["to"] - days["from"]).days > MAX_PERIOD_DAYS:
-            errors.add("to", f"a period of at most {MAX_PERIOD_DAYS} days")
-    errors.raise_if_any("the period is invalid")
-    return days["from"], days["to"]
+    return check_days(start, end, MAX_PERIOD_DAYS)
 
 
 @dataclass(frozen=True)
