@@ -589,11 +589,7 @@ def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     # lock balance rows in SKU order, as reservations do, so concurrent shipments cannot deadlock
     for line in sorted(payload["lines"], key=lambda l: (skus_of.get(l["line_no"], ""), l["line_no"])):
         at_line = {"p_order_id": order_id, "p_line_no": line["line_no"]}
-        held = s.execute(_LINE, at_line).first()
-        if held is None:
-            raise PredecessorMissing(f"order {order_id} line {line['line_no']} has no reservation yet")
-        if held.status != domain.RESERVED:
-            raise Conflict(f"order {order_id} line {line['line_no']} is {held.status}, not reserved")
+        held = _reserved_line(s, at_line)
         item, line_cost = catalog.sku_row(s, held.sku), Decimal("0.00")
         for a in s.execute(_LINE_ALLOCATIONS, at_line).all():
             qty = int(a.quantity)
@@ -614,6 +610,17 @@ def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     return issued
 
 
+def _reserved_line(s, at_line: dict):
+    """The order line's reservation, to be issued: not there yet waits (PredecessorMissing); one no longer
+    reserved is refused."""
+    held = s.execute(_LINE, at_line).first()
+    if held is None:
+        raise PredecessorMissing(f"order {at_line['p_order_id']} line {at_line['p_line_no']} has no reservation yet")
+    if held.status != domain.RESERVED:
+        raise Conflict(f"order {at_line['p_order_id']} line {at_line['p_line_no']} is {held.status}, not reserved")
+    return held
+
+
 def _issue_parcel(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     s, payload = uow.session, envelope.payload
     order_id, now = payload["order_id"], clock.now()
@@ -623,11 +630,7 @@ def _issue_parcel(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
     stock.lock(s, skus_of.values())
     for line in sorted(payload["lines"], key=lambda l: (skus_of.get(l["line_no"], ""), l["line_no"])):
         at_line = {"p_order_id": order_id, "p_line_no": line["line_no"]}
-        held = s.execute(_LINE, at_line).first()
-        if held is None:
-            raise PredecessorMissing(f"order {order_id} line {line['line_no']} has no reservation yet")
-        if held.status != domain.RESERVED:
-            raise Conflict(f"order {order_id} line {line['line_no']} is {held.status}, not reserved")
+        held = _reserved_line(s, at_line)
         want, line_cost = int(line["quantity"]), Decimal("0.00")
         if want > held.quantity - held.issued_quantity:
             raise Conflict(f"order {order_id} line {line['line_no']}: {want} units shipped, "
