@@ -21,7 +21,7 @@ from datetime import timezone
 from typing import cast
 
 from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -96,10 +96,12 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
             read_only = conn.get_execution_options().get("hub_read_only")
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
+        _write_pending_before_savepoints(engine)
         return engine
     # LIFO: the busy connections stay busy and the spare ones idle (checked when next used)
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=RECYCLE_SECONDS,
                            pool_use_lifo=True)
+    _write_pending_before_savepoints(engine)
 
     @event.listens_for(engine, "checkin")
     def _idle_from(_dbapi_conn, record):
@@ -116,6 +118,19 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
             raise DisconnectionError(str(exc)) from exc  # the pool opens a fresh connection instead
 
     return engine
+
+
+_PENDING = "hub_outbox_pending"  # Connection.info: the unit of work whose emitted events wait to be written
+
+
+def _write_pending_before_savepoints(engine: Engine) -> None:
+    """The events a unit of work has gathered are written before a savepoint begins, on the connection
+    (outside the savepoint): rolling the savepoint back must not take them along."""
+    @event.listens_for(engine, "savepoint")
+    def _before_savepoint(conn, _name):
+        uow = conn.info.get(_PENDING)
+        if uow is not None:
+            uow._write_pending(conn)
 
 
 # What a database that is away raises (a restart: connections dropped, new ones refused for a while):
@@ -205,6 +220,8 @@ class UnitOfWork:
         self._cm: AbstractContextManager[Session] | None = None
         self._after_commit: list = []
         self._gathered: dict[str, tuple[set, Callable[[set], None]]] = {}
+        self._pending: list[outbox.Draft] = []
+        self._pending_on: Connection | None = None  # the Connection whose info names this unit of work while events wait
 
     @property
     def session(self) -> Session:
@@ -216,17 +233,29 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self._cm = transaction = self.db.session()
         self._session = transaction.__enter__()
-        self._after_commit, self._gathered = [], {}
+        self._after_commit, self._gathered, self._pending = [], {}, []
         return self
 
     def __exit__(self, *exc):
-        if exc[0] is None and self._gathered:
+        if exc[0] is None and (self._gathered or self._pending):
             try:
                 self._flush_gathered()
+                self._write_pending(self.session)
             except BaseException as error:
                 self._leave(type(error), error, error.__traceback__)
                 raise
         return self._leave(*exc)
+
+    def _write_pending(self, connection) -> None:
+        """Write the events emitted so far (on the session, or on its Connection before a savepoint)."""
+        drafts, self._pending = self._pending, []
+        self._release_connection()
+        outbox.write_many(connection, self.db.metadata.tables, drafts)
+
+    def _release_connection(self) -> None:
+        if self._pending_on is not None:
+            self._pending_on.info.pop(_PENDING, None)
+            self._pending_on = None
 
     def _flush_gathered(self) -> None:
         while self._gathered:  # a flush may gather for another key
@@ -236,6 +265,8 @@ class UnitOfWork:
 
     def _leave(self, *exc):
         try:
+            self._pending = []  # written by now, or rolled back with the rest
+            self._release_connection()
             suppressed = self._cm.__exit__(*exc)  # commits, or rolls back on an error
         finally:
             self._session = None
@@ -263,17 +294,26 @@ class UnitOfWork:
         else:
             self._gathered.pop(key, None)
 
-    def emit(self, event: Event, aggregate_id: str):
+    def emit(self, event: Event, aggregate_id: str) -> None:
         """Write `event` (a contract instance: its payload was validated when it was built) to the
-        outbox, in this transaction. Only the event's publisher may emit it."""
+        outbox, in this transaction (gathered, and written with the others just before the commit).
+        Only the event's publisher may emit it."""
         if not isinstance(event, Event) or not type(event).type:
             raise ContractError(f"emit takes an event contract instance, not {type(event).__name__}")
         contract = type(event)
         if contract.publisher != self.source:
             raise ContractError(f"{self.source} emits {contract.type}, which {contract.publisher} publishes")
-        return outbox.emit(self.session, self.db.metadata.tables, source=self.source, event_type=contract.type,
-                           aggregate_id=aggregate_id, payload=event.payload(), actor=self.actor,
-                           correlation_id=self.correlation_id, schema_version=contract.schema_version)
+        draft = outbox.Draft(source=self.source, event_type=contract.type, aggregate_id=str(aggregate_id),
+                             payload=event.payload(), actor=self.actor or "system", correlation_id=self.correlation_id or "",
+                             schema_version=contract.schema_version)
+        session = self.session
+        if session.in_nested_transaction():  # goes with the savepoint if that is rolled back
+            outbox.write_many(session, self.db.metadata.tables, [draft])
+            return
+        if self._pending_on is None:
+            self._pending_on = session.connection()
+            self._pending_on.info[_PENDING] = self
+        self._pending.append(draft)
 
 
 def as_utc(moment):

@@ -1,18 +1,26 @@
 """The transactional outbox: events are rows written in the same transaction as
 the change that caused them; the relay (hubkit.relay) publishes them later. On PostgreSQL the
 transaction also NOTIFYs `CHANNEL`, which reaches the relay when it commits (never if it rolls
-back)."""
+back).
+
+A unit of work gathers what it emits and writes it with `write_many` just before it commits (and
+before a savepoint begins, so a savepoint rolled back never takes earlier events along): one
+statement bumps the sequence of every aggregate of the transaction, one writes every row. An event
+emitted inside a savepoint is written at once with `emit`, so that it goes if the savepoint does."""
 from __future__ import annotations
 
 import functools
+from collections import Counter
+from dataclasses import dataclass
 from datetime import timezone
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text, func, insert, select, text
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from hubkit import clock
 from hubkit.counters import next_in_sequence
 from hubkit.envelope import Envelope
+from hubkit.sql import insert_for
 
 # BigInteger ids autoincrement on PostgreSQL; SQLite needs plain INTEGER for its rowid alias.
 _Id = BigInteger().with_variant(Integer, "sqlite")
@@ -41,6 +49,64 @@ def add_tables(metadata: MetaData) -> None:
           Column("name", String(32), primary_key=True),
           Column("holder", String(64), nullable=False),
           Column("expires_at", DateTime(timezone=True), nullable=False))
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An event emitted in a transaction whose sequence is handed out when it is written."""
+    source: str
+    event_type: str
+    aggregate_id: str
+    payload: dict
+    actor: str
+    correlation_id: str
+    schema_version: int
+
+
+BUMP_ROWS = 100  # aggregates per sequence statement (one compiled form per row count up to this)
+
+
+def write_many(connection, tables, drafts: list[Draft]) -> None:
+    """Write `drafts` in the order given: the sequences of their aggregates bumped by one statement
+    (in aggregate order, so that two transactions lock the rows in the same order), the rows by one
+    multi-row INSERT. `connection`: the Session, or the Connection under it when a savepoint is about
+    to begin. Announces the transaction to the relay."""
+    if not drafts:
+        return
+    dialect = connection.dialect.name if hasattr(connection, "dialect") else connection.get_bind().dialect.name
+    counts = sorted(Counter(d.aggregate_id for d in drafts).items())
+    last: dict[str, int] = {}
+    for start in range(0, len(counts), BUMP_ROWS):
+        chunk = counts[start:start + BUMP_ROWS]
+        params: dict[str, str | int] = {}
+        for i, (aggregate, n) in enumerate(chunk):
+            params[f"a{i}"], params[f"n{i}"] = aggregate, n
+        for aggregate, sequence in connection.execute(_bump(dialect, tables["outbox_sequences"], len(chunk)), params):
+            last[aggregate] = sequence
+    taken = {aggregate: last[aggregate] - n for aggregate, n in counts}
+    now, rows = clock.now(), []
+    for d in drafts:
+        taken[d.aggregate_id] += 1
+        envelope = Envelope(type=d.event_type, source=d.source, aggregate_id=d.aggregate_id,
+                            sequence=taken[d.aggregate_id], payload=d.payload, correlation_id=d.correlation_id,
+                            actor=d.actor, schema_version=d.schema_version)
+        rows.append({"event_id": envelope.event_id, "event_type": d.event_type, "body": envelope.to_json(),
+                     "created_at": now})
+    connection.execute(_insert_into(tables["outbox"]), rows)
+    if dialect == "postgresql":
+        connection.execute(_NOTIFY)  # at most one notification per channel reaches the relay at commit
+
+
+@functools.cache
+def _bump(dialect: str, sequences: Table, rows: int):
+    """INSERT … ON CONFLICT that adds n_i to aggregate a_i's last sequence for `rows` aggregates and
+    returns each one's new last sequence."""
+    upsert = insert_for(dialect, sequences).values(
+        [{"aggregate_id": bindparam(f"a{i}"), "last_sequence": bindparam(f"n{i}")} for i in range(rows)])
+    return (upsert.on_conflict_do_update(
+        index_elements=[sequences.c.aggregate_id],
+        set_={"last_sequence": sequences.c.last_sequence + upsert.excluded.last_sequence})
+        .returning(sequences.c.aggregate_id, sequences.c.last_sequence))
 
 
 def emit(session: Session, tables, *, source, event_type, aggregate_id, payload, actor,

@@ -57,7 +57,12 @@ _INSERT = {"postgresql": _cacheable(pg_dml, _NAMED + _TARGET), "sqlite": _cachea
 
 def dialect_insert(session, table):
     """INSERT with the dialect's ON CONFLICT support (and compiled once per statement shape)."""
-    return _INSERT["postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"](table)
+    return insert_for(session.get_bind().dialect.name, table)
+
+
+def insert_for(dialect: str, table):
+    """dialect_insert for a dialect named (where no session is at hand)."""
+    return _INSERT["postgresql" if dialect == "postgresql" else "sqlite"](table)
 
 
 Statement = TypeVar("Statement")
