@@ -42,6 +42,7 @@ from sqlalchemy import select
 from bench import baselines
 from bench.channel_throughput import POLL_SECONDS, SHOP_NAMES, order_id, shops_config, wait_caught_up
 from bench.harness import HUB_DATABASES, BenchSession, check_alive, log_problems, percentiles_ms
+from bench.hops import hops
 from bench.procstat import CpuMeter, descendants, pids_named
 from connectors.ledgers import store as ledger_store
 from gateway.config import Settings as GatewaySettings
@@ -357,6 +358,7 @@ class Journey:
         batches = {handler: [n - batches_before.get(handler, [0, 0])[0], e - batches_before.get(handler, [0, 0])[1]]
                    for handler, (n, e) in self.batches().items()}
         result = summarise(arrivals, rate, seconds, window_end)
+        result["hops_to_reserved_ms"] = hops(self.session.urls["inventory"], arrivals)
         done = result["completed"]
         per_order = {g: round(ms / done, 2) for g, ms in sorted(used.items())} if done else {}
         hub_ms = sum(ms for g, ms in used.items() if g not in OUTSIDE_HUB)
@@ -489,6 +491,8 @@ def report(r: dict) -> str:
             "  latency from intended arrival p50 / p95 / p99 ms: "
             + ", ".join(f"{m} {_p(x['latency_ms'][m])}" for m in LATENCIES) + f"; send lag {_p(x['send_lag_ms'])}"
             + f"; reserved after accepted {_p(x['latency_ms'].get('reserved_after_accepted'))}",
+            "  to reserved leg by leg (bench/hops.py) p50 / p95 / p99 ms: "
+            + ", ".join(f"{h} {_p(v)}" for h, v in (x.get("hops_to_reserved_ms") or {}).items()),
             f"  CPU ms per order: hub {x['cpu_ms_per_order_hub']} (above idle {x['cpu_ms_per_order_hub_above_idle']})"
             + (f", hub + PostgreSQL {x['cpu_ms_per_order_hub_and_postgresql']}" if r["db"] == "postgresql" else
                " (SQLite works inside the hub's processes)")
