@@ -7,8 +7,9 @@ Open loop: order i of a rate r has an intended arrival time t0 + i/r and is sent
 is doing (asyncio, one task per request, so a slow answer never delays the next send); every latency is
 measured from the intended arrival; an order the gateway refuses with 429 (the hub is behind) is sent
 again after its Retry-After. Every `--wave-seconds` the bench ships, all at once, each order that
-has become `reserved` since the last wave (one POST /orders/{id}/shipment per order: there is no batch
-shipment endpoint yet), so vouchers wait up to one wave for their shipment.
+has become `reserved` since the last wave, so vouchers wait up to one wave for their shipment: as a
+warehouse ships a wave, through POST /shipments/batch in requests of at most the gateway's batch limit
+(`--ship batch`, the default), or with one POST /orders/{id}/shipment per order (`--ship single`).
 
 Per rate: offered and completed rate (orders confirmed by the ledger within the arrival window), the
 backlog when arrivals stop, latency from intended arrival to accepted, to reserved, to shipment, to both
@@ -20,7 +21,7 @@ Also: the hub's idle CPU per second with no load, its resident memory (idle and 
 baselines from the same run (bench/baselines.py). bench/README.md says what each figure means.
 
     python -m bench.journey [--rates 5,10,20] [--seconds 30] [--db postgresql|sqlite] [--source gateway|shops]
-                            [--json] ...
+                            [--ship batch|single] [--json] ...
 
 Logs of the hub's processes and of the simulators are kept in var/bench/<session>/log.
 """
@@ -62,6 +63,8 @@ VOUCHERS_PER_ORDER = 2  # sale and cost of goods
 BENCH_APP = "hub-bench"  # application_name of the bench's own database connections (not counted)
 OUTSIDE_HUB = ("postgresql", "rabbitmq", "simulators", "bench")
 TRIES = 3  # per request, when the connection failed
+SHIP_MODES = ("batch", "single")  # a wave through POST /shipments/batch, or one POST per order
+BATCH_LIMIT = GatewaySettings.model_fields["gateway_batch_limit"].default  # the bench's hub keeps the default
 LATENCIES = ("accepted", "reserved", "shipment_posted", "vouchers_posted", "ledger_confirmed")
 # the test hub's short timers (a relay's lease, the books audit) are for the tests' patience; the bench
 # measures the hub as deployed, with their defaults
@@ -129,9 +132,10 @@ class Journey:
     generated in the Taobao and JD simulators, pulled by the shop connectors)."""
 
     def __init__(self, session: BenchSession, source: str, wave_seconds: float, drain_seconds: float,
-                 sims: dict[str, str] | None = None, skus: int = SKUS):
+                 sims: dict[str, str] | None = None, skus: int = SKUS, ship: str = "batch"):
         self.session, self.hub, self.source, self.sims = session, session.hub, source, sims or {}
-        assert self.hub is not None
+        assert self.hub is not None and ship in SHIP_MODES
+        self.ship = ship
         self.wave_seconds, self.drain_seconds = wave_seconds, drain_seconds
         urls = session.urls
 
@@ -233,6 +237,39 @@ class Journey:
         except httpx.HTTPError as exc:
             o.ship_status = type(exc).__name__
 
+    async def _ship_batch(self, client: httpx.AsyncClient, wave: list[Order]) -> None:
+        """A wave's shipments in one POST /shipments/batch (at most BATCH_LIMIT of them): each order's
+        result is what its single POST would have answered. A request that failed in transport leaves its
+        orders for the next wave (a shipment that got through is the same shipment again: 200)."""
+        posted = time.time()
+        for o in wave:
+            o.shipment_posted = posted
+        try:
+            reply = await client.post("/shipments/batch", json={"shipments": [
+                {"order_id": o.id, "carrier": "SF", "tracking_number": f"SF{o.external_id}"[:32]} for o in wave]})
+        except httpx.TransportError as exc:
+            for o in wave:
+                o.ship_status, o.shipment_posted = type(exc).__name__, None
+                o.transport_errors += 1
+            return
+        except httpx.HTTPError as exc:
+            for o in wave:
+                o.ship_status = type(exc).__name__
+            return
+        if reply.status_code != 200:
+            for o in wave:
+                o.ship_status = f"batch {reply.status_code}"
+            return
+        for result in reply.json()["results"]:
+            wave[result["index"]].ship_status = str(result["status"])
+
+    async def _ship_wave(self, client: httpx.AsyncClient, wave: list[Order]) -> None:
+        if self.ship == "single":
+            await asyncio.gather(*(self._ship(client, o) for o in wave))
+        else:
+            await asyncio.gather(*(self._ship_batch(client, wave[i:i + BATCH_LIMIT])
+                                   for i in range(0, len(wave), BATCH_LIMIT)))
+
     def _newly_reserved(self) -> list:
         """Orders `reserved` and not yet shipped, with when they entered the hub and when they became
         reserved (nothing but the shipment changes a reserved order's row after that)."""
@@ -255,7 +292,7 @@ class Journey:
                     if o.accepted is None:
                         o.accepted = as_utc(row.created_at).timestamp()
                     wave.append(o)
-            await asyncio.gather(*(self._ship(shipper, o) for o in wave))
+            await self._ship_wave(shipper, wave)
             try:
                 await asyncio.wait_for(stop.wait(), max(0.0, self.wave_seconds - (time.monotonic() - began)))
             except TimeoutError:
@@ -422,15 +459,15 @@ def start_hub(session: BenchSession, source: str) -> dict[str, str]:
 
 def run(rates: list[float], seconds: float, db: str, source: str = "gateway", idle_seconds: float = 10,
         wave_seconds: float = 1.0, drain_seconds: float = 60, baseline_scale: float = 1.0, warmup: int = 5,
-        skus: int = SKUS) -> dict:
-    result: dict = {"db": db, "source": source, "skus": skus, "rates": [], "wave_seconds": wave_seconds,
+        skus: int = SKUS, ship: str = "batch") -> dict:
+    result: dict = {"db": db, "source": source, "skus": skus, "rates": [], "wave_seconds": wave_seconds, "ship": ship,
                     "load_average_start": [round(x, 2) for x in os.getloadavg()]}
     databases = (*HUB_DATABASES, "ledger", *(("shops",) if source == "shops" else ()))
     with BenchSession(db, databases) as session:
         result["log_dir"] = str(session.log_dir)
         result["baselines"] = run_baselines(session, baseline_scale)
         sims = start_hub(session, source)
-        journey = Journey(session, source, wave_seconds, drain_seconds, sims, skus)
+        journey = Journey(session, source, wave_seconds, drain_seconds, sims, skus, ship)
         try:
             journey.stock(warmup + sum(round(r * seconds) for r in rates))
             if source == "shops":  # the connectors start a day back: measure new orders, not the catch-up
@@ -457,7 +494,8 @@ def _p(lat: dict | None) -> str:
 def report(r: dict) -> str:
     lines = [f"open-loop full journey, orders from the {r['source']}, on {r['db']} "
              + (f"over {r['skus']} SKU(s) " if r["source"] == "gateway" else "")
-             + f"(load average at start {r['load_average_start']})"]
+             + f"(load average at start {r['load_average_start']}), shipped "
+             + ("one POST per order" if r.get("ship") == "single" else "a wave per POST /shipments/batch")]
     if "catch_up_seconds" in r:
         lines.append(f"shop connectors caught up with now {r['catch_up_seconds']}s after the hub was ready")
     b = r["baselines"]
@@ -516,6 +554,9 @@ def main(argv=None) -> None:
                     help="orders POSTed to the gateway, or made in the shop simulators and pulled by the connectors")
     ap.add_argument("--idle-seconds", type=float, default=10, help="how long the idle hub's CPU is measured")
     ap.add_argument("--wave-seconds", type=float, default=1.0, help="how often reserved orders are shipped")
+    ap.add_argument("--ship", choices=SHIP_MODES, default="batch",
+                    help=f"a wave through POST /shipments/batch (at most {BATCH_LIMIT} a request), or one POST "
+                         "/orders/{id}/shipment per order")
     ap.add_argument("--drain-seconds", type=float, default=60, help="at most this long after arrivals stop")
     ap.add_argument("--baseline-scale", type=float, default=1.0, help="size of the raw baselines; 0 skips them")
     ap.add_argument("--skus", type=int, default=SKUS, help="SKUs the gateway's orders spread over; 1: one hot SKU")
@@ -527,7 +568,7 @@ def main(argv=None) -> None:
     if sum(r * args.seconds for r in rates) > 200_000:
         ap.error("more than 200,000 orders in one run: use fewer rates or shorter windows")
     result = run(rates, args.seconds, args.db, args.source, args.idle_seconds, args.wave_seconds, args.drain_seconds,
-                 args.baseline_scale, skus=max(1, args.skus))
+                 args.baseline_scale, skus=max(1, args.skus), ship=args.ship)
     print(json.dumps(result) if args.json else report(result))
 
 

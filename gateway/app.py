@@ -154,6 +154,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     app.state.clients = clients or Clients.connect(settings)
     app.state.base_currency = settings.base_currency  # documents in another need accounting's rate
     app.state.batch_limit = settings.gateway_batch_limit
+    app.state.known_skus = set()  # SKUs inventory named as known (gateway.common.access.known_skus)
     app.state.imports = {"max_bytes": settings.import_max_bytes, "max_rows": settings.import_max_rows}
     app.state.intake = intake.gate(app.state.clients, settings.intake_refresh_seconds)  # backpressure
     gateway_db = Database(settings.gateway_db_url, metadata)

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select
 
 from gateway.models import ROLES, users
 from hubkit import clock
-from hubkit.db import Database, is_sqlite, once_more_if_disconnected
+from hubkit.db import Database, is_sqlite, make_engine, once_more_if_disconnected
 from hubkit.errors import Conflict, InvalidArgument, NotFound
 
 REFUSED_SECONDS = 30.0
@@ -55,15 +55,17 @@ class KeyStore:
     bad keys does not hit the database; a valid key is confirmed on every request (one indexed read
     by its hash), so a key revoked or deactivated in the table, by any process, is refused at once.
     That read is one statement outside a transaction on PostgreSQL (no BEGIN and ROLLBACK around it:
-    it runs on every request)."""
+    it runs on every request), on a connection of its own that is in autocommit from the start (an
+    isolation level set per checkout was set and reset around every read)."""
 
     MAX_REFUSED = 10_000
 
     def __init__(self, db: Database):
         self.db = db
         self._refused: dict[str, float] = {}  # key hash -> until when it is refused without a lookup
-        self._reads = db.engine.execution_options(
-            **({"hub_read_only": True} if is_sqlite(db.url) else {"isolation_level": "AUTOCOMMIT"}))
+        # the checks run one at a time on the gateway's event loop: one connection (and one spare)
+        self._reads = (db.engine.execution_options(hub_read_only=True) if is_sqlite(db.url)
+                       else make_engine(db.url, pool_size=1, autocommit=True))
 
     def user_for(self, key: str) -> User | None:
         digest = hash_key(key)

@@ -17,7 +17,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import eventlet
 from kombu import Exchange, Queue
@@ -261,7 +263,8 @@ def handle_event(contract: type[events.Event], *, consumer: str | None = None, v
     return decorate
 
 
-def handle_events(contract: type[events.Event], *, consumer: str | None = None, versions=None):
+def handle_events(contract: type[events.Event], *, consumer: str | None = None, versions=None,
+                  wanted: Callable[[Any, events.Event], bool] | None = None):
     """`handle_event` for a handler that applies a batch in one transaction:
 
         @handle_events(OrderPlaced)
@@ -270,7 +273,12 @@ def handle_events(contract: type[events.Event], *, consumer: str | None = None, 
     It gets only the events of the batch not applied before; what it emits for one of them must be
     emitted inside `hubkit.inbox.on_behalf_of(uow, envelope)` (or use `each(uow, batch)`), so that
     the event carries its own actor and correlation id. An envelope that does not fit the contract
-    fails alone (dead-lettered); when the batch's transaction fails, each event is applied alone."""
+    fails alone (dead-lettered); when the batch's transaction fails, each event is applied alone.
+
+    `wanted(self, event)`: False for an event the handler would change nothing for; it is acked once
+    parsed, with no transaction and no inbox record (applying it, once or again, is nothing). Only for
+    events that are each the one event of their aggregate, or whose skipping cannot let an older one
+    of the same aggregate through (the inbox's sequence does not see a skipped event)."""
     def decorate(method):
         @functools.wraps(method)
         def handle(self, envelopes: list[Envelope]) -> list:
@@ -278,9 +286,14 @@ def handle_events(contract: type[events.Event], *, consumer: str | None = None, 
             outcomes: dict[str, object] = {}
             for envelope in envelopes:
                 try:
-                    parsed[envelope.event_id] = events.parse(contract, envelope, versions)
+                    event = events.parse(contract, envelope, versions)
                 except events.InvalidEvent as exc:
                     outcomes[envelope.event_id] = exc
+                    continue
+                if wanted is not None and not wanted(self, event):
+                    outcomes[envelope.event_id] = None  # handled: nothing to apply
+                else:
+                    parsed[envelope.event_id] = event
             fitting = [e for e in envelopes if e.event_id in parsed]
             if fitting:
                 results = handle_many(self.db, self.name, consumer or f"{self.name}.{contract.type}", fitting,

@@ -75,7 +75,10 @@ def pool_size(settings, threads: int) -> int:
     return settings.db_pool_size or threads
 
 
-def make_engine(url: str, pool_size: int = 5) -> Engine:
+def make_engine(url: str, pool_size: int = 5, autocommit: bool = False) -> Engine:
+    """The hub's engine for `url`. `autocommit` (PostgreSQL): its connections run each statement on its
+    own, set once when a connection opens (for single reads: setting and resetting it per checkout, as
+    an engine's execution_options(isolation_level=...) does, costs more than the read)."""
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                poolclass=None)
@@ -100,7 +103,7 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
         return engine
     # LIFO: the busy connections stay busy and the spare ones idle (checked when next used)
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=RECYCLE_SECONDS,
-                           pool_use_lifo=True)
+                           pool_use_lifo=True, **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
     _write_pending_before_savepoints(engine)
 
     @event.listens_for(engine, "checkin")

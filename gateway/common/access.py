@@ -72,12 +72,27 @@ def exchange_rate_for(request: Request, currency: str, md) -> str:
                                                        metadata=md).rate.rate
 
 
+MAX_KNOWN_SKUS = 100_000  # the SKUs a gateway remembers inventory knows (forgotten all at once beyond)
+
+
 def known_skus(request: Request, skus, md) -> set[str]:
-    """Which of `skus` inventory, which owns the catalogue, knows."""
+    """Which of `skus` inventory, which owns the catalogue, knows. Its catalogue never deletes a SKU, so
+    one it named once stays known: those are remembered per gateway process (app.state.known_skus) and
+    only the others are asked (each time: a SKU created meanwhile is known at once)."""
     from hubapi.inventory.v1 import inventory_service_pb2 as inv
 
-    return {s.code for s in clients(request).inventory.GetSkus(inv.GetSkusRequest(codes=sorted(set(skus))),
-                                                               metadata=md).skus}
+    wanted = set(skus)
+    remembered: set[str] | None = getattr(request.app.state, "known_skus", None)
+    ask = wanted - remembered if remembered is not None else wanted
+    if not ask:
+        return wanted
+    found = {s.code for s in clients(request).inventory.GetSkus(inv.GetSkusRequest(codes=sorted(ask)),
+                                                                metadata=md).skus}
+    if remembered is not None:
+        if len(remembered) + len(found) > MAX_KNOWN_SKUS:
+            remembered.clear()
+        remembered |= found
+    return (wanted - ask) | found
 
 
 def require_known_skus(request: Request, skus: list[str], md, field: str = "lines",

@@ -325,8 +325,11 @@ def double_check(uow: UnitOfWork, order_id: str, note: str = "") -> dict:
     return read_order(s, order_id)
 
 
+_STATUS = select(orders.c.status).where(orders.c.id == bindparam("p_order_id"))
+
+
 def _status(s, order_id: str) -> str:
-    status = s.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar()
+    status = s.execute(_STATUS, {"p_order_id": order_id}).scalar()
     if status is None:
         raise NotFound(f"order {order_id} not found")
     return status
@@ -406,6 +409,12 @@ _ALL_SHIPPED = (update(order_lines).where(order_lines.c.order_id == bindparam("p
                 .values(shipped_quantity=order_lines.c.quantity))
 
 
+_ISSUED_WAYBILL = select(waybills.c.carrier, waybills.c.tracking_number).where(
+    waybills.c.parcel_key == bindparam("p_parcel_key"), waybills.c.status == "issued",
+    # not one being cancelled right now (waybills.WaybillIssuer.cancel)
+    or_(waybills.c.claimed_until.is_(None), waybills.c.claimed_until < bindparam("p_now")))
+
+
 def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: str,
                lines: list[tuple[int, int]] | None = None, scans: list[tuple[str, str]] | None = None) -> dict:
     """Ship a fully reserved order as a whole and emit order_shipped (inventory issues the
@@ -422,10 +431,7 @@ def ship_order(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: st
     if lines or scans or _status(s, order_id) == domain.PARTLY_SHIPPED:
         parcels.ship_parcel(uow, order_id, carrier, tracking_number, lines or None, scans or [])
         return read_order(s, order_id)
-    waybill = s.execute(select(waybills.c.carrier, waybills.c.tracking_number)
-                        .where(waybills.c.parcel_key == parcel_key(order_id), waybills.c.status == "issued",
-                               # not one being cancelled right now (waybills.WaybillIssuer.cancel)
-                               or_(waybills.c.claimed_until.is_(None), waybills.c.claimed_until < now))).first()
+    waybill = s.execute(_ISSUED_WAYBILL, {"p_parcel_key": parcel_key(order_id), "p_now": now}).first()
     if waybill is not None and not carrier and not tracking_number:  # ships on the carrier's waybill
         carrier, tracking_number = waybill.carrier, waybill.tracking_number
     elif waybill is not None and (carrier, tracking_number) != (waybill.carrier, waybill.tracking_number):

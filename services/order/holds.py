@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from contracts import OrderHeld
 from hubkit import clock
@@ -160,13 +160,16 @@ def _count_closed(reason: str, outcome: str, seconds: float) -> None:
 
 
 # -- queries ---------------------------------------------------------------
+_HOLDS_OF = (select(order_holds).where(order_holds.c.order_id.in_(bindparam("p_ids", expanding=True)))
+             .order_by(order_holds.c.placed_at, order_holds.c.id))
+
+
 def holds_of(s, order_ids: list[str]) -> dict[str, list[dict]]:
     """Every hold of these orders (open and closed), oldest first."""
     if not order_ids:
         return {}
     out: dict[str, list[dict]] = {}
-    for row in s.execute(select(order_holds).where(order_holds.c.order_id.in_(order_ids))
-                         .order_by(order_holds.c.placed_at, order_holds.c.id)).all():
+    for row in s.execute(_HOLDS_OF, {"p_ids": list(order_ids)}).all():
         out.setdefault(row.order_id, []).append(dict(row._mapping))
     return out
 

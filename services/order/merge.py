@@ -13,7 +13,7 @@ import json
 from datetime import timedelta
 
 from prometheus_client import Counter
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from hubkit.db import UnitOfWork, as_utc, changed
 from hubkit.errors import Conflict, NotFound
@@ -25,24 +25,30 @@ UNMERGED = Counter("hub_order_unmerged_total", "Orders taken out of their merge 
 GROUPS_SHIPPED = Counter("hub_order_merge_groups_shipped_total", "Merge groups shipped as one shipment")
 
 
+# group's two reads, built once (they run on every stock answer), their values given at execute
+_FRESH = (select(orders.c.id, orders.c.merge_key, orders.c.created_at, orders.c.customer_key, orders.c.channel,
+                 orders.c.shop)
+          .where(orders.c.id.in_(bindparam("p_ids", expanding=True)), orders.c.merge_group.is_(None),
+                 orders.c.merge_key.is_not(None), orders.c.status.in_(domain.OPEN))
+          .order_by(orders.c.created_at, orders.c.id))
+_SAME_KEYS = (select(orders.c.id, orders.c.merge_key, orders.c.merge_group, orders.c.created_at)
+              .where(orders.c.merge_key.in_(bindparam("p_keys", expanding=True)), orders.c.status.in_(domain.OPEN),
+                     orders.c.created_at >= bindparam("p_from"), orders.c.created_at <= bindparam("p_to"))
+              .order_by(orders.c.created_at, orders.c.id))
+
+
 def group(uow: UnitOfWork, order_ids: set[str], window: timedelta) -> None:
     """Put each of these orders not yet in a group into the group of an open order with its merge key
     placed within `window` of it (the oldest such order's group, or a new one named after it). Two
     statements read the batch's orders and every open order sharing their keys; writes only on a merge."""
     s = uow.session
-    fresh = s.execute(select(orders.c.id, orders.c.merge_key, orders.c.created_at, orders.c.customer_key,
-                             orders.c.channel, orders.c.shop)
-                      .where(orders.c.id.in_(sorted(order_ids)), orders.c.merge_group.is_(None),
-                             orders.c.merge_key.is_not(None), orders.c.status.in_(domain.OPEN))
-                      .order_by(orders.c.created_at, orders.c.id)).all()
+    fresh = s.execute(_FRESH, {"p_ids": sorted(order_ids)}).all()
     if not fresh:
         return
     placed = [as_utc(o.created_at) for o in fresh]
     by_key: dict[str, list[dict]] = {}
-    for row in s.execute(select(orders.c.id, orders.c.merge_key, orders.c.merge_group, orders.c.created_at).where(
-            orders.c.merge_key.in_(sorted({o.merge_key for o in fresh})), orders.c.status.in_(domain.OPEN),
-            orders.c.created_at >= min(placed) - window, orders.c.created_at <= max(placed) + window)
-            .order_by(orders.c.created_at, orders.c.id)).all():
+    for row in s.execute(_SAME_KEYS, {"p_keys": sorted({o.merge_key for o in fresh}),
+                                      "p_from": min(placed) - window, "p_to": max(placed) + window}).all():
         by_key.setdefault(row.merge_key, []).append(
             {"id": row.id, "group": row.merge_group, "at": as_utc(row.created_at)})
     for order, at in zip(fresh, placed):

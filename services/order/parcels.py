@@ -123,12 +123,15 @@ def validate(current: dict, wanted: list[tuple[int, int]], scans: list[tuple[str
     errors.raise_if_any("the parcel is invalid")
 
 
+_CATEGORIES = select(sku_categories.c.sku, sku_categories.c.category).where(
+    sku_categories.c.sku.in_(bindparam("p_skus", expanding=True)))
+
+
 def sold_dimensions(s, order, skus) -> tuple[str, dict[str, str]]:
     """What the books' sales facts group an order_shipped by, beyond its channel and shop: the region
     (the shipping address's province) and each SKU's category as the order service knows it now."""
     address = json.loads(order.shipping_address or "{}")
-    categories = dict(s.execute(select(sku_categories.c.sku, sku_categories.c.category)
-                                .where(sku_categories.c.sku.in_(sorted(set(skus))))).all()) if skus else {}
+    categories = dict(s.execute(_CATEGORIES, {"p_skus": sorted(set(skus))}).all()) if skus else {}
     return str(address.get("province") or ""), categories
 
 

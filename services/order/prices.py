@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 
 from hubkit import clock, imports
 from hubkit.db import UnitOfWork
@@ -160,19 +160,27 @@ def _header(row) -> PriceList:
     return PriceList(row.code, row.name, row.currency, row.channel, row.tier, row.valid_from, row.valid_to)
 
 
+# load's statements, built once (review loads the lists of its orders' SKUs on every stock answer)
+_HEADS = select(price_lists).order_by(price_lists.c.code)
+_HEADS_OF = _HEADS.where(price_lists.c.code.in_(bindparam("p_codes", expanding=True)))
+_LINES_OF = (select(price_list_lines).where(price_list_lines.c.code.in_(bindparam("p_codes", expanding=True)))
+             .order_by(price_list_lines.c.code, price_list_lines.c.sku, price_list_lines.c.min_quantity))
+_LINES_OF_SKUS = (select(price_list_lines)
+                  .where(price_list_lines.c.code.in_(bindparam("p_codes", expanding=True)),
+                         price_list_lines.c.sku.in_(bindparam("p_skus", expanding=True)))
+                  .order_by(price_list_lines.c.code, price_list_lines.c.sku, price_list_lines.c.min_quantity))
+
+
 def load(s, codes: Iterable[str] | None = None, skus: Iterable[str] | None = None) -> list[PriceList]:
     """Stored lists (all, or these codes) with their lines (all, or those of these SKUs)."""
-    q = select(price_lists).order_by(price_lists.c.code)
-    if codes is not None:
-        q = q.where(price_lists.c.code.in_(sorted(set(codes))))
-    heads = {r.code: _header(r) for r in s.execute(q)}
+    heads = {r.code: _header(r) for r in (s.execute(_HEADS) if codes is None
+                                          else s.execute(_HEADS_OF, {"p_codes": sorted(set(codes))}))}
     if not heads:
         return []
-    lq = select(price_list_lines).where(price_list_lines.c.code.in_(sorted(heads)))
-    if skus is not None:
-        lq = lq.where(price_list_lines.c.sku.in_(sorted(set(skus))))
+    found = (s.execute(_LINES_OF, {"p_codes": sorted(heads)}) if skus is None
+             else s.execute(_LINES_OF_SKUS, {"p_codes": sorted(heads), "p_skus": sorted(set(skus))}))
     lines: dict[str, list[Line]] = {}
-    for r in s.execute(lq.order_by(price_list_lines.c.code, price_list_lines.c.sku, price_list_lines.c.min_quantity)):
+    for r in found:
         lines.setdefault(r.code, []).append(Line(r.sku, Decimal(r.unit_price).quantize(Decimal("0.01")),
                                                  r.min_quantity))
     return [replace(h, lines=tuple(lines.get(c, ()))) for c, h in heads.items()]

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from prometheus_client import Counter
-from sqlalchemy import distinct, func, or_, select, update
+from sqlalchemy import bindparam, distinct, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from contracts import OrderPrioritised
@@ -101,10 +101,38 @@ def _compiled(version: int, document: str) -> rules.RuleSet:  # a version's docu
     return compile_document(document)
 
 
+# The statements every review runs are built once, their values given at execute (p_* parameters):
+# building them and their cache keys per batch was most of a review's CPU.
+_IN_FORCE = (select(review_rule_sets.c.version, review_rule_sets.c.document)
+             .order_by(review_rule_sets.c.version.desc()).limit(1))
+_CANDIDATES = select(orders).where(
+    orders.c.id.in_(bindparam("p_ids", expanding=True)), orders.c.status.in_((domain.RESERVED, domain.BACKORDERED)),
+    ~select(review_decisions.c.id).where(review_decisions.c.order_id == orders.c.id).exists())
+_LINES = (select(order_lines).where(order_lines.c.order_id.in_(bindparam("p_ids", expanding=True)))
+          .order_by(order_lines.c.order_id, order_lines.c.line_no))
+_CATEGORIES = select(sku_categories.c.sku, sku_categories.c.category).where(
+    sku_categories.c.sku.in_(bindparam("p_skus", expanding=True)))
+_TERMS = select(customer_terms).where(customer_terms.c.channel.in_(bindparam("p_channels", expanding=True)),
+                                      customer_terms.c.external_id.in_(bindparam("p_external_ids", expanding=True)))
+_MEMBERS = (select(customer_terms.c.channel, customer_terms.c.external_id, customer_terms.c.customer_id)
+            .where(customer_terms.c.customer_id.in_(bindparam("p_groups", expanding=True))))
+_PLACED = (select(orders.c.customer_key, func.count())
+           .where(orders.c.customer_key.in_(bindparam("p_keys", expanding=True)),
+                  orders.c.created_at >= bindparam("p_since"))
+           .group_by(orders.c.customer_key))
+_RETURNED = (select(orders.c.customer_key, func.count(distinct(order_returns.c.order_id)))
+             .join(orders, orders.c.id == order_returns.c.order_id)
+             .where(orders.c.customer_key.in_(bindparam("p_keys", expanding=True)),
+                    order_returns.c.created_at >= bindparam("p_since"))
+             .group_by(orders.c.customer_key))
+_INSERT_DECISIONS = review_decisions.insert()
+
+
 def in_force(s) -> tuple[int, rules.RuleSet]:
-    """(version, rule set) in force: the newest applied, else the shipped default (version 0)."""
-    row = s.execute(select(review_rule_sets.c.version, review_rule_sets.c.document)
-                    .order_by(review_rule_sets.c.version.desc()).limit(1)).first()
+    """(version, rule set) in force: the newest applied, else the shipped default (version 0). Compiled
+    once per version and document (_compiled): a cache keyed by the version alone would be wrong for a
+    version whose transaction rolled back, or in a process that serves more than one database."""
+    row = s.execute(_IN_FORCE).first()
     return (row.version, _compiled(row.version, row.document)) if row else (0, default_rule_set())
 
 
@@ -114,9 +142,7 @@ def review_answered(uow: UnitOfWork, order_ids: set[str]) -> None:
     not held): one rule set read per transaction, their facts gathered with one statement each, each
     decision stored, holds placed in the same transaction."""
     s = uow.session
-    candidates = s.execute(select(orders).where(
-        orders.c.id.in_(sorted(order_ids)), orders.c.status.in_((domain.RESERVED, domain.BACKORDERED)),
-        ~select(review_decisions.c.id).where(review_decisions.c.order_id == orders.c.id).exists())).all()
+    candidates = s.execute(_CANDIDATES, {"p_ids": sorted(order_ids)}).all()
     if not candidates:
         return
     _decide(uow, candidates)
@@ -166,7 +192,7 @@ def _decide(uow: UnitOfWork, candidates) -> list[dict]:
                             actions=rules.dumps(decision.actions), decided_at=now))
         _act(uow, order, decision)
         uow.after_commit(functools.partial(_count, decision.outcome, decision.reason or ""))
-    s.execute(review_decisions.insert(), decided)
+    s.execute(_INSERT_DECISIONS, decided)
     return decided
 
 
@@ -220,34 +246,26 @@ def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[
     terms, what the customer owes and has released, and their orders and returns in the window."""
     ids = [o.id for o in candidates]
     lines: dict[str, list] = {}
-    for line in s.execute(select(order_lines).where(order_lines.c.order_id.in_(ids))
-                          .order_by(order_lines.c.order_id, order_lines.c.line_no)):
+    for line in s.execute(_LINES, {"p_ids": ids}):
         lines.setdefault(line.order_id, []).append(line)
     skus = sorted({l.sku for own in lines.values() for l in own})
     listed_prices = prices.load(s, skus=skus) if skus else []
-    category = dict(s.execute(select(sku_categories.c.sku, sku_categories.c.category)
-                              .where(sku_categories.c.sku.in_(skus))).all()) if skus else {}
+    category = dict(s.execute(_CATEGORIES, {"p_skus": skus}).all()) if skus else {}
     keys = sorted({o.customer_key for o in candidates if o.customer_key})
     terms, exposure, placed, returned = {}, {}, {}, {}
     buyers: dict[str, set[str]] = {}  # customer key -> the keys of every channel buyer of its customer
     if keys:
         pairs = {_split_key(k) for k in keys}
-        for t in s.execute(select(customer_terms).where(
-                customer_terms.c.channel.in_(sorted({c for c, _ in pairs})),
-                customer_terms.c.external_id.in_(sorted({e for _, e in pairs})))):
+        for t in s.execute(_TERMS, {"p_channels": sorted({c for c, _ in pairs}),
+                                    "p_external_ids": sorted({e for _, e in pairs})}):
             terms[f"{t.channel}:{t.external_id}"] = t
         buyers = _customer_buyers(s, keys, terms)
         every = sorted(set().union(*buyers.values()))
         exposure = _exposure(s, every, ids)
         window = int(rule_set.doc.parameters.get("return_window_days", DEFAULT_WINDOW_DAYS))
         since = now - timedelta(days=window)
-        placed = dict(s.execute(select(orders.c.customer_key, func.count())
-                                .where(orders.c.customer_key.in_(every), orders.c.created_at >= since)
-                                .group_by(orders.c.customer_key)).all())
-        returned = dict(s.execute(select(orders.c.customer_key, func.count(distinct(order_returns.c.order_id)))
-                                  .join(orders, orders.c.id == order_returns.c.order_id)
-                                  .where(orders.c.customer_key.in_(every), order_returns.c.created_at >= since)
-                                  .group_by(orders.c.customer_key)).all())
+        placed = dict(s.execute(_PLACED, {"p_keys": every, "p_since": since}).all())
+        returned = dict(s.execute(_RETURNED, {"p_keys": every, "p_since": since}).all())
     out = {}
     for o in candidates:
         key, own = o.customer_key, lines.get(o.id, [])
@@ -305,9 +323,7 @@ def _customer_buyers(s, keys: list[str], terms: dict) -> dict[str, set[str]]:
     groups = {t.customer_id for t in terms.values() if t.customer_id}
     members: dict[str, set[str]] = {}
     if groups:
-        for channel, external_id, group in s.execute(
-                select(customer_terms.c.channel, customer_terms.c.external_id, customer_terms.c.customer_id)
-                .where(customer_terms.c.customer_id.in_(sorted(groups)))):
+        for channel, external_id, group in s.execute(_MEMBERS, {"p_groups": sorted(groups)}):
             members.setdefault(group, set()).add(f"{channel}:{external_id}"[:128])
     out = {}
     for key in keys:
@@ -317,6 +333,13 @@ def _customer_buyers(s, keys: list[str], terms: dict) -> dict[str, set[str]]:
 
 
 RELEASED_UNSHIPPED = (domain.RESERVED, domain.BACKORDERED)  # answered by inventory, not held, not shipped
+_RECEIVABLES = select(customer_receivables.c.counterparty, customer_receivables.c.balance).where(
+    customer_receivables.c.counterparty.in_(bindparam("p_names", expanding=True)))
+_OPEN_ORDERS = (select(orders.c.customer_key, orders.c.exchange_rate, cents_sum(orders.c.total))
+                .where(orders.c.customer_key.in_(bindparam("p_keys", expanding=True)),
+                       or_(orders.c.status.in_(RELEASED_UNSHIPPED),
+                           orders.c.id.in_(bindparam("p_reviewed", expanding=True))))
+                .group_by(orders.c.customer_key, orders.c.exchange_rate))
 
 
 def _exposure(s, keys: list[str], reviewed: list[str]) -> dict[str, Decimal]:
@@ -327,14 +350,9 @@ def _exposure(s, keys: list[str], reviewed: list[str]) -> dict[str, Decimal]:
     cancelled orders are not counted."""
     out = {key: Decimal("0.00") for key in keys}
     names = {counterparty(k): k for k in keys}
-    for name, balance in s.execute(select(customer_receivables.c.counterparty, customer_receivables.c.balance)
-                                   .where(customer_receivables.c.counterparty.in_(sorted(names)))):
+    for name, balance in s.execute(_RECEIVABLES, {"p_names": sorted(names)}):
         out[names[name]] += Decimal(balance).quantize(Decimal("0.01"))
-    open_orders = (select(orders.c.customer_key, orders.c.exchange_rate, cents_sum(orders.c.total))
-                   .where(orders.c.customer_key.in_(keys),
-                          or_(orders.c.status.in_(RELEASED_UNSHIPPED), orders.c.id.in_(reviewed)))
-                   .group_by(orders.c.customer_key, orders.c.exchange_rate))
-    for key, rate, total_cents in s.execute(open_orders):
+    for key, rate, total_cents in s.execute(_OPEN_ORDERS, {"p_keys": keys, "p_reviewed": reviewed}):
         out[key] += _in_books(Decimal(total_cents).scaleb(-2), rate)
     return out
 
@@ -488,6 +506,11 @@ def _add_to_receivable(s):
     return insert.on_conflict_do_update(index_elements=[customer_receivables.c.counterparty], set_={
         "balance": customer_receivables.c.balance + insert.excluded.balance,
         "updated_at": insert.excluded.updated_at})
+
+
+def moves_receivable(event, receivable_account: str) -> bool:
+    """Whether a voucher_posted has a line apply_vouchers keeps (the receivable account, a buyer named)."""
+    return any(line.account == receivable_account and line.aux.startswith("customer:") for line in event.lines)
 
 
 def apply_vouchers(uow: UnitOfWork, events, receivable_account: str) -> None:

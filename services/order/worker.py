@@ -59,7 +59,10 @@ class Worker:
     def on_sku_changed(self, uow, batch):
         review.apply_sku_changes(uow, [event for event, _ in batch])
 
-    # review's exposure by projection: what each buyer owes is the books' (accounting's receivable)
-    @handle_events(VoucherPosted)
+    # review's exposure by projection: what each buyer owes is the books' (accounting's receivable);
+    # a voucher with no buyer's receivable line (cost of goods, purchases...) is acked without a
+    # transaction: it would change nothing, and each voucher is the one event of its aggregate
+    @handle_events(VoucherPosted,
+                   wanted=lambda self, event: review.moves_receivable(event, self.settings.receivable_account))
     def on_voucher_posted(self, uow, batch):
         review.apply_vouchers(uow, [event for event, _ in batch], self.settings.receivable_account)

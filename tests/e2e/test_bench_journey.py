@@ -21,7 +21,7 @@ def test_journey_bench_completes_every_order_and_reports_latency_cpu_and_baselin
     report = json.loads(done.stdout)
     [rate] = report["rates"]
     assert rate["offered"] == rate["accepted"] == rate["completed"] == 6, rate
-    assert rate["arrival_errors"] == {} and rate["ship_errors"] == {}
+    assert rate["arrival_errors"] == {} and rate["ship_errors"] == {} and report["ship"] == "batch"
     lat = rate["latency_ms"]
     for moment in ("accepted", "reserved", "shipment_posted", "vouchers_posted", "ledger_confirmed"):
         assert set(lat[moment]) == {"p50", "p95", "p99"}, moment

@@ -125,6 +125,17 @@ def test_a_message_too_long_is_refused_and_places_nothing(db):
     assert [f["field"] for f in refused.value.fields] == ["buyer_message"]
 
 
+def test_only_a_voucher_with_a_buyers_receivable_line_is_wanted_by_the_order_worker():
+    """The worker acks the others without a transaction (they would change nothing in the projection)."""
+    buyer = "customer:web:b1"
+    assert review.moves_receivable(voucher(("1122", buyer, "100.00", "0.00"), ("6001", "", "0.00", "100.00")), "1122")
+    assert review.moves_receivable(voucher(("1002", "", "30.00", "0.00"), ("1122", buyer, "0.00", "30.00")), "1122")
+    assert not review.moves_receivable(voucher(("6401", "", "60.00", "0.00"), ("1405", "", "0.00", "60.00")), "1122")
+    assert not review.moves_receivable(voucher(("1122", "platform:taobao/s1", "500.00", "0.00")), "1122")
+    assert not review.moves_receivable(voucher(("2203", buyer, "0.00", "1000.00")), "1122")
+    assert not review.moves_receivable(voucher(("1122", buyer, "100.00", "0.00")), "1131")
+
+
 def test_exposure_is_the_books_receivable_plus_released_unshipped_orders_in_the_books_currency(db):
     buyer = uuid.uuid4().hex[:12]
     owes = f"customer:web:{buyer}"

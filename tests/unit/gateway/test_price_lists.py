@@ -88,3 +88,18 @@ def test_a_list_is_sent_whole_and_the_price_answer_explains(gateway):
     assert "CUP" in answer.json()["explanation"]
     assert (order.calls[-1][1].quantity, order.calls[-1][1].on) == (3, "2026-06-01")
     assert http.get("/price-lists/price", params={"sku": "CUP", "on": "June"}, headers=admin).status_code == 422
+
+
+def test_a_sku_inventory_knows_is_asked_once_per_gateway_and_an_unknown_one_every_time(gateway):
+    http, admin, _ = gateway
+    inventory = http.app.state.clients.inventory
+    inventory.calls.clear()
+    body = {"name": "R", "lines": [{"sku": "MUG", "unit_price": "1.00"}, {"sku": "GHOST", "unit_price": "1.00"}]}
+    for _ in range(2):  # GHOST is unknown: 422 naming it, and inventory asked again the second time
+        reply = http.put("/price-lists/KNOWN", json=body, headers=admin)
+        assert reply.status_code == 422 and reply.json()["errors"][0]["field"] == "lines[1].sku", reply.text
+    asked = [sorted(r.codes) for name, r in inventory.calls if name == "GetSkus"]
+    assert asked == [["GHOST", "MUG"], ["GHOST"]]  # MUG, known since the first answer, is not asked again
+    reply = http.put("/price-lists/KNOWN", headers=admin, json={"name": "R", "lines": [{"sku": "MUG", "unit_price": "1.00"}]})
+    assert reply.status_code == 200, reply.text
+    assert len([name for name, _ in inventory.calls if name == "GetSkus"]) == 2  # nothing asked: MUG is known

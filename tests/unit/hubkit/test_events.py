@@ -204,3 +204,26 @@ def test_a_batched_handler_answers_each_message_and_a_bad_one_fails_alone(db):
     assert decision.dead_letter  # the misfit goes to the dead-letter queue at once, the refused one is retried
     assert not delivery.after_failure(topology.Subscription("user", "thing_made"), {}, outcomes[3],
                                       delivery.Policy(max_attempts=5)).dead_letter
+
+
+class PickyUser:
+    name = "user"
+    db = DatabaseProvider(metadata)
+
+    @handle_events(ThingMade, consumer="user.picky", wanted=lambda self, event: event.note != "skip")
+    def on_things_made(self, uow, batch):
+        for event, _ in each(uow, batch):
+            uow.session.execute(things.insert().values(id=event.thing_id))
+
+
+def test_an_event_the_handler_does_not_want_is_settled_without_a_transaction_or_an_inbox_record(db):
+    worker = worker_factory(PickyUser, db=db)
+    misfit = _envelope({"thing_id": "t9"}, event_id="misfit")
+    outcomes = worker.on_things_made([_thing("t1"), _thing("t2", note="skip"), misfit])
+    assert outcomes[0] is True and outcomes[1] is None  # None: handled (acked), nothing applied
+    assert isinstance(outcomes[2], events.InvalidEvent)  # still parsed first: a misfit is dead-lettered
+    assert _count(db, things) == 1
+    inbox_rows = db.metadata.tables["inbox"]
+    with db.reader() as s:
+        recorded = s.execute(select(func.count()).select_from(inbox_rows)).scalar()
+    assert recorded == 1

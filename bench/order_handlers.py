@@ -1,0 +1,163 @@
+"""CPU per call of the order service's hot handlers, in process (no broker, no gRPC): what the order api
+spends on PlaceOrder (handlers.placed_order) and ShipOrder (handlers.ship_order), and what the order worker
+spends on one stock_reserved answer with its review (handlers.apply_stock_answer in a unit of work: the
+lines' answers, the rule set in force, the facts, the decision and its holds, the commit).
+
+Orders are shaped as the journey bench's (one line, a buyer of their own); a few buyers have customer
+terms (tier, credit limit) and a receivable, a few SKUs a category, so the review reads every fact. One
+thread; CPU is this process's (time.thread_time), so PostgreSQL's backend is not in it. Prints the medians
+per call, and a digest of the review decisions (outcome, reason, rule, facts) so two runs of the same
+seed can be compared for identical decisions.
+
+    python -m bench.order_handlers [--db postgresql|sqlite] [--orders 300] [--json]
+
+PostgreSQL: a fresh database (tests.support.infra naming) is created and dropped. SQLite: a temp file.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select
+
+from hub import components
+from hubkit import clock
+from hubkit.db import Database, UnitOfWork
+from hubkit.envelope import Envelope
+from services.order import domain, handlers, review
+from services.order.models import (
+    customer_receivables,
+    customer_terms,
+    metadata,
+    orders,
+    review_decisions,
+    sku_categories,
+)
+from tests.support import infra
+
+SKUS = [f"BENCH-{i}" for i in range(8)]
+
+
+def _uow(db: Database, actor: str = "bench") -> UnitOfWork:
+    return UnitOfWork(db, "order", actor, "bench")
+
+
+def _command(i: int, tag: str) -> domain.PlaceOrder:
+    external = f"{tag}-{i}"
+    return domain.PlaceOrder(
+        channel="taobao", shop="bench-shop", external_order_id=external,
+        buyer={"external_id": f"b-{external}", "name": "Bench Buyer", "phone": "13900000000"},
+        shipping_address={"recipient": "Bench Buyer", "city": "Hangzhou", "street": "1 Bench Road"},
+        lines=[domain.LineInput(sku=SKUS[i % len(SKUS)], quantity=1 + i % 3, unit_price=Decimal("19.90"))])
+
+
+def _seed(db: Database, n: int, tag: str) -> None:
+    """Terms for every third buyer (vip with a limit for some), a receivable for every fifth, categories."""
+    now = clock.now()
+    with _uow(db) as u:
+        s = u.session
+        for i in range(0, n, 3):
+            s.execute(customer_terms.insert().values(
+                channel="taobao", external_id=f"b-{tag}-{i}", tier="vip" if i % 2 else "standard",
+                credit_limit=Decimal("50.00") if i % 9 == 0 else None, customer_id=f"c-{tag}-{i // 6}",
+                updated_by="bench", updated_at=now))
+        for i in range(0, n, 5):
+            s.execute(customer_receivables.insert().values(
+                counterparty=review.counterparty(f"taobao:b-{tag}-{i}"), balance=Decimal("30.00"), updated_at=now))
+        for sku in SKUS[::2]:
+            s.execute(sku_categories.insert().values(sku=sku, category="tea", updated_at=now))
+
+
+def _cpu_ms(call) -> float:
+    began = time.thread_time()
+    call()
+    return (time.thread_time() - began) * 1000
+
+
+def run(backend: str, n: int) -> dict:
+    prefix, tmp = infra.session_name(), tempfile.TemporaryDirectory(prefix="hub-bench-order-")
+    url = (infra.create_databases(prefix, ["order"])["order"] if backend == "postgresql"
+           else f"sqlite:///{Path(tmp.name) / 'order.db'}")
+    db = None
+    result = {"backend": backend, "orders": n, "load_average_before": round(os.getloadavg()[0], 2)}
+    try:
+        components.migrate("order", url)
+        db = Database(url, metadata, pool_size=2)
+        tag = uuid.uuid4().hex[:6]
+        _seed(db, n, tag)
+        place, answer, ship, ids = [], [], [], []
+        for i in range(n):
+            cmd = _command(i, tag)
+
+            def placed(cmd=cmd):
+                with _uow(db, "sales") as u:
+                    ids.append(handlers.placed_order(u, cmd)[0]["id"])
+            place.append(_cpu_ms(placed))
+        for order_id in ids:
+            envelope = Envelope(type="stock_reserved", source="inventory", aggregate_id=order_id, sequence=1,
+                                correlation_id="bench", actor="inventory",
+                                payload={"order_id": order_id,
+                                         "lines": [{"line_no": 1, "status": domain.RESERVED, "warehouse": "WH1"}]})
+
+            def answered(envelope=envelope):
+                with _uow(db, "inventory") as u:
+                    handlers.apply_stock_answer(u, envelope)
+            answer.append(_cpu_ms(answered))
+        with db.reader() as s:
+            decided = s.execute(select(review_decisions.c.outcome, review_decisions.c.reason, review_decisions.c.rule,
+                                       review_decisions.c.facts)).all()
+            shippable = set(s.execute(select(orders.c.id)
+                                      .where(orders.c.status == domain.RESERVED)).scalars())
+        for order_id in ids:
+            if order_id not in shippable:
+                continue
+
+            def shipped(order_id=order_id):
+                with _uow(db, "warehouse") as u:
+                    handlers.ship_order(u, order_id, "SF", f"SF{order_id[:20]}")
+            ship.append(_cpu_ms(shipped))
+        outcomes: dict[str, int] = {}
+        digest = hashlib.sha256()
+        for r in decided:
+            key = f"{r.outcome}:{r.reason or ''}:{r.rule or ''}"
+            outcomes[key] = outcomes.get(key, 0) + 1
+        # the facts name no id or key: the same seed gives the same digest when the decisions are the same
+        for line in sorted(f"{r.outcome}|{r.reason}|{r.rule}|{json.loads(r.facts)}" for r in decided):
+            digest.update(line.encode())
+        warm = slice(min(20, n // 5), None)  # the first calls compile statements
+        result.update({
+            "cpu_ms_place_order": round(statistics.median(place[warm]), 3),
+            "cpu_ms_stock_answer_with_review": round(statistics.median(answer[warm]), 3),
+            "cpu_ms_ship_order": round(statistics.median(ship[warm]), 3) if ship[warm] else None,
+            "shipped": len(ship), "decisions": len(decided), "outcomes": outcomes,
+            "decisions_digest": digest.hexdigest()[:16],
+            "load_average_after": round(os.getloadavg()[0], 2)})
+    finally:
+        if db is not None:
+            db.dispose()
+        if backend == "postgresql":
+            infra.drop_databases(prefix, ["order"])
+        tmp.cleanup()
+    return result
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
+    ap.add_argument("--orders", type=int, default=300)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    result = run(args.db, args.orders)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
