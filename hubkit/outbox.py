@@ -63,9 +63,6 @@ class Draft:
     schema_version: int
 
 
-BUMP_ROWS = 100  # aggregates per sequence statement (one compiled form per row count up to this)
-
-
 def write_many(connection, tables, drafts: list[Draft]) -> None:
     """Write `drafts` in the order given: the sequences of their aggregates bumped by one statement
     (in aggregate order, so that two transactions lock the rows in the same order), the rows by one
@@ -75,14 +72,9 @@ def write_many(connection, tables, drafts: list[Draft]) -> None:
         return
     dialect = connection.dialect.name if hasattr(connection, "dialect") else connection.get_bind().dialect.name
     counts = sorted(Counter(d.aggregate_id for d in drafts).items())
-    last: dict[str, int] = {}
-    for start in range(0, len(counts), BUMP_ROWS):
-        chunk = counts[start:start + BUMP_ROWS]
-        params: dict[str, str | int] = {}
-        for i, (aggregate, n) in enumerate(chunk):
-            params[f"a{i}"], params[f"n{i}"] = aggregate, n
-        for aggregate, sequence in connection.execute(_bump(dialect, tables["outbox_sequences"], len(chunk)), params):
-            last[aggregate] = sequence
+    # one statement for all of them (SQLAlchemy's "insertmanyvalues"), each aggregate once in it
+    last = dict(connection.execute(_bump(dialect, tables["outbox_sequences"]),
+                                   [{"a": aggregate, "n": n} for aggregate, n in counts]).tuples().all())
     taken = {aggregate: last[aggregate] - n for aggregate, n in counts}
     now, rows = clock.now(), []
     for d in drafts:
@@ -98,11 +90,10 @@ def write_many(connection, tables, drafts: list[Draft]) -> None:
 
 
 @functools.cache
-def _bump(dialect: str, sequences: Table, rows: int):
-    """INSERT … ON CONFLICT that adds n_i to aggregate a_i's last sequence for `rows` aggregates and
-    returns each one's new last sequence."""
-    upsert = insert_for(dialect, sequences).values(
-        [{"aggregate_id": bindparam(f"a{i}"), "last_sequence": bindparam(f"n{i}")} for i in range(rows)])
+def _bump(dialect: str, sequences: Table):
+    """INSERT … ON CONFLICT that adds n to aggregate a's last sequence and returns the new one; run with
+    many (a, n) at once. (A multi-row VALUES written out would have no cache key: compiled each time.)"""
+    upsert = insert_for(dialect, sequences).values(aggregate_id=bindparam("a"), last_sequence=bindparam("n"))
     return (upsert.on_conflict_do_update(
         index_elements=[sequences.c.aggregate_id],
         set_={"last_sequence": sequences.c.last_sequence + upsert.excluded.last_sequence})

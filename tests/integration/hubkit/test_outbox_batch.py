@@ -104,7 +104,7 @@ def test_a_transaction_rolled_back_writes_none_of_its_events_and_the_next_one_st
 
 
 def test_more_aggregates_than_one_statement_takes(db):
-    aggregates = [f"agg{i:03d}" for i in range(outbox.BUMP_ROWS + 7)]
+    aggregates = [f"agg{i:04d}" for i in range(1207)]  # SQLAlchemy sends at most 1000 rows per statement
     with UnitOfWork(db, "maker", "tester", "c1") as uow:
         for aggregate in aggregates + aggregates[:3]:
             _emit(uow, aggregate, aggregate)
