@@ -131,7 +131,8 @@ def report(r: dict) -> str:
     for run_ in r["runs"]:
         out.append(f"  batch {run_['batch']:>3}: stock_changed {run_['stock_changed']['cpu_ms_per_event']:.2f} ms, "
                    f"goods_issued {run_['goods_issued']['cpu_ms_per_event']:.2f} ms  "
-                   f"(wall {run_['stock_changed']['wall_ms_per_event']:.2f} / {run_['goods_issued']['wall_ms_per_event']:.2f} ms)")
+                   f"(wall {run_['stock_changed']['wall_ms_per_event']:.2f} / "
+                   f"{run_['goods_issued']['wall_ms_per_event']:.2f} ms)")
     opened = statistics.mean([1 if s[1] == "open" else 0 for s in r["suggestions"]] or [0])
     out.append(f"suggestions left: {len(r['suggestions'])} ({opened:.0%} open); the same for every batch size: "
                f"{r['same_suggestions_for_every_batch_size']};  load average {r['load_average_before']} before, "
