@@ -8,6 +8,7 @@ import json
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from types import SimpleNamespace
 
 from sqlalchemy import bindparam, func, select, update
 
@@ -33,6 +34,10 @@ _LATEST = ("available", "minimum", "maximum", "quantity", "basis", "terms", "sup
            "rule_set_version", "signalled_at", "updated_at")  # what a new evaluation updates of an open suggestion
 
 
+_TERMS = ("lead_time_days", "review_period_days", "safety_stock", "min_order_quantity", "order_multiple",
+          "window_days", "promotion_factor", "supplier")
+
+
 class _Statements:
     """The statements a batch of stock signals runs, built once per dialect with their values given at
     execute (building them and their cache keys per SKU was a good part of the worker's CPU)."""
@@ -50,13 +55,20 @@ class _Statements:
         self.put_position = position.on_conflict_do_update(
             index_elements=[stock_positions.c.sku, stock_positions.c.warehouse],
             set_={name: position.excluded[name] for name in ("available", "in_transit", "out_since", "updated_at")})
-        self.positions = select(stock_positions).where(stock_positions.c.sku.in_(skus))
         self.terms = select(replenishment_terms).where(replenishment_terms.c.sku.in_(skus))
         pol, po = purchase_order_lines, purchase_orders
-        self.on_order = (select(pol.c.sku, po.c.warehouse, func.sum(pol.c.quantity - pol.c.received))
+        self.on_order = (select(pol.c.sku, po.c.warehouse, func.sum(pol.c.quantity - pol.c.received).label("units"))
                          .select_from(pol.join(po, po.c.id == pol.c.purchase_order_id))
                          .where(pol.c.sku.in_(skus), po.c.status.in_((domain.OPEN, domain.PARTIALLY_RECEIVED)))
                          .group_by(pol.c.sku, po.c.warehouse))
+        # the positions with their terms and open orders: what an evaluation reads of each, in one statement
+        p, t, ordered = stock_positions, replenishment_terms, self.on_order.subquery()
+        self.positions = (select(p, *[t.c[name].label(f"terms_{name}") for name in _TERMS],
+                                 ordered.c.units.label("on_order"))
+                          .select_from(p.outerjoin(t, (t.c.sku == p.c.sku) & (t.c.warehouse == p.c.warehouse))
+                                       .outerjoin(ordered, (ordered.c.sku == p.c.sku)
+                                                  & (ordered.c.warehouse == p.c.warehouse)))
+                          .where(p.c.sku.in_(skus)))
         self.sales = select(daily_sales.c.sku, daily_sales.c.warehouse, daily_sales.c.day, daily_sales.c.quantity,
                             daily_sales.c.stocked_out).where(daily_sales.c.sku.in_(skus),
                                                              daily_sales.c.day >= bindparam("p_oldest"))
@@ -138,8 +150,16 @@ def _days(first: date, last: date) -> list[date]:
 
 
 def _positions(s, skus) -> dict[tuple[str, str], dict]:
-    return {(r.sku, r.warehouse): dict(r._mapping)
-            for r in s.execute(_statements(s).positions, {"p_skus": sorted(skus)})}
+    """The positions of the SKUs, each with its terms ("terms") and the units on order ("on_order")."""
+    found = {}
+    for r in s.execute(_statements(s).positions, {"p_skus": sorted(skus)}):
+        row = r._mapping
+        found[(r.sku, r.warehouse)] = {
+            **{c.name: row[c.name] for c in stock_positions.columns},
+            "terms": _DEFAULT_TERMS if r.terms_lead_time_days is None else _terms(SimpleNamespace(
+                **{name: row[f"terms_{name}"] for name in _TERMS})),
+            "on_order": int(r.on_order or 0)}
+    return found
 
 
 def record_limits(uow: UnitOfWork, sku: str, warehouse: str, available: int, minimum: int, maximum: int) -> None:
@@ -229,8 +249,12 @@ def explain_many(s, pairs, today: date, positions: dict | None = None, why: bool
     known = sorted({pair for pair in pairs if pair in positions})
     if not known:
         return {}
-    terms = {(r.sku, r.warehouse): _terms(r) for r in s.execute(st.terms, {"p_skus": skus})}
-    on_order = {(sku, warehouse): int(units) for sku, warehouse, units in s.execute(st.on_order, {"p_skus": skus})}
+    terms = {pair: positions[pair]["terms"] for pair in known if "terms" in positions[pair]}
+    on_order = {pair: positions[pair]["on_order"] for pair in known if "on_order" in positions[pair]}
+    new = sorted({sku for sku, warehouse in known if (sku, warehouse) not in on_order})  # just recorded, first time
+    if new:
+        terms.update({(r.sku, r.warehouse): _terms(r) for r in s.execute(st.terms, {"p_skus": new})})
+        on_order.update({(r.sku, r.warehouse): int(r.units) for r in s.execute(st.on_order, {"p_skus": new})})
     version, rule_set = rules_in_force(s)
     rule_window = demand.parameter(rule_set, "window_days")
     oldest = {pair: today - timedelta(days=max(terms.get(pair, _DEFAULT_TERMS).window_days, rule_window) - 1)
