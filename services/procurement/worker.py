@@ -23,7 +23,6 @@ from hubkit.nameko_deps import DatabaseProvider
 from services.procurement import approvals, handlers
 from services.procurement.models import metadata
 
-
 # Replenishment re-plans each SKU and warehouse once per batch of stock signals, whatever the number of
 # signals in it, and nobody waits for a purchase suggestion: their batches gather for half a second.
 SIGNAL_BATCH_WAIT_MS = 500
