@@ -285,14 +285,16 @@ def _plan(pair: tuple[str, str], today: date, pos: dict, terms: replenish.Terms,
                                   in_transit=int(pos["in_transit"]),
                                   minimum=None if pos["minimum"] is None else int(pos["minimum"]),
                                   maximum=None if pos["maximum"] is None else int(pos["maximum"]))
-    rule_v, _, rule_out = replenish.velocity(sales, stocked_out, today, rule_window)
+    since = today - timedelta(days=rule_window - 1)  # the rules' window
+    rule_v, _, rule_out = ((v, counted, out) if rule_window == terms.window_days  # the same window: the same figures
+                           else replenish.velocity(sales, stocked_out, today, rule_window))
     horizon, method = demand.parameter(rule_set, "horizon_days"), demand.parameter(rule_set, "method")
     ahead = fc.sales_forecast(method, sales, today, rule_window, horizon, terms.promotion_factor, stocked_out)
     facts = dict(sku=sku, warehouse=warehouse, average_daily_sales=round(rule_v, 4),
                  days_of_cover=round(position.available / rule_v, 4) if rule_v > 0 else demand.NO_SALES_COVER,
                  available=position.available, on_order=position.on_order, in_transit=position.in_transit,
                  net_position=position.net, days_out_of_stock=rule_out,
-                 sales_window=sum(q for d, q in sales.items() if d >= today - timedelta(days=rule_window - 1)),
+                 sales_window=sum(q for d, q in sales.items() if d >= since),
                  forecast=round(ahead.total, 4), lead_time_days=terms.lead_time_days, safety_stock=terms.safety_stock)
     fired, decision = demand.decide(rule_set, facts)
     plan = replenish.plan(position, terms, v, fired)
