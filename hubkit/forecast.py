@@ -17,6 +17,7 @@ report's forecast both call it).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -154,7 +155,20 @@ def daily_series(sales: Mapping[date, float], today: date, days: int,
     """Units sold per day over the `days` days up to `today`, oldest first, the days out of stock left
     out (a day with nothing to sell says nothing about demand). A day that sold counts even if it ran
     out (the day it sold out)."""
-    return [float(sales.get(d, 0)) for d in window(today, days) if d not in stocked_out or sales.get(d, 0) > 0]
+    return [float(sales.get(d, 0)) for d in _window(today, days) if d not in stocked_out or sales.get(d, 0) > 0]
+
+
+@functools.lru_cache(maxsize=64)
+def _window(today: date, days: int) -> tuple[date, ...]:
+    """window, kept: every SKU's series of a day is over the same days."""
+    return tuple(window(today, days))
+
+
+@functools.cache
+def _defaults(method: str) -> dict:
+    """A method's parameters with their defaults (read from its signature once)."""
+    return {name: p.default for name, p in inspect.signature(METHODS[method]).parameters.items()
+            if name in PARAMETERS[method]}
 
 
 def sales_forecast(method: str, sales: Mapping[date, float], today: date, history_days: int, horizon: int,
@@ -167,6 +181,5 @@ def sales_forecast(method: str, sales: Mapping[date, float], today: date, histor
     if method == "moving_average" and "window" not in params:
         params["window"] = max(1, len(series))
     ahead = forecast(method, series, horizon, promotion_factor, **params)
-    defaults = {name: p.default for name, p in inspect.signature(METHODS[method]).parameters.items()
-                if name in PARAMETERS[method]}
+    defaults = _defaults(method)
     return replace(ahead, params={**defaults, **ahead.params}, history=series)

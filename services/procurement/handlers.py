@@ -533,26 +533,27 @@ def apply_low_stock(uow: UnitOfWork, envelope: Envelope) -> str | None:
 
 
 def record_sales(uow: UnitOfWork, issued: list) -> None:
-    """goods_issued: the units sold per SKU, warehouse and day, then each SKU evaluated."""
+    """goods_issued: the units sold per SKU, warehouse and day, then each SKU evaluated (once per SKU
+    and warehouse of the batch, all of them from one read of each kind of fact)."""
     lines = [(l.sku, l.warehouse, planning.day_of(event.issued_at), int(l.quantity))
              for event in issued for l in event.lines]
     moved = planning.record_sales(uow, lines)
     latest = max(event.issued_at for event in issued)
-    for sku, warehouse in sorted(moved):
-        planning.evaluate(uow, sku, warehouse, latest)
+    planning.evaluate_many(uow, {pair: latest for pair in moved})
 
 
 def record_levels(uow: UnitOfWork, changes: list[tuple]) -> None:
     """stock_changed: each SKU's position per warehouse (a warehouse with nothing available marks
-    the day out of stock), then evaluated where procurement buys it (terms, limits or sales known)."""
+    the day out of stock), then evaluated where procurement buys it (terms, limits or sales known):
+    once per SKU and warehouse of the batch, as of its latest change, all of them together."""
     today, latest = clock.now().date(), dict[tuple[str, str], datetime]()
+    levels = []
     for event, occurred_at in changes:
-        planning.record_levels(uow, [(l.sku, l.warehouse, int(l.available), int(l.in_transit))
-                                     for l in event.levels], today)
-        for l in event.levels:  # once per SKU and warehouse of the batch, as of its latest change
+        for l in event.levels:
+            levels.append((l.sku, l.warehouse, int(l.available), int(l.in_transit)))
             latest[(l.sku, l.warehouse)] = max(occurred_at, latest.get((l.sku, l.warehouse), occurred_at))
-    for (sku, warehouse), occurred_at in sorted(latest.items()):
-        planning.evaluate(uow, sku, warehouse, occurred_at)
+    positions = planning.record_levels(uow, levels, today)
+    planning.evaluate_many(uow, latest, positions)
 
 
 def record_stock_alert(uow: UnitOfWork, envelope: Envelope) -> None:

@@ -5,7 +5,7 @@ quantity rounded to the supplier's minimum and multiple, and the terms that expl
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 
 from hubkit import forecast as fc
@@ -108,7 +108,7 @@ def plan(position: Position, terms: Terms, daily_velocity: float, rule: dict | N
         "net_position": position.net, "minimum": position.minimum, "maximum": position.maximum,
         "velocity": round(v, 4), "days_of_cover": round(position.available / v, 2) if v > 0 else None,
         "reorder_point": reorder_point, "order_up_to": order_up_to,
-        "terms": {k: val for k, val in asdict(terms).items()},
+        "terms": {f.name: getattr(terms, f.name) for f in fields(terms)},  # its fields are plain values: no deep copy
         "candidates": candidates, "basis": chosen["basis"] if chosen else None,
         "target": chosen["target"] if chosen else None, "need": max(0, need), "quantity": quantity,
         "rounding": (f"need {need} -> at least {terms.min_order_quantity}, a multiple of {terms.order_multiple}"

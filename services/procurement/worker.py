@@ -23,6 +23,10 @@ from hubkit.nameko_deps import DatabaseProvider
 from services.procurement import approvals, handlers
 from services.procurement.models import metadata
 
+# Replenishment re-plans each SKU and warehouse once per batch of stock signals, whatever the number of
+# signals in it, and nobody waits for a purchase suggestion: their batches gather for half a second.
+SIGNAL_BATCH_WAIT_MS = 500
+
 
 class Worker:
     name = "procurement"
@@ -32,11 +36,11 @@ class Worker:
     def on_low_stock(self, uow, event, envelope):
         handlers.apply_low_stock(uow, envelope)
 
-    @handle_events(GoodsIssued)
+    @handle_events(GoodsIssued, batch_wait_ms=SIGNAL_BATCH_WAIT_MS)
     def on_goods_issued(self, uow, batch):
         handlers.record_sales(uow, [event for event, _ in batch])
 
-    @handle_events(StockChanged)
+    @handle_events(StockChanged, batch_wait_ms=SIGNAL_BATCH_WAIT_MS)
     def on_stock_changed(self, uow, batch):
         handlers.record_levels(uow, [(event, datetime.fromisoformat(envelope.occurred_at)) for event, envelope in batch])
 

@@ -503,6 +503,82 @@ def test_demand_velocity_without_a_stretch_out_of_stock_terms_and_a_partial_orde
     assert (row.status, row.purchase_order_id) == ("ordered", ordered_id)
 
 
+def _signals(tag: str, today) -> list[list[Envelope]]:
+    """One scenario's stock signals, in three rounds (sales of the past days, stock changes, sales of
+    today), for SKUs named after `tag`: sales falling on the same SKU, warehouse and day, two warehouses
+    of a SKU in one stock_changed, stretches out of stock opened and closed, a SKU on order under its
+    terms, a SKU that never sold. Stock only falls while sales rise, so every evaluation of a SKU that
+    sells suggests (each one updates the suggestion the one before opened)."""
+    noon = datetime.combine(today, datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=12)
+    sequence = iter(range(1, 1000))
+
+    def issued(at, *lines):
+        order_id = f"{tag}-{uuid.uuid4().hex[:8]}"
+        return Envelope(type="goods_issued", source="inventory", aggregate_id=order_id, sequence=1,
+                        correlation_id="corr-gi", actor="system", occurred_at=at.isoformat(),
+                        payload={"order_id": order_id, "channel": "web", "issued_at": at.isoformat(),
+                                 "total_cost": "1.00", "lines": [
+                                     {"line_no": n + 1, "sku": f"{tag}-{sku}", "warehouse": warehouse,
+                                      "quantity": quantity, "cost": "1.00"}
+                                     for n, (sku, warehouse, quantity) in enumerate(lines)]})
+
+    def changed(minutes, sku, *levels):
+        at = noon + timedelta(minutes=minutes)
+        return Envelope(type="stock_changed", source="inventory", aggregate_id=f"sku:{tag}-{sku}",
+                        sequence=next(sequence), correlation_id="corr-sc", actor="system", occurred_at=at.isoformat(),
+                        payload={"sku": f"{tag}-{sku}", "available": sum(a for _, a in levels), "levels": [
+                            {"sku": f"{tag}-{sku}", "warehouse": warehouse, "on_hand": available, "reserved": 0,
+                             "held": 0, "in_transit": 0, "available": available} for warehouse, available in levels]})
+
+    past = [issued(noon - timedelta(days=d), ("A", "WH-1", 30), ("B", "WH-1", 12), ("B", "WH-2", 9),
+                   *([("C", "WH-1", 25)] if d > 3 else [])) for d in range(1, 11)]  # C: out of stock since
+    levels = [changed(1, "A", ("WH-1", 60)), changed(2, "B", ("WH-1", 40), ("WH-2", 30)),
+              changed(3, "A", ("WH-1", 0)), changed(4, "C", ("WH-1", 0)), changed(5, "D", ("WH-1", 500)),
+              changed(6, "B", ("WH-1", 20), ("WH-2", 0)), changed(7, "C", ("WH-1", 0)),
+              changed(8, "A", ("WH-1", 0)), changed(9, "C", ("WH-1", 3))]
+    sold = [issued(noon + timedelta(minutes=10 + n), ("A", "WH-1", 2), ("B", "WH-2", 1), ("A", "WH-1", 1))
+            for n in range(4)]
+    return [past, levels, sold]
+
+
+def test_a_batch_of_stock_signals_suggests_what_the_signals_one_by_one_do(db):
+    from nameko.testing.services import worker_factory
+
+    from hubkit import clock
+    from services.procurement import planning, replenish
+    from services.procurement.worker import Worker
+
+    worker, today = worker_factory(Worker, db=db), clock.now().date()
+    handle = {"goods_issued": worker.on_goods_issued, "stock_changed": worker.on_stock_changed}
+    outcome = {}
+    for mode, tag in (("batched", _sku()), ("one by one", _sku())):
+        with UnitOfWork(db, "procurement", "pam", "c") as uow:
+            handlers.upsert_supplier(uow, "SUP-BATCH", "Batch Supplies")
+            planning.set_terms(uow, f"{tag}-B", "WH-1", replenish.Terms(
+                lead_time_days=10, review_period_days=5, safety_stock=4, min_order_quantity=10, order_multiple=5,
+                supplier="SUP-BATCH"))
+            handlers.create_purchase_order(uow, domain.CreatePurchaseOrder(
+                supplier="SUP-BATCH", warehouse="WH-1", lines=[domain.LineInput(f"{tag}-B", 7, "2.50")]))
+            planning.record_levels(uow, [(f"{tag}-C", "WH-1", 0, 0)], today - timedelta(days=3))  # sold out then
+        for signals in _signals(tag, today):
+            batches = [signals] if mode == "batched" else [[e] for e in signals]
+            for batch in batches:
+                assert handle[batch[0].type](batch) == [True] * len(batch)
+        with db.reader() as s:
+            rows = s.execute(select(purchase_suggestions).where(purchase_suggestions.c.sku.like(f"{tag}-%"))).all()
+        outcome[mode] = sorted((r.sku[len(tag):], r.warehouse, r.status, r.quantity, r.basis, r.available,
+                                r.supplier, r.last_price,
+                                json.loads(r.terms)) for r in rows)
+    assert outcome["batched"] == outcome["one by one"]
+    # what makes it a test of every path: a suggestion per SKU and warehouse that sells, the stretch
+    # out of stock marked, the open order and the terms netted in
+    assert [(sku, warehouse) for sku, warehouse, *_ in outcome["batched"]] == [
+        ("-A", "WH-1"), ("-B", "WH-1"), ("-B", "WH-2"), ("-C", "WH-1")]
+    plans = {(sku, warehouse): terms for sku, warehouse, *_, terms in outcome["batched"]}
+    assert plans[("-C", "WH-1")]["window"]["days_out_of_stock"] == 3  # closed today: the 3 days before
+    assert (plans[("-B", "WH-1")]["on_order"], plans[("-B", "WH-1")]["terms"]["lead_time_days"]) == (7, 10)
+
+
 # -- requisitions from suggestions, and approvals waiting too long ----------------------------------
 def test_a_requisition_of_open_suggestions_is_approved_ordered_and_takes_the_suggestions_up(db):
     from services.procurement import approvals, requisitions

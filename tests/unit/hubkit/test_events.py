@@ -153,6 +153,27 @@ def test_the_entry_point_refuses_a_service_the_contract_does_not_name():
         entry.setup()
 
 
+def test_a_batched_handler_may_gather_longer_than_the_config_says(monkeypatch):
+    from nameko.messaging import Consumer
+
+    class PatientUser:
+        name = "user"
+
+        @handle_events(ThingMade, consumer="user.patient", batch_wait_ms=250)
+        def on_things_made(self, uow, batch):
+            pass
+
+    monkeypatch.setattr(Consumer, "setup", lambda self: None)  # no queue consumer to register with
+    waits = {}
+    for name, method in (("own", PatientUser.on_things_made), ("config's", BatchUser.on_things_made)):
+        [entry] = method.nameko_entrypoints
+        entry.container = SimpleNamespace(service_name="user", config={"HUB": {"batch_wait_ms": 3}})
+        entry.method_name = method.__name__
+        entry.setup()
+        waits[name] = entry.batch_wait
+    assert waits == {"own": 0.25, "config's": 0.003}
+
+
 def test_a_catalog_needs_a_publisher_and_a_subscriber_for_every_event():
     class Orphan(events.Event):
         type = "orphan_found"
