@@ -261,7 +261,7 @@ def handle_event(contract: type[events.Event], *, consumer: str | None = None, v
     return decorate
 
 
-def handle_events(contract: type[events.Event], *, consumer: str | None = None, versions=None):
+def handle_events(contract: type[events.Event], *, consumer: str | None = None, versions=None, wants=None):
     """`handle_event` for a handler that applies a batch in one transaction:
 
         @handle_events(OrderPlaced)
@@ -270,7 +270,10 @@ def handle_events(contract: type[events.Event], *, consumer: str | None = None, 
     It gets only the events of the batch not applied before; what it emits for one of them must be
     emitted inside `hubkit.inbox.on_behalf_of(uow, envelope)` (or use `each(uow, batch)`), so that
     the event carries its own actor and correlation id. An envelope that does not fit the contract
-    fails alone (dead-lettered); when the batch's transaction fails, each event is applied alone."""
+    fails alone (dead-lettered); when the batch's transaction fails, each event is applied alone.
+    `wants(self, event)`: False for an event whose effect would be nothing (the handler would write
+    nothing for it, and what it writes does not depend on the order of the events): it is acked as
+    applied without a transaction or an inbox record, since applying it again applies nothing again."""
     def decorate(method):
         @functools.wraps(method)
         def handle(self, envelopes: list[Envelope]) -> list:
@@ -278,9 +281,14 @@ def handle_events(contract: type[events.Event], *, consumer: str | None = None, 
             outcomes: dict[str, object] = {}
             for envelope in envelopes:
                 try:
-                    parsed[envelope.event_id] = events.parse(contract, envelope, versions)
+                    event = events.parse(contract, envelope, versions)
                 except events.InvalidEvent as exc:
                     outcomes[envelope.event_id] = exc
+                    continue
+                if wants is not None and not wants(self, event):
+                    outcomes[envelope.event_id] = True  # nothing to apply, now or on a redelivery
+                else:
+                    parsed[envelope.event_id] = event
             fitting = [e for e in envelopes if e.event_id in parsed]
             if fitting:
                 results = handle_many(self.db, self.name, consumer or f"{self.name}.{contract.type}", fitting,

@@ -479,6 +479,18 @@ def _insert_payment(s):
     return dialect_insert(s, payments).on_conflict_do_nothing(index_elements=["id"])
 
 
+def _receivable_lines(event, receivable_account: str):
+    """The lines of a voucher_posted that move a customer's receivable (the rest: a platform's, other accounts)."""
+    return [line for line in event.lines
+            if line.account == receivable_account and line.aux.startswith("customer:")]
+
+
+def moves_receivable(event, receivable_account: str) -> bool:
+    """Whether apply_vouchers would write anything for this voucher_posted (most vouchers move no
+    buyer's receivable: cost of goods, a marketplace's sales, whose receivable is the platform's)."""
+    return bool(_receivable_lines(event, receivable_account))
+
+
 def apply_vouchers(uow: UnitOfWork, events, receivable_account: str) -> None:
     """voucher_posted: each buyer's receivable (debits less credits of the receivable account's lines
     naming a `customer:` counterparty, in the books' currency), and the payments among them (a payment
@@ -488,9 +500,7 @@ def apply_vouchers(uow: UnitOfWork, events, receivable_account: str) -> None:
     paid = []
     now = clock.now()
     for event in events:
-        for line in event.lines:
-            if line.account != receivable_account or not line.aux.startswith("customer:"):
-                continue
+        for line in _receivable_lines(event, receivable_account):
             name = line.aux[:128]
             moved[name] = moved.get(name, ZERO) + Decimal(line.debit) - Decimal(line.credit)
             if event.kind == "payment" and Decimal(line.credit) > 0:

@@ -204,3 +204,30 @@ def test_a_batched_handler_answers_each_message_and_a_bad_one_fails_alone(db):
     assert decision.dead_letter  # the misfit goes to the dead-letter queue at once, the refused one is retried
     assert not delivery.after_failure(topology.Subscription("user", "thing_made"), {}, outcomes[3],
                                       delivery.Policy(max_attempts=5)).dead_letter
+
+
+class PickyUser:
+    name = "user"
+    db = DatabaseProvider(metadata)
+
+    @handle_events(ThingMade, consumer="user.things", wants=lambda self, event: event.note != "ignore")
+    def on_things_made(self, uow, batch):
+        for event, _ in each(uow, batch):
+            uow.session.execute(things.insert().values(id=event.thing_id))
+
+
+def test_an_event_the_handler_does_not_want_is_acked_without_a_transaction_or_an_inbox_record(db):
+    worker = worker_factory(PickyUser, db=db)
+    ignored, misfit = _thing("t2", note="ignore"), _envelope({"thing_id": "t9"}, event_id="misfit")
+    outcomes = worker.on_things_made([_thing("t1"), ignored, misfit])
+    assert outcomes[:2] == [True, True] and isinstance(outcomes[2], events.InvalidEvent)  # a misfit still fails
+    assert _count(db, things) == 1
+    # only the wanted event was recorded: the other one left nothing behind
+    assert _count(db, metadata.tables["inbox"]) == 1
+    # and nothing at all happens for a batch of unwanted ones (not even the transaction of the inbox)
+    with db.session() as s:
+        before = s.execute(select(func.count()).select_from(metadata.tables["inbox_positions"])).scalar()
+    assert worker.on_things_made([_thing("t3", note="ignore")]) == [True]
+    assert _count(db, metadata.tables["inbox"]) == 1 and _count(db, things) == 1
+    with db.session() as s:
+        assert s.execute(select(func.count()).select_from(metadata.tables["inbox_positions"])).scalar() == before
