@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+import weakref
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -111,6 +112,9 @@ def _find(s, kind: str, source_id: str) -> dict:
 # what every posting runs, built once (values at execute): building them per voucher cost more than running them
 _POSTED = select(vouchers.c.id).where(vouchers.c.kind == bindparam("p_kind"), vouchers.c.source_id == bindparam("p_source_id"))
 _INSERT_VOUCHER, _INSERT_LINES = vouchers.insert(), voucher_lines.insert()
+# the chart's codes per database, as last read: accounts are only ever added (ensure_chart at the start),
+# so a code seen once stays valid; a code not in it makes the posting read the chart again
+_KNOWN_ACCOUNTS: weakref.WeakKeyDictionary[Database, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
 def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period: str, day: date,
@@ -127,8 +131,11 @@ def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period:
     s = uow.session
     if s.execute(_POSTED, {"p_kind": kind, "p_source_id": source_id}).first():
         return None
-    unknown = {l.account for l in lines} - once_per_transaction(
-        s, "accounts", lambda: set(s.execute(select(accounts.c.code)).scalars()))
+    unknown = {l.account for l in lines} - _KNOWN_ACCOUNTS.get(uow.db, frozenset())
+    if unknown:  # read again: one added since (the chart only grows, and a line's account is a foreign key)
+        known = _KNOWN_ACCOUNTS[uow.db] = once_per_transaction(
+            s, "accounts", lambda: frozenset(s.execute(select(accounts.c.code)).scalars()))
+        unknown -= known
     if unknown:
         raise NotFound(f"accounts {sorted(unknown)} are not in the chart of accounts")
     seq = next_in_sequence(s, voucher_counters, f"{period}/{domain.GENERAL}")
