@@ -52,8 +52,7 @@ def run(vouchers: int, mode: str, db_url: str, base: str) -> dict:
     grace = timedelta(hours=2) if mode == "summary" else None
     effect = runner.keep_voucher({"kingdee": grace})
     with db.session() as s:
-        for n in range(1, vouchers + 1):
-            effect(SimpleNamespace(session=s), SimpleNamespace(payload=voucher(n)))
+        effect(SimpleNamespace(session=s), [SimpleNamespace(payload=voucher(n)) for n in range(1, vouchers + 1)])
     c = DEFAULT_CONFIG
     client = KingdeeClient(KingdeeConfig(url=f"{base}/k3cloud/", acct_id=c["acct_id"], user_name=c["user_name"],
                                          app_id=c["app_id"], app_secret=c["app_secret"]))

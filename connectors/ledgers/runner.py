@@ -61,18 +61,25 @@ def _owe(s):
 
 
 def keep_voucher(ledgers: dict):
-    """Effect of a voucher_posted event: the voucher and one pending push per ledger, in one
-    transaction. `ledgers` maps each ledger to its summary grace period, or None when it takes
-    every voucher as it is; a voucher to be summed waits until its day is due (summary.due_at)."""
-    def effect(uow, envelope: Envelope):
-        v, now = envelope.payload, clock.now()
-        s = uow.session
-        s.execute(_keep(s), dict(voucher_id=v["id"], number=v["number"], period=v["period"],
-                                 body=json.dumps(v, ensure_ascii=False), received_at=now))
-        for ledger, grace in ledgers.items():
-            due = now if grace is None else max(now, summary.due_at(v["business_date"], grace))
-            s.execute(_owe(s), dict(ledger=ledger, voucher_id=v["id"], external_number=mapping.external_number(v),
-                                    status=store.PENDING, next_attempt_at=due, created_at=now, updated_at=now))
+    """Effect of voucher_posted events: each voucher and one pending push per ledger, in one transaction
+    (two multi-row statements for the lot). `ledgers` maps each ledger to its summary grace period, or
+    None when it takes every voucher as it is; a voucher to be summed waits until its day is due
+    (summary.due_at)."""
+    def effect(uow, envelopes: list[Envelope]) -> None:
+        now, s = clock.now(), uow.session
+        kept, owed = [], []
+        for envelope in envelopes:
+            v = envelope.payload
+            kept.append(dict(voucher_id=v["id"], number=v["number"], period=v["period"],
+                             body=json.dumps(v, ensure_ascii=False), received_at=now))
+            for ledger, grace in ledgers.items():
+                due = now if grace is None else max(now, summary.due_at(v["business_date"], grace))
+                owed.append(dict(ledger=ledger, voucher_id=v["id"], external_number=mapping.external_number(v),
+                                 status=store.PENDING, next_attempt_at=due, created_at=now, updated_at=now))
+        if kept:
+            s.execute(_keep(s), kept)
+        if owed:
+            s.execute(_owe(s), owed)
     return effect
 
 
@@ -99,10 +106,7 @@ class Connector:
     def on_voucher_posted(self, batch: list[tuple[VoucherPosted, Envelope]]) -> list:
         # the voucher is kept as it travelled (envelope.payload), for the pushes to map; a batch in
         # one transaction
-        def keep(uow, fresh: list[Envelope]) -> None:
-            for envelope in fresh:
-                self.effect(uow, envelope)
-        outcomes = handle_many(self.db, "ledger", INBOX, [envelope for _, envelope in batch], keep)
+        outcomes = handle_many(self.db, "ledger", INBOX, [envelope for _, envelope in batch], self.effect)
         self.push_asked = self.push_asked or any(outcome is True for outcome in outcomes)
         return outcomes
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
+import weakref
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import bindparam, case, exists, func, select
 
 from contracts import VoucherPosted
 from hubkit import clock
@@ -40,11 +41,16 @@ def post(uow: UnitOfWork, kind: str, envelope: Envelope, source_id: str, occurre
     the rate its amounts were converted at, recorded on the voucher. `breakdown`: its sales facts (see
     services.accounting.facts). None: nothing to post, or posted already."""
     period, day = domain.business_day(occurred_at, rules.timezone)
-    while _is_closed(uow.session, period):
+    s, posted = uow.session, None
+    if lines:  # one statement: is the voucher posted already, is its period closed (kept for the transaction)
+        posted, closed = s.execute(_POSTED_AND_CLOSED, {"p_kind": kind, "p_source_id": source_id,
+                                                        "p_period": period}).one()
+        once_per_transaction(s, f"closed:{period}", lambda: bool(closed))
+    while _is_closed(s, period):
         day = (date(day.year, day.month, 28) + timedelta(days=4)).replace(day=1)
         period = day.strftime("%Y-%m")
     return _write(uow, kind, envelope.type, source_id, period, day, lines, envelope.actor, reverses,
-                  conversion=conversion, breakdown=breakdown, roles=rules.accounts)
+                  conversion=conversion, breakdown=breakdown, roles=rules.accounts, posted=posted)
 
 
 def document_conversion(s, payload: dict, occurred_at: str, rules: domain.Rules,
@@ -110,25 +116,35 @@ def _find(s, kind: str, source_id: str) -> dict:
 
 # what every posting runs, built once (values at execute): building them per voucher cost more than running them
 _POSTED = select(vouchers.c.id).where(vouchers.c.kind == bindparam("p_kind"), vouchers.c.source_id == bindparam("p_source_id"))
+_POSTED_AND_CLOSED = select(
+    exists().where(vouchers.c.kind == bindparam("p_kind"), vouchers.c.source_id == bindparam("p_source_id")),
+    exists().where(periods.c.period == bindparam("p_period")))
 _INSERT_VOUCHER, _INSERT_LINES = vouchers.insert(), voucher_lines.insert()
+# the chart's codes per database, as last read: accounts are only ever added (ensure_chart at the start),
+# so a code seen once stays valid; a code not in it makes the posting read the chart again
+_KNOWN_ACCOUNTS: weakref.WeakKeyDictionary[Database, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
 def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period: str, day: date,
            lines: list[domain.Line], actor: str, reverses: str | None = None,
            conversion: tuple[str, Decimal] | None = None, breakdown: list[facts.Fact] | None = None,
-           roles: dict | None = None) -> dict | None:
+           roles: dict | None = None, posted: bool | None = None) -> dict | None:
     """Number, write and announce one balanced voucher (voucher_posted, for the ledger connectors), and
     its sales facts in the same transaction: the `breakdown` a posting rule gives, a reversal's the
     negated facts of what it reverses, any other voucher's lines on the revenue, cost of goods and
-    platform fees accounts unattributed (`roles`: the posting roles' account codes)."""
+    platform fees accounts unattributed (`roles`: the posting roles' account codes). `posted`: whether
+    the voucher is posted already, when the caller has just asked (None: ask)."""
     if not lines:
         return None
     total = domain.check_balanced(lines)
     s = uow.session
-    if s.execute(_POSTED, {"p_kind": kind, "p_source_id": source_id}).first():
+    if posted if posted is not None else s.execute(_POSTED, {"p_kind": kind, "p_source_id": source_id}).first():
         return None
-    unknown = {l.account for l in lines} - once_per_transaction(
-        s, "accounts", lambda: set(s.execute(select(accounts.c.code)).scalars()))
+    unknown = {l.account for l in lines} - _KNOWN_ACCOUNTS.get(uow.db, frozenset())
+    if unknown:  # read again: one added since (the chart only grows, and a line's account is a foreign key)
+        known = _KNOWN_ACCOUNTS[uow.db] = once_per_transaction(
+            s, "accounts", lambda: frozenset(s.execute(select(accounts.c.code)).scalars()))
+        unknown -= known
     if unknown:
         raise NotFound(f"accounts {sorted(unknown)} are not in the chart of accounts")
     seq = next_in_sequence(s, voucher_counters, f"{period}/{domain.GENERAL}")

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import String, and_, case, cast, func, literal, select, update
+from sqlalchemy import String, and_, bindparam, case, cast, func, literal, select, update
 
 from hubkit import xlsx
 from hubkit.db import Database
@@ -34,6 +34,13 @@ _INSERT = sales_facts.insert()
 
 # -- writing (in the voucher's transaction) ------------------------------------------------------
 _DIMS = ("channel", "shop", "region", "customer")
+# the statements of every posting, built once (values at execute): building them per voucher cost more
+# than running them
+_f = sales_facts.c
+_SOLD = select(_f.order_id, _f.line_no, _f.sku, _f.category, *(_f[d] for d in _DIMS)).where(
+    _f.order_id.in_(bindparam("p_orders", expanding=True)), _f.kind == "sale")
+_PENDING = select(_f.id, _f.line_no, _f.sku).where(_f.order_id == bindparam("p_order_id"), _f.dims_pending)
+_FILL = update(sales_facts).where(_f.id == bindparam("p_id"))  # the dimensions given at execute
 
 
 def record(s, voucher_id: str, day: date, rows: list[Fact]) -> None:
@@ -45,9 +52,7 @@ def record(s, voucher_id: str, day: date, rows: list[Fact]) -> None:
     orders = sorted({f.order_id for f in rows if f.order_id})
     sold: dict[str, list] = {}
     if any(f.dims_pending for f in rows):
-        for r in s.execute(select(sales_facts.c.order_id, sales_facts.c.line_no, sales_facts.c.sku,
-                                  sales_facts.c.category, *(sales_facts.c[d] for d in _DIMS))
-                           .where(sales_facts.c.order_id.in_(orders), sales_facts.c.kind == "sale")):
+        for r in s.execute(_SOLD, {"p_orders": orders}):
             sold.setdefault(r.order_id, []).append(r)
     values = []
     for f in rows:
@@ -69,16 +74,12 @@ def _dims_from(sold: list, line_no: int, sku: str) -> dict:
 
 def _fill_pending(s, order_id: str) -> None:
     """The facts of an order booked before its sale take the sale's dimensions."""
-    pending = s.execute(select(sales_facts.c.id, sales_facts.c.line_no, sales_facts.c.sku)
-                        .where(sales_facts.c.order_id == order_id, sales_facts.c.dims_pending)).all()
+    pending = s.execute(_PENDING, {"p_order_id": order_id}).all()
     if not pending:
         return
-    sold = s.execute(select(sales_facts.c.line_no, sales_facts.c.sku, sales_facts.c.category,
-                            *(sales_facts.c[d] for d in _DIMS))
-                     .where(sales_facts.c.order_id == order_id, sales_facts.c.kind == "sale")).all()
+    sold = s.execute(_SOLD, {"p_orders": [order_id]}).all()
     for p in pending:
-        s.execute(update(sales_facts).where(sales_facts.c.id == p.id)
-                  .values(**_dims_from(sold, p.line_no, p.sku), dims_pending=False))
+        s.execute(_FILL, {"p_id": p.id, **_dims_from(sold, p.line_no, p.sku), "dims_pending": False})
 
 
 def record_reversal(s, voucher_id: str, day: date, reversed_id: str) -> None:

@@ -41,7 +41,9 @@ def _insert_history(s):
 _CUSTOMER_ID = select(customers.c.id).where(customers.c.channel == bindparam("channel"),
                                             customers.c.identity_key == bindparam("identity_key"))
 _HISTORY_CUSTOMER = select(customer_orders.c.customer_id).where(customer_orders.c.order_id == bindparam("p_order_id"))
-_MARK_SHIPPED = update(customer_orders).where(customer_orders.c.order_id == bindparam("p_order_id"))
+# the columns to set given at execute; the customer's id back with it (one statement, not two)
+_MARK_SHIPPED_RETURNING = (update(customer_orders).where(customer_orders.c.order_id == bindparam("p_order_id"))
+                           .returning(customer_orders.c.customer_id))
 _TOUCH = update(customers).where(customers.c.id == bindparam("p_id"))
 
 
@@ -77,11 +79,14 @@ _COUNT_ORDER = _count_order()
 
 def _customer_id(s, ident: domain.Identity, currency: str, actor: str, now: datetime) -> str:
     """The customer with this identity, created (with empty contact and counters) if new.
-    ON CONFLICT DO NOTHING, then read: two orders of a new buyer applied at once create one row."""
-    s.execute(_insert_customer(s), dict(
-        id=uuid.uuid4().hex, channel=ident.channel, identity_key=ident.key, external_id=ident.external_id,
-        name="", phone="", email="", currency=currency, order_count=0, lifetime_value=Decimal("0.00"),
-        created_by=actor, created_at=now, updated_by=actor, updated_at=now))
+    ON CONFLICT DO NOTHING, then read unless this insert made it: two orders of a new buyer applied at
+    once create one row."""
+    new_id = uuid.uuid4().hex
+    if changed(s, _insert_customer(s), dict(
+            id=new_id, channel=ident.channel, identity_key=ident.key, external_id=ident.external_id,
+            name="", phone="", email="", currency=currency, order_count=0, lifetime_value=Decimal("0.00"),
+            created_by=actor, created_at=now, updated_by=actor, updated_at=now)):
+        return new_id
     return s.execute(_CUSTOMER_ID, {"channel": ident.channel, "identity_key": ident.key}).scalar_one()
 
 
@@ -114,12 +119,11 @@ def record_order_shipped(uow: UnitOfWork, envelope: Envelope) -> str:
     s = uow.session
     # a parcel of a partial shipment that leaves units behind: partly shipped (its last parcel: shipped)
     status = domain.PARTLY_SHIPPED if envelope.payload.get("completes_order") is False else domain.SHIPPED
-    updated = changed(s, _MARK_SHIPPED, {"p_order_id": event.order_id, "status": status,
-                                         "shipped_at": event.shipped_at, "carrier": event.carrier,
-                                         "tracking_number": event.tracking_number})
-    if not updated:
+    customer_id = s.execute(_MARK_SHIPPED_RETURNING, {
+        "p_order_id": event.order_id, "status": status, "shipped_at": event.shipped_at, "carrier": event.carrier,
+        "tracking_number": event.tracking_number}).scalar()
+    if customer_id is None:
         raise PredecessorMissing(f"order {event.order_id} shipped before its order_placed was applied")
-    customer_id = s.execute(_HISTORY_CUSTOMER, {"p_order_id": event.order_id}).scalar_one()
     s.execute(_TOUCH, {"p_id": customer_id, "updated_by": envelope.actor, "updated_at": clock.now()})
     return customer_id
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from prometheus_client import Counter
-from sqlalchemy import case, distinct, func, or_, select, update
+from sqlalchemy import bindparam, case, distinct, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from contracts import CustomerTermsChanged
@@ -164,26 +164,36 @@ def unmerge(uow: UnitOfWork, customer_id: str, why: str) -> str:
     return customer_id
 
 
+# dedup_by_phone's statements, built once (values at execute), as the order history's are
+_c = customers.c
+_DEDUP_ROWS = select(_c.id, _c.phone, _c.phone_hash, _c.merged_into, _c.identity_key).where(
+    _c.id.in_(bindparam("p_ids", expanding=True)))
+_SET_PHONE_HASH = update(customers).where(_c.id == bindparam("p_id")).values(phone_hash=bindparam("p_phone_hash"))
+_MERGED_BEFORE = select(merges.c.id).where(merges.c.customer_id == bindparam("p_id")).limit(1)
+_HAS_MEMBERS = select(_c.id).where(_c.merged_into == bindparam("p_id")).limit(1)
+_SAME_PHONE = (select(_c.id, _c.merged_into).where(_c.phone_hash == bindparam("p_phone_hash"), _c.id != bindparam("p_id"))
+               .order_by(_c.created_at, _c.id).limit(1))
+
+
 def dedup_by_phone(uow: UnitOfWork, customer_ids, key: bytes) -> None:
     """Keep the phone hash of these customers, and merge a buyer the channel knows by phone only into
     the customer that has the same phone hash (the oldest; on any channel). A buyer with a platform
     buyer id is that buyer already; a shared phone (a family, a shop's placeholder number) is not
     enough to merge two buyer ids: an operator does. A customer once unmerged is not merged again."""
     s = uow.session
-    rows = s.execute(select(customers).where(customers.c.id.in_(sorted(set(customer_ids))))).all()
-    for row in rows:
+    for row in s.execute(_DEDUP_ROWS, {"p_ids": sorted(set(customer_ids))}).all():
+        # one row after the other, each hashed just before it looks for its twin (as a merge's
+        # direction depends on which of two new twins is hashed first)
         digest = domain.phone_hash(key, row.phone)
         if digest != row.phone_hash:
-            s.execute(update(customers).where(customers.c.id == row.id).values(phone_hash=digest))
+            s.execute(_SET_PHONE_HASH, {"p_id": row.id, "p_phone_hash": digest})
         if not digest or row.merged_into or not row.identity_key.startswith("phone:"):
             continue
-        if s.execute(select(merges.c.id).where(merges.c.customer_id == row.id).limit(1)).first() is not None:
+        if s.execute(_MERGED_BEFORE, {"p_id": row.id}).first() is not None:
             continue  # merged before (and unmerged by a person): left alone
-        if s.execute(select(customers.c.id).where(customers.c.merged_into == row.id).limit(1)).first() is not None:
+        if s.execute(_HAS_MEMBERS, {"p_id": row.id}).first() is not None:
             continue  # others were merged into it: it is a customer an operator built
-        other = s.execute(select(customers.c.id, customers.c.merged_into).where(
-            customers.c.phone_hash == digest, customers.c.id != row.id)
-            .order_by(customers.c.created_at, customers.c.id).limit(1)).first()
+        other = s.execute(_SAME_PHONE, {"p_phone_hash": digest, "p_id": row.id}).first()
         if other is not None:
             merge(uow, row.id, other.merged_into or other.id, "the same phone (keyed hash)", actor=DEDUP)
 
@@ -479,6 +489,18 @@ def _insert_payment(s):
     return dialect_insert(s, payments).on_conflict_do_nothing(index_elements=["id"])
 
 
+def _receivable_lines(event, receivable_account: str):
+    """The lines of a voucher_posted that move a customer's receivable (the rest: a platform's, other accounts)."""
+    return [line for line in event.lines
+            if line.account == receivable_account and line.aux.startswith("customer:")]
+
+
+def moves_receivable(event, receivable_account: str) -> bool:
+    """Whether apply_vouchers would write anything for this voucher_posted (most vouchers move no
+    buyer's receivable: cost of goods, a marketplace's sales, whose receivable is the platform's)."""
+    return bool(_receivable_lines(event, receivable_account))
+
+
 def apply_vouchers(uow: UnitOfWork, events, receivable_account: str) -> None:
     """voucher_posted: each buyer's receivable (debits less credits of the receivable account's lines
     naming a `customer:` counterparty, in the books' currency), and the payments among them (a payment
@@ -488,9 +510,7 @@ def apply_vouchers(uow: UnitOfWork, events, receivable_account: str) -> None:
     paid = []
     now = clock.now()
     for event in events:
-        for line in event.lines:
-            if line.account != receivable_account or not line.aux.startswith("customer:"):
-                continue
+        for line in _receivable_lines(event, receivable_account):
             name = line.aux[:128]
             moved[name] = moved.get(name, ZERO) + Decimal(line.debit) - Decimal(line.credit)
             if event.kind == "payment" and Decimal(line.credit) > 0:

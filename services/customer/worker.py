@@ -51,7 +51,10 @@ class Worker:
         for event, envelope in each(uow, batch):
             handlers.record_after_sale(uow, event, envelope)
 
-    # what each buyer owes and paid, from the books: the credit exposure without asking accounting
-    @handle_events(VoucherPosted)
+    # what each buyer owes and paid, from the books: the credit exposure without asking accounting; a
+    # voucher that moves no buyer's receivable (most: cost of goods, a marketplace's sale) is acked
+    # without a transaction
+    @handle_events(VoucherPosted, wanted=lambda self, event: profiles.moves_receivable(
+        event, self.settings.receivable_account))
     def on_voucher_posted(self, uow, batch):
         profiles.apply_vouchers(uow, [event for event, _ in batch], self.settings.receivable_account)

@@ -71,3 +71,26 @@ def test_a_bank_reference_posted_again_is_a_retry_only_with_the_same_counterpart
         with _uow(db) as uow:
             handlers.record_payment(uow, "paid", "supplier:OTHER", "5.00", "2018-10-09", reference, RULES)
     assert [e["field"] for e in refused.value.fields] == ["counterparty", "business_date"]
+
+
+def test_the_chart_is_read_once_and_again_only_for_an_account_not_seen_yet(db):
+    from sqlalchemy import event as sa_event
+
+    from hubkit.errors import NotFound
+    from services.accounting.models import accounts
+
+    statements: list[str] = []
+    sa_event.listen(db.engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, params, context, many: statements.append(sql))
+    lines = [domain.Line("1002", "in", debit=Decimal("1.00")), domain.Line("9999", "out", credit=Decimal("1.00"))]
+    with pytest.raises(NotFound, match=r"\['9999'\] are not in the chart"):
+        with _uow(db) as uow:
+            handlers.post_manual(uow, "payment", f"chart-{id(db)}-1", date(2018, 11, 1), lines)
+    with db.session() as s:
+        s.execute(accounts.insert().values(code="9999", name="Suspense", category="asset", normal_balance="debit"))
+    with _uow(db) as uow:  # the new account is found: the chart is read again
+        handlers.post_manual(uow, "payment", f"chart-{id(db)}-2", date(2018, 11, 1), lines)
+    statements.clear()
+    with _uow(db) as uow:
+        handlers.post_manual(uow, "payment", f"chart-{id(db)}-3", date(2018, 11, 1), lines)
+    assert not [sql for sql in statements if "FROM accounts" in sql]  # every account known: not read again

@@ -425,3 +425,26 @@ def test_customers_are_counted_by_tier(db):
         handlers.set_terms(uow, customer_id, "vip", None)
     counts = handlers.count_by_tier(db)
     assert (counts.get("standard", 0), counts["vip"]) == (before.get("standard", 0), before.get("vip", 0) + 1)
+
+
+def test_a_new_buyers_order_and_its_shipment_read_no_row_they_just_wrote(db):
+    """The insert that made the customer names it (no read back); marking the order shipped returns
+    its customer (no look-up); a known buyer's customer is still found."""
+    from sqlalchemy import event as sa_event
+
+    statements: list[str] = []
+    sa_event.listen(db.engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, params, context, many: statements.append(" ".join(sql.split())))
+    buyer, first, second = _uid(), _uid(), _uid()
+    apply_placed(db, placed(first, {"external_id": buyer}))
+    assert not [sql for sql in statements if sql.startswith("SELECT customers.id FROM customers WHERE")]
+    apply_placed(db, placed(second, {"external_id": buyer}))  # a known buyer: found by their identity
+    assert len({o["customer_id"] for o in handlers.get_customer(
+        db, only_customer(db, channel="taobao", external_id=buyer)["id"])["orders"]}) == 1
+    statements.clear()
+    apply_shipped(db, shipped(first))
+    assert not [sql for sql in statements if sql.startswith("SELECT customer_orders.customer_id")]
+    c = only_customer(db, channel="taobao", external_id=buyer)
+    assert c["order_count"] == 2
+    assert {o["order_id"]: o["status"] for o in handlers.get_customer(db, c["id"])["orders"]} == \
+        {first: "shipped", second: "placed"}

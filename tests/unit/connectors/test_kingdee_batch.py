@@ -44,8 +44,7 @@ def keep(db: Database, vouchers: list[dict], ledgers: dict | None = None) -> Non
     """The connector's own effect of voucher_posted, for each voucher."""
     effect = runner.keep_voucher(ledgers or {"kingdee": None})
     with db.session() as s:
-        for v in vouchers:
-            effect(SimpleNamespace(session=s), SimpleNamespace(payload=v))
+        effect(SimpleNamespace(session=s), [SimpleNamespace(payload=v) for v in vouchers])
 
 
 def tick(p: pusher.Pusher, db: Database) -> None:
