@@ -408,6 +408,7 @@ class Journey:
             # the same less what the hub uses doing nothing over as long a time
             "cpu_ms_per_order_hub_above_idle": round((hub_ms - idle_hub) / done, 2) if done else None,
             "hub_rss_peak_mib": round(meter.peak_rss_total / 2**20, 1),
+            "rss_peak_mib": {g: round(b / 2**20, 1) for g, b in sorted(meter.peak_rss.items())},
             # per batched handler: events it applied, and in how many transactions
             "batches": {handler: {"events": int(e), "transactions": int(n),
                                   "events_per_transaction": round(e / n, 1)}
@@ -424,7 +425,8 @@ class Journey:
         per_s = {g: round(ms / meter.seconds, 1) for g, ms in sorted(used.items())}
         hub = sum(v for g, v in per_s.items() if g not in OUTSIDE_HUB)
         return {"seconds": round(meter.seconds, 1), "cpu_ms_per_s": per_s, "hub_cpu_ms_per_s": round(hub, 1),
-                "hub_percent_of_a_core": round(hub / 10, 1), "hub_rss_mib": round(meter.peak_rss_total / 2**20, 1)}
+                "hub_percent_of_a_core": round(hub / 10, 1), "hub_rss_mib": round(meter.peak_rss_total / 2**20, 1),
+                "rss_mib": {g: round(b / 2**20, 1) for g, b in sorted(meter.peak_rss.items())}}
 
 
 def run_baselines(session: BenchSession, scale: float) -> dict:

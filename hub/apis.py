@@ -1,14 +1,14 @@
 """Clients of the components' own gRPC APIs, for the operational commands and the demo: they
-never reach into a component's tables."""
+never reach into a component's tables. grpc is imported by the call that needs it: every process
+of the hub starts through `hub.cli`, and most need no gRPC client (a relay none at all)."""
 from __future__ import annotations
-
-import grpc
 
 from hub import components
 
 
 def _call(target: str, stub_class, method: str, request, actor: str = "cli", metadata=()):
     """One call to a component's gRPC API; a refusal or an absent process is a one-line error."""
+    import grpc
     with grpc.insecure_channel(target) as channel:
         try:
             return getattr(stub_class(channel), method)(request, metadata=[("x-hub-actor", actor), *metadata],

@@ -8,11 +8,14 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contracts import CATALOG
 from contracts.events import ANY_CONSUMER, SHOPS
-from hubkit import broker, migrations
 from hubkit import settings as hubsettings
+
+if TYPE_CHECKING:
+    from hubkit import broker
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("order", "inventory", "procurement", "customer", "accounting")
@@ -230,6 +233,7 @@ def broker_accounts(settings) -> dict[broker.Account, str]:
     """Each component of this hub that talks to the broker, what it may do there, and the URI it
     connects with: HUB_AMQP_URI_<COMPONENT> if set (a deployment's own password), else derived from
     HUB_AMQP_URI (hubkit.broker.account_uri)."""
+    from hubkit import broker
     publishes: dict[str, list[str]] = {}
     for contract in CATALOG:
         for owner in _owners(contract.publisher, settings):
@@ -255,6 +259,7 @@ def _variables(env: Mapping[str, str] | None) -> dict[str, str]:
 def prepare_broker(settings) -> str:
     """Declare the topology of the configured consumers and give each component its broker user
     (what `hub migrate` and the embedded start do); returns what was done, in one line."""
+    from hubkit import broker
     broker.ensure_running(settings.amqp_uri)
     subs = configured_subscriptions(settings)
     kept = broker.declare_topology(settings.amqp_uri, subs)
@@ -288,6 +293,7 @@ def database_urls(settings: AllSettings) -> dict[str, str]:
 
 def migrate(name: str, url: str) -> None:
     """Migrate one database of the hub to head."""
+    from hubkit import migrations
     migrations.upgrade(name, PROJECT_ROOT / MIGRATION_TREES[name], url)
 
 

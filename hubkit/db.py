@@ -18,16 +18,19 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timezone
-from typing import cast
+from functools import cached_property
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from hubkit import outbox
 from hubkit.events import ContractError, Event
 from hubkit.sql import dialect_insert  # noqa: F401 (the services import it from here)
+
+if TYPE_CHECKING:  # the ORM (~6 MiB) is imported by the first session: a relay uses Core only
+    from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -184,9 +187,19 @@ class Database:
     def __init__(self, url: str, metadata: MetaData, pool_size: int = 5):
         self.url, self.metadata = url, metadata
         self.engine = make_engine(url, pool_size)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.readers = sessionmaker(self.engine.execution_options(hub_read_only=True), expire_on_commit=False)
         self._write_lock = threading.Lock() if is_sqlite(url) else None
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """The factory of read-write sessions (made by the first)."""
+        from sqlalchemy.orm import sessionmaker
+        return sessionmaker(self.engine, expire_on_commit=False)
+
+    @cached_property
+    def readers(self) -> sessionmaker[Session]:
+        """The factory of read-only sessions (made by the first)."""
+        from sqlalchemy.orm import sessionmaker
+        return sessionmaker(self.engine.execution_options(hub_read_only=True), expire_on_commit=False)
 
     @contextmanager
     def session(self):

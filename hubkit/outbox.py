@@ -13,14 +13,18 @@ import functools
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timezone
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text, bindparam, func, insert, select, text
-from sqlalchemy.orm import Session
 
 from hubkit import clock
 from hubkit.counters import next_in_sequence
 from hubkit.envelope import Envelope
 from hubkit.sql import insert_for
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.orm import Session
 
 # BigInteger ids autoincrement on PostgreSQL; SQLite needs plain INTEGER for its rowid alias.
 _Id = BigInteger().with_variant(Integer, "sqlite")
@@ -133,7 +137,7 @@ def announce(session: Session) -> None:
         session.info[_ANNOUNCED] = transaction
 
 
-def backlog(session: Session, outbox: Table) -> tuple[int, float]:
+def backlog(session: Session | Connection, outbox: Table) -> tuple[int, float]:
     """(pending rows, age in seconds of the oldest pending row)."""
     count, oldest = session.execute(
         select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))).one()

@@ -17,14 +17,12 @@ import mimetypes
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import barcode
-import jinja2
-import segno
-from barcode.writer import SVGWriter
-from jinja2.sandbox import SandboxedEnvironment
-from markupsafe import Markup
+# jinja2, the barcode and QR code makers (~5 MiB) and weasyprint are imported by the first print: a
+# process that never prints (the gateway until someone does) does not keep them
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = ["Renderer", "TemplateMissing", "code128_uri", "data_uri", "qr_uri"]
 
@@ -43,6 +41,8 @@ def code128_uri(value: str, height_mm: float = 9.0) -> str:
     number under it in its own font). Code 128 holds ASCII only: anything else becomes a QR code."""
     if not value or not value.isascii():
         return qr_uri(value)
+    import barcode
+    from barcode.writer import SVGWriter
     symbol = barcode.Code128(value, writer=SVGWriter())
     return _svg_uri(symbol.render({"write_text": False, "module_height": height_mm, "quiet_zone": 2.0,
                                    "module_width": 0.25}))
@@ -50,6 +50,7 @@ def code128_uri(value: str, height_mm: float = 9.0) -> str:
 
 def qr_uri(value: str, scale: int = 3) -> str:
     """A QR code of `value` (UTF-8, so Chinese too) as an SVG data URI."""
+    import segno
     return _svg_uri(segno.make(value or "-", error="m").svg_inline(scale=scale, border=2))
 
 
@@ -70,21 +71,36 @@ class Renderer:
 
     def __init__(self, package: str, folder: str, override_dir: Path | str | None = None,
                  context: Mapping[str, Any] | None = None):
-        loaders: list[jinja2.BaseLoader] = []
-        if override_dir:
-            loaders.append(jinja2.FileSystemLoader(str(override_dir)))
-        loaders.append(jinja2.PackageLoader(package, folder))
-        # sandboxed: a merchant's template reaches the values it is given, nothing behind them
-        self.env = SandboxedEnvironment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
-                                        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters["code128"] = lambda value, height_mm=9.0: Markup(code128_uri(str(value), height_mm))
-        self.env.filters["qr"] = lambda value, scale=3: Markup(qr_uri(str(value), scale))
+        self._package, self._folder, self._override_dir = package, folder, override_dir
+        self._env: jinja2.Environment | None = None
+        self._making_env = threading.Lock()
         self.context = dict(context or {})
         # one rendering at a time per process: Pango and fontconfig are not documented as thread-safe,
         # and rendering is CPU-bound Python (the GIL) anyway; the gateway's worker threads queue here
         self._rendering = threading.Lock()
 
+    @property
+    def env(self) -> jinja2.Environment:
+        """The templates' environment, made by the first rendering."""
+        with self._making_env:
+            if self._env is None:
+                import jinja2
+                from jinja2.sandbox import SandboxedEnvironment
+                from markupsafe import Markup
+                loaders: list[jinja2.BaseLoader] = []
+                if self._override_dir:
+                    loaders.append(jinja2.FileSystemLoader(str(self._override_dir)))
+                loaders.append(jinja2.PackageLoader(self._package, self._folder))
+                # sandboxed: a merchant's template reaches the values it is given, nothing behind them
+                env = SandboxedEnvironment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
+                                           undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                env.filters["code128"] = lambda value, height_mm=9.0: Markup(code128_uri(str(value), height_mm))
+                env.filters["qr"] = lambda value, scale=3: Markup(qr_uri(str(value), scale))
+                self._env = env
+            return self._env
+
     def html(self, template: str, context: Mapping[str, Any]) -> str:
+        import jinja2
         try:
             return self.env.get_template(template).render({**self.context, **context})
         except jinja2.TemplateNotFound as exc:

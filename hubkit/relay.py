@@ -418,8 +418,9 @@ class BacklogGauges:
         with self.lock:
             if time.monotonic() - self.at > GAUGE_SECONDS:
                 try:
-                    with self.db.reader() as s:
-                        self.value = outbox.backlog(s, self.table)
+                    # a connection, not a session: the relay is Core only and keeps the ORM unimported
+                    with self.db.engine.execution_options(hub_read_only=True).connect() as c:
+                        self.value = outbox.backlog(c, self.table)
                 except OperationalError as exc:  # the last value stands; the beat says the database is away
                     log.debug("outbox backlog unreadable: %s", exc)
                 self.at = time.monotonic()

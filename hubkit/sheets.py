@@ -12,9 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from openpyxl import load_workbook
-from openpyxl.utils import get_column_letter
-
 XLSX_MAGIC = b"PK\x03\x04"  # an xlsx file is a zip archive
 NOTES_SHEET = "notes"  # the templates' sheet describing each column, never read as data
 COMMENT = "#"  # a CSV row whose first cell starts so (the template's notes row) is not data
@@ -52,6 +49,7 @@ def open_sheet(data: IO[bytes], sheet: str, required: list[str], known: list[str
         name, (header, rows) = "", _csv(data)
         fmt = "csv"
     header = [h.strip() for h in header]
+    from openpyxl.utils import get_column_letter
     problems = [{"field": h or get_column_letter(i + 1), "message": "the column appears twice" if h else
                  "a column without a header"} for i, h in enumerate(header)
                 if not h or header.index(h) != i]
@@ -74,6 +72,7 @@ def _trim_header(values: tuple) -> list[str]:
 
 
 def _xlsx(data: IO[bytes], sheet: str) -> tuple[str, list[str], Iterator[tuple[int, list]]]:
+    from openpyxl import load_workbook  # here: ~8 MiB that the processes which never read a sheet keep
     try:
         wb = load_workbook(data, read_only=True, data_only=False)
     except Exception as exc:  # a damaged archive or XML fails in many ways: all of them the file's fault

@@ -3,7 +3,8 @@ the file, no cell objects kept), a bold, filled, frozen and filtered header row,
 for their text (CJK characters count double), amounts as Decimal (openpyxl stores their exact text),
 never as float. Text is always stored as text, never as a formula (a cell starting with "=" stays what
 it says). services.accounting.export, services.procurement.scorecard and the gateway's exports
-(gateway.common.exports) write through it."""
+(gateway.common.exports) write through it. openpyxl (~8 MiB) is imported by the first workbook written:
+the processes that import this module mostly never write one."""
 from __future__ import annotations
 
 import re
@@ -14,12 +15,6 @@ from io import BytesIO
 from itertools import chain, islice
 from typing import Any, BinaryIO
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-
 MONEY = "#,##0.00"
 INTEGER = "0"
 DATE = "yyyy-mm-dd"
@@ -28,6 +23,9 @@ MAX_WIDTH = 60
 MAX_TEXT = 32_767  # Excel's limit of characters in a cell
 SAMPLE_ROWS = 500  # rows read ahead to size the columns before the first one is written
 _SHEET_TITLE = re.compile(r"[\[\]:*?/\\]")
+# openpyxl.cell.cell's (a test keeps them equal), here so that a text is cleaned without importing openpyxl
+ILLEGAL_CHARACTERS_RE = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+ERROR_CODES = ("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A")
 
 
 def display_width(text: str) -> int:
@@ -79,6 +77,10 @@ def _widths(columns: Sequence[Column], sample: Sequence[Sequence[Any]]) -> list[
 def write(sheets: Iterable[Sheet], out: BinaryIO, sample: int | None = SAMPLE_ROWS) -> None:
     """Write the sheets as one workbook to `out`, streaming each sheet's rows. The columns are sized
     from the first `sample` rows (None: all of them, read into memory first)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
     sheets = list(sheets)
     wb = Workbook(write_only=True)
     bold, fill = Font(bold=True), PatternFill("solid", fgColor="DDEBF7")
@@ -110,6 +112,7 @@ def _cell(ws, value, number_format: str):
     """What to append for a value: the value itself where openpyxl's own typing is right (cheap),
     a styled cell for a formatted number or date, a text cell for text openpyxl would take for a
     formula ("=...") or an error ("#N/A")."""
+    from openpyxl.cell import WriteOnlyCell
     if isinstance(value, str):
         value = text(value)
         if value.startswith("=") or value in ERROR_CODES:

@@ -15,9 +15,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import httpx
+if TYPE_CHECKING:  # imported by the client (with rich and click, ~6 MiB): most order processes never call a carrier
+    import httpx
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PATH = "/router/rest"
@@ -69,6 +71,7 @@ def sign(params: dict, secret: str) -> str:
 
 class CainiaoClient:
     def __init__(self, config: CarrierConfig, transport: httpx.BaseTransport | None = None):
+        import httpx
         self.config = config
         self.http = httpx.Client(base_url=config.base_url, timeout=config.timeout_seconds, transport=transport)
 
@@ -80,6 +83,7 @@ class CainiaoClient:
         params = {"method": method, "app_key": c.app_key, "session": c.session, "format": "json", "v": "2.0",
                   "sign_method": "md5", "timestamp": datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"), **business}
         params["sign"] = sign(params, c.app_secret)
+        import httpx
         try:
             r = self.http.post(PATH, data=params)
         except httpx.ConnectError as exc:  # never reached the carrier

@@ -16,9 +16,6 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from typing import IO, Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Font, PatternFill
-
 from gateway.areas.imports.kinds import KINDS, Kind, Problem, Row, check_kits, check_rows
 from hubapi.customer.v1 import customer_service_pb2 as cus
 from hubapi.inventory.v1 import inventory_service_pb2 as inv
@@ -217,11 +214,13 @@ def report_xlsx(outcome: Outcome) -> bytes:
     by_row: dict[int, list[Problem]] = {}
     for p in outcome.problems:
         by_row.setdefault(p.row, []).append(p)
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font, PatternFill
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(kind.name)
     names = kind.known
     red, bold = PatternFill("solid", fgColor="F8CBAD"), Font(bold=True)
-    from openpyxl.cell import WriteOnlyCell
     header = []
     for name in [*names, ERRORS_COLUMN]:
         cell = WriteOnlyCell(ws, value=name)

@@ -66,3 +66,10 @@ def test_table_keeps_its_layout():
     assert [c.value for c in ws[1]] == ["Code", "Rate"] and ws["B2"].number_format == "0.00"
     assert ws.column_dimensions["A"].width == 10 and ws.column_dimensions["B"].width == 8
     assert [c.value for c in book["Bands"][2]] == ["A"]
+
+
+def test_the_cleaning_of_a_text_is_openpyxls_own():
+    # hubkit.xlsx keeps a copy of openpyxl's two constants, so that it imports openpyxl only to write
+    from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
+    assert xlsx.ERROR_CODES == ERROR_CODES
+    assert xlsx.ILLEGAL_CHARACTERS_RE.pattern == ILLEGAL_CHARACTERS_RE.pattern
