@@ -70,6 +70,8 @@ LATENCIES = ("accepted", "reserved", "shipment_posted", "vouchers_posted", "ledg
 # measures the hub as deployed, with their defaults
 AS_DEPLOYED = {"HUB_RELAY_LEASE_SECONDS": str(HubSettings.model_fields["relay_lease_seconds"].default),
                "HUB_AUDIT_INTERVAL_SECONDS": str(GatewaySettings.model_fields["audit_interval_seconds"].default),
+               "HUB_CONSUMER_BACKGROUND_BATCH_WAIT_MS": str(
+                   HubSettings.model_fields["consumer_background_batch_wait_ms"].default),
                # backpressure as deployed (the test hub turns it off), or as the caller's environment sets it
                "HUB_INTAKE_HIGH_WATERMARK": os.environ.get(
                    "HUB_INTAKE_HIGH_WATERMARK", str(OrderSettings.model_fields["intake_high_watermark"].default))}

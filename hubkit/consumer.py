@@ -35,7 +35,7 @@ from hubkit.inbox import handle_many, handle_once, on_behalf_of
 
 log = logging.getLogger(__name__)
 
-HUB_CONFIG_KEY = "HUB"  # nameko config section: max_attempts, retry_*_seconds, batch_max, batch_wait_ms, prefetch
+HUB_CONFIG_KEY = "HUB"  # nameko config section: max_attempts, retry_*_seconds, batch_max, [background_]batch_wait_ms, prefetch
 CONSUMING = Beat("consumers")  # a worker process runs one container, with one queue consumer
 
 
@@ -81,10 +81,10 @@ class EventConsumer(Consumer):
     queue_consumer = _QueueConsumer()
 
     def __init__(self, contract: type[events.Event], versions=None, batched: bool = False,
-                 batch_wait_ms: float | None = None, **kwargs):
+                 background: bool = False, **kwargs):
         self.contract, self.versions = contract, versions  # what the handler parses (and accepts)
         self.batched = batched  # the handler takes a list of envelopes and returns an outcome for each
-        self.own_batch_wait_ms = batch_wait_ms  # the handler's own gathering time (else the config's)
+        self.background = background  # nobody waits for its result: its batches gather longer
         self._gathered: list[tuple[Envelope, object]] = []  # (envelope, message) waiting for their batch
         self._gathering = None  # the timer that hands over what was gathered
         self._in_flight = 0  # batches handed to workers and not yet answered
@@ -103,7 +103,7 @@ class EventConsumer(Consumer):
         self.policy = delivery.Policy(int(hub.get("max_attempts", 5)), float(hub.get("retry_base_seconds", 1.0)),
                                       float(hub.get("retry_max_seconds", 60.0)))
         self.batch_max = int(hub.get("batch_max", 100)) if self.batched else 1
-        wait_ms = hub.get("batch_wait_ms", 2.0) if self.own_batch_wait_ms is None else self.own_batch_wait_ms
+        wait_ms = hub.get("background_batch_wait_ms", 500.0) if self.background else hub.get("batch_wait_ms", 2.0)
         self.batch_wait = float(wait_ms) / 1000
         self.batches_in_flight = int(hub.get("batches_in_flight", 1))
         self.labels = (service, self.method_name)
@@ -267,15 +267,15 @@ def handle_event(contract: type[events.Event], *, consumer: str | None = None, v
 
 
 def handle_events(contract: type[events.Event], *, consumer: str | None = None, versions=None,
-                  wanted: Callable[[Any, events.Event], bool] | None = None, batch_wait_ms: float | None = None):
+                  wanted: Callable[[Any, events.Event], bool] | None = None, background: bool = False):
     """`handle_event` for a handler that applies a batch in one transaction:
 
         @handle_events(OrderPlaced)
         def on_orders_placed(self, uow, batch): ...   # batch: [(event, envelope)], in delivery order
 
-    `batch_wait_ms`: how long a batch gathers after its first message, for a handler whose work is
-    per batch more than per event and whose result nobody waits for (default: the config's
-    batch_wait_ms, a few milliseconds).
+    `background`: for a handler whose work is per batch more than per event and whose result nobody
+    waits for; its batches gather for the config's background_batch_wait_ms (HUB_CONSUMER_BACKGROUND_
+    BATCH_WAIT_MS, 500 ms) instead of batch_wait_ms (a few milliseconds).
 
     It gets only the events of the batch not applied before; what it emits for one of them must be
     emitted inside `hubkit.inbox.on_behalf_of(uow, envelope)` (or use `each(uow, batch)`), so that
@@ -307,7 +307,7 @@ def handle_events(contract: type[events.Event], *, consumer: str | None = None, 
                                       lambda uow, fresh: method(self, uow, [(parsed[e.event_id], e) for e in fresh]))
                 outcomes.update(zip((e.event_id for e in fitting), results, strict=True))
             return [outcomes[e.event_id] for e in envelopes]
-        return EventConsumer.decorator(contract, versions, batched=True, batch_wait_ms=batch_wait_ms)(handle)
+        return EventConsumer.decorator(contract, versions, batched=True, background=background)(handle)
     return decorate
 
 

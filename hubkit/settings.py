@@ -91,6 +91,9 @@ class HubSettings(BaseSettings):
     # together, or within consumer_batch_wait_ms of the first (hubkit.inbox.handle_many)
     consumer_batch_max: PositiveInt = 100
     consumer_batch_wait_ms: NonNegativeFloat = 2.0
+    # a handler whose work is per batch and whose result nobody waits for (`handle_events(background=True)`,
+    # replenishment's stock signals) gathers this long instead
+    consumer_background_batch_wait_ms: NonNegativeFloat = 500.0
     consumer_batches_in_flight: PositiveInt = 1  # per handler: the next batch gathers while one is applied
     consumer_prefetch: PositiveInt = 200  # unacked messages per consumer: room for a batch and the next
     retry_base_seconds: PositiveFloat = 1.0

@@ -31,6 +31,7 @@ def nameko_config(settings) -> dict:
             "max_attempts": settings.consumer_max_attempts,
             "batch_max": settings.consumer_batch_max,
             "batch_wait_ms": settings.consumer_batch_wait_ms,
+            "background_batch_wait_ms": settings.consumer_background_batch_wait_ms,
             "batches_in_flight": settings.consumer_batches_in_flight,
             "prefetch": settings.consumer_prefetch,
             "retry_base_seconds": settings.retry_base_seconds,

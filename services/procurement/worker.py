@@ -24,8 +24,7 @@ from services.procurement import approvals, handlers
 from services.procurement.models import metadata
 
 # Replenishment re-plans each SKU and warehouse once per batch of stock signals, whatever the number of
-# signals in it, and nobody waits for a purchase suggestion: their batches gather for half a second.
-SIGNAL_BATCH_WAIT_MS = 500
+# signals in it, and nobody waits for a purchase suggestion: their batches gather longer (`background`).
 
 
 class Worker:
@@ -36,11 +35,11 @@ class Worker:
     def on_low_stock(self, uow, event, envelope):
         handlers.apply_low_stock(uow, envelope)
 
-    @handle_events(GoodsIssued, batch_wait_ms=SIGNAL_BATCH_WAIT_MS)
+    @handle_events(GoodsIssued, background=True)
     def on_goods_issued(self, uow, batch):
         handlers.record_sales(uow, [event for event, _ in batch])
 
-    @handle_events(StockChanged, batch_wait_ms=SIGNAL_BATCH_WAIT_MS)
+    @handle_events(StockChanged, background=True)
     def on_stock_changed(self, uow, batch):
         handlers.record_levels(uow, [(event, datetime.fromisoformat(envelope.occurred_at)) for event, envelope in batch])
 

@@ -33,6 +33,8 @@ class Hub:
             "HUB_RETRY_BASE_SECONDS": "0.2", "HUB_CONSUMER_MAX_ATTEMPTS": "3",
             "HUB_RELAY_LEASE_SECONDS": "2", "HUB_LOG_LEVEL": "INFO",
             "HUB_AUDIT_INTERVAL_SECONDS": "2",  # the books audit's gauge within a test's patience
+            # replenishment's signals gather 500 ms as deployed: every test waits for its hub to be quiet
+            "HUB_CONSUMER_BACKGROUND_BATCH_WAIT_MS": "20",
             "HUB_BUSINESS_METRICS_SECONDS": "1",  # the business gauges as fresh as a test's scrape
             # several hubs share the machine's PostgreSQL (100 connections): small pools
             "HUB_DB_POOL_SIZE": "3",

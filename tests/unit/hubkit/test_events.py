@@ -159,7 +159,7 @@ def test_a_batched_handler_may_gather_longer_than_the_config_says(monkeypatch):
     class PatientUser:
         name = "user"
 
-        @handle_events(ThingMade, consumer="user.patient", batch_wait_ms=250)
+        @handle_events(ThingMade, consumer="user.patient", background=True)
         def on_things_made(self, uow, batch):
             pass
 
@@ -167,7 +167,8 @@ def test_a_batched_handler_may_gather_longer_than_the_config_says(monkeypatch):
     waits = {}
     for name, method in (("own", PatientUser.on_things_made), ("config's", BatchUser.on_things_made)):
         [entry] = method.nameko_entrypoints
-        entry.container = SimpleNamespace(service_name="user", config={"HUB": {"batch_wait_ms": 3}})
+        entry.container = SimpleNamespace(service_name="user", config={"HUB": {"batch_wait_ms": 3,
+                                                                                   "background_batch_wait_ms": 250}})
         entry.method_name = method.__name__
         entry.setup()
         waits[name] = entry.batch_wait
