@@ -6,7 +6,7 @@ back).
 A unit of work gathers what it emits and writes it with `write_many` just before it commits (and
 before a savepoint begins, so a savepoint rolled back never takes earlier events along): one
 statement bumps the sequence of every aggregate of the transaction, one writes every row. An event
-emitted inside a savepoint is written at once with `emit`, so that it goes if the savepoint does."""
+emitted inside a savepoint is written at once, so that it goes if the savepoint does."""
 from __future__ import annotations
 
 import functools
@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text, bindparam, func, insert, select, text
 
 from hubkit import clock
-from hubkit.counters import next_in_sequence
 from hubkit.envelope import Envelope
 from hubkit.sql import insert_for
 
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 _Id = BigInteger().with_variant(Integer, "sqlite")
 
 CHANNEL = "hub_outbox"  # one outbox per database, and NOTIFY is per database
-_ANNOUNCED = "hub_outbox_announced"  # Session.info: the transaction that has notified
 _NOTIFY = text(f"NOTIFY {CHANNEL}")
 
 
@@ -67,30 +65,33 @@ class Draft:
     schema_version: int
 
 
-def write_many(connection, tables, drafts: list[Draft]) -> None:
+def write_many(connection, tables, drafts: list[Draft]) -> list[Envelope]:
     """Write `drafts` in the order given: the sequences of their aggregates bumped by one statement
     (in aggregate order, so that two transactions lock the rows in the same order), the rows by one
     multi-row INSERT. `connection`: the Session, or the Connection under it when a savepoint is about
-    to begin. Announces the transaction to the relay."""
+    to begin. Announces the transaction to the relay (PostgreSQL's NOTIFY, delivered at commit: one
+    however many were sent). The envelopes written, in order."""
     if not drafts:
-        return
+        return []
     dialect = connection.dialect.name if hasattr(connection, "dialect") else connection.get_bind().dialect.name
     counts = sorted(Counter(d.aggregate_id for d in drafts).items())
     # one statement for all of them (SQLAlchemy's "insertmanyvalues"), each aggregate once in it
     last = dict(connection.execute(_bump(dialect, tables["outbox_sequences"]),
                                    [{"a": aggregate, "n": n} for aggregate, n in counts]).tuples().all())
     taken = {aggregate: last[aggregate] - n for aggregate, n in counts}
-    now, rows = clock.now(), []
+    now, rows, envelopes = clock.now(), [], []
     for d in drafts:
         taken[d.aggregate_id] += 1
         envelope = Envelope(type=d.event_type, source=d.source, aggregate_id=d.aggregate_id,
                             sequence=taken[d.aggregate_id], payload=d.payload, correlation_id=d.correlation_id,
                             actor=d.actor, schema_version=d.schema_version)
+        envelopes.append(envelope)
         rows.append({"event_id": envelope.event_id, "event_type": d.event_type, "body": envelope.to_json(),
                      "created_at": now})
     connection.execute(_insert_into(tables["outbox"]), rows)
     if dialect == "postgresql":
         connection.execute(_NOTIFY)  # at most one notification per channel reaches the relay at commit
+    return envelopes
 
 
 @functools.cache
@@ -106,35 +107,17 @@ def _bump(dialect: str, sequences: Table):
 
 def emit(session: Session, tables, *, source, event_type, aggregate_id, payload, actor,
          correlation_id, schema_version: int = 1) -> Envelope:
-    """Write one event to the outbox of the service whose tables are given (UnitOfWork.emit checks
-    it against its contract first)."""
-    envelope = Envelope(type=event_type, source=source, aggregate_id=str(aggregate_id),
-                        sequence=next_in_sequence(session, tables["outbox_sequences"], str(aggregate_id)),
-                        payload=payload, correlation_id=correlation_id or "", actor=actor or "system",
-                        schema_version=schema_version)
-    session.execute(_insert_into(tables["outbox"]), {"event_id": envelope.event_id, "event_type": event_type,
-                                                     "body": envelope.to_json(), "created_at": clock.now()})
-    announce(session)
-    return envelope
+    """Write one event to the outbox of the service whose tables are given, now (UnitOfWork.emit
+    checks it against its contract first, and gathers until the commit)."""
+    return write_many(session, tables, [Draft(source=source, event_type=event_type, aggregate_id=str(aggregate_id),
+                                               payload=payload, actor=actor or "system",
+                                               correlation_id=correlation_id or "", schema_version=schema_version)])[0]
 
 
 @functools.cache
 def _insert_into(outbox: Table):
     """One INSERT per outbox table, its values given at execute (a reused statement keeps its cache key)."""
     return insert(outbox)
-
-
-def announce(session: Session) -> None:
-    """Tell the relay that this transaction writes outbox rows (once per transaction; PostgreSQL's
-    NOTIFY, delivered at commit). Whatever writes outbox rows calls it."""
-    if session.connection().dialect.name != "postgresql":
-        return
-    # a savepoint rolled back takes its NOTIFY along: each savepoint announces on its own
-    # (PostgreSQL delivers one notification per channel and transaction however many were sent)
-    transaction = session.get_nested_transaction() or session.get_transaction()
-    if session.info.get(_ANNOUNCED) is not transaction:
-        session.execute(_NOTIFY)
-        session.info[_ANNOUNCED] = transaction
 
 
 def backlog(session: Session | Connection, outbox: Table) -> tuple[int, float]:

@@ -16,7 +16,7 @@ answers, a standby relay included.
 An idle relay costs next to nothing: it learns of new rows as they commit and otherwise looks at its
 outbox every `relay_idle_poll_seconds` (for rows a lost wake-up missed, rows whose back-off is over
 and its lease). On PostgreSQL each transaction that writes outbox rows sends a NOTIFY
-(hubkit.outbox.announce) that the relay LISTENs for on a connection of its own, watched by the same
+(hubkit.outbox.write_many) that the relay LISTENs for on a connection of its own, watched by the same
 ioloop as the broker's socket; while that connection is down (reconnected with back-off) the relay
 polls every `POLL_SECONDS` as it did before. On SQLite, where no signal crosses processes, it reads
 `PRAGMA data_version` every `POLL_SECONDS` (a few microseconds; it changes when another connection
