@@ -103,6 +103,7 @@ def make_engine(url: str, pool_size: int = 5, autocommit: bool = False) -> Engin
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         _write_pending_before_savepoints(engine)
+        outbox.wake_relay_after_commit(engine)  # the relay learns of outbox rows as they commit
         return engine
     # LIFO: the busy connections stay busy and the spare ones idle (checked when next used)
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=RECYCLE_SECONDS,

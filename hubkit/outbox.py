@@ -1,7 +1,9 @@
 """The transactional outbox: events are rows written in the same transaction as
 the change that caused them; the relay (hubkit.relay) publishes them later. On PostgreSQL the
 transaction also NOTIFYs `CHANNEL`, which reaches the relay when it commits (never if it rolls
-back).
+back). On SQLite, which has no such signal, a commit that wrote outbox rows sends one datagram,
+after the COMMIT, to a Unix socket named after the database file that the relay binds
+(`wake_relay_after_commit`, `wake_address`).
 
 A unit of work gathers what it emits and writes it with `write_many` just before it commits (and
 before a savepoint begins, so a savepoint rolled back never takes earlier events along): one
@@ -10,19 +12,37 @@ emitted inside a savepoint is written at once, so that it goes if the savepoint 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import socket
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timezone
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text, bindparam, func, insert, select, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
 
 from hubkit import clock
 from hubkit.envelope import Envelope
 from hubkit.sql import insert_for
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.orm import Session
 
 # BigInteger ids autoincrement on PostgreSQL; SQLite needs plain INTEGER for its rowid alias.
@@ -30,6 +50,7 @@ _Id = BigInteger().with_variant(Integer, "sqlite")
 
 CHANNEL = "hub_outbox"  # one outbox per database, and NOTIFY is per database
 _NOTIFY = text(f"NOTIFY {CHANNEL}")
+_WROTE = "hub_outbox_wrote"  # Connection.info (SQLite): the open transaction wrote outbox rows
 
 
 def add_tables(metadata: MetaData) -> None:
@@ -70,7 +91,8 @@ def write_many(connection, tables, drafts: list[Draft]) -> list[Envelope]:
     (in aggregate order, so that two transactions lock the rows in the same order), the rows by one
     multi-row INSERT. `connection`: the Session, or the Connection under it when a savepoint is about
     to begin. Announces the transaction to the relay (PostgreSQL's NOTIFY, delivered at commit: one
-    however many were sent). The envelopes written, in order."""
+    however many were sent; on SQLite a mark that makes its COMMIT send the relay a datagram, see
+    `wake_relay_after_commit`). The envelopes written, in order."""
     if not drafts:
         return []
     dialect = connection.dialect.name if hasattr(connection, "dialect") else connection.get_bind().dialect.name
@@ -91,7 +113,57 @@ def write_many(connection, tables, drafts: list[Draft]) -> list[Envelope]:
     connection.execute(_insert_into(tables["outbox"]), rows)
     if dialect == "postgresql":
         connection.execute(_NOTIFY)  # at most one notification per channel reaches the relay at commit
+    elif dialect == "sqlite":
+        (connection if hasattr(connection, "dialect") else connection.connection()).info[_WROTE] = True
     return envelopes
+
+
+def wake_address(path: str) -> bytes:
+    """The name, in Linux's abstract namespace, of the Unix datagram socket the relay of the SQLite
+    file at `path` binds: the same in every process that opens that file, whatever path it gave."""
+    digest = hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:16]
+    return b"\0hub-outbox-" + digest.encode()
+
+
+def wake_relay_after_commit(engine: Engine) -> None:
+    """SQLite: a COMMIT of a transaction that wrote outbox rows (write_many marks its connection) is
+    followed by one datagram to the relay's socket (`wake_address`): after it, never before, for a
+    relay woken earlier would find nothing yet. SQLAlchemy has no event after a COMMIT on a Connection
+    (its `commit` event comes before; the Session's `after_commit` misses Connection-level
+    transactions), so this wraps the dialect's do_commit, which every COMMIT on `engine` goes through.
+    Sending never fails the writer and never waits: no relay listening, or its buffer full, and the
+    datagram is dropped (the relay also looks at its outbox every relay_idle_poll_seconds)."""
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    address, do_commit = wake_address(path), engine.dialect.do_commit
+
+    def commit_then_wake(dbapi_connection) -> None:
+        do_commit(dbapi_connection)  # SQLAlchemy's pool proxy, whose info is the Connection's
+        info = getattr(dbapi_connection, "info", None)
+        if info is not None and info.pop(_WROTE, False):
+            _send(address)
+
+    engine.dialect.do_commit = commit_then_wake  # type: ignore[method-assign]
+
+    @event.listens_for(engine, "begin")
+    def _unmarked(conn) -> None:  # a mark left by a transaction rolled back goes
+        conn.info.pop(_WROTE, None)
+
+
+_sender: socket.socket | None = None  # one per process, made by its first wake-up
+
+
+def _send(address: bytes) -> None:
+    global _sender
+    try:
+        if _sender is None:
+            sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sender.setblocking(False)
+            _sender = sender
+        _sender.sendto(b"!", address)
+    except OSError:  # nobody bound it (ECONNREFUSED), its buffer is full (EAGAIN), not Linux ...
+        pass
 
 
 @functools.cache

@@ -18,9 +18,13 @@ outbox every `relay_idle_poll_seconds` (for rows a lost wake-up missed, rows who
 and its lease). On PostgreSQL each transaction that writes outbox rows sends a NOTIFY
 (hubkit.outbox.write_many) that the relay LISTENs for on a connection of its own, watched by the same
 ioloop as the broker's socket; while that connection is down (reconnected with back-off) the relay
-polls every `POLL_SECONDS` as it did before. On SQLite, where no signal crosses processes, it reads
-`PRAGMA data_version` every `POLL_SECONDS` (a few microseconds; it changes when another connection
-commits) and looks at the outbox only when a commit added rows to it.
+polls every `POLL_SECONDS` as it did before. On SQLite, which has no such signal, each commit that
+wrote outbox rows sends, after the COMMIT, one datagram to a Unix socket in Linux's abstract namespace
+named after the database file (hubkit.outbox.wake_relay_after_commit) that the relay binds and its
+ioloop watches: nothing to do while idle. Where it cannot bind that name (another relay of the same
+file holds it, or not Linux) or the socket fails, it reads `PRAGMA data_version` every `POLL_SECONDS`
+instead (a few microseconds; it changes when another connection commits), looks at the outbox only
+when a commit added rows to it, and tries the name again every 30 s.
 
 A round costs little, for under low load each publishes one event: its statements are built once
 and run on connections it keeps (OutboxStatements), a round that published all it saw is not
@@ -83,7 +87,7 @@ class OutboxRelay:
         self.statements = OutboxStatements(db)
         self.gauges = BacklogGauges(service, db, self.outbox)
         self.rounds = self.empty_rounds = self.published = 0  # logged when it stops
-        self.waker: CommitListener | DataVersionWatch | None = None
+        self.waker: CommitListener | WakeSocket | None = None
         self.tick_timer: Any = None  # the next round, while one is scheduled
         self.mark_timer: Any = None  # the marking of confirmed rows, while one is scheduled
         self.tick_due = 0.0
@@ -427,10 +431,10 @@ class BacklogGauges:
             return self.value
 
 
-def wake_on_commit(db: Database, ioloop, wake) -> CommitListener | DataVersionWatch | None:
+def wake_on_commit(db: Database, ioloop, wake) -> CommitListener | WakeSocket | None:
     """What tells the relay of `db` that rows were committed, calling `wake()` on `ioloop`."""
     if is_sqlite(db.url):
-        return DataVersionWatch(db.engine.url.database or "", ioloop, wake)
+        return WakeSocket(db.engine.url.database or "", ioloop, wake)
     if db.engine.dialect.driver == "psycopg2":
         return CommitListener(db, ioloop, wake)
     return None
@@ -515,9 +519,93 @@ class CommitListener:
         self._drop()
 
 
+class WakeSocket:
+    """SQLite: binds the database file's wake-up socket (hubkit.outbox.wake_address), a datagram
+    socket the relay's ioloop watches beside the broker's; each datagram is a commit that wrote outbox
+    rows, sent after it committed. What is queued when it becomes readable is read at once: one wake-up
+    however many commits. If the name cannot be bound (another process has it: a standby relay of the
+    same file) or the socket fails, it watches `PRAGMA data_version` instead (DataVersionWatch) and
+    tries the name again every BIND_RETRY_SECONDS; every start wakes the relay once for what committed
+    while nobody listened."""
+
+    live = True
+    READ_AT_MOST = 1000  # datagrams read at one wake-up: a writer cannot keep the ioloop here
+    BIND_RETRY_SECONDS = 30.0
+
+    def __init__(self, path: str, ioloop, wake):
+        self.path, self.ioloop, self.wake = path, ioloop, wake
+        self.socket: socket.socket | None = None
+        self.polling: DataVersionWatch | None = None
+        self.retry: Any = None
+
+    def start(self) -> None:
+        try:
+            self._listen()
+        except OSError as exc:
+            log.warning("cannot listen for outbox commits of %s (%s): polling its data_version", self.path, exc)
+            self._poll()
+
+    def _listen(self) -> None:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            listener.setblocking(False)
+            listener.bind(outbox.wake_address(self.path))
+        except OSError:
+            listener.close()
+            raise
+        self.socket = listener
+        self.ioloop.add_handler(listener.fileno(), self._readable, self.ioloop.READ)
+        self.wake()
+
+    def _readable(self, _fd, _events) -> None:
+        try:
+            for _ in range(self.READ_AT_MOST):
+                self.socket.recv(16)  # type: ignore[union-attr]
+        except BlockingIOError:
+            pass  # all read
+        except OSError as exc:
+            log.warning("outbox wake-up socket failed (%s): polling its data_version", exc)
+            self._close()
+            self._poll()
+        self.wake()
+
+    def _poll(self) -> None:
+        self.polling = DataVersionWatch(self.path, self.ioloop, self.wake)
+        self.polling.start()
+        self.retry = self.ioloop.call_later(self.BIND_RETRY_SECONDS, self._listen_again)
+
+    def _listen_again(self) -> None:
+        self.retry = None
+        try:
+            self._listen()
+        except OSError:
+            self.retry = self.ioloop.call_later(self.BIND_RETRY_SECONDS, self._listen_again)
+            return
+        log.info("listening for outbox commits of %s again", self.path)
+        if self.polling is not None:
+            self.polling.stop()
+            self.polling = None
+
+    def _close(self) -> None:
+        if self.socket is not None:
+            self.ioloop.remove_handler(self.socket.fileno())
+            self.socket.close()
+            self.socket = None
+
+    def stop(self) -> None:
+        self._close()
+        if self.retry is not None:
+            self.ioloop.remove_timeout(self.retry)
+            self.retry = None
+        if self.polling is not None:
+            self.polling.stop()
+            self.polling = None
+
+
 class DataVersionWatch:
-    """SQLite: `PRAGMA data_version` on a connection of its own changes whenever another connection
-    (another process, or the relay's own marks) commits; it is read every POLL_SECONDS, which costs
+    """SQLite, where WakeSocket cannot listen: `PRAGMA data_version` on a connection of its own changes
+    whenever another connection (another process, or the relay's own marks) commits; it is read every
+    POLL_SECONDS, which costs
     microseconds where a look at the outbox costs a millisecond and more. When it changed, the
     outbox's newest id tells whether that commit added rows (SQLite has one writer at a time, so ids
     commit in order): a commit that wrote no outbox row wakes nobody."""
