@@ -153,8 +153,10 @@ def posting_batch(uow: UnitOfWork):
     vouchers, their lines and their sales facts written with one statement each, and each announced
     (voucher_posted) on behalf of its own event. Yields a list that holds, once it has ended,
     (voucher with its lines, envelope) of each voucher written (not those posted already)."""
-    s, written = uow.session, []
-    s.info[_BATCH] = pending = []
+    s = uow.session
+    written: list[tuple[dict, Envelope]] = []
+    pending: list[_Pending] = []
+    s.info[_BATCH] = pending
     try:
         yield written
     finally:
@@ -166,7 +168,7 @@ def _prepare(uow: UnitOfWork, kind: str, envelope: Envelope, source_id: str, per
              lines: list[domain.Line], conversion: tuple[str, Decimal] | None, breakdown: list[facts.Fact]) -> _Pending:
     total = domain.check_balanced(lines)
     _check_accounts(uow, lines)
-    voucher = {"id": uuid.uuid4().hex, "number": "", "voucher_type": domain.GENERAL, "period": period, "kind": kind,
+    voucher: dict = {"id": uuid.uuid4().hex, "number": "", "voucher_type": domain.GENERAL, "period": period, "kind": kind,
                "source_type": envelope.type, "source_id": source_id, "business_date": day, "total": total,
                "posted_at": clock.now(), "posted_by": envelope.actor, "export_status": "pending", "reverses": None}
     if conversion:
@@ -187,7 +189,8 @@ def _write_batch(uow: UnitOfWork, pending: list[_Pending]) -> list[tuple[dict, E
             closed.add(key)
     for period in {p.voucher["period"] for p in pending}:
         once_per_transaction(s, f"closed:{period}", lambda period=period: period in closed)
-    todo, counts = [], {}
+    todo: list[_Pending] = []
+    counts: dict[str, int] = {}
     for p in pending:
         v = p.voucher
         if (v["kind"], v["source_id"]) in posted:
@@ -265,7 +268,7 @@ def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period:
                "reverses": reverses}
     if conversion:
         voucher["currency"], voucher["exchange_rate"] = conversion
-    rows = _line_rows(voucher["id"], lines)
+    rows = _line_rows(str(voucher["id"]), lines)
     s.execute(_INSERT_VOUCHER, voucher)
     s.execute(_INSERT_LINES, rows)
     voucher_id = str(voucher["id"])
