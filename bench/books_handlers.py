@@ -1,6 +1,7 @@
-"""CPU per order of the handlers that keep the books, alone (no broker, no worker process): the
-accounting worker's two postings of a shipped order, the customer worker's order_placed and its two
-voucher_posted, and the ledger connector keeping the two vouchers.
+"""CPU and statements per order of the handlers that keep the books, alone (no broker, no worker
+process): the customer worker's order_placed, order_shipped and the two voucher_posted, the accounting
+worker's two postings of a shipped order (cost of goods, then the sale), and the ledger connector keeping
+the two vouchers and pushing them (rounds of `--batch` orders' vouchers to a ledger that confirms all).
 
     python -m bench.books_handlers [--db postgresql|sqlite] [--orders N] [--batch B] [--json]
 
@@ -8,7 +9,8 @@ N orders shaped as the journey bench's (one line, a buyer of their own on the ta
 `--batch` events per transaction (default 1: what the journey at 10/s hands a worker), through the
 workers' own batched entry points (contract parse, inbox, effect, commit). Reported per handler: CPU
 milliseconds per order of this process (time.process_time; the database's own CPU is not counted),
-medians of three rounds. The voucher_posted events the customer and ledger handlers take are the
+medians of three rounds, and the statements sent per order (an executemany of an UPDATE on PostgreSQL
+counted per row, as psycopg2 sends it). The voucher_posted events the customer and ledger handlers take are the
 ones the accounting handlers wrote to their outbox. Fresh databases (PostgreSQL: tests.support.infra
 naming, dropped at the end; SQLite: a temp dir)."""
 from __future__ import annotations
@@ -21,9 +23,9 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from connectors.ledgers import runner, store
+from connectors.ledgers import clients, pusher, runner, store
 from hub import components
 from hubkit import clock
 from hubkit.db import Database
@@ -68,12 +70,36 @@ def order_events(n: int) -> list[tuple[Envelope, Envelope, Envelope]]:
     return out
 
 
-def _cpu_ms(work, batches: list, orders: int) -> float:
-    start = time.process_time()
+STATEMENTS = {"n": 0}  # what the databases were sent, counted by _count_statements
+
+
+def _count_statements(database: Database) -> None:
+    """Count each statement sent: an executemany of an UPDATE or DELETE on PostgreSQL as one per row
+    (psycopg2 sends them one by one), an INSERT's as SQLAlchemy's multi-row statements."""
+    postgres = database.engine.dialect.name == "postgresql"
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        many = executemany and postgres and not statement.lstrip().upper().startswith("INSERT")
+        STATEMENTS["n"] += len(parameters) if many else 1
+    event.listen(database.engine, "before_cursor_execute", count)
+
+
+class _ConfirmingLedger:
+    """A ledger with a batch save that confirms every voucher (no network: the connector's own work)."""
+    idempotent_save, batch_size = False, 100
+
+    def push_many(self, vouchers: list[dict], accounts: dict) -> list:
+        return [clients.confirmed(f"L-{v['id']}") for v in vouchers]
+
+
+def _cpu_ms(work, batches: list, orders: int, statements: dict | None = None, name: str = "") -> float:
+    start, sent = time.process_time(), STATEMENTS["n"]
     for batch in batches:
         outcomes = work(batch)
         if any(isinstance(o, BaseException) for o in outcomes):
             raise SystemExit(f"a handler failed: {outcomes}")
+    if statements is not None:
+        statements[name] = round((STATEMENTS["n"] - sent) / orders, 2)
     return (time.process_time() - start) * 1000 / orders
 
 
@@ -87,10 +113,16 @@ def one_round(dbs: dict[str, Database], orders: int, batch: int) -> dict[str, fl
     cus = customer_worker.Worker()
     cus.db, cus.settings = dbs["customer"], customer_config.Settings()
     events = order_events(orders)
+    counted: dict = {}
     out = {
-        "customer.order_placed": _cpu_ms(cus.on_order_placed, _chunks([e[0] for e in events], batch), orders),
-        "accounting.order_shipped": _cpu_ms(acc.on_order_shipped, _chunks([e[1] for e in events], batch), orders),
-        "accounting.goods_issued": _cpu_ms(acc.on_goods_issued, _chunks([e[2] for e in events], batch), orders),
+        "customer.order_placed": _cpu_ms(cus.on_order_placed, _chunks([e[0] for e in events], batch), orders,
+                                         counted, "customer.order_placed"),
+        "customer.order_shipped": _cpu_ms(cus.on_order_shipped, _chunks([e[1] for e in events], batch), orders,
+                                          counted, "customer.order_shipped"),
+        "accounting.goods_issued": _cpu_ms(acc.on_goods_issued, _chunks([e[2] for e in events], batch), orders,
+                                           counted, "accounting.goods_issued"),
+        "accounting.order_shipped": _cpu_ms(acc.on_order_shipped, _chunks([e[1] for e in events], batch), orders,
+                                            counted, "accounting.order_shipped"),
     }
     ids = {e[0].aggregate_id for e in events}
     with dbs["accounting"].reader() as s:
@@ -100,12 +132,20 @@ def one_round(dbs: dict[str, Database], orders: int, batch: int) -> dict[str, fl
     posted = [e for e in posted if e.payload["source_id"] in ids]
     if len(posted) != 2 * orders:
         raise SystemExit(f"{len(posted)} vouchers posted for {orders} orders")
-    out["customer.voucher_posted"] = _cpu_ms(cus.on_voucher_posted, _chunks(posted, batch), orders)
+    out["customer.voucher_posted"] = _cpu_ms(cus.on_voucher_posted, _chunks(posted, batch), orders,
+                                             counted, "customer.voucher_posted")
     ledger = runner.Connector.__new__(runner.Connector)
     ledger.db, ledger.effect, ledger.push_asked = dbs["ledger"], runner.keep_voucher({"kingdee": None}), False
     out["ledger.voucher_posted"] = _cpu_ms(lambda b: ledger.on_voucher_posted([(None, e) for e in b]),
-                                           _chunks(posted, batch), orders)
+                                           _chunks(posted, batch), orders, counted, "ledger.voucher_posted")
+    # a round of pushes of the batch's vouchers to a ledger that confirms them all (Kingdee's batch save)
+    # (two vouchers per order, and `batch` orders' worth per round), as the connector's loop pushes them
+    pushes = pusher.Pusher("kingdee", _ConfirmingLedger(), dbs["ledger"])
+    pushes._due = pushes._due.limit(2 * batch)
+    out["ledger.push"] = _cpu_ms(lambda rounds: [pushes.tick() for _ in rounds],
+                                 _chunks(posted, 2 * batch), orders, counted, "ledger.push")
     out["total"] = sum(out.values())
+    out["statements_per_order"] = {**counted, "total": round(sum(counted.values()), 2)}
     return out
 
 
@@ -122,6 +162,7 @@ def run(db_kind: str, orders: int, batch: int) -> dict:
         for name in names:
             components.migrate(name, urls[name])
             dbs[name] = Database(urls[name], metadatas[name], pool_size=2)
+            _count_statements(dbs[name])
         handlers.ensure_chart(dbs["accounting"], chart.rules(accounting_config.Settings())[1])
         one_round(dbs, 20, batch)  # warm-up: statement caches, the chart, the pool
         rounds = [one_round(dbs, orders, batch) for _ in range(ROUNDS)]
@@ -132,7 +173,9 @@ def run(db_kind: str, orders: int, batch: int) -> dict:
             infra.drop_databases(prefix, names)
         tmp.cleanup()
     return {"db": db_kind, "orders": orders, "batch": batch, "rounds": ROUNDS,
-            "cpu_ms_per_order": {k: round(statistics.median(r[k] for r in rounds), 3) for k in rounds[0]}}
+            "cpu_ms_per_order": {k: round(statistics.median(r[k] for r in rounds), 3) for k in rounds[0]
+                                 if k != "statements_per_order"},
+            "statements_per_order": rounds[-1]["statements_per_order"]}
 
 
 def main() -> None:
@@ -148,7 +191,8 @@ def main() -> None:
         return
     print(f"{result['db']}, {result['orders']} orders, {result['batch']} per transaction, median of {ROUNDS} rounds")
     for name, ms in result["cpu_ms_per_order"].items():
-        print(f"  {name:28s} {ms:7.3f} ms CPU per order")
+        if name != "statements_per_order":
+            print(f"  {name:28s} {ms:7.3f} ms CPU per order   {result['statements_per_order'].get(name, ''):>6} statements")
 
 
 if __name__ == "__main__":

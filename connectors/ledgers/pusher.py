@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, text, update
 
 from connectors.ledgers import store
 from connectors.ledgers.clients import Unavailable
@@ -50,7 +50,16 @@ MAX_UNCERTAIN = 10  # rounds without a certain answer (after no answer) before a
 _p = store.pushes
 _PUSH = update(_p).where(_p.c.ledger == bindparam("p_ledger"), _p.c.voucher_id == bindparam("p_voucher_id"))
 _SUMMED = update(_p).where(_p.c.ledger == bindparam("p_ledger"), _p.c.summary_id == bindparam("p_summary_id"))
-_CLAIM = _PUSH.values(status=bindparam("p_status"), save_calls=_p.c.save_calls + 1, updated_at=bindparam("p_now"))
+# a round's claim: every voucher about to be sent, with one statement (each row counted on its own)
+_CLAIM = (update(_p).where(_p.c.ledger == bindparam("p_ledger"), _p.c.voucher_id.in_(bindparam("p_ids", expanding=True)))
+          .values(status=store.PUSHING, save_calls=_p.c.save_calls + 1, updated_at=bindparam("p_now")))
+# a batch answer's confirmations, each with its own ledger reference: on PostgreSQL one statement for the
+# lot (the ids and references as two arrays; psycopg2 would send an executemany row by row), on SQLite
+# an executemany of _PUSH (in process: nothing to save)
+_CONFIRM_MANY_PG = text(
+    "UPDATE ledger_pushes SET status = :p_status, ledger_ref = v.ref, last_error = NULL, updated_at = :p_now"
+    " FROM unnest(CAST(:p_ids AS VARCHAR[]), CAST(:p_refs AS VARCHAR[])) AS v(voucher_id, ref)"
+    " WHERE ledger_pushes.ledger = :p_ledger AND ledger_pushes.voucher_id = v.voucher_id")
 
 
 
@@ -158,10 +167,8 @@ class Pusher:
 
     def _claim(self, rows: list) -> None:
         """Claimed and counted before the call, so a crash during it leaves `pushing` behind."""
-        now = clock.now()
         with self.db.session() as s:
-            s.execute(_CLAIM, [{"p_ledger": self.ledger, "p_voucher_id": row.voucher_id, "p_status": store.PUSHING,
-                                "p_now": now} for row in rows])
+            s.execute(_CLAIM, {"p_ledger": self.ledger, "p_ids": [row.voucher_id for row in rows], "p_now": clock.now()})
         duplicates = sum(1 for row in rows if row.save_calls)
         if duplicates:
             DUPLICATE_PUSHES.labels(self.ledger).inc(duplicates)
@@ -173,13 +180,19 @@ class Pusher:
         for row, outcome in zip(rows, outcomes, strict=True):
             if outcome.kind == "confirmed" and not row.is_summary:
                 PUSH_OUTCOMES.labels(self.ledger, outcome.kind).inc()
-                confirmed.append({"p_ledger": self.ledger, "p_voucher_id": row.voucher_id, "status": store.CONFIRMED,
-                                  "ledger_ref": outcome.ref, "last_error": None})
+                confirmed.append((row.voucher_id, outcome.ref))
             else:
                 self._settle(row, outcome, session)
-        if confirmed:
-            now = clock.now()
-            session.execute(_PUSH, [{**values, "updated_at": now} for values in confirmed])
+        if not confirmed:
+            return
+        now = clock.now()
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(_CONFIRM_MANY_PG, {"p_ledger": self.ledger, "p_status": store.CONFIRMED, "p_now": now,
+                                               "p_ids": [i for i, _ in confirmed], "p_refs": [r for _, r in confirmed]})
+        else:
+            session.execute(_PUSH, [{"p_ledger": self.ledger, "p_voucher_id": voucher_id, "status": store.CONFIRMED,
+                                     "ledger_ref": ref, "last_error": None, "updated_at": now}
+                                    for voucher_id, ref in confirmed])
 
     def _settle(self, row, outcome, session=None) -> None:
         PUSH_OUTCOMES.labels(self.ledger, outcome.kind).inc()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import uuid
 import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, case, exists, func, select
+from sqlalchemy import String, bindparam, case, exists, func, literal, select, union_all
 
 from contracts import VoucherPosted
 from hubkit import clock
@@ -16,7 +18,7 @@ from hubkit.counters import next_in_sequence
 from hubkit.db import Database, UnitOfWork, as_utc, dialect_insert, once_per_transaction
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
-from hubkit.inbox import PredecessorMissing
+from hubkit.inbox import PredecessorMissing, on_behalf_of
 from hubkit.money import CURRENCIES, cents, exchange_rate, to_decimal
 from services.accounting import domain, facts, kpis
 from services.accounting.models import accounts, exchange_rates, periods, voucher_counters, voucher_lines, vouchers
@@ -42,6 +44,12 @@ def post(uow: UnitOfWork, kind: str, envelope: Envelope, source_id: str, occurre
     services.accounting.facts). None: nothing to post, or posted already."""
     period, day = domain.business_day(occurred_at, rules.timezone)
     s, posted = uow.session, None
+    batch = s.info.get(_BATCH)
+    if batch is not None and lines and reverses is None:  # written with the batch's others (posting_batch)
+        batch.append(_prepare(uow, kind, envelope, source_id, period, day, lines, conversion,
+                              facts.reconcile(breakdown if breakdown is not None else facts.from_lines(lines, rules.accounts),
+                                              lines, rules.accounts)))
+        return None
     if lines:  # one statement: is the voucher posted already, is its period closed (kept for the transaction)
         posted, closed = s.execute(_POSTED_AND_CLOSED, {"p_kind": kind, "p_source_id": source_id,
                                                         "p_period": period}).one()
@@ -125,6 +133,117 @@ _INSERT_VOUCHER, _INSERT_LINES = vouchers.insert(), voucher_lines.insert()
 _KNOWN_ACCOUNTS: weakref.WeakKeyDictionary[Database, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
+_BATCH = "accounting.posting_batch"  # the session's info key of the batch being gathered
+
+
+@dataclass
+class _Pending:
+    """A voucher of a batch, ready but for its number (and its period, should that close meanwhile)."""
+    voucher: dict
+    rows: list[dict]
+    breakdown: list[facts.Fact]
+    envelope: Envelope
+
+
+@contextmanager
+def posting_batch(uow: UnitOfWork):
+    """Within it, the vouchers `post` is asked for are gathered and written together when it ends:
+    whether they are posted already and whether their periods are closed asked with one statement,
+    their numbers taken with one counter step per period (in the order they were asked for), the
+    vouchers, their lines and their sales facts written with one statement each, and each announced
+    (voucher_posted) on behalf of its own event. Yields a list that holds, once it has ended,
+    (voucher with its lines, envelope) of each voucher written (not those posted already)."""
+    s = uow.session
+    written: list[tuple[dict, Envelope]] = []
+    pending: list[_Pending] = []
+    s.info[_BATCH] = pending
+    try:
+        yield written
+    finally:
+        s.info.pop(_BATCH, None)
+    written.extend(_write_batch(uow, pending))
+
+
+def _prepare(uow: UnitOfWork, kind: str, envelope: Envelope, source_id: str, period: str, day: date,
+             lines: list[domain.Line], conversion: tuple[str, Decimal] | None, breakdown: list[facts.Fact]) -> _Pending:
+    total = domain.check_balanced(lines)
+    _check_accounts(uow, lines)
+    voucher: dict = {"id": uuid.uuid4().hex, "number": "", "voucher_type": domain.GENERAL, "period": period, "kind": kind,
+               "source_type": envelope.type, "source_id": source_id, "business_date": day, "total": total,
+               "posted_at": clock.now(), "posted_by": envelope.actor, "export_status": "pending", "reverses": None}
+    if conversion:
+        voucher["currency"], voucher["exchange_rate"] = conversion
+    return _Pending(voucher, _line_rows(voucher["id"], lines), breakdown, envelope)
+
+
+def _write_batch(uow: UnitOfWork, pending: list[_Pending]) -> list[tuple[dict, Envelope]]:
+    if not pending:
+        return []
+    s = uow.session
+    posted, closed = set(), set()
+    for kind, key in s.execute(_POSTED_OR_CLOSED, {"p_sources": sorted({p.voucher["source_id"] for p in pending}),
+                                                   "p_periods": sorted({p.voucher["period"] for p in pending})}):
+        if kind:
+            posted.add((kind, key))
+        else:
+            closed.add(key)
+    for period in {p.voucher["period"] for p in pending}:
+        once_per_transaction(s, f"closed:{period}", lambda period=period: period in closed)
+    todo: list[_Pending] = []
+    counts: dict[str, int] = {}
+    for p in pending:
+        v = p.voucher
+        if (v["kind"], v["source_id"]) in posted:
+            continue  # posted already (or twice in this batch: the first one)
+        posted.add((v["kind"], v["source_id"]))
+        while _is_closed(s, v["period"]):  # as `post`: the first day of the next open period
+            v["business_date"] = (date(v["business_date"].year, v["business_date"].month, 28)
+                                  + timedelta(days=4)).replace(day=1)
+            v["period"] = v["business_date"].strftime("%Y-%m")
+        todo.append(p)
+        counts[v["period"]] = counts.get(v["period"], 0) + 1
+    if not todo:
+        return []
+    first = {}
+    for period, n in sorted(counts.items()):  # the counters' rows locked in one order
+        first[period] = next_in_sequence(s, voucher_counters, f"{period}/{domain.GENERAL}", n) - n + 1
+    for p in todo:
+        v = p.voucher
+        v["number"] = f"{domain.GENERAL}-{v['period']}-{first[v['period']]:04d}"
+        first[v["period"]] += 1
+    s.execute(_INSERT_VOUCHER, [{"currency": None, "exchange_rate": None, **p.voucher} for p in todo])
+    s.execute(_INSERT_LINES, [row for p in todo for row in p.rows])
+    kpis.record_many(s, [(p.voucher["id"], p.voucher["business_date"], p.breakdown) for p in todo])
+    for p in todo:
+        with on_behalf_of(uow, p.envelope):
+            uow.emit(VoucherPosted(**p.voucher, lines=[{k: v for k, v in r.items() if k != "voucher_id"}
+                                                       for r in p.rows]), p.voucher["id"])
+    return [({**p.voucher, "lines": p.rows}, p.envelope) for p in todo]
+
+
+# a batch's "posted already?" (kind, source id) and "closed?" ("", period) in one statement
+_POSTED_OR_CLOSED = union_all(
+    select(vouchers.c.kind, vouchers.c.source_id).where(vouchers.c.source_id.in_(bindparam("p_sources", expanding=True))),
+    select(literal("", String), periods.c.period).where(periods.c.period.in_(bindparam("p_periods", expanding=True))))
+
+
+def _line_rows(voucher_id: str, lines: list[domain.Line]) -> list[dict]:
+    return [{"voucher_id": voucher_id, "line_no": i + 1, "account": l.account, "summary": l.summary[:200],
+             "debit": l.debit, "credit": l.credit, "aux": l.aux[:128], "cost_centre": l.cost_centre[:64]}
+            for i, l in enumerate(lines)]
+
+
+def _check_accounts(uow: UnitOfWork, lines: list[domain.Line]) -> None:
+    unknown = {l.account for l in lines} - _KNOWN_ACCOUNTS.get(uow.db, frozenset())
+    if unknown:  # read again: one added since (the chart only grows, and a line's account is a foreign key)
+        s = uow.session
+        known = _KNOWN_ACCOUNTS[uow.db] = once_per_transaction(
+            s, "accounts", lambda: frozenset(s.execute(select(accounts.c.code)).scalars()))
+        unknown -= known
+    if unknown:
+        raise NotFound(f"accounts {sorted(unknown)} are not in the chart of accounts")
+
+
 def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period: str, day: date,
            lines: list[domain.Line], actor: str, reverses: str | None = None,
            conversion: tuple[str, Decimal] | None = None, breakdown: list[facts.Fact] | None = None,
@@ -140,13 +259,7 @@ def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period:
     s = uow.session
     if posted if posted is not None else s.execute(_POSTED, {"p_kind": kind, "p_source_id": source_id}).first():
         return None
-    unknown = {l.account for l in lines} - _KNOWN_ACCOUNTS.get(uow.db, frozenset())
-    if unknown:  # read again: one added since (the chart only grows, and a line's account is a foreign key)
-        known = _KNOWN_ACCOUNTS[uow.db] = once_per_transaction(
-            s, "accounts", lambda: frozenset(s.execute(select(accounts.c.code)).scalars()))
-        unknown -= known
-    if unknown:
-        raise NotFound(f"accounts {sorted(unknown)} are not in the chart of accounts")
+    _check_accounts(uow, lines)
     seq = next_in_sequence(s, voucher_counters, f"{period}/{domain.GENERAL}")
     voucher = {"id": uuid.uuid4().hex, "number": f"{domain.GENERAL}-{period}-{seq:04d}",
                "voucher_type": domain.GENERAL, "period": period, "kind": kind, "source_type": source_type,
@@ -155,9 +268,7 @@ def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period:
                "reverses": reverses}
     if conversion:
         voucher["currency"], voucher["exchange_rate"] = conversion
-    rows = [{"voucher_id": voucher["id"], "line_no": i + 1, "account": l.account, "summary": l.summary[:200],
-             "debit": l.debit, "credit": l.credit, "aux": l.aux[:128], "cost_centre": l.cost_centre[:64]}
-            for i, l in enumerate(lines)]
+    rows = _line_rows(str(voucher["id"]), lines)
     s.execute(_INSERT_VOUCHER, voucher)
     s.execute(_INSERT_LINES, rows)
     voucher_id = str(voucher["id"])

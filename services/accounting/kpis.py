@@ -39,7 +39,8 @@ _DIMS = ("channel", "shop", "region", "customer")
 _f = sales_facts.c
 _SOLD = select(_f.order_id, _f.line_no, _f.sku, _f.category, *(_f[d] for d in _DIMS)).where(
     _f.order_id.in_(bindparam("p_orders", expanding=True)), _f.kind == "sale")
-_PENDING = select(_f.id, _f.line_no, _f.sku).where(_f.order_id == bindparam("p_order_id"), _f.dims_pending)
+_PENDING = select(_f.id, _f.order_id, _f.line_no, _f.sku).where(
+    _f.order_id.in_(bindparam("p_orders", expanding=True)), _f.dims_pending)
 _FILL = update(sales_facts).where(_f.id == bindparam("p_id"))  # the dimensions given at execute
 
 
@@ -47,22 +48,27 @@ def record(s, voucher_id: str, day: date, rows: list[Fact]) -> None:
     """Write a voucher's facts. A line booked before its order's sale (a cost, a return, a refund that
     overtook order_shipped on the bus) takes its dimensions from the sale's facts when they are there,
     and keeps them pending until the sale's facts fill them in otherwise."""
-    if not rows:
+    record_many(s, [(voucher_id, day, rows)])
+
+
+def record_many(s, vouchers: list[tuple[str, date, list[Fact]]]) -> None:
+    """`record` for the (voucher id, day, facts) of a batch of vouchers: the sales' dimensions read,
+    the facts written, and the pending facts of the orders sold filled in, with one statement each."""
+    entries = [(voucher_id, day, f) for voucher_id, day, rows in vouchers for f in rows]
+    if not entries:
         return
-    orders = sorted({f.order_id for f in rows if f.order_id})
     sold: dict[str, list] = {}
-    if any(f.dims_pending for f in rows):
-        for r in s.execute(_SOLD, {"p_orders": orders}):
+    if any(f.dims_pending for _, _, f in entries):
+        for r in s.execute(_SOLD, {"p_orders": sorted({f.order_id for _, _, f in entries if f.order_id})}):
             sold.setdefault(r.order_id, []).append(r)
     values = []
-    for f in rows:
+    for voucher_id, day, f in entries:
         row = asdict(f)
         if f.dims_pending and sold.get(f.order_id):
             row.update(_dims_from(sold[f.order_id], f.line_no, f.sku), dims_pending=False)
         values.append({**row, "voucher_id": voucher_id, "day": day})
     s.execute(_INSERT, values)
-    for order_id in sorted({f.order_id for f in rows if f.kind == "sale" and f.order_id}):
-        _fill_pending(s, order_id)
+    _fill_pending(s, sorted({f.order_id for _, _, f in entries if f.kind == "sale" and f.order_id}))
 
 
 def _dims_from(sold: list, line_no: int, sku: str) -> dict:
@@ -72,14 +78,20 @@ def _dims_from(sold: list, line_no: int, sku: str) -> dict:
     return {**{d: getattr(sold[0], d) for d in _DIMS}, "category": line.category if line else ""}
 
 
-def _fill_pending(s, order_id: str) -> None:
-    """The facts of an order booked before its sale take the sale's dimensions."""
-    pending = s.execute(_PENDING, {"p_order_id": order_id}).all()
+def _fill_pending(s, order_ids: list[str]) -> None:
+    """The facts of these orders booked before their sale take the sale's dimensions."""
+    if not order_ids:
+        return
+    pending = s.execute(_PENDING, {"p_orders": order_ids}).all()
     if not pending:
         return
-    sold = s.execute(_SOLD, {"p_orders": [order_id]}).all()
-    for p in pending:
-        s.execute(_FILL, {"p_id": p.id, **_dims_from(sold, p.line_no, p.sku), "dims_pending": False})
+    sold: dict[str, list] = {}
+    for r in s.execute(_SOLD, {"p_orders": sorted({p.order_id for p in pending})}):
+        sold.setdefault(r.order_id, []).append(r)
+    fills = [{"p_id": p.id, **_dims_from(sold[p.order_id], p.line_no, p.sku), "dims_pending": False}
+             for p in pending if sold.get(p.order_id)]
+    if fills:
+        s.execute(_FILL, fills)
 
 
 def record_reversal(s, voucher_id: str, day: date, reversed_id: str) -> None:

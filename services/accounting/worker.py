@@ -79,24 +79,34 @@ class Worker:
 
     def _post(self, uow, envelope, posting):
         voucher = posting(uow, envelope, self.rules)
-        if voucher:  # counted once the transaction has committed
-            figures = sales_figures(voucher["lines"], self.rules.accounts, str(envelope.payload.get("shop") or ""))
+        if voucher:
+            self._count(uow, voucher, envelope)
 
-            def count():
-                VOUCHERS_POSTED.labels(voucher["kind"]).inc()
-                for counter, labels, amount in figures:
-                    counter.labels(*labels).inc(amount)
-            uow.after_commit(count)
+    def _count(self, uow, voucher, envelope):
+        """The voucher's figures, counted once the transaction has committed."""
+        figures = sales_figures(voucher["lines"], self.rules.accounts, str(envelope.payload.get("shop") or ""))
+
+        def count():
+            VOUCHERS_POSTED.labels(voucher["kind"]).inc()
+            for counter, labels, amount in figures:
+                counter.labels(*labels).inc(amount)
+        uow.after_commit(count)
+
+    def _post_batch(self, uow, batch, posting):
+        """A batch's vouchers written together (handlers.posting_batch), each counted."""
+        with handlers.posting_batch(uow) as written:
+            for _, envelope in each(uow, batch):
+                posting(uow, envelope, self.rules)
+        for voucher, envelope in written:
+            self._count(uow, voucher, envelope)
 
     @handle_events(OrderShipped)
     def on_order_shipped(self, uow, batch):
-        for _, envelope in each(uow, batch):
-            self._post(uow, envelope, handlers.post_sale)
+        self._post_batch(uow, batch, handlers.post_sale)
 
     @handle_events(GoodsIssued)
     def on_goods_issued(self, uow, batch):
-        for _, envelope in each(uow, batch):
-            self._post(uow, envelope, handlers.post_cost_of_goods)
+        self._post_batch(uow, batch, handlers.post_cost_of_goods)
 
     @handle_event(PurchaseReceived)
     def on_purchase_received(self, uow, event, envelope):

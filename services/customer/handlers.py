@@ -9,14 +9,14 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import bindparam, case, func, literal, select, update
+from sqlalchemy import bindparam, case, func, literal, select, text, update
 
 from contracts import OrderLinesReleased, OrderRefunded, OrderReturned
 from hubkit import clock, imports
 from hubkit.db import Database, UnitOfWork, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import FieldErrors, InvalidArgument
-from hubkit.inbox import PredecessorMissing
+from hubkit.inbox import PredecessorMissing, on_behalf_of
 from hubkit.sql import once_per_dialect
 from services.customer import domain, profiles
 from services.customer.models import after_sales, customer_orders, customers
@@ -71,6 +71,12 @@ def _count_order():
         value = bindparam(f"p_{name}", type_=column.type)
         newer = (value != literal("", column.type)) & (seen_at.is_(None) | (seen_at <= at))
         values[name], values[f"{name}_at"] = case((newer, value), else_=column), case((newer, at), else_=seen_at)
+        if name == "phone":
+            # the keyed hash of the phone it takes, in the same statement (p_phone_hash NULL: left to
+            # profiles.dedup_by_phone, which writes it for a phone-only buyer just before it looks for
+            # the twin, and for any phone whose hash is not as stored)
+            digest = bindparam("p_phone_hash", type_=c.phone_hash.type)
+            values["phone_hash"] = case((newer & digest.is_not(None), digest), else_=c.phone_hash)
     return update(customers).where(c.id == bindparam("p_id")).values(**values)
 
 
@@ -90,9 +96,11 @@ def _customer_id(s, ident: domain.Identity, currency: str, actor: str, now: date
     return s.execute(_CUSTOMER_ID, {"channel": ident.channel, "identity_key": ident.key}).scalar_one()
 
 
-def record_order_placed(uow: UnitOfWork, envelope: Envelope) -> str:
+def record_order_placed(uow: UnitOfWork, envelope: Envelope, phone_key: bytes | None = None) -> str:
     """order_placed: create or update the buyer's customer, add the order to its history and
-    count it. Returns the customer id. An order already in the history changes nothing."""
+    count it. Returns the customer id. An order already in the history changes nothing.
+    `phone_key`: the phone hash's key; given, a buyer known by a channel's buyer id gets the hash of
+    the phone it takes with the count (profiles.dedup_by_phone then finds it as stored)."""
     event = domain.parse_order_placed(envelope.payload)
     s, now, actor = uow.session, clock.now(), envelope.actor
     ident = domain.identity(event.channel, event.order_id, event.buyer)
@@ -106,7 +114,10 @@ def record_order_placed(uow: UnitOfWork, envelope: Envelope) -> str:
         return s.execute(_HISTORY_CUSTOMER, {"p_order_id": event.order_id}).scalar_one()
     s.execute(_COUNT_ORDER, {"p_id": customer_id, "p_placed_at": event.placed_at, "p_total": event.total,
                              "p_currency": event.currency, "p_actor": actor, "p_now": now,
-                             "p_name": event.buyer.name, "p_phone": event.buyer.phone, "p_email": event.buyer.email})
+                             "p_name": event.buyer.name, "p_phone": event.buyer.phone, "p_email": event.buyer.email,
+                             "p_phone_hash": domain.phone_hash(phone_key, event.buyer.phone)
+                             if phone_key is not None and event.buyer.phone and not ident.key.startswith("phone:")
+                             else None})
     log.debug("order %s recorded for customer %s", event.order_id, customer_id)
     return customer_id
 
@@ -126,6 +137,55 @@ def record_order_shipped(uow: UnitOfWork, envelope: Envelope) -> str:
         raise PredecessorMissing(f"order {event.order_id} shipped before its order_placed was applied")
     s.execute(_TOUCH, {"p_id": customer_id, "updated_by": envelope.actor, "updated_at": clock.now()})
     return customer_id
+
+
+# order_shipped for a batch on PostgreSQL, one statement: each order's history row marked (the last
+# parcel of an order in the batch wins, as applying them one after the other would), each customer
+# touched by the last of its orders' actors, and the orders found named (one not found: its
+# order_placed was not applied yet)
+_SHIPPED_MANY_PG = text("""
+WITH v AS (
+  SELECT * FROM unnest(CAST(:p_orders AS VARCHAR[]), CAST(:p_statuses AS VARCHAR[]),
+                       CAST(:p_shipped_at AS TIMESTAMPTZ[]), CAST(:p_carriers AS VARCHAR[]),
+                       CAST(:p_tracking AS VARCHAR[]), CAST(:p_actors AS VARCHAR[]))
+         WITH ORDINALITY AS v(order_id, status, shipped_at, carrier, tracking_number, actor, n)),
+moved AS (
+  UPDATE customer_orders SET status = v.status, shipped_at = v.shipped_at, carrier = v.carrier,
+                             tracking_number = v.tracking_number
+  FROM v WHERE customer_orders.order_id = v.order_id
+  RETURNING customer_orders.order_id, customer_orders.customer_id),
+last AS (
+  SELECT DISTINCT ON (moved.customer_id) moved.customer_id, v.actor
+  FROM moved JOIN v ON v.order_id = moved.order_id ORDER BY moved.customer_id, v.n DESC),
+touched AS (
+  UPDATE customers SET updated_by = last.actor, updated_at = :p_now FROM last WHERE customers.id = last.customer_id)
+SELECT order_id FROM moved""")
+
+
+def record_orders_shipped(uow: UnitOfWork, batch) -> None:
+    """record_order_shipped for each (event, envelope) of a batch, in delivery order; on PostgreSQL
+    with one statement for the lot. An order whose order_placed is not applied yet raises
+    PredecessorMissing (the batch is then applied one event at a time)."""
+    s = uow.session
+    if s.get_bind().dialect.name != "postgresql":
+        for _, envelope in batch:
+            with on_behalf_of(uow, envelope):
+                record_order_shipped(uow, envelope)
+        return
+    last: dict[str, tuple] = {}
+    for _, envelope in batch:
+        event = domain.parse_order_shipped(envelope.payload)
+        status = domain.PARTLY_SHIPPED if envelope.payload.get("completes_order") is False else domain.SHIPPED
+        last.pop(event.order_id, None)  # the latest parcel last, as its order of application
+        last[event.order_id] = (status, event.shipped_at, event.carrier, event.tracking_number, envelope.actor)
+    found = set(s.execute(_SHIPPED_MANY_PG, {
+        "p_orders": list(last), "p_statuses": [v[0] for v in last.values()],
+        "p_shipped_at": [v[1] for v in last.values()], "p_carriers": [v[2] for v in last.values()],
+        "p_tracking": [v[3] for v in last.values()], "p_actors": [v[4] for v in last.values()],
+        "p_now": clock.now()}).scalars())
+    missing = sorted(set(last) - found)
+    if missing:
+        raise PredecessorMissing(f"order {missing[0]} shipped before its order_placed was applied")
 
 
 def record_order_cancelled(uow: UnitOfWork, envelope: Envelope) -> str:

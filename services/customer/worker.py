@@ -22,15 +22,15 @@ class Worker:
 
     @handle_events(OrderPlaced)
     def on_order_placed(self, uow, batch):
-        touched = [handlers.record_order_placed(uow, envelope) for _, envelope in each(uow, batch)]
+        key = self.settings.phone_hash_key.get_secret_value().encode("utf-8")
+        touched = [handlers.record_order_placed(uow, envelope, key) for _, envelope in each(uow, batch)]
         # once per batch: the buyers' phone hashes and merges, then their tiers
-        profiles.dedup_by_phone(uow, touched, self.settings.phone_hash_key.get_secret_value().encode("utf-8"))
+        profiles.dedup_by_phone(uow, touched, key)
         profiles.recompute_tiers(uow, touched)
 
     @handle_events(OrderShipped)
     def on_order_shipped(self, uow, batch):
-        for _, envelope in each(uow, batch):
-            handlers.record_order_shipped(uow, envelope)
+        handlers.record_orders_shipped(uow, batch)
 
     @handle_event(OrderCancelled)
     def on_order_cancelled(self, uow, event, envelope):

@@ -448,3 +448,77 @@ def test_a_new_buyers_order_and_its_shipment_read_no_row_they_just_wrote(db):
     assert c["order_count"] == 2
     assert {o["order_id"]: o["status"] for o in handlers.get_customer(db, c["id"])["orders"]} == \
         {first: "shipped", second: "placed"}
+
+
+def test_a_batch_of_shipments_marks_each_order_and_touches_each_customer_set_based(db):
+    """The worker's order_shipped batch: every order marked (the later parcel of one order wins), each
+    customer touched by the last of its orders' actors; on PostgreSQL one statement for the lot (two
+    per shipment before), on SQLite the same result one shipment after the other. An order whose
+    order_placed was not applied fails the batch (PredecessorMissing), and nothing of it is written."""
+    from sqlalchemy import event as sa_event
+
+    from hubkit.db import UnitOfWork
+
+    buyer, other = _uid(), _uid()
+    first, second, third = _uid(), _uid(), _uid()
+    for order_id, who in ((first, buyer), (second, buyer), (third, other)):
+        apply_placed(db, placed(order_id, {"external_id": who}))
+
+    def parcel(order_id, actor, completes, tracking):
+        env = shipped(order_id)
+        return None, Envelope(type=env.type, source=env.source, aggregate_id=order_id, sequence=3,
+                              payload={**env.payload, "completes_order": completes, "tracking_number": tracking},
+                              correlation_id="c", actor=actor)
+    statements: list[str] = []
+    sa_event.listen(db.engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, params, context, many: statements.append(" ".join(sql.split())))
+    with UnitOfWork(db, "customer", "t", "c") as uow:
+        handlers.record_orders_shipped(uow, [parcel(first, "a1", False, "P1"), parcel(third, "a2", True, "P3"),
+                                             parcel(second, "a3", True, "P2"), parcel(first, "a4", True, "P4")])
+    written = [sql for sql in statements if sql.startswith(("UPDATE", "WITH"))]
+    assert len(written) == (1 if db.engine.dialect.name == "postgresql" else 8), written
+    with db.reader() as s:
+        history = {r.order_id: (r.status, r.tracking_number) for r in s.execute(
+            select(customer_orders).where(customer_orders.c.order_id.in_([first, second, third])))}
+    assert history == {first: ("shipped", "P4"), second: ("shipped", "P2"), third: ("shipped", "P3")}
+    assert only_customer(db, channel="taobao", external_id=buyer)["updated_by"] == "a4"
+    assert only_customer(db, channel="taobao", external_id=other)["updated_by"] == "a2"
+    fourth, unknown = _uid(), _uid()
+    apply_placed(db, placed(fourth, {"external_id": other}))
+    with pytest.raises(PredecessorMissing, match=unknown):
+        with UnitOfWork(db, "customer", "t", "c") as uow:
+            handlers.record_orders_shipped(uow, [parcel(fourth, "a5", True, "P5"), parcel(unknown, "a5", True, "P6")])
+    with db.reader() as s:
+        assert s.execute(select(customer_orders.c.status).where(customer_orders.c.order_id == fourth)).scalar() == "placed"
+
+
+def test_a_buyer_with_a_channel_id_gets_the_phone_hash_with_the_count(db):
+    """The phone's keyed hash is written by the statement that counts the order (no UPDATE of its own
+    in dedup_by_phone afterwards); a phone-only buyer's is still written by dedup_by_phone."""
+    from sqlalchemy import event as sa_event
+
+    from hubkit.db import UnitOfWork
+    from services.customer import domain, profiles
+
+    key = b"k-test"
+    statements: list[str] = []
+    sa_event.listen(db.engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, params, context, many: statements.append(" ".join(sql.split())))
+
+    def order_placed(buyer):
+        env = placed(_uid(), buyer)
+        with UnitOfWork(db, "customer", "t", "c") as uow:
+            touched = [handlers.record_order_placed(uow, env, key)]
+            profiles.dedup_by_phone(uow, touched, key)
+        return touched[0]
+    buyer = _uid()
+    customer_id = order_placed({"external_id": buyer, "phone": "139 0000 1111"})
+    assert not [sql for sql in statements if sql.startswith("UPDATE customers SET phone_hash")]
+    with db.reader() as s:
+        assert s.execute(select(customers.c.phone_hash).where(customers.c.id == customer_id)).scalar() == \
+            domain.phone_hash(key, "13900001111")
+    statements.clear()
+    phone_only = order_placed({"phone": f"138{uuid.uuid4().int % 10**8:08d}"})
+    assert [sql for sql in statements if sql.startswith("UPDATE customers SET phone_hash")]
+    with db.reader() as s:
+        assert s.execute(select(customers.c.phone_hash).where(customers.c.id == phone_only)).scalar()

@@ -228,3 +228,56 @@ def test_a_sale_dated_in_a_closed_period_counts_where_its_voucher_is_posted(db):
     assert kpis.sales_report(db, "2026-11-01", "2026-11-30", "day", {})["rows"] == []
     [row] = kpis.sales_report(db, "2026-12-01", "2026-12-31", "day", {})["rows"]
     assert (row["key"], row["revenue"]) == ("2026-12-01", trial(db, "2026-12")["revenue"]) == ("2026-12-01", D("100.00"))
+
+
+def test_the_worker_writes_a_batch_of_vouchers_together_numbered_in_order_and_each_announced(db):
+    """The accounting worker's order_shipped and goods_issued batches: posted already and closed periods
+    asked once, one counter step per period, the vouchers, lines and facts written with one statement
+    each; numbered in the order of the batch, a shipment posted already (or twice in the batch) not
+    again, one dated in a closed period on the first day of the next; each voucher announced on behalf
+    of its own event; the costs booked before their sales take the sales' dimensions."""
+    from sqlalchemy import event as sa_event
+
+    from services.accounting import worker
+
+    w = worker.Worker()
+    w.db, w.rules = db, RULES
+    with UnitOfWork(db, "accounting", "finance", "c") as uow:
+        handlers.close_period(uow, "2026-10")
+
+    def env(type_, payload, n):
+        return Envelope(type=type_, source="test", aggregate_id=payload["order_id"], sequence=n, payload=payload,
+                        correlation_id=f"corr-{n}", actor=f"actor-{n}")
+    tea = {"line_no": 1, "sku": "TEA", "quantity": 1, "unit_price": "113.00", "amount": "113.00", "category": "drinks"}
+    costs = [env("goods_issued", issued(o, [{"line_no": 1, "sku": "TEA", "quantity": 1, "cost": "40.00"}]), i)
+             for i, o in enumerate(("b1", "b2"), 1)]
+    assert w.on_goods_issued(costs) == [True, True]
+    statements: list[str] = []
+    sa_event.listen(db.engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, params, context, many: statements.append(" ".join(sql.split())))
+    sales = [env("order_shipped", shipped("b1", [tea], region="广东"), 3),
+             env("order_shipped", shipped("b2", [tea], region="江苏", day="2026-10-20"), 4),
+             env("order_shipped", shipped("b1", [tea], region="广东"), 5)]  # b1 again, another event
+    assert w.on_order_shipped(sales) == [True, True, True]
+    for table in ("voucher_counters", "vouchers", "voucher_lines", "sales_facts"):
+        assert len([sql for sql in statements if sql.startswith(f"INSERT INTO {table} ")]) == 1, (table, statements)
+    with db.reader() as s:
+        posted = s.execute(select(vouchers.c.kind, vouchers.c.source_id, vouchers.c.number, vouchers.c.business_date,
+                                  vouchers.c.posted_by).order_by(vouchers.c.number)).all()
+        outbox = db.metadata.tables["outbox"]
+        announced = {e.aggregate_id: e.correlation_id for e in (Envelope.from_json(body) for (body,) in s.execute(
+            select(outbox.c.body).where(outbox.c.event_type == "voucher_posted")))}
+        pending = s.execute(select(sales_facts).where(sales_facts.c.dims_pending)).all()
+        regions = {(r.order_id, r.kind): r.region for r in s.execute(select(sales_facts))}
+    assert [(k, src, num, str(day), by) for k, src, num, day, by in posted] == [
+        ("cost_of_goods", "b1", "记-2026-11-0001", "2026-11-10", "actor-1"),
+        ("cost_of_goods", "b2", "记-2026-11-0002", "2026-11-10", "actor-2"),
+        ("sale", "b1", "记-2026-11-0003", "2026-11-10", "actor-3"),
+        ("sale", "b2", "记-2026-11-0004", "2026-11-01", "actor-4")]  # October is closed
+    with db.reader() as s:
+        ids = dict(s.execute(select(vouchers.c.number, vouchers.c.id)).tuples().all())
+    assert [announced[ids[f"记-2026-11-000{n}"]] for n in range(1, 5)] == [f"corr-{n}" for n in range(1, 5)]
+    assert not pending and regions[("b1", "cost")] == "广东" and regions[("b2", "cost")] == "江苏"
+    assert w.on_order_shipped([env("order_shipped", shipped("b2", [tea], region="江苏", day="2026-10-20"), 6)]) == [True]
+    with db.reader() as s:
+        assert len(s.execute(select(vouchers.c.id).where(vouchers.c.kind == "sale")).all()) == 2
