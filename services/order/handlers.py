@@ -361,7 +361,6 @@ def expire_reservation(uow: UnitOfWork, envelope: Envelope) -> bool:
 
 
 # a stock answer's statements, built once (values at execute): building them per answer cost more than running them
-_KNOWN_ID = select(orders.c.id).where(orders.c.id == bindparam("p_order_id"))
 _LINE_ANSWERED = update(order_lines).where(order_lines.c.order_id == bindparam("p_order_id"),
                                            order_lines.c.line_no == bindparam("p_line_no"),
                                            order_lines.c.reservation != domain.REFUNDED)  # refunded: stays out
@@ -375,15 +374,16 @@ def apply_stock_answer(uow: UnitOfWork, envelope: Envelope, merge_window: timede
     (the worker's settings; None: merge is off) the batch's orders are then grouped (services.order.merge)."""
     s, payload = uow.session, envelope.payload
     order_id = payload["order_id"]
-    if s.execute(_KNOWN_ID, {"p_order_id": order_id}).first() is None:
-        raise NotFound(f"order {order_id} is unknown")
     for line in payload["lines"]:
-        status = line["status"]
-        if status not in (domain.RESERVED, domain.BACKORDERED):
-            raise InvalidArgument(f"unknown reservation status {status!r}")
-        s.execute(_LINE_ANSWERED, {"p_order_id": order_id, "p_line_no": line["line_no"], "reservation": status,
-                                   "warehouse": line.get("warehouse")})
+        if line["status"] not in (domain.RESERVED, domain.BACKORDERED):
+            raise InvalidArgument(f"unknown reservation status {line['status']!r}")
+    if payload["lines"]:  # one executemany: an unknown order's lines are none, so it changes nothing
+        s.execute(_LINE_ANSWERED, [{"p_order_id": order_id, "p_line_no": line["line_no"],
+                                    "reservation": line["status"], "warehouse": line.get("warehouse")}
+                                   for line in payload["lines"]])
     statuses = s.execute(_RESERVATIONS, {"p_order_id": order_id}).scalars().all()
+    if not statuses:  # every order has a line: none is an order unknown here (nothing was written)
+        raise NotFound(f"order {order_id} is unknown")
     # reviewed once inventory has answered (stock_covers is known), the batch's orders together
     uow.gather("order.review", lambda ids: review.review_answered(uow, ids)).add(order_id)
     if merge_window:
