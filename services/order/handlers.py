@@ -538,7 +538,7 @@ def ship_many(uow: UnitOfWork, shipments: list[tuple[str, str, str]]) -> dict[st
         lines.setdefault(line.order_id, []).append(line)
     sold = {i: [l for l in lines.get(i, []) if l.reservation != domain.REFUNDED] for i in done}
     skus = sorted({l.sku for own in sold.values() for l in own})
-    categories = dict(s.execute(parcels._CATEGORIES, {"p_skus": skus}).all()) if skus else {}
+    categories: dict[str, str] = dict(s.execute(parcels._CATEGORIES, {"p_skus": skus}).tuples().all()) if skus else {}
     held = holds.holds_of(s, done)
     out = {}
     for order_id in done:
