@@ -144,7 +144,7 @@ def in_force(s) -> tuple[int, rules.RuleSet]:
 # -- deciding ----------------------------------------------------------------
 def review_answered(uow: UnitOfWork, order_ids: set[str]) -> None:
     """Review the orders inventory has answered for the first time (no decision yet, still open and
-    not held): one rule set read per transaction, their facts gathered with one statement each, each
+    not held): one rule set read per transaction, their facts gathered in five statements, each
     decision stored, holds placed in the same transaction."""
     s = uow.session
     candidates = s.execute(_CANDIDATES, {"p_ids": sorted(order_ids)}).all()
