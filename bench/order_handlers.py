@@ -1,5 +1,6 @@
 """CPU per call of the order service's hot handlers, in process (no broker, no gRPC): what the order api
-spends on PlaceOrder (handlers.placed_order) and ShipOrder (handlers.ship_order), and what the order worker
+spends on PlaceOrder (handlers.placed_order), ShipOrder (handlers.ship_order: half the orders) and ShipOrders
+(the other half in waves of WAVE, per order), and what the order worker
 spends on one stock_reserved answer with its review (handlers.apply_stock_answer in a unit of work: the
 lines' answers, the rule set in force, the facts, the decision and its holds, the commit).
 
@@ -29,10 +30,12 @@ from pathlib import Path
 from sqlalchemy import select
 
 from hub import components
+from hubapi.order.v1 import order_service_pb2 as pb
 from hubkit import clock
 from hubkit.db import Database, UnitOfWork
 from hubkit.envelope import Envelope
 from services.order import domain, handlers, review
+from services.order.grpc_server import OrderServicer
 from services.order.models import (
     customer_receivables,
     customer_terms,
@@ -44,6 +47,12 @@ from services.order.models import (
 from tests.support import infra
 
 SKUS = [f"BENCH-{i}" for i in range(8)]
+WAVE = 20  # orders per ShipOrders call, as a wave of the journey bench at 10/s
+
+
+class _Context:  # the gRPC context ShipOrders reads its caller from
+    def invocation_metadata(self):
+        return (("x-hub-actor", "warehouse"),)
 
 
 def _uow(db: Database, actor: str = "bench") -> UnitOfWork:
@@ -116,14 +125,20 @@ def run(backend: str, n: int) -> dict:
                                        review_decisions.c.facts)).all()
             shippable = set(s.execute(select(orders.c.id)
                                       .where(orders.c.status == domain.RESERVED)).scalars())
-        for order_id in ids:
-            if order_id not in shippable:
-                continue
+        ready = [i for i in ids if i in shippable]
+        half = len(ready) // 2
+        for order_id in ready[:half]:  # one by one (POST /orders/{id}/shipment)
 
             def shipped(order_id=order_id):
                 with _uow(db, "warehouse") as u:
                     handlers.ship_order(u, order_id, "SF", f"SF{order_id[:20]}")
             ship.append(_cpu_ms(shipped))
+        servicer, waves = OrderServicer(db), []
+        for at in range(half, len(ready), WAVE):  # the rest in waves (POST /shipments/batch: ShipOrders)
+            wave = [pb.ShipOrderRequest(order_id=i, carrier="SF", tracking_number=f"SF{i[:20]}")
+                    for i in ready[at:at + WAVE]]
+            cpu = _cpu_ms(lambda wave=wave: servicer.ShipOrders(pb.ShipOrdersRequest(shipments=wave), _Context()))
+            waves.append(cpu / len(wave))
         outcomes: dict[str, int] = {}
         digest = hashlib.sha256()
         for r in decided:
@@ -137,7 +152,8 @@ def run(backend: str, n: int) -> dict:
             "cpu_ms_place_order": round(statistics.median(place[warm]), 3),
             "cpu_ms_stock_answer_with_review": round(statistics.median(answer[warm]), 3),
             "cpu_ms_ship_order": round(statistics.median(ship[warm]), 3) if ship[warm] else None,
-            "shipped": len(ship), "decisions": len(decided), "outcomes": outcomes,
+            "cpu_ms_ship_orders_per_order": round(statistics.median(waves[1:] or waves), 3) if waves else None,
+            "wave": WAVE, "shipped": len(ship) + sum(1 for _ in ready[half:]), "decisions": len(decided), "outcomes": outcomes,
             "decisions_digest": digest.hexdigest()[:16],
             "load_average_after": round(os.getloadavg()[0], 2)})
     finally:

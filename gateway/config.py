@@ -25,6 +25,9 @@ class Settings(HubSettings):
     import_max_rows: PositiveInt = 20_000
     # how often the gateway asks the order service whether the hub is behind (backpressure: 429 on new orders)
     intake_refresh_seconds: PositiveFloat = 0.5
+    # how long a valid API key is taken without reading the users table again (seconds; 0: a read on every
+    # request): a revoked or deactivated key is refused within this bound (gateway.auth.KeyStore)
+    gateway_key_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     # how often the gateway audits the books against the stock for Prometheus (seconds; 0: never)
     audit_interval_seconds: float = Field(default=60.0, ge=0)
     # printed documents (GET /print/...): a directory whose files replace the shipped templates of the same

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import Counter
 from datetime import date, datetime
 
 import grpc
@@ -334,7 +335,14 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
     def ShipOrders(self, request, context):
         actor, correlation_id = grpc_server.caller(context)
         with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
-            results = [self._one(uow, pb.ShipOrderResult, self._ship, item) for item in request.shipments]
+            # the wave's plain shipments (whole orders, each named once) set-based; the rest, and any
+            # that was not plain after all, one by one in a savepoint each, answering its own error
+            named = Counter(item.order_id for item in request.shipments)
+            shipped = handlers.ship_many(uow, [(i.order_id, i.carrier, i.tracking_number) for i in request.shipments
+                                               if not i.lines and not i.scans and named[i.order_id] == 1])
+            results = [pb.ShipOrderResult(order=order_to_proto(shipped[item.order_id]))
+                       if item.order_id in shipped and named[item.order_id] == 1
+                       else self._one(uow, pb.ShipOrderResult, self._ship, item) for item in request.shipments]
         return pb.ShipOrdersResponse(results=results)
 
     @staticmethod

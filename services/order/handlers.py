@@ -361,7 +361,6 @@ def expire_reservation(uow: UnitOfWork, envelope: Envelope) -> bool:
 
 
 # a stock answer's statements, built once (values at execute): building them per answer cost more than running them
-_KNOWN_ID = select(orders.c.id).where(orders.c.id == bindparam("p_order_id"))
 _LINE_ANSWERED = update(order_lines).where(order_lines.c.order_id == bindparam("p_order_id"),
                                            order_lines.c.line_no == bindparam("p_line_no"),
                                            order_lines.c.reservation != domain.REFUNDED)  # refunded: stays out
@@ -375,15 +374,16 @@ def apply_stock_answer(uow: UnitOfWork, envelope: Envelope, merge_window: timede
     (the worker's settings; None: merge is off) the batch's orders are then grouped (services.order.merge)."""
     s, payload = uow.session, envelope.payload
     order_id = payload["order_id"]
-    if s.execute(_KNOWN_ID, {"p_order_id": order_id}).first() is None:
-        raise NotFound(f"order {order_id} is unknown")
     for line in payload["lines"]:
-        status = line["status"]
-        if status not in (domain.RESERVED, domain.BACKORDERED):
-            raise InvalidArgument(f"unknown reservation status {status!r}")
-        s.execute(_LINE_ANSWERED, {"p_order_id": order_id, "p_line_no": line["line_no"], "reservation": status,
-                                   "warehouse": line.get("warehouse")})
+        if line["status"] not in (domain.RESERVED, domain.BACKORDERED):
+            raise InvalidArgument(f"unknown reservation status {line['status']!r}")
+    if payload["lines"]:  # one executemany: an unknown order's lines are none, so it changes nothing
+        s.execute(_LINE_ANSWERED, [{"p_order_id": order_id, "p_line_no": line["line_no"],
+                                    "reservation": line["status"], "warehouse": line.get("warehouse")}
+                                   for line in payload["lines"]])
     statuses = s.execute(_RESERVATIONS, {"p_order_id": order_id}).scalars().all()
+    if not statuses:  # every order has a line: none is an order unknown here (nothing was written)
+        raise NotFound(f"order {order_id} is unknown")
     # reviewed once inventory has answered (stock_covers is known), the batch's orders together
     uow.gather("order.review", lambda ids: review.review_answered(uow, ids)).add(order_id)
     if merge_window:
@@ -479,6 +479,81 @@ def _shipped(uow: UnitOfWork, order, carrier: str, tracking_number: str, now) ->
         lines=[SoldLine(line_no=l.line_no, sku=l.sku, quantity=l.quantity, unit_price=l.unit_price, amount=l.amount,
                         warehouse=l.warehouse, category=categories.get(l.sku, "")) for l in sold]), order_id)
     return _as_dict(order, lines, holds.holds_of(s, [order_id]).get(order_id))  # a released hold stays on it
+
+
+# a wave's plain shipments, set-based (ship_many)
+_SHIP_STATE = select(orders.c.id, orders.c.status, orders.c.merge_group, orders.c.double_check,
+                     orders.c.double_checked_by).where(orders.c.id.in_(bindparam("p_ids", expanding=True)))
+_WAYBILLS_OF = select(waybills.c.parcel_key).where(waybills.c.parcel_key.in_(bindparam("p_keys", expanding=True)),
+                                                   waybills.c.status == "issued")
+_SHIP_ONE = (update(orders).where(orders.c.id == bindparam("order_id"), orders.c.status == domain.RESERVED,
+                                  orders.c.merge_group.is_(None), _CHECKED)
+             .values(status=domain.SHIPPED, carrier=bindparam("new_carrier"),
+                     tracking_number=bindparam("new_tracking_number"), shipped_at=bindparam("now"),
+                     updated_by=bindparam("actor"), updated_at=bindparam("now")))
+_SHIPPED_NOW = select(orders).where(orders.c.id.in_(bindparam("p_ids", expanding=True)),
+                                    orders.c.status == domain.SHIPPED, orders.c.shipped_at == bindparam("p_now"),
+                                    orders.c.updated_by == bindparam("p_actor"))
+_ALL_SHIPPED_OF = (update(order_lines).where(order_lines.c.order_id.in_(bindparam("p_ids", expanding=True)),
+                                             order_lines.c.reservation != domain.REFUNDED)
+                   .values(shipped_quantity=order_lines.c.quantity))
+_LINES_OF = (select(order_lines).where(order_lines.c.order_id.in_(bindparam("p_ids", expanding=True)))
+             .order_by(order_lines.c.order_id, order_lines.c.line_no))
+
+
+def ship_many(uow: UnitOfWork, shipments: list[tuple[str, str, str]]) -> dict[str, dict]:
+    """A wave's plain shipments ((order_id, carrier, tracking_number): a whole order, reserved, in no merge
+    group, holding no issued waybill, checked by another user where flagged, named once in the wave), set-
+    based: one read of their states and one of their waybills, the updates as one executemany, one read of
+    the rows shipped, one update and one read of their lines, one of their SKUs' categories and one of
+    their holds, then each order's order_shipped as ship_order emits it. Returns order id -> the order as
+    ship_order returns it, for those it shipped; the others (any that is not plain, or changed under it)
+    are the caller's to ship one by one with ship_order, which answers each its own error."""
+    s, now = uow.session, clock.now()
+    wanted: dict[str, tuple[str, str]] = {}
+    for order_id, carrier, tracking_number in shipments:
+        try:
+            domain.validate_shipment(carrier, tracking_number)
+        except InvalidArgument:
+            continue
+        wanted[order_id] = (carrier, tracking_number)
+    if not wanted:
+        return {}
+    ids = sorted(wanted)
+    waybilled = set(s.execute(_WAYBILLS_OF, {"p_keys": [parcel_key(i) for i in ids]}).scalars())
+    plain = [r.id for r in s.execute(_SHIP_STATE, {"p_ids": ids})
+             if r.status == domain.RESERVED and r.merge_group is None and parcel_key(r.id) not in waybilled
+             and (not r.double_check or (r.double_checked_by is not None and r.double_checked_by != uow.actor))]
+    if not plain:
+        return {}
+    s.execute(_SHIP_ONE, [{"order_id": i, "new_carrier": wanted[i][0], "new_tracking_number": wanted[i][1],
+                           "now": now, "actor": uow.actor} for i in sorted(plain)])
+    shipped = {r.id: r for r in s.execute(_SHIPPED_NOW, {"p_ids": plain, "p_now": now, "p_actor": uow.actor})}
+    if not shipped:
+        return {}
+    done = sorted(shipped)
+    s.execute(_ALL_SHIPPED_OF, {"p_ids": done})
+    lines: dict[str, list] = {}
+    for line in s.execute(_LINES_OF, {"p_ids": done}):
+        lines.setdefault(line.order_id, []).append(line)
+    sold = {i: [l for l in lines.get(i, []) if l.reservation != domain.REFUNDED] for i in done}
+    skus = sorted({l.sku for own in sold.values() for l in own})
+    categories: dict[str, str] = dict(s.execute(parcels._CATEGORIES, {"p_skus": skus}).tuples().all()) if skus else {}
+    held = holds.holds_of(s, done)
+    out = {}
+    for order_id in done:
+        order, carrier, tracking_number = shipped[order_id], *wanted[order_id]
+        own = sold[order_id]
+        region = str(json.loads(order.shipping_address or "{}").get("province") or "")
+        uow.emit(OrderShipped(
+            order_id=order_id, channel=order.channel, shop=order.shop, external_order_id=order.external_order_id,
+            currency=order.currency, buyer=json.loads(order.buyer), carrier=carrier, tracking_number=tracking_number,
+            shipped_at=now, total=sum((l.amount for l in own), start=domain.Decimal("0.00")), **_conversion(order),
+            region=region,
+            lines=[SoldLine(line_no=l.line_no, sku=l.sku, quantity=l.quantity, unit_price=l.unit_price, amount=l.amount,
+                            warehouse=l.warehouse, category=categories.get(l.sku, "")) for l in own]), order_id)
+        out[order_id] = _as_dict(order, lines.get(order_id, []), held.get(order_id))
+    return out
 
 
 _SHIP_MEMBER = (update(orders).where(orders.c.id == bindparam("order_id"), orders.c.status == domain.RESERVED,

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from prometheus_client import Counter
-from sqlalchemy import bindparam, distinct, func, or_, select, update
+from sqlalchemy import BigInteger, Numeric, bindparam, cast, distinct, func, literal, null, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from contracts import OrderPrioritised
@@ -108,23 +108,28 @@ _IN_FORCE = (select(review_rule_sets.c.version, review_rule_sets.c.document)
 _CANDIDATES = select(orders).where(
     orders.c.id.in_(bindparam("p_ids", expanding=True)), orders.c.status.in_((domain.RESERVED, domain.BACKORDERED)),
     ~select(review_decisions.c.id).where(review_decisions.c.order_id == orders.c.id).exists())
-_LINES = (select(order_lines).where(order_lines.c.order_id.in_(bindparam("p_ids", expanding=True)))
+# the lines with their SKUs' categories (sku_categories, "" or none: no category): one statement
+_LINES = (select(order_lines, sku_categories.c.category)
+          .outerjoin(sku_categories, sku_categories.c.sku == order_lines.c.sku)
+          .where(order_lines.c.order_id.in_(bindparam("p_ids", expanding=True)))
           .order_by(order_lines.c.order_id, order_lines.c.line_no))
-_CATEGORIES = select(sku_categories.c.sku, sku_categories.c.category).where(
-    sku_categories.c.sku.in_(bindparam("p_skus", expanding=True)))
-_TERMS = select(customer_terms).where(customer_terms.c.channel.in_(bindparam("p_channels", expanding=True)),
-                                      customer_terms.c.external_id.in_(bindparam("p_external_ids", expanding=True)))
-_MEMBERS = (select(customer_terms.c.channel, customer_terms.c.external_id, customer_terms.c.customer_id)
-            .where(customer_terms.c.customer_id.in_(bindparam("p_groups", expanding=True))))
-_PLACED = (select(orders.c.customer_key, func.count())
-           .where(orders.c.customer_key.in_(bindparam("p_keys", expanding=True)),
-                  orders.c.created_at >= bindparam("p_since"))
-           .group_by(orders.c.customer_key))
-_RETURNED = (select(orders.c.customer_key, func.count(distinct(order_returns.c.order_id)))
-             .join(orders, orders.c.id == order_returns.c.order_id)
-             .where(orders.c.customer_key.in_(bindparam("p_keys", expanding=True)),
-                    order_returns.c.created_at >= bindparam("p_since"))
-             .group_by(orders.c.customer_key))
+# the buyers' terms and, in the same statement, every other channel buyer of the customers they belong to
+# (customer_terms.customer_id: the customer service's merges); a row is a buyer's own when its pair is asked
+_BUYER = (customer_terms.c.channel.in_(bindparam("p_channels", expanding=True))
+          & customer_terms.c.external_id.in_(bindparam("p_external_ids", expanding=True)))
+_GROUPS = (select(customer_terms.c.customer_id).where(_BUYER, customer_terms.c.customer_id != "")
+           .scalar_subquery())
+_TERMS = select(customer_terms).where(_BUYER | customer_terms.c.customer_id.in_(_GROUPS))
+# the customers' orders and returns in the window, one statement (kind "p": placed, "r": returned)
+_PLACED_RETURNED = union_all(
+    select(literal("p").label("kind"), orders.c.customer_key, func.count().label("n"))
+    .where(orders.c.customer_key.in_(bindparam("p_keys", expanding=True)), orders.c.created_at >= bindparam("p_since"))
+    .group_by(orders.c.customer_key),
+    select(literal("r").label("kind"), orders.c.customer_key, func.count(distinct(order_returns.c.order_id)))
+    .select_from(order_returns.join(orders, orders.c.id == order_returns.c.order_id))
+    .where(orders.c.customer_key.in_(bindparam("p_keys", expanding=True)),
+           order_returns.c.created_at >= bindparam("p_since"))
+    .group_by(orders.c.customer_key))
 _INSERT_DECISIONS = review_decisions.insert()
 
 
@@ -139,7 +144,7 @@ def in_force(s) -> tuple[int, rules.RuleSet]:
 # -- deciding ----------------------------------------------------------------
 def review_answered(uow: UnitOfWork, order_ids: set[str]) -> None:
     """Review the orders inventory has answered for the first time (no decision yet, still open and
-    not held): one rule set read per transaction, their facts gathered with one statement each, each
+    not held): one rule set read per transaction, their facts gathered in five statements, each
     decision stored, holds placed in the same transaction."""
     s = uow.session
     candidates = s.execute(_CANDIDATES, {"p_ids": sorted(order_ids)}).all()
@@ -246,26 +251,32 @@ def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[
     terms, what the customer owes and has released, and their orders and returns in the window."""
     ids = [o.id for o in candidates]
     lines: dict[str, list] = {}
+    category: dict[str, str] = {}
     for line in s.execute(_LINES, {"p_ids": ids}):
         lines.setdefault(line.order_id, []).append(line)
+        if line.category:
+            category[line.sku] = line.category
     skus = sorted({l.sku for own in lines.values() for l in own})
     listed_prices = prices.load(s, skus=skus) if skus else []
-    category = dict(s.execute(_CATEGORIES, {"p_skus": skus}).all()) if skus else {}
     keys = sorted({o.customer_key for o in candidates if o.customer_key})
-    terms, exposure, placed, returned = {}, {}, {}, {}
+    terms, exposure = {}, {}
+    placed: dict[str, int] = {}
+    returned: dict[str, int] = {}
     buyers: dict[str, set[str]] = {}  # customer key -> the keys of every channel buyer of its customer
     if keys:
         pairs = {_split_key(k) for k in keys}
-        for t in s.execute(_TERMS, {"p_channels": sorted({c for c, _ in pairs}),
-                                    "p_external_ids": sorted({e for _, e in pairs})}):
-            terms[f"{t.channel}:{t.external_id}"] = t
-        buyers = _customer_buyers(s, keys, terms)
+        rows = s.execute(_TERMS, {"p_channels": sorted({c for c, _ in pairs}),
+                                  "p_external_ids": sorted({e for _, e in pairs})}).all()
+        for t in rows:
+            if (t.channel, t.external_id) in pairs:
+                terms[f"{t.channel}:{t.external_id}"] = t
+        buyers = _customer_buyers(keys, terms, rows)
         every = sorted(set().union(*buyers.values()))
         exposure = _exposure(s, every, ids)
         window = int(rule_set.doc.parameters.get("return_window_days", DEFAULT_WINDOW_DAYS))
         since = now - timedelta(days=window)
-        placed = dict(s.execute(_PLACED, {"p_keys": every, "p_since": since}).all())
-        returned = dict(s.execute(_RETURNED, {"p_keys": every, "p_since": since}).all())
+        for kind, key, n in s.execute(_PLACED_RETURNED, {"p_keys": every, "p_since": since}):
+            (placed if kind == "p" else returned)[key] = n
     out = {}
     for o in candidates:
         key, own = o.customer_key, lines.get(o.id, [])
@@ -314,7 +325,7 @@ def _below_list_price(lists: list, order, own: list, tier: str) -> bool:
     return False
 
 
-def _customer_buyers(s, keys: list[str], terms: dict) -> dict[str, set[str]]:
+def _customer_buyers(keys: list[str], terms: dict, rows) -> dict[str, set[str]]:
     """Per customer key, the keys of every channel buyer of the same customer (customer_terms.customer_id,
     the customer service's merges), itself included; a buyer in no group is a customer alone.
     Who belongs to whom is the customer service's (it merges); the facts added up over them (exposure,
@@ -322,9 +333,9 @@ def _customer_buyers(s, keys: list[str], terms: dict) -> dict[str, set[str]]:
     very order, with no call to another service, and no copy of them that lags behind the order."""
     groups = {t.customer_id for t in terms.values() if t.customer_id}
     members: dict[str, set[str]] = {}
-    if groups:
-        for channel, external_id, group in s.execute(_MEMBERS, {"p_groups": sorted(groups)}):
-            members.setdefault(group, set()).add(f"{channel}:{external_id}"[:128])
+    for t in rows:  # _TERMS: the buyers asked and every member of their groups
+        if t.customer_id in groups:
+            members.setdefault(t.customer_id, set()).add(f"{t.channel}:{t.external_id}"[:128])
     out = {}
     for key in keys:
         term = terms.get(key)
@@ -333,13 +344,17 @@ def _customer_buyers(s, keys: list[str], terms: dict) -> dict[str, set[str]]:
 
 
 RELEASED_UNSHIPPED = (domain.RESERVED, domain.BACKORDERED)  # answered by inventory, not held, not shipped
-_RECEIVABLES = select(customer_receivables.c.counterparty, customer_receivables.c.balance).where(
-    customer_receivables.c.counterparty.in_(bindparam("p_names", expanding=True)))
-_OPEN_ORDERS = (select(orders.c.customer_key, orders.c.exchange_rate, cents_sum(orders.c.total))
-                .where(orders.c.customer_key.in_(bindparam("p_keys", expanding=True)),
-                       or_(orders.c.status.in_(RELEASED_UNSHIPPED),
-                           orders.c.id.in_(bindparam("p_reviewed", expanding=True))))
-                .group_by(orders.c.customer_key, orders.c.exchange_rate))
+# one statement: the open orders' totals per buyer and rate (kind "o"), then the buyers' receivables
+# (kind "r", no rate), both in whole cents (the receivable is kept to the cent)
+_EXPOSURE = union_all(
+    select(literal("o").label("kind"), orders.c.customer_key.label("name"), orders.c.exchange_rate.label("rate"),
+           cents_sum(orders.c.total).label("cents"))
+    .where(orders.c.customer_key.in_(bindparam("p_keys", expanding=True)),
+           or_(orders.c.status.in_(RELEASED_UNSHIPPED), orders.c.id.in_(bindparam("p_reviewed", expanding=True))))
+    .group_by(orders.c.customer_key, orders.c.exchange_rate),
+    select(literal("r"), customer_receivables.c.counterparty, cast(null(), Numeric(18, 8)),
+           cast(func.round(customer_receivables.c.balance * 100), BigInteger))
+    .where(customer_receivables.c.counterparty.in_(bindparam("p_names", expanding=True))))
 
 
 def _exposure(s, keys: list[str], reviewed: list[str]) -> dict[str, Decimal]:
@@ -350,10 +365,12 @@ def _exposure(s, keys: list[str], reviewed: list[str]) -> dict[str, Decimal]:
     cancelled orders are not counted."""
     out = {key: Decimal("0.00") for key in keys}
     names = {counterparty(k): k for k in keys}
-    for name, balance in s.execute(_RECEIVABLES, {"p_names": sorted(names)}):
-        out[names[name]] += Decimal(balance).quantize(Decimal("0.01"))
-    for key, rate, total_cents in s.execute(_OPEN_ORDERS, {"p_keys": keys, "p_reviewed": reviewed}):
-        out[key] += _in_books(Decimal(total_cents).scaleb(-2), rate)
+    for kind, name, rate, total_cents in s.execute(_EXPOSURE, {"p_keys": keys, "p_reviewed": reviewed,
+                                                               "p_names": sorted(names)}):
+        if kind == "r":
+            out[names[name]] += Decimal(int(total_cents)).scaleb(-2)
+        else:
+            out[name] += _in_books(Decimal(int(total_cents)).scaleb(-2), rate)
     return out
 
 

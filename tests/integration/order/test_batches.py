@@ -110,3 +110,43 @@ def test_the_orders_answered_are_the_orders_as_read(db):
     assert shipped.status == "shipped" and shipped.tracking_number == "SF200001"
     assert shipped == servicer.GetOrder(pb.GetOrderRequest(id=read.id), Context()).order
     assert servicer.ShipOrder(shipment, Context()).order == shipped
+
+
+def test_a_waves_plain_shipments_are_set_based_and_answer_as_ship_order_would(db):
+    """A wave of whole reserved orders ships in a fixed number of statements, not about ten per order;
+    each is answered as GetOrder reads it and emits its order_shipped. An order named twice, one not
+    reserved, and one with a bad tracking number take the one-by-one path and answer as before."""
+    from sqlalchemy import event as sa_event
+
+    servicer = OrderServicer(db)
+    external = [f"E-{uuid.uuid4().hex[:8]}" for _ in range(7)]
+    placed = [r.order for r in servicer.PlaceOrders(pb.PlaceOrdersRequest(orders=[place(e) for e in external]),
+                                                     Context()).results]
+    with db.session() as s:
+        s.execute(orders.update().where(orders.c.id.in_([o.id for o in placed[:6]])).values(status="reserved"))
+    wave = [pb.ShipOrderRequest(order_id=o.id, carrier="SF", tracking_number=f"SF30000{n}")
+            for n, o in enumerate(placed[:5])]
+    wave += [pb.ShipOrderRequest(order_id=placed[0].id, carrier="SF", tracking_number="SF300000"),  # again
+             pb.ShipOrderRequest(order_id=placed[5].id, carrier="SF", tracking_number="?"),
+             pb.ShipOrderRequest(order_id=placed[6].id, carrier="SF", tracking_number="SF300006")]
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa_event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        reply = servicer.ShipOrders(pb.ShipOrdersRequest(shipments=wave), Context())
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", seen)
+    assert [r.error.code for r in reply.results] == ["", "", "", "", "", "", "INVALID_ARGUMENT", "FAILED_PRECONDITION"]
+    for result in reply.results[1:5]:
+        assert result.order == servicer.GetOrder(pb.GetOrderRequest(id=result.order.id), Context()).order
+        assert result.order.status == "shipped"
+    assert reply.results[5].order == reply.results[0].order  # the same shipment asked again
+    with db.reader() as s:
+        events = s.execute(select(db.metadata.tables["outbox"].c.body)
+                           .where(db.metadata.tables["outbox"].c.event_type == "order_shipped")).scalars().all()
+    assert sorted(o.id for o in placed[:5]) == sorted(o.id for o in placed[:5] if sum(o.id in b for b in events) == 1)
+    # four plain orders (the first is named twice) set-based; the other three items one by one as before
+    assert len(statements) <= 45, "\n".join(statements)  # 77-81 one by one

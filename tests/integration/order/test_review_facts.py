@@ -14,6 +14,7 @@ from contracts import ChannelOrderChanged, CustomerTermsChanged, SkuChanged, Vou
 from hubkit import clock
 from hubkit.db import UnitOfWork
 from hubkit.envelope import Envelope
+from hubkit.errors import NotFound
 from services.order import domain, handlers, holds, review
 
 pytestmark = pytest.mark.integration
@@ -280,3 +281,40 @@ def test_below_list_price_compares_each_lines_paid_unit_price_with_the_list_in_f
         answer(db, order_id, lines=2 if order_id == below else 1)
     assert [facts(db, o)["below_list_price"] for o in (below, at_break, other)] == [True, False, False]
     assert facts(db, discounted)["below_list_price"] is False
+
+
+def test_a_review_reads_its_facts_in_five_statements(db):
+    """The facts of a batch's orders, for buyers with terms, a group, a receivable, orders and returns,
+    are read in five statements (the lines with their categories, the price lists, the terms with the
+    group's members, exposure, the orders and returns in the window), nine before, and the answer
+    itself reads one, not two; the facts are the
+    same (test_a_merged_customers_... checks their values on two channels)."""
+    from sqlalchemy import event as sa_event
+
+    b1, b2, group = (uuid.uuid4().hex[:12] for _ in range(3))
+    with uow(db, "customer") as u:
+        for channel, buyer in (("web", b1), ("jd", b2)):
+            review.apply_customer_terms(u, CustomerTermsChanged(
+                customer_id=uuid.uuid4().hex, channel=channel, external_id=buyer, tier="b2b",
+                credit_limit="500.00", group_id=group, changed_at=clock.now()))
+        review.apply_vouchers(u, [voucher(("1122", f"customer:jd:{b2}", "30.00", "0.00"))], "1122")
+    order_id = place(db, b1, lines=(("TEA", 1, "20.00"),))
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa_event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        answer(db, order_id)  # its stock answer: the order worker reviews it in the same transaction
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", seen)
+    # (the price lists' one or two, as other tests left them, aside)
+    reads = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "(")) and "price_list" not in s]
+    # the answer's own one (its lines' answers, which also tell an unknown order), then review's: the
+    # candidates, the rule set, lines with categories, terms with members, exposure, orders and returns
+    # (twelve before: the order known, categories, members, receivables and returns each alone)
+    assert len(reads) == 7, "\n".join(reads)
+    assert (facts(db, order_id)["exposure"], facts(db, order_id)["customer_orders"]) == ("50.00", 1)
+    with pytest.raises(NotFound):  # an answer for an order unknown here is refused and writes nothing
+        answer(db, "unknown-order")

@@ -1,5 +1,6 @@
 """API keys through the gateway's app (the real auth middleware, a SQLite gateway database): a
-key revoked or deactivated is refused on its very next request."""
+key revoked or deactivated is refused on its very next request with HUB_GATEWAY_KEY_CACHE_SECONDS=0,
+and within that bound with a cache (2 s by default)."""
 from __future__ import annotations
 
 import pytest
@@ -19,12 +20,21 @@ class Books:
 
 @pytest.fixture
 def gateway(tmp_path):
+    yield from _gateway(tmp_path, "0")
+
+
+@pytest.fixture
+def cached_gateway(tmp_path):
+    yield from _gateway(tmp_path, "2")
+
+
+def _gateway(tmp_path, cache_seconds: str):
     from gateway.app import create_app
     from gateway.clients import Clients
     from gateway.models import metadata
     from hub import components
 
-    settings = components.settings({"HUB_VAR_DIR": str(tmp_path)})
+    settings = components.settings({"HUB_VAR_DIR": str(tmp_path), "HUB_GATEWAY_KEY_CACHE_SECONDS": cache_seconds})
     db = Database(settings.gateway_db_url, metadata)
     metadata.create_all(db.engine)
     clients = Clients(order=None, inventory=None, procurement=None, customer=None, accounting=Books(), ledger=None,
@@ -80,3 +90,27 @@ def test_the_cli_revokes_a_key(gateway, monkeypatch, capsys):
     cli.main(["users", "revoke", "dave"])
     assert "revoked" in capsys.readouterr().out
     assert _get(http, key).status_code == 401
+
+
+def test_a_valid_key_is_read_once_per_cache_bound_and_a_revoked_one_refused_within_it(cached_gateway, monkeypatch):
+    """With the cache (2 s), a busy key costs one read of the users table per 2 s, not one per request;
+    revoked, it is still taken until its 2 s are up, then refused (and a refused key is not cached)."""
+    from sqlalchemy import event as sa_event
+
+    from gateway import auth
+    http, db = cached_gateway
+    now = [1000.0]
+    monkeypatch.setattr(auth.time, "monotonic", lambda: now[0])
+    key = auth.add_user(db, "erin", "finance")
+    reads: list[str] = []
+    store = http.app.state.keys
+    sa_event.listen(store._reads, "before_cursor_execute",
+                    lambda *args: reads.append(args[2]) if "FROM users" in args[2] else None)
+    assert [_get(http, key).status_code for _ in range(5)] == [200] * 5
+    assert len(reads) == 1
+    auth.revoke_user(db, "erin")
+    now[0] += 1.9
+    assert _get(http, key).status_code == 200  # within the bound: not read again
+    now[0] += 0.2
+    assert _get(http, key).status_code == 401  # the bound is up: read, refused
+    assert len(reads) == 2
