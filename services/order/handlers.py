@@ -470,15 +470,20 @@ def _shipped(uow: UnitOfWork, order, carrier: str, tracking_number: str, now) ->
     s.execute(_ALL_SHIPPED, {"p_order_id": order_id})  # every unit not refunded left: shipped_quantity
     lines = s.execute(_LINES, {"order_id": order_id}).all()
     sold = [l for l in lines if l.reservation != domain.REFUNDED]  # a line refunded before shipment stays behind
-    region, categories = parcels.sold_dimensions(s, order, [l.sku for l in sold])
-    uow.emit(OrderShipped(
-        order_id=order_id, channel=order.channel, shop=order.shop, external_order_id=order.external_order_id,
+    categories = parcels.categories_of(s, [l.sku for l in sold])
+    uow.emit(_order_shipped(order, carrier, tracking_number, now, sold, categories), order_id)
+    return _as_dict(order, lines, holds.holds_of(s, [order_id]).get(order_id))  # a released hold stays on it
+
+
+def _order_shipped(order, carrier: str, tracking_number: str, now, sold, categories: dict[str, str]) -> OrderShipped:
+    """The order_shipped of a whole order shipped (its row as shipped, its lines not refunded)."""
+    return OrderShipped(
+        order_id=order.id, channel=order.channel, shop=order.shop, external_order_id=order.external_order_id,
         currency=order.currency, buyer=json.loads(order.buyer), carrier=carrier, tracking_number=tracking_number,
         shipped_at=now, total=sum((l.amount for l in sold), start=domain.Decimal("0.00")), **_conversion(order),
-        region=region,
+        region=parcels.region_of(order),
         lines=[SoldLine(line_no=l.line_no, sku=l.sku, quantity=l.quantity, unit_price=l.unit_price, amount=l.amount,
-                        warehouse=l.warehouse, category=categories.get(l.sku, "")) for l in sold]), order_id)
-    return _as_dict(order, lines, holds.holds_of(s, [order_id]).get(order_id))  # a released hold stays on it
+                        warehouse=l.warehouse, category=categories.get(l.sku, "")) for l in sold])
 
 
 # a wave's plain shipments, set-based (ship_many)
@@ -537,21 +542,12 @@ def ship_many(uow: UnitOfWork, shipments: list[tuple[str, str, str]]) -> dict[st
     for line in s.execute(_LINES_OF, {"p_ids": done}):
         lines.setdefault(line.order_id, []).append(line)
     sold = {i: [l for l in lines.get(i, []) if l.reservation != domain.REFUNDED] for i in done}
-    skus = sorted({l.sku for own in sold.values() for l in own})
-    categories: dict[str, str] = dict(s.execute(parcels._CATEGORIES, {"p_skus": skus}).tuples().all()) if skus else {}
+    categories = parcels.categories_of(s, [l.sku for own in sold.values() for l in own])
     held = holds.holds_of(s, done)
     out = {}
     for order_id in done:
         order, carrier, tracking_number = shipped[order_id], *wanted[order_id]
-        own = sold[order_id]
-        region = str(json.loads(order.shipping_address or "{}").get("province") or "")
-        uow.emit(OrderShipped(
-            order_id=order_id, channel=order.channel, shop=order.shop, external_order_id=order.external_order_id,
-            currency=order.currency, buyer=json.loads(order.buyer), carrier=carrier, tracking_number=tracking_number,
-            shipped_at=now, total=sum((l.amount for l in own), start=domain.Decimal("0.00")), **_conversion(order),
-            region=region,
-            lines=[SoldLine(line_no=l.line_no, sku=l.sku, quantity=l.quantity, unit_price=l.unit_price, amount=l.amount,
-                            warehouse=l.warehouse, category=categories.get(l.sku, "")) for l in own]), order_id)
+        uow.emit(_order_shipped(order, carrier, tracking_number, now, sold[order_id], categories), order_id)
         out[order_id] = _as_dict(order, lines.get(order_id, []), held.get(order_id))
     return out
 

@@ -130,9 +130,15 @@ _CATEGORIES = select(sku_categories.c.sku, sku_categories.c.category).where(
 def sold_dimensions(s, order, skus) -> tuple[str, dict[str, str]]:
     """What the books' sales facts group an order_shipped by, beyond its channel and shop: the region
     (the shipping address's province) and each SKU's category as the order service knows it now."""
-    address = json.loads(order.shipping_address or "{}")
-    categories = dict(s.execute(_CATEGORIES, {"p_skus": sorted(set(skus))}).all()) if skus else {}
-    return str(address.get("province") or ""), categories
+    return region_of(order), categories_of(s, skus)
+
+
+def region_of(order) -> str:
+    return str(json.loads(order.shipping_address or "{}").get("province") or "")
+
+
+def categories_of(s, skus) -> dict[str, str]:
+    return dict(s.execute(_CATEGORIES, {"p_skus": sorted(set(skus))}).tuples().all()) if skus else {}
 
 
 def ship_parcel(uow: UnitOfWork, order_id: str, carrier: str, tracking_number: str,
