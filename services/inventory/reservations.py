@@ -531,9 +531,11 @@ _WAVES_DONE = (update(wave_orders).where(wave_orders.c.order_id.in_(_ORDER_IDS),
                .values(status="shipped"))
 
 
-def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: int, picks_of) -> list[Piece]:
+def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: int, picks_of,
+                usable: stock.Usable) -> list[Piece]:
     """What leaves for an allocation: the picker's scans first (`picks_of`: the batch's picks by order,
-    line and warehouse), the rest by the picking rules."""
+    line and warehouse), the rest by the picking rules (`usable`: the batch's usable places, net of what
+    it took before)."""
     picked = [Piece(p.bin, p.lot, p.serial, int(p.quantity)) for p in picks_of.get((order_id, line_no, warehouse), ())]
     for p in picked:  # a lot put on hold (or expired) since it was picked does not leave for a sale
         if p.lot and not stock.lot_usable(s, item.code, p.lot, clock.today()):
@@ -553,13 +555,14 @@ def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: 
         held = Counter()
         for p in picked:
             held[(p.bin, p.lot)] += p.quantity
-        for c in stock.choose(s, item.code, warehouse, rest + sum(held.values()), usable_on=clock.today()):
+        for c in usable.choose(item.code, warehouse, rest + sum(held.values())):
             skip = min(held[(c.bin, c.lot)], c.quantity)
             held[(c.bin, c.lot)] -= skip
             take = min(c.quantity - skip, rest)
             if take:
                 picked.append(Piece(c.bin, c.lot, "", take))
                 rest -= take
+    usable.took(item.code, warehouse, picked)
     return picked
 
 
@@ -578,10 +581,13 @@ def issue_for_shipments(uow: UnitOfWork, envelopes: list[Envelope]) -> list[list
 
     Set-based: the balance rows of every SKU the batch's orders reserved are locked first, in SKU order
     (as reservations and every stock document lock them: no deadlock); then the batch's reservation
-    lines, allocations, picks and SKUs are read in one statement each, and the lines' and allocations'
-    issued quantities and costs written by one executemany each. The orders are issued in the batch's
-    order, each line's units taken (stock.take, costing.take: FIFO or average) in SKU order, so the cost
-    layers give the same costs as shipping the orders one by one. Returns each order's issued lines."""
+    lines, allocations, picks, SKUs, usable places (stock.Usable) and cost layers (costing.Layers, locked)
+    are read by one statement each. The orders are issued in memory in the batch's order, each line's
+    units chosen (first-expiry-first-out, else first-in-first-out) and costed (FIFO or average) in SKU
+    order net of what the batch's earlier orders took, so the units and costs are those of shipping the
+    orders one by one. Then the writes: stock.take_many (each place and balance row once, conditionally:
+    never oversold; the ledger lines by one statement), the layers, the lines' and allocations' issued
+    quantities and costs by one executemany each. Returns each order's issued lines."""
     s, now = uow.session, clock.now()
     order_ids = sorted({e.payload["order_id"] for e in envelopes})
     s.execute(_LOCK_SHIPPED, {"p_order_ids": order_ids}).all()
@@ -593,6 +599,9 @@ def issue_for_shipments(uow: UnitOfWork, envelopes: list[Envelope]) -> list[list
     for p in s.execute(_SHIPPED_PICKS, {"p_order_ids": order_ids}):
         picks_of.setdefault((p.order_id, p.line_no, p.warehouse), []).append(p)
     items = {r.code: r for r in s.execute(_SHIPPED_SKUS, {"p_codes": sorted({l["sku"] for l in lines.values()})})}
+    places = {(lines[key]["sku"], a["warehouse"]) for key, held in allocated.items() if key in lines for a in held}
+    usable, layers = stock.Usable(s, places, clock.today()), costing.Layers(s, places)
+    takes: list[stock.Take] = []
     allocation_rows: list[dict] = []
     line_rows: list[dict] = []
     no_lapse, done, out = set(), set(), []
@@ -617,9 +626,9 @@ def issue_for_shipments(uow: UnitOfWork, envelopes: list[Envelope]) -> list[list
                     qty = min(a["quantity"] - a["issued_quantity"], want - taken)
                     if qty <= 0:
                         continue
-                    pieces = _pieces_for(s, order_id, line["line_no"], item, a["warehouse"], qty, picks_of)
-                    cost = costing.total(costing.take(s, held["sku"], a["warehouse"], qty, item.costing))
-                    stock.take(s, ctx, "issue", held["sku"], a["warehouse"], pieces, cost, reserved=qty)
+                    pieces = _pieces_for(s, order_id, line["line_no"], item, a["warehouse"], qty, picks_of, usable)
+                    cost = costing.total(layers.take(held["sku"], a["warehouse"], qty, item.costing))
+                    takes.append(stock.Take(ctx, "issue", held["sku"], a["warehouse"], pieces, cost, reserved=qty))
                     a["issued_quantity"] += qty
                     allocation_rows.append({"p_order_id": order_id, "p_line_no": line["line_no"],
                                             "p_warehouse": a["warehouse"], "p_cost": cost, "p_quantity": qty})
@@ -643,6 +652,8 @@ def issue_for_shipments(uow: UnitOfWork, envelopes: list[Envelope]) -> list[list
                                  total_cost=total, **({"shipment_id": payload["shipment_id"]} if parcel else {})),
                      order_id)
             out.append(issued)
+    stock.take_many(s, takes)
+    layers.write(s)
     if allocation_rows:
         s.execute(_ALLOCATION_ISSUED, allocation_rows)
     if line_rows:
