@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event, select
 
-from services.inventory import reservations
+from services.inventory import catalog, reservations, signals
 from services.inventory.models import allocations
 from services.inventory.models import reservations as reservation_lines
 
@@ -87,3 +87,27 @@ def test_two_parcels_of_an_order_in_one_batch_issue_its_line_whole(inv):
     assert (line.status, int(line.issued_quantity), D(line.cost), line.expires_at) == ("issued", 3, D("30.00"), None)
     assert inv.level(sku, w)["on_hand"] == 0
     assert inv.audit() == []
+
+
+def test_the_signals_of_a_batch_read_levels_and_limits_once_for_every_sku(inv):
+    w = inv.warehouse("main")
+    cups = [inv.sku(f"cup{i}") for i in range(3)]
+    orders = []
+    for sku in cups:
+        inv.receive(sku, w, 5, "1.00")
+        inv.run(catalog.set_limits, sku, w, 2, 10)
+        orders.append(inv.order([(sku, 4)])[0])
+    with inv.uow() as uow:
+        seen = []
+
+        def count(conn, cursor, statement, parameters, context, executemany):
+            seen.append(statement)
+        event.listen(inv.db.engine, "before_cursor_execute", count)
+        try:
+            signals._signal(uow, {(sku, w) for sku in cups})
+        finally:
+            event.remove(inv.db.engine, "before_cursor_execute", count)
+    # two reads (levels, limits) for the three SKUs, and each limit's flag set: not a read per SKU and place
+    assert len([q for q in seen if q.lstrip().upper().startswith("SELECT")]) == 2
+    assert sorted(e["sku"] for e in inv.events("low_stock")) == cups
+    assert [e["available"] for e in inv.events("stock_changed") if e["sku"] == cups[0]][-1] == 1
