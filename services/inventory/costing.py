@@ -47,6 +47,13 @@ def _layers(order, transit: bool):
 # a sale's take, built once (its values given at execute): building it was a good part of a shipment's CPU
 _OLDEST_FIRST = _layers([cost_layers.c.received_at, cost_layers.c.id], False)
 _LAYER_TAKEN = update(cost_layers).where(cost_layers.c.id == bindparam("p_id"))
+# a batch's sales: the layers of every (sku, warehouse) it takes from, oldest first, in one statement
+_OLDEST_FIRST_OF = (select(cost_layers).join(stock_movements, stock_movements.c.id == cost_layers.c.movement_id)
+                    .where(cost_layers.c.sku.in_(bindparam("p_skus", expanding=True)),
+                           cost_layers.c.warehouse.in_(bindparam("p_warehouses", expanding=True)),
+                           cost_layers.c.remaining > 0, cost_layers.c.in_transit.is_(False))
+                    .order_by(cost_layers.c.sku, cost_layers.c.warehouse, cost_layers.c.received_at, cost_layers.c.id)
+                    .with_for_update(of=cost_layers))
 
 
 def take(s, sku: str, warehouse: str, quantity: int, costing: str = FIFO, prefer_reference: str = "",
@@ -62,24 +69,64 @@ def take(s, sku: str, warehouse: str, quantity: int, costing: str = FIFO, prefer
         query = _layers(order, bool(transit_document))
         if transit_document:
             query = query.where(cost_layers.c.document == transit_document)
+    layers = [dict(r._mapping) for r in s.execute(query, {"p_sku": sku, "p_warehouse": warehouse}).all()]
+    slices = take_from(layers, sku, warehouse, quantity, costing)
+    write_taken(s, layers)
+    return slices
+
+
+class Layers:
+    """The cost layers on hand of a batch's (sku, warehouse) pairs, read once (locked) and taken from in
+    memory as costing.take would, one take after another; `write` saves what was taken."""
+
+    def __init__(self, s, places) -> None:
+        places = set(places)
+        self.of: dict[tuple[str, str], list[dict]] = {place: [] for place in places}
+        if places:
+            for r in s.execute(_OLDEST_FIRST_OF, {"p_skus": sorted({sku for sku, _ in places}),
+                                                  "p_warehouses": sorted({w for _, w in places})}):
+                if (r.sku, r.warehouse) in self.of:
+                    self.of[(r.sku, r.warehouse)].append(dict(r._mapping))
+
+    def take(self, sku: str, warehouse: str, quantity: int, costing: str = FIFO) -> list[tuple]:
+        return take_from(self.of[(sku, warehouse)], sku, warehouse, quantity, costing)
+
+    def write(self, s) -> None:
+        write_taken(s, [layer for layers in self.of.values() for layer in layers])
+
+
+def take_from(layers: list[dict], sku: str, warehouse: str, quantity: int, costing: str) -> list[tuple]:
+    """The arithmetic of a take over `layers` (dicts, oldest first), which it updates (marking each
+    one taken from)."""
     need, slices = quantity, []
-    for layer in s.execute(query, {"p_sku": sku, "p_warehouse": warehouse}).all():
+    for layer in layers:
         if need == 0:
             break
-        taken = min(need, layer.remaining)
-        if taken == layer.remaining:
-            value = layer.remaining_value
+        if layer["remaining"] <= 0:
+            continue
+        taken = min(need, layer["remaining"])
+        if taken == layer["remaining"]:
+            value = layer["remaining_value"]
         elif costing == AVERAGE:
-            value = cents(layer.remaining_value * taken / layer.remaining)
+            value = cents(layer["remaining_value"] * taken / layer["remaining"])
         else:
-            value = min(cents(layer.unit_cost * taken), layer.remaining_value)
-        s.execute(_LAYER_TAKEN, {"p_id": layer.id, "remaining": layer.remaining - taken,
-                                 "remaining_value": layer.remaining_value - value})
+            value = min(cents(layer["unit_cost"] * taken), layer["remaining_value"])
+        layer["remaining"] -= taken
+        layer["remaining_value"] -= value
+        layer["taken"] = True
         need -= taken
-        slices.append((layer.received_at, taken, value))
+        slices.append((layer["received_at"], taken, value))
     if need:
         raise Conflict(f"cost layers of {sku} in {warehouse} are short by {need} units")
     return slices
+
+
+def write_taken(s, layers: list[dict]) -> None:
+    """Save the layers taken from (one executemany)."""
+    taken = [{"p_id": layer["id"], "remaining": layer["remaining"], "remaining_value": layer["remaining_value"]}
+             for layer in layers if layer.get("taken")]
+    if taken:
+        s.execute(_LAYER_TAKEN, taken)
 
 
 def total(slices: list[tuple]) -> Decimal:

@@ -502,30 +502,41 @@ def pick(uow: UnitOfWork, order_id: str, line_no: int, warehouse: str, bin_code:
             "serial": scanned["serial"], "picked": already + quantity, "reserved": allocated}
 
 
-# A shipment's statements, built once (values at execute, p_* parameters): building them per line with
-# literal values, and their cache keys, cost more CPU than running them.
-_PICKED = (select(picks).where(picks.c.order_id == bindparam("p_order_id"), picks.c.line_no == bindparam("p_line_no"),
-                               picks.c.warehouse == bindparam("p_warehouse")).order_by(picks.c.id))
-_SKUS_OF_ORDERS = select(reservations.c.sku).distinct().where(
-    reservations.c.order_id.in_(bindparam("p_order_ids", expanding=True)))
-_LINE_SKUS = select(reservations.c.line_no, reservations.c.sku).where(reservations.c.order_id == bindparam("p_order_id"))
-_LINE = select(reservations).where(reservations.c.order_id == bindparam("p_order_id"),
-                                   reservations.c.line_no == bindparam("p_line_no"))
-_LINE_ALLOCATIONS = (select(allocations).where(allocations.c.order_id == bindparam("p_order_id"),
-                                               allocations.c.line_no == bindparam("p_line_no"))
-                     .order_by(allocations.c.warehouse))
-_ALLOCATION_COST = update(allocations).where(allocations.c.order_id == bindparam("p_order_id"),
-                                             allocations.c.line_no == bindparam("p_line_no"),
-                                             allocations.c.warehouse == bindparam("p_warehouse"))
-_LINE_ISSUED = update(reservations).where(reservations.c.order_id == bindparam("p_order_id"),
-                                          reservations.c.line_no == bindparam("p_line_no"))
-_PICKS_DONE = picks.delete().where(picks.c.order_id == bindparam("p_order_id"))
+# A shipment batch's statements, built once (values at execute, p_* parameters): building them per line
+# with literal values, and their cache keys, cost more CPU than running them. Each reads or writes the
+# whole batch at once: the statements per order are what a shipment costs.
+_ORDER_IDS = bindparam("p_order_ids", expanding=True)
+_LOCK_SHIPPED = (select(stock_levels.c.sku)  # the balance rows of every SKU the orders reserved, in SKU order
+                 .where(stock_levels.c.sku.in_(select(reservations.c.sku).where(reservations.c.order_id.in_(_ORDER_IDS))))
+                 .order_by(stock_levels.c.sku, stock_levels.c.warehouse).with_for_update(of=stock_levels))
+_SHIPPED_LINES = select(reservations).where(reservations.c.order_id.in_(_ORDER_IDS))
+_SHIPPED_ALLOCATIONS = (select(allocations).where(allocations.c.order_id.in_(_ORDER_IDS))
+                        .order_by(allocations.c.order_id, allocations.c.line_no, allocations.c.warehouse))
+_SHIPPED_PICKS = select(picks).where(picks.c.order_id.in_(_ORDER_IDS)).order_by(picks.c.id)
+_SHIPPED_SKUS = select(skus).where(skus.c.code.in_(bindparam("p_codes", expanding=True)))
+_ALLOCATION_ISSUED = (update(allocations).where(allocations.c.order_id == bindparam("p_order_id"),
+                                                allocations.c.line_no == bindparam("p_line_no"),
+                                                allocations.c.warehouse == bindparam("p_warehouse"))
+                      .values(cost=func.coalesce(allocations.c.cost, 0) + bindparam("p_cost"),
+                              issued_quantity=allocations.c.issued_quantity + bindparam("p_quantity")))
+_LINE_ISSUED = (update(reservations).where(reservations.c.order_id == bindparam("p_order_id"),
+                                           reservations.c.line_no == bindparam("p_line_no"))
+                .values(cost=func.coalesce(reservations.c.cost, 0) + bindparam("p_cost"),
+                        issued_quantity=reservations.c.issued_quantity + bindparam("p_quantity"),
+                        status=bindparam("p_status")))
+_NO_LAPSE = update(reservations).where(reservations.c.order_id.in_(_ORDER_IDS)).values(expires_at=None)
+_PICKS_DONE = picks.delete().where(picks.c.order_id.in_(_ORDER_IDS))
+_WAVES_DONE = (update(wave_orders).where(wave_orders.c.order_id.in_(_ORDER_IDS),
+                                         wave_orders.c.status.in_(("open", "packed")))
+               .values(status="shipped"))
 
 
-def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: int) -> list[Piece]:
-    """What leaves for an allocation: the picker's scans first, the rest by the picking rules."""
-    picked = [Piece(p.bin, p.lot, p.serial, int(p.quantity)) for p in s.execute(
-        _PICKED, {"p_order_id": order_id, "p_line_no": line_no, "p_warehouse": warehouse})]
+def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: int, picks_of,
+                usable: stock.Usable) -> list[Piece]:
+    """What leaves for an allocation: the picker's scans first (`picks_of`: the batch's picks by order,
+    line and warehouse), the rest by the picking rules (`usable`: the batch's usable places, net of what
+    it took before)."""
+    picked = [Piece(p.bin, p.lot, p.serial, int(p.quantity)) for p in picks_of.get((order_id, line_no, warehouse), ())]
     for p in picked:  # a lot put on hold (or expired) since it was picked does not leave for a sale
         if p.lot and not stock.lot_usable(s, item.code, p.lot, clock.today()):
             raise Conflict(f"order {order_id} line {line_no}: picked lot {p.lot} of {item.code} is held or expired; "
@@ -544,124 +555,126 @@ def _pieces_for(s, order_id: str, line_no: int, item, warehouse: str, quantity: 
         held = Counter()
         for p in picked:
             held[(p.bin, p.lot)] += p.quantity
-        for c in stock.choose(s, item.code, warehouse, rest + sum(held.values()), usable_on=clock.today()):
+        for c in usable.choose(item.code, warehouse, rest + sum(held.values())):
             skip = min(held[(c.bin, c.lot)], c.quantity)
             held[(c.bin, c.lot)] -= skip
             take = min(c.quantity - skip, rest)
             if take:
                 picked.append(Piece(c.bin, c.lot, "", take))
                 rest -= take
+    usable.took(item.code, warehouse, picked)
     return picked
 
 
-def lock_for_shipment(uow: UnitOfWork, order_ids) -> None:
-    """Lock the balance rows of every SKU these orders reserved, in SKU order, before shipping any."""
-    s = uow.session
-    stock.lock(s, s.execute(_SKUS_OF_ORDERS, {"p_order_ids": sorted(set(order_ids))}).scalars())
-
-
-_PARCEL_ALLOCATION = (update(allocations).where(allocations.c.order_id == bindparam("p_order_id"),
-                                                allocations.c.line_no == bindparam("p_line_no"),
-                                                allocations.c.warehouse == bindparam("p_warehouse"))
-                      .values(cost=func.coalesce(allocations.c.cost, 0) + bindparam("p_cost"),
-                              issued_quantity=allocations.c.issued_quantity + bindparam("p_quantity")))
-_PARCEL_LINE = (update(reservations).where(reservations.c.order_id == bindparam("p_order_id"),
-                                           reservations.c.line_no == bindparam("p_line_no"))
-                .values(cost=func.coalesce(reservations.c.cost, 0) + bindparam("p_cost"),
-                        issued_quantity=reservations.c.issued_quantity + bindparam("p_quantity"),
-                        status=bindparam("p_status")))
-_NO_LAPSE = update(reservations).where(reservations.c.order_id == bindparam("p_order_id")).values(expires_at=None)
-
-
 def issue_for_shipment(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
-    """order_shipped: the reserved units leave their warehouses at their cost; emits goods_issued. A parcel
-    of a partial shipment (`shipment_id`) issues only its units, from the line's allocations in warehouse
-    order, each line issued once all its units are; its goods_issued names the parcel (its cost voucher's
-    source). A shipped parcel means the order is not abandoned: its reservations no longer lapse."""
-    s, payload = uow.session, envelope.payload
-    if payload.get("shipment_id"):
-        return _issue_parcel(uow, envelope)
-    order_id, now = payload["order_id"], clock.now()
-    ctx = Context(f"order:{order_id}", envelope.actor, now, f"order {order_id}", "sale")
-    issued = []
-    skus_of = dict(s.execute(_LINE_SKUS, {"p_order_id": order_id}).all())
-    stock.lock(s, skus_of.values())
-    # lock balance rows in SKU order, as reservations do, so concurrent shipments cannot deadlock
-    for line in sorted(payload["lines"], key=lambda l: (skus_of.get(l["line_no"], ""), l["line_no"])):
-        at_line = {"p_order_id": order_id, "p_line_no": line["line_no"]}
-        held = _reserved_line(s, at_line)
-        item, line_cost = catalog.sku_row(s, held.sku), Decimal("0.00")
-        for a in s.execute(_LINE_ALLOCATIONS, at_line).all():
-            qty = int(a.quantity)
-            pieces = _pieces_for(s, order_id, line["line_no"], item, a.warehouse, qty)
-            cost = costing.total(costing.take(s, held.sku, a.warehouse, qty, item.costing))
-            stock.take(s, ctx, "issue", held.sku, a.warehouse, pieces, cost, reserved=qty)
-            s.execute(_ALLOCATION_COST, {**at_line, "p_warehouse": a.warehouse, "cost": cost})
-            issued.append({"line_no": line["line_no"], "sku": held.sku, "warehouse": a.warehouse, "quantity": qty,
-                           "cost": str(cost)})
-            line_cost += cost
-        s.execute(_LINE_ISSUED, {**at_line, "status": domain.ISSUED, "cost": line_cost})
-    s.execute(_PICKS_DONE, {"p_order_id": order_id})
-    _left_wave(s, order_id, "shipped")
-    issued.sort(key=lambda l: (l["line_no"], l["warehouse"]))
-    signals.stock_moved(uow, {(l["sku"], l["warehouse"]) for l in issued})
-    uow.emit(GoodsIssued(order_id=order_id, channel=payload.get("channel"), issued_at=now, lines=issued,
-                         total_cost=sum((Decimal(l["cost"]) for l in issued), start=Decimal("0.00"))), order_id)
-    return issued
+    """order_shipped for one order (issue_for_shipments of one)."""
+    return issue_for_shipments(uow, [envelope])[0]
 
 
-def _reserved_line(s, at_line: dict):
+def issue_for_shipments(uow: UnitOfWork, envelopes: list[Envelope]) -> list[list[dict]]:
+    """order_shipped for a batch: the reserved units leave their warehouses at their cost; each order emits
+    goods_issued on behalf of its own event. An order shipped whole issues the rest of each line it names;
+    a parcel of a partial shipment (`shipment_id`) issues only its units, from the line's allocations in
+    warehouse order, each line issued once all its units are; its goods_issued names the parcel (its cost
+    voucher's source). A shipped parcel means the order is not abandoned: its reservations no longer lapse.
+    An order shipped whole, or by its last parcel (`completes_order`), is done with its picks and its wave.
+
+    Set-based: the balance rows of every SKU the batch's orders reserved are locked first, in SKU order
+    (as reservations and every stock document lock them: no deadlock); then the batch's reservation
+    lines, allocations, picks, SKUs, usable places (stock.Usable) and cost layers (costing.Layers, locked)
+    are read by one statement each. The orders are issued in memory in the batch's order, each line's
+    units chosen (first-expiry-first-out, else first-in-first-out) and costed (FIFO or average) in SKU
+    order net of what the batch's earlier orders took, so the units and costs are those of shipping the
+    orders one by one. Then the writes: stock.take_many (each place and balance row once, conditionally:
+    never oversold; the ledger lines by one statement), the layers, the lines' and allocations' issued
+    quantities and costs by one executemany each. Returns each order's issued lines."""
+    s, now = uow.session, clock.now()
+    order_ids = sorted({e.payload["order_id"] for e in envelopes})
+    s.execute(_LOCK_SHIPPED, {"p_order_ids": order_ids}).all()
+    lines = {(r.order_id, r.line_no): dict(r._mapping) for r in s.execute(_SHIPPED_LINES, {"p_order_ids": order_ids})}
+    allocated: dict[tuple[str, int], list[dict]] = {}
+    for a in s.execute(_SHIPPED_ALLOCATIONS, {"p_order_ids": order_ids}):
+        allocated.setdefault((a.order_id, a.line_no), []).append(dict(a._mapping))
+    picks_of: dict[tuple[str, int, str], list] = {}
+    for p in s.execute(_SHIPPED_PICKS, {"p_order_ids": order_ids}):
+        picks_of.setdefault((p.order_id, p.line_no, p.warehouse), []).append(p)
+    items = {r.code: r for r in s.execute(_SHIPPED_SKUS, {"p_codes": sorted({l["sku"] for l in lines.values()})})}
+    places = {(lines[key]["sku"], a["warehouse"]) for key, held in allocated.items() if key in lines for a in held}
+    usable, layers = stock.Usable(s, places, clock.today()), costing.Layers(s, places)
+    takes: list[stock.Take] = []
+    allocation_rows: list[dict] = []
+    line_rows: list[dict] = []
+    no_lapse, done, out = set(), set(), []
+    for e in envelopes:
+        with on_behalf_of(uow, e):
+            payload = e.payload
+            parcel = bool(payload.get("shipment_id"))
+            order_id = payload["order_id"]
+            ctx = Context(f"order:{order_id}", e.actor, now,
+                          f"order {order_id} parcel {payload.get('parcel')}" if parcel else f"order {order_id}", "sale")
+            issued = []
+            for line in sorted(payload["lines"], key=lambda l: (lines.get((order_id, l["line_no"]), {}).get("sku", ""),
+                                                                l["line_no"])):
+                held = _reserved_line(lines, order_id, line["line_no"])
+                rest = held["quantity"] - held["issued_quantity"]
+                want = int(line["quantity"]) if parcel else rest
+                if want > rest:
+                    raise Conflict(f"order {order_id} line {line['line_no']}: {want} units shipped, "
+                                   f"{rest} reserved and not yet issued")
+                item, taken, line_cost = items[held["sku"]], 0, Decimal("0.00")
+                for a in allocated.get((order_id, line["line_no"]), []):
+                    qty = min(a["quantity"] - a["issued_quantity"], want - taken)
+                    if qty <= 0:
+                        continue
+                    pieces = _pieces_for(s, order_id, line["line_no"], item, a["warehouse"], qty, picks_of, usable)
+                    cost = costing.total(layers.take(held["sku"], a["warehouse"], qty, item.costing))
+                    takes.append(stock.Take(ctx, "issue", held["sku"], a["warehouse"], pieces, cost, reserved=qty))
+                    a["issued_quantity"] += qty
+                    allocation_rows.append({"p_order_id": order_id, "p_line_no": line["line_no"],
+                                            "p_warehouse": a["warehouse"], "p_cost": cost, "p_quantity": qty})
+                    issued.append({"line_no": line["line_no"], "sku": held["sku"], "warehouse": a["warehouse"],
+                                   "quantity": qty, "cost": str(cost)})
+                    line_cost, taken = line_cost + cost, taken + qty
+                if taken != want:
+                    raise Conflict(f"order {order_id} line {line['line_no']}: {want - taken} units not allocated")
+                held["issued_quantity"] += want
+                held["status"] = domain.ISSUED if held["issued_quantity"] == held["quantity"] else domain.RESERVED
+                line_rows.append({"p_order_id": order_id, "p_line_no": line["line_no"], "p_cost": line_cost,
+                                  "p_quantity": want, "p_status": held["status"]})
+            if parcel:
+                no_lapse.add(order_id)
+            if not parcel or payload.get("completes_order"):
+                done.add(order_id)
+            issued.sort(key=lambda l: (l["line_no"], l["warehouse"]))
+            signals.stock_moved(uow, {(l["sku"], l["warehouse"]) for l in issued})
+            total = sum((Decimal(l["cost"]) for l in issued), start=Decimal("0.00"))
+            uow.emit(GoodsIssued(order_id=order_id, channel=payload.get("channel"), issued_at=now, lines=issued,
+                                 total_cost=total, **({"shipment_id": payload["shipment_id"]} if parcel else {})),
+                     order_id)
+            out.append(issued)
+    stock.take_many(s, takes)
+    layers.write(s)
+    if allocation_rows:
+        s.execute(_ALLOCATION_ISSUED, allocation_rows)
+    if line_rows:
+        s.execute(_LINE_ISSUED, line_rows)
+    if no_lapse:
+        s.execute(_NO_LAPSE, {"p_order_ids": sorted(no_lapse)})
+    if done:
+        s.execute(_PICKS_DONE, {"p_order_ids": sorted(done)})
+        s.execute(_WAVES_DONE, {"p_order_ids": sorted(done)})
+    return out
+
+
+def _reserved_line(lines: dict, order_id: str, line_no: int) -> dict:
     """The order line's reservation, to be issued: not there yet waits (PredecessorMissing); one no longer
     reserved is refused."""
-    held = s.execute(_LINE, at_line).first()
+    held = lines.get((order_id, line_no))
     if held is None:
-        raise PredecessorMissing(f"order {at_line['p_order_id']} line {at_line['p_line_no']} has no reservation yet")
-    if held.status != domain.RESERVED:
-        raise Conflict(f"order {at_line['p_order_id']} line {at_line['p_line_no']} is {held.status}, not reserved")
+        raise PredecessorMissing(f"order {order_id} line {line_no} has no reservation yet")
+    if held["status"] != domain.RESERVED:
+        raise Conflict(f"order {order_id} line {line_no} is {held['status']}, not reserved")
     return held
-
-
-def _issue_parcel(uow: UnitOfWork, envelope: Envelope) -> list[dict]:
-    s, payload = uow.session, envelope.payload
-    order_id, now = payload["order_id"], clock.now()
-    ctx = Context(f"order:{order_id}", envelope.actor, now, f"order {order_id} parcel {payload.get('parcel')}", "sale")
-    issued = []
-    skus_of = dict(s.execute(_LINE_SKUS, {"p_order_id": order_id}).all())
-    stock.lock(s, skus_of.values())
-    for line in sorted(payload["lines"], key=lambda l: (skus_of.get(l["line_no"], ""), l["line_no"])):
-        at_line = {"p_order_id": order_id, "p_line_no": line["line_no"]}
-        held = _reserved_line(s, at_line)
-        want, line_cost = int(line["quantity"]), Decimal("0.00")
-        if want > held.quantity - held.issued_quantity:
-            raise Conflict(f"order {order_id} line {line['line_no']}: {want} units shipped, "
-                           f"{held.quantity - held.issued_quantity} reserved and not yet issued")
-        item, taken = catalog.sku_row(s, held.sku), 0
-        for a in s.execute(_LINE_ALLOCATIONS, at_line).all():
-            qty = min(int(a.quantity) - int(a.issued_quantity), want - taken)
-            if qty <= 0:
-                continue
-            pieces = _pieces_for(s, order_id, line["line_no"], item, a.warehouse, qty)
-            cost = costing.total(costing.take(s, held.sku, a.warehouse, qty, item.costing))
-            stock.take(s, ctx, "issue", held.sku, a.warehouse, pieces, cost, reserved=qty)
-            s.execute(_PARCEL_ALLOCATION, {**at_line, "p_warehouse": a.warehouse, "p_cost": cost, "p_quantity": qty})
-            issued.append({"line_no": line["line_no"], "sku": held.sku, "warehouse": a.warehouse, "quantity": qty,
-                           "cost": str(cost)})
-            line_cost, taken = line_cost + cost, taken + qty
-        if taken != want:
-            raise Conflict(f"order {order_id} line {line['line_no']}: {want - taken} units not allocated")
-        whole = held.issued_quantity + want == held.quantity
-        s.execute(_PARCEL_LINE, {**at_line, "p_cost": line_cost, "p_quantity": want,
-                                 "p_status": domain.ISSUED if whole else domain.RESERVED})
-    s.execute(_NO_LAPSE, {"p_order_id": order_id})
-    if payload.get("completes_order"):
-        s.execute(_PICKS_DONE, {"p_order_id": order_id})
-        _left_wave(s, order_id, "shipped")
-    issued.sort(key=lambda l: (l["line_no"], l["warehouse"]))
-    signals.stock_moved(uow, {(l["sku"], l["warehouse"]) for l in issued})
-    uow.emit(GoodsIssued(order_id=order_id, channel=payload.get("channel"), issued_at=now, lines=issued,
-                         total_cost=sum((Decimal(l["cost"]) for l in issued), start=Decimal("0.00")),
-                         shipment_id=payload["shipment_id"]), order_id)
-    return issued
 
 
 def restock_return(uow: UnitOfWork, envelope: Envelope) -> list[dict]:

@@ -28,24 +28,34 @@ def stock_moved(uow: UnitOfWork, places) -> None:
 
 
 def _signal(uow: UnitOfWork, places: set) -> None:
-    announce(uow, {sku for sku, _ in places})
+    """The levels of every SKU moved, and the limits of every place moved, read by one statement each."""
+    if not places:
+        return
+    s, skus = uow.session, sorted({sku for sku, _ in places})
+    levels: dict[str, list[dict]] = {sku: [] for sku in skus}
+    for r in s.execute(_LEVELS_OF, {"p_skus": skus}):
+        levels[r.sku].append(stock.level_dict(r))
+    for sku in skus:
+        _announce(uow, sku, levels[sku])
+    limits = {(r.sku, r.warehouse): r for r in s.execute(_LIMITS_OF, {"p_skus": skus})}
     for sku, warehouse in sorted(places):
-        check_minimum(uow, sku, warehouse)
+        if (sku, warehouse) in limits:
+            available = next((l["available"] for l in levels[sku] if l["warehouse"] == warehouse), 0)
+            _minimum(uow, limits[(sku, warehouse)], available)
 
 
-_LEVELS = select(stock_levels).where(stock_levels.c.sku == bindparam("p_sku")).order_by(stock_levels.c.warehouse)
 _LIMIT = select(stock_limits).where(stock_limits.c.sku == bindparam("p_sku"),
-                                    stock_limits.c.warehouse == bindparam("p_warehouse"))  # both built once
+                                    stock_limits.c.warehouse == bindparam("p_warehouse"))  # all built once
+_LEVELS_OF = (select(stock_levels).where(stock_levels.c.sku.in_(bindparam("p_skus", expanding=True)))
+              .order_by(stock_levels.c.sku, stock_levels.c.warehouse))
+_LIMITS_OF = select(stock_limits).where(stock_limits.c.sku.in_(bindparam("p_skus", expanding=True)))
 
 
-def announce(uow: UnitOfWork, skus) -> None:
-    """stock_changed per SKU with what is available per warehouse and in all. Its sequence (per
-    SKU) is the version of the quantity."""
-    s = uow.session
-    for sku in sorted(set(skus)):
-        levels = [stock.level_dict(r) for r in s.execute(_LEVELS, {"p_sku": sku}).all()]
-        uow.emit(StockChanged(sku=sku, levels=levels, available=sum(l["available"] for l in levels)),
-                 aggregate_key("sku", sku))
+def _announce(uow: UnitOfWork, sku: str, levels: list[dict]) -> None:
+    """stock_changed with what is available per warehouse and in all. Its sequence (per SKU) is the
+    version of the quantity."""
+    uow.emit(StockChanged(sku=sku, levels=levels, available=sum(l["available"] for l in levels)),
+             aggregate_key("sku", sku))
 
 
 def check_minimum(uow: UnitOfWork, sku: str, warehouse: str) -> None:
@@ -53,14 +63,17 @@ def check_minimum(uow: UnitOfWork, sku: str, warehouse: str) -> None:
     rose above (setting the limits re-arms it: a SKU already low, even at zero, is signalled at once)."""
     s = uow.session
     limit = s.execute(_LIMIT, {"p_sku": sku, "p_warehouse": warehouse}).first()
-    if limit is None:
-        return
-    available = stock.level(s, sku, warehouse)["available"]
+    if limit is not None:
+        _minimum(uow, limit, stock.level(s, sku, warehouse)["available"])
+
+
+def _minimum(uow: UnitOfWork, limit, available: int) -> None:
+    sku, warehouse = limit.sku, limit.warehouse
     low = available <= limit.minimum
     if low == limit.signalled:
         return
-    s.execute(update(stock_limits).where(stock_limits.c.sku == sku, stock_limits.c.warehouse == warehouse)
-              .values(signalled=low))
+    uow.session.execute(update(stock_limits).where(stock_limits.c.sku == sku, stock_limits.c.warehouse == warehouse)
+                        .values(signalled=low))
     if low:
         uow.emit(LowStock(sku=sku, warehouse=warehouse, available=available, minimum=limit.minimum,
                           maximum=limit.maximum, shortfall=max(0, limit.maximum - available),

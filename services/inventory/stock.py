@@ -43,6 +43,11 @@ _LOCK = (select(stock_levels.c.sku).where(stock_levels.c.sku.in_(bindparam("p_sk
 _LOT_STATUS = select(lots.c.status).where(lots.c.sku == bindparam("p_sku"), lots.c.lot == bindparam("p_lot"))
 _BIN = select(bins.c.frozen_by).where(bins.c.warehouse == bindparam("p_warehouse"), bins.c.code == bindparam("p_bin"))
 _LEDGER = stock_movements.insert().returning(stock_movements.c.id)
+_LEDGER_MANY = stock_movements.insert().returning(stock_movements.c.id, sort_by_parameter_order=True)
+_BINS_OF = select(bins.c.warehouse, bins.c.code, bins.c.frozen_by).where(
+    bins.c.warehouse.in_(bindparam("p_warehouses", expanding=True)), bins.c.code.in_(bindparam("p_bins", expanding=True)))
+_LOTS_OF = select(lots.c.sku, lots.c.lot, lots.c.status).where(
+    lots.c.sku.in_(bindparam("p_skus", expanding=True)), lots.c.lot.in_(bindparam("p_lots", expanding=True)))
 
 
 def _take_place():
@@ -67,16 +72,22 @@ def _take_level():
                     held=stock_levels.c.held - held))
 
 
-def _choose(usable: bool):
-    query = (select(place_stock.c.bin, place_stock.c.lot, place_stock.c.quantity, lots.c.expires_on)
+def _choose(usable: bool, many: bool = False):
+    """The places to choose from, in the order they are chosen; `many`: of several (sku, warehouse) pairs
+    (p_skus, p_warehouses), each pair's rows in that order."""
+    where = ([place_stock.c.sku.in_(bindparam("p_skus", expanding=True)),
+              place_stock.c.warehouse.in_(bindparam("p_warehouses", expanding=True))] if many else
+             [place_stock.c.sku == bindparam("p_sku"), place_stock.c.warehouse == bindparam("p_warehouse")])
+    query = (select(place_stock.c.bin, place_stock.c.lot, place_stock.c.quantity, lots.c.expires_on,
+                    *([place_stock.c.sku, place_stock.c.warehouse] if many else []))
              .select_from(place_stock.outerjoin(lots, and_(lots.c.sku == place_stock.c.sku,
                                                            lots.c.lot == place_stock.c.lot)))
              .join(bins, and_(bins.c.warehouse == place_stock.c.warehouse, bins.c.code == place_stock.c.bin),
                    isouter=True)
-             .where(place_stock.c.sku == bindparam("p_sku"), place_stock.c.warehouse == bindparam("p_warehouse"),
-                    place_stock.c.quantity > 0, bins.c.frozen_by.is_(None))
+             .where(*where, place_stock.c.quantity > 0, bins.c.frozen_by.is_(None))
              # lots with an expiry first, soonest first; then by arrival
-             .order_by(lots.c.expires_on.is_(None), lots.c.expires_on, place_stock.c.received_at,
+             .order_by(*([place_stock.c.sku, place_stock.c.warehouse] if many else []),
+                       lots.c.expires_on.is_(None), lots.c.expires_on, place_stock.c.received_at,
                        place_stock.c.bin, place_stock.c.lot))
     if usable:  # held lots and lots expired by then are never chosen (sales)
         query = query.where(or_(lots.c.status.is_(None), lots.c.status == OK),
@@ -104,15 +115,19 @@ def check_bin_open(s, warehouse: str, bin_code: str, frozen_ok: bool = False) ->
     """A bin must exist (the unnamed bin '' always does) and not be frozen by a count, unless
     `frozen_ok`; returns the count that froze it."""
     row = s.execute(_BIN, {"p_warehouse": warehouse, "p_bin": bin_code}).first()
-    if row is None:
+    return _bin_open(row is not None, row.frozen_by if row is not None else None, warehouse, bin_code, frozen_ok)
+
+
+def _bin_open(exists: bool, frozen_by: str | None, warehouse: str, bin_code: str, frozen_ok: bool = False) -> str | None:
+    if not exists:
         if bin_code == "":
             return None
         raise NotFound(f"bin {bin_code!r} does not exist in {warehouse}",
                        [{"field": "bin", "message": f"unknown bin in {warehouse}"}])
-    if row.frozen_by and not frozen_ok:
-        raise Conflict(f"bin {bin_code or '(unnamed)'} in {warehouse} is frozen by count {row.frozen_by}",
-                       [{"field": "bin", "message": f"frozen by count {row.frozen_by}"}])
-    return row.frozen_by
+    if frozen_by and not frozen_ok:
+        raise Conflict(f"bin {bin_code or '(unnamed)'} in {warehouse} is frozen by count {frozen_by}",
+                       [{"field": "bin", "message": f"frozen by count {frozen_by}"}])
+    return frozen_by
 
 
 def put(s, ctx: Context, kind: str, sku: str, warehouse: str, pieces: list[Piece], value: Decimal,
@@ -150,39 +165,79 @@ def put(s, ctx: Context, kind: str, sku: str, warehouse: str, pieces: list[Piece
 
 
 def take(s, ctx: Context, kind: str, sku: str, warehouse: str, pieces: list[Piece], value: Decimal,
-         reserved: int = 0, serial_status: str = ISSUED, update_level: bool = True) -> int:
+         reserved: int = 0, serial_status: str = ISSUED, update_level: bool = True) -> int | None:
     """Units leave their places. `reserved` of them were reserved for an order (their reservation
     is consumed); the rest must be free: a free take never eats into what orders were promised.
     Returns the id of the first ledger line."""
-    total = sum(p.quantity for p in pieces)
-    held_units, first = 0, None
-    for piece, share in zip(pieces, shares(value, [p.quantity for p in pieces])):
-        check_bin_open(s, warehouse, piece.bin)
-        took = s.execute(_TAKE_PLACE, {"p_sku": sku, "p_warehouse": warehouse, "p_bin": piece.bin,
-                                       "p_lot": piece.lot, "p_quantity": piece.quantity}).rowcount
-        if not took:
-            raise Conflict(f"{sku} in {warehouse} bin {piece.bin or '(unnamed)'} lot {piece.lot or '-'} holds fewer "
-                           f"than {piece.quantity} units")
-        if piece.serial:
-            moved = s.execute(update(serials).where(serials.c.sku == sku, serials.c.serial == piece.serial,
-                                                    serials.c.status == IN_STOCK, serials.c.warehouse == warehouse)
-                              .values(status=serial_status)).rowcount
-            if not moved:
-                raise Conflict(f"serial {piece.serial} of {sku} is not in stock in {warehouse}",
-                               [{"field": "serials", "message": f"{piece.serial} is not in stock here"}])
-        if lot_is_held(s, sku, piece.lot):
-            held_units += piece.quantity
-        line = _ledger(s, ctx, kind, sku, warehouse, piece, -piece.quantity, -share)
-        first = first or line
-    if not update_level:
-        return first
-    free = total - reserved
-    took = s.execute(_TAKE_LEVEL, {"p_sku": sku, "p_warehouse": warehouse, "p_total": total, "p_reserved": reserved,
-                                   "p_held": held_units, "p_free_unheld": free - held_units}).rowcount
-    if not took:
-        raise Conflict(f"{sku} in {warehouse}: {free} units are not free to take (reserved for orders or held)",
-                       [{"field": "quantity", "message": "more than the free stock"}])
-    return first
+    return take_many(s, [Take(ctx, kind, sku, warehouse, pieces, value, reserved, serial_status, update_level)])[0]
+
+
+@dataclass(frozen=True)
+class Take:
+    """Units of one SKU leaving one warehouse (take's arguments)."""
+    ctx: Context
+    kind: str
+    sku: str
+    warehouse: str
+    pieces: list[Piece]
+    value: Decimal
+    reserved: int = 0
+    serial_status: str = ISSUED
+    update_level: bool = True
+
+
+def take_many(s, takes: list[Take]) -> list[int | None]:
+    """`take` for several at once, in their order (a batch of shipments): the bins and lots of every
+    piece read by one statement each, each place and each balance row updated once for all the units
+    leaving it (conditionally: never below zero, never into units promised or held), the ledger lines
+    inserted by one statement. Returns each take's first ledger line id."""
+    every = [(t, p) for t in takes for p in t.pieces]
+    found = {(r.warehouse, r.code): r.frozen_by for r in s.execute(_BINS_OF, {
+        "p_warehouses": sorted({t.warehouse for t, _ in every}), "p_bins": sorted({p.bin for _, p in every})})} \
+        if every else {}
+    lotted = {(t.sku, p.lot) for t, p in every if p.lot}
+    status = {(r.sku, r.lot): r.status for r in s.execute(_LOTS_OF, {
+        "p_skus": sorted({sku for sku, _ in lotted}), "p_lots": sorted({lot for _, lot in lotted})})} if lotted else {}
+    places: dict[tuple[str, str, str, str], int] = {}  # (sku, warehouse, bin, lot) -> units leaving
+    levels: dict[tuple[str, str], list[int]] = {}  # (sku, warehouse) -> [total, reserved, held, free and unheld]
+    ledger: list[dict] = []
+    firsts: list[int | None] = []
+    for t in takes:
+        held_units = 0
+        firsts.append(len(ledger) if t.pieces else None)
+        for piece, share in zip(t.pieces, shares(t.value, [p.quantity for p in t.pieces])):
+            _bin_open((t.warehouse, piece.bin) in found, found.get((t.warehouse, piece.bin)), t.warehouse, piece.bin)
+            key = (t.sku, t.warehouse, piece.bin, piece.lot)
+            places[key] = places.get(key, 0) + piece.quantity
+            if piece.serial:
+                moved = s.execute(update(serials).where(serials.c.sku == t.sku, serials.c.serial == piece.serial,
+                                                        serials.c.status == IN_STOCK,
+                                                        serials.c.warehouse == t.warehouse)
+                                  .values(status=t.serial_status)).rowcount
+                if not moved:
+                    raise Conflict(f"serial {piece.serial} of {t.sku} is not in stock in {t.warehouse}",
+                                   [{"field": "serials", "message": f"{piece.serial} is not in stock here"}])
+            if piece.lot and status.get((t.sku, piece.lot)) in (QUARANTINED, EXPIRED):
+                held_units += piece.quantity
+            ledger.append(_ledger_row(t.ctx, t.kind, t.sku, t.warehouse, piece, -piece.quantity, -share))
+        if t.update_level:
+            total = sum(p.quantity for p in t.pieces)
+            level = levels.setdefault((t.sku, t.warehouse), [0, 0, 0, 0])
+            for i, n in enumerate((total, t.reserved, held_units, total - t.reserved - held_units)):
+                level[i] += n
+    for (sku, warehouse, bin_code, lot), quantity in places.items():
+        if not s.execute(_TAKE_PLACE, {"p_sku": sku, "p_warehouse": warehouse, "p_bin": bin_code, "p_lot": lot,
+                                       "p_quantity": quantity}).rowcount:
+            raise Conflict(f"{sku} in {warehouse} bin {bin_code or '(unnamed)'} lot {lot or '-'} holds fewer "
+                           f"than {quantity} units")
+    ids = s.execute(_LEDGER_MANY, ledger).scalars().all() if ledger else []
+    for (sku, warehouse), (total, reserved, held, free_unheld) in levels.items():
+        if not s.execute(_TAKE_LEVEL, {"p_sku": sku, "p_warehouse": warehouse, "p_total": total,
+                                       "p_reserved": reserved, "p_held": held,
+                                       "p_free_unheld": free_unheld}).rowcount:
+            raise Conflict(f"{sku} in {warehouse}: {total - reserved} units are not free to take (reserved for orders "
+                           f"or held)", [{"field": "quantity", "message": "more than the free stock"}])
+    return [None if i is None else ids[i] for i in firsts]
 
 
 def _count_expects(s, count_id: str, sku: str, piece: Piece) -> None:
@@ -198,11 +253,15 @@ def _count_expects(s, count_id: str, sku: str, piece: Piece) -> None:
 
 def _ledger(s, ctx: Context, kind: str, sku: str, warehouse: str, piece: Piece, quantity: int,
             value: Decimal) -> int:
-    return s.execute(_LEDGER, dict(
-        kind=kind, document=ctx.document[:64], sku=sku, warehouse=warehouse, bin=piece.bin, lot=piece.lot,
-        serial=piece.serial, reason=ctx.reason, quantity=quantity,
-        unit_cost=unit_cost(abs(value) / abs(quantity)) if quantity else Decimal(0), value=value,
-        reference=(ctx.reference or ctx.document)[:128], actor=ctx.actor, occurred_at=ctx.at)).scalar_one()
+    return s.execute(_LEDGER, _ledger_row(ctx, kind, sku, warehouse, piece, quantity, value)).scalar_one()
+
+
+def _ledger_row(ctx: Context, kind: str, sku: str, warehouse: str, piece: Piece, quantity: int,
+                value: Decimal) -> dict:
+    return dict(kind=kind, document=ctx.document[:64], sku=sku, warehouse=warehouse, bin=piece.bin, lot=piece.lot,
+                serial=piece.serial, reason=ctx.reason, quantity=quantity,
+                unit_cost=unit_cost(abs(value) / abs(quantity)) if quantity else Decimal(0), value=value,
+                reference=(ctx.reference or ctx.document)[:128], actor=ctx.actor, occurred_at=ctx.at)
 
 
 def shares(value: Decimal, weights: list) -> list[Decimal]:
@@ -239,12 +298,54 @@ def choose(s, sku: str, warehouse: str, quantity: int, *, lot: str = "", bin_cod
         pieces.append(Piece(row.bin, row.lot, "", taken))
         need -= taken
     if need:
-        where = f" lot {lot}" if lot else ""
-        where += f" bin {bin_code}" if bin_code else ""
-        raise Conflict(f"{warehouse} holds {quantity - need} usable units of {sku}{where}, {quantity} needed"
-                       + (" (expired, held or frozen stock is never issued for a sale)" if usable_on else ""),
-                       [{"field": "quantity", "message": f"only {quantity - need} usable units"}])
+        _short(sku, warehouse, quantity, quantity - need, usable_on is not None, lot, bin_code)
     return pieces
+
+
+def _short(sku: str, warehouse: str, quantity: int, found: int, usable: bool, lot: str = "",
+           bin_code: str | None = None):
+    where = f" lot {lot}" if lot else ""
+    where += f" bin {bin_code}" if bin_code else ""
+    raise Conflict(f"{warehouse} holds {found} usable units of {sku}{where}, {quantity} needed"
+                   + (" (expired, held or frozen stock is never issued for a sale)" if usable else ""),
+                   [{"field": "quantity", "message": f"only {found} usable units"}])
+
+
+_USABLE_OF = _choose(True, many=True)
+
+
+class Usable:
+    """For a batch of sales: the usable places of its (sku, warehouse) pairs, read by one statement, and
+    chosen from in memory as `choose(..., usable_on=on)` would, net of what the batch took before (`took`)."""
+
+    def __init__(self, s, places, on: date) -> None:
+        places = set(places)
+        self.order: dict[tuple[str, str], list[tuple[str, str]]] = {place: [] for place in places}
+        self.left: dict[tuple[str, str, str, str], int] = {}
+        if places:
+            for r in s.execute(_USABLE_OF, {"p_usable_on": on, "p_skus": sorted({sku for sku, _ in places}),
+                                            "p_warehouses": sorted({w for _, w in places})}):
+                if (r.sku, r.warehouse) in self.order:
+                    self.order[(r.sku, r.warehouse)].append((r.bin, r.lot))
+                    self.left[(r.sku, r.warehouse, r.bin, r.lot)] = int(r.quantity)
+
+    def choose(self, sku: str, warehouse: str, quantity: int) -> list[Piece]:
+        pieces, need = [], quantity
+        for bin_code, lot in self.order[(sku, warehouse)]:
+            if need == 0:
+                break
+            taken = min(need, self.left[(sku, warehouse, bin_code, lot)])
+            if taken > 0:
+                pieces.append(Piece(bin_code, lot, "", taken))
+                need -= taken
+        if need:
+            _short(sku, warehouse, quantity, quantity - need, True)
+        return pieces
+
+    def took(self, sku: str, warehouse: str, pieces: list[Piece]) -> None:
+        for p in pieces:
+            if (sku, warehouse, p.bin, p.lot) in self.left:
+                self.left[(sku, warehouse, p.bin, p.lot)] -= p.quantity
 
 
 def _serial_pieces(s, sku, warehouse, quantity, serial_list, lot, bin_code, usable_on) -> list[Piece]:

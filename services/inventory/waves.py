@@ -9,7 +9,7 @@ names, for each order line, the bin, lot and serial to take, chosen by the rules
 (the named serials; first expiry first out over lots with an expiry, else first in first out), and is
 read in walk order (services.inventory.walk). Packing scans each unit (reservations.pick: the scanned
 SKU, lot or serial must be the pick list's, lie in its bin and be usable; a wrong one is refused and
-changes nothing); the shipment then issues exactly those units (issue_for_shipment), and marks the
+changes nothing); the shipment then issues exactly those units (issue_for_shipments), and marks the
 wave's order shipped. The order service ships: a hold or the outbound double check is enforced there."""
 from __future__ import annotations
 

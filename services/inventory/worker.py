@@ -17,7 +17,7 @@ from contracts import (
     PurchaseReturned,
 )
 from hubkit import clock
-from hubkit.consumer import each, handle_event, handle_events
+from hubkit.consumer import handle_event, handle_events
 from hubkit.db import UnitOfWork
 from hubkit.nameko_deps import DatabaseProvider, SettingsProvider
 from services.inventory import counts, handlers, holds, inspections, reservations, signals
@@ -60,9 +60,7 @@ class Worker:
 
     @handle_events(OrderShipped)
     def on_order_shipped(self, uow, batch):
-        reservations.lock_for_shipment(uow, [envelope.payload["order_id"] for _, envelope in batch])
-        for _, envelope in each(uow, batch):
-            reservations.issue_for_shipment(uow, envelope)
+        reservations.issue_for_shipments(uow, [envelope for _, envelope in batch])
 
     @handle_event(PurchaseReceived)
     def on_purchase_received(self, uow, event, envelope):
