@@ -246,10 +246,16 @@ def _compiled(version: int, document: str) -> tiers.TierRules:  # a version's do
     return tiers.compile_tiers(document)
 
 
+_TIER_RULES_IN_FORCE = (select(tier_rule_sets.c.version, tier_rule_sets.c.document)
+                        .order_by(tier_rule_sets.c.version.desc()).limit(1))  # built once
+
+
 def tier_rules_in_force(s) -> tuple[int, tiers.TierRules | None]:
-    """(version, rules) in force; (0, None) before any was applied: tiers are set by hand."""
-    row = s.execute(select(tier_rule_sets.c.version, tier_rule_sets.c.document)
-                    .order_by(tier_rule_sets.c.version.desc()).limit(1)).first()
+    """(version, rules) in force; (0, None) before any was applied: tiers are set by hand. Read in each
+    transaction, compiled once per version and document (_compiled; as services.order.review.in_force:
+    a cache keyed by the version alone would be wrong for a version whose transaction rolled back, or
+    in a process that serves more than one database)."""
+    row = s.execute(_TIER_RULES_IN_FORCE).first()
     return (row.version, _compiled(row.version, row.document)) if row else (0, None)
 
 
