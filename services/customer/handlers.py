@@ -137,6 +137,9 @@ def record_order_placed(uow: UnitOfWork, envelope: Envelope, phone_key: bytes | 
     created = changed(s, _insert_customer(s), new)
     customer_id = new["id"] if created else s.execute(
         _CUSTOMER_ID, {"channel": ident.channel, "identity_key": ident.key}).scalar_one()
+    if created and phone_key is not None and not ident.key.startswith("phone:"):
+        # made here with the hash of its phone and no twin to look for: dedup_by_phone need not read it
+        s.info.setdefault(profiles.PHONE_HASH_SETTLED, set()).add((customer_id, phone_key))
     added = changed(s, _insert_history(s), dict(
         order_id=event.order_id, customer_id=customer_id, channel=event.channel, shop=event.shop,
         external_order_id=event.external_order_id, currency=event.currency, total=event.total,

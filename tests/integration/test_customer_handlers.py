@@ -561,3 +561,33 @@ def test_a_new_buyers_customer_is_inserted_with_its_first_order_counted(db):
     assert order_placed(first, {"external_id": other, "name": "Bob"}) == customer_id  # in Ann's history
     b = only_customer(db, channel="taobao", external_id=other)
     assert (b["order_count"], b["name"]) == (0, "")
+
+
+def test_dedup_by_phone_reads_nothing_for_new_buyers_with_a_channel_id(db):
+    """Customers this transaction made for buyers with a channel's buyer id have their phone hash and
+    no twin to look for: dedup_by_phone sends no statement for them, and still reads a known buyer."""
+    from sqlalchemy import event as sa_event
+
+    from hubkit.db import UnitOfWork
+    from services.customer import domain, profiles
+
+    key = b"k-test"
+    statements: list[str] = []
+    sa_event.listen(db.engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, params, context, many: statements.append(" ".join(sql.split())))
+    buyers = [_uid(), _uid()]
+
+    def batch():
+        with UnitOfWork(db, "customer", "t", "c") as uow:
+            touched = [handlers.record_order_placed(uow, placed(_uid(), {"external_id": b, "phone": "13900003333"}),
+                                                    key) for b in buyers]
+            statements.clear()
+            profiles.dedup_by_phone(uow, touched, key)
+        return touched
+    touched = batch()
+    assert [sql for sql in statements if not sql.startswith(("BEGIN", "COMMIT"))] == []
+    with db.reader() as s:
+        assert set(s.execute(select(customers.c.phone_hash).where(customers.c.id.in_(touched))).scalars()) == \
+            {domain.phone_hash(key, "13900003333")}
+    batch()  # known buyers: read as before
+    assert [sql for sql in statements if sql.startswith("SELECT customers.id, customers.phone")]
