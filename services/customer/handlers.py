@@ -127,7 +127,7 @@ def record_order_placed(uow: UnitOfWork, envelope: Envelope, phone_key: bytes | 
     `phone_key`: the phone hash's key; given, a buyer known by a channel's buyer id gets the hash of
     the phone it takes with the count (profiles.dedup_by_phone then finds it as stored).
     A new buyer's customer is inserted with the order counted (ON CONFLICT DO NOTHING: two orders of a
-    new buyer applied at once make one row, the other counted by _COUNT_ORDER): three statements, not four."""
+    new buyer applied at once make one row, the other counted by _COUNT_ORDER): two statements, not three."""
     event = domain.parse_order_placed(envelope.payload)
     s, now, actor = uow.session, clock.now(), envelope.actor
     ident = domain.identity(event.channel, event.order_id, event.buyer)
