@@ -7,7 +7,7 @@ import logging
 import re
 import uuid
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import bindparam, case, func, literal, select, text, update
 
@@ -83,6 +83,31 @@ def _count_order():
 _COUNT_ORDER = _count_order()
 
 
+# a customer made by its first order with that order counted (the values _COUNT_ORDER gives a new row),
+# taken back to an empty customer in the rare case the order is in a history already
+_EMPTY_CONTACT = dict(name="", phone="", email="", name_at=None, phone_at=None, email_at=None, phone_hash="")
+_UNCOUNT_NEW = update(customers).where(customers.c.id == bindparam("p_id")).values(
+    order_count=0, lifetime_value=Decimal("0.00"), first_order_at=None, last_order_at=None, **_EMPTY_CONTACT)
+
+
+def _counted_new_customer(ident: domain.Identity, event, phone_hash: str | None, actor: str, now: datetime) -> dict:
+    """The row of a new buyer's customer with its first order counted: what the customer insert then
+    _COUNT_ORDER wrote in two statements, in one."""
+    at = event.placed_at
+    row = dict(id=uuid.uuid4().hex, channel=ident.channel, identity_key=ident.key, external_id=ident.external_id,
+               currency=event.currency, order_count=1,
+               lifetime_value=Decimal(event.total).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
+               first_order_at=at, last_order_at=at, created_by=actor, created_at=now, updated_by=actor,
+               updated_at=now, **_EMPTY_CONTACT)
+    for name in ("name", "phone", "email"):
+        value = getattr(event.buyer, name)
+        if value:
+            row[name], row[f"{name}_at"] = value, at
+            if name == "phone" and phone_hash is not None:
+                row["phone_hash"] = phone_hash
+    return row
+
+
 def _customer_id(s, ident: domain.Identity, currency: str, actor: str, now: datetime) -> str:
     """The customer with this identity, created (with empty contact and counters) if new.
     ON CONFLICT DO NOTHING, then read unless this insert made it: two orders of a new buyer applied at
@@ -100,24 +125,35 @@ def record_order_placed(uow: UnitOfWork, envelope: Envelope, phone_key: bytes | 
     """order_placed: create or update the buyer's customer, add the order to its history and
     count it. Returns the customer id. An order already in the history changes nothing.
     `phone_key`: the phone hash's key; given, a buyer known by a channel's buyer id gets the hash of
-    the phone it takes with the count (profiles.dedup_by_phone then finds it as stored)."""
+    the phone it takes with the count (profiles.dedup_by_phone then finds it as stored).
+    A new buyer's customer is inserted with the order counted (ON CONFLICT DO NOTHING: two orders of a
+    new buyer applied at once make one row, the other counted by _COUNT_ORDER): two statements, not three."""
     event = domain.parse_order_placed(envelope.payload)
     s, now, actor = uow.session, clock.now(), envelope.actor
     ident = domain.identity(event.channel, event.order_id, event.buyer)
-    customer_id = _customer_id(s, ident, event.currency, actor, now)
+    phone_hash = (domain.phone_hash(phone_key, event.buyer.phone)
+                  if phone_key is not None and event.buyer.phone and not ident.key.startswith("phone:") else None)
+    new = _counted_new_customer(ident, event, phone_hash, actor, now)
+    created = changed(s, _insert_customer(s), new)
+    customer_id = new["id"] if created else s.execute(
+        _CUSTOMER_ID, {"channel": ident.channel, "identity_key": ident.key}).scalar_one()
+    if created and phone_key is not None and not ident.key.startswith("phone:"):
+        # made here with the hash of its phone and no twin to look for: dedup_by_phone need not read it
+        s.info.setdefault(profiles.PHONE_HASH_SETTLED, set()).add((customer_id, phone_key))
     added = changed(s, _insert_history(s), dict(
         order_id=event.order_id, customer_id=customer_id, channel=event.channel, shop=event.shop,
         external_order_id=event.external_order_id, currency=event.currency, total=event.total,
         status=domain.PLACED, placed_at=event.placed_at, shipped_at=None, carrier="", tracking_number=""))
     if not added:
         log.info("order %s is already in the history of a customer", event.order_id)
+        if created:  # the new customer counted an order it does not have: an empty customer, as before
+            s.execute(_UNCOUNT_NEW, {"p_id": customer_id})
         return s.execute(_HISTORY_CUSTOMER, {"p_order_id": event.order_id}).scalar_one()
-    s.execute(_COUNT_ORDER, {"p_id": customer_id, "p_placed_at": event.placed_at, "p_total": event.total,
-                             "p_currency": event.currency, "p_actor": actor, "p_now": now,
-                             "p_name": event.buyer.name, "p_phone": event.buyer.phone, "p_email": event.buyer.email,
-                             "p_phone_hash": domain.phone_hash(phone_key, event.buyer.phone)
-                             if phone_key is not None and event.buyer.phone and not ident.key.startswith("phone:")
-                             else None})
+    if not created:
+        s.execute(_COUNT_ORDER, {"p_id": customer_id, "p_placed_at": event.placed_at, "p_total": event.total,
+                                 "p_currency": event.currency, "p_actor": actor, "p_now": now,
+                                 "p_name": event.buyer.name, "p_phone": event.buyer.phone,
+                                 "p_email": event.buyer.email, "p_phone_hash": phone_hash})
     log.debug("order %s recorded for customer %s", event.order_id, customer_id)
     return customer_id
 

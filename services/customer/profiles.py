@@ -175,13 +175,23 @@ _SAME_PHONE = (select(_c.id, _c.merged_into).where(_c.phone_hash == bindparam("p
                .order_by(_c.created_at, _c.id).limit(1))
 
 
+# (customer id, key) of the customers this transaction inserted for a buyer with a channel's buyer id, with
+# the keyed hash of their phone (handlers.record_order_placed): nothing for dedup_by_phone to write or
+# look for (a later order of theirs in the transaction writes the hash with the phone it takes)
+PHONE_HASH_SETTLED = "customer.phone_hash_settled"
+
+
 def dedup_by_phone(uow: UnitOfWork, customer_ids, key: bytes) -> None:
     """Keep the phone hash of these customers, and merge a buyer the channel knows by phone only into
     the customer that has the same phone hash (the oldest; on any channel). A buyer with a platform
     buyer id is that buyer already; a shared phone (a family, a shop's placeholder number) is not
     enough to merge two buyer ids: an operator does. A customer once unmerged is not merged again."""
     s = uow.session
-    for row in s.execute(_DEDUP_ROWS, {"p_ids": sorted(set(customer_ids))}).all():
+    settled = s.info.get(PHONE_HASH_SETTLED, ())
+    ids = sorted({cid for cid in customer_ids if (cid, key) not in settled})
+    if not ids:
+        return
+    for row in s.execute(_DEDUP_ROWS, {"p_ids": ids}).all():
         # one row after the other, each hashed just before it looks for its twin (as a merge's
         # direction depends on which of two new twins is hashed first)
         digest = domain.phone_hash(key, row.phone)
@@ -246,10 +256,16 @@ def _compiled(version: int, document: str) -> tiers.TierRules:  # a version's do
     return tiers.compile_tiers(document)
 
 
+_TIER_RULES_IN_FORCE = (select(tier_rule_sets.c.version, tier_rule_sets.c.document)
+                        .order_by(tier_rule_sets.c.version.desc()).limit(1))  # built once
+
+
 def tier_rules_in_force(s) -> tuple[int, tiers.TierRules | None]:
-    """(version, rules) in force; (0, None) before any was applied: tiers are set by hand."""
-    row = s.execute(select(tier_rule_sets.c.version, tier_rule_sets.c.document)
-                    .order_by(tier_rule_sets.c.version.desc()).limit(1)).first()
+    """(version, rules) in force; (0, None) before any was applied: tiers are set by hand. Read in each
+    transaction, compiled once per version and document (_compiled; as services.order.review.in_force:
+    a cache keyed by the version alone would be wrong for a version whose transaction rolled back, or
+    in a process that serves more than one database)."""
+    row = s.execute(_TIER_RULES_IN_FORCE).first()
     return (row.version, _compiled(row.version, row.document)) if row else (0, None)
 
 

@@ -522,3 +522,72 @@ def test_a_buyer_with_a_channel_id_gets_the_phone_hash_with_the_count(db):
     assert [sql for sql in statements if sql.startswith("UPDATE customers SET phone_hash")]
     with db.reader() as s:
         assert s.execute(select(customers.c.phone_hash).where(customers.c.id == phone_only)).scalar()
+
+
+def test_a_new_buyers_customer_is_inserted_with_its_first_order_counted(db):
+    """A new buyer's order: the customer insert carries the count, contact and phone hash (no UPDATE
+    of the row it just made); a known buyer's is still counted by the UPDATE; an order already in a
+    history leaves a new buyer's customer empty, as before."""
+    from sqlalchemy import event as sa_event
+
+    from hubkit.db import UnitOfWork
+    from services.customer import domain
+
+    key = b"k-test"
+    statements: list[str] = []
+    sa_event.listen(db.engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, params, context, many: statements.append(" ".join(sql.split())))
+
+    def order_placed(order_id, buyer, total="10.00"):
+        statements.clear()
+        with UnitOfWork(db, "customer", "t", "c") as uow:
+            return handlers.record_order_placed(uow, placed(order_id, buyer, total=total), key)
+    buyer, first = _uid(), _uid()
+    customer_id = order_placed(first, {"external_id": buyer, "name": "Ann", "phone": "139 0000 2222"}, "12.34")
+    assert [sql.split(" ")[0] for sql in statements if not sql.startswith(("BEGIN", "COMMIT"))] == \
+        ["INSERT", "INSERT"]  # the customer (counted) and its history: no UPDATE
+    with db.reader() as s:
+        row = s.execute(select(customers).where(customers.c.id == customer_id)).one()
+    assert (row.order_count, row.lifetime_value, row.name, row.phone, row.email, row.currency) == \
+        (1, Decimal("12.34"), "Ann", "13900002222", "", "CNY")
+    assert row.phone_hash == domain.phone_hash(key, "13900002222")
+    assert row.name_at is not None and row.phone_at is not None and row.email_at is None
+    assert row.first_order_at == row.last_order_at and row.first_order_at is not None
+    order_placed(_uid(), {"external_id": buyer}, "1.00")  # a known buyer: counted by the UPDATE
+    assert [sql for sql in statements if sql.startswith("UPDATE customers SET")]
+    c = only_customer(db, channel="taobao", external_id=buyer)
+    assert (c["order_count"], Decimal(str(c["lifetime_value"]))) == (2, Decimal("13.34"))
+    other = _uid()
+    assert order_placed(first, {"external_id": other, "name": "Bob"}) == customer_id  # in Ann's history
+    b = only_customer(db, channel="taobao", external_id=other)
+    assert (b["order_count"], b["name"]) == (0, "")
+
+
+def test_dedup_by_phone_reads_nothing_for_new_buyers_with_a_channel_id(db):
+    """Customers this transaction made for buyers with a channel's buyer id have their phone hash and
+    no twin to look for: dedup_by_phone sends no statement for them, and still reads a known buyer."""
+    from sqlalchemy import event as sa_event
+
+    from hubkit.db import UnitOfWork
+    from services.customer import domain, profiles
+
+    key = b"k-test"
+    statements: list[str] = []
+    sa_event.listen(db.engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, params, context, many: statements.append(" ".join(sql.split())))
+    buyers = [_uid(), _uid()]
+
+    def batch():
+        with UnitOfWork(db, "customer", "t", "c") as uow:
+            touched = [handlers.record_order_placed(uow, placed(_uid(), {"external_id": b, "phone": "13900003333"}),
+                                                    key) for b in buyers]
+            statements.clear()
+            profiles.dedup_by_phone(uow, touched, key)
+        return touched
+    touched = batch()
+    assert [sql for sql in statements if not sql.startswith(("BEGIN", "COMMIT"))] == []
+    with db.reader() as s:
+        assert set(s.execute(select(customers.c.phone_hash).where(customers.c.id.in_(touched))).scalars()) == \
+            {domain.phone_hash(key, "13900003333")}
+    batch()  # known buyers: read as before
+    assert [sql for sql in statements if sql.startswith("SELECT customers.id, customers.phone")]
