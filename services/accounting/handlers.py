@@ -54,9 +54,7 @@ def post(uow: UnitOfWork, kind: str, envelope: Envelope, source_id: str, occurre
         posted, closed = s.execute(_POSTED_AND_CLOSED, {"p_kind": kind, "p_source_id": source_id,
                                                         "p_period": period}).one()
         once_per_transaction(s, f"closed:{period}", lambda: bool(closed))
-    while _is_closed(s, period):
-        day = (date(day.year, day.month, 28) + timedelta(days=4)).replace(day=1)
-        period = day.strftime("%Y-%m")
+    period, day = _first_open(s, period, day)
     return _write(uow, kind, envelope.type, source_id, period, day, lines, envelope.actor, reverses,
                   conversion=conversion, breakdown=breakdown, roles=rules.accounts, posted=posted)
 
@@ -110,6 +108,14 @@ def _refuse_another_under(s, kind: str, source_id: str, day: date, lines: list[d
     raise Conflict(f"{kind} {source_id} is already posted as voucher {posted.number} ({posted.business_date}, "
                    f"total {cents(posted.total)}) with other lines or another day; reverse it to post another",
                    [{"field": field, "message": f"already posted as voucher {posted.number}"}])
+
+
+def _first_open(s, period: str, day: date) -> tuple[str, date]:
+    """Where a posting of `day` lands: its own period, or the first day of the next open one."""
+    while _is_closed(s, period):
+        day = (date(day.year, day.month, 28) + timedelta(days=4)).replace(day=1)
+        period = day.strftime("%Y-%m")
+    return period, day
 
 
 def _is_closed(s, period: str) -> bool:
@@ -168,12 +174,20 @@ def _prepare(uow: UnitOfWork, kind: str, envelope: Envelope, source_id: str, per
              lines: list[domain.Line], conversion: tuple[str, Decimal] | None, breakdown: list[facts.Fact]) -> _Pending:
     total = domain.check_balanced(lines)
     _check_accounts(uow, lines)
-    voucher: dict = {"id": uuid.uuid4().hex, "number": "", "voucher_type": domain.GENERAL, "period": period, "kind": kind,
-               "source_type": envelope.type, "source_id": source_id, "business_date": day, "total": total,
-               "posted_at": clock.now(), "posted_by": envelope.actor, "export_status": "pending", "reverses": None}
+    voucher = _voucher(kind, envelope.type, source_id, period, day, total, envelope.actor, None, conversion)
+    return _Pending(voucher, _line_rows(voucher["id"], lines), breakdown, envelope)
+
+
+def _voucher(kind: str, source_type: str, source_id: str, period: str, day: date, total: Decimal, actor: str,
+             reverses: str | None, conversion: tuple[str, Decimal] | None) -> dict:
+    """A voucher's row, but for its number."""
+    voucher: dict = {"id": uuid.uuid4().hex, "number": "", "voucher_type": domain.GENERAL, "period": period,
+                     "kind": kind, "source_type": source_type, "source_id": source_id, "business_date": day,
+                     "total": total, "posted_at": clock.now(), "posted_by": actor, "export_status": "pending",
+                     "reverses": reverses}
     if conversion:
         voucher["currency"], voucher["exchange_rate"] = conversion
-    return _Pending(voucher, _line_rows(voucher["id"], lines), breakdown, envelope)
+    return voucher
 
 
 def _write_batch(uow: UnitOfWork, pending: list[_Pending]) -> list[tuple[dict, Envelope]]:
@@ -196,10 +210,7 @@ def _write_batch(uow: UnitOfWork, pending: list[_Pending]) -> list[tuple[dict, E
         if (v["kind"], v["source_id"]) in posted:
             continue  # posted already (or twice in this batch: the first one)
         posted.add((v["kind"], v["source_id"]))
-        while _is_closed(s, v["period"]):  # as `post`: the first day of the next open period
-            v["business_date"] = (date(v["business_date"].year, v["business_date"].month, 28)
-                                  + timedelta(days=4)).replace(day=1)
-            v["period"] = v["business_date"].strftime("%Y-%m")
+        v["period"], v["business_date"] = _first_open(s, v["period"], v["business_date"])
         todo.append(p)
         counts[v["period"]] = counts.get(v["period"], 0) + 1
     if not todo:
@@ -261,13 +272,8 @@ def _write(uow: UnitOfWork, kind: str, source_type: str, source_id: str, period:
         return None
     _check_accounts(uow, lines)
     seq = next_in_sequence(s, voucher_counters, f"{period}/{domain.GENERAL}")
-    voucher = {"id": uuid.uuid4().hex, "number": f"{domain.GENERAL}-{period}-{seq:04d}",
-               "voucher_type": domain.GENERAL, "period": period, "kind": kind, "source_type": source_type,
-               "source_id": source_id, "business_date": day, "total": total,
-               "posted_at": clock.now(), "posted_by": actor, "export_status": "pending",
-               "reverses": reverses}
-    if conversion:
-        voucher["currency"], voucher["exchange_rate"] = conversion
+    voucher = _voucher(kind, source_type, source_id, period, day, total, actor, reverses, conversion)
+    voucher["number"] = f"{domain.GENERAL}-{period}-{seq:04d}"
     rows = _line_rows(str(voucher["id"]), lines)
     s.execute(_INSERT_VOUCHER, voucher)
     s.execute(_INSERT_LINES, rows)
