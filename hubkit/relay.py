@@ -605,8 +605,7 @@ class WakeSocket:
 class DataVersionWatch:
     """SQLite, where WakeSocket cannot listen: `PRAGMA data_version` on a connection of its own changes
     whenever another connection (another process, or the relay's own marks) commits; it is read every
-    POLL_SECONDS, which costs
-    microseconds where a look at the outbox costs a millisecond and more. When it changed, the
+    POLL_SECONDS, which costs microseconds where a look at the outbox costs a millisecond and more. When it changed, the
     outbox's newest id tells whether that commit added rows (SQLite has one writer at a time, so ids
     commit in order): a commit that wrote no outbox row wakes nobody."""
 

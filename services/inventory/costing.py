@@ -37,23 +37,23 @@ def add(s, sku: str, warehouse: str, quantity: int, value: Decimal, costing: str
         in_transit=in_transit, document=document))
 
 
-def _layers(order, transit: bool):
+def _layers(order, transit: bool, many: bool = False):
+    """The layers on hand to take from, locked, in `order`; `many`: of several (sku, warehouse) pairs
+    (p_skus, p_warehouses), each pair's rows together in that order."""
+    where = ([cost_layers.c.sku.in_(bindparam("p_skus", expanding=True)),
+              cost_layers.c.warehouse.in_(bindparam("p_warehouses", expanding=True))] if many else
+             [cost_layers.c.sku == bindparam("p_sku"), cost_layers.c.warehouse == bindparam("p_warehouse")])
     return (select(cost_layers).join(stock_movements, stock_movements.c.id == cost_layers.c.movement_id)
-            .where(cost_layers.c.sku == bindparam("p_sku"), cost_layers.c.warehouse == bindparam("p_warehouse"),
-                   cost_layers.c.remaining > 0, cost_layers.c.in_transit.is_(transit))
-            .order_by(*order).with_for_update(of=cost_layers))
+            .where(*where, cost_layers.c.remaining > 0, cost_layers.c.in_transit.is_(transit))
+            .order_by(*([cost_layers.c.sku, cost_layers.c.warehouse] if many else []), *order)
+            .with_for_update(of=cost_layers))
 
 
 # a sale's take, built once (its values given at execute): building it was a good part of a shipment's CPU
 _OLDEST_FIRST = _layers([cost_layers.c.received_at, cost_layers.c.id], False)
-_LAYER_TAKEN = update(cost_layers).where(cost_layers.c.id == bindparam("p_id"))
 # a batch's sales: the layers of every (sku, warehouse) it takes from, oldest first, in one statement
-_OLDEST_FIRST_OF = (select(cost_layers).join(stock_movements, stock_movements.c.id == cost_layers.c.movement_id)
-                    .where(cost_layers.c.sku.in_(bindparam("p_skus", expanding=True)),
-                           cost_layers.c.warehouse.in_(bindparam("p_warehouses", expanding=True)),
-                           cost_layers.c.remaining > 0, cost_layers.c.in_transit.is_(False))
-                    .order_by(cost_layers.c.sku, cost_layers.c.warehouse, cost_layers.c.received_at, cost_layers.c.id)
-                    .with_for_update(of=cost_layers))
+_OLDEST_FIRST_OF = _layers([cost_layers.c.received_at, cost_layers.c.id], False, many=True)
+_LAYER_TAKEN = update(cost_layers).where(cost_layers.c.id == bindparam("p_id"))
 
 
 def take(s, sku: str, warehouse: str, quantity: int, costing: str = FIFO, prefer_reference: str = "",

@@ -15,6 +15,7 @@ from hubkit.money import cents, unit_cost
 from services.inventory.models import bins, document_lines, lots, place_stock, serials, stock_levels, stock_movements
 
 OK, QUARANTINED, EXPIRED = "ok", "quarantined", "expired"
+HELD_LOT = (QUARANTINED, EXPIRED)  # a lot in these is held: its units are not free
 IN_STOCK, IN_TRANSIT, ISSUED, SCRAPPED = "in_stock", "in_transit", "issued", "scrapped"
 
 
@@ -108,7 +109,7 @@ def lock(s, skus) -> None:
 def lot_is_held(s, sku: str, lot: str) -> bool:
     if not lot:
         return False
-    return s.execute(_LOT_STATUS, {"p_sku": sku, "p_lot": lot}).scalar() in (QUARANTINED, EXPIRED)
+    return s.execute(_LOT_STATUS, {"p_sku": sku, "p_lot": lot}).scalar() in HELD_LOT
 
 
 def check_bin_open(s, warehouse: str, bin_code: str, frozen_ok: bool = False) -> str | None:
@@ -217,7 +218,7 @@ def take_many(s, takes: list[Take]) -> list[int | None]:
                 if not moved:
                     raise Conflict(f"serial {piece.serial} of {t.sku} is not in stock in {t.warehouse}",
                                    [{"field": "serials", "message": f"{piece.serial} is not in stock here"}])
-            if piece.lot and status.get((t.sku, piece.lot)) in (QUARANTINED, EXPIRED):
+            if piece.lot and status.get((t.sku, piece.lot)) in HELD_LOT:
                 held_units += piece.quantity
             ledger.append(_ledger_row(t.ctx, t.kind, t.sku, t.warehouse, piece, -piece.quantity, -share))
         if t.update_level:
