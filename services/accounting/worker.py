@@ -100,11 +100,11 @@ class Worker:
         for voucher, envelope in written:
             self._count(uow, voucher, envelope)
 
-    @handle_events(OrderShipped)
+    @handle_events(OrderShipped, background=True)
     def on_order_shipped(self, uow, batch):
         self._post_batch(uow, batch, handlers.post_sale)
 
-    @handle_events(GoodsIssued)
+    @handle_events(GoodsIssued, background=True)
     def on_goods_issued(self, uow, batch):
         self._post_batch(uow, batch, handlers.post_cost_of_goods)
 

@@ -20,7 +20,7 @@ class Worker:
     db = DatabaseProvider(metadata)
     settings = SettingsProvider()
 
-    @handle_events(OrderPlaced)
+    @handle_events(OrderPlaced, background=True)
     def on_order_placed(self, uow, batch):
         key = self.settings.phone_hash_key.get_secret_value().encode("utf-8")
         touched = [handlers.record_order_placed(uow, envelope, key) for _, envelope in each(uow, batch)]
@@ -28,7 +28,7 @@ class Worker:
         profiles.dedup_by_phone(uow, touched, key)
         profiles.recompute_tiers(uow, touched)
 
-    @handle_events(OrderShipped)
+    @handle_events(OrderShipped, background=True)
     def on_order_shipped(self, uow, batch):
         handlers.record_orders_shipped(uow, batch)
 
@@ -55,6 +55,6 @@ class Worker:
     # voucher that moves no buyer's receivable (most: cost of goods, a marketplace's sale) is acked
     # without a transaction
     @handle_events(VoucherPosted, wanted=lambda self, event: profiles.moves_receivable(
-        event, self.settings.receivable_account))
+        event, self.settings.receivable_account), background=True)
     def on_voucher_posted(self, uow, batch):
         profiles.apply_vouchers(uow, [event for event, _ in batch], self.settings.receivable_account)
