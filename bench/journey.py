@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 import time
 import uuid
 from collections import Counter
@@ -65,6 +66,7 @@ OUTSIDE_HUB = ("postgresql", "rabbitmq", "simulators", "bench")
 TRIES = 3  # per request, when the connection failed
 SHIP_MODES = ("batch", "single")  # a wave through POST /shipments/batch, or one POST per order
 BATCH_LIMIT = GatewaySettings.model_fields["gateway_batch_limit"].default  # the bench's hub keeps the default
+PROGRESS_SECONDS = 30.0  # a progress line on stderr this often during a rate
 LATENCIES = ("accepted", "reserved", "shipment_posted", "vouchers_posted", "ledger_confirmed")
 # the test hub's short timers (a relay's lease, the books audit) are for the tests' patience; the bench
 # measures the hub as deployed, with their defaults
@@ -95,6 +97,19 @@ class Order:
     transport_errors: int = 0  # requests that failed in transport (sent again, up to TRIES in all)
     refusals: int = 0  # 429s (the hub was behind): sent again after Retry-After each time
     placed: float | None = None  # the order row's created_at: when the hub took it in
+
+
+def progress(arrivals: list[Order]) -> str:
+    """One line: how many of a rate's orders were sent, accepted, reserved, shipped so far, and how far
+    behind its schedule the load generator is."""
+    now = time.time()
+    due = [o for o in arrivals if o.intended <= now]
+    late = max((now - o.intended for o in due if o.sent is None), default=0.0)
+    count = {moment: sum(getattr(o, moment) is not None for o in due) for moment in ("sent", "accepted", "reserved")}
+    shipped = sum(o.ship_status is not None for o in due)
+    return (f"journey {time.strftime('%H:%M:%S')}: {len(due)}/{len(arrivals)} due, {count['sent']} sent "
+            f"({late:.1f} s behind), {count['accepted']} accepted, {count['reserved']} reserved, {shipped} shipped, "
+            f"{sum(o.refusals for o in due)} refusals (429)")
 
 
 def summarise(arrivals: list[Order], rate: float, seconds: float, window_end: float) -> dict:
@@ -280,9 +295,14 @@ class Journey:
                                     orders.c.updated_at).where(orders.c.status == "reserved")).all()
 
     async def _waves(self, arrivals: list[Order], shipper: httpx.AsyncClient, stop: asyncio.Event) -> None:
-        """Every wave: ship all that became reserved since the last one, at once."""
+        """Every wave: ship all that became reserved since the last one, at once (and every
+        PROGRESS_SECONDS, say on stderr how far the run is, so that a long run can be watched)."""
+        said = time.monotonic()
         while not stop.is_set():
             began = time.monotonic()
+            if began - said >= PROGRESS_SECONDS:
+                said = began
+                print(progress(arrivals), file=sys.stderr, flush=True)
             rows = await asyncio.to_thread(self._newly_reserved)
             ready = {(r.channel, r.external_order_id): r for r in rows}
             wave = []
