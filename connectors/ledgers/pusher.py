@@ -267,30 +267,46 @@ class Pusher:
         return None
 
     def update_gauges(self) -> dict:
-        counts = status(self.db, self.ledger, self.summariser is not None)
+        counts = unsettled(self.db, self.ledger, self.summariser is not None)
         UNPOSTED.labels(self.ledger).set(counts["pending"] + counts["pushing"])
         REJECTED.labels(self.ledger).set(counts["rejected"])
         OLDEST.labels(self.ledger).set(counts["oldest_unposted_seconds"])
         return counts
 
 
+_UNSETTLED = (store.PENDING, store.PUSHING, store.REJECTED)
+
+
+def unsettled(db: Database, ledger: str, summary_mode: bool = False, session=None) -> dict:
+    """The gauges' counts: hub vouchers pending, pushing and rejected (in summary mode each mirrors
+    its summary voucher's, and those waiting for their day to be summed are pending), and the age of
+    the oldest unconfirmed voucher the ledger is to receive (in summary mode a summary voucher).
+    Read every second while busy, so only through the status index: confirmed pushes, nearly all of
+    the table and ever more of them, are not counted here."""
+    if session is None:
+        with db.reader() as s:
+            return unsettled(db, ledger, summary_mode, s)
+    p = store.pushes
+    by_status = dict(session.execute(select(p.c.status, func.count()).where(
+        p.c.ledger == ledger, ~p.c.is_summary, p.c.status.in_(_UNSETTLED)).group_by(p.c.status)).all())
+    oldest = session.execute(select(func.min(p.c.created_at)).where(
+        p.c.ledger == ledger, p.c.is_summary if summary_mode else ~p.c.is_summary,
+        p.c.status.in_((store.PENDING, store.PUSHING)))).scalar()
+    age = (clock.now() - as_utc(oldest)).total_seconds() if oldest else 0.0
+    return {"ledger": ledger, **{k: int(by_status.get(k, 0)) for k in _UNSETTLED},
+            "oldest_unposted_seconds": max(age, 0.0)}
+
+
 def status(db: Database, ledger: str, summary_mode: bool = False) -> dict:
-    """Counts of hub vouchers by push state (in summary mode each mirrors its summary voucher's,
-    and those waiting for their day to be summed are pending). The oldest unposted age is that of
-    the oldest unconfirmed voucher the ledger is to receive: in summary mode a summary voucher."""
+    """unsettled's counts, with the confirmed pushes and the duplicate pushes (for a person asking)."""
     p = store.pushes
     with db.reader() as s:
-        by_status = dict(s.execute(select(p.c.status, func.count()).where(p.c.ledger == ledger, ~p.c.is_summary)
-                                   .group_by(p.c.status)).all())
+        counts = unsettled(db, ledger, summary_mode, s)
+        confirmed = s.execute(select(func.count()).where(p.c.ledger == ledger, ~p.c.is_summary,
+                                                         p.c.status == store.CONFIRMED)).scalar()
         duplicates = s.execute(select(func.coalesce(func.sum(p.c.save_calls - 1), 0))
                                .where(p.c.ledger == ledger, p.c.save_calls > 1)).scalar()
-        oldest = s.execute(select(func.min(p.c.created_at)).where(
-            p.c.ledger == ledger, p.c.is_summary if summary_mode else ~p.c.is_summary,
-            p.c.status.in_((store.PENDING, store.PUSHING)))).scalar()
-    age = (clock.now() - as_utc(oldest)).total_seconds() if oldest else 0.0
-    return {"ledger": ledger, **{k: int(by_status.get(k, 0)) for k in
-                                 (store.PENDING, store.PUSHING, store.CONFIRMED, store.REJECTED)},
-            "duplicate_pushes": int(duplicates or 0), "oldest_unposted_seconds": max(age, 0.0)}
+    return {**counts, store.CONFIRMED: int(confirmed or 0), "duplicate_pushes": int(duplicates or 0)}
 
 
 def retry_rejected(db: Database, ledger: str, voucher_id: str) -> None:

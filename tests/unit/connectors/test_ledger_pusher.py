@@ -174,3 +174,21 @@ def test_a_refused_or_set_aside_voucher_is_announced_once_and_kept_while_the_bro
     assert (sent.type, sent.event_id, event.ledger, event.voucher_id) == (
         "voucher_refused", refusal["event_id"], "kingdee", "v1")
     assert connector.unannounced == []
+
+
+def test_the_gauges_count_what_is_unsettled_and_the_status_adds_the_confirmed(tmp_path):
+    db, now = _db(tmp_path), clock.now()
+    states = {"v2": store.CONFIRMED, "v3": store.CONFIRMED, "v4": store.REJECTED, "v5": store.PUSHING}
+    with db.session() as s:
+        for voucher_id, state in states.items():
+            s.execute(store.pushes.insert().values(
+                ledger="kingdee", voucher_id=voucher_id, external_number=f"HUB-{voucher_id}", status=state,
+                save_calls=2 if voucher_id == "v2" else 1, next_attempt_at=now,
+                created_at=now - timedelta(seconds=30), updated_at=now))
+    gauges = pusher.Pusher("kingdee", Silent(), db, parallel=1).update_gauges()
+    assert (gauges["pending"], gauges["pushing"], gauges["rejected"]) == (1, 1, 1)
+    assert store.CONFIRMED not in gauges
+    assert gauges["oldest_unposted_seconds"] >= 30  # v5, pushing, is older than v1, pending
+    counted = pusher.status(db, "kingdee")
+    assert {k: counted[k] for k in ("pending", "pushing", "rejected", "confirmed", "duplicate_pushes")} == {
+        "pending": 1, "pushing": 1, "rejected": 1, "confirmed": 2, "duplicate_pushes": 1}
