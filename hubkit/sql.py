@@ -65,6 +65,14 @@ def insert_for(dialect: str, table):
     return _INSERT["postgresql" if dialect == "postgresql" else "sqlite"](table)
 
 
+def many_rows(upsert):
+    """`upsert` (an INSERT … ON CONFLICT), sent as one multi-row statement when executed with many rows.
+    SQLAlchemy 2.0 sends such a statement row by row unless it has RETURNING (its issue 13130: a
+    multi-row DO UPDATE that meets the same key twice fails), so it is given one, of the primary key.
+    For DO UPDATE, only where the rows' conflict keys are distinct; DO NOTHING takes any rows."""
+    return upsert.returning(*upsert.table.primary_key.columns)
+
+
 Statement = TypeVar("Statement")
 
 

@@ -27,7 +27,7 @@ from hubkit.envelope import Envelope
 from hubkit.health import Health
 from hubkit.inbox import handle_many
 from hubkit.publisher import ConfirmedPublisher
-from hubkit.sql import once_per_dialect
+from hubkit.sql import many_rows, once_per_dialect
 
 log = logging.getLogger(__name__)
 CONSUMER = "ledger"
@@ -52,12 +52,12 @@ UNANNOUNCED_MAX = 1000  # refusals kept for announcing while the broker is away 
 
 @once_per_dialect
 def _keep(s):  # built once, values at execute (as every statement of a hot path)
-    return dialect_insert(s, store.vouchers).on_conflict_do_nothing()
+    return many_rows(dialect_insert(s, store.vouchers).on_conflict_do_nothing())
 
 
 @once_per_dialect
 def _owe(s):
-    return dialect_insert(s, store.pushes).on_conflict_do_nothing()
+    return many_rows(dialect_insert(s, store.pushes).on_conflict_do_nothing())
 
 
 def keep_voucher(ledgers: dict):

@@ -16,7 +16,7 @@ from hubkit import clock, rules
 from hubkit import forecast as fc
 from hubkit.db import UnitOfWork, as_utc, dialect_insert
 from hubkit.errors import Conflict, InvalidArgument, NotFound
-from hubkit.sql import once_per_dialect
+from hubkit.sql import many_rows, once_per_dialect
 from services.procurement import demand, domain, replenish
 from services.procurement.models import (
     daily_sales,
@@ -45,16 +45,17 @@ class _Statements:
     def __init__(self, s):
         skus = bindparam("p_skus", expanding=True)
         sales = dialect_insert(s, daily_sales)
-        self.add_sales = sales.on_conflict_do_update(
+        # each run with distinct keys (sku, warehouse[, day]): one multi-row statement per batch
+        self.add_sales = many_rows(sales.on_conflict_do_update(
             index_elements=[daily_sales.c.sku, daily_sales.c.warehouse, daily_sales.c.day],
-            set_={"quantity": daily_sales.c.quantity + sales.excluded.quantity})
-        self.mark_out = sales.on_conflict_do_update(
+            set_={"quantity": daily_sales.c.quantity + sales.excluded.quantity}))
+        self.mark_out = many_rows(sales.on_conflict_do_update(
             index_elements=[daily_sales.c.sku, daily_sales.c.warehouse, daily_sales.c.day],
-            set_={"stocked_out": True})
+            set_={"stocked_out": True}))
         position = dialect_insert(s, stock_positions)
-        self.put_position = position.on_conflict_do_update(
+        self.put_position = many_rows(position.on_conflict_do_update(
             index_elements=[stock_positions.c.sku, stock_positions.c.warehouse],
-            set_={name: position.excluded[name] for name in ("available", "in_transit", "out_since", "updated_at")})
+            set_={name: position.excluded[name] for name in ("available", "in_transit", "out_since", "updated_at")}))
         self.terms = select(replenishment_terms).where(replenishment_terms.c.sku.in_(skus))
         pol, po = purchase_order_lines, purchase_orders
         self.on_order = (select(pol.c.sku, po.c.warehouse, func.sum(pol.c.quantity - pol.c.received).label("units"))

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Column, Integer, String, Table, event, select
 
 from hubkit.db import Database, dialect_insert, new_metadata
+from hubkit.sql import many_rows
 from tests.support import infra
 
 pytestmark = pytest.mark.integration
@@ -56,3 +57,28 @@ def test_on_conflict_statements_are_compiled_once_and_keep_each_calls_values(db)
     assert hits == {"A": 3, "B": 3}  # DO NOTHING did nothing; the guarded update never ran
     assert compiled.get("no", 0) == 0  # every statement had a cache key
     assert compiled["generated"] == 3 and compiled["cached"] == 15  # three shapes, each compiled once
+
+
+def test_an_upsert_of_many_rows_is_one_statement(db):
+    sent: list[tuple[int, bool]] = []  # per INSERT sent: the rows its SQL carries, whether run row by row
+
+    def seen(_conn, _cursor, sql, _params, _context, executemany):
+        if sql.startswith("INSERT"):
+            sent.append((sql.count("), (") + 1, executemany))
+    event.listen(db.engine, "before_cursor_execute", seen)
+    rows = [{"code": c, "name": c.lower(), "hits": 1} for c in "ABCDEFGH"]
+    with db.session() as s:
+        bump = dialect_insert(s, items)
+        bump = bump.on_conflict_do_update(index_elements=["code"], set_={"hits": items.c.hits + bump.excluded.hits})
+        s.execute(many_rows(bump), rows)
+        s.execute(many_rows(bump), rows[:3])
+        s.execute(many_rows(dialect_insert(s, items).on_conflict_do_nothing()),
+                  [*rows, {"code": "Z", "name": "z", "hits": 0}] * 2)
+    with db.reader() as s:
+        hits = dict(s.execute(select(items.c.code, items.c.hits)).all())
+    assert hits == {**{c: 1 for c in "DEFGH"}, "A": 2, "B": 2, "C": 2, "Z": 0}
+    assert [rows for rows, _ in sent] == [8, 3, 18]  # each one statement with all its rows
+    sent.clear()
+    with db.session() as s:  # without it, SQLAlchemy sends the statement once per row
+        s.execute(bump, rows)
+    assert sent == [(1, True)]
