@@ -69,9 +69,6 @@ def _answer(s, order_id: str) -> list[dict]:
 
 # a batch of reservations' statements, built once (values at execute, p_* parameters)
 _KNOWN_SKUS = select(skus.c.code).where(skus.c.code.in_(bindparam("p_codes", expanding=True)))
-_FREE = (select(stock_levels.c.sku, stock_levels.c.warehouse,
-                stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held)
-         .where(stock_levels.c.sku.in_(bindparam("p_codes", expanding=True))))
 
 
 def _reserve_level():
@@ -83,6 +80,7 @@ def _reserve_level():
 
 
 _RESERVE_LEVEL, _INSERT_RESERVATIONS, _INSERT_ALLOCATIONS = _reserve_level(), reservations.insert(), allocations.insert()
+_INSERT_DECISIONS = allocation_decisions.insert()
 
 
 def reserve_order(uow: UnitOfWork, envelope: Envelope, ttl_minutes: int = 0) -> list[dict]:
@@ -102,15 +100,14 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
     Returns each order's answer lines, in the batch's order; `decided` collects the decisions."""
     s = uow.session
     codes = {line["sku"] for e in envelopes for line in e.payload["lines"]}
-    known = set(s.execute(_KNOWN_SKUS, {"p_codes": sorted(codes)}).scalars())
+    free = stock.lock_free(s, codes)  # sku -> warehouse -> free units, taken from as planned
+    # a SKU with a balance row is known (its foreign key): only the others are looked up
+    unstocked = codes - free.keys()
+    known = set(s.execute(_KNOWN_SKUS, {"p_codes": sorted(unstocked)}).scalars()) if unstocked else set()
     for e in envelopes:
-        unknown = {line["sku"] for line in e.payload["lines"]} - known
+        unknown = {line["sku"] for line in e.payload["lines"]} - free.keys() - known
         if unknown:
             raise NotFound(f"order {e.payload['order_id']} has unknown SKU(s): {sorted(unknown)}")
-    stock.lock(s, codes)
-    free: dict[str, dict[str, int]] = {}  # sku -> warehouse -> free units, taken from as planned
-    for r in s.execute(_FREE, {"p_codes": sorted(codes)}):
-        free.setdefault(r[0], {})[r[1]] = int(r[2])
     rules = catalog.allocation_rules(s)
     now = clock.now()
     expires_at = now + timedelta(minutes=ttl_minutes) if ttl_minutes > 0 else None
@@ -157,7 +154,7 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
     s.execute(_INSERT_RESERVATIONS, reservation_rows)
     if allocation_rows:
         s.execute(_INSERT_ALLOCATIONS, allocation_rows)
-    s.execute(allocation_decisions.insert(), decision_rows)
+    s.execute(_INSERT_DECISIONS, decision_rows)
     for e, answer in zip(envelopes, answers, strict=True):
         with on_behalf_of(uow, e):
             short = any(l["status"] == domain.BACKORDERED for l in answer)
@@ -317,11 +314,7 @@ def fill_backorders(uow: UnitOfWork, sku_codes, why: str = "stock freed") -> lis
     waiting = s.execute(_WAITING, {"p_codes": sorted(set(sku_codes))}).all()
     if not waiting:
         return completed
-    codes = {line.sku for line in waiting}
-    stock.lock(s, codes)
-    free: dict[str, dict[str, int]] = {}
-    for r in s.execute(_FREE, {"p_codes": sorted(codes)}):
-        free.setdefault(r[0], {})[r[1]] = int(r[2])
+    free = stock.lock_free(s, {line.sku for line in waiting})
     if not any(n > 0 for by_warehouse in free.values() for n in by_warehouse.values()):
         return completed
     rules, now = catalog.allocation_rules(s), clock.now()
