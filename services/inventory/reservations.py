@@ -8,11 +8,12 @@ conditional UPDATE: concurrent orders for the last unit cannot both win,
 and the CHECK constraints would refuse a negative balance anyway."""
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, union_all, update
 
 from contracts import GoodsIssued, GoodsReturned, OrderMoved, ReservationExpired, StockReserved, StockShort
 from contracts.events import OrderLineRef
@@ -83,6 +84,24 @@ _RESERVE_LEVEL, _INSERT_RESERVATIONS, _INSERT_ALLOCATIONS = _reserve_level(), re
 _INSERT_DECISIONS = allocation_decisions.insert()
 
 
+@functools.lru_cache(maxsize=64)
+def _reserve_levels(n: int):
+    """_RESERVE_LEVEL for n balance rows by one statement (a batch's demand): each row's reserved units
+    rise by its quantity only where as many are free, and RETURNING names the rows that took them.
+    Built once per n (values at execute: p_sku_i, p_warehouse_i, p_quantity_i); the rows given are
+    a portable derived table (a UNION ALL of one-row SELECTs: SQLite names no VALUES columns)."""
+    l = stock_levels.c
+    rows = [select(bindparam(f"p_sku_{i}", type_=l.sku.type).label("sku"),
+                   bindparam(f"p_warehouse_{i}", type_=l.warehouse.type).label("warehouse"),
+                   bindparam(f"p_quantity_{i}", type_=l.reserved.type).label("quantity")) for i in range(n)]
+    wanted = (union_all(*rows) if n > 1 else rows[0]).subquery("wanted")
+    return (update(stock_levels)
+            .where(l.sku == wanted.c.sku, l.warehouse == wanted.c.warehouse,
+                   l.on_hand - l.reserved - l.held >= wanted.c.quantity)
+            .values(reserved=l.reserved + wanted.c.quantity)
+            .returning(l.sku, l.warehouse))
+
+
 def reserve_order(uow: UnitOfWork, envelope: Envelope, ttl_minutes: int = 0) -> list[dict]:
     """order_placed: reserve every line, wholly or partly; answer stock_reserved or stock_short."""
     return reserve_orders(uow, [envelope], ttl_minutes)[0]
@@ -147,10 +166,14 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
                               "decided_at": now})
         if decided is not None:
             decided.append(decision)
-    for (sku, warehouse), qty in sorted(demand.items()):
-        won = s.execute(_RESERVE_LEVEL, {"p_sku": sku, "p_warehouse": warehouse, "p_quantity": qty}).rowcount
-        if not won:  # the rows are locked: only a bug in the plan gets here, and it must not oversell
-            raise Conflict(f"{sku} in {warehouse} has fewer than the {qty} units the batch planned to reserve")
+    if demand:
+        wanted = sorted(demand.items())
+        won = set(s.execute(_reserve_levels(len(wanted)), {
+            f"p_{name}_{i}": value for i, ((sku, warehouse), qty) in enumerate(wanted)
+            for name, value in (("sku", sku), ("warehouse", warehouse), ("quantity", qty))}).tuples())
+        for (sku, warehouse), qty in wanted:
+            if (sku, warehouse) not in won:  # the rows are locked: only a bug in the plan gets here
+                raise Conflict(f"{sku} in {warehouse} has fewer than the {qty} units the batch planned to reserve")
     s.execute(_INSERT_RESERVATIONS, reservation_rows)
     if allocation_rows:
         s.execute(_INSERT_ALLOCATIONS, allocation_rows)
