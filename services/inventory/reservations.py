@@ -84,7 +84,10 @@ _RESERVE_LEVEL, _INSERT_RESERVATIONS, _INSERT_ALLOCATIONS = _reserve_level(), re
 _INSERT_DECISIONS = allocation_decisions.insert()
 
 
-@functools.lru_cache(maxsize=64)
+RESERVE_ROWS = 100  # balance rows per UPDATE: SQLite allows at most 500 SELECTs in a UNION ALL
+
+
+@functools.cache  # n <= RESERVE_ROWS
 def _reserve_levels(n: int):
     """_RESERVE_LEVEL for n balance rows by one statement (a batch's demand): each row's reserved units
     rise by its quantity only where as many are free, and RETURNING names the rows that took them.
@@ -166,14 +169,15 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
                               "decided_at": now})
         if decided is not None:
             decided.append(decision)
-    if demand:
-        wanted = sorted(demand.items())
-        won = set(s.execute(_reserve_levels(len(wanted)), {
-            f"p_{name}_{i}": value for i, ((sku, warehouse), qty) in enumerate(wanted)
+    wanted, won = sorted(demand.items()), set()
+    for at in range(0, len(wanted), RESERVE_ROWS):
+        rows = wanted[at:at + RESERVE_ROWS]
+        won.update(s.execute(_reserve_levels(len(rows)), {
+            f"p_{name}_{i}": value for i, ((sku, warehouse), qty) in enumerate(rows)
             for name, value in (("sku", sku), ("warehouse", warehouse), ("quantity", qty))}).tuples())
-        for (sku, warehouse), qty in wanted:
-            if (sku, warehouse) not in won:  # the rows are locked: only a bug in the plan gets here
-                raise Conflict(f"{sku} in {warehouse} has fewer than the {qty} units the batch planned to reserve")
+    for (sku, warehouse), qty in wanted:
+        if (sku, warehouse) not in won:  # the rows are locked: only a bug in the plan gets here
+            raise Conflict(f"{sku} in {warehouse} has fewer than the {qty} units the batch planned to reserve")
     s.execute(_INSERT_RESERVATIONS, reservation_rows)
     if allocation_rows:
         s.execute(_INSERT_ALLOCATIONS, allocation_rows)

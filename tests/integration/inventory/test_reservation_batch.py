@@ -89,3 +89,16 @@ def test_the_conditional_update_refuses_a_plan_beyond_what_is_free(inv, monkeypa
         inv.run(reservations.reserve_orders, [placed(inv, [(cup, 3)])])
     assert (inv.level(cup, near)["reserved"], inv.level(cup, far)["reserved"]) == (0, 0)
     assert inv.audit() == []
+
+
+def test_more_balance_rows_than_one_update_takes_are_reserved_by_several(inv, monkeypatch):
+    monkeypatch.setattr(reservations, "RESERVE_ROWS", 2)  # SQLite takes at most 500 SELECTs in a UNION ALL
+    wh = inv.warehouse("MAIN")
+    cups = [inv.sku(f"CUP{i}") for i in range(5)]
+    for sku in cups:
+        inv.receive(sku, wh, 1, "1.00")
+    out, statements = reserve(inv, [placed(inv, [(sku, 1)]) for sku in cups])
+    assert [answer[0]["status"] for answer in out] == ["reserved"] * 5
+    assert [inv.level(sku, wh)["reserved"] for sku in cups] == [1] * 5
+    assert len([q for q in statements if q.startswith("UPDATE STOCK_LEVELS")]) == 3, statements
+    assert inv.audit() == []
