@@ -116,9 +116,10 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
     SKU order and read once; each order allocated as a whole (allocation.allocate: one parcel from the
     most preferred warehouse of its region that covers every line, else the fewest parcels) against
     what the batch's earlier orders left, the most urgent order first (allocation.urgency: priority,
-    ship-by, arrival); then one conditional UPDATE per balance row for the whole batch's demand (never
-    oversell: it cannot apply beyond what is free), the reservations, allocations and decisions
-    inserted as multi-row statements, and each order's answer emitted on behalf of its own event.
+    ship-by, arrival); then one conditional UPDATE of all the balance rows for the whole batch's demand
+    (_reserve_levels; never oversell: no row takes beyond what is free), the reservations, allocations
+    and decisions inserted as multi-row statements, and each order's answer emitted on behalf of its
+    own event.
     Returns each order's answer lines, in the batch's order; `decided` collects the decisions."""
     s = uow.session
     codes = {line["sku"] for e in envelopes for line in e.payload["lines"]}
