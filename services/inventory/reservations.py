@@ -8,11 +8,12 @@ conditional UPDATE: concurrent orders for the last unit cannot both win,
 and the CHECK constraints would refuse a negative balance anyway."""
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, union_all, update
 
 from contracts import GoodsIssued, GoodsReturned, OrderMoved, ReservationExpired, StockReserved, StockShort
 from contracts.events import OrderLineRef
@@ -69,9 +70,6 @@ def _answer(s, order_id: str) -> list[dict]:
 
 # a batch of reservations' statements, built once (values at execute, p_* parameters)
 _KNOWN_SKUS = select(skus.c.code).where(skus.c.code.in_(bindparam("p_codes", expanding=True)))
-_FREE = (select(stock_levels.c.sku, stock_levels.c.warehouse,
-                stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held)
-         .where(stock_levels.c.sku.in_(bindparam("p_codes", expanding=True))))
 
 
 def _reserve_level():
@@ -83,6 +81,28 @@ def _reserve_level():
 
 
 _RESERVE_LEVEL, _INSERT_RESERVATIONS, _INSERT_ALLOCATIONS = _reserve_level(), reservations.insert(), allocations.insert()
+_INSERT_DECISIONS = allocation_decisions.insert()
+
+
+RESERVE_ROWS = 100  # balance rows per UPDATE: SQLite allows at most 500 SELECTs in a UNION ALL
+
+
+@functools.cache  # n <= RESERVE_ROWS
+def _reserve_levels(n: int):
+    """_RESERVE_LEVEL for n balance rows by one statement (a batch's demand): each row's reserved units
+    rise by its quantity only where as many are free, and RETURNING names the rows that took them.
+    Built once per n (values at execute: p_sku_i, p_warehouse_i, p_quantity_i); the rows given are
+    a portable derived table (a UNION ALL of one-row SELECTs: SQLite names no VALUES columns)."""
+    l = stock_levels.c
+    rows = [select(bindparam(f"p_sku_{i}", type_=l.sku.type).label("sku"),
+                   bindparam(f"p_warehouse_{i}", type_=l.warehouse.type).label("warehouse"),
+                   bindparam(f"p_quantity_{i}", type_=l.reserved.type).label("quantity")) for i in range(n)]
+    wanted = (union_all(*rows) if n > 1 else rows[0]).subquery("wanted")
+    return (update(stock_levels)
+            .where(l.sku == wanted.c.sku, l.warehouse == wanted.c.warehouse,
+                   l.on_hand - l.reserved - l.held >= wanted.c.quantity)
+            .values(reserved=l.reserved + wanted.c.quantity)
+            .returning(l.sku, l.warehouse))
 
 
 def reserve_order(uow: UnitOfWork, envelope: Envelope, ttl_minutes: int = 0) -> list[dict]:
@@ -96,21 +116,21 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
     SKU order and read once; each order allocated as a whole (allocation.allocate: one parcel from the
     most preferred warehouse of its region that covers every line, else the fewest parcels) against
     what the batch's earlier orders left, the most urgent order first (allocation.urgency: priority,
-    ship-by, arrival); then one conditional UPDATE per balance row for the whole batch's demand (never
-    oversell: it cannot apply beyond what is free), the reservations, allocations and decisions
-    inserted as multi-row statements, and each order's answer emitted on behalf of its own event.
+    ship-by, arrival); then one conditional UPDATE of all the balance rows for the whole batch's demand
+    (_reserve_levels; never oversell: no row takes beyond what is free), the reservations, allocations
+    and decisions inserted as multi-row statements, and each order's answer emitted on behalf of its
+    own event.
     Returns each order's answer lines, in the batch's order; `decided` collects the decisions."""
     s = uow.session
     codes = {line["sku"] for e in envelopes for line in e.payload["lines"]}
-    known = set(s.execute(_KNOWN_SKUS, {"p_codes": sorted(codes)}).scalars())
+    free = stock.lock_free(s, codes)  # sku -> warehouse -> free units, taken from as planned
+    # a SKU with a balance row is known (its foreign key): only the others are looked up
+    unstocked = codes - free.keys()
+    known = set(s.execute(_KNOWN_SKUS, {"p_codes": sorted(unstocked)}).scalars()) if unstocked else set()
     for e in envelopes:
-        unknown = {line["sku"] for line in e.payload["lines"]} - known
+        unknown = {line["sku"] for line in e.payload["lines"]} - free.keys() - known
         if unknown:
             raise NotFound(f"order {e.payload['order_id']} has unknown SKU(s): {sorted(unknown)}")
-    stock.lock(s, codes)
-    free: dict[str, dict[str, int]] = {}  # sku -> warehouse -> free units, taken from as planned
-    for r in s.execute(_FREE, {"p_codes": sorted(codes)}):
-        free.setdefault(r[0], {})[r[1]] = int(r[2])
     rules = catalog.allocation_rules(s)
     now = clock.now()
     expires_at = now + timedelta(minutes=ttl_minutes) if ttl_minutes > 0 else None
@@ -150,14 +170,19 @@ def reserve_orders(uow: UnitOfWork, envelopes: list[Envelope], ttl_minutes: int 
                               "decided_at": now})
         if decided is not None:
             decided.append(decision)
-    for (sku, warehouse), qty in sorted(demand.items()):
-        won = s.execute(_RESERVE_LEVEL, {"p_sku": sku, "p_warehouse": warehouse, "p_quantity": qty}).rowcount
-        if not won:  # the rows are locked: only a bug in the plan gets here, and it must not oversell
+    wanted, won = sorted(demand.items()), set()
+    for at in range(0, len(wanted), RESERVE_ROWS):
+        rows = wanted[at:at + RESERVE_ROWS]
+        won.update(s.execute(_reserve_levels(len(rows)), {
+            f"p_{name}_{i}": value for i, ((sku, warehouse), qty) in enumerate(rows)
+            for name, value in (("sku", sku), ("warehouse", warehouse), ("quantity", qty))}).tuples())
+    for (sku, warehouse), qty in wanted:
+        if (sku, warehouse) not in won:  # the rows are locked: only a bug in the plan gets here
             raise Conflict(f"{sku} in {warehouse} has fewer than the {qty} units the batch planned to reserve")
     s.execute(_INSERT_RESERVATIONS, reservation_rows)
     if allocation_rows:
         s.execute(_INSERT_ALLOCATIONS, allocation_rows)
-    s.execute(allocation_decisions.insert(), decision_rows)
+    s.execute(_INSERT_DECISIONS, decision_rows)
     for e, answer in zip(envelopes, answers, strict=True):
         with on_behalf_of(uow, e):
             short = any(l["status"] == domain.BACKORDERED for l in answer)
@@ -317,11 +342,7 @@ def fill_backorders(uow: UnitOfWork, sku_codes, why: str = "stock freed") -> lis
     waiting = s.execute(_WAITING, {"p_codes": sorted(set(sku_codes))}).all()
     if not waiting:
         return completed
-    codes = {line.sku for line in waiting}
-    stock.lock(s, codes)
-    free: dict[str, dict[str, int]] = {}
-    for r in s.execute(_FREE, {"p_codes": sorted(codes)}):
-        free.setdefault(r[0], {})[r[1]] = int(r[2])
+    free = stock.lock_free(s, {line.sku for line in waiting})
     if not any(n > 0 for by_warehouse in free.values() for n in by_warehouse.values()):
         return completed
     rules, now = catalog.allocation_rules(s), clock.now()

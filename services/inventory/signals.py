@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, literal_column, null, select, type_coerce, union_all, update
 
 from contracts import LotExpiring, LotHoldChanged, LowStock, StockChanged
 from contracts.events import LotQuantity
@@ -28,16 +28,19 @@ def stock_moved(uow: UnitOfWork, places) -> None:
 
 
 def _signal(uow: UnitOfWork, places: set) -> None:
-    """The levels of every SKU moved, and the limits of every place moved, read by one statement each."""
+    """The levels of every SKU moved, and the limits of every place moved, read by one statement."""
     if not places:
         return
     s, skus = uow.session, sorted({sku for sku, _ in places})
     levels: dict[str, list[dict]] = {sku: [] for sku in skus}
-    for r in s.execute(_LEVELS_OF, {"p_skus": skus}):
-        levels[r.sku].append(stock.level_dict(r))
+    limits = {}
+    for r in s.execute(_LEVELS_AND_LIMITS_OF, {"p_skus": skus}):
+        if r.kind == _LEVEL:
+            levels[r.sku].append(stock.level_dict(r))
+        else:
+            limits[(r.sku, r.warehouse)] = r
     for sku in skus:
         _announce(uow, sku, levels[sku])
-    limits = {(r.sku, r.warehouse): r for r in s.execute(_LIMITS_OF, {"p_skus": skus})}
     for sku, warehouse in sorted(places):
         if (sku, warehouse) in limits:
             available = next((l["available"] for l in levels[sku] if l["warehouse"] == warehouse), 0)
@@ -46,9 +49,26 @@ def _signal(uow: UnitOfWork, places: set) -> None:
 
 _LIMIT = select(stock_limits).where(stock_limits.c.sku == bindparam("p_sku"),
                                     stock_limits.c.warehouse == bindparam("p_warehouse"))  # all built once
-_LEVELS_OF = (select(stock_levels).where(stock_levels.c.sku.in_(bindparam("p_skus", expanding=True)))
-              .order_by(stock_levels.c.sku, stock_levels.c.warehouse))
-_LIMITS_OF = select(stock_limits).where(stock_limits.c.sku.in_(bindparam("p_skus", expanding=True)))
+_LEVEL, _LIMIT_ROW = "l", "m"  # sorted so: the levels first
+
+
+def _levels_and_limits_of():
+    """The SKUs' balance rows (by SKU and warehouse) and then their limits, in one statement: each row
+    tagged with its table, the other table's columns null."""
+    l, m, skus = stock_levels.c, stock_limits.c, bindparam("p_skus", expanding=True)
+
+    def none(column):  # typed as the column, so the limits' flag still reads as a bool
+        return type_coerce(null(), column.type).label(column.name)
+    return (union_all(select(literal_column(f"'{_LEVEL}'").label("kind"), l.sku, l.warehouse, l.on_hand, l.reserved,
+                             l.held, l.in_transit, none(m.minimum), none(m.maximum), none(m.signalled))
+                      .where(l.sku.in_(skus)),
+                      select(literal_column(f"'{_LIMIT_ROW}'"), m.sku, m.warehouse, null(), null(), null(), null(),
+                             m.minimum, m.maximum, m.signalled)
+                      .where(m.sku.in_(skus)))
+            .order_by("kind", "sku", "warehouse"))
+
+
+_LEVELS_AND_LIMITS_OF = _levels_and_limits_of()
 
 
 def _announce(uow: UnitOfWork, sku: str, levels: list[dict]) -> None:

@@ -41,6 +41,10 @@ class Context:
 # building them with literal values, and their cache keys, cost more CPU than running them.
 _LOCK = (select(stock_levels.c.sku).where(stock_levels.c.sku.in_(bindparam("p_skus", expanding=True)))
          .order_by(stock_levels.c.sku, stock_levels.c.warehouse).with_for_update())
+_LOCK_FREE = (select(stock_levels.c.sku, stock_levels.c.warehouse,
+                     stock_levels.c.on_hand - stock_levels.c.reserved - stock_levels.c.held)
+              .where(stock_levels.c.sku.in_(bindparam("p_skus", expanding=True)))
+              .order_by(stock_levels.c.sku, stock_levels.c.warehouse).with_for_update())
 _LOT_STATUS = select(lots.c.status).where(lots.c.sku == bindparam("p_sku"), lots.c.lot == bindparam("p_lot"))
 _BIN = select(bins.c.frozen_by).where(bins.c.warehouse == bindparam("p_warehouse"), bins.c.code == bindparam("p_bin"))
 _LEDGER = stock_movements.insert().returning(stock_movements.c.id)
@@ -104,6 +108,15 @@ def lock(s, skus) -> None:
     """Lock the balance rows of every SKU a document touches, in SKU order, before changing any
     (and before its cost layers): documents and reservations then cannot deadlock one another."""
     s.execute(_LOCK, {"p_skus": sorted(set(skus))}).all()
+
+
+def lock_free(s, skus) -> dict[str, dict[str, int]]:
+    """lock(), reading as it locks what is free of each SKU per warehouse (on hand less reserved and
+    held; a SKU with no balance row is not in it). Locked, the figures stay true until the commit."""
+    free: dict[str, dict[str, int]] = {}
+    for sku, warehouse, units in s.execute(_LOCK_FREE, {"p_skus": sorted(set(skus))}):
+        free.setdefault(sku, {})[warehouse] = int(units)
+    return free
 
 
 def lot_is_held(s, sku: str, lot: str) -> bool:

@@ -89,7 +89,7 @@ def test_two_parcels_of_an_order_in_one_batch_issue_its_line_whole(inv):
     assert inv.audit() == []
 
 
-def test_the_signals_of_a_batch_read_levels_and_limits_once_for_every_sku(inv):
+def test_the_signals_of_a_batch_read_levels_and_limits_by_one_statement_for_every_sku(inv):
     w = inv.warehouse("main")
     cups = [inv.sku(f"cup{i}") for i in range(3)]
     orders = []
@@ -107,7 +107,7 @@ def test_the_signals_of_a_batch_read_levels_and_limits_once_for_every_sku(inv):
             signals._signal(uow, {(sku, w) for sku in cups})
         finally:
             event.remove(inv.db.engine, "before_cursor_execute", count)
-    # two reads (levels, limits) for the three SKUs, and each limit's flag set: not a read per SKU and place
-    assert len([q for q in seen if q.lstrip().upper().startswith("SELECT")]) == 2
+    # one read (levels and limits) for the three SKUs, and each limit's flag set: not a read per SKU and place
+    assert len([q for q in seen if q.lstrip().upper().startswith("SELECT")]) == 1
     assert sorted(e["sku"] for e in inv.events("low_stock")) == cups
     assert [e["available"] for e in inv.events("stock_changed") if e["sku"] == cups[0]][-1] == 1
