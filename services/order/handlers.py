@@ -18,7 +18,15 @@ from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.sql import once_per_dialect
 from services.order import domain, holds, merge, parcels, refunds, reservation, review, rma
-from services.order.models import order_holds, order_lines, order_return_lines, order_returns, orders, waybills
+from services.order.models import (
+    order_holds,
+    order_lines,
+    order_return_lines,
+    order_returns,
+    orders,
+    review_decisions,
+    waybills,
+)
 from services.order.waybills import parcel_key
 
 log = logging.getLogger(__name__)
@@ -440,12 +448,24 @@ def apply_stock_answers(uow: UnitOfWork, batch, merge_window: timedelta | None =
     else:
         for envelope in envelopes:
             _apply_answer(s, envelope)
-    for envelope in envelopes:
-        order_id = envelope.payload["order_id"]
-        # reviewed once inventory has answered (stock_covers is known), the batch's orders together
-        uow.gather("order.review", lambda ids: review.review_answered(uow, ids)).add(order_id)
-        if merge_window:
-            uow.gather("order.merge", lambda ids: merge.group(uow, ids, merge_window)).add(order_id)
+    # reviewed once inventory has answered (stock_covers is known), then grouped: the transaction's orders together
+    answered = uow.gather("order.answered", lambda ids: _review_and_group(uow, ids, merge_window))
+    answered.update(envelope.payload["order_id"] for envelope in envelopes)
+
+
+# the answered orders, read once for review and merge, with whether review decided on them already
+_ANSWERED_ORDERS = (select(orders, select(review_decisions.c.id).where(review_decisions.c.order_id == orders.c.id)
+                           .exists().label("reviewed"))
+                    .where(orders.c.id.in_(bindparam("p_ids", expanding=True))).order_by(orders.c.id))
+
+
+def _review_and_group(uow: UnitOfWork, order_ids: set[str], merge_window: timedelta | None) -> None:
+    """The transaction's answered orders: reviewed, then (with a merge window) grouped, from one read of
+    them (review only holds, prioritises and flags: what merge reads of them does not change)."""
+    answered = uow.session.execute(_ANSWERED_ORDERS, {"p_ids": sorted(order_ids)}).all()
+    review.review_answered(uow, answered)
+    if merge_window:
+        merge.group(uow, answered, merge_window)
 
 
 def _apply_answer(s, envelope: Envelope) -> None:

@@ -105,9 +105,6 @@ def _compiled(version: int, document: str) -> rules.RuleSet:  # a version's docu
 # building them and their cache keys per batch was most of a review's CPU.
 _IN_FORCE = (select(review_rule_sets.c.version, review_rule_sets.c.document)
              .order_by(review_rule_sets.c.version.desc()).limit(1))
-_CANDIDATES = select(orders).where(
-    orders.c.id.in_(bindparam("p_ids", expanding=True)), orders.c.status.in_((domain.RESERVED, domain.BACKORDERED)),
-    ~select(review_decisions.c.id).where(review_decisions.c.order_id == orders.c.id).exists())
 # the lines with their SKUs' categories (sku_categories, "" or none: no category): one statement
 _LINES = (select(order_lines, sku_categories.c.category)
           .outerjoin(sku_categories, sku_categories.c.sku == order_lines.c.sku)
@@ -132,15 +129,14 @@ def in_force(s) -> tuple[int, rules.RuleSet]:
 
 
 # -- deciding ----------------------------------------------------------------
-def review_answered(uow: UnitOfWork, order_ids: set[str]) -> None:
+def review_answered(uow: UnitOfWork, answered) -> None:
     """Review the orders inventory has answered for the first time (no decision yet, still open and
     not held): one rule set read per transaction, their facts gathered in four statements, each
-    decision stored, holds placed in the same transaction."""
-    s = uow.session
-    candidates = s.execute(_CANDIDATES, {"p_ids": sorted(order_ids)}).all()
-    if not candidates:
-        return
-    _decide(uow, candidates)
+    decision stored, holds placed in the same transaction. `answered`: the orders' rows, with whether
+    a decision was stored for them (`reviewed`), as the order worker read them."""
+    candidates = [o for o in answered if o.status in (domain.RESERVED, domain.BACKORDERED) and not o.reviewed]
+    if candidates:
+        _decide(uow, candidates)
 
 
 def review_placed(uow: UnitOfWork, order_id: str) -> dict:

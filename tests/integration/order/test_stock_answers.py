@@ -5,16 +5,17 @@ an order unknown here refuses the whole batch and nothing of it stays."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from hubkit.db import UnitOfWork
 from hubkit.envelope import Envelope
 from hubkit.errors import NotFound
 from services.order import domain, handlers, holds
-from services.order.models import order_lines, orders
+from services.order.models import order_lines, orders, review_decisions
 
 pytestmark = pytest.mark.integration
 
@@ -76,3 +77,28 @@ def test_an_order_unknown_here_refuses_the_batch(db):
         handlers.apply_stock_answers(u, [answer(known, (1, domain.RESERVED, "W1")),
                                          answer("unknown-order", (1, domain.RESERVED, "W1"))])
     assert state(db, known) == (domain.PENDING, "ops", [(1, domain.PENDING, None)])
+
+
+def test_review_and_merge_read_the_answered_orders_once(db):
+    """The answered orders are read once for review and merge (their review and grouping as before:
+    test_review, test_merge)."""
+    from sqlalchemy import event
+
+    first, second = place(db), place(db)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        with uow(db) as u:
+            handlers.apply_stock_answers(u, [answer(first, (1, domain.RESERVED, "W1")),
+                                             answer(second, (1, domain.RESERVED, "W1"))], timedelta(minutes=30))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    by_id = [s for s in statements if s.startswith("SELECT orders.id") and "WHERE orders.id IN" in s]
+    assert len(by_id) == 1, by_id
+    with db.reader() as s:
+        assert s.execute(select(func.count()).select_from(review_decisions)
+                         .where(review_decisions.c.order_id.in_([first, second]))).scalar() == 2
