@@ -1,7 +1,7 @@
 """CPU per call of the order service's hot handlers, in process (no broker, no gRPC): what the order api
 spends on PlaceOrder (handlers.placed_order), ShipOrder (handlers.ship_order: half the orders) and ShipOrders
 (the other half in waves of WAVE, per order), and what the order worker
-spends on one stock_reserved answer with its review (handlers.apply_stock_answer in a unit of work: the
+spends on one stock_reserved answer with its review (handlers.apply_stock_answers in a unit of work: the
 lines' answers, the rule set in force, the facts, the decision and its holds, the commit).
 
 Orders are shaped as the journey bench's (one line, a buyer of their own); a few buyers have customer
@@ -10,7 +10,11 @@ thread; CPU is this process's (time.thread_time), so PostgreSQL's backend is not
 per call, and a digest of the review decisions (outcome, reason, rule, facts) so two runs of the same
 seed can be compared for identical decisions.
 
-    python -m bench.order_handlers [--db postgresql|sqlite] [--orders 300] [--json]
+The stock answers go `--batch` to a transaction (as the worker's batches: 1-2 at 10-30 orders/s), with
+the worker's merge window (`--merge-minutes`, 30 by default, 0: merge off); per answer, CPU and the
+statements the server runs (an executemany counts its rows: psycopg2 sends one statement per row).
+
+    python -m bench.order_handlers [--db postgresql|sqlite] [--orders 300] [--batch 1] [--merge-minutes 30] [--json]
 
 PostgreSQL: a fresh database (tests.support.infra naming) is created and dropped. SQLite: a temp file.
 """
@@ -24,10 +28,11 @@ import statistics
 import tempfile
 import time
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from hub import components
 from hubapi.order.v1 import order_service_pb2 as pb
@@ -91,11 +96,12 @@ def _cpu_ms(call) -> float:
     return (time.thread_time() - began) * 1000
 
 
-def run(backend: str, n: int) -> dict:
+def run(backend: str, n: int, batch: int = 1, merge_minutes: int = 30) -> dict:
     prefix, tmp = infra.session_name(), tempfile.TemporaryDirectory(prefix="hub-bench-order-")
     url = (infra.create_databases(prefix, ["order"])["order"] if backend == "postgresql"
            else f"sqlite:///{Path(tmp.name) / 'order.db'}")
     db = None
+    merge_window = timedelta(minutes=merge_minutes) if merge_minutes else None  # the worker's default: 30
     result = {"backend": backend, "orders": n, "load_average_before": round(os.getloadavg()[0], 2)}
     try:
         components.migrate("order", url)
@@ -110,16 +116,27 @@ def run(backend: str, n: int) -> dict:
                 with _uow(db, "sales") as u:
                     ids.append(handlers.placed_order(u, cmd)[0]["id"])
             place.append(_cpu_ms(placed))
-        for order_id in ids:
-            envelope = Envelope(type="stock_reserved", source="inventory", aggregate_id=order_id, sequence=1,
-                                correlation_id="bench", actor="inventory",
-                                payload={"order_id": order_id,
-                                         "lines": [{"line_no": 1, "status": domain.RESERVED, "warehouse": "WH1"}]})
+        executed = [0]  # statements the server runs (an executemany: one per row, as psycopg2 sends them; a
+        # multi-row INSERT SQLAlchemy batched into one statement comes with a dict of parameters: one)
 
-            def answered(envelope=envelope):
+        def count(conn, cursor, statement, parameters, context, executemany):
+            executed[0] += len(parameters) if executemany and isinstance(parameters, (list, tuple)) else 1
+        event.listen(db.engine, "before_cursor_execute", count)
+        answer_statements = []
+        for at in range(0, len(ids), batch):  # the worker's stock_reserved batches: `batch` answers a transaction
+            envelopes = [Envelope(type="stock_reserved", source="inventory", aggregate_id=order_id, sequence=1,
+                                  correlation_id="bench", actor="inventory",
+                                  payload={"order_id": order_id,
+                                           "lines": [{"line_no": 1, "status": domain.RESERVED, "warehouse": "WH1"}]})
+                         for order_id in ids[at:at + batch]]
+
+            def answered(envelopes=envelopes):
                 with _uow(db, "inventory") as u:
-                    handlers.apply_stock_answer(u, envelope)
-            answer.append(_cpu_ms(answered))
+                    handlers.apply_stock_answers(u, [(None, e) for e in envelopes], merge_window)
+            executed[0] = 0
+            answer.append(_cpu_ms(answered) / len(envelopes))
+            answer_statements.append(executed[0] / len(envelopes))
+        event.remove(db.engine, "before_cursor_execute", count)
         with db.reader() as s:
             decided = s.execute(select(review_decisions.c.outcome, review_decisions.c.reason, review_decisions.c.rule,
                                        review_decisions.c.facts)).all()
@@ -148,9 +165,13 @@ def run(backend: str, n: int) -> dict:
         for line in sorted(f"{r.outcome}|{r.reason}|{r.rule}|{json.loads(r.facts)}" for r in decided):
             digest.update(line.encode())
         warm = slice(min(20, n // 5), None)  # the first calls compile statements
+        warm_answers = slice(-(-warm.start // batch), None)
+
         result.update({
             "cpu_ms_place_order": round(statistics.median(place[warm]), 3),
-            "cpu_ms_stock_answer_with_review": round(statistics.median(answer[warm]), 3),
+            "batch": batch, "merge_window_minutes": merge_minutes,
+            "cpu_ms_stock_answer_with_review": round(statistics.median(answer[warm_answers]), 3),
+            "statements_per_stock_answer": round(statistics.median(answer_statements[warm_answers]), 2),
             "cpu_ms_ship_order": round(statistics.median(ship[warm]), 3) if ship[warm] else None,
             "cpu_ms_ship_orders_per_order": round(statistics.median(waves[1:] or waves), 3) if waves else None,
             "wave": WAVE, "shipped": len(ship) + sum(1 for _ in ready[half:]), "decisions": len(decided), "outcomes": outcomes,
@@ -169,9 +190,11 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
     ap.add_argument("--orders", type=int, default=300)
+    ap.add_argument("--batch", type=int, default=1, help="stock answers per transaction (the worker's batch)")
+    ap.add_argument("--merge-minutes", type=int, default=30, help="the worker's merge window (0: merge off)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    result = run(args.db, args.orders)
+    result = run(args.db, args.orders, max(1, args.batch), args.merge_minutes)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
 

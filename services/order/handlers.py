@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, text, update
 
 from contracts import OrderCancelled, OrderMoved, OrderPlaced, OrderReturned, OrderShipped
 from contracts.events import OrderLineRef, PlacedLine, ReturnedSaleLine, SoldLine
@@ -18,7 +18,15 @@ from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
 from hubkit.sql import once_per_dialect
 from services.order import domain, holds, merge, parcels, refunds, reservation, review, rma
-from services.order.models import order_holds, order_lines, order_return_lines, order_returns, orders, waybills
+from services.order.models import (
+    order_holds,
+    order_lines,
+    order_return_lines,
+    order_returns,
+    orders,
+    review_decisions,
+    waybills,
+)
 from services.order.waybills import parcel_key
 
 log = logging.getLogger(__name__)
@@ -367,16 +375,103 @@ _LINE_ANSWERED = update(order_lines).where(order_lines.c.order_id == bindparam("
 _RESERVATIONS = select(order_lines.c.reservation).where(order_lines.c.order_id == bindparam("p_order_id"))
 _ANSWERED = update(orders).where(orders.c.id == bindparam("p_order_id"),
                                  orders.c.status.notin_((domain.CANCELLED, domain.HELD, domain.PARTLY_SHIPPED)))
+# A batch's stock answers on PostgreSQL, one statement (psycopg2 plans each statement it sends, and the
+# answers of a batch were three or more each): the lines answered (a refunded one stays out), each
+# order's status from its lines as domain.order_status gives it (the lines answered as RETURNING gives
+# them, the others as they were), set where the order is not cancelled, held or partly shipped, by its
+# answer's actor; the orders that have lines are named (one without: unknown here).
+_ANSWERS_PG = text(f"""
+WITH a AS (
+  SELECT * FROM unnest(CAST(:p_orders AS VARCHAR[]), CAST(:p_actors AS VARCHAR[])) AS a(order_id, actor)),
+v AS (
+  SELECT * FROM unnest(CAST(:p_line_orders AS VARCHAR[]), CAST(:p_line_nos AS INTEGER[]),
+                       CAST(:p_reservations AS VARCHAR[]), CAST(:p_warehouses AS VARCHAR[]))
+         AS v(order_id, line_no, reservation, warehouse)),
+answered AS (
+  UPDATE order_lines SET reservation = v.reservation, warehouse = v.warehouse FROM v
+  WHERE order_lines.order_id = v.order_id AND order_lines.line_no = v.line_no
+    AND order_lines.reservation != '{domain.REFUNDED}'
+  RETURNING order_lines.order_id, order_lines.line_no, order_lines.reservation),
+lines AS (
+  SELECT order_id, reservation FROM answered
+  UNION ALL
+  SELECT l.order_id, l.reservation FROM order_lines l JOIN a ON a.order_id = l.order_id
+  WHERE NOT EXISTS (SELECT 1 FROM answered x WHERE x.order_id = l.order_id AND x.line_no = l.line_no)),
+s AS (
+  SELECT order_id, CASE min(CASE reservation WHEN '{domain.REFUNDED}' THEN NULL WHEN '{domain.PENDING}' THEN 0
+                                             WHEN '{domain.BACKORDERED}' THEN 1 ELSE 2 END)
+                   WHEN 0 THEN '{domain.PENDING}' WHEN 1 THEN '{domain.BACKORDERED}' ELSE '{domain.RESERVED}' END AS status
+  FROM lines GROUP BY order_id),
+moved AS (
+  UPDATE orders SET status = s.status, updated_by = a.actor, updated_at = :p_now
+  FROM s JOIN a ON a.order_id = s.order_id
+  WHERE orders.id = s.order_id
+    AND orders.status NOT IN ('{domain.CANCELLED}', '{domain.HELD}', '{domain.PARTLY_SHIPPED}'))
+SELECT order_id FROM s""")
 
 
 def apply_stock_answer(uow: UnitOfWork, envelope: Envelope, merge_window: timedelta | None = None) -> None:
-    """stock_reserved / stock_short from inventory: set each line's reservation. With a merge window
-    (the worker's settings; None: merge is off) the batch's orders are then grouped (services.order.merge)."""
-    s, payload = uow.session, envelope.payload
+    """One stock answer (apply_stock_answers)."""
+    apply_stock_answers(uow, [(None, envelope)], merge_window)
+
+
+def apply_stock_answers(uow: UnitOfWork, batch, merge_window: timedelta | None = None) -> None:
+    """stock_reserved / stock_short from inventory, for each (event, envelope) of a batch in delivery order:
+    set each line's reservation and the order's status from its lines (a cancelled order stays cancelled:
+    inventory releases what it had reserved; a held one stays held until released, its lines updated so
+    the release finds their answer). The batch's orders are then reviewed together and, with a merge
+    window (the worker's settings; None: merge is off), grouped (services.order.merge). On PostgreSQL one
+    statement for the lot (a later answer of the same order, or of the same line, wins, as applying them
+    one after the other would). An order unknown here raises NotFound (nothing of the batch stays)."""
+    envelopes = [envelope for _, envelope in batch]
+    for envelope in envelopes:
+        for line in envelope.payload["lines"]:
+            if line["status"] not in (domain.RESERVED, domain.BACKORDERED):
+                raise InvalidArgument(f"unknown reservation status {line['status']!r}")
+    s = uow.session
+    if s.get_bind().dialect.name == "postgresql":
+        actors: dict[str, str] = {}
+        answers: dict[tuple[str, int], tuple[str, str | None]] = {}
+        for envelope in envelopes:
+            order_id = envelope.payload["order_id"]
+            actors[order_id] = envelope.actor
+            for line in envelope.payload["lines"]:
+                answers[order_id, line["line_no"]] = (line["status"], line.get("warehouse"))
+        known = set(s.execute(_ANSWERS_PG, {
+            "p_orders": list(actors), "p_actors": list(actors.values()),
+            "p_line_orders": [o for o, _ in answers], "p_line_nos": [n for _, n in answers],
+            "p_reservations": [r for r, _ in answers.values()], "p_warehouses": [w for _, w in answers.values()],
+            "p_now": clock.now()}).scalars())
+        unknown = [order_id for order_id in actors if order_id not in known]
+        if unknown:  # every order has a line: none is an order unknown here
+            raise NotFound(f"order {unknown[0]} is unknown")
+    else:
+        for envelope in envelopes:
+            _apply_answer(s, envelope)
+    # reviewed once inventory has answered (stock_covers is known), then grouped: the transaction's orders together
+    answered = uow.gather("order.answered", lambda ids: _review_and_group(uow, ids, merge_window))
+    answered.update(envelope.payload["order_id"] for envelope in envelopes)
+
+
+# the answered orders, read once for review and merge, with whether review decided on them already
+_ANSWERED_ORDERS = (select(orders, select(review_decisions.c.id).where(review_decisions.c.order_id == orders.c.id)
+                           .exists().label("reviewed"))
+                    .where(orders.c.id.in_(bindparam("p_ids", expanding=True))).order_by(orders.c.id))
+
+
+def _review_and_group(uow: UnitOfWork, order_ids: set[str], merge_window: timedelta | None) -> None:
+    """The transaction's answered orders: reviewed, then (with a merge window) grouped, from one read of
+    them (review only holds, prioritises and flags: what merge reads of them does not change)."""
+    answered = uow.session.execute(_ANSWERED_ORDERS, {"p_ids": sorted(order_ids)}).all()
+    review.review_answered(uow, answered)
+    if merge_window:
+        merge.group(uow, answered, merge_window)
+
+
+def _apply_answer(s, envelope: Envelope) -> None:
+    """One answer's lines and its order's status, statement by statement (SQLite)."""
+    payload = envelope.payload
     order_id = payload["order_id"]
-    for line in payload["lines"]:
-        if line["status"] not in (domain.RESERVED, domain.BACKORDERED):
-            raise InvalidArgument(f"unknown reservation status {line['status']!r}")
     if payload["lines"]:  # one executemany: an unknown order's lines are none, so it changes nothing
         s.execute(_LINE_ANSWERED, [{"p_order_id": order_id, "p_line_no": line["line_no"],
                                     "reservation": line["status"], "warehouse": line.get("warehouse")}
@@ -384,12 +479,6 @@ def apply_stock_answer(uow: UnitOfWork, envelope: Envelope, merge_window: timede
     statuses = s.execute(_RESERVATIONS, {"p_order_id": order_id}).scalars().all()
     if not statuses:  # every order has a line: none is an order unknown here (nothing was written)
         raise NotFound(f"order {order_id} is unknown")
-    # reviewed once inventory has answered (stock_covers is known), the batch's orders together
-    uow.gather("order.review", lambda ids: review.review_answered(uow, ids)).add(order_id)
-    if merge_window:
-        uow.gather("order.merge", lambda ids: merge.group(uow, ids, merge_window)).add(order_id)
-    # a cancelled order stays cancelled (inventory releases what it had reserved); a held one stays held
-    # until released, its lines updated so the release finds their answer
     s.execute(_ANSWERED, {"p_order_id": order_id, "status": domain.order_status(list(statuses)),
                           "updated_by": envelope.actor, "updated_at": clock.now()})
 

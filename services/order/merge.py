@@ -4,7 +4,7 @@ as one shipment (handlers.ship_order: one carrier and tracking number, every ord
 order_shipped, so each channel order is confirmed and inventory and the books stay per order).
 
 Orders are grouped in the order worker when inventory has answered them, the batch's orders together
-(apply_stock_answer gathers them, as review does): one place, whichever api or channel placed them. A
+(apply_stock_answers gathers them, reviewed first): one place, whichever api or channel placed them. A
 group is named after its oldest order, so two transactions grouping the same orders agree on it. Every
 join and every departure is audited (order_audit) with why: the key that matched and the window."""
 from __future__ import annotations
@@ -25,24 +25,21 @@ UNMERGED = Counter("hub_order_unmerged_total", "Orders taken out of their merge 
 GROUPS_SHIPPED = Counter("hub_order_merge_groups_shipped_total", "Merge groups shipped as one shipment")
 
 
-# group's two reads, built once (they run on every stock answer), their values given at execute
-_FRESH = (select(orders.c.id, orders.c.merge_key, orders.c.created_at, orders.c.customer_key, orders.c.channel,
-                 orders.c.shop)
-          .where(orders.c.id.in_(bindparam("p_ids", expanding=True)), orders.c.merge_group.is_(None),
-                 orders.c.merge_key.is_not(None), orders.c.status.in_(domain.OPEN))
-          .order_by(orders.c.created_at, orders.c.id))
+# the open orders sharing the merge keys of a batch's orders, built once (it runs on every stock answer)
 _SAME_KEYS = (select(orders.c.id, orders.c.merge_key, orders.c.merge_group, orders.c.created_at)
               .where(orders.c.merge_key.in_(bindparam("p_keys", expanding=True)), orders.c.status.in_(domain.OPEN),
                      orders.c.created_at >= bindparam("p_from"), orders.c.created_at <= bindparam("p_to"))
               .order_by(orders.c.created_at, orders.c.id))
 
 
-def group(uow: UnitOfWork, order_ids: set[str], window: timedelta) -> None:
-    """Put each of these orders not yet in a group into the group of an open order with its merge key
-    placed within `window` of it (the oldest such order's group, or a new one named after it). Two
-    statements read the batch's orders and every open order sharing their keys; writes only on a merge."""
+def group(uow: UnitOfWork, answered, window: timedelta) -> None:
+    """Put each of these orders (their rows, as the order worker read them) open and not yet in a group
+    into the group of an open order with its merge key placed within `window` of it (the oldest such
+    order's group, or a new one named after it), the oldest first. One statement reads every open order
+    sharing their keys; writes only on a merge."""
     s = uow.session
-    fresh = s.execute(_FRESH, {"p_ids": sorted(order_ids)}).all()
+    fresh = sorted((o for o in answered if o.merge_group is None and o.merge_key is not None
+                    and o.status in domain.OPEN), key=lambda o: (as_utc(o.created_at), o.id))
     if not fresh:
         return
     placed = [as_utc(o.created_at) for o in fresh]

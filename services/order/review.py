@@ -105,9 +105,6 @@ def _compiled(version: int, document: str) -> rules.RuleSet:  # a version's docu
 # building them and their cache keys per batch was most of a review's CPU.
 _IN_FORCE = (select(review_rule_sets.c.version, review_rule_sets.c.document)
              .order_by(review_rule_sets.c.version.desc()).limit(1))
-_CANDIDATES = select(orders).where(
-    orders.c.id.in_(bindparam("p_ids", expanding=True)), orders.c.status.in_((domain.RESERVED, domain.BACKORDERED)),
-    ~select(review_decisions.c.id).where(review_decisions.c.order_id == orders.c.id).exists())
 # the lines with their SKUs' categories (sku_categories, "" or none: no category): one statement
 _LINES = (select(order_lines, sku_categories.c.category)
           .outerjoin(sku_categories, sku_categories.c.sku == order_lines.c.sku)
@@ -120,16 +117,6 @@ _BUYER = (customer_terms.c.channel.in_(bindparam("p_channels", expanding=True))
 _GROUPS = (select(customer_terms.c.customer_id).where(_BUYER, customer_terms.c.customer_id != "")
            .scalar_subquery())
 _TERMS = select(customer_terms).where(_BUYER | customer_terms.c.customer_id.in_(_GROUPS))
-# the customers' orders and returns in the window, one statement (kind "p": placed, "r": returned)
-_PLACED_RETURNED = union_all(
-    select(literal("p").label("kind"), orders.c.customer_key, func.count().label("n"))
-    .where(orders.c.customer_key.in_(bindparam("p_keys", expanding=True)), orders.c.created_at >= bindparam("p_since"))
-    .group_by(orders.c.customer_key),
-    select(literal("r").label("kind"), orders.c.customer_key, func.count(distinct(order_returns.c.order_id)))
-    .select_from(order_returns.join(orders, orders.c.id == order_returns.c.order_id))
-    .where(orders.c.customer_key.in_(bindparam("p_keys", expanding=True)),
-           order_returns.c.created_at >= bindparam("p_since"))
-    .group_by(orders.c.customer_key))
 _INSERT_DECISIONS = review_decisions.insert()
 
 
@@ -142,15 +129,14 @@ def in_force(s) -> tuple[int, rules.RuleSet]:
 
 
 # -- deciding ----------------------------------------------------------------
-def review_answered(uow: UnitOfWork, order_ids: set[str]) -> None:
+def review_answered(uow: UnitOfWork, answered) -> None:
     """Review the orders inventory has answered for the first time (no decision yet, still open and
-    not held): one rule set read per transaction, their facts gathered in five statements, each
-    decision stored, holds placed in the same transaction."""
-    s = uow.session
-    candidates = s.execute(_CANDIDATES, {"p_ids": sorted(order_ids)}).all()
-    if not candidates:
-        return
-    _decide(uow, candidates)
+    not held): one rule set read per transaction, their facts gathered in four statements, each
+    decision stored, holds placed in the same transaction. `answered`: the orders' rows, with whether
+    a decision was stored for them (`reviewed`), as the order worker read them."""
+    candidates = [o for o in answered if o.status in (domain.RESERVED, domain.BACKORDERED) and not o.reviewed]
+    if candidates:
+        _decide(uow, candidates)
 
 
 def review_placed(uow: UnitOfWork, order_id: str) -> dict:
@@ -247,8 +233,9 @@ def counterparty(customer_key: str) -> str:
 
 
 def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[str, dict]:
-    """The facts of each order, read set-based: its lines and their SKUs' categories, its customer's
-    terms, what the customer owes and has released, and their orders and returns in the window."""
+    """The facts of each order, read set-based: its lines and their SKUs' categories, the price lists, its
+    customer's terms with the other buyers of that customer, then in one statement what the customer owes
+    and has released and their orders and returns in the window."""
     ids = [o.id for o in candidates]
     lines: dict[str, list] = {}
     category: dict[str, str] = {}
@@ -271,12 +258,9 @@ def gather_facts(s, candidates, rule_set: rules.RuleSet, now: datetime) -> dict[
             if (t.channel, t.external_id) in pairs:
                 terms[f"{t.channel}:{t.external_id}"] = t
         buyers = _customer_buyers(keys, terms, rows)
-        every = sorted(set().union(*buyers.values()))
-        exposure = _exposure(s, every, ids)
         window = int(rule_set.doc.parameters.get("return_window_days", DEFAULT_WINDOW_DAYS))
-        since = now - timedelta(days=window)
-        for kind, key, n in s.execute(_PLACED_RETURNED, {"p_keys": every, "p_since": since}):
-            (placed if kind == "p" else returned)[key] = n
+        exposure, placed, returned = _customer_sums(s, sorted(set().union(*buyers.values())), ids,
+                                                    now - timedelta(days=window))
     out = {}
     for o in candidates:
         key, own = o.customer_key, lines.get(o.id, [])
@@ -344,34 +328,49 @@ def _customer_buyers(keys: list[str], terms: dict, rows) -> dict[str, set[str]]:
 
 
 RELEASED_UNSHIPPED = (domain.RESERVED, domain.BACKORDERED)  # answered by inventory, not held, not shipped
-# one statement: the open orders' totals per buyer and rate (kind "o"), then the buyers' receivables
-# (kind "r", no rate), both in whole cents (the receivable is kept to the cent)
-_EXPOSURE = union_all(
+_NO_RATE = cast(null(), Numeric(18, 8))
+# one statement for what review adds up per buyer: the open orders' totals per buyer and rate (kind "o"),
+# the buyers' receivables (kind "b", no rate), both in whole cents (the receivable is kept to the cent),
+# then the buyers' orders (kind "p") and orders with returns (kind "r") in the window, counted
+_SUMS = union_all(
     select(literal("o").label("kind"), orders.c.customer_key.label("name"), orders.c.exchange_rate.label("rate"),
-           cents_sum(orders.c.total).label("cents"))
+           cents_sum(orders.c.total).label("n"))
     .where(orders.c.customer_key.in_(bindparam("p_keys", expanding=True)),
            or_(orders.c.status.in_(RELEASED_UNSHIPPED), orders.c.id.in_(bindparam("p_reviewed", expanding=True))))
     .group_by(orders.c.customer_key, orders.c.exchange_rate),
-    select(literal("r"), customer_receivables.c.counterparty, cast(null(), Numeric(18, 8)),
+    select(literal("b"), customer_receivables.c.counterparty, _NO_RATE,
            cast(func.round(customer_receivables.c.balance * 100), BigInteger))
-    .where(customer_receivables.c.counterparty.in_(bindparam("p_names", expanding=True))))
+    .where(customer_receivables.c.counterparty.in_(bindparam("p_names", expanding=True))),
+    select(literal("p"), orders.c.customer_key, _NO_RATE, func.count())
+    .where(orders.c.customer_key.in_(bindparam("p_keys", expanding=True)), orders.c.created_at >= bindparam("p_since"))
+    .group_by(orders.c.customer_key),
+    select(literal("r"), orders.c.customer_key, _NO_RATE, func.count(distinct(order_returns.c.order_id)))
+    .select_from(order_returns.join(orders, orders.c.id == order_returns.c.order_id))
+    .where(orders.c.customer_key.in_(bindparam("p_keys", expanding=True)),
+           order_returns.c.created_at >= bindparam("p_since"))
+    .group_by(orders.c.customer_key))
 
 
-def _exposure(s, keys: list[str], reviewed: list[str]) -> dict[str, Decimal]:
-    """Per customer key, in the books' currency: what the buyer owes in the books (their receivable,
-    customer_receivables) plus the totals of their orders released and not yet shipped (reserved or
-    backordered, not held), and the orders under review, each converted at its own rate. Pending
-    (not yet reviewed), held, shipped (in the receivable once accounting posted the sale) and
-    cancelled orders are not counted."""
-    out = {key: Decimal("0.00") for key in keys}
+def _customer_sums(s, keys: list[str], reviewed: list[str],
+                   since: datetime) -> tuple[dict[str, Decimal], dict[str, int], dict[str, int]]:
+    """Per customer key: its exposure, in the books' currency: what the buyer owes in the books (their
+    receivable, customer_receivables) plus the totals of their orders released and not yet shipped
+    (reserved or backordered, not held), and the orders under review, each converted at its own rate
+    (pending, not yet reviewed, held, shipped: in the receivable once accounting posted the sale, and
+    cancelled orders are not counted); and its orders, and orders with returns, since `since`."""
+    exposure = {key: Decimal("0.00") for key in keys}
+    placed: dict[str, int] = {}
+    returned: dict[str, int] = {}
     names = {counterparty(k): k for k in keys}
-    for kind, name, rate, total_cents in s.execute(_EXPOSURE, {"p_keys": keys, "p_reviewed": reviewed,
-                                                               "p_names": sorted(names)}):
-        if kind == "r":
-            out[names[name]] += Decimal(int(total_cents)).scaleb(-2)
+    for kind, name, rate, n in s.execute(_SUMS, {"p_keys": keys, "p_reviewed": reviewed, "p_names": sorted(names),
+                                                 "p_since": since}):
+        if kind == "o":
+            exposure[name] += _in_books(Decimal(int(n)).scaleb(-2), rate)
+        elif kind == "b":
+            exposure[names[name]] += Decimal(int(n)).scaleb(-2)
         else:
-            out[name] += _in_books(Decimal(int(total_cents)).scaleb(-2), rate)
-    return out
+            (placed if kind == "p" else returned)[name] = int(n)  # the column is numeric (the sums')
+    return exposure, placed, returned
 
 
 # -- rule sets -----------------------------------------------------------------

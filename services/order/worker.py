@@ -11,7 +11,7 @@ from contracts import (
     StockShort,
     VoucherPosted,
 )
-from hubkit.consumer import each, handle_event, handle_events
+from hubkit.consumer import handle_event, handle_events
 from hubkit.nameko_deps import DatabaseProvider, SettingsProvider
 from services.order import domain, handlers, review
 from services.order.models import metadata
@@ -26,13 +26,11 @@ class Worker:
     # after the stock_reserved which superseded it (backorder filled) is stale and ignored.
     @handle_events(StockReserved, consumer="order.stock_answer")
     def on_stock_reserved(self, uow, batch):
-        for _, envelope in each(uow, batch):
-            handlers.apply_stock_answer(uow, envelope, self.settings.merge_window)
+        handlers.apply_stock_answers(uow, batch, self.settings.merge_window)
 
     @handle_events(StockShort, consumer="order.stock_answer")
     def on_stock_short(self, uow, batch):
-        for _, envelope in each(uow, batch):
-            handlers.apply_stock_answer(uow, envelope, self.settings.merge_window)
+        handlers.apply_stock_answers(uow, batch, self.settings.merge_window)
 
     @handle_event(ChannelOrderChanged)
     def on_channel_order_changed(self, uow, event, envelope):
