@@ -17,7 +17,7 @@ from hubkit import clock
 from hubkit import logging as hublog
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.envelope import Envelope
-from hubkit.sql import once_per_dialect
+from hubkit.sql import core, once_per_dialect
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -
     if not unique:
         return []
     now = clock.now()
-    new_ids = set(session.execute(
+    execute = core(session).execute
+    new_ids = set(execute(
         record, [{"consumer": consumer, "event_id": e.event_id, "processed_at": now} for e in unique]).scalars())
     candidates = [e for e in unique if e.event_id in new_ids]
     if not candidates:
@@ -76,11 +77,11 @@ def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -
     if len(keys) == len(candidates):
         # each aggregate once (the usual batch): one upsert moves every position that is behind and
         # names them; those events are the fresh ones (a row not moved was at or past the event)
-        moved_keys = set(session.execute(move_returning, [
+        moved_keys = set(execute(move_returning, [
             {"consumer": consumer, "source": e.source, "aggregate_id": e.aggregate_id, "last_sequence": e.sequence}
             for e in sorted(candidates, key=lambda e: (e.source, e.aggregate_id))]).tuples())
         return [e for e in candidates if (e.source, e.aggregate_id) in moved_keys]
-    last = {(source, aggregate): seq for source, aggregate, seq in session.execute(
+    last = {(source, aggregate): seq for source, aggregate, seq in execute(
         last_seen, {"consumer": consumer, "aggregates": sorted({e.aggregate_id for e in candidates})})}
     fresh, moved = [], {}
     for e in candidates:
@@ -89,7 +90,7 @@ def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -
             fresh.append(e)
             last[key] = moved[key] = e.sequence
     if moved:
-        session.execute(move, [{"consumer": consumer, "source": source, "aggregate_id": aggregate,
+        execute(move, [{"consumer": consumer, "source": source, "aggregate_id": aggregate,
                                 "last_sequence": seq} for (source, aggregate), seq in moved.items()])
     return fresh
 

@@ -39,7 +39,7 @@ from sqlalchemy import (
 
 from hubkit import clock
 from hubkit.envelope import Envelope
-from hubkit.sql import insert_for
+from hubkit.sql import core, insert_for
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -94,7 +94,8 @@ def write_many(connection, tables, drafts: list[Draft]) -> list[Envelope]:
     `wake_relay_after_commit`). The envelopes written, in order."""
     if not drafts:
         return []
-    dialect = connection.dialect.name if hasattr(connection, "dialect") else connection.get_bind().dialect.name
+    connection = core(connection)
+    dialect = connection.dialect.name
     counts = sorted(Counter(d.aggregate_id for d in drafts).items())
     # one statement for all of them (SQLAlchemy's "insertmanyvalues"), each aggregate once in it
     # on PostgreSQL the bump's RETURNING also NOTIFYs the relay (pg_notify per row: one notification
@@ -113,7 +114,7 @@ def write_many(connection, tables, drafts: list[Draft]) -> list[Envelope]:
                      "created_at": now})
     connection.execute(_insert_into(tables["outbox"]), rows)
     if dialect == "sqlite":
-        (connection if hasattr(connection, "dialect") else connection.connection()).info[_WROTE] = True
+        connection.info[_WROTE] = True
     return envelopes
 
 
