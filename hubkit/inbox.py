@@ -93,11 +93,11 @@ def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -
     now = clock.now()
     execute = core(session).execute
     if record_and_move is not None and len({(e.source, e.aggregate_id) for e in unique}) == len(unique):
-        moved = set(execute(record_and_move, {
+        moved_now = set(execute(record_and_move, {
             "consumer": consumer, "now": now, "ids": [e.event_id for e in unique],
             "sources": [e.source for e in unique], "aggregates": [e.aggregate_id for e in unique],
             "sequences": [e.sequence for e in unique]}).tuples())
-        return [e for e in unique if (e.source, e.aggregate_id) in moved]
+        return [e for e in unique if (e.source, e.aggregate_id) in moved_now]
     new_ids = set(execute(
         record, [{"consumer": consumer, "event_id": e.event_id, "processed_at": now} for e in unique]).scalars())
     candidates = [e for e in unique if e.event_id in new_ids]
@@ -113,7 +113,8 @@ def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -
         return [e for e in candidates if (e.source, e.aggregate_id) in moved_keys]
     last = {(source, aggregate): seq for source, aggregate, seq in execute(
         last_seen, {"consumer": consumer, "aggregates": sorted({e.aggregate_id for e in candidates})})}
-    fresh, moved = [], {}
+    fresh: list[Envelope] = []
+    moved: dict[tuple[str, str], int] = {}
     for e in candidates:
         key = (e.source, e.aggregate_id)
         if e.sequence > last.get(key, 0):
@@ -121,7 +122,7 @@ def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -
             last[key] = moved[key] = e.sequence
     if moved:
         execute(move, [{"consumer": consumer, "source": source, "aggregate_id": aggregate,
-                                "last_sequence": seq} for (source, aggregate), seq in moved.items()])
+                        "last_sequence": seq} for (source, aggregate), seq in moved.items()])
     return fresh
 
 

@@ -18,7 +18,7 @@ import socket
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -172,7 +172,7 @@ def _bump(dialect: str, sequences: Table):
     many (a, n) at once. (A multi-row VALUES written out would have no cache key: compiled each time.)
     On PostgreSQL it also NOTIFYs `CHANNEL` (the NOTIFY that write_many owes, without a round trip)."""
     upsert = insert_for(dialect, sequences).values(aggregate_id=bindparam("a"), last_sequence=bindparam("n"))
-    returned = [sequences.c.aggregate_id, sequences.c.last_sequence]
+    returned: list[Any] = [sequences.c.aggregate_id, sequences.c.last_sequence]
     if dialect == "postgresql":
         returned.append(func.pg_notify(literal_column(f"'{CHANNEL}'"), literal_column("''")))
     return (upsert.on_conflict_do_update(
