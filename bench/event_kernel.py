@@ -4,16 +4,19 @@ of 1 and of 10 events, with an effect that does nothing but emit one event per e
 inventory's on_order_placed or order's on_stock_reserved add to it is their own).
 
 Reported per batch size: CPU microseconds per message of this process (time.process_time: hubkit,
-SQLAlchemy and the driver; median of --rounds rounds), and the statements per transaction (every
-statement the driver executed, BEGIN and COMMIT included; an executemany counts once), on SQLite (a
-file, as embedded) and on PostgreSQL (a fresh database; HUB_TEST_* as for the tests).
+SQLAlchemy and the driver; median of --rounds rounds), the function calls per message (Python and C, as
+cProfile counts them over 200 more: a figure a busy machine does not move), and the statements per
+transaction (every statement the driver executed, BEGIN and COMMIT included; an executemany counts
+once), on SQLite (a file, as embedded) and on PostgreSQL (a fresh database; HUB_TEST_* as for the tests).
 
     python -m bench.event_kernel [--events N] [--rounds R] [--db sqlite|postgresql|both] [--json]
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import statistics
 import tempfile
 import time
@@ -52,38 +55,59 @@ def _effect(uow, fresh) -> None:
             uow.emit(Seen(ref=envelope.aggregate_id), envelope.aggregate_id)
 
 
-def run(db: Database, n: int, batch: int, rounds: int) -> dict:
+def _chunks(envelopes: list[Envelope], batch: int) -> list[list[Envelope]]:
+    return [envelopes[start:start + batch] for start in range(0, len(envelopes), batch)]
+
+
+def _calls(work) -> int:
+    """Python and C function calls made by `work()`: a count the machine's load does not move."""
+    profile = cProfile.Profile()
+    profile.runcall(work)
+    return sum(stat[1] for stat in pstats.Stats(profile).stats.values())  # type: ignore[attr-defined]
+
+
+def _apply(db: Database, n: int, batch: int) -> None:
+    for chunk in _chunks(_envelopes(n), batch):
+        outcomes = handle_many(db, "bench", "bench.order_placed", chunk, _effect)
+        assert all(o is True for o in outcomes), outcomes
+
+
+def _statements(db: Database, n: int, batch: int) -> dict[str, float]:
+    """The statements per transaction, by first word, counted by listeners on the engine (which slow
+    every statement down: not there while the CPU is measured)."""
     statements: Counter = Counter()
 
-    @event.listens_for(db.engine, "before_cursor_execute")
-    def _count(_conn, _cursor, statement, _params, _context, _many):
+    def count(_conn, _cursor, statement, *_args):
         statements[statement.split(None, 1)[0].upper()] += 1
 
-    @event.listens_for(db.engine, "commit")
-    def _commit(_conn):
+    def commit(_conn):
         statements["COMMIT"] += 1
 
-    per_message = []
-    transactions = 0
-    for r in range(rounds + 1):  # the first round warms up (compiled cache, connections)
-        work = _envelopes(n)
-        statements.clear()
-        cpu = time.process_time()
-        for start in range(0, n, batch):
-            outcomes = handle_many(db, "bench", "bench.order_placed", work[start:start + batch], _effect)
-            assert all(o is True for o in outcomes), outcomes
-        cpu = time.process_time() - cpu
-        if r:
-            per_message.append(cpu * 1e6 / n)
-            transactions = -(-n // batch)
-    counted = dict(statements)
+    event.listen(db.engine, "before_cursor_execute", count)
+    event.listen(db.engine, "commit", commit)
+    try:
+        _apply(db, n, batch)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+        event.remove(db.engine, "commit", commit)
+    transactions = -(-n // batch)
     if db.engine.dialect.name == "postgresql":
-        counted["BEGIN"] = transactions  # psycopg2 begins implicitly: one round trip with the first statement
-    event.remove(db.engine, "before_cursor_execute", _count)
-    event.remove(db.engine, "commit", _commit)
+        statements["BEGIN"] = transactions  # psycopg2 begins implicitly, with the first statement
+    return {k: round(v / transactions, 2) for k, v in sorted(statements.items())}
+
+
+def run(db: Database, n: int, batch: int, rounds: int) -> dict:
+    _apply(db, n, batch)  # warms up (compiled cache, connections)
+    per_message = []
+    for _ in range(rounds):
+        cpu = time.process_time()
+        _apply(db, n, batch)
+        per_message.append((time.process_time() - cpu) * 1e6 / n)
+    calls = _calls(lambda: _apply(db, 200, batch))
+    statements = _statements(db, 100, batch)
     return {"batch": batch, "cpu_us_per_message": round(statistics.median(per_message), 1),
-            "statements_per_transaction": round(sum(counted.values()) / transactions, 2),
-            "statements": {k: round(v / transactions, 2) for k, v in sorted(counted.items())}}
+            "calls_per_message": round(calls / 200, 1),
+            "statements_per_transaction": round(sum(statements.values()), 2), "statements": statements}
 
 
 def bench(kind: str, n: int, rounds: int) -> list[dict]:
@@ -122,6 +146,7 @@ def main(argv=None) -> None:
         return
     for row in results:
         print(f"{row['db']:>10} batch {row['batch']:>2}: {row['cpu_us_per_message']:>7} us CPU per message, "
+              f"{row['calls_per_message']} calls per message, "
               f"{row['statements_per_transaction']} statements per transaction {row['statements']}")
 
 
