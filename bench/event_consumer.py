@@ -6,7 +6,8 @@ N events are published to the handler's queue in a fresh vhost first; then a nam
 event applied, on a SQLite file, takes them with `batch_max` 1 (a transaction and an ack round per
 event, as latency-critical handlers mostly run at 10-30 orders/s) and 10. Reported: CPU microseconds per
 message of the process (time.process_time from the first batch to the last settled; median of --rounds
-rounds after a warm-up round).
+rounds after a warm-up round), and the function calls per message (Python and C, as cProfile counts
+them in one more round: a figure a busy machine does not move).
 
     python -m bench.event_consumer [--events N] [--rounds R] [--json]
 """
@@ -17,7 +18,9 @@ import eventlet
 eventlet.monkey_patch()
 
 import argparse  # noqa: E402
+import cProfile  # noqa: E402
 import json  # noqa: E402
+import pstats  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -48,11 +51,14 @@ class Bench:
     db = DatabaseProvider(metadata)
     applied = 0
     first: float | None = None
+    profile: cProfile.Profile | None = None
 
     @handle_events(Placed)
     def on_placed(self, uow, batch):
         if Bench.first is None:
             Bench.first = time.process_time()
+            if Bench.profile is not None:
+                Bench.profile.enable()  # the thread's: every green thread's calls from here
         for _event, envelope in batch:
             with inbox.on_behalf_of(uow, envelope):
                 uow.emit(Seen(ref=envelope.aggregate_id), envelope.aggregate_id)
@@ -71,7 +77,7 @@ def _publish(amqp_uri: str, n: int) -> None:
     connection.close()
 
 
-def run(amqp_uri: str, db_url: str, n: int, batch: int) -> float:
+def run(amqp_uri: str, db_url: str, n: int, batch: int, count_calls: bool = False) -> float:
     _publish(amqp_uri, n)
     settings = HubSettings()
     config = {AMQP_URI_CONFIG_KEY: amqp_uri, MAX_WORKERS_CONFIG_KEY: settings.worker_concurrency,
@@ -79,6 +85,7 @@ def run(amqp_uri: str, db_url: str, n: int, batch: int) -> float:
               HUB_CONFIG_KEY: {"db_url": db_url, "batch_max": batch, "batch_wait_ms": settings.consumer_batch_wait_ms,
                                "batches_in_flight": 1, "prefetch": settings.consumer_prefetch, "settings": settings}}
     Bench.applied, Bench.first = 0, None
+    Bench.profile = cProfile.Profile() if count_calls else None
     container = ServiceContainer(Bench, config)
     container.start()
     try:
@@ -90,7 +97,11 @@ def run(amqp_uri: str, db_url: str, n: int, batch: int) -> float:
         eventlet.sleep(0.05)  # the last acks
         cpu = time.process_time() - (Bench.first or 0.0)
     finally:
+        if Bench.profile is not None:
+            Bench.profile.disable()
         container.stop()
+    if Bench.profile is not None:
+        return sum(stat[1] for stat in pstats.Stats(Bench.profile).stats.values()) / n  # type: ignore[attr-defined]
     return cpu * 1e6 / n
 
 
@@ -112,8 +123,9 @@ def main(argv=None) -> None:
         results = []
         for batch in (1, 10):
             runs = [run(amqp_uri, db_url, args.events, batch) for _ in range(args.rounds + 1)][1:]
+            calls = run(amqp_uri, db_url, args.events, batch, count_calls=True)
             results.append({"batch": batch, "cpu_us_per_message": round(statistics.median(runs), 1),
-                            "rounds": [round(r, 1) for r in runs]})
+                            "rounds": [round(r, 1) for r in runs], "calls_per_message": round(calls, 1)})
     finally:
         folder.cleanup()
         infra.delete_vhost(name)
@@ -121,7 +133,8 @@ def main(argv=None) -> None:
         print(json.dumps(results))
         return
     for row in results:
-        print(f"batch_max {row['batch']:>2}: {row['cpu_us_per_message']:>7} us CPU per message {row['rounds']}")
+        print(f"batch_max {row['batch']:>2}: {row['cpu_us_per_message']:>7} us CPU per message {row['rounds']}, "
+              f"{row['calls_per_message']} calls per message")
 
 
 if __name__ == "__main__":
