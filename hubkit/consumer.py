@@ -58,6 +58,12 @@ class _QueueConsumer(QueueConsumer):
         super().on_consume_ready(connection, channel, consumers, **kwargs)
         CONSUMING.up()
 
+    def handle_message(self, provider, body, message):
+        if getattr(provider, "batched", False):
+            provider.handle_message(body, message)  # gathers, never waits: no green thread per message
+            return
+        super().handle_message(provider, body, message)
+
     def on_iteration(self):  # before each wait for the broker (at least once a second)
         super().on_iteration()
         CONSUMING.tick()
@@ -87,6 +93,7 @@ class EventConsumer(Consumer):
         self.background = background  # nobody waits for its result: its batches gather longer
         self._gathered: list[tuple[Envelope, object]] = []  # (envelope, message) waiting for their batch
         self._gathering = None  # the timer that hands over what was gathered
+        self._at_once = False  # that timer is due now: a full batch waits for it
         self._in_flight = 0  # batches handed to workers and not yet answered
         super().__init__(queue=None, **kwargs)
 
@@ -108,18 +115,30 @@ class EventConsumer(Consumer):
         self.batches_in_flight = int(hub.get("batches_in_flight", 1))
         self.labels = (service, self.method_name)
         metrics.count_handler(*self.labels)
-        self.in_hand = metrics.MESSAGES_IN_HAND.labels(service)
+        # the series moved per message or batch, looked up once (labels() takes a lock each time)
+        self.handled, self.duplicate, self.failed, self.dead_lettered, self.latency, self.batch_size = (
+            metric.labels(*self.labels) for metric in (
+                metrics.MESSAGES_HANDLED, metrics.MESSAGES_DUPLICATE, metrics.MESSAGES_FAILED,
+                metrics.MESSAGES_DEAD_LETTERED, metrics.HANDLER_LATENCY, metrics.BATCH_SIZE))
+        self.in_hand = metrics.tally(metrics.MESSAGES_IN_HAND, service)
         super().setup()
 
     # -- receiving --------------------------------------------------------
     # Each delivery counts in MESSAGES_IN_HAND from here until it is settled (acked, set aside or requeued):
     # with the queues and the outboxes, that is everything a quiet hub must have none of.
+    # A batched consumer's deliveries come in the consume loop's own green thread (_QueueConsumer): they
+    # are gathered, and what could wait (setting a misfit aside) gets a green thread of its own.
     def handle_message(self, body, message):
-        self.in_hand.inc()
+        self.in_hand.value += 1
         try:
             envelope = Envelope.from_dict(body)
         except EnvelopeError as exc:
-            self._settle(self._set_aside, message, delivery.poison(self.subscription, f"EnvelopeError: {exc}"))
+            set_aside = partial(self._settle, self._set_aside, message,
+                                delivery.poison(self.subscription, f"EnvelopeError: {exc}"))
+            if self.batched:
+                self.container.spawn_managed_thread(set_aside)
+            else:
+                set_aside()
             return
         if self.batched:
             self._gather(envelope, message)
@@ -137,14 +156,17 @@ class EventConsumer(Consumer):
         try:
             settle(message, *args)
         finally:
-            self.in_hand.dec()
+            self.in_hand.value -= 1
 
     def _gather(self, envelope: Envelope, message) -> None:
         self._gathered.append((envelope, message))
         if self._in_flight >= self.batches_in_flight:
             return  # the batch being applied hands over what gathered meanwhile, when it is done
         if len(self._gathered) >= self.batch_max:
-            self._hand_over()
+            if not self._at_once:  # handed over now, by a green thread of its own (it may wait for a worker)
+                if self._gathering is not None:
+                    self._gathering.cancel()
+                self._gathering, self._at_once = eventlet.spawn(self._hand_over), True
         elif self._gathering is None:
             self._gathering = eventlet.spawn_after(self.batch_wait, self._hand_over)
 
@@ -154,12 +176,12 @@ class EventConsumer(Consumer):
         (and batches of one handler do not contend for the same rows)."""
         if self._gathering is not None and self._gathering is not eventlet.getcurrent():
             self._gathering.cancel()
-        self._gathering = None
+        self._gathering, self._at_once = None, False
         if not self._gathered or self._in_flight >= self.batches_in_flight:
             return
         batch, self._gathered = self._gathered[:self.batch_max], self._gathered[self.batch_max:]
         messages = [message for _, message in batch]
-        metrics.BATCH_SIZE.labels(*self.labels).observe(len(batch))
+        self.batch_size.observe(len(batch))
         handle_result = partial(self.handle_batch_result, messages, started=time.perf_counter())
         self._in_flight += 1
         try:
@@ -172,7 +194,7 @@ class EventConsumer(Consumer):
 
     def handle_batch_result(self, messages, worker_ctx, result=None, exc_info=None, started=None):
         if started is not None:
-            metrics.HANDLER_LATENCY.labels(*self.labels).observe(time.perf_counter() - started)
+            self.latency.observe(time.perf_counter() - started)
         # the handler returns an outcome per message; had it raised as a whole, each failed with it
         outcomes = result if exc_info is None else [exc_info[1]] * len(messages)
         for message, outcome in zip(messages, outcomes, strict=True):
@@ -191,18 +213,17 @@ class EventConsumer(Consumer):
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None, started=None):
         if started is not None:
-            metrics.HANDLER_LATENCY.labels(*self.labels).observe(time.perf_counter() - started)
+            self.latency.observe(time.perf_counter() - started)
         self._settle(self.handle_message_processed, message, result, exc_info)
         return result, exc_info
 
     # -- after the handler ------------------------------------------------
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is None:
-            counter = metrics.MESSAGES_DUPLICATE if result is False else metrics.MESSAGES_HANDLED
-            counter.labels(*self.labels).inc()
+            (self.duplicate if result is False else self.handled).inc()
             self.queue_consumer.ack_message(message)
             return
-        metrics.MESSAGES_FAILED.labels(*self.labels).inc()
+        self.failed.inc()
         self._set_aside(message, delivery.after_failure(self.subscription, message.headers, exc_info[1],
                                                         self.policy))
 
@@ -226,7 +247,7 @@ class EventConsumer(Consumer):
             self._announce(delivery.notice(decision, message.body, message.headers))
         self.queue_consumer.ack_message(message)
         if decision.dead_letter:
-            metrics.MESSAGES_DEAD_LETTERED.labels(*self.labels).inc()
+            self.dead_lettered.inc()
 
 
     def _announce(self, notice) -> None:

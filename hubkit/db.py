@@ -12,6 +12,7 @@ broke when none of that work's transactions had tried to commit."""
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import threading
 import time
@@ -102,13 +103,11 @@ def make_engine(url: str, pool_size: int = 5, autocommit: bool = False) -> Engin
             read_only = conn.get_execution_options().get("hub_read_only")
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
-        _write_pending_before_savepoints(engine)
         outbox.wake_relay_after_commit(engine)  # the relay learns of outbox rows as they commit
         return engine
     # LIFO: the busy connections stay busy and the spare ones idle (checked when next used)
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=RECYCLE_SECONDS,
                            pool_use_lifo=True, **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
-    _write_pending_before_savepoints(engine)
 
     @event.listens_for(engine, "checkin")
     def _idle_from(_dbapi_conn, record):
@@ -130,14 +129,24 @@ def make_engine(url: str, pool_size: int = 5, autocommit: bool = False) -> Engin
 _PENDING = "hub_outbox_pending"  # Connection.info: the unit of work whose emitted events wait to be written
 
 
-def _write_pending_before_savepoints(engine: Engine) -> None:
-    """The events a unit of work has gathered are written before a savepoint begins, on the connection
-    (outside the savepoint): rolling the savepoint back must not take them along."""
-    @event.listens_for(engine, "savepoint")
-    def _before_savepoint(conn, _name):
-        uow = conn.info.get(_PENDING)
-        if uow is not None:
-            uow._write_pending(conn)
+@functools.cache
+def _session_class() -> type[Session]:
+    """The hub's Session: the events a unit of work has gathered are written before a savepoint begins,
+    on the connection (outside the savepoint), so that rolling the savepoint back does not take them
+    along. (A "savepoint" listener on the engine did it before; but any listener of an engine's
+    connection events makes SQLAlchemy look for listeners around every statement: a fifth of the
+    kernel's function calls per event on PostgreSQL. Every savepoint of the hub is a Session's.)"""
+    from sqlalchemy.orm import Session
+
+    class HubSession(Session):
+        def begin_nested(self):
+            connection = self.connection()
+            uow = connection.info.get(_PENDING)
+            if uow is not None:
+                uow._write_pending(connection)
+            return super().begin_nested()
+
+    return HubSession
 
 
 # What a database that is away raises (a restart: connections dropped, new ones refused for a while):
@@ -194,7 +203,7 @@ class Database:
     def sessions(self) -> sessionmaker[Session]:
         """The factory of read-write sessions (made by the first)."""
         from sqlalchemy.orm import sessionmaker
-        return sessionmaker(self.engine, expire_on_commit=False)
+        return sessionmaker(self.engine, class_=_session_class(), expire_on_commit=False)
 
     @cached_property
     def readers(self) -> sessionmaker[Session]:

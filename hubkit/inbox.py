@@ -11,13 +11,14 @@ import logging
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, bindparam, select
+from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from hubkit import clock
 from hubkit import logging as hublog
 from hubkit.db import Database, UnitOfWork, dialect_insert
 from hubkit.envelope import Envelope
-from hubkit.sql import once_per_dialect
+from hubkit.sql import core, once_per_dialect
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +56,49 @@ def _accept_statements(session, inbox: Table, positions: Table) -> tuple:
         index_elements=[positions.c.consumer, positions.c.source, positions.c.aggregate_id],
         set_={"last_sequence": upsert.excluded.last_sequence},
         where=positions.c.last_sequence < upsert.excluded.last_sequence)
-    return record, last, move, move.returning(positions.c.source, positions.c.aggregate_id)
+    return record, last, move, move.returning(positions.c.source, positions.c.aggregate_id), _record_and_move(session)
+
+
+def _record_and_move(session):
+    """PostgreSQL: record and move (the usual batch, each aggregate once) in one statement: the events
+    are recorded, and the positions of those recorded (not the duplicates) moved where they are behind,
+    in aggregate order; it names the positions moved. The batch travels as arrays: one statement, and one
+    compiled form, whatever its size. (SQLite has no INSERT in a WITH: two statements there.)"""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return text(
+        "WITH recorded AS (INSERT INTO inbox (consumer, event_id, processed_at) "
+        "SELECT :consumer, e, :now FROM unnest(:ids) AS e ON CONFLICT DO NOTHING RETURNING event_id) "
+        "INSERT INTO inbox_positions (consumer, source, aggregate_id, last_sequence) "
+        "SELECT :consumer, v.source, v.aggregate_id, v.sequence "
+        "FROM unnest(:ids, :sources, :aggregates, :sequences) AS v (event_id, source, aggregate_id, sequence) "
+        "JOIN recorded ON recorded.event_id = v.event_id ORDER BY v.source, v.aggregate_id "
+        "ON CONFLICT (consumer, source, aggregate_id) DO UPDATE SET last_sequence = excluded.last_sequence "
+        "WHERE inbox_positions.last_sequence < excluded.last_sequence "
+        "RETURNING inbox_positions.source, inbox_positions.aggregate_id"
+    ).bindparams(bindparam("now", type_=DateTime(timezone=True)), bindparam("ids", type_=ARRAY(String)),
+                 bindparam("sources", type_=ARRAY(String)), bindparam("aggregates", type_=ARRAY(String)),
+                 bindparam("sequences", type_=ARRAY(BigInteger)))
 
 
 def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -> list[Envelope]:
     """The events this consumer should apply now, in the given order: not those seen before
     (duplicates) nor those older than one already applied for the same aggregate (stale),
     counting the ones earlier in the same batch. Records all of them as seen."""
-    record, last_seen, move, move_returning = _accept_statements(session, tables["inbox"], tables["inbox_positions"])
+    record, last_seen, move, move_returning, record_and_move = _accept_statements(
+        session, tables["inbox"], tables["inbox_positions"])
     unique = list({e.event_id: e for e in envelopes}.values())
     if not unique:
         return []
     now = clock.now()
-    new_ids = set(session.execute(
+    execute = core(session).execute
+    if record_and_move is not None and len({(e.source, e.aggregate_id) for e in unique}) == len(unique):
+        moved_now = set(execute(record_and_move, {
+            "consumer": consumer, "now": now, "ids": [e.event_id for e in unique],
+            "sources": [e.source for e in unique], "aggregates": [e.aggregate_id for e in unique],
+            "sequences": [e.sequence for e in unique]}).tuples())
+        return [e for e in unique if (e.source, e.aggregate_id) in moved_now]
+    new_ids = set(execute(
         record, [{"consumer": consumer, "event_id": e.event_id, "processed_at": now} for e in unique]).scalars())
     candidates = [e for e in unique if e.event_id in new_ids]
     if not candidates:
@@ -76,21 +107,22 @@ def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -
     if len(keys) == len(candidates):
         # each aggregate once (the usual batch): one upsert moves every position that is behind and
         # names them; those events are the fresh ones (a row not moved was at or past the event)
-        moved_keys = set(session.execute(move_returning, [
+        moved_keys = set(execute(move_returning, [
             {"consumer": consumer, "source": e.source, "aggregate_id": e.aggregate_id, "last_sequence": e.sequence}
             for e in sorted(candidates, key=lambda e: (e.source, e.aggregate_id))]).tuples())
         return [e for e in candidates if (e.source, e.aggregate_id) in moved_keys]
-    last = {(source, aggregate): seq for source, aggregate, seq in session.execute(
+    last = {(source, aggregate): seq for source, aggregate, seq in execute(
         last_seen, {"consumer": consumer, "aggregates": sorted({e.aggregate_id for e in candidates})})}
-    fresh, moved = [], {}
+    fresh: list[Envelope] = []
+    moved: dict[tuple[str, str], int] = {}
     for e in candidates:
         key = (e.source, e.aggregate_id)
         if e.sequence > last.get(key, 0):
             fresh.append(e)
             last[key] = moved[key] = e.sequence
     if moved:
-        session.execute(move, [{"consumer": consumer, "source": source, "aggregate_id": aggregate,
-                                "last_sequence": seq} for (source, aggregate), seq in moved.items()])
+        execute(move, [{"consumer": consumer, "source": source, "aggregate_id": aggregate,
+                        "last_sequence": seq} for (source, aggregate), seq in moved.items()])
     return fresh
 
 

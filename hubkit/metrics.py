@@ -51,6 +51,28 @@ HTTP_LATENCY = Histogram("hub_http_request_latency_seconds", "Gateway request ha
 SERVE_POLL_SECONDS = 3600.0  # see serve()
 
 
+class Tally:
+    """A gauge's labelled value kept as a plain int and read when scraped, for a count moved on every
+    message: a prometheus value takes a lock at each move, and in a worker (eventlet) that lock is
+    eventlet's pure-Python one. One per gauge and labels (`tally`); a worker's green threads are not
+    preempted, so `value += 1` needs no lock there."""
+
+    def __init__(self, gauge: Gauge, labels: tuple[str, ...]):
+        self.value = 0
+        gauge.labels(*labels).set_function(lambda: self.value)
+
+
+_tallies: dict[tuple[int, tuple[str, ...]], Tally] = {}
+
+
+def tally(gauge: Gauge, *labels: str) -> Tally:
+    """The Tally of `gauge`'s series `labels`, shared by everybody who moves it."""
+    key = (id(gauge), labels)
+    if key not in _tallies:
+        _tallies[key] = Tally(gauge, labels)
+    return _tallies[key]
+
+
 def count_handler(service: str, handler: str) -> None:
     """The handler's outcome counters at 0 from its start: Prometheus's increase() sees no growth in a
     series whose first sample is already 1, so a first dead letter would not alert."""

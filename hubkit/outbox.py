@@ -18,7 +18,7 @@ import socket
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -33,13 +33,13 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    literal_column,
     select,
-    text,
 )
 
 from hubkit import clock
 from hubkit.envelope import Envelope
-from hubkit.sql import insert_for
+from hubkit.sql import core, insert_for
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 _Id = BigInteger().with_variant(Integer, "sqlite")
 
 CHANNEL = "hub_outbox"  # one outbox per database, and NOTIFY is per database
-_NOTIFY = text(f"NOTIFY {CHANNEL}")
 _WROTE = "hub_outbox_wrote"  # Connection.info (SQLite): the open transaction wrote outbox rows
 
 
@@ -95,11 +94,14 @@ def write_many(connection, tables, drafts: list[Draft]) -> list[Envelope]:
     `wake_relay_after_commit`). The envelopes written, in order."""
     if not drafts:
         return []
-    dialect = connection.dialect.name if hasattr(connection, "dialect") else connection.get_bind().dialect.name
+    connection = core(connection)
+    dialect = connection.dialect.name
     counts = sorted(Counter(d.aggregate_id for d in drafts).items())
     # one statement for all of them (SQLAlchemy's "insertmanyvalues"), each aggregate once in it
-    last = dict(connection.execute(_bump(dialect, tables["outbox_sequences"]),
-                                   [{"a": aggregate, "n": n} for aggregate, n in counts]).tuples().all())
+    # on PostgreSQL the bump's RETURNING also NOTIFYs the relay (pg_notify per row: one notification
+    # per channel and payload reaches it at commit, however many were sent): no statement of its own
+    last = {row[0]: row[1] for row in connection.execute(
+        _bump(dialect, tables["outbox_sequences"]), [{"a": aggregate, "n": n} for aggregate, n in counts])}
     taken = {aggregate: last[aggregate] - n for aggregate, n in counts}
     now, rows, envelopes = clock.now(), [], []
     for d in drafts:
@@ -111,10 +113,8 @@ def write_many(connection, tables, drafts: list[Draft]) -> list[Envelope]:
         rows.append({"event_id": envelope.event_id, "event_type": d.event_type, "body": envelope.to_json(),
                      "created_at": now})
     connection.execute(_insert_into(tables["outbox"]), rows)
-    if dialect == "postgresql":
-        connection.execute(_NOTIFY)  # at most one notification per channel reaches the relay at commit
-    elif dialect == "sqlite":
-        (connection if hasattr(connection, "dialect") else connection.connection()).info[_WROTE] = True
+    if dialect == "sqlite":
+        connection.info[_WROTE] = True
     return envelopes
 
 
@@ -169,12 +169,16 @@ def _send(address: bytes) -> None:
 @functools.cache
 def _bump(dialect: str, sequences: Table):
     """INSERT … ON CONFLICT that adds n to aggregate a's last sequence and returns the new one; run with
-    many (a, n) at once. (A multi-row VALUES written out would have no cache key: compiled each time.)"""
+    many (a, n) at once. (A multi-row VALUES written out would have no cache key: compiled each time.)
+    On PostgreSQL it also NOTIFYs `CHANNEL` (the NOTIFY that write_many owes, without a round trip)."""
     upsert = insert_for(dialect, sequences).values(aggregate_id=bindparam("a"), last_sequence=bindparam("n"))
+    returned: list[Any] = [sequences.c.aggregate_id, sequences.c.last_sequence]
+    if dialect == "postgresql":
+        returned.append(func.pg_notify(literal_column(f"'{CHANNEL}'"), literal_column("''")))
     return (upsert.on_conflict_do_update(
         index_elements=[sequences.c.aggregate_id],
         set_={"last_sequence": sequences.c.last_sequence + upsert.excluded.last_sequence})
-        .returning(sequences.c.aggregate_id, sequences.c.last_sequence))
+        .returning(*returned))
 
 
 def emit(session: Session, tables, *, source, event_type, aggregate_id, payload, actor,
@@ -188,8 +192,9 @@ def emit(session: Session, tables, *, source, event_type, aggregate_id, payload,
 
 @functools.cache
 def _insert_into(outbox: Table):
-    """One INSERT per outbox table, its values given at execute (a reused statement keeps its cache key)."""
-    return insert(outbox)
+    """One INSERT per outbox table, its values given at execute (a reused statement keeps its cache key);
+    inline: a single row's id is not returned (nobody reads it)."""
+    return insert(outbox).inline()
 
 
 def backlog(session: Session | Connection, outbox: Table) -> tuple[int, float]:

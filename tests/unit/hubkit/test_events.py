@@ -249,3 +249,32 @@ def test_an_event_the_handler_does_not_want_is_settled_without_a_transaction_or_
     with db.reader() as s:
         recorded = s.execute(select(func.count()).select_from(inbox_rows)).scalar()
     assert recorded == 1
+
+
+def test_a_batched_consumer_gathers_a_delivery_in_the_consume_loop_and_counts_it_in_hand(monkeypatch):
+    from nameko.messaging import Consumer
+    from prometheus_client import REGISTRY
+
+    from hubkit.consumer import _QueueConsumer
+
+    monkeypatch.setattr(Consumer, "setup", lambda self: None)  # no queue consumer to register with
+    [entry] = BatchUser.on_things_made.nameko_entrypoints
+    spawned: list = []
+    entry.container = SimpleNamespace(service_name="user", config={"HUB": {"batch_max": 5}},
+                                      spawn_managed_thread=lambda *a, **k: spawned.append(a))
+    entry.method_name = "on_things_made"
+    entry.setup()
+    monkeypatch.setattr(entry, "_gathered", [])
+    monkeypatch.setattr(entry, "_gather", lambda envelope, message: entry._gathered.append((envelope, message)))
+    queue_consumer = _QueueConsumer()
+    queue_consumer.container = entry.container
+    def in_hand():
+        return REGISTRY.get_sample_value("hub_messages_in_hand", {"service": "user"})
+
+    before = in_hand()
+    body = _made().envelope(aggregate_id="thing:t1", sequence=1, correlation_id="c", actor="a").to_dict()
+    queue_consumer.handle_message(entry, body, "message-1")
+    assert spawned == [] and [m for _, m in entry._gathered] == ["message-1"]  # no green thread of its own
+    assert in_hand() == before + 1  # the gauge reads the tally when scraped
+    queue_consumer.handle_message(entry, {"not": "an envelope"}, "message-2")
+    assert len(spawned) == 1  # a misfit is set aside by a green thread of its own (publishing may wait)
