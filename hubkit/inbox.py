@@ -56,7 +56,8 @@ def _accept_statements(session, inbox: Table, positions: Table) -> tuple:
         index_elements=[positions.c.consumer, positions.c.source, positions.c.aggregate_id],
         set_={"last_sequence": upsert.excluded.last_sequence},
         where=positions.c.last_sequence < upsert.excluded.last_sequence)
-    return record, last, move, move.returning(positions.c.source, positions.c.aggregate_id), _record_and_move(session)
+    # with RETURNING, many rows are one multi-row statement (hubkit.sql.many_rows), never row by row
+    return record, last, move.returning(positions.c.source, positions.c.aggregate_id), _record_and_move(session)
 
 
 def _record_and_move(session):
@@ -85,7 +86,7 @@ def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -
     """The events this consumer should apply now, in the given order: not those seen before
     (duplicates) nor those older than one already applied for the same aggregate (stale),
     counting the ones earlier in the same batch. Records all of them as seen."""
-    record, last_seen, move, move_returning, record_and_move = _accept_statements(
+    record, last_seen, move, record_and_move = _accept_statements(
         session, tables["inbox"], tables["inbox_positions"])
     unique = list({e.event_id: e for e in envelopes}.values())
     if not unique:
@@ -107,7 +108,7 @@ def accept_many(session, tables, consumer: str, envelopes: Sequence[Envelope]) -
     if len(keys) == len(candidates):
         # each aggregate once (the usual batch): one upsert moves every position that is behind and
         # names them; those events are the fresh ones (a row not moved was at or past the event)
-        moved_keys = set(execute(move_returning, [
+        moved_keys = set(execute(move, [
             {"consumer": consumer, "source": e.source, "aggregate_id": e.aggregate_id, "last_sequence": e.sequence}
             for e in sorted(candidates, key=lambda e: (e.source, e.aggregate_id))]).tuples())
         return [e for e in candidates if (e.source, e.aggregate_id) in moved_keys]

@@ -90,6 +90,9 @@ def test_a_batch_applies_each_new_event_once_in_one_transaction(urls):
     batch = [_reserved("a", 1), _reserved("b", 1), seen, _reserved("a", 3), _reserved("a", 2), _reserved("c", 1)]
     batch.append(batch[0])  # the same message twice in one batch (a redelivery)
     transactions, applied = [], []
+    moves: list[int] = []  # the positions' upserts sent: how many rows each carries
+    event.listen(db.engine, "before_cursor_execute", lambda _c, _cur, sql, *_: moves.append(
+        sql.count("), (") + 1) if sql.startswith("INSERT INTO inbox_positions") else None)
 
     def effect(uow, fresh):
         transactions.append(uow)
@@ -101,6 +104,7 @@ def test_a_batch_applies_each_new_event_once_in_one_transaction(urls):
     assert outcomes == [True, False, False, True, False, True, True]
     assert applied == [("a", 1, "a1", "c1"), ("a", 3, "a3", "c3"), ("c", 1, "a1", "c1")]
     assert len(transactions) == 1
+    assert moves == [2]  # "a" and "c" moved by one statement, not one per row (an aggregate twice: no WITH)
     assert handle_many(db, "order", "test.batch", batch, effect) == [False] * len(batch)  # all seen now
     assert not handle_once(db, "order", "test.batch", _reserved("a", 2), effect)  # the position is 3
     positions = order_metadata.tables["inbox_positions"]
