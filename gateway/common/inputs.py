@@ -4,8 +4,6 @@ before any route runs; a refusal names each field. (A lone surrogate, which has 
 by the models themselves; the path and query arrive decoded without one.)"""
 from __future__ import annotations
 
-import json
-
 from fastapi import Request
 
 from gateway.errors import Problem
@@ -38,7 +36,7 @@ async def refuse_nul(request: Request) -> None:
     media = request.headers.get("content-type", "")
     if request.method in ("POST", "PUT", "PATCH") and (not media or "json" in media):  # what FastAPI reads as JSON
         try:
-            found += _json_strings(json.loads(await request.body()))
+            found += _json_strings(await request.json())  # the document FastAPI parsed for the route, if it did
         except (ValueError, RecursionError):
             pass  # not JSON: the body's own validation says so
     errors, seen = [], set()
