@@ -16,8 +16,10 @@ medians over the rounds.
 
 `--in-process`: no process, no HTTP: the gateway's ASGI app (its middleware, routing, dependencies,
 the route and its answer) called directly for `POST /orders`, the order and inventory services fakes
-(tests/unit/gateway/test_responses). Reported: this process's CPU per order, and the Python function
-calls per order as cProfile counts them, a figure the machine's load does not move.
+(tests/unit/gateway/test_responses). Reported: this process's CPU per order (every thread), and the
+Python function calls per order on the event loop's thread as cProfile counts them (it traces that
+thread only: the sync route's own work in its worker thread is not counted), a figure the machine's
+load does not move.
 """
 from __future__ import annotations
 
