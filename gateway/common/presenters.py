@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from pydantic import BaseModel
+from starlette.responses import Response
+
 from hubkit import money
+
+
+def answered(model: type[BaseModel], content: dict, status_code: int) -> Response:
+    """`content` checked and written as FastAPI does through a route's response model `model` (the
+    same bytes), but in the sync route's own worker thread: FastAPI checks a sync route's answer in a
+    second trip to a worker thread, which costs more CPU than the check itself (issue 12)."""
+    return Response(model.model_validate(content).model_dump_json(by_alias=True), status_code,
+                    media_type="application/json")
 
 
 def money_str(m) -> str:

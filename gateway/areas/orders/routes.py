@@ -50,7 +50,7 @@ from gateway.common.access import (
     known_skus,
     require_known_skus,
 )
-from gateway.common.presenters import order_json, voucher_json
+from gateway.common.presenters import answered, order_json, voucher_json
 from gateway.common.schemas import Order
 from gateway.errors import HTTP_FOR, Problem, field_path, from_rpc_error
 from hubapi.accounting.v1 import accounting_service_pb2 as acc
@@ -64,11 +64,9 @@ router = APIRouter(tags=["orders"])
              responses={200: {"model": Order,
                               "description": "the order already existed (same channel, shop and external id)"},
                         **intake.REFUSED})
-def place_order(body: OrderIn, request: Request, response: Response, md=allowed(SALES)):
+def place_order(body: OrderIn, request: Request, md=allowed(SALES)) -> Response:
     reply = clients(request).order.PlaceOrder(_place_request(request, body, md), metadata=md)
-    if not reply.created:
-        response.status_code = 200
-    return order_json(reply.order)
+    return answered(Order, order_json(reply.order), 201 if reply.created else 200)
 
 
 def _place_request(request: Request, body: OrderIn, md, known: set[str] | None = None,
@@ -109,7 +107,7 @@ def place_orders(body: OrderBatchIn, request: Request, md=allowed(SALES)):
                                                    metadata=md)
         for i, result in zip(asked, reply.results):
             batch.answer(i, result, 201 if result.created else 200)
-    return batch.reply()
+    return answered(BatchResult, batch.reply(), 200)
 
 
 @router.post("/shipments/batch", response_model=BatchResult)
@@ -127,7 +125,7 @@ def ship_orders(body: ShipmentBatchIn, request: Request, md=allowed(SHIPPING)):
                                                   metadata=md)
         for i, result in zip(asked, reply.results):
             batch.answer(i, result, 200)
-    return batch.reply()
+    return answered(BatchResult, batch.reply(), 200)
 
 
 def _within_limit(request: Request, items: list, name: str) -> None:

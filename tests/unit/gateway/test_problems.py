@@ -121,6 +121,17 @@ def test_a_nul_character_anywhere_is_refused_naming_each_field(gateway):
     assert set(fields) == {"counterparty", "reference"}
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32-le"])
+def test_a_nul_character_in_a_body_not_in_utf8_is_refused_too(gateway, encoding):
+    """The NUL check walks only a body that can hold one: one in UTF-16 or UTF-32 (json reads them)
+    holds zero bytes everywhere, so it is walked."""
+    http, key, *_ = gateway
+    body = json.dumps({"direction": "paid", "counterparty": "supplier:\x00", "amount": "1.00",
+                       "business_date": "2026-01-01", "reference": "r"}).encode(encoding)
+    reply = http.post("/accounting/payments", content=body, headers={**key, "content-type": "application/json"})
+    assert _fields(reply) == {"counterparty": "must not contain the NUL character"}
+
+
 def test_an_integer_beyond_its_protobuf_field_is_refused_naming_it(gateway):
     http, _, _, admin = gateway
     reply = http.get("/stock/reports/slow-movers", params={"days": 2**31}, headers=admin)
