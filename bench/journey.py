@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bench import baselines
 from bench.channel_throughput import POLL_SECONDS, SHOP_NAMES, order_id, shops_config, wait_caught_up
@@ -384,6 +384,14 @@ class Journey:
             if len(confirmed.get(hub_id, ())) >= VOUCHERS_PER_ORDER:
                 o.ledger_confirmed = max(confirmed[hub_id])
 
+    def autovacuum(self) -> str | None:
+        """PostgreSQL's autovacuum setting (None on SQLite): off, nothing analyzes or vacuums the hub's
+        tables as they grow, and a long run's figures are not those of a deployment."""
+        if is_sqlite(self.order_db.engine):
+            return None
+        with self.order_db.reader() as s:
+            return str(s.execute(text("SHOW autovacuum")).scalar())
+
     def oversold(self) -> int:
         """Units reserved beyond what is on hand, over the bench's SKUs in every warehouse (must be 0)."""
         assert self.hub is not None
@@ -492,6 +500,7 @@ def run(rates: list[float], seconds: float, db: str, source: str = "gateway", id
         result["baselines"] = run_baselines(session, baseline_scale)
         sims = start_hub(session, source)
         journey = Journey(session, source, wave_seconds, drain_seconds, sims, skus, ship)
+        result["postgresql_autovacuum"] = journey.autovacuum()
         try:
             journey.stock(warmup + sum(round(r * seconds) for r in rates))
             if source == "shops":  # the connectors start a day back: measure new orders, not the catch-up
@@ -518,7 +527,9 @@ def _p(lat: dict | None) -> str:
 def report(r: dict) -> str:
     lines = [f"open-loop full journey, orders from the {r['source']}, on {r['db']} "
              + (f"over {r['skus']} SKU(s) " if r["source"] == "gateway" else "")
-             + f"(load average at start {r['load_average_start']}), shipped "
+             + f"(load average at start {r['load_average_start']}"
+             + (f", PostgreSQL autovacuum {r['postgresql_autovacuum']}" if r.get("postgresql_autovacuum") else "")
+             + "), shipped "
              + ("one POST per order" if r.get("ship") == "single" else "a wave per POST /shipments/batch")]
     if "catch_up_seconds" in r:
         lines.append(f"shop connectors caught up with now {r['catch_up_seconds']}s after the hub was ready")
