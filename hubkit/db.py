@@ -26,7 +26,7 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
-from hubkit import outbox
+from hubkit import outbox, prepared
 from hubkit.events import ContractError, Event
 from hubkit.sql import dialect_insert  # noqa: F401 (the services import it from here)
 
@@ -79,10 +79,11 @@ def pool_size(settings, threads: int) -> int:
     return settings.db_pool_size or threads
 
 
-def make_engine(url: str, pool_size: int = 5, autocommit: bool = False) -> Engine:
+def make_engine(url: str, pool_size: int = 5, autocommit: bool = False, prepare: bool = True) -> Engine:
     """The hub's engine for `url`. `autocommit` (PostgreSQL): its connections run each statement on its
     own, set once when a connection opens (for single reads: setting and resetting it per checkout, as
-    an engine's execution_options(isolation_level=...) does, costs more than the read)."""
+    an engine's execution_options(isolation_level=...) does, costs more than the read). `prepare`
+    (PostgreSQL): the statements a process runs often are prepared on each connection (hubkit.prepared)."""
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                poolclass=None)
@@ -107,7 +108,8 @@ def make_engine(url: str, pool_size: int = 5, autocommit: bool = False) -> Engin
         return engine
     # LIFO: the busy connections stay busy and the spare ones idle (checked when next used)
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=RECYCLE_SECONDS,
-                           pool_use_lifo=True, **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
+                           pool_use_lifo=True, connect_args=prepared.connect_args() if prepare else {},
+                           **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
 
     @event.listens_for(engine, "checkin")
     def _idle_from(_dbapi_conn, record):
@@ -194,9 +196,9 @@ def once_more_if_disconnected(work):
 class Database:
     """One per service and process: the engine, a session factory, a write lock."""
 
-    def __init__(self, url: str, metadata: MetaData, pool_size: int = 5):
+    def __init__(self, url: str, metadata: MetaData, pool_size: int = 5, prepare: bool = True):
         self.url, self.metadata = url, metadata
-        self.engine = make_engine(url, pool_size)
+        self.engine = make_engine(url, pool_size, prepare=prepare)
         self._write_lock = threading.Lock() if is_sqlite(url) else None
 
     @cached_property

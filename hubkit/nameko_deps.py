@@ -17,7 +17,8 @@ class DatabaseProvider(DependencyProvider):
     def setup(self):
         hub = self.container.config[HUB_CONFIG_KEY]
         # a connection for each worker green thread (timers and handlers alike)
-        self.db = Database(hub["db_url"], self.metadata, pool_size=pool_size(hub["settings"], self.container.max_workers))
+        self.db = Database(hub["db_url"], self.metadata, pool_size=pool_size(hub["settings"], self.container.max_workers),
+                           prepare=hub["settings"].db_prepared_statements)
 
     def get_dependency(self, worker_ctx):
         return self.db

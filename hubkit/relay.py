@@ -660,7 +660,8 @@ def main(service: str, metadata, settings, unconsumed: frozenset[str] = frozense
 
     hublog.setup(f"{service}-relay", settings.log_level)
     # the connections it keeps for reads and writes, and one for the backlog gauges when scraped
-    relay = OutboxRelay(service, Database(settings.db_url, metadata, pool_size=3), settings, unconsumed)
+    relay = OutboxRelay(service, Database(settings.db_url, metadata, pool_size=3,
+                                                prepare=settings.db_prepared_statements), settings, unconsumed)
     metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, relay.beat))
     # what startup made lives as long as the process: kept out of the collector's full passes
     # (each walked all of it, ~50 ms, every few hundred events)

@@ -103,6 +103,9 @@ class HubSettings(BaseSettings):
     # connections a process keeps per database (as many again in bursts); by default one for each of
     # its threads that may hold one (hubkit.db.pool_size)
     db_pool_size: PositiveInt | None = None
+    # PostgreSQL plans a statement seen often once per connection (hubkit.prepared); false behind a
+    # pooler that shares server connections between sessions (PgBouncer in transaction mode)
+    db_prepared_statements: bool = True
 
     @field_validator("log_level")
     @classmethod

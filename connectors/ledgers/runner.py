@@ -88,7 +88,8 @@ class Connector:
         self.settings = settings
         # threads that may hold a connection at once: each ledger's pushers, the gRPC API's, this loop
         threads = len(configs) * pusher.PARALLEL + grpc_server.API_THREADS + 1
-        self.db = Database(settings.ledger_db_url, store.metadata, pool_size=pool_size(settings, threads))
+        self.db = Database(settings.ledger_db_url, store.metadata, pool_size=pool_size(settings, threads),
+                           prepare=settings.db_prepared_statements)
         graces = {name: summary.grace_of(cfg) for name, cfg in configs.items()}
         self.pushers = [pusher.Pusher(name, clients.make(name, cfg), self.db,
                                       summariser=summary.summariser(name, self.db, graces[name]))

@@ -69,7 +69,8 @@ class Notifier:
         self.settings, self.targets = settings, targets
         # threads that may hold a connection at once: the gRPC API's and this loop
         self.db = Database(settings.notify_db_url, store.metadata,
-                           pool_size=pool_size(settings, grpc_server.API_THREADS + 1))
+                           pool_size=pool_size(settings, grpc_server.API_THREADS + 1),
+                           prepare=settings.db_prepared_statements)
         self.http = http or httpx.Client(follow_redirects=False)
         self.stopping = False
         self.gauges_at = 0.0  # monotonic: when the gauges are counted next

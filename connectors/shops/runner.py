@@ -607,7 +607,7 @@ def main(platform: str, settings) -> None:
     if platform not in configs:
         raise SystemExit(f"HUB_SHOPS_FILE has no {platform} section")
     cfg, shops, skus = configs[platform]
-    db = Database(settings.shops_db_url, store.metadata)
+    db = Database(settings.shops_db_url, store.metadata, prepare=settings.db_prepared_statements)
     client = {"taobao": TaobaoClient, "jd": JdClient}[platform](cfg, TokenStore(db))
     connector = ShopConnector(settings, platform, client, shops, skus, db,
                               intake=order_intake(settings.order_grpc_target, settings.intake_refresh_seconds),

@@ -235,7 +235,8 @@ class AccountingServicer(pb_grpc.AccountingServiceServicer):
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
+    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS),
+                  prepare=settings.db_prepared_statements)
     rules, accounts = chart.rules(settings)
     handlers.ensure_chart(db, accounts)
     grpc_server.serve("accounting", settings.grpc_port,

@@ -62,7 +62,7 @@ class PostingRules(DependencyProvider):
     def setup(self):
         settings = process_settings(self.container)
         self.rules, accounts = chart.rules(settings)
-        db = Database(settings.db_url, metadata, pool_size=1)
+        db = Database(settings.db_url, metadata, pool_size=1, prepare=settings.db_prepared_statements)
         try:
             handlers.ensure_chart(db, accounts)
         finally:

@@ -189,7 +189,8 @@ def customer_gauges(db: Database) -> list[GaugeMetricFamily]:
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
+    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS),
+                  prepare=settings.db_prepared_statements)
     REGISTRY.register(metrics.Snapshot(lambda: customer_gauges(db), settings.business_metrics_seconds))
     grpc_server.serve("customer", settings.grpc_port,
                       lambda server: pb_grpc.add_CustomerServiceServicer_to_server(

@@ -422,7 +422,8 @@ def stock_gauges(db: Database, slow_days: int) -> list[GaugeMetricFamily]:
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
+    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS),
+                  prepare=settings.db_prepared_statements)
     REGISTRY.register(metrics.Snapshot(lambda: stock_gauges(db, settings.slow_stock_days),
                                        settings.business_metrics_seconds))
 

@@ -523,7 +523,8 @@ def orders_by_status(db: Database):
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
+    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS),
+                  prepare=settings.db_prepared_statements)
     REGISTRY.register(metrics.Snapshot(lambda: orders_by_status(db), settings.business_metrics_seconds))
     backlog = Backlog(settings.intake_watermarks, lambda: handlers.awaiting_inventory(db),
                       settings.intake_refresh_seconds, report=_report_intake)

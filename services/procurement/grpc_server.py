@@ -445,7 +445,8 @@ def delivery_gauges(db: Database) -> list[GaugeMetricFamily]:
 
 
 def main(settings) -> None:
-    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS))
+    db = Database(settings.db_url, metadata, pool_size=pool_size(settings, grpc_server.API_THREADS),
+                  prepare=settings.db_prepared_statements)
     REGISTRY.register(metrics.Snapshot(lambda: delivery_gauges(db), settings.business_metrics_seconds))
     grpc_server.serve("procurement", settings.grpc_port,
                       lambda server: pb_grpc.add_ProcurementServiceServicer_to_server(

@@ -1,0 +1,181 @@
+"""Server-side prepared statements on PostgreSQL, under SQLAlchemy and psycopg2, for every statement.
+
+psycopg2 sends each statement as text, so PostgreSQL parses, analyses and plans it every time: about
+a quarter of its CPU per order went to planning the same few dozen statements again and again. A
+connection made here runs a statement it has seen often enough (`PREPARE_AFTER`) as `EXECUTE` of a
+statement it prepared once on that connection (PostgreSQL plans it once, generically, when that
+costs no more than planning each call).
+
+It is done in the cursor, below SQLAlchemy: its events, logs and tests see the statement they wrote.
+
+PostgreSQL infers each parameter's type when it prepares, where plain text gives each literal its
+own: `quantity * $1` takes an integer, and 2.5 would be rounded into it. So each call is checked
+against the types the server reported for its statement, and a value of another kind (a fraction
+for an integer, a number for text...) runs that call as plain text: nothing changes its meaning. A
+statement that cannot be prepared (a parameter whose type cannot be inferred) is found once per
+process, inside a savepoint, and runs as plain text from then on.
+
+Off (`HUB_DB_PREPARED_STATEMENTS=false`) behind a pooler that hands one session's statements to
+another connection (PgBouncer in transaction mode)."""
+from __future__ import annotations
+
+import datetime
+import decimal
+import hashlib
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+
+import psycopg2.extensions
+import psycopg2.extras
+
+PREPARE_AFTER = 5  # sightings in a process before a statement is prepared: one-offs are never
+PER_CONNECTION = 256  # prepared statements a connection keeps at most (each holds a plan in the server)
+MAX_STATEMENTS = 4096  # distinct statements a process keeps track of
+MAX_LENGTH = 16_000  # longer statements (many-row VALUES) are run as text
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+# an upsert onto a partial unique index: the planner matches the index by the WHERE's values, which a
+# prepared statement has only as parameters (it would find no index at EXECUTE)
+_PARTIAL_ARBITER = re.compile(r"ON CONFLICT\s*\([^)]*\)\s*WHERE", re.IGNORECASE)
+_PREPARABLE = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
+
+_NONE = type(None)
+_INTEGER = frozenset({int, _NONE})
+_NUMBER = frozenset({int, decimal.Decimal, float, _NONE})
+_TEXT = frozenset({str, _NONE})
+_JSON = frozenset({str, psycopg2.extras.Json, _NONE})
+_SEQUENCE = frozenset({list, _NONE})
+# the Python values each server type takes as the same literal would have been read in plain text
+ACCEPTS: dict[str, frozenset] = {
+    "smallint": _INTEGER, "integer": _INTEGER, "bigint": _INTEGER,
+    "numeric": _NUMBER, "real": _NUMBER, "double precision": _NUMBER,
+    "text": _TEXT, "character varying": _TEXT, "character": _TEXT, "name": _TEXT,
+    "boolean": frozenset({bool, _NONE}),
+    "timestamp with time zone": frozenset({datetime.datetime, _NONE}),
+    "timestamp without time zone": frozenset({datetime.datetime, _NONE}),
+    "date": frozenset({datetime.date, _NONE}),
+    "interval": frozenset({datetime.timedelta, _NONE}),
+    "json": _JSON, "jsonb": _JSON,
+    "uuid": frozenset({str, uuid.UUID, _NONE}),
+    "bytea": frozenset({bytes, memoryview, _NONE}),
+}
+
+
+@dataclass
+class Shape:
+    """A statement as the process knows it: its name on the server, the text to prepare, and the
+    EXECUTE that runs it with the same parameters."""
+    name: str
+    prepare: str
+    execute: str
+    params: tuple[str, ...]
+    seen: int = 0
+    refused: bool = False  # the server could not prepare it: always plain text
+
+
+@dataclass
+class _Prepared:
+    checks: tuple[tuple[str, frozenset], ...]  # each parameter and what it takes
+
+
+_shapes: dict[str, Shape | None] = {}
+_lock = threading.Lock()
+
+
+def shape_of(query: str) -> Shape | None:
+    """The shape of a statement in psycopg2's named style, or None when it is not to be prepared."""
+    if (len(query) > MAX_LENGTH or not query.lstrip()[:6].upper().startswith(_PREPARABLE)
+            or _PARTIAL_ARBITER.search(query)):
+        return None
+    params: list[str] = []
+
+    def positional(match: re.Match) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        if name not in params:
+            params.append(name)
+        return f"${params.index(name) + 1}"
+
+    text = _PLACEHOLDER.sub(positional, query)
+    name = "hub_" + hashlib.blake2b(query.encode(), digest_size=10).hexdigest()
+    arguments = ", ".join(f"%({p})s" for p in params)
+    return Shape(name, f"PREPARE {name} AS {text}", f"EXECUTE {name}({arguments})" if params
+                 else f"EXECUTE {name}", tuple(params))
+
+
+def _known(query: str) -> Shape | None:
+    shape = _shapes.get(query, False)
+    if shape is False:
+        shape = shape_of(query)
+        with _lock:
+            if len(_shapes) < MAX_STATEMENTS:
+                _shapes[query] = shape
+    return shape  # type: ignore[return-value]
+
+
+class PreparingConnection(psycopg2.extensions.connection):
+    """A psycopg2 connection that remembers what it has prepared (lost with it, as on the server)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.prepared: dict[str, _Prepared] = {}
+        self.cursor_factory = PreparingCursor
+
+
+class PreparingCursor(psycopg2.extensions.cursor):
+    def execute(self, query, vars=None):
+        if type(vars) is not dict or type(query) is not str or self.name is not None:
+            return super().execute(query, vars)  # no parameters, positional ones, bytes, a named cursor
+        shape = _known(query)
+        if shape is None or shape.refused:
+            return super().execute(query, vars)
+        prepared = self.connection.prepared.get(shape.name)
+        if prepared is None:
+            shape.seen += 1
+            if shape.seen < PREPARE_AFTER or len(self.connection.prepared) >= PER_CONNECTION:
+                return super().execute(query, vars)
+            prepared = self._prepare(shape)
+            if prepared is None:
+                return super().execute(query, vars)
+        for param, accepts in prepared.checks:
+            if type(vars[param]) not in accepts:
+                return super().execute(query, vars)  # read as plain text reads it
+        return super().execute(shape.execute, vars)
+
+    def _prepare(self, shape: Shape) -> _Prepared | None:
+        """Prepare `shape` on this connection and read the types the server gave its parameters; in a
+        transaction inside a savepoint, so that a refusal does not abort the caller's transaction."""
+        read_types = f"SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = '{shape.name}'"
+        guarded = not self.connection.autocommit
+        try:
+            super().execute(f"SAVEPOINT hub_prepare; {shape.prepare}; RELEASE SAVEPOINT hub_prepare; {read_types}"
+                            if guarded else f"{shape.prepare}; {read_types}")
+        except psycopg2.Error:  # a parameter whose type cannot be inferred, and the like
+            if guarded:
+                super().execute("ROLLBACK TO SAVEPOINT hub_prepare; RELEASE SAVEPOINT hub_prepare")
+            shape.refused = True
+            return None
+        types = self.fetchone()[0]
+        checks = []
+        for param, server_type in zip(shape.params, types):
+            accepts = ACCEPTS.get(server_type)
+            if accepts is None:  # an array, an enum...: whatever the values, as plain text
+                accepts = _SEQUENCE if server_type.endswith("[]") else None
+            if accepts is None:
+                shape.refused = True
+                super().execute(f"DEALLOCATE {shape.name}")
+                return None
+            checks.append((param, accepts))
+        prepared = self.connection.prepared[shape.name] = _Prepared(tuple(checks))
+        return prepared
+
+
+def connect_args() -> dict:
+    """`create_engine(connect_args=...)` for a PostgreSQL engine whose connections prepare."""
+    return {"connection_factory": PreparingConnection}
+
+
+__all__ = ["ACCEPTS", "PreparingConnection", "PreparingCursor", "Shape", "connect_args", "shape_of"]

@@ -1,0 +1,140 @@
+"""Prepared statements on PostgreSQL (hubkit.prepared): a statement seen often runs as EXECUTE of one
+prepared once per connection, with the same answers as plain text; a value the prepared statement would
+read differently (a fraction for an integer, a number for text) runs that call as plain text; a statement
+the server cannot prepare runs as plain text without harming the caller's transaction; a connection
+that is replaced prepares again; and off, nothing is prepared."""
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Column, Integer, Numeric, String, Table, insert, select, text
+
+from hubkit import prepared
+from hubkit.db import Database, new_metadata
+from tests.integration.hubkit.test_db_connections import restart
+from tests.support import infra
+
+pytestmark = pytest.mark.integration
+
+metadata = new_metadata()
+items = Table("items", metadata, Column("id", Integer, primary_key=True, autoincrement=False),
+              Column("quantity", Integer, nullable=False), Column("price", Numeric(12, 2), nullable=False),
+              Column("name", String(32), nullable=False))
+
+SEEN_ENOUGH = prepared.PREPARE_AFTER + 2
+
+
+@pytest.fixture
+def pg(session_name):
+    name = f"{session_name}_prep"
+    url = infra.create_databases(name, ["p"])["p"]
+    dbs: list[Database] = []
+
+    def make(prepare: bool = True) -> Database:
+        db = Database(url, metadata, pool_size=1, prepare=prepare)
+        dbs.append(db)
+        return db
+    first = make()
+    metadata.create_all(first.engine)
+    with first.session() as s:
+        s.execute(insert(items), [dict(id=i, quantity=i, price=Decimal(i) * Decimal("1.25"), name=f"n{i}")
+                                  for i in range(1, 21)])
+    yield make
+    for db in dbs:
+        db.dispose()
+    infra.drop_databases(name, ["p"])
+
+
+def server_prepared(db: Database) -> dict[str, int]:
+    """The statements prepared on the pool's one connection, with how often each ran."""
+    with db.reader() as s:
+        return dict(s.execute(text("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements"))
+                    .all())
+
+
+def runs_of(db: Database, fragment: str) -> int:
+    return sum(n for statement, n in server_prepared(db).items() if fragment in statement)
+
+
+def test_a_statement_seen_often_runs_prepared_with_the_same_answers(pg):
+    db = pg()
+    query = (select(items.c.id, items.c.price, items.c.name)
+             .where(items.c.id.in_([3, 4]), items.c.name != "x").order_by(items.c.id))
+    answers = []
+    for _ in range(SEEN_ENOUGH):
+        with db.session() as s:
+            answers.append(s.execute(query).all())
+    assert answers[0] == [(3, Decimal("3.75"), "n3"), (4, Decimal("5.00"), "n4")]
+    assert all(a == answers[0] for a in answers)
+    assert runs_of(db, "FROM items") == SEEN_ENOUGH - prepared.PREPARE_AFTER + 1
+
+
+def test_writes_through_a_prepared_statement_are_rolled_back_with_their_transaction(pg):
+    db = pg()
+    for _ in range(SEEN_ENOUGH):
+        with pytest.raises(RuntimeError), db.session() as s:
+            s.execute(items.update().where(items.c.id == 1).values(quantity=items.c.quantity + 1))
+            raise RuntimeError("the caller fails after the write")
+    with db.session() as s:
+        s.execute(items.update().where(items.c.id == 1).values(quantity=items.c.quantity + 1))
+    with db.reader() as s:
+        assert s.execute(select(items.c.quantity).where(items.c.id == 1)).scalar_one() == 2
+    assert runs_of(db, "UPDATE items") >= 2
+
+
+def test_a_value_the_prepared_statement_would_read_differently_runs_as_plain_text(pg):
+    db = pg()
+    times = text("SELECT quantity * :factor FROM items WHERE id = :id")
+    label = text("SELECT :label AS label, id FROM items WHERE id = :id")
+    for _ in range(SEEN_ENOUGH):  # prepared with an integer factor: the server types it integer
+        with db.reader() as s:
+            assert s.execute(times, dict(factor=2, id=3)).scalar_one() == 6
+            assert s.execute(label, dict(label="a", id=3)).one() == ("a", 3)
+    with db.reader() as s:
+        # 2.5 in an integer parameter would be rounded to 3 (9 instead of 7.5); a number read as text
+        assert s.execute(times, dict(factor=Decimal("2.5"), id=3)).scalar_one() == Decimal("7.5")
+        assert s.execute(label, dict(label=7, id=3)).one() == (7, 3)
+
+
+def test_a_statement_the_server_cannot_prepare_runs_as_plain_text_in_the_same_transaction(pg):
+    db = pg()
+    unknowable = text("SELECT :value IS NULL")  # the server cannot infer the parameter's type
+    for i in range(SEEN_ENOUGH):
+        with db.session() as s:
+            s.execute(items.update().where(items.c.id == 2).values(name=f"try{i}"))
+            assert s.execute(unknowable, dict(value=None)).scalar_one() is True
+    with db.reader() as s:
+        assert s.execute(select(items.c.name).where(items.c.id == 2)).scalar_one() == f"try{SEEN_ENOUGH - 1}"
+    assert runs_of(db, "IS NULL") == 0
+
+
+def test_a_replaced_connection_prepares_again(pg):
+    db = pg()
+    query = select(items.c.name).where(items.c.id == 5)
+    for _ in range(SEEN_ENOUGH):
+        with db.reader() as s:
+            assert s.execute(query).scalar_one() == "n5"
+    restart(db)  # every backend terminated: the pooled connection and its prepared statements are gone
+    for attempt in range(2):  # the first use finds the connection dead (once_more_if_disconnected's case)
+        try:
+            with db.reader() as s:
+                assert s.execute(query).scalar_one() == "n5"
+            break
+        except Exception:
+            if attempt:
+                raise
+    with db.reader() as s:
+        assert s.execute(query).scalar_one() == "n5"
+    assert runs_of(db, "FROM items") >= 1
+
+
+def test_off_nothing_is_prepared(pg):
+    db = pg(prepare=False)
+    at = datetime.datetime.now(datetime.timezone.utc)
+    for _ in range(SEEN_ENOUGH):
+        with db.reader() as s:
+            assert s.execute(text("SELECT count(*) FROM items WHERE id > :id AND now() >= :at"),
+                             dict(id=10, at=at)).scalar_one() == 10
+    assert server_prepared(db) == {}

@@ -1,0 +1,37 @@
+"""hubkit.prepared's reading of a statement: psycopg2's named parameters become positional ones in the
+order they first appear (a repeated one keeps its number), `%%` is a percent sign, and only a single
+SELECT, INSERT, UPDATE, DELETE or WITH of bounded length is prepared, and no upsert onto a partial index."""
+from __future__ import annotations
+
+from hubkit import prepared
+
+
+def test_named_parameters_become_positional_in_order_of_appearance():
+    shape = prepared.shape_of("SELECT a FROM t WHERE b = %(b)s AND c LIKE 'x%%' AND d IN (%(d_1)s, %(b)s)")
+    assert shape.prepare == f"PREPARE {shape.name} AS SELECT a FROM t WHERE b = $1 AND c LIKE 'x%' AND d IN ($2, $1)"
+    assert shape.execute == f"EXECUTE {shape.name}(%(b)s, %(d_1)s)"
+    assert shape.params == ("b", "d_1")
+
+
+def test_a_statement_without_parameters_executes_by_name():
+    shape = prepared.shape_of("  with x as (select 1) select * from x")
+    assert shape.execute == f"EXECUTE {shape.name}"
+
+
+def test_the_name_depends_on_the_text_only():
+    one, same, other = (prepared.shape_of(q) for q in ("SELECT %(a)s", "SELECT %(a)s", "SELECT %(a)s + 1"))
+    assert one.name == same.name != other.name
+    assert one.name.startswith("hub_") and len(one.name) < 64  # PostgreSQL's identifiers: 63 bytes
+
+
+def test_only_plain_statements_of_bounded_length_are_prepared():
+    for query in ("SAVEPOINT s", "BEGIN", "LISTEN hub", "CREATE TABLE t (a int)", "SET x = 1",
+                  "SELECT %(a)s" + " " * prepared.MAX_LENGTH):
+        assert prepared.shape_of(query) is None
+    assert prepared.shape_of("delete from t where a = %(a)s") is not None
+
+
+def test_an_upsert_onto_a_partial_index_is_not_prepared():
+    # the planner picks the arbiter index by the WHERE's values: a parameter matches none at EXECUTE
+    assert prepared.shape_of("INSERT INTO t (a) VALUES (%(a)s) ON CONFLICT (a) WHERE open = %(o)s DO NOTHING") is None
+    assert prepared.shape_of("INSERT INTO t (a) VALUES (%(a)s) ON CONFLICT (a) DO NOTHING") is not None
