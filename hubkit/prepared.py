@@ -145,6 +145,31 @@ class PreparingCursor(psycopg2.extensions.cursor):
                 return super().execute(query, vars)  # read as plain text reads it
         return super().execute(shape.execute, vars)
 
+    def executemany(self, query, vars_list):
+        """An executemany (SQLAlchemy's for an UPDATE or DELETE of many rows) runs the prepared statement
+        once per row when every row's values pass; each row counts as a sighting."""
+        if type(query) is not str or self.name is not None:
+            return super().executemany(query, vars_list)
+        shape = _known(query)
+        if shape is None or shape.refused:
+            return super().executemany(query, vars_list)
+        rows = list(vars_list)
+        if not rows or any(type(row) is not dict for row in rows):
+            return super().executemany(query, rows)
+        prepared = self.connection.prepared.get(shape.name)
+        if prepared is None:
+            shape.seen += len(rows)
+            if shape.seen < PREPARE_AFTER or len(self.connection.prepared) >= PER_CONNECTION:
+                return super().executemany(query, rows)
+            prepared = self._prepare(shape)
+            if prepared is None:
+                return super().executemany(query, rows)
+        for row in rows:
+            for param, accepts in prepared.checks:
+                if type(row[param]) not in accepts:
+                    return super().executemany(query, rows)
+        return super().executemany(shape.execute, rows)
+
     def _prepare(self, shape: Shape) -> _Prepared | None:
         """Prepare `shape` on this connection and read the types the server gave its parameters; in a
         transaction inside a savepoint, so that a refusal does not abort the caller's transaction."""

@@ -2,7 +2,7 @@
 prepared once per connection, with the same answers as plain text; a value the prepared statement would
 read differently (a fraction for an integer, a number for text) runs that call as plain text; a statement
 the server cannot prepare runs as plain text without harming the caller's transaction; a connection
-that is replaced prepares again; and off, nothing is prepared."""
+that is replaced prepares again; an executemany runs prepared row by row; and off, nothing is prepared."""
 from __future__ import annotations
 
 import datetime
@@ -138,3 +138,16 @@ def test_off_nothing_is_prepared(pg):
             assert s.execute(text("SELECT count(*) FROM items WHERE id > :id AND now() >= :at"),
                              dict(id=10, at=at)).scalar_one() == 10
     assert server_prepared(db) == {}
+
+
+def test_an_update_of_many_rows_runs_prepared_row_by_row_unless_a_row_would_be_read_differently(pg):
+    db = pg()
+    bump = text("UPDATE items SET quantity = quantity + :step WHERE id = :row_id")
+    with db.session() as s:
+        s.execute(bump, [dict(step=1, row_id=i) for i in range(1, SEEN_ENOUGH + 1)])
+    with db.session() as s:  # a fraction into the integer quantity: plain text, the server rounds as before
+        s.execute(bump, [dict(step=1, row_id=1), dict(step=Decimal("0.4"), row_id=2)])
+    with db.reader() as s:
+        quantities = dict(s.execute(select(items.c.id, items.c.quantity).where(items.c.id <= 3)).all())
+    assert quantities == {1: 3, 2: 3, 3: 4}
+    assert runs_of(db, "UPDATE items") == SEEN_ENOUGH  # each row a sighting: prepared at once
