@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, select, union_all, update
+from sqlalchemy import bindparam, cast, func, select, union_all, update
 
 from contracts import GoodsIssued, GoodsReturned, OrderMoved, ReservationExpired, StockReserved, StockShort
 from contracts.events import OrderLineRef
@@ -96,7 +96,9 @@ def _reserve_levels(n: int):
     l = stock_levels.c
     rows = [select(bindparam(f"p_sku_{i}", type_=l.sku.type).label("sku"),
                    bindparam(f"p_warehouse_{i}", type_=l.warehouse.type).label("warehouse"),
-                   bindparam(f"p_quantity_{i}", type_=l.reserved.type).label("quantity")) for i in range(n)]
+                   # typed in the statement: prepared (hubkit.prepared), a bare one would be text
+                   cast(bindparam(f"p_quantity_{i}", type_=l.reserved.type), l.reserved.type).label("quantity"))
+            for i in range(n)]
     wanted = (union_all(*rows) if n > 1 else rows[0]).subquery("wanted")
     return (update(stock_levels)
             .where(l.sku == wanted.c.sku, l.warehouse == wanted.c.warehouse,
