@@ -13,7 +13,9 @@ own: `quantity * $1` takes an integer, and 2.5 would be rounded into it. So each
 against the types the server reported for its statement, and a value of another kind (a fraction
 for an integer, a number for text...) runs that call as plain text: nothing changes its meaning. A
 statement that cannot be prepared (a parameter whose type cannot be inferred) is found once per
-process, inside a savepoint, and runs as plain text from then on.
+process, inside a savepoint, and runs as plain text from then on. A prepared statement whose table a
+migration has changed since fails its transaction once (as a plain one would fail on a lock or a
+conflict: the work is retried), and is prepared anew by the next.
 
 Off (`HUB_DB_PREPARED_STATEMENTS=false`) behind a pooler that hands one session's statements to
 another connection (PgBouncer in transaction mode)."""
@@ -27,6 +29,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 
+import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 
@@ -122,6 +125,7 @@ class PreparingConnection(psycopg2.extensions.connection):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.prepared: dict[str, _Prepared] = {}
+        self.stale: set[str] = set()  # prepared here, but for a table that has changed since: deallocated first
         self.cursor_factory = PreparingCursor
 
 
@@ -143,7 +147,7 @@ class PreparingCursor(psycopg2.extensions.cursor):
         for param, accepts in prepared.checks:
             if type(vars[param]) not in accepts:
                 return super().execute(query, vars)  # read as plain text reads it
-        return super().execute(shape.execute, vars)
+        return self._run(shape, vars, many=False)
 
     def executemany(self, query, vars_list):
         """An executemany (SQLAlchemy's for an UPDATE or DELETE of many rows) runs the prepared statement
@@ -168,22 +172,37 @@ class PreparingCursor(psycopg2.extensions.cursor):
             for param, accepts in prepared.checks:
                 if type(row[param]) not in accepts:
                     return super().executemany(query, rows)
-        return super().executemany(shape.execute, rows)
+        return self._run(shape, rows, many=True)
+
+    def _run(self, shape: Shape, vars, many: bool):
+        try:
+            return super().executemany(shape.execute, vars) if many else super().execute(shape.execute, vars)
+        except psycopg2.errors.FeatureNotSupported:
+            # "cached plan must not change result type": a migration changed a table under the plan. This
+            # transaction fails (its work is retried as any failed one); the next one prepares anew
+            self.connection.prepared.pop(shape.name, None)
+            self.connection.stale.add(shape.name)
+            raise
+        except psycopg2.errors.InvalidSqlStatementName:  # gone from the server (DISCARD ALL): the same
+            self.connection.prepared.pop(shape.name, None)
+            raise
 
     def _prepare(self, shape: Shape) -> _Prepared | None:
         """Prepare `shape` on this connection and read the types the server gave its parameters; in a
         transaction inside a savepoint, so that a refusal does not abort the caller's transaction."""
         read_types = f"SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = '{shape.name}'"
+        prepare = (f"DEALLOCATE {shape.name}; " if shape.name in self.connection.stale else "") + shape.prepare
         guarded = not self.connection.autocommit
         try:
-            super().execute(f"SAVEPOINT hub_prepare; {shape.prepare}; RELEASE SAVEPOINT hub_prepare; {read_types}"
-                            if guarded else f"{shape.prepare}; {read_types}")
+            super().execute(f"SAVEPOINT hub_prepare; {prepare}; RELEASE SAVEPOINT hub_prepare; {read_types}"
+                            if guarded else f"{prepare}; {read_types}")
         except psycopg2.Error:  # a parameter whose type cannot be inferred, and the like
             if guarded:
                 super().execute("ROLLBACK TO SAVEPOINT hub_prepare; RELEASE SAVEPOINT hub_prepare")
             shape.refused = True
             return None
         types = self.fetchone()[0]
+        self.connection.stale.discard(shape.name)
         checks = []
         for param, server_type in zip(shape.params, types):
             accepts = ACCEPTS.get(server_type)

@@ -2,7 +2,8 @@
 prepared once per connection, with the same answers as plain text; a value the prepared statement would
 read differently (a fraction for an integer, a number for text) runs that call as plain text; a statement
 the server cannot prepare runs as plain text without harming the caller's transaction; a connection
-that is replaced prepares again; an executemany runs prepared row by row; and off, nothing is prepared."""
+that is replaced prepares again; an executemany runs prepared row by row; a statement whose table a
+migration changed fails one transaction and is prepared anew; and off, nothing is prepared."""
 from __future__ import annotations
 
 import datetime
@@ -10,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import Column, Integer, Numeric, String, Table, insert, select, text
+from sqlalchemy.exc import DBAPIError
 
 from hubkit import prepared
 from hubkit.db import Database, new_metadata
@@ -151,3 +153,19 @@ def test_an_update_of_many_rows_runs_prepared_row_by_row_unless_a_row_would_be_r
         quantities = dict(s.execute(select(items.c.id, items.c.quantity).where(items.c.id <= 3)).all())
     assert quantities == {1: 3, 2: 3, 3: 4}
     assert runs_of(db, "UPDATE items") == SEEN_ENOUGH  # each row a sighting: prepared at once
+
+
+def test_a_table_changed_under_a_prepared_statement_fails_one_transaction_then_is_prepared_anew(pg):
+    db = pg()
+    query = select(items.c.id, items.c.name).where(items.c.id == 6)
+    for _ in range(SEEN_ENOUGH):
+        with db.reader() as s:
+            assert s.execute(query).one() == (6, "n6")
+    with pg(prepare=False).session() as s:  # a migration, from another process
+        s.execute(text("ALTER TABLE items ALTER COLUMN name TYPE text"))
+    with pytest.raises(DBAPIError, match="cached plan must not change result type"), db.reader() as s:
+        s.execute(query).one()
+    for _ in range(2):
+        with db.reader() as s:
+            assert s.execute(query).one() == (6, "n6")
+    assert runs_of(db, "FROM items") >= 2
