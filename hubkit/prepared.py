@@ -82,6 +82,13 @@ class Shape:
 class _Prepared:
     checks: tuple[tuple[str, frozenset], ...]  # each parameter and what it takes
 
+    def takes(self, values: dict) -> bool:
+        """Whether every value is of a kind its parameter reads as plain text would read it."""
+        for param, accepts in self.checks:
+            if type(values[param]) not in accepts:
+                return False
+        return True
+
 
 _shapes: dict[str, Shape | None] = {}
 _lock = threading.Lock()
@@ -131,48 +138,39 @@ class PreparingConnection(psycopg2.extensions.connection):
 
 class PreparingCursor(psycopg2.extensions.cursor):
     def execute(self, query, vars=None):
-        if type(vars) is not dict or type(query) is not str or self.name is not None:
-            return super().execute(query, vars)  # no parameters, positional ones, bytes, a named cursor
-        shape = _known(query)
-        if shape is None or shape.refused:
-            return super().execute(query, vars)
-        prepared = self.connection.prepared.get(shape.name)
-        if prepared is None:
-            shape.seen += 1
-            if shape.seen < PREPARE_AFTER or len(self.connection.prepared) >= PER_CONNECTION:
-                return super().execute(query, vars)
-            prepared = self._prepare(shape)
-            if prepared is None:
-                return super().execute(query, vars)
-        for param, accepts in prepared.checks:
-            if type(vars[param]) not in accepts:
-                return super().execute(query, vars)  # read as plain text reads it
-        return self._run(shape, vars, many=False)
+        # not for a statement without parameters, with positional ones, in bytes, or a named cursor's
+        if type(vars) is dict and type(query) is str and self.name is None:
+            ready = self._ready(query, sightings=1)
+            if ready is not None and ready[1].takes(vars):
+                return self._run(ready[0], vars, many=False)
+        return super().execute(query, vars)
 
     def executemany(self, query, vars_list):
         """An executemany (SQLAlchemy's for an UPDATE or DELETE of many rows) runs the prepared statement
         once per row when every row's values pass; each row counts as a sighting."""
-        if type(query) is not str or self.name is not None:
-            return super().executemany(query, vars_list)
+        if type(query) is str and self.name is None:
+            vars_list = list(vars_list)
+            if vars_list and all(type(row) is dict for row in vars_list):
+                ready = self._ready(query, sightings=len(vars_list))
+                if ready is not None and all(ready[1].takes(row) for row in vars_list):
+                    return self._run(ready[0], vars_list, many=True)
+        return super().executemany(query, vars_list)
+
+    def _ready(self, query: str, sightings: int) -> tuple[Shape, _Prepared] | None:
+        """The shape of `query` and its statement prepared on this connection, prepared now if the process
+        has seen it often enough; None: it runs as plain text."""
         shape = _known(query)
         if shape is None or shape.refused:
-            return super().executemany(query, vars_list)
-        rows = list(vars_list)
-        if not rows or any(type(row) is not dict for row in rows):
-            return super().executemany(query, rows)
+            return None
         prepared = self.connection.prepared.get(shape.name)
         if prepared is None:
-            shape.seen += len(rows)
+            shape.seen += sightings
             if shape.seen < PREPARE_AFTER or len(self.connection.prepared) >= PER_CONNECTION:
-                return super().executemany(query, rows)
+                return None
             prepared = self._prepare(shape)
             if prepared is None:
-                return super().executemany(query, rows)
-        for row in rows:
-            for param, accepts in prepared.checks:
-                if type(row[param]) not in accepts:
-                    return super().executemany(query, rows)
-        return self._run(shape, rows, many=True)
+                return None
+        return shape, prepared
 
     def _run(self, shape: Shape, vars, many: bool):
         try:
@@ -206,9 +204,9 @@ class PreparingCursor(psycopg2.extensions.cursor):
         checks = []
         for param, server_type in zip(shape.params, types):
             accepts = ACCEPTS.get(server_type)
-            if accepts is None:  # an array, an enum...: whatever the values, as plain text
-                accepts = _SEQUENCE if server_type.endswith("[]") else None
-            if accepts is None:
+            if accepts is None and server_type.endswith("[]"):
+                accepts = _SEQUENCE  # an array takes a list
+            if accepts is None:  # another type (an enum, a range...): not prepared, whatever the values
                 shape.refused = True
                 super().execute(f"DEALLOCATE {shape.name}")
                 return None
