@@ -74,6 +74,9 @@ AS_DEPLOYED = {"HUB_RELAY_LEASE_SECONDS": str(HubSettings.model_fields["relay_le
                "HUB_AUDIT_INTERVAL_SECONDS": str(GatewaySettings.model_fields["audit_interval_seconds"].default),
                "HUB_CONSUMER_BACKGROUND_BATCH_WAIT_MS": str(
                    HubSettings.model_fields["consumer_background_batch_wait_ms"].default),
+               # pools as deployed, one connection per thread that may hold one (the test hub keeps 3, so
+               # that several hubs share one PostgreSQL: an api process under load opened and closed more)
+               "HUB_DB_POOL_SIZE": os.environ.get("HUB_DB_POOL_SIZE", ""),
                # backpressure as deployed (the test hub turns it off), or as the caller's environment sets it
                "HUB_INTAKE_HIGH_WATERMARK": os.environ.get(
                    "HUB_INTAKE_HIGH_WATERMARK", str(OrderSettings.model_fields["intake_high_watermark"].default))}
