@@ -26,7 +26,7 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
-from hubkit import outbox, prepared
+from hubkit import outbox
 from hubkit.events import ContractError, Event
 from hubkit.sql import dialect_insert  # noqa: F401 (the services import it from here)
 
@@ -106,6 +106,8 @@ def make_engine(url: str, pool_size: int = 5, autocommit: bool = False, prepare:
 
         outbox.wake_relay_after_commit(engine)  # the relay learns of outbox rows as they commit
         return engine
+    from hubkit import prepared  # psycopg2 is loaded by the processes that use PostgreSQL only
+
     # LIFO: the busy connections stay busy and the spare ones idle (checked when next used)
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=RECYCLE_SECONDS,
                            pool_use_lifo=True, connect_args=prepared.connect_args() if prepare else {},
