@@ -22,10 +22,8 @@ import argparse
 import json
 import random
 import statistics
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 from hub import components
 from hubkit.db import Database, UnitOfWork
@@ -90,8 +88,8 @@ def run(args) -> dict:
         free.setdefault(s, {})[w] = q
     alloc, parcels = time_allocation(rules, orders, free)
 
-    url, cleanup = _database(args.db)
-    try:
+    with infra.fresh_databases(args.db, f"{infra.session_name()}_alloc", ["inventory"]) as urls:
+        url = urls["inventory"]
         components.migrate("inventory", url)
         db = Database(url, metadata)
         with UnitOfWork(db, "inventory", "bench", "setup") as u:
@@ -112,21 +110,10 @@ def run(args) -> dict:
                 reservations.reserve_orders(u, [envelope])
             reserve.append(time.perf_counter() - began)
         db.dispose()
-    finally:
-        cleanup()
     a, r = _ms(alloc), _ms(reserve)
     return {"db": args.db, "orders": args.orders, "lines": args.lines, "warehouses": args.warehouses,
             "allocation": a, "reservation": r, "outcomes": parcels,
             "allocation_share_of_reservation": round(a["median_ms"] / r["median_ms"], 4)}
-
-
-def _database(kind: str):
-    if kind == "postgresql":
-        prefix = f"{infra.session_name()}_alloc"
-        url = infra.create_databases(prefix, ["inventory"])["inventory"]
-        return url, lambda: infra.drop_databases(prefix, ["inventory"])
-    path = Path(tempfile.mkdtemp()) / "inventory.db"
-    return f"sqlite:///{path}", lambda: path.unlink(missing_ok=True)
 
 
 def main() -> None:

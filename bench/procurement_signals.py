@@ -21,11 +21,9 @@ import argparse
 import json
 import os
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 
 from nameko.testing.services import worker_factory
 from sqlalchemy import select
@@ -106,18 +104,9 @@ def run(backend: str, n_events: int, n_skus: int, stock: int, batches: list[int]
     result = {"backend": backend, "skus": n_skus, "stock": stock, "started_at": datetime.now(timezone.utc)
               .isoformat(timespec="seconds"), "load_average_before": round(os.getloadavg()[0], 2), "runs": []}
     for batch in batches:
-        prefix, tmp = infra.session_name(), tempfile.TemporaryDirectory(prefix="hub-bench-proc-")
-        try:
-            if backend == "postgresql":
-                url = infra.create_databases(prefix, ["procurement"])["procurement"]
-            else:
-                url = f"sqlite:///{Path(tmp.name) / 'procurement.db'}"
-            components.migrate("procurement", url)
-            result["runs"].append(run_one(url, n_events, n_skus, stock, batch))
-        finally:
-            if backend == "postgresql":
-                infra.drop_databases(prefix, ["procurement"])
-            tmp.cleanup()
+        with infra.fresh_databases(backend, infra.session_name(), ["procurement"]) as urls:
+            components.migrate("procurement", urls["procurement"])
+            result["runs"].append(run_one(urls["procurement"], n_events, n_skus, stock, batch))
     result["load_average_after"] = round(os.getloadavg()[0], 2)
     digests = {json.dumps(r.pop("suggestions")) for r in result["runs"]}
     result["same_suggestions_for_every_batch_size"] = len(digests) == 1

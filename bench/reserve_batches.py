@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import statistics
-import tempfile
 import time
 import uuid
 from types import SimpleNamespace
@@ -108,16 +107,8 @@ def main() -> None:
     out = {"db": args.db, "skus": args.skus, "rounds": args.rounds, "batches": []}
     for batch in [int(b) for b in args.batches.split(",")]:
         rounds = max(3, args.rounds * 2 // (batch + 1))  # about as many orders for each size, fewer rounds
-        if args.db == "postgresql":
-            prefix = f"benchresb{os.getpid()}_{batch}"
-            url = infra.create_databases(prefix, ["inventory"])["inventory"]
-            try:
-                out["batches"].append(measure(url, batch, rounds, args.skus, args.lines))
-            finally:
-                infra.drop_databases(prefix, ["inventory"])
-        else:
-            with tempfile.TemporaryDirectory() as tmp:
-                out["batches"].append(measure(f"sqlite:///{tmp}/inventory.db", batch, rounds, args.skus, args.lines))
+        with infra.fresh_databases(args.db, f"benchresb{os.getpid()}_{batch}", ["inventory"]) as urls:
+            out["batches"].append(measure(urls["inventory"], batch, rounds, args.skus, args.lines))
     if args.json:
         print(json.dumps(out, indent=2))
         return

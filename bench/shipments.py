@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 import uuid
 
@@ -88,16 +87,8 @@ def main() -> None:
     args = parser.parse_args()
     out = {"db": args.db, "skus": args.skus, "rounds": args.rounds, "batches": []}
     for batch in [int(b) for b in args.batches.split(",")]:
-        if args.db == "postgresql":
-            prefix = f"benchship{os.getpid()}_{batch}"
-            url = infra.create_databases(prefix, ["inventory"])["inventory"]
-            try:
-                out["batches"].append(measure(url, batch, args.rounds, args.skus))
-            finally:
-                infra.drop_databases(prefix, ["inventory"])
-        else:
-            with tempfile.TemporaryDirectory() as tmp:
-                out["batches"].append(measure(f"sqlite:///{tmp}/inventory.db", batch, args.rounds, args.skus))
+        with infra.fresh_databases(args.db, f"benchship{os.getpid()}_{batch}", ["inventory"]) as urls:
+            out["batches"].append(measure(urls["inventory"], batch, args.rounds, args.skus))
     if args.json:
         print(json.dumps(out, indent=2))
         return

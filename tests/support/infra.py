@@ -6,8 +6,12 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg2
 
@@ -120,6 +124,21 @@ def create_databases(prefix: str, names) -> dict[str, str]:
             return urls
     finally:
         conn.close()
+
+
+@contextmanager
+def fresh_databases(backend: str, prefix: str, names) -> Iterator[dict[str, str]]:
+    """URLs of new, empty databases `names` for `backend` (postgresql: `<prefix>_<name>`; sqlite: files
+    in a folder of their own), removed on leaving."""
+    if backend == "postgresql":
+        urls = create_databases(prefix, names)
+        try:
+            yield urls
+        finally:
+            drop_databases(prefix, names)
+    else:
+        with tempfile.TemporaryDirectory(prefix="hub-") as folder:
+            yield {name: f"sqlite:///{Path(folder) / name}.db" for name in names}
 
 
 # a DROP DATABASE waits on the disk, 0.5-2 s each, and a vhost's deletion on the broker: done by a
