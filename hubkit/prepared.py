@@ -17,6 +17,12 @@ process, inside a savepoint, and runs as plain text from then on. A prepared sta
 migration has changed since fails its transaction once (as a plain one would fail on a lock or a
 conflict: the work is retried), and is prepared anew by the next.
 
+A generic plan is made once, for the tables as they were then, and PostgreSQL keeps it until the
+tables' statistics change. Without autovacuum they never do: a plan made while `outbox` held ten
+rows scanned it whole when it held a hundred thousand. So a connection prepares its statements anew
+as it ages (`REPLAN_FIRST`, then each interval twice the one before, at most `REPLAN_MAX`): a plan is
+never made on tables much smaller than the ones it runs on.
+
 Off (`HUB_DB_PREPARED_STATEMENTS=false`) behind a pooler that hands one session's statements to
 another connection (PgBouncer in transaction mode)."""
 from __future__ import annotations
@@ -26,6 +32,7 @@ import decimal
 import hashlib
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -37,6 +44,8 @@ PREPARE_AFTER = 5  # sightings in a process before a statement is prepared: one-
 PER_CONNECTION = 256  # prepared statements a connection keeps at most (each holds a plan in the server)
 MAX_STATEMENTS = 4096  # distinct statements a process keeps track of
 MAX_LENGTH = 16_000  # longer statements (many-row VALUES) are run as text
+REPLAN_FIRST = 10.0  # seconds after its first PREPARE that a connection prepares its statements anew
+REPLAN_MAX = 600.0  # and the longest it keeps a plan (the interval doubles each time up to this)
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 # an upsert onto a partial unique index: the planner matches the index by the WHERE's values, which a
@@ -133,7 +142,21 @@ class PreparingConnection(psycopg2.extensions.connection):
         super().__init__(*args, **kwargs)
         self.prepared: dict[str, _Prepared] = {}
         self.stale: set[str] = set()  # prepared here, but for a table that has changed since: deallocated first
+        self.replan_every = REPLAN_FIRST
+        self.replan_at: float | None = None  # when its statements are prepared anew (from its first PREPARE)
         self.cursor_factory = PreparingCursor
+
+    def age_plans(self) -> None:
+        """Once the connection's plans are due, every statement it prepared is prepared anew at its next
+        use (deallocated first): the server plans it for the tables as they are now."""
+        now = time.monotonic()
+        if self.replan_at is None:
+            self.replan_at = now + self.replan_every
+        elif now >= self.replan_at:
+            self.stale.update(self.prepared)
+            self.prepared.clear()
+            self.replan_every = min(self.replan_every * 2, REPLAN_MAX)
+            self.replan_at = now + self.replan_every
 
 
 class PreparingCursor(psycopg2.extensions.cursor):
@@ -162,7 +185,10 @@ class PreparingCursor(psycopg2.extensions.cursor):
         shape = _known(query)
         if shape is None or shape.refused:
             return None
-        prepared = self.connection.prepared.get(shape.name)
+        connection = self.connection
+        if connection.replan_at is not None and time.monotonic() >= connection.replan_at:
+            connection.age_plans()
+        prepared = connection.prepared.get(shape.name)
         if prepared is None:
             shape.seen += sightings
             if shape.seen < PREPARE_AFTER or len(self.connection.prepared) >= PER_CONNECTION:
@@ -212,6 +238,8 @@ class PreparingCursor(psycopg2.extensions.cursor):
                 return None
             checks.append((param, accepts))
         prepared = self.connection.prepared[shape.name] = _Prepared(tuple(checks))
+        if self.connection.replan_at is None:
+            self.connection.age_plans()  # the schedule starts with the first statement prepared
         return prepared
 
 

@@ -7,10 +7,11 @@ migration changed fails one transaction and is prepared anew; and off, nothing i
 from __future__ import annotations
 
 import datetime
+import time
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Column, Integer, Numeric, String, Table, insert, select, text
+from sqlalchemy import ARRAY, Column, Integer, Numeric, String, Table, any_, bindparam, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from hubkit import prepared
@@ -169,3 +170,33 @@ def test_a_table_changed_under_a_prepared_statement_fails_one_transaction_then_i
         with db.reader() as s:
             assert s.execute(query).one() == (6, "n6")
     assert runs_of(db, "FROM items") >= 2
+
+
+def test_a_plan_made_on_a_small_table_is_made_anew_as_the_connection_ages(pg, monkeypatch):
+    # without autovacuum nothing tells the server that a table has grown: its generic plan would scan it whole
+    monkeypatch.setattr(prepared, "REPLAN_FIRST", 0.5)
+    db = pg()
+    query = select(items.c.name).where(items.c.id == any_(bindparam("ids", type_=ARRAY(Integer)))).order_by(items.c.id)
+
+    def plan() -> str:
+        with db.reader() as s:
+            name = s.execute(text("SELECT name FROM pg_prepared_statements WHERE statement LIKE '%FROM items%'")).scalar_one()
+            return "\n".join(s.execute(text(f"EXPLAIN EXECUTE {name}('{{7,8}}')")).scalars())
+
+    with db.reader() as s:
+        s.execute(text("ALTER TABLE items SET (autovacuum_enabled = false)"))
+        s.execute(text("ANALYZE items"))  # 20 rows, one page: the statistics it is planned with
+        s.execute(text("SET plan_cache_mode = force_generic_plan"))  # the session's: its one pooled connection
+        s.commit()
+    for _ in range(SEEN_ENOUGH):
+        with db.reader() as s:
+            assert s.execute(query, {"ids": [7, 8]}).scalars().all() == ["n7", "n8"]
+    assert "Seq Scan" in plan()  # 20 rows: one page
+    with pg(prepare=False).session() as s:
+        s.execute(text("INSERT INTO items SELECT i, i, 1, 'm' FROM generate_series(100, 60099) AS i"))
+    assert "Seq Scan" in plan()  # the same plan: nothing has told the server
+    time.sleep(0.6)
+    with db.reader() as s:
+        assert s.execute(query, {"ids": [7, 8]}).scalars().all() == ["n7", "n8"]
+    assert "Index Scan" in plan()
+    assert runs_of(db, "FROM items") == 2  # prepared anew: the one run and the EXPLAIN since
