@@ -112,7 +112,7 @@ class Pusher:
         p = store.pushes
         # a hub voucher summed into a summary voucher is never pushed on its own
         own = p.c.is_summary if self.summariser is not None else or_(p.c.is_summary, p.c.summary_id.is_(None))
-        return p.c.ledger == self.ledger, p.c.status.in_((store.PENDING, store.PUSHING)), own
+        return p.c.ledger == self.ledger, store.status_in(store.OWED), own
 
     def _handle(self, row, accounts: dict) -> None:
         try:
@@ -274,26 +274,25 @@ class Pusher:
         return counts
 
 
-_UNSETTLED = (store.PENDING, store.PUSHING, store.REJECTED)
 
 
 def unsettled(db: Database, ledger: str, summary_mode: bool = False, session=None) -> dict:
     """The gauges' counts: hub vouchers pending, pushing and rejected (in summary mode each mirrors
     its summary voucher's, and those waiting for their day to be summed are pending), and the age of
     the oldest unconfirmed voucher the ledger is to receive (in summary mode a summary voucher).
-    Read every second while busy, so only through the status index: confirmed pushes, nearly all of
+    Read every second while busy, so only through the unsettled pushes' index: confirmed pushes, nearly all of
     the table and ever more of them, are not counted here."""
     if session is None:
         with db.reader() as s:
             return unsettled(db, ledger, summary_mode, s)
     p = store.pushes
     by_status = dict(session.execute(select(p.c.status, func.count()).where(
-        p.c.ledger == ledger, ~p.c.is_summary, p.c.status.in_(_UNSETTLED)).group_by(p.c.status)).all())
+        p.c.ledger == ledger, ~p.c.is_summary, store.status_in(store.UNSETTLED)).group_by(p.c.status)).all())
     oldest = session.execute(select(func.min(p.c.created_at)).where(
         p.c.ledger == ledger, p.c.is_summary if summary_mode else ~p.c.is_summary,
-        p.c.status.in_((store.PENDING, store.PUSHING)))).scalar()
+        store.status_in(store.OWED))).scalar()
     age = (clock.now() - as_utc(oldest)).total_seconds() if oldest else 0.0
-    return {"ledger": ledger, **{k: int(by_status.get(k, 0)) for k in _UNSETTLED},
+    return {"ledger": ledger, **{k: int(by_status.get(k, 0)) for k in store.UNSETTLED},
             "oldest_unposted_seconds": max(age, 0.0)}
 
 

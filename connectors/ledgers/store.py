@@ -2,7 +2,7 @@
 the push state that makes delivery effectively once."""
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text, bindparam, text
 
 from hubkit import inbox
 from hubkit.db import new_metadata
@@ -16,6 +16,8 @@ metadata = new_metadata()
 # rejected -> the ledger refused it, or gave no certain answer too often (message); waits for a
 #             person and a re-push (resolved like `pushing`), never retried blindly
 PENDING, PUSHING, CONFIRMED, REJECTED = "pending", "pushing", "confirmed", "rejected"
+OWED = (PENDING, PUSHING)  # to be pushed, now or later
+UNSETTLED = (PENDING, PUSHING, REJECTED)  # not (yet) in the ledger
 
 # In summary mode (connectors/ledgers/summary.py) a summary voucher is kept like a hub voucher
 # (a ledger_vouchers row with the summed lines, id "<ledger>:<external number>", and its own push
@@ -45,7 +47,19 @@ pushes = Table(
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The unsettled pushes are few, and the table keeps every voucher ever pushed: the pusher's rounds
+    # and the gauges (several a second while busy) read them through this index alone.
+    Index("ix_ledger_pushes_unsettled", "ledger", "next_attempt_at",
+          postgresql_where=text("status IN ('pending', 'pushing', 'rejected')"),
+          sqlite_where=text("status IN ('pending', 'pushing', 'rejected')")),
 )
+
+
+def status_in(statuses: tuple[str, ...]):
+    """`pushes.status IN (...)` with the statuses written into the statement, not bound: the planner
+    proves from them that the partial index holds every row asked for, also in a prepared statement."""
+    return pushes.c.status.in_(bindparam(None, list(statuses), expanding=True, literal_execute=True))
+
 
 account_mappings = Table(
     "ledger_account_mappings", metadata,

@@ -8,11 +8,12 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
 
 from connectors.ledgers import clients, pusher, runner, store
 from hub import components
+from hubkit import clock
 from hubkit.db import Database
 from tests.support import infra
 
@@ -79,3 +80,32 @@ def test_a_round_is_claimed_before_the_call_and_its_confirmations_written_with_o
     # the claim, the refused voucher's own settlement, the four confirmations (PostgreSQL: one statement;
     # SQLite: an executemany in process, counted once here as it costs one call)
     assert len(updates) == 3, updates
+
+
+def test_the_pushers_reads_on_postgresql_use_the_unsettled_pushes_index_not_the_confirmed_ones(pg_ledger_url):
+    # the table keeps every voucher ever pushed; a round and the gauges read the few unsettled ones
+    db = Database(pg_ledger_url, store.metadata, pool_size=1)
+    now = clock.now()
+    rows = [dict(ledger="plans", voucher_id=f"c{n}", external_number=f"c{n}", status=store.CONFIRMED,
+                 next_attempt_at=now, created_at=now, updated_at=now) for n in range(3000)]
+    rows += [dict(ledger="plans", voucher_id=f"p{n}", external_number=f"p{n}", status=store.PENDING,
+                  next_attempt_at=now, created_at=now, updated_at=now) for n in range(2)]
+    with db.session() as s:
+        s.execute(insert(store.pushes), rows)
+    try:
+        p = pusher.Pusher("plans", SimpleNamespace(batch_size=0), db)
+        by_status = select(store.pushes.c.status, func.count()).where(
+            store.pushes.c.ledger == "plans", store.status_in(store.UNSETTLED)).group_by(store.pushes.c.status)
+        with db.engine.connect() as conn:
+            for statement in (p._due.params(p_now=now), p._first_due, by_status):
+                compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+                assert "'pending', 'pushing'" in compiled.string  # written in: the planner can match the index
+                plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + compiled.string, compiled.params)
+                                 .scalars())
+                assert "ix_ledger_pushes_unsettled" in plan and "Seq Scan on ledger_pushes" not in plan, plan
+        assert p.due_in() == 0
+        assert pusher.unsettled(db, "plans")["pending"] == 2
+    finally:
+        with db.session() as s:
+            s.execute(delete(store.pushes).where(store.pushes.c.ledger == "plans"))
+        db.dispose()
