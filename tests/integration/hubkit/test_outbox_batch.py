@@ -5,9 +5,9 @@ and none of the earlier ones."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Column, String, Table, event, select
+from sqlalchemy import Column, String, Table, event, insert, select
 
-from hubkit import events, inbox, outbox
+from hubkit import clock, events, inbox, outbox, relay
 from hubkit.db import Database, UnitOfWork, new_metadata
 from hubkit.envelope import Envelope
 from tests.support import infra
@@ -111,3 +111,18 @@ def test_more_aggregates_than_one_statement_takes(db):
     rows = _outbox(db)
     assert len(rows) == len(aggregates) + 3
     assert {(a, s) for a, s, _ in rows} == {(a, 1) for a in aggregates} | {(a, 2) for a in aggregates[:3]}
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)  # the plan is PostgreSQL's
+def test_the_relay_reads_the_unpublished_rows_through_their_own_index(db):
+    # the outbox keeps every event ever published; a round must not walk past them to the few that are not
+    table, now = metadata.tables["outbox"], clock.now()
+    with db.session() as s:
+        s.execute(insert(table), [dict(event_id=f"e{n}", event_type="widget_made", body="{}", created_at=now,
+                                       published_at=None if n >= 3000 else now) for n in range(3002)])
+    due = relay.OutboxStatements(db).due_rows.params(now=now, limit=100)
+    with db.engine.connect() as conn:
+        compiled = due.compile(dialect=conn.dialect)
+        plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + compiled.string, compiled.params).scalars())
+        assert "ix_outbox_unpublished" in plan and "Seq Scan" not in plan, plan
+        assert [r.event_id for r in conn.execute(due)] == ["e3000", "e3001"]
