@@ -141,7 +141,8 @@ class PreparingConnection(psycopg2.extensions.connection):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.prepared: dict[str, _Prepared] = {}
-        self.stale: set[str] = set()  # prepared here, but for a table that has changed since: deallocated first
+        # prepared here, for a table that has changed since or with a plan now due: deallocated first
+        self.stale: set[str] = set()
         self.replan_every = REPLAN_FIRST
         self.replan_at: float | None = None  # when its statements are prepared anew (from its first PREPARE)
         self.cursor_factory = PreparingCursor
@@ -191,7 +192,9 @@ class PreparingCursor(psycopg2.extensions.cursor):
         prepared = connection.prepared.get(shape.name)
         if prepared is None:
             shape.seen += sightings
-            if shape.seen < PREPARE_AFTER or len(self.connection.prepared) >= PER_CONNECTION:
+            # the server holds the stale ones too, until each is prepared anew under its own name
+            held = len(connection.prepared) + len(connection.stale)
+            if shape.seen < PREPARE_AFTER or (held >= PER_CONNECTION and shape.name not in connection.stale):
                 return None
             prepared = self._prepare(shape)
             if prepared is None:
