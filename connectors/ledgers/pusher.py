@@ -274,14 +274,12 @@ class Pusher:
         return counts
 
 
-
-
 def unsettled(db: Database, ledger: str, summary_mode: bool = False, session=None) -> dict:
     """The gauges' counts: hub vouchers pending, pushing and rejected (in summary mode each mirrors
     its summary voucher's, and those waiting for their day to be summed are pending), and the age of
     the oldest unconfirmed voucher the ledger is to receive (in summary mode a summary voucher).
-    Read every second while busy, so only through the unsettled pushes' index: confirmed pushes, nearly all of
-    the table and ever more of them, are not counted here."""
+    Read every second while busy, so only through the unsettled pushes' index (store.status_in):
+    confirmed pushes, nearly all of the table and ever more of them, are not counted here."""
     if session is None:
         with db.reader() as s:
             return unsettled(db, ledger, summary_mode, s)
