@@ -61,7 +61,7 @@ def add_tables(metadata: MetaData) -> None:
           Column("event_type", String(64), nullable=False),
           Column("body", Text, nullable=False),
           Column("created_at", DateTime(timezone=True), nullable=False),
-          Column("published_at", DateTime(timezone=True), index=True),
+          Column("published_at", DateTime(timezone=True)),
           Column("attempts", Integer, nullable=False, server_default="0"),
           Column("not_before", DateTime(timezone=True)),
           # the relay's rounds read the unpublished rows in id order through this index alone: the
