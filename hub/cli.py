@@ -20,6 +20,9 @@ def cmd_migrate(args) -> None:
     s = _settings()
     migrated = components.migrate_all(s)
     print(f"migrated {', '.join(migrated)}; {components.prepare_broker(s)}")
+    from hubkit.db import upkeep_warnings
+    for warning in upkeep_warnings(components.database_urls(s).values()):
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def cmd_api(args) -> None:

@@ -22,7 +22,7 @@ from datetime import timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, NullPool, create_engine, event, make_url
 from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
@@ -77,6 +77,26 @@ def pool_size(settings, threads: int) -> int:
     """Connections a process keeps per database: one for each of its `threads` that may hold one at a
     time, so that under load none is opened and closed (HUB_DB_POOL_SIZE instead, when it is set)."""
     return settings.db_pool_size or threads
+
+
+def upkeep_warnings(urls) -> list[str]:
+    """What an operator should hear about the upkeep of the database servers behind `urls` (one check
+    per server). PostgreSQL with autovacuum off analyses and vacuums none of the hub's tables: the
+    planner never learns how they grow, and the dead rows of every update stay."""
+    servers = {(u.host, u.port): u for u in map(make_url, urls) if not u.drivername.startswith("sqlite")}
+    warnings = []
+    for (host, port), url in servers.items():
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            with engine.connect() as connection:
+                autovacuum = connection.exec_driver_sql("SHOW autovacuum").scalar()
+        finally:
+            engine.dispose()
+        if autovacuum != "on":
+            warnings.append(f"PostgreSQL at {host}:{port or 5432} runs with autovacuum off: nothing analyses or "
+                            "vacuums the hub's tables, and its statements slow down as they grow. Turn it on, "
+                            "or run VACUUM ANALYZE on every hub database regularly.")
+    return warnings
 
 
 def make_engine(url: str, pool_size: int = 5, autocommit: bool = False, prepare: bool = True) -> Engine:

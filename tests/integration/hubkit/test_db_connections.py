@@ -7,7 +7,7 @@ import threading
 
 import psycopg2
 import pytest
-from sqlalchemy import Column, Integer, String, Table, event, func, select
+from sqlalchemy import Column, Integer, String, Table, event, func, select, text
 
 from hubkit import db as hubdb
 from hubkit import grpc_server
@@ -134,3 +134,15 @@ def test_work_that_committed_before_the_restart_is_not_run_again(pg):
     assert getattr(caught.value, "connection_invalidated", False)
     assert len(attempts) == 1
     assert count(db) == 2  # warm and first
+
+
+def test_an_operator_hears_once_per_server_that_postgresql_runs_without_autovacuum(pg, tmp_path):
+    db = pg(1)
+    with db.reader() as s:
+        autovacuum = s.execute(text("SHOW autovacuum")).scalar()
+    urls = [str(db.engine.url.render_as_string(hide_password=False))] * 2 + [f"sqlite:///{tmp_path / 'x.db'}"]
+    warnings = hubdb.upkeep_warnings(urls)
+    if autovacuum == "on":
+        assert warnings == []
+    else:  # this machine's configuration: said once for the server, never for SQLite
+        assert len(warnings) == 1 and "autovacuum off" in warnings[0], warnings
