@@ -148,16 +148,12 @@ class PreparingConnection(psycopg2.extensions.connection):
         self.cursor_factory = PreparingCursor
 
     def age_plans(self) -> None:
-        """Once the connection's plans are due, every statement it prepared is prepared anew at its next
-        use (deallocated first): the server plans it for the tables as they are now."""
-        now = time.monotonic()
-        if self.replan_at is None:
-            self.replan_at = now + self.replan_every
-        elif now >= self.replan_at:
-            self.stale.update(self.prepared)
-            self.prepared.clear()
-            self.replan_every = min(self.replan_every * 2, REPLAN_MAX)
-            self.replan_at = now + self.replan_every
+        """The connection's plans are due: every statement it prepared is prepared anew at its next use
+        (deallocated first), so that the server plans it for the tables as they are now."""
+        self.stale.update(self.prepared)
+        self.prepared.clear()
+        self.replan_every = min(self.replan_every * 2, REPLAN_MAX)
+        self.replan_at = time.monotonic() + self.replan_every
 
 
 class PreparingCursor(psycopg2.extensions.cursor):
@@ -241,8 +237,8 @@ class PreparingCursor(psycopg2.extensions.cursor):
                 return None
             checks.append((param, accepts))
         prepared = self.connection.prepared[shape.name] = _Prepared(tuple(checks))
-        if self.connection.replan_at is None:
-            self.connection.age_plans()  # the schedule starts with the first statement prepared
+        if self.connection.replan_at is None:  # the schedule starts with the first statement prepared
+            self.connection.replan_at = time.monotonic() + self.connection.replan_every
         return prepared
 
 

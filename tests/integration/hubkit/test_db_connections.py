@@ -140,7 +140,7 @@ def test_an_operator_hears_once_per_server_that_postgresql_runs_without_autovacu
     db = pg(1)
     with db.reader() as s:
         autovacuum = s.execute(text("SHOW autovacuum")).scalar()
-    urls = [str(db.engine.url.render_as_string(hide_password=False))] * 2 + [f"sqlite:///{tmp_path / 'x.db'}"]
+    urls = [db.engine.url.render_as_string(hide_password=False)] * 2 + [f"sqlite:///{tmp_path / 'x.db'}"]
     warnings = hubdb.upkeep_warnings(urls)
     if autovacuum == "on":
         assert warnings == []
