@@ -4,7 +4,10 @@ posted as vouchers by accounting and confirmed by the Kingdee-style ledger simul
 connector.
 
 Open loop: order i of a rate r has an intended arrival time t0 + i/r and is sent then, whatever the hub
-is doing (asyncio, one task per request, so a slow answer never delays the next send); every latency is
+is doing (asyncio, one task per request, so a slow answer never delays the next send; aiohttp, whose
+connection pool hands a connection to a waiting request at a constant cost, where httpx's scans every
+connection for every request and melted the bench down, not the hub, once hundreds were in flight);
+every latency is
 measured from the intended arrival; an order the gateway refuses with 429 (the hub is behind) is sent
 again after its Retry-After. Every `--wave-seconds` the bench ships, all at once, each order that
 has become `reserved` since the last wave, so vouchers wait up to one wave for their shipment: as a
@@ -37,6 +40,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 
+import aiohttp
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
@@ -64,6 +68,7 @@ VOUCHERS_PER_ORDER = 2  # sale and cost of goods
 BENCH_APP = "hub-bench"  # application_name of the bench's own database connections (not counted)
 OUTSIDE_HUB = ("postgresql", "rabbitmq", "simulators", "bench")
 TRIES = 3  # per request, when the connection failed
+ARRIVING_CONNECTIONS = 256  # at most this many orders in flight at once; the others wait for a connection
 SHIP_MODES = ("batch", "single")  # a wave through POST /shipments/batch, or one POST per order
 BATCH_LIMIT = GatewaySettings.model_fields["gateway_batch_limit"].default  # the bench's hub keeps the default
 PROGRESS_SECONDS = 30.0  # a progress line on stderr this often during a rate
@@ -203,7 +208,11 @@ class Journey:
                 for sku in self.skus:
                     stock_sku(admin, sku, quantity=orders_expected // len(self.skus) + 20, cost="5.00")
 
-    async def _arrive(self, client: httpx.AsyncClient, o: Order, give_up_at: float) -> None:
+    def stocked_skus(self) -> list[str]:
+        """The SKUs the orders take: the shop simulators' catalogue mapped to the hub's, or the bench's own."""
+        return list(HUB_SKUS) if self.source == "shops" else self.skus
+
+    async def _arrive(self, client: aiohttp.ClientSession, gateway: str, o: Order, give_up_at: float) -> None:
         """Deliver one order: POST it to the gateway, or have a shop simulator make it (paid). A POST that
         failed in transport (a kept-alive connection the server had just closed) is sent again: the
         gateway answers 200 with the order if the first one got through. A 429 (the hub is behind) is
@@ -215,30 +224,34 @@ class Journey:
             try:
                 if self.source == "shops":
                     platform, shop = SHOP_NAMES[i % len(SHOP_NAMES)]
-                    reply = await client.post(f"{self.sims[platform]}/__sim/orders/generate",
-                                              json={"shop": shop, "count": 1, "seed": i, "paid_ratio": 1.0})
-                    if reply.status_code == 200:
-                        o.channel, o.external_id = platform, order_id(platform, reply.json()["orders"][0])
-                        o.error = None  # accepted once the connector has put it in the order database
-                        return
+                    async with client.post(f"{self.sims[platform]}/__sim/orders/generate",
+                                           json={"shop": shop, "count": 1, "seed": i, "paid_ratio": 1.0}) as reply:
+                        if reply.status == 200:
+                            made = (await reply.json())["orders"][0]
+                            o.channel, o.external_id = platform, order_id(platform, made)
+                            o.error = None  # accepted once the connector has put it in the order database
+                            return
+                        status = reply.status
                 else:
-                    reply = await client.post("/orders", json=order_body(self.skus[i % len(self.skus)], o.external_id))
-                    if reply.status_code == 201 or (attempt and reply.status_code == 200):
-                        o.id, o.accepted, o.error = reply.json()["id"], time.time(), None
-                        return
-                    wait = float(reply.headers.get("retry-after", 1)) if reply.status_code == 429 else None
+                    async with client.post(f"{gateway}/orders",
+                                           json=order_body(self.skus[i % len(self.skus)], o.external_id)) as reply:
+                        status, retry_after = reply.status, reply.headers.get("retry-after")
+                        if status == 201 or (attempt and status == 200):
+                            o.id, o.accepted, o.error = (await reply.json())["id"], time.time(), None
+                            return
+                    wait = float(retry_after or 1) if status == 429 else None
                     if wait is not None and time.time() + wait < give_up_at:
                         o.refusals += 1
                         await asyncio.sleep(wait)
                         continue
-                o.error = f"HTTP {reply.status_code}"
+                o.error = f"HTTP {status}"
                 return
-            except httpx.TransportError as exc:
+            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 o.error = type(exc).__name__
                 o.transport_errors += 1
                 if self.source == "shops":  # making it again could make a second order
                     return
-            except httpx.HTTPError as exc:
+            except aiohttp.ClientError as exc:
                 o.error = type(exc).__name__
                 return
             attempt += 1  # only a transport failure gets here
@@ -332,7 +345,10 @@ class Journey:
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
         gateway = self.hub.stack.gateway_url
         arrive_headers = {"X-API-Key": self.hub.key("sales")} if self.source == "gateway" else {}
-        async with httpx.AsyncClient(base_url=gateway, headers=arrive_headers, timeout=60, limits=limits) as arrive, \
+        # every connection kept alive (one closed after each answer would be a new one for the next send)
+        connector = aiohttp.TCPConnector(limit=ARRIVING_CONNECTIONS, keepalive_timeout=30)
+        async with aiohttp.ClientSession(headers=arrive_headers, connector=connector,
+                                         timeout=aiohttp.ClientTimeout(total=60)) as arrive, \
                 httpx.AsyncClient(base_url=gateway, headers={"X-API-Key": self.hub.key("warehouse")}, timeout=60,
                                   limits=limits) as shipper:
             t0 = time.time() + 0.2
@@ -346,7 +362,8 @@ class Journey:
                 delay = o.intended - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                sends.append(asyncio.create_task(self._arrive(arrive, o, give_up_at=window_end + self.drain_seconds / 2)))
+                give_up_at = window_end + self.drain_seconds / 2
+                sends.append(asyncio.create_task(self._arrive(arrive, gateway, o, give_up_at)))
             await asyncio.sleep(max(0.0, window_end - time.time()))
             await asyncio.gather(*sends)  # refused orders are sent again for at most half the drain
             deadline = time.monotonic() + self.drain_seconds
@@ -400,7 +417,7 @@ class Journey:
         assert self.hub is not None
         with self.hub.client("admin") as admin:
             return sum(max(0, level["reserved"] - level["on_hand"])
-                       for sku in self.skus for level in admin.get(f"/stock/{sku}").json()["levels"])
+                       for sku in self.stocked_skus() for level in admin.get(f"/stock/{sku}").json()["levels"])
 
     def batches(self) -> dict[str, list[float]]:
         """{process.handler: [batches, events]} so far, from each process's hub_message_batch_size."""
