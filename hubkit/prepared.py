@@ -43,7 +43,8 @@ import psycopg2.extras
 PREPARE_AFTER = 5  # sightings in a process before a statement is prepared: one-offs are never
 PER_CONNECTION = 256  # prepared statements a connection keeps at most (each holds a plan in the server)
 MAX_STATEMENTS = 4096  # distinct statements a process keeps track of
-MAX_LENGTH = 16_000  # longer statements (many-row VALUES) are run as text
+MAX_CHARACTERS = 8_000_000  # and their texts' characters at most (a batch of each size is a statement of its own)
+MAX_LENGTH = 16_000  # longer statements (many-row VALUES) are run as text, and not kept track of
 REPLAN_FIRST = 10.0  # seconds after its first PREPARE that a connection prepares its statements anew
 REPLAN_MAX = 600.0  # and the longest it keeps a plan (the interval doubles each time up to this)
 
@@ -100,6 +101,7 @@ class _Prepared:
 
 
 _shapes: dict[str, Shape | None] = {}
+_characters = 0  # of the texts _shapes holds (each statement's, its PREPARE's and its EXECUTE's)
 _lock = threading.Lock()
 
 
@@ -126,12 +128,17 @@ def shape_of(query: str) -> Shape | None:
 
 
 def _known(query: str) -> Shape | None:
+    global _characters
+    if len(query) > MAX_LENGTH:  # never prepared: not kept either (a many-row VALUES of each size grew the memory)
+        return None
     shape = _shapes.get(query, False)
     if shape is False:
         shape = shape_of(query)
+        size = len(query) + (len(shape.prepare) + len(shape.execute) if shape is not None else 0)
         with _lock:
-            if len(_shapes) < MAX_STATEMENTS:
+            if len(_shapes) < MAX_STATEMENTS and _characters + size <= MAX_CHARACTERS:
                 _shapes[query] = shape
+                _characters += size
     return shape  # type: ignore[return-value]
 
 

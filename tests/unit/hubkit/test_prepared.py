@@ -31,6 +31,23 @@ def test_only_plain_statements_of_bounded_length_are_prepared():
     assert prepared.shape_of("delete from t where a = %(a)s") is not None
 
 
+def test_the_statements_kept_track_of_are_bounded_in_number_and_characters(monkeypatch):
+    monkeypatch.setattr(prepared, "_shapes", {})
+    monkeypatch.setattr(prepared, "_characters", 0)
+    # a many-row VALUES too long to prepare is not remembered: each batch size is another text
+    assert prepared._known("INSERT INTO t (a) VALUES " + ", ".join(["(%(a)s)"] * 3000)) is None
+    assert prepared._shapes == {}
+    short = "SELECT a FROM t WHERE b = %(b)s"
+    assert prepared._known(short) is not None
+    kept = prepared._characters
+    assert kept == len(short) + len(prepared._shapes[short].prepare) + len(prepared._shapes[short].execute)
+    # past the budget a new statement is not kept: its sightings are not counted, it runs as plain text
+    monkeypatch.setattr(prepared, "MAX_CHARACTERS", kept + 10)
+    other = "SELECT a FROM t WHERE c = %(c)s"
+    assert prepared._known(other) is not None
+    assert list(prepared._shapes) == [short] and prepared._characters == kept
+
+
 def test_an_upsert_onto_a_partial_index_is_not_prepared():
     # the planner picks the arbiter index by the WHERE's values: a parameter matches none at EXECUTE
     assert prepared.shape_of("INSERT INTO t (a) VALUES (%(a)s) ON CONFLICT (a) WHERE open = %(o)s DO NOTHING") is None
