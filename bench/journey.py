@@ -212,7 +212,7 @@ class Journey:
         """The SKUs the orders take: the shop simulators' catalogue mapped to the hub's, or the bench's own."""
         return list(HUB_SKUS) if self.source == "shops" else self.skus
 
-    async def _arrive(self, client: aiohttp.ClientSession, gateway: str, o: Order, give_up_at: float) -> None:
+    async def _arrive(self, client: aiohttp.ClientSession, o: Order, give_up_at: float) -> None:
         """Deliver one order: POST it to the gateway, or have a shop simulator make it (paid). A POST that
         failed in transport (a kept-alive connection the server had just closed) is sent again: the
         gateway answers 200 with the order if the first one got through. A 429 (the hub is behind) is
@@ -233,8 +233,8 @@ class Journey:
                             return
                         status = reply.status
                 else:
-                    async with client.post(f"{gateway}/orders",
-                                           json=order_body(self.skus[i % len(self.skus)], o.external_id)) as reply:
+                    async with client.post("/orders", json=order_body(self.skus[i % len(self.skus)],
+                                                                      o.external_id)) as reply:
                         status, retry_after = reply.status, reply.headers.get("retry-after")
                         if status == 201 or (attempt and status == 200):
                             o.id, o.accepted, o.error = (await reply.json())["id"], time.time(), None
@@ -347,7 +347,7 @@ class Journey:
         arrive_headers = {"X-API-Key": self.hub.key("sales")} if self.source == "gateway" else {}
         # every connection kept alive (one closed after each answer would be a new one for the next send)
         connector = aiohttp.TCPConnector(limit=ARRIVING_CONNECTIONS, keepalive_timeout=30)
-        async with aiohttp.ClientSession(headers=arrive_headers, connector=connector,
+        async with aiohttp.ClientSession(gateway, headers=arrive_headers, connector=connector,
                                          timeout=aiohttp.ClientTimeout(total=60)) as arrive, \
                 httpx.AsyncClient(base_url=gateway, headers={"X-API-Key": self.hub.key("warehouse")}, timeout=60,
                                   limits=limits) as shipper:
@@ -358,12 +358,12 @@ class Journey:
             waves = asyncio.create_task(self._waves(arrivals, shipper, stop))
             sends = []
             window_end = t0 + seconds
+            give_up_at = window_end + self.drain_seconds / 2
             for o in arrivals:
                 delay = o.intended - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                give_up_at = window_end + self.drain_seconds / 2
-                sends.append(asyncio.create_task(self._arrive(arrive, gateway, o, give_up_at)))
+                sends.append(asyncio.create_task(self._arrive(arrive, o, give_up_at)))
             await asyncio.sleep(max(0.0, window_end - time.time()))
             await asyncio.gather(*sends)  # refused orders are sent again for at most half the drain
             deadline = time.monotonic() + self.drain_seconds
