@@ -43,7 +43,8 @@ def cmd_worker(args) -> None:
 def cmd_relay(args) -> None:
     from hub import components
     from hubkit import relay
-    relay.main(args.service, components.metadata(args.service), components.load(args.service),
+    services = list(dict.fromkeys(args.services))
+    relay.main([(svc, components.metadata(svc), components.relay_settings(svc)) for svc in services],
                unconsumed=components.unconsumed_events(_settings()))
 
 
@@ -496,11 +497,14 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="migrate every database and declare the broker topology").set_defaults(func=cmd_migrate)
     for name, func, helptext in (("api", cmd_api, "run a service's gRPC api process"),
-                                 ("worker", cmd_worker, "run a service's nameko worker"),
-                                 ("relay", cmd_relay, "run a service's outbox relay")):
+                                 ("worker", cmd_worker, "run a service's nameko worker")):
         sp = sub.add_parser(name, help=helptext)
         sp.add_argument("service", choices=SERVICES)
         sp.set_defaults(func=func)
+    relay = sub.add_parser("relay", help="run the outbox relay of one service, or of several in one process "
+                                         "(a thread each; `hub up` runs every service's in one)")
+    relay.add_argument("services", nargs="+", choices=SERVICES, metavar="service")
+    relay.set_defaults(func=cmd_relay)
     sub.add_parser("gateway", help="run the HTTP gateway").set_defaults(func=cmd_gateway)
     sub.add_parser("up", help="start every process of the embedded default, restart any that exits; Ctrl-C stops "
                               "them").set_defaults(func=cmd_up)

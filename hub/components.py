@@ -58,7 +58,7 @@ SETTINGS_MODULES = {**{svc: f"services.{svc}.config" for svc in SERVICES},
                     "notify": "connectors.notify.config"}
 # HUB_* variables that are no component's setting, but are known: tooling and tests
 OTHER_VARIABLES = {"HUB_METRICS_BASE_PORT",                 # hub up: where the metrics ports start
-                   # `hub migrate` and the supervisor: a component's own broker URI (default: derived)
+                   # `hub migrate`, the supervisor and the relays: a component's own broker URI (default: derived)
                    *(f"HUB_AMQP_URI_{name.upper()}" for name in BROKER_ACCOUNTS),
                    "HUB_FAULT_RELAY_EXIT_AFTER_CONFIRM",    # fault injection in the tests
                    "HUB_FAULT_GATEWAY_EXIT_BEFORE_ANSWER",
@@ -282,6 +282,15 @@ def has_worker(service: str) -> bool:
 def has_relay(service: str) -> bool:
     """A service has an outbox relay when it publishes events."""
     return service in CATALOG.publishers()
+
+
+def relay_settings(service: str):
+    """The settings of a service's relay: the service's, connecting to the broker with
+    HUB_AMQP_URI_<SERVICE> when set (a process that relays several services' outboxes publishes each
+    service's events as that service's user), else HUB_AMQP_URI."""
+    settings = load(service)
+    own = _variables(None).get(f"HUB_AMQP_URI_{service.upper()}")
+    return settings.model_copy(update={"amqp_uri": own}) if own else settings
 
 
 def database_urls(settings: AllSettings) -> dict[str, str]:

@@ -27,6 +27,7 @@ class Proc:
     argv: list
     metrics_port: int
     account: str | None = None       # the component whose broker user it connects as (none: the gateway)
+    relayed: tuple[str, ...] = ()    # the services whose outboxes it relays, each as that service's user
     probes: bool = False             # serves /livez and /readyz on its metrics port (hubkit.health)
     popen: subprocess.Popen | None = None
     started_at: float = 0.0          # monotonic time of the last start
@@ -97,16 +98,17 @@ def free_port() -> int:
 
 
 def process_table(metrics_ports, ledgers=(), shop_platforms=(), notify=False) -> list[Proc]:
-    """Every service has an api; a worker if it consumes events, a relay if it publishes any;
-    the ledger connector when ledgers are configured, the notifier when notification targets are."""
+    """Every service has an api and a worker if it consumes events; one process relays the outboxes of
+    those that publish any (a thread each: ~65 MiB a process, almost all of it the libraries); the
+    ledger connector when ledgers are configured, the notifier when notification targets are."""
     py = sys.executable
     procs = []
     for svc in SERVICES:
         procs.append(Proc(f"{svc}-api", [py, "-m", "hub.cli", "api", svc], 0, svc))
         if components.has_worker(svc):
             procs.append(Proc(f"{svc}-worker", [py, "-m", "hub.worker", svc], 0, svc, probes=True))
-        if components.has_relay(svc):
-            procs.append(Proc(f"{svc}-relay", [py, "-m", "hub.cli", "relay", svc], 0, svc, probes=True))
+    relayed = tuple(svc for svc in SERVICES if components.has_relay(svc))
+    procs.append(Proc("relays", [py, "-m", "hub.cli", "relay", *relayed], 0, probes=True, relayed=relayed))
     procs.append(Proc("gateway", [py, "-m", "hub.cli", "gateway"], 0))
     if ledgers:
         procs.append(Proc("ledger-connector", [py, "-m", "hub.cli", "ledger", "run"], 0, "ledger", probes=True))
@@ -160,6 +162,8 @@ class Stack:
             env["HUB_AMQP_URI"] = self.settings.amqp_uri
         elif proc.account:
             env["HUB_AMQP_URI"] = self.broker_uris[proc.account]
+        if self._own_users:
+            env.update({f"HUB_AMQP_URI_{svc.upper()}": self.broker_uris[svc] for svc in proc.relayed})
         return env
 
     @property

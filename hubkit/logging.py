@@ -8,6 +8,8 @@ import re
 import sys
 
 correlation_id = contextvars.ContextVar("correlation_id", default="")
+# set by a thread that is a component of its own in a shared process (hubkit.relay.main's relays)
+process_name = contextvars.ContextVar("process_name", default="")
 
 _PHONE = re.compile(r"(?<!\d)(1\d{2})\d{4}(\d{4})(?!\d)")
 
@@ -30,7 +32,7 @@ class JsonFormatter(logging.Formatter):
         entry = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
-            "process": self.process_name,
+            "process": process_name.get() or self.process_name,
             "logger": record.name,
             "msg": mask_phone(record.getMessage()),
         }

@@ -98,14 +98,15 @@ class OutboxRelay:
 
     # -- lifecycle --------------------------------------------------------
     def run(self) -> None:
-        signal.signal(signal.SIGTERM, self._request_stop)
-        signal.signal(signal.SIGINT, self._request_stop)
+        """Publish until `request_stop` (from another thread or a signal handler)."""
         self.gauges.export()
         backoff = 0.5
         while not self.stopping:
             self.connection = pika.SelectConnection(
                 pika.URLParameters(self.settings.amqp_uri), on_open_callback=self._on_open,
                 on_open_error_callback=self._on_open_error, on_close_callback=self._on_closed)
+            if self.stopping:  # asked after the look above: it may have told the connection before
+                break
             started = time.monotonic()
             self.connection.ioloop.start()
             if self.stopping:
@@ -119,8 +120,8 @@ class OutboxRelay:
         log.info("relay %s stopping: %d events published in %d rounds, %d of which found nothing to publish",
                  self.service, self.published, self.rounds, self.empty_rounds)
 
-    def _request_stop(self, *_):
-        self.stopping = True
+    def request_stop(self) -> None:
+        self.stopping = True  # first: `run` looks again once it has made a new connection
         if self.connection is not None:
             self.connection.ioloop.add_callback_threadsafe(self._close)
 
@@ -652,18 +653,45 @@ class DataVersionWatch:
             self.connection = None
 
 
-def main(service: str, metadata, settings, unconsumed: frozenset[str] = frozenset()) -> None:
-    """Run the relay of `service`, whose database has the outbox in `metadata`, with the
-    service's settings (a HubSettings with `db_url`); `unconsumed`: the event types no configured
-    consumer subscribes to."""
+def main(relayed: Sequence[tuple[str, Any, Any]], unconsumed: frozenset[str] = frozenset()) -> None:
+    """Run the relay of each service in `relayed`, (service, the metadata of its database's outbox,
+    its settings: a HubSettings with `db_url` and `amqp_uri`), in one process: a thread each, with its
+    own database and broker connections; `unconsumed`: the event types no configured consumer
+    subscribes to. The process serves one /metrics and /readyz, on the first service's port, and
+    ends when any relay fails: the process is what a supervisor restarts."""
     from hubkit import logging as hublog
 
-    hublog.setup(f"{service}-relay", settings.log_level)
-    # the connections it keeps for reads and writes, and one for the backlog gauges when scraped
-    relay = OutboxRelay(service, Database(settings.db_url, metadata, pool_size=3,
-                                                prepare=settings.db_prepared_statements), settings, unconsumed)
-    metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, relay.beat))
+    names = [f"{service}-relay" for service, _, _ in relayed]
+    first = relayed[0][2]
+    hublog.setup(names[0] if len(names) == 1 else "relays", first.log_level)
+    # the connections each keeps for reads and writes, and one for the backlog gauges when scraped
+    relays = [OutboxRelay(service, Database(settings.db_url, metadata, pool_size=3,
+                                            prepare=settings.db_prepared_statements), settings, unconsumed)
+              for service, metadata, settings in relayed]
+    metrics.serve(first.metrics_port, Health(first.liveness_grace_seconds, *(r.beat for r in relays)))
+
+    def stop(*_):
+        for relay in relays:
+            relay.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def run(relay: OutboxRelay, name: str) -> None:
+        hublog.process_name.set(name)  # its log lines name the relay, not the process
+        try:
+            relay.run()
+        except BaseException:
+            log.exception("relay %s failed", relay.service)
+            os._exit(1)  # the others' confirmed rows are published again by the next start
+
+    threads = [threading.Thread(target=run, args=(relay, name), name=name, daemon=True)
+               for relay, name in zip(relays, names)]
     # what startup made lives as long as the process: kept out of the collector's full passes
     # (each walked all of it, ~50 ms, every few hundred events)
     gc.freeze()
-    relay.run()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():  # a timed join: the signal handlers run in this thread meanwhile
+            thread.join(1.0)

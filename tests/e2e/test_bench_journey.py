@@ -34,7 +34,7 @@ def test_journey_bench_completes_every_order_and_reports_latency_cpu_and_baselin
     assert rate["batches"]["inventory-worker.on_order_placed"]["events"] == 6 and report["oversold_units"] == 0
     # an idle hub may well use no CPU tick (10 ms) in a 1 s window: what must be there is every process measured
     idle = report["idle"]
-    assert {"gateway", "inventory-worker", "ledger-connector", "order-relay"} <= set(idle["cpu_ms_per_s"])
+    assert {"gateway", "inventory-worker", "ledger-connector", "relays"} <= set(idle["cpu_ms_per_s"])
     assert idle["hub_cpu_ms_per_s"] >= 0 and idle["hub_rss_mib"] > 100
     b = report["baselines"]
     assert b["pika_pipelined"]["msgs_per_s"] > 0 and b["pika_confirm_each"]["msgs_per_s"] > 0

@@ -136,16 +136,16 @@ def test_relay_killed_between_publish_and_mark_duplicates_are_absorbed(pg_hub):
     with pg_hub.client("admin") as c:
         stock_sku(c, sku, quantity=10)
     duplicates_before = pg_hub.metric("inventory-worker", "hub_messages_duplicate_total")
-    pg_hub.stack.stop("order-relay")
+    pg_hub.stack.stop("relays")
     ids = _place_many(pg_hub, sku, 20)
     assert _unpublished(pg_hub) >= 20
-    # This relay publishes, receives the broker's confirms, and dies before marking the rows.
-    pg_hub.stack.start("order-relay", env={"HUB_FAULT_RELAY_EXIT_AFTER_CONFIRM": "5"})
-    relay = pg_hub.stack.procs["order-relay"].popen
+    # The order relay publishes, receives the broker's confirms, and its process dies before marking the rows.
+    pg_hub.stack.start("relays", env={"HUB_FAULT_RELAY_EXIT_AFTER_CONFIRM": "5"})
+    relay = pg_hub.stack.procs["relays"].popen
     assert relay.wait(30) == 137
     assert _unpublished(pg_hub) >= 20
     wait_for(lambda: len(reservation_rows(pg_hub, sku)) >= 5, 30, 0.1, "the first publication to be applied")
-    pg_hub.restart("order-relay")
+    pg_hub.restart("relays")
     _assert_each_line_answered_once(pg_hub, sku, ids, in_stock=10)
     wait_for(lambda: _unpublished(pg_hub) == 0, 30, 0.2, "the outbox to drain")
     assert pg_hub.metric("inventory-worker", "hub_messages_duplicate_total") >= duplicates_before + 5

@@ -128,7 +128,7 @@ def test_repeated_external_order_id_returns_the_first_order(pg_hub, sku):
     with pg_hub.client("sales") as c:
         first = c.post("/orders", json=body)
         wait_settled(c, [first.json()["id"]])  # its reservation has run its course
-        wait_for(lambda: pg_hub.metric("order-relay", "hub_outbox_pending") == 0, 30, 0.3, "the outbox to drain")
+        wait_for(lambda: pg_hub.metric("relays", "hub_outbox_pending", service="order") == 0, 30, 0.3, "the outbox to drain")
         pg_hub.wait_quiet()  # the first order's consequences (postings, history) have all landed
         before = row_counts(pg_hub)
         second = c.post("/orders", json=body)

@@ -80,7 +80,8 @@ def scrape_config(hub, rabbitmq: bool) -> dict:
     for name, proc in hub.stack.procs.items():
         if not proc.metrics_port or name == "gateway":  # the gateway serves /metrics on its HTTP port
             continue
-        role = name.rpartition("-")[2] if name.rpartition("-")[2] in ("api", "worker", "relay") else "connector"
+        role = "relay" if name == "relays" else name.rpartition("-")[2]
+        role = role if role in ("api", "worker", "relay") else "connector"
         target = {"targets": [f"127.0.0.1:{proc.metrics_port}"], "labels": {"process": name, "role": role}}
         (hub_targets if role != "connector" else connector_targets).append(target)
     gateway = hub.stack.gateway_url.removeprefix("http://")

@@ -273,6 +273,49 @@ def test_a_relay_counts_an_event_no_configured_consumer_subscribes_to_as_deliver
         db.dispose()
 
 
+def test_one_process_relays_several_outboxes_each_service_as_its_own_broker_user(bare_hub, tmp_path):
+    settings, _ = bare_hub
+    own = {a.name: u for a, u in components.broker_accounts(settings).items()}
+    dbs = {}
+    for service, metadata in (("order", order_metadata), ("accounting", accounting_metadata)):
+        url = f"sqlite:///{tmp_path / (service + '.db')}"
+        components.migrate(service, url)
+        dbs[service] = Database(url, metadata)
+    placed = Envelope(type="order_placed", source="order", aggregate_id="o-relays", sequence=1,
+                      payload={"order_id": "o-relays"}, correlation_id="", actor="test")
+    with dbs["order"].session() as s:
+        s.execute(insert(dbs["order"].metadata.tables["outbox"]).values(
+            event_id=placed.event_id, event_type=placed.type, body=placed.to_json(), created_at=clock.now()))
+    voucher = _outbox_voucher(dbs["accounting"], "v-relays")
+    before = _depth(settings, "customer.order_placed")
+    port = free_port()
+    # each relay must take its own service's URI: the order user may not publish voucher_posted, nor the
+    # accounting user order_placed (topic permissions), and HUB_AMQP_URI lets nobody in
+    env = {**os.environ, "HUB_VAR_DIR": str(tmp_path), "HUB_METRICS_PORT": str(port),
+           "HUB_AMQP_URI": settings.amqp_uri.replace("@", "x@", 1), "HUB_RELAY_LEASE_SECONDS": "2",
+           "HUB_AMQP_URI_ORDER": own["order"], "HUB_AMQP_URI_ACCOUNTING": own["accounting"],
+           **{f"HUB_{svc.upper()}_DB_URL": str(db.engine.url) for svc, db in dbs.items()}}
+    with open(tmp_path / "relays.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "relay", "order", "accounting"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, cwd=components.PROJECT_ROOT,
+                                start_new_session=True)
+    try:
+        wait_for(lambda: _row(dbs["order"], placed.event_id).published_at is not None
+                 and _row(dbs["accounting"], voucher).published_at is not None, 30, 0.2, "both events published")
+        wait_for(lambda: _depth(settings, "customer.order_placed") == before + 1, 10, 0.2, "the order event routed")
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert 'hub_outbox_published_total{service="order"} 1.0' in metrics
+        assert 'hub_outbox_published_total{service="accounting"} 1.0' in metrics
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(15) == 0  # both relays stop on the one signal
+        for db in dbs.values():
+            db.dispose()
+    lines = [json.loads(line) for line in (tmp_path / "relays.log").read_text().splitlines() if line.startswith("{")]
+    assert {line["process"] for line in lines if "connected" in line["msg"]} == {"order-relay", "accounting-relay"}
+
+
 def test_a_relay_publishes_again_later_what_a_full_queue_refused(bare_hub, accounting_relay):
     settings, _ = bare_hub
     db, _ = accounting_relay

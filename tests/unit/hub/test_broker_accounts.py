@@ -129,11 +129,16 @@ def test_the_supervisor_hands_each_process_only_its_own_broker_uri(tmp_path, mon
     monkeypatch.setattr(broker, "can_log_in", lambda uri: True)
     stack = supervisor.Stack(env, tmp_path / "log")
     own = {a.name: uri for a, uri in components.broker_accounts(stack.settings).items()}
-    for name in ("order-worker", "order-relay", "customer-worker", "ledger-connector"):
+    for name in ("order-worker", "customer-worker", "ledger-connector"):
         proc_env = stack.process_env(stack.procs[name])
         assert proc_env["HUB_AMQP_URI"] == own[stack.procs[name].account]
         assert not [k for k in proc_env if k.startswith("HUB_AMQP_URI_")]
         assert "s3cret" not in json.dumps(proc_env)
+    # the relays' process: each relayed service's own URI, under that service's name, and no other
+    relays_env = stack.process_env(stack.procs["relays"])
+    assert {k: v for k, v in relays_env.items() if k.startswith("HUB_AMQP_URI")} == \
+        {f"HUB_AMQP_URI_{svc.upper()}": own[svc] for svc in stack.procs["relays"].relayed}
+    assert "s3cret" not in json.dumps(relays_env)
     assert "s3cret" not in json.dumps(stack.process_env(stack.procs["gateway"]))
 
 

@@ -17,11 +17,14 @@ def test_the_readme_lists_every_process_hub_up_starts():
     assert started == listed
 
 
-def test_a_relay_runs_for_each_publishing_service_and_a_worker_for_each_consumer():
-    names = {p.name for p in process_table(lambda _: 0)}
+def test_one_process_relays_every_publishing_service_and_a_worker_runs_for_each_consumer():
+    procs = {p.name: p for p in process_table(lambda _: 0)}
     # every service publishes: the customer service its customers' terms (customer_terms_changed)
-    assert {"order-relay", "inventory-relay", "procurement-relay", "customer-relay", "accounting-relay"} <= names
-    assert {f"{svc}-worker" for svc in ("order", "inventory", "procurement", "customer", "accounting")} <= names
+    services = ("order", "inventory", "procurement", "customer", "accounting")
+    assert procs["relays"].relayed == services
+    assert procs["relays"].argv[-6:] == ["relay", *services]
+    assert not [name for name in procs if name.endswith("-relay")]
+    assert {f"{svc}-worker" for svc in services} <= set(procs)
 
 
 def test_a_hub_without_notification_targets_runs_no_notifier():
