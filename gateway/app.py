@@ -271,8 +271,9 @@ def main(settings) -> None:
     app = create_app(settings)
     if settings.audit_interval_seconds:
         books.run_periodically(app.state.clients, app.state.books_monitor, settings.audit_interval_seconds)
+    # httptools and uvloop, not uvicorn's "auto" choice: the gateway runs on what its tests ran on
     server = Server(uvicorn.Config(app, host="0.0.0.0", port=settings.gateway_port, log_level="warning",
-                                   access_log=False))
+                                   access_log=False, http="httptools", loop="uvloop"))
     server.run()
     if not server.started:  # as uvicorn.run: the port could not be bound
         raise SystemExit(f"the gateway could not start on port {settings.gateway_port}")
