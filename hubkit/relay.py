@@ -93,7 +93,7 @@ class OutboxRelay:
         self.tick_due = 0.0
         self.ticked_at = 0.0
         # an idle relay ticks only every relay_idle_poll_seconds: not stale before twice that
-        self.beat = Beat("relay", max(STALE_SECONDS, 2 * settings.relay_idle_poll_seconds))
+        self.beat = Beat(f"{service}-relay", max(STALE_SECONDS, 2 * settings.relay_idle_poll_seconds))
         self.exit_after_confirm = int(os.environ.get("HUB_FAULT_RELAY_EXIT_AFTER_CONFIRM", "0") or 0)
 
     # -- lifecycle --------------------------------------------------------
