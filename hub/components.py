@@ -286,10 +286,12 @@ def has_relay(service: str) -> bool:
 
 def relay_settings(service: str):
     """The settings of a service's relay: the service's, connecting to the broker with
-    HUB_AMQP_URI_<SERVICE> when set (a process that relays several services' outboxes publishes each
-    service's events as that service's user), else HUB_AMQP_URI."""
+    HUB_AMQP_URI_<SERVICE> when the process's environment has it (a process that relays several
+    services' outboxes publishes each service's events as that service's user), else HUB_AMQP_URI.
+    The environment only, not the `.env` file: where the component users cannot log in, the
+    supervisor hands the process HUB_AMQP_URI alone, and a password in `.env` must not win over it."""
     settings = load(service)
-    own = _variables(None).get(f"HUB_AMQP_URI_{service.upper()}")
+    own = os.environ.get(f"HUB_AMQP_URI_{service.upper()}")
     return settings.model_copy(update={"amqp_uri": own}) if own else settings
 
 

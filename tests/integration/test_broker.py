@@ -309,9 +309,10 @@ def test_one_process_relays_several_outboxes_each_service_as_its_own_broker_user
         assert 'hub_outbox_published_total{service="accounting"} 1.0' in metrics
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        assert proc.wait(15) == 0  # both relays stop on the one signal
+        exit_code = proc.wait(15)
         for db in dbs.values():
             db.dispose()
+    assert exit_code == 0  # both relays stop on the one signal
     lines = [json.loads(line) for line in (tmp_path / "relays.log").read_text().splitlines() if line.startswith("{")]
     assert {line["process"] for line in lines if "connected" in line["msg"]} == {"order-relay", "accounting-relay"}
 

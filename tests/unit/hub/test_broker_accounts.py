@@ -142,6 +142,18 @@ def test_the_supervisor_hands_each_process_only_its_own_broker_uri(tmp_path, mon
     assert "s3cret" not in json.dumps(stack.process_env(stack.procs["gateway"]))
 
 
+def test_a_relay_takes_its_services_uri_from_the_environment_not_from_the_env_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where the settings read `.env`
+    (tmp_path / ".env").write_text("HUB_AMQP_URI_ORDER=amqp://order:from-the-file@rabbit.example/hub\n")
+    monkeypatch.setenv("HUB_AMQP_URI", ADMIN)
+    monkeypatch.delenv("HUB_AMQP_URI_ORDER", raising=False)
+    # what the supervisor hands the relays' process where the component users cannot log in
+    assert components.relay_settings("order").amqp_uri == ADMIN
+    monkeypatch.setenv("HUB_AMQP_URI_ORDER", "amqp://order:pw@rabbit.example/hub")
+    assert components.relay_settings("order").amqp_uri == "amqp://order:pw@rabbit.example/hub"
+    assert components.relay_settings("inventory").amqp_uri == ADMIN
+
+
 def test_without_component_users_every_process_falls_back_to_the_shared_uri(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(broker, "can_log_in", lambda uri: False)  # `hub migrate` could not make them
     stack = supervisor.Stack({"HUB_AMQP_URI": ADMIN}, tmp_path / "log")
