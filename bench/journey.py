@@ -7,9 +7,8 @@ Open loop: order i of a rate r has an intended arrival time t0 + i/r and is sent
 is doing (asyncio, one task per request, so a slow answer never delays the next send; aiohttp, whose
 connection pool hands a connection to a waiting request at a constant cost, where httpx's scans every
 connection for every request and melted the bench down, not the hub, once hundreds were in flight);
-every latency is
-measured from the intended arrival; an order the gateway refuses with 429 (the hub is behind) is sent
-again after its Retry-After. Every `--wave-seconds` the bench ships, all at once, each order that
+every latency is measured from the intended arrival; an order the gateway refuses with 429 (the hub is
+behind) is sent again after its Retry-After. Every `--wave-seconds` the bench ships, all at once, each order that
 has become `reserved` since the last wave, so vouchers wait up to one wave for their shipment: as a
 warehouse ships a wave, through POST /shipments/batch in requests of at most the gateway's batch limit
 (`--ship batch`, the default), or with one POST /orders/{id}/shipment per order (`--ship single`).

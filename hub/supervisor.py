@@ -150,8 +150,9 @@ class Stack:
         self._own_users: bool | None = None  # do the components' broker users log in? (asked at the first start)
 
     def process_env(self, proc: Proc) -> dict:
-        """The environment of one process: its component's broker URI as HUB_AMQP_URI, and no other
-        broker credentials (the admin's and the other components' stay with the supervisor)."""
+        """The environment of one process: its component's broker URI as HUB_AMQP_URI (the relays'
+        process: each relayed service's as HUB_AMQP_URI_<SERVICE>), and no other broker credentials
+        (the admin's and the other components' stay with the supervisor)."""
         env = {k: v for k, v in self.env.items() if not k.startswith(("HUB_AMQP_URI", "HUB_AMQP_MANAGEMENT"))}
         if self._own_users is None:
             self._own_users = broker.can_log_in(next(iter(self.broker_uris.values())))
@@ -160,10 +161,10 @@ class Stack:
                       "every process connects with HUB_AMQP_URI", file=sys.stderr, flush=True)
         if not self._own_users:
             env["HUB_AMQP_URI"] = self.settings.amqp_uri
-        elif proc.account:
+            return env
+        if proc.account:
             env["HUB_AMQP_URI"] = self.broker_uris[proc.account]
-        if self._own_users:
-            env.update({f"HUB_AMQP_URI_{svc.upper()}": self.broker_uris[svc] for svc in proc.relayed})
+        env.update({f"HUB_AMQP_URI_{svc.upper()}": self.broker_uris[svc] for svc in proc.relayed})
         return env
 
     @property

@@ -189,16 +189,23 @@ def test_a_removed_vhost_takes_its_component_users_along(session_name):
 def _relay(settings, db_url: str, tmp_path, service: str = "accounting", **env):
     """`hub relay <service>` (accounting by default) as the hub starts it (with the service's own broker
     user) on the outbox at `db_url`, with these settings besides; yields its metrics port."""
-    port = free_port()
     own_uri = {a.name: u for a, u in components.broker_accounts(settings).items()}[service]
-    env = {**os.environ, "HUB_VAR_DIR": str(tmp_path), "HUB_AMQP_URI": own_uri,
-           f"HUB_{service.upper()}_DB_URL": db_url, "HUB_METRICS_PORT": str(port), **env}
-    log = open(tmp_path / "relay.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "relay", service], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, cwd=components.PROJECT_ROOT, start_new_session=True)
-    log.close()
-    try:
+    with _relay_process(tmp_path, [service], HUB_AMQP_URI=own_uri, **{f"HUB_{service.upper()}_DB_URL": db_url},
+                        **env) as (port, _):
         yield port
+
+
+@contextmanager
+def _relay_process(tmp_path, services, **env):
+    """`hub relay <services…>` with these variables (its log in relay.log); yields (its metrics port,
+    the process), stopped by SIGTERM at the end."""
+    port = free_port()
+    env = {**os.environ, "HUB_VAR_DIR": str(tmp_path), "HUB_METRICS_PORT": str(port), **env}
+    with open(tmp_path / "relay.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "relay", *services], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=components.PROJECT_ROOT, start_new_session=True)
+    try:
+        yield port, proc
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
@@ -288,32 +295,26 @@ def test_one_process_relays_several_outboxes_each_service_as_its_own_broker_user
             event_id=placed.event_id, event_type=placed.type, body=placed.to_json(), created_at=clock.now()))
     voucher = _outbox_voucher(dbs["accounting"], "v-relays")
     before = _depth(settings, "customer.order_placed")
-    port = free_port()
     # each relay must take its own service's URI: the order user may not publish voucher_posted, nor the
     # accounting user order_placed (topic permissions), and HUB_AMQP_URI lets nobody in
-    env = {**os.environ, "HUB_VAR_DIR": str(tmp_path), "HUB_METRICS_PORT": str(port),
-           "HUB_AMQP_URI": settings.amqp_uri.replace("@", "x@", 1), "HUB_RELAY_LEASE_SECONDS": "2",
+    env = {"HUB_AMQP_URI": settings.amqp_uri.replace("@", "x@", 1), "HUB_RELAY_LEASE_SECONDS": "2",
            "HUB_AMQP_URI_ORDER": own["order"], "HUB_AMQP_URI_ACCOUNTING": own["accounting"],
            **{f"HUB_{svc.upper()}_DB_URL": str(db.engine.url) for svc, db in dbs.items()}}
-    with open(tmp_path / "relays.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "relay", "order", "accounting"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, cwd=components.PROJECT_ROOT,
-                                start_new_session=True)
     try:
-        wait_for(lambda: _row(dbs["order"], placed.event_id).published_at is not None
-                 and _row(dbs["accounting"], voucher).published_at is not None, 30, 0.2, "both events published")
-        wait_for(lambda: _depth(settings, "customer.order_placed") == before + 1, 10, 0.2, "the order event routed")
-        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
-        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        assert 'hub_outbox_published_total{service="order"} 1.0' in metrics
-        assert 'hub_outbox_published_total{service="accounting"} 1.0' in metrics
+        with _relay_process(tmp_path, ["order", "accounting"], **env) as (port, proc):
+            wait_for(lambda: _row(dbs["order"], placed.event_id).published_at is not None
+                     and _row(dbs["accounting"], voucher).published_at is not None, 30, 0.2, "both events published")
+            wait_for(lambda: _depth(settings, "customer.order_placed") == before + 1, 10, 0.2,
+                     "the order event routed")
+            assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            assert 'hub_outbox_published_total{service="order"} 1.0' in metrics
+            assert 'hub_outbox_published_total{service="accounting"} 1.0' in metrics
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        exit_code = proc.wait(15)
         for db in dbs.values():
             db.dispose()
-    assert exit_code == 0  # both relays stop on the one signal
-    lines = [json.loads(line) for line in (tmp_path / "relays.log").read_text().splitlines() if line.startswith("{")]
+    assert proc.returncode == 0  # both relays stop on the one signal
+    lines = [json.loads(line) for line in (tmp_path / "relay.log").read_text().splitlines() if line.startswith("{")]
     assert {line["process"] for line in lines if "connected" in line["msg"]} == {"order-relay", "accounting-relay"}
 
 
