@@ -7,7 +7,7 @@ its SET list and its WHERE are part of it, so two different clauses never share 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from sqlalchemy import BigInteger, ClauseElement, bindparam, cast, func
@@ -105,3 +105,13 @@ def once_per_dialect(build: Callable[..., Statement]) -> Callable[..., Statement
 def cents_sum(column):
     """SUM of a money column as whole cents, an integer on both dialects (SQLite's NUMERIC is binary)."""
     return func.coalesce(func.sum(cast(func.round(column * 100), BigInteger)), 0)
+
+
+Value = TypeVar("Value")
+IN_LIST = 1000  # values per IN (...) list: well inside SQLite's bound on parameters per statement
+
+
+def chunks(values: Sequence[Value], size: int = IN_LIST) -> Iterator[Sequence[Value]]:
+    """`values` in slices of at most `size`, for IN lists that would otherwise grow with the input."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]

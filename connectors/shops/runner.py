@@ -41,6 +41,7 @@ from hubkit.health import Health
 from hubkit.inbox import handle_many
 from hubkit.intake import IntakeGate, IntakeState
 from hubkit.publisher import ConfirmedPublisher
+from hubkit.sql import chunks
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ SHIPMENTS_PER_ROUND, STOCK_PER_ROUND = 50, 200
 # the longest poll: SIGTERM's handler can only set a flag, so the loop sees it within this (a turn
 # with nothing due costs microseconds: what cost CPU were the queries of a round every 0.1 s)
 POLL_MAX_SECONDS = 1.0
+TOKEN_READ_SECONDS = 5.0
 # what a shop connector consumes (as shops_<platform>), the method that applies each, and for a
 # quantity where only the newest counts, what names it: of a batch's stock_changed for one SKU only
 # the newest is applied (the others are recorded as seen)
@@ -77,21 +79,31 @@ def _now():
 
 
 class TokenStore:
-    """The latest OAuth pair of each shop, kept in the connector's database (they rotate)."""
+    """The latest OAuth pair of each shop, kept in the connector's database (they rotate). Every API call
+    names the token, so the pair is read from memory, and from the database again after TOKEN_READ_SECONDS
+    (a connector stopping as another starts may have renewed it meanwhile)."""
 
     def __init__(self, db: Database):
         self.db = db
+        self._read: dict[tuple[str, str], tuple[float, tuple[str, str] | None]] = {}  # key -> (when, pair)
 
     def get(self, shop: Shop):
+        key = (shop.platform, shop.shop)
+        read_at, pair = self._read.get(key, (-math.inf, None))
+        if time.monotonic() - read_at < TOKEN_READ_SECONDS:
+            return pair
         with self.db.reader() as s:
             row = s.execute(select(store.shops.c.access_token, store.shops.c.refresh_token).where(
                 store.shops.c.platform == shop.platform, store.shops.c.shop == shop.shop)).first()
-        return (row.access_token, row.refresh_token) if row and row.access_token else None
+        pair = (row.access_token, row.refresh_token) if row and row.access_token else None
+        self._read[key] = (time.monotonic(), pair)
+        return pair
 
     def save(self, shop: Shop, access: str, refresh: str):
         with self.db.session() as s:
             s.execute(update(store.shops).where(store.shops.c.platform == shop.platform, store.shops.c.shop == shop.shop)
                       .values(access_token=access, refresh_token=refresh))
+        self._read[(shop.platform, shop.shop)] = (time.monotonic(), (access, refresh))
 
 
 class ShopConnector:
@@ -172,9 +184,8 @@ class ShopConnector:
         stats = {"read": 0, "published": 0, "duplicates": 0, "held": 0, "refunds": 0, "refund_duplicates": 0}
         try:
             orders = self.client.orders_modified(shop, start, end)
-            mappings = self.mappings()
-            for order in sorted(orders, key=lambda o: o.modified):
-                stats[self.handle(shop, order, mappings)] += 1
+            for outcome in self.handle_page(shop, sorted(orders, key=lambda o: o.modified), self.mappings()):
+                stats[outcome] += 1
                 stats["read"] += 1
             # the window's refunds after its orders (a refund's order is published first), with the same
             # watermark: it moves only once both were kept
@@ -230,40 +241,63 @@ class ShopConnector:
                                                            t.c.shop == shop.shop)).scalar() is not None
 
     def handle(self, shop: Shop, order: core.PlatformOrder, mappings: dict) -> str:
-        ORDERS_PULLED.labels(self.platform, shop.shop).inc()
+        return self.handle_page(shop, [order], mappings)[0]
+
+    def handle_page(self, shop: Shop, orders: list[core.PlatformOrder], mappings: dict) -> list[str]:
+        """Publish the versions of `orders` (one shop's, oldest first) not published before; per order
+        "published", "duplicates" (the overlap window reads most orders again) or "held". The page's
+        bookkeeping is one read before and one write after its publishes: an order published but not
+        recorded (a crash in between) is published again, and the hub's inbox drops the repeat."""
         p = store.published
-        key = (p.c.platform == self.platform) & (p.c.shop == shop.shop) & (p.c.external_order_id == order.external_order_id)
+        last: dict[str, int] = {}
         with self.db.reader() as s:
-            last = s.execute(select(p.c.version).where(key)).scalar()
-        if last is not None and order.version <= last:
-            DUPLICATES.labels(self.platform, shop.shop).inc()
-            return "duplicates"
-        self._learn_refs(order)
+            for ids in chunks([o.external_order_id for o in orders]):
+                last.update(s.execute(select(p.c.external_order_id, p.c.version).where(
+                    p.c.platform == self.platform, p.c.shop == shop.shop, p.c.external_order_id.in_(ids))).all())
+        fresh = [o for o in orders if o.external_order_id not in last or o.version > last[o.external_order_id]]
+        DUPLICATES.labels(self.platform, shop.shop).inc(len(orders) - len(fresh))
+        ORDERS_PULLED.labels(self.platform, shop.shop).inc(len(orders))
+        self._learn_refs(fresh)
+        outcomes = {o.external_order_id: "duplicates" for o in orders}
+        kept: list[dict] = []
         try:
-            payload = core.hub_order(order, mappings)
-        except core.Held as held:
-            self._hold(order, held)
-            return "held"
-        line_ids, line_goods = payload.pop("platform_line_ids"), payload.pop("platform_line_goods")
-        line_amounts = [line["amount"] for line in payload["lines"]]
-        kept = {"line_ids": json.dumps(line_ids), "line_amounts": json.dumps(line_amounts),
-                "line_quantities": json.dumps([line["quantity"] for line in payload["lines"]]),
-                "line_goods": json.dumps(line_goods)}
-        self.publisher.publish(ChannelOrderChanged(**payload).envelope(
-            aggregate_id=f"{self.platform}:{shop.shop}:{order.external_order_id}", sequence=order.version,
-            correlation_id=f"{self.platform}:{order.external_order_id}", actor=f"connector:{self.platform}"))
+            for order in fresh:
+                try:
+                    payload = core.hub_order(order, mappings)
+                except core.Held as held:
+                    self._hold(order, held)
+                    outcomes[order.external_order_id] = "held"
+                    continue
+                line_ids, line_goods = payload.pop("platform_line_ids"), payload.pop("platform_line_goods")
+                self.publisher.publish(ChannelOrderChanged(**payload).envelope(
+                    aggregate_id=f"{self.platform}:{shop.shop}:{order.external_order_id}", sequence=order.version,
+                    correlation_id=f"{self.platform}:{order.external_order_id}", actor=f"connector:{self.platform}"))
+                kept.append({"external_order_id": order.external_order_id, "version": order.version,
+                             "line_ids": json.dumps(line_ids),
+                             "line_amounts": json.dumps([line["amount"] for line in payload["lines"]]),
+                             "line_quantities": json.dumps([line["quantity"] for line in payload["lines"]]),
+                             "line_goods": json.dumps(line_goods)})
+                outcomes[order.external_order_id] = "published"
+        finally:  # what was published is recorded, even when a later publish of the page failed
+            self._record_published(shop, kept)
+        return [outcomes[o.external_order_id] for o in orders]
+
+    def _record_published(self, shop: Shop, kept: list[dict]) -> None:
+        if not kept:
+            return
+        p, x = store.published, store.exceptions
         with self.db.session() as s:
-            s.execute(dialect_insert(s, p).values(platform=self.platform, shop=shop.shop,
-                                                  external_order_id=order.external_order_id, version=order.version,
-                                                  **kept)
-                      .on_conflict_do_update(index_elements=["platform", "shop", "external_order_id"],
-                                             set_={"version": order.version, **kept}))
-            s.execute(update(store.exceptions).where(
-                store.exceptions.c.platform == self.platform, store.exceptions.c.shop == shop.shop,
-                store.exceptions.c.external_order_id == order.external_order_id, store.exceptions.c.status == "open")
-                .values(status="resolved", resolved_at=_now()))
-        ORDERS_PUBLISHED.labels(self.platform, shop.shop).inc()
-        return "published"
+            upsert = dialect_insert(s, p)
+            s.execute(upsert.on_conflict_do_update(
+                index_elements=["platform", "shop", "external_order_id"],
+                set_={c: upsert.excluded[c] for c in ("version", "line_ids", "line_amounts", "line_quantities",
+                                                      "line_goods")}),
+                [{"platform": self.platform, "shop": shop.shop, **row} for row in kept])
+            for ids in chunks([row["external_order_id"] for row in kept]):
+                s.execute(update(x).where(x.c.platform == self.platform, x.c.shop == shop.shop,
+                                          x.c.external_order_id.in_(ids), x.c.status == "open")
+                          .values(status="resolved", resolved_at=_now()))
+        ORDERS_PUBLISHED.labels(self.platform, shop.shop).inc(len(kept))
 
     def _hold(self, order: core.PlatformOrder, held: core.Held) -> None:
         HELD.labels(self.platform, held.reason).inc()
@@ -278,12 +312,14 @@ class ShopConnector:
                     "reason": held.reason, "detail": held.detail[:500], "version": order.version,
                     "payload": json.dumps(order.raw, ensure_ascii=False, default=str), "status": "open", "resolved_at": None}))
 
-    def _learn_refs(self, order: core.PlatformOrder) -> None:
+    def _learn_refs(self, orders: list[core.PlatformOrder]) -> None:
+        """The platform's ids of the outer SKUs these orders name, kept where not known yet (stock pushes
+        wait for them)."""
         m = store.sku_mappings
-        refs = self.client.platform_refs(order)
+        refs = {outer: ref for order in orders for outer, ref in self.client.platform_refs(order).items()}
         if refs:
             with self.db.session() as s:
-                for outer, ref in refs.items():
+                for outer, ref in sorted(refs.items()):
                     s.execute(update(m).where(m.c.platform == self.platform, m.c.outer_sku == outer,
                                               m.c.platform_ref.is_(None)).values(platform_ref=ref))
 
@@ -412,32 +448,42 @@ class ShopConnector:
                                          sp.c.next_attempt_at <= now, m.c.platform_ref.is_not(None))
                                   .limit(STOCK_PER_ROUND)).all()
         self.more_to_push = len(due_shipments) >= SHIPMENTS_PER_ROUND or len(due_stock) >= STOCK_PER_ROUND
+        shipments, quantities = [], []  # (row, what its send changes), recorded together after the round
         for row in due_shipments:
             try:
                 self.client.confirm_shipment(self.shops[row.shop], row.external_order_id, row.carrier,
                                              row.tracking_number, json.loads(row.line_ids))
-                values = {"status": "confirmed", "last_error": None}
+                shipments.append((row, {"status": "confirmed", "last_error": None}))
                 sent += 1
             except PlatformError as exc:
-                values = {"attempts": row.attempts + 1, "last_error": str(exc)[:500],
-                          "next_attempt_at": now + timedelta(seconds=min(2 ** row.attempts, 300))}
-            with self.db.session() as s:
-                s.execute(update(sh).where(sh.c.platform == self.platform, sh.c.shop == row.shop,
-                                           sh.c.external_order_id == row.external_order_id,
-                                           sh.c.tracking_number == row.tracking_number).values(updated_at=now, **values))
+                shipments.append((row, self._retry_later(row, exc, now)))
         for row in due_stock:
             try:
                 self.client.push_stock(self.shops[row.shop], row.platform_ref, int(row.quantity))
-                values = {"pushed_version": row.version, "last_error": None, "attempts": 0}
+                quantities.append((row, {"pushed_version": row.version, "last_error": None, "attempts": 0}))
                 sent += 1
             except PlatformError as exc:
-                values = {"attempts": row.attempts + 1, "last_error": str(exc)[:500],
-                          "next_attempt_at": now + timedelta(seconds=min(2 ** row.attempts, 300))}
-            with self.db.session() as s:  # only if no newer quantity arrived meanwhile
-                s.execute(update(sp).where(sp.c.platform == self.platform, sp.c.shop == row.shop,
-                                           sp.c.outer_sku == row.outer_sku, sp.c.version == row.version)
-                          .values(updated_at=now, **values))
+                quantities.append((row, self._retry_later(row, exc, now)))
+        # one transaction for the round: a crash before it sends the round again, which the platforms
+        # take (a shipment sent twice is answered as already shipped; a quantity is absolute)
+        if shipments or quantities:
+            with self.db.session() as s:
+                for row, values in shipments:
+                    s.execute(update(sh).where(sh.c.platform == self.platform, sh.c.shop == row.shop,
+                                               sh.c.external_order_id == row.external_order_id,
+                                               sh.c.tracking_number == row.tracking_number)
+                              .values(updated_at=now, **values))
+                for row, values in quantities:  # only if no newer quantity arrived meanwhile
+                    s.execute(update(sp).where(sp.c.platform == self.platform, sp.c.shop == row.shop,
+                                               sp.c.outer_sku == row.outer_sku, sp.c.version == row.version)
+                              .values(updated_at=now, **values))
         return sent
+
+    @staticmethod
+    def _retry_later(row, exc: PlatformError, now: datetime) -> dict:
+        """A failed send's record: its error, and when it is tried again (backing off up to 5 minutes)."""
+        return {"attempts": row.attempts + 1, "last_error": str(exc)[:500],
+                "next_attempt_at": now + timedelta(seconds=min(2 ** row.attempts, 300))}
 
     def push_due_in(self) -> float | None:
         """Seconds until the next failed send may be tried again (0: now); None when none waits."""

@@ -18,6 +18,7 @@ from contracts import SkuChanged
 from hubkit import clock
 from hubkit.db import UnitOfWork
 from hubkit.errors import HubError
+from hubkit.sql import chunks
 from services.inventory import catalog, movements
 from services.inventory.models import barcodes, kit_components, skus, stock_limits, stock_movements, warehouses
 
@@ -105,7 +106,7 @@ def _insert_new_skus(uow: UnitOfWork, rows: list[dict], outcome: Outcome, refuse
             good.append(row)
     wanted = [b for r in good for b in r["sku"].get("barcodes") or []]
     owner: dict[str, str] = {}
-    for chunk in (wanted[i:i + 1000] for i in range(0, len(wanted), 1000)):
+    for chunk in chunks(wanted):
         owner.update(s.execute(select(barcodes.c.code, barcodes.c.sku).where(barcodes.c.code.in_(chunk))).all())
     first_row: dict[str, int] = {}
     checked = []
@@ -120,7 +121,7 @@ def _insert_new_skus(uow: UnitOfWork, rows: list[dict], outcome: Outcome, refuse
         first_row.update({b: row["row"] for b in k.get("barcodes") or []})
         checked.append(row)
     parts = {c for r in checked for c, _ in r["sku"].get("components") or []}
-    known_parts = {c for chunk in (sorted(parts)[i:i + 1000] for i in range(0, len(parts), 1000))
+    known_parts = {c for chunk in chunks(sorted(parts))
                    for c in s.execute(select(skus.c.code).where(skus.c.code.in_(chunk))).scalars()}
     ok = {r["sku"]["code"] for r in checked}
     written = []
@@ -203,7 +204,7 @@ def _intended(k: dict, now: tuple | None) -> tuple:
 def _sku_states(s, codes: list[str]) -> dict[str, tuple]:
     """The SKUs of a file as they are, in three queries for the whole file."""
     states: dict[str, tuple] = {}
-    for chunk in (codes[i:i + 1000] for i in range(0, len(codes), 1000)):
+    for chunk in chunks(codes):
         rows = s.execute(select(skus.c.code, skus.c.name, skus.c.base_unit, skus.c.category, skus.c.lot_tracked,
                                 skus.c.serial_tracked, skus.c.costing).where(skus.c.code.in_(chunk))).all()
         codes_of: dict[str, list[str]] = {}

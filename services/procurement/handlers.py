@@ -23,7 +23,7 @@ from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, HubError, InvalidArgument, NotFound
 from hubkit.money import cents, share, unit_cost
-from hubkit.sql import cents_sum
+from hubkit.sql import cents_sum, chunks
 from services.procurement import approvals, chains, domain, planning, scorecard
 from services.procurement.models import (
     inspection_results,
@@ -67,7 +67,7 @@ def import_suppliers(uow: UnitOfWork, rows: list[tuple[int, str, str]], dry_run:
     transaction or none (hubkit.imports); a supplier already so named is left alone (unchanged)."""
     s = uow.session
     codes = sorted({code for _, code, _ in rows})
-    names = {c: n for chunk in (codes[i:i + 1000] for i in range(0, len(codes), 1000))
+    names = {c: n for chunk in chunks(codes)
              for c, n in s.execute(select(suppliers.c.code, suppliers.c.name).where(suppliers.c.code.in_(chunk)))}
 
     def one(row: tuple[str, str]) -> bool:

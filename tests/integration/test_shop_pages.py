@@ -1,0 +1,101 @@
+"""A shop connector handles a pulled window as one page: the versions it published before are read in one
+query and skipped, the new ones are published, and what was published is recorded in one transaction,
+also when a later publish of the same page failed (so that the next pull publishes only the rest). The
+orders come from the Taobao-style simulator over real HTTP; the broker is the boundary here (a recording
+publisher); tests/e2e/test_channels.py drives the whole hub, faults included. The shops' OAuth pairs,
+which every API call names, are read from memory, and again from the database after a while."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+from sqlalchemy import insert, select, update
+
+from connectors.shops import config as shop_config
+from connectors.shops import runner, store
+from connectors.shops.platform import Shop
+from connectors.shops.runner import ShopConnector, TokenStore
+from connectors.shops.taobao import TaobaoClient
+from hub import components
+from hubkit.db import Database
+from tests.e2e.test_channels import SHOPS
+from tests.unit.simulators import running
+
+pytestmark = pytest.mark.integration
+
+
+class Publisher:
+    """The broker's side, recorded; the publish numbered `fails_at` raises as a lost connection would."""
+
+    def __init__(self, fails_at: int | None = None):
+        self.fails_at, self.published = fails_at, []
+
+    def publish(self, envelope, mandatory: bool = True) -> None:
+        if len(self.published) + 1 == self.fails_at:
+            raise ConnectionError("the broker went away")
+        self.published.append(envelope)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_page_publishes_each_new_version_once_and_keeps_what_it_published_when_a_publish_fails(tmp_path):
+    with running("simulators.taobao", tmp_path) as base:
+        section = {**SHOPS["taobao"], "url": base, "shops": SHOPS["taobao"]["shops"][:1]}
+        (tmp_path / "shops.json").write_text(json.dumps({"taobao": section}))
+        cfg, shops, skus = shop_config.load(str(tmp_path / "shops.json"))["taobao"]
+        url = f"sqlite:///{tmp_path / 'shops.db'}"
+        components.migrate("shops", url)
+        db = Database(url, store.metadata)
+        client = TaobaoClient(cfg, TokenStore(db))
+        connector = ShopConnector(shop_config.Settings(amqp_uri="amqp://nobody@127.0.0.1:1/none"), "taobao",
+                                  client, shops, skus, db)
+        shop = shops[0]
+        made = httpx.post(f"{base}/__sim/orders/generate", timeout=10,
+                          json={"shop": shop.shop, "count": 5, "seed": 7, "paid_ratio": 1.0}).json()["orders"]
+        now = datetime.now(timezone.utc)
+        page = sorted(client.orders_modified(shop, now - timedelta(hours=1), now + timedelta(minutes=1)),
+                      key=lambda o: o.modified)
+        assert sorted(o.external_order_id for o in page) == sorted(str(o["tid"]) for o in made)
+
+        connector.publisher = failing = Publisher(fails_at=3)
+        with pytest.raises(ConnectionError):
+            connector.handle_page(shop, page, connector.mappings())
+        connector.publisher = healthy = Publisher()
+        outcomes = connector.handle_page(shop, page, connector.mappings())
+        assert outcomes == ["duplicates"] * 2 + ["published"] * 3
+        assert connector.handle_page(shop, page, connector.mappings()) == ["duplicates"] * 5
+
+        published = [e.aggregate_id for e in failing.published + healthy.published]
+        assert published == [f"taobao:{shop.shop}:{o.external_order_id}" for o in page]
+        with db.reader() as s:
+            kept = dict(s.execute(select(store.published.c.external_order_id, store.published.c.version)).all())
+        assert kept == {o.external_order_id: o.version for o in page}
+        client.close()
+        db.dispose()
+
+
+def test_the_token_pair_is_read_from_memory_and_from_the_database_again_after_a_while(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'shops.db'}"
+    components.migrate("shops", url)
+    db = Database(url, store.metadata)
+    shop, t = Shop("taobao", "tb-main", "configured", "configured-refresh"), store.shops
+    with db.session() as s:
+        s.execute(insert(t).values(platform="taobao", shop="tb-main", watermark=datetime.now(timezone.utc),
+                                   access_token="a1", refresh_token="r1"))
+    clock = [1000.0]
+    monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
+    tokens = TokenStore(db)
+    assert tokens.get(shop) == ("a1", "r1")
+    with db.session() as s:  # another connector process renews the pair
+        s.execute(update(t).values(access_token="a2", refresh_token="r2"))
+    assert tokens.get(shop) == ("a1", "r1")
+    clock[0] += runner.TOKEN_READ_SECONDS
+    assert tokens.get(shop) == ("a2", "r2")
+    tokens.save(shop, "a3", "r3")
+    assert tokens.get(shop) == ("a3", "r3")
+    with db.reader() as s:
+        assert s.execute(select(t.c.access_token, t.c.refresh_token)).one() == ("a3", "r3")
+    db.dispose()
