@@ -32,12 +32,14 @@ from services.order.waybills import parcel_key
 log = logging.getLogger(__name__)
 
 
-def place_order(uow: UnitOfWork, cmd: domain.PlaceOrder, review_first: bool = False) -> tuple[str, bool]:
+def place_order(uow: UnitOfWork, cmd: domain.PlaceOrder, review_first: bool = False,
+                channel: tuple[int, str] | None = None) -> tuple[str, bool]:
     """Create the order and emit order_placed; an order already known by
     (channel, shop, external id) is returned as it is, with created=False. With review_first (the
     review stage before_reservation, services.order.reservation) the new order is reviewed now and
-    emits order_placed only when approved (a held one when it is released)."""
-    order_id, written = _place(uow, cmd, review_first)
+    emits order_placed only when approved (a held one when it is released). `channel`: the channel's
+    (version, status) of the order, for one pulled from a shop."""
+    order_id, written = _place(uow, cmd, review_first, channel)
     return order_id, written is not None
 
 
@@ -58,7 +60,8 @@ _KNOWN_ORDER = select(orders.c.id).where(orders.c.channel == bindparam("channel"
                                          orders.c.external_order_id == bindparam("external_order_id"))
 
 
-def _place(uow: UnitOfWork, cmd: domain.PlaceOrder, review_first: bool = False) -> tuple[str, dict | None]:
+def _place(uow: UnitOfWork, cmd: domain.PlaceOrder, review_first: bool = False,
+           channel: tuple[int, str] | None = None) -> tuple[str, dict | None]:
     """(order id, the order as written) of a new order; (its id, None) of one known already."""
     domain.validate(cmd)
     s, now = uow.session, clock.now()
@@ -79,6 +82,8 @@ def _place(uow: UnitOfWork, cmd: domain.PlaceOrder, review_first: bool = False) 
                  placed_priority=cmd.priority, ship_by=cmd.ship_by,
                  reservation_requested_at=None if review_first else now,
                  created_by=uow.actor, created_at=now, updated_by=uow.actor, updated_at=now)
+    if channel is not None:
+        order["channel_version"], order["channel_status"] = channel
     if not changed(s, _insert_order(s), order):
         existing = s.execute(_KNOWN_ORDER, {"channel": cmd.channel, "shop": cmd.shop,
                                             "external_order_id": cmd.external_order_id}).scalar_one()
@@ -98,7 +103,8 @@ def _place(uow: UnitOfWork, cmd: domain.PlaceOrder, review_first: bool = False) 
         order_id)
     # the row as read back: the columns left to their defaults, the JSON columns parsed
     order.update(buyer=json.loads(buyer), shipping_address=json.loads(address),
-                 carrier=None, tracking_number=None, shipped_at=None, channel_version=0, channel_status=None,
+                 carrier=None, tracking_number=None, shipped_at=None,
+                 channel_version=channel[0] if channel else 0, channel_status=channel[1] if channel else None,
                  merge_group=None, merged_with=[], holds=[], parcels=[],
                  lines=[{**l, "warehouse": None, "returned_quantity": 0} for l in lines])
     return order_id, order
@@ -117,9 +123,10 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder,
     if row is None:
         if co.status == "awaiting_payment":
             return None, "waiting for payment"
-        order_id, _ = place_order(uow, cmd, review_first)
-        s.execute(update(orders).where(orders.c.id == order_id)
-                  .values(channel_version=co.version, channel_status=co.status))
+        order_id, created = place_order(uow, cmd, review_first, (co.version, co.status))
+        if not created:  # placed meanwhile by another transaction
+            s.execute(update(orders).where(orders.c.id == order_id)
+                      .values(channel_version=co.version, channel_status=co.status))
         if co.status == "cancelled":  # paid and cancelled before we ever saw it
             _cancel(uow, order_id, now)
         else:  # lines the buyer was refunded before we saw the order never ship

@@ -170,6 +170,8 @@ def _refunded_after_shipment(uow: UnitOfWork, order, refund_id: str, reason: str
 def channel_refunded(s, order_id: str, lines) -> list[RefundLine]:
     """The lines of an open order the platform reports refunded (domain.CHANNEL_REFUNDED) and the hub has
     not intercepted yet, as a refund of them."""
+    if not any((line.refund_status or "").lower() in domain.CHANNEL_REFUNDED for line in lines):
+        return []  # the usual order: nothing to look up
     current = {l.line_no: l.reservation for l in s.execute(
         select(order_lines.c.line_no, order_lines.c.reservation).where(order_lines.c.order_id == order_id))}
     return [RefundLine(line_no=n) for n, line in enumerate(lines, start=1)

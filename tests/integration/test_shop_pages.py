@@ -2,8 +2,10 @@
 query and skipped, the new ones are published, and what was published is recorded in one transaction,
 also when a later publish of the same page failed (so that the next pull publishes only the rest). The
 orders come from the Taobao-style simulator over real HTTP; the broker is the boundary here (a recording
-publisher); tests/e2e/test_channels.py drives the whole hub, faults included. The shops' OAuth pairs,
-which every API call names, are read from memory, and again from the database after a while."""
+publisher); tests/e2e/test_channels.py drives the whole hub, faults included. A window reaches back
+two seconds before the watermark, and two minutes first after a start and every thirty seconds. The
+shops' OAuth pairs, which every API call names, are read from memory, and again from the database
+after a while."""
 from __future__ import annotations
 
 import json
@@ -19,7 +21,7 @@ from connectors.shops.platform import Shop
 from connectors.shops.runner import ShopConnector, TokenStore
 from connectors.shops.taobao import TaobaoClient
 from hub import components
-from hubkit.db import Database
+from hubkit.db import Database, as_utc
 from tests.e2e.test_channels import SHOPS
 from tests.unit.simulators import running
 
@@ -98,4 +100,38 @@ def test_the_token_pair_is_read_from_memory_and_from_the_database_again_after_a_
     assert tokens.get(shop) == ("a3", "r3")
     with db.reader() as s:
         assert s.execute(select(t.c.access_token, t.c.refresh_token)).one() == ("a3", "r3")
+    db.dispose()
+
+
+class Windows:
+    """A platform with nothing new, recording the windows it is asked for."""
+
+    def __init__(self):
+        self.asked: list[tuple[datetime, datetime]] = []
+
+    def orders_modified(self, shop, start, end):
+        self.asked.append((start, end))
+        return []
+
+    def refunds_modified(self, shop, start, end):
+        return []
+
+
+def test_a_pull_reaches_back_two_seconds_and_every_thirty_seconds_two_minutes(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'shops.db'}"
+    components.migrate("shops", url)
+    db, platform, shop = Database(url, store.metadata), Windows(), Shop("taobao", "tb-main", "a", "r")
+    connector = ShopConnector(shop_config.Settings(amqp_uri="amqp://nobody@127.0.0.1:1/none"), "taobao", platform,
+                              [shop], {}, db)
+    clock = [1000.0]
+    monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
+    reach = []
+    for step in (0.0, 0.5, 10.0, runner.DEEP_EVERY_SECONDS, 0.5):
+        clock[0] += step
+        with db.reader() as s:
+            watermark = as_utc(s.execute(select(store.shops.c.watermark)).scalar_one())
+        connector.pull(shop)
+        reach.append(watermark - platform.asked[-1][0])
+    # first after the start and again once DEEP_EVERY_SECONDS passed: the overlap; otherwise the settle time
+    assert reach == [runner.OVERLAP, runner.SETTLE, runner.SETTLE, runner.OVERLAP, runner.SETTLE]
     db.dispose()

@@ -43,6 +43,7 @@ def _connector(tmp_path, publisher) -> runner.ShopConnector:
                                               watermark=clock.now() - timedelta(hours=1)))
     connector = runner.ShopConnector.__new__(runner.ShopConnector)  # no broker, no platform: what pull uses
     connector.platform, connector.client, connector.db, connector.publisher = "taobao", Refusing(), db, publisher
+    connector.deep_pull = {}
     return connector
 
 
