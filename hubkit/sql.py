@@ -112,6 +112,7 @@ IN_LIST = 1000  # values per IN (...) list: well inside SQLite's bound on parame
 
 
 def chunks(values: Sequence[Value], size: int = IN_LIST) -> Iterator[Sequence[Value]]:
-    """`values` in slices of at most `size`, for IN lists that would otherwise grow with the input."""
+    """`values` in slices of at most `size`: IN lists that would otherwise grow with the input, or a
+    platform's calls that take a bounded number each."""
     for start in range(0, len(values), size):
         yield values[start:start + size]

@@ -83,6 +83,21 @@ class PlatformClient:
     def refresh(self, shop: Shop) -> tuple[str, str]:
         raise NotImplementedError
 
+    def push_stock(self, shop: Shop, platform_ref: str, quantity: int) -> None:
+        raise NotImplementedError
+
+    def push_stocks(self, shop: Shop, quantities: list[tuple[str, int]]) -> list[PlatformError | None]:
+        """Several quantities of one shop, (platform ref, quantity) each; per quantity None (sent) or the
+        error that kept it. One call each, where the platform takes none together."""
+        outcomes: list[PlatformError | None] = []
+        for ref, quantity in quantities:
+            try:
+                self.push_stock(shop, ref, quantity)
+                outcomes.append(None)
+            except PlatformError as exc:
+                outcomes.append(exc)
+        return outcomes
+
     def read_while_shifting(self, read, what: str = "") -> list:
         """Everything a paged read of one window finds, newest version of each. Pages can shift while
         they are read (a record modified meanwhile moves), so the window is read again until one pass

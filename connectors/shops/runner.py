@@ -466,13 +466,17 @@ class ShopConnector:
                 sent += 1
             except PlatformError as exc:
                 shipments.append((row, self._retry_later(row, exc, now)))
+        by_shop: dict[str, list] = {}
         for row in due_stock:
-            try:
-                self.client.push_stock(self.shops[row.shop], row.platform_ref, int(row.quantity))
-                quantities.append((row, {"pushed_version": row.version, "last_error": None, "attempts": 0}))
-                sent += 1
-            except PlatformError as exc:
-                quantities.append((row, self._retry_later(row, exc, now)))
+            by_shop.setdefault(row.shop, []).append(row)
+        for shop, rows in by_shop.items():  # together where the platform takes several in one call
+            outcomes = self.client.push_stocks(self.shops[shop], [(r.platform_ref, int(r.quantity)) for r in rows])
+            for row, exc in zip(rows, outcomes, strict=True):
+                if exc is None:
+                    quantities.append((row, {"pushed_version": row.version, "last_error": None, "attempts": 0}))
+                    sent += 1
+                else:
+                    quantities.append((row, self._retry_later(row, exc, now)))
         # one transaction for the round: a crash before it sends the round again, which the platforms
         # take (a shipment sent twice is answered as already shipped; a quantity is absolute)
         if shipments or quantities:

@@ -20,6 +20,7 @@ from connectors.shops.core import (
     missing_field,
 )
 from connectors.shops.platform import PlatformClient, PlatformError, RateLimited, TokenExpired, Transient
+from hubkit.sql import chunks
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STATUS = {"TRADE_NO_CREATE_PAY": "awaiting_payment", "WAIT_BUYER_PAY": "awaiting_payment",
@@ -31,6 +32,7 @@ FIELDS = ("tid,status,modified,created,payment,post_fee,discount_fee,buyer_nick,
           "receiver_mobile,receiver_state,receiver_city,receiver_district,receiver_address,receiver_zip,buyer_message,"
           "orders")
 PAGE_SIZE = 100
+STOCK_PER_CALL = 20  # SKUs of one item per taobao.skus.quantity.update
 BAN = re.compile(r"ban will last (?:for )?(\d+) more seconds")  # "for": the real text (section 1.5)
 TRANSIENT_CODES = {"10", "15", "520"}  # service unavailable, remote errors: the isp.* family
 REFUND_FIELDS = "refund_id,tid,oid,refund_fee,status,has_good_return,modified,good_status,order_status"
@@ -203,6 +205,23 @@ class TaobaoClient(PlatformClient):
         num_iid, outer = platform_ref.split(":", 1)
         self.call(shop, "taobao.skus.quantity.update", {"num_iid": num_iid, "outerid_quantities": f"{outer}:{quantity}",
                                                         "type": 1})
+
+    def push_stocks(self, shop, quantities: list[tuple[str, int]]) -> list[PlatformError | None]:
+        """An item's SKUs together: taobao.skus.quantity.update takes up to STOCK_PER_CALL of one num_iid."""
+        items: dict[str, list[int]] = {}  # num_iid -> the indexes of its quantities
+        for at, (ref, _) in enumerate(quantities):
+            items.setdefault(ref.split(":", 1)[0], []).append(at)
+        outcomes: list[PlatformError | None] = [None] * len(quantities)
+        for num_iid, indexes in items.items():
+            for part in chunks(indexes, STOCK_PER_CALL):
+                pairs = ";".join(f"{quantities[at][0].split(':', 1)[1]}:{quantities[at][1]}" for at in part)
+                try:
+                    self.call(shop, "taobao.skus.quantity.update",
+                              {"num_iid": num_iid, "outerid_quantities": pairs, "type": 1})
+                except PlatformError as exc:
+                    for at in part:
+                        outcomes[at] = exc
+        return outcomes
 
     def platform_refs(self, order: PlatformOrder) -> dict[str, str]:
         """outer SKU -> "num_iid:outer SKU", learned from pulled orders (for stock pushes)."""

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from connectors.shops import store
-from connectors.shops.platform import Shop
+from connectors.shops.platform import PlatformClient, Shop
 from connectors.shops.runner import HANDLERS, ShopConnector
 from contracts import StockChanged
 from hub import components
@@ -36,6 +36,8 @@ class Platform:
 
     def push_stock(self, shop: Shop, platform_ref: str, quantity: int) -> None:
         self.pushed.append((shop.shop, platform_ref, quantity))
+
+    push_stocks = PlatformClient.push_stocks  # one call each, as on a platform that takes no batch
 
 
 def stock_changed(inv, sku: str) -> list[Envelope]:

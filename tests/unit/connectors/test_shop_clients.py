@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from decimal import Decimal
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 
 from connectors.shops import core
 from connectors.shops.jd import JdClient
-from connectors.shops.platform import PlatformConfig, RateLimited, Shop
+from connectors.shops.platform import PlatformConfig, PlatformError, RateLimited, Shop
 from connectors.shops.taobao import TaobaoClient
 
 TB_SHOP = Shop(platform="taobao", shop="tb-main", access_token="tok", refresh_token="rt")
@@ -349,3 +350,25 @@ def test_a_refund_missing_a_required_field_is_held_naming_it_not_a_failed_pull()
     jd = JdClient(PlatformConfig("http://jd", "k", "s"), NoTokens()).refund(JD_SHOP, {"orderId": "1", "status": "1"})
     assert (tb.status, tb.refund_id, tb.platform_status) == ("broken", "80000000000009", "no oid")
     assert jd.status == "broken" and jd.refund_id.startswith("unknown-") and jd.platform_status == "no id"
+
+
+def test_taobao_pushes_the_quantities_of_one_item_together_twenty_at_most_and_says_which_failed():
+    seen: list[httpx.Request] = []
+    answers = iter([{"skus_quantity_update_response": {"item": {}}},
+                    {"error_response": {"code": 41, "msg": "Invalid Arguments", "sub_code": "isv.invalid-parameter"}},
+                    {"skus_quantity_update_response": {"item": {}}}])
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=next(answers))
+    client = TaobaoClient(PlatformConfig(url="http://top.test", app_key="k", app_secret="s", attempts=1),
+                          NoTokens(), transport=httpx.MockTransport(handle))
+    quantities = [(f"111:TEE-{n}", n) for n in range(21)] + [("222:MUG", 5)]
+    outcomes = client.push_stocks(TB_SHOP, quantities)
+    calls = [dict(parse_qsl(r.content.decode())) for r in seen]
+    assert [(c["method"], c["num_iid"], c["type"]) for c in calls] == [("taobao.skus.quantity.update", "111", "1")] * 2 + [
+        ("taobao.skus.quantity.update", "222", "1")]
+    assert calls[0]["outerid_quantities"] == ";".join(f"TEE-{n}:{n}" for n in range(20))
+    assert calls[1]["outerid_quantities"] == "TEE-20:20" and calls[2]["outerid_quantities"] == "MUG:5"
+    assert outcomes[:20] == [None] * 20 and outcomes[21] is None
+    assert isinstance(outcomes[20], PlatformError)  # only the call that failed keeps its quantity for later
