@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, text, update
+from sqlalchemy import bindparam, case, func, or_, select, text, update
 
 from contracts import OrderCancelled, OrderMoved, OrderPlaced, OrderReturned, OrderShipped
 from contracts.events import OrderLineRef, PlacedLine, ReturnedSaleLine, SoldLine
@@ -16,7 +16,8 @@ from hubkit import clock
 from hubkit.db import Database, UnitOfWork, as_utc, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import Conflict, FieldErrors, InvalidArgument, NotFound
-from hubkit.sql import once_per_dialect
+from hubkit.inbox import on_behalf_of
+from hubkit.sql import chunks, once_per_dialect
 from services.order import domain, holds, merge, parcels, refunds, reservation, review, rma
 from services.order.models import (
     order_holds,
@@ -117,9 +118,40 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder,
     (its reservation is released), records refunds and address changes; an older or repeated
     version changes nothing. Returns (order id or None, what happened)."""
     domain.validate_channel(co)
+    cmd = co.order
+    row = uow.session.execute(select(orders).where(orders.c.channel == cmd.channel, orders.c.shop == cmd.shop,
+                                                   orders.c.external_order_id == cmd.external_order_id)).first()
+    return _apply_channel_order(uow, co, row, review_first)
+
+
+def apply_channel_orders(uow: UnitOfWork, batch: list[tuple[domain.ChannelOrder, Envelope]],
+                         review_first: bool = False) -> None:
+    """apply_channel_order for a delivery of them, each on behalf of its own envelope: the orders the hub
+    knows are read in one query (an order a second time in the batch is read again: the first may have
+    placed or changed it)."""
+    known: dict[tuple[str, str, str], Any] = {}
+    for shop_key in {(co.order.channel, co.order.shop) for co, _ in batch}:
+        ids = sorted({co.order.external_order_id for co, _ in batch if (co.order.channel, co.order.shop) == shop_key})
+        for chunk in chunks(ids):
+            for row in uow.session.execute(select(orders).where(
+                    orders.c.channel == shop_key[0], orders.c.shop == shop_key[1],
+                    orders.c.external_order_id.in_(chunk))):
+                known[(row.channel, row.shop, row.external_order_id)] = row
+    seen: set[tuple[str, str, str]] = set()
+    for co, envelope in batch:
+        key = (co.order.channel, co.order.shop, co.order.external_order_id)
+        with on_behalf_of(uow, envelope):
+            if key in seen:
+                apply_channel_order(uow, co, review_first)
+            else:
+                domain.validate_channel(co)
+                _apply_channel_order(uow, co, known.get(key), review_first)
+        seen.add(key)
+
+
+def _apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder, row, review_first: bool) -> tuple[str | None, str]:
+    """apply_channel_order, given the order's row as the hub has it (None: not known)."""
     cmd, s, now = co.order, uow.session, clock.now()
-    row = s.execute(select(orders).where(orders.c.channel == cmd.channel, orders.c.shop == cmd.shop,
-                                         orders.c.external_order_id == cmd.external_order_id)).first()
     if row is None:
         if co.status == "awaiting_payment":
             return None, "waiting for payment"
@@ -142,9 +174,11 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder,
     s.execute(update(orders).where(orders.c.id == row.id).values(**changes))
     if "shipping_address" in changes and json.loads(row.shipping_address) != cmd.shipping_address:
         merge.rekey(uow, row.id)
-    for line_no, line in enumerate(cmd.lines, start=1):
-        s.execute(update(order_lines).where(order_lines.c.order_id == row.id, order_lines.c.line_no == line_no)
-                  .values(refund_status=line.refund_status))
+    if cmd.lines:  # every line's refund status in one statement
+        s.execute(update(order_lines).where(order_lines.c.order_id == row.id,
+                                            order_lines.c.line_no.between(1, len(cmd.lines)))
+                  .values(refund_status=case({n: line.refund_status for n, line in enumerate(cmd.lines, start=1)},
+                                             value=order_lines.c.line_no)))
     if co.status == "cancelled" and row.status in domain.OPEN:
         _cancel(uow, row.id, now)
         return row.id, "cancelled"

@@ -11,7 +11,7 @@ from contracts import (
     StockShort,
     VoucherPosted,
 )
-from hubkit.consumer import each, handle_event, handle_events
+from hubkit.consumer import handle_event, handle_events
 from hubkit.nameko_deps import DatabaseProvider, SettingsProvider
 from services.order import domain, handlers, review
 from services.order.models import metadata
@@ -35,8 +35,8 @@ class Worker:
     # a shop connector publishes a page of orders at once: they are placed in one transaction
     @handle_events(ChannelOrderChanged)
     def on_channel_order_changed(self, uow, batch):
-        for event, _ in each(uow, batch):
-            handlers.apply_channel_order(uow, domain.channel_order(event), self.settings.review_first)
+        handlers.apply_channel_orders(uow, [(domain.channel_order(event), envelope) for event, envelope in batch],
+                                      self.settings.review_first)
 
     # its own consumer name, so its own inbox positions: accepted after stock_reserved/stock_short
     # of the same order (and before them, should it overtake them on its own queue)

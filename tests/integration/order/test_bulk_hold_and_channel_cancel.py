@@ -5,6 +5,7 @@ reservation) is audited and shown with what the operator must do, since no platf
 paid trade for the seller, until the platform reports the trade closed."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from decimal import Decimal
@@ -164,3 +165,47 @@ def test_an_abandoned_shop_order_is_noted_too(db):
     [entry] = [e for e in audit(db, order_id) if e["action"] == "channel_notice"]
     assert entry["actor"] == "inventory" and "TRADE_CANCELED" in entry["note"]
     assert handlers.get_order(db, order_id)["channel_notice"] == entry["note"]
+
+
+def test_a_delivery_of_channel_orders_is_applied_in_one_transaction_as_each_alone_would_be(db):
+    """The order worker's batch (apply_channel_orders): a new order; the same new order again, cancelled; a
+    known order's newer version (a line's refund requested, another's address) and a stale version of it."""
+    known_id, known = channel_order(db, "taobao")
+    two = domain.PlaceOrder(channel="taobao", shop="tb-main", external_order_id=str(uuid.uuid4().int)[:16],
+                            lines=[domain.LineInput(sku="TEA", quantity=1, unit_price=Decimal("20.00")),
+                                   domain.LineInput(sku="CUP", quantity=1, unit_price=Decimal("5.00"),
+                                                    refund_status="wait_seller_agree")],
+                            buyer={"id": "buyer-2"}, shipping_address={"recipient": "Wu", "street": "2 Road"})
+    new = domain.PlaceOrder(channel="taobao", shop="tb-main", external_order_id=str(uuid.uuid4().int)[:16],
+                            lines=[domain.LineInput(sku="TEA", quantity=3, unit_price=Decimal("20.00"))],
+                            buyer={"id": "buyer-3"}, shipping_address={"recipient": "Ma", "street": "3 Road"})
+    moved = dataclasses.replace(known.order, shipping_address={"recipient": "Li", "street": "9 Road"})
+    batch = [domain.ChannelOrder(order=two, version=1, status="paid"),
+             domain.ChannelOrder(order=new, version=1, status="paid"),
+             domain.ChannelOrder(order=new, version=2, status=domain.CANCELLED),
+             domain.ChannelOrder(order=moved, version=known.version + 1, status="paid"),
+             domain.ChannelOrder(order=known.order, version=known.version, status="paid")]
+    envelopes = [Envelope(type="channel_order_changed", source="shops_taobao", aggregate_id=co.order.external_order_id,
+                          sequence=co.version, correlation_id=f"c{n}", actor="connector:taobao", payload={})
+                 for n, co in enumerate(batch)]
+    with uow(db, "shops-taobao") as u:
+        handlers.apply_channel_orders(u, list(zip(batch, envelopes, strict=True)))
+    with db.reader() as s:
+        ids = dict(s.execute(select(metadata.tables["orders"].c.external_order_id, metadata.tables["orders"].c.id)
+                             .where(metadata.tables["orders"].c.external_order_id.in_(
+                                 [two.external_order_id, new.external_order_id]))).all())
+    placed_two, placed_new = (handlers.get_order(db, ids[o.external_order_id]) for o in (two, new))
+    assert (placed_two["status"], placed_two["channel_version"], placed_two["channel_status"]) == (
+        domain.PENDING, 1, "paid")
+    assert [line["refund_status"] for line in placed_two["lines"]] == [None, "wait_seller_agree"]
+    assert (placed_new["status"], placed_new["channel_version"]) == (domain.CANCELLED, 2)
+    changed_known = handlers.get_order(db, known_id)
+    assert changed_known["shipping_address"] == {"recipient": "Li", "street": "9 Road"}
+    assert changed_known["channel_version"] == known.version + 1  # the stale version changed nothing
+    # what each emitted carries its own envelope's correlation id
+    outbox = metadata.tables["outbox"]
+    with db.reader() as s:
+        placed_events = [Envelope.from_json(b) for b in s.execute(select(outbox.c.body).where(
+            outbox.c.event_type == "order_placed")).scalars()]
+    correlation = {e.payload["external_order_id"]: e.correlation_id for e in placed_events}
+    assert (correlation[two.external_order_id], correlation[new.external_order_id]) == ("c0", "c1")
