@@ -117,7 +117,6 @@ def apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder,
     once per version: a new paid order is placed; a newer version cancels it before shipping
     (its reservation is released), records refunds and address changes; an older or repeated
     version changes nothing. Returns (order id or None, what happened)."""
-    domain.validate_channel(co)
     cmd = co.order
     row = uow.session.execute(select(orders).where(orders.c.channel == cmd.channel, orders.c.shop == cmd.shop,
                                                    orders.c.external_order_id == cmd.external_order_id)).first()
@@ -129,13 +128,14 @@ def apply_channel_orders(uow: UnitOfWork, batch: list[tuple[domain.ChannelOrder,
     """apply_channel_order for a delivery of them, each on behalf of its own envelope: the orders the hub
     knows are read in one query (an order a second time in the batch is read again: the first may have
     placed or changed it)."""
+    wanted: dict[tuple[str, str], set[str]] = {}
+    for co, _ in batch:
+        wanted.setdefault((co.order.channel, co.order.shop), set()).add(co.order.external_order_id)
     known: dict[tuple[str, str, str], Any] = {}
-    for shop_key in {(co.order.channel, co.order.shop) for co, _ in batch}:
-        ids = sorted({co.order.external_order_id for co, _ in batch if (co.order.channel, co.order.shop) == shop_key})
-        for chunk in chunks(ids):
+    for (channel, shop), ids in wanted.items():
+        for chunk in chunks(sorted(ids)):
             for row in uow.session.execute(select(orders).where(
-                    orders.c.channel == shop_key[0], orders.c.shop == shop_key[1],
-                    orders.c.external_order_id.in_(chunk))):
+                    orders.c.channel == channel, orders.c.shop == shop, orders.c.external_order_id.in_(chunk))):
                 known[(row.channel, row.shop, row.external_order_id)] = row
     seen: set[tuple[str, str, str]] = set()
     for co, envelope in batch:
@@ -144,13 +144,13 @@ def apply_channel_orders(uow: UnitOfWork, batch: list[tuple[domain.ChannelOrder,
             if key in seen:
                 apply_channel_order(uow, co, review_first)
             else:
-                domain.validate_channel(co)
                 _apply_channel_order(uow, co, known.get(key), review_first)
         seen.add(key)
 
 
 def _apply_channel_order(uow: UnitOfWork, co: domain.ChannelOrder, row, review_first: bool) -> tuple[str | None, str]:
     """apply_channel_order, given the order's row as the hub has it (None: not known)."""
+    domain.validate_channel(co)
     cmd, s, now = co.order, uow.session, clock.now()
     if row is None:
         if co.status == "awaiting_payment":
