@@ -110,15 +110,16 @@ def shape_of(query: str) -> Shape | None:
     if (len(query) > MAX_LENGTH or not query.lstrip()[:6].upper().startswith(_PREPARABLE)
             or _PARTIAL_ARBITER.search(query)):
         return None
-    params: list[str] = []
+    params: dict[str, str] = {}  # each name and its number (a many-row VALUES has thousands)
 
     def positional(match: re.Match) -> str:
         name = match.group(1)
         if name is None:
             return "%"
-        if name not in params:
-            params.append(name)
-        return f"${params.index(name) + 1}"
+        number = params.get(name)
+        if number is None:
+            number = params[name] = f"${len(params) + 1}"
+        return number
 
     text = _PLACEHOLDER.sub(positional, query)
     name = "hub_" + hashlib.blake2b(query.encode(), digest_size=10).hexdigest()
@@ -133,12 +134,16 @@ def _known(query: str) -> Shape | None:
         return None
     shape = _shapes.get(query, False)
     if shape is False:
+        # a statement not kept is never seen often enough to be prepared: once full, not even read
+        if len(_shapes) >= MAX_STATEMENTS or _characters >= MAX_CHARACTERS:
+            return None
         shape = shape_of(query)
         size = len(query) + (len(shape.prepare) + len(shape.execute) if shape is not None else 0)
         with _lock:
-            if len(_shapes) < MAX_STATEMENTS and _characters + size <= MAX_CHARACTERS:
-                _shapes[query] = shape
-                _characters += size
+            if len(_shapes) >= MAX_STATEMENTS or _characters + size > MAX_CHARACTERS:
+                return None
+            _shapes[query] = shape
+            _characters += size
     return shape  # type: ignore[return-value]
 
 

@@ -3,6 +3,8 @@ order they first appear (a repeated one keeps its number), `%%` is a percent sig
 SELECT, INSERT, UPDATE, DELETE or WITH of bounded length is prepared, and no upsert onto a partial index."""
 from __future__ import annotations
 
+import pytest
+
 from hubkit import prepared
 
 
@@ -44,8 +46,21 @@ def test_the_statements_kept_track_of_are_bounded_in_number_and_characters(monke
     # past the budget a new statement is not kept: its sightings are not counted, it runs as plain text
     monkeypatch.setattr(prepared, "MAX_CHARACTERS", kept + 10)
     other = "SELECT a FROM t WHERE c = %(c)s"
-    assert prepared._known(other) is not None
+    assert prepared._known(other) is None
     assert list(prepared._shapes) == [short] and prepared._characters == kept
+    # once the budget is spent, a statement it does not know is not even read
+    monkeypatch.setattr(prepared, "MAX_CHARACTERS", kept)
+    monkeypatch.setattr(prepared, "shape_of", lambda query: pytest.fail(f"{query} read past the budget"))
+    assert prepared._known(other) is None
+    assert prepared._known(short) is prepared._shapes[short]
+
+
+def test_a_many_row_values_is_numbered_in_one_pass():
+    # hundreds of parameters (a batch's multi-row INSERT): each numbered once, in order of appearance
+    rows = ", ".join(f"(%(a__{i})s, %(b__{i})s, %(a__{i})s)" for i in range(200))
+    shape = prepared.shape_of(f"INSERT INTO t (a, b, c) VALUES {rows}")
+    assert shape.params == tuple(f"{c}__{i}" for i in range(200) for c in "ab")
+    assert shape.prepare.endswith("($397, $398, $397), ($399, $400, $399)")
 
 
 def test_an_upsert_onto_a_partial_index_is_not_prepared():
