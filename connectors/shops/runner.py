@@ -40,7 +40,7 @@ from hubkit.envelope import Envelope
 from hubkit.health import Health
 from hubkit.inbox import handle_many
 from hubkit.intake import IntakeGate, IntakeState
-from hubkit.publisher import ConfirmedPublisher
+from hubkit.publisher import ConfirmedPublisher, PublishFailed
 from hubkit.sql import chunks
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class ShopConnector:
                     .on_conflict_do_nothing())
 
     def call_soon(self, fn, *args) -> Future:
-        """Run `fn(*args)` in the connector's own loop, which owns the publisher (pika is not
+        """Run `fn(*args)` in the connector's own loop, which owns the publisher (its connection is not
         thread-safe); for the gRPC API's threads, which wait on the future."""
         future: Future = Future()
         self.calls.put((future, fn, args))
@@ -200,7 +200,7 @@ class ShopConnector:
             # watermark: it moves only once both were kept
             for refund in sorted(self.client.refunds_modified(shop, start, end), key=lambda r: r.modified):
                 stats["refund_duplicates" if refunds.record(self.db, refund) == "duplicate" else "refunds"] += 1
-        except (PlatformError, *CONNECTION_ERRORS) as exc:
+        except (PlatformError, PublishFailed, *CONNECTION_ERRORS) as exc:
             log.warning("%s %s: pull of %s..%s failed: %s", self.platform, shop.shop, start, end, exc)
             with self.db.session() as s:
                 s.execute(update(t).where(t.c.platform == self.platform, t.c.shop == shop.shop).values(
@@ -255,8 +255,10 @@ class ShopConnector:
     def handle_page(self, shop: Shop, orders: list[core.PlatformOrder], mappings: dict) -> list[str]:
         """Publish the versions of `orders` (one shop's, oldest first) not published before; per order
         "published", "duplicates" (the overlap window reads most orders again) or "held". The page's
-        bookkeeping is one read before and one write after its publishes: an order published but not
-        recorded (a crash in between) is published again, and the hub's inbox drops the repeat."""
+        bookkeeping is one read before and one write after its publishes, which share one confirm window:
+        when some of them fail, those the broker confirmed are recorded and the next pull sends the rest.
+        An order published but not recorded (a crash in between) is published again, and the hub's inbox
+        drops the repeat."""
         p = store.published
         last: dict[str, int] = {}
         with self.db.reader() as s:
@@ -268,27 +270,30 @@ class ShopConnector:
         ORDERS_PULLED.labels(self.platform, shop.shop).inc(len(orders))
         self._learn_refs(fresh)
         outcomes = {o.external_order_id: "duplicates" for o in orders}
-        kept: list[dict] = []
+        envelopes, rows = [], []
+        for order in fresh:
+            try:
+                payload = core.hub_order(order, mappings)
+            except core.Held as held:
+                self._hold(order, held)
+                outcomes[order.external_order_id] = "held"
+                continue
+            line_ids, line_goods = payload.pop("platform_line_ids"), payload.pop("platform_line_goods")
+            envelopes.append(ChannelOrderChanged(**payload).envelope(
+                aggregate_id=f"{self.platform}:{shop.shop}:{order.external_order_id}", sequence=order.version,
+                correlation_id=f"{self.platform}:{order.external_order_id}", actor=f"connector:{self.platform}"))
+            rows.append({"external_order_id": order.external_order_id, "version": order.version,
+                         "line_ids": json.dumps(line_ids),
+                         "line_amounts": json.dumps([line["amount"] for line in payload["lines"]]),
+                         "line_quantities": json.dumps([line["quantity"] for line in payload["lines"]]),
+                         "line_goods": json.dumps(line_goods)})
         try:
-            for order in fresh:
-                try:
-                    payload = core.hub_order(order, mappings)
-                except core.Held as held:
-                    self._hold(order, held)
-                    outcomes[order.external_order_id] = "held"
-                    continue
-                line_ids, line_goods = payload.pop("platform_line_ids"), payload.pop("platform_line_goods")
-                self.publisher.publish(ChannelOrderChanged(**payload).envelope(
-                    aggregate_id=f"{self.platform}:{shop.shop}:{order.external_order_id}", sequence=order.version,
-                    correlation_id=f"{self.platform}:{order.external_order_id}", actor=f"connector:{self.platform}"))
-                kept.append({"external_order_id": order.external_order_id, "version": order.version,
-                             "line_ids": json.dumps(line_ids),
-                             "line_amounts": json.dumps([line["amount"] for line in payload["lines"]]),
-                             "line_quantities": json.dumps([line["quantity"] for line in payload["lines"]]),
-                             "line_goods": json.dumps(line_goods)})
-                outcomes[order.external_order_id] = "published"
-        finally:  # what was published is recorded, even when a later publish of the page failed
-            self._record_published(shop, kept)
+            self.publisher.publish_many(envelopes)  # one confirm window for the page
+        except PublishFailed as failed:  # what the broker confirmed is recorded: the next pull sends the rest
+            self._record_published(shop, [rows[i] for i in sorted(failed.confirmed)])
+            raise
+        self._record_published(shop, rows)
+        outcomes.update((row["external_order_id"], "published") for row in rows)
         return [outcomes[o.external_order_id] for o in orders]
 
     def _record_published(self, shop: Shop, kept: list[dict]) -> None:

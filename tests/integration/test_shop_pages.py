@@ -1,11 +1,11 @@
 """A shop connector handles a pulled window as one page: the versions it published before are read in one
-query and skipped, the new ones are published, and what was published is recorded in one transaction,
-also when a later publish of the same page failed (so that the next pull publishes only the rest). The
-orders come from the Taobao-style simulator over real HTTP; the broker is the boundary here (a recording
-publisher); tests/e2e/test_channels.py drives the whole hub, faults included. A window reaches back
-two seconds before the watermark, and two minutes first after a start and every thirty seconds. The
-shops' OAuth pairs, which every API call names, are read from memory, and again from the database
-after a while."""
+query and skipped, the new ones are published in one confirm window, and what the broker confirmed is
+recorded in one transaction, also when another publish of the same page failed (so that the next pull
+publishes only the rest). The orders come from the Taobao-style simulator over real HTTP; the broker is
+the boundary here (a recording publisher; tests/integration/test_publisher.py has the real one);
+tests/e2e/test_channels.py drives the whole hub, faults included. A window reaches back two seconds
+before the watermark, and two minutes first after a start and every thirty seconds. The shops' OAuth
+pairs, which every API call names, are read from memory, and again from the database after a while."""
 from __future__ import annotations
 
 import json
@@ -22,6 +22,7 @@ from connectors.shops.runner import ShopConnector, TokenStore
 from connectors.shops.taobao import TaobaoClient
 from hub import components
 from hubkit.db import Database, as_utc
+from hubkit.publisher import PublishFailed
 from tests.e2e.test_channels import SHOPS
 from tests.unit.simulators import running
 
@@ -29,15 +30,26 @@ pytestmark = pytest.mark.integration
 
 
 class Publisher:
-    """The broker's side, recorded; the publish numbered `fails_at` raises as a lost connection would."""
+    """The broker's side, recorded, a window per call; the message numbered `fails_at` (counting from 1
+    over every window) is refused as a full queue refuses one, the rest of its window confirmed."""
 
     def __init__(self, fails_at: int | None = None):
-        self.fails_at, self.published = fails_at, []
+        self.fails_at, self.published, self.windows, self.seen = fails_at, [], [], 0
+
+    def publish_many(self, envelopes, mandatory: bool = True) -> None:
+        if envelopes:
+            self.windows.append(len(envelopes))
+        confirmed = set()
+        for i, envelope in enumerate(envelopes):
+            self.seen += 1
+            if self.seen != self.fails_at:
+                self.published.append(envelope)
+                confirmed.add(i)
+        if len(confirmed) < len(envelopes):
+            raise PublishFailed("refused by the broker", frozenset(confirmed))
 
     def publish(self, envelope, mandatory: bool = True) -> None:
-        if len(self.published) + 1 == self.fails_at:
-            raise ConnectionError("the broker went away")
-        self.published.append(envelope)
+        self.publish_many([envelope], mandatory)
 
     def close(self) -> None:
         pass
@@ -63,15 +75,17 @@ def test_a_page_publishes_each_new_version_once_and_keeps_what_it_published_when
         assert sorted(o.external_order_id for o in page) == sorted(str(o["tid"]) for o in made)
 
         connector.publisher = failing = Publisher(fails_at=3)
-        with pytest.raises(ConnectionError):
+        with pytest.raises(PublishFailed):
             connector.handle_page(shop, page, connector.mappings())
         connector.publisher = healthy = Publisher()
         outcomes = connector.handle_page(shop, page, connector.mappings())
-        assert outcomes == ["duplicates"] * 2 + ["published"] * 3
+        assert outcomes == ["duplicates"] * 2 + ["published"] + ["duplicates"] * 2  # only the refused one again
         assert connector.handle_page(shop, page, connector.mappings()) == ["duplicates"] * 5
+        assert failing.windows == [5] and healthy.windows == [1]  # a page is one confirm window
 
-        published = [e.aggregate_id for e in failing.published + healthy.published]
-        assert published == [f"taobao:{shop.shop}:{o.external_order_id}" for o in page]
+        keys = [f"taobao:{shop.shop}:{o.external_order_id}" for o in page]
+        assert [e.aggregate_id for e in failing.published] == keys[:2] + keys[3:]
+        assert [e.aggregate_id for e in healthy.published] == [keys[2]]
         with db.reader() as s:
             kept = dict(s.execute(select(store.published.c.external_order_id, store.published.c.version)).all())
         assert kept == {o.external_order_id: o.version for o in page}
