@@ -366,7 +366,9 @@ class ShopConnector:
     # -- back to the platform ---------------------------------------------------
     def _apply(self, inbox: str, effect, newest_of, batch: list) -> list:
         """`effect(uow, event, envelope)` at most once per event (the connector's inbox), a batch in one
-        transaction; with `newest_of`, only to the newest event of each key in the batch."""
+        transaction; with `newest_of`, only to the newest event of each key in the batch, in the keys'
+        order (the connectors of both platforms write the SKUs' hub_available rows: taken in one order,
+        their locks cannot deadlock)."""
         events = {envelope.event_id: event for event, envelope in batch}
 
         def apply(uow, fresh: list[Envelope]) -> None:
@@ -376,7 +378,7 @@ class ShopConnector:
                     key = newest_of(events[envelope.event_id])
                     if key not in newest or envelope.sequence > newest[key].sequence:
                         newest[key] = envelope
-                fresh = list(newest.values())
+                fresh = [newest[key] for key in sorted(newest)]
             for envelope in fresh:
                 effect(uow, events[envelope.event_id], envelope)
         outcomes = handle_many(self.db, "shops", inbox, [envelope for _, envelope in batch], apply)

@@ -1,7 +1,7 @@
 """A shop whose pulls fail is announced (shop_failing, for the notifier) under one event id per fall
 into error, at every failed pull while in error, so a notice the broker lost is sent again and the
 notifier tells once; a shop that recovers and fails again is news. A publish that fails never stops
-the pull's bookkeeping."""
+the pull's bookkeeping. A batch of stock changes is applied in SKU order."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from connectors.shops import runner, store
 from connectors.shops.platform import PlatformError, Shop
-from contracts import ShopFailing
+from contracts import ShopFailing, StockChanged
 from hub import components
 from hubkit import clock
 from hubkit.db import Database
@@ -80,3 +80,17 @@ def test_the_shop_gauges_show_the_lag_growing_and_the_error_while_pulls_fail(tmp
     after = gauges()
     assert after["hub_shop_in_error"] == {SHOP.shop: 1}
     assert after["hub_shop_ingest_lag_seconds"][SHOP.shop] >= before["hub_shop_ingest_lag_seconds"][SHOP.shop]
+
+
+def test_a_batch_of_stock_changes_applies_the_newest_of_each_sku_in_sku_order(tmp_path):
+    # both platforms' connectors write hub_available: rows taken in one order cannot deadlock
+    connector, applied = _connector(tmp_path, Broker()), []
+    connector.push_asked = False
+    batch = [(StockChanged(sku=sku, levels=[], available=n), StockChanged(sku=sku, levels=[], available=n).envelope(
+        aggregate_id=sku, sequence=n, correlation_id="", actor="inventory"))
+        for sku, n in (("TEA", 1), ("CUP", 1), ("TEA", 2), ("BAG", 1))]
+    outcomes = connector._apply("shops.shops_taobao.stock_changed",
+                                lambda uow, event, envelope: applied.append((event.sku, event.available)),
+                                lambda event: event.sku, batch)
+    assert applied == [("BAG", 1), ("CUP", 1), ("TEA", 2)]
+    assert outcomes == [True] * 4 and connector.push_asked  # each recorded as applied; a push round is due
