@@ -178,7 +178,8 @@ class ShopConnector:
 
     def pull(self, shop: Shop, start: datetime | None = None, end: datetime | None = None) -> dict:
         """Pull one window (by default: from the watermark less SETTLE, or less OVERLAP when a deep pull is
-        due). The watermark moves only after every order of the window was published or held."""
+        due, to at most MAX_WINDOW later: stats["behind"] when that ends before now). The watermark moves
+        only after every order of the window was published or held."""
         t = store.shops
         with self.db.reader() as s:
             watermark = as_utc(s.execute(select(t.c.watermark).where(t.c.platform == self.platform,
@@ -189,7 +190,9 @@ class ShopConnector:
             start = watermark - (OVERLAP if deep else SETTLE)
             if deep:
                 self.deep_pull[shop.shop] = time.monotonic() + DEEP_EVERY_SECONDS
-        end = end or min(_now() - SETTLE, start + MAX_WINDOW)
+        now = _now()
+        end = end or min(now - SETTLE, start + MAX_WINDOW)
+        behind = advance and end < now - SETTLE  # a window cut at MAX_WINDOW: more is waiting (after a stop)
         stats = {"read": 0, "published": 0, "duplicates": 0, "held": 0, "refunds": 0, "refund_duplicates": 0}
         try:
             orders = self.client.orders_modified(shop, start, end)
@@ -215,6 +218,7 @@ class ShopConnector:
             if advance and end > watermark:
                 values["watermark"] = end
             s.execute(update(t).where(t.c.platform == self.platform, t.c.shop == shop.shop).values(**values))
+        stats["behind"] = int(behind)
         if self.refunder is not None:
             stats["refunds_applied"] = refunds.apply_due(self.db, self.platform, {shop.shop}, self.refunder,
                                                           self.returner)["applied"]
@@ -540,9 +544,10 @@ class ShopConnector:
                 for shop in self.shops.values():
                     if time.monotonic() >= self.next_pull.get(shop.shop, 0) and not self.paused(shop):
                         stats = self.pull(shop)
-                        # a full window means more is waiting: come back at once
+                        # a full window, or one that ends before now (catching up), means more is
+                        # waiting: come back at once
                         self.next_pull[shop.shop] = time.monotonic() + (
-                            0 if stats.get("read", 0) >= 100 else poll_seconds)
+                            0 if stats.get("read", 0) >= 100 or stats.get("behind") else poll_seconds)
                 if self.push_asked:
                     self.push_asked = False
                     push_at = min(push_at, round_at + PUSH_GAP_SECONDS)

@@ -149,3 +149,22 @@ def test_a_pull_reaches_back_two_seconds_and_every_thirty_seconds_two_minutes(tm
     # first after the start and again once DEEP_EVERY_SECONDS passed: the overlap; otherwise the settle time
     assert reach == [runner.OVERLAP, runner.SETTLE, runner.SETTLE, runner.OVERLAP, runner.SETTLE]
     db.dispose()
+
+
+def test_a_shop_far_behind_is_pulled_a_window_after_another_until_it_caught_up(tmp_path, monkeypatch):
+    # a connector stopped for three hours: six windows of MAX_WINDOW, each reported behind so that the loop
+    # pulls the next at once, then one up to now
+    url = f"sqlite:///{tmp_path / 'shops.db'}"
+    components.migrate("shops", url)
+    db, platform, shop = Database(url, store.metadata), Windows(), Shop("taobao", "tb-main", "a", "r")
+    connector = ShopConnector(shop_config.Settings(amqp_uri="amqp://nobody@127.0.0.1:1/none"), "taobao", platform,
+                              [shop], {}, db)
+    with db.session() as s:
+        s.execute(update(store.shops).values(watermark=datetime.now(timezone.utc) - timedelta(hours=3)))
+    behind = [connector.pull(shop)["behind"] for _ in range(7)]
+    assert behind == [1] * 6 + [0]
+    ends = [end for _, end in platform.asked]
+    # each from the last one's end less the settle time, MAX_WINDOW long
+    assert all(later - earlier == runner.MAX_WINDOW - runner.SETTLE for earlier, later in zip(ends, ends[1:6]))
+    assert datetime.now(timezone.utc) - ends[-1] < runner.SETTLE + timedelta(seconds=5)
+    db.dispose()
