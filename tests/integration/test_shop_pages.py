@@ -131,12 +131,18 @@ class Windows:
         return []
 
 
-def test_a_pull_reaches_back_two_seconds_and_every_thirty_seconds_two_minutes(tmp_path, monkeypatch):
+def _windowed(tmp_path) -> tuple[Database, Windows, Shop, ShopConnector]:
+    """A connector of one shop on a platform that records the windows it is asked for."""
     url = f"sqlite:///{tmp_path / 'shops.db'}"
     components.migrate("shops", url)
     db, platform, shop = Database(url, store.metadata), Windows(), Shop("taobao", "tb-main", "a", "r")
     connector = ShopConnector(shop_config.Settings(amqp_uri="amqp://nobody@127.0.0.1:1/none"), "taobao", platform,
                               [shop], {}, db)
+    return db, platform, shop, connector
+
+
+def test_a_pull_reaches_back_two_seconds_and_every_thirty_seconds_two_minutes(tmp_path, monkeypatch):
+    db, platform, shop, connector = _windowed(tmp_path)
     clock = [1000.0]
     monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
     reach = []
@@ -151,14 +157,10 @@ def test_a_pull_reaches_back_two_seconds_and_every_thirty_seconds_two_minutes(tm
     db.dispose()
 
 
-def test_a_shop_far_behind_is_pulled_a_window_after_another_until_it_caught_up(tmp_path, monkeypatch):
+def test_a_shop_far_behind_is_pulled_a_window_after_another_until_it_caught_up(tmp_path):
     # a connector stopped for three hours: six windows of MAX_WINDOW, each reported behind so that the loop
     # pulls the next at once, then one up to now
-    url = f"sqlite:///{tmp_path / 'shops.db'}"
-    components.migrate("shops", url)
-    db, platform, shop = Database(url, store.metadata), Windows(), Shop("taobao", "tb-main", "a", "r")
-    connector = ShopConnector(shop_config.Settings(amqp_uri="amqp://nobody@127.0.0.1:1/none"), "taobao", platform,
-                              [shop], {}, db)
+    db, platform, shop, connector = _windowed(tmp_path)
     with db.session() as s:
         s.execute(update(store.shops).values(watermark=datetime.now(timezone.utc) - timedelta(hours=3)))
     behind = [connector.pull(shop)["behind"] for _ in range(7)]
