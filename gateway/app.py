@@ -28,8 +28,8 @@ from gateway.common import exports
 from gateway.common.inputs import refuse_nul
 from gateway.common.schemas import PATTERN_MESSAGES, PROBLEMS
 from gateway.models import metadata
+from hubkit import heap, metrics
 from hubkit import logging as hublog
-from hubkit import metrics
 from hubkit.db import Database
 
 log = logging.getLogger(__name__)
@@ -274,6 +274,7 @@ def main(settings) -> None:
     # httptools and uvloop, not uvicorn's "auto" choice: the gateway runs on what its tests ran on
     server = Server(uvicorn.Config(app, host="0.0.0.0", port=settings.gateway_port, log_level="warning",
                                    access_log=False, http="httptools", loop="uvloop"))
+    heap.started()
     server.run()
     if not server.started:  # as uvicorn.run: the port could not be bound
         raise SystemExit(f"the gateway could not start on port {settings.gateway_port}")

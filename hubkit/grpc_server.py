@@ -13,8 +13,8 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from hubkit import heap, metrics
 from hubkit import logging as hublog
-from hubkit import metrics
 from hubkit.db import once_more_if_disconnected
 from hubkit.errors import Conflict, HubError, InvalidArgument, NotFound, PermissionDenied, Unavailable
 
@@ -118,6 +118,7 @@ def start(service: str, port: int, register, max_workers: int = THREADS):
 def serve(service: str, port: int, register, max_workers: int = THREADS) -> None:
     """start(), then block until SIGTERM/SIGINT and stop gracefully."""
     server, health_servicer = start(service, port, register, max_workers)
+    heap.started()
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())

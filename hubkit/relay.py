@@ -33,7 +33,6 @@ confirmed (at once when a batch is; when it stops), and the backlog gauges are r
 scraped."""
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
@@ -55,7 +54,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from hubkit import clock, metrics, outbox, topology
+from hubkit import clock, heap, metrics, outbox, topology
 from hubkit.db import Database, is_sqlite
 from hubkit.health import STALE_SECONDS, Beat, Health
 
@@ -687,9 +686,7 @@ def main(relayed: Sequence[tuple[str, Any, Any]], unconsumed: frozenset[str] = f
 
     threads = [threading.Thread(target=run, args=(relay, name), name=name, daemon=True)
                for relay, name in zip(relays, names)]
-    # what startup made lives as long as the process: kept out of the collector's full passes
-    # (each walked all of it, ~50 ms, every few hundred events)
-    gc.freeze()
+    heap.started()
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -11,8 +11,8 @@ import eventlet
 from nameko.constants import AMQP_URI_CONFIG_KEY, MAX_WORKERS_CONFIG_KEY, SERIALIZER_CONFIG_KEY
 from nameko.runners import ServiceRunner
 
+from hubkit import heap, metrics
 from hubkit import logging as hublog
-from hubkit import metrics
 from hubkit.consumer import CONSUMING, HUB_CONFIG_KEY
 from hubkit.health import Health
 
@@ -67,6 +67,7 @@ def run(service: str, worker_cls, settings) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     runner.start()
+    heap.started()
     eventlet.spawn(_watch)
     log.info("%s worker started", service)
     if stopping.wait():

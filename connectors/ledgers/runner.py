@@ -20,7 +20,7 @@ from connectors.ledgers import config as ledger_config
 from connectors.ledgers.grpc_api import LedgerServicer
 from contracts import VoucherPosted, VoucherRefused
 from hubapi.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
-from hubkit import clock, delivery, grpc_server, metrics
+from hubkit import clock, delivery, grpc_server, heap, metrics
 from hubkit.amqp_consumer import Consumer
 from hubkit.db import DATABASE_AWAY, AwayBackoff, Database, dialect_insert, pool_size
 from hubkit.envelope import Envelope
@@ -191,6 +191,7 @@ def main(settings: ledger_config.Settings) -> None:
     server, _health = grpc_server.start(
         "ledger", settings.ledger_grpc_port, lambda s: pb_grpc.add_LedgerServiceServicer_to_server(
         LedgerServicer(connector.db, configs, settings.grpc_target("accounting"), connector.wake), s))
+    heap.started()
     try:
         connector.run()
     finally:

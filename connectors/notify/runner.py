@@ -25,7 +25,7 @@ from connectors.notify import formats, store
 from connectors.notify.grpc_api import NotifyServicer
 from contracts import CATALOG
 from hubapi.notify.v1 import notify_service_pb2_grpc as pb_grpc
-from hubkit import clock, delivery, grpc_server, metrics
+from hubkit import clock, delivery, grpc_server, heap, metrics
 from hubkit.amqp_consumer import Consumer
 from hubkit.db import DATABASE_AWAY, AwayBackoff, Database, as_utc, changed, dialect_insert, pool_size
 from hubkit.envelope import Envelope
@@ -206,6 +206,7 @@ def main(settings: notify_config.Settings) -> None:
     metrics.serve(settings.metrics_port, Health(settings.liveness_grace_seconds, notifier.consumer.beat))
     server, _health = grpc_server.start("notify", settings.notify_grpc_port, lambda s: (
         pb_grpc.add_NotifyServiceServicer_to_server(NotifyServicer(notifier.db, notifier.consumer.wake), s)))
+    heap.started()
     try:
         notifier.run()
     finally:

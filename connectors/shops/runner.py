@@ -32,7 +32,7 @@ from sqlalchemy import func, select, update
 from connectors.shops import core, refunds, store
 from connectors.shops.platform import PlatformError, Shop
 from contracts import ChannelOrderChanged, OrderShipped, ShopFailing, StockChanged
-from hubkit import delivery
+from hubkit import delivery, heap
 from hubkit.amqp_consumer import Consumer
 from hubkit.broker import CONNECTION_ERRORS
 from hubkit.db import DATABASE_AWAY, AwayBackoff, Database, as_utc, dialect_insert
@@ -689,6 +689,7 @@ def main(platform: str, settings) -> None:
     server, _health = grpc_server.start(f"shops-{platform}", settings.shops_grpc_ports[platform],
                                         lambda srv: pb_grpc.add_ShopConnectorServiceServicer_to_server(
                                             ShopServicer(connector), srv))
+    heap.started()
     try:
         connector.run(settings.shops_poll_seconds)
     finally:
