@@ -8,6 +8,7 @@ import re
 import uuid
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from sqlalchemy import bindparam, case, func, literal, select, text, update
 
@@ -17,7 +18,7 @@ from hubkit.db import Database, UnitOfWork, changed, dialect_insert
 from hubkit.envelope import Envelope
 from hubkit.errors import FieldErrors, InvalidArgument
 from hubkit.inbox import PredecessorMissing, on_behalf_of
-from hubkit.sql import once_per_dialect
+from hubkit.sql import many_rows, once_per_dialect
 from services.customer import domain, profiles
 from services.customer.models import after_sales, customer_orders, customers
 
@@ -131,8 +132,7 @@ def record_order_placed(uow: UnitOfWork, envelope: Envelope, phone_key: bytes | 
     event = domain.parse_order_placed(envelope.payload)
     s, now, actor = uow.session, clock.now(), envelope.actor
     ident = domain.identity(event.channel, event.order_id, event.buyer)
-    phone_hash = (domain.phone_hash(phone_key, event.buyer.phone)
-                  if phone_key is not None and event.buyer.phone and not ident.key.startswith("phone:") else None)
+    phone_hash = _phone_hash(phone_key, event, ident)
     new = _counted_new_customer(ident, event, phone_hash, actor, now)
     created = changed(s, _insert_customer(s), new)
     customer_id = new["id"] if created else s.execute(
@@ -140,10 +140,7 @@ def record_order_placed(uow: UnitOfWork, envelope: Envelope, phone_key: bytes | 
     if created and phone_key is not None and not ident.key.startswith("phone:"):
         # made here with the hash of its phone and no twin to look for: dedup_by_phone need not read it
         s.info.setdefault(profiles.PHONE_HASH_SETTLED, set()).add((customer_id, phone_key))
-    added = changed(s, _insert_history(s), dict(
-        order_id=event.order_id, customer_id=customer_id, channel=event.channel, shop=event.shop,
-        external_order_id=event.external_order_id, currency=event.currency, total=event.total,
-        status=domain.PLACED, placed_at=event.placed_at, shipped_at=None, carrier="", tracking_number=""))
+    added = changed(s, _insert_history(s), _history(event, customer_id))
     if not added:
         log.info("order %s is already in the history of a customer", event.order_id)
         if created:  # the new customer counted an order it does not have: an empty customer, as before
@@ -156,6 +153,73 @@ def record_order_placed(uow: UnitOfWork, envelope: Envelope, phone_key: bytes | 
                                  "p_email": event.buyer.email, "p_phone_hash": phone_hash})
     log.debug("order %s recorded for customer %s", event.order_id, customer_id)
     return customer_id
+
+
+@once_per_dialect
+def _insert_customers(s):
+    return many_rows(dialect_insert(s, customers).on_conflict_do_nothing(index_elements=["channel", "identity_key"]))
+
+
+@once_per_dialect
+def _insert_histories(s):
+    return many_rows(dialect_insert(s, customer_orders).on_conflict_do_nothing(index_elements=["order_id"]))
+
+
+def record_orders_placed(uow: UnitOfWork, envelopes: list[Envelope], phone_key: bytes | None = None) -> list[str]:
+    """order_placed for a batch, as record_order_placed applied to each in turn (the customer id of each,
+    in order), with two statements for all the new buyers: their customers, each inserted with its first
+    order of the batch counted, and those orders' history rows. The rest go one by one after them, in
+    the batch's order: a known buyer's orders, a buyer's further orders in the batch, an order named
+    twice, and an order already in a history (its new customer emptied again, as record_order_placed)."""
+    s, now = uow.session, clock.now()
+    firsts: list[tuple[int, Envelope, Any, dict]] = []  # (position, envelope, event, counted new customer)
+    rest: list[int] = []
+    buyers: set[tuple[str, str]] = set()
+    order_ids: set[str] = set()
+    for i, envelope in enumerate(envelopes):
+        event = domain.parse_order_placed(envelope.payload)
+        ident = domain.identity(event.channel, event.order_id, event.buyer)
+        if (ident.channel, ident.key) in buyers or event.order_id in order_ids:
+            rest.append(i)
+            continue
+        buyers.add((ident.channel, ident.key))
+        order_ids.add(event.order_id)
+        phone_hash = _phone_hash(phone_key, event, ident)
+        firsts.append((i, envelope, event, _counted_new_customer(ident, event, phone_hash, envelope.actor, now)))
+    made = set(s.execute(_insert_customers(s), [new for *_, new in firsts]).scalars()) if firsts else set()
+    created = [(i, event, new) for i, _, event, new in firsts if new["id"] in made]
+    rest += [i for i, _, _, new in firsts if new["id"] not in made]  # a buyer known already
+    added = set(s.execute(_insert_histories(s), [_history(event, new["id"]) for _, event, new in created])
+                .scalars()) if created else set()
+    touched: dict[int, str] = {}
+    settled = s.info.setdefault(profiles.PHONE_HASH_SETTLED, set())
+    for i, event, new in created:
+        if event.order_id in added:
+            touched[i] = new["id"]
+            if phone_key is not None and not new["identity_key"].startswith("phone:"):
+                settled.add((new["id"], phone_key))
+        else:  # in a history already: the new customer counted an order it does not have
+            log.info("order %s is already in the history of a customer", event.order_id)
+            s.execute(_UNCOUNT_NEW, {"p_id": new["id"]})
+            touched[i] = s.execute(_HISTORY_CUSTOMER, {"p_order_id": event.order_id}).scalar_one()
+    for i in sorted(rest):
+        with on_behalf_of(uow, envelopes[i]):
+            touched[i] = record_order_placed(uow, envelopes[i], phone_key)
+    return [touched[i] for i in range(len(envelopes))]
+
+
+def _phone_hash(phone_key: bytes | None, event, ident: domain.Identity) -> str | None:
+    """The keyed hash of the buyer's phone, taken with the count (None: no key, no phone, or a buyer
+    known by the phone itself, whose hash profiles.dedup_by_phone writes)."""
+    if phone_key is None or not event.buyer.phone or ident.key.startswith("phone:"):
+        return None
+    return domain.phone_hash(phone_key, event.buyer.phone)
+
+
+def _history(event, customer_id: str) -> dict:
+    return dict(order_id=event.order_id, customer_id=customer_id, channel=event.channel, shop=event.shop,
+                external_order_id=event.external_order_id, currency=event.currency, total=event.total,
+                status=domain.PLACED, placed_at=event.placed_at, shipped_at=None, carrier="", tracking_number="")
 
 
 def record_order_shipped(uow: UnitOfWork, envelope: Envelope) -> str:

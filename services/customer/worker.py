@@ -23,7 +23,7 @@ class Worker:
     @handle_events(OrderPlaced, background=True)
     def on_order_placed(self, uow, batch):
         key = self.settings.phone_hash_key.get_secret_value().encode("utf-8")
-        touched = [handlers.record_order_placed(uow, envelope, key) for _, envelope in each(uow, batch)]
+        touched = handlers.record_orders_placed(uow, [envelope for _, envelope in batch], key)
         # once per batch: the buyers' phone hashes and merges, then their tiers
         profiles.dedup_by_phone(uow, touched, key)
         profiles.recompute_tiers(uow, touched)

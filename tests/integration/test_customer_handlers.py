@@ -591,3 +591,48 @@ def test_dedup_by_phone_reads_nothing_for_new_buyers_with_a_channel_id(db):
             {domain.phone_hash(key, "13900003333")}
     batch()  # known buyers: read as before
     assert [sql for sql in statements if sql.startswith("SELECT customers.id, customers.phone")]
+
+
+def test_a_batch_of_orders_placed_inserts_its_new_buyers_in_two_statements_and_the_rest_one_by_one(db):
+    """The worker's order_placed batch: the new buyers' customers (each with its first order counted)
+    and those orders' history rows are two statements for the whole batch, on both dialects; a known
+    buyer, a buyer's second order in the batch, an order already in a history and an order named twice
+    in the batch come out as record_order_placed gives them one by one."""
+    from sqlalchemy import event as sa_event
+
+    from hubkit.db import UnitOfWork
+
+    known, old_order = _uid(), _uid()
+    apply_placed(db, placed(old_order, {"external_id": known}, total="3.00"))
+    known_id = only_customer(db, channel="taobao", external_id=known)["id"]
+    a, b, c, z, w = (_uid() for _ in range(5))
+    a1, a2, b1, c1, k2 = (_uid() for _ in range(5))
+    statements: list[str] = []
+    sa_event.listen(db.engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, params, context, many: statements.append(" ".join(sql.split())))
+    with UnitOfWork(db, "customer", "t", "c") as uow:
+        touched = handlers.record_orders_placed(uow, [placed(o, {"external_id": who}, total=total) for o, who, total in (
+            (a1, a, "10.00"), (b1, b, "7.00"), (c1, c, "1.00"))])
+    assert [sql.split(" ")[0] for sql in statements if not sql.startswith(("BEGIN", "COMMIT"))] == \
+        ["INSERT", "INSERT"]
+    customer_of = {who: only_customer(db, channel="taobao", external_id=who) for who in (a, b, c)}
+    assert touched == [customer_of[a]["id"], customer_of[b]["id"], customer_of[c]["id"]]
+    assert [customer_of[who]["order_count"] for who in (a, b, c)] == [1, 1, 1]
+    batch = [placed(a2, {"external_id": a}, total="5.00"),  # a known buyer now
+             placed(k2, {"external_id": known}, total="2.00"),
+             placed(_uid(), {"external_id": z}),
+             placed(old_order, {"external_id": z}),  # already in the known buyer's history
+             placed(b1, {"external_id": w})]  # named twice: already in b's history
+    batch[2], batch[3] = batch[3], batch[2]
+    with UnitOfWork(db, "customer", "t", "c") as uow:
+        touched = handlers.record_orders_placed(uow, batch)
+    z_id = only_customer(db, channel="taobao", external_id=z)["id"]
+    assert touched == [customer_of[a]["id"], known_id, known_id, z_id, customer_of[b]["id"]]
+    got = {who: only_customer(db, channel="taobao", external_id=who) for who in (a, known, z, w)}
+    assert (got[a]["order_count"], Decimal(str(got[a]["lifetime_value"]))) == (2, Decimal("15.00"))
+    assert (got[known]["order_count"], Decimal(str(got[known]["lifetime_value"]))) == (2, Decimal("5.00"))
+    assert got[z]["order_count"] == 1 and got[w]["order_count"] == 0  # w's only order is b's
+    with db.reader() as s:
+        owner = dict(s.execute(select(customer_orders.c.order_id, customer_orders.c.customer_id)
+                               .where(customer_orders.c.order_id.in_([old_order, b1, a2, k2]))).all())
+    assert owner == {old_order: known_id, b1: customer_of[b]["id"], a2: customer_of[a]["id"], k2: known_id}
