@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, cast, func, select, union_all, update
+from sqlalchemy import bindparam, cast, func, select, text, union_all, update
 
 from contracts import GoodsIssued, GoodsReturned, OrderMoved, ReservationExpired, StockReserved, StockShort
 from contracts.events import OrderLineRef
@@ -547,6 +547,56 @@ _LINE_ISSUED = (update(reservations).where(reservations.c.order_id == bindparam(
                 .values(cost=func.coalesce(reservations.c.cost, 0) + bindparam("p_cost"),
                         issued_quantity=reservations.c.issued_quantity + bindparam("p_quantity"),
                         status=bindparam("p_status")))
+# the same on PostgreSQL, one statement for the batch (the executemany ran one per row); the rows of one
+# key are summed first (two parcels of an order in one batch), as an UPDATE ... FROM takes one row a key
+_ALLOCATIONS_ISSUED_PG = text("""
+UPDATE allocations SET cost = coalesce(allocations.cost, 0) + v.cost,
+                       issued_quantity = allocations.issued_quantity + v.quantity
+FROM unnest(CAST(:p_order_ids AS VARCHAR[]), CAST(:p_line_nos AS INTEGER[]), CAST(:p_warehouses AS VARCHAR[]),
+            CAST(:p_costs AS NUMERIC[]), CAST(:p_quantities AS BIGINT[])) AS v(order_id, line_no, warehouse, cost, quantity)
+WHERE allocations.order_id = v.order_id AND allocations.line_no = v.line_no AND allocations.warehouse = v.warehouse""")
+_LINES_ISSUED_PG = text("""
+UPDATE reservations SET cost = coalesce(reservations.cost, 0) + v.cost,
+                        issued_quantity = reservations.issued_quantity + v.quantity, status = v.status
+FROM unnest(CAST(:p_order_ids AS VARCHAR[]), CAST(:p_line_nos AS INTEGER[]), CAST(:p_costs AS NUMERIC[]),
+            CAST(:p_quantities AS BIGINT[]), CAST(:p_statuses AS VARCHAR[])) AS v(order_id, line_no, cost, quantity, status)
+WHERE reservations.order_id = v.order_id AND reservations.line_no = v.line_no""")
+
+
+def _write_issued(s, allocation_rows: list[dict], line_rows: list[dict]) -> None:
+    """The allocations' and lines' issued quantities and costs: an executemany each, on PostgreSQL one
+    statement each."""
+    if s.get_bind().dialect.name != "postgresql":
+        if allocation_rows:
+            s.execute(_ALLOCATION_ISSUED, allocation_rows)
+        if line_rows:
+            s.execute(_LINE_ISSUED, line_rows)
+        return
+    allocated: dict[tuple, list] = {}
+    for r in allocation_rows:
+        summed = allocated.setdefault((r["p_order_id"], r["p_line_no"], r["p_warehouse"]), [Decimal("0.00"), 0])
+        summed[0] += r["p_cost"]
+        summed[1] += r["p_quantity"]
+    if allocated:
+        keys = sorted(allocated)
+        s.execute(_ALLOCATIONS_ISSUED_PG, {
+            "p_order_ids": [k[0] for k in keys], "p_line_nos": [k[1] for k in keys],
+            "p_warehouses": [k[2] for k in keys], "p_costs": [allocated[k][0] for k in keys],
+            "p_quantities": [allocated[k][1] for k in keys]})
+    issued: dict[tuple, list] = {}
+    for r in line_rows:  # the line's status after its last row
+        summed = issued.setdefault((r["p_order_id"], r["p_line_no"]), [Decimal("0.00"), 0, None])
+        summed[0] += r["p_cost"]
+        summed[1] += r["p_quantity"]
+        summed[2] = r["p_status"]
+    if issued:
+        keys = sorted(issued)
+        s.execute(_LINES_ISSUED_PG, {
+            "p_order_ids": [k[0] for k in keys], "p_line_nos": [k[1] for k in keys],
+            "p_costs": [issued[k][0] for k in keys], "p_quantities": [issued[k][1] for k in keys],
+            "p_statuses": [issued[k][2] for k in keys]})
+
+
 _NO_LAPSE = update(reservations).where(reservations.c.order_id.in_(_ORDER_IDS)).values(expires_at=None)
 _PICKS_DONE = picks.delete().where(picks.c.order_id.in_(_ORDER_IDS))
 _WAVES_DONE = (update(wave_orders).where(wave_orders.c.order_id.in_(_ORDER_IDS),
@@ -610,7 +660,8 @@ def issue_for_shipments(uow: UnitOfWork, envelopes: list[Envelope]) -> list[list
     order net of what the batch's earlier orders took, so the units and costs are those of shipping the
     orders one by one. Then the writes: stock.take_many (each place and balance row once, conditionally:
     never oversold; the ledger lines by one statement), the layers, the lines' and allocations' issued
-    quantities and costs by one executemany each. Returns each order's issued lines."""
+    quantities and costs by one statement each (an executemany each on SQLite). Returns each order's
+    issued lines."""
     s, now = uow.session, clock.now()
     order_ids = sorted({e.payload["order_id"] for e in envelopes})
     s.execute(_LOCK_SHIPPED, {"p_order_ids": order_ids}).all()
@@ -677,10 +728,7 @@ def issue_for_shipments(uow: UnitOfWork, envelopes: list[Envelope]) -> list[list
             out.append(issued)
     stock.take_many(s, takes)
     layers.write(s)
-    if allocation_rows:
-        s.execute(_ALLOCATION_ISSUED, allocation_rows)
-    if line_rows:
-        s.execute(_LINE_ISSUED, line_rows)
+    _write_issued(s, allocation_rows, line_rows)
     if no_lapse:
         s.execute(_NO_LAPSE, {"p_order_ids": sorted(no_lapse)})
     if done:

@@ -8,7 +8,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, or_, select, text, update
+from sqlalchemy import String, bindparam, case, cast, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from contracts import OrderCancelled, OrderMoved, OrderPlaced, OrderReturned, OrderShipped
 from contracts.events import OrderLineRef, PlacedLine, ReturnedSaleLine, SoldLine
@@ -626,6 +627,14 @@ _SHIP_ONE = (update(orders).where(orders.c.id == bindparam("order_id"), orders.c
              .values(status=domain.SHIPPED, carrier=bindparam("new_carrier"),
                      tracking_number=bindparam("new_tracking_number"), shipped_at=bindparam("now"),
                      updated_by=bindparam("actor"), updated_at=bindparam("now")))
+_WAVE = func.unnest(cast(bindparam("p_ids"), ARRAY(String)), cast(bindparam("p_carriers"), ARRAY(String)),
+                    cast(bindparam("p_tracking"), ARRAY(String))).table_valued(
+    "order_id", "carrier", "tracking_number").render_derived(name="v")
+_SHIP_MANY_PG = (update(orders).where(orders.c.id == _WAVE.c.order_id, orders.c.status == domain.RESERVED,
+                                      orders.c.merge_group.is_(None), _CHECKED)
+                 .values(status=domain.SHIPPED, carrier=_WAVE.c.carrier, tracking_number=_WAVE.c.tracking_number,
+                         shipped_at=bindparam("now"), updated_by=bindparam("actor"), updated_at=bindparam("now"))
+                 .returning(*orders.c))
 _SHIPPED_NOW = select(orders).where(orders.c.id.in_(bindparam("p_ids", expanding=True)),
                                     orders.c.status == domain.SHIPPED, orders.c.shipped_at == bindparam("p_now"),
                                     orders.c.updated_by == bindparam("p_actor"))
@@ -639,8 +648,9 @@ _LINES_OF = (select(order_lines).where(order_lines.c.order_id.in_(bindparam("p_i
 def ship_many(uow: UnitOfWork, shipments: list[tuple[str, str, str]]) -> dict[str, dict]:
     """A wave's plain shipments ((order_id, carrier, tracking_number): a whole order, reserved, in no merge
     group, holding no issued waybill, checked by another user where flagged, named once in the wave), set-
-    based: one read of their states and one of their waybills, the updates as one executemany, one read of
-    the rows shipped, one update and one read of their lines, one of their SKUs' categories and one of
+    based: one read of their states and one of their waybills, the updates (on PostgreSQL one statement that
+    returns the rows shipped; on SQLite an executemany and a read of those rows), one update and one read
+    of their lines, one of their SKUs' categories and one of
     their holds, then each order's order_shipped as ship_order emits it. Returns order id -> the order as
     ship_order returns it, for those it shipped; the others (any that is not plain, or changed under it)
     are the caller's to ship one by one with ship_order, which answers each its own error."""
@@ -661,9 +671,15 @@ def ship_many(uow: UnitOfWork, shipments: list[tuple[str, str, str]]) -> dict[st
              and (not r.double_check or (r.double_checked_by is not None and r.double_checked_by != uow.actor))]
     if not plain:
         return {}
-    s.execute(_SHIP_ONE, [{"order_id": i, "new_carrier": wanted[i][0], "new_tracking_number": wanted[i][1],
-                           "now": now, "actor": uow.actor} for i in sorted(plain)])
-    shipped = {r.id: r for r in s.execute(_SHIPPED_NOW, {"p_ids": plain, "p_now": now, "p_actor": uow.actor})}
+    ship = sorted(plain)
+    if s.get_bind().dialect.name == "postgresql":  # one statement: the rows updated are the rows shipped
+        shipped = {r.id: r for r in s.execute(_SHIP_MANY_PG, {
+            "p_ids": ship, "p_carriers": [wanted[i][0] for i in ship], "p_tracking": [wanted[i][1] for i in ship],
+            "now": now, "actor": uow.actor})}
+    else:
+        s.execute(_SHIP_ONE, [{"order_id": i, "new_carrier": wanted[i][0], "new_tracking_number": wanted[i][1],
+                               "now": now, "actor": uow.actor} for i in ship])
+        shipped = {r.id: r for r in s.execute(_SHIPPED_NOW, {"p_ids": plain, "p_now": now, "p_actor": uow.actor})}
     if not shipped:
         return {}
     done = sorted(shipped)
