@@ -172,7 +172,7 @@ def record_orders_placed(uow: UnitOfWork, envelopes: list[Envelope], phone_key: 
     the batch's order: a known buyer's orders, a buyer's further orders in the batch, an order named
     twice, and an order already in a history (its new customer emptied again, as record_order_placed)."""
     s, now = uow.session, clock.now()
-    firsts: list[tuple[int, Envelope, Any, dict]] = []  # (position, envelope, event, counted new customer)
+    firsts: list[tuple[int, Any, dict]] = []  # (position, event, its new customer with the order counted)
     rest: list[int] = []
     buyers: set[tuple[str, str]] = set()
     order_ids: set[str] = set()
@@ -185,12 +185,14 @@ def record_orders_placed(uow: UnitOfWork, envelopes: list[Envelope], phone_key: 
         buyers.add((ident.channel, ident.key))
         order_ids.add(event.order_id)
         phone_hash = _phone_hash(phone_key, event, ident)
-        firsts.append((i, envelope, event, _counted_new_customer(ident, event, phone_hash, envelope.actor, now)))
-    made = set(s.execute(_insert_customers(s), [new for *_, new in firsts]).scalars()) if firsts else set()
-    created = [(i, event, new) for i, _, event, new in firsts if new["id"] in made]
-    rest += [i for i, _, _, new in firsts if new["id"] not in made]  # a buyer known already
-    added = set(s.execute(_insert_histories(s), [_history(event, new["id"]) for _, event, new in created])
-                .scalars()) if created else set()
+        firsts.append((i, event, _counted_new_customer(ident, event, phone_hash, envelope.actor, now)))
+    # rows in key order: two batches that insert the same new buyers wait for each other, never deadlock
+    rows = sorted((new for *_, new in firsts), key=lambda new: (new["channel"], new["identity_key"]))
+    made = set(s.execute(_insert_customers(s), rows).scalars()) if rows else set()
+    created = [(i, event, new) for i, event, new in firsts if new["id"] in made]
+    rest += [i for i, _, new in firsts if new["id"] not in made]  # a buyer known already
+    histories = sorted((_history(event, new["id"]) for _, event, new in created), key=lambda h: h["order_id"])
+    added = set(s.execute(_insert_histories(s), histories).scalars()) if histories else set()
     touched: dict[int, str] = {}
     settled = s.info.setdefault(profiles.PHONE_HASH_SETTLED, set())
     for i, event, new in created:
