@@ -572,29 +572,29 @@ def _write_issued(s, allocation_rows: list[dict], line_rows: list[dict]) -> None
         if line_rows:
             s.execute(_LINE_ISSUED, line_rows)
         return
-    allocated: dict[tuple, list] = {}
-    for r in allocation_rows:
-        summed = allocated.setdefault((r["p_order_id"], r["p_line_no"], r["p_warehouse"]), [Decimal("0.00"), 0])
-        summed[0] += r["p_cost"]
-        summed[1] += r["p_quantity"]
+    allocated = _summed(allocation_rows, ("p_order_id", "p_line_no", "p_warehouse"))
     if allocated:
-        keys = sorted(allocated)
         s.execute(_ALLOCATIONS_ISSUED_PG, {
-            "p_order_ids": [k[0] for k in keys], "p_line_nos": [k[1] for k in keys],
-            "p_warehouses": [k[2] for k in keys], "p_costs": [allocated[k][0] for k in keys],
-            "p_quantities": [allocated[k][1] for k in keys]})
-    issued: dict[tuple, list] = {}
-    for r in line_rows:  # the line's status after its last row
-        summed = issued.setdefault((r["p_order_id"], r["p_line_no"]), [Decimal("0.00"), 0, None])
-        summed[0] += r["p_cost"]
-        summed[1] += r["p_quantity"]
-        summed[2] = r["p_status"]
+            "p_order_ids": [k[0] for k in allocated], "p_line_nos": [k[1] for k in allocated],
+            "p_warehouses": [k[2] for k in allocated], "p_costs": [v[0] for v in allocated.values()],
+            "p_quantities": [v[1] for v in allocated.values()]})
+    issued = _summed(line_rows, ("p_order_id", "p_line_no"))
     if issued:
-        keys = sorted(issued)
         s.execute(_LINES_ISSUED_PG, {
-            "p_order_ids": [k[0] for k in keys], "p_line_nos": [k[1] for k in keys],
-            "p_costs": [issued[k][0] for k in keys], "p_quantities": [issued[k][1] for k in keys],
-            "p_statuses": [issued[k][2] for k in keys]})
+            "p_order_ids": [k[0] for k in issued], "p_line_nos": [k[1] for k in issued],
+            "p_costs": [v[0] for v in issued.values()], "p_quantities": [v[1] for v in issued.values()],
+            "p_statuses": [v[2] for v in issued.values()]})
+
+
+def _summed(rows: list[dict], key: tuple[str, ...]) -> dict[tuple, tuple]:
+    """The rows' costs and quantities summed per key, in key order (the lock order), with the status of
+    each key's last row (a line's, after its last parcel); key -> (cost, quantity, status)."""
+    summed: dict[tuple, tuple] = {}
+    for r in rows:
+        k = tuple(r[name] for name in key)
+        cost, quantity, _ = summed.get(k, (Decimal("0.00"), 0, None))
+        summed[k] = (cost + r["p_cost"], quantity + r["p_quantity"], r.get("p_status"))
+    return dict(sorted(summed.items()))
 
 
 _NO_LAPSE = update(reservations).where(reservations.c.order_id.in_(_ORDER_IDS)).values(expires_at=None)
