@@ -156,9 +156,12 @@ def test_every_order_reaches_the_hub_exactly_once_despite_faults_and_a_kill(chan
         return (expected, held) if set(expected) <= set(held) else None
     expected, held = wait_for(arrived, 240, 1.0, "every paid platform order in the hub")
     cancelled = {"TRADE_CLOSED", "TRADE_CLOSED_BY_TAOBAO", "TRADE_CANCELED"}
-    wait_for(lambda: all((_hub_orders(hub)[k].status == "cancelled") == (state in cancelled)
-                         for k, (state, _) in _expected(hub).items()
-                         if _hub_orders(hub)[k].status != "shipped"), 120, 1.0, "cancellations reflected")
+    def reflected():  # read once per round; an order the churn made paid since arrived() is waited for
+        expected_now, held_now = _expected(hub), _hub_orders(hub)
+        return all(k in held_now and (held_now[k].status == "shipped"
+                                      or (held_now[k].status == "cancelled") == (state in cancelled))
+                   for k, (state, _) in expected_now.items())
+    wait_for(reflected, 120, 1.0, "cancellations reflected")
     for key, (_state, paid) in expected.items():
         assert held[key].total == paid, (key, held[key].total, paid)  # the lines add up to what the buyer paid
     # the buyers' messages (Taobao buyer_message, JD orderRemark) reach some orders of each platform, not all
