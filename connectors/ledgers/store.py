@@ -2,7 +2,7 @@
 the push state that makes delivery effectively once."""
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text, bindparam, text
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, PrimaryKeyConstraint, String, Table, Text, bindparam, text
 
 from hubkit import inbox
 from hubkit.db import new_metadata
@@ -34,8 +34,8 @@ vouchers = Table(
 
 pushes = Table(
     "ledger_pushes", metadata,
-    Column("ledger", String(16), primary_key=True),
-    Column("voucher_id", String(64), primary_key=True),
+    Column("ledger", String(16), nullable=False),
+    Column("voucher_id", String(64), nullable=False),
     Column("external_number", String(48), nullable=False),  # stable; written where the ledger keeps it
     Column("status", String(12), nullable=False, index=True),
     Column("is_summary", Boolean, nullable=False, server_default="0"),
@@ -47,6 +47,10 @@ pushes = Table(
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The voucher first: a round's claim and settle name their vouchers (`voucher_id IN ...`) of one
+    # ledger, and every row of a connector with one ledger has the same `ledger`. Led by it, the key let
+    # a planner without statistics (autovacuum off) read all of the ledger's rows for a claim, ever more.
+    PrimaryKeyConstraint("voucher_id", "ledger"),
     # The unsettled pushes are few, and the table keeps every voucher ever pushed: the pusher's rounds
     # and the gauges (several a second while busy) read them through this index alone.
     Index("ix_ledger_pushes_unsettled", "ledger", "next_attempt_at",

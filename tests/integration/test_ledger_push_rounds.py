@@ -8,7 +8,7 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy import event as sa_event
 
 from connectors.ledgers import clients, pusher, runner, store
@@ -109,3 +109,80 @@ def test_the_pushers_reads_on_postgresql_use_the_unsettled_pushes_index_not_the_
         with db.session() as s:
             s.execute(delete(store.pushes).where(store.pushes.c.ledger == "plans"))
         db.dispose()
+
+
+def _explained(conn, cursor, statement, parameters, context, executemany):
+    return "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters
+
+
+def _plan_nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def test_a_claim_on_postgresql_reads_the_vouchers_it_names_not_every_push_of_the_ledger(pg_ledger_url):
+    # Every push of a connector with one ledger has the same `ledger`: a key led by it let a planner
+    # without statistics (autovacuum off) fetch all of the ledger's pushes and filter the round's
+    # vouchers out of them, a claim slower with every voucher ever pushed (bench/README, seventh session).
+    db = Database(pg_ledger_url, store.metadata, pool_size=1)
+    now = clock.now()
+    with db.session() as s:  # pushed and confirmed, each row written three times as a push is
+        s.execute(insert(store.pushes), [dict(ledger="claims", voucher_id=f"c{n}", external_number=f"c{n}",
+                                              status=store.PENDING, next_attempt_at=now, created_at=now,
+                                              updated_at=now) for n in range(5000)])
+    for status in (store.PUSHING, store.CONFIRMED):
+        with db.session() as s:
+            s.execute(update(store.pushes).where(store.pushes.c.ledger == "claims").values(status=status))
+    named = [f"c{n}" for n in range(4000, 4064)]
+    try:
+        with db.engine.connect() as conn:  # the claim as the pusher sends it, explained (and rolled back)
+            sa_event.listen(conn, "before_cursor_execute", _explained, retval=True)
+            [[plan]] = conn.execute(pusher._CLAIM, {"p_ledger": "claims", "p_ids": named, "p_now": now}).all()
+            conn.rollback()
+        scans = [n for n in _plan_nodes(plan[0]["Plan"]) if n.get("Relation Name") == "ledger_pushes"
+                 and n["Node Type"] != "ModifyTable"] + [n for n in _plan_nodes(plan[0]["Plan"])
+                                                         if n["Node Type"] == "Bitmap Index Scan"]
+        assert any("voucher_id" in n.get("Index Cond", "") for n in scans), plan
+        assert all(n.get("Rows Removed by Filter", 0) == 0 for n in scans), plan
+        assert plan[0]["Plan"]["Plans"][0]["Actual Rows"] == len(named)
+    finally:
+        with db.session() as s:
+            s.execute(delete(store.pushes).where(store.pushes.c.ledger == "claims"))
+        db.dispose()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_the_key_is_led_by_the_voucher_after_migrating_and_the_pushes_are_kept(dialect, tmp_path):
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from hubkit import migrations
+    prefix = infra.session_name()
+    url = (infra.create_databases(prefix, ["ledger"])["ledger"] if dialect == "postgresql"
+           else f"sqlite:///{tmp_path / 'ledger.db'}")
+    cfg = migrations.config("ledger", components.PROJECT_ROOT / components.MIGRATION_TREES["ledger"], url)
+    db = None
+    try:
+        command.upgrade(cfg, "0003")  # a connector's database before this key
+        db = Database(url, store.metadata, pool_size=1)
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO ledger_pushes (ledger, voucher_id, external_number, status, next_attempt_at,"
+                              " created_at, updated_at) VALUES ('kingdee', 'v1', 'e1', 'confirmed', :t, :t, :t)"),
+                         {"t": clock.now()})
+
+        def key() -> list[str]:
+            with db.engine.connect() as conn:
+                return inspect(conn).get_pk_constraint("ledger_pushes")["constrained_columns"]
+        assert key() == ["ledger", "voucher_id"]
+        command.upgrade(cfg, "head")
+        assert key() == ["voucher_id", "ledger"]
+        with db.reader() as s:
+            assert s.execute(select(store.pushes.c.voucher_id, store.pushes.c.status)).all() == [("v1", store.CONFIRMED)]
+        command.downgrade(cfg, "0003")
+        assert key() == ["ledger", "voucher_id"]
+    finally:
+        if db is not None:
+            db.dispose()
+        if dialect == "postgresql":
+            infra.drop_databases(prefix, ["ledger"])
