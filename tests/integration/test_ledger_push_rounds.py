@@ -8,12 +8,13 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import delete, func, insert, select, update
+from alembic import command
+from sqlalchemy import delete, func, insert, inspect, select, text, update
 from sqlalchemy import event as sa_event
 
 from connectors.ledgers import clients, pusher, runner, store
 from hub import components
-from hubkit import clock
+from hubkit import clock, migrations
 from hubkit.db import Database
 from tests.support import infra
 
@@ -140,9 +141,9 @@ def test_a_claim_on_postgresql_reads_the_vouchers_it_names_not_every_push_of_the
             sa_event.listen(conn, "before_cursor_execute", _explained, retval=True)
             [[plan]] = conn.execute(pusher._CLAIM, {"p_ledger": "claims", "p_ids": named, "p_now": now}).all()
             conn.rollback()
-        scans = [n for n in _plan_nodes(plan[0]["Plan"]) if n.get("Relation Name") == "ledger_pushes"
-                 and n["Node Type"] != "ModifyTable"] + [n for n in _plan_nodes(plan[0]["Plan"])
-                                                         if n["Node Type"] == "Bitmap Index Scan"]
+        # what reads ledger_pushes: a scan of the table, or of one of its indexes (a bitmap's names no table)
+        scans = [n for n in _plan_nodes(plan[0]["Plan"]) if n["Node Type"] != "ModifyTable"
+                 and (n.get("Relation Name") == "ledger_pushes" or "Index Cond" in n)]
         assert any("voucher_id" in n.get("Index Cond", "") for n in scans), plan
         assert all(n.get("Rows Removed by Filter", 0) == 0 for n in scans), plan
         assert plan[0]["Plan"]["Plans"][0]["Actual Rows"] == len(named)
@@ -154,10 +155,6 @@ def test_a_claim_on_postgresql_reads_the_vouchers_it_names_not_every_push_of_the
 
 @pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
 def test_the_key_is_led_by_the_voucher_after_migrating_and_the_pushes_are_kept(dialect, tmp_path):
-    from alembic import command
-    from sqlalchemy import inspect, text
-
-    from hubkit import migrations
     prefix = infra.session_name()
     url = (infra.create_databases(prefix, ["ledger"])["ledger"] if dialect == "postgresql"
            else f"sqlite:///{tmp_path / 'ledger.db'}")
