@@ -19,6 +19,9 @@ class Settings(HubSettings):
     gateway_db_url: str = Field(default_factory=sqlite_in_var_dir("gateway"))
     gateway_port: Port = 8000
     gateway_batch_limit: PositiveInt = 200  # items in one POST /orders/batch or /shipments/batch
+    # the most single POST /orders sent on to the order service in one call, when they arrive while the
+    # earlier ones are still there (gateway.coalesce); 1: each alone
+    gateway_coalesce_orders: int = Field(default=50, ge=1, le=1000)
     # imports (POST /imports/{kind}): the largest file taken (bytes; above it 413 before reading it) and
     # the most rows of one file (an inventory import travels as one gRPC message of at most 4 MiB)
     import_max_bytes: PositiveInt = 20 * 1024 * 1024

@@ -83,6 +83,17 @@ def from_rpc_error(exc: grpc.RpcError, strip_prefix: str = "") -> Problem:
     return Problem(status, kind, exc.details() or exc.code().name, fields)
 
 
+def from_item_error(error) -> Problem:
+    """The same translation for one item of a batch call, refused with its own ItemError (its status
+    code's name, message and field errors)."""
+    status, kind = HTTP_FOR.get(getattr(grpc.StatusCode, error.code, None), (502, "upstream-error"))
+    if status >= 500:
+        log.error("service call failed for one item: %s %s", error.code, error.message)
+        return Problem(status, kind, TITLE_FOR[status])
+    return Problem(status, kind, error.message or error.code,
+                   [{"field": f.field, "message": f.message} for f in error.fields])
+
+
 def unexpected(exc: BaseException) -> JSONResponse:
     """Anything a route or the gateway itself did not expect: 503 while the gateway's database is
     away, else 500; logged with its traceback, told in general words."""

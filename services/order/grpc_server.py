@@ -16,6 +16,7 @@ from hubapi.inventory.v1 import inventory_service_pb2_grpc as invpb_grpc
 from hubapi.order.v1 import order_service_pb2 as pb
 from hubapi.order.v1 import order_service_pb2_grpc as pb_grpc
 from hubkit import commands, grpc_server, imports, metrics, money
+from hubkit import logging as hublog
 from hubkit.db import Database, UnitOfWork, as_utc, pool_size
 from hubkit.errors import Conflict, FieldErrors, HubError, InvalidArgument
 from hubkit.intake import Backlog, IntakeState
@@ -327,8 +328,15 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
     @rpc
     def PlaceOrders(self, request, context):
         actor, correlation_id = grpc_server.caller(context)
+        items = request.orders
+        results: list[pb.PlaceOrderResult | None] = [None] * len(items)
         with UnitOfWork(self.db, "order", actor, correlation_id) as uow:
-            results = [self._one(uow, pb.PlaceOrderResult, self._place, item) for item in request.orders]
+            for i in sorted(range(len(items)), key=lambda i: (items[i].channel, items[i].shop,
+                                                              items[i].external_order_id)):
+                # an order the gateway sent on with others keeps its own request's correlation id
+                uow.correlation_id = items[i].correlation_id or correlation_id
+                hublog.correlation_id.set(uow.correlation_id)
+                results[i] = self._one(uow, pb.PlaceOrderResult, self._place, items[i])
         return pb.PlaceOrdersResponse(results=results)
 
     @rpc

@@ -3,7 +3,11 @@ each item as the single call would, each with its own result; a refused item wri
 up none of the others, and a repeated batch places nothing twice."""
 from __future__ import annotations
 
+import json
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from tests.e2e.helpers import order_body, quiet_row_counts, row_counts, stock_sku, unique, wait_settled
@@ -177,3 +181,52 @@ def test_events_that_arrive_together_are_applied_in_batches_and_stock_changes_co
     assert {sku: sum(w["reserved"] for w in levels[sku]["levels"]) for sku in skus} == ordered
     after = announced()
     assert all(after[f"sku:{sku}"] - before[f"sku:{sku}"] < 20 for sku in skus)  # 20 orders each
+
+
+def coalesced_calls(client) -> tuple[float, float]:
+    """(calls, requests) the gateway has sent on to PlaceOrder so far (hub_gateway_coalesced_requests)."""
+    samples = {s.name: s.value for family in text_string_to_metric_families(client.get("/metrics").text)
+               for s in family.samples if s.labels.get("call") == "PlaceOrder"}
+    return samples.get("hub_gateway_coalesced_requests_count", 0.0), samples.get("hub_gateway_coalesced_requests_sum", 0.0)
+
+
+def test_single_orders_posted_at_once_go_on_together_each_with_its_own_answer_and_correlation_id(pg_hub):
+    """Single POST /orders that arrive while earlier ones are with the order service are sent on in one
+    PlaceOrders call (gateway.coalesce): each still gets the answer POST /orders gives alone, an order
+    posted twice is placed once, and each order's events carry its own request's correlation id."""
+    sku = unique("TOGETHER")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku, quantity=100)
+    bodies = [order_body(sku, unique("T")) for _ in range(60)]
+    sent = [*bodies, *bodies[:6]]  # six of them twice
+    with pg_hub.client("sales") as c:
+        calls_before, requests_before = coalesced_calls(c)
+
+        def post(i: int):
+            with pg_hub.client("sales") as own:  # a client per request, as many callers would be
+                return own.post("/orders", json=sent[i], headers={"x-correlation-id": f"together-{sku}-{i}"})
+        with ThreadPoolExecutor(30) as pool:
+            replies = list(pool.map(post, range(len(sent))))
+        calls, requests = coalesced_calls(c)
+    assert requests - requests_before == len(sent)
+    assert calls - calls_before < len(sent), "no two orders went on together"
+
+    by_external: dict[str, list] = {}
+    for i, reply in enumerate(replies):
+        assert reply.status_code in (200, 201), reply.text
+        assert reply.json()["external_order_id"] == sent[i]["external_order_id"]
+        by_external.setdefault(sent[i]["external_order_id"], []).append((i, reply))
+    for answers in by_external.values():
+        assert sorted(r.status_code for _, r in answers) == ([200, 201] if len(answers) == 2 else [201])
+        assert len({r.json()["id"] for _, r in answers}) == 1
+    placed = orders_with(pg_hub, by_external)
+    assert len(placed) == len(bodies)
+
+    created = {r.json()["id"]: f"together-{sku}-{i}" for answers in by_external.values() for i, r in answers
+               if r.status_code == 201}
+    outbox = pg_hub.dbs["order"].metadata.tables["outbox"]
+    with pg_hub.dbs["order"].reader() as s:
+        bodies_out = s.execute(select(outbox.c.body).where(outbox.c.event_type == "order_placed")
+                               .where(outbox.c.body.contains(sku))).scalars().all()
+    correlation = {e["payload"]["order_id"]: e["correlation_id"] for e in map(json.loads, bodies_out)}
+    assert correlation == created

@@ -38,6 +38,7 @@ from gateway.areas.orders.schemas import (
     WarehouseChangeIn,
     Waybill,
 )
+from gateway.coalesce import Coalescer
 from gateway.common.access import (
     ANYONE,
     FINANCE,
@@ -52,10 +53,11 @@ from gateway.common.access import (
 )
 from gateway.common.presenters import answered, order_json, voucher_json
 from gateway.common.schemas import Order
-from gateway.errors import HTTP_FOR, Problem, field_path, from_rpc_error
+from gateway.errors import Problem, field_path, from_item_error, from_rpc_error
 from hubapi.accounting.v1 import accounting_service_pb2 as acc
 from hubapi.order.v1 import order_service_pb2 as ordpb
 from hubkit import money
+from hubkit.grpc_server import ACTOR_KEY, CORRELATION_KEY
 
 router = APIRouter(tags=["orders"])
 
@@ -65,8 +67,39 @@ router = APIRouter(tags=["orders"])
                               "description": "the order already existed (same channel, shop and external id)"},
                         **intake.REFUSED})
 def place_order(body: OrderIn, request: Request, md=allowed(SALES)) -> Response:
-    reply = clients(request).order.PlaceOrder(_place_request(request, body, md), metadata=md)
+    reply = request.app.state.placing.send(dict(md)[ACTOR_KEY], (_place_request(request, body, md), md))
     return answered(Order, order_json(reply.order), 201 if reply.created else 200)
+
+
+def placing(order_service, most: int) -> Coalescer:
+    """POST /orders sent on to the order service: alone by PlaceOrder, or by PlaceOrders together with
+    the orders the same user placed meanwhile (one transaction; each order its own result, as
+    PlaceOrder would have answered, and its own request's correlation id on its events)."""
+    def one(actor: str, item) -> ordpb.PlaceOrderResponse:
+        message, md = item
+        return order_service.PlaceOrder(message, metadata=md)
+
+    def many(actor: str, items: list) -> list:
+        for message, md in items:
+            message.correlation_id = dict(md)[CORRELATION_KEY]
+        try:
+            reply = order_service.PlaceOrders(ordpb.PlaceOrdersRequest(orders=[m for m, _ in items]),
+                                              metadata=[(ACTOR_KEY, actor), (CORRELATION_KEY, items[0][0].correlation_id)])
+        except grpc.RpcError as exc:
+            if exc.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+                raise  # sent alone, each would fare the same
+            # the batch failed as a whole (not a refusal: that is an item's own result): each alone
+            return [_outcome(one, actor, item) for item in items]
+        return [from_item_error(r.error) if r.HasField("error") else r for r in reply.results]
+    return Coalescer("PlaceOrder", one, many, most)
+
+
+def _outcome(call, *args):
+    """What a call answered, or the exception it raised (its caller's answer)."""
+    try:
+        return call(*args)
+    except Exception as exc:
+        return exc
 
 
 def _place_request(request: Request, body: OrderIn, md, known: set[str] | None = None,
@@ -174,9 +207,7 @@ class _Batch:
 
     def answer(self, i: int, result, status: int) -> None:
         if result.HasField("error"):
-            code, kind = HTTP_FOR.get(getattr(grpc.StatusCode, result.error.code, None), (502, "upstream-error"))
-            self.refuse(i, Problem(code, kind, result.error.message,
-                                   [{"field": f.field, "message": f.message} for f in result.error.fields]))
+            self.refuse(i, from_item_error(result.error))
         else:
             self.results[i] = {"index": i, "status": status, "order": order_json(result.order), "problem": None}
 

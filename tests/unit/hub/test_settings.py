@@ -32,6 +32,7 @@ DEFAULTS = {
     **{f"HUB_{svc.upper()}_GRPC_PORT": port for svc, port in zip(components.SERVICES, range(50051, 50056))},
     **{f"HUB_{svc.upper()}_GRPC_TARGET": f"127.0.0.1:{port}" for svc, port in zip(components.SERVICES, range(50051, 50056))},
     "HUB_GATEWAY_PORT": 8000, "HUB_AUDIT_INTERVAL_SECONDS": 60.0, "HUB_GATEWAY_BATCH_LIMIT": 200,
+    "HUB_GATEWAY_COALESCE_ORDERS": 50,
     "HUB_GATEWAY_KEY_CACHE_SECONDS": 2.0,
     "HUB_PRINT_TEMPLATES_DIR": None, "HUB_MERCHANT_NAME": "", "HUB_MERCHANT_ADDRESS": "", "HUB_MERCHANT_TAX_ID": "",
     "HUB_MERCHANT_PHONE": "", "HUB_MERCHANT_LOGO": None,
