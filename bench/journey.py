@@ -71,6 +71,9 @@ ARRIVING_CONNECTIONS = 256  # at most this many orders in flight at once; the ot
 SHIP_MODES = ("batch", "single")  # a wave through POST /shipments/batch, or one POST per order
 BATCH_LIMIT = GatewaySettings.model_fields["gateway_batch_limit"].default  # the bench's hub keeps the default
 PROGRESS_SECONDS = 30.0  # a progress line on stderr this often during a rate
+# batches' counts and sizes: a batched handler's events per transaction, the gateway's requests per call
+BATCH_SAMPLES = {f"{histogram}_{part}" for histogram in ("hub_message_batch_size", "hub_gateway_coalesced_requests")
+                 for part in ("count", "sum")}
 LATENCIES = ("accepted", "reserved", "shipment_posted", "vouchers_posted", "ledger_confirmed")
 # the test hub's short timers (a relay's lease, the books audit) are for the tests' patience; the bench
 # measures the hub as deployed, with their defaults
@@ -81,6 +84,8 @@ AS_DEPLOYED = {"HUB_RELAY_LEASE_SECONDS": str(HubSettings.model_fields["relay_le
                # pools as deployed, one connection per thread that may hold one (the test hub keeps 3, so
                # that several hubs share one PostgreSQL: an api process under load opened and closed more)
                "HUB_DB_POOL_SIZE": os.environ.get("HUB_DB_POOL_SIZE", ""),
+               # single POST /orders sent on together as deployed, or as the caller's environment sets it
+               "HUB_GATEWAY_COALESCE_ORDERS": os.environ.get("HUB_GATEWAY_COALESCE_ORDERS", ""),
                # backpressure as deployed (the test hub turns it off), or as the caller's environment sets it
                "HUB_INTAKE_HIGH_WATERMARK": os.environ.get(
                    "HUB_INTAKE_HIGH_WATERMARK", str(OrderSettings.model_fields["intake_high_watermark"].default))}
@@ -419,20 +424,25 @@ class Journey:
                        for sku in self.stocked_skus() for level in admin.get(f"/stock/{sku}").json()["levels"])
 
     def batches(self) -> dict[str, list[float]]:
-        """{process.handler: [batches, events]} so far, from each process's hub_message_batch_size."""
+        """{process.handler: [batches, events]} so far, from each process's hub_message_batch_size (and
+        {gateway.call: [calls, requests]} from its hub_gateway_coalesced_requests)."""
         assert self.hub is not None
         out: dict[str, list[float]] = {}
         for process, proc in self.hub.stack.procs.items():
             if not proc.metrics_port:
                 continue
+            # the gateway serves its metrics on its own HTTP port
+            url = f"{self.hub.stack.gateway_url}/metrics" if process == "gateway" else \
+                f"http://127.0.0.1:{proc.metrics_port}/metrics"
             try:
-                text = httpx.get(f"http://127.0.0.1:{proc.metrics_port}/metrics", timeout=5).text
+                text = httpx.get(url, timeout=5).text
             except httpx.HTTPError:  # a process that serves no metrics port of its own
                 continue
             for family in text_string_to_metric_families(text):
                 for sample in family.samples:
-                    if sample.name in ("hub_message_batch_size_count", "hub_message_batch_size_sum"):
-                        entry = out.setdefault(f"{process}.{sample.labels['handler']}", [0.0, 0.0])
+                    if sample.name in BATCH_SAMPLES:
+                        label = sample.labels.get("handler") or sample.labels["call"]
+                        entry = out.setdefault(f"{process}.{label}", [0.0, 0.0])
                         entry[sample.name.endswith("_sum")] += sample.value
         return out
 
