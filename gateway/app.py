@@ -158,7 +158,7 @@ def create_app(settings, clients: Clients | None = None) -> FastAPI:
     app.state.known_skus = set()  # SKUs inventory named as known (gateway.common.access.known_skus)
     app.state.imports = {"max_bytes": settings.import_max_bytes, "max_rows": settings.import_max_rows}
     app.state.intake = intake.gate(app.state.clients, settings.intake_refresh_seconds)  # backpressure
-    app.state.placing = placing(app.state.clients.order, settings.gateway_coalesce_orders)
+    app.state.placing = placing(app.state.clients, settings.gateway_coalesce_orders)
     gateway_db = Database(settings.gateway_db_url, metadata, prepare=settings.db_prepared_statements)
     app.state.keys = auth.KeyStore(gateway_db, settings.gateway_key_cache_seconds)
     app.state.idempotency = idempotency.IdempotencyStore(gateway_db)

@@ -71,19 +71,20 @@ def place_order(body: OrderIn, request: Request, md=allowed(SALES)) -> Response:
     return answered(Order, order_json(reply.order), 201 if reply.created else 200)
 
 
-def placing(order_service, most: int) -> Coalescer:
-    """POST /orders sent on to the order service: alone by PlaceOrder, or by PlaceOrders together with
-    the orders the same user placed meanwhile (one transaction; each order its own result, as
-    PlaceOrder would have answered, and its own request's correlation id on its events)."""
+def placing(services, most: int) -> Coalescer:
+    """POST /orders sent on to the order service (`services.order`, looked up per call): alone by
+    PlaceOrder, or by PlaceOrders together with the orders the same user placed meanwhile (one
+    transaction; each order its own result, as PlaceOrder would have answered, and its own request's
+    correlation id on its events)."""
     def one(actor: str, item) -> ordpb.PlaceOrderResponse:
         message, md = item
-        return order_service.PlaceOrder(message, metadata=md)
+        return services.order.PlaceOrder(message, metadata=md)
 
     def many(actor: str, items: list) -> list:
         for message, md in items:
             message.correlation_id = dict(md)[CORRELATION_KEY]
         try:
-            reply = order_service.PlaceOrders(ordpb.PlaceOrdersRequest(orders=[m for m, _ in items]),
+            reply = services.order.PlaceOrders(ordpb.PlaceOrdersRequest(orders=[m for m, _ in items]),
                                               metadata=[(ACTOR_KEY, actor), (CORRELATION_KEY, items[0][0].correlation_id)])
         except grpc.RpcError as exc:
             if exc.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):

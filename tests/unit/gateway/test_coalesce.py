@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import grpc
 import pytest
@@ -164,7 +165,7 @@ def placed(*external_ids: str) -> list:
 
 def test_orders_sent_on_together_keep_their_correlation_ids_and_each_its_own_answer_or_problem():
     orders = Orders()
-    answers = placing(orders, 50).many("ann", placed("a", "bad", "down", "b"))
+    answers = placing(SimpleNamespace(order=orders), 50).many("ann", placed("a", "bad", "down", "b"))
     assert orders.together == [([("a", "corr-a"), ("bad", "corr-bad"), ("down", "corr-down"), ("b", "corr-b")],
                                 {ACTOR_KEY: "ann", CORRELATION_KEY: "corr-a"})]
     assert [answers[0].order.id, answers[3].order.id] == ["id-a", "id-b"] and answers[0].created
@@ -177,7 +178,7 @@ def test_orders_sent_on_together_keep_their_correlation_ids_and_each_its_own_ans
 
 def test_orders_whose_batch_failed_as_a_whole_are_each_sent_again_alone_with_their_own_metadata():
     orders = Orders(failing=grpc.StatusCode.INTERNAL)
-    answers = placing(orders, 50).many("ann", placed("a", "b"))
+    answers = placing(SimpleNamespace(order=orders), 50).many("ann", placed("a", "b"))
     assert [a.order.id for a in answers] == ["id-a", "id-b"]
     assert orders.alone == [("a", {ACTOR_KEY: "ann", CORRELATION_KEY: "corr-a"}),
                             ("b", {ACTOR_KEY: "ann", CORRELATION_KEY: "corr-b"})]
@@ -187,5 +188,5 @@ def test_orders_whose_batch_failed_as_a_whole_are_each_sent_again_alone_with_the
 def test_orders_whose_batch_timed_out_or_found_the_service_away_are_not_sent_again(code):
     orders = Orders(failing=code)
     with pytest.raises(grpc.RpcError) as failed:
-        placing(orders, 50).many("ann", placed("a", "b"))
+        placing(SimpleNamespace(order=orders), 50).many("ann", placed("a", "b"))
     assert failed.value.code() == code and orders.alone == []
