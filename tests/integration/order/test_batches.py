@@ -4,6 +4,7 @@ after it wrote leaves nothing behind and the others are kept. The orders they an
 from what was written, not read back: they equal what a read gives."""
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -13,6 +14,7 @@ from hubapi.common.v1 import money_pb2
 from hubapi.order.v1 import order_service_pb2 as pb
 from hubkit.db import Database
 from hubkit.errors import Conflict
+from hubkit.grpc_server import CORRELATION_KEY
 from services.order import handlers
 from services.order.grpc_server import OrderServicer
 from services.order.models import orders
@@ -51,6 +53,29 @@ def test_place_orders_answers_each_item_as_place_order_would(db):
     assert results[3].order.id == results[0].order.id
     assert results[0].order.created_by == "tester"
     assert stored(db, [a, bad, b]) == {a, b}
+
+
+def test_place_orders_applies_in_key_order_answers_in_request_order_each_with_its_correlation_id(db):
+    """As the gateway sends single POST /orders on together: each order's event carries its own request's
+    correlation id (the call's when it has none), and the orders are written in the order of their keys
+    (two batches naming the same orders never lock them in opposite orders) but answered as asked."""
+    run = uuid.uuid4().hex[:8]
+    asked = [f"E-{run}-c", f"E-{run}-a", f"E-{run}-b"]
+    items = [place(asked[0]), place(asked[1]), place(asked[2])]
+    items[0].correlation_id, items[2].correlation_id = "request-c", "request-b"
+
+    class Call(Context):
+        def invocation_metadata(self):
+            return (*super().invocation_metadata(), (CORRELATION_KEY, "the-call"))
+    reply = OrderServicer(db).PlaceOrders(pb.PlaceOrdersRequest(orders=items), Call())
+    assert [r.order.external_order_id for r in reply.results] == asked
+    outbox = db.metadata.tables["outbox"]
+    with db.reader() as s:
+        bodies = s.execute(select(outbox.c.body).where(outbox.c.event_type == "order_placed",
+                                                       outbox.c.body.contains(run))
+                           .order_by(outbox.c.id)).scalars().all()
+    events = [(e["payload"]["external_order_id"], e["correlation_id"]) for e in map(json.loads, bodies)]
+    assert events == [(f"E-{run}-a", "the-call"), (f"E-{run}-b", "request-b"), (f"E-{run}-c", "request-c")]
 
 
 def test_an_item_refused_after_it_wrote_leaves_nothing_and_the_others_stay(db, monkeypatch):
