@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from tests.e2e.helpers import order_body, quiet_row_counts, row_counts, stock_sku, unique, wait_settled
+from tests.support.hub import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -230,3 +231,46 @@ def test_single_orders_posted_at_once_go_on_together_each_with_its_own_answer_an
                                .where(outbox.c.body.contains(sku))).scalars().all()
     correlation = {e["payload"]["order_id"]: e["correlation_id"] for e in map(json.loads, bodies_out)}
     assert correlation == created
+
+
+def test_orders_sent_on_together_while_the_order_api_is_killed_are_refused_for_now_and_placed_once_when_sent_again(
+        pg_hub):
+    """kill -9 of the order api amid a burst of single POST /orders: each is answered (placed, or a 5xx
+    problem+json telling the client to come back), those posted while it is away at once; once it is
+    back, the same orders sent again are each placed once and the gateway sends them on together again."""
+    sku = unique("KILLED")
+    with pg_hub.client("admin") as c:
+        stock_sku(c, sku, quantity=200)
+    bodies = [order_body(sku, unique("K")) for _ in range(60)]
+
+    def post(body):
+        with pg_hub.client("sales") as own:
+            return own.post("/orders", json=body)
+
+    def answered_or_refused(replies) -> None:
+        for reply in replies:
+            if reply.status_code >= 500:
+                assert reply.headers["content-type"] == "application/problem+json", reply.text
+            else:
+                assert reply.status_code in (200, 201), reply.text
+
+    with ThreadPoolExecutor(30) as pool:
+        amid = [pool.submit(post, body) for body in bodies[:30]]
+        pg_hub.stack.kill("order-api")
+        answered_or_refused([f.result(60) for f in amid])
+        away = list(pool.map(post, bodies[30:]))
+        assert {r.status_code for r in away} == {503}, [r.text for r in away if r.status_code != 503]
+        assert all(r.headers.get("retry-after") for r in away)
+        answered_or_refused(away)
+
+        pg_hub.restart("order-api")
+        with pg_hub.client("sales") as c:
+            wait_for(lambda: c.get("/orders", params={"page_size": 1}).status_code == 200, 30, 0.2,
+                     "the gateway to reach the order api again")
+            calls_before, requests_before = coalesced_calls(c)
+            again = list(pool.map(post, bodies))
+            calls, requests = coalesced_calls(c)
+    assert {r.status_code for r in again} <= {200, 201}, [r.text for r in again if r.status_code >= 300]
+    assert [r.json()["external_order_id"] for r in again] == [b["external_order_id"] for b in bodies]
+    assert len(orders_with(pg_hub, [b["external_order_id"] for b in bodies])) == len(bodies)  # each once
+    assert requests - requests_before == len(bodies) and calls - calls_before < len(bodies)
